@@ -1,0 +1,75 @@
+# One way to do each thing. `make demo` and `make test` do every set-up step themselves.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help install specs generate unasync check-generated lint typecheck unit test demo record docs dist bench regen-check clean
+
+help:
+	@echo "make demo   - set up, start the local Medplum server, run examples/quickstart.py"
+	@echo "make test   - set up, then lint, typecheck, regenerate-and-diff, all tests, docs build"
+
+# --- set-up -------------------------------------------------------------------
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# --- code generation ------------------------------------------------------------
+# Refresh specs/ from the package registries and verify recorded checksums (network).
+specs: install
+	$(PY) -m codegen specs
+
+# Regenerate every generated file from specs/ (no network, deterministic).
+generate: install
+	$(PY) -m codegen generate
+	$(MAKE) unasync
+
+# Derive src/pymedplum/_sync/ from src/pymedplum/_async/.
+unasync: install
+	$(PY) scripts/run_unasync.py
+
+# Regenerating on this checkout must change nothing.
+check-generated: install
+	$(PY) -m codegen generate
+	$(PY) scripts/run_unasync.py --check
+	git diff --exit-code -- src/pymedplum
+	@test -z "$$(git status --porcelain --untracked-files=all -- src/pymedplum)" || { git status --porcelain -- src/pymedplum; echo "generated files are not committed"; exit 1; }
+
+# --- quality ----------------------------------------------------------------------
+lint: install
+	$(VENV)/bin/ruff check src codegen tests benchmarks examples scripts
+	$(VENV)/bin/ruff format --check src/pymedplum codegen
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest -m "not integration and not examples"
+
+test: install lint typecheck check-generated
+	$(VENV)/bin/pytest
+
+# --- the main job -----------------------------------------------------------------
+demo: install
+	$(PY) scripts/demo.py
+
+docs: install
+	$(VENV)/bin/mkdocs build --strict
+
+dist: install
+	rm -rf dist
+	$(PY) -m build
+
+bench: install
+	$(PY) benchmarks/client.py
+	$(PY) benchmarks/models.py
+
+clean:
+	rm -rf $(VENV) .cache dist site .mypy_cache .ruff_cache .pytest_cache
