@@ -44,7 +44,7 @@ check-generated: install
 
 # --- quality ----------------------------------------------------------------------
 lint: install
-	$(VENV)/bin/ruff check src codegen tests benchmarks examples scripts
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check src/pymedplum codegen
 
 typecheck: install
