@@ -166,7 +166,7 @@ class FHIRBundle(Generic[T]):
         self._data = bundle
         self._entries: list[dict[str, Any]] = entries
         self._model = None if as_fhir is None else _check_model(as_fhir, "as_fhir")
-        self._items: list[T] | None = None
+        self._items: list[T | dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         # Shape only: a repr must not leak resource contents (PHI) into logs.
@@ -215,7 +215,7 @@ class FHIRBundle(Generic[T]):
         resources = self.get_resources(model_resource_type(model))
         return [model_class.model_validate(r) for r in resources]
 
-    def _typed_items(self) -> list[T]:
+    def _typed_items(self) -> list[T | dict[str, Any]]:
         if self._items is None:
             resources = self.get_resources()
             if self._model is None:
@@ -232,8 +232,12 @@ class FHIRBundle(Generic[T]):
             self._items = items
         return self._items
 
-    def __iter__(self) -> Iterator[T]:
-        """Each entry's resource: a model when built with ``as_fhir`` and the type matches."""
+    def __iter__(self) -> Iterator[T | dict[str, Any]]:
+        """Each entry's resource: a model when built with ``as_fhir`` and the type matches.
+
+        Typed as ``Model | dict``: resources of other types (``_include``) stay dicts, so
+        narrow with ``isinstance`` when the search can return more than one type.
+        """
         return iter(self._typed_items())
 
     def __len__(self) -> int:

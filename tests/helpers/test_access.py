@@ -79,7 +79,9 @@ def test_make_access_reference_dict_keeps_display() -> None:
 
 
 def test_make_access_reference_model_becomes_value_reference() -> None:
-    built = make_project_membership_access("p", {"organization": Reference(reference="Organization/a")})
+    built = make_project_membership_access(
+        "p", {"organization": Reference(reference="Organization/a")}
+    )
     assert built["parameter"] == [
         {"name": "organization", "valueReference": {"reference": "Organization/a"}}
     ]
@@ -135,8 +137,13 @@ def test_make_access_rejects_malformed_policy() -> None:
 
 @pytest.mark.parametrize(
     "policy",
-    ["abc", "AccessPolicy/abc", " AccessPolicy/abc ", {"reference": "AccessPolicy/abc"},
-     Reference(reference="AccessPolicy/abc")],
+    [
+        "abc",
+        "AccessPolicy/abc",
+        " AccessPolicy/abc ",
+        {"reference": "AccessPolicy/abc"},
+        Reference(reference="AccessPolicy/abc"),
+    ],
 )
 def test_policy_reference_of_every_shape(policy: Any) -> None:
     assert normalize_access_policy_reference(policy) == {"reference": "AccessPolicy/abc"}
@@ -186,8 +193,16 @@ def test_policy_id_of_entry_model() -> None:
 
 @pytest.mark.parametrize(
     "malformed",
-    [None, "x", {}, {"policy": None}, {"policy": {}}, {"policy": {"reference": 3}},
-     {"policy": {"reference": "Organization/o"}}, {"policy": "AccessPolicy/p"}],
+    [
+        None,
+        "x",
+        {},
+        {"policy": None},
+        {"policy": {}},
+        {"policy": {"reference": 3}},
+        {"policy": {"reference": "Organization/o"}},
+        {"policy": "AccessPolicy/p"},
+    ],
 )
 def test_policy_id_of_malformed_entry_is_none(malformed: Any) -> None:
     assert get_project_membership_access_policy_id(malformed) is None
@@ -254,7 +269,11 @@ def test_partition_splits_managed_and_untouched_in_order() -> None:
 
 
 def test_partition_puts_malformed_entries_in_untouched() -> None:
-    malformed = [{"policy": {}}, {"parameter": []}, {"policy": {"reference": "Patient/1"}}]
+    malformed: list[dict[str, Any]] = [
+        {"policy": {}},
+        {"parameter": []},
+        {"policy": {"reference": "Patient/1"}},
+    ]
     assert partition_access(malformed, {"p"}) == ([], malformed)
 
 
@@ -306,7 +325,10 @@ def test_merged_normalizes_models_to_fhir_json() -> None:
         parameter=[ProjectMembershipAccessParameter(name="tier", value_string="gold")],
     )
     assert build_merged_access([], [model]) == [
-        {"policy": {"reference": "AccessPolicy/p"}, "parameter": [{"name": "tier", "valueString": "gold"}]}
+        {
+            "policy": {"reference": "AccessPolicy/p"},
+            "parameter": [{"name": "tier", "valueString": "gold"}],
+        }
     ]
 
 
@@ -318,8 +340,18 @@ def test_merged_of_empty_lists_is_empty() -> None:
 
 
 def test_equal_lists_ignoring_key_order() -> None:
-    left = [{"policy": {"reference": "AccessPolicy/p"}, "parameter": [{"name": "a", "valueString": "1"}]}]
-    right = [{"parameter": [{"valueString": "1", "name": "a"}], "policy": {"reference": "AccessPolicy/p"}}]
+    left = [
+        {
+            "policy": {"reference": "AccessPolicy/p"},
+            "parameter": [{"name": "a", "valueString": "1"}],
+        }
+    ]
+    right = [
+        {
+            "parameter": [{"valueString": "1", "name": "a"}],
+            "policy": {"reference": "AccessPolicy/p"},
+        }
+    ]
     assert merged_equals_remote(left, right) is True
 
 
@@ -329,7 +361,10 @@ def test_list_order_matters() -> None:
 
 
 def test_different_values_are_not_equal() -> None:
-    assert merged_equals_remote([entry("p", "Organization/a")], [entry("p", "Organization/b")]) is False
+    assert (
+        merged_equals_remote([entry("p", "Organization/a")], [entry("p", "Organization/b")])
+        is False
+    )
 
 
 def test_none_remote_equals_empty_merged() -> None:

@@ -72,7 +72,11 @@ def test_merge_rejects_empty_policy_ids() -> None:
 
 def test_merge_accepts_models() -> None:
     model = ProjectMembershipAccess(policy=Reference(reference=PRACTICE))
-    assert plan_merge(None, [model], {"practice-policy"}) == ([{"policy": {"reference": PRACTICE}}], 1, 0)
+    assert plan_merge(None, [model], {"practice-policy"}) == (
+        [{"policy": {"reference": PRACTICE}}],
+        1,
+        0,
+    )
 
 
 # --- plan_add ---------------------------------------------------------------------------
@@ -120,7 +124,11 @@ def test_remove_of_absent_entry_is_idempotent() -> None:
 
 
 def test_remove_drops_every_duplicate() -> None:
-    assert plan_remove([practice("a"), practice("a")], practice("a"), {"practice-policy"}) == ([], 0, 0)
+    assert plan_remove([practice("a"), practice("a")], practice("a"), {"practice-policy"}) == (
+        [],
+        0,
+        0,
+    )
 
 
 def test_remove_never_touches_untouched_entries() -> None:
@@ -150,7 +158,9 @@ def test_add_is_idempotent(remote: list[dict[str, Any]], org: str) -> None:
 
 
 @given(remote_lists, orgs)
-def test_remove_after_add_leaves_no_copy_of_the_entry(remote: list[dict[str, Any]], org: str) -> None:
+def test_remove_after_add_leaves_no_copy_of_the_entry(
+    remote: list[dict[str, Any]], org: str
+) -> None:
     added = plan_add(remote, practice(org), {"practice-policy"})
     removed = plan_remove(added.merged, practice(org), {"practice-policy"})
     assert practice(org) not in removed.merged

@@ -61,8 +61,12 @@ def test_build_reference_contract_example() -> None:
 
 @pytest.mark.parametrize(
     ("resource_type", "resource_id", "argument"),
-    [("", "1", "resource_type"), ("Patient", "", "resource_id"), ("Pa/tient", "1", "resource_type"),
-     ("Patient", "1/2", "resource_id")],
+    [
+        ("", "1", "resource_type"),
+        ("Patient", "", "resource_id"),
+        ("Pa/tient", "1", "resource_type"),
+        ("Patient", "1/2", "resource_id"),
+    ],
 )
 def test_build_reference_rejects_empty_or_slashed_parts(
     resource_type: str, resource_id: str, argument: str
