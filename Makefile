@@ -56,6 +56,7 @@ unit: install
 
 test: install lint typecheck check-generated
 	$(VENV)/bin/pytest
+	$(VENV)/bin/mkdocs build --strict --quiet
 
 # --- the main job -----------------------------------------------------------------
 demo: install
