@@ -137,7 +137,10 @@ def _canonical(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _entry_list(entries: object, argument: str) -> list[dict[str, Any]]:
+def _entry_list(entries: object, argument: str, *, lenient: bool = False) -> list[Any]:
+    """Normalize a list of entries. ``lenient`` (lists read from the server) carries
+    malformed non-object entries through as JSON instead of raising, so they stay untouched.
+    """
     # A single entry (a Mapping) passed where a list belongs would iterate over its keys.
     if entries is None:
         return []
@@ -145,7 +148,12 @@ def _entry_list(entries: object, argument: str) -> list[dict[str, Any]]:
         raise TypeError(
             f"{argument} must be a list of access entries, got {type(entries).__name__}"
         )
-    return [normalize_access_entry(e, argument=f"{argument}[{i}]") for i, e in enumerate(entries)]
+    return [
+        _json_value(e, f"{argument}[{i}]")
+        if lenient and not isinstance(e, Mapping | BaseModel)
+        else normalize_access_entry(e, argument=f"{argument}[{i}]")
+        for i, e in enumerate(entries)
+    ]
 
 
 # --- policies and memberships -------------------------------------------------------------
@@ -354,13 +362,13 @@ def get_project_membership_access_parameter(entry: AccessEntry, name: str) -> di
 
 
 def partition_access(
-    current: Sequence[AccessEntry] | None, managed_policy_ids: Iterable[str]
+    current: Sequence[Any] | None, managed_policy_ids: Iterable[str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Split an access list into ``(managed, untouched)``, both in original order.
 
     An entry is managed when its policy id is in ``managed_policy_ids`` (bare ids or
-    ``"AccessPolicy/<id>"``). Malformed entries are untouched, never dropped. ``None``
-    counts as an empty list.
+    ``"AccessPolicy/<id>"``). Malformed entries (even non-objects) are untouched, never
+    dropped. ``None`` counts as an empty list.
 
     Raises:
         TypeError: ``managed_policy_ids`` is a string or not iterable, or ``current`` is
@@ -376,14 +384,14 @@ def partition_access(
     ids = _policy_id_set(managed_policy_ids)
     managed: list[dict[str, Any]] = []
     untouched: list[dict[str, Any]] = []
-    for entry in _entry_list(current, "current"):
+    for entry in _entry_list(current, "current", lenient=True):
         policy_id = get_project_membership_access_policy_id(entry)
         (managed if policy_id in ids else untouched).append(entry)
     return managed, untouched
 
 
 def build_merged_access(
-    untouched: Sequence[AccessEntry], managed_access: Sequence[AccessEntry]
+    untouched: Sequence[Any], managed_access: Sequence[AccessEntry]
 ) -> list[dict[str, Any]]:
     """``untouched`` (original order) followed by ``managed_access`` (caller order), as FHIR JSON.
 
@@ -391,12 +399,11 @@ def build_merged_access(
         >>> build_merged_access([{"policy": {"reference": "AccessPolicy/q"}}], [])
         [{'policy': {'reference': 'AccessPolicy/q'}}]
     """
-    return _entry_list(untouched, "untouched") + _entry_list(managed_access, "managed_access")
+    untouched_entries = _entry_list(untouched, "untouched", lenient=True)
+    return untouched_entries + _entry_list(managed_access, "managed_access")
 
 
-def merged_equals_remote(
-    merged: Sequence[AccessEntry], remote: Sequence[AccessEntry] | None
-) -> bool:
+def merged_equals_remote(merged: Sequence[Any], remote: Sequence[Any] | None) -> bool:
     """Whether two access lists are byte-equal as canonical JSON (sorted keys).
 
     Key order does not matter; list order does. ``None`` equals ``[]``.
@@ -405,7 +412,8 @@ def merged_equals_remote(
         >>> merged_equals_remote([{"b": "1", "a": "2"}], [{"a": "2", "b": "1"}])
         True
     """
-    return _canonical(_entry_list(merged, "merged")) == _canonical(_entry_list(remote, "remote"))
+    merged_json = _entry_list(merged, "merged", lenient=True)
+    return _canonical(merged_json) == _canonical(_entry_list(remote, "remote", lenient=True))
 
 
 def validate_managed_access(
@@ -440,7 +448,7 @@ def validate_managed_access(
 
 
 def plan_merge(
-    remote_access: Sequence[AccessEntry] | None,
+    remote_access: Sequence[Any] | None,
     managed_access: Sequence[AccessEntry],
     managed_policy_ids: Iterable[str],
 ) -> AccessPlan:
@@ -466,7 +474,7 @@ def plan_merge(
 
 
 def plan_add(
-    remote_access: Sequence[AccessEntry] | None,
+    remote_access: Sequence[Any] | None,
     entry: AccessEntry,
     managed_policy_ids: Iterable[str],
 ) -> AccessPlan:
@@ -493,7 +501,7 @@ def plan_add(
 
 
 def plan_remove(
-    remote_access: Sequence[AccessEntry] | None,
+    remote_access: Sequence[Any] | None,
     entry: AccessEntry,
     managed_policy_ids: Iterable[str],
 ) -> AccessPlan:

@@ -277,6 +277,22 @@ def test_partition_puts_malformed_entries_in_untouched() -> None:
     assert partition_access(malformed, {"p"}) == ([], malformed)
 
 
+def test_partition_keeps_non_object_entries_untouched() -> None:
+    junk: list[Any] = ["junk", None, 3]
+    assert partition_access([*junk, entry("p")], {"p"}) == ([entry("p")], junk)
+
+
+def test_merge_carries_non_object_untouched_entries_through() -> None:
+    merged = build_merged_access(["junk"], [entry("p")])
+    assert merged == ["junk", entry("p")]
+    assert merged_equals_remote(merged, ["junk", entry("p")]) is True
+
+
+def test_partition_rejects_non_json_entries_naming_index() -> None:
+    with pytest.raises(TypeError, match=r"current\[0\]"):
+        partition_access([object()], {"p"})
+
+
 def test_partition_of_none_is_empty() -> None:
     assert partition_access(None, {"p"}) == ([], [])
 
