@@ -328,8 +328,10 @@ def get_project_membership_access_policy_id(entry: object) -> str | None:
         >>> get_project_membership_access_policy_id({"policy": {"reference": "AccessPolicy/p"}})
         'p'
     """
+    if not isinstance(entry, Mapping | BaseModel):
+        return None
     try:
-        policy = normalize_access_entry(entry).get("policy")  # type: ignore[arg-type]
+        policy = normalize_access_entry(entry).get("policy")
         reference = policy.get("reference") if isinstance(policy, dict) else None
         return normalize_access_policy_id(reference) if isinstance(reference, str) else None
     except (TypeError, ValueError):
