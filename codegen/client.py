@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs in the pinned tool chain
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "specs" / "operations.yaml"
@@ -142,9 +142,7 @@ def _force(params: list[Param], forced: dict[str, tuple[str, str | None]]) -> li
     return out
 
 
-def overload_variants(
-    shape: str, params: list[Param]
-) -> tuple[list[tuple[list[Param], str]], str]:
+def overload_variants(shape: str, params: list[Param]) -> tuple[list[tuple[list[Param], str]], str]:
     """The ``@overload`` variants (params, return type) and the implementation's return type."""
     names = {p.name for p in params}
     if shape == "model":
@@ -187,7 +185,10 @@ def overload_variants(
                 (
                     _force(
                         params,
-                        {"return_bundle": ("Literal[True]", None), "as_fhir": ("type[ModelT]", None)},
+                        {
+                            "return_bundle": ("Literal[True]", None),
+                            "as_fhir": ("type[ModelT]", None),
+                        },
                     ),
                     "FHIRBundle[ModelT]",
                 ),
@@ -247,8 +248,8 @@ def render_docstring(name: str, spec: dict[str, Any], params: list[Param], inden
     action = request.get("action")
     lines += [
         "",
-        f"Wire: ``{request['method']} {request['path'] or '/'}`` (base {request.get('base', 'fhir')}), "
-        f"RequestEvent.action ``{action}``.",
+        f"Wire: ``{request['method']} {request['path'] or '/'}`` "
+        f"(base {request.get('base', 'fhir')}), RequestEvent.action ``{action}``.",
     ]
     body = "\n".join(f"{indent}{line}".rstrip() for line in lines)
     return f'{indent}"""{body.lstrip()}\n{indent}"""'
@@ -277,7 +278,7 @@ def render_request_body(name: str, spec: dict[str, Any], indent: str) -> str:
         args.append(f"headers=merge_headers({fixed}, {extra})" if extra else f"headers={fixed}")
     if any(p["name"] == "on_behalf_of" for p in spec["params"]):
         args.append("on_behalf_of=on_behalf_of")
-    call = f"response = await self._send({', '.join(args)})"
+    call = f"response = await self._call_endpoint({', '.join(args)})"
     response = spec.get("response", "dict")
     conversions = {
         "model": "return self._model_response(response, as_fhir)",
@@ -297,10 +298,7 @@ def render_override_body(name: str, spec: dict[str, Any], params: list[Param], i
         f"**{p.name}" if p.kind == "var_keyword" else f"{p.name}={p.name}" for p in params
     )
     if spec["returns"]["shape"] == "model_iter":
-        return (
-            f"{indent}async for item in self._{name}({args}):\n"
-            f"{indent}    yield item"
-        )
+        return f"{indent}async for item in self._{name}({args}):\n{indent}    yield item"
     return f"{indent}return await self._{name}({args})"
 
 

@@ -36,9 +36,11 @@ if TYPE_CHECKING:
     )
     from pymedplum.access import partition_access as partition_access
     from pymedplum.access import validate_managed_access as validate_managed_access
+    from pymedplum.async_client import AsyncMedplumClient as AsyncMedplumClient
     from pymedplum.bundle import BundleEntryError as BundleEntryError
     from pymedplum.bundle import BundleEntryResult as BundleEntryResult
     from pymedplum.bundle import FHIRBundle as FHIRBundle
+    from pymedplum.client import MedplumClient as MedplumClient
     from pymedplum.helpers.accounts import extract_account_references as extract_account_references
     from pymedplum.helpers.accounts import get_resource_accounts as get_resource_accounts
     from pymedplum.helpers.accounts import resource_has_account as resource_has_account
@@ -53,6 +55,9 @@ if TYPE_CHECKING:
 
 # name -> module that defines it. One line per public name; keep each group sorted.
 _LAZY: dict[str, str] = {
+    # Clients
+    "AsyncMedplumClient": "pymedplum.async_client",
+    "MedplumClient": "pymedplum.client",
     # FHIR helpers
     "build_reference": "pymedplum.helpers.references",
     "parse_reference": "pymedplum.helpers.references",

@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel
 
+from pymedplum._security import Origin, strip_if_none_exist
 from pymedplum._serialization import to_fhir_json
-from pymedplum.exceptions import UnsafeRedirectError
 
 logger = logging.getLogger("pymedplum.client")
 
@@ -25,7 +25,6 @@ logger = logging.getLogger("pymedplum.client")
 # segments free of "/", "?", "#" and "..", so an argument cannot walk to another endpoint.
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z0-9]{0,254}")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 # --- paths ------------------------------------------------------------------------------------
@@ -78,25 +77,10 @@ def split_reference(arg: str, reference: object) -> tuple[str, str]:
 # --- origins ------------------------------------------------------------------------------------
 
 
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with the default port filled in; the same-origin comparison key."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
-
-
 def is_absolute_url(value: str) -> bool:
     """True for ``http(s)://...`` and protocol-relative ``//host`` strings."""
     parts = urlsplit(value.strip())
     return bool(parts.scheme) or bool(parts.netloc)
-
-
-def require_same_origin(base_url: str, url: str, what: str) -> None:
-    """Raise UnsafeRedirectError unless ``url`` has exactly ``base_url``'s scheme, host, port."""
-    if origin(url) != origin(base_url):
-        raise UnsafeRedirectError(
-            f"{what} points to another origin than the client's base URL; refusing to send it"
-        )
 
 
 # --- headers ------------------------------------------------------------------------------------
@@ -134,7 +118,7 @@ def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | Non
     raise TypeError(f"if_match must be a bool or a str, got {type(if_match).__name__}")
 
 
-def normalize_if_none_exist(value: object, base_url: str) -> str:
+def normalize_if_none_exist(value: object, expected: Origin) -> str:
     """The If-None-Exist query of a conditional create.
 
     A leading ``?`` is stripped. A same-origin absolute URL is reduced to its query (with a
@@ -142,15 +126,7 @@ def normalize_if_none_exist(value: object, base_url: str) -> str:
     """
     if not isinstance(value, str):
         raise TypeError(f"if_none_exist must be a str, got {type(value).__name__}")
-    query = value.strip()
-    if is_absolute_url(query):
-        require_same_origin(base_url, query, "if_none_exist")
-        query = urlsplit(query).query
-        logger.warning(
-            "if_none_exist was given as an absolute URL; only its query string is sent. "
-            "Pass the query string alone to silence this warning."
-        )
-    query = query.removeprefix("?").strip()
+    query = strip_if_none_exist(value, expected).strip()
     if not query:
         raise ValueError("if_none_exist must be a non-empty search query, e.g. 'identifier=s|v'")
     return query
@@ -180,8 +156,15 @@ def account_references(accounts: str | Iterable[str]) -> list[str]:
     """Validate account references ("Organization/abc"), one or several, order kept."""
     refs = [accounts] if isinstance(accounts, str) else list(accounts)
     for ref in refs:
-        if not isinstance(ref, str) or ref.count("/") != 1 or ref.startswith("/") or ref.endswith("/"):
-            raise ValueError(f"accounts entries must be references like 'Organization/abc', got {ref!r}")
+        if (
+            not isinstance(ref, str)
+            or ref.count("/") != 1
+            or ref.startswith("/")
+            or ref.endswith("/")
+        ):
+            raise ValueError(
+                f"accounts entries must be references like 'Organization/abc', got {ref!r}"
+            )
     return refs
 
 
@@ -357,9 +340,7 @@ def job_locator(job: object) -> str:
         first = issues[0] if isinstance(issues, list) and issues else None
         url = first.get("diagnostics") if isinstance(first, Mapping) else None
         if not isinstance(url, str) or not url.strip():
-            raise ValueError(
-                "job is an OperationOutcome without a job URL in issue[0].diagnostics"
-            )
+            raise ValueError("job is an OperationOutcome without a job URL in issue[0].diagnostics")
         return url.strip()
     if isinstance(job, str) and job.strip():
         return job.strip()
@@ -371,7 +352,7 @@ def job_locator(job: object) -> str:
 TERMINAL_JOB_STATUSES = frozenset({"completed", "error", "cancelled"})
 
 
-# --- terminology -----------------------------------------------------------------------------------
+# --- terminology ------------------------------------------------------------------------------
 
 
 def _coded(value: Mapping[str, Any] | BaseModel) -> dict[str, Any]:

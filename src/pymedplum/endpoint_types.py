@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel
-from typing_extensions import NotRequired, TypeAlias, TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 __all__ = [
-    "AsyncJobRef",
+    "JobReference",
     "ModelT",
     "PatchOperation",
     "ProjectMembershipAccessLike",
@@ -48,7 +48,7 @@ PatchOperation = TypedDict(
 )
 """One JSON Patch (RFC 6902) operation."""
 
-AsyncJobRef: TypeAlias = "str | Mapping[str, Any] | BaseModel"
+JobReference: TypeAlias = "str | Mapping[str, Any] | BaseModel"
 """An async job: its id, its status URL, or the OperationOutcome (dict or model) whose
 ``issue[0].diagnostics`` is the status URL."""
 

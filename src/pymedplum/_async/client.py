@@ -12,8 +12,6 @@ from collections.abc import Set as AbstractSet
 from typing import Any, Literal, overload
 
 from pydantic import BaseModel
-from pymedplum.access import MergeResult
-from pymedplum.bundle import FHIRBundle
 
 from pymedplum._async._overrides.access import AccessOverrides
 from pymedplum._async._overrides.accounts import AccountOverrides
@@ -24,8 +22,10 @@ from pymedplum._async._overrides.search import SearchOverrides
 from pymedplum._async._overrides.terminology import TerminologyOverrides
 from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import build_search_params, merge_headers
+from pymedplum.access import MergeResult
+from pymedplum.bundle import FHIRBundle
 from pymedplum.endpoint_types import (
-    AsyncJobRef,
+    JobReference,
     ModelT,
     PatchOperation,
     ProjectMembershipAccessLike,
@@ -232,7 +232,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}/{id}`` (base fhir), RequestEvent.action ``read``.
         """
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
             headers=merge_headers({}, headers),
@@ -294,7 +294,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}/{id}/_history/{vid}`` (base fhir), RequestEvent.action ``read``.
         """
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
             headers=merge_headers({}, headers),
@@ -427,7 +427,7 @@ class AsyncMedplumClient(
 
         Wire: ``PATCH {resourceType}/{id}`` (base fhir), RequestEvent.action ``patch``.
         """
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["patch_resource"],
             {"resourceType": resource_type, "id": resource_id},
             json=list(operations),
@@ -458,7 +458,7 @@ class AsyncMedplumClient(
 
         Wire: ``DELETE {resourceType}/{id}`` (base fhir), RequestEvent.action ``delete``.
         """
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["delete_resource"],
             {"resourceType": resource_type, "id": resource_id},
             headers=merge_headers({}, headers),
@@ -536,7 +536,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
             params=build_search_params(query),
@@ -850,7 +850,7 @@ class AsyncMedplumClient(
 
         Wire: ``POST $graphql`` (base fhir), RequestEvent.action ``operation``.
         """
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["execute_graphql"],
             {},
             json={"query": query, "variables": dict(variables) if variables is not None else {}},
@@ -1014,7 +1014,7 @@ class AsyncMedplumClient(
             max_retries=max_retries,
         )
 
-    async def get_async_job_status(self, job: AsyncJobRef) -> dict[str, Any]:
+    async def get_async_job_status(self, job: JobReference) -> dict[str, Any]:
         """Get the current status of an async job (the AsyncJob resource).
 
         Args:
@@ -1033,7 +1033,7 @@ class AsyncMedplumClient(
         return await self._get_async_job_status(job=job)
 
     async def wait_for_async_job(
-        self, job: AsyncJobRef, poll_interval: float = 1.0, timeout: float | None = None
+        self, job: JobReference, poll_interval: float = 1.0, timeout: float | None = None
     ) -> dict[str, Any]:
         """Poll an async job until it is completed, in error or cancelled.
 
@@ -1068,7 +1068,7 @@ class AsyncMedplumClient(
 
         Wire: ``POST Binary`` (base fhir), RequestEvent.action ``create``.
         """
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["upload_binary"],
             {},
             content=content,
@@ -1090,7 +1090,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET Binary/{id}`` (base fhir), RequestEvent.action ``read``.
         """
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["download_binary"],
             {"id": binary_id},
             headers={"Accept": "*/*"},
@@ -1111,7 +1111,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET Patient/{id}/$ccda-export`` (base fhir), RequestEvent.action ``operation``.
         """
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["export_ccda"],
             {"id": patient_id},
             headers={"Accept": "application/xml, text/xml;q=0.9, */*;q=0.1"},

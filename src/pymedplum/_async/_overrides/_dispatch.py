@@ -27,7 +27,7 @@ def _template(path: str, values: Mapping[str, str | None]) -> str:
 class Dispatch(AsyncBaseClient):
     """Sends endpoint requests and converts their responses; the base of every override mixin."""
 
-    async def _send(
+    async def _call_endpoint(
         self,
         endpoint: Endpoint,
         values: Mapping[str, str | None],

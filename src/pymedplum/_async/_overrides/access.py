@@ -19,13 +19,13 @@ from pymedplum._request_builders import check_id
 from pymedplum.access import (
     AccessPlan,
     MergeResult,
+    merged_equals_remote,
     normalize_project_membership_id,
     plan_add,
     plan_merge,
     plan_remove,
     require_version_id,
     validate_managed_access,
-    merged_equals_remote,
     would_grant_unrestricted_access,
 )
 from pymedplum.endpoint_types import ProjectMembershipAccessLike
@@ -52,7 +52,7 @@ class AccessOverrides(Dispatch):
         values = {"resourceType": "ProjectMembership", "id": bare_id}
         conflicts = 0
         while True:
-            read = await self._send(ENDPOINTS["read_resource"], values, on_behalf_of="")
+            read = await self._call_endpoint(ENDPOINTS["read_resource"], values, on_behalf_of="")
             membership = self._dict_response(read)
             version = require_version_id(membership)
             remote = membership.get("access")
@@ -68,7 +68,7 @@ class AccessOverrides(Dispatch):
                     "access. Set an accessPolicy on it first."
                 )
             try:
-                written = await self._send(
+                written = await self._call_endpoint(
                     ENDPOINTS["merge_project_membership_access"],
                     values,
                     json={**membership, "access": merged},

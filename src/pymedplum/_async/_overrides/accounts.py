@@ -28,7 +28,7 @@ class AccountOverrides(Dispatch):
         ]
         if propagate:
             parameter.append({"name": "propagate", "valueBoolean": True})
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["set_accounts"],
             {"resourceType": resource_type, "id": resource_id},
             json={"resourceType": "Parameters", "parameter": parameter},

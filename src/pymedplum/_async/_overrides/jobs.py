@@ -14,9 +14,9 @@ from pymedplum._request_builders import (
     TERMINAL_JOB_STATUSES,
     is_absolute_url,
     job_locator,
-    require_same_origin,
 )
-from pymedplum.endpoint_types import AsyncJobRef
+from pymedplum._security import check_same_origin
+from pymedplum.endpoint_types import JobReference
 
 
 class JobOverrides(Dispatch):
@@ -26,15 +26,15 @@ class JobOverrides(Dispatch):
         endpoint = ENDPOINTS["get_async_job_status"]
         if is_absolute_url(locator):
             # The poll carries the bearer token: a job URL must stay on the client's origin.
-            require_same_origin(str(self.base_url), locator, "the async job URL")
-            return await self._send(endpoint, {}, url=locator)
-        return await self._send(endpoint, {"id": locator})
+            check_same_origin(self._origin, locator, what="the async job URL")
+            return await self._call_endpoint(endpoint, {}, url=locator)
+        return await self._call_endpoint(endpoint, {"id": locator})
 
-    async def _get_async_job_status(self, *, job: AsyncJobRef) -> dict[str, Any]:
+    async def _get_async_job_status(self, *, job: JobReference) -> dict[str, Any]:
         return self._dict_response(await self._job_status_request(job_locator(job)))
 
     async def _wait_for_async_job(
-        self, *, job: AsyncJobRef, poll_interval: float, timeout: float | None
+        self, *, job: JobReference, poll_interval: float, timeout: float | None
     ) -> dict[str, Any]:
         if poll_interval < 0:
             raise ValueError(f"poll_interval must be >= 0, got {poll_interval!r}")

@@ -43,7 +43,7 @@ class ResourceOverrides(Dispatch):
         on_behalf_of: str | None,
     ) -> dict[str, Any] | ModelT:
         data = _prepared(resource, accounts)
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["create_resource"],
             {"resourceType": data["resourceType"]},
             json=data,
@@ -62,9 +62,9 @@ class ResourceOverrides(Dispatch):
         as_fhir: type[ModelT] | None,
         on_behalf_of: str | None,
     ) -> dict[str, Any] | ModelT:
-        query = normalize_if_none_exist(if_none_exist, str(self.base_url))
+        query = normalize_if_none_exist(if_none_exist, self._origin)
         data = _prepared(resource, accounts)
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["create_resource_if_none_exist"],
             {"resourceType": data["resourceType"]},
             json=data,
@@ -88,8 +88,12 @@ class ResourceOverrides(Dispatch):
         version_tag = resolve_if_match(data, if_match)
         if accounts is not None:
             data = stamp_accounts(data, accounts)
-        own = {} if version_tag is None or has_header(headers, "If-Match") else {"If-Match": version_tag}
-        response = await self._send(
+        own = (
+            {}
+            if version_tag is None or has_header(headers, "If-Match")
+            else {"If-Match": version_tag}
+        )
+        response = await self._call_endpoint(
             ENDPOINTS["update_resource"],
             {"resourceType": data["resourceType"], "id": data["id"]},
             json=data,

@@ -13,9 +13,9 @@ from pymedplum._request_builders import (
     is_absolute_url,
     matches,
     next_link,
-    require_same_origin,
     search_option_params,
 )
+from pymedplum._security import check_same_origin
 from pymedplum.bundle import FHIRBundle
 from pymedplum.endpoint_types import ModelT, SearchQuery, SummaryMode, TotalMode
 
@@ -32,7 +32,7 @@ class SearchOverrides(Dispatch):
         # Only one resource is wanted: the caller's _count (if any) is replaced by 1.
         params = [p for p in build_search_params(query) if p[0] != "_count"]
         params.append(("_count", "1"))
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["search_one"],
             {"resourceType": resource_type},
             params=params,
@@ -51,7 +51,7 @@ class SearchOverrides(Dispatch):
     ) -> AsyncIterator[dict[str, Any] | ModelT]:
         endpoint = ENDPOINTS["search_resource_pages"]
         values = {"resourceType": resource_type}
-        response = await self._send(
+        response = await self._call_endpoint(
             endpoint, values, params=build_search_params(query), on_behalf_of=on_behalf_of
         )
         while True:
@@ -63,8 +63,10 @@ class SearchOverrides(Dispatch):
                 return
             # A relative link is resolved against the page it came from.
             url = link if is_absolute_url(link) else urljoin(str(response.request.url), link)
-            require_same_origin(str(self.base_url), url, "the Bundle's next link")
-            response = await self._send(endpoint, values, url=url, on_behalf_of=on_behalf_of)
+            check_same_origin(self._origin, url, what="the Bundle's next link")
+            response = await self._call_endpoint(
+                endpoint, values, url=url, on_behalf_of=on_behalf_of
+            )
 
     async def _search_with_options(
         self,
@@ -104,7 +106,7 @@ class SearchOverrides(Dispatch):
         for name, _ in options:
             if name in _SINGLE_VALUED and name in in_query:
                 raise ValueError(f"{name} is given both in query and as an argument; give it once")
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["search_with_options"],
             {"resourceType": resource_type},
             params=params + options,

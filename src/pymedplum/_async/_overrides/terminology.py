@@ -46,7 +46,9 @@ class TerminologyOverrides(Dispatch):
             display_language=display_language,
             property=property,
         )
-        response = await self._send(ENDPOINTS["expand_valueset"], {"id": valueset_id}, params=params)
+        response = await self._call_endpoint(
+            ENDPOINTS["expand_valueset"], {"id": valueset_id}, params=params
+        )
         return self._dict_response(response)
 
     async def _lookup_concept(
@@ -70,7 +72,7 @@ class TerminologyOverrides(Dispatch):
             display_language=display_language,
             property=property,
         )
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["lookup_concept"],
             {"id": codesystem_id},
             method="GET" if body is None else "POST",
@@ -108,7 +110,7 @@ class TerminologyOverrides(Dispatch):
             target_system=target_system,
             reverse=reverse,
         )
-        response = await self._send(
+        response = await self._call_endpoint(
             ENDPOINTS["translate_concept"],
             {"id": conceptmap_id},
             method="GET" if body is None else "POST",
