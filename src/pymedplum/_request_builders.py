@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel
 
-from pymedplum._security import Origin, strip_if_none_exist
+from pymedplum._security import Origin, check_same_origin
 from pymedplum._serialization import to_fhir_json
 
 logger = logging.getLogger("pymedplum.client")
@@ -126,7 +126,17 @@ def normalize_if_none_exist(value: object, expected: Origin) -> str:
     """
     if not isinstance(value, str):
         raise TypeError(f"if_none_exist must be a str, got {type(value).__name__}")
-    query = strip_if_none_exist(value, expected).strip()
+    query = value.strip()
+    # A query value may itself hold "://" (identifier=http://hospital.org/mrn|1): only a
+    # string that parses with a scheme or host is a URL.
+    if is_absolute_url(query):
+        check_same_origin(expected, query, what="if_none_exist")
+        logger.warning(
+            "if_none_exist was given as an absolute URL; only its query string is sent. "
+            "Pass the query string alone to silence this warning."
+        )
+        query = urlsplit(query).query
+    query = query.removeprefix("?").strip()
     if not query:
         raise ValueError("if_none_exist must be a non-empty search query, e.g. 'identifier=s|v'")
     return query
