@@ -245,12 +245,11 @@ def render_docstring(name: str, spec: dict[str, Any], params: list[Param], inden
                 )
             )
     request = spec["request"]
-    action = request.get("action")
-    lines += [
-        "",
+    wire = (
         f"Wire: ``{request['method']} {request['path'] or '/'}`` "
-        f"(base {request.get('base', 'fhir')}), RequestEvent.action ``{action}``.",
-    ]
+        f"(base {request.get('base', 'fhir')}), RequestEvent.action ``{request.get('action')}``."
+    )
+    lines += ["", *textwrap.wrap(wire, width)]
     body = "\n".join(f"{indent}{line}".rstrip() for line in lines)
     return f'{indent}"""{body.lstrip()}\n{indent}"""'
 
@@ -278,8 +277,9 @@ def render_request_body(name: str, spec: dict[str, Any], indent: str) -> str:
         args.append(f"headers=merge_headers({fixed}, {extra})" if extra else f"headers={fixed}")
     if any(p["name"] == "on_behalf_of" for p in spec["params"]):
         args.append("on_behalf_of=on_behalf_of")
-    call = f"response = await self._call_endpoint({', '.join(args)})"
     response = spec.get("response", "dict")
+    target = "" if response == "none" else "response = "
+    call = f"{target}await self._call_endpoint({', '.join(args)})"
     conversions = {
         "model": "return self._model_response(response, as_fhir)",
         "dict": "return self._dict_response(response)",
@@ -298,7 +298,13 @@ def render_override_body(name: str, spec: dict[str, Any], params: list[Param], i
         f"**{p.name}" if p.kind == "var_keyword" else f"{p.name}={p.name}" for p in params
     )
     if spec["returns"]["shape"] == "model_iter":
-        return f"{indent}async for item in self._{name}({args}):\n{indent}    yield item"
+        # The sync twin delegates with ``yield from`` (markers read by scripts/run_unasync.py).
+        return (
+            f"{indent}items = self._{name}({args})\n"
+            f"{indent}async for item in items:  # async-only\n"
+            f"{indent}    yield item  # async-only\n"
+            f"{indent}# sync-only: yield from items"
+        )
     return f"{indent}return await self._{name}({args})"
 
 

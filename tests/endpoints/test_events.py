@@ -66,6 +66,10 @@ CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any], list[str | None]]] = {
     "expand_valueset": (("http://vs",), {}, ["operation"]),
     "lookup_concept": (("c", "http://s"), {}, ["operation"]),
     "translate_concept": (("c", "http://s", "http://cm"), {}, ["operation"]),
+    "get": (("admin/projects/1",), {}, [None]),
+    "post": (("admin/projects/1/invite", {"a": 1}), {}, [None]),
+    "put": (("admin/x", {"a": 1}), {}, [None]),
+    "delete": (("admin/x",), {}, [None]),
 }
 
 

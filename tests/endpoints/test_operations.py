@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -13,7 +14,7 @@ from pymedplum._async._overrides import jobs as async_jobs
 from pymedplum._sync._overrides import jobs as sync_jobs
 from pymedplum.exceptions import UnsafeRedirectError
 
-from .conftest import FHIR, OperationOutcome, json_response, outcome
+from .conftest import BASE, FHIR, OperationOutcome, json_response, outcome
 
 pytestmark = pytest.mark.anyio
 
@@ -419,3 +420,20 @@ async def test_translate_get_and_post(make: Any) -> None:
     }
     with pytest.raises(ValueError, match="not both"):
         await h.call("translate_concept", code="c", coding={"code": "c"})
+
+
+# --- low-level HTTP -------------------------------------------------------------------------
+
+
+async def test_low_level_methods_forward_to_the_api_base(make: Any) -> None:
+    h = make(ok({"ok": True}))
+    assert await h.call("get", "admin/projects/p1", params={"a": "1"}) == {"ok": True}
+    assert str(h.last.url) == BASE + "admin/projects/p1?a=1"
+    await h.call("post", "admin/projects/p1/invite", {"email": "x@example.com"})
+    assert (h.last.method, json.loads(h.last.content)) == ("POST", {"email": "x@example.com"})
+    await h.call("put", "admin/x", json={"b": 2}, headers={"X-A": "1"})
+    assert (h.last.method, h.last.headers["X-A"]) == ("PUT", "1")
+    await h.call("delete", "admin/x")
+    assert h.last.method == "DELETE"
+    with pytest.raises(TypeError):
+        await h.call("get", "admin/x", bogus=1)
