@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from pymedplum._version import __version__
 
 if TYPE_CHECKING:
+    from pymedplum._retry import RetryPolicy as RetryPolicy
     from pymedplum._serialization import to_fhir_json as to_fhir_json
     from pymedplum.access import MergeResult as MergeResult
     from pymedplum.access import build_merged_access as build_merged_access
@@ -41,6 +42,21 @@ if TYPE_CHECKING:
     from pymedplum.bundle import BundleEntryResult as BundleEntryResult
     from pymedplum.bundle import FHIRBundle as FHIRBundle
     from pymedplum.client import MedplumClient as MedplumClient
+    from pymedplum.exceptions import AuthenticationError as AuthenticationError
+    from pymedplum.exceptions import AuthorizationError as AuthorizationError
+    from pymedplum.exceptions import BadRequestError as BadRequestError
+    from pymedplum.exceptions import GoneError as GoneError
+    from pymedplum.exceptions import InsecureTransportError as InsecureTransportError
+    from pymedplum.exceptions import MedplumError as MedplumError
+    from pymedplum.exceptions import NetworkError as NetworkError
+    from pymedplum.exceptions import NotFoundError as NotFoundError
+    from pymedplum.exceptions import OperationOutcomeError as OperationOutcomeError
+    from pymedplum.exceptions import PreconditionFailedError as PreconditionFailedError
+    from pymedplum.exceptions import RateLimitError as RateLimitError
+    from pymedplum.exceptions import ServerError as ServerError
+    from pymedplum.exceptions import TokenRefreshCooldownError as TokenRefreshCooldownError
+    from pymedplum.exceptions import UnsafeRedirectError as UnsafeRedirectError
+    from pymedplum.exceptions import ValidationError as ValidationError
     from pymedplum.helpers.accounts import extract_account_references as extract_account_references
     from pymedplum.helpers.accounts import get_resource_accounts as get_resource_accounts
     from pymedplum.helpers.accounts import resource_has_account as resource_has_account
@@ -58,6 +74,23 @@ _LAZY: dict[str, str] = {
     # Clients
     "AsyncMedplumClient": "pymedplum.async_client",
     "MedplumClient": "pymedplum.client",
+    # Exceptions and retry policy
+    "AuthenticationError": "pymedplum.exceptions",
+    "AuthorizationError": "pymedplum.exceptions",
+    "BadRequestError": "pymedplum.exceptions",
+    "GoneError": "pymedplum.exceptions",
+    "InsecureTransportError": "pymedplum.exceptions",
+    "MedplumError": "pymedplum.exceptions",
+    "NetworkError": "pymedplum.exceptions",
+    "NotFoundError": "pymedplum.exceptions",
+    "OperationOutcomeError": "pymedplum.exceptions",
+    "PreconditionFailedError": "pymedplum.exceptions",
+    "RateLimitError": "pymedplum.exceptions",
+    "ServerError": "pymedplum.exceptions",
+    "TokenRefreshCooldownError": "pymedplum.exceptions",
+    "UnsafeRedirectError": "pymedplum.exceptions",
+    "ValidationError": "pymedplum.exceptions",
+    "RetryPolicy": "pymedplum._retry",
     # FHIR helpers
     "build_reference": "pymedplum.helpers.references",
     "parse_reference": "pymedplum.helpers.references",

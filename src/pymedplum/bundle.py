@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar, overload
 from pydantic import BaseModel
 
 from pymedplum._serialization import as_fhir_dict
+from pymedplum.exceptions import MedplumError
 
 __all__ = ["BundleEntryError", "BundleEntryResult", "FHIRBundle"]
 
@@ -20,7 +21,7 @@ T = TypeVar("T")
 _STATUS = re.compile(r"\s*(\d{3})\b")
 
 
-class BundleEntryError(Exception):
+class BundleEntryError(MedplumError):
     """One or more entries of a batch/transaction response failed.
 
     Raised by :meth:`FHIRBundle.raise_for_entry_errors`. Medplum transactions are not
