@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel
@@ -18,12 +19,20 @@ __all__ = [
     "PatchOperation",
     "ProjectMembershipAccessLike",
     "SearchQuery",
+    "SearchValue",
+    "SearchValues",
     "SummaryMode",
     "TotalMode",
 ]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 """The model class given as ``as_fhir``; the method returns an instance of it."""
+
+SearchValue: TypeAlias = "str | int | float | bool | date | datetime | None"
+"""One search parameter value (``None`` leaves the parameter out; bools are sent lowercase)."""
+
+SearchValues: TypeAlias = "SearchValue | Sequence[SearchValue]"
+"""A value or a list of values (a list repeats the parameter: ``name=a&name=b``)."""
 
 SearchQuery: TypeAlias = "Mapping[str, Any] | Sequence[tuple[str, Any]] | str"
 """Search parameters: a mapping (a list value repeats the parameter; ``None`` values are
