@@ -16,6 +16,7 @@
 //   MEDPLUM_HARNESS_SEED            seed of the id sequence (default "pymedplum")
 //   MEDPLUM_HARNESS_FIXED_CLOCK     "1": lastUpdated starts at 2025-01-01 and steps 1 s per write
 //   MEDPLUM_HARNESS_JOB_DELAY_MS    how long async jobs stay "accepted" (default 300)
+//   MEDPLUM_HARNESS_PARENT_PID      exit when this process is gone
 // On success the server prints one line to stdout: `MEDPLUM_HARNESS_READY {json}`.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -663,6 +664,18 @@ server.listen(Number.parseInt(env.MEDPLUM_HARNESS_PORT ?? '0', 10), host, () => 
     `MEDPLUM_HARNESS_READY ${JSON.stringify({ baseUrl: state.baseUrl, clientId: CLIENT_ID, port, startupMs: state.startupMs })}\n`
   );
 });
+
+// Exit with the process that started us (pytest, `make demo`), even if it was killed outright.
+const parentPid = Number.parseInt(env.MEDPLUM_HARNESS_PARENT_PID ?? '0', 10);
+if (parentPid > 0) {
+  setInterval(() => {
+    try {
+      process.kill(parentPid, 0);
+    } catch {
+      process.exit(0);
+    }
+  }, 1000).unref();
+}
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {

@@ -124,11 +124,16 @@ export class HarnessRepository extends MemoryRepository {
     return super.updateResource(resource, options);
   }
 
-  async deleteResource(resourceType, id, options) {
+  // The real server ignores If-Match on PATCH and DELETE (it is enforced on PUT only).
+  async patchResource(resourceType, id, patch, _options) {
+    return super.patchResource(resourceType, id, patch, undefined);
+  }
+
+  async deleteResource(resourceType, id, _options) {
     if (this.deleted.has(`${resourceType}/${id}`)) {
       throw new OperationOutcomeError(gone);
     }
-    await super.deleteResource(resourceType, id, options);
+    await super.deleteResource(resourceType, id, undefined);
     this.deleted.add(`${resourceType}/${id}`);
   }
 
