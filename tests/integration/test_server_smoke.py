@@ -72,7 +72,7 @@ def test_token_response_has_medplum_shape(medplum_server: MedplumServer) -> None
     assert body["scope"] == "openid"
     assert body["profile"] == {"reference": f"ClientApplication/{medplum_server.client_id}"}
     claims = json.loads(base64.urlsafe_b64decode(body["access_token"].split(".")[1] + "=="))
-    assert claims["exp"] - claims["iat"] == 3600
+    assert claims["exp"] - claims["iat"] in (3600, 3601)
 
 
 def test_wrong_secret_answers_400_invalid_secret(medplum_server: MedplumServer) -> None:
@@ -661,3 +661,85 @@ def test_a_server_that_cannot_start_raises_with_its_log() -> None:
     assert "MEDPLUM_HARNESS_CLIENT_ID and MEDPLUM_HARNESS_CLIENT_SECRET are required" in str(
         info.value
     )
+
+
+def test_reset_with_data_replays_the_same_ids_and_timestamps() -> None:
+    # A separate server: emptying the store must not disturb the session's shared server.
+    with harness.running_server(fixed_clock=True, warm_graphql=False) as server:
+        token = fetch_token(server)["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": FHIR_JSON}
+
+        def make_patient() -> dict[str, Any]:
+            response = httpx.post(
+                f"{server.fhir_url}Patient", json={"resourceType": "Patient"}, headers=headers
+            )
+            assert response.status_code == 201
+            body: dict[str, Any] = response.json()
+            return body
+
+        first = make_patient()
+        assert first["meta"]["lastUpdated"].startswith("2025-01-01T00:00")
+        fetch_token(server)
+        assert server.token_request_count() == 2
+        server.reset(data=True)
+        assert server.token_request_count() == 0
+        again = make_patient()
+        assert (again["id"], again["meta"]) == (first["id"], first["meta"])
+        assert server.state()["settings"]["tokenLifetime"] == 3600
+
+
+def test_second_delete_is_gone(fhir: httpx.Client) -> None:
+    patient = create(fhir, {"resourceType": "Patient"})
+    assert fhir.delete(f"Patient/{patient['id']}").status_code == 200
+    assert fhir.delete(f"Patient/{patient['id']}").status_code == 410
+
+
+def test_search_by_post_and_include(fhir: httpx.Client) -> None:
+    family = f"Inc{unique()}"
+    patient = create(fhir, {"resourceType": "Patient", "name": [{"family": family}]})
+    observation = create(
+        fhir,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": family},
+            "subject": {"reference": f"Patient/{patient['id']}"},
+        },
+    )
+    by_post = fhir.post(
+        "Patient/_search",
+        content=f"family={family}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert [e["resource"]["id"] for e in by_post.json()["entry"]] == [patient["id"]]
+    included = fhir.get(
+        "Observation",
+        params={"subject": f"Patient/{patient['id']}", "_include": "Observation:subject"},
+    ).json()
+    modes = {e["resource"]["id"]: e["search"]["mode"] for e in included["entry"]}
+    assert modes == {observation["id"]: "match", patient["id"]: "include"}
+
+
+def test_transactions_without_the_project_feature_run_as_batch(
+    medplum_server: MedplumServer, fhir: httpx.Client
+) -> None:
+    family = f"NoTx{unique()}"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient", "name": [{"family": family}]},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {"request": {"method": "GET", "url": "Patient/does-not-exist"}},
+        ],
+    }
+    medplum_server.set_transactions(False)
+    try:
+        response = fhir.post("", json=bundle, headers={"Content-Type": FHIR_JSON})
+    finally:
+        medplum_server.set_transactions(True)
+    assert response.status_code == 200
+    assert [e["response"]["status"] for e in response.json()["entry"]] == ["201", "404"]
+    assert len(fhir.get("Patient", params={"family": family}).json()["entry"]) == 1

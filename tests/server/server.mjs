@@ -17,6 +17,7 @@
 //   MEDPLUM_HARNESS_FIXED_CLOCK     "1": lastUpdated starts at 2025-01-01 and steps 1 s per write
 //   MEDPLUM_HARNESS_JOB_DELAY_MS    how long async jobs stay "accepted" (default 300)
 //   MEDPLUM_HARNESS_PARENT_PID      exit when this process is gone
+//   MEDPLUM_HARNESS_WARM_GRAPHQL    "0": build the GraphQL schema on first use, not at start
 // On success the server prints one line to stdout: `MEDPLUM_HARNESS_READY {json}`.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -70,7 +71,7 @@ const state = {
   baseUrl: '',
   settings: defaultSettings(),
   tokenRequests: 0,
-  revokedBefore: 0, // tokens issued before this time (ms) are treated as expired
+  tokenGeneration: 0, // POST /_harness/expire-tokens bumps it; older tokens count as expired
   requests: [], // the last requests received, newest last
   binaries: new Map(), // Binary id -> { contentType, bytes }
 };
@@ -88,6 +89,7 @@ for (const file of [
   indexSearchParameterBundle(readJson(file));
 }
 loadTerminology();
+const indexedMs = Date.now() - startedAt;
 
 const repo = new HarnessRepository({
   baseUrl: () => state.baseUrl,
@@ -258,8 +260,10 @@ async function handleToken(req, res) {
     membership: `ProjectMembership/${membership.id}`,
     scope,
     iat,
-    exp: iat + lifetime,
+    exp: Math.ceil((now + lifetime * 1000) / 1000),
     iat_ms: now,
+    exp_ms: now + lifetime * 1000, // exact expiry, so a 1 s lifetime is 1 s
+    gen: state.tokenGeneration,
   });
   sendJson(res, 200, {
     token_type: 'Bearer',
@@ -283,7 +287,7 @@ function authenticate(req, res) {
     sendOutcome(req, res, unauthorized);
     return undefined;
   }
-  if (claims.exp * 1000 <= Date.now() || claims.iat_ms < state.revokedBefore) {
+  if ((claims.exp_ms ?? claims.exp * 1000) <= Date.now() || claims.gen !== state.tokenGeneration) {
     sendOutcome(req, res, unauthorizedTokenExpired);
     return undefined;
   }
@@ -395,7 +399,10 @@ async function handleFhir(req, res, url, claims) {
     if (isJsonType(type) || (body.length > 0 && type === '')) {
       parsed = parseJson(body);
     } else if (type === ContentType.FORM_URL_ENCODED) {
-      parsed = Object.fromEntries(new URLSearchParams(body.toString('utf8')));
+      parsed = Object.create(null);
+      for (const [name, value] of new URLSearchParams(body.toString('utf8'))) {
+        parsed[name] = name in parsed ? [parsed[name], value].flat() : value;
+      }
     } else if (body.length > 0 && method !== 'GET' && method !== 'DELETE') {
       res.writeHead(400, { 'Content-Type': 'text/plain' });
       res.end('Unsupported content type');
@@ -530,7 +537,7 @@ async function handleAdmin(req, res, url) {
       return;
     }
     case 'POST expire-tokens':
-      state.revokedBefore = Date.now() + 1;
+      state.tokenGeneration += 1;
       sendJson(res, 200, { ok: true });
       return;
     case 'POST reset':
@@ -648,12 +655,17 @@ const server = http.createServer((req, res) => {
 server.keepAliveTimeout = 30_000;
 
 await provision();
-// Medplum's GraphQL schema is built on first use and takes seconds: build it now, so that the
-// first GraphQL request of a test run does not run into a client timeout.
-await router.handleRequest(
-  { method: 'POST', url: '/$graphql', pathname: '', body: { query: '{ PatientList(_count: 1) { id } }' }, params: {}, query: {} },
-  repo
-);
+const graphqlStartedAt = Date.now();
+// Medplum's GraphQL schema is built on first use and takes seconds: build it now (unless told
+// not to), so that the first GraphQL request of a test run does not run into a client timeout.
+if (env.MEDPLUM_HARNESS_WARM_GRAPHQL !== '0') {
+  await router.handleRequest(
+    { method: 'POST', url: '/$graphql', pathname: '', body: { query: '{ PatientList(_count: 1) { id } }' }, params: {}, query: {} },
+    repo
+  );
+}
+
+const graphqlWarmMs = Date.now() - graphqlStartedAt;
 
 const host = env.MEDPLUM_HARNESS_HOST ?? '127.0.0.1';
 server.listen(Number.parseInt(env.MEDPLUM_HARNESS_PORT ?? '0', 10), host, () => {
@@ -661,7 +673,7 @@ server.listen(Number.parseInt(env.MEDPLUM_HARNESS_PORT ?? '0', 10), host, () => 
   state.baseUrl = `http://${host}:${port}/`;
   state.startupMs = Date.now() - startedAt;
   process.stdout.write(
-    `MEDPLUM_HARNESS_READY ${JSON.stringify({ baseUrl: state.baseUrl, clientId: CLIENT_ID, port, startupMs: state.startupMs })}\n`
+    `MEDPLUM_HARNESS_READY ${JSON.stringify({ baseUrl: state.baseUrl, clientId: CLIENT_ID, port, startupMs: state.startupMs, indexedMs, graphqlWarmMs })}\n`
   );
 });
 
