@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 # payload and search-parameter modules are referenced by the client).
 GENERATE_STEPS: tuple[str, ...] = ()
 
-SPECS_STEPS: tuple[str, ...] = ()
+SPECS_STEPS: tuple[str, ...] = ("codegen.specs:refresh",)
 
 
 def _run(steps: Sequence[str]) -> None:
@@ -26,9 +26,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("specs", help="refresh specs/ from the registries and verify checksums")
     sub.add_parser("generate", help="regenerate src/pymedplum from specs/ (no network)")
+    sub.add_parser("verify-specs", help="check specs/ against specs/manifest.json (no network)")
     args = parser.parse_args(argv)
     if args.command == "specs":
         _run(SPECS_STEPS)
+    elif args.command == "verify-specs":
+        _run(("codegen.specs:verify",))
     else:
         _run(GENERATE_STEPS)
 
