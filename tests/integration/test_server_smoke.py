@@ -743,3 +743,52 @@ def test_transactions_without_the_project_feature_run_as_batch(
     assert response.status_code == 200
     assert [e["response"]["status"] for e in response.json()["entry"]] == ["201", "404"]
     assert len(fhir.get("Patient", params={"family": family}).json()["entry"]) == 1
+
+
+def test_read_only_policy_applies_inside_batches(
+    medplum_server: MedplumServer, fhir: httpx.Client
+) -> None:
+    membership = medplum_server.create_membership(read_only=True)["membership"]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {"request": {"method": "GET", "url": "Patient?_count=1"}},
+        ],
+    }
+    response = fhir.post(
+        "",
+        json=bundle,
+        headers={
+            "Content-Type": FHIR_JSON,
+            "X-Medplum-On-Behalf-Of": f"ProjectMembership/{membership['id']}",
+        },
+    )
+    assert response.status_code == 200
+    assert [e["response"]["status"] for e in response.json()["entry"]] == ["403", "200"]
+
+
+def test_conditional_create_with_unknown_parameter_is_400(fhir: httpx.Client) -> None:
+    response = fhir.post(
+        "Patient",
+        json={"resourceType": "Patient"},
+        headers={"Content-Type": FHIR_JSON, "If-None-Exist": "bogus=1"},
+    )
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["details"]["text"] == "Unknown search parameter: bogus"
+
+
+def test_auth_me_describes_the_client(medplum_server: MedplumServer, fhir: httpx.Client) -> None:
+    response = httpx.get(
+        f"{medplum_server.base_url}auth/me",
+        headers={"Authorization": fhir.headers["Authorization"]},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["profile"]["id"] == medplum_server.client_id
+    assert body["membership"]["admin"] is True
+    assert body["project"]["resourceType"] == "Project"

@@ -24,7 +24,6 @@ import { randomUUID } from 'node:crypto';
 import {
   ContentType,
   OperationOutcomeError,
-  accessPolicySupportsInteraction,
   allOk,
   badRequest,
   forbidden,
@@ -331,27 +330,6 @@ async function resolveOnBehalfOf(value, callerMembershipRef) {
   return { membership, accessPolicy };
 }
 
-/** The FHIR interaction of a top-level request, for the On-Behalf-Of membership's access policy. */
-function interactionOf(method, segments) {
-  const isOperation = segments.some((s) => s.startsWith('$'));
-  if (segments.length === 0 || isOperation) {
-    return undefined;
-  }
-  switch (method) {
-    case 'GET':
-      return segments.length === 1 ? 'search' : 'read';
-    case 'POST':
-      return segments.length === 1 ? 'create' : segments[1] === '_search' ? 'search' : undefined;
-    case 'PUT':
-    case 'PATCH':
-      return 'update';
-    case 'DELETE':
-      return 'delete';
-    default:
-      return undefined;
-  }
-}
-
 // --- FHIR --------------------------------------------------------------------------------------------
 
 async function handleFhir(req, res, url, claims) {
@@ -364,11 +342,7 @@ async function handleFhir(req, res, url, claims) {
   if (obo) {
     const { membership, accessPolicy } = await resolveOnBehalfOf(String(obo), claims.membership);
     ctx.onBehalfOf = membership.profile;
-    const interaction = interactionOf(method, segments);
-    if (accessPolicy && interaction && !accessPolicySupportsInteraction(accessPolicy, interaction, segments[0])) {
-      sendOutcome(req, res, forbidden);
-      return;
-    }
+    ctx.accessPolicy = accessPolicy;
   }
 
   const body = await readBody(req);

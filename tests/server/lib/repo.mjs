@@ -9,7 +9,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   DEFAULT_SEARCH_COUNT,
   OperationOutcomeError,
+  accessPolicySupportsInteraction,
   badRequest,
+  forbidden,
   deepEquals,
   formatSearchQuery,
   getSearchParameter,
@@ -69,6 +71,8 @@ export class HarnessRepository extends MemoryRepository {
   // MemoryRepository routes every create and update (including conditional create and patch)
   // through this method; it is overridden to stamp meta the way the real server does.
   createResourceSync(resource, options, update = false) {
+    const exists = this.resources.get(resource.resourceType)?.has(resource.id ?? '');
+    checkAccess(update && exists ? 'update' : 'create', resource.resourceType);
     const result = JSON.parse(JSON.stringify(resource));
     result.meta = { ...result.meta };
     delete result.meta.versionId;
@@ -101,7 +105,13 @@ export class HarnessRepository extends MemoryRepository {
     }
   }
 
+  async conditionalCreate(resource, search, options) {
+    validateSearchRequest(search);
+    return super.conditionalCreate(resource, search, options);
+  }
+
   async readResource(resourceType, id) {
+    checkAccess('read', resourceType);
     try {
       return await super.readResource(resourceType, id);
     } catch (err) {
@@ -130,6 +140,7 @@ export class HarnessRepository extends MemoryRepository {
   }
 
   async deleteResource(resourceType, id, _options) {
+    checkAccess('delete', resourceType);
     if (this.deleted.has(`${resourceType}/${id}`)) {
       throw new OperationOutcomeError(gone);
     }
@@ -163,6 +174,7 @@ export class HarnessRepository extends MemoryRepository {
    */
   async search(searchRequest, options) {
     validateSearchRequest(searchRequest);
+    checkAccess('search', searchRequest.resourceType);
     if (options?.resourceOnly) {
       return super.search(searchRequest);
     }
@@ -274,6 +286,17 @@ export class HarnessRepository extends MemoryRepository {
       });
     }
     return links;
+  }
+}
+
+/**
+ * The On-Behalf-Of membership's AccessPolicy, checked per resource type and interaction with
+ * Medplum's accessPolicySupportsInteraction (criteria and hidden fields are not evaluated).
+ */
+function checkAccess(interaction, resourceType) {
+  const policy = requestContext.getStore()?.accessPolicy;
+  if (policy && !accessPolicySupportsInteraction(policy, interaction, resourceType)) {
+    throw new OperationOutcomeError(forbidden);
   }
 }
 
