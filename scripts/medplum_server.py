@@ -211,6 +211,13 @@ class MedplumServer:
                 self.process.wait(timeout=5)
 
 
+def _prune_logs(keep: int = 20) -> None:
+    """Keep the newest server logs only; each start writes one."""
+    logs = sorted(LOG_DIR.glob("server-*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in logs[keep:]:
+        old.unlink(missing_ok=True)
+
+
 def _read_ready_line(log_path: Path) -> dict[str, Any] | None:
     for line in log_path.read_text(errors="replace").splitlines():
         if line.startswith(READY_PREFIX):
@@ -239,6 +246,7 @@ def start(
     node = install()
     secret = client_secret or secrets.token_urlsafe(24)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    _prune_logs()
     log_path = LOG_DIR / f"server-{os.getpid()}-{time.monotonic_ns()}.log"
     env = dict(os.environ)
     env.update(
