@@ -792,3 +792,18 @@ def test_auth_me_describes_the_client(medplum_server: MedplumServer, fhir: httpx
     assert body["profile"]["id"] == medplum_server.client_id
     assert body["membership"]["admin"] is True
     assert body["project"]["resourceType"] == "Project"
+
+
+def test_seeded_loinc_and_snomed_subsets(fhir: httpx.Client) -> None:
+    # Faked by the harness: a few LOINC / SNOMED CT codes stand in for the loaded code systems.
+    lookup = fhir.get("CodeSystem/$lookup", params={"system": "http://loinc.org", "code": "8867-4"})
+    assert {p["name"]: p.get("valueString") for p in lookup.json()["parameter"]}["display"] == (
+        "Heart rate"
+    )
+    expansion = fhir.get(
+        "ValueSet/$expand",
+        params={"url": "http://hl7.org/fhir/ValueSet/condition-code", "filter": "diabetes"},
+    ).json()["expansion"]["contains"]
+    assert {c["code"] for c in expansion} == {"44054006", "46635009", "73211009"}
+    unknown = fhir.get("CodeSystem/$lookup", params={"system": "http://loinc.org", "code": "0-0"})
+    assert unknown.status_code == 400

