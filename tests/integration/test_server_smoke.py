@@ -807,3 +807,38 @@ def test_seeded_loinc_and_snomed_subsets(fhir: httpx.Client) -> None:
     assert {c["code"] for c in expansion} == {"44054006", "46635009", "73211009"}
     unknown = fhir.get("CodeSystem/$lookup", params={"system": "http://loinc.org", "code": "0-0"})
     assert unknown.status_code == 400
+
+
+def test_concurrent_writes_survive_a_failing_transaction(fhir: httpx.Client) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    family = f"Conc{unique()}"
+    failing = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient", "name": [{"family": family + "Tx"}]},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {"resourceType": "Patient", "id": "missing", "active": True},
+                "request": {"method": "PUT", "url": "Patient/missing", "ifMatch": 'W/"stale"'},
+            },
+        ],
+    }
+
+    def write(i: int) -> int:
+        if i % 5 == 0:
+            return fhir.post("", json=failing, headers={"Content-Type": FHIR_JSON}).status_code
+        body = {"resourceType": "Patient", "name": [{"family": family}]}
+        return fhir.post("Patient", json=body, headers={"Content-Type": FHIR_JSON}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(write, range(30)))
+    assert statuses.count(201) == 24
+    assert all(s >= 400 for i, s in enumerate(statuses) if i % 5 == 0)
+    found = fhir.get("Patient", params={"family": family, "_count": 100}).json()["entry"]
+    assert len([e for e in found if e["resource"]["name"][0]["family"] == family]) == 24
+    rolled_back = fhir.get("Patient", params={"family": family + "Tx"}).json()
+    assert rolled_back.get("entry", []) == []

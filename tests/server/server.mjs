@@ -96,7 +96,11 @@ const repo = new HarnessRepository({
   fixedClock: env.MEDPLUM_HARNESS_FIXED_CLOCK === '1',
 });
 const router = new FhirRouter();
-registerOperations(router, { baseUrl: () => state.baseUrl, jobDelayMs: () => state.settings.jobDelayMs });
+registerOperations(router, {
+  baseUrl: () => state.baseUrl,
+  jobDelayMs: () => state.settings.jobDelayMs,
+  serialized: (work) => serialized(work),
+});
 
 /** Creates the Project, the ClientApplication and its admin ProjectMembership. */
 async function provision() {
@@ -120,6 +124,20 @@ async function provision() {
       meta: { project: PROJECT_ID },
     });
   });
+}
+
+/**
+ * Runs FHIR work one request at a time. The memory repository has no isolation: without this,
+ * a concurrent request could interleave with a transaction and be undone by its rollback.
+ */
+let queue = Promise.resolve();
+function serialized(work) {
+  const run = queue.then(work, work);
+  queue = run.then(
+    () => undefined,
+    () => undefined
+  );
+  return run;
 }
 
 // --- HTTP helpers ------------------------------------------------------------------------------------
@@ -348,7 +366,7 @@ async function handleFhir(req, res, url, claims) {
   const body = await readBody(req);
   const type = mediaType(req);
 
-  await requestContext.run(ctx, async () => {
+  await serialized(() => requestContext.run(ctx, async () => {
     // Async job status (packages/server/src/fhir/job.ts).
     if (method === 'GET' && segments[0] === 'job' && segments[2] === 'status' && segments.length === 3) {
       const job = await repo.readResource('AsyncJob', segments[1]);
@@ -399,7 +417,7 @@ async function handleFhir(req, res, url, claims) {
       return;
     }
     sendResource(req, res, outcome, resource, options);
-  });
+  }));
 }
 
 function accepted202(jobId) {
@@ -519,16 +537,18 @@ async function handleAdmin(req, res, url) {
       state.tokenRequests = 0;
       state.requests = [];
       if (input.data) {
-        repo.reset();
-        state.binaries.clear();
-        await provision();
+        await serialized(async () => {
+          repo.reset();
+          state.binaries.clear();
+          await provision();
+        });
       }
       sendJson(res, 200, { ok: true });
       return;
     case 'POST memberships': {
       // A Practitioner with a ProjectMembership, optionally read-only (an AccessPolicy that allows
       // reading every type), for On-Behalf-Of tests.
-      const created = await requestContext.run({ projectId: PROJECT_ID }, async () => {
+      const created = await serialized(() => requestContext.run({ projectId: PROJECT_ID }, async () => {
         const profile = await repo.createResource(
           input.profile ?? { resourceType: 'Practitioner', name: [{ given: ['Obo'], family: 'Practitioner' }] }
         );
@@ -549,7 +569,7 @@ async function handleAdmin(req, res, url) {
           ...(accessPolicy ? { accessPolicy: { reference: `AccessPolicy/${accessPolicy.id}` } } : {}),
         });
         return { profile, membership, accessPolicy };
-      });
+      }));
       sendJson(res, 201, created);
       return;
     }

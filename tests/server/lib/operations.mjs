@@ -359,7 +359,7 @@ function parseSetAccountsInput(body) {
 /**
  * Registers the operations on the router.
  * @param {import('@medplum/fhir-router').FhirRouter} router
- * @param {{ baseUrl: () => string, jobDelayMs: () => number }} options
+ * @param {{ baseUrl: () => string, jobDelayMs: () => number, serialized: (work: () => Promise<void>) => Promise<void> }} options
  */
 export function registerOperations(router, options) {
   for (const method of ['GET', 'POST']) {
@@ -387,7 +387,7 @@ export function registerOperations(router, options) {
         request: `${options.baseUrl()}fhir/R4/${resourceType}/${id}/$set-accounts`,
         requestTime: new Date().toISOString(),
       });
-      setTimeout(async () => {
+      const runJob = async () => {
         try {
           const output = await setResourceAccounts(repo, resourceType, id, accounts, propagate);
           await repo.updateResource({ ...job, status: 'completed', transactionTime: new Date().toISOString(), output });
@@ -395,7 +395,8 @@ export function registerOperations(router, options) {
           await repo.updateResource({ ...job, status: 'error', transactionTime: new Date().toISOString() });
           console.error('async $set-accounts failed', err);
         }
-      }, options.jobDelayMs());
+      };
+      setTimeout(() => options.serialized(runJob), options.jobDelayMs());
       return [accepted(jobStatusUrl(options.baseUrl(), job.id))];
     }
     return [allOk, await setResourceAccounts(repo, resourceType, id, accounts, propagate)];
