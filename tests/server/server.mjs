@@ -355,6 +355,9 @@ async function handleFhir(req, res, url, claims) {
   const segments = rest.split('/').filter(Boolean);
   const method = req.method;
 
+  const body = await readBody(req);
+  const type = mediaType(req);
+
   const ctx = { author: claims.profile ? { reference: claims.profile } : undefined, projectId: PROJECT_ID };
   const obo = req.headers['x-medplum-on-behalf-of'];
   if (obo) {
@@ -362,9 +365,6 @@ async function handleFhir(req, res, url, claims) {
     ctx.onBehalfOf = membership.profile;
     ctx.accessPolicy = accessPolicy;
   }
-
-  const body = await readBody(req);
-  const type = mediaType(req);
 
   await serialized(() => requestContext.run(ctx, async () => {
     // Async job status (packages/server/src/fhir/job.ts).
