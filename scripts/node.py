@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -91,6 +92,22 @@ def install_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def pinned_integrity(package: str) -> str:
+    """The sha512 integrity pinned for ``package``; npm ci checks the download against it.
+
+    Refuses a lockfile whose entry has no sha512 integrity, so an edited lockfile cannot make the
+    install skip verification.
+    """
+    lock = json.loads((RUNTIME_MANIFEST_DIR / "package-lock.json").read_text())
+    entry = lock.get("packages", {}).get(f"node_modules/{package}", {})
+    integrity = entry.get("integrity", "")
+    if not isinstance(integrity, str) or not integrity.startswith("sha512-"):
+        raise NodeInstallError(
+            f"tests/server/node-runtime/package-lock.json pins no sha512 integrity for {package}"
+        )
+    return integrity
+
+
 def installed_node() -> Path:
     """Where the node binary lives once installed (it may not exist yet)."""
     return CACHE_DIR / _manifest_digest() / "node_modules" / node_package() / "bin" / "node"
@@ -115,6 +132,7 @@ def install(*, quiet: bool = True) -> Path:
     with install_lock(CACHE_DIR):
         if stamp.is_file() and os.access(node, os.X_OK):
             return node
+        pinned_integrity(node_package())
         target.mkdir(parents=True, exist_ok=True)
         for name in ("package.json", "package-lock.json"):
             shutil.copyfile(RUNTIME_MANIFEST_DIR / name, target / name)
