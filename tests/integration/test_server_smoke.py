@@ -842,3 +842,18 @@ def test_concurrent_writes_survive_a_failing_transaction(fhir: httpx.Client) -> 
     assert len([e for e in found if e["resource"]["name"][0]["family"] == family]) == 24
     rolled_back = fhir.get("Patient", params={"family": family + "Tx"}).json()
     assert rolled_back.get("entry", []) == []
+
+
+def test_elements_and_summary_subset_search_results(fhir: httpx.Client) -> None:
+    family = f"Sub{unique()}"
+    create(fhir, {"resourceType": "Patient", "name": [{"family": family}], "gender": "female"})
+    subset = fhir.get("Patient", params={"family": family, "_elements": "name"}).json()
+    resource = subset["entry"][0]["resource"]
+    assert "gender" not in resource
+    assert resource["name"] == [{"family": family}]
+    assert {"system": "http://hl7.org/fhir/v3/ObservationValue", "code": "SUBSETTED"} in resource[
+        "meta"
+    ]["tag"]
+    counted = fhir.get("Patient", params={"family": family, "_summary": "count"}).json()
+    assert counted["total"] == 1
+    assert "entry" not in counted

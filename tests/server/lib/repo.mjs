@@ -14,9 +14,11 @@ import {
   forbidden,
   deepEquals,
   formatSearchQuery,
+  getDataType,
   getSearchParameter,
   gone,
   serverError,
+  subsetResource,
 } from '@medplum/core';
 import { MemoryRepository, getExtraEntries } from '@medplum/fhir-router';
 
@@ -227,6 +229,9 @@ export class HarnessRepository extends MemoryRepository {
       }
     }
 
+    for (const e of entry ?? []) {
+      removeResourceFields(e.resource, request);
+    }
     const bundle = { resourceType: 'Bundle', type: 'searchset' };
     if (entry) {
       bundle.entry = entry;
@@ -286,6 +291,24 @@ export class HarnessRepository extends MemoryRepository {
       });
     }
     return links;
+  }
+}
+
+/** `_elements` and `_summary`, as removeResourceFields in the server's fhir/search.ts. */
+function removeResourceFields(resource, request) {
+  if (!resource) {
+    return;
+  }
+  const schema = getDataType(resource.resourceType);
+  const mandatory = schema.mandatoryProperties ? [...schema.mandatoryProperties] : [];
+  if (request.fields) {
+    subsetResource(resource, [...mandatory, ...request.fields]);
+  } else if (request.summary === 'data') {
+    subsetResource(resource, Object.keys(resource).filter((k) => k !== 'text'));
+  } else if (request.summary === 'text') {
+    subsetResource(resource, ['text', ...mandatory]);
+  } else if (request.summary === 'true') {
+    subsetResource(resource, schema.summaryProperties ? [...schema.summaryProperties] : []);
   }
 }
 
