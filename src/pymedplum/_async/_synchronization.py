@@ -69,4 +69,6 @@ async def call_hook(hook: Callable[[Any], Any], event: Any) -> None:
     result = hook(event)
     if inspect.isawaitable(result):
         await result  # async-only
+        # sync-only: if inspect.iscoroutine(result):
+        # sync-only:     result.close()  # never run: no "coroutine was never awaited" warning
         # sync-only: raise TypeError("on_request_complete returned an awaitable in MedplumClient")

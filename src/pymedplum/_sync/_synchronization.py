@@ -65,4 +65,6 @@ def call_hook(hook: Callable[[Any], Any], event: Any) -> None:
     """Call an on_request_complete hook, awaiting what it returns when that is awaitable."""
     result = hook(event)
     if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
+            result.close()  # never run: no "coroutine was never awaited" warning
         raise TypeError("on_request_complete returned an awaitable in MedplumClient")
