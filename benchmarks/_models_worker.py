@@ -1,0 +1,164 @@
+"""One measurement of benchmarks/models.py, in a fresh interpreter of either environment.
+
+    python benchmarks/_models_worker.py accepts LIB CANDIDATES.jsonl
+    python benchmarks/_models_worker.py time   LIB DATA.json WARMUP.json REPS BUDGET_SECONDS
+    python benchmarks/_models_worker.py memory LIB DATA.json WARMUP.json COPIES rss|traced
+
+LIB is ``pymedplum`` (this project's venv), ``fhir.resources`` (its R4B models, in the
+benchmark's own venv) or, for ``memory``, ``orjson`` (the plain-dicts baseline). Prints one JSON
+object on stdout. Uses only the standard library, orjson and LIB, so that it runs in both venvs.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def model_class(lib: str, resource_type: str) -> Any:
+    """The model class LIB uses for a resourceType (raises when it has none)."""
+    if lib == "pymedplum":
+        from pymedplum.fhir import get_model
+
+        return get_model(resource_type)
+    if lib == "fhir.resources":
+        from fhir.resources.R4B import get_fhir_model_class
+
+        return get_fhir_model_class(resource_type)
+    raise SystemExit(f"unknown library {lib!r}")
+
+
+def parser(lib: str, text: bytes) -> Callable[[bytes], Any]:
+    """The parse call measured for LIB (the resourceType is read from ``text``)."""
+    if lib == "orjson":
+        return orjson.loads
+    cls = model_class(lib, orjson.loads(text)["resourceType"])
+    return cls.model_validate_json  # type: ignore[no-any-return]
+
+
+def accepts(lib: str, candidates: Path) -> dict[str, Any]:
+    """Which candidate documents LIB parses, and why the others fail (first line of the error)."""
+    accepted: list[str] = []
+    rejected: dict[str, str] = {}
+    for line in candidates.read_bytes().splitlines():
+        doc = orjson.loads(line)
+        text = doc["text"].encode()
+        try:
+            model_class(lib, doc["resourceType"]).model_validate_json(text)
+        except Exception as exc:  # any failure means "not in the comparable subset"
+            rejected[doc["name"]] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        else:
+            accepted.append(doc["name"])
+    return {"accepted": accepted, "rejected": rejected}
+
+
+def _median_time(fn: Callable[[], Any], reps: int, budget: float) -> tuple[float, Any, int]:
+    """Median of ``reps`` runs, fewer when they exceed ``budget`` seconds (at least one)."""
+    times: list[float] = []
+    result: Any = None
+    while len(times) < reps and (not times or sum(times) < budget):
+        result = None
+        gc.collect()
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result, len(times)
+
+
+def _as_text_numbers(text: str | bytes) -> Any:
+    # Numbers compared as their text: 1.50 != 1.5 (the models' round-trip contract).
+    return json.loads(text, parse_float=lambda s: ("n", s), parse_int=lambda s: ("n", s))
+
+
+def timing(lib: str, data: Path, warmup: Path, reps: int, budget: float) -> dict[str, Any]:
+    """Median parse / serialize time of LIB and of orjson on the same data."""
+    text = data.read_bytes()
+    parse = parser(lib, text)
+    # Warm-up on a sample with every resource type of the data: imports the models it needs and
+    # builds their (deferred) schemas, so that the timed runs measure steady-state work.
+    parse(warmup.read_bytes()).model_dump_json(by_alias=True, exclude_none=True)
+    loads, dicts, _ = _median_time(lambda: orjson.loads(text), reps, budget)
+    dumps, _, _ = _median_time(lambda: orjson.dumps(dicts), reps, budget)
+    parse_s, model, parse_reps = _median_time(lambda: parse(text), reps, budget)
+    dump_s, out, dump_reps = _median_time(
+        lambda: model.model_dump_json(by_alias=True, exclude_none=True), reps, budget
+    )
+    entries = dicts.get("entry") or []
+    typed = (
+        sum(
+            type(e.resource).__name__ == d["resource"]["resourceType"]
+            for e, d in zip(model.entry or [], entries, strict=True)
+            if "resource" in d
+        )
+        if dicts.get("resourceType") == "Bundle"
+        else None
+    )
+    return {
+        "orjson_loads": loads,
+        "orjson_dumps": dumps,
+        "parse": parse_s,
+        "serialize": dump_s,
+        "reps": [parse_reps, dump_reps],
+        "entries": len(entries),
+        "typed_entries": typed,
+        "first_entry_class": type(model.entry[0].resource).__name__ if entries else None,
+        "lossless": _as_text_numbers(out) == _as_text_numbers(text),
+    }
+
+
+def _rss() -> int:
+    # Resident set size from /proc (Linux): pages * page size.
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory(lib: str, data: Path, warmup: Path, copies: int, method: str) -> dict[str, Any]:
+    """Bytes held by COPIES parses of DATA (RSS delta, or tracemalloc's retained size)."""
+    text = data.read_bytes()
+    warm_text = warmup.read_bytes()
+    parse = parser(lib, text)
+    # Imports, schema builds and caches happen here, outside the measured window.
+    parse(warm_text)
+    gc.collect()
+    if method == "traced":
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+    else:
+        before = _rss()
+    kept = [parse(text) for _ in range(copies)]
+    gc.collect()
+    if method == "traced":
+        after, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    else:
+        after = peak = _rss()
+    assert len(kept) == copies
+    return {"bytes": after - before, "peak": peak - before}
+
+
+def main(argv: list[str]) -> None:
+    mode, lib, path = argv[0], argv[1], Path(argv[2])
+    if mode == "accepts":
+        result = accepts(lib, path)
+    elif mode == "time":
+        result = timing(lib, path, Path(argv[3]), int(argv[4]), float(argv[5]))
+    elif mode == "memory":
+        result = memory(lib, path, Path(argv[3]), int(argv[4]), argv[5])
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    sys.stdout.write(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
