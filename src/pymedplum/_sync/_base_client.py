@@ -198,6 +198,12 @@ class SyncBaseClient:
             self._http = http_client
             self._owns_http = False
 
+        # Straight-to-transport sends (see _send_once) only where httpx would add nothing.
+        self._direct = (
+            hasattr(self._http, "_transport_for_url")
+            and self._http.auth is None
+            and not any(self._http.event_hooks.values())
+        )
         self.client_id = client_id
         self.project_id = project_id
         self.timeout = float(timeout)
@@ -520,7 +526,7 @@ class SyncBaseClient:
             tries += 1
             t0 = time.perf_counter()
             try:
-                response = http.send(request)
+                response = self._send_once(request)
             except httpx.TransportError as exc:
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
@@ -574,6 +580,28 @@ class SyncBaseClient:
             )
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
+
+    def _send_once(self, request: httpx.Request) -> httpx.Response:
+        """One wire attempt, the body read. For a client without auth or event hooks the
+        request goes straight to the transport the client would pick (mounts and proxies
+        included): httpx's redirect / auth / hook machinery is a no-op there and costs more
+        than the rest of the SDK together (docs/performance.md)."""
+        if not self._direct:
+            return self._http.send(request)
+        transport = self._http._transport_for_url(request.url)
+        try:
+            response = transport.handle_request(request)
+        except httpx.RequestError as exc:
+            if exc._request is None:  # as httpx.Client.send would have done
+                exc.request = request
+            raise
+        response.request = request
+        try:
+            response.read()
+        except BaseException:
+            response.close()
+            raise
+        return response
 
     # --- RequestEvent -----------------------------------------------------------------------
 

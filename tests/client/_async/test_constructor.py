@@ -177,3 +177,18 @@ def test_retry_policy_is_kept() -> None:
     policy = RetryPolicy(max_attempts=1)
     assert AsyncBaseClient(retry=policy).retry_policy is policy
     assert AsyncBaseClient().retry_policy == RetryPolicy()
+
+
+async def test_a_caller_client_with_event_hooks_goes_through_httpx_send(fake: FakeMedplum) -> None:
+    seen: list[str] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    http = httpx.AsyncClient(
+        transport=AsyncFakeTransport(fake), event_hooks={"request": [on_request]}
+    )
+    client = AsyncBaseClient("https://medplum.test/", access_token="t", http_client=http)
+    await client._request("GET", "Patient/123")
+    assert seen == ["/fhir/R4/Patient/123"]
+    assert not client._direct and make_client(fake)._direct

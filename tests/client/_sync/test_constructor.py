@@ -177,3 +177,16 @@ def test_retry_policy_is_kept() -> None:
     policy = RetryPolicy(max_attempts=1)
     assert SyncBaseClient(retry=policy).retry_policy is policy
     assert SyncBaseClient().retry_policy == RetryPolicy()
+
+
+def test_a_caller_client_with_event_hooks_goes_through_httpx_send(fake: FakeMedplum) -> None:
+    seen: list[str] = []
+
+    def on_request(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    http = httpx.Client(transport=SyncFakeTransport(fake), event_hooks={"request": [on_request]})
+    client = SyncBaseClient("https://medplum.test/", access_token="t", http_client=http)
+    client._request("GET", "Patient/123")
+    assert seen == ["/fhir/R4/Patient/123"]
+    assert not client._direct and make_client(fake)._direct
