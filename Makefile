@@ -37,6 +37,7 @@ unasync: install
 
 # Regenerating on this checkout must change nothing.
 check-generated: install
+	$(PY) -m codegen verify-specs
 	$(PY) -m codegen generate
 	$(PY) scripts/run_unasync.py --check
 	git diff --exit-code -- src/pymedplum
@@ -55,6 +56,7 @@ unit: install
 
 test: install lint typecheck check-generated
 	$(VENV)/bin/pytest
+	$(VENV)/bin/mkdocs build --strict --quiet
 
 # --- the main job -----------------------------------------------------------------
 demo: install

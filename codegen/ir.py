@@ -1,0 +1,255 @@
+"""The generator's intermediate model: FHIR types, their elements, choices and bindings.
+
+:func:`build` turns StructureDefinitions (snapshot form) into :class:`TypeDef` objects, one per
+class to generate: datatypes, resources, and one per backbone element
+(``Observation.referenceRange`` -> ``ObservationReferenceRange``). Rendering decisions (Python
+names and annotations) live in :mod:`codegen.models`; this module only describes FHIR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from codegen.loader import Definitions
+
+FHIRPATH_PREFIX = "http://hl7.org/fhirpath/System."
+_FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+_REGEX_EXT = "http://hl7.org/fhir/StructureDefinition/regex"
+# Constraint profiles on datatypes that are worth a class of their own (users build them).
+_DATATYPE_PROFILES = {"SimpleQuantity", "MoneyQuantity"}
+
+
+@dataclass(frozen=True)
+class Binding:
+    strength: str
+    value_set: str | None
+
+
+@dataclass
+class Element:
+    """One element of a type: a field (or, for a choice, a group of fields)."""
+
+    path: str  # "Observation.value[x]"
+    name: str  # JSON name without [x]: "value"
+    min: int
+    max: str  # "1", "*", ...
+    types: list[str]  # FHIR type codes ("Quantity", "string", ...); FHIRPath system types mapped
+    choice: bool
+    content_reference: str | None  # path of the element whose type this reuses
+    binding: Binding | None
+    short: str
+    system_typed: bool = False  # typed with a FHIRPath System type: no ``_name`` JSON sibling
+
+    @property
+    def is_list(self) -> bool:
+        return self.max != "1" and self.max != "0"
+
+
+@dataclass
+class TypeDef:
+    """A class to generate."""
+
+    name: str  # class name
+    path: str  # "Observation" or "Observation.referenceRange"
+    kind: str  # "complex-type" | "resource" | "backbone"
+    root: str  # name of the StructureDefinition it belongs to (module choice)
+    base: str | None  # base class (FHIR type name) or None for the root of the hierarchy
+    abstract: bool
+    elements: list[Element] = field(default_factory=list)
+    url: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str  # FHIR name: "dateTime"
+    system_type: str  # "String", "Integer", "Decimal", "Boolean", "Date", ...
+    regex: str | None
+    description: str
+
+
+@dataclass
+class Model:
+    """Everything the renderer needs."""
+
+    primitives: dict[str, Primitive]
+    types: dict[str, TypeDef]  # by class name, insertion-sorted by (root, path)
+    definitions: Definitions
+    path_to_class: dict[str, str]  # "Questionnaire.item" -> "QuestionnaireItem"
+
+
+def _ext(items: list[dict[str, Any]] | None, url: str) -> dict[str, Any] | None:
+    for ext in items or []:
+        if ext.get("url") == url:
+            return ext
+    return None
+
+
+def _type_code(type_entry: dict[str, Any]) -> str:
+    code = str(type_entry["code"])
+    if code.startswith(FHIRPATH_PREFIX):
+        ext = _ext(type_entry.get("extension"), _FHIR_TYPE_EXT)
+        if ext is not None:
+            return str(ext.get("valueUrl") or ext.get("valueUri"))
+        return code
+    return code
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _primitive(sd: dict[str, Any]) -> Primitive:
+    regex = None
+    system_type = "String"
+    for el in sd["snapshot"]["element"]:
+        if el["path"] == f"{sd['type']}.value":
+            for t in el.get("type", []):
+                code = str(t["code"])
+                if code.startswith(FHIRPATH_PREFIX):
+                    system_type = code[len(FHIRPATH_PREFIX) :]
+                ext = _ext(t.get("extension"), _REGEX_EXT)
+                if ext is not None:
+                    regex = ext.get("valueString")
+            ext = _ext(el.get("extension"), _REGEX_EXT)
+            if ext is not None and regex is None:
+                regex = ext.get("valueString")
+    return Primitive(sd["type"], system_type, regex, sd.get("description", ""))
+
+
+def _keep(sd: dict[str, Any]) -> bool:
+    if "snapshot" not in sd or sd.get("kind") == "logical":
+        return False
+    if sd.get("derivation") == "constraint":
+        return sd.get("kind") == "complex-type" and sd.get("name") in _DATATYPE_PROFILES
+    return sd.get("kind") in ("primitive-type", "complex-type", "resource")
+
+
+def _root_of(path: str) -> str:
+    return path.split(".", 1)[0]
+
+
+def build(defs: Definitions) -> Model:
+    """Build the intermediate model from the definitions (first definition of a type wins)."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for sd in defs.structure_definitions:
+        if not _keep(sd):
+            continue
+        name = sd["name"] if sd.get("derivation") == "constraint" else sd["type"]
+        chosen.setdefault(name, sd)
+
+    primitives: dict[str, Primitive] = {}
+    types: dict[str, TypeDef] = {}
+    path_to_class: dict[str, str] = {}
+
+    for name in sorted(chosen):
+        sd = chosen[name]
+        if sd["kind"] == "primitive-type":
+            primitives[name] = _primitive(sd)
+    # R5's abstract "PrimitiveType" etc. are complex-types with no primitive meaning; fine.
+
+    for name in sorted(chosen):
+        sd = chosen[name]
+        if sd["kind"] == "primitive-type":
+            continue
+        _build_type(name, sd, types, path_to_class)
+
+    return Model(primitives, types, defs, path_to_class)
+
+
+def _base_name(sd: dict[str, Any]) -> str | None:
+    base = sd.get("baseDefinition")
+    if not base:
+        return None
+    return str(base).rsplit("/", 1)[1]
+
+
+def _build_type(
+    name: str,
+    sd: dict[str, Any],
+    types: dict[str, TypeDef],
+    path_to_class: dict[str, str],
+) -> None:
+    elements = sd["snapshot"]["element"]
+    type_name = sd["type"]
+    constraint = sd.get("derivation") == "constraint"
+    root = TypeDef(
+        name=name,
+        path=type_name,
+        kind="resource" if sd["kind"] == "resource" else "complex-type",
+        root=name,
+        base=type_name if constraint else _base_name(sd),
+        abstract=bool(sd.get("abstract")),
+        url=sd.get("url", ""),
+        description=sd.get("description", "") or "",
+    )
+    types[name] = root
+    if constraint:
+        return  # a profile of a datatype: same shape as its base
+    path_to_class[type_name] = name
+
+    by_path: dict[str, TypeDef] = {type_name: root}
+    # Which paths have children (they are backbone elements unless contentReference'd).
+    parents = {el["path"].rsplit(".", 1)[0] for el in elements if "." in el["path"]}
+    for el in elements:
+        path: str = el["path"]
+        if "." not in path or el.get("sliceName") or ":" in el.get("id", ""):
+            continue
+        parent_path, json_name = path.rsplit(".", 1)
+        owner = by_path.get(parent_path)
+        if owner is None:
+            continue  # child of a skipped element
+        base_path = (el.get("base") or {}).get("path", path)
+        inherited = _root_of(base_path) != type_name and _root_of(base_path) != name
+        if owner is root and inherited:
+            continue
+        if owner is not root and inherited:
+            continue  # id / extension / modifierExtension come from the backbone base class
+        choice = json_name.endswith("[x]")
+        if choice:
+            json_name = json_name[:-3]
+        codes = [_type_code(t) for t in el.get("type", [])]
+        content_ref = el.get("contentReference")
+        if content_ref:
+            content_ref = content_ref.split("#", 1)[1]
+        binding = None
+        if "binding" in el:
+            binding = Binding(el["binding"].get("strength", ""), el["binding"].get("valueSet"))
+        element = Element(
+            path=path,
+            name=json_name,
+            min=int(el.get("min", 0)),
+            max=str(el.get("max", "1")),
+            types=codes,
+            choice=choice,
+            content_reference=content_ref,
+            binding=binding,
+            short=(el.get("short") or "").strip(),
+            system_typed=any(
+                str(t["code"]).startswith(FHIRPATH_PREFIX) for t in el.get("type", [])
+            ),
+        )
+        owner.elements.append(element)
+        if path in parents and not content_ref and not choice:
+            cls_name = owner.name + _upper_first(json_name)
+            if owner is root:
+                cls_name = name + _upper_first(json_name)
+            base = codes[0] if codes and codes[0] in ("BackboneElement", "Element") else None
+            base = base or "BackboneElement"
+            backbone = TypeDef(
+                name=cls_name,
+                path=path,
+                kind="backbone",
+                root=name,
+                base=base,
+                abstract=False,
+                url=sd.get("url", ""),
+                description=(el.get("definition") or el.get("short") or "").strip(),
+            )
+            if cls_name in types:
+                raise SystemExit(f"class name clash: {cls_name} ({path})")
+            types[cls_name] = backbone
+            by_path[path] = backbone
+            path_to_class[path] = cls_name
+            element.types = [cls_name]

@@ -1,0 +1,111 @@
+"""Round-trip every resource of a FHIR examples package through generated models.
+
+The contract checked is the one in issue 3: ``Model.model_validate_json(text)`` then
+``model.model_dump_json(by_alias=True, exclude_none=True)`` gives JSON equal to the input, with
+numbers compared as their text. Used by ``tests/fhir/test_examples.py`` and by
+``make regen-check`` (through ``python -m codegen.roundtrip``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def as_text_numbers(text: str | bytes) -> Any:
+    """Parse JSON keeping every number as ("n", its text) so that 1.50 != 1.5."""
+    return json.loads(
+        text, parse_float=lambda s: ("n", s), parse_int=lambda s: ("n", s)
+    )
+
+
+def example_documents(tarball: Path) -> Iterator[tuple[str, bytes]]:
+    """(member name, raw JSON) of every resource in a FHIR package tarball."""
+    with tarfile.open(tarball) as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            name = member.name
+            if not member.isfile() or not name.endswith(".json"):
+                continue
+            base = name.rsplit("/", 1)[-1]
+            if base in ("package.json", ".index.json") or name.count("/") != 1:
+                continue
+            handle = tar.extractfile(member)
+            if handle is not None:
+                yield name, handle.read()
+
+
+@dataclass
+class Report:
+    passed: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def first_difference(a: Any, b: Any, path: str = "") -> str:
+    """A short description of where two parsed JSON documents differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in b:
+                return f"{path}/{key}: missing in output"
+            if key not in a:
+                return f"{path}/{key}: added in output"
+            if a[key] != b[key]:
+                return first_difference(a[key], b[key], f"{path}/{key}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x != y:
+                return first_difference(x, y, f"{path}/{i}")
+    return f"{path}: {str(a)[:80]} != {str(b)[:80]}"
+
+
+def roundtrip_one(package: str, raw: bytes) -> str | None:
+    """None when ``raw`` round-trips through ``package``'s model, else why not."""
+    fhir = importlib.import_module(package)
+    original = as_text_numbers(raw)
+    resource_type = original.get("resourceType") if isinstance(original, dict) else None
+    if not isinstance(resource_type, str) or resource_type not in fhir.RESOURCE_MODULES:
+        return f"no model for resourceType {resource_type!r}"
+    model_cls = fhir.get_model(resource_type)
+    try:
+        model = model_cls.model_validate_json(raw)
+    except Exception as exc:  # the report names the failure; pytest shows it
+        return f"{type(exc).__name__}: {str(exc)[:400]}"
+    out = model.model_dump_json(by_alias=True, exclude_none=True)
+    back = as_text_numbers(out)
+    if back != original:
+        return "differs at " + first_difference(original, back)
+    return None
+
+
+def roundtrip_package(package: str, tarball: Path) -> Report:
+    report = Report()
+    for name, raw in example_documents(tarball):
+        problem = roundtrip_one(package, raw)
+        if problem is None:
+            report.passed += 1
+        else:
+            report.failures[name] = problem
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m codegen.roundtrip")
+    parser.add_argument("--package", required=True, help="models package, e.g. pymedplum.fhir")
+    parser.add_argument("tarball", type=Path)
+    args = parser.parse_args(argv)
+    report = roundtrip_package(args.package, args.tarball)
+    for name, problem in sorted(report.failures.items()):
+        print(f"FAIL {name}: {problem}")
+    total = report.passed + len(report.failures)
+    print(f"{args.package}: {report.passed}/{total} examples round-trip")
+    sys.exit(1 if report.failures else 0)
+
+
+if __name__ == "__main__":
+    main()

