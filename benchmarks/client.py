@@ -1,6 +1,6 @@
 """Client runtime benchmarks: one command, prints one table.
 
-    .venv/bin/python benchmarks/client.py            # needs the `bench` extra (aiohttp, httpx-aiohttp)
+    .venv/bin/python benchmarks/client.py   # needs the `bench` extra (aiohttp, httpx-aiohttp)
     .venv/bin/python benchmarks/client.py --quick    # fewer iterations
 
 1. Per-request overhead of the SDK over a bare httpx client on the same MockTransport
@@ -20,16 +20,13 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
-from pymedplum._async._base_client import AsyncBaseClient  # noqa: E402
-from pymedplum._sync._base_client import SyncBaseClient  # noqa: E402
-from pymedplum.hooks import RequestEvent  # noqa: E402
+from pymedplum._async._base_client import AsyncBaseClient
+from pymedplum._sync._base_client import SyncBaseClient
+from pymedplum.hooks import RequestEvent
 
 BODY = (
     b'{"resourceType":"Patient","id":"123","meta":{"versionId":"1","lastUpdated":'
@@ -196,7 +193,9 @@ async def concurrent_rows(port: int, total: int, concurrency: int) -> list[tuple
         async def sdk_call() -> Any:
             return sdk._json(await sdk._request("GET", "Patient/123"))
 
-        rows.append(("pymedplum, httpx pool (default)", await in_flight(sdk_call, total, concurrency)))
+        rows.append(
+            ("pymedplum, httpx pool (default)", await in_flight(sdk_call, total, concurrency))
+        )
 
     http = httpx.AsyncClient(transport=AiohttpTransport(), follow_redirects=False)
     async with AsyncBaseClient(base, access_token="bench-token", http_client=http) as sdk2:
@@ -222,9 +221,11 @@ def main() -> int:
     n, repeats = (2000, 3) if args.quick else (10000, 5)
     total, concurrency = (2000, 50) if args.quick else (10000, 50)
 
-    print(f"# pymedplum client benchmarks ({platform.python_implementation()} "
-          f"{platform.python_version()}, httpx {httpx.__version__}, {platform.machine()})\n")
-    print("## Overhead per request on httpx.MockTransport (best of %d x %d)\n" % (repeats, n))
+    print(
+        f"# pymedplum client benchmarks ({platform.python_implementation()} "
+        f"{platform.python_version()}, httpx {httpx.__version__}, {platform.machine()})\n"
+    )
+    print(f"## Overhead per request on httpx.MockTransport (best of {repeats} x {n})\n")
     print("| client | µs / request | overhead vs bare httpx |")
     print("| --- | ---: | ---: |")
     for name, micros, extra in overhead(n, repeats):
