@@ -26,7 +26,6 @@ import httpx
 
 from pymedplum._async._base_client import AsyncBaseClient
 from pymedplum._sync._base_client import SyncBaseClient
-from pymedplum.hooks import RequestEvent
 
 BODY = (
     b'{"resourceType":"Patient","id":"123","meta":{"versionId":"1","lastUpdated":'
@@ -35,7 +34,8 @@ BODY = (
 )
 HEADERS = {"Content-Type": "application/fhir+json"}
 BASE = "https://medplum.bench/"
-URL = BASE + "fhir/R4/Patient/123"
+URL_PATH = "Patient/123"
+URL = BASE + "fhir/R4/" + URL_PATH
 AUTH = {
     "Authorization": "Bearer bench-token",
     "Accept": "application/fhir+json",
@@ -48,79 +48,109 @@ def handler(request: httpx.Request) -> httpx.Response:
 
 
 # --- 1. overhead on MockTransport ----------------------------------------------------------
+# The variants run interleaved (one batch of each per round, best round kept), so a busy
+# machine slows all of them alike instead of whichever happened to run during a spike.
 
 
-def best_sync(fn: Callable[[], Any], n: int, repeats: int) -> float:
-    for _ in range(200):
-        fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(n):
+def interleaved_sync(fns: dict[str, Callable[[], Any]], n: int, repeats: int) -> dict[str, float]:
+    best = dict.fromkeys(fns, float("inf"))
+    for fn in fns.values():
+        for _ in range(200):
             fn()
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best * 1e6
-
-
-async def best_async(fn: Callable[[], Awaitable[Any]], n: int, repeats: int) -> float:
-    for _ in range(200):
-        await fn()
-    best = float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(n):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / n * 1e6)
+    return best
+
+
+async def interleaved_async(
+    fns: dict[str, Callable[[], Awaitable[Any]]], n: int, repeats: int
+) -> dict[str, float]:
+    best = dict.fromkeys(fns, float("inf"))
+    for fn in fns.values():
+        for _ in range(200):
             await fn()
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best * 1e6
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / n * 1e6)
+    return best
 
 
-def overhead(n: int, repeats: int) -> list[tuple[str, float, float | None]]:
-    rows: list[tuple[str, float, float | None]] = []
+def overhead(n: int, repeats: int) -> list[tuple[str, float, str]]:
+    """Rows (name, µs per request, overhead vs the flavour's bare httpx client)."""
     transport = httpx.MockTransport(handler)
-
     bare = httpx.Client(transport=transport)
-    base = best_sync(lambda: bare.get(URL, headers=AUTH).json(), n, repeats)
-    rows.append(("sync  bare httpx.Client (get + .json())", base, None))
     sdk = SyncBaseClient(BASE, access_token="bench-token", http_client=bare)
-    t = best_sync(lambda: sdk._json(sdk._request("GET", "Patient/123")), n, repeats)
-    rows.append(("sync  pymedplum _request + _json", t, t - base))
-    events: list[RequestEvent] = []
     hooked = SyncBaseClient(
-        BASE,
-        access_token="bench-token",
-        http_client=bare,
-        on_request_complete=lambda e: events.append(e) if len(events) < 1 else None,
+        BASE, access_token="bench-token", http_client=bare, on_request_complete=lambda e: None
     )
-    t = best_sync(lambda: hooked._json(hooked._request("GET", "Patient/123")), n, repeats)
-    rows.append(("sync  pymedplum + on_request_complete hook", t, t - base))
 
-    async def run_async() -> None:
+    def raw_transport() -> Any:
+        response = transport.handle_request(httpx.Request("GET", URL, headers=AUTH))
+        response.read()
+        return response.json()
+
+    sync = interleaved_sync(
+        {
+            "sync  bare httpx.Client (get + .json())": lambda: bare.get(URL, headers=AUTH).json(),
+            "sync  httpx Request straight to the transport": raw_transport,
+            "sync  pymedplum _request + _json": lambda: sdk._json(sdk._request("GET", URL_PATH)),
+            "sync  pymedplum + on_request_complete hook": lambda: hooked._json(
+                hooked._request("GET", URL_PATH)
+            ),
+        },
+        n,
+        repeats,
+    )
+
+    async def run_async() -> dict[str, float]:
         abare = httpx.AsyncClient(transport=transport)
-        abase = await best_async(lambda: _aget(abare), n, repeats)
-        rows.append(("async bare httpx.AsyncClient (get + .json())", abase, None))
         asdk = AsyncBaseClient(BASE, access_token="bench-token", http_client=abare)
-
-        async def call() -> Any:
-            return asdk._json(await asdk._request("GET", "Patient/123"))
-
-        t = await best_async(call, n, repeats)
-        rows.append(("async pymedplum _request + _json", t, t - abase))
         ahooked = AsyncBaseClient(
             BASE, access_token="bench-token", http_client=abare, on_request_complete=lambda e: None
         )
 
+        async def bare_call() -> Any:
+            return (await abare.get(URL, headers=AUTH)).json()
+
+        async def raw_call() -> Any:
+            response = await transport.handle_async_request(httpx.Request("GET", URL, headers=AUTH))
+            await response.aread()
+            return response.json()
+
+        async def sdk_call() -> Any:
+            return asdk._json(await asdk._request("GET", URL_PATH))
+
         async def hooked_call() -> Any:
-            return ahooked._json(await ahooked._request("GET", "Patient/123"))
+            return ahooked._json(await ahooked._request("GET", URL_PATH))
 
-        t = await best_async(hooked_call, n, repeats)
-        rows.append(("async pymedplum + on_request_complete hook", t, t - abase))
+        return await interleaved_async(
+            {
+                "async bare httpx.AsyncClient (get + .json())": bare_call,
+                "async httpx Request straight to the transport": raw_call,
+                "async pymedplum _request + _json": sdk_call,
+                "async pymedplum + on_request_complete hook": hooked_call,
+            },
+            n,
+            repeats,
+        )
 
-    asyncio.run(run_async())
+    rows: list[tuple[str, float, str]] = []
+    for results in (sync, asyncio.run(run_async())):
+        names = list(results)
+        base, raw = results[names[0]], results[names[1]]
+        rows.append((names[0], base, "baseline"))
+        rows.append((names[1], raw, f"{raw - base:+.1f} µs"))
+        for name in names[2:]:
+            value = results[name]
+            rows.append((name, value, f"{value - base:+.1f} µs ({value - raw:+.1f} vs transport)"))
     return rows
-
-
-async def _aget(client: httpx.AsyncClient) -> Any:
-    return (await client.get(URL, headers=AUTH)).json()
 
 
 # --- 2. 50 in flight against a local server ------------------------------------------------
@@ -166,48 +196,59 @@ async def in_flight(fetch: Callable[[], Awaitable[Any]], total: int, concurrency
     return (time.perf_counter() - t0) / (per_worker * concurrency)
 
 
-async def concurrent_rows(port: int, total: int, concurrency: int) -> list[tuple[str, float]]:
+async def concurrent_rows(
+    port: int, total: int, concurrency: int, rounds: int
+) -> list[tuple[str, float]]:
+    """Best round per client; the clients take turns within each round."""
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
 
     base = f"http://127.0.0.1:{port}/"
     url = base + "fhir/R4/Patient/123"
-    rows: list[tuple[str, float]] = []
-
-    async with aiohttp.ClientSession() as session:
-
-        async def aio() -> Any:
-            async with session.get(url, headers=AUTH) as response:
-                return await response.json(content_type=None)
-
-        rows.append(("aiohttp.ClientSession", await in_flight(aio, total, concurrency)))
-
-    async with httpx.AsyncClient() as bare:
-        rows.append(
-            ("bare httpx.AsyncClient", await in_flight(lambda: _get(bare, url), total, concurrency))
-        )
-
+    session = aiohttp.ClientSession()
+    bare = httpx.AsyncClient()
+    aio_transport = AiohttpTransport()
     sdk = AsyncBaseClient(base, access_token="bench-token")
-    async with sdk:
+    sdk_aio = AsyncBaseClient(
+        base,
+        access_token="bench-token",
+        http_client=httpx.AsyncClient(transport=AiohttpTransport(), follow_redirects=False),
+    )
 
-        async def sdk_call() -> Any:
-            return sdk._json(await sdk._request("GET", "Patient/123"))
+    async def aio() -> Any:
+        async with session.get(url, headers=AUTH) as response:
+            return await response.json(content_type=None)
 
-        rows.append(
-            ("pymedplum, httpx pool (default)", await in_flight(sdk_call, total, concurrency))
-        )
+    async def raw_aio() -> Any:
+        response = await aio_transport.handle_async_request(httpx.Request("GET", url, headers=AUTH))
+        await response.aread()
+        return response.json()
 
-    http = httpx.AsyncClient(transport=AiohttpTransport(), follow_redirects=False)
-    async with AsyncBaseClient(base, access_token="bench-token", http_client=http) as sdk2:
+    async def sdk_call() -> Any:
+        return sdk._json(await sdk._request("GET", URL_PATH))
 
-        async def sdk2_call() -> Any:
-            return sdk2._json(await sdk2._request("GET", "Patient/123"))
+    async def sdk_aio_call() -> Any:
+        return sdk_aio._json(await sdk_aio._request("GET", URL_PATH))
 
-        rows.append(
-            ("pymedplum, httpx-aiohttp transport", await in_flight(sdk2_call, total, concurrency))
-        )
-    await http.aclose()
-    return rows
+    clients: dict[str, Callable[[], Awaitable[Any]]] = {
+        "aiohttp.ClientSession": aio,
+        "bare httpx.AsyncClient (httpx pool)": lambda: _get(bare, url),
+        "pymedplum, httpx pool (default)": sdk_call,
+        "httpx Request straight to httpx-aiohttp transport": raw_aio,
+        "pymedplum, httpx-aiohttp transport": sdk_aio_call,
+    }
+    best = dict.fromkeys(clients, float("inf"))
+    try:
+        for _ in range(rounds):
+            for name, fetch in clients.items():
+                best[name] = min(best[name], await in_flight(fetch, total, concurrency))
+    finally:
+        await session.close()
+        await bare.aclose()
+        await aio_transport.aclose()
+        await sdk.aclose()
+        await sdk_aio.aclose()
+    return list(best.items())
 
 
 async def _get(client: httpx.AsyncClient, url: str) -> Any:
@@ -219,7 +260,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     args = parser.parse_args()
     n, repeats = (2000, 3) if args.quick else (10000, 5)
-    total, concurrency = (2000, 50) if args.quick else (10000, 50)
+    total, concurrency, rounds = (1000, 50, 1) if args.quick else (2000, 50, 3)
 
     print(
         f"# pymedplum client benchmarks ({platform.python_implementation()} "
@@ -229,7 +270,7 @@ def main() -> int:
     print("| client | µs / request | overhead vs bare httpx |")
     print("| --- | ---: | ---: |")
     for name, micros, extra in overhead(n, repeats):
-        print(f"| {name} | {micros:.1f} | {'' if extra is None else f'{extra:+.1f} µs'} |")
+        print(f"| {name} | {micros:.1f} | {extra} |")
 
     port = free_port()
     ctx = multiprocessing.get_context("spawn")
@@ -239,12 +280,15 @@ def main() -> int:
     try:
         if not ready.wait(30):
             raise RuntimeError("benchmark server did not start")
-        rows = asyncio.run(concurrent_rows(port, total, concurrency))
+        rows = asyncio.run(concurrent_rows(port, total, concurrency, rounds))
     finally:
         server.terminate()
         server.join()
     baseline = rows[0][1]
-    print(f"\n## {concurrency} requests in flight, {total} GETs against a local aiohttp server\n")
+    print(
+        f"\n## {concurrency} requests in flight, {total} GETs against a local aiohttp server "
+        f"(best of {rounds} interleaved rounds)\n"
+    )
     print("| client | µs / request | ratio to aiohttp |")
     print("| --- | ---: | ---: |")
     for name, seconds in rows:
