@@ -21,6 +21,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# --- local Medplum test server (tests/server) ---------------------------------------
+# Pinned Node 22 from the npm registry into .cache/node, then `npm ci` in tests/server.
+.PHONY: server-install
+server-install:
+	$(PYTHON) scripts/medplum_server.py install
+
 # --- code generation ------------------------------------------------------------
 # Refresh specs/ from the package registries and verify recorded checksums (network).
 specs: install

@@ -37,9 +37,11 @@ if TYPE_CHECKING:
     )
     from pymedplum.access import partition_access as partition_access
     from pymedplum.access import validate_managed_access as validate_managed_access
+    from pymedplum.async_client import AsyncMedplumClient as AsyncMedplumClient
     from pymedplum.bundle import BundleEntryError as BundleEntryError
     from pymedplum.bundle import BundleEntryResult as BundleEntryResult
     from pymedplum.bundle import FHIRBundle as FHIRBundle
+    from pymedplum.client import MedplumClient as MedplumClient
     from pymedplum.exceptions import AuthenticationError as AuthenticationError
     from pymedplum.exceptions import AuthorizationError as AuthorizationError
     from pymedplum.exceptions import BadRequestError as BadRequestError
@@ -69,6 +71,9 @@ if TYPE_CHECKING:
 
 # name -> module that defines it. One line per public name; keep each group sorted.
 _LAZY: dict[str, str] = {
+    # Clients
+    "AsyncMedplumClient": "pymedplum.async_client",
+    "MedplumClient": "pymedplum.client",
     # Exceptions and retry policy
     "AuthenticationError": "pymedplum.exceptions",
     "AuthorizationError": "pymedplum.exceptions",

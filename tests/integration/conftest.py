@@ -1,0 +1,45 @@
+"""The local Medplum-compatible server (tests/server) for the integration suite.
+
+``medplum_server`` starts one server per test session on a free loopback port, with a
+provisioned client id/secret, and stops it at the end. A server that does not start fails the
+run with its log: integration tests never skip for want of a server.
+
+Every test under tests/integration is marked ``integration`` (``make unit`` deselects them).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import medplum_server as harness
+
+MedplumServer = harness.MedplumServer
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of this directory ``integration``."""
+    for item in items:
+        if _HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def medplum_server() -> Iterator[harness.MedplumServer]:
+    """A running local Medplum server: ``base_url``, ``client_id``, ``client_secret`` and the
+    harness controls (``set_token_lifetime``, ``fail_token_endpoint``, ``token_request_count``,
+    ``last_headers``, ``expire_tokens``, ``create_membership``, ``reset``...)."""
+    try:
+        server = harness.start()
+    except harness.ServerError as exc:
+        pytest.fail(f"the local Medplum test server did not start:\n{exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
