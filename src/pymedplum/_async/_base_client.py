@@ -260,11 +260,11 @@ class AsyncBaseClient:
 
     def on_behalf_of(
         self, membership: str | Mapping[str, Any] | BaseModel
-    ) -> _obo.OnBehalfOfContext:
+    ) -> _obo.OnBehalfOfContext[Self]:
         """Context manager: send ``X-Medplum-On-Behalf-Of`` for every request made by this client
         in the block (this task / thread only). Accepts a ProjectMembership id, a reference
         ``ProjectMembership/<id>``, or a ProjectMembership resource (dict or model)."""
-        return _obo.OnBehalfOfContext(self._obo_var, _obo.normalize_membership(membership))
+        return _obo.OnBehalfOfContext(self._obo_var, _obo.normalize_membership(membership), self)
 
     # --- low-level HTTP (paths relative to base_url, or same-origin absolute URLs) ----------
 
