@@ -8,13 +8,12 @@ it only has to type-check.
 
 from __future__ import annotations
 
-from typing import Any
-
 from typing_extensions import reveal_type
 
 from pymedplum import FHIRBundle, MergeResult, make_project_membership_access
 from pymedplum.async_client import AsyncMedplumClient
 from pymedplum.client import MedplumClient
+from pymedplum.endpoint_types import PatchOperation
 from pymedplum.fhir import Observation, Patient
 from pymedplum.search_params import PatientSearchParams
 
@@ -32,7 +31,7 @@ def sync_examples(client: MedplumClient) -> None:
     updated = client.update_resource(typed, if_match=False)
     reveal_type(updated)  # expect: dict[str, Any]
     reveal_type(client.update_resource(typed, as_fhir=Patient))  # expect: pymedplum.fhir.patient.Patient
-    ops: list[dict[str, Any]] = [{"op": "replace", "path": "/active", "value": True}]
+    ops: list[PatchOperation] = [{"op": "replace", "path": "/active", "value": True}, {"op": "remove", "path": "/telecom"}]
     reveal_type(client.patch_resource("Patient", "123", ops, as_fhir=Patient))  # expect: pymedplum.fhir.patient.Patient
     reveal_type(client.delete_resource("Patient", "123"))  # expect: None
     reveal_type(client.search_resources("Patient", {"family": "Smith"}))  # expect: dict[str, Any]
