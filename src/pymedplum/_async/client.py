@@ -949,7 +949,8 @@ class AsyncMedplumClient(
             Parameters with resourcesUpdated, or (202) the OperationOutcome carrying the job URL.
 
         Raises:
-            ValueError: resource_ref is not "Type/id" or an account reference is malformed
+            ValueError: resource_ref is not "Type/id", an account reference is malformed, or
+                prefer_async is set without propagate
 
         Wire: ``POST {resourceType}/{id}/$set-accounts`` (base fhir), RequestEvent.action
         ``operation``.
