@@ -237,7 +237,7 @@ class AsyncMedplumClient(
         response = await self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return self._model_response(response, as_fhir)
@@ -299,7 +299,7 @@ class AsyncMedplumClient(
         response = await self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return self._model_response(response, as_fhir)
@@ -463,7 +463,7 @@ class AsyncMedplumClient(
         await self._call_endpoint(
             ENDPOINTS["delete_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return None
@@ -949,7 +949,8 @@ class AsyncMedplumClient(
             Parameters with resourcesUpdated, or (202) the OperationOutcome carrying the job URL.
 
         Raises:
-            ValueError: resource_ref is not "Type/id" or an account reference is malformed
+            ValueError: resource_ref is not "Type/id", an account reference is malformed, or
+                prefer_async is set without propagate
 
         Wire: ``POST {resourceType}/{id}/$set-accounts`` (base fhir), RequestEvent.action
         ``operation``.

@@ -239,7 +239,7 @@ class MedplumClient(
         response = self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return self._model_response(response, as_fhir)
@@ -301,7 +301,7 @@ class MedplumClient(
         response = self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return self._model_response(response, as_fhir)
@@ -465,7 +465,7 @@ class MedplumClient(
         self._call_endpoint(
             ENDPOINTS["delete_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return None
@@ -945,7 +945,8 @@ class MedplumClient(
             Parameters with resourcesUpdated, or (202) the OperationOutcome carrying the job URL.
 
         Raises:
-            ValueError: resource_ref is not "Type/id" or an account reference is malformed
+            ValueError: resource_ref is not "Type/id", an account reference is malformed, or
+                prefer_async is set without propagate
 
         Wire: ``POST {resourceType}/{id}/$set-accounts`` (base fhir), RequestEvent.action
         ``operation``.
