@@ -177,3 +177,37 @@ def test_retry_policy_is_kept() -> None:
     policy = RetryPolicy(max_attempts=1)
     assert SyncBaseClient(retry=policy).retry_policy is policy
     assert SyncBaseClient().retry_policy == RetryPolicy()
+
+
+def test_a_caller_client_with_event_hooks_goes_through_httpx_send(fake: FakeMedplum) -> None:
+    seen: list[str] = []
+
+    def on_request(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    http = httpx.Client(transport=SyncFakeTransport(fake), event_hooks={"request": [on_request]})
+    client = SyncBaseClient("https://medplum.test/", access_token="t", http_client=http)
+    client._request("GET", "Patient/123")
+    assert seen == ["/fhir/R4/Patient/123"]
+    assert not client._direct and make_client(fake)._direct
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"headers": {"X-App": "a"}}, {"params": {"tenant": "t"}}, {"cookies": {"sid": "c"}}],
+)
+def test_a_caller_clients_defaults_are_sent(
+    fake: FakeMedplum, options: dict[str, dict[str, str]]
+) -> None:
+    http = httpx.Client(transport=SyncFakeTransport(fake), **options)  # type: ignore[arg-type]
+    client = SyncBaseClient("https://medplum.test/", access_token="t", http_client=http)
+    client._request("GET", "Patient/123", params={"a": "1"})
+    sent = fake.requests[0]
+    assert sent.url.params["a"] == "1"
+    assert sent.headers["Authorization"] == "Bearer t"
+    if "headers" in options:
+        assert sent.headers["X-App"] == "a"
+    if "params" in options:
+        assert sent.url.params["tenant"] == "t"
+    if "cookies" in options:
+        assert sent.headers["Cookie"] == "sid=c"
