@@ -60,7 +60,7 @@ typecheck: install
 unit: install
 	$(VENV)/bin/pytest -m "not integration and not examples"
 
-test: install lint typecheck check-generated
+test: install server-install lint typecheck check-generated
 	$(VENV)/bin/pytest
 	$(VENV)/bin/mkdocs build --strict --quiet
 
