@@ -21,9 +21,7 @@ from typing import Any
 
 def as_text_numbers(text: str | bytes) -> Any:
     """Parse JSON keeping every number as ("n", its text) so that 1.50 != 1.5."""
-    return json.loads(
-        text, parse_float=lambda s: ("n", s), parse_int=lambda s: ("n", s)
-    )
+    return json.loads(text, parse_float=lambda s: ("n", s), parse_int=lambda s: ("n", s))
 
 
 def example_documents(tarball: Path) -> Iterator[tuple[str, bytes]]:
