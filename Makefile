@@ -21,6 +21,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Comparison libraries of benchmarks/ (orjson, aiohttp, ...); the models benchmark smoke test uses orjson.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
 # --- local Medplum test server (tests/server) ---------------------------------------
 # Pinned Node 22 from the npm registry into .cache/node, then `npm ci` in tests/server.
 .PHONY: server-install
@@ -57,10 +63,10 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install
+unit: install $(BENCH_STAMP)
 	$(VENV)/bin/pytest -m "not integration and not examples"
 
-test: install server-install lint typecheck check-generated
+test: install $(BENCH_STAMP) server-install lint typecheck check-generated
 	$(VENV)/bin/pytest
 	$(VENV)/bin/mkdocs build --strict --quiet
 
@@ -75,7 +81,7 @@ dist: install
 	rm -rf dist
 	$(PY) -m build
 
-bench: install
+bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/client.py
 	$(PY) benchmarks/models.py
 
