@@ -14,6 +14,9 @@ the example resources under distinct ids, and single resources. For each library
   tracemalloc's retained size (exactly the Python objects the tree keeps);
 * cold import, minus a bare ``python -c pass``, median of fresh interpreters.
 
+Times are CPU seconds of the measuring process (user + system; for imports, of the child), not
+wall time: the reference machine is shared, and CPU time keeps other load out of the figures.
+
 ``fhir.resources`` (8.3.0, its R4B models) runs in its own venv, ``.cache/bench-venv``, created
 here on first use. Its R4B models reject R4-only resource types, so it is compared on the
 "common" Bundle: only the examples both libraries parse. Figures are measured and printed beside
@@ -29,6 +32,7 @@ import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -158,6 +162,16 @@ def compact(raw: bytes, new_id: str | None = None) -> str:
     return _MARKED.sub(r"\1", text)
 
 
+_TEMPLATES: dict[str, tuple[str, str]] = {}
+
+
+def template(name: str, raw: bytes) -> tuple[str, str]:
+    """(resourceType, compact text with an id slot) of an example, made once per run."""
+    if name not in _TEMPLATES:
+        _TEMPLATES[name] = (json.loads(raw)["resourceType"], compact(raw, _ID_SLOT))
+    return _TEMPLATES[name]
+
+
 def searchset(entries: list[str], bundle_id: str) -> str:
     """A searchset Bundle around already-serialized entries."""
     return (
@@ -174,10 +188,7 @@ def big_bundle(docs: list[tuple[str, bytes]], entries: int, min_bytes: int) -> t
     The examples are repeated in package order until there are ``entries`` entries and
     ``min_bytes`` bytes, each copy with its own id and fullUrl.
     """
-    templates = []
-    for _, raw in docs:
-        text = compact(raw, _ID_SLOT)
-        templates.append((json.loads(raw)["resourceType"], text))
+    templates = [template(name, raw) for name, raw in docs]
     out: list[str] = []
     size = 0
     n = 0
@@ -338,10 +349,17 @@ def measure(
     return rows
 
 
-def wall(python: Path | str, code: str) -> float:
-    start = time.perf_counter()
+def cpu(python: Path | str, code: str) -> float:
+    """CPU seconds (user + system) of a fresh ``python -c code``.
+
+    CPU rather than wall time, so that other load on the shared machine does not count; an
+    import is single-threaded and its files are in the OS cache, so on an idle machine the two
+    agree.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([str(python), "-c", code], check=True, cwd=ROOT)
-    return time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def cold_imports(
@@ -356,11 +374,11 @@ def cold_imports(
         codes = [(label, code) for label, code in statements]
         codes.append(("... then Patient.model_validate_json (first use)", first_use[lib]))
         for _, code in codes if warm else []:  # compile .pyc files, fill the OS cache first
-            wall(python, code)
-        base = statistics.median(wall(python, "pass") for _ in range(runs))
+            cpu(python, code)
+        base = statistics.median(cpu(python, "pass") for _ in range(runs))
         for label, code in codes:
             out.append(
-                (lib, label, statistics.median(wall(python, code) for _ in range(runs)) - base)
+                (lib, label, statistics.median(cpu(python, code) for _ in range(runs)) - base)
             )
     return out
 
@@ -411,8 +429,8 @@ def report(
     out.append("pymedplum.fhir models benchmark: " + ", ".join(versions))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     out.append(
-        f"{os.cpu_count()} CPUs, load average {load}; timings: median of {reps} (fewer when "
-        f"the runs exceed {TIME_BUDGET_S:g} s); memory and imports: fresh processes"
+        f"{os.cpu_count()} CPUs, load average {load}; times are CPU time, median of {reps} "
+        f"(fewer when the runs exceed {TIME_BUDGET_S:g} s); memory and imports: fresh processes"
     )
     out.append("")
     out.append(
@@ -442,6 +460,10 @@ def report(
     out.append("")
 
     out.append("Parse and serialize time (ratio to orjson.loads / orjson.dumps of the same data)")
+    out.append(
+        "x loads: orjson.loads with the cyclic GC paused, as pymedplum pauses it for its own "
+        "parse; (GC on): a plain orjson.loads call"
+    )
     trows = []
     for r in rows:
         t = r.timing
@@ -457,6 +479,7 @@ def report(
                 fmt_mb(r.data.path.stat().st_size),
                 fmt_s(t["parse"]),
                 fmt_ratio(t["parse"] / t["orjson_loads"]),
+                fmt_ratio(t["parse"] / t["orjson_loads_gc_on"]),
                 fmt_s(t["serialize"]),
                 fmt_ratio(t["serialize"] / t["orjson_dumps"]),
                 typed,
@@ -471,6 +494,7 @@ def report(
                 "size",
                 "parse",
                 "x loads",
+                "(GC on)",
                 "serialize",
                 "x dumps",
                 "typed entries",
@@ -500,7 +524,7 @@ def report(
     )
     out.append("")
 
-    out.append("Cold import (median of fresh interpreters, minus `python -c pass`)")
+    out.append("Cold import (CPU time, median of fresh interpreters, minus `python -c pass`)")
     out.append(
         table(
             ["library", "statement", "time"], [[lib, label, fmt_s(s)] for lib, label, s in imports]
