@@ -65,8 +65,12 @@ test: install server-install lint typecheck check-generated
 	$(VENV)/bin/mkdocs build --strict --quiet
 
 # --- the main job -----------------------------------------------------------------
-demo: install
+demo: install server-install
 	$(PY) scripts/demo.py
+
+# Re-record the HTTP cassettes of tests/replay against the local server (replay is the default).
+record: install server-install
+	$(VENV)/bin/pytest tests/replay --record-mode=rewrite
 
 docs: install
 	$(VENV)/bin/mkdocs build --strict
