@@ -106,7 +106,7 @@ def main() -> int:
         patient = client.create_resource(
             Patient(
                 identifier=[Identifier(system=DEMO_SYSTEM, value=run_id)],
-                name=[HumanName(given=["Demo"], family="Quickstart")],
+                name=[HumanName(given=["Ada"], family="Lovelace")],
                 birth_date="1970-01",  # partial dates are valid FHIR and stay as given
             ),
             as_fhir=Patient,
@@ -141,7 +141,7 @@ def main() -> int:
         criteria = f"identifier={DEMO_SYSTEM}|{run_id}-conditional"
         candidate = Patient(
             identifier=[Identifier(system=DEMO_SYSTEM, value=f"{run_id}-conditional")],
-            name=[HumanName(family="Conditional")],
+            name=[HumanName(given=["Grace"], family="Hopper")],
         )
         first = client.create_resource_if_none_exist(candidate, criteria, as_fhir=Patient)
         second = client.create_resource_if_none_exist(candidate, criteria, as_fhir=Patient)
@@ -174,7 +174,7 @@ def main() -> int:
                     full_url=patient_urn,
                     resource=Patient(
                         identifier=[Identifier(system=DEMO_SYSTEM, value=f"{run_id}-tx")],
-                        name=[HumanName(family="Transaction")],
+                        name=[HumanName(given=["Alan"], family="Turing")],
                     ),
                     request=BundleEntryRequest(method="POST", url="Patient"),
                 ),
