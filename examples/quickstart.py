@@ -168,7 +168,7 @@ def main() -> int:
         section(4, "Transaction bundle with urn:uuid references")
         patient_urn = f"urn:uuid:{uuid.uuid4()}"
         transaction = Bundle(
-            type="transaction",
+            type_="transaction",
             entry=[
                 BundleEntry(
                     full_url=patient_urn,
@@ -207,7 +207,7 @@ def main() -> int:
             "Observation", created_refs[1].split("/")[1], as_fhir=Observation
         )
         subject = tx_observation.subject.reference if tx_observation.subject else None
-        print(f"  {created_refs[1]}.subject = {subject}  (was {patient_urn[:17]}...)")
+        print(f"  {_short(created_refs[1])} subject: {patient_urn[:17]}... -> {_short(subject)}")
 
         # --- 5. GraphQL -----------------------------------------------------------------
         section(5, "GraphQL query with variables")
@@ -263,6 +263,12 @@ def main() -> int:
 
 def _ids(resources: list[Observation]) -> str:
     return ", ".join(str(resource.id)[:8] + "..." for resource in resources)
+
+
+def _short(reference: str | None) -> str:
+    """``Observation/5f626caf...``: enough of an id to tell resources apart in the output."""
+    kind, _, ident = (reference or "?/?").partition("/")
+    return f"{kind}/{ident[:8]}..."
 
 
 def _searches(audit: AuditLog) -> int:

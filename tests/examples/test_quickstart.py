@@ -64,7 +64,7 @@ def test_quickstart_runs_end_to_end(
     assert "5 Observations over 3 pages (search_resource_pages)" in out
     assert "oldest first (_sort=date): 2025-01-01, 72.5 kg" in out
     assert "transaction-response: {'201': 3}" in out
-    assert re.search(r"Observation/\S+\.subject = Patient/\S+  \(was urn:uuid:", out)
+    assert re.search(r"Observation/\S+ subject: urn:uuid:\S+ -> Patient/[0-9a-f]{8}\.\.\.", out)
     assert re.search(r"Patient/\S+ has 5 Observations via GraphQL", out)
     assert "batch-response for 10 DELETEs: {'200': 10}" in out
     # The audit hook printed one line per SDK call, and the summary counted them.
