@@ -209,11 +209,8 @@ async def concurrent_rows(
     bare = httpx.AsyncClient()
     aio_transport = AiohttpTransport()
     sdk = AsyncBaseClient(base, access_token="bench-token")
-    sdk_aio = AsyncBaseClient(
-        base,
-        access_token="bench-token",
-        http_client=httpx.AsyncClient(transport=AiohttpTransport(), follow_redirects=False),
-    )
+    aio_http = httpx.AsyncClient(transport=AiohttpTransport(), follow_redirects=False)
+    sdk_aio = AsyncBaseClient(base, access_token="bench-token", http_client=aio_http)
 
     async def aio() -> Any:
         async with session.get(url, headers=AUTH) as response:
@@ -248,6 +245,7 @@ async def concurrent_rows(
         await aio_transport.aclose()
         await sdk.aclose()
         await sdk_aio.aclose()
+        await aio_http.aclose()  # caller-supplied: the SDK leaves it open
     return list(best.items())
 
 

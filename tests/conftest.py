@@ -1,4 +1,8 @@
-"""Fixtures shared across test directories.
+"""Suite-wide test settings and fixtures shared across test directories.
+
+Hypothesis: property tests check behaviour, not speed, so no per-example deadline and no
+"input generation is slow" health check — a loaded 2-core CI machine must not turn them flaky.
+The example budget stays at Hypothesis' default.
 
 ``medplum_server`` lives here (moved from tests/integration/conftest.py) so that tests outside
 tests/integration, such as tests/examples, use the same single server of the session.
@@ -11,9 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import medplum_server as harness
+
+settings.register_profile(
+    "pymedplum",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("pymedplum")
 
 
 @pytest.fixture(scope="session")

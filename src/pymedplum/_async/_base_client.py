@@ -27,6 +27,7 @@ from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager
 from pymedplum._retry import RetryPolicy, parse_retry_after, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
+from pymedplum._version import __version__
 from pymedplum.exceptions import MedplumError, NetworkError, error_for_status
 from pymedplum.hooks import (
     AsyncOnRequestCompleteHook,
@@ -54,6 +55,7 @@ hooks_logger = logging.getLogger("pymedplum.hooks")
 logger = logging.getLogger("pymedplum.client")
 
 _ACCEPT = "application/fhir+json, application/json;q=0.9, */*;q=0.1"
+_USER_AGENT = f"pymedplum/{__version__} python-httpx/{httpx.__version__}"
 # Headers a before_request hook never sees and may not set.
 _SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", _obo.OBO_HEADER.lower()}
@@ -153,6 +155,7 @@ class AsyncBaseClient:
         self._origin = origin_of(self.base_url)
         self._api_prefix = httpx.URL(self.base_url).path
         self._fhir_prefix = httpx.URL(self.fhir_base_url).path
+        self._fhir_root = self._fhir_prefix.rstrip("/")
 
         for name, secret in (
             ("client_id", client_id),
@@ -183,7 +186,9 @@ class AsyncBaseClient:
 
         if http_client is None:
             self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(float(timeout)), follow_redirects=False
+                timeout=httpx.Timeout(float(timeout)),
+                follow_redirects=False,
+                headers={"User-Agent": _USER_AGENT},
             )
             self._owns_http = True
         else:
@@ -260,11 +265,11 @@ class AsyncBaseClient:
 
     def on_behalf_of(
         self, membership: str | Mapping[str, Any] | BaseModel
-    ) -> _obo.OnBehalfOfContext:
+    ) -> _obo.OnBehalfOfContext[Self]:
         """Context manager: send ``X-Medplum-On-Behalf-Of`` for every request made by this client
         in the block (this task / thread only). Accepts a ProjectMembership id, a reference
         ``ProjectMembership/<id>``, or a ProjectMembership resource (dict or model)."""
-        return _obo.OnBehalfOfContext(self._obo_var, _obo.normalize_membership(membership))
+        return _obo.OnBehalfOfContext(self._obo_var, _obo.normalize_membership(membership), self)
 
     # --- low-level HTTP (paths relative to base_url, or same-origin absolute URLs) ----------
 
@@ -677,8 +682,8 @@ class AsyncBaseClient:
         query: dict[str, list[str]] | None = None
         if call.request is not None and call.request.url.query:
             query = parse_qs(call.request.url.query.decode("ascii"), keep_blank_values=True)
-        if action is None and path.startswith(self._fhir_prefix.rstrip("/")):
-            fhir_root = path.rstrip("/") == self._fhir_prefix.rstrip("/")
+        if action is None and path.startswith(self._fhir_root):
+            fhir_root = path.rstrip("/") == self._fhir_root
             action = derive_action(call.method, rtype, rid, op, template, fhir_root=fhir_root)
         final_status = call.attempts[-1].status_code if call.attempts else None
         success = error is None and final_status is not None and final_status < 400

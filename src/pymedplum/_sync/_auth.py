@@ -129,11 +129,13 @@ class SyncTokenManager:
             token, expires_in, error = self._read(response)
             if error is not None:
                 raise error
-        except BaseException:
+        except Exception as exc:
+            # A cancelled caller (BaseException) is not a failed refresh: no cooldown then.
+            error = error if error is not None else exc
             self._failed_until = time.monotonic() + self._cooldown
             logger.warning(
                 "token request failed (%s); further refreshes wait %.2fs",
-                type(error).__name__ if error is not None else "interrupted",
+                type(error).__name__,
                 self._cooldown,
             )
             raise

@@ -130,6 +130,12 @@ async def test_the_sdk_never_follows_a_redirect(fake: FakeMedplum) -> None:
     assert [r.url.host for r in fake.requests] == ["medplum.test"]
 
 
+def test_its_own_pool_identifies_the_sdk() -> None:
+    client = AsyncBaseClient("https://medplum.test/")
+    assert client._http.headers["User-Agent"].startswith("pymedplum/")
+    assert client._http.follow_redirects is False
+
+
 async def test_context_manager_closes_its_own_pool() -> None:
     client = AsyncBaseClient("https://medplum.test/")
     async with client:

@@ -130,6 +130,12 @@ def test_the_sdk_never_follows_a_redirect(fake: FakeMedplum) -> None:
     assert [r.url.host for r in fake.requests] == ["medplum.test"]
 
 
+def test_its_own_pool_identifies_the_sdk() -> None:
+    client = SyncBaseClient("https://medplum.test/")
+    assert client._http.headers["User-Agent"].startswith("pymedplum/")
+    assert client._http.follow_redirects is False
+
+
 def test_context_manager_closes_its_own_pool() -> None:
     client = SyncBaseClient("https://medplum.test/")
     with client:
