@@ -11,8 +11,9 @@ the same requests. Before anything is written, the hooks below:
 
 - rewrite the server's random ``http://127.0.0.1:<port>/`` to ``REPLAY_BASE_URL`` in URLs,
   headers and bodies (next links, Location), so replay needs no particular port;
-- drop Authorization and On-Behalf-Of request headers, replace the ``client_secret`` of
-  ``oauth2/token`` request bodies and every token in token responses with ``REDACTED``;
+- drop Authorization and On-Behalf-Of request headers (and Host, User-Agent: they vary),
+  replace the ``client_secret`` of ``oauth2/token`` request bodies and every token in token
+  responses with ``REDACTED``;
 - leave out the harness's own admin calls (``/_harness/...``) and volatile headers (Date).
 
 tests/replay/test_cassettes_clean.py fails if a cassette still holds a secret.
@@ -95,7 +96,7 @@ def default_cassette_name(request: pytest.FixtureRequest) -> str:
 def vcr_config(replay_target: ReplayTarget) -> dict[str, Any]:
     """Matching, filtering and host normalisation of the cassettes."""
     return {
-        "filter_headers": ["authorization", "x-medplum-on-behalf-of", "host"],
+        "filter_headers": ["authorization", "x-medplum-on-behalf-of", "host", "user-agent"],
         "decode_compressed_response": True,
         "before_record_request": _request_filter(replay_target.base_url),
         "before_record_response": _response_filter(replay_target.base_url),
