@@ -132,7 +132,7 @@ def main() -> int:
             if day == 1:
                 wire = observation.model_dump_json(exclude_none=True)
                 value_text = wire[wire.index('"value":') :].split(",")[0]
-                print(f"  decimal keeps its text on the wire: {value_text}  (not 72.5)")
+                print(f"  the model's JSON keeps the decimal's text: {value_text}  (not 72.5)")
             observations.append(client.create_resource(observation, as_fhir=Observation))
         print(f"  created {len(observations)} Observations: {_ids(observations)}")
 

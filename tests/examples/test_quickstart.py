@@ -55,7 +55,7 @@ def test_quickstart_runs_end_to_end(
     headings = re.findall(r"^(\d)\. ", out, re.MULTILINE)
     assert headings == ["1", "2", "3", "4", "5", "6"]
     assert f"server : {medplum_server.base_url}" in out
-    assert '"value":72.50' in out  # the decimal kept its text on the wire
+    assert "the model's JSON keeps the decimal's text: \"value\":72.50" in out
     assert re.search(r"created 5 Observations: ", out)
     # Conditional create twice: the same id both times.
     first = re.search(r"first call  -> Patient/(\S+)", out)
