@@ -649,7 +649,8 @@ class AsyncBaseClient:
                 "{resourceType}", call.resource_type or rtype or "{resourceType}"
             )
             if not template.startswith("/"):
-                prefix = self._fhir_prefix if call.base == "fhir" else self._api_prefix
+                # Server-handed absolute URLs (next pages, job status) are FHIR URLs too.
+                prefix = self._api_prefix if call.base == "api" else self._fhir_prefix
                 template = prefix + template
         elif rtype is None:
             template = _scrub_path(template)
