@@ -43,3 +43,10 @@ def medplum_server() -> Iterator[harness.MedplumServer]:
         yield server
     finally:
         server.stop()
+
+
+# Fixtures of the SDK integration suite (tests/integration/test_client_*.py): both clients,
+# MedplumClient and AsyncMedplumClient, against the server above.
+from sdk_clients import anyio_backend, api, flavour, make_api  # noqa: E402
+
+__all__ = ["anyio_backend", "api", "flavour", "make_api", "medplum_server"]
