@@ -108,14 +108,16 @@ class Api:
 
 
 def build_client(flavour: str, server: MedplumServer, **kwargs: Any) -> Any:
-    """A client of the flavour with the server's credentials (``kwargs`` override them)."""
+    """A client of the flavour with the server's URL and credentials (``kwargs`` override
+    them, ``base_url`` included)."""
+    base_url = kwargs.pop("base_url", server.base_url)
     options: dict[str, Any] = {
         "client_id": server.client_id,
         "client_secret": server.client_secret,
         **kwargs,
     }
     cls = AsyncMedplumClient if flavour == "async" else MedplumClient
-    return cls(server.base_url, **options)
+    return cls(base_url, **options)
 
 
 @pytest.fixture(params=["sync", "async"])

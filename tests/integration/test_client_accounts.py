@@ -16,6 +16,7 @@ from sdk_clients import Api, MedplumServer, unique
 
 from pymedplum import (
     PreconditionFailedError,
+    UnsafeRedirectError,
     extract_account_references,
     get_resource_accounts,
     make_project_membership_access,
@@ -359,3 +360,21 @@ async def test_membership_access_retries_after_a_concurrent_write(make_api: Any)
             managed_policy_ids={mine},
             max_retries=0,
         )
+
+
+async def test_job_url_on_another_origin_is_refused(make_api: Any) -> None:
+    # The server names the job with the address it listens on (127.0.0.1); to a client of
+    # http://localhost:<port>/ that is another origin, and the poll would carry its token there.
+    server = make_api().server
+    port = httpx.URL(server.base_url).port
+    api = make_api(base_url=f"http://localhost:{port}/")
+    pid, _ = await patient_with_observations(api, count=1)
+    outcome = await api.call(
+        "set_accounts", f"Patient/{pid}", await new_org(api), propagate=True, prefer_async=True
+    )
+    requests_before = len(server.requests("/fhir/R4/job/"))
+    with pytest.raises(UnsafeRedirectError):
+        await api.call("get_async_job_status", outcome)
+    with pytest.raises(UnsafeRedirectError):
+        await api.call("wait_for_async_job", outcome, poll_interval=0.05, timeout=5)
+    assert len(server.requests("/fhir/R4/job/")) == requests_before  # never polled

@@ -24,6 +24,7 @@ from pymedplum import (
     AuthorizationError,
     NotFoundError,
     TokenRefreshCooldownError,
+    make_project_membership_access,
 )
 from pymedplum.hooks import RequestEvent
 
@@ -276,53 +277,104 @@ async def test_on_request_complete_fires_once_per_call_with_its_action(
     api = make_api()
     pid = await new_patient(api)
     patient = await api.call("read_resource", "Patient", pid)
+    other = await new_patient(api)
     batch = {
         "resourceType": "Bundle",
         "type": "batch",
         "entry": [{"request": {"method": "GET", "url": f"Patient/{pid}"}}],
     }
-    calls: list[tuple[str, tuple[Any, ...], dict[str, Any], str | None]] = [
-        ("create_resource", ({"resourceType": "Patient"},), {}, "create"),
+    binary = await api.call("upload_binary", b"x", "text/plain")
+    job = await api.call(
+        "set_accounts", f"Patient/{pid}", "Organization/o-2", propagate=True, prefer_async=True
+    )
+    concept_map = await api.call(
+        "create_resource",
+        {"resourceType": "ConceptMap", "status": "active", "url": f"urn:{unique()}", "group": []},
+    )
+    membership = api.server.create_membership(read_only=True)["membership"]["id"]
+    policy = (await api.call("create_resource", {"resourceType": "AccessPolicy"}))["id"]
+    access = make_project_membership_access(policy, {"org": "Organization/o-1"})
+    # (method, args, kwargs, the actions of the events it must emit, in order)
+    calls: list[tuple[str, tuple[Any, ...], dict[str, Any], list[str | None]]] = [
+        ("create_resource", ({"resourceType": "Patient"},), {}, ["create"]),
         (
             "create_resource_if_none_exist",
             ({"resourceType": "Patient"},),
             {"if_none_exist": f"_id={pid}"},
-            "create",
+            ["create"],
         ),
-        ("read_resource", ("Patient", pid), {}, "read"),
-        ("vread_resource", ("Patient", pid, patient["meta"]["versionId"]), {}, "read"),
-        ("update_resource", (patient,), {"if_match": False}, "update"),
+        ("read_resource", ("Patient", pid), {}, ["read"]),
+        ("vread_resource", ("Patient", pid, patient["meta"]["versionId"]), {}, ["read"]),
+        ("update_resource", (patient,), {"if_match": False}, ["update"]),
         (
             "patch_resource",
             ("Patient", pid, [{"op": "add", "path": "/active", "value": True}]),
             {},
-            "patch",
+            ["patch"],
         ),
-        ("search_resources", ("Patient", {"_id": pid}), {}, "search"),
-        ("search_one", ("Patient", {"_id": pid}), {}, "search"),
-        ("search_with_options", ("Patient", {"_id": pid}), {"summary": "count"}, "search"),
-        ("execute_batch", (batch,), {}, "batch_or_transaction"),
-        ("execute_transaction", ({**batch, "type": "transaction"},), {}, "batch_or_transaction"),
-        ("execute_graphql", ("{ PatientList(_count: 1) { id } }",), {}, "operation"),
-        ("set_accounts", (f"Patient/{pid}", "Organization/o-1"), {}, "operation"),
-        ("upload_binary", (b"x", "text/plain"), {}, "create"),
-        ("export_ccda", (pid,), {}, "operation"),
+        ("search_resources", ("Patient", {"_id": pid}), {}, ["search"]),
+        ("search_one", ("Patient", {"_id": pid}), {}, ["search"]),
+        ("search_with_options", ("Patient", {"_id": pid}), {"summary": "count"}, ["search"]),
+        ("searchWithOptions", ("Patient", {"_id": pid}), {}, ["search"]),
+        ("execute_batch", (batch,), {}, ["batch_or_transaction"]),
+        ("execute_transaction", ({**batch, "type": "transaction"},), {}, ["batch_or_transaction"]),
+        ("execute_graphql", ("{ PatientList(_count: 1) { id } }",), {}, ["operation"]),
+        ("set_accounts", (f"Patient/{pid}", "Organization/o-1"), {}, ["operation"]),
+        ("get_async_job_status", (job,), {}, ["read"]),
+        ("wait_for_async_job", (job,), {"poll_interval": 0.05, "timeout": 10}, None),
+        ("upload_binary", (b"x", "text/plain"), {}, ["create"]),
+        ("download_binary", (binary["id"],), {}, ["read"]),
+        ("export_ccda", (pid,), {}, ["operation"]),
         (
             "expand_valueset",
             (),
             {"valueset_url": "http://hl7.org/fhir/ValueSet/administrative-gender"},
-            "operation",
+            ["operation"],
         ),
-        ("lookup_concept", ("8867-4", "http://loinc.org"), {}, "operation"),
-        ("get", ("auth/me",), {}, None),
-        ("get", (f"fhir/R4/Patient/{pid}",), {}, "read"),
-        ("delete_resource", ("Patient", pid), {}, "delete"),
+        ("lookup_concept", ("8867-4", "http://loinc.org"), {}, ["operation"]),
+        (
+            "translate_concept",
+            (),
+            {"code": "a", "system": "urn:s", "conceptmap_id": concept_map["id"]},
+            ["operation"],
+        ),
+        (
+            "merge_project_membership_access",
+            (membership,),
+            {"managed_access": [access], "managed_policy_ids": {policy}},
+            ["read", "update"],
+        ),
+        (
+            "add_project_membership_access_entry",
+            (membership, access),
+            {"managed_policy_ids": {policy}},
+            ["read"],  # already there: no PUT
+        ),
+        (
+            "remove_project_membership_access_entry",
+            (membership, access),
+            {"managed_policy_ids": {policy}},
+            ["read", "update"],
+        ),
+        ("get", ("auth/me",), {}, [None]),
+        ("get", (f"fhir/R4/Patient/{pid}",), {}, ["read"]),
+        ("post", ("fhir/R4/Patient", {"resourceType": "Patient"}), {}, ["create"]),
+        (
+            "put",
+            (f"fhir/R4/Patient/{other}", {"resourceType": "Patient", "id": other}),
+            {},
+            ["update"],
+        ),
+        ("delete", (f"fhir/R4/Patient/{other}",), {}, ["delete"]),
+        ("delete_resource", ("Patient", pid), {}, ["delete"]),
     ]
-    for method, args, kwargs, action in calls:
+    for method, args, kwargs, actions in calls:
         api.events.clear()
         await api.call(method, *args, **kwargs)
         events = api.fhir_events()
-        assert [(e.action, e.outcome) for e in events] == [(action, "success")], (
+        if actions is None:  # polling: one read per poll
+            actions = ["read"] * max(1, len(events))
+        assert [(e.action, e.outcome) for e in events] == [(a, "success") for a in actions], (
             method,
             event_summary(events),
         )

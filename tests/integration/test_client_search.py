@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from sdk_clients import Api, unique
 
-from pymedplum import BadRequestError, FHIRBundle
+from pymedplum import BadRequestError, FHIRBundle, UnsafeRedirectError
 from pymedplum.fhir import Observation, Patient
 from pymedplum.search_params import ObservationSearchParams, PatientSearchParams
 
@@ -285,3 +286,27 @@ async def test_search_with_options_include_and_revinclude(api: Api) -> None:
         (e["resource"]["resourceType"], e.get("search", {}).get("mode")) for e in reverse["entry"]
     )
     assert kinds == [("Observation", "include"), ("Observation", "include"), ("Patient", "match")]
+
+
+async def test_next_link_on_another_origin_is_refused(make_api: Any) -> None:
+    # The server builds its links from the address it listens on (127.0.0.1); a client
+    # configured with http://localhost:<port>/ sees them as another origin, as behind a proxy
+    # that rewrites the host. The first page is served, the next link is not followed.
+    server = make_api().server
+    port = httpx.URL(server.base_url).port
+    api = make_api()
+    family = unique("Origin")
+    for _ in range(3):
+        await api.call("create_resource", {"resourceType": "Patient", "name": [{"family": family}]})
+    other = make_api(base_url=f"http://localhost:{port}/")
+    iterator = other.iterate("search_resource_pages", "Patient", {"family": family, "_count": 2})
+    seen = []
+    with pytest.raises(UnsafeRedirectError):
+        if other.is_async:
+            async for patient in iterator:
+                seen.append(patient["id"])
+        else:
+            for patient in iterator:
+                seen.append(patient["id"])
+    assert len(seen) == 2  # the first page only
+    assert len(search_requests(other)) == 1
