@@ -95,7 +95,7 @@ async def test_set_accounts_with_propagate(api: Api) -> None:
 async def test_set_accounts_prefer_async_then_wait_for_job(api: Api) -> None:
     pid, obs_ids = await patient_with_observations(api)
     org = await new_org(api)
-    api.server.set_job_delay(400)
+    api.server.set_job_delay(1500)  # long enough to see the job still running
     outcome = await api.call(
         "set_accounts", f"Patient/{pid}", org, propagate=True, prefer_async=True
     )

@@ -66,13 +66,13 @@ async def test_refresh_before_expiry_is_one_token_request_under_concurrency(
 ) -> None:
     probe = make_api()
     pid = await new_patient(probe)
-    probe.server.set_token_lifetime(2)  # the client refreshes after half of it
+    probe.server.set_token_lifetime(4)  # the client refreshes after half of it
     api = make_api()
     start = api.server.token_request_count()
     results = await api.concurrently(reads(api, pid, 8))
     assert all(r["id"] == pid for r in results)
     assert api.server.token_request_count() == start + 1  # single flight on the first token
-    await anyio.sleep(1.2)
+    await anyio.sleep(2.1)
     results = await api.concurrently(reads(api, pid, 8))
     assert all(r["id"] == pid for r in results)
     assert api.server.token_request_count() == start + 2  # one refresh for the expiry
@@ -128,17 +128,17 @@ async def test_bad_secret_is_authentication_error(make_api: Callable[..., Api]) 
 
 
 async def test_failed_refresh_cools_down_then_recovers(make_api: Callable[..., Api]) -> None:
-    api = make_api(failed_refresh_cooldown=0.5)
+    api = make_api(failed_refresh_cooldown=1.0)
     api.server.fail_token_endpoint(status=503, error="temporarily_unavailable")
     start = api.server.token_request_count()
     with pytest.raises(AuthenticationError):
         await api.call("search_resources", "Patient", {"_count": 1})
     with pytest.raises(TokenRefreshCooldownError) as cooling:
         await api.call("search_resources", "Patient", {"_count": 1})
-    assert 0 < cooling.value.retry_after <= 0.5
+    assert 0 < cooling.value.retry_after <= 1.0
     assert api.server.token_request_count() == start + 1  # the cooldown sent nothing
     api.server.restore_token_endpoint()
-    await anyio.sleep(0.6)
+    await anyio.sleep(cooling.value.retry_after + 0.05)
     result = await api.call("search_resources", "Patient", {"_count": 1})
     assert result["resourceType"] == "Bundle"
 
