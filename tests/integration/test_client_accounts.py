@@ -378,3 +378,25 @@ async def test_job_url_on_another_origin_is_refused(make_api: Any) -> None:
     with pytest.raises(UnsafeRedirectError):
         await api.call("wait_for_async_job", outcome, poll_interval=0.05, timeout=5)
     assert len(server.requests("/fhir/R4/job/")) == requests_before  # never polled
+
+
+async def test_membership_access_runs_as_the_caller_not_on_behalf_of(make_api: Any) -> None:
+    # A read-only member as the ambient On-Behalf-Of: membership administration must not act
+    # as that member (it could not write, and a member must not edit its own access).
+    server = make_api().server
+    reader = server.create_membership(read_only=True)["membership"]["id"]
+    api = make_api(default_on_behalf_of=reader)
+    policy = (await api.call("create_resource", {"resourceType": "AccessPolicy"}, on_behalf_of=""))[
+        "id"
+    ]
+    server.reset()  # empties the request log
+    result = await api.call(
+        "add_project_membership_access_entry",
+        reader,
+        entry(policy, "Organization/o-1"),
+        managed_policy_ids={policy},
+    )
+    assert result.updated
+    sent = server.requests("/fhir/R4/ProjectMembership/")
+    assert [r["method"] for r in sent] == ["GET", "PUT"]
+    assert all("x-medplum-on-behalf-of" not in r["headers"] for r in sent)
