@@ -274,7 +274,12 @@ def render_request_body(name: str, spec: dict[str, Any], indent: str) -> str:
     if header_items or spec.get("send_headers"):
         fixed = "{" + ", ".join(header_items) + "}"
         extra = spec.get("send_headers")
-        args.append(f"headers=merge_headers({fixed}, {extra})" if extra else f"headers={fixed}")
+        if extra and not header_items:
+            args.append(f"headers={extra}")
+        elif extra:
+            args.append(f"headers=merge_headers({fixed}, {extra})")
+        else:
+            args.append(f"headers={fixed}")
     if any(p["name"] == "on_behalf_of" for p in spec["params"]):
         args.append("on_behalf_of=on_behalf_of")
     response = spec.get("response", "dict")

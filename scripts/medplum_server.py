@@ -42,7 +42,8 @@ LOG_DIR = ROOT / ".cache" / "medplum-server"
 READY_PREFIX = "MEDPLUM_HARNESS_READY "
 # A fixed ClientApplication id keeps recordings stable; the secret is fresh for every start.
 DEFAULT_CLIENT_ID = "7b5b4e3a-0f3c-4c1e-9a41-6d1f0c2b9e10"
-DEFAULT_START_TIMEOUT = 60.0
+# Generous: on a loaded 2-core machine the GraphQL warm-up alone can take half a minute.
+DEFAULT_START_TIMEOUT = 180.0
 
 
 class ServerError(RuntimeError):

@@ -39,6 +39,7 @@ REPLACEMENTS: dict[str, str] = {
     "aclose": "close",
     "aread": "read",
     "aiter_bytes": "iter_bytes",
+    "handle_async_request": "handle_request",
     "anyio_backend": "sync_backend",
     "AsyncOnRequestCompleteHook": "OnRequestCompleteHook",
     "gather_tasks": "gather_threads",

@@ -15,7 +15,9 @@ import re
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+OwnerT = TypeVar("OwnerT")
 
 OBO_HEADER = "X-Medplum-On-Behalf-Of"
 
@@ -58,15 +60,17 @@ def normalize_membership(membership: object, *, argument: str = "membership") ->
     return f"ProjectMembership/{resource_id}"
 
 
-class OnBehalfOfContext:
+class OnBehalfOfContext(Generic[OwnerT]):
     """Sets a client's ambient On-Behalf-Of membership for the ``with`` (or ``async with``)
-    block, and restores the previous value on exit. Returned by ``client.on_behalf_of(...)``."""
+    block, and restores the previous value on exit. Returned by ``client.on_behalf_of(...)``;
+    entering it gives back the client (``with client.on_behalf_of(m) as c: ...``)."""
 
-    __slots__ = ("_token", "_value", "_var")
+    __slots__ = ("_owner", "_token", "_value", "_var")
 
-    def __init__(self, var: ContextVar[str | None], value: str) -> None:
+    def __init__(self, var: ContextVar[str | None], value: str, owner: OwnerT) -> None:
         self._var = var
         self._value = value
+        self._owner = owner
         self._token: Token[str | None] | None = None
 
     @property
@@ -74,11 +78,11 @@ class OnBehalfOfContext:
         """The normalized reference this block sends (``ProjectMembership/<id>``)."""
         return self._value
 
-    def __enter__(self) -> str:
+    def __enter__(self) -> OwnerT:
         if self._token is not None:
             raise RuntimeError("this on_behalf_of(...) context is already active")
         self._token = self._var.set(self._value)
-        return self._value
+        return self._owner
 
     def __exit__(
         self,
@@ -90,7 +94,7 @@ class OnBehalfOfContext:
         if token is not None:
             self._var.reset(token)
 
-    async def __aenter__(self) -> str:
+    async def __aenter__(self) -> OwnerT:
         return self.__enter__()
 
     async def __aexit__(

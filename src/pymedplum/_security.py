@@ -92,15 +92,3 @@ def check_same_origin(expected: Origin, url: str, *, what: str = "URL") -> str:
             f"origin {expected[0]}://{expected[1]}:{expected[2]}; refusing to send credentials"
         )
     return url
-
-
-def strip_if_none_exist(value: str, expected: Origin) -> str:
-    """The search query of an ``If-None-Exist`` value: a plain query, a leading ``?`` removed,
-    or the query of a same-origin absolute URL (logged at WARNING). A cross-origin absolute URL
-    raises ``UnsafeRedirectError``."""
-    text = value.strip()
-    if "://" in text.split("?", 1)[0]:
-        check_same_origin(expected, text, what="if_none_exist")
-        logger.warning("if_none_exist was an absolute URL; only its query part is sent")
-        text = urlsplit(text).query
-    return text.removeprefix("?")

@@ -115,3 +115,20 @@ def test_both_clients_have_the_same_public_surface() -> None:
     assert inspect.iscoroutinefunction(AsyncBaseClient.close)
     assert inspect.iscoroutinefunction(AsyncBaseClient._request)
     assert not inspect.iscoroutinefunction(SyncBaseClient._request)
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_token_request_starts_no_cooldown() -> None:
+    import anyio
+
+    fake = FakeMedplum(token_delay=1.0)
+    http = httpx.AsyncClient(transport=AsyncFakeTransport(fake))
+    client = AsyncBaseClient(
+        BASE, client_id="c", client_secret="s", http_client=http, failed_refresh_cooldown=60
+    )
+    with anyio.move_on_after(0.05):
+        await client._request("GET", "Patient/1")
+    assert len(fake.token_requests) == 0  # cancelled while the token request was in flight
+    fake.token_delay = 0.0
+    assert (await client._request("GET", "Patient/1")).status_code == 200
+    assert len(fake.token_requests) == 1

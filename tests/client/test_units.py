@@ -20,13 +20,13 @@ from pymedplum import (
     UnsafeRedirectError,
 )
 from pymedplum._obo import normalize_membership
+from pymedplum._request_builders import normalize_if_none_exist
 from pymedplum._retry import parse_retry_after
 from pymedplum._security import (
     check_same_origin,
     is_loopback_host,
     normalize_base_url,
     origin_of,
-    strip_if_none_exist,
 )
 from pymedplum.exceptions import error_for_status
 from pymedplum.hooks import RequestAttempt, RequestEvent, serialize_exception
@@ -65,15 +65,18 @@ def test_same_origin_compares_scheme_host_and_port_exactly() -> None:
 
 def test_if_none_exist_values(caplog: pytest.LogCaptureFixture) -> None:
     origin = origin_of("https://medplum.test/")
-    assert strip_if_none_exist("identifier=a|1", origin) == "identifier=a|1"
-    assert strip_if_none_exist("?identifier=a|1", origin) == "identifier=a|1"
+    assert normalize_if_none_exist("identifier=a|1", origin) == "identifier=a|1"
+    assert normalize_if_none_exist("?identifier=a|1", origin) == "identifier=a|1"
     assert (
-        strip_if_none_exist("https://medplum.test/fhir/R4/Patient?identifier=a|1", origin)
+        normalize_if_none_exist("https://medplum.test/fhir/R4/Patient?identifier=a|1", origin)
         == "identifier=a|1"
     )
     assert "absolute URL" in caplog.text
+    # A query whose value holds "://" is a query, not a URL (the contract's own example).
+    mrn = "identifier=http://hospital.org/mrn|12345"
+    assert normalize_if_none_exist(mrn, origin) == mrn
     with pytest.raises(UnsafeRedirectError):
-        strip_if_none_exist("https://evil.test/fhir/R4/Patient?identifier=a|1", origin)
+        normalize_if_none_exist("https://evil.test/fhir/R4/Patient?identifier=a|1", origin)
 
 
 def test_retry_after_parsing() -> None:

@@ -1,6 +1,7 @@
 """Every code example of the client sections of the API contract, run on both clients against
 an in-memory Medplum (``fake_medplum.FakeMedplum``). The statements follow the contract's
-examples; ``await h.call(...)`` stands for the plain call on the sync client."""
+examples (with the generated ``pymedplum.fhir`` models); ``await h.call(...)`` stands for the
+plain call on the sync client."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import BaseModel, ConfigDict
 
 from pymedplum import (
     AsyncMedplumClient,
@@ -19,39 +19,11 @@ from pymedplum import (
     ServerError,
     make_project_membership_access,
 )
+from pymedplum.fhir import Observation, Patient
 
 from .fake_medplum import FakeMedplum
 
 pytestmark = pytest.mark.anyio
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class HumanName(Model):
-    family: str | None = None
-    given: list[str] | None = None
-
-
-class Identifier(Model):
-    system: str | None = None
-    value: str | None = None
-
-
-class Patient(Model):
-    resourceType: str = "Patient"
-    id: str | None = None
-    meta: dict[str, Any] | None = None
-    active: bool | None = None
-    name: list[HumanName] | None = None
-    identifier: list[Identifier] | None = None
-
-
-class Observation(Model):
-    resourceType: str = "Observation"
-    id: str | None = None
-    status: str | None = None
 
 
 @pytest.fixture
@@ -145,7 +117,7 @@ async def test_update_resource_examples(h: Any, server: FakeMedplum) -> None:
         updated = await h.call("update_resource", patient)  # still carries versionId 1
     except PreconditionFailedError:
         patient = await h.call("read_resource", "Patient", pid, as_fhir=Patient)
-    assert patient.meta is not None and patient.meta["versionId"] == "4"
+    assert patient.meta is not None and patient.meta.version_id == "4"
 
 
 async def test_patch_resource_examples(h: Any) -> None:
@@ -217,6 +189,7 @@ async def test_search_resource_pages_examples(h: Any, server: FakeMedplum) -> No
             {
                 "resourceType": "Observation",
                 "status": "final",
+                "code": {"text": "Heart rate"},
                 "subject": {"reference": "Patient/123"},
                 "id": f"o{i:02d}",
             }

@@ -145,6 +145,13 @@ async def test_set_accounts_async_returns_the_outcome_with_the_job_url(make: Any
     }
 
 
+async def test_set_accounts_prefer_async_needs_propagate(make: Any) -> None:
+    h = make(ok())
+    with pytest.raises(ValueError, match="prefer_async"):
+        await h.call("set_accounts", "Patient/1", "Organization/o", prefer_async=True)
+    assert h.requests == []
+
+
 @pytest.mark.parametrize(("ref", "accounts"), [("Patient", "Organization/o"), ("Patient/1", "o")])
 async def test_set_accounts_rejects_malformed_references(
     make: Any, ref: str, accounts: str

@@ -22,10 +22,19 @@ import pytest
 MedplumServer = harness.MedplumServer
 
 FHIR_JSON = "application/fhir+json"
+TIMEOUT = 30.0  # generous: CI machines may be busy
+
+
+def http_get(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.get(url, timeout=TIMEOUT, **kwargs)
+
+
+def http_post(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.post(url, timeout=TIMEOUT, **kwargs)
 
 
 def fetch_token(server: MedplumServer) -> dict[str, Any]:
-    response = httpx.post(
+    response = http_post(
         server.token_url,
         data={
             "grant_type": "client_credentials",
@@ -44,7 +53,7 @@ def fhir(medplum_server: MedplumServer) -> Iterator[httpx.Client]:
     with httpx.Client(
         base_url=medplum_server.fhir_url,
         headers={"Authorization": f"Bearer {token}", "Accept": FHIR_JSON},
-        timeout=30,
+        timeout=TIMEOUT,
     ) as client:
         yield client
 
@@ -76,7 +85,7 @@ def test_token_response_has_medplum_shape(medplum_server: MedplumServer) -> None
 
 
 def test_wrong_secret_answers_400_invalid_secret(medplum_server: MedplumServer) -> None:
-    response = httpx.post(
+    response = http_post(
         medplum_server.token_url,
         data={
             "grant_type": "client_credentials",
@@ -89,7 +98,7 @@ def test_wrong_secret_answers_400_invalid_secret(medplum_server: MedplumServer) 
 
 
 def test_basic_auth_credentials_are_accepted(medplum_server: MedplumServer) -> None:
-    response = httpx.post(
+    response = http_post(
         medplum_server.token_url,
         data={"grant_type": "client_credentials"},
         auth=(medplum_server.client_id, medplum_server.client_secret),
@@ -110,7 +119,7 @@ def test_token_endpoint_failure_switch(medplum_server: MedplumServer) -> None:
         status=503, error="temporarily_unavailable", description="down"
     )
     try:
-        response = httpx.post(
+        response = http_post(
             medplum_server.token_url,
             data={
                 "grant_type": "client_credentials",
@@ -126,10 +135,10 @@ def test_token_endpoint_failure_switch(medplum_server: MedplumServer) -> None:
 
 
 def test_fhir_routes_require_a_bearer_token(medplum_server: MedplumServer) -> None:
-    missing = httpx.get(f"{medplum_server.fhir_url}Patient")
+    missing = http_get(f"{medplum_server.fhir_url}Patient")
     assert missing.status_code == 401
     assert missing.json()["resourceType"] == "OperationOutcome"
-    forged = httpx.get(
+    forged = http_get(
         f"{medplum_server.fhir_url}Patient", headers={"Authorization": "Bearer a.b.c"}
     )
     assert forged.status_code == 401
@@ -143,9 +152,9 @@ def test_short_token_lifetime_expires(medplum_server: MedplumServer) -> None:
         medplum_server.set_token_lifetime(3600)
     assert body["expires_in"] == 1
     headers = {"Authorization": f"Bearer {body['access_token']}"}
-    assert httpx.get(f"{medplum_server.fhir_url}Patient", headers=headers).status_code == 200
+    assert http_get(f"{medplum_server.fhir_url}Patient", headers=headers).status_code == 200
     time.sleep(1.1)
-    expired = httpx.get(f"{medplum_server.fhir_url}Patient", headers=headers)
+    expired = http_get(f"{medplum_server.fhir_url}Patient", headers=headers)
     assert expired.status_code == 401
     assert [i["code"] for i in expired.json()["issue"]] == ["login", "expired"]
 
@@ -153,12 +162,12 @@ def test_short_token_lifetime_expires(medplum_server: MedplumServer) -> None:
 def test_expire_tokens_invalidates_issued_tokens(medplum_server: MedplumServer) -> None:
     token = fetch_token(medplum_server)["access_token"]
     medplum_server.expire_tokens()
-    response = httpx.get(
+    response = http_get(
         f"{medplum_server.fhir_url}Patient", headers={"Authorization": f"Bearer {token}"}
     )
     assert response.status_code == 401
     fresh = fetch_token(medplum_server)["access_token"]
-    again = httpx.get(
+    again = http_get(
         f"{medplum_server.fhir_url}Patient", headers={"Authorization": f"Bearer {fresh}"}
     )
     assert again.status_code == 200
@@ -594,7 +603,7 @@ def test_binary_round_trip(fhir: httpx.Client) -> None:
 
     as_json = fhir.get(f"Binary/{binary['id']}", headers={"Accept": FHIR_JSON})
     assert as_json.json()["id"] == binary["id"]
-    assert httpx.get(binary["url"]).content == content
+    assert http_get(binary["url"]).content == content
 
 
 def test_ccda_export_is_xml(fhir: httpx.Client) -> None:
@@ -670,7 +679,7 @@ def test_reset_with_data_replays_the_same_ids_and_timestamps() -> None:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": FHIR_JSON}
 
         def make_patient() -> dict[str, Any]:
-            response = httpx.post(
+            response = http_post(
                 f"{server.fhir_url}Patient", json={"resourceType": "Patient"}, headers=headers
             )
             assert response.status_code == 201
@@ -783,7 +792,7 @@ def test_conditional_create_with_unknown_parameter_is_400(fhir: httpx.Client) ->
 
 
 def test_auth_me_describes_the_client(medplum_server: MedplumServer, fhir: httpx.Client) -> None:
-    response = httpx.get(
+    response = http_get(
         f"{medplum_server.base_url}auth/me",
         headers={"Authorization": fhir.headers["Authorization"]},
     )

@@ -2,7 +2,8 @@
 """``AsyncMedplumClient``: every endpoint method of the API contract.
 
 Signatures, overloads and docstrings come from ``specs/operations.yaml``; methods whose logic is
-more than one request delegate to the hand-written mixins in ``pymedplum._async._overrides``.
+more than one request delegate to the hand-written mixins of the sibling ``_overrides`` package.
+The sync ``MedplumClient`` is this module after unasync.
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ class AsyncMedplumClient(
     TerminologyOverrides,
     LowLevelOverrides,
 ):
-    """The async Medplum client: the runtime of ``AsyncBaseClient`` plus every endpoint method.
+    """The Medplum client: the runtime (constructor, auth, hooks) plus every endpoint method.
 
-    ``AsyncMedplumClient(base_url, *, client_id=..., client_secret=...)``; use it as an async
-    context manager. Every method emits exactly one ``RequestEvent`` per request it sends.
+    Construct it with ``base_url`` and ``client_id``/``client_secret`` (or ``access_token``) and
+    use it as a context manager (``with`` for ``MedplumClient``, ``async with`` for
+    ``AsyncMedplumClient``). Every request a method sends emits one ``RequestEvent``.
     """
 
     @overload
@@ -237,7 +239,7 @@ class AsyncMedplumClient(
         response = await self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return self._model_response(response, as_fhir)
@@ -299,7 +301,7 @@ class AsyncMedplumClient(
         response = await self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return self._model_response(response, as_fhir)
@@ -463,7 +465,7 @@ class AsyncMedplumClient(
         await self._call_endpoint(
             ENDPOINTS["delete_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return None
@@ -949,7 +951,8 @@ class AsyncMedplumClient(
             Parameters with resourcesUpdated, or (202) the OperationOutcome carrying the job URL.
 
         Raises:
-            ValueError: resource_ref is not "Type/id" or an account reference is malformed
+            ValueError: resource_ref is not "Type/id", an account reference is malformed, or
+                prefer_async is set without propagate
 
         Wire: ``POST {resourceType}/{id}/$set-accounts`` (base fhir), RequestEvent.action
         ``operation``.

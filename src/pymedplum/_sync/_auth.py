@@ -47,9 +47,13 @@ class SyncTokenManager:
         self._token_path = httpx.URL(token_url).path
         self._client_id = client_id
         self._client_secret = client_secret
-        self._token: str | None = access_token
-        # A given token has no known expiry: it is used until the server answers 401.
-        self._refresh_at = math.inf if access_token is not None else -math.inf
+        # (token, monotonic time to refresh it) as one tuple, so that a thread reading it
+        # never pairs a new token with an old deadline. A given token has no known expiry:
+        # it is used until the server answers 401.
+        self._state: tuple[str | None, float] = (
+            access_token,
+            math.inf if access_token is not None else -math.inf,
+        )
         self._cooldown = cooldown
         self._failed_until = -math.inf
         self._lock = _synchronization.SyncLock()
@@ -66,35 +70,33 @@ class SyncTokenManager:
         """``client_credentials``, ``access_token`` or ``none`` (for the client's repr)."""
         if self.can_refresh:
             return "client_credentials"
-        return "access_token" if self._token is not None else "none"
+        return "access_token" if self._state[0] is not None else "none"
 
     def token(self, http: httpx.Client) -> str | None:
         """A usable bearer token (fetching one if needed), or ``None`` without credentials."""
-        token = self._token
-        if token is not None and time.monotonic() < self._refresh_at:
+        token, refresh_at = self._state
+        if token is not None and time.monotonic() < refresh_at:
             return token
         if not self.can_refresh:
             return token
         with self._lock:
-            if self._token is not None and time.monotonic() < self._refresh_at:
-                return self._token
+            token, refresh_at = self._state
+            if token is not None and time.monotonic() < refresh_at:
+                return token
             return self._fetch(http)
 
     def refresh_after_401(self, http: httpx.Client, rejected: str | None) -> str:
         """A new token after the server rejected ``rejected``; reuses one another caller
         fetched meanwhile."""
         with self._lock:
-            if (
-                self._token is not None
-                and self._token != rejected
-                and time.monotonic() < self._refresh_at
-            ):
-                return self._token
+            token, refresh_at = self._state
+            if token is not None and token != rejected and time.monotonic() < refresh_at:
+                return token
             return self._fetch(http)
 
     def expire(self) -> None:
         """Treat the current token as due for refresh on the next call."""
-        self._refresh_at = -math.inf
+        self._state = (self._state[0], -math.inf)
 
     def _fetch(self, http: httpx.Client) -> str:
         now = time.monotonic()
@@ -127,19 +129,21 @@ class SyncTokenManager:
             token, expires_in, error = self._read(response)
             if error is not None:
                 raise error
-        except BaseException:
+        except Exception as exc:
+            # A cancelled caller (BaseException) is not a failed refresh: no cooldown then.
+            error = error if error is not None else exc
             self._failed_until = time.monotonic() + self._cooldown
             logger.warning(
                 "token request failed (%s); further refreshes wait %.2fs",
-                type(error).__name__ if error is not None else "interrupted",
+                type(error).__name__,
                 self._cooldown,
             )
             raise
         finally:
             self._emit_event(started_at, time.perf_counter() - t0, status, error)
-        self._token = token
         lifetime = expires_in if expires_in is not None else math.inf
-        self._refresh_at = time.monotonic() + lifetime - min(REFRESH_MARGIN_SECONDS, lifetime / 2)
+        margin = min(REFRESH_MARGIN_SECONDS, lifetime / 2)
+        self._state = (token, time.monotonic() + lifetime - margin)
         self._failed_until = -math.inf
         logger.debug("token acquired (expires in %s s)", expires_in)
         return token

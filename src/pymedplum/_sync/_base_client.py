@@ -29,6 +29,7 @@ from pymedplum._retry import RetryPolicy, parse_retry_after, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager
+from pymedplum._version import __version__
 from pymedplum.exceptions import MedplumError, NetworkError, error_for_status
 from pymedplum.hooks import (
     BeforeRequestHook,
@@ -55,6 +56,7 @@ hooks_logger = logging.getLogger("pymedplum.hooks")
 logger = logging.getLogger("pymedplum.client")
 
 _ACCEPT = "application/fhir+json, application/json;q=0.9, */*;q=0.1"
+_USER_AGENT = f"pymedplum/{__version__} python-httpx/{httpx.__version__}"
 # Headers a before_request hook never sees and may not set.
 _SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", _obo.OBO_HEADER.lower()}
@@ -154,6 +156,7 @@ class SyncBaseClient:
         self._origin = origin_of(self.base_url)
         self._api_prefix = httpx.URL(self.base_url).path
         self._fhir_prefix = httpx.URL(self.fhir_base_url).path
+        self._fhir_root = self._fhir_prefix.rstrip("/")
 
         for name, secret in (
             ("client_id", client_id),
@@ -183,7 +186,11 @@ class SyncBaseClient:
             raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
 
         if http_client is None:
-            self._http = httpx.Client(timeout=httpx.Timeout(float(timeout)), follow_redirects=False)
+            self._http = httpx.Client(
+                timeout=httpx.Timeout(float(timeout)),
+                follow_redirects=False,
+                headers={"User-Agent": _USER_AGENT},
+            )
             self._owns_http = True
         else:
             if not isinstance(http_client, httpx.Client):
@@ -198,6 +205,14 @@ class SyncBaseClient:
             self._http = http_client
             self._owns_http = False
 
+        # Straight-to-transport sends (see _send_once) only where httpx would add nothing.
+        self._direct = (
+            hasattr(self._http, "_transport_for_url")
+            and self._http.auth is None
+            and not any(self._http.event_hooks.values())
+        )
+        self._lean = self._direct and not self._http.params and str(self._http.base_url) == ""
+        self._client_headers = {k.lower(): v for k, v in self._http.headers.items()}
         self.client_id = client_id
         self.project_id = project_id
         self.timeout = float(timeout)
@@ -249,11 +264,11 @@ class SyncBaseClient:
 
     def on_behalf_of(
         self, membership: str | Mapping[str, Any] | BaseModel
-    ) -> _obo.OnBehalfOfContext:
+    ) -> _obo.OnBehalfOfContext[Self]:
         """Context manager: send ``X-Medplum-On-Behalf-Of`` for every request made by this client
         in the block (this task / thread only). Accepts a ProjectMembership id, a reference
         ``ProjectMembership/<id>``, or a ProjectMembership resource (dict or model)."""
-        return _obo.OnBehalfOfContext(self._obo_var, _obo.normalize_membership(membership))
+        return _obo.OnBehalfOfContext(self._obo_var, _obo.normalize_membership(membership), self)
 
     # --- low-level HTTP (paths relative to base_url, or same-origin absolute URLs) ----------
 
@@ -432,7 +447,8 @@ class SyncBaseClient:
         else:
             call.body = content
         if headers:
-            hdrs.update(headers)
+            for key, value in headers.items():
+                _set_header(hdrs, key, value)
         call.headers = hdrs
         call.params = params
         if self._before_request is not None:
@@ -467,7 +483,7 @@ class SyncBaseClient:
         headers = dict(result.headers)
         for key, value in call.headers.items():
             if key.lower() in _SECRET_HEADERS:
-                headers[key] = value  # the caller's own (not the hook's) secret headers stay
+                _set_header(headers, key, value)  # the caller's own secret headers stay
         if result.json_body is not original.json_body and result.json_body is not None:
             call.body = encode_json(result.json_body)
             if not any(k.lower() == "content-type" for k in headers):
@@ -506,21 +522,12 @@ class SyncBaseClient:
         possibly_sent = False
         while True:
             token = tokens.token(http)
-            headers = call.headers
-            if token is not None or call.obo is not None:
-                headers = dict(headers)
-                if token is not None:
-                    headers["Authorization"] = "Bearer " + token
-                if call.obo is not None:
-                    headers[_obo.OBO_HEADER] = call.obo
-            request = http.build_request(
-                call.method, call.url, params=call.params, headers=headers, content=call.body
-            )
+            request = self._build(call, token)
             call.request = request
             tries += 1
             t0 = time.perf_counter()
             try:
-                response = http.send(request)
+                response = self._send_once(request)
             except httpx.TransportError as exc:
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
@@ -575,11 +582,73 @@ class SyncBaseClient:
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
 
+    def _build(self, call: _Call, token: str | None) -> httpx.Request:
+        """The wire request of one attempt: the call's headers plus auth and OBO."""
+        http = self._http
+        if self._lean and not http.cookies:
+            # What build_request would produce for a client without base_url, default params
+            # or cookies, at two thirds of its cost (header names lower-cased, as on the wire).
+            headers = (
+                dict(self._client_headers)
+                if self._owns_http
+                else {k.lower(): v for k, v in http.headers.items()}
+            )
+            for key, value in call.headers.items():
+                headers[key.lower()] = value
+            if token is not None:
+                headers["authorization"] = "Bearer " + token
+            if call.obo is not None:
+                headers["x-medplum-on-behalf-of"] = call.obo
+            return httpx.Request(
+                call.method,
+                call.url,
+                params=call.params,
+                headers=headers,
+                content=call.body,
+                extensions={"timeout": http.timeout.as_dict()},
+            )
+        headers = dict(call.headers)
+        if token is not None:
+            _set_header(headers, "Authorization", "Bearer " + token)
+        if call.obo is not None:
+            _set_header(headers, _obo.OBO_HEADER, call.obo)
+        return http.build_request(
+            call.method, call.url, params=call.params, headers=headers, content=call.body
+        )
+
+    def _send_once(self, request: httpx.Request) -> httpx.Response:
+        """One wire attempt, the body read. For a client without auth or event hooks the
+        request goes straight to the transport the client would pick (mounts and proxies
+        included): httpx's redirect / auth / hook machinery is a no-op there and costs more
+        than the rest of the SDK together (docs/performance.md)."""
+        if not self._direct:
+            return self._http.send(request)
+        transport = self._http._transport_for_url(request.url)
+        try:
+            response = transport.handle_request(request)
+        except httpx.RequestError as exc:
+            if exc._request is None:  # as httpx.Client.send would have done
+                exc.request = request
+            raise
+        response.request = request
+        try:
+            response.read()
+        except BaseException:
+            response.close()
+            raise
+        return response
+
     # --- RequestEvent -----------------------------------------------------------------------
 
     def _describe(self, call: _Call) -> tuple[str, str | None, str | None, str | None, str]:
         """``(path, resource_type, resource_id, operation, path_template)`` of a call."""
-        path = call.request.url.path if call.request is not None else call.url.split("?", 1)[0]
+        if call.request is not None:
+            path = call.request.url.path
+        else:  # the call failed before a request was built
+            try:
+                path = httpx.URL(call.url).path
+            except httpx.InvalidURL:
+                path = call.url.split("?", 1)[0]
         rtype, rid, op, template = describe_fhir_path(path, self._fhir_prefix)
         if call.path_template is not None:
             template = call.path_template.replace(
@@ -612,8 +681,8 @@ class SyncBaseClient:
         query: dict[str, list[str]] | None = None
         if call.request is not None and call.request.url.query:
             query = parse_qs(call.request.url.query.decode("ascii"), keep_blank_values=True)
-        if action is None and path.startswith(self._fhir_prefix.rstrip("/")):
-            fhir_root = path.rstrip("/") == self._fhir_prefix.rstrip("/")
+        if action is None and path.startswith(self._fhir_root):
+            fhir_root = path.rstrip("/") == self._fhir_root
             action = derive_action(call.method, rtype, rid, op, template, fhir_root=fhir_root)
         final_status = call.attempts[-1].status_code if call.attempts else None
         success = error is None and final_status is not None and final_status < 400
@@ -646,6 +715,14 @@ class SyncBaseClient:
                 type(exc).__name__,
                 exc_info=True,
             )
+
+
+def _set_header(headers: dict[str, str], name: str, value: str) -> None:
+    """Set a header, replacing any spelling of the same name (HTTP names ignore case)."""
+    lower = name.lower()
+    for key in [k for k in headers if k.lower() == lower]:
+        del headers[key]
+    headers[name] = value
 
 
 def _redact(request: httpx.Request) -> None:

@@ -4,7 +4,8 @@
 """``AsyncMedplumClient``: every endpoint method of the API contract.
 
 Signatures, overloads and docstrings come from ``specs/operations.yaml``; methods whose logic is
-more than one request delegate to the hand-written mixins in ``pymedplum._async._overrides``.
+more than one request delegate to the hand-written mixins of the sibling ``_overrides`` package.
+The sync ``MedplumClient`` is this module after unasync.
 """
 
 from __future__ import annotations
@@ -50,10 +51,11 @@ class MedplumClient(
     TerminologyOverrides,
     LowLevelOverrides,
 ):
-    """The async Medplum client: the runtime of ``AsyncBaseClient`` plus every endpoint method.
+    """The Medplum client: the runtime (constructor, auth, hooks) plus every endpoint method.
 
-    ``AsyncMedplumClient(base_url, *, client_id=..., client_secret=...)``; use it as an async
-    context manager. Every method emits exactly one ``RequestEvent`` per request it sends.
+    Construct it with ``base_url`` and ``client_id``/``client_secret`` (or ``access_token``) and
+    use it as a context manager (``with`` for ``MedplumClient``, ``async with`` for
+    ``AsyncMedplumClient``). Every request a method sends emits one ``RequestEvent``.
     """
 
     @overload
@@ -239,7 +241,7 @@ class MedplumClient(
         response = self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return self._model_response(response, as_fhir)
@@ -301,7 +303,7 @@ class MedplumClient(
         response = self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return self._model_response(response, as_fhir)
@@ -465,7 +467,7 @@ class MedplumClient(
         self._call_endpoint(
             ENDPOINTS["delete_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            headers=merge_headers({}, headers),
+            headers=headers,
             on_behalf_of=on_behalf_of,
         )
         return None
@@ -945,7 +947,8 @@ class MedplumClient(
             Parameters with resourcesUpdated, or (202) the OperationOutcome carrying the job URL.
 
         Raises:
-            ValueError: resource_ref is not "Type/id" or an account reference is malformed
+            ValueError: resource_ref is not "Type/id", an account reference is malformed, or
+                prefer_async is set without propagate
 
         Wire: ``POST {resourceType}/{id}/$set-accounts`` (base fhir), RequestEvent.action
         ``operation``.

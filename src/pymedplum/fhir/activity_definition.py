@@ -51,6 +51,41 @@ class ActivityDefinitionDynamicValue(BackboneElement):
     """An expression that provides the dynamic value for the customization"""
 
 
+_ActivityDefinition_CHOICES = (
+    (
+        "subject",
+        frozenset(
+            {
+                "subject_codeable_concept",
+                "subject_reference",
+            }
+        ),
+    ),
+    (
+        "timing",
+        frozenset(
+            {
+                "timing_timing",
+                "timing_date_time",
+                "timing_age",
+                "timing_period",
+                "timing_range",
+                "timing_duration",
+            }
+        ),
+    ),
+    (
+        "product",
+        frozenset(
+            {
+                "product_reference",
+                "product_codeable_concept",
+            }
+        ),
+    ),
+)
+
+
 class ActivityDefinition(DomainResource):
     """This resource allows for the definition of some activity to be performed, independent of a particular patient, practitioner, or other performance context."""
 
@@ -243,34 +278,5 @@ class ActivityDefinition(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ActivityDefinition":
-        check_one_of(
-            self,
-            (
-                (
-                    "subject",
-                    (
-                        "subject_codeable_concept",
-                        "subject_reference",
-                    ),
-                ),
-                (
-                    "timing",
-                    (
-                        "timing_timing",
-                        "timing_date_time",
-                        "timing_age",
-                        "timing_period",
-                        "timing_range",
-                        "timing_duration",
-                    ),
-                ),
-                (
-                    "product",
-                    (
-                        "product_reference",
-                        "product_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ActivityDefinition_CHOICES)
         return self

@@ -81,6 +81,19 @@ class AuditEventSource(BackboneElement):
     """The type of source where event originated"""
 
 
+_AuditEventEntityDetail_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_string",
+                "value_base64_binary",
+            }
+        ),
+    ),
+)
+
+
 class AuditEventEntityDetail(BackboneElement):
     """Tagged value pairs for conveying additional information about the entity."""
 
@@ -99,18 +112,7 @@ class AuditEventEntityDetail(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "AuditEventEntityDetail":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_string",
-                        "value_base64_binary",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _AuditEventEntityDetail_CHOICES)
         return self
 
 

@@ -64,6 +64,31 @@ class ClaimCareTeam(BackboneElement):
     """Practitioner credential or specialization"""
 
 
+_ClaimSupportingInfo_CHOICES = (
+    (
+        "timing",
+        frozenset(
+            {
+                "timing_date",
+                "timing_period",
+            }
+        ),
+    ),
+    (
+        "value",
+        frozenset(
+            {
+                "value_boolean",
+                "value_string",
+                "value_quantity",
+                "value_attachment",
+                "value_reference",
+            }
+        ),
+    ),
+)
+
+
 class ClaimSupportingInfo(BackboneElement):
     """Additional information codes regarding exceptions, special considerations, the condition, situation, prior or concurrent issues."""
 
@@ -100,29 +125,21 @@ class ClaimSupportingInfo(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimSupportingInfo":
-        check_one_of(
-            self,
-            (
-                (
-                    "timing",
-                    (
-                        "timing_date",
-                        "timing_period",
-                    ),
-                ),
-                (
-                    "value",
-                    (
-                        "value_boolean",
-                        "value_string",
-                        "value_quantity",
-                        "value_attachment",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimSupportingInfo_CHOICES)
         return self
+
+
+_ClaimDiagnosis_CHOICES = (
+    (
+        "diagnosis",
+        frozenset(
+            {
+                "diagnosis_codeable_concept",
+                "diagnosis_reference",
+            }
+        ),
+    ),
+)
 
 
 class ClaimDiagnosis(BackboneElement):
@@ -145,19 +162,21 @@ class ClaimDiagnosis(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimDiagnosis":
-        check_one_of(
-            self,
-            (
-                (
-                    "diagnosis",
-                    (
-                        "diagnosis_codeable_concept",
-                        "diagnosis_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimDiagnosis_CHOICES)
         return self
+
+
+_ClaimProcedure_CHOICES = (
+    (
+        "procedure",
+        frozenset(
+            {
+                "procedure_codeable_concept",
+                "procedure_reference",
+            }
+        ),
+    ),
+)
 
 
 class ClaimProcedure(BackboneElement):
@@ -182,18 +201,7 @@ class ClaimProcedure(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimProcedure":
-        check_one_of(
-            self,
-            (
-                (
-                    "procedure",
-                    (
-                        "procedure_codeable_concept",
-                        "procedure_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimProcedure_CHOICES)
         return self
 
 
@@ -224,6 +232,19 @@ class ClaimInsurance(BackboneElement):
     """Adjudication results"""
 
 
+_ClaimAccident_CHOICES = (
+    (
+        "location",
+        frozenset(
+            {
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
+
+
 class ClaimAccident(BackboneElement):
     """Details of an accident which resulted in injuries which required the products and services listed in the claim."""
 
@@ -240,18 +261,7 @@ class ClaimAccident(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimAccident":
-        check_one_of(
-            self,
-            (
-                (
-                    "location",
-                    (
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimAccident_CHOICES)
         return self
 
 
@@ -317,6 +327,29 @@ class ClaimItemDetail(BackboneElement):
     """Unique device identifier"""
     sub_detail: list[ClaimItemDetailSubDetail] | None = None
     """Product or service provided"""
+
+
+_ClaimItem_CHOICES = (
+    (
+        "serviced",
+        frozenset(
+            {
+                "serviced_date",
+                "serviced_period",
+            }
+        ),
+    ),
+    (
+        "location",
+        frozenset(
+            {
+                "location_codeable_concept",
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
 
 
 class ClaimItem(BackboneElement):
@@ -387,26 +420,7 @@ class ClaimItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "serviced",
-                    (
-                        "serviced_date",
-                        "serviced_period",
-                    ),
-                ),
-                (
-                    "location",
-                    (
-                        "location_codeable_concept",
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimItem_CHOICES)
         return self
 
 

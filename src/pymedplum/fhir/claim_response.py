@@ -142,6 +142,29 @@ class ClaimResponseAddItemDetail(BackboneElement):
     """Insurer added line items"""
 
 
+_ClaimResponseAddItem_CHOICES = (
+    (
+        "serviced",
+        frozenset(
+            {
+                "serviced_date",
+                "serviced_period",
+            }
+        ),
+    ),
+    (
+        "location",
+        frozenset(
+            {
+                "location_codeable_concept",
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
+
+
 class ClaimResponseAddItem(BackboneElement):
     """The first-tier service adjudications for payor added product or service lines."""
 
@@ -202,26 +225,7 @@ class ClaimResponseAddItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimResponseAddItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "serviced",
-                    (
-                        "serviced_date",
-                        "serviced_period",
-                    ),
-                ),
-                (
-                    "location",
-                    (
-                        "location_codeable_concept",
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimResponseAddItem_CHOICES)
         return self
 
 

@@ -93,6 +93,24 @@ class CodeSystemConceptDesignation(BackboneElement):
     """Extensions and id of ``value`` (JSON ``_value``)."""
 
 
+_CodeSystemConceptProperty_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_code",
+                "value_coding",
+                "value_string",
+                "value_integer",
+                "value_boolean",
+                "value_date_time",
+                "value_decimal",
+            }
+        ),
+    ),
+)
+
+
 class CodeSystemConceptProperty(BackboneElement):
     """A property value for this concept."""
 
@@ -129,23 +147,7 @@ class CodeSystemConceptProperty(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CodeSystemConceptProperty":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_code",
-                        "value_coding",
-                        "value_string",
-                        "value_integer",
-                        "value_boolean",
-                        "value_date_time",
-                        "value_decimal",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CodeSystemConceptProperty_CHOICES)
         return self
 
 

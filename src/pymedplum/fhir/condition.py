@@ -42,6 +42,34 @@ class ConditionEvidence(BackboneElement):
     """Supporting information found elsewhere"""
 
 
+_Condition_CHOICES = (
+    (
+        "onset",
+        frozenset(
+            {
+                "onset_date_time",
+                "onset_age",
+                "onset_period",
+                "onset_range",
+                "onset_string",
+            }
+        ),
+    ),
+    (
+        "abatement",
+        frozenset(
+            {
+                "abatement_date_time",
+                "abatement_age",
+                "abatement_period",
+                "abatement_range",
+                "abatement_string",
+            }
+        ),
+    ),
+)
+
+
 class Condition(DomainResource):
     """A clinical condition, problem, diagnosis, or other event, situation, issue, or clinical concept that has risen to a level of concern."""
 
@@ -110,29 +138,5 @@ class Condition(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Condition":
-        check_one_of(
-            self,
-            (
-                (
-                    "onset",
-                    (
-                        "onset_date_time",
-                        "onset_age",
-                        "onset_period",
-                        "onset_range",
-                        "onset_string",
-                    ),
-                ),
-                (
-                    "abatement",
-                    (
-                        "abatement_date_time",
-                        "abatement_age",
-                        "abatement_period",
-                        "abatement_range",
-                        "abatement_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Condition_CHOICES)
         return self

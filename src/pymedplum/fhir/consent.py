@@ -99,6 +99,19 @@ class ConsentProvision(BackboneElement):
     """Nested Exception Rules"""
 
 
+_Consent_CHOICES = (
+    (
+        "source",
+        frozenset(
+            {
+                "source_attachment",
+                "source_reference",
+            }
+        ),
+    ),
+)
+
+
 class Consent(DomainResource):
     """A record of a healthcare consumer’s choices, which permits or denies identified recipient(s) or recipient role(s) to perform one or more actions within a given policy context, for specific purposes and periods of time."""
 
@@ -139,16 +152,5 @@ class Consent(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Consent":
-        check_one_of(
-            self,
-            (
-                (
-                    "source",
-                    (
-                        "source_attachment",
-                        "source_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Consent_CHOICES)
         return self

@@ -93,6 +93,29 @@ class ContractTermOfferParty(BackboneElement):
     """Participant engagement type"""
 
 
+_ContractTermOfferAnswer_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_boolean",
+                "value_decimal",
+                "value_integer",
+                "value_date",
+                "value_date_time",
+                "value_time",
+                "value_string",
+                "value_uri",
+                "value_attachment",
+                "value_coding",
+                "value_quantity",
+                "value_reference",
+            }
+        ),
+    ),
+)
+
+
 class ContractTermOfferAnswer(BackboneElement):
     """Response to offer text."""
 
@@ -139,28 +162,7 @@ class ContractTermOfferAnswer(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractTermOfferAnswer":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_boolean",
-                        "value_decimal",
-                        "value_integer",
-                        "value_date",
-                        "value_date_time",
-                        "value_time",
-                        "value_string",
-                        "value_uri",
-                        "value_attachment",
-                        "value_coding",
-                        "value_quantity",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractTermOfferAnswer_CHOICES)
         return self
 
 
@@ -206,6 +208,19 @@ class ContractTermAssetContext(BackboneElement):
     """Context description"""
     text_ext: Element | None = None
     """Extensions and id of ``text`` (JSON ``_text``)."""
+
+
+_ContractTermAssetValuedItem_CHOICES = (
+    (
+        "entity",
+        frozenset(
+            {
+                "entity_codeable_concept",
+                "entity_reference",
+            }
+        ),
+    ),
+)
 
 
 class ContractTermAssetValuedItem(BackboneElement):
@@ -258,18 +273,7 @@ class ContractTermAssetValuedItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractTermAssetValuedItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "entity",
-                    (
-                        "entity_codeable_concept",
-                        "entity_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractTermAssetValuedItem_CHOICES)
         return self
 
 
@@ -323,6 +327,20 @@ class ContractTermActionSubject(BackboneElement):
     """Entity of the action"""
     role: CodeableConcept | None = None
     """Role type of the agent"""
+
+
+_ContractTermAction_CHOICES = (
+    (
+        "occurrence",
+        frozenset(
+            {
+                "occurrence_date_time",
+                "occurrence_period",
+                "occurrence_timing",
+            }
+        ),
+    ),
+)
 
 
 class ContractTermAction(BackboneElement):
@@ -395,20 +413,21 @@ class ContractTermAction(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractTermAction":
-        check_one_of(
-            self,
-            (
-                (
-                    "occurrence",
-                    (
-                        "occurrence_date_time",
-                        "occurrence_period",
-                        "occurrence_timing",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractTermAction_CHOICES)
         return self
+
+
+_ContractTerm_CHOICES = (
+    (
+        "topic",
+        frozenset(
+            {
+                "topic_codeable_concept",
+                "topic_reference",
+            }
+        ),
+    ),
+)
 
 
 class ContractTerm(BackboneElement):
@@ -447,18 +466,7 @@ class ContractTerm(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractTerm":
-        check_one_of(
-            self,
-            (
-                (
-                    "topic",
-                    (
-                        "topic_codeable_concept",
-                        "topic_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractTerm_CHOICES)
         return self
 
 
@@ -473,6 +481,19 @@ class ContractSigner(BackboneElement):
     """Contract Documentation Signature"""
 
 
+_ContractFriendly_CHOICES = (
+    (
+        "content",
+        frozenset(
+            {
+                "content_attachment",
+                "content_reference",
+            }
+        ),
+    ),
+)
+
+
 class ContractFriendly(BackboneElement):
     """The "patient friendly language" versionof the Contract in whole or in parts. "Patient friendly language" means the representation of the Contract and Contract Provisions in a manner that is readily accessible and understandable by a layperson in accordance with best practices for communication styles that ensure that those agreeing to or signing the Contract understand the roles, actions, obligations, responsibilities, and implication of the agreement."""
 
@@ -483,19 +504,21 @@ class ContractFriendly(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractFriendly":
-        check_one_of(
-            self,
-            (
-                (
-                    "content",
-                    (
-                        "content_attachment",
-                        "content_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractFriendly_CHOICES)
         return self
+
+
+_ContractLegal_CHOICES = (
+    (
+        "content",
+        frozenset(
+            {
+                "content_attachment",
+                "content_reference",
+            }
+        ),
+    ),
+)
 
 
 class ContractLegal(BackboneElement):
@@ -508,19 +531,21 @@ class ContractLegal(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractLegal":
-        check_one_of(
-            self,
-            (
-                (
-                    "content",
-                    (
-                        "content_attachment",
-                        "content_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractLegal_CHOICES)
         return self
+
+
+_ContractRule_CHOICES = (
+    (
+        "content",
+        frozenset(
+            {
+                "content_attachment",
+                "content_reference",
+            }
+        ),
+    ),
+)
 
 
 class ContractRule(BackboneElement):
@@ -533,19 +558,30 @@ class ContractRule(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractRule":
-        check_one_of(
-            self,
-            (
-                (
-                    "content",
-                    (
-                        "content_attachment",
-                        "content_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractRule_CHOICES)
         return self
+
+
+_Contract_CHOICES = (
+    (
+        "topic",
+        frozenset(
+            {
+                "topic_codeable_concept",
+                "topic_reference",
+            }
+        ),
+    ),
+    (
+        "legallyBinding",
+        frozenset(
+            {
+                "legally_binding_attachment",
+                "legally_binding_reference",
+            }
+        ),
+    ),
+)
 
 
 class Contract(DomainResource):
@@ -663,23 +699,5 @@ class Contract(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Contract":
-        check_one_of(
-            self,
-            (
-                (
-                    "topic",
-                    (
-                        "topic_codeable_concept",
-                        "topic_reference",
-                    ),
-                ),
-                (
-                    "legallyBinding",
-                    (
-                        "legally_binding_attachment",
-                        "legally_binding_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Contract_CHOICES)
         return self

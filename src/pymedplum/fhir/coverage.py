@@ -45,6 +45,19 @@ class CoverageCostToBeneficiaryException(BackboneElement):
     """The effective period of the exception"""
 
 
+_CoverageCostToBeneficiary_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_quantity",
+                "value_money",
+            }
+        ),
+    ),
+)
+
+
 class CoverageCostToBeneficiary(BackboneElement):
     """A suite of codes indicating the cost category and associated amount which have been detailed in the policy and may have been included on the health card."""
 
@@ -59,18 +72,7 @@ class CoverageCostToBeneficiary(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CoverageCostToBeneficiary":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_quantity",
-                        "value_money",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CoverageCostToBeneficiary_CHOICES)
         return self
 
 

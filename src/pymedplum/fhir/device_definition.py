@@ -120,6 +120,19 @@ class DeviceDefinitionClassification(BackboneElement):
     """Further information qualifying this classification of the device model"""
 
 
+_DeviceDefinition_CHOICES = (
+    (
+        "manufacturer",
+        frozenset(
+            {
+                "manufacturer_string",
+                "manufacturer_reference",
+            }
+        ),
+    ),
+)
+
+
 class DeviceDefinition(DomainResource):
     """The characteristics, operational status and capabilities of a medical-related component of a medical device."""
 
@@ -188,16 +201,5 @@ class DeviceDefinition(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "DeviceDefinition":
-        check_one_of(
-            self,
-            (
-                (
-                    "manufacturer",
-                    (
-                        "manufacturer_string",
-                        "manufacturer_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _DeviceDefinition_CHOICES)
         return self

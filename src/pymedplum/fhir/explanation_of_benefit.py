@@ -72,6 +72,31 @@ class ExplanationOfBenefitCareTeam(BackboneElement):
     """Practitioner credential or specialization"""
 
 
+_ExplanationOfBenefitSupportingInfo_CHOICES = (
+    (
+        "timing",
+        frozenset(
+            {
+                "timing_date",
+                "timing_period",
+            }
+        ),
+    ),
+    (
+        "value",
+        frozenset(
+            {
+                "value_boolean",
+                "value_string",
+                "value_quantity",
+                "value_attachment",
+                "value_reference",
+            }
+        ),
+    ),
+)
+
+
 class ExplanationOfBenefitSupportingInfo(BackboneElement):
     """Additional information codes regarding exceptions, special considerations, the condition, situation, prior or concurrent issues."""
 
@@ -108,29 +133,21 @@ class ExplanationOfBenefitSupportingInfo(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitSupportingInfo":
-        check_one_of(
-            self,
-            (
-                (
-                    "timing",
-                    (
-                        "timing_date",
-                        "timing_period",
-                    ),
-                ),
-                (
-                    "value",
-                    (
-                        "value_boolean",
-                        "value_string",
-                        "value_quantity",
-                        "value_attachment",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitSupportingInfo_CHOICES)
         return self
+
+
+_ExplanationOfBenefitDiagnosis_CHOICES = (
+    (
+        "diagnosis",
+        frozenset(
+            {
+                "diagnosis_codeable_concept",
+                "diagnosis_reference",
+            }
+        ),
+    ),
+)
 
 
 class ExplanationOfBenefitDiagnosis(BackboneElement):
@@ -153,19 +170,21 @@ class ExplanationOfBenefitDiagnosis(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitDiagnosis":
-        check_one_of(
-            self,
-            (
-                (
-                    "diagnosis",
-                    (
-                        "diagnosis_codeable_concept",
-                        "diagnosis_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitDiagnosis_CHOICES)
         return self
+
+
+_ExplanationOfBenefitProcedure_CHOICES = (
+    (
+        "procedure",
+        frozenset(
+            {
+                "procedure_codeable_concept",
+                "procedure_reference",
+            }
+        ),
+    ),
+)
 
 
 class ExplanationOfBenefitProcedure(BackboneElement):
@@ -190,18 +209,7 @@ class ExplanationOfBenefitProcedure(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitProcedure":
-        check_one_of(
-            self,
-            (
-                (
-                    "procedure",
-                    (
-                        "procedure_codeable_concept",
-                        "procedure_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitProcedure_CHOICES)
         return self
 
 
@@ -220,6 +228,19 @@ class ExplanationOfBenefitInsurance(BackboneElement):
     """Extensions and id of ``preAuthRef`` (JSON ``_preAuthRef``)."""
 
 
+_ExplanationOfBenefitAccident_CHOICES = (
+    (
+        "location",
+        frozenset(
+            {
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
+
+
 class ExplanationOfBenefitAccident(BackboneElement):
     """Details of a accident which resulted in injuries which required the products and services listed in the claim."""
 
@@ -236,18 +257,7 @@ class ExplanationOfBenefitAccident(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitAccident":
-        check_one_of(
-            self,
-            (
-                (
-                    "location",
-                    (
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitAccident_CHOICES)
         return self
 
 
@@ -342,6 +352,29 @@ class ExplanationOfBenefitItemDetail(BackboneElement):
     """Additional items"""
 
 
+_ExplanationOfBenefitItem_CHOICES = (
+    (
+        "serviced",
+        frozenset(
+            {
+                "serviced_date",
+                "serviced_period",
+            }
+        ),
+    ),
+    (
+        "location",
+        frozenset(
+            {
+                "location_codeable_concept",
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
+
+
 class ExplanationOfBenefitItem(BackboneElement):
     """A claim line. Either a simple (a product or service) or a 'group' of details which can also be a simple items or groups of sub-details."""
 
@@ -416,26 +449,7 @@ class ExplanationOfBenefitItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "serviced",
-                    (
-                        "serviced_date",
-                        "serviced_period",
-                    ),
-                ),
-                (
-                    "location",
-                    (
-                        "location_codeable_concept",
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitItem_CHOICES)
         return self
 
 
@@ -489,6 +503,29 @@ class ExplanationOfBenefitAddItemDetail(BackboneElement):
     """Added items adjudication"""
     sub_detail: list[ExplanationOfBenefitAddItemDetailSubDetail] | None = None
     """Insurer added line items"""
+
+
+_ExplanationOfBenefitAddItem_CHOICES = (
+    (
+        "serviced",
+        frozenset(
+            {
+                "serviced_date",
+                "serviced_period",
+            }
+        ),
+    ),
+    (
+        "location",
+        frozenset(
+            {
+                "location_codeable_concept",
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
 
 
 class ExplanationOfBenefitAddItem(BackboneElement):
@@ -551,26 +588,7 @@ class ExplanationOfBenefitAddItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitAddItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "serviced",
-                    (
-                        "serviced_date",
-                        "serviced_period",
-                    ),
-                ),
-                (
-                    "location",
-                    (
-                        "location_codeable_concept",
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitAddItem_CHOICES)
         return self
 
 
@@ -621,6 +639,29 @@ class ExplanationOfBenefitProcessNote(BackboneElement):
     """Language of the text"""
 
 
+_ExplanationOfBenefitBenefitBalanceFinancial_CHOICES = (
+    (
+        "allowed",
+        frozenset(
+            {
+                "allowed_unsigned_int",
+                "allowed_string",
+                "allowed_money",
+            }
+        ),
+    ),
+    (
+        "used",
+        frozenset(
+            {
+                "used_unsigned_int",
+                "used_money",
+            }
+        ),
+    ),
+)
+
+
 class ExplanationOfBenefitBenefitBalanceFinancial(BackboneElement):
     """Benefits Used to date."""
 
@@ -645,26 +686,7 @@ class ExplanationOfBenefitBenefitBalanceFinancial(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitBenefitBalanceFinancial":
-        check_one_of(
-            self,
-            (
-                (
-                    "allowed",
-                    (
-                        "allowed_unsigned_int",
-                        "allowed_string",
-                        "allowed_money",
-                    ),
-                ),
-                (
-                    "used",
-                    (
-                        "used_unsigned_int",
-                        "used_money",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitBenefitBalanceFinancial_CHOICES)
         return self
 
 

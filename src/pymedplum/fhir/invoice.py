@@ -46,6 +46,19 @@ class InvoiceLineItemPriceComponent(BackboneElement):
     """Monetary amount associated with this component"""
 
 
+_InvoiceLineItem_CHOICES = (
+    (
+        "chargeItem",
+        frozenset(
+            {
+                "charge_item_reference",
+                "charge_item_codeable_concept",
+            }
+        ),
+    ),
+)
+
+
 class InvoiceLineItem(BackboneElement):
     """Each line item represents one charge for goods and services rendered. Details such as date, code and amount are found in the referenced ChargeItem resource."""
 
@@ -62,18 +75,7 @@ class InvoiceLineItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "InvoiceLineItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "chargeItem",
-                    (
-                        "charge_item_reference",
-                        "charge_item_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _InvoiceLineItem_CHOICES)
         return self
 
 

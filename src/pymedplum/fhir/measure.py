@@ -95,6 +95,19 @@ class MeasureSupplementalData(BackboneElement):
     """Expression describing additional data to be reported"""
 
 
+_Measure_CHOICES = (
+    (
+        "subject",
+        frozenset(
+            {
+                "subject_codeable_concept",
+                "subject_reference",
+            }
+        ),
+    ),
+)
+
+
 class Measure(DomainResource):
     """The Measure resource provides the definition of a quality measure."""
 
@@ -233,16 +246,5 @@ class Measure(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Measure":
-        check_one_of(
-            self,
-            (
-                (
-                    "subject",
-                    (
-                        "subject_codeable_concept",
-                        "subject_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Measure_CHOICES)
         return self

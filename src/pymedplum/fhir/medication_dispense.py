@@ -45,6 +45,28 @@ class MedicationDispenseSubstitution(BackboneElement):
     """Who is responsible for the substitution"""
 
 
+_MedicationDispense_CHOICES = (
+    (
+        "statusReason",
+        frozenset(
+            {
+                "status_reason_codeable_concept",
+                "status_reason_reference",
+            }
+        ),
+    ),
+    (
+        "medication",
+        frozenset(
+            {
+                "medication_codeable_concept",
+                "medication_reference",
+            }
+        ),
+    ),
+)
+
+
 class MedicationDispense(DomainResource):
     """Indicates that a medication product is to be or has been dispensed for a named person/patient. This includes a description of the medication product (supply) provided and the instructions for administering the medication. The medication dispense is the result of a pharmacy system responding to a medication order."""
 
@@ -121,23 +143,5 @@ class MedicationDispense(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationDispense":
-        check_one_of(
-            self,
-            (
-                (
-                    "statusReason",
-                    (
-                        "status_reason_codeable_concept",
-                        "status_reason_reference",
-                    ),
-                ),
-                (
-                    "medication",
-                    (
-                        "medication_codeable_concept",
-                        "medication_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationDispense_CHOICES)
         return self

@@ -48,6 +48,19 @@ class MedicationKnowledgeMonograph(BackboneElement):
     """Associated documentation about the medication"""
 
 
+_MedicationKnowledgeIngredient_CHOICES = (
+    (
+        "item",
+        frozenset(
+            {
+                "item_codeable_concept",
+                "item_reference",
+            }
+        ),
+    ),
+)
+
+
 class MedicationKnowledgeIngredient(BackboneElement):
     """Identifies a particular constituent of interest in the product."""
 
@@ -64,18 +77,7 @@ class MedicationKnowledgeIngredient(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationKnowledgeIngredient":
-        check_one_of(
-            self,
-            (
-                (
-                    "item",
-                    (
-                        "item_codeable_concept",
-                        "item_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationKnowledgeIngredient_CHOICES)
         return self
 
 
@@ -112,6 +114,19 @@ class MedicationKnowledgeAdministrationGuidelinesDosage(BackboneElement):
     """Dosage for the medication for the specific guidelines"""
 
 
+_MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics_CHOICES = (
+    (
+        "characteristic",
+        frozenset(
+            {
+                "characteristic_codeable_concept",
+                "characteristic_quantity",
+            }
+        ),
+    ),
+)
+
+
 class MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics(BackboneElement):
     """Characteristics of the patient that are relevant to the administration guidelines (for example, height, weight, gender, etc.)."""
 
@@ -127,18 +142,22 @@ class MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics(Backbone
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics":
         check_one_of(
-            self,
-            (
-                (
-                    "characteristic",
-                    (
-                        "characteristic_codeable_concept",
-                        "characteristic_quantity",
-                    ),
-                ),
-            ),
+            self, _MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics_CHOICES
         )
         return self
+
+
+_MedicationKnowledgeAdministrationGuidelines_CHOICES = (
+    (
+        "indication",
+        frozenset(
+            {
+                "indication_codeable_concept",
+                "indication_reference",
+            }
+        ),
+    ),
+)
 
 
 class MedicationKnowledgeAdministrationGuidelines(BackboneElement):
@@ -157,18 +176,7 @@ class MedicationKnowledgeAdministrationGuidelines(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationKnowledgeAdministrationGuidelines":
-        check_one_of(
-            self,
-            (
-                (
-                    "indication",
-                    (
-                        "indication_codeable_concept",
-                        "indication_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationKnowledgeAdministrationGuidelines_CHOICES)
         return self
 
 
@@ -188,6 +196,21 @@ class MedicationKnowledgePackaging(BackboneElement):
     """A code that defines the specific type of packaging that the medication can be found in"""
     quantity: Quantity | None = None
     """The number of product units the package would contain if fully loaded"""
+
+
+_MedicationKnowledgeDrugCharacteristic_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_codeable_concept",
+                "value_string",
+                "value_quantity",
+                "value_base64_binary",
+            }
+        ),
+    ),
+)
 
 
 class MedicationKnowledgeDrugCharacteristic(BackboneElement):
@@ -210,20 +233,7 @@ class MedicationKnowledgeDrugCharacteristic(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationKnowledgeDrugCharacteristic":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_codeable_concept",
-                        "value_string",
-                        "value_quantity",
-                        "value_base64_binary",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationKnowledgeDrugCharacteristic_CHOICES)
         return self
 
 

@@ -76,6 +76,19 @@ class MedicinalProductManufacturingBusinessOperation(BackboneElement):
     """A regulator which oversees the operation"""
 
 
+_MedicinalProductSpecialDesignation_CHOICES = (
+    (
+        "indication",
+        frozenset(
+            {
+                "indication_codeable_concept",
+                "indication_reference",
+            }
+        ),
+    ),
+)
+
+
 class MedicinalProductSpecialDesignation(BackboneElement):
     """Indicates if the medicinal product has an orphan designation for the treatment of a rare disease."""
 
@@ -100,18 +113,7 @@ class MedicinalProductSpecialDesignation(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicinalProductSpecialDesignation":
-        check_one_of(
-            self,
-            (
-                (
-                    "indication",
-                    (
-                        "indication_codeable_concept",
-                        "indication_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicinalProductSpecialDesignation_CHOICES)
         return self
 
 

@@ -16,6 +16,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_MedicinalProductInteractionInteractant_CHOICES = (
+    (
+        "item",
+        frozenset(
+            {
+                "item_reference",
+                "item_codeable_concept",
+            }
+        ),
+    ),
+)
+
 
 class MedicinalProductInteractionInteractant(BackboneElement):
     """The specific medication, food or laboratory test that interacts."""
@@ -27,18 +39,7 @@ class MedicinalProductInteractionInteractant(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicinalProductInteractionInteractant":
-        check_one_of(
-            self,
-            (
-                (
-                    "item",
-                    (
-                        "item_reference",
-                        "item_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicinalProductInteractionInteractant_CHOICES)
         return self
 
 

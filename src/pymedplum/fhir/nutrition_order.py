@@ -80,6 +80,19 @@ class NutritionOrderSupplement(BackboneElement):
     """Extensions and id of ``instruction`` (JSON ``_instruction``)."""
 
 
+_NutritionOrderEnteralFormulaAdministration_CHOICES = (
+    (
+        "rate",
+        frozenset(
+            {
+                "rate_quantity",
+                "rate_ratio",
+            }
+        ),
+    ),
+)
+
+
 class NutritionOrderEnteralFormulaAdministration(BackboneElement):
     """Formula administration instructions as structured data. This repeating structure allows for changing the administration rate or volume over time for both bolus and continuous feeding. An example of this would be an instruction to increase the rate of continuous feeding every 2 hours."""
 
@@ -94,18 +107,7 @@ class NutritionOrderEnteralFormulaAdministration(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "NutritionOrderEnteralFormulaAdministration":
-        check_one_of(
-            self,
-            (
-                (
-                    "rate",
-                    (
-                        "rate_quantity",
-                        "rate_ratio",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _NutritionOrderEnteralFormulaAdministration_CHOICES)
         return self
 
 

@@ -66,6 +66,28 @@ class PatientLink(BackboneElement):
     """Extensions and id of ``type`` (JSON ``_type``)."""
 
 
+_Patient_CHOICES = (
+    (
+        "deceased",
+        frozenset(
+            {
+                "deceased_boolean",
+                "deceased_date_time",
+            }
+        ),
+    ),
+    (
+        "multipleBirth",
+        frozenset(
+            {
+                "multiple_birth_boolean",
+                "multiple_birth_integer",
+            }
+        ),
+    ),
+)
+
+
 class Patient(DomainResource):
     """Demographics and other administrative information about an individual or animal receiving care or other health-related services."""
 
@@ -124,23 +146,5 @@ class Patient(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Patient":
-        check_one_of(
-            self,
-            (
-                (
-                    "deceased",
-                    (
-                        "deceased_boolean",
-                        "deceased_date_time",
-                    ),
-                ),
-                (
-                    "multipleBirth",
-                    (
-                        "multiple_birth_boolean",
-                        "multiple_birth_integer",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Patient_CHOICES)
         return self

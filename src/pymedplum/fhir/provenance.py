@@ -45,6 +45,19 @@ class ProvenanceEntity(BackboneElement):
     """Entity is attributed to this agent"""
 
 
+_Provenance_CHOICES = (
+    (
+        "occurred",
+        frozenset(
+            {
+                "occurred_period",
+                "occurred_date_time",
+            }
+        ),
+    ),
+)
+
+
 class Provenance(DomainResource):
     """Provenance of a resource is a record that describes entities and processes involved in producing and delivering or otherwise influencing that resource. Provenance provides a critical foundation for assessing authenticity, enabling trust, and allowing reproducibility. Provenance assertions are a form of contextual metadata and can themselves become important records with their own provenance. Provenance statement indicates clinical significance in terms of confidence in authenticity, reliability, and trustworthiness, integrity, and stage in lifecycle (e.g. Document Completion - has the artifact been legally authenticated), all of which may impact security, privacy, and trust policies."""
 
@@ -81,16 +94,5 @@ class Provenance(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Provenance":
-        check_one_of(
-            self,
-            (
-                (
-                    "occurred",
-                    (
-                        "occurred_period",
-                        "occurred_date_time",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Provenance_CHOICES)
         return self

@@ -57,6 +57,20 @@ class SubstanceReferenceInformationClassification(BackboneElement):
     """Todo"""
 
 
+_SubstanceReferenceInformationTarget_CHOICES = (
+    (
+        "amount",
+        frozenset(
+            {
+                "amount_quantity",
+                "amount_range",
+                "amount_string",
+            }
+        ),
+    ),
+)
+
+
 class SubstanceReferenceInformationTarget(BackboneElement):
     """Todo."""
 
@@ -85,19 +99,7 @@ class SubstanceReferenceInformationTarget(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SubstanceReferenceInformationTarget":
-        check_one_of(
-            self,
-            (
-                (
-                    "amount",
-                    (
-                        "amount_quantity",
-                        "amount_range",
-                        "amount_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SubstanceReferenceInformationTarget_CHOICES)
         return self
 
 

@@ -26,6 +26,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_SubstanceSpecificationMoiety_CHOICES = (
+    (
+        "amount",
+        frozenset(
+            {
+                "amount_quantity",
+                "amount_string",
+            }
+        ),
+    ),
+)
+
 
 class SubstanceSpecificationMoiety(BackboneElement):
     """Moiety, for structural modifications."""
@@ -55,19 +67,30 @@ class SubstanceSpecificationMoiety(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SubstanceSpecificationMoiety":
-        check_one_of(
-            self,
-            (
-                (
-                    "amount",
-                    (
-                        "amount_quantity",
-                        "amount_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SubstanceSpecificationMoiety_CHOICES)
         return self
+
+
+_SubstanceSpecificationProperty_CHOICES = (
+    (
+        "definingSubstance",
+        frozenset(
+            {
+                "defining_substance_reference",
+                "defining_substance_codeable_concept",
+            }
+        ),
+    ),
+    (
+        "amount",
+        frozenset(
+            {
+                "amount_quantity",
+                "amount_string",
+            }
+        ),
+    ),
+)
 
 
 class SubstanceSpecificationProperty(BackboneElement):
@@ -94,25 +117,7 @@ class SubstanceSpecificationProperty(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SubstanceSpecificationProperty":
-        check_one_of(
-            self,
-            (
-                (
-                    "definingSubstance",
-                    (
-                        "defining_substance_reference",
-                        "defining_substance_codeable_concept",
-                    ),
-                ),
-                (
-                    "amount",
-                    (
-                        "amount_quantity",
-                        "amount_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SubstanceSpecificationProperty_CHOICES)
         return self
 
 
@@ -243,6 +248,30 @@ class SubstanceSpecificationName(BackboneElement):
     """Supporting literature"""
 
 
+_SubstanceSpecificationRelationship_CHOICES = (
+    (
+        "substance",
+        frozenset(
+            {
+                "substance_reference",
+                "substance_codeable_concept",
+            }
+        ),
+    ),
+    (
+        "amount",
+        frozenset(
+            {
+                "amount_quantity",
+                "amount_range",
+                "amount_ratio",
+                "amount_string",
+            }
+        ),
+    ),
+)
+
+
 class SubstanceSpecificationRelationship(BackboneElement):
     """A link between this substance and another, with details of the relationship."""
 
@@ -275,27 +304,7 @@ class SubstanceSpecificationRelationship(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SubstanceSpecificationRelationship":
-        check_one_of(
-            self,
-            (
-                (
-                    "substance",
-                    (
-                        "substance_reference",
-                        "substance_codeable_concept",
-                    ),
-                ),
-                (
-                    "amount",
-                    (
-                        "amount_quantity",
-                        "amount_range",
-                        "amount_ratio",
-                        "amount_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SubstanceSpecificationRelationship_CHOICES)
         return self
 
 

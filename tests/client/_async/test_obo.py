@@ -99,6 +99,16 @@ async def test_bad_per_call_value_names_the_argument(fake: FakeMedplum) -> None:
     assert fake.requests == []
 
 
+async def test_entering_the_context_gives_back_the_client(fake: FakeMedplum) -> None:
+    client = make_client(fake)
+    context = client.on_behalf_of("pm-1")
+    assert context.membership == "ProjectMembership/pm-1"
+    async with context as entered:
+        assert entered is client
+        await entered._request("GET", "Patient/1")
+    assert sent_obo(fake) == ["ProjectMembership/pm-1"]
+
+
 async def test_the_context_is_restored_after_an_exception(fake: FakeMedplum) -> None:
     client = make_client(fake)
 

@@ -130,6 +130,12 @@ def test_the_sdk_never_follows_a_redirect(fake: FakeMedplum) -> None:
     assert [r.url.host for r in fake.requests] == ["medplum.test"]
 
 
+def test_its_own_pool_identifies_the_sdk() -> None:
+    client = SyncBaseClient("https://medplum.test/")
+    assert client._http.headers["User-Agent"].startswith("pymedplum/")
+    assert client._http.follow_redirects is False
+
+
 def test_context_manager_closes_its_own_pool() -> None:
     client = SyncBaseClient("https://medplum.test/")
     with client:
@@ -177,3 +183,37 @@ def test_retry_policy_is_kept() -> None:
     policy = RetryPolicy(max_attempts=1)
     assert SyncBaseClient(retry=policy).retry_policy is policy
     assert SyncBaseClient().retry_policy == RetryPolicy()
+
+
+def test_a_caller_client_with_event_hooks_goes_through_httpx_send(fake: FakeMedplum) -> None:
+    seen: list[str] = []
+
+    def on_request(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    http = httpx.Client(transport=SyncFakeTransport(fake), event_hooks={"request": [on_request]})
+    client = SyncBaseClient("https://medplum.test/", access_token="t", http_client=http)
+    client._request("GET", "Patient/123")
+    assert seen == ["/fhir/R4/Patient/123"]
+    assert not client._direct and make_client(fake)._direct
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"headers": {"X-App": "a"}}, {"params": {"tenant": "t"}}, {"cookies": {"sid": "c"}}],
+)
+def test_a_caller_clients_defaults_are_sent(
+    fake: FakeMedplum, options: dict[str, dict[str, str]]
+) -> None:
+    http = httpx.Client(transport=SyncFakeTransport(fake), **options)  # type: ignore[arg-type]
+    client = SyncBaseClient("https://medplum.test/", access_token="t", http_client=http)
+    client._request("GET", "Patient/123", params={"a": "1"})
+    sent = fake.requests[0]
+    assert sent.url.params["a"] == "1"
+    assert sent.headers["Authorization"] == "Bearer t"
+    if "headers" in options:
+        assert sent.headers["X-App"] == "a"
+    if "params" in options:
+        assert sent.url.params["tenant"] == "t"
+    if "cookies" in options:
+        assert sent.headers["Cookie"] == "sid=c"

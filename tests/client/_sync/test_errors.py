@@ -221,3 +221,17 @@ def test_json_and_content_together_are_rejected(fake: FakeMedplum) -> None:
     client = make_client(fake)
     with pytest.raises(TypeError, match="json"):
         client._request("POST", "Binary", json={}, content=b"x")
+
+
+def test_caller_headers_replace_defaults_whatever_their_case(fake: FakeMedplum) -> None:
+    client = make_client(fake, access_token="tok", client_id=None, client_secret=None)
+    client._request(
+        "POST",
+        "Patient/1/$ccda-export",
+        json={},
+        headers={"accept": "text/xml", "content-type": "application/json"},
+    )
+    sent = fake.requests[0]
+    assert sent.headers.get_list("Accept") == ["text/xml"]
+    assert sent.headers.get_list("Content-Type") == ["application/json"]
+    assert sent.headers.get_list("Authorization") == ["Bearer tok"]

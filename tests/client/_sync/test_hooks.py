@@ -147,6 +147,7 @@ def test_on_request_complete_fires_when_the_call_fails_before_sending(
         client._request("GET", "Patient/1", on_behalf_of="bad value!")
     (event,) = events
     assert event.attempts == [] and isinstance(event.final_exception, ValueError)
+    assert event.path == "/fhir/R4/Patient/1" and event.action == "read"
     assert event.outcome == "error"
 
 

@@ -1,4 +1,4 @@
-"""Hand-written endpoint logic that the generated ``AsyncMedplumClient`` mixes in.
+"""Hand-written endpoint logic that the generated client class mixes in.
 
 The generator (``codegen/client.py``) writes every public endpoint method's signature,
 overloads and docstring from ``specs/operations.yaml``; a method whose manifest entry says

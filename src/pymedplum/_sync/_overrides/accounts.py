@@ -24,6 +24,12 @@ class AccountOverrides(Dispatch):
         prefer_async: bool,
     ) -> dict[str, Any]:
         resource_type, resource_id = split_reference("resource_ref", resource_ref)
+        if prefer_async and not propagate:
+            # Medplum honours respond-async only with propagate: the answer would be the
+            # synchronous Parameters, and a later wait_for_async_job would find no job.
+            raise ValueError(
+                "prefer_async=True needs propagate=True (Medplum ignores it otherwise)"
+            )
         parameter: list[dict[str, Any]] = [
             {"name": "accounts", "valueReference": {"reference": ref}}
             for ref in account_references(account_refs)
@@ -34,7 +40,6 @@ class AccountOverrides(Dispatch):
             ENDPOINTS["set_accounts"],
             {"resourceType": resource_type, "id": resource_id},
             json={"resourceType": "Parameters", "parameter": parameter},
-            # The server honours respond-async only together with propagate.
             headers={"Prefer": "respond-async"} if prefer_async else None,
         )
         return self._dict_response(response)
