@@ -67,7 +67,7 @@ class Api:
         return list(iterator)
 
     @contextlib.asynccontextmanager
-    async def on_behalf_of(self, membership: Any) -> AsyncIterator[str]:
+    async def on_behalf_of(self, membership: Any) -> AsyncIterator[Any]:
         """``client.on_behalf_of(...)``: ``async with`` on the async client, ``with`` on sync."""
         context = self.client.on_behalf_of(membership)
         if self.is_async:

@@ -115,10 +115,15 @@ async def test_set_accounts_prefer_async_then_wait_for_job(api: Api) -> None:
     assert (await api.call("get_async_job_status", job_id))["id"] == job_id
 
 
-async def test_prefer_async_without_propagate_answers_synchronously(api: Api) -> None:
+async def test_prefer_async_without_propagate_is_refused_before_sending(api: Api) -> None:
+    # Medplum honours respond-async only with propagate: the answer would be synchronous and a
+    # later wait_for_async_job would find no job, so the SDK refuses the combination.
     pid, _ = await patient_with_observations(api, count=1)
-    result = await api.call("set_accounts", f"Patient/{pid}", await new_org(api), prefer_async=True)
-    assert resources_updated(result) == 1
+    org = await new_org(api)
+    before = api.server.requests("/", limit=1)
+    with pytest.raises(ValueError, match="prefer_async"):
+        await api.call("set_accounts", f"Patient/{pid}", org, prefer_async=True)
+    assert api.server.requests("/", limit=1) == before  # nothing was sent
 
 
 async def test_wait_for_async_job_times_out(api: Api) -> None:

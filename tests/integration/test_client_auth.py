@@ -180,8 +180,8 @@ async def test_on_behalf_of_precedence(make_api: Callable[..., Api]) -> None:
         return server.last_headers("/fhir/").get(OBO)
 
     assert await sent() == ref1  # client default
-    async with api.on_behalf_of(ref2) as active:
-        assert active == ref2
+    async with api.on_behalf_of(ref2) as entered:
+        assert entered is api.client  # the block hands back the client
         assert await sent() == ref2  # context manager beats the default
         assert await sent(on_behalf_of=ref3) == ref3  # per-call beats the context manager
         assert await sent(on_behalf_of="") is None  # "" clears it for one call
