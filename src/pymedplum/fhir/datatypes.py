@@ -22,7 +22,7 @@ from pymedplum.fhir._base import FHIRModel, check_one_of
 class Element(FHIRModel):
     """Base StructureDefinition for Element Type: Base definition for all elements in a resource."""
 
-    id: fp.String | None = None
+    id: fp.SystemString | None = None
     """Unique id for inter-element referencing"""
     extension: "list[Extension] | None" = None
     """Additional content defined by implementations"""
@@ -1303,7 +1303,7 @@ _Extension_CHOICES = (
 class Extension(Element):
     """Base StructureDefinition for Extension Type: Optional Extension Element - found in all resources."""
 
-    url: fp.Uri
+    url: fp.SystemString
     """identifies the meaning of the extension"""
     value_base64_binary: fp.Base64Binary | None = None
     """Value of extension"""
