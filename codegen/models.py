@@ -45,7 +45,7 @@ _RESERVED = (
     set(keyword.kwlist)
     | set(keyword.softkwlist)
     | {n for n in dir(BaseModel) if not n.startswith("_")}
-    | {"fp", "list", "dict", "str", "int", "bool", "float", "type", "Literal", "Field", "Any"}
+    | {"fp", "list", "dict", "str", "int", "bool", "float", "Literal", "Field", "Any"}
     | set(dir(builtins)) & {"list", "dict", "str", "int", "bool", "float"}
 )
 # Primitive FHIR types whose JSON form is not a string (everything else is a string in JSON).

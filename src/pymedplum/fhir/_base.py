@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
@@ -171,7 +171,8 @@ class FHIRModel(BaseModel):
         protected_namespaces=(),
     )
 
-    __pydantic_extra__: dict[str, ExtraValue]
+    # Field(init=False): type checkers must not see this as a constructor argument.
+    __pydantic_extra__: dict[str, ExtraValue] = Field(init=False)
 
     def model_post_init(self, context: Any, /) -> None:
         """Keep only the elements that are present.
