@@ -79,6 +79,12 @@ dist: install
 	rm -rf dist
 	$(PY) -m build
 
+# Generate models for another FHIR release (FHIR=r4b or r5) into a temporary directory and
+# round-trip that release's official examples (npm packages, pinned in codegen/fhir_packages.json).
+FHIR ?= r4b
+regen-check: install
+	$(PY) -m codegen.regen_check $(FHIR)
+
 bench: install
 	$(PY) benchmarks/client.py
 	$(PY) benchmarks/models.py
