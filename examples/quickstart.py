@@ -168,7 +168,7 @@ def main() -> int:
         section(4, "Transaction bundle with urn:uuid references")
         patient_urn = f"urn:uuid:{uuid.uuid4()}"
         transaction = Bundle(
-            type_="transaction",
+            type="transaction",
             entry=[
                 BundleEntry(
                     full_url=patient_urn,
