@@ -71,8 +71,12 @@ test: install $(BENCH_STAMP) server-install lint typecheck check-generated
 	$(VENV)/bin/mkdocs build --strict --quiet
 
 # --- the main job -----------------------------------------------------------------
-demo: install
+demo: install server-install
 	$(PY) scripts/demo.py
+
+# Re-record the HTTP cassettes of tests/replay against the local server (replay is the default).
+record: install server-install
+	$(VENV)/bin/pytest tests/replay --record-mode=rewrite
 
 docs: install
 	$(VENV)/bin/mkdocs build --strict
@@ -80,6 +84,12 @@ docs: install
 dist: install
 	rm -rf dist
 	$(PY) -m build
+
+# Generate models for another FHIR release (FHIR=r4b or r5) into a temporary directory and
+# round-trip that release's official examples (npm packages, pinned in codegen/fhir_packages.json).
+FHIR ?= r4b
+regen-check: install
+	$(PY) -m codegen.regen_check $(FHIR)
 
 bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/client.py

@@ -27,6 +27,7 @@ from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager
 from pymedplum._retry import RetryPolicy, parse_retry_after, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
+from pymedplum._serialization import encode_json, wire_dict
 from pymedplum._version import __version__
 from pymedplum.exceptions import MedplumError, NetworkError, error_for_status
 from pymedplum.hooks import (
@@ -44,7 +45,7 @@ from pymedplum.hooks import (
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["AsyncBaseClient", "QueryParams", "encode_json"]
+__all__ = ["AsyncBaseClient", "QueryParams"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 QueryValue = str | int | float | bool
@@ -64,18 +65,10 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ID_LIKE = re.compile(r"[A-Za-z$_][A-Za-z$_-]*[0-9]?\Z")
 
 
-def encode_json(value: Any) -> bytes:
-    """JSON bytes of a request body, encoded once: a pydantic model by alias without ``None``
-    fields (FHIR JSON), anything else (dicts, lists, nested models) by pydantic_core."""
-    if isinstance(value, BaseModel):
-        return value.model_dump_json(by_alias=True, exclude_none=True).encode()
-    return pydantic_core.to_json(value, by_alias=True, exclude_none=True)
-
-
 def _plain_json(value: Any) -> Any:
     """The JSON-shaped Python value a before_request hook sees as ``json_body``."""
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return wire_dict(value)
     return value
 
 
@@ -656,7 +649,8 @@ class AsyncBaseClient:
                 "{resourceType}", call.resource_type or rtype or "{resourceType}"
             )
             if not template.startswith("/"):
-                prefix = self._fhir_prefix if call.base == "fhir" else self._api_prefix
+                # Server-handed absolute URLs (next pages, job status) are FHIR URLs too.
+                prefix = self._api_prefix if call.base == "api" else self._fhir_prefix
                 template = prefix + template
         elif rtype is None:
             template = _scrub_path(template)

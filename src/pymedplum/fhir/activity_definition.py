@@ -32,7 +32,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class ActivityDefinitionParticipant(BackboneElement):
     """Indicates who should participate in performing the action described."""
 
-    type_: Literal["patient", "practitioner", "related-person", "device"]
+    type: Literal["patient", "practitioner", "related-person", "device"]
     """patient | practitioner | related-person | device"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

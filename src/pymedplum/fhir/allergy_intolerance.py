@@ -74,7 +74,7 @@ class AllergyIntolerance(DomainResource):
     """active | inactive | resolved"""
     verification_status: CodeableConcept | None = None
     """unconfirmed | confirmed | refuted | entered-in-error"""
-    type_: Literal["allergy", "intolerance"] | None = None
+    type: Literal["allergy", "intolerance"] | None = None
     """allergy | intolerance - Underlying mechanism (if known)"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

@@ -27,7 +27,7 @@ class AuditEventAgentNetwork(BackboneElement):
     """Identifier for the network access point of the user device"""
     address_ext: Element | None = None
     """Extensions and id of ``address`` (JSON ``_address``)."""
-    type_: Literal["1", "2", "3", "4", "5"] | None = None
+    type: Literal["1", "2", "3", "4", "5"] | None = None
     """The type of network access point"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -36,7 +36,7 @@ class AuditEventAgentNetwork(BackboneElement):
 class AuditEventAgent(BackboneElement):
     """An actor taking an active role in the event or activity that is logged."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """How agent participated"""
     role: list[CodeableConcept] | None = None
     """Agent role in the event"""
@@ -77,7 +77,7 @@ class AuditEventSource(BackboneElement):
     """Extensions and id of ``site`` (JSON ``_site``)."""
     observer: Reference
     """The identity of source detecting the event"""
-    type_: list[Coding] | None = None
+    type: list[Coding] | None = None
     """The type of source where event originated"""
 
 
@@ -97,7 +97,7 @@ _AuditEventEntityDetail_CHOICES = (
 class AuditEventEntityDetail(BackboneElement):
     """Tagged value pairs for conveying additional information about the entity."""
 
-    type_: fp.String
+    type: fp.String
     """Name of the property"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -121,7 +121,7 @@ class AuditEventEntity(BackboneElement):
 
     what: Reference | None = None
     """Specific instance of resource"""
-    type_: Coding | None = None
+    type: Coding | None = None
     """Type of entity involved"""
     role: Coding | None = None
     """What role the entity played"""
@@ -150,7 +150,7 @@ class AuditEvent(DomainResource):
 
     resource_type: Literal["AuditEvent"] = "AuditEvent"
     """The FHIR resource type, always ``AuditEvent``."""
-    type_: Coding
+    type: Coding
     """Type/identifier of event"""
     subtype: list[Coding] | None = None
     """More specific type/id for the event"""

@@ -39,7 +39,7 @@ class ClaimRelated(BackboneElement):
 class ClaimPayee(BackboneElement):
     """The party to be reimbursed for cost of the products and services according to the terms of the policy."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Category of recipient"""
     party: Reference | None = None
     """Recipient reference"""
@@ -153,7 +153,7 @@ class ClaimDiagnosis(BackboneElement):
     """Nature of illness or problem"""
     diagnosis_reference: Reference | None = None
     """Nature of illness or problem"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Timing or nature of the diagnosis"""
     on_admission: CodeableConcept | None = None
     """Present on admission"""
@@ -186,7 +186,7 @@ class ClaimProcedure(BackboneElement):
     """Procedure instance identifier"""
     sequence_ext: Element | None = None
     """Extensions and id of ``sequence`` (JSON ``_sequence``)."""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Category of Procedure"""
     date: fp.DateTime | None = None
     """When the procedure was performed"""
@@ -252,7 +252,7 @@ class ClaimAccident(BackboneElement):
     """When the incident occurred"""
     date_ext: Element | None = None
     """Extensions and id of ``date`` (JSON ``_date``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The nature of the accident"""
     location_address: Address | None = None
     """Where the event occurred"""
@@ -435,7 +435,7 @@ class Claim(DomainResource):
     """active | cancelled | draft | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Category or discipline"""
     sub_type: CodeableConcept | None = None
     """More granular claim type"""

@@ -241,7 +241,7 @@ class ClaimResponseTotal(BackboneElement):
 class ClaimResponsePayment(BackboneElement):
     """Payment details for the adjudication of the claim."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Partial or complete payment"""
     adjustment: Money | None = None
     """Payment adjustment for non-claim issues"""
@@ -264,7 +264,7 @@ class ClaimResponseProcessNote(BackboneElement):
     """Note instance identifier"""
     number_ext: Element | None = None
     """Extensions and id of ``number`` (JSON ``_number``)."""
-    type_: Literal["display", "print", "printoper"] | None = None
+    type: Literal["display", "print", "printoper"] | None = None
     """display | print | printoper"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -327,7 +327,7 @@ class ClaimResponse(DomainResource):
     """active | cancelled | draft | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """More granular claim type"""
     sub_type: CodeableConcept | None = None
     """More granular claim type"""

@@ -72,7 +72,7 @@ class CodeSystemProperty(BackboneElement):
     """Why the property is defined, and/or what it conveys"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    type_: Literal["code", "Coding", "string", "integer", "boolean", "dateTime", "decimal"]
+    type: Literal["code", "Coding", "string", "integer", "boolean", "dateTime", "decimal"]
     """code | Coding | string | integer | boolean | dateTime | decimal"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

@@ -118,7 +118,7 @@ class Composition(DomainResource):
     """preliminary | final | amended | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Kind of composition (LOINC if possible)"""
     category: list[CodeableConcept] | None = None
     """Categorization of Composition"""

@@ -29,7 +29,7 @@ class ConditionStage(BackboneElement):
     """Simple summary (disease specific)"""
     assessment: list[Reference] | None = None
     """Formal record of assessment"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Kind of staging"""
 
 

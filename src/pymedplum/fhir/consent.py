@@ -73,7 +73,7 @@ class ConsentProvisionData(BackboneElement):
 class ConsentProvision(BackboneElement):
     """An exception to the base policy of this consent. An exception can be an addition or removal of access permissions."""
 
-    type_: Literal["deny", "permit"] | None = None
+    type: Literal["deny", "permit"] | None = None
     """deny | permit"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

@@ -33,7 +33,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class ContractContentDefinition(BackboneElement):
     """Precusory content developed with a focus and intent of supporting the formation a Contract instance, which may be associated with and transformable into a Contract."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Content structure and use"""
     sub_type: CodeableConcept | None = None
     """Detailed Content Type Definition"""
@@ -175,7 +175,7 @@ class ContractTermOffer(BackboneElement):
     """Offer Recipient"""
     topic: Reference | None = None
     """Negotiable offer asset"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Contract Offer Type or Form"""
     decision: CodeableConcept | None = None
     """Accepting party choice"""
@@ -282,7 +282,7 @@ class ContractTermAsset(BackboneElement):
 
     scope: CodeableConcept | None = None
     """Range of asset"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Asset category"""
     type_reference: list[Reference] | None = None
     """Associated entities"""
@@ -350,7 +350,7 @@ class ContractTermAction(BackboneElement):
     """True if the term prohibits the action"""
     do_not_perform_ext: Element | None = None
     """Extensions and id of ``doNotPerform`` (JSON ``_doNotPerform``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type or form of the action"""
     subject: list[ContractTermActionSubject] | None = None
     """Entity of the action"""
@@ -445,7 +445,7 @@ class ContractTerm(BackboneElement):
     """Term Concern"""
     topic_reference: Reference | None = None
     """Term Concern"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Contract Term Type or Form"""
     sub_type: CodeableConcept | None = None
     """Contract Term Type specific classification"""
@@ -473,7 +473,7 @@ class ContractTerm(BackboneElement):
 class ContractSigner(BackboneElement):
     """Parties with legal standing in the Contract, including the principal parties, the grantor(s) and grantee(s), which are any person or organization bound by the contract, and any ancillary parties, which facilitate the execution of the contract such as a notary or witness."""
 
-    type_: Coding
+    type: Coding
     """Contract Signatory Role"""
     party: Reference
     """Contract Signatory Party"""
@@ -672,7 +672,7 @@ class Contract(DomainResource):
     """Focus of contract interest"""
     topic_reference: Reference | None = None
     """Focus of contract interest"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Legal instrument category"""
     sub_type: list[CodeableConcept] | None = None
     """Subtype within the context of type"""

@@ -48,7 +48,7 @@ _CoverageEligibilityResponseInsuranceItemBenefit_CHOICES = (
 class CoverageEligibilityResponseInsuranceItemBenefit(BackboneElement):
     """Benefits used to date."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Benefit classification"""
     allowed_unsigned_int: fp.UnsignedInt | None = None
     """Benefits allowed"""

@@ -22,7 +22,7 @@ from pymedplum.fhir._base import FHIRModel, check_one_of
 class Element(FHIRModel):
     """Base StructureDefinition for Element Type: Base definition for all elements in a resource."""
 
-    id: fp.String | None = None
+    id: fp.SystemString | None = None
     """Unique id for inter-element referencing"""
     extension: "list[Extension] | None" = None
     """Additional content defined by implementations"""
@@ -48,7 +48,7 @@ class Address(Element):
     """home | work | temp | old | billing - purpose of this address"""
     use_ext: Element | None = None
     """Extensions and id of ``use`` (JSON ``_use``)."""
-    type_: Literal["postal", "physical", "both"] | None = None
+    type: Literal["postal", "physical", "both"] | None = None
     """postal | physical | both"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -158,7 +158,7 @@ class Identifier(Element):
     """usual | official | temp | secondary | old (If known)"""
     use_ext: Element | None = None
     """Extensions and id of ``use`` (JSON ``_use``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Description of identifier"""
     system: fp.Uri | None = None
     """The namespace for the identifier value"""
@@ -181,7 +181,7 @@ class Reference(Element):
     """Literal reference, Relative, internal or absolute URL"""
     reference_ext: Element | None = None
     """Extensions and id of ``reference`` (JSON ``_reference``)."""
-    type_: fp.Uri | None = None
+    type: fp.Uri | None = None
     """Type the reference refers to (e.g. "Patient")"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -406,7 +406,7 @@ class SampledData(Element):
 class Signature(Element):
     """Base StructureDefinition for Signature Type: A signature along with supporting context. The signature may be a digital signature that is cryptographic in nature, or some other signature acceptable to the domain. This other signature may be as simple as a graphical image representing a hand-written signature, or a signature ceremony Different signature approaches have different utilities."""
 
-    type_: list[Coding] | None = None
+    type: list[Coding] | None = None
     """Indication of the reason the entity signed the object(s)"""
     when: fp.Instant
     """When the signature was created"""
@@ -444,7 +444,7 @@ class ContactDetail(Element):
 class Contributor(Element):
     """Base StructureDefinition for Contributor Type: A contributor to the content of a knowledge asset, including authors, editors, reviewers, and endorsers."""
 
-    type_: Literal["author", "editor", "reviewer", "endorser"]
+    type: Literal["author", "editor", "reviewer", "endorser"]
     """author | editor | reviewer | endorser"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -544,7 +544,7 @@ _DataRequirement_CHOICES = (
 class DataRequirement(Element):
     """Base StructureDefinition for DataRequirement Type: Describes a required data item for evaluation in terms of the type of data, and optional code or date-based filters of the data."""
 
-    type_: Literal[
+    type: Literal[
         "Address",
         "Age",
         "Annotation",
@@ -839,7 +839,7 @@ class ParameterDefinition(Element):
     """A brief description of the parameter"""
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
-    type_: Literal[
+    type: Literal[
         "Address",
         "Age",
         "Annotation",
@@ -1066,7 +1066,7 @@ class ParameterDefinition(Element):
 class RelatedArtifact(Element):
     """Base StructureDefinition for RelatedArtifact Type: Related artifacts such as additional documentation, justification, or bibliographic references."""
 
-    type_: Literal[
+    type: Literal[
         "documentation",
         "justification",
         "citation",
@@ -1121,7 +1121,7 @@ _TriggerDefinition_CHOICES = (
 class TriggerDefinition(Element):
     """Base StructureDefinition for TriggerDefinition Type: A description of a triggering event. Triggering events can be named events, data events, or periodic, as determined by the type element."""
 
-    type_: Literal[
+    type: Literal[
         "named-event",
         "periodic",
         "data-changed",
@@ -1303,7 +1303,7 @@ _Extension_CHOICES = (
 class Extension(Element):
     """Base StructureDefinition for Extension Type: Optional Extension Element - found in all resources."""
 
-    url: fp.Uri
+    url: fp.SystemString
     """identifies the meaning of the extension"""
     value_base64_binary: fp.Base64Binary | None = None
     """Value of extension"""
@@ -1614,7 +1614,7 @@ _DosageDoseAndRate_CHOICES = (
 class DosageDoseAndRate(Element):
     """The amount of medication administered."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The kind of dose or rate specified"""
     dose_range: Range | None = None
     """Amount of medication per dose"""
@@ -1695,7 +1695,7 @@ class Dosage(BackboneElement):
 class ElementDefinitionSlicingDiscriminator(Element):
     """Designates which child elements are used to discriminate between the slices when processing an instance. If one or more discriminators are provided, the value of the child elements in the instance data SHALL completely distinguish which slice the element in the resource matches based on the allowed values for those elements in each of the slices."""
 
-    type_: Literal["value", "exists", "pattern", "type", "profile"]
+    type: Literal["value", "exists", "pattern", "type", "profile"]
     """value | exists | pattern | type | profile"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -2320,7 +2320,7 @@ class ElementDefinition(BackboneElement):
     """Reference to definition of content for the element"""
     content_reference_ext: Element | None = None
     """Extensions and id of ``contentReference`` (JSON ``_contentReference``)."""
-    type_: list[ElementDefinitionType] | None = None
+    type: list[ElementDefinitionType] | None = None
     """Data type and Profile for this element"""
     default_value_base64_binary: fp.Base64Binary | None = None
     """Specified value if missing from instance"""
@@ -3022,7 +3022,7 @@ class ProductShelfLife(BackboneElement):
 
     identifier: Identifier | None = None
     """Unique identifier for the packaged Medicinal Product"""
-    type_: CodeableConcept
+    type: CodeableConcept
     """This describes the shelf life, taking into account various scenarios such as shelf life of the packaged Medicinal Product itself, shelf life after transformation where necessary and shelf life after the first opening of a bottle, etc. The shelf life type shall be specified using an appropriate controlled vocabulary The controlled term and the controlled term identifier shall be specified"""
     period: Quantity
     """The shelf life time period can be specified using a numerical value for the period of time and its unit of time measurement The unit of measurement shall be specified in accordance with ISO 11240 and the resulting terminology The symbol and the symbol identifier shall be used"""

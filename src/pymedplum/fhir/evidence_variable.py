@@ -48,7 +48,7 @@ _EvidenceVariableCharacteristicDefinitionByTypeAndValue_CHOICES = (
 class EvidenceVariableCharacteristicDefinitionByTypeAndValue(BackboneElement):
     """Defines the characteristic using both a type and value[x] elements."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Expresses the type of characteristic"""
     method: list[CodeableConcept] | None = None
     """Method for how the characteristic value was determined"""
@@ -298,7 +298,7 @@ class EvidenceVariable(DomainResource):
     """Who endorsed the content"""
     related_artifact: list[RelatedArtifact] | None = None
     """Additional documentation, citations, etc."""
-    type_: Literal["dichotomous", "continuous", "descriptive"] | None = None
+    type: Literal["dichotomous", "continuous", "descriptive"] | None = None
     """dichotomous | continuous | descriptive"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

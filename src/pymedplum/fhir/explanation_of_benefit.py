@@ -47,7 +47,7 @@ class ExplanationOfBenefitRelated(BackboneElement):
 class ExplanationOfBenefitPayee(BackboneElement):
     """The party to be reimbursed for cost of the products and services according to the terms of the policy."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Category of recipient"""
     party: Reference | None = None
     """Recipient reference"""
@@ -161,7 +161,7 @@ class ExplanationOfBenefitDiagnosis(BackboneElement):
     """Nature of illness or problem"""
     diagnosis_reference: Reference | None = None
     """Nature of illness or problem"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Timing or nature of the diagnosis"""
     on_admission: CodeableConcept | None = None
     """Present on admission"""
@@ -194,7 +194,7 @@ class ExplanationOfBenefitProcedure(BackboneElement):
     """Procedure instance identifier"""
     sequence_ext: Element | None = None
     """Extensions and id of ``sequence`` (JSON ``_sequence``)."""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Category of Procedure"""
     date: fp.DateTime | None = None
     """When the procedure was performed"""
@@ -248,7 +248,7 @@ class ExplanationOfBenefitAccident(BackboneElement):
     """When the incident occurred"""
     date_ext: Element | None = None
     """Extensions and id of ``date`` (JSON ``_date``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The nature of the accident"""
     location_address: Address | None = None
     """Where the event occurred"""
@@ -604,7 +604,7 @@ class ExplanationOfBenefitTotal(BackboneElement):
 class ExplanationOfBenefitPayment(BackboneElement):
     """Payment details for the adjudication of the claim."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Partial or complete payment"""
     adjustment: Money | None = None
     """Payment adjustment for non-claim issues"""
@@ -627,7 +627,7 @@ class ExplanationOfBenefitProcessNote(BackboneElement):
     """Note instance identifier"""
     number_ext: Element | None = None
     """Extensions and id of ``number`` (JSON ``_number``)."""
-    type_: Literal["display", "print", "printoper"] | None = None
+    type: Literal["display", "print", "printoper"] | None = None
     """display | print | printoper"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -665,7 +665,7 @@ _ExplanationOfBenefitBenefitBalanceFinancial_CHOICES = (
 class ExplanationOfBenefitBenefitBalanceFinancial(BackboneElement):
     """Benefits Used to date."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Benefit classification"""
     allowed_unsigned_int: fp.UnsignedInt | None = None
     """Benefits allowed"""
@@ -728,7 +728,7 @@ class ExplanationOfBenefit(DomainResource):
     """active | cancelled | draft | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Category or discipline"""
     sub_type: CodeableConcept | None = None
     """More granular claim type"""

@@ -90,7 +90,7 @@ class Group(DomainResource):
     """Whether this group's record is in active use"""
     active_ext: Element | None = None
     """Extensions and id of ``active`` (JSON ``_active``)."""
-    type_: Literal["person", "animal", "practitioner", "device", "medication", "substance"]
+    type: Literal["person", "animal", "practitioner", "device", "medication", "substance"]
     """person | animal | practitioner | device | medication | substance"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

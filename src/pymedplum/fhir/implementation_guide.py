@@ -44,7 +44,7 @@ class ImplementationGuideDependsOn(BackboneElement):
 class ImplementationGuideGlobal(BackboneElement):
     """A set of profiles that all resources covered by this implementation guide must conform to."""
 
-    type_: Literal[
+    type: Literal[
         "Account",
         "ActivityDefinition",
         "AdverseEvent",

@@ -70,7 +70,7 @@ class Library(DomainResource):
     """For testing purposes, not real usage"""
     experimental_ext: Element | None = None
     """Extensions and id of ``experimental`` (JSON ``_experimental``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """logic-library | model-definition | asset-collection | module-definition"""
     subject_codeable_concept: CodeableConcept | None = None
     """Type of individual the library content is focused on"""

@@ -211,7 +211,7 @@ class Measure(DomainResource):
     """proportion | ratio | continuous-variable | cohort"""
     composite_scoring: CodeableConcept | None = None
     """opportunity | all-or-nothing | linear | weighted"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """process | outcome | structure | patient-reported-outcome | composite"""
     risk_adjustment: fp.String | None = None
     """How risk adjustment is applied for this measure"""

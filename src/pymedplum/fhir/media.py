@@ -55,7 +55,7 @@ class Media(DomainResource):
     """preparation | in-progress | not-done | on-hold | stopped | completed | entered-in-error | unknown"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Classification of media as image, video, or audio"""
     modality: CodeableConcept | None = None
     """The type of acquisition equipment/process"""

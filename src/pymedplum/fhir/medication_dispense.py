@@ -37,7 +37,7 @@ class MedicationDispenseSubstitution(BackboneElement):
     """Whether a substitution was or was not performed on the dispense"""
     was_substituted_ext: Element | None = None
     """Extensions and id of ``wasSubstituted`` (JSON ``_wasSubstituted``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Code signifying whether a different drug was dispensed from what was prescribed"""
     reason: list[CodeableConcept] | None = None
     """Why was substitution made"""
@@ -112,7 +112,7 @@ class MedicationDispense(DomainResource):
     """Where the dispense occurred"""
     authorizing_prescription: list[Reference] | None = None
     """Medication order that authorizes the dispense"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Trial fill, partial fill, emergency fill, etc."""
     quantity: Quantity | None = None
     """Amount dispensed"""

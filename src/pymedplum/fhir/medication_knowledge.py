@@ -33,7 +33,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class MedicationKnowledgeRelatedMedicationKnowledge(BackboneElement):
     """Associated or related knowledge about a medication."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Category of medicationKnowledge"""
     reference: list[Reference] | None = None
     """Associated documentation about the associated medication knowledge"""
@@ -42,7 +42,7 @@ class MedicationKnowledgeRelatedMedicationKnowledge(BackboneElement):
 class MedicationKnowledgeMonograph(BackboneElement):
     """Associated documentation about the medication."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The category of medication document"""
     source: Reference | None = None
     """Associated documentation about the medication"""
@@ -84,7 +84,7 @@ class MedicationKnowledgeIngredient(BackboneElement):
 class MedicationKnowledgeCost(BackboneElement):
     """The price of the medication."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """The category of the cost information"""
     source: fp.String | None = None
     """The source or owner for the price information"""
@@ -97,7 +97,7 @@ class MedicationKnowledgeCost(BackboneElement):
 class MedicationKnowledgeMonitoringProgram(BackboneElement):
     """The program under which the medication is reviewed."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of program under which the medication is monitored"""
     name: fp.String | None = None
     """Name of the reviewing program"""
@@ -108,7 +108,7 @@ class MedicationKnowledgeMonitoringProgram(BackboneElement):
 class MedicationKnowledgeAdministrationGuidelinesDosage(BackboneElement):
     """Dosage for the medication for the specific guidelines."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type of dosage"""
     dosage: list[Dosage] | None = None
     """Dosage for the medication for the specific guidelines"""
@@ -183,7 +183,7 @@ class MedicationKnowledgeAdministrationGuidelines(BackboneElement):
 class MedicationKnowledgeMedicineClassification(BackboneElement):
     """Categorization of the medication within a formulary or classification system."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """The type of category for the medication (for example, therapeutic classification, therapeutic sub-classification)"""
     classification: list[CodeableConcept] | None = None
     """Specific category assigned to the medication"""
@@ -192,7 +192,7 @@ class MedicationKnowledgeMedicineClassification(BackboneElement):
 class MedicationKnowledgePackaging(BackboneElement):
     """Information that only applies to packages (not products)."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """A code that defines the specific type of packaging that the medication can be found in"""
     quantity: Quantity | None = None
     """The number of product units the package would contain if fully loaded"""
@@ -216,7 +216,7 @@ _MedicationKnowledgeDrugCharacteristic_CHOICES = (
 class MedicationKnowledgeDrugCharacteristic(BackboneElement):
     """Specifies descriptive properties of the medicine, such as color, shape, imprints, etc."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Code specifying the type of characteristic of medication"""
     value_codeable_concept: CodeableConcept | None = None
     """Description of the characteristic"""
@@ -240,7 +240,7 @@ class MedicationKnowledgeDrugCharacteristic(BackboneElement):
 class MedicationKnowledgeRegulatorySubstitution(BackboneElement):
     """Specifies if changes are allowed when dispensing a medication from a regulatory perspective."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Specifies the type of substitution allowed"""
     allowed: fp.Boolean
     """Specifies if regulation allows for changes in the medication when dispensing"""

@@ -53,7 +53,7 @@ class MedicinalProductAuthorizationProcedure(BackboneElement):
 
     identifier: Identifier | None = None
     """Identifier for this procedure"""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type of procedure"""
     date_period: Period | None = None
     """Date of procedure"""

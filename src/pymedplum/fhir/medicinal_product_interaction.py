@@ -56,7 +56,7 @@ class MedicinalProductInteraction(DomainResource):
     """Extensions and id of ``description`` (JSON ``_description``)."""
     interactant: list[MedicinalProductInteractionInteractant] | None = None
     """The specific medication, food or laboratory test that interacts"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The type of the interaction e.g. drug-drug interaction, drug-food interaction, drug-lab test interaction"""
     effect: CodeableConcept | None = None
     """The effect of the interaction, for example "reduced gastric absorption of primary medication" """

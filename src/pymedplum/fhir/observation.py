@@ -32,7 +32,7 @@ class ObservationReferenceRange(BackboneElement):
     """Low Range, if relevant"""
     high: Quantity | None = None
     """High Range, if relevant"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Reference range qualifier"""
     applies_to: list[CodeableConcept] | None = None
     """Reference range population"""

@@ -60,7 +60,7 @@ class PatientLink(BackboneElement):
 
     other: Reference
     """The other patient or related person resource that the link refers to"""
-    type_: Literal["replaced-by", "replaces", "refer", "seealso"]
+    type: Literal["replaced-by", "replaces", "refer", "seealso"]
     """replaced-by | replaces | refer | seealso"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

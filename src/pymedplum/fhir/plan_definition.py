@@ -143,7 +143,7 @@ class PlanDefinitionActionRelatedAction(BackboneElement):
 class PlanDefinitionActionParticipant(BackboneElement):
     """Indicates who should participate in performing the action described."""
 
-    type_: Literal["patient", "practitioner", "related-person", "device"]
+    type: Literal["patient", "practitioner", "related-person", "device"]
     """patient | practitioner | related-person | device"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -260,7 +260,7 @@ class PlanDefinitionAction(BackboneElement):
     """When the action should take place"""
     participant: list[PlanDefinitionActionParticipant] | None = None
     """Who should participate in the action"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """create | update | remove | fire-event"""
     grouping_behavior: Literal["visual-group", "logical-group", "sentence-group"] | None = None
     """visual-group | logical-group | sentence-group"""
@@ -347,7 +347,7 @@ class PlanDefinition(DomainResource):
     """Subordinate title of the plan definition"""
     subtitle_ext: Element | None = None
     """Extensions and id of ``subtitle`` (JSON ``_subtitle``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """order-set | clinical-protocol | eca-rule | workflow-definition"""
     status: Literal["draft", "active", "retired", "unknown"]
     """draft | active | retired | unknown"""

@@ -22,7 +22,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class ProvenanceAgent(BackboneElement):
     """An actor taking a role in an activity for which it can be assigned some degree of responsibility for the activity taking place."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """How the agent participated"""
     role: list[CodeableConcept] | None = None
     """What the agents role was"""

@@ -242,7 +242,7 @@ class QuestionnaireItem(BackboneElement):
     """Primary text for the item"""
     text_ext: Element | None = None
     """Extensions and id of ``text`` (JSON ``_text``)."""
-    type_: Literal[
+    type: Literal[
         "group",
         "display",
         "question",

@@ -147,7 +147,7 @@ class RequestGroupAction(BackboneElement):
     """When the action should take place"""
     participant: list[Reference] | None = None
     """Who should perform the action"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """create | update | remove | fire-event"""
     grouping_behavior: Literal["visual-group", "logical-group", "sentence-group"] | None = None
     """visual-group | logical-group | sentence-group"""

@@ -256,7 +256,7 @@ class ResearchElementDefinition(DomainResource):
     """Logic used by the ResearchElementDefinition"""
     library_ext: list[Element | None] | None = None
     """Extensions and id of ``library`` (JSON ``_library``)."""
-    type_: Literal["population", "exposure", "outcome"]
+    type: Literal["population", "exposure", "outcome"]
     """population | exposure | outcome"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

@@ -132,7 +132,7 @@ class SpecimenContainer(BackboneElement):
     """Textual description of the container"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Kind of container directly associated with specimen"""
     capacity: Quantity | None = None
     """Container volume or size"""
@@ -162,7 +162,7 @@ class Specimen(DomainResource):
     """available | unavailable | unsatisfactory | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Kind of material that forms the specimen"""
     subject: Reference | None = None
     """Where the specimen came from. This may be from patient(s), from a location (e.g., the source of an environmental sample), or a sampling of a substance or a device"""

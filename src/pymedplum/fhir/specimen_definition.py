@@ -66,7 +66,7 @@ class SpecimenDefinitionTypeTestedContainer(BackboneElement):
 
     material: CodeableConcept | None = None
     """Container material"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Kind of container associated with the kind of specimen"""
     cap: CodeableConcept | None = None
     """Color of container cap"""
@@ -117,7 +117,7 @@ class SpecimenDefinitionTypeTested(BackboneElement):
     """Primary or secondary specimen"""
     is_derived_ext: Element | None = None
     """Extensions and id of ``isDerived`` (JSON ``_isDerived``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of intended specimen"""
     preference: Literal["preferred", "alternate"]
     """preferred | alternate"""

@@ -76,7 +76,7 @@ class StructureMapGroupInput(BackboneElement):
     """Name for this instance of data"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    type_: fp.String | None = None
+    type: fp.String | None = None
     """Type for this instance of data"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -166,7 +166,7 @@ class StructureMapGroupRuleSource(BackboneElement):
     """Specified maximum cardinality (number or *)"""
     max_ext: Element | None = None
     """Extensions and id of ``max`` (JSON ``_max``)."""
-    type_: fp.String | None = None
+    type: fp.String | None = None
     """Rule only applies if source has this type"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

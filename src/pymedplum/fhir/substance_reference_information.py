@@ -36,7 +36,7 @@ class SubstanceReferenceInformationGene(BackboneElement):
 class SubstanceReferenceInformationGeneElement(BackboneElement):
     """Todo."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Todo"""
     element: Identifier | None = None
     """Todo"""
@@ -76,7 +76,7 @@ class SubstanceReferenceInformationTarget(BackboneElement):
 
     target: Identifier | None = None
     """Todo"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Todo"""
     interaction: CodeableConcept | None = None
     """Todo"""

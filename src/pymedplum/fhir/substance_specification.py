@@ -126,7 +126,7 @@ class SubstanceSpecificationStructureIsotopeMolecularWeight(BackboneElement):
 
     method: CodeableConcept | None = None
     """The method by which the molecular weight was determined"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of molecular weight such as exact, average (also known as. number average), weight average"""
     amount: Quantity | None = None
     """Used to capture quantitative values for a variety of elements. If only limits are given, the arithmetic mean would be the average. If only a single definite value for a given element is given, it would be captured in this field"""
@@ -150,7 +150,7 @@ class SubstanceSpecificationStructureIsotope(BackboneElement):
 class SubstanceSpecificationStructureRepresentation(BackboneElement):
     """Molecular structural representation."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The type of structure (e.g. Full, Partial, Representative)"""
     representation: fp.String | None = None
     """The structural representation as text string in a format e.g. InChI, SMILES, MOLFILE, CDX"""
@@ -224,7 +224,7 @@ class SubstanceSpecificationName(BackboneElement):
     """The actual name"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Name type"""
     status: CodeableConcept | None = None
     """The status of the name"""
@@ -315,7 +315,7 @@ class SubstanceSpecification(DomainResource):
     """The FHIR resource type, always ``SubstanceSpecification``."""
     identifier: Identifier | None = None
     """Identifier by which this substance is known"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """High level categorization, e.g. polymer or nucleic acid"""
     status: CodeableConcept | None = None
     """Status of substance within the catalogue e.g. approved"""

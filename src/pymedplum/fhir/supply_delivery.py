@@ -80,7 +80,7 @@ class SupplyDelivery(DomainResource):
     """Extensions and id of ``status`` (JSON ``_status``)."""
     patient: Reference | None = None
     """Patient for whom the item is supplied"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Category of dispense event"""
     supplied_item: SupplyDeliverySuppliedItem | None = None
     """The item that is delivered or supplied"""

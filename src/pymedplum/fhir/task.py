@@ -123,7 +123,7 @@ _TaskInput_CHOICES = (
 class TaskInput(BackboneElement):
     """Additional information that may be needed in the execution of the task."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Label for the input"""
     value_base64_binary: fp.Base64Binary | None = None
     """Content to use in performing the task"""
@@ -334,7 +334,7 @@ _TaskOutput_CHOICES = (
 class TaskOutput(BackboneElement):
     """Outputs produced by the Task."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Label for output"""
     value_base64_binary: fp.Base64Binary | None = None
     """Result of output"""
