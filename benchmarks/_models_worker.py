@@ -12,6 +12,7 @@ object on stdout. Uses only the standard library, orjson and LIB, so that it run
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import statistics
 import sys
@@ -30,10 +31,9 @@ def model_class(lib: str, resource_type: str) -> Any:
         from pymedplum.fhir import get_model
 
         return get_model(resource_type)
-    if lib == "fhir.resources":
-        from fhir.resources.R4B import get_fhir_model_class
-
-        return get_fhir_model_class(resource_type)
+    if lib == "fhir.resources":  # installed only in the benchmark's own venv
+        r4b = importlib.import_module("fhir.resources.R4B")
+        return r4b.get_fhir_model_class(resource_type)
     raise SystemExit(f"unknown library {lib!r}")
 
 

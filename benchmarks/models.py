@@ -252,8 +252,9 @@ def accepted_by(libs: dict[str, Path | str], docs: dict[str, bytes]) -> dict[str
     results: dict[str, Any] = {}
     procs = {}
     for lib, py in libs.items():
-        key = hashlib.sha256((body + _library_stamp(lib)).encode()).hexdigest()[:16]
-        cache = DATA / f"accepts-{lib}-{key}.json"
+        docs_key = hashlib.sha256(body.encode()).hexdigest()[:12]
+        lib_key = hashlib.sha256(_library_stamp(lib).encode()).hexdigest()[:12]
+        cache = DATA / f"accepts-{lib}-{docs_key}-{lib_key}.json"
         if cache.exists():
             results[lib] = json.loads(cache.read_text())
             continue
@@ -272,6 +273,8 @@ def accepted_by(libs: dict[str, Path | str], docs: dict[str, bytes]) -> dict[str
         stdout, stderr = proc.communicate()
         if proc.returncode != 0:
             raise SystemExit(f"accepts {lib} failed:\n{stderr[-3000:]}")
+        for stale in DATA.glob(cache.name.rsplit("-", 1)[0] + "-*.json"):
+            stale.unlink()  # answers for older versions of the library's code
         cache.write_text(stdout)
         results[lib] = json.loads(stdout)
     return {lib: results[lib] for lib in libs}
