@@ -21,6 +21,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# --- local Medplum test server (tests/server) ---------------------------------------
+# Pinned Node 22 from the npm registry into .cache/node, then `npm ci` in tests/server.
+.PHONY: server-install
+server-install:
+	$(PYTHON) scripts/medplum_server.py install
+
 # --- code generation ------------------------------------------------------------
 # Refresh specs/ from the package registries and verify recorded checksums (network).
 specs: install
@@ -54,12 +60,17 @@ typecheck: install
 unit: install
 	$(VENV)/bin/pytest -m "not integration and not examples"
 
-test: install lint typecheck check-generated
+test: install server-install lint typecheck check-generated
 	$(VENV)/bin/pytest
+	$(VENV)/bin/mkdocs build --strict --quiet
 
 # --- the main job -----------------------------------------------------------------
-demo: install
+demo: install server-install
 	$(PY) scripts/demo.py
+
+# Re-record the HTTP cassettes of tests/replay against the local server (replay is the default).
+record: install server-install
+	$(VENV)/bin/pytest tests/replay --record-mode=rewrite
 
 docs: install
 	$(VENV)/bin/mkdocs build --strict

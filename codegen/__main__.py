@@ -9,7 +9,12 @@ from collections.abc import Callable, Sequence
 # Each step is "module:function"; the function takes no arguments and writes its files.
 # Order matters: models first (the client generator imports nothing from them, but
 # payload and search-parameter modules are referenced by the client).
-GENERATE_STEPS: tuple[str, ...] = ("codegen.models:main",)
+GENERATE_STEPS: tuple[str, ...] = (
+    "codegen.models:main",
+    "codegen.client:generate",
+    "codegen.search_params:generate",
+    "codegen.payloads:generate",
+)
 
 SPECS_STEPS: tuple[str, ...] = ("codegen.specs:refresh",)
 

@@ -3,8 +3,137 @@
 ``from pymedplum import MedplumClient`` for the sync client,
 ``from pymedplum import AsyncMedplumClient`` for the async one, and
 ``from pymedplum.fhir import Patient`` for the FHIR R4 models.
+
+Public names are loaded on first use (``_LAZY`` maps each to its module), so
+``import pymedplum`` stays cheap: no pydantic models, no httpx until needed.
+To add a public name: one line in ``_LAZY`` and the name in the matching
+``TYPE_CHECKING`` import (``tests/helpers/test_lazy_init.py`` checks they agree).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from pymedplum._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from pymedplum._retry import RetryPolicy as RetryPolicy
+    from pymedplum._serialization import to_fhir_json as to_fhir_json
+    from pymedplum.access import MergeResult as MergeResult
+    from pymedplum.access import build_merged_access as build_merged_access
+    from pymedplum.access import (
+        get_project_membership_access_parameter as get_project_membership_access_parameter,
+    )
+    from pymedplum.access import (
+        get_project_membership_access_policy_id as get_project_membership_access_policy_id,
+    )
+    from pymedplum.access import make_project_membership_access as make_project_membership_access
+    from pymedplum.access import merged_equals_remote as merged_equals_remote
+    from pymedplum.access import normalize_access_entry as normalize_access_entry
+    from pymedplum.access import normalize_access_policy_id as normalize_access_policy_id
+    from pymedplum.access import (
+        normalize_access_policy_reference as normalize_access_policy_reference,
+    )
+    from pymedplum.access import partition_access as partition_access
+    from pymedplum.access import validate_managed_access as validate_managed_access
+    from pymedplum.async_client import AsyncMedplumClient as AsyncMedplumClient
+    from pymedplum.bundle import BundleEntryError as BundleEntryError
+    from pymedplum.bundle import BundleEntryResult as BundleEntryResult
+    from pymedplum.bundle import FHIRBundle as FHIRBundle
+    from pymedplum.client import MedplumClient as MedplumClient
+    from pymedplum.exceptions import AuthenticationError as AuthenticationError
+    from pymedplum.exceptions import AuthorizationError as AuthorizationError
+    from pymedplum.exceptions import BadRequestError as BadRequestError
+    from pymedplum.exceptions import GoneError as GoneError
+    from pymedplum.exceptions import InsecureTransportError as InsecureTransportError
+    from pymedplum.exceptions import MedplumError as MedplumError
+    from pymedplum.exceptions import NetworkError as NetworkError
+    from pymedplum.exceptions import NotFoundError as NotFoundError
+    from pymedplum.exceptions import OperationOutcomeError as OperationOutcomeError
+    from pymedplum.exceptions import PreconditionFailedError as PreconditionFailedError
+    from pymedplum.exceptions import RateLimitError as RateLimitError
+    from pymedplum.exceptions import ServerError as ServerError
+    from pymedplum.exceptions import TokenRefreshCooldownError as TokenRefreshCooldownError
+    from pymedplum.exceptions import UnsafeRedirectError as UnsafeRedirectError
+    from pymedplum.exceptions import ValidationError as ValidationError
+    from pymedplum.helpers.accounts import extract_account_references as extract_account_references
+    from pymedplum.helpers.accounts import get_resource_accounts as get_resource_accounts
+    from pymedplum.helpers.accounts import resource_has_account as resource_has_account
+    from pymedplum.helpers.codings import coding_parts as coding_parts
+    from pymedplum.helpers.codings import get_code_by_system as get_code_by_system
+    from pymedplum.helpers.codings import get_code_display as get_code_display
+    from pymedplum.helpers.names import extract_identifier as extract_identifier
+    from pymedplum.helpers.names import get_patient_display_name as get_patient_display_name
+    from pymedplum.helpers.references import build_reference as build_reference
+    from pymedplum.helpers.references import parse_reference as parse_reference
+    from pymedplum.helpers.references import resolve_id as resolve_id
+
+# name -> module that defines it. One line per public name; keep each group sorted.
+_LAZY: dict[str, str] = {
+    # Clients
+    "AsyncMedplumClient": "pymedplum.async_client",
+    "MedplumClient": "pymedplum.client",
+    # Exceptions and retry policy
+    "AuthenticationError": "pymedplum.exceptions",
+    "AuthorizationError": "pymedplum.exceptions",
+    "BadRequestError": "pymedplum.exceptions",
+    "GoneError": "pymedplum.exceptions",
+    "InsecureTransportError": "pymedplum.exceptions",
+    "MedplumError": "pymedplum.exceptions",
+    "NetworkError": "pymedplum.exceptions",
+    "NotFoundError": "pymedplum.exceptions",
+    "OperationOutcomeError": "pymedplum.exceptions",
+    "PreconditionFailedError": "pymedplum.exceptions",
+    "RateLimitError": "pymedplum.exceptions",
+    "ServerError": "pymedplum.exceptions",
+    "TokenRefreshCooldownError": "pymedplum.exceptions",
+    "UnsafeRedirectError": "pymedplum.exceptions",
+    "ValidationError": "pymedplum.exceptions",
+    "RetryPolicy": "pymedplum._retry",
+    # FHIR helpers
+    "build_reference": "pymedplum.helpers.references",
+    "parse_reference": "pymedplum.helpers.references",
+    "resolve_id": "pymedplum.helpers.references",
+    "extract_identifier": "pymedplum.helpers.names",
+    "get_patient_display_name": "pymedplum.helpers.names",
+    "coding_parts": "pymedplum.helpers.codings",
+    "get_code_by_system": "pymedplum.helpers.codings",
+    "get_code_display": "pymedplum.helpers.codings",
+    "extract_account_references": "pymedplum.helpers.accounts",
+    "get_resource_accounts": "pymedplum.helpers.accounts",
+    "resource_has_account": "pymedplum.helpers.accounts",
+    "to_fhir_json": "pymedplum._serialization",
+    # ProjectMembership access
+    "MergeResult": "pymedplum.access",
+    "build_merged_access": "pymedplum.access",
+    "get_project_membership_access_parameter": "pymedplum.access",
+    "get_project_membership_access_policy_id": "pymedplum.access",
+    "make_project_membership_access": "pymedplum.access",
+    "merged_equals_remote": "pymedplum.access",
+    "normalize_access_entry": "pymedplum.access",
+    "normalize_access_policy_id": "pymedplum.access",
+    "normalize_access_policy_reference": "pymedplum.access",
+    "partition_access": "pymedplum.access",
+    "validate_managed_access": "pymedplum.access",
+    # Bundles
+    "BundleEntryError": "pymedplum.bundle",
+    "BundleEntryResult": "pymedplum.bundle",
+    "FHIRBundle": "pymedplum.bundle",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name from its module on first access, then cache it here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pymedplum' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

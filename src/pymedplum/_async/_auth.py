@@ -1,0 +1,221 @@
+"""The token manager: client credentials against ``{base_url}oauth2/token``, refreshed before
+expiry, single-flight under concurrency, with a cooldown after a failed refresh."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import pydantic_core
+
+from pymedplum._async import _synchronization
+from pymedplum.exceptions import AuthenticationError, TokenRefreshCooldownError
+from pymedplum.hooks import RequestAttempt, RequestEvent
+
+logger = logging.getLogger("pymedplum.auth")
+
+# Refresh this long before the server's expiry (at most half the lifetime for short tokens).
+REFRESH_MARGIN_SECONDS = 60.0
+
+
+class AsyncTokenManager:
+    """Holds the bearer token of one client and fetches a new one when needed.
+
+    ``token()`` is the hot path: a fresh token is returned without locking. Only when the token
+    is missing or inside its refresh margin do callers queue on the lock, and the first one
+    through fetches while the others reuse its result: one token request per expiry.
+    """
+
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        client_id: str | None,
+        client_secret: str | None,
+        access_token: str | None,
+        cooldown: float,
+        emit: Callable[[RequestEvent], Awaitable[None]],  # async-only
+        # sync-only: emit: Callable[[RequestEvent], None],
+    ) -> None:
+        self._token_url = token_url
+        self._token_path = httpx.URL(token_url).path
+        self._client_id = client_id
+        self._client_secret = client_secret
+        # (token, monotonic time to refresh it) as one tuple, so that a thread reading it
+        # never pairs a new token with an old deadline. A given token has no known expiry:
+        # it is used until the server answers 401.
+        self._state: tuple[str | None, float] = (
+            access_token,
+            math.inf if access_token is not None else -math.inf,
+        )
+        self._cooldown = cooldown
+        self._failed_until = -math.inf
+        self._lock = _synchronization.AsyncLock()
+        self._emit = emit
+        self.token_requests = 0
+
+    @property
+    def can_refresh(self) -> bool:
+        """Whether client credentials are configured, so a new token can be fetched."""
+        return self._client_id is not None and self._client_secret is not None
+
+    @property
+    def mode(self) -> str:
+        """``client_credentials``, ``access_token`` or ``none`` (for the client's repr)."""
+        if self.can_refresh:
+            return "client_credentials"
+        return "access_token" if self._state[0] is not None else "none"
+
+    async def token(self, http: httpx.AsyncClient) -> str | None:
+        """A usable bearer token (fetching one if needed), or ``None`` without credentials."""
+        token, refresh_at = self._state
+        if token is not None and time.monotonic() < refresh_at:
+            return token
+        if not self.can_refresh:
+            return token
+        async with self._lock:
+            token, refresh_at = self._state
+            if token is not None and time.monotonic() < refresh_at:
+                return token
+            return await self._fetch(http)
+
+    async def refresh_after_401(self, http: httpx.AsyncClient, rejected: str | None) -> str:
+        """A new token after the server rejected ``rejected``; reuses one another caller
+        fetched meanwhile."""
+        async with self._lock:
+            token, refresh_at = self._state
+            if token is not None and token != rejected and time.monotonic() < refresh_at:
+                return token
+            return await self._fetch(http)
+
+    def expire(self) -> None:
+        """Treat the current token as due for refresh on the next call."""
+        self._state = (self._state[0], -math.inf)
+
+    async def _fetch(self, http: httpx.AsyncClient) -> str:
+        now = time.monotonic()
+        if now < self._failed_until:
+            raise TokenRefreshCooldownError(retry_after=self._failed_until - now)
+        self.token_requests += 1
+        started_at = datetime.now(timezone.utc)
+        t0 = time.perf_counter()
+        status: int | None = None
+        error: BaseException | None = None
+        try:
+            try:
+                response = await http.post(
+                    self._token_url,
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": self._client_id or "",
+                        "client_secret": self._client_secret or "",
+                    },
+                    headers={"Accept": "application/json"},
+                )
+            except httpx.HTTPError as exc:
+                error = AuthenticationError(
+                    f"client-credentials token request failed: {type(exc).__name__}",
+                    method="POST",
+                    path_template=self._token_path,
+                )
+                raise error from exc
+            status = response.status_code
+            token, expires_in, error = self._read(response)
+            if error is not None:
+                raise error
+        except Exception as exc:
+            # A cancelled caller (BaseException) is not a failed refresh: no cooldown then.
+            error = error if error is not None else exc
+            self._failed_until = time.monotonic() + self._cooldown
+            logger.warning(
+                "token request failed (%s); further refreshes wait %.2fs",
+                type(error).__name__,
+                self._cooldown,
+            )
+            raise
+        finally:
+            await self._emit_event(started_at, time.perf_counter() - t0, status, error)
+        lifetime = expires_in if expires_in is not None else math.inf
+        margin = min(REFRESH_MARGIN_SECONDS, lifetime / 2)
+        self._state = (token, time.monotonic() + lifetime - margin)
+        self._failed_until = -math.inf
+        logger.debug("token acquired (expires in %s s)", expires_in)
+        return token
+
+    def _read(
+        self, response: httpx.Response
+    ) -> tuple[str, float | None, AuthenticationError | None]:
+        """Token and lifetime from a token response, or the error describing why not."""
+        body: Any = None
+        if response.content:
+            try:
+                body = pydantic_core.from_json(response.content)
+            except ValueError:
+                body = None
+        if response.status_code >= 400 or not isinstance(body, dict):
+            code = body.get("error") if isinstance(body, dict) else None
+            detail = f" ({code})" if isinstance(code, str) and code.isidentifier() else ""
+            return (
+                "",
+                None,
+                AuthenticationError(
+                    f"client-credentials token request failed: HTTP {response.status_code}"
+                    + detail,
+                    status_code=response.status_code,
+                    response=response,
+                    method="POST",
+                    path_template=self._token_path,
+                    outcome=body
+                    if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome"
+                    else None,
+                ),
+            )
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            return (
+                "",
+                None,
+                AuthenticationError(
+                    "token endpoint answered without an access_token",
+                    status_code=response.status_code,
+                    method="POST",
+                    path_template=self._token_path,
+                ),
+            )
+        expires_in = body.get("expires_in")
+        lifetime = (
+            float(expires_in)
+            if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool)
+            else None
+        )
+        return token, lifetime, None
+
+    async def _emit_event(
+        self,
+        started_at: datetime,
+        duration: float,
+        status: int | None,
+        error: BaseException | None,
+    ) -> None:
+        event = RequestEvent(
+            method="POST",
+            path=self._token_path,
+            path_template=self._token_path,
+            query_params=None,
+            resource_type=None,
+            resource_id=None,
+            operation=None,
+            started_at=started_at,
+            ended_at=datetime.now(timezone.utc),
+            attempts=[RequestAttempt(1, status, duration, None, error)],
+            final_status_code=status,
+            final_exception=error,
+            action=None,
+            outcome="success" if error is None and status is not None and status < 400 else "error",
+        )
+        await self._emit(event)

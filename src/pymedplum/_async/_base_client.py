@@ -1,0 +1,726 @@
+"""AsyncBaseClient: constructor, authentication, On-Behalf-Of and the one ``_request``.
+
+Every endpoint method (generated into ``client.py``) describes its request and calls
+``_request``; this module alone builds the URL and headers, applies auth, OBO and the
+``before_request`` hook, runs the retry loop, maps errors and emits the ``RequestEvent``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import replace
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from urllib.parse import parse_qs
+
+import httpx
+import pydantic_core
+from pydantic import BaseModel
+
+from pymedplum import _obo
+from pymedplum._async import _synchronization
+from pymedplum._async._auth import AsyncTokenManager
+from pymedplum._retry import RetryPolicy, parse_retry_after, was_possibly_sent
+from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
+from pymedplum._serialization import encode_json, wire_dict
+from pymedplum._version import __version__
+from pymedplum.exceptions import MedplumError, NetworkError, error_for_status
+from pymedplum.hooks import (
+    AsyncOnRequestCompleteHook,
+    BeforeRequestHook,
+    OnRequestCompleteHook,
+    PreparedRequest,
+    RequestAction,
+    RequestAttempt,
+    RequestEvent,
+    derive_action,
+    describe_fhir_path,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["AsyncBaseClient", "QueryParams"]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+QueryValue = str | int | float | bool
+QueryParams = Mapping[str, QueryValue | Sequence[QueryValue]] | Sequence[tuple[str, QueryValue]]
+Base = Literal["fhir", "api", "absolute"]
+
+hooks_logger = logging.getLogger("pymedplum.hooks")
+logger = logging.getLogger("pymedplum.client")
+
+_ACCEPT = "application/fhir+json, application/json;q=0.9, */*;q=0.1"
+_USER_AGENT = f"pymedplum/{__version__} python-httpx/{httpx.__version__}"
+# Headers a before_request hook never sees and may not set.
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", _obo.OBO_HEADER.lower()}
+)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ID_LIKE = re.compile(r"[A-Za-z$_][A-Za-z$_-]*[0-9]?\Z")
+
+
+def _plain_json(value: Any) -> Any:
+    """The JSON-shaped Python value a before_request hook sees as ``json_body``."""
+    if isinstance(value, BaseModel):
+        return wire_dict(value)
+    return value
+
+
+def _scrub_path(path: str) -> str:
+    """A non-FHIR path with id-like segments replaced by ``{id}`` (for path_template)."""
+    return "/".join(s if not s or _ID_LIKE.match(s) else "{id}" for s in path.split("/"))
+
+
+class _Call:
+    """The state of one logical call while it runs (one object instead of a dozen locals)."""
+
+    __slots__ = (
+        "attempts",
+        "base",
+        "body",
+        "headers",
+        "method",
+        "obo",
+        "operation",
+        "params",
+        "path_template",
+        "request",
+        "resource_id",
+        "resource_type",
+        "url",
+    )
+
+    def __init__(self, method: str, url: str, base: Base) -> None:
+        self.method = method
+        self.url = url
+        self.base = base
+        self.params: Any = None
+        self.headers: dict[str, str] = {}
+        self.body: bytes | None = None
+        self.obo: str | None = None
+        self.request: httpx.Request | None = None
+        self.attempts: list[RequestAttempt] = []
+        self.path_template: str | None = None
+        self.resource_type: str | None = None
+        self.resource_id: str | None = None
+        self.operation: str | None = None
+
+
+class AsyncBaseClient:
+    """The transport core shared by every endpoint method of ``AsyncMedplumClient``.
+
+    Construct it like the client (all arguments after ``base_url`` are keyword-only). It owns
+    one httpx connection pool unless ``http_client`` is given (then it never closes that one).
+    ``retry`` (not in the upstream contract) tunes retries; ``RetryPolicy(max_attempts=1)``
+    turns them off.
+    """
+
+    def __init__(
+        self,
+        base_url: str = "https://api.medplum.com/",
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        access_token: str | None = None,
+        project_id: str | None = None,
+        fhir_url_path: str = "fhir/R4/",
+        timeout: float = 30.0,
+        http_client: httpx.AsyncClient | None = None,
+        before_request: BeforeRequestHook | None = None,
+        on_request_complete: OnRequestCompleteHook | AsyncOnRequestCompleteHook | None = None,
+        allow_insecure_http: bool = False,
+        failed_refresh_cooldown: float = 1.0,
+        default_on_behalf_of: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.base_url = normalize_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        if not isinstance(fhir_url_path, str):
+            raise TypeError(f"fhir_url_path must be a str, got {type(fhir_url_path).__name__}")
+        fhir_path = fhir_url_path.strip("/")
+        self.fhir_url_path = fhir_path + "/" if fhir_path else ""
+        self.fhir_base_url = self.base_url + self.fhir_url_path
+        self._origin = origin_of(self.base_url)
+        self._api_prefix = httpx.URL(self.base_url).path
+        self._fhir_prefix = httpx.URL(self.fhir_base_url).path
+        self._fhir_root = self._fhir_prefix.rstrip("/")
+
+        for name, secret in (
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("access_token", access_token),
+            ("project_id", project_id),
+        ):
+            if secret is not None and (not isinstance(secret, str) or not secret):
+                raise ValueError(f"{name} must be a non-empty str or None")
+        if (client_id is None) != (client_secret is None):
+            raise ValueError("client_id and client_secret must be given together")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        if (
+            isinstance(failed_refresh_cooldown, bool)
+            or not isinstance(failed_refresh_cooldown, (int, float))
+            or failed_refresh_cooldown < 0
+        ):
+            raise ValueError(
+                f"failed_refresh_cooldown must be a number >= 0, got {failed_refresh_cooldown!r}"
+            )
+        if before_request is not None and not callable(before_request):
+            raise TypeError("before_request must be callable or None")
+        if on_request_complete is not None:
+            _synchronization.check_complete_hook(on_request_complete)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
+
+        if http_client is None:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(float(timeout)),
+                follow_redirects=False,
+                headers={"User-Agent": _USER_AGENT},
+            )
+            self._owns_http = True
+        else:
+            if not isinstance(http_client, httpx.AsyncClient):
+                raise TypeError(
+                    f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
+                )
+            if http_client.follow_redirects:
+                raise ValueError(
+                    "http_client must be created with follow_redirects=False: a followed "
+                    "redirect would carry the bearer token to wherever the server points"
+                )
+            self._http = http_client
+            self._owns_http = False
+
+        # Straight-to-transport sends (see _send_once) only where httpx would add nothing.
+        self._direct = (
+            hasattr(self._http, "_transport_for_url")
+            and self._http.auth is None
+            and not any(self._http.event_hooks.values())
+        )
+        self._lean = self._direct and not self._http.params and str(self._http.base_url) == ""
+        self._client_headers = {k.lower(): v for k, v in self._http.headers.items()}
+        self.client_id = client_id
+        self.project_id = project_id
+        self.timeout = float(timeout)
+        self.retry_policy = retry if retry is not None else RetryPolicy()
+        self._before_request = before_request
+        self._on_request_complete = on_request_complete
+        self.default_on_behalf_of = (
+            _obo.normalize_membership(default_on_behalf_of, argument="default_on_behalf_of")
+            if default_on_behalf_of
+            else None
+        )
+        self._obo_var: ContextVar[str | None] = ContextVar(
+            f"pymedplum_on_behalf_of_{id(self):x}", default=None
+        )
+        self._tokens = AsyncTokenManager(
+            token_url=self.base_url + "oauth2/token",
+            client_id=client_id,
+            client_secret=client_secret,
+            access_token=access_token,
+            cooldown=float(failed_refresh_cooldown),
+            emit=self._emit,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, "
+            f"auth={self._tokens.mode!r}, client_id={self.client_id!r})"
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the connection pool this client created (never a caller-supplied one)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    close = aclose  # async-only
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- On-Behalf-Of ----------------------------------------------------------------------
+
+    def on_behalf_of(
+        self, membership: str | Mapping[str, Any] | BaseModel
+    ) -> _obo.OnBehalfOfContext[Self]:
+        """Context manager: send ``X-Medplum-On-Behalf-Of`` for every request made by this client
+        in the block (this task / thread only). Accepts a ProjectMembership id, a reference
+        ``ProjectMembership/<id>``, or a ProjectMembership resource (dict or model)."""
+        return _obo.OnBehalfOfContext(self._obo_var, _obo.normalize_membership(membership), self)
+
+    # --- low-level HTTP (paths relative to base_url, or same-origin absolute URLs) ----------
+
+    async def get(
+        self,
+        path: str,
+        *,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_behalf_of: str | None = None,
+    ) -> Any:
+        """GET a Medplum API path (relative to ``base_url``); the parsed JSON or ``None``."""
+        response = await self._request(
+            "GET", path, base=self._base_of(path), params=params, headers=headers,
+            on_behalf_of=on_behalf_of,
+        )  # fmt: skip
+        return self._json(response)
+
+    async def post(
+        self,
+        path: str,
+        json: Any = None,
+        *,
+        params: QueryParams | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_behalf_of: str | None = None,
+    ) -> Any:
+        """POST ``json`` (or raw ``content``) to a Medplum API path; the parsed JSON or ``None``."""
+        response = await self._request(
+            "POST", path, base=self._base_of(path), params=params, json=json, content=content,
+            headers=headers, on_behalf_of=on_behalf_of,
+        )  # fmt: skip
+        return self._json(response)
+
+    async def put(
+        self,
+        path: str,
+        json: Any = None,
+        *,
+        params: QueryParams | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_behalf_of: str | None = None,
+    ) -> Any:
+        """PUT ``json`` (or raw ``content``) to a Medplum API path; the parsed JSON or ``None``."""
+        response = await self._request(
+            "PUT", path, base=self._base_of(path), params=params, json=json, content=content,
+            headers=headers, on_behalf_of=on_behalf_of,
+        )  # fmt: skip
+        return self._json(response)
+
+    async def delete(
+        self,
+        path: str,
+        *,
+        params: QueryParams | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_behalf_of: str | None = None,
+    ) -> Any:
+        """DELETE a Medplum API path; the parsed JSON or ``None``."""
+        response = await self._request(
+            "DELETE", path, base=self._base_of(path), params=params, headers=headers,
+            on_behalf_of=on_behalf_of,
+        )  # fmt: skip
+        return self._json(response)
+
+    @staticmethod
+    def _base_of(path: str) -> Base:
+        return "absolute" if path.startswith(("https://", "http://")) else "api"
+
+    # --- response helpers for endpoint methods --------------------------------------------
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        """The decoded JSON body, ``None`` for an empty one; ``MedplumError`` if not JSON."""
+        content = response.content
+        if not content:
+            return None
+        try:
+            return pydantic_core.from_json(content)
+        except ValueError as exc:
+            kind = response.headers.get("Content-Type", "no content type")
+            raise MedplumError(
+                f"expected a JSON response body, got {kind} ({len(content)} bytes)",
+                response.status_code,
+                response=response,
+            ) from exc
+
+    @overload
+    @staticmethod
+    def _to_model(data: Any, as_fhir: type[ModelT]) -> ModelT: ...
+
+    @overload
+    @staticmethod
+    def _to_model(data: Any, as_fhir: None) -> Any: ...
+
+    @staticmethod
+    def _to_model(data: Any, as_fhir: type[ModelT] | None) -> ModelT | Any:
+        """``data`` validated into ``as_fhir`` when given, else ``data`` unchanged."""
+        if as_fhir is None:
+            return data
+        return as_fhir.model_validate(data)
+
+    # --- the request path -------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        base: Base = "fhir",
+        params: QueryParams | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        action: RequestAction | None = None,
+        operation: str | None = None,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        path_template: str | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+    ) -> httpx.Response:
+        """Send one logical call and return its 2xx/3xx response (redirects are not followed).
+
+        Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass, a
+        transport failure ``NetworkError``, a cross-origin ``base="absolute"`` URL
+        ``UnsafeRedirectError``. Exactly one ``RequestEvent`` is emitted, whatever happens.
+        """
+        call = _Call(method.upper(), url, base)
+        call.path_template = path_template
+        call.resource_type = resource_type
+        call.resource_id = resource_id
+        call.operation = operation
+        started_at = datetime.now(timezone.utc) if self._on_request_complete is not None else None
+        error: BaseException | None = None
+        try:
+            self._prepare(call, params, json, content, headers, on_behalf_of)
+            safe = (
+                replay_safe if replay_safe is not None else RetryPolicy.is_replay_safe(call.method)
+            )
+            return await self._send(call, safe)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if started_at is not None:
+                await self._emit(self._event(call, started_at, error, action))
+
+    def _prepare(
+        self,
+        call: _Call,
+        params: QueryParams | None,
+        json: Any,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+        on_behalf_of: str | None,
+    ) -> None:
+        base = call.base
+        if base == "fhir":
+            call.url = self._join(self.fhir_base_url, call.url)
+        elif base == "api":
+            call.url = self._join(self.base_url, call.url)
+        elif base == "absolute":
+            check_same_origin(self._origin, call.url, what="server-supplied URL")
+        else:
+            raise ValueError(f"base must be 'fhir', 'api' or 'absolute', got {base!r}")
+        call.obo = _obo.resolve(on_behalf_of, self._obo_var, self.default_on_behalf_of)
+        hdrs = {"Accept": _ACCEPT, "X-Medplum": "extended"}
+        if json is not None:
+            if content is not None:
+                raise TypeError("pass either json= or content=, not both")
+            call.body = encode_json(json)
+            hdrs["Content-Type"] = "application/fhir+json" if base == "fhir" else "application/json"
+        else:
+            call.body = content
+        if headers:
+            for key, value in headers.items():
+                _set_header(hdrs, key, value)
+        call.headers = hdrs
+        call.params = params
+        if self._before_request is not None:
+            self._apply_before_request(call, json)
+
+    @staticmethod
+    def _join(prefix: str, url: str) -> str:
+        path = url.split("?", 1)[0]
+        if "://" in path or path.startswith("//") or "\\" in path:
+            raise ValueError(f"expected a path relative to the base URL, got {url!r}")
+        return prefix + url.lstrip("/")
+
+    def _apply_before_request(self, call: _Call, json: Any) -> None:
+        assert self._before_request is not None
+        probe = self._http.build_request(call.method, call.url, params=call.params)
+        visible = {k: v for k, v in call.headers.items() if k.lower() not in _SECRET_HEADERS}
+        original = PreparedRequest(
+            method=call.method,
+            url=str(probe.url),
+            headers=dict(visible),
+            json_body=_plain_json(json),
+        )
+        result = self._before_request(original)
+        if result is None:
+            return
+        problem = self._hook_violation(original, result)
+        if problem is not None:
+            hooks_logger.warning(
+                "before_request hook result discarded (%s); sending the original request", problem
+            )
+            return
+        headers = dict(result.headers)
+        for key, value in call.headers.items():
+            if key.lower() in _SECRET_HEADERS:
+                _set_header(headers, key, value)  # the caller's own secret headers stay
+        if result.json_body is not original.json_body and result.json_body is not None:
+            call.body = encode_json(result.json_body)
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "application/fhir+json"
+        call.method = result.method.upper()
+        call.url = result.url
+        call.params = None  # the hook saw (and returned) the URL with its query
+        call.headers = headers
+
+    def _hook_violation(self, original: PreparedRequest, result: object) -> str | None:
+        if not isinstance(result, PreparedRequest):
+            return f"returned {type(result).__name__}, expected PreparedRequest or None"
+        if not isinstance(result.url, str) or not is_same_origin(self._origin, result.url):
+            return "the URL leaves the client's origin"
+        if not isinstance(result.headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in result.headers.items()
+        ):
+            return "headers must be a dict of str to str"
+        injected = sorted(k for k in result.headers if k.lower() in _SECRET_HEADERS)
+        if injected:
+            return "it sets auth / On-Behalf-Of headers " + ", ".join(injected)
+        if not isinstance(result.method, str):
+            return "method must be a str"
+        method = result.method.upper()
+        if method != original.method and method not in _SAFE_METHODS:
+            return f"it changes the method {original.method} to unsafe {method}"
+        return None
+
+    async def _send(self, call: _Call, replay_safe: bool) -> httpx.Response:
+        http = self._http
+        tokens = self._tokens
+        policy = self.retry_policy
+        attempts = call.attempts
+        refreshed = False
+        tries = 0
+        possibly_sent = False
+        while True:
+            token = await tokens.token(http)
+            request = self._build(call, token)
+            call.request = request
+            tries += 1
+            t0 = time.perf_counter()
+            try:
+                response = await self._send_once(request)
+            except httpx.TransportError as exc:
+                attempts.append(
+                    RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
+                )
+                possibly_sent = possibly_sent or was_possibly_sent(exc)
+                delay = policy.delay_for_error(exc, tries, replay_safe=replay_safe)
+                if delay is None:
+                    _redact(request)
+                    raise NetworkError(
+                        f"{call.method} {self._template(call)} failed: {type(exc).__name__}",
+                        possibly_committed=possibly_sent,
+                    ) from exc
+                await _synchronization.sleep(delay)
+                continue
+            status = response.status_code
+            attempts.append(
+                RequestAttempt(len(attempts) + 1, status, time.perf_counter() - t0, call.obo)
+            )
+            if status < 400:
+                return response
+            if status == 401 and not refreshed and tokens.can_refresh:
+                # One forced refresh and one replay; it does not count as a retry.
+                refreshed = True
+                tries -= 1
+                await response.aclose()
+                await tokens.refresh_after_401(http, token)
+                continue
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if status >= 500:
+                possibly_sent = True
+            delay = policy.delay_for_status(status, retry_after, tries, replay_safe=replay_safe)
+            if delay is not None:
+                await response.aclose()
+                await _synchronization.sleep(delay)
+                continue
+            _redact(request)
+            body: Any = None
+            if response.content:
+                try:
+                    body = pydantic_core.from_json(response.content)
+                except ValueError:
+                    body = None
+            exc_obj = error_for_status(
+                status,
+                body=body,
+                response=response,
+                method=call.method,
+                path=request.url.path,
+                path_template=self._template(call),
+                retry_after=retry_after,
+            )
+            attempts[-1] = replace(attempts[-1], exception=exc_obj)
+            raise exc_obj
+
+    def _build(self, call: _Call, token: str | None) -> httpx.Request:
+        """The wire request of one attempt: the call's headers plus auth and OBO."""
+        http = self._http
+        if self._lean and not http.cookies:
+            # What build_request would produce for a client without base_url, default params
+            # or cookies, at two thirds of its cost (header names lower-cased, as on the wire).
+            headers = (
+                dict(self._client_headers)
+                if self._owns_http
+                else {k.lower(): v for k, v in http.headers.items()}
+            )
+            for key, value in call.headers.items():
+                headers[key.lower()] = value
+            if token is not None:
+                headers["authorization"] = "Bearer " + token
+            if call.obo is not None:
+                headers["x-medplum-on-behalf-of"] = call.obo
+            return httpx.Request(
+                call.method,
+                call.url,
+                params=call.params,
+                headers=headers,
+                content=call.body,
+                extensions={"timeout": http.timeout.as_dict()},
+            )
+        headers = dict(call.headers)
+        if token is not None:
+            _set_header(headers, "Authorization", "Bearer " + token)
+        if call.obo is not None:
+            _set_header(headers, _obo.OBO_HEADER, call.obo)
+        return http.build_request(
+            call.method, call.url, params=call.params, headers=headers, content=call.body
+        )
+
+    async def _send_once(self, request: httpx.Request) -> httpx.Response:
+        """One wire attempt, the body read. For a client without auth or event hooks the
+        request goes straight to the transport the client would pick (mounts and proxies
+        included): httpx's redirect / auth / hook machinery is a no-op there and costs more
+        than the rest of the SDK together (docs/performance.md)."""
+        if not self._direct:
+            return await self._http.send(request)
+        transport = self._http._transport_for_url(request.url)
+        try:
+            response = await transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            if exc._request is None:  # as httpx.Client.send would have done
+                exc.request = request
+            raise
+        response.request = request
+        try:
+            await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+    # --- RequestEvent -----------------------------------------------------------------------
+
+    def _describe(self, call: _Call) -> tuple[str, str | None, str | None, str | None, str]:
+        """``(path, resource_type, resource_id, operation, path_template)`` of a call."""
+        if call.request is not None:
+            path = call.request.url.path
+        else:  # the call failed before a request was built
+            try:
+                path = httpx.URL(call.url).path
+            except httpx.InvalidURL:
+                path = call.url.split("?", 1)[0]
+        rtype, rid, op, template = describe_fhir_path(path, self._fhir_prefix)
+        if call.path_template is not None:
+            template = call.path_template.replace(
+                "{resourceType}", call.resource_type or rtype or "{resourceType}"
+            )
+            if not template.startswith("/"):
+                # Server-handed absolute URLs (next pages, job status) are FHIR URLs too.
+                prefix = self._api_prefix if call.base == "api" else self._fhir_prefix
+                template = prefix + template
+        elif rtype is None:
+            template = _scrub_path(template)
+        return (
+            path,
+            call.resource_type or rtype,
+            call.resource_id if call.resource_id is not None else rid,
+            call.operation or op,
+            template,
+        )
+
+    def _template(self, call: _Call) -> str:
+        return self._describe(call)[4]
+
+    def _event(
+        self,
+        call: _Call,
+        started_at: datetime,
+        error: BaseException | None,
+        action: RequestAction | None,
+    ) -> RequestEvent:
+        path, rtype, rid, op, template = self._describe(call)
+        query: dict[str, list[str]] | None = None
+        if call.request is not None and call.request.url.query:
+            query = parse_qs(call.request.url.query.decode("ascii"), keep_blank_values=True)
+        if action is None and path.startswith(self._fhir_root):
+            fhir_root = path.rstrip("/") == self._fhir_root
+            action = derive_action(call.method, rtype, rid, op, template, fhir_root=fhir_root)
+        final_status = call.attempts[-1].status_code if call.attempts else None
+        success = error is None and final_status is not None and final_status < 400
+        return RequestEvent(
+            method=call.method,
+            path=path,
+            path_template=template,
+            query_params=query,
+            resource_type=rtype,
+            resource_id=rid,
+            operation=op,
+            started_at=started_at,
+            ended_at=datetime.now(timezone.utc),
+            attempts=list(call.attempts),
+            final_status_code=final_status,
+            final_exception=error,
+            action=action,
+            outcome="success" if success else "error",
+        )
+
+    async def _emit(self, event: RequestEvent) -> None:
+        hook = self._on_request_complete
+        if hook is None:
+            return
+        try:
+            await _synchronization.call_hook(hook, event)
+        except Exception as exc:
+            hooks_logger.warning(
+                "on_request_complete hook raised %s; ignored (the call's result is unaffected)",
+                type(exc).__name__,
+                exc_info=True,
+            )
+
+
+def _set_header(headers: dict[str, str], name: str, value: str) -> None:
+    """Set a header, replacing any spelling of the same name (HTTP names ignore case)."""
+    lower = name.lower()
+    for key in [k for k in headers if k.lower() == lower]:
+        del headers[key]
+    headers[name] = value
+
+
+def _redact(request: httpx.Request) -> None:
+    """Drop the bearer token from a request that is about to travel inside an exception."""
+    if "Authorization" in request.headers:
+        del request.headers["Authorization"]

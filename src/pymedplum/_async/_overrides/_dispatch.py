@@ -1,0 +1,117 @@
+"""From an ``Endpoint`` and the method's arguments to the runtime's one ``_request`` call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, overload
+
+import httpx
+
+from pymedplum._async._base_client import AsyncBaseClient
+from pymedplum._endpoints import Endpoint
+from pymedplum._request_builders import fill_path
+from pymedplum.bundle import FHIRBundle
+from pymedplum.endpoint_types import ModelT
+from pymedplum.exceptions import MedplumError
+
+
+def _template(path: str, values: Mapping[str, str | None]) -> str:
+    """The path template with unbound (None) segments dropped, for RequestEvent.path_template."""
+    return "/".join(
+        seg
+        for seg in path.split("/")
+        if seg and not (seg.startswith("{") and values.get(seg[1:-1]) is None)
+    )
+
+
+class Dispatch(AsyncBaseClient):
+    """Sends endpoint requests and converts their responses; the base of every override mixin."""
+
+    async def _call_endpoint(
+        self,
+        endpoint: Endpoint,
+        values: Mapping[str, str | None],
+        *,
+        url: str | None = None,
+        method: str | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+    ) -> httpx.Response:
+        """One request of ``endpoint``: its path filled from ``values`` (checked), or ``url``.
+
+        ``url`` is a server-handed absolute URL (a next link, a job URL); the runtime checks it
+        is on the client's origin. Emits one RequestEvent with the endpoint's action.
+        """
+        if url is None:
+            target = fill_path(endpoint.path, values, dict(endpoint.args))
+            base = endpoint.base
+        else:
+            target, base = url, "absolute"
+        return await self._request(
+            method or endpoint.method,
+            target,
+            base=base,
+            params=list(params) if params else None,
+            json=json,
+            content=content,
+            headers=dict(headers) if headers else None,
+            action=endpoint.action,
+            operation=endpoint.operation,
+            resource_type=values.get("resourceType") or endpoint.resource_type,
+            resource_id=values.get("id"),
+            path_template=_template(endpoint.path, values) or None,
+            on_behalf_of=on_behalf_of,
+            replay_safe=endpoint.replay_safe if replay_safe is None else replay_safe,
+        )
+
+    def _dict_response(self, response: httpx.Response) -> dict[str, Any]:
+        """The JSON object of a response ({} for an empty body); MedplumError for anything else."""
+        data = self._json(response)
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise MedplumError(
+                f"expected a JSON object from the server, got {type(data).__name__}",
+                response.status_code,
+                response=response,
+            )
+        return data
+
+    @overload
+    def _model_response(self, response: httpx.Response, as_fhir: None) -> dict[str, Any]: ...
+
+    @overload
+    def _model_response(self, response: httpx.Response, as_fhir: type[ModelT]) -> ModelT: ...
+
+    def _model_response(
+        self, response: httpx.Response, as_fhir: type[ModelT] | None
+    ) -> dict[str, Any] | ModelT:
+        """The response as ``as_fhir`` (validated straight from the bytes) or as a dict."""
+        if as_fhir is None:
+            return self._dict_response(response)
+        return as_fhir.model_validate_json(response.content)
+
+    @overload
+    def _as_model(self, data: dict[str, Any], as_fhir: None) -> dict[str, Any]: ...
+
+    @overload
+    def _as_model(self, data: dict[str, Any], as_fhir: type[ModelT]) -> ModelT: ...
+
+    def _as_model(
+        self, data: dict[str, Any], as_fhir: type[ModelT] | None
+    ) -> dict[str, Any] | ModelT:
+        """An already decoded resource as ``as_fhir`` or unchanged."""
+        return data if as_fhir is None else as_fhir.model_validate(data)
+
+    def _bundle_response(
+        self, response: httpx.Response, return_bundle: bool, as_fhir: type[ModelT] | None
+    ) -> dict[str, Any] | FHIRBundle[Any]:
+        """A searchset: the Bundle dict, or a FHIRBundle (typed by ``as_fhir``) on request."""
+        data = self._dict_response(response)
+        if not return_bundle:
+            return data
+        return FHIRBundle(data, as_fhir=as_fhir)

@@ -1,0 +1,57 @@
+"""Async jobs: resolve the job reference, check its status once, or poll until it is done."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from pymedplum._async._overrides._dispatch import Dispatch
+from pymedplum._async._synchronization import sleep
+from pymedplum._endpoints import ENDPOINTS
+from pymedplum._request_builders import (
+    TERMINAL_JOB_STATUSES,
+    is_absolute_url,
+    job_locator,
+)
+from pymedplum._security import check_same_origin
+from pymedplum.endpoint_types import JobReference
+
+
+class JobOverrides(Dispatch):
+    """Bodies of get_async_job_status and wait_for_async_job."""
+
+    async def _job_status_request(self, locator: str) -> httpx.Response:
+        endpoint = ENDPOINTS["get_async_job_status"]
+        if is_absolute_url(locator):
+            # The poll carries the bearer token: a job URL must stay on the client's origin.
+            check_same_origin(self._origin, locator, what="the async job URL")
+            return await self._call_endpoint(endpoint, {}, url=locator)
+        return await self._call_endpoint(endpoint, {"id": locator})
+
+    async def _get_async_job_status(self, *, job: JobReference) -> dict[str, Any]:
+        return self._dict_response(await self._job_status_request(job_locator(job)))
+
+    async def _wait_for_async_job(
+        self, *, job: JobReference, poll_interval: float, timeout: float | None
+    ) -> dict[str, Any]:
+        if poll_interval < 0:
+            raise ValueError(f"poll_interval must be >= 0, got {poll_interval!r}")
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
+        locator = job_locator(job)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self._dict_response(await self._job_status_request(locator))
+            if status.get("status") in TERMINAL_JOB_STATUSES:
+                return status
+            if deadline is None:
+                await sleep(poll_interval)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"async job still {status.get('status')!r} after {timeout} seconds"
+                )
+            await sleep(min(poll_interval, remaining))

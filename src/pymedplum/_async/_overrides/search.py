@@ -1,0 +1,115 @@
+"""search_one, search_with_options and the lazy, same-origin pagination of search_resource_pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import urljoin
+
+from pymedplum._async._overrides._dispatch import Dispatch
+from pymedplum._endpoints import ENDPOINTS
+from pymedplum._request_builders import (
+    build_search_params,
+    is_absolute_url,
+    matches,
+    next_link,
+    search_option_params,
+)
+from pymedplum._security import check_same_origin
+from pymedplum.bundle import FHIRBundle
+from pymedplum.endpoint_types import ModelT, SearchQuery, SummaryMode, TotalMode
+
+# Options that take one value: given both in ``query`` and as an argument is ambiguous.
+_SINGLE_VALUED = frozenset({"_summary", "_elements", "_total", "_at", "_count", "_offset", "_sort"})
+
+
+class SearchOverrides(Dispatch):
+    """Bodies of search_one, search_resource_pages and search_with_options."""
+
+    async def _search_one(
+        self, *, resource_type: str, query: SearchQuery | None, on_behalf_of: str | None
+    ) -> dict[str, Any] | None:
+        # Only one resource is wanted: the caller's _count (if any) is replaced by 1.
+        params = [p for p in build_search_params(query) if p[0] != "_count"]
+        params.append(("_count", "1"))
+        response = await self._call_endpoint(
+            ENDPOINTS["search_one"],
+            {"resourceType": resource_type},
+            params=params,
+            on_behalf_of=on_behalf_of,
+        )
+        found = matches(self._dict_response(response))
+        return found[0] if found else None
+
+    async def _search_resource_pages(
+        self,
+        *,
+        resource_type: str,
+        query: SearchQuery | None,
+        as_fhir: type[ModelT] | None,
+        on_behalf_of: str | None,
+    ) -> AsyncIterator[dict[str, Any] | ModelT]:
+        endpoint = ENDPOINTS["search_resource_pages"]
+        values = {"resourceType": resource_type}
+        response = await self._call_endpoint(
+            endpoint, values, params=build_search_params(query), on_behalf_of=on_behalf_of
+        )
+        while True:
+            page = self._dict_response(response)
+            for resource in matches(page):
+                yield self._as_model(resource, as_fhir)
+            link = next_link(page)
+            if link is None:
+                return
+            # A relative link is resolved against the page it came from.
+            url = link if is_absolute_url(link) else urljoin(str(response.request.url), link)
+            check_same_origin(self._origin, url, what="the Bundle's next link")
+            response = await self._call_endpoint(
+                endpoint, values, url=url, on_behalf_of=on_behalf_of
+            )
+
+    async def _search_with_options(
+        self,
+        *,
+        resource_type: str,
+        query: SearchQuery | None,
+        summary: SummaryMode | None,
+        elements: Sequence[str] | None,
+        total: TotalMode | None,
+        at: str | None,
+        count: int | None,
+        offset: int | None,
+        sort: str | Sequence[str] | None,
+        include: str | Sequence[str] | None,
+        include_iterate: str | Sequence[str] | None,
+        revinclude: str | Sequence[str] | None,
+        revinclude_iterate: str | Sequence[str] | None,
+        return_bundle: bool,
+        as_fhir: type[ModelT] | None,
+        on_behalf_of: str | None,
+    ) -> dict[str, Any] | FHIRBundle[Any]:
+        params = build_search_params(query)
+        options = search_option_params(
+            summary=summary,
+            elements=elements,
+            total=total,
+            at=at,
+            count=count,
+            offset=offset,
+            sort=sort,
+            include=include,
+            include_iterate=include_iterate,
+            revinclude=revinclude,
+            revinclude_iterate=revinclude_iterate,
+        )
+        in_query = {name for name, _ in params}
+        for name, _ in options:
+            if name in _SINGLE_VALUED and name in in_query:
+                raise ValueError(f"{name} is given both in query and as an argument; give it once")
+        response = await self._call_endpoint(
+            ENDPOINTS["search_with_options"],
+            {"resourceType": resource_type},
+            params=params + options,
+            on_behalf_of=on_behalf_of,
+        )
+        return self._bundle_response(response, return_bundle, as_fhir)

@@ -1,0 +1,121 @@
+"""$expand, $lookup, $translate: GET with query parameters, or POST Parameters for objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from pymedplum._async._overrides._dispatch import Dispatch
+from pymedplum._endpoints import ENDPOINTS
+from pymedplum._request_builders import expand_params, lookup_request, translate_request
+
+
+class TerminologyOverrides(Dispatch):
+    """Bodies of expand_valueset, lookup_concept and translate_concept."""
+
+    async def _expand_valueset(
+        self,
+        *,
+        valueset_url: str | None,
+        valueset_id: str | None,
+        filter: str | None,
+        offset: int | None,
+        count: int | None,
+        include_designations: bool | None,
+        active_only: bool | None,
+        exclude_nested: bool | None,
+        exclude_not_for_ui: bool | None,
+        exclude_post_coordinated: bool | None,
+        display_language: str | None,
+        property: Sequence[str] | None,
+    ) -> dict[str, Any]:
+        if not valueset_url and not valueset_id:
+            raise ValueError("expand_valueset needs valueset_url or valueset_id")
+        params = expand_params(
+            valueset_url=valueset_url,
+            filter=filter,
+            offset=offset,
+            count=count,
+            include_designations=include_designations,
+            active_only=active_only,
+            exclude_nested=exclude_nested,
+            exclude_not_for_ui=exclude_not_for_ui,
+            exclude_post_coordinated=exclude_post_coordinated,
+            display_language=display_language,
+            property=property,
+        )
+        response = await self._call_endpoint(
+            ENDPOINTS["expand_valueset"], {"id": valueset_id}, params=params
+        )
+        return self._dict_response(response)
+
+    async def _lookup_concept(
+        self,
+        *,
+        code: str,
+        system: str | None,
+        codesystem_id: str | None,
+        version: str | None,
+        coding: Mapping[str, Any] | BaseModel | None,
+        date: str | None,
+        display_language: str | None,
+        property: Sequence[str] | None,
+    ) -> dict[str, Any]:
+        params, body = lookup_request(
+            code=code,
+            system=system,
+            version=version,
+            coding=coding,
+            date=date,
+            display_language=display_language,
+            property=property,
+        )
+        response = await self._call_endpoint(
+            ENDPOINTS["lookup_concept"],
+            {"id": codesystem_id},
+            method="GET" if body is None else "POST",
+            params=params,
+            json=body,
+            # $lookup reads; repeating the POST cannot change anything.
+            replay_safe=True,
+        )
+        return self._dict_response(response)
+
+    async def _translate_concept(
+        self,
+        *,
+        code: str | None,
+        system: str | None,
+        conceptmap_url: str | None,
+        conceptmap_id: str | None,
+        version: str | None,
+        source: str | None,
+        target: str | None,
+        coding: Mapping[str, Any] | BaseModel | None,
+        codeable_concept: Mapping[str, Any] | BaseModel | None,
+        target_system: str | None,
+        reverse: bool | None,
+    ) -> dict[str, Any]:
+        params, body = translate_request(
+            code=code,
+            system=system,
+            conceptmap_url=conceptmap_url,
+            version=version,
+            source=source,
+            target=target,
+            coding=coding,
+            codeable_concept=codeable_concept,
+            target_system=target_system,
+            reverse=reverse,
+        )
+        response = await self._call_endpoint(
+            ENDPOINTS["translate_concept"],
+            {"id": conceptmap_id},
+            method="GET" if body is None else "POST",
+            params=params,
+            json=body,
+            replay_safe=True,
+        )
+        return self._dict_response(response)

@@ -1,0 +1,74 @@
+"""The only places where the async and the sync runtime differ (httpcore's pattern).
+
+scripts/run_unasync.py writes the sync twin: a line ending in ``# async-only`` is dropped and a
+``# sync-only: <code>`` comment becomes ``<code>``, so ``anyio.Lock`` becomes
+``threading.Lock``, ``anyio.sleep`` becomes ``time.sleep`` and the sync client rejects
+coroutine hooks. Nothing else in the runtime knows which flavour it is.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import anyio  # async-only
+
+# sync-only: import threading
+# sync-only: import time
+
+
+class AsyncLock:
+    """A non-reentrant lock held across the token request (single-flight refresh)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = anyio.Lock()  # async-only
+        # sync-only: self._lock = threading.Lock()
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._lock.release()
+
+
+async def sleep(seconds: float) -> None:
+    """Wait between retries (tests patch this to record the delays instead of waiting)."""
+    await anyio.sleep(seconds)  # async-only
+    # sync-only: time.sleep(seconds)
+
+
+def is_coroutine_callable(hook: object) -> bool:
+    """Whether ``hook`` is a coroutine function, or an object whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(
+        getattr(hook, "__call__", None)  # noqa: B004
+    )
+
+
+def check_complete_hook(hook: object) -> None:
+    """Reject at construction an on_request_complete hook this client cannot call."""
+    if not callable(hook):
+        raise TypeError("on_request_complete must be callable or None")
+    # sync-only: if is_coroutine_callable(hook):
+    # sync-only:     raise TypeError(
+    # sync-only:         "MedplumClient needs a synchronous on_request_complete hook; "
+    # sync-only:         "use AsyncMedplumClient for a coroutine function"
+    # sync-only:     )
+
+
+async def call_hook(hook: Callable[[Any], Any], event: Any) -> None:
+    """Call an on_request_complete hook, awaiting what it returns when that is awaitable."""
+    result = hook(event)
+    if inspect.isawaitable(result):
+        await result  # async-only
+        # sync-only: if inspect.iscoroutine(result):
+        # sync-only:     result.close()  # never run: no "coroutine was never awaited" warning
+        # sync-only: raise TypeError("on_request_complete returned an awaitable in MedplumClient")

@@ -1,0 +1,507 @@
+"""Pure request-building steps of the endpoint methods (no I/O, shared by both clients).
+
+Each function turns a method's arguments into one piece of a request: query parameters,
+headers, a stamped body, a FHIR Parameters resource. The async methods and their unasync'd
+sync twins call these, so the rules live in one place and are tested without a server.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import BaseModel
+
+from pymedplum._security import Origin, check_same_origin
+from pymedplum._serialization import to_fhir_json, wire_dict
+
+logger = logging.getLogger("pymedplum.client")
+
+# FHIR R4 id (datatypes.html#id); resource types are capitalised names. Both keep path
+# segments free of "/", "?", "#" and "..", so an argument cannot walk to another endpoint.
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z0-9]{0,254}")
+
+
+# --- paths ------------------------------------------------------------------------------------
+
+
+def check_resource_type(arg: str, value: object) -> str:
+    """Return ``value`` if it is a plausible FHIR resource type; else ValueError naming ``arg``."""
+    if not isinstance(value, str) or not _RESOURCE_TYPE.fullmatch(value):
+        raise ValueError(f"{arg} must be a FHIR resource type such as 'Patient', got {value!r}")
+    return value
+
+
+def check_id(arg: str, value: object) -> str:
+    """Return ``value`` if it is a valid FHIR id (1-64 of ``A-Za-z0-9-.``); else ValueError."""
+    if not isinstance(value, str) or not _FHIR_ID.fullmatch(value) or set(value) == {"."}:
+        raise ValueError(f"{arg} must be a FHIR id (1-64 letters, digits, '-', '.'), got {value!r}")
+    return value
+
+
+def fill_path(path: str, values: Mapping[str, str | None], args: Mapping[str, str]) -> str:
+    """Fill ``{resourceType}``-style placeholders; a placeholder bound to None drops its segment.
+
+    ``args`` maps each placeholder to the argument name used in error messages.
+    """
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment.startswith("{") and segment.endswith("}"):
+            key = segment[1:-1]
+            value = values.get(key)
+            if value is None:
+                continue
+            arg = args.get(key, key)
+            if key == "resourceType":
+                segments.append(check_resource_type(arg, value))
+            else:
+                segments.append(check_id(arg, value))
+        elif segment:
+            segments.append(segment)
+    return "/".join(segments)
+
+
+def split_reference(arg: str, reference: object) -> tuple[str, str]:
+    """``"Patient/123"`` → ``("Patient", "123")``; ValueError naming ``arg`` otherwise."""
+    if not isinstance(reference, str) or reference.count("/") != 1:
+        raise ValueError(f"{arg} must be a reference like 'Patient/123', got {reference!r}")
+    resource_type, resource_id = reference.split("/")
+    return check_resource_type(arg, resource_type), check_id(arg, resource_id)
+
+
+# --- origins ------------------------------------------------------------------------------------
+
+
+def is_absolute_url(value: str) -> bool:
+    """True for ``http(s)://...`` and protocol-relative ``//host`` strings."""
+    parts = urlsplit(value.strip())
+    return bool(parts.scheme) or bool(parts.netloc)
+
+
+# --- headers ------------------------------------------------------------------------------------
+
+
+def has_header(headers: Mapping[str, str] | None, name: str) -> bool:
+    """Case-insensitive presence of ``name`` in ``headers``."""
+    return headers is not None and any(k.lower() == name.lower() for k in headers)
+
+
+def merge_headers(
+    base: Mapping[str, str], extra: Mapping[str, str] | None
+) -> dict[str, str] | None:
+    """``base`` overlaid with the caller's ``extra`` (caller wins, names compared case-blind)."""
+    merged = {k: v for k, v in base.items() if not has_header(extra, k)}
+    if extra:
+        merged.update(extra)
+    return merged or None
+
+
+def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | None:
+    """The If-Match value of ``update_resource``'s ``if_match`` argument.
+
+    True: ``W/"<meta.versionId>"`` when the resource has one, else None. False: None. A str:
+    itself. Anything else: TypeError.
+    """
+    if isinstance(if_match, bool):
+        if not if_match:
+            return None
+        meta = resource.get("meta")
+        version = meta.get("versionId") if isinstance(meta, Mapping) else None
+        return f'W/"{version}"' if isinstance(version, str) and version else None
+    if isinstance(if_match, str):
+        return if_match
+    raise TypeError(f"if_match must be a bool or a str, got {type(if_match).__name__}")
+
+
+def normalize_if_none_exist(value: object, expected: Origin) -> str:
+    """The If-None-Exist query of a conditional create.
+
+    A leading ``?`` is stripped. A same-origin absolute URL is reduced to its query (with a
+    WARNING: pass the query alone); another origin raises UnsafeRedirectError.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"if_none_exist must be a str, got {type(value).__name__}")
+    query = value.strip()
+    # A query value may itself hold "://" (identifier=http://hospital.org/mrn|1): only a
+    # string that parses with a scheme or host is a URL.
+    if is_absolute_url(query):
+        check_same_origin(expected, query, what="if_none_exist")
+        logger.warning(
+            "if_none_exist was given as an absolute URL; only its query string is sent. "
+            "Pass the query string alone to silence this warning."
+        )
+        query = urlsplit(query).query
+    query = query.removeprefix("?").strip()
+    if not query:
+        raise ValueError("if_none_exist must be a non-empty search query, e.g. 'identifier=s|v'")
+    return query
+
+
+# --- bodies ---------------------------------------------------------------------------------------
+
+
+def resource_json(arg: str, resource: object) -> dict[str, Any]:
+    """A resource argument as a FHIR-JSON dict (models by their lossless JSON, dicts as given)."""
+    if isinstance(resource, BaseModel):
+        return wire_dict(resource)
+    if isinstance(resource, Mapping):
+        return resource if isinstance(resource, dict) else dict(resource)
+    raise TypeError(f"{arg} must be a dict or a pydantic model, got {type(resource).__name__}")
+
+
+def require_fields(arg: str, resource: Mapping[str, Any], *fields: str) -> None:
+    """ValueError naming the first of ``fields`` missing (or empty) in ``resource``."""
+    for field in fields:
+        value = resource.get(field)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{arg} has no {field}; it is required here")
+
+
+def account_references(accounts: str | Iterable[str]) -> list[str]:
+    """Validate account references ("Organization/abc"), one or several, order kept."""
+    refs = [accounts] if isinstance(accounts, str) else list(accounts)
+    for ref in refs:
+        if (
+            not isinstance(ref, str)
+            or ref.count("/") != 1
+            or ref.startswith("/")
+            or ref.endswith("/")
+        ):
+            raise ValueError(
+                f"accounts entries must be references like 'Organization/abc', got {ref!r}"
+            )
+    return refs
+
+
+def stamp_accounts(resource: Mapping[str, Any], accounts: str | Iterable[str]) -> dict[str, Any]:
+    """A copy of ``resource`` whose meta.accounts also lists ``accounts`` (no duplicates).
+
+    The caller's dict, its meta and its accounts list are left untouched.
+    """
+    refs = account_references(accounts)
+    meta = dict(resource.get("meta") or {})
+    existing = list(meta.get("accounts") or [])
+    present = {a.get("reference") for a in existing if isinstance(a, Mapping)}
+    for ref in refs:
+        if ref not in present:
+            existing.append({"reference": ref})
+            present.add(ref)
+    meta["accounts"] = existing
+    return {**resource, "meta": meta}
+
+
+def stamp_bundle_accounts(
+    bundle: Mapping[str, Any], accounts: str | Iterable[str]
+) -> dict[str, Any]:
+    """A copy of ``bundle`` with every entry's resource stamped by ``stamp_accounts``."""
+    refs = account_references(accounts)
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return dict(bundle)
+    stamped = [
+        {**entry, "resource": stamp_accounts(entry["resource"], refs)}
+        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping)
+        else entry
+        for entry in entries
+    ]
+    return {**bundle, "entry": stamped}
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+def _wire_value(value: object) -> str | None:
+    """FHIR wire form of one search value; None means "leave the parameter out"."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise TypeError(
+        f"search parameter values must be str, int, float, bool, date or datetime, "
+        f"got {type(value).__name__}"
+    )
+
+
+def build_search_params(query: object) -> list[tuple[str, str]]:
+    """Search parameters as ``(name, value)`` pairs, order kept, list values repeated."""
+    if query is None:
+        return []
+    if isinstance(query, str):
+        return parse_qsl(query.removeprefix("?"), keep_blank_values=True)
+    pairs: Iterable[tuple[Any, Any]]
+    if isinstance(query, Mapping):
+        pairs = query.items()
+    elif isinstance(query, Sequence):
+        for item in query:
+            if not (isinstance(item, tuple | list) and len(item) == 2):
+                raise TypeError(f"query items must be (name, value) pairs, got {item!r}")
+        pairs = query
+    else:
+        raise TypeError(
+            f"query must be a mapping, a list of (name, value) pairs or a str, "
+            f"got {type(query).__name__}"
+        )
+    out: list[tuple[str, str]] = []
+    for name, value in pairs:
+        if not isinstance(name, str):
+            raise TypeError(f"search parameter names must be str, got {name!r}")
+        values = value if isinstance(value, list | tuple | set | frozenset) else [value]
+        for item in values:
+            wire = _wire_value(item)
+            if wire is not None:
+                out.append((name, wire))
+    return out
+
+
+def _repeat(name: str, value: str | Sequence[str] | None) -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    return [(name, value)] if isinstance(value, str) else [(name, v) for v in value]
+
+
+def _joined(value: str | Sequence[str] | None) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else ",".join(value)
+
+
+def search_option_params(
+    *,
+    summary: str | None = None,
+    elements: Sequence[str] | None = None,
+    total: str | None = None,
+    at: str | None = None,
+    count: int | None = None,
+    offset: int | None = None,
+    sort: str | Sequence[str] | None = None,
+    include: str | Sequence[str] | None = None,
+    include_iterate: str | Sequence[str] | None = None,
+    revinclude: str | Sequence[str] | None = None,
+    revinclude_iterate: str | Sequence[str] | None = None,
+) -> list[tuple[str, str]]:
+    """The ``_`` parameters of ``search_with_options``.
+
+    ``_elements`` and ``_sort`` take one comma-separated value (FHIR's list syntax; a repeated
+    ``_elements`` would keep only the last on Medplum). The include family repeats.
+    """
+    out: list[tuple[str, str]] = []
+    for name, value in (
+        ("_summary", summary),
+        ("_elements", _joined(elements)),
+        ("_total", total),
+        ("_at", at),
+        ("_count", None if count is None else str(count)),
+        ("_offset", None if offset is None else str(offset)),
+        ("_sort", _joined(sort)),
+    ):
+        if value is not None:
+            out.append((name, value))
+    out += _repeat("_include", include)
+    out += _repeat("_include:iterate", include_iterate)
+    out += _repeat("_revinclude", revinclude)
+    out += _repeat("_revinclude:iterate", revinclude_iterate)
+    return out
+
+
+def matches(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The primary matches of a searchset page (entries included by _include are left out)."""
+    found: list[dict[str, Any]] = []
+    for entry in bundle.get("entry") or []:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), dict):
+            continue
+        search = entry.get("search")
+        mode = search.get("mode") if isinstance(search, Mapping) else None
+        if mode in (None, "match"):
+            found.append(entry["resource"])
+    return found
+
+
+def next_link(bundle: Mapping[str, Any]) -> str | None:
+    """The URL of the Bundle's ``next`` link, if any."""
+    for link in bundle.get("link") or []:
+        if isinstance(link, Mapping) and link.get("relation") == "next":
+            url = link.get("url")
+            if isinstance(url, str) and url:
+                return url
+    return None
+
+
+# --- async jobs -----------------------------------------------------------------------------------
+
+
+def job_locator(job: object) -> str:
+    """A job id or status URL out of ``get_async_job_status``'s argument.
+
+    An OperationOutcome (dict or model) carries the URL in ``issue[0].diagnostics``.
+    """
+    if isinstance(job, BaseModel):
+        job = to_fhir_json(job)
+    if isinstance(job, Mapping):
+        issues = job.get("issue")
+        first = issues[0] if isinstance(issues, list) and issues else None
+        url = first.get("diagnostics") if isinstance(first, Mapping) else None
+        if not isinstance(url, str) or not url.strip():
+            raise ValueError("job is an OperationOutcome without a job URL in issue[0].diagnostics")
+        return url.strip()
+    if isinstance(job, str) and job.strip():
+        return job.strip()
+    raise TypeError(
+        f"job must be a job id, a status URL or an OperationOutcome, got {type(job).__name__}"
+    )
+
+
+TERMINAL_JOB_STATUSES = frozenset({"completed", "error", "cancelled"})
+
+
+# --- terminology ------------------------------------------------------------------------------
+
+
+def _coded(value: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
+    return wire_dict(value) if isinstance(value, BaseModel) else dict(value)
+
+
+def _query_and_parameters(
+    items: Sequence[tuple[str, str, object]],
+) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """(query pairs, Parameters.parameter) for ``(name, value[x] key, value)`` items."""
+    query: list[tuple[str, str]] = []
+    parameters: list[dict[str, Any]] = []
+    for name, value_key, value in items:
+        if value is None:
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            wire = _wire_value(item)
+            if wire is not None:
+                query.append((name, wire))
+                parameters.append({"name": name, value_key: item})
+    return query, parameters
+
+
+def expand_params(
+    *,
+    valueset_url: str | None,
+    filter: str | None,
+    offset: int | None,
+    count: int | None,
+    include_designations: bool | None,
+    active_only: bool | None,
+    exclude_nested: bool | None,
+    exclude_not_for_ui: bool | None,
+    exclude_post_coordinated: bool | None,
+    display_language: str | None,
+    property: Sequence[str] | None,
+) -> list[tuple[str, str]]:
+    """Query parameters of ``ValueSet/$expand`` (FHIR names; unset options left out)."""
+    query, _ = _query_and_parameters(
+        [
+            ("url", "valueUri", valueset_url),
+            ("filter", "valueString", filter),
+            ("offset", "valueInteger", offset),
+            ("count", "valueInteger", count),
+            ("includeDesignations", "valueBoolean", include_designations),
+            ("activeOnly", "valueBoolean", active_only),
+            ("excludeNested", "valueBoolean", exclude_nested),
+            ("excludeNotForUI", "valueBoolean", exclude_not_for_ui),
+            ("excludePostCoordinated", "valueBoolean", exclude_post_coordinated),
+            ("displayLanguage", "valueCode", display_language),
+            ("property", "valueString", list(property) if property is not None else None),
+        ]
+    )
+    return query
+
+
+def lookup_request(
+    *,
+    code: str | None,
+    system: str | None,
+    version: str | None,
+    coding: Mapping[str, Any] | BaseModel | None,
+    date: str | None,
+    display_language: str | None,
+    property: Sequence[str] | None,
+) -> tuple[list[tuple[str, str]], dict[str, Any] | None]:
+    """``CodeSystem/$lookup``: (query, None) for a GET, or ([], Parameters) when a Coding is given.
+
+    With a Coding, ``code`` and ``system`` may repeat its values (``code`` is a required
+    argument) but must not contradict them.
+    """
+    items: list[tuple[str, str, object]] = [
+        ("version", "valueString", version),
+        ("date", "valueDateTime", date),
+        ("displayLanguage", "valueCode", display_language),
+        ("property", "valueCode", list(property) if property is not None else None),
+    ]
+    if coding is None:
+        if not code:
+            raise ValueError("lookup_concept needs code (with system or codesystem_id) or coding")
+        query, _ = _query_and_parameters(
+            [("code", "valueCode", code), ("system", "valueUri", system), *items]
+        )
+        return query, None
+    coding_json = _coded(coding)
+    for arg, key, value in (("code", "code", code), ("system", "system", system)):
+        if value and coding_json.get(key) not in (None, value):
+            raise ValueError(f"lookup_concept: {arg}={value!r} contradicts coding.{key}")
+    _, parameters = _query_and_parameters(items)
+    return [], {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "coding", "valueCoding": coding_json}, *parameters],
+    }
+
+
+def translate_request(
+    *,
+    code: str | None,
+    system: str | None,
+    conceptmap_url: str | None,
+    version: str | None,
+    source: str | None,
+    target: str | None,
+    coding: Mapping[str, Any] | BaseModel | None,
+    codeable_concept: Mapping[str, Any] | BaseModel | None,
+    target_system: str | None,
+    reverse: bool | None,
+) -> tuple[list[tuple[str, str]], dict[str, Any] | None]:
+    """``ConceptMap/$translate``: (query, None) for a GET, or ([], Parameters) for a POST.
+
+    A Coding or CodeableConcept cannot travel as a query parameter, so either one makes the
+    request a POST of a Parameters resource carrying every given input.
+    """
+    by_object = coding is not None or codeable_concept is not None
+    if by_object and (code is not None or system is not None):
+        raise ValueError(
+            "translate_concept takes code + system, or coding / codeable_concept, not both"
+        )
+    query, parameters = _query_and_parameters(
+        [
+            ("url", "valueUri", conceptmap_url),
+            ("conceptMapVersion", "valueString", version),
+            ("code", "valueCode", code),
+            ("system", "valueUri", system),
+            ("source", "valueUri", source),
+            ("target", "valueUri", target),
+            ("targetsystem", "valueUri", target_system),
+            ("reverse", "valueBoolean", reverse),
+        ]
+    )
+    if not by_object:
+        if not code:
+            raise ValueError("translate_concept needs code and system, coding or codeable_concept")
+        return query, None
+    if coding is not None:
+        parameters.append({"name": "coding", "valueCoding": _coded(coding)})
+    if codeable_concept is not None:
+        parameters.append(
+            {"name": "codeableConcept", "valueCodeableConcept": _coded(codeable_concept)}
+        )
+    return [], {"resourceType": "Parameters", "parameter": parameters}

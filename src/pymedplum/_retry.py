@@ -1,0 +1,127 @@
+"""RetryPolicy: which failures are retried, how often, and how long to wait in between.
+
+The rules (docs/errors-and-retries.md explains why):
+
+* 429 is retried for every method: the server refused the request without processing it.
+  ``Retry-After`` (seconds or an HTTP date) is honoured; one longer than ``max_retry_after``
+  is not waited for, the ``RateLimitError`` is raised at once.
+* 502 / 503 / 504, a reset or timed-out connection are retried only for replay-safe requests:
+  GET, HEAD, OPTIONS, PUT, DELETE and what the caller marks ``replay_safe`` (conditional
+  creates). A plain POST that may have reached the server is never sent twice.
+* A connection that could not be opened at all (connect error / connect timeout / pool
+  timeout) never carried the request, so it is retried for every method.
+* Waits grow exponentially with "equal jitter" (half fixed, half random) up to ``max_backoff``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+__all__ = ["RetryPolicy"]
+
+_REPLAY_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+# Failures before a single byte of the request left: safe to retry for any method.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Failures after the request may have been sent: retried only when replay-safe.
+_MAYBE_SENT = (
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How the client retries; pass ``retry=RetryPolicy(...)`` to the constructor.
+
+    ``RetryPolicy(max_attempts=1)`` turns retries off. ``max_attempts`` counts wire attempts of
+    one logical call (the first one included); the one-off 401 refresh-and-replay is separate.
+    """
+
+    max_attempts: int = 3
+    backoff_base: float = 0.25
+    max_backoff: float = 8.0
+    max_retry_after: float = 60.0
+    retry_statuses: frozenset[int] = field(default_factory=lambda: frozenset({502, 503, 504}))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValueError(
+                f"RetryPolicy.max_attempts must be an int >= 1, got {self.max_attempts!r}"
+            )
+        for name in ("backoff_base", "max_backoff", "max_retry_after"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0 or math.isnan(value):
+                raise ValueError(f"RetryPolicy.{name} must be a number >= 0, got {value!r}")
+        object.__setattr__(self, "retry_statuses", frozenset(self.retry_statuses))
+
+    @staticmethod
+    def is_replay_safe(method: str) -> bool:
+        """Whether sending ``method`` twice cannot apply a change twice."""
+        return method in _REPLAY_SAFE_METHODS
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based), jittered."""
+        ceiling = min(self.max_backoff, self.backoff_base * (2.0 ** (attempt - 1)))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def delay_for_status(
+        self, status_code: int, retry_after: float | None, attempt: int, *, replay_safe: bool
+    ) -> float | None:
+        """Seconds to wait before retrying a response, or ``None`` to not retry it."""
+        if attempt >= self.max_attempts:
+            return None
+        if status_code == 429:
+            if retry_after is None:
+                return self.backoff(attempt)
+            return retry_after if retry_after <= self.max_retry_after else None
+        if status_code in self.retry_statuses and replay_safe:
+            if retry_after is not None:
+                return retry_after if retry_after <= self.max_retry_after else None
+            return self.backoff(attempt)
+        return None
+
+    def delay_for_error(
+        self, exc: BaseException, attempt: int, *, replay_safe: bool
+    ) -> float | None:
+        """Seconds to wait before retrying after a transport error, or ``None``."""
+        if attempt >= self.max_attempts:
+            return None
+        if isinstance(exc, _NOT_SENT) or (replay_safe and isinstance(exc, _MAYBE_SENT)):
+            return self.backoff(attempt)
+        return None
+
+
+def was_possibly_sent(exc: BaseException) -> bool:
+    """Whether a transport failure happened after the request may have reached the server."""
+    return not isinstance(exc, _NOT_SENT)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); ``None`` if absent
+    or unreadable. Dates in the past give 0."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)

@@ -1,0 +1,94 @@
+"""Transport rules: https unless loopback (or opted out), and same-origin follow-up URLs."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from urllib.parse import urlsplit
+
+from pymedplum.exceptions import InsecureTransportError, UnsafeRedirectError
+
+logger = logging.getLogger("pymedplum.security")
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+Origin = tuple[str, str, int]
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a literal loopback address (127.0.0.0/8, ::1). Other names are not
+    resolved: DNS is not something the SDK can trust at construction time."""
+    host = host.lower().strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
+    """Validate ``base_url`` and return it with exactly one trailing slash.
+
+    Raises ``InsecureTransportError`` for ``http://`` to a non-loopback host without
+    ``allow_insecure_http=True`` (which logs a WARNING), ``ValueError`` when it is not an
+    absolute http(s) URL.
+    """
+    if not isinstance(base_url, str) or not base_url:
+        raise ValueError(f"base_url must be a non-empty URL string, got {base_url!r}")
+    parts = urlsplit(base_url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("base_url must not carry credentials (user:password@)")
+    if parts.query or parts.fragment:
+        raise ValueError("base_url must not carry a query or fragment")
+    if scheme == "http" and not is_loopback_host(parts.hostname):
+        if not allow_insecure_http:
+            raise InsecureTransportError(
+                f"base_url uses plain http:// for the non-loopback host {parts.hostname!r}; "
+                "use https://, or pass allow_insecure_http=True (not for PHI)"
+            )
+        logger.warning(
+            "allow_insecure_http=True: sending requests over plain http:// to %r; "
+            "do not use this for PHI",
+            parts.hostname,
+        )
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return f"{scheme}://{parts.netloc.lower()}{path}"
+
+
+def origin_of(url: str) -> Origin:
+    """``(scheme, host, port)`` of an absolute URL, the default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme, -1)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def is_same_origin(expected: Origin, url: str) -> bool:
+    """Whether ``url`` is absolute, has no userinfo and the exact scheme, host and port."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        return False
+    return origin_of(url) == expected
+
+
+def check_same_origin(expected: Origin, url: str, *, what: str = "URL") -> str:
+    """Return ``url`` when it is on ``expected``'s origin, else raise ``UnsafeRedirectError``.
+
+    The message names the offending origin, never the path or query (they can hold PHI).
+    """
+    if not is_same_origin(expected, url):
+        scheme, host, port = origin_of(url)
+        raise UnsafeRedirectError(
+            f"{what} points at {scheme or '?'}://{host or '?'}:{port} which is not the client's "
+            f"origin {expected[0]}://{expected[1]}:{expected[2]}; refusing to send credentials"
+        )
+    return url

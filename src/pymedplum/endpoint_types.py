@@ -1,0 +1,65 @@
+"""Types used in the signatures of the client's endpoint methods.
+
+``ModelT`` is what ``as_fhir=`` binds: pass ``as_fhir=Patient`` and the method returns a
+``Patient`` (a ``dict[str, Any]`` without it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Literal, TypeAlias, TypeVar
+
+from pydantic import BaseModel
+from typing_extensions import NotRequired, TypedDict
+
+__all__ = [
+    "JobReference",
+    "ModelT",
+    "PatchOperation",
+    "ProjectMembershipAccessLike",
+    "SearchQuery",
+    "SearchValue",
+    "SearchValues",
+    "SummaryMode",
+    "TotalMode",
+]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+"""The model class given as ``as_fhir``; the method returns an instance of it."""
+
+SearchValue: TypeAlias = "str | int | float | bool | date | datetime | None"
+"""One search parameter value (``None`` leaves the parameter out; bools are sent lowercase)."""
+
+SearchValues: TypeAlias = "SearchValue | Sequence[SearchValue]"
+"""A value or a list of values (a list repeats the parameter: ``name=a&name=b``)."""
+
+SearchQuery: TypeAlias = "Mapping[str, Any] | Sequence[tuple[str, Any]] | str"
+"""Search parameters: a mapping (a list value repeats the parameter; ``None`` values are
+skipped; ``True``/``False`` are sent as ``true``/``false``), a list of ``(name, value)`` tuples,
+or a query string (``"family=Smith&_count=10"``). ``pymedplum.search_params`` has a TypedDict
+per resource type that types the mapping form."""
+
+SummaryMode: TypeAlias = Literal["true", "text", "data", "count", "false"]
+"""Values of FHIR ``_summary``."""
+
+TotalMode: TypeAlias = Literal["none", "estimate", "accurate"]
+"""Values of FHIR ``_total``."""
+
+PatchOperation = TypedDict(
+    "PatchOperation",
+    {
+        "op": Literal["add", "remove", "replace", "move", "copy", "test"],
+        "path": str,
+        "value": NotRequired[Any],
+        "from": NotRequired[str],
+    },
+)
+"""One JSON Patch (RFC 6902) operation."""
+
+JobReference: TypeAlias = "str | Mapping[str, Any] | BaseModel"
+"""An async job: its id, its status URL, or the OperationOutcome (dict or model) whose
+``issue[0].diagnostics`` is the status URL."""
+
+ProjectMembershipAccessLike: TypeAlias = "Mapping[str, Any] | BaseModel"
+"""A ``ProjectMembership.access`` entry, as FHIR JSON or a ``ProjectMembershipAccess`` model."""

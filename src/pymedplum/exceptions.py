@@ -1,0 +1,389 @@
+"""The exception tree of pymedplum and the HTTP status / OperationOutcome → exception mapping.
+
+Hierarchy (every class is re-exported at ``pymedplum.*``)::
+
+    MedplumError                      base of everything the SDK raises on purpose
+    ├── OperationOutcomeError         the server answered an error status (>= 400)
+    │   ├── BadRequestError           400
+    │   │   └── ValidationError       400 / 422 whose OperationOutcome reports invalid content
+    │   ├── AuthenticationError       401, or any failure of the client-credentials flow
+    │   ├── AuthorizationError        403
+    │   ├── NotFoundError             404
+    │   │   └── GoneError             410 (a deleted resource)
+    │   ├── PreconditionFailedError   412
+    │   ├── RateLimitError            429 (``retry_after`` from the Retry-After header)
+    │   └── ServerError               5xx
+    ├── NetworkError                  connection / timeout / DNS failure (``__cause__`` is httpx's)
+    ├── InsecureTransportError        plain http:// to a non-loopback host without the opt-in
+    ├── UnsafeRedirectError           a follow-up URL outside the configured origin
+    └── TokenRefreshCooldownError     refresh attempted inside the failed-refresh cooldown
+
+Every error answer from the server is an ``OperationOutcomeError`` *and* an instance of its status
+class, so ``except NotFoundError`` and ``except OperationOutcomeError`` both work; ``exc.outcome``
+is the OperationOutcome dict when the body was one, else ``None``. A status the table does not
+name (409, 405, a 422 without validation issues, ...) raises a plain ``OperationOutcomeError``.
+
+``str(exc)`` never contains a response body, ``diagnostics`` or ``details.text`` (they can echo
+PHI): only the status, the method, the PHI-free path template and the issue ``severity/code``
+pairs. ``sanitize_for_logging()`` returns the same facts as a JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "AuthenticationError",
+    "AuthorizationError",
+    "BadRequestError",
+    "GoneError",
+    "InsecureTransportError",
+    "MedplumError",
+    "NetworkError",
+    "NotFoundError",
+    "OperationOutcomeError",
+    "PreconditionFailedError",
+    "RateLimitError",
+    "ServerError",
+    "TokenRefreshCooldownError",
+    "UnsafeRedirectError",
+    "ValidationError",
+]
+
+
+class MedplumError(Exception):
+    """Base class for every exception the SDK raises.
+
+    ``status_code``, ``response`` and ``outcome`` are ``None`` unless the server answered.
+    """
+
+    status_code: int | None
+    response: httpx.Response | None
+    outcome: dict[str, Any] | None
+
+    def __init__(
+        self,
+        message: str = "",
+        status_code: int | None = None,
+        *,
+        response: httpx.Response | None = None,
+        outcome: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.response = response
+        self.outcome = dict(outcome) if outcome is not None else None
+
+    def sanitize_for_logging(self) -> dict[str, Any]:
+        """A PHI-safe, JSON-serializable summary: type, status and issue codes; never a body."""
+        data: dict[str, Any] = {"type": type(self).__name__, "status_code": self.status_code}
+        if self.outcome is not None:
+            data["issues"] = issue_codes(self.outcome)
+        return data
+
+
+class OperationOutcomeError(MedplumError):
+    """The server answered an error status; ``outcome`` holds its FHIR OperationOutcome.
+
+    ``str()`` lists only ``severity/code`` pairs: ``diagnostics`` and ``details.text`` stay on
+    ``exc.outcome`` (they can echo the values a caller sent). ``method`` and ``path_template``
+    (ids replaced by ``{id}``) say which call failed without naming a patient.
+    """
+
+    method: str | None
+    path_template: str | None
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        outcome: Mapping[str, Any] | None = None,
+        status_code: int | None = None,
+        response: httpx.Response | None = None,
+        method: str | None = None,
+        path_template: str | None = None,
+    ) -> None:
+        self.method = method
+        self.path_template = path_template
+        if message is None:
+            message = _describe(status_code, method, path_template, outcome)
+        super().__init__(message, status_code, response=response, outcome=outcome)
+
+    def sanitize_for_logging(self) -> dict[str, Any]:
+        """A PHI-safe dict: type, status, method, path template, issue severity/code pairs."""
+        data = super().sanitize_for_logging()
+        data["method"] = self.method
+        data["path_template"] = self.path_template
+        return data
+
+
+class BadRequestError(OperationOutcomeError):
+    """HTTP 400 Bad Request (an unknown search parameter, a malformed body, ...)."""
+
+
+class ValidationError(BadRequestError):
+    """The server rejected the resource as invalid: a 400 or 422 whose OperationOutcome has an
+    ``invalid``, ``structure``, ``required``, ``value`` or ``invariant`` issue."""
+
+
+class AuthenticationError(OperationOutcomeError):
+    """HTTP 401, or a failure of the client-credentials token request (bad secret, token
+    endpoint unreachable: then ``status_code`` is ``None`` and ``__cause__`` says why)."""
+
+
+class AuthorizationError(OperationOutcomeError):
+    """HTTP 403 Forbidden: the credentials (or the On-Behalf-Of membership) lack access."""
+
+
+class NotFoundError(OperationOutcomeError):
+    """HTTP 404 Not Found (and, through ``GoneError``, 410 Gone)."""
+
+
+class GoneError(NotFoundError):
+    """HTTP 410 Gone: the resource existed and was deleted. A ``NotFoundError``, so one
+    ``except NotFoundError`` covers missing and deleted resources alike."""
+
+
+class PreconditionFailedError(OperationOutcomeError):
+    """HTTP 412: an ``If-Match`` version is stale, or an ``If-None-Exist`` matched several."""
+
+
+class RateLimitError(OperationOutcomeError):
+    """HTTP 429 Too Many Requests, after the SDK's own retries are spent.
+
+    ``retry_after`` is the server's Retry-After in seconds, or ``None`` when it sent none.
+    """
+
+    retry_after: float | None
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        outcome: Mapping[str, Any] | None = None,
+        status_code: int | None = 429,
+        response: httpx.Response | None = None,
+        method: str | None = None,
+        path_template: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            message,
+            outcome=outcome,
+            status_code=status_code,
+            response=response,
+            method=method,
+            path_template=path_template,
+        )
+
+    def sanitize_for_logging(self) -> dict[str, Any]:
+        """The common PHI-safe dict plus ``retry_after``."""
+        data = super().sanitize_for_logging()
+        data["retry_after"] = self.retry_after
+        return data
+
+
+class ServerError(OperationOutcomeError):
+    """HTTP 5xx. ``str()`` omits the body and the raw path; ``exc.response`` has the body,
+    ``exc.path`` the exact path (it may hold ids), ``exc.sanitize_for_logging()`` a safe dict."""
+
+    path: str | None
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status_code: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        path_template: str | None = None,
+        response: httpx.Response | None = None,
+        outcome: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.path = path
+        super().__init__(
+            message,
+            outcome=outcome,
+            status_code=status_code,
+            response=response,
+            method=method,
+            path_template=path_template,
+        )
+
+
+class NetworkError(MedplumError):
+    """The request failed in transport (connect, timeout, DNS, reset); ``__cause__`` is the
+    httpx exception. ``possibly_committed`` is ``True`` when a request had been sent before the
+    failure, so a write may have been applied: re-read before retrying it by hand."""
+
+    possibly_committed: bool
+
+    def __init__(self, message: str = "", *, possibly_committed: bool = False) -> None:
+        super().__init__(message)
+        self.possibly_committed = possibly_committed
+
+    def sanitize_for_logging(self) -> dict[str, Any]:
+        """Type, the httpx cause's type name, and whether the request may have been applied."""
+        cause = self.__cause__
+        return {
+            "type": type(self).__name__,
+            "status_code": None,
+            "cause": type(cause).__name__ if cause is not None else None,
+            "possibly_committed": self.possibly_committed,
+        }
+
+
+class InsecureTransportError(MedplumError):
+    """``base_url`` is plain ``http://`` to a non-loopback host without ``allow_insecure_http``."""
+
+
+class UnsafeRedirectError(MedplumError):
+    """A server-handed or hook-supplied URL leaves the configured origin (scheme, host, port)."""
+
+
+class TokenRefreshCooldownError(MedplumError):
+    """A token refresh was attempted inside the cooldown window after a failed one.
+
+    Raised without touching the network. ``retry_after`` is the number of seconds left in the
+    window: surface it to your caller instead of retrying in a loop.
+    """
+
+    retry_after: float
+
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        self.retry_after = max(0.0, float(retry_after))
+        super().__init__(
+            message
+            or f"token refresh is cooling down after a failure; retry in {self.retry_after:.2f}s"
+        )
+
+    def sanitize_for_logging(self) -> dict[str, Any]:
+        """Type and ``retry_after``."""
+        return {"type": type(self).__name__, "status_code": None, "retry_after": self.retry_after}
+
+
+# --- mapping ------------------------------------------------------------------------------
+
+_VALIDATION_CODES = frozenset({"invalid", "structure", "required", "value", "invariant"})
+
+_STATUS_CLASSES: dict[int, type[OperationOutcomeError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: AuthorizationError,
+    404: NotFoundError,
+    410: GoneError,
+    412: PreconditionFailedError,
+    429: RateLimitError,
+}
+
+_REASONS: dict[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def issue_codes(outcome: Mapping[str, Any]) -> list[dict[str, str | None]]:
+    """The ``severity`` / ``code`` of every issue of an OperationOutcome (no free text)."""
+    issues = outcome.get("issue")
+    result: list[dict[str, str | None]] = []
+    if isinstance(issues, list):
+        for issue in issues:
+            if isinstance(issue, Mapping):
+                severity, code = issue.get("severity"), issue.get("code")
+                result.append(
+                    {
+                        "severity": severity if isinstance(severity, str) else None,
+                        "code": code if isinstance(code, str) else None,
+                    }
+                )
+    return result
+
+
+def _describe(
+    status_code: int | None,
+    method: str | None,
+    path_template: str | None,
+    outcome: Mapping[str, Any] | None,
+) -> str:
+    if status_code is not None:
+        reason = _REASONS.get(status_code)
+        text = f"HTTP {status_code} {reason}" if reason else f"HTTP {status_code}"
+    else:
+        text = "request failed"
+    if method and path_template is not None:
+        text += f" from {method} {path_template}"
+    if outcome is not None:
+        codes = issue_codes(outcome)
+        if codes:
+            text += " [" + ", ".join(f"{c['severity']}/{c['code']}" for c in codes) + "]"
+    return text
+
+
+def _is_validation_outcome(outcome: Mapping[str, Any] | None) -> bool:
+    return outcome is not None and any(c["code"] in _VALIDATION_CODES for c in issue_codes(outcome))
+
+
+def error_for_status(
+    status_code: int,
+    *,
+    body: Any,
+    response: httpx.Response | None,
+    method: str | None,
+    path: str | None,
+    path_template: str | None,
+    retry_after: float | None = None,
+) -> OperationOutcomeError:
+    """Build (not raise) the exception for an error answer; ``body`` is the decoded JSON or
+    ``None``. Only a dict whose ``resourceType`` is ``OperationOutcome`` becomes ``outcome``."""
+    outcome = (
+        body
+        if isinstance(body, Mapping) and body.get("resourceType") == "OperationOutcome"
+        else None
+    )
+    if status_code >= 500:
+        return ServerError(
+            status_code=status_code,
+            method=method,
+            path=path,
+            path_template=path_template,
+            response=response,
+            outcome=outcome,
+        )
+    if status_code == 429:
+        return RateLimitError(
+            retry_after=retry_after,
+            outcome=outcome,
+            status_code=status_code,
+            response=response,
+            method=method,
+            path_template=path_template,
+        )
+    cls: type[OperationOutcomeError]
+    if status_code in (400, 422) and _is_validation_outcome(outcome):
+        cls = ValidationError
+    else:
+        cls = _STATUS_CLASSES.get(status_code, OperationOutcomeError)
+    return cls(
+        outcome=outcome,
+        status_code=status_code,
+        response=response,
+        method=method,
+        path_template=path_template,
+    )

@@ -1,0 +1,251 @@
+"""The public hook surface: what ``before_request`` and ``on_request_complete`` receive.
+
+``PreparedRequest`` is shown to ``before_request`` (already stripped of the bearer token and the
+On-Behalf-Of header). ``RequestEvent`` is handed to ``on_request_complete`` exactly once per
+logical SDK call, with one ``RequestAttempt`` per wire attempt (retries and the 401
+refresh-and-replay included). These dataclasses are public API.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = [
+    "AsyncOnRequestCompleteHook",
+    "BeforeRequestHook",
+    "OnRequestCompleteHook",
+    "PreparedRequest",
+    "RequestAction",
+    "RequestAttempt",
+    "RequestEvent",
+    "RequestOutcome",
+    "serialize_exception",
+]
+
+RequestAction = Literal[
+    "read",
+    "search",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "operation",
+    "batch_or_transaction",
+]
+"""The FHIR interaction a call performed; ``None`` on an event means a non-FHIR call."""
+
+RequestOutcome = Literal["success", "error"]
+"""``"success"``: finished with a 2xx/3xx and no exception; ``"error"`` otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRequest:
+    """The request as a ``before_request`` hook sees it. Return ``None`` to keep it, or a copy
+    (``dataclasses.replace``) with adjusted fields. A copy that changes the origin, adds an
+    auth or On-Behalf-Of header, or switches to an unsafe method is logged and discarded."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    json_body: Any | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAttempt:
+    """One wire attempt of a logical call."""
+
+    attempt_number: int
+    status_code: int | None
+    duration_seconds: float
+    on_behalf_of: str | None
+    exception: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestEvent:
+    """One logical SDK call, delivered once to ``on_request_complete``.
+
+    ``path`` and ``query_params`` and ``resource_id`` can identify a patient (PHI);
+    ``path_template`` replaces ids by ``{id}`` and is safe for metrics.
+    """
+
+    method: str
+    path: str
+    path_template: str
+    query_params: dict[str, list[str]] | None
+    resource_type: str | None
+    resource_id: str | None
+    operation: str | None
+    started_at: datetime
+    ended_at: datetime
+    attempts: list[RequestAttempt] = field(default_factory=list)
+    final_status_code: int | None = None
+    final_exception: BaseException | None = None
+    action: RequestAction | None = None
+    outcome: RequestOutcome = "error"
+
+    @property
+    def duration_seconds(self) -> float:
+        """Wall-clock seconds from the start of the call to its end."""
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def to_phi_audit_dict(self, *, include_query_params: bool = False) -> dict[str, Any]:
+        """Everything an access audit needs, JSON-ready. Contains PHI (the resolved path,
+        resource id, On-Behalf-Of membership, and with ``include_query_params=True`` the search
+        parameters): send it only to a sink approved for PHI."""
+        data: dict[str, Any] = {
+            "method": self.method,
+            "path": self.path,
+            "path_template": self.path_template,
+            "resource_type": self.resource_type,
+            "resource_id": self.resource_id,
+            "operation": self.operation,
+            "action": self.action,
+            "outcome": self.outcome,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat(),
+            "duration_seconds": self.duration_seconds,
+            "attempts": [
+                {
+                    "attempt_number": a.attempt_number,
+                    "status_code": a.status_code,
+                    "duration_seconds": a.duration_seconds,
+                    "on_behalf_of": a.on_behalf_of,
+                    "exception": serialize_exception(a.exception),
+                }
+                for a in self.attempts
+            ],
+            "final_status_code": self.final_status_code,
+            "final_exception": serialize_exception(self.final_exception),
+        }
+        if include_query_params:
+            data["query_params"] = (
+                {k: list(v) for k, v in self.query_params.items()}
+                if self.query_params is not None
+                else None
+            )
+        return data
+
+    def to_non_phi_dict(self) -> dict[str, Any]:
+        """The shape of the call only, for metrics and general logs: no path, ids, query
+        values, bodies or On-Behalf-Of value; exception *type names* instead of messages."""
+        return {
+            "method": self.method,
+            "path_template": self.path_template,
+            "resource_type": self.resource_type,
+            "operation": self.operation,
+            "action": self.action,
+            "outcome": self.outcome,
+            "final_status_code": self.final_status_code,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat(),
+            "duration_seconds": self.duration_seconds,
+            "attempt_count": len(self.attempts),
+            "attempts": [
+                {
+                    "attempt_number": a.attempt_number,
+                    "status_code": a.status_code,
+                    "duration_seconds": a.duration_seconds,
+                    "exception_type": _type_name(a.exception),
+                }
+                for a in self.attempts
+            ],
+            "final_exception_type": _type_name(self.final_exception),
+        }
+
+
+BeforeRequestHook = Callable[[PreparedRequest], "PreparedRequest | None"]
+"""``before_request``: receives the sanitized request, returns ``None`` or an adjusted copy."""
+
+OnRequestCompleteHook = Callable[[RequestEvent], None]
+"""``on_request_complete`` for either client; its exceptions are logged, never raised."""
+
+AsyncOnRequestCompleteHook = Callable[[RequestEvent], Awaitable[None]]
+"""An ``on_request_complete`` coroutine function: ``AsyncMedplumClient`` only."""
+
+
+def serialize_exception(exc: BaseException | None) -> dict[str, Any] | None:
+    """Reduce an exception to a dict for logging: ``exc.sanitize_for_logging()`` when the
+    exception defines it (all SDK exceptions do), else ``{"type": ..., "message": str(exc)}``."""
+    if exc is None:
+        return None
+    sanitize = getattr(exc, "sanitize_for_logging", None)
+    if callable(sanitize):
+        result = sanitize()
+        if isinstance(result, dict):
+            return result
+    return {"type": type(exc).__name__, "message": str(exc)}
+
+
+def _type_name(exc: BaseException | None) -> str | None:
+    return type(exc).__name__ if exc is not None else None
+
+
+# --- deriving the FHIR facts of a call from its URL -----------------------------------------
+
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]+\Z")
+
+
+def describe_fhir_path(
+    path: str, fhir_prefix: str
+) -> tuple[str | None, str | None, str | None, str]:
+    """``(resource_type, resource_id, operation, path_template)`` of a URL path.
+
+    ``fhir_prefix`` is the path of the FHIR base (``/fhir/R4/``). Paths outside it, or not
+    shaped like FHIR, come back as ``(None, None, None, path)``.
+    """
+    if not path.startswith(fhir_prefix):
+        return None, None, None, path
+    segments = path[len(fhir_prefix) :].split("/")
+    first = segments[0]
+    if first.startswith("$") and len(segments) == 1:
+        return None, None, first, path
+    if not _RESOURCE_TYPE.match(first):
+        return None, None, None, path
+    resource_id: str | None = None
+    operation: str | None = None
+    template = [first]
+    for index, segment in enumerate(segments[1:], start=1):
+        if segment.startswith("$"):
+            operation = segment
+            template.append(segment)
+        elif segment.startswith("_") or segment == "":
+            template.append(segment)
+        else:
+            if index == 1:
+                resource_id = segment
+            template.append("{id}")
+    return first, resource_id, operation, fhir_prefix + "/".join(template)
+
+
+def derive_action(
+    method: str,
+    resource_type: str | None,
+    resource_id: str | None,
+    operation: str | None,
+    path_template: str,
+    *,
+    fhir_root: bool,
+) -> RequestAction | None:
+    """The ``RequestAction`` implied by a FHIR call's method and path facts."""
+    if operation:
+        return "operation"
+    if resource_type is not None:
+        if method in ("GET", "HEAD"):
+            return "read" if resource_id is not None else "search"
+        if method == "POST":
+            return "search" if path_template.endswith("/_search") else "create"
+        if method == "PUT":
+            return "update"
+        if method == "PATCH":
+            return "patch"
+        if method == "DELETE":
+            return "delete"
+        return None
+    if fhir_root and method == "POST":
+        return "batch_or_transaction"
+    return None

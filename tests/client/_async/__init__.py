@@ -1,0 +1,1 @@
+"""Async client tests (the source of ../_sync/)."""

@@ -1,0 +1,255 @@
+"""Authentication: lazy client credentials, proactive refresh, single flight, 401 replay,
+cooldown, static tokens, and the token never leaking."""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from pymedplum import AuthenticationError, MedplumError, TokenRefreshCooldownError
+from pymedplum.hooks import PreparedRequest, RequestEvent
+
+from ..concurrency import gather_tasks
+from ..fake import FakeMedplum, outcome
+from .helpers import make_client
+
+pytestmark = pytest.mark.anyio  # async-only
+
+
+async def test_no_request_before_the_first_call_then_one_token_request(
+    fake: FakeMedplum,
+) -> None:
+    client = make_client(fake)
+    assert fake.token_requests == []
+    await client._request("GET", "Patient/123")
+    assert len(fake.token_requests) == 1
+    form = parse_qs(fake.token_requests[0].content.decode())
+    assert form == {
+        "grant_type": ["client_credentials"],
+        "client_id": ["cid"],
+        "client_secret": ["csecret-value"],
+    }
+    assert str(fake.token_requests[0].url) == "https://medplum.test/oauth2/token"
+    assert fake.requests[0].headers["Authorization"] == "Bearer secret-token-1"
+
+
+async def test_the_token_is_reused_until_it_nears_expiry(fake: FakeMedplum) -> None:
+    client = make_client(fake)
+    for _ in range(5):
+        await client._request("GET", "Patient/123")
+    assert len(fake.token_requests) == 1
+
+
+async def test_the_token_is_refreshed_before_it_expires(fake: FakeMedplum) -> None:
+    fake.expires_in = 0.2  # refreshed at half its life for such a short token
+    client = make_client(fake)
+    await client._request("GET", "Patient/123")
+    time.sleep(0.15)
+    await client._request("GET", "Patient/123")
+    assert len(fake.token_requests) == 2
+    # The second request already carried the new token: no 401 round trip was needed.
+    assert [r.headers["Authorization"] for r in fake.requests] == [
+        "Bearer secret-token-1",
+        "Bearer secret-token-2",
+    ]
+
+
+async def test_one_token_request_for_100_concurrent_callers(fake: FakeMedplum) -> None:
+    fake.token_delay = 0.05
+    client = make_client(fake)
+
+    async def call(i: int) -> int:
+        response = await client._request("GET", "Patient/123")
+        return response.status_code
+
+    results = await gather_tasks(100, call)
+    assert results == [200] * 100
+    assert len(fake.token_requests) == 1
+    assert {r.headers["Authorization"] for r in fake.requests} == {"Bearer secret-token-1"}
+
+
+async def test_one_token_request_per_expiry_under_concurrency(fake: FakeMedplum) -> None:
+    fake.token_delay = 0.02
+    client = make_client(fake)
+    await client._request("GET", "Patient/123")
+    client._tokens.expire()
+
+    async def call(i: int) -> int:
+        return (await client._request("GET", "Patient/123")).status_code
+
+    assert await gather_tasks(100, call) == [200] * 100
+    assert len(fake.token_requests) == 2
+
+
+async def test_401_forces_one_refresh_and_one_replay(fake: FakeMedplum) -> None:
+    events: list[RequestEvent] = []
+    client = make_client(fake, on_request_complete=events.append)
+    await client._request("GET", "Patient/123")
+    fake.valid_tokens = {"secret-token-2"}  # the server revoked token 1
+    response = await client._request("GET", "Patient/123")
+    assert response.status_code == 200
+    assert len(fake.token_requests) == 2
+    assert [r.headers["Authorization"] for r in fake.requests[1:]] == [
+        "Bearer secret-token-1",
+        "Bearer secret-token-2",
+    ]
+    call_events = [e for e in events if e.path == "/fhir/R4/Patient/123"]
+    assert [a.status_code for a in call_events[-1].attempts] == [401, 200]
+
+
+async def test_a_second_401_is_raised_after_exactly_one_replay(fake: FakeMedplum) -> None:
+    fake.valid_tokens = set()
+    client = make_client(fake)
+    with pytest.raises(AuthenticationError) as info:
+        await client._request("GET", "Patient/123")
+    assert info.value.status_code == 401
+    assert len(fake.requests) == 2
+    assert len(fake.token_requests) == 2
+
+
+async def test_a_static_access_token_is_sent_as_given(fake: FakeMedplum) -> None:
+    client = make_client(fake, client_id=None, client_secret=None, access_token="static-tok")
+    await client._request("GET", "Patient/123")
+    assert fake.requests[0].headers["Authorization"] == "Bearer static-tok"
+    assert fake.token_requests == []
+
+
+async def test_a_static_token_rejected_with_401_raises_without_refresh(
+    fake: FakeMedplum,
+) -> None:
+    fake.valid_tokens = set()
+    client = make_client(fake, client_id=None, client_secret=None, access_token="static-tok")
+    with pytest.raises(AuthenticationError):
+        await client._request("GET", "Patient/123")
+    assert len(fake.requests) == 1
+    assert fake.token_requests == []
+
+
+async def test_no_credentials_sends_no_authorization(fake: FakeMedplum) -> None:
+    client = make_client(fake, client_id=None, client_secret=None)
+    await client._request("GET", "Patient/123")
+    assert "Authorization" not in fake.requests[0].headers
+
+
+async def test_a_rejected_secret_is_an_authentication_error(fake: FakeMedplum) -> None:
+    fake.token_answers = [
+        httpx.Response(
+            400, json={"error": "invalid_request", "error_description": "Invalid secret"}
+        )
+    ]
+    client = make_client(fake)
+    with pytest.raises(AuthenticationError) as info:
+        await client._request("GET", "Patient/123")
+    assert info.value.status_code == 400
+    assert "invalid_request" in str(info.value)
+    assert fake.requests == []
+
+
+async def test_an_unreachable_token_endpoint_is_an_authentication_error(
+    fake: FakeMedplum,
+) -> None:
+    fake.token_answers = [httpx.ConnectError("connection refused")]
+    client = make_client(fake)
+    with pytest.raises(AuthenticationError) as info:
+        await client._request("GET", "Patient/123")
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+
+
+async def test_a_token_answer_without_access_token_is_an_authentication_error(
+    fake: FakeMedplum,
+) -> None:
+    fake.token_answers = [httpx.Response(200, json={"token_type": "Bearer"})]
+    client = make_client(fake)
+    with pytest.raises(AuthenticationError, match="access_token"):
+        await client._request("GET", "Patient/123")
+
+
+async def test_a_failed_refresh_starts_the_cooldown(fake: FakeMedplum) -> None:
+    fake.token_answers = [httpx.Response(500, text="oauth down")]
+    client = make_client(fake, failed_refresh_cooldown=0.3)
+    with pytest.raises(AuthenticationError):
+        await client._request("GET", "Patient/123")
+    with pytest.raises(TokenRefreshCooldownError) as info:
+        await client._request("GET", "Patient/123")
+    assert 0 < info.value.retry_after <= 0.3
+    assert isinstance(info.value, MedplumError)
+    assert len(fake.token_requests) == 1  # the cooldown did not touch the network
+    time.sleep(0.35)
+    await client._request("GET", "Patient/123")
+    assert len(fake.token_requests) == 2
+
+
+async def test_concurrent_callers_during_a_failed_refresh_do_not_hammer(
+    fake: FakeMedplum,
+) -> None:
+    fake.token_delay = 0.02
+    fake.token_answers = [httpx.Response(503)]
+    client = make_client(fake, failed_refresh_cooldown=5.0)
+
+    async def call(i: int) -> int:
+        return (await client._request("GET", "Patient/123")).status_code
+
+    results = await gather_tasks(20, call)
+    assert len(fake.token_requests) == 1
+    assert sum(isinstance(r, AuthenticationError) for r in results) == 1
+    assert sum(isinstance(r, TokenRefreshCooldownError) for r in results) == 19
+
+
+async def test_the_token_request_emits_its_own_event_without_obo(fake: FakeMedplum) -> None:
+    events: list[RequestEvent] = []
+    client = make_client(fake, on_request_complete=events.append)
+    async with client.on_behalf_of("ProjectMembership/pm-1"):
+        await client._request("GET", "Patient/123")
+    token_event, call_event = events
+    assert token_event.path == "/oauth2/token" and token_event.method == "POST"
+    assert token_event.action is None and token_event.outcome == "success"
+    assert [a.on_behalf_of for a in token_event.attempts] == [None]
+    assert call_event.attempts[0].on_behalf_of == "ProjectMembership/pm-1"
+    assert "X-Medplum-On-Behalf-Of" not in fake.token_requests[0].headers
+    assert fake.requests[0].headers["X-Medplum-On-Behalf-Of"] == "ProjectMembership/pm-1"
+
+
+async def test_the_token_never_leaks(fake: FakeMedplum, caplog: pytest.LogCaptureFixture) -> None:
+    events: list[RequestEvent] = []
+    seen: list[PreparedRequest] = []
+
+    def before(request: PreparedRequest) -> None:
+        seen.append(request)
+
+    fake.queue("GET", "/fhir/R4/Patient/404", httpx.Response(404, json=outcome("not-found")))
+    fake.queue("GET", "/fhir/R4/Patient/500", httpx.Response(500, text="stack trace"))
+    fake.queue("GET", "/fhir/R4/Patient/net", httpx.ConnectError("boom"))
+    client = make_client(
+        fake,
+        before_request=before,
+        on_request_complete=events.append,
+        default_on_behalf_of="pm-9",
+    )
+    errors: list[BaseException] = []
+    with caplog.at_level(logging.DEBUG):
+        await client._request("GET", "Patient/123", params={"name": "Doe"})
+        for path in ("Patient/404", "Patient/500", "Patient/net"):
+            try:
+                await client._request("GET", path)
+            except MedplumError as exc:
+                errors.append(exc)
+    assert len(errors) == 3
+    token = fake.issued[0]
+    haystack = [repr(client), str(client)]
+    for event in events:
+        haystack += [repr(event), str(event.to_phi_audit_dict(include_query_params=True))]
+        haystack.append(str(event.to_non_phi_dict()))
+    for exc in errors:
+        haystack += [str(exc), repr(exc), str(exc.sanitize_for_logging())]
+        haystack += [repr(vars(exc)), repr(exc.__cause__), str(exc.__cause__)]
+        if exc.response is not None:
+            haystack.append(str(exc.response.request.headers))
+    for record in caplog.records:
+        haystack += [record.getMessage(), str(record.args), str(record.exc_text)]
+    haystack += [repr(r) for r in seen]
+    assert all(token not in text for text in haystack)
+    assert all("csecret-value" not in text for text in haystack)

@@ -1,0 +1,221 @@
+"""Constructor rules: keyword-only, transport security, redirects, pool ownership, repr."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+import httpx
+import pytest
+
+from pymedplum import InsecureTransportError, RetryPolicy
+from pymedplum._async._base_client import AsyncBaseClient
+
+from ..fake import AsyncFakeTransport, FakeMedplum
+from .helpers import make_client
+
+pytestmark = pytest.mark.anyio  # async-only
+
+CONTRACT_DEFAULTS = {
+    "base_url": "https://api.medplum.com/",
+    "client_id": None,
+    "client_secret": None,
+    "access_token": None,
+    "project_id": None,
+    "fhir_url_path": "fhir/R4/",
+    "timeout": 30.0,
+    "http_client": None,
+    "before_request": None,
+    "on_request_complete": None,
+    "allow_insecure_http": False,
+    "failed_refresh_cooldown": 1.0,
+    "default_on_behalf_of": None,
+}
+
+
+def test_signature_matches_the_contract() -> None:
+    params = inspect.signature(AsyncBaseClient.__init__).parameters
+    names = [n for n in params if n != "self"]
+    assert names[: len(CONTRACT_DEFAULTS)] == list(CONTRACT_DEFAULTS)
+    for name, default in CONTRACT_DEFAULTS.items():
+        assert params[name].default == default, name
+    assert params["base_url"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    for name in names[1:]:
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+    # The one addition to the contract is keyword-only with a default.
+    assert names[len(CONTRACT_DEFAULTS) :] == ["retry"]
+    assert params["retry"].default is None
+
+
+def test_default_base_url_is_medplum_cloud() -> None:
+    client = AsyncBaseClient()
+    assert client.base_url == "https://api.medplum.com/"
+    assert client.fhir_base_url == "https://api.medplum.com/fhir/R4/"
+
+
+def test_second_positional_argument_is_rejected() -> None:
+    with pytest.raises(TypeError):
+        AsyncBaseClient("https://medplum.test/", "client-id")  # type: ignore[misc]
+
+
+def test_unknown_keyword_is_rejected() -> None:
+    with pytest.raises(TypeError, match="max_retries"):
+        AsyncBaseClient("https://medplum.test/", max_retries=3)  # type: ignore[call-arg]
+
+
+def test_plain_http_to_a_remote_host_is_refused() -> None:
+    with pytest.raises(InsecureTransportError, match=r"example\.org"):
+        AsyncBaseClient("http://example.org/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:8103/",
+        "http://127.0.0.1:8103/",
+        "http://127.8.9.10/",
+        "http://[::1]:8103/",
+    ],
+)
+def test_plain_http_to_loopback_is_allowed(url: str) -> None:
+    client = AsyncBaseClient(url)
+    assert client.base_url.startswith("http://")
+
+
+def test_a_name_resolving_to_loopback_is_not_trusted() -> None:
+    with pytest.raises(InsecureTransportError):
+        AsyncBaseClient("http://localhost.example.org/")
+
+
+def test_allow_insecure_http_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="pymedplum"):
+        client = AsyncBaseClient("http://medplum.internal/", allow_insecure_http=True)
+    assert client.base_url == "http://medplum.internal/"
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings and "allow_insecure_http" in warnings[0].getMessage()
+
+
+def test_base_url_gets_one_trailing_slash_and_fhir_path_is_joined() -> None:
+    client = AsyncBaseClient("https://medplum.test/base", fhir_url_path="/fhir/R4")
+    assert client.base_url == "https://medplum.test/base/"
+    assert client.fhir_base_url == "https://medplum.test/base/fhir/R4/"
+
+
+@pytest.mark.parametrize("url", ["ftp://medplum.test/", "medplum.test", ""])
+def test_malformed_base_url_is_a_value_error(url: str) -> None:
+    with pytest.raises(ValueError, match="base_url"):
+        AsyncBaseClient(url)
+
+
+def test_http_client_that_follows_redirects_is_rejected(fake: FakeMedplum) -> None:
+    http = httpx.AsyncClient(transport=AsyncFakeTransport(fake), follow_redirects=True)
+    with pytest.raises(ValueError, match="follow_redirects=False"):
+        AsyncBaseClient("https://medplum.test/", http_client=http)
+
+
+def test_http_client_of_the_wrong_kind_is_rejected() -> None:
+    with pytest.raises(TypeError, match="http_client"):
+        AsyncBaseClient("https://medplum.test/", http_client=object())  # type: ignore[arg-type]
+
+
+async def test_the_sdk_never_follows_a_redirect(fake: FakeMedplum) -> None:
+    fake.queue(
+        "GET",
+        "/fhir/R4/Patient/123",
+        httpx.Response(302, headers={"Location": "https://evil.test/steal"}),
+    )
+    async with make_client(fake) as client:
+        response = await client._request("GET", "Patient/123")
+    assert response.status_code == 302
+    assert [r.url.host for r in fake.requests] == ["medplum.test"]
+
+
+def test_its_own_pool_identifies_the_sdk() -> None:
+    client = AsyncBaseClient("https://medplum.test/")
+    assert client._http.headers["User-Agent"].startswith("pymedplum/")
+    assert client._http.follow_redirects is False
+
+
+async def test_context_manager_closes_its_own_pool() -> None:
+    client = AsyncBaseClient("https://medplum.test/")
+    async with client:
+        pass
+    assert client._http.is_closed
+
+
+async def test_context_manager_leaves_a_caller_supplied_pool_open(fake: FakeMedplum) -> None:
+    http = httpx.AsyncClient(transport=AsyncFakeTransport(fake))
+    async with AsyncBaseClient("https://medplum.test/", http_client=http) as client:
+        await client.get("me")
+    assert not http.is_closed
+    await http.aclose()
+
+
+def test_repr_shows_no_secret() -> None:
+    client = AsyncBaseClient("https://medplum.test/", client_id="cid", client_secret="s3cr3t-value")
+    static = AsyncBaseClient("https://medplum.test/", access_token="tok-abcdef")
+    assert "s3cr3t" not in repr(client) and "cid" in repr(client)
+    assert "tok-abcdef" not in repr(static) and "access_token" in repr(static)
+
+
+def test_client_id_without_secret_is_rejected() -> None:
+    with pytest.raises(ValueError, match="client_secret"):
+        AsyncBaseClient("https://medplum.test/", client_id="cid")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "error"),
+    [
+        ("timeout", 0, ValueError),
+        ("timeout", "30", ValueError),
+        ("failed_refresh_cooldown", -1, ValueError),
+        ("before_request", "not callable", TypeError),
+        ("on_request_complete", 42, TypeError),
+        ("retry", {"max_attempts": 2}, TypeError),
+    ],
+)
+def test_bad_options_name_the_argument(option: str, value: object, error: type) -> None:
+    with pytest.raises(error, match=option):
+        AsyncBaseClient("https://medplum.test/", **{option: value})
+
+
+def test_retry_policy_is_kept() -> None:
+    policy = RetryPolicy(max_attempts=1)
+    assert AsyncBaseClient(retry=policy).retry_policy is policy
+    assert AsyncBaseClient().retry_policy == RetryPolicy()
+
+
+async def test_a_caller_client_with_event_hooks_goes_through_httpx_send(fake: FakeMedplum) -> None:
+    seen: list[str] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    http = httpx.AsyncClient(
+        transport=AsyncFakeTransport(fake), event_hooks={"request": [on_request]}
+    )
+    client = AsyncBaseClient("https://medplum.test/", access_token="t", http_client=http)
+    await client._request("GET", "Patient/123")
+    assert seen == ["/fhir/R4/Patient/123"]
+    assert not client._direct and make_client(fake)._direct
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"headers": {"X-App": "a"}}, {"params": {"tenant": "t"}}, {"cookies": {"sid": "c"}}],
+)
+async def test_a_caller_clients_defaults_are_sent(
+    fake: FakeMedplum, options: dict[str, dict[str, str]]
+) -> None:
+    http = httpx.AsyncClient(transport=AsyncFakeTransport(fake), **options)  # type: ignore[arg-type]
+    client = AsyncBaseClient("https://medplum.test/", access_token="t", http_client=http)
+    await client._request("GET", "Patient/123", params={"a": "1"})
+    sent = fake.requests[0]
+    assert sent.url.params["a"] == "1"
+    assert sent.headers["Authorization"] == "Bearer t"
+    if "headers" in options:
+        assert sent.headers["X-App"] == "a"
+    if "params" in options:
+        assert sent.url.params["tenant"] == "t"
+    if "cookies" in options:
+        assert sent.headers["Cookie"] == "sid=c"

@@ -1,0 +1,156 @@
+"""Retry rules: what is replayed, how long the SDK waits, and that every attempt is recorded."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import httpx
+import pytest
+
+from pymedplum import NetworkError, RateLimitError, RetryPolicy, ServerError
+from pymedplum.hooks import RequestEvent
+
+from ..fake import FakeMedplum
+from .helpers import make_client
+
+pytestmark = pytest.mark.anyio  # async-only
+
+PATH = "/fhir/R4/Patient/1"
+
+
+async def test_post_is_never_replayed_after_503(fake: FakeMedplum, sleeps: list[float]) -> None:
+    fake.queue("POST", "/fhir/R4/Patient", httpx.Response(503), fake.json(201, {}))
+    client = make_client(fake)
+    with pytest.raises(ServerError):
+        await client._request("POST", "Patient", json={"resourceType": "Patient"})
+    assert len(fake.requests) == 1 and sleeps == []
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "HEAD"])
+async def test_replay_safe_methods_are_retried_on_gateway_errors(
+    fake: FakeMedplum, sleeps: list[float], method: str, status: int
+) -> None:
+    fake.queue(method, PATH, httpx.Response(status), fake.json(200, {}))
+    client = make_client(fake)
+    response = await client._request(method, "Patient/1")
+    assert response.status_code == 200
+    assert len(fake.requests) == 2 and len(sleeps) == 1
+
+
+async def test_a_conditional_create_marked_replay_safe_is_retried(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    fake.queue("POST", "/fhir/R4/Patient", httpx.Response(503), fake.json(200, {}))
+    client = make_client(fake)
+    await client._request(
+        "POST", "Patient", json={}, headers={"If-None-Exist": "identifier=x|1"}, replay_safe=True
+    )
+    assert len(fake.requests) == 2
+
+
+async def test_retries_are_bounded_and_back_off_with_jitter(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    fake.queue("GET", PATH, httpx.Response(503))
+    policy = RetryPolicy(max_attempts=4, backoff_base=0.5, max_backoff=1.5)
+    client = make_client(fake, retry=policy)
+    with pytest.raises(ServerError):
+        await client._request("GET", "Patient/1")
+    assert len(fake.requests) == 4
+    assert len(sleeps) == 3
+    for delay, ceiling in zip(sleeps, [0.5, 1.0, 1.5], strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+
+
+async def test_429_honours_retry_after_seconds_for_any_method(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    fake.queue(
+        "POST", "/fhir/R4/Patient", httpx.Response(429, headers={"Retry-After": "2"}),
+        fake.json(201, {}),
+    )  # fmt: skip
+    client = make_client(fake)
+    response = await client._request("POST", "Patient", json={})
+    assert response.status_code == 201
+    assert sleeps == [2.0]
+
+
+async def test_429_honours_retry_after_as_an_http_date(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    fake.queue("GET", PATH, httpx.Response(429, headers={"Retry-After": when}), fake.json(200, {}))
+    client = make_client(fake)
+    await client._request("GET", "Patient/1")
+    assert len(sleeps) == 1 and 27 <= sleeps[0] <= 30
+
+
+async def test_429_retries_are_bounded(fake: FakeMedplum, sleeps: list[float]) -> None:
+    fake.queue("GET", PATH, httpx.Response(429, headers={"Retry-After": "1"}))
+    client = make_client(fake, retry=RetryPolicy(max_attempts=3))
+    with pytest.raises(RateLimitError) as info:
+        await client._request("GET", "Patient/1")
+    assert len(fake.requests) == 3 and sleeps == [1.0, 1.0]
+    assert info.value.retry_after == 1.0
+
+
+async def test_a_retry_after_beyond_the_cap_is_not_waited_for(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    fake.queue("GET", PATH, httpx.Response(429, headers={"Retry-After": "3600"}))
+    client = make_client(fake, retry=RetryPolicy(max_retry_after=60))
+    with pytest.raises(RateLimitError) as info:
+        await client._request("GET", "Patient/1")
+    assert len(fake.requests) == 1 and sleeps == []
+    assert info.value.retry_after == 3600
+
+
+async def test_max_attempts_one_turns_retries_off(fake: FakeMedplum, sleeps: list[float]) -> None:
+    fake.queue("GET", PATH, httpx.Response(503), fake.json(200, {}))
+    client = make_client(fake, retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(ServerError):
+        await client._request("GET", "Patient/1")
+    assert len(fake.requests) == 1 and sleeps == []
+
+
+async def test_a_connection_that_never_opened_is_retried_even_for_post(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    fake.queue("POST", "/fhir/R4/Patient", httpx.ConnectError("refused"), fake.json(201, {}))
+    client = make_client(fake)
+    response = await client._request("POST", "Patient", json={})
+    assert response.status_code == 201 and len(sleeps) == 1
+
+
+async def test_a_reset_after_sending_is_not_replayed_for_post(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    fake.queue("POST", "/fhir/R4/Patient", httpx.RemoteProtocolError("reset"), fake.json(201, {}))
+    client = make_client(fake)
+    with pytest.raises(NetworkError) as info:
+        await client._request("POST", "Patient", json={})
+    assert info.value.possibly_committed
+    assert len(fake.requests) == 1 and sleeps == []
+
+
+async def test_a_reset_is_retried_for_get(fake: FakeMedplum, sleeps: list[float]) -> None:
+    fake.queue("GET", PATH, httpx.ReadError("reset"), httpx.ReadTimeout("slow"), fake.json(200, {}))
+    events: list[RequestEvent] = []
+    client = make_client(fake, on_request_complete=events.append)
+    response = await client._request("GET", "Patient/1")
+    assert response.status_code == 200
+    attempts = events[-1].attempts
+    assert [a.status_code for a in attempts] == [None, None, 200]
+    kinds = [type(a.exception).__name__ for a in attempts]
+    assert kinds == ["ReadError", "ReadTimeout", "NoneType"]
+    assert all(a.duration_seconds >= 0 for a in attempts)
+
+
+async def test_client_errors_are_not_retried(fake: FakeMedplum, sleeps: list[float]) -> None:
+    fake.queue("GET", PATH, httpx.Response(500), fake.json(200, {}))
+    client = make_client(fake)
+    with pytest.raises(ServerError):
+        await client._request("GET", "Patient/1")
+    assert len(fake.requests) == 1 and sleeps == []

@@ -1,0 +1,144 @@
+"""Conformance with the API contract: every client method the contract documents exists on
+MedplumClient and AsyncMedplumClient with the same parameter names, kinds and defaults.
+
+The contract is parsed from its text (``contract/api-reference.txt``, a copy of
+``shared/spec/api-reference.txt``; a drift check compares them when the shared file exists).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pymedplum
+from pymedplum import AsyncMedplumClient, MedplumClient
+
+HERE = Path(__file__).resolve().parent
+CONTRACT = HERE / "contract" / "api-reference.txt"
+SHARED = next(
+    (
+        p / "shared" / "spec" / "api-reference.txt"
+        for p in HERE.parents
+        if (p / "shared" / "spec" / "api-reference.txt").exists()
+    ),
+    HERE / "no-shared-contract",
+)
+
+# The client reference runs from "Resource Operations" to the async client's section; module
+# helpers documented inside it (ProjectMembership access helpers) are not client methods.
+_START, _END = "Resource Operations", "Asynchronous Client (AsyncMedplumClient)"
+_SIGNATURE = re.compile(r"^([a-z_][A-Za-z0-9_]*)\((.*)\) -> .+$")
+_MISSING = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Expected:
+    name: str
+    kind: inspect._ParameterKind
+    default: Any
+
+
+def _split(params: str) -> list[str]:
+    return [p.strip() for p in params.split(",") if p.strip()]
+
+
+def parse_contract(text: str) -> dict[str, list[Expected]]:
+    """Method name → its parameters, from the signature headings of the client reference."""
+    lines = text.splitlines()
+    start = lines.index(_START)
+    end = lines.index(_END)
+    methods: dict[str, list[Expected]] = {}
+    for line in lines[start:end]:
+        match = _SIGNATURE.match(line.strip())
+        if not match:
+            continue
+        name, raw = match.groups()
+        if hasattr(pymedplum, name):  # a top-level helper such as partition_access
+            continue
+        params: list[Expected] = []
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        for part in _split(raw):
+            if part == "*":
+                kind = inspect.Parameter.KEYWORD_ONLY
+            elif part.startswith("**"):
+                params.append(Expected(part[2:], inspect.Parameter.VAR_KEYWORD, _MISSING))
+            elif "=" in part:
+                pname, default = part.split("=", 1)
+                params.append(Expected(pname, kind, ast.literal_eval(default)))
+            else:
+                params.append(Expected(part, kind, _MISSING))
+        methods[name] = params
+    return methods
+
+
+CONTRACT_METHODS = parse_contract(CONTRACT.read_text())
+
+
+def actual(cls: type, name: str) -> list[Expected]:
+    signature = inspect.signature(getattr(cls, name))
+    return [
+        Expected(p.name, p.kind, p.default)
+        for p in list(signature.parameters.values())[1:]  # without self
+    ]
+
+
+def test_the_parser_finds_every_documented_method() -> None:
+    expected = {
+        "create_resource", "create_resource_if_none_exist", "read_resource", "vread_resource",
+        "update_resource", "patch_resource", "delete_resource", "search_resources", "search_one",
+        "search_resource_pages", "search_with_options", "execute_batch", "execute_transaction",
+        "execute_graphql", "get", "post", "put", "delete", "on_behalf_of", "set_accounts",
+        "merge_project_membership_access", "add_project_membership_access_entry",
+        "remove_project_membership_access_entry", "get_async_job_status", "wait_for_async_job",
+        "upload_binary", "download_binary", "export_ccda", "expand_valueset", "lookup_concept",
+        "translate_concept",
+    }  # fmt: skip
+    assert set(CONTRACT_METHODS) == expected
+    assert CONTRACT_METHODS["wait_for_async_job"] == [
+        Expected("job", inspect.Parameter.POSITIONAL_OR_KEYWORD, _MISSING),
+        Expected("poll_interval", inspect.Parameter.POSITIONAL_OR_KEYWORD, 1.0),
+        Expected("timeout", inspect.Parameter.POSITIONAL_OR_KEYWORD, None),
+    ]
+
+
+@pytest.mark.parametrize("cls", [MedplumClient, AsyncMedplumClient], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("name", sorted(CONTRACT_METHODS))
+def test_method_matches_the_contract(cls: type, name: str) -> None:
+    assert hasattr(cls, name), f"{cls.__name__}.{name} is missing"
+    assert actual(cls, name) == CONTRACT_METHODS[name]
+
+
+@pytest.mark.parametrize("cls", [MedplumClient, AsyncMedplumClient], ids=lambda c: c.__name__)
+def test_search_with_options_alias(cls: type) -> None:
+    assert "searchWithOptions" in CONTRACT.read_text()
+    assert actual(cls, "searchWithOptions") == actual(cls, "search_with_options")
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT_METHODS))
+def test_async_methods_are_coroutines_and_sync_ones_are_not(name: str) -> None:
+    sync_method = getattr(MedplumClient, name)
+    async_method = getattr(AsyncMedplumClient, name)
+    assert not inspect.iscoroutinefunction(sync_method)
+    if name == "search_resource_pages":
+        assert inspect.isasyncgenfunction(async_method)
+    elif name != "on_behalf_of":
+        assert inspect.iscoroutinefunction(async_method)
+
+
+def test_contract_import_paths() -> None:
+    from pymedplum.async_client import AsyncMedplumClient as FromAsyncModule
+    from pymedplum.client import MedplumClient as FromClientModule
+
+    assert FromAsyncModule is AsyncMedplumClient
+    assert FromClientModule is MedplumClient
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="outside the multi-repo checkout")
+def test_the_vendored_contract_is_current() -> None:
+    assert CONTRACT.read_text() == SHARED.read_text()

@@ -1,0 +1,446 @@
+"""Bundles, GraphQL, $set-accounts, async jobs, Binary, C-CDA and terminology on both clients."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+
+from pymedplum._async._overrides import jobs as async_jobs
+from pymedplum._sync._overrides import jobs as sync_jobs
+from pymedplum.exceptions import UnsafeRedirectError
+
+from .conftest import BASE, FHIR, OperationOutcome, json_response, outcome
+
+pytestmark = pytest.mark.anyio
+
+
+def query_of(request: httpx.Request) -> list[tuple[str, str]]:
+    return parse_qsl(request.url.query.decode(), keep_blank_values=True)
+
+
+def ok(body: Any = None) -> Any:
+    return lambda request: json_response(
+        200, body if body is not None else {"resourceType": "Parameters"}
+    )
+
+
+# --- bundles --------------------------------------------------------------------------------
+
+BATCH = {
+    "resourceType": "Bundle",
+    "type": "batch",
+    "entry": [
+        {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
+        {
+            "resource": {
+                "resourceType": "Observation",
+                "meta": {"accounts": [{"reference": "Organization/a"}]},
+            },
+            "request": {"method": "POST", "url": "Observation"},
+        },
+        {"request": {"method": "DELETE", "url": "Patient/9"}},
+    ],
+}
+
+
+async def test_batch_posts_to_the_fhir_base_and_stamps_every_entry(make: Any) -> None:
+    h = make(ok({"resourceType": "Bundle", "type": "batch-response"}))
+    before = copy.deepcopy(BATCH)
+    result = await h.call("execute_batch", BATCH, accounts=["Organization/a", "Organization/b"])
+    assert result == {"resourceType": "Bundle", "type": "batch-response"}
+    assert (h.last.method, str(h.last.url)) == ("POST", FHIR)
+    sent = h.body()
+    assert sent["entry"][0]["resource"]["meta"]["accounts"] == [
+        {"reference": "Organization/a"},
+        {"reference": "Organization/b"},
+    ]
+    assert sent["entry"][1]["resource"]["meta"]["accounts"] == [
+        {"reference": "Organization/a"},
+        {"reference": "Organization/b"},
+    ]
+    assert sent["entry"][2] == BATCH["entry"][2]
+    assert before == BATCH
+    assert h.events[-1].action == "batch_or_transaction"
+
+
+async def test_batch_without_accounts_is_sent_as_given(make: Any) -> None:
+    h = make(ok({"resourceType": "Bundle"}))
+    await h.call("execute_batch", BATCH)
+    assert h.body() == BATCH
+
+
+async def test_batch_rejects_another_resource(make: Any) -> None:
+    h = make(ok())
+    with pytest.raises(ValueError, match="Bundle"):
+        await h.call("execute_batch", {"resourceType": "Patient"})
+
+
+async def test_transaction_coerces_the_type(make: Any) -> None:
+    h = make(ok({"resourceType": "Bundle", "type": "transaction-response"}))
+    given = {"resourceType": "Bundle", "entry": []}
+    await h.call("execute_transaction", given)
+    assert h.body() == {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    assert "type" not in given
+    await h.call("execute_transaction", {**given, "type": "batch"})
+    assert h.body()["type"] == "transaction"
+    assert str(h.last.url) == FHIR
+
+
+# --- GraphQL --------------------------------------------------------------------------------
+
+
+async def test_graphql_posts_query_and_variables(make: Any) -> None:
+    h = make(ok({"data": {"Patient": {"id": "123"}}}))
+    query = "query GetPatient($id: ID!) { Patient(id: $id) { id } }"
+    result = await h.call("execute_graphql", query, variables={"id": "123"})
+    assert result == {"data": {"Patient": {"id": "123"}}}
+    assert (h.last.method, str(h.last.url)) == ("POST", FHIR + "$graphql")
+    assert h.body() == {"query": query, "variables": {"id": "123"}}
+    await h.call("execute_graphql", "{ PatientList { id } }")
+    assert h.body() == {"query": "{ PatientList { id } }", "variables": {}}
+    assert h.events[-1].action == "operation"
+
+
+# --- $set-accounts --------------------------------------------------------------------------
+
+
+async def test_set_accounts_posts_parameters(make: Any) -> None:
+    answer = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "resourcesUpdated", "valueInteger": 3}],
+    }
+    h = make(ok(answer))
+    result = await h.call(
+        "set_accounts", "Patient/123", ["Organization/org-456", "Practitioner/p-7"], propagate=True
+    )
+    assert result == answer
+    assert (h.last.method, str(h.last.url)) == ("POST", FHIR + "Patient/123/$set-accounts")
+    assert h.body() == {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "accounts", "valueReference": {"reference": "Organization/org-456"}},
+            {"name": "accounts", "valueReference": {"reference": "Practitioner/p-7"}},
+            {"name": "propagate", "valueBoolean": True},
+        ],
+    }
+    assert "Prefer" not in h.last.headers
+
+
+async def test_set_accounts_async_returns_the_outcome_with_the_job_url(make: Any) -> None:
+    job = outcome("informational", FHIR + "job/j-1/status")
+    h = make(lambda request: json_response(202, job))
+    result = await h.call(
+        "set_accounts", "Patient/123", "Organization/o", propagate=True, prefer_async=True
+    )
+    assert result == job
+    assert h.last.headers["Prefer"] == "respond-async"
+    assert h.body()["parameter"][0] == {
+        "name": "accounts",
+        "valueReference": {"reference": "Organization/o"},
+    }
+
+
+async def test_set_accounts_prefer_async_needs_propagate(make: Any) -> None:
+    h = make(ok())
+    with pytest.raises(ValueError, match="prefer_async"):
+        await h.call("set_accounts", "Patient/1", "Organization/o", prefer_async=True)
+    assert h.requests == []
+
+
+@pytest.mark.parametrize(("ref", "accounts"), [("Patient", "Organization/o"), ("Patient/1", "o")])
+async def test_set_accounts_rejects_malformed_references(
+    make: Any, ref: str, accounts: str
+) -> None:
+    h = make(ok())
+    with pytest.raises(ValueError):
+        await h.call("set_accounts", ref, accounts)
+    assert h.requests == []
+
+
+# --- async jobs -----------------------------------------------------------------------------
+
+JOB_URL = FHIR + "job/j-1/status"
+
+
+async def test_job_status_by_id_url_and_outcome(make: Any) -> None:
+    job = {"resourceType": "AsyncJob", "id": "j-1", "status": "active"}
+    h = make(ok(job))
+    for reference in (
+        "j-1",
+        JOB_URL,
+        outcome("informational", JOB_URL),
+        OperationOutcome(
+            issue=[{"severity": "information", "code": "informational", "diagnostics": JOB_URL}]
+        ),
+    ):
+        assert await h.call("get_async_job_status", reference) == job
+        assert (h.last.method, str(h.last.url)) == ("GET", JOB_URL)
+    assert {e.action for e in h.events} == {"read"}
+
+
+async def test_job_status_refuses_another_origin(make: Any) -> None:
+    h = make(ok())
+    with pytest.raises(UnsafeRedirectError):
+        await h.call("get_async_job_status", "https://evil.example/fhir/R4/job/j-1/status")
+    with pytest.raises(UnsafeRedirectError):
+        await h.call("get_async_job_status", outcome("informational", "https://evil.example/job"))
+    assert h.requests == []
+
+
+async def test_job_status_needs_a_url_in_the_outcome(make: Any) -> None:
+    h = make(ok())
+    with pytest.raises(ValueError, match="diagnostics"):
+        await h.call("get_async_job_status", {"resourceType": "OperationOutcome", "issue": []})
+    with pytest.raises(TypeError, match="job"):
+        await h.call("get_async_job_status", 42)
+
+
+class FakeClock:
+    """Replaces the jobs module's sleep and monotonic clock: sleeping advances time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    for module, sleeper in ((async_jobs, fake.async_sleep), (sync_jobs, fake.sleep)):
+        monkeypatch.setattr(module, "sleep", sleeper)
+        monkeypatch.setattr(module.time, "monotonic", fake.monotonic)
+    return fake
+
+
+def statuses(*values: str) -> Any:
+    remaining = list(values)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = remaining.pop(0) if len(remaining) > 1 else remaining[0]
+        return json_response(
+            200, {"resourceType": "AsyncJob", "status": status, "output": {"n": 1}}
+        )
+
+    return handler
+
+
+async def test_wait_polls_until_completed(make: Any, clock: FakeClock) -> None:
+    h = make(statuses("accepted", "active", "completed"))
+    job = await h.call("wait_for_async_job", outcome("informational", JOB_URL), poll_interval=0.5)
+    assert job["status"] == "completed"
+    assert len(h.requests) == 3
+    assert clock.sleeps == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("terminal", ["error", "cancelled"])
+async def test_wait_stops_at_any_terminal_status(
+    make: Any, clock: FakeClock, terminal: str
+) -> None:
+    h = make(statuses("active", terminal))
+    assert (await h.call("wait_for_async_job", "j-1"))["status"] == terminal
+    assert clock.sleeps == [1.0]
+
+
+async def test_wait_times_out(make: Any, clock: FakeClock) -> None:
+    h = make(statuses("active"))
+    with pytest.raises(TimeoutError):
+        await h.call("wait_for_async_job", "j-1", 2.0, 5.0)
+    assert sum(clock.sleeps) == pytest.approx(5.0)
+    assert len(h.requests) == 4  # t=0, 2, 4, then the last poll at the deadline
+
+
+async def test_wait_rejects_negative_intervals(make: Any) -> None:
+    h = make(statuses("active"))
+    with pytest.raises(ValueError, match="poll_interval"):
+        await h.call("wait_for_async_job", "j-1", poll_interval=-1)
+    with pytest.raises(ValueError, match="timeout"):
+        await h.call("wait_for_async_job", "j-1", timeout=-1)
+
+
+# --- Binary & C-CDA -------------------------------------------------------------------------
+
+PAYLOAD = bytes(range(256)) * 4 + b"\x00\xff%PDF-1.7\r\n"
+
+
+async def test_binary_round_trip_keeps_bytes_and_content_type(make: Any) -> None:
+    stored: dict[str, Any] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            stored["content"] = request.content
+            stored["type"] = request.headers["Content-Type"]
+            return json_response(
+                201, {"resourceType": "Binary", "id": "b-1", "contentType": stored["type"]}
+            )
+        assert request.headers["Accept"] == "*/*"
+        return httpx.Response(
+            200, content=stored["content"], headers={"Content-Type": stored["type"]}
+        )
+
+    h = make(handler)
+    binary = await h.call("upload_binary", PAYLOAD, "application/pdf")
+    assert binary == {"resourceType": "Binary", "id": "b-1", "contentType": "application/pdf"}
+    assert (h.last.method, str(h.last.url)) == ("POST", FHIR + "Binary")
+    assert stored == {"content": PAYLOAD, "type": "application/pdf"}
+    assert await h.call("download_binary", "b-1") == PAYLOAD
+    assert str(h.last.url) == FHIR + "Binary/b-1"
+    assert [e.action for e in h.events] == ["create", "read"]
+
+
+async def test_export_ccda_returns_the_xml_text(make: Any) -> None:
+    xml = '<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3">é</ClinicalDocument>'
+    h = make(
+        lambda request: httpx.Response(
+            200, content=xml.encode(), headers={"Content-Type": "application/xml; charset=utf-8"}
+        )
+    )
+    assert await h.call("export_ccda", "patient-123") == xml
+    assert str(h.last.url) == FHIR + "Patient/patient-123/$ccda-export"
+    assert h.events[-1].action == "operation"
+
+
+# --- terminology ----------------------------------------------------------------------------
+
+
+async def test_expand_by_url_sends_query_parameters(make: Any) -> None:
+    h = make(ok({"resourceType": "ValueSet", "expansion": {"contains": []}}))
+    result = await h.call(
+        "expand_valueset",
+        valueset_url="http://hl7.org/fhir/ValueSet/condition-code",
+        filter="diabetes",
+        count=20,
+        offset=0,
+        include_designations=True,
+        active_only=False,
+        exclude_not_for_ui=True,
+        display_language="en",
+        property=["parent", "child"],
+    )
+    assert result["resourceType"] == "ValueSet"
+    assert h.last.method == "GET"
+    assert h.last.url.path == "/fhir/R4/ValueSet/$expand"
+    assert query_of(h.last) == [
+        ("url", "http://hl7.org/fhir/ValueSet/condition-code"),
+        ("filter", "diabetes"),
+        ("offset", "0"),
+        ("count", "20"),
+        ("includeDesignations", "true"),
+        ("activeOnly", "false"),
+        ("excludeNotForUI", "true"),
+        ("displayLanguage", "en"),
+        ("property", "parent"),
+        ("property", "child"),
+    ]
+
+
+async def test_expand_by_id_uses_the_instance_path(make: Any) -> None:
+    h = make(ok({"resourceType": "ValueSet"}))
+    await h.call("expand_valueset", valueset_id="my-custom-valueset")
+    assert str(h.last.url) == FHIR + "ValueSet/my-custom-valueset/$expand"
+
+
+async def test_expand_needs_a_url_or_an_id(make: Any) -> None:
+    h = make(ok())
+    with pytest.raises(ValueError, match="valueset_url"):
+        await h.call("expand_valueset")
+
+
+async def test_lookup_get_and_post(make: Any) -> None:
+    h = make(
+        ok(
+            {
+                "resourceType": "Parameters",
+                "parameter": [{"name": "display", "valueString": "Heart rate"}],
+            }
+        )
+    )
+    result = await h.call("lookup_concept", "8867-4", "http://loinc.org", property=["parent"])
+    assert result["parameter"][0]["valueString"] == "Heart rate"
+    assert (h.last.method, h.last.url.path) == ("GET", "/fhir/R4/CodeSystem/$lookup")
+    assert query_of(h.last) == [
+        ("code", "8867-4"),
+        ("system", "http://loinc.org"),
+        ("property", "parent"),
+    ]
+    await h.call("lookup_concept", "8867-4", codesystem_id="loinc")
+    assert h.last.url.path == "/fhir/R4/CodeSystem/loinc/$lookup"
+    coding = {"system": "http://loinc.org", "code": "8867-4"}
+    await h.call("lookup_concept", "8867-4", coding=coding, display_language="de")
+    assert (h.last.method, h.last.url.path) == ("POST", "/fhir/R4/CodeSystem/$lookup")
+    assert h.body() == {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "coding", "valueCoding": coding},
+            {"name": "displayLanguage", "valueCode": "de"},
+        ],
+    }
+    with pytest.raises(ValueError, match="contradicts"):
+        await h.call("lookup_concept", "other", coding=coding)
+
+
+async def test_translate_get_and_post(make: Any) -> None:
+    h = make(
+        ok({"resourceType": "Parameters", "parameter": [{"name": "result", "valueBoolean": True}]})
+    )
+    await h.call(
+        "translate_concept",
+        code="final",
+        system="http://hl7.org/fhir/observation-status",
+        conceptmap_url="http://example.org/ConceptMap/status-mapping",
+        target_system="http://example.org/local-codes",
+        reverse=False,
+    )
+    assert (h.last.method, h.last.url.path) == ("GET", "/fhir/R4/ConceptMap/$translate")
+    assert query_of(h.last) == [
+        ("url", "http://example.org/ConceptMap/status-mapping"),
+        ("code", "final"),
+        ("system", "http://hl7.org/fhir/observation-status"),
+        ("targetsystem", "http://example.org/local-codes"),
+        ("reverse", "false"),
+    ]
+    await h.call("translate_concept", code="active", system="s", conceptmap_id="my-status-map")
+    assert h.last.url.path == "/fhir/R4/ConceptMap/my-status-map/$translate"
+    concept = {"coding": [{"system": "s", "code": "c"}], "text": "t"}
+    await h.call("translate_concept", conceptmap_id="m", codeable_concept=concept, version="2")
+    assert h.last.method == "POST"
+    assert h.body() == {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "conceptMapVersion", "valueString": "2"},
+            {"name": "codeableConcept", "valueCodeableConcept": concept},
+        ],
+    }
+    with pytest.raises(ValueError, match="not both"):
+        await h.call("translate_concept", code="c", coding={"code": "c"})
+
+
+# --- low-level HTTP -------------------------------------------------------------------------
+
+
+async def test_low_level_methods_forward_to_the_api_base(make: Any) -> None:
+    h = make(ok({"ok": True}))
+    assert await h.call("get", "admin/projects/p1", params={"a": "1"}) == {"ok": True}
+    assert str(h.last.url) == BASE + "admin/projects/p1?a=1"
+    await h.call("post", "admin/projects/p1/invite", {"email": "x@example.com"})
+    assert (h.last.method, json.loads(h.last.content)) == ("POST", {"email": "x@example.com"})
+    await h.call("put", "admin/x", json={"b": 2}, headers={"X-A": "1"})
+    assert (h.last.method, h.last.headers["X-A"]) == ("PUT", "1")
+    await h.call("delete", "admin/x")
+    assert h.last.method == "DELETE"
+    with pytest.raises(TypeError):
+        await h.call("get", "admin/x", bogus=1)

@@ -1,0 +1,144 @@
+"""The pure request-building rules shared by both clients (properties and edge cases)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pymedplum._request_builders import (
+    build_search_params,
+    check_id,
+    check_resource_type,
+    fill_path,
+    is_absolute_url,
+    job_locator,
+    merge_headers,
+    resolve_if_match,
+    search_option_params,
+    stamp_accounts,
+    stamp_bundle_accounts,
+)
+
+names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-_:", min_size=1, max_size=12)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10))
+values = st.one_of(scalars, st.lists(scalars, max_size=4))
+
+
+@given(st.dictionaries(names, values, max_size=6))
+def test_search_params_keep_order_repeat_lists_and_skip_none(query: dict[str, Any]) -> None:
+    expected: list[tuple[str, str]] = []
+    for name, value in query.items():
+        for item in value if isinstance(value, list) else [value]:
+            if item is None:
+                continue
+            wire = ("true" if item else "false") if isinstance(item, bool) else str(item)
+            expected.append((name, wire))
+    assert build_search_params(query) == expected
+    assert build_search_params(list(expected)) == expected
+
+
+def test_search_params_dates_and_strings() -> None:
+    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert build_search_params({"date": [date(2024, 1, 2), when]}) == [
+        ("date", "2024-01-02"),
+        ("date", "2024-01-02T03:04:05+00:00"),
+    ]
+    assert build_search_params("?a=1&b=x%7Cy&c=") == [("a", "1"), ("b", "x|y"), ("c", "")]
+
+
+def test_search_options_order_and_joining() -> None:
+    assert search_option_params() == []
+    assert search_option_params(count=0, offset=0) == [("_count", "0"), ("_offset", "0")]
+    assert search_option_params(sort="-date", include="A:b") == [
+        ("_sort", "-date"),
+        ("_include", "A:b"),
+    ]
+
+
+@given(
+    st.lists(st.sampled_from(["Organization/a", "Organization/b", "Practitioner/c"]), max_size=3),
+    st.lists(st.sampled_from(["Organization/a", "Organization/d"]), min_size=1, max_size=3),
+)
+def test_stamping_is_idempotent_and_never_mutates(existing: list[str], accounts: list[str]) -> None:
+    resource = {
+        "resourceType": "Patient",
+        "meta": {"accounts": [{"reference": r} for r in existing]},
+    }
+    before = copy.deepcopy(resource)
+    once = stamp_accounts(resource, accounts)
+    assert stamp_accounts(once, accounts) == once
+    assert resource == before
+    refs = [a["reference"] for a in once["meta"]["accounts"]]
+    assert refs[: len(existing)] == existing
+    assert set(refs) == set(existing) | set(accounts)
+    assert len(set(refs) - set(existing)) == len(refs) - len(existing)
+
+
+def test_bundle_stamping_leaves_entries_without_resource() -> None:
+    bundle = {"resourceType": "Bundle", "entry": [{"request": {"method": "DELETE"}}, "odd"]}
+    assert stamp_bundle_accounts(bundle, "Organization/a") == bundle
+    assert stamp_bundle_accounts({"resourceType": "Bundle"}, "Organization/a") == {
+        "resourceType": "Bundle"
+    }
+
+
+@pytest.mark.parametrize(
+    ("resource", "if_match", "expected"),
+    [
+        ({"meta": {"versionId": "3"}}, True, 'W/"3"'),
+        ({"meta": {}}, True, None),
+        ({}, True, None),
+        ({"meta": {"versionId": "3"}}, False, None),
+        ({"meta": {"versionId": "3"}}, "*", "*"),
+    ],
+)
+def test_resolve_if_match(resource: dict[str, Any], if_match: Any, expected: str | None) -> None:
+    assert resolve_if_match(resource, if_match) == expected
+
+
+def test_resolve_if_match_rejects_other_types() -> None:
+    with pytest.raises(TypeError, match="if_match"):
+        resolve_if_match({}, None)
+
+
+def test_merge_headers_caller_wins_case_blind() -> None:
+    assert merge_headers({"If-Match": "a", "X": "1"}, {"if-match": "b"}) == {
+        "X": "1",
+        "if-match": "b",
+    }
+    assert merge_headers({}, None) is None
+
+
+@pytest.mark.parametrize("bad", ["", "..", "a/b", "a?b", "x" * 65, "a b", "%2e%2e"])
+def test_ids_that_could_leave_the_path_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="resource_id"):
+        check_id("resource_id", bad)
+
+
+def test_resource_types_and_paths() -> None:
+    assert check_resource_type("t", "MedicationRequest") == "MedicationRequest"
+    with pytest.raises(ValueError, match="t must be"):
+        check_resource_type("t", "../x")
+    args = {"resourceType": "resource_type", "id": "valueset_id"}
+    assert fill_path("ValueSet/{id}/$expand", {"id": None}, args) == "ValueSet/$expand"
+    assert (
+        fill_path("{resourceType}/{id}", {"resourceType": "Patient", "id": "p.1"}, args)
+        == "Patient/p.1"
+    )
+
+
+def test_job_locator_shapes() -> None:
+    url = "https://m.test/fhir/R4/job/1/status"
+    assert job_locator(" j-1 ") == "j-1"
+    assert job_locator({"issue": [{"diagnostics": url}]}) == url
+    with pytest.raises(ValueError):
+        job_locator({"issue": [{"code": "x"}]})
+    with pytest.raises(TypeError):
+        job_locator("")
+    assert is_absolute_url(url) and is_absolute_url("//evil.example/x")
+    assert not is_absolute_url("identifier=http://x|1")

@@ -1,0 +1,313 @@
+"""create / conditional create / read / vread / update / patch / delete, on both clients."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from pymedplum.exceptions import PreconditionFailedError, UnsafeRedirectError
+
+from .conftest import FHIR, Patient, echo, json_response, outcome
+
+pytestmark = pytest.mark.anyio
+
+
+# --- create ---------------------------------------------------------------------------------
+
+
+async def test_create_posts_the_resource_to_its_type(make: Any) -> None:
+    h = make(echo(201))
+    created = await h.call("create_resource", {"resourceType": "Patient", "active": True})
+    assert h.last.method == "POST"
+    assert str(h.last.url) == FHIR + "Patient"
+    assert h.body() == {"resourceType": "Patient", "active": True}
+    assert created == {
+        "id": "new-id",
+        "resourceType": "Patient",
+        "active": True,
+        "meta": {"versionId": "2"},
+    }
+
+
+async def test_create_returns_the_model_given_as_fhir(make: Any) -> None:
+    h = make(echo(201))
+    created = await h.call("create_resource", Patient(active=True), as_fhir=Patient)
+    assert isinstance(created, Patient)
+    assert created.id == "new-id" and created.active is True
+    assert h.body() == {"resourceType": "Patient", "active": True}
+
+
+@pytest.mark.parametrize(
+    ("accounts", "expected"),
+    [
+        ("Organization/org-456", [{"reference": "Organization/org-456"}]),
+        (
+            ["Organization/org-456", "Organization/org-789"],
+            [{"reference": "Organization/org-456"}, {"reference": "Organization/org-789"}],
+        ),
+    ],
+)
+async def test_create_stamps_accounts_on_a_copy(make: Any, accounts: Any, expected: Any) -> None:
+    h = make(echo(201))
+    patient = {"resourceType": "Patient", "meta": {"tag": [{"code": "x"}]}}
+    before = copy.deepcopy(patient)
+    await h.call("create_resource", patient, accounts=accounts)
+    assert h.body()["meta"] == {"tag": [{"code": "x"}], "accounts": expected}
+    assert patient == before  # the caller's dict (and its meta) is untouched
+
+
+async def test_create_does_not_duplicate_an_existing_account(make: Any) -> None:
+    h = make(echo(201))
+    patient = {"resourceType": "Patient", "meta": {"accounts": [{"reference": "Organization/a"}]}}
+    await h.call("create_resource", patient, accounts=["Organization/a", "Organization/b"])
+    assert h.body()["meta"]["accounts"] == [
+        {"reference": "Organization/a"},
+        {"reference": "Organization/b"},
+    ]
+
+
+async def test_create_rejects_a_malformed_account_before_sending(make: Any) -> None:
+    h = make(echo(201))
+    with pytest.raises(ValueError, match="accounts"):
+        await h.call("create_resource", {"resourceType": "Patient"}, accounts="org-1")
+    assert h.requests == []
+
+
+async def test_create_without_resource_type_names_the_field(make: Any) -> None:
+    h = make(echo(201))
+    with pytest.raises(ValueError, match="resourceType"):
+        await h.call("create_resource", {"active": True})
+    assert h.requests == []
+
+
+async def test_create_sends_extra_headers(make: Any) -> None:
+    h = make(echo(201))
+    await h.call("create_resource", {"resourceType": "Patient"}, headers={"X-Trace": "abc"})
+    assert h.last.headers["X-Trace"] == "abc"
+
+
+# --- conditional create ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["identifier=http://hospital.org/mrn|12345", "?identifier=http://hospital.org/mrn|12345"],
+)
+async def test_if_none_exist_header_strips_a_leading_question_mark(make: Any, query: str) -> None:
+    h = make(echo(201))
+    await h.call("create_resource_if_none_exist", {"resourceType": "Patient"}, query)
+    assert h.last.headers["If-None-Exist"] == "identifier=http://hospital.org/mrn|12345"
+    assert str(h.last.url) == FHIR + "Patient"
+
+
+async def test_if_none_exist_same_origin_url_is_reduced_to_its_query_with_a_warning(
+    make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = make(echo(201))
+    with caplog.at_level(logging.WARNING):
+        await h.call(
+            "create_resource_if_none_exist",
+            {"resourceType": "Patient"},
+            FHIR + "Patient?identifier=sys|1",
+        )
+    assert h.last.headers["If-None-Exist"] == "identifier=sys|1"
+    assert any("if_none_exist" in r.getMessage() for r in caplog.records)
+
+
+async def test_if_none_exist_cross_origin_url_is_refused_without_a_request(make: Any) -> None:
+    h = make(echo(201))
+    with pytest.raises(UnsafeRedirectError):
+        await h.call(
+            "create_resource_if_none_exist",
+            {"resourceType": "Patient"},
+            "https://evil.example/fhir/R4/Patient?identifier=sys|1",
+        )
+    assert h.requests == []
+
+
+async def test_if_none_exist_empty_query_is_rejected(make: Any) -> None:
+    h = make(echo(201))
+    with pytest.raises(ValueError, match="if_none_exist"):
+        await h.call("create_resource_if_none_exist", {"resourceType": "Patient"}, "?")
+    assert h.requests == []
+
+
+async def test_if_none_exist_returns_the_existing_resource_on_200(make: Any) -> None:
+    existing = {"resourceType": "Patient", "id": "existing-1"}
+    h = make(lambda request: json_response(200, existing))
+    found = await h.call(
+        "create_resource_if_none_exist", {"resourceType": "Patient"}, "identifier=s|1"
+    )
+    assert found == existing
+    typed = await h.call(
+        "create_resource_if_none_exist",
+        {"resourceType": "Patient"},
+        "identifier=s|1",
+        as_fhir=Patient,
+    )
+    assert isinstance(typed, Patient) and typed.id == "existing-1"
+
+
+async def test_if_none_exist_several_matches_raise_precondition_failed(make: Any) -> None:
+    h = make(lambda request: json_response(412, outcome("duplicate")))
+    with pytest.raises(PreconditionFailedError):
+        await h.call("create_resource_if_none_exist", {"resourceType": "Patient"}, "name=x")
+
+
+async def test_if_none_exist_with_accounts_and_caller_headers(make: Any) -> None:
+    h = make(echo(201))
+    await h.call(
+        "create_resource_if_none_exist",
+        {"resourceType": "Patient"},
+        "identifier=s|1",
+        accounts="Organization/o",
+        headers={"X-Trace": "t"},
+    )
+    assert h.body()["meta"]["accounts"] == [{"reference": "Organization/o"}]
+    assert h.last.headers["X-Trace"] == "t"
+    assert h.last.headers["If-None-Exist"] == "identifier=s|1"
+
+
+# --- read / vread ---------------------------------------------------------------------------
+
+
+async def test_read_and_vread_paths_and_models(make: Any) -> None:
+    h = make(lambda request: json_response(200, {"resourceType": "Patient", "id": "123"}))
+    assert await h.call("read_resource", "Patient", "123") == {
+        "resourceType": "Patient",
+        "id": "123",
+    }
+    assert str(h.last.url) == FHIR + "Patient/123"
+    typed = await h.call("read_resource", "Patient", "123", Patient)
+    assert isinstance(typed, Patient)
+    await h.call("vread_resource", "Patient", "123", "1", as_fhir=Patient)
+    assert str(h.last.url) == FHIR + "Patient/123/_history/1"
+    await h.call("read_resource", "Patient", "123", headers={"X-A": "1"})
+    assert h.last.headers["X-A"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("args", "arg_name"),
+    [
+        (("Patient", "../oauth2/token"), "resource_id"),
+        (("patient", "1"), "resource_type"),
+        (("Patient", ""), "resource_id"),
+        (("Patient/x", "1"), "resource_type"),
+    ],
+)
+async def test_read_rejects_path_breaking_arguments(make: Any, args: Any, arg_name: str) -> None:
+    h = make(echo())
+    with pytest.raises(ValueError, match=arg_name):
+        await h.call("read_resource", *args)
+    assert h.requests == []
+
+
+# --- update ---------------------------------------------------------------------------------
+
+
+VERSIONED = {"resourceType": "Patient", "id": "123", "meta": {"versionId": "5"}, "active": False}
+
+
+async def test_update_attaches_if_match_from_the_version_id(make: Any) -> None:
+    h = make(echo())
+    await h.call("update_resource", VERSIONED)
+    assert h.last.method == "PUT"
+    assert str(h.last.url) == FHIR + "Patient/123"
+    assert h.last.headers["If-Match"] == 'W/"5"'
+    assert h.body() == VERSIONED
+
+
+async def test_update_attaches_if_match_from_a_model(make: Any) -> None:
+    h = make(echo())
+    await h.call("update_resource", Patient(id="123", meta={"versionId": "9"}), as_fhir=Patient)
+    assert h.last.headers["If-Match"] == 'W/"9"'
+
+
+async def test_update_without_version_id_sends_no_if_match(make: Any) -> None:
+    h = make(echo())
+    await h.call("update_resource", {"resourceType": "Patient", "id": "123"})
+    assert "If-Match" not in h.last.headers
+
+
+async def test_update_if_match_false_opts_out(make: Any) -> None:
+    h = make(echo())
+    await h.call("update_resource", VERSIONED, if_match=False)
+    assert "If-Match" not in h.last.headers
+
+
+async def test_update_if_match_string_is_sent_verbatim(make: Any) -> None:
+    h = make(echo())
+    await h.call("update_resource", VERSIONED, if_match='W/"7"')
+    assert h.last.headers["If-Match"] == 'W/"7"'
+
+
+@pytest.mark.parametrize("name", ["If-Match", "if-match"])
+async def test_update_explicit_if_match_header_wins(make: Any, name: str) -> None:
+    h = make(echo())
+    await h.call("update_resource", VERSIONED, headers={name: 'W/"1"'}, if_match='W/"7"')
+    assert h.last.headers.get_list("If-Match") == ['W/"1"']
+
+
+async def test_update_rejects_an_if_match_of_another_type(make: Any) -> None:
+    h = make(echo())
+    with pytest.raises(TypeError, match="if_match"):
+        await h.call("update_resource", VERSIONED, if_match=5)
+    assert h.requests == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "missing"),
+    [({"resourceType": "Patient"}, "id"), ({"id": "1"}, "resourceType")],
+)
+async def test_update_names_the_missing_field(make: Any, resource: Any, missing: str) -> None:
+    h = make(echo())
+    with pytest.raises(ValueError, match=missing):
+        await h.call("update_resource", resource)
+    assert h.requests == []
+
+
+async def test_update_stale_version_raises_precondition_failed(make: Any) -> None:
+    h = make(lambda request: json_response(412, outcome("conflict")))
+    with pytest.raises(PreconditionFailedError):
+        await h.call("update_resource", VERSIONED)
+
+
+async def test_update_stamps_accounts_and_returns_a_model(make: Any) -> None:
+    h = make(echo())
+    before = copy.deepcopy(VERSIONED)
+    updated = await h.call("update_resource", VERSIONED, accounts="Organization/o", as_fhir=Patient)
+    assert isinstance(updated, Patient)
+    assert h.body()["meta"] == {"versionId": "5", "accounts": [{"reference": "Organization/o"}]}
+    assert before == VERSIONED
+
+
+# --- patch / delete -------------------------------------------------------------------------
+
+
+async def test_patch_sends_a_json_patch(make: Any) -> None:
+    h = make(lambda request: json_response(200, {"resourceType": "Patient", "id": "123"}))
+    ops = [{"op": "replace", "path": "/active", "value": False}]
+    patched = await h.call("patch_resource", "Patient", "123", ops, as_fhir=Patient)
+    assert isinstance(patched, Patient)
+    assert h.last.method == "PATCH"
+    assert h.last.headers["Content-Type"] == "application/json-patch+json"
+    assert h.body() == ops
+    await h.call("patch_resource", "Patient", "123", ops, headers={"If-Match": 'W/"3"'})
+    assert h.last.headers["If-Match"] == 'W/"3"'
+
+
+async def test_delete_returns_none_and_ignores_the_outcome_body(make: Any) -> None:
+    h = make(lambda request: json_response(200, outcome("informational")))
+    assert await h.call("delete_resource", "Patient", "123") is None
+    assert (h.last.method, str(h.last.url)) == ("DELETE", FHIR + "Patient/123")
+    await h.call("delete_resource", "Patient", "123", headers={"If-Match": 'W/"2"'})
+    assert h.last.headers["If-Match"] == 'W/"2"'
+
+
+async def test_delete_accepts_204(make: Any) -> None:
+    h = make(lambda request: httpx.Response(204))
+    assert await h.call("delete_resource", "Patient", "123") is None

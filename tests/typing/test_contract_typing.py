@@ -1,0 +1,40 @@
+"""``mypy --strict`` accepts the contract's examples and infers the documented types:
+``as_fhir=Model`` gives the model, no ``as_fhir`` gives ``dict[str, Any]``, ``return_bundle``
+gives a typed ``FHIRBundle``, ``search_resource_pages`` iterates models or dicts."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+USAGE = Path(__file__).resolve().parent / "contract_usage.py"
+ROOT = USAGE.parents[2]
+_EXPECT = re.compile(r"reveal_type\(.*#\s*expect:\s*(.+)$")
+_REVEALED = re.compile(r':(\d+): note: Revealed type is "(.+)"$')
+
+
+def test_contract_examples_type_check_with_the_documented_types() -> None:
+    expected = {
+        number: match.group(1).strip()
+        for number, line in enumerate(USAGE.read_text().splitlines(), start=1)
+        if (match := _EXPECT.search(line))
+    }
+    assert len(expected) > 30
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(USAGE)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    revealed: dict[int, str] = {}
+    errors: list[str] = []
+    for line in result.stdout.splitlines():
+        if match := _REVEALED.search(line):
+            revealed[int(match.group(1))] = match.group(2)
+        elif ": error:" in line:
+            errors.append(line)
+    assert errors == []
+    assert revealed == expected
