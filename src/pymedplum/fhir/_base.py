@@ -266,6 +266,17 @@ class FHIRModel(BaseModel):
             return super().__getattr__(name)
 
     @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate a FHIR JSON dict (as ``json.loads`` gives it) or a model instance."""
+        if not gc.isenabled():
+            return super().model_validate(obj, **kwargs)
+        gc.disable()  # see model_validate_json
+        try:
+            return super().model_validate(obj, **kwargs)
+        finally:
+            gc.enable()
+
+    @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
         """Validate FHIR JSON text, keeping the exact text of every decimal."""
         # Building a large resource allocates many objects but no garbage cycles; without this
