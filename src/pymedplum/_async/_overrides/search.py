@@ -55,7 +55,7 @@ class SearchOverrides(Dispatch):
             endpoint, values, params=build_search_params(query), on_behalf_of=on_behalf_of
         )
         while True:
-            page = self._dict_response(response)
+            page = self._dict_response(response, exact_decimals=as_fhir is not None)
             for resource in matches(page):
                 yield self._as_model(resource, as_fhir)
             link = next_link(page)
