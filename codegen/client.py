@@ -360,6 +360,9 @@ def render_endpoints(manifest: dict[str, Any]) -> str:
     for name, spec in manifest["methods"].items():
         req = spec["request"]
         bind = spec.get("bind") or {p: p for p in sorted(_placeholders(req["path"]))}
+        # A placeholder may be None (dropping its segment) only when its argument is Optional.
+        nullable = {p["name"] for p in spec.get("params", []) if "None" in str(p.get("type"))}
+        optional = tuple(sorted(k for k, arg in bind.items() if arg in nullable))
         rows.append(
             {
                 "name": name,
@@ -372,6 +375,7 @@ def render_endpoints(manifest: dict[str, Any]) -> str:
                 "replay_safe": req.get("replay_safe"),
                 "headers": tuple(req.get("headers", [])),
                 "args": tuple(sorted(bind.items())),
+                "optional": optional,
                 "returns": spec["returns"]["shape"],
             }
         )

@@ -44,19 +44,28 @@ def check_id(arg: str, value: object) -> str:
     return value
 
 
-def fill_path(path: str, values: Mapping[str, str | None], args: Mapping[str, str]) -> str:
-    """Fill ``{resourceType}``-style placeholders; a placeholder bound to None drops its segment.
+def fill_path(
+    path: str,
+    values: Mapping[str, str | None],
+    args: Mapping[str, str],
+    optional: Iterable[str] = (),
+) -> str:
+    """Fill ``{resourceType}``-style placeholders.
 
-    ``args`` maps each placeholder to the argument name used in error messages.
+    ``args`` maps each placeholder to the argument name used in error messages. A placeholder
+    in ``optional`` bound to None drops its segment; any other one bound to None is a TypeError
+    (dropping it would turn ``DELETE Patient/{id}`` into a conditional delete of every Patient).
     """
     segments: list[str] = []
     for segment in path.split("/"):
         if segment.startswith("{") and segment.endswith("}"):
             key = segment[1:-1]
             value = values.get(key)
-            if value is None:
-                continue
             arg = args.get(key, key)
+            if value is None:
+                if key in optional:
+                    continue
+                raise TypeError(f"{arg} is required, got None")
             if key == "resourceType":
                 segments.append(check_resource_type(arg, value))
             else:
