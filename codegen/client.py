@@ -327,6 +327,8 @@ def render_method(name: str, spec: dict[str, Any]) -> str:
         out.append("")
     out.append(f"    async def {name}({render_signature(params)}) -> {impl_return}:")
     out.append(render_docstring(name, spec, params, "        "))
+    if any(p.name == "as_fhir" for p in params):
+        out.append('        check_model_class("as_fhir", as_fhir)')
     if spec["body"] == "request":
         out.append(render_request_body(name, spec, "        "))
     else:

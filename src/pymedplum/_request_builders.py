@@ -83,6 +83,45 @@ def split_reference(arg: str, reference: object) -> tuple[str, str]:
     return check_resource_type(arg, resource_type), check_id(arg, resource_id)
 
 
+def check_model_class(arg: str, value: object) -> None:
+    """TypeError naming ``arg`` unless ``value`` is None or a pydantic model class (checked
+    before a request is sent, so a create is not applied and then fails on its answer)."""
+    if value is not None and not (isinstance(value, type) and issubclass(value, BaseModel)):
+        raise TypeError(
+            f"{arg} must be a pydantic model class (e.g. Patient) or None, got {value!r}"
+        )
+
+
+_PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
+
+
+def patch_operations(operations: object) -> list[Any]:
+    """``operations`` as a JSON Patch list, each one checked: a mapping (or model) with an
+    ``op`` of RFC 6902 and a ``path`` string. A single dict or a str is a TypeError."""
+    if isinstance(operations, str | bytes | Mapping | BaseModel) or not isinstance(
+        operations, Sequence
+    ):
+        raise TypeError(
+            "operations must be a list of JSON Patch operations such as "
+            "[{'op': 'replace', 'path': '/active', 'value': False}], "
+            f"got {type(operations).__name__}"
+        )
+    out: list[Any] = []
+    for index, op in enumerate(operations):
+        data = to_fhir_json(op) if isinstance(op, BaseModel) else op
+        if not isinstance(data, Mapping):
+            raise TypeError(f"operations[{index}] must be a mapping, got {type(op).__name__}")
+        if data.get("op") not in _PATCH_OPS:
+            raise ValueError(
+                f"operations[{index}]['op'] must be one of {sorted(_PATCH_OPS)}, "
+                f"got {data.get('op')!r}"
+            )
+        if not isinstance(data.get("path"), str):
+            raise ValueError(f"operations[{index}] needs a 'path' string, got {data.get('path')!r}")
+        out.append(op)
+    return out
+
+
 # --- origins ------------------------------------------------------------------------------------
 
 

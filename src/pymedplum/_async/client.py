@@ -23,7 +23,12 @@ from pymedplum._async._overrides.resources import ResourceOverrides
 from pymedplum._async._overrides.search import SearchOverrides
 from pymedplum._async._overrides.terminology import TerminologyOverrides
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import build_search_params, merge_headers
+from pymedplum._request_builders import (
+    build_search_params,
+    check_model_class,
+    merge_headers,
+    patch_operations,
+)
 from pymedplum.access import MergeResult
 from pymedplum.bundle import FHIRBundle
 from pymedplum.endpoint_types import (
@@ -107,6 +112,7 @@ class AsyncMedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
+        check_model_class("as_fhir", as_fhir)
         return await self._create_resource(
             resource=resource,
             headers=headers,
@@ -177,6 +183,7 @@ class AsyncMedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
+        check_model_class("as_fhir", as_fhir)
         return await self._create_resource_if_none_exist(
             resource=resource,
             if_none_exist=if_none_exist,
@@ -236,6 +243,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}/{id}`` (base fhir), RequestEvent.action ``read``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = await self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
@@ -298,6 +306,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}/{id}/_history/{vid}`` (base fhir), RequestEvent.action ``read``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = await self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
@@ -367,6 +376,7 @@ class AsyncMedplumClient(
 
         Wire: ``PUT {resourceType}/{id}`` (base fhir), RequestEvent.action ``update``.
         """
+        check_model_class("as_fhir", as_fhir)
         return await self._update_resource(
             resource=resource,
             headers=headers,
@@ -431,10 +441,11 @@ class AsyncMedplumClient(
 
         Wire: ``PATCH {resourceType}/{id}`` (base fhir), RequestEvent.action ``patch``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = await self._call_endpoint(
             ENDPOINTS["patch_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            json=list(operations),
+            json=patch_operations(operations),
             headers=merge_headers({"Content-Type": "application/json-patch+json"}, headers),
             on_behalf_of=on_behalf_of,
         )
@@ -540,6 +551,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = await self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
@@ -626,6 +638,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         items = self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
@@ -775,6 +788,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         return await self._search_with_options(
             resource_type=resource_type,
             query=query,

@@ -17,7 +17,12 @@ from typing import Any, Literal, overload
 from pydantic import BaseModel
 
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import build_search_params, merge_headers
+from pymedplum._request_builders import (
+    build_search_params,
+    check_model_class,
+    merge_headers,
+    patch_operations,
+)
 from pymedplum._sync._overrides.access import AccessOverrides
 from pymedplum._sync._overrides.accounts import AccountOverrides
 from pymedplum._sync._overrides.bundles import BundleOverrides
@@ -109,6 +114,7 @@ class MedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
+        check_model_class("as_fhir", as_fhir)
         return self._create_resource(
             resource=resource,
             headers=headers,
@@ -179,6 +185,7 @@ class MedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
+        check_model_class("as_fhir", as_fhir)
         return self._create_resource_if_none_exist(
             resource=resource,
             if_none_exist=if_none_exist,
@@ -238,6 +245,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}/{id}`` (base fhir), RequestEvent.action ``read``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
@@ -300,6 +308,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}/{id}/_history/{vid}`` (base fhir), RequestEvent.action ``read``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
@@ -369,6 +378,7 @@ class MedplumClient(
 
         Wire: ``PUT {resourceType}/{id}`` (base fhir), RequestEvent.action ``update``.
         """
+        check_model_class("as_fhir", as_fhir)
         return self._update_resource(
             resource=resource,
             headers=headers,
@@ -433,10 +443,11 @@ class MedplumClient(
 
         Wire: ``PATCH {resourceType}/{id}`` (base fhir), RequestEvent.action ``patch``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = self._call_endpoint(
             ENDPOINTS["patch_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            json=list(operations),
+            json=patch_operations(operations),
             headers=merge_headers({"Content-Type": "application/json-patch+json"}, headers),
             on_behalf_of=on_behalf_of,
         )
@@ -542,6 +553,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
@@ -626,6 +638,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         items = self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
@@ -773,6 +786,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         return self._search_with_options(
             resource_type=resource_type,
             query=query,
