@@ -529,13 +529,14 @@ class SyncBaseClient:
             try:
                 response = self._send_once(request)
             except httpx.TransportError as exc:
+                # The exception reaches hooks (RequestAttempt) even when the call is retried.
+                _redact(request)
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
                 )
                 possibly_sent = possibly_sent or was_possibly_sent(exc)
                 delay = policy.delay_for_error(exc, tries, replay_safe=replay_safe)
                 if delay is None:
-                    _redact(request)
                     raise NetworkError(
                         f"{call.method} {self._template(call)} failed: {type(exc).__name__}",
                         possibly_committed=possibly_sent,
