@@ -30,7 +30,7 @@ from pymedplum._security import check_same_origin, is_same_origin, normalize_bas
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager
 from pymedplum._version import __version__
-from pymedplum.exceptions import MedplumError, NetworkError, error_for_status
+from pymedplum.exceptions import MedplumError, NetworkError, UnsafeRedirectError, error_for_status
 from pymedplum.hooks import (
     BeforeRequestHook,
     OnRequestCompleteHook,
@@ -393,11 +393,13 @@ class SyncBaseClient:
         on_behalf_of: str | None = None,
         replay_safe: bool | None = None,
     ) -> httpx.Response:
-        """Send one logical call and return its 2xx/3xx response (redirects are not followed).
+        """Send one logical call and return its 2xx (or 304) response.
 
         Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass, a
         transport failure ``NetworkError``, a cross-origin ``base="absolute"`` URL
-        ``UnsafeRedirectError``. Exactly one ``RequestEvent`` is emitted, whatever happens.
+        ``UnsafeRedirectError``, any other 3xx (never followed) ``UnsafeRedirectError`` when it
+        points at another origin, else ``MedplumError``. Exactly one ``RequestEvent`` is
+        emitted, whatever happens.
         """
         call = _Call(method.upper(), url, base)
         call.path_template = path_template
@@ -547,8 +549,14 @@ class SyncBaseClient:
             attempts.append(
                 RequestAttempt(len(attempts) + 1, status, time.perf_counter() - t0, call.obo)
             )
-            if status < 400:
+            if status < 300 or status == 304:
                 return response
+            if status < 400:
+                # Never followed (the token would go along) and never read as an empty result.
+                _redact(request)
+                redirect = self._redirect_error(call, response)
+                attempts[-1] = replace(attempts[-1], exception=redirect)
+                raise redirect
             if status == 401 and not refreshed and tokens.can_refresh:
                 # One forced refresh and one replay; it does not count as a retry.
                 refreshed = True
@@ -582,6 +590,31 @@ class SyncBaseClient:
             )
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
+
+    def _redirect_error(self, call: _Call, response: httpx.Response) -> MedplumError:
+        """The error for a 3xx answer: ``UnsafeRedirectError`` when it points at another
+        origin, else ``MedplumError``. Names the target's origin, never its path or query."""
+        where = f"{call.method} {self._template(call)}"
+        location = response.headers.get("Location")
+        try:
+            target = str(response.request.url.join(location)) if location else None
+        except httpx.InvalidURL:
+            target = "invalid:"
+        if target is not None and not is_same_origin(self._origin, target):
+            scheme, host, port = origin_of(target)
+            return UnsafeRedirectError(
+                f"{where} answered HTTP {response.status_code} redirecting to "
+                f"{scheme or '?'}://{host or '?'}:{port}; the SDK does not follow redirects "
+                "(the bearer token would go along)",
+                response.status_code,
+                response=response,
+            )
+        return MedplumError(
+            f"{where} answered HTTP {response.status_code} (a redirect); the SDK does not "
+            "follow redirects: call the target URL yourself",
+            response.status_code,
+            response=response,
+        )
 
     def _build(self, call: _Call, token: str | None) -> httpx.Request:
         """The wire request of one attempt: the call's headers plus auth and OBO."""
