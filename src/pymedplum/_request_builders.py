@@ -127,7 +127,10 @@ def patch_operations(operations: object) -> list[Any]:
 
 def is_absolute_url(value: str) -> bool:
     """True for ``http(s)://...`` and protocol-relative ``//host`` strings."""
-    parts = urlsplit(value.strip())
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:  # unparsable yet URL-shaped: the same-origin check will reject it
+        return "://" in value
     return bool(parts.scheme) or bool(parts.netloc)
 
 
