@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pydantic_core
@@ -100,6 +100,7 @@ class _Call:
         "request",
         "resource_id",
         "resource_type",
+        "timeout",
         "url",
     )
 
@@ -117,6 +118,7 @@ class _Call:
         self.resource_type: str | None = None
         self.resource_id: str | None = None
         self.operation: str | None = None
+        self.timeout: httpx.Timeout | None = None
 
 
 class AsyncBaseClient:
@@ -279,12 +281,14 @@ class AsyncBaseClient:
         *,
         params: QueryParams | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
         on_behalf_of: str | None = None,
     ) -> Any:
-        """GET a Medplum API path (relative to ``base_url``); the parsed JSON or ``None``."""
+        """GET a Medplum API path (relative to ``base_url``); the parsed JSON or ``None``.
+        ``timeout`` overrides the client's for this call."""
         response = await self._request(
             "GET", path, base=self._base_of(path), params=params, headers=headers,
-            on_behalf_of=on_behalf_of,
+            on_behalf_of=on_behalf_of, timeout=timeout,
         )  # fmt: skip
         return self._json(response)
 
@@ -295,13 +299,18 @@ class AsyncBaseClient:
         *,
         params: QueryParams | None = None,
         content: bytes | None = None,
+        data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
         on_behalf_of: str | None = None,
     ) -> Any:
-        """POST ``json`` (or raw ``content``) to a Medplum API path; the parsed JSON or ``None``."""
+        """POST ``json`` (or raw ``content``, or ``data`` form-encoded) to a Medplum API path;
+        the parsed JSON or ``None``. ``timeout`` overrides the client's for this call."""
+        if data is not None:
+            content, headers = _form(data, json, content, headers)
         response = await self._request(
             "POST", path, base=self._base_of(path), params=params, json=json, content=content,
-            headers=headers, on_behalf_of=on_behalf_of,
+            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
         )  # fmt: skip
         return self._json(response)
 
@@ -312,13 +321,18 @@ class AsyncBaseClient:
         *,
         params: QueryParams | None = None,
         content: bytes | None = None,
+        data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
         on_behalf_of: str | None = None,
     ) -> Any:
-        """PUT ``json`` (or raw ``content``) to a Medplum API path; the parsed JSON or ``None``."""
+        """PUT ``json`` (or raw ``content``, or ``data`` form-encoded) to a Medplum API path;
+        the parsed JSON or ``None``. ``timeout`` overrides the client's for this call."""
+        if data is not None:
+            content, headers = _form(data, json, content, headers)
         response = await self._request(
             "PUT", path, base=self._base_of(path), params=params, json=json, content=content,
-            headers=headers, on_behalf_of=on_behalf_of,
+            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
         )  # fmt: skip
         return self._json(response)
 
@@ -328,12 +342,14 @@ class AsyncBaseClient:
         *,
         params: QueryParams | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
         on_behalf_of: str | None = None,
     ) -> Any:
-        """DELETE a Medplum API path; the parsed JSON or ``None``."""
+        """DELETE a Medplum API path; the parsed JSON or ``None``.
+        ``timeout`` overrides the client's for this call."""
         response = await self._request(
             "DELETE", path, base=self._base_of(path), params=params, headers=headers,
-            on_behalf_of=on_behalf_of,
+            on_behalf_of=on_behalf_of, timeout=timeout,
         )  # fmt: skip
         return self._json(response)
 
@@ -393,6 +409,7 @@ class AsyncBaseClient:
         path_template: str | None = None,
         on_behalf_of: str | None = None,
         replay_safe: bool | None = None,
+        timeout: float | httpx.Timeout | None = None,
     ) -> httpx.Response:
         """Send one logical call and return its 2xx (or 304) response.
 
@@ -407,6 +424,8 @@ class AsyncBaseClient:
         call.resource_type = resource_type
         call.resource_id = resource_id
         call.operation = operation
+        if timeout is not None:
+            call.timeout = _timeout(timeout)
         started_at = datetime.now(timezone.utc) if self._on_request_complete is not None else None
         error: BaseException | None = None
         try:
@@ -640,7 +659,7 @@ class AsyncBaseClient:
                 params=call.params,
                 headers=headers,
                 content=call.body,
-                extensions={"timeout": http.timeout.as_dict()},
+                extensions={"timeout": (call.timeout or http.timeout).as_dict()},
             )
         headers = dict(call.headers)
         if token is not None:
@@ -648,7 +667,12 @@ class AsyncBaseClient:
         if call.obo is not None:
             _set_header(headers, _obo.OBO_HEADER, call.obo)
         return http.build_request(
-            call.method, call.url, params=call.params, headers=headers, content=call.body
+            call.method,
+            call.url,
+            params=call.params,
+            headers=headers,
+            content=call.body,
+            timeout=call.timeout if call.timeout is not None else http.timeout,
         )
 
     async def _send_once(self, request: httpx.Request) -> httpx.Response:
@@ -764,3 +788,29 @@ def _redact(request: httpx.Request) -> None:
     """Drop the bearer token from a request that is about to travel inside an exception."""
     if "Authorization" in request.headers:
         del request.headers["Authorization"]
+
+
+def _timeout(value: object) -> httpx.Timeout:
+    """A per-call ``timeout``: seconds > 0 or an ``httpx.Timeout``; else TypeError/ValueError."""
+    if isinstance(value, httpx.Timeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"timeout must be seconds or an httpx.Timeout, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {value!r}")
+    return httpx.Timeout(float(value))
+
+
+def _form(
+    data: Mapping[str, Any], json: Any, content: bytes | None, headers: Mapping[str, str] | None
+) -> tuple[bytes, dict[str, str]]:
+    """``data`` as an ``application/x-www-form-urlencoded`` body and the headers to send."""
+    if json is not None or content is not None:
+        raise TypeError("pass only one of json=, content= and data=")
+    if not isinstance(data, Mapping):
+        raise TypeError(f"data must be a mapping of form fields, got {type(data).__name__}")
+    body = urlencode([(str(k), str(v)) for k, v in data.items()]).encode()
+    out = dict(headers or {})
+    if not any(k.lower() == "content-type" for k in out):
+        out["Content-Type"] = "application/x-www-form-urlencoded"
+    return body, out
