@@ -72,13 +72,6 @@ def encode_json(value: Any) -> bytes:
     return pydantic_core.to_json(value, by_alias=True, exclude_none=True)
 
 
-def _plain_json(value: Any) -> Any:
-    """The JSON-shaped Python value a before_request hook sees as ``json_body``."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return value
-
-
 def _scrub_path(path: str) -> str:
     """A non-FHIR path with id-like segments replaced by ``{id}`` (for path_template)."""
     return "/".join(s if not s or _ID_LIKE.match(s) else "{id}" for s in path.split("/"))
@@ -491,7 +484,9 @@ class AsyncBaseClient:
             method=call.method,
             url=str(probe.url),
             headers=dict(visible),
-            json_body=_plain_json(json),
+            # A fresh copy decoded from the encoded body: a hook editing it in place can
+            # never reach the caller's resource.
+            json_body=pydantic_core.from_json(call.body) if json is not None else None,
         )
         result = self._before_request(original)
         if result is None:
@@ -506,10 +501,12 @@ class AsyncBaseClient:
         for key, value in call.headers.items():
             if key.lower() in _SECRET_HEADERS:
                 _set_header(headers, key, value)  # the caller's own secret headers stay
-        if result.json_body is not original.json_body and result.json_body is not None:
-            call.body = encode_json(result.json_body)
-            if not any(k.lower() == "content-type" for k in headers):
-                headers["Content-Type"] = "application/fhir+json"
+        if result.json_body is not None:
+            body = encode_json(result.json_body)  # a replaced or an in-place edited body
+            if body != call.body:
+                call.body = body
+                if not any(k.lower() == "content-type" for k in headers):
+                    headers["Content-Type"] = "application/fhir+json"
         call.method = result.method.upper()
         call.url = result.url
         call.params = None  # the hook saw (and returned) the URL with its query

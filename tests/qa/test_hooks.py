@@ -1,0 +1,48 @@
+"""before_request: what the hook sees, and which of its changes are sent."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from pymedplum.hooks import PreparedRequest
+from tests.qa.conftest import QA
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_hook_mutating_json_body_in_place_does_not_touch_callers_resource(qa: QA) -> None:
+    def hook(request: PreparedRequest) -> PreparedRequest:
+        request.json_body["active"] = False
+        request.json_body["name"][0]["family"] = "Hooked"
+        return request
+
+    resource = {"resourceType": "Patient", "active": True, "name": [{"family": "Doe"}]}
+    client = qa.client(before_request=hook)
+    await qa.call(client, "create_resource", resource)
+    assert resource == {"resourceType": "Patient", "active": True, "name": [{"family": "Doe"}]}
+    # the returned (mutated) request is what goes on the wire
+    sent = json.loads(qa.requests[-1].content)
+    assert sent["active"] is False and sent["name"][0]["family"] == "Hooked"
+
+
+async def test_hook_returning_none_sends_the_original_body(qa: QA) -> None:
+    def hook(request: PreparedRequest) -> None:
+        request.json_body["active"] = False
+
+    resource = {"resourceType": "Patient", "active": True}
+    client = qa.client(before_request=hook)
+    await qa.call(client, "create_resource", resource)
+    assert json.loads(qa.requests[-1].content)["active"] is True
+    assert resource["active"] is True
+
+
+async def test_hook_replacing_json_body_is_sent(qa: QA) -> None:
+    def hook(request: PreparedRequest) -> PreparedRequest:
+        return dataclasses.replace(request, json_body={**request.json_body, "gender": "other"})
+
+    client = qa.client(before_request=hook)
+    await qa.call(client, "create_resource", {"resourceType": "Patient"})
+    assert json.loads(qa.requests[-1].content) == {"resourceType": "Patient", "gender": "other"}
