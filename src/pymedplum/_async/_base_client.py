@@ -486,7 +486,9 @@ class AsyncBaseClient:
             headers=dict(visible),
             # A fresh copy decoded from the encoded body: a hook editing it in place can
             # never reach the caller's resource.
-            json_body=pydantic_core.from_json(call.body) if json is not None else None,
+            json_body=None
+            if json is None or call.body is None
+            else pydantic_core.from_json(call.body),
         )
         result = self._before_request(original)
         if result is None:
