@@ -215,7 +215,15 @@ def require_fields(arg: str, resource: Mapping[str, Any], *fields: str) -> None:
 
 def account_references(accounts: str | Iterable[str]) -> list[str]:
     """Validate account references ("Organization/abc"), one or several, order kept."""
-    refs = [accounts] if isinstance(accounts, str) else list(accounts)
+    if isinstance(accounts, str):
+        refs = [accounts]
+    elif isinstance(accounts, Iterable) and not isinstance(accounts, Mapping | bytes):
+        refs = list(accounts)
+    else:
+        raise TypeError(
+            "accounts must be a reference like 'Organization/abc' or a list of them, "
+            f"got {type(accounts).__name__}"
+        )
     for ref in refs:
         if (
             not isinstance(ref, str)
@@ -325,6 +333,31 @@ def _joined(value: str | Sequence[str] | None) -> str | None:
     return value if isinstance(value, str) else ",".join(value)
 
 
+_SUMMARY_MODES = ("true", "text", "data", "count", "false")
+_TOTAL_MODES = ("none", "estimate", "accurate")
+
+
+def _check_count(arg: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{arg} must be an int >= 0, got {value!r}")
+
+
+def graphql_body(query: object, variables: object) -> dict[str, Any]:
+    """The ``$graphql`` request body; TypeError / ValueError naming a bad argument."""
+    if not isinstance(query, str) or not query.strip():
+        raise TypeError(f"query must be a non-empty GraphQL query str, got {query!r:.40}")
+    if variables is not None and not isinstance(variables, Mapping):
+        raise TypeError(f"variables must be a mapping or None, got {type(variables).__name__}")
+    return {"query": query, "variables": dict(variables) if variables is not None else {}}
+
+
+def mime_type(arg: str, value: object) -> str:
+    """``value`` if it looks like a MIME type (``type/subtype``); else ValueError naming ``arg``."""
+    if not isinstance(value, str) or "/" not in value or "\n" in value or "\r" in value:
+        raise ValueError(f"{arg} must be a MIME type such as 'application/pdf', got {value!r}")
+    return value
+
+
 def search_option_params(
     *,
     summary: str | None = None,
@@ -344,6 +377,12 @@ def search_option_params(
     ``_elements`` and ``_sort`` take one comma-separated value (FHIR's list syntax; a repeated
     ``_elements`` would keep only the last on Medplum). The include family repeats.
     """
+    if summary is not None and summary not in _SUMMARY_MODES:
+        raise ValueError(f"summary must be one of {', '.join(_SUMMARY_MODES)}; got {summary!r}")
+    if total is not None and total not in _TOTAL_MODES:
+        raise ValueError(f"total must be one of {', '.join(_TOTAL_MODES)}; got {total!r}")
+    _check_count("count", count)
+    _check_count("offset", offset)
     out: list[tuple[str, str]] = []
     for name, value in (
         ("_summary", summary),

@@ -75,3 +75,43 @@ async def test_patch_operations_sent_as_given(qa: QA) -> None:
     await qa.call(client, "patch_resource", "Patient", "1", ops)
     assert json.loads(qa.requests[-1].content) == [ops[0]]
     assert qa.requests[-1].headers["Content-Type"].startswith("application/json-patch+json")
+
+
+BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
+    ("execute_graphql", (123,), {}, "query"),
+    ("execute_graphql", ("",), {}, "query"),
+    ("execute_graphql", ("{ x }",), {"variables": "a=1"}, "variables"),
+    ("search_with_options", ("Patient",), {"summary": "bogus"}, "summary"),
+    ("search_with_options", ("Patient",), {"total": "bogus"}, "total"),
+    ("search_with_options", ("Patient",), {"count": "x"}, "count"),
+    ("search_with_options", ("Patient",), {"count": -1}, "count"),
+    ("search_with_options", ("Patient",), {"offset": 1.5}, "offset"),
+    ("create_resource", ({"resourceType": "Patient"},), {"accounts": 5}, "accounts"),
+    ("upload_binary", (b"x", ""), {}, "content_type"),
+    ("upload_binary", (b"x", None), {}, "content_type"),
+    ("wait_for_async_job", ("job1",), {"timeout": "soon"}, "timeout"),
+    ("wait_for_async_job", ("job1",), {"poll_interval": "1"}, "poll_interval"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "argument"),
+    BAD_CALLS,
+    ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(BAD_CALLS)],
+)
+async def test_bad_argument_named_and_nothing_sent(
+    qa: QA, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], argument: str
+) -> None:
+    client = qa.client()
+    with pytest.raises((TypeError, ValueError), match=argument):
+        await qa.call(client, method, *args, **kwargs)
+    assert qa.requests == []
+
+
+async def test_search_with_options_accepts_the_documented_values(qa: QA) -> None:
+    client = qa.client()
+    for summary in ("true", "text", "data", "count", "false"):
+        await qa.call(client, "search_with_options", "Patient", summary=summary)
+    for total in ("none", "estimate", "accurate"):
+        await qa.call(client, "search_with_options", "Patient", total=total, count=0, offset=0)
+    assert len(qa.requests) == 8

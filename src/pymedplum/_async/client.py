@@ -26,7 +26,9 @@ from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
     build_search_params,
     check_model_class,
+    graphql_body,
     merge_headers,
+    mime_type,
     patch_operations,
 )
 from pymedplum.access import MergeResult
@@ -873,7 +875,7 @@ class AsyncMedplumClient(
         response = await self._call_endpoint(
             ENDPOINTS["execute_graphql"],
             {},
-            json={"query": query, "variables": dict(variables) if variables is not None else {}},
+            json=graphql_body(query, variables),
             on_behalf_of=on_behalf_of,
         )
         return self._dict_response(response)
@@ -1156,7 +1158,7 @@ class AsyncMedplumClient(
             ENDPOINTS["upload_binary"],
             {},
             content=content,
-            headers={"Content-Type": content_type},
+            headers={"Content-Type": mime_type("content_type", content_type)},
             on_behalf_of=on_behalf_of,
         )
         return self._dict_response(response)

@@ -20,7 +20,9 @@ from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
     build_search_params,
     check_model_class,
+    graphql_body,
     merge_headers,
+    mime_type,
     patch_operations,
 )
 from pymedplum._sync._overrides.access import AccessOverrides
@@ -869,7 +871,7 @@ class MedplumClient(
         response = self._call_endpoint(
             ENDPOINTS["execute_graphql"],
             {},
-            json={"query": query, "variables": dict(variables) if variables is not None else {}},
+            json=graphql_body(query, variables),
             on_behalf_of=on_behalf_of,
         )
         return self._dict_response(response)
@@ -1152,7 +1154,7 @@ class MedplumClient(
             ENDPOINTS["upload_binary"],
             {},
             content=content,
-            headers={"Content-Type": content_type},
+            headers={"Content-Type": mime_type("content_type", content_type)},
             on_behalf_of=on_behalf_of,
         )
         return self._dict_response(response)
