@@ -46,3 +46,15 @@ async def test_hook_replacing_json_body_is_sent(qa: QA) -> None:
     client = qa.client(before_request=hook)
     await qa.call(client, "create_resource", {"resourceType": "Patient"})
     assert json.loads(qa.requests[-1].content) == {"resourceType": "Patient", "gender": "other"}
+
+
+async def test_hook_header_with_line_break_is_discarded(
+    qa: QA, caplog: pytest.LogCaptureFixture
+) -> None:
+    def hook(request: PreparedRequest) -> PreparedRequest:
+        return dataclasses.replace(request, headers={**request.headers, "X-A": "b\r\nX-Evil: 1"})
+
+    client = qa.client(before_request=hook)
+    await qa.call(client, "read_resource", "Patient", "1")
+    assert "x-a" not in qa.requests[-1].headers
+    assert "discarded" in caplog.text

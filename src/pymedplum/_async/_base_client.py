@@ -463,6 +463,7 @@ class AsyncBaseClient:
             call.body = content
         if headers:
             for key, value in headers.items():
+                _check_header(key, value)
                 _set_header(hdrs, key, value)
         call.headers = hdrs
         call.params = params
@@ -523,6 +524,11 @@ class AsyncBaseClient:
             isinstance(k, str) and isinstance(v, str) for k, v in result.headers.items()
         ):
             return "headers must be a dict of str to str"
+        for key, value in result.headers.items():
+            try:
+                _check_header(key, value)
+            except ValueError as exc:
+                return str(exc)
         injected = sorted(k for k in result.headers if k.lower() in _SECRET_HEADERS)
         if injected:
             return "it sets auth / On-Behalf-Of headers " + ", ".join(injected)
@@ -773,6 +779,20 @@ class AsyncBaseClient:
                 type(exc).__name__,
                 exc_info=True,
             )
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
+
+
+def _check_header(name: object, value: object) -> None:
+    """TypeError / ValueError naming a caller header the HTTP layer would refuse (a line break
+    in a value would otherwise surface as a retried NetworkError)."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError(f"headers must map str to str, got {name!r}: {type(value).__name__}")
+    if not _TOKEN.match(name):
+        raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError(f"header {name!r} has a line break or NUL in its value")
 
 
 def _set_header(headers: dict[str, str], name: str, value: str) -> None:
