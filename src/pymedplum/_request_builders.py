@@ -126,12 +126,17 @@ def patch_operations(operations: object) -> list[Any]:
 
 
 def is_absolute_url(value: str) -> bool:
-    """True for ``http(s)://...`` and protocol-relative ``//host`` strings."""
+    """True for ``scheme://...`` and protocol-relative ``//host`` strings. A bare
+    ``scheme:`` prefix is not enough: ``name:exact=Smith`` is a search query (urlsplit reads
+    ``name`` as its scheme)."""
+    text = value.strip()
     try:
-        parts = urlsplit(value.strip())
+        parts = urlsplit(text)
     except ValueError:  # unparsable yet URL-shaped: the same-origin check will reject it
-        return "://" in value
-    return bool(parts.scheme) or bool(parts.netloc)
+        return "://" in text
+    if parts.netloc:
+        return True
+    return bool(parts.scheme) and text[len(parts.scheme) :].startswith("://")
 
 
 # --- headers ------------------------------------------------------------------------------------

@@ -70,3 +70,28 @@ async def test_foreign_job_url_raises(qa: QA) -> None:
     with pytest.raises(UnsafeRedirectError):
         await qa.call(client, "get_async_job_status", "https://[medplum.test]/fhir/R4/job/1")
     assert qa.requests == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "name:exact=Smith",
+        "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|123",
+        "identifier=http://hospital.org/mrn|1",
+        "?code:text=diabetes",
+    ],
+)
+async def test_if_none_exist_with_search_modifiers_is_a_query(qa: QA, query: str) -> None:
+    client = qa.client()
+    await qa.call(client, "create_resource_if_none_exist", {"resourceType": "Patient"}, query)
+    assert qa.requests[-1].headers["if-none-exist"] == query.removeprefix("?")
+
+
+@pytest.mark.parametrize(
+    "url", ["https://evil.example/fhir/R4/Patient?name=x", "//evil.example/Patient?name=x"]
+)
+async def test_if_none_exist_foreign_url_rejected(qa: QA, url: str) -> None:
+    client = qa.client()
+    with pytest.raises(UnsafeRedirectError):
+        await qa.call(client, "create_resource_if_none_exist", {"resourceType": "Patient"}, url)
+    assert qa.requests == []
