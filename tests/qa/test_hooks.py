@@ -58,3 +58,11 @@ async def test_hook_header_with_line_break_is_discarded(
     await qa.call(client, "read_resource", "Patient", "1")
     assert "x-a" not in qa.requests[-1].headers
     assert "discarded" in caplog.text
+
+
+async def test_async_before_request_hook_is_rejected_at_construction(qa: QA) -> None:
+    async def hook(request: PreparedRequest) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="before_request"):
+        qa.client(before_request=hook)

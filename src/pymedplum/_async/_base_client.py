@@ -174,6 +174,9 @@ class AsyncBaseClient:
             )
         if before_request is not None and not callable(before_request):
             raise TypeError("before_request must be callable or None")
+        if before_request is not None and _synchronization.is_coroutine_callable(before_request):
+            # Its coroutine would never run: the request must be final before it is sent.
+            raise TypeError("before_request must be a synchronous function, not a coroutine one")
         if on_request_complete is not None:
             _synchronization.check_complete_hook(on_request_complete)
         if retry is not None and not isinstance(retry, RetryPolicy):
