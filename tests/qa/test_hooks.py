@@ -66,3 +66,33 @@ async def test_async_before_request_hook_is_rejected_at_construction(qa: QA) -> 
 
     with pytest.raises(TypeError, match="before_request"):
         qa.client(before_request=hook)
+
+
+async def test_event_describes_the_request_the_hook_actually_sent(qa: QA) -> None:
+    from pymedplum.hooks import RequestEvent
+
+    def hook(request: PreparedRequest) -> PreparedRequest:
+        return dataclasses.replace(request, url=request.url.replace("Patient/1", "Observation/2"))
+
+    events: list[RequestEvent] = []
+    client = qa.client(before_request=hook, on_request_complete=events.append)
+    await qa.call(client, "read_resource", "Patient", "1")
+    assert qa.requests[-1].url.path == "/fhir/R4/Observation/2"
+    event = events[-1]
+    assert event.path == "/fhir/R4/Observation/2"
+    assert (event.resource_type, event.resource_id) == ("Observation", "2")
+    assert event.path_template == "/fhir/R4/Observation/{id}"
+    assert event.action == "read"
+
+
+async def test_event_after_hook_changes_method(qa: QA) -> None:
+    from pymedplum.hooks import RequestEvent
+
+    def hook(request: PreparedRequest) -> PreparedRequest:
+        return dataclasses.replace(request, method="GET", json_body=None)
+
+    events: list[RequestEvent] = []
+    client = qa.client(before_request=hook, on_request_complete=events.append)
+    await qa.call(client, "create_resource", {"resourceType": "Patient"})
+    assert qa.requests[-1].method == "GET"
+    assert events[-1].method == "GET" and events[-1].action == "search"

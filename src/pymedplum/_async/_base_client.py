@@ -90,6 +90,7 @@ class _Call:
         "operation",
         "params",
         "path_template",
+        "rederive",
         "request",
         "resource_id",
         "resource_type",
@@ -112,6 +113,7 @@ class _Call:
         self.resource_id: str | None = None
         self.operation: str | None = None
         self.timeout: httpx.Timeout | None = None
+        self.rederive = False  # a hook changed the method or path: describe the wire request
 
 
 class AsyncBaseClient:
@@ -435,7 +437,9 @@ class AsyncBaseClient:
             raise
         finally:
             if started_at is not None:
-                await self._emit(self._event(call, started_at, error, action))
+                await self._emit(
+                    self._event(call, started_at, error, None if call.rederive else action)
+                )
 
     def _prepare(
         self,
@@ -513,6 +517,13 @@ class AsyncBaseClient:
                 call.body = body
                 if not any(k.lower() == "content-type" for k in headers):
                     headers["Content-Type"] = "application/fhir+json"
+        if result.method.upper() != original.method or (
+            httpx.URL(result.url).path != httpx.URL(original.url).path
+        ):
+            # The endpoint's facts describe the original request; the audit event must
+            # describe what is sent, so derive them from the new method and path.
+            call.rederive = True
+            call.path_template = call.resource_type = call.resource_id = call.operation = None
         call.method = result.method.upper()
         call.url = result.url
         call.params = None  # the hook saw (and returned) the URL with its query
@@ -523,6 +534,10 @@ class AsyncBaseClient:
             return f"returned {type(result).__name__}, expected PreparedRequest or None"
         if not isinstance(result.url, str) or not is_same_origin(self._origin, result.url):
             return "the URL leaves the client's origin"
+        try:
+            httpx.URL(result.url)
+        except httpx.InvalidURL:
+            return "the URL is not a valid URL"
         if not isinstance(result.headers, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in result.headers.items()
         ):

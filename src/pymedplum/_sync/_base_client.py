@@ -91,6 +91,7 @@ class _Call:
         "operation",
         "params",
         "path_template",
+        "rederive",
         "request",
         "resource_id",
         "resource_type",
@@ -113,6 +114,7 @@ class _Call:
         self.resource_id: str | None = None
         self.operation: str | None = None
         self.timeout: httpx.Timeout | None = None
+        self.rederive = False  # a hook changed the method or path: describe the wire request
 
 
 class SyncBaseClient:
@@ -434,7 +436,7 @@ class SyncBaseClient:
             raise
         finally:
             if started_at is not None:
-                self._emit(self._event(call, started_at, error, action))
+                self._emit(self._event(call, started_at, error, None if call.rederive else action))
 
     def _prepare(
         self,
@@ -512,6 +514,13 @@ class SyncBaseClient:
                 call.body = body
                 if not any(k.lower() == "content-type" for k in headers):
                     headers["Content-Type"] = "application/fhir+json"
+        if result.method.upper() != original.method or (
+            httpx.URL(result.url).path != httpx.URL(original.url).path
+        ):
+            # The endpoint's facts describe the original request; the audit event must
+            # describe what is sent, so derive them from the new method and path.
+            call.rederive = True
+            call.path_template = call.resource_type = call.resource_id = call.operation = None
         call.method = result.method.upper()
         call.url = result.url
         call.params = None  # the hook saw (and returned) the URL with its query
@@ -522,6 +531,10 @@ class SyncBaseClient:
             return f"returned {type(result).__name__}, expected PreparedRequest or None"
         if not isinstance(result.url, str) or not is_same_origin(self._origin, result.url):
             return "the URL leaves the client's origin"
+        try:
+            httpx.URL(result.url)
+        except httpx.InvalidURL:
+            return "the URL is not a valid URL"
         if not isinstance(result.headers, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in result.headers.items()
         ):
