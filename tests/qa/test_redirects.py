@@ -52,3 +52,53 @@ async def test_not_modified_is_not_an_error(qa: QA) -> None:
     qa.handler = lambda r: httpx.Response(304)
     client = qa.client()
     assert await qa.call(client, "get", "fhir/R4/Patient/1") is None
+
+
+async def test_redirects_not_followed_even_if_http_client_is_switched_later(qa: QA) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "evil.example":
+            return httpx.Response(200, json={"stolen": True})
+        return httpx.Response(302, headers={"Location": "https://evil.example/x"})
+
+    transport = httpx.MockTransport(handler)
+    # An event hook makes the SDK send through httpx.Client.send (not straight to transport).
+    if qa.flavour == "async":
+
+        async def ahook(request: httpx.Request) -> None:
+            return None
+
+        http: Any = httpx.AsyncClient(transport=transport, event_hooks={"request": [ahook]})
+        from pymedplum import AsyncMedplumClient as Client
+    else:
+        http = httpx.Client(transport=transport, event_hooks={"request": [lambda r: None]})
+        from pymedplum import MedplumClient as Client  # type: ignore[assignment]
+    client = Client("https://medplum.test/", access_token=TOKEN, http_client=http)
+    http.follow_redirects = True  # flipped after the SDK checked it
+    with pytest.raises(UnsafeRedirectError):
+        await qa.call(client, "read_resource", "Patient", "1")
+    assert [r.url.host for r in seen] == ["medplum.test"]
+
+
+async def test_token_request_redirect_is_not_followed(qa: QA) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(307, headers={"Location": "https://evil.example/oauth2/token"})
+
+    transport = httpx.MockTransport(handler)
+    http: Any
+    if qa.flavour == "async":
+        http = httpx.AsyncClient(transport=transport)
+        from pymedplum import AsyncMedplumClient as Client
+    else:
+        http = httpx.Client(transport=transport)
+        from pymedplum import MedplumClient as Client  # type: ignore[assignment]
+    client = Client("https://medplum.test/", client_id="c", client_secret="s", http_client=http)
+    http.follow_redirects = True  # flipped after the SDK checked it
+    with pytest.raises(MedplumError):
+        await qa.call(client, "read_resource", "Patient", "1")
+    assert [r.url.host for r in seen] == ["medplum.test"]

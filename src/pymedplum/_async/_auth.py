@@ -116,6 +116,7 @@ class AsyncTokenManager:
                         "client_secret": self._client_secret or "",
                     },
                     headers={"Accept": "application/json"},
+                    follow_redirects=False,  # the client secret must not travel anywhere else
                 )
             except httpx.HTTPError as exc:
                 if isinstance(exc, httpx.RequestError) and exc._request is not None:

@@ -701,7 +701,8 @@ class SyncBaseClient:
         included): httpx's redirect / auth / hook machinery is a no-op there and costs more
         than the rest of the SDK together (docs/performance.md)."""
         if not self._direct:
-            return self._http.send(request)
+            # Explicit: the caller's client may have been switched to follow redirects later.
+            return self._http.send(request, follow_redirects=False)
         transport = self._http._transport_for_url(request.url)
         try:
             response = transport.handle_request(request)
