@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from pydantic import BaseModel
 
@@ -195,7 +195,8 @@ def normalize_if_none_exist(value: object, expected: Origin) -> str:
     query = query.removeprefix("?").strip()
     if not query:
         raise ValueError("if_none_exist must be a non-empty search query, e.g. 'identifier=s|v'")
-    return query
+    # A header is ASCII; the server reads this as a URL query, so percent-encoding is exact.
+    return "".join(c if c.isascii() else quote(c, safe="") for c in query)
 
 
 # --- bodies ---------------------------------------------------------------------------------------

@@ -38,3 +38,18 @@ async def test_if_none_exist_with_line_break_is_rejected(qa: QA) -> None:
             client, "create_resource_if_none_exist", {"resourceType": "Patient"}, "a=b\r\nX-Evil: 1"
         )
     assert qa.requests == []
+
+
+async def test_non_ascii_header_value_is_named(qa: QA) -> None:
+    client = qa.client()
+    with pytest.raises(ValueError, match="X-Note"):
+        await qa.call(client, "read_resource", "Patient", "1", headers={"X-Note": "Müller"})
+    assert qa.requests == []
+
+
+async def test_if_none_exist_non_ascii_is_percent_encoded(qa: QA) -> None:
+    client = qa.client()
+    await qa.call(
+        client, "create_resource_if_none_exist", {"resourceType": "Patient"}, "name=Müller&x=a b"
+    )
+    assert qa.requests[-1].headers["if-none-exist"] == "name=M%C3%BCller&x=a b"

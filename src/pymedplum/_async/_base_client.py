@@ -812,6 +812,8 @@ def _check_header(name: object, value: object) -> None:
         raise ValueError(f"header name {name!r} is not a valid HTTP header name")
     if any(c in value for c in "\r\n\0"):
         raise ValueError(f"header {name!r} has a line break or NUL in its value")
+    if not value.isascii():
+        raise ValueError(f"header {name!r} must be ASCII (percent-encode other characters)")
 
 
 def _set_header(headers: dict[str, str], name: str, value: str) -> None:
