@@ -65,8 +65,12 @@ test: install server-install lint typecheck check-generated
 	$(VENV)/bin/mkdocs build --strict --quiet
 
 # --- the main job -----------------------------------------------------------------
-demo: install
+demo: install server-install
 	$(PY) scripts/demo.py
+
+# Re-record the HTTP cassettes of tests/replay against the local server (replay is the default).
+record: install server-install
+	$(VENV)/bin/pytest tests/replay --record-mode=rewrite
 
 docs: install
 	$(VENV)/bin/mkdocs build --strict
@@ -74,6 +78,12 @@ docs: install
 dist: install
 	rm -rf dist
 	$(PY) -m build
+
+# Generate models for another FHIR release (FHIR=r4b or r5) into a temporary directory and
+# round-trip that release's official examples (npm packages, pinned in codegen/fhir_packages.json).
+FHIR ?= r4b
+regen-check: install
+	$(PY) -m codegen.regen_check $(FHIR)
 
 bench: install
 	$(PY) benchmarks/client.py

@@ -87,13 +87,10 @@ def _ext(items: list[dict[str, Any]] | None, url: str) -> dict[str, Any] | None:
 
 
 def _type_code(type_entry: dict[str, Any]) -> str:
-    code = str(type_entry["code"])
-    if code.startswith(FHIRPATH_PREFIX):
-        ext = _ext(type_entry.get("extension"), _FHIR_TYPE_EXT)
-        if ext is not None:
-            return str(ext.get("valueUrl") or ext.get("valueUri"))
-        return code
-    return code
+    # FHIRPath system types (Element.id, Extension.url, Resource.id) stay as they are: their
+    # fhir-type extension says "id" in R4B/R5 for Element.id, whose values ("Extension.value[x]"
+    # in a snapshot) are not FHIR ids. The renderer maps them to plain Python types.
+    return str(type_entry["code"])
 
 
 def _upper_first(text: str) -> str:

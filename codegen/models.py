@@ -45,11 +45,18 @@ _RESERVED = (
     set(keyword.kwlist)
     | set(keyword.softkwlist)
     | {n for n in dir(BaseModel) if not n.startswith("_")}
-    | {"fp", "list", "dict", "str", "int", "bool", "float", "type", "Literal", "Field", "Any"}
+    | {"fp", "list", "dict", "str", "int", "bool", "float", "Literal", "Field", "Any"}
     | set(dir(builtins)) & {"list", "dict", "str", "int", "bool", "float"}
 )
 # Primitive FHIR types whose JSON form is not a string (everything else is a string in JSON).
 _NON_STRING = {"boolean", "integer", "positiveInt", "unsignedInt", "decimal"}
+# FHIRPath System types of elements such as Element.id or Extension.url (no JSON sibling).
+_SYSTEM_TYPES = {
+    "String": "fp.SystemString",
+    "Boolean": "fp.Boolean",
+    "Integer": "fp.Integer",
+    "Decimal": "fp.Decimal",
+}
 _INT_BOUNDS = {
     "integer": (-2147483648, 2147483647),
     "positiveInt": (1, 2147483647),
@@ -186,7 +193,8 @@ class Generator:
                     return literal
             return "fp." + primitive_alias(code)
         if code.startswith(ir.FHIRPATH_PREFIX):
-            return "fp.SystemString"
+            system = code[len(ir.FHIRPATH_PREFIX) :]
+            return _SYSTEM_TYPES.get(system, "fp.SystemString")
         if code == "Resource":
             module.uses_any_resource = True
             return "AnyResource"

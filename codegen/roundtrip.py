@@ -39,6 +39,25 @@ def example_documents(tarball: Path) -> Iterator[tuple[str, bytes]]:
                 yield name, handle.read()
 
 
+# Official examples that are not valid FHIR for their release (a 1..1 element is missing), so
+# the models rightly reject them. Documented in docs/models.md; anything else failing is a bug.
+KNOWN_INVALID: dict[str, dict[str, str]] = {
+    "hl7.fhir.r4.examples@4.0.1": {
+        "package/ImplementationGuide-fhir.json": "ImplementationGuide.name, .status missing",
+        "package/ig-r4.json": "ImplementationGuide.name, .status missing",
+        "package/Questionnaire-qs1.json": "Questionnaire.item.linkId missing in nested items",
+    },
+    "hl7.fhir.r4b.examples@4.3.0": {
+        "package/Bundle-valuesets.json": "CodeSystem and ValueSet catalogType: status missing",
+        "package/CodeSystem-catalogType.json": "CodeSystem.status missing",
+        "package/ValueSet-catalogType.json": "ValueSet.status missing",
+    },
+    "hl7.fhir.r5.examples@5.0.0": {
+        "package/QuestionnaireResponse-f201.json": "QuestionnaireResponse.questionnaire missing",
+    },
+}
+
+
 @dataclass
 class Report:
     passed: int = 0
@@ -92,17 +111,28 @@ def roundtrip_package(package: str, tarball: Path) -> Report:
     return report
 
 
+def check(package: str, examples: str) -> bool:
+    """Round-trip an examples package (``name@version``); True when only known-invalid fail."""
+    from codegen.fhir_packages import ensure
+
+    report = roundtrip_package(package, ensure(examples))
+    known = KNOWN_INVALID.get(examples, {})
+    for name, problem in sorted(report.failures.items()):
+        tag = "known invalid" if name in known and "Field required" in problem else "FAIL"
+        print(f"{tag} {name}: {problem.splitlines()[0]}")
+    total = report.passed + len(report.failures)
+    print(f"{package}: {report.passed}/{total} examples of {examples} round-trip")
+    failed = set(report.failures)
+    invalid_ok = all("Field required" in report.failures[n] for n in failed & set(known))
+    return failed == set(known) and invalid_ok
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m codegen.roundtrip")
     parser.add_argument("--package", required=True, help="models package, e.g. pymedplum.fhir")
-    parser.add_argument("tarball", type=Path)
+    parser.add_argument("examples", help="examples package, e.g. hl7.fhir.r4.examples@4.0.1")
     args = parser.parse_args(argv)
-    report = roundtrip_package(args.package, args.tarball)
-    for name, problem in sorted(report.failures.items()):
-        print(f"FAIL {name}: {problem}")
-    total = report.passed + len(report.failures)
-    print(f"{args.package}: {report.passed}/{total} examples round-trip")
-    sys.exit(1 if report.failures else 0)
+    sys.exit(0 if check(args.package, args.examples) else 1)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TREES: list[tuple[str, str]] = [
     ("src/pymedplum/_async", "src/pymedplum/_sync"),
     ("tests/client/_async", "tests/client/_sync"),
+    ("tests/replay/_async", "tests/replay/_sync"),
 ]
 
 # Names unasync does not already know. Keep this the single list of sync/async pairs.

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from pydantic import BaseModel
 
 from pymedplum._security import Origin, check_same_origin
-from pymedplum._serialization import to_fhir_json
+from pymedplum._serialization import to_fhir_json, wire_dict
 
 logger = logging.getLogger("pymedplum.client")
 
@@ -203,9 +203,9 @@ def normalize_if_none_exist(value: object, expected: Origin) -> str:
 
 
 def resource_json(arg: str, resource: object) -> dict[str, Any]:
-    """A resource argument as a FHIR-JSON dict (models dumped by alias, dicts as given)."""
+    """A resource argument as a FHIR-JSON dict (models by their lossless JSON, dicts as given)."""
     if isinstance(resource, BaseModel):
-        return to_fhir_json(resource)
+        return wire_dict(resource)
     if isinstance(resource, Mapping):
         return resource if isinstance(resource, dict) else dict(resource)
     raise TypeError(f"{arg} must be a dict or a pydantic model, got {type(resource).__name__}")
@@ -462,7 +462,7 @@ TERMINAL_JOB_STATUSES = frozenset({"completed", "error", "cancelled"})
 
 
 def _coded(value: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
-    return to_fhir_json(value) if isinstance(value, BaseModel) else dict(value)
+    return wire_dict(value) if isinstance(value, BaseModel) else dict(value)
 
 
 def _query_and_parameters(

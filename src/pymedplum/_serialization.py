@@ -1,12 +1,22 @@
-"""FHIR-JSON normalization: the one place a model becomes a plain dict."""
+"""FHIR JSON: the one place a model becomes a plain dict, and a request body becomes bytes."""
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["as_fhir_dict", "to_fhir_json"]
+__all__ = ["as_fhir_dict", "encode_json", "to_fhir_json", "wire_dict"]
+
+# A Decimal in a request body is written as a JSON number with its exact text ("72.50", not 72.5
+# and not the string "72.50"). json.dumps hands Decimals to `default`, which returns this marked
+# string; a post-pass (only when a mark was written) unquotes it back into a number.
+_NUMBER_MARK = "\x00fhir-number:"
+_MARKED_NUMBER = re.compile(r'"\\u0000fhir-number:([-+0-9.eE]+)"')
 
 
 def to_fhir_json(resource: dict[str, Any] | BaseModel) -> dict[str, Any]:
@@ -34,3 +44,48 @@ def as_fhir_dict(value: object, argument: str) -> dict[str, Any]:
         dumped: dict[str, Any] = value.model_dump(mode="json", by_alias=True, exclude_none=True)
         return dumped
     raise TypeError(f"{argument} must be a dict or a pydantic model, got {type(value).__name__}")
+
+
+def wire_dict(model: BaseModel) -> dict[str, Any]:
+    """A model as the FHIR-JSON dict the client sends: decimals stay ``Decimal`` with their text.
+
+    ``to_fhir_json`` follows the contract (``model_dump(mode="json")``, where a decimal becomes a
+    float); a request body must not lose ``1.50``'s trailing zero, so the client goes through the
+    model's own lossless JSON instead.
+    """
+    data: dict[str, Any] = json.loads(
+        model.model_dump_json(by_alias=True, exclude_none=True), parse_float=Decimal
+    )
+    return data
+
+
+def encode_json(value: Any) -> bytes:
+    """JSON bytes of a request body, encoded once.
+
+    A model is written by its own FHIR JSON (by alias, no ``None`` fields). Anything else goes
+    through ``json.dumps``: ``Decimal`` values become JSON numbers with their exact text, nested
+    models their FHIR JSON, dates ISO text; other types raise ``TypeError`` naming the type.
+    """
+    if isinstance(value, BaseModel):
+        return value.model_dump_json(by_alias=True, exclude_none=True).encode()
+    marked = False
+
+    def default(obj: object) -> object:
+        nonlocal marked
+        if isinstance(obj, Decimal):
+            if not obj.is_finite():
+                raise ValueError(f"request body: {obj} is not a JSON number")
+            marked = True
+            return _NUMBER_MARK + str(obj)
+        if isinstance(obj, BaseModel):
+            return wire_dict(obj)
+        if isinstance(obj, (datetime, date, time)):
+            return obj.isoformat()
+        raise TypeError(f"request body: a {type(obj).__name__} is not JSON serializable")
+
+    text = json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default
+    )
+    if marked:
+        text = _MARKED_NUMBER.sub(r"\1", text)
+    return text.encode()

@@ -114,6 +114,8 @@ async def test_pages_follow_same_origin_next_links(make: Any) -> None:
         FHIR + "Patient?page=2",
     ]
     assert [e.action for e in h.events] == ["search", "search"]
+    # Every page is labelled like the first one in the audit event.
+    assert [e.path_template for e in h.events] == ["/fhir/R4/Patient", "/fhir/R4/Patient"]
 
 
 async def test_pages_are_lazy(make: Any) -> None:

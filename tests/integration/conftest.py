@@ -10,7 +10,6 @@ Every test under tests/integration is marked ``integration`` (``make unit`` dese
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,16 +29,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
-def medplum_server() -> Iterator[harness.MedplumServer]:
-    """A running local Medplum server: ``base_url``, ``client_id``, ``client_secret`` and the
-    harness controls (``set_token_lifetime``, ``fail_token_endpoint``, ``token_request_count``,
-    ``last_headers``, ``expire_tokens``, ``create_membership``, ``reset``...)."""
-    try:
-        server = harness.start()
-    except harness.ServerError as exc:
-        pytest.fail(f"the local Medplum test server did not start:\n{exc}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+# The session fixture ``medplum_server`` is in tests/conftest.py (shared with tests/examples).
+
+# Fixtures of the SDK integration suite (tests/integration/test_client_*.py): both clients,
+# MedplumClient and AsyncMedplumClient, against the local server.
+from sdk_clients import anyio_backend, api, flavour, make_api  # noqa: E402
+
+__all__ = ["anyio_backend", "api", "flavour", "make_api"]

@@ -96,3 +96,26 @@ async def test_event_after_hook_changes_method(qa: QA) -> None:
     await qa.call(client, "create_resource", {"resourceType": "Patient"})
     assert qa.requests[-1].method == "GET"
     assert events[-1].method == "GET" and events[-1].action == "search"
+
+
+@pytest.mark.parametrize("edit", [False, True])
+async def test_hook_keeps_decimal_text_of_the_body(qa: QA, edit: bool) -> None:
+    from decimal import Decimal
+
+    def hook(request: PreparedRequest) -> PreparedRequest:
+        assert request.json_body["valueQuantity"]["value"] == Decimal("72.50")
+        if edit:
+            request.json_body["status"] = "amended"
+        return dataclasses.replace(request, headers={**request.headers, "X-Trace": "1"})
+
+    body = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "weight"},
+        "valueQuantity": {"value": Decimal("72.50"), "unit": "kg"},
+    }
+    client = qa.client(before_request=hook)
+    await qa.call(client, "create_resource", body)
+    sent = qa.requests[-1].content
+    assert b"72.50" in sent
+    assert (b'"amended"' in sent) is edit

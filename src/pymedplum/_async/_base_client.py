@@ -7,6 +7,7 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
+import json as json_module
 import logging
 import re
 import time
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timezone
+from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from urllib.parse import parse_qs, urlencode
@@ -27,6 +29,7 @@ from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager
 from pymedplum._retry import RetryPolicy, parse_retry_after, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
+from pymedplum._serialization import encode_json
 from pymedplum._version import __version__
 from pymedplum.exceptions import MedplumError, NetworkError, UnsafeRedirectError, error_for_status
 from pymedplum.hooks import (
@@ -44,7 +47,7 @@ from pymedplum.hooks import (
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["AsyncBaseClient", "QueryParams", "encode_json"]
+__all__ = ["AsyncBaseClient", "QueryParams"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 QueryValue = str | int | float | bool
@@ -64,12 +67,9 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ID_LIKE = re.compile(r"[A-Za-z$_][A-Za-z$_-]*[0-9]?\Z")
 
 
-def encode_json(value: Any) -> bytes:
-    """JSON bytes of a request body, encoded once: a pydantic model by alias without ``None``
-    fields (FHIR JSON), anything else (dicts, lists, nested models) by pydantic_core."""
-    if isinstance(value, BaseModel):
-        return value.model_dump_json(by_alias=True, exclude_none=True).encode()
-    return pydantic_core.to_json(value, by_alias=True, exclude_none=True)
+def _decode_body(body: bytes | None) -> Any:
+    """A request body's JSON as Python values, decimals as ``Decimal`` (their text kept)."""
+    return None if body is None else json_module.loads(body, parse_float=Decimal)
 
 
 def _scrub_path(path: str) -> str:
@@ -492,11 +492,9 @@ class AsyncBaseClient:
             method=call.method,
             url=str(probe.url),
             headers=dict(visible),
-            # A fresh copy decoded from the encoded body: a hook editing it in place can
-            # never reach the caller's resource.
-            json_body=None
-            if json is None or call.body is None
-            else pydantic_core.from_json(call.body),
+            # A fresh copy decoded from the encoded body (decimals keep their text): a hook
+            # editing it in place can never reach the caller's resource.
+            json_body=_decode_body(call.body) if json is not None else None,
         )
         result = self._before_request(original)
         if result is None:
@@ -511,12 +509,12 @@ class AsyncBaseClient:
         for key, value in call.headers.items():
             if key.lower() in _SECRET_HEADERS:
                 _set_header(headers, key, value)  # the caller's own secret headers stay
-        if result.json_body is not None:
-            body = encode_json(result.json_body)  # a replaced or an in-place edited body
-            if body != call.body:
-                call.body = body
-                if not any(k.lower() == "content-type" for k in headers):
-                    headers["Content-Type"] = "application/fhir+json"
+        if result.json_body is not None and (
+            json is None or result.json_body != _decode_body(call.body)
+        ):  # a replaced or an in-place edited body
+            call.body = encode_json(result.json_body)
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "application/fhir+json"
         if result.method.upper() != original.method or (
             httpx.URL(result.url).path != httpx.URL(original.url).path
         ):
@@ -738,7 +736,8 @@ class AsyncBaseClient:
                 "{resourceType}", call.resource_type or rtype or "{resourceType}"
             )
             if not template.startswith("/"):
-                prefix = self._fhir_prefix if call.base == "fhir" else self._api_prefix
+                # Server-handed absolute URLs (next pages, job status) are FHIR URLs too.
+                prefix = self._api_prefix if call.base == "api" else self._fhir_prefix
                 template = prefix + template
         elif rtype is None:
             template = _scrub_path(template)

@@ -15,6 +15,7 @@ What lives here, and why it is not generated:
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import re
@@ -22,7 +23,7 @@ from contextvars import ContextVar
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
@@ -100,9 +101,10 @@ def _validate_decimal(value: Any) -> Decimal:
 
 def _serialize_decimal(value: Decimal) -> Any:
     """JSON-mode output of a decimal: int or float when exact, else marked text (see above)."""
-    text = value.text if type(value) is ExponentDecimal else str(value)
+    # format "f" keeps the digits as read ("0.0000000"); str() would switch to "0E-7".
+    text = value.text if type(value) is ExponentDecimal else format(value, "f")
     if "." not in text and "E" not in text and "e" not in text:
-        return int(text)
+        return int(text)  # an integral decimal read as "6" (or built from int 6)
     as_float = float(text)
     if repr(as_float) == text:
         return as_float
@@ -112,7 +114,7 @@ def _serialize_decimal(value: Decimal) -> Any:
         return _MARK + text
     # model_dump(mode="json"): a float when it holds the same value ("1.50" -> 1.5), else the
     # Decimal itself so that no digits are lost (see docs/models.md).
-    return as_float if Decimal(repr(as_float)) == value else Decimal(text)
+    return as_float if Decimal(repr(as_float)) == value else value
 
 
 FhirDecimal = Annotated[
@@ -158,6 +160,42 @@ def fhir_alias(name: str) -> str:
     return prefix + first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+class SharedFieldsSet(set[str]):
+    """A read-only set of field names shared by every model with the same present fields.
+
+    pydantic's serializer needs a real ``set`` for ``model_fields_set``; sharing one per
+    combination saves a set per instance (a third of a parsed bundle's memory).
+    """
+
+    __slots__ = ()
+
+    def _read_only(self) -> TypeError:
+        return TypeError("a model's shared fields set is read-only; assign the field instead")
+
+    def add(self, element: str) -> None:
+        raise self._read_only()
+
+    def discard(self, element: object) -> None:
+        raise self._read_only()
+
+    def remove(self, element: str) -> None:
+        raise self._read_only()
+
+    def update(self, *others: Any) -> None:
+        raise self._read_only()
+
+    def clear(self) -> None:
+        raise self._read_only()
+
+    def pop(self) -> str:
+        raise self._read_only()
+
+
+# One shared fields set per combination of present fields (bounded).
+_FIELDS_SETS: dict[tuple[str, ...], SharedFieldsSet] = {}
+_FIELDS_SETS_MAX = 65536
+
+
 class FHIRModel(BaseModel):
     """Base of every generated FHIR model (datatypes, backbone elements and resources)."""
 
@@ -170,28 +208,94 @@ class FHIRModel(BaseModel):
         protected_namespaces=(),
     )
 
-    __pydantic_extra__: dict[str, ExtraValue]
+    if TYPE_CHECKING:
+        # Field(init=False): type checkers must not take it for a constructor argument.
+        __pydantic_extra__: dict[str, Any] = Field(init=False)
+    else:
+        # Unknown elements; typed so that decimals inside them are written as JSON numbers.
+        __pydantic_extra__: dict[str, ExtraValue]
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Keep only the elements that are present, and share the record of which they are.
+
+        A FHIR type has many optional elements (Extension has 72 fields) of which a few are
+        set. pydantic stores every field in the instance ``__dict__`` and a fresh set of the
+        given field names per instance; dropping the unset fields and sharing one read-only set per
+        combination of present fields makes a model about as small as the JSON dict it came
+        from and lets the serializer skip absent fields (which still read as None, see
+        ``__getattr__``). ``__setattr__`` and copies replace it by a private set when needed.
+        """
+        values = self.__dict__
+        if None in values.values():
+            values = {k: v for k, v in values.items() if v is not None}
+            object.__setattr__(self, "__dict__", values)
+        key = tuple(values)
+        shared = _FIELDS_SETS.get(key)
+        if shared is None:
+            shared = SharedFieldsSet(key)
+            if len(_FIELDS_SETS) < _FIELDS_SETS_MAX:
+                _FIELDS_SETS[key] = shared
+        object.__setattr__(self, "__pydantic_fields_set__", shared)
+
+    def _thaw(self) -> None:
+        fields_set = self.__pydantic_fields_set__
+        if type(fields_set) is SharedFieldsSet:
+            object.__setattr__(self, "__pydantic_fields_set__", set(fields_set))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._thaw()
+        super().__setattr__(name, value)
+
+    def __copy__(self) -> Self:
+        copied = super().__copy__()
+        copied._thaw()
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        copied = super().__deepcopy__(memo)
+        copied._thaw()
+        return copied
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # An element that is not present reads as None (model_post_init removed it).
+            if name in type(self).__pydantic_fields__:
+                return None
+            return super().__getattr__(name)
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
         """Validate FHIR JSON text, keeping the exact text of every decimal."""
-        if _needs_lossless_parse(json_data):
-            try:
-                data = json.loads(json_data, parse_float=_parse_float)
-            except ValueError:
-                pass  # let pydantic report the JSON error in its usual form
-            else:
-                return cls.model_validate(data, **kwargs)
-        return super().model_validate_json(json_data, **kwargs)
+        # Building a large resource allocates many objects but no garbage cycles; without this
+        # the cyclic GC would rescan the growing tree again and again (3-5x the parse time).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            if _needs_lossless_parse(json_data):
+                try:
+                    data = json.loads(json_data, parse_float=_parse_float)
+                except ValueError:
+                    pass  # let pydantic report the JSON error in its usual form
+                else:
+                    return cls.model_validate(data, **kwargs)
+            return super().model_validate_json(json_data, **kwargs)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
 
     def model_dump_json(self, **kwargs: Any) -> str:
         """FHIR JSON text; decimals are written as the exact number text they hold."""
         flag = [False]
         token = _RAW_NUMBERS.set(flag)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
             text = super().model_dump_json(**kwargs)
         finally:
             _RAW_NUMBERS.reset(token)
+            if gc_was_enabled:
+                gc.enable()
         if flag[0]:
             text = _MARKED.sub(r"\1", text)
         return text
@@ -288,10 +392,17 @@ class ResourceBase(FHIRModel):
         return list(compartment) if compartment is not None else None
 
 
-def check_one_of(model: BaseModel, groups: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
-    """Raise when more than one field of a choice group (``value[x]``) is set."""
+def check_one_of(model: BaseModel, groups: tuple[tuple[str, frozenset[str]], ...]) -> None:
+    """Raise when more than one field of a choice group (``value[x]``) is set.
+
+    Only fields given at construction can be set, so one set intersection per group does the
+    work on the hot path.
+    """
+    given = model.__pydantic_fields_set__
     for element, fields in groups:
-        present = [f for f in fields if getattr(model, f) is not None]
+        if len(fields & given) < 2:
+            continue
+        present = sorted(f for f in fields & given if getattr(model, f) is not None)
         if len(present) > 1:
             aliases = [type(model).model_fields[f].serialization_alias or f for f in present]
             raise PydanticCustomError(

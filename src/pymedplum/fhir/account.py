@@ -51,7 +51,7 @@ class Account(DomainResource):
     """active | inactive | entered-in-error | on-hold | unknown"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """E.g. patient, expense, depreciation"""
     name: fp.String | None = None
     """Human-readable label"""

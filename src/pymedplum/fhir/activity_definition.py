@@ -32,7 +32,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class ActivityDefinitionParticipant(BackboneElement):
     """Indicates who should participate in performing the action described."""
 
-    type_: Literal["patient", "practitioner", "related-person", "device"]
+    type: Literal["patient", "practitioner", "related-person", "device"]
     """patient | practitioner | related-person | device"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -49,6 +49,41 @@ class ActivityDefinitionDynamicValue(BackboneElement):
     """Extensions and id of ``path`` (JSON ``_path``)."""
     expression: Expression
     """An expression that provides the dynamic value for the customization"""
+
+
+_ActivityDefinition_CHOICES = (
+    (
+        "subject",
+        frozenset(
+            {
+                "subject_codeable_concept",
+                "subject_reference",
+            }
+        ),
+    ),
+    (
+        "timing",
+        frozenset(
+            {
+                "timing_timing",
+                "timing_date_time",
+                "timing_age",
+                "timing_period",
+                "timing_range",
+                "timing_duration",
+            }
+        ),
+    ),
+    (
+        "product",
+        frozenset(
+            {
+                "product_reference",
+                "product_codeable_concept",
+            }
+        ),
+    ),
+)
 
 
 class ActivityDefinition(DomainResource):
@@ -243,34 +278,5 @@ class ActivityDefinition(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ActivityDefinition":
-        check_one_of(
-            self,
-            (
-                (
-                    "subject",
-                    (
-                        "subject_codeable_concept",
-                        "subject_reference",
-                    ),
-                ),
-                (
-                    "timing",
-                    (
-                        "timing_timing",
-                        "timing_date_time",
-                        "timing_age",
-                        "timing_period",
-                        "timing_range",
-                        "timing_duration",
-                    ),
-                ),
-                (
-                    "product",
-                    (
-                        "product_reference",
-                        "product_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ActivityDefinition_CHOICES)
         return self

@@ -16,6 +16,20 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_AgentSetting_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_string",
+                "value_boolean",
+                "value_decimal",
+                "value_integer",
+            }
+        ),
+    ),
+)
+
 
 class AgentSetting(BackboneElement):
     """The settings for the agent."""
@@ -38,21 +52,21 @@ class AgentSetting(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "AgentSetting":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_string",
-                        "value_boolean",
-                        "value_decimal",
-                        "value_integer",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _AgentSetting_CHOICES)
         return self
+
+
+_AgentChannel_CHOICES = (
+    (
+        "target",
+        frozenset(
+            {
+                "target_reference",
+                "target_url",
+            }
+        ),
+    ),
+)
 
 
 class AgentChannel(BackboneElement):
@@ -69,18 +83,7 @@ class AgentChannel(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "AgentChannel":
-        check_one_of(
-            self,
-            (
-                (
-                    "target",
-                    (
-                        "target_reference",
-                        "target_url",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _AgentChannel_CHOICES)
         return self
 
 

@@ -47,6 +47,22 @@ class AllergyIntoleranceReaction(BackboneElement):
     """Text about event not captured in other fields"""
 
 
+_AllergyIntolerance_CHOICES = (
+    (
+        "onset",
+        frozenset(
+            {
+                "onset_date_time",
+                "onset_age",
+                "onset_period",
+                "onset_range",
+                "onset_string",
+            }
+        ),
+    ),
+)
+
+
 class AllergyIntolerance(DomainResource):
     """Risk of harmful or undesirable, physiological response which is unique to an individual and associated with exposure to a substance."""
 
@@ -58,7 +74,7 @@ class AllergyIntolerance(DomainResource):
     """active | inactive | resolved"""
     verification_status: CodeableConcept | None = None
     """unconfirmed | confirmed | refuted | entered-in-error"""
-    type_: Literal["allergy", "intolerance"] | None = None
+    type: Literal["allergy", "intolerance"] | None = None
     """allergy | intolerance - Underlying mechanism (if known)"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -109,19 +125,5 @@ class AllergyIntolerance(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "AllergyIntolerance":
-        check_one_of(
-            self,
-            (
-                (
-                    "onset",
-                    (
-                        "onset_date_time",
-                        "onset_age",
-                        "onset_period",
-                        "onset_range",
-                        "onset_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _AllergyIntolerance_CHOICES)
         return self

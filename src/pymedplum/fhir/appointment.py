@@ -19,7 +19,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class AppointmentParticipant(BackboneElement):
     """List of participants involved in the appointment."""
 
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Role of participant in the appointment"""
     actor: Reference | None = None
     """Person, Location/HealthcareService or Device"""

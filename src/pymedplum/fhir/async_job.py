@@ -28,7 +28,7 @@ class AsyncJob(DomainResource):
     request_ext: Element | None = None
     """Extensions and id of ``request`` (JSON ``_request``)."""
     output: Parameters | None = None
-    type_: Literal["data-migration"] | None = None
+    type: Literal["data-migration"] | None = None
     """data-migration"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

@@ -27,7 +27,7 @@ class AuditEventAgentNetwork(BackboneElement):
     """Identifier for the network access point of the user device"""
     address_ext: Element | None = None
     """Extensions and id of ``address`` (JSON ``_address``)."""
-    type_: Literal["1", "2", "3", "4", "5"] | None = None
+    type: Literal["1", "2", "3", "4", "5"] | None = None
     """The type of network access point"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -36,7 +36,7 @@ class AuditEventAgentNetwork(BackboneElement):
 class AuditEventAgent(BackboneElement):
     """An actor taking an active role in the event or activity that is logged."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """How agent participated"""
     role: list[CodeableConcept] | None = None
     """Agent role in the event"""
@@ -77,14 +77,27 @@ class AuditEventSource(BackboneElement):
     """Extensions and id of ``site`` (JSON ``_site``)."""
     observer: Reference
     """The identity of source detecting the event"""
-    type_: list[Coding] | None = None
+    type: list[Coding] | None = None
     """The type of source where event originated"""
+
+
+_AuditEventEntityDetail_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_string",
+                "value_base64_binary",
+            }
+        ),
+    ),
+)
 
 
 class AuditEventEntityDetail(BackboneElement):
     """Tagged value pairs for conveying additional information about the entity."""
 
-    type_: fp.String
+    type: fp.String
     """Name of the property"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -99,18 +112,7 @@ class AuditEventEntityDetail(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "AuditEventEntityDetail":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_string",
-                        "value_base64_binary",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _AuditEventEntityDetail_CHOICES)
         return self
 
 
@@ -119,7 +121,7 @@ class AuditEventEntity(BackboneElement):
 
     what: Reference | None = None
     """Specific instance of resource"""
-    type_: Coding | None = None
+    type: Coding | None = None
     """Type of entity involved"""
     role: Coding | None = None
     """What role the entity played"""
@@ -148,7 +150,7 @@ class AuditEvent(DomainResource):
 
     resource_type: Literal["AuditEvent"] = "AuditEvent"
     """The FHIR resource type, always ``AuditEvent``."""
-    type_: Coding
+    type: Coding
     """Type/identifier of event"""
     subtype: list[Coding] | None = None
     """More specific type/id for the event"""

@@ -20,6 +20,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_BiologicallyDerivedProductCollection_CHOICES = (
+    (
+        "collected",
+        frozenset(
+            {
+                "collected_date_time",
+                "collected_period",
+            }
+        ),
+    ),
+)
+
 
 class BiologicallyDerivedProductCollection(BackboneElement):
     """How this product was collected."""
@@ -37,19 +49,21 @@ class BiologicallyDerivedProductCollection(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "BiologicallyDerivedProductCollection":
-        check_one_of(
-            self,
-            (
-                (
-                    "collected",
-                    (
-                        "collected_date_time",
-                        "collected_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _BiologicallyDerivedProductCollection_CHOICES)
         return self
+
+
+_BiologicallyDerivedProductProcessing_CHOICES = (
+    (
+        "time",
+        frozenset(
+            {
+                "time_date_time",
+                "time_period",
+            }
+        ),
+    ),
+)
 
 
 class BiologicallyDerivedProductProcessing(BackboneElement):
@@ -72,19 +86,21 @@ class BiologicallyDerivedProductProcessing(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "BiologicallyDerivedProductProcessing":
-        check_one_of(
-            self,
-            (
-                (
-                    "time",
-                    (
-                        "time_date_time",
-                        "time_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _BiologicallyDerivedProductProcessing_CHOICES)
         return self
+
+
+_BiologicallyDerivedProductManipulation_CHOICES = (
+    (
+        "time",
+        frozenset(
+            {
+                "time_date_time",
+                "time_period",
+            }
+        ),
+    ),
+)
 
 
 class BiologicallyDerivedProductManipulation(BackboneElement):
@@ -103,18 +119,7 @@ class BiologicallyDerivedProductManipulation(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "BiologicallyDerivedProductManipulation":
-        check_one_of(
-            self,
-            (
-                (
-                    "time",
-                    (
-                        "time_date_time",
-                        "time_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _BiologicallyDerivedProductManipulation_CHOICES)
         return self
 
 

@@ -48,6 +48,19 @@ class BotCdsService(BackboneElement):
     prefetch: list[BotCdsServicePrefetch] | None = None
 
 
+_Bot_CHOICES = (
+    (
+        "cron",
+        frozenset(
+            {
+                "cron_timing",
+                "cron_string",
+            }
+        ),
+    ),
+)
+
+
 class Bot(DomainResource):
     """Bot account for automated actions."""
 
@@ -104,16 +117,5 @@ class Bot(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Bot":
-        check_one_of(
-            self,
-            (
-                (
-                    "cron",
-                    (
-                        "cron_timing",
-                        "cron_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Bot_CHOICES)
         return self

@@ -15,7 +15,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class BulkDataExportOutput(BackboneElement):
     """An array of file items with one entry for each generated file. If no resources are returned from the kick-off request, the server SHOULD return an empty array."""
 
-    type_: Literal[
+    type: Literal[
         "Account",
         "ActivityDefinition",
         "AdverseEvent",
@@ -175,7 +175,7 @@ class BulkDataExportOutput(BackboneElement):
 class BulkDataExportDeleted(BackboneElement):
     """An array of deleted file items following the same structure as the output array."""
 
-    type_: Literal[
+    type: Literal[
         "Account",
         "ActivityDefinition",
         "AdverseEvent",
@@ -335,7 +335,7 @@ class BulkDataExportDeleted(BackboneElement):
 class BulkDataExportError(BackboneElement):
     """Array of message file items following the same structure as the output array."""
 
-    type_: Literal[
+    type: Literal[
         "Account",
         "ActivityDefinition",
         "AdverseEvent",

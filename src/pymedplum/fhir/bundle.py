@@ -120,7 +120,7 @@ class Bundle(Resource):
     """The FHIR resource type, always ``Bundle``."""
     identifier: Identifier | None = None
     """Persistent identifier for the bundle"""
-    type_: Literal[
+    type: Literal[
         "document",
         "message",
         "transaction",

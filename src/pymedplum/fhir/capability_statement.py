@@ -104,7 +104,7 @@ class CapabilityStatementRestResourceSearchParam(BackboneElement):
     """Source of definition for parameter"""
     definition_ext: Element | None = None
     """Extensions and id of ``definition`` (JSON ``_definition``)."""
-    type_: Literal[
+    type: Literal[
         "number", "date", "string", "token", "reference", "composite", "quantity", "uri", "special"
     ]
     """number | date | string | token | reference | composite | quantity | uri | special"""
@@ -136,7 +136,7 @@ class CapabilityStatementRestResourceOperation(BackboneElement):
 class CapabilityStatementRestResource(BackboneElement):
     """A specification of the restful capabilities of the solution for a specific resource type."""
 
-    type_: Literal[
+    type: Literal[
         "Account",
         "ActivityDefinition",
         "AdverseEvent",

@@ -21,6 +21,28 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_CarePlanActivityDetail_CHOICES = (
+    (
+        "scheduled",
+        frozenset(
+            {
+                "scheduled_timing",
+                "scheduled_period",
+                "scheduled_string",
+            }
+        ),
+    ),
+    (
+        "product",
+        frozenset(
+            {
+                "product_codeable_concept",
+                "product_reference",
+            }
+        ),
+    ),
+)
+
 
 class CarePlanActivityDetail(BackboneElement):
     """A simple summary of a planned activity suitable for a general care plan system (e.g. form driven) that doesn't know about specific resources such as procedure etc."""
@@ -104,26 +126,7 @@ class CarePlanActivityDetail(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CarePlanActivityDetail":
-        check_one_of(
-            self,
-            (
-                (
-                    "scheduled",
-                    (
-                        "scheduled_timing",
-                        "scheduled_period",
-                        "scheduled_string",
-                    ),
-                ),
-                (
-                    "product",
-                    (
-                        "product_codeable_concept",
-                        "product_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CarePlanActivityDetail_CHOICES)
         return self
 
 

@@ -34,7 +34,7 @@ class CatalogEntry(DomainResource):
     """The FHIR resource type, always ``CatalogEntry``."""
     identifier: list[Identifier] | None = None
     """Unique identifier of the catalog item"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The type of item - medication, device, service, protocol or other"""
     orderable: fp.Boolean
     """Whether the entry represents an orderable item"""

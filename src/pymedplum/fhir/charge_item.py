@@ -32,6 +32,29 @@ class ChargeItemPerformer(BackboneElement):
     """Individual who was performing"""
 
 
+_ChargeItem_CHOICES = (
+    (
+        "occurrence",
+        frozenset(
+            {
+                "occurrence_date_time",
+                "occurrence_period",
+                "occurrence_timing",
+            }
+        ),
+    ),
+    (
+        "product",
+        frozenset(
+            {
+                "product_reference",
+                "product_codeable_concept",
+            }
+        ),
+    ),
+)
+
+
 class ChargeItem(DomainResource):
     """The resource ChargeItem describes the provision of healthcare provider products for a certain patient, therefore referring not only to the product, but containing in addition details of the provision, like date, time, amounts and participating organizations and persons. Main Usage of the ChargeItem is to enable the billing process and internal cost allocation."""
 
@@ -114,24 +137,5 @@ class ChargeItem(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ChargeItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "occurrence",
-                    (
-                        "occurrence_date_time",
-                        "occurrence_period",
-                        "occurrence_timing",
-                    ),
-                ),
-                (
-                    "product",
-                    (
-                        "product_reference",
-                        "product_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ChargeItem_CHOICES)
         return self

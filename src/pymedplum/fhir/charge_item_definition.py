@@ -40,7 +40,7 @@ class ChargeItemDefinitionApplicability(BackboneElement):
 class ChargeItemDefinitionPropertyGroupPriceComponent(BackboneElement):
     """The price for a ChargeItem may be calculated as a base price with surcharges/deductions that apply in certain conditions. A ChargeItemDefinition resource that defines the prices, factors and conditions that apply to a billing code is currently under development. The priceComponent element can be used to offer transparency to the recipient of the Invoice of how the prices have been calculated."""
 
-    type_: Literal["base", "surcharge", "deduction", "discount", "tax", "informational"]
+    type: Literal["base", "surcharge", "deduction", "discount", "tax", "informational"]
     """base | surcharge | deduction | discount | tax | informational"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

@@ -39,7 +39,7 @@ class ClaimRelated(BackboneElement):
 class ClaimPayee(BackboneElement):
     """The party to be reimbursed for cost of the products and services according to the terms of the policy."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Category of recipient"""
     party: Reference | None = None
     """Recipient reference"""
@@ -62,6 +62,31 @@ class ClaimCareTeam(BackboneElement):
     """Function within the team"""
     qualification: CodeableConcept | None = None
     """Practitioner credential or specialization"""
+
+
+_ClaimSupportingInfo_CHOICES = (
+    (
+        "timing",
+        frozenset(
+            {
+                "timing_date",
+                "timing_period",
+            }
+        ),
+    ),
+    (
+        "value",
+        frozenset(
+            {
+                "value_boolean",
+                "value_string",
+                "value_quantity",
+                "value_attachment",
+                "value_reference",
+            }
+        ),
+    ),
+)
 
 
 class ClaimSupportingInfo(BackboneElement):
@@ -100,29 +125,21 @@ class ClaimSupportingInfo(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimSupportingInfo":
-        check_one_of(
-            self,
-            (
-                (
-                    "timing",
-                    (
-                        "timing_date",
-                        "timing_period",
-                    ),
-                ),
-                (
-                    "value",
-                    (
-                        "value_boolean",
-                        "value_string",
-                        "value_quantity",
-                        "value_attachment",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimSupportingInfo_CHOICES)
         return self
+
+
+_ClaimDiagnosis_CHOICES = (
+    (
+        "diagnosis",
+        frozenset(
+            {
+                "diagnosis_codeable_concept",
+                "diagnosis_reference",
+            }
+        ),
+    ),
+)
 
 
 class ClaimDiagnosis(BackboneElement):
@@ -136,7 +153,7 @@ class ClaimDiagnosis(BackboneElement):
     """Nature of illness or problem"""
     diagnosis_reference: Reference | None = None
     """Nature of illness or problem"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Timing or nature of the diagnosis"""
     on_admission: CodeableConcept | None = None
     """Present on admission"""
@@ -145,19 +162,21 @@ class ClaimDiagnosis(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimDiagnosis":
-        check_one_of(
-            self,
-            (
-                (
-                    "diagnosis",
-                    (
-                        "diagnosis_codeable_concept",
-                        "diagnosis_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimDiagnosis_CHOICES)
         return self
+
+
+_ClaimProcedure_CHOICES = (
+    (
+        "procedure",
+        frozenset(
+            {
+                "procedure_codeable_concept",
+                "procedure_reference",
+            }
+        ),
+    ),
+)
 
 
 class ClaimProcedure(BackboneElement):
@@ -167,7 +186,7 @@ class ClaimProcedure(BackboneElement):
     """Procedure instance identifier"""
     sequence_ext: Element | None = None
     """Extensions and id of ``sequence`` (JSON ``_sequence``)."""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Category of Procedure"""
     date: fp.DateTime | None = None
     """When the procedure was performed"""
@@ -182,18 +201,7 @@ class ClaimProcedure(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimProcedure":
-        check_one_of(
-            self,
-            (
-                (
-                    "procedure",
-                    (
-                        "procedure_codeable_concept",
-                        "procedure_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimProcedure_CHOICES)
         return self
 
 
@@ -224,6 +232,19 @@ class ClaimInsurance(BackboneElement):
     """Adjudication results"""
 
 
+_ClaimAccident_CHOICES = (
+    (
+        "location",
+        frozenset(
+            {
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
+
+
 class ClaimAccident(BackboneElement):
     """Details of an accident which resulted in injuries which required the products and services listed in the claim."""
 
@@ -231,7 +252,7 @@ class ClaimAccident(BackboneElement):
     """When the incident occurred"""
     date_ext: Element | None = None
     """Extensions and id of ``date`` (JSON ``_date``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The nature of the accident"""
     location_address: Address | None = None
     """Where the event occurred"""
@@ -240,18 +261,7 @@ class ClaimAccident(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimAccident":
-        check_one_of(
-            self,
-            (
-                (
-                    "location",
-                    (
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimAccident_CHOICES)
         return self
 
 
@@ -317,6 +327,29 @@ class ClaimItemDetail(BackboneElement):
     """Unique device identifier"""
     sub_detail: list[ClaimItemDetailSubDetail] | None = None
     """Product or service provided"""
+
+
+_ClaimItem_CHOICES = (
+    (
+        "serviced",
+        frozenset(
+            {
+                "serviced_date",
+                "serviced_period",
+            }
+        ),
+    ),
+    (
+        "location",
+        frozenset(
+            {
+                "location_codeable_concept",
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
 
 
 class ClaimItem(BackboneElement):
@@ -387,26 +420,7 @@ class ClaimItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "serviced",
-                    (
-                        "serviced_date",
-                        "serviced_period",
-                    ),
-                ),
-                (
-                    "location",
-                    (
-                        "location_codeable_concept",
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimItem_CHOICES)
         return self
 
 
@@ -421,7 +435,7 @@ class Claim(DomainResource):
     """active | cancelled | draft | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Category or discipline"""
     sub_type: CodeableConcept | None = None
     """More granular claim type"""

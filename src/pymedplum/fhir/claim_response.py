@@ -142,6 +142,29 @@ class ClaimResponseAddItemDetail(BackboneElement):
     """Insurer added line items"""
 
 
+_ClaimResponseAddItem_CHOICES = (
+    (
+        "serviced",
+        frozenset(
+            {
+                "serviced_date",
+                "serviced_period",
+            }
+        ),
+    ),
+    (
+        "location",
+        frozenset(
+            {
+                "location_codeable_concept",
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
+
+
 class ClaimResponseAddItem(BackboneElement):
     """The first-tier service adjudications for payor added product or service lines."""
 
@@ -202,26 +225,7 @@ class ClaimResponseAddItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClaimResponseAddItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "serviced",
-                    (
-                        "serviced_date",
-                        "serviced_period",
-                    ),
-                ),
-                (
-                    "location",
-                    (
-                        "location_codeable_concept",
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClaimResponseAddItem_CHOICES)
         return self
 
 
@@ -237,7 +241,7 @@ class ClaimResponseTotal(BackboneElement):
 class ClaimResponsePayment(BackboneElement):
     """Payment details for the adjudication of the claim."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Partial or complete payment"""
     adjustment: Money | None = None
     """Payment adjustment for non-claim issues"""
@@ -260,7 +264,7 @@ class ClaimResponseProcessNote(BackboneElement):
     """Note instance identifier"""
     number_ext: Element | None = None
     """Extensions and id of ``number`` (JSON ``_number``)."""
-    type_: Literal["display", "print", "printoper"] | None = None
+    type: Literal["display", "print", "printoper"] | None = None
     """display | print | printoper"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -323,7 +327,7 @@ class ClaimResponse(DomainResource):
     """active | cancelled | draft | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """More granular claim type"""
     sub_type: CodeableConcept | None = None
     """More granular claim type"""

@@ -42,6 +42,19 @@ class ClinicalImpressionFinding(BackboneElement):
     """Extensions and id of ``basis`` (JSON ``_basis``)."""
 
 
+_ClinicalImpression_CHOICES = (
+    (
+        "effective",
+        frozenset(
+            {
+                "effective_date_time",
+                "effective_period",
+            }
+        ),
+    ),
+)
+
+
 class ClinicalImpression(DomainResource):
     """A record of a clinical assessment performed to determine what problem(s) may affect the patient and before planning the treatments or management strategies that are best to manage a patient's condition. Assessments are often 1:1 with a clinical consultation / encounter, but this varies greatly depending on the clinical workflow. This resource is called "ClinicalImpression" rather than "ClinicalAssessment" to avoid confusion with the recording of assessment tools such as Apgar score."""
 
@@ -104,16 +117,5 @@ class ClinicalImpression(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ClinicalImpression":
-        check_one_of(
-            self,
-            (
-                (
-                    "effective",
-                    (
-                        "effective_date_time",
-                        "effective_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ClinicalImpression_CHOICES)
         return self

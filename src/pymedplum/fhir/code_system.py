@@ -72,7 +72,7 @@ class CodeSystemProperty(BackboneElement):
     """Why the property is defined, and/or what it conveys"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    type_: Literal["code", "Coding", "string", "integer", "boolean", "dateTime", "decimal"]
+    type: Literal["code", "Coding", "string", "integer", "boolean", "dateTime", "decimal"]
     """code | Coding | string | integer | boolean | dateTime | decimal"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -91,6 +91,24 @@ class CodeSystemConceptDesignation(BackboneElement):
     """The text value for this designation"""
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
+
+
+_CodeSystemConceptProperty_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_code",
+                "value_coding",
+                "value_string",
+                "value_integer",
+                "value_boolean",
+                "value_date_time",
+                "value_decimal",
+            }
+        ),
+    ),
+)
 
 
 class CodeSystemConceptProperty(BackboneElement):
@@ -129,23 +147,7 @@ class CodeSystemConceptProperty(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CodeSystemConceptProperty":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_code",
-                        "value_coding",
-                        "value_string",
-                        "value_integer",
-                        "value_boolean",
-                        "value_date_time",
-                        "value_decimal",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CodeSystemConceptProperty_CHOICES)
         return self
 
 

@@ -19,6 +19,19 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_CommunicationPayload_CHOICES = (
+    (
+        "content",
+        frozenset(
+            {
+                "content_string",
+                "content_attachment",
+                "content_reference",
+            }
+        ),
+    ),
+)
+
 
 class CommunicationPayload(BackboneElement):
     """Text, attachment(s), or resource(s) that was communicated to the recipient."""
@@ -34,19 +47,7 @@ class CommunicationPayload(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CommunicationPayload":
-        check_one_of(
-            self,
-            (
-                (
-                    "content",
-                    (
-                        "content_string",
-                        "content_attachment",
-                        "content_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CommunicationPayload_CHOICES)
         return self
 
 

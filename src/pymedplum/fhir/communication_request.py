@@ -20,6 +20,19 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_CommunicationRequestPayload_CHOICES = (
+    (
+        "content",
+        frozenset(
+            {
+                "content_string",
+                "content_attachment",
+                "content_reference",
+            }
+        ),
+    ),
+)
+
 
 class CommunicationRequestPayload(BackboneElement):
     """Text, attachment(s), or resource(s) to be communicated to the recipient."""
@@ -35,20 +48,21 @@ class CommunicationRequestPayload(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CommunicationRequestPayload":
-        check_one_of(
-            self,
-            (
-                (
-                    "content",
-                    (
-                        "content_string",
-                        "content_attachment",
-                        "content_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CommunicationRequestPayload_CHOICES)
         return self
+
+
+_CommunicationRequest_CHOICES = (
+    (
+        "occurrence",
+        frozenset(
+            {
+                "occurrence_date_time",
+                "occurrence_period",
+            }
+        ),
+    ),
+)
 
 
 class CommunicationRequest(DomainResource):
@@ -117,16 +131,5 @@ class CommunicationRequest(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CommunicationRequest":
-        check_one_of(
-            self,
-            (
-                (
-                    "occurrence",
-                    (
-                        "occurrence_date_time",
-                        "occurrence_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CommunicationRequest_CHOICES)
         return self

@@ -36,6 +36,19 @@ class CompositionAttester(BackboneElement):
     """Who attested the composition"""
 
 
+_CompositionRelatesTo_CHOICES = (
+    (
+        "target",
+        frozenset(
+            {
+                "target_identifier",
+                "target_reference",
+            }
+        ),
+    ),
+)
+
+
 class CompositionRelatesTo(BackboneElement):
     """Relationships that this composition has with other compositions or documents that already exist."""
 
@@ -50,18 +63,7 @@ class CompositionRelatesTo(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CompositionRelatesTo":
-        check_one_of(
-            self,
-            (
-                (
-                    "target",
-                    (
-                        "target_identifier",
-                        "target_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CompositionRelatesTo_CHOICES)
         return self
 
 
@@ -116,7 +118,7 @@ class Composition(DomainResource):
     """preliminary | final | amended | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Kind of composition (LOINC if possible)"""
     category: list[CodeableConcept] | None = None
     """Categorization of Composition"""

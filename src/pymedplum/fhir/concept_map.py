@@ -138,6 +138,28 @@ class ConceptMapGroup(BackboneElement):
     """What to do when there is no mapping for the source concept"""
 
 
+_ConceptMap_CHOICES = (
+    (
+        "source",
+        frozenset(
+            {
+                "source_uri",
+                "source_canonical",
+            }
+        ),
+    ),
+    (
+        "target",
+        frozenset(
+            {
+                "target_uri",
+                "target_canonical",
+            }
+        ),
+    ),
+)
+
+
 class ConceptMap(DomainResource):
     """A statement of relationships from one set of concepts to one or more other concepts - either concepts in code systems, or data element/data element concepts, or classes in class models."""
 
@@ -216,23 +238,5 @@ class ConceptMap(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ConceptMap":
-        check_one_of(
-            self,
-            (
-                (
-                    "source",
-                    (
-                        "source_uri",
-                        "source_canonical",
-                    ),
-                ),
-                (
-                    "target",
-                    (
-                        "target_uri",
-                        "target_canonical",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ConceptMap_CHOICES)
         return self

@@ -29,7 +29,7 @@ class ConditionStage(BackboneElement):
     """Simple summary (disease specific)"""
     assessment: list[Reference] | None = None
     """Formal record of assessment"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Kind of staging"""
 
 
@@ -40,6 +40,34 @@ class ConditionEvidence(BackboneElement):
     """Manifestation/symptom"""
     detail: list[Reference] | None = None
     """Supporting information found elsewhere"""
+
+
+_Condition_CHOICES = (
+    (
+        "onset",
+        frozenset(
+            {
+                "onset_date_time",
+                "onset_age",
+                "onset_period",
+                "onset_range",
+                "onset_string",
+            }
+        ),
+    ),
+    (
+        "abatement",
+        frozenset(
+            {
+                "abatement_date_time",
+                "abatement_age",
+                "abatement_period",
+                "abatement_range",
+                "abatement_string",
+            }
+        ),
+    ),
+)
 
 
 class Condition(DomainResource):
@@ -110,29 +138,5 @@ class Condition(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Condition":
-        check_one_of(
-            self,
-            (
-                (
-                    "onset",
-                    (
-                        "onset_date_time",
-                        "onset_age",
-                        "onset_period",
-                        "onset_range",
-                        "onset_string",
-                    ),
-                ),
-                (
-                    "abatement",
-                    (
-                        "abatement_date_time",
-                        "abatement_age",
-                        "abatement_period",
-                        "abatement_range",
-                        "abatement_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Condition_CHOICES)
         return self

@@ -73,7 +73,7 @@ class ConsentProvisionData(BackboneElement):
 class ConsentProvision(BackboneElement):
     """An exception to the base policy of this consent. An exception can be an addition or removal of access permissions."""
 
-    type_: Literal["deny", "permit"] | None = None
+    type: Literal["deny", "permit"] | None = None
     """deny | permit"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -97,6 +97,19 @@ class ConsentProvision(BackboneElement):
     """Data controlled by this rule"""
     provision: "list[ConsentProvision] | None" = None
     """Nested Exception Rules"""
+
+
+_Consent_CHOICES = (
+    (
+        "source",
+        frozenset(
+            {
+                "source_attachment",
+                "source_reference",
+            }
+        ),
+    ),
+)
 
 
 class Consent(DomainResource):
@@ -139,16 +152,5 @@ class Consent(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Consent":
-        check_one_of(
-            self,
-            (
-                (
-                    "source",
-                    (
-                        "source_attachment",
-                        "source_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Consent_CHOICES)
         return self

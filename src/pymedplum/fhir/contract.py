@@ -33,7 +33,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class ContractContentDefinition(BackboneElement):
     """Precusory content developed with a focus and intent of supporting the formation a Contract instance, which may be associated with and transformable into a Contract."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Content structure and use"""
     sub_type: CodeableConcept | None = None
     """Detailed Content Type Definition"""
@@ -93,6 +93,29 @@ class ContractTermOfferParty(BackboneElement):
     """Participant engagement type"""
 
 
+_ContractTermOfferAnswer_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_boolean",
+                "value_decimal",
+                "value_integer",
+                "value_date",
+                "value_date_time",
+                "value_time",
+                "value_string",
+                "value_uri",
+                "value_attachment",
+                "value_coding",
+                "value_quantity",
+                "value_reference",
+            }
+        ),
+    ),
+)
+
+
 class ContractTermOfferAnswer(BackboneElement):
     """Response to offer text."""
 
@@ -139,28 +162,7 @@ class ContractTermOfferAnswer(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractTermOfferAnswer":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_boolean",
-                        "value_decimal",
-                        "value_integer",
-                        "value_date",
-                        "value_date_time",
-                        "value_time",
-                        "value_string",
-                        "value_uri",
-                        "value_attachment",
-                        "value_coding",
-                        "value_quantity",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractTermOfferAnswer_CHOICES)
         return self
 
 
@@ -173,7 +175,7 @@ class ContractTermOffer(BackboneElement):
     """Offer Recipient"""
     topic: Reference | None = None
     """Negotiable offer asset"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Contract Offer Type or Form"""
     decision: CodeableConcept | None = None
     """Accepting party choice"""
@@ -206,6 +208,19 @@ class ContractTermAssetContext(BackboneElement):
     """Context description"""
     text_ext: Element | None = None
     """Extensions and id of ``text`` (JSON ``_text``)."""
+
+
+_ContractTermAssetValuedItem_CHOICES = (
+    (
+        "entity",
+        frozenset(
+            {
+                "entity_codeable_concept",
+                "entity_reference",
+            }
+        ),
+    ),
+)
 
 
 class ContractTermAssetValuedItem(BackboneElement):
@@ -258,18 +273,7 @@ class ContractTermAssetValuedItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractTermAssetValuedItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "entity",
-                    (
-                        "entity_codeable_concept",
-                        "entity_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractTermAssetValuedItem_CHOICES)
         return self
 
 
@@ -278,7 +282,7 @@ class ContractTermAsset(BackboneElement):
 
     scope: CodeableConcept | None = None
     """Range of asset"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Asset category"""
     type_reference: list[Reference] | None = None
     """Associated entities"""
@@ -325,6 +329,20 @@ class ContractTermActionSubject(BackboneElement):
     """Role type of the agent"""
 
 
+_ContractTermAction_CHOICES = (
+    (
+        "occurrence",
+        frozenset(
+            {
+                "occurrence_date_time",
+                "occurrence_period",
+                "occurrence_timing",
+            }
+        ),
+    ),
+)
+
+
 class ContractTermAction(BackboneElement):
     """An actor taking a role in an activity for which it can be assigned some degree of responsibility for the activity taking place."""
 
@@ -332,7 +350,7 @@ class ContractTermAction(BackboneElement):
     """True if the term prohibits the action"""
     do_not_perform_ext: Element | None = None
     """Extensions and id of ``doNotPerform`` (JSON ``_doNotPerform``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type or form of the action"""
     subject: list[ContractTermActionSubject] | None = None
     """Entity of the action"""
@@ -395,20 +413,21 @@ class ContractTermAction(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractTermAction":
-        check_one_of(
-            self,
-            (
-                (
-                    "occurrence",
-                    (
-                        "occurrence_date_time",
-                        "occurrence_period",
-                        "occurrence_timing",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractTermAction_CHOICES)
         return self
+
+
+_ContractTerm_CHOICES = (
+    (
+        "topic",
+        frozenset(
+            {
+                "topic_codeable_concept",
+                "topic_reference",
+            }
+        ),
+    ),
+)
 
 
 class ContractTerm(BackboneElement):
@@ -426,7 +445,7 @@ class ContractTerm(BackboneElement):
     """Term Concern"""
     topic_reference: Reference | None = None
     """Term Concern"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Contract Term Type or Form"""
     sub_type: CodeableConcept | None = None
     """Contract Term Type specific classification"""
@@ -447,30 +466,32 @@ class ContractTerm(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractTerm":
-        check_one_of(
-            self,
-            (
-                (
-                    "topic",
-                    (
-                        "topic_codeable_concept",
-                        "topic_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractTerm_CHOICES)
         return self
 
 
 class ContractSigner(BackboneElement):
     """Parties with legal standing in the Contract, including the principal parties, the grantor(s) and grantee(s), which are any person or organization bound by the contract, and any ancillary parties, which facilitate the execution of the contract such as a notary or witness."""
 
-    type_: Coding
+    type: Coding
     """Contract Signatory Role"""
     party: Reference
     """Contract Signatory Party"""
     signature: list[Signature] | None = None
     """Contract Documentation Signature"""
+
+
+_ContractFriendly_CHOICES = (
+    (
+        "content",
+        frozenset(
+            {
+                "content_attachment",
+                "content_reference",
+            }
+        ),
+    ),
+)
 
 
 class ContractFriendly(BackboneElement):
@@ -483,19 +504,21 @@ class ContractFriendly(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractFriendly":
-        check_one_of(
-            self,
-            (
-                (
-                    "content",
-                    (
-                        "content_attachment",
-                        "content_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractFriendly_CHOICES)
         return self
+
+
+_ContractLegal_CHOICES = (
+    (
+        "content",
+        frozenset(
+            {
+                "content_attachment",
+                "content_reference",
+            }
+        ),
+    ),
+)
 
 
 class ContractLegal(BackboneElement):
@@ -508,19 +531,21 @@ class ContractLegal(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractLegal":
-        check_one_of(
-            self,
-            (
-                (
-                    "content",
-                    (
-                        "content_attachment",
-                        "content_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractLegal_CHOICES)
         return self
+
+
+_ContractRule_CHOICES = (
+    (
+        "content",
+        frozenset(
+            {
+                "content_attachment",
+                "content_reference",
+            }
+        ),
+    ),
+)
 
 
 class ContractRule(BackboneElement):
@@ -533,19 +558,30 @@ class ContractRule(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ContractRule":
-        check_one_of(
-            self,
-            (
-                (
-                    "content",
-                    (
-                        "content_attachment",
-                        "content_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ContractRule_CHOICES)
         return self
+
+
+_Contract_CHOICES = (
+    (
+        "topic",
+        frozenset(
+            {
+                "topic_codeable_concept",
+                "topic_reference",
+            }
+        ),
+    ),
+    (
+        "legallyBinding",
+        frozenset(
+            {
+                "legally_binding_attachment",
+                "legally_binding_reference",
+            }
+        ),
+    ),
+)
 
 
 class Contract(DomainResource):
@@ -636,7 +672,7 @@ class Contract(DomainResource):
     """Focus of contract interest"""
     topic_reference: Reference | None = None
     """Focus of contract interest"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Legal instrument category"""
     sub_type: list[CodeableConcept] | None = None
     """Subtype within the context of type"""
@@ -663,23 +699,5 @@ class Contract(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Contract":
-        check_one_of(
-            self,
-            (
-                (
-                    "topic",
-                    (
-                        "topic_codeable_concept",
-                        "topic_reference",
-                    ),
-                ),
-                (
-                    "legallyBinding",
-                    (
-                        "legally_binding_attachment",
-                        "legally_binding_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Contract_CHOICES)
         return self

@@ -24,7 +24,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class CoverageClass(BackboneElement):
     """A suite of underwriter specific classifiers."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type of class such as 'group' or 'plan'"""
     value: fp.String
     """Value associated with the type"""
@@ -39,16 +39,29 @@ class CoverageClass(BackboneElement):
 class CoverageCostToBeneficiaryException(BackboneElement):
     """A suite of codes indicating exceptions or reductions to patient costs and their effective periods."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Exception category"""
     period: Period | None = None
     """The effective period of the exception"""
 
 
+_CoverageCostToBeneficiary_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_quantity",
+                "value_money",
+            }
+        ),
+    ),
+)
+
+
 class CoverageCostToBeneficiary(BackboneElement):
     """A suite of codes indicating the cost category and associated amount which have been detailed in the policy and may have been included on the health card."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Cost category"""
     value_quantity: Quantity | None = None
     """The amount or percentage due from the beneficiary"""
@@ -59,18 +72,7 @@ class CoverageCostToBeneficiary(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CoverageCostToBeneficiary":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_quantity",
-                        "value_money",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CoverageCostToBeneficiary_CHOICES)
         return self
 
 
@@ -85,7 +87,7 @@ class Coverage(DomainResource):
     """active | cancelled | draft | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Coverage category such as medical or accident"""
     policy_holder: Reference | None = None
     """Owner of the policy"""

@@ -53,6 +53,19 @@ class CoverageEligibilityRequestInsurance(BackboneElement):
     """Extensions and id of ``businessArrangement`` (JSON ``_businessArrangement``)."""
 
 
+_CoverageEligibilityRequestItemDiagnosis_CHOICES = (
+    (
+        "diagnosis",
+        frozenset(
+            {
+                "diagnosis_codeable_concept",
+                "diagnosis_reference",
+            }
+        ),
+    ),
+)
+
+
 class CoverageEligibilityRequestItemDiagnosis(BackboneElement):
     """Patient diagnosis for which care is sought."""
 
@@ -63,18 +76,7 @@ class CoverageEligibilityRequestItemDiagnosis(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CoverageEligibilityRequestItemDiagnosis":
-        check_one_of(
-            self,
-            (
-                (
-                    "diagnosis",
-                    (
-                        "diagnosis_codeable_concept",
-                        "diagnosis_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CoverageEligibilityRequestItemDiagnosis_CHOICES)
         return self
 
 
@@ -103,6 +105,19 @@ class CoverageEligibilityRequestItem(BackboneElement):
     """Applicable diagnosis"""
     detail: list[Reference] | None = None
     """Product or service details"""
+
+
+_CoverageEligibilityRequest_CHOICES = (
+    (
+        "serviced",
+        frozenset(
+            {
+                "serviced_date",
+                "serviced_period",
+            }
+        ),
+    ),
+)
 
 
 class CoverageEligibilityRequest(DomainResource):
@@ -151,16 +166,5 @@ class CoverageEligibilityRequest(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CoverageEligibilityRequest":
-        check_one_of(
-            self,
-            (
-                (
-                    "serviced",
-                    (
-                        "serviced_date",
-                        "serviced_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CoverageEligibilityRequest_CHOICES)
         return self

@@ -21,11 +21,34 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_CoverageEligibilityResponseInsuranceItemBenefit_CHOICES = (
+    (
+        "allowed",
+        frozenset(
+            {
+                "allowed_unsigned_int",
+                "allowed_string",
+                "allowed_money",
+            }
+        ),
+    ),
+    (
+        "used",
+        frozenset(
+            {
+                "used_unsigned_int",
+                "used_string",
+                "used_money",
+            }
+        ),
+    ),
+)
+
 
 class CoverageEligibilityResponseInsuranceItemBenefit(BackboneElement):
     """Benefits used to date."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Benefit classification"""
     allowed_unsigned_int: fp.UnsignedInt | None = None
     """Benefits allowed"""
@@ -50,27 +73,7 @@ class CoverageEligibilityResponseInsuranceItemBenefit(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CoverageEligibilityResponseInsuranceItemBenefit":
-        check_one_of(
-            self,
-            (
-                (
-                    "allowed",
-                    (
-                        "allowed_unsigned_int",
-                        "allowed_string",
-                        "allowed_money",
-                    ),
-                ),
-                (
-                    "used",
-                    (
-                        "used_unsigned_int",
-                        "used_string",
-                        "used_money",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CoverageEligibilityResponseInsuranceItemBenefit_CHOICES)
         return self
 
 
@@ -139,6 +142,19 @@ class CoverageEligibilityResponseError(BackboneElement):
     """Error code detailing processing issues"""
 
 
+_CoverageEligibilityResponse_CHOICES = (
+    (
+        "serviced",
+        frozenset(
+            {
+                "serviced_date",
+                "serviced_period",
+            }
+        ),
+    ),
+)
+
+
 class CoverageEligibilityResponse(DomainResource):
     """This resource provides eligibility and plan details from the processing of an CoverageEligibilityRequest resource."""
 
@@ -193,16 +209,5 @@ class CoverageEligibilityResponse(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CoverageEligibilityResponse":
-        check_one_of(
-            self,
-            (
-                (
-                    "serviced",
-                    (
-                        "serviced_date",
-                        "serviced_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CoverageEligibilityResponse_CHOICES)
         return self

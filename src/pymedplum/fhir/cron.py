@@ -17,6 +17,22 @@ from pymedplum.fhir.datatypes import (
 from pymedplum.fhir.domain_resource import DomainResource
 from pymedplum.fhir.resource import AnyResource
 
+_CronParameter_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_boolean",
+                "value_date_time",
+                "value_decimal",
+                "value_integer",
+                "value_string",
+                "value_reference",
+            }
+        ),
+    ),
+)
+
 
 class CronParameter(BackboneElement):
     """Input passed to the target each time the scheduled job runs, with the same structure as Parameters.parameter. The target is always invoked with the whole Cron resource, so these parameters arrive alongside the schedule that produced them."""
@@ -52,22 +68,7 @@ class CronParameter(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "CronParameter":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_boolean",
-                        "value_date_time",
-                        "value_decimal",
-                        "value_integer",
-                        "value_string",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _CronParameter_CHOICES)
         return self
 
 

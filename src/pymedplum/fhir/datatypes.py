@@ -22,7 +22,7 @@ from pymedplum.fhir._base import FHIRModel, check_one_of
 class Element(FHIRModel):
     """Base StructureDefinition for Element Type: Base definition for all elements in a resource."""
 
-    id: fp.String | None = None
+    id: fp.SystemString | None = None
     """Unique id for inter-element referencing"""
     extension: "list[Extension] | None" = None
     """Additional content defined by implementations"""
@@ -48,7 +48,7 @@ class Address(Element):
     """home | work | temp | old | billing - purpose of this address"""
     use_ext: Element | None = None
     """Extensions and id of ``use`` (JSON ``_use``)."""
-    type_: Literal["postal", "physical", "both"] | None = None
+    type: Literal["postal", "physical", "both"] | None = None
     """postal | physical | both"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -158,7 +158,7 @@ class Identifier(Element):
     """usual | official | temp | secondary | old (If known)"""
     use_ext: Element | None = None
     """Extensions and id of ``use`` (JSON ``_use``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Description of identifier"""
     system: fp.Uri | None = None
     """The namespace for the identifier value"""
@@ -181,7 +181,7 @@ class Reference(Element):
     """Literal reference, Relative, internal or absolute URL"""
     reference_ext: Element | None = None
     """Extensions and id of ``reference`` (JSON ``_reference``)."""
-    type_: fp.Uri | None = None
+    type: fp.Uri | None = None
     """Type the reference refers to (e.g. "Patient")"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -191,6 +191,19 @@ class Reference(Element):
     """Text alternative for the resource"""
     display_ext: Element | None = None
     """Extensions and id of ``display`` (JSON ``_display``)."""
+
+
+_Annotation_CHOICES = (
+    (
+        "author",
+        frozenset(
+            {
+                "author_reference",
+                "author_string",
+            }
+        ),
+    ),
+)
 
 
 class Annotation(Element):
@@ -213,18 +226,7 @@ class Annotation(Element):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Annotation":
-        check_one_of(
-            self,
-            (
-                (
-                    "author",
-                    (
-                        "author_reference",
-                        "author_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Annotation_CHOICES)
         return self
 
 
@@ -404,7 +406,7 @@ class SampledData(Element):
 class Signature(Element):
     """Base StructureDefinition for Signature Type: A signature along with supporting context. The signature may be a digital signature that is cryptographic in nature, or some other signature acceptable to the domain. This other signature may be as simple as a graphical image representing a hand-written signature, or a signature ceremony Different signature approaches have different utilities."""
 
-    type_: list[Coding] | None = None
+    type: list[Coding] | None = None
     """Indication of the reason the entity signed the object(s)"""
     when: fp.Instant
     """When the signature was created"""
@@ -442,7 +444,7 @@ class ContactDetail(Element):
 class Contributor(Element):
     """Base StructureDefinition for Contributor Type: A contributor to the content of a knowledge asset, including authors, editors, reviewers, and endorsers."""
 
-    type_: Literal["author", "editor", "reviewer", "endorser"]
+    type: Literal["author", "editor", "reviewer", "endorser"]
     """author | editor | reviewer | endorser"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -473,6 +475,20 @@ class DataRequirementCodeFilter(Element):
     """What code is expected"""
 
 
+_DataRequirementDateFilter_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_date_time",
+                "value_period",
+                "value_duration",
+            }
+        ),
+    ),
+)
+
+
 class DataRequirementDateFilter(Element):
     """Date filters specify additional constraints on the data in terms of the applicable date range for specific elements. Each date filter specifies an additional constraint on the data, i.e. date filters are AND'ed, not OR'ed."""
 
@@ -495,19 +511,7 @@ class DataRequirementDateFilter(Element):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "DataRequirementDateFilter":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_date_time",
-                        "value_period",
-                        "value_duration",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _DataRequirementDateFilter_CHOICES)
         return self
 
 
@@ -524,10 +528,23 @@ class DataRequirementSort(Element):
     """Extensions and id of ``direction`` (JSON ``_direction``)."""
 
 
+_DataRequirement_CHOICES = (
+    (
+        "subject",
+        frozenset(
+            {
+                "subject_codeable_concept",
+                "subject_reference",
+            }
+        ),
+    ),
+)
+
+
 class DataRequirement(Element):
     """Base StructureDefinition for DataRequirement Type: Describes a required data item for evaluation in terms of the type of data, and optional code or date-based filters of the data."""
 
-    type_: Literal[
+    type: Literal[
         "Address",
         "Age",
         "Annotation",
@@ -770,18 +787,7 @@ class DataRequirement(Element):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "DataRequirement":
-        check_one_of(
-            self,
-            (
-                (
-                    "subject",
-                    (
-                        "subject_codeable_concept",
-                        "subject_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _DataRequirement_CHOICES)
         return self
 
 
@@ -833,7 +839,7 @@ class ParameterDefinition(Element):
     """A brief description of the parameter"""
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
-    type_: Literal[
+    type: Literal[
         "Address",
         "Age",
         "Annotation",
@@ -1060,7 +1066,7 @@ class ParameterDefinition(Element):
 class RelatedArtifact(Element):
     """Base StructureDefinition for RelatedArtifact Type: Related artifacts such as additional documentation, justification, or bibliographic references."""
 
-    type_: Literal[
+    type: Literal[
         "documentation",
         "justification",
         "citation",
@@ -1097,10 +1103,25 @@ class RelatedArtifact(Element):
     """Extensions and id of ``resource`` (JSON ``_resource``)."""
 
 
+_TriggerDefinition_CHOICES = (
+    (
+        "timing",
+        frozenset(
+            {
+                "timing_timing",
+                "timing_reference",
+                "timing_date",
+                "timing_date_time",
+            }
+        ),
+    ),
+)
+
+
 class TriggerDefinition(Element):
     """Base StructureDefinition for TriggerDefinition Type: A description of a triggering event. Triggering events can be named events, data events, or periodic, as determined by the type element."""
 
-    type_: Literal[
+    type: Literal[
         "named-event",
         "periodic",
         "data-changed",
@@ -1136,21 +1157,23 @@ class TriggerDefinition(Element):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "TriggerDefinition":
-        check_one_of(
-            self,
-            (
-                (
-                    "timing",
-                    (
-                        "timing_timing",
-                        "timing_reference",
-                        "timing_date",
-                        "timing_date_time",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _TriggerDefinition_CHOICES)
         return self
+
+
+_UsageContext_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_codeable_concept",
+                "value_quantity",
+                "value_range",
+                "value_reference",
+            }
+        ),
+    ),
+)
 
 
 class UsageContext(Element):
@@ -1169,20 +1192,7 @@ class UsageContext(Element):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "UsageContext":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_codeable_concept",
-                        "value_quantity",
-                        "value_range",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _UsageContext_CHOICES)
         return self
 
 
@@ -1229,10 +1239,71 @@ class Meta(Element):
     """Extensions and id of ``deleted`` (JSON ``_deleted``)."""
 
 
+_Extension_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_base64_binary",
+                "value_boolean",
+                "value_canonical",
+                "value_code",
+                "value_date",
+                "value_date_time",
+                "value_decimal",
+                "value_id",
+                "value_instant",
+                "value_integer",
+                "value_markdown",
+                "value_oid",
+                "value_positive_int",
+                "value_string",
+                "value_time",
+                "value_unsigned_int",
+                "value_uri",
+                "value_url",
+                "value_uuid",
+                "value_address",
+                "value_age",
+                "value_annotation",
+                "value_attachment",
+                "value_codeable_concept",
+                "value_coding",
+                "value_contact_point",
+                "value_count",
+                "value_distance",
+                "value_duration",
+                "value_human_name",
+                "value_identifier",
+                "value_money",
+                "value_period",
+                "value_quantity",
+                "value_range",
+                "value_ratio",
+                "value_reference",
+                "value_sampled_data",
+                "value_signature",
+                "value_timing",
+                "value_contact_detail",
+                "value_contributor",
+                "value_data_requirement",
+                "value_expression",
+                "value_parameter_definition",
+                "value_related_artifact",
+                "value_trigger_definition",
+                "value_usage_context",
+                "value_dosage",
+                "value_meta",
+            }
+        ),
+    ),
+)
+
+
 class Extension(Element):
     """Base StructureDefinition for Extension Type: Optional Extension Element - found in all resources."""
 
-    url: fp.Uri
+    url: fp.SystemString
     """identifies the meaning of the extension"""
     value_base64_binary: fp.Base64Binary | None = None
     """Value of extension"""
@@ -1375,66 +1446,7 @@ class Extension(Element):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Extension":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_base64_binary",
-                        "value_boolean",
-                        "value_canonical",
-                        "value_code",
-                        "value_date",
-                        "value_date_time",
-                        "value_decimal",
-                        "value_id",
-                        "value_instant",
-                        "value_integer",
-                        "value_markdown",
-                        "value_oid",
-                        "value_positive_int",
-                        "value_string",
-                        "value_time",
-                        "value_unsigned_int",
-                        "value_uri",
-                        "value_url",
-                        "value_uuid",
-                        "value_address",
-                        "value_age",
-                        "value_annotation",
-                        "value_attachment",
-                        "value_codeable_concept",
-                        "value_coding",
-                        "value_contact_point",
-                        "value_count",
-                        "value_distance",
-                        "value_duration",
-                        "value_human_name",
-                        "value_identifier",
-                        "value_money",
-                        "value_period",
-                        "value_quantity",
-                        "value_range",
-                        "value_ratio",
-                        "value_reference",
-                        "value_sampled_data",
-                        "value_signature",
-                        "value_timing",
-                        "value_contact_detail",
-                        "value_contributor",
-                        "value_data_requirement",
-                        "value_expression",
-                        "value_parameter_definition",
-                        "value_related_artifact",
-                        "value_trigger_definition",
-                        "value_usage_context",
-                        "value_dosage",
-                        "value_meta",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Extension_CHOICES)
         return self
 
 
@@ -1443,6 +1455,20 @@ class BackboneElement(Element):
 
     modifier_extension: list[Extension] | None = None
     """Extensions that cannot be ignored even if unrecognized"""
+
+
+_TimingRepeat_CHOICES = (
+    (
+        "bounds",
+        frozenset(
+            {
+                "bounds_duration",
+                "bounds_range",
+                "bounds_period",
+            }
+        ),
+    ),
+)
 
 
 class TimingRepeat(Element):
@@ -1545,19 +1571,7 @@ class TimingRepeat(Element):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "TimingRepeat":
-        check_one_of(
-            self,
-            (
-                (
-                    "bounds",
-                    (
-                        "bounds_duration",
-                        "bounds_range",
-                        "bounds_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _TimingRepeat_CHOICES)
         return self
 
 
@@ -1574,10 +1588,33 @@ class Timing(BackboneElement):
     """BID | TID | QID | AM | PM | QD | QOD | +"""
 
 
+_DosageDoseAndRate_CHOICES = (
+    (
+        "dose",
+        frozenset(
+            {
+                "dose_range",
+                "dose_quantity",
+            }
+        ),
+    ),
+    (
+        "rate",
+        frozenset(
+            {
+                "rate_ratio",
+                "rate_range",
+                "rate_quantity",
+            }
+        ),
+    ),
+)
+
+
 class DosageDoseAndRate(Element):
     """The amount of medication administered."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The kind of dose or rate specified"""
     dose_range: Range | None = None
     """Amount of medication per dose"""
@@ -1592,27 +1629,21 @@ class DosageDoseAndRate(Element):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "DosageDoseAndRate":
-        check_one_of(
-            self,
-            (
-                (
-                    "dose",
-                    (
-                        "dose_range",
-                        "dose_quantity",
-                    ),
-                ),
-                (
-                    "rate",
-                    (
-                        "rate_ratio",
-                        "rate_range",
-                        "rate_quantity",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _DosageDoseAndRate_CHOICES)
         return self
+
+
+_Dosage_CHOICES = (
+    (
+        "asNeeded",
+        frozenset(
+            {
+                "as_needed_boolean",
+                "as_needed_codeable_concept",
+            }
+        ),
+    ),
+)
 
 
 class Dosage(BackboneElement):
@@ -1657,25 +1688,14 @@ class Dosage(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Dosage":
-        check_one_of(
-            self,
-            (
-                (
-                    "asNeeded",
-                    (
-                        "as_needed_boolean",
-                        "as_needed_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Dosage_CHOICES)
         return self
 
 
 class ElementDefinitionSlicingDiscriminator(Element):
     """Designates which child elements are used to discriminate between the slices when processing an instance. If one or more discriminators are provided, the value of the child elements in the instance data SHALL completely distinguish which slice the element in the resource matches based on the allowed values for those elements in each of the slices."""
 
-    type_: Literal["value", "exists", "pattern", "type", "profile"]
+    type: Literal["value", "exists", "pattern", "type", "profile"]
     """value | exists | pattern | type | profile"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -1744,6 +1764,67 @@ class ElementDefinitionType(Element):
     """either | independent | specific"""
     versioning_ext: Element | None = None
     """Extensions and id of ``versioning`` (JSON ``_versioning``)."""
+
+
+_ElementDefinitionExample_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_base64_binary",
+                "value_boolean",
+                "value_canonical",
+                "value_code",
+                "value_date",
+                "value_date_time",
+                "value_decimal",
+                "value_id",
+                "value_instant",
+                "value_integer",
+                "value_markdown",
+                "value_oid",
+                "value_positive_int",
+                "value_string",
+                "value_time",
+                "value_unsigned_int",
+                "value_uri",
+                "value_url",
+                "value_uuid",
+                "value_address",
+                "value_age",
+                "value_annotation",
+                "value_attachment",
+                "value_codeable_concept",
+                "value_coding",
+                "value_contact_point",
+                "value_count",
+                "value_distance",
+                "value_duration",
+                "value_human_name",
+                "value_identifier",
+                "value_money",
+                "value_period",
+                "value_quantity",
+                "value_range",
+                "value_ratio",
+                "value_reference",
+                "value_sampled_data",
+                "value_signature",
+                "value_timing",
+                "value_contact_detail",
+                "value_contributor",
+                "value_data_requirement",
+                "value_expression",
+                "value_parameter_definition",
+                "value_related_artifact",
+                "value_trigger_definition",
+                "value_usage_context",
+                "value_dosage",
+                "value_meta",
+            }
+        ),
+    ),
+)
 
 
 class ElementDefinitionExample(Element):
@@ -1894,66 +1975,7 @@ class ElementDefinitionExample(Element):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ElementDefinitionExample":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_base64_binary",
-                        "value_boolean",
-                        "value_canonical",
-                        "value_code",
-                        "value_date",
-                        "value_date_time",
-                        "value_decimal",
-                        "value_id",
-                        "value_instant",
-                        "value_integer",
-                        "value_markdown",
-                        "value_oid",
-                        "value_positive_int",
-                        "value_string",
-                        "value_time",
-                        "value_unsigned_int",
-                        "value_uri",
-                        "value_url",
-                        "value_uuid",
-                        "value_address",
-                        "value_age",
-                        "value_annotation",
-                        "value_attachment",
-                        "value_codeable_concept",
-                        "value_coding",
-                        "value_contact_point",
-                        "value_count",
-                        "value_distance",
-                        "value_duration",
-                        "value_human_name",
-                        "value_identifier",
-                        "value_money",
-                        "value_period",
-                        "value_quantity",
-                        "value_range",
-                        "value_ratio",
-                        "value_reference",
-                        "value_sampled_data",
-                        "value_signature",
-                        "value_timing",
-                        "value_contact_detail",
-                        "value_contributor",
-                        "value_data_requirement",
-                        "value_expression",
-                        "value_parameter_definition",
-                        "value_related_artifact",
-                        "value_trigger_definition",
-                        "value_usage_context",
-                        "value_dosage",
-                        "value_meta",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ElementDefinitionExample_CHOICES)
         return self
 
 
@@ -2028,6 +2050,213 @@ class ElementDefinitionMapping(Element):
     """Extensions and id of ``comment`` (JSON ``_comment``)."""
 
 
+_ElementDefinition_CHOICES = (
+    (
+        "defaultValue",
+        frozenset(
+            {
+                "default_value_base64_binary",
+                "default_value_boolean",
+                "default_value_canonical",
+                "default_value_code",
+                "default_value_date",
+                "default_value_date_time",
+                "default_value_decimal",
+                "default_value_id",
+                "default_value_instant",
+                "default_value_integer",
+                "default_value_markdown",
+                "default_value_oid",
+                "default_value_positive_int",
+                "default_value_string",
+                "default_value_time",
+                "default_value_unsigned_int",
+                "default_value_uri",
+                "default_value_url",
+                "default_value_uuid",
+                "default_value_address",
+                "default_value_age",
+                "default_value_annotation",
+                "default_value_attachment",
+                "default_value_codeable_concept",
+                "default_value_coding",
+                "default_value_contact_point",
+                "default_value_count",
+                "default_value_distance",
+                "default_value_duration",
+                "default_value_human_name",
+                "default_value_identifier",
+                "default_value_money",
+                "default_value_period",
+                "default_value_quantity",
+                "default_value_range",
+                "default_value_ratio",
+                "default_value_reference",
+                "default_value_sampled_data",
+                "default_value_signature",
+                "default_value_timing",
+                "default_value_contact_detail",
+                "default_value_contributor",
+                "default_value_data_requirement",
+                "default_value_expression",
+                "default_value_parameter_definition",
+                "default_value_related_artifact",
+                "default_value_trigger_definition",
+                "default_value_usage_context",
+                "default_value_dosage",
+                "default_value_meta",
+            }
+        ),
+    ),
+    (
+        "fixed",
+        frozenset(
+            {
+                "fixed_base64_binary",
+                "fixed_boolean",
+                "fixed_canonical",
+                "fixed_code",
+                "fixed_date",
+                "fixed_date_time",
+                "fixed_decimal",
+                "fixed_id",
+                "fixed_instant",
+                "fixed_integer",
+                "fixed_markdown",
+                "fixed_oid",
+                "fixed_positive_int",
+                "fixed_string",
+                "fixed_time",
+                "fixed_unsigned_int",
+                "fixed_uri",
+                "fixed_url",
+                "fixed_uuid",
+                "fixed_address",
+                "fixed_age",
+                "fixed_annotation",
+                "fixed_attachment",
+                "fixed_codeable_concept",
+                "fixed_coding",
+                "fixed_contact_point",
+                "fixed_count",
+                "fixed_distance",
+                "fixed_duration",
+                "fixed_human_name",
+                "fixed_identifier",
+                "fixed_money",
+                "fixed_period",
+                "fixed_quantity",
+                "fixed_range",
+                "fixed_ratio",
+                "fixed_reference",
+                "fixed_sampled_data",
+                "fixed_signature",
+                "fixed_timing",
+                "fixed_contact_detail",
+                "fixed_contributor",
+                "fixed_data_requirement",
+                "fixed_expression",
+                "fixed_parameter_definition",
+                "fixed_related_artifact",
+                "fixed_trigger_definition",
+                "fixed_usage_context",
+                "fixed_dosage",
+                "fixed_meta",
+            }
+        ),
+    ),
+    (
+        "pattern",
+        frozenset(
+            {
+                "pattern_base64_binary",
+                "pattern_boolean",
+                "pattern_canonical",
+                "pattern_code",
+                "pattern_date",
+                "pattern_date_time",
+                "pattern_decimal",
+                "pattern_id",
+                "pattern_instant",
+                "pattern_integer",
+                "pattern_markdown",
+                "pattern_oid",
+                "pattern_positive_int",
+                "pattern_string",
+                "pattern_time",
+                "pattern_unsigned_int",
+                "pattern_uri",
+                "pattern_url",
+                "pattern_uuid",
+                "pattern_address",
+                "pattern_age",
+                "pattern_annotation",
+                "pattern_attachment",
+                "pattern_codeable_concept",
+                "pattern_coding",
+                "pattern_contact_point",
+                "pattern_count",
+                "pattern_distance",
+                "pattern_duration",
+                "pattern_human_name",
+                "pattern_identifier",
+                "pattern_money",
+                "pattern_period",
+                "pattern_quantity",
+                "pattern_range",
+                "pattern_ratio",
+                "pattern_reference",
+                "pattern_sampled_data",
+                "pattern_signature",
+                "pattern_timing",
+                "pattern_contact_detail",
+                "pattern_contributor",
+                "pattern_data_requirement",
+                "pattern_expression",
+                "pattern_parameter_definition",
+                "pattern_related_artifact",
+                "pattern_trigger_definition",
+                "pattern_usage_context",
+                "pattern_dosage",
+                "pattern_meta",
+            }
+        ),
+    ),
+    (
+        "minValue",
+        frozenset(
+            {
+                "min_value_date",
+                "min_value_date_time",
+                "min_value_instant",
+                "min_value_time",
+                "min_value_decimal",
+                "min_value_integer",
+                "min_value_positive_int",
+                "min_value_unsigned_int",
+                "min_value_quantity",
+            }
+        ),
+    ),
+    (
+        "maxValue",
+        frozenset(
+            {
+                "max_value_date",
+                "max_value_date_time",
+                "max_value_instant",
+                "max_value_time",
+                "max_value_decimal",
+                "max_value_integer",
+                "max_value_positive_int",
+                "max_value_unsigned_int",
+                "max_value_quantity",
+            }
+        ),
+    ),
+)
+
+
 class ElementDefinition(BackboneElement):
     """Base StructureDefinition for ElementDefinition Type: Captures constraints on each element within the resource, profile, or extension."""
 
@@ -2091,7 +2320,7 @@ class ElementDefinition(BackboneElement):
     """Reference to definition of content for the element"""
     content_reference_ext: Element | None = None
     """Extensions and id of ``contentReference`` (JSON ``_contentReference``)."""
-    type_: list[ElementDefinitionType] | None = None
+    type: list[ElementDefinitionType] | None = None
     """Data type and Profile for this element"""
     default_value_base64_binary: fp.Base64Binary | None = None
     """Specified value if missing from instance"""
@@ -2618,204 +2847,7 @@ class ElementDefinition(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ElementDefinition":
-        check_one_of(
-            self,
-            (
-                (
-                    "defaultValue",
-                    (
-                        "default_value_base64_binary",
-                        "default_value_boolean",
-                        "default_value_canonical",
-                        "default_value_code",
-                        "default_value_date",
-                        "default_value_date_time",
-                        "default_value_decimal",
-                        "default_value_id",
-                        "default_value_instant",
-                        "default_value_integer",
-                        "default_value_markdown",
-                        "default_value_oid",
-                        "default_value_positive_int",
-                        "default_value_string",
-                        "default_value_time",
-                        "default_value_unsigned_int",
-                        "default_value_uri",
-                        "default_value_url",
-                        "default_value_uuid",
-                        "default_value_address",
-                        "default_value_age",
-                        "default_value_annotation",
-                        "default_value_attachment",
-                        "default_value_codeable_concept",
-                        "default_value_coding",
-                        "default_value_contact_point",
-                        "default_value_count",
-                        "default_value_distance",
-                        "default_value_duration",
-                        "default_value_human_name",
-                        "default_value_identifier",
-                        "default_value_money",
-                        "default_value_period",
-                        "default_value_quantity",
-                        "default_value_range",
-                        "default_value_ratio",
-                        "default_value_reference",
-                        "default_value_sampled_data",
-                        "default_value_signature",
-                        "default_value_timing",
-                        "default_value_contact_detail",
-                        "default_value_contributor",
-                        "default_value_data_requirement",
-                        "default_value_expression",
-                        "default_value_parameter_definition",
-                        "default_value_related_artifact",
-                        "default_value_trigger_definition",
-                        "default_value_usage_context",
-                        "default_value_dosage",
-                        "default_value_meta",
-                    ),
-                ),
-                (
-                    "fixed",
-                    (
-                        "fixed_base64_binary",
-                        "fixed_boolean",
-                        "fixed_canonical",
-                        "fixed_code",
-                        "fixed_date",
-                        "fixed_date_time",
-                        "fixed_decimal",
-                        "fixed_id",
-                        "fixed_instant",
-                        "fixed_integer",
-                        "fixed_markdown",
-                        "fixed_oid",
-                        "fixed_positive_int",
-                        "fixed_string",
-                        "fixed_time",
-                        "fixed_unsigned_int",
-                        "fixed_uri",
-                        "fixed_url",
-                        "fixed_uuid",
-                        "fixed_address",
-                        "fixed_age",
-                        "fixed_annotation",
-                        "fixed_attachment",
-                        "fixed_codeable_concept",
-                        "fixed_coding",
-                        "fixed_contact_point",
-                        "fixed_count",
-                        "fixed_distance",
-                        "fixed_duration",
-                        "fixed_human_name",
-                        "fixed_identifier",
-                        "fixed_money",
-                        "fixed_period",
-                        "fixed_quantity",
-                        "fixed_range",
-                        "fixed_ratio",
-                        "fixed_reference",
-                        "fixed_sampled_data",
-                        "fixed_signature",
-                        "fixed_timing",
-                        "fixed_contact_detail",
-                        "fixed_contributor",
-                        "fixed_data_requirement",
-                        "fixed_expression",
-                        "fixed_parameter_definition",
-                        "fixed_related_artifact",
-                        "fixed_trigger_definition",
-                        "fixed_usage_context",
-                        "fixed_dosage",
-                        "fixed_meta",
-                    ),
-                ),
-                (
-                    "pattern",
-                    (
-                        "pattern_base64_binary",
-                        "pattern_boolean",
-                        "pattern_canonical",
-                        "pattern_code",
-                        "pattern_date",
-                        "pattern_date_time",
-                        "pattern_decimal",
-                        "pattern_id",
-                        "pattern_instant",
-                        "pattern_integer",
-                        "pattern_markdown",
-                        "pattern_oid",
-                        "pattern_positive_int",
-                        "pattern_string",
-                        "pattern_time",
-                        "pattern_unsigned_int",
-                        "pattern_uri",
-                        "pattern_url",
-                        "pattern_uuid",
-                        "pattern_address",
-                        "pattern_age",
-                        "pattern_annotation",
-                        "pattern_attachment",
-                        "pattern_codeable_concept",
-                        "pattern_coding",
-                        "pattern_contact_point",
-                        "pattern_count",
-                        "pattern_distance",
-                        "pattern_duration",
-                        "pattern_human_name",
-                        "pattern_identifier",
-                        "pattern_money",
-                        "pattern_period",
-                        "pattern_quantity",
-                        "pattern_range",
-                        "pattern_ratio",
-                        "pattern_reference",
-                        "pattern_sampled_data",
-                        "pattern_signature",
-                        "pattern_timing",
-                        "pattern_contact_detail",
-                        "pattern_contributor",
-                        "pattern_data_requirement",
-                        "pattern_expression",
-                        "pattern_parameter_definition",
-                        "pattern_related_artifact",
-                        "pattern_trigger_definition",
-                        "pattern_usage_context",
-                        "pattern_dosage",
-                        "pattern_meta",
-                    ),
-                ),
-                (
-                    "minValue",
-                    (
-                        "min_value_date",
-                        "min_value_date_time",
-                        "min_value_instant",
-                        "min_value_time",
-                        "min_value_decimal",
-                        "min_value_integer",
-                        "min_value_positive_int",
-                        "min_value_unsigned_int",
-                        "min_value_quantity",
-                    ),
-                ),
-                (
-                    "maxValue",
-                    (
-                        "max_value_date",
-                        "max_value_date_time",
-                        "max_value_instant",
-                        "max_value_time",
-                        "max_value_decimal",
-                        "max_value_integer",
-                        "max_value_positive_int",
-                        "max_value_unsigned_int",
-                        "max_value_quantity",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ElementDefinition_CHOICES)
         return self
 
 
@@ -2919,6 +2951,19 @@ class Narrative(Element):
     """Extensions and id of ``div`` (JSON ``_div``)."""
 
 
+_Population_CHOICES = (
+    (
+        "age",
+        frozenset(
+            {
+                "age_range",
+                "age_codeable_concept",
+            }
+        ),
+    ),
+)
+
+
 class Population(BackboneElement):
     """Base StructureDefinition for Population Type: A populatioof people with some set of grouping criteria."""
 
@@ -2935,18 +2980,7 @@ class Population(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Population":
-        check_one_of(
-            self,
-            (
-                (
-                    "age",
-                    (
-                        "age_range",
-                        "age_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Population_CHOICES)
         return self
 
 
@@ -2988,7 +3022,7 @@ class ProductShelfLife(BackboneElement):
 
     identifier: Identifier | None = None
     """Unique identifier for the packaged Medicinal Product"""
-    type_: CodeableConcept
+    type: CodeableConcept
     """This describes the shelf life, taking into account various scenarios such as shelf life of the packaged Medicinal Product itself, shelf life after transformation where necessary and shelf life after the first opening of a bottle, etc. The shelf life type shall be specified using an appropriate controlled vocabulary The controlled term and the controlled term identifier shall be specified"""
     period: Quantity
     """The shelf life time period can be specified using a numerical value for the period of time and its unit of time measurement The unit of measurement shall be specified in accordance with ISO 11240 and the resulting terminology The symbol and the symbol identifier shall be used"""
@@ -3009,6 +3043,20 @@ class SubstanceAmountReferenceRange(Element):
     """Lower limit possible or expected"""
     high_limit: Quantity | None = None
     """Upper limit possible or expected"""
+
+
+_SubstanceAmount_CHOICES = (
+    (
+        "amount",
+        frozenset(
+            {
+                "amount_quantity",
+                "amount_range",
+                "amount_string",
+            }
+        ),
+    ),
+)
 
 
 class SubstanceAmount(BackboneElement):
@@ -3033,17 +3081,5 @@ class SubstanceAmount(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SubstanceAmount":
-        check_one_of(
-            self,
-            (
-                (
-                    "amount",
-                    (
-                        "amount_quantity",
-                        "amount_range",
-                        "amount_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SubstanceAmount_CHOICES)
         return self

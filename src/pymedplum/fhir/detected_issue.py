@@ -41,6 +41,19 @@ class DetectedIssueMitigation(BackboneElement):
     """Who is committing?"""
 
 
+_DetectedIssue_CHOICES = (
+    (
+        "identified",
+        frozenset(
+            {
+                "identified_date_time",
+                "identified_period",
+            }
+        ),
+    ),
+)
+
+
 class DetectedIssue(DomainResource):
     """Indicates an actual or potential clinical issue with or between one or more active or proposed clinical actions for a patient; e.g. Drug-drug interaction, Ineffective treatment frequency, Procedure-condition conflict, etc."""
 
@@ -85,16 +98,5 @@ class DetectedIssue(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "DetectedIssue":
-        check_one_of(
-            self,
-            (
-                (
-                    "identified",
-                    (
-                        "identified_date_time",
-                        "identified_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _DetectedIssue_CHOICES)
         return self

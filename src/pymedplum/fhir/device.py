@@ -67,7 +67,7 @@ class DeviceDeviceName(BackboneElement):
     """The name of the device"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    type_: Literal[
+    type: Literal[
         "udi-label-name",
         "user-friendly-name",
         "patient-reported-name",
@@ -94,7 +94,7 @@ class DeviceSpecialization(BackboneElement):
 class DeviceVersion(BackboneElement):
     """The actual design of the device or software version running on the device."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The type of the device version"""
     component: Identifier | None = None
     """A single component of the device version"""
@@ -107,7 +107,7 @@ class DeviceVersion(BackboneElement):
 class DeviceProperty(BackboneElement):
     """The actual configuration settings of a device as it actually operates, e.g., regulation status, time properties."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Code that specifies the property DeviceDefinitionPropetyCode (Extensible)"""
     value_quantity: list[Quantity] | None = None
     """Property value as a quantity"""
@@ -166,7 +166,7 @@ class Device(DomainResource):
     """The part number of the device"""
     part_number_ext: Element | None = None
     """Extensions and id of ``partNumber`` (JSON ``_partNumber``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The kind or type of device"""
     specialization: list[DeviceSpecialization] | None = None
     """The capabilities supported on a device, the standards to which the device conforms for a particular purpose, and used for the communication"""

@@ -50,7 +50,7 @@ class DeviceDefinitionDeviceName(BackboneElement):
     """The name of the device"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    type_: Literal[
+    type: Literal[
         "udi-label-name",
         "user-friendly-name",
         "patient-reported-name",
@@ -79,7 +79,7 @@ class DeviceDefinitionSpecialization(BackboneElement):
 class DeviceDefinitionCapability(BackboneElement):
     """Device capabilities."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type of capability"""
     description: list[CodeableConcept] | None = None
     """Description of capability"""
@@ -88,7 +88,7 @@ class DeviceDefinitionCapability(BackboneElement):
 class DeviceDefinitionProperty(BackboneElement):
     """The actual configuration settings of a device as it actually operates, e.g., regulation status, time properties."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Code that specifies the property DeviceDefinitionPropetyCode (Extensible)"""
     value_quantity: list[Quantity] | None = None
     """Property value as a quantity"""
@@ -114,10 +114,23 @@ class DeviceDefinitionMaterial(BackboneElement):
 class DeviceDefinitionClassification(BackboneElement):
     """What kind of device or device system this is."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """A classification or risk class of the device model"""
     justification: list[RelatedArtifact] | None = None
     """Further information qualifying this classification of the device model"""
+
+
+_DeviceDefinition_CHOICES = (
+    (
+        "manufacturer",
+        frozenset(
+            {
+                "manufacturer_string",
+                "manufacturer_reference",
+            }
+        ),
+    ),
+)
 
 
 class DeviceDefinition(DomainResource):
@@ -141,7 +154,7 @@ class DeviceDefinition(DomainResource):
     """The model number for the device"""
     model_number_ext: Element | None = None
     """Extensions and id of ``modelNumber`` (JSON ``_modelNumber``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """What kind of device or device system this is"""
     specialization: list[DeviceDefinitionSpecialization] | None = None
     """The capabilities supported on a device, the standards to which the device conforms for a particular purpose, and used for the communication"""
@@ -188,16 +201,5 @@ class DeviceDefinition(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "DeviceDefinition":
-        check_one_of(
-            self,
-            (
-                (
-                    "manufacturer",
-                    (
-                        "manufacturer_string",
-                        "manufacturer_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _DeviceDefinition_CHOICES)
         return self

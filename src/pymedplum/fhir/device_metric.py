@@ -19,7 +19,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class DeviceMetricCalibration(BackboneElement):
     """Describes the calibrations that have been performed or that are required to be performed."""
 
-    type_: Literal["unspecified", "offset", "gain", "two-point"] | None = None
+    type: Literal["unspecified", "offset", "gain", "two-point"] | None = None
     """unspecified | offset | gain | two-point"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -42,7 +42,7 @@ class DeviceMetric(DomainResource):
     """The FHIR resource type, always ``DeviceMetric``."""
     identifier: list[Identifier] | None = None
     """Instance identifier"""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Identity of metric, for example Heart Rate or PEEP Setting"""
     unit: CodeableConcept | None = None
     """Unit of Measure for the Metric"""

@@ -22,6 +22,20 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_DeviceRequestParameter_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_codeable_concept",
+                "value_quantity",
+                "value_range",
+                "value_boolean",
+            }
+        ),
+    ),
+)
+
 
 class DeviceRequestParameter(BackboneElement):
     """Specific parameters for the ordered item. For example, the prism value for lenses."""
@@ -41,21 +55,31 @@ class DeviceRequestParameter(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "DeviceRequestParameter":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_codeable_concept",
-                        "value_quantity",
-                        "value_range",
-                        "value_boolean",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _DeviceRequestParameter_CHOICES)
         return self
+
+
+_DeviceRequest_CHOICES = (
+    (
+        "code",
+        frozenset(
+            {
+                "code_reference",
+                "code_codeable_concept",
+            }
+        ),
+    ),
+    (
+        "occurrence",
+        frozenset(
+            {
+                "occurrence_date_time",
+                "occurrence_period",
+                "occurrence_timing",
+            }
+        ),
+    ),
+)
 
 
 class DeviceRequest(DomainResource):
@@ -147,24 +171,5 @@ class DeviceRequest(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "DeviceRequest":
-        check_one_of(
-            self,
-            (
-                (
-                    "code",
-                    (
-                        "code_reference",
-                        "code_codeable_concept",
-                    ),
-                ),
-                (
-                    "occurrence",
-                    (
-                        "occurrence_date_time",
-                        "occurrence_period",
-                        "occurrence_timing",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _DeviceRequest_CHOICES)
         return self

@@ -18,6 +18,19 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_DeviceUseStatement_CHOICES = (
+    (
+        "timing",
+        frozenset(
+            {
+                "timing_timing",
+                "timing_period",
+                "timing_date_time",
+            }
+        ),
+    ),
+)
+
 
 class DeviceUseStatement(DomainResource):
     """A record of a device being used by a patient where the record is the result of a report from the patient or another clinician."""
@@ -63,17 +76,5 @@ class DeviceUseStatement(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "DeviceUseStatement":
-        check_one_of(
-            self,
-            (
-                (
-                    "timing",
-                    (
-                        "timing_timing",
-                        "timing_period",
-                        "timing_date_time",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _DeviceUseStatement_CHOICES)
         return self

@@ -31,6 +31,19 @@ class DiagnosticReportMedia(BackboneElement):
     """Reference to the image source"""
 
 
+_DiagnosticReport_CHOICES = (
+    (
+        "effective",
+        frozenset(
+            {
+                "effective_date_time",
+                "effective_period",
+            }
+        ),
+    ),
+)
+
+
 class DiagnosticReport(DomainResource):
     """The findings and interpretation of diagnostic tests performed on patients, groups of patients, devices, and locations, and/or specimens derived from these. The report includes clinical context such as requesting and provider information, and some mix of atomic results, images, textual and coded interpretations, and formatted representation of diagnostic reports."""
 
@@ -96,16 +109,5 @@ class DiagnosticReport(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "DiagnosticReport":
-        check_one_of(
-            self,
-            (
-                (
-                    "effective",
-                    (
-                        "effective_date_time",
-                        "effective_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _DiagnosticReport_CHOICES)
         return self

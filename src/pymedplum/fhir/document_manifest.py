@@ -37,7 +37,7 @@ class DocumentManifest(DomainResource):
     """current | superseded | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Kind of document set"""
     subject: Reference | None = None
     """The subject of the set of documents"""

@@ -75,7 +75,7 @@ class DocumentReference(DomainResource):
     """preliminary | final | amended | entered-in-error"""
     doc_status_ext: Element | None = None
     """Extensions and id of ``docStatus`` (JSON ``_docStatus``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Kind of document (LOINC if possible)"""
     category: list[CodeableConcept] | None = None
     """Categorization of document"""

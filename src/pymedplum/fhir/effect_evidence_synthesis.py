@@ -61,7 +61,7 @@ class EffectEvidenceSynthesisResultsByExposure(BackboneElement):
 class EffectEvidenceSynthesisEffectEstimatePrecisionEstimate(BackboneElement):
     """A description of the precision of the estimate for the effect."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of precision estimate"""
     level: fp.Decimal | None = None
     """Level of confidence interval"""
@@ -84,7 +84,7 @@ class EffectEvidenceSynthesisEffectEstimate(BackboneElement):
     """Description of effect estimate"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of efffect estimate"""
     variant_state: CodeableConcept | None = None
     """Variant exposure states"""
@@ -101,7 +101,7 @@ class EffectEvidenceSynthesisEffectEstimate(BackboneElement):
 class EffectEvidenceSynthesisCertaintyCertaintySubcomponent(BackboneElement):
     """A description of a component of the overall certainty."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of subcomponent of certainty rating"""
     rating: list[CodeableConcept] | None = None
     """Subcomponent certainty rating"""

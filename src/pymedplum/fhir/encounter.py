@@ -52,7 +52,7 @@ class EncounterClassHistory(BackboneElement):
 class EncounterParticipant(BackboneElement):
     """The list of people responsible for providing the service."""
 
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Role of participant in encounter"""
     period: Period | None = None
     """Period of time during the encounter that the participant participated"""
@@ -138,7 +138,7 @@ class Encounter(DomainResource):
     """Classification of patient encounter"""
     class_history: list[EncounterClassHistory] | None = None
     """List of past encounter classes"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Specific type of encounter"""
     service_type: CodeableConcept | None = None
     """Specific type of service"""

@@ -57,7 +57,7 @@ class EpisodeOfCare(DomainResource):
     """Extensions and id of ``status`` (JSON ``_status``)."""
     status_history: list[EpisodeOfCareStatusHistory] | None = None
     """Past list of status codes (the current status may be included to cover the start date of the status)"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Type/class - e.g. specialist referral, disease management"""
     diagnosis: list[EpisodeOfCareDiagnosis] | None = None
     """The list of diagnosis relevant to this episode of care"""

@@ -20,6 +20,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_EventDefinition_CHOICES = (
+    (
+        "subject",
+        frozenset(
+            {
+                "subject_codeable_concept",
+                "subject_reference",
+            }
+        ),
+    ),
+)
+
 
 class EventDefinition(DomainResource):
     """The EventDefinition resource provides a reusable description of when a particular event can occur."""
@@ -117,16 +129,5 @@ class EventDefinition(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "EventDefinition":
-        check_one_of(
-            self,
-            (
-                (
-                    "subject",
-                    (
-                        "subject_codeable_concept",
-                        "subject_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _EventDefinition_CHOICES)
         return self

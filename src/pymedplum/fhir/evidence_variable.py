@@ -28,11 +28,27 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_EvidenceVariableCharacteristicDefinitionByTypeAndValue_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_codeable_concept",
+                "value_boolean",
+                "value_quantity",
+                "value_range",
+                "value_reference",
+                "value_id",
+            }
+        ),
+    ),
+)
+
 
 class EvidenceVariableCharacteristicDefinitionByTypeAndValue(BackboneElement):
     """Defines the characteristic using both a type and value[x] elements."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Expresses the type of characteristic"""
     method: list[CodeableConcept] | None = None
     """Method for how the characteristic value was determined"""
@@ -59,22 +75,7 @@ class EvidenceVariableCharacteristicDefinitionByTypeAndValue(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "EvidenceVariableCharacteristicDefinitionByTypeAndValue":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_codeable_concept",
-                        "value_boolean",
-                        "value_quantity",
-                        "value_range",
-                        "value_reference",
-                        "value_id",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _EvidenceVariableCharacteristicDefinitionByTypeAndValue_CHOICES)
         return self
 
 
@@ -91,6 +92,21 @@ class EvidenceVariableCharacteristicDefinitionByCombination(BackboneElement):
     """Extensions and id of ``threshold`` (JSON ``_threshold``)."""
     characteristic: "list[EvidenceVariableCharacteristic] | None" = None
     """A defining factor of the characteristic"""
+
+
+_EvidenceVariableCharacteristicTimeFromEvent_CHOICES = (
+    (
+        "event",
+        frozenset(
+            {
+                "event_codeable_concept",
+                "event_reference",
+                "event_date_time",
+                "event_id",
+            }
+        ),
+    ),
+)
 
 
 class EvidenceVariableCharacteristicTimeFromEvent(BackboneElement):
@@ -121,21 +137,30 @@ class EvidenceVariableCharacteristicTimeFromEvent(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "EvidenceVariableCharacteristicTimeFromEvent":
-        check_one_of(
-            self,
-            (
-                (
-                    "event",
-                    (
-                        "event_codeable_concept",
-                        "event_reference",
-                        "event_date_time",
-                        "event_id",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _EvidenceVariableCharacteristicTimeFromEvent_CHOICES)
         return self
+
+
+_EvidenceVariableCharacteristic_CHOICES = (
+    (
+        "instances",
+        frozenset(
+            {
+                "instances_quantity",
+                "instances_range",
+            }
+        ),
+    ),
+    (
+        "duration",
+        frozenset(
+            {
+                "duration_quantity",
+                "duration_range",
+            }
+        ),
+    ),
+)
 
 
 class EvidenceVariableCharacteristic(BackboneElement):
@@ -188,25 +213,7 @@ class EvidenceVariableCharacteristic(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "EvidenceVariableCharacteristic":
-        check_one_of(
-            self,
-            (
-                (
-                    "instances",
-                    (
-                        "instances_quantity",
-                        "instances_range",
-                    ),
-                ),
-                (
-                    "duration",
-                    (
-                        "duration_quantity",
-                        "duration_range",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _EvidenceVariableCharacteristic_CHOICES)
         return self
 
 
@@ -291,7 +298,7 @@ class EvidenceVariable(DomainResource):
     """Who endorsed the content"""
     related_artifact: list[RelatedArtifact] | None = None
     """Additional documentation, citations, etc."""
-    type_: Literal["dichotomous", "continuous", "descriptive"] | None = None
+    type: Literal["dichotomous", "continuous", "descriptive"] | None = None
     """dichotomous | continuous | descriptive"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

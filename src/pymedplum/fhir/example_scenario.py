@@ -26,7 +26,7 @@ class ExampleScenarioActor(BackboneElement):
     """ID or acronym of the actor"""
     actor_id_ext: Element | None = None
     """Extensions and id of ``actorId`` (JSON ``_actorId``)."""
-    type_: Literal["person", "entity"]
+    type: Literal["person", "entity"]
     """person | entity"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -247,7 +247,7 @@ class ExampleScenarioProcessStepOperation(BackboneElement):
     """The sequential number of the interaction"""
     number_ext: Element | None = None
     """Extensions and id of ``number`` (JSON ``_number``)."""
-    type_: fp.String | None = None
+    type: fp.String | None = None
     """The type of operation - CRUD"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

@@ -47,7 +47,7 @@ class ExplanationOfBenefitRelated(BackboneElement):
 class ExplanationOfBenefitPayee(BackboneElement):
     """The party to be reimbursed for cost of the products and services according to the terms of the policy."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Category of recipient"""
     party: Reference | None = None
     """Recipient reference"""
@@ -70,6 +70,31 @@ class ExplanationOfBenefitCareTeam(BackboneElement):
     """Function within the team"""
     qualification: CodeableConcept | None = None
     """Practitioner credential or specialization"""
+
+
+_ExplanationOfBenefitSupportingInfo_CHOICES = (
+    (
+        "timing",
+        frozenset(
+            {
+                "timing_date",
+                "timing_period",
+            }
+        ),
+    ),
+    (
+        "value",
+        frozenset(
+            {
+                "value_boolean",
+                "value_string",
+                "value_quantity",
+                "value_attachment",
+                "value_reference",
+            }
+        ),
+    ),
+)
 
 
 class ExplanationOfBenefitSupportingInfo(BackboneElement):
@@ -108,29 +133,21 @@ class ExplanationOfBenefitSupportingInfo(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitSupportingInfo":
-        check_one_of(
-            self,
-            (
-                (
-                    "timing",
-                    (
-                        "timing_date",
-                        "timing_period",
-                    ),
-                ),
-                (
-                    "value",
-                    (
-                        "value_boolean",
-                        "value_string",
-                        "value_quantity",
-                        "value_attachment",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitSupportingInfo_CHOICES)
         return self
+
+
+_ExplanationOfBenefitDiagnosis_CHOICES = (
+    (
+        "diagnosis",
+        frozenset(
+            {
+                "diagnosis_codeable_concept",
+                "diagnosis_reference",
+            }
+        ),
+    ),
+)
 
 
 class ExplanationOfBenefitDiagnosis(BackboneElement):
@@ -144,7 +161,7 @@ class ExplanationOfBenefitDiagnosis(BackboneElement):
     """Nature of illness or problem"""
     diagnosis_reference: Reference | None = None
     """Nature of illness or problem"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Timing or nature of the diagnosis"""
     on_admission: CodeableConcept | None = None
     """Present on admission"""
@@ -153,19 +170,21 @@ class ExplanationOfBenefitDiagnosis(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitDiagnosis":
-        check_one_of(
-            self,
-            (
-                (
-                    "diagnosis",
-                    (
-                        "diagnosis_codeable_concept",
-                        "diagnosis_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitDiagnosis_CHOICES)
         return self
+
+
+_ExplanationOfBenefitProcedure_CHOICES = (
+    (
+        "procedure",
+        frozenset(
+            {
+                "procedure_codeable_concept",
+                "procedure_reference",
+            }
+        ),
+    ),
+)
 
 
 class ExplanationOfBenefitProcedure(BackboneElement):
@@ -175,7 +194,7 @@ class ExplanationOfBenefitProcedure(BackboneElement):
     """Procedure instance identifier"""
     sequence_ext: Element | None = None
     """Extensions and id of ``sequence`` (JSON ``_sequence``)."""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Category of Procedure"""
     date: fp.DateTime | None = None
     """When the procedure was performed"""
@@ -190,18 +209,7 @@ class ExplanationOfBenefitProcedure(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitProcedure":
-        check_one_of(
-            self,
-            (
-                (
-                    "procedure",
-                    (
-                        "procedure_codeable_concept",
-                        "procedure_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitProcedure_CHOICES)
         return self
 
 
@@ -220,6 +228,19 @@ class ExplanationOfBenefitInsurance(BackboneElement):
     """Extensions and id of ``preAuthRef`` (JSON ``_preAuthRef``)."""
 
 
+_ExplanationOfBenefitAccident_CHOICES = (
+    (
+        "location",
+        frozenset(
+            {
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
+
+
 class ExplanationOfBenefitAccident(BackboneElement):
     """Details of a accident which resulted in injuries which required the products and services listed in the claim."""
 
@@ -227,7 +248,7 @@ class ExplanationOfBenefitAccident(BackboneElement):
     """When the incident occurred"""
     date_ext: Element | None = None
     """Extensions and id of ``date`` (JSON ``_date``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The nature of the accident"""
     location_address: Address | None = None
     """Where the event occurred"""
@@ -236,18 +257,7 @@ class ExplanationOfBenefitAccident(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitAccident":
-        check_one_of(
-            self,
-            (
-                (
-                    "location",
-                    (
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitAccident_CHOICES)
         return self
 
 
@@ -342,6 +352,29 @@ class ExplanationOfBenefitItemDetail(BackboneElement):
     """Additional items"""
 
 
+_ExplanationOfBenefitItem_CHOICES = (
+    (
+        "serviced",
+        frozenset(
+            {
+                "serviced_date",
+                "serviced_period",
+            }
+        ),
+    ),
+    (
+        "location",
+        frozenset(
+            {
+                "location_codeable_concept",
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
+
+
 class ExplanationOfBenefitItem(BackboneElement):
     """A claim line. Either a simple (a product or service) or a 'group' of details which can also be a simple items or groups of sub-details."""
 
@@ -416,26 +449,7 @@ class ExplanationOfBenefitItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "serviced",
-                    (
-                        "serviced_date",
-                        "serviced_period",
-                    ),
-                ),
-                (
-                    "location",
-                    (
-                        "location_codeable_concept",
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitItem_CHOICES)
         return self
 
 
@@ -489,6 +503,29 @@ class ExplanationOfBenefitAddItemDetail(BackboneElement):
     """Added items adjudication"""
     sub_detail: list[ExplanationOfBenefitAddItemDetailSubDetail] | None = None
     """Insurer added line items"""
+
+
+_ExplanationOfBenefitAddItem_CHOICES = (
+    (
+        "serviced",
+        frozenset(
+            {
+                "serviced_date",
+                "serviced_period",
+            }
+        ),
+    ),
+    (
+        "location",
+        frozenset(
+            {
+                "location_codeable_concept",
+                "location_address",
+                "location_reference",
+            }
+        ),
+    ),
+)
 
 
 class ExplanationOfBenefitAddItem(BackboneElement):
@@ -551,26 +588,7 @@ class ExplanationOfBenefitAddItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitAddItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "serviced",
-                    (
-                        "serviced_date",
-                        "serviced_period",
-                    ),
-                ),
-                (
-                    "location",
-                    (
-                        "location_codeable_concept",
-                        "location_address",
-                        "location_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitAddItem_CHOICES)
         return self
 
 
@@ -586,7 +604,7 @@ class ExplanationOfBenefitTotal(BackboneElement):
 class ExplanationOfBenefitPayment(BackboneElement):
     """Payment details for the adjudication of the claim."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Partial or complete payment"""
     adjustment: Money | None = None
     """Payment adjustment for non-claim issues"""
@@ -609,7 +627,7 @@ class ExplanationOfBenefitProcessNote(BackboneElement):
     """Note instance identifier"""
     number_ext: Element | None = None
     """Extensions and id of ``number`` (JSON ``_number``)."""
-    type_: Literal["display", "print", "printoper"] | None = None
+    type: Literal["display", "print", "printoper"] | None = None
     """display | print | printoper"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -621,10 +639,33 @@ class ExplanationOfBenefitProcessNote(BackboneElement):
     """Language of the text"""
 
 
+_ExplanationOfBenefitBenefitBalanceFinancial_CHOICES = (
+    (
+        "allowed",
+        frozenset(
+            {
+                "allowed_unsigned_int",
+                "allowed_string",
+                "allowed_money",
+            }
+        ),
+    ),
+    (
+        "used",
+        frozenset(
+            {
+                "used_unsigned_int",
+                "used_money",
+            }
+        ),
+    ),
+)
+
+
 class ExplanationOfBenefitBenefitBalanceFinancial(BackboneElement):
     """Benefits Used to date."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Benefit classification"""
     allowed_unsigned_int: fp.UnsignedInt | None = None
     """Benefits allowed"""
@@ -645,26 +686,7 @@ class ExplanationOfBenefitBenefitBalanceFinancial(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ExplanationOfBenefitBenefitBalanceFinancial":
-        check_one_of(
-            self,
-            (
-                (
-                    "allowed",
-                    (
-                        "allowed_unsigned_int",
-                        "allowed_string",
-                        "allowed_money",
-                    ),
-                ),
-                (
-                    "used",
-                    (
-                        "used_unsigned_int",
-                        "used_money",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ExplanationOfBenefitBenefitBalanceFinancial_CHOICES)
         return self
 
 
@@ -706,7 +728,7 @@ class ExplanationOfBenefit(DomainResource):
     """active | cancelled | draft | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Category or discipline"""
     sub_type: CodeableConcept | None = None
     """More granular claim type"""

@@ -21,6 +21,20 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_FamilyMemberHistoryCondition_CHOICES = (
+    (
+        "onset",
+        frozenset(
+            {
+                "onset_age",
+                "onset_range",
+                "onset_period",
+                "onset_string",
+            }
+        ),
+    ),
+)
+
 
 class FamilyMemberHistoryCondition(BackboneElement):
     """The significant Conditions (or condition) that the family member had. This is a repeating section to allow a system to represent more than one condition per resource, though there is nothing stopping multiple resources - one per condition."""
@@ -48,21 +62,44 @@ class FamilyMemberHistoryCondition(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "FamilyMemberHistoryCondition":
-        check_one_of(
-            self,
-            (
-                (
-                    "onset",
-                    (
-                        "onset_age",
-                        "onset_range",
-                        "onset_period",
-                        "onset_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _FamilyMemberHistoryCondition_CHOICES)
         return self
+
+
+_FamilyMemberHistory_CHOICES = (
+    (
+        "born",
+        frozenset(
+            {
+                "born_period",
+                "born_date",
+                "born_string",
+            }
+        ),
+    ),
+    (
+        "age",
+        frozenset(
+            {
+                "age_age",
+                "age_range",
+                "age_string",
+            }
+        ),
+    ),
+    (
+        "deceased",
+        frozenset(
+            {
+                "deceased_boolean",
+                "deceased_age",
+                "deceased_range",
+                "deceased_date",
+                "deceased_string",
+            }
+        ),
+    ),
+)
 
 
 class FamilyMemberHistory(DomainResource):
@@ -149,35 +186,5 @@ class FamilyMemberHistory(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "FamilyMemberHistory":
-        check_one_of(
-            self,
-            (
-                (
-                    "born",
-                    (
-                        "born_period",
-                        "born_date",
-                        "born_string",
-                    ),
-                ),
-                (
-                    "age",
-                    (
-                        "age_age",
-                        "age_range",
-                        "age_string",
-                    ),
-                ),
-                (
-                    "deceased",
-                    (
-                        "deceased_boolean",
-                        "deceased_age",
-                        "deceased_range",
-                        "deceased_date",
-                        "deceased_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _FamilyMemberHistory_CHOICES)
         return self

@@ -22,6 +22,32 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_GoalTarget_CHOICES = (
+    (
+        "detail",
+        frozenset(
+            {
+                "detail_quantity",
+                "detail_range",
+                "detail_codeable_concept",
+                "detail_string",
+                "detail_boolean",
+                "detail_integer",
+                "detail_ratio",
+            }
+        ),
+    ),
+    (
+        "due",
+        frozenset(
+            {
+                "due_date",
+                "due_duration",
+            }
+        ),
+    ),
+)
+
 
 class GoalTarget(BackboneElement):
     """Indicates what should be done by when."""
@@ -57,31 +83,21 @@ class GoalTarget(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "GoalTarget":
-        check_one_of(
-            self,
-            (
-                (
-                    "detail",
-                    (
-                        "detail_quantity",
-                        "detail_range",
-                        "detail_codeable_concept",
-                        "detail_string",
-                        "detail_boolean",
-                        "detail_integer",
-                        "detail_ratio",
-                    ),
-                ),
-                (
-                    "due",
-                    (
-                        "due_date",
-                        "due_duration",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _GoalTarget_CHOICES)
         return self
+
+
+_Goal_CHOICES = (
+    (
+        "start",
+        frozenset(
+            {
+                "start_date",
+                "start_codeable_concept",
+            }
+        ),
+    ),
+)
 
 
 class Goal(DomainResource):
@@ -144,16 +160,5 @@ class Goal(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Goal":
-        check_one_of(
-            self,
-            (
-                (
-                    "start",
-                    (
-                        "start_date",
-                        "start_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Goal_CHOICES)
         return self

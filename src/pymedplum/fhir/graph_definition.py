@@ -44,7 +44,7 @@ class GraphDefinitionLinkTargetCompartment(BackboneElement):
 class GraphDefinitionLinkTarget(BackboneElement):
     """Potential target for the link."""
 
-    type_: Literal[
+    type: Literal[
         "Account",
         "ActivityDefinition",
         "AdverseEvent",

@@ -20,6 +20,21 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_GroupCharacteristic_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_codeable_concept",
+                "value_boolean",
+                "value_quantity",
+                "value_range",
+                "value_reference",
+            }
+        ),
+    ),
+)
+
 
 class GroupCharacteristic(BackboneElement):
     """Identifies traits whose presence r absence is shared by members of the group."""
@@ -47,21 +62,7 @@ class GroupCharacteristic(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "GroupCharacteristic":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_codeable_concept",
-                        "value_boolean",
-                        "value_quantity",
-                        "value_range",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _GroupCharacteristic_CHOICES)
         return self
 
 
@@ -89,7 +90,7 @@ class Group(DomainResource):
     """Whether this group's record is in active use"""
     active_ext: Element | None = None
     """Extensions and id of ``active`` (JSON ``_active``)."""
-    type_: Literal["person", "animal", "practitioner", "device", "medication", "substance"]
+    type: Literal["person", "animal", "practitioner", "device", "medication", "substance"]
     """person | animal | practitioner | device | medication | substance"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

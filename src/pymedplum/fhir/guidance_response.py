@@ -17,6 +17,19 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_GuidanceResponse_CHOICES = (
+    (
+        "module",
+        frozenset(
+            {
+                "module_uri",
+                "module_canonical",
+                "module_codeable_concept",
+            }
+        ),
+    ),
+)
+
 
 class GuidanceResponse(DomainResource):
     """A guidance response is the formal response to a guidance request, including any output parameters returned by the evaluation, as well as the description of any proposed actions to be taken."""
@@ -70,17 +83,5 @@ class GuidanceResponse(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "GuidanceResponse":
-        check_one_of(
-            self,
-            (
-                (
-                    "module",
-                    (
-                        "module_uri",
-                        "module_canonical",
-                        "module_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _GuidanceResponse_CHOICES)
         return self

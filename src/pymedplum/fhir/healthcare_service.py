@@ -79,7 +79,7 @@ class HealthcareService(DomainResource):
     """The service within which this service is offered"""
     category: list[CodeableConcept] | None = None
     """Broad category of service being performed or delivered"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Type of service that may be delivered or performed"""
     specialty: list[CodeableConcept] | None = None
     """Specialties handled by the HealthcareService"""

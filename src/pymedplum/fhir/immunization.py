@@ -66,6 +66,28 @@ class ImmunizationReaction(BackboneElement):
     """Extensions and id of ``reported`` (JSON ``_reported``)."""
 
 
+_ImmunizationProtocolApplied_CHOICES = (
+    (
+        "doseNumber",
+        frozenset(
+            {
+                "dose_number_positive_int",
+                "dose_number_string",
+            }
+        ),
+    ),
+    (
+        "seriesDoses",
+        frozenset(
+            {
+                "series_doses_positive_int",
+                "series_doses_string",
+            }
+        ),
+    ),
+)
+
+
 class ImmunizationProtocolApplied(BackboneElement):
     """The protocol (set of recommendations) being followed by the provider who administered the dose."""
 
@@ -96,26 +118,21 @@ class ImmunizationProtocolApplied(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ImmunizationProtocolApplied":
-        check_one_of(
-            self,
-            (
-                (
-                    "doseNumber",
-                    (
-                        "dose_number_positive_int",
-                        "dose_number_string",
-                    ),
-                ),
-                (
-                    "seriesDoses",
-                    (
-                        "series_doses_positive_int",
-                        "series_doses_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ImmunizationProtocolApplied_CHOICES)
         return self
+
+
+_Immunization_CHOICES = (
+    (
+        "occurrence",
+        frozenset(
+            {
+                "occurrence_date_time",
+                "occurrence_string",
+            }
+        ),
+    ),
+)
 
 
 class Immunization(DomainResource):
@@ -200,16 +217,5 @@ class Immunization(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Immunization":
-        check_one_of(
-            self,
-            (
-                (
-                    "occurrence",
-                    (
-                        "occurrence_date_time",
-                        "occurrence_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Immunization_CHOICES)
         return self

@@ -10,6 +10,27 @@ from pymedplum.fhir._base import check_one_of
 from pymedplum.fhir.datatypes import CodeableConcept, Element, Identifier, Reference
 from pymedplum.fhir.domain_resource import DomainResource
 
+_ImmunizationEvaluation_CHOICES = (
+    (
+        "doseNumber",
+        frozenset(
+            {
+                "dose_number_positive_int",
+                "dose_number_string",
+            }
+        ),
+    ),
+    (
+        "seriesDoses",
+        frozenset(
+            {
+                "series_doses_positive_int",
+                "series_doses_string",
+            }
+        ),
+    ),
+)
+
 
 class ImmunizationEvaluation(DomainResource):
     """Describes a comparison of an immunization event against published recommendations to determine if the administration is "valid" in relation to those recommendations."""
@@ -65,23 +86,5 @@ class ImmunizationEvaluation(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ImmunizationEvaluation":
-        check_one_of(
-            self,
-            (
-                (
-                    "doseNumber",
-                    (
-                        "dose_number_positive_int",
-                        "dose_number_string",
-                    ),
-                ),
-                (
-                    "seriesDoses",
-                    (
-                        "series_doses_positive_int",
-                        "series_doses_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ImmunizationEvaluation_CHOICES)
         return self

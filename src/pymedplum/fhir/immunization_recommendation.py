@@ -30,6 +30,28 @@ class ImmunizationRecommendationRecommendationDateCriterion(BackboneElement):
     """Extensions and id of ``value`` (JSON ``_value``)."""
 
 
+_ImmunizationRecommendationRecommendation_CHOICES = (
+    (
+        "doseNumber",
+        frozenset(
+            {
+                "dose_number_positive_int",
+                "dose_number_string",
+            }
+        ),
+    ),
+    (
+        "seriesDoses",
+        frozenset(
+            {
+                "series_doses_positive_int",
+                "series_doses_string",
+            }
+        ),
+    ),
+)
+
+
 class ImmunizationRecommendationRecommendation(BackboneElement):
     """Vaccine administration recommendations."""
 
@@ -76,25 +98,7 @@ class ImmunizationRecommendationRecommendation(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ImmunizationRecommendationRecommendation":
-        check_one_of(
-            self,
-            (
-                (
-                    "doseNumber",
-                    (
-                        "dose_number_positive_int",
-                        "dose_number_string",
-                    ),
-                ),
-                (
-                    "seriesDoses",
-                    (
-                        "series_doses_positive_int",
-                        "series_doses_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ImmunizationRecommendationRecommendation_CHOICES)
         return self
 
 

@@ -44,7 +44,7 @@ class ImplementationGuideDependsOn(BackboneElement):
 class ImplementationGuideGlobal(BackboneElement):
     """A set of profiles that all resources covered by this implementation guide must conform to."""
 
-    type_: Literal[
+    type: Literal[
         "Account",
         "ActivityDefinition",
         "AdverseEvent",
@@ -216,6 +216,19 @@ class ImplementationGuideDefinitionGrouping(BackboneElement):
     """Extensions and id of ``description`` (JSON ``_description``)."""
 
 
+_ImplementationGuideDefinitionResource_CHOICES = (
+    (
+        "example",
+        frozenset(
+            {
+                "example_boolean",
+                "example_canonical",
+            }
+        ),
+    ),
+)
+
+
 class ImplementationGuideDefinitionResource(BackboneElement):
     """A resource that is part of the implementation guide. Conformance resources (value set, structure definition, capability statements etc.) are obvious candidates for inclusion, but any kind of resource can be included as an example resource."""
 
@@ -276,19 +289,21 @@ class ImplementationGuideDefinitionResource(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ImplementationGuideDefinitionResource":
-        check_one_of(
-            self,
-            (
-                (
-                    "example",
-                    (
-                        "example_boolean",
-                        "example_canonical",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ImplementationGuideDefinitionResource_CHOICES)
         return self
+
+
+_ImplementationGuideDefinitionPage_CHOICES = (
+    (
+        "name",
+        frozenset(
+            {
+                "name_url",
+                "name_reference",
+            }
+        ),
+    ),
+)
 
 
 class ImplementationGuideDefinitionPage(BackboneElement):
@@ -313,18 +328,7 @@ class ImplementationGuideDefinitionPage(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ImplementationGuideDefinitionPage":
-        check_one_of(
-            self,
-            (
-                (
-                    "name",
-                    (
-                        "name_url",
-                        "name_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ImplementationGuideDefinitionPage_CHOICES)
         return self
 
 
@@ -384,6 +388,19 @@ class ImplementationGuideDefinition(BackboneElement):
     """A template for building resources"""
 
 
+_ImplementationGuideManifestResource_CHOICES = (
+    (
+        "example",
+        frozenset(
+            {
+                "example_boolean",
+                "example_canonical",
+            }
+        ),
+    ),
+)
+
+
 class ImplementationGuideManifestResource(BackboneElement):
     """A resource that is part of the implementation guide. Conformance resources (value set, structure definition, capability statements etc.) are obvious candidates for inclusion, but any kind of resource can be included as an example resource."""
 
@@ -404,18 +421,7 @@ class ImplementationGuideManifestResource(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ImplementationGuideManifestResource":
-        check_one_of(
-            self,
-            (
-                (
-                    "example",
-                    (
-                        "example_boolean",
-                        "example_canonical",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ImplementationGuideManifestResource_CHOICES)
         return self
 
 

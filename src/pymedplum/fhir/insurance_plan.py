@@ -49,7 +49,7 @@ class InsurancePlanCoverageBenefitLimit(BackboneElement):
 class InsurancePlanCoverageBenefit(BackboneElement):
     """Specific benefits under this type of coverage."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type of benefit"""
     requirement: fp.String | None = None
     """Referral requirements"""
@@ -62,7 +62,7 @@ class InsurancePlanCoverageBenefit(BackboneElement):
 class InsurancePlanCoverage(BackboneElement):
     """Details about the coverage offered by the insurance product."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type of coverage"""
     network: list[Reference] | None = None
     """What networks provide coverage"""
@@ -73,7 +73,7 @@ class InsurancePlanCoverage(BackboneElement):
 class InsurancePlanPlanGeneralCost(BackboneElement):
     """Overall costs associated with the plan."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of cost"""
     group_size: fp.PositiveInt | None = None
     """Number of enrollees"""
@@ -90,7 +90,7 @@ class InsurancePlanPlanGeneralCost(BackboneElement):
 class InsurancePlanPlanSpecificCostBenefitCost(BackboneElement):
     """List of the costs associated with a specific benefit."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type of cost"""
     applicability: CodeableConcept | None = None
     """in-network | out-of-network | other"""
@@ -103,7 +103,7 @@ class InsurancePlanPlanSpecificCostBenefitCost(BackboneElement):
 class InsurancePlanPlanSpecificCostBenefit(BackboneElement):
     """List of the specific benefits under this category of benefit."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type of specific benefit"""
     cost: list[InsurancePlanPlanSpecificCostBenefitCost] | None = None
     """List of the costs"""
@@ -123,7 +123,7 @@ class InsurancePlanPlan(BackboneElement):
 
     identifier: list[Identifier] | None = None
     """Business Identifier for Product"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of plan"""
     coverage_area: list[Reference] | None = None
     """Where product applies"""
@@ -146,7 +146,7 @@ class InsurancePlan(DomainResource):
     """draft | active | retired | unknown"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Kind of product"""
     name: fp.String | None = None
     """Official name"""

@@ -32,7 +32,7 @@ class InvoiceParticipant(BackboneElement):
 class InvoiceLineItemPriceComponent(BackboneElement):
     """The price for a ChargeItem may be calculated as a base price with surcharges/deductions that apply in certain conditions. A ChargeItemDefinition resource that defines the prices, factors and conditions that apply to a billing code is currently under development. The priceComponent element can be used to offer transparency to the recipient of the Invoice as to how the prices have been calculated."""
 
-    type_: Literal["base", "surcharge", "deduction", "discount", "tax", "informational"]
+    type: Literal["base", "surcharge", "deduction", "discount", "tax", "informational"]
     """base | surcharge | deduction | discount | tax | informational"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -44,6 +44,19 @@ class InvoiceLineItemPriceComponent(BackboneElement):
     """Extensions and id of ``factor`` (JSON ``_factor``)."""
     amount: Money | None = None
     """Monetary amount associated with this component"""
+
+
+_InvoiceLineItem_CHOICES = (
+    (
+        "chargeItem",
+        frozenset(
+            {
+                "charge_item_reference",
+                "charge_item_codeable_concept",
+            }
+        ),
+    ),
+)
 
 
 class InvoiceLineItem(BackboneElement):
@@ -62,18 +75,7 @@ class InvoiceLineItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "InvoiceLineItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "chargeItem",
-                    (
-                        "charge_item_reference",
-                        "charge_item_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _InvoiceLineItem_CHOICES)
         return self
 
 
@@ -92,7 +94,7 @@ class Invoice(DomainResource):
     """Reason for cancellation of this Invoice"""
     cancelled_reason_ext: Element | None = None
     """Extensions and id of ``cancelledReason`` (JSON ``_cancelledReason``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of Invoice"""
     subject: Reference | None = None
     """Recipient(s) of goods and services"""

@@ -22,6 +22,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_Library_CHOICES = (
+    (
+        "subject",
+        frozenset(
+            {
+                "subject_codeable_concept",
+                "subject_reference",
+            }
+        ),
+    ),
+)
+
 
 class Library(DomainResource):
     """The Library resource is a general-purpose container for knowledge asset definitions. It can be used to describe and expose existing knowledge assets such as logic libraries and information model descriptions, as well as to describe a collection of knowledge assets."""
@@ -58,7 +70,7 @@ class Library(DomainResource):
     """For testing purposes, not real usage"""
     experimental_ext: Element | None = None
     """Extensions and id of ``experimental`` (JSON ``_experimental``)."""
-    type_: CodeableConcept
+    type: CodeableConcept
     """logic-library | model-definition | asset-collection | module-definition"""
     subject_codeable_concept: CodeableConcept | None = None
     """Type of individual the library content is focused on"""
@@ -125,16 +137,5 @@ class Library(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Library":
-        check_one_of(
-            self,
-            (
-                (
-                    "subject",
-                    (
-                        "subject_codeable_concept",
-                        "subject_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Library_CHOICES)
         return self

@@ -16,7 +16,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class LinkageItem(BackboneElement):
     """Identifies which record considered as the reference to the same real-world occurrence as well as how the items should be evaluated within the collection of linked items."""
 
-    type_: Literal["source", "alternate", "historical"]
+    type: Literal["source", "alternate", "historical"]
     """source | alternate | historical"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

@@ -85,7 +85,7 @@ class Location(DomainResource):
     """instance | kind"""
     mode_ext: Element | None = None
     """Extensions and id of ``mode`` (JSON ``_mode``)."""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Type of function performed"""
     telecom: list[ContactPoint] | None = None
     """Contact details of the location"""

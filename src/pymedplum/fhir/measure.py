@@ -95,6 +95,19 @@ class MeasureSupplementalData(BackboneElement):
     """Expression describing additional data to be reported"""
 
 
+_Measure_CHOICES = (
+    (
+        "subject",
+        frozenset(
+            {
+                "subject_codeable_concept",
+                "subject_reference",
+            }
+        ),
+    ),
+)
+
+
 class Measure(DomainResource):
     """The Measure resource provides the definition of a quality measure."""
 
@@ -198,7 +211,7 @@ class Measure(DomainResource):
     """proportion | ratio | continuous-variable | cohort"""
     composite_scoring: CodeableConcept | None = None
     """opportunity | all-or-nothing | linear | weighted"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """process | outcome | structure | patient-reported-outcome | composite"""
     risk_adjustment: fp.String | None = None
     """How risk adjustment is applied for this measure"""
@@ -233,16 +246,5 @@ class Measure(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Measure":
-        check_one_of(
-            self,
-            (
-                (
-                    "subject",
-                    (
-                        "subject_codeable_concept",
-                        "subject_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Measure_CHOICES)
         return self

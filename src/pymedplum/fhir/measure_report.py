@@ -100,7 +100,7 @@ class MeasureReport(DomainResource):
     """complete | pending | error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: Literal["individual", "subject-list", "summary", "data-collection"]
+    type: Literal["individual", "subject-list", "summary", "data-collection"]
     """individual | subject-list | summary | data-collection"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

@@ -18,6 +18,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_Media_CHOICES = (
+    (
+        "created",
+        frozenset(
+            {
+                "created_date_time",
+                "created_period",
+            }
+        ),
+    ),
+)
+
 
 class Media(DomainResource):
     """A photo, video, or audio recording acquired or used in healthcare. The actual content may be inline or provided by direct reference."""
@@ -43,7 +55,7 @@ class Media(DomainResource):
     """preparation | in-progress | not-done | on-hold | stopped | completed | entered-in-error | unknown"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Classification of media as image, video, or audio"""
     modality: CodeableConcept | None = None
     """The type of acquisition equipment/process"""
@@ -98,16 +110,5 @@ class Media(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Media":
-        check_one_of(
-            self,
-            (
-                (
-                    "created",
-                    (
-                        "created_date_time",
-                        "created_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Media_CHOICES)
         return self

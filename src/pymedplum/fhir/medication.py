@@ -18,6 +18,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_MedicationIngredient_CHOICES = (
+    (
+        "item",
+        frozenset(
+            {
+                "item_codeable_concept",
+                "item_reference",
+            }
+        ),
+    ),
+)
+
 
 class MedicationIngredient(BackboneElement):
     """Identifies a particular constituent of interest in the product."""
@@ -35,18 +47,7 @@ class MedicationIngredient(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationIngredient":
-        check_one_of(
-            self,
-            (
-                (
-                    "item",
-                    (
-                        "item_codeable_concept",
-                        "item_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationIngredient_CHOICES)
         return self
 
 

@@ -32,6 +32,19 @@ class MedicationAdministrationPerformer(BackboneElement):
     """Who performed the medication administration"""
 
 
+_MedicationAdministrationDosage_CHOICES = (
+    (
+        "rate",
+        frozenset(
+            {
+                "rate_ratio",
+                "rate_quantity",
+            }
+        ),
+    ),
+)
+
+
 class MedicationAdministrationDosage(BackboneElement):
     """Describes the medication dosage information details e.g. dose, rate, site, route, etc."""
 
@@ -54,19 +67,30 @@ class MedicationAdministrationDosage(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationAdministrationDosage":
-        check_one_of(
-            self,
-            (
-                (
-                    "rate",
-                    (
-                        "rate_ratio",
-                        "rate_quantity",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationAdministrationDosage_CHOICES)
         return self
+
+
+_MedicationAdministration_CHOICES = (
+    (
+        "medication",
+        frozenset(
+            {
+                "medication_codeable_concept",
+                "medication_reference",
+            }
+        ),
+    ),
+    (
+        "effective",
+        frozenset(
+            {
+                "effective_date_time",
+                "effective_period",
+            }
+        ),
+    ),
+)
 
 
 class MedicationAdministration(DomainResource):
@@ -127,23 +151,5 @@ class MedicationAdministration(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationAdministration":
-        check_one_of(
-            self,
-            (
-                (
-                    "medication",
-                    (
-                        "medication_codeable_concept",
-                        "medication_reference",
-                    ),
-                ),
-                (
-                    "effective",
-                    (
-                        "effective_date_time",
-                        "effective_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationAdministration_CHOICES)
         return self

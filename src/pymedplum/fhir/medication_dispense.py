@@ -37,12 +37,34 @@ class MedicationDispenseSubstitution(BackboneElement):
     """Whether a substitution was or was not performed on the dispense"""
     was_substituted_ext: Element | None = None
     """Extensions and id of ``wasSubstituted`` (JSON ``_wasSubstituted``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Code signifying whether a different drug was dispensed from what was prescribed"""
     reason: list[CodeableConcept] | None = None
     """Why was substitution made"""
     responsible_party: list[Reference] | None = None
     """Who is responsible for the substitution"""
+
+
+_MedicationDispense_CHOICES = (
+    (
+        "statusReason",
+        frozenset(
+            {
+                "status_reason_codeable_concept",
+                "status_reason_reference",
+            }
+        ),
+    ),
+    (
+        "medication",
+        frozenset(
+            {
+                "medication_codeable_concept",
+                "medication_reference",
+            }
+        ),
+    ),
+)
 
 
 class MedicationDispense(DomainResource):
@@ -90,7 +112,7 @@ class MedicationDispense(DomainResource):
     """Where the dispense occurred"""
     authorizing_prescription: list[Reference] | None = None
     """Medication order that authorizes the dispense"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Trial fill, partial fill, emergency fill, etc."""
     quantity: Quantity | None = None
     """Amount dispensed"""
@@ -121,23 +143,5 @@ class MedicationDispense(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationDispense":
-        check_one_of(
-            self,
-            (
-                (
-                    "statusReason",
-                    (
-                        "status_reason_codeable_concept",
-                        "status_reason_reference",
-                    ),
-                ),
-                (
-                    "medication",
-                    (
-                        "medication_codeable_concept",
-                        "medication_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationDispense_CHOICES)
         return self

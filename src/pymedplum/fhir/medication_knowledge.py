@@ -33,7 +33,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class MedicationKnowledgeRelatedMedicationKnowledge(BackboneElement):
     """Associated or related knowledge about a medication."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Category of medicationKnowledge"""
     reference: list[Reference] | None = None
     """Associated documentation about the associated medication knowledge"""
@@ -42,10 +42,23 @@ class MedicationKnowledgeRelatedMedicationKnowledge(BackboneElement):
 class MedicationKnowledgeMonograph(BackboneElement):
     """Associated documentation about the medication."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The category of medication document"""
     source: Reference | None = None
     """Associated documentation about the medication"""
+
+
+_MedicationKnowledgeIngredient_CHOICES = (
+    (
+        "item",
+        frozenset(
+            {
+                "item_codeable_concept",
+                "item_reference",
+            }
+        ),
+    ),
+)
 
 
 class MedicationKnowledgeIngredient(BackboneElement):
@@ -64,25 +77,14 @@ class MedicationKnowledgeIngredient(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationKnowledgeIngredient":
-        check_one_of(
-            self,
-            (
-                (
-                    "item",
-                    (
-                        "item_codeable_concept",
-                        "item_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationKnowledgeIngredient_CHOICES)
         return self
 
 
 class MedicationKnowledgeCost(BackboneElement):
     """The price of the medication."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """The category of the cost information"""
     source: fp.String | None = None
     """The source or owner for the price information"""
@@ -95,7 +97,7 @@ class MedicationKnowledgeCost(BackboneElement):
 class MedicationKnowledgeMonitoringProgram(BackboneElement):
     """The program under which the medication is reviewed."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of program under which the medication is monitored"""
     name: fp.String | None = None
     """Name of the reviewing program"""
@@ -106,10 +108,23 @@ class MedicationKnowledgeMonitoringProgram(BackboneElement):
 class MedicationKnowledgeAdministrationGuidelinesDosage(BackboneElement):
     """Dosage for the medication for the specific guidelines."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type of dosage"""
     dosage: list[Dosage] | None = None
     """Dosage for the medication for the specific guidelines"""
+
+
+_MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics_CHOICES = (
+    (
+        "characteristic",
+        frozenset(
+            {
+                "characteristic_codeable_concept",
+                "characteristic_quantity",
+            }
+        ),
+    ),
+)
 
 
 class MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics(BackboneElement):
@@ -127,18 +142,22 @@ class MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics(Backbone
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics":
         check_one_of(
-            self,
-            (
-                (
-                    "characteristic",
-                    (
-                        "characteristic_codeable_concept",
-                        "characteristic_quantity",
-                    ),
-                ),
-            ),
+            self, _MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics_CHOICES
         )
         return self
+
+
+_MedicationKnowledgeAdministrationGuidelines_CHOICES = (
+    (
+        "indication",
+        frozenset(
+            {
+                "indication_codeable_concept",
+                "indication_reference",
+            }
+        ),
+    ),
+)
 
 
 class MedicationKnowledgeAdministrationGuidelines(BackboneElement):
@@ -157,25 +176,14 @@ class MedicationKnowledgeAdministrationGuidelines(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationKnowledgeAdministrationGuidelines":
-        check_one_of(
-            self,
-            (
-                (
-                    "indication",
-                    (
-                        "indication_codeable_concept",
-                        "indication_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationKnowledgeAdministrationGuidelines_CHOICES)
         return self
 
 
 class MedicationKnowledgeMedicineClassification(BackboneElement):
     """Categorization of the medication within a formulary or classification system."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """The type of category for the medication (for example, therapeutic classification, therapeutic sub-classification)"""
     classification: list[CodeableConcept] | None = None
     """Specific category assigned to the medication"""
@@ -184,16 +192,31 @@ class MedicationKnowledgeMedicineClassification(BackboneElement):
 class MedicationKnowledgePackaging(BackboneElement):
     """Information that only applies to packages (not products)."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """A code that defines the specific type of packaging that the medication can be found in"""
     quantity: Quantity | None = None
     """The number of product units the package would contain if fully loaded"""
 
 
+_MedicationKnowledgeDrugCharacteristic_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_codeable_concept",
+                "value_string",
+                "value_quantity",
+                "value_base64_binary",
+            }
+        ),
+    ),
+)
+
+
 class MedicationKnowledgeDrugCharacteristic(BackboneElement):
     """Specifies descriptive properties of the medicine, such as color, shape, imprints, etc."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Code specifying the type of characteristic of medication"""
     value_codeable_concept: CodeableConcept | None = None
     """Description of the characteristic"""
@@ -210,27 +233,14 @@ class MedicationKnowledgeDrugCharacteristic(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationKnowledgeDrugCharacteristic":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_codeable_concept",
-                        "value_string",
-                        "value_quantity",
-                        "value_base64_binary",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationKnowledgeDrugCharacteristic_CHOICES)
         return self
 
 
 class MedicationKnowledgeRegulatorySubstitution(BackboneElement):
     """Specifies if changes are allowed when dispensing a medication from a regulatory perspective."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Specifies the type of substitution allowed"""
     allowed: fp.Boolean
     """Specifies if regulation allows for changes in the medication when dispensing"""

@@ -54,6 +54,19 @@ class MedicationRequestDispenseRequest(BackboneElement):
     """Intended dispenser"""
 
 
+_MedicationRequestSubstitution_CHOICES = (
+    (
+        "allowed",
+        frozenset(
+            {
+                "allowed_boolean",
+                "allowed_codeable_concept",
+            }
+        ),
+    ),
+)
+
+
 class MedicationRequestSubstitution(BackboneElement):
     """Indicates whether or not substitution can or should be part of the dispense. In some cases, substitution must happen, in other cases substitution must not happen. This block explains the prescriber's intent. If nothing is specified substitution may be done."""
 
@@ -68,19 +81,30 @@ class MedicationRequestSubstitution(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationRequestSubstitution":
-        check_one_of(
-            self,
-            (
-                (
-                    "allowed",
-                    (
-                        "allowed_boolean",
-                        "allowed_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationRequestSubstitution_CHOICES)
         return self
+
+
+_MedicationRequest_CHOICES = (
+    (
+        "reported",
+        frozenset(
+            {
+                "reported_boolean",
+                "reported_reference",
+            }
+        ),
+    ),
+    (
+        "medication",
+        frozenset(
+            {
+                "medication_codeable_concept",
+                "medication_reference",
+            }
+        ),
+    ),
+)
 
 
 class MedicationRequest(DomainResource):
@@ -193,23 +217,5 @@ class MedicationRequest(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationRequest":
-        check_one_of(
-            self,
-            (
-                (
-                    "reported",
-                    (
-                        "reported_boolean",
-                        "reported_reference",
-                    ),
-                ),
-                (
-                    "medication",
-                    (
-                        "medication_codeable_concept",
-                        "medication_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationRequest_CHOICES)
         return self

@@ -18,6 +18,27 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_MedicationStatement_CHOICES = (
+    (
+        "medication",
+        frozenset(
+            {
+                "medication_codeable_concept",
+                "medication_reference",
+            }
+        ),
+    ),
+    (
+        "effective",
+        frozenset(
+            {
+                "effective_date_time",
+                "effective_period",
+            }
+        ),
+    ),
+)
+
 
 class MedicationStatement(DomainResource):
     """A record of a medication that is being consumed by a patient. A MedicationStatement may indicate that the patient may be taking the medication now or has taken the medication in the past or will be taking the medication in the future. The source of this information can be the patient, significant other (such as a family member or spouse), or a clinician. A common scenario where this information is captured is during the history taking process during a patient visit or stay. The medication information may come from sources such as the patient's memory, from a prescription bottle, or from a list of medications the patient, clinician or other party maintains. The primary difference between a medication statement and a medication administration is that the medication administration has complete administration information and is based on actual administration information from the person who administered the medication. A medication statement is often, if not always, less specific. There is no required date/time when the medication was administered, in fact we only know that a source has reported the patient is taking this medication, where details such as time, quantity, or rate or even medication product may be incomplete or missing or less precise. As stated earlier, the medication statement information may come from the patient's memory, from a prescription bottle or from a list of medications the patient, clinician or other party maintains. Medication administration is more formal and is not missing detailed information."""
@@ -80,23 +101,5 @@ class MedicationStatement(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicationStatement":
-        check_one_of(
-            self,
-            (
-                (
-                    "medication",
-                    (
-                        "medication_codeable_concept",
-                        "medication_reference",
-                    ),
-                ),
-                (
-                    "effective",
-                    (
-                        "effective_date_time",
-                        "effective_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicationStatement_CHOICES)
         return self

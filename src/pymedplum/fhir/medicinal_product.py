@@ -29,7 +29,7 @@ class MedicinalProductNameNamePart(BackboneElement):
     """A fragment of a product name"""
     part_ext: Element | None = None
     """Extensions and id of ``part`` (JSON ``_part``)."""
-    type_: Coding
+    type: Coding
     """Idenifying type for this part of the name (e.g. strength part)"""
 
 
@@ -76,12 +76,25 @@ class MedicinalProductManufacturingBusinessOperation(BackboneElement):
     """A regulator which oversees the operation"""
 
 
+_MedicinalProductSpecialDesignation_CHOICES = (
+    (
+        "indication",
+        frozenset(
+            {
+                "indication_codeable_concept",
+                "indication_reference",
+            }
+        ),
+    ),
+)
+
+
 class MedicinalProductSpecialDesignation(BackboneElement):
     """Indicates if the medicinal product has an orphan designation for the treatment of a rare disease."""
 
     identifier: list[Identifier] | None = None
     """Identifier for the designation, or procedure number"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The type of special designation, e.g. orphan drug, minor use"""
     intended_use: CodeableConcept | None = None
     """The intended use of the product, e.g. prevention, treatment"""
@@ -100,18 +113,7 @@ class MedicinalProductSpecialDesignation(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicinalProductSpecialDesignation":
-        check_one_of(
-            self,
-            (
-                (
-                    "indication",
-                    (
-                        "indication_codeable_concept",
-                        "indication_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicinalProductSpecialDesignation_CHOICES)
         return self
 
 
@@ -122,7 +124,7 @@ class MedicinalProduct(DomainResource):
     """The FHIR resource type, always ``MedicinalProduct``."""
     identifier: list[Identifier] | None = None
     """Business identifier for this product. Could be an MPID"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Regulatory type, e.g. Investigational or Authorized"""
     domain: Coding | None = None
     """If this medicine applies to human or veterinary uses"""

@@ -35,12 +35,25 @@ class MedicinalProductAuthorizationJurisdictionalAuthorization(BackboneElement):
     """The start and expected end date of the authorization"""
 
 
+_MedicinalProductAuthorizationProcedure_CHOICES = (
+    (
+        "date",
+        frozenset(
+            {
+                "date_period",
+                "date_date_time",
+            }
+        ),
+    ),
+)
+
+
 class MedicinalProductAuthorizationProcedure(BackboneElement):
     """The regulatory procedure for granting or amending a marketing authorization."""
 
     identifier: Identifier | None = None
     """Identifier for this procedure"""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Type of procedure"""
     date_period: Period | None = None
     """Date of procedure"""
@@ -53,18 +66,7 @@ class MedicinalProductAuthorizationProcedure(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicinalProductAuthorizationProcedure":
-        check_one_of(
-            self,
-            (
-                (
-                    "date",
-                    (
-                        "date_period",
-                        "date_date_time",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicinalProductAuthorizationProcedure_CHOICES)
         return self
 
 

@@ -15,6 +15,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_MedicinalProductContraindicationOtherTherapy_CHOICES = (
+    (
+        "medication",
+        frozenset(
+            {
+                "medication_codeable_concept",
+                "medication_reference",
+            }
+        ),
+    ),
+)
+
 
 class MedicinalProductContraindicationOtherTherapy(BackboneElement):
     """Information about the use of the medicinal product in relation to other therapies described as part of the indication."""
@@ -28,18 +40,7 @@ class MedicinalProductContraindicationOtherTherapy(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicinalProductContraindicationOtherTherapy":
-        check_one_of(
-            self,
-            (
-                (
-                    "medication",
-                    (
-                        "medication_codeable_concept",
-                        "medication_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicinalProductContraindicationOtherTherapy_CHOICES)
         return self
 
 

@@ -16,6 +16,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_MedicinalProductIndicationOtherTherapy_CHOICES = (
+    (
+        "medication",
+        frozenset(
+            {
+                "medication_codeable_concept",
+                "medication_reference",
+            }
+        ),
+    ),
+)
+
 
 class MedicinalProductIndicationOtherTherapy(BackboneElement):
     """Information about the use of the medicinal product in relation to other therapies described as part of the indication."""
@@ -29,18 +41,7 @@ class MedicinalProductIndicationOtherTherapy(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicinalProductIndicationOtherTherapy":
-        check_one_of(
-            self,
-            (
-                (
-                    "medication",
-                    (
-                        "medication_codeable_concept",
-                        "medication_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicinalProductIndicationOtherTherapy_CHOICES)
         return self
 
 

@@ -16,6 +16,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_MedicinalProductInteractionInteractant_CHOICES = (
+    (
+        "item",
+        frozenset(
+            {
+                "item_reference",
+                "item_codeable_concept",
+            }
+        ),
+    ),
+)
+
 
 class MedicinalProductInteractionInteractant(BackboneElement):
     """The specific medication, food or laboratory test that interacts."""
@@ -27,18 +39,7 @@ class MedicinalProductInteractionInteractant(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MedicinalProductInteractionInteractant":
-        check_one_of(
-            self,
-            (
-                (
-                    "item",
-                    (
-                        "item_reference",
-                        "item_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MedicinalProductInteractionInteractant_CHOICES)
         return self
 
 
@@ -55,7 +56,7 @@ class MedicinalProductInteraction(DomainResource):
     """Extensions and id of ``description`` (JSON ``_description``)."""
     interactant: list[MedicinalProductInteractionInteractant] | None = None
     """The specific medication, food or laboratory test that interacts"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The type of the interaction e.g. drug-drug interaction, drug-food interaction, drug-lab test interaction"""
     effect: CodeableConcept | None = None
     """The effect of the interaction, for example "reduced gastric absorption of primary medication" """

@@ -34,7 +34,7 @@ class MedicinalProductPackagedPackageItem(BackboneElement):
 
     identifier: list[Identifier] | None = None
     """Including possibly Data Carrier Identifier"""
-    type_: CodeableConcept
+    type: CodeableConcept
     """The physical type of the container of the medicine"""
     quantity: Quantity
     """The quantity of this package in the medicinal product, at the current level of packaging. The outermost is always 1"""

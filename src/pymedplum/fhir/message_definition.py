@@ -203,6 +203,19 @@ class MessageDefinitionAllowedResponse(BackboneElement):
     """Extensions and id of ``situation`` (JSON ``_situation``)."""
 
 
+_MessageDefinition_CHOICES = (
+    (
+        "event",
+        frozenset(
+            {
+                "event_coding",
+                "event_uri",
+            }
+        ),
+    ),
+)
+
+
 class MessageDefinition(DomainResource):
     """Defines the characteristics of a message that can be shared between systems, including the type of event that initiates the message, the content to be transmitted and what response(s), if any, are permitted."""
 
@@ -297,16 +310,5 @@ class MessageDefinition(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MessageDefinition":
-        check_one_of(
-            self,
-            (
-                (
-                    "event",
-                    (
-                        "event_coding",
-                        "event_uri",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MessageDefinition_CHOICES)
         return self

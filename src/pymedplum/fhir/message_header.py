@@ -74,6 +74,19 @@ class MessageHeaderResponse(BackboneElement):
     """Specific list of hints/warnings/errors"""
 
 
+_MessageHeader_CHOICES = (
+    (
+        "event",
+        frozenset(
+            {
+                "event_coding",
+                "event_uri",
+            }
+        ),
+    ),
+)
+
+
 class MessageHeader(DomainResource):
     """The header for a message exchange that is either requesting or responding to an action. The reference(s) that are the subject of the action as well as other information related to the action are typically transmitted in a bundle in which the MessageHeader resource instance is the first resource in the bundle."""
 
@@ -110,16 +123,5 @@ class MessageHeader(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "MessageHeader":
-        check_one_of(
-            self,
-            (
-                (
-                    "event",
-                    (
-                        "event_coding",
-                        "event_uri",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _MessageHeader_CHOICES)
         return self

@@ -131,7 +131,7 @@ class MolecularSequenceQualityRoc(BackboneElement):
 class MolecularSequenceQuality(BackboneElement):
     """An experimental feature attribute that defines the quality of the feature in a quantitative way, such as a phred quality score ([SO:0001686](http://www.sequenceontology.org/browser/current_svn/term/SO:0001686))."""
 
-    type_: Literal["indel", "snp", "unknown"]
+    type: Literal["indel", "snp", "unknown"]
     """indel | snp | unknown"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -208,7 +208,7 @@ class MolecularSequenceQuality(BackboneElement):
 class MolecularSequenceRepository(BackboneElement):
     """Configurations of the external repository. The repository shall store target's observedSeq or records related with target's observedSeq."""
 
-    type_: Literal["directlink", "openapi", "login", "oauth", "other"]
+    type: Literal["directlink", "openapi", "login", "oauth", "other"]
     """directlink | openapi | login | oauth | other"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -286,7 +286,7 @@ class MolecularSequence(DomainResource):
     """The FHIR resource type, always ``MolecularSequence``."""
     identifier: list[Identifier] | None = None
     """Unique ID for this particular sequence. This is a FHIR-defined id"""
-    type_: Literal["aa", "dna", "rna"] | None = None
+    type: Literal["aa", "dna", "rna"] | None = None
     """aa | dna | rna"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

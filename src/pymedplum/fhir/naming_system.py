@@ -19,7 +19,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class NamingSystemUniqueId(BackboneElement):
     """Indicates how the system may be identified when referenced in electronic exchange."""
 
-    type_: Literal["oid", "uuid", "uri", "other"]
+    type: Literal["oid", "uuid", "uri", "other"]
     """oid | uuid | uri | other"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -70,7 +70,7 @@ class NamingSystem(DomainResource):
     """Who maintains system namespace?"""
     responsible_ext: Element | None = None
     """Extensions and id of ``responsible`` (JSON ``_responsible``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """e.g. driver, provider, patient, bank etc."""
     description: fp.Markdown | None = None
     """Natural language description of the naming system"""

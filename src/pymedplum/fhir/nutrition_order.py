@@ -45,7 +45,7 @@ class NutritionOrderOralDietTexture(BackboneElement):
 class NutritionOrderOralDiet(BackboneElement):
     """Diet given orally in contrast to enteral (tube) feeding."""
 
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Type of oral diet or diet restrictions that describe what can be consumed orally"""
     schedule: list[Timing] | None = None
     """Scheduled frequency of diet"""
@@ -64,7 +64,7 @@ class NutritionOrderOralDiet(BackboneElement):
 class NutritionOrderSupplement(BackboneElement):
     """Oral nutritional products given in order to add further nutritional value to the patient's diet."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of supplement product requested"""
     product_name: fp.String | None = None
     """Product or brand name of the nutritional supplement"""
@@ -78,6 +78,19 @@ class NutritionOrderSupplement(BackboneElement):
     """Instructions or additional information about the oral supplement"""
     instruction_ext: Element | None = None
     """Extensions and id of ``instruction`` (JSON ``_instruction``)."""
+
+
+_NutritionOrderEnteralFormulaAdministration_CHOICES = (
+    (
+        "rate",
+        frozenset(
+            {
+                "rate_quantity",
+                "rate_ratio",
+            }
+        ),
+    ),
+)
 
 
 class NutritionOrderEnteralFormulaAdministration(BackboneElement):
@@ -94,18 +107,7 @@ class NutritionOrderEnteralFormulaAdministration(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "NutritionOrderEnteralFormulaAdministration":
-        check_one_of(
-            self,
-            (
-                (
-                    "rate",
-                    (
-                        "rate_quantity",
-                        "rate_ratio",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _NutritionOrderEnteralFormulaAdministration_CHOICES)
         return self
 
 

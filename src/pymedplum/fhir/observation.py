@@ -32,7 +32,7 @@ class ObservationReferenceRange(BackboneElement):
     """Low Range, if relevant"""
     high: Quantity | None = None
     """High Range, if relevant"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Reference range qualifier"""
     applies_to: list[CodeableConcept] | None = None
     """Reference range population"""
@@ -42,6 +42,28 @@ class ObservationReferenceRange(BackboneElement):
     """Text based reference range in an observation"""
     text_ext: Element | None = None
     """Extensions and id of ``text`` (JSON ``_text``)."""
+
+
+_ObservationComponent_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_quantity",
+                "value_codeable_concept",
+                "value_string",
+                "value_boolean",
+                "value_integer",
+                "value_range",
+                "value_ratio",
+                "value_sampled_data",
+                "value_time",
+                "value_date_time",
+                "value_period",
+            }
+        ),
+    ),
+)
 
 
 class ObservationComponent(BackboneElement):
@@ -90,28 +112,41 @@ class ObservationComponent(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ObservationComponent":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_quantity",
-                        "value_codeable_concept",
-                        "value_string",
-                        "value_boolean",
-                        "value_integer",
-                        "value_range",
-                        "value_ratio",
-                        "value_sampled_data",
-                        "value_time",
-                        "value_date_time",
-                        "value_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ObservationComponent_CHOICES)
         return self
+
+
+_Observation_CHOICES = (
+    (
+        "effective",
+        frozenset(
+            {
+                "effective_date_time",
+                "effective_period",
+                "effective_timing",
+                "effective_instant",
+            }
+        ),
+    ),
+    (
+        "value",
+        frozenset(
+            {
+                "value_quantity",
+                "value_codeable_concept",
+                "value_string",
+                "value_boolean",
+                "value_integer",
+                "value_range",
+                "value_ratio",
+                "value_sampled_data",
+                "value_time",
+                "value_date_time",
+                "value_period",
+            }
+        ),
+    ),
+)
 
 
 class Observation(DomainResource):
@@ -223,34 +258,5 @@ class Observation(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Observation":
-        check_one_of(
-            self,
-            (
-                (
-                    "effective",
-                    (
-                        "effective_date_time",
-                        "effective_period",
-                        "effective_timing",
-                        "effective_instant",
-                    ),
-                ),
-                (
-                    "value",
-                    (
-                        "value_quantity",
-                        "value_codeable_concept",
-                        "value_string",
-                        "value_boolean",
-                        "value_integer",
-                        "value_range",
-                        "value_ratio",
-                        "value_sampled_data",
-                        "value_time",
-                        "value_date_time",
-                        "value_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Observation_CHOICES)
         return self

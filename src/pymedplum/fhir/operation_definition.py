@@ -65,7 +65,7 @@ class OperationDefinitionParameter(BackboneElement):
     """Description of meaning/use"""
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
-    type_: (
+    type: (
         Literal[
             "Address",
             "Age",
@@ -561,7 +561,7 @@ class OperationDefinition(DomainResource):
     """Invoke at the system level?"""
     system_ext: Element | None = None
     """Extensions and id of ``system`` (JSON ``_system``)."""
-    type_: fp.Boolean
+    type: fp.Boolean
     """Invoke at the type level?"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

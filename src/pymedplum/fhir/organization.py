@@ -42,7 +42,7 @@ class Organization(DomainResource):
     """Whether the organization's record is still in active use"""
     active_ext: Element | None = None
     """Extensions and id of ``active`` (JSON ``_active``)."""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Kind of organization"""
     name: fp.String | None = None
     """Name used for the organization"""

@@ -45,6 +45,66 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.resource import AnyResource, Resource
 
+_ParametersParameter_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_base64_binary",
+                "value_boolean",
+                "value_canonical",
+                "value_code",
+                "value_date",
+                "value_date_time",
+                "value_decimal",
+                "value_id",
+                "value_instant",
+                "value_integer",
+                "value_markdown",
+                "value_oid",
+                "value_positive_int",
+                "value_string",
+                "value_time",
+                "value_unsigned_int",
+                "value_uri",
+                "value_url",
+                "value_uuid",
+                "value_address",
+                "value_age",
+                "value_annotation",
+                "value_attachment",
+                "value_codeable_concept",
+                "value_coding",
+                "value_contact_point",
+                "value_count",
+                "value_distance",
+                "value_duration",
+                "value_human_name",
+                "value_identifier",
+                "value_money",
+                "value_period",
+                "value_quantity",
+                "value_range",
+                "value_ratio",
+                "value_reference",
+                "value_sampled_data",
+                "value_signature",
+                "value_timing",
+                "value_contact_detail",
+                "value_contributor",
+                "value_data_requirement",
+                "value_expression",
+                "value_parameter_definition",
+                "value_related_artifact",
+                "value_trigger_definition",
+                "value_usage_context",
+                "value_dosage",
+                "value_meta",
+            }
+        ),
+    ),
+)
+
 
 class ParametersParameter(BackboneElement):
     """A parameter passed to or received from the operation."""
@@ -198,66 +258,7 @@ class ParametersParameter(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ParametersParameter":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_base64_binary",
-                        "value_boolean",
-                        "value_canonical",
-                        "value_code",
-                        "value_date",
-                        "value_date_time",
-                        "value_decimal",
-                        "value_id",
-                        "value_instant",
-                        "value_integer",
-                        "value_markdown",
-                        "value_oid",
-                        "value_positive_int",
-                        "value_string",
-                        "value_time",
-                        "value_unsigned_int",
-                        "value_uri",
-                        "value_url",
-                        "value_uuid",
-                        "value_address",
-                        "value_age",
-                        "value_annotation",
-                        "value_attachment",
-                        "value_codeable_concept",
-                        "value_coding",
-                        "value_contact_point",
-                        "value_count",
-                        "value_distance",
-                        "value_duration",
-                        "value_human_name",
-                        "value_identifier",
-                        "value_money",
-                        "value_period",
-                        "value_quantity",
-                        "value_range",
-                        "value_ratio",
-                        "value_reference",
-                        "value_sampled_data",
-                        "value_signature",
-                        "value_timing",
-                        "value_contact_detail",
-                        "value_contributor",
-                        "value_data_requirement",
-                        "value_expression",
-                        "value_parameter_definition",
-                        "value_related_artifact",
-                        "value_trigger_definition",
-                        "value_usage_context",
-                        "value_dosage",
-                        "value_meta",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ParametersParameter_CHOICES)
         return self
 
 

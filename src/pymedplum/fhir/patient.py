@@ -60,10 +60,32 @@ class PatientLink(BackboneElement):
 
     other: Reference
     """The other patient or related person resource that the link refers to"""
-    type_: Literal["replaced-by", "replaces", "refer", "seealso"]
+    type: Literal["replaced-by", "replaces", "refer", "seealso"]
     """replaced-by | replaces | refer | seealso"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
+
+
+_Patient_CHOICES = (
+    (
+        "deceased",
+        frozenset(
+            {
+                "deceased_boolean",
+                "deceased_date_time",
+            }
+        ),
+    ),
+    (
+        "multipleBirth",
+        frozenset(
+            {
+                "multiple_birth_boolean",
+                "multiple_birth_integer",
+            }
+        ),
+    ),
+)
 
 
 class Patient(DomainResource):
@@ -124,23 +146,5 @@ class Patient(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Patient":
-        check_one_of(
-            self,
-            (
-                (
-                    "deceased",
-                    (
-                        "deceased_boolean",
-                        "deceased_date_time",
-                    ),
-                ),
-                (
-                    "multipleBirth",
-                    (
-                        "multiple_birth_boolean",
-                        "multiple_birth_integer",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Patient_CHOICES)
         return self

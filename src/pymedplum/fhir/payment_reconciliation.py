@@ -24,7 +24,7 @@ class PaymentReconciliationDetail(BackboneElement):
     """Business identifier of the payment detail"""
     predecessor: Identifier | None = None
     """Business identifier of the prior payment detail"""
-    type_: CodeableConcept
+    type: CodeableConcept
     """Category of payment"""
     request: Reference | None = None
     """Request giving rise to the payment"""
@@ -47,7 +47,7 @@ class PaymentReconciliationDetail(BackboneElement):
 class PaymentReconciliationProcessNote(BackboneElement):
     """A note that describes or explains the processing in a human readable form."""
 
-    type_: Literal["display", "print", "printoper"] | None = None
+    type: Literal["display", "print", "printoper"] | None = None
     """display | print | printoper"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

@@ -31,6 +31,19 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_PlanDefinitionGoalTarget_CHOICES = (
+    (
+        "detail",
+        frozenset(
+            {
+                "detail_quantity",
+                "detail_range",
+                "detail_codeable_concept",
+            }
+        ),
+    ),
+)
+
 
 class PlanDefinitionGoalTarget(BackboneElement):
     """Indicates what should be done and within what timeframe."""
@@ -48,19 +61,7 @@ class PlanDefinitionGoalTarget(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "PlanDefinitionGoalTarget":
-        check_one_of(
-            self,
-            (
-                (
-                    "detail",
-                    (
-                        "detail_quantity",
-                        "detail_range",
-                        "detail_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _PlanDefinitionGoalTarget_CHOICES)
         return self
 
 
@@ -94,6 +95,19 @@ class PlanDefinitionActionCondition(BackboneElement):
     """Boolean-valued expression"""
 
 
+_PlanDefinitionActionRelatedAction_CHOICES = (
+    (
+        "offset",
+        frozenset(
+            {
+                "offset_duration",
+                "offset_range",
+            }
+        ),
+    ),
+)
+
+
 class PlanDefinitionActionRelatedAction(BackboneElement):
     """A relationship to another action such as "before" or "30-60 minutes after start of"."""
 
@@ -122,25 +136,14 @@ class PlanDefinitionActionRelatedAction(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "PlanDefinitionActionRelatedAction":
-        check_one_of(
-            self,
-            (
-                (
-                    "offset",
-                    (
-                        "offset_duration",
-                        "offset_range",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _PlanDefinitionActionRelatedAction_CHOICES)
         return self
 
 
 class PlanDefinitionActionParticipant(BackboneElement):
     """Indicates who should participate in performing the action described."""
 
-    type_: Literal["patient", "practitioner", "related-person", "device"]
+    type: Literal["patient", "practitioner", "related-person", "device"]
     """patient | practitioner | related-person | device"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -157,6 +160,41 @@ class PlanDefinitionActionDynamicValue(BackboneElement):
     """Extensions and id of ``path`` (JSON ``_path``)."""
     expression: Expression | None = None
     """An expression that provides the dynamic value for the customization"""
+
+
+_PlanDefinitionAction_CHOICES = (
+    (
+        "subject",
+        frozenset(
+            {
+                "subject_codeable_concept",
+                "subject_reference",
+            }
+        ),
+    ),
+    (
+        "timing",
+        frozenset(
+            {
+                "timing_date_time",
+                "timing_age",
+                "timing_period",
+                "timing_duration",
+                "timing_range",
+                "timing_timing",
+            }
+        ),
+    ),
+    (
+        "definition",
+        frozenset(
+            {
+                "definition_canonical",
+                "definition_uri",
+            }
+        ),
+    ),
+)
 
 
 class PlanDefinitionAction(BackboneElement):
@@ -222,7 +260,7 @@ class PlanDefinitionAction(BackboneElement):
     """When the action should take place"""
     participant: list[PlanDefinitionActionParticipant] | None = None
     """Who should participate in the action"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """create | update | remove | fire-event"""
     grouping_behavior: Literal["visual-group", "logical-group", "sentence-group"] | None = None
     """visual-group | logical-group | sentence-group"""
@@ -265,37 +303,21 @@ class PlanDefinitionAction(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "PlanDefinitionAction":
-        check_one_of(
-            self,
-            (
-                (
-                    "subject",
-                    (
-                        "subject_codeable_concept",
-                        "subject_reference",
-                    ),
-                ),
-                (
-                    "timing",
-                    (
-                        "timing_date_time",
-                        "timing_age",
-                        "timing_period",
-                        "timing_duration",
-                        "timing_range",
-                        "timing_timing",
-                    ),
-                ),
-                (
-                    "definition",
-                    (
-                        "definition_canonical",
-                        "definition_uri",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _PlanDefinitionAction_CHOICES)
         return self
+
+
+_PlanDefinition_CHOICES = (
+    (
+        "subject",
+        frozenset(
+            {
+                "subject_codeable_concept",
+                "subject_reference",
+            }
+        ),
+    ),
+)
 
 
 class PlanDefinition(DomainResource):
@@ -325,7 +347,7 @@ class PlanDefinition(DomainResource):
     """Subordinate title of the plan definition"""
     subtitle_ext: Element | None = None
     """Extensions and id of ``subtitle`` (JSON ``_subtitle``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """order-set | clinical-protocol | eca-rule | workflow-definition"""
     status: Literal["draft", "active", "retired", "unknown"]
     """draft | active | retired | unknown"""
@@ -402,16 +424,5 @@ class PlanDefinition(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "PlanDefinition":
-        check_one_of(
-            self,
-            (
-                (
-                    "subject",
-                    (
-                        "subject_codeable_concept",
-                        "subject_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _PlanDefinition_CHOICES)
         return self

@@ -42,6 +42,22 @@ class ProcedureFocalDevice(BackboneElement):
     """Device that was changed"""
 
 
+_Procedure_CHOICES = (
+    (
+        "performed",
+        frozenset(
+            {
+                "performed_date_time",
+                "performed_period",
+                "performed_string",
+                "performed_age",
+                "performed_range",
+            }
+        ),
+    ),
+)
+
+
 class Procedure(DomainResource):
     """An action that is or was performed on or for a patient. This can be a physical intervention like an operation, or less invasive like long term services, counseling, or hypnotherapy."""
 
@@ -133,19 +149,5 @@ class Procedure(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Procedure":
-        check_one_of(
-            self,
-            (
-                (
-                    "performed",
-                    (
-                        "performed_date_time",
-                        "performed_period",
-                        "performed_string",
-                        "performed_age",
-                        "performed_range",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Procedure_CHOICES)
         return self

@@ -17,6 +17,20 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_ProjectSetting_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_string",
+                "value_boolean",
+                "value_decimal",
+                "value_integer",
+            }
+        ),
+    ),
+)
+
 
 class ProjectSetting(BackboneElement):
     """Option or parameter that can be adjusted within the Medplum Project to customize its behavior."""
@@ -39,20 +53,7 @@ class ProjectSetting(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ProjectSetting":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_string",
-                        "value_boolean",
-                        "value_decimal",
-                        "value_integer",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ProjectSetting_CHOICES)
         return self
 
 

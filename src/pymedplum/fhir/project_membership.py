@@ -16,6 +16,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_ProjectMembershipAccessParameter_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_string",
+                "value_reference",
+            }
+        ),
+    ),
+)
+
 
 class ProjectMembershipAccessParameter(BackboneElement):
     """User options that control the display of the application."""
@@ -32,18 +44,7 @@ class ProjectMembershipAccessParameter(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ProjectMembershipAccessParameter":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_string",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ProjectMembershipAccessParameter_CHOICES)
         return self
 
 

@@ -22,7 +22,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class ProvenanceAgent(BackboneElement):
     """An actor taking a role in an activity for which it can be assigned some degree of responsibility for the activity taking place."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """How the agent participated"""
     role: list[CodeableConcept] | None = None
     """What the agents role was"""
@@ -43,6 +43,19 @@ class ProvenanceEntity(BackboneElement):
     """Identity of entity"""
     agent: list[ProvenanceAgent] | None = None
     """Entity is attributed to this agent"""
+
+
+_Provenance_CHOICES = (
+    (
+        "occurred",
+        frozenset(
+            {
+                "occurred_period",
+                "occurred_date_time",
+            }
+        ),
+    ),
+)
 
 
 class Provenance(DomainResource):
@@ -81,16 +94,5 @@ class Provenance(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "Provenance":
-        check_one_of(
-            self,
-            (
-                (
-                    "occurred",
-                    (
-                        "occurred_period",
-                        "occurred_date_time",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _Provenance_CHOICES)
         return self

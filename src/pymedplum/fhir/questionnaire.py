@@ -24,6 +24,26 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_QuestionnaireItemEnableWhen_CHOICES = (
+    (
+        "answer",
+        frozenset(
+            {
+                "answer_boolean",
+                "answer_decimal",
+                "answer_integer",
+                "answer_date",
+                "answer_date_time",
+                "answer_time",
+                "answer_string",
+                "answer_coding",
+                "answer_quantity",
+                "answer_reference",
+            }
+        ),
+    ),
+)
+
 
 class QuestionnaireItemEnableWhen(BackboneElement):
     """A constraint indicating that this item should only be enabled (displayed/allow answers to be captured) when the specified condition is true."""
@@ -73,27 +93,25 @@ class QuestionnaireItemEnableWhen(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "QuestionnaireItemEnableWhen":
-        check_one_of(
-            self,
-            (
-                (
-                    "answer",
-                    (
-                        "answer_boolean",
-                        "answer_decimal",
-                        "answer_integer",
-                        "answer_date",
-                        "answer_date_time",
-                        "answer_time",
-                        "answer_string",
-                        "answer_coding",
-                        "answer_quantity",
-                        "answer_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _QuestionnaireItemEnableWhen_CHOICES)
         return self
+
+
+_QuestionnaireItemAnswerOption_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_integer",
+                "value_date",
+                "value_time",
+                "value_string",
+                "value_coding",
+                "value_reference",
+            }
+        ),
+    ),
+)
 
 
 class QuestionnaireItemAnswerOption(BackboneElement):
@@ -126,23 +144,31 @@ class QuestionnaireItemAnswerOption(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "QuestionnaireItemAnswerOption":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_integer",
-                        "value_date",
-                        "value_time",
-                        "value_string",
-                        "value_coding",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _QuestionnaireItemAnswerOption_CHOICES)
         return self
+
+
+_QuestionnaireItemInitial_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_boolean",
+                "value_decimal",
+                "value_integer",
+                "value_date",
+                "value_date_time",
+                "value_time",
+                "value_string",
+                "value_uri",
+                "value_attachment",
+                "value_coding",
+                "value_quantity",
+                "value_reference",
+            }
+        ),
+    ),
+)
 
 
 class QuestionnaireItemInitial(BackboneElement):
@@ -191,28 +217,7 @@ class QuestionnaireItemInitial(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "QuestionnaireItemInitial":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_boolean",
-                        "value_decimal",
-                        "value_integer",
-                        "value_date",
-                        "value_date_time",
-                        "value_time",
-                        "value_string",
-                        "value_uri",
-                        "value_attachment",
-                        "value_coding",
-                        "value_quantity",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _QuestionnaireItemInitial_CHOICES)
         return self
 
 
@@ -237,7 +242,7 @@ class QuestionnaireItem(BackboneElement):
     """Primary text for the item"""
     text_ext: Element | None = None
     """Extensions and id of ``text`` (JSON ``_text``)."""
-    type_: Literal[
+    type: Literal[
         "group",
         "display",
         "question",

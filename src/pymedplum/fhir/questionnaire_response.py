@@ -19,6 +19,28 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_QuestionnaireResponseItemAnswer_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_boolean",
+                "value_decimal",
+                "value_integer",
+                "value_date",
+                "value_date_time",
+                "value_time",
+                "value_string",
+                "value_uri",
+                "value_attachment",
+                "value_coding",
+                "value_quantity",
+                "value_reference",
+            }
+        ),
+    ),
+)
+
 
 class QuestionnaireResponseItemAnswer(BackboneElement):
     """The respondent's answer(s) to the question."""
@@ -68,28 +90,7 @@ class QuestionnaireResponseItemAnswer(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "QuestionnaireResponseItemAnswer":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_boolean",
-                        "value_decimal",
-                        "value_integer",
-                        "value_date",
-                        "value_date_time",
-                        "value_time",
-                        "value_string",
-                        "value_uri",
-                        "value_attachment",
-                        "value_coding",
-                        "value_quantity",
-                        "value_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _QuestionnaireResponseItemAnswer_CHOICES)
         return self
 
 

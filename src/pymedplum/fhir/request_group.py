@@ -38,6 +38,19 @@ class RequestGroupActionCondition(BackboneElement):
     """Boolean-valued expression"""
 
 
+_RequestGroupActionRelatedAction_CHOICES = (
+    (
+        "offset",
+        frozenset(
+            {
+                "offset_duration",
+                "offset_range",
+            }
+        ),
+    ),
+)
+
+
 class RequestGroupActionRelatedAction(BackboneElement):
     """A relationship to another action such as "before" or "30-60 minutes after start of"."""
 
@@ -66,19 +79,25 @@ class RequestGroupActionRelatedAction(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "RequestGroupActionRelatedAction":
-        check_one_of(
-            self,
-            (
-                (
-                    "offset",
-                    (
-                        "offset_duration",
-                        "offset_range",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _RequestGroupActionRelatedAction_CHOICES)
         return self
+
+
+_RequestGroupAction_CHOICES = (
+    (
+        "timing",
+        frozenset(
+            {
+                "timing_date_time",
+                "timing_age",
+                "timing_period",
+                "timing_duration",
+                "timing_range",
+                "timing_timing",
+            }
+        ),
+    ),
+)
 
 
 class RequestGroupAction(BackboneElement):
@@ -128,7 +147,7 @@ class RequestGroupAction(BackboneElement):
     """When the action should take place"""
     participant: list[Reference] | None = None
     """Who should perform the action"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """create | update | remove | fire-event"""
     grouping_behavior: Literal["visual-group", "logical-group", "sentence-group"] | None = None
     """visual-group | logical-group | sentence-group"""
@@ -159,22 +178,7 @@ class RequestGroupAction(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "RequestGroupAction":
-        check_one_of(
-            self,
-            (
-                (
-                    "timing",
-                    (
-                        "timing_date_time",
-                        "timing_age",
-                        "timing_period",
-                        "timing_duration",
-                        "timing_range",
-                        "timing_timing",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _RequestGroupAction_CHOICES)
         return self
 
 

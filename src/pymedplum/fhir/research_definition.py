@@ -19,6 +19,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_ResearchDefinition_CHOICES = (
+    (
+        "subject",
+        frozenset(
+            {
+                "subject_codeable_concept",
+                "subject_reference",
+            }
+        ),
+    ),
+)
+
 
 class ResearchDefinition(DomainResource):
     """The ResearchDefinition resource describes the conditional state (population and any exposures being compared within the population) and outcome (if specified) that the knowledge (evidence, assertion, recommendation) is about."""
@@ -134,16 +146,5 @@ class ResearchDefinition(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ResearchDefinition":
-        check_one_of(
-            self,
-            (
-                (
-                    "subject",
-                    (
-                        "subject_codeable_concept",
-                        "subject_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ResearchDefinition_CHOICES)
         return self

@@ -25,6 +25,42 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_ResearchElementDefinitionCharacteristic_CHOICES = (
+    (
+        "definition",
+        frozenset(
+            {
+                "definition_codeable_concept",
+                "definition_canonical",
+                "definition_expression",
+                "definition_data_requirement",
+            }
+        ),
+    ),
+    (
+        "studyEffective",
+        frozenset(
+            {
+                "study_effective_date_time",
+                "study_effective_period",
+                "study_effective_duration",
+                "study_effective_timing",
+            }
+        ),
+    ),
+    (
+        "participantEffective",
+        frozenset(
+            {
+                "participant_effective_date_time",
+                "participant_effective_period",
+                "participant_effective_duration",
+                "participant_effective_timing",
+            }
+        ),
+    ),
+)
+
 
 class ResearchElementDefinitionCharacteristic(BackboneElement):
     """A characteristic that defines the members of the research element. Multiple characteristics are applied with "and" semantics."""
@@ -100,39 +136,21 @@ class ResearchElementDefinitionCharacteristic(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ResearchElementDefinitionCharacteristic":
-        check_one_of(
-            self,
-            (
-                (
-                    "definition",
-                    (
-                        "definition_codeable_concept",
-                        "definition_canonical",
-                        "definition_expression",
-                        "definition_data_requirement",
-                    ),
-                ),
-                (
-                    "studyEffective",
-                    (
-                        "study_effective_date_time",
-                        "study_effective_period",
-                        "study_effective_duration",
-                        "study_effective_timing",
-                    ),
-                ),
-                (
-                    "participantEffective",
-                    (
-                        "participant_effective_date_time",
-                        "participant_effective_period",
-                        "participant_effective_duration",
-                        "participant_effective_timing",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ResearchElementDefinitionCharacteristic_CHOICES)
         return self
+
+
+_ResearchElementDefinition_CHOICES = (
+    (
+        "subject",
+        frozenset(
+            {
+                "subject_codeable_concept",
+                "subject_reference",
+            }
+        ),
+    ),
+)
 
 
 class ResearchElementDefinition(DomainResource):
@@ -238,7 +256,7 @@ class ResearchElementDefinition(DomainResource):
     """Logic used by the ResearchElementDefinition"""
     library_ext: list[Element | None] | None = None
     """Extensions and id of ``library`` (JSON ``_library``)."""
-    type_: Literal["population", "exposure", "outcome"]
+    type: Literal["population", "exposure", "outcome"]
     """population | exposure | outcome"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -251,16 +269,5 @@ class ResearchElementDefinition(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ResearchElementDefinition":
-        check_one_of(
-            self,
-            (
-                (
-                    "subject",
-                    (
-                        "subject_codeable_concept",
-                        "subject_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ResearchElementDefinition_CHOICES)
         return self

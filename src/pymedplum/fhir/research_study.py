@@ -24,7 +24,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class ResearchStudyLabel(BackboneElement):
     """Additional names for the study."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """primary | official | scientific | plain-language | subtitle | short-title | acronym | earlier-title | language | auto-translated | human-use | machine-use | duplicate-uid"""
     value: fp.String | None = None
     """The name"""
@@ -39,7 +39,7 @@ class ResearchStudyArm(BackboneElement):
     """Label for study arm"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Categorization of study arm"""
     description: fp.String | None = None
     """Short explanation of study path"""
@@ -105,7 +105,7 @@ class ResearchStudyComparisonGroup(BackboneElement):
     """Label for study comparisonGroup"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Categorization of study comparisonGroup"""
     description: fp.Markdown | None = None
     """Short explanation of study path"""
@@ -124,7 +124,7 @@ class ResearchStudyObjective(BackboneElement):
     """Label for the objective"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """primary | secondary | exploratory"""
     description: fp.Markdown | None = None
     """Description of the objective"""
@@ -139,7 +139,7 @@ class ResearchStudyOutcomeMeasure(BackboneElement):
     """Label for the outcome"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """primary | secondary | exploratory"""
     description: fp.Markdown | None = None
     """Description of the outcome"""

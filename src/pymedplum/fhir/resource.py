@@ -13,7 +13,7 @@ from pymedplum.fhir.datatypes import Element, Meta
 class Resource(ResourceBase):
     """This is the base resource type for everything."""
 
-    id: fp.String | None = None
+    id: fp.SystemString | None = None
     """Logical id of this artifact"""
     meta: Meta | None = None
     """Metadata about the resource"""

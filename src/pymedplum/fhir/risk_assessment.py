@@ -20,6 +20,27 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_RiskAssessmentPrediction_CHOICES = (
+    (
+        "probability",
+        frozenset(
+            {
+                "probability_decimal",
+                "probability_range",
+            }
+        ),
+    ),
+    (
+        "when",
+        frozenset(
+            {
+                "when_period",
+                "when_range",
+            }
+        ),
+    ),
+)
+
 
 class RiskAssessmentPrediction(BackboneElement):
     """Describes the expected outcome for the subject."""
@@ -49,26 +70,21 @@ class RiskAssessmentPrediction(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "RiskAssessmentPrediction":
-        check_one_of(
-            self,
-            (
-                (
-                    "probability",
-                    (
-                        "probability_decimal",
-                        "probability_range",
-                    ),
-                ),
-                (
-                    "when",
-                    (
-                        "when_period",
-                        "when_range",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _RiskAssessmentPrediction_CHOICES)
         return self
+
+
+_RiskAssessment_CHOICES = (
+    (
+        "occurrence",
+        frozenset(
+            {
+                "occurrence_date_time",
+                "occurrence_period",
+            }
+        ),
+    ),
+)
 
 
 class RiskAssessment(DomainResource):
@@ -130,16 +146,5 @@ class RiskAssessment(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "RiskAssessment":
-        check_one_of(
-            self,
-            (
-                (
-                    "occurrence",
-                    (
-                        "occurrence_date_time",
-                        "occurrence_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _RiskAssessment_CHOICES)
         return self

@@ -42,7 +42,7 @@ class RiskEvidenceSynthesisSampleSize(BackboneElement):
 class RiskEvidenceSynthesisRiskEstimatePrecisionEstimate(BackboneElement):
     """A description of the precision of the estimate for the effect."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of precision estimate"""
     level: fp.Decimal | None = None
     """Level of confidence interval"""
@@ -65,7 +65,7 @@ class RiskEvidenceSynthesisRiskEstimate(BackboneElement):
     """Description of risk estimate"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of risk estimate"""
     value: fp.Decimal | None = None
     """Point estimate"""
@@ -88,7 +88,7 @@ class RiskEvidenceSynthesisRiskEstimate(BackboneElement):
 class RiskEvidenceSynthesisCertaintyCertaintySubcomponent(BackboneElement):
     """A description of a component of the overall certainty."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of subcomponent of certainty rating"""
     rating: list[CodeableConcept] | None = None
     """Subcomponent certainty rating"""

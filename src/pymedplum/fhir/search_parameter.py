@@ -241,7 +241,7 @@ class SearchParameter(DomainResource):
     """The resource type(s) this search parameter applies to"""
     base_ext: list[Element | None] | None = None
     """Extensions and id of ``base`` (JSON ``_base``)."""
-    type_: Literal[
+    type: Literal[
         "number", "date", "string", "token", "reference", "composite", "quantity", "uri", "special"
     ]
     """number | date | string | token | reference | composite | quantity | uri | special"""

@@ -21,6 +21,38 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_ServiceRequest_CHOICES = (
+    (
+        "quantity",
+        frozenset(
+            {
+                "quantity_quantity",
+                "quantity_ratio",
+                "quantity_range",
+            }
+        ),
+    ),
+    (
+        "occurrence",
+        frozenset(
+            {
+                "occurrence_date_time",
+                "occurrence_period",
+                "occurrence_timing",
+            }
+        ),
+    ),
+    (
+        "asNeeded",
+        frozenset(
+            {
+                "as_needed_boolean",
+                "as_needed_codeable_concept",
+            }
+        ),
+    ),
+)
+
 
 class ServiceRequest(DomainResource):
     """A record of a request for service such as diagnostic investigations, treatments, or operations to be performed."""
@@ -138,32 +170,5 @@ class ServiceRequest(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ServiceRequest":
-        check_one_of(
-            self,
-            (
-                (
-                    "quantity",
-                    (
-                        "quantity_quantity",
-                        "quantity_ratio",
-                        "quantity_range",
-                    ),
-                ),
-                (
-                    "occurrence",
-                    (
-                        "occurrence_date_time",
-                        "occurrence_period",
-                        "occurrence_timing",
-                    ),
-                ),
-                (
-                    "asNeeded",
-                    (
-                        "as_needed_boolean",
-                        "as_needed_codeable_concept",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ServiceRequest_CHOICES)
         return self

@@ -21,6 +21,27 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_SpecimenCollection_CHOICES = (
+    (
+        "collected",
+        frozenset(
+            {
+                "collected_date_time",
+                "collected_period",
+            }
+        ),
+    ),
+    (
+        "fastingStatus",
+        frozenset(
+            {
+                "fasting_status_codeable_concept",
+                "fasting_status_duration",
+            }
+        ),
+    ),
+)
+
 
 class SpecimenCollection(BackboneElement):
     """Details concerning the specimen collection."""
@@ -48,26 +69,21 @@ class SpecimenCollection(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SpecimenCollection":
-        check_one_of(
-            self,
-            (
-                (
-                    "collected",
-                    (
-                        "collected_date_time",
-                        "collected_period",
-                    ),
-                ),
-                (
-                    "fastingStatus",
-                    (
-                        "fasting_status_codeable_concept",
-                        "fasting_status_duration",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SpecimenCollection_CHOICES)
         return self
+
+
+_SpecimenProcessing_CHOICES = (
+    (
+        "time",
+        frozenset(
+            {
+                "time_date_time",
+                "time_period",
+            }
+        ),
+    ),
+)
 
 
 class SpecimenProcessing(BackboneElement):
@@ -90,19 +106,21 @@ class SpecimenProcessing(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SpecimenProcessing":
-        check_one_of(
-            self,
-            (
-                (
-                    "time",
-                    (
-                        "time_date_time",
-                        "time_period",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SpecimenProcessing_CHOICES)
         return self
+
+
+_SpecimenContainer_CHOICES = (
+    (
+        "additive",
+        frozenset(
+            {
+                "additive_codeable_concept",
+                "additive_reference",
+            }
+        ),
+    ),
+)
 
 
 class SpecimenContainer(BackboneElement):
@@ -114,7 +132,7 @@ class SpecimenContainer(BackboneElement):
     """Textual description of the container"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Kind of container directly associated with specimen"""
     capacity: Quantity | None = None
     """Container volume or size"""
@@ -127,18 +145,7 @@ class SpecimenContainer(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SpecimenContainer":
-        check_one_of(
-            self,
-            (
-                (
-                    "additive",
-                    (
-                        "additive_codeable_concept",
-                        "additive_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SpecimenContainer_CHOICES)
         return self
 
 
@@ -155,7 +162,7 @@ class Specimen(DomainResource):
     """available | unavailable | unsatisfactory | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Kind of material that forms the specimen"""
     subject: Reference | None = None
     """Where the specimen came from. This may be from patient(s), from a location (e.g., the source of an environmental sample), or a sampling of a substance or a device"""

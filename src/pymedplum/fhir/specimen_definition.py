@@ -21,6 +21,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_SpecimenDefinitionTypeTestedContainerAdditive_CHOICES = (
+    (
+        "additive",
+        frozenset(
+            {
+                "additive_codeable_concept",
+                "additive_reference",
+            }
+        ),
+    ),
+)
+
 
 class SpecimenDefinitionTypeTestedContainerAdditive(BackboneElement):
     """Substance introduced in the kind of container to preserve, maintain or enhance the specimen. Examples: Formalin, Citrate, EDTA."""
@@ -32,19 +44,21 @@ class SpecimenDefinitionTypeTestedContainerAdditive(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SpecimenDefinitionTypeTestedContainerAdditive":
-        check_one_of(
-            self,
-            (
-                (
-                    "additive",
-                    (
-                        "additive_codeable_concept",
-                        "additive_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SpecimenDefinitionTypeTestedContainerAdditive_CHOICES)
         return self
+
+
+_SpecimenDefinitionTypeTestedContainer_CHOICES = (
+    (
+        "minimumVolume",
+        frozenset(
+            {
+                "minimum_volume_quantity",
+                "minimum_volume_string",
+            }
+        ),
+    ),
+)
 
 
 class SpecimenDefinitionTypeTestedContainer(BackboneElement):
@@ -52,7 +66,7 @@ class SpecimenDefinitionTypeTestedContainer(BackboneElement):
 
     material: CodeableConcept | None = None
     """Container material"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Kind of container associated with the kind of specimen"""
     cap: CodeableConcept | None = None
     """Color of container cap"""
@@ -77,18 +91,7 @@ class SpecimenDefinitionTypeTestedContainer(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SpecimenDefinitionTypeTestedContainer":
-        check_one_of(
-            self,
-            (
-                (
-                    "minimumVolume",
-                    (
-                        "minimum_volume_quantity",
-                        "minimum_volume_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SpecimenDefinitionTypeTestedContainer_CHOICES)
         return self
 
 
@@ -114,7 +117,7 @@ class SpecimenDefinitionTypeTested(BackboneElement):
     """Primary or secondary specimen"""
     is_derived_ext: Element | None = None
     """Extensions and id of ``isDerived`` (JSON ``_isDerived``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of intended specimen"""
     preference: Literal["preferred", "alternate"]
     """preferred | alternate"""

@@ -43,7 +43,7 @@ class StructureDefinitionMapping(BackboneElement):
 class StructureDefinitionContext(BackboneElement):
     """Identifies the types of resource or data type elements to which the extension can be applied."""
 
-    type_: Literal["fhirpath", "element", "extension"]
+    type: Literal["fhirpath", "element", "extension"]
     """fhirpath | element | extension"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -172,7 +172,7 @@ class StructureDefinition(DomainResource):
     """FHIRPath invariants - when the extension can be used"""
     context_invariant_ext: list[Element | None] | None = None
     """Extensions and id of ``contextInvariant`` (JSON ``_contextInvariant``)."""
-    type_: fp.Uri
+    type: fp.Uri
     """Type defined or constrained by this structure"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

@@ -76,7 +76,7 @@ class StructureMapGroupInput(BackboneElement):
     """Name for this instance of data"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    type_: fp.String | None = None
+    type: fp.String | None = None
     """Type for this instance of data"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -88,6 +88,67 @@ class StructureMapGroupInput(BackboneElement):
     """Documentation for this instance of data"""
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
+
+
+_StructureMapGroupRuleSource_CHOICES = (
+    (
+        "defaultValue",
+        frozenset(
+            {
+                "default_value_base64_binary",
+                "default_value_boolean",
+                "default_value_canonical",
+                "default_value_code",
+                "default_value_date",
+                "default_value_date_time",
+                "default_value_decimal",
+                "default_value_id",
+                "default_value_instant",
+                "default_value_integer",
+                "default_value_markdown",
+                "default_value_oid",
+                "default_value_positive_int",
+                "default_value_string",
+                "default_value_time",
+                "default_value_unsigned_int",
+                "default_value_uri",
+                "default_value_url",
+                "default_value_uuid",
+                "default_value_address",
+                "default_value_age",
+                "default_value_annotation",
+                "default_value_attachment",
+                "default_value_codeable_concept",
+                "default_value_coding",
+                "default_value_contact_point",
+                "default_value_count",
+                "default_value_distance",
+                "default_value_duration",
+                "default_value_human_name",
+                "default_value_identifier",
+                "default_value_money",
+                "default_value_period",
+                "default_value_quantity",
+                "default_value_range",
+                "default_value_ratio",
+                "default_value_reference",
+                "default_value_sampled_data",
+                "default_value_signature",
+                "default_value_timing",
+                "default_value_contact_detail",
+                "default_value_contributor",
+                "default_value_data_requirement",
+                "default_value_expression",
+                "default_value_parameter_definition",
+                "default_value_related_artifact",
+                "default_value_trigger_definition",
+                "default_value_usage_context",
+                "default_value_dosage",
+                "default_value_meta",
+            }
+        ),
+    ),
+)
 
 
 class StructureMapGroupRuleSource(BackboneElement):
@@ -105,7 +166,7 @@ class StructureMapGroupRuleSource(BackboneElement):
     """Specified maximum cardinality (number or *)"""
     max_ext: Element | None = None
     """Extensions and id of ``max`` (JSON ``_max``)."""
-    type_: fp.String | None = None
+    type: fp.String | None = None
     """Rule only applies if source has this type"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
@@ -274,67 +335,24 @@ class StructureMapGroupRuleSource(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "StructureMapGroupRuleSource":
-        check_one_of(
-            self,
-            (
-                (
-                    "defaultValue",
-                    (
-                        "default_value_base64_binary",
-                        "default_value_boolean",
-                        "default_value_canonical",
-                        "default_value_code",
-                        "default_value_date",
-                        "default_value_date_time",
-                        "default_value_decimal",
-                        "default_value_id",
-                        "default_value_instant",
-                        "default_value_integer",
-                        "default_value_markdown",
-                        "default_value_oid",
-                        "default_value_positive_int",
-                        "default_value_string",
-                        "default_value_time",
-                        "default_value_unsigned_int",
-                        "default_value_uri",
-                        "default_value_url",
-                        "default_value_uuid",
-                        "default_value_address",
-                        "default_value_age",
-                        "default_value_annotation",
-                        "default_value_attachment",
-                        "default_value_codeable_concept",
-                        "default_value_coding",
-                        "default_value_contact_point",
-                        "default_value_count",
-                        "default_value_distance",
-                        "default_value_duration",
-                        "default_value_human_name",
-                        "default_value_identifier",
-                        "default_value_money",
-                        "default_value_period",
-                        "default_value_quantity",
-                        "default_value_range",
-                        "default_value_ratio",
-                        "default_value_reference",
-                        "default_value_sampled_data",
-                        "default_value_signature",
-                        "default_value_timing",
-                        "default_value_contact_detail",
-                        "default_value_contributor",
-                        "default_value_data_requirement",
-                        "default_value_expression",
-                        "default_value_parameter_definition",
-                        "default_value_related_artifact",
-                        "default_value_trigger_definition",
-                        "default_value_usage_context",
-                        "default_value_dosage",
-                        "default_value_meta",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _StructureMapGroupRuleSource_CHOICES)
         return self
+
+
+_StructureMapGroupRuleTargetParameter_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_id",
+                "value_string",
+                "value_boolean",
+                "value_integer",
+                "value_decimal",
+            }
+        ),
+    ),
+)
 
 
 class StructureMapGroupRuleTargetParameter(BackboneElement):
@@ -363,21 +381,7 @@ class StructureMapGroupRuleTargetParameter(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "StructureMapGroupRuleTargetParameter":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_id",
-                        "value_string",
-                        "value_boolean",
-                        "value_integer",
-                        "value_decimal",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _StructureMapGroupRuleTargetParameter_CHOICES)
         return self
 
 

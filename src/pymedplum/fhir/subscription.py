@@ -16,7 +16,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class SubscriptionChannel(BackboneElement):
     """Details where to send notifications when resources are received that meet the criteria."""
 
-    type_: Literal["rest-hook", "websocket", "email", "sms", "message"]
+    type: Literal["rest-hook", "websocket", "email", "sms", "message"]
     """rest-hook | websocket | email | sms | message"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

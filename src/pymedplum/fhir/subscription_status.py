@@ -40,7 +40,7 @@ class SubscriptionStatus(DomainResource):
     """requested | active | error | off | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    type_: fp.Code
+    type: fp.Code
     """handshake | heartbeat | event-notification | query-status | query-event"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

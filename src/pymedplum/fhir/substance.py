@@ -33,6 +33,19 @@ class SubstanceInstance(BackboneElement):
     """Amount of substance in the package"""
 
 
+_SubstanceIngredient_CHOICES = (
+    (
+        "substance",
+        frozenset(
+            {
+                "substance_codeable_concept",
+                "substance_reference",
+            }
+        ),
+    ),
+)
+
+
 class SubstanceIngredient(BackboneElement):
     """A substance can be composed of other substances."""
 
@@ -45,18 +58,7 @@ class SubstanceIngredient(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SubstanceIngredient":
-        check_one_of(
-            self,
-            (
-                (
-                    "substance",
-                    (
-                        "substance_codeable_concept",
-                        "substance_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SubstanceIngredient_CHOICES)
         return self
 
 

@@ -23,7 +23,7 @@ class SubstancePolymerMonomerSetStartingMaterial(BackboneElement):
 
     material: CodeableConcept | None = None
     """Todo"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Todo"""
     is_defining: fp.Boolean | None = None
     """Todo"""
@@ -54,7 +54,7 @@ class SubstancePolymerRepeatRepeatUnitDegreeOfPolymerisation(BackboneElement):
 class SubstancePolymerRepeatRepeatUnitStructuralRepresentation(BackboneElement):
     """Todo."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Todo"""
     representation: fp.String | None = None
     """Todo"""

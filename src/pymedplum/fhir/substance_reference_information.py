@@ -36,7 +36,7 @@ class SubstanceReferenceInformationGene(BackboneElement):
 class SubstanceReferenceInformationGeneElement(BackboneElement):
     """Todo."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Todo"""
     element: Identifier | None = None
     """Todo"""
@@ -57,12 +57,26 @@ class SubstanceReferenceInformationClassification(BackboneElement):
     """Todo"""
 
 
+_SubstanceReferenceInformationTarget_CHOICES = (
+    (
+        "amount",
+        frozenset(
+            {
+                "amount_quantity",
+                "amount_range",
+                "amount_string",
+            }
+        ),
+    ),
+)
+
+
 class SubstanceReferenceInformationTarget(BackboneElement):
     """Todo."""
 
     target: Identifier | None = None
     """Todo"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Todo"""
     interaction: CodeableConcept | None = None
     """Todo"""
@@ -85,19 +99,7 @@ class SubstanceReferenceInformationTarget(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SubstanceReferenceInformationTarget":
-        check_one_of(
-            self,
-            (
-                (
-                    "amount",
-                    (
-                        "amount_quantity",
-                        "amount_range",
-                        "amount_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SubstanceReferenceInformationTarget_CHOICES)
         return self
 
 

@@ -26,6 +26,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_SubstanceSpecificationMoiety_CHOICES = (
+    (
+        "amount",
+        frozenset(
+            {
+                "amount_quantity",
+                "amount_string",
+            }
+        ),
+    ),
+)
+
 
 class SubstanceSpecificationMoiety(BackboneElement):
     """Moiety, for structural modifications."""
@@ -55,19 +67,30 @@ class SubstanceSpecificationMoiety(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SubstanceSpecificationMoiety":
-        check_one_of(
-            self,
-            (
-                (
-                    "amount",
-                    (
-                        "amount_quantity",
-                        "amount_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SubstanceSpecificationMoiety_CHOICES)
         return self
+
+
+_SubstanceSpecificationProperty_CHOICES = (
+    (
+        "definingSubstance",
+        frozenset(
+            {
+                "defining_substance_reference",
+                "defining_substance_codeable_concept",
+            }
+        ),
+    ),
+    (
+        "amount",
+        frozenset(
+            {
+                "amount_quantity",
+                "amount_string",
+            }
+        ),
+    ),
+)
 
 
 class SubstanceSpecificationProperty(BackboneElement):
@@ -94,25 +117,7 @@ class SubstanceSpecificationProperty(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SubstanceSpecificationProperty":
-        check_one_of(
-            self,
-            (
-                (
-                    "definingSubstance",
-                    (
-                        "defining_substance_reference",
-                        "defining_substance_codeable_concept",
-                    ),
-                ),
-                (
-                    "amount",
-                    (
-                        "amount_quantity",
-                        "amount_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SubstanceSpecificationProperty_CHOICES)
         return self
 
 
@@ -121,7 +126,7 @@ class SubstanceSpecificationStructureIsotopeMolecularWeight(BackboneElement):
 
     method: CodeableConcept | None = None
     """The method by which the molecular weight was determined"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Type of molecular weight such as exact, average (also known as. number average), weight average"""
     amount: Quantity | None = None
     """Used to capture quantitative values for a variety of elements. If only limits are given, the arithmetic mean would be the average. If only a single definite value for a given element is given, it would be captured in this field"""
@@ -145,7 +150,7 @@ class SubstanceSpecificationStructureIsotope(BackboneElement):
 class SubstanceSpecificationStructureRepresentation(BackboneElement):
     """Molecular structural representation."""
 
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """The type of structure (e.g. Full, Partial, Representative)"""
     representation: fp.String | None = None
     """The structural representation as text string in a format e.g. InChI, SMILES, MOLFILE, CDX"""
@@ -219,7 +224,7 @@ class SubstanceSpecificationName(BackboneElement):
     """The actual name"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Name type"""
     status: CodeableConcept | None = None
     """The status of the name"""
@@ -241,6 +246,30 @@ class SubstanceSpecificationName(BackboneElement):
     """Details of the official nature of this name"""
     source: list[Reference] | None = None
     """Supporting literature"""
+
+
+_SubstanceSpecificationRelationship_CHOICES = (
+    (
+        "substance",
+        frozenset(
+            {
+                "substance_reference",
+                "substance_codeable_concept",
+            }
+        ),
+    ),
+    (
+        "amount",
+        frozenset(
+            {
+                "amount_quantity",
+                "amount_range",
+                "amount_ratio",
+                "amount_string",
+            }
+        ),
+    ),
+)
 
 
 class SubstanceSpecificationRelationship(BackboneElement):
@@ -275,27 +304,7 @@ class SubstanceSpecificationRelationship(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SubstanceSpecificationRelationship":
-        check_one_of(
-            self,
-            (
-                (
-                    "substance",
-                    (
-                        "substance_reference",
-                        "substance_codeable_concept",
-                    ),
-                ),
-                (
-                    "amount",
-                    (
-                        "amount_quantity",
-                        "amount_range",
-                        "amount_ratio",
-                        "amount_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SubstanceSpecificationRelationship_CHOICES)
         return self
 
 
@@ -306,7 +315,7 @@ class SubstanceSpecification(DomainResource):
     """The FHIR resource type, always ``SubstanceSpecification``."""
     identifier: Identifier | None = None
     """Identifier by which this substance is known"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """High level categorization, e.g. polymer or nucleic acid"""
     status: CodeableConcept | None = None
     """Status of substance within the catalogue e.g. approved"""

@@ -20,6 +20,18 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_SupplyDeliverySuppliedItem_CHOICES = (
+    (
+        "item",
+        frozenset(
+            {
+                "item_codeable_concept",
+                "item_reference",
+            }
+        ),
+    ),
+)
+
 
 class SupplyDeliverySuppliedItem(BackboneElement):
     """The item that is being delivered or has been supplied."""
@@ -33,19 +45,22 @@ class SupplyDeliverySuppliedItem(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SupplyDeliverySuppliedItem":
-        check_one_of(
-            self,
-            (
-                (
-                    "item",
-                    (
-                        "item_codeable_concept",
-                        "item_reference",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SupplyDeliverySuppliedItem_CHOICES)
         return self
+
+
+_SupplyDelivery_CHOICES = (
+    (
+        "occurrence",
+        frozenset(
+            {
+                "occurrence_date_time",
+                "occurrence_period",
+                "occurrence_timing",
+            }
+        ),
+    ),
+)
 
 
 class SupplyDelivery(DomainResource):
@@ -65,7 +80,7 @@ class SupplyDelivery(DomainResource):
     """Extensions and id of ``status`` (JSON ``_status``)."""
     patient: Reference | None = None
     """Patient for whom the item is supplied"""
-    type_: CodeableConcept | None = None
+    type: CodeableConcept | None = None
     """Category of dispense event"""
     supplied_item: SupplyDeliverySuppliedItem | None = None
     """The item that is delivered or supplied"""
@@ -86,17 +101,5 @@ class SupplyDelivery(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SupplyDelivery":
-        check_one_of(
-            self,
-            (
-                (
-                    "occurrence",
-                    (
-                        "occurrence_date_time",
-                        "occurrence_period",
-                        "occurrence_timing",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SupplyDelivery_CHOICES)
         return self

@@ -21,6 +21,20 @@ from pymedplum.fhir.datatypes import (
 )
 from pymedplum.fhir.domain_resource import DomainResource
 
+_SupplyRequestParameter_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_codeable_concept",
+                "value_quantity",
+                "value_range",
+                "value_boolean",
+            }
+        ),
+    ),
+)
+
 
 class SupplyRequestParameter(BackboneElement):
     """Specific parameters for the ordered item. For example, the size of the indicated item."""
@@ -40,21 +54,31 @@ class SupplyRequestParameter(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SupplyRequestParameter":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_codeable_concept",
-                        "value_quantity",
-                        "value_range",
-                        "value_boolean",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SupplyRequestParameter_CHOICES)
         return self
+
+
+_SupplyRequest_CHOICES = (
+    (
+        "item",
+        frozenset(
+            {
+                "item_codeable_concept",
+                "item_reference",
+            }
+        ),
+    ),
+    (
+        "occurrence",
+        frozenset(
+            {
+                "occurrence_date_time",
+                "occurrence_period",
+                "occurrence_timing",
+            }
+        ),
+    ),
+)
 
 
 class SupplyRequest(DomainResource):
@@ -114,24 +138,5 @@ class SupplyRequest(DomainResource):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "SupplyRequest":
-        check_one_of(
-            self,
-            (
-                (
-                    "item",
-                    (
-                        "item_codeable_concept",
-                        "item_reference",
-                    ),
-                ),
-                (
-                    "occurrence",
-                    (
-                        "occurrence_date_time",
-                        "occurrence_period",
-                        "occurrence_timing",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _SupplyRequest_CHOICES)
         return self

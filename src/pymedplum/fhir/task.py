@@ -59,10 +59,71 @@ class TaskRestriction(BackboneElement):
     """For whom is fulfillment sought?"""
 
 
+_TaskInput_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_base64_binary",
+                "value_boolean",
+                "value_canonical",
+                "value_code",
+                "value_date",
+                "value_date_time",
+                "value_decimal",
+                "value_id",
+                "value_instant",
+                "value_integer",
+                "value_markdown",
+                "value_oid",
+                "value_positive_int",
+                "value_string",
+                "value_time",
+                "value_unsigned_int",
+                "value_uri",
+                "value_url",
+                "value_uuid",
+                "value_address",
+                "value_age",
+                "value_annotation",
+                "value_attachment",
+                "value_codeable_concept",
+                "value_coding",
+                "value_contact_point",
+                "value_count",
+                "value_distance",
+                "value_duration",
+                "value_human_name",
+                "value_identifier",
+                "value_money",
+                "value_period",
+                "value_quantity",
+                "value_range",
+                "value_ratio",
+                "value_reference",
+                "value_sampled_data",
+                "value_signature",
+                "value_timing",
+                "value_contact_detail",
+                "value_contributor",
+                "value_data_requirement",
+                "value_expression",
+                "value_parameter_definition",
+                "value_related_artifact",
+                "value_trigger_definition",
+                "value_usage_context",
+                "value_dosage",
+                "value_meta",
+            }
+        ),
+    ),
+)
+
+
 class TaskInput(BackboneElement):
     """Additional information that may be needed in the execution of the task."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Label for the input"""
     value_base64_binary: fp.Base64Binary | None = None
     """Content to use in performing the task"""
@@ -205,73 +266,75 @@ class TaskInput(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "TaskInput":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_base64_binary",
-                        "value_boolean",
-                        "value_canonical",
-                        "value_code",
-                        "value_date",
-                        "value_date_time",
-                        "value_decimal",
-                        "value_id",
-                        "value_instant",
-                        "value_integer",
-                        "value_markdown",
-                        "value_oid",
-                        "value_positive_int",
-                        "value_string",
-                        "value_time",
-                        "value_unsigned_int",
-                        "value_uri",
-                        "value_url",
-                        "value_uuid",
-                        "value_address",
-                        "value_age",
-                        "value_annotation",
-                        "value_attachment",
-                        "value_codeable_concept",
-                        "value_coding",
-                        "value_contact_point",
-                        "value_count",
-                        "value_distance",
-                        "value_duration",
-                        "value_human_name",
-                        "value_identifier",
-                        "value_money",
-                        "value_period",
-                        "value_quantity",
-                        "value_range",
-                        "value_ratio",
-                        "value_reference",
-                        "value_sampled_data",
-                        "value_signature",
-                        "value_timing",
-                        "value_contact_detail",
-                        "value_contributor",
-                        "value_data_requirement",
-                        "value_expression",
-                        "value_parameter_definition",
-                        "value_related_artifact",
-                        "value_trigger_definition",
-                        "value_usage_context",
-                        "value_dosage",
-                        "value_meta",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _TaskInput_CHOICES)
         return self
+
+
+_TaskOutput_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_base64_binary",
+                "value_boolean",
+                "value_canonical",
+                "value_code",
+                "value_date",
+                "value_date_time",
+                "value_decimal",
+                "value_id",
+                "value_instant",
+                "value_integer",
+                "value_markdown",
+                "value_oid",
+                "value_positive_int",
+                "value_string",
+                "value_time",
+                "value_unsigned_int",
+                "value_uri",
+                "value_url",
+                "value_uuid",
+                "value_address",
+                "value_age",
+                "value_annotation",
+                "value_attachment",
+                "value_codeable_concept",
+                "value_coding",
+                "value_contact_point",
+                "value_count",
+                "value_distance",
+                "value_duration",
+                "value_human_name",
+                "value_identifier",
+                "value_money",
+                "value_period",
+                "value_quantity",
+                "value_range",
+                "value_ratio",
+                "value_reference",
+                "value_sampled_data",
+                "value_signature",
+                "value_timing",
+                "value_contact_detail",
+                "value_contributor",
+                "value_data_requirement",
+                "value_expression",
+                "value_parameter_definition",
+                "value_related_artifact",
+                "value_trigger_definition",
+                "value_usage_context",
+                "value_dosage",
+                "value_meta",
+            }
+        ),
+    ),
+)
 
 
 class TaskOutput(BackboneElement):
     """Outputs produced by the Task."""
 
-    type_: CodeableConcept
+    type: CodeableConcept
     """Label for output"""
     value_base64_binary: fp.Base64Binary | None = None
     """Result of output"""
@@ -414,66 +477,7 @@ class TaskOutput(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "TaskOutput":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_base64_binary",
-                        "value_boolean",
-                        "value_canonical",
-                        "value_code",
-                        "value_date",
-                        "value_date_time",
-                        "value_decimal",
-                        "value_id",
-                        "value_instant",
-                        "value_integer",
-                        "value_markdown",
-                        "value_oid",
-                        "value_positive_int",
-                        "value_string",
-                        "value_time",
-                        "value_unsigned_int",
-                        "value_uri",
-                        "value_url",
-                        "value_uuid",
-                        "value_address",
-                        "value_age",
-                        "value_annotation",
-                        "value_attachment",
-                        "value_codeable_concept",
-                        "value_coding",
-                        "value_contact_point",
-                        "value_count",
-                        "value_distance",
-                        "value_duration",
-                        "value_human_name",
-                        "value_identifier",
-                        "value_money",
-                        "value_period",
-                        "value_quantity",
-                        "value_range",
-                        "value_ratio",
-                        "value_reference",
-                        "value_sampled_data",
-                        "value_signature",
-                        "value_timing",
-                        "value_contact_detail",
-                        "value_contributor",
-                        "value_data_requirement",
-                        "value_expression",
-                        "value_parameter_definition",
-                        "value_related_artifact",
-                        "value_trigger_definition",
-                        "value_usage_context",
-                        "value_dosage",
-                        "value_meta",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _TaskOutput_CHOICES)
         return self
 
 

@@ -19,7 +19,7 @@ from pymedplum.fhir.domain_resource import DomainResource
 class TestReportParticipant(BackboneElement):
     """A participant in the test execution, either the execution engine, a client, or a server."""
 
-    type_: Literal["test-engine", "client", "server"]
+    type: Literal["test-engine", "client", "server"]
     """test-engine | client | server"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""

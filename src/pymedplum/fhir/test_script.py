@@ -169,7 +169,7 @@ class TestScriptSetupActionOperationRequestHeader(BackboneElement):
 class TestScriptSetupActionOperation(BackboneElement):
     """The operation to perform."""
 
-    type_: Coding | None = None
+    type: Coding | None = None
     """The operation code type that will be executed"""
     resource: (
         Literal[

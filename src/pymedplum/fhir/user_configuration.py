@@ -47,6 +47,22 @@ class UserConfigurationSearch(BackboneElement):
     """Extensions and id of ``criteria`` (JSON ``_criteria``)."""
 
 
+_UserConfigurationOption_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_boolean",
+                "value_code",
+                "value_decimal",
+                "value_integer",
+                "value_string",
+            }
+        ),
+    ),
+)
+
+
 class UserConfigurationOption(BackboneElement):
     """User options that control the display of the application."""
 
@@ -76,21 +92,7 @@ class UserConfigurationOption(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "UserConfigurationOption":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_boolean",
-                        "value_code",
-                        "value_decimal",
-                        "value_integer",
-                        "value_string",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _UserConfigurationOption_CHOICES)
         return self
 
 

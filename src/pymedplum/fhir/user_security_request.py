@@ -13,7 +13,7 @@ class UserSecurityRequest(DomainResource):
 
     resource_type: Literal["UserSecurityRequest"] = "UserSecurityRequest"
     """The FHIR resource type, always ``UserSecurityRequest``."""
-    type_: Literal["invite", "verify-email", "reset"] | None = None
+    type: Literal["invite", "verify-email", "reset"] | None = None
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
     user: Reference

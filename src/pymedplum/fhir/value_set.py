@@ -109,6 +109,24 @@ class ValueSetCompose(BackboneElement):
     """Explicitly exclude codes from a code system or other value sets"""
 
 
+_ValueSetExpansionParameter_CHOICES = (
+    (
+        "value",
+        frozenset(
+            {
+                "value_string",
+                "value_boolean",
+                "value_integer",
+                "value_decimal",
+                "value_uri",
+                "value_code",
+                "value_date_time",
+            }
+        ),
+    ),
+)
+
+
 class ValueSetExpansionParameter(BackboneElement):
     """A parameter that controlled the expansion process. These parameters may be used by users of expanded value sets to check whether the expansion is suitable for a particular purpose, or to pick the correct expansion."""
 
@@ -147,23 +165,7 @@ class ValueSetExpansionParameter(BackboneElement):
 
     @model_validator(mode="after")
     def _fhir_choices(self) -> "ValueSetExpansionParameter":
-        check_one_of(
-            self,
-            (
-                (
-                    "value",
-                    (
-                        "value_string",
-                        "value_boolean",
-                        "value_integer",
-                        "value_decimal",
-                        "value_uri",
-                        "value_code",
-                        "value_date_time",
-                    ),
-                ),
-            ),
-        )
+        check_one_of(self, _ValueSetExpansionParameter_CHOICES)
         return self
 
 

@@ -22,7 +22,7 @@ class VerificationResultPrimarySource(BackboneElement):
 
     who: Reference | None = None
     """Reference to the primary source"""
-    type_: list[CodeableConcept] | None = None
+    type: list[CodeableConcept] | None = None
     """Type of primary source (License Board; Primary Education; Continuing Education; Postal Service; Relationship owner; Registration Authority; legal source; issuing source; authoritative source)"""
     communication_method: list[CodeableConcept] | None = None
     """Method for exchanging information with the primary source"""

@@ -1,0 +1,76 @@
+"""Request bodies keep FHIR decimals exactly: 72.50 goes on the wire as the number 72.50."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from pymedplum._serialization import encode_json
+from pymedplum.fhir import Bundle, Observation
+
+from .conftest import echo
+
+pytestmark = pytest.mark.anyio
+
+
+def _observation() -> Observation:
+    return Observation.model_validate_json(
+        '{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"weight"},'
+        '"valueQuantity":{"value":72.50,"unit":"kg"},"referenceRange":[{"low":{"value":1e2}}]}'
+    )
+
+
+async def test_create_sends_a_model_decimal_with_its_text(make: Any) -> None:
+    h = make(echo(201))
+    await h.call("create_resource", _observation(), accounts="Organization/a")
+    body = h.last.content.decode()
+    assert '"value":72.50' in body
+    assert '"accounts":[{"reference":"Organization/a"}]' in body
+
+
+async def test_update_sends_a_model_decimal_with_its_text(make: Any) -> None:
+    h = make(echo(200))
+    await h.call("update_resource", _observation(), if_match=False)
+    assert '"value":72.50' in h.last.content.decode()
+
+
+async def test_batch_of_models_keeps_decimals(make: Any) -> None:
+    h = make(echo(200))
+    bundle = Bundle.model_validate(
+        {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [
+                {
+                    "resource": _observation().model_dump(by_alias=True, exclude_none=True),
+                    "request": {"method": "POST", "url": "Observation"},
+                }
+            ],
+        }
+    )
+    bundle.entry[0].resource = _observation()  # type: ignore[index]
+    await h.call("execute_batch", bundle, accounts="Organization/a")
+    assert '"value":72.50' in h.last.content.decode()
+
+
+async def test_a_dict_body_with_decimal_values_sends_numbers(make: Any) -> None:
+    h = make(echo(201))
+    await h.call(
+        "create_resource",
+        {"resourceType": "Observation", "valueQuantity": {"value": Decimal("0.10")}},
+    )
+    assert h.last.content == (b'{"resourceType":"Observation","valueQuantity":{"value":0.10}}')
+
+
+def test_encode_json_rejects_what_json_cannot_hold() -> None:
+    with pytest.raises(TypeError, match="set is not JSON serializable"):
+        encode_json({"x": {1, 2}})
+    with pytest.raises(ValueError, match="not a JSON number"):
+        encode_json({"x": Decimal("NaN")})
+
+
+def test_a_marker_lookalike_string_is_left_alone() -> None:
+    text = "\x00fhir-number:12"
+    assert encode_json({"note": text}) == b'{"note":"\\u0000fhir-number:12"}'

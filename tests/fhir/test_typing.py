@@ -1,0 +1,68 @@
+"""Type checkers see the models: contract usage passes mypy --strict and pyright, mistakes fail.
+
+pyright comes from the npm registry (pinned below) into the git-ignored ``.cache/node/``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent / "typing"
+PYRIGHT_VERSION = "1.1.408"
+NODE_PREFIX = ROOT / ".cache" / "node"
+
+
+def _pyright() -> Path:
+    binary = NODE_PREFIX / "node_modules" / ".bin" / "pyright"
+    package = NODE_PREFIX / "node_modules" / "pyright" / "package.json"
+    if not binary.exists() or json.loads(package.read_text())["version"] != PYRIGHT_VERSION:
+        npm = ["npm", "install", "--prefix", str(NODE_PREFIX), "--no-audit", "--no-fund"]
+        subprocess.run([*npm, "--silent", f"pyright@{PYRIGHT_VERSION}"], check=True)
+    return binary
+
+
+def _mypy(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
+def _run_pyright(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(_pyright()), "--pythonpath", sys.executable, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_contract_usage_passes_mypy_strict() -> None:
+    result = _mypy(HERE / "contract_usage.py")
+    assert result.returncode == 0, result.stdout
+
+
+def test_mistakes_fail_mypy() -> None:
+    result = _mypy(HERE / "misspelt_keyword.py")
+    assert result.returncode == 1
+    assert 'Unexpected keyword argument "nmae" for "Patient"' in result.stdout
+    assert 'Argument "gender" to "Patient" has incompatible type' in result.stdout
+
+
+def test_contract_usage_passes_pyright() -> None:
+    result = _run_pyright(HERE / "contract_usage.py")
+    assert result.returncode == 0, result.stdout
+    assert "0 errors" in result.stdout
+
+
+def test_mistakes_fail_pyright() -> None:
+    result = _run_pyright(HERE / "misspelt_keyword.py")
+    assert result.returncode == 1
+    assert 'No parameter named "nmae"' in result.stdout
+    assert "Literal['F']" in result.stdout

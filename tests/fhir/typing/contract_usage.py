@@ -1,0 +1,45 @@
+"""Uses the models the way the API contract shows; mypy --strict and pyright must accept it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pymedplum.fhir import (
+    Bundle,
+    BundleEntry,
+    CodeableConcept,
+    Coding,
+    HumanName,
+    Observation,
+    ObservationComponent,
+    Patient,
+    Quantity,
+    Reference,
+)
+
+
+def build() -> list[str]:
+    patient = Patient(
+        name=[HumanName(given=["John"], family="Doe")],
+        gender="male",
+        birth_date="1970-03",
+        active=True,
+    )
+    observation = Observation(
+        status="final",
+        code=CodeableConcept(coding=[Coding(system="http://loinc.org", code="8867-4")]),
+        subject=Reference(reference="Patient/123"),
+        value_quantity=Quantity(value=Decimal("72.50"), unit="beats/min"),
+        component=[ObservationComponent(code=CodeableConcept(text="x"), value_string="y")],
+    )
+    bundle = Bundle(type="collection", entry=[BundleEntry(resource=patient)])
+    parsed = Patient.model_validate_json(patient.model_dump_json(by_alias=True, exclude_none=True))
+    names: list[str] = [n.family or "" for n in parsed.name or []]
+    account: str | None = parsed.medplum_account
+    accounts: list[str] = parsed.medplum_accounts
+    if account is not None:
+        names.append(account)
+    names.extend(accounts)
+    names.append(observation.status)
+    names.append(bundle.type)
+    return names

@@ -1,0 +1,407 @@
+"""Multi-tenant accounts, async jobs, the medplum_* model properties and ProjectMembership access
+of both clients against the live local server.
+
+``$set-accounts`` and its async job are harness stand-ins for Medplum's operation (see
+tests/server/README.md, "What the harness adds or fakes"); the ProjectMembership reads and
+writes go through Medplum's own FhirRouter and repository.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sdk_clients import Api, MedplumServer, unique
+
+from pymedplum import (
+    PreconditionFailedError,
+    UnsafeRedirectError,
+    extract_account_references,
+    get_resource_accounts,
+    make_project_membership_access,
+    resource_has_account,
+)
+from pymedplum.fhir import Observation, Patient
+from pymedplum.hooks import PreparedRequest
+
+pytestmark = pytest.mark.anyio
+
+
+async def new_org(api: Api) -> str:
+    org = await api.call("create_resource", {"resourceType": "Organization", "name": unique("Org")})
+    return f"Organization/{org['id']}"
+
+
+async def patient_with_observations(api: Api, count: int = 2) -> tuple[str, list[str]]:
+    patient = await api.call(
+        "create_resource", {"resourceType": "Patient", "name": [{"family": unique("Acc")}]}
+    )
+    observations = [
+        (
+            await api.call(
+                "create_resource",
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "hr"},
+                    "subject": {"reference": f"Patient/{patient['id']}"},
+                },
+            )
+        )["id"]
+        for _ in range(count)
+    ]
+    return patient["id"], observations
+
+
+def resources_updated(parameters: dict[str, Any]) -> int:
+    assert parameters["resourceType"] == "Parameters"
+    (value,) = [
+        p["valueInteger"] for p in parameters["parameter"] if p["name"] == "resourcesUpdated"
+    ]
+    return int(value)
+
+
+# --- set_accounts ---------------------------------------------------------------------------------
+
+
+async def test_set_accounts_without_propagate(api: Api) -> None:
+    pid, obs_ids = await patient_with_observations(api)
+    org = await new_org(api)
+    result = await api.call("set_accounts", f"Patient/{pid}", org)
+    assert resources_updated(result) == 1
+    patient = await api.call("read_resource", "Patient", pid)
+    assert get_resource_accounts(patient) == [org]
+    observation = await api.call("read_resource", "Observation", obs_ids[0])
+    assert get_resource_accounts(observation) == []  # not propagated
+
+
+async def test_set_accounts_with_propagate(api: Api) -> None:
+    pid, obs_ids = await patient_with_observations(api)
+    org_a, org_b = await new_org(api), await new_org(api)
+    result = await api.call("set_accounts", f"Patient/{pid}", [org_a, org_b], propagate=True)
+    assert resources_updated(result) == 1 + len(obs_ids)
+    for obs_id in obs_ids:
+        observation = await api.call("read_resource", "Observation", obs_id, as_fhir=Observation)
+        assert observation.medplum_accounts == [org_a, org_b]
+        assert resource_has_account(observation, org_b)
+    # Replacing the set removes the dropped account from the compartment as well.
+    await api.call("set_accounts", f"Patient/{pid}", [org_b], propagate=True)
+    observation = await api.call("read_resource", "Observation", obs_ids[0])
+    assert get_resource_accounts(observation) == [org_b]
+    assert not resource_has_account(observation, org_a)
+
+
+async def test_set_accounts_prefer_async_then_wait_for_job(api: Api) -> None:
+    pid, obs_ids = await patient_with_observations(api)
+    org = await new_org(api)
+    api.server.set_job_delay(1500)  # long enough to see the job still running
+    outcome = await api.call(
+        "set_accounts", f"Patient/{pid}", org, propagate=True, prefer_async=True
+    )
+    assert outcome["resourceType"] == "OperationOutcome"
+    job_url = outcome["issue"][0]["diagnostics"]
+    assert job_url.startswith(f"{api.server.fhir_url}job/") and job_url.endswith("/status")
+    job = await api.call("get_async_job_status", outcome)
+    assert job["resourceType"] == "AsyncJob" and job["status"] in ("accepted", "active")
+    done = await api.call("wait_for_async_job", outcome, poll_interval=0.1, timeout=15)
+    assert done["status"] == "completed"
+    assert resources_updated(done["output"]) == 1 + len(obs_ids)
+    observation = await api.call("read_resource", "Observation", obs_ids[1])
+    assert get_resource_accounts(observation) == [org]
+    # The job can be named by its full URL or its bare id, too.
+    job_id = job_url.rsplit("/", 2)[1]
+    assert (await api.call("get_async_job_status", job_url))["status"] == "completed"
+    assert (await api.call("get_async_job_status", job_id))["id"] == job_id
+
+
+async def test_prefer_async_without_propagate_is_refused_before_sending(api: Api) -> None:
+    # Medplum honours respond-async only with propagate: the answer would be synchronous and a
+    # later wait_for_async_job would find no job, so the SDK refuses the combination.
+    pid, _ = await patient_with_observations(api, count=1)
+    org = await new_org(api)
+    before = api.server.requests("/", limit=1)
+    with pytest.raises(ValueError, match="prefer_async"):
+        await api.call("set_accounts", f"Patient/{pid}", org, prefer_async=True)
+    assert api.server.requests("/", limit=1) == before  # nothing was sent
+
+
+async def test_wait_for_async_job_times_out(api: Api) -> None:
+    pid, _ = await patient_with_observations(api, count=1)
+    api.server.set_job_delay(10_000)
+    outcome = await api.call(
+        "set_accounts", f"Patient/{pid}", await new_org(api), propagate=True, prefer_async=True
+    )
+    with pytest.raises(TimeoutError):
+        await api.call("wait_for_async_job", outcome, poll_interval=0.05, timeout=0.3)
+
+
+async def test_set_accounts_rejects_a_malformed_reference(api: Api) -> None:
+    with pytest.raises(ValueError, match="resource_ref"):
+        await api.call("set_accounts", "not-a-reference", "Organization/x")
+
+
+# --- read-back helpers and model properties -------------------------------------------------------
+
+
+async def test_account_helpers_and_medplum_properties_on_read_back(api: Api) -> None:
+    org_a, org_b = await new_org(api), await new_org(api)
+    created = await api.call(
+        "create_resource",
+        {"resourceType": "Patient", "name": [{"family": unique("Meta")}]},
+        accounts=[org_a, org_b],
+    )
+    stored = await api.call("read_resource", "Patient", created["id"])
+    assert get_resource_accounts(stored) == [org_a, org_b]
+    assert extract_account_references(stored["meta"]) == [org_a, org_b]
+    assert resource_has_account(stored, org_b) and not resource_has_account(
+        stored, "Organization/x"
+    )
+    model = await api.call("read_resource", "Patient", created["id"], as_fhir=Patient)
+    assert model.medplum_accounts == [org_a, org_b]
+    assert model.medplum_account == org_a
+    assert model.medplum_author == f"ClientApplication/{api.server.client_id}"
+    project = stored["meta"]["project"]
+    assert project and model.medplum_project == project
+    assert model.medplum_compartment is None  # the local server does not compute compartments
+    assert get_resource_accounts(model) == [org_a, org_b]
+
+
+# --- ProjectMembership access ---------------------------------------------------------------------
+
+
+async def access_policy(api: Api) -> str:
+    policy = await api.call(
+        "create_resource",
+        {
+            "resourceType": "AccessPolicy",
+            "name": unique("practice-policy"),
+            "resource": [{"resourceType": "Patient", "criteria": "Patient?_compartment=%org"}],
+        },
+    )
+    return str(policy["id"])
+
+
+def entry(policy_id: str, org: str) -> dict[str, Any]:
+    return make_project_membership_access(f"AccessPolicy/{policy_id}", {"org": org})
+
+
+def membership_puts(api: Api) -> int:
+    return sum(
+        1 for e in api.fhir_events() if e.method == "PUT" and e.resource_type == "ProjectMembership"
+    )
+
+
+async def test_merge_add_remove_against_a_real_membership(api: Api) -> None:
+    # A read-only membership has an accessPolicy, so emptying the managed slice is allowed.
+    membership_id = api.server.create_membership(read_only=True)["membership"]["id"]
+    policy, other = await access_policy(api), await access_policy(api)
+    managed = {policy}
+    orgs = [await new_org(api) for _ in range(4)]
+
+    # An entry of a policy we do not manage, written by someone else: never touched.
+    membership = await api.call("read_resource", "ProjectMembership", membership_id)
+    foreign = entry(other, orgs[0])
+    await api.call("update_resource", {**membership, "access": [foreign]})
+
+    result = await api.call(
+        "merge_project_membership_access",
+        membership_id,
+        managed_access=[entry(policy, o) for o in orgs[:3]],
+        managed_policy_ids=managed,
+    )
+    assert (result.updated, result.managed_count, result.untouched_count) == (True, 3, 1)
+    stored = await api.call("read_resource", "ProjectMembership", membership_id)
+    assert result.version_id == stored["meta"]["versionId"]
+    assert stored["access"] == [foreign] + [entry(policy, o) for o in orgs[:3]]
+
+    # Idempotence: the same desired list sends no PUT and keeps the version.
+    puts = membership_puts(api)
+    again = await api.call(
+        "merge_project_membership_access",
+        f"ProjectMembership/{membership_id}",
+        managed_access=[entry(policy, o) for o in orgs[:3]],
+        managed_policy_ids=managed,
+    )
+    assert (again.updated, again.version_id) == (False, result.version_id)
+    assert membership_puts(api) == puts
+    forced = await api.call(
+        "merge_project_membership_access",
+        membership_id,
+        managed_access=[entry(policy, o) for o in orgs[:3]],
+        managed_policy_ids=managed,
+        force=True,
+    )
+    assert forced.updated and membership_puts(api) == puts + 1
+
+    added = await api.call(
+        "add_project_membership_access_entry",
+        membership_id,
+        entry(policy, orgs[3]),
+        managed_policy_ids=managed,
+    )
+    assert added.updated and added.managed_count == 4 and added.version_id != forced.version_id
+    puts = membership_puts(api)
+    added_again = await api.call(
+        "add_project_membership_access_entry",
+        membership_id,
+        entry(policy, orgs[3]),
+        managed_policy_ids=managed,
+    )
+    assert not added_again.updated and membership_puts(api) == puts
+
+    removed = await api.call(
+        "remove_project_membership_access_entry",
+        membership_id,
+        entry(policy, orgs[1]),
+        managed_policy_ids=managed,
+    )
+    assert removed.updated and removed.managed_count == 3
+    removed_again = await api.call(
+        "remove_project_membership_access_entry",
+        membership_id,
+        entry(policy, orgs[1]),
+        managed_policy_ids=managed,
+    )
+    assert not removed_again.updated and removed_again.version_id == removed.version_id
+    stored = await api.call("read_resource", "ProjectMembership", membership_id)
+    assert stored["access"] == [foreign] + [entry(policy, o) for o in (orgs[0], orgs[2], orgs[3])]
+    assert stored["meta"]["versionId"] == removed.version_id
+
+    # [] removes the whole managed slice; the foreign entry stays.
+    cleared = await api.call(
+        "merge_project_membership_access",
+        membership_id,
+        managed_access=[],
+        managed_policy_ids=managed,
+    )
+    assert (cleared.managed_count, cleared.untouched_count) == (0, 1)
+    stored = await api.call("read_resource", "ProjectMembership", membership_id)
+    assert stored["access"] == [foreign]
+
+
+async def test_membership_access_rejects_bad_input(api: Api) -> None:
+    membership_id = api.server.create_membership(read_only=True)["membership"]["id"]
+    policy = await access_policy(api)
+    with pytest.raises(ValueError, match="managed_policy_ids"):
+        await api.call(
+            "merge_project_membership_access",
+            membership_id,
+            managed_access=[],
+            managed_policy_ids=set(),
+        )
+    with pytest.raises(ValueError):
+        await api.call(
+            "add_project_membership_access_entry",
+            membership_id,
+            entry("someone-elses-policy", "Organization/o"),
+            managed_policy_ids={policy},
+        )
+
+
+def _concurrent_writer(server: MedplumServer, membership_id: str, org: str, policy: str) -> Any:
+    """A before_request hook that, before each PUT of the membership, lets another writer
+    (raw httpx with its own token) append an entry first: the SDK's PUT then meets a 412."""
+    token = httpx.post(
+        server.token_url,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": server.client_id,
+            "client_secret": server.client_secret,
+        },
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{server.fhir_url}ProjectMembership/{membership_id}"
+    state = {"interferences": 0, "limit": 1}
+
+    def hook(request: PreparedRequest) -> None:
+        if request.method != "PUT" or state["interferences"] >= state["limit"]:
+            return
+        state["interferences"] += 1
+        current = httpx.get(url, headers=headers).json()
+        extra = make_project_membership_access(
+            f"AccessPolicy/{policy}", {"org": f"{org}-{state['interferences']}"}
+        )
+        written = httpx.put(
+            url, headers=headers, json={**current, "access": [*current.get("access", []), extra]}
+        )
+        assert written.status_code == 200, written.text
+
+    hook.state = state  # type: ignore[attr-defined]
+    return hook
+
+
+async def test_membership_access_retries_after_a_concurrent_write(make_api: Any) -> None:
+    probe = make_api()
+    server = probe.server
+    membership_id = server.create_membership(read_only=True)["membership"]["id"]
+    mine, theirs = await access_policy(probe), await access_policy(probe)
+    hook = _concurrent_writer(server, membership_id, "Organization/theirs", theirs)
+    api = make_api(before_request=hook)
+
+    result = await api.call(
+        "add_project_membership_access_entry",
+        membership_id,
+        entry(mine, "Organization/mine"),
+        managed_policy_ids={mine},
+    )
+    assert hook.state["interferences"] == 1
+    assert result.updated and result.managed_count == 1 and result.untouched_count == 1
+    statuses = [
+        e.final_status_code for e in api.fhir_events() if e.resource_type == "ProjectMembership"
+    ]
+    assert statuses == [200, 412, 200, 200]  # read, PUT (stale), re-read, PUT
+    stored = await api.call("read_resource", "ProjectMembership", membership_id)
+    policies = [a["policy"]["reference"] for a in stored["access"]]
+    assert policies == [f"AccessPolicy/{theirs}", f"AccessPolicy/{mine}"]  # both writes kept
+
+    # Without retries, the same interference is a PreconditionFailedError.
+    hook.state["limit"] += 1
+    with pytest.raises(PreconditionFailedError):
+        await api.call(
+            "add_project_membership_access_entry",
+            membership_id,
+            entry(mine, "Organization/mine-2"),
+            managed_policy_ids={mine},
+            max_retries=0,
+        )
+
+
+async def test_job_url_on_another_origin_is_refused(make_api: Any) -> None:
+    # The server names the job with the address it listens on (127.0.0.1); to a client of
+    # http://localhost:<port>/ that is another origin, and the poll would carry its token there.
+    server = make_api().server
+    port = httpx.URL(server.base_url).port
+    api = make_api(base_url=f"http://localhost:{port}/")
+    pid, _ = await patient_with_observations(api, count=1)
+    outcome = await api.call(
+        "set_accounts", f"Patient/{pid}", await new_org(api), propagate=True, prefer_async=True
+    )
+    requests_before = len(server.requests("/fhir/R4/job/"))
+    with pytest.raises(UnsafeRedirectError):
+        await api.call("get_async_job_status", outcome)
+    with pytest.raises(UnsafeRedirectError):
+        await api.call("wait_for_async_job", outcome, poll_interval=0.05, timeout=5)
+    assert len(server.requests("/fhir/R4/job/")) == requests_before  # never polled
+
+
+async def test_membership_access_runs_as_the_caller_not_on_behalf_of(make_api: Any) -> None:
+    # A read-only member as the ambient On-Behalf-Of: membership administration must not act
+    # as that member (it could not write, and a member must not edit its own access).
+    server = make_api().server
+    reader = server.create_membership(read_only=True)["membership"]["id"]
+    api = make_api(default_on_behalf_of=reader)
+    policy = (await api.call("create_resource", {"resourceType": "AccessPolicy"}, on_behalf_of=""))[
+        "id"
+    ]
+    server.reset()  # empties the request log
+    result = await api.call(
+        "add_project_membership_access_entry",
+        reader,
+        entry(policy, "Organization/o-1"),
+        managed_policy_ids={policy},
+    )
+    assert result.updated
+    sent = server.requests("/fhir/R4/ProjectMembership/")
+    assert [r["method"] for r in sent] == ["GET", "PUT"]
+    assert all("x-medplum-on-behalf-of" not in r["headers"] for r in sent)

@@ -1,0 +1,287 @@
+"""Resource operations of both clients against the live local server: CRUD with models and
+dicts, vread, patch, delete (410 / 404), If-Match rules and conditional create."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from sdk_clients import Api, unique
+
+from pymedplum import (
+    GoneError,
+    NotFoundError,
+    PreconditionFailedError,
+    UnsafeRedirectError,
+)
+from pymedplum.fhir import HumanName, Identifier, Patient
+
+pytestmark = pytest.mark.anyio
+
+MRN = "http://hospital.example/mrn"
+
+
+def _patient(family: str, **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Patient", "name": [{"family": family, "given": ["Ada"]}], **extra}
+
+
+async def test_crud_with_models(api: Api) -> None:
+    family = unique("Model")
+    created = await api.call(
+        "create_resource",
+        Patient(name=[HumanName(family=family, given=["Ada"])], active=True),
+        as_fhir=Patient,
+    )
+    assert isinstance(created, Patient)
+    assert created.id and created.meta is not None and created.meta.version_id
+    assert created.name is not None and created.name[0].family == family
+
+    read = await api.call("read_resource", "Patient", created.id, as_fhir=Patient)
+    assert isinstance(read, Patient)
+    assert read.id == created.id and read.active is True
+
+    read.active = False
+    updated = await api.call("update_resource", read, as_fhir=Patient)
+    assert isinstance(updated, Patient) and updated.active is False
+    assert updated.meta is not None and updated.meta.version_id != created.meta.version_id
+
+    again = await api.call("read_resource", "Patient", created.id)
+    assert again["active"] is False
+    assert again["meta"]["versionId"] == updated.meta.version_id
+
+
+async def test_crud_with_dicts(api: Api) -> None:
+    family = unique("Dict")
+    created = await api.call("create_resource", _patient(family))
+    assert isinstance(created, dict) and created["resourceType"] == "Patient"
+    pid = created["id"]
+    read = await api.call("read_resource", "Patient", pid)
+    assert read["name"][0]["family"] == family
+    read["birthDate"] = "1990-02-03"
+    updated = await api.call("update_resource", read)
+    assert updated["birthDate"] == "1990-02-03"
+    assert (await api.call("read_resource", "Patient", pid))["birthDate"] == "1990-02-03"
+    assert await api.call("delete_resource", "Patient", pid) is None
+
+
+async def test_vread_returns_each_version(api: Api) -> None:
+    created = await api.call("create_resource", _patient(unique("V"), active=True))
+    v1 = created["meta"]["versionId"]
+    updated = await api.call("update_resource", {**created, "active": False})
+    v2 = updated["meta"]["versionId"]
+    assert v1 != v2
+    old = await api.call("vread_resource", "Patient", created["id"], v1)
+    assert old["active"] is True and old["meta"]["versionId"] == v1
+    new = await api.call("vread_resource", "Patient", created["id"], v2, as_fhir=Patient)
+    assert isinstance(new, Patient) and new.active is False
+    with pytest.raises(NotFoundError):
+        await api.call("vread_resource", "Patient", created["id"], "no-such-version")
+
+
+async def test_patch_json_patch_operations(api: Api) -> None:
+    created = await api.call("create_resource", _patient(unique("P"), active=True))
+    operations = [
+        {"op": "replace", "path": "/active", "value": False},
+        {"op": "add", "path": "/telecom", "value": [{"system": "email", "value": "a@b.example"}]},
+    ]
+    patched = await api.call("patch_resource", "Patient", created["id"], operations)
+    assert patched["active"] is False
+    assert patched["telecom"] == [{"system": "email", "value": "a@b.example"}]
+    assert patched["meta"]["versionId"] != created["meta"]["versionId"]
+    typed = await api.call(
+        "patch_resource",
+        "Patient",
+        created["id"],
+        [{"op": "replace", "path": "/active", "value": True}],
+        as_fhir=Patient,
+    )
+    assert isinstance(typed, Patient) and typed.active is True
+    headers = api.server.last_headers("/fhir/R4/Patient")
+    assert headers["content-type"].startswith("application/json-patch+json")
+    stored = await api.call("read_resource", "Patient", created["id"])
+    assert stored["active"] is True and stored["telecom"][0]["value"] == "a@b.example"
+
+
+async def test_delete_then_read_is_gone_and_unknown_is_not_found(api: Api) -> None:
+    created = await api.call("create_resource", _patient(unique("D")))
+    assert await api.call("delete_resource", "Patient", created["id"]) is None
+    with pytest.raises(GoneError) as gone:
+        await api.call("read_resource", "Patient", created["id"])
+    assert gone.value.status_code == 410
+    assert isinstance(gone.value, NotFoundError)  # one except clause covers both
+    # A second delete of the same resource is 410 on Medplum as well.
+    with pytest.raises(GoneError):
+        await api.call("delete_resource", "Patient", created["id"])
+    with pytest.raises(NotFoundError) as missing:
+        await api.call("read_resource", "Patient", unique("missing-"))
+    assert missing.value.status_code == 404
+    assert not isinstance(missing.value, GoneError)
+    assert missing.value.outcome is not None
+    assert missing.value.outcome["resourceType"] == "OperationOutcome"
+
+
+# --- If-Match -------------------------------------------------------------------------------------
+
+
+async def test_update_sends_if_match_from_meta_version_and_stale_is_412(api: Api) -> None:
+    created = await api.call("create_resource", _patient(unique("IM")), as_fhir=Patient)
+    v1 = created.meta.version_id
+    created.active = True
+    updated = await api.call("update_resource", created)
+    assert api.server.last_headers("/fhir/R4/Patient")["if-match"] == f'W/"{v1}"'
+    assert updated["meta"]["versionId"] != v1
+
+    created.active = False  # still carries v1: stale now
+    with pytest.raises(PreconditionFailedError) as stale:
+        await api.call("update_resource", created)
+    assert stale.value.status_code == 412
+    current = await api.call("read_resource", "Patient", created.id)
+    assert current["active"] is True  # the stale write did not land
+    assert current["meta"]["versionId"] == updated["meta"]["versionId"]
+
+
+async def test_update_without_version_sends_no_if_match(api: Api) -> None:
+    created = await api.call("create_resource", _patient(unique("NV")))
+    body = {k: v for k, v in created.items() if k != "meta"}
+    body["active"] = True
+    updated = await api.call("update_resource", body)
+    assert "if-match" not in api.server.last_headers("/fhir/R4/Patient")
+    assert updated["active"] is True
+
+
+async def test_if_match_false_is_last_write_wins(api: Api) -> None:
+    created = await api.call("create_resource", _patient(unique("LWW")))
+    await api.call("update_resource", {**created, "active": True})
+    stale = {**created, "gender": "female"}  # meta.version_id is the first version
+    updated = await api.call("update_resource", stale, if_match=False)
+    assert "if-match" not in api.server.last_headers("/fhir/R4/Patient")
+    assert updated["gender"] == "female"
+    assert "active" not in updated  # last write wins: the whole resource was replaced
+
+
+async def test_if_match_string_is_sent_verbatim(api: Api) -> None:
+    created = await api.call("create_resource", _patient(unique("STR")))
+    version = created["meta"]["versionId"]
+    with pytest.raises(PreconditionFailedError):
+        await api.call("update_resource", {**created, "active": True}, if_match='W/"nope"')
+    assert api.server.last_headers("/fhir/R4/Patient")["if-match"] == 'W/"nope"'
+    bare = {k: v for k, v in created.items() if k != "meta"}
+    updated = await api.call("update_resource", {**bare, "active": True}, if_match=f'W/"{version}"')
+    assert updated["active"] is True
+    with pytest.raises(TypeError, match="if_match"):
+        await api.call("update_resource", created, if_match=1)
+
+
+async def test_explicit_if_match_header_wins(api: Api) -> None:
+    created = await api.call("create_resource", _patient(unique("HDR")))
+    version = created["meta"]["versionId"]
+    # The header is right, the keyword wrong: the header is what goes out, and it succeeds.
+    updated = await api.call(
+        "update_resource",
+        {**created, "active": True},
+        headers={"If-Match": f'W/"{version}"'},
+        if_match='W/"wrong"',
+    )
+    assert api.server.last_headers("/fhir/R4/Patient")["if-match"] == f'W/"{version}"'
+    assert updated["active"] is True
+    # The header is stale, meta.version_id current: the header still wins, so 412.
+    with pytest.raises(PreconditionFailedError):
+        await api.call(
+            "update_resource", {**updated, "active": False}, headers={"if-match": 'W/"x"'}
+        )
+    assert api.server.last_headers("/fhir/R4/Patient")["if-match"] == 'W/"x"'
+
+
+async def test_update_requires_resource_type_and_id(api: Api) -> None:
+    with pytest.raises(ValueError, match="id"):
+        await api.call("update_resource", {"resourceType": "Patient"})
+    with pytest.raises(ValueError, match="resourceType"):
+        await api.call("update_resource", {"id": "x"})
+
+
+# --- conditional create ---------------------------------------------------------------------------
+
+
+async def test_conditional_create_returns_existing(api: Api) -> None:
+    mrn = unique("mrn")
+    patient = Patient(
+        identifier=[Identifier(system=MRN, value=mrn)],
+        name=[HumanName(family="Cond", given=["Ada"])],
+    )
+    first = await api.call(
+        "create_resource_if_none_exist", patient, if_none_exist=f"identifier={MRN}|{mrn}"
+    )
+    assert api.server.last_headers("/fhir/R4/Patient")["if-none-exist"] == f"identifier={MRN}|{mrn}"
+    second = await api.call(
+        "create_resource_if_none_exist",
+        patient,
+        if_none_exist=f"identifier={MRN}|{mrn}",
+        as_fhir=Patient,
+    )
+    assert isinstance(second, Patient) and second.id == first["id"]
+    third = await api.call(
+        "create_resource_if_none_exist", patient, if_none_exist=f"?identifier={MRN}|{mrn}"
+    )
+    assert third["id"] == first["id"]
+    assert api.server.last_headers("/fhir/R4/Patient")["if-none-exist"] == f"identifier={MRN}|{mrn}"
+    found = await api.call("search_resources", "Patient", {"identifier": f"{MRN}|{mrn}"})
+    assert [e["resource"]["id"] for e in found["entry"]] == [first["id"]]
+
+
+async def test_conditional_create_with_several_matches_is_412(api: Api) -> None:
+    mrn = unique("dup")
+    for _ in range(2):
+        await api.call(
+            "create_resource", _patient("Dup", identifier=[{"system": MRN, "value": mrn}])
+        )
+    with pytest.raises(PreconditionFailedError) as several:
+        await api.call(
+            "create_resource_if_none_exist",
+            _patient("Dup", identifier=[{"system": MRN, "value": mrn}]),
+            if_none_exist=f"identifier={MRN}|{mrn}",
+        )
+    assert several.value.status_code == 412
+
+
+async def test_conditional_create_accepts_same_origin_absolute_url(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    mrn = unique("abs")
+    first = await api.call(
+        "create_resource_if_none_exist",
+        _patient("Abs", identifier=[{"system": MRN, "value": mrn}]),
+        if_none_exist=f"identifier={MRN}|{mrn}",
+    )
+    with caplog.at_level(logging.WARNING, logger="pymedplum"):
+        again = await api.call(
+            "create_resource_if_none_exist",
+            _patient("Abs", identifier=[{"system": MRN, "value": mrn}]),
+            if_none_exist=f"{api.server.fhir_url}Patient?identifier={MRN}|{mrn}",
+        )
+    assert again["id"] == first["id"]
+    assert api.server.last_headers("/fhir/R4/Patient")["if-none-exist"] == f"identifier={MRN}|{mrn}"
+    assert any("absolute URL" in record.getMessage() for record in caplog.records)
+
+
+async def test_conditional_create_rejects_cross_origin_url(api: Api) -> None:
+    await api.call("create_resource", _patient("X"))
+    before = api.server.requests("/", limit=1)
+    with pytest.raises(UnsafeRedirectError):
+        await api.call(
+            "create_resource_if_none_exist",
+            _patient("Evil"),
+            if_none_exist="https://evil.example/fhir/R4/Patient?identifier=a|b",
+        )
+    assert api.server.requests("/", limit=1) == before  # nothing was sent
+
+
+async def test_create_with_accounts_stamps_meta_accounts(api: Api) -> None:
+    org = await api.call("create_resource", {"resourceType": "Organization", "name": unique("Org")})
+    ref = f"Organization/{org['id']}"
+    created = await api.call("create_resource", _patient("Acct"), accounts=ref)
+    stored = await api.call("read_resource", "Patient", created["id"], as_fhir=Patient)
+    assert stored.medplum_accounts == [ref]
+    assert stored.medplum_account == ref
+    updated = await api.call("update_resource", stored, accounts=[ref, "Practitioner/p-1"])
+    assert [a["reference"] for a in updated["meta"]["accounts"]] == [ref, "Practitioner/p-1"]

@@ -1,0 +1,1 @@
+"""Replay tests of real Medplum responses (cassettes recorded from tests/server)."""

@@ -1,0 +1,1 @@
+"""Async replay tests (the source of ../_sync/)."""
