@@ -201,7 +201,7 @@ def main() -> int:
             for e in response.entry or []
             if e.response and e.response.location
         ]
-        print(f"  {response.type_}: {dict(statuses)}")
+        print(f"  {response.type}: {dict(statuses)}")
         tx_patient = created_refs[0]
         tx_observation = client.read_resource(
             "Observation", created_refs[1].split("/")[1], as_fhir=Observation
