@@ -48,7 +48,7 @@ class Dispatch(AsyncBaseClient):
         is on the client's origin. Emits one RequestEvent with the endpoint's action.
         """
         if url is None:
-            target = fill_path(endpoint.path, values, dict(endpoint.args))
+            target = fill_path(endpoint.path, values, dict(endpoint.args), endpoint.optional)
             base = endpoint.base
         else:
             target, base = url, "absolute"

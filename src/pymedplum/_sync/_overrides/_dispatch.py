@@ -50,7 +50,7 @@ class Dispatch(SyncBaseClient):
         is on the client's origin. Emits one RequestEvent with the endpoint's action.
         """
         if url is None:
-            target = fill_path(endpoint.path, values, dict(endpoint.args))
+            target = fill_path(endpoint.path, values, dict(endpoint.args), endpoint.optional)
             base = endpoint.base
         else:
             target, base = url, "absolute"
