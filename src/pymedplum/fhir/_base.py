@@ -207,6 +207,9 @@ class FHIRModel(BaseModel):
         serialize_by_alias=True,
         defer_build=True,
         protected_namespaces=(),
+        # Server data is PHI: a ValidationError names the element path (loc) and the problem,
+        # never the offending value, so it is safe to log.
+        hide_input_in_errors=True,
     )
 
     if TYPE_CHECKING:
