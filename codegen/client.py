@@ -327,6 +327,8 @@ def render_method(name: str, spec: dict[str, Any]) -> str:
         out.append("")
     out.append(f"    async def {name}({render_signature(params)}) -> {impl_return}:")
     out.append(render_docstring(name, spec, params, "        "))
+    if any(p.name == "as_fhir" for p in params):
+        out.append('        check_model_class("as_fhir", as_fhir)')
     if spec["body"] == "request":
         out.append(render_request_body(name, spec, "        "))
     else:
@@ -360,6 +362,9 @@ def render_endpoints(manifest: dict[str, Any]) -> str:
     for name, spec in manifest["methods"].items():
         req = spec["request"]
         bind = spec.get("bind") or {p: p for p in sorted(_placeholders(req["path"]))}
+        # A placeholder may be None (dropping its segment) only when its argument is Optional.
+        nullable = {p["name"] for p in spec.get("params", []) if "None" in str(p.get("type"))}
+        optional = tuple(sorted(k for k, arg in bind.items() if arg in nullable))
         rows.append(
             {
                 "name": name,
@@ -372,6 +377,7 @@ def render_endpoints(manifest: dict[str, Any]) -> str:
                 "replay_safe": req.get("replay_safe"),
                 "headers": tuple(req.get("headers", [])),
                 "args": tuple(sorted(bind.items())),
+                "optional": optional,
                 "returns": spec["returns"]["shape"],
             }
         )

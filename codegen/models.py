@@ -162,8 +162,11 @@ class Generator:
     expander: Expander = field(init=False)
     unexpanded: dict[str, set[str]] = field(default_factory=dict)  # value set -> element paths
 
+    core: set[str] = field(init=False)
+
     def __post_init__(self) -> None:
         self.expander = Expander(self.model.definitions)
+        self.core = _core_datatypes(self.model)
 
     # --- where each class lives ------------------------------------------------------------
     def module_for(self, class_name: str) -> str:
@@ -171,7 +174,11 @@ class Generator:
         root = self.model.types[t.root]
         if root.kind == "resource":
             return module_of(root.name)
-        return "datatypes"
+        if root.name in self.core:
+            return "datatypes"
+        # A datatype no Extension can hold (ElementDefinition: 400 fields) gets its own module,
+        # imported only by the resources that use it.
+        return module_of(root.name)
 
     # --- annotations -------------------------------------------------------------------------
     def _code_literal(self, element: ir.Element) -> str | None:
@@ -302,6 +309,30 @@ class Generator:
                                 module.namespace_imports.setdefault(target, set()).add(ref)
                     ancestor = specs.get(ancestor.base)
         return modules
+
+
+# Every resource needs these (Resource.meta, DomainResource.text/extension, backbone bases).
+_CORE_ROOTS = ("Element", "BackboneElement", "Extension", "Meta", "Narrative")
+
+
+def _core_datatypes(model: ir.Model) -> set[str]:
+    """Root datatypes reachable from the types every resource needs (``datatypes.py``)."""
+    seen: set[str] = set()
+    todo = [name for name in _CORE_ROOTS if name in model.types]
+    while todo:
+        name = todo.pop()
+        if name in seen or model.types[name].kind == "resource":
+            continue
+        seen.add(name)
+        t = model.types[name]
+        refs = [t.base, t.root] if t.base else [t.root]
+        for element in t.elements:
+            refs.extend(element.types)
+            if element.content_reference:
+                refs.append(model.path_to_class[element.content_reference])
+        todo.extend(ref for ref in refs if ref in model.types)
+    # backbones live with their root: keep every root that was reached
+    return {model.types[name].root for name in seen}
 
 
 def _upper_first(text: str) -> str:

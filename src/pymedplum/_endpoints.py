@@ -19,8 +19,9 @@ class Endpoint:
 
     ``path`` uses FHIR-style placeholders (``{resourceType}``, ``{id}``, ``{vid}``); ``args``
     maps each placeholder to the method argument that fills it (for error messages). A
-    placeholder bound to ``None`` drops its path segment (type-level ``ValueSet/$expand``
-    versus instance-level ``ValueSet/{id}/$expand``).
+    placeholder listed in ``optional`` and bound to ``None`` drops its path segment (type-level
+    ``ValueSet/$expand`` versus instance-level ``ValueSet/{id}/$expand``); any other placeholder
+    bound to ``None`` is an error naming its argument.
     """
 
     name: str
@@ -33,6 +34,7 @@ class Endpoint:
     replay_safe: bool | None
     headers: tuple[str, ...]
     args: tuple[tuple[str, str], ...]
+    optional: tuple[str, ...]
     returns: str
 
 
@@ -49,6 +51,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=False,
             headers=(),
             args=(("resourceType", "resource.resourceType"),),
+            optional=(),
             returns="model",
         ),
         "create_resource_if_none_exist": Endpoint(
@@ -62,6 +65,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=True,
             headers=("If-None-Exist",),
             args=(("resourceType", "resource.resourceType"),),
+            optional=(),
             returns="model",
         ),
         "read_resource": Endpoint(
@@ -75,6 +79,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("id", "resource_id"), ("resourceType", "resource_type")),
+            optional=(),
             returns="model",
         ),
         "vread_resource": Endpoint(
@@ -88,6 +93,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("id", "resource_id"), ("resourceType", "resource_type"), ("vid", "version_id")),
+            optional=(),
             returns="model",
         ),
         "update_resource": Endpoint(
@@ -101,6 +107,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=("If-Match",),
             args=(("id", "resource.id"), ("resourceType", "resource.resourceType")),
+            optional=(),
             returns="model",
         ),
         "patch_resource": Endpoint(
@@ -114,6 +121,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=("Content-Type",),
             args=(("id", "resource_id"), ("resourceType", "resource_type")),
+            optional=(),
             returns="model",
         ),
         "delete_resource": Endpoint(
@@ -127,6 +135,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("id", "resource_id"), ("resourceType", "resource_type")),
+            optional=(),
             returns="none",
         ),
         "search_resources": Endpoint(
@@ -140,6 +149,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("resourceType", "resource_type"),),
+            optional=(),
             returns="bundle",
         ),
         "search_one": Endpoint(
@@ -153,6 +163,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("resourceType", "resource_type"),),
+            optional=(),
             returns="dict_or_none",
         ),
         "search_resource_pages": Endpoint(
@@ -166,6 +177,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("resourceType", "resource_type"),),
+            optional=(),
             returns="model_iter",
         ),
         "search_with_options": Endpoint(
@@ -179,6 +191,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("resourceType", "resource_type"),),
+            optional=(),
             returns="bundle",
         ),
         "execute_batch": Endpoint(
@@ -192,6 +205,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=False,
             headers=(),
             args=(),
+            optional=(),
             returns="dict",
         ),
         "execute_transaction": Endpoint(
@@ -205,6 +219,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=False,
             headers=(),
             args=(),
+            optional=(),
             returns="dict",
         ),
         "execute_graphql": Endpoint(
@@ -218,6 +233,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=False,
             headers=(),
             args=(),
+            optional=(),
             returns="dict",
         ),
         "get": Endpoint(
@@ -231,6 +247,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("path", "path"),),
+            optional=(),
             returns="json",
         ),
         "post": Endpoint(
@@ -244,6 +261,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("path", "path"),),
+            optional=(),
             returns="json",
         ),
         "put": Endpoint(
@@ -257,6 +275,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("path", "path"),),
+            optional=(),
             returns="json",
         ),
         "delete": Endpoint(
@@ -270,6 +289,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("path", "path"),),
+            optional=(),
             returns="json",
         ),
         "set_accounts": Endpoint(
@@ -283,6 +303,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=True,
             headers=("Prefer",),
             args=(("id", "resource_ref"), ("resourceType", "resource_ref")),
+            optional=(),
             returns="dict",
         ),
         "merge_project_membership_access": Endpoint(
@@ -296,6 +317,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=("If-Match",),
             args=(("id", "membership_id"),),
+            optional=(),
             returns="merge_result",
         ),
         "add_project_membership_access_entry": Endpoint(
@@ -309,6 +331,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=("If-Match",),
             args=(("id", "membership_id"),),
+            optional=(),
             returns="merge_result",
         ),
         "remove_project_membership_access_entry": Endpoint(
@@ -322,6 +345,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=("If-Match",),
             args=(("id", "membership_id"),),
+            optional=(),
             returns="merge_result",
         ),
         "get_async_job_status": Endpoint(
@@ -335,6 +359,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("id", "job"),),
+            optional=(),
             returns="dict",
         ),
         "wait_for_async_job": Endpoint(
@@ -348,6 +373,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("id", "job"),),
+            optional=(),
             returns="dict",
         ),
         "upload_binary": Endpoint(
@@ -361,6 +387,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=False,
             headers=("Content-Type",),
             args=(),
+            optional=(),
             returns="dict",
         ),
         "download_binary": Endpoint(
@@ -374,6 +401,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=("Accept",),
             args=(("id", "binary_id"),),
+            optional=(),
             returns="bytes",
         ),
         "export_ccda": Endpoint(
@@ -387,6 +415,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=("Accept",),
             args=(("id", "patient_id"),),
+            optional=(),
             returns="text",
         ),
         "expand_valueset": Endpoint(
@@ -400,6 +429,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("id", "valueset_id"),),
+            optional=("id",),
             returns="dict",
         ),
         "lookup_concept": Endpoint(
@@ -413,6 +443,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("id", "codesystem_id"),),
+            optional=("id",),
             returns="dict",
         ),
         "translate_concept": Endpoint(
@@ -426,6 +457,7 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
             replay_safe=None,
             headers=(),
             args=(("id", "conceptmap_id"),),
+            optional=("id",),
             returns="dict",
         ),
     }

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from pydantic import BaseModel
 
@@ -44,19 +44,28 @@ def check_id(arg: str, value: object) -> str:
     return value
 
 
-def fill_path(path: str, values: Mapping[str, str | None], args: Mapping[str, str]) -> str:
-    """Fill ``{resourceType}``-style placeholders; a placeholder bound to None drops its segment.
+def fill_path(
+    path: str,
+    values: Mapping[str, str | None],
+    args: Mapping[str, str],
+    optional: Iterable[str] = (),
+) -> str:
+    """Fill ``{resourceType}``-style placeholders.
 
-    ``args`` maps each placeholder to the argument name used in error messages.
+    ``args`` maps each placeholder to the argument name used in error messages. A placeholder
+    in ``optional`` bound to None drops its segment; any other one bound to None is a TypeError
+    (dropping it would turn ``DELETE Patient/{id}`` into a conditional delete of every Patient).
     """
     segments: list[str] = []
     for segment in path.split("/"):
         if segment.startswith("{") and segment.endswith("}"):
             key = segment[1:-1]
             value = values.get(key)
-            if value is None:
-                continue
             arg = args.get(key, key)
+            if value is None:
+                if key in optional:
+                    continue
+                raise TypeError(f"{arg} is required, got None")
             if key == "resourceType":
                 segments.append(check_resource_type(arg, value))
             else:
@@ -74,13 +83,60 @@ def split_reference(arg: str, reference: object) -> tuple[str, str]:
     return check_resource_type(arg, resource_type), check_id(arg, resource_id)
 
 
+def check_model_class(arg: str, value: object) -> None:
+    """TypeError naming ``arg`` unless ``value`` is None or a pydantic model class (checked
+    before a request is sent, so a create is not applied and then fails on its answer)."""
+    if value is not None and not (isinstance(value, type) and issubclass(value, BaseModel)):
+        raise TypeError(
+            f"{arg} must be a pydantic model class (e.g. Patient) or None, got {value!r}"
+        )
+
+
+_PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
+
+
+def patch_operations(operations: object) -> list[Any]:
+    """``operations`` as a JSON Patch list, each one checked: a mapping (or model) with an
+    ``op`` of RFC 6902 and a ``path`` string. A single dict or a str is a TypeError."""
+    if isinstance(operations, str | bytes | Mapping | BaseModel) or not isinstance(
+        operations, Sequence
+    ):
+        raise TypeError(
+            "operations must be a list of JSON Patch operations such as "
+            "[{'op': 'replace', 'path': '/active', 'value': False}], "
+            f"got {type(operations).__name__}"
+        )
+    out: list[Any] = []
+    for index, op in enumerate(operations):
+        data = to_fhir_json(op) if isinstance(op, BaseModel) else op
+        if not isinstance(data, Mapping):
+            raise TypeError(f"operations[{index}] must be a mapping, got {type(op).__name__}")
+        if data.get("op") not in _PATCH_OPS:
+            raise ValueError(
+                f"operations[{index}]['op'] must be one of {sorted(_PATCH_OPS)}, "
+                f"got {data.get('op')!r}"
+            )
+        if not isinstance(data.get("path"), str):
+            raise ValueError(f"operations[{index}] needs a 'path' string, got {data.get('path')!r}")
+        out.append(op)
+    return out
+
+
 # --- origins ------------------------------------------------------------------------------------
 
 
 def is_absolute_url(value: str) -> bool:
-    """True for ``http(s)://...`` and protocol-relative ``//host`` strings."""
-    parts = urlsplit(value.strip())
-    return bool(parts.scheme) or bool(parts.netloc)
+    """True for ``scheme://...`` and protocol-relative ``//host`` strings. A bare
+    ``scheme:`` prefix is not enough: ``name:exact=Smith`` is a search query (urlsplit reads
+    ``name`` as its scheme)."""
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # unparsable yet URL-shaped: the same-origin check will reject it
+        return "://" in text
+    if parts.netloc:
+        return True
+    return bool(parts.scheme) and text[len(parts.scheme) :].startswith("://")
 
 
 # --- headers ------------------------------------------------------------------------------------
@@ -139,7 +195,8 @@ def normalize_if_none_exist(value: object, expected: Origin) -> str:
     query = query.removeprefix("?").strip()
     if not query:
         raise ValueError("if_none_exist must be a non-empty search query, e.g. 'identifier=s|v'")
-    return query
+    # A header is ASCII; the server reads this as a URL query, so percent-encoding is exact.
+    return "".join(c if c.isascii() else quote(c, safe="") for c in query)
 
 
 # --- bodies ---------------------------------------------------------------------------------------
@@ -164,7 +221,15 @@ def require_fields(arg: str, resource: Mapping[str, Any], *fields: str) -> None:
 
 def account_references(accounts: str | Iterable[str]) -> list[str]:
     """Validate account references ("Organization/abc"), one or several, order kept."""
-    refs = [accounts] if isinstance(accounts, str) else list(accounts)
+    if isinstance(accounts, str):
+        refs = [accounts]
+    elif isinstance(accounts, Iterable) and not isinstance(accounts, Mapping | bytes):
+        refs = list(accounts)
+    else:
+        raise TypeError(
+            "accounts must be a reference like 'Organization/abc' or a list of them, "
+            f"got {type(accounts).__name__}"
+        )
     for ref in refs:
         if (
             not isinstance(ref, str)
@@ -274,6 +339,31 @@ def _joined(value: str | Sequence[str] | None) -> str | None:
     return value if isinstance(value, str) else ",".join(value)
 
 
+_SUMMARY_MODES = ("true", "text", "data", "count", "false")
+_TOTAL_MODES = ("none", "estimate", "accurate")
+
+
+def _check_count(arg: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{arg} must be an int >= 0, got {value!r}")
+
+
+def graphql_body(query: object, variables: object) -> dict[str, Any]:
+    """The ``$graphql`` request body; TypeError / ValueError naming a bad argument."""
+    if not isinstance(query, str) or not query.strip():
+        raise TypeError(f"query must be a non-empty GraphQL query str, got {query!r:.40}")
+    if variables is not None and not isinstance(variables, Mapping):
+        raise TypeError(f"variables must be a mapping or None, got {type(variables).__name__}")
+    return {"query": query, "variables": dict(variables) if variables is not None else {}}
+
+
+def mime_type(arg: str, value: object) -> str:
+    """``value`` if it looks like a MIME type (``type/subtype``); else ValueError naming ``arg``."""
+    if not isinstance(value, str) or "/" not in value or "\n" in value or "\r" in value:
+        raise ValueError(f"{arg} must be a MIME type such as 'application/pdf', got {value!r}")
+    return value
+
+
 def search_option_params(
     *,
     summary: str | None = None,
@@ -293,6 +383,12 @@ def search_option_params(
     ``_elements`` and ``_sort`` take one comma-separated value (FHIR's list syntax; a repeated
     ``_elements`` would keep only the last on Medplum). The include family repeats.
     """
+    if summary is not None and summary not in _SUMMARY_MODES:
+        raise ValueError(f"summary must be one of {', '.join(_SUMMARY_MODES)}; got {summary!r}")
+    if total is not None and total not in _TOTAL_MODES:
+        raise ValueError(f"total must be one of {', '.join(_TOTAL_MODES)}; got {total!r}")
+    _check_count("count", count)
+    _check_count("offset", offset)
     out: list[tuple[str, str]] = []
     for name, value in (
         ("_summary", summary),

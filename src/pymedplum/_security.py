@@ -60,8 +60,12 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
 
 
 def origin_of(url: str) -> Origin:
-    """``(scheme, host, port)`` of an absolute URL, the default port filled in."""
-    parts = urlsplit(url)
+    """``(scheme, host, port)`` of an absolute URL, the default port filled in; an
+    unparsable URL (``https://[not-an-ip]/``) is ``("", "", -1)``, which matches no origin."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "", "", -1
     scheme = parts.scheme.lower()
     try:
         port = parts.port
@@ -74,7 +78,10 @@ def origin_of(url: str) -> Origin:
 
 def is_same_origin(expected: Origin, url: str) -> bool:
     """Whether ``url`` is absolute, has no userinfo and the exact scheme, host and port."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed, e.g. a bracketed host that is not an IPv6 address
+        return False
     if parts.username is not None or parts.password is not None:
         return False
     return origin_of(url) == expected

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["as_fhir_dict", "encode_json", "to_fhir_json", "wire_dict"]
+__all__ = ["as_fhir_dict", "decode_exact", "encode_json", "to_fhir_json", "wire_dict"]
 
 # A Decimal in a request body is written as a JSON number with its exact text ("72.50", not 72.5
 # and not the string "72.50"). json.dumps hands Decimals to `default`, which returns this marked
@@ -89,3 +89,9 @@ def encode_json(value: Any) -> bytes:
     if marked:
         text = _MARKED_NUMBER.sub(r"\1", text)
     return text.encode()
+
+
+def decode_exact(content: bytes | str) -> Any:
+    """Decode JSON keeping every number with a fraction or exponent as a ``Decimal`` (its text
+    intact), for responses whose resources are validated into models afterwards."""
+    return json.loads(content, parse_float=Decimal)

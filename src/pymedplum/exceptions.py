@@ -30,6 +30,7 @@ pairs. ``sanitize_for_logging()`` returns the same facts as a JSON-ready dict.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -269,6 +270,7 @@ class TokenRefreshCooldownError(MedplumError):
 
 # --- mapping ------------------------------------------------------------------------------
 
+_CODE = re.compile(r"[a-z][a-z-]{0,39}")
 _VALIDATION_CODES = frozenset({"invalid", "structure", "required", "value", "invariant"})
 
 _STATUS_CLASSES: dict[int, type[OperationOutcomeError]] = {
@@ -299,20 +301,22 @@ _REASONS: dict[int, str] = {
 }
 
 
+def _token(value: object) -> str | None:
+    """A FHIR code (``invalid``, ``not-found``, ...) or None: a server could put anything in
+    these fields, and only short lowercase codes are safe to log."""
+    return value if isinstance(value, str) and _CODE.fullmatch(value) else None
+
+
 def issue_codes(outcome: Mapping[str, Any]) -> list[dict[str, str | None]]:
-    """The ``severity`` / ``code`` of every issue of an OperationOutcome (no free text)."""
+    """The ``severity`` / ``code`` of every issue of an OperationOutcome (no free text; a value
+    that is not shaped like a FHIR code becomes ``None``)."""
     issues = outcome.get("issue")
     result: list[dict[str, str | None]] = []
     if isinstance(issues, list):
         for issue in issues:
             if isinstance(issue, Mapping):
                 severity, code = issue.get("severity"), issue.get("code")
-                result.append(
-                    {
-                        "severity": severity if isinstance(severity, str) else None,
-                        "code": code if isinstance(code, str) else None,
-                    }
-                )
+                result.append({"severity": _token(severity), "code": _token(code)})
     return result
 
 

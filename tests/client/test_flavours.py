@@ -87,6 +87,7 @@ SEAM = [
     ("path_template", inspect.Parameter.KEYWORD_ONLY, None),
     ("on_behalf_of", inspect.Parameter.KEYWORD_ONLY, None),
     ("replay_safe", inspect.Parameter.KEYWORD_ONLY, None),
+    ("timeout", inspect.Parameter.KEYWORD_ONLY, None),
 ]
 
 

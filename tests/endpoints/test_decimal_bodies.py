@@ -74,3 +74,44 @@ def test_encode_json_rejects_what_json_cannot_hold() -> None:
 def test_a_marker_lookalike_string_is_left_alone() -> None:
     text = "\x00fhir-number:12"
     assert encode_json({"note": text}) == b'{"note":"\\u0000fhir-number:12"}'
+
+
+# --- responses: typed results keep the server's decimal text -------------------------------
+
+_OBS_TEXT = (
+    '{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"weight"},'
+    '"valueQuantity":{"value":72.50,"unit":"kg"}}'
+)
+_PAGE = '{"resourceType":"Bundle","type":"searchset","entry":[{"resource":' + _OBS_TEXT + "}]}"
+
+
+def _raw(status: int, text: str) -> Any:
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            status, content=text.encode(), headers={"Content-Type": "application/fhir+json"}
+        )
+
+    return handler
+
+
+async def test_read_as_model_keeps_decimal_text(make: Any) -> None:
+    h = make(_raw(200, _OBS_TEXT))
+    obs = await h.call("read_resource", "Observation", "o1", as_fhir=Observation)
+    assert '"value":72.50' in obs.model_dump_json(by_alias=True, exclude_none=True)
+
+
+async def test_pages_as_model_keep_decimal_text(make: Any) -> None:
+    h = make(_raw(200, _PAGE))
+    (obs,) = await h.collect("search_resource_pages", "Observation", as_fhir=Observation)
+    assert '"value":72.50' in obs.model_dump_json(by_alias=True, exclude_none=True)
+
+
+async def test_typed_bundle_keeps_decimal_text(make: Any) -> None:
+    h = make(_raw(200, _PAGE))
+    bundle = await h.call(
+        "search_resources", "Observation", return_bundle=True, as_fhir=Observation
+    )
+    (obs,) = bundle.get_resources_typed(Observation)
+    assert '"value":72.50' in obs.model_dump_json(by_alias=True, exclude_none=True)

@@ -125,7 +125,7 @@ def test_resource_types_and_paths() -> None:
     with pytest.raises(ValueError, match="t must be"):
         check_resource_type("t", "../x")
     args = {"resourceType": "resource_type", "id": "valueset_id"}
-    assert fill_path("ValueSet/{id}/$expand", {"id": None}, args) == "ValueSet/$expand"
+    assert fill_path("ValueSet/{id}/$expand", {"id": None}, args, ("id",)) == "ValueSet/$expand"
     assert (
         fill_path("{resourceType}/{id}", {"resourceType": "Patient", "id": "p.1"}, args)
         == "Patient/p.1"

@@ -23,7 +23,14 @@ from pymedplum._async._overrides.resources import ResourceOverrides
 from pymedplum._async._overrides.search import SearchOverrides
 from pymedplum._async._overrides.terminology import TerminologyOverrides
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import build_search_params, merge_headers
+from pymedplum._request_builders import (
+    build_search_params,
+    check_model_class,
+    graphql_body,
+    merge_headers,
+    mime_type,
+    patch_operations,
+)
 from pymedplum.access import MergeResult
 from pymedplum.bundle import FHIRBundle
 from pymedplum.endpoint_types import (
@@ -107,6 +114,7 @@ class AsyncMedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
+        check_model_class("as_fhir", as_fhir)
         return await self._create_resource(
             resource=resource,
             headers=headers,
@@ -177,6 +185,7 @@ class AsyncMedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
+        check_model_class("as_fhir", as_fhir)
         return await self._create_resource_if_none_exist(
             resource=resource,
             if_none_exist=if_none_exist,
@@ -236,6 +245,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}/{id}`` (base fhir), RequestEvent.action ``read``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = await self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
@@ -298,6 +308,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}/{id}/_history/{vid}`` (base fhir), RequestEvent.action ``read``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = await self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
@@ -367,6 +378,7 @@ class AsyncMedplumClient(
 
         Wire: ``PUT {resourceType}/{id}`` (base fhir), RequestEvent.action ``update``.
         """
+        check_model_class("as_fhir", as_fhir)
         return await self._update_resource(
             resource=resource,
             headers=headers,
@@ -431,10 +443,11 @@ class AsyncMedplumClient(
 
         Wire: ``PATCH {resourceType}/{id}`` (base fhir), RequestEvent.action ``patch``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = await self._call_endpoint(
             ENDPOINTS["patch_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            json=list(operations),
+            json=patch_operations(operations),
             headers=merge_headers({"Content-Type": "application/json-patch+json"}, headers),
             on_behalf_of=on_behalf_of,
         )
@@ -540,6 +553,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = await self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
@@ -626,6 +640,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         items = self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
@@ -775,6 +790,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         return await self._search_with_options(
             resource_type=resource_type,
             query=query,
@@ -859,7 +875,7 @@ class AsyncMedplumClient(
         response = await self._call_endpoint(
             ENDPOINTS["execute_graphql"],
             {},
-            json={"query": query, "variables": dict(variables) if variables is not None else {}},
+            json=graphql_body(query, variables),
             on_behalf_of=on_behalf_of,
         )
         return self._dict_response(response)
@@ -1142,7 +1158,7 @@ class AsyncMedplumClient(
             ENDPOINTS["upload_binary"],
             {},
             content=content,
-            headers={"Content-Type": content_type},
+            headers={"Content-Type": mime_type("content_type", content_type)},
             on_behalf_of=on_behalf_of,
         )
         return self._dict_response(response)

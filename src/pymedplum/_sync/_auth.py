@@ -117,8 +117,11 @@ class SyncTokenManager:
                         "client_secret": self._client_secret or "",
                     },
                     headers={"Accept": "application/json"},
+                    follow_redirects=False,  # the client secret must not travel anywhere else
                 )
             except httpx.HTTPError as exc:
+                if isinstance(exc, httpx.RequestError) and exc._request is not None:
+                    exc.request = _without_secret(exc.request)
                 error = AuthenticationError(
                     f"client-credentials token request failed: {type(exc).__name__}",
                     method="POST",
@@ -126,6 +129,8 @@ class SyncTokenManager:
                 )
                 raise error from exc
             status = response.status_code
+            # The request body holds the client secret; the response travels in exceptions.
+            response.request = _without_secret(response.request)
             token, expires_in, error = self._read(response)
             if error is not None:
                 raise error
@@ -220,3 +225,9 @@ class SyncTokenManager:
             outcome="success" if error is None and status is not None and status < 400 else "error",
         )
         self._emit(event)
+
+
+def _without_secret(request: httpx.Request) -> httpx.Request:
+    """A copy of a token request without its form body (it carries ``client_secret``)."""
+    headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
+    return httpx.Request(request.method, request.url, headers=headers)

@@ -9,6 +9,7 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
+import json as json_module
 import logging
 import re
 import time
@@ -16,9 +17,10 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timezone
+from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pydantic_core
@@ -27,11 +29,11 @@ from pydantic import BaseModel
 from pymedplum import _obo
 from pymedplum._retry import RetryPolicy, parse_retry_after, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
-from pymedplum._serialization import encode_json, wire_dict
+from pymedplum._serialization import encode_json
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager
 from pymedplum._version import __version__
-from pymedplum.exceptions import MedplumError, NetworkError, error_for_status
+from pymedplum.exceptions import MedplumError, NetworkError, UnsafeRedirectError, error_for_status
 from pymedplum.hooks import (
     BeforeRequestHook,
     OnRequestCompleteHook,
@@ -66,11 +68,9 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ID_LIKE = re.compile(r"[A-Za-z$_][A-Za-z$_-]*[0-9]?\Z")
 
 
-def _plain_json(value: Any) -> Any:
-    """The JSON-shaped Python value a before_request hook sees as ``json_body``."""
-    if isinstance(value, BaseModel):
-        return wire_dict(value)
-    return value
+def _decode_body(body: bytes | None) -> Any:
+    """A request body's JSON as Python values, decimals as ``Decimal`` (their text kept)."""
+    return None if body is None else json_module.loads(body, parse_float=Decimal)
 
 
 def _scrub_path(path: str) -> str:
@@ -91,9 +91,11 @@ class _Call:
         "operation",
         "params",
         "path_template",
+        "rederive",
         "request",
         "resource_id",
         "resource_type",
+        "timeout",
         "url",
     )
 
@@ -111,6 +113,8 @@ class _Call:
         self.resource_type: str | None = None
         self.resource_id: str | None = None
         self.operation: str | None = None
+        self.timeout: httpx.Timeout | None = None
+        self.rederive = False  # a hook changed the method or path: describe the wire request
 
 
 class SyncBaseClient:
@@ -173,6 +177,9 @@ class SyncBaseClient:
             )
         if before_request is not None and not callable(before_request):
             raise TypeError("before_request must be callable or None")
+        if before_request is not None and _synchronization.is_coroutine_callable(before_request):
+            # Its coroutine would never run: the request must be final before it is sent.
+            raise TypeError("before_request must be a synchronous function, not a coroutine one")
         if on_request_complete is not None:
             _synchronization.check_complete_hook(on_request_complete)
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -271,12 +278,14 @@ class SyncBaseClient:
         *,
         params: QueryParams | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
         on_behalf_of: str | None = None,
     ) -> Any:
-        """GET a Medplum API path (relative to ``base_url``); the parsed JSON or ``None``."""
+        """GET a Medplum API path (relative to ``base_url``); the parsed JSON or ``None``.
+        ``timeout`` overrides the client's for this call."""
         response = self._request(
             "GET", path, base=self._base_of(path), params=params, headers=headers,
-            on_behalf_of=on_behalf_of,
+            on_behalf_of=on_behalf_of, timeout=timeout,
         )  # fmt: skip
         return self._json(response)
 
@@ -287,13 +296,18 @@ class SyncBaseClient:
         *,
         params: QueryParams | None = None,
         content: bytes | None = None,
+        data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
         on_behalf_of: str | None = None,
     ) -> Any:
-        """POST ``json`` (or raw ``content``) to a Medplum API path; the parsed JSON or ``None``."""
+        """POST ``json`` (or raw ``content``, or ``data`` form-encoded) to a Medplum API path;
+        the parsed JSON or ``None``. ``timeout`` overrides the client's for this call."""
+        if data is not None:
+            content, headers = _form(data, json, content, headers)
         response = self._request(
             "POST", path, base=self._base_of(path), params=params, json=json, content=content,
-            headers=headers, on_behalf_of=on_behalf_of,
+            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
         )  # fmt: skip
         return self._json(response)
 
@@ -304,13 +318,18 @@ class SyncBaseClient:
         *,
         params: QueryParams | None = None,
         content: bytes | None = None,
+        data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
         on_behalf_of: str | None = None,
     ) -> Any:
-        """PUT ``json`` (or raw ``content``) to a Medplum API path; the parsed JSON or ``None``."""
+        """PUT ``json`` (or raw ``content``, or ``data`` form-encoded) to a Medplum API path;
+        the parsed JSON or ``None``. ``timeout`` overrides the client's for this call."""
+        if data is not None:
+            content, headers = _form(data, json, content, headers)
         response = self._request(
             "PUT", path, base=self._base_of(path), params=params, json=json, content=content,
-            headers=headers, on_behalf_of=on_behalf_of,
+            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
         )  # fmt: skip
         return self._json(response)
 
@@ -320,12 +339,14 @@ class SyncBaseClient:
         *,
         params: QueryParams | None = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
         on_behalf_of: str | None = None,
     ) -> Any:
-        """DELETE a Medplum API path; the parsed JSON or ``None``."""
+        """DELETE a Medplum API path; the parsed JSON or ``None``.
+        ``timeout`` overrides the client's for this call."""
         response = self._request(
             "DELETE", path, base=self._base_of(path), params=params, headers=headers,
-            on_behalf_of=on_behalf_of,
+            on_behalf_of=on_behalf_of, timeout=timeout,
         )  # fmt: skip
         return self._json(response)
 
@@ -385,18 +406,23 @@ class SyncBaseClient:
         path_template: str | None = None,
         on_behalf_of: str | None = None,
         replay_safe: bool | None = None,
+        timeout: float | httpx.Timeout | None = None,
     ) -> httpx.Response:
-        """Send one logical call and return its 2xx/3xx response (redirects are not followed).
+        """Send one logical call and return its 2xx (or 304) response.
 
         Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass, a
         transport failure ``NetworkError``, a cross-origin ``base="absolute"`` URL
-        ``UnsafeRedirectError``. Exactly one ``RequestEvent`` is emitted, whatever happens.
+        ``UnsafeRedirectError``, any other 3xx (never followed) ``UnsafeRedirectError`` when it
+        points at another origin, else ``MedplumError``. Exactly one ``RequestEvent`` is
+        emitted, whatever happens.
         """
         call = _Call(method.upper(), url, base)
         call.path_template = path_template
         call.resource_type = resource_type
         call.resource_id = resource_id
         call.operation = operation
+        if timeout is not None:
+            call.timeout = _timeout(timeout)
         started_at = datetime.now(timezone.utc) if self._on_request_complete is not None else None
         error: BaseException | None = None
         try:
@@ -410,7 +436,7 @@ class SyncBaseClient:
             raise
         finally:
             if started_at is not None:
-                self._emit(self._event(call, started_at, error, action))
+                self._emit(self._event(call, started_at, error, None if call.rederive else action))
 
     def _prepare(
         self,
@@ -441,6 +467,7 @@ class SyncBaseClient:
             call.body = content
         if headers:
             for key, value in headers.items():
+                _check_header(key, value)
                 _set_header(hdrs, key, value)
         call.headers = hdrs
         call.params = params
@@ -462,7 +489,9 @@ class SyncBaseClient:
             method=call.method,
             url=str(probe.url),
             headers=dict(visible),
-            json_body=_plain_json(json),
+            # A fresh copy decoded from the encoded body (decimals keep their text): a hook
+            # editing it in place can never reach the caller's resource.
+            json_body=_decode_body(call.body) if json is not None else None,
         )
         result = self._before_request(original)
         if result is None:
@@ -477,10 +506,19 @@ class SyncBaseClient:
         for key, value in call.headers.items():
             if key.lower() in _SECRET_HEADERS:
                 _set_header(headers, key, value)  # the caller's own secret headers stay
-        if result.json_body is not original.json_body and result.json_body is not None:
+        if result.json_body is not None and (
+            json is None or result.json_body != _decode_body(call.body)
+        ):  # a replaced or an in-place edited body
             call.body = encode_json(result.json_body)
             if not any(k.lower() == "content-type" for k in headers):
                 headers["Content-Type"] = "application/fhir+json"
+        if result.method.upper() != original.method or (
+            httpx.URL(result.url).path != httpx.URL(original.url).path
+        ):
+            # The endpoint's facts describe the original request; the audit event must
+            # describe what is sent, so derive them from the new method and path.
+            call.rederive = True
+            call.path_template = call.resource_type = call.resource_id = call.operation = None
         call.method = result.method.upper()
         call.url = result.url
         call.params = None  # the hook saw (and returned) the URL with its query
@@ -491,10 +529,19 @@ class SyncBaseClient:
             return f"returned {type(result).__name__}, expected PreparedRequest or None"
         if not isinstance(result.url, str) or not is_same_origin(self._origin, result.url):
             return "the URL leaves the client's origin"
+        try:
+            httpx.URL(result.url)
+        except httpx.InvalidURL:
+            return "the URL is not a valid URL"
         if not isinstance(result.headers, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in result.headers.items()
         ):
             return "headers must be a dict of str to str"
+        for key, value in result.headers.items():
+            try:
+                _check_header(key, value)
+            except ValueError as exc:
+                return str(exc)
         injected = sorted(k for k in result.headers if k.lower() in _SECRET_HEADERS)
         if injected:
             return "it sets auth / On-Behalf-Of headers " + ", ".join(injected)
@@ -522,13 +569,14 @@ class SyncBaseClient:
             try:
                 response = self._send_once(request)
             except httpx.TransportError as exc:
+                # The exception reaches hooks (RequestAttempt) even when the call is retried.
+                _redact(request)
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
                 )
                 possibly_sent = possibly_sent or was_possibly_sent(exc)
                 delay = policy.delay_for_error(exc, tries, replay_safe=replay_safe)
                 if delay is None:
-                    _redact(request)
                     raise NetworkError(
                         f"{call.method} {self._template(call)} failed: {type(exc).__name__}",
                         possibly_committed=possibly_sent,
@@ -539,8 +587,14 @@ class SyncBaseClient:
             attempts.append(
                 RequestAttempt(len(attempts) + 1, status, time.perf_counter() - t0, call.obo)
             )
-            if status < 400:
+            if status < 300 or status == 304:
                 return response
+            if status < 400:
+                # Never followed (the token would go along) and never read as an empty result.
+                _redact(request)
+                redirect = self._redirect_error(call, response)
+                attempts[-1] = replace(attempts[-1], exception=redirect)
+                raise redirect
             if status == 401 and not refreshed and tokens.can_refresh:
                 # One forced refresh and one replay; it does not count as a retry.
                 refreshed = True
@@ -575,6 +629,31 @@ class SyncBaseClient:
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
 
+    def _redirect_error(self, call: _Call, response: httpx.Response) -> MedplumError:
+        """The error for a 3xx answer: ``UnsafeRedirectError`` when it points at another
+        origin, else ``MedplumError``. Names the target's origin, never its path or query."""
+        where = f"{call.method} {self._template(call)}"
+        location = response.headers.get("Location")
+        try:
+            target = str(response.request.url.join(location)) if location else None
+        except httpx.InvalidURL:
+            target = "invalid:"
+        if target is not None and not is_same_origin(self._origin, target):
+            scheme, host, port = origin_of(target)
+            return UnsafeRedirectError(
+                f"{where} answered HTTP {response.status_code} redirecting to "
+                f"{scheme or '?'}://{host or '?'}:{port}; the SDK does not follow redirects "
+                "(the bearer token would go along)",
+                response.status_code,
+                response=response,
+            )
+        return MedplumError(
+            f"{where} answered HTTP {response.status_code} (a redirect); the SDK does not "
+            "follow redirects: call the target URL yourself",
+            response.status_code,
+            response=response,
+        )
+
     def _build(self, call: _Call, token: str | None) -> httpx.Request:
         """The wire request of one attempt: the call's headers plus auth and OBO."""
         http = self._http
@@ -598,7 +677,7 @@ class SyncBaseClient:
                 params=call.params,
                 headers=headers,
                 content=call.body,
-                extensions={"timeout": http.timeout.as_dict()},
+                extensions={"timeout": (call.timeout or http.timeout).as_dict()},
             )
         headers = dict(call.headers)
         if token is not None:
@@ -606,7 +685,12 @@ class SyncBaseClient:
         if call.obo is not None:
             _set_header(headers, _obo.OBO_HEADER, call.obo)
         return http.build_request(
-            call.method, call.url, params=call.params, headers=headers, content=call.body
+            call.method,
+            call.url,
+            params=call.params,
+            headers=headers,
+            content=call.body,
+            timeout=call.timeout if call.timeout is not None else http.timeout,
         )
 
     def _send_once(self, request: httpx.Request) -> httpx.Response:
@@ -615,7 +699,8 @@ class SyncBaseClient:
         included): httpx's redirect / auth / hook machinery is a no-op there and costs more
         than the rest of the SDK together (docs/performance.md)."""
         if not self._direct:
-            return self._http.send(request)
+            # Explicit: the caller's client may have been switched to follow redirects later.
+            return self._http.send(request, follow_redirects=False)
         transport = self._http._transport_for_url(request.url)
         try:
             response = transport.handle_request(request)
@@ -711,6 +796,22 @@ class SyncBaseClient:
             )
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
+
+
+def _check_header(name: object, value: object) -> None:
+    """TypeError / ValueError naming a caller header the HTTP layer would refuse (a line break
+    in a value would otherwise surface as a retried NetworkError)."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError(f"headers must map str to str, got {name!r}: {type(value).__name__}")
+    if not _TOKEN.match(name):
+        raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError(f"header {name!r} has a line break or NUL in its value")
+    if not value.isascii():
+        raise ValueError(f"header {name!r} must be ASCII (percent-encode other characters)")
+
+
 def _set_header(headers: dict[str, str], name: str, value: str) -> None:
     """Set a header, replacing any spelling of the same name (HTTP names ignore case)."""
     lower = name.lower()
@@ -723,3 +824,29 @@ def _redact(request: httpx.Request) -> None:
     """Drop the bearer token from a request that is about to travel inside an exception."""
     if "Authorization" in request.headers:
         del request.headers["Authorization"]
+
+
+def _timeout(value: object) -> httpx.Timeout:
+    """A per-call ``timeout``: seconds > 0 or an ``httpx.Timeout``; else TypeError/ValueError."""
+    if isinstance(value, httpx.Timeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"timeout must be seconds or an httpx.Timeout, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {value!r}")
+    return httpx.Timeout(float(value))
+
+
+def _form(
+    data: Mapping[str, Any], json: Any, content: bytes | None, headers: Mapping[str, str] | None
+) -> tuple[bytes, dict[str, str]]:
+    """``data`` as an ``application/x-www-form-urlencoded`` body and the headers to send."""
+    if json is not None or content is not None:
+        raise TypeError("pass only one of json=, content= and data=")
+    if not isinstance(data, Mapping):
+        raise TypeError(f"data must be a mapping of form fields, got {type(data).__name__}")
+    body = urlencode([(str(k), str(v)) for k, v in data.items()]).encode()
+    out = dict(headers or {})
+    if not any(k.lower() == "content-type" for k in out):
+        out["Content-Type"] = "application/x-www-form-urlencoded"
+    return body, out

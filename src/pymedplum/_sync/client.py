@@ -17,7 +17,14 @@ from typing import Any, Literal, overload
 from pydantic import BaseModel
 
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import build_search_params, merge_headers
+from pymedplum._request_builders import (
+    build_search_params,
+    check_model_class,
+    graphql_body,
+    merge_headers,
+    mime_type,
+    patch_operations,
+)
 from pymedplum._sync._overrides.access import AccessOverrides
 from pymedplum._sync._overrides.accounts import AccountOverrides
 from pymedplum._sync._overrides.bundles import BundleOverrides
@@ -109,6 +116,7 @@ class MedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
+        check_model_class("as_fhir", as_fhir)
         return self._create_resource(
             resource=resource,
             headers=headers,
@@ -179,6 +187,7 @@ class MedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
+        check_model_class("as_fhir", as_fhir)
         return self._create_resource_if_none_exist(
             resource=resource,
             if_none_exist=if_none_exist,
@@ -238,6 +247,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}/{id}`` (base fhir), RequestEvent.action ``read``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
@@ -300,6 +310,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}/{id}/_history/{vid}`` (base fhir), RequestEvent.action ``read``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
@@ -369,6 +380,7 @@ class MedplumClient(
 
         Wire: ``PUT {resourceType}/{id}`` (base fhir), RequestEvent.action ``update``.
         """
+        check_model_class("as_fhir", as_fhir)
         return self._update_resource(
             resource=resource,
             headers=headers,
@@ -433,10 +445,11 @@ class MedplumClient(
 
         Wire: ``PATCH {resourceType}/{id}`` (base fhir), RequestEvent.action ``patch``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = self._call_endpoint(
             ENDPOINTS["patch_resource"],
             {"resourceType": resource_type, "id": resource_id},
-            json=list(operations),
+            json=patch_operations(operations),
             headers=merge_headers({"Content-Type": "application/json-patch+json"}, headers),
             on_behalf_of=on_behalf_of,
         )
@@ -542,6 +555,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         response = self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
@@ -626,6 +640,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         items = self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
@@ -773,6 +788,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
+        check_model_class("as_fhir", as_fhir)
         return self._search_with_options(
             resource_type=resource_type,
             query=query,
@@ -855,7 +871,7 @@ class MedplumClient(
         response = self._call_endpoint(
             ENDPOINTS["execute_graphql"],
             {},
-            json={"query": query, "variables": dict(variables) if variables is not None else {}},
+            json=graphql_body(query, variables),
             on_behalf_of=on_behalf_of,
         )
         return self._dict_response(response)
@@ -1138,7 +1154,7 @@ class MedplumClient(
             ENDPOINTS["upload_binary"],
             {},
             content=content,
-            headers={"Content-Type": content_type},
+            headers={"Content-Type": mime_type("content_type", content_type)},
             on_behalf_of=on_behalf_of,
         )
         return self._dict_response(response)

@@ -378,42 +378,15 @@ if TYPE_CHECKING:
     from pymedplum.fhir.datatypes import DosageDoseAndRate as DosageDoseAndRate
     from pymedplum.fhir.datatypes import Duration as Duration
     from pymedplum.fhir.datatypes import Element as Element
-    from pymedplum.fhir.datatypes import ElementDefinition as ElementDefinition
-    from pymedplum.fhir.datatypes import ElementDefinitionBase as ElementDefinitionBase
-    from pymedplum.fhir.datatypes import (
-        ElementDefinitionBinding as ElementDefinitionBinding,
-    )
-    from pymedplum.fhir.datatypes import (
-        ElementDefinitionConstraint as ElementDefinitionConstraint,
-    )
-    from pymedplum.fhir.datatypes import (
-        ElementDefinitionExample as ElementDefinitionExample,
-    )
-    from pymedplum.fhir.datatypes import (
-        ElementDefinitionMapping as ElementDefinitionMapping,
-    )
-    from pymedplum.fhir.datatypes import (
-        ElementDefinitionSlicing as ElementDefinitionSlicing,
-    )
-    from pymedplum.fhir.datatypes import (
-        ElementDefinitionSlicingDiscriminator as ElementDefinitionSlicingDiscriminator,
-    )
-    from pymedplum.fhir.datatypes import ElementDefinitionType as ElementDefinitionType
     from pymedplum.fhir.datatypes import Expression as Expression
     from pymedplum.fhir.datatypes import Extension as Extension
     from pymedplum.fhir.datatypes import HumanName as HumanName
     from pymedplum.fhir.datatypes import Identifier as Identifier
-    from pymedplum.fhir.datatypes import IdentityProvider as IdentityProvider
-    from pymedplum.fhir.datatypes import MarketingStatus as MarketingStatus
     from pymedplum.fhir.datatypes import Meta as Meta
     from pymedplum.fhir.datatypes import Money as Money
-    from pymedplum.fhir.datatypes import MoneyQuantity as MoneyQuantity
     from pymedplum.fhir.datatypes import Narrative as Narrative
     from pymedplum.fhir.datatypes import ParameterDefinition as ParameterDefinition
     from pymedplum.fhir.datatypes import Period as Period
-    from pymedplum.fhir.datatypes import Population as Population
-    from pymedplum.fhir.datatypes import ProdCharacteristic as ProdCharacteristic
-    from pymedplum.fhir.datatypes import ProductShelfLife as ProductShelfLife
     from pymedplum.fhir.datatypes import Quantity as Quantity
     from pymedplum.fhir.datatypes import Range as Range
     from pymedplum.fhir.datatypes import Ratio as Ratio
@@ -421,11 +394,6 @@ if TYPE_CHECKING:
     from pymedplum.fhir.datatypes import RelatedArtifact as RelatedArtifact
     from pymedplum.fhir.datatypes import SampledData as SampledData
     from pymedplum.fhir.datatypes import Signature as Signature
-    from pymedplum.fhir.datatypes import SimpleQuantity as SimpleQuantity
-    from pymedplum.fhir.datatypes import SubstanceAmount as SubstanceAmount
-    from pymedplum.fhir.datatypes import (
-        SubstanceAmountReferenceRange as SubstanceAmountReferenceRange,
-    )
     from pymedplum.fhir.datatypes import Timing as Timing
     from pymedplum.fhir.datatypes import TimingRepeat as TimingRepeat
     from pymedplum.fhir.datatypes import TriggerDefinition as TriggerDefinition
@@ -521,6 +489,31 @@ if TYPE_CHECKING:
     )
     from pymedplum.fhir.effect_evidence_synthesis import (
         EffectEvidenceSynthesisSampleSize as EffectEvidenceSynthesisSampleSize,
+    )
+    from pymedplum.fhir.element_definition import ElementDefinition as ElementDefinition
+    from pymedplum.fhir.element_definition import (
+        ElementDefinitionBase as ElementDefinitionBase,
+    )
+    from pymedplum.fhir.element_definition import (
+        ElementDefinitionBinding as ElementDefinitionBinding,
+    )
+    from pymedplum.fhir.element_definition import (
+        ElementDefinitionConstraint as ElementDefinitionConstraint,
+    )
+    from pymedplum.fhir.element_definition import (
+        ElementDefinitionExample as ElementDefinitionExample,
+    )
+    from pymedplum.fhir.element_definition import (
+        ElementDefinitionMapping as ElementDefinitionMapping,
+    )
+    from pymedplum.fhir.element_definition import (
+        ElementDefinitionSlicing as ElementDefinitionSlicing,
+    )
+    from pymedplum.fhir.element_definition import (
+        ElementDefinitionSlicingDiscriminator as ElementDefinitionSlicingDiscriminator,
+    )
+    from pymedplum.fhir.element_definition import (
+        ElementDefinitionType as ElementDefinitionType,
     )
     from pymedplum.fhir.encounter import Encounter as Encounter
     from pymedplum.fhir.encounter import EncounterClassHistory as EncounterClassHistory
@@ -683,6 +676,7 @@ if TYPE_CHECKING:
     from pymedplum.fhir.healthcare_service import (
         HealthcareServiceNotAvailable as HealthcareServiceNotAvailable,
     )
+    from pymedplum.fhir.identity_provider import IdentityProvider as IdentityProvider
     from pymedplum.fhir.imaging_study import ImagingStudy as ImagingStudy
     from pymedplum.fhir.imaging_study import ImagingStudySeries as ImagingStudySeries
     from pymedplum.fhir.imaging_study import (
@@ -795,6 +789,7 @@ if TYPE_CHECKING:
     from pymedplum.fhir.location import LocationPosition as LocationPosition
     from pymedplum.fhir.login import Login as Login
     from pymedplum.fhir.login import LoginEmailMfa as LoginEmailMfa
+    from pymedplum.fhir.marketing_status import MarketingStatus as MarketingStatus
     from pymedplum.fhir.measure import Measure as Measure
     from pymedplum.fhir.measure import MeasureGroup as MeasureGroup
     from pymedplum.fhir.measure import MeasureGroupPopulation as MeasureGroupPopulation
@@ -1036,6 +1031,7 @@ if TYPE_CHECKING:
     from pymedplum.fhir.molecular_sequence import (
         MolecularSequenceVariant as MolecularSequenceVariant,
     )
+    from pymedplum.fhir.money_quantity import MoneyQuantity as MoneyQuantity
     from pymedplum.fhir.naming_system import NamingSystem as NamingSystem
     from pymedplum.fhir.naming_system import (
         NamingSystemUniqueId as NamingSystemUniqueId,
@@ -1140,6 +1136,7 @@ if TYPE_CHECKING:
     from pymedplum.fhir.plan_definition import (
         PlanDefinitionGoalTarget as PlanDefinitionGoalTarget,
     )
+    from pymedplum.fhir.population import Population as Population
     from pymedplum.fhir.practitioner import Practitioner as Practitioner
     from pymedplum.fhir.practitioner import (
         PractitionerQualification as PractitionerQualification,
@@ -1154,6 +1151,10 @@ if TYPE_CHECKING:
     from pymedplum.fhir.procedure import Procedure as Procedure
     from pymedplum.fhir.procedure import ProcedureFocalDevice as ProcedureFocalDevice
     from pymedplum.fhir.procedure import ProcedurePerformer as ProcedurePerformer
+    from pymedplum.fhir.prod_characteristic import (
+        ProdCharacteristic as ProdCharacteristic,
+    )
+    from pymedplum.fhir.product_shelf_life import ProductShelfLife as ProductShelfLife
     from pymedplum.fhir.project import Project as Project
     from pymedplum.fhir.project import (
         ProjectDefaultAccessPolicies as ProjectDefaultAccessPolicies,
@@ -1264,6 +1265,7 @@ if TYPE_CHECKING:
         SearchParameterComponent as SearchParameterComponent,
     )
     from pymedplum.fhir.service_request import ServiceRequest as ServiceRequest
+    from pymedplum.fhir.simple_quantity import SimpleQuantity as SimpleQuantity
     from pymedplum.fhir.slot import Slot as Slot
     from pymedplum.fhir.smart_app_launch import SmartAppLaunch as SmartAppLaunch
     from pymedplum.fhir.smart_health_link import SmartHealthLink as SmartHealthLink
@@ -1338,6 +1340,10 @@ if TYPE_CHECKING:
     from pymedplum.fhir.substance import Substance as Substance
     from pymedplum.fhir.substance import SubstanceIngredient as SubstanceIngredient
     from pymedplum.fhir.substance import SubstanceInstance as SubstanceInstance
+    from pymedplum.fhir.substance_amount import SubstanceAmount as SubstanceAmount
+    from pymedplum.fhir.substance_amount import (
+        SubstanceAmountReferenceRange as SubstanceAmountReferenceRange,
+    )
     from pymedplum.fhir.substance_nucleic_acid import (
         SubstanceNucleicAcid as SubstanceNucleicAcid,
     )

@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 # A number whose text a float would not reproduce: a fraction ending in 0 ("1.50"), an exponent,
 # a tiny value (repr switches to exponent form) or 16+ significant digits. False positives (the
 # pattern inside a string value) only cost the slower, still exact, path.
-_RISKY_NUMBER = re.compile(
-    rb"[:\[,]\s*-?(?:\d+\.\d*0(?!\d)|\d+(?:\.\d+)?[eE]|0\.0000|(?=[\d.]{17})\d+\.\d)"
-)
+_RISKY_PATTERN = r"[:\[,]\s*-?(?:\d+\.\d*0(?!\d)|\d+(?:\.\d+)?[eE]|0\.0000|(?=[\d.]{17})\d+\.\d)"
+_RISKY_NUMBER = re.compile(_RISKY_PATTERN.encode())
+_RISKY_NUMBER_STR = re.compile(_RISKY_PATTERN)
 _MARK = "\x00"
 # How pydantic writes the marked string: "\u0000" then the decimal's text.
 _MARKED = re.compile(r'"\\u0000(-?[0-9][0-9.Ee+-]*)"')
@@ -141,8 +141,9 @@ ExtraValue = Annotated[Any, PlainSerializer(_serialize_json_value, when_used="js
 
 
 def _needs_lossless_parse(data: str | bytes | bytearray) -> bool:
-    raw = data.encode() if isinstance(data, str) else bytes(data)
-    return _RISKY_NUMBER.search(raw) is not None
+    if isinstance(data, str):
+        return _RISKY_NUMBER_STR.search(data) is not None
+    return _RISKY_NUMBER.search(data) is not None
 
 
 def fhir_alias(name: str) -> str:
@@ -206,6 +207,9 @@ class FHIRModel(BaseModel):
         serialize_by_alias=True,
         defer_build=True,
         protected_namespaces=(),
+        # Server data is PHI: a ValidationError names the element path (loc) and the problem,
+        # never the offending value, so it is safe to log.
+        hide_input_in_errors=True,
     )
 
     if TYPE_CHECKING:
@@ -263,6 +267,17 @@ class FHIRModel(BaseModel):
             if name in type(self).__pydantic_fields__:
                 return None
             return super().__getattr__(name)
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate a FHIR JSON dict (as ``json.loads`` gives it) or a model instance."""
+        if not gc.isenabled():
+            return super().model_validate(obj, **kwargs)
+        gc.disable()  # see model_validate_json
+        try:
+            return super().model_validate(obj, **kwargs)
+        finally:
+            gc.enable()
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:

@@ -9,9 +9,9 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     Element,
     Extension,  # noqa: F401  (inherited forward references)
-    IdentityProvider,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+from pymedplum.fhir.identity_provider import IdentityProvider
 
 
 class ClientApplicationSignInForm(BackboneElement):

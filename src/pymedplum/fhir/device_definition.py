@@ -17,13 +17,13 @@ from pymedplum.fhir.datatypes import (
     Element,
     Extension,  # noqa: F401  (inherited forward references)
     Identifier,
-    ProdCharacteristic,
-    ProductShelfLife,
     Quantity,
     Reference,
     RelatedArtifact,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+from pymedplum.fhir.prod_characteristic import ProdCharacteristic
+from pymedplum.fhir.product_shelf_life import ProductShelfLife
 
 
 class DeviceDefinitionUdiDeviceIdentifier(BackboneElement):

@@ -4,8 +4,9 @@
 from typing import Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir.datatypes import Element, IdentityProvider
+from pymedplum.fhir.datatypes import Element
 from pymedplum.fhir.domain_resource import DomainResource
+from pymedplum.fhir.identity_provider import IdentityProvider
 
 
 class DomainConfiguration(DomainResource):

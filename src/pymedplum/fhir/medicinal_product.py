@@ -16,10 +16,10 @@ from pymedplum.fhir.datatypes import (
     Element,
     Extension,  # noqa: F401  (inherited forward references)
     Identifier,
-    MarketingStatus,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+from pymedplum.fhir.marketing_status import MarketingStatus
 
 
 class MedicinalProductNameNamePart(BackboneElement):

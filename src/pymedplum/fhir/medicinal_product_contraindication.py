@@ -10,10 +10,10 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Extension,  # noqa: F401  (inherited forward references)
-    Population,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+from pymedplum.fhir.population import Population
 
 _MedicinalProductContraindicationOtherTherapy_CHOICES = (
     (

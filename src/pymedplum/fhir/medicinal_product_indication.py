@@ -10,11 +10,11 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Extension,  # noqa: F401  (inherited forward references)
-    Population,
     Quantity,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+from pymedplum.fhir.population import Population
 
 _MedicinalProductIndicationOtherTherapy_CHOICES = (
     (

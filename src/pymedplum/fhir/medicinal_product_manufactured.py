@@ -3,13 +3,9 @@
 
 from typing import Literal
 
-from pymedplum.fhir.datatypes import (
-    CodeableConcept,
-    ProdCharacteristic,
-    Quantity,
-    Reference,
-)
+from pymedplum.fhir.datatypes import CodeableConcept, Quantity, Reference
 from pymedplum.fhir.domain_resource import DomainResource
+from pymedplum.fhir.prod_characteristic import ProdCharacteristic
 
 
 class MedicinalProductManufactured(DomainResource):

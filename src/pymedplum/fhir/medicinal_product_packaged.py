@@ -11,13 +11,13 @@ from pymedplum.fhir.datatypes import (
     Element,
     Extension,  # noqa: F401  (inherited forward references)
     Identifier,
-    MarketingStatus,
-    ProdCharacteristic,
-    ProductShelfLife,
     Quantity,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+from pymedplum.fhir.marketing_status import MarketingStatus
+from pymedplum.fhir.prod_characteristic import ProdCharacteristic
+from pymedplum.fhir.product_shelf_life import ProductShelfLife
 
 
 class MedicinalProductPackagedBatchIdentifier(BackboneElement):

@@ -3,8 +3,9 @@
 
 from typing import Literal
 
-from pymedplum.fhir.datatypes import CodeableConcept, Population, Reference
+from pymedplum.fhir.datatypes import CodeableConcept, Reference
 from pymedplum.fhir.domain_resource import DomainResource
+from pymedplum.fhir.population import Population
 
 
 class MedicinalProductUndesirableEffect(DomainResource):

@@ -11,12 +11,12 @@ from pymedplum.fhir.datatypes import (
     Coding,
     ContactDetail,
     Element,
-    ElementDefinition,
     Extension,  # noqa: F401  (inherited forward references)
     Identifier,
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+from pymedplum.fhir.element_definition import ElementDefinition
 
 
 class StructureDefinitionMapping(BackboneElement):

@@ -13,9 +13,9 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     Element,
     Extension,  # noqa: F401  (inherited forward references)
-    SubstanceAmount,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+from pymedplum.fhir.substance_amount import SubstanceAmount
 
 
 class SubstancePolymerMonomerSetStartingMaterial(BackboneElement):

@@ -10,7 +10,7 @@ import logging
 import httpx
 import pytest
 
-from pymedplum import InsecureTransportError, RetryPolicy
+from pymedplum import InsecureTransportError, RetryPolicy, UnsafeRedirectError
 from pymedplum._sync._base_client import SyncBaseClient
 
 from ..fake import FakeMedplum, SyncFakeTransport
@@ -124,9 +124,11 @@ def test_the_sdk_never_follows_a_redirect(fake: FakeMedplum) -> None:
         "/fhir/R4/Patient/123",
         httpx.Response(302, headers={"Location": "https://evil.test/steal"}),
     )
-    with make_client(fake) as client:
-        response = client._request("GET", "Patient/123")
-    assert response.status_code == 302
+    client = make_client(fake)
+    with pytest.raises(UnsafeRedirectError) as info:
+        client._request("GET", "Patient/123")
+    client.close()
+    assert info.value.status_code == 302
     assert [r.url.host for r in fake.requests] == ["medplum.test"]
 
 

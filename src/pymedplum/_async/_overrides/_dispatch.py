@@ -10,6 +10,7 @@ import httpx
 from pymedplum._async._base_client import AsyncBaseClient
 from pymedplum._endpoints import Endpoint
 from pymedplum._request_builders import fill_path
+from pymedplum._serialization import decode_exact
 from pymedplum.bundle import FHIRBundle
 from pymedplum.endpoint_types import ModelT
 from pymedplum.exceptions import MedplumError
@@ -47,7 +48,7 @@ class Dispatch(AsyncBaseClient):
         is on the client's origin. Emits one RequestEvent with the endpoint's action.
         """
         if url is None:
-            target = fill_path(endpoint.path, values, dict(endpoint.args))
+            target = fill_path(endpoint.path, values, dict(endpoint.args), endpoint.optional)
             base = endpoint.base
         else:
             target, base = url, "absolute"
@@ -68,9 +69,15 @@ class Dispatch(AsyncBaseClient):
             replay_safe=endpoint.replay_safe if replay_safe is None else replay_safe,
         )
 
-    def _dict_response(self, response: httpx.Response) -> dict[str, Any]:
-        """The JSON object of a response ({} for an empty body); MedplumError for anything else."""
-        data = self._json(response)
+    def _dict_response(
+        self, response: httpx.Response, *, exact_decimals: bool = False
+    ) -> dict[str, Any]:
+        """The JSON object of a response ({} for an empty body); MedplumError for anything else.
+
+        ``exact_decimals``: numbers with a fraction or exponent become ``Decimal`` with their
+        text (``72.50`` stays ``72.50``) — for resources about to be validated into models.
+        """
+        data = self._json(response) if not exact_decimals else self._exact_json(response)
         if data is None:
             return {}
         if not isinstance(data, dict):
@@ -80,6 +87,15 @@ class Dispatch(AsyncBaseClient):
                 response=response,
             )
         return data
+
+    def _exact_json(self, response: httpx.Response) -> Any:
+        """``_json`` with decimals kept as ``Decimal`` (their text intact)."""
+        if not response.content:
+            return None
+        try:
+            return decode_exact(response.content)
+        except ValueError:
+            return self._json(response)  # raises the usual "expected a JSON body" error
 
     @overload
     def _model_response(self, response: httpx.Response, as_fhir: None) -> dict[str, Any]: ...
@@ -111,7 +127,7 @@ class Dispatch(AsyncBaseClient):
         self, response: httpx.Response, return_bundle: bool, as_fhir: type[ModelT] | None
     ) -> dict[str, Any] | FHIRBundle[Any]:
         """A searchset: the Bundle dict, or a FHIRBundle (typed by ``as_fhir``) on request."""
-        data = self._dict_response(response)
+        data = self._dict_response(response, exact_decimals=return_bundle and as_fhir is not None)
         if not return_bundle:
             return data
         return FHIRBundle(data, as_fhir=as_fhir)

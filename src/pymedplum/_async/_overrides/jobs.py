@@ -36,10 +36,12 @@ class JobOverrides(Dispatch):
     async def _wait_for_async_job(
         self, *, job: JobReference, poll_interval: float, timeout: float | None
     ) -> dict[str, Any]:
-        if poll_interval < 0:
-            raise ValueError(f"poll_interval must be >= 0, got {poll_interval!r}")
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
+        if not _is_seconds(poll_interval) or poll_interval < 0:
+            raise ValueError(
+                f"poll_interval must be a number of seconds >= 0, got {poll_interval!r}"
+            )
+        if timeout is not None and (not _is_seconds(timeout) or timeout < 0):
+            raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
         locator = job_locator(job)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -55,3 +57,7 @@ class JobOverrides(Dispatch):
                     f"async job still {status.get('status')!r} after {timeout} seconds"
                 )
             await sleep(min(poll_interval, remaining))
+
+
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urljoin
 
+import httpx
+
 from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
     build_search_params,
@@ -20,6 +22,7 @@ from pymedplum._security import check_same_origin
 from pymedplum._sync._overrides._dispatch import Dispatch
 from pymedplum.bundle import FHIRBundle
 from pymedplum.endpoint_types import ModelT, SearchQuery, SummaryMode, TotalMode
+from pymedplum.exceptions import MedplumError
 
 # Options that take one value: given both in ``query`` and as an argument is ambiguous.
 _SINGLE_VALUED = frozenset({"_summary", "_elements", "_total", "_at", "_count", "_offset", "_sort"})
@@ -56,8 +59,9 @@ class SearchOverrides(Dispatch):
         response = self._call_endpoint(
             endpoint, values, params=build_search_params(query), on_behalf_of=on_behalf_of
         )
+        seen = {str(response.request.url)}
         while True:
-            page = self._dict_response(response)
+            page = self._dict_response(response, exact_decimals=as_fhir is not None)
             for resource in matches(page):
                 yield self._as_model(resource, as_fhir)
             link = next_link(page)
@@ -66,6 +70,9 @@ class SearchOverrides(Dispatch):
             # A relative link is resolved against the page it came from.
             url = link if is_absolute_url(link) else urljoin(str(response.request.url), link)
             check_same_origin(self._origin, url, what="the Bundle's next link")
+            if str(httpx.URL(url)) in seen:  # a server paging bug must not loop forever
+                raise MedplumError("the Bundle's next link points at a page already fetched")
+            seen.add(str(httpx.URL(url)))
             response = self._call_endpoint(endpoint, values, url=url, on_behalf_of=on_behalf_of)
 
     def _search_with_options(

@@ -1,0 +1,117 @@
+"""Bad arguments fail before anything is sent, with a TypeError / ValueError naming them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.qa.conftest import QA
+
+pytestmark = pytest.mark.anyio
+
+PATIENT = {"resourceType": "Patient", "id": "1"}
+
+AS_FHIR_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+    ("read_resource", ("Patient", "1"), {}),
+    ("vread_resource", ("Patient", "1", "2"), {}),
+    ("create_resource", ({"resourceType": "Patient"},), {}),
+    ("create_resource_if_none_exist", ({"resourceType": "Patient"}, "identifier=a|b"), {}),
+    ("update_resource", (PATIENT,), {}),
+    ("patch_resource", ("Patient", "1", []), {}),
+    ("search_resources", ("Patient",), {"return_bundle": True}),
+    ("search_with_options", ("Patient",), {"return_bundle": True}),
+]
+
+
+@pytest.mark.parametrize("bad", [dict, "Patient", 42])
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs"), AS_FHIR_CALLS, ids=[c[0] for c in AS_FHIR_CALLS]
+)
+async def test_as_fhir_must_be_a_model_class_checked_before_sending(
+    qa: QA, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], bad: Any
+) -> None:
+    client = qa.client()
+    with pytest.raises(TypeError, match="as_fhir"):
+        await qa.call(client, method, *args, as_fhir=bad, **kwargs)
+    assert qa.requests == []  # a create must not be sent and then fail on the answer
+
+
+async def test_as_fhir_for_search_resource_pages(qa: QA) -> None:
+    client = qa.client()
+    items = client.search_resource_pages("Patient", as_fhir=dict)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="as_fhir"):
+        if qa.flavour == "async":
+            async for _ in items:  # type: ignore[union-attr]
+                pass
+        else:
+            for _ in items:  # type: ignore[union-attr]
+                pass
+    assert qa.requests == []
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        {"op": "replace", "path": "/active", "value": False},
+        "[{'op': 'remove'}]",
+        [{"path": "/active"}],
+        [{"op": "replace"}],
+        ["replace"],
+    ],
+)
+async def test_patch_operations_are_checked(qa: QA, operations: Any) -> None:
+    client = qa.client()
+    with pytest.raises((TypeError, ValueError), match="operations"):
+        await qa.call(client, "patch_resource", "Patient", "1", operations)
+    assert qa.requests == []
+
+
+async def test_patch_operations_sent_as_given(qa: QA) -> None:
+    import json
+
+    client = qa.client()
+    ops = ({"op": "replace", "path": "/active", "value": False},)
+    await qa.call(client, "patch_resource", "Patient", "1", ops)
+    assert json.loads(qa.requests[-1].content) == [ops[0]]
+    assert qa.requests[-1].headers["Content-Type"].startswith("application/json-patch+json")
+
+
+BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
+    ("execute_graphql", (123,), {}, "query"),
+    ("execute_graphql", ("",), {}, "query"),
+    ("execute_graphql", ("{ x }",), {"variables": "a=1"}, "variables"),
+    ("search_with_options", ("Patient",), {"summary": "bogus"}, "summary"),
+    ("search_with_options", ("Patient",), {"total": "bogus"}, "total"),
+    ("search_with_options", ("Patient",), {"count": "x"}, "count"),
+    ("search_with_options", ("Patient",), {"count": -1}, "count"),
+    ("search_with_options", ("Patient",), {"offset": 1.5}, "offset"),
+    ("create_resource", ({"resourceType": "Patient"},), {"accounts": 5}, "accounts"),
+    ("upload_binary", (b"x", ""), {}, "content_type"),
+    ("upload_binary", (b"x", None), {}, "content_type"),
+    ("wait_for_async_job", ("job1",), {"timeout": "soon"}, "timeout"),
+    ("wait_for_async_job", ("job1",), {"poll_interval": "1"}, "poll_interval"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "argument"),
+    BAD_CALLS,
+    ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(BAD_CALLS)],
+)
+async def test_bad_argument_named_and_nothing_sent(
+    qa: QA, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], argument: str
+) -> None:
+    client = qa.client()
+    with pytest.raises((TypeError, ValueError), match=argument):
+        await qa.call(client, method, *args, **kwargs)
+    assert qa.requests == []
+
+
+async def test_search_with_options_accepts_the_documented_values(qa: QA) -> None:
+    client = qa.client()
+    for summary in ("true", "text", "data", "count", "false"):
+        await qa.call(client, "search_with_options", "Patient", summary=summary)
+    for total in ("none", "estimate", "accurate"):
+        await qa.call(client, "search_with_options", "Patient", total=total, count=0, offset=0)
+    assert len(qa.requests) == 8

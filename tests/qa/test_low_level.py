@@ -1,0 +1,70 @@
+"""get / post / put / delete: paths relative to base_url, parsed JSON or None, and the
+httpx-style keywords the contract forwards (params, headers, content, data, timeout)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.qa.conftest import BASE, QA
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_returns_parsed_json_or_none(qa: QA) -> None:
+    qa.handler = lambda r: (
+        httpx.Response(204) if r.method == "DELETE" else httpx.Response(200, json={"ok": 1})
+    )
+    client = qa.client()
+    assert await qa.call(client, "get", "admin/projects/p1") == {"ok": 1}
+    assert await qa.call(client, "post", "admin/x", {"a": 1}) == {"ok": 1}
+    assert await qa.call(client, "put", "admin/x", json={"a": 2}) == {"ok": 1}
+    assert await qa.call(client, "delete", "admin/x") is None
+    assert [str(r.url) for r in qa.requests] == [BASE + "admin/projects/p1"] + [
+        BASE + "admin/x"
+    ] * 3
+    assert json.loads(qa.requests[2].content) == {"a": 2}
+
+
+async def test_params_headers_and_timeout_are_forwarded(qa: QA) -> None:
+    seen: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions.get("timeout", {}))
+        return httpx.Response(200, json={})
+
+    qa.handler = handler
+    client = qa.client()
+    await qa.call(client, "get", "auth/me", params={"a": "1"}, headers={"X-Y": "z"}, timeout=2.5)
+    request = qa.requests[-1]
+    assert request.url.params["a"] == "1" and request.headers["x-y"] == "z"
+    assert seen[-1] == {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}
+    await qa.call(client, "get", "auth/me", timeout=httpx.Timeout(1.0, read=9.0))
+    assert seen[-1]["read"] == 9.0
+
+
+async def test_post_form_data(qa: QA) -> None:
+    qa.handler = lambda r: httpx.Response(200, json={})
+    client = qa.client()
+    await qa.call(client, "post", "auth/something", data={"a": "1", "b": "x y"})
+    request = qa.requests[-1]
+    assert request.content == b"a=1&b=x+y"
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize("bad", [{"follow_redirects": True}, {"auth": ("u", "p")}])
+async def test_unsupported_httpx_keywords_raise_type_error_naming_them(
+    qa: QA, bad: dict[str, object]
+) -> None:
+    client = qa.client()
+    with pytest.raises(TypeError, match=next(iter(bad))):
+        await qa.call(client, "get", "auth/me", **bad)
+    assert qa.requests == []
+
+
+async def test_bad_timeout_named(qa: QA) -> None:
+    client = qa.client()
+    with pytest.raises((TypeError, ValueError), match="timeout"):
+        await qa.call(client, "get", "auth/me", timeout="soon")

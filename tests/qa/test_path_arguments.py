@@ -1,0 +1,58 @@
+"""A required path argument given as None must raise, not drop its path segment.
+
+Dropping the segment turns ``delete_resource("Patient", None)`` into ``DELETE Patient`` (a
+conditional delete of every Patient) and ``read_resource("Patient", None)`` into a search.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.qa.conftest import QA
+
+pytestmark = pytest.mark.anyio
+
+CALLS: list[tuple[str, tuple[Any, ...], str]] = [
+    ("read_resource", ("Patient", None), "resource_id"),
+    ("read_resource", (None, "1"), "resource_type"),
+    ("vread_resource", ("Patient", "1", None), "version_id"),
+    ("vread_resource", ("Patient", None, "1"), "resource_id"),
+    ("delete_resource", ("Patient", None), "resource_id"),
+    ("delete_resource", (None, "1"), "resource_type"),
+    ("patch_resource", ("Patient", None, []), "resource_id"),
+    ("search_resources", (None,), "resource_type"),
+    ("search_one", (None,), "resource_type"),
+    ("download_binary", (None,), "binary_id"),
+    ("export_ccda", (None,), "patient_id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "argument"), CALLS, ids=[c[0] + "-" + c[2] for c in CALLS]
+)
+async def test_none_path_argument_raises_and_sends_nothing(
+    qa: QA, method: str, args: tuple[Any, ...], argument: str
+) -> None:
+    client = qa.client()
+    with pytest.raises((TypeError, ValueError), match=argument):
+        await qa.call(client, method, *args)
+    assert qa.requests == []
+
+
+async def test_optional_instance_id_still_drops_its_segment(qa: QA) -> None:
+    client = qa.client()
+    await qa.call(client, "expand_valueset", valueset_url="http://example.org/vs")
+    assert qa.requests[-1].url.path == "/fhir/R4/ValueSet/$expand"
+    await qa.call(client, "expand_valueset", valueset_id="vs1")
+    assert qa.requests[-1].url.path == "/fhir/R4/ValueSet/vs1/$expand"
+
+
+def test_fill_path_drops_only_optional_placeholders() -> None:
+    from pymedplum._request_builders import fill_path
+
+    args = {"id": "valueset_id"}
+    assert fill_path("ValueSet/{id}/$expand", {"id": None}, args, ("id",)) == "ValueSet/$expand"
+    with pytest.raises(TypeError, match="valueset_id is required"):
+        fill_path("ValueSet/{id}/$expand", {"id": None}, args)
