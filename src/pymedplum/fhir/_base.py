@@ -323,13 +323,23 @@ class FHIRModel(BaseModel):
 _PACKAGE = __name__.rsplit(".", 1)[0]
 
 
+# resourceType -> model class, filled as known types are first met (a Bundle repeats a few
+# types). Unknown names are not cached: they come from input and would grow it without bound.
+_RESOURCE_CLASSES: dict[str, type[FHIRModel]] = {}
+
+
 def _resource_class(resource_type: str) -> type[FHIRModel] | None:
+    try:
+        return _RESOURCE_CLASSES[resource_type]
+    except KeyError:
+        pass
     registry = importlib.import_module(f"{_PACKAGE}._registry")
     module_name = registry.RESOURCE_MODULES.get(resource_type)
-    if module_name is None:
-        return None
-    module = importlib.import_module(f"{_PACKAGE}.{module_name}")
-    cls: type[FHIRModel] = getattr(module, resource_type)
+    cls: type[FHIRModel] | None = None
+    if module_name is not None:
+        module = importlib.import_module(f"{_PACKAGE}.{module_name}")
+        cls = getattr(module, resource_type)
+        _RESOURCE_CLASSES[resource_type] = cls
     return cls
 
 
