@@ -303,13 +303,10 @@ class SyncBaseClient:
     ) -> Any:
         """POST ``json`` (or raw ``content``, or ``data`` form-encoded) to a Medplum API path;
         the parsed JSON or ``None``. ``timeout`` overrides the client's for this call."""
-        if data is not None:
-            content, headers = _form(data, json, content, headers)
-        response = self._request(
-            "POST", path, base=self._base_of(path), params=params, json=json, content=content,
-            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
+        return self._send_body(
+            "POST", path, json, params=params, content=content, data=data, headers=headers,
+            timeout=timeout, on_behalf_of=on_behalf_of,
         )  # fmt: skip
-        return self._json(response)
 
     def put(
         self,
@@ -325,10 +322,29 @@ class SyncBaseClient:
     ) -> Any:
         """PUT ``json`` (or raw ``content``, or ``data`` form-encoded) to a Medplum API path;
         the parsed JSON or ``None``. ``timeout`` overrides the client's for this call."""
+        return self._send_body(
+            "PUT", path, json, params=params, content=content, data=data, headers=headers,
+            timeout=timeout, on_behalf_of=on_behalf_of,
+        )  # fmt: skip
+
+    def _send_body(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        *,
+        params: QueryParams | None,
+        content: bytes | None,
+        data: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        timeout: float | httpx.Timeout | None,
+        on_behalf_of: str | None,
+    ) -> Any:
+        """The one body-carrying low-level call behind ``post`` and ``put``."""
         if data is not None:
             content, headers = _form(data, json, content, headers)
         response = self._request(
-            "PUT", path, base=self._base_of(path), params=params, json=json, content=content,
+            method, path, base=self._base_of(path), params=params, json=json, content=content,
             headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
         )  # fmt: skip
         return self._json(response)
