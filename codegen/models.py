@@ -148,7 +148,7 @@ class ModuleSpec:
         """Names this module needs from the hand-written ``_base``."""
         names = {c.base for c in self.classes} & {"FHIRModel", "ResourceBase"}
         if self.uses_choice:
-            names.add("check_one_of")
+            names.add("ChoiceGroups")
         if self.name == "resource":
             names.add("dispatch_resource")
         return sorted(names)

@@ -2,12 +2,10 @@
 """FHIR models: AuditEventAgentNetwork, AuditEventAgent, AuditEventSource, AuditEventEntityDetail,
 AuditEventEntity, AuditEvent."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -110,10 +108,8 @@ class AuditEventEntityDetail(BackboneElement):
     value_base64_binary_ext: Element | None = None
     """Extensions and id of ``valueBase64Binary`` (JSON ``_valueBase64Binary``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "AuditEventEntityDetail":
-        check_one_of(self, _AuditEventEntityDetail_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _AuditEventEntityDetail_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class AuditEventEntity(BackboneElement):

@@ -3,12 +3,10 @@
 BiologicallyDerivedProductManipulation, BiologicallyDerivedProductStorage,
 BiologicallyDerivedProduct."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -47,10 +45,8 @@ class BiologicallyDerivedProductCollection(BackboneElement):
     collected_period: Period | None = None
     """Time of product collection"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "BiologicallyDerivedProductCollection":
-        check_one_of(self, _BiologicallyDerivedProductCollection_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _BiologicallyDerivedProductCollection_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _BiologicallyDerivedProductProcessing_CHOICES = (
@@ -84,10 +80,8 @@ class BiologicallyDerivedProductProcessing(BackboneElement):
     time_period: Period | None = None
     """Time of processing"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "BiologicallyDerivedProductProcessing":
-        check_one_of(self, _BiologicallyDerivedProductProcessing_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _BiologicallyDerivedProductProcessing_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _BiologicallyDerivedProductManipulation_CHOICES = (
@@ -117,10 +111,8 @@ class BiologicallyDerivedProductManipulation(BackboneElement):
     time_period: Period | None = None
     """Time of manipulation"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "BiologicallyDerivedProductManipulation":
-        check_one_of(self, _BiologicallyDerivedProductManipulation_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _BiologicallyDerivedProductManipulation_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class BiologicallyDerivedProductStorage(BackboneElement):

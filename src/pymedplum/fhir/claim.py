@@ -3,12 +3,10 @@
 ClaimProcedure, ClaimInsurance, ClaimAccident, ClaimItemDetailSubDetail, ClaimItemDetail,
 ClaimItem, Claim."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Address,
     Attachment,
@@ -123,10 +121,8 @@ class ClaimSupportingInfo(BackboneElement):
     reason: CodeableConcept | None = None
     """Explanation for the information"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ClaimSupportingInfo":
-        check_one_of(self, _ClaimSupportingInfo_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimSupportingInfo_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _ClaimDiagnosis_CHOICES = (
@@ -160,10 +156,8 @@ class ClaimDiagnosis(BackboneElement):
     package_code: CodeableConcept | None = None
     """Package billing code"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ClaimDiagnosis":
-        check_one_of(self, _ClaimDiagnosis_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimDiagnosis_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _ClaimProcedure_CHOICES = (
@@ -199,10 +193,8 @@ class ClaimProcedure(BackboneElement):
     udi: list[Reference] | None = None
     """Unique device identifier"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ClaimProcedure":
-        check_one_of(self, _ClaimProcedure_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimProcedure_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ClaimInsurance(BackboneElement):
@@ -259,10 +251,8 @@ class ClaimAccident(BackboneElement):
     location_reference: Reference | None = None
     """Where the event occurred"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ClaimAccident":
-        check_one_of(self, _ClaimAccident_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimAccident_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ClaimItemDetailSubDetail(BackboneElement):
@@ -418,10 +408,8 @@ class ClaimItem(BackboneElement):
     detail: list[ClaimItemDetail] | None = None
     """Product or service provided"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ClaimItem":
-        check_one_of(self, _ClaimItem_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimItem_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class Claim(DomainResource):

@@ -4,12 +4,10 @@ ClaimResponseItem, ClaimResponseAddItemDetailSubDetail, ClaimResponseAddItemDeta
 ClaimResponseAddItem, ClaimResponseTotal, ClaimResponsePayment, ClaimResponseProcessNote,
 ClaimResponseInsurance, ClaimResponseError, ClaimResponse."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Address,
     Attachment,
@@ -223,10 +221,8 @@ class ClaimResponseAddItem(BackboneElement):
     detail: list[ClaimResponseAddItemDetail] | None = None
     """Insurer added line details"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ClaimResponseAddItem":
-        check_one_of(self, _ClaimResponseAddItem_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimResponseAddItem_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ClaimResponseTotal(BackboneElement):

@@ -2,12 +2,10 @@
 """FHIR models: CodeSystemFilter, CodeSystemProperty, CodeSystemConceptDesignation,
 CodeSystemConceptProperty, CodeSystemConcept, CodeSystem."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -145,10 +143,8 @@ class CodeSystemConceptProperty(BackboneElement):
     value_decimal_ext: Element | None = None
     """Extensions and id of ``valueDecimal`` (JSON ``_valueDecimal``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "CodeSystemConceptProperty":
-        check_one_of(self, _CodeSystemConceptProperty_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _CodeSystemConceptProperty_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class CodeSystemConcept(BackboneElement):

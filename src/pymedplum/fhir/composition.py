@@ -2,12 +2,10 @@
 """FHIR models: CompositionAttester, CompositionRelatesTo, CompositionEvent, CompositionSection,
 Composition."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -61,10 +59,8 @@ class CompositionRelatesTo(BackboneElement):
     target_reference: Reference | None = None
     """Target of the relationship"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "CompositionRelatesTo":
-        check_one_of(self, _CompositionRelatesTo_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _CompositionRelatesTo_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class CompositionEvent(BackboneElement):

@@ -2,12 +2,10 @@
 """FHIR models: ConceptMapGroupElementTargetDependsOn, ConceptMapGroupElementTarget,
 ConceptMapGroupElement, ConceptMapGroupUnmapped, ConceptMapGroup, ConceptMap."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -236,7 +234,5 @@ class ConceptMap(DomainResource):
     group: list[ConceptMapGroup] | None = None
     """Same source and target systems"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ConceptMap":
-        check_one_of(self, _ConceptMap_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ConceptMap_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

@@ -2,12 +2,10 @@
 """FHIR models: ConsentPolicy, ConsentVerification, ConsentProvisionActor, ConsentProvisionData,
 ConsentProvision, Consent."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Attachment,
     BackboneElement,
@@ -150,7 +148,5 @@ class Consent(DomainResource):
     provision: ConsentProvision | None = None
     """Constraints to the base Consent.policyRule"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "Consent":
-        check_one_of(self, _Consent_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _Consent_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

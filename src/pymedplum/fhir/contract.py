@@ -5,12 +5,10 @@ ContractTermAssetValuedItem, ContractTermAsset, ContractTermActionSubject,
 ContractTermAction, ContractTerm, ContractSigner, ContractFriendly, ContractLegal,
 ContractRule, Contract."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Annotation,
     Attachment,
@@ -160,10 +158,8 @@ class ContractTermOfferAnswer(BackboneElement):
     value_reference: Reference | None = None
     """The actual answer response"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ContractTermOfferAnswer":
-        check_one_of(self, _ContractTermOfferAnswer_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ContractTermOfferAnswer_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ContractTermOffer(BackboneElement):
@@ -271,10 +267,8 @@ class ContractTermAssetValuedItem(BackboneElement):
     security_label_number_ext: list[Element | None] | None = None
     """Extensions and id of ``securityLabelNumber`` (JSON ``_securityLabelNumber``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ContractTermAssetValuedItem":
-        check_one_of(self, _ContractTermAssetValuedItem_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ContractTermAssetValuedItem_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ContractTermAsset(BackboneElement):
@@ -411,10 +405,8 @@ class ContractTermAction(BackboneElement):
     security_label_number_ext: list[Element | None] | None = None
     """Extensions and id of ``securityLabelNumber`` (JSON ``_securityLabelNumber``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ContractTermAction":
-        check_one_of(self, _ContractTermAction_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ContractTermAction_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _ContractTerm_CHOICES = (
@@ -464,10 +456,8 @@ class ContractTerm(BackboneElement):
     group: "list[ContractTerm] | None" = None
     """Nested Contract Term Group"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ContractTerm":
-        check_one_of(self, _ContractTerm_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ContractTerm_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ContractSigner(BackboneElement):
@@ -502,10 +492,8 @@ class ContractFriendly(BackboneElement):
     content_reference: Reference | None = None
     """Easily comprehended representation of this Contract"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ContractFriendly":
-        check_one_of(self, _ContractFriendly_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ContractFriendly_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _ContractLegal_CHOICES = (
@@ -529,10 +517,8 @@ class ContractLegal(BackboneElement):
     content_reference: Reference | None = None
     """Contract Legal Text"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ContractLegal":
-        check_one_of(self, _ContractLegal_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ContractLegal_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _ContractRule_CHOICES = (
@@ -556,10 +542,8 @@ class ContractRule(BackboneElement):
     content_reference: Reference | None = None
     """Computable Contract Rules"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ContractRule":
-        check_one_of(self, _ContractRule_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ContractRule_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _Contract_CHOICES = (
@@ -697,7 +681,5 @@ class Contract(DomainResource):
     legally_binding_reference: Reference | None = None
     """Binding Contract"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "Contract":
-        check_one_of(self, _Contract_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _Contract_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

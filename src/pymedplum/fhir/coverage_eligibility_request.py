@@ -3,12 +3,10 @@
 CoverageEligibilityRequestItemDiagnosis, CoverageEligibilityRequestItem,
 CoverageEligibilityRequest."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -74,10 +72,8 @@ class CoverageEligibilityRequestItemDiagnosis(BackboneElement):
     diagnosis_reference: Reference | None = None
     """Nature of illness or problem"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "CoverageEligibilityRequestItemDiagnosis":
-        check_one_of(self, _CoverageEligibilityRequestItemDiagnosis_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _CoverageEligibilityRequestItemDiagnosis_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class CoverageEligibilityRequestItem(BackboneElement):
@@ -164,7 +160,5 @@ class CoverageEligibilityRequest(DomainResource):
     item: list[CoverageEligibilityRequestItem] | None = None
     """Item to be evaluated for eligibiity"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "CoverageEligibilityRequest":
-        check_one_of(self, _CoverageEligibilityRequest_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _CoverageEligibilityRequest_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

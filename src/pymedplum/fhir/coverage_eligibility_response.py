@@ -3,12 +3,10 @@
 CoverageEligibilityResponseInsurance, CoverageEligibilityResponseError,
 CoverageEligibilityResponse."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -71,10 +69,10 @@ class CoverageEligibilityResponseInsuranceItemBenefit(BackboneElement):
     used_money: Money | None = None
     """Benefits used"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "CoverageEligibilityResponseInsuranceItemBenefit":
-        check_one_of(self, _CoverageEligibilityResponseInsuranceItemBenefit_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = (
+        _CoverageEligibilityResponseInsuranceItemBenefit_CHOICES
+    )
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class CoverageEligibilityResponseInsuranceItem(BackboneElement):
@@ -207,7 +205,5 @@ class CoverageEligibilityResponse(DomainResource):
     error: list[CoverageEligibilityResponseError] | None = None
     """Processing errors"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "CoverageEligibilityResponse":
-        check_one_of(self, _CoverageEligibilityResponse_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _CoverageEligibilityResponse_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

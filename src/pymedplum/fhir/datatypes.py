@@ -6,12 +6,10 @@ DataRequirementDateFilter, DataRequirementSort, DataRequirement, Expression,
 ParameterDefinition, RelatedArtifact, TriggerDefinition, UsageContext, Meta, Extension,
 BackboneElement, TimingRepeat, Timing, DosageDoseAndRate, Dosage, Narrative."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import FHIRModel, check_one_of
+from pymedplum.fhir._base import ChoiceGroups, FHIRModel
 
 
 class Element(FHIRModel):
@@ -219,10 +217,8 @@ class Annotation(Element):
     text_ext: Element | None = None
     """Extensions and id of ``text`` (JSON ``_text``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "Annotation":
-        check_one_of(self, _Annotation_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _Annotation_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class Attachment(Element):
@@ -504,10 +500,8 @@ class DataRequirementDateFilter(Element):
     value_duration: Duration | None = None
     """The value of the filter, as a Period, DateTime, or Duration value"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "DataRequirementDateFilter":
-        check_one_of(self, _DataRequirementDateFilter_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _DataRequirementDateFilter_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class DataRequirementSort(Element):
@@ -780,10 +774,8 @@ class DataRequirement(Element):
     sort: list[DataRequirementSort] | None = None
     """Order of the results"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "DataRequirement":
-        check_one_of(self, _DataRequirement_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _DataRequirement_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class Expression(Element):
@@ -1150,10 +1142,8 @@ class TriggerDefinition(Element):
     condition: Expression | None = None
     """Whether the event triggers (boolean expression)"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "TriggerDefinition":
-        check_one_of(self, _TriggerDefinition_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _TriggerDefinition_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _UsageContext_CHOICES = (
@@ -1185,10 +1175,8 @@ class UsageContext(Element):
     value_reference: Reference | None = None
     """Value that defines the context"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "UsageContext":
-        check_one_of(self, _UsageContext_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _UsageContext_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class Meta(Element):
@@ -1439,10 +1427,8 @@ class Extension(Element):
     value_meta: Meta | None = None
     """Value of extension"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "Extension":
-        check_one_of(self, _Extension_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _Extension_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class BackboneElement(Element):
@@ -1564,10 +1550,8 @@ class TimingRepeat(Element):
     offset_ext: Element | None = None
     """Extensions and id of ``offset`` (JSON ``_offset``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "TimingRepeat":
-        check_one_of(self, _TimingRepeat_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _TimingRepeat_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class Timing(BackboneElement):
@@ -1622,10 +1606,8 @@ class DosageDoseAndRate(Element):
     rate_quantity: Quantity | None = None
     """Amount of medication per unit of time"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "DosageDoseAndRate":
-        check_one_of(self, _DosageDoseAndRate_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _DosageDoseAndRate_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _Dosage_CHOICES = (
@@ -1681,10 +1663,8 @@ class Dosage(BackboneElement):
     max_dose_per_lifetime: Quantity | None = None
     """Upper limit on medication per lifetime of the patient"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "Dosage":
-        check_one_of(self, _Dosage_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _Dosage_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class Narrative(Element):

@@ -3,12 +3,10 @@
 DeviceDefinitionSpecialization, DeviceDefinitionCapability, DeviceDefinitionProperty,
 DeviceDefinitionMaterial, DeviceDefinitionClassification, DeviceDefinition."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Annotation,
     BackboneElement,
@@ -199,7 +197,5 @@ class DeviceDefinition(DomainResource):
     body_site: CodeableConcept | None = None
     """Target body site"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "DeviceDefinition":
-        check_one_of(self, _DeviceDefinition_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _DeviceDefinition_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

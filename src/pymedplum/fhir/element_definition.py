@@ -3,12 +3,10 @@
 ElementDefinitionType, ElementDefinitionExample, ElementDefinitionConstraint,
 ElementDefinitionBinding, ElementDefinitionMapping, ElementDefinition."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Address,
     Age,
@@ -328,10 +326,8 @@ class ElementDefinitionExample(Element):
     value_meta: Meta | None = None
     """Value of Example (one of allowed types)"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ElementDefinitionExample":
-        check_one_of(self, _ElementDefinitionExample_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ElementDefinitionExample_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ElementDefinitionConstraint(Element):
@@ -1200,7 +1196,5 @@ class ElementDefinition(BackboneElement):
     mapping: list[ElementDefinitionMapping] | None = None
     """Map element to another set of definitions"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ElementDefinition":
-        check_one_of(self, _ElementDefinition_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ElementDefinition_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

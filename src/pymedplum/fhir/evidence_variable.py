@@ -4,12 +4,10 @@ EvidenceVariableCharacteristicDefinitionByCombination,
 EvidenceVariableCharacteristicTimeFromEvent, EvidenceVariableCharacteristic,
 EvidenceVariable."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Annotation,
     BackboneElement,
@@ -73,10 +71,10 @@ class EvidenceVariableCharacteristicDefinitionByTypeAndValue(BackboneElement):
     offset: CodeableConcept | None = None
     """Reference point for valueQuantity or valueRange"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "EvidenceVariableCharacteristicDefinitionByTypeAndValue":
-        check_one_of(self, _EvidenceVariableCharacteristicDefinitionByTypeAndValue_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = (
+        _EvidenceVariableCharacteristicDefinitionByTypeAndValue_CHOICES
+    )
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class EvidenceVariableCharacteristicDefinitionByCombination(BackboneElement):
@@ -135,10 +133,8 @@ class EvidenceVariableCharacteristicTimeFromEvent(BackboneElement):
     range: Range | None = None
     """Used to express the observation within a period before and/or after the event"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "EvidenceVariableCharacteristicTimeFromEvent":
-        check_one_of(self, _EvidenceVariableCharacteristicTimeFromEvent_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _EvidenceVariableCharacteristicTimeFromEvent_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _EvidenceVariableCharacteristic_CHOICES = (
@@ -211,10 +207,8 @@ class EvidenceVariableCharacteristic(BackboneElement):
     time_from_event: list[EvidenceVariableCharacteristicTimeFromEvent] | None = None
     """Timing in which the characteristic is determined"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "EvidenceVariableCharacteristic":
-        check_one_of(self, _EvidenceVariableCharacteristic_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _EvidenceVariableCharacteristic_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class EvidenceVariable(DomainResource):

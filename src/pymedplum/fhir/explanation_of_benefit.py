@@ -10,12 +10,10 @@ ExplanationOfBenefitPayment, ExplanationOfBenefitProcessNote,
 ExplanationOfBenefitBenefitBalanceFinancial, ExplanationOfBenefitBenefitBalance,
 ExplanationOfBenefit."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Address,
     Attachment,
@@ -131,10 +129,8 @@ class ExplanationOfBenefitSupportingInfo(BackboneElement):
     reason: Coding | None = None
     """Explanation for the information"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ExplanationOfBenefitSupportingInfo":
-        check_one_of(self, _ExplanationOfBenefitSupportingInfo_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitSupportingInfo_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _ExplanationOfBenefitDiagnosis_CHOICES = (
@@ -168,10 +164,8 @@ class ExplanationOfBenefitDiagnosis(BackboneElement):
     package_code: CodeableConcept | None = None
     """Package billing code"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ExplanationOfBenefitDiagnosis":
-        check_one_of(self, _ExplanationOfBenefitDiagnosis_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitDiagnosis_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _ExplanationOfBenefitProcedure_CHOICES = (
@@ -207,10 +201,8 @@ class ExplanationOfBenefitProcedure(BackboneElement):
     udi: list[Reference] | None = None
     """Unique device identifier"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ExplanationOfBenefitProcedure":
-        check_one_of(self, _ExplanationOfBenefitProcedure_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitProcedure_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ExplanationOfBenefitInsurance(BackboneElement):
@@ -255,10 +247,8 @@ class ExplanationOfBenefitAccident(BackboneElement):
     location_reference: Reference | None = None
     """Where the event occurred"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ExplanationOfBenefitAccident":
-        check_one_of(self, _ExplanationOfBenefitAccident_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitAccident_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ExplanationOfBenefitItemAdjudication(BackboneElement):
@@ -447,10 +437,8 @@ class ExplanationOfBenefitItem(BackboneElement):
     detail: list[ExplanationOfBenefitItemDetail] | None = None
     """Additional items"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ExplanationOfBenefitItem":
-        check_one_of(self, _ExplanationOfBenefitItem_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitItem_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ExplanationOfBenefitAddItemDetailSubDetail(BackboneElement):
@@ -586,10 +574,8 @@ class ExplanationOfBenefitAddItem(BackboneElement):
     detail: list[ExplanationOfBenefitAddItemDetail] | None = None
     """Insurer added line items"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ExplanationOfBenefitAddItem":
-        check_one_of(self, _ExplanationOfBenefitAddItem_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitAddItem_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ExplanationOfBenefitTotal(BackboneElement):
@@ -684,10 +670,8 @@ class ExplanationOfBenefitBenefitBalanceFinancial(BackboneElement):
     used_money: Money | None = None
     """Benefits used"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ExplanationOfBenefitBenefitBalanceFinancial":
-        check_one_of(self, _ExplanationOfBenefitBenefitBalanceFinancial_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitBenefitBalanceFinancial_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ExplanationOfBenefitBenefitBalance(BackboneElement):

@@ -2,12 +2,10 @@
 """FHIR models: ImmunizationPerformer, ImmunizationEducation, ImmunizationReaction,
 ImmunizationProtocolApplied, Immunization."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Annotation,
     BackboneElement,
@@ -116,10 +114,8 @@ class ImmunizationProtocolApplied(BackboneElement):
     series_doses_string_ext: Element | None = None
     """Extensions and id of ``seriesDosesString`` (JSON ``_seriesDosesString``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ImmunizationProtocolApplied":
-        check_one_of(self, _ImmunizationProtocolApplied_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ImmunizationProtocolApplied_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _Immunization_CHOICES = (
@@ -215,7 +211,5 @@ class Immunization(DomainResource):
     protocol_applied: list[ImmunizationProtocolApplied] | None = None
     """Protocol followed by the provider"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "Immunization":
-        check_one_of(self, _Immunization_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _Immunization_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

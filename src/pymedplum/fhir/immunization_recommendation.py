@@ -2,12 +2,10 @@
 """FHIR models: ImmunizationRecommendationRecommendationDateCriterion,
 ImmunizationRecommendationRecommendation, ImmunizationRecommendation."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -96,10 +94,8 @@ class ImmunizationRecommendationRecommendation(BackboneElement):
     supporting_patient_information: list[Reference] | None = None
     """Patient observations supporting recommendation"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ImmunizationRecommendationRecommendation":
-        check_one_of(self, _ImmunizationRecommendationRecommendation_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ImmunizationRecommendationRecommendation_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ImmunizationRecommendation(DomainResource):

@@ -6,12 +6,10 @@ ImplementationGuideDefinitionTemplate, ImplementationGuideDefinition,
 ImplementationGuideManifestResource, ImplementationGuideManifestPage,
 ImplementationGuideManifest, ImplementationGuide."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -287,10 +285,8 @@ class ImplementationGuideDefinitionResource(BackboneElement):
     grouping_id_ext: Element | None = None
     """Extensions and id of ``groupingId`` (JSON ``_groupingId``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ImplementationGuideDefinitionResource":
-        check_one_of(self, _ImplementationGuideDefinitionResource_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ImplementationGuideDefinitionResource_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _ImplementationGuideDefinitionPage_CHOICES = (
@@ -326,10 +322,8 @@ class ImplementationGuideDefinitionPage(BackboneElement):
     page: "list[ImplementationGuideDefinitionPage] | None" = None
     """Nested Pages / Sections"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ImplementationGuideDefinitionPage":
-        check_one_of(self, _ImplementationGuideDefinitionPage_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ImplementationGuideDefinitionPage_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ImplementationGuideDefinitionParameter(BackboneElement):
@@ -419,10 +413,8 @@ class ImplementationGuideManifestResource(BackboneElement):
     relative_path_ext: Element | None = None
     """Extensions and id of ``relativePath`` (JSON ``_relativePath``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ImplementationGuideManifestResource":
-        check_one_of(self, _ImplementationGuideManifestResource_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ImplementationGuideManifestResource_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ImplementationGuideManifestPage(BackboneElement):

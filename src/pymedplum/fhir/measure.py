@@ -2,12 +2,10 @@
 """FHIR models: MeasureGroupPopulation, MeasureGroupStratifierComponent, MeasureGroupStratifier,
 MeasureGroup, MeasureSupplementalData, Measure."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -244,7 +242,5 @@ class Measure(DomainResource):
     supplemental_data: list[MeasureSupplementalData] | None = None
     """What other data should be reported with the measure"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "Measure":
-        check_one_of(self, _Measure_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _Measure_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

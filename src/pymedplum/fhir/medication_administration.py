@@ -2,12 +2,10 @@
 """FHIR models: MedicationAdministrationPerformer, MedicationAdministrationDosage,
 MedicationAdministration."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Annotation,
     BackboneElement,
@@ -65,10 +63,8 @@ class MedicationAdministrationDosage(BackboneElement):
     rate_quantity: Quantity | None = None
     """Dose quantity per unit of time"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "MedicationAdministrationDosage":
-        check_one_of(self, _MedicationAdministrationDosage_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationAdministrationDosage_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _MedicationAdministration_CHOICES = (
@@ -149,7 +145,5 @@ class MedicationAdministration(DomainResource):
     event_history: list[Reference] | None = None
     """A list of events of interest in the lifecycle"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "MedicationAdministration":
-        check_one_of(self, _MedicationAdministration_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationAdministration_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

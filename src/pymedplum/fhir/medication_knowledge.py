@@ -9,12 +9,10 @@ MedicationKnowledgeRegulatorySubstitution, MedicationKnowledgeRegulatorySchedule
 MedicationKnowledgeRegulatoryMaxDispense, MedicationKnowledgeRegulatory,
 MedicationKnowledgeKinetics, MedicationKnowledge."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -75,10 +73,8 @@ class MedicationKnowledgeIngredient(BackboneElement):
     strength: Ratio | None = None
     """Quantity of ingredient present"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "MedicationKnowledgeIngredient":
-        check_one_of(self, _MedicationKnowledgeIngredient_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationKnowledgeIngredient_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class MedicationKnowledgeCost(BackboneElement):
@@ -139,12 +135,10 @@ class MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics(Backbone
     value_ext: list[Element | None] | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics":
-        check_one_of(
-            self, _MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics_CHOICES
-        )
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = (
+        _MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics_CHOICES
+    )
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _MedicationKnowledgeAdministrationGuidelines_CHOICES = (
@@ -174,10 +168,8 @@ class MedicationKnowledgeAdministrationGuidelines(BackboneElement):
     ) = None
     """Characteristics of the patient that are relevant to the administration guidelines"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "MedicationKnowledgeAdministrationGuidelines":
-        check_one_of(self, _MedicationKnowledgeAdministrationGuidelines_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationKnowledgeAdministrationGuidelines_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class MedicationKnowledgeMedicineClassification(BackboneElement):
@@ -231,10 +223,8 @@ class MedicationKnowledgeDrugCharacteristic(BackboneElement):
     value_base64_binary_ext: Element | None = None
     """Extensions and id of ``valueBase64Binary`` (JSON ``_valueBase64Binary``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "MedicationKnowledgeDrugCharacteristic":
-        check_one_of(self, _MedicationKnowledgeDrugCharacteristic_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationKnowledgeDrugCharacteristic_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class MedicationKnowledgeRegulatorySubstitution(BackboneElement):

@@ -2,12 +2,10 @@
 """FHIR models: MedicationRequestDispenseRequestInitialFill, MedicationRequestDispenseRequest,
 MedicationRequestSubstitution, MedicationRequest."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Annotation,
     BackboneElement,
@@ -79,10 +77,8 @@ class MedicationRequestSubstitution(BackboneElement):
     reason: CodeableConcept | None = None
     """Why should (not) substitution be made"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "MedicationRequestSubstitution":
-        check_one_of(self, _MedicationRequestSubstitution_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationRequestSubstitution_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _MedicationRequest_CHOICES = (
@@ -215,7 +211,5 @@ class MedicationRequest(DomainResource):
     event_history: list[Reference] | None = None
     """A list of events of interest in the lifecycle"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "MedicationRequest":
-        check_one_of(self, _MedicationRequest_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationRequest_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

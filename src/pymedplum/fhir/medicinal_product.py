@@ -3,12 +3,10 @@
 MedicinalProductManufacturingBusinessOperation, MedicinalProductSpecialDesignation,
 MedicinalProduct."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -111,10 +109,8 @@ class MedicinalProductSpecialDesignation(BackboneElement):
     species: CodeableConcept | None = None
     """Animal species for which this applies"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "MedicinalProductSpecialDesignation":
-        check_one_of(self, _MedicinalProductSpecialDesignation_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _MedicinalProductSpecialDesignation_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class MedicinalProduct(DomainResource):

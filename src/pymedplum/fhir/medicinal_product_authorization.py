@@ -2,12 +2,10 @@
 """FHIR models: MedicinalProductAuthorizationJurisdictionalAuthorization,
 MedicinalProductAuthorizationProcedure, MedicinalProductAuthorization."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -64,10 +62,8 @@ class MedicinalProductAuthorizationProcedure(BackboneElement):
     application: "list[MedicinalProductAuthorizationProcedure] | None" = None
     """Applcations submitted to obtain a marketing authorization"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "MedicinalProductAuthorizationProcedure":
-        check_one_of(self, _MedicinalProductAuthorizationProcedure_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _MedicinalProductAuthorizationProcedure_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class MedicinalProductAuthorization(DomainResource):

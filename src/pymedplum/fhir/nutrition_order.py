@@ -3,12 +3,10 @@
 NutritionOrderSupplement, NutritionOrderEnteralFormulaAdministration,
 NutritionOrderEnteralFormula, NutritionOrder."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Annotation,
     BackboneElement,
@@ -105,10 +103,8 @@ class NutritionOrderEnteralFormulaAdministration(BackboneElement):
     rate_ratio: Ratio | None = None
     """Speed with which the formula is provided per period of time"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "NutritionOrderEnteralFormulaAdministration":
-        check_one_of(self, _NutritionOrderEnteralFormulaAdministration_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _NutritionOrderEnteralFormulaAdministration_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class NutritionOrderEnteralFormula(BackboneElement):

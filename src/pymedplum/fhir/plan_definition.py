@@ -3,12 +3,10 @@
 PlanDefinitionActionRelatedAction, PlanDefinitionActionParticipant,
 PlanDefinitionActionDynamicValue, PlanDefinitionAction, PlanDefinition."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Age,
     BackboneElement,
@@ -59,10 +57,8 @@ class PlanDefinitionGoalTarget(BackboneElement):
     due: Duration | None = None
     """Reach goal within"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "PlanDefinitionGoalTarget":
-        check_one_of(self, _PlanDefinitionGoalTarget_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _PlanDefinitionGoalTarget_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class PlanDefinitionGoal(BackboneElement):
@@ -134,10 +130,8 @@ class PlanDefinitionActionRelatedAction(BackboneElement):
     offset_range: Range | None = None
     """Time offset for the relationship"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "PlanDefinitionActionRelatedAction":
-        check_one_of(self, _PlanDefinitionActionRelatedAction_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _PlanDefinitionActionRelatedAction_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class PlanDefinitionActionParticipant(BackboneElement):
@@ -301,10 +295,8 @@ class PlanDefinitionAction(BackboneElement):
     action: "list[PlanDefinitionAction] | None" = None
     """A sub-action"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "PlanDefinitionAction":
-        check_one_of(self, _PlanDefinitionAction_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _PlanDefinitionAction_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _PlanDefinition_CHOICES = (
@@ -422,7 +414,5 @@ class PlanDefinition(DomainResource):
     action: list[PlanDefinitionAction] | None = None
     """Action defined by the plan"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "PlanDefinition":
-        check_one_of(self, _PlanDefinition_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _PlanDefinition_CHOICES
+    """At most one field of each group may be set (checked at validation)."""

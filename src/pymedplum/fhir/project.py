@@ -2,12 +2,10 @@
 """FHIR models: ProjectSetting, ProjectSite, ProjectLink, ProjectDefaultProfile,
 ProjectDefaultAccessPolicies, Project."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     Element,
@@ -51,10 +49,8 @@ class ProjectSetting(BackboneElement):
     value_integer_ext: Element | None = None
     """Extensions and id of ``valueInteger`` (JSON ``_valueInteger``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ProjectSetting":
-        check_one_of(self, _ProjectSetting_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ProjectSetting_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ProjectSite(BackboneElement):

@@ -2,12 +2,10 @@
 """FHIR models: QuestionnaireItemEnableWhen, QuestionnaireItemAnswerOption, QuestionnaireItemInitial,
 QuestionnaireItem, Questionnaire."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Attachment,
     BackboneElement,
@@ -91,10 +89,8 @@ class QuestionnaireItemEnableWhen(BackboneElement):
     answer_reference: Reference | None = None
     """Value for question comparison based on operator"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "QuestionnaireItemEnableWhen":
-        check_one_of(self, _QuestionnaireItemEnableWhen_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _QuestionnaireItemEnableWhen_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _QuestionnaireItemAnswerOption_CHOICES = (
@@ -142,10 +138,8 @@ class QuestionnaireItemAnswerOption(BackboneElement):
     initial_selected_ext: Element | None = None
     """Extensions and id of ``initialSelected`` (JSON ``_initialSelected``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "QuestionnaireItemAnswerOption":
-        check_one_of(self, _QuestionnaireItemAnswerOption_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _QuestionnaireItemAnswerOption_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _QuestionnaireItemInitial_CHOICES = (
@@ -215,10 +209,8 @@ class QuestionnaireItemInitial(BackboneElement):
     value_reference: Reference | None = None
     """Actual value for initializing the question"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "QuestionnaireItemInitial":
-        check_one_of(self, _QuestionnaireItemInitial_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _QuestionnaireItemInitial_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class QuestionnaireItem(BackboneElement):

@@ -2,12 +2,10 @@
 """FHIR models: RequestGroupActionCondition, RequestGroupActionRelatedAction, RequestGroupAction,
 RequestGroup."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Age,
     Annotation,
@@ -77,10 +75,8 @@ class RequestGroupActionRelatedAction(BackboneElement):
     offset_range: Range | None = None
     """Time offset for the relationship"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "RequestGroupActionRelatedAction":
-        check_one_of(self, _RequestGroupActionRelatedAction_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _RequestGroupActionRelatedAction_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _RequestGroupAction_CHOICES = (
@@ -176,10 +172,8 @@ class RequestGroupAction(BackboneElement):
     action: "list[RequestGroupAction] | None" = None
     """Sub action"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "RequestGroupAction":
-        check_one_of(self, _RequestGroupAction_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _RequestGroupAction_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class RequestGroup(DomainResource):

@@ -2,12 +2,10 @@
 """FHIR models: SpecimenDefinitionTypeTestedContainerAdditive, SpecimenDefinitionTypeTestedContainer,
 SpecimenDefinitionTypeTestedHandling, SpecimenDefinitionTypeTested, SpecimenDefinition."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -42,10 +40,10 @@ class SpecimenDefinitionTypeTestedContainerAdditive(BackboneElement):
     additive_reference: Reference | None = None
     """Additive associated with container"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "SpecimenDefinitionTypeTestedContainerAdditive":
-        check_one_of(self, _SpecimenDefinitionTypeTestedContainerAdditive_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = (
+        _SpecimenDefinitionTypeTestedContainerAdditive_CHOICES
+    )
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _SpecimenDefinitionTypeTestedContainer_CHOICES = (
@@ -89,10 +87,8 @@ class SpecimenDefinitionTypeTestedContainer(BackboneElement):
     preparation_ext: Element | None = None
     """Extensions and id of ``preparation`` (JSON ``_preparation``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "SpecimenDefinitionTypeTestedContainer":
-        check_one_of(self, _SpecimenDefinitionTypeTestedContainer_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _SpecimenDefinitionTypeTestedContainer_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class SpecimenDefinitionTypeTestedHandling(BackboneElement):

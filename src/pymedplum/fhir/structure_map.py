@@ -3,12 +3,10 @@
 StructureMapGroupRuleTargetParameter, StructureMapGroupRuleTarget,
 StructureMapGroupRuleDependent, StructureMapGroupRule, StructureMapGroup, StructureMap."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Address,
     Age,
@@ -333,10 +331,8 @@ class StructureMapGroupRuleSource(BackboneElement):
     log_message_ext: Element | None = None
     """Extensions and id of ``logMessage`` (JSON ``_logMessage``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "StructureMapGroupRuleSource":
-        check_one_of(self, _StructureMapGroupRuleSource_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _StructureMapGroupRuleSource_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _StructureMapGroupRuleTargetParameter_CHOICES = (
@@ -379,10 +375,8 @@ class StructureMapGroupRuleTargetParameter(BackboneElement):
     value_decimal_ext: Element | None = None
     """Extensions and id of ``valueDecimal`` (JSON ``_valueDecimal``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "StructureMapGroupRuleTargetParameter":
-        check_one_of(self, _StructureMapGroupRuleTargetParameter_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _StructureMapGroupRuleTargetParameter_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class StructureMapGroupRuleTarget(BackboneElement):

@@ -3,12 +3,10 @@
 SubstanceReferenceInformationClassification, SubstanceReferenceInformationTarget,
 SubstanceReferenceInformation."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -97,10 +95,8 @@ class SubstanceReferenceInformationTarget(BackboneElement):
     source: list[Reference] | None = None
     """Todo"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "SubstanceReferenceInformationTarget":
-        check_one_of(self, _SubstanceReferenceInformationTarget_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _SubstanceReferenceInformationTarget_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class SubstanceReferenceInformation(DomainResource):

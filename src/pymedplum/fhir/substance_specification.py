@@ -6,12 +6,10 @@ SubstanceSpecificationStructure, SubstanceSpecificationCode,
 SubstanceSpecificationNameOfficial, SubstanceSpecificationName,
 SubstanceSpecificationRelationship, SubstanceSpecification."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     Attachment,
     BackboneElement,
@@ -65,10 +63,8 @@ class SubstanceSpecificationMoiety(BackboneElement):
     amount_string_ext: Element | None = None
     """Extensions and id of ``amountString`` (JSON ``_amountString``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "SubstanceSpecificationMoiety":
-        check_one_of(self, _SubstanceSpecificationMoiety_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _SubstanceSpecificationMoiety_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 _SubstanceSpecificationProperty_CHOICES = (
@@ -115,10 +111,8 @@ class SubstanceSpecificationProperty(BackboneElement):
     amount_string_ext: Element | None = None
     """Extensions and id of ``amountString`` (JSON ``_amountString``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "SubstanceSpecificationProperty":
-        check_one_of(self, _SubstanceSpecificationProperty_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _SubstanceSpecificationProperty_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class SubstanceSpecificationStructureIsotopeMolecularWeight(BackboneElement):
@@ -302,10 +296,8 @@ class SubstanceSpecificationRelationship(BackboneElement):
     source: list[Reference] | None = None
     """Supporting literature"""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "SubstanceSpecificationRelationship":
-        check_one_of(self, _SubstanceSpecificationRelationship_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _SubstanceSpecificationRelationship_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class SubstanceSpecification(DomainResource):

@@ -2,12 +2,10 @@
 """FHIR models: UserConfigurationMenuLink, UserConfigurationMenu, UserConfigurationSearch,
 UserConfigurationOption, UserConfiguration."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     Element,
@@ -90,10 +88,8 @@ class UserConfigurationOption(BackboneElement):
     value_string_ext: Element | None = None
     """Extensions and id of ``valueString`` (JSON ``_valueString``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "UserConfigurationOption":
-        check_one_of(self, _UserConfigurationOption_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _UserConfigurationOption_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class UserConfiguration(DomainResource):

@@ -3,12 +3,10 @@
 ValueSetComposeIncludeFilter, ValueSetComposeInclude, ValueSetCompose,
 ValueSetExpansionParameter, ValueSetExpansionContains, ValueSetExpansion, ValueSet."""
 
-from typing import Literal
-
-from pydantic import model_validator
+from typing import ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import check_one_of
+from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
@@ -163,10 +161,8 @@ class ValueSetExpansionParameter(BackboneElement):
     value_date_time_ext: Element | None = None
     """Extensions and id of ``valueDateTime`` (JSON ``_valueDateTime``)."""
 
-    @model_validator(mode="after")
-    def _fhir_choices(self) -> "ValueSetExpansionParameter":
-        check_one_of(self, _ValueSetExpansionParameter_CHOICES)
-        return self
+    __fhir_choices__: ClassVar[ChoiceGroups] = _ValueSetExpansionParameter_CHOICES
+    """At most one field of each group may be set (checked at validation)."""
 
 
 class ValueSetExpansionContains(BackboneElement):
