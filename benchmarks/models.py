@@ -352,7 +352,7 @@ def measure(
     return rows
 
 
-def cpu(python: Path | str, code: str) -> float:
+def cpu(python: Path | str, code: str, env: dict[str, str] | None = None) -> float:
     """CPU seconds (user + system) of a fresh ``python -c code``.
 
     CPU rather than wall time, so that other load on the shared machine does not count; an
@@ -360,7 +360,7 @@ def cpu(python: Path | str, code: str) -> float:
     agree.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([str(python), "-c", code], check=True, cwd=ROOT)
+    subprocess.run([str(python), "-c", code], check=True, cwd=ROOT, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -376,13 +376,19 @@ def cold_imports(
         python = pythons[lib]
         codes = [(label, code) for label, code in statements]
         codes.append(("... then Patient.model_validate_json (first use)", first_use[lib]))
-        for _, code in codes if warm else []:  # compile .pyc files, fill the OS cache first
-            cpu(python, code)
-        base = statistics.median(cpu(python, "pass") for _ in range(runs))
+        # Write the .pyc files (as pip does when it installs a wheel) and fill the OS cache
+        # first; PYTHONDONTWRITEBYTECODE, set on some machines, would make every run compile.
+        write_bytecode = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        for _, code in codes if warm else []:
+            cpu(python, code, env=write_bytecode)
+        # Rounds of (bare interpreter, each statement), so that drift hits all alike.
+        times: dict[str, list[float]] = {code: [] for _, code in [("", "pass"), *codes]}
+        for _ in range(runs):
+            for code in times:
+                times[code].append(cpu(python, code))
+        base = statistics.median(times["pass"])
         for label, code in codes:
-            out.append(
-                (lib, label, statistics.median(cpu(python, code) for _ in range(runs)) - base)
-            )
+            out.append((lib, label, statistics.median(times[code]) - base))
     return out
 
 

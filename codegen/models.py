@@ -441,22 +441,29 @@ def _primitive_specs(model: ir.Model) -> list[PrimitiveSpec]:
         if name == "decimal":
             specs.append(PrimitiveSpec(alias, "FhirDecimal", doc))
         elif name == "boolean":
-            specs.append(PrimitiveSpec(alias, "Annotated[bool, Strict()]", doc))
+            specs.append(
+                PrimitiveSpec(alias, "Annotated[bool, Schema(cs.bool_schema(strict=True))]", doc)
+            )
         elif name in _INT_BOUNDS:
             lo, hi = _INT_BOUNDS[name]
-            annotation = f"Annotated[int, Strict(), Field(ge={lo}, le={hi})]"
+            annotation = f"Annotated[int, Schema(cs.int_schema(strict=True, ge={lo}, le={hi}))]"
             specs.append(PrimitiveSpec(alias, annotation, doc))
         elif name in _NON_STRING:
             raise SystemExit(f"primitive {name}: no mapping")
         elif p.regex and name not in ("string", "markdown"):
             pattern = "^(?:" + java_regex(p.regex) + ")$"
             specs.append(
-                PrimitiveSpec(alias, f"Annotated[str, Strict(), Field(pattern={pattern!r})]", doc)
+                PrimitiveSpec(
+                    alias,
+                    f"Annotated[str, Schema(cs.str_schema(strict=True, pattern={pattern!r}))]",
+                    doc,
+                )
             )
         else:
             # string / markdown: FHIR's regex only forbids empty and all-whitespace content; a
             # length check keeps that cheap (the regex would run on every narrative).
-            specs.append(PrimitiveSpec(alias, "Annotated[str, Strict(), Field(min_length=1)]", doc))
+            annotation = "Annotated[str, Schema(cs.str_schema(strict=True, min_length=1))]"
+            specs.append(PrimitiveSpec(alias, annotation, doc))
     return specs
 
 

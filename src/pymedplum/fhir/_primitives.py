@@ -10,47 +10,62 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, Strict
+from pydantic_core import core_schema as cs
 
 from pymedplum.fhir._base import FhirDecimal
+from pymedplum.fhir._base import PrimitiveSchema as Schema
 
-SystemString = Annotated[str, Strict()]
+SystemString = Annotated[str, Schema(cs.str_schema(strict=True))]
 """A FHIRPath ``System.String`` (element ids and the like)."""
 
 Base64Binary = Annotated[
     str,
-    Strict(),
-    Field(pattern="^(?:([ \\t\\n\\x0B\\f\\r]*([0-9a-zA-Z\\+/=]){4}[ \\t\\n\\x0B\\f\\r]*)+)$"),
+    Schema(
+        cs.str_schema(
+            strict=True,
+            pattern="^(?:([ \\t\\n\\x0B\\f\\r]*([0-9a-zA-Z\\+/=]){4}[ \\t\\n\\x0B\\f\\r]*)+)$",
+        )
+    ),
 ]
 """Base StructureDefinition for base64Binary Type: A stream of bytes"""
 
-Boolean = Annotated[bool, Strict()]
+Boolean = Annotated[bool, Schema(cs.bool_schema(strict=True))]
 """Base StructureDefinition for boolean Type: Value of "true" or "false" """
 
-Canonical = Annotated[str, Strict(), Field(pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$")]
+Canonical = Annotated[
+    str, Schema(cs.str_schema(strict=True, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))
+]
 """Base StructureDefinition for canonical type: A URI that is a reference to a canonical URL on a FHIR resource"""
 
 Code = Annotated[
     str,
-    Strict(),
-    Field(pattern="^(?:[^ \\t\\n\\x0B\\f\\r]+([ \\t\\n\\x0B\\f\\r][^ \\t\\n\\x0B\\f\\r]+)*)$"),
+    Schema(
+        cs.str_schema(
+            strict=True,
+            pattern="^(?:[^ \\t\\n\\x0B\\f\\r]+([ \\t\\n\\x0B\\f\\r][^ \\t\\n\\x0B\\f\\r]+)*)$",
+        )
+    ),
 ]
 """Base StructureDefinition for code type: A string which has at least one character and no leading or trailing whitespace and where there is no whitespace other than single spaces in the contents"""
 
 Date = Annotated[
     str,
-    Strict(),
-    Field(
-        pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?)$"
+    Schema(
+        cs.str_schema(
+            strict=True,
+            pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?)$",
+        )
     ),
 ]
 """Base StructureDefinition for date Type: A date or partial date (e.g. just year or year + month). There is no time zone. The format is a union of the schema types gYear, gYearMonth and date. Dates SHALL be valid dates."""
 
 DateTime = Annotated[
     str,
-    Strict(),
-    Field(
-        pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?)$"
+    Schema(
+        cs.str_schema(
+            strict=True,
+            pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?)$",
+        )
     ),
 ]
 """Base StructureDefinition for dateTime Type: A date, date-time or partial date (e.g. just year or year + month). If hours and minutes are specified, a time zone SHALL be populated. The format is a union of the schema types gYear, gYearMonth, date and dateTime. Seconds must be provided due to schema type constraints but may be zero-filled and may be ignored. Dates SHALL be valid dates."""
@@ -58,53 +73,66 @@ DateTime = Annotated[
 Decimal = FhirDecimal
 """Base StructureDefinition for decimal Type: A rational number with implicit precision"""
 
-Id = Annotated[str, Strict(), Field(pattern="^(?:[A-Za-z0-9\\-\\.]{1,64})$")]
+Id = Annotated[str, Schema(cs.str_schema(strict=True, pattern="^(?:[A-Za-z0-9\\-\\.]{1,64})$"))]
 """Base StructureDefinition for id type: Any combination of letters, numerals, "-" and ".", with a length limit of 64 characters. (This might be an integer, an unprefixed OID, UUID or any other identifier pattern that meets these constraints.) Ids are case-insensitive."""
 
 Instant = Annotated[
     str,
-    Strict(),
-    Field(
-        pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))$"
+    Schema(
+        cs.str_schema(
+            strict=True,
+            pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))$",
+        )
     ),
 ]
 """Base StructureDefinition for instant Type: An instant in time - known at least to the second"""
 
-Integer = Annotated[int, Strict(), Field(ge=-2147483648, le=2147483647)]
+Integer = Annotated[int, Schema(cs.int_schema(strict=True, ge=-2147483648, le=2147483647))]
 """Base StructureDefinition for integer Type: A whole number"""
 
-Markdown = Annotated[str, Strict(), Field(min_length=1)]
+Markdown = Annotated[str, Schema(cs.str_schema(strict=True, min_length=1))]
 """Base StructureDefinition for markdown type: A string that may contain Github Flavored Markdown syntax for optional processing by a mark down presentation engine"""
 
-Oid = Annotated[str, Strict(), Field(pattern="^(?:urn:oid:[0-2](\\.(0|[1-9][0-9]*))+)$")]
+Oid = Annotated[
+    str, Schema(cs.str_schema(strict=True, pattern="^(?:urn:oid:[0-2](\\.(0|[1-9][0-9]*))+)$"))
+]
 """Base StructureDefinition for oid type: An OID represented as a URI"""
 
-PositiveInt = Annotated[int, Strict(), Field(ge=1, le=2147483647)]
+PositiveInt = Annotated[int, Schema(cs.int_schema(strict=True, ge=1, le=2147483647))]
 """Base StructureDefinition for positiveInt type: An integer with a value that is positive (e.g. >0)"""
 
-String = Annotated[str, Strict(), Field(min_length=1)]
+String = Annotated[str, Schema(cs.str_schema(strict=True, min_length=1))]
 """Base StructureDefinition for string Type: A sequence of Unicode characters"""
 
 Time = Annotated[
-    str, Strict(), Field(pattern="^(?:([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?)$")
+    str,
+    Schema(
+        cs.str_schema(
+            strict=True, pattern="^(?:([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?)$"
+        )
+    ),
 ]
 """Base StructureDefinition for time Type: A time during the day, with no date specified"""
 
-UnsignedInt = Annotated[int, Strict(), Field(ge=0, le=2147483647)]
+UnsignedInt = Annotated[int, Schema(cs.int_schema(strict=True, ge=0, le=2147483647))]
 """Base StructureDefinition for unsignedInt type: An integer with a value that is not negative (e.g. >= 0)"""
 
-Uri = Annotated[str, Strict(), Field(pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$")]
+Uri = Annotated[str, Schema(cs.str_schema(strict=True, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))]
 """Base StructureDefinition for uri Type: String of characters used to identify a name or a resource"""
 
-Url = Annotated[str, Strict(), Field(pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$")]
+Url = Annotated[str, Schema(cs.str_schema(strict=True, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))]
 """Base StructureDefinition for url type: A URI that is a literal reference"""
 
 Uuid = Annotated[
     str,
-    Strict(),
-    Field(pattern="^(?:urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"),
+    Schema(
+        cs.str_schema(
+            strict=True,
+            pattern="^(?:urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$",
+        )
+    ),
 ]
 """Base StructureDefinition for uuid type: A UUID, represented as a URI"""
 
-Xhtml = Annotated[str, Strict(), Field(min_length=1)]
+Xhtml = Annotated[str, Schema(cs.str_schema(strict=True, min_length=1))]
 """Base StructureDefinition for xhtml Type"""
