@@ -210,21 +210,64 @@ ChoiceGroups = tuple[tuple[str, frozenset[str]], ...]
 """The choice elements of a model: ``(("value", frozenset({"value_string", ...})), ...)``."""
 
 
-def _model_parts(values: dict[str, Any]) -> tuple[dict[str, Any], None, dict[str, Any]]:
-    """What pydantic-core stores for a validated model: ``__dict__``, extras, fields set.
+class SharedFieldsSet(set[str]):
+    """The fields set of the instances of one model class: every field name it declares.
 
-    The ``__dict__`` holds the present elements only (unknown ones under their JSON name), and
-    the same dict stands for the fields set: an element is set exactly when it is present.
+    pydantic keeps per instance the set of fields that were given, and reads it for
+    ``exclude_unset``. Here an instance stores only the elements that are present, so every
+    field in its ``__dict__`` was given, and one read-only set of the class's field names serves
+    all its instances (a set per instance would cost about a third of a parsed bundle's
+    memory). Instances with unknown elements get a set of their own; pydantic's setters are
+    preceded by ``FHIRModel._thaw``, which also gives the instance a set of its own.
     """
-    return values, None, values
+
+    __slots__ = ()
+
+    def _read_only(self) -> TypeError:
+        return TypeError("a model's shared fields set is read-only; assign the field instead")
+
+    def add(self, element: str) -> None:
+        raise self._read_only()
+
+    def discard(self, element: object) -> None:
+        raise self._read_only()
+
+    def remove(self, element: str) -> None:
+        raise self._read_only()
+
+    def update(self, *others: Any) -> None:
+        raise self._read_only()
+
+    def clear(self) -> None:
+        raise self._read_only()
+
+    def pop(self) -> str:
+        raise self._read_only()
 
 
-def _choice_checker(
-    groups: ChoiceGroups,
-) -> Callable[[dict[str, Any]], tuple[dict[str, Any], None, dict[str, Any]]]:
-    def parts(values: dict[str, Any]) -> tuple[dict[str, Any], None, dict[str, Any]]:
-        for element, fields in groups:
-            present = fields.intersection(values)
+_Parts = tuple[dict[str, Any], None, set[str]]
+
+
+def _model_parts(
+    fields: SharedFieldsSet, groups: ChoiceGroups
+) -> Callable[[dict[str, Any]], _Parts]:
+    """The function that hands a validated dict to pydantic-core as a model's parts.
+
+    pydantic-core stores the three parts as the instance ``__dict__`` (the present elements,
+    unknown ones under their JSON name), ``__pydantic_extra__`` (unused: extras are in
+    ``__dict__``) and ``__pydantic_fields_set__``. A model with choice elements also checks
+    here that at most one type of each is set.
+    """
+
+    def parts(values: dict[str, Any]) -> _Parts:
+        return values, None, fields if fields.issuperset(values) else set(values)
+
+    if not groups:
+        return parts
+
+    def parts_one_of(values: dict[str, Any]) -> _Parts:
+        for element, choice in groups:
+            present = choice.intersection(values)
             if len(present) > 1:
                 given = sorted(f for f in present if values[f] is not None)
                 if len(given) > 1:
@@ -233,9 +276,9 @@ def _choice_checker(
                         "At most one of {element}[x] may be set, got {fields}",
                         {"element": element, "fields": ", ".join(fhir_alias(f) for f in given)},
                     )
-        return values, None, values
+        return values, None, fields if fields.issuperset(values) else set(values)
 
-    return parts
+    return parts_one_of
 
 
 def _validate_extra(value: Any) -> Any:
@@ -259,7 +302,9 @@ _EXTRAS_SCHEMA = core_schema.no_info_after_validator_function(
 )
 
 
-def _present_only(model_schema: dict[str, Any], groups: ChoiceGroups | None) -> None:
+def _present_only(
+    model_schema: dict[str, Any], field_names: SharedFieldsSet, groups: ChoiceGroups
+) -> None:
     """Rewrite a model's core schema so that an instance stores only the elements present.
 
     pydantic's own model schema puts every declared field into the instance ``__dict__``
@@ -294,7 +339,7 @@ def _present_only(model_schema: dict[str, Any], groups: ChoiceGroups | None) -> 
         total=False,
         config=cast("core_schema.CoreConfig", config),
     )
-    parts = _choice_checker(groups) if groups else _model_parts
+    parts = _model_parts(field_names, groups)
     model_schema["schema"] = core_schema.no_info_after_validator_function(parts, typed_dict)
     # Extras live in __dict__ now: pydantic-core must not look for __pydantic_extra__.
     model_schema["config"] = {**config, "extra_fields_behavior": "ignore"}
@@ -330,20 +375,25 @@ class FHIRModel(BaseModel):
         # A recursive model (Extension holds Extensions) comes back as a reference.
         model = handler.resolve_ref_schema(schema)
         if model.get("type") == "model" and model.get("cls") is cls:
-            _present_only(cast("dict[str, Any]", model), cls.__fhir_choices__)
+            field_names = SharedFieldsSet(cls.__pydantic_fields__)
+            _present_only(cast("dict[str, Any]", model), field_names, cls.__fhir_choices__)
         return schema
 
     def _thaw(self) -> None:
-        # The fields set starts as the instance __dict__ itself (see _model_parts); pydantic's
-        # setters add to it, so it becomes a set of its own before the first change.
+        # The fields set may be the class's shared one (see SharedFieldsSet); pydantic's setters
+        # add to it, so it becomes a set of the present elements before the first change.
+        if type(self.__pydantic_fields_set__) is SharedFieldsSet:
+            object.__setattr__(self, "__pydantic_fields_set__", set(self.__dict__))
+
+    def _fields_set_copy(self) -> set[str]:
         fields_set = self.__pydantic_fields_set__
-        if type(fields_set) is not set:
-            object.__setattr__(self, "__pydantic_fields_set__", set(fields_set))
+        return fields_set if type(fields_set) is SharedFieldsSet else set(fields_set)
 
     @property
     def model_fields_set(self) -> set[str]:
         """The names of the elements that are present (unknown elements included)."""
-        return set(self.__pydantic_fields_set__)
+        fields_set = self.__pydantic_fields_set__
+        return set(self.__dict__) if type(fields_set) is SharedFieldsSet else set(fields_set)
 
     @property
     def model_extra(self) -> dict[str, Any] | None:
@@ -374,7 +424,7 @@ class FHIRModel(BaseModel):
         values = dict(self.__dict__)
         object.__setattr__(copied, "__dict__", values)
         object.__setattr__(copied, "__pydantic_extra__", None)
-        object.__setattr__(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        object.__setattr__(copied, "__pydantic_fields_set__", self._fields_set_copy())
         object.__setattr__(copied, "__pydantic_private__", None)
         return copied
 
@@ -383,7 +433,7 @@ class FHIRModel(BaseModel):
         copied = cls.__new__(cls)
         object.__setattr__(copied, "__dict__", copy.deepcopy(self.__dict__, memo))
         object.__setattr__(copied, "__pydantic_extra__", None)
-        object.__setattr__(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        object.__setattr__(copied, "__pydantic_fields_set__", self._fields_set_copy())
         object.__setattr__(copied, "__pydantic_private__", None)
         return copied
 
@@ -391,6 +441,7 @@ class FHIRModel(BaseModel):
         """A copy (deep or shallow); ``update`` values are set as given, not validated."""
         copied = self.__deepcopy__() if deep else self.__copy__()
         if update:
+            copied._thaw()
             copied.__dict__.update(update)
             copied.__pydantic_fields_set__.update(update)
         return copied
