@@ -35,9 +35,10 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
 )
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 
 if TYPE_CHECKING:
+    from pydantic.plugin._schema_validator import PluggableSchemaValidator
     from typing_extensions import Self
 
 # --- decimals -------------------------------------------------------------------------------
@@ -556,6 +557,10 @@ _PACKAGE = __name__.rsplit(".", 1)[0]
 _RESOURCE_CLASSES: dict[str, type[FHIRModel]] = {}
 
 
+# resourceType -> the validator of its model, for dispatch_resource.
+_RESOURCE_VALIDATORS: dict[str, SchemaValidator | PluggableSchemaValidator] = {}
+
+
 def _resource_class(resource_type: str) -> type[FHIRModel] | None:
     try:
         return _RESOURCE_CLASSES[resource_type]
@@ -586,12 +591,20 @@ def dispatch_resource(value: Any) -> Any:
     resource_type = value.get("resourceType")
     if not isinstance(resource_type, str):
         raise PydanticCustomError("resource_type", "A resource needs a string resourceType")
-    cls = _resource_class(resource_type) or _resource_class("Resource")
-    if cls is None:  # pragma: no cover - the registry always has Resource
-        raise PydanticCustomError(
-            "resource_type", "Unknown resourceType {rt}", {"rt": resource_type}
-        )
-    return cls.model_validate(value)
+    validator = _RESOURCE_VALIDATORS.get(resource_type)
+    if validator is None:
+        cls = _resource_class(resource_type) or _resource_class("Resource")
+        if cls is None:  # pragma: no cover - the registry always has Resource
+            raise PydanticCustomError(
+                "resource_type", "Unknown resourceType {rt}", {"rt": resource_type}
+            )
+        if not cls.__pydantic_complete__:
+            cls.model_rebuild()  # deferred schema: build it now, outside the cache lookup
+        validator = cls.__pydantic_validator__
+        if cls.__name__ == resource_type:  # not for unknown types (input would grow the cache)
+            _RESOURCE_VALIDATORS[resource_type] = validator
+    # The validator itself rather than cls.model_validate: a Bundle calls this per entry.
+    return validator.validate_python(value)
 
 
 def _get(obj: Any, name: str, alias: str) -> Any:
