@@ -207,3 +207,41 @@ def test_a_string_that_looks_like_a_decimal_mark_is_kept() -> None:
     )
     observation = Observation.model_validate_json(text)
     assert same_json(observation.model_dump_json(by_alias=True, exclude_none=True), text)
+
+
+def test_user_subclasses_keep_the_storage_and_their_validators() -> None:
+    from pydantic import PrivateAttr, field_validator, model_validator
+
+    class TaggedPatient(Patient):
+        tag: str | None = None
+        _seen: int = PrivateAttr(default=0)
+
+        @field_validator("tag")
+        @classmethod
+        def upper_tag(cls, value: str | None) -> str | None:
+            return None if value is None else value.upper()
+
+        @model_validator(mode="after")
+        def count(self) -> TaggedPatient:
+            self._seen += 1
+            return self
+
+    tagged = TaggedPatient.model_validate(
+        {"resourceType": "Patient", "tag": "vip", "x-extra": [1], "gender": "male"}
+    )
+    assert tagged.tag == "VIP"
+    assert tagged._seen == 1
+    assert set(tagged.__dict__) == {"resource_type", "tag", "x-extra", "gender"}
+    assert tagged.model_extra == {"x-extra": [1]}
+    assert tagged.birth_date is None
+    copied = copy.copy(tagged)
+    deep = copy.deepcopy(tagged)
+    assert copied._seen == deep._seen == 1
+    assert deep.model_dump(by_alias=True) == {
+        "resourceType": "Patient",
+        "tag": "VIP",
+        "x-extra": [1],
+        "gender": "male",
+    }
+    with pytest.raises(ValidationError):
+        TaggedPatient.model_validate({"resourceType": "Patient", "tag": 5})

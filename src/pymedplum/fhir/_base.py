@@ -373,8 +373,11 @@ class FHIRModel(BaseModel):
         cls, source: type[BaseModel], handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         schema = handler(source)
-        # A recursive model (Extension holds Extensions) comes back as a reference.
+        # A recursive model (Extension holds Extensions) comes back as a reference, and a
+        # subclass's model_validator wraps the model schema in a function schema.
         model = handler.resolve_ref_schema(schema)
+        while model.get("type", "").startswith("function-") and "schema" in model:
+            model = handler.resolve_ref_schema(model["schema"])
         if model.get("type") == "model" and model.get("cls") is cls:
             field_names = SharedFieldsSet(cls.__pydantic_fields__)
             _present_only(cast("dict[str, Any]", model), field_names, cls.__fhir_choices__)
@@ -426,7 +429,10 @@ class FHIRModel(BaseModel):
         object.__setattr__(copied, "__dict__", values)
         object.__setattr__(copied, "__pydantic_extra__", None)
         object.__setattr__(copied, "__pydantic_fields_set__", self._fields_set_copy())
-        object.__setattr__(copied, "__pydantic_private__", None)
+        private = self.__pydantic_private__
+        object.__setattr__(
+            copied, "__pydantic_private__", None if private is None else dict(private)
+        )
         return copied
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
@@ -435,7 +441,8 @@ class FHIRModel(BaseModel):
         object.__setattr__(copied, "__dict__", copy.deepcopy(self.__dict__, memo))
         object.__setattr__(copied, "__pydantic_extra__", None)
         object.__setattr__(copied, "__pydantic_fields_set__", self._fields_set_copy())
-        object.__setattr__(copied, "__pydantic_private__", None)
+        private = copy.deepcopy(self.__pydantic_private__, memo)
+        object.__setattr__(copied, "__pydantic_private__", private)
         return copied
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
