@@ -20,8 +20,8 @@ import copy
 import gc
 import importlib
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
@@ -54,9 +54,25 @@ _MARK_TAG = os.urandom(6).hex()
 _MARK = "\x00" + _MARK_TAG
 # How pydantic writes the marked string: the opening quote, the escaped mark, the decimal's text.
 _MARKED = b'"\\u0000' + _MARK_TAG.encode()
-_NUMBER_TEXT = re.compile(rb"-?[0-9][0-9.Ee+-]*")
 # Set while model_dump_json runs: marked strings may be emitted and a post-pass is needed.
 _RAW_NUMBERS: ContextVar[list[bool] | None] = ContextVar("pymedplum_raw_numbers", default=None)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC (unless already paused) while a model tree is built or dumped.
+
+    Building a large resource allocates many objects but no garbage cycles; with the GC on it
+    would rescan the growing tree again and again (3-5x the parse time).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _read_json(data: str | bytes | bytearray) -> Any:
@@ -88,12 +104,8 @@ def _unmark_numbers(raw: bytes) -> bytes:
     parts = raw.split(_MARKED)
     for i in range(1, len(parts)):
         part = parts[i]
-        end = part.find(b'"')
-        if _NUMBER_TEXT.fullmatch(part, 0, end):
-            parts[i] = part[:end] + part[end + 1 :]
-        else:  # not one of ours (a string that happens to start so): keep it as it was
-            parts[i] = _MARKED[1:] + part
-            parts[i - 1] += b'"'
+        end = part.index(b'"')  # the closing quote right after the number's text
+        parts[i] = part[:end] + part[end + 1 :]
     return b"".join(parts)
 
 
@@ -422,28 +434,32 @@ class FHIRModel(BaseModel):
             return
         super().__delattr__(name)
 
+    @classmethod
+    def _assemble(
+        cls, values: dict[str, Any], fields_set: set[str], private: dict[str, Any] | None
+    ) -> Self:
+        """An instance with this storage, not validated (copies and model_construct)."""
+        instance = cls.__new__(cls)
+        object.__setattr__(instance, "__dict__", values)
+        object.__setattr__(instance, "__pydantic_extra__", None)
+        object.__setattr__(instance, "__pydantic_fields_set__", fields_set)
+        object.__setattr__(instance, "__pydantic_private__", private)
+        return instance
+
     def __copy__(self) -> Self:
-        cls = type(self)
-        copied = cls.__new__(cls)
-        values = dict(self.__dict__)
-        object.__setattr__(copied, "__dict__", values)
-        object.__setattr__(copied, "__pydantic_extra__", None)
-        object.__setattr__(copied, "__pydantic_fields_set__", self._fields_set_copy())
         private = self.__pydantic_private__
-        object.__setattr__(
-            copied, "__pydantic_private__", None if private is None else dict(private)
+        return self._assemble(
+            dict(self.__dict__),
+            self._fields_set_copy(),
+            None if private is None else dict(private),
         )
-        return copied
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
-        cls = type(self)
-        copied = cls.__new__(cls)
-        object.__setattr__(copied, "__dict__", copy.deepcopy(self.__dict__, memo))
-        object.__setattr__(copied, "__pydantic_extra__", None)
-        object.__setattr__(copied, "__pydantic_fields_set__", self._fields_set_copy())
-        private = copy.deepcopy(self.__pydantic_private__, memo)
-        object.__setattr__(copied, "__pydantic_private__", private)
-        return copied
+        return self._assemble(
+            copy.deepcopy(self.__dict__, memo),
+            self._fields_set_copy(),
+            copy.deepcopy(self.__pydantic_private__, memo),
+        )
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy (deep or shallow); ``update`` values are set as given, not validated."""
@@ -466,13 +482,8 @@ class FHIRModel(BaseModel):
             stored[key if key in fields else by_alias.get(key, key)] = value
         if "resource_type" in fields and "resource_type" not in stored:
             stored["resource_type"] = fields["resource_type"].default
-        instance = cls.__new__(cls)
-        object.__setattr__(instance, "__dict__", stored)
-        object.__setattr__(instance, "__pydantic_extra__", None)
         fields_set = set(stored) if _fields_set is None else set(_fields_set)
-        object.__setattr__(instance, "__pydantic_fields_set__", fields_set)
-        object.__setattr__(instance, "__pydantic_private__", None)
-        return instance
+        return cls._assemble(stored, fields_set, None)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BaseModel):
@@ -507,46 +518,31 @@ class FHIRModel(BaseModel):
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
         """Validate a FHIR JSON dict (as ``json.loads`` gives it) or a model instance."""
-        if not gc.isenabled():
+        with _gc_paused():
             return super().model_validate(obj, **kwargs)
-        gc.disable()  # see model_validate_json
-        try:
-            return super().model_validate(obj, **kwargs)
-        finally:
-            gc.enable()
 
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
         """Validate FHIR JSON text, keeping the exact text of every decimal."""
-        # Building a large resource allocates many objects but no garbage cycles; without this
-        # the cyclic GC would rescan the growing tree again and again (3-5x the parse time).
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _gc_paused():
             try:
                 data = _read_json(json_data)
             except ValueError:
                 # Let pydantic report the JSON error in its usual form (json_invalid).
                 return super().model_validate_json(json_data, **kwargs)
             return super().model_validate(data, **kwargs)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
 
     def model_dump_json(self, **kwargs: Any) -> str:
         """FHIR JSON text; decimals are written as the exact number text they hold."""
         flag = [False]
         token = _RAW_NUMBERS.set(flag)
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
         try:
-            # pydantic's model_dump_json is exactly this call plus .decode(); the bytes are
-            # post-processed first (bytes operations are several times faster than str ones).
-            raw: bytes = self.__pydantic_serializer__.to_json(self, **kwargs)
+            with _gc_paused():
+                # pydantic's model_dump_json is exactly this call plus .decode(); the bytes are
+                # post-processed first (bytes operations are several times faster than str ones).
+                raw: bytes = self.__pydantic_serializer__.to_json(self, **kwargs)
         finally:
             _RAW_NUMBERS.reset(token)
-            if gc_was_enabled:
-                gc.enable()
         if flag[0]:
             raw = _unmark_numbers(raw)
         return raw.decode()
@@ -559,28 +555,24 @@ class FHIRModel(BaseModel):
 _PACKAGE = __name__.rsplit(".", 1)[0]
 
 
-# resourceType -> model class, filled as known types are first met (a Bundle repeats a few
-# types). Unknown names are not cached: they come from input and would grow it without bound.
-_RESOURCE_CLASSES: dict[str, type[FHIRModel]] = {}
-
-
-# resourceType -> the validator of its model, for dispatch_resource.
+# resourceType -> the validator of its model, filled as known types are first met (a Bundle
+# repeats a few types). Unknown names are not cached: they come from input and would grow it.
 _RESOURCE_VALIDATORS: dict[str, SchemaValidator | PluggableSchemaValidator] = {}
 
 
-def _resource_class(resource_type: str) -> type[FHIRModel] | None:
-    try:
-        return _RESOURCE_CLASSES[resource_type]
-    except KeyError:
-        pass
-    registry = importlib.import_module(f"{_PACKAGE}._registry")
-    module_name = registry.RESOURCE_MODULES.get(resource_type)
-    cls: type[FHIRModel] | None = None
-    if module_name is not None:
-        module = importlib.import_module(f"{_PACKAGE}.{module_name}")
-        cls = getattr(module, resource_type)
-        _RESOURCE_CLASSES[resource_type] = cls
-    return cls
+def _resource_validator(resource_type: str) -> SchemaValidator | PluggableSchemaValidator | None:
+    """The validator of the model for ``resource_type`` (its module imported on first use)."""
+    validator = _RESOURCE_VALIDATORS.get(resource_type)
+    if validator is None:
+        registry = importlib.import_module(f"{_PACKAGE}._registry")
+        module_name = registry.RESOURCE_MODULES.get(resource_type)
+        if module_name is None:
+            return None
+        cls = getattr(importlib.import_module(f"{_PACKAGE}.{module_name}"), resource_type)
+        if not cls.__pydantic_complete__:
+            cls.model_rebuild()  # deferred schema: build it now
+        validator = _RESOURCE_VALIDATORS[resource_type] = cls.__pydantic_validator__
+    return validator
 
 
 def dispatch_resource(value: Any) -> Any:
@@ -598,18 +590,11 @@ def dispatch_resource(value: Any) -> Any:
     resource_type = value.get("resourceType")
     if not isinstance(resource_type, str):
         raise PydanticCustomError("resource_type", "A resource needs a string resourceType")
-    validator = _RESOURCE_VALIDATORS.get(resource_type)
-    if validator is None:
-        cls = _resource_class(resource_type) or _resource_class("Resource")
-        if cls is None:  # pragma: no cover - the registry always has Resource
-            raise PydanticCustomError(
-                "resource_type", "Unknown resourceType {rt}", {"rt": resource_type}
-            )
-        if not cls.__pydantic_complete__:
-            cls.model_rebuild()  # deferred schema: build it now, outside the cache lookup
-        validator = cls.__pydantic_validator__
-        if cls.__name__ == resource_type:  # not for unknown types (input would grow the cache)
-            _RESOURCE_VALIDATORS[resource_type] = validator
+    validator = _resource_validator(resource_type) or _resource_validator("Resource")
+    if validator is None:  # pragma: no cover - the registry always has Resource
+        raise PydanticCustomError(
+            "resource_type", "Unknown resourceType {rt}", {"rt": resource_type}
+        )
     # The validator itself rather than cls.model_validate: a Bundle calls this per entry.
     return validator.validate_python(value)
 
