@@ -135,6 +135,22 @@ def test_decimal_is_a_json_number_not_a_string() -> None:
     assert out == '{"value":1.50}'
 
 
+def test_many_decimals_side_by_side_keep_their_text() -> None:
+    # Each needs the output post-pass (a float would print them differently): adjacent ones,
+    # one first in the object and one at the very end of the text.
+    text = (
+        '{"resourceType":"Observation","status":"final","code":{},"component":['
+        '{"code":{},"valueRange":{"low":{"value":1.50},"high":{"value":2.50}}},'
+        '{"code":{},"valueQuantity":{"value":0.10}},'
+        '{"code":{},"valueSampledData":{"origin":{"value":3.00},"period":1.000,"factor":7.0,'
+        '"dimensions":1}},{"code":{},"valueQuantity":{"value":9.90}}]}'
+    )
+    out = roundtrip(Observation, text)
+    for number in ("1.50", "2.50", "0.10", "3.00", "1.000", "7.0", "9.90"):
+        assert f":{number}" in out
+    assert out.endswith('"valueQuantity":{"value":9.90}}]}')
+
+
 def test_decimal_rejects_strings_and_bools() -> None:
     for bad in ('"1.5"', "true"):
         with pytest.raises(ValidationError) as info:

@@ -15,7 +15,15 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from codegen.roundtrip import as_text_numbers
-from pymedplum.fhir import Extension, HumanName, Observation, Patient, Quantity
+from pymedplum.fhir import (
+    AccessPolicyResource,
+    Extension,
+    HumanName,
+    Meta,
+    Observation,
+    Patient,
+    Quantity,
+)
 from pymedplum.fhir._base import SharedFieldsSet
 
 PATIENT = (
@@ -42,6 +50,26 @@ def test_only_present_elements_are_stored() -> None:
     assert patient.gender is None  # absent, not stored, still reads as None
     assert patient.name is not None
     assert set(patient.name[0].__dict__) == {"family", "given", "x-name-note"}
+
+
+def test_resource_type_is_written_first() -> None:
+    # FHIR JSON puts resourceType first; it is declared after the inherited id/meta/... though.
+    text = '{"meta":{"versionId":"2"},"id":"p1","gender":"male","resourceType":"Patient"}'
+    for patient in (
+        Patient.model_validate_json(text),
+        Patient.model_validate(json.loads(text)),
+        Patient(id="p1", meta=Meta(version_id="2"), gender="male"),
+        Patient.model_construct(id="p1", meta=Meta(version_id="2"), gender="male"),
+    ):
+        assert list(json.loads(patient.model_dump_json(exclude_none=True))) == [
+            "resourceType", "id", "meta", "gender"
+        ]  # fmt: skip
+        assert next(iter(patient.model_dump(by_alias=True))) == "resourceType"
+    # Not a resource: an element named resourceType keeps its FHIR position.
+    rule = AccessPolicyResource(readonly=True, resource_type="Patient", id="r1")
+    assert list(json.loads(rule.model_dump_json(exclude_none=True))) == [
+        "id", "resourceType", "readonly"
+    ]  # fmt: skip
 
 
 def test_unknown_elements_are_extras_and_survive_every_dump() -> None:

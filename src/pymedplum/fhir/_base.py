@@ -101,12 +101,23 @@ class ExponentDecimal(Decimal):
 
 def _unmark_numbers(raw: bytes) -> bytes:
     """Turn each marked decimal string (see above) back into a bare JSON number."""
-    parts = raw.split(_MARKED)
-    for i in range(1, len(parts)):
-        part = parts[i]
-        end = part.index(b'"')  # the closing quote right after the number's text
-        parts[i] = part[:end] + part[end + 1 :]
-    return b"".join(parts)
+    # Slices of a memoryview and one join: the output is copied once (split + join copied twice
+    # and was ~5x slower on a 32 MB Bundle).
+    view = memoryview(raw)
+    pieces: list[memoryview] = []
+    start = 0
+    mark = raw.find(_MARKED)
+    while mark >= 0:
+        pieces.append(view[start:mark])
+        number = mark + len(_MARKED)
+        end = raw.index(b'"', number)  # the closing quote right after the number's text
+        pieces.append(view[number:end])
+        start = end + 1
+        mark = raw.find(_MARKED, start)
+    if not pieces:
+        return raw
+    pieces.append(view[start:])
+    return b"".join(pieces)
 
 
 def _decimal_from_lossless(value: LosslessFloat) -> Decimal:
@@ -316,7 +327,10 @@ _EXTRAS_SCHEMA = core_schema.no_info_after_validator_function(
 
 
 def _present_only(
-    model_schema: dict[str, Any], field_names: SharedFieldsSet, groups: ChoiceGroups
+    model_schema: dict[str, Any],
+    field_names: SharedFieldsSet,
+    groups: ChoiceGroups,
+    first: tuple[str, ...] = (),
 ) -> None:
     """Rewrite a model's core schema so that an instance stores only the elements present.
 
@@ -325,6 +339,9 @@ def _present_only(
     schema with the same fields keeps only what the input holds, unknown elements included, so
     parsing does work in proportion to the data and a model is about as small as its JSON dict.
     Absent fields still read as None (``FHIRModel.__getattr__``).
+
+    The instance dict (and so the JSON output) follows the schema's field order; ``first`` names
+    fields moved to the front (a resource's ``resourceType``, which FHIR JSON writes first).
     """
     inner = model_schema["schema"]
     if inner.get("type") != "model-fields":
@@ -343,6 +360,7 @@ def _present_only(
             validation_alias=spec.get("validation_alias"),
             serialization_alias=spec.get("serialization_alias"),
         )
+    fields = {**{name: fields[name] for name in first if name in fields}, **fields}
     # A typed-dict schema reads no settings from its parent: it gets the model's own.
     config = model_schema.get("config", {})
     typed_dict = core_schema.typed_dict_schema(
@@ -392,7 +410,9 @@ class FHIRModel(BaseModel):
             model = handler.resolve_ref_schema(model["schema"])
         if model.get("type") == "model" and model.get("cls") is cls:
             field_names = SharedFieldsSet(cls.__pydantic_fields__)
-            _present_only(cast("dict[str, Any]", model), field_names, cls.__fhir_choices__)
+            # resourceType is declared by each concrete resource, after the inherited elements.
+            first = ("resource_type",) if issubclass(cls, ResourceBase) else ()
+            _present_only(cast("dict[str, Any]", model), field_names, cls.__fhir_choices__, first)
         return schema
 
     def _thaw(self) -> None:
@@ -478,10 +498,10 @@ class FHIRModel(BaseModel):
         fields = cls.__pydantic_fields__
         by_alias = {f.validation_alias or fhir_alias(n): n for n, f in fields.items()}
         stored: dict[str, Any] = {}
+        if "resource_type" in fields:  # first, as validation puts it (see _present_only)
+            stored["resource_type"] = fields["resource_type"].default
         for key, value in values.items():
             stored[key if key in fields else by_alias.get(key, key)] = value
-        if "resource_type" in fields and "resource_type" not in stored:
-            stored["resource_type"] = fields["resource_type"].default
         fields_set = set(stored) if _fields_set is None else set(_fields_set)
         return cls._assemble(stored, fields_set, None)
 
