@@ -317,6 +317,33 @@ def test_package_import_is_lazy() -> None:
     assert int(result.stdout) < 10
 
 
+def test_schemas_built_once_are_shared_with_the_models_they_describe() -> None:
+    # Building Patient generates the datatypes' schemas; they are handed to the (still deferred)
+    # datatype classes so that the next resource type reuses them instead of generating them
+    # again. Fresh interpreter: other tests have built these classes already.
+    code = (
+        "from pydantic import ValidationError\n"
+        "from pymedplum.fhir import Encounter, Patient, Period\n"
+        "assert not isinstance(Period.__dict__['__pydantic_core_schema__'], dict)\n"
+        "Patient.model_validate({'resourceType': 'Patient', 'id': 'p'})\n"
+        "assert isinstance(Period.__dict__['__pydantic_core_schema__'], dict)\n"
+        "assert not Period.__pydantic_complete__\n"
+        'e = Encounter.model_validate_json(\'{"resourceType":"Encounter","status":"planned",\'\n'
+        '    \'"class":{"code":"AMB"},"period":{"start":"2020-03","x":1.50}}\')\n'
+        "assert e.period.start == '2020-03'\n"
+        "assert e.period.model_extra == {'x': __import__('decimal').Decimal('1.50')}\n"
+        "assert Period.model_validate({'end': '2021'}).end == '2021'\n"
+        "assert Period.__pydantic_complete__\n"
+        "try:\n"
+        "    Encounter.model_validate({'status': 'planned', 'class': {}, 'period': {'start': 5}})\n"
+        "except ValidationError as err:\n"
+        "    print(err.errors()[0]['loc'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "('period', 'start')"
+
+
 def test_every_exported_name_resolves() -> None:
     import pymedplum.fhir as fhir
 

@@ -376,6 +376,33 @@ def _present_only(
     model_schema["config"] = {**config, "extra_fields_behavior": "ignore"}
 
 
+def _share_definitions(schema: core_schema.CoreSchema) -> None:
+    """Hand each model built inside ``schema`` its own schema, so that later builds reuse it.
+
+    Models are deferred (``defer_build``): building Patient generates the schemas of the
+    datatypes it refers to (Extension refers to all of them) inline, and pydantic keeps them
+    only on Patient. Every other resource type would generate them all again on first use
+    (~50 ms each; a searchset of 20 types: about a second). pydantic reuses a referenced model's
+    schema when the class holds one, so each datatype (and backbone element) still without one
+    gets a schema made of this build's definitions. The class stays deferred: its validator is
+    built from that schema the first time it validates by itself.
+    """
+    if schema.get("type") != "definitions":
+        return
+    definitions = cast("core_schema.DefinitionsSchema", schema)["definitions"]
+    for definition in definitions:
+        model_cls = definition.get("cls") if definition["type"] == "model" else None
+        if (
+            isinstance(model_cls, type)
+            and issubclass(model_cls, FHIRModel)
+            # A deferred class holds a placeholder (not a dict) until it is built.
+            and not isinstance(model_cls.__dict__.get("__pydantic_core_schema__"), dict)
+        ):
+            model_cls.__pydantic_core_schema__ = core_schema.definitions_schema(
+                core_schema.definition_reference_schema(definition["ref"]), definitions
+            )
+
+
 class FHIRModel(BaseModel):
     """Base of every generated FHIR model (datatypes, backbone elements and resources).
 
@@ -414,6 +441,10 @@ class FHIRModel(BaseModel):
             first = ("resource_type",) if issubclass(cls, ResourceBase) else ()
             _present_only(cast("dict[str, Any]", model), field_names, cls.__fhir_choices__, first)
         return schema
+
+    @classmethod
+    def __pydantic_on_complete__(cls) -> None:
+        _share_definitions(cls.__pydantic_core_schema__)
 
     def _thaw(self) -> None:
         # The fields set may be the class's shared one (see SharedFieldsSet); pydantic's setters
