@@ -96,6 +96,15 @@ IMPORTS = {
     ],
 }
 FIRST_USE = "{imp}; {cls}.model_validate_json(open({path!r}, 'rb').read())"
+# A cold process's first parse of a Bundle holding one entry of each resource type: what a bot
+# or a short script pays once for the schemas of every type it meets.
+BUNDLE_FIRST_USE = {
+    lib: imp + "; Bundle.model_validate_json(open({path!r}, 'rb').read())"
+    for lib, imp in (
+        ("pymedplum", "from pymedplum.fhir import Bundle"),
+        ("fhir.resources", "from fhir.resources.R4B.bundle import Bundle"),
+    )
+}
 
 _ID_SLOT = "bench-id-slot"  # replaced by each entry's id
 _MARK = "\x00num:"
@@ -366,7 +375,10 @@ def cpu(python: Path | str, code: str, env: dict[str, str] | None = None) -> flo
 
 
 def cold_imports(
-    pythons: dict[str, Path | str], runs: int, first_use: dict[str, str], warm: bool = True
+    pythons: dict[str, Path | str],
+    runs: int,
+    first_use: dict[str, list[tuple[str, str]]],
+    warm: bool = True,
 ) -> list[tuple[str, str, float]]:
     """(library, statement, median seconds minus a bare interpreter) of fresh interpreters."""
     out = []
@@ -375,7 +387,7 @@ def cold_imports(
             continue
         python = pythons[lib]
         codes = [(label, code) for label, code in statements]
-        codes.append(("... then Patient.model_validate_json (first use)", first_use[lib]))
+        codes.extend(first_use[lib])
         # Write the .pyc files (as pip does when it installs a wheel) and fill the OS cache
         # first; PYTHONDONTWRITEBYTECODE, set on some machines, would make every run compile.
         write_bytecode = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -642,13 +654,25 @@ def main(argv: list[str] | None = None) -> None:
     rows = measure(sets, pythons, reps, ("rss",) if args.quick else ("rss", "traced"))
     print(f"cold imports ({time.perf_counter() - started:.0f} s) ...", flush=True)
     patient = next(d.path for d in sets if d.label == "Patient")
+    # One entry per resource type that both libraries parse (the "Bundle common" warm-up;
+    # "Bundle all" when fhir.resources is not run).
+    bundles = {d.label.split(" (")[0]: d.warmup for d in sets if d.label.startswith("Bundle ")}
+    every_type = bundles.get("Bundle common") or bundles["Bundle all"]
+    types = len(
+        {e["resource"]["resourceType"] for e in json.loads(every_type.read_bytes())["entry"]}
+    )
     first_use = {
-        "pymedplum": FIRST_USE.format(
-            imp=IMPORTS["pymedplum"][0][1], cls="Patient", path=str(patient)
-        ),
-        "fhir.resources": FIRST_USE.format(
-            imp=IMPORTS["fhir.resources"][0][1], cls="Patient", path=str(patient)
-        ),
+        lib: [
+            (
+                "... then Patient.model_validate_json (first use)",
+                FIRST_USE.format(imp=IMPORTS[lib][0][1], cls="Patient", path=str(patient)),
+            ),
+            (
+                f"... Bundle.model_validate_json, one entry of each of {types} types (first use)",
+                BUNDLE_FIRST_USE[lib].format(path=str(every_type)),
+            ),
+        ]
+        for lib in IMPORTS
     }
     imports = cold_imports(pythons, 1 if args.quick else 5, first_use, warm=not args.quick)
     print()

@@ -43,6 +43,11 @@ def test_models_benchmark_quick_run_prints_the_expected_rows() -> None:
     row("pymedplum", "from pymedplum.fhir import Patient")
     row("pymedplum", "import pymedplum")
     row("pymedplum", "... then Patient.model_validate_json (first use)")
+    first_bundle = re.compile(
+        r"pymedplum\s{2,}\.\.\. Bundle\.model_validate_json, one entry of each of \d+ types"
+        r" \(first use\)\s{2,}\d+(\.\d+)? [mµ]?s$"
+    )
+    assert len([line for line in lines if first_bundle.match(line)]) == 1, done.stdout
     # Targets beside the measured figures and the reference ones.
     assert "<= 3x" in row("parse (x orjson.loads)")
     assert "<= 5x" in row("serialize (x dumps)")
