@@ -17,6 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from codegen.roundtrip import as_text_numbers
 from pymedplum.fhir import (
     AccessPolicyResource,
+    Bundle,
     Extension,
     HumanName,
     Meta,
@@ -65,6 +66,14 @@ def test_resource_type_is_written_first() -> None:
             "resourceType", "id", "meta", "gender"
         ]  # fmt: skip
         assert next(iter(patient.model_dump(by_alias=True))) == "resourceType"
+    # A resourceType without a model is a generic Resource; it still comes first.
+    bundle = Bundle.model_validate_json(
+        '{"resourceType":"Bundle","type":"collection","entry":[{"resource":'
+        '{"id":"f1","meta":{"versionId":"1"},"resourceType":"FutureThing","x":1.50}}]}'
+    )
+    dumped = bundle.model_dump_json(exclude_none=True)
+    assert '"resource":{"resourceType":"FutureThing","id":"f1","meta":' in dumped
+    assert dumped.endswith('"x":1.50}}]}')
     # Not a resource: an element named resourceType keeps its FHIR position.
     rule = AccessPolicyResource(readonly=True, resource_type="Patient", id="r1")
     assert list(json.loads(rule.model_dump_json(exclude_none=True))) == [
