@@ -444,8 +444,7 @@ class FHIRModel(BaseModel):
 
     @classmethod
     def __pydantic_on_complete__(cls) -> None:
-        # Called by pydantic >= 2.12 once the class is built (2.11 does not: every build then
-        # generates its own datatype schemas, with the same result, just slower).
+        # pydantic calls this once the class is built (since 2.12; pymedplum needs 2.13).
         _share_definitions(cls.__pydantic_core_schema__)
 
     def _thaw(self) -> None:
