@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -351,3 +352,22 @@ def test_every_exported_name_resolves() -> None:
         assert getattr(fhir, name).__name__ == name
     with pytest.raises(AttributeError):
         fhir.NotAType  # noqa: B018
+
+
+def test_parsing_pauses_the_gc_only_while_it_runs() -> None:
+    assert gc.isenabled()
+    Patient.model_validate_json('{"resourceType":"Patient","id":"a"}')
+    assert gc.isenabled()
+    with pytest.raises(ValidationError):
+        Patient.model_validate_json('{"resourceType":"Patient","gender":"x"}')
+    with pytest.raises(ValidationError):
+        Patient.model_validate_json("{not json")
+    with pytest.raises(ValidationError):
+        Patient.model_validate({"resourceType": "Patient", "active": "yes"})
+    assert gc.isenabled()
+    gc.disable()  # a caller that paused it itself keeps it paused
+    try:
+        Patient.model_validate_json('{"resourceType":"Patient","id":"a"}')
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
