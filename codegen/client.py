@@ -327,8 +327,12 @@ def render_method(name: str, spec: dict[str, Any]) -> str:
         out.append("")
     out.append(f"    async def {name}({render_signature(params)}) -> {impl_return}:")
     out.append(render_docstring(name, spec, params, "        "))
-    if any(p.name == "as_fhir" for p in params):
-        out.append('        check_model_class("as_fhir", as_fhir)')
+    names = {p.name for p in params}
+    if "as_fhir" in names:
+        # Checked against the request's resource type too, before anything is sent.
+        target = next((n for n in ("resource_type", "resource") if n in names), None)
+        extra = f", {target}" if target else ""
+        out.append(f'        check_model_class("as_fhir", as_fhir{extra})')
     if spec["body"] == "request":
         out.append(render_request_body(name, spec, "        "))
     else:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from pymedplum._security import Origin, check_same_origin
 from pymedplum._serialization import to_fhir_json, wire_dict
+from pymedplum.bundle import model_resource_type
 
 logger = logging.getLogger("pymedplum.client")
 
@@ -83,12 +84,30 @@ def split_reference(arg: str, reference: object) -> tuple[str, str]:
     return check_resource_type(arg, resource_type), check_id(arg, resource_id)
 
 
-def check_model_class(arg: str, value: object) -> None:
-    """TypeError naming ``arg`` unless ``value`` is None or a pydantic model class (checked
-    before a request is sent, so a create is not applied and then fails on its answer)."""
-    if value is not None and not (isinstance(value, type) and issubclass(value, BaseModel)):
+def check_model_class(arg: str, value: object, target: object = None) -> None:
+    """TypeError naming ``arg`` unless ``value`` is None or a pydantic model class; ValueError
+    when the model is for another resource type than ``target`` (a resource type name, or the
+    resource about to be sent). Checked before a request is sent, so that a create is not
+    applied and then fails on its answer."""
+    if value is None:
+        return
+    if not (isinstance(value, type) and issubclass(value, BaseModel)):
         raise TypeError(
             f"{arg} must be a pydantic model class (e.g. Patient) or None, got {value!r}"
+        )
+    expected = model_resource_type(value)
+    if expected is None or target is None:
+        return  # a model of no fixed type (a user's own, Resource) fits any answer
+    if isinstance(target, str):
+        actual: object = target
+    elif isinstance(target, Mapping):
+        actual = target.get("resourceType")
+    else:
+        actual = getattr(target, "resource_type", None) or getattr(target, "resourceType", None)
+    if isinstance(actual, str) and actual != expected:
+        raise ValueError(
+            f"{arg}={value.__name__} reads {expected} resources, but this request is for "
+            f"{actual}; pass as_fhir={actual} (from pymedplum.fhir) or leave it out"
         )
 
 

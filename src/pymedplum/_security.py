@@ -34,6 +34,10 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     ``allow_insecure_http=True`` (which logs a WARNING), ``ValueError`` when it is not an
     absolute http(s) URL.
     """
+    if not isinstance(allow_insecure_http, bool):
+        raise TypeError(
+            f"allow_insecure_http must be a bool, got {type(allow_insecure_http).__name__}"
+        )
     if not isinstance(base_url, str) or not base_url:
         raise ValueError(f"base_url must be a non-empty URL string, got {base_url!r}")
     parts = urlsplit(base_url)
@@ -94,6 +98,10 @@ def check_same_origin(expected: Origin, url: str, *, what: str = "URL") -> str:
     """
     if not is_same_origin(expected, url):
         scheme, host, port = origin_of(url)
+        if (scheme, host, port) == expected:  # the same origin, but with user:password@
+            raise UnsafeRedirectError(
+                f"{what} carries userinfo (user@ or user:password@); refusing to send credentials"
+            )
         raise UnsafeRedirectError(
             f"{what} points at {scheme or '?'}://{host or '?'}:{port} which is not the client's "
             f"origin {expected[0]}://{expected[1]}:{expected[2]}; refusing to send credentials"

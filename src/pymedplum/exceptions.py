@@ -56,6 +56,18 @@ __all__ = [
 ]
 
 
+def _drop_credentials(response: httpx.Response) -> None:
+    """Remove the bearer token from the request a response carries: exceptions get logged,
+    pickled and shown, and must never hold it (whichever code path raised them)."""
+    try:
+        request = response.request
+    except RuntimeError:  # a response built without a request
+        return
+    for name in ("Authorization", "Proxy-Authorization"):
+        if name in request.headers:
+            del request.headers[name]
+
+
 class MedplumError(Exception):
     """Base class for every exception the SDK raises.
 
@@ -76,6 +88,8 @@ class MedplumError(Exception):
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        if response is not None:
+            _drop_credentials(response)
         self.response = response
         self.outcome = dict(outcome) if outcome is not None else None
 

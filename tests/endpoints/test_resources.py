@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pymedplum.exceptions import PreconditionFailedError, UnsafeRedirectError
+from pymedplum.exceptions import MedplumError, PreconditionFailedError, UnsafeRedirectError
 
 from .conftest import FHIR, Patient, echo, json_response, outcome
 
@@ -39,6 +39,49 @@ async def test_create_returns_the_model_given_as_fhir(make: Any) -> None:
     assert isinstance(created, Patient)
     assert created.id == "new-id" and created.active is True
     assert h.body() == {"resourceType": "Patient", "active": True}
+
+
+class Observation(Patient):
+    resourceType: str = "Observation"
+
+
+@pytest.mark.parametrize(
+    ("method", "args"),
+    [
+        ("create_resource", ({"resourceType": "Patient"},)),
+        ("create_resource", (Patient(),)),
+        ("create_resource_if_none_exist", ({"resourceType": "Patient"}, "identifier=a|1")),
+        ("update_resource", ({"resourceType": "Patient", "id": "p1"},)),
+        ("read_resource", ("Patient", "p1")),
+        ("vread_resource", ("Patient", "p1", "1")),
+        ("patch_resource", ("Patient", "p1", [{"op": "remove", "path": "/active"}])),
+        ("search_resources", ("Patient",)),
+    ],
+)
+async def test_as_fhir_of_another_resource_type_is_refused_before_sending(
+    make: Any, method: str, args: tuple[Any, ...]
+) -> None:
+    h = make(echo(201))
+    with pytest.raises(ValueError, match="as_fhir=Observation reads Observation resources"):
+        await h.call(method, *args, as_fhir=Observation)
+    assert h.requests == []  # nothing was written
+
+
+async def test_return_minimal_gives_the_id_and_version_from_location(make: Any) -> None:
+    location = FHIR + "Patient/new-id/_history/3"
+    h = make(lambda request: httpx.Response(201, headers={"Location": location}))
+    minimal = {"Prefer": "return=minimal"}
+    created = await h.call("create_resource", {"resourceType": "Patient"}, headers=minimal)
+    assert created == {"resourceType": "Patient", "id": "new-id", "meta": {"versionId": "3"}}
+    typed = await h.call("create_resource", Patient(), headers=minimal, as_fhir=Patient)
+    assert isinstance(typed, Patient) and typed.id == "new-id"
+
+
+async def test_an_empty_answer_without_location_is_a_clear_error_for_as_fhir(make: Any) -> None:
+    h = make(lambda request: httpx.Response(200))
+    assert await h.call("update_resource", {"resourceType": "Patient", "id": "p1"}) == {}
+    with pytest.raises(MedplumError, match="empty body and no Location header"):
+        await h.call("update_resource", {"resourceType": "Patient", "id": "p1"}, as_fhir=Patient)
 
 
 @pytest.mark.parametrize(

@@ -114,7 +114,7 @@ class AsyncMedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource)
         return await self._create_resource(
             resource=resource,
             headers=headers,
@@ -185,7 +185,7 @@ class AsyncMedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource)
         return await self._create_resource_if_none_exist(
             resource=resource,
             if_none_exist=if_none_exist,
@@ -245,7 +245,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}/{id}`` (base fhir), RequestEvent.action ``read``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         response = await self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
@@ -308,7 +308,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}/{id}/_history/{vid}`` (base fhir), RequestEvent.action ``read``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         response = await self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
@@ -378,7 +378,7 @@ class AsyncMedplumClient(
 
         Wire: ``PUT {resourceType}/{id}`` (base fhir), RequestEvent.action ``update``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource)
         return await self._update_resource(
             resource=resource,
             headers=headers,
@@ -443,7 +443,7 @@ class AsyncMedplumClient(
 
         Wire: ``PATCH {resourceType}/{id}`` (base fhir), RequestEvent.action ``patch``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         response = await self._call_endpoint(
             ENDPOINTS["patch_resource"],
             {"resourceType": resource_type, "id": resource_id},
@@ -553,7 +553,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         response = await self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
@@ -640,7 +640,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         items = self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
@@ -790,7 +790,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         return await self._search_with_options(
             resource_type=resource_type,
             query=query,

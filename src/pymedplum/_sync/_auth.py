@@ -50,9 +50,11 @@ class SyncTokenManager:
         # (token, monotonic time to refresh it) as one tuple, so that a thread reading it
         # never pairs a new token with an old deadline. A given token has no known expiry:
         # it is used until the server answers 401.
-        self._state: tuple[str | None, float] = (
-            access_token,
-            math.inf if access_token is not None else -math.inf,
+        # Also the time the token expires (a failed early refresh keeps it until then).
+        self._state: tuple[str | None, float, float] = (
+            (access_token, math.inf, math.inf)
+            if access_token is not None
+            else (None, -math.inf, -math.inf)
         )
         self._cooldown = cooldown
         self._failed_until = -math.inf
@@ -74,31 +76,56 @@ class SyncTokenManager:
 
     def token(self, http: httpx.Client) -> str | None:
         """A usable bearer token (fetching one if needed), or ``None`` without credentials."""
-        token, refresh_at = self._state
+        token, refresh_at, _ = self._state
         if token is not None and time.monotonic() < refresh_at:
             return token
         if not self.can_refresh:
             return token
-        with self._lock:
-            token, refresh_at = self._state
-            if token is not None and time.monotonic() < refresh_at:
-                return token
-            return self._fetch(http)
+        events: list[RequestEvent] = []
+        try:
+            with self._lock:
+                token, refresh_at, expires_at = self._state
+                if token is not None and time.monotonic() < refresh_at:
+                    return token
+                try:
+                    return self._fetch(http, events)
+                except (AuthenticationError, TokenRefreshCooldownError) as exc:
+                    if token is None or time.monotonic() >= expires_at:
+                        raise
+                    # An early refresh failed but the current token has not expired: keep
+                    # using it (the next call retries once the cooldown is over).
+                    if isinstance(exc, AuthenticationError):
+                        logger.warning("early token refresh failed; the current token is kept")
+                    return token
+        finally:
+            self._emit_all(events)
 
     def refresh_after_401(self, http: httpx.Client, rejected: str | None) -> str:
         """A new token after the server rejected ``rejected``; reuses one another caller
         fetched meanwhile."""
-        with self._lock:
-            token, refresh_at = self._state
-            if token is not None and token != rejected and time.monotonic() < refresh_at:
-                return token
-            return self._fetch(http)
+        events: list[RequestEvent] = []
+        try:
+            with self._lock:
+                token, refresh_at, _ = self._state
+                if token is not None and token != rejected and time.monotonic() < refresh_at:
+                    return token
+                return self._fetch(http, events)
+        finally:
+            self._emit_all(events)
 
     def expire(self) -> None:
-        """Treat the current token as due for refresh on the next call."""
-        self._state = (self._state[0], -math.inf)
+        """Treat the current token as unusable: the next call fetches a new one."""
+        self._state = (self._state[0], -math.inf, -math.inf)
 
-    def _fetch(self, http: httpx.Client) -> str:
+    def _emit_all(self, events: list[RequestEvent]) -> None:
+        # Outside the lock and after the new token is stored: a hook may itself call the
+        # client (an audit write), which needs the token and so the lock.
+        for event in events:
+            self._emit(event)
+
+    def _fetch(self, http: httpx.Client, events: list[RequestEvent]) -> str:
+        """Fetch and store a new token (the caller holds the lock); the token request's
+        RequestEvent goes into ``events`` for the caller to emit once the lock is released."""
         now = time.monotonic()
         if now < self._failed_until:
             raise TokenRefreshCooldownError(retry_after=self._failed_until - now)
@@ -144,11 +171,15 @@ class SyncTokenManager:
                 self._cooldown,
             )
             raise
+        except BaseException as exc:  # cancelled: reported as such, no cooldown
+            error = exc
+            raise
         finally:
-            self._emit_event(started_at, time.perf_counter() - t0, status, error)
+            events.append(self._event(started_at, time.perf_counter() - t0, status, error))
         lifetime = expires_in if expires_in is not None else math.inf
         margin = min(REFRESH_MARGIN_SECONDS, lifetime / 2)
-        self._state = (token, time.monotonic() + lifetime - margin)
+        fetched_at = time.monotonic()
+        self._state = (token, fetched_at + lifetime - margin, fetched_at + lifetime)
         self._failed_until = -math.inf
         logger.debug("token acquired (expires in %s s)", expires_in)
         return token
@@ -201,14 +232,14 @@ class SyncTokenManager:
         )
         return token, lifetime, None
 
-    def _emit_event(
+    def _event(
         self,
         started_at: datetime,
         duration: float,
         status: int | None,
         error: BaseException | None,
-    ) -> None:
-        event = RequestEvent(
+    ) -> RequestEvent:
+        return RequestEvent(
             method="POST",
             path=self._token_path,
             path_template=self._token_path,
@@ -224,7 +255,6 @@ class SyncTokenManager:
             action=None,
             outcome="success" if error is None and status is not None and status < 400 else "error",
         )
-        self._emit(event)
 
 
 def _without_secret(request: httpx.Request) -> httpx.Request:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json as json_module
 import logging
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -65,6 +66,7 @@ _SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", _obo.OBO_HEADER.lower()}
 )
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_OBO_LOWER = _obo.OBO_HEADER.lower()
 _ID_LIKE = re.compile(r"[A-Za-z$_][A-Za-z$_-]*[0-9]?\Z")
 
 
@@ -165,15 +167,12 @@ class SyncBaseClient:
                 raise ValueError(f"{name} must be a non-empty str or None")
         if (client_id is None) != (client_secret is None):
             raise ValueError("client_id and client_secret must be given together")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        if (
-            isinstance(failed_refresh_cooldown, bool)
-            or not isinstance(failed_refresh_cooldown, (int, float))
-            or failed_refresh_cooldown < 0
-        ):
+        if not _is_number(timeout) or not timeout > 0:
+            raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
+        if not _is_number(failed_refresh_cooldown) or not failed_refresh_cooldown >= 0:
             raise ValueError(
-                f"failed_refresh_cooldown must be a number >= 0, got {failed_refresh_cooldown!r}"
+                "failed_refresh_cooldown must be a finite number of seconds >= 0, "
+                f"got {failed_refresh_cooldown!r}"
             )
         if before_request is not None and not callable(before_request):
             raise TypeError("before_request must be callable or None")
@@ -194,8 +193,9 @@ class SyncBaseClient:
             self._owns_http = True
         else:
             if not isinstance(http_client, httpx.Client):
+                expected = httpx.Client.__name__  # outside the f-string, for unasync
                 raise TypeError(
-                    f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
+                    f"http_client must be an httpx.{expected}, got {type(http_client).__name__}"
                 )
             if http_client.follow_redirects:
                 raise ValueError(
@@ -368,7 +368,8 @@ class SyncBaseClient:
 
     @staticmethod
     def _base_of(path: str) -> Base:
-        return "absolute" if path.startswith(("https://", "http://")) else "api"
+        # Schemes ignore case: "HTTPS://..." is an absolute URL too (then checked for origin).
+        return "absolute" if path[:8].lower().startswith(("https://", "http://")) else "api"
 
     # --- response helpers for endpoint methods --------------------------------------------
 
@@ -484,11 +485,28 @@ class SyncBaseClient:
         if headers:
             for key, value in headers.items():
                 _check_header(key, value)
+                self._check_caller_header(key)
                 _set_header(hdrs, key, value)
         call.headers = hdrs
         call.params = params
         if self._before_request is not None:
             self._apply_before_request(call, json)
+
+    def _check_caller_header(self, name: str) -> None:
+        """ValueError for a ``headers=`` entry the client sets itself: it would bypass the
+        On-Behalf-Of checks and audit record, or be silently replaced."""
+        lower = name.lower()
+        if lower == _OBO_LOWER:
+            raise ValueError(
+                f"headers must not set {name}: pass on_behalf_of= (or use client.on_behalf_of"
+                "(...)), which is validated and recorded in the RequestEvent"
+            )
+        if lower == "host":
+            raise ValueError("headers must not set Host: it comes from the URL")
+        if lower == "authorization" and self._tokens.mode != "none":
+            raise ValueError(
+                "headers must not set Authorization: this client sends its own bearer token"
+            )
 
     @staticmethod
     def _join(prefix: str, url: str) -> str:
@@ -577,6 +595,9 @@ class SyncBaseClient:
         tries = 0
         possibly_sent = False
         while True:
+            if http.is_closed:
+                # httpx's own check, which the straight-to-transport path would skip.
+                raise RuntimeError("the client has been closed; create a new one")
             token = tokens.token(http)
             request = self._build(call, token)
             call.request = request
@@ -842,14 +863,21 @@ def _redact(request: httpx.Request) -> None:
         del request.headers["Authorization"]
 
 
+def _is_number(value: object) -> bool:
+    """An int or a finite float (never a bool, NaN or infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value)
+
+
 def _timeout(value: object) -> httpx.Timeout:
     """A per-call ``timeout``: seconds > 0 or an ``httpx.Timeout``; else TypeError/ValueError."""
     if isinstance(value, httpx.Timeout):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"timeout must be seconds or an httpx.Timeout, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {value!r}")
+    if not _is_number(value) or not value > 0:
+        raise ValueError(f"timeout must be a finite number of seconds > 0, got {value!r}")
     return httpx.Timeout(float(value))
 
 

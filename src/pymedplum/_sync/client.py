@@ -116,7 +116,7 @@ class MedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource)
         return self._create_resource(
             resource=resource,
             headers=headers,
@@ -187,7 +187,7 @@ class MedplumClient(
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource)
         return self._create_resource_if_none_exist(
             resource=resource,
             if_none_exist=if_none_exist,
@@ -247,7 +247,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}/{id}`` (base fhir), RequestEvent.action ``read``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         response = self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
@@ -310,7 +310,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}/{id}/_history/{vid}`` (base fhir), RequestEvent.action ``read``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         response = self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
@@ -380,7 +380,7 @@ class MedplumClient(
 
         Wire: ``PUT {resourceType}/{id}`` (base fhir), RequestEvent.action ``update``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource)
         return self._update_resource(
             resource=resource,
             headers=headers,
@@ -445,7 +445,7 @@ class MedplumClient(
 
         Wire: ``PATCH {resourceType}/{id}`` (base fhir), RequestEvent.action ``patch``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         response = self._call_endpoint(
             ENDPOINTS["patch_resource"],
             {"resourceType": resource_type, "id": resource_id},
@@ -555,7 +555,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         response = self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
@@ -640,7 +640,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         items = self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
@@ -788,7 +788,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         return self._search_with_options(
             resource_type=resource_type,
             query=query,

@@ -114,8 +114,21 @@ def test_http_client_that_follows_redirects_is_rejected(fake: FakeMedplum) -> No
 
 
 def test_http_client_of_the_wrong_kind_is_rejected() -> None:
-    with pytest.raises(TypeError, match="http_client"):
+    with pytest.raises(TypeError, match="http_client") as info:
         AsyncBaseClient("https://medplum.test/", http_client=object())  # type: ignore[arg-type]
+    # The sync twin asks for an httpx.Client: the message names this flavour's class.
+    expected = httpx.AsyncClient.__name__  # outside the f-string, for unasync
+    assert f"must be an httpx.{expected}, got object" in str(info.value)
+
+
+async def test_a_closed_client_refuses_to_send(fake: FakeMedplum) -> None:
+    client = make_client(fake)
+    await client.get("me")
+    await client.aclose()
+    await client._http.aclose()  # make_client's pool is the caller's: close it too
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.get("me")
+    assert len(fake.requests) == 1
 
 
 async def test_the_sdk_never_follows_a_redirect(fake: FakeMedplum) -> None:
@@ -171,6 +184,10 @@ def test_client_id_without_secret_is_rejected() -> None:
         ("timeout", 0, ValueError),
         ("timeout", "30", ValueError),
         ("failed_refresh_cooldown", -1, ValueError),
+        ("timeout", float("nan"), ValueError),
+        ("timeout", float("inf"), ValueError),
+        ("failed_refresh_cooldown", float("nan"), ValueError),
+        ("allow_insecure_http", "no", TypeError),
         ("before_request", "not callable", TypeError),
         ("on_request_complete", 42, TypeError),
         ("retry", {"max_attempts": 2}, TypeError),

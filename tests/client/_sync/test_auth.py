@@ -199,6 +199,47 @@ def test_concurrent_callers_during_a_failed_refresh_do_not_hammer(
     assert sum(isinstance(r, TokenRefreshCooldownError) for r in results) == 19
 
 
+def test_a_failed_early_refresh_keeps_the_token_until_it_expires(
+    fake: FakeMedplum, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.expires_in = 0.6  # refreshed 0.3 s early
+    client = make_client(fake, failed_refresh_cooldown=5.0)
+    client._request("GET", "Patient/123")
+    time.sleep(0.35)  # inside the refresh margin: token 1 is still valid for ~0.25 s
+    fake.token_answers = [httpx.Response(503, text="oauth down")]
+    with caplog.at_level(logging.WARNING, logger="pymedplum.auth"):
+        assert (client._request("GET", "Patient/123")).status_code == 200
+    assert "the current token is kept" in caplog.text
+    # During the cooldown the still-valid token is used without another token request.
+    assert (client._request("GET", "Patient/123")).status_code == 200
+    assert len(fake.token_requests) == 2
+    assert [r.headers["Authorization"] for r in fake.requests] == ["Bearer secret-token-1"] * 3
+    time.sleep(0.3)  # now it has expired, and the cooldown still runs
+    with pytest.raises(TokenRefreshCooldownError):
+        client._request("GET", "Patient/123")
+    assert len(fake.token_requests) == 2
+
+
+def test_an_audit_hook_may_call_the_same_client(fake: FakeMedplum) -> None:
+    # The token request's event is delivered after the token lock is released: an audit
+    # hook that writes through the same client must neither deadlock (sync) nor fail (async).
+    lock_held: list[bool] = []
+    audited: list[int] = []
+
+    def audit(event: RequestEvent) -> None:
+        lock_held.append(client._tokens._lock._lock.locked())
+        if event.path == "/fhir/R4/AuditEvent" or lock_held[-1]:
+            return  # with the lock held, the call below would hang (sync) or fail (async)
+        response = client._request("POST", "AuditEvent", json={"resourceType": "AuditEvent"})
+        audited.append(response.status_code)
+
+    client = make_client(fake, on_request_complete=audit)
+    client._request("GET", "Patient/123")
+    assert lock_held == [False] * 4  # token, its audit write, the GET, its audit write
+    assert audited == [200, 200]
+    assert len(fake.token_requests) == 1
+
+
 def test_the_token_request_emits_its_own_event_without_obo(fake: FakeMedplum) -> None:
     events: list[RequestEvent] = []
     client = make_client(fake, on_request_complete=events.append)

@@ -235,3 +235,54 @@ def test_caller_headers_replace_defaults_whatever_their_case(fake: FakeMedplum) 
     assert sent.headers.get_list("Accept") == ["text/xml"]
     assert sent.headers.get_list("Content-Type") == ["application/json"]
     assert sent.headers.get_list("Authorization") == ["Bearer tok"]
+
+
+def test_a_2xx_answer_that_is_not_json_carries_no_token(fake: FakeMedplum) -> None:
+    fake.queue("GET", "/me", httpx.Response(200, text="<html>proxy login</html>"))
+    client = make_client(fake)
+    with pytest.raises(MedplumError, match="expected a JSON response body") as info:
+        client.get("me")
+    assert info.value.response is not None
+    assert "Authorization" not in info.value.response.request.headers
+    assert "secret-token" not in repr(info.value.response.request.headers)
+
+
+def test_a_same_origin_url_with_userinfo_is_refused_saying_why(fake: FakeMedplum) -> None:
+    client = make_client(fake)
+    with pytest.raises(UnsafeRedirectError, match="userinfo"):
+        client.get("https://someone@medplum.test/admin/x")
+    assert fake.requests == []
+
+
+def test_an_absolute_url_is_recognised_whatever_the_scheme_case(fake: FakeMedplum) -> None:
+    client = make_client(fake)
+    client.get("HTTPS://medplum.test/admin/x")
+    with pytest.raises(UnsafeRedirectError):
+        client.get("HTTPS://evil.example/admin/x")
+    assert [r.url.host for r in fake.requests] == ["medplum.test"]
+
+
+@pytest.mark.parametrize(
+    ("header", "needle"),
+    [
+        ("X-Medplum-On-Behalf-Of", "on_behalf_of="),
+        ("x-medplum-on-behalf-of", "on_behalf_of="),
+        ("Host", "Host"),
+        ("authorization", "its own bearer token"),
+    ],
+)
+def test_headers_the_client_sets_itself_are_refused(
+    fake: FakeMedplum, header: str, needle: str
+) -> None:
+    client = make_client(fake)
+    with pytest.raises(ValueError, match=needle):
+        client.get("me", headers={header: "ProjectMembership/pm-1"}, on_behalf_of="")
+    assert fake.requests == []
+
+
+def test_a_client_without_credentials_may_send_its_own_authorization(
+    fake: FakeMedplum,
+) -> None:
+    client = make_client(fake, client_id=None, client_secret=None)
+    client.get("me", headers={"Authorization": "Basic dXNlcjpwdw=="})
+    assert fake.requests[0].headers["Authorization"] == "Basic dXNlcjpwdw=="

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, overload
 
@@ -23,6 +24,28 @@ def _template(path: str, values: Mapping[str, str | None]) -> str:
         for seg in path.split("/")
         if seg and not (seg.startswith("{") and values.get(seg[1:-1]) is None)
     )
+
+
+_LOCATION = re.compile(
+    r"/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?/?\Z"
+)
+
+
+def _from_location(response: httpx.Response) -> dict[str, Any]:
+    """``{"resourceType", "id", "meta": {"versionId"}}`` from a write's ``Location`` header
+    (``.../Patient/123/_history/1``), or ``{}`` when there is none."""
+    location = response.headers.get("Location") or response.headers.get("Content-Location")
+    try:
+        match = _LOCATION.search(httpx.URL(location).path) if location else None
+    except httpx.InvalidURL:
+        match = None
+    if match is None:
+        return {}
+    resource_type, resource_id, version = match.groups()
+    data: dict[str, Any] = {"resourceType": resource_type, "id": resource_id}
+    if version is not None:
+        data["meta"] = {"versionId": version}
+    return data
 
 
 class Dispatch(AsyncBaseClient):
@@ -106,7 +129,24 @@ class Dispatch(AsyncBaseClient):
     def _model_response(
         self, response: httpx.Response, as_fhir: type[ModelT] | None
     ) -> dict[str, Any] | ModelT:
-        """The response as ``as_fhir`` (validated straight from the bytes) or as a dict."""
+        """The response as ``as_fhir`` (validated straight from the bytes) or as a dict.
+
+        An empty answer to a write (``Prefer: return=minimal``) becomes the resource type, id
+        and version its ``Location`` header names, rather than ``{}`` or a parse error after the
+        write was applied.
+        """
+        if not response.content:
+            data = _from_location(response)
+            if as_fhir is None:
+                return data
+            if not data:
+                raise MedplumError(
+                    "the server answered with an empty body and no Location header, so there "
+                    f"is no {as_fhir.__name__} to return (was Prefer: return=minimal sent?)",
+                    response.status_code,
+                    response=response,
+                )
+            return as_fhir.model_validate(data)
         if as_fhir is None:
             return self._dict_response(response)
         return as_fhir.model_validate_json(response.content)
