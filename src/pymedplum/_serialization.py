@@ -23,8 +23,9 @@ def to_fhir_json(resource: dict[str, Any] | BaseModel) -> dict[str, Any]:
     """Normalize a resource to a FHIR-JSON dict.
 
     A dict is returned unchanged (the same object, not a copy). A Pydantic model is
-    dumped with ``mode="json", by_alias=True, exclude_none=True`` so field names are
-    FHIR's camelCase and unset elements are left out.
+    dumped with ``by_alias=True, exclude_none=True`` so field names are FHIR's camelCase and
+    unset elements are left out. A FHIR ``decimal`` becomes an ``int`` or ``float`` when one
+    holds its value, and stays a ``Decimal`` when none does (more than 17 significant digits).
 
     Raises:
         TypeError: ``resource`` is neither a dict nor a Pydantic model.
@@ -41,6 +42,15 @@ def as_fhir_dict(value: object, argument: str) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
     if isinstance(value, BaseModel):
+        # Imported here: only a model needs it (and then pydantic is loaded anyway).
+        from pymedplum.fhir._base import FHIRModel, plain_json
+
+        if isinstance(value, FHIRModel):
+            # Python mode keeps each decimal a Decimal; plain_json turns it into the int or
+            # float that holds its value, and keeps the Decimal when none does (no digit lost,
+            # where mode="json" would round it).
+            fhir: dict[str, Any] = plain_json(value.model_dump(by_alias=True, exclude_none=True))
+            return fhir
         dumped: dict[str, Any] = value.model_dump(mode="json", by_alias=True, exclude_none=True)
         return dumped
     raise TypeError(f"{argument} must be a dict or a pydantic model, got {type(value).__name__}")

@@ -165,6 +165,68 @@ def test_decimal_in_python_dict_dump() -> None:
     assert Quantity(value=Decimal("6")).model_dump(mode="json", exclude_none=True) == {"value": 6}
 
 
+LONG = "0.12345678901234567891"  # no float holds this value
+
+
+def test_a_decimal_beyond_float_precision_is_never_written_as_a_string() -> None:
+    from pydantic import TypeAdapter
+
+    from pymedplum import to_fhir_json
+
+    text = (
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+        f'"valueQuantity":{{"value":{LONG}}},"x-unknown":{{"n":{LONG}}}}}'
+    )
+    observation = Observation.model_validate_json(text)
+    # to_fhir_json keeps every digit: the Decimal itself, which the client writes as a number.
+    fhir = to_fhir_json(observation)
+    assert fhir["valueQuantity"]["value"] == Decimal(LONG)
+    assert fhir["x-unknown"]["n"] == Decimal(LONG)
+    assert Observation.model_validate(fhir).value_quantity.value == Decimal(LONG)
+    # JSON from other serializers (model_dump(mode="json"), a TypeAdapter as FastAPI uses):
+    # a JSON number (rounded to a float), which FHIR readers accept; never the string pydantic
+    # writes for a Decimal.
+    dumped = observation.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert dumped["valueQuantity"]["value"] == float(LONG)
+    assert dumped["x-unknown"]["n"] == float(LONG)
+    raw = TypeAdapter(Observation).dump_json(observation, by_alias=True, exclude_none=True)
+    assert json.loads(raw)["valueQuantity"]["value"] == float(LONG)
+    Observation.model_validate_json(raw)  # and it reads back
+    # model_dump_json keeps the exact text.
+    assert f'"value":{LONG}' in observation.model_dump_json(exclude_none=True)
+
+
+def test_to_fhir_json_gives_plain_numbers_where_they_hold_the_value() -> None:
+    from pymedplum import to_fhir_json
+
+    quantity = Quantity.model_validate_json('{"value":1.50,"system":"s","code":"6"}')
+    assert to_fhir_json(quantity) == {"value": 1.5, "system": "s", "code": "6"}
+    assert to_fhir_json(Quantity(value=Decimal("6"))) == {"value": 6}
+    assert json.dumps(to_fhir_json(Quantity(value=Decimal("1e-7")))) == '{"value": 1e-07}'
+
+
+def test_exponent_decimals_keep_their_text_through_pickle() -> None:
+    import pickle
+
+    quantity = Quantity.model_validate_json('{"value":1e-7}')
+    again = pickle.loads(pickle.dumps(quantity))
+    assert again.model_dump_json(exclude_none=True) == '{"value":1e-7}'
+
+
+def test_assigning_by_fhir_name_sets_the_element() -> None:
+    patient = Patient(birth_date="1970")
+    patient.birthDate = "1980"  # type: ignore[attr-defined]
+    assert patient.birth_date == "1980"
+    assert patient.model_dump_json(exclude_none=True) == (
+        '{"resourceType":"Patient","birthDate":"1980"}'
+    )
+    copied = patient.model_copy(update={"birthDate": "1990", "_birthDate": {"id": "b"}})
+    assert copied.birth_date == "1990" and copied.birth_date_ext == {"id": "b"}
+    del patient.birthDate  # type: ignore[attr-defined]
+    assert patient.birth_date is None
+    assert patient.model_dump_json(exclude_none=True) == '{"resourceType":"Patient"}'
+
+
 @pytest.mark.parametrize("date", ["2020", "2020-03", "2020-03-04"])
 def test_partial_dates_kept_as_text(date: str) -> None:
     p = Patient.model_validate_json(f'{{"birthDate":"{date}"}}')

@@ -99,6 +99,10 @@ class ExponentDecimal(Decimal):
         self.text = text
         return self
 
+    def __reduce__(self) -> tuple[type[ExponentDecimal], tuple[str]]:
+        # Decimal pickles itself by str() ("1E-7"): rebuild from the text that was read.
+        return (type(self), (self.text,))
+
 
 def _unmark_numbers(raw: bytes) -> bytes:
     """Turn each marked decimal string (see above) back into a bare JSON number."""
@@ -169,9 +173,34 @@ def _serialize_decimal(value: Decimal) -> Any:
     if flag is not None:
         flag[0] = True
         return _MARK + text
-    # model_dump(mode="json"): a float when it holds the same value ("1.50" -> 1.5), else the
-    # Decimal itself so that no digits are lost (see docs/models.md).
+    # model_dump(mode="json") and JSON written by other serializers (a TypeAdapter, FastAPI):
+    # a JSON number, never a string (pydantic writes a Decimal as one, which no FHIR reader
+    # accepts). Beyond a float's 17 digits it is rounded: to_fhir_json and model_dump_json keep
+    # every digit (docs/models.md).
+    return as_float
+
+
+def json_number(value: Decimal) -> int | float | Decimal:
+    """A decimal as the number ``json.dumps`` writes: an int when it was integral text, a float
+    when the float's shortest text has the same value (``1.50`` -> 1.5), else the Decimal itself
+    (more than 17 significant digits), so that no digit is lost."""
+    text = value.text if type(value) is ExponentDecimal else format(value, "f")
+    if "." not in text and "E" not in text and "e" not in text:
+        return int(text)
+    as_float = float(text)
     return as_float if Decimal(repr(as_float)) == value else value
+
+
+def plain_json(value: Any) -> Any:
+    """A python-mode dump of a model made JSON-ready: each Decimal as :func:`json_number`."""
+    kind = type(value)
+    if kind is dict:
+        return {k: plain_json(v) for k, v in value.items()}
+    if kind is list:
+        return [plain_json(v) for v in value]
+    if isinstance(value, Decimal):
+        return json_number(value)
+    return value
 
 
 FhirDecimal = Annotated[
@@ -404,6 +433,23 @@ def _share_definitions(schema: core_schema.CoreSchema) -> None:
             )
 
 
+# model class -> {FHIR JSON name: Python name} for the fields whose names differ.
+_PYTHON_NAMES: dict[type[BaseModel], dict[str, str]] = {}
+
+
+def _python_names(cls: type[BaseModel]) -> dict[str, str]:
+    names = _PYTHON_NAMES.get(cls)
+    if names is None:
+        names = {}
+        for name, field in cls.__pydantic_fields__.items():
+            alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+            alias = alias or field.alias or fhir_alias(name)
+            if alias != name:
+                names[alias] = name
+        _PYTHON_NAMES[cls] = names
+    return names
+
+
 class FHIRModel(BaseModel):
     """Base of every generated FHIR model (datatypes, backbone elements and resources).
 
@@ -473,6 +519,8 @@ class FHIRModel(BaseModel):
     def __setattr__(self, name: str, value: Any) -> None:
         self._thaw()
         cls = type(self)
+        if name not in cls.__pydantic_fields__:
+            name = _python_names(cls).get(name, name)  # birthDate -> birth_date
         if name in cls.__pydantic_fields__ or name.startswith("_") or hasattr(cls, name):
             super().__setattr__(name, value)
         else:  # an unknown element: kept beside the others, written back under this name
@@ -480,6 +528,8 @@ class FHIRModel(BaseModel):
             self.__pydantic_fields_set__.add(name)
 
     def __delattr__(self, name: str) -> None:
+        if name not in self.__dict__:
+            name = _python_names(type(self)).get(name, name)
         if name in self.__dict__:
             self._thaw()
             del self.__dict__[name]
@@ -518,6 +568,8 @@ class FHIRModel(BaseModel):
         """A copy (deep or shallow); ``update`` values are set as given, not validated."""
         copied = self.__deepcopy__() if deep else self.__copy__()
         if update:
+            names = _python_names(type(self))
+            update = {names.get(key, key): value for key, value in update.items()}
             copied._thaw()
             copied.__dict__.update(update)
             copied.__pydantic_fields_set__.update(update)
