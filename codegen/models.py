@@ -232,17 +232,21 @@ class Generator:
             name = py_name(json_name)
             group.append(name)
             refs = (code,) if code in self.model.types and code != "Resource" else ()
+            primitive = code in self.model.primitives and not element.system_typed
             cls.fields.append(
                 FieldSpec(
                     name,
                     json_name,
-                    _wrap(annotation, many),
+                    # A repeating primitive may hold JSON nulls (see _base.PrimitiveList).
+                    f"fp.PrimitiveList[{annotation}]"
+                    if many and primitive
+                    else _wrap(annotation, many),
                     required and not many,
                     _doc(element.short),
                     refs,
                 )
             )
-            if code in self.model.primitives and not element.system_typed:
+            if primitive:
                 module.imports.setdefault("datatypes", set()).add("Element")
                 ext_annotation = "list[Element | None]" if many else "Element"
                 if module.name == "datatypes":

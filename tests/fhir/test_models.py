@@ -227,6 +227,29 @@ def test_assigning_by_fhir_name_sets_the_element() -> None:
     assert patient.model_dump_json(exclude_none=True) == '{"resourceType":"Patient"}'
 
 
+def test_a_repeating_primitive_keeps_null_entries_that_carry_extensions() -> None:
+    absent = {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason"}
+    text = json.dumps(
+        {
+            "resourceType": "Patient",
+            "name": [
+                {
+                    "given": ["Bob", None],
+                    "_given": [None, {"extension": [{**absent, "valueCode": "unknown"}]}],
+                }
+            ],
+            "address": [{"line": [None, "Main St"], "_line": [{"id": "l0"}, None]}],
+        },
+        separators=(",", ":"),
+    )
+    patient = Patient.model_validate_json(text)
+    assert patient.name[0].given == ["Bob", None]
+    assert patient.model_dump_json(exclude_none=True) == text
+    with pytest.raises(ValidationError) as info:
+        HumanName.model_validate({"given": ["Bob", 5]})
+    assert info.value.errors()[0]["loc"] == ("given", 1)
+
+
 @pytest.mark.parametrize("date", ["2020", "2020-03", "2020-03-04"])
 def test_partial_dates_kept_as_text(date: str) -> None:
     p = Patient.model_validate_json(f'{{"birthDate":"{date}"}}')

@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional, cast
 
 import jiter
 from jiter import LosslessFloat
@@ -243,6 +243,24 @@ class PrimitiveSchema:
 
     def __repr__(self) -> str:
         return f"PrimitiveSchema({self.schema!r})"
+
+
+if TYPE_CHECKING:
+    PrimitiveList = list
+else:
+
+    class PrimitiveList:
+        """``PrimitiveList[fp.String]``: the values of a repeating primitive (``given``).
+
+        FHIR JSON puts ``null`` in such a list where an entry has only extensions
+        (``"given": ["Bob", null], "_given": [null, {"extension": [...]}]``), so at run time the
+        entries may be None. Type checkers see ``list[fp.String]``: a None entry needs an
+        extension in the ``_x`` list beside it, and typing every name part as optional would
+        make ``given=names`` (a ``list[str]``) a type error for everyone else.
+        """
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return list[Optional[item]]  # noqa: UP045  # item is an Annotated type
 
 
 def fhir_alias(name: str) -> str:

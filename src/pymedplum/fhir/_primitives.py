@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic_core import core_schema as cs
 
 from pymedplum.fhir._base import FhirDecimal
+from pymedplum.fhir._base import PrimitiveList as PrimitiveList
 from pymedplum.fhir._base import PrimitiveSchema as Schema
 
 SystemString = Annotated[str, Schema(cs.str_schema(strict=True))]

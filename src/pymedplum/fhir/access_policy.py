@@ -28,14 +28,17 @@ class AccessPolicyResource(BackboneElement):
     readonly_ext: Element | None = None
     """Extensions and id of ``readonly`` (JSON ``_readonly``)."""
     interaction: (
-        list[Literal["read", "vread", "update", "delete", "history", "create", "search"]] | None
+        fp.PrimitiveList[
+            Literal["read", "vread", "update", "delete", "history", "create", "search"]
+        ]
+        | None
     ) = None
     interaction_ext: list[Element | None] | None = None
     """Extensions and id of ``interaction`` (JSON ``_interaction``)."""
-    hidden_fields: list[fp.String] | None = None
+    hidden_fields: fp.PrimitiveList[fp.String] | None = None
     hidden_fields_ext: list[Element | None] | None = None
     """Extensions and id of ``hiddenFields`` (JSON ``_hiddenFields``)."""
-    readonly_fields: list[fp.String] | None = None
+    readonly_fields: fp.PrimitiveList[fp.String] | None = None
     readonly_fields_ext: list[Element | None] | None = None
     """Extensions and id of ``readonlyFields`` (JSON ``_readonlyFields``)."""
     write_constraint: list[Expression] | None = None

@@ -175,7 +175,7 @@ class ActivityDefinition(DomainResource):
     """Who endorsed the content"""
     related_artifact: list[RelatedArtifact] | None = None
     """Additional documentation, citations, etc."""
-    library: list[fp.Canonical] | None = None
+    library: fp.PrimitiveList[fp.Canonical] | None = None
     """Logic used by the activity definition"""
     library_ext: list[Element | None] | None = None
     """Extensions and id of ``library`` (JSON ``_library``)."""

@@ -76,7 +76,9 @@ class AllergyIntolerance(DomainResource):
     """allergy | intolerance - Underlying mechanism (if known)"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
-    category: list[Literal["food", "medication", "environment", "biologic"]] | None = None
+    category: fp.PrimitiveList[Literal["food", "medication", "environment", "biologic"]] | None = (
+        None
+    )
     """food | medication | environment | biologic"""
     category_ext: list[Element | None] | None = None
     """Extensions and id of ``category`` (JSON ``_category``)."""

@@ -54,7 +54,7 @@ class AuditEventAgent(BackboneElement):
     """Extensions and id of ``requestor`` (JSON ``_requestor``)."""
     location: Reference | None = None
     """Where"""
-    policy: list[fp.Uri] | None = None
+    policy: fp.PrimitiveList[fp.Uri] | None = None
     """Policy that authorized event"""
     policy_ext: list[Element | None] | None = None
     """Extensions and id of ``policy`` (JSON ``_policy``)."""

@@ -103,7 +103,7 @@ class Bot(DomainResource):
     audit_event_trigger: Literal["always", "never", "on-error", "on-output"] | None = None
     audit_event_trigger_ext: Element | None = None
     """Extensions and id of ``auditEventTrigger`` (JSON ``_auditEventTrigger``)."""
-    audit_event_destination: list[Literal["log", "resource"]] | None = None
+    audit_event_destination: fp.PrimitiveList[Literal["log", "resource"]] | None = None
     audit_event_destination_ext: list[Element | None] | None = None
     """Extensions and id of ``auditEventDestination`` (JSON ``_auditEventDestination``)."""
     source_code: Attachment | None = None

@@ -293,7 +293,7 @@ class CapabilityStatementRestResource(BackboneElement):
     """Base System profile for all uses of resource"""
     profile_ext: Element | None = None
     """Extensions and id of ``profile`` (JSON ``_profile``)."""
-    supported_profile: list[fp.Canonical] | None = None
+    supported_profile: fp.PrimitiveList[fp.Canonical] | None = None
     """Profiles for use cases supported"""
     supported_profile_ext: list[Element | None] | None = None
     """Extensions and id of ``supportedProfile`` (JSON ``_supportedProfile``)."""
@@ -334,16 +334,16 @@ class CapabilityStatementRestResource(BackboneElement):
     conditional_delete_ext: Element | None = None
     """Extensions and id of ``conditionalDelete`` (JSON ``_conditionalDelete``)."""
     reference_policy: (
-        list[Literal["literal", "logical", "resolves", "enforced", "local"]] | None
+        fp.PrimitiveList[Literal["literal", "logical", "resolves", "enforced", "local"]] | None
     ) = None
     """literal | logical | resolves | enforced | local"""
     reference_policy_ext: list[Element | None] | None = None
     """Extensions and id of ``referencePolicy`` (JSON ``_referencePolicy``)."""
-    search_include: list[fp.String] | None = None
+    search_include: fp.PrimitiveList[fp.String] | None = None
     """_include values supported by the server"""
     search_include_ext: list[Element | None] | None = None
     """Extensions and id of ``searchInclude`` (JSON ``_searchInclude``)."""
-    search_rev_include: list[fp.String] | None = None
+    search_rev_include: fp.PrimitiveList[fp.String] | None = None
     """_revinclude values supported by the server"""
     search_rev_include_ext: list[Element | None] | None = None
     """Extensions and id of ``searchRevInclude`` (JSON ``_searchRevInclude``)."""
@@ -387,7 +387,7 @@ class CapabilityStatementRest(BackboneElement):
     """Search parameters for searching all resources"""
     operation: list[CapabilityStatementRestResourceOperation] | None = None
     """Definition of a system level operation"""
-    compartment: list[fp.Canonical] | None = None
+    compartment: fp.PrimitiveList[fp.Canonical] | None = None
     """Compartments served/used by system"""
     compartment_ext: list[Element | None] | None = None
     """Extensions and id of ``compartment`` (JSON ``_compartment``)."""
@@ -510,11 +510,11 @@ class CapabilityStatement(DomainResource):
     """instance | capability | requirements"""
     kind_ext: Element | None = None
     """Extensions and id of ``kind`` (JSON ``_kind``)."""
-    instantiates: list[fp.Canonical] | None = None
+    instantiates: fp.PrimitiveList[fp.Canonical] | None = None
     """Canonical URL of another capability statement this implements"""
     instantiates_ext: list[Element | None] | None = None
     """Extensions and id of ``instantiates`` (JSON ``_instantiates``)."""
-    imports: list[fp.Canonical] | None = None
+    imports: fp.PrimitiveList[fp.Canonical] | None = None
     """Canonical URL of another capability statement this adds to"""
     imports_ext: list[Element | None] | None = None
     """Extensions and id of ``imports`` (JSON ``_imports``)."""
@@ -549,15 +549,15 @@ class CapabilityStatement(DomainResource):
     """FHIR Version the system supports"""
     fhir_version_ext: Element | None = None
     """Extensions and id of ``fhirVersion`` (JSON ``_fhirVersion``)."""
-    format: list[fp.Code] | None = None
+    format: fp.PrimitiveList[fp.Code] | None = None
     """formats supported (xml | json | ttl | mime type)"""
     format_ext: list[Element | None] | None = None
     """Extensions and id of ``format`` (JSON ``_format``)."""
-    patch_format: list[fp.Code] | None = None
+    patch_format: fp.PrimitiveList[fp.Code] | None = None
     """Patch formats supported"""
     patch_format_ext: list[Element | None] | None = None
     """Extensions and id of ``patchFormat`` (JSON ``_patchFormat``)."""
-    implementation_guide: list[fp.Canonical] | None = None
+    implementation_guide: fp.PrimitiveList[fp.Canonical] | None = None
     """Implementation guides supported"""
     implementation_guide_ext: list[Element | None] | None = None
     """Extensions and id of ``implementationGuide`` (JSON ``_implementationGuide``)."""

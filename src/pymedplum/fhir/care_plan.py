@@ -61,11 +61,11 @@ class CarePlanActivityDetail(BackboneElement):
     """Appointment | CommunicationRequest | DeviceRequest | MedicationRequest | NutritionOrder | Task | ServiceRequest | VisionPrescription"""
     kind_ext: Element | None = None
     """Extensions and id of ``kind`` (JSON ``_kind``)."""
-    instantiates_canonical: list[fp.Canonical] | None = None
+    instantiates_canonical: fp.PrimitiveList[fp.Canonical] | None = None
     """Instantiates FHIR protocol or definition"""
     instantiates_canonical_ext: list[Element | None] | None = None
     """Extensions and id of ``instantiatesCanonical`` (JSON ``_instantiatesCanonical``)."""
-    instantiates_uri: list[fp.Uri] | None = None
+    instantiates_uri: fp.PrimitiveList[fp.Uri] | None = None
     """Instantiates external protocol or definition"""
     instantiates_uri_ext: list[Element | None] | None = None
     """Extensions and id of ``instantiatesUri`` (JSON ``_instantiatesUri``)."""
@@ -148,11 +148,11 @@ class CarePlan(DomainResource):
     """The FHIR resource type, always ``CarePlan``."""
     identifier: list[Identifier] | None = None
     """External Ids for this plan"""
-    instantiates_canonical: list[fp.Canonical] | None = None
+    instantiates_canonical: fp.PrimitiveList[fp.Canonical] | None = None
     """Instantiates FHIR protocol or definition"""
     instantiates_canonical_ext: list[Element | None] | None = None
     """Extensions and id of ``instantiatesCanonical`` (JSON ``_instantiatesCanonical``)."""
-    instantiates_uri: list[fp.Uri] | None = None
+    instantiates_uri: fp.PrimitiveList[fp.Uri] | None = None
     """Instantiates external protocol or definition"""
     instantiates_uri_ext: list[Element | None] | None = None
     """Extensions and id of ``instantiatesUri`` (JSON ``_instantiatesUri``)."""

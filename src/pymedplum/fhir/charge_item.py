@@ -60,11 +60,11 @@ class ChargeItem(DomainResource):
     """The FHIR resource type, always ``ChargeItem``."""
     identifier: list[Identifier] | None = None
     """Business Identifier for item"""
-    definition_uri: list[fp.Uri] | None = None
+    definition_uri: fp.PrimitiveList[fp.Uri] | None = None
     """Defining information about the code of this charge item"""
     definition_uri_ext: list[Element | None] | None = None
     """Extensions and id of ``definitionUri`` (JSON ``_definitionUri``)."""
-    definition_canonical: list[fp.Canonical] | None = None
+    definition_canonical: fp.PrimitiveList[fp.Canonical] | None = None
     """Resource defining the code of this ChargeItem"""
     definition_canonical_ext: list[Element | None] | None = None
     """Extensions and id of ``definitionCanonical`` (JSON ``_definitionCanonical``)."""

@@ -82,15 +82,15 @@ class ChargeItemDefinition(DomainResource):
     """Name for this charge item definition (human friendly)"""
     title_ext: Element | None = None
     """Extensions and id of ``title`` (JSON ``_title``)."""
-    derived_from_uri: list[fp.Uri] | None = None
+    derived_from_uri: fp.PrimitiveList[fp.Uri] | None = None
     """Underlying externally-defined charge item definition"""
     derived_from_uri_ext: list[Element | None] | None = None
     """Extensions and id of ``derivedFromUri`` (JSON ``_derivedFromUri``)."""
-    part_of: list[fp.Canonical] | None = None
+    part_of: fp.PrimitiveList[fp.Canonical] | None = None
     """A larger definition of which this particular definition is a component or step"""
     part_of_ext: list[Element | None] | None = None
     """Extensions and id of ``partOf`` (JSON ``_partOf``)."""
-    replaces: list[fp.Canonical] | None = None
+    replaces: fp.PrimitiveList[fp.Canonical] | None = None
     """Completed or terminated request(s) whose function is taken by this new request"""
     replaces_ext: list[Element | None] | None = None
     """Extensions and id of ``replaces`` (JSON ``_replaces``)."""

@@ -216,7 +216,7 @@ class ClaimInsurance(BackboneElement):
     """Additional provider contract number"""
     business_arrangement_ext: Element | None = None
     """Extensions and id of ``businessArrangement`` (JSON ``_businessArrangement``)."""
-    pre_auth_ref: list[fp.String] | None = None
+    pre_auth_ref: fp.PrimitiveList[fp.String] | None = None
     """Prior authorization reference number"""
     pre_auth_ref_ext: list[Element | None] | None = None
     """Extensions and id of ``preAuthRef`` (JSON ``_preAuthRef``)."""
@@ -349,19 +349,19 @@ class ClaimItem(BackboneElement):
     """Item instance identifier"""
     sequence_ext: Element | None = None
     """Extensions and id of ``sequence`` (JSON ``_sequence``)."""
-    care_team_sequence: list[fp.PositiveInt] | None = None
+    care_team_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable careTeam members"""
     care_team_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``careTeamSequence`` (JSON ``_careTeamSequence``)."""
-    diagnosis_sequence: list[fp.PositiveInt] | None = None
+    diagnosis_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable diagnoses"""
     diagnosis_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``diagnosisSequence`` (JSON ``_diagnosisSequence``)."""
-    procedure_sequence: list[fp.PositiveInt] | None = None
+    procedure_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable procedures"""
     procedure_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``procedureSequence`` (JSON ``_procedureSequence``)."""
-    information_sequence: list[fp.PositiveInt] | None = None
+    information_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable exception and supporting information"""
     information_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``informationSequence`` (JSON ``_informationSequence``)."""

@@ -46,7 +46,7 @@ class ClaimResponseItemDetailSubDetail(BackboneElement):
     """Claim sub-detail instance identifier"""
     sub_detail_sequence_ext: Element | None = None
     """Extensions and id of ``subDetailSequence`` (JSON ``_subDetailSequence``)."""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
@@ -61,7 +61,7 @@ class ClaimResponseItemDetail(BackboneElement):
     """Claim detail instance identifier"""
     detail_sequence_ext: Element | None = None
     """Extensions and id of ``detailSequence`` (JSON ``_detailSequence``)."""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
@@ -78,7 +78,7 @@ class ClaimResponseItem(BackboneElement):
     """Claim item instance identifier"""
     item_sequence_ext: Element | None = None
     """Extensions and id of ``itemSequence`` (JSON ``_itemSequence``)."""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
@@ -105,7 +105,7 @@ class ClaimResponseAddItemDetailSubDetail(BackboneElement):
     """Extensions and id of ``factor`` (JSON ``_factor``)."""
     net: Money | None = None
     """Total item cost"""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
@@ -130,7 +130,7 @@ class ClaimResponseAddItemDetail(BackboneElement):
     """Extensions and id of ``factor`` (JSON ``_factor``)."""
     net: Money | None = None
     """Total item cost"""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
@@ -166,15 +166,15 @@ _ClaimResponseAddItem_CHOICES = (
 class ClaimResponseAddItem(BackboneElement):
     """The first-tier service adjudications for payor added product or service lines."""
 
-    item_sequence: list[fp.PositiveInt] | None = None
+    item_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Item sequence number"""
     item_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``itemSequence`` (JSON ``_itemSequence``)."""
-    detail_sequence: list[fp.PositiveInt] | None = None
+    detail_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Detail sequence number"""
     detail_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``detailSequence`` (JSON ``_detailSequence``)."""
-    subdetail_sequence: list[fp.PositiveInt] | None = None
+    subdetail_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Subdetail sequence number"""
     subdetail_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``subdetailSequence`` (JSON ``_subdetailSequence``)."""
@@ -212,7 +212,7 @@ class ClaimResponseAddItem(BackboneElement):
     """Anatomical location"""
     sub_site: list[CodeableConcept] | None = None
     """Anatomical sub-location"""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""

@@ -62,7 +62,7 @@ class ClientApplication(DomainResource):
     jwks_uri: fp.Uri | None = None
     jwks_uri_ext: Element | None = None
     """Extensions and id of ``jwksUri`` (JSON ``_jwksUri``)."""
-    redirect_uris: list[fp.Uri] | None = None
+    redirect_uris: fp.PrimitiveList[fp.Uri] | None = None
     redirect_uris_ext: list[Element | None] | None = None
     """Extensions and id of ``redirectUris`` (JSON ``_redirectUris``)."""
     launch_uri: fp.Uri | None = None
@@ -79,16 +79,16 @@ class ClientApplication(DomainResource):
     refresh_token_lifetime: fp.String | None = None
     refresh_token_lifetime_ext: Element | None = None
     """Extensions and id of ``refreshTokenLifetime`` (JSON ``_refreshTokenLifetime``)."""
-    allowed_origin: list[fp.String] | None = None
+    allowed_origin: fp.PrimitiveList[fp.String] | None = None
     allowed_origin_ext: list[Element | None] | None = None
     """Extensions and id of ``allowedOrigin`` (JSON ``_allowedOrigin``)."""
-    grant_type: list[fp.String] | None = None
+    grant_type: fp.PrimitiveList[fp.String] | None = None
     grant_type_ext: list[Element | None] | None = None
     """Extensions and id of ``grantType`` (JSON ``_grantType``)."""
-    response_type: list[fp.String] | None = None
+    response_type: fp.PrimitiveList[fp.String] | None = None
     response_type_ext: list[Element | None] | None = None
     """Extensions and id of ``responseType`` (JSON ``_responseType``)."""
-    default_scope: list[fp.String] | None = None
+    default_scope: fp.PrimitiveList[fp.String] | None = None
     default_scope_ext: list[Element | None] | None = None
     """Extensions and id of ``defaultScope`` (JSON ``_defaultScope``)."""
     certificate_trust_store: fp.String | None = None

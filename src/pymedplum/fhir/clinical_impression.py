@@ -94,7 +94,7 @@ class ClinicalImpression(DomainResource):
     """Relevant impressions of patient state"""
     investigation: list[ClinicalImpressionInvestigation] | None = None
     """One or more sets of investigations (signs, symptoms, etc.)"""
-    protocol: list[fp.Uri] | None = None
+    protocol: fp.PrimitiveList[fp.Uri] | None = None
     """Clinical Protocol followed"""
     protocol_ext: list[Element | None] | None = None
     """Extensions and id of ``protocol`` (JSON ``_protocol``)."""

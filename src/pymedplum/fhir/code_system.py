@@ -31,7 +31,7 @@ class CodeSystemFilter(BackboneElement):
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
     operator: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "=",
                 "is-a",

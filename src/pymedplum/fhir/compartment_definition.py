@@ -170,7 +170,7 @@ class CompartmentDefinitionResource(BackboneElement):
     """Name of resource type"""
     code_ext: Element | None = None
     """Extensions and id of ``code`` (JSON ``_code``)."""
-    param: list[fp.String] | None = None
+    param: fp.PrimitiveList[fp.String] | None = None
     """Search Parameter Name, or chained parameters"""
     param_ext: list[Element | None] | None = None
     """Extensions and id of ``param`` (JSON ``_param``)."""

@@ -70,7 +70,7 @@ class ContractContentDefinition(BackboneElement):
 class ContractTermSecurityLabel(BackboneElement):
     """Security labels that protect the handling of information about the term and its elements, which may be specifically identified.."""
 
-    number: list[fp.UnsignedInt] | None = None
+    number: fp.PrimitiveList[fp.UnsignedInt] | None = None
     """Link to Security Labels"""
     number_ext: list[Element | None] | None = None
     """Extensions and id of ``number`` (JSON ``_number``)."""
@@ -183,11 +183,11 @@ class ContractTermOffer(BackboneElement):
     """Human readable offer text"""
     text_ext: Element | None = None
     """Extensions and id of ``text`` (JSON ``_text``)."""
-    link_id: list[fp.String] | None = None
+    link_id: fp.PrimitiveList[fp.String] | None = None
     """Pointer to text"""
     link_id_ext: list[Element | None] | None = None
     """Extensions and id of ``linkId`` (JSON ``_linkId``)."""
-    security_label_number: list[fp.UnsignedInt] | None = None
+    security_label_number: fp.PrimitiveList[fp.UnsignedInt] | None = None
     """Offer restriction numbers"""
     security_label_number_ext: list[Element | None] | None = None
     """Extensions and id of ``securityLabelNumber`` (JSON ``_securityLabelNumber``)."""
@@ -258,11 +258,11 @@ class ContractTermAssetValuedItem(BackboneElement):
     """Who will make payment"""
     recipient: Reference | None = None
     """Who will receive payment"""
-    link_id: list[fp.String] | None = None
+    link_id: fp.PrimitiveList[fp.String] | None = None
     """Pointer to specific item"""
     link_id_ext: list[Element | None] | None = None
     """Extensions and id of ``linkId`` (JSON ``_linkId``)."""
-    security_label_number: list[fp.UnsignedInt] | None = None
+    security_label_number: fp.PrimitiveList[fp.UnsignedInt] | None = None
     """Security Labels that define affected terms"""
     security_label_number_ext: list[Element | None] | None = None
     """Extensions and id of ``securityLabelNumber`` (JSON ``_securityLabelNumber``)."""
@@ -300,13 +300,13 @@ class ContractTermAsset(BackboneElement):
     """Asset clause or question text"""
     text_ext: Element | None = None
     """Extensions and id of ``text`` (JSON ``_text``)."""
-    link_id: list[fp.String] | None = None
+    link_id: fp.PrimitiveList[fp.String] | None = None
     """Pointer to asset text"""
     link_id_ext: list[Element | None] | None = None
     """Extensions and id of ``linkId`` (JSON ``_linkId``)."""
     answer: list[ContractTermOfferAnswer] | None = None
     """Response to assets"""
-    security_label_number: list[fp.UnsignedInt] | None = None
+    security_label_number: fp.PrimitiveList[fp.UnsignedInt] | None = None
     """Asset restriction numbers"""
     security_label_number_ext: list[Element | None] | None = None
     """Extensions and id of ``securityLabelNumber`` (JSON ``_securityLabelNumber``)."""
@@ -350,7 +350,7 @@ class ContractTermAction(BackboneElement):
     """Entity of the action"""
     intent: CodeableConcept
     """Purpose for the Contract Term Action"""
-    link_id: list[fp.String] | None = None
+    link_id: fp.PrimitiveList[fp.String] | None = None
     """Pointer to specific item"""
     link_id_ext: list[Element | None] | None = None
     """Extensions and id of ``linkId`` (JSON ``_linkId``)."""
@@ -358,7 +358,7 @@ class ContractTermAction(BackboneElement):
     """State of the action"""
     context: Reference | None = None
     """Episode associated with action"""
-    context_link_id: list[fp.String] | None = None
+    context_link_id: fp.PrimitiveList[fp.String] | None = None
     """Pointer to specific item"""
     context_link_id_ext: list[Element | None] | None = None
     """Extensions and id of ``contextLinkId`` (JSON ``_contextLinkId``)."""
@@ -372,7 +372,7 @@ class ContractTermAction(BackboneElement):
     """When action happens"""
     requester: list[Reference] | None = None
     """Who asked for action"""
-    requester_link_id: list[fp.String] | None = None
+    requester_link_id: fp.PrimitiveList[fp.String] | None = None
     """Pointer to specific item"""
     requester_link_id_ext: list[Element | None] | None = None
     """Extensions and id of ``requesterLinkId`` (JSON ``_requesterLinkId``)."""
@@ -382,7 +382,7 @@ class ContractTermAction(BackboneElement):
     """Competency of the performer"""
     performer: Reference | None = None
     """Actor that wil execute (or not) the action"""
-    performer_link_id: list[fp.String] | None = None
+    performer_link_id: fp.PrimitiveList[fp.String] | None = None
     """Pointer to specific item"""
     performer_link_id_ext: list[Element | None] | None = None
     """Extensions and id of ``performerLinkId`` (JSON ``_performerLinkId``)."""
@@ -390,17 +390,17 @@ class ContractTermAction(BackboneElement):
     """Why is action (not) needed?"""
     reason_reference: list[Reference] | None = None
     """Why is action (not) needed?"""
-    reason: list[fp.String] | None = None
+    reason: fp.PrimitiveList[fp.String] | None = None
     """Why action is to be performed"""
     reason_ext: list[Element | None] | None = None
     """Extensions and id of ``reason`` (JSON ``_reason``)."""
-    reason_link_id: list[fp.String] | None = None
+    reason_link_id: fp.PrimitiveList[fp.String] | None = None
     """Pointer to specific item"""
     reason_link_id_ext: list[Element | None] | None = None
     """Extensions and id of ``reasonLinkId`` (JSON ``_reasonLinkId``)."""
     note: list[Annotation] | None = None
     """Comments about the action"""
-    security_label_number: list[fp.UnsignedInt] | None = None
+    security_label_number: fp.PrimitiveList[fp.UnsignedInt] | None = None
     """Action restriction numbers"""
     security_label_number_ext: list[Element | None] | None = None
     """Extensions and id of ``securityLabelNumber`` (JSON ``_securityLabelNumber``)."""
@@ -644,7 +644,7 @@ class Contract(DomainResource):
     """Subordinate Friendly name"""
     subtitle_ext: Element | None = None
     """Extensions and id of ``subtitle`` (JSON ``_subtitle``)."""
-    alias: list[fp.String] | None = None
+    alias: fp.PrimitiveList[fp.String] | None = None
     """Acronym or short name"""
     alias_ext: list[Element | None] | None = None
     """Extensions and id of ``alias`` (JSON ``_alias``)."""

@@ -79,7 +79,7 @@ class CoverageEligibilityRequestItemDiagnosis(BackboneElement):
 class CoverageEligibilityRequestItem(BackboneElement):
     """Service categories or billable services for which benefit details and/or an authorization prior to service delivery may be required by the payor."""
 
-    supporting_info_sequence: list[fp.PositiveInt] | None = None
+    supporting_info_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable exception or supporting information"""
     supporting_info_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``supportingInfoSequence`` (JSON ``_supportingInfoSequence``)."""
@@ -129,7 +129,9 @@ class CoverageEligibilityRequest(DomainResource):
     """Extensions and id of ``status`` (JSON ``_status``)."""
     priority: CodeableConcept | None = None
     """Desired processing priority"""
-    purpose: list[Literal["auth-requirements", "benefits", "discovery", "validation"]] | None = None
+    purpose: (
+        fp.PrimitiveList[Literal["auth-requirements", "benefits", "discovery", "validation"]] | None
+    ) = None
     """auth-requirements | benefits | discovery | validation"""
     purpose_ext: list[Element | None] | None = None
     """Extensions and id of ``purpose`` (JSON ``_purpose``)."""

@@ -164,7 +164,9 @@ class CoverageEligibilityResponse(DomainResource):
     """active | cancelled | draft | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    purpose: list[Literal["auth-requirements", "benefits", "discovery", "validation"]] | None = None
+    purpose: (
+        fp.PrimitiveList[Literal["auth-requirements", "benefits", "discovery", "validation"]] | None
+    ) = None
     """auth-requirements | benefits | discovery | validation"""
     purpose_ext: list[Element | None] | None = None
     """Extensions and id of ``purpose`` (JSON ``_purpose``)."""

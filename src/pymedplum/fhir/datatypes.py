@@ -49,7 +49,7 @@ class Address(Element):
     """Text representation of the address"""
     text_ext: Element | None = None
     """Extensions and id of ``text`` (JSON ``_text``)."""
-    line: list[fp.String] | None = None
+    line: fp.PrimitiveList[fp.String] | None = None
     """Street name, number, direction & P.O. Box etc."""
     line_ext: list[Element | None] | None = None
     """Extensions and id of ``line`` (JSON ``_line``)."""
@@ -316,15 +316,15 @@ class HumanName(Element):
     """Family name (often called 'Surname')"""
     family_ext: Element | None = None
     """Extensions and id of ``family`` (JSON ``_family``)."""
-    given: list[fp.String] | None = None
+    given: fp.PrimitiveList[fp.String] | None = None
     """Given names (not always 'first'). Includes middle names"""
     given_ext: list[Element | None] | None = None
     """Extensions and id of ``given`` (JSON ``_given``)."""
-    prefix: list[fp.String] | None = None
+    prefix: fp.PrimitiveList[fp.String] | None = None
     """Parts that come before the name"""
     prefix_ext: list[Element | None] | None = None
     """Extensions and id of ``prefix`` (JSON ``_prefix``)."""
-    suffix: list[fp.String] | None = None
+    suffix: fp.PrimitiveList[fp.String] | None = None
     """Parts that come after the name"""
     suffix_ext: list[Element | None] | None = None
     """Extensions and id of ``suffix`` (JSON ``_suffix``)."""
@@ -751,7 +751,7 @@ class DataRequirement(Element):
     """The type of the required data"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
-    profile: list[fp.Canonical] | None = None
+    profile: fp.PrimitiveList[fp.Canonical] | None = None
     """The profile of the required data"""
     profile_ext: list[Element | None] | None = None
     """Extensions and id of ``profile`` (JSON ``_profile``)."""
@@ -759,7 +759,7 @@ class DataRequirement(Element):
     """E.g. Patient, Practitioner, RelatedPerson, Organization, Location, Device"""
     subject_reference: Reference | None = None
     """E.g. Patient, Practitioner, RelatedPerson, Organization, Location, Device"""
-    must_support: list[fp.String] | None = None
+    must_support: fp.PrimitiveList[fp.String] | None = None
     """Indicates specific structure elements that are referenced by the knowledge module"""
     must_support_ext: list[Element | None] | None = None
     """Extensions and id of ``mustSupport`` (JSON ``_mustSupport``)."""
@@ -1194,7 +1194,7 @@ class Meta(Element):
     """Identifies where the resource comes from"""
     source_ext: Element | None = None
     """Extensions and id of ``source`` (JSON ``_source``)."""
-    profile: list[fp.Canonical] | None = None
+    profile: fp.PrimitiveList[fp.Canonical] | None = None
     """Profiles this resource claims to conform to"""
     profile_ext: list[Element | None] | None = None
     """Extensions and id of ``profile`` (JSON ``_profile``)."""
@@ -1501,16 +1501,18 @@ class TimingRepeat(Element):
     """s | min | h | d | wk | mo | a - unit of time (UCUM)"""
     period_unit_ext: Element | None = None
     """Extensions and id of ``periodUnit`` (JSON ``_periodUnit``)."""
-    day_of_week: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    day_of_week: (
+        fp.PrimitiveList[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None
+    ) = None
     """mon | tue | wed | thu | fri | sat | sun"""
     day_of_week_ext: list[Element | None] | None = None
     """Extensions and id of ``dayOfWeek`` (JSON ``_dayOfWeek``)."""
-    time_of_day: list[fp.Time] | None = None
+    time_of_day: fp.PrimitiveList[fp.Time] | None = None
     """Time of day for action"""
     time_of_day_ext: list[Element | None] | None = None
     """Extensions and id of ``timeOfDay`` (JSON ``_timeOfDay``)."""
     when: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "MORN",
                 "MORN.early",
@@ -1557,7 +1559,7 @@ class TimingRepeat(Element):
 class Timing(BackboneElement):
     """Base StructureDefinition for Timing Type: Specifies an event that may occur multiple times. Timing schedules are used to record when things are planned, expected or requested to occur. The most common usage is in dosage instructions for medications. They are also used when planning care of various kinds, and may be used for reporting the schedule to which past regular activities were carried out."""
 
-    event: list[fp.DateTime] | None = None
+    event: fp.PrimitiveList[fp.DateTime] | None = None
     """When the event occurs"""
     event_ext: list[Element | None] | None = None
     """Extensions and id of ``event`` (JSON ``_event``)."""

@@ -156,7 +156,7 @@ class DeviceDefinition(DomainResource):
     """What kind of device or device system this is"""
     specialization: list[DeviceDefinitionSpecialization] | None = None
     """The capabilities supported on a device, the standards to which the device conforms for a particular purpose, and used for the communication"""
-    version: list[fp.String] | None = None
+    version: fp.PrimitiveList[fp.String] | None = None
     """Available versions"""
     version_ext: list[Element | None] | None = None
     """Extensions and id of ``version`` (JSON ``_version``)."""

@@ -37,7 +37,7 @@ class DicomStudy(DomainResource):
     """Instance Availability"""
     instance_availability_ext: Element | None = None
     """Extensions and id of ``instanceAvailability`` (JSON ``_instanceAvailability``)."""
-    modalities_in_study: list[fp.Code] | None = None
+    modalities_in_study: fp.PrimitiveList[fp.Code] | None = None
     """Modalities in Study"""
     modalities_in_study_ext: list[Element | None] | None = None
     """Extensions and id of ``modalitiesInStudy`` (JSON ``_modalitiesInStudy``)."""

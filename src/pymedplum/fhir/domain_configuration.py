@@ -18,6 +18,6 @@ class DomainConfiguration(DomainResource):
     domain_ext: Element | None = None
     """Extensions and id of ``domain`` (JSON ``_domain``)."""
     identity_provider: IdentityProvider | None = None
-    allowed_post_login_redirect_urls: list[fp.Uri] | None = None
+    allowed_post_login_redirect_urls: fp.PrimitiveList[fp.Uri] | None = None
     allowed_post_login_redirect_urls_ext: list[Element | None] | None = None
     """Extensions and id of ``allowedPostLoginRedirectUrls`` (JSON ``_allowedPostLoginRedirectUrls``)."""

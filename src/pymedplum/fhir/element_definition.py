@@ -101,15 +101,15 @@ class ElementDefinitionType(Element):
     """Data type or Resource (reference to definition)"""
     code_ext: Element | None = None
     """Extensions and id of ``code`` (JSON ``_code``)."""
-    profile: list[fp.Canonical] | None = None
+    profile: fp.PrimitiveList[fp.Canonical] | None = None
     """Profiles (StructureDefinition or IG) - one must apply"""
     profile_ext: list[Element | None] | None = None
     """Extensions and id of ``profile`` (JSON ``_profile``)."""
-    target_profile: list[fp.Canonical] | None = None
+    target_profile: fp.PrimitiveList[fp.Canonical] | None = None
     """Profile (StructureDefinition or IG) on the Reference/canonical target - one must apply"""
     target_profile_ext: list[Element | None] | None = None
     """Extensions and id of ``targetProfile`` (JSON ``_targetProfile``)."""
-    aggregation: list[Literal["contained", "referenced", "bundled"]] | None = None
+    aggregation: fp.PrimitiveList[Literal["contained", "referenced", "bundled"]] | None = None
     """contained | referenced | bundled - how aggregated"""
     aggregation_ext: list[Element | None] | None = None
     """Extensions and id of ``aggregation`` (JSON ``_aggregation``)."""
@@ -615,9 +615,9 @@ class ElementDefinition(BackboneElement):
     """Path of the element in the hierarchy of elements"""
     path_ext: Element | None = None
     """Extensions and id of ``path`` (JSON ``_path``)."""
-    representation: list[Literal["xmlAttr", "xmlText", "typeAttr", "cdaText", "xhtml"]] | None = (
-        None
-    )
+    representation: (
+        fp.PrimitiveList[Literal["xmlAttr", "xmlText", "typeAttr", "cdaText", "xhtml"]] | None
+    ) = None
     """xmlAttr | xmlText | typeAttr | cdaText | xhtml"""
     representation_ext: list[Element | None] | None = None
     """Extensions and id of ``representation`` (JSON ``_representation``)."""
@@ -653,7 +653,7 @@ class ElementDefinition(BackboneElement):
     """Why this resource has been created"""
     requirements_ext: Element | None = None
     """Extensions and id of ``requirements`` (JSON ``_requirements``)."""
-    alias: list[fp.String] | None = None
+    alias: fp.PrimitiveList[fp.String] | None = None
     """Other names"""
     alias_ext: list[Element | None] | None = None
     """Extensions and id of ``alias`` (JSON ``_alias``)."""
@@ -1169,7 +1169,7 @@ class ElementDefinition(BackboneElement):
     """Max length for strings"""
     max_length_ext: Element | None = None
     """Extensions and id of ``maxLength`` (JSON ``_maxLength``)."""
-    condition: list[fp.Id] | None = None
+    condition: fp.PrimitiveList[fp.Id] | None = None
     """Reference to invariant about presence"""
     condition_ext: list[Element | None] | None = None
     """Extensions and id of ``condition`` (JSON ``_condition``)."""

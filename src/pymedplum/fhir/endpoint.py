@@ -41,7 +41,7 @@ class Endpoint(DomainResource):
     """Interval the endpoint is expected to be operational"""
     payload_type: list[CodeableConcept] | None = None
     """The type of content that may be used at this endpoint (e.g. XDS Discharge summaries)"""
-    payload_mime_type: list[fp.Code] | None = None
+    payload_mime_type: fp.PrimitiveList[fp.Code] | None = None
     """Mimetype to send. If not specified, the content could be anything (including no payload, if the connectionType defined this)"""
     payload_mime_type_ext: list[Element | None] | None = None
     """Extensions and id of ``payloadMimeType`` (JSON ``_payloadMimeType``)."""
@@ -49,7 +49,7 @@ class Endpoint(DomainResource):
     """The technical base address for connecting to this endpoint"""
     address_ext: Element | None = None
     """Extensions and id of ``address`` (JSON ``_address``)."""
-    header: list[fp.String] | None = None
+    header: fp.PrimitiveList[fp.String] | None = None
     """Usage depends on the channel type"""
     header_ext: list[Element | None] | None = None
     """Extensions and id of ``header`` (JSON ``_header``)."""

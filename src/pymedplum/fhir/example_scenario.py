@@ -389,7 +389,7 @@ class ExampleScenario(DomainResource):
     """Each resource and each version that is present in the workflow"""
     process: list[ExampleScenarioProcess] | None = None
     """Each major process - a group of operations"""
-    workflow: list[fp.Canonical] | None = None
+    workflow: fp.PrimitiveList[fp.Canonical] | None = None
     """Another nested workflow"""
     workflow_ext: list[Element | None] | None = None
     """Extensions and id of ``workflow`` (JSON ``_workflow``)."""

@@ -214,7 +214,7 @@ class ExplanationOfBenefitInsurance(BackboneElement):
     """Extensions and id of ``focal`` (JSON ``_focal``)."""
     coverage: Reference
     """Insurance information"""
-    pre_auth_ref: list[fp.String] | None = None
+    pre_auth_ref: fp.PrimitiveList[fp.String] | None = None
     """Prior authorization reference number"""
     pre_auth_ref_ext: list[Element | None] | None = None
     """Extensions and id of ``preAuthRef`` (JSON ``_preAuthRef``)."""
@@ -295,7 +295,7 @@ class ExplanationOfBenefitItemDetailSubDetail(BackboneElement):
     """Total item cost"""
     udi: list[Reference] | None = None
     """Unique device identifier"""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
@@ -332,7 +332,7 @@ class ExplanationOfBenefitItemDetail(BackboneElement):
     """Total item cost"""
     udi: list[Reference] | None = None
     """Unique device identifier"""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
@@ -372,19 +372,19 @@ class ExplanationOfBenefitItem(BackboneElement):
     """Item instance identifier"""
     sequence_ext: Element | None = None
     """Extensions and id of ``sequence`` (JSON ``_sequence``)."""
-    care_team_sequence: list[fp.PositiveInt] | None = None
+    care_team_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable care team members"""
     care_team_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``careTeamSequence`` (JSON ``_careTeamSequence``)."""
-    diagnosis_sequence: list[fp.PositiveInt] | None = None
+    diagnosis_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable diagnoses"""
     diagnosis_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``diagnosisSequence`` (JSON ``_diagnosisSequence``)."""
-    procedure_sequence: list[fp.PositiveInt] | None = None
+    procedure_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable procedures"""
     procedure_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``procedureSequence`` (JSON ``_procedureSequence``)."""
-    information_sequence: list[fp.PositiveInt] | None = None
+    information_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable exception and supporting information"""
     information_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``informationSequence`` (JSON ``_informationSequence``)."""
@@ -428,7 +428,7 @@ class ExplanationOfBenefitItem(BackboneElement):
     """Anatomical sub-location"""
     encounter: list[Reference] | None = None
     """Encounters related to this billed item"""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
@@ -458,7 +458,7 @@ class ExplanationOfBenefitAddItemDetailSubDetail(BackboneElement):
     """Extensions and id of ``factor`` (JSON ``_factor``)."""
     net: Money | None = None
     """Total item cost"""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
@@ -483,7 +483,7 @@ class ExplanationOfBenefitAddItemDetail(BackboneElement):
     """Extensions and id of ``factor`` (JSON ``_factor``)."""
     net: Money | None = None
     """Total item cost"""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
@@ -519,15 +519,15 @@ _ExplanationOfBenefitAddItem_CHOICES = (
 class ExplanationOfBenefitAddItem(BackboneElement):
     """The first-tier service adjudications for payor added product or service lines."""
 
-    item_sequence: list[fp.PositiveInt] | None = None
+    item_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Item sequence number"""
     item_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``itemSequence`` (JSON ``_itemSequence``)."""
-    detail_sequence: list[fp.PositiveInt] | None = None
+    detail_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Detail sequence number"""
     detail_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``detailSequence`` (JSON ``_detailSequence``)."""
-    sub_detail_sequence: list[fp.PositiveInt] | None = None
+    sub_detail_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Subdetail sequence number"""
     sub_detail_sequence_ext: list[Element | None] | None = None
     """Extensions and id of ``subDetailSequence`` (JSON ``_subDetailSequence``)."""
@@ -565,7 +565,7 @@ class ExplanationOfBenefitAddItem(BackboneElement):
     """Anatomical location"""
     sub_site: list[CodeableConcept] | None = None
     """Anatomical sub-location"""
-    note_number: list[fp.PositiveInt] | None = None
+    note_number: fp.PrimitiveList[fp.PositiveInt] | None = None
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
@@ -764,7 +764,7 @@ class ExplanationOfBenefit(DomainResource):
     """Disposition Message"""
     disposition_ext: Element | None = None
     """Extensions and id of ``disposition`` (JSON ``_disposition``)."""
-    pre_auth_ref: list[fp.String] | None = None
+    pre_auth_ref: fp.PrimitiveList[fp.String] | None = None
     """Preauthorization reference"""
     pre_auth_ref_ext: list[Element | None] | None = None
     """Extensions and id of ``preAuthRef`` (JSON ``_preAuthRef``)."""

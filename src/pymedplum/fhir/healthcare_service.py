@@ -33,7 +33,9 @@ class HealthcareServiceEligibility(BackboneElement):
 class HealthcareServiceAvailableTime(BackboneElement):
     """A collection of times that the Service Site is available."""
 
-    days_of_week: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    days_of_week: (
+        fp.PrimitiveList[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None
+    ) = None
     """mon | tue | wed | thu | fri | sat | sun"""
     days_of_week_ext: list[Element | None] | None = None
     """Extensions and id of ``daysOfWeek`` (JSON ``_daysOfWeek``)."""

@@ -233,7 +233,7 @@ class ImplementationGuideDefinitionResource(BackboneElement):
     reference: Reference
     """Location of the resource"""
     fhir_version: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "0.01",
                 "0.05",
@@ -428,7 +428,7 @@ class ImplementationGuideManifestPage(BackboneElement):
     """Title of the page, for references"""
     title_ext: Element | None = None
     """Extensions and id of ``title`` (JSON ``_title``)."""
-    anchor: list[fp.String] | None = None
+    anchor: fp.PrimitiveList[fp.String] | None = None
     """Anchor available on the page"""
     anchor_ext: list[Element | None] | None = None
     """Extensions and id of ``anchor`` (JSON ``_anchor``)."""
@@ -445,11 +445,11 @@ class ImplementationGuideManifest(BackboneElement):
     """Resource in the implementation guide"""
     page: list[ImplementationGuideManifestPage] | None = None
     """HTML page within the parent IG"""
-    image: list[fp.String] | None = None
+    image: fp.PrimitiveList[fp.String] | None = None
     """Image within the IG"""
     image_ext: list[Element | None] | None = None
     """Extensions and id of ``image`` (JSON ``_image``)."""
-    other: list[fp.String] | None = None
+    other: fp.PrimitiveList[fp.String] | None = None
     """Additional linkable file in IG"""
     other_ext: list[Element | None] | None = None
     """Extensions and id of ``other`` (JSON ``_other``)."""
@@ -865,7 +865,7 @@ class ImplementationGuide(DomainResource):
     license_ext: Element | None = None
     """Extensions and id of ``license`` (JSON ``_license``)."""
     fhir_version: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "0.01",
                 "0.05",

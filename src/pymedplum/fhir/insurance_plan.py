@@ -152,7 +152,7 @@ class InsurancePlan(DomainResource):
     """Official name"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    alias: list[fp.String] | None = None
+    alias: fp.PrimitiveList[fp.String] | None = None
     """Alternate names"""
     alias_ext: list[Element | None] | None = None
     """Extensions and id of ``alias`` (JSON ``_alias``)."""

@@ -27,14 +27,14 @@ class JsonWebKey(DomainResource):
     use: fp.String | None = None
     use_ext: Element | None = None
     """Extensions and id of ``use`` (JSON ``_use``)."""
-    key_ops: list[fp.String] | None = Field(
+    key_ops: fp.PrimitiveList[fp.String] | None = Field(
         default=None, validation_alias="key_ops", serialization_alias="key_ops"
     )
     key_ops_ext: list[Element | None] | None = Field(
         default=None, validation_alias="_key_ops", serialization_alias="_key_ops"
     )
     """Extensions and id of ``key_ops`` (JSON ``_key_ops``)."""
-    x5c: list[fp.String] | None = None
+    x5c: fp.PrimitiveList[fp.String] | None = None
     x5c_ext: list[Element | None] | None = None
     """Extensions and id of ``x5c`` (JSON ``_x5c``)."""
     n: fp.String | None = None

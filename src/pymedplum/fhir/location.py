@@ -38,7 +38,9 @@ class LocationPosition(BackboneElement):
 class LocationHoursOfOperation(BackboneElement):
     """What days/times during a week is this location usually open."""
 
-    days_of_week: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    days_of_week: (
+        fp.PrimitiveList[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None
+    ) = None
     """mon | tue | wed | thu | fri | sat | sun"""
     days_of_week_ext: list[Element | None] | None = None
     """Extensions and id of ``daysOfWeek`` (JSON ``_daysOfWeek``)."""
@@ -73,7 +75,7 @@ class Location(DomainResource):
     """Name of the location as used by humans"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    alias: list[fp.String] | None = None
+    alias: fp.PrimitiveList[fp.String] | None = None
     """A list of alternate names that the location is known as, or was known as, in the past"""
     alias_ext: list[Element | None] | None = None
     """Extensions and id of ``alias`` (JSON ``_alias``)."""

@@ -197,7 +197,7 @@ class Measure(DomainResource):
     """Who endorsed the content"""
     related_artifact: list[RelatedArtifact] | None = None
     """Additional documentation, citations, etc."""
-    library: list[fp.Canonical] | None = None
+    library: fp.PrimitiveList[fp.Canonical] | None = None
     """Logic used by the measure"""
     library_ext: list[Element | None] | None = None
     """Extensions and id of ``library`` (JSON ``_library``)."""
@@ -229,7 +229,7 @@ class Measure(DomainResource):
     """Extensions and id of ``clinicalRecommendationStatement`` (JSON ``_clinicalRecommendationStatement``)."""
     improvement_notation: CodeableConcept | None = None
     """increase | decrease"""
-    definition: list[fp.Markdown] | None = None
+    definition: fp.PrimitiveList[fp.Markdown] | None = None
     """Defined terms used in the measure documentation"""
     definition_ext: list[Element | None] | None = None
     """Extensions and id of ``definition`` (JSON ``_definition``)."""

@@ -96,7 +96,7 @@ class MedicationAdministration(DomainResource):
     """The FHIR resource type, always ``MedicationAdministration``."""
     identifier: list[Identifier] | None = None
     """External identifier"""
-    instantiates: list[fp.Uri] | None = None
+    instantiates: fp.PrimitiveList[fp.Uri] | None = None
     """Instantiates protocol or definition"""
     instantiates_ext: list[Element | None] | None = None
     """Extensions and id of ``instantiates`` (JSON ``_instantiates``)."""

@@ -130,7 +130,7 @@ class MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics(Backbone
     """Specific characteristic that is relevant to the administration guideline"""
     characteristic_quantity: Quantity | None = None
     """Specific characteristic that is relevant to the administration guideline"""
-    value: list[fp.String] | None = None
+    value: fp.PrimitiveList[fp.String] | None = None
     """The specific characteristic"""
     value_ext: list[Element | None] | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
@@ -295,7 +295,7 @@ class MedicationKnowledge(DomainResource):
     """powder | tablets | capsule +"""
     amount: Quantity | None = None
     """Amount of drug in package"""
-    synonym: list[fp.String] | None = None
+    synonym: fp.PrimitiveList[fp.String] | None = None
     """Additional names for a medication"""
     synonym_ext: list[Element | None] | None = None
     """Extensions and id of ``synonym`` (JSON ``_synonym``)."""

@@ -130,7 +130,7 @@ class MedicinalProduct(DomainResource):
     """The legal status of supply of the medicinal product as classified by the regulator"""
     additional_monitoring_indicator: CodeableConcept | None = None
     """Whether the Medicinal Product is subject to additional monitoring for regulatory reasons"""
-    special_measures: list[fp.String] | None = None
+    special_measures: fp.PrimitiveList[fp.String] | None = None
     """Whether the Medicinal Product is subject to special measures for regulatory reasons"""
     special_measures_ext: list[Element | None] | None = None
     """Extensions and id of ``specialMeasures`` (JSON ``_specialMeasures``)."""

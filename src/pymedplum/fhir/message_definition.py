@@ -237,7 +237,7 @@ class MessageDefinition(DomainResource):
     """Name for this message definition (human friendly)"""
     title_ext: Element | None = None
     """Extensions and id of ``title`` (JSON ``_title``)."""
-    replaces: list[fp.Canonical] | None = None
+    replaces: fp.PrimitiveList[fp.Canonical] | None = None
     """Takes the place of"""
     replaces_ext: list[Element | None] | None = None
     """Extensions and id of ``replaces`` (JSON ``_replaces``)."""
@@ -279,7 +279,7 @@ class MessageDefinition(DomainResource):
     """Definition this one is based on"""
     base_ext: Element | None = None
     """Extensions and id of ``base`` (JSON ``_base``)."""
-    parent: list[fp.Canonical] | None = None
+    parent: fp.PrimitiveList[fp.Canonical] | None = None
     """Protocol/workflow this is part of"""
     parent_ext: list[Element | None] | None = None
     """Extensions and id of ``parent`` (JSON ``_parent``)."""
@@ -301,7 +301,7 @@ class MessageDefinition(DomainResource):
     """Extensions and id of ``responseRequired`` (JSON ``_responseRequired``)."""
     allowed_response: list[MessageDefinitionAllowedResponse] | None = None
     """Responses to this message"""
-    graph: list[fp.Canonical] | None = None
+    graph: fp.PrimitiveList[fp.Canonical] | None = None
     """Canonical reference to a GraphDefinition"""
     graph_ext: list[Element | None] | None = None
     """Extensions and id of ``graph`` (JSON ``_graph``)."""

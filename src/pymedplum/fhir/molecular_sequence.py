@@ -86,11 +86,11 @@ class MolecularSequenceVariant(BackboneElement):
 class MolecularSequenceQualityRoc(BackboneElement):
     """Receiver Operator Characteristic (ROC) Curve to give sensitivity/specificity tradeoff."""
 
-    score: list[fp.Integer] | None = None
+    score: fp.PrimitiveList[fp.Integer] | None = None
     """Genotype quality score"""
     score_ext: list[Element | None] | None = None
     """Extensions and id of ``score`` (JSON ``_score``)."""
-    num_tp: list[fp.Integer] | None = Field(
+    num_tp: fp.PrimitiveList[fp.Integer] | None = Field(
         default=None, validation_alias="numTP", serialization_alias="numTP"
     )
     """Roc score true positive numbers"""
@@ -98,7 +98,7 @@ class MolecularSequenceQualityRoc(BackboneElement):
         default=None, validation_alias="_numTP", serialization_alias="_numTP"
     )
     """Extensions and id of ``numTP`` (JSON ``_numTP``)."""
-    num_fp: list[fp.Integer] | None = Field(
+    num_fp: fp.PrimitiveList[fp.Integer] | None = Field(
         default=None, validation_alias="numFP", serialization_alias="numFP"
     )
     """Roc score false positive numbers"""
@@ -106,7 +106,7 @@ class MolecularSequenceQualityRoc(BackboneElement):
         default=None, validation_alias="_numFP", serialization_alias="_numFP"
     )
     """Extensions and id of ``numFP`` (JSON ``_numFP``)."""
-    num_fn: list[fp.Integer] | None = Field(
+    num_fn: fp.PrimitiveList[fp.Integer] | None = Field(
         default=None, validation_alias="numFN", serialization_alias="numFN"
     )
     """Roc score false negative numbers"""
@@ -114,15 +114,15 @@ class MolecularSequenceQualityRoc(BackboneElement):
         default=None, validation_alias="_numFN", serialization_alias="_numFN"
     )
     """Extensions and id of ``numFN`` (JSON ``_numFN``)."""
-    precision: list[fp.Decimal] | None = None
+    precision: fp.PrimitiveList[fp.Decimal] | None = None
     """Precision of the GQ score"""
     precision_ext: list[Element | None] | None = None
     """Extensions and id of ``precision`` (JSON ``_precision``)."""
-    sensitivity: list[fp.Decimal] | None = None
+    sensitivity: fp.PrimitiveList[fp.Decimal] | None = None
     """Sensitivity of the GQ score"""
     sensitivity_ext: list[Element | None] | None = None
     """Extensions and id of ``sensitivity`` (JSON ``_sensitivity``)."""
-    f_measure: list[fp.Decimal] | None = None
+    f_measure: fp.PrimitiveList[fp.Decimal] | None = None
     """FScore of the GQ score"""
     f_measure_ext: list[Element | None] | None = None
     """Extensions and id of ``fMeasure`` (JSON ``_fMeasure``)."""

@@ -75,7 +75,7 @@ class ObservationDefinition(DomainResource):
     identifier: list[Identifier] | None = None
     """Business identifier for this ObservationDefinition instance"""
     permitted_data_type: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "Quantity",
                 "CodeableConcept",

@@ -286,7 +286,7 @@ class OperationDefinitionParameter(BackboneElement):
     """What type this parameter has"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
-    target_profile: list[fp.Canonical] | None = None
+    target_profile: fp.PrimitiveList[fp.Canonical] | None = None
     """If type is Reference | canonical, allowed targets"""
     target_profile_ext: list[Element | None] | None = None
     """Extensions and id of ``targetProfile`` (JSON ``_targetProfile``)."""
@@ -318,7 +318,7 @@ class OperationDefinitionParameter(BackboneElement):
 class OperationDefinitionOverload(BackboneElement):
     """Defines an appropriate combination of parameters to use when invoking this operation, to help code generators when generating overloaded parameter sets for this operation."""
 
-    parameter_name: list[fp.String] | None = None
+    parameter_name: fp.PrimitiveList[fp.String] | None = None
     """Name of parameter to include in overload"""
     parameter_name_ext: list[Element | None] | None = None
     """Extensions and id of ``parameterName`` (JSON ``_parameterName``)."""
@@ -400,7 +400,7 @@ class OperationDefinition(DomainResource):
     base_ext: Element | None = None
     """Extensions and id of ``base`` (JSON ``_base``)."""
     resource: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "Account",
                 "ActivityDefinition",

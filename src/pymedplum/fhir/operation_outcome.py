@@ -62,11 +62,11 @@ class OperationOutcomeIssue(BackboneElement):
     """Additional diagnostic information about the issue"""
     diagnostics_ext: Element | None = None
     """Extensions and id of ``diagnostics`` (JSON ``_diagnostics``)."""
-    location: list[fp.String] | None = None
+    location: fp.PrimitiveList[fp.String] | None = None
     """Deprecated: Path of element(s) related to issue"""
     location_ext: list[Element | None] | None = None
     """Extensions and id of ``location`` (JSON ``_location``)."""
-    expression: list[fp.String] | None = None
+    expression: fp.PrimitiveList[fp.String] | None = None
     """FHIRPath of element(s) related to issue"""
     expression_ext: list[Element | None] | None = None
     """Extensions and id of ``expression`` (JSON ``_expression``)."""

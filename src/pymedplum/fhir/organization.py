@@ -48,7 +48,7 @@ class Organization(DomainResource):
     """Name used for the organization"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    alias: list[fp.String] | None = None
+    alias: fp.PrimitiveList[fp.String] | None = None
     """A list of alternate names that the organization is known as, or was known as in the past"""
     alias_ext: list[Element | None] | None = None
     """Extensions and id of ``alias`` (JSON ``_alias``)."""

@@ -220,7 +220,7 @@ class PlanDefinitionAction(BackboneElement):
     """Why the action should be performed"""
     documentation: list[RelatedArtifact] | None = None
     """Supporting documentation for the intended performer of the action"""
-    goal_id: list[fp.Id] | None = None
+    goal_id: fp.PrimitiveList[fp.Id] | None = None
     """What goals this action supports"""
     goal_id_ext: list[Element | None] | None = None
     """Extensions and id of ``goalId`` (JSON ``_goalId``)."""
@@ -405,7 +405,7 @@ class PlanDefinition(DomainResource):
     """Who endorsed the content"""
     related_artifact: list[RelatedArtifact] | None = None
     """Additional documentation, citations"""
-    library: list[fp.Canonical] | None = None
+    library: fp.PrimitiveList[fp.Canonical] | None = None
     """Logic used by the plan definition"""
     library_ext: list[Element | None] | None = None
     """Extensions and id of ``library`` (JSON ``_library``)."""

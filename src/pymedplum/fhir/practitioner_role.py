@@ -20,7 +20,9 @@ from pymedplum.fhir.domain_resource import DomainResource
 class PractitionerRoleAvailableTime(BackboneElement):
     """A collection of times the practitioner is available or performing this role at the location and/or healthcareservice."""
 
-    days_of_week: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    days_of_week: (
+        fp.PrimitiveList[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None
+    ) = None
     """mon | tue | wed | thu | fri | sat | sun"""
     days_of_week_ext: list[Element | None] | None = None
     """Extensions and id of ``daysOfWeek`` (JSON ``_daysOfWeek``)."""

@@ -31,11 +31,11 @@ class ProdCharacteristic(BackboneElement):
     """Where applicable, the shape can be specified An appropriate controlled vocabulary shall be used The term and the term identifier shall be used"""
     shape_ext: Element | None = None
     """Extensions and id of ``shape`` (JSON ``_shape``)."""
-    color: list[fp.String] | None = None
+    color: fp.PrimitiveList[fp.String] | None = None
     """Where applicable, the color can be specified An appropriate controlled vocabulary shall be used The term and the term identifier shall be used"""
     color_ext: list[Element | None] | None = None
     """Extensions and id of ``color`` (JSON ``_color``)."""
-    imprint: list[fp.String] | None = None
+    imprint: fp.PrimitiveList[fp.String] | None = None
     """Where applicable, the imprint can be specified as text"""
     imprint_ext: list[Element | None] | None = None
     """Extensions and id of ``imprint`` (JSON ``_imprint``)."""

@@ -59,7 +59,7 @@ class ProjectSite(BackboneElement):
     name: fp.String
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    domain: list[fp.String] | None = None
+    domain: fp.PrimitiveList[fp.String] | None = None
     domain_ext: list[Element | None] | None = None
     """Extensions and id of ``domain`` (JSON ``_domain``)."""
     google_client_id: fp.String | None = None
@@ -237,7 +237,7 @@ class ProjectDefaultProfile(BackboneElement):
     ]
     resource_type_ext: Element | None = None
     """Extensions and id of ``resourceType`` (JSON ``_resourceType``)."""
-    profile: list[fp.Canonical] | None = None
+    profile: fp.PrimitiveList[fp.Canonical] | None = None
     profile_ext: list[Element | None] | None = None
     """Extensions and id of ``profile`` (JSON ``_profile``)."""
 
@@ -282,7 +282,7 @@ class Project(DomainResource):
     """Extensions and id of ``checkReferencesOnWrite`` (JSON ``_checkReferencesOnWrite``)."""
     owner: Reference | None = None
     features: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "ai",
                 "ai-realtime",
@@ -318,7 +318,7 @@ class Project(DomainResource):
     default_profile: list[ProjectDefaultProfile] | None = None
     default_access_policies: list[ProjectDefaultAccessPolicies] | None = None
     exported_resource_type: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "Account",
                 "ActivityDefinition",

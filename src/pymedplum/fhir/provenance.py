@@ -73,7 +73,7 @@ class Provenance(DomainResource):
     """When the activity was recorded / updated"""
     recorded_ext: Element | None = None
     """Extensions and id of ``recorded`` (JSON ``_recorded``)."""
-    policy: list[fp.Uri] | None = None
+    policy: fp.PrimitiveList[fp.Uri] | None = None
     """Policy or plan the activity was defined by"""
     policy_ext: list[Element | None] | None = None
     """Extensions and id of ``policy`` (JSON ``_policy``)."""

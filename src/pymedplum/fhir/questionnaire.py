@@ -313,7 +313,7 @@ class Questionnaire(DomainResource):
     """Name for this questionnaire (human friendly)"""
     title_ext: Element | None = None
     """Extensions and id of ``title`` (JSON ``_title``)."""
-    derived_from: list[fp.Canonical] | None = None
+    derived_from: fp.PrimitiveList[fp.Canonical] | None = None
     """Instantiates protocol or definition"""
     derived_from_ext: list[Element | None] | None = None
     """Extensions and id of ``derivedFrom`` (JSON ``_derivedFrom``)."""
@@ -326,7 +326,7 @@ class Questionnaire(DomainResource):
     experimental_ext: Element | None = None
     """Extensions and id of ``experimental`` (JSON ``_experimental``)."""
     subject_type: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "Account",
                 "ActivityDefinition",

@@ -183,11 +183,11 @@ class RequestGroup(DomainResource):
     """The FHIR resource type, always ``RequestGroup``."""
     identifier: list[Identifier] | None = None
     """Business identifier"""
-    instantiates_canonical: list[fp.Canonical] | None = None
+    instantiates_canonical: fp.PrimitiveList[fp.Canonical] | None = None
     """Instantiates FHIR protocol or definition"""
     instantiates_canonical_ext: list[Element | None] | None = None
     """Extensions and id of ``instantiatesCanonical`` (JSON ``_instantiatesCanonical``)."""
-    instantiates_uri: list[fp.Uri] | None = None
+    instantiates_uri: fp.PrimitiveList[fp.Uri] | None = None
     """Instantiates external protocol or definition"""
     instantiates_uri_ext: list[Element | None] | None = None
     """Extensions and id of ``instantiatesUri`` (JSON ``_instantiatesUri``)."""

@@ -206,7 +206,7 @@ class ResearchElementDefinition(DomainResource):
     """Natural language description of the research element definition"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    comment: list[fp.String] | None = None
+    comment: fp.PrimitiveList[fp.String] | None = None
     """Used for footnotes or explanatory notes"""
     comment_ext: list[Element | None] | None = None
     """Extensions and id of ``comment`` (JSON ``_comment``)."""
@@ -248,7 +248,7 @@ class ResearchElementDefinition(DomainResource):
     """Who endorsed the content"""
     related_artifact: list[RelatedArtifact] | None = None
     """Additional documentation, citations, etc."""
-    library: list[fp.Canonical] | None = None
+    library: fp.PrimitiveList[fp.Canonical] | None = None
     """Logic used by the ResearchElementDefinition"""
     library_ext: list[Element | None] | None = None
     """Extensions and id of ``library`` (JSON ``_library``)."""

@@ -84,7 +84,7 @@ class SearchParameter(DomainResource):
     code_ext: Element | None = None
     """Extensions and id of ``code`` (JSON ``_code``)."""
     base: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "Account",
                 "ActivityDefinition",
@@ -260,7 +260,7 @@ class SearchParameter(DomainResource):
     xpath_usage_ext: Element | None = None
     """Extensions and id of ``xpathUsage`` (JSON ``_xpathUsage``)."""
     target: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "Account",
                 "ActivityDefinition",
@@ -425,12 +425,14 @@ class SearchParameter(DomainResource):
     """Allow multiple parameters (and)"""
     multiple_and_ext: Element | None = None
     """Extensions and id of ``multipleAnd`` (JSON ``_multipleAnd``)."""
-    comparator: list[Literal["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]] | None = None
+    comparator: (
+        fp.PrimitiveList[Literal["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]] | None
+    ) = None
     """eq | ne | gt | lt | ge | le | sa | eb | ap"""
     comparator_ext: list[Element | None] | None = None
     """Extensions and id of ``comparator`` (JSON ``_comparator``)."""
     modifier: (
-        list[
+        fp.PrimitiveList[
             Literal[
                 "missing",
                 "exact",
@@ -451,7 +453,7 @@ class SearchParameter(DomainResource):
     """missing | exact | contains | not | text | in | not-in | below | above | type | identifier | ofType"""
     modifier_ext: list[Element | None] | None = None
     """Extensions and id of ``modifier`` (JSON ``_modifier``)."""
-    chain: list[fp.String] | None = None
+    chain: fp.PrimitiveList[fp.String] | None = None
     """Chained names supported"""
     chain_ext: list[Element | None] | None = None
     """Extensions and id of ``chain`` (JSON ``_chain``)."""

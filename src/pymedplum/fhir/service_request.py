@@ -59,11 +59,11 @@ class ServiceRequest(DomainResource):
     """The FHIR resource type, always ``ServiceRequest``."""
     identifier: list[Identifier] | None = None
     """Identifiers assigned to this order"""
-    instantiates_canonical: list[fp.Canonical] | None = None
+    instantiates_canonical: fp.PrimitiveList[fp.Canonical] | None = None
     """Instantiates FHIR protocol or definition"""
     instantiates_canonical_ext: list[Element | None] | None = None
     """Extensions and id of ``instantiatesCanonical`` (JSON ``_instantiatesCanonical``)."""
-    instantiates_uri: list[fp.Uri] | None = None
+    instantiates_uri: fp.PrimitiveList[fp.Uri] | None = None
     """Instantiates external protocol or definition"""
     instantiates_uri_ext: list[Element | None] | None = None
     """Extensions and id of ``instantiatesUri`` (JSON ``_instantiatesUri``)."""

@@ -168,7 +168,7 @@ class StructureDefinition(DomainResource):
     """Extensions and id of ``abstract`` (JSON ``_abstract``)."""
     context: list[StructureDefinitionContext] | None = None
     """If an extension, where it can be used in instances"""
-    context_invariant: list[fp.String] | None = None
+    context_invariant: fp.PrimitiveList[fp.String] | None = None
     """FHIRPath invariants - when the extension can be used"""
     context_invariant_ext: list[Element | None] | None = None
     """Extensions and id of ``contextInvariant`` (JSON ``_contextInvariant``)."""

@@ -398,7 +398,7 @@ class StructureMapGroupRuleTarget(BackboneElement):
     """Named context for field, if desired, and a field is specified"""
     variable_ext: Element | None = None
     """Extensions and id of ``variable`` (JSON ``_variable``)."""
-    list_mode: list[Literal["first", "share", "last", "collate"]] | None = None
+    list_mode: fp.PrimitiveList[Literal["first", "share", "last", "collate"]] | None = None
     """first | share | last | collate"""
     list_mode_ext: list[Element | None] | None = None
     """Extensions and id of ``listMode`` (JSON ``_listMode``)."""
@@ -442,7 +442,7 @@ class StructureMapGroupRuleDependent(BackboneElement):
     """Name of a rule or group to apply"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    variable: list[fp.String] | None = None
+    variable: fp.PrimitiveList[fp.String] | None = None
     """Variable to pass to the rule or group"""
     variable_ext: list[Element | None] | None = None
     """Extensions and id of ``variable`` (JSON ``_variable``)."""
@@ -553,7 +553,7 @@ class StructureMap(DomainResource):
     """Extensions and id of ``copyright`` (JSON ``_copyright``)."""
     structure: list[StructureMapStructure] | None = None
     """Structure Definition used by this map"""
-    import_: list[fp.Canonical] | None = None
+    import_: fp.PrimitiveList[fp.Canonical] | None = None
     """Other maps used by this map (canonical URLs)"""
     import_ext: list[Element | None] | None = None
     """Extensions and id of ``import`` (JSON ``_import``)."""

@@ -28,7 +28,7 @@ class SubscriptionChannel(BackboneElement):
     """MIME type to send, or omit for no payload"""
     payload_ext: Element | None = None
     """Extensions and id of ``payload`` (JSON ``_payload``)."""
-    header: list[fp.String] | None = None
+    header: fp.PrimitiveList[fp.String] | None = None
     """Usage depends on the channel type"""
     header_ext: list[Element | None] | None = None
     """Extensions and id of ``header`` (JSON ``_header``)."""

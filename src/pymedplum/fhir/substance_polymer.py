@@ -113,7 +113,7 @@ class SubstancePolymer(DomainResource):
     """Todo"""
     copolymer_connectivity: list[CodeableConcept] | None = None
     """Todo"""
-    modification: list[fp.String] | None = None
+    modification: fp.PrimitiveList[fp.String] | None = None
     """Todo"""
     modification_ext: list[Element | None] | None = None
     """Extensions and id of ``modification`` (JSON ``_modification``)."""

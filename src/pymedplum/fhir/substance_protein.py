@@ -57,7 +57,7 @@ class SubstanceProtein(DomainResource):
     """Number of linear sequences of amino acids linked through peptide bonds. The number of subunits constituting the SubstanceProtein shall be described. It is possible that the number of subunits can be variable"""
     number_of_subunits_ext: Element | None = None
     """Extensions and id of ``numberOfSubunits`` (JSON ``_numberOfSubunits``)."""
-    disulfide_linkage: list[fp.String] | None = None
+    disulfide_linkage: fp.PrimitiveList[fp.String] | None = None
     """The disulphide bond between two cysteine residues either on the same subunit or on two different subunits shall be described. The position of the disulfide bonds in the SubstanceProtein shall be listed in increasing order of subunit number and position within subunit followed by the abbreviation of the amino acids involved. The disulfide linkage positions shall actually contain the amino acid Cysteine at the respective positions"""
     disulfide_linkage_ext: list[Element | None] | None = None
     """Extensions and id of ``disulfideLinkage`` (JSON ``_disulfideLinkage``)."""

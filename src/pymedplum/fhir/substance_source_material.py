@@ -126,13 +126,13 @@ class SubstanceSourceMaterial(DomainResource):
     """Extensions and id of ``organismName`` (JSON ``_organismName``)."""
     parent_substance_id: list[Identifier] | None = None
     """The parent of the herbal drug Ginkgo biloba, Leaf is the substance ID of the substance (fresh) of Ginkgo biloba L. or Ginkgo biloba L. (Whole plant)"""
-    parent_substance_name: list[fp.String] | None = None
+    parent_substance_name: fp.PrimitiveList[fp.String] | None = None
     """The parent substance of the Herbal Drug, or Herbal preparation"""
     parent_substance_name_ext: list[Element | None] | None = None
     """Extensions and id of ``parentSubstanceName`` (JSON ``_parentSubstanceName``)."""
     country_of_origin: list[CodeableConcept] | None = None
     """The country where the plant material is harvested or the countries where the plasma is sourced from as laid down in accordance with the Plasma Master File. For “Plasma-derived substances” the attribute country of origin provides information about the countries used for the manufacturing of the Cryopoor plama or Crioprecipitate"""
-    geographical_location: list[fp.String] | None = None
+    geographical_location: fp.PrimitiveList[fp.String] | None = None
     """The place/region where the plant is harvested or the places/regions where the animal source material has its habitat"""
     geographical_location_ext: list[Element | None] | None = None
     """Extensions and id of ``geographicalLocation`` (JSON ``_geographicalLocation``)."""

@@ -53,7 +53,7 @@ class TerminologyCapabilitiesCodeSystemVersionFilter(BackboneElement):
     """Code of the property supported"""
     code_ext: Element | None = None
     """Extensions and id of ``code`` (JSON ``_code``)."""
-    op: list[fp.Code] | None = None
+    op: fp.PrimitiveList[fp.Code] | None = None
     """Operations supported for the property"""
     op_ext: list[Element | None] | None = None
     """Extensions and id of ``op`` (JSON ``_op``)."""
@@ -74,13 +74,13 @@ class TerminologyCapabilitiesCodeSystemVersion(BackboneElement):
     """If compositional grammar is supported"""
     compositional_ext: Element | None = None
     """Extensions and id of ``compositional`` (JSON ``_compositional``)."""
-    language: list[fp.Code] | None = None
+    language: fp.PrimitiveList[fp.Code] | None = None
     """Language Displays supported"""
     language_ext: list[Element | None] | None = None
     """Extensions and id of ``language`` (JSON ``_language``)."""
     filter: list[TerminologyCapabilitiesCodeSystemVersionFilter] | None = None
     """Filter Properties supported"""
-    property: list[fp.Code] | None = None
+    property: fp.PrimitiveList[fp.Code] | None = None
     """Properties supported for $lookup"""
     property_ext: list[Element | None] | None = None
     """Extensions and id of ``property`` (JSON ``_property``)."""

@@ -74,7 +74,7 @@ class TestScriptMetadataCapability(BackboneElement):
     """The expected capabilities of the server"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    origin: list[fp.Integer] | None = None
+    origin: fp.PrimitiveList[fp.Integer] | None = None
     """Which origin server these requirements apply to"""
     origin_ext: list[Element | None] | None = None
     """Extensions and id of ``origin`` (JSON ``_origin``)."""
@@ -82,7 +82,7 @@ class TestScriptMetadataCapability(BackboneElement):
     """Which server these requirements apply to"""
     destination_ext: Element | None = None
     """Extensions and id of ``destination`` (JSON ``_destination``)."""
-    link: list[fp.Uri] | None = None
+    link: fp.PrimitiveList[fp.Uri] | None = None
     """Links to the FHIR specification"""
     link_ext: list[Element | None] | None = None
     """Extensions and id of ``link`` (JSON ``_link``)."""

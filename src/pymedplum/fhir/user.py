@@ -46,7 +46,7 @@ class User(DomainResource):
     mfa_enrolled: fp.Boolean | None = None
     mfa_enrolled_ext: Element | None = None
     """Extensions and id of ``mfaEnrolled`` (JSON ``_mfaEnrolled``)."""
-    mfa_method: list[Literal["totp", "email"]] | None = None
+    mfa_method: fp.PrimitiveList[Literal["totp", "email"]] | None = None
     mfa_method_ext: list[Element | None] | None = None
     """Extensions and id of ``mfaMethod`` (JSON ``_mfaMethod``)."""
     project: Reference | None = None

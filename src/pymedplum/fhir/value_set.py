@@ -84,7 +84,7 @@ class ValueSetComposeInclude(BackboneElement):
     """A concept defined in the system"""
     filter: list[ValueSetComposeIncludeFilter] | None = None
     """Select codes/concepts by their properties (including relationships)"""
-    value_set: list[fp.Canonical] | None = None
+    value_set: fp.PrimitiveList[fp.Canonical] | None = None
     """Select the contents included in this value set"""
     value_set_ext: list[Element | None] | None = None
     """Extensions and id of ``valueSet`` (JSON ``_valueSet``)."""

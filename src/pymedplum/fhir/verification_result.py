@@ -85,7 +85,7 @@ class VerificationResult(DomainResource):
     """The FHIR resource type, always ``VerificationResult``."""
     target: list[Reference] | None = None
     """A resource that was validated"""
-    target_location: list[fp.String] | None = None
+    target_location: fp.PrimitiveList[fp.String] | None = None
     """The fhirpath location(s) within the resource that was validated"""
     target_location_ext: list[Element | None] | None = None
     """Extensions and id of ``targetLocation`` (JSON ``_targetLocation``)."""
