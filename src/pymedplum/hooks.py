@@ -188,6 +188,10 @@ def _type_name(exc: BaseException | None) -> str | None:
 # --- deriving the FHIR facts of a call from its URL -----------------------------------------
 
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]+\Z")
+# The end of a compartment search over every type (``Patient/{id}/*``). The client's own
+# non-FHIR scrubbing may already have turned the ``*`` into ``{id}``: an event whose
+# ``resource_type`` is ``None`` gets it, so both spellings are recognised.
+_ALL_TYPES_COMPARTMENT = re.compile(r"/[A-Z][A-Za-z]+/\{id\}/(?:\*|\{id\})(/_search)?\Z")
 
 
 def describe_fhir_path(
@@ -195,8 +199,22 @@ def describe_fhir_path(
 ) -> tuple[str | None, str | None, str | None, str]:
     """``(resource_type, resource_id, operation, path_template)`` of a URL path.
 
-    ``fhir_prefix`` is the path of the FHIR base (``/fhir/R4/``). Paths outside it, or not
-    shaped like FHIR, come back as ``(None, None, None, path)``.
+    ``fhir_prefix`` is the path of the FHIR base (``/fhir/R4/``). After it:
+
+    - ``Patient``, ``Patient/_search``, ``Patient/_history``, ``Patient/$op``: type level,
+      ``resource_type="Patient"``, no id;
+    - ``Patient/p1``, ``Patient/p1/_history``, ``Patient/p1/_history/3`` (vread),
+      ``Patient/p1/$op``: instance level, ``resource_id="p1"``;
+    - ``Patient/p1/Observation`` (also ``.../_search``): a compartment search, with
+      ``resource_type="Observation"`` (the searched type) and no id; ``Patient/p1/*`` searches
+      every type of the compartment (``resource_type=None``). The compartment's id is only in
+      ``path``;
+    - ``$op``: a system operation.
+
+    In the template only ids become ``{id}``: type names, ``*``, ``_search``, ``_history`` and
+    ``$operations`` stay (``/fhir/R4/Patient/{id}/Observation``). Any other path (outside the
+    FHIR base, or under it without a leading resource type) comes back as
+    ``(None, None, None, path)``.
     """
     if not path.startswith(fhir_prefix):
         return None, None, None, path
@@ -206,20 +224,35 @@ def describe_fhir_path(
         return None, None, first, path
     if not _RESOURCE_TYPE.match(first):
         return None, None, None, path
+    resource_type: str | None = first
     resource_id: str | None = None
     operation: str | None = None
     template = [first]
-    for index, segment in enumerate(segments[1:], start=1):
+    rest = segments[1:]
+    if rest and rest[0] and not rest[0].startswith(("$", "_")):
+        resource_id = rest[0]
+        template.append("{id}")
+        rest = rest[1:]
+        if rest and (rest[0] == "*" or _RESOURCE_TYPE.match(rest[0])):
+            # [Compartment]/[id]/[type] or [Compartment]/[id]/*: a search of that type (of
+            # every type) within the compartment; the compartment's id is in `path` only.
+            resource_type = None if rest[0] == "*" else rest[0]
+            resource_id = None
+            template.append(rest[0])
+            rest = rest[1:]
+            if rest and rest[0] and not rest[0].startswith(("$", "_")):
+                resource_id = rest[0]  # not FHIR, but name the resource it addresses
+                template.append("{id}")
+                rest = rest[1:]
+    for segment in rest:
         if segment.startswith("$"):
             operation = segment
             template.append(segment)
         elif segment.startswith("_") or segment == "":
             template.append(segment)
         else:
-            if index == 1:
-                resource_id = segment
             template.append("{id}")
-    return first, resource_id, operation, fhir_prefix + "/".join(template)
+    return resource_type, resource_id, operation, fhir_prefix + "/".join(template)
 
 
 def derive_action(
@@ -245,6 +278,13 @@ def derive_action(
             return "patch"
         if method == "DELETE":
             return "delete"
+        return None
+    compartment = _ALL_TYPES_COMPARTMENT.search(path_template)
+    if compartment is not None:
+        if method in ("GET", "HEAD") and not compartment.group(1):
+            return "search"
+        if method == "POST" and compartment.group(1):
+            return "search"
         return None
     if fhir_root and method == "POST":
         return "batch_or_transaction"
