@@ -193,6 +193,50 @@ _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]+\Z")
 # ``resource_type`` is ``None`` gets it, so both spellings are recognised.
 _ALL_TYPES_COMPARTMENT = re.compile(r"/[A-Z][A-Za-z]+/\{id\}/(?:\*|\{id\})(/_search)?\Z")
 
+# Path segments that are never identifiers: the route words of the Medplum server outside the
+# FHIR resource types (admin, auth, OAuth, .well-known, SCIM, ...) and FHIR-level keywords. In
+# the path_template of a path that is not FHIR-shaped every other segment becomes ``{id}``: an
+# unknown route word costs a little metric detail, whereas a kept identifier (a key-value key,
+# a user name, a file name) would put PHI into logs documented as safe.
+_ROUTE_WORDS = frozenset(
+    {
+        # top-level routers and versions
+        ".well-known", "admin", "agent", "api", "auth", "dicom", "email", "fhir", "fhircast",
+        "healthcheck", "hl7", "keyvalue", "oauth2", "openapi.json", "robots.txt", "scim",
+        "storage", "webhook", "ws", "PS3", "R4", "STU2", "STU3", "v1", "v2",
+        # /admin
+        "bot", "client", "invite", "members", "projects", "secrets", "setpassword", "sites",
+        "super",
+        # /auth
+        "changepassword", "clientinfo", "disable", "enroll", "exchange", "external", "google",
+        "login", "logout", "me", "method", "mfa", "newpatient", "newproject", "newuser",
+        "profile", "resetpassword", "revoke", "scope", "status", "verify", "verifyemail",
+        # /oauth2 and /.well-known
+        "authorize", "introspect", "register", "token", "userinfo", "jwks.json",
+        "oauth-authorization-server", "oauth-protected-resource", "openid-configuration",
+        "smart-configuration", "smart-styles.json",
+        # /email and /scim
+        "send", "Groups", "ResourceTypes", "Schemas", "ServiceProviderConfig", "Users",
+        # FHIR-level words (under the FHIR base, but not a resource type)
+        "_history", "_search", "job", "metadata",
+    }
+)  # fmt: skip
+
+
+def _route_template(path: str, fhir_prefix: str) -> str:
+    """``path`` with every segment that is not a known route word, an ``$operation`` or empty
+    replaced by ``{id}``. The leading segments ``path`` shares with ``fhir_prefix`` (a
+    deployment prefix such as ``/medplum/``) are configuration and stay."""
+    segments = path.split("/")
+    base = fhir_prefix.split("/")
+    shared = 0
+    while shared < min(len(segments), len(base)) and segments[shared] == base[shared]:
+        shared += 1
+    return "/".join(
+        s if i < shared or not s or s in _ROUTE_WORDS or s.startswith("$") else "{id}"
+        for i, s in enumerate(segments)
+    )
+
 
 def describe_fhir_path(
     path: str, fhir_prefix: str
@@ -213,17 +257,19 @@ def describe_fhir_path(
 
     In the template only ids become ``{id}``: type names, ``*``, ``_search``, ``_history`` and
     ``$operations`` stay (``/fhir/R4/Patient/{id}/Observation``). Any other path (outside the
-    FHIR base, or under it without a leading resource type) comes back as
-    ``(None, None, None, path)``.
+    FHIR base, or under it without a leading resource type) gives ``(None, None, None)`` and a
+    template that keeps only known Medplum route words (``admin``, ``projects``, ``oauth2``,
+    ...), ``$operations`` and the segments it shares with the FHIR base; every other segment
+    becomes ``{id}``.
     """
     if not path.startswith(fhir_prefix):
-        return None, None, None, path
+        return None, None, None, _route_template(path, fhir_prefix)
     segments = path[len(fhir_prefix) :].split("/")
     first = segments[0]
     if first.startswith("$") and len(segments) == 1:
         return None, None, first, path
     if not _RESOURCE_TYPE.match(first):
-        return None, None, None, path
+        return None, None, None, _route_template(path, fhir_prefix)
     resource_type: str | None = first
     resource_id: str | None = None
     operation: str | None = None

@@ -83,6 +83,38 @@ def test_writing_to_a_compartment_of_every_type_is_no_fhir_interaction(method: s
     assert derive_action(method, None, None, None, template, fhir_root=False) is None
 
 
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/admin/users/janedoe", "/admin/{id}/{id}"),
+        ("/admin/projects/p1/members/m1", "/admin/projects/{id}/members/{id}"),
+        ("/keyvalue/v1/jane-doe", "/keyvalue/v1/{id}"),
+        ("/oauth2/token", "/oauth2/token"),
+        ("/auth/mfa/status", "/auth/mfa/status"),
+        ("/scim/v2/Users/janedoe", "/scim/v2/Users/{id}"),
+        ("/.well-known/smart-configuration", "/.well-known/smart-configuration"),
+        ("/fhir/R4", "/fhir/R4"),
+        ("/fhir/R4/", "/fhir/R4/"),
+        ("/fhir/R4/metadata", "/fhir/R4/metadata"),
+        ("/fhir/R4/janedoe", "/fhir/R4/{id}"),
+        ("/", "/"),
+    ],
+)
+def test_other_paths_keep_only_route_words(path: str, template: str) -> None:
+    assert describe_fhir_path(path, PREFIX) == (None, None, None, template)
+
+
+def test_other_paths_keep_the_segments_shared_with_the_fhir_base() -> None:
+    assert describe_fhir_path("/medplum/admin/users/janedoe", "/medplum/fhir/R4/") == (
+        None,
+        None,
+        None,
+        "/medplum/admin/{id}/{id}",
+    )
+    # an empty FHIR path puts the FHIR base at the API root
+    assert describe_fhir_path("/admin/users/janedoe", "/")[3] == "/admin/{id}/{id}"
+
+
 fhir_ids = st.from_regex(r"[A-Za-z0-9\-.]{1,64}", fullmatch=True)
 types = st.sampled_from(["Patient", "Encounter", "Observation", "RelatedPerson"])
 
@@ -108,3 +140,11 @@ def test_read_and_vread_name_the_id_and_template_it_away(
     assert facts[:3] == (resource_type, resource_id, None)
     assert facts[3] == f"{PREFIX}{resource_type}/{{id}}" + ("/_history/{id}" if version else "")
     assert derive_action("GET", *facts, fhir_root=False) == "read"
+
+
+@given(st.lists(st.from_regex(r"[A-Za-z][A-Za-z-]{0,20}", fullmatch=True), max_size=5))
+def test_other_paths_template_only_route_words(segments: list[str]) -> None:
+    from pymedplum.hooks import _ROUTE_WORDS
+
+    template = describe_fhir_path("/admin/" + "/".join(segments), PREFIX)[3]
+    assert all(s in _ROUTE_WORDS or s in ("", "{id}") for s in template.split("/"))

@@ -136,3 +136,19 @@ async def test_compartment_search_is_reported_as_a_search_of_the_searched_type(q
     )
     assert event.path_template == "/fhir/R4/Patient/{id}/Observation"
     assert event.path == "/fhir/R4/Patient/p-1/Observation"  # the compartment, for the PHI log
+
+
+async def test_letter_only_path_segments_are_templated_away(qa: QA) -> None:
+    import httpx
+
+    from pymedplum import NotFoundError
+    from pymedplum.hooks import RequestEvent
+
+    qa.handler = lambda request: httpx.Response(404, json={"resourceType": "OperationOutcome"})
+    events: list[RequestEvent] = []
+    client = qa.client(on_request_complete=events.append)
+    with pytest.raises(NotFoundError) as info:
+        await qa.call(client, "get", "admin/users/janedoe")
+    assert events[-1].path_template == "/admin/{id}/{id}"
+    assert "janedoe" not in str(events[-1].to_non_phi_dict())
+    assert "janedoe" not in str(info.value)

@@ -317,6 +317,54 @@ async def test_non_fhir_calls_have_no_action_and_ids_are_templated(fake: FakeMed
     assert event.path_template == "/admin/projects/{id}/members"
 
 
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("admin/users/janedoe", "/admin/{id}/{id}"),
+        ("keyvalue/v1/jane-doe", "/keyvalue/v1/{id}"),
+        ("storage/b1b2/janedoe.pdf", "/storage/{id}/{id}"),
+        ("auth/me", "/auth/me"),
+        ("admin/projects/8f0c2b1e-1111-4c4c-9d9d-123456789abc/invite",
+         "/admin/projects/{id}/invite"),
+        ("fhir/R4/metadata", "/fhir/R4/metadata"),
+        ("fhir/R4/lowercase/janedoe", "/fhir/R4/{id}/{id}"),
+    ],
+)  # fmt: skip
+async def test_non_fhir_templates_keep_only_route_words(
+    fake: FakeMedplum, path: str, template: str
+) -> None:
+    events: list[RequestEvent] = []
+    client = make_client(fake, on_request_complete=events.append)
+    await client.get(path)
+    assert events[-1].path_template == template
+
+
+async def test_non_fhir_template_keeps_the_deployment_prefix(fake: FakeMedplum) -> None:
+    events: list[RequestEvent] = []
+    client = make_client(
+        fake,
+        base_url="https://medplum.test/medplum/",
+        client_id=None,
+        client_secret=None,
+        access_token="token-1",
+        on_request_complete=events.append,
+    )
+    await client.get("admin/users/janedoe")
+    assert events[-1].path == "/medplum/admin/users/janedoe"
+    assert events[-1].path_template == "/medplum/admin/{id}/{id}"
+
+
+async def test_letter_only_segment_stays_out_of_the_error_message(fake: FakeMedplum) -> None:
+    fake.queue("GET", "/admin/users/janedoe", httpx.Response(404, json=outcome("not-found")))
+    events: list[RequestEvent] = []
+    client = make_client(fake, on_request_complete=events.append)
+    with pytest.raises(NotFoundError) as info:
+        await client.get("admin/users/janedoe")
+    assert "janedoe" not in str(info.value) and "janedoe" not in repr(info.value)
+    assert "janedoe" not in str(info.value.sanitize_for_logging())
+    assert "janedoe" not in str(events[-1].to_non_phi_dict())
+
+
 async def test_the_non_phi_dict_carries_no_identifiers(fake: FakeMedplum) -> None:
     events: list[RequestEvent] = []
     fake.queue("POST", "/fhir/R4/Patient", httpx.Response(500, text="Doe, John"))
