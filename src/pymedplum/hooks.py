@@ -188,6 +188,54 @@ def _type_name(exc: BaseException | None) -> str | None:
 # --- deriving the FHIR facts of a call from its URL -----------------------------------------
 
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]+\Z")
+# The end of a compartment search over every type (``Patient/{id}/*``). The client's own
+# non-FHIR scrubbing may already have turned the ``*`` into ``{id}``: an event whose
+# ``resource_type`` is ``None`` gets it, so both spellings are recognised.
+_ALL_TYPES_COMPARTMENT = re.compile(r"/[A-Z][A-Za-z]+/\{id\}/(?:\*|\{id\})(/_search)?\Z")
+
+# Path segments that are never identifiers: the route words of the Medplum server outside the
+# FHIR resource types (admin, auth, OAuth, .well-known, SCIM, ...) and FHIR-level keywords. In
+# the path_template of a path that is not FHIR-shaped every other segment becomes ``{id}``: an
+# unknown route word costs a little metric detail, whereas a kept identifier (a key-value key,
+# a user name, a file name) would put PHI into logs documented as safe.
+_ROUTE_WORDS = frozenset(
+    {
+        # top-level routers and versions
+        ".well-known", "admin", "agent", "api", "auth", "dicom", "email", "fhir", "fhircast",
+        "healthcheck", "hl7", "keyvalue", "oauth2", "openapi.json", "robots.txt", "scim",
+        "storage", "webhook", "ws", "PS3", "R4", "STU2", "STU3", "v1", "v2",
+        # /admin
+        "bot", "client", "invite", "members", "projects", "secrets", "setpassword", "sites",
+        "super",
+        # /auth
+        "changepassword", "clientinfo", "disable", "enroll", "exchange", "external", "google",
+        "login", "logout", "me", "method", "mfa", "newpatient", "newproject", "newuser",
+        "profile", "resetpassword", "revoke", "scope", "status", "verify", "verifyemail",
+        # /oauth2 and /.well-known
+        "authorize", "introspect", "register", "token", "userinfo", "jwks.json",
+        "oauth-authorization-server", "oauth-protected-resource", "openid-configuration",
+        "smart-configuration", "smart-styles.json",
+        # /email and /scim
+        "send", "Groups", "ResourceTypes", "Schemas", "ServiceProviderConfig", "Users",
+        # FHIR-level words (under the FHIR base, but not a resource type)
+        "_history", "_search", "job", "metadata",
+    }
+)  # fmt: skip
+
+
+def _route_template(path: str, fhir_prefix: str) -> str:
+    """``path`` with every segment that is not a known route word, an ``$operation`` or empty
+    replaced by ``{id}``. The leading segments ``path`` shares with ``fhir_prefix`` (a
+    deployment prefix such as ``/medplum/``) are configuration and stay."""
+    segments = path.split("/")
+    base = fhir_prefix.split("/")
+    shared = 0
+    while shared < min(len(segments), len(base)) and segments[shared] == base[shared]:
+        shared += 1
+    return "/".join(
+        s if i < shared or not s or s in _ROUTE_WORDS or s.startswith("$") else "{id}"
+        for i, s in enumerate(segments)
+    )
 
 
 def describe_fhir_path(
@@ -195,31 +243,62 @@ def describe_fhir_path(
 ) -> tuple[str | None, str | None, str | None, str]:
     """``(resource_type, resource_id, operation, path_template)`` of a URL path.
 
-    ``fhir_prefix`` is the path of the FHIR base (``/fhir/R4/``). Paths outside it, or not
-    shaped like FHIR, come back as ``(None, None, None, path)``.
+    ``fhir_prefix`` is the path of the FHIR base (``/fhir/R4/``). After it:
+
+    - ``Patient``, ``Patient/_search``, ``Patient/_history``, ``Patient/$op``: type level,
+      ``resource_type="Patient"``, no id;
+    - ``Patient/p1``, ``Patient/p1/_history``, ``Patient/p1/_history/3`` (vread),
+      ``Patient/p1/$op``: instance level, ``resource_id="p1"``;
+    - ``Patient/p1/Observation`` (also ``.../_search``): a compartment search, with
+      ``resource_type="Observation"`` (the searched type) and no id; ``Patient/p1/*`` searches
+      every type of the compartment (``resource_type=None``). The compartment's id is only in
+      ``path``;
+    - ``$op``: a system operation.
+
+    In the template only ids become ``{id}``: type names, ``*``, ``_search``, ``_history`` and
+    ``$operations`` stay (``/fhir/R4/Patient/{id}/Observation``). Any other path (outside the
+    FHIR base, or under it without a leading resource type) gives ``(None, None, None)`` and a
+    template that keeps only known Medplum route words (``admin``, ``projects``, ``oauth2``,
+    ...), ``$operations`` and the segments it shares with the FHIR base; every other segment
+    becomes ``{id}``.
     """
     if not path.startswith(fhir_prefix):
-        return None, None, None, path
+        return None, None, None, _route_template(path, fhir_prefix)
     segments = path[len(fhir_prefix) :].split("/")
     first = segments[0]
     if first.startswith("$") and len(segments) == 1:
         return None, None, first, path
     if not _RESOURCE_TYPE.match(first):
-        return None, None, None, path
+        return None, None, None, _route_template(path, fhir_prefix)
+    resource_type: str | None = first
     resource_id: str | None = None
     operation: str | None = None
     template = [first]
-    for index, segment in enumerate(segments[1:], start=1):
+    rest = segments[1:]
+    if rest and rest[0] and not rest[0].startswith(("$", "_")):
+        resource_id = rest[0]
+        template.append("{id}")
+        rest = rest[1:]
+        if rest and (rest[0] == "*" or _RESOURCE_TYPE.match(rest[0])):
+            # [Compartment]/[id]/[type] or [Compartment]/[id]/*: a search of that type (of
+            # every type) within the compartment; the compartment's id is in `path` only.
+            resource_type = None if rest[0] == "*" else rest[0]
+            resource_id = None
+            template.append(rest[0])
+            rest = rest[1:]
+            if rest and rest[0] and not rest[0].startswith(("$", "_")):
+                resource_id = rest[0]  # not FHIR, but name the resource it addresses
+                template.append("{id}")
+                rest = rest[1:]
+    for segment in rest:
         if segment.startswith("$"):
             operation = segment
             template.append(segment)
         elif segment.startswith("_") or segment == "":
             template.append(segment)
         else:
-            if index == 1:
-                resource_id = segment
             template.append("{id}")
-    return first, resource_id, operation, fhir_prefix + "/".join(template)
+    return resource_type, resource_id, operation, fhir_prefix + "/".join(template)
 
 
 def derive_action(
@@ -245,6 +324,13 @@ def derive_action(
             return "patch"
         if method == "DELETE":
             return "delete"
+        return None
+    compartment = _ALL_TYPES_COMPARTMENT.search(path_template)
+    if compartment is not None:
+        if method in ("GET", "HEAD") and not compartment.group(1):
+            return "search"
+        if method == "POST" and compartment.group(1):
+            return "search"
         return None
     if fhir_root and method == "POST":
         return "batch_or_transaction"

@@ -1,9 +1,11 @@
-"""The built wheel holds the package only, and works when installed into a fresh venv."""
+"""The built wheel holds the package only, and works when installed into a fresh venv; the sdist
+holds the package and its metadata only."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
@@ -45,3 +47,27 @@ def test_wheel_installs_and_imports_in_a_fresh_venv(wheel: Path, tmp_path: Path)
     )
     out = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.split() == ["MedplumClient", "Patient"]
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sdist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = out.glob("pymedplum-*.tar.gz")
+    return built
+
+
+def test_sdist_contains_only_the_package_and_its_metadata(sdist: Path) -> None:
+    with tarfile.open(sdist) as tar:
+        names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    outside = {name for name in names if not name.startswith("src/pymedplum/")}
+    # hatchling puts the VCS ignore file into every sdist, whatever `include` says
+    assert outside == {"PKG-INFO", "pyproject.toml", "README.md", "LICENSE", ".gitignore"}
+    for stray in ("specs/README.md", "tests/server/README.md", "docs/index.md"):
+        assert stray not in names
+    assert "src/pymedplum/py.typed" in names
+    assert "src/pymedplum/hooks.py" in names

@@ -119,3 +119,36 @@ async def test_hook_keeps_decimal_text_of_the_body(qa: QA, edit: bool) -> None:
     sent = qa.requests[-1].content
     assert b"72.50" in sent
     assert (b'"amended"' in sent) is edit
+
+
+async def test_compartment_search_is_reported_as_a_search_of_the_searched_type(qa: QA) -> None:
+    from pymedplum.hooks import RequestEvent
+
+    events: list[RequestEvent] = []
+    client = qa.client(on_request_complete=events.append)
+    await qa.call(client, "get", "fhir/R4/Patient/p-1/Observation", params={"code": "x"})
+    event = events[-1]
+    assert (event.action, event.resource_type, event.resource_id, event.operation) == (
+        "search",
+        "Observation",
+        None,
+        None,
+    )
+    assert event.path_template == "/fhir/R4/Patient/{id}/Observation"
+    assert event.path == "/fhir/R4/Patient/p-1/Observation"  # the compartment, for the PHI log
+
+
+async def test_letter_only_path_segments_are_templated_away(qa: QA) -> None:
+    import httpx
+
+    from pymedplum import NotFoundError
+    from pymedplum.hooks import RequestEvent
+
+    qa.handler = lambda request: httpx.Response(404, json={"resourceType": "OperationOutcome"})
+    events: list[RequestEvent] = []
+    client = qa.client(on_request_complete=events.append)
+    with pytest.raises(NotFoundError) as info:
+        await qa.call(client, "get", "admin/users/janedoe")
+    assert events[-1].path_template == "/admin/{id}/{id}"
+    assert "janedoe" not in str(events[-1].to_non_phi_dict())
+    assert "janedoe" not in str(info.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -11,6 +12,11 @@ from pymedplum._serialization import as_fhir_dict
 __all__ = ["build_reference", "parse_reference", "resolve_id"]
 
 _HISTORY = "/_history/"
+# FHIR R4 `id` datatype, and a resource type name (FHIR type names are letters only).
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}\Z")
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]*\Z")
+_ID_RULE = "a FHIR id (1 to 64 of A-Z, a-z, 0-9, '-', '.')"
+_TYPE_RULE = "a resource type name (an upper-case letter, then letters)"
 
 
 def _strip_history(reference: str) -> str:
@@ -23,12 +29,16 @@ def parse_reference(reference: str) -> tuple[str, str]:
     """Split a FHIR reference string into ``(resource_type, id)``.
 
     Strict: a malformed reference raises. A version suffix (``/_history/<v>``) is
-    dropped, and an absolute URL yields its last ``Type/id`` pair.
+    dropped, and an absolute URL yields its last ``Type/id`` pair. Accepts exactly the
+    parts :func:`build_reference` accepts, so ``build_reference(*parse_reference(r))``
+    never raises.
 
     Raises:
         TypeError: ``reference`` is not a string.
-        ValueError: ``reference`` is empty, has no ``/`` separator, or has an empty
-            type or id (``"Patient/"``, ``"/123"``).
+        ValueError: ``reference`` is empty, has no ``/`` separator (a contained
+            ``"#id"`` or ``urn:uuid:`` reference), is a conditional reference
+            (``"Patient?identifier=..."``), has an empty type or id (``"Patient/"``,
+            ``"/123"``), or its type is not a resource type name or its id not a FHIR id.
 
     Example:
         >>> parse_reference("Patient/abc-123")
@@ -46,41 +56,61 @@ def parse_reference(reference: str) -> tuple[str, str]:
     resource_type = resource_type.rpartition("/")[2]
     if not resource_type or not resource_id:
         raise ValueError(f"reference must look like 'Type/id', got {reference!r}")
+    if not _TYPE_NAME.match(resource_type):
+        raise ValueError(f"reference type must be {_TYPE_RULE}, got {reference!r}")
+    if not _FHIR_ID.match(resource_id):
+        raise ValueError(f"reference id must be {_ID_RULE}, got {reference!r}")
     return resource_type, resource_id
 
 
 def build_reference(resource_type: str, resource_id: str) -> str:
     """Build a ``"Type/id"`` reference string; the inverse of :func:`parse_reference`.
 
+    ``parse_reference(build_reference(t, i)) == (t, i)`` for every pair it accepts.
+
     Raises:
         TypeError: an argument is not a string.
-        ValueError: an argument is empty or contains ``/`` (the result would not
-            parse back to the same parts).
+        ValueError: ``resource_type`` is not a resource type name (an upper-case letter,
+            then letters) or ``resource_id`` is not a FHIR id (1 to 64 of ``A-Z a-z 0-9 - .``);
+            the message names the argument.
 
     Example:
         >>> build_reference("Patient", "123")
         'Patient/123'
     """
-    for name, value in (("resource_type", resource_type), ("resource_id", resource_id)):
+    for name, value, pattern, rule in (
+        ("resource_type", resource_type, _TYPE_NAME, _TYPE_RULE),
+        ("resource_id", resource_id, _FHIR_ID, _ID_RULE),
+    ):
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a str, got {type(value).__name__}")
         if not value:
             raise ValueError(f"{name} must not be empty")
-        if "/" in value:
-            raise ValueError(f"{name} must not contain '/', got {value!r}")
+        if not pattern.match(value):
+            raise ValueError(f"{name} must be {rule}, got {value!r}")
     return f"{resource_type}/{resource_id}"
 
 
 def _id_from_string(reference: str) -> str | None:
-    return _strip_history(reference).rpartition("/")[2] or None
+    if "/" in reference:
+        try:
+            return parse_reference(reference)[1]
+        except ValueError:
+            return None
+    return reference if _FHIR_ID.match(reference) else None
 
 
 def resolve_id(reference: str | dict[str, Any] | BaseModel | None) -> str | None:
     """Return the bare id from a reference string, a bare id, a Reference or a resource.
 
-    Lenient: returns ``None`` when no id can be found (``None``, ``""``, ``{}``,
-    ``"Patient/"``) instead of raising. A Reference's ``reference`` wins over a
-    resource's ``id``. Mirrors ``@medplum/core`` ``resolveId``, plus plain strings.
+    Lenient: returns ``None`` instead of raising when no id can be found. A reference
+    string yields the id :func:`parse_reference` would return, and ``None`` where it
+    raises (``"Patient/"``, a conditional ``"Patient?identifier=..."``); a string without
+    ``/`` is returned when it is a FHIR id, else ``None`` (a contained ``"#c1"`` names no
+    server resource, a ``urn:uuid:`` placeholder no id). So the result is always a FHIR id
+    or ``None``. A Reference's ``reference`` wins over a resource's ``id`` (a Reference
+    that has one is never resolved through its element ``id``). Mirrors ``@medplum/core``
+    ``resolveId``, plus plain strings.
 
     Raises:
         TypeError: ``reference`` is not a str, dict, Pydantic model or ``None``.
@@ -88,6 +118,8 @@ def resolve_id(reference: str | dict[str, Any] | BaseModel | None) -> str | None
     Example:
         >>> resolve_id("Patient/123"), resolve_id("123"), resolve_id({"reference": "Patient/abc"})
         ('123', '123', 'abc')
+        >>> resolve_id({"reference": "#c1"}) is None
+        True
     """
     if reference is None:
         return None
@@ -98,4 +130,6 @@ def resolve_id(reference: str | dict[str, Any] | BaseModel | None) -> str | None
     if isinstance(ref, str) and ref:
         return _id_from_string(ref)
     resource_id = data.get("id")
-    return resource_id if isinstance(resource_id, str) and resource_id else None
+    if isinstance(resource_id, str) and _FHIR_ID.match(resource_id):
+        return resource_id
+    return None
