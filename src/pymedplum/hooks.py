@@ -188,10 +188,9 @@ def _type_name(exc: BaseException | None) -> str | None:
 # --- deriving the FHIR facts of a call from its URL -----------------------------------------
 
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]+\Z")
-# The end of a compartment search over every type (``Patient/{id}/*``). The client's own
-# non-FHIR scrubbing may already have turned the ``*`` into ``{id}``: an event whose
-# ``resource_type`` is ``None`` gets it, so both spellings are recognised.
-_ALL_TYPES_COMPARTMENT = re.compile(r"/[A-Z][A-Za-z]+/\{id\}/(?:\*|\{id\})(/_search)?\Z")
+# The end of a compartment search over every type (``Patient/{id}/*``): its event has no
+# ``resource_type``, so derive_action recognises it by the template.
+_ALL_TYPES_COMPARTMENT = re.compile(r"/[A-Z][A-Za-z]+/\{id\}/\*(/_search)?\Z")
 
 # Path segments that are never identifiers: the route words of the Medplum server outside the
 # FHIR resource types (admin, auth, OAuth, .well-known, SCIM, ...) and FHIR-level keywords. In

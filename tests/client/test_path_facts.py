@@ -68,12 +68,16 @@ def test_fhir_url_shapes(
     assert derived == action
 
 
-def test_compartment_with_every_type_is_a_search_after_the_client_scrubbed_the_star() -> None:
-    # The client's non-FHIR scrubbing turns a `*` segment into {id} before deriving the action.
-    template = "/fhir/R4/Patient/{id}/{id}"
+def test_compartment_with_every_type_is_a_search_by_its_template() -> None:
+    template = "/fhir/R4/Patient/{id}/*"
     assert derive_action("GET", None, None, None, template, fhir_root=False) == "search"
     assert derive_action("POST", None, None, None, template + "/_search", fhir_root=False) == (
         "search"
+    )
+    # Two ids after a type is no FHIR interaction: no action is made up for it.
+    assert (
+        derive_action("GET", None, None, None, "/fhir/R4/Patient/{id}/{id}", fhir_root=False)
+        is None
     )
 
 

@@ -66,17 +66,11 @@ _SECRET_HEADERS = frozenset(
 )
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _OBO_LOWER = _obo.OBO_HEADER.lower()
-_ID_LIKE = re.compile(r"[A-Za-z$_][A-Za-z$_-]*[0-9]?\Z")
 
 
 def _decode_body(body: bytes | None) -> Any:
     """A request body's JSON as Python values, decimals as ``Decimal`` (their text kept)."""
     return None if body is None else json_module.loads(body, parse_float=Decimal)
-
-
-def _scrub_path(path: str) -> str:
-    """A non-FHIR path with id-like segments replaced by ``{id}`` (for path_template)."""
-    return "/".join(s if not s or _ID_LIKE.match(s) else "{id}" for s in path.split("/"))
 
 
 class _Call:
@@ -776,8 +770,6 @@ class AsyncBaseClient:
                 # Server-handed absolute URLs (next pages, job status) are FHIR URLs too.
                 prefix = self._api_prefix if call.base == "api" else self._fhir_prefix
                 template = prefix + template
-        elif rtype is None:
-            template = _scrub_path(template)
         return (
             path,
             call.resource_type or rtype,

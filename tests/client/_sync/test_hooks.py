@@ -270,11 +270,6 @@ def test_compartment_search_of_every_type(fake: FakeMedplum) -> None:
     assert "p-1" not in event.path_template
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_base_client._describe re-scrubs a FHIR template whose resource_type is None with "
-    "_scrub_path, which turns the '*' into {id}; hooks.describe_fhir_path keeps it",
-)
 def test_compartment_search_of_every_type_keeps_the_star_in_the_template(
     fake: FakeMedplum,
 ) -> None:
