@@ -437,22 +437,31 @@ def next_link(bundle: Mapping[str, Any]) -> str | None:
 def job_locator(job: object) -> str:
     """A job id or status URL out of ``get_async_job_status``'s argument.
 
-    An OperationOutcome (dict or model) carries the URL in ``issue[0].diagnostics``.
+    An OperationOutcome (dict or model) carries the URL in ``issue[0].diagnostics``. Another
+    resource (an AsyncJob, say) or an empty str is a ValueError saying what is accepted.
     """
+    accepted = (
+        "a job id, a status URL, or the OperationOutcome answered by a Prefer: respond-async "
+        "call (its issue[0].diagnostics is the job URL)"
+    )
     if isinstance(job, BaseModel):
         job = to_fhir_json(job)
     if isinstance(job, Mapping):
+        kind = job.get("resourceType", "OperationOutcome")
+        if kind != "OperationOutcome":
+            hint = "; pass its id instead" if kind == "AsyncJob" else ""
+            raise ValueError(f"job must be {accepted}, got a resource of type {kind!r}{hint}")
         issues = job.get("issue")
         first = issues[0] if isinstance(issues, list) and issues else None
         url = first.get("diagnostics") if isinstance(first, Mapping) else None
         if not isinstance(url, str) or not url.strip():
             raise ValueError("job is an OperationOutcome without a job URL in issue[0].diagnostics")
         return url.strip()
-    if isinstance(job, str) and job.strip():
+    if isinstance(job, str):
+        if not job.strip():
+            raise ValueError(f"job must not be empty: pass {accepted}")
         return job.strip()
-    raise TypeError(
-        f"job must be a job id, a status URL or an OperationOutcome, got {type(job).__name__}"
-    )
+    raise TypeError(f"job must be {accepted}, got {type(job).__name__}")
 
 
 TERMINAL_JOB_STATUSES = frozenset({"completed", "error", "cancelled"})

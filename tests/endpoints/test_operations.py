@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -200,6 +201,32 @@ async def test_job_status_needs_a_url_in_the_outcome(make: Any) -> None:
         await h.call("get_async_job_status", 42)
 
 
+@pytest.mark.parametrize(
+    ("job", "error", "message"),
+    [
+        # The AsyncJob resource itself is not a job reference: say what is, and how to get one.
+        (
+            {"resourceType": "AsyncJob", "id": "abc", "status": "accepted"},
+            ValueError,
+            r"^job must be a job id, a status URL, or the OperationOutcome .*"
+            r"got a resource of type 'AsyncJob'; pass its id instead$",
+        ),
+        ({"resourceType": "Patient"}, ValueError, r"got a resource of type 'Patient'$"),
+        ("", ValueError, r"^job must not be empty: pass a job id"),
+        ("   ", ValueError, r"^job must not be empty"),
+        (None, TypeError, r"^job must be a job id, .* got NoneType$"),
+    ],
+)
+async def test_job_status_says_what_a_job_is(
+    make: Any, job: Any, error: type[Exception], message: str
+) -> None:
+    h = make(ok())
+    for method in ("get_async_job_status", "wait_for_async_job"):
+        with pytest.raises(error, match=message):
+            await h.call(method, job)
+    assert h.requests == []
+
+
 class FakeClock:
     """Replaces the jobs module's sleep and monotonic clock: sleeping advances time."""
 
@@ -264,12 +291,47 @@ async def test_wait_times_out(make: Any, clock: FakeClock) -> None:
     assert len(h.requests) == 4  # t=0, 2, 4, then the last poll at the deadline
 
 
-async def test_wait_rejects_negative_intervals(make: Any) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        # A zero interval polled in a tight loop (155 requests in 50 ms).
+        (
+            {"poll_interval": 0},
+            ValueError,
+            r"^poll_interval must be a finite number of seconds > 0, got 0$",
+        ),
+        ({"poll_interval": -1}, ValueError, r"^poll_interval must be .* got -1$"),
+        ({"poll_interval": math.nan}, ValueError, r"^poll_interval must be .* got nan$"),
+        ({"poll_interval": math.inf}, ValueError, r"^poll_interval must be .* got inf$"),
+        ({"poll_interval": 10**400}, ValueError, r"^poll_interval must be a finite"),
+        ({"poll_interval": "1"}, TypeError, r"^poll_interval must be .* got str$"),
+        ({"poll_interval": True}, TypeError, r"^poll_interval must be .* got bool$"),
+        ({"poll_interval": None}, TypeError, r"^poll_interval must be .* got NoneType$"),
+        (
+            {"timeout": 0},
+            ValueError,
+            r"^timeout must be a finite number of seconds > 0 or None, got 0$",
+        ),
+        ({"timeout": -1}, ValueError, r"^timeout must be .* got -1$"),
+        ({"timeout": math.nan}, ValueError, r"^timeout must be .* got nan$"),
+        ({"timeout": math.inf}, ValueError, r"^timeout must be .* got inf$"),
+        ({"timeout": "soon"}, TypeError, r"^timeout must be .* got str$"),
+    ],
+)
+async def test_wait_rejects_bad_intervals_before_polling(
+    make: Any, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
     h = make(statuses("active"))
-    with pytest.raises(ValueError, match="poll_interval"):
-        await h.call("wait_for_async_job", "j-1", poll_interval=-1)
-    with pytest.raises(ValueError, match="timeout"):
-        await h.call("wait_for_async_job", "j-1", timeout=-1)
+    with pytest.raises(error, match=message):
+        await h.call("wait_for_async_job", "j-1", **kwargs)
+    assert h.requests == []
+
+
+async def test_wait_accepts_small_positive_intervals(make: Any, clock: FakeClock) -> None:
+    h = make(statuses("active", "completed"))
+    job = await h.call("wait_for_async_job", "j-1", poll_interval=0.001, timeout=1)
+    assert job["status"] == "completed"
+    assert clock.sleeps == [0.001]
 
 
 # --- Binary & C-CDA -------------------------------------------------------------------------

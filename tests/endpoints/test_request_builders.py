@@ -138,7 +138,11 @@ def test_job_locator_shapes() -> None:
     assert job_locator({"issue": [{"diagnostics": url}]}) == url
     with pytest.raises(ValueError):
         job_locator({"issue": [{"code": "x"}]})
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="job must not be empty"):
         job_locator("")
+    with pytest.raises(TypeError, match="job must be"):
+        job_locator(None)
+    with pytest.raises(ValueError, match="'AsyncJob'; pass its id"):
+        job_locator({"resourceType": "AsyncJob", "id": "abc", "status": "accepted"})
     assert is_absolute_url(url) and is_absolute_url("//evil.example/x")
     assert not is_absolute_url("identifier=http://x|1")
