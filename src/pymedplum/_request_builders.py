@@ -160,8 +160,9 @@ def merge_headers(
 def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | None:
     """The If-Match value of ``update_resource``'s ``if_match`` argument.
 
-    True: ``W/"<meta.versionId>"`` when the resource has one, else None. False: None. A str:
-    itself. Anything else: TypeError.
+    True: ``W/"<meta.versionId>"`` when the resource has one, else None. False: None. A
+    non-empty str: itself (an empty one is a ValueError: an empty If-Match header matches
+    nothing). Anything else: TypeError.
     """
     if isinstance(if_match, bool):
         if not if_match:
@@ -170,6 +171,10 @@ def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | Non
         version = meta.get("versionId") if isinstance(meta, Mapping) else None
         return f'W/"{version}"' if isinstance(version, str) and version else None
     if isinstance(if_match, str):
+        if not if_match.strip():
+            raise ValueError(
+                "if_match must not be an empty str; pass False to send no If-Match header"
+            )
         return if_match
     raise TypeError(f"if_match must be a bool or a str, got {type(if_match).__name__}")
 
@@ -212,11 +217,16 @@ def resource_json(arg: str, resource: object) -> dict[str, Any]:
 
 
 def require_fields(arg: str, resource: Mapping[str, Any], *fields: str) -> None:
-    """ValueError naming the first of ``fields`` missing (or empty) in ``resource``."""
+    """Each of ``fields`` must be a non-empty str in ``resource``: ValueError when it is missing
+    or empty, TypeError when it is another type (both name ``arg.field``)."""
     for field in fields:
         value = resource.get(field)
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{arg} has no {field}; it is required here")
+        if value is None:
+            raise ValueError(f"{arg} has no {field}; a non-empty str is required here")
+        if not isinstance(value, str):
+            raise TypeError(f"{arg}.{field} must be a non-empty str, got {type(value).__name__}")
+        if not value.strip():
+            raise ValueError(f"{arg}.{field} must be a non-empty str, got {value!r}")
 
 
 def account_references(accounts: str | Iterable[str]) -> list[str]:
@@ -243,15 +253,41 @@ def account_references(accounts: str | Iterable[str]) -> list[str]:
     return refs
 
 
-def stamp_accounts(resource: Mapping[str, Any], accounts: str | Iterable[str]) -> dict[str, Any]:
+def stamp_accounts(
+    resource: Mapping[str, Any], accounts: str | Iterable[str], *, arg: str = "resource"
+) -> dict[str, Any]:
     """A copy of ``resource`` whose meta.accounts also lists ``accounts`` (no duplicates).
 
-    The caller's dict, its meta and its accounts list are left untouched.
+    The caller's dict, its meta and its accounts list are left untouched. A ``meta`` that is
+    not a mapping, or ``meta.accounts`` that is not a list of References, is a TypeError
+    naming ``arg.meta`` / ``arg.meta.accounts`` (a str would otherwise be split into
+    characters).
     """
     refs = account_references(accounts)
-    meta = dict(resource.get("meta") or {})
-    existing = list(meta.get("accounts") or [])
-    present = {a.get("reference") for a in existing if isinstance(a, Mapping)}
+    raw_meta = resource.get("meta")
+    if isinstance(raw_meta, BaseModel):
+        raw_meta = wire_dict(raw_meta)
+    if raw_meta is not None and not isinstance(raw_meta, Mapping):
+        raise TypeError(
+            f"{arg}.meta must be a mapping (a FHIR Meta), got {type(raw_meta).__name__}"
+        )
+    meta = dict(raw_meta or {})
+    raw_accounts = meta.get("accounts")
+    if raw_accounts is not None and not isinstance(raw_accounts, list | tuple):
+        raise TypeError(
+            f"{arg}.meta.accounts must be a list of References, got {type(raw_accounts).__name__}"
+        )
+    existing: list[Any] = []
+    for index, account in enumerate(raw_accounts or []):
+        if isinstance(account, BaseModel):
+            account = wire_dict(account)
+        if not isinstance(account, Mapping):
+            raise TypeError(
+                f"{arg}.meta.accounts[{index}] must be a Reference such as "
+                f"{{'reference': 'Organization/abc'}}, got {type(account).__name__}"
+            )
+        existing.append(account)
+    present = {a.get("reference") for a in existing}
     for ref in refs:
         if ref not in present:
             existing.append({"reference": ref})
