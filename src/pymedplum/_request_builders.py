@@ -296,20 +296,38 @@ def stamp_accounts(
     return {**resource, "meta": meta}
 
 
+_STAMPED_METHODS = frozenset({"POST", "PUT"})
+
+
 def stamp_bundle_accounts(
     bundle: Mapping[str, Any], accounts: str | Iterable[str]
 ) -> dict[str, Any]:
-    """A copy of ``bundle`` with every entry's resource stamped by ``stamp_accounts``."""
+    """A copy of ``bundle`` whose POST and PUT entries' resources are stamped by
+    ``stamp_accounts``.
+
+    Only those entries carry the resource being written. A PATCH entry's resource is the patch
+    document (a Binary), so stamping it would not reach the patched resource: it is left as
+    given, like entries without a resource (GET, DELETE).
+    """
     refs = account_references(accounts)
     entries = bundle.get("entry")
     if not isinstance(entries, list):
         return dict(bundle)
-    stamped = [
-        {**entry, "resource": stamp_accounts(entry["resource"], refs)}
-        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping)
-        else entry
-        for entry in entries
-    ]
+    stamped: list[Any] = []
+    for index, entry in enumerate(entries):
+        request = entry.get("request") if isinstance(entry, Mapping) else None
+        method = request.get("method") if isinstance(request, Mapping) else None
+        if (
+            isinstance(entry, Mapping)
+            and isinstance(entry.get("resource"), Mapping)
+            and isinstance(method, str)
+            and method.upper() in _STAMPED_METHODS
+        ):
+            resource = stamp_accounts(
+                entry["resource"], refs, arg=f"bundle.entry[{index}].resource"
+            )
+            entry = {**entry, "resource": resource}
+        stamped.append(entry)
     return {**bundle, "entry": stamped}
 
 

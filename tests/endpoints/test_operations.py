@@ -69,6 +69,70 @@ async def test_batch_posts_to_the_fhir_base_and_stamps_every_entry(make: Any) ->
     assert h.events[-1].action == "batch_or_transaction"
 
 
+PATCH_BINARY = {
+    "resourceType": "Binary",
+    "contentType": "application/json-patch+json",
+    "data": "W3sib3AiOiAiYWRkIiwgInBhdGgiOiAiL2dlbmRlciIsICJ2YWx1ZSI6ICJtYWxlIn1d",
+}
+
+
+async def test_batch_accounts_stamp_only_post_and_put_entries(make: Any) -> None:
+    # A PATCH entry's resource is the patch document (a Binary): stamping it would not reach
+    # the patched resource, so it is sent as given.
+    h = make(ok({"resourceType": "Bundle", "type": "batch-response"}))
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": PATCH_BINARY, "request": {"method": "PATCH", "url": "Patient/1"}},
+            {
+                "resource": {"resourceType": "Patient", "id": "2"},
+                "request": {"method": "PUT", "url": "Patient/2"},
+            },
+            {
+                "resource": {"resourceType": "Patient"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {"resourceType": "Patient"},
+                "request": {"method": "GET", "url": "Patient/3"},
+            },
+            {"resource": {"resourceType": "Patient"}},
+        ],
+    }
+    before = copy.deepcopy(bundle)
+    await h.call("execute_batch", bundle, accounts="Organization/a")
+    sent = h.body()["entry"]
+    stamped = {"accounts": [{"reference": "Organization/a"}]}
+    assert sent[0] == before["entry"][0]
+    assert sent[1]["resource"]["meta"] == stamped
+    assert sent[2]["resource"]["meta"] == stamped
+    assert sent[3:] == before["entry"][3:]
+    assert bundle == before
+
+
+async def test_batch_accounts_on_a_malformed_entry_meta_names_the_entry(make: Any) -> None:
+    h = make(ok())
+    bundle = {
+        "resourceType": "Bundle",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {"resourceType": "Patient", "meta": {"accounts": "Organization/x"}},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+        ],
+    }
+    with pytest.raises(
+        TypeError, match=r"^bundle\.entry\[1\]\.resource\.meta\.accounts must be a list"
+    ):
+        await h.call("execute_batch", bundle, accounts="Organization/a")
+    assert h.requests == []
+
+
 async def test_batch_without_accounts_is_sent_as_given(make: Any) -> None:
     h = make(ok({"resourceType": "Bundle"}))
     await h.call("execute_batch", BATCH)

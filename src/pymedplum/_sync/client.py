@@ -819,8 +819,9 @@ class MedplumClient(
 
         Args:
             bundle: The Bundle (dict or model).
-            accounts: Account references stamped on every entry resource's meta.accounts (on a
-                copy).
+            accounts: Account references stamped on meta.accounts of each POST and PUT entry's
+                resource (on a copy). PATCH entries are sent as given: their resource is the patch
+                document, not the patched resource.
             on_behalf_of: Per-call On-Behalf-Of override. None uses the ambient value (context
                 manager or client default); an empty string clears it for this call.
 
