@@ -122,6 +122,73 @@ def patch_operations(operations: object) -> list[Any]:
     return out
 
 
+# --- scalar arguments -----------------------------------------------------------------------------
+
+
+def check_str(arg: str, value: object) -> str | None:
+    """``value`` if it is None or a non-empty str: else TypeError / ValueError naming ``arg``."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{arg} must be a non-empty str, got {value!r}; pass None to leave it out")
+    return value
+
+
+def check_bool(arg: str, value: object) -> bool | None:
+    """``value`` if it is None or a bool (``"no"`` or ``0`` is not): else TypeError."""
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{arg} must be a bool, got {type(value).__name__}")
+    return value
+
+
+def check_non_negative_int(arg: str, value: object) -> int | None:
+    """``value`` if it is None or an int >= 0 (a bool is not an int here)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{arg} must be a non-negative int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{arg} must be a non-negative int, got {value}")
+    return value
+
+
+def check_str_list(arg: str, value: object) -> list[str] | None:
+    """One str or an iterable of them as a list (a str is one value, never its characters).
+
+    None stays None. An empty list, an empty str or a non-str item is refused: an empty
+    ``_elements=`` or ``property=`` is never what was meant (pass None to leave it out).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [check_str(arg, value) or ""]
+    if isinstance(value, bytes | bytearray | Mapping) or not isinstance(value, Iterable):
+        raise TypeError(f"{arg} must be a str or a list of str, got {type(value).__name__}")
+    items = list(value)
+    if not items:
+        raise ValueError(f"{arg} must not be empty; pass None to leave it out")
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"{arg}[{index}] must be a str, got {type(item).__name__}")
+        if not item.strip():
+            raise ValueError(f"{arg}[{index}] must be a non-empty str, got {item!r}")
+    return items
+
+
+def check_date(arg: str, value: object) -> str | None:
+    """An ISO date/datetime str as given, or a ``date`` / ``datetime`` in ISO format."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if value is not None and not isinstance(value, str):
+        raise TypeError(
+            f"{arg} must be an ISO date/datetime str, a date or a datetime, "
+            f"got {type(value).__name__}"
+        )
+    return check_str(arg, value)
+
+
 # --- origins ------------------------------------------------------------------------------------
 
 
@@ -350,16 +417,28 @@ def _wire_value(value: object) -> str | None:
     )
 
 
+def _check_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"search parameter names must be str, got {name!r}")
+    if not name.strip():
+        raise ValueError(f"search parameter names must not be empty, got {name!r}")
+    return name
+
+
 def build_search_params(query: object) -> list[tuple[str, str]]:
-    """Search parameters as ``(name, value)`` pairs, order kept, list values repeated."""
+    """Search parameters as ``(name, value)`` pairs, order kept, list values repeated.
+
+    An empty parameter name (``{"": "x"}``, ``"=x"``) is a ValueError: it would send ``?=x``.
+    """
     if query is None:
         return []
     if isinstance(query, str):
-        return parse_qsl(query.removeprefix("?"), keep_blank_values=True)
+        parsed = parse_qsl(query.removeprefix("?"), keep_blank_values=True)
+        return [(_check_name(name), value) for name, value in parsed]
     pairs: Iterable[tuple[Any, Any]]
     if isinstance(query, Mapping):
         pairs = query.items()
-    elif isinstance(query, Sequence):
+    elif isinstance(query, Sequence) and not isinstance(query, bytes | bytearray):
         for item in query:
             if not (isinstance(item, tuple | list) and len(item) == 2):
                 raise TypeError(f"query items must be (name, value) pairs, got {item!r}")
@@ -371,8 +450,7 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
         )
     out: list[tuple[str, str]] = []
     for name, value in pairs:
-        if not isinstance(name, str):
-            raise TypeError(f"search parameter names must be str, got {name!r}")
+        _check_name(name)
         values = value if isinstance(value, list | tuple | set | frozenset) else [value]
         for item in values:
             wire = _wire_value(item)
@@ -381,25 +459,17 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
     return out
 
 
-def _repeat(name: str, value: str | Sequence[str] | None) -> list[tuple[str, str]]:
-    if value is None:
-        return []
-    return [(name, value)] if isinstance(value, str) else [(name, v) for v in value]
+def _repeat(name: str, arg: str, value: object) -> list[tuple[str, str]]:
+    return [(name, v) for v in check_str_list(arg, value) or []]
 
 
-def _joined(value: str | Sequence[str] | None) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else ",".join(value)
+def _joined(arg: str, value: object) -> str | None:
+    items = check_str_list(arg, value)
+    return None if items is None else ",".join(items)
 
 
 _SUMMARY_MODES = ("true", "text", "data", "count", "false")
 _TOTAL_MODES = ("none", "estimate", "accurate")
-
-
-def _check_count(arg: str, value: object) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ValueError(f"{arg} must be an int >= 0, got {value!r}")
 
 
 def graphql_body(query: object, variables: object) -> dict[str, Any]:
@@ -421,9 +491,9 @@ def mime_type(arg: str, value: object) -> str:
 def search_option_params(
     *,
     summary: str | None = None,
-    elements: Sequence[str] | None = None,
+    elements: str | Sequence[str] | None = None,
     total: str | None = None,
-    at: str | None = None,
+    at: str | date | None = None,
     count: int | None = None,
     offset: int | None = None,
     sort: str | Sequence[str] | None = None,
@@ -435,30 +505,32 @@ def search_option_params(
     """The ``_`` parameters of ``search_with_options``.
 
     ``_elements`` and ``_sort`` take one comma-separated value (FHIR's list syntax; a repeated
-    ``_elements`` would keep only the last on Medplum). The include family repeats.
+    ``_elements`` would keep only the last on Medplum). The include family repeats. A str is one
+    value; an empty str or list is a ValueError (``_elements=`` is never what was meant). ``at``
+    may be a ``date`` / ``datetime``: it is sent in ISO format, as in search queries.
     """
     if summary is not None and summary not in _SUMMARY_MODES:
         raise ValueError(f"summary must be one of {', '.join(_SUMMARY_MODES)}; got {summary!r}")
     if total is not None and total not in _TOTAL_MODES:
         raise ValueError(f"total must be one of {', '.join(_TOTAL_MODES)}; got {total!r}")
-    _check_count("count", count)
-    _check_count("offset", offset)
+    check_non_negative_int("count", count)
+    check_non_negative_int("offset", offset)
     out: list[tuple[str, str]] = []
     for name, value in (
         ("_summary", summary),
-        ("_elements", _joined(elements)),
+        ("_elements", _joined("elements", elements)),
         ("_total", total),
-        ("_at", at),
+        ("_at", check_date("at", at)),
         ("_count", None if count is None else str(count)),
         ("_offset", None if offset is None else str(offset)),
-        ("_sort", _joined(sort)),
+        ("_sort", _joined("sort", sort)),
     ):
         if value is not None:
             out.append((name, value))
-    out += _repeat("_include", include)
-    out += _repeat("_include:iterate", include_iterate)
-    out += _repeat("_revinclude", revinclude)
-    out += _repeat("_revinclude:iterate", revinclude_iterate)
+    out += _repeat("_include", "include", include)
+    out += _repeat("_include:iterate", "include_iterate", include_iterate)
+    out += _repeat("_revinclude", "revinclude", revinclude)
+    out += _repeat("_revinclude:iterate", "revinclude_iterate", revinclude_iterate)
     return out
 
 
