@@ -596,26 +596,35 @@ TERMINAL_JOB_STATUSES = frozenset({"completed", "error", "cancelled"})
 # --- terminology ------------------------------------------------------------------------------
 
 
-def _coded(value: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
-    return wire_dict(value) if isinstance(value, BaseModel) else dict(value)
+def _coded(arg: str, value: object, kind: str) -> dict[str, Any]:
+    """A Coding / CodeableConcept argument as FHIR JSON; TypeError naming ``arg`` otherwise."""
+    if isinstance(value, BaseModel):
+        return wire_dict(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(
+        f"{arg} must be a dict or a pydantic model (a FHIR {kind}), got {type(value).__name__}"
+    )
 
 
 def _query_and_parameters(
-    items: Sequence[tuple[str, str, object]],
+    items: Sequence[tuple[str, str, str | int | bool | list[str] | None]],
 ) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
-    """(query pairs, Parameters.parameter) for ``(name, value[x] key, value)`` items."""
+    """(query pairs, Parameters.parameter) for ``(name, value[x] key, checked value)`` items."""
     query: list[tuple[str, str]] = []
     parameters: list[dict[str, Any]] = []
     for name, value_key, value in items:
         if value is None:
             continue
-        values = value if isinstance(value, list | tuple) else [value]
-        for item in values:
-            wire = _wire_value(item)
-            if wire is not None:
-                query.append((name, wire))
-                parameters.append({"name": name, value_key: item})
+        for item in value if isinstance(value, list) else [value]:
+            query.append((name, _wire_value(item) or ""))
+            parameters.append({"name": name, value_key: item})
     return query, parameters
+
+
+def _has_str(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key)
+    return isinstance(value, str) and bool(value.strip())
 
 
 def expand_params(
@@ -630,22 +639,40 @@ def expand_params(
     exclude_not_for_ui: bool | None,
     exclude_post_coordinated: bool | None,
     display_language: str | None,
-    property: Sequence[str] | None,
+    property: str | Sequence[str] | None,
 ) -> list[tuple[str, str]]:
-    """Query parameters of ``ValueSet/$expand`` (FHIR names; unset options left out)."""
+    """Query parameters of ``ValueSet/$expand`` (FHIR names; unset options left out).
+
+    Every option is checked (TypeError / ValueError naming it). An empty ``filter`` means no
+    filter and is left out; ``property`` is one str or a list of them.
+    """
+    if isinstance(filter, str) and not filter.strip():
+        filter = None
     query, _ = _query_and_parameters(
         [
-            ("url", "valueUri", valueset_url),
-            ("filter", "valueString", filter),
-            ("offset", "valueInteger", offset),
-            ("count", "valueInteger", count),
-            ("includeDesignations", "valueBoolean", include_designations),
-            ("activeOnly", "valueBoolean", active_only),
-            ("excludeNested", "valueBoolean", exclude_nested),
-            ("excludeNotForUI", "valueBoolean", exclude_not_for_ui),
-            ("excludePostCoordinated", "valueBoolean", exclude_post_coordinated),
-            ("displayLanguage", "valueCode", display_language),
-            ("property", "valueString", list(property) if property is not None else None),
+            ("url", "valueUri", check_str("valueset_url", valueset_url)),
+            ("filter", "valueString", check_str("filter", filter)),
+            ("offset", "valueInteger", check_non_negative_int("offset", offset)),
+            ("count", "valueInteger", check_non_negative_int("count", count)),
+            (
+                "includeDesignations",
+                "valueBoolean",
+                check_bool("include_designations", include_designations),
+            ),
+            ("activeOnly", "valueBoolean", check_bool("active_only", active_only)),
+            ("excludeNested", "valueBoolean", check_bool("exclude_nested", exclude_nested)),
+            (
+                "excludeNotForUI",
+                "valueBoolean",
+                check_bool("exclude_not_for_ui", exclude_not_for_ui),
+            ),
+            (
+                "excludePostCoordinated",
+                "valueBoolean",
+                check_bool("exclude_post_coordinated", exclude_post_coordinated),
+            ),
+            ("displayLanguage", "valueCode", check_str("display_language", display_language)),
+            ("property", "valueString", check_str_list("property", property)),
         ]
     )
     return query
@@ -655,34 +682,56 @@ def lookup_request(
     *,
     code: str | None,
     system: str | None,
+    codesystem_id: str | None,
     version: str | None,
     coding: Mapping[str, Any] | BaseModel | None,
     date: str | None,
     display_language: str | None,
-    property: Sequence[str] | None,
+    property: str | Sequence[str] | None,
 ) -> tuple[list[tuple[str, str]], dict[str, Any] | None]:
     """``CodeSystem/$lookup``: (query, None) for a GET, or ([], Parameters) when a Coding is given.
 
-    With a Coding, ``code`` and ``system`` may repeat its values (``code`` is a required
-    argument) but must not contradict them.
+    A code needs its system: ``system``, the instance's (``codesystem_id``) or the Coding's.
+    With a Coding, ``code`` and ``system`` may repeat its values or fill in the ones it lacks,
+    but must not contradict them (``code=""`` counts as not given there: the argument is
+    positional and required by the signature).
     """
-    items: list[tuple[str, str, object]] = [
-        ("version", "valueString", version),
-        ("date", "valueDateTime", date),
-        ("displayLanguage", "valueCode", display_language),
-        ("property", "valueCode", list(property) if property is not None else None),
+    if coding is not None and code == "":
+        code = None
+    code = check_str("code", code)
+    system = check_str("system", system)
+    items: list[tuple[str, str, str | int | bool | list[str] | None]] = [
+        ("version", "valueString", check_str("version", version)),
+        ("date", "valueDateTime", check_date("date", date)),
+        ("displayLanguage", "valueCode", check_str("display_language", display_language)),
+        ("property", "valueCode", check_str_list("property", property)),
     ]
     if coding is None:
-        if not code:
+        if code is None:
             raise ValueError("lookup_concept needs code (with system or codesystem_id) or coding")
+        if system is None and codesystem_id is None:
+            raise ValueError(
+                f"lookup_concept needs system (or codesystem_id) to look up code {code!r}"
+            )
         query, _ = _query_and_parameters(
             [("code", "valueCode", code), ("system", "valueUri", system), *items]
         )
         return query, None
-    coding_json = _coded(coding)
-    for arg, key, value in (("code", "code", code), ("system", "system", system)):
-        if value and coding_json.get(key) not in (None, value):
-            raise ValueError(f"lookup_concept: {arg}={value!r} contradicts coding.{key}")
+    coding_json = _coded("coding", coding, "Coding")
+    for arg, value in (("code", code), ("system", system)):
+        if value is None:
+            continue
+        if coding_json.get(arg) is None:
+            coding_json[arg] = value
+        elif coding_json[arg] != value:
+            raise ValueError(f"lookup_concept: {arg}={value!r} contradicts coding.{arg}")
+    if not _has_str(coding_json, "code"):
+        raise ValueError("lookup_concept needs a code: coding has none and code is not given")
+    if not _has_str(coding_json, "system") and codesystem_id is None:
+        raise ValueError(
+            "lookup_concept needs a system: coding has none, and neither system nor "
+            "codesystem_id is given"
+        )
     _, parameters = _query_and_parameters(items)
     return [], {
         "resourceType": "Parameters",
@@ -706,33 +755,43 @@ def translate_request(
     """``ConceptMap/$translate``: (query, None) for a GET, or ([], Parameters) for a POST.
 
     A Coding or CodeableConcept cannot travel as a query parameter, so either one makes the
-    request a POST of a Parameters resource carrying every given input.
+    request a POST of a Parameters resource carrying every given input. As FHIR's $translate
+    says, exactly one of code + system, coding and codeable_concept is the source.
     """
-    by_object = coding is not None or codeable_concept is not None
-    if by_object and (code is not None or system is not None):
+    code = check_str("code", code)
+    system = check_str("system", system)
+    query, parameters = _query_and_parameters(
+        [
+            ("url", "valueUri", check_str("conceptmap_url", conceptmap_url)),
+            ("conceptMapVersion", "valueString", check_str("version", version)),
+            ("code", "valueCode", code),
+            ("system", "valueUri", system),
+            ("source", "valueUri", check_str("source", source)),
+            ("target", "valueUri", check_str("target", target)),
+            ("targetsystem", "valueUri", check_str("target_system", target_system)),
+            ("reverse", "valueBoolean", check_bool("reverse", reverse)),
+        ]
+    )
+    coding_json = None if coding is None else _coded("coding", coding, "Coding")
+    concept_json = (
+        None
+        if codeable_concept is None
+        else _coded("codeable_concept", codeable_concept, "CodeableConcept")
+    )
+    if coding_json is None and concept_json is None:
+        if code is None:
+            raise ValueError("translate_concept needs code and system, coding or codeable_concept")
+        if system is None:
+            raise ValueError(f"translate_concept needs system to translate code {code!r}")
+        return query, None
+    if code is not None or system is not None:
         raise ValueError(
             "translate_concept takes code + system, or coding / codeable_concept, not both"
         )
-    query, parameters = _query_and_parameters(
-        [
-            ("url", "valueUri", conceptmap_url),
-            ("conceptMapVersion", "valueString", version),
-            ("code", "valueCode", code),
-            ("system", "valueUri", system),
-            ("source", "valueUri", source),
-            ("target", "valueUri", target),
-            ("targetsystem", "valueUri", target_system),
-            ("reverse", "valueBoolean", reverse),
-        ]
-    )
-    if not by_object:
-        if not code:
-            raise ValueError("translate_concept needs code and system, coding or codeable_concept")
-        return query, None
-    if coding is not None:
-        parameters.append({"name": "coding", "valueCoding": _coded(coding)})
-    if codeable_concept is not None:
-        parameters.append(
-            {"name": "codeableConcept", "valueCodeableConcept": _coded(codeable_concept)}
-        )
+    if coding_json is not None and concept_json is not None:
+        raise ValueError("translate_concept takes coding or codeable_concept, not both")
+    if coding_json is not None:
+        parameters.append({"name": "coding", "valueCoding": coding_json})
+    if concept_json is not None:
+        parameters.append({"name": "codeableConcept", "valueCodeableConcept": concept_json})
     return [], {"resourceType": "Parameters", "parameter": parameters}

@@ -1233,13 +1233,16 @@ class MedplumClient(
             exclude_not_for_ui: excludeNotForUI.
             exclude_post_coordinated: excludePostCoordinated.
             display_language: displayLanguage, e.g. "en".
-            property: Properties to return (repeated).
+            property: Properties to return: one str or a list of them (repeated).
 
         Returns:
             The expanded ValueSet (expansion.contains).
 
         Raises:
-            ValueError: neither valueset_url nor valueset_id is given
+            ValueError: neither valueset_url nor valueset_id is given, a count / offset is negative,
+                or a str / list option is empty (an empty filter is left out)
+            TypeError: an option has another type (count and offset take ints, the include / exclude
+                / active options bools)
 
         Wire: ``GET ValueSet/{id}/$expand`` (base fhir), RequestEvent.action ``operation``.
         """
@@ -1280,12 +1283,19 @@ class MedplumClient(
             codesystem_id: Id of a CodeSystem resource.
             version: Code system version.
             coding: A Coding (alternative to code + system).
-            date: Date the code should be valid at.
+            date: Date the code should be valid at (an ISO str; a date or datetime is sent in ISO
+                format).
             display_language: displayLanguage.
-            property: Properties to return (repeated).
+            property: Properties to return: one str or a list of them (repeated).
 
         Returns:
             Parameters with name, display, version, designation, property.
+
+        Raises:
+            ValueError: no code, or no system for it (system, codesystem_id or the coding's system);
+                code or system contradicts the coding; a str / list argument is empty
+            TypeError: coding is not a dict or pydantic model, or another argument has the wrong
+                type
 
         Wire: ``GET CodeSystem/{id}/$lookup`` (base fhir), RequestEvent.action ``operation``.
         """
@@ -1334,6 +1344,12 @@ class MedplumClient(
 
         Returns:
             Parameters with result (boolean) and match parts.
+
+        Raises:
+            ValueError: not exactly one source (code + system, coding or codeable_concept), or a str
+                argument is empty
+            TypeError: coding / codeable_concept is not a dict or pydantic model, reverse is not a
+                bool, or another argument is not a str
 
         Wire: ``GET ConceptMap/{id}/$translate`` (base fhir), RequestEvent.action ``operation``.
         """
