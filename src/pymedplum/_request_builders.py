@@ -141,6 +141,73 @@ def patch_operations(operations: object) -> list[Any]:
     return out
 
 
+# --- scalar arguments -----------------------------------------------------------------------------
+
+
+def check_str(arg: str, value: object) -> str | None:
+    """``value`` if it is None or a non-empty str: else TypeError / ValueError naming ``arg``."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{arg} must be a non-empty str, got {value!r}; pass None to leave it out")
+    return value
+
+
+def check_bool(arg: str, value: object) -> bool | None:
+    """``value`` if it is None or a bool (``"no"`` or ``0`` is not): else TypeError."""
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{arg} must be a bool, got {type(value).__name__}")
+    return value
+
+
+def check_non_negative_int(arg: str, value: object) -> int | None:
+    """``value`` if it is None or an int >= 0 (a bool is not an int here)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{arg} must be a non-negative int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{arg} must be a non-negative int, got {value}")
+    return value
+
+
+def check_str_list(arg: str, value: object) -> list[str] | None:
+    """One str or an iterable of them as a list (a str is one value, never its characters).
+
+    None stays None. An empty list, an empty str or a non-str item is refused: an empty
+    ``_elements=`` or ``property=`` is never what was meant (pass None to leave it out).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [check_str(arg, value) or ""]
+    if isinstance(value, bytes | bytearray | Mapping) or not isinstance(value, Iterable):
+        raise TypeError(f"{arg} must be a str or a list of str, got {type(value).__name__}")
+    items = list(value)
+    if not items:
+        raise ValueError(f"{arg} must not be empty; pass None to leave it out")
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"{arg}[{index}] must be a str, got {type(item).__name__}")
+        if not item.strip():
+            raise ValueError(f"{arg}[{index}] must be a non-empty str, got {item!r}")
+    return items
+
+
+def check_date(arg: str, value: object) -> str | None:
+    """An ISO date/datetime str as given, or a ``date`` / ``datetime`` in ISO format."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if value is not None and not isinstance(value, str):
+        raise TypeError(
+            f"{arg} must be an ISO date/datetime str, a date or a datetime, "
+            f"got {type(value).__name__}"
+        )
+    return check_str(arg, value)
+
+
 # --- origins ------------------------------------------------------------------------------------
 
 
@@ -179,8 +246,9 @@ def merge_headers(
 def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | None:
     """The If-Match value of ``update_resource``'s ``if_match`` argument.
 
-    True: ``W/"<meta.versionId>"`` when the resource has one, else None. False: None. A str:
-    itself. Anything else: TypeError.
+    True: ``W/"<meta.versionId>"`` when the resource has one, else None. False: None. A
+    non-empty str: itself (an empty one is a ValueError: an empty If-Match header matches
+    nothing). Anything else: TypeError.
     """
     if isinstance(if_match, bool):
         if not if_match:
@@ -189,6 +257,10 @@ def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | Non
         version = meta.get("versionId") if isinstance(meta, Mapping) else None
         return f'W/"{version}"' if isinstance(version, str) and version else None
     if isinstance(if_match, str):
+        if not if_match.strip():
+            raise ValueError(
+                "if_match must not be an empty str; pass False to send no If-Match header"
+            )
         return if_match
     raise TypeError(f"if_match must be a bool or a str, got {type(if_match).__name__}")
 
@@ -231,11 +303,16 @@ def resource_json(arg: str, resource: object) -> dict[str, Any]:
 
 
 def require_fields(arg: str, resource: Mapping[str, Any], *fields: str) -> None:
-    """ValueError naming the first of ``fields`` missing (or empty) in ``resource``."""
+    """Each of ``fields`` must be a non-empty str in ``resource``: ValueError when it is missing
+    or empty, TypeError when it is another type (both name ``arg.field``)."""
     for field in fields:
         value = resource.get(field)
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{arg} has no {field}; it is required here")
+        if value is None:
+            raise ValueError(f"{arg} has no {field}; a non-empty str is required here")
+        if not isinstance(value, str):
+            raise TypeError(f"{arg}.{field} must be a non-empty str, got {type(value).__name__}")
+        if not value.strip():
+            raise ValueError(f"{arg}.{field} must be a non-empty str, got {value!r}")
 
 
 def account_references(accounts: str | Iterable[str]) -> list[str]:
@@ -262,15 +339,41 @@ def account_references(accounts: str | Iterable[str]) -> list[str]:
     return refs
 
 
-def stamp_accounts(resource: Mapping[str, Any], accounts: str | Iterable[str]) -> dict[str, Any]:
+def stamp_accounts(
+    resource: Mapping[str, Any], accounts: str | Iterable[str], *, arg: str = "resource"
+) -> dict[str, Any]:
     """A copy of ``resource`` whose meta.accounts also lists ``accounts`` (no duplicates).
 
-    The caller's dict, its meta and its accounts list are left untouched.
+    The caller's dict, its meta and its accounts list are left untouched. A ``meta`` that is
+    not a mapping, or ``meta.accounts`` that is not a list of References, is a TypeError
+    naming ``arg.meta`` / ``arg.meta.accounts`` (a str would otherwise be split into
+    characters).
     """
     refs = account_references(accounts)
-    meta = dict(resource.get("meta") or {})
-    existing = list(meta.get("accounts") or [])
-    present = {a.get("reference") for a in existing if isinstance(a, Mapping)}
+    raw_meta = resource.get("meta")
+    if isinstance(raw_meta, BaseModel):
+        raw_meta = wire_dict(raw_meta)
+    if raw_meta is not None and not isinstance(raw_meta, Mapping):
+        raise TypeError(
+            f"{arg}.meta must be a mapping (a FHIR Meta), got {type(raw_meta).__name__}"
+        )
+    meta = dict(raw_meta or {})
+    raw_accounts = meta.get("accounts")
+    if raw_accounts is not None and not isinstance(raw_accounts, list | tuple):
+        raise TypeError(
+            f"{arg}.meta.accounts must be a list of References, got {type(raw_accounts).__name__}"
+        )
+    existing: list[Any] = []
+    for index, account in enumerate(raw_accounts or []):
+        if isinstance(account, BaseModel):
+            account = wire_dict(account)
+        if not isinstance(account, Mapping):
+            raise TypeError(
+                f"{arg}.meta.accounts[{index}] must be a Reference such as "
+                f"{{'reference': 'Organization/abc'}}, got {type(account).__name__}"
+            )
+        existing.append(account)
+    present = {a.get("reference") for a in existing}
     for ref in refs:
         if ref not in present:
             existing.append({"reference": ref})
@@ -279,20 +382,38 @@ def stamp_accounts(resource: Mapping[str, Any], accounts: str | Iterable[str]) -
     return {**resource, "meta": meta}
 
 
+_STAMPED_METHODS = frozenset({"POST", "PUT"})
+
+
 def stamp_bundle_accounts(
     bundle: Mapping[str, Any], accounts: str | Iterable[str]
 ) -> dict[str, Any]:
-    """A copy of ``bundle`` with every entry's resource stamped by ``stamp_accounts``."""
+    """A copy of ``bundle`` whose POST and PUT entries' resources are stamped by
+    ``stamp_accounts``.
+
+    Only those entries carry the resource being written. A PATCH entry's resource is the patch
+    document (a Binary), so stamping it would not reach the patched resource: it is left as
+    given, like entries without a resource (GET, DELETE).
+    """
     refs = account_references(accounts)
     entries = bundle.get("entry")
     if not isinstance(entries, list):
         return dict(bundle)
-    stamped = [
-        {**entry, "resource": stamp_accounts(entry["resource"], refs)}
-        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping)
-        else entry
-        for entry in entries
-    ]
+    stamped: list[Any] = []
+    for index, entry in enumerate(entries):
+        request = entry.get("request") if isinstance(entry, Mapping) else None
+        method = request.get("method") if isinstance(request, Mapping) else None
+        if (
+            isinstance(entry, Mapping)
+            and isinstance(entry.get("resource"), Mapping)
+            and isinstance(method, str)
+            and method.upper() in _STAMPED_METHODS
+        ):
+            resource = stamp_accounts(
+                entry["resource"], refs, arg=f"bundle.entry[{index}].resource"
+            )
+            entry = {**entry, "resource": resource}
+        stamped.append(entry)
     return {**bundle, "entry": stamped}
 
 
@@ -315,16 +436,28 @@ def _wire_value(value: object) -> str | None:
     )
 
 
+def _check_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"search parameter names must be str, got {name!r}")
+    if not name.strip():
+        raise ValueError(f"search parameter names must not be empty, got {name!r}")
+    return name
+
+
 def build_search_params(query: object) -> list[tuple[str, str]]:
-    """Search parameters as ``(name, value)`` pairs, order kept, list values repeated."""
+    """Search parameters as ``(name, value)`` pairs, order kept, list values repeated.
+
+    An empty parameter name (``{"": "x"}``, ``"=x"``) is a ValueError: it would send ``?=x``.
+    """
     if query is None:
         return []
     if isinstance(query, str):
-        return parse_qsl(query.removeprefix("?"), keep_blank_values=True)
+        parsed = parse_qsl(query.removeprefix("?"), keep_blank_values=True)
+        return [(_check_name(name), value) for name, value in parsed]
     pairs: Iterable[tuple[Any, Any]]
     if isinstance(query, Mapping):
         pairs = query.items()
-    elif isinstance(query, Sequence):
+    elif isinstance(query, Sequence) and not isinstance(query, bytes | bytearray):
         for item in query:
             if not (isinstance(item, tuple | list) and len(item) == 2):
                 raise TypeError(f"query items must be (name, value) pairs, got {item!r}")
@@ -336,8 +469,7 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
         )
     out: list[tuple[str, str]] = []
     for name, value in pairs:
-        if not isinstance(name, str):
-            raise TypeError(f"search parameter names must be str, got {name!r}")
+        _check_name(name)
         values = value if isinstance(value, list | tuple | set | frozenset) else [value]
         for item in values:
             wire = _wire_value(item)
@@ -346,25 +478,17 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
     return out
 
 
-def _repeat(name: str, value: str | Sequence[str] | None) -> list[tuple[str, str]]:
-    if value is None:
-        return []
-    return [(name, value)] if isinstance(value, str) else [(name, v) for v in value]
+def _repeat(name: str, arg: str, value: object) -> list[tuple[str, str]]:
+    return [(name, v) for v in check_str_list(arg, value) or []]
 
 
-def _joined(value: str | Sequence[str] | None) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else ",".join(value)
+def _joined(arg: str, value: object) -> str | None:
+    items = check_str_list(arg, value)
+    return None if items is None else ",".join(items)
 
 
 _SUMMARY_MODES = ("true", "text", "data", "count", "false")
 _TOTAL_MODES = ("none", "estimate", "accurate")
-
-
-def _check_count(arg: str, value: object) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ValueError(f"{arg} must be an int >= 0, got {value!r}")
 
 
 def graphql_body(query: object, variables: object) -> dict[str, Any]:
@@ -386,9 +510,9 @@ def mime_type(arg: str, value: object) -> str:
 def search_option_params(
     *,
     summary: str | None = None,
-    elements: Sequence[str] | None = None,
+    elements: str | Sequence[str] | None = None,
     total: str | None = None,
-    at: str | None = None,
+    at: str | date | None = None,
     count: int | None = None,
     offset: int | None = None,
     sort: str | Sequence[str] | None = None,
@@ -400,30 +524,32 @@ def search_option_params(
     """The ``_`` parameters of ``search_with_options``.
 
     ``_elements`` and ``_sort`` take one comma-separated value (FHIR's list syntax; a repeated
-    ``_elements`` would keep only the last on Medplum). The include family repeats.
+    ``_elements`` would keep only the last on Medplum). The include family repeats. A str is one
+    value; an empty str or list is a ValueError (``_elements=`` is never what was meant). ``at``
+    may be a ``date`` / ``datetime``: it is sent in ISO format, as in search queries.
     """
     if summary is not None and summary not in _SUMMARY_MODES:
         raise ValueError(f"summary must be one of {', '.join(_SUMMARY_MODES)}; got {summary!r}")
     if total is not None and total not in _TOTAL_MODES:
         raise ValueError(f"total must be one of {', '.join(_TOTAL_MODES)}; got {total!r}")
-    _check_count("count", count)
-    _check_count("offset", offset)
+    check_non_negative_int("count", count)
+    check_non_negative_int("offset", offset)
     out: list[tuple[str, str]] = []
     for name, value in (
         ("_summary", summary),
-        ("_elements", _joined(elements)),
+        ("_elements", _joined("elements", elements)),
         ("_total", total),
-        ("_at", at),
+        ("_at", check_date("at", at)),
         ("_count", None if count is None else str(count)),
         ("_offset", None if offset is None else str(offset)),
-        ("_sort", _joined(sort)),
+        ("_sort", _joined("sort", sort)),
     ):
         if value is not None:
             out.append((name, value))
-    out += _repeat("_include", include)
-    out += _repeat("_include:iterate", include_iterate)
-    out += _repeat("_revinclude", revinclude)
-    out += _repeat("_revinclude:iterate", revinclude_iterate)
+    out += _repeat("_include", "include", include)
+    out += _repeat("_include:iterate", "include_iterate", include_iterate)
+    out += _repeat("_revinclude", "revinclude", revinclude)
+    out += _repeat("_revinclude:iterate", "revinclude_iterate", revinclude_iterate)
     return out
 
 
@@ -456,22 +582,31 @@ def next_link(bundle: Mapping[str, Any]) -> str | None:
 def job_locator(job: object) -> str:
     """A job id or status URL out of ``get_async_job_status``'s argument.
 
-    An OperationOutcome (dict or model) carries the URL in ``issue[0].diagnostics``.
+    An OperationOutcome (dict or model) carries the URL in ``issue[0].diagnostics``. Another
+    resource (an AsyncJob, say) or an empty str is a ValueError saying what is accepted.
     """
+    accepted = (
+        "a job id, a status URL, or the OperationOutcome answered by a Prefer: respond-async "
+        "call (its issue[0].diagnostics is the job URL)"
+    )
     if isinstance(job, BaseModel):
         job = to_fhir_json(job)
     if isinstance(job, Mapping):
+        kind = job.get("resourceType", "OperationOutcome")
+        if kind != "OperationOutcome":
+            hint = "; pass its id instead" if kind == "AsyncJob" else ""
+            raise ValueError(f"job must be {accepted}, got a resource of type {kind!r}{hint}")
         issues = job.get("issue")
         first = issues[0] if isinstance(issues, list) and issues else None
         url = first.get("diagnostics") if isinstance(first, Mapping) else None
         if not isinstance(url, str) or not url.strip():
             raise ValueError("job is an OperationOutcome without a job URL in issue[0].diagnostics")
         return url.strip()
-    if isinstance(job, str) and job.strip():
+    if isinstance(job, str):
+        if not job.strip():
+            raise ValueError(f"job must not be empty: pass {accepted}")
         return job.strip()
-    raise TypeError(
-        f"job must be a job id, a status URL or an OperationOutcome, got {type(job).__name__}"
-    )
+    raise TypeError(f"job must be {accepted}, got {type(job).__name__}")
 
 
 TERMINAL_JOB_STATUSES = frozenset({"completed", "error", "cancelled"})
@@ -480,26 +615,35 @@ TERMINAL_JOB_STATUSES = frozenset({"completed", "error", "cancelled"})
 # --- terminology ------------------------------------------------------------------------------
 
 
-def _coded(value: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
-    return wire_dict(value) if isinstance(value, BaseModel) else dict(value)
+def _coded(arg: str, value: object, kind: str) -> dict[str, Any]:
+    """A Coding / CodeableConcept argument as FHIR JSON; TypeError naming ``arg`` otherwise."""
+    if isinstance(value, BaseModel):
+        return wire_dict(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(
+        f"{arg} must be a dict or a pydantic model (a FHIR {kind}), got {type(value).__name__}"
+    )
 
 
 def _query_and_parameters(
-    items: Sequence[tuple[str, str, object]],
+    items: Sequence[tuple[str, str, str | int | bool | list[str] | None]],
 ) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
-    """(query pairs, Parameters.parameter) for ``(name, value[x] key, value)`` items."""
+    """(query pairs, Parameters.parameter) for ``(name, value[x] key, checked value)`` items."""
     query: list[tuple[str, str]] = []
     parameters: list[dict[str, Any]] = []
     for name, value_key, value in items:
         if value is None:
             continue
-        values = value if isinstance(value, list | tuple) else [value]
-        for item in values:
-            wire = _wire_value(item)
-            if wire is not None:
-                query.append((name, wire))
-                parameters.append({"name": name, value_key: item})
+        for item in value if isinstance(value, list) else [value]:
+            query.append((name, _wire_value(item) or ""))
+            parameters.append({"name": name, value_key: item})
     return query, parameters
+
+
+def _has_str(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key)
+    return isinstance(value, str) and bool(value.strip())
 
 
 def expand_params(
@@ -514,22 +658,40 @@ def expand_params(
     exclude_not_for_ui: bool | None,
     exclude_post_coordinated: bool | None,
     display_language: str | None,
-    property: Sequence[str] | None,
+    property: str | Sequence[str] | None,
 ) -> list[tuple[str, str]]:
-    """Query parameters of ``ValueSet/$expand`` (FHIR names; unset options left out)."""
+    """Query parameters of ``ValueSet/$expand`` (FHIR names; unset options left out).
+
+    Every option is checked (TypeError / ValueError naming it). An empty ``filter`` means no
+    filter and is left out; ``property`` is one str or a list of them.
+    """
+    if isinstance(filter, str) and not filter.strip():
+        filter = None
     query, _ = _query_and_parameters(
         [
-            ("url", "valueUri", valueset_url),
-            ("filter", "valueString", filter),
-            ("offset", "valueInteger", offset),
-            ("count", "valueInteger", count),
-            ("includeDesignations", "valueBoolean", include_designations),
-            ("activeOnly", "valueBoolean", active_only),
-            ("excludeNested", "valueBoolean", exclude_nested),
-            ("excludeNotForUI", "valueBoolean", exclude_not_for_ui),
-            ("excludePostCoordinated", "valueBoolean", exclude_post_coordinated),
-            ("displayLanguage", "valueCode", display_language),
-            ("property", "valueString", list(property) if property is not None else None),
+            ("url", "valueUri", check_str("valueset_url", valueset_url)),
+            ("filter", "valueString", check_str("filter", filter)),
+            ("offset", "valueInteger", check_non_negative_int("offset", offset)),
+            ("count", "valueInteger", check_non_negative_int("count", count)),
+            (
+                "includeDesignations",
+                "valueBoolean",
+                check_bool("include_designations", include_designations),
+            ),
+            ("activeOnly", "valueBoolean", check_bool("active_only", active_only)),
+            ("excludeNested", "valueBoolean", check_bool("exclude_nested", exclude_nested)),
+            (
+                "excludeNotForUI",
+                "valueBoolean",
+                check_bool("exclude_not_for_ui", exclude_not_for_ui),
+            ),
+            (
+                "excludePostCoordinated",
+                "valueBoolean",
+                check_bool("exclude_post_coordinated", exclude_post_coordinated),
+            ),
+            ("displayLanguage", "valueCode", check_str("display_language", display_language)),
+            ("property", "valueString", check_str_list("property", property)),
         ]
     )
     return query
@@ -539,34 +701,56 @@ def lookup_request(
     *,
     code: str | None,
     system: str | None,
+    codesystem_id: str | None,
     version: str | None,
     coding: Mapping[str, Any] | BaseModel | None,
     date: str | None,
     display_language: str | None,
-    property: Sequence[str] | None,
+    property: str | Sequence[str] | None,
 ) -> tuple[list[tuple[str, str]], dict[str, Any] | None]:
     """``CodeSystem/$lookup``: (query, None) for a GET, or ([], Parameters) when a Coding is given.
 
-    With a Coding, ``code`` and ``system`` may repeat its values (``code`` is a required
-    argument) but must not contradict them.
+    A code needs its system: ``system``, the instance's (``codesystem_id``) or the Coding's.
+    With a Coding, ``code`` and ``system`` may repeat its values or fill in the ones it lacks,
+    but must not contradict them (``code=""`` counts as not given there: the argument is
+    positional and required by the signature).
     """
-    items: list[tuple[str, str, object]] = [
-        ("version", "valueString", version),
-        ("date", "valueDateTime", date),
-        ("displayLanguage", "valueCode", display_language),
-        ("property", "valueCode", list(property) if property is not None else None),
+    if coding is not None and code == "":
+        code = None
+    code = check_str("code", code)
+    system = check_str("system", system)
+    items: list[tuple[str, str, str | int | bool | list[str] | None]] = [
+        ("version", "valueString", check_str("version", version)),
+        ("date", "valueDateTime", check_date("date", date)),
+        ("displayLanguage", "valueCode", check_str("display_language", display_language)),
+        ("property", "valueCode", check_str_list("property", property)),
     ]
     if coding is None:
-        if not code:
+        if code is None:
             raise ValueError("lookup_concept needs code (with system or codesystem_id) or coding")
+        if system is None and codesystem_id is None:
+            raise ValueError(
+                f"lookup_concept needs system (or codesystem_id) to look up code {code!r}"
+            )
         query, _ = _query_and_parameters(
             [("code", "valueCode", code), ("system", "valueUri", system), *items]
         )
         return query, None
-    coding_json = _coded(coding)
-    for arg, key, value in (("code", "code", code), ("system", "system", system)):
-        if value and coding_json.get(key) not in (None, value):
-            raise ValueError(f"lookup_concept: {arg}={value!r} contradicts coding.{key}")
+    coding_json = _coded("coding", coding, "Coding")
+    for arg, value in (("code", code), ("system", system)):
+        if value is None:
+            continue
+        if coding_json.get(arg) is None:
+            coding_json[arg] = value
+        elif coding_json[arg] != value:
+            raise ValueError(f"lookup_concept: {arg}={value!r} contradicts coding.{arg}")
+    if not _has_str(coding_json, "code"):
+        raise ValueError("lookup_concept needs a code: coding has none and code is not given")
+    if not _has_str(coding_json, "system") and codesystem_id is None:
+        raise ValueError(
+            "lookup_concept needs a system: coding has none, and neither system nor "
+            "codesystem_id is given"
+        )
     _, parameters = _query_and_parameters(items)
     return [], {
         "resourceType": "Parameters",
@@ -590,33 +774,43 @@ def translate_request(
     """``ConceptMap/$translate``: (query, None) for a GET, or ([], Parameters) for a POST.
 
     A Coding or CodeableConcept cannot travel as a query parameter, so either one makes the
-    request a POST of a Parameters resource carrying every given input.
+    request a POST of a Parameters resource carrying every given input. As FHIR's $translate
+    says, exactly one of code + system, coding and codeable_concept is the source.
     """
-    by_object = coding is not None or codeable_concept is not None
-    if by_object and (code is not None or system is not None):
+    code = check_str("code", code)
+    system = check_str("system", system)
+    query, parameters = _query_and_parameters(
+        [
+            ("url", "valueUri", check_str("conceptmap_url", conceptmap_url)),
+            ("conceptMapVersion", "valueString", check_str("version", version)),
+            ("code", "valueCode", code),
+            ("system", "valueUri", system),
+            ("source", "valueUri", check_str("source", source)),
+            ("target", "valueUri", check_str("target", target)),
+            ("targetsystem", "valueUri", check_str("target_system", target_system)),
+            ("reverse", "valueBoolean", check_bool("reverse", reverse)),
+        ]
+    )
+    coding_json = None if coding is None else _coded("coding", coding, "Coding")
+    concept_json = (
+        None
+        if codeable_concept is None
+        else _coded("codeable_concept", codeable_concept, "CodeableConcept")
+    )
+    if coding_json is None and concept_json is None:
+        if code is None:
+            raise ValueError("translate_concept needs code and system, coding or codeable_concept")
+        if system is None:
+            raise ValueError(f"translate_concept needs system to translate code {code!r}")
+        return query, None
+    if code is not None or system is not None:
         raise ValueError(
             "translate_concept takes code + system, or coding / codeable_concept, not both"
         )
-    query, parameters = _query_and_parameters(
-        [
-            ("url", "valueUri", conceptmap_url),
-            ("conceptMapVersion", "valueString", version),
-            ("code", "valueCode", code),
-            ("system", "valueUri", system),
-            ("source", "valueUri", source),
-            ("target", "valueUri", target),
-            ("targetsystem", "valueUri", target_system),
-            ("reverse", "valueBoolean", reverse),
-        ]
-    )
-    if not by_object:
-        if not code:
-            raise ValueError("translate_concept needs code and system, coding or codeable_concept")
-        return query, None
-    if coding is not None:
-        parameters.append({"name": "coding", "valueCoding": _coded(coding)})
-    if codeable_concept is not None:
-        parameters.append(
-            {"name": "codeableConcept", "valueCodeableConcept": _coded(codeable_concept)}
-        )
+    if coding_json is not None and concept_json is not None:
+        raise ValueError("translate_concept takes coding or codeable_concept, not both")
+    if coding_json is not None:
+        parameters.append({"name": "coding", "valueCoding": coding_json})
+    if concept_json is not None:
+        parameters.append({"name": "codeableConcept", "valueCodeableConcept": concept_json})
     return [], {"resourceType": "Parameters", "parameter": parameters}

@@ -436,14 +436,24 @@ def validate_managed_access(
     """
     ids = _policy_id_set(managed_policy_ids)
     for index, entry in enumerate(_entry_list(managed_access, "managed_access")):
-        policy_id = get_project_membership_access_policy_id(entry)
-        if policy_id is None:
-            raise ValueError(f"managed_access[{index}] has no AccessPolicy reference")
-        if policy_id not in ids:
-            raise ValueError(
-                f"managed_access[{index}] references AccessPolicy/{policy_id}, "
-                "which is not in managed_policy_ids"
-            )
+        _check_managed(entry, ids, f"managed_access[{index}]")
+
+
+def _validate_managed_entry(entry: AccessEntry, managed_policy_ids: Iterable[str]) -> None:
+    """:func:`validate_managed_access` for the one ``entry`` of ``plan_add`` / ``plan_remove``
+    and the client's add / remove methods: the errors name ``entry``, their argument."""
+    ids = _policy_id_set(managed_policy_ids)
+    _check_managed(normalize_access_entry(entry, argument="entry"), ids, "entry")
+
+
+def _check_managed(entry: Mapping[str, Any], ids: frozenset[str], argument: str) -> None:
+    policy_id = get_project_membership_access_policy_id(entry)
+    if policy_id is None:
+        raise ValueError(f"{argument} has no AccessPolicy reference")
+    if policy_id not in ids:
+        raise ValueError(
+            f"{argument} references AccessPolicy/{policy_id}, which is not in managed_policy_ids"
+        )
 
 
 # --- plans for the client methods ---------------------------------------------------------
@@ -486,7 +496,8 @@ def plan_add(
     canonical JSON) is already there; then the plan equals the remote (idempotent).
 
     Raises:
-        ValueError: ``entry`` references a policy outside ``managed_policy_ids``.
+        ValueError: ``entry`` references a policy outside ``managed_policy_ids`` (the message
+            names ``entry``).
 
     Example:
         >>> new = make_project_membership_access("p", {})
@@ -494,7 +505,7 @@ def plan_add(
         True
     """
     target = normalize_access_entry(entry)
-    validate_managed_access([target], managed_policy_ids)
+    _validate_managed_entry(target, managed_policy_ids)
     managed, untouched = partition_access(remote_access, managed_policy_ids)
     key = _canonical(target)
     if not any(_canonical(e) == key for e in managed):
@@ -513,7 +524,8 @@ def plan_remove(
     never removed, even when equal. No match leaves the plan equal to the remote.
 
     Raises:
-        ValueError: ``entry`` references a policy outside ``managed_policy_ids``.
+        ValueError: ``entry`` references a policy outside ``managed_policy_ids`` (the message
+            names ``entry``).
 
     Example:
         >>> old = make_project_membership_access("p", {})
@@ -521,7 +533,7 @@ def plan_remove(
         True
     """
     target = normalize_access_entry(entry)
-    validate_managed_access([target], managed_policy_ids)
+    _validate_managed_entry(target, managed_policy_ids)
     managed, untouched = partition_access(remote_access, managed_policy_ids)
     key = _canonical(target)
     kept = [e for e in managed if _canonical(e) != key]

@@ -241,6 +241,28 @@ async def test_remove_rejects_an_unmanaged_entry(make: Any) -> None:
     assert h.requests == []
 
 
+@pytest.mark.parametrize(
+    "method", ["add_project_membership_access_entry", "remove_project_membership_access_entry"]
+)
+@pytest.mark.parametrize(
+    ("entry", "error", "message"),
+    [
+        (ADMIN, ValueError, r"^entry references AccessPolicy/admin-edit, which is not in"),
+        ({"parameter": []}, ValueError, r"^entry has no AccessPolicy reference"),
+        ("AccessPolicy/practice-policy", TypeError, r"^entry must be a dict or a pydantic model"),
+        ({"policy": {"reference": object()}}, TypeError, r"^entry\.policy\.reference "),
+    ],
+)
+async def test_entry_errors_name_the_entry_argument(
+    make: Any, method: str, entry: Any, error: type[Exception], message: str
+) -> None:
+    # These methods take one ``entry``: the messages must not name ``managed_access[0]``.
+    h = make(Membership([A]))
+    with pytest.raises(error, match=message):
+        await h.call(method, "alice", entry, managed_policy_ids=IDS)
+    assert h.requests == []
+
+
 async def test_membership_url(make: Any) -> None:
     server = Membership([])
     h = make(server)

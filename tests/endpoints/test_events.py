@@ -147,7 +147,7 @@ async def test_plain_create_is_not_replayed(make: Any, no_sleep: list[float]) ->
 
 async def test_terminology_post_is_replayed(make: Any, no_sleep: list[float]) -> None:
     h = make(flaky())
-    await h.call("lookup_concept", "c", coding={"code": "c"})
+    await h.call("lookup_concept", "c", coding={"system": "s", "code": "c"})
     assert [r.method for r in h.requests] == ["POST", "POST"]
     assert str(h.last.url) == FHIR + "CodeSystem/$lookup"
 

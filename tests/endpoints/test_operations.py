@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+from datetime import date, datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -66,6 +68,70 @@ async def test_batch_posts_to_the_fhir_base_and_stamps_every_entry(make: Any) ->
     assert sent["entry"][2] == BATCH["entry"][2]
     assert before == BATCH
     assert h.events[-1].action == "batch_or_transaction"
+
+
+PATCH_BINARY = {
+    "resourceType": "Binary",
+    "contentType": "application/json-patch+json",
+    "data": "W3sib3AiOiAiYWRkIiwgInBhdGgiOiAiL2dlbmRlciIsICJ2YWx1ZSI6ICJtYWxlIn1d",
+}
+
+
+async def test_batch_accounts_stamp_only_post_and_put_entries(make: Any) -> None:
+    # A PATCH entry's resource is the patch document (a Binary): stamping it would not reach
+    # the patched resource, so it is sent as given.
+    h = make(ok({"resourceType": "Bundle", "type": "batch-response"}))
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": PATCH_BINARY, "request": {"method": "PATCH", "url": "Patient/1"}},
+            {
+                "resource": {"resourceType": "Patient", "id": "2"},
+                "request": {"method": "PUT", "url": "Patient/2"},
+            },
+            {
+                "resource": {"resourceType": "Patient"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {"resourceType": "Patient"},
+                "request": {"method": "GET", "url": "Patient/3"},
+            },
+            {"resource": {"resourceType": "Patient"}},
+        ],
+    }
+    before = copy.deepcopy(bundle)
+    await h.call("execute_batch", bundle, accounts="Organization/a")
+    sent = h.body()["entry"]
+    stamped = {"accounts": [{"reference": "Organization/a"}]}
+    assert sent[0] == before["entry"][0]
+    assert sent[1]["resource"]["meta"] == stamped
+    assert sent[2]["resource"]["meta"] == stamped
+    assert sent[3:] == before["entry"][3:]
+    assert bundle == before
+
+
+async def test_batch_accounts_on_a_malformed_entry_meta_names_the_entry(make: Any) -> None:
+    h = make(ok())
+    bundle = {
+        "resourceType": "Bundle",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "resource": {"resourceType": "Patient", "meta": {"accounts": "Organization/x"}},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+        ],
+    }
+    with pytest.raises(
+        TypeError, match=r"^bundle\.entry\[1\]\.resource\.meta\.accounts must be a list"
+    ):
+        await h.call("execute_batch", bundle, accounts="Organization/a")
+    assert h.requests == []
 
 
 async def test_batch_without_accounts_is_sent_as_given(make: Any) -> None:
@@ -200,6 +266,32 @@ async def test_job_status_needs_a_url_in_the_outcome(make: Any) -> None:
         await h.call("get_async_job_status", 42)
 
 
+@pytest.mark.parametrize(
+    ("job", "error", "message"),
+    [
+        # The AsyncJob resource itself is not a job reference: say what is, and how to get one.
+        (
+            {"resourceType": "AsyncJob", "id": "abc", "status": "accepted"},
+            ValueError,
+            r"^job must be a job id, a status URL, or the OperationOutcome .*"
+            r"got a resource of type 'AsyncJob'; pass its id instead$",
+        ),
+        ({"resourceType": "Patient"}, ValueError, r"got a resource of type 'Patient'$"),
+        ("", ValueError, r"^job must not be empty: pass a job id"),
+        ("   ", ValueError, r"^job must not be empty"),
+        (None, TypeError, r"^job must be a job id, .* got NoneType$"),
+    ],
+)
+async def test_job_status_says_what_a_job_is(
+    make: Any, job: Any, error: type[Exception], message: str
+) -> None:
+    h = make(ok())
+    for method in ("get_async_job_status", "wait_for_async_job"):
+        with pytest.raises(error, match=message):
+            await h.call(method, job)
+    assert h.requests == []
+
+
 class FakeClock:
     """Replaces the jobs module's sleep and monotonic clock: sleeping advances time."""
 
@@ -264,12 +356,47 @@ async def test_wait_times_out(make: Any, clock: FakeClock) -> None:
     assert len(h.requests) == 4  # t=0, 2, 4, then the last poll at the deadline
 
 
-async def test_wait_rejects_negative_intervals(make: Any) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        # A zero interval polled in a tight loop (155 requests in 50 ms).
+        (
+            {"poll_interval": 0},
+            ValueError,
+            r"^poll_interval must be a finite number of seconds > 0, got 0$",
+        ),
+        ({"poll_interval": -1}, ValueError, r"^poll_interval must be .* got -1$"),
+        ({"poll_interval": math.nan}, ValueError, r"^poll_interval must be .* got nan$"),
+        ({"poll_interval": math.inf}, ValueError, r"^poll_interval must be .* got inf$"),
+        ({"poll_interval": 10**400}, ValueError, r"^poll_interval must be a finite"),
+        ({"poll_interval": "1"}, TypeError, r"^poll_interval must be .* got str$"),
+        ({"poll_interval": True}, TypeError, r"^poll_interval must be .* got bool$"),
+        ({"poll_interval": None}, TypeError, r"^poll_interval must be .* got NoneType$"),
+        (
+            {"timeout": 0},
+            ValueError,
+            r"^timeout must be a finite number of seconds > 0 or None, got 0$",
+        ),
+        ({"timeout": -1}, ValueError, r"^timeout must be .* got -1$"),
+        ({"timeout": math.nan}, ValueError, r"^timeout must be .* got nan$"),
+        ({"timeout": math.inf}, ValueError, r"^timeout must be .* got inf$"),
+        ({"timeout": "soon"}, TypeError, r"^timeout must be .* got str$"),
+    ],
+)
+async def test_wait_rejects_bad_intervals_before_polling(
+    make: Any, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
     h = make(statuses("active"))
-    with pytest.raises(ValueError, match="poll_interval"):
-        await h.call("wait_for_async_job", "j-1", poll_interval=-1)
-    with pytest.raises(ValueError, match="timeout"):
-        await h.call("wait_for_async_job", "j-1", timeout=-1)
+    with pytest.raises(error, match=message):
+        await h.call("wait_for_async_job", "j-1", **kwargs)
+    assert h.requests == []
+
+
+async def test_wait_accepts_small_positive_intervals(make: Any, clock: FakeClock) -> None:
+    h = make(statuses("active", "completed"))
+    job = await h.call("wait_for_async_job", "j-1", poll_interval=0.001, timeout=1)
+    assert job["status"] == "completed"
+    assert clock.sleeps == [0.001]
 
 
 # --- Binary & C-CDA -------------------------------------------------------------------------
@@ -427,6 +554,335 @@ async def test_translate_get_and_post(make: Any) -> None:
     }
     with pytest.raises(ValueError, match="not both"):
         await h.call("translate_concept", code="c", coding={"code": "c"})
+
+
+async def test_property_given_as_one_str_is_one_value(make: Any) -> None:
+    # A str is a Sequence[str]: it was split into property=s&property=t&...
+    h = make(ok())
+    await h.call("expand_valueset", valueset_url="http://vs", property="status")
+    assert query_of(h.last) == [("url", "http://vs"), ("property", "status")]
+    await h.call("lookup_concept", "8867-4", "http://loinc.org", property="parent")
+    assert query_of(h.last) == [
+        ("code", "8867-4"),
+        ("system", "http://loinc.org"),
+        ("property", "parent"),
+    ]
+    coding = {"system": "http://loinc.org", "code": "8867-4"}
+    await h.call("lookup_concept", "8867-4", coding=coding, property="parent")
+    assert h.body()["parameter"][1] == {"name": "property", "valueCode": "parent"}
+    await h.call("expand_valueset", valueset_url="http://vs", property=("a", "b"))
+    assert query_of(h.last)[1:] == [("property", "a"), ("property", "b")]
+
+
+async def test_expand_leaves_an_empty_filter_out(make: Any) -> None:
+    h = make(ok())
+    await h.call("expand_valueset", valueset_url="http://vs", filter="")
+    assert query_of(h.last) == [("url", "http://vs")]
+
+
+async def test_lookup_dates_are_sent_in_iso_format(make: Any) -> None:
+    h = make(ok())
+    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    await h.call("lookup_concept", "c", "http://s", date=when)
+    assert ("date", "2024-01-02T03:04:05+00:00") in query_of(h.last)
+    await h.call(
+        "lookup_concept", "c", coding={"system": "http://s", "code": "c"}, date=date(2024, 1, 2)
+    )
+    assert {"name": "date", "valueDateTime": "2024-01-02"} in h.body()["parameter"]
+
+
+async def test_lookup_needs_a_system_unless_the_instance_or_coding_has_one(make: Any) -> None:
+    h = make(ok())
+    # The contract: system is "required unless using codesystem_id".
+    with pytest.raises(
+        ValueError,
+        match=r"^lookup_concept needs system \(or codesystem_id\) to look up code '8867-4'$",
+    ):
+        await h.call("lookup_concept", "8867-4")
+    with pytest.raises(ValueError, match=r"^lookup_concept needs a system: coding has none"):
+        await h.call("lookup_concept", None, coding={"code": "8867-4"})
+    with pytest.raises(ValueError, match=r"^lookup_concept needs a code: coding has none"):
+        await h.call("lookup_concept", "", coding={"system": "http://loinc.org"})
+    assert h.requests == []
+    await h.call("lookup_concept", "8867-4", codesystem_id="loinc")
+    assert query_of(h.last) == [("code", "8867-4")]
+    await h.call("lookup_concept", None, coding={"code": "8867-4"}, codesystem_id="loinc")
+    assert h.last.url.path == "/fhir/R4/CodeSystem/loinc/$lookup"
+    # code and system fill in what the Coding lacks ("" is the positional code left empty).
+    await h.call("lookup_concept", "", system="http://loinc.org", coding={"code": "8867-4"})
+    assert h.body()["parameter"] == [
+        {"name": "coding", "valueCoding": {"code": "8867-4", "system": "http://loinc.org"}}
+    ]
+    await h.call("lookup_concept", "8867-4", coding={"system": "http://loinc.org"})
+    assert h.body()["parameter"][0]["valueCoding"] == {
+        "system": "http://loinc.org",
+        "code": "8867-4",
+    }
+
+
+async def test_translate_takes_exactly_one_source(make: Any) -> None:
+    h = make(ok())
+    with pytest.raises(ValueError, match=r"^translate_concept needs system to translate code 'a'$"):
+        await h.call("translate_concept", code="a", conceptmap_id="m")
+    with pytest.raises(ValueError, match=r"^translate_concept needs code and system, coding"):
+        await h.call("translate_concept", system="http://s", conceptmap_id="m")
+    with pytest.raises(
+        ValueError, match=r"^translate_concept takes coding or codeable_concept, not both$"
+    ):
+        await h.call(
+            "translate_concept",
+            coding={"system": "s", "code": "a"},
+            codeable_concept={"coding": [{"system": "s", "code": "a"}]},
+        )
+    assert h.requests == []
+
+
+TERMINOLOGY_ERRORS: list[tuple[str, tuple[Any, ...], dict[str, Any], type[Exception], str]] = [
+    (
+        "expand_valueset",
+        (),
+        {"count": -1},
+        ValueError,
+        r"^count must be a non-negative int, got -1$",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"offset": -5},
+        ValueError,
+        r"^offset must be a non-negative int, got -5$",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"count": "abc"},
+        TypeError,
+        r"^count must be a non-negative int, got str$",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"count": 2.0},
+        TypeError,
+        r"^count must be a non-negative int, got float$",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"offset": True},
+        TypeError,
+        r"^offset must be a non-negative int, got bool$",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"active_only": "no"},
+        TypeError,
+        r"^active_only must be a bool, got str$",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"include_designations": 1},
+        TypeError,
+        r"^include_designations must be a bool, got int$",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"exclude_nested": "true"},
+        TypeError,
+        r"^exclude_nested must be a bool",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"exclude_not_for_ui": 0},
+        TypeError,
+        r"^exclude_not_for_ui must be a bool",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"exclude_post_coordinated": "x"},
+        TypeError,
+        r"^exclude_post_coordinated must be a bool",
+    ),
+    ("expand_valueset", (), {"filter": 5}, TypeError, r"^filter must be a str, got int$"),
+    (
+        "expand_valueset",
+        (),
+        {"display_language": ""},
+        ValueError,
+        r"^display_language must be a non-empty str",
+    ),
+    ("expand_valueset", (), {"property": []}, ValueError, r"^property must not be empty"),
+    (
+        "expand_valueset",
+        (),
+        {"property": [1]},
+        TypeError,
+        r"^property\[0\] must be a str, got int$",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"property": 5},
+        TypeError,
+        r"^property must be a str or a list of str, got int$",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"property": b"status"},
+        TypeError,
+        r"^property must be a str or a list of str, got bytes$",
+    ),
+    (
+        "expand_valueset",
+        (),
+        {"valueset_url": 5},
+        TypeError,
+        r"^valueset_url must be a str, got int$",
+    ),
+    (
+        "lookup_concept",
+        ("c", "http://s"),
+        {"property": ""},
+        ValueError,
+        r"^property must be a non-empty str",
+    ),
+    (
+        "lookup_concept",
+        ("c", "http://s"),
+        {"property": {"parent": 1}},
+        TypeError,
+        r"^property must be a str or a list of str, got dict$",
+    ),
+    (
+        "lookup_concept",
+        ("c", "http://s"),
+        {"version": 2},
+        TypeError,
+        r"^version must be a str, got int$",
+    ),
+    (
+        "lookup_concept",
+        ("c", "http://s"),
+        {"date": 20240101},
+        TypeError,
+        r"^date must be an ISO date/datetime str",
+    ),
+    (
+        "lookup_concept",
+        ("c", "http://s"),
+        {"display_language": 1},
+        TypeError,
+        r"^display_language must be a str",
+    ),
+    ("lookup_concept", ("c", 5), {}, TypeError, r"^system must be a str, got int$"),
+    ("lookup_concept", (5, "http://s"), {}, TypeError, r"^code must be a str, got int$"),
+    ("lookup_concept", ("", "http://s"), {}, ValueError, r"^code must be a non-empty str"),
+    (
+        "lookup_concept",
+        (None,),
+        {"coding": [{"system": "s", "code": "a"}]},
+        TypeError,
+        r"^coding must be a dict or a pydantic model \(a FHIR Coding\), got list$",
+    ),
+    (
+        "lookup_concept",
+        (None,),
+        {"coding": "s|a"},
+        TypeError,
+        r"^coding must be a dict .* got str$",
+    ),
+    (
+        "translate_concept",
+        (),
+        {"code": "a", "system": "s", "reverse": "yes"},
+        TypeError,
+        r"^reverse must be a bool, got str$",
+    ),
+    (
+        "translate_concept",
+        (),
+        {"coding": "s|a"},
+        TypeError,
+        r"^coding must be a dict or a pydantic model \(a FHIR Coding\), got str$",
+    ),
+    (
+        "translate_concept",
+        (),
+        {"codeable_concept": [{"system": "s"}]},
+        TypeError,
+        r"^codeable_concept must be a dict or a pydantic model "
+        r"\(a FHIR CodeableConcept\), got list$",
+    ),
+    (
+        "translate_concept",
+        (),
+        {"code": "a", "system": "s", "conceptmap_url": 5},
+        TypeError,
+        r"^conceptmap_url must be a str",
+    ),
+    (
+        "translate_concept",
+        (),
+        {"code": "a", "system": "s", "version": ""},
+        ValueError,
+        r"^version must be a non-empty str",
+    ),
+    (
+        "translate_concept",
+        (),
+        {"code": "a", "system": "s", "source": 1},
+        TypeError,
+        r"^source must be a str",
+    ),
+    (
+        "translate_concept",
+        (),
+        {"code": "a", "system": "s", "target": 1},
+        TypeError,
+        r"^target must be a str",
+    ),
+    (
+        "translate_concept",
+        (),
+        {"code": "a", "system": "s", "target_system": ""},
+        ValueError,
+        r"^target_system must be a non-empty str",
+    ),
+    (
+        "translate_concept",
+        (),
+        {"code": 1, "system": "s"},
+        TypeError,
+        r"^code must be a str, got int$",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "error", "message"),
+    TERMINOLOGY_ERRORS,
+    ids=[f"{c[0]}-{'-'.join(c[2]) or 'args'}-{i}" for i, c in enumerate(TERMINOLOGY_ERRORS)],
+)
+async def test_terminology_arguments_are_checked_before_sending(
+    make: Any,
+    method: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    error: type[Exception],
+    message: str,
+) -> None:
+    h = make(ok())
+    if method == "expand_valueset":
+        kwargs = {"valueset_url": "http://vs", **kwargs}
+    with pytest.raises(error, match=message):
+        await h.call(method, *args, **kwargs)
+    assert h.requests == []
 
 
 # --- low-level HTTP -------------------------------------------------------------------------

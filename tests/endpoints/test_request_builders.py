@@ -82,6 +82,29 @@ def test_stamping_is_idempotent_and_never_mutates(existing: list[str], accounts:
 def test_bundle_stamping_leaves_entries_without_resource() -> None:
     bundle = {"resourceType": "Bundle", "entry": [{"request": {"method": "DELETE"}}, "odd"]}
     assert stamp_bundle_accounts(bundle, "Organization/a") == bundle
+
+
+@pytest.mark.parametrize(
+    ("request_", "stamped"),
+    [
+        ({"method": "POST"}, True),
+        ({"method": "PUT"}, True),
+        ({"method": "put"}, True),
+        ({"method": "PATCH"}, False),
+        ({"method": "GET"}, False),
+        ({"method": "DELETE"}, False),
+        ({}, False),
+        (None, False),
+    ],
+)
+def test_bundle_stamping_only_touches_the_resource_being_written(
+    request_: Any, stamped: bool
+) -> None:
+    entry: dict[str, Any] = {"resource": {"resourceType": "Binary"}}
+    if request_ is not None:
+        entry["request"] = request_
+    [out] = stamp_bundle_accounts({"entry": [entry]}, "Organization/a")["entry"]
+    assert ("meta" in out["resource"]) is stamped
     assert stamp_bundle_accounts({"resourceType": "Bundle"}, "Organization/a") == {
         "resourceType": "Bundle"
     }
@@ -138,7 +161,11 @@ def test_job_locator_shapes() -> None:
     assert job_locator({"issue": [{"diagnostics": url}]}) == url
     with pytest.raises(ValueError):
         job_locator({"issue": [{"code": "x"}]})
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="job must not be empty"):
         job_locator("")
+    with pytest.raises(TypeError, match="job must be"):
+        job_locator(None)
+    with pytest.raises(ValueError, match="'AsyncJob'; pass its id"):
+        job_locator({"resourceType": "AsyncJob", "id": "abc", "status": "accepted"})
     assert is_absolute_url(url) and is_absolute_url("//evil.example/x")
     assert not is_absolute_url("identifier=http://x|1")

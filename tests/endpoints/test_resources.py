@@ -127,6 +127,91 @@ async def test_create_without_resource_type_names_the_field(make: Any) -> None:
     assert h.requests == []
 
 
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        # A str meta.accounts was split into characters and sent; a str meta failed with
+        # "dictionary update sequence element #0 ...".
+        (
+            {"accounts": "Organization/a"},
+            r"^resource\.meta\.accounts must be a list of References, got str$",
+        ),
+        ("x", r"^resource\.meta must be a mapping \(a FHIR Meta\), got str$"),
+        (["a"], r"^resource\.meta must be a mapping .* got list$"),
+        (
+            {"accounts": ["Organization/a"]},
+            r"^resource\.meta\.accounts\[0\] must be a Reference .* got str$",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "method", ["create_resource", "create_resource_if_none_exist", "update_resource"]
+)
+async def test_accounts_on_a_malformed_meta_is_a_type_error_naming_it(
+    make: Any, method: str, meta: Any, message: str
+) -> None:
+    h = make(echo(201))
+    args: tuple[Any, ...] = ({"resourceType": "Patient", "id": "1", "meta": meta},)
+    if method == "create_resource_if_none_exist":
+        args += ("identifier=a|b",)
+    with pytest.raises(TypeError, match=message):
+        await h.call(method, *args, accounts="Organization/b")
+    assert h.requests == []
+
+
+async def test_accounts_are_added_to_a_meta_model_and_reference_models(make: Any) -> None:
+    from pydantic import BaseModel, ConfigDict
+
+    class Reference(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        reference: str
+
+    class Meta(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        accounts: list[Reference] | None = None
+
+    h = make(echo(201))
+    meta = Meta(accounts=[Reference(reference="Organization/a")])
+    await h.call(
+        "create_resource",
+        {"resourceType": "Patient", "meta": meta},
+        accounts=["Organization/a", "Organization/b"],
+    )
+    assert h.body()["meta"] == {
+        "accounts": [{"reference": "Organization/a"}, {"reference": "Organization/b"}]
+    }
+
+
+@pytest.mark.parametrize("method", ["create_resource", "update_resource"])
+@pytest.mark.parametrize(
+    ("resource", "error", "message"),
+    [
+        (
+            {"resourceType": 5, "id": "1"},
+            TypeError,
+            r"^resource\.resourceType must be a non-empty str, got int$",
+        ),
+        (
+            {"resourceType": "", "id": "1"},
+            ValueError,
+            r"^resource\.resourceType must be a non-empty str, got ''$",
+        ),
+        (
+            {"id": "1"},
+            ValueError,
+            r"^resource has no resourceType; a non-empty str is required here$",
+        ),
+    ],
+)
+async def test_resource_type_must_be_a_non_empty_str(
+    make: Any, method: str, resource: Any, error: type[Exception], message: str
+) -> None:
+    h = make(echo(201))
+    with pytest.raises(error, match=message):
+        await h.call(method, resource)
+    assert h.requests == []
+
+
 async def test_create_sends_extra_headers(make: Any) -> None:
     h = make(echo(201))
     await h.call("create_resource", {"resourceType": "Patient"}, headers={"X-Trace": "abc"})
@@ -299,6 +384,39 @@ async def test_update_rejects_an_if_match_of_another_type(make: Any) -> None:
     h = make(echo())
     with pytest.raises(TypeError, match="if_match"):
         await h.call("update_resource", VERSIONED, if_match=5)
+    assert h.requests == []
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+async def test_update_rejects_an_empty_if_match(make: Any, empty: str) -> None:
+    # An empty If-Match header was sent; False is the way to send none.
+    h = make(echo())
+    with pytest.raises(ValueError, match=r"^if_match must not be an empty str; pass False"):
+        await h.call("update_resource", VERSIONED, if_match=empty)
+    assert h.requests == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "error", "message"),
+    [
+        (
+            {"resourceType": "Patient", "id": 5},
+            TypeError,
+            r"^resource\.id must be a non-empty str, got int$",
+        ),
+        (
+            {"resourceType": "Patient", "id": ""},
+            ValueError,
+            r"^resource\.id must be a non-empty str, got ''$",
+        ),
+    ],
+)
+async def test_update_id_must_be_a_non_empty_str(
+    make: Any, resource: Any, error: type[Exception], message: str
+) -> None:
+    h = make(echo())
+    with pytest.raises(error, match=message):
+        await h.call("update_resource", resource)
     assert h.requests == []
 
 

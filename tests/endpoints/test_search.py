@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -65,6 +66,34 @@ async def test_search_rejects_a_malformed_query(make: Any) -> None:
         await h.call("search_resources", "Patient", [("a", "b", "c")])
     with pytest.raises(TypeError, match="search parameter values"):
         await h.call("search_resources", "Patient", {"a": object()})
+    assert h.requests == []
+
+
+@pytest.mark.parametrize("method", ["search_resources", "search_one", "search_with_options"])
+@pytest.mark.parametrize(
+    ("query", "error", "message"),
+    [
+        # bytes is a Sequence of ints: it was read as pairs ("... pairs, got 102").
+        (
+            b"family=x",
+            TypeError,
+            r"^query must be a mapping, a list of \(name, value\) pairs or a str, got bytes$",
+        ),
+        (bytearray(b"family=x"), TypeError, r"^query must be .* got bytearray$"),
+        # An empty name would be sent as "?=x".
+        ({"": "x"}, ValueError, r"^search parameter names must not be empty, got ''$"),
+        ([("", "x")], ValueError, r"^search parameter names must not be empty"),
+        ("=x&family=y", ValueError, r"^search parameter names must not be empty"),
+    ],
+)
+async def test_search_query_errors_name_the_query(
+    make: Any, method: str, query: Any, error: type[Exception], message: str
+) -> None:
+    h = make(lambda request: json_response(200, bundle()))
+    with pytest.raises(error, match=message):
+        await h.call(method, "Patient", query)
+    with pytest.raises(error, match=message):
+        await drain(h.iterate("search_resource_pages", "Patient", query))
     assert h.requests == []
 
 
@@ -202,6 +231,69 @@ async def test_every_option_maps_to_its_parameter(make: Any) -> None:
         ("_revinclude", "Provenance:target"),
         ("_revinclude:iterate", "Observation:has-member"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("at", "sent"),
+    [
+        # str() of a datetime has a space ("2024-01-01 00:00:00"); FHIR wants ISO 8601.
+        (datetime(2024, 1, 1), "2024-01-01T00:00:00"),
+        (datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "2024-01-02T03:04:05+00:00"),
+        (date(2024, 1, 1), "2024-01-01"),
+        ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"),
+    ],
+)
+async def test_at_dates_are_sent_in_iso_format(make: Any, at: Any, sent: str) -> None:
+    h = make(lambda request: json_response(200, bundle()))
+    await h.call("search_with_options", "Patient", at=at)
+    assert query_of(h.last) == [("_at", sent)]
+
+
+async def test_a_single_str_is_one_value(make: Any) -> None:
+    h = make(lambda request: json_response(200, bundle()))
+    await h.call("search_with_options", "Patient", elements="name", sort="-date", include="A:b")
+    assert query_of(h.last) == [("_elements", "name"), ("_sort", "-date"), ("_include", "A:b")]
+    await h.call("search_with_options", "Patient", elements=("id", "name"), revinclude=("X:y",))
+    assert query_of(h.last) == [("_elements", "id,name"), ("_revinclude", "X:y")]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        # Empty options were sent as "_elements=", "_sort=", "_include=".
+        ({"elements": []}, ValueError, r"^elements must not be empty; pass None to leave it out$"),
+        ({"sort": []}, ValueError, r"^sort must not be empty"),
+        ({"include": ""}, ValueError, r"^include must be a non-empty str, got ''"),
+        ({"include": []}, ValueError, r"^include must not be empty"),
+        ({"include_iterate": [""]}, ValueError, r"^include_iterate\[0\] must be a non-empty str"),
+        ({"revinclude": " "}, ValueError, r"^revinclude must be a non-empty str"),
+        ({"revinclude_iterate": []}, ValueError, r"^revinclude_iterate must not be empty"),
+        ({"elements": ""}, ValueError, r"^elements must be a non-empty str"),
+        ({"at": ""}, ValueError, r"^at must be a non-empty str"),
+        # ",".join() of a non-str said "sequence item 0: expected str instance, int found".
+        ({"elements": [1]}, TypeError, r"^elements\[0\] must be a str, got int$"),
+        ({"elements": b"id"}, TypeError, r"^elements must be a str or a list of str, got bytes$"),
+        ({"sort": 5}, TypeError, r"^sort must be a str or a list of str, got int$"),
+        ({"include": {"A:b": 1}}, TypeError, r"^include must be a str or a list of str, got dict$"),
+        (
+            {"at": 20240101},
+            TypeError,
+            r"^at must be an ISO date/datetime str, a date or a datetime, got int$",
+        ),
+        ({"count": -1}, ValueError, r"^count must be a non-negative int, got -1$"),
+        ({"count": "10"}, TypeError, r"^count must be a non-negative int, got str$"),
+        ({"count": True}, TypeError, r"^count must be a non-negative int, got bool$"),
+        ({"offset": 1.5}, TypeError, r"^offset must be a non-negative int, got float$"),
+        ({"offset": -5}, ValueError, r"^offset must be a non-negative int, got -5$"),
+    ],
+)
+async def test_bad_options_are_named_and_nothing_is_sent(
+    make: Any, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    h = make(lambda request: json_response(200, bundle()))
+    with pytest.raises(error, match=message):
+        await h.call("search_with_options", "Patient", **kwargs)
+    assert h.requests == []
 
 
 async def test_options_left_out_send_nothing(make: Any) -> None:

@@ -142,6 +142,16 @@ def test_remove_rejects_foreign_entry() -> None:
         plan_remove([ADMIN_EDIT], ADMIN_EDIT, {"practice-policy"})
 
 
+@pytest.mark.parametrize("plan", [plan_add, plan_remove])
+def test_add_and_remove_errors_name_their_entry_argument(plan: Any) -> None:
+    with pytest.raises(ValueError, match=r"^entry references AccessPolicy/admin-policy"):
+        plan([], ADMIN_EDIT, {"practice-policy"})
+    with pytest.raises(ValueError, match=r"^entry has no AccessPolicy reference"):
+        plan([], {"parameter": []}, {"practice-policy"})
+    with pytest.raises(TypeError, match=r"^entry must be a dict"):
+        plan([], "AccessPolicy/practice-policy", {"practice-policy"})
+
+
 # --- properties -------------------------------------------------------------------------
 
 orgs = st.sampled_from(["a", "b", "c", "d"])

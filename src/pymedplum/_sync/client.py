@@ -112,7 +112,10 @@ class MedplumClient(
             The created resource with its server-assigned id.
 
         Raises:
-            ValueError: the resource has no resourceType or an account reference is malformed
+            ValueError: the resource has no (or an empty) resourceType, or an account reference is
+                malformed
+            TypeError: resourceType is not a str, or with accounts: the resource's meta is not a
+                mapping or meta.accounts not a list of References
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
@@ -183,7 +186,9 @@ class MedplumClient(
         Raises:
             PreconditionFailedError: several resources match (HTTP 412)
             UnsafeRedirectError: if_none_exist is an absolute URL of another origin
-            ValueError: the query is empty or the resource has no resourceType
+            ValueError: the query is empty or the resource has no (or an empty) resourceType
+            TypeError: resourceType is not a str, or with accounts: the resource's meta is not a
+                mapping or meta.accounts not a list of References
 
         Wire: ``POST {resourceType}`` (base fhir), RequestEvent.action ``create``.
         """
@@ -374,8 +379,11 @@ class MedplumClient(
             The updated resource.
 
         Raises:
-            ValueError: the resource lacks resourceType or id
-            TypeError: if_match is neither bool nor str
+            ValueError: the resource lacks resourceType or id (or one is empty), or if_match is an
+                empty str
+            TypeError: if_match is neither bool nor str, resourceType or id is not a str, or with
+                accounts: the resource's meta is not a mapping or meta.accounts not a list of
+                References
             PreconditionFailedError: the If-Match version is not the server's current one (HTTP 412)
 
         Wire: ``PUT {resourceType}/{id}`` (base fhir), RequestEvent.action ``update``.
@@ -767,9 +775,9 @@ class MedplumClient(
                 pymedplum.search_params TypedDicts type it per resource type) or a list of (name,
                 value) tuples.
             summary: _summary: "true", "text", "data", "count" or "false".
-            elements: _elements to return.
+            elements: _elements to return (one str or a list, joined with ",").
             total: _total: "none", "estimate" or "accurate".
-            at: _at point in time (ISO datetime).
+            at: _at point in time (an ISO datetime str; a date or datetime is sent in ISO format).
             count: _count (page size).
             offset: _offset.
             sort: _sort field(s); prefix "-" for descending.
@@ -785,6 +793,12 @@ class MedplumClient(
 
         Returns:
             The searchset Bundle dict
+
+        Raises:
+            ValueError: an option is out of range or empty (an empty list or str, a negative count /
+                offset), a query parameter name is empty, or an option is also given in query
+            TypeError: an option or the query has another type (count / offset take ints, the list
+                options str or lists of str)
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
@@ -819,8 +833,9 @@ class MedplumClient(
 
         Args:
             bundle: The Bundle (dict or model).
-            accounts: Account references stamped on every entry resource's meta.accounts (on a
-                copy).
+            accounts: Account references stamped on meta.accounts of each POST and PUT entry's
+                resource (on a copy). PATCH entries are sent as given: their resource is the patch
+                document, not the patched resource.
             on_behalf_of: Per-call On-Behalf-Of override. None uses the ambient value (context
                 manager or client default); an empty string clears it for this call.
 
@@ -1108,7 +1123,9 @@ class MedplumClient(
 
         Raises:
             UnsafeRedirectError: the job URL is on another origin
-            ValueError: the OperationOutcome carries no job URL
+            ValueError: the OperationOutcome carries no job URL, job is an empty str, or job is
+                another resource (an AsyncJob: pass its id)
+            TypeError: job is not a str, a mapping or a pydantic model
 
         Wire: ``GET job/{id}/status`` (base fhir), RequestEvent.action ``read``.
         """
@@ -1129,6 +1146,9 @@ class MedplumClient(
 
         Raises:
             TimeoutError: the job is not finished within timeout seconds
+            ValueError: poll_interval or timeout is not a finite number > 0 (a zero interval would
+                poll in a tight loop), or job is unusable as for get_async_job_status
+            TypeError: poll_interval or timeout is not a number
 
         Wire: ``GET job/{id}/status`` (base fhir), RequestEvent.action ``read``.
         """
@@ -1232,13 +1252,16 @@ class MedplumClient(
             exclude_not_for_ui: excludeNotForUI.
             exclude_post_coordinated: excludePostCoordinated.
             display_language: displayLanguage, e.g. "en".
-            property: Properties to return (repeated).
+            property: Properties to return: one str or a list of them (repeated).
 
         Returns:
             The expanded ValueSet (expansion.contains).
 
         Raises:
-            ValueError: neither valueset_url nor valueset_id is given
+            ValueError: neither valueset_url nor valueset_id is given, a count / offset is negative,
+                or a str / list option is empty (an empty filter is left out)
+            TypeError: an option has another type (count and offset take ints, the include / exclude
+                / active options bools)
 
         Wire: ``GET ValueSet/{id}/$expand`` (base fhir), RequestEvent.action ``operation``.
         """
@@ -1279,12 +1302,19 @@ class MedplumClient(
             codesystem_id: Id of a CodeSystem resource.
             version: Code system version.
             coding: A Coding (alternative to code + system).
-            date: Date the code should be valid at.
+            date: Date the code should be valid at (an ISO str; a date or datetime is sent in ISO
+                format).
             display_language: displayLanguage.
-            property: Properties to return (repeated).
+            property: Properties to return: one str or a list of them (repeated).
 
         Returns:
             Parameters with name, display, version, designation, property.
+
+        Raises:
+            ValueError: no code, or no system for it (system, codesystem_id or the coding's system);
+                code or system contradicts the coding; a str / list argument is empty
+            TypeError: coding is not a dict or pydantic model, or another argument has the wrong
+                type
 
         Wire: ``GET CodeSystem/{id}/$lookup`` (base fhir), RequestEvent.action ``operation``.
         """
@@ -1333,6 +1363,12 @@ class MedplumClient(
 
         Returns:
             Parameters with result (boolean) and match parts.
+
+        Raises:
+            ValueError: not exactly one source (code + system, coding or codeable_concept), or a str
+                argument is empty
+            TypeError: coding / codeable_concept is not a dict or pydantic model, reverse is not a
+                bool, or another argument is not a str
 
         Wire: ``GET ConceptMap/{id}/$translate`` (base fhir), RequestEvent.action ``operation``.
         """

@@ -19,6 +19,7 @@ from pymedplum._request_builders import check_id
 from pymedplum.access import (
     AccessPlan,
     MergeResult,
+    _validate_managed_entry,
     merged_equals_remote,
     normalize_project_membership_id,
     plan_add,
@@ -111,7 +112,7 @@ class AccessOverrides(Dispatch):
         max_retries: int,
     ) -> MergeResult:
         _check_arguments(managed_policy_ids, max_retries)
-        validate_managed_access([entry], managed_policy_ids)
+        _validate_managed_entry(entry, managed_policy_ids)
         return await self._sync_membership_access(
             membership_id,
             lambda remote: plan_add(remote, entry, managed_policy_ids),
@@ -129,7 +130,7 @@ class AccessOverrides(Dispatch):
         max_retries: int,
     ) -> MergeResult:
         _check_arguments(managed_policy_ids, max_retries)
-        validate_managed_access([entry], managed_policy_ids)
+        _validate_managed_entry(entry, managed_policy_ids)
         return await self._sync_membership_access(
             membership_id,
             lambda remote: plan_remove(remote, entry, managed_policy_ids),

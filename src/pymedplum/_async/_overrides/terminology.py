@@ -31,7 +31,7 @@ class TerminologyOverrides(Dispatch):
         display_language: str | None,
         property: Sequence[str] | None,
     ) -> dict[str, Any]:
-        if not valueset_url and not valueset_id:
+        if valueset_url is None and valueset_id is None:
             raise ValueError("expand_valueset needs valueset_url or valueset_id")
         params = expand_params(
             valueset_url=valueset_url,
@@ -66,6 +66,7 @@ class TerminologyOverrides(Dispatch):
         params, body = lookup_request(
             code=code,
             system=system,
+            codesystem_id=codesystem_id,
             version=version,
             coding=coding,
             date=date,

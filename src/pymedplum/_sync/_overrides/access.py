@@ -21,6 +21,7 @@ from pymedplum._sync._overrides._dispatch import Dispatch
 from pymedplum.access import (
     AccessPlan,
     MergeResult,
+    _validate_managed_entry,
     merged_equals_remote,
     normalize_project_membership_id,
     plan_add,
@@ -113,7 +114,7 @@ class AccessOverrides(Dispatch):
         max_retries: int,
     ) -> MergeResult:
         _check_arguments(managed_policy_ids, max_retries)
-        validate_managed_access([entry], managed_policy_ids)
+        _validate_managed_entry(entry, managed_policy_ids)
         return self._sync_membership_access(
             membership_id,
             lambda remote: plan_add(remote, entry, managed_policy_ids),
@@ -131,7 +132,7 @@ class AccessOverrides(Dispatch):
         max_retries: int,
     ) -> MergeResult:
         _check_arguments(managed_policy_ids, max_retries)
-        validate_managed_access([entry], managed_policy_ids)
+        _validate_managed_entry(entry, managed_policy_ids)
         return self._sync_membership_access(
             membership_id,
             lambda remote: plan_remove(remote, entry, managed_policy_ids),

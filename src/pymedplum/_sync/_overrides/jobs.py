@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -38,12 +39,9 @@ class JobOverrides(Dispatch):
     def _wait_for_async_job(
         self, *, job: JobReference, poll_interval: float, timeout: float | None
     ) -> dict[str, Any]:
-        if not _is_seconds(poll_interval) or poll_interval < 0:
-            raise ValueError(
-                f"poll_interval must be a number of seconds >= 0, got {poll_interval!r}"
-            )
-        if timeout is not None and (not _is_seconds(timeout) or timeout < 0):
-            raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+        _check_seconds("poll_interval", poll_interval)
+        if timeout is not None:
+            _check_seconds("timeout", timeout, or_none=True)
         locator = job_locator(job)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -61,5 +59,15 @@ class JobOverrides(Dispatch):
             sleep(min(poll_interval, remaining))
 
 
-def _is_seconds(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _check_seconds(arg: str, value: object, *, or_none: bool = False) -> None:
+    """A finite number of seconds > 0: a zero poll interval would poll in a tight loop, and
+    NaN compares False with everything (it would never time out)."""
+    expected = "a finite number of seconds > 0" + (" or None" if or_none else "")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{arg} must be {expected}, got {type(value).__name__}")
+    try:
+        valid = math.isfinite(value) and value > 0
+    except OverflowError:  # an int too large for a float
+        valid = False
+    if not valid:
+        raise ValueError(f"{arg} must be {expected}, got {value!r}")
