@@ -456,3 +456,19 @@ def test_parsing_pauses_the_gc_only_while_it_runs() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_exclude_defaults_keeps_the_resource_type() -> None:
+    patient = Patient.model_validate_json('{"resourceType":"Patient","active":true}')
+    assert patient.model_dump_json(exclude_defaults=True) == (
+        '{"resourceType":"Patient","active":true}'
+    )
+    assert patient.model_dump(by_alias=True, exclude_defaults=True)["resourceType"] == "Patient"
+    bundle = Bundle.model_validate(
+        {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": {"resourceType": "Patient"}}],
+        }
+    )
+    assert '"resource":{"resourceType":"Patient"}' in bundle.model_dump_json(exclude_defaults=True)

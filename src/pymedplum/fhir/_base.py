@@ -402,6 +402,10 @@ def _present_only(
             required = False
             if schema.get("default") is None:
                 schema = schema["schema"]  # absent stays absent, rather than stored as None
+            elif name in first:
+                # resourceType is always written: its serializer knows no default, so that
+                # exclude_defaults=True cannot drop it (its default is its only valid value).
+                schema = {**schema, "serialization": core_schema.simple_ser_schema("str")}
         fields[name] = core_schema.typed_dict_field(
             schema,
             required=required,
