@@ -329,8 +329,13 @@ def render_method(name: str, spec: dict[str, Any]) -> str:
     out.append(render_docstring(name, spec, params, "        "))
     names = {p.name for p in params}
     if "as_fhir" in names:
-        # Checked against the request's resource type too, before anything is sent.
-        target = next((n for n in ("resource_type", "resource") if n in names), None)
+        # A single resource answer is checked against the request's resource type too, before
+        # anything is sent. Not a search: as_fhir may type an _include-d type of its Bundle.
+        target = (
+            next((n for n in ("resource_type", "resource") if n in names), None)
+            if spec["returns"]["shape"] == "model"
+            else None
+        )
         extra = f", {target}" if target else ""
         out.append(f'        check_model_class("as_fhir", as_fhir{extra})')
     if spec["body"] == "request":

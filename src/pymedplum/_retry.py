@@ -54,14 +54,18 @@ class RetryPolicy:
     retry_statuses: frozenset[int] = field(default_factory=lambda: frozenset({502, 503, 504}))
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ValueError(
-                f"RetryPolicy.max_attempts must be an int >= 1, got {self.max_attempts!r}"
-            )
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValueError(f"RetryPolicy.max_attempts must be an int >= 1, got {attempts!r}")
         for name in ("backoff_base", "max_backoff", "max_retry_after"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0 or math.isnan(value):
-                raise ValueError(f"RetryPolicy.{name} must be a number >= 0, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ValueError(f"RetryPolicy.{name} must be a finite number >= 0, got {value!r}")
         object.__setattr__(self, "retry_statuses", frozenset(self.retry_statuses))
 
     @staticmethod

@@ -8,6 +8,7 @@ refresh-and-replay included). These dataclasses are public API.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -188,6 +189,21 @@ def _type_name(exc: BaseException | None) -> str | None:
 # --- deriving the FHIR facts of a call from its URL -----------------------------------------
 
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]+\Z")
+
+
+@functools.cache
+def _resource_types() -> frozenset[str]:
+    # The FHIR R4 and Medplum resource types the models know (a small generated dict).
+    from pymedplum.fhir._registry import RESOURCE_MODULES
+
+    return frozenset(RESOURCE_MODULES)
+
+
+def _is_resource_type(segment: str) -> bool:
+    """A known resource type name: any other capitalised segment may be a name (PHI)."""
+    return _RESOURCE_TYPE.match(segment) is not None and segment in _resource_types()
+
+
 # The end of a compartment search over every type (``Patient/{id}/*``): its event has no
 # ``resource_type``, so derive_action recognises it by the template.
 _ALL_TYPES_COMPARTMENT = re.compile(r"/[A-Z][A-Za-z]+/\{id\}/\*(/_search)?\Z")
@@ -267,7 +283,7 @@ def describe_fhir_path(
     first = segments[0]
     if first.startswith("$") and len(segments) == 1:
         return None, None, first, path
-    if not _RESOURCE_TYPE.match(first):
+    if not _is_resource_type(first):
         return None, None, None, _route_template(path, fhir_prefix)
     resource_type: str | None = first
     resource_id: str | None = None
@@ -278,7 +294,7 @@ def describe_fhir_path(
         resource_id = rest[0]
         template.append("{id}")
         rest = rest[1:]
-        if rest and (rest[0] == "*" or _RESOURCE_TYPE.match(rest[0])):
+        if rest and (rest[0] == "*" or _is_resource_type(rest[0])):
             # [Compartment]/[id]/[type] or [Compartment]/[id]/*: a search of that type (of
             # every type) within the compartment; the compartment's id is in `path` only.
             resource_type = None if rest[0] == "*" else rest[0]

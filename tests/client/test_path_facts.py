@@ -40,6 +40,9 @@ SHAPES = [
     ("POST", "Patient/p-1/*/_search", None, None, None, "Patient/{id}/*/_search", "search"),
     ("GET", "Encounter/Observation/Condition", "Condition", None, None,
      "Encounter/{id}/Condition", "search"),  # an id spelled like a type is still an id
+    # a capitalised segment that is no resource type (a name?) is never kept in the template
+    ("GET", "Patient/p-1/Smith", "Patient", "p-1", None, "Patient/{id}/{id}", "read"),
+    ("GET", "Smith/p-1", None, None, None, "{id}/{id}", None),
     # operations
     ("POST", "Patient/p-1/$everything", "Patient", "p-1", "$everything",
      "Patient/{id}/$everything", "operation"),

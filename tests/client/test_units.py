@@ -105,7 +105,15 @@ def test_retry_policy_decisions() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("max_attempts", 0), ("max_attempts", 1.5), ("backoff_base", -1), ("max_retry_after", "x")],
+    [
+        ("max_attempts", 0),
+        ("max_attempts", 1.5),
+        ("max_attempts", True),
+        ("backoff_base", -1),
+        ("backoff_base", float("inf")),
+        ("max_backoff", float("nan")),
+        ("max_retry_after", "x"),
+    ],
 )
 def test_retry_policy_validates(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):

@@ -55,7 +55,6 @@ class Observation(Patient):
         ("read_resource", ("Patient", "p1")),
         ("vread_resource", ("Patient", "p1", "1")),
         ("patch_resource", ("Patient", "p1", [{"op": "remove", "path": "/active"}])),
-        ("search_resources", ("Patient",)),
     ],
 )
 async def test_as_fhir_of_another_resource_type_is_refused_before_sending(
@@ -77,11 +76,26 @@ async def test_return_minimal_gives_the_id_and_version_from_location(make: Any) 
     assert isinstance(typed, Patient) and typed.id == "new-id"
 
 
-async def test_an_empty_answer_without_location_is_a_clear_error_for_as_fhir(make: Any) -> None:
+async def test_an_empty_update_answer_names_the_resource_by_its_url_and_etag(make: Any) -> None:
+    # Medplum answers an update or patch with Prefer: return=minimal with an ETag, no Location.
+    h = make(lambda request: httpx.Response(200, headers={"ETag": 'W/"7"'}))
+    minimal = {"Prefer": "return=minimal"}
+    updated = await h.call(
+        "update_resource", {"resourceType": "Patient", "id": "p1"}, headers=minimal
+    )
+    assert updated == {"resourceType": "Patient", "id": "p1", "meta": {"versionId": "7"}}
+    patched = await h.call(
+        "patch_resource", "Patient", "p1", [{"op": "remove", "path": "/active"}],
+        headers=minimal, as_fhir=Patient,
+    )  # fmt: skip
+    assert isinstance(patched, Patient) and patched.id == "p1"
+
+
+async def test_an_empty_answer_naming_no_resource_is_a_clear_error_for_as_fhir(make: Any) -> None:
     h = make(lambda request: httpx.Response(200))
-    assert await h.call("update_resource", {"resourceType": "Patient", "id": "p1"}) == {}
-    with pytest.raises(MedplumError, match="empty body and no Location header"):
-        await h.call("update_resource", {"resourceType": "Patient", "id": "p1"}, as_fhir=Patient)
+    assert await h.call("create_resource", {"resourceType": "Patient"}) == {}
+    with pytest.raises(MedplumError, match="empty body naming no resource"):
+        await h.call("create_resource", {"resourceType": "Patient"}, as_fhir=Patient)
 
 
 @pytest.mark.parametrize(
@@ -472,3 +486,23 @@ async def test_delete_returns_none_and_ignores_the_outcome_body(make: Any) -> No
 async def test_delete_accepts_204(make: Any) -> None:
     h = make(lambda request: httpx.Response(204))
     assert await h.call("delete_resource", "Patient", "123") is None
+
+
+async def test_as_fhir_of_an_included_type_types_those_entries_of_a_search(make: Any) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {"resource": {"resourceType": "Observation", "id": "o1"}, "search": {"mode": "match"}},
+            {"resource": {"resourceType": "Patient", "id": "p1"}, "search": {"mode": "include"}},
+        ],
+    }
+    h = make(lambda request: json_response(200, bundle))
+    found = await h.call(
+        "search_resources",
+        "Observation",
+        {"_include": "Observation:subject"},
+        return_bundle=True,
+        as_fhir=Patient,
+    )
+    assert [type(r).__name__ for r in found] == ["dict", "Patient"]

@@ -220,6 +220,7 @@ class AsyncBaseClient:
         self._obo_var: ContextVar[str | None] = ContextVar(
             f"pymedplum_on_behalf_of_{id(self):x}", default=None
         )
+        self._closed = False
         self._tokens = AsyncTokenManager(
             token_url=self.base_url + "oauth2/token",
             client_id=client_id,
@@ -228,6 +229,9 @@ class AsyncBaseClient:
             cooldown=float(failed_refresh_cooldown),
             emit=self._emit,
         )
+        for name in self._http.headers:
+            # A caller pool's default headers go out with every request too.
+            self._check_caller_header(name, where="http_client's default headers")
 
     def __repr__(self) -> str:
         return (
@@ -238,7 +242,9 @@ class AsyncBaseClient:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the connection pool this client created (never a caller-supplied one)."""
+        """Close the connection pool this client created (never a caller-supplied one).
+        The client refuses further calls either way."""
+        self._closed = True
         if self._owns_http:
             await self._http.aclose()
 
@@ -489,20 +495,21 @@ class AsyncBaseClient:
         if self._before_request is not None:
             self._apply_before_request(call, json)
 
-    def _check_caller_header(self, name: str) -> None:
-        """ValueError for a ``headers=`` entry the client sets itself: it would bypass the
+    def _check_caller_header(self, name: str, where: str = "headers") -> None:
+        """ValueError for a caller header the client sets itself: it would bypass the
         On-Behalf-Of checks and audit record, or be silently replaced."""
         lower = name.lower()
         if lower == _OBO_LOWER:
             raise ValueError(
-                f"headers must not set {name}: pass on_behalf_of= (or use client.on_behalf_of"
-                "(...)), which is validated and recorded in the RequestEvent"
+                f"{where} must not set {name}: pass on_behalf_of= (or use client.on_behalf_of"
+                "(...), or default_on_behalf_of=), which is validated and recorded in the "
+                "RequestEvent"
             )
         if lower == "host":
-            raise ValueError("headers must not set Host: it comes from the URL")
+            raise ValueError(f"{where} must not set Host: it comes from the URL")
         if lower == "authorization" and self._tokens.mode != "none":
             raise ValueError(
-                "headers must not set Authorization: this client sends its own bearer token"
+                f"{where} must not set Authorization: this client sends its own bearer token"
             )
 
     @staticmethod
@@ -592,7 +599,7 @@ class AsyncBaseClient:
         tries = 0
         possibly_sent = False
         while True:
-            if http.is_closed:
+            if self._closed or http.is_closed:
                 # httpx's own check, which the straight-to-transport path would skip.
                 raise RuntimeError("the client has been closed; create a new one")
             token = await tokens.token(http)

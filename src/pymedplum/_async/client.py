@@ -561,7 +561,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir, resource_type)
+        check_model_class("as_fhir", as_fhir)
         response = await self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
@@ -648,7 +648,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir, resource_type)
+        check_model_class("as_fhir", as_fhir)
         items = self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
@@ -804,7 +804,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir, resource_type)
+        check_model_class("as_fhir", as_fhir)
         return await self._search_with_options(
             resource_type=resource_type,
             query=query,

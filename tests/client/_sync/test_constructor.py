@@ -122,13 +122,23 @@ def test_http_client_of_the_wrong_kind_is_rejected() -> None:
 
 
 def test_a_closed_client_refuses_to_send(fake: FakeMedplum) -> None:
-    client = make_client(fake)
+    client = make_client(fake)  # with a caller-supplied pool, which close() leaves open
     client.get("me")
     client.close()
-    client._http.close()  # make_client's pool is the caller's: close it too
+    assert not client._http.is_closed
     with pytest.raises(RuntimeError, match="closed"):
         client.get("me")
     assert len(fake.requests) == 1
+    client._http.close()
+
+
+def test_a_caller_pool_may_not_carry_on_behalf_of_or_host(fake: FakeMedplum) -> None:
+    for header in ("X-Medplum-On-Behalf-Of", "Host"):
+        http = httpx.Client(
+            transport=SyncFakeTransport(fake), headers={header: "ProjectMembership/pm-1"}
+        )
+        with pytest.raises(ValueError, match="http_client's default headers must not set"):
+            SyncBaseClient("https://medplum.test/", http_client=http)
 
 
 def test_the_sdk_never_follows_a_redirect(fake: FakeMedplum) -> None:
@@ -188,6 +198,7 @@ def test_client_id_without_secret_is_rejected() -> None:
         ("timeout", float("inf"), ValueError),
         ("failed_refresh_cooldown", float("nan"), ValueError),
         ("allow_insecure_http", "no", TypeError),
+        ("retry", RetryPolicy, TypeError),
         ("before_request", "not callable", TypeError),
         ("on_request_complete", 42, TypeError),
         ("retry", {"max_attempts": 2}, TypeError),

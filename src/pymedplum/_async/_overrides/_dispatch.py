@@ -26,22 +26,36 @@ def _template(path: str, values: Mapping[str, str | None]) -> str:
     )
 
 
+_ETAG = re.compile(r'(?:W/)?"([A-Za-z0-9\-.]{1,64})"\Z')
 _LOCATION = re.compile(
     r"/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?/?\Z"
 )
 
 
 def _from_location(response: httpx.Response) -> dict[str, Any]:
-    """``{"resourceType", "id", "meta": {"versionId"}}`` from a write's ``Location`` header
-    (``.../Patient/123/_history/1``), or ``{}`` when there is none."""
-    location = response.headers.get("Location") or response.headers.get("Content-Location")
-    try:
-        match = _LOCATION.search(httpx.URL(location).path) if location else None
-    except httpx.InvalidURL:
-        match = None
+    """``{"resourceType", "id", "meta": {"versionId"}}`` of the resource an empty write answer
+    stands for: named by its ``Location`` header (``.../Patient/123/_history/1``), else, for an
+    update or patch, by the request's own URL; the version from the ``ETag`` when the location
+    has none. ``{}`` when nothing names a resource."""
+    candidates = [response.headers.get("Location"), response.headers.get("Content-Location")]
+    if response.request.method in ("PUT", "PATCH"):
+        candidates.append(str(response.request.url.copy_with(query=None)))
+    match = None
+    for location in candidates:
+        if not location:
+            continue
+        try:
+            match = _LOCATION.search(httpx.URL(location).path)
+        except httpx.InvalidURL:
+            match = None
+        if match is not None:
+            break
     if match is None:
         return {}
     resource_type, resource_id, version = match.groups()
+    if version is None:
+        etag = _ETAG.match(response.headers.get("ETag", ""))
+        version = etag.group(1) if etag else None
     data: dict[str, Any] = {"resourceType": resource_type, "id": resource_id}
     if version is not None:
         data["meta"] = {"versionId": version}
@@ -141,7 +155,7 @@ class Dispatch(AsyncBaseClient):
                 return data
             if not data:
                 raise MedplumError(
-                    "the server answered with an empty body and no Location header, so there "
+                    "the server answered with an empty body naming no resource, so there "
                     f"is no {as_fhir.__name__} to return (was Prefer: return=minimal sent?)",
                     response.status_code,
                     response=response,
