@@ -250,6 +250,22 @@ def test_a_repeating_primitive_keeps_null_entries_that_carry_extensions() -> Non
     assert info.value.errors()[0]["loc"] == ("given", 1)
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        {"given": ["Bob", None]},
+        {"given": ["Bob", None], "_given": [None]},
+        {"given": ["Bob", None], "_given": [{"id": "g0"}, None]},
+    ],
+)
+def test_a_null_entry_without_its_extensions_is_invalid(name: dict[str, object]) -> None:
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate({"resourceType": "Patient", "name": [name]})
+    error = info.value.errors()[0]
+    assert error["type"] == "fhir_null_entry" and error["loc"] == ("name", 0)
+    assert "given[1] is null" in error["msg"]
+
+
 @pytest.mark.parametrize("date", ["2020", "2020-03", "2020-03-04"])
 def test_partial_dates_kept_as_text(date: str) -> None:
     p = Patient.model_validate_json(f'{{"birthDate":"{date}"}}')

@@ -23,7 +23,18 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional, cast
+from types import UnionType
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    ClassVar,
+    Optional,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+)
 
 import jiter
 from jiter import LosslessFloat
@@ -320,24 +331,29 @@ class SharedFieldsSet(set[str]):
 _Parts = tuple[dict[str, Any], None, set[str]]
 
 
+NullPairs = tuple[tuple[str, str], ...]
+"""Repeating primitives and their ``_x`` lists: ``(("given", "given_ext"), ...)``."""
+
+
 def _model_parts(
-    fields: SharedFieldsSet, groups: ChoiceGroups
+    fields: SharedFieldsSet, groups: ChoiceGroups, null_pairs: NullPairs = ()
 ) -> Callable[[dict[str, Any]], _Parts]:
     """The function that hands a validated dict to pydantic-core as a model's parts.
 
     pydantic-core stores the three parts as the instance ``__dict__`` (the present elements,
     unknown ones under their JSON name), ``__pydantic_extra__`` (unused: extras are in
     ``__dict__``) and ``__pydantic_fields_set__``. A model with choice elements also checks
-    here that at most one type of each is set.
+    here that at most one type of each is set, and one with repeating primitives that a null
+    entry has an ``_x`` entry (its extensions) beside it.
     """
 
     def parts(values: dict[str, Any]) -> _Parts:
         return values, None, fields if fields.issuperset(values) else set(values)
 
-    if not groups:
+    if not groups and not null_pairs:
         return parts
 
-    def parts_one_of(values: dict[str, Any]) -> _Parts:
+    def parts_checked(values: dict[str, Any]) -> _Parts:
         for element, choice in groups:
             present = choice.intersection(values)
             if len(present) > 1:
@@ -348,9 +364,49 @@ def _model_parts(
                         "At most one of {element}[x] may be set, got {fields}",
                         {"element": element, "fields": ", ".join(fhir_alias(f) for f in given)},
                     )
+        for name, ext_name in null_pairs:
+            entries = values.get(name)
+            if entries is not None and None in entries:
+                _check_null_entries(name, entries, values.get(ext_name))
         return values, None, fields if fields.issuperset(values) else set(values)
 
-    return parts_one_of
+    return parts_checked
+
+
+def _check_null_entries(name: str, entries: list[Any], extensions: Any) -> None:
+    """A JSON null in a repeating primitive stands for an entry that has only extensions:
+    the ``_x`` list must hold them at the same position."""
+    for index, entry in enumerate(entries):
+        if entry is None and (
+            not isinstance(extensions, list)
+            or index >= len(extensions)
+            or extensions[index] is None
+        ):
+            alias = fhir_alias(name)
+            raise PydanticCustomError(
+                "fhir_null_entry",
+                "{element}[{index}] is null but _{element}[{index}] has no extensions for it",
+                {"element": alias, "index": index},
+            )
+
+
+def _null_pairs(model: type[BaseModel]) -> NullPairs:
+    """The repeating primitives of ``model`` that have an ``_x`` list (see PrimitiveList)."""
+    fields = model.__pydantic_fields__
+    pairs = []
+    for name, field in fields.items():
+        ext = fields.get(name.rstrip("_") + "_ext")
+        if ext is not None and get_origin(_without_none(field.annotation)) is list:
+            pairs.append((name, name.rstrip("_") + "_ext"))
+    return tuple(pairs)
+
+
+def _without_none(annotation: Any) -> Any:
+    """``X`` of ``X | None``."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return (
+        args[0] if get_origin(annotation) in (UnionType, Union) and len(args) == 1 else annotation
+    )
 
 
 def _validate_extra(value: Any) -> Any:
@@ -379,6 +435,7 @@ def _present_only(
     field_names: SharedFieldsSet,
     groups: ChoiceGroups,
     first: tuple[str, ...] = (),
+    null_pairs: NullPairs = (),
 ) -> None:
     """Rewrite a model's core schema so that an instance stores only the elements present.
 
@@ -422,7 +479,7 @@ def _present_only(
         total=False,
         config=cast("core_schema.CoreConfig", config),
     )
-    parts = _model_parts(field_names, groups)
+    parts = _model_parts(field_names, groups, null_pairs)
     model_schema["schema"] = core_schema.no_info_after_validator_function(parts, typed_dict)
     # Extras live in __dict__ now: pydantic-core must not look for __pydantic_extra__.
     model_schema["config"] = {**config, "extra_fields_behavior": "ignore"}
@@ -508,7 +565,13 @@ class FHIRModel(BaseModel):
             field_names = SharedFieldsSet(cls.__pydantic_fields__)
             # resourceType is declared by each concrete resource, after the inherited elements.
             first = ("resource_type",) if issubclass(cls, ResourceBase) else ()
-            _present_only(cast("dict[str, Any]", model), field_names, cls.__fhir_choices__, first)
+            _present_only(
+                cast("dict[str, Any]", model),
+                field_names,
+                cls.__fhir_choices__,
+                first,
+                _null_pairs(cls),
+            )
         return schema
 
     @classmethod
