@@ -10,13 +10,41 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["as_fhir_dict", "decode_exact", "encode_json", "to_fhir_json", "wire_dict"]
+__all__ = [
+    "ExponentDecimal",
+    "as_fhir_dict",
+    "decode_exact",
+    "encode_json",
+    "to_fhir_json",
+    "wire_dict",
+]
 
 # A Decimal in a request body is written as a JSON number with its exact text ("72.50", not 72.5
 # and not the string "72.50"). json.dumps hands Decimals to `default`, which returns this marked
 # string; a post-pass (only when a mark was written) unquotes it back into a number.
 _NUMBER_MARK = "\x00fhir-number:"
 _MARKED_NUMBER = re.compile(r'"\\u0000fhir-number:([-+0-9.eE]+)"')
+
+
+class ExponentDecimal(Decimal):
+    """A decimal that remembers the exact text it was read from ("1e-7", "0.0000001").
+
+    ``Decimal`` would write ``1e-7`` back as ``1E-7`` and ``0.0000001`` as ``1E-7``; FHIR JSON
+    must get the text it was given. The models use it for exponent forms, request bodies for
+    every number they carry.
+    """
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> ExponentDecimal:
+        self = super().__new__(cls, text)
+        self.text = text
+        return self
+
+    def __reduce__(self) -> tuple[type[ExponentDecimal], tuple[str]]:
+        # Decimal pickles itself by str() ("1E-7"): rebuild from the text that was read.
+        return (type(self), (self.text,))
 
 
 def to_fhir_json(resource: dict[str, Any] | BaseModel) -> dict[str, Any]:
@@ -63,8 +91,9 @@ def wire_dict(model: BaseModel) -> dict[str, Any]:
     float); a request body must not lose ``1.50``'s trailing zero, so the client goes through the
     model's own lossless JSON instead.
     """
+    # Every number keeps its text ("1e-7", "1.50"): encode_json writes that text back.
     data: dict[str, Any] = json.loads(
-        model.model_dump_json(by_alias=True, exclude_none=True), parse_float=Decimal
+        model.model_dump_json(by_alias=True, exclude_none=True), parse_float=ExponentDecimal
     )
     return data
 
@@ -86,7 +115,9 @@ def encode_json(value: Any) -> bytes:
             if not obj.is_finite():
                 raise ValueError(f"request body: {obj} is not a JSON number")
             marked = True
-            return _NUMBER_MARK + str(obj)
+            # A decimal read from text (a model's, or a wire_dict's) is written as that text.
+            text = obj.text if isinstance(obj, ExponentDecimal) else str(obj)
+            return _NUMBER_MARK + text
         if isinstance(obj, BaseModel):
             return wire_dict(obj)
         if isinstance(obj, (datetime, date, time)):

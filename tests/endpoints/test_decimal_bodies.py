@@ -115,3 +115,30 @@ async def test_typed_bundle_keeps_decimal_text(make: Any) -> None:
     )
     (obs,) = bundle.get_resources_typed(Observation)
     assert '"value":72.50' in obs.model_dump_json(by_alias=True, exclude_none=True)
+
+
+_EXPONENTS = (
+    '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+    '"valueQuantity":{"value":1e-7},"referenceRange":[{"low":{"value":1.5e3},'
+    '"high":{"value":0.0000001}}]}'
+)
+
+
+@pytest.mark.parametrize("accounts", [None, "Organization/a"])
+async def test_exponent_and_small_decimals_go_on_the_wire_as_written(
+    make: Any, accounts: str | None
+) -> None:
+    h = make(echo(201))
+    await h.call("create_resource", Observation.model_validate_json(_EXPONENTS), accounts=accounts)
+    body = h.last.content.decode()
+    for text in ('"value":1e-7', '"value":1.5e3', '"value":0.0000001'):
+        assert text in body
+
+
+async def test_a_model_without_accounts_is_sent_as_its_own_json(make: Any) -> None:
+    h = make(echo(201))
+    observation = Observation.model_validate_json(_EXPONENTS)
+    await h.call("create_resource", observation)
+    assert h.last.content == observation.model_dump_json(by_alias=True, exclude_none=True).encode()
+    await h.call("update_resource", _observation())  # If-Match from the model's meta, id
+    assert str(h.last.url).endswith("/Observation/o1")

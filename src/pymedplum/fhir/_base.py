@@ -47,6 +47,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 
+from pymedplum._serialization import ExponentDecimal
+
 if TYPE_CHECKING:
     from pydantic.plugin._schema_validator import PluggableSchemaValidator
     from typing_extensions import Self
@@ -94,25 +96,6 @@ def _read_json(data: str | bytes | bytearray) -> Any:
     elif isinstance(data, bytearray):
         data = bytes(data)
     return jiter.from_json(data, float_mode="lossless-float")
-
-
-class ExponentDecimal(Decimal):
-    """A decimal read from exponent notation ("1e-7"), remembering that exact text.
-
-    ``Decimal`` would write it back as ``1E-7``; FHIR JSON must get the text it was given.
-    """
-
-    __slots__ = ("text",)
-    text: str
-
-    def __new__(cls, text: str) -> ExponentDecimal:
-        self = super().__new__(cls, text)
-        self.text = text
-        return self
-
-    def __reduce__(self) -> tuple[type[ExponentDecimal], tuple[str]]:
-        # Decimal pickles itself by str() ("1E-7"): rebuild from the text that was read.
-        return (type(self), (self.text,))
 
 
 def _unmark_numbers(raw: bytes) -> bytes:

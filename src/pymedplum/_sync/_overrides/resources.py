@@ -22,14 +22,30 @@ from pymedplum._request_builders import (
 from pymedplum._sync._overrides._dispatch import Dispatch
 from pymedplum.endpoint_types import ModelT
 
+# The top-level elements the client reads from a resource before sending it.
+_HEAD_FIELDS = {"resource_type", "resourceType", "id", "meta"}
+
 
 def _prepared(
-    resource: Mapping[str, Any] | BaseModel, accounts: str | Sequence[str] | None
-) -> dict[str, Any]:
-    """The body to send: FHIR JSON, stamped with ``accounts`` on a copy."""
+    resource: Mapping[str, Any] | BaseModel,
+    accounts: str | Sequence[str] | None,
+    *fields: str,
+) -> tuple[dict[str, Any], dict[str, Any] | BaseModel]:
+    """``(head, body)``: the resource's ``fields`` (checked) and ``meta``, and the body to send.
+
+    A model sent as it is goes out as its own JSON (``model_dump_json``), without a detour
+    through a dict (5x the cost on a large Bundle); only ``accounts`` needs the dict, to stamp
+    a copy.
+    """
+    if isinstance(resource, BaseModel) and accounts is None:
+        head: dict[str, Any] = resource.model_dump(
+            mode="json", by_alias=True, exclude_none=True, include=_HEAD_FIELDS
+        )
+        require_fields("resource", head, *fields)
+        return head, resource
     data = resource_json("resource", resource)
-    require_fields("resource", data, "resourceType")
-    return data if accounts is None else stamp_accounts(data, accounts)
+    require_fields("resource", data, *fields)
+    return data, data if accounts is None else stamp_accounts(data, accounts)
 
 
 class ResourceOverrides(Dispatch):
@@ -44,11 +60,11 @@ class ResourceOverrides(Dispatch):
         as_fhir: type[ModelT] | None,
         on_behalf_of: str | None,
     ) -> dict[str, Any] | ModelT:
-        data = _prepared(resource, accounts)
+        head, body = _prepared(resource, accounts, "resourceType")
         response = self._call_endpoint(
             ENDPOINTS["create_resource"],
-            {"resourceType": data["resourceType"]},
-            json=data,
+            {"resourceType": head["resourceType"]},
+            json=body,
             headers=headers,
             on_behalf_of=on_behalf_of,
         )
@@ -65,11 +81,11 @@ class ResourceOverrides(Dispatch):
         on_behalf_of: str | None,
     ) -> dict[str, Any] | ModelT:
         query = normalize_if_none_exist(if_none_exist, self._origin)
-        data = _prepared(resource, accounts)
+        head, body = _prepared(resource, accounts, "resourceType")
         response = self._call_endpoint(
             ENDPOINTS["create_resource_if_none_exist"],
-            {"resourceType": data["resourceType"]},
-            json=data,
+            {"resourceType": head["resourceType"]},
+            json=body,
             headers=merge_headers({"If-None-Exist": query}, headers),
             on_behalf_of=on_behalf_of,
         )
@@ -85,11 +101,8 @@ class ResourceOverrides(Dispatch):
         on_behalf_of: str | None,
         if_match: bool | str,
     ) -> dict[str, Any] | ModelT:
-        data = resource_json("resource", resource)
-        require_fields("resource", data, "resourceType", "id")
-        version_tag = resolve_if_match(data, if_match)
-        if accounts is not None:
-            data = stamp_accounts(data, accounts)
+        head, body = _prepared(resource, accounts, "resourceType", "id")
+        version_tag = resolve_if_match(head, if_match)
         own = (
             {}
             if version_tag is None or has_header(headers, "If-Match")
@@ -97,8 +110,8 @@ class ResourceOverrides(Dispatch):
         )
         response = self._call_endpoint(
             ENDPOINTS["update_resource"],
-            {"resourceType": data["resourceType"], "id": data["id"]},
-            json=data,
+            {"resourceType": head["resourceType"], "id": head["id"]},
+            json=body,
             headers=merge_headers(own, headers),
             on_behalf_of=on_behalf_of,
         )
