@@ -328,6 +328,14 @@ def test_unknown_search_parameter_and_bad_date_answer_400(fhir: httpx.Client) ->
 # --- conditional create -------------------------------------------------------------------------
 
 
+def test_create_assigns_a_server_id_whatever_id_the_client_sent(fhir: httpx.Client) -> None:
+    sent = {"resourceType": "Patient", "id": f"client-{unique()}"}
+    first, second = create(fhir, sent), create(fhir, sent)
+    assert sent["id"] not in (first["id"], second["id"])
+    assert first["id"] != second["id"]
+    assert fhir.get(f"Patient/{sent['id']}").status_code == 404
+
+
 def test_conditional_create_returns_existing_and_412_on_several(fhir: httpx.Client) -> None:
     mrn = unique()
     patient = {"resourceType": "Patient", "identifier": [{"system": "urn:test:mrn", "value": mrn}]}

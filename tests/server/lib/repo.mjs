@@ -81,7 +81,13 @@ export class HarnessRepository extends MemoryRepository {
     delete result.meta.lastUpdated;
     delete result.meta.author;
     delete result.meta.onBehalfOf;
-    result.id ??= this.generateId();
+    if (!update && !options?.assignedId && !this.seeding) {
+      // A create gets a server id whatever id the client sent, as Medplum's
+      // Repository.createResource does (only batch entries pass assignedId).
+      result.id = this.generateId();
+    } else {
+      result.id ??= this.generateId();
+    }
     result.meta.versionId = this.generateId();
     result.meta.lastUpdated = this.nextTimestamp();
     const ctx = requestContext.getStore();
