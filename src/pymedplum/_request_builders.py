@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -445,7 +445,8 @@ def _check_name(name: object) -> str:
 
 
 def build_search_params(query: object) -> list[tuple[str, str]]:
-    """Search parameters as ``(name, value)`` pairs, order kept, list values repeated.
+    """Search parameters as ``(name, value)`` pairs, order kept, list values repeated (joined
+    with commas for ``_elements``, ``_sort`` and ``_type``, which FHIR defines as one list).
 
     An empty parameter name (``{"": "x"}``, ``"=x"``) is a ValueError: it would send ``?=x``.
     """
@@ -470,12 +471,24 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for name, value in pairs:
         _check_name(name)
-        values = value if isinstance(value, list | tuple | set | frozenset) else [value]
+        many = isinstance(value, Sequence | Set) and not isinstance(value, str | bytes | bytearray)
+        values = value if many else [value]
+        if many and name in _COMMA_SEPARATED:
+            # FHIR defines these as one comma-separated list: repeated, a server keeps one.
+            joined = ",".join(w for w in map(_wire_value, values) if w is not None)
+            if joined:
+                out.append((name, joined))
+            continue
         for item in values:
             wire = _wire_value(item)
             if wire is not None:
                 out.append((name, wire))
     return out
+
+
+# Result parameters whose value is a comma-separated list (FHIR search, 3.1.1.5): a list value
+# is joined, where every other parameter repeats (name=a&name=b, an AND).
+_COMMA_SEPARATED = frozenset({"_elements", "_sort", "_type"})
 
 
 def _repeat(name: str, arg: str, value: object) -> list[tuple[str, str]]:

@@ -28,13 +28,17 @@ __all__ = [
 ModelT = TypeVar("ModelT", bound=BaseModel)
 """The model class given as ``as_fhir``; the method returns an instance of it."""
 
-SearchValue: TypeAlias = "str | int | float | bool | date | datetime | None"
-"""One search parameter value (``None`` leaves the parameter out; bools are sent lowercase)."""
+SearchValue: TypeAlias = str | int | float | bool | date | datetime | None
+"""One search parameter value (``None`` leaves the parameter out; bools are sent lowercase).
 
-SearchValues: TypeAlias = "SearchValue | Sequence[SearchValue]"
-"""A value or a list of values (a list repeats the parameter: ``name=a&name=b``)."""
+The aliases are real types, not strings, so that ``typing.get_type_hints`` and pydantic can
+resolve the search TypedDicts at run time."""
 
-SearchQuery: TypeAlias = "Mapping[str, Any] | Sequence[tuple[str, Any]] | str"
+SearchValues: TypeAlias = SearchValue | Sequence[SearchValue]
+"""A value or a sequence of values (repeats the parameter: ``name=a&name=b``; joined with commas
+for ``_elements``, ``_sort`` and ``_type``)."""
+
+SearchQuery: TypeAlias = Mapping[str, Any] | Sequence[tuple[str, Any]] | str
 """Search parameters: a mapping (a list value repeats the parameter; ``None`` values are
 skipped; ``True``/``False`` are sent as ``true``/``false``), a list of ``(name, value)`` tuples,
 or a query string (``"family=Smith&_count=10"``). ``pymedplum.search_params`` has a TypedDict
@@ -57,9 +61,9 @@ PatchOperation = TypedDict(
 )
 """One JSON Patch (RFC 6902) operation."""
 
-JobReference: TypeAlias = "str | Mapping[str, Any] | BaseModel"
+JobReference: TypeAlias = str | Mapping[str, Any] | BaseModel
 """An async job: its id, its status URL, or the OperationOutcome (dict or model) whose
 ``issue[0].diagnostics`` is the status URL."""
 
-ProjectMembershipAccessLike: TypeAlias = "Mapping[str, Any] | BaseModel"
+ProjectMembershipAccessLike: TypeAlias = Mapping[str, Any] | BaseModel
 """A ``ProjectMembership.access`` entry, as FHIR JSON or a ``ProjectMembershipAccess`` model."""

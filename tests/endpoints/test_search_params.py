@@ -92,3 +92,45 @@ def test_mypy_accepts_a_typed_query_and_rejects_an_unknown_key(tmp_path: Path) -
     errors = [line for line in _mypy(code, tmp_path).splitlines() if ": error:" in line]
     assert len(errors) == 1
     assert 'Extra key "famly"' in errors[0] and "typed_query.py:6:" in errors[0]
+
+
+def test_the_typed_dicts_and_client_signatures_resolve_at_run_time() -> None:
+    # pydantic, FastAPI and typing.get_type_hints evaluate the annotations: every name in them
+    # must exist at run time, not only for type checkers.
+    import inspect
+    import typing
+
+    import pydantic
+
+    from pymedplum import AsyncMedplumClient, MedplumClient
+
+    for resource_type in sorted(sp.RESOURCE_TYPES):
+        typing.get_type_hints(sp.search_params_for(resource_type))
+    adapter = pydantic.TypeAdapter(sp.PatientSearchParams)
+    assert adapter.validate_python({"family": ["a", "b"], "_count": 5}) == {
+        "family": ["a", "b"],
+        "_count": 5,
+    }
+    for cls in (MedplumClient, AsyncMedplumClient):
+        for name, method in inspect.getmembers(cls, callable):
+            if not name.startswith("_"):
+                typing.get_type_hints(method)
+
+
+@pytest.mark.anyio
+async def test_comma_separated_result_parameters_are_joined(make: Any) -> None:
+    from collections import deque
+
+    h = make(lambda request: json_response(200, {"resourceType": "Bundle", "type": "searchset"}))
+    query: sp.PatientSearchParams = {
+        "_elements": ["gender", "birthDate"],
+        "_sort": ("-_lastUpdated", "family"),
+        "given": deque(["Ann", "Bo"]),
+    }
+    await h.call("search_resources", "Patient", query)
+    assert h.last.url.params.multi_items() == [
+        ("_elements", "gender,birthDate"),
+        ("_sort", "-_lastUpdated,family"),
+        ("given", "Ann"),
+        ("given", "Bo"),
+    ]

@@ -18,12 +18,13 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pydantic_core
 from pydantic import BaseModel
+from typing_extensions import Self  # at run time too: typing.get_type_hints of the methods
 
 from pymedplum import _obo
 from pymedplum._async import _synchronization
@@ -44,9 +45,6 @@ from pymedplum.hooks import (
     derive_action,
     describe_fhir_path,
 )
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
 
 __all__ = ["AsyncBaseClient", "QueryParams"]
 
