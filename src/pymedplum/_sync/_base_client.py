@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import httpx
 import pydantic_core
@@ -486,6 +486,10 @@ class SyncBaseClient:
                 self._check_caller_header(key)
                 _set_header(hdrs, key, value)
         call.headers = hdrs
+        if params and "?" in call.url:
+            # httpx would replace the URL's own query with params=: keep both, in order.
+            call.url, _, query = call.url.partition("?")
+            params = [*parse_qsl(query, keep_blank_values=True), *_param_items(params)]
         call.params = params
         if self._before_request is not None:
             self._apply_before_request(call, json)
@@ -858,6 +862,19 @@ def _redact(request: httpx.Request) -> None:
     """Drop the bearer token from a request that is about to travel inside an exception."""
     if "Authorization" in request.headers:
         del request.headers["Authorization"]
+
+
+def _param_items(params: QueryParams) -> list[tuple[str, QueryValue]]:
+    """``params=`` as ``(name, value)`` pairs (a list value repeats its name)."""
+    if not isinstance(params, Mapping):
+        return list(params)
+    items: list[tuple[str, QueryValue]] = []
+    for name, value in params.items():
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            items.extend((name, v) for v in value)
+        else:
+            items.append((name, value))
+    return items
 
 
 def _is_number(value: object) -> bool:

@@ -288,3 +288,16 @@ async def test_a_client_without_credentials_may_send_its_own_authorization(
     client = make_client(fake, client_id=None, client_secret=None)
     await client.get("me", headers={"Authorization": "Basic dXNlcjpwdw=="})
     assert fake.requests[0].headers["Authorization"] == "Basic dXNlcjpwdw=="
+
+
+async def test_params_add_to_a_query_already_in_the_path(fake: FakeMedplum) -> None:
+    client = make_client(fake)
+    await client.get("admin/x?a=1&a=2&empty=", params={"b": ["3", "4"], "c": True})
+    assert fake.requests[0].url.params.multi_items() == [
+        ("a", "1"),
+        ("a", "2"),
+        ("empty", ""),
+        ("b", "3"),
+        ("b", "4"),
+        ("c", "true"),
+    ]
