@@ -8,6 +8,7 @@ sync twins call these, so the rules live in one place and are tested without a s
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import date, datetime
@@ -153,6 +154,17 @@ def check_str(arg: str, value: object) -> str | None:
     if not value.strip():
         raise ValueError(f"{arg} must be a non-empty str, got {value!r}; pass None to leave it out")
     return value
+
+
+def is_finite_number(value: object) -> bool:
+    """An int or a float that is finite: never a bool, NaN, an infinity, or an int too large
+    for a float (seconds, waits and intervals are compared and slept on as floats)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def check_bool(arg: str, value: object) -> bool | None:

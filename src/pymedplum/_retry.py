@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from pymedplum._request_builders import is_finite_number
+
 __all__ = ["RetryPolicy"]
 
 _REPLAY_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -59,12 +61,7 @@ class RetryPolicy:
             raise ValueError(f"RetryPolicy.max_attempts must be an int >= 1, got {attempts!r}")
         for name in ("backoff_base", "max_backoff", "max_retry_after"):
             value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < 0
-            ):
+            if not is_finite_number(value) or value < 0:
                 raise ValueError(f"RetryPolicy.{name} must be a finite number >= 0, got {value!r}")
         object.__setattr__(self, "retry_statuses", frozenset(self.retry_statuses))
 

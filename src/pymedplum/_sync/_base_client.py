@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json as json_module
 import logging
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ from pydantic import BaseModel
 from typing_extensions import Self  # at run time too: typing.get_type_hints of the methods
 
 from pymedplum import _obo
+from pymedplum._request_builders import is_finite_number
 from pymedplum._retry import RetryPolicy, parse_retry_after, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._serialization import encode_json
@@ -159,9 +159,9 @@ class SyncBaseClient:
                 raise ValueError(f"{name} must be a non-empty str or None")
         if (client_id is None) != (client_secret is None):
             raise ValueError("client_id and client_secret must be given together")
-        if not _is_number(timeout) or not timeout > 0:
+        if not is_finite_number(timeout) or not timeout > 0:
             raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
-        if not _is_number(failed_refresh_cooldown) or not failed_refresh_cooldown >= 0:
+        if not is_finite_number(failed_refresh_cooldown) or not failed_refresh_cooldown >= 0:
             raise ValueError(
                 "failed_refresh_cooldown must be a finite number of seconds >= 0, "
                 f"got {failed_refresh_cooldown!r}"
@@ -877,20 +877,13 @@ def _param_items(params: QueryParams) -> list[tuple[str, QueryValue]]:
     return items
 
 
-def _is_number(value: object) -> bool:
-    """An int or a finite float (never a bool, NaN or infinity)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return math.isfinite(value)
-
-
 def _timeout(value: object) -> httpx.Timeout:
     """A per-call ``timeout``: seconds > 0 or an ``httpx.Timeout``; else TypeError/ValueError."""
     if isinstance(value, httpx.Timeout):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"timeout must be seconds or an httpx.Timeout, got {type(value).__name__}")
-    if not _is_number(value) or not value > 0:
+    if not is_finite_number(value) or not value > 0:
         raise ValueError(f"timeout must be a finite number of seconds > 0, got {value!r}")
     return httpx.Timeout(float(value))
 

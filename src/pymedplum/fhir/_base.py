@@ -649,12 +649,12 @@ class FHIRModel(BaseModel):
     ) -> Self:
         """An instance from trusted values, not validated (FHIR JSON or Python names)."""
         fields = cls.__pydantic_fields__
-        by_alias = {f.validation_alias or fhir_alias(n): n for n, f in fields.items()}
+        names = _python_names(cls)
         stored: dict[str, Any] = {}
         if "resource_type" in fields:  # first, as validation puts it (see _present_only)
             stored["resource_type"] = fields["resource_type"].default
         for key, value in values.items():
-            stored[key if key in fields else by_alias.get(key, key)] = value
+            stored[key if key in fields else names.get(key, key)] = value
         fields_set = set(stored) if _fields_set is None else set(_fields_set)
         return cls._assemble(stored, fields_set, None)
 

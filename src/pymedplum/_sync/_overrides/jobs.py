@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -14,6 +13,7 @@ from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
     TERMINAL_JOB_STATUSES,
     is_absolute_url,
+    is_finite_number,
     job_locator,
 )
 from pymedplum._security import check_same_origin
@@ -65,9 +65,5 @@ def _check_seconds(arg: str, value: object, *, or_none: bool = False) -> None:
     expected = "a finite number of seconds > 0" + (" or None" if or_none else "")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{arg} must be {expected}, got {type(value).__name__}")
-    try:
-        valid = math.isfinite(value) and value > 0
-    except OverflowError:  # an int too large for a float
-        valid = False
-    if not valid:
+    if not is_finite_number(value) or not value > 0:
         raise ValueError(f"{arg} must be {expected}, got {value!r}")
