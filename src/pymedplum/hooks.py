@@ -188,9 +188,6 @@ def _type_name(exc: BaseException | None) -> str | None:
 
 # --- deriving the FHIR facts of a call from its URL -----------------------------------------
 
-_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]+\Z")
-
-
 @functools.cache
 def _resource_types() -> frozenset[str]:
     # The FHIR R4 and Medplum resource types the models know (a small generated dict).
@@ -201,7 +198,7 @@ def _resource_types() -> frozenset[str]:
 
 def _is_resource_type(segment: str) -> bool:
     """A known resource type name: any other capitalised segment may be a name (PHI)."""
-    return _RESOURCE_TYPE.match(segment) is not None and segment in _resource_types()
+    return segment in _resource_types()
 
 
 # The end of a compartment search over every type (``Patient/{id}/*``): its event has no

@@ -154,15 +154,21 @@ def _validate_decimal(value: Any) -> Decimal:
     )
 
 
-def _serialize_decimal(value: Decimal) -> Any:
-    """JSON-mode output of a decimal: int or float when exact, else marked text (see above)."""
+def _text_and_number(value: Decimal) -> tuple[str, int | float]:
+    """A decimal's JSON text and the plain number nearest to it: an int for integral text
+    ("6", or a Decimal built from int 6), else a float."""
     # format "f" keeps the digits as read ("0.0000000"); str() would switch to "0E-7".
     text = value.text if type(value) is ExponentDecimal else format(value, "f")
     if "." not in text and "E" not in text and "e" not in text:
-        return int(text)  # an integral decimal read as "6" (or built from int 6)
-    as_float = float(text)
-    if repr(as_float) == text:
-        return as_float
+        return text, int(text)
+    return text, float(text)
+
+
+def _serialize_decimal(value: Decimal) -> Any:
+    """JSON-mode output of a decimal: int or float when exact, else marked text (see above)."""
+    text, number = _text_and_number(value)
+    if type(number) is int or repr(number) == text:
+        return number
     flag = _RAW_NUMBERS.get()
     if flag is not None:
         flag[0] = True
@@ -171,18 +177,17 @@ def _serialize_decimal(value: Decimal) -> Any:
     # a JSON number, never a string (pydantic writes a Decimal as one, which no FHIR reader
     # accepts). Beyond a float's 17 digits it is rounded: to_fhir_json and model_dump_json keep
     # every digit (docs/models.md).
-    return as_float
+    return number
 
 
 def json_number(value: Decimal) -> int | float | Decimal:
     """A decimal as the number ``json.dumps`` writes: an int when it was integral text, a float
     when the float's shortest text has the same value (``1.50`` -> 1.5), else the Decimal itself
     (more than 17 significant digits), so that no digit is lost."""
-    text = value.text if type(value) is ExponentDecimal else format(value, "f")
-    if "." not in text and "E" not in text and "e" not in text:
-        return int(text)
-    as_float = float(text)
-    return as_float if Decimal(repr(as_float)) == value else value
+    _, number = _text_and_number(value)
+    if type(number) is int or Decimal(repr(number)) == value:
+        return number
+    return value
 
 
 def plain_json(value: Any) -> Any:
@@ -378,9 +383,9 @@ def _null_pairs(model: type[BaseModel]) -> NullPairs:
     fields = model.__pydantic_fields__
     pairs = []
     for name, field in fields.items():
-        ext = fields.get(name.rstrip("_") + "_ext")
-        if ext is not None and get_origin(_without_none(field.annotation)) is list:
-            pairs.append((name, name.rstrip("_") + "_ext"))
+        ext_name = name.rstrip("_") + "_ext"
+        if ext_name in fields and get_origin(_without_none(field.annotation)) is list:
+            pairs.append((name, ext_name))
     return tuple(pairs)
 
 
