@@ -188,6 +188,7 @@ def _type_name(exc: BaseException | None) -> str | None:
 
 # --- deriving the FHIR facts of a call from its URL -----------------------------------------
 
+
 @functools.cache
 def _resource_types() -> frozenset[str]:
     # The FHIR R4 and Medplum resource types the models know (a small generated dict).
