@@ -143,6 +143,14 @@ class SyncBaseClient:
             raise TypeError(f"fhir_url_path must be a str, got {type(fhir_url_path).__name__}")
         fhir_path = fhir_url_path.strip("/")
         self.fhir_url_path = fhir_path + "/" if fhir_path else ""
+        if fhir_path and self.base_url.endswith("/" + self.fhir_url_path):
+            # A FHIR base given as base_url: every request would go to .../fhir/R4/fhir/R4/...
+            # and the token request to .../fhir/R4/oauth2/token, failing far from the cause.
+            raise ValueError(
+                f"base_url {self.base_url!r} ends with the FHIR path {self.fhir_url_path!r}: "
+                "pass the Medplum server root (such as 'https://api.medplum.com/'); the client "
+                "adds fhir_url_path itself"
+            )
         self.fhir_base_url = self.base_url + self.fhir_url_path
         self._origin = origin_of(self.base_url)
         self._api_prefix = httpx.URL(self.base_url).path
