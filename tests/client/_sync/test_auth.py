@@ -145,8 +145,26 @@ def test_a_rejected_secret_is_an_authentication_error(fake: FakeMedplum) -> None
     with pytest.raises(AuthenticationError) as info:
         client._request("GET", "Patient/123")
     assert info.value.status_code == 400
-    assert "invalid_request" in str(info.value)
+    assert str(info.value) == (
+        "client-credentials token request to https://medplum.test/oauth2/token failed: "
+        "HTTP 400 (invalid_request); check client_id and client_secret"
+    )
+    assert "csecret-value" not in str(info.value)
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_no_token_endpoint_at_base_url_names_base_url(fake: FakeMedplum, status: int) -> None:
+    # A base_url that is not the server root (a typo in its path, a wrong host) answers the
+    # token request with a 404: say so, not just "HTTP 404".
+    fake.token_answers = [httpx.Response(status, text="Not found")]
+    client = make_client(fake)
+    with pytest.raises(AuthenticationError) as info:
+        client._request("GET", "Patient/123")
+    assert str(info.value) == (
+        "client-credentials token request to https://medplum.test/oauth2/token failed: "
+        f"HTTP {status}; no token endpoint there: base_url must be the Medplum server root"
+    )
 
 
 def test_an_unreachable_token_endpoint_is_an_authentication_error(
@@ -157,6 +175,10 @@ def test_an_unreachable_token_endpoint_is_an_authentication_error(
     with pytest.raises(AuthenticationError) as info:
         client._request("GET", "Patient/123")
     assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert str(info.value) == (
+        "client-credentials token request to https://medplum.test/oauth2/token failed: "
+        "ConnectError; check base_url and that the server is reachable"
+    )
 
 
 def test_a_token_answer_without_access_token_is_an_authentication_error(
