@@ -65,6 +65,10 @@ _SECRET_HEADERS = frozenset(
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _OBO_LOWER = _obo.OBO_HEADER.lower()
 
+_NO_CREDENTIALS_HINT = (
+    "; the client has no credentials: pass client_id and client_secret, or access_token"
+)
+
 
 def _decode_body(body: bytes | None) -> Any:
     """A request body's JSON as Python values, decimals as ``Decimal`` (their text kept)."""
@@ -676,6 +680,8 @@ class AsyncBaseClient:
                 path=request.url.path,
                 path_template=self._template(call),
                 retry_after=retry_after,
+                # A 401 to a client built without any credentials: the usual cause, so say so.
+                hint=_NO_CREDENTIALS_HINT if status == 401 and tokens.mode == "none" else "",
             )
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj

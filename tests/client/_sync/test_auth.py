@@ -135,6 +135,27 @@ def test_no_credentials_sends_no_authorization(fake: FakeMedplum) -> None:
     assert "Authorization" not in fake.requests[0].headers
 
 
+def test_a_401_without_credentials_says_the_client_has_none(fake: FakeMedplum) -> None:
+    # The usual cause of a 401 for a client built with neither credentials nor a token.
+    fake.queue("GET", "/fhir/R4/Patient/123", httpx.Response(401, json=outcome("login", "x")))
+    client = make_client(fake, client_id=None, client_secret=None)
+    with pytest.raises(AuthenticationError) as info:
+        client._request("GET", "Patient/123")
+    assert str(info.value) == (
+        "HTTP 401 Unauthorized from GET /fhir/R4/Patient/{id} [error/login]; the client has no "
+        "credentials: pass client_id and client_secret, or access_token"
+    )
+    assert info.value.status_code == 401 and info.value.path_template == "/fhir/R4/Patient/{id}"
+
+
+def test_a_401_with_a_static_token_gives_no_credentials_hint(fake: FakeMedplum) -> None:
+    fake.queue("GET", "/fhir/R4/Patient/123", httpx.Response(401, json=outcome("login", "x")))
+    client = make_client(fake, client_id=None, client_secret=None, access_token="t")
+    with pytest.raises(AuthenticationError) as info:
+        client._request("GET", "Patient/123")
+    assert str(info.value) == "HTTP 401 Unauthorized from GET /fhir/R4/Patient/{id} [error/login]"
+
+
 def test_a_rejected_secret_is_an_authentication_error(fake: FakeMedplum) -> None:
     fake.token_answers = [
         httpx.Response(
