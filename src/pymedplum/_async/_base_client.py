@@ -7,6 +7,7 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
+import difflib
 import json as json_module
 import logging
 import re
@@ -42,6 +43,7 @@ from pymedplum.hooks import (
     RequestAction,
     RequestAttempt,
     RequestEvent,
+    _resource_types,
     derive_action,
     describe_fhir_path,
 )
@@ -680,11 +682,23 @@ class AsyncBaseClient:
                 path=request.url.path,
                 path_template=self._template(call),
                 retry_after=retry_after,
-                # A 401 to a client built without any credentials: the usual cause, so say so.
-                hint=_NO_CREDENTIALS_HINT if status == 401 and tokens.mode == "none" else "",
+                hint=self._hint(call, status),
             )
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
+
+    def _hint(self, call: _Call, status: int) -> str:
+        """What the caller most likely got wrong, for the usual causes of a 4xx (PHI-free)."""
+        if status == 401 and self._tokens.mode == "none":
+            return _NO_CREDENTIALS_HINT
+        if status in (400, 404) and call.resource_type is not None:
+            # A misspelt type ('Patinet') passes the name check and the server answers 400/404.
+            known = _resource_types()
+            if call.resource_type not in known:
+                close = difflib.get_close_matches(call.resource_type, known, n=1)
+                maybe = f" (did you mean {close[0]!r}?)" if close else ""
+                return f"; {call.resource_type!r} is not a FHIR R4 or Medplum resource type{maybe}"
+        return ""
 
     def _redirect_error(self, call: _Call, response: httpx.Response) -> MedplumError:
         """The error for a 3xx answer: ``UnsafeRedirectError`` when it points at another
