@@ -125,6 +125,12 @@ def test_a_base_url_ending_in_another_path_is_accepted(url: str, fhir_url_path: 
     assert client.fhir_base_url == url + (fhir_url_path.strip("/") + "/" if fhir_url_path else "")
 
 
+@pytest.mark.parametrize("url", [None, 5, b"https://api.medplum.com/"])
+def test_a_base_url_that_is_not_a_str_is_a_type_error(url: object) -> None:
+    with pytest.raises(TypeError, match=r"^base_url must be a URL string, got "):
+        SyncBaseClient(url)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("url", ["ftp://medplum.test/", "medplum.test", ""])
 def test_malformed_base_url_is_a_value_error(url: str) -> None:
     with pytest.raises(ValueError, match="base_url"):
