@@ -122,7 +122,55 @@ _LAZY: dict[str, str] = {
     "FHIRBundle": "pymedplum.bundle",
 }
 
-__all__ = ["__version__", *_LAZY]
+# Spelt out, not built from _LAZY: type checkers read a literal __all__ only, and without it
+# `from pymedplum import *` defines nothing for mypy (test_lazy_init checks the two agree).
+__all__ = [
+    "AsyncMedplumClient",
+    "AuthenticationError",
+    "AuthorizationError",
+    "BadRequestError",
+    "BundleEntryError",
+    "BundleEntryResult",
+    "FHIRBundle",
+    "GoneError",
+    "InsecureTransportError",
+    "MedplumClient",
+    "MedplumError",
+    "MergeResult",
+    "NetworkError",
+    "NotFoundError",
+    "OperationOutcomeError",
+    "PreconditionFailedError",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "TokenRefreshCooldownError",
+    "UnsafeRedirectError",
+    "ValidationError",
+    "__version__",
+    "build_merged_access",
+    "build_reference",
+    "coding_parts",
+    "extract_account_references",
+    "extract_identifier",
+    "get_code_by_system",
+    "get_code_display",
+    "get_patient_display_name",
+    "get_project_membership_access_parameter",
+    "get_project_membership_access_policy_id",
+    "get_resource_accounts",
+    "make_project_membership_access",
+    "merged_equals_remote",
+    "normalize_access_entry",
+    "normalize_access_policy_id",
+    "normalize_access_policy_reference",
+    "parse_reference",
+    "partition_access",
+    "resolve_id",
+    "resource_has_account",
+    "to_fhir_json",
+    "validate_managed_access",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -31,15 +31,17 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     """Validate ``base_url`` and return it with exactly one trailing slash.
 
     Raises ``InsecureTransportError`` for ``http://`` to a non-loopback host without
-    ``allow_insecure_http=True`` (which logs a WARNING), ``ValueError`` when it is not an
-    absolute http(s) URL.
+    ``allow_insecure_http=True`` (which logs a WARNING), ``TypeError`` when it is not a str,
+    ``ValueError`` when it is not an absolute http(s) URL.
     """
     if not isinstance(allow_insecure_http, bool):
         raise TypeError(
             f"allow_insecure_http must be a bool, got {type(allow_insecure_http).__name__}"
         )
-    if not isinstance(base_url, str) or not base_url:
-        raise ValueError(f"base_url must be a non-empty URL string, got {base_url!r}")
+    if not isinstance(base_url, str):
+        raise TypeError(f"base_url must be a URL string, got {type(base_url).__name__}")
+    if not base_url:
+        raise ValueError("base_url must be a non-empty URL string, got ''")
     parts = urlsplit(base_url)
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:

@@ -367,9 +367,11 @@ def error_for_status(
     path: str | None,
     path_template: str | None,
     retry_after: float | None = None,
+    hint: str = "",
 ) -> OperationOutcomeError:
     """Build (not raise) the exception for an error answer; ``body`` is the decoded JSON or
-    ``None``. Only a dict whose ``resourceType`` is ``OperationOutcome`` becomes ``outcome``."""
+    ``None``. Only a dict whose ``resourceType`` is ``OperationOutcome`` becomes ``outcome``.
+    ``hint`` (PHI-free) is appended to a 4xx message: what the caller most likely got wrong."""
     outcome = (
         body
         if isinstance(body, Mapping) and body.get("resourceType") == "OperationOutcome"
@@ -399,6 +401,7 @@ def error_for_status(
     else:
         cls = _STATUS_CLASSES.get(status_code, OperationOutcomeError)
     return cls(
+        _describe(status_code, method, path_template, outcome) + hint if hint else None,
         outcome=outcome,
         status_code=status_code,
         response=response,

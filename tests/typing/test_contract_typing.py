@@ -38,3 +38,38 @@ def test_contract_examples_type_check_with_the_documented_types() -> None:
             errors.append(line)
     assert errors == []
     assert revealed == expected
+
+
+MISTAKES = USAGE.parent / "client_mistakes.py"
+_PYRIGHT_ERROR = re.compile(r":(\d+):\d+ - error: ")
+_MYPY_ERROR = re.compile(r":(\d+): error: ")
+
+
+def _marked_lines() -> set[int]:
+    lines = MISTAKES.read_text().splitlines()
+    return {number for number, line in enumerate(lines, start=1) if line.endswith("# error")}
+
+
+def test_client_mistakes_are_mypy_errors_on_exactly_the_marked_lines() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(MISTAKES)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    flagged = {
+        int(m.group(1)) for line in result.stdout.splitlines() if (m := _MYPY_ERROR.search(line))
+    }
+    assert len(_marked_lines()) > 20
+    assert flagged == _marked_lines(), result.stdout
+
+
+def test_client_mistakes_are_pyright_errors_on_exactly_the_marked_lines() -> None:
+    from tests.fhir.test_typing import _run_pyright  # the pinned pyright, installed on first use
+
+    result = _run_pyright(MISTAKES)
+    flagged = {
+        int(m.group(1)) for line in result.stdout.splitlines() if (m := _PYRIGHT_ERROR.search(line))
+    }
+    assert flagged == _marked_lines(), result.stdout

@@ -149,7 +149,8 @@ class AsyncTokenManager:
                 if isinstance(exc, httpx.RequestError) and exc._request is not None:
                     exc.request = _without_secret(exc.request)
                 error = AuthenticationError(
-                    f"client-credentials token request failed: {type(exc).__name__}",
+                    f"client-credentials token request to {self._token_url} failed: "
+                    f"{type(exc).__name__}; check base_url and that the server is reachable",
                     method="POST",
                     path_template=self._token_path,
                 )
@@ -200,8 +201,8 @@ class AsyncTokenManager:
                 "",
                 None,
                 AuthenticationError(
-                    f"client-credentials token request failed: HTTP {response.status_code}"
-                    + detail,
+                    f"client-credentials token request to {self._token_url} failed: "
+                    f"HTTP {response.status_code}{detail}{_hint(response.status_code)}",
                     status_code=response.status_code,
                     response=response,
                     method="POST",
@@ -260,3 +261,12 @@ def _without_secret(request: httpx.Request) -> httpx.Request:
     """A copy of a token request without its form body (it carries ``client_secret``)."""
     headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
     return httpx.Request(request.method, request.url, headers=headers)
+
+
+def _hint(status: int) -> str:
+    """What a user most likely got wrong, for a token request the server refused."""
+    if status in (400, 401, 403):  # Medplum answers a wrong id or secret with 400 invalid_request
+        return "; check client_id and client_secret"
+    if status in (404, 405):
+        return "; no token endpoint there: base_url must be the Medplum server root"
+    return ""

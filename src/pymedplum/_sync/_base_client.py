@@ -9,6 +9,7 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
+import difflib
 import json as json_module
 import logging
 import re
@@ -43,6 +44,7 @@ from pymedplum.hooks import (
     RequestAction,
     RequestAttempt,
     RequestEvent,
+    _resource_types,
     derive_action,
     describe_fhir_path,
 )
@@ -65,6 +67,10 @@ _SECRET_HEADERS = frozenset(
 )
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _OBO_LOWER = _obo.OBO_HEADER.lower()
+
+_NO_CREDENTIALS_HINT = (
+    "; the client has no credentials: pass client_id and client_secret, or access_token"
+)
 
 
 def _decode_body(body: bytes | None) -> Any:
@@ -143,6 +149,14 @@ class SyncBaseClient:
             raise TypeError(f"fhir_url_path must be a str, got {type(fhir_url_path).__name__}")
         fhir_path = fhir_url_path.strip("/")
         self.fhir_url_path = fhir_path + "/" if fhir_path else ""
+        if fhir_path and self.base_url.endswith("/" + self.fhir_url_path):
+            # A FHIR base given as base_url: every request would go to .../fhir/R4/fhir/R4/...
+            # and the token request to .../fhir/R4/oauth2/token, failing far from the cause.
+            raise ValueError(
+                f"base_url {self.base_url!r} ends with the FHIR path {self.fhir_url_path!r}: "
+                "pass the Medplum server root (such as 'https://api.medplum.com/'); the client "
+                "adds fhir_url_path itself"
+            )
         self.fhir_base_url = self.base_url + self.fhir_url_path
         self._origin = origin_of(self.base_url)
         self._api_prefix = httpx.URL(self.base_url).path
@@ -665,9 +679,23 @@ class SyncBaseClient:
                 path=request.url.path,
                 path_template=self._template(call),
                 retry_after=retry_after,
+                hint=self._hint(call, status),
             )
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
+
+    def _hint(self, call: _Call, status: int) -> str:
+        """What the caller most likely got wrong, for the usual causes of a 4xx (PHI-free)."""
+        if status == 401 and self._tokens.mode == "none":
+            return _NO_CREDENTIALS_HINT
+        if status in (400, 404) and call.resource_type is not None:
+            # A misspelt type ('Patinet') passes the name check and the server answers 400/404.
+            known = _resource_types()
+            if call.resource_type not in known:
+                close = difflib.get_close_matches(call.resource_type, known, n=1)
+                maybe = f" (did you mean {close[0]!r}?)" if close else ""
+                return f"; {call.resource_type!r} is not a FHIR R4 or Medplum resource type{maybe}"
+        return ""
 
     def _redirect_error(self, call: _Call, response: httpx.Response) -> MedplumError:
         """The error for a 3xx answer: ``UnsafeRedirectError`` when it points at another

@@ -135,6 +135,27 @@ def test_no_credentials_sends_no_authorization(fake: FakeMedplum) -> None:
     assert "Authorization" not in fake.requests[0].headers
 
 
+def test_a_401_without_credentials_says_the_client_has_none(fake: FakeMedplum) -> None:
+    # The usual cause of a 401 for a client built with neither credentials nor a token.
+    fake.queue("GET", "/fhir/R4/Patient/123", httpx.Response(401, json=outcome("login", "x")))
+    client = make_client(fake, client_id=None, client_secret=None)
+    with pytest.raises(AuthenticationError) as info:
+        client._request("GET", "Patient/123")
+    assert str(info.value) == (
+        "HTTP 401 Unauthorized from GET /fhir/R4/Patient/{id} [error/login]; the client has no "
+        "credentials: pass client_id and client_secret, or access_token"
+    )
+    assert info.value.status_code == 401 and info.value.path_template == "/fhir/R4/Patient/{id}"
+
+
+def test_a_401_with_a_static_token_gives_no_credentials_hint(fake: FakeMedplum) -> None:
+    fake.queue("GET", "/fhir/R4/Patient/123", httpx.Response(401, json=outcome("login", "x")))
+    client = make_client(fake, client_id=None, client_secret=None, access_token="t")
+    with pytest.raises(AuthenticationError) as info:
+        client._request("GET", "Patient/123")
+    assert str(info.value) == "HTTP 401 Unauthorized from GET /fhir/R4/Patient/{id} [error/login]"
+
+
 def test_a_rejected_secret_is_an_authentication_error(fake: FakeMedplum) -> None:
     fake.token_answers = [
         httpx.Response(
@@ -145,8 +166,26 @@ def test_a_rejected_secret_is_an_authentication_error(fake: FakeMedplum) -> None
     with pytest.raises(AuthenticationError) as info:
         client._request("GET", "Patient/123")
     assert info.value.status_code == 400
-    assert "invalid_request" in str(info.value)
+    assert str(info.value) == (
+        "client-credentials token request to https://medplum.test/oauth2/token failed: "
+        "HTTP 400 (invalid_request); check client_id and client_secret"
+    )
+    assert "csecret-value" not in str(info.value)
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("status", [404, 405])
+def test_no_token_endpoint_at_base_url_names_base_url(fake: FakeMedplum, status: int) -> None:
+    # A base_url that is not the server root (a typo in its path, a wrong host) answers the
+    # token request with a 404: say so, not just "HTTP 404".
+    fake.token_answers = [httpx.Response(status, text="Not found")]
+    client = make_client(fake)
+    with pytest.raises(AuthenticationError) as info:
+        client._request("GET", "Patient/123")
+    assert str(info.value) == (
+        "client-credentials token request to https://medplum.test/oauth2/token failed: "
+        f"HTTP {status}; no token endpoint there: base_url must be the Medplum server root"
+    )
 
 
 def test_an_unreachable_token_endpoint_is_an_authentication_error(
@@ -157,6 +196,10 @@ def test_an_unreachable_token_endpoint_is_an_authentication_error(
     with pytest.raises(AuthenticationError) as info:
         client._request("GET", "Patient/123")
     assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert str(info.value) == (
+        "client-credentials token request to https://medplum.test/oauth2/token failed: "
+        "ConnectError; check base_url and that the server is reachable"
+    )
 
 
 def test_a_token_answer_without_access_token_is_an_authentication_error(

@@ -101,6 +101,36 @@ def test_base_url_gets_one_trailing_slash_and_fhir_path_is_joined() -> None:
     assert client.fhir_base_url == "https://medplum.test/base/fhir/R4/"
 
 
+@pytest.mark.parametrize(
+    ("url", "fhir_url_path"),
+    [
+        ("https://api.medplum.com/fhir/R4/", "fhir/R4/"),
+        ("https://api.medplum.com/fhir/R4", "fhir/R4/"),
+        ("https://medplum.test/base/fhir/R4/", "/fhir/R4"),
+        ("https://medplum.test/api/fhir/", "fhir"),
+    ],
+)
+def test_a_fhir_base_given_as_base_url_is_a_value_error(url: str, fhir_url_path: str) -> None:
+    # The common mistake of passing the FHIR base: name base_url and what to pass instead.
+    with pytest.raises(ValueError, match=r"base_url .* ends with the FHIR path .*server root"):
+        SyncBaseClient(url, fhir_url_path=fhir_url_path)
+
+
+@pytest.mark.parametrize(
+    ("url", "fhir_url_path"),
+    [("https://medplum.test/fhir/R4/", "fhir/R5/"), ("https://medplum.test/fhir/R4/", "")],
+)
+def test_a_base_url_ending_in_another_path_is_accepted(url: str, fhir_url_path: str) -> None:
+    client = SyncBaseClient(url, fhir_url_path=fhir_url_path)
+    assert client.fhir_base_url == url + (fhir_url_path.strip("/") + "/" if fhir_url_path else "")
+
+
+@pytest.mark.parametrize("url", [None, 5, b"https://api.medplum.com/"])
+def test_a_base_url_that_is_not_a_str_is_a_type_error(url: object) -> None:
+    with pytest.raises(TypeError, match=r"^base_url must be a URL string, got "):
+        SyncBaseClient(url)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("url", ["ftp://medplum.test/", "medplum.test", ""])
 def test_malformed_base_url_is_a_value_error(url: str) -> None:
     with pytest.raises(ValueError, match="base_url"):

@@ -1,0 +1,53 @@
+# ruff: noqa: B018, F403, F405, F841
+# fmt: off
+"""Mistakes a new user makes with the clients, each of which a type checker must reject.
+
+Every line ending in ``# error`` must get an error from ``mypy --strict`` and from pyright;
+no other line may (test_contract_typing.py). Never run: it only has to type-check. The star
+import must define the public names for type checkers as it does at run time.
+"""
+
+from __future__ import annotations
+
+from pymedplum import *
+from pymedplum.fhir import Observation, Patient
+from pymedplum.search_params import PatientSearchParams
+
+
+def sync_mistakes(client: MedplumClient) -> None:
+    client.read_resource("Patient", "1", as_fir=Patient)  # error
+    client.read_resource("Patient", 1)  # error
+    client.read_resource("Patient", "1", as_fhir=dict)  # error
+    client.search_resources("Patient", {"family": "x"}, retrun_bundle=True)  # error
+    query: PatientSearchParams = {"famly": "Smith"}  # error
+    client.create_resource(Patient(), acounts="Organization/1")  # error
+    client.update_resource(Patient(), if_match=1.5)  # error
+    client.search_with_options("Patient", sumary="count")  # error
+    client.search_with_options("Patient", summary="counts")  # error
+    client.wait_for_async_job("job-1", timout=3)  # error
+    patient = client.read_resource("Patient", "1", as_fhir=Patient)
+    patient.name[0]  # error
+    observation: Observation = client.read_resource("Patient", "1", as_fhir=Patient)  # error
+    raw = client.read_resource("Patient", "1")
+    raw.name  # error
+    print(query)
+
+
+def constructor_mistakes() -> None:
+    MedplumClient("https://api.medplum.com/", client_secret=3)  # error
+    MedplumClient("https://api.medplum.com/", on_request_complet=print)  # error
+    MedplumClient("https://api.medplum.com/", clientid="x")  # error
+    MedplumClient(base="https://api.medplum.com/")  # error
+    with AsyncMedplumClient("https://api.medplum.com/"):  # error
+        pass
+
+
+async def async_mistakes(client: AsyncMedplumClient) -> None:
+    patient = client.read_resource("Patient", "1", as_fhir=Patient)
+    patient.id  # error
+    for page in client.search_resource_pages("Patient"):  # error
+        print(page)
+    try:
+        await client.read_resource("Patient", "1")
+    except NotFoundError as exc:
+        exc.status  # error
