@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from pymedplum._version import __version__
 
 if TYPE_CHECKING:
+    from pymedplum._obo import OnBehalfOfContext as OnBehalfOfContext
     from pymedplum._retry import RetryPolicy as RetryPolicy
     from pymedplum._serialization import to_fhir_json as to_fhir_json
     from pymedplum.access import MergeResult as MergeResult
@@ -74,6 +75,7 @@ _LAZY: dict[str, str] = {
     # Clients
     "AsyncMedplumClient": "pymedplum.async_client",
     "MedplumClient": "pymedplum.client",
+    "OnBehalfOfContext": "pymedplum._obo",
     # Exceptions and retry policy
     "AuthenticationError": "pymedplum.exceptions",
     "AuthorizationError": "pymedplum.exceptions",
@@ -139,6 +141,7 @@ __all__ = [
     "MergeResult",
     "NetworkError",
     "NotFoundError",
+    "OnBehalfOfContext",
     "OperationOutcomeError",
     "PreconditionFailedError",
     "RateLimitError",
