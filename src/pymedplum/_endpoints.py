@@ -421,15 +421,15 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
         "expand_valueset": Endpoint(
             name="expand_valueset",
             method="GET",
-            path="ValueSet/{id}/$expand",
+            path="ValueSet/$expand",
             base="fhir",
             action="operation",
             operation="$expand",
             resource_type="ValueSet",
             replay_safe=None,
             headers=(),
-            args=(("id", "valueset_id"),),
-            optional=("id",),
+            args=(),
+            optional=(),
             returns="dict",
         ),
         "lookup_concept": Endpoint(

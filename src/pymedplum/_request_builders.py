@@ -684,15 +684,16 @@ def expand_params(
     exclude_post_coordinated: bool | None,
     display_language: str | None,
     property: str | Sequence[str] | None,
-) -> list[tuple[str, str]]:
-    """Query parameters of ``ValueSet/$expand`` (FHIR names; unset options left out).
+) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """``ValueSet/$expand`` inputs (FHIR names; unset options left out) as (query pairs for a
+    GET, ``Parameters.parameter`` entries for a POST).
 
     Every option is checked (TypeError / ValueError naming it). An empty ``filter`` means no
     filter and is left out; ``property`` is one str or a list of them.
     """
     if isinstance(filter, str) and not filter.strip():
         filter = None
-    query, _ = _query_and_parameters(
+    return _query_and_parameters(
         [
             ("url", "valueUri", check_str("valueset_url", valueset_url)),
             ("filter", "valueString", check_str("filter", filter)),
@@ -719,7 +720,6 @@ def expand_params(
             ("property", "valueString", check_str_list("property", property)),
         ]
     )
-    return query
 
 
 def lookup_request(

@@ -1242,7 +1242,10 @@ class AsyncMedplumClient(
     ) -> dict[str, Any]:
         """Expand a ValueSet ($expand), by canonical URL or by id.
 
-        GET ValueSet/$expand?url=... or ValueSet/{id}/$expand, with the options as query parameters.
+        By URL: GET ValueSet/$expand?url=... with the options as query parameters. By id: Medplum
+        has no ValueSet/{id}/$expand route (it answers 404), so the ValueSet is read (GET
+        ValueSet/{id}) and POSTed to ValueSet/$expand as the valueSet parameter, with the options as
+        Parameters: exactly that resource is expanded. Two requests, two RequestEvents.
 
         Args:
             valueset_url: Canonical URL of the ValueSet.
@@ -1266,8 +1269,9 @@ class AsyncMedplumClient(
                 or a str / list option is empty (an empty filter is left out)
             TypeError: an option has another type (count and offset take ints, the include / exclude
                 / active options bools)
+            NotFoundError: no ValueSet has the id valueset_id
 
-        Wire: ``GET ValueSet/{id}/$expand`` (base fhir), RequestEvent.action ``operation``.
+        Wire: ``GET ValueSet/$expand`` (base fhir), RequestEvent.action ``operation``.
         """
         return await self._expand_valueset(
             valueset_url=valueset_url,
