@@ -432,6 +432,11 @@ class AsyncMedplumClient(
     ) -> dict[str, Any] | ModelT:
         """Apply JSON Patch operations to a resource.
 
+        Medplum 5.0.10 does not check If-Match on PATCH (the FHIR router passes it to PUT only): for
+        optimistic locking there, start the patch with a JSON Patch test of the version, {"op":
+        "test", "path": "/meta/versionId", "value": "<version>"}; a stale version then answers 400
+        (BadRequestError) and nothing is written.
+
         Args:
             resource_type: FHIR resource type, e.g. "Patient".
             resource_id: The resource id.
@@ -447,7 +452,9 @@ class AsyncMedplumClient(
             The patched resource.
 
         Raises:
-            PreconditionFailedError: an If-Match header names a stale version (HTTP 412)
+            PreconditionFailedError: an If-Match header names a stale version (HTTP 412), on servers
+                that check it (Medplum 5.0.10 does not)
+            BadRequestError: a JSON Patch operation fails, e.g. a test op (HTTP 400)
 
         Wire: ``PATCH {resourceType}/{id}`` (base fhir), RequestEvent.action ``patch``.
         """
@@ -479,7 +486,9 @@ class AsyncMedplumClient(
                 manager or client default); an empty string clears it for this call.
 
         Raises:
-            PreconditionFailedError: an If-Match header names a stale version (HTTP 412)
+            PreconditionFailedError: an If-Match header names a stale version (HTTP 412), on servers
+                that check it (Medplum 5.0.10 does not)
+            NotFoundError: the resource does not exist
 
         Wire: ``DELETE {resourceType}/{id}`` (base fhir), RequestEvent.action ``delete``.
         """
