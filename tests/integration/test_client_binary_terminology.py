@@ -58,7 +58,8 @@ async def test_download_of_unknown_binary_is_not_found(api: Api) -> None:
 
 
 async def test_export_ccda_returns_the_xml_document(api: Api) -> None:
-    family = unique("Cda")
+    # Non-ASCII: Medplum answers application/cda+xml without a charset; the text is UTF-8.
+    family = unique("Cdá-Müller")
     patient = await api.call(
         "create_resource",
         {"resourceType": "Patient", "name": [{"family": family, "given": ["Ida"]}]},
