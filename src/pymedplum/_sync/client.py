@@ -787,6 +787,7 @@ class MedplumClient(
             elements: _elements to return (one str or a list, joined with ",").
             total: _total: "none", "estimate" or "accurate".
             at: _at point in time (an ISO datetime str; a date or datetime is sent in ISO format).
+                Medplum 5.0.10 has no _at search parameter and answers 400.
             count: _count (page size).
             offset: _offset.
             sort: _sort field(s); prefix "-" for descending.
