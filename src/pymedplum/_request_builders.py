@@ -637,6 +637,14 @@ def job_locator(job: object) -> str:
 TERMINAL_JOB_STATUSES = frozenset({"completed", "error", "cancelled"})
 
 
+def bulk_data_done(status_code: int, body: Mapping[str, Any]) -> bool:
+    """Whether a job status answer is a finished FHIR Bulk Data export. Its status URL
+    (Medplum's $export hands out ``fhir/R4/bulkdata/export/{id}``) has no AsyncJob: it answers
+    202 with an empty body while the export runs and 200 with the export manifest, which has no
+    ``status``, once done. (Kept out of the async module: unasync would rename "AsyncJob".)"""
+    return status_code == 200 and body.get("resourceType") != "AsyncJob"
+
+
 # --- terminology ------------------------------------------------------------------------------
 
 

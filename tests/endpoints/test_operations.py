@@ -349,6 +349,31 @@ async def test_wait_stops_at_any_terminal_status(
     assert clock.sleeps == [1.0]
 
 
+async def test_wait_on_a_real_job_url_sees_202_then_200(make: Any, clock: FakeClock) -> None:
+    # Medplum's job.ts answers 202 (with the AsyncJob) until completed / error, then 200.
+    answers = iter([(202, "accepted"), (202, "active"), (200, "completed")])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        code, status = next(answers)
+        return json_response(code, {"resourceType": "AsyncJob", "status": status})
+
+    h = make(handler)
+    assert (await h.call("wait_for_async_job", JOB_URL))["status"] == "completed"
+    assert len(h.requests) == 3
+
+
+async def test_wait_follows_a_bulk_data_export_status_url(make: Any, clock: FakeClock) -> None:
+    # Medplum's $export hands out fhir/R4/bulkdata/export/{id} (bulkdata.ts): 202 with no body
+    # while running, then 200 with the manifest, which has no status field.
+    manifest = {"transactionTime": "2025-01-01T00:00:00Z", "request": "x", "output": []}
+    answers = iter([httpx.Response(202), httpx.Response(202), json_response(200, manifest)])
+    h = make(lambda request: next(answers))
+    url = FHIR + "bulkdata/export/e-1"
+    assert await h.call("wait_for_async_job", outcome("informational", url)) == manifest
+    assert [str(r.url) for r in h.requests] == [url] * 3
+    assert clock.sleeps == [1.0, 1.0]
+
+
 async def test_wait_times_out(make: Any, clock: FakeClock) -> None:
     h = make(statuses("active"))
     with pytest.raises(TimeoutError):

@@ -1146,13 +1146,18 @@ class MedplumClient(
     ) -> dict[str, Any]:
         """Poll an async job until it is completed, in error or cancelled.
 
+        Also follows a FHIR Bulk Data status URL (Medplum's $export hands out
+        fhir/R4/bulkdata/export/{id}): it answers 202 with an empty body while running and 200 with
+        the export manifest (no status field) when done, which is then returned.
+
         Args:
             job: Same as get_async_job_status.
             poll_interval: Seconds between polls.
             timeout: Maximum seconds to wait (None waits indefinitely).
 
         Returns:
-            The AsyncJob resource in its terminal status.
+            The AsyncJob resource in its terminal status (or a finished Bulk Data export's
+            manifest).
 
         Raises:
             TimeoutError: the job is not finished within timeout seconds
