@@ -20,7 +20,7 @@ class Endpoint:
     ``path`` uses FHIR-style placeholders (``{resourceType}``, ``{id}``, ``{vid}``); ``args``
     maps each placeholder to the method argument that fills it (for error messages). A
     placeholder listed in ``optional`` and bound to ``None`` drops its path segment (type-level
-    ``ValueSet/$expand`` versus instance-level ``ValueSet/{id}/$expand``); any other placeholder
+    ``CodeSystem/$lookup`` versus instance-level ``CodeSystem/{id}/$lookup``); any other placeholder
     bound to ``None`` is an error naming its argument.
     """
 
@@ -421,15 +421,15 @@ ENDPOINTS: Final[Mapping[str, Endpoint]] = MappingProxyType(
         "expand_valueset": Endpoint(
             name="expand_valueset",
             method="GET",
-            path="ValueSet/{id}/$expand",
+            path="ValueSet/$expand",
             base="fhir",
             action="operation",
             operation="$expand",
             resource_type="ValueSet",
             replay_safe=None,
             headers=(),
-            args=(("id", "valueset_id"),),
-            optional=("id",),
+            args=(),
+            optional=(),
             returns="dict",
         ),
         "lookup_concept": Endpoint(

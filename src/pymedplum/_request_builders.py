@@ -637,6 +637,14 @@ def job_locator(job: object) -> str:
 TERMINAL_JOB_STATUSES = frozenset({"completed", "error", "cancelled"})
 
 
+def bulk_data_done(status_code: int, body: Mapping[str, Any]) -> bool:
+    """Whether a job status answer is a finished FHIR Bulk Data export. Its status URL
+    (Medplum's $export hands out ``fhir/R4/bulkdata/export/{id}``) has no AsyncJob: it answers
+    202 with an empty body while the export runs and 200 with the export manifest, which has no
+    ``status``, once done. (Kept out of the async module: unasync would rename "AsyncJob".)"""
+    return status_code == 200 and body.get("resourceType") != "AsyncJob"
+
+
 # --- terminology ------------------------------------------------------------------------------
 
 
@@ -684,15 +692,16 @@ def expand_params(
     exclude_post_coordinated: bool | None,
     display_language: str | None,
     property: str | Sequence[str] | None,
-) -> list[tuple[str, str]]:
-    """Query parameters of ``ValueSet/$expand`` (FHIR names; unset options left out).
+) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """``ValueSet/$expand`` inputs (FHIR names; unset options left out) as (query pairs for a
+    GET, ``Parameters.parameter`` entries for a POST).
 
     Every option is checked (TypeError / ValueError naming it). An empty ``filter`` means no
     filter and is left out; ``property`` is one str or a list of them.
     """
     if isinstance(filter, str) and not filter.strip():
         filter = None
-    query, _ = _query_and_parameters(
+    return _query_and_parameters(
         [
             ("url", "valueUri", check_str("valueset_url", valueset_url)),
             ("filter", "valueString", check_str("filter", filter)),
@@ -719,7 +728,6 @@ def expand_params(
             ("property", "valueString", check_str_list("property", property)),
         ]
     )
-    return query
 
 
 def lookup_request(

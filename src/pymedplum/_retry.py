@@ -3,8 +3,9 @@
 The rules (docs/errors-and-retries.md explains why):
 
 * 429 is retried for every method: the server refused the request without processing it.
-  ``Retry-After`` (seconds or an HTTP date) is honoured; one longer than ``max_retry_after``
-  is not waited for, the ``RateLimitError`` is raised at once.
+  ``Retry-After`` (seconds or an HTTP date) is honoured, else the reset time of Medplum's
+  ``RateLimit`` header (``rate_limit_reset``); one longer than ``max_retry_after`` is not
+  waited for, the ``RateLimitError`` is raised at once.
 * 502 / 503 / 504, a reset or timed-out connection are retried only for replay-safe requests:
   GET, HEAD, OPTIONS, PUT, DELETE and what the caller marks ``replay_safe`` (conditional
   creates). A plain POST that may have reached the server is never sent twice.
@@ -126,3 +127,27 @@ def parse_retry_after(value: str | None) -> float | None:
     if math.isnan(seconds) or math.isinf(seconds):
         return None
     return max(0.0, seconds)
+
+
+def rate_limit_reset(values: list[str]) -> float | None:
+    """Seconds until an exhausted quota resets, from ``RateLimit`` header values.
+
+    Medplum 5.0.10 answers 429 without Retry-After; it sends one ``RateLimit`` item per limiter
+    instead (``"requests";r=0;t=42``: r points remaining, t seconds to the reset; see
+    packages/server/src/ratelimit.ts and fhir/fhirquota.ts). The wait is the largest t among
+    the exhausted items (r=0); None when no item is exhausted or none can be read.
+    """
+    waits: list[float] = []
+    for value in values:
+        for item in value.split(","):
+            params: dict[str, str] = {}
+            for part in item.split(";")[1:]:
+                key, _, number = part.partition("=")
+                params[key.strip()] = number.strip()
+            try:
+                remaining, reset = int(params["r"]), int(params["t"])
+            except (KeyError, ValueError):
+                continue
+            if remaining <= 0 and reset >= 0:
+                waits.append(float(reset))
+    return max(waits) if waits else None

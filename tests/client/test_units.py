@@ -21,7 +21,7 @@ from pymedplum import (
 )
 from pymedplum._obo import normalize_membership
 from pymedplum._request_builders import normalize_if_none_exist
-from pymedplum._retry import parse_retry_after
+from pymedplum._retry import parse_retry_after, rate_limit_reset
 from pymedplum._security import (
     check_same_origin,
     is_loopback_host,
@@ -192,3 +192,20 @@ def test_importing_the_package_loads_no_http_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (['"requests";r=0;t=42'], 42.0),
+        (['"requests";r=3;t=42'], None),  # not exhausted: says nothing about this 429
+        (['"requests";r=0;t=42, "fhirInteractions";r=0;t=50'], 50.0),
+        (['"requests";r=9;t=60', '"fhirInteractions";r=0;t=7'], 7.0),
+        (["garbage", '"requests";r=x;t=1', '"requests";t=5'], None),
+        ([], None),
+    ],
+)
+def test_rate_limit_reset_reads_medplums_ratelimit_header(
+    values: list[str], expected: float | None
+) -> None:
+    assert rate_limit_reset(values) == expected

@@ -241,15 +241,31 @@ class FakeMedplum:
                 200, content=xml.encode(), headers={"Content-Type": "application/xml"}
             )
         if name == "$expand":
+            if parts != ["ValueSet", "$expand"]:
+                # As on Medplum: $expand is routed at the type level only.
+                return _outcome(404, "not-found", "Not found")
             query = dict(params)
-            contains = [
-                {
-                    "system": "http://hl7.org/fhir/observation-status",
-                    "code": c,
-                    "display": c.title(),
-                }
+            concepts = [
+                ("http://hl7.org/fhir/observation-status", c, c.title())
                 for c in ("registered", "preliminary", "final", "amended")
-                if query.get("filter", "") in c
+            ]
+            if method == "POST":
+                # A Parameters body: the valueSet given inline is expanded from its compose.
+                inputs = {p["name"]: p for p in body["parameter"]}
+                query = {
+                    n: str(next(v for k, v in p.items() if k.startswith("value")))
+                    for n, p in inputs.items()
+                    if n != "valueSet"
+                }
+                concepts = [
+                    (include["system"], c["code"], c.get("display", c["code"]))
+                    for include in inputs["valueSet"]["resource"]["compose"]["include"]
+                    for c in include.get("concept", [])
+                ]
+            contains = [
+                {"system": system, "code": code, "display": display}
+                for system, code, display in concepts
+                if query.get("filter", "") in code
             ]
             offset, count = int(query.get("offset", 0)), int(query.get("count", 100))
             return httpx.Response(

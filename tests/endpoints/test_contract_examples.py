@@ -367,7 +367,7 @@ async def test_binary_and_ccda_examples(h: Any, tmp_path: Any) -> None:
 # --- Terminology ----------------------------------------------------------------------------------
 
 
-async def test_expand_valueset_examples(h: Any) -> None:
+async def test_expand_valueset_examples(h: Any, server: FakeMedplum) -> None:
     expansion = await h.call(
         "expand_valueset", valueset_url="http://hl7.org/fhir/ValueSet/observation-status"
     )
@@ -383,8 +383,25 @@ async def test_expand_valueset_examples(h: Any) -> None:
         offset=0,
     )
     assert expansion["expansion"]["contains"] == []
+    server.put(
+        {
+            "resourceType": "ValueSet",
+            "id": "my-custom-valueset",
+            "status": "active",
+            "compose": {
+                "include": [{"system": "http://example.org/cs", "concept": [{"code": "a"}]}]
+            },
+        }
+    )
     expansion = await h.call("expand_valueset", valueset_id="my-custom-valueset")
-    assert h.last.url.path == "/fhir/R4/ValueSet/my-custom-valueset/$expand"
+    assert expansion["expansion"]["contains"] == [
+        {"system": "http://example.org/cs", "code": "a", "display": "a"}
+    ]
+    # Medplum has no ValueSet/{id}/$expand route: the resource is read, then POSTed.
+    assert [(r.method, r.url.path) for r in h.requests[-2:]] == [
+        ("GET", "/fhir/R4/ValueSet/my-custom-valueset"),
+        ("POST", "/fhir/R4/ValueSet/$expand"),
+    ]
 
 
 async def test_lookup_concept_examples(h: Any) -> None:

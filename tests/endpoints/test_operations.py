@@ -12,9 +12,10 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
+from pymedplum import RetryPolicy
 from pymedplum._async._overrides import jobs as async_jobs
 from pymedplum._sync._overrides import jobs as sync_jobs
-from pymedplum.exceptions import UnsafeRedirectError
+from pymedplum.exceptions import NotFoundError, UnsafeRedirectError
 
 from .conftest import BASE, FHIR, OperationOutcome, json_response, outcome
 
@@ -348,6 +349,31 @@ async def test_wait_stops_at_any_terminal_status(
     assert clock.sleeps == [1.0]
 
 
+async def test_wait_on_a_real_job_url_sees_202_then_200(make: Any, clock: FakeClock) -> None:
+    # Medplum's job.ts answers 202 (with the AsyncJob) until completed / error, then 200.
+    answers = iter([(202, "accepted"), (202, "active"), (200, "completed")])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        code, status = next(answers)
+        return json_response(code, {"resourceType": "AsyncJob", "status": status})
+
+    h = make(handler)
+    assert (await h.call("wait_for_async_job", JOB_URL))["status"] == "completed"
+    assert len(h.requests) == 3
+
+
+async def test_wait_follows_a_bulk_data_export_status_url(make: Any, clock: FakeClock) -> None:
+    # Medplum's $export hands out fhir/R4/bulkdata/export/{id} (bulkdata.ts): 202 with no body
+    # while running, then 200 with the manifest, which has no status field.
+    manifest = {"transactionTime": "2025-01-01T00:00:00Z", "request": "x", "output": []}
+    answers = iter([httpx.Response(202), httpx.Response(202), json_response(200, manifest)])
+    h = make(lambda request: next(answers))
+    url = FHIR + "bulkdata/export/e-1"
+    assert await h.call("wait_for_async_job", outcome("informational", url)) == manifest
+    assert [str(r.url) for r in h.requests] == [url] * 3
+    assert clock.sleeps == [1.0, 1.0]
+
+
 async def test_wait_times_out(make: Any, clock: FakeClock) -> None:
     h = make(statuses("active"))
     with pytest.raises(TimeoutError):
@@ -475,10 +501,80 @@ async def test_expand_by_url_sends_query_parameters(make: Any) -> None:
     ]
 
 
-async def test_expand_by_id_uses_the_instance_path(make: Any) -> None:
-    h = make(ok({"resourceType": "ValueSet"}))
-    await h.call("expand_valueset", valueset_id="my-custom-valueset")
-    assert str(h.last.url) == FHIR + "ValueSet/my-custom-valueset/$expand"
+VALUE_SET = {
+    "resourceType": "ValueSet",
+    "id": "my-custom-valueset",
+    "url": "http://example.org/vs",
+    "status": "active",
+}
+
+
+async def test_expand_by_id_reads_the_valueset_and_posts_it(make: Any) -> None:
+    # Medplum 5.0.10 routes $expand at the type level only (packages/server/src/fhir/routes.ts):
+    # GET ValueSet/{id}/$expand answers 404 there.
+    expanded = {**VALUE_SET, "expansion": {"contains": [{"code": "a"}]}}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return json_response(200, VALUE_SET)
+        return json_response(200, expanded)
+
+    h = make(handler)
+    result = await h.call(
+        "expand_valueset",
+        valueset_id="my-custom-valueset",
+        filter="diab",
+        count=5,
+        active_only=True,
+        display_language="en",
+    )
+    assert result == expanded
+    read, post = h.requests
+    assert (read.method, str(read.url)) == ("GET", FHIR + "ValueSet/my-custom-valueset")
+    assert (post.method, str(post.url)) == ("POST", FHIR + "ValueSet/$expand")
+    assert post.headers["Content-Type"] == "application/fhir+json"
+    assert h.body() == {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "valueSet", "resource": VALUE_SET},
+            {"name": "filter", "valueString": "diab"},
+            {"name": "count", "valueInteger": 5},
+            {"name": "activeOnly", "valueBoolean": True},
+            {"name": "displayLanguage", "valueCode": "en"},
+        ],
+    }
+    assert [(e.action, e.method, e.operation) for e in h.events] == [
+        ("read", "GET", None),
+        ("operation", "POST", "$expand"),
+    ]
+
+
+async def test_expand_by_id_is_retried_like_a_read(make: Any) -> None:
+    # The POST only reads: a 503 is retried although POST is not replay-safe by default.
+    answers = iter([503, 200])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return json_response(200, VALUE_SET)
+        return json_response(next(answers), VALUE_SET)
+
+    h = make(handler, retry=RetryPolicy(backoff_base=0))
+    assert await h.call("expand_valueset", valueset_id="my-custom-valueset") == VALUE_SET
+    assert [r.method for r in h.requests] == ["GET", "POST", "POST"]
+
+
+async def test_expand_by_a_bad_id_names_the_argument_and_sends_nothing(make: Any) -> None:
+    h = make(ok())
+    with pytest.raises(ValueError, match=r"^valueset_id must be a FHIR id"):
+        await h.call("expand_valueset", valueset_id="a/b")
+    assert h.requests == []
+
+
+async def test_expand_by_an_unknown_id_raises_not_found(make: Any) -> None:
+    h = make(lambda request: json_response(404, outcome("not-found")))
+    with pytest.raises(NotFoundError):
+        await h.call("expand_valueset", valueset_id="missing")
+    assert len(h.requests) == 1
 
 
 async def test_expand_needs_a_url_or_an_id(make: Any) -> None:

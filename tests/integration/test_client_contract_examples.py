@@ -19,6 +19,7 @@ from sdk_clients import Api, MedplumServer, unique
 
 from pymedplum import (
     AuthorizationError,
+    BadRequestError,
     NotFoundError,
     OperationOutcomeError,
     PreconditionFailedError,
@@ -210,6 +211,34 @@ async def test_patch_resource_examples(api: Api) -> None:
     )
     assert isinstance(patched, Patient)
     assert api.server.last_headers("/fhir/")["if-match"] == f'W/"{version}"'
+
+
+async def test_patch_if_match_is_not_checked_but_a_test_op_is(api: Api) -> None:
+    # Medplum 5.0.10 passes If-Match to PUT only (fhir-router fhirrouter.ts): a stale one on a
+    # PATCH is ignored. A JSON Patch test of /meta/versionId gives the optimistic lock instead.
+    pid = (await new_patient(api, active=True))["id"]
+    stale = (await api.call("read_resource", "Patient", pid))["meta"]["versionId"]
+    await api.call(
+        "patch_resource", "Patient", pid, [{"op": "replace", "path": "/active", "value": False}]
+    )
+    patched = await api.call(
+        "patch_resource",
+        "Patient",
+        pid,
+        [{"op": "replace", "path": "/active", "value": True}],
+        headers={"If-Match": f'W/"{stale}"'},
+    )
+    assert patched["active"] is True
+    test_stale = {"op": "test", "path": "/meta/versionId", "value": stale}
+    with pytest.raises(BadRequestError) as rejected:
+        await api.call(
+            "patch_resource",
+            "Patient",
+            pid,
+            [test_stale, {"op": "replace", "path": "/active", "value": False}],
+        )
+    assert rejected.value.status_code == 400
+    assert (await api.call("read_resource", "Patient", pid))["active"] is True
 
 
 async def test_delete_resource_examples(api: Api) -> None:

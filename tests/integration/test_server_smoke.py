@@ -623,7 +623,8 @@ def test_ccda_export_is_xml(fhir: httpx.Client) -> None:
         f"Patient/{patient['id']}/$ccda-export", headers={"Accept": "application/xml"}
     )
     assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("application/xml")
+    # As Medplum's sendBinaryResponse: the CDA type and no charset.
+    assert response.headers["Content-Type"] == "application/cda+xml"
     assert "<ClinicalDocument" in response.text
     assert "<family>Lovelace</family>" in response.text
 

@@ -43,10 +43,10 @@ async def test_none_path_argument_raises_and_sends_nothing(
 
 async def test_optional_instance_id_still_drops_its_segment(qa: QA) -> None:
     client = qa.client()
-    await qa.call(client, "expand_valueset", valueset_url="http://example.org/vs")
-    assert qa.requests[-1].url.path == "/fhir/R4/ValueSet/$expand"
-    await qa.call(client, "expand_valueset", valueset_id="vs1")
-    assert qa.requests[-1].url.path == "/fhir/R4/ValueSet/vs1/$expand"
+    await qa.call(client, "lookup_concept", "c", system="http://example.org/cs")
+    assert qa.requests[-1].url.path == "/fhir/R4/CodeSystem/$lookup"
+    await qa.call(client, "lookup_concept", "c", codesystem_id="cs1")
+    assert qa.requests[-1].url.path == "/fhir/R4/CodeSystem/cs1/$lookup"
 
 
 def test_fill_path_drops_only_optional_placeholders() -> None:

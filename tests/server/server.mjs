@@ -370,15 +370,17 @@ async function handleFhir(req, res, url, claims) {
     // Async job status (packages/server/src/fhir/job.ts).
     if (method === 'GET' && segments[0] === 'job' && segments[2] === 'status' && segments.length === 3) {
       const job = await repo.readResource('AsyncJob', segments[1]);
-      const done = ['completed', 'error', 'cancelled'].includes(job.status);
+      // As job.ts's finalJobStatusCodes: a cancelled job still answers 202.
+      const done = ['completed', 'error'].includes(job.status);
       sendResource(req, res, done ? allOk : accepted202(job.id), job);
       return;
     }
     // C-CDA export (faked document, see README).
     if (method === 'GET' && segments[0] === 'Patient' && segments[2] === '$ccda-export' && segments.length === 3) {
       const xml = await ccdaExport(repo, segments[1]);
-      res.writeHead(200, { 'Content-Type': 'application/xml; charset=utf-8' });
-      res.end(xml);
+      // As ccdaexport.ts + sendBinaryResponse: application/cda+xml, UTF-8 bytes, no charset.
+      res.writeHead(200, { 'Content-Type': ContentType.CDA_XML });
+      res.end(Buffer.from(xml, 'utf8'));
       return;
     }
     // Binary upload with raw content (packages/server/src/fhir/binary.ts).

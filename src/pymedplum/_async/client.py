@@ -432,6 +432,11 @@ class AsyncMedplumClient(
     ) -> dict[str, Any] | ModelT:
         """Apply JSON Patch operations to a resource.
 
+        Medplum 5.0.10 does not check If-Match on PATCH (the FHIR router passes it to PUT only): for
+        optimistic locking there, start the patch with a JSON Patch test of the version, {"op":
+        "test", "path": "/meta/versionId", "value": "<version>"}; a stale version then answers 400
+        (BadRequestError) and nothing is written.
+
         Args:
             resource_type: FHIR resource type, e.g. "Patient".
             resource_id: The resource id.
@@ -447,7 +452,9 @@ class AsyncMedplumClient(
             The patched resource.
 
         Raises:
-            PreconditionFailedError: an If-Match header names a stale version (HTTP 412)
+            PreconditionFailedError: an If-Match header names a stale version (HTTP 412), on servers
+                that check it (Medplum 5.0.10 does not)
+            BadRequestError: a JSON Patch operation fails, e.g. a test op (HTTP 400)
 
         Wire: ``PATCH {resourceType}/{id}`` (base fhir), RequestEvent.action ``patch``.
         """
@@ -479,7 +486,9 @@ class AsyncMedplumClient(
                 manager or client default); an empty string clears it for this call.
 
         Raises:
-            PreconditionFailedError: an If-Match header names a stale version (HTTP 412)
+            PreconditionFailedError: an If-Match header names a stale version (HTTP 412), on servers
+                that check it (Medplum 5.0.10 does not)
+            NotFoundError: the resource does not exist
 
         Wire: ``DELETE {resourceType}/{id}`` (base fhir), RequestEvent.action ``delete``.
         """
@@ -780,6 +789,7 @@ class AsyncMedplumClient(
             elements: _elements to return (one str or a list, joined with ",").
             total: _total: "none", "estimate" or "accurate".
             at: _at point in time (an ISO datetime str; a date or datetime is sent in ISO format).
+                Medplum 5.0.10 has no _at search parameter and answers 400.
             count: _count (page size).
             offset: _offset.
             sort: _sort field(s); prefix "-" for descending.
@@ -1140,13 +1150,18 @@ class AsyncMedplumClient(
     ) -> dict[str, Any]:
         """Poll an async job until it is completed, in error or cancelled.
 
+        Also follows a FHIR Bulk Data status URL (Medplum's $export hands out
+        fhir/R4/bulkdata/export/{id}): it answers 202 with an empty body while running and 200 with
+        the export manifest (no status field) when done, which is then returned.
+
         Args:
             job: Same as get_async_job_status.
             poll_interval: Seconds between polls.
             timeout: Maximum seconds to wait (None waits indefinitely).
 
         Returns:
-            The AsyncJob resource in its terminal status.
+            The AsyncJob resource in its terminal status (or a finished Bulk Data export's
+            manifest).
 
         Raises:
             TimeoutError: the job is not finished within timeout seconds
@@ -1242,7 +1257,10 @@ class AsyncMedplumClient(
     ) -> dict[str, Any]:
         """Expand a ValueSet ($expand), by canonical URL or by id.
 
-        GET ValueSet/$expand?url=... or ValueSet/{id}/$expand, with the options as query parameters.
+        By URL: GET ValueSet/$expand?url=... with the options as query parameters. By id: Medplum
+        has no ValueSet/{id}/$expand route (it answers 404), so the ValueSet is read (GET
+        ValueSet/{id}) and POSTed to ValueSet/$expand as the valueSet parameter, with the options as
+        Parameters: exactly that resource is expanded. Two requests, two RequestEvents.
 
         Args:
             valueset_url: Canonical URL of the ValueSet.
@@ -1266,8 +1284,9 @@ class AsyncMedplumClient(
                 or a str / list option is empty (an empty filter is left out)
             TypeError: an option has another type (count and offset take ints, the include / exclude
                 / active options bools)
+            NotFoundError: no ValueSet has the id valueset_id
 
-        Wire: ``GET ValueSet/{id}/$expand`` (base fhir), RequestEvent.action ``operation``.
+        Wire: ``GET ValueSet/$expand`` (base fhir), RequestEvent.action ``operation``.
         """
         return await self._expand_valueset(
             valueset_url=valueset_url,

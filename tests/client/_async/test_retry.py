@@ -107,6 +107,35 @@ async def test_a_retry_after_beyond_the_cap_is_not_waited_for(
     assert info.value.retry_after == 3600
 
 
+async def test_429_without_retry_after_waits_for_medplums_ratelimit_reset(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    # Medplum 5.0.10 (packages/server/src/ratelimit.ts, fhir/fhirquota.ts) sends no
+    # Retry-After on 429, one RateLimit item per limiter: the exhausted one (r=0) says when.
+    limited = httpx.Response(
+        429,
+        headers=[
+            ("RateLimit", '"requests";r=57;t=60'),
+            ("RateLimit", '"fhirInteractions";r=0;t=12'),
+        ],
+    )
+    fake.queue("GET", PATH, limited, fake.json(200, {}))
+    client = make_client(fake)
+    await client._request("GET", "Patient/1")
+    assert sleeps == [12.0]
+
+
+async def test_medplums_ratelimit_reset_beyond_the_cap_is_raised_with_retry_after(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    fake.queue("GET", PATH, httpx.Response(429, headers={"RateLimit": '"requests";r=0;t=45'}))
+    client = make_client(fake, retry=RetryPolicy(max_retry_after=30))
+    with pytest.raises(RateLimitError) as info:
+        await client._request("GET", "Patient/1")
+    assert len(fake.requests) == 1 and sleeps == []
+    assert info.value.retry_after == 45
+
+
 async def test_max_attempts_one_turns_retries_off(fake: FakeMedplum, sleeps: list[float]) -> None:
     fake.queue("GET", PATH, httpx.Response(503), fake.json(200, {}))
     client = make_client(fake, retry=RetryPolicy(max_attempts=1))

@@ -155,7 +155,8 @@ async function expandValueSet(repo, valueSet, depth = 0) {
 // Stand-in for packages/server/src/fhir/operations/expand.ts over the seeded HL7 sets.
 async function expandHandler(req, repo) {
   const input = operationInput(req);
-  const valueSet = await findTerminologyResource(repo, 'ValueSet', { id: req.params.id, url: input.get('url') });
+  // Like the real handler: an inline valueSet parameter (POST) wins over url.
+  const valueSet = input.get('valueSet') ?? (await findTerminologyResource(repo, 'ValueSet', { url: input.get('url') }));
   const seen = new Set();
   let contains = (await expandValueSet(repo, valueSet)).filter((c) => {
     const key = `${c.system}|${c.code}`;
@@ -363,8 +364,9 @@ function parseSetAccountsInput(body) {
  */
 export function registerOperations(router, options) {
   for (const method of ['GET', 'POST']) {
+    // Medplum 5.0.10 routes $expand at the type level only (packages/server/src/fhir/routes.ts):
+    // no ValueSet/:id/$expand, which answers 404 there.
     router.add(method, 'ValueSet/$expand', expandHandler);
-    router.add(method, 'ValueSet/:id/$expand', expandHandler);
     router.add(method, 'CodeSystem/$lookup', lookupHandler);
     router.add(method, 'CodeSystem/:id/$lookup', lookupHandler);
     router.add(method, 'ConceptMap/$translate', translateHandler);

@@ -12,6 +12,7 @@ from pymedplum._async._synchronization import sleep
 from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
     TERMINAL_JOB_STATUSES,
+    bulk_data_done,
     is_absolute_url,
     is_finite_number,
     job_locator,
@@ -43,8 +44,11 @@ class JobOverrides(Dispatch):
         locator = job_locator(job)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            status = self._dict_response(await self._job_status_request(locator))
-            if status.get("status") in TERMINAL_JOB_STATUSES:
+            response = await self._job_status_request(locator)
+            status = self._dict_response(response)
+            if status.get("status") in TERMINAL_JOB_STATUSES or bulk_data_done(
+                response.status_code, status
+            ):
                 return status
             if deadline is None:
                 await sleep(poll_interval)

@@ -9,7 +9,12 @@ from pydantic import BaseModel
 
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import expand_params, lookup_request, translate_request
+from pymedplum._request_builders import (
+    check_id,
+    expand_params,
+    lookup_request,
+    translate_request,
+)
 
 
 class TerminologyOverrides(Dispatch):
@@ -33,7 +38,7 @@ class TerminologyOverrides(Dispatch):
     ) -> dict[str, Any]:
         if valueset_url is None and valueset_id is None:
             raise ValueError("expand_valueset needs valueset_url or valueset_id")
-        params = expand_params(
+        params, parameters = expand_params(
             valueset_url=valueset_url,
             filter=filter,
             offset=offset,
@@ -46,8 +51,27 @@ class TerminologyOverrides(Dispatch):
             display_language=display_language,
             property=property,
         )
+        endpoint = ENDPOINTS["expand_valueset"]
+        if valueset_id is None:
+            return self._dict_response(await self._call_endpoint(endpoint, {}, params=params))
+        # Medplum routes $expand at the type level only: ValueSet/{id}/$expand answers 404
+        # (packages/server/src/fhir/routes.ts). So the ValueSet is read and POSTed as the
+        # valueSet parameter, which expands exactly that resource (a url could match another).
+        read = await self._call_endpoint(
+            ENDPOINTS["read_resource"],
+            {"resourceType": "ValueSet", "id": check_id("valueset_id", valueset_id)},
+        )
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "valueSet", "resource": self._dict_response(read)}, *parameters],
+        }
         response = await self._call_endpoint(
-            ENDPOINTS["expand_valueset"], {"id": valueset_id}, params=params
+            endpoint,
+            {},
+            method="POST",
+            json=body,
+            # $expand reads; repeating the POST cannot change anything.
+            replay_safe=True,
         )
         return self._dict_response(response)
 
