@@ -131,6 +131,15 @@ def test_decimal_text_is_kept(number: str) -> None:
     assert f'"value":{number}' in out or number in ("1e-7", "2E+3")
 
 
+@pytest.mark.parametrize("number", ["1e-07", "1e-05", "1e+16", "1.5e+300", "-2.5e-08", "5e-324"])
+def test_exponent_text_as_python_writes_it_is_kept(number: str) -> None:
+    # json.dumps writes floats this way; repr agrees with the text, pydantic's float writer
+    # does not ("1e-7", "0.00001", "1e16"), so the number must not be handed to it as a float.
+    text = '{"resourceType":"Observation","status":"final","code":{},"valueQuantity":{"value":%s}}'
+    out = roundtrip(Observation, text % number)
+    assert f'"value":{number}}}' in out
+
+
 def test_decimal_is_a_json_number_not_a_string() -> None:
     out = Quantity(value=Decimal("1.50")).model_dump_json(exclude_none=True)
     assert out == '{"value":1.50}'

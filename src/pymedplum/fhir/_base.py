@@ -167,7 +167,10 @@ def _text_and_number(value: Decimal) -> tuple[str, int | float]:
 def _serialize_decimal(value: Decimal) -> Any:
     """JSON-mode output of a decimal: int or float when exact, else marked text (see above)."""
     text, number = _text_and_number(value)
-    if type(number) is int or repr(number) == text:
+    # A float is written by pydantic's own formatter, which agrees with repr only without an
+    # exponent: repr's "1e-07" and "1e-05" come out as "1e-7" and "0.00001". So exponent text
+    # always takes the marked path.
+    if type(number) is int or (repr(number) == text and "e" not in text and "E" not in text):
         return number
     flag = _RAW_NUMBERS.get()
     if flag is not None:
