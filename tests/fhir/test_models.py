@@ -271,7 +271,7 @@ def test_a_null_entry_without_its_extensions_is_invalid(name: dict[str, object])
     with pytest.raises(ValidationError) as info:
         Patient.model_validate({"resourceType": "Patient", "name": [name]})
     error = info.value.errors()[0]
-    assert error["type"] == "fhir_null_entry" and error["loc"] == ("name", 0)
+    assert error["type"] == "fhir_null_entry" and error["loc"] == ("name", 0, "given", 1)
     assert "given[1] is null" in error["msg"]
 
 

@@ -45,7 +45,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
 )
-from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
+from pydantic_core import PydanticCustomError, SchemaValidator, ValidationError, core_schema
 
 from pymedplum._serialization import ExponentDecimal
 
@@ -374,10 +374,16 @@ def _check_null_entries(name: str, entries: list[Any], extensions: Any) -> None:
             or extensions[index] is None
         ):
             alias = fhir_alias(name)
-            raise PydanticCustomError(
+            error = PydanticCustomError(
                 "fhir_null_entry",
                 "{element}[{index}] is null but _{element}[{index}] has no extensions for it",
                 {"element": alias, "index": index},
+            )
+            # Raised as a ValidationError so that its loc goes down to the entry
+            # (("name", 0, "given", 1), as for any other bad entry); pydantic-core prefixes the
+            # location of the model being validated.
+            raise ValidationError.from_exception_data(
+                "FHIR", [{"type": error, "loc": (alias, index), "input": None}]
             )
 
 
