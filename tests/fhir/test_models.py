@@ -497,3 +497,50 @@ def test_exclude_defaults_keeps_the_resource_type() -> None:
         }
     )
     assert '"resource":{"resourceType":"Patient"}' in bundle.model_dump_json(exclude_defaults=True)
+
+
+# --- data a Medplum server sends ------------------------------------------------------------------
+
+
+def test_resource_type_codes_include_medplum_resource_types() -> None:
+    # A Medplum server stores its own SearchParameters (search-parameters-medplum.json), whose
+    # base and target name Medplum's resource types; HL7's resource-types list has none of them.
+    from pymedplum.fhir import SearchParameter
+
+    param = {
+        "resourceType": "SearchParameter",
+        "url": "https://medplum.com/fhir/SearchParameter/Subscription-author",
+        "name": "author",
+        "status": "draft",
+        "description": "The author of the subscription",
+        "code": "author",
+        "base": ["Subscription", "Project"],
+        "type": "reference",
+        "expression": "Subscription.meta.author",
+        "target": ["Patient", "ClientApplication", "Bot"],
+    }
+    roundtrip(SearchParameter, json.dumps(param, separators=(",", ":")))
+    with pytest.raises(ValidationError) as info:
+        SearchParameter.model_validate({**param, "base": ["Projekt"]})
+    assert info.value.errors()[0]["loc"] == ("base", 0)
+
+
+def test_fhir_version_of_a_later_release_is_accepted() -> None:
+    # A Medplum server stores StructureDefinitions of backported resources: SubscriptionStatus
+    # declares fhirVersion 4.3.0, which R4's FHIR-version list (up to 4.0.1) does not hold.
+    from pymedplum.fhir import StructureDefinition
+
+    definition = {
+        "resourceType": "StructureDefinition",
+        "url": "http://hl7.org/fhir/StructureDefinition/SubscriptionStatus",
+        "name": "SubscriptionStatus",
+        "status": "draft",
+        "fhirVersion": "4.3.0",
+        "kind": "resource",
+        "abstract": False,
+        "type": "SubscriptionStatus",
+    }
+    roundtrip(StructureDefinition, json.dumps(definition, separators=(",", ":")))
+    with pytest.raises(ValidationError) as info:
+        StructureDefinition.model_validate({**definition, "fhirVersion": "4.3.0 "})
+    assert info.value.errors()[0]["loc"] == ("fhirVersion",)

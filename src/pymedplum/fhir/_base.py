@@ -45,7 +45,12 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
 )
-from pydantic_core import PydanticCustomError, SchemaValidator, ValidationError, core_schema
+from pydantic_core import (
+    PydanticCustomError,
+    SchemaValidator,
+    ValidationError,
+    core_schema,
+)
 
 from pymedplum._serialization import ExponentDecimal
 
