@@ -3,7 +3,9 @@
 Only what can be expanded from the vendored definitions alone is expanded: explicit concept
 lists, whole code systems whose content is complete, and value sets included by reference.
 Anything with a filter, an unknown or incomplete code system returns None, and the element
-falls back to the ``code`` primitive (the generator records those for docs/models.md).
+falls back to the ``code`` primitive (the generator records those for docs/models.md). Two
+deliberate departures, both for data a Medplum server sends: ``KEPT_AS_CODE`` and
+``WIDENED_BY_MEDPLUM`` below.
 """
 
 from __future__ import annotations
