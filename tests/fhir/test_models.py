@@ -544,3 +544,23 @@ def test_fhir_version_of_a_later_release_is_accepted() -> None:
     with pytest.raises(ValidationError) as info:
         StructureDefinition.model_validate({**definition, "fhirVersion": "4.3.0 "})
     assert info.value.errors()[0]["loc"] == ("fhirVersion",)
+
+
+@pytest.mark.parametrize(
+    ("data", "loc"),
+    [
+        ({"id": ""}, ("id",)),
+        ({"implicitRules": ""}, ("implicitRules",)),
+        ({"identifier": [{"system": ""}]}, ("identifier", 0, "system")),
+        ({"meta": {"profile": [""]}}, ("meta", "profile", 0)),
+        ({"extension": [{"url": "", "valueString": "x"}]}, ("extension", 0, "url")),
+        ({"name": [{"id": "", "family": "x"}]}, ("name", 0, "id")),
+    ],
+)
+def test_empty_strings_are_invalid_everywhere(data: dict[str, object], loc: tuple[object]) -> None:
+    # FHIR JSON: a string property is absent or has at least one character. The uri regex
+    # (\S*) and FHIRPath System.String (Resource.id, Element.id, Extension.url) allowed "".
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate({"resourceType": "Patient", **data})
+    assert info.value.errors()[0]["loc"] == loc
+    assert info.value.errors()[0]["type"] == "string_too_short"
