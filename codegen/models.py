@@ -456,13 +456,12 @@ def _primitive_specs(model: ir.Model) -> list[PrimitiveSpec]:
             raise SystemExit(f"primitive {name}: no mapping")
         elif p.regex and name not in ("string", "markdown"):
             pattern = "^(?:" + java_regex(p.regex) + ")$"
-            specs.append(
-                PrimitiveSpec(
-                    alias,
-                    f"Annotated[str, Schema(cs.str_schema(strict=True, pattern={pattern!r}))]",
-                    doc,
-                )
-            )
+            # FHIR JSON strings are never empty ("Either the property is absent, or it is
+            # present with at least one character"), while the uri regex (\S*) allows "".
+            empty_ok = re.fullmatch(pattern, "") is not None
+            bounds = "strict=True, min_length=1" if empty_ok else "strict=True"
+            schema = f"cs.str_schema({bounds}, pattern={pattern!r})"
+            specs.append(PrimitiveSpec(alias, f"Annotated[str, Schema({schema})]", doc))
         else:
             # string / markdown: FHIR's regex only forbids empty and all-whitespace content; a
             # length check keeps that cheap (the regex would run on every narrative).

@@ -3,7 +3,9 @@
 Only what can be expanded from the vendored definitions alone is expanded: explicit concept
 lists, whole code systems whose content is complete, and value sets included by reference.
 Anything with a filter, an unknown or incomplete code system returns None, and the element
-falls back to the ``code`` primitive (the generator records those for docs/models.md).
+falls back to the ``code`` primitive (the generator records those for docs/models.md). Two
+deliberate departures, both for data a Medplum server sends: ``KEPT_AS_CODE`` and
+``WIDENED_BY_MEDPLUM`` below.
 """
 
 from __future__ import annotations
@@ -22,6 +24,23 @@ def _flatten(concepts: list[dict[str, Any]] | None) -> list[str]:
     return codes
 
 
+# Medplum widens HL7's list of resource types with its own (Project, Bot, ClientApplication, ...):
+# its server stores SearchParameters with `base: ["Project"]`, Subscriptions' SearchParameter
+# targets Bot, and @medplum/fhirtypes types these elements as every resource type it knows. When
+# Medplum's value set is among the definitions, HL7's is expanded as Medplum's.
+WIDENED_BY_MEDPLUM = {
+    "http://hl7.org/fhir/ValueSet/resource-types": "https://medplum.com/fhir/ValueSet/resource-types",
+}
+
+# Required value sets that are expandable but stay ``code``: real data goes beyond them.
+KEPT_AS_CODE = {
+    # Lists the releases up to the one it belongs to (4.0.1), while definitions of a later
+    # release's artifacts are ordinary R4 data: a Medplum server stores SubscriptionStatus
+    # (fhirVersion 4.3.0) and ViewDefinition (5.0.0) among its StructureDefinitions.
+    "http://hl7.org/fhir/ValueSet/FHIR-version",
+}
+
+
 class Expander:
     """Memoised value-set expansion over one :class:`Definitions`."""
 
@@ -31,6 +50,11 @@ class Expander:
 
     def expand(self, url: str) -> list[str] | None:
         url = url.split("|", 1)[0]
+        if url in KEPT_AS_CODE:
+            return None
+        wider = WIDENED_BY_MEDPLUM.get(url)
+        if wider is not None and wider in self.defs.value_sets:
+            url = wider
         if url not in self._cache:
             self._cache[url] = None  # guards against include cycles
             self._cache[url] = self._expand(url)

@@ -131,6 +131,15 @@ def test_decimal_text_is_kept(number: str) -> None:
     assert f'"value":{number}' in out or number in ("1e-7", "2E+3")
 
 
+@pytest.mark.parametrize("number", ["1e-07", "1e-05", "1e+16", "1.5e+300", "-2.5e-08", "5e-324"])
+def test_exponent_text_as_python_writes_it_is_kept(number: str) -> None:
+    # json.dumps writes floats this way; repr agrees with the text, pydantic's float writer
+    # does not ("1e-7", "0.00001", "1e16"), so the number must not be handed to it as a float.
+    text = '{"resourceType":"Observation","status":"final","code":{},"valueQuantity":{"value":%s}}'
+    out = roundtrip(Observation, text % number)
+    assert f'"value":{number}}}' in out
+
+
 def test_decimal_is_a_json_number_not_a_string() -> None:
     out = Quantity(value=Decimal("1.50")).model_dump_json(exclude_none=True)
     assert out == '{"value":1.50}'
@@ -262,7 +271,7 @@ def test_a_null_entry_without_its_extensions_is_invalid(name: dict[str, object])
     with pytest.raises(ValidationError) as info:
         Patient.model_validate({"resourceType": "Patient", "name": [name]})
     error = info.value.errors()[0]
-    assert error["type"] == "fhir_null_entry" and error["loc"] == ("name", 0)
+    assert error["type"] == "fhir_null_entry" and error["loc"] == ("name", 0, "given", 1)
     assert "given[1] is null" in error["msg"]
 
 
@@ -488,3 +497,70 @@ def test_exclude_defaults_keeps_the_resource_type() -> None:
         }
     )
     assert '"resource":{"resourceType":"Patient"}' in bundle.model_dump_json(exclude_defaults=True)
+
+
+# --- data a Medplum server sends ------------------------------------------------------------------
+
+
+def test_resource_type_codes_include_medplum_resource_types() -> None:
+    # A Medplum server stores its own SearchParameters (search-parameters-medplum.json), whose
+    # base and target name Medplum's resource types; HL7's resource-types list has none of them.
+    from pymedplum.fhir import SearchParameter
+
+    param = {
+        "resourceType": "SearchParameter",
+        "url": "https://medplum.com/fhir/SearchParameter/Subscription-author",
+        "name": "author",
+        "status": "draft",
+        "description": "The author of the subscription",
+        "code": "author",
+        "base": ["Subscription", "Project"],
+        "type": "reference",
+        "expression": "Subscription.meta.author",
+        "target": ["Patient", "ClientApplication", "Bot"],
+    }
+    roundtrip(SearchParameter, json.dumps(param, separators=(",", ":")))
+    with pytest.raises(ValidationError) as info:
+        SearchParameter.model_validate({**param, "base": ["Projekt"]})
+    assert info.value.errors()[0]["loc"] == ("base", 0)
+
+
+def test_fhir_version_of_a_later_release_is_accepted() -> None:
+    # A Medplum server stores StructureDefinitions of backported resources: SubscriptionStatus
+    # declares fhirVersion 4.3.0, which R4's FHIR-version list (up to 4.0.1) does not hold.
+    from pymedplum.fhir import StructureDefinition
+
+    definition = {
+        "resourceType": "StructureDefinition",
+        "url": "http://hl7.org/fhir/StructureDefinition/SubscriptionStatus",
+        "name": "SubscriptionStatus",
+        "status": "draft",
+        "fhirVersion": "4.3.0",
+        "kind": "resource",
+        "abstract": False,
+        "type": "SubscriptionStatus",
+    }
+    roundtrip(StructureDefinition, json.dumps(definition, separators=(",", ":")))
+    with pytest.raises(ValidationError) as info:
+        StructureDefinition.model_validate({**definition, "fhirVersion": "4.3.0 "})
+    assert info.value.errors()[0]["loc"] == ("fhirVersion",)
+
+
+@pytest.mark.parametrize(
+    ("data", "loc"),
+    [
+        ({"id": ""}, ("id",)),
+        ({"implicitRules": ""}, ("implicitRules",)),
+        ({"identifier": [{"system": ""}]}, ("identifier", 0, "system")),
+        ({"meta": {"profile": [""]}}, ("meta", "profile", 0)),
+        ({"extension": [{"url": "", "valueString": "x"}]}, ("extension", 0, "url")),
+        ({"name": [{"id": "", "family": "x"}]}, ("name", 0, "id")),
+    ],
+)
+def test_empty_strings_are_invalid_everywhere(data: dict[str, object], loc: tuple[object]) -> None:
+    # FHIR JSON: a string property is absent or has at least one character. The uri regex
+    # (\S*) and FHIRPath System.String (Resource.id, Element.id, Extension.url) allowed "".
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate({"resourceType": "Patient", **data})
+    assert info.value.errors()[0]["loc"] == loc
+    assert info.value.errors()[0]["type"] == "string_too_short"

@@ -28,6 +28,8 @@ decimal_text = st.one_of(
         st.text("0123456789", min_size=1, max_size=12),
     ),
     st.builds(lambda m, e: f"{m}e{e}", st.integers(1, 999), st.integers(-20, 20)),
+    # floats as Python's json.dumps writes them: "1e-07", "2.5e+16"
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
 )
 year = st.integers(1000, 2999).map(str)
 partial_date = st.one_of(

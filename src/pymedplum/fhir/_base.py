@@ -45,7 +45,12 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
 )
-from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
+from pydantic_core import (
+    PydanticCustomError,
+    SchemaValidator,
+    ValidationError,
+    core_schema,
+)
 
 from pymedplum._serialization import ExponentDecimal
 
@@ -167,7 +172,10 @@ def _text_and_number(value: Decimal) -> tuple[str, int | float]:
 def _serialize_decimal(value: Decimal) -> Any:
     """JSON-mode output of a decimal: int or float when exact, else marked text (see above)."""
     text, number = _text_and_number(value)
-    if type(number) is int or repr(number) == text:
+    # A float is written by pydantic's own formatter, which agrees with repr only without an
+    # exponent: repr's "1e-07" and "1e-05" come out as "1e-7" and "0.00001". So exponent text
+    # always takes the marked path.
+    if type(number) is int or (repr(number) == text and "e" not in text and "E" not in text):
         return number
     flag = _RAW_NUMBERS.get()
     if flag is not None:
@@ -371,10 +379,16 @@ def _check_null_entries(name: str, entries: list[Any], extensions: Any) -> None:
             or extensions[index] is None
         ):
             alias = fhir_alias(name)
-            raise PydanticCustomError(
+            error = PydanticCustomError(
                 "fhir_null_entry",
                 "{element}[{index}] is null but _{element}[{index}] has no extensions for it",
                 {"element": alias, "index": index},
+            )
+            # Raised as a ValidationError so that its loc goes down to the entry
+            # (("name", 0, "given", 1), as for any other bad entry); pydantic-core prefixes the
+            # location of the model being validated.
+            raise ValidationError.from_exception_data(
+                "FHIR", [{"type": error, "loc": (alias, index), "input": None}]
             )
 
 

@@ -16,8 +16,9 @@ from pymedplum.fhir._base import FhirDecimal
 from pymedplum.fhir._base import PrimitiveList as PrimitiveList
 from pymedplum.fhir._base import PrimitiveSchema as Schema
 
-SystemString = Annotated[str, Schema(cs.str_schema(strict=True))]
-"""A FHIRPath ``System.String`` (element ids and the like)."""
+SystemString = Annotated[str, Schema(cs.str_schema(strict=True, min_length=1))]
+"""A FHIRPath ``System.String`` (``Resource.id``, ``Element.id``, ``Extension.url``): never empty,
+as no FHIR JSON string is."""
 
 Base64Binary = Annotated[
     str,
@@ -34,7 +35,7 @@ Boolean = Annotated[bool, Schema(cs.bool_schema(strict=True))]
 """Base StructureDefinition for boolean Type: Value of "true" or "false" """
 
 Canonical = Annotated[
-    str, Schema(cs.str_schema(strict=True, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))
+    str, Schema(cs.str_schema(strict=True, min_length=1, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))
 ]
 """Base StructureDefinition for canonical type: A URI that is a reference to a canonical URL on a FHIR resource"""
 
@@ -118,10 +119,14 @@ Time = Annotated[
 UnsignedInt = Annotated[int, Schema(cs.int_schema(strict=True, ge=0, le=2147483647))]
 """Base StructureDefinition for unsignedInt type: An integer with a value that is not negative (e.g. >= 0)"""
 
-Uri = Annotated[str, Schema(cs.str_schema(strict=True, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))]
+Uri = Annotated[
+    str, Schema(cs.str_schema(strict=True, min_length=1, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))
+]
 """Base StructureDefinition for uri Type: String of characters used to identify a name or a resource"""
 
-Url = Annotated[str, Schema(cs.str_schema(strict=True, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))]
+Url = Annotated[
+    str, Schema(cs.str_schema(strict=True, min_length=1, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))
+]
 """Base StructureDefinition for url type: A URI that is a literal reference"""
 
 Uuid = Annotated[

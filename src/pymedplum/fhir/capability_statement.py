@@ -285,6 +285,31 @@ class CapabilityStatementRestResource(BackboneElement):
         "ValueSet",
         "VerificationResult",
         "VisionPrescription",
+        "AccessPolicy",
+        "Agent",
+        "AsyncJob",
+        "Bot",
+        "BulkDataExport",
+        "ClientApplication",
+        "Cron",
+        "DicomInstance",
+        "DicomSeries",
+        "DicomStudy",
+        "DomainConfiguration",
+        "Enterprise",
+        "IdentityProvider",
+        "JsonWebKey",
+        "Login",
+        "UserSecurityRequest",
+        "Package",
+        "PackageRelease",
+        "PackageInstallation",
+        "Project",
+        "ProjectMembership",
+        "SmartHealthLink",
+        "SmartAppLaunch",
+        "User",
+        "UserConfiguration",
     ]
     """A resource type that is supported"""
     type_ext: Element | None = None
@@ -522,30 +547,7 @@ class CapabilityStatement(DomainResource):
     """Software that is covered by this capability statement"""
     implementation: CapabilityStatementImplementation | None = None
     """If this describes a specific instance"""
-    fhir_version: Literal[
-        "0.01",
-        "0.05",
-        "0.06",
-        "0.11",
-        "0.0.80",
-        "0.0.81",
-        "0.0.82",
-        "0.4.0",
-        "0.5.0",
-        "1.0.0",
-        "1.0.1",
-        "1.0.2",
-        "1.1.0",
-        "1.4.0",
-        "1.6.0",
-        "1.8.0",
-        "3.0.0",
-        "3.0.1",
-        "3.3.0",
-        "3.5.0",
-        "4.0.0",
-        "4.0.1",
-    ]
+    fhir_version: fp.Code
     """FHIR Version the system supports"""
     fhir_version_ext: Element | None = None
     """Extensions and id of ``fhirVersion`` (JSON ``_fhirVersion``)."""

@@ -191,6 +191,31 @@ class ImplementationGuideGlobal(BackboneElement):
         "ValueSet",
         "VerificationResult",
         "VisionPrescription",
+        "AccessPolicy",
+        "Agent",
+        "AsyncJob",
+        "Bot",
+        "BulkDataExport",
+        "ClientApplication",
+        "Cron",
+        "DicomInstance",
+        "DicomSeries",
+        "DicomStudy",
+        "DomainConfiguration",
+        "Enterprise",
+        "IdentityProvider",
+        "JsonWebKey",
+        "Login",
+        "UserSecurityRequest",
+        "Package",
+        "PackageRelease",
+        "PackageInstallation",
+        "Project",
+        "ProjectMembership",
+        "SmartHealthLink",
+        "SmartAppLaunch",
+        "User",
+        "UserConfiguration",
     ]
     """Type this profile applies to"""
     type_ext: Element | None = None
@@ -232,35 +257,7 @@ class ImplementationGuideDefinitionResource(BackboneElement):
 
     reference: Reference
     """Location of the resource"""
-    fhir_version: (
-        fp.PrimitiveList[
-            Literal[
-                "0.01",
-                "0.05",
-                "0.06",
-                "0.11",
-                "0.0.80",
-                "0.0.81",
-                "0.0.82",
-                "0.4.0",
-                "0.5.0",
-                "1.0.0",
-                "1.0.1",
-                "1.0.2",
-                "1.1.0",
-                "1.4.0",
-                "1.6.0",
-                "1.8.0",
-                "3.0.0",
-                "3.0.1",
-                "3.3.0",
-                "3.5.0",
-                "4.0.0",
-                "4.0.1",
-            ]
-        ]
-        | None
-    ) = None
+    fhir_version: fp.PrimitiveList[fp.Code] | None = None
     """Versions this applies to (if different to IG)"""
     fhir_version_ext: list[Element | None] | None = None
     """Extensions and id of ``fhirVersion`` (JSON ``_fhirVersion``)."""
@@ -864,35 +861,7 @@ class ImplementationGuide(DomainResource):
     """SPDX license code for this IG (or not-open-source)"""
     license_ext: Element | None = None
     """Extensions and id of ``license`` (JSON ``_license``)."""
-    fhir_version: (
-        fp.PrimitiveList[
-            Literal[
-                "0.01",
-                "0.05",
-                "0.06",
-                "0.11",
-                "0.0.80",
-                "0.0.81",
-                "0.0.82",
-                "0.4.0",
-                "0.5.0",
-                "1.0.0",
-                "1.0.1",
-                "1.0.2",
-                "1.1.0",
-                "1.4.0",
-                "1.6.0",
-                "1.8.0",
-                "3.0.0",
-                "3.0.1",
-                "3.3.0",
-                "3.5.0",
-                "4.0.0",
-                "4.0.1",
-            ]
-        ]
-        | None
-    ) = None
+    fhir_version: fp.PrimitiveList[fp.Code] | None = None
     """FHIR Version(s) this Implementation Guide targets"""
     fhir_version_ext: list[Element | None] | None = None
     """Extensions and id of ``fhirVersion`` (JSON ``_fhirVersion``)."""

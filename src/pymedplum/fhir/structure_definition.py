@@ -126,33 +126,7 @@ class StructureDefinition(DomainResource):
     """Extensions and id of ``copyright`` (JSON ``_copyright``)."""
     keyword: list[Coding] | None = None
     """Assist with indexing and finding"""
-    fhir_version: (
-        Literal[
-            "0.01",
-            "0.05",
-            "0.06",
-            "0.11",
-            "0.0.80",
-            "0.0.81",
-            "0.0.82",
-            "0.4.0",
-            "0.5.0",
-            "1.0.0",
-            "1.0.1",
-            "1.0.2",
-            "1.1.0",
-            "1.4.0",
-            "1.6.0",
-            "1.8.0",
-            "3.0.0",
-            "3.0.1",
-            "3.3.0",
-            "3.5.0",
-            "4.0.0",
-            "4.0.1",
-        ]
-        | None
-    ) = None
+    fhir_version: fp.Code | None = None
     """FHIR Version this StructureDefinition targets"""
     fhir_version_ext: Element | None = None
     """Extensions and id of ``fhirVersion`` (JSON ``_fhirVersion``)."""
