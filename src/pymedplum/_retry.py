@@ -18,8 +18,10 @@ from __future__ import annotations
 import email.utils
 import math
 import random
+import re
 import time
 from dataclasses import dataclass, field
+from datetime import timezone
 
 import httpx
 
@@ -27,6 +29,7 @@ from pymedplum._request_builders import is_finite_number
 
 __all__ = ["RetryPolicy"]
 
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _REPLAY_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 # Failures before a single byte of the request left: safe to retry for any method.
@@ -109,19 +112,27 @@ def was_possibly_sent(exc: BaseException) -> bool:
 
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); ``None`` if absent
-    or unreadable. Dates in the past give 0."""
+    or unreadable. Dates in the past give 0.
+
+    Only ASCII digits count as delta-seconds (RFC 9110; a fraction is tolerated): a negative
+    or otherwise malformed value is ignored, so the backoff applies, rather than read as
+    "retry at once" (``float`` would also take ``-5``, ``1_0`` or non-ASCII digits). An HTTP
+    date is always GMT: one without a zone is read as UTC, not as the machine's local time.
+    """
     if value is None:
         return None
     value = value.strip()
-    try:
+    if _DELTA_SECONDS.fullmatch(value):
         seconds = float(value)
-    except ValueError:
+    else:
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
         if when is None:
             return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
         seconds = when.timestamp() - time.time()
     if math.isnan(seconds) or math.isinf(seconds):
         return None
