@@ -605,6 +605,10 @@ class AsyncBaseClient:
                 # httpx's own check, which the straight-to-transport path would skip.
                 raise RuntimeError("the client has been closed; create a new one")
             token = await tokens.token(http)
+            if self._closed:
+                # Closed while the token was fetched: a request sent now would open a
+                # connection in the closed pool, which nothing would ever close.
+                raise RuntimeError("the client has been closed; create a new one")
             request = self._build(call, token)
             call.request = request
             tries += 1
