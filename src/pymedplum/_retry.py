@@ -19,8 +19,10 @@ from __future__ import annotations
 import email.utils
 import math
 import random
+import re
 import time
 from dataclasses import dataclass, field
+from datetime import timezone
 
 import httpx
 
@@ -28,6 +30,7 @@ from pymedplum._request_builders import is_finite_number
 
 __all__ = ["RetryPolicy"]
 
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _REPLAY_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 # Failures before a single byte of the request left: safe to retry for any method.
@@ -110,19 +113,27 @@ def was_possibly_sent(exc: BaseException) -> bool:
 
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); ``None`` if absent
-    or unreadable. Dates in the past give 0."""
+    or unreadable. Dates in the past give 0.
+
+    Only ASCII digits count as delta-seconds (RFC 9110; a fraction is tolerated): a negative
+    or otherwise malformed value is ignored, so the backoff applies, rather than read as
+    "retry at once" (``float`` would also take ``-5``, ``1_0`` or non-ASCII digits). An HTTP
+    date is always GMT: one without a zone is read as UTC, not as the machine's local time.
+    """
     if value is None:
         return None
     value = value.strip()
-    try:
+    if _DELTA_SECONDS.fullmatch(value):
         seconds = float(value)
-    except ValueError:
+    else:
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
         if when is None:
             return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
         seconds = when.timestamp() - time.time()
     if math.isnan(seconds) or math.isinf(seconds):
         return None
@@ -144,10 +155,9 @@ def rate_limit_reset(values: list[str]) -> float | None:
             for part in item.split(";")[1:]:
                 key, _, number = part.partition("=")
                 params[key.strip()] = number.strip()
-            try:
-                remaining, reset = int(params["r"]), int(params["t"])
-            except (KeyError, ValueError):
-                continue
-            if remaining <= 0 and reset >= 0:
-                waits.append(float(reset))
+            remaining, reset = params.get("r", ""), params.get("t", "")
+            # ASCII digits only, as for Retry-After: int() would also take "+5", "1_0" or "５".
+            if remaining.isascii() and remaining.isdigit() and reset.isascii() and reset.isdigit():
+                if int(remaining) == 0:
+                    waits.append(float(reset))
     return max(waits) if waits else None

@@ -285,6 +285,7 @@ class TokenRefreshCooldownError(MedplumError):
 # --- mapping ------------------------------------------------------------------------------
 
 _CODE = re.compile(r"[a-z][a-z-]{0,39}")
+_MAX_ISSUES_IN_MESSAGE = 10
 _VALIDATION_CODES = frozenset({"invalid", "structure", "required", "value", "invariant"})
 
 _STATUS_CLASSES: dict[int, type[OperationOutcomeError]] = {
@@ -350,7 +351,12 @@ def _describe(
     if outcome is not None:
         codes = issue_codes(outcome)
         if codes:
-            text += " [" + ", ".join(f"{c['severity']}/{c['code']}" for c in codes) + "]"
+            # Bounded: a server (or proxy) answering thousands of issues must not turn every
+            # log line and traceback into megabytes; exc.outcome keeps them all.
+            shown = [f"{c['severity']}/{c['code']}" for c in codes[:_MAX_ISSUES_IN_MESSAGE]]
+            if len(codes) > _MAX_ISSUES_IN_MESSAGE:
+                shown.append(f"+{len(codes) - _MAX_ISSUES_IN_MESSAGE} more")
+            text += " [" + ", ".join(shown) + "]"
     return text
 
 

@@ -4,9 +4,11 @@ exception helpers, the lazy package namespace."""
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import json
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 
 import httpx
@@ -84,8 +86,33 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after(" 1.5 ") == 1.5
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
-    assert parse_retry_after("-4") == 0.0
+    assert parse_retry_after("-4") is None  # invalid: the backoff applies, not "at once"
+    assert parse_retry_after("1_0") is None and parse_retry_after("1e3") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+def test_retry_after_dates_without_a_zone_are_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An HTTP date is GMT; a server omitting the zone must not be read in local time.
+    monkeypatch.setenv("TZ", "JST-9")  # POSIX form, no tzdata needed: UTC+9
+    time.tzset()
+    try:
+        when = email.utils.formatdate(time.time() + 30, usegmt=True).removesuffix(" GMT")
+        seconds = parse_retry_after(when)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert seconds is not None and 25 <= seconds <= 30
+
+
+def test_an_outcome_with_thousands_of_issues_gives_a_bounded_message() -> None:
+    issue = {"severity": "error", "code": "processing", "diagnostics": "x" * 100}
+    body = {"resourceType": "OperationOutcome", "issue": [issue] * 5000}
+    exc = error_for_status(
+        400, body=body, response=None, method="GET", path="/x", path_template="/x"
+    )
+    assert len(str(exc)) < 300 and len(repr(exc)) < 300
+    assert str(exc).endswith("error/processing, +4990 more]")
+    assert exc.outcome is not None and len(exc.outcome["issue"]) == 5000  # all kept
 
 
 def test_retry_policy_decisions() -> None:
@@ -202,6 +229,9 @@ def test_importing_the_package_loads_no_http_stack() -> None:
         (['"requests";r=0;t=42, "fhirInteractions";r=0;t=50'], 50.0),
         (['"requests";r=9;t=60', '"fhirInteractions";r=0;t=7'], 7.0),
         (["garbage", '"requests";r=x;t=1', '"requests";t=5'], None),
+        # only ASCII digits, as for Retry-After
+        (['"requests";r=0;t=+5', '"requests";r=0;t=1_0', '"requests";r=0;t=\uff15'], None),
+        (['"requests";r=-1;t=5', '"requests";r=0;t=-5'], None),
         ([], None),
     ],
 )

@@ -230,6 +230,10 @@ class AsyncTokenManager:
             if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool)
             else None
         )
+        if lifetime is not None and not lifetime > 0:
+            # 0, negative or NaN would make every call fetch a new token (serialised on the
+            # lock): no usable lifetime, so the token is used until the server answers 401.
+            lifetime = None
         return token, lifetime, None
 
     def _event(

@@ -65,10 +65,16 @@ def check_complete_hook(hook: object) -> None:
 
 
 async def call_hook(hook: Callable[[Any], Any], event: Any) -> None:
-    """Call an on_request_complete hook, awaiting what it returns when that is awaitable."""
+    """Call an on_request_complete hook, awaiting what it returns when that is awaitable.
+
+    The await is shielded from cancellation: the event of a call cancelled by a cancel scope
+    (``anyio.move_on_after``, a task group) is delivered after the cancellation, and would
+    otherwise be cancelled at the hook's first await and lost from the audit trail.
+    """
     result = hook(event)
     if inspect.isawaitable(result):
-        await result  # async-only
+        with anyio.CancelScope(shield=True):  # async-only
+            await result  # async-only
         # sync-only: if inspect.iscoroutine(result):
         # sync-only:     result.close()  # never run: no "coroutine was never awaited" warning
         # sync-only: raise TypeError("on_request_complete returned an awaitable in MedplumClient")

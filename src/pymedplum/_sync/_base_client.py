@@ -440,10 +440,10 @@ class SyncBaseClient:
         """Send one logical call and return its 2xx (or 304) response.
 
         Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass, a
-        transport failure ``NetworkError``, a cross-origin ``base="absolute"`` URL
-        ``UnsafeRedirectError``, any other 3xx (never followed) ``UnsafeRedirectError`` when it
-        points at another origin, else ``MedplumError``. Exactly one ``RequestEvent`` is
-        emitted, whatever happens.
+        transport failure or an undecodable body ``NetworkError``, a cross-origin
+        ``base="absolute"`` URL ``UnsafeRedirectError``, any other 3xx (never followed)
+        ``UnsafeRedirectError`` when it points at another origin, else ``MedplumError``.
+        Exactly one ``RequestEvent`` is emitted, whatever happens (a cancellation included).
         """
         call = _Call(method.upper(), url, base)
         call.path_template = path_template
@@ -616,13 +616,19 @@ class SyncBaseClient:
                 # httpx's own check, which the straight-to-transport path would skip.
                 raise RuntimeError("the client has been closed; create a new one")
             token = tokens.token(http)
+            if self._closed:
+                # Closed while the token was fetched: a request sent now would open a
+                # connection in the closed pool, which nothing would ever close.
+                raise RuntimeError("the client has been closed; create a new one")
             request = self._build(call, token)
             call.request = request
             tries += 1
             t0 = time.perf_counter()
             try:
                 response = self._send_once(request)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
+                # Transport failures, and a body that could not be decoded (DecodingError: a
+                # broken Content-Encoding), which arrives after the server processed the request.
                 # The exception reaches hooks (RequestAttempt) even when the call is retried.
                 _redact(request)
                 attempts.append(
@@ -637,6 +643,13 @@ class SyncBaseClient:
                     ) from exc
                 _synchronization.sleep(delay)
                 continue
+            except BaseException as exc:
+                # Cancelled or interrupted mid-attempt: the request may have reached the server,
+                # so the call's RequestEvent records the attempt (as the token request's does).
+                attempts.append(
+                    RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
+                )
+                raise
             status = response.status_code
             attempts.append(
                 RequestAttempt(len(attempts) + 1, status, time.perf_counter() - t0, call.obo)

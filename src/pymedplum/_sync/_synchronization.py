@@ -62,7 +62,12 @@ def check_complete_hook(hook: object) -> None:
 
 
 def call_hook(hook: Callable[[Any], Any], event: Any) -> None:
-    """Call an on_request_complete hook, awaiting what it returns when that is awaitable."""
+    """Call an on_request_complete hook, awaiting what it returns when that is awaitable.
+
+    The await is shielded from cancellation: the event of a call cancelled by a cancel scope
+    (``anyio.move_on_after``, a task group) is delivered after the cancellation, and would
+    otherwise be cancelled at the hook's first await and lost from the audit trail.
+    """
     result = hook(event)
     if inspect.isawaitable(result):
         if inspect.iscoroutine(result):

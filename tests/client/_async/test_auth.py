@@ -58,6 +58,32 @@ async def test_the_token_is_refreshed_before_it_expires(fake: FakeMedplum) -> No
     ]
 
 
+@pytest.mark.parametrize("expires_in", [b"0", b"-30", b"NaN"])
+async def test_a_token_without_a_usable_lifetime_is_kept_until_rejected(
+    fake: FakeMedplum, expires_in: bytes
+) -> None:
+    # Read literally, "expires_in": 0 would make every call fetch a token, one at a time.
+    def token(request: httpx.Request) -> httpx.Response:
+        body = b'{"access_token": "secret-token-%d", "expires_in": %s}' % (
+            len(fake.token_requests),
+            expires_in,
+        )
+        return httpx.Response(200, content=body)
+
+    fake.token_answers.extend([token, token])
+    client = make_client(fake)
+
+    async def call(i: int) -> int:
+        return (await client._request("GET", "Patient/123")).status_code
+
+    assert await gather_tasks(30, call) == [200] * 30
+    assert len(fake.token_requests) == 1
+    # Used until the server rejects it: then one refresh and one replay, as always.
+    fake.valid_tokens = {"secret-token-2"}
+    assert (await client._request("GET", "Patient/123")).status_code == 200
+    assert len(fake.token_requests) == 2
+
+
 async def test_one_token_request_for_100_concurrent_callers(fake: FakeMedplum) -> None:
     fake.token_delay = 0.05
     client = make_client(fake)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, overload
 
 import httpx
+import pydantic
 
 from pymedplum._endpoints import Endpoint
 from pymedplum._request_builders import fill_path
@@ -165,7 +166,15 @@ class Dispatch(SyncBaseClient):
             return as_fhir.model_validate(data)
         if as_fhir is None:
             return self._dict_response(response)
-        return as_fhir.model_validate_json(response.content)
+        try:
+            return as_fhir.model_validate_json(response.content)
+        except pydantic.ValidationError as exc:
+            if exc.errors()[0]["type"] == "json_invalid":
+                # Not JSON at all (a proxy's HTML page): the same MedplumError, with the
+                # response, as without as_fhir; a resource that does not fit the model stays
+                # pydantic's ValidationError.
+                self._json(response)
+            raise
 
     @overload
     def _as_model(self, data: dict[str, Any], as_fhir: None) -> dict[str, Any]: ...

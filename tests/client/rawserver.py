@@ -1,0 +1,89 @@
+"""A raw HTTP/1.1 server on loopback whose answers a test scripts byte by byte: bodies cut
+short, stalled mid-body, connections reset. Used by both flavours (the wire faults tests)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+
+# behaviour(conn, request_line): send (or not) an answer; return True to close the connection.
+Behaviour = Callable[[socket.socket, str], bool]
+
+
+class RawServer:
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.request_lines: list[str] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/"
+        self._conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self._conns.append(conn)
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                while True:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            return
+                        data += chunk
+                    head, _, rest = data.partition(b"\r\n\r\n")
+                    length = 0
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    while len(rest) < length:
+                        rest += conn.recv(65536)
+                    self.request_lines.append(head.split(b"\r\n")[0].decode())
+                    if self.behaviour(conn, self.request_lines[-1]):
+                        return
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._sock.close()
+        for conn in self._conns:
+            with suppress(OSError):
+                conn.close()
+
+
+@contextmanager
+def raw_server(behaviour: Behaviour) -> Iterator[RawServer]:
+    server = RawServer(behaviour)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def stall_mid_body(conn: socket.socket, line: str) -> bool:
+    conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"resourceType"')
+    time.sleep(1.0)
+    return True
+
+
+def cut_short(conn: socket.socket, line: str) -> bool:
+    conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"resourceType"')
+    return True
+
+
+def reset(conn: socket.socket, line: str) -> bool:
+    # SO_LINGER 0: close() sends RST instead of FIN, as a crashed proxy does.
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return True

@@ -1,0 +1,213 @@
+"""AsyncMedplumClient under asyncio / anyio cancellation at every await point of a call.
+
+After a cancellation the client must keep working (the token lock released, no cooldown), no
+response may be left open (ResourceWarning is an error here), and the cancelled call still
+delivers exactly one RequestEvent, to a coroutine hook too. The sync client's counterpart
+(a BaseException at the same points) is tests/client/_async/test_operating_conditions.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from pymedplum import AsyncMedplumClient, RetryPolicy
+from pymedplum.hooks import RequestEvent
+
+from .fake import AsyncFakeTransport, FakeMedplum
+
+pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("error::ResourceWarning")]
+
+BASE = "https://medplum.test/"
+FHIR = BASE + "fhir/R4/"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class SlowTransport(AsyncFakeTransport):
+    """The fake server, with FHIR answers that take ``delay`` seconds."""
+
+    def __init__(self, fake: FakeMedplum, delay: float = 0.0) -> None:
+        super().__init__(fake)
+        self.delay = delay
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/fhir/") and self.delay:
+            await anyio.sleep(self.delay)
+        return await super().handle_async_request(request)
+
+
+def make(fake: FakeMedplum, delay: float = 0.0, **kwargs: Any) -> AsyncMedplumClient:
+    http = httpx.AsyncClient(transport=SlowTransport(fake, delay))
+    return AsyncMedplumClient(BASE, client_id="cid", client_secret="cs", http_client=http, **kwargs)
+
+
+async def still_works(client: AsyncMedplumClient) -> None:
+    assert not client._tokens._lock._lock.locked()
+    transport = client._http._transport
+    assert isinstance(transport, SlowTransport)
+    transport.delay = 0.0
+    transport.fake.token_delay = 0.0
+    assert await client.read_resource("Patient", "123") == {"resourceType": "Patient", "id": "123"}
+
+
+async def test_wait_for_timeout_during_the_token_request() -> None:
+    fake = FakeMedplum(token_delay=5)
+    events: list[RequestEvent] = []
+    client = make(fake, on_request_complete=events.append)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(client.read_resource("Patient", "1"), 0.05)
+    assert [(e.path, type(e.final_exception).__name__) for e in events] == [
+        ("/oauth2/token", "CancelledError"),
+        ("/fhir/R4/Patient/1", "CancelledError"),
+    ]
+    await still_works(client)
+    assert client._tokens._failed_until < 0  # a cancellation starts no cooldown
+
+
+async def test_cancelling_the_task_fetching_the_token_lets_a_waiter_fetch_it() -> None:
+    fake = FakeMedplum(token_delay=0.2)
+    client = make(fake)
+    tasks = [asyncio.create_task(client.read_resource("Patient", "1")) for _ in range(20)]
+    await asyncio.sleep(0.05)
+    tasks[0].cancel()  # the first one holds the lock and is fetching
+    for task in tasks[1:5]:
+        task.cancel()  # and some of those waiting for it
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results[:5])
+    assert all(isinstance(r, dict) for r in results[5:])
+    assert len(fake.token_requests) == 1  # the cancelled fetch never reached the server
+    await still_works(client)
+
+
+async def test_wait_for_timeout_during_the_request() -> None:
+    fake = FakeMedplum()
+    events: list[RequestEvent] = []
+    client = make(fake, delay=5, on_request_complete=events.append)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(client.create_resource({"resourceType": "Patient"}), 0.05)
+    (event,) = [e for e in events if e.action is not None]
+    assert event.action == "create" and event.outcome == "error"
+    assert [(a.status_code, type(a.exception).__name__) for a in event.attempts] == [
+        (None, "CancelledError")
+    ]
+    await still_works(client)
+
+
+async def test_wait_for_timeout_during_the_retry_backoff() -> None:
+    fake = FakeMedplum()
+    fake.queue("GET", "/fhir/R4/Patient/1", httpx.Response(503, headers={"Retry-After": "30"}))
+    events: list[RequestEvent] = []
+    client = make(fake, on_request_complete=events.append)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(client.read_resource("Patient", "1"), 0.1)
+    assert [a.status_code for a in events[-1].attempts] == [503]
+    assert len(fake.requests) == 1
+    await still_works(client)
+
+
+async def test_wait_for_timeout_while_polling_an_async_job() -> None:
+    fake = FakeMedplum()
+    fake.queue("GET", "/fhir/R4/job/j1/status", fake.json(200, {"status": "accepted"}))
+    client = make(fake)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(client.wait_for_async_job("j1", poll_interval=0.02), 0.2)
+    polls = len(fake.sent_to("/fhir/R4/job/j1/status"))
+    assert polls >= 2
+    await anyio.sleep(0.1)
+    assert len(fake.sent_to("/fhir/R4/job/j1/status")) == polls  # no poll outlives the call
+    await still_works(client)
+
+
+def _page(n: int, last: int) -> dict[str, Any]:
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": {"resourceType": "Patient", "id": f"p{n}"}}],
+    }
+    if n < last:
+        bundle["link"] = [{"relation": "next", "url": f"{FHIR}Patient?page={n + 1}"}]
+    return bundle
+
+
+async def test_paging_cancelled_between_pages_or_abandoned_halfway() -> None:
+    fake = FakeMedplum()
+    fake.queue("GET", "/fhir/R4/Patient", lambda r: httpx.Response(
+        200, json=_page(int(r.url.params.get("page", "1")), last=100)
+    ))  # fmt: skip
+    client = make(fake, delay=0.01)
+    seen: list[str] = []
+
+    async def drain() -> None:
+        async for patient in client.search_resource_pages("Patient"):
+            seen.append(patient["id"])
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(drain(), 0.2)
+    assert 0 < len(seen) < 100
+    await anyio.sleep(0.05)
+    before = len(fake.sent_to("/fhir/R4/Patient"))
+    pages = client.search_resource_pages("Patient")
+    async for _ in pages:
+        break  # abandoned after the first resource: nothing is held open
+    await pages.aclose()  # type: ignore[attr-defined]
+    assert len(fake.sent_to("/fhir/R4/Patient")) == before + 1  # pages are fetched lazily
+    await still_works(client)
+
+
+@pytest.mark.parametrize("where", ["request", "backoff", "token"])
+async def test_an_anyio_cancel_scope_still_delivers_the_event_to_a_coroutine_hook(
+    where: str,
+) -> None:
+    # Level-triggered cancellation (anyio, trio, FastAPI) re-cancels every await inside the
+    # cancelled scope; the audit hook's own awaits must not be cancelled with the call.
+    fake = FakeMedplum(token_delay=5 if where == "token" else 0)
+    if where == "backoff":
+        fake.queue("GET", "/fhir/R4/Patient/1", httpx.Response(503))
+    delivered: list[RequestEvent] = []
+
+    async def audit(event: RequestEvent) -> None:
+        await anyio.sleep(0.01)  # an audit write
+        delivered.append(event)
+
+    client = make(
+        fake,
+        delay=5 if where == "request" else 0,
+        on_request_complete=audit,
+        retry=RetryPolicy(backoff_base=10, max_backoff=10),
+    )
+    with anyio.move_on_after(0.1) as scope:
+        await client.read_resource("Patient", "1")
+    assert scope.cancelled_caught
+    fhir_events = [e for e in delivered if e.action is not None]
+    assert len(fhir_events) == 1 and fhir_events[0].outcome == "error"
+    if where == "token":
+        assert [e.path for e in delivered] == ["/oauth2/token", "/fhir/R4/Patient/1"]
+
+    # A task group cancelled from outside: the same.
+    delivered.clear()
+    async with anyio.create_task_group() as group:
+        group.start_soon(client.read_resource, "Patient", "1")
+        await anyio.sleep(0.05)
+        group.cancel_scope.cancel()
+    assert len([e for e in delivered if e.action is not None]) == 1
+    await still_works(client)
+
+
+async def test_closing_while_calls_are_in_flight_never_hangs() -> None:
+    fake = FakeMedplum()
+    client = make(fake, delay=0.2)
+    await client.read_resource("Patient", "1")
+    tasks = [asyncio.create_task(client.read_resource("Patient", "1")) for _ in range(10)]
+    await asyncio.sleep(0.05)
+    await client.aclose()
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 2)
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.read_resource("Patient", "1")
