@@ -156,8 +156,12 @@ def rate_limit_reset(values: list[str]) -> float | None:
                 key, _, number = part.partition("=")
                 params[key.strip()] = number.strip()
             remaining, reset = params.get("r", ""), params.get("t", "")
-            # ASCII digits only, as for Retry-After: int() would also take "+5", "1_0" or "５".
-            if remaining.isascii() and remaining.isdigit() and reset.isascii() and reset.isdigit():
-                if int(remaining) == 0:
-                    waits.append(float(reset))
+            # ASCII digits only, as for Retry-After: int() would also take "+5", "1_0" or a
+            # full-width digit.
+            if _ascii_digits(remaining) and _ascii_digits(reset) and int(remaining) == 0:
+                waits.append(float(reset))
     return max(waits) if waits else None
+
+
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
