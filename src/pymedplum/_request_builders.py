@@ -642,7 +642,7 @@ def bulk_data_done(status_code: int, body: Mapping[str, Any]) -> bool:
     (Medplum's $export hands out ``fhir/R4/bulkdata/export/{id}``) has no AsyncJob: it answers
     202 with an empty body while the export runs and 200 with the export manifest, which has no
     ``status``, once done. (Kept out of the async module: unasync would rename "AsyncJob".)"""
-    return status_code == 200 and body.get("resourceType") != "AsyncJob"
+    return status_code == 200 and body.get("resourceType") != "AsyncJob" and "status" not in body
 
 
 # --- terminology ------------------------------------------------------------------------------

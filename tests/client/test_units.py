@@ -22,7 +22,7 @@ from pymedplum import (
     UnsafeRedirectError,
 )
 from pymedplum._obo import normalize_membership
-from pymedplum._request_builders import normalize_if_none_exist
+from pymedplum._request_builders import bulk_data_done, normalize_if_none_exist
 from pymedplum._retry import parse_retry_after, rate_limit_reset
 from pymedplum._security import (
     check_same_origin,
@@ -239,3 +239,18 @@ def test_rate_limit_reset_reads_medplums_ratelimit_header(
     values: list[str], expected: float | None
 ) -> None:
     assert rate_limit_reset(values) == expected
+
+
+@pytest.mark.parametrize(
+    ("status_code", "body", "done"),
+    [
+        (200, {"transactionTime": "2026-01-01T00:00:00Z", "request": "x", "output": []}, True),
+        (202, {}, False),  # the export still runs
+        (200, {"resourceType": "AsyncJob", "status": "accepted"}, False),
+        (200, {"status": "accepted"}, False),  # job-like, not a manifest: keep polling
+    ],
+)
+def test_bulk_data_done_only_for_a_finished_export_manifest(
+    status_code: int, body: dict[str, object], done: bool
+) -> None:
+    assert bulk_data_done(status_code, body) is done
