@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pydantic_core
 
+from pymedplum._retry import parse_retry_after, rate_limit_reset
 from pymedplum._sync import _synchronization
 from pymedplum.exceptions import AuthenticationError, TokenRefreshCooldownError
 from pymedplum.hooks import RequestAttempt, RequestEvent
@@ -133,6 +134,7 @@ class SyncTokenManager:
         started_at = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         status: int | None = None
+        server_wait = 0.0  # how long the token endpoint asked us to stay away (429/503)
         error: BaseException | None = None
         try:
             try:
@@ -157,6 +159,7 @@ class SyncTokenManager:
                 )
                 raise error from exc
             status = response.status_code
+            server_wait = _server_wait(response)
             # The request body holds the client secret; the response travels in exceptions.
             response.request = _without_secret(response.request)
             token, expires_in, error = self._read(response)
@@ -165,11 +168,14 @@ class SyncTokenManager:
         except Exception as exc:
             # A cancelled caller (BaseException) is not a failed refresh: no cooldown then.
             error = error if error is not None else exc
-            self._failed_until = time.monotonic() + self._cooldown
+            # The cooldown, or longer when a rate-limited token endpoint says when to return:
+            # asking earlier would only be refused again (Medplum limits logins per minute).
+            cooldown = max(self._cooldown, server_wait)
+            self._failed_until = time.monotonic() + cooldown
             logger.warning(
                 "token request failed (%s); further refreshes wait %.2fs",
                 type(error).__name__,
-                self._cooldown,
+                cooldown,
             )
             raise
         except BaseException as exc:  # cancelled: reported as such, no cooldown
@@ -266,6 +272,17 @@ def _without_secret(request: httpx.Request) -> httpx.Request:
     """A copy of a token request without its form body (it carries ``client_secret``)."""
     headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
     return httpx.Request(request.method, request.url, headers=headers)
+
+
+def _server_wait(response: httpx.Response) -> float:
+    """Seconds a 429 or 503 from the token endpoint asks to wait (Retry-After, or for a 429
+    Medplum's RateLimit header); 0 when it says nothing."""
+    if response.status_code not in (429, 503):
+        return 0.0
+    wait = parse_retry_after(response.headers.get("Retry-After"))
+    if wait is None and response.status_code == 429:
+        wait = rate_limit_reset(response.headers.get_list("RateLimit"))
+    return wait or 0.0
 
 
 def _hint(status: int) -> str:

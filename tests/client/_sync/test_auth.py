@@ -252,6 +252,25 @@ def test_a_failed_refresh_starts_the_cooldown(fake: FakeMedplum) -> None:
     assert len(fake.token_requests) == 2
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"Retry-After": "30"}, {"RateLimit": '"requests";r=0;t=30'}],
+    ids=["retry-after", "medplum-ratelimit"],
+)
+def test_a_rate_limited_token_endpoint_sets_the_cooldown(
+    fake: FakeMedplum, headers: dict[str, str]
+) -> None:
+    fake.token_answers = [httpx.Response(429, headers=headers)]
+    client = make_client(fake, failed_refresh_cooldown=0.3)
+    with pytest.raises(AuthenticationError):
+        client._request("GET", "Patient/123")
+    time.sleep(0.35)  # past failed_refresh_cooldown, not past what the server asked for
+    with pytest.raises(TokenRefreshCooldownError) as info:
+        client._request("GET", "Patient/123")
+    assert 29 < info.value.retry_after <= 30
+    assert len(fake.token_requests) == 1
+
+
 def test_concurrent_callers_during_a_failed_refresh_do_not_hammer(
     fake: FakeMedplum,
 ) -> None:
