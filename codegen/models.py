@@ -32,7 +32,7 @@ import jinja2
 from pydantic import BaseModel
 
 from codegen import ir, loader
-from codegen.terminology import Expander
+from codegen.terminology import ELEMENTS_KEPT_AS_CODE, Expander
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "pymedplum" / "fhir"
@@ -184,6 +184,8 @@ class Generator:
     def _code_literal(self, element: ir.Element) -> str | None:
         b = element.binding
         if b is None or b.strength != "required" or not b.value_set:
+            return None
+        if element.path in ELEMENTS_KEPT_AS_CODE:
             return None
         codes = self.expander.expand(b.value_set)
         if codes is None:

