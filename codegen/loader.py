@@ -28,9 +28,6 @@ VENDORED: tuple[str, ...] = (
     "medplum/valuesets-medplum.json.gz",
 )
 
-_KEPT = {"StructureDefinition", "ValueSet", "CodeSystem"}
-
-
 @dataclass
 class Definitions:
     """StructureDefinitions (in reading order) and terminology by canonical URL."""
@@ -98,8 +95,3 @@ def load(sources: Iterable[str | Path] | None = None) -> Definitions:
         else:
             defs.add(_read_json_file(path))
     return defs
-
-
-def is_kept(resource: dict[str, Any]) -> bool:
-    """Whether a document is one of the kinds the generator reads."""
-    return resource.get("resourceType") in _KEPT
