@@ -48,10 +48,10 @@ class SyncTokenManager:
         self._token_path = httpx.URL(token_url).path
         self._client_id = client_id
         self._client_secret = client_secret
-        # (token, monotonic time to refresh it) as one tuple, so that a thread reading it
-        # never pairs a new token with an old deadline. A given token has no known expiry:
+        # (token, monotonic time to refresh it, monotonic time it expires) as one tuple, so
+        # that a thread reading it never pairs a new token with old deadlines. A failed early
+        # refresh keeps the token until it expires. A given access_token has no known expiry:
         # it is used until the server answers 401.
-        # Also the time the token expires (a failed early refresh keeps it until then).
         self._state: tuple[str | None, float, float] = (
             (access_token, math.inf, math.inf)
             if access_token is not None
