@@ -140,6 +140,16 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Seconds the server asks the client to wait before asking again, or ``None``: its
+    ``Retry-After``, else, for a 429, the reset of Medplum's ``RateLimit`` header (Medplum
+    5.0.10 sends no Retry-After). The one reading of both the API calls and the token request."""
+    wait = parse_retry_after(response.headers.get("Retry-After"))
+    if wait is None and response.status_code == 429:
+        wait = rate_limit_reset(response.headers.get_list("RateLimit"))
+    return wait
+
+
 def rate_limit_reset(values: list[str]) -> float | None:
     """Seconds until an exhausted quota resets, from ``RateLimit`` header values.
 

@@ -14,7 +14,7 @@ import httpx
 import pydantic_core
 
 from pymedplum._async import _synchronization
-from pymedplum._retry import parse_retry_after, rate_limit_reset
+from pymedplum._retry import retry_after_seconds
 from pymedplum.exceptions import AuthenticationError, TokenRefreshCooldownError
 from pymedplum.hooks import RequestAttempt, RequestEvent
 
@@ -278,10 +278,7 @@ def _server_wait(response: httpx.Response) -> float:
     Medplum's RateLimit header); 0 when it says nothing."""
     if response.status_code not in (429, 503):
         return 0.0
-    wait = parse_retry_after(response.headers.get("Retry-After"))
-    if wait is None and response.status_code == 429:
-        wait = rate_limit_reset(response.headers.get_list("RateLimit"))
-    return wait or 0.0
+    return retry_after_seconds(response) or 0.0
 
 
 def _hint(status: int) -> str:

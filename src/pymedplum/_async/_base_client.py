@@ -30,7 +30,7 @@ from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager
 from pymedplum._request_builders import is_finite_number
-from pymedplum._retry import RetryPolicy, parse_retry_after, rate_limit_reset, was_possibly_sent
+from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._serialization import encode_json
 from pymedplum._version import __version__
@@ -672,10 +672,7 @@ class AsyncBaseClient:
                 await response.aclose()
                 await tokens.refresh_after_401(http, token)
                 continue
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is None and status == 429:
-                # Medplum sends no Retry-After, only its RateLimit header.
-                retry_after = rate_limit_reset(response.headers.get_list("RateLimit"))
+            retry_after = retry_after_seconds(response)
             if status >= 500:
                 possibly_sent = True
             delay = policy.delay_for_status(status, retry_after, tries, replay_safe=replay_safe)
