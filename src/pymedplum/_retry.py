@@ -85,15 +85,12 @@ class RetryPolicy:
         """Seconds to wait before retrying a response, or ``None`` to not retry it."""
         if attempt >= self.max_attempts:
             return None
-        if status_code == 429:
-            if retry_after is None:
-                return self.backoff(attempt)
-            return retry_after if retry_after <= self.max_retry_after else None
-        if status_code in self.retry_statuses and replay_safe:
-            if retry_after is not None:
-                return retry_after if retry_after <= self.max_retry_after else None
+        # A 429 was not processed, so any method may be resent; a 502-504 may have been.
+        if status_code != 429 and not (status_code in self.retry_statuses and replay_safe):
+            return None
+        if retry_after is None:
             return self.backoff(attempt)
-        return None
+        return retry_after if retry_after <= self.max_retry_after else None
 
     def delay_for_error(
         self, exc: BaseException, attempt: int, *, replay_safe: bool
