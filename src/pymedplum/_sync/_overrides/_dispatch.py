@@ -176,18 +176,6 @@ class Dispatch(SyncBaseClient):
                 self._json(response)
             raise
 
-    @overload
-    def _as_model(self, data: dict[str, Any], as_fhir: None) -> dict[str, Any]: ...
-
-    @overload
-    def _as_model(self, data: dict[str, Any], as_fhir: type[ModelT]) -> ModelT: ...
-
-    def _as_model(
-        self, data: dict[str, Any], as_fhir: type[ModelT] | None
-    ) -> dict[str, Any] | ModelT:
-        """An already decoded resource as ``as_fhir`` or unchanged."""
-        return data if as_fhir is None else as_fhir.model_validate(data)
-
     def _bundle_response(
         self, response: httpx.Response, return_bundle: bool, as_fhir: type[ModelT] | None
     ) -> dict[str, Any] | FHIRBundle[Any]:

@@ -63,7 +63,7 @@ class SearchOverrides(Dispatch):
         while True:
             page = self._dict_response(response, exact_decimals=as_fhir is not None)
             for resource in matches(page):
-                yield self._as_model(resource, as_fhir)
+                yield self._to_model(resource, as_fhir)
             link = next_link(page)
             if link is None:
                 return
