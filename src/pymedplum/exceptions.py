@@ -11,9 +11,9 @@ Hierarchy (every class is re-exported at ``pymedplum.*``)::
     │   ├── NotFoundError             404
     │   │   └── GoneError             410 (a deleted resource)
     │   ├── PreconditionFailedError   412
-    │   ├── RateLimitError            429 (``retry_after`` from the Retry-After header)
+    │   ├── RateLimitError            429 (``retry_after``: Retry-After or RateLimit reset)
     │   └── ServerError               5xx
-    ├── NetworkError                  connection / timeout / DNS failure (``__cause__`` is httpx's)
+    ├── NetworkError                  connection / timeout / DNS failure, undecodable body
     ├── InsecureTransportError        plain http:// to a non-loopback host without the opt-in
     ├── UnsafeRedirectError           a follow-up URL outside the configured origin
     └── TokenRefreshCooldownError     refresh attempted inside the failed-refresh cooldown
@@ -170,7 +170,8 @@ class PreconditionFailedError(OperationOutcomeError):
 class RateLimitError(OperationOutcomeError):
     """HTTP 429 Too Many Requests, after the SDK's own retries are spent.
 
-    ``retry_after`` is the server's Retry-After in seconds, or ``None`` when it sent none.
+    ``retry_after`` is the server's Retry-After in seconds (else the reset time of Medplum's
+    ``RateLimit`` header), or ``None`` when it said neither.
     """
 
     retry_after: float | None
@@ -232,9 +233,10 @@ class ServerError(OperationOutcomeError):
 
 
 class NetworkError(MedplumError):
-    """The request failed in transport (connect, timeout, DNS, reset); ``__cause__`` is the
-    httpx exception. ``possibly_committed`` is ``True`` when a request had been sent before the
-    failure, so a write may have been applied: re-read before retrying it by hand."""
+    """The request failed in transport (connect, timeout, DNS, reset) or its answer could not
+    be decoded (a broken Content-Encoding); ``__cause__`` is the httpx exception.
+    ``possibly_committed`` is ``True`` when a request had been sent before the failure, so a
+    write may have been applied: re-read before retrying it by hand."""
 
     possibly_committed: bool
 
