@@ -166,7 +166,11 @@ def rate_limit_reset(values: list[str]) -> float | None:
             # ASCII digits only, as for Retry-After: int() would also take "+5", "1_0" or a
             # full-width digit.
             if _ascii_digits(remaining) and _ascii_digits(reset) and int(remaining) == 0:
-                waits.append(float(reset))
+                wait = float(reset)
+                # Too many digits read as inf, which would be a token cooldown that never ends;
+                # unreadable then, as in parse_retry_after.
+                if math.isfinite(wait):
+                    waits.append(wait)
     return max(waits) if waits else None
 
 

@@ -232,6 +232,8 @@ def test_importing_the_package_loads_no_http_stack() -> None:
         # only ASCII digits, as for Retry-After
         (['"requests";r=0;t=+5', '"requests";r=0;t=1_0', '"requests";r=0;t=\uff15'], None),
         (['"requests";r=-1;t=5', '"requests";r=0;t=-5'], None),
+        # too many digits for a float (inf): unreadable, as parse_retry_after has it
+        (['"requests";r=0;t=' + "9" * 400], None),
         ([], None),
     ],
 )

@@ -271,6 +271,20 @@ async def test_a_rate_limited_token_endpoint_sets_the_cooldown(
     assert len(fake.token_requests) == 1
 
 
+async def test_an_endless_ratelimit_reset_does_not_block_refreshes_forever(
+    fake: FakeMedplum,
+) -> None:
+    # t= with more digits than a float holds reads as inf: it must count as unreadable (the
+    # configured cooldown applies), not as a cooldown that never ends.
+    fake.token_answers = [httpx.Response(429, headers={"RateLimit": '"r";r=0;t=' + "9" * 400})]
+    client = make_client(fake, failed_refresh_cooldown=0.3)
+    with pytest.raises(AuthenticationError):
+        await client._request("GET", "Patient/123")
+    time.sleep(0.35)
+    assert (await client._request("GET", "Patient/123")).status_code == 200
+    assert len(fake.token_requests) == 2
+
+
 async def test_concurrent_callers_during_a_failed_refresh_do_not_hammer(
     fake: FakeMedplum,
 ) -> None:
