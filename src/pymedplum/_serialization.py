@@ -1,4 +1,5 @@
-"""FHIR JSON: the one place a model becomes a plain dict, and a request body becomes bytes."""
+"""FHIR JSON: the one place a model becomes a plain dict, a request body becomes bytes, and
+a response body is decoded outside the validating models (exact decimals, or lenient)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+import pydantic_core
 from pydantic import BaseModel
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "as_fhir_dict",
     "decode_exact",
     "encode_json",
+    "json_or_none",
     "to_fhir_json",
     "wire_dict",
 ]
@@ -136,3 +139,14 @@ def decode_exact(content: bytes | str) -> Any:
     """Decode JSON keeping every number with a fraction or exponent as a ``Decimal`` (its text
     intact), for responses whose resources are validated into models afterwards."""
     return json.loads(content, parse_float=Decimal)
+
+
+def json_or_none(content: bytes) -> Any:
+    """The JSON of a response body, or ``None`` when it is empty or not JSON (a proxy's HTML
+    error page): reading an error answer must not fail on the body."""
+    if not content:
+        return None
+    try:
+        return pydantic_core.from_json(content)
+    except ValueError:
+        return None

@@ -8,13 +8,12 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Any
 
 import httpx
-import pydantic_core
 
 from pymedplum._async import _synchronization
 from pymedplum._retry import retry_after_seconds
+from pymedplum._serialization import json_or_none
 from pymedplum.exceptions import AuthenticationError, TokenRefreshCooldownError
 from pymedplum.hooks import RequestAttempt, RequestEvent
 
@@ -194,12 +193,7 @@ class AsyncTokenManager:
         self, response: httpx.Response
     ) -> tuple[str, float | None, AuthenticationError | None]:
         """Token and lifetime from a token response, or the error describing why not."""
-        body: Any = None
-        if response.content:
-            try:
-                body = pydantic_core.from_json(response.content)
-            except ValueError:
-                body = None
+        body = json_or_none(response.content)
         if response.status_code >= 400 or not isinstance(body, dict):
             code = body.get("error") if isinstance(body, dict) else None
             detail = f" ({code})" if isinstance(code, str) and code.isidentifier() else ""

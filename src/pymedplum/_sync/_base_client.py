@@ -32,7 +32,7 @@ from pymedplum import _obo
 from pymedplum._request_builders import is_finite_number
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
-from pymedplum._serialization import encode_json
+from pymedplum._serialization import encode_json, json_or_none
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager
 from pymedplum._version import __version__
@@ -678,15 +678,9 @@ class SyncBaseClient:
                 _synchronization.sleep(delay)
                 continue
             _redact(request)
-            body: Any = None
-            if response.content:
-                try:
-                    body = pydantic_core.from_json(response.content)
-                except ValueError:
-                    body = None
             exc_obj = error_for_status(
                 status,
-                body=body,
+                body=json_or_none(response.content),
                 response=response,
                 method=call.method,
                 path=request.url.path,
