@@ -28,6 +28,7 @@ VENDORED: tuple[str, ...] = (
     "medplum/valuesets-medplum.json.gz",
 )
 
+
 @dataclass
 class Definitions:
     """StructureDefinitions (in reading order) and terminology by canonical URL."""
