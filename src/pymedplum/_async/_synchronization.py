@@ -65,11 +65,12 @@ def check_complete_hook(hook: object) -> None:
 
 
 async def call_hook(hook: Callable[[Any], Any], event: Any) -> None:
-    """Call an on_request_complete hook, awaiting what it returns when that is awaitable.
+    """Call an on_request_complete hook (one docstring for both twins).
 
-    The await is shielded from cancellation: the event of a call cancelled by a cancel scope
-    (``anyio.move_on_after``, a task group) is delivered after the cancellation, and would
-    otherwise be cancelled at the hook's first await and lost from the audit trail.
+    AsyncMedplumClient awaits an awaitable result, shielded from cancellation: the event of a
+    call cancelled by a cancel scope (``anyio.move_on_after``, a task group) is delivered after
+    the cancellation, and would otherwise be cancelled at the hook's first await and lost from
+    the audit trail. MedplumClient refuses one (TypeError): nothing would ever run it.
     """
     result = hook(event)
     if inspect.isawaitable(result):
