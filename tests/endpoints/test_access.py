@@ -165,6 +165,27 @@ async def test_merge_rejects_bad_arguments_before_any_request(
     assert h.requests == []
 
 
+@pytest.mark.parametrize(
+    "method",
+    [
+        "merge_project_membership_access",
+        "add_project_membership_access_entry",
+        "remove_project_membership_access_entry",
+    ],
+)
+@pytest.mark.parametrize("ids", ["practice-policy", None])
+async def test_managed_policy_ids_of_the_wrong_type_is_a_type_error(
+    make: Any, method: str, ids: Any
+) -> None:
+    # The same TypeError as pymedplum.access.validate_managed_access gives (a str is not a
+    # set of ids), not a ValueError from a second, client-side check.
+    h = make(Membership([A]))
+    args = {"managed_access": [A]} if method.startswith("merge") else {"entry": A}
+    with pytest.raises(TypeError, match=r"^managed_policy_ids must be a set of AccessPolicy ids"):
+        await h.call(method, "alice", **args, managed_policy_ids=ids)
+    assert h.requests == []
+
+
 async def test_merge_rejects_a_bad_membership_id(make: Any) -> None:
     h = make(Membership([A]))
     with pytest.raises(ValueError, match="membership_id"):

@@ -35,9 +35,8 @@ from pymedplum.exceptions import PreconditionFailedError
 Planner = Callable[[Sequence[Any] | None], AccessPlan]
 
 
-def _check_arguments(managed_policy_ids: AbstractSet[str], max_retries: int) -> None:
-    if isinstance(managed_policy_ids, str | bytes) or not managed_policy_ids:
-        raise ValueError("managed_policy_ids must be a non-empty set of AccessPolicy ids")
+def _check_max_retries(max_retries: int) -> None:
+    # managed_policy_ids is checked by the pure validators of pymedplum.access, called next.
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
 
@@ -93,7 +92,7 @@ class AccessOverrides(Dispatch):
         force: bool,
         max_retries: int,
     ) -> MergeResult:
-        _check_arguments(managed_policy_ids, max_retries)
+        _check_max_retries(max_retries)
         validate_managed_access(managed_access, managed_policy_ids)
         return await self._sync_membership_access(
             membership_id,
@@ -111,7 +110,7 @@ class AccessOverrides(Dispatch):
         force: bool,
         max_retries: int,
     ) -> MergeResult:
-        _check_arguments(managed_policy_ids, max_retries)
+        _check_max_retries(max_retries)
         _validate_managed_entry(entry, managed_policy_ids)
         return await self._sync_membership_access(
             membership_id,
@@ -129,7 +128,7 @@ class AccessOverrides(Dispatch):
         force: bool,
         max_retries: int,
     ) -> MergeResult:
-        _check_arguments(managed_policy_ids, max_retries)
+        _check_max_retries(max_retries)
         _validate_managed_entry(entry, managed_policy_ids)
         return await self._sync_membership_access(
             membership_id,
