@@ -1,4 +1,7 @@
-"""$expand, $lookup, $translate: GET with query parameters, or POST Parameters for objects."""
+"""$expand, $lookup, $translate: GET with query parameters, or POST Parameters for objects.
+
+All three only read, so their POST form is replay-safe too (``replay_safe: true`` in
+specs/operations.yaml): a 503 on it is retried like the GET."""
 
 from __future__ import annotations
 
@@ -70,8 +73,6 @@ class TerminologyOverrides(Dispatch):
             {},
             method="POST",
             json=body,
-            # $expand reads; repeating the POST cannot change anything.
-            replay_safe=True,
         )
         return self._dict_response(response)
 
@@ -103,8 +104,6 @@ class TerminologyOverrides(Dispatch):
             method="GET" if body is None else "POST",
             params=params,
             json=body,
-            # $lookup reads; repeating the POST cannot change anything.
-            replay_safe=True,
         )
         return self._dict_response(response)
 
@@ -141,6 +140,5 @@ class TerminologyOverrides(Dispatch):
             method="GET" if body is None else "POST",
             params=params,
             json=body,
-            replay_safe=True,
         )
         return self._dict_response(response)
