@@ -59,7 +59,6 @@ class AsyncTokenManager:
         self._failed_until = -math.inf
         self._lock = _synchronization.AsyncLock()
         self._emit = emit
-        self.token_requests = 0
 
     @property
     def can_refresh(self) -> bool:
@@ -128,7 +127,6 @@ class AsyncTokenManager:
         now = time.monotonic()
         if now < self._failed_until:
             raise TokenRefreshCooldownError(retry_after=self._failed_until - now)
-        self.token_requests += 1
         started_at = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         status: int | None = None

@@ -60,7 +60,6 @@ class SyncTokenManager:
         self._failed_until = -math.inf
         self._lock = _synchronization.SyncLock()
         self._emit = emit
-        self.token_requests = 0
 
     @property
     def can_refresh(self) -> bool:
@@ -129,7 +128,6 @@ class SyncTokenManager:
         now = time.monotonic()
         if now < self._failed_until:
             raise TokenRefreshCooldownError(retry_after=self._failed_until - now)
-        self.token_requests += 1
         started_at = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         status: int | None = None
