@@ -379,7 +379,8 @@ def error_for_status(
 ) -> OperationOutcomeError:
     """Build (not raise) the exception for an error answer; ``body`` is the decoded JSON or
     ``None``. Only a dict whose ``resourceType`` is ``OperationOutcome`` becomes ``outcome``.
-    ``hint`` (PHI-free) is appended to a 4xx message: what the caller most likely got wrong."""
+    ``hint`` (PHI-free) is appended to the message of a 4xx other than 429: what the caller
+    most likely got wrong."""
     outcome = (
         body
         if isinstance(body, Mapping) and body.get("resourceType") == "OperationOutcome"
