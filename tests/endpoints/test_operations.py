@@ -374,9 +374,20 @@ async def test_wait_follows_a_bulk_data_export_status_url(make: Any, clock: Fake
     assert clock.sleeps == [1.0, 1.0]
 
 
+async def test_a_bulk_data_wait_that_times_out_says_it_is_still_running(
+    make: Any, clock: FakeClock
+) -> None:
+    # A Bulk Data status URL answers 202 with no body (no status field) while the export runs:
+    # the timeout must not read "still None".
+    h = make(lambda request: httpx.Response(202))
+    url = FHIR + "bulkdata/export/e-1"
+    with pytest.raises(TimeoutError, match=r"^async job still running \(HTTP 202\) after 2.0 "):
+        await h.call("wait_for_async_job", outcome("informational", url), 1.0, 2.0)
+
+
 async def test_wait_times_out(make: Any, clock: FakeClock) -> None:
     h = make(statuses("active"))
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError, match=r"^async job still 'active' after 5.0 seconds$"):
         await h.call("wait_for_async_job", "j-1", 2.0, 5.0)
     assert sum(clock.sleeps) == pytest.approx(5.0)
     assert len(h.requests) == 4  # t=0, 2, 4, then the last poll at the deadline

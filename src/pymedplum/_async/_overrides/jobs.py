@@ -56,7 +56,7 @@ class JobOverrides(Dispatch):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(
-                    f"async job still {status.get('status')!r} after {timeout} seconds"
+                    f"async job still {_state(response, status)} after {timeout} seconds"
                 )
             await sleep(min(poll_interval, remaining))
 
@@ -69,3 +69,10 @@ def _check_seconds(arg: str, value: object, *, or_none: bool = False) -> None:
         raise TypeError(f"{arg} must be {expected}, got {type(value).__name__}")
     if not is_finite_number(value) or not value > 0:
         raise ValueError(f"{arg} must be {expected}, got {value!r}")
+
+
+def _state(response: httpx.Response, status: dict[str, Any]) -> str:
+    """How a job that is not done reads in the timeout message: its AsyncJob status, or, for a
+    Bulk Data status URL (a 202 without a body), that it is still running."""
+    state = status.get("status")
+    return repr(state) if state is not None else f"running (HTTP {response.status_code})"
