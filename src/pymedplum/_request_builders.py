@@ -515,6 +515,8 @@ def search_as_post(
     only, so the whole query moves there.
     """
     path, _, url_query = target.partition("?")
+    # A link's query is encoded already; raw non-ASCII in it is encoded as httpx would for a GET.
+    url_query = "".join(c if c.isascii() else quote(c, safe="") for c in url_query)
     query = "&".join(q for q in (url_query, urlencode(list(params or []))) if q)
     if len(query) <= MAX_SEARCH_QUERY_CHARS:
         return None

@@ -168,3 +168,17 @@ async def test_a_long_next_link_pointing_back_is_a_paging_loop(make: Any) -> Non
     with pytest.raises(MedplumError, match="already fetched"):
         await h.collect("search_resource_pages", "Patient", {"_id": ids})
     assert len(h.requests) == 1
+
+
+async def test_a_long_next_link_with_raw_non_ascii_is_encoded_in_the_form(make: Any) -> None:
+    ids = long_ids(MAX_SEARCH_QUERY_CHARS)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if b"_offset=1" in request.content:
+            return json_response(200, searchset("2"))
+        return json_response(200, searchset("1", next_url=f"Patient?name=Zoë&_id={ids}&_offset=1"))
+
+    h = make(handler)
+    found = [p["id"] for p in await h.collect("search_resource_pages", "Patient", {"_id": ids})]
+    assert found == ["1", "2"]
+    assert parse_qsl(h.requests[1].content.decode("ascii"))[0] == ("name", "Zoë")

@@ -244,3 +244,39 @@ async def test_paging_while_resources_are_deleted(api: Api) -> None:
                 await api.call("delete_resource", "Patient", made[1])
         assert len(seen) == len(set(seen))  # nothing twice
         assert len(set(made[2:]) - set(seen)) == lost
+
+
+async def test_bundle_total_links_and_search_modes(api: Api) -> None:
+    family = unique("Shape")
+    org = await api.call("create_resource", {"resourceType": "Organization", "name": family})
+    for _ in range(3):
+        await patient(
+            api,
+            name=[{"family": family}],
+            managingOrganization={"reference": f"Organization/{org['id']}"},
+        )
+    query: PatientSearchParams = {"family": family, "_count": 2}
+    first = await api.call("search_resources", "Patient", query, return_bundle=True)
+    # No _total: Medplum sends no total, and one page of several is not passed off as one.
+    assert first.raw.get("total") is None and first.total is None
+    assert {link["relation"] for link in first.link} >= {"self", "first", "next"}
+    counted = await api.call(
+        "search_resources", "Patient", {**query, "_total": "accurate"}, return_bundle=True
+    )
+    assert counted.total == 3 and len(counted) == 2
+    included = await api.call(
+        "search_resources",
+        "Patient",
+        {"family": family, "_include": "Patient:organization"},
+        return_bundle=True,
+    )
+    modes = sorted(e["search"]["mode"] for e in included.raw["entry"])
+    assert modes == ["include", "match", "match", "match"]
+    assert len(included) == 4 and included.total == 3  # total counts matches only
+    assert included.get_next_link() is None
+    # search_one: the first match, never an included resource; None without a match.
+    one = await api.call(
+        "search_one", "Organization", {"_id": org["id"], "_revinclude": "Patient:organization"}
+    )
+    assert one is not None and one["id"] == org["id"]
+    assert await api.call("search_one", "Patient", {"family": unique("none")}) is None
