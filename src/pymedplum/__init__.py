@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from pymedplum.helpers.references import build_reference as build_reference
     from pymedplum.helpers.references import parse_reference as parse_reference
     from pymedplum.helpers.references import resolve_id as resolve_id
+    from pymedplum.helpers.search import escape_search_value as escape_search_value
 
 # name -> module that defines it. One line per public name; keep each group sorted.
 _LAZY: dict[str, str] = {
@@ -96,6 +97,7 @@ _LAZY: dict[str, str] = {
     # FHIR helpers
     "build_reference": "pymedplum.helpers.references",
     "parse_reference": "pymedplum.helpers.references",
+    "escape_search_value": "pymedplum.helpers.search",
     "resolve_id": "pymedplum.helpers.references",
     "extract_identifier": "pymedplum.helpers.names",
     "get_patient_display_name": "pymedplum.helpers.names",
@@ -154,6 +156,7 @@ __all__ = [
     "build_merged_access",
     "build_reference",
     "coding_parts",
+    "escape_search_value",
     "extract_account_references",
     "extract_identifier",
     "get_code_by_system",

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from pydantic import BaseModel
 
@@ -466,7 +466,7 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
         return []
     if isinstance(query, str):
         parsed = parse_qsl(query.removeprefix("?"), keep_blank_values=True)
-        return [(_check_name(name), value) for name, value in parsed]
+        return summary_count_last([(_check_name(name), value) for name, value in parsed])
     pairs: Iterable[tuple[Any, Any]]
     if isinstance(query, Mapping):
         pairs = query.items()
@@ -495,7 +495,45 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
             wire = _wire_value(item)
             if wire is not None:
                 out.append((name, wire))
-    return out
+    return summary_count_last(out)
+
+
+# A search whose encoded query is longer than this goes as ``POST {type}/_search`` with the
+# query as a form body: Medplum's server (Node) answers 431 once the request line and headers
+# pass 16 KiB, proxies often cap a request line at 8 KiB, and httpx refuses a query over 65,536
+# characters outright. Shorter queries stay GETs (cacheable, readable in access logs).
+MAX_SEARCH_QUERY_CHARS = 8000
+
+
+def search_as_post(
+    target: str, params: Sequence[tuple[str, str]] | None
+) -> tuple[str, bytes] | None:
+    """``(target/_search, form body)`` when a search's query is too long for a GET, else None.
+
+    ``target`` is the type path (the query in ``params``) or a server's next link (the query,
+    already encoded, in the URL). Medplum reads a ``_search`` POST's parameters from the body
+    only, so the whole query moves there.
+    """
+    path, _, url_query = target.partition("?")
+    # A link's query is encoded already; raw non-ASCII in it is encoded as httpx would for a GET.
+    url_query = "".join(c if c.isascii() else quote(c, safe="") for c in url_query)
+    query = "&".join(q for q in (url_query, urlencode(list(params or []))) if q)
+    if len(query) <= MAX_SEARCH_QUERY_CHARS:
+        return None
+    return path.rstrip("/") + "/_search", query.encode("ascii")
+
+
+def summary_count_last(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``params`` with ``_summary=count`` moved to the end, the rest in order.
+
+    Medplum reads search parameters in order and ``_summary=count`` sets the page size to 0: a
+    ``_count`` after it would bring the entries back (``_summary=count&_count=5`` answers five
+    resources). FHIR's ``_summary=count`` means "the total, no resources" wherever it stands.
+    """
+    counts = [p for p in params if p == ("_summary", "count")]
+    if not counts:
+        return params
+    return [p for p in params if p != ("_summary", "count")] + counts[:1]
 
 
 # Result parameters whose value is a comma-separated list (FHIR search, 3.1.1.5): a list value

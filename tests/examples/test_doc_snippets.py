@@ -44,9 +44,10 @@ BLOCKS: dict[tuple[str, int], str] = {
     ("docs/helpers.md", 2): RUN,
     ("docs/helpers.md", 3): RUN,
     ("docs/helpers.md", 4): RUN,
-    ("docs/helpers.md", 5): "the body of the client's merge method (ends in `return`)",
-    ("docs/helpers.md", 6): RUN,
+    ("docs/helpers.md", 5): RUN,
+    ("docs/helpers.md", 6): "the body of the client's merge method (ends in `return`)",
     ("docs/helpers.md", 7): RUN,
+    ("docs/helpers.md", 8): RUN,
     ("docs/hooks.md", 0): RUN,
     ("docs/models.md", 0): RUN,
     ("docs/on-behalf-of.md", 0): (
@@ -69,7 +70,7 @@ SETUP: dict[tuple[str, int], str] = {
         "patient = {'resourceType': 'Patient', 'identifier': "
         "[{'system': 'http://hospital.org/mrn', 'value': '123456'}]}\n"
     ),
-    ("docs/helpers.md", 7): (
+    ("docs/helpers.md", 8): (
         "batch = {'resourceType': 'Bundle', 'type': 'batch', 'entry': ["
         "{'request': {'method': 'POST', 'url': 'Patient'},"
         " 'resource': {'resourceType': 'Patient'}},"
@@ -87,9 +88,9 @@ SETUP: dict[tuple[str, int], str] = {
     ),
 }
 
-# helpers.md 7 shows how failures are handled: its batch has one on purpose.
+# helpers.md 8 shows how failures are handled: its batch has one on purpose.
 EXPECTED_FAILURE = {
-    ("docs/helpers.md", 7): "BundleEntryError: 1 bundle entry failed (entry 1: 404)"
+    ("docs/helpers.md", 8): "BundleEntryError: 1 bundle entry failed (entry 1: 404)"
 }
 
 

@@ -836,6 +836,9 @@ class AsyncBaseClient:
         query: dict[str, list[str]] | None = None
         if call.request is not None and call.request.url.query:
             query = parse_qs(call.request.url.query.decode("ascii"), keep_blank_values=True)
+        elif call.request is not None and _is_search_post(call.request):
+            # A search too long for a URL went as POST _search: its form body is the query.
+            query = parse_qs(call.request.content.decode("ascii"), keep_blank_values=True)
         if action is None and path.startswith(self._fhir_root):
             fhir_root = path.rstrip("/") == self._fhir_root
             action = derive_action(call.method, rtype, rid, op, template, fhir_root=fhir_root)
@@ -939,3 +942,12 @@ def _form(
     if not any(k.lower() == "content-type" for k in out):
         out["Content-Type"] = "application/x-www-form-urlencoded"
     return body, out
+
+
+def _is_search_post(request: httpx.Request) -> bool:
+    """A ``POST .../_search`` with a form body (how a long search query is sent)."""
+    return (
+        request.method == "POST"
+        and request.url.path.endswith("/_search")
+        and request.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
+    )

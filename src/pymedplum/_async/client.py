@@ -557,9 +557,11 @@ class AsyncMedplumClient(
 
         Args:
             resource_type: FHIR resource type, e.g. "Patient".
-            query: Search parameters: a mapping (list values repeat the parameter; the generated
-                pymedplum.search_params TypedDicts type it per resource type) or a list of (name,
-                value) tuples.
+            query: Search parameters: a mapping (list values repeat the parameter, an AND; a comma
+                inside one value is an OR, escape a literal one with escape_search_value; the
+                generated pymedplum.search_params TypedDicts type it per resource type), a list of
+                (name, value) tuples, or a query string. A query over 8000 encoded characters is
+                sent as POST {resourceType}/_search with a form body.
             return_bundle: Return a FHIRBundle wrapper instead of the Bundle dict.
             as_fhir: Model class of the bundle's resources (applies when return_bundle=True).
             on_behalf_of: Per-call On-Behalf-Of override. None uses the ambient value (context
@@ -590,9 +592,11 @@ class AsyncMedplumClient(
 
         Args:
             resource_type: FHIR resource type, e.g. "Patient".
-            query: Search parameters: a mapping (list values repeat the parameter; the generated
-                pymedplum.search_params TypedDicts type it per resource type) or a list of (name,
-                value) tuples.
+            query: Search parameters: a mapping (list values repeat the parameter, an AND; a comma
+                inside one value is an OR, escape a literal one with escape_search_value; the
+                generated pymedplum.search_params TypedDicts type it per resource type), a list of
+                (name, value) tuples, or a query string. A query over 8000 encoded characters is
+                sent as POST {resourceType}/_search with a form body.
             on_behalf_of: Per-call On-Behalf-Of override. None uses the ambient value (context
                 manager or client default); an empty string clears it for this call.
 
@@ -641,9 +645,11 @@ class AsyncMedplumClient(
 
         Args:
             resource_type: FHIR resource type, e.g. "Patient".
-            query: Search parameters: a mapping (list values repeat the parameter; the generated
-                pymedplum.search_params TypedDicts type it per resource type) or a list of (name,
-                value) tuples.
+            query: Search parameters: a mapping (list values repeat the parameter, an AND; a comma
+                inside one value is an OR, escape a literal one with escape_search_value; the
+                generated pymedplum.search_params TypedDicts type it per resource type), a list of
+                (name, value) tuples, or a query string. A query over 8000 encoded characters is
+                sent as POST {resourceType}/_search with a form body.
             as_fhir: Pydantic model class to validate the response into; a dict is returned without
                 it.
             on_behalf_of: Per-call On-Behalf-Of override. None uses the ambient value (context
@@ -782,9 +788,11 @@ class AsyncMedplumClient(
 
         Args:
             resource_type: FHIR resource type, e.g. "Patient".
-            query: Search parameters: a mapping (list values repeat the parameter; the generated
-                pymedplum.search_params TypedDicts type it per resource type) or a list of (name,
-                value) tuples.
+            query: Search parameters: a mapping (list values repeat the parameter, an AND; a comma
+                inside one value is an OR, escape a literal one with escape_search_value; the
+                generated pymedplum.search_params TypedDicts type it per resource type), a list of
+                (name, value) tuples, or a query string. A query over 8000 encoded characters is
+                sent as POST {resourceType}/_search with a form body.
             summary: _summary: "true", "text", "data", "count" or "false".
             elements: _elements to return (one str or a list, joined with ",").
             total: _total: "none", "estimate" or "accurate".

@@ -12,7 +12,7 @@ import httpx
 import pydantic
 
 from pymedplum._endpoints import Endpoint
-from pymedplum._request_builders import fill_path
+from pymedplum._request_builders import fill_path, search_as_post
 from pymedplum._serialization import decode_exact
 from pymedplum._sync._base_client import SyncBaseClient
 from pymedplum.bundle import FHIRBundle
@@ -92,8 +92,18 @@ class Dispatch(SyncBaseClient):
             base = endpoint.base
         else:
             target, base = url, "absolute"
+        method = method or endpoint.method
+        template = _template(endpoint.path, values) or None
+        if endpoint.action == "search" and method == "GET" and json is None and content is None:
+            # A query too long for a URL goes as POST _search with a form body (same search).
+            post = search_as_post(target, params)
+            if post is not None:
+                target, content = post
+                method, params, replay_safe = "POST", None, True  # a search changes nothing
+                headers = {**(headers or {}), "Content-Type": "application/x-www-form-urlencoded"}
+                template = f"{template}/_search" if template else None
         return self._request(
-            method or endpoint.method,
+            method,
             target,
             base=base,
             params=list(params) if params else None,
@@ -104,7 +114,7 @@ class Dispatch(SyncBaseClient):
             operation=endpoint.operation,
             resource_type=values.get("resourceType") or endpoint.resource_type,
             resource_id=values.get("id"),
-            path_template=_template(endpoint.path, values) or None,
+            path_template=template,
             on_behalf_of=on_behalf_of,
             replay_safe=endpoint.replay_safe if replay_safe is None else replay_safe,
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 
@@ -17,6 +17,7 @@ from pymedplum._request_builders import (
     matches,
     next_link,
     search_option_params,
+    summary_count_last,
 )
 from pymedplum._security import check_same_origin
 from pymedplum._sync._overrides._dispatch import Dispatch
@@ -26,6 +27,22 @@ from pymedplum.exceptions import MedplumError
 
 # Options that take one value: given both in ``query`` and as an argument is ambiguous.
 _SINGLE_VALUED = frozenset({"_summary", "_elements", "_total", "_at", "_count", "_offset", "_sort"})
+
+
+def _page_url(request: httpx.Request) -> str:
+    """The GET URL of a search page: a long query went as ``POST .../_search`` with a body."""
+    url = str(request.url)
+    if request.method == "POST" and url.endswith("/_search"):
+        return url.removesuffix("/_search") + "?" + request.content.decode("ascii")
+    return url
+
+
+def _page_key(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``url`` as the server reads it: the same page whatever its percent-encoding (a form body
+    and a next link encode the same query differently), and whatever its length."""
+    parts = urlsplit(url)
+    where = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+    return where, tuple(parse_qsl(parts.query, keep_blank_values=True))
 
 
 class SearchOverrides(Dispatch):
@@ -59,7 +76,7 @@ class SearchOverrides(Dispatch):
         response = self._call_endpoint(
             endpoint, values, params=build_search_params(query), on_behalf_of=on_behalf_of
         )
-        seen = {str(response.request.url)}
+        seen = {_page_key(_page_url(response.request))}
         while True:
             page = self._dict_response(response, exact_decimals=as_fhir is not None)
             for resource in matches(page):
@@ -68,11 +85,12 @@ class SearchOverrides(Dispatch):
             if link is None:
                 return
             # A relative link is resolved against the page it came from.
-            url = link if is_absolute_url(link) else urljoin(str(response.request.url), link)
+            base = _page_url(response.request)
+            url = link if is_absolute_url(link) else urljoin(base, link)
             check_same_origin(self._origin, url, what="the Bundle's next link")
-            if str(httpx.URL(url)) in seen:  # a server paging bug must not loop forever
+            if _page_key(url) in seen:  # a server paging bug must not loop forever
                 raise MedplumError("the Bundle's next link points at a page already fetched")
-            seen.add(str(httpx.URL(url)))
+            seen.add(_page_key(url))
             response = self._call_endpoint(endpoint, values, url=url, on_behalf_of=on_behalf_of)
 
     def _search_with_options(
@@ -116,7 +134,7 @@ class SearchOverrides(Dispatch):
         response = self._call_endpoint(
             ENDPOINTS["search_with_options"],
             {"resourceType": resource_type},
-            params=params + options,
+            params=summary_count_last(params + options),
             on_behalf_of=on_behalf_of,
         )
         return self._bundle_response(response, return_bundle, as_fhir)

@@ -1,0 +1,282 @@
+"""FHIR search values as applications write them, with both clients against the live local
+server (Medplum's own search parsing and matching): token forms, date prefixes, AND / OR,
+escaped commas, non-ASCII text, modifiers, chains, meta parameters, ``_summary=count``, queries
+too long for a URL, and paging while the data changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sdk_clients import Api, unique
+
+from pymedplum import BadRequestError, FHIRBundle, escape_search_value
+from pymedplum.search_params import ObservationSearchParams, PatientSearchParams
+
+pytestmark = pytest.mark.anyio
+
+
+async def patient(api: Api, **fields: Any) -> dict[str, Any]:
+    created: dict[str, Any] = await api.call(
+        "create_resource", {"resourceType": "Patient", **fields}
+    )
+    return created
+
+
+async def found(api: Api, resource_type: str, query: Any, **kwargs: Any) -> set[str]:
+    """The ids of the matches (``search.mode`` match) of one search."""
+    bundle = await api.call("search_resources", resource_type, query, **kwargs)
+    return {
+        e["resource"]["id"]
+        for e in bundle.get("entry", [])
+        if e.get("search", {}).get("mode", "match") == "match"
+    }
+
+
+def sent(api: Api) -> dict[str, list[str]]:
+    """The parameters of the last request, as the server received them (decoded; the exact
+    encoding is checked in tests/endpoints/test_search_wire.py)."""
+    return api.fhir_events()[-1].query_params or {}
+
+
+async def test_token_system_and_code_forms(api: Api) -> None:
+    value = unique("v")
+    a = await patient(api, identifier=[{"system": "urn:sys-a", "value": value}])
+    b = await patient(api, identifier=[{"system": "urn:sys-b", "value": value}])
+    bare = await patient(api, identifier=[{"value": value}])
+    query: PatientSearchParams = {"identifier": f"urn:sys-a|{value}"}
+    assert await found(api, "Patient", query) == {a["id"]}
+    assert sent(api) == {"identifier": [f"urn:sys-a|{value}"]}
+    assert await found(api, "Patient", {"identifier": value}) == {a["id"], b["id"], bare["id"]}
+    # "|code": the code with no system at all.
+    assert await found(api, "Patient", {"identifier": f"|{value}"}) == {bare["id"]}
+    # "system|": any code of that system.
+    other = await patient(api, identifier=[{"system": "urn:sys-b", "value": unique("w")}])
+    by_system = await found(api, "Patient", {"identifier": "urn:sys-b|", "_count": 1000})
+    assert {b["id"], other["id"]} <= by_system and a["id"] not in by_system
+
+
+async def test_date_prefixes_and_and_or(api: Api) -> None:
+    family = unique("Date")
+    dates = ["1965-03-01", "1975-06-15", "1985-09-30", "1995-12-31"]
+    ids = {d: (await patient(api, name=[{"family": family}], birthDate=d))["id"] for d in dates}
+
+    async def born(value: Any) -> set[str]:
+        return {d for d, i in ids.items() if i in await found(api, "Patient", q(value))}
+
+    def q(value: Any) -> PatientSearchParams:
+        return {"family": family, "birthdate": value}
+
+    assert await born("ge1985-09-30") == {"1985-09-30", "1995-12-31"}
+    assert await born("lt1975-06-15") == {"1965-03-01"}
+    assert await born("gt1975-06-15") == {"1985-09-30", "1995-12-31"}
+    assert await born("le1975-06-15") == {"1965-03-01", "1975-06-15"}
+    assert await born("ne1975-06-15") == {"1965-03-01", "1985-09-30", "1995-12-31"}
+    assert await born("ap1975-06-15") == {"1975-06-15"}
+    # A list repeats the parameter: AND (a range).
+    assert await born(["ge1970-01-01", "lt1990-01-01"]) == {"1975-06-15", "1985-09-30"}
+    assert sent(api)["birthdate"] == ["ge1970-01-01", "lt1990-01-01"]
+    # A comma inside one value is FHIR's OR, but Medplum parses a date value as one date:
+    # 400 "Invalid format for date search parameter" (documented in docs/typed-search.md).
+    with pytest.raises(BadRequestError):
+        await born("1965-03-01,1995-12-31")
+    # OR on a token parameter works.
+    either = await found(api, "Patient", {"family": family, "_id": f"{ids['1965-03-01']},x"})
+    assert either == {ids["1965-03-01"]}
+    assert sent(api)["_id"] == [f"{ids['1965-03-01']},x"]
+
+
+async def test_a_comma_in_a_value_is_escaped_with_a_backslash(api: Api) -> None:
+    family = unique("Comma")
+    jr = await patient(api, name=[{"family": f"{family}, Jr"}])
+    plain = await patient(api, name=[{"family": family}])
+    slash = await patient(api, name=[{"family": f"{family}\\Sr"}])
+    # Unescaped, the comma splits the value: family OR " Jr" (a string search matches a
+    # prefix), so all three match.
+    split = await found(api, "Patient", {"family": f"{family}, Jr", "_count": 1000})
+    assert {jr["id"], plain["id"], slash["id"]} <= split
+    escaped = escape_search_value(f"{family}, Jr")
+    assert escaped == f"{family}\\, Jr"
+    assert await found(api, "Patient", {"family": escaped}) == {jr["id"]}
+    assert sent(api) == {"family": [f"{family}\\, Jr"]}
+    # A backslash is escaped too; escaped values OR-ed with a plain comma.
+    either = ",".join(map(escape_search_value, [f"{family}\\Sr", f"{family}, Jr"]))
+    assert await found(api, "Patient", {"family": either}) == {slash["id"], jr["id"]}
+
+
+async def test_non_ascii_values_round_trip(api: Api) -> None:
+    tag = unique("nx")
+    p = await patient(
+        api,
+        name=[{"family": f"Straße{tag}", "given": ["Zoë", "日本"]}],
+        address=[{"city": f"Zürich{tag}"}],
+    )
+    assert await found(api, "Patient", {"family": f"Straße{tag}"}) == {p["id"]}
+    assert sent(api) == {"family": [f"Straße{tag}"]}
+    assert await found(api, "Patient", {"address-city": f"Zürich{tag}"}) == {p["id"]}
+    by_given = await found(api, "Patient", [("given", "日本"), ("family", f"Straße{tag}")])
+    assert by_given == {p["id"]}
+
+
+async def test_string_modifiers_missing_and_not(api: Api) -> None:
+    family = unique("Mod")
+    smith = await patient(api, name=[{"family": f"{family}smith"}], gender="female")
+    bare = await patient(api, name=[{"family": family}])
+    q: PatientSearchParams = {"family": family}
+    # (:exact is sent as given; the local server matches it like the default prefix search,
+    # where Medplum's is a case-sensitive whole-value match, so it is not asserted here.)
+    assert await found(api, "Patient", {**q, "family:exact": family}) >= {bare["id"]}
+    assert sent(api)["family:exact"] == [family]
+    assert await found(api, "Patient", {"family:contains": f"{family[3:]}smi"}) == {smith["id"]}
+    assert await found(api, "Patient", {**q, "gender:missing": True}) == {bare["id"]}
+    assert sent(api)["gender:missing"] == ["true"]
+    assert await found(api, "Patient", {**q, "gender:missing": False}) == {smith["id"]}
+    assert await found(api, "Patient", {**q, "gender:not": "female"}) == {bare["id"]}
+
+
+async def test_references_chains_and_meta_parameters(api: Api) -> None:
+    tag = unique("ref")
+    p = await patient(
+        api,
+        name=[{"family": tag}],
+        meta={
+            "tag": [{"system": "urn:tag", "code": tag}],
+            "security": [{"system": "urn:sec", "code": tag}],
+            "profile": [f"http://example.org/{tag}"],
+        },
+    )
+    obs = await api.call(
+        "create_resource",
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "urn:code", "code": tag}]},
+            "subject": {"reference": f"Patient/{p['id']}"},
+        },
+    )
+    by_ref: ObservationSearchParams = {"subject": f"Patient/{p['id']}"}
+    assert await found(api, "Observation", by_ref) == {obs["id"]}
+    chained = {"subject:Patient.name": tag}  # not in the TypedDicts: a plain dict
+    assert await found(api, "Observation", chained) == {obs["id"]}
+    assert sent(api) == {"subject:Patient.name": [tag]}
+    assert await found(api, "Patient", {"_tag": f"urn:tag|{tag}"}) == {p["id"]}
+    assert await found(api, "Patient", {"_security": f"urn:sec|{tag}"}) == {p["id"]}
+    assert await found(api, "Patient", {"_profile": f"http://example.org/{tag}"}) == {p["id"]}
+    other = await patient(api, name=[{"family": tag}])
+    assert await found(api, "Patient", {"_id": f"{p['id']},{other['id']}"}) == {
+        p["id"],
+        other["id"],
+    }
+    assert await found(api, "Patient", {"family": tag, "_tag:not": f"urn:tag|{tag}"}) == {
+        other["id"]
+    }
+    since = p["meta"]["lastUpdated"]
+    assert await found(api, "Patient", {"family": tag, "_lastUpdated": f"gt{since}"}) == {
+        other["id"]
+    }
+    assert sent(api)["_lastUpdated"] == [f"gt{since}"]
+
+
+async def test_summary_count_answers_no_entries_whatever_the_count(api: Api) -> None:
+    family = unique("Cnt")
+    for _ in range(3):
+        await patient(api, name=[{"family": family}])
+    # Medplum reads parameters in order: a _count after _summary=count gave entries back.
+    result = await api.call(
+        "search_with_options", "Patient", {"family": family}, summary="count", count=2
+    )
+    assert result["total"] == 3 and not result.get("entry")
+    assert list(sent(api)) == ["family", "_count", "_summary"]  # _summary=count last
+    listed = await api.call(
+        "search_resources",
+        "Patient",
+        {"family": family, "_summary": "count", "_count": 2},
+        return_bundle=True,
+    )
+    assert isinstance(listed, FHIRBundle)
+    assert listed.total == 3 and len(listed) == 0 and listed.is_empty()
+
+
+async def test_a_query_too_long_for_a_url_goes_as_post_search_and_pages(api: Api) -> None:
+    family = unique("Long")
+    ids = {(await patient(api, name=[{"family": family}]))["id"] for _ in range(5)}
+    # 2,000 more ids that match nothing: ~75,000 characters, past what a URL can carry
+    # (Node answers 431 past 16 KiB of request head; httpx refuses a query over 64 KiB).
+    padding = [unique("none") for _ in range(2000)]
+    query = {"_id": ",".join([*sorted(ids), *padding]), "family": family, "_count": 2}
+    api.events.clear()
+    seen = [p["id"] for p in await api.collect("search_resource_pages", "Patient", query)]
+    assert sorted(seen) == sorted(ids)  # every match once
+    events = api.fhir_events()
+    assert len(events) == 3  # 2 + 2 + 1, each page a POST _search (its next link is as long)
+    assert {(e.method, e.path, e.action) for e in events} == {
+        ("POST", "/fhir/R4/Patient/_search", "search")
+    }
+    bundle = await api.call("search_resources", "Patient", query, return_bundle=True)
+    assert len(bundle) == 2 and bundle.get_next_link() is not None
+    one = await api.call("search_one", "Patient", query)
+    assert one is not None and one["id"] in ids
+    # A short query is still a GET.
+    await api.call("search_resources", "Patient", {"family": family})
+    assert api.fhir_events()[-1].method == "GET"
+
+
+async def test_paging_while_resources_are_deleted(api: Api) -> None:
+    """Documents what happens (docs/typed-search.md): offset paging (the default) skips
+    resources when earlier ones are deleted mid-iteration; cursor paging (``_sort=_lastUpdated``
+    with ``_count`` >= 20) neither skips nor repeats."""
+    for query_extra, lost in (({"_count": 20}, 2), ({"_count": 20, "_sort": "_lastUpdated"}, 0)):
+        family = unique("Pg")
+        made = [(await patient(api, name=[{"family": family}]))["id"] for _ in range(50)]
+        seen: list[str] = []
+        iterator = api.iterate(
+            "search_resource_pages", "Patient", {"family": family, **query_extra}
+        )
+        items = iterator.__aiter__() if api.is_async else iter(iterator)
+        while True:
+            try:
+                item = await items.__anext__() if api.is_async else next(items)
+            except (StopAsyncIteration, StopIteration):
+                break
+            seen.append(item["id"])
+            if len(seen) == 5:  # two resources of the page already read go away
+                await api.call("delete_resource", "Patient", made[0])
+                await api.call("delete_resource", "Patient", made[1])
+        assert len(seen) == len(set(seen))  # nothing twice
+        assert len(set(made[2:]) - set(seen)) == lost
+
+
+async def test_bundle_total_links_and_search_modes(api: Api) -> None:
+    family = unique("Shape")
+    org = await api.call("create_resource", {"resourceType": "Organization", "name": family})
+    for _ in range(3):
+        await patient(
+            api,
+            name=[{"family": family}],
+            managingOrganization={"reference": f"Organization/{org['id']}"},
+        )
+    query: PatientSearchParams = {"family": family, "_count": 2}
+    first = await api.call("search_resources", "Patient", query, return_bundle=True)
+    # No _total: Medplum sends no total, and one page of several is not passed off as one.
+    assert first.raw.get("total") is None and first.total is None
+    assert {link["relation"] for link in first.link} >= {"self", "first", "next"}
+    counted = await api.call(
+        "search_resources", "Patient", {**query, "_total": "accurate"}, return_bundle=True
+    )
+    assert counted.total == 3 and len(counted) == 2
+    included = await api.call(
+        "search_resources",
+        "Patient",
+        {"family": family, "_include": "Patient:organization"},
+        return_bundle=True,
+    )
+    modes = sorted(e["search"]["mode"] for e in included.raw["entry"])
+    assert modes == ["include", "match", "match", "match"]
+    assert len(included) == 4 and included.total == 3  # total counts matches only
+    assert included.get_next_link() is None
+    # search_one: the first match, never an included resource; None without a match.
+    one = await api.call(
+        "search_one", "Organization", {"_id": org["id"], "_revinclude": "Patient:organization"}
+    )
+    assert one is not None and one["id"] == org["id"]
+    assert await api.call("search_one", "Patient", {"family": unique("none")}) is None
