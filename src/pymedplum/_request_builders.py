@@ -28,19 +28,23 @@ logger = logging.getLogger("pymedplum.client")
 
 
 def check_resource_type(arg: str, value: object) -> str:
-    """Return ``value`` if it is a resource type name; else ValueError naming ``arg``.
+    """``value`` if it is a resource type name; else TypeError / ValueError naming ``arg``.
 
     Like :func:`check_id`, it keeps a path segment free of "/", "?", "#" and "..", so an
     argument cannot walk to another endpoint."""
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
     if not is_resource_type(value):
         raise ValueError(f"{arg} must be {RESOURCE_TYPE_RULE} such as 'Patient', got {value!r}")
     return value
 
 
 def check_id(arg: str, value: object) -> str:
-    """Return ``value`` if it is a FHIR id usable as a URL path segment; else ValueError."""
+    """``value`` if it is a FHIR id usable as a URL path segment; else TypeError / ValueError."""
     # Stricter than the FHIR id on purpose: "." and ".." are FHIR ids, but as a path segment
     # they would name the parent endpoint (Patient/.. is the server root).
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
     if not is_fhir_id(value) or set(value) == {"."}:
         raise ValueError(f"{arg} must be {ID_RULE}, not only dots, got {value!r}")
     return value

@@ -112,3 +112,19 @@ async def test_an_all_dots_id_is_a_fhir_id_but_never_a_path_segment(
     assert reference_accepts("Patient", resource_id)
     assert obo_accepts("ProjectMembership", resource_id)
     assert not await read_accepts(make, "Patient", resource_id)
+
+
+@pytest.mark.parametrize("bad", [123, None, b"1", ["1"]])
+async def test_an_id_or_type_of_the_wrong_type_is_a_type_error_everywhere(
+    make: Any, bad: object
+) -> None:
+    h = make(lambda request: json_response(200, {"resourceType": "Patient", "id": "1"}))
+    with pytest.raises(TypeError, match=r"^resource_id "):
+        await h.call("read_resource", "Patient", bad)
+    with pytest.raises(TypeError, match=r"^resource_type "):
+        await h.call("read_resource", bad, "1")
+    with pytest.raises(TypeError, match=r"^resource_id "):
+        build_reference("Patient", bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^membership_id "):
+        access.normalize_project_membership_id(bad)  # type: ignore[arg-type]
+    assert h.requests == []
