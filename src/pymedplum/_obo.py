@@ -11,18 +11,16 @@ or use ``contextvars.copy_context().run`` in the worker).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from pymedplum._fhir_rules import is_fhir_id, is_relative_reference
+
 OwnerT = TypeVar("OwnerT")
 
 OBO_HEADER = "X-Medplum-On-Behalf-Of"
-
-_REFERENCE = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}\Z")
-_BARE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}\Z")
 
 
 def normalize_membership(membership: object, *, argument: str = "membership") -> str:
@@ -32,9 +30,9 @@ def normalize_membership(membership: object, *, argument: str = "membership") ->
     naming ``argument``."""
     if isinstance(membership, str):
         text = membership.strip()
-        if _REFERENCE.match(text):
+        if is_relative_reference(text):
             return text
-        if _BARE_ID.match(text):
+        if is_fhir_id(text):
             return f"ProjectMembership/{text}"
         raise ValueError(
             f"{argument} must be a ProjectMembership id or a reference like "
@@ -55,7 +53,7 @@ def normalize_membership(membership: object, *, argument: str = "membership") ->
             )
     if resource_type not in (None, "ProjectMembership"):
         raise ValueError(f"{argument} must be a ProjectMembership, got a {resource_type}")
-    if not isinstance(resource_id, str) or not _BARE_ID.match(resource_id):
+    if not is_fhir_id(resource_id):
         raise ValueError(f"{argument} has no usable id (read it from the server first)")
     return f"ProjectMembership/{resource_id}"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import date, datetime
 from typing import Any
@@ -17,32 +16,37 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from pydantic import BaseModel
 
+from pymedplum._fhir_rules import ID_RULE, RESOURCE_TYPE_RULE, is_fhir_id, is_resource_type
 from pymedplum._security import Origin, check_same_origin
 from pymedplum._serialization import to_fhir_json, wire_dict
 from pymedplum.bundle import model_resource_type
 
 logger = logging.getLogger("pymedplum.client")
 
-# FHIR R4 id (datatypes.html#id); resource types are capitalised names. Both keep path
-# segments free of "/", "?", "#" and "..", so an argument cannot walk to another endpoint.
-_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z0-9]{0,254}")
-
 
 # --- paths ------------------------------------------------------------------------------------
 
 
 def check_resource_type(arg: str, value: object) -> str:
-    """Return ``value`` if it is a plausible FHIR resource type; else ValueError naming ``arg``."""
-    if not isinstance(value, str) or not _RESOURCE_TYPE.fullmatch(value):
-        raise ValueError(f"{arg} must be a FHIR resource type such as 'Patient', got {value!r}")
+    """``value`` if it is a resource type name; else TypeError / ValueError naming ``arg``.
+
+    Like :func:`check_id`, it keeps a path segment free of "/", "?", "#" and "..", so an
+    argument cannot walk to another endpoint."""
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
+    if not is_resource_type(value):
+        raise ValueError(f"{arg} must be {RESOURCE_TYPE_RULE} such as 'Patient', got {value!r}")
     return value
 
 
 def check_id(arg: str, value: object) -> str:
-    """Return ``value`` if it is a valid FHIR id (1-64 of ``A-Za-z0-9-.``); else ValueError."""
-    if not isinstance(value, str) or not _FHIR_ID.fullmatch(value) or set(value) == {"."}:
-        raise ValueError(f"{arg} must be a FHIR id (1-64 letters, digits, '-', '.'), got {value!r}")
+    """``value`` if it is a FHIR id usable as a URL path segment; else TypeError / ValueError."""
+    # Stricter than the FHIR id on purpose: "." and ".." are FHIR ids, but as a path segment
+    # they would name the parent endpoint (Patient/.. is the server root).
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
+    if not is_fhir_id(value) or set(value) == {"."}:
+        raise ValueError(f"{arg} must be {ID_RULE}, not only dots, got {value!r}")
     return value
 
 
@@ -165,6 +169,25 @@ def is_finite_number(value: object) -> bool:
         return math.isfinite(value)
     except OverflowError:
         return False
+
+
+def check_seconds(
+    arg: str, value: object, *, allow_zero: bool = False, alternative: str | None = None
+) -> float:
+    """``value`` as a float if it is a finite number of seconds > 0 (>= 0 with ``allow_zero``).
+
+    TypeError for another type, ValueError for a bad number, both naming ``arg``.
+    ``alternative`` names what else the caller accepts and checked itself (``"None"``), for the
+    message. A zero timeout or poll interval would spin, and NaN compares False with everything
+    (it would never expire)."""
+    expected = f"a finite number of seconds {'>= 0' if allow_zero else '> 0'}"
+    if alternative:
+        expected += f" or {alternative}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{arg} must be {expected}, got {type(value).__name__}")
+    if not is_finite_number(value) or not (value >= 0 if allow_zero else value > 0):
+        raise ValueError(f"{arg} must be {expected}, got {value!r}")
+    return float(value)
 
 
 def check_bool(arg: str, value: object) -> bool | None:

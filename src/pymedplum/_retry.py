@@ -26,7 +26,7 @@ from datetime import timezone
 
 import httpx
 
-from pymedplum._request_builders import is_finite_number
+from pymedplum._request_builders import check_seconds
 
 __all__ = ["RetryPolicy"]
 
@@ -61,12 +61,14 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         attempts = self.max_attempts
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        if isinstance(attempts, bool) or not isinstance(attempts, int):
+            raise TypeError(
+                f"RetryPolicy.max_attempts must be an int >= 1, got {type(attempts).__name__}"
+            )
+        if attempts < 1:
             raise ValueError(f"RetryPolicy.max_attempts must be an int >= 1, got {attempts!r}")
         for name in ("backoff_base", "max_backoff", "max_retry_after"):
-            value = getattr(self, name)
-            if not is_finite_number(value) or value < 0:
-                raise ValueError(f"RetryPolicy.{name} must be a finite number >= 0, got {value!r}")
+            check_seconds(f"RetryPolicy.{name}", getattr(self, name), allow_zero=True)
         object.__setattr__(self, "retry_statuses", frozenset(self.retry_statuses))
 
     @staticmethod

@@ -17,13 +17,13 @@ an admin's manual edit in the Medplum app).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
+from pymedplum._fhir_rules import ID_RULE, is_fhir_id, is_relative_reference
 from pymedplum._serialization import as_fhir_dict
 
 __all__ = [
@@ -55,8 +55,6 @@ PolicyInput = str | Mapping[str, Any] | BaseModel
 
 _ACCESS_POLICY = "AccessPolicy"
 _PROJECT_MEMBERSHIP = "ProjectMembership"
-# A relative literal reference ("Organization/abc"): FHIR type name and FHIR id syntax.
-_RELATIVE_REFERENCE = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -164,12 +162,15 @@ def _bare_id(value: str, resource_type: str, argument: str) -> str:
     if not text:
         raise ValueError(f"{argument} must not be empty")
     if "/" not in text:
-        return text
-    found_type, _, found_id = text.partition("/")
-    if found_type != resource_type:
-        raise ValueError(f"{argument} must reference {resource_type}, got {found_type!r}")
-    if not found_id or "/" in found_id:
-        raise ValueError(f"{argument} must look like '{resource_type}/<id>', got {value!r}")
+        found_id = text
+    else:
+        found_type, _, found_id = text.partition("/")
+        if found_type != resource_type:
+            raise ValueError(f"{argument} must reference {resource_type}, got {found_type!r}")
+        if not found_id or "/" in found_id:
+            raise ValueError(f"{argument} must look like '{resource_type}/<id>', got {value!r}")
+    if not is_fhir_id(found_id):
+        raise ValueError(f"{argument} id must be {ID_RULE}, got {value!r}")
     return found_id
 
 
@@ -178,8 +179,8 @@ def normalize_access_policy_id(policy: PolicyInput) -> str:
 
     Raises:
         TypeError: ``policy`` is not a str, mapping or Pydantic model.
-        ValueError: it is empty, names another resource type, or a Reference without a
-            ``reference``.
+        ValueError: it is empty, names another resource type, is a Reference without a
+            ``reference``, or its id is not a FHIR id.
 
     Example:
         >>> normalize_access_policy_id("AccessPolicy/practice-policy")
@@ -217,7 +218,8 @@ def normalize_project_membership_id(membership_id: str) -> str:
 
     Raises:
         TypeError: ``membership_id`` is not a string.
-        ValueError: it is empty or references another resource type.
+        ValueError: it is empty, references another resource type, or its id is not a
+            FHIR id.
 
     Example:
         >>> normalize_project_membership_id("ProjectMembership/abc")
@@ -268,7 +270,7 @@ def _parameter_value(name: str, value: object) -> dict[str, Any]:
     if isinstance(value, str):
         if not value:
             raise ValueError(f"parameters[{name!r}] must not be empty")
-        if _RELATIVE_REFERENCE.fullmatch(value):
+        if is_relative_reference(value):
             return {"valueReference": {"reference": value}}
         return {"valueString": value}
     if not isinstance(value, Mapping | BaseModel):

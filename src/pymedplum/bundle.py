@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 
+from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
 from pymedplum._serialization import as_fhir_dict
 from pymedplum.exceptions import MedplumError
 
@@ -19,6 +20,10 @@ M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 _STATUS = re.compile(r"\s*(\d{3})\b")
+# The Type/id[/_history/vid] tail of a location, by the SDK's one id and type rule.
+_LOCATION = re.compile(
+    f"(?:^|/){RESOURCE_TYPE_PATTERN}/({ID_PATTERN})(?:/_history/{ID_PATTERN})?/?\\Z"
+)
 
 
 class BundleEntryError(MedplumError):
@@ -57,8 +62,9 @@ class BundleEntryResult:
         status_code: parsed from ``entry.response.status`` (``"201 Created"`` → 201);
             ``None`` when absent or unparseable.
         ok: ``True`` only for a 2xx status (an entry without a response is not ok).
-        resource_id: id from ``entry.response.location`` (``/_history/<v>`` removed),
-            else ``entry.resource.id``; ``None`` when neither is present.
+        resource_id: id of the ``Type/id`` that ``entry.response.location`` ends with
+            (``/_history/<v>`` removed), else ``entry.resource.id``; ``None`` when neither
+            is present.
         resource: ``entry.resource`` when the server returned one.
         outcome: ``entry.response.outcome`` (an OperationOutcome), usually on failures.
         location: ``entry.response.location`` as sent.
@@ -86,8 +92,8 @@ def _parse_status(status: object) -> int | None:
 
 def _id_from_location(location: str) -> str | None:
     # "Patient/123/_history/1", "https://host/fhir/R4/Patient/123", "Patient/123?x=y"
-    path = location.split("?", 1)[0].split("/_history/", 1)[0].rstrip("/")
-    return path.rpartition("/")[2] or None
+    match = _LOCATION.search(location.split("?", 1)[0])
+    return match.group(1) if match else None
 
 
 def _str_or_none(value: object) -> str | None:

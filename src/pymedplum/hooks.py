@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from pymedplum._fhir_rules import RESOURCE_TYPE_PATTERN
+
 __all__ = [
     "AsyncOnRequestCompleteHook",
     "BeforeRequestHook",
@@ -204,7 +206,7 @@ def _is_resource_type(segment: str) -> bool:
 
 # The end of a compartment search over every type (``Patient/{id}/*``): its event has no
 # ``resource_type``, so derive_action recognises it by the template.
-_ALL_TYPES_COMPARTMENT = re.compile(r"/[A-Z][A-Za-z]+/\{id\}/\*(/_search)?\Z")
+_ALL_TYPES_COMPARTMENT = re.compile(f"/{RESOURCE_TYPE_PATTERN}/\\{{id\\}}/\\*(/_search)?\\Z")
 
 # Path segments that are never identifiers: the route words of the Medplum server outside the
 # FHIR resource types (admin, auth, OAuth, .well-known, SCIM, ...) and FHIR-level keywords. In

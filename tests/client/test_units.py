@@ -131,20 +131,30 @@ def test_retry_policy_decisions() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "error"),
     [
-        ("max_attempts", 0),
-        ("max_attempts", 1.5),
-        ("max_attempts", True),
-        ("backoff_base", -1),
-        ("backoff_base", float("inf")),
-        ("max_backoff", float("nan")),
-        ("max_retry_after", "x"),
+        ("max_attempts", 0, ValueError),
+        ("max_attempts", 1.5, TypeError),
+        ("max_attempts", True, TypeError),
+        ("backoff_base", -1, ValueError),
+        ("backoff_base", float("inf"), ValueError),
+        ("max_backoff", float("nan"), ValueError),
+        ("max_retry_after", "x", TypeError),
+        ("max_retry_after", None, TypeError),
     ],
 )
-def test_retry_policy_validates(field: str, value: object) -> None:
-    with pytest.raises(ValueError, match=field):
+def test_retry_policy_validates(field: str, value: object, error: type) -> None:
+    # TypeError for a wrong type, ValueError for a wrong value, as everywhere in the SDK.
+    with pytest.raises(error, match=rf"^RetryPolicy\.{field} must be "):
         RetryPolicy(**{field: value})  # type: ignore[arg-type]
+
+
+def test_retry_policy_seconds_read_like_every_other_seconds_argument() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^RetryPolicy\.backoff_base must be a finite number of seconds >= 0, got -1$",
+    ):
+        RetryPolicy(backoff_base=-1)
 
 
 def test_membership_normalisation() -> None:

@@ -274,9 +274,13 @@ def test_entry_results_parse_status_and_location() -> None:
         ("Patient/123", "123"),
         ("https://api.medplum.com/fhir/R4/Patient/abc/_history/9", "abc"),
         ("Patient/xyz?_format=json", "xyz"),
+        # Not a Type/id location: no id from it (was "Patient", "a b", "_history").
+        ("Patient/", None),
+        ("Patient/a b", None),
+        ("https://host/fhir/R4/Patient/_history/2", None),
     ],
 )
-def test_entry_result_id_from_location_forms(location: str, resource_id: str) -> None:
+def test_entry_result_id_from_location_forms(location: str, resource_id: str | None) -> None:
     bundle = FHIRBundle(response({"response": {"status": "200 OK", "location": location}}))
     assert bundle.entry_results()[0].resource_id == resource_id
 

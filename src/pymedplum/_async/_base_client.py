@@ -29,7 +29,7 @@ from typing_extensions import Self  # at run time too: typing.get_type_hints of 
 from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager
-from pymedplum._request_builders import is_finite_number
+from pymedplum._request_builders import check_seconds
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._serialization import encode_json, json_or_none
@@ -168,17 +168,16 @@ class AsyncBaseClient:
             ("access_token", access_token),
             ("project_id", project_id),
         ):
-            if secret is not None and (not isinstance(secret, str) or not secret):
-                raise ValueError(f"{name} must be a non-empty str or None")
+            if secret is not None and not isinstance(secret, str):
+                raise TypeError(
+                    f"{name} must be a non-empty str or None, got {type(secret).__name__}"
+                )
+            if secret == "":
+                raise ValueError(f"{name} must be a non-empty str or None, got ''")
         if (client_id is None) != (client_secret is None):
             raise ValueError("client_id and client_secret must be given together")
-        if not is_finite_number(timeout) or not timeout > 0:
-            raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout!r}")
-        if not is_finite_number(failed_refresh_cooldown) or not failed_refresh_cooldown >= 0:
-            raise ValueError(
-                "failed_refresh_cooldown must be a finite number of seconds >= 0, "
-                f"got {failed_refresh_cooldown!r}"
-            )
+        check_seconds("timeout", timeout)
+        check_seconds("failed_refresh_cooldown", failed_refresh_cooldown, allow_zero=True)
         if before_request is not None and not callable(before_request):
             raise TypeError("before_request must be callable or None")
         if before_request is not None and _synchronization.is_coroutine_callable(before_request):
@@ -922,11 +921,7 @@ def _timeout(value: object) -> httpx.Timeout:
     """A per-call ``timeout``: seconds > 0 or an ``httpx.Timeout``; else TypeError/ValueError."""
     if isinstance(value, httpx.Timeout):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"timeout must be seconds or an httpx.Timeout, got {type(value).__name__}")
-    if not is_finite_number(value) or not value > 0:
-        raise ValueError(f"timeout must be a finite number of seconds > 0, got {value!r}")
-    return httpx.Timeout(float(value))
+    return httpx.Timeout(check_seconds("timeout", value, alternative="an httpx.Timeout"))
 
 
 def _form(

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel
 
+from pymedplum._fhir_rules import ID_RULE, RESOURCE_TYPE_RULE, is_fhir_id, is_resource_type
 from pymedplum._serialization import as_fhir_dict
 
 __all__ = ["build_reference", "parse_reference", "resolve_id"]
 
 _HISTORY = "/_history/"
-# FHIR R4 `id` datatype, and a resource type name (FHIR type names are letters only).
-_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}\Z")
-_TYPE_NAME = re.compile(r"[A-Z][A-Za-z]*\Z")
-_ID_RULE = "a FHIR id (1 to 64 of A-Z, a-z, 0-9, '-', '.')"
-_TYPE_RULE = "a resource type name (an upper-case letter, then letters)"
 
 
 def _strip_history(reference: str) -> str:
@@ -56,10 +51,10 @@ def parse_reference(reference: str) -> tuple[str, str]:
     resource_type = resource_type.rpartition("/")[2]
     if not resource_type or not resource_id:
         raise ValueError(f"reference must look like 'Type/id', got {reference!r}")
-    if not _TYPE_NAME.match(resource_type):
-        raise ValueError(f"reference type must be {_TYPE_RULE}, got {reference!r}")
-    if not _FHIR_ID.match(resource_id):
-        raise ValueError(f"reference id must be {_ID_RULE}, got {reference!r}")
+    if not is_resource_type(resource_type):
+        raise ValueError(f"reference type must be {RESOURCE_TYPE_RULE}, got {reference!r}")
+    if not is_fhir_id(resource_id):
+        raise ValueError(f"reference id must be {ID_RULE}, got {reference!r}")
     return resource_type, resource_id
 
 
@@ -78,15 +73,15 @@ def build_reference(resource_type: str, resource_id: str) -> str:
         >>> build_reference("Patient", "123")
         'Patient/123'
     """
-    for name, value, pattern, rule in (
-        ("resource_type", resource_type, _TYPE_NAME, _TYPE_RULE),
-        ("resource_id", resource_id, _FHIR_ID, _ID_RULE),
+    for name, value, valid, rule in (
+        ("resource_type", resource_type, is_resource_type, RESOURCE_TYPE_RULE),
+        ("resource_id", resource_id, is_fhir_id, ID_RULE),
     ):
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a str, got {type(value).__name__}")
         if not value:
             raise ValueError(f"{name} must not be empty")
-        if not pattern.match(value):
+        if not valid(value):
             raise ValueError(f"{name} must be {rule}, got {value!r}")
     return f"{resource_type}/{resource_id}"
 
@@ -97,7 +92,7 @@ def _id_from_string(reference: str) -> str | None:
             return parse_reference(reference)[1]
         except ValueError:
             return None
-    return reference if _FHIR_ID.match(reference) else None
+    return reference if is_fhir_id(reference) else None
 
 
 def resolve_id(reference: str | dict[str, Any] | BaseModel | None) -> str | None:
@@ -130,6 +125,6 @@ def resolve_id(reference: str | dict[str, Any] | BaseModel | None) -> str | None
     if isinstance(ref, str) and ref:
         return _id_from_string(ref)
     resource_id = data.get("id")
-    if isinstance(resource_id, str) and _FHIR_ID.match(resource_id):
+    if is_fhir_id(resource_id):
         return resource_id
     return None

@@ -222,7 +222,11 @@ def test_client_id_without_secret_is_rejected() -> None:
     ("option", "value", "error"),
     [
         ("timeout", 0, ValueError),
-        ("timeout", "30", ValueError),
+        ("timeout", "30", TypeError),  # a wrong type is a TypeError, as for a per-call timeout
+        ("failed_refresh_cooldown", None, TypeError),
+        ("client_id", 123, TypeError),
+        ("access_token", b"tok", TypeError),
+        ("access_token", "", ValueError),
         ("failed_refresh_cooldown", -1, ValueError),
         ("timeout", float("nan"), ValueError),
         ("timeout", float("inf"), ValueError),
@@ -235,8 +239,19 @@ def test_client_id_without_secret_is_rejected() -> None:
     ],
 )
 def test_bad_options_name_the_argument(option: str, value: object, error: type) -> None:
-    with pytest.raises(error, match=option):
+    with pytest.raises(error, match=f"^{option} "):
         SyncBaseClient("https://medplum.test/", **{option: value})
+
+
+@pytest.mark.parametrize("value", ["30", True, [1]])
+def test_a_timeout_of_the_wrong_type_is_a_type_error_everywhere(value: object) -> None:
+    # One checker, one message, for the constructor's and a per-call timeout.
+    pattern = rf"^timeout must be a finite number of seconds > 0.*, got {type(value).__name__}$"
+    with pytest.raises(TypeError, match=pattern):
+        SyncBaseClient("https://medplum.test/", timeout=value)  # type: ignore[arg-type]
+    client = SyncBaseClient("https://medplum.test/", access_token="t")
+    with pytest.raises(TypeError, match=pattern):
+        client.get("Patient", timeout=value)  # type: ignore[arg-type]
 
 
 def test_retry_policy_is_kept() -> None:

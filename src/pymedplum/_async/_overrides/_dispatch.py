@@ -11,6 +11,7 @@ import pydantic
 
 from pymedplum._async._base_client import AsyncBaseClient
 from pymedplum._endpoints import Endpoint
+from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
 from pymedplum._request_builders import fill_path, search_as_post
 from pymedplum._serialization import decode_exact
 from pymedplum.bundle import FHIRBundle
@@ -27,9 +28,11 @@ def _template(path: str, values: Mapping[str, str | None]) -> str:
     )
 
 
-_ETAG = re.compile(r'(?:W/)?"([A-Za-z0-9\-.]{1,64})"\Z')
+# A version id is a FHIR id, in a (weak) ETag: W/"3".
+_ETAG = re.compile(f'(?:W/)?"({ID_PATTERN})"\\Z')
+# Searched, not matched: a Location is a full URL path whose tail is Type/id[/_history/vid].
 _LOCATION = re.compile(
-    r"/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?/?\Z"
+    f"/({RESOURCE_TYPE_PATTERN})/({ID_PATTERN})(?:/_history/({ID_PATTERN}))?/?\\Z"
 )
 
 

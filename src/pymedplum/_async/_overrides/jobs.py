@@ -13,8 +13,8 @@ from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
     TERMINAL_JOB_STATUSES,
     bulk_data_done,
+    check_seconds,
     is_absolute_url,
-    is_finite_number,
     job_locator,
 )
 from pymedplum._security import check_same_origin
@@ -38,9 +38,9 @@ class JobOverrides(Dispatch):
     async def _wait_for_async_job(
         self, *, job: JobReference, poll_interval: float, timeout: float | None
     ) -> dict[str, Any]:
-        _check_seconds("poll_interval", poll_interval)
+        check_seconds("poll_interval", poll_interval)
         if timeout is not None:
-            _check_seconds("timeout", timeout, or_none=True)
+            check_seconds("timeout", timeout, alternative="None")
         locator = job_locator(job)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -59,16 +59,6 @@ class JobOverrides(Dispatch):
                     f"async job still {_state(response, status)} after {timeout} seconds"
                 )
             await sleep(min(poll_interval, remaining))
-
-
-def _check_seconds(arg: str, value: object, *, or_none: bool = False) -> None:
-    """A finite number of seconds > 0: a zero poll interval would poll in a tight loop, and
-    NaN compares False with everything (it would never time out)."""
-    expected = "a finite number of seconds > 0" + (" or None" if or_none else "")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{arg} must be {expected}, got {type(value).__name__}")
-    if not is_finite_number(value) or not value > 0:
-        raise ValueError(f"{arg} must be {expected}, got {value!r}")
 
 
 def _state(response: httpx.Response, status: dict[str, Any]) -> str:
