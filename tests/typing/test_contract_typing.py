@@ -5,12 +5,11 @@ gives a typed ``FHIRBundle``, ``search_resource_pages`` iterates models or dicts
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.fhir.test_typing import _mypy, _run_pyright
+
 USAGE = Path(__file__).resolve().parent / "contract_usage.py"
-ROOT = USAGE.parents[2]
 _EXPECT = re.compile(r"reveal_type\(.*#\s*expect:\s*(.+)$")
 _REVEALED = re.compile(r':(\d+): note: Revealed type is "(.+)"$')
 
@@ -22,13 +21,7 @@ def test_contract_examples_type_check_with_the_documented_types() -> None:
         if (match := _EXPECT.search(line))
     }
     assert len(expected) > 30
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(USAGE)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
+    result = _mypy(USAGE)
     revealed: dict[int, str] = {}
     errors: list[str] = []
     for line in result.stdout.splitlines():
@@ -51,13 +44,7 @@ def _marked_lines() -> set[int]:
 
 
 def test_client_mistakes_are_mypy_errors_on_exactly_the_marked_lines() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(MISTAKES)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
+    result = _mypy(MISTAKES)
     flagged = {
         int(m.group(1)) for line in result.stdout.splitlines() if (m := _MYPY_ERROR.search(line))
     }
@@ -66,9 +53,7 @@ def test_client_mistakes_are_mypy_errors_on_exactly_the_marked_lines() -> None:
 
 
 def test_client_mistakes_are_pyright_errors_on_exactly_the_marked_lines() -> None:
-    from tests.fhir.test_typing import _run_pyright  # the pinned pyright, installed on first use
-
-    result = _run_pyright(MISTAKES)
+    result = _run_pyright(MISTAKES)  # the pinned pyright, installed on first use
     flagged = {
         int(m.group(1)) for line in result.stdout.splitlines() if (m := _PYRIGHT_ERROR.search(line))
     }

@@ -68,6 +68,7 @@ _SECRET_HEADERS = frozenset(
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _OBO_LOWER = _obo.OBO_HEADER.lower()
 
+_CLOSED = "the client has been closed; create a new one"
 _NO_CREDENTIALS_HINT = (
     "; the client has no credentials: pass client_id and client_secret, or access_token"
 )
@@ -613,12 +614,12 @@ class SyncBaseClient:
         while True:
             if self._closed or http.is_closed:
                 # httpx's own check, which the straight-to-transport path would skip.
-                raise RuntimeError("the client has been closed; create a new one")
+                raise RuntimeError(_CLOSED)
             token = tokens.token(http)
             if self._closed:
                 # Closed while the token was fetched: a request sent now would open a
                 # connection in the closed pool, which nothing would ever close.
-                raise RuntimeError("the client has been closed; create a new one")
+                raise RuntimeError(_CLOSED)
             request = self._build(call, token)
             call.request = request
             tries += 1
