@@ -137,8 +137,15 @@ def encode_json(value: Any) -> bytes:
 
 def decode_exact(content: bytes | str) -> Any:
     """Decode JSON keeping every number with a fraction or exponent as a ``Decimal`` (its text
-    intact), for responses whose resources are validated into models afterwards."""
-    return json.loads(content, parse_float=Decimal)
+    intact), for responses whose resources are validated into models afterwards.
+
+    ``NaN`` and ``Infinity`` are not JSON: they raise ``ValueError``, as in ``_json``.
+    """
+    return json.loads(content, parse_float=Decimal, parse_constant=_not_json)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def json_or_none(content: bytes) -> Any:

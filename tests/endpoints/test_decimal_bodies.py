@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
+from pymedplum import MedplumError
 from pymedplum._serialization import encode_json
-from pymedplum.fhir import Bundle, Observation
+from pymedplum.fhir import Bundle, Observation, Patient
 
 from .conftest import echo
 
@@ -142,3 +144,26 @@ async def test_a_model_without_accounts_is_sent_as_its_own_json(make: Any) -> No
     assert h.last.content == observation.model_dump_json(by_alias=True, exclude_none=True).encode()
     await h.call("update_resource", _observation())  # If-Match from the model's meta, id
     assert str(h.last.url).endswith("/Observation/o1")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+async def test_nan_and_infinity_in_a_response_are_not_json(make: Any, constant: str) -> None:
+    # Python's and pydantic's JSON readers accept these by default. A server never sends them
+    # (JSON.stringify writes null); read into a dict, a NaN would be written back as NaN.
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/Patient/1"):
+            body = f'{{"resourceType":"Patient","id":"1","extra":{constant}}}'
+        else:
+            body = f'{{"resourceType":"Bundle","type":"searchset","total":{constant}}}'
+        return httpx.Response(200, text=body, headers={"Content-Type": "application/fhir+json"})
+
+    h = make(handler)
+    with pytest.raises(MedplumError, match=r"expected a JSON response body.*line 1") as info:
+        await h.call("read_resource", "Patient", "1")
+    assert info.value.status_code == 200
+    with pytest.raises(MedplumError, match="expected a JSON response body"):
+        await h.call("read_resource", "Patient", "1", as_fhir=Patient)
+    with pytest.raises(MedplumError, match="expected a JSON response body"):
+        await h.call("search_resources", "Patient", return_bundle=True, as_fhir=Patient)
+    with pytest.raises(MedplumError, match="expected a JSON response body"):
+        await h.call("search_resources", "Patient")

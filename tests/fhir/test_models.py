@@ -289,6 +289,26 @@ def test_invalid_date_rejected() -> None:
     assert info.value.errors()[0]["loc"] == ("birthDate",)
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("where", ["valueQuantity", "unknownElement"])
+def test_nan_and_infinity_are_not_json(constant: str, where: str) -> None:
+    # jiter and pydantic's JSON mode accept these by default: a decimal would hold Decimal('NaN')
+    # and fail only when written, an unknown element would be written back as null.
+    value = f'{{"value":{constant}}}' if where == "valueQuantity" else constant
+    text = f'{{"resourceType":"Observation","status":"final","code":{{}},"{where}":{value}}}'
+    with pytest.raises(ValidationError) as info:
+        Observation.model_validate_json(text)
+    assert [e["type"] for e in info.value.errors()] == ["json_invalid"]
+    assert "line 1 column" in str(info.value)
+
+
+@pytest.mark.parametrize("data", [5, None, ["{}"]])
+def test_json_text_of_the_wrong_type_is_pydantics_json_type_error(data: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json(data)  # type: ignore[arg-type]
+    assert [e["type"] for e in info.value.errors()] == ["json_type"]
+
+
 # --- unknown elements --------------------------------------------------------------------------
 
 

@@ -393,11 +393,11 @@ class AsyncBaseClient:
         if not content:
             return None
         try:
-            return pydantic_core.from_json(content)
+            return pydantic_core.from_json(content, allow_inf_nan=False)
         except ValueError as exc:
             kind = response.headers.get("Content-Type", "no content type")
             raise MedplumError(
-                f"expected a JSON response body, got {kind} ({len(content)} bytes)",
+                f"expected a JSON response body, got {kind} ({len(content)} bytes): {exc}",
                 response.status_code,
                 response=response,
             ) from exc

@@ -95,12 +95,16 @@ class _GCPaused:
 
 
 def _read_json(data: str | bytes | bytearray) -> Any:
-    """JSON text as Python data, every non-integral number a ``LosslessFloat`` (its text)."""
+    """JSON text as Python data, every non-integral number a ``LosslessFloat`` (its text).
+
+    ``NaN`` and ``Infinity`` are not JSON (jiter accepts them by default): they raise
+    ``ValueError`` like any other invalid JSON.
+    """
     if isinstance(data, str):
         data = data.encode()
     elif isinstance(data, bytearray):
         data = bytes(data)
-    return jiter.from_json(data, float_mode="lossless-float")
+    return jiter.from_json(data, float_mode="lossless-float", allow_inf_nan=False)
 
 
 def _unmark_numbers(raw: bytes) -> bytes:
@@ -716,12 +720,20 @@ class FHIRModel(BaseModel):
     @classmethod
     def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
         """Validate FHIR JSON text, keeping the exact text of every decimal."""
+        if not isinstance(json_data, (str, bytes, bytearray)):
+            return super().model_validate_json(json_data, **kwargs)  # pydantic's json_type error
         with _GCPaused():
             try:
                 data = _read_json(json_data)
-            except ValueError:
-                # Let pydantic report the JSON error in its usual form (json_invalid).
-                return super().model_validate_json(json_data, **kwargs)
+            except ValueError as exc:
+                # pydantic's own error for bad JSON text (json_invalid), raised here: pydantic's
+                # parser would accept NaN and Infinity, which are not JSON.
+                raise ValidationError.from_exception_data(
+                    cls.__name__,
+                    [{"type": "json_invalid", "loc": (), "input": "", "ctx": {"error": str(exc)}}],
+                    input_type="json",
+                    hide_input=True,
+                ) from None
             return super().model_validate(data, **kwargs)
 
     def model_dump_json(self, **kwargs: Any) -> str:
