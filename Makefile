@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 
 .PHONY: help install specs generate unasync check-generated lint typecheck unit test demo record docs dist bench regen-check clean
 
@@ -13,13 +14,23 @@ help:
 	@echo "make test   - set up, then lint, typecheck, regenerate-and-diff, all tests, docs build"
 
 # --- set-up -------------------------------------------------------------------
+# The package runs on Python 3.10+; the pinned development tools (pytest 9, vcrpy 9,
+# mkdocstrings 2) need 3.11+, so the full install says so up front instead of failing in pip.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "make test and the other development targets need Python 3.11+ (the package itself runs on 3.10): run them with PYTHON=python3.11 or newer, after make clean")'
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME_STAMP)
 
 install: $(STAMP)
+
+# What the demo needs: the package and its runtime dependencies (Python 3.10+).
+$(RUNTIME_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
 
 # Comparison libraries of benchmarks/ (orjson, aiohttp, ...); the models benchmark smoke test uses orjson.
 BENCH_STAMP := $(VENV)/.installed-bench
@@ -71,7 +82,7 @@ test: install $(BENCH_STAMP) server-install lint typecheck check-generated
 	$(VENV)/bin/mkdocs build --strict --quiet
 
 # --- the main job -----------------------------------------------------------------
-demo: install server-install
+demo: $(RUNTIME_STAMP) server-install
 	$(PY) scripts/demo.py
 
 # Re-record the HTTP cassettes of tests/replay against the local server (replay is the default).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pymedplum.exceptions import InsecureTransportError, UnsafeRedirectError
 
@@ -27,6 +27,21 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def split_url(url: str) -> SplitResult:
+    """``urlsplit``, raising ``ValueError`` for a bracketed host that is not an IPv6 address
+    (``https://[medplum.test]/``) on every Python: 3.11.4 and later check that themselves,
+    3.10 reads the host as ``medplum.test``, which httpx then refuses with its own error."""
+    parts = urlsplit(url)
+    _, _, hostport = parts.netloc.rpartition("@")
+    if hostport.startswith("["):
+        host = hostport[1 : hostport.find("]")]
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            raise ValueError(f"invalid IPv6 address in URL: {hostport!r}") from None
+    return parts
+
+
 def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     """Validate ``base_url`` and return it with exactly one trailing slash.
 
@@ -42,7 +57,10 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
         raise TypeError(f"base_url must be a URL string, got {type(base_url).__name__}")
     if not base_url:
         raise ValueError("base_url must be a non-empty URL string, got ''")
-    parts = urlsplit(base_url)
+    try:
+        parts = split_url(base_url)
+    except ValueError:
+        raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
@@ -69,7 +87,7 @@ def origin_of(url: str) -> Origin:
     """``(scheme, host, port)`` of an absolute URL, the default port filled in; an
     unparsable URL (``https://[not-an-ip]/``) is ``("", "", -1)``, which matches no origin."""
     try:
-        parts = urlsplit(url)
+        parts = split_url(url)
     except ValueError:
         return "", "", -1
     scheme = parts.scheme.lower()
@@ -85,7 +103,7 @@ def origin_of(url: str) -> Origin:
 def is_same_origin(expected: Origin, url: str) -> bool:
     """Whether ``url`` is absolute, has no userinfo and the exact scheme, host and port."""
     try:
-        parts = urlsplit(url)
+        parts = split_url(url)
     except ValueError:  # malformed, e.g. a bracketed host that is not an IPv6 address
         return False
     if parts.username is not None or parts.password is not None:

@@ -62,7 +62,7 @@ async def test_wait_for_timeout_during_the_token_request() -> None:
     fake = FakeMedplum(token_delay=5)
     events: list[RequestEvent] = []
     client = make(fake, on_request_complete=events.append)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # the builtin TimeoutError on 3.11+ only
         await asyncio.wait_for(client.read_resource("Patient", "1"), 0.05)
     assert [(e.path, type(e.final_exception).__name__) for e in events] == [
         ("/oauth2/token", "CancelledError"),
@@ -91,7 +91,7 @@ async def test_wait_for_timeout_during_the_request() -> None:
     fake = FakeMedplum()
     events: list[RequestEvent] = []
     client = make(fake, delay=5, on_request_complete=events.append)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # the builtin TimeoutError on 3.11+ only
         await asyncio.wait_for(client.create_resource({"resourceType": "Patient"}), 0.05)
     (event,) = [e for e in events if e.action is not None]
     assert event.action == "create" and event.outcome == "error"
@@ -106,7 +106,7 @@ async def test_wait_for_timeout_during_the_retry_backoff() -> None:
     fake.queue("GET", "/fhir/R4/Patient/1", httpx.Response(503, headers={"Retry-After": "30"}))
     events: list[RequestEvent] = []
     client = make(fake, on_request_complete=events.append)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # the builtin TimeoutError on 3.11+ only
         await asyncio.wait_for(client.read_resource("Patient", "1"), 0.1)
     assert [a.status_code for a in events[-1].attempts] == [503]
     assert len(fake.requests) == 1
@@ -117,7 +117,7 @@ async def test_wait_for_timeout_while_polling_an_async_job() -> None:
     fake = FakeMedplum()
     fake.queue("GET", "/fhir/R4/job/j1/status", fake.json(200, {"status": "accepted"}))
     client = make(fake)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # the builtin TimeoutError on 3.11+ only
         await asyncio.wait_for(client.wait_for_async_job("j1", poll_interval=0.02), 0.2)
     polls = len(fake.sent_to("/fhir/R4/job/j1/status"))
     assert polls >= 2
@@ -149,7 +149,7 @@ async def test_paging_cancelled_between_pages_or_abandoned_halfway() -> None:
         async for patient in client.search_resource_pages("Patient"):
             seen.append(patient["id"])
 
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # the builtin TimeoutError on 3.11+ only
         await asyncio.wait_for(drain(), 0.2)
     assert 0 < len(seen) < 100
     await anyio.sleep(0.05)

@@ -65,6 +65,22 @@ def test_same_origin_compares_scheme_host_and_port_exactly() -> None:
         assert "/x" not in str(info.value)  # paths can hold PHI
 
 
+def test_a_bracketed_host_must_be_an_ipv6_address_on_every_python() -> None:
+    # Python 3.10's urlsplit reads https://[medplum.test]/ as the host medplum.test (3.11.4+
+    # refuses it): the same origin as the client, sent on to httpx, which raised InvalidURL.
+    origin = origin_of("https://medplum.test/")
+    assert origin_of("https://[medplum.test]/fhir/R4/x") == ("", "", -1)
+    with pytest.raises(UnsafeRedirectError):
+        check_same_origin(origin, "https://[medplum.test]/fhir/R4/x")
+    with pytest.raises(ValueError, match="absolute http"):
+        normalize_base_url("https://[medplum.test]/", allow_insecure_http=False)
+    assert origin_of("https://[::1]:8103/x") == ("https", "::1", 8103)
+    assert origin_of("https://[fe80::1%25eth0]/x")[1] == "fe80::1%25eth0"
+    assert normalize_base_url("http://[::1]:8103", allow_insecure_http=False) == (
+        "http://[::1]:8103/"
+    )
+
+
 def test_if_none_exist_values(caplog: pytest.LogCaptureFixture) -> None:
     origin = origin_of("https://medplum.test/")
     assert normalize_if_none_exist("identifier=a|1", origin) == "identifier=a|1"
