@@ -439,6 +439,21 @@ def java_regex(pattern: str) -> str:
     return pattern
 
 
+# Date and time types get one readable error instead of pydantic's "should match pattern '<the
+# FHIR regex>'", and a hint for Python's date/time objects, which are not accepted: the field
+# holds the FHIR text (partial dates, the offset as given), and its type stays ``str``.
+_DATE_TIME_ERRORS = {
+    "date": "Input should be a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD text "
+    "(for a datetime.date, use .isoformat())",
+    "dateTime": "Input should be a FHIR dateTime: YYYY, YYYY-MM, YYYY-MM-DD or "
+    "YYYY-MM-DDThh:mm:ss[.sss] with a time zone (Z or +hh:mm) "
+    "(for an aware datetime, use .isoformat())",
+    "instant": "Input should be a FHIR instant: YYYY-MM-DDThh:mm:ss[.sss] with a time zone "
+    "(Z or +hh:mm) (for an aware datetime, use .isoformat())",
+    "time": "Input should be a FHIR time: hh:mm:ss[.sss] (for a datetime.time, use .isoformat())",
+}
+
+
 def _primitive_specs(model: ir.Model) -> list[PrimitiveSpec]:
     specs: list[PrimitiveSpec] = []
     for name, p in sorted(model.primitives.items()):
@@ -463,6 +478,12 @@ def _primitive_specs(model: ir.Model) -> list[PrimitiveSpec]:
             empty_ok = re.fullmatch(pattern, "") is not None
             bounds = "strict=True, min_length=1" if empty_ok else "strict=True"
             schema = f"cs.str_schema({bounds}, pattern={pattern!r})"
+            if name in _DATE_TIME_ERRORS:
+                error_type = "fhir_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+                schema = (
+                    f"cs.custom_error_schema({schema}, custom_error_type={error_type!r}, "
+                    f"custom_error_message={_DATE_TIME_ERRORS[name]!r})"
+                )
             specs.append(PrimitiveSpec(alias, f"Annotated[str, Schema({schema})]", doc))
         else:
             # string / markdown: FHIR's regex only forbids empty and all-whitespace content; a

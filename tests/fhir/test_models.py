@@ -6,6 +6,8 @@ import gc
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -287,6 +289,45 @@ def test_invalid_date_rejected() -> None:
     with pytest.raises(ValidationError) as info:
         Patient.model_validate_json('{"birthDate":"2020-13"}')
     assert info.value.errors()[0]["loc"] == ("birthDate",)
+
+
+@pytest.mark.parametrize(
+    ("build", "loc", "error_type", "hint"),
+    [
+        (lambda: Patient(birth_date=date(2000, 1, 2)), ("birth_date",), "fhir_date", "YYYY-MM-DD"),
+        (lambda: Patient(birth_date="2000-1-2"), ("birth_date",), "fhir_date", "YYYY-MM-DD"),
+        (
+            lambda: Patient.model_validate({"deceasedDateTime": datetime(2020, 1, 2, 3, 4, 5)}),
+            ("deceasedDateTime",),
+            "fhir_date_time",
+            "time zone",
+        ),
+        (
+            lambda: Patient.model_validate_json('{"meta":{"lastUpdated":"2020-01-02"}}'),
+            ("meta", "lastUpdated"),
+            "fhir_instant",
+            "hh:mm:ss",
+        ),
+        (
+            lambda: Observation.model_validate_json(
+                '{"status":"final","code":{},"valueTime":"25:00:00"}'
+            ),
+            ("valueTime",),
+            "fhir_time",
+            "hh:mm:ss",
+        ),
+    ],
+)
+def test_date_and_time_errors_say_what_fhir_expects(
+    build: Callable[[], object], loc: tuple[str, ...], error_type: str, hint: str
+) -> None:
+    # Not pydantic's "should match pattern '<the FHIR regex>'", and no Python date objects:
+    # the field holds the FHIR text.
+    with pytest.raises(ValidationError) as info:
+        build()
+    (error,) = info.value.errors()
+    assert (error["loc"], error["type"]) == (loc, error_type)
+    assert hint in error["msg"] and ".isoformat()" in error["msg"]
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])

@@ -53,9 +53,13 @@ Code = Annotated[
 Date = Annotated[
     str,
     Schema(
-        cs.str_schema(
-            strict=True,
-            pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?)$",
+        cs.custom_error_schema(
+            cs.str_schema(
+                strict=True,
+                pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?)$",
+            ),
+            custom_error_type="fhir_date",
+            custom_error_message="Input should be a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD text (for a datetime.date, use .isoformat())",
         )
     ),
 ]
@@ -64,9 +68,13 @@ Date = Annotated[
 DateTime = Annotated[
     str,
     Schema(
-        cs.str_schema(
-            strict=True,
-            pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?)$",
+        cs.custom_error_schema(
+            cs.str_schema(
+                strict=True,
+                pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?)$",
+            ),
+            custom_error_type="fhir_date_time",
+            custom_error_message="Input should be a FHIR dateTime: YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.sss] with a time zone (Z or +hh:mm) (for an aware datetime, use .isoformat())",
         )
     ),
 ]
@@ -81,9 +89,13 @@ Id = Annotated[str, Schema(cs.str_schema(strict=True, pattern="^(?:[A-Za-z0-9\\-
 Instant = Annotated[
     str,
     Schema(
-        cs.str_schema(
-            strict=True,
-            pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))$",
+        cs.custom_error_schema(
+            cs.str_schema(
+                strict=True,
+                pattern="^(?:([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))$",
+            ),
+            custom_error_type="fhir_instant",
+            custom_error_message="Input should be a FHIR instant: YYYY-MM-DDThh:mm:ss[.sss] with a time zone (Z or +hh:mm) (for an aware datetime, use .isoformat())",
         )
     ),
 ]
@@ -109,8 +121,13 @@ String = Annotated[str, Schema(cs.str_schema(strict=True, min_length=1))]
 Time = Annotated[
     str,
     Schema(
-        cs.str_schema(
-            strict=True, pattern="^(?:([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?)$"
+        cs.custom_error_schema(
+            cs.str_schema(
+                strict=True,
+                pattern="^(?:([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?)$",
+            ),
+            custom_error_type="fhir_time",
+            custom_error_message="Input should be a FHIR time: hh:mm:ss[.sss] (for a datetime.time, use .isoformat())",
         )
     ),
 ]
