@@ -871,7 +871,7 @@ class AsyncMedplumClient(
     async def execute_transaction(
         self, bundle: Mapping[str, Any] | BaseModel, *, on_behalf_of: str | None = None
     ) -> dict[str, Any]:
-        """Execute a FHIR transaction Bundle (type is set to "transaction" when missing).
+        """Execute a FHIR transaction Bundle (always sent as type "transaction", on a copy).
 
         Args:
             bundle: The Bundle (dict or model); urn:uuid fullUrls link entries.
@@ -918,8 +918,8 @@ class AsyncMedplumClient(
 
         Args:
             path: API path relative to base_url ("admin/projects/1"), or a same-origin absolute URL.
-            kwargs: params=, headers=, on_behalf_of= (and content= for POST/PUT), passed to the
-                runtime.
+            kwargs: params=, headers=, timeout= (seconds or an httpx.Timeout, this call only),
+                on_behalf_of=; any other keyword raises TypeError.
 
         Returns:
             The parsed JSON response, or None for an empty body.
@@ -934,8 +934,9 @@ class AsyncMedplumClient(
         Args:
             path: API path relative to base_url ("admin/projects/1"), or a same-origin absolute URL.
             json: JSON payload.
-            kwargs: params=, headers=, on_behalf_of= (and content= for POST/PUT), passed to the
-                runtime.
+            kwargs: params=, headers=, timeout= (seconds or an httpx.Timeout, this call only),
+                content= (raw bytes) or data= (form fields), on_behalf_of=; any other keyword raises
+                TypeError.
 
         Returns:
             The parsed JSON response, or None for an empty body.
@@ -950,8 +951,9 @@ class AsyncMedplumClient(
         Args:
             path: API path relative to base_url ("admin/projects/1"), or a same-origin absolute URL.
             json: JSON payload.
-            kwargs: params=, headers=, on_behalf_of= (and content= for POST/PUT), passed to the
-                runtime.
+            kwargs: params=, headers=, timeout= (seconds or an httpx.Timeout, this call only),
+                content= (raw bytes) or data= (form fields), on_behalf_of=; any other keyword raises
+                TypeError.
 
         Returns:
             The parsed JSON response, or None for an empty body.
@@ -965,8 +967,8 @@ class AsyncMedplumClient(
 
         Args:
             path: API path relative to base_url ("admin/projects/1"), or a same-origin absolute URL.
-            kwargs: params=, headers=, on_behalf_of= (and content= for POST/PUT), passed to the
-                runtime.
+            kwargs: params=, headers=, timeout= (seconds or an httpx.Timeout, this call only),
+                on_behalf_of=; any other keyword raises TypeError.
 
         Returns:
             The parsed JSON response, or None for an empty body.
