@@ -924,7 +924,8 @@ class AsyncMedplumClient(
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``GET {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``GET {path}`` (base api), RequestEvent.action from the path (a FHIR interaction under
+        the FHIR base, else ``None``).
         """
         return await self._get(path=path, **kwargs)
 
@@ -941,7 +942,8 @@ class AsyncMedplumClient(
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``POST {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``POST {path}`` (base api), RequestEvent.action from the path (a FHIR interaction
+        under the FHIR base, else ``None``).
         """
         return await self._post(path=path, json=json, **kwargs)
 
@@ -958,7 +960,8 @@ class AsyncMedplumClient(
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``PUT {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``PUT {path}`` (base api), RequestEvent.action from the path (a FHIR interaction under
+        the FHIR base, else ``None``).
         """
         return await self._put(path=path, json=json, **kwargs)
 
@@ -973,7 +976,8 @@ class AsyncMedplumClient(
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``DELETE {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``DELETE {path}`` (base api), RequestEvent.action from the path (a FHIR interaction
+        under the FHIR base, else ``None``).
         """
         return await self._delete(path=path, **kwargs)
 

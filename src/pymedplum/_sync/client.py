@@ -920,7 +920,8 @@ class MedplumClient(
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``GET {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``GET {path}`` (base api), RequestEvent.action from the path (a FHIR interaction under
+        the FHIR base, else ``None``).
         """
         return self._get(path=path, **kwargs)
 
@@ -937,7 +938,8 @@ class MedplumClient(
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``POST {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``POST {path}`` (base api), RequestEvent.action from the path (a FHIR interaction
+        under the FHIR base, else ``None``).
         """
         return self._post(path=path, json=json, **kwargs)
 
@@ -954,7 +956,8 @@ class MedplumClient(
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``PUT {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``PUT {path}`` (base api), RequestEvent.action from the path (a FHIR interaction under
+        the FHIR base, else ``None``).
         """
         return self._put(path=path, json=json, **kwargs)
 
@@ -969,7 +972,8 @@ class MedplumClient(
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``DELETE {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``DELETE {path}`` (base api), RequestEvent.action from the path (a FHIR interaction
+        under the FHIR base, else ``None``).
         """
         return self._delete(path=path, **kwargs)
 
