@@ -245,9 +245,16 @@ def render_docstring(name: str, spec: dict[str, Any], params: list[Param], inden
                 )
             )
     request = spec["request"]
+    action = request.get("action")
+    # No fixed action (the low-level methods): the runtime derives it from the path sent.
+    described = (
+        f"``{action}``"
+        if action is not None
+        else "from the path (a FHIR interaction under the FHIR base, else ``None``)"
+    )
     wire = (
         f"Wire: ``{request['method']} {request['path'] or '/'}`` "
-        f"(base {request.get('base', 'fhir')}), RequestEvent.action ``{request.get('action')}``."
+        f"(base {request.get('base', 'fhir')}), RequestEvent.action {described}."
     )
     lines += ["", *textwrap.wrap(wire, width)]
     body = "\n".join(f"{indent}{line}".rstrip() for line in lines)

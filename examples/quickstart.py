@@ -9,8 +9,9 @@ address and credentials in the environment), or against a real Medplum project:
 What it shows, one short section each: typed Patient and Observation models (a decimal that
 keeps its text), conditional create, typed search parameters with paging, a transaction bundle
 with ``urn:uuid`` references, a GraphQL query with variables, and an audit hook that prints
-``RequestEvent.to_non_phi_dict()`` for every call. It prints ids and counts, never patient data.
-Everything it creates carries a per-run identifier and is deleted again in one batch at the end.
+``RequestEvent.to_non_phi_dict()`` for every call. It prints ids, counts and one of its own
+made-up weights, never names. The Patients it creates carry a per-run identifier, its
+Observations reference them, and everything is deleted again in one batch at the end.
 """
 
 from __future__ import annotations

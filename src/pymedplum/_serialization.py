@@ -90,9 +90,9 @@ def as_fhir_dict(value: object, argument: str) -> dict[str, Any]:
 def wire_dict(model: BaseModel) -> dict[str, Any]:
     """A model as the FHIR-JSON dict the client sends: decimals stay ``Decimal`` with their text.
 
-    ``to_fhir_json`` follows the contract (``model_dump(mode="json")``, where a decimal becomes a
-    float); a request body must not lose ``1.50``'s trailing zero, so the client goes through the
-    model's own lossless JSON instead.
+    ``to_fhir_json`` gives plain Python numbers (``1.50`` becomes the float ``1.5``); a request
+    body must not lose ``1.50``'s trailing zero, so the client goes through the model's own
+    lossless JSON instead.
     """
     # Every number keeps its text ("1e-7", "1.50"): encode_json writes that text back.
     data: dict[str, Any] = json.loads(

@@ -1007,3 +1007,16 @@ async def test_low_level_methods_forward_to_the_api_base(make: Any) -> None:
     assert h.last.method == "DELETE"
     with pytest.raises(TypeError):
         await h.call("get", "admin/x", bogus=1)
+
+
+async def test_low_level_events_take_the_action_from_the_path(make: Any) -> None:
+    # docs/client.md: None outside the FHIR base, else the FHIR interaction of the path.
+    h = make(ok({"resourceType": "Patient", "id": "p1"}))
+    await h.call("get", "admin/projects/p1")
+    await h.call("get", "fhir/R4/Patient/p1")
+    await h.call("post", "fhir/R4/Patient", {"resourceType": "Patient"})
+    assert [(e.action, e.resource_type, e.path_template) for e in h.events] == [
+        (None, None, "/admin/projects/{id}"),
+        ("read", "Patient", "/fhir/R4/Patient/{id}"),
+        ("create", "Patient", "/fhir/R4/Patient"),
+    ]

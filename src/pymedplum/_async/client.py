@@ -871,7 +871,7 @@ class AsyncMedplumClient(
     async def execute_transaction(
         self, bundle: Mapping[str, Any] | BaseModel, *, on_behalf_of: str | None = None
     ) -> dict[str, Any]:
-        """Execute a FHIR transaction Bundle (type is set to "transaction" when missing).
+        """Execute a FHIR transaction Bundle (always sent as type "transaction", on a copy).
 
         Args:
             bundle: The Bundle (dict or model); urn:uuid fullUrls link entries.
@@ -918,13 +918,14 @@ class AsyncMedplumClient(
 
         Args:
             path: API path relative to base_url ("admin/projects/1"), or a same-origin absolute URL.
-            kwargs: params=, headers=, on_behalf_of= (and content= for POST/PUT), passed to the
-                runtime.
+            kwargs: params=, headers=, timeout= (seconds or an httpx.Timeout, this call only),
+                on_behalf_of=; any other keyword raises TypeError.
 
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``GET {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``GET {path}`` (base api), RequestEvent.action from the path (a FHIR interaction under
+        the FHIR base, else ``None``).
         """
         return await self._get(path=path, **kwargs)
 
@@ -934,13 +935,15 @@ class AsyncMedplumClient(
         Args:
             path: API path relative to base_url ("admin/projects/1"), or a same-origin absolute URL.
             json: JSON payload.
-            kwargs: params=, headers=, on_behalf_of= (and content= for POST/PUT), passed to the
-                runtime.
+            kwargs: params=, headers=, timeout= (seconds or an httpx.Timeout, this call only),
+                content= (raw bytes) or data= (form fields), on_behalf_of=; any other keyword raises
+                TypeError.
 
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``POST {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``POST {path}`` (base api), RequestEvent.action from the path (a FHIR interaction
+        under the FHIR base, else ``None``).
         """
         return await self._post(path=path, json=json, **kwargs)
 
@@ -950,13 +953,15 @@ class AsyncMedplumClient(
         Args:
             path: API path relative to base_url ("admin/projects/1"), or a same-origin absolute URL.
             json: JSON payload.
-            kwargs: params=, headers=, on_behalf_of= (and content= for POST/PUT), passed to the
-                runtime.
+            kwargs: params=, headers=, timeout= (seconds or an httpx.Timeout, this call only),
+                content= (raw bytes) or data= (form fields), on_behalf_of=; any other keyword raises
+                TypeError.
 
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``PUT {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``PUT {path}`` (base api), RequestEvent.action from the path (a FHIR interaction under
+        the FHIR base, else ``None``).
         """
         return await self._put(path=path, json=json, **kwargs)
 
@@ -965,13 +970,14 @@ class AsyncMedplumClient(
 
         Args:
             path: API path relative to base_url ("admin/projects/1"), or a same-origin absolute URL.
-            kwargs: params=, headers=, on_behalf_of= (and content= for POST/PUT), passed to the
-                runtime.
+            kwargs: params=, headers=, timeout= (seconds or an httpx.Timeout, this call only),
+                on_behalf_of=; any other keyword raises TypeError.
 
         Returns:
             The parsed JSON response, or None for an empty body.
 
-        Wire: ``DELETE {path}`` (base api), RequestEvent.action ``None``.
+        Wire: ``DELETE {path}`` (base api), RequestEvent.action from the path (a FHIR interaction
+        under the FHIR base, else ``None``).
         """
         return await self._delete(path=path, **kwargs)
 
