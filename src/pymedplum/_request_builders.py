@@ -579,8 +579,10 @@ _TOTAL_MODES = ("none", "estimate", "accurate")
 
 def graphql_body(query: object, variables: object) -> dict[str, Any]:
     """The ``$graphql`` request body; TypeError / ValueError naming a bad argument."""
-    if not isinstance(query, str) or not query.strip():
-        raise TypeError(f"query must be a non-empty GraphQL query str, got {query!r:.40}")
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a GraphQL query str, got {type(query).__name__}")
+    if not query.strip():
+        raise ValueError(f"query must be a non-empty GraphQL query, got {query!r:.40}")
     if variables is not None and not isinstance(variables, Mapping):
         raise TypeError(f"variables must be a mapping or None, got {type(variables).__name__}")
     return {"query": query, "variables": dict(variables) if variables is not None else {}}

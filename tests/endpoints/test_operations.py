@@ -212,11 +212,16 @@ async def test_set_accounts_async_returns_the_outcome_with_the_job_url(make: Any
     }
 
 
-async def test_set_accounts_prefer_async_needs_propagate(make: Any) -> None:
-    h = make(ok())
-    with pytest.raises(ValueError, match="prefer_async"):
-        await h.call("set_accounts", "Patient/1", "Organization/o", prefer_async=True)
-    assert h.requests == []
+async def test_set_accounts_prefer_async_without_propagate_still_sends_the_header(
+    make: Any,
+) -> None:
+    # The contract: "If True, send Prefer: respond-async. Only takes effect when propagate is
+    # also True" (the server's side); the call is not refused.
+    h = make(lambda request: json_response(200, {"resourceType": "Parameters"}))
+    result = await h.call("set_accounts", "Patient/1", "Organization/o", prefer_async=True)
+    assert result == {"resourceType": "Parameters"}
+    assert h.last.headers["Prefer"] == "respond-async"
+    assert [p["name"] for p in h.body()["parameter"]] == ["accounts"]
 
 
 @pytest.mark.parametrize(("ref", "accounts"), [("Patient", "Organization/o"), ("Patient/1", "o")])
@@ -578,6 +583,23 @@ async def test_expand_by_a_bad_id_names_the_argument_and_sends_nothing(make: Any
     h = make(ok())
     with pytest.raises(ValueError, match=r"^valueset_id must be a FHIR id"):
         await h.call("expand_valueset", valueset_id="a/b")
+    assert h.requests == []
+
+
+async def test_expand_by_url_and_id_together_is_refused_before_sending(make: Any) -> None:
+    # By id the ValueSet itself is POSTed; a url beside it (sent as url=) could name another.
+    h = make(ok())
+    with pytest.raises(ValueError, match="not both"):
+        await h.call("expand_valueset", valueset_url="http://x/vs", valueset_id="vs-1")
+    assert h.requests == []
+
+
+@pytest.mark.parametrize(("query", "error"), [("", ValueError), ("  ", ValueError), (5, TypeError)])
+async def test_graphql_query_errors(make: Any, query: object, error: type[Exception]) -> None:
+    # A wrong type is a TypeError, a bad value (an empty query) a ValueError, as everywhere.
+    h = make(ok())
+    with pytest.raises(error, match=r"^query must be"):
+        await h.call("execute_graphql", query)
     assert h.requests == []
 
 

@@ -115,15 +115,18 @@ async def test_set_accounts_prefer_async_then_wait_for_job(api: Api) -> None:
     assert (await api.call("get_async_job_status", job_id))["id"] == job_id
 
 
-async def test_prefer_async_without_propagate_is_refused_before_sending(api: Api) -> None:
-    # Medplum honours respond-async only with propagate: the answer would be synchronous and a
-    # later wait_for_async_job would find no job, so the SDK refuses the combination.
+async def test_prefer_async_without_propagate_is_sent_and_answered_synchronously(api: Api) -> None:
+    # The contract: prefer_async sends Prefer: respond-async, which takes effect only with
+    # propagate. Medplum then answers the operation synchronously.
     pid, _ = await patient_with_observations(api, count=1)
     org = await new_org(api)
-    before = api.server.requests("/", limit=1)
-    with pytest.raises(ValueError, match="prefer_async"):
-        await api.call("set_accounts", f"Patient/{pid}", org, prefer_async=True)
-    assert api.server.requests("/", limit=1) == before  # nothing was sent
+    result = await api.call("set_accounts", f"Patient/{pid}", org, prefer_async=True)
+    assert result["resourceType"] == "Parameters"
+    assert api.server.last_headers(f"/fhir/R4/Patient/{pid}/$set-accounts")["prefer"] == (
+        "respond-async"
+    )
+    patient = await api.call("read_resource", "Patient", pid)
+    assert {"reference": org} in patient["meta"]["accounts"]
 
 
 async def test_wait_for_async_job_times_out(api: Api) -> None:

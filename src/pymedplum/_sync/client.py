@@ -899,6 +899,10 @@ class MedplumClient(
         Returns:
             The GraphQL response envelope ({"data": ..., "errors": [...]}).
 
+        Raises:
+            TypeError: query is not a str, or variables is not a mapping
+            ValueError: query is empty or only whitespace
+
         Wire: ``POST $graphql`` (base fhir), RequestEvent.action ``operation``.
         """
         response = self._call_endpoint(
@@ -988,9 +992,10 @@ class MedplumClient(
         """Assign a resource to accounts with Medplum's $set-accounts operation.
 
         With propagate=True the assignment cascades to the resources of the target's compartment.
-        prefer_async=True sends Prefer: respond-async (honoured only with propagate=True): the
-        server answers 202 with an OperationOutcome whose issue[0].diagnostics is the job URL, to
-        pass to wait_for_async_job.
+        prefer_async=True sends Prefer: respond-async, which Medplum honours only with
+        propagate=True: the server then answers 202 with an OperationOutcome whose
+        issue[0].diagnostics is the job URL, to pass to wait_for_async_job. Without propagate it
+        answers synchronously (Parameters), as if prefer_async were False.
 
         Args:
             resource_ref: The target, e.g. "Patient/123".
@@ -1002,8 +1007,7 @@ class MedplumClient(
             Parameters with resourcesUpdated, or (202) the OperationOutcome carrying the job URL.
 
         Raises:
-            ValueError: resource_ref is not "Type/id", an account reference is malformed, or
-                prefer_async is set without propagate
+            ValueError: resource_ref is not "Type/id", or an account reference is malformed
 
         Wire: ``POST {resourceType}/{id}/$set-accounts`` (base fhir), RequestEvent.action
         ``operation``.
@@ -1290,8 +1294,8 @@ class MedplumClient(
             The expanded ValueSet (expansion.contains).
 
         Raises:
-            ValueError: neither valueset_url nor valueset_id is given, a count / offset is negative,
-                or a str / list option is empty (an empty filter is left out)
+            ValueError: neither or both of valueset_url and valueset_id are given, a count / offset
+                is negative, or a str / list option is empty (an empty filter is left out)
             TypeError: an option has another type (count and offset take ints, the include / exclude
                 / active options bools)
             NotFoundError: no ValueSet has the id valueset_id

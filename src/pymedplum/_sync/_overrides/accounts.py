@@ -24,12 +24,8 @@ class AccountOverrides(Dispatch):
         prefer_async: bool,
     ) -> dict[str, Any]:
         resource_type, resource_id = split_reference("resource_ref", resource_ref)
-        if prefer_async and not propagate:
-            # Medplum honours respond-async only with propagate: the answer would be the
-            # synchronous Parameters, and a later wait_for_async_job would find no job.
-            raise ValueError(
-                "prefer_async=True needs propagate=True (Medplum ignores it otherwise)"
-            )
+        # The contract sends Prefer: respond-async whenever prefer_async is set; Medplum honours
+        # it only with propagate, and otherwise answers synchronously with Parameters.
         parameter: list[dict[str, Any]] = [
             {"name": "accounts", "valueReference": {"reference": ref}}
             for ref in account_references(account_refs)

@@ -43,6 +43,9 @@ class TerminologyOverrides(Dispatch):
     ) -> dict[str, Any]:
         if valueset_url is None and valueset_id is None:
             raise ValueError("expand_valueset needs valueset_url or valueset_id")
+        if valueset_url is not None and valueset_id is not None:
+            # By id the ValueSet itself is sent; a url beside it could name another one.
+            raise ValueError("expand_valueset takes valueset_url or valueset_id, not both")
         params, parameters = expand_params(
             valueset_url=valueset_url,
             filter=filter,
