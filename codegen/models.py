@@ -150,7 +150,7 @@ class ModuleSpec:
         if self.uses_choice:
             names.add("ChoiceGroups")
         if self.name == "resource":
-            names.add("dispatch_resource")
+            names.add("ResourceField")
         return sorted(names)
 
 

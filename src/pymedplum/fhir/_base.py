@@ -42,6 +42,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
     PlainValidator,
 )
@@ -55,6 +56,7 @@ from pydantic_core import (
 from pymedplum._serialization import ExponentDecimal
 
 if TYPE_CHECKING:
+    from pydantic.json_schema import JsonSchemaValue
     from pydantic.plugin._schema_validator import PluggableSchemaValidator
     from typing_extensions import Self
 
@@ -214,10 +216,23 @@ def plain_json(value: Any) -> Any:
     return value
 
 
+class _NumberJsonSchema:
+    """A decimal's JSON schema is ``{"type": "number"}`` in both modes: in serialization mode
+    (FastAPI's response models) pydantic would describe the serializer's return, which is Any."""
+
+    __slots__ = ()
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "number"}
+
+
 FhirDecimal = Annotated[
     Decimal,
     PlainValidator(_validate_decimal, json_schema_input_type=float),
     PlainSerializer(_serialize_decimal, when_used="json"),
+    _NumberJsonSchema(),
 ]
 """A FHIR ``decimal``: a ``Decimal`` that keeps the exact text it was read from."""
 
@@ -813,6 +828,33 @@ def dispatch_resource(value: Any) -> Any:
             resource, "__dict__", {"resourceType": stored.pop("resourceType"), **stored}
         )
     return resource
+
+
+class ResourceField:
+    """``Annotated`` metadata of a ``Resource``-typed field (``AnyResource``).
+
+    Validation dispatches on ``resourceType`` (:func:`dispatch_resource`); output is the concrete
+    model's own (serialize as any). Its JSON schema is the ``Resource`` model's, in validation
+    and serialization mode alike (a plain validator alone has none in serialization mode, which
+    FastAPI uses for response models).
+    """
+
+    __slots__ = ()
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            dispatch_resource,
+            serialization=core_schema.simple_ser_schema("any"),
+            json_schema_input_schema=handler(source),
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        resource = cast("dict[str, Any]", schema)["json_schema_input_schema"]
+        return handler(resource)
 
 
 def _get(obj: Any, name: str, alias: str) -> Any:

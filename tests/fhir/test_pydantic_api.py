@@ -1,0 +1,66 @@
+"""The models used the way a pydantic v2 user uses any model (docs/models.md).
+
+JSON schemas in both modes, the models inside the user's own models, subclasses with their own
+config, and the BaseModel API around the models' storage.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, TypeAdapter
+
+from pymedplum.fhir import Bundle, Observation, Parameters, Patient, Quantity
+
+
+def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with a ``$ref`` (alone or as the first of an ``anyOf``) resolved."""
+    if "anyOf" in node:
+        node = node["anyOf"][0]
+    ref = node.get("$ref")
+    if ref is None:
+        return node
+    resolved: dict[str, Any] = schema["$defs"][ref.rsplit("/", 1)[1]]
+    return resolved
+
+
+# --- JSON schema -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["validation", "serialization"])
+def test_json_schema_of_resource_fields_in_both_modes(mode: Any) -> None:
+    # FastAPI asks for the serialization schema of a response model: it failed with
+    # PydanticInvalidForJsonSchema for every resource (DomainResource.contained is
+    # Resource-typed), and the validation schema said nothing (`{}`) about such a field.
+    schema = Bundle.model_json_schema(mode=mode)
+    entry = schema["$defs"]["BundleEntry"]["properties"]["resource"]
+    assert resolve(schema, entry)["title"] == "Resource"
+    observation = Observation.model_json_schema(mode=mode)
+    contained = observation["properties"]["contained"]["anyOf"][0]["items"]
+    assert "implicitRules" in resolve(observation, contained)["properties"]
+    parameters = Parameters.model_json_schema(mode=mode)
+    parameter = parameters["$defs"]["ParametersParameter"]["properties"]["resource"]
+    assert resolve(parameters, parameter)["title"] == "Resource"
+
+
+@pytest.mark.parametrize("mode", ["validation", "serialization"])
+def test_json_schema_of_a_decimal_is_a_number_in_both_modes(mode: Any) -> None:
+    # The serialization schema of a decimal was `{}` (the serializer's return type is Any).
+    schema = Quantity.model_json_schema(mode=mode)
+    quantity = resolve(schema, schema)  # Quantity refers to itself (through Extension)
+    assert quantity["properties"]["value"]["anyOf"][0] == {"type": "number"}
+
+
+@pytest.mark.parametrize("mode", ["validation", "serialization"])
+def test_json_schema_of_models_inside_user_types(mode: Any) -> None:
+    class Page(BaseModel):
+        items: list[Observation]
+        bundle: Bundle | None = None
+
+    schema = Page.model_json_schema(mode=mode)
+    assert {"Observation", "Bundle", "Resource"} <= set(schema["$defs"])
+    adapter = TypeAdapter(list[Patient])
+    assert adapter.json_schema(mode=mode)["items"]["$ref"] == "#/$defs/Patient"
+    json.dumps(schema)  # plain JSON
