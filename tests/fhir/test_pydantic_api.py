@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from pymedplum.fhir import Bundle, Observation, Parameters, Patient, Quantity
 
@@ -64,3 +64,33 @@ def test_json_schema_of_models_inside_user_types(mode: Any) -> None:
     adapter = TypeAdapter(list[Patient])
     assert adapter.json_schema(mode=mode)["items"]["$ref"] == "#/$defs/Patient"
     json.dumps(schema)  # plain JSON
+
+
+# --- readable errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "loc", "error_type", "hint"),
+    [
+        ({"language": "en  US"}, ("language",), "fhir_code", "whitespace"),
+        ({"implicitRules": "a b"}, ("implicitRules",), "fhir_uri", "without whitespace"),
+        ({"meta": {"profile": ["x y"]}}, ("meta", "profile", 0), "fhir_canonical", "whitespace"),
+        ({"meta": {"versionId": "a/b"}}, ("meta", "versionId"), "fhir_id", "64 letters"),
+        ({"photo": [{"data": "a b!"}]}, ("photo", 0, "data"), "fhir_base64_binary", "b64encode"),
+        (
+            {"identifier": [{"system": "urn:ietf:rfc:3986", "value": "x"}], "photo": [{"url": 5}]},
+            ("photo", 0, "url"),
+            "fhir_url",
+            "without whitespace",
+        ),
+    ],
+)
+def test_pattern_errors_say_what_fhir_expects(
+    data: dict[str, object], loc: tuple[object, ...], error_type: str, hint: str
+) -> None:
+    # Not pydantic's "String should match pattern '<the FHIR regex>'".
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate({"resourceType": "Patient", **data})
+    (error,) = info.value.errors()
+    assert (error["loc"], error["type"]) == (loc, error_type)
+    assert hint in error["msg"] and "pattern" not in error["msg"]
