@@ -7,10 +7,12 @@ config, and the BaseModel API around the models' storage.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from pymedplum.fhir import Bundle, Observation, Parameters, Patient, Quantity
 
@@ -94,3 +96,52 @@ def test_pattern_errors_say_what_fhir_expects(
     (error,) = info.value.errors()
     assert (error["loc"], error["type"]) == (loc, error_type)
     assert hint in error["msg"] and "pattern" not in error["msg"]
+
+
+# --- numbers in unknown elements and beyond a float ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), {"a": [float("-inf")]}, Decimal("NaN"), (Decimal("Inf"),)]
+)
+def test_non_finite_numbers_in_unknown_elements_are_refused(value: object) -> None:
+    # They are not JSON: a float one was written back as null, a Decimal one failed to write.
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate({"resourceType": "Patient", "x-note": value})
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("x-note",), "finite_number")]
+
+
+def test_non_finite_numbers_read_by_pydantics_parser_are_refused() -> None:
+    # Inside the user's model pydantic's own JSON parser reads the text, and it accepts Infinity.
+    class Wrapper(BaseModel):
+        patient: Patient
+
+    with pytest.raises(ValidationError) as info:
+        Wrapper.model_validate_json('{"patient":{"resourceType":"Patient","x-note":Infinity}}')
+    assert info.value.errors()[0]["type"] == "finite_number"
+
+
+def test_a_tuple_in_an_unknown_element_is_a_json_array_of_numbers() -> None:
+    # Decimals in a tuple were written as strings ("1.50").
+    patient = Patient.model_validate({"resourceType": "Patient", "x-pair": (1, Decimal("1.50"))})
+    assert patient.model_dump_json().endswith('"x-pair":[1,1.50]}')
+    patient.x_other = (Decimal("2.50"),)  # assigned, not validated
+    assert json.loads(patient.model_dump_json(), parse_float=Decimal)["x_other"] == [
+        Decimal("2.50")
+    ]
+
+
+def test_a_non_finite_decimal_assigned_without_validation_names_the_problem() -> None:
+    quantity = Quantity(value=Decimal("1"))
+    quantity.value = Decimal("NaN")
+    with pytest.raises(PydanticSerializationError, match="finite number"):
+        quantity.model_dump_json()
+
+
+def test_a_decimal_beyond_float_range_stays_a_number() -> None:
+    # float("1e400") is infinite: mode="json" gave None and other serializers wrote null.
+    quantity = Quantity.model_validate_json('{"value":1e400}')
+    assert quantity.model_dump_json() == '{"value":1e400}'
+    assert quantity.model_dump(mode="json") == {"value": 10**400}
+    written = TypeAdapter(list[Quantity]).dump_json([quantity])
+    assert json.loads(written) == [{"value": 10**400}]

@@ -148,7 +148,7 @@ def _validate_decimal(value: Any) -> Decimal:
             raise PydanticCustomError("decimal_finite", "Input should be a finite number")
         return value  # type: ignore[no-any-return]
     if kind is float:
-        if value != value or value in (float("inf"), float("-inf")):
+        if value != value or value in _INFINITIES:
             raise PydanticCustomError("decimal_finite", "Input should be a finite number")
         # repr gives the shortest text that reads back as this float: the literal a user typed.
         return Decimal(repr(value))
@@ -171,8 +171,14 @@ def _text_and_number(value: Decimal) -> tuple[str, int | float]:
     # format "f" keeps the digits as read ("0.0000000"); str() would switch to "0E-7".
     text = value.text if type(value) is ExponentDecimal else format(value, "f")
     if "." not in text and "E" not in text and "e" not in text:
-        return text, int(text)
+        try:
+            return text, int(text)
+        except ValueError:  # NaN or Infinity, assigned without validation
+            raise ValueError(f"a FHIR decimal is a finite number, not {text}") from None
     return text, float(text)
+
+
+_INFINITIES = (float("inf"), float("-inf"))
 
 
 def _serialize_decimal(value: Decimal) -> Any:
@@ -190,7 +196,10 @@ def _serialize_decimal(value: Decimal) -> Any:
     # model_dump(mode="json") and JSON written by other serializers (a TypeAdapter, FastAPI):
     # a JSON number, never a string (pydantic writes a Decimal as one, which no FHIR reader
     # accepts). Beyond a float's 17 digits it is rounded: to_fhir_json and model_dump_json keep
-    # every digit (docs/models.md).
+    # every digit (docs/models.md). Beyond a float's range (1e400) the float is infinite, which
+    # pydantic would write as null: such a number is integral, and an int holds it exactly.
+    if number in _INFINITIES:
+        return int(value)
     return number
 
 
@@ -243,7 +252,7 @@ def _serialize_json_value(value: Any) -> Any:
         return _serialize_decimal(value)
     if isinstance(value, dict):
         return {k: _serialize_json_value(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # a tuple is a JSON array too (pydantic writes it so)
         return [_serialize_json_value(v) for v in value]
     return value
 
@@ -431,14 +440,24 @@ def _without_none(annotation: Any) -> Any:
 
 
 def _validate_extra(value: Any) -> Any:
-    """An unknown element: JSON numbers read losslessly become ``Decimal`` (see decimals)."""
+    """An unknown element: JSON numbers read losslessly become ``Decimal`` (see decimals).
+
+    NaN and infinities are refused, as in a decimal: they are not JSON, and pydantic would
+    write a float one back as null (they get here from Python data, or from JSON text read by
+    pydantic's own parser when a model sits inside the user's model or a TypeAdapter).
+    """
     kind = type(value)
     if kind is LosslessFloat:
         return _decimal_from_lossless(value)
     if kind is dict:
         return {k: _validate_extra(v) for k, v in value.items()}
-    if kind is list:
+    if kind is list or kind is tuple:
         return [_validate_extra(v) for v in value]
+    if kind is float:
+        if value != value or value in _INFINITIES:
+            raise PydanticCustomError("finite_number", "Input should be a finite number")
+    elif isinstance(value, Decimal) and not value.is_finite():
+        raise PydanticCustomError("finite_number", "Input should be a finite number")
     return value
 
 
