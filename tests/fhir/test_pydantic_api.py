@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from pymedplum.fhir import Bundle, Observation, Parameters, Patient, Quantity
@@ -145,3 +145,65 @@ def test_a_decimal_beyond_float_range_stays_a_number() -> None:
     assert quantity.model_dump(mode="json") == {"value": 10**400}
     written = TypeAdapter(list[Quantity]).dump_json([quantity])
     assert json.loads(written) == [{"value": 10**400}]
+
+
+# --- a user's subclass with its own config ---------------------------------------------------
+
+
+def test_a_subclass_can_forbid_or_ignore_unknown_elements() -> None:
+    # Unknown elements were kept whatever the subclass said.
+    class StrictPatient(Patient):
+        model_config = ConfigDict(extra="forbid")
+
+    class TrimmedPatient(Patient):
+        model_config = ConfigDict(extra="ignore")
+
+    data = {"resourceType": "Patient", "id": "p", "x-note": 1}
+    with pytest.raises(ValidationError) as info:
+        StrictPatient.model_validate(data)
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [
+        (("x-note",), "extra_forbidden")
+    ]
+    with pytest.raises(ValueError, match="no field"):
+        StrictPatient(id="p").x_note = 1
+    assert TrimmedPatient.model_validate(data).model_dump() == {
+        "resourceType": "Patient",
+        "id": "p",
+    }
+    assert Patient.model_validate(data).model_extra == {"x-note": 1}  # the models keep them
+
+
+def test_a_subclass_can_validate_assignment() -> None:
+    # Every assignment raised "TypeError: validate_assignment is not supported for typed-dict".
+    class CheckedPatient(Patient):
+        model_config = ConfigDict(validate_assignment=True)
+
+    patient = CheckedPatient(id="p")
+    patient.birth_date = "1970-03"
+    patient.birthDate = "1971"
+    patient.name = [{"family": "Doe"}]  # validated: becomes a HumanName
+    assert patient.model_dump_json() == (
+        '{"resourceType":"Patient","id":"p","name":[{"family":"Doe"}],"birthDate":"1971"}'
+    )
+    assert type(patient.name[0]).__name__ == "HumanName"
+    assert {"birth_date", "name"} <= patient.model_fields_set
+    with pytest.raises(ValidationError) as info:
+        patient.birth_date = "03/1970"
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("birth_date",), "fhir_date")]
+    assert patient.birth_date == "1971"  # unchanged
+
+
+def test_a_frozen_subclass_refuses_every_change() -> None:
+    # Unknown elements could be added and elements deleted on a frozen instance.
+    class FrozenPatient(Patient):
+        model_config = ConfigDict(frozen=True)
+
+    patient = FrozenPatient(id="p")
+    for change in (
+        lambda: setattr(patient, "id", "q"),
+        lambda: setattr(patient, "x_note", 1),
+        lambda: delattr(patient, "id"),
+    ):
+        with pytest.raises(ValidationError, match="frozen"):
+            change()
+    assert patient.model_dump() == {"resourceType": "Patient", "id": "p"}

@@ -512,10 +512,13 @@ def _present_only(
     fields = {**{name: fields[name] for name in first if name in fields}, **fields}
     # A typed-dict schema reads no settings from its parent: it gets the model's own.
     config = model_schema.get("config", {})
+    # Unknown elements are kept (FHIRModel's extra="allow"), unless a user's subclass says
+    # extra="forbid" or "ignore".
+    extra = config.get("extra_fields_behavior", "allow")
     typed_dict = core_schema.typed_dict_schema(
         fields,
-        extra_behavior="allow",
-        extras_schema=_EXTRAS_SCHEMA,
+        extra_behavior=extra,
+        extras_schema=_EXTRAS_SCHEMA if extra == "allow" else None,
         total=False,
         config=cast("core_schema.CoreConfig", config),
     )
@@ -567,6 +570,12 @@ def _python_names(cls: type[BaseModel]) -> dict[str, str]:
                 names[alias] = name
         _PYTHON_NAMES[cls] = names
     return names
+
+
+def _frozen(cls: type[BaseModel], name: str) -> bool:
+    """Whether pydantic refuses to change ``name`` (a user's subclass with ``frozen=True``)."""
+    field = cls.__pydantic_fields__.get(name)
+    return bool(cls.model_config.get("frozen")) or (field is not None and bool(field.frozen))
 
 
 class FHIRModel(BaseModel):
@@ -644,18 +653,40 @@ class FHIRModel(BaseModel):
     def __setattr__(self, name: str, value: Any) -> None:
         self._thaw()
         cls = type(self)
-        if name not in cls.__pydantic_fields__:
+        fields = cls.__pydantic_fields__
+        if name not in fields:
             name = _python_names(cls).get(name, name)  # birthDate -> birth_date
-        if name in cls.__pydantic_fields__ or name.startswith("_") or hasattr(cls, name):
-            super().__setattr__(name, value)
+        if name in fields:
+            if cls.model_config.get("validate_assignment") and not _frozen(cls, name):
+                self._assign_validated(name, value)
+            else:
+                super().__setattr__(name, value)
+        elif (
+            name.startswith("_")
+            or hasattr(cls, name)
+            or cls.model_config.get("extra") != "allow"
+            or _frozen(cls, name)
+        ):
+            super().__setattr__(name, value)  # pydantic's own (a private name, or it refuses)
         else:  # an unknown element: kept beside the others, written back under this name
             self.__dict__[name] = value
+            self.__pydantic_fields_set__.add(name)
+
+    def _assign_validated(self, name: str, value: Any) -> None:
+        """``validate_assignment=True`` (a user's subclass): the model validated with the new
+        value, as pydantic does it, since pydantic-core cannot validate an assignment to the
+        typed-dict storage. Nested models are taken as they are; errors name the field."""
+        values = dict(self.__dict__)
+        values[name] = value
+        validated = type(self).__pydantic_validator__.validate_python(values)
+        object.__setattr__(self, "__dict__", validated.__dict__)
+        if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
             self.__pydantic_fields_set__.add(name)
 
     def __delattr__(self, name: str) -> None:
         if name not in self.__dict__:
             name = _python_names(type(self)).get(name, name)
-        if name in self.__dict__:
+        if name in self.__dict__ and not _frozen(type(self), name):
             self._thaw()
             del self.__dict__[name]
             self.__pydantic_fields_set__.discard(name)
