@@ -776,46 +776,59 @@ class FHIRModel(BaseModel):
                 return None
             return super().__getattr__(name)
 
-    @classmethod
-    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
-        """Validate a FHIR JSON dict (as ``json.loads`` gives it) or a model instance."""
-        with _GCPaused():
-            return super().model_validate(obj, **kwargs)
+    # Hidden from type checkers, which see pydantic's own signatures (every keyword, typed): these
+    # take the same keywords and pass them on unchanged, whatever the pydantic release.
+    if not TYPE_CHECKING:
 
-    @classmethod
-    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
-        """Validate FHIR JSON text, keeping the exact text of every decimal."""
-        if not isinstance(json_data, (str, bytes, bytearray)):
-            return super().model_validate_json(json_data, **kwargs)  # pydantic's json_type error
-        with _GCPaused():
+        @classmethod
+        def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+            """Validate a FHIR JSON dict (as ``json.loads`` gives it) or a model instance."""
+            with _GCPaused():
+                return super().model_validate(obj, **kwargs)
+
+        @classmethod
+        def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+            """Validate FHIR JSON text, keeping the exact text of every decimal."""
+            if not isinstance(json_data, (str, bytes, bytearray)):
+                return super().model_validate_json(
+                    json_data, **kwargs
+                )  # pydantic's json_type error
+            with _GCPaused():
+                try:
+                    data = _read_json(json_data)
+                except ValueError as exc:
+                    # pydantic's own error for bad JSON text (json_invalid), raised here: pydantic's
+                    # parser would accept NaN and Infinity, which are not JSON.
+                    raise ValidationError.from_exception_data(
+                        cls.__name__,
+                        [
+                            {
+                                "type": "json_invalid",
+                                "loc": (),
+                                "input": "",
+                                "ctx": {"error": str(exc)},
+                            }
+                        ],
+                        input_type="json",
+                        hide_input=True,
+                    ) from None
+                return super().model_validate(data, **kwargs)
+
+        def model_dump_json(self, **kwargs: Any) -> str:
+            """FHIR JSON text; decimals are written as the exact number text they hold."""
+            flag = [False]
+            token = _RAW_NUMBERS.set(flag)
             try:
-                data = _read_json(json_data)
-            except ValueError as exc:
-                # pydantic's own error for bad JSON text (json_invalid), raised here: pydantic's
-                # parser would accept NaN and Infinity, which are not JSON.
-                raise ValidationError.from_exception_data(
-                    cls.__name__,
-                    [{"type": "json_invalid", "loc": (), "input": "", "ctx": {"error": str(exc)}}],
-                    input_type="json",
-                    hide_input=True,
-                ) from None
-            return super().model_validate(data, **kwargs)
-
-    def model_dump_json(self, **kwargs: Any) -> str:
-        """FHIR JSON text; decimals are written as the exact number text they hold."""
-        flag = [False]
-        token = _RAW_NUMBERS.set(flag)
-        try:
-            # pydantic's model_dump_json is exactly this call plus .decode(); the bytes are
-            # post-processed first (bytes operations are several times faster than str ones).
-            # No GC pause here: writing JSON builds no tree (not one collection ran while the
-            # 32.7 MB benchmark Bundle was written), and the pause cost 13 % of a Patient's dump.
-            raw: bytes = self.__pydantic_serializer__.to_json(self, **kwargs)
-        finally:
-            _RAW_NUMBERS.reset(token)
-        if flag[0]:
-            raw = _unmark_numbers(raw)
-        return raw.decode()
+                # pydantic's model_dump_json is exactly this call plus .decode(); the bytes are
+                # post-processed first (bytes operations are several times faster than str ones).
+                # No GC pause here: writing JSON builds no tree (not one collection ran while the
+                # 32.7 MB benchmark Bundle was written), and the pause cost 13 % of a Patient's dump.
+                raw: bytes = self.__pydantic_serializer__.to_json(self, **kwargs)
+            finally:
+                _RAW_NUMBERS.reset(token)
+            if flag[0]:
+                raw = _unmark_numbers(raw)
+            return raw.decode()
 
 
 # --- resources ---------------------------------------------------------------------------------
