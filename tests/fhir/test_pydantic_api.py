@@ -207,3 +207,20 @@ def test_a_frozen_subclass_refuses_every_change() -> None:
         with pytest.raises(ValidationError, match="frozen"):
             change()
     assert patient.model_dump() == {"resourceType": "Patient", "id": "p"}
+
+
+# --- Resource-typed elements -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resource_type", ["Resource", "DomainResource", "NotAType"])
+def test_resource_type_is_written_first_in_generic_and_abstract_resources(
+    resource_type: str,
+) -> None:
+    # The abstract Resource and DomainResource declare no resourceType: it was written last.
+    entry = {"resource": {"id": "x", "resourceType": resource_type}}
+    bundle = Bundle.model_validate(
+        {"resourceType": "Bundle", "type": "collection", "entry": [entry]}
+    )
+    assert bundle.model_dump_json().endswith(
+        f'"resource":{{"resourceType":"{resource_type}","id":"x"}}}}]}}'
+    )

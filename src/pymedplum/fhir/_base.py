@@ -873,18 +873,16 @@ def dispatch_resource(value: Any) -> Any:
     resource_type = value.get("resourceType")
     if not isinstance(resource_type, str):
         raise PydanticCustomError("resource_type", "A resource needs a string resourceType")
-    validator = _resource_validator(resource_type)
-    if validator is not None:
-        # The validator itself rather than cls.model_validate: a Bundle calls this per entry.
-        return validator.validate_python(value)
-    generic = _resource_validator("Resource")
-    if generic is None:  # pragma: no cover - the registry always has Resource
+    # The validator itself rather than cls.model_validate: a Bundle calls this per entry.
+    validator = _resource_validator(resource_type) or _resource_validator("Resource")
+    if validator is None:  # pragma: no cover - the registry always has Resource
         raise PydanticCustomError(
             "resource_type", "Unknown resourceType {rt}", {"rt": resource_type}
         )
-    resource = generic.validate_python(value)
-    # resourceType is an unknown element here (extras follow the known ones): put it first, as
-    # for every known type.
+    resource = validator.validate_python(value)
+    # In a generic Resource (an unknown type, or the abstract Resource and DomainResource, which
+    # declare no resourceType) it is an unknown element, and extras follow the known ones: put
+    # it first, as for every concrete type.
     stored = resource.__dict__
     if "resourceType" in stored and next(iter(stored)) != "resourceType":
         object.__setattr__(
