@@ -10,6 +10,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import jiter
 import pytest
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
@@ -224,3 +225,26 @@ def test_resource_type_is_written_first_in_generic_and_abstract_resources(
     assert bundle.model_dump_json().endswith(
         f'"resource":{{"resourceType":"{resource_type}","id":"x"}}}}]}}'
     )
+
+
+# --- inside the user's models (docs/models.md, "With pydantic") ------------------------------
+
+
+def test_decimal_text_inside_a_users_model_needs_lossless_numbers() -> None:
+    class Scored(BaseModel):
+        observation: Observation
+        score: float
+
+    text = (
+        '{"observation":{"resourceType":"Observation","status":"final","code":{},'
+        '"valueQuantity":{"value":1.50}},"score":0.5}'
+    )
+    # pydantic's own parser reads a float: the text of the decimal is lost ...
+    parsed = Scored.model_validate_json(text).observation.value_quantity
+    assert parsed is not None and str(parsed.value) == "1.5"
+    # ... the documented recipe keeps it, and other numbers still validate as usual.
+    scored = Scored.model_validate(jiter.from_json(text.encode(), float_mode="lossless-float"))
+    assert scored.observation.value_quantity is not None
+    assert str(scored.observation.value_quantity.value) == "1.50"
+    assert scored.score == 0.5
+    assert scored.observation.model_dump_json().endswith('"valueQuantity":{"value":1.50}}')
