@@ -7,15 +7,28 @@ config, and the BaseModel API around the models' storage.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import jiter
 import pytest
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    computed_field,
+    field_serializer,
+)
 from pydantic_core import PydanticSerializationError
 
 from pymedplum.fhir import Bundle, Observation, Parameters, Patient, Quantity
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -248,3 +261,71 @@ def test_decimal_text_inside_a_users_model_needs_lossless_numbers() -> None:
     assert str(scored.observation.value_quantity.value) == "1.50"
     assert scored.score == 0.5
     assert scored.observation.model_dump_json().endswith('"valueQuantity":{"value":1.50}}')
+
+
+def test_a_subclass_keeps_its_field_serializers_and_field_settings() -> None:
+    # The storage's schema dropped them: field_serializer did nothing, Field(exclude=True) was
+    # written, and descriptions were missing from the JSON schema.
+    class MyPatient(Patient):
+        internal: str | None = Field(default=None, exclude=True)
+        note: str | None = Field(default=None, description="a note")
+
+        @field_serializer("gender")
+        def shout(self, value: str | None) -> str | None:
+            return None if value is None else value.upper()
+
+    patient = MyPatient(gender="male", internal="kept here", note="n")
+    assert patient.model_dump_json() == '{"resourceType":"Patient","gender":"MALE","note":"n"}'
+    assert patient.model_dump() == {"resourceType": "Patient", "gender": "MALE", "note": "n"}
+    assert patient.internal == "kept here"
+    schema = MyPatient.model_json_schema()
+    assert schema["properties"]["note"]["description"] == "a note"
+
+
+def test_a_computed_field_on_a_subclass_is_a_clear_error() -> None:
+    # It was left out of every dump without a word (pydantic-core reads a typed dict's computed
+    # fields from the dict, not from the model).
+    class Named(Patient):
+        @computed_field  # type: ignore[prop-decorator]
+        @property
+        def display(self) -> str:
+            return "x"
+
+    with pytest.raises(TypeError, match=r"computed_field \(display\) is not supported"):
+        Named(id="p")
+
+
+def test_a_datatype_can_be_subclassed_before_it_is_used() -> None:
+    # class MyName(HumanName) failed with "not fully defined ... define Extension" unless
+    # HumanName had been used before (Element's "list[Extension]" is a forward reference).
+    # A fresh interpreter: in this one HumanName is built already.
+    code = """
+from pymedplum.fhir import HumanName, Patient
+
+class MyName(HumanName):
+    def full(self) -> str:
+        return " ".join([*(self.given or []), self.family or ""])
+
+class Extension:  # the user's own name wins in the user's module
+    pass
+
+class MyPatient(Patient):
+    name: list[MyName] | None = None
+    other: Extension | None = None
+    model_config = {"arbitrary_types_allowed": True}
+
+patient = MyPatient.model_validate(
+    {"name": [{"given": ["J"], "family": "Doe", "extension": [{"url": "u", "valueCode": "c"}]}]}
+)
+assert patient.name[0].full() == "J Doe", patient
+assert MyPatient.model_fields["other"].annotation == Extension | None
+print(patient.model_dump_json())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        '{"resourceType":"Patient","name":[{"extension":[{"url":"u","valueCode":"c"}],'
+        '"family":"Doe","given":["J"]}]}'
+    )

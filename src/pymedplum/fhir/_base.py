@@ -491,6 +491,14 @@ def _present_only(
     inner = model_schema["schema"]
     if inner.get("type") != "model-fields":
         return  # already rewritten (pydantic reuses a built class's schema)
+    if inner.get("computed_fields"):
+        # pydantic-core reads a typed dict's computed fields from the dict, not the model: they
+        # would fail to serialize (or, before, be left out without a word).
+        names = ", ".join(field["property_name"] for field in inner["computed_fields"])
+        raise TypeError(
+            f"{model_schema['cls'].__name__}: @computed_field ({names}) is not supported on FHIR"
+            " models; use a plain @property, or add the value in a @model_serializer"
+        )
     fields: dict[str, core_schema.TypedDictField] = {}
     for name, spec in inner["fields"].items():
         schema = spec["schema"]
@@ -498,7 +506,12 @@ def _present_only(
         if schema["type"] == "default":
             required = False
             if schema.get("default") is None:
-                schema = schema["schema"]  # absent stays absent, rather than stored as None
+                # Absent stays absent, rather than stored as None. A field_serializer (of a
+                # user's subclass) sits on the default schema: it moves with the value's.
+                serializer = schema.get("serialization")
+                schema = schema["schema"]
+                if serializer is not None:
+                    schema = {**schema, "serialization": serializer}
             elif name in first:
                 # resourceType is always written: its serializer knows no default, so that
                 # exclude_defaults=True cannot drop it (its default is its only valid value).
@@ -508,6 +521,10 @@ def _present_only(
             required=required,
             validation_alias=spec.get("validation_alias"),
             serialization_alias=spec.get("serialization_alias"),
+            # Field(exclude=..., exclude_if=..., description=...) of a user's subclass.
+            serialization_exclude=spec.get("serialization_exclude"),
+            serialization_exclude_if=spec.get("serialization_exclude_if"),
+            metadata=spec.get("metadata"),
         )
     fields = {**{name: fields[name] for name in first if name in fields}, **fields}
     # A typed-dict schema reads no settings from its parent: it gets the model's own.
@@ -622,6 +639,25 @@ class FHIRModel(BaseModel):
                 _null_pairs(cls),
             )
         return schema
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Runs before pydantic collects the new class's fields. A user's subclass inherits the
+        # fields of its generated bases; one whose annotation is still a forward reference
+        # ("list[Extension]" of Element, which its module defines before Extension) would be
+        # resolved in the subclass's module, where the name is unknown (class MyName(HumanName)
+        # failed with "not fully defined" unless HumanName had been used before) or another
+        # type. Completing the base first resolves it in its own module; the subclass then
+        # inherits the resolved field (and reuses the base's schema).
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith(_PACKAGE + "."):
+            return  # generated: resolved in their own modules
+        for base in reversed(cls.__mro__[1:]):
+            if (
+                issubclass(base, FHIRModel)
+                and base.__module__.startswith(_PACKAGE + ".")
+                and not getattr(base, "__pydantic_fields_complete__", False)
+            ):
+                base.model_rebuild(_parent_namespace_depth=0)
 
     @classmethod
     def __pydantic_on_complete__(cls) -> None:
