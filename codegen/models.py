@@ -150,7 +150,7 @@ class ModuleSpec:
         if self.uses_choice:
             names.add("ChoiceGroups")
         if self.name == "resource":
-            names.add("dispatch_resource")
+            names.add("ResourceField")
         return sorted(names)
 
 
@@ -453,6 +453,20 @@ _DATE_TIME_ERRORS = {
     "time": "Input should be a FHIR time: hh:mm:ss[.sss] (for a datetime.time, use .isoformat())",
 }
 
+# The other regex-checked primitives: the same kind of readable error instead of the FHIR regex
+# (a code's regex is unreadable, and none says that "" is refused).
+_PATTERN_ERRORS = {
+    "base64Binary": "Input should be FHIR base64Binary: base64 text "
+    "(for bytes, use base64.b64encode(data).decode())",
+    "canonical": "Input should be a FHIR canonical: non-empty text without whitespace",
+    "code": "Input should be a FHIR code: text without leading, trailing or repeated whitespace",
+    "id": "Input should be a FHIR id: 1 to 64 letters, digits, '-' and '.'",
+    "oid": "Input should be a FHIR oid: urn:oid: then dotted numbers (urn:oid:1.2.3)",
+    "uri": "Input should be a FHIR uri: non-empty text without whitespace",
+    "url": "Input should be a FHIR url: non-empty text without whitespace",
+    "uuid": "Input should be a FHIR uuid: urn:uuid: then a lowercase UUID",
+}
+
 
 def _primitive_specs(model: ir.Model) -> list[PrimitiveSpec]:
     specs: list[PrimitiveSpec] = []
@@ -478,11 +492,12 @@ def _primitive_specs(model: ir.Model) -> list[PrimitiveSpec]:
             empty_ok = re.fullmatch(pattern, "") is not None
             bounds = "strict=True, min_length=1" if empty_ok else "strict=True"
             schema = f"cs.str_schema({bounds}, pattern={pattern!r})"
-            if name in _DATE_TIME_ERRORS:
+            message = _DATE_TIME_ERRORS.get(name) or _PATTERN_ERRORS.get(name)
+            if message:
                 error_type = "fhir_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
                 schema = (
                     f"cs.custom_error_schema({schema}, custom_error_type={error_type!r}, "
-                    f"custom_error_message={_DATE_TIME_ERRORS[name]!r})"
+                    f"custom_error_message={message!r})"
                 )
             specs.append(PrimitiveSpec(alias, f"Annotated[str, Schema({schema})]", doc))
         else:

@@ -53,6 +53,8 @@ def test_mistakes_fail_mypy() -> None:
     assert result.returncode == 1
     assert 'Unexpected keyword argument "nmae" for "Patient"' in result.stdout
     assert 'Argument "gender" to "Patient" has incompatible type' in result.stdout
+    assert 'Unexpected keyword argument "indnet" for "model_dump_json"' in result.stdout
+    assert 'Unexpected keyword argument "strcit" for "model_validate_json"' in result.stdout
 
 
 def test_contract_usage_passes_pyright() -> None:
@@ -66,3 +68,5 @@ def test_mistakes_fail_pyright() -> None:
     assert result.returncode == 1
     assert 'No parameter named "nmae"' in result.stdout
     assert "Literal['F']" in result.stdout
+    assert 'No parameter named "indnet"' in result.stdout
+    assert 'No parameter named "strcit"' in result.stdout

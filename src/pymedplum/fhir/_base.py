@@ -42,6 +42,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
     PlainValidator,
 )
@@ -55,6 +56,7 @@ from pydantic_core import (
 from pymedplum._serialization import ExponentDecimal
 
 if TYPE_CHECKING:
+    from pydantic.json_schema import JsonSchemaValue
     from pydantic.plugin._schema_validator import PluggableSchemaValidator
     from typing_extensions import Self
 
@@ -146,7 +148,7 @@ def _validate_decimal(value: Any) -> Decimal:
             raise PydanticCustomError("decimal_finite", "Input should be a finite number")
         return value  # type: ignore[no-any-return]
     if kind is float:
-        if value != value or value in (float("inf"), float("-inf")):
+        if value != value or value in _INFINITIES:
             raise PydanticCustomError("decimal_finite", "Input should be a finite number")
         # repr gives the shortest text that reads back as this float: the literal a user typed.
         return Decimal(repr(value))
@@ -169,8 +171,14 @@ def _text_and_number(value: Decimal) -> tuple[str, int | float]:
     # format "f" keeps the digits as read ("0.0000000"); str() would switch to "0E-7".
     text = value.text if type(value) is ExponentDecimal else format(value, "f")
     if "." not in text and "E" not in text and "e" not in text:
-        return text, int(text)
+        try:
+            return text, int(text)
+        except ValueError:  # NaN or Infinity, assigned without validation
+            raise ValueError(f"a FHIR decimal is a finite number, not {text}") from None
     return text, float(text)
+
+
+_INFINITIES = (float("inf"), float("-inf"))
 
 
 def _serialize_decimal(value: Decimal) -> Any:
@@ -188,7 +196,10 @@ def _serialize_decimal(value: Decimal) -> Any:
     # model_dump(mode="json") and JSON written by other serializers (a TypeAdapter, FastAPI):
     # a JSON number, never a string (pydantic writes a Decimal as one, which no FHIR reader
     # accepts). Beyond a float's 17 digits it is rounded: to_fhir_json and model_dump_json keep
-    # every digit (docs/models.md).
+    # every digit (docs/models.md). Beyond a float's range (1e400) the float is infinite, which
+    # pydantic would write as null: such a number is integral, and an int holds it exactly.
+    if number in _INFINITIES:
+        return int(value)
     return number
 
 
@@ -214,10 +225,23 @@ def plain_json(value: Any) -> Any:
     return value
 
 
+class _NumberJsonSchema:
+    """A decimal's JSON schema is ``{"type": "number"}`` in both modes: in serialization mode
+    (FastAPI's response models) pydantic would describe the serializer's return, which is Any."""
+
+    __slots__ = ()
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "number"}
+
+
 FhirDecimal = Annotated[
     Decimal,
     PlainValidator(_validate_decimal, json_schema_input_type=float),
     PlainSerializer(_serialize_decimal, when_used="json"),
+    _NumberJsonSchema(),
 ]
 """A FHIR ``decimal``: a ``Decimal`` that keeps the exact text it was read from."""
 
@@ -228,7 +252,7 @@ def _serialize_json_value(value: Any) -> Any:
         return _serialize_decimal(value)
     if isinstance(value, dict):
         return {k: _serialize_json_value(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # a tuple is a JSON array too (pydantic writes it so)
         return [_serialize_json_value(v) for v in value]
     return value
 
@@ -416,14 +440,24 @@ def _without_none(annotation: Any) -> Any:
 
 
 def _validate_extra(value: Any) -> Any:
-    """An unknown element: JSON numbers read losslessly become ``Decimal`` (see decimals)."""
+    """An unknown element: JSON numbers read losslessly become ``Decimal`` (see decimals).
+
+    NaN and infinities are refused, as in a decimal: they are not JSON, and pydantic would
+    write a float one back as null (they get here from Python data, or from JSON text read by
+    pydantic's own parser when a model sits inside the user's model or a TypeAdapter).
+    """
     kind = type(value)
     if kind is LosslessFloat:
         return _decimal_from_lossless(value)
     if kind is dict:
         return {k: _validate_extra(v) for k, v in value.items()}
-    if kind is list:
+    if kind is list or kind is tuple:
         return [_validate_extra(v) for v in value]
+    if kind is float:
+        if value != value or value in _INFINITIES:
+            raise PydanticCustomError("finite_number", "Input should be a finite number")
+    elif isinstance(value, Decimal) and not value.is_finite():
+        raise PydanticCustomError("finite_number", "Input should be a finite number")
     return value
 
 
@@ -457,6 +491,14 @@ def _present_only(
     inner = model_schema["schema"]
     if inner.get("type") != "model-fields":
         return  # already rewritten (pydantic reuses a built class's schema)
+    if inner.get("computed_fields"):
+        # pydantic-core reads a typed dict's computed fields from the dict, not the model: they
+        # would fail to serialize (or, before, be left out without a word).
+        names = ", ".join(field["property_name"] for field in inner["computed_fields"])
+        raise TypeError(
+            f"{model_schema['cls'].__name__}: @computed_field ({names}) is not supported on FHIR"
+            " models; use a plain @property, or add the value in a @model_serializer"
+        )
     fields: dict[str, core_schema.TypedDictField] = {}
     for name, spec in inner["fields"].items():
         schema = spec["schema"]
@@ -464,7 +506,12 @@ def _present_only(
         if schema["type"] == "default":
             required = False
             if schema.get("default") is None:
-                schema = schema["schema"]  # absent stays absent, rather than stored as None
+                # Absent stays absent, rather than stored as None. A field_serializer (of a
+                # user's subclass) sits on the default schema: it moves with the value's.
+                serializer = schema.get("serialization")
+                schema = schema["schema"]
+                if serializer is not None:
+                    schema = {**schema, "serialization": serializer}
             elif name in first:
                 # resourceType is always written: its serializer knows no default, so that
                 # exclude_defaults=True cannot drop it (its default is its only valid value).
@@ -474,14 +521,21 @@ def _present_only(
             required=required,
             validation_alias=spec.get("validation_alias"),
             serialization_alias=spec.get("serialization_alias"),
+            # Field(exclude=..., exclude_if=..., description=...) of a user's subclass.
+            serialization_exclude=spec.get("serialization_exclude"),
+            serialization_exclude_if=spec.get("serialization_exclude_if"),
+            metadata=spec.get("metadata"),
         )
     fields = {**{name: fields[name] for name in first if name in fields}, **fields}
     # A typed-dict schema reads no settings from its parent: it gets the model's own.
     config = model_schema.get("config", {})
+    # Unknown elements are kept (FHIRModel's extra="allow"), unless a user's subclass says
+    # extra="forbid" or "ignore".
+    extra = config.get("extra_fields_behavior", "allow")
     typed_dict = core_schema.typed_dict_schema(
         fields,
-        extra_behavior="allow",
-        extras_schema=_EXTRAS_SCHEMA,
+        extra_behavior=extra,
+        extras_schema=_EXTRAS_SCHEMA if extra == "allow" else None,
         total=False,
         config=cast("core_schema.CoreConfig", config),
     )
@@ -535,6 +589,12 @@ def _python_names(cls: type[BaseModel]) -> dict[str, str]:
     return names
 
 
+def _frozen(cls: type[BaseModel], name: str) -> bool:
+    """Whether pydantic refuses to change ``name`` (a user's subclass with ``frozen=True``)."""
+    field = cls.__pydantic_fields__.get(name)
+    return bool(cls.model_config.get("frozen")) or (field is not None and bool(field.frozen))
+
+
 class FHIRModel(BaseModel):
     """Base of every generated FHIR model (datatypes, backbone elements and resources).
 
@@ -580,6 +640,25 @@ class FHIRModel(BaseModel):
             )
         return schema
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Runs before pydantic collects the new class's fields. A user's subclass inherits the
+        # fields of its generated bases; one whose annotation is still a forward reference
+        # ("list[Extension]" of Element, which its module defines before Extension) would be
+        # resolved in the subclass's module, where the name is unknown (class MyName(HumanName)
+        # failed with "not fully defined" unless HumanName had been used before) or another
+        # type. Completing the base first resolves it in its own module; the subclass then
+        # inherits the resolved field (and reuses the base's schema).
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith(_PACKAGE + "."):
+            return  # generated: resolved in their own modules
+        for base in reversed(cls.__mro__[1:]):
+            if (
+                issubclass(base, FHIRModel)
+                and base.__module__.startswith(_PACKAGE + ".")
+                and not getattr(base, "__pydantic_fields_complete__", False)
+            ):
+                base.model_rebuild(_parent_namespace_depth=0)
+
     @classmethod
     def __pydantic_on_complete__(cls) -> None:
         # pydantic calls this once the class is built (since 2.12; pymedplum needs 2.13).
@@ -610,18 +689,40 @@ class FHIRModel(BaseModel):
     def __setattr__(self, name: str, value: Any) -> None:
         self._thaw()
         cls = type(self)
-        if name not in cls.__pydantic_fields__:
+        fields = cls.__pydantic_fields__
+        if name not in fields:
             name = _python_names(cls).get(name, name)  # birthDate -> birth_date
-        if name in cls.__pydantic_fields__ or name.startswith("_") or hasattr(cls, name):
-            super().__setattr__(name, value)
+        if name in fields:
+            if cls.model_config.get("validate_assignment") and not _frozen(cls, name):
+                self._assign_validated(name, value)
+            else:
+                super().__setattr__(name, value)
+        elif (
+            name.startswith("_")
+            or hasattr(cls, name)
+            or cls.model_config.get("extra") != "allow"
+            or _frozen(cls, name)
+        ):
+            super().__setattr__(name, value)  # pydantic's own (a private name, or it refuses)
         else:  # an unknown element: kept beside the others, written back under this name
             self.__dict__[name] = value
+            self.__pydantic_fields_set__.add(name)
+
+    def _assign_validated(self, name: str, value: Any) -> None:
+        """``validate_assignment=True`` (a user's subclass): the model validated with the new
+        value, as pydantic does it, since pydantic-core cannot validate an assignment to the
+        typed-dict storage. Nested models are taken as they are; errors name the field."""
+        values = dict(self.__dict__)
+        values[name] = value
+        validated = type(self).__pydantic_validator__.validate_python(values)
+        object.__setattr__(self, "__dict__", validated.__dict__)
+        if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
             self.__pydantic_fields_set__.add(name)
 
     def __delattr__(self, name: str) -> None:
         if name not in self.__dict__:
             name = _python_names(type(self)).get(name, name)
-        if name in self.__dict__:
+        if name in self.__dict__ and not _frozen(type(self), name):
             self._thaw()
             del self.__dict__[name]
             self.__pydantic_fields_set__.discard(name)
@@ -711,46 +812,59 @@ class FHIRModel(BaseModel):
                 return None
             return super().__getattr__(name)
 
-    @classmethod
-    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
-        """Validate a FHIR JSON dict (as ``json.loads`` gives it) or a model instance."""
-        with _GCPaused():
-            return super().model_validate(obj, **kwargs)
+    # Hidden from type checkers, which see pydantic's own signatures (every keyword, typed): these
+    # take the same keywords and pass them on unchanged, whatever the pydantic release.
+    if not TYPE_CHECKING:
 
-    @classmethod
-    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
-        """Validate FHIR JSON text, keeping the exact text of every decimal."""
-        if not isinstance(json_data, (str, bytes, bytearray)):
-            return super().model_validate_json(json_data, **kwargs)  # pydantic's json_type error
-        with _GCPaused():
+        @classmethod
+        def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+            """Validate a FHIR JSON dict (as ``json.loads`` gives it) or a model instance."""
+            with _GCPaused():
+                return super().model_validate(obj, **kwargs)
+
+        @classmethod
+        def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+            """Validate FHIR JSON text, keeping the exact text of every decimal."""
+            if not isinstance(json_data, (str, bytes, bytearray)):
+                return super().model_validate_json(
+                    json_data, **kwargs
+                )  # pydantic's json_type error
+            with _GCPaused():
+                try:
+                    data = _read_json(json_data)
+                except ValueError as exc:
+                    # pydantic's own error for bad JSON text (json_invalid), raised here: pydantic's
+                    # parser would accept NaN and Infinity, which are not JSON.
+                    raise ValidationError.from_exception_data(
+                        cls.__name__,
+                        [
+                            {
+                                "type": "json_invalid",
+                                "loc": (),
+                                "input": "",
+                                "ctx": {"error": str(exc)},
+                            }
+                        ],
+                        input_type="json",
+                        hide_input=True,
+                    ) from None
+                return super().model_validate(data, **kwargs)
+
+        def model_dump_json(self, **kwargs: Any) -> str:
+            """FHIR JSON text; decimals are written as the exact number text they hold."""
+            flag = [False]
+            token = _RAW_NUMBERS.set(flag)
             try:
-                data = _read_json(json_data)
-            except ValueError as exc:
-                # pydantic's own error for bad JSON text (json_invalid), raised here: pydantic's
-                # parser would accept NaN and Infinity, which are not JSON.
-                raise ValidationError.from_exception_data(
-                    cls.__name__,
-                    [{"type": "json_invalid", "loc": (), "input": "", "ctx": {"error": str(exc)}}],
-                    input_type="json",
-                    hide_input=True,
-                ) from None
-            return super().model_validate(data, **kwargs)
-
-    def model_dump_json(self, **kwargs: Any) -> str:
-        """FHIR JSON text; decimals are written as the exact number text they hold."""
-        flag = [False]
-        token = _RAW_NUMBERS.set(flag)
-        try:
-            # pydantic's model_dump_json is exactly this call plus .decode(); the bytes are
-            # post-processed first (bytes operations are several times faster than str ones).
-            # No GC pause here: writing JSON builds no tree (not one collection ran while the
-            # 32.7 MB benchmark Bundle was written), and the pause cost 13 % of a Patient's dump.
-            raw: bytes = self.__pydantic_serializer__.to_json(self, **kwargs)
-        finally:
-            _RAW_NUMBERS.reset(token)
-        if flag[0]:
-            raw = _unmark_numbers(raw)
-        return raw.decode()
+                # pydantic's model_dump_json is exactly this call plus .decode(); the bytes are
+                # post-processed first (bytes operations are several times faster than str ones).
+                # No GC pause here: writing JSON builds no tree (not one collection ran while the
+                # 32.7 MB benchmark Bundle was written), and the pause cost 13 % of a Patient's dump.
+                raw: bytes = self.__pydantic_serializer__.to_json(self, **kwargs)
+            finally:
+                _RAW_NUMBERS.reset(token)
+            if flag[0]:
+                raw = _unmark_numbers(raw)
+            return raw.decode()
 
 
 # --- resources ---------------------------------------------------------------------------------
@@ -795,24 +909,49 @@ def dispatch_resource(value: Any) -> Any:
     resource_type = value.get("resourceType")
     if not isinstance(resource_type, str):
         raise PydanticCustomError("resource_type", "A resource needs a string resourceType")
-    validator = _resource_validator(resource_type)
-    if validator is not None:
-        # The validator itself rather than cls.model_validate: a Bundle calls this per entry.
-        return validator.validate_python(value)
-    generic = _resource_validator("Resource")
-    if generic is None:  # pragma: no cover - the registry always has Resource
+    # The validator itself rather than cls.model_validate: a Bundle calls this per entry.
+    validator = _resource_validator(resource_type) or _resource_validator("Resource")
+    if validator is None:  # pragma: no cover - the registry always has Resource
         raise PydanticCustomError(
             "resource_type", "Unknown resourceType {rt}", {"rt": resource_type}
         )
-    resource = generic.validate_python(value)
-    # resourceType is an unknown element here (extras follow the known ones): put it first, as
-    # for every known type.
+    resource = validator.validate_python(value)
+    # In a generic Resource (an unknown type, or the abstract Resource and DomainResource, which
+    # declare no resourceType) it is an unknown element, and extras follow the known ones: put
+    # it first, as for every concrete type.
     stored = resource.__dict__
     if "resourceType" in stored and next(iter(stored)) != "resourceType":
         object.__setattr__(
             resource, "__dict__", {"resourceType": stored.pop("resourceType"), **stored}
         )
     return resource
+
+
+class ResourceField:
+    """``Annotated`` metadata of a ``Resource``-typed field (``AnyResource``).
+
+    Validation dispatches on ``resourceType`` (:func:`dispatch_resource`); output is the concrete
+    model's own (serialize as any). Its JSON schema is the ``Resource`` model's, in validation
+    and serialization mode alike (a plain validator alone has none in serialization mode, which
+    FastAPI uses for response models).
+    """
+
+    __slots__ = ()
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            dispatch_resource,
+            serialization=core_schema.simple_ser_schema("any"),
+            json_schema_input_schema=handler(source),
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        resource = cast("dict[str, Any]", schema)["json_schema_input_schema"]
+        return handler(resource)
 
 
 def _get(obj: Any, name: str, alias: str) -> Any:

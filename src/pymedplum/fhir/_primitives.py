@@ -23,9 +23,13 @@ as no FHIR JSON string is."""
 Base64Binary = Annotated[
     str,
     Schema(
-        cs.str_schema(
-            strict=True,
-            pattern="^(?:([ \\t\\n\\x0B\\f\\r]*([0-9a-zA-Z\\+/=]){4}[ \\t\\n\\x0B\\f\\r]*)+)$",
+        cs.custom_error_schema(
+            cs.str_schema(
+                strict=True,
+                pattern="^(?:([ \\t\\n\\x0B\\f\\r]*([0-9a-zA-Z\\+/=]){4}[ \\t\\n\\x0B\\f\\r]*)+)$",
+            ),
+            custom_error_type="fhir_base64_binary",
+            custom_error_message="Input should be FHIR base64Binary: base64 text (for bytes, use base64.b64encode(data).decode())",
         )
     ),
 ]
@@ -35,16 +39,27 @@ Boolean = Annotated[bool, Schema(cs.bool_schema(strict=True))]
 """Base StructureDefinition for boolean Type: Value of "true" or "false" """
 
 Canonical = Annotated[
-    str, Schema(cs.str_schema(strict=True, min_length=1, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))
+    str,
+    Schema(
+        cs.custom_error_schema(
+            cs.str_schema(strict=True, min_length=1, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"),
+            custom_error_type="fhir_canonical",
+            custom_error_message="Input should be a FHIR canonical: non-empty text without whitespace",
+        )
+    ),
 ]
 """Base StructureDefinition for canonical type: A URI that is a reference to a canonical URL on a FHIR resource"""
 
 Code = Annotated[
     str,
     Schema(
-        cs.str_schema(
-            strict=True,
-            pattern="^(?:[^ \\t\\n\\x0B\\f\\r]+([ \\t\\n\\x0B\\f\\r][^ \\t\\n\\x0B\\f\\r]+)*)$",
+        cs.custom_error_schema(
+            cs.str_schema(
+                strict=True,
+                pattern="^(?:[^ \\t\\n\\x0B\\f\\r]+([ \\t\\n\\x0B\\f\\r][^ \\t\\n\\x0B\\f\\r]+)*)$",
+            ),
+            custom_error_type="fhir_code",
+            custom_error_message="Input should be a FHIR code: text without leading, trailing or repeated whitespace",
         )
     ),
 ]
@@ -83,7 +98,16 @@ DateTime = Annotated[
 Decimal = FhirDecimal
 """Base StructureDefinition for decimal Type: A rational number with implicit precision"""
 
-Id = Annotated[str, Schema(cs.str_schema(strict=True, pattern="^(?:[A-Za-z0-9\\-\\.]{1,64})$"))]
+Id = Annotated[
+    str,
+    Schema(
+        cs.custom_error_schema(
+            cs.str_schema(strict=True, pattern="^(?:[A-Za-z0-9\\-\\.]{1,64})$"),
+            custom_error_type="fhir_id",
+            custom_error_message="Input should be a FHIR id: 1 to 64 letters, digits, '-' and '.'",
+        )
+    ),
+]
 """Base StructureDefinition for id type: Any combination of letters, numerals, "-" and ".", with a length limit of 64 characters. (This might be an integer, an unprefixed OID, UUID or any other identifier pattern that meets these constraints.) Ids are case-insensitive."""
 
 Instant = Annotated[
@@ -108,7 +132,14 @@ Markdown = Annotated[str, Schema(cs.str_schema(strict=True, min_length=1))]
 """Base StructureDefinition for markdown type: A string that may contain Github Flavored Markdown syntax for optional processing by a mark down presentation engine"""
 
 Oid = Annotated[
-    str, Schema(cs.str_schema(strict=True, pattern="^(?:urn:oid:[0-2](\\.(0|[1-9][0-9]*))+)$"))
+    str,
+    Schema(
+        cs.custom_error_schema(
+            cs.str_schema(strict=True, pattern="^(?:urn:oid:[0-2](\\.(0|[1-9][0-9]*))+)$"),
+            custom_error_type="fhir_oid",
+            custom_error_message="Input should be a FHIR oid: urn:oid: then dotted numbers (urn:oid:1.2.3)",
+        )
+    ),
 ]
 """Base StructureDefinition for oid type: An OID represented as a URI"""
 
@@ -137,21 +168,39 @@ UnsignedInt = Annotated[int, Schema(cs.int_schema(strict=True, ge=0, le=21474836
 """Base StructureDefinition for unsignedInt type: An integer with a value that is not negative (e.g. >= 0)"""
 
 Uri = Annotated[
-    str, Schema(cs.str_schema(strict=True, min_length=1, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))
+    str,
+    Schema(
+        cs.custom_error_schema(
+            cs.str_schema(strict=True, min_length=1, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"),
+            custom_error_type="fhir_uri",
+            custom_error_message="Input should be a FHIR uri: non-empty text without whitespace",
+        )
+    ),
 ]
 """Base StructureDefinition for uri Type: String of characters used to identify a name or a resource"""
 
 Url = Annotated[
-    str, Schema(cs.str_schema(strict=True, min_length=1, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"))
+    str,
+    Schema(
+        cs.custom_error_schema(
+            cs.str_schema(strict=True, min_length=1, pattern="^(?:[^ \\t\\n\\x0B\\f\\r]*)$"),
+            custom_error_type="fhir_url",
+            custom_error_message="Input should be a FHIR url: non-empty text without whitespace",
+        )
+    ),
 ]
 """Base StructureDefinition for url type: A URI that is a literal reference"""
 
 Uuid = Annotated[
     str,
     Schema(
-        cs.str_schema(
-            strict=True,
-            pattern="^(?:urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$",
+        cs.custom_error_schema(
+            cs.str_schema(
+                strict=True,
+                pattern="^(?:urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$",
+            ),
+            custom_error_type="fhir_uuid",
+            custom_error_message="Input should be a FHIR uuid: urn:uuid: then a lowercase UUID",
         )
     ),
 ]

@@ -3,10 +3,8 @@
 
 from typing import Annotated
 
-from pydantic import PlainValidator, SerializeAsAny
-
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import ResourceBase, dispatch_resource
+from pymedplum.fhir._base import ResourceBase, ResourceField
 from pymedplum.fhir.datatypes import Element, Meta
 
 
@@ -27,5 +25,5 @@ class Resource(ResourceBase):
     """Extensions and id of ``language`` (JSON ``_language``)."""
 
 
-AnyResource = Annotated[Resource, PlainValidator(dispatch_resource), SerializeAsAny()]
+AnyResource = Annotated[Resource, ResourceField()]
 """A field typed ``Resource``: holds the concrete model named by the data's ``resourceType``."""

@@ -1,0 +1,331 @@
+"""The models used the way a pydantic v2 user uses any model (docs/models.md).
+
+JSON schemas in both modes, the models inside the user's own models, subclasses with their own
+config, and the BaseModel API around the models' storage.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jiter
+import pytest
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    computed_field,
+    field_serializer,
+)
+from pydantic_core import PydanticSerializationError
+
+from pymedplum.fhir import Bundle, Observation, Parameters, Patient, Quantity
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with a ``$ref`` (alone or as the first of an ``anyOf``) resolved."""
+    if "anyOf" in node:
+        node = node["anyOf"][0]
+    ref = node.get("$ref")
+    if ref is None:
+        return node
+    resolved: dict[str, Any] = schema["$defs"][ref.rsplit("/", 1)[1]]
+    return resolved
+
+
+# --- JSON schema -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["validation", "serialization"])
+def test_json_schema_of_resource_fields_in_both_modes(mode: Any) -> None:
+    # FastAPI asks for the serialization schema of a response model: it failed with
+    # PydanticInvalidForJsonSchema for every resource (DomainResource.contained is
+    # Resource-typed), and the validation schema said nothing (`{}`) about such a field.
+    schema = Bundle.model_json_schema(mode=mode)
+    entry = schema["$defs"]["BundleEntry"]["properties"]["resource"]
+    assert resolve(schema, entry)["title"] == "Resource"
+    observation = Observation.model_json_schema(mode=mode)
+    contained = observation["properties"]["contained"]["anyOf"][0]["items"]
+    assert "implicitRules" in resolve(observation, contained)["properties"]
+    parameters = Parameters.model_json_schema(mode=mode)
+    parameter = parameters["$defs"]["ParametersParameter"]["properties"]["resource"]
+    assert resolve(parameters, parameter)["title"] == "Resource"
+
+
+@pytest.mark.parametrize("mode", ["validation", "serialization"])
+def test_json_schema_of_a_decimal_is_a_number_in_both_modes(mode: Any) -> None:
+    # The serialization schema of a decimal was `{}` (the serializer's return type is Any).
+    schema = Quantity.model_json_schema(mode=mode)
+    quantity = resolve(schema, schema)  # Quantity refers to itself (through Extension)
+    assert quantity["properties"]["value"]["anyOf"][0] == {"type": "number"}
+
+
+@pytest.mark.parametrize("mode", ["validation", "serialization"])
+def test_json_schema_of_models_inside_user_types(mode: Any) -> None:
+    class Page(BaseModel):
+        items: list[Observation]
+        bundle: Bundle | None = None
+
+    schema = Page.model_json_schema(mode=mode)
+    assert {"Observation", "Bundle", "Resource"} <= set(schema["$defs"])
+    adapter = TypeAdapter(list[Patient])
+    assert adapter.json_schema(mode=mode)["items"]["$ref"] == "#/$defs/Patient"
+    json.dumps(schema)  # plain JSON
+
+
+# --- readable errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "loc", "error_type", "hint"),
+    [
+        ({"language": "en  US"}, ("language",), "fhir_code", "whitespace"),
+        ({"implicitRules": "a b"}, ("implicitRules",), "fhir_uri", "without whitespace"),
+        ({"meta": {"profile": ["x y"]}}, ("meta", "profile", 0), "fhir_canonical", "whitespace"),
+        ({"meta": {"versionId": "a/b"}}, ("meta", "versionId"), "fhir_id", "64 letters"),
+        ({"photo": [{"data": "a b!"}]}, ("photo", 0, "data"), "fhir_base64_binary", "b64encode"),
+        (
+            {"identifier": [{"system": "urn:ietf:rfc:3986", "value": "x"}], "photo": [{"url": 5}]},
+            ("photo", 0, "url"),
+            "fhir_url",
+            "without whitespace",
+        ),
+    ],
+)
+def test_pattern_errors_say_what_fhir_expects(
+    data: dict[str, object], loc: tuple[object, ...], error_type: str, hint: str
+) -> None:
+    # Not pydantic's "String should match pattern '<the FHIR regex>'".
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate({"resourceType": "Patient", **data})
+    (error,) = info.value.errors()
+    assert (error["loc"], error["type"]) == (loc, error_type)
+    assert hint in error["msg"] and "pattern" not in error["msg"]
+
+
+# --- numbers in unknown elements and beyond a float ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), {"a": [float("-inf")]}, Decimal("NaN"), (Decimal("Inf"),)]
+)
+def test_non_finite_numbers_in_unknown_elements_are_refused(value: object) -> None:
+    # They are not JSON: a float one was written back as null, a Decimal one failed to write.
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate({"resourceType": "Patient", "x-note": value})
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("x-note",), "finite_number")]
+
+
+def test_non_finite_numbers_read_by_pydantics_parser_are_refused() -> None:
+    # Inside the user's model pydantic's own JSON parser reads the text, and it accepts Infinity.
+    class Wrapper(BaseModel):
+        patient: Patient
+
+    with pytest.raises(ValidationError) as info:
+        Wrapper.model_validate_json('{"patient":{"resourceType":"Patient","x-note":Infinity}}')
+    assert info.value.errors()[0]["type"] == "finite_number"
+
+
+def test_a_tuple_in_an_unknown_element_is_a_json_array_of_numbers() -> None:
+    # Decimals in a tuple were written as strings ("1.50").
+    patient = Patient.model_validate({"resourceType": "Patient", "x-pair": (1, Decimal("1.50"))})
+    assert patient.model_dump_json().endswith('"x-pair":[1,1.50]}')
+    patient.x_other = (Decimal("2.50"),)  # assigned, not validated
+    assert json.loads(patient.model_dump_json(), parse_float=Decimal)["x_other"] == [
+        Decimal("2.50")
+    ]
+
+
+def test_a_non_finite_decimal_assigned_without_validation_names_the_problem() -> None:
+    quantity = Quantity(value=Decimal("1"))
+    quantity.value = Decimal("NaN")
+    with pytest.raises(PydanticSerializationError, match="finite number"):
+        quantity.model_dump_json()
+
+
+def test_a_decimal_beyond_float_range_stays_a_number() -> None:
+    # float("1e400") is infinite: mode="json" gave None and other serializers wrote null.
+    quantity = Quantity.model_validate_json('{"value":1e400}')
+    assert quantity.model_dump_json() == '{"value":1e400}'
+    assert quantity.model_dump(mode="json") == {"value": 10**400}
+    written = TypeAdapter(list[Quantity]).dump_json([quantity])
+    assert json.loads(written) == [{"value": 10**400}]
+
+
+# --- a user's subclass with its own config ---------------------------------------------------
+
+
+def test_a_subclass_can_forbid_or_ignore_unknown_elements() -> None:
+    # Unknown elements were kept whatever the subclass said.
+    class StrictPatient(Patient):
+        model_config = ConfigDict(extra="forbid")
+
+    class TrimmedPatient(Patient):
+        model_config = ConfigDict(extra="ignore")
+
+    data = {"resourceType": "Patient", "id": "p", "x-note": 1}
+    with pytest.raises(ValidationError) as info:
+        StrictPatient.model_validate(data)
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [
+        (("x-note",), "extra_forbidden")
+    ]
+    with pytest.raises(ValueError, match="no field"):
+        StrictPatient(id="p").x_note = 1
+    assert TrimmedPatient.model_validate(data).model_dump() == {
+        "resourceType": "Patient",
+        "id": "p",
+    }
+    assert Patient.model_validate(data).model_extra == {"x-note": 1}  # the models keep them
+
+
+def test_a_subclass_can_validate_assignment() -> None:
+    # Every assignment raised "TypeError: validate_assignment is not supported for typed-dict".
+    class CheckedPatient(Patient):
+        model_config = ConfigDict(validate_assignment=True)
+
+    patient = CheckedPatient(id="p")
+    patient.birth_date = "1970-03"
+    patient.birthDate = "1971"
+    patient.name = [{"family": "Doe"}]  # validated: becomes a HumanName
+    assert patient.model_dump_json() == (
+        '{"resourceType":"Patient","id":"p","name":[{"family":"Doe"}],"birthDate":"1971"}'
+    )
+    assert type(patient.name[0]).__name__ == "HumanName"
+    assert {"birth_date", "name"} <= patient.model_fields_set
+    with pytest.raises(ValidationError) as info:
+        patient.birth_date = "03/1970"
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("birth_date",), "fhir_date")]
+    assert patient.birth_date == "1971"  # unchanged
+
+
+def test_a_frozen_subclass_refuses_every_change() -> None:
+    # Unknown elements could be added and elements deleted on a frozen instance.
+    class FrozenPatient(Patient):
+        model_config = ConfigDict(frozen=True)
+
+    patient = FrozenPatient(id="p")
+    for change in (
+        lambda: setattr(patient, "id", "q"),
+        lambda: setattr(patient, "x_note", 1),
+        lambda: delattr(patient, "id"),
+    ):
+        with pytest.raises(ValidationError, match="frozen"):
+            change()
+    assert patient.model_dump() == {"resourceType": "Patient", "id": "p"}
+
+
+# --- Resource-typed elements -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resource_type", ["Resource", "DomainResource", "NotAType"])
+def test_resource_type_is_written_first_in_generic_and_abstract_resources(
+    resource_type: str,
+) -> None:
+    # The abstract Resource and DomainResource declare no resourceType: it was written last.
+    entry = {"resource": {"id": "x", "resourceType": resource_type}}
+    bundle = Bundle.model_validate(
+        {"resourceType": "Bundle", "type": "collection", "entry": [entry]}
+    )
+    assert bundle.model_dump_json().endswith(
+        f'"resource":{{"resourceType":"{resource_type}","id":"x"}}}}]}}'
+    )
+
+
+# --- inside the user's models (docs/models.md, "With pydantic") ------------------------------
+
+
+def test_decimal_text_inside_a_users_model_needs_lossless_numbers() -> None:
+    class Scored(BaseModel):
+        observation: Observation
+        score: float
+
+    text = (
+        '{"observation":{"resourceType":"Observation","status":"final","code":{},'
+        '"valueQuantity":{"value":1.50}},"score":0.5}'
+    )
+    # pydantic's own parser reads a float: the text of the decimal is lost ...
+    parsed = Scored.model_validate_json(text).observation.value_quantity
+    assert parsed is not None and str(parsed.value) == "1.5"
+    # ... the documented recipe keeps it, and other numbers still validate as usual.
+    scored = Scored.model_validate(jiter.from_json(text.encode(), float_mode="lossless-float"))
+    assert scored.observation.value_quantity is not None
+    assert str(scored.observation.value_quantity.value) == "1.50"
+    assert scored.score == 0.5
+    assert scored.observation.model_dump_json().endswith('"valueQuantity":{"value":1.50}}')
+
+
+def test_a_subclass_keeps_its_field_serializers_and_field_settings() -> None:
+    # The storage's schema dropped them: field_serializer did nothing, Field(exclude=True) was
+    # written, and descriptions were missing from the JSON schema.
+    class MyPatient(Patient):
+        internal: str | None = Field(default=None, exclude=True)
+        note: str | None = Field(default=None, description="a note")
+
+        @field_serializer("gender")
+        def shout(self, value: str | None) -> str | None:
+            return None if value is None else value.upper()
+
+    patient = MyPatient(gender="male", internal="kept here", note="n")
+    assert patient.model_dump_json() == '{"resourceType":"Patient","gender":"MALE","note":"n"}'
+    assert patient.model_dump() == {"resourceType": "Patient", "gender": "MALE", "note": "n"}
+    assert patient.internal == "kept here"
+    schema = MyPatient.model_json_schema()
+    assert schema["properties"]["note"]["description"] == "a note"
+
+
+def test_a_computed_field_on_a_subclass_is_a_clear_error() -> None:
+    # It was left out of every dump without a word (pydantic-core reads a typed dict's computed
+    # fields from the dict, not from the model).
+    class Named(Patient):
+        @computed_field  # type: ignore[prop-decorator]
+        @property
+        def display(self) -> str:
+            return "x"
+
+    with pytest.raises(TypeError, match=r"computed_field \(display\) is not supported"):
+        Named(id="p")
+
+
+def test_a_datatype_can_be_subclassed_before_it_is_used() -> None:
+    # class MyName(HumanName) failed with "not fully defined ... define Extension" unless
+    # HumanName had been used before (Element's "list[Extension]" is a forward reference).
+    # A fresh interpreter: in this one HumanName is built already.
+    code = """
+from pymedplum.fhir import HumanName, Patient
+
+class MyName(HumanName):
+    def full(self) -> str:
+        return " ".join([*(self.given or []), self.family or ""])
+
+class Extension:  # the user's own name wins in the user's module
+    pass
+
+class MyPatient(Patient):
+    name: list[MyName] | None = None
+    other: Extension | None = None
+    model_config = {"arbitrary_types_allowed": True}
+
+patient = MyPatient.model_validate(
+    {"name": [{"given": ["J"], "family": "Doe", "extension": [{"url": "u", "valueCode": "c"}]}]}
+)
+assert patient.name[0].full() == "J Doe", patient
+assert MyPatient.model_fields["other"].annotation == Extension | None
+print(patient.model_dump_json())
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        '{"resourceType":"Patient","name":[{"extension":[{"url":"u","valueCode":"c"}],'
+        '"family":"Doe","given":["J"]}]}'
+    )
