@@ -41,9 +41,10 @@ TEMPLATES = Path(__file__).resolve().parent / "templates" / "fhir"
 # Hand-written modules inside the generated package (never deleted or rewritten).
 HAND_WRITTEN = {"_base.py"}
 
+# Hard keywords only: soft keywords are valid names, and their list grows with Python (3.12 added
+# ``type``), so using it renamed ``type`` to ``type_`` when generating on 3.12+.
 _RESERVED = (
     set(keyword.kwlist)
-    | set(keyword.softkwlist)
     | {n for n in dir(BaseModel) if not n.startswith("_")}
     | {"fp", "list", "dict", "str", "int", "bool", "float", "Literal", "Field", "Any"}
     | set(dir(builtins)) & {"list", "dict", "str", "int", "bool", "float"}

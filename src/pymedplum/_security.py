@@ -42,6 +42,17 @@ def split_url(url: str) -> SplitResult:
     return parts
 
 
+def _port_text(netloc: str) -> str | None:
+    """The port as written in ``netloc`` (``None`` without one). Checked as text: older Python
+    releases' ``urlsplit`` read ``+443`` and ``4_43`` as port 443."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        rest = hostport[hostport.find("]") + 1 :]
+        return rest[1:] if rest.startswith(":") else None
+    _, colon, port = hostport.rpartition(":")
+    return port if colon else None
+
+
 def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     """Validate ``base_url`` and return it with exactly one trailing slash.
 
@@ -57,10 +68,19 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
         raise TypeError(f"base_url must be a URL string, got {type(base_url).__name__}")
     if not base_url:
         raise ValueError("base_url must be a non-empty URL string, got ''")
+    # urlsplit silently drops tabs and newlines, and (since 3.10.12 / 3.11.4) leading spaces:
+    # refused here, so a stray character from an env file means the same on every Python.
+    if any(ch.isspace() or not ch.isprintable() for ch in base_url):
+        raise ValueError(
+            f"base_url must not contain whitespace or control characters, got {base_url!r}"
+        )
     try:
         parts = split_url(base_url)
     except ValueError:
         raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}") from None
+    port = _port_text(parts.netloc)
+    if port and not (port.isascii() and port.isdigit() and int(port) <= 65535):
+        raise ValueError(f"base_url has an invalid port {port!r} (0-65535), got {base_url!r}")
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")

@@ -3,6 +3,8 @@ holds the package and its metadata only."""
 
 from __future__ import annotations
 
+import email
+import re
 import subprocess
 import sys
 import tarfile
@@ -13,6 +15,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# The Python versions the unit and integration suites were run on against the installed wheel
+# (docs/index.md, "Supported Python versions"): what the metadata may claim, no more, no less.
+SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +39,33 @@ def test_wheel_contains_only_the_package(wheel: Path) -> None:
     assert top_level == {"pymedplum"}
     assert "pymedplum/py.typed" in names
     assert not [n for n in names if n.startswith(("codegen/", "specs/", "tests/"))]
+
+
+def test_wheel_metadata_claims_exactly_the_supported_pythons(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = email.message_from_bytes(archive.read(name))
+    prefix = "Programming Language :: Python :: "
+    classified = [
+        value.removeprefix(prefix)
+        for value in metadata.get_all("Classifier", [])
+        if re.fullmatch(re.escape(prefix) + r"3\.\d+", value)
+    ]
+    assert tuple(classified) == SUPPORTED_PYTHONS
+    oldest = SUPPORTED_PYTHONS[0]
+    assert metadata["Requires-Python"] == f">={oldest}"
+    # the checkers hold the code to the oldest version too
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'target-version = "py' + oldest.replace(".", "") + '"' in pyproject
+    assert f'python_version = "{oldest}"' in pyproject
+
+
+def test_docs_name_the_supported_pythons_and_when_they_were_checked() -> None:
+    index = (ROOT / "docs" / "index.md").read_text()
+    section = index.split("## Supported Python versions", 1)[1].split("\n## ", 1)[0]
+    for version in SUPPORTED_PYTHONS:
+        assert re.search(rf"\b{re.escape(version)}\.\d+\b", section), version
+    assert re.search(r"\b20\d\d-\d\d-\d\d\b", section)
 
 
 def test_wheel_installs_and_imports_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:

@@ -137,6 +137,28 @@ def test_malformed_base_url_is_a_value_error(url: str) -> None:
         SyncBaseClient(url)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        " https://medplum.test/",
+        "https://medplum.test/\n",
+        "https://medplum.test/\t",
+        "https://medplum.test/a b/",
+    ],
+)
+def test_a_base_url_with_whitespace_is_a_value_error_on_every_python(url: str) -> None:
+    # urlsplit drops some of these silently, which ones depends on the Python release.
+    with pytest.raises(ValueError, match=r"^base_url must not contain whitespace"):
+        SyncBaseClient(url)
+
+
+@pytest.mark.parametrize("port", ["65536", "+443", "4_43", "abc", "\u0664\u0664\u0663"])
+def test_a_base_url_with_an_invalid_port_is_a_value_error(port: str) -> None:
+    # Was accepted (or an httpx.InvalidURL naming no argument); the first call then failed.
+    with pytest.raises(ValueError, match=r"^base_url has an invalid port"):
+        SyncBaseClient(f"https://medplum.test:{port}/")
+
+
 def test_http_client_that_follows_redirects_is_rejected(fake: FakeMedplum) -> None:
     http = httpx.Client(transport=SyncFakeTransport(fake), follow_redirects=True)
     with pytest.raises(ValueError, match="follow_redirects=False"):
