@@ -58,13 +58,19 @@ async def test_a_burst_with_tokens_expired_midway_loses_and_duplicates_nothing(
     assert len(events) == n + 1  # one per call: the Patient's create, n - 1, the last read
     assert all(e.outcome == "success" for e in events)
     expected = ([200], [201], [401, 200], [401, 201])
-    # Only the odd calls, with their attempts' exception types: in the whole list they were cut
-    # off by the assertion's repr (a rare [None, 200], a first attempt that timed out, showed so).
-    odd = [
-        e.to_non_phi_dict()["attempts"]
-        for e in events
-        if [a.status_code for a in e.attempts] not in expected
-    ]
+
+    def answered(event: RequestEvent) -> list[int | None]:
+        # On a heavily loaded machine an attempt can time out before the server answers (seen:
+        # a read waiting 30 s for the pool), and the SDK retries it as it should: such attempts
+        # are not what this test is about. Any other exception stays an odd call.
+        return [
+            a.status_code
+            for a in event.attempts
+            if not (a.status_code is None and type(a.exception).__name__.endswith("Timeout"))
+        ]
+
+    # Only the odd calls, with their attempts' exception types (the whole list's repr cut them off).
+    odd = [e.to_non_phi_dict()["attempts"] for e in events if answered(e) not in expected]
     assert not odd, odd
     # Every create applied exactly once: a 401 is refused before processing, so replayed.
     found = await api.call(
