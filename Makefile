@@ -14,21 +14,22 @@ help:
 	@echo "make test   - set up, then lint, typecheck, regenerate-and-diff, all tests, docs build"
 
 # --- set-up -------------------------------------------------------------------
+# The venv, created once with a current pip; both installs below use it.
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
 # The package runs on Python 3.10+; the pinned development tools (pytest 9, vcrpy 9,
 # mkdocstrings 2) need 3.11+, so the full install says so up front instead of failing in pip.
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(STAMP): pyproject.toml | $(PY)
 	$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "make test and the other development targets need Python 3.11+ (the package itself runs on 3.10): run them with PYTHON=python3.11 or newer, after make clean")'
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP) $(RUNTIME_STAMP)
 
 install: $(STAMP)
 
 # What the demo needs: the package and its runtime dependencies (Python 3.10+).
-$(RUNTIME_STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+$(RUNTIME_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e .
 	touch $(RUNTIME_STAMP)
 

@@ -440,10 +440,11 @@ def java_regex(pattern: str) -> str:
     return pattern
 
 
-# Date and time types get one readable error instead of pydantic's "should match pattern '<the
-# FHIR regex>'", and a hint for Python's date/time objects, which are not accepted: the field
-# holds the FHIR text (partial dates, the offset as given), and its type stays ``str``.
-_DATE_TIME_ERRORS = {
+# Each regex-checked primitive gets one readable error instead of pydantic's "should match
+# pattern '<the FHIR regex>'" (a code's regex is unreadable, and none says that "" is refused).
+# Date and time types add a hint for Python's date/time objects, which are not accepted: the
+# field holds the FHIR text (partial dates, the offset as given), and its type stays ``str``.
+_PATTERN_ERRORS = {
     "date": "Input should be a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD text "
     "(for a datetime.date, use .isoformat())",
     "dateTime": "Input should be a FHIR dateTime: YYYY, YYYY-MM, YYYY-MM-DD or "
@@ -452,11 +453,6 @@ _DATE_TIME_ERRORS = {
     "instant": "Input should be a FHIR instant: YYYY-MM-DDThh:mm:ss[.sss] with a time zone "
     "(Z or +hh:mm) (for an aware datetime, use .isoformat())",
     "time": "Input should be a FHIR time: hh:mm:ss[.sss] (for a datetime.time, use .isoformat())",
-}
-
-# The other regex-checked primitives: the same kind of readable error instead of the FHIR regex
-# (a code's regex is unreadable, and none says that "" is refused).
-_PATTERN_ERRORS = {
     "base64Binary": "Input should be FHIR base64Binary: base64 text "
     "(for bytes, use base64.b64encode(data).decode())",
     "canonical": "Input should be a FHIR canonical: non-empty text without whitespace",
@@ -493,7 +489,7 @@ def _primitive_specs(model: ir.Model) -> list[PrimitiveSpec]:
             empty_ok = re.fullmatch(pattern, "") is not None
             bounds = "strict=True, min_length=1" if empty_ok else "strict=True"
             schema = f"cs.str_schema({bounds}, pattern={pattern!r})"
-            message = _DATE_TIME_ERRORS.get(name) or _PATTERN_ERRORS.get(name)
+            message = _PATTERN_ERRORS.get(name)
             if message:
                 error_type = "fhir_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
                 schema = (

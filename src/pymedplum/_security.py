@@ -27,30 +27,30 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def _host_and_port(netloc: str) -> tuple[str, str | None]:
+    """The host of ``netloc`` (brackets kept) and its port as written (``None`` without one),
+    userinfo dropped: read as text, since what ``urlsplit`` accepts varies by Python release."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        end = hostport.find("]") + 1
+        host, rest = hostport[:end], hostport[end:]
+        return host, rest[1:] if rest.startswith(":") else None
+    host, colon, port = hostport.rpartition(":")
+    return (host, port) if colon else (hostport, None)
+
+
 def split_url(url: str) -> SplitResult:
     """``urlsplit``, raising ``ValueError`` for a bracketed host that is not an IPv6 address
     (``https://[medplum.test]/``) on every Python: 3.11.4 and later check that themselves,
     3.10 reads the host as ``medplum.test``, which httpx then refuses with its own error."""
     parts = urlsplit(url)
-    _, _, hostport = parts.netloc.rpartition("@")
-    if hostport.startswith("["):
-        host = hostport[1 : hostport.find("]")]
+    host, _ = _host_and_port(parts.netloc)
+    if host.startswith("["):
         try:
-            ipaddress.IPv6Address(host.split("%", 1)[0])
+            ipaddress.IPv6Address(host[1:-1].split("%", 1)[0])
         except ValueError:
-            raise ValueError(f"invalid IPv6 address in URL: {hostport!r}") from None
+            raise ValueError(f"invalid IPv6 address in URL: {host!r}") from None
     return parts
-
-
-def _port_text(netloc: str) -> str | None:
-    """The port as written in ``netloc`` (``None`` without one). Checked as text: older Python
-    releases' ``urlsplit`` read ``+443`` and ``4_43`` as port 443."""
-    hostport = netloc.rpartition("@")[2]
-    if hostport.startswith("["):
-        rest = hostport[hostport.find("]") + 1 :]
-        return rest[1:] if rest.startswith(":") else None
-    _, colon, port = hostport.rpartition(":")
-    return port if colon else None
 
 
 def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
@@ -78,7 +78,8 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
         parts = split_url(base_url)
     except ValueError:
         raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}") from None
-    port = _port_text(parts.netloc)
+    # The port checked as text: older releases' urlsplit read "+443" and "4_43" as port 443.
+    _, port = _host_and_port(parts.netloc)
     if port and not (port.isascii() and port.isdigit() and int(port) <= 65535):
         raise ValueError(f"base_url has an invalid port {port!r} (0-65535), got {base_url!r}")
     scheme = parts.scheme.lower()

@@ -826,9 +826,8 @@ class FHIRModel(BaseModel):
         def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
             """Validate FHIR JSON text, keeping the exact text of every decimal."""
             if not isinstance(json_data, (str, bytes, bytearray)):
-                return super().model_validate_json(
-                    json_data, **kwargs
-                )  # pydantic's json_type error
+                # pydantic's json_type error
+                return super().model_validate_json(json_data, **kwargs)
             with _GCPaused():
                 try:
                     data = _read_json(json_data)
