@@ -82,6 +82,34 @@ def test_json_schema_of_models_inside_user_types(mode: Any) -> None:
     json.dumps(schema)  # plain JSON
 
 
+@pytest.mark.parametrize("first", ["OperationOutcome", "Patient", "Bundle"])
+def test_json_schema_does_not_depend_on_which_model_was_built_first(first: str) -> None:
+    # A fresh interpreter: the models a process builds first hand their schemas to the others.
+    # With OperationOutcome (one Resource field) first, pydantic inlined the Resource model
+    # everywhere and "$defs" had no "Resource" (tests/fhir alone failed; the full suite not).
+    code = f"""
+import json
+from pydantic import BaseModel
+from pymedplum.fhir import Bundle, get_model
+get_model({first!r}).model_rebuild()
+
+class Page(BaseModel):
+    bundle: Bundle | None = None
+
+for mode in ("validation", "serialization"):
+    schema = Page.model_json_schema(mode=mode)
+    entry = schema["$defs"]["BundleEntry"]["properties"]["resource"]["anyOf"][0]
+    print(mode, entry, "Resource" in schema["$defs"])
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{mode} {{'$ref': '#/$defs/Resource'}} True" for mode in ("validation", "serialization")
+    ]
+
+
 # --- readable errors -------------------------------------------------------------------------
 
 
