@@ -545,11 +545,12 @@ def render(model: ir.Model, out: Path, package: str, source_note: str) -> Genera
     files["_registry.py"] = env.get_template("registry.py.jinja").render(
         header=header, type_modules=type_modules, resource_modules=resource_modules
     )
-    files["__init__.py"] = env.get_template("init.py.jinja").render(
+    files["__init__.py"] = env.get_template("init.py.jinja").render(header=header, package=package)
+    files["__init__.pyi"] = env.get_template("init.pyi.jinja").render(
         header=header, package=package, type_modules=type_modules
     )
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("*.py"):
+    for stale in [*out.glob("*.py"), *out.glob("*.pyi")]:
         if stale.name not in files and stale.name not in HAND_WRITTEN:
             stale.unlink()
     for name, text in files.items():

@@ -179,14 +179,18 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """Import a public name from its module on first access, then cache it here."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pymedplum' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which would otherwise accept any name through it
+    # (``from pymedplum import MedplumClent`` type-checked); they see the imports above.
+
+    def __getattr__(name: str) -> object:
+        """Import a public name from its module on first access, then cache it here."""
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'pymedplum' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:

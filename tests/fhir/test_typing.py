@@ -55,6 +55,12 @@ def test_mistakes_fail_mypy() -> None:
     assert 'Argument "gender" to "Patient" has incompatible type' in result.stdout
     assert 'Unexpected keyword argument "indnet" for "model_dump_json"' in result.stdout
     assert 'Unexpected keyword argument "strcit" for "model_validate_json"' in result.stdout
+    # Misspelt names in the lazily loaded packages (each has a module __getattr__ at run time).
+    assert 'Module "pymedplum.fhir" has no attribute "Obsrvation"' in result.stdout
+    assert 'Module "pymedplum" has no attribute "MedplumClent"' in result.stdout
+    assert 'Module "pymedplum.search_params" has no attribute "PatientSearchParms"' in result.stdout
+    assert 'Module has no attribute "HumanNme"' in result.stdout
+    assert 'Module has no attribute "to_fhir_jsn"' in result.stdout
 
 
 def test_contract_usage_passes_pyright() -> None:
@@ -70,3 +76,8 @@ def test_mistakes_fail_pyright() -> None:
     assert "Literal['F']" in result.stdout
     assert 'No parameter named "indnet"' in result.stdout
     assert 'No parameter named "strcit"' in result.stdout
+    assert '"Obsrvation" is unknown import symbol' in result.stdout
+    assert '"MedplumClent" is unknown import symbol' in result.stdout
+    assert '"PatientSearchParms" is unknown import symbol' in result.stdout
+    assert '"HumanNme" is not a known attribute of module "pymedplum.fhir"' in result.stdout
+    assert '"to_fhir_jsn" is not a known attribute of module "pymedplum"' in result.stdout

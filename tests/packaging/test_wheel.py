@@ -38,6 +38,8 @@ def test_wheel_contains_only_the_package(wheel: Path) -> None:
     top_level = {n.split("/", 1)[0] for n in names if not n.startswith("pymedplum-")}
     assert top_level == {"pymedplum"}
     assert "pymedplum/py.typed" in names
+    # Type checkers see the lazily loaded models through this stub.
+    assert "pymedplum/fhir/__init__.pyi" in names
     assert not [n for n in names if n.startswith(("codegen/", "specs/", "tests/"))]
 
 

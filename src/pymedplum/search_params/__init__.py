@@ -587,12 +587,16 @@ def search_params_for(resource_type: str) -> Any:
     return getattr(module, f"{resource_type}SearchParams")
 
 
-def __getattr__(name: str) -> Any:
-    if name.endswith("SearchParams") and name.removesuffix("SearchParams") in _MODULES:
-        value = search_params_for(name.removesuffix("SearchParams"))
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which would otherwise accept any name through it (a misspelt
+    # TypedDict name type-checked); they see the TYPE_CHECKING imports above.
+
+    def __getattr__(name: str) -> Any:
+        if name.endswith("SearchParams") and name.removesuffix("SearchParams") in _MODULES:
+            value = search_params_for(name.removesuffix("SearchParams"))
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
