@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -411,6 +412,27 @@ def test_error_location_uses_fhir_names() -> None:
     with pytest.raises(ValidationError) as info:
         Patient.model_validate_json('{"active":"true"}')
     assert info.value.errors()[0]["loc"] == ("active",)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        HumanName(family="Doe"),  # iterable (its (name, value) pairs): was "name.0 ... dictionary"
+        (HumanName(family="Doe"),),
+        (n for n in [HumanName(family="Doe")]),
+        {"family": "Doe"},
+    ],
+)
+def test_a_repeating_element_takes_a_list_and_the_error_says_so(value: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        Patient(name=value)
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("name",), "list_type")]
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate({"name": [{"given": ("Ada",)}]})
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [
+        (("name", 0, "given"), "list_type")
+    ]
+    assert Patient(name=[HumanName(family="Doe")]).name == [HumanName(family="Doe")]
 
 
 def test_nested_resource_error_location() -> None:

@@ -490,6 +490,20 @@ _EXTRAS_SCHEMA = core_schema.no_info_after_validator_function(
 )
 
 
+def _list_only(schema: dict[str, Any]) -> dict[str, Any]:
+    """A repeating element takes a list, not any iterable (pydantic's lax default).
+
+    A model is iterable (its ``(name, value)`` pairs), so ``Patient(name=HumanName(...))`` failed
+    as ``name.0: Input should be a valid dictionary``; now it is ``name: Input should be a valid
+    list``. Tuples and generators are refused the same way, as type checkers refuse them.
+    """
+    if schema["type"] == "list":
+        return {**schema, "strict": True}
+    if schema["type"] == "nullable" and schema["schema"]["type"] == "list":
+        return {**schema, "schema": {**schema["schema"], "strict": True}}
+    return schema
+
+
 def _present_only(
     model_schema: dict[str, Any],
     field_names: SharedFieldsSet,
@@ -537,7 +551,7 @@ def _present_only(
                 # exclude_defaults=True cannot drop it (its default is its only valid value).
                 schema = {**schema, "serialization": core_schema.simple_ser_schema("str")}
         fields[name] = core_schema.typed_dict_field(
-            schema,
+            _list_only(schema),
             required=required,
             validation_alias=spec.get("validation_alias"),
             serialization_alias=spec.get("serialization_alias"),
