@@ -1,6 +1,6 @@
 """The typed models against data a Medplum server has stored: one official R4 example of every
 resource type is created, read back as its model, written back through the model, and found by a
-search as a typed Bundle.
+search as a typed Bundle; Medplum's own resource types are read back as their models.
 
 tests/fhir/test_examples.py round-trips every example offline; this checks what the server adds
 (``meta.versionId``, ``meta.lastUpdated``, ``meta.project``, ``meta.author``,
@@ -20,7 +20,7 @@ from sdk_clients import Api
 import pymedplum.fhir as fhir
 from codegen.fhir_packages import ensure
 from codegen.roundtrip import KNOWN_INVALID, as_text_numbers, example_documents
-from pymedplum.fhir import Bundle
+from pymedplum.fhir import Bundle, ProjectMembership
 from pymedplum.fhir._base import FHIRModel
 
 pytestmark = pytest.mark.anyio
@@ -87,3 +87,70 @@ async def test_every_resource_type_read_written_and_searched_through_its_model(a
         plain = await api.call("search_resources", resource_type, {"_id": rid})
         assert _text(searchset.entry[0].resource) == _text(plain["entry"][0]["resource"]), name
     assert failures == []
+
+
+MEDPLUM_RESOURCES: list[dict[str, Any]] = [
+    {
+        "resourceType": "AccessPolicy",
+        "name": "read-only patients",
+        "resource": [{"resourceType": "Patient", "readonly": True, "hiddenFields": ["telecom"]}],
+        "ipAccessRule": [{"name": "office", "value": "10.0.0.0/8", "action": "allow"}],
+    },
+    {
+        "resourceType": "ClientApplication",
+        "name": "app",
+        "redirectUri": "https://app.example/callback",
+        "pkceOptional": False,
+    },
+    {
+        "resourceType": "Bot",
+        "name": "bot",
+        "runtimeVersion": "awslambda",
+        "sourceCode": {"contentType": "text/typescript", "url": "Binary/1"},
+    },
+    {
+        "resourceType": "UserConfiguration",
+        "name": "menu",
+        "menu": [{"title": "Charts", "link": [{"name": "Patients", "target": "/Patient"}]}],
+        "option": [{"id": "theme", "valueString": "dark"}],
+    },
+    {
+        "resourceType": "Project",
+        "name": "p",
+        "strictMode": True,
+        "features": ["bots"],
+        "setting": [{"name": "color", "valueString": "blue"}],
+    },
+    {
+        "resourceType": "Agent",
+        "name": "agent",
+        "status": "active",
+        "channel": [
+            {
+                "name": "hl7",
+                "endpoint": {"reference": "Endpoint/1"},
+                "targetReference": {"reference": "Bot/1"},
+            }
+        ],
+    },
+]
+
+
+async def test_medplum_resource_types_read_as_their_models(api: Api) -> None:
+    # Medplum's own types come from the same generator: read back from the server with its
+    # meta.project, nothing left over as an unknown element, nothing changed.
+    for data in MEDPLUM_RESOURCES:
+        model = fhir.get_model(data["resourceType"])
+        created = await api.call("create_resource", dict(data))
+        typed = await api.call("read_resource", data["resourceType"], created["id"], as_fhir=model)
+        plain = await api.call("read_resource", data["resourceType"], created["id"])
+        assert type(typed) is model
+        assert typed.model_extra == {}, data["resourceType"]
+        assert typed.medplum_project == plain["meta"]["project"]
+        assert _text(typed) == _text(plain), data["resourceType"]
+    membership = api.server.create_membership(read_only=True)["membership"]
+    read = await api.call(
+        "read_resource", "ProjectMembership", membership["id"], as_fhir=ProjectMembership
+    )
+    assert read.access_policy is not None and read.profile is not None
+    assert read.model_extra == {}
