@@ -8,16 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel
 from typing_extensions import NotRequired, TypedDict
 
+if TYPE_CHECKING:
+    import httpx
+
+    from pymedplum._async._base_client import QueryParams
+
 __all__ = [
+    "BodyRequestOptions",
     "JobReference",
     "ModelT",
     "PatchOperation",
     "ProjectMembershipAccessLike",
+    "RequestOptions",
     "SearchQuery",
     "SearchValue",
     "SearchValues",
@@ -67,3 +74,27 @@ JobReference: TypeAlias = str | Mapping[str, Any] | BaseModel
 
 ProjectMembershipAccessLike: TypeAlias = Mapping[str, Any] | BaseModel
 """A ``ProjectMembership.access`` entry, as FHIR JSON or a ``ProjectMembershipAccess`` model."""
+
+
+class RequestOptions(TypedDict, total=False):
+    """The keywords of ``get`` and ``delete`` (the contract's ``**kwargs``): a misspelt one is a
+    type error, as it is a ``TypeError`` at run time."""
+
+    params: QueryParams | None
+    """Query parameters: a mapping (a list value repeats the parameter) or ``(name, value)``
+    pairs."""
+    headers: Mapping[str, str] | None
+    """Extra request headers."""
+    timeout: float | httpx.Timeout | None
+    """Seconds, or an ``httpx.Timeout``, for this call only."""
+    on_behalf_of: str | None
+    """Per-call On-Behalf-Of override (``""`` clears it for this call)."""
+
+
+class BodyRequestOptions(RequestOptions, total=False):
+    """The keywords of ``post`` and ``put``: those of ``get`` plus a raw or form body."""
+
+    content: bytes | None
+    """A raw request body (instead of ``json``)."""
+    data: Mapping[str, Any] | None
+    """Form fields, sent as ``application/x-www-form-urlencoded``."""

@@ -31,6 +31,14 @@ def sync_mistakes(client: MedplumClient) -> None:
     raw = client.read_resource("Patient", "1")
     raw.name  # error
     print(query)
+    # The low-level methods: the contract's **kwargs are typed (params, headers, timeout, ...).
+    client.get("admin/projects/1", prams={"a": "b"})  # error
+    client.get("admin/projects/1", timeout="5")  # error
+    client.post("admin/projects/1/invite", {}, dat={"a": "b"})  # error
+    client.put("admin/x", None, content="text")  # error
+    client.delete("admin/x", on_behalf_of=1)  # error
+    client.get("admin/projects/1", params={"a": "b"}, headers={"X": "1"}, timeout=5.0)
+    client.post("oauth2/x", data={"a": "b"}, on_behalf_of="")
 
 
 def constructor_mistakes() -> None:
@@ -51,3 +59,5 @@ async def async_mistakes(client: AsyncMedplumClient) -> None:
         await client.read_resource("Patient", "1")
     except NotFoundError as exc:
         exc.status  # error
+    await client.get("admin/projects/1", prams={"a": "b"})  # error
+    await client.get("admin/projects/1", params=[("a", "b")], timeout=None)

@@ -13,6 +13,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any, Literal, overload
 
 from pydantic import BaseModel
+from typing_extensions import Unpack
 
 from pymedplum._async._overrides.access import AccessOverrides
 from pymedplum._async._overrides.accounts import AccountOverrides
@@ -34,10 +35,12 @@ from pymedplum._request_builders import (
 from pymedplum.access import MergeResult
 from pymedplum.bundle import FHIRBundle
 from pymedplum.endpoint_types import (
+    BodyRequestOptions,
     JobReference,
     ModelT,
     PatchOperation,
     ProjectMembershipAccessLike,
+    RequestOptions,
     SearchQuery,
     SummaryMode,
     TotalMode,
@@ -917,7 +920,7 @@ class AsyncMedplumClient(
         )
         return self._dict_response(response)
 
-    async def get(self, path: str, **kwargs: Any) -> Any:
+    async def get(self, path: str, **kwargs: Unpack[RequestOptions]) -> Any:
         """GET a Medplum API endpoint outside the FHIR routes (the runtime's request path).
 
         Args:
@@ -933,7 +936,7 @@ class AsyncMedplumClient(
         """
         return await self._get(path=path, **kwargs)
 
-    async def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+    async def post(self, path: str, json: Any = None, **kwargs: Unpack[BodyRequestOptions]) -> Any:
         """POST a Medplum API endpoint outside the FHIR routes (the runtime's request path).
 
         Args:
@@ -951,7 +954,7 @@ class AsyncMedplumClient(
         """
         return await self._post(path=path, json=json, **kwargs)
 
-    async def put(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+    async def put(self, path: str, json: Any = None, **kwargs: Unpack[BodyRequestOptions]) -> Any:
         """PUT a Medplum API endpoint outside the FHIR routes (the runtime's request path).
 
         Args:
@@ -969,7 +972,7 @@ class AsyncMedplumClient(
         """
         return await self._put(path=path, json=json, **kwargs)
 
-    async def delete(self, path: str, **kwargs: Any) -> Any:
+    async def delete(self, path: str, **kwargs: Unpack[RequestOptions]) -> Any:
         """DELETE a Medplum API endpoint outside the FHIR routes (the runtime's request path).
 
         Args:

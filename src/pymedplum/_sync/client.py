@@ -15,6 +15,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any, Literal, overload
 
 from pydantic import BaseModel
+from typing_extensions import Unpack
 
 from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
@@ -36,10 +37,12 @@ from pymedplum._sync._overrides.terminology import TerminologyOverrides
 from pymedplum.access import MergeResult
 from pymedplum.bundle import FHIRBundle
 from pymedplum.endpoint_types import (
+    BodyRequestOptions,
     JobReference,
     ModelT,
     PatchOperation,
     ProjectMembershipAccessLike,
+    RequestOptions,
     SearchQuery,
     SummaryMode,
     TotalMode,
@@ -913,7 +916,7 @@ class MedplumClient(
         )
         return self._dict_response(response)
 
-    def get(self, path: str, **kwargs: Any) -> Any:
+    def get(self, path: str, **kwargs: Unpack[RequestOptions]) -> Any:
         """GET a Medplum API endpoint outside the FHIR routes (the runtime's request path).
 
         Args:
@@ -929,7 +932,7 @@ class MedplumClient(
         """
         return self._get(path=path, **kwargs)
 
-    def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+    def post(self, path: str, json: Any = None, **kwargs: Unpack[BodyRequestOptions]) -> Any:
         """POST a Medplum API endpoint outside the FHIR routes (the runtime's request path).
 
         Args:
@@ -947,7 +950,7 @@ class MedplumClient(
         """
         return self._post(path=path, json=json, **kwargs)
 
-    def put(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+    def put(self, path: str, json: Any = None, **kwargs: Unpack[BodyRequestOptions]) -> Any:
         """PUT a Medplum API endpoint outside the FHIR routes (the runtime's request path).
 
         Args:
@@ -965,7 +968,7 @@ class MedplumClient(
         """
         return self._put(path=path, json=json, **kwargs)
 
-    def delete(self, path: str, **kwargs: Any) -> Any:
+    def delete(self, path: str, **kwargs: Unpack[RequestOptions]) -> Any:
         """DELETE a Medplum API endpoint outside the FHIR routes (the runtime's request path).
 
         Args:
