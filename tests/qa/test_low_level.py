@@ -59,8 +59,13 @@ async def test_unsupported_httpx_keywords_raise_type_error_naming_them(
     qa: QA, bad: dict[str, object]
 ) -> None:
     client = qa.client()
-    with pytest.raises(TypeError, match=next(iter(bad))):
+    with pytest.raises(TypeError, match=next(iter(bad))) as info:
         await qa.call(client, "get", "auth/me", **bad)
+    # The method the user called, not the runtime's (it said "SyncBaseClient.get()").
+    assert str(info.value).startswith(f"{type(client).__name__}.get() got an unexpected keyword")
+    for method in ("post", "put", "delete"):
+        with pytest.raises(TypeError, match=rf"^{type(client).__name__}\.{method}\(\) .*'prams'"):
+            await qa.call(client, method, "auth/me", prams={})
     assert qa.requests == []
 
 
