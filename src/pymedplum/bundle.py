@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Generic, TypeVar, overload
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
 from pymedplum._serialization import as_fhir_dict
@@ -115,6 +116,31 @@ def _check_model(model: object, argument: str) -> type[BaseModel]:
     return model
 
 
+def _validate_entry(model: type[M], resource: Any, index: int) -> M:
+    """``model.model_validate(resource)``, with errors located in the Bundle.
+
+    A search page of 100 entries with one that does not fit would otherwise report only the
+    element (``gender``); the location now starts with ``entry.<index>.resource``.
+    """
+    try:
+        return model.model_validate(resource)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise ValidationError.from_exception_data(
+            exc.title,
+            [
+                {
+                    # The same type string and message (a custom error keeps both as they were).
+                    "type": PydanticCustomError(error["type"], error["msg"]),
+                    "loc": ("entry", index, "resource", *error["loc"]),
+                    "input": error["input"],
+                }
+                for error in errors
+            ],
+            hide_input=True,  # as the models do: server data is PHI
+        ) from None
+
+
 class FHIRBundle(Generic[T]):
     """A Bundle with helpers for its entries, paging links and batch results.
 
@@ -219,22 +245,27 @@ class FHIRBundle(Generic[T]):
             pydantic.ValidationError: a matching resource does not fit the model.
         """
         model = _check_model(model_class, "model_class")
-        resources = self.get_resources(model_resource_type(model))
-        return [model_class.model_validate(r) for r in resources]
+        wanted = model_resource_type(model)
+        return [
+            _validate_entry(model_class, entry["resource"], index)
+            for index, entry in enumerate(self._entries)
+            if "resource" in entry
+            and (wanted is None or entry["resource"].get("resourceType") == wanted)
+        ]
 
     def _typed_items(self) -> list[T | dict[str, Any]]:
         if self._items is None:
-            resources = self.get_resources()
             if self._model is None:
-                items: list[Any] = resources
+                items: list[Any] = self.get_resources()
             else:
                 wanted = model_resource_type(self._model)
                 model = self._model
                 items = [
-                    model.model_validate(r)
-                    if wanted is None or r.get("resourceType") == wanted
-                    else r
-                    for r in resources
+                    _validate_entry(model, entry["resource"], index)
+                    if wanted is None or entry["resource"].get("resourceType") == wanted
+                    else entry["resource"]
+                    for index, entry in enumerate(self._entries)
+                    if "resource" in entry
                 ]
             self._items = items
         return self._items

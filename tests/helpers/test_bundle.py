@@ -8,6 +8,7 @@ import pydantic
 import pytest
 
 from pymedplum import BundleEntryError, BundleEntryResult, FHIRBundle
+from pymedplum.fhir import Patient as FhirPatient
 
 from .fhir_models import Observation, Patient, Untyped
 
@@ -156,6 +157,26 @@ def test_get_resources_typed_raises_validation_error_for_bad_resource() -> None:
     bundle = FHIRBundle(searchset({"resourceType": "Observation", "id": "o2"}))
     with pytest.raises(pydantic.ValidationError, match="status"):
         bundle.get_resources_typed(Observation)
+
+
+def test_a_resource_that_does_not_fit_is_located_in_the_bundle() -> None:
+    # Before, the error named only the element ("gender"): in a page of 100 entries, which one?
+    bad = {"resourceType": "Patient", "id": "p3", "gender": "x", "birthDate": "2020-13"}
+    data = searchset(P1, PRAC, bad)
+    data["entry"].insert(1, {"fullUrl": "urn:uuid:no-resource"})  # counted: entry.3 below
+    for validate in (
+        lambda: list(FHIRBundle(data, as_fhir=FhirPatient)),
+        lambda: FHIRBundle(data).get_resources_typed(FhirPatient),
+    ):
+        with pytest.raises(pydantic.ValidationError) as info:
+            validate()
+        errors = info.value.errors(include_url=False)
+        assert [(e["loc"], e["type"]) for e in errors] == [
+            (("entry", 3, "resource", "gender"), "literal_error"),
+            (("entry", 3, "resource", "birthDate"), "fhir_date"),
+        ]
+        assert errors[1]["msg"].startswith("Input should be a FHIR date")
+        assert "2020-13" not in str(info.value)  # the value stays out of the text (PHI)
 
 
 def test_get_resources_typed_rejects_non_model() -> None:
