@@ -223,10 +223,9 @@ class FHIRBundle(Generic[T]):
                 unexpectedly large pages).
         """
         resources = [
-            e["resource"]
-            for e in self._entries
-            if "resource" in e
-            and (resource_type is None or e["resource"].get("resourceType") == resource_type)
+            r
+            for _, r in self._indexed_resources()
+            if resource_type is None or r.get("resourceType") == resource_type
         ]
         if max_resources is not None and len(resources) > max_resources:
             raise ValueError(
@@ -247,11 +246,17 @@ class FHIRBundle(Generic[T]):
         model = _check_model(model_class, "model_class")
         wanted = model_resource_type(model)
         return [
-            _validate_entry(model_class, entry["resource"], index)
-            for index, entry in enumerate(self._entries)
-            if "resource" in entry
-            and (wanted is None or entry["resource"].get("resourceType") == wanted)
+            _validate_entry(model_class, r, index)
+            for index, r in self._indexed_resources()
+            if wanted is None or r.get("resourceType") == wanted
         ]
+
+    def _indexed_resources(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(entry index, resource)`` of each entry that carries a resource (the index locates
+        validation errors: ``entry.3.resource.gender``)."""
+        for index, entry in enumerate(self._entries):
+            if "resource" in entry:
+                yield index, entry["resource"]
 
     def _typed_items(self) -> list[T | dict[str, Any]]:
         if self._items is None:
@@ -261,11 +266,10 @@ class FHIRBundle(Generic[T]):
                 wanted = model_resource_type(self._model)
                 model = self._model
                 items = [
-                    _validate_entry(model, entry["resource"], index)
-                    if wanted is None or entry["resource"].get("resourceType") == wanted
-                    else entry["resource"]
-                    for index, entry in enumerate(self._entries)
-                    if "resource" in entry
+                    _validate_entry(model, r, index)
+                    if wanted is None or r.get("resourceType") == wanted
+                    else r
+                    for index, r in self._indexed_resources()
                 ]
             self._items = items
         return self._items

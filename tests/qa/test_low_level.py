@@ -3,11 +3,15 @@ httpx-style keywords the contract forwards (params, headers, content, data, time
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import httpx
 import pytest
 
+from pymedplum._async._base_client import AsyncBaseClient
+from pymedplum._sync._base_client import SyncBaseClient
+from pymedplum.endpoint_types import BodyRequestOptions, RequestOptions
 from tests.qa.conftest import BASE, QA
 
 pytestmark = pytest.mark.anyio
@@ -73,3 +77,24 @@ async def test_bad_timeout_named(qa: QA) -> None:
     client = qa.client()
     with pytest.raises((TypeError, ValueError), match="timeout"):
         await qa.call(client, "get", "auth/me", timeout="soon")
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("get", RequestOptions),
+        ("delete", RequestOptions),
+        ("post", BodyRequestOptions),
+        ("put", BodyRequestOptions),
+    ],
+)
+def test_typed_keywords_are_the_runtime_keywords(method: str, options: type) -> None:
+    # The generated signatures type **kwargs with these TypedDicts, and the client refuses any
+    # other keyword with their keys: they must stay the runtime methods' keyword-only names.
+    for base in (AsyncBaseClient, SyncBaseClient):
+        runtime = {
+            name
+            for name, p in inspect.signature(getattr(base, method)).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        assert set(vars(options)["__optional_keys__"]) == runtime
