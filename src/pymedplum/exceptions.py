@@ -59,6 +59,14 @@ __all__ = [
 def _drop_credentials(response: httpx.Response) -> None:
     """Remove the bearer token from the request a response carries: exceptions get logged,
     pickled and shown, and must never hold it (whichever code path raised them)."""
+    import httpx  # at call time: the module imports httpx only for type checking
+
+    # A body read from the network keeps its transport stream, and through it the transport's
+    # own copy of the request (headers with the token, the token request's form body with the
+    # client secret): swap it for the bytes already read.
+    content = getattr(response, "_content", None)
+    if isinstance(content, bytes):
+        response.stream = httpx.ByteStream(content)
     try:
         request = response.request
     except RuntimeError:  # a response built without a request
@@ -278,6 +286,11 @@ class TokenRefreshCooldownError(MedplumError):
             message
             or f"token refresh is cooling down after a failure; retry in {self.retry_after:.2f}s"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle (multiprocessing, task queues) rebuilds from args, which hold only the
+        # message: pass retry_after first, as __init__ takes it.
+        return (type(self), (self.retry_after, str(self)), self.__dict__)
 
     def sanitize_for_logging(self) -> dict[str, Any]:
         """Type and ``retry_after``."""

@@ -1,0 +1,154 @@
+"""Security audit (session 8): holes found by trying to break the transport rules, one test
+each, both flavours. The origin, redirect and secret rules themselves are in the sibling files."""
+
+from __future__ import annotations
+
+import gc
+import json
+import pickle
+import threading
+import types
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+from pymedplum import (
+    AsyncMedplumClient,
+    AuthenticationError,
+    MedplumClient,
+    MedplumError,
+    RetryPolicy,
+    TokenRefreshCooldownError,
+)
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "client-SEKRET-audit"
+ISSUED = "ISSUED-TOKEN-audit"
+
+
+# --- secrets reachable from exceptions over a real connection ---------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """The token endpoint refuses (``token``) or the API answers ``api``."""
+
+    answers: ClassVar[dict[str, tuple[int, bytes]]] = {}
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        key = "token" if self.path.startswith("/oauth2/token") else "api"
+        status, body = self.answers[key]
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+
+@pytest.fixture
+def local_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_OPAQUE = (
+    types.FrameType,
+    types.TracebackType,
+    types.ModuleType,
+    type,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.CodeType,
+)
+
+
+def _reachable_text(root: object) -> bytes:
+    """Every str / bytes reachable from ``root`` through object references (not through
+    tracebacks, frames, modules, classes or functions), joined."""
+    out: list[bytes] = []
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, _OPAQUE):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, str):
+            out.append(obj.encode("utf-8", "replace"))
+        elif isinstance(obj, bytes | bytearray):
+            out.append(bytes(obj))
+        else:
+            stack.extend(gc.get_referents(obj))
+            if isinstance(obj, BaseException):
+                stack.extend(x for x in (obj.__cause__, obj.__context__) if x is not None)
+    return b"\n".join(out)
+
+
+async def _call(flavour: str, base_url: str, **kwargs: Any) -> BaseException:
+    kwargs.setdefault("retry", RetryPolicy(max_attempts=1))
+    try:
+        if flavour == "async":
+            async with AsyncMedplumClient(base_url, **kwargs) as aclient:
+                await aclient.read_resource("Patient", "1")
+        else:
+            with MedplumClient(base_url, **kwargs) as client:
+                client.read_resource("Patient", "1")
+    except MedplumError as exc:
+        return exc
+    raise AssertionError("the call should have failed")
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("status", [400, 401, 500])
+async def test_failed_token_request_exception_reaches_no_client_secret(
+    flavour: str, status: int, local_server: str
+) -> None:
+    # The response's transport stream held httpcore's copy of the request, form body included.
+    _Handler.answers = {"token": (status, b'{"error":"invalid_request"}')}
+    exc = await _call(flavour, local_server, client_id="cid", client_secret=SECRET)
+    assert isinstance(exc, AuthenticationError)
+    assert exc.response is not None and exc.response.json() == {"error": "invalid_request"}
+    assert SECRET.encode() not in _reachable_text(exc)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize(
+    "answer", [(500, b"{}"), (401, b"{}"), (302, b""), (200, b"<html>")], ids=str
+)
+async def test_error_response_exception_reaches_no_bearer_token(
+    flavour: str, answer: tuple[int, bytes], local_server: str
+) -> None:
+    # The response's transport stream held httpcore's copy of the request, headers included.
+    _Handler.answers = {"api": answer}
+    exc = await _call(flavour, local_server, access_token=ISSUED)
+    assert exc.response is not None and exc.response.content == answer[1]
+    assert ISSUED.encode() not in _reachable_text(exc)
+
+
+# --- pickling ------------------------------------------------------------------------------
+
+
+def test_token_refresh_cooldown_error_survives_pickling() -> None:
+    # Exceptions cross process boundaries (multiprocessing, task queues): the copy was rebuilt
+    # from the message alone, and float(message) failed.
+    exc = TokenRefreshCooldownError(2.5)
+    copy = pickle.loads(pickle.dumps(exc))
+    assert isinstance(copy, TokenRefreshCooldownError)
+    assert copy.retry_after == 2.5 and str(copy) == str(exc)
+    assert json.dumps(copy.sanitize_for_logging())
