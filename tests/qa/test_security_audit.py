@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
+import httpx
 import pytest
 
 from pymedplum import (
@@ -22,6 +23,7 @@ from pymedplum import (
     RetryPolicy,
     TokenRefreshCooldownError,
 )
+from tests.qa.conftest import QA
 
 pytestmark = pytest.mark.anyio
 
@@ -139,6 +141,29 @@ async def test_error_response_exception_reaches_no_bearer_token(
     exc = await _call(flavour, local_server, access_token=ISSUED)
     assert exc.response is not None and exc.response.content == answer[1]
     assert ISSUED.encode() not in _reachable_text(exc)
+
+
+# --- the token endpoint ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_token_endpoint_redirect_with_a_token_in_its_body_is_not_a_token(
+    qa: QA, status: int
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth2/token":
+            return httpx.Response(
+                status,
+                headers={"Location": "https://evil.example/oauth2/token"},
+                json={"access_token": "from-a-redirect", "expires_in": 3600},
+            )
+        return httpx.Response(200, json={"resourceType": "Patient", "id": "1"})
+
+    qa.handler = handler
+    client = qa.client(access_token=None, client_id="cid", client_secret=SECRET)
+    with pytest.raises(AuthenticationError, match=f"HTTP {status}.*redirect"):
+        await qa.call(client, "read_resource", "Patient", "1")
+    assert [r.url.path for r in qa.requests] == ["/oauth2/token"]
 
 
 # --- pickling ------------------------------------------------------------------------------

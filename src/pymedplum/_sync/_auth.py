@@ -193,7 +193,8 @@ class SyncTokenManager:
     ) -> tuple[str, float | None, AuthenticationError | None]:
         """Token and lifetime from a token response, or the error describing why not."""
         body = json_or_none(response.content)
-        if response.status_code >= 400 or not isinstance(body, dict):
+        # Only a 2xx is a token answer: a 3xx (never followed) is not, whatever its body says.
+        if not 200 <= response.status_code < 300 or not isinstance(body, dict):
             code = body.get("error") if isinstance(body, dict) else None
             detail = f" ({code})" if isinstance(code, str) and code.isidentifier() else ""
             return (
@@ -280,4 +281,6 @@ def _hint(status: int) -> str:
         return "; check client_id and client_secret"
     if status in (404, 405):
         return "; no token endpoint there: base_url must be the Medplum server root"
+    if 300 <= status < 400:
+        return "; the SDK does not follow redirects: base_url must be the server's own root"
     return ""
