@@ -21,8 +21,12 @@ def is_loopback_host(host: str) -> bool:
     host = host.lower().strip("[]")
     if host == "localhost":
         return True
+    if ":" in host:
+        # A zone id ("::1%25lo") belongs to IPv6 literals only: "127.0.0.1%00.evil.test" is a
+        # DNS name, not the loopback address before its "%".
+        host = host.split("%", 1)[0]
     try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
@@ -42,10 +46,21 @@ def _host_and_port(netloc: str) -> tuple[str, str | None]:
 def split_url(url: str) -> SplitResult:
     """``urlsplit``, raising ``ValueError`` for a bracketed host that is not an IPv6 address
     (``https://[medplum.test]/``) on every Python: 3.11.4 and later check that themselves,
-    3.10 reads the host as ``medplum.test``, which httpx then refuses with its own error."""
+    3.10 reads the host as ``medplum.test``, which httpx then refuses with its own error.
+
+    Also ``ValueError`` for what ``urlsplit`` would read differently from httpx, so that an
+    origin check sees the URL that is sent: control characters (``urlsplit`` drops tabs and
+    line breaks, httpx refuses them), surrounding whitespace (stripped by ``urlsplit``, a
+    relative URL to httpx) and anything but ``:port`` after ``]`` (``[::1]evil.test``)."""
+    if url != url.strip() or not url.isprintable():
+        raise ValueError("URL has surrounding whitespace or control characters")
     parts = urlsplit(url)
-    host, _ = _host_and_port(parts.netloc)
+    host, port = _host_and_port(parts.netloc)
     if host.startswith("["):
+        if not host.endswith("]") or parts.netloc.rpartition("@")[2] != host + (
+            f":{port}" if port is not None else ""
+        ):
+            raise ValueError(f"invalid IPv6 host in URL: {parts.netloc.rpartition('@')[2]!r}")
         try:
             ipaddress.IPv6Address(host[1:-1].split("%", 1)[0])
         except ValueError:
@@ -139,6 +154,8 @@ def check_same_origin(expected: Origin, url: str, *, what: str = "URL") -> str:
     """
     if not is_same_origin(expected, url):
         scheme, host, port = origin_of(url)
+        if (scheme, host, port) == ("", "", -1):  # unparsable: no origin to name
+            raise UnsafeRedirectError(f"{what} is not a valid absolute URL; refusing to follow it")
         if (scheme, host, port) == expected:  # the same origin, but with user:password@
             raise UnsafeRedirectError(
                 f"{what} carries userinfo (user@ or user:password@); refusing to send credentials"

@@ -39,7 +39,8 @@ from pymedplum.hooks import RequestAttempt, RequestEvent, serialize_exception
     [
         ("localhost", True), ("LOCALHOST", True), ("127.0.0.1", True), ("127.255.0.9", True),
         ("::1", True), ("[::1]", True), ("128.0.0.1", False), ("localhost.evil.test", False),
-        ("10.0.0.1", False), ("medplum.test", False),
+        ("10.0.0.1", False), ("medplum.test", False), ("::1%25lo", True),
+        ("127.0.0.1%00.evil.test", False), ("127.0.0.1%2eevil.test", False),
     ],
 )  # fmt: skip
 def test_loopback_hosts(host: str, loopback: bool) -> None:

@@ -18,12 +18,14 @@ import pytest
 from pymedplum import (
     AsyncMedplumClient,
     AuthenticationError,
+    InsecureTransportError,
     MedplumClient,
     MedplumError,
     RetryPolicy,
     TokenRefreshCooldownError,
+    UnsafeRedirectError,
 )
-from tests.qa.conftest import QA
+from tests.qa.conftest import FHIR, QA
 
 pytestmark = pytest.mark.anyio
 
@@ -164,6 +166,91 @@ async def test_token_endpoint_redirect_with_a_token_in_its_body_is_not_a_token(
     with pytest.raises(AuthenticationError, match=f"HTTP {status}.*redirect"):
         await qa.call(client, "read_resource", "Patient", "1")
     assert [r.url.path for r in qa.requests] == ["/oauth2/token"]
+
+
+# --- https only: what counts as loopback ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1%00.evil.example/",
+        "http://127.0.0.1%2eevil.example/",
+        "http://127.0.0.1%25.evil.example/",
+    ],
+)
+@pytest.mark.parametrize("cls", [MedplumClient, AsyncMedplumClient])
+def test_a_dns_name_starting_with_a_loopback_address_is_not_loopback(
+    cls: type[MedplumClient] | type[AsyncMedplumClient], url: str
+) -> None:
+    # The text before "%" used to be read as the address (an IPv6 zone id rule applied to
+    # every host): plain http:// to a DNS name, with no opt-in.
+    with pytest.raises(InsecureTransportError):
+        cls(url)
+
+
+@pytest.mark.parametrize("cls", [MedplumClient, AsyncMedplumClient])
+def test_garbage_after_an_ipv6_host_is_a_value_error_naming_base_url(
+    cls: type[MedplumClient] | type[AsyncMedplumClient],
+) -> None:
+    # urlsplit read http://[::1]evil.example/ as loopback; httpx then raised its own InvalidURL.
+    with pytest.raises(ValueError, match="base_url"):
+        cls("http://[::1]evil.example/")
+
+
+# --- URLs urlsplit reads differently from httpx --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://medplum.test\t/fhir/R4/Patient?page=2",
+        "https://medplum.te\nst/fhir/R4/Patient?page=2",
+        " https://medplum.test/fhir/R4/Patient?page=2",
+    ],
+    ids=["tab", "newline", "leading-space"],
+)
+async def test_next_link_with_control_characters_is_an_unsafe_redirect(qa: QA, link: str) -> None:
+    # urlsplit drops tabs, line breaks and leading spaces, so the origin check saw the
+    # client's origin; httpx refuses (or reads as relative) the URL actually requested, and
+    # the call failed with a bare httpx exception (or a retried NetworkError).
+    qa.handler = lambda r: httpx.Response(
+        200,
+        json={
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": {"resourceType": "Patient", "id": "1"}}],
+            "link": [{"relation": "next", "url": link}],
+        },
+    )
+    client = qa.client()
+    with pytest.raises(UnsafeRedirectError, match="not a valid absolute URL"):
+        if qa.flavour == "async":
+            async for _ in client.search_resource_pages("Patient"):  # type: ignore[union-attr]
+                pass
+        else:
+            for _ in client.search_resource_pages("Patient"):  # type: ignore[union-attr]
+                pass
+    assert len(qa.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("fhir/R4/Patient\r\nX-Evil: 1", ValueError),
+        ("fhir/R4/Patient/1\x00", ValueError),
+        (FHIR + "Patient\t/1", UnsafeRedirectError),
+        ("https://medplum.te\nst/fhir/R4/Patient/1", UnsafeRedirectError),
+    ],
+    ids=["crlf", "nul", "absolute-tab", "absolute-newline"],
+)
+async def test_low_level_path_with_control_characters_is_a_typed_error(
+    qa: QA, path: str, error: type[Exception]
+) -> None:
+    client = qa.client()
+    with pytest.raises(error, match=r"control characters|not a valid absolute URL"):
+        await qa.call(client, "get", path)
+    assert qa.requests == []
 
 
 # --- pickling ------------------------------------------------------------------------------

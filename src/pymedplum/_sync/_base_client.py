@@ -530,6 +530,9 @@ class SyncBaseClient:
         path = url.split("?", 1)[0]
         if "://" in path or path.startswith("//") or "\\" in path:
             raise ValueError(f"expected a path relative to the base URL, got {url!r}")
+        if not url.isprintable():
+            # httpx would refuse it with its own InvalidURL, after the call had started.
+            raise ValueError(f"path must not contain control characters, got {url!r}")
         return prefix + url.lstrip("/")
 
     def _apply_before_request(self, call: _Call, json: Any) -> None:
