@@ -3,8 +3,10 @@ each, both flavours. The origin, redirect and secret rules themselves are in the
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
+import logging
 import pickle
 import threading
 import types
@@ -25,7 +27,8 @@ from pymedplum import (
     TokenRefreshCooldownError,
     UnsafeRedirectError,
 )
-from tests.qa.conftest import FHIR, QA
+from pymedplum.hooks import PreparedRequest
+from tests.qa.conftest import FHIR, QA, TOKEN
 
 pytestmark = pytest.mark.anyio
 
@@ -166,6 +169,70 @@ async def test_token_endpoint_redirect_with_a_token_in_its_body_is_not_a_token(
     with pytest.raises(AuthenticationError, match=f"HTTP {status}.*redirect"):
         await qa.call(client, "read_resource", "Patient", "1")
     assert [r.url.path for r in qa.requests] == ["/oauth2/token"]
+
+
+# --- before_request: the Host header -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Host", "host", "HOST"])
+async def test_hook_setting_host_is_discarded(
+    qa: QA, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A Host header picks the virtual host behind a shared front end: the bearer token would
+    # reach another site although the URL stayed on the client's origin.
+    def hook(request: PreparedRequest) -> PreparedRequest:
+        return dataclasses.replace(request, headers={**request.headers, name: "evil.example"})
+
+    client = qa.client(before_request=hook)
+    with caplog.at_level(logging.WARNING, logger="pymedplum.hooks"):
+        await qa.call(client, "read_resource", "Patient", "1")
+    assert qa.requests[-1].headers["host"] == "medplum.test"
+    assert qa.requests[-1].headers["authorization"] == "Bearer " + TOKEN
+    assert "discarded" in caplog.text and "Host" in caplog.text
+
+
+# --- body framing headers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header", [{"Content-Length": "0"}, {"content-length": "5"}, {"Transfer-Encoding": "gzip"}]
+)
+async def test_caller_framing_header_is_a_value_error_naming_it(
+    qa: QA, header: dict[str, str]
+) -> None:
+    # Sent as given, a wrong Content-Length put the headers on the wire (Content-Length: 0:
+    # an empty create to the server) and then failed with a bare h11 LocalProtocolError.
+    client = qa.client()
+    (name,) = header
+    with pytest.raises(ValueError, match=f"must not set {name}"):
+        await qa.call(client, "create_resource", {"resourceType": "Patient"}, headers=header)
+    assert qa.requests == []
+
+
+async def test_hook_setting_a_framing_header_is_discarded(
+    qa: QA, caplog: pytest.LogCaptureFixture
+) -> None:
+    def hook(request: PreparedRequest) -> PreparedRequest:
+        return dataclasses.replace(request, headers={**request.headers, "Content-Length": "0"})
+
+    client = qa.client(before_request=hook)
+    with caplog.at_level(logging.WARNING, logger="pymedplum.hooks"):
+        await qa.call(client, "create_resource", {"resourceType": "Patient", "active": True})
+    sent = qa.requests[-1]
+    assert json.loads(sent.content) == {"resourceType": "Patient", "active": True}
+    assert sent.headers["content-length"] == str(len(sent.content))
+    assert "discarded" in caplog.text and "Content-Length" in caplog.text
+
+
+@pytest.mark.parametrize("cls", [MedplumClient, AsyncMedplumClient])
+def test_caller_pool_with_a_framing_header_is_refused(
+    cls: type[MedplumClient] | type[AsyncMedplumClient],
+) -> None:
+    http: Any = (httpx.AsyncClient if cls is AsyncMedplumClient else httpx.Client)(
+        headers={"Content-Length": "0"}
+    )
+    with pytest.raises(ValueError, match="default headers must not set content-length"):
+        cls("https://medplum.test/", access_token=TOKEN, http_client=http)
 
 
 # --- https only: what counts as loopback ----------------------------------------------------

@@ -65,6 +65,8 @@ _SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", _obo.OBO_HEADER.lower()}
 )
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Body framing: set by httpx from the body, never by a caller or a hook.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 _OBO_LOWER = _obo.OBO_HEADER.lower()
 
 _CLOSED = "the client has been closed; create a new one"
@@ -523,6 +525,10 @@ class AsyncBaseClient:
             )
         if lower == "host":
             raise ValueError(f"{where} must not set Host: it comes from the URL")
+        if lower in _FRAMING_HEADERS:
+            # A wrong one sends the headers, then fails inside h11 with a bare exception (and
+            # Content-Length: 0 makes the server read an empty body).
+            raise ValueError(f"{where} must not set {name}: it comes from the body")
         if lower == "authorization" and self._tokens.mode != "none":
             raise ValueError(
                 f"{where} must not set Authorization: this client sends its own bearer token"
@@ -602,6 +608,12 @@ class AsyncBaseClient:
         injected = sorted(k for k in result.headers if k.lower() in _SECRET_HEADERS)
         if injected:
             return "it sets auth / On-Behalf-Of headers " + ", ".join(injected)
+        if any(k.lower() == "host" for k in result.headers):
+            # Host picks the virtual host behind a shared front end: another origin in effect.
+            return "it sets the Host header (change the URL instead; it must stay same-origin)"
+        framing = sorted(k for k in result.headers if k.lower() in _FRAMING_HEADERS)
+        if framing:
+            return "it sets " + ", ".join(framing) + " (the body's framing comes from the body)"
         if not isinstance(result.method, str):
             return "method must be a str"
         method = result.method.upper()
