@@ -331,3 +331,37 @@ def test_token_refresh_cooldown_error_survives_pickling() -> None:
     assert isinstance(copy, TokenRefreshCooldownError)
     assert copy.retry_after == 2.5 and str(copy) == str(exc)
     assert json.dumps(copy.sanitize_for_logging())
+
+
+# --- bearer tokens that cannot go in a header ----------------------------------------------
+
+BAD_TOKENS = ["tok\r\nX-Evil: 1", "tok\n", "t\u00f6k-SEKRET", "tok\x00"]
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS, ids=["crlf", "lf", "non-ascii", "nul"])
+async def test_token_endpoint_answer_that_cannot_be_sent_is_an_authentication_error(
+    qa: QA, token: str
+) -> None:
+    # It was stored and used: a line break failed every call as a (retried) NetworkError, a
+    # non-ASCII character as a bare UnicodeEncodeError whose repr held "Bearer <token>".
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth2/token":
+            return httpx.Response(200, json={"access_token": token, "expires_in": 3600})
+        return httpx.Response(200, json={"resourceType": "Patient", "id": "1"})
+
+    qa.handler = handler
+    client = qa.client(access_token=None, client_id="cid", client_secret=SECRET)
+    with pytest.raises(AuthenticationError, match="cannot be sent in a header") as info:
+        await qa.call(client, "read_resource", "Patient", "1")
+    assert token not in repr(info.value) and token not in str(info.value)
+    assert [r.url.path for r in qa.requests] == ["/oauth2/token"]
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS, ids=["crlf", "lf", "non-ascii", "nul"])
+@pytest.mark.parametrize("cls", [MedplumClient, AsyncMedplumClient])
+def test_access_token_that_cannot_be_sent_is_a_value_error_not_echoing_it(
+    cls: type[MedplumClient] | type[AsyncMedplumClient], token: str
+) -> None:
+    with pytest.raises(ValueError, match="access_token must be printable ASCII") as info:
+        cls("https://medplum.test/", access_token=token)
+    assert token not in str(info.value)

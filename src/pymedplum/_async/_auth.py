@@ -223,6 +223,20 @@ class AsyncTokenManager:
                     path_template=self._token_path,
                 ),
             )
+        if not is_header_safe(token):
+            # It could not be sent: a line break fails every call as a retried NetworkError, a
+            # non-ASCII character as a UnicodeEncodeError whose repr holds the whole header.
+            return (
+                "",
+                None,
+                AuthenticationError(
+                    "token endpoint answered an access_token that cannot be sent in a header "
+                    "(non-ASCII or control characters)",
+                    status_code=response.status_code,
+                    method="POST",
+                    path_template=self._token_path,
+                ),
+            )
         expires_in = body.get("expires_in")
         lifetime = (
             float(expires_in)
@@ -258,6 +272,11 @@ class AsyncTokenManager:
             action=None,
             outcome="success" if error is None and status is not None and status < 400 else "error",
         )
+
+
+def is_header_safe(token: str) -> bool:
+    """Whether a bearer token can go in an ``Authorization`` header: printable ASCII."""
+    return token.isascii() and token.isprintable()
 
 
 def _without_secret(request: httpx.Request) -> httpx.Request:

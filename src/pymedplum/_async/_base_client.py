@@ -28,7 +28,7 @@ from typing_extensions import Self  # at run time too: typing.get_type_hints of 
 
 from pymedplum import _obo
 from pymedplum._async import _synchronization
-from pymedplum._async._auth import AsyncTokenManager
+from pymedplum._async._auth import AsyncTokenManager, is_header_safe
 from pymedplum._request_builders import check_seconds
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
@@ -177,6 +177,11 @@ class AsyncBaseClient:
                 )
             if secret == "":
                 raise ValueError(f"{name} must be a non-empty str or None, got ''")
+        if access_token is not None and not is_header_safe(access_token):
+            # Never echoed: it is a credential.
+            raise ValueError(
+                "access_token must be printable ASCII (it is sent in the Authorization header)"
+            )
         if (client_id is None) != (client_secret is None):
             raise ValueError("client_id and client_secret must be given together")
         check_seconds("timeout", timeout)

@@ -34,7 +34,7 @@ from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._serialization import encode_json, json_or_none
 from pymedplum._sync import _synchronization
-from pymedplum._sync._auth import SyncTokenManager
+from pymedplum._sync._auth import SyncTokenManager, is_header_safe
 from pymedplum._version import __version__
 from pymedplum.exceptions import MedplumError, NetworkError, UnsafeRedirectError, error_for_status
 from pymedplum.hooks import (
@@ -178,6 +178,11 @@ class SyncBaseClient:
                 )
             if secret == "":
                 raise ValueError(f"{name} must be a non-empty str or None, got ''")
+        if access_token is not None and not is_header_safe(access_token):
+            # Never echoed: it is a credential.
+            raise ValueError(
+                "access_token must be printable ASCII (it is sent in the Authorization header)"
+            )
         if (client_id is None) != (client_secret is None):
             raise ValueError("client_id and client_secret must be given together")
         check_seconds("timeout", timeout)
