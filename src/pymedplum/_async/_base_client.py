@@ -149,6 +149,17 @@ class AsyncBaseClient:
         self.base_url = normalize_base_url(base_url, allow_insecure_http=allow_insecure_http)
         if not isinstance(fhir_url_path, str):
             raise TypeError(f"fhir_url_path must be a str, got {type(fhir_url_path).__name__}")
+        if (
+            not fhir_url_path.isprintable()
+            or any(c in fhir_url_path for c in "?#\\")
+            or "://" in fhir_url_path
+        ):
+            # A query or fragment would swallow every FHIR path after it, a control character
+            # fail each call inside httpx, a URL be read as path segments of base_url.
+            raise ValueError(
+                "fhir_url_path must be a path under base_url such as 'fhir/R4/' (no URL, '?', "
+                f"'#', '\\' or control characters), got {fhir_url_path!r}"
+            )
         fhir_path = fhir_url_path.strip("/")
         self.fhir_url_path = fhir_path + "/" if fhir_path else ""
         if fhir_path and self.base_url.endswith("/" + self.fhir_url_path):

@@ -125,6 +125,16 @@ def test_a_base_url_ending_in_another_path_is_accepted(url: str, fhir_url_path: 
     assert client.fhir_base_url == url + (fhir_url_path.strip("/") + "/" if fhir_url_path else "")
 
 
+@pytest.mark.parametrize(
+    "path", ["fhir/R4?x=1", "fhir/R4#", "fhir\nR4/", "fhir/R4\\", "https://evil.example/fhir/"]
+)
+def test_a_fhir_url_path_that_is_not_a_plain_path_is_a_value_error(path: str) -> None:
+    # Accepted before: a query or fragment swallowed every FHIR path after it (requests went
+    # to .../fhir/R4?x=1/Patient/1), a line break failed each call with httpx's InvalidURL.
+    with pytest.raises(ValueError, match="fhir_url_path must be a path under base_url"):
+        SyncBaseClient("https://medplum.test/", fhir_url_path=path)
+
+
 @pytest.mark.parametrize("url", [None, 5, b"https://api.medplum.com/"])
 def test_a_base_url_that_is_not_a_str_is_a_type_error(url: object) -> None:
     with pytest.raises(TypeError, match=r"^base_url must be a URL string, got "):
