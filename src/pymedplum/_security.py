@@ -68,6 +68,15 @@ def split_url(url: str) -> SplitResult:
     return parts
 
 
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@``, for error messages."""
+    scheme, sep, rest = url.partition("//")
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    if not sep or "@" not in rest[:end]:
+        return url
+    return f"{scheme}//***@{rest[:end].rpartition('@')[2]}{rest[end:]}"
+
+
 def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
     """Validate ``base_url`` and return it with exactly one trailing slash.
 
@@ -83,23 +92,24 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
         raise TypeError(f"base_url must be a URL string, got {type(base_url).__name__}")
     if not base_url:
         raise ValueError("base_url must be a non-empty URL string, got ''")
+    shown = without_userinfo(base_url)
     # urlsplit silently drops tabs and newlines, and (since 3.10.12 / 3.11.4) leading spaces:
     # refused here, so a stray character from an env file means the same on every Python.
     if any(ch.isspace() or not ch.isprintable() for ch in base_url):
         raise ValueError(
-            f"base_url must not contain whitespace or control characters, got {base_url!r}"
+            f"base_url must not contain whitespace or control characters, got {shown!r}"
         )
     try:
         parts = split_url(base_url)
     except ValueError:
-        raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}") from None
+        raise ValueError(f"base_url must be an absolute http(s) URL, got {shown!r}") from None
     # The port checked as text: older releases' urlsplit read "+443" and "4_43" as port 443.
     _, port = _host_and_port(parts.netloc)
     if port and not (port.isascii() and port.isdigit() and int(port) <= 65535):
-        raise ValueError(f"base_url has an invalid port {port!r} (0-65535), got {base_url!r}")
+        raise ValueError(f"base_url has an invalid port {port!r} (0-65535), got {shown!r}")
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+        raise ValueError(f"base_url must be an absolute http(s) URL, got {shown!r}")
     if parts.username is not None or parts.password is not None:
         raise ValueError("base_url must not carry credentials (user:password@)")
     if parts.query or parts.fragment:

@@ -365,3 +365,27 @@ def test_access_token_that_cannot_be_sent_is_a_value_error_not_echoing_it(
     with pytest.raises(ValueError, match="access_token must be printable ASCII") as info:
         cls("https://medplum.test/", access_token=token)
     assert token not in str(info.value)
+
+
+# --- credentials in a rejected base_url -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:hunter2@medplum.test:99999/",
+        "https://user:hunter2@medplum.test/ x",
+        "ftp://user:hunter2@medplum.test/",
+        "https://user:hunter2@[medplum.test]/",
+        "https://user:hunter2@medplum.test/",
+    ],
+)
+@pytest.mark.parametrize("cls", [MedplumClient, AsyncMedplumClient])
+def test_rejected_base_url_message_does_not_repeat_its_password(
+    cls: type[MedplumClient] | type[AsyncMedplumClient], url: str
+) -> None:
+    # The userinfo check came after the port / scheme / whitespace checks, whose messages
+    # quoted the whole base_url.
+    with pytest.raises(ValueError, match="base_url") as info:
+        cls(url)
+    assert "hunter2" not in str(info.value) and "user:hunter2" not in str(info.value)
