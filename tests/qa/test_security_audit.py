@@ -389,3 +389,20 @@ def test_rejected_base_url_message_does_not_repeat_its_password(
     with pytest.raises(ValueError, match="base_url") as info:
         cls(url)
     assert "hunter2" not in str(info.value) and "user:hunter2" not in str(info.value)
+
+
+# --- low-level path types -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "delete"])
+@pytest.mark.parametrize(
+    "path", [httpx.URL("https://evil.example/x"), b"https://evil.example/x", None], ids=str
+)
+async def test_low_level_path_that_is_not_a_str_is_a_type_error_naming_path(
+    qa: QA, method: str, path: object
+) -> None:
+    # It failed with "'URL' object is not subscriptable" and the like.
+    client = qa.client()
+    with pytest.raises(TypeError, match="path must be a str"):
+        await qa.call(client, method, path)
+    assert qa.requests == []

@@ -399,6 +399,12 @@ class AsyncBaseClient:
 
     @staticmethod
     def _base_of(path: str) -> Base:
+        if not isinstance(path, str):
+            # An httpx.URL or bytes would fail later with a TypeError naming nothing.
+            raise TypeError(
+                f"path must be a str (a path relative to base_url or a same-origin URL), "
+                f"got {type(path).__name__}"
+            )
         # Schemes ignore case: "HTTPS://..." is an absolute URL too (then checked for origin).
         return "absolute" if path[:8].lower().startswith(("https://", "http://")) else "api"
 
