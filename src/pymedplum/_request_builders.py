@@ -117,11 +117,14 @@ def check_model_class(arg: str, value: object, target: object = None) -> None:
 
 
 _PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
+_PATCH_VALUE_OPS = frozenset({"add", "replace", "test"})
+_PATCH_FROM_OPS = frozenset({"move", "copy"})
 
 
 def patch_operations(operations: object) -> list[Any]:
     """``operations`` as a JSON Patch list, each one checked: a mapping (or model) with an
-    ``op`` of RFC 6902 and a ``path`` string. A single dict or a str is a TypeError."""
+    ``op`` of RFC 6902, a ``path`` string, and the ``value`` (add, replace, test) or ``from``
+    string (move, copy) that op needs. A single dict or a str is a TypeError."""
     if isinstance(operations, str | bytes | Mapping | BaseModel) or not isinstance(
         operations, Sequence
     ):
@@ -142,6 +145,15 @@ def patch_operations(operations: object) -> list[Any]:
             )
         if not isinstance(data.get("path"), str):
             raise ValueError(f"operations[{index}] needs a 'path' string, got {data.get('path')!r}")
+        # RFC 6902 requires these members; Medplum reads a missing value as undefined, so a
+        # replace without one would silently delete the element.
+        if data["op"] in _PATCH_VALUE_OPS and "value" not in data:
+            raise ValueError(f"operations[{index}] ({data['op']!r}) needs a 'value'")
+        if data["op"] in _PATCH_FROM_OPS and not isinstance(data.get("from"), str):
+            raise ValueError(
+                f"operations[{index}] ({data['op']!r}) needs a 'from' string, "
+                f"got {data.get('from')!r}"
+            )
         out.append(op)
     return out
 

@@ -67,6 +67,40 @@ async def test_patch_operations_are_checked(qa: QA, operations: Any) -> None:
     assert qa.requests == []
 
 
+@pytest.mark.parametrize(
+    ("operation", "needs"),
+    [
+        ({"op": "replace", "path": "/active"}, "'value'"),
+        ({"op": "add", "path": "/name/-"}, "'value'"),
+        ({"op": "test", "path": "/meta/versionId"}, "'value'"),
+        ({"op": "move", "path": "/a"}, "'from'"),
+        ({"op": "copy", "path": "/a", "from": 1}, "'from'"),
+    ],
+)
+async def test_patch_operation_missing_its_value_or_from(
+    qa: QA, operation: dict[str, Any], needs: str
+) -> None:
+    # Medplum applies {"op": "replace", "path": "/active"} as a removal of `active`: a typo
+    # must not delete data, so the member RFC 6902 requires is checked before sending.
+    client = qa.client()
+    ops = [{"op": "replace", "path": "/active", "value": True}, operation]
+    message = rf"operations\[1\] \('{operation['op']}'\) needs a {needs}"
+    with pytest.raises(ValueError, match=message):
+        await qa.call(client, "patch_resource", "Patient", "1", ops)
+    assert qa.requests == []
+
+
+async def test_patch_operations_with_null_value_and_remove_are_sent(qa: QA) -> None:
+    client = qa.client()
+    ops = [
+        {"op": "remove", "path": "/active"},
+        {"op": "add", "path": "/extension", "value": None},
+        {"op": "move", "path": "/b", "from": "/a"},
+    ]
+    await qa.call(client, "patch_resource", "Patient", "1", ops)
+    assert len(qa.requests) == 1
+
+
 async def test_patch_operations_sent_as_given(qa: QA) -> None:
     import json
 
