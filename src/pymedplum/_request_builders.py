@@ -600,6 +600,20 @@ def graphql_body(query: object, variables: object) -> dict[str, Any]:
     return {"query": query, "variables": dict(variables) if variables is not None else {}}
 
 
+def binary_content(arg: str, value: object) -> bytes:
+    """``value`` as bytes when it is bytes-like; else TypeError naming ``arg``. httpx would take
+    a str (encoded as UTF-8), ``None`` (an empty body) or a file (read once: a 401 replay would
+    send it empty), each uploading something else than the caller's bytes without an error."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    hint = ""
+    if isinstance(value, str):
+        hint = " (encode a str first, e.g. content.encode())"
+    elif hasattr(value, "read"):
+        hint = " (pass the file's bytes, e.g. f.read())"
+    raise TypeError(f"{arg} must be bytes, got {type(value).__name__}{hint}")
+
+
 def mime_type(arg: str, value: object) -> str:
     """``value`` if it looks like a MIME type (``type/subtype``); else ValueError naming ``arg``."""
     if not isinstance(value, str) or "/" not in value or "\n" in value or "\r" in value:

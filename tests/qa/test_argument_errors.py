@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -123,6 +124,11 @@ BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
     ("create_resource", ({"resourceType": "Patient"},), {"accounts": 5}, "accounts"),
     ("upload_binary", (b"x", ""), {}, "content_type"),
     ("upload_binary", (b"x", None), {}, "content_type"),
+    # httpx takes these as content: None uploaded an empty Binary, a str its UTF-8.
+    ("upload_binary", (None, "text/plain"), {}, "content must be bytes, got NoneType"),
+    ("upload_binary", ("text", "text/plain"), {}, r"content must be bytes, got str \(encode"),
+    ("upload_binary", ({"a": 1}, "text/plain"), {}, "content must be bytes, got dict"),
+    ("upload_binary", (io.BytesIO(b"x"), "text/plain"), {}, r"got BytesIO \(pass the file's"),
     ("wait_for_async_job", ("job1",), {"timeout": "soon"}, "timeout"),
     ("wait_for_async_job", ("job1",), {"poll_interval": "1"}, "poll_interval"),
 ]
@@ -140,6 +146,15 @@ async def test_bad_argument_named_and_nothing_sent(
     with pytest.raises((TypeError, ValueError), match=argument):
         await qa.call(client, method, *args, **kwargs)
     assert qa.requests == []
+
+
+@pytest.mark.parametrize("content", [b"%PDF\x00\xff", bytearray(b"%PDF\x00\xff")])
+async def test_upload_binary_sends_bytes_like_content_unchanged(qa: QA, content: Any) -> None:
+    # A bytearray failed inside httpx ("object of type 'int' has no len()").
+    client = qa.client()
+    await qa.call(client, "upload_binary", content, "application/pdf")
+    await qa.call(client, "upload_binary", memoryview(content), "application/pdf")
+    assert [r.content for r in qa.requests] == [b"%PDF\x00\xff"] * 2
 
 
 async def test_search_with_options_accepts_the_documented_values(qa: QA) -> None:
