@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.qa.conftest import QA
@@ -49,6 +50,30 @@ async def test_as_fhir_for_search_resource_pages(qa: QA) -> None:
             for _ in items:  # type: ignore[union-attr]
                 pass
     assert qa.requests == []
+
+
+async def test_search_resource_pages_as_fhir_of_another_type(qa: QA) -> None:
+    # It yields only the matches, all of the searched type: a model of another type failed on
+    # the first page with pydantic's "resourceType: Input should be 'Patient'".
+    from pymedplum.fhir import Observation, Patient
+
+    client = qa.client()
+    items = client.search_resource_pages("Observation", as_fhir=Patient)
+    message = r"as_fhir=Patient reads Patient resources, but this request is for Observation"
+    with pytest.raises(ValueError, match=message):
+        if qa.flavour == "async":
+            async for _ in items:  # type: ignore[union-attr]
+                pass
+        else:
+            for _ in items:  # type: ignore[union-attr]
+                pass
+    assert qa.requests == []
+    qa.handler = lambda request: httpx.Response(200, json={"resourceType": "Bundle"})
+    items = client.search_resource_pages("Observation", as_fhir=Observation)
+    if qa.flavour == "async":
+        assert [x async for x in items] == []  # type: ignore[union-attr]
+    else:
+        assert list(items) == []  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

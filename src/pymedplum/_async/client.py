@@ -667,7 +667,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         items = self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
