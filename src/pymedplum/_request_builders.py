@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pymedplum._fhir_rules import ID_RULE, RESOURCE_TYPE_RULE, is_fhir_id, is_resource_type
 from pymedplum._security import Origin, check_same_origin
 from pymedplum._serialization import to_fhir_json, wire_dict
-from pymedplum.bundle import model_resource_type
+from pymedplum.bundle import describe_non_model_class, model_resource_type
 
 logger = logging.getLogger("pymedplum.client")
 
@@ -98,7 +98,8 @@ def check_model_class(arg: str, value: object, target: object = None) -> None:
         return
     if not (isinstance(value, type) and issubclass(value, BaseModel)):
         raise TypeError(
-            f"{arg} must be a pydantic model class (e.g. Patient) or None, got {value!r}"
+            f"{arg} must be a pydantic model class (e.g. Patient) or None, "
+            f"got {describe_non_model_class(value)}"
         )
     expected = model_resource_type(value)
     if expected is None or target is None:

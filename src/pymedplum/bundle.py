@@ -110,9 +110,22 @@ def model_resource_type(model: type[BaseModel]) -> str | None:
     return None
 
 
+def describe_non_model_class(value: object) -> str:
+    """What was passed where a model class was expected, for an error message: a model
+    instance by its class only (its repr would put the resource, PHI included, in the log)."""
+    if isinstance(value, BaseModel):
+        name = type(value).__name__
+        return f"a {name} instance; pass the class itself ({name}), not a resource"
+    if isinstance(value, type | str) or value is None:
+        return repr(value)
+    return type(value).__name__
+
+
 def _check_model(model: object, argument: str) -> type[BaseModel]:
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise TypeError(f"{argument} must be a pydantic model class, got {model!r}")
+        raise TypeError(
+            f"{argument} must be a pydantic model class, got {describe_non_model_class(model)}"
+        )
     return model
 
 

@@ -39,6 +39,35 @@ async def test_as_fhir_must_be_a_model_class_checked_before_sending(
     assert qa.requests == []  # a create must not be sent and then fail on the answer
 
 
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs"), AS_FHIR_CALLS, ids=[c[0] for c in AS_FHIR_CALLS]
+)
+async def test_as_fhir_given_a_resource_names_its_class_not_its_content(
+    qa: QA, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    # as_fhir=patient (the instance, not the class) put the whole resource's repr, names and
+    # identifiers included, in the message.
+    from pymedplum.fhir import HumanName, Patient
+
+    client = qa.client()
+    patient = Patient(id="1", name=[HumanName(family="Secretname")])
+    with pytest.raises(TypeError) as info:
+        await qa.call(client, method, *args, as_fhir=patient, **kwargs)
+    assert "got a Patient instance; pass the class itself (Patient)" in str(info.value)
+    assert "Secretname" not in str(info.value)
+    assert qa.requests == []
+
+
+def test_fhir_bundle_as_fhir_given_a_resource_names_its_class_not_its_content() -> None:
+    from pymedplum import FHIRBundle
+    from pymedplum.fhir import HumanName, Patient
+
+    patient = Patient(id="1", name=[HumanName(family="Secretname")])
+    with pytest.raises(TypeError, match="got a Patient instance") as info:
+        FHIRBundle({"resourceType": "Bundle"}, as_fhir=patient)  # type: ignore[arg-type]
+    assert "Secretname" not in str(info.value)
+
+
 async def test_as_fhir_for_search_resource_pages(qa: QA) -> None:
     client = qa.client()
     items = client.search_resource_pages("Patient", as_fhir=dict)  # type: ignore[call-overload]
