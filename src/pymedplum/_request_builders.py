@@ -668,17 +668,23 @@ def search_option_params(
     return out
 
 
-def matches(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The primary matches of a searchset page (entries included by _include are left out)."""
-    found: list[dict[str, Any]] = []
-    for entry in bundle.get("entry") or []:
+def match_entries(bundle: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """``(index in entry, resource)`` of the primary matches of a searchset page (entries
+    included by _include are left out)."""
+    found: list[tuple[int, dict[str, Any]]] = []
+    for index, entry in enumerate(bundle.get("entry") or []):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), dict):
             continue
         search = entry.get("search")
         mode = search.get("mode") if isinstance(search, Mapping) else None
         if mode in (None, "match"):
-            found.append(entry["resource"])
+            found.append((index, entry["resource"]))
     return found
+
+
+def matches(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The primary matches of a searchset page (entries included by _include are left out)."""
+    return [resource for _, resource in match_entries(bundle)]
 
 
 def next_link(bundle: Mapping[str, Any]) -> str | None:

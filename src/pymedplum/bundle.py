@@ -129,18 +129,19 @@ def _check_model(model: object, argument: str) -> type[BaseModel]:
     return model
 
 
-def _validate_entry(model: type[M], resource: Any, index: int) -> M:
+def validate_entry(model: type[M], resource: Any, index: int, where: str = "") -> M:
     """``model.model_validate(resource)``, with errors located in the Bundle.
 
     A search page of 100 entries with one that does not fit would otherwise report only the
-    element (``gender``); the location now starts with ``entry.<index>.resource``.
+    element (``gender``); the location now starts with ``entry.<index>.resource``. ``where``
+    (e.g. `` (page 3 of the search)``) is appended to the error's title.
     """
     try:
         return model.model_validate(resource)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         raise ValidationError.from_exception_data(
-            exc.title,
+            exc.title + where,
             [
                 {
                     # The same type string and message (a custom error keeps both as they were).
@@ -259,7 +260,7 @@ class FHIRBundle(Generic[T]):
         model = _check_model(model_class, "model_class")
         wanted = model_resource_type(model)
         return [
-            _validate_entry(model_class, r, index)
+            validate_entry(model_class, r, index)
             for index, r in self._indexed_resources()
             if wanted is None or r.get("resourceType") == wanted
         ]
@@ -279,7 +280,7 @@ class FHIRBundle(Generic[T]):
                 wanted = model_resource_type(self._model)
                 model = self._model
                 items = [
-                    _validate_entry(model, r, index)
+                    validate_entry(model, r, index)
                     if wanted is None or r.get("resourceType") == wanted
                     else r
                     for index, r in self._indexed_resources()
