@@ -117,6 +117,13 @@ async def test_search_one_sends_count_1_and_returns_the_first_match(make: Any) -
     assert query_of(h.last) == [("identifier", "MRN|12345"), ("_count", "1")]
 
 
+async def test_search_one_keeps_summary_count_last(make: Any) -> None:
+    # Its _count=1 went after _summary=count, which Medplum reads as "bring one resource back".
+    h = make(lambda request: json_response(200, bundle()))
+    await h.call("search_one", "Patient", {"_summary": "count", "active": True})
+    assert query_of(h.last) == [("active", "true"), ("_count", "1"), ("_summary", "count")]
+
+
 async def test_search_one_returns_none_without_a_match(make: Any) -> None:
     h = make(lambda request: json_response(200, bundle(include=("o",))))
     assert await h.call("search_one", "Patient") is None
