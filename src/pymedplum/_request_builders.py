@@ -32,6 +32,10 @@ def check_resource_type(arg: str, value: object) -> str:
 
     Like :func:`check_id`, it keeps a path segment free of "/", "?", "#" and "..", so an
     argument cannot walk to another endpoint."""
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        # read_resource(Patient, ...) with the model class: its type name is wanted.
+        name = model_resource_type(value) or value.__name__
+        raise TypeError(f"{arg} must be a str, got the {value.__name__} class: pass {name!r}")
     if not isinstance(value, str):
         raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
     if not is_resource_type(value):
@@ -347,7 +351,10 @@ def resource_json(arg: str, resource: object) -> dict[str, Any]:
         return wire_dict(resource)
     if isinstance(resource, Mapping):
         return resource if isinstance(resource, dict) else dict(resource)
-    raise TypeError(f"{arg} must be a dict or a pydantic model, got {type(resource).__name__}")
+    got = type(resource).__name__
+    if isinstance(resource, type) and issubclass(resource, BaseModel):
+        got = f"the {resource.__name__} class itself: pass a resource, {resource.__name__}(...)"
+    raise TypeError(f"{arg} must be a dict or a pydantic model, got {got}")
 
 
 def require_fields(arg: str, resource: Mapping[str, Any], *fields: str) -> None:
