@@ -86,8 +86,15 @@ def fill_path(
 
 
 def split_reference(arg: str, reference: object) -> tuple[str, str]:
-    """``"Patient/123"`` → ``("Patient", "123")``; ValueError naming ``arg`` otherwise."""
-    if not isinstance(reference, str) or reference.count("/") != 1:
+    """``"Patient/123"`` → ``("Patient", "123")``; TypeError / ValueError naming ``arg``
+    otherwise."""
+    if not isinstance(reference, str):
+        # By type only: a resource passed here (set_accounts(patient, ...)) would put its whole
+        # repr, PHI included, in the message.
+        raise TypeError(
+            f"{arg} must be a reference str like 'Patient/123', got {type(reference).__name__}"
+        )
+    if reference.count("/") != 1:
         raise ValueError(f"{arg} must be a reference like 'Patient/123', got {reference!r}")
     resource_type, resource_id = reference.split("/")
     return check_resource_type(arg, resource_type), check_id(arg, resource_id)

@@ -211,6 +211,25 @@ async def test_upload_binary_sends_bytes_like_content_unchanged(qa: QA, content:
     assert [r.content for r in qa.requests] == [b"%PDF\x00\xff"] * 2
 
 
+async def test_set_accounts_given_a_resource_names_its_type_not_its_content(qa: QA) -> None:
+    # set_accounts(patient, ...) put the resource's whole repr (names included) in a ValueError.
+    from pymedplum.fhir import HumanName, Patient
+
+    client = qa.client()
+    patient = Patient(id="1", name=[HumanName(family="Secretname")])
+    for bad, shown in (
+        (patient, "Patient"),
+        (None, "NoneType"),
+        ({"reference": "Patient/1"}, "dict"),
+    ):
+        with pytest.raises(TypeError) as info:
+            await qa.call(client, "set_accounts", bad, "Organization/o")
+        assert str(info.value) == (
+            f"resource_ref must be a reference str like 'Patient/123', got {shown}"
+        )
+    assert qa.requests == []
+
+
 async def test_search_with_options_accepts_the_documented_values(qa: QA) -> None:
     client = qa.client()
     for summary in ("true", "text", "data", "count", "false"):
