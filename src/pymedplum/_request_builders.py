@@ -381,20 +381,22 @@ def account_references(accounts: str | Iterable[str]) -> list[str]:
     """Validate account references ("Organization/abc"), one or several, order kept."""
     if isinstance(accounts, str):
         refs = [accounts]
-    elif isinstance(accounts, Iterable) and not isinstance(accounts, Mapping | bytes):
+    elif isinstance(accounts, Iterable) and not isinstance(accounts, Mapping | bytes | BaseModel):
+        # A pydantic model iterates over its (field, value) pairs: not a list of references.
         refs = list(accounts)
     else:
         raise TypeError(
             "accounts must be a reference like 'Organization/abc' or a list of them, "
             f"got {type(accounts).__name__}"
         )
-    for ref in refs:
-        if (
-            not isinstance(ref, str)
-            or ref.count("/") != 1
-            or ref.startswith("/")
-            or ref.endswith("/")
-        ):
+    for index, ref in enumerate(refs):
+        if not isinstance(ref, str):
+            # By type only: the repr of a resource or Reference would put its content here.
+            raise TypeError(
+                f"accounts[{index}] must be a reference str like 'Organization/abc', "
+                f"got {type(ref).__name__}"
+            )
+        if ref.count("/") != 1 or ref.startswith("/") or ref.endswith("/"):
             raise ValueError(
                 f"accounts entries must be references like 'Organization/abc', got {ref!r}"
             )

@@ -230,6 +230,29 @@ async def test_set_accounts_given_a_resource_names_its_type_not_its_content(qa: 
     assert qa.requests == []
 
 
+async def test_accounts_given_models_or_dicts_names_their_type_not_their_content(qa: QA) -> None:
+    # accounts=org (a model iterates over its fields) and accounts=[org] gave ValueErrors
+    # showing a (field, value) pair or the whole resource's repr.
+    from pymedplum.fhir import Organization, Reference
+
+    client = qa.client()
+    org = Organization(id="o", name="Secret Clinic")
+    cases = [
+        (org, "accounts must be a reference like 'Organization/abc' or a list of them, "
+              "got Organization"),
+        (Reference(reference="Organization/o"), "accounts must be a reference like "
+              "'Organization/abc' or a list of them, got Reference"),
+        ([org], "accounts[0] must be a reference str like 'Organization/abc', got Organization"),
+        (["Organization/a", {"reference": "Organization/o"}],
+         "accounts[1] must be a reference str like 'Organization/abc', got dict"),
+    ]  # fmt: skip
+    for accounts, message in cases:
+        with pytest.raises(TypeError) as info:
+            await qa.call(client, "create_resource", {"resourceType": "Patient"}, accounts=accounts)
+        assert str(info.value) == message
+    assert qa.requests == []
+
+
 async def test_search_with_options_accepts_the_documented_values(qa: QA) -> None:
     client = qa.client()
     for summary in ("true", "text", "data", "count", "false"):
