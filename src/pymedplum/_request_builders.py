@@ -523,9 +523,16 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
     if isinstance(query, Mapping):
         pairs = query.items()
     elif isinstance(query, Sequence) and not isinstance(query, bytes | bytearray):
-        for item in query:
+        for index, item in enumerate(query):
             if not (isinstance(item, tuple | list) and len(item) == 2):
-                raise TypeError(f"query items must be (name, value) pairs, got {item!r}")
+                # Described, not repr'd: search values are often PHI (a name, a birth date),
+                # and a resource put here by mistake would be printed whole.
+                got = (
+                    f"a {type(item).__name__} of {len(item)} items"
+                    if isinstance(item, tuple | list)
+                    else type(item).__name__
+                )
+                raise TypeError(f"query[{index}] must be a (name, value) pair, got {got}")
         pairs = query
     else:
         raise TypeError(

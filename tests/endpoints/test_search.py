@@ -62,7 +62,7 @@ async def test_search_rejects_a_malformed_query(make: Any) -> None:
     h = make(lambda request: json_response(200, bundle()))
     with pytest.raises(TypeError, match="query"):
         await h.call("search_resources", "Patient", 42)
-    with pytest.raises(TypeError, match="pairs"):
+    with pytest.raises(TypeError, match=r"query\[0\] must be a \(name, value\) pair"):
         await h.call("search_resources", "Patient", [("a", "b", "c")])
     with pytest.raises(TypeError, match="search parameter values"):
         await h.call("search_resources", "Patient", {"a": object()})

@@ -253,6 +253,26 @@ async def test_accounts_given_models_or_dicts_names_their_type_not_their_content
     assert qa.requests == []
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ([("family", "Secretname", "x")], "query[0] must be a (name, value) pair, got a tuple of 3"
+                                          " items"),
+        ([("_count", 1), "family=Secretname"], "query[1] must be a (name, value) pair, got str"),
+        ([{"family": "Secretname"}], "query[0] must be a (name, value) pair, got dict"),
+    ],
+)  # fmt: skip
+async def test_a_query_item_that_is_not_a_pair_is_described_not_printed(
+    qa: QA, query: Any, message: str
+) -> None:
+    # The whole item was printed: search values are PHI (a name, a birth date).
+    client = qa.client()
+    with pytest.raises(TypeError) as info:
+        await qa.call(client, "search_resources", "Patient", query)
+    assert str(info.value) == message
+    assert qa.requests == []
+
+
 async def test_search_with_options_accepts_the_documented_values(qa: QA) -> None:
     client = qa.client()
     for summary in ("true", "text", "data", "count", "false"):
