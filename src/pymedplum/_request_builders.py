@@ -305,7 +305,8 @@ def merge_headers(
 def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | None:
     """The If-Match value of ``update_resource``'s ``if_match`` argument.
 
-    True: ``W/"<meta.versionId>"`` when the resource has one, else None. False: None. A
+    True: ``W/"<meta.versionId>"`` when the resource has one, else None (a ``meta`` that is not
+    a mapping or a ``versionId`` that is not a str is a TypeError). False: None. A
     non-empty str: itself (an empty one is a ValueError: an empty If-Match header matches
     nothing). Anything else: TypeError.
     """
@@ -313,8 +314,16 @@ def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | Non
         if not if_match:
             return None
         meta = resource.get("meta")
-        version = meta.get("versionId") if isinstance(meta, Mapping) else None
-        return f'W/"{version}"' if isinstance(version, str) and version else None
+        if meta is not None and not isinstance(meta, Mapping):
+            raise TypeError(f"resource.meta must be a mapping, got {type(meta).__name__}")
+        version = meta.get("versionId") if meta is not None else None
+        if version is not None and not isinstance(version, str):
+            # Dropping it would turn the update into last-write-wins without a word.
+            raise TypeError(
+                f"resource.meta.versionId must be a str, got {type(version).__name__}; "
+                "pass if_match=False to update without If-Match"
+            )
+        return f'W/"{version}"' if version else None
     if isinstance(if_match, str):
         if not if_match.strip():
             raise ValueError(

@@ -273,6 +273,24 @@ async def test_a_query_item_that_is_not_a_pair_is_described_not_printed(
     assert qa.requests == []
 
 
+async def test_update_with_a_version_id_that_is_not_a_str_is_not_sent_without_if_match(
+    qa: QA,
+) -> None:
+    # meta.versionId 5 (an int, in a hand-built dict) silently sent no If-Match: the update
+    # became last-write-wins without a word.
+    client = qa.client()
+    with pytest.raises(TypeError, match=r"resource.meta.versionId must be a str, got int"):
+        await qa.call(client, "update_resource", {**PATIENT, "meta": {"versionId": 5}})
+    with pytest.raises(TypeError, match=r"resource.meta must be a mapping, got str"):
+        await qa.call(client, "update_resource", {**PATIENT, "meta": "v5"})
+    assert qa.requests == []
+    # Opting out, or an explicit If-Match header, does not read meta.versionId.
+    await qa.call(client, "update_resource", {**PATIENT, "meta": {"versionId": 5}}, if_match=False)
+    headers = {"If-Match": 'W/"5"'}
+    await qa.call(client, "update_resource", {**PATIENT, "meta": {"versionId": 5}}, headers=headers)
+    assert [r.headers.get("If-Match") for r in qa.requests] == [None, 'W/"5"']
+
+
 async def test_search_with_options_accepts_the_documented_values(qa: QA) -> None:
     client = qa.client()
     for summary in ("true", "text", "data", "count", "false"):
