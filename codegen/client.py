@@ -337,10 +337,11 @@ def render_method(name: str, spec: dict[str, Any]) -> str:
     names = {p.name for p in params}
     if "as_fhir" in names:
         # A single resource answer is checked against the request's resource type too, before
-        # anything is sent. Not a search: as_fhir may type an _include-d type of its Bundle.
+        # anything is sent, and so is search_resource_pages, which yields only the matches (of
+        # the searched type). Not a Bundle: as_fhir may type an _include-d type of it.
         target = (
             next((n for n in ("resource_type", "resource") if n in names), None)
-            if spec["returns"]["shape"] == "model"
+            if spec["returns"]["shape"] in ("model", "model_iter")
             else None
         )
         extra = f", {target}" if target else ""

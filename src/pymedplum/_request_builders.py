@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pymedplum._fhir_rules import ID_RULE, RESOURCE_TYPE_RULE, is_fhir_id, is_resource_type
 from pymedplum._security import Origin, check_same_origin
 from pymedplum._serialization import to_fhir_json, wire_dict
-from pymedplum.bundle import model_resource_type
+from pymedplum.bundle import describe_non_model_class, model_resource_type
 
 logger = logging.getLogger("pymedplum.client")
 
@@ -32,6 +32,10 @@ def check_resource_type(arg: str, value: object) -> str:
 
     Like :func:`check_id`, it keeps a path segment free of "/", "?", "#" and "..", so an
     argument cannot walk to another endpoint."""
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        # read_resource(Patient, ...) with the model class: its type name is wanted.
+        name = model_resource_type(value) or value.__name__
+        raise TypeError(f"{arg} must be a str, got the {value.__name__} class: pass {name!r}")
     if not isinstance(value, str):
         raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
     if not is_resource_type(value):
@@ -82,8 +86,15 @@ def fill_path(
 
 
 def split_reference(arg: str, reference: object) -> tuple[str, str]:
-    """``"Patient/123"`` → ``("Patient", "123")``; ValueError naming ``arg`` otherwise."""
-    if not isinstance(reference, str) or reference.count("/") != 1:
+    """``"Patient/123"`` → ``("Patient", "123")``; TypeError / ValueError naming ``arg``
+    otherwise."""
+    if not isinstance(reference, str):
+        # By type only: a resource passed here (set_accounts(patient, ...)) would put its whole
+        # repr, PHI included, in the message.
+        raise TypeError(
+            f"{arg} must be a reference str like 'Patient/123', got {type(reference).__name__}"
+        )
+    if reference.count("/") != 1:
         raise ValueError(f"{arg} must be a reference like 'Patient/123', got {reference!r}")
     resource_type, resource_id = reference.split("/")
     return check_resource_type(arg, resource_type), check_id(arg, resource_id)
@@ -98,7 +109,8 @@ def check_model_class(arg: str, value: object, target: object = None) -> None:
         return
     if not (isinstance(value, type) and issubclass(value, BaseModel)):
         raise TypeError(
-            f"{arg} must be a pydantic model class (e.g. Patient) or None, got {value!r}"
+            f"{arg} must be a pydantic model class (e.g. Patient) or None, "
+            f"got {describe_non_model_class(value)}"
         )
     expected = model_resource_type(value)
     if expected is None or target is None:
@@ -117,11 +129,14 @@ def check_model_class(arg: str, value: object, target: object = None) -> None:
 
 
 _PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
+_PATCH_VALUE_OPS = frozenset({"add", "replace", "test"})
+_PATCH_FROM_OPS = frozenset({"move", "copy"})
 
 
 def patch_operations(operations: object) -> list[Any]:
     """``operations`` as a JSON Patch list, each one checked: a mapping (or model) with an
-    ``op`` of RFC 6902 and a ``path`` string. A single dict or a str is a TypeError."""
+    ``op`` of RFC 6902, a ``path`` string, and the ``value`` (add, replace, test) or ``from``
+    string (move, copy) that op needs. A single dict or a str is a TypeError."""
     if isinstance(operations, str | bytes | Mapping | BaseModel) or not isinstance(
         operations, Sequence
     ):
@@ -142,6 +157,15 @@ def patch_operations(operations: object) -> list[Any]:
             )
         if not isinstance(data.get("path"), str):
             raise ValueError(f"operations[{index}] needs a 'path' string, got {data.get('path')!r}")
+        # RFC 6902 requires these members; Medplum reads a missing value as undefined, so a
+        # replace without one would silently delete the element.
+        if data["op"] in _PATCH_VALUE_OPS and "value" not in data:
+            raise ValueError(f"operations[{index}] ({data['op']!r}) needs a 'value'")
+        if data["op"] in _PATCH_FROM_OPS and not isinstance(data.get("from"), str):
+            raise ValueError(
+                f"operations[{index}] ({data['op']!r}) needs a 'from' string, "
+                f"got {data.get('from')!r}"
+            )
         out.append(op)
     return out
 
@@ -281,7 +305,8 @@ def merge_headers(
 def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | None:
     """The If-Match value of ``update_resource``'s ``if_match`` argument.
 
-    True: ``W/"<meta.versionId>"`` when the resource has one, else None. False: None. A
+    True: ``W/"<meta.versionId>"`` when the resource has one, else None (a ``meta`` that is not
+    a mapping or a ``versionId`` that is not a str is a TypeError). False: None. A
     non-empty str: itself (an empty one is a ValueError: an empty If-Match header matches
     nothing). Anything else: TypeError.
     """
@@ -289,8 +314,16 @@ def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | Non
         if not if_match:
             return None
         meta = resource.get("meta")
-        version = meta.get("versionId") if isinstance(meta, Mapping) else None
-        return f'W/"{version}"' if isinstance(version, str) and version else None
+        if meta is not None and not isinstance(meta, Mapping):
+            raise TypeError(f"resource.meta must be a mapping, got {type(meta).__name__}")
+        version = meta.get("versionId") if meta is not None else None
+        if version is not None and not isinstance(version, str):
+            # Dropping it would turn the update into last-write-wins without a word.
+            raise TypeError(
+                f"resource.meta.versionId must be a str, got {type(version).__name__}; "
+                "pass if_match=False to update without If-Match"
+            )
+        return f'W/"{version}"' if version else None
     if isinstance(if_match, str):
         if not if_match.strip():
             raise ValueError(
@@ -334,7 +367,10 @@ def resource_json(arg: str, resource: object) -> dict[str, Any]:
         return wire_dict(resource)
     if isinstance(resource, Mapping):
         return resource if isinstance(resource, dict) else dict(resource)
-    raise TypeError(f"{arg} must be a dict or a pydantic model, got {type(resource).__name__}")
+    got = type(resource).__name__
+    if isinstance(resource, type) and issubclass(resource, BaseModel):
+        got = f"the {resource.__name__} class itself: pass a resource, {resource.__name__}(...)"
+    raise TypeError(f"{arg} must be a dict or a pydantic model, got {got}")
 
 
 def require_fields(arg: str, resource: Mapping[str, Any], *fields: str) -> None:
@@ -354,20 +390,22 @@ def account_references(accounts: str | Iterable[str]) -> list[str]:
     """Validate account references ("Organization/abc"), one or several, order kept."""
     if isinstance(accounts, str):
         refs = [accounts]
-    elif isinstance(accounts, Iterable) and not isinstance(accounts, Mapping | bytes):
+    elif isinstance(accounts, Iterable) and not isinstance(accounts, Mapping | bytes | BaseModel):
+        # A pydantic model iterates over its (field, value) pairs: not a list of references.
         refs = list(accounts)
     else:
         raise TypeError(
             "accounts must be a reference like 'Organization/abc' or a list of them, "
             f"got {type(accounts).__name__}"
         )
-    for ref in refs:
-        if (
-            not isinstance(ref, str)
-            or ref.count("/") != 1
-            or ref.startswith("/")
-            or ref.endswith("/")
-        ):
+    for index, ref in enumerate(refs):
+        if not isinstance(ref, str):
+            # By type only: the repr of a resource or Reference would put its content here.
+            raise TypeError(
+                f"accounts[{index}] must be a reference str like 'Organization/abc', "
+                f"got {type(ref).__name__}"
+            )
+        if ref.count("/") != 1 or ref.startswith("/") or ref.endswith("/"):
             raise ValueError(
                 f"accounts entries must be references like 'Organization/abc', got {ref!r}"
             )
@@ -494,9 +532,16 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
     if isinstance(query, Mapping):
         pairs = query.items()
     elif isinstance(query, Sequence) and not isinstance(query, bytes | bytearray):
-        for item in query:
+        for index, item in enumerate(query):
             if not (isinstance(item, tuple | list) and len(item) == 2):
-                raise TypeError(f"query items must be (name, value) pairs, got {item!r}")
+                # Described, not repr'd: search values are often PHI (a name, a birth date),
+                # and a resource put here by mistake would be printed whole.
+                got = (
+                    f"a {type(item).__name__} of {len(item)} items"
+                    if isinstance(item, tuple | list)
+                    else type(item).__name__
+                )
+                raise TypeError(f"query[{index}] must be a (name, value) pair, got {got}")
         pairs = query
     else:
         raise TypeError(
@@ -588,6 +633,20 @@ def graphql_body(query: object, variables: object) -> dict[str, Any]:
     return {"query": query, "variables": dict(variables) if variables is not None else {}}
 
 
+def binary_content(arg: str, value: object) -> bytes:
+    """``value`` as bytes when it is bytes-like; else TypeError naming ``arg``. httpx would take
+    a str (encoded as UTF-8), ``None`` (an empty body) or a file (read once: a 401 replay would
+    send it empty), each uploading something else than the caller's bytes without an error."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    hint = ""
+    if isinstance(value, str):
+        hint = " (encode a str first, e.g. content.encode())"
+    elif hasattr(value, "read"):
+        hint = " (pass the file's bytes, e.g. f.read())"
+    raise TypeError(f"{arg} must be bytes, got {type(value).__name__}{hint}")
+
+
 def mime_type(arg: str, value: object) -> str:
     """``value`` if it looks like a MIME type (``type/subtype``); else ValueError naming ``arg``."""
     if not isinstance(value, str) or "/" not in value or "\n" in value or "\r" in value:
@@ -641,17 +700,23 @@ def search_option_params(
     return out
 
 
-def matches(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The primary matches of a searchset page (entries included by _include are left out)."""
-    found: list[dict[str, Any]] = []
-    for entry in bundle.get("entry") or []:
+def match_entries(bundle: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """``(index in entry, resource)`` of the primary matches of a searchset page (entries
+    included by _include are left out)."""
+    found: list[tuple[int, dict[str, Any]]] = []
+    for index, entry in enumerate(bundle.get("entry") or []):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("resource"), dict):
             continue
         search = entry.get("search")
         mode = search.get("mode") if isinstance(search, Mapping) else None
         if mode in (None, "match"):
-            found.append(entry["resource"])
+            found.append((index, entry["resource"]))
     return found
+
+
+def matches(bundle: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The primary matches of a searchset page (entries included by _include are left out)."""
+    return [resource for _, resource in match_entries(bundle)]
 
 
 def next_link(bundle: Mapping[str, Any]) -> str | None:

@@ -110,24 +110,38 @@ def model_resource_type(model: type[BaseModel]) -> str | None:
     return None
 
 
+def describe_non_model_class(value: object) -> str:
+    """What was passed where a model class was expected, for an error message: a model
+    instance by its class only (its repr would put the resource, PHI included, in the log)."""
+    if isinstance(value, BaseModel):
+        name = type(value).__name__
+        return f"a {name} instance; pass the class itself ({name}), not a resource"
+    if isinstance(value, type | str) or value is None:
+        return repr(value)
+    return type(value).__name__
+
+
 def _check_model(model: object, argument: str) -> type[BaseModel]:
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise TypeError(f"{argument} must be a pydantic model class, got {model!r}")
+        raise TypeError(
+            f"{argument} must be a pydantic model class, got {describe_non_model_class(model)}"
+        )
     return model
 
 
-def _validate_entry(model: type[M], resource: Any, index: int) -> M:
+def validate_entry(model: type[M], resource: Any, index: int, where: str = "") -> M:
     """``model.model_validate(resource)``, with errors located in the Bundle.
 
     A search page of 100 entries with one that does not fit would otherwise report only the
-    element (``gender``); the location now starts with ``entry.<index>.resource``.
+    element (``gender``); the location now starts with ``entry.<index>.resource``. ``where``
+    (e.g. `` (page 3 of the search)``) is appended to the error's title.
     """
     try:
         return model.model_validate(resource)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         raise ValidationError.from_exception_data(
-            exc.title,
+            exc.title + where,
             [
                 {
                     # The same type string and message (a custom error keeps both as they were).
@@ -246,7 +260,7 @@ class FHIRBundle(Generic[T]):
         model = _check_model(model_class, "model_class")
         wanted = model_resource_type(model)
         return [
-            _validate_entry(model_class, r, index)
+            validate_entry(model_class, r, index)
             for index, r in self._indexed_resources()
             if wanted is None or r.get("resourceType") == wanted
         ]
@@ -266,7 +280,7 @@ class FHIRBundle(Generic[T]):
                 wanted = model_resource_type(self._model)
                 model = self._model
                 items = [
-                    _validate_entry(model, r, index)
+                    validate_entry(model, r, index)
                     if wanted is None or r.get("resourceType") == wanted
                     else r
                     for index, r in self._indexed_resources()

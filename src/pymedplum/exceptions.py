@@ -300,6 +300,10 @@ class TokenRefreshCooldownError(MedplumError):
 # --- mapping ------------------------------------------------------------------------------
 
 _CODE = re.compile(r"[a-z][a-z-]{0,39}")
+# A FHIRPath element path as Medplum's validator writes issue.expression: names and indices.
+_ELEMENT_PATH = re.compile(
+    r"(?=.{1,120}$)[A-Za-z_]\w*(\[\d{1,6}\])?(\.[A-Za-z_]\w*(\[\d{1,6}\])?)*", re.A
+)
 _MAX_ISSUES_IN_MESSAGE = 10
 _VALIDATION_CODES = frozenset({"invalid", "structure", "required", "value", "invariant"})
 
@@ -337,16 +341,32 @@ def _token(value: object) -> str | None:
     return value if isinstance(value, str) and _CODE.fullmatch(value) else None
 
 
+def _element_path(issue: Mapping[str, Any]) -> str | None:
+    """The issue's first ``expression`` when it is an element path (``Patient.name[0].given``):
+    names and indices only, no value, so it says which field failed without PHI."""
+    expression = issue.get("expression")
+    if isinstance(expression, list) and expression:
+        first = expression[0]
+        if isinstance(first, str) and _ELEMENT_PATH.fullmatch(first):
+            return first
+    return None
+
+
 def issue_codes(outcome: Mapping[str, Any]) -> list[dict[str, str | None]]:
-    """The ``severity`` / ``code`` of every issue of an OperationOutcome (no free text; a value
-    that is not shaped like a FHIR code becomes ``None``)."""
+    """The ``severity`` / ``code`` of every issue of an OperationOutcome, and its
+    ``expression`` when that is an element path (no free text; a value that is not shaped like
+    a FHIR code becomes ``None``)."""
     issues = outcome.get("issue")
     result: list[dict[str, str | None]] = []
     if isinstance(issues, list):
         for issue in issues:
             if isinstance(issue, Mapping):
                 severity, code = issue.get("severity"), issue.get("code")
-                result.append({"severity": _token(severity), "code": _token(code)})
+                entry = {"severity": _token(severity), "code": _token(code)}
+                path = _element_path(issue)
+                if path is not None:
+                    entry["expression"] = path
+                result.append(entry)
     return result
 
 
@@ -368,7 +388,11 @@ def _describe(
         if codes:
             # Bounded: a server (or proxy) answering thousands of issues must not turn every
             # log line and traceback into megabytes; exc.outcome keeps them all.
-            shown = [f"{c['severity']}/{c['code']}" for c in codes[:_MAX_ISSUES_IN_MESSAGE]]
+            shown = [
+                f"{c['severity']}/{c['code']}"
+                + (f" at {c['expression']}" if "expression" in c else "")
+                for c in codes[:_MAX_ISSUES_IN_MESSAGE]
+            ]
             if len(codes) > _MAX_ISSUES_IN_MESSAGE:
                 shown.append(f"+{len(codes) - _MAX_ISSUES_IN_MESSAGE} more")
             text += " [" + ", ".join(shown) + "]"

@@ -62,7 +62,7 @@ async def test_search_rejects_a_malformed_query(make: Any) -> None:
     h = make(lambda request: json_response(200, bundle()))
     with pytest.raises(TypeError, match="query"):
         await h.call("search_resources", "Patient", 42)
-    with pytest.raises(TypeError, match="pairs"):
+    with pytest.raises(TypeError, match=r"query\[0\] must be a \(name, value\) pair"):
         await h.call("search_resources", "Patient", [("a", "b", "c")])
     with pytest.raises(TypeError, match="search parameter values"):
         await h.call("search_resources", "Patient", {"a": object()})
@@ -115,6 +115,13 @@ async def test_search_one_sends_count_1_and_returns_the_first_match(make: Any) -
     found = await h.call("search_one", "Patient", {"identifier": "MRN|12345", "_count": 50})
     assert found == {"resourceType": "Patient", "id": "7"}
     assert query_of(h.last) == [("identifier", "MRN|12345"), ("_count", "1")]
+
+
+async def test_search_one_keeps_summary_count_last(make: Any) -> None:
+    # Its _count=1 went after _summary=count, which Medplum reads as "bring one resource back".
+    h = make(lambda request: json_response(200, bundle()))
+    await h.call("search_one", "Patient", {"_summary": "count", "active": True})
+    assert query_of(h.last) == [("active", "true"), ("_count", "1"), ("_summary", "count")]
 
 
 async def test_search_one_returns_none_without_a_match(make: Any) -> None:

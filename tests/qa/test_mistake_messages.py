@@ -51,3 +51,33 @@ async def test_a_401_to_a_client_without_credentials_says_so(qa: QA) -> None:
     qa.handler = lambda request: httpx.Response(401, json=NOT_FOUND)
     with pytest.raises(AuthenticationError, match="the client has no credentials"):
         await qa.call(qa.client(access_token=None), "read_resource", "Patient", "1")
+
+
+NAME_WANTED = "resource_type must be a str, got the Patient class: pass 'Patient'"
+RESOURCE_WANTED = (
+    "resource must be a dict or a pydantic model, got the Patient class itself: "
+    "pass a resource, Patient(...)"
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "message"),
+    [
+        ("read_resource", "class_id", NAME_WANTED),
+        ("search_resources", "class", NAME_WANTED),
+        ("create_resource", "class", RESOURCE_WANTED),
+        ("update_resource", "class", RESOURCE_WANTED),
+    ],
+)
+async def test_a_model_class_where_a_name_or_a_resource_is_wanted(
+    qa: QA, method: str, args: str, message: str
+) -> None:
+    # A typed-models user writes read_resource(Patient, "1") or create_resource(Patient): the
+    # message said only "got ModelMetaclass".
+    from pymedplum.fhir import Patient
+
+    call_args = (Patient, "1") if args == "class_id" else (Patient,)
+    with pytest.raises(TypeError) as info:
+        await qa.call(qa.client(), method, *call_args)
+    assert str(info.value) == message
+    assert qa.requests == []

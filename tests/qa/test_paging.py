@@ -61,3 +61,43 @@ async def test_distinct_pages_are_all_followed(qa: QA) -> None:
     client = qa.client()
     items = await _drain(qa, client)
     assert [i["id"] for i in items] == ["1", "2", "3"]  # type: ignore[index]
+
+
+async def test_a_typed_match_that_does_not_fit_is_located_by_page_and_entry(qa: QA) -> None:
+    # Medplum stores gender "banana" (no terminology check): typed paging over all Patients
+    # failed with only "gender", no hint which of thousands of resources it was.
+    from pydantic import ValidationError
+
+    from pymedplum.fhir import Patient
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", "1"))
+        entries: list[dict[str, object]] = [
+            {
+                "resource": {"resourceType": "Organization", "id": "o"},
+                "search": {"mode": "include"},
+            },
+            {"resource": {"resourceType": "Patient", "id": "a"}, "search": {"mode": "match"}},
+        ]
+        if page == 2:
+            entries.append({"resource": {"resourceType": "Patient", "gender": "banana"}})
+        body: dict[str, object] = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+        if page == 1:
+            body["link"] = [{"relation": "next", "url": f"{FHIR}Patient?page=2"}]
+        return httpx.Response(200, json=body)
+
+    qa.handler = handler
+    client = qa.client()
+    pages = client.search_resource_pages("Patient", as_fhir=Patient)
+    got: list[Patient] = []
+    with pytest.raises(ValidationError) as info:
+        if qa.flavour == "async":
+            async for item in pages:  # type: ignore[union-attr]
+                got.append(item)
+        else:
+            for item in pages:  # type: ignore[union-attr]
+                got.append(item)
+    assert [p.id for p in got] == ["a", "a"]
+    assert info.value.title == "Patient (page 2 of the search)"
+    assert [e["loc"] for e in info.value.errors()] == [("entry", 2, "resource", "gender")]
+    assert "banana" not in str(info.value)  # server data stays out of the message

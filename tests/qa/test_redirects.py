@@ -54,6 +54,21 @@ async def test_not_modified_is_not_an_error(qa: QA) -> None:
     assert await qa.call(client, "get", "fhir/R4/Patient/1") is None
 
 
+async def test_not_modified_on_a_typed_read_says_304_not_return_minimal(qa: QA) -> None:
+    # A conditional read (If-None-Match) answered 304: the message asked "was Prefer:
+    # return=minimal sent?", pointing away from the header the caller did send.
+    from pymedplum.fhir import Patient
+
+    qa.handler = lambda r: httpx.Response(304, headers={"ETag": 'W/"1"'})
+    client = qa.client()
+    headers = {"If-None-Match": 'W/"1"'}
+    assert await qa.call(client, "read_resource", "Patient", "1", headers=headers) == {}
+    with pytest.raises(MedplumError) as info:
+        await qa.call(client, "read_resource", "Patient", "1", as_fhir=Patient, headers=headers)
+    assert "304 Not Modified" in str(info.value) and "return=minimal" not in str(info.value)
+    assert info.value.status_code == 304
+
+
 async def test_redirects_not_followed_even_if_http_client_is_switched_later(qa: QA) -> None:
     seen: list[httpx.Request] = []
 

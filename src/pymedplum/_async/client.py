@@ -25,6 +25,7 @@ from pymedplum._async._overrides.search import SearchOverrides
 from pymedplum._async._overrides.terminology import TerminologyOverrides
 from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
+    binary_content,
     build_search_params,
     check_model_class,
     graphql_body,
@@ -666,7 +667,7 @@ class AsyncMedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         items = self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
@@ -1200,7 +1201,7 @@ class AsyncMedplumClient(
         """Upload raw bytes as a FHIR Binary resource.
 
         Args:
-            content: The raw content (sent unchanged).
+            content: The raw content (sent unchanged): bytes, a bytearray or a memoryview.
             content_type: Its MIME type, e.g. "application/pdf".
             on_behalf_of: Per-call On-Behalf-Of override. None uses the ambient value (context
                 manager or client default); an empty string clears it for this call.
@@ -1213,7 +1214,7 @@ class AsyncMedplumClient(
         response = await self._call_endpoint(
             ENDPOINTS["upload_binary"],
             {},
-            content=content,
+            content=binary_content("content", content),
             headers={"Content-Type": mime_type("content_type", content_type)},
             on_behalf_of=on_behalf_of,
         )

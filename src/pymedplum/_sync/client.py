@@ -19,6 +19,7 @@ from typing_extensions import Unpack
 
 from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
+    binary_content,
     build_search_params,
     check_model_class,
     graphql_body,
@@ -666,7 +667,7 @@ class MedplumClient(
 
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
-        check_model_class("as_fhir", as_fhir)
+        check_model_class("as_fhir", as_fhir, resource_type)
         items = self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
@@ -1196,7 +1197,7 @@ class MedplumClient(
         """Upload raw bytes as a FHIR Binary resource.
 
         Args:
-            content: The raw content (sent unchanged).
+            content: The raw content (sent unchanged): bytes, a bytearray or a memoryview.
             content_type: Its MIME type, e.g. "application/pdf".
             on_behalf_of: Per-call On-Behalf-Of override. None uses the ambient value (context
                 manager or client default); an empty string clears it for this call.
@@ -1209,7 +1210,7 @@ class MedplumClient(
         response = self._call_endpoint(
             ENDPOINTS["upload_binary"],
             {},
-            content=content,
+            content=binary_content("content", content),
             headers={"Content-Type": mime_type("content_type", content_type)},
             on_behalf_of=on_behalf_of,
         )

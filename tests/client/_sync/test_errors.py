@@ -108,6 +108,39 @@ def test_issue_codes_are_in_the_message_but_diagnostics_are_not(
     assert info.value.sanitize_for_logging()["issues"] == [{"severity": "error", "code": "invalid"}]
 
 
+def test_issue_expression_names_the_field_when_it_is_an_element_path(
+    fake: FakeMedplum,
+) -> None:
+    # Medplum's validator puts the failing element in issue.expression ("Patient.birthDate"),
+    # the text in details (which may echo the value). The message said only "[error/structure]".
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "error", "code": "structure", "details": {"text": PHI},
+             "expression": ["Patient.name[0].given"]},
+            {"severity": "error", "code": "value", "expression": ["Patient.birthDate"]},
+            {"severity": "error", "code": "invariant", "diagnostics": PHI,
+             "expression": ["Patient.name.where(family = 'Doe')"]},
+            {"severity": "error", "code": "invalid", "expression": [PHI]},
+        ],
+    }  # fmt: skip
+    fake.queue("POST", "/fhir/R4/Patient", httpx.Response(400, json=body))
+    client = make_client(fake)
+    with pytest.raises(ValidationError) as info:
+        client._request("POST", "Patient", json={"resourceType": "Patient"})
+    assert str(info.value) == (
+        "HTTP 400 Bad Request from POST /fhir/R4/Patient [error/structure at "
+        "Patient.name[0].given, error/value at Patient.birthDate, error/invariant, error/invalid]"
+    )
+    assert info.value.sanitize_for_logging()["issues"] == [
+        {"severity": "error", "code": "structure", "expression": "Patient.name[0].given"},
+        {"severity": "error", "code": "value", "expression": "Patient.birthDate"},
+        {"severity": "error", "code": "invariant"},
+        {"severity": "error", "code": "invalid"},
+    ]
+    assert "Doe" not in repr(info.value) and "Doe" not in str(info.value.sanitize_for_logging())
+
+
 def test_server_error_keeps_the_raw_body_on_the_response(fake: FakeMedplum) -> None:
     fake.queue("GET", "/fhir/R4/Patient/abc", httpx.Response(500, text=PHI))
     client = make_client(fake)

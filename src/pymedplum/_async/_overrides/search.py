@@ -13,13 +13,14 @@ from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
     build_search_params,
     is_absolute_url,
+    match_entries,
     matches,
     next_link,
     search_option_params,
     summary_count_last,
 )
 from pymedplum._security import check_same_origin
-from pymedplum.bundle import FHIRBundle
+from pymedplum.bundle import FHIRBundle, validate_entry
 from pymedplum.endpoint_types import ModelT, SearchQuery, SummaryMode, TotalMode
 from pymedplum.exceptions import MedplumError
 
@@ -51,7 +52,7 @@ class SearchOverrides(Dispatch):
     ) -> dict[str, Any] | None:
         # Only one resource is wanted: the caller's _count (if any) is replaced by 1.
         params = [p for p in build_search_params(query) if p[0] != "_count"]
-        params.append(("_count", "1"))
+        params = summary_count_last([*params, ("_count", "1")])  # FHIR's count: no resource
         response = await self._call_endpoint(
             ENDPOINTS["search_one"],
             {"resourceType": resource_type},
@@ -75,10 +76,17 @@ class SearchOverrides(Dispatch):
             endpoint, values, params=build_search_params(query), on_behalf_of=on_behalf_of
         )
         seen = {_page_key(_page_url(response.request))}
+        page_number = 1
         while True:
             page = self._dict_response(response, exact_decimals=as_fhir is not None)
-            for resource in matches(page):
-                yield self._to_model(resource, as_fhir)
+            for index, resource in match_entries(page):
+                if as_fhir is None:
+                    yield resource
+                else:
+                    # A stored resource that does not fit (Medplum accepts gender "banana")
+                    # is located: its page and entry, as in a FHIRBundle, not just "gender".
+                    where = f" (page {page_number} of the search)"
+                    yield validate_entry(as_fhir, resource, index, where)
             link = next_link(page)
             if link is None:
                 return
@@ -89,6 +97,7 @@ class SearchOverrides(Dispatch):
             if _page_key(url) in seen:  # a server paging bug must not loop forever
                 raise MedplumError("the Bundle's next link points at a page already fetched")
             seen.add(_page_key(url))
+            page_number += 1
             response = await self._call_endpoint(
                 endpoint, values, url=url, on_behalf_of=on_behalf_of
             )

@@ -102,12 +102,10 @@ class ResourceOverrides(Dispatch):
         if_match: bool | str,
     ) -> dict[str, Any] | ModelT:
         head, body = _prepared(resource, accounts, "resourceType", "id")
-        version_tag = resolve_if_match(head, if_match)
-        own = (
-            {}
-            if version_tag is None or has_header(headers, "If-Match")
-            else {"If-Match": version_tag}
-        )
+        # An If-Match in headers wins: meta.versionId is then not read (nor checked).
+        explicit = has_header(headers, "If-Match")
+        version_tag = resolve_if_match(head, False if explicit and if_match is True else if_match)
+        own = {} if version_tag is None or explicit else {"If-Match": version_tag}
         response = self._call_endpoint(
             ENDPOINTS["update_resource"],
             {"resourceType": head["resourceType"], "id": head["id"]},
