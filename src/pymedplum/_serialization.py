@@ -141,7 +141,16 @@ def decode_exact(content: bytes | str) -> Any:
 
     ``NaN`` and ``Infinity`` are not JSON: they raise ``ValueError``, as in ``_json``.
     """
-    return json.loads(content, parse_float=Decimal, parse_constant=_not_json)
+    return json.loads(content, parse_float=_exact_decimal, parse_constant=_not_json)
+
+
+def _exact_decimal(text: str) -> Decimal:
+    # As the models read JSON text: an exponent form keeps its text ("1e-7" stays "1e-7"; a
+    # plain Decimal would be written back as 0.0000001, and 1.0000000000000001e+23 as an
+    # integer), so a typed search result writes back what a typed read does.
+    if "e" in text or "E" in text:
+        return ExponentDecimal(text)
+    return Decimal(text)
 
 
 def _not_json(constant: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from pymedplum import MedplumError
 from pymedplum._serialization import encode_json
 from pymedplum.fhir import Bundle, Observation, Patient
+from pymedplum.hooks import PreparedRequest
 
 from .conftest import echo
 
@@ -167,3 +169,47 @@ async def test_nan_and_infinity_in_a_response_are_not_json(make: Any, constant: 
         await h.call("search_resources", "Patient", return_bundle=True, as_fhir=Patient)
     with pytest.raises(MedplumError, match="expected a JSON response body"):
         await h.call("search_resources", "Patient")
+
+
+# A JavaScript server (Medplum) writes numbers below 1e-6 and from 1e21 up in exponent form.
+_JS_EXPONENTS = (
+    '{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},'
+    '"valueQuantity":{"value":1e-7},"referenceRange":[{"high":{"value":1.0000000000000001e+23}}],'
+    '"unknownElement":[2.5e-8]}'
+)
+
+
+async def test_typed_search_results_keep_exponent_text(make: Any) -> None:
+    # A typed read keeps "1e-7"; the typed search paths wrote it back as 0.0000001, and
+    # 1.0000000000000001e+23 as the integer 100000000000000010000000.
+    page = '{"resourceType":"Bundle","type":"searchset","entry":[{"resource":' + _JS_EXPONENTS
+    page += "}]}"
+    h = make(_raw(200, page))
+    (paged,) = await h.collect("search_resource_pages", "Observation", as_fhir=Observation)
+    bundle = await h.call(
+        "search_resources", "Observation", return_bundle=True, as_fhir=Observation
+    )
+    (listed,) = bundle.get_resources_typed(Observation)
+    (iterated,) = list(bundle)
+    h = make(_raw(200, _JS_EXPONENTS))
+    read = await h.call("read_resource", "Observation", "o1", as_fhir=Observation)
+    for obs in (paged, listed, iterated, read):
+        assert obs.model_dump_json(by_alias=True, exclude_none=True) == _JS_EXPONENTS
+
+
+async def test_a_before_request_hook_editing_the_body_keeps_the_other_decimals_text(
+    make: Any,
+) -> None:
+    # The hook gets the body decoded; when it edits it the body is encoded again, and plain
+    # Decimals were written by str(): 0.0000001 and 1e-7 both went out as 1E-7.
+    def tag(request: PreparedRequest) -> PreparedRequest:
+        body = dict(request.json_body)
+        body["meta"] = {"tag": [{"code": "hooked"}]}
+        return dataclasses.replace(request, json_body=body)
+
+    h = make(echo(201), before_request=tag)
+    await h.call("create_resource", Observation.model_validate_json(_EXPONENTS))
+    body = h.last.content.decode()
+    assert '"tag":[{"code":"hooked"}]' in body
+    for text in ('"value":1e-7', '"value":1.5e3', '"value":0.0000001'):
+        assert text in body
