@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -213,3 +214,32 @@ async def test_a_before_request_hook_editing_the_body_keeps_the_other_decimals_t
     assert '"tag":[{"code":"hooked"}]' in body
     for text in ('"value":1e-7', '"value":1.5e3', '"value":0.0000001'):
         assert text in body
+
+
+async def test_a_typed_bundles_dicts_are_plain_json_as_without_as_fhir(make: Any) -> None:
+    # With as_fhir the whole answer was decoded with Decimals: the included Patient, raw and
+    # get_resources() held Decimal values, and json.dumps of them raised TypeError.
+    patient = (
+        '{"resourceType":"Patient","id":"p1","_birthDate":{"extension":[{"url":"http://x",'
+        '"valueDecimal":7.50}]}}'
+    )
+    page = (
+        '{"resourceType":"Bundle","type":"searchset","entry":[{"resource":'
+        + _OBS_TEXT
+        + ',"search":{"mode":"match"}},{"resource":'
+        + patient
+        + ',"search":{"mode":"include"}}]}'
+    )
+    h = make(_raw(200, page))
+    typed = await h.call("search_resources", "Observation", return_bundle=True, as_fhir=Observation)
+    plain = await h.call("search_resources", "Observation", return_bundle=True)
+    observation, included = list(typed)
+    assert isinstance(observation, Observation)
+    assert '"value":72.50' in observation.model_dump_json(by_alias=True, exclude_none=True)
+    assert included == plain.get_resources("Patient")[0]
+    assert typed.raw == plain.raw
+    assert json.loads(json.dumps(typed.raw)) == json.loads(page)
+    assert json.dumps(typed.get_resources()) == json.dumps(plain.get_resources())
+    assert typed.entry_results()[1].resource == included
+    (typed_patient,) = typed.get_resources_typed(Patient)
+    assert typed_patient.model_dump_json(by_alias=True, exclude_none=True) == patient
