@@ -203,6 +203,14 @@ class FHIRBundle(Generic[T]):
         # The entries models are validated from, when they differ from the dicts handed out
         # (see response_bundle).
         self._model_entries: list[dict[str, Any]] = entries
+        if isinstance(data, BaseModel):
+            from pymedplum.fhir._base import FHIRModel  # loaded already: data is a model
+
+            if isinstance(data, FHIRModel):
+                # The dicts hold plain numbers (1.50 is 1.5); a python-mode dump keeps each
+                # decimal a Decimal with its text, so typed resources are the Bundle's own.
+                exact = data.model_dump(by_alias=True, exclude_none=True)
+                self._model_entries = exact.get("entry", [])
 
     def __repr__(self) -> str:
         # Shape only: a repr must not leak resource contents (PHI) into logs.
