@@ -436,7 +436,15 @@ def stamp_bundle_accounts(
         return dict(bundle)
     stamped: list[Any] = []
     for index, entry in enumerate(entries):
+        # A dict bundle may hold models (a BundleEntry, its resource or request), which the
+        # body encoder writes as their JSON: stamp them too, not only dicts.
+        if isinstance(entry, BaseModel):
+            entry = wire_dict(entry)
+        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), BaseModel):
+            entry = {**entry, "resource": wire_dict(entry["resource"])}
         request = entry.get("request") if isinstance(entry, Mapping) else None
+        if isinstance(request, BaseModel):
+            request = wire_dict(request)
         method = request.get("method") if isinstance(request, Mapping) else None
         if (
             isinstance(entry, Mapping)
