@@ -289,6 +289,8 @@ def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | Non
         if not if_match:
             return None
         meta = resource.get("meta")
+        if isinstance(meta, BaseModel):  # a Meta model in a dict resource: sent as its JSON
+            meta = wire_dict(meta)
         version = meta.get("versionId") if isinstance(meta, Mapping) else None
         return f'W/"{version}"' if isinstance(version, str) and version else None
     if isinstance(if_match, str):
