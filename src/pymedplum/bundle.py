@@ -180,7 +180,15 @@ class FHIRBundle(Generic[T]):
             ValueError: ``data`` is not a Bundle, or its ``entry``/``link`` are malformed
                 (the message names the offending path, e.g. ``data.entry[2].resource``).
         """
-        bundle = as_fhir_dict(data, "data")
+        exact: dict[str, Any] | None = None
+        if isinstance(data, BaseModel):
+            from pymedplum.fhir._base import FHIRModel, plain_json  # loaded: data is a model
+
+            if isinstance(data, FHIRModel):
+                # A python-mode dump keeps each decimal a Decimal with its text, for the
+                # models; the dicts get plain numbers (1.50 is 1.5), as to_fhir_json gives.
+                exact = data.model_dump(by_alias=True, exclude_none=True)
+        bundle = as_fhir_dict(data, "data") if exact is None else plain_json(exact)
         if bundle.get("resourceType") != "Bundle":
             raise ValueError(
                 f"data.resourceType must be 'Bundle', got {bundle.get('resourceType')!r}"
@@ -200,17 +208,11 @@ class FHIRBundle(Generic[T]):
         self._entries: list[dict[str, Any]] = entries
         self._model = None if as_fhir is None else _check_model(as_fhir, "as_fhir")
         self._items: list[T | dict[str, Any]] | None = None
-        # The entries models are validated from, when they differ from the dicts handed out
-        # (see response_bundle).
-        self._model_entries: list[dict[str, Any]] = entries
-        if isinstance(data, BaseModel):
-            from pymedplum.fhir._base import FHIRModel  # loaded already: data is a model
-
-            if isinstance(data, FHIRModel):
-                # The dicts hold plain numbers (1.50 is 1.5); a python-mode dump keeps each
-                # decimal a Decimal with its text, so typed resources are the Bundle's own.
-                exact = data.model_dump(by_alias=True, exclude_none=True)
-                self._model_entries = exact.get("entry", [])
+        # The entries models are validated from, when they differ from the dicts handed out:
+        # a Bundle model's own decimals, or a search answer's (see response_bundle).
+        self._model_entries: list[dict[str, Any]] = (
+            entries if exact is None else exact.get("entry", [])
+        )
 
     def __repr__(self) -> str:
         # Shape only: a repr must not leak resource contents (PHI) into logs.
