@@ -243,3 +243,17 @@ async def test_a_typed_bundles_dicts_are_plain_json_as_without_as_fhir(make: Any
     assert typed.entry_results()[1].resource == included
     (typed_patient,) = typed.get_resources_typed(Patient)
     assert typed_patient.model_dump_json(by_alias=True, exclude_none=True) == patient
+
+
+async def test_a_lone_surrogate_in_a_dict_body_is_a_value_error_naming_the_element(
+    make: Any,
+) -> None:
+    # json.loads reads "\ud83c" (half an emoji, as JavaScript can cut one) as a lone surrogate;
+    # the body's UTF-8 encoding failed with "can't encode character ... in position 45".
+    h = make(echo(201))
+    patient = {"resourceType": "Patient", "name": [{"given": ["Bo", "\ud83c"]}]}
+    with pytest.raises(ValueError, match=r"^request body\.name\[0\]\.given\[1\] holds a lone"):
+        await h.call("create_resource", patient)
+    with pytest.raises(ValueError, match=r"^a key in request body\.entry\[0\] holds a lone"):
+        await h.call("execute_batch", {"resourceType": "Bundle", "entry": [{"\udc00": 1}]})
+    assert h.requests == []
