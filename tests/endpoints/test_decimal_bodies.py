@@ -257,3 +257,16 @@ async def test_a_lone_surrogate_in_a_dict_body_is_a_value_error_naming_the_eleme
     with pytest.raises(ValueError, match=r"^a key in request body\.entry\[0\] holds a lone"):
         await h.call("execute_batch", {"resourceType": "Bundle", "entry": [{"\udc00": 1}]})
     assert h.requests == []
+
+
+async def test_read_modify_write_with_a_float_assigned_to_a_decimal(make: Any) -> None:
+    # The update sent "value":1.500000 for obs.value_quantity.value = 1.5 (and 0.000000 for
+    # 1e-7); the other decimals keep the server's text.
+    h = make(_raw(200, _OBS_TEXT.replace("}}", '},"referenceRange":[{"low":{"value":1e-7}}]}')))
+    obs = await h.call("read_resource", "Observation", "o1", as_fhir=Observation)
+    assert obs.value_quantity is not None
+    obs.value_quantity.value = 1.5  # type: ignore[assignment]
+    await h.call("update_resource", obs)
+    body = h.last.content.decode()
+    assert '"valueQuantity":{"value":1.5,"unit":"kg"}' in body
+    assert '"low":{"value":1e-7}' in body
