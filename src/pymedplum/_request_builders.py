@@ -314,6 +314,8 @@ def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | Non
         if not if_match:
             return None
         meta = resource.get("meta")
+        if isinstance(meta, BaseModel):  # a Meta model in a dict resource: sent as its JSON
+            meta = wire_dict(meta)
         if meta is not None and not isinstance(meta, Mapping):
             raise TypeError(f"resource.meta must be a mapping, got {type(meta).__name__}")
         version = meta.get("versionId") if meta is not None else None
@@ -474,7 +476,15 @@ def stamp_bundle_accounts(
         return dict(bundle)
     stamped: list[Any] = []
     for index, entry in enumerate(entries):
+        # A dict bundle may hold models (a BundleEntry, its resource or request), which the
+        # body encoder writes as their JSON: stamp them too, not only dicts.
+        if isinstance(entry, BaseModel):
+            entry = wire_dict(entry)
+        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), BaseModel):
+            entry = {**entry, "resource": wire_dict(entry["resource"])}
         request = entry.get("request") if isinstance(entry, Mapping) else None
+        if isinstance(request, BaseModel):
+            request = wire_dict(request)
         method = request.get("method") if isinstance(request, Mapping) else None
         if (
             isinstance(entry, Mapping)

@@ -132,7 +132,40 @@ def encode_json(value: Any) -> bytes:
     )
     if marked:
         text = _MARKED_NUMBER.sub(r"\1", text)
-    return text.encode()
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone UTF-16 surrogate ("\ud83c": half an emoji, as json.loads reads a string
+        # that JavaScript cut in two) is no Unicode text: say where, not "position 45".
+        where = _surrogate_path(value, "request body") or "request body"
+        raise ValueError(
+            f"{where} holds a lone UTF-16 surrogate (half of a character such as an "
+            "emoji), which is not valid Unicode text and cannot be sent"
+        ) from None
+
+
+def _surrogate_path(value: Any, path: str) -> str | None:
+    """The path (``request body.name[0].family``) of the first str holding a lone surrogate."""
+    if isinstance(value, str):
+        return path if _SURROGATE.search(value) else None
+    if isinstance(value, BaseModel):
+        value = value.model_dump(by_alias=True, exclude_none=True)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _surrogate_path(key, f"a key in {path}") or _surrogate_path(
+                item, f"{path}.{key}"
+            )
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _surrogate_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def decode_exact(content: bytes | str) -> Any:
@@ -141,7 +174,16 @@ def decode_exact(content: bytes | str) -> Any:
 
     ``NaN`` and ``Infinity`` are not JSON: they raise ``ValueError``, as in ``_json``.
     """
-    return json.loads(content, parse_float=Decimal, parse_constant=_not_json)
+    return json.loads(content, parse_float=_exact_decimal, parse_constant=_not_json)
+
+
+def _exact_decimal(text: str) -> Decimal:
+    # As the models read JSON text: an exponent form keeps its text ("1e-7" stays "1e-7"; a
+    # plain Decimal would be written back as 0.0000001, and 1.0000000000000001e+23 as an
+    # integer), so a typed search result writes back what a typed read does.
+    if "e" in text or "E" in text:
+        return ExponentDecimal(text)
+    return Decimal(text)
 
 
 def _not_json(constant: str) -> Any:

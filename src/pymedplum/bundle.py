@@ -194,7 +194,15 @@ class FHIRBundle(Generic[T]):
             ValueError: ``data`` is not a Bundle, or its ``entry``/``link`` are malformed
                 (the message names the offending path, e.g. ``data.entry[2].resource``).
         """
-        bundle = as_fhir_dict(data, "data")
+        exact: dict[str, Any] | None = None
+        if isinstance(data, BaseModel):
+            from pymedplum.fhir._base import FHIRModel, plain_json  # loaded: data is a model
+
+            if isinstance(data, FHIRModel):
+                # A python-mode dump keeps each decimal a Decimal with its text, for the
+                # models; the dicts get plain numbers (1.50 is 1.5), as to_fhir_json gives.
+                exact = data.model_dump(by_alias=True, exclude_none=True)
+        bundle = as_fhir_dict(data, "data") if exact is None else plain_json(exact)
         if bundle.get("resourceType") != "Bundle":
             raise ValueError(
                 f"data.resourceType must be 'Bundle', got {bundle.get('resourceType')!r}"
@@ -214,6 +222,11 @@ class FHIRBundle(Generic[T]):
         self._entries: list[dict[str, Any]] = entries
         self._model = None if as_fhir is None else _check_model(as_fhir, "as_fhir")
         self._items: list[T | dict[str, Any]] | None = None
+        # The entries models are validated from, when they differ from the dicts handed out:
+        # a Bundle model's own decimals, or a search answer's (see response_bundle).
+        self._model_entries: list[dict[str, Any]] = (
+            entries if exact is None else exact.get("entry", [])
+        )
 
     def __repr__(self) -> str:
         # Shape only: a repr must not leak resource contents (PHI) into logs.
@@ -260,7 +273,7 @@ class FHIRBundle(Generic[T]):
         model = _check_model(model_class, "model_class")
         wanted = model_resource_type(model)
         return [
-            validate_entry(model_class, r, index)
+            validate_entry(model_class, self._model_input(index), index)
             for index, r in self._indexed_resources()
             if wanted is None or r.get("resourceType") == wanted
         ]
@@ -272,6 +285,10 @@ class FHIRBundle(Generic[T]):
             if "resource" in entry:
                 yield index, entry["resource"]
 
+    def _model_input(self, index: int) -> Any:
+        """The resource of entry ``index`` as a model is validated from."""
+        return self._model_entries[index]["resource"]
+
     def _typed_items(self) -> list[T | dict[str, Any]]:
         if self._items is None:
             if self._model is None:
@@ -280,7 +297,7 @@ class FHIRBundle(Generic[T]):
                 wanted = model_resource_type(self._model)
                 model = self._model
                 items = [
-                    validate_entry(model, r, index)
+                    validate_entry(model, self._model_input(index), index)
                     if wanted is None or r.get("resourceType") == wanted
                     else r
                     for index, r in self._indexed_resources()
@@ -399,3 +416,18 @@ class FHIRBundle(Generic[T]):
         failed = self.failures()
         if failed:
             raise BundleEntryError(failed)
+
+
+def response_bundle(
+    plain: dict[str, Any], exact: dict[str, Any], as_fhir: type[BaseModel]
+) -> FHIRBundle[Any]:
+    """A typed FHIRBundle of a search answer, from the answer decoded twice.
+
+    Its dicts (``raw``, ``get_resources``, the ``_include``-d resources it yields) are
+    ``plain``: JSON values, as without ``as_fhir`` (``json.dumps`` takes them). Its models are
+    validated from ``exact``, the same Bundle with each decimal a ``Decimal`` keeping its text.
+    """
+    bundle: FHIRBundle[Any] = FHIRBundle(plain, as_fhir=as_fhir)
+    # The same bytes decoded: the entries line up (FHIRBundle has checked plain's shape).
+    bundle._model_entries = exact.get("entry", [])
+    return bundle

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from pymedplum import MedplumError
 from pymedplum._serialization import encode_json
 from pymedplum.fhir import Bundle, Observation, Patient
+from pymedplum.hooks import PreparedRequest
 
 from .conftest import echo
 
@@ -167,3 +170,103 @@ async def test_nan_and_infinity_in_a_response_are_not_json(make: Any, constant: 
         await h.call("search_resources", "Patient", return_bundle=True, as_fhir=Patient)
     with pytest.raises(MedplumError, match="expected a JSON response body"):
         await h.call("search_resources", "Patient")
+
+
+# A JavaScript server (Medplum) writes numbers below 1e-6 and from 1e21 up in exponent form.
+_JS_EXPONENTS = (
+    '{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"x"},'
+    '"valueQuantity":{"value":1e-7},"referenceRange":[{"high":{"value":1.0000000000000001e+23}}],'
+    '"unknownElement":[2.5e-8]}'
+)
+
+
+async def test_typed_search_results_keep_exponent_text(make: Any) -> None:
+    # A typed read keeps "1e-7"; the typed search paths wrote it back as 0.0000001, and
+    # 1.0000000000000001e+23 as the integer 100000000000000010000000.
+    page = '{"resourceType":"Bundle","type":"searchset","entry":[{"resource":' + _JS_EXPONENTS
+    page += "}]}"
+    h = make(_raw(200, page))
+    (paged,) = await h.collect("search_resource_pages", "Observation", as_fhir=Observation)
+    bundle = await h.call(
+        "search_resources", "Observation", return_bundle=True, as_fhir=Observation
+    )
+    (listed,) = bundle.get_resources_typed(Observation)
+    (iterated,) = list(bundle)
+    h = make(_raw(200, _JS_EXPONENTS))
+    read = await h.call("read_resource", "Observation", "o1", as_fhir=Observation)
+    for obs in (paged, listed, iterated, read):
+        assert obs.model_dump_json(by_alias=True, exclude_none=True) == _JS_EXPONENTS
+
+
+async def test_a_before_request_hook_editing_the_body_keeps_the_other_decimals_text(
+    make: Any,
+) -> None:
+    # The hook gets the body decoded; when it edits it the body is encoded again, and plain
+    # Decimals were written by str(): 0.0000001 and 1e-7 both went out as 1E-7.
+    def tag(request: PreparedRequest) -> PreparedRequest:
+        body = dict(request.json_body)
+        body["meta"] = {"tag": [{"code": "hooked"}]}
+        return dataclasses.replace(request, json_body=body)
+
+    h = make(echo(201), before_request=tag)
+    await h.call("create_resource", Observation.model_validate_json(_EXPONENTS))
+    body = h.last.content.decode()
+    assert '"tag":[{"code":"hooked"}]' in body
+    for text in ('"value":1e-7', '"value":1.5e3', '"value":0.0000001'):
+        assert text in body
+
+
+async def test_a_typed_bundles_dicts_are_plain_json_as_without_as_fhir(make: Any) -> None:
+    # With as_fhir the whole answer was decoded with Decimals: the included Patient, raw and
+    # get_resources() held Decimal values, and json.dumps of them raised TypeError.
+    patient = (
+        '{"resourceType":"Patient","id":"p1","_birthDate":{"extension":[{"url":"http://x",'
+        '"valueDecimal":7.50}]}}'
+    )
+    page = (
+        '{"resourceType":"Bundle","type":"searchset","entry":[{"resource":'
+        + _OBS_TEXT
+        + ',"search":{"mode":"match"}},{"resource":'
+        + patient
+        + ',"search":{"mode":"include"}}]}'
+    )
+    h = make(_raw(200, page))
+    typed = await h.call("search_resources", "Observation", return_bundle=True, as_fhir=Observation)
+    plain = await h.call("search_resources", "Observation", return_bundle=True)
+    observation, included = list(typed)
+    assert isinstance(observation, Observation)
+    assert '"value":72.50' in observation.model_dump_json(by_alias=True, exclude_none=True)
+    assert included == plain.get_resources("Patient")[0]
+    assert typed.raw == plain.raw
+    assert json.loads(json.dumps(typed.raw)) == json.loads(page)
+    assert json.dumps(typed.get_resources()) == json.dumps(plain.get_resources())
+    assert typed.entry_results()[1].resource == included
+    (typed_patient,) = typed.get_resources_typed(Patient)
+    assert typed_patient.model_dump_json(by_alias=True, exclude_none=True) == patient
+
+
+async def test_a_lone_surrogate_in_a_dict_body_is_a_value_error_naming_the_element(
+    make: Any,
+) -> None:
+    # json.loads reads "\ud83c" (half an emoji, as JavaScript can cut one) as a lone surrogate;
+    # the body's UTF-8 encoding failed with "can't encode character ... in position 45".
+    h = make(echo(201))
+    patient = {"resourceType": "Patient", "name": [{"given": ["Bo", "\ud83c"]}]}
+    with pytest.raises(ValueError, match=r"^request body\.name\[0\]\.given\[1\] holds a lone"):
+        await h.call("create_resource", patient)
+    with pytest.raises(ValueError, match=r"^a key in request body\.entry\[0\] holds a lone"):
+        await h.call("execute_batch", {"resourceType": "Bundle", "entry": [{"\udc00": 1}]})
+    assert h.requests == []
+
+
+async def test_read_modify_write_with_a_float_assigned_to_a_decimal(make: Any) -> None:
+    # The update sent "value":1.500000 for obs.value_quantity.value = 1.5 (and 0.000000 for
+    # 1e-7); the other decimals keep the server's text.
+    h = make(_raw(200, _OBS_TEXT.replace("}}", '},"referenceRange":[{"low":{"value":1e-7}}]}')))
+    obs = await h.call("read_resource", "Observation", "o1", as_fhir=Observation)
+    assert obs.value_quantity is not None
+    obs.value_quantity.value = 1.5  # type: ignore[assignment]
+    await h.call("update_resource", obs)
+    body = h.last.content.decode()
+    assert '"valueQuantity":{"value":1.5,"unit":"kg"}' in body
+    assert '"low":{"value":1e-7}' in body

@@ -16,6 +16,7 @@ from pymedplum import RetryPolicy
 from pymedplum._async._overrides import jobs as async_jobs
 from pymedplum._sync._overrides import jobs as sync_jobs
 from pymedplum.exceptions import NotFoundError, UnsafeRedirectError
+from pymedplum.fhir import BundleEntry, BundleEntryRequest, Patient
 
 from .conftest import BASE, FHIR, OperationOutcome, json_response, outcome
 
@@ -111,6 +112,32 @@ async def test_batch_accounts_stamp_only_post_and_put_entries(make: Any) -> None
     assert sent[2]["resource"]["meta"] == stamped
     assert sent[3:] == before["entry"][3:]
     assert bundle == before
+
+
+async def test_batch_accounts_stamp_models_inside_a_dict_bundle(make: Any) -> None:
+    # The body encoder writes a model in a dict as its JSON, but the stamping looked at dicts
+    # only: a Patient model (or a BundleEntry model) was sent without the accounts.
+    h = make(ok({"resourceType": "Bundle", "type": "batch-response"}))
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": Patient(gender="male"), "request": {"method": "POST", "url": "Patient"}},
+            BundleEntry(resource=Patient(gender="female"), request={"method": "POST", "url": "x"}),
+            {
+                "resource": {"resourceType": "Patient"},
+                "request": BundleEntryRequest(method="PUT", url="Patient/1"),
+            },
+            {"resource": Patient(), "request": BundleEntryRequest(method="GET", url="Patient/2")},
+        ],
+    }
+    await h.call("execute_batch", bundle, accounts="Organization/a")
+    sent = h.body()["entry"]
+    stamped = {"accounts": [{"reference": "Organization/a"}]}
+    assert [entry["resource"].get("meta") for entry in sent] == [stamped] * 3 + [None]
+    assert sent[0]["resource"]["gender"] == "male"
+    assert sent[1]["resource"]["gender"] == "female"
+    assert sent[2]["request"] == {"method": "PUT", "url": "Patient/1"}
 
 
 async def test_batch_accounts_on_a_malformed_entry_meta_names_the_entry(make: Any) -> None:

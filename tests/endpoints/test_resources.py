@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from pymedplum.exceptions import MedplumError, PreconditionFailedError, UnsafeRedirectError
+from pymedplum.fhir import Meta as FhirMeta
 
 from .conftest import FHIR, Patient, echo, json_response, outcome
 
@@ -367,6 +368,16 @@ async def test_update_attaches_if_match_from_a_model(make: Any) -> None:
     h = make(echo())
     await h.call("update_resource", Patient(id="123", meta={"versionId": "9"}), as_fhir=Patient)
     assert h.last.headers["If-Match"] == 'W/"9"'
+
+
+async def test_update_attaches_if_match_from_a_meta_model_in_a_dict(make: Any) -> None:
+    # The body is written with the Meta model's JSON, but If-Match looked for a dict meta:
+    # the update went out without it, and a stale write was not caught.
+    h = make(echo())
+    resource = {"resourceType": "Patient", "id": "123", "meta": FhirMeta(version_id="7")}
+    await h.call("update_resource", resource)
+    assert h.last.headers["If-Match"] == 'W/"7"'
+    assert h.body()["meta"] == {"versionId": "7"}
 
 
 async def test_update_without_version_id_sends_no_if_match(make: Any) -> None:

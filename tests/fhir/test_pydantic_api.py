@@ -357,3 +357,43 @@ print(patient.model_dump_json())
         '{"resourceType":"Patient","name":[{"extension":[{"url":"u","valueCode":"c"}],'
         '"family":"Doe","given":["J"]}]}'
     )
+
+
+@pytest.mark.parametrize(
+    ("assigned", "written"),
+    [
+        (1.5, "1.5"),
+        (2, "2"),
+        (1e-7, "0.0000001"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (Decimal("72.50"), "72.50"),
+    ],
+)
+def test_a_number_assigned_to_a_decimal_is_written_as_that_number(
+    assigned: object, written: str
+) -> None:
+    # Assignment is not validated, and a float or int reached format(value, "f"): 1.5 was
+    # written as 1.500000, 2 as 2.000000, and 1e-7 as 0.000000 (a changed value).
+    observation = Observation.model_validate_json(
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+        '"valueQuantity":{"value":1.50}}'
+    )
+    assert observation.value_quantity is not None
+    observation.value_quantity.value = assigned  # type: ignore[assignment]
+    text = observation.model_dump_json(by_alias=True, exclude_none=True)
+    assert text.endswith('"valueQuantity":{"value":' + written + "}}")
+    assert observation.model_dump(mode="json")["valueQuantity"]["value"] == json.loads(written)
+
+
+@pytest.mark.parametrize(
+    ("assigned", "problem"),
+    [("3.0", "not str"), (True, "not bool"), (float("nan"), "finite number")],
+)
+def test_a_wrong_value_assigned_to_a_decimal_names_the_problem(
+    assigned: object, problem: str
+) -> None:
+    # A str failed with "Unknown format code 'f'"; True was written as 1.000000.
+    quantity = Quantity(value=Decimal("1"))
+    quantity.value = assigned  # type: ignore[assignment]
+    with pytest.raises(PydanticSerializationError, match=f"FHIR decimal .*{problem}"):
+        quantity.model_dump_json()

@@ -8,6 +8,8 @@ import pydantic
 import pytest
 
 from pymedplum import BundleEntryError, BundleEntryResult, FHIRBundle
+from pymedplum.fhir import Bundle as FhirBundle
+from pymedplum.fhir import Observation as FhirObservation
 from pymedplum.fhir import Patient as FhirPatient
 
 from .fhir_models import Observation, Patient, Untyped
@@ -378,3 +380,27 @@ def test_raise_for_entry_errors_passes_when_all_ok() -> None:
     ok = response({"response": {"status": "201 Created"}}, {"response": {"status": "200 OK"}})
     FHIRBundle(ok).raise_for_entry_errors()
     assert FHIRBundle(ok).failures() == []
+
+
+def test_a_bundle_model_wrapped_in_fhirbundle_types_its_resources_with_their_text() -> None:
+    # FHIRBundle(model) works on the model's plain dict, where 1.50 is the float 1.5: the
+    # typed resources came out with 1.5 and 0.0000001 where the Bundle held 1.50 and 1e-7.
+    observation = (
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+        '"valueQuantity":{"value":1.50},"referenceRange":[{"low":{"value":1e-7}}],'
+        '"unknownElement":[0.10]}'
+    )
+    model = FhirBundle.model_validate_json(
+        '{"resourceType":"Bundle","type":"collection","entry":[{"resource":'
+        + observation
+        + '},{"resource":{"resourceType":"Patient","id":"p"}}]}'
+    )
+    bundle = FHIRBundle(model, as_fhir=FhirObservation)
+    (typed,) = bundle.get_resources_typed(FhirObservation)
+    iterated, patient = list(bundle)
+    for obs in (typed, iterated):
+        assert isinstance(obs, FhirObservation)
+        assert obs.model_dump_json(by_alias=True, exclude_none=True) == observation
+    assert patient == {"resourceType": "Patient", "id": "p"}
+    assert bundle.raw["entry"][0]["resource"]["valueQuantity"] == {"value": 1.5}
+    assert FHIRBundle(FhirBundle(type="collection")).get_resources_typed(FhirObservation) == []

@@ -3,6 +3,7 @@ search_one, search_with_options, FHIRBundle with typed resources, typed query sh
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -310,3 +311,50 @@ async def test_next_link_on_another_origin_is_refused(make_api: Any) -> None:
                 seen.append(patient["id"])
     assert len(seen) == 2  # the first page only
     assert len(search_requests(other)) == 1
+
+
+async def test_typed_include_search_keeps_decimal_text_and_plain_dicts(api: Api) -> None:
+    # Medplum (JavaScript) writes 1e-7 and 1.5e+21 in exponent form: the typed results keep
+    # that text (a typed search wrote them back as 0.0000001 and an integer), and the included
+    # resources are plain JSON as without as_fhir (they held Decimals: json.dumps failed).
+    patient = await api.call(
+        "create_resource",
+        {
+            "resourceType": "Patient",
+            "name": [{"family": unique("Dec"), "given": ["Zoë 🧬", "e\u0301"]}],
+            "extension": [{"url": "urn:x", "valueDecimal": 2.5}],
+        },
+    )
+    observation = Observation.model_validate_json(
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+        f'"subject":{{"reference":"Patient/{patient["id"]}"}},'
+        '"valueQuantity":{"value":1e-7},"referenceRange":[{"high":{"value":1.5e+21}}]}'
+    )
+    created = await api.call("create_resource", observation, as_fhir=Observation)
+    typed = await api.call(
+        "search_with_options",
+        "Observation",
+        {"_id": created.id},
+        include="Observation:subject",
+        return_bundle=True,
+        as_fhir=Observation,
+    )
+    plain = await api.call(
+        "search_with_options",
+        "Observation",
+        {"_id": created.id},
+        include="Observation:subject",
+        return_bundle=True,
+    )
+    (found,) = typed.get_resources_typed(Observation)
+    (paged,) = await api.collect(
+        "search_resource_pages", "Observation", {"_id": created.id}, as_fhir=Observation
+    )
+    for result in (found, paged):
+        text = result.model_dump_json(by_alias=True, exclude_none=True)
+        assert '"valueQuantity":{"value":1e-7}' in text
+        assert '"high":{"value":1.5e+21}' in text
+    assert json.dumps(typed.raw) == json.dumps(plain.raw)
+    (included,) = [r for r in typed if isinstance(r, dict)]
+    assert included["extension"] == [{"url": "urn:x", "valueDecimal": 2.5}]
+    assert included["name"][0]["given"] == ["Zoë 🧬", "e\u0301"]

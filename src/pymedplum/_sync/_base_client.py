@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timezone
-from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 from urllib.parse import parse_qs, parse_qsl, urlencode
@@ -32,7 +31,7 @@ from pymedplum import _obo
 from pymedplum._request_builders import check_seconds
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
-from pymedplum._serialization import encode_json, json_or_none
+from pymedplum._serialization import ExponentDecimal, encode_json, json_or_none
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager, is_header_safe
 from pymedplum._version import __version__
@@ -78,7 +77,9 @@ _NO_CREDENTIALS_HINT = (
 
 def _decode_body(body: bytes | None) -> Any:
     """A request body's JSON as Python values, decimals as ``Decimal`` (their text kept)."""
-    return None if body is None else json_module.loads(body, parse_float=Decimal)
+    # ExponentDecimal, as in wire_dict: a plain Decimal is written back by str(), so a hook's
+    # edited body would send 0.0000001 and 1e-7 as 1E-7.
+    return None if body is None else json_module.loads(body, parse_float=ExponentDecimal)
 
 
 class _Call:

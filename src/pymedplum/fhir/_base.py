@@ -198,6 +198,8 @@ def _serialize_decimal(value: Decimal) -> Any:
         if "." in text and "E" not in text:
             number: int | float = float(text)
             return number if repr(number) == text else _marked(value, text, number)
+    if not isinstance(value, Decimal):
+        value = _assigned_decimal(value)
     text, number = _text_and_number(value)
     # A float is written by pydantic's own formatter, which agrees with repr only without an
     # exponent: repr's "1e-07" and "1e-05" come out as "1e-7" and "0.00001". So exponent text
@@ -205,6 +207,16 @@ def _serialize_decimal(value: Decimal) -> Any:
     if type(number) is int or (repr(number) == text and "e" not in text and "E" not in text):
         return number
     return _marked(value, text, number)
+
+
+def _assigned_decimal(value: object) -> Decimal:
+    """A decimal element's value assigned without validation (``quantity.value = 1.5``),
+    read as validation would: ``format(1.5, "f")`` wrote it as 1.500000, and 1e-7 as 0.000000.
+    """
+    try:
+        return _validate_decimal(value)
+    except PydanticCustomError as exc:  # a str, a bool, NaN: say what, not "format code 'f'"
+        raise ValueError(f"a FHIR decimal was assigned a wrong value: {exc.message()}") from None
 
 
 def _marked(value: Decimal, text: str, number: float) -> Any:

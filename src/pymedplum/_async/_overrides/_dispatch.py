@@ -14,7 +14,7 @@ from pymedplum._endpoints import Endpoint
 from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
 from pymedplum._request_builders import fill_path, search_as_post
 from pymedplum._serialization import decode_exact
-from pymedplum.bundle import FHIRBundle
+from pymedplum.bundle import FHIRBundle, response_bundle
 from pymedplum.endpoint_types import ModelT
 from pymedplum.exceptions import MedplumError
 
@@ -199,7 +199,11 @@ class Dispatch(AsyncBaseClient):
         self, response: httpx.Response, return_bundle: bool, as_fhir: type[ModelT] | None
     ) -> dict[str, Any] | FHIRBundle[Any]:
         """A searchset: the Bundle dict, or a FHIRBundle (typed by ``as_fhir``) on request."""
-        data = self._dict_response(response, exact_decimals=return_bundle and as_fhir is not None)
+        data = self._dict_response(response)
         if not return_bundle:
             return data
-        return FHIRBundle(data, as_fhir=as_fhir)
+        if as_fhir is None:
+            return FHIRBundle(data)
+        # Decoded a second time for the models, decimals kept as their text: the bundle's dicts
+        # stay plain JSON values (a Decimal in them would make json.dumps fail).
+        return response_bundle(data, self._dict_response(response, exact_decimals=True), as_fhir)
