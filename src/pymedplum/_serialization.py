@@ -190,12 +190,30 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON value")
 
 
+def decode_json(content: bytes, *, allow_inf_nan: bool = False) -> Any:
+    """A response body's JSON as plain Python data (floats for non-integral numbers).
+
+    ``NaN`` and ``Infinity`` are not JSON: they raise ``ValueError`` unless ``allow_inf_nan``.
+    """
+    try:
+        return pydantic_core.from_json(content, allow_inf_nan=allow_inf_nan)
+    except ValueError as exc:
+        # jiter (pydantic-core's parser) refuses a lone UTF-16 surrogate escape ("\ud83d"),
+        # which JSON's grammar allows and a JavaScript server writes for a string cut inside
+        # an emoji: one such resource made every search page holding it unreadable. The
+        # standard library reads it (the rare slow path).
+        try:
+            return json.loads(content, parse_constant=None if allow_inf_nan else _not_json)
+        except ValueError:
+            raise exc from None
+
+
 def json_or_none(content: bytes) -> Any:
     """The JSON of a response body, or ``None`` when it is empty or not JSON (a proxy's HTML
     error page): reading an error answer must not fail on the body."""
     if not content:
         return None
     try:
-        return pydantic_core.from_json(content)
+        return decode_json(content, allow_inf_nan=True)
     except ValueError:
         return None

@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from pymedplum.exceptions import MedplumError, PreconditionFailedError, UnsafeRedirectError
 from pymedplum.fhir import Meta as FhirMeta
+from pymedplum.fhir import Patient as FhirPatient
 
 from .conftest import FHIR, Patient, echo, json_response, outcome
 
@@ -316,6 +318,31 @@ async def test_if_none_exist_with_accounts_and_caller_headers(make: Any) -> None
 
 
 # --- read / vread ---------------------------------------------------------------------------
+
+
+async def test_a_resource_holding_a_lone_surrogate_escape_can_be_read(make: Any) -> None:
+    # A JavaScript client saving a string cut inside an emoji leaves "\ud83d" in the resource;
+    # Medplum stores it and answers it escaped. pydantic-core's parser refused the whole body
+    # ("expected a JSON response body"), so the resource, and every search page holding it,
+    # could not be read at all, not even to repair it.
+    resource = b'{"resourceType":"Patient","id":"1","name":[{"given":["Ann\\ud83d"]}]}'
+    page = b'{"resourceType":"Bundle","type":"searchset","entry":[{"resource":%s}]}' % resource
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = page if request.url.path.endswith("/Patient") else resource
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/fhir+json"})
+
+    h = make(handler)
+    read = await h.call("read_resource", "Patient", "1")
+    assert read["name"][0]["given"] == ["Ann\ud83d"]
+    found = await h.call("search_resources", "Patient", {"name": "Ann"})
+    assert [e["resource"]["name"] for e in found["entry"]] == [[{"given": ["Ann\ud83d"]}]]
+    # A typed read names the element (UTF-8 cannot hold it, so the model refuses it).
+    with pytest.raises(ValidationError) as info:
+        await h.call("read_resource", "Patient", "1", as_fhir=FhirPatient)
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [
+        (("name", 0, "given", 0), "string_unicode")
+    ]
 
 
 async def test_read_and_vread_paths_and_models(make: Any) -> None:

@@ -344,6 +344,40 @@ def test_nan_and_infinity_are_not_json(constant: str, where: str) -> None:
     assert "line 1 column" in str(info.value)
 
 
+# A JavaScript server writes a string cut inside an emoji as a lone surrogate escape. JSON's
+# grammar allows it; jiter refused the whole text as invalid JSON ("unexpected end of hex
+# escape"), with no element named.
+LONE_SURROGATE = b'{"resourceType":"Patient","name":[{"given":["Ann\\ud83d"]}]}'
+
+
+@pytest.mark.parametrize("text", [LONE_SURROGATE, LONE_SURROGATE.decode()])
+def test_a_lone_surrogate_escape_is_refused_at_its_element(text: str | bytes) -> None:
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json(text)
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [
+        (("name", 0, "given", 0), "string_unicode")
+    ]
+
+
+def test_a_lone_surrogate_in_an_unknown_element_is_refused_there() -> None:
+    # It was kept, and model_dump_json then failed with a UnicodeEncodeError naming no element.
+    text = b'{"resourceType":"Patient","extra":{"note":["a\\udc00"]}}'
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json(text)
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("extra",), "string_unicode")]
+    with pytest.raises(ValidationError):
+        Patient(extra="b\udc00")  # type: ignore[call-arg]
+    kept = Patient.model_validate_json(b'{"resourceType":"Patient","extra":"\\ud83d\\ude00"}')
+    assert kept.model_dump_json() == '{"resourceType":"Patient","extra":"\U0001f600"}'
+
+
+def test_text_that_is_not_json_keeps_the_parsers_message() -> None:
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json(b'{"resourceType":"Patient","x":"\\u12"}')
+    assert [e["type"] for e in info.value.errors()] == ["json_invalid"]
+    assert "line 1 column" in str(info.value)
+
+
 @pytest.mark.parametrize("data", [5, None, ["{}"]])
 def test_json_text_of_the_wrong_type_is_pydantics_json_type_error(data: object) -> None:
     with pytest.raises(ValidationError) as info:

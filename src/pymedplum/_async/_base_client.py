@@ -21,7 +21,6 @@ from typing import Any, Literal, TypeVar, overload
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import httpx
-import pydantic_core
 from pydantic import BaseModel
 from typing_extensions import Self  # at run time too: typing.get_type_hints of the methods
 
@@ -31,7 +30,7 @@ from pymedplum._async._auth import AsyncTokenManager, is_header_safe
 from pymedplum._request_builders import check_seconds
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
-from pymedplum._serialization import ExponentDecimal, encode_json, json_or_none
+from pymedplum._serialization import ExponentDecimal, decode_json, encode_json, json_or_none
 from pymedplum._version import __version__
 from pymedplum.exceptions import MedplumError, NetworkError, UnsafeRedirectError, error_for_status
 from pymedplum.hooks import (
@@ -418,7 +417,7 @@ class AsyncBaseClient:
         if not content:
             return None
         try:
-            return pydantic_core.from_json(content, allow_inf_nan=False)
+            return decode_json(content)
         except ValueError as exc:
             kind = response.headers.get("Content-Type", "no content type")
             raise MedplumError(

@@ -20,6 +20,7 @@ import copy
 import gc
 import importlib
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from decimal import Decimal
@@ -53,7 +54,7 @@ from pydantic_core import (
     core_schema,
 )
 
-from pymedplum._serialization import ExponentDecimal
+from pymedplum._serialization import ExponentDecimal, decode_exact
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
@@ -106,7 +107,16 @@ def _read_json(data: str | bytes | bytearray) -> Any:
         data = data.encode()
     elif isinstance(data, bytearray):
         data = bytes(data)
-    return jiter.from_json(data, float_mode="lossless-float", allow_inf_nan=False)
+    try:
+        return jiter.from_json(data, float_mode="lossless-float", allow_inf_nan=False)
+    except ValueError as exc:
+        # jiter refuses a lone UTF-16 surrogate escape ("\ud83d", which a JavaScript server
+        # writes for a string cut inside an emoji) that JSON's grammar allows: read by the
+        # standard library, validation then names the element that holds it.
+        try:
+            return decode_exact(data)
+        except ValueError:
+            raise exc from None
 
 
 def _unmark_numbers(raw: bytes) -> bytes:
@@ -471,6 +481,11 @@ def _without_none(annotation: Any) -> Any:
     )
 
 
+# A lone UTF-16 surrogate (half of an emoji's pair): JSON text may escape one ("\ud83d"), UTF-8
+# cannot hold one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _validate_extra(value: Any) -> Any:
     """An unknown element: JSON numbers read losslessly become ``Decimal`` (see decimals).
 
@@ -479,10 +494,18 @@ def _validate_extra(value: Any) -> Any:
     pydantic's own parser when a model sits inside the user's model or a TypeAdapter).
     """
     kind = type(value)
+    if kind is str:
+        if _SURROGATE.search(value) is not None:
+            # Refused as pydantic refuses one in a known element: UTF-8 cannot write it back.
+            raise PydanticCustomError(
+                "string_unicode",
+                "Input should be a valid string, unable to parse raw data as a unicode string",
+            )
+        return value
     if kind is LosslessFloat:
         return _decimal_from_lossless(value)
     if kind is dict:
-        return {k: _validate_extra(v) for k, v in value.items()}
+        return {_validate_extra(k): _validate_extra(v) for k, v in value.items()}
     if kind is list or kind is tuple:
         return [_validate_extra(v) for v in value]
     if kind is float:
