@@ -285,3 +285,22 @@ async def test_create_with_accounts_stamps_meta_accounts(api: Api) -> None:
     assert stored.medplum_account == ref
     updated = await api.call("update_resource", stored, accounts=[ref, "Practitioner/p-1"])
     assert [a["reference"] for a in updated["meta"]["accounts"]] == [ref, "Practitioner/p-1"]
+
+
+async def test_a_resource_holding_a_lone_surrogate_can_be_read_and_repaired(api: Api) -> None:
+    # A JavaScript client that cuts a string inside an emoji saves "\ud83d"; Medplum stores it
+    # and answers it escaped. The client used to refuse the body, and every search page with it.
+    family = unique("Surrogate")
+    body = b'{"resourceType":"Patient","name":[{"family":"%s","given":["Ann\\ud83d"]}]}' % (
+        family.encode()
+    )
+    created = await api.call(
+        "post", "fhir/R4/Patient", content=body, headers={"Content-Type": "application/fhir+json"}
+    )
+    read = await api.call("read_resource", "Patient", created["id"])
+    assert read["name"][0]["given"] == ["Ann\ud83d"]
+    page = await api.call("search_resources", "Patient", {"family": family})
+    assert [e["resource"]["id"] for e in page["entry"]] == [created["id"]]
+    read["name"][0]["given"] = ["Ann"]
+    repaired = await api.call("update_resource", read, as_fhir=Patient)
+    assert repaired.name is not None and repaired.name[0].given == ["Ann"]
