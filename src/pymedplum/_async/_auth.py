@@ -111,6 +111,10 @@ class AsyncTokenManager:
         finally:
             await self._emit_all(events)
 
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (the parent's may be held by a thread the child lacks)."""
+        self._lock = _synchronization.AsyncLock()
+
     def expire(self) -> None:
         """Treat the current token as unusable: the next call fetches a new one."""
         self._state = (self._state[0], -math.inf, -math.inf)

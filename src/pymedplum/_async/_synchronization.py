@@ -8,7 +8,9 @@ coroutine hooks. Nothing else in the runtime knows which flavour it is.
 
 from __future__ import annotations
 
+import asyncio  # async-only
 import inspect
+import sys  # async-only
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -38,6 +40,18 @@ class AsyncLock:
         tb: TracebackType | None,
     ) -> None:
         self._lock.release()
+
+
+def event_loop() -> object | None:
+    """The event loop running this call: asyncio's loop, or trio's token; ``None`` for
+    MedplumClient, which runs in no loop. An AsyncMedplumClient's locks and pooled connections
+    belong to the first loop that used it."""
+    try:  # async-only
+        return asyncio.get_running_loop()  # async-only
+    except RuntimeError:  # async-only
+        trio = sys.modules.get("trio")  # async-only
+        return None if trio is None else trio.lowlevel.current_trio_token()  # async-only
+    # sync-only: return None
 
 
 async def sleep(seconds: float) -> None:

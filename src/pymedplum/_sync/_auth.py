@@ -112,6 +112,10 @@ class SyncTokenManager:
         finally:
             self._emit_all(events)
 
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (the parent's may be held by a thread the child lacks)."""
+        self._lock = _synchronization.SyncLock()
+
     def expire(self) -> None:
         """Treat the current token as unusable: the next call fetches a new one."""
         self._state = (self._state[0], -math.inf, -math.inf)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import difflib
 import json as json_module
 import logging
+import os
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
@@ -70,6 +72,21 @@ _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 _OBO_LOWER = _obo.OBO_HEADER.lower()
 
 _CLOSED = "the client has been closed; create a new one"
+# Bumped in a child process after os.fork(): a client whose generation differs was inherited
+# from the parent, and so were its pooled connections (their sockets are shared with it).
+_fork_generation = 0
+
+
+def _count_fork() -> None:
+    global _fork_generation
+    _fork_generation += 1
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_count_fork)
+
+_BIND_LOCK = threading.Lock()  # the first event loop to use a client claims it under this
+
 _NO_CREDENTIALS_HINT = (
     "; the client has no credentials: pass client_id and client_secret, or access_token"
 )
@@ -209,12 +226,9 @@ class SyncBaseClient:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
 
+        self.timeout = float(timeout)
         if http_client is None:
-            self._http = httpx.Client(
-                timeout=httpx.Timeout(float(timeout)),
-                follow_redirects=False,
-                headers={"User-Agent": _USER_AGENT},
-            )
+            self._http = self._new_pool()
             self._owns_http = True
         else:
             if not isinstance(http_client, httpx.Client):
@@ -240,7 +254,8 @@ class SyncBaseClient:
         self._client_headers = {k.lower(): v for k, v in self._http.headers.items()}
         self.client_id = client_id
         self.project_id = project_id
-        self.timeout = float(timeout)
+        self._generation = _fork_generation
+        self._loop: object | None = None  # AsyncMedplumClient: the event loop it belongs to
         self.retry_policy = retry if retry is not None else RetryPolicy()
         self._before_request = before_request
         self._on_request_complete = on_request_complete
@@ -273,12 +288,51 @@ class SyncBaseClient:
 
     # --- lifecycle -------------------------------------------------------------------------
 
+    def _new_pool(self) -> httpx.Client:
+        return httpx.Client(
+            timeout=httpx.Timeout(self.timeout),
+            follow_redirects=False,
+            headers={"User-Agent": _USER_AGENT},
+        )
+
     def close(self) -> None:
         """Close the connection pool this client created (never a caller-supplied one).
         The client refuses further calls either way."""
         self._closed = True
-        if self._owns_http:
+        if self._owns_http and self._generation == _fork_generation:
             self._http.close()
+
+    def _check_context(self) -> None:
+        """RuntimeError for a client used where its connections are not its own: from a
+        second event loop, or with a caller's pool in a forked child. An owned pool inherited
+        through os.fork() is replaced by a new one."""
+        if self._generation != _fork_generation:
+            if not self._owns_http:
+                raise RuntimeError(
+                    f"{type(self).__name__} was created before os.fork() with a caller-supplied "
+                    "http_client, whose pooled connections this process shares with its parent "
+                    "(answers could reach the wrong process); create the http_client and the "
+                    "client in the child process"
+                )
+            # Never closed here: closing could wait on a lock a parent thread held at the
+            # fork, and its sockets belong to the parent too. Kept so they are not collected.
+            self._inherited_http = self._http
+            self._http = self._new_pool()
+            self._tokens.after_fork()
+            self._loop = None
+            self._generation = _fork_generation
+        loop = _synchronization.event_loop()
+        if loop is not self._loop:
+            with _BIND_LOCK:
+                if self._loop is None:
+                    self._loop = loop
+            if loop is not self._loop:
+                # Its locks and connections would wake the other loop's waiters, never this
+                # one's: the call would hang instead of failing.
+                raise RuntimeError(
+                    f"this {type(self).__name__} belongs to another event loop (the first one "
+                    "that used it); create one client per event loop, inside it"
+                )
 
     def __enter__(self) -> Self:
         return self
@@ -642,6 +696,7 @@ class SyncBaseClient:
         return None
 
     def _send(self, call: _Call, replay_safe: bool) -> httpx.Response:
+        self._check_context()
         http = self._http
         tokens = self._tokens
         policy = self.retry_policy

@@ -38,6 +38,13 @@ class SyncLock:
         self._lock.release()
 
 
+def event_loop() -> object | None:
+    """The event loop running this call: asyncio's loop, or trio's token; ``None`` for
+    MedplumClient, which runs in no loop. An AsyncMedplumClient's locks and pooled connections
+    belong to the first loop that used it."""
+    return None
+
+
 def sleep(seconds: float) -> None:
     """Wait between retries (tests patch this to record the delays instead of waiting)."""
     time.sleep(seconds)
