@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from typing_extensions import Self  # at run time too: typing.get_type_hints of the methods
 
 from pymedplum import _obo
-from pymedplum._request_builders import check_seconds
+from pymedplum._request_builders import binary_content, check_seconds
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._serialization import ExponentDecimal, encode_json, json_or_none
@@ -428,6 +428,10 @@ class SyncBaseClient:
         """The one body-carrying low-level call behind ``post`` and ``put``."""
         if data is not None:
             content, headers = _form(data, json, content, headers)
+        elif content is not None:
+            # Bytes only: httpx would read an iterator or a file once, so a retry or the 401
+            # replay would send an empty body, and it fails on a bytearray with a bare TypeError.
+            content = binary_content("content", content)
         response = self._request(
             method, path, base=self._base_of(path), params=params, json=json, content=content,
             headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
