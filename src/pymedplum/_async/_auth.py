@@ -74,10 +74,14 @@ class AsyncTokenManager:
 
     async def token(self, http: httpx.AsyncClient) -> str | None:
         """A usable bearer token (fetching one if needed), or ``None`` without credentials."""
-        token, refresh_at, _ = self._state
+        token, refresh_at, expires_at = self._state
         if token is not None and time.monotonic() < refresh_at:
             return token
         if not self.can_refresh:
+            return token
+        if token is not None and time.monotonic() < expires_at and self._lock.locked():
+            # Another caller is refreshing early: the current token is still valid, so go on
+            # with it rather than wait for the token endpoint (a slow one would stall every call).
             return token
         events: list[RequestEvent] = []
         try:

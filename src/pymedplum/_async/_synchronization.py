@@ -30,6 +30,10 @@ class AsyncLock:
         self._lock = anyio.Lock()  # async-only
         # sync-only: self._lock = threading.Lock()
 
+    def locked(self) -> bool:
+        """Whether a caller holds it (a token request is under way)."""
+        return self._lock.locked()
+
     async def __aenter__(self) -> None:
         await self._lock.acquire()
 

@@ -26,6 +26,10 @@ class SyncLock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
+    def locked(self) -> bool:
+        """Whether a caller holds it (a token request is under way)."""
+        return self._lock.locked()
+
     def __enter__(self) -> None:
         self._lock.acquire()
 
