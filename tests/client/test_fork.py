@@ -115,3 +115,19 @@ def test_a_caller_supplied_pool_is_refused_in_the_child(server_url: str) -> None
         child = in_child(lambda: client.read_resource("Patient", "1"))
         assert child.startswith("RuntimeError") and "os.fork()" in child
         assert client.read_resource("Patient", "1")["id"] == "1"  # the parent goes on
+
+
+def test_a_closed_client_stays_closed_in_the_child(server_url: str) -> None:
+    client = MedplumClient(
+        server_url, client_id="cid", client_secret="cs", allow_insecure_http=True
+    )
+    client.read_resource("Patient", "1")
+    client.close()
+    pool = client._http
+
+    def work() -> object:
+        with pytest.raises(RuntimeError, match="closed"):
+            client.read_resource("Patient", "1")
+        return client._http is pool  # no new pool opened for a closed client
+
+    assert in_child(work) == "True"

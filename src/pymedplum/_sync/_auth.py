@@ -30,7 +30,8 @@ class SyncTokenManager:
 
     ``token()`` is the hot path: a fresh token is returned without locking. Only when the token
     is missing or inside its refresh margin do callers queue on the lock, and the first one
-    through fetches while the others reuse its result: one token request per expiry.
+    through fetches while the others reuse its result: one token request per expiry. While an
+    early refresh runs, callers whose token has not expired go on with it without queueing.
     """
 
     def __init__(

@@ -306,6 +306,8 @@ class SyncBaseClient:
         """RuntimeError for a client used where its connections are not its own: from a
         second event loop, or with a caller's pool in a forked child. An owned pool inherited
         through os.fork() is replaced by a new one."""
+        if self._closed:
+            raise RuntimeError(_CLOSED)  # before a forked child would open a new pool
         if self._generation != _fork_generation:
             if not self._owns_http:
                 raise RuntimeError(
