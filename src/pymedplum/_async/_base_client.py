@@ -74,17 +74,18 @@ _CLOSED = "the client has been closed; create a new one"
 # Bumped in a child process after os.fork(): a client whose generation differs was inherited
 # from the parent, and so were its pooled connections (their sockets are shared with it).
 _fork_generation = 0
+# Held while the first event loop claims a client, or a forked child replaces its pool.
+_BIND_LOCK = threading.Lock()
 
 
 def _count_fork() -> None:
-    global _fork_generation
+    global _fork_generation, _BIND_LOCK
     _fork_generation += 1
+    _BIND_LOCK = threading.Lock()  # a parent thread may have held it at the fork
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_count_fork)
-
-_BIND_LOCK = threading.Lock()  # the first event loop to use a client claims it under this
 
 _NO_CREDENTIALS_HINT = (
     "; the client has no credentials: pass client_id and client_secret, or access_token"
@@ -315,13 +316,15 @@ class AsyncBaseClient:
                     "(answers could reach the wrong process); create the http_client and the "
                     "client in the child process"
                 )
-            # Never closed here: closing could wait on a lock a parent thread held at the
-            # fork, and its sockets belong to the parent too. Kept so they are not collected.
-            self._inherited_http = self._http
-            self._http = self._new_pool()
-            self._tokens.after_fork()
-            self._loop = None
-            self._generation = _fork_generation
+            with _BIND_LOCK:  # threads the child started may get here together
+                if self._generation != _fork_generation:
+                    # Never closed here: closing could wait on a lock a parent thread held at
+                    # the fork, and its sockets are the parent's too. Kept, so not collected.
+                    self._inherited_http = self._http
+                    self._http = self._new_pool()
+                    self._tokens.after_fork()
+                    self._loop = None
+                    self._generation = _fork_generation
         loop = _synchronization.event_loop()
         if loop is not self._loop:
             with _BIND_LOCK:
