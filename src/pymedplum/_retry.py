@@ -78,7 +78,8 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based), jittered."""
-        ceiling = min(self.max_backoff, self.backoff_base * (2.0 ** (attempt - 1)))
+        # The exponent is capped: 2.0 ** 1024 raises OverflowError (max_attempts is unbounded).
+        ceiling = min(self.max_backoff, self.backoff_base * (2.0 ** min(attempt - 1, 1023)))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def delay_for_status(

@@ -28,7 +28,8 @@ class AsyncTokenManager:
 
     ``token()`` is the hot path: a fresh token is returned without locking. Only when the token
     is missing or inside its refresh margin do callers queue on the lock, and the first one
-    through fetches while the others reuse its result: one token request per expiry.
+    through fetches while the others reuse its result: one token request per expiry. While an
+    early refresh runs, callers whose token has not expired go on with it without queueing.
     """
 
     def __init__(
@@ -74,10 +75,14 @@ class AsyncTokenManager:
 
     async def token(self, http: httpx.AsyncClient) -> str | None:
         """A usable bearer token (fetching one if needed), or ``None`` without credentials."""
-        token, refresh_at, _ = self._state
+        token, refresh_at, expires_at = self._state
         if token is not None and time.monotonic() < refresh_at:
             return token
         if not self.can_refresh:
+            return token
+        if token is not None and time.monotonic() < expires_at and self._lock.locked():
+            # Another caller is refreshing early: the current token is still valid, so go on
+            # with it rather than wait for the token endpoint (a slow one would stall every call).
             return token
         events: list[RequestEvent] = []
         try:
@@ -110,6 +115,10 @@ class AsyncTokenManager:
                 return await self._fetch(http, events)
         finally:
             await self._emit_all(events)
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (the parent's may be held by a thread the child lacks)."""
+        self._lock = _synchronization.AsyncLock()
 
     def expire(self) -> None:
         """Treat the current token as unusable: the next call fetches a new one."""

@@ -8,7 +8,9 @@ coroutine hooks. Nothing else in the runtime knows which flavour it is.
 
 from __future__ import annotations
 
+import asyncio  # async-only
 import inspect
+import sys  # async-only
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -28,6 +30,10 @@ class AsyncLock:
         self._lock = anyio.Lock()  # async-only
         # sync-only: self._lock = threading.Lock()
 
+    def locked(self) -> bool:
+        """Whether a caller holds it (a token request is under way)."""
+        return self._lock.locked()
+
     async def __aenter__(self) -> None:
         await self._lock.acquire()
 
@@ -38,6 +44,18 @@ class AsyncLock:
         tb: TracebackType | None,
     ) -> None:
         self._lock.release()
+
+
+def event_loop() -> object | None:
+    """The event loop running this call: asyncio's loop, or trio's token; ``None`` for
+    MedplumClient, which runs in no loop. An AsyncMedplumClient's locks and pooled connections
+    belong to the first loop that used it."""
+    try:  # async-only
+        return asyncio.get_running_loop()  # async-only
+    except RuntimeError:  # async-only
+        trio = sys.modules.get("trio")  # async-only
+        return None if trio is None else trio.lowlevel.current_trio_token()  # async-only
+    # sync-only: return None
 
 
 async def sleep(seconds: float) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import difflib
 import json as json_module
 import logging
+import os
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
@@ -27,7 +29,7 @@ from pydantic import BaseModel
 from typing_extensions import Self  # at run time too: typing.get_type_hints of the methods
 
 from pymedplum import _obo
-from pymedplum._request_builders import check_seconds
+from pymedplum._request_builders import binary_content, check_seconds
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._serialization import ExponentDecimal, decode_json, encode_json, json_or_none
@@ -69,6 +71,22 @@ _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 _OBO_LOWER = _obo.OBO_HEADER.lower()
 
 _CLOSED = "the client has been closed; create a new one"
+# Bumped in a child process after os.fork(): a client whose generation differs was inherited
+# from the parent, and so were its pooled connections (their sockets are shared with it).
+_fork_generation = 0
+# Held while the first event loop claims a client, or a forked child replaces its pool.
+_BIND_LOCK = threading.Lock()
+
+
+def _count_fork() -> None:
+    global _fork_generation, _BIND_LOCK
+    _fork_generation += 1
+    _BIND_LOCK = threading.Lock()  # a parent thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_count_fork)
+
 _NO_CREDENTIALS_HINT = (
     "; the client has no credentials: pass client_id and client_secret, or access_token"
 )
@@ -208,12 +226,9 @@ class SyncBaseClient:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
 
+        self.timeout = float(timeout)
         if http_client is None:
-            self._http = httpx.Client(
-                timeout=httpx.Timeout(float(timeout)),
-                follow_redirects=False,
-                headers={"User-Agent": _USER_AGENT},
-            )
+            self._http = self._new_pool()
             self._owns_http = True
         else:
             if not isinstance(http_client, httpx.Client):
@@ -239,7 +254,8 @@ class SyncBaseClient:
         self._client_headers = {k.lower(): v for k, v in self._http.headers.items()}
         self.client_id = client_id
         self.project_id = project_id
-        self.timeout = float(timeout)
+        self._generation = _fork_generation
+        self._loop: object | None = None  # AsyncMedplumClient: the event loop it belongs to
         self.retry_policy = retry if retry is not None else RetryPolicy()
         self._before_request = before_request
         self._on_request_complete = on_request_complete
@@ -272,12 +288,55 @@ class SyncBaseClient:
 
     # --- lifecycle -------------------------------------------------------------------------
 
+    def _new_pool(self) -> httpx.Client:
+        return httpx.Client(
+            timeout=httpx.Timeout(self.timeout),
+            follow_redirects=False,
+            headers={"User-Agent": _USER_AGENT},
+        )
+
     def close(self) -> None:
         """Close the connection pool this client created (never a caller-supplied one).
         The client refuses further calls either way."""
         self._closed = True
-        if self._owns_http:
+        if self._owns_http and self._generation == _fork_generation:
             self._http.close()
+
+    def _check_context(self) -> None:
+        """RuntimeError for a client used where its connections are not its own: from a
+        second event loop, or with a caller's pool in a forked child. An owned pool inherited
+        through os.fork() is replaced by a new one."""
+        if self._closed:
+            raise RuntimeError(_CLOSED)  # before a forked child would open a new pool
+        if self._generation != _fork_generation:
+            if not self._owns_http:
+                raise RuntimeError(
+                    f"{type(self).__name__} was created before os.fork() with a caller-supplied "
+                    "http_client, whose pooled connections this process shares with its parent "
+                    "(answers could reach the wrong process); create the http_client and the "
+                    "client in the child process"
+                )
+            with _BIND_LOCK:  # threads the child started may get here together
+                if self._generation != _fork_generation:
+                    # Never closed here: closing could wait on a lock a parent thread held at
+                    # the fork, and its sockets are the parent's too. Kept, so not collected.
+                    self._inherited_http = self._http
+                    self._http = self._new_pool()
+                    self._tokens.after_fork()
+                    self._loop = None
+                    self._generation = _fork_generation
+        loop = _synchronization.event_loop()
+        if loop is not self._loop:
+            with _BIND_LOCK:
+                if self._loop is None:
+                    self._loop = loop
+            if loop is not self._loop:
+                # Its locks and connections would wake the other loop's waiters, never this
+                # one's: the call would hang instead of failing.
+                raise RuntimeError(
+                    f"this {type(self).__name__} belongs to another event loop (the first one "
+                    "that used it); create one client per event loop, inside it"
+                )
 
     def __enter__(self) -> Self:
         return self
@@ -373,6 +432,10 @@ class SyncBaseClient:
         """The one body-carrying low-level call behind ``post`` and ``put``."""
         if data is not None:
             content, headers = _form(data, json, content, headers)
+        elif content is not None:
+            # Bytes only: httpx would read an iterator or a file once, so a retry or the 401
+            # replay would send an empty body, and it fails on a bytearray with a bare TypeError.
+            content = binary_content("content", content)
         response = self._request(
             method, path, base=self._base_of(path), params=params, json=json, content=content,
             headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
@@ -641,6 +704,7 @@ class SyncBaseClient:
         return None
 
     def _send(self, call: _Call, replay_safe: bool) -> httpx.Response:
+        self._check_context()
         http = self._http
         tokens = self._tokens
         policy = self.retry_policy

@@ -26,6 +26,10 @@ class SyncLock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
+    def locked(self) -> bool:
+        """Whether a caller holds it (a token request is under way)."""
+        return self._lock.locked()
+
     def __enter__(self) -> None:
         self._lock.acquire()
 
@@ -36,6 +40,13 @@ class SyncLock:
         tb: TracebackType | None,
     ) -> None:
         self._lock.release()
+
+
+def event_loop() -> object | None:
+    """The event loop running this call: asyncio's loop, or trio's token; ``None`` for
+    MedplumClient, which runs in no loop. An AsyncMedplumClient's locks and pooled connections
+    belong to the first loop that used it."""
+    return None
 
 
 def sleep(seconds: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import io
 import time
 
 import httpx
@@ -183,3 +184,28 @@ async def test_client_errors_are_not_retried(fake: FakeMedplum, sleeps: list[flo
     with pytest.raises(ServerError):
         await client._request("GET", "Patient/1")
     assert len(fake.requests) == 1 and sleeps == []
+
+
+async def test_a_retried_post_sends_its_bytes_body_again_identically(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    client = make_client(fake)
+    fake.queue("POST", "/x", fake.json(429, None, **{"Retry-After": "1"}), fake.json(200, {}))
+    await client.post("x", content=bytearray(b"\x00binary\xff"))
+    assert [r.content for r in fake.sent_to("/x")] == [b"\x00binary\xff"] * 2
+    assert sleeps == [1.0]
+
+
+@pytest.mark.parametrize(
+    "content", [iter([b"ab", b"cd"]), io.BytesIO(b"abcd"), "text"], ids=["iterator", "file", "str"]
+)
+async def test_a_body_that_cannot_be_sent_twice_is_refused_before_sending(
+    fake: FakeMedplum, content: object
+) -> None:
+    # A retry (429) or the 401 replay would have sent an iterator or a file empty.
+    client = make_client(fake)
+    with pytest.raises(TypeError, match="content must be bytes"):
+        await client.post("x", content=content)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="content must be bytes"):
+        await client.put("x", content=content)  # type: ignore[arg-type]
+    assert fake.requests == []
