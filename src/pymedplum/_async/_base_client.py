@@ -302,6 +302,12 @@ class AsyncBaseClient:
         ``ProjectMembership/<id>``, or a ProjectMembership resource (dict or model)."""
         return _obo.OnBehalfOfContext(self._obo_var, _obo.normalize_membership(membership), self)
 
+    def _bind_on_behalf_of(self, on_behalf_of: str | None) -> str:
+        """The membership of a call whose requests go out later (a lazy page iteration),
+        resolved now by the usual precedence, as a per-call value (``""`` for none) that
+        every later request sends whatever the ambient value is by then."""
+        return _obo.resolve(on_behalf_of, self._obo_var, self.default_on_behalf_of) or ""
+
     # --- low-level HTTP (paths relative to base_url, or same-origin absolute URLs) ----------
 
     async def get(
