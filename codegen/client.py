@@ -310,13 +310,9 @@ def render_override_body(name: str, spec: dict[str, Any], params: list[Param], i
         f"**{p.name}" if p.kind == "var_keyword" else f"{p.name}={p.name}" for p in params
     )
     if spec["returns"]["shape"] == "model_iter":
-        # The sync twin delegates with ``yield from`` (markers read by scripts/run_unasync.py).
-        return (
-            f"{indent}items = self._{name}({args})\n"
-            f"{indent}async for item in items:  # async-only\n"
-            f"{indent}    yield item  # async-only\n"
-            f"{indent}# sync-only: yield from items"
-        )
+        # Not a generator itself: the override runs now (binding the call's On-Behalf-Of while
+        # the caller's context is current) and returns the lazy iterator.
+        return f"{indent}return self._{name}({args})"
     return f"{indent}return await self._{name}({args})"
 
 
@@ -325,14 +321,14 @@ def render_method(name: str, spec: dict[str, Any]) -> str:
     params = _params(spec)
     variants, impl_return = overload_variants(spec["returns"]["shape"], params)
     out: list[str] = []
-    # An async generator's overloads are plain ``def``s returning the iterator (calling it
-    # does not return a coroutine).
+    # An iterator method is a plain ``def`` returning the (async) iterator: calling it returns
+    # no coroutine, and it runs at once, in the caller's context (see render_override_body).
     stub_def = "def" if spec["returns"]["shape"] == "model_iter" else "async def"
     for v_params, v_return in variants:
         out.append("    @overload")
         out.append(f"    {stub_def} {name}({render_signature(v_params)}) -> {v_return}: ...")
         out.append("")
-    out.append(f"    async def {name}({render_signature(params)}) -> {impl_return}:")
+    out.append(f"    {stub_def} {name}({render_signature(params)}) -> {impl_return}:")
     out.append(render_docstring(name, spec, params, "        "))
     names = {p.name for p in params}
     if "as_fhir" in names:

@@ -107,7 +107,9 @@ class OnBehalfOfContext(Generic[OwnerT]):
 def resolve(explicit: str | None, var: ContextVar[str | None], default: str | None) -> str | None:
     """The membership one call sends: explicit (``""`` = none) > ambient > default."""
     if explicit is not None:
-        return normalize_membership(explicit, argument="on_behalf_of") if explicit else None
+        # Only the empty str means "none for this call"; another falsy value (False, 0, {})
+        # is a mistake and raises, rather than silently dropping the ambient membership.
+        return None if explicit == "" else normalize_membership(explicit, argument="on_behalf_of")
     ambient = var.get()
     if ambient is not None:
         return ambient

@@ -216,9 +216,9 @@ _ALL_TYPES_COMPARTMENT = re.compile(f"/{RESOURCE_TYPE_PATTERN}/\\{{id\\}}/\\*(/_
 _ROUTE_WORDS = frozenset(
     {
         # top-level routers and versions
-        ".well-known", "admin", "agent", "api", "auth", "dicom", "email", "fhir", "fhircast",
-        "healthcheck", "hl7", "keyvalue", "oauth2", "openapi.json", "robots.txt", "scim",
-        "storage", "webhook", "ws", "PS3", "R4", "STU2", "STU3", "v1", "v2",
+        ".well-known", "admin", "agent", "api", "auth", "bulkdata", "dicom", "email", "fhir",
+        "fhircast", "healthcheck", "hl7", "keyvalue", "oauth2", "openapi.json", "robots.txt",
+        "scim", "storage", "webhook", "ws", "PS3", "R4", "STU2", "STU3", "v1", "v2",
         # /admin
         "bot", "client", "invite", "members", "projects", "secrets", "setpassword", "sites",
         "super",
@@ -233,7 +233,7 @@ _ROUTE_WORDS = frozenset(
         # /email and /scim
         "send", "Groups", "ResourceTypes", "Schemas", "ServiceProviderConfig", "Users",
         # FHIR-level words (under the FHIR base, but not a resource type)
-        "_history", "_search", "job", "metadata",
+        "_history", "_search", "export", "job", "metadata",
     }
 )  # fmt: skip
 

@@ -156,3 +156,33 @@ def test_manifest_replay_safety() -> None:
     assert ENDPOINTS["create_resource_if_none_exist"].replay_safe is True
     assert ENDPOINTS["create_resource"].replay_safe is False
     assert ENDPOINTS["upload_binary"].replay_safe is False
+
+
+@pytest.mark.parametrize("method", ["get_async_job_status", "wait_for_async_job"])
+async def test_a_job_polled_by_its_url_is_described_like_one_polled_by_its_id(
+    make: Any, method: str
+) -> None:
+    # The URL a Prefer: respond-async answer hands out used to be reported as
+    # /fhir/R4/job/status (its id segment dropped) with no resource_id.
+    h = make(universal)
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"diagnostics": FHIR + "job/j9/status"}],
+    }
+    await h.call(method, outcome)
+    await h.call(method, "j9")
+    by_url, by_id = h.events
+    assert str(h.requests[0].url) == FHIR + "job/j9/status"
+    for event in (by_url, by_id):
+        assert (event.action, event.resource_type, event.resource_id) == ("read", "AsyncJob", "j9")
+        assert event.path_template == "/fhir/R4/job/{id}/status"
+
+
+async def test_a_bulk_data_status_url_is_not_reported_as_an_async_job(make: Any) -> None:
+    h = make(lambda request: json_response(200, {"output": []}))
+    await h.call("wait_for_async_job", FHIR + "bulkdata/export/e1")
+    (event,) = h.events
+    assert event.path == "/fhir/R4/bulkdata/export/e1"
+    assert event.path_template == "/fhir/R4/bulkdata/export/{id}"
+    assert (event.action, event.resource_type, event.resource_id) == ("read", None, None)
+    assert "e1" not in str(event.to_non_phi_dict())

@@ -195,11 +195,21 @@ async def test_pages_yield_models(make: Any) -> None:
     assert [type(p) for p in patients] == [Patient, Patient, Patient]
 
 
-def test_pages_is_a_generator_on_sync_and_an_async_generator_on_async() -> None:
+async def test_pages_returns_an_iterator_on_sync_and_an_async_iterator_on_async(
+    make: Any,
+) -> None:
     import inspect
 
-    assert inspect.isasyncgenfunction(AsyncMedplumClient.search_resource_pages)
-    assert inspect.isgeneratorfunction(MedplumClient.search_resource_pages)
+    h = make(pages(FHIR + "Patient?page=2"))
+    iterator = h.iterate("search_resource_pages", "Patient")
+    assert not inspect.isawaitable(iterator)
+    if h.is_async:
+        assert isinstance(h.client, AsyncMedplumClient)
+        assert hasattr(iterator, "__anext__") and not hasattr(iterator, "__next__")
+    else:
+        assert isinstance(h.client, MedplumClient)
+        assert hasattr(iterator, "__next__") and not hasattr(iterator, "__anext__")
+    assert h.requests == []
 
 
 # --- search_with_options --------------------------------------------------------------------

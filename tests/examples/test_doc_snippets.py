@@ -54,6 +54,11 @@ BLOCKS: dict[tuple[str, int], str] = {
         "memberships of the reader's project; the precedence it shows is tested against the "
         "server in tests/integration/test_client_auth.py"
     ),
+    ("docs/on-behalf-of.md", 1): (
+        "a membership of the reader's project; the paging rule it shows is tested in "
+        "tests/endpoints/test_on_behalf_of.py and against the server in "
+        "tests/integration/test_client_auth.py"
+    ),
     ("docs/quickstart.md", 0): RUN,
     ("docs/quickstart.md", 1): RUN,
     ("docs/typed-search.md", 0): RUN,

@@ -192,6 +192,30 @@ async def test_on_behalf_of_precedence(make_api: Callable[..., Api]) -> None:
     assert attempts == [ref1, ref2, ref3, None, ref2, ref1, None]
 
 
+async def test_on_behalf_of_of_later_pages_is_the_one_of_the_call(
+    make_api: Callable[..., Api],
+) -> None:
+    # A page fetched after leaving the block went out without the header: as the client
+    # application itself (a project admin), outside the member's access policy.
+    api = make_api()
+    member = api.server.create_membership()["membership"]["id"]
+    family = unique("OboPages")
+    for _ in range(3):
+        await api.call("create_resource", {"resourceType": "Patient", "name": [{"family": family}]})
+    api.server.reset()
+    async with api.on_behalf_of(member):
+        iterator = api.iterate("search_resource_pages", "Patient", {"family": family, "_count": 1})
+        seen = [await anext(iterator) if api.is_async else next(iterator)]
+    if api.is_async:
+        seen += [patient async for patient in iterator]
+    else:
+        seen += list(iterator)
+    assert len({p["id"] for p in seen}) == 3
+    pages = api.server.requests("/fhir/R4/Patient")
+    assert len(pages) == 3
+    assert all(r["headers"][OBO] == f"ProjectMembership/{member}" for r in pages)
+
+
 async def test_on_behalf_of_acts_as_the_member(make_api: Callable[..., Api]) -> None:
     server = make_api().server
     member = server.create_membership()

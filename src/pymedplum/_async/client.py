@@ -633,7 +633,7 @@ class AsyncMedplumClient(
         on_behalf_of: str | None = None,
     ) -> AsyncIterator[ModelT]: ...
 
-    async def search_resource_pages(
+    def search_resource_pages(
         self,
         resource_type: str,
         query: SearchQuery | None = None,
@@ -645,7 +645,9 @@ class AsyncMedplumClient(
 
         Each page is fetched only when the previous one is consumed. next links are followed only
         while they stay on the client's origin (UnsafeRedirectError otherwise). Entries included by
-        _include/_revinclude (search.mode "include") are skipped.
+        _include/_revinclude (search.mode "include") are skipped. The On-Behalf-Of membership (per-
+        call, ambient or default) is the one current when this method is called: every page carries
+        it, also one fetched after leaving the client.on_behalf_of(...) block.
 
         Args:
             resource_type: FHIR resource type, e.g. "Patient".
@@ -668,12 +670,9 @@ class AsyncMedplumClient(
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
         check_model_class("as_fhir", as_fhir, resource_type)
-        items = self._search_resource_pages(
+        return self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
-        async for item in items:  # async-only
-            yield item  # async-only
-        # sync-only: yield from items
 
     @overload
     async def search_with_options(

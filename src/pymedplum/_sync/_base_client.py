@@ -261,8 +261,8 @@ class SyncBaseClient:
         self._on_request_complete = on_request_complete
         self.default_on_behalf_of = (
             _obo.normalize_membership(default_on_behalf_of, argument="default_on_behalf_of")
-            if default_on_behalf_of
-            else None
+            if default_on_behalf_of is not None and default_on_behalf_of != ""
+            else None  # "" is none too; another falsy value (False, 0) raises
         )
         self._obo_var: ContextVar[str | None] = ContextVar(
             f"pymedplum_on_behalf_of_{id(self):x}", default=None
@@ -358,6 +358,12 @@ class SyncBaseClient:
         in the block (this task / thread only). Accepts a ProjectMembership id, a reference
         ``ProjectMembership/<id>``, or a ProjectMembership resource (dict or model)."""
         return _obo.OnBehalfOfContext(self._obo_var, _obo.normalize_membership(membership), self)
+
+    def _bind_on_behalf_of(self, on_behalf_of: str | None) -> str:
+        """The membership of a call whose requests go out later (a lazy page iteration),
+        resolved now by the usual precedence, as a per-call value (``""`` for none) that
+        every later request sends whatever the ambient value is by then."""
+        return _obo.resolve(on_behalf_of, self._obo_var, self.default_on_behalf_of) or ""
 
     # --- low-level HTTP (paths relative to base_url, or same-origin absolute URLs) ----------
 

@@ -645,7 +645,9 @@ class MedplumClient(
 
         Each page is fetched only when the previous one is consumed. next links are followed only
         while they stay on the client's origin (UnsafeRedirectError otherwise). Entries included by
-        _include/_revinclude (search.mode "include") are skipped.
+        _include/_revinclude (search.mode "include") are skipped. The On-Behalf-Of membership (per-
+        call, ambient or default) is the one current when this method is called: every page carries
+        it, also one fetched after leaving the client.on_behalf_of(...) block.
 
         Args:
             resource_type: FHIR resource type, e.g. "Patient".
@@ -668,10 +670,9 @@ class MedplumClient(
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
         check_model_class("as_fhir", as_fhir, resource_type)
-        items = self._search_resource_pages(
+        return self._search_resource_pages(
             resource_type=resource_type, query=query, as_fhir=as_fhir, on_behalf_of=on_behalf_of
         )
-        yield from items
 
     @overload
     def search_with_options(

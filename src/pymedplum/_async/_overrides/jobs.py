@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -10,6 +11,7 @@ import httpx
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._async._synchronization import sleep
 from pymedplum._endpoints import ENDPOINTS
+from pymedplum._fhir_rules import ID_PATTERN
 from pymedplum._request_builders import (
     TERMINAL_JOB_STATUSES,
     bulk_data_done,
@@ -20,6 +22,9 @@ from pymedplum._request_builders import (
 from pymedplum._security import check_same_origin
 from pymedplum.endpoint_types import JobReference
 
+# The AsyncJob status URL Medplum hands out, after the FHIR base: job/<id>/status.
+_JOB_PATH = re.compile(f"job/({ID_PATTERN})/status")
+
 
 class JobOverrides(Dispatch):
     """Bodies of get_async_job_status and wait_for_async_job."""
@@ -29,7 +34,13 @@ class JobOverrides(Dispatch):
         if is_absolute_url(locator):
             # The poll carries the bearer token: a job URL must stay on the client's origin.
             check_same_origin(self._origin, locator, what="the async job URL")
-            return await self._call_endpoint(endpoint, {}, url=locator)
+            match = _JOB_PATH.fullmatch(httpx.URL(locator).path.removeprefix(self._fhir_prefix))
+            if match is None:
+                # Another status URL (a Bulk Data export's): the RequestEvent describes the URL
+                # itself, not a job/{id}/status it is not.
+                return await self._request("GET", locator, base="absolute", action="read")
+            # The job's id goes into the RequestEvent as for a bare id (resource_id, template).
+            return await self._call_endpoint(endpoint, {"id": match.group(1)}, url=locator)
         return await self._call_endpoint(endpoint, {"id": locator})
 
     async def _get_async_job_status(self, *, job: JobReference) -> dict[str, Any]:

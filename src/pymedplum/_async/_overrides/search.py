@@ -62,13 +62,31 @@ class SearchOverrides(Dispatch):
         found = matches(self._dict_response(response))
         return found[0] if found else None
 
-    async def _search_resource_pages(
+    def _search_resource_pages(
         self,
         *,
         resource_type: str,
         query: SearchQuery | None,
         as_fhir: type[ModelT] | None,
         on_behalf_of: str | None,
+    ) -> AsyncIterator[dict[str, Any] | ModelT]:
+        # The On-Behalf-Of is resolved now, at the call: a page fetched later, once the
+        # caller has left its ``with client.on_behalf_of(...)`` block (or from another task),
+        # must not go out as someone else (the client's own, wider, access).
+        return self._search_pages(
+            resource_type=resource_type,
+            query=query,
+            as_fhir=as_fhir,
+            on_behalf_of=self._bind_on_behalf_of(on_behalf_of),
+        )
+
+    async def _search_pages(
+        self,
+        *,
+        resource_type: str,
+        query: SearchQuery | None,
+        as_fhir: type[ModelT] | None,
+        on_behalf_of: str,
     ) -> AsyncIterator[dict[str, Any] | ModelT]:
         endpoint = ENDPOINTS["search_resource_pages"]
         values = {"resourceType": resource_type}

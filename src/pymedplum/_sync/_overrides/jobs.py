@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 import httpx
 
 from pymedplum._endpoints import ENDPOINTS
+from pymedplum._fhir_rules import ID_PATTERN
 from pymedplum._request_builders import (
     TERMINAL_JOB_STATUSES,
     bulk_data_done,
@@ -22,6 +24,9 @@ from pymedplum._sync._overrides._dispatch import Dispatch
 from pymedplum._sync._synchronization import sleep
 from pymedplum.endpoint_types import JobReference
 
+# The AsyncJob status URL Medplum hands out, after the FHIR base: job/<id>/status.
+_JOB_PATH = re.compile(f"job/({ID_PATTERN})/status")
+
 
 class JobOverrides(Dispatch):
     """Bodies of get_async_job_status and wait_for_async_job."""
@@ -31,7 +36,13 @@ class JobOverrides(Dispatch):
         if is_absolute_url(locator):
             # The poll carries the bearer token: a job URL must stay on the client's origin.
             check_same_origin(self._origin, locator, what="the async job URL")
-            return self._call_endpoint(endpoint, {}, url=locator)
+            match = _JOB_PATH.fullmatch(httpx.URL(locator).path.removeprefix(self._fhir_prefix))
+            if match is None:
+                # Another status URL (a Bulk Data export's): the RequestEvent describes the URL
+                # itself, not a job/{id}/status it is not.
+                return self._request("GET", locator, base="absolute", action="read")
+            # The job's id goes into the RequestEvent as for a bare id (resource_id, template).
+            return self._call_endpoint(endpoint, {"id": match.group(1)}, url=locator)
         return self._call_endpoint(endpoint, {"id": locator})
 
     def _get_async_job_status(self, *, job: JobReference) -> dict[str, Any]:

@@ -72,6 +72,24 @@ class SearchOverrides(Dispatch):
         as_fhir: type[ModelT] | None,
         on_behalf_of: str | None,
     ) -> Iterator[dict[str, Any] | ModelT]:
+        # The On-Behalf-Of is resolved now, at the call: a page fetched later, once the
+        # caller has left its ``with client.on_behalf_of(...)`` block (or from another task),
+        # must not go out as someone else (the client's own, wider, access).
+        return self._search_pages(
+            resource_type=resource_type,
+            query=query,
+            as_fhir=as_fhir,
+            on_behalf_of=self._bind_on_behalf_of(on_behalf_of),
+        )
+
+    def _search_pages(
+        self,
+        *,
+        resource_type: str,
+        query: SearchQuery | None,
+        as_fhir: type[ModelT] | None,
+        on_behalf_of: str,
+    ) -> Iterator[dict[str, Any] | ModelT]:
         endpoint = ENDPOINTS["search_resource_pages"]
         values = {"resourceType": resource_type}
         response = self._call_endpoint(
