@@ -56,7 +56,7 @@ class Param:
 
 def load_manifest(path: Path = MANIFEST) -> dict[str, Any]:
     """Parse and check the manifest; raise ManifestError naming the first problem."""
-    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     for name, spec in data["methods"].items():
         _check_method(name, spec)
     for alias, target in data.get("aliases", {}).items():
@@ -414,6 +414,6 @@ def generate() -> None:
     """Write the generated client and endpoint table (the ``make generate`` step)."""
     manifest = load_manifest()
     CLIENT_OUT.parent.mkdir(parents=True, exist_ok=True)
-    CLIENT_OUT.write_text(render_client(manifest))
-    ENDPOINTS_OUT.write_text(render_endpoints(manifest))
+    CLIENT_OUT.write_text(render_client(manifest), encoding="utf-8")
+    ENDPOINTS_OUT.write_text(render_endpoints(manifest), encoding="utf-8")
     _format([CLIENT_OUT, ENDPOINTS_OUT])

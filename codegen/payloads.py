@@ -25,7 +25,7 @@ HEADER = (
 
 
 def _classes(module: Path) -> list[str]:
-    tree = ast.parse(module.read_text())
+    tree = ast.parse(module.read_text(encoding="utf-8"))
     return [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
 
 
@@ -80,7 +80,7 @@ def generate() -> None:
             for path in sorted(target.glob("*.py"))
             if path.name != "__init__.py"
         }
-        (target / "__init__.py").write_text(_init(modules))
+        (target / "__init__.py").write_text(_init(modules), encoding="utf-8")
         ruff = bin_dir / "ruff"
         subprocess.run(
             [str(ruff), "check", "--quiet", "--fix", "--select", "I,F401,UP", str(target)],
