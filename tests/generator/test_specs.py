@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -121,3 +123,31 @@ def test_refresh_keeps_the_vendored_openapi_without_the_shared_contract_folder(
     assert {p: b for p, b in after.items() if p != manifest_path} == {
         p: b for p, b in before.items() if p != manifest_path
     }
+
+
+def test_the_client_generator_reads_and_writes_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    # specs/operations.yaml and the generated client hold non-ASCII text (arrows, dashes): under
+    # a C locale without UTF-8 mode, reading the manifest failed (UnicodeDecodeError).
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import sys, pathlib; from codegen import client; "
+        "out = pathlib.Path(sys.argv[1]); "
+        "client.CLIENT_OUT = out / 'client.py'; client.ENDPOINTS_OUT = out / '_endpoints.py'; "
+        "client.generate()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}",
+            "PYTHONUTF8": "0",
+            "LC_ALL": "C",
+        },
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    committed = root / "src" / "pymedplum" / "_async" / "client.py"
+    assert (tmp_path / "client.py").read_bytes() == committed.read_bytes()
