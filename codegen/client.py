@@ -353,28 +353,30 @@ def render_method(name: str, spec: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def render_client(manifest: dict[str, Any]) -> str:
-    """The whole ``_async/client.py`` source (before ruff format)."""
-    env = jinja2.Environment(
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
+
+
+def render_client(manifest: dict[str, Any]) -> str:
+    """The whole ``_async/client.py`` source (before ruff format)."""
     methods = [render_method(name, spec) for name, spec in manifest["methods"].items()]
-    return env.get_template("client.py.jinja").render(
-        mixins=manifest["mixins"],
-        methods=methods,
-        aliases=manifest.get("aliases", {}),
+    return (
+        _env()
+        .get_template("client.py.jinja")
+        .render(
+            mixins=manifest["mixins"],
+            methods=methods,
+            aliases=manifest.get("aliases", {}),
+        )
     )
 
 
 def render_endpoints(manifest: dict[str, Any]) -> str:
     """The whole ``_endpoints.py`` source (before ruff format)."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
     rows = []
     for name, spec in manifest["methods"].items():
         req = spec["request"]
@@ -398,7 +400,7 @@ def render_endpoints(manifest: dict[str, Any]) -> str:
                 "returns": spec["returns"]["shape"],
             }
         )
-    return env.get_template("endpoints.py.jinja").render(rows=rows, py=_py)
+    return _env().get_template("endpoints.py.jinja").render(rows=rows, py=_py)
 
 
 def _format(paths: list[Path]) -> None:
