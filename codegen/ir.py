@@ -81,6 +81,8 @@ class Model:
     definitions: Definitions
     path_to_class: dict[str, str]  # "Questionnaire.item" -> "QuestionnaireItem"
     skipped: int = 0  # StructureDefinitions not generated (profiles, extensions, logical models)
+    # later definitions of a type already defined (the first wins), "Name (where)"
+    ignored: list[str] = field(default_factory=list)
 
 
 def _ext(items: list[dict[str, Any]] | None, url: str) -> dict[str, Any] | None:
@@ -135,13 +137,16 @@ def build(defs: Definitions) -> Model:
     """Build the intermediate model from the definitions (first definition of a type wins)."""
     chosen: dict[str, tuple[dict[str, Any], str]] = {}
     skipped = 0
+    ignored: list[str] = []  # a type defined again (another url) by a later definition
     for sd, where in zip(defs.structure_definitions, defs.origins, strict=True):
         with _malformed(sd, where):
             if not _keep(sd):
                 skipped += 1
                 continue
             name = sd["name"] if sd.get("derivation") == "constraint" else sd["type"]
-        chosen.setdefault(name, (sd, where))
+        first = chosen.setdefault(name, (sd, where))[0]
+        if _identity(first) != _identity(sd):  # not the same definition read twice
+            ignored.append(f"{name} ({where})")
     if not chosen:
         raise SystemExit(
             f"no FHIR type to generate in {', '.join(defs.sources)}: its "
@@ -168,7 +173,11 @@ def build(defs: Definitions) -> Model:
         with _malformed(sd, where):
             _build_type(name, sd, types, path_to_class, where)
 
-    return Model(primitives, types, defs, path_to_class, skipped)
+    return Model(primitives, types, defs, path_to_class, skipped, ignored)
+
+
+def _identity(sd: dict[str, Any]) -> tuple[Any, Any]:
+    return sd.get("url"), sd.get("version")
 
 
 @contextmanager

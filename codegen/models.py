@@ -676,3 +676,11 @@ def cli(argv: Sequence[str] | None = None) -> None:
         else ""
     )
     print(f"{args.package}: {len(gen.model.types)} classes written to {args.out}{skipped}")
+    if gen.model.ignored:
+        # e.g. two releases' core packages given together: the result mixes them
+        shown = ", ".join(gen.model.ignored[:3]) + (", ..." if len(gen.model.ignored) > 3 else "")
+        print(
+            f"warning: {len(gen.model.ignored)} types defined again by a later source were "
+            f"ignored (the first definition wins): {shown}",
+            file=sys.stderr,
+        )

@@ -368,3 +368,27 @@ def test_an_output_folder_that_cannot_be_made(tmp_path: Path) -> None:
         done = _cli("--source", core, "--out", out, "--package", "pk")
         assert done.returncode == 1
         assert done.stderr.startswith(f"{out}: cannot create the package folder (")
+
+
+def test_a_type_defined_again_by_a_later_source_is_reported(tmp_path: Path) -> None:
+    # Two releases' core packages given together silently mixed them (first definition wins).
+    older = [{**sd, "version": "4.3.0"} for sd in tiny_fhir()]
+    newer = [{**sd, "version": "5.0.0"} for sd in tiny_fhir()]
+    first = _write(
+        tmp_path / "r4b.json",
+        {"resourceType": "Bundle", "entry": [{"resource": sd} for sd in older]},
+    )
+    second = _write(
+        tmp_path / "r5.json",
+        {"resourceType": "Bundle", "entry": [{"resource": sd} for sd in newer]},
+    )
+    done = _cli("--source", first, second, "--out", tmp_path / "mixed", "--package", "pk")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "warning: 3 types defined again by a later source were ignored (the first definition "
+        f"wins): string ({second}, entry 0), Element ({second}, entry 1), Greeting ({second}, "
+        "entry 2)\n"
+    )
+    # the same definitions read twice are no conflict
+    done = _cli("--source", first, first, "--out", tmp_path / "twice", "--package", "pk")
+    assert (done.returncode, done.stderr) == (0, "")
