@@ -75,7 +75,13 @@ def read_vendored(target: str) -> bytes:
 
 def load_json(target: str) -> Any:
     """Parse a vendored JSON file (used by the generators)."""
-    return json.loads(read_vendored(target))
+    try:
+        return json.loads(read_vendored(target))
+    except (OSError, EOFError, zlib.error, ValueError) as exc:  # missing, corrupt, not JSON
+        raise SystemExit(
+            f"specs/{target}: cannot be read ({exc}); `python -m codegen verify-specs` checks "
+            "specs/ against specs/manifest.json"
+        ) from None
 
 
 def _write_vendored(target: str, content: bytes) -> None:

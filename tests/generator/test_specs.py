@@ -151,3 +151,16 @@ def test_the_client_generator_reads_and_writes_utf8_whatever_the_locale(tmp_path
     assert done.returncode == 0, done.stderr
     committed = root / "src" / "pymedplum" / "_async" / "client.py"
     assert (tmp_path / "client.py").read_bytes() == committed.read_bytes()
+
+
+def test_generating_from_a_corrupt_vendored_file_names_it(specs_copy: Path) -> None:
+    # `make generate` does not verify specs/ first: a truncated file was a gzip traceback.
+    target = specs_copy / "fhir-r4/profiles-types.json.gz"
+    target.write_bytes(target.read_bytes()[:1000])
+    with pytest.raises(SystemExit) as info:
+        specs.load_json("fhir-r4/profiles-types.json.gz")
+    assert str(info.value) == (
+        "specs/fhir-r4/profiles-types.json.gz: cannot be read (Compressed file ended before the "
+        "end-of-stream marker was reached); `python -m codegen verify-specs` checks specs/ "
+        "against specs/manifest.json"
+    )
