@@ -55,7 +55,7 @@ def generate() -> None:
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "payloads"
-        subprocess.run(
+        done = subprocess.run(
             [
                 str(bin_dir / "datamodel-codegen"),
                 "--input", str(SCHEMAS),
@@ -73,8 +73,13 @@ def generate() -> None:
                 "--no-formatters",
                 "--custom-file-header", HEADER,
             ],
-            check=True,
+            check=False,
         )  # fmt: skip
+        if done.returncode != 0:  # its message (naming the schema) is on stderr already
+            raise SystemExit(
+                f"{SCHEMAS}: datamodel-codegen failed (exit status {done.returncode}, its message "
+                "above); src/pymedplum/payloads/ is unchanged"
+            )
         modules = {
             path.stem: _classes(path)
             for path in sorted(target.glob("*.py"))

@@ -1,4 +1,4 @@
-"""``python -m codegen verify-specs`` and ``specs``: what bad or offline set-ups are told."""
+"""specs/ and the inputs of `make generate`: what broken, offline or non-UTF-8 set-ups are told."""
 
 from __future__ import annotations
 
@@ -164,3 +164,23 @@ def test_generating_from_a_corrupt_vendored_file_names_it(specs_copy: Path) -> N
         "end-of-stream marker was reached); `python -m codegen verify-specs` checks specs/ "
         "against specs/manifest.json"
     )
+
+
+def test_a_broken_payload_schema_stops_with_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from codegen import payloads
+
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    (schemas / "token_response.json").write_text("{broken")
+    monkeypatch.setattr(payloads, "SCHEMAS", schemas)
+    monkeypatch.setattr(payloads, "OUT", tmp_path / "payloads")  # never written
+    with pytest.raises(SystemExit) as info:
+        payloads.generate()  # was a CalledProcessError traceback after the tool's message
+    assert str(info.value) == (
+        f"{schemas}: datamodel-codegen failed (exit status 2, its message above); "
+        "src/pymedplum/payloads/ is unchanged"
+    )
+    assert "token_response.json" in capfd.readouterr().err
+    assert not (tmp_path / "payloads").exists()
