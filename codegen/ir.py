@@ -273,9 +273,7 @@ def _build_type(
         )
         owner.elements.append(element)
         if path in parents and not content_ref and not choice:
-            cls_name = owner.name + _upper_first(json_name)
-            if owner is root:
-                cls_name = name + _upper_first(json_name)
+            cls_name = owner.name + _upper_first(json_name)  # the root's name is ``name``
             base = codes[0] if codes and codes[0] in ("BackboneElement", "Element") else None
             base = base or "BackboneElement"
             backbone = TypeDef(
