@@ -1,4 +1,4 @@
-"""Command line of the generator: ``python -m codegen {specs,generate}``."""
+"""Command line of the generator: ``python -m codegen {specs,generate,verify-specs,models}``."""
 
 from __future__ import annotations
 

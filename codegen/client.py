@@ -56,9 +56,19 @@ class Param:
 
 def load_manifest(path: Path = MANIFEST) -> dict[str, Any]:
     """Parse and check the manifest; raise ManifestError naming the first problem."""
-    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    try:
+        data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("methods"), dict):
+        raise ManifestError("methods: missing (a mapping of method name to its description)")
     for name, spec in data["methods"].items():
-        _check_method(name, spec)
+        try:
+            _check_method(name, spec)
+        except (KeyError, TypeError, AttributeError) as exc:  # a field of the wrong shape
+            raise ManifestError(
+                f"methods.{name}: malformed ({type(exc).__name__}: {exc})"
+            ) from None
     for alias, target in data.get("aliases", {}).items():
         if target not in data["methods"]:
             raise ManifestError(f"alias {alias!r} points at unknown method {target!r}")
@@ -349,28 +359,30 @@ def render_method(name: str, spec: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def render_client(manifest: dict[str, Any]) -> str:
-    """The whole ``_async/client.py`` source (before ruff format)."""
-    env = jinja2.Environment(
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
+
+
+def render_client(manifest: dict[str, Any]) -> str:
+    """The whole ``_async/client.py`` source (before ruff format)."""
     methods = [render_method(name, spec) for name, spec in manifest["methods"].items()]
-    return env.get_template("client.py.jinja").render(
-        mixins=manifest["mixins"],
-        methods=methods,
-        aliases=manifest.get("aliases", {}),
+    return (
+        _env()
+        .get_template("client.py.jinja")
+        .render(
+            mixins=manifest["mixins"],
+            methods=methods,
+            aliases=manifest.get("aliases", {}),
+        )
     )
 
 
 def render_endpoints(manifest: dict[str, Any]) -> str:
     """The whole ``_endpoints.py`` source (before ruff format)."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
     rows = []
     for name, spec in manifest["methods"].items():
         req = spec["request"]
@@ -394,7 +406,7 @@ def render_endpoints(manifest: dict[str, Any]) -> str:
                 "returns": spec["returns"]["shape"],
             }
         )
-    return env.get_template("endpoints.py.jinja").render(rows=rows, py=_py)
+    return _env().get_template("endpoints.py.jinja").render(rows=rows, py=_py)
 
 
 def _format(paths: list[Path]) -> None:
@@ -408,8 +420,12 @@ def _format(paths: list[Path]) -> None:
 
 def generate() -> None:
     """Write the generated client and endpoint table (the ``make generate`` step)."""
-    manifest = load_manifest()
+    try:
+        manifest = load_manifest(MANIFEST)
+    except ManifestError as exc:  # one line naming the file and the field, not a traceback
+        shown = MANIFEST.relative_to(ROOT) if MANIFEST.is_relative_to(ROOT) else MANIFEST
+        raise SystemExit(f"{shown}: {exc}") from None
     CLIENT_OUT.parent.mkdir(parents=True, exist_ok=True)
-    CLIENT_OUT.write_text(render_client(manifest))
-    ENDPOINTS_OUT.write_text(render_endpoints(manifest))
+    CLIENT_OUT.write_text(render_client(manifest), encoding="utf-8")
+    ENDPOINTS_OUT.write_text(render_endpoints(manifest), encoding="utf-8")
     _format([CLIENT_OUT, ENDPOINTS_OUT])

@@ -23,12 +23,48 @@ PINS = Path(__file__).resolve().parent / "fhir_packages.json"
 
 def pins() -> dict[str, str]:
     """name@version -> sha512 integrity of every package the project may fetch."""
-    data: dict[str, str] = json.loads(PINS.read_text())
+    data: dict[str, str] = json.loads(PINS.read_text(encoding="utf-8"))
     return data
 
 
-def _integrity(data: bytes) -> str:
+def integrity(data: bytes) -> str:
+    """npm's integrity string (sha512) of a tarball."""
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
+def npm_pack(spec: str, dest: Path) -> tuple[Path, str]:
+    """Download ``name@version`` into dest with ``npm pack``: the tarball and npm's integrity.
+
+    The one place the generator uses the network; failing, it says what npm said and what to do.
+    """
+    cmd = ["npm", "pack", spec, "--json", "--pack-destination", str(dest)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise SystemExit(
+            f"npm pack {spec}: npm is not installed; it downloads the FHIR packages from the npm "
+            "registry (install Node.js, or put the tarball where it is cached)"
+        ) from None
+    if done.returncode != 0:
+        raise SystemExit(
+            f"npm pack {spec} failed: {_npm_error(done.stdout, done.stderr)}\n"
+            "This step downloads from the npm registry: check the network connection (and npm's "
+            "registry / proxy settings), then run it again."
+        )
+    info = json.loads(done.stdout)[0]
+    return dest / info["filename"], str(info["integrity"])
+
+
+def _npm_error(stdout: str, stderr: str) -> str:
+    """npm's own one-line reason (``--json`` puts it on stdout, else its stderr lines)."""
+    try:
+        summary = json.loads(stdout)["error"]["summary"]
+        if summary:
+            return str(summary)
+    except (ValueError, KeyError, TypeError):
+        pass
+    lines = [line for line in stderr.splitlines() if "complete log" not in line]
+    return " / ".join(line.strip() for line in lines if line.strip()) or "(no message)"
 
 
 def ensure(spec: str) -> Path:
@@ -40,12 +76,9 @@ def ensure(spec: str) -> Path:
     path = CACHE / f"{name}-{version}.tgz"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["npm", "pack", spec, "--silent", "--pack-destination", str(CACHE)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-    actual = _integrity(path.read_bytes())
+        tarball, _ = npm_pack(spec, CACHE)
+        tarball.replace(path)
+    actual = integrity(path.read_bytes())
     if actual != pinned:
         path.unlink()
         raise SystemExit(f"{spec}: integrity {actual} does not match the pinned {pinned}")

@@ -8,6 +8,8 @@ names and annotations) live in :mod:`codegen.models`; this module only describes
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +61,7 @@ class TypeDef:
     elements: list[Element] = field(default_factory=list)
     url: str = ""
     description: str = ""
+    source: str = ""  # where its StructureDefinition was read (for error messages)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ class Model:
     types: dict[str, TypeDef]  # by class name, insertion-sorted by (root, path)
     definitions: Definitions
     path_to_class: dict[str, str]  # "Questionnaire.item" -> "QuestionnaireItem"
+    skipped: int = 0  # StructureDefinitions not generated (profiles, extensions, logical models)
+    # later definitions of a type already defined (the first wins), "Name (where)"
+    ignored: list[str] = field(default_factory=list)
 
 
 def _ext(items: list[dict[str, Any]] | None, url: str) -> dict[str, Any] | None:
@@ -129,30 +135,66 @@ def _root_of(path: str) -> str:
 
 def build(defs: Definitions) -> Model:
     """Build the intermediate model from the definitions (first definition of a type wins)."""
-    chosen: dict[str, dict[str, Any]] = {}
-    for sd in defs.structure_definitions:
-        if not _keep(sd):
-            continue
-        name = sd["name"] if sd.get("derivation") == "constraint" else sd["type"]
-        chosen.setdefault(name, sd)
+    chosen: dict[str, tuple[dict[str, Any], str]] = {}
+    skipped = 0
+    ignored: list[str] = []  # a type defined again (another url) by a later definition
+    for sd, where in zip(defs.structure_definitions, defs.origins, strict=True):
+        with _malformed(sd, where):
+            if not _keep(sd):
+                skipped += 1
+                continue
+            name = sd["name"] if sd.get("derivation") == "constraint" else sd["type"]
+        first = chosen.setdefault(name, (sd, where))[0]
+        if _identity(first) != _identity(sd):  # not the same definition read twice
+            ignored.append(f"{name} ({where})")
+    if not chosen:
+        raise SystemExit(
+            f"no FHIR type to generate in {', '.join(defs.sources)}: its "
+            f"{len(defs.structure_definitions)} StructureDefinitions are profiles, extensions, "
+            "logical models or have no snapshot, which are not generated; give the core package "
+            "of their FHIR release too (e.g. hl7.fhir.r4.core)"
+        )
 
     primitives: dict[str, Primitive] = {}
     types: dict[str, TypeDef] = {}
     path_to_class: dict[str, str] = {}
 
     for name in sorted(chosen):
-        sd = chosen[name]
+        sd, where = chosen[name]
         if sd["kind"] == "primitive-type":
-            primitives[name] = _primitive(sd)
+            with _malformed(sd, where):
+                primitives[name] = _primitive(sd)
     # R5's abstract "PrimitiveType" etc. are complex-types with no primitive meaning; fine.
 
     for name in sorted(chosen):
-        sd = chosen[name]
+        sd, where = chosen[name]
         if sd["kind"] == "primitive-type":
             continue
-        _build_type(name, sd, types, path_to_class)
+        with _malformed(sd, where):
+            _build_type(name, sd, types, path_to_class, where)
 
-    return Model(primitives, types, defs, path_to_class)
+    return Model(primitives, types, defs, path_to_class, skipped, ignored)
+
+
+def _identity(sd: dict[str, Any]) -> tuple[Any, Any]:
+    return sd.get("url"), sd.get("version")
+
+
+@contextmanager
+def _malformed(sd: dict[str, Any], where: str) -> Iterator[None]:
+    """A StructureDefinition missing what the generator reads is an error naming its file."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        what = f"missing {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise SystemExit(
+            f"{where}: StructureDefinition {_describe(sd)} is malformed ({what})"
+        ) from None
+
+
+def _describe(sd: dict[str, Any]) -> str:
+    """How errors name a StructureDefinition: its url, else its id or name."""
+    return str(sd.get("url") or sd.get("id") or sd.get("name") or "(no url)")
 
 
 def _base_name(sd: dict[str, Any]) -> str | None:
@@ -167,6 +209,7 @@ def _build_type(
     sd: dict[str, Any],
     types: dict[str, TypeDef],
     path_to_class: dict[str, str],
+    where: str,
 ) -> None:
     elements = sd["snapshot"]["element"]
     type_name = sd["type"]
@@ -180,6 +223,7 @@ def _build_type(
         abstract=bool(sd.get("abstract")),
         url=sd.get("url", ""),
         description=sd.get("description", "") or "",
+        source=where,
     )
     types[name] = root
     if constraint:
@@ -229,9 +273,7 @@ def _build_type(
         )
         owner.elements.append(element)
         if path in parents and not content_ref and not choice:
-            cls_name = owner.name + _upper_first(json_name)
-            if owner is root:
-                cls_name = name + _upper_first(json_name)
+            cls_name = owner.name + _upper_first(json_name)  # the root's name is ``name``
             base = codes[0] if codes and codes[0] in ("BackboneElement", "Element") else None
             base = base or "BackboneElement"
             backbone = TypeDef(
@@ -243,9 +285,10 @@ def _build_type(
                 abstract=False,
                 url=sd.get("url", ""),
                 description=(el.get("definition") or el.get("short") or "").strip(),
+                source=where,
             )
             if cls_name in types:
-                raise SystemExit(f"class name clash: {cls_name} ({path})")
+                raise SystemExit(f"{where}: class name clash: {cls_name} ({path})")
             types[cls_name] = backbone
             by_path[path] = backbone
             path_to_class[path] = cls_name

@@ -8,10 +8,10 @@ FHIR package tarball (``package/*.json``, e.g. ``hl7.fhir.r4b.core@4.3.0``).
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import tarfile
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,65 +34,132 @@ class Definitions:
     """StructureDefinitions (in reading order) and terminology by canonical URL."""
 
     structure_definitions: list[dict[str, Any]] = field(default_factory=list)
+    # where each StructureDefinition was read (file, tarball member, Bundle entry), for errors
+    origins: list[str] = field(default_factory=list)
     value_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     code_systems: dict[str, dict[str, Any]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    read: int = 0  # definitions read so far (a source adding none is an error)
 
-    def add(self, resource: dict[str, Any]) -> None:
+    def add(self, resource: Any, where: str) -> None:
+        """Add the definitions in ``resource`` (read from ``where``); other JSON is skipped."""
+        if not isinstance(resource, dict):
+            return
         kind = resource.get("resourceType")
         if kind == "Bundle":
-            for entry in resource.get("entry", []):
-                inner = entry.get("resource")
-                if isinstance(inner, dict):
-                    self.add(inner)
-        elif kind == "StructureDefinition":
+            for i, entry in enumerate(resource.get("entry") or []):
+                if isinstance(entry, dict):
+                    self.add(entry.get("resource"), f"{where}, entry {i}")
+            return
+        if kind == "StructureDefinition":
             self.structure_definitions.append(resource)
+            self.origins.append(where)
         elif kind == "ValueSet" and "url" in resource:
             self.value_sets.setdefault(resource["url"], resource)
         elif kind == "CodeSystem" and "url" in resource:
             self.code_systems.setdefault(resource["url"], resource)
+        else:
+            return
+        self.read += 1
 
 
-def _json_documents_in_tarball(path: Path) -> Iterator[dict[str, Any]]:
-    with tarfile.open(path) as tar:
-        for member in sorted(tar.getmembers(), key=lambda m: m.name):
-            name = member.name
-            if not member.isfile() or not name.endswith(".json") or "/" not in name:
-                continue
-            if not name.startswith("package/") or name.count("/") != 1:
-                continue  # package/other/, package/openapi/, ... are not definitions
-            base = name.rsplit("/", 1)[1]
-            if not base.startswith(("StructureDefinition-", "ValueSet-", "CodeSystem-")):
-                continue
-            handle = tar.extractfile(member)
-            if handle is not None:
-                yield json.load(handle)
+def _is_definition(name: str) -> bool:
+    """A package's definitions: ``package/StructureDefinition-*.json`` (and ValueSet, CodeSystem).
+
+    package/other/, package/openapi/, package/example/ ... are not definitions.
+    """
+    if not name.startswith("package/") or name.count("/") != 1 or not name.endswith(".json"):
+        return False
+    return name[len("package/") :].startswith(("StructureDefinition-", "ValueSet-", "CodeSystem-"))
 
 
-def _read_json_file(path: Path) -> Any:
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    return json.load(io.BytesIO(raw))
+def _parse(raw: bytes, where: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise SystemExit(f"{where}: not JSON ({exc})") from None
+
+
+def _read_tarball(path: Path, defs: Definitions) -> str:
+    """Add a FHIR package's definitions; return the package's ``name@version`` (or the path)."""
+    note = str(path)
+    try:
+        with tarfile.open(path) as tar:
+            for member in sorted(tar.getmembers(), key=lambda m: m.name):
+                if not member.isfile():
+                    continue
+                where = f"{path} ({member.name})"
+                if member.name == "package/package.json":
+                    note = _package_id(_parse(_read_member(tar, member), where)) or note
+                elif _is_definition(member.name):
+                    defs.add(_parse(_read_member(tar, member), where), where)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        # a truncated or corrupt download, or not a tarball at all
+        raise SystemExit(f"{path}: not a readable FHIR package tarball ({exc})") from None
+    return note
+
+
+def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    handle = tar.extractfile(member)
+    return handle.read() if handle is not None else b""
+
+
+def _package_id(info: Any) -> str | None:
+    """``name@version`` of a FHIR package's package.json (what the generated header names)."""
+    if isinstance(info, dict) and info.get("name") and info.get("version"):
+        return f"{info['name']}@{info['version']}"
+    return None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+        return gzip.decompress(raw) if path.suffix == ".gz" else raw
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SystemExit(f"{path}: cannot be read ({exc})") from None
+
+
+def _read_folder(path: Path, defs: Definitions) -> str:
+    """Add the definitions of a folder's ``*.json`` files; other JSON (examples, package.json,
+    .index.json) is skipped. Return the package's ``name@version`` (or the path)."""
+    note = str(path)
+    for child in sorted(path.glob("*.json")):
+        data = _parse(_read_bytes(child), str(child))
+        if child.name == "package.json" and isinstance(data, dict):
+            note = _package_id(data) or note
+        else:
+            defs.add(data, str(child))
+    return note
 
 
 def load(sources: Iterable[str | Path] | None = None) -> Definitions:
-    """Read definitions from ``sources`` (paths), or from the vendored ``specs/`` when None."""
+    """Read definitions from ``sources`` (paths), or from the vendored ``specs/`` when None.
+
+    A path that does not exist, a file that is not JSON, a broken tarball, or a source holding no
+    StructureDefinition, ValueSet or CodeSystem ends the run with a message naming the file.
+    """
     defs = Definitions()
     if sources is None:
         for target in VENDORED:
-            defs.add(specs.load_json(target))
+            defs.add(specs.load_json(target), f"specs/{target}")
             defs.sources.append(f"specs/{target}")
         return defs
     for source in sources:
         path = Path(source)
-        defs.sources.append(path.name)
+        before = defs.read
         if path.is_dir():
-            for child in sorted(path.glob("*.json")):
-                defs.add(_read_json_file(child))
+            note = _read_folder(path, defs)
+        elif not path.exists():
+            raise SystemExit(f"{path}: no such file or directory")
         elif path.name.endswith((".tgz", ".tar.gz")):
-            for doc in _json_documents_in_tarball(path):
-                defs.add(doc)
+            note = _read_tarball(path, defs)
         else:
-            defs.add(_read_json_file(path))
+            defs.add(_parse(_read_bytes(path), str(path)), str(path))
+            note = str(path)
+        if defs.read == before:
+            raise SystemExit(
+                f"{path}: no StructureDefinition, ValueSet or CodeSystem in it (expected one, a "
+                "Bundle of them, a folder of such JSON files or a FHIR package tarball)"
+            )
+        defs.sources.append(note)
     return defs

@@ -25,7 +25,7 @@ HEADER = (
 
 
 def _classes(module: Path) -> list[str]:
-    tree = ast.parse(module.read_text())
+    tree = ast.parse(module.read_text(encoding="utf-8"))
     return [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
 
 
@@ -55,7 +55,7 @@ def generate() -> None:
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "payloads"
-        subprocess.run(
+        done = subprocess.run(
             [
                 str(bin_dir / "datamodel-codegen"),
                 "--input", str(SCHEMAS),
@@ -73,14 +73,19 @@ def generate() -> None:
                 "--no-formatters",
                 "--custom-file-header", HEADER,
             ],
-            check=True,
+            check=False,
         )  # fmt: skip
+        if done.returncode != 0:  # its message (naming the schema) is on stderr already
+            raise SystemExit(
+                f"{SCHEMAS}: datamodel-codegen failed (exit status {done.returncode}, its message "
+                "above); src/pymedplum/payloads/ is unchanged"
+            )
         modules = {
             path.stem: _classes(path)
             for path in sorted(target.glob("*.py"))
             if path.name != "__init__.py"
         }
-        (target / "__init__.py").write_text(_init(modules))
+        (target / "__init__.py").write_text(_init(modules), encoding="utf-8")
         ruff = bin_dir / "ruff"
         subprocess.run(
             [str(ruff), "check", "--quiet", "--fix", "--select", "I,F401,UP", str(target)],

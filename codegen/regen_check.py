@@ -30,8 +30,6 @@ def run(release: str) -> bool:
     package = f"fhir_{release}"
     with tempfile.TemporaryDirectory(prefix="pymedplum-regen-") as tmp:
         out = Path(tmp) / package
-        out.mkdir()
-        (out / "_base.py").write_bytes((models.OUT / "_base.py").read_bytes())
         gen = models.generate([str(ensure(core))], out, package, core)
         print(f"{package}: {len(gen.model.types)} classes generated from {core}")
         sys.path.insert(0, tmp)

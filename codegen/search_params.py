@@ -138,12 +138,14 @@ def generate() -> None:
                 resource_type=resource_type,
                 keys=keys_for(params[resource_type]),
                 summary=summary(params[resource_type]),
-            )
+            ),
+            encoding="utf-8",
         )
     (OUT / "__init__.py").write_text(
         env.get_template("search_params_init.py.jinja").render(
             entries=[(t, module_name(t)) for t in types]
-        )
+        ),
+        encoding="utf-8",
     )
     ruff = Path(sys.executable).parent / "ruff"
     subprocess.run(

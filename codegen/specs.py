@@ -12,17 +12,18 @@ file inside the package).
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import io
 import json
-import subprocess
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from codegen.fhir_packages import integrity, npm_pack
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -74,7 +75,13 @@ def read_vendored(target: str) -> bytes:
 
 def load_json(target: str) -> Any:
     """Parse a vendored JSON file (used by the generators)."""
-    return json.loads(read_vendored(target))
+    try:
+        return json.loads(read_vendored(target))
+    except (OSError, EOFError, zlib.error, ValueError) as exc:  # missing, corrupt, not JSON
+        raise SystemExit(
+            f"specs/{target}: cannot be read ({exc}); `python -m codegen verify-specs` checks "
+            "specs/ against specs/manifest.json"
+        ) from None
 
 
 def _write_vendored(target: str, content: bytes) -> None:
@@ -90,25 +97,9 @@ def _write_vendored(target: str, content: bytes) -> None:
 
 def _load_manifest() -> dict[str, Any]:
     if MANIFEST.exists():
-        data: dict[str, Any] = json.loads(MANIFEST.read_text())
+        data: dict[str, Any] = json.loads(MANIFEST.read_text(encoding="utf-8"))
         return data
     return {"packages": {}, "files": {}}
-
-
-def _npm_pack(package: str, version: str, dest: Path) -> tuple[Path, str]:
-    """Download package@version into dest; return the tarball and npm's sha512 integrity."""
-    out = subprocess.run(
-        ["npm", "pack", f"{package}@{version}", "--json", "--pack-destination", str(dest)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    info = json.loads(out)[0]
-    return dest / info["filename"], str(info["integrity"])
-
-
-def _integrity(data: bytes) -> str:
-    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
 
 
 def refresh() -> None:
@@ -123,13 +114,20 @@ def refresh() -> None:
         for (package, version), entries in by_package.items():
             if package == "shared/spec":
                 for v in entries:
-                    content = (SHARED_SPEC / v.source).read_bytes()
+                    source = SHARED_SPEC / v.source
+                    if not source.is_file():
+                        # a checkout without the contract folder beside it: keep the vendored
+                        # copy, which verify() below checks against the manifest
+                        print(f"specs/{v.target}: {source} not found, vendored copy kept")
+                        files[v.target] = manifest.get("files", {}).get(v.target, {})
+                        continue
+                    content = source.read_bytes()
                     _write_vendored(v.target, content)
                     files[v.target] = _file_entry(v, content)
                 continue
-            tarball, npm_integrity = _npm_pack(package, version, Path(tmp))
+            tarball, npm_integrity = npm_pack(f"{package}@{version}", Path(tmp))
             data = tarball.read_bytes()
-            actual = _integrity(data)
+            actual = integrity(data)
             key = f"{package}@{version}"
             pinned = packages.get(key, {}).get("integrity")
             if pinned and pinned != actual:
@@ -146,7 +144,7 @@ def refresh() -> None:
                     _write_vendored(v.target, content)
                     files[v.target] = _file_entry(v, content)
     manifest["files"] = files
-    MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     verify()
 
 
@@ -163,11 +161,33 @@ def verify() -> None:
     """Check every vendored file against the manifest (no network)."""
     files: dict[str, Any] = _load_manifest()["files"]
     problems = [
-        target
+        f"{target}: {problem}"
         for target, entry in sorted(files.items())
-        if not (SPECS / target).exists() or sha256(read_vendored(target)) != entry["sha256"]
+        if (problem := _check(target, entry)) is not None
     ]
-    missing = sorted({v.target for v in FILES} - set(files))
-    if problems or missing:
-        raise SystemExit(f"specs/ does not match specs/manifest.json: {problems + missing}")
+    problems += [
+        f"{target}: not in the manifest"
+        for target in sorted({v.target for v in FILES} - set(files))
+    ]
+    if problems:
+        raise SystemExit(
+            "specs/ does not match specs/manifest.json:\n"
+            + "".join(f"  specs/{problem}\n" for problem in problems)
+            + "Restore the committed files (git checkout -- specs/), or refresh them from the "
+            "registry with `python -m codegen specs` (make specs), which re-checks the pinned "
+            "package integrity."
+        )
     print(f"specs/: {len(files)} files match specs/manifest.json")
+
+
+def _check(target: str, entry: dict[str, Any]) -> str | None:
+    """What is wrong with one vendored file, or None."""
+    if not (SPECS / target).is_file():
+        return "missing"
+    try:
+        actual = sha256(read_vendored(target))
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        return f"unreadable ({exc})"
+    if actual != entry.get("sha256"):
+        return f"sha256 {actual}, the manifest records {entry.get('sha256')}"
+    return None

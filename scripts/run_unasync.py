@@ -105,7 +105,7 @@ def _render(src_dir: Path, out_dir: Path, label: str) -> None:
     files = sorted(str(p) for p in src_dir.rglob("*.py"))
     for name in files:
         path = Path(name)
-        text = _preprocess(path.read_text())
+        text = _preprocess(path.read_text(encoding="utf-8"))
         token = misplaced_token(text)
         if token is not None:
             raise SystemExit(
@@ -114,14 +114,17 @@ def _render(src_dir: Path, out_dir: Path, label: str) -> None:
                 "write a corrupted sync twin; run scripts/run_unasync.py with another Python "
                 "(CPython 3.12.0 and 3.12.1 have this bug, cpython#112943)"
             )
-        path.write_text(text)
+        path.write_text(text, encoding="utf-8")
     rule = unasync.Rule(
         fromdir=str(src_dir) + "/", todir=str(out_dir) + "/", additional_replacements=REPLACEMENTS
     )
     unasync.unasync_files(files, [rule])
     for py in sorted(out_dir.rglob("*.py")):
         rel = py.relative_to(out_dir)
-        py.write_text(HEADER.format(src=f"{label}/{rel.as_posix()}") + py.read_text())
+        py.write_text(
+            HEADER.format(src=f"{label}/{rel.as_posix()}") + py.read_text(encoding="utf-8"),
+            encoding="utf-8",
+        )
     ruff = Path(sys.executable).parent / "ruff"
     config = ["--config", str(ROOT / "pyproject.toml")]  # first-party imports sort as in src
     subprocess.run(

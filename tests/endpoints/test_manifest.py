@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from codegen import client as client_codegen
 from codegen.client import ManifestError, _check_method, load_manifest, render_client
 from pymedplum import AsyncMedplumClient, MedplumClient
 from pymedplum._endpoints import ENDPOINTS
@@ -60,3 +63,31 @@ def test_manifest_errors_name_the_field(mutate: Any, message: str) -> None:
 
 def test_rendering_is_deterministic() -> None:
     assert render_client(MANIFEST) == render_client(load_manifest())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("methods: [\n", "not valid YAML: while parsing a flow node"),
+        ("aliases: {}\n", "methods: missing"),
+        (
+            "methods:\n  read_resource:\n    {group: x, summary: x, params: [{name: a}],"
+            " request: {path: x}, returns: {shape: dict}, body: override}\n",
+            "methods.read_resource: malformed (KeyError: 'kind')",
+        ),
+    ],
+)
+def test_a_broken_manifest_is_one_line_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    # `make generate` showed a yaml / KeyError / ManifestError traceback.
+    broken = tmp_path / "operations.yaml"
+    broken.write_text(text)
+    with pytest.raises(ManifestError, match=re.escape(message)):
+        load_manifest(broken)
+    monkeypatch.setattr(client_codegen, "MANIFEST", broken)
+    monkeypatch.setattr(client_codegen, "CLIENT_OUT", tmp_path / "client.py")
+    with pytest.raises(SystemExit) as info:
+        client_codegen.generate()
+    assert str(info.value).startswith(f"{broken}: {message}")
+    assert not (tmp_path / "client.py").exists()

