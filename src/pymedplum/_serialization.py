@@ -17,6 +17,7 @@ __all__ = [
     "as_fhir_dict",
     "decode_exact",
     "encode_json",
+    "exact_decimal",
     "json_or_none",
     "to_fhir_json",
     "wire_dict",
@@ -144,10 +145,15 @@ def encode_json(value: Any) -> bytes:
         ) from None
 
 
+# A lone UTF-16 surrogate (half of an emoji's pair): JSON text may escape one ("\ud83d"), UTF-8
+# cannot hold one.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _surrogate_path(value: Any, path: str) -> str | None:
     """The path (``request body.name[0].family``) of the first str holding a lone surrogate."""
     if isinstance(value, str):
-        return path if _SURROGATE.search(value) else None
+        return path if LONE_SURROGATE.search(value) else None
     if isinstance(value, BaseModel):
         value = value.model_dump(by_alias=True, exclude_none=True)
     if isinstance(value, dict):
@@ -165,22 +171,19 @@ def _surrogate_path(value: Any, path: str) -> str | None:
     return None
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def decode_exact(content: bytes | str) -> Any:
     """Decode JSON keeping every number with a fraction or exponent as a ``Decimal`` (its text
     intact), for responses whose resources are validated into models afterwards.
 
     ``NaN`` and ``Infinity`` are not JSON: they raise ``ValueError``, as in ``_json``.
     """
-    return json.loads(content, parse_float=_exact_decimal, parse_constant=_not_json)
+    return json.loads(content, parse_float=exact_decimal, parse_constant=_not_json)
 
 
-def _exact_decimal(text: str) -> Decimal:
-    # As the models read JSON text: an exponent form keeps its text ("1e-7" stays "1e-7"; a
-    # plain Decimal would be written back as 0.0000001, and 1.0000000000000001e+23 as an
-    # integer), so a typed search result writes back what a typed read does.
+def exact_decimal(text: str) -> Decimal:
+    """The Decimal of a JSON number's text, as the models and typed search results read it: an
+    exponent form keeps its text ("1e-7" stays "1e-7"; a plain Decimal would be written back as
+    0.0000001, and 1.0000000000000001e+23 as an integer)."""
     if "e" in text or "E" in text:
         return ExponentDecimal(text)
     return Decimal(text)
