@@ -258,10 +258,8 @@ class AsyncBaseClient:
         self.retry_policy = retry if retry is not None else RetryPolicy()
         self._before_request = before_request
         self._on_request_complete = on_request_complete
-        self.default_on_behalf_of = (
-            _obo.normalize_membership(default_on_behalf_of, argument="default_on_behalf_of")
-            if default_on_behalf_of is not None and default_on_behalf_of != ""
-            else None  # "" is none too; another falsy value (False, 0) raises
+        self.default_on_behalf_of = _obo.optional_membership(
+            default_on_behalf_of, argument="default_on_behalf_of"
         )
         self._obo_var: ContextVar[str | None] = ContextVar(
             f"pymedplum_on_behalf_of_{id(self):x}", default=None
