@@ -16,6 +16,7 @@ __all__ = [
     "ExponentDecimal",
     "as_fhir_dict",
     "decode_exact",
+    "decode_wire",
     "encode_json",
     "exact_decimal",
     "json_or_none",
@@ -95,11 +96,15 @@ def wire_dict(model: BaseModel) -> dict[str, Any]:
     body must not lose ``1.50``'s trailing zero, so the client goes through the model's own
     lossless JSON instead.
     """
-    # Every number keeps its text ("1e-7", "1.50"): encode_json writes that text back.
-    data: dict[str, Any] = json.loads(
-        model.model_dump_json(by_alias=True, exclude_none=True), parse_float=ExponentDecimal
-    )
+    data: dict[str, Any] = decode_wire(model.model_dump_json(by_alias=True, exclude_none=True))
     return data
+
+
+def decode_wire(content: bytes | str) -> Any:
+    """JSON of a request body as Python data that :func:`encode_json` writes back unchanged:
+    every number with a fraction or exponent an ``ExponentDecimal`` keeping its text ("1e-7",
+    "1.50"; a plain Decimal would be written back by ``str()``, 0.0000001 as 1E-7)."""
+    return json.loads(content, parse_float=ExponentDecimal)
 
 
 def encode_json(value: Any) -> bytes:

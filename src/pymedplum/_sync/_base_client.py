@@ -10,7 +10,6 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 from __future__ import annotations
 
 import difflib
-import json as json_module
 import logging
 import os
 import re
@@ -32,7 +31,7 @@ from pymedplum import _obo
 from pymedplum._request_builders import binary_content, check_seconds
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
-from pymedplum._serialization import ExponentDecimal, decode_json, encode_json, json_or_none
+from pymedplum._serialization import decode_json, decode_wire, encode_json, json_or_none
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager, is_header_safe
 from pymedplum._version import __version__
@@ -93,10 +92,9 @@ _NO_CREDENTIALS_HINT = (
 
 
 def _decode_body(body: bytes | None) -> Any:
-    """A request body's JSON as Python values, decimals as ``Decimal`` (their text kept)."""
-    # ExponentDecimal, as in wire_dict: a plain Decimal is written back by str(), so a hook's
-    # edited body would send 0.0000001 and 1e-7 as 1E-7.
-    return None if body is None else json_module.loads(body, parse_float=ExponentDecimal)
+    """A request body's JSON as Python values, decimals as ``Decimal`` (their text kept, so a
+    hook's edited body sends the untouched ones as they were)."""
+    return None if body is None else decode_wire(body)
 
 
 class _Call:
