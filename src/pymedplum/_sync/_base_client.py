@@ -295,6 +295,7 @@ class SyncBaseClient:
         """Close the connection pool this client created (never a caller-supplied one).
         The client refuses further calls either way."""
         self._closed = True
+        # A pool inherited through os.fork() is the parent's (its sockets too): not closed here.
         if self._owns_http and self._generation == _fork_generation:
             self._http.close()
 
