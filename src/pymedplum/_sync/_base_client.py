@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import httpx
@@ -490,21 +490,6 @@ class SyncBaseClient:
                 response.status_code,
                 response=response,
             ) from exc
-
-    @overload
-    @staticmethod
-    def _to_model(data: Any, as_fhir: type[ModelT]) -> ModelT: ...
-
-    @overload
-    @staticmethod
-    def _to_model(data: Any, as_fhir: None) -> Any: ...
-
-    @staticmethod
-    def _to_model(data: Any, as_fhir: type[ModelT] | None) -> ModelT | Any:
-        """``data`` validated into ``as_fhir`` when given, else ``data`` unchanged."""
-        if as_fhir is None:
-            return data
-        return as_fhir.model_validate(data)
 
     # --- the request path -------------------------------------------------------------------
 
