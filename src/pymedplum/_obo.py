@@ -58,6 +58,15 @@ def normalize_membership(membership: object, *, argument: str = "membership") ->
     return f"ProjectMembership/{resource_id}"
 
 
+def optional_membership(membership: object, *, argument: str) -> str | None:
+    """:func:`normalize_membership`, or ``None`` for ``None`` and ``""`` (no membership). Only
+    these two mean none: another falsy value (``False``, ``0``, ``{}``) is a mistake and raises,
+    rather than silently dropping the membership."""
+    if membership is None or membership == "":
+        return None
+    return normalize_membership(membership, argument=argument)
+
+
 class OnBehalfOfContext(Generic[OwnerT]):
     """Sets a client's ambient On-Behalf-Of membership for the ``with`` (or ``async with``)
     block, and restores the previous value on exit. Returned by ``client.on_behalf_of(...)``;
@@ -106,10 +115,8 @@ class OnBehalfOfContext(Generic[OwnerT]):
 
 def resolve(explicit: str | None, var: ContextVar[str | None], default: str | None) -> str | None:
     """The membership one call sends: explicit (``""`` = none) > ambient > default."""
-    if explicit is not None:
-        # Only the empty str means "none for this call"; another falsy value (False, 0, {})
-        # is a mistake and raises, rather than silently dropping the ambient membership.
-        return None if explicit == "" else normalize_membership(explicit, argument="on_behalf_of")
+    if explicit is not None:  # "" is none for this call, whatever the ambient value
+        return optional_membership(explicit, argument="on_behalf_of")
     ambient = var.get()
     if ambient is not None:
         return ambient

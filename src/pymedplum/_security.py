@@ -55,12 +55,11 @@ def split_url(url: str) -> SplitResult:
     if url != url.strip() or not url.isprintable():
         raise ValueError("URL has surrounding whitespace or control characters")
     parts = urlsplit(url)
+    hostport = parts.netloc.rpartition("@")[2]
     host, port = _host_and_port(parts.netloc)
     if host.startswith("["):
-        if not host.endswith("]") or parts.netloc.rpartition("@")[2] != host + (
-            f":{port}" if port is not None else ""
-        ):
-            raise ValueError(f"invalid IPv6 host in URL: {parts.netloc.rpartition('@')[2]!r}")
+        if not host.endswith("]") or hostport != host + ("" if port is None else f":{port}"):
+            raise ValueError(f"invalid IPv6 host in URL: {hostport!r}")
         try:
             ipaddress.IPv6Address(host[1:-1].split("%", 1)[0])
         except ValueError:

@@ -16,7 +16,9 @@ __all__ = [
     "ExponentDecimal",
     "as_fhir_dict",
     "decode_exact",
+    "decode_wire",
     "encode_json",
+    "exact_decimal",
     "json_or_none",
     "to_fhir_json",
     "wire_dict",
@@ -94,11 +96,15 @@ def wire_dict(model: BaseModel) -> dict[str, Any]:
     body must not lose ``1.50``'s trailing zero, so the client goes through the model's own
     lossless JSON instead.
     """
-    # Every number keeps its text ("1e-7", "1.50"): encode_json writes that text back.
-    data: dict[str, Any] = json.loads(
-        model.model_dump_json(by_alias=True, exclude_none=True), parse_float=ExponentDecimal
-    )
+    data: dict[str, Any] = decode_wire(model.model_dump_json(by_alias=True, exclude_none=True))
     return data
+
+
+def decode_wire(content: bytes | str) -> Any:
+    """JSON of a request body as Python data that :func:`encode_json` writes back unchanged:
+    every number with a fraction or exponent an ``ExponentDecimal`` keeping its text ("1e-7",
+    "1.50"; a plain Decimal would be written back by ``str()``, 0.0000001 as 1E-7)."""
+    return json.loads(content, parse_float=ExponentDecimal)
 
 
 def encode_json(value: Any) -> bytes:
@@ -144,10 +150,15 @@ def encode_json(value: Any) -> bytes:
         ) from None
 
 
+# A lone UTF-16 surrogate (half of an emoji's pair): JSON text may escape one ("\ud83d"), UTF-8
+# cannot hold one.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _surrogate_path(value: Any, path: str) -> str | None:
     """The path (``request body.name[0].family``) of the first str holding a lone surrogate."""
     if isinstance(value, str):
-        return path if _SURROGATE.search(value) else None
+        return path if LONE_SURROGATE.search(value) else None
     if isinstance(value, BaseModel):
         value = value.model_dump(by_alias=True, exclude_none=True)
     if isinstance(value, dict):
@@ -165,22 +176,19 @@ def _surrogate_path(value: Any, path: str) -> str | None:
     return None
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def decode_exact(content: bytes | str) -> Any:
     """Decode JSON keeping every number with a fraction or exponent as a ``Decimal`` (its text
     intact), for responses whose resources are validated into models afterwards.
 
     ``NaN`` and ``Infinity`` are not JSON: they raise ``ValueError``, as in ``_json``.
     """
-    return json.loads(content, parse_float=_exact_decimal, parse_constant=_not_json)
+    return json.loads(content, parse_float=exact_decimal, parse_constant=_not_json)
 
 
-def _exact_decimal(text: str) -> Decimal:
-    # As the models read JSON text: an exponent form keeps its text ("1e-7" stays "1e-7"; a
-    # plain Decimal would be written back as 0.0000001, and 1.0000000000000001e+23 as an
-    # integer), so a typed search result writes back what a typed read does.
+def exact_decimal(text: str) -> Decimal:
+    """The Decimal of a JSON number's text, as the models and typed search results read it: an
+    exponent form keeps its text ("1e-7" stays "1e-7"; a plain Decimal would be written back as
+    0.0000001, and 1.0000000000000001e+23 as an integer)."""
     if "e" in text or "E" in text:
         return ExponentDecimal(text)
     return Decimal(text)

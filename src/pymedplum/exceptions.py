@@ -57,8 +57,9 @@ __all__ = [
 
 
 def _drop_credentials(response: httpx.Response) -> None:
-    """Remove the bearer token from the request a response carries: exceptions get logged,
-    pickled and shown, and must never hold it (whichever code path raised them)."""
+    """Remove the bearer token and client secret a response carries (in its request, and in
+    its transport stream): exceptions get logged, pickled and shown, and must never hold them
+    (whichever code path raised them)."""
     import httpx  # at call time: the module imports httpx only for type checking
 
     # A body read from the network keeps its transport stream, and through it the transport's

@@ -14,6 +14,8 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from pymedplum import AsyncMedplumClient, MedplumClient
+from pymedplum._async import _synchronization as async_sync
+from pymedplum._sync import _synchronization as sync_sync
 from pymedplum.hooks import RequestEvent
 
 BASE = "https://medplum.test/"
@@ -85,6 +87,21 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return httpx.Response(status, json=body, headers=headers)
 
 
+def searchset(*ids: str, next_url: str | None = None) -> dict[str, Any]:
+    """A searchset page of Patients with these ids, and a next link when given."""
+    data: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": i}, "search": {"mode": "match"}}
+            for i in ids
+        ],
+    }
+    if next_url is not None:
+        data["link"] = [{"relation": "next", "url": next_url}]
+    return data
+
+
 def outcome(code: str = "processing", diagnostics: str | None = None) -> dict[str, Any]:
     issue: dict[str, Any] = {"severity": "error", "code": code}
     if diagnostics is not None:
@@ -130,6 +147,19 @@ def make(flavour: str) -> Iterator[Callable[..., Harness]]:
         return harness
 
     yield factory
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retry waits of both clients are recorded here instead of slept."""
+    delays: list[float] = []
+
+    async def async_sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    monkeypatch.setattr(async_sync, "sleep", async_sleep)
+    monkeypatch.setattr(sync_sync, "sleep", delays.append)
+    return delays
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pymedplum._async import _synchronization as async_sync
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._sync import _synchronization as sync_sync
 from pymedplum.exceptions import ServerError
 
 from .conftest import FHIR, json_response
@@ -107,18 +105,6 @@ async def test_search_pages_emit_one_event_per_page(make: Any) -> None:
 
 def test_the_table_covers_every_manifest_method() -> None:
     assert set(ENDPOINTS) - {"search_resource_pages"} <= set(CALLS)
-
-
-@pytest.fixture
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    delays: list[float] = []
-
-    async def async_sleep(seconds: float) -> None:
-        delays.append(seconds)
-
-    monkeypatch.setattr(async_sync, "sleep", async_sleep)
-    monkeypatch.setattr(sync_sync, "sleep", delays.append)
-    return delays
 
 
 def flaky() -> Any:

@@ -13,10 +13,8 @@ import httpx
 import pytest
 
 from pymedplum import AsyncMedplumClient, MedplumClient
-from pymedplum._async import _synchronization as async_sync
-from pymedplum._sync import _synchronization as sync_sync
 
-from .conftest import BASE, FHIR, Harness, drain, json_response, next_item
+from .conftest import BASE, FHIR, Harness, drain, json_response, next_item, searchset
 
 pytestmark = pytest.mark.anyio
 
@@ -26,24 +24,10 @@ BOB = "ProjectMembership/bob"
 DEFAULT = "ProjectMembership/default"
 
 
-def page(*ids: str, next_url: str | None = None) -> dict[str, Any]:
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [
-            {"resource": {"resourceType": "Patient", "id": i}, "search": {"mode": "match"}}
-            for i in ids
-        ],
-    }
-    if next_url is not None:
-        bundle["link"] = [{"relation": "next", "url": next_url}]
-    return bundle
-
-
 def two_pages(request: httpx.Request) -> httpx.Response:
     if "page=2" in str(request.url):
-        return json_response(200, page("2"))
-    return json_response(200, page("1", next_url=FHIR + "Patient?page=2"))
+        return json_response(200, searchset("2"))
+    return json_response(200, searchset("1", next_url=FHIR + "Patient?page=2"))
 
 
 def sent(h: Harness) -> list[str | None]:
@@ -134,18 +118,6 @@ async def test_a_bad_membership_for_pages_raises_at_the_call(make: Any) -> None:
 # --- retries and the 401 replay of a later page ------------------------------------------------
 
 
-@pytest.fixture
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    delays: list[float] = []
-
-    async def async_sleep(seconds: float) -> None:
-        delays.append(seconds)
-
-    monkeypatch.setattr(async_sync, "sleep", async_sleep)
-    monkeypatch.setattr(sync_sync, "sleep", delays.append)
-    return delays
-
-
 async def test_a_retried_and_replayed_page_after_the_block_keeps_the_membership(
     make: Any, no_sleep: list[float]
 ) -> None:
@@ -153,7 +125,7 @@ async def test_a_retried_and_replayed_page_after_the_block_keeps_the_membership(
     page_two_answers = [
         json_response(429, {}, headers={"Retry-After": "1"}),
         json_response(401, {}),
-        json_response(200, page("2")),
+        json_response(200, searchset("2")),
     ]
 
     def handler(request: httpx.Request) -> httpx.Response:

@@ -14,23 +14,9 @@ from pymedplum import escape_search_value
 from pymedplum._request_builders import MAX_SEARCH_QUERY_CHARS
 from pymedplum.exceptions import MedplumError
 
-from .conftest import FHIR, json_response
+from .conftest import FHIR, json_response, searchset
 
 pytestmark = pytest.mark.anyio
-
-
-def searchset(*ids: str, next_url: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [
-            {"resource": {"resourceType": "Patient", "id": i}, "search": {"mode": "match"}}
-            for i in ids
-        ],
-    }
-    if next_url is not None:
-        data["link"] = [{"relation": "next", "url": next_url}]
-    return data
 
 
 def raw_query(request: httpx.Request) -> str:

@@ -24,6 +24,19 @@ def default_handler(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"resourceType": "Patient", "id": "1"})
 
 
+def page_with_next(link: str) -> httpx.Response:
+    """A searchset page of one Patient whose ``next`` link is ``link``."""
+    return httpx.Response(
+        200,
+        json={
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": {"resourceType": "Patient", "id": "1"}}],
+            "link": [{"relation": "next", "url": link}],
+        },
+    )
+
+
 @dataclass
 class QA:
     """A client of one flavour, the handler answering it, and the requests it sent."""

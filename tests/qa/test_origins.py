@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-import httpx
 import pytest
 
 from pymedplum import UnsafeRedirectError
 from pymedplum.hooks import PreparedRequest
-from tests.qa.conftest import FHIR, QA, TOKEN
+from tests.qa.conftest import FHIR, QA, TOKEN, page_with_next
 
 pytestmark = pytest.mark.anyio
 
@@ -26,18 +25,7 @@ FOREIGN = [
 
 @pytest.mark.parametrize("link", FOREIGN)
 async def test_foreign_next_link_raises_unsafe_redirect(qa: QA, link: str) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            200,
-            json={
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": {"resourceType": "Patient", "id": "1"}}],
-                "link": [{"relation": "next", "url": link}],
-            },
-        )
-
-    qa.handler = handler
+    qa.handler = lambda request: page_with_next(link)
     client = qa.client()
     got: list[object] = []
     with pytest.raises(UnsafeRedirectError):

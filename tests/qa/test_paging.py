@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from pymedplum import MedplumError
-from tests.qa.conftest import FHIR, QA
+from tests.qa.conftest import FHIR, QA, page_with_next
 
 pytestmark = pytest.mark.anyio
 
@@ -27,18 +27,7 @@ async def _drain(qa: QA, client: object) -> list[object]:
     "link", [FHIR + "Patient?name=x", FHIR + "Patient?name=x&page=2", "Patient?name=x&page=2"]
 )
 async def test_a_next_link_cycle_raises_instead_of_looping(qa: QA, link: str) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            200,
-            json={
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "entry": [{"resource": {"resourceType": "Patient", "id": "1"}}],
-                "link": [{"relation": "next", "url": link}],
-            },
-        )
-
-    qa.handler = handler
+    qa.handler = lambda request: page_with_next(link)
     client = qa.client()
     with pytest.raises(MedplumError, match="next link"):
         await _drain(qa, client)

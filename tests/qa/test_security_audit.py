@@ -28,7 +28,7 @@ from pymedplum import (
     UnsafeRedirectError,
 )
 from pymedplum.hooks import PreparedRequest
-from tests.qa.conftest import FHIR, QA, TOKEN
+from tests.qa.conftest import FHIR, QA, TOKEN, page_with_next
 
 pytestmark = pytest.mark.anyio
 
@@ -281,15 +281,7 @@ async def test_next_link_with_control_characters_is_an_unsafe_redirect(qa: QA, l
     # urlsplit drops tabs, line breaks and leading spaces, so the origin check saw the
     # client's origin; httpx refuses (or reads as relative) the URL actually requested, and
     # the call failed with a bare httpx exception (or a retried NetworkError).
-    qa.handler = lambda r: httpx.Response(
-        200,
-        json={
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "entry": [{"resource": {"resourceType": "Patient", "id": "1"}}],
-            "link": [{"relation": "next", "url": link}],
-        },
-    )
+    qa.handler = lambda request: page_with_next(link)
     client = qa.client()
     with pytest.raises(UnsafeRedirectError, match="not a valid absolute URL"):
         if qa.flavour == "async":

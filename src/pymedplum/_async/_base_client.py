@@ -8,7 +8,6 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 from __future__ import annotations
 
 import difflib
-import json as json_module
 import logging
 import os
 import re
@@ -19,7 +18,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import httpx
@@ -32,7 +31,7 @@ from pymedplum._async._auth import AsyncTokenManager, is_header_safe
 from pymedplum._request_builders import binary_content, check_seconds
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
-from pymedplum._serialization import ExponentDecimal, decode_json, encode_json, json_or_none
+from pymedplum._serialization import decode_json, decode_wire, encode_json, json_or_none
 from pymedplum._version import __version__
 from pymedplum.exceptions import MedplumError, NetworkError, UnsafeRedirectError, error_for_status
 from pymedplum.hooks import (
@@ -92,10 +91,9 @@ _NO_CREDENTIALS_HINT = (
 
 
 def _decode_body(body: bytes | None) -> Any:
-    """A request body's JSON as Python values, decimals as ``Decimal`` (their text kept)."""
-    # ExponentDecimal, as in wire_dict: a plain Decimal is written back by str(), so a hook's
-    # edited body would send 0.0000001 and 1e-7 as 1E-7.
-    return None if body is None else json_module.loads(body, parse_float=ExponentDecimal)
+    """A request body's JSON as Python values, decimals as ``Decimal`` (their text kept, so a
+    hook's edited body sends the untouched ones as they were)."""
+    return None if body is None else decode_wire(body)
 
 
 class _Call:
@@ -258,10 +256,8 @@ class AsyncBaseClient:
         self.retry_policy = retry if retry is not None else RetryPolicy()
         self._before_request = before_request
         self._on_request_complete = on_request_complete
-        self.default_on_behalf_of = (
-            _obo.normalize_membership(default_on_behalf_of, argument="default_on_behalf_of")
-            if default_on_behalf_of is not None and default_on_behalf_of != ""
-            else None  # "" is none too; another falsy value (False, 0) raises
+        self.default_on_behalf_of = _obo.optional_membership(
+            default_on_behalf_of, argument="default_on_behalf_of"
         )
         self._obo_var: ContextVar[str | None] = ContextVar(
             f"pymedplum_on_behalf_of_{id(self):x}", default=None
@@ -298,6 +294,7 @@ class AsyncBaseClient:
         """Close the connection pool this client created (never a caller-supplied one).
         The client refuses further calls either way."""
         self._closed = True
+        # A pool inherited through os.fork() is the parent's (its sockets too): not closed here.
         if self._owns_http and self._generation == _fork_generation:
             await self._http.aclose()
 
@@ -494,21 +491,6 @@ class AsyncBaseClient:
                 response.status_code,
                 response=response,
             ) from exc
-
-    @overload
-    @staticmethod
-    def _to_model(data: Any, as_fhir: type[ModelT]) -> ModelT: ...
-
-    @overload
-    @staticmethod
-    def _to_model(data: Any, as_fhir: None) -> Any: ...
-
-    @staticmethod
-    def _to_model(data: Any, as_fhir: type[ModelT] | None) -> ModelT | Any:
-        """``data`` validated into ``as_fhir`` when given, else ``data`` unchanged."""
-        if as_fhir is None:
-            return data
-        return as_fhir.model_validate(data)
 
     # --- the request path -------------------------------------------------------------------
 

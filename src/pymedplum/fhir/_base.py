@@ -20,7 +20,6 @@ import copy
 import gc
 import importlib
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from decimal import Decimal
@@ -54,7 +53,7 @@ from pydantic_core import (
     core_schema,
 )
 
-from pymedplum._serialization import ExponentDecimal, decode_exact
+from pymedplum._serialization import LONE_SURROGATE, ExponentDecimal, decode_exact, exact_decimal
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
@@ -140,19 +139,11 @@ def _unmark_numbers(raw: bytes) -> bytes:
     return b"".join(pieces)
 
 
-def _decimal_from_lossless(value: LosslessFloat) -> Decimal:
-    """The exact Decimal of a JSON number read by jiter."""
-    text = str(value)
-    if "e" in text or "E" in text:
-        return ExponentDecimal(text)
-    return Decimal(text)
-
-
 def _validate_decimal(value: Any) -> Decimal:
     """Accept a Decimal, an int or a float (never a str or bool) for a FHIR decimal."""
     kind = type(value)
     if kind is LosslessFloat:
-        return _decimal_from_lossless(value)
+        return exact_decimal(str(value))
     if kind is Decimal:
         if not value.is_finite():
             raise PydanticCustomError("decimal_finite", "Input should be a finite number")
@@ -481,11 +472,6 @@ def _without_none(annotation: Any) -> Any:
     )
 
 
-# A lone UTF-16 surrogate (half of an emoji's pair): JSON text may escape one ("\ud83d"), UTF-8
-# cannot hold one.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _validate_extra(value: Any) -> Any:
     """An unknown element: JSON numbers read losslessly become ``Decimal`` (see decimals).
 
@@ -495,7 +481,7 @@ def _validate_extra(value: Any) -> Any:
     """
     kind = type(value)
     if kind is str:
-        if _SURROGATE.search(value) is not None:
+        if LONE_SURROGATE.search(value) is not None:
             # Refused as pydantic refuses one in a known element: UTF-8 cannot write it back.
             raise PydanticCustomError(
                 "string_unicode",
@@ -503,7 +489,7 @@ def _validate_extra(value: Any) -> Any:
             )
         return value
     if kind is LosslessFloat:
-        return _decimal_from_lossless(value)
+        return exact_decimal(str(value))
     if kind is dict:
         return {_validate_extra(k): _validate_extra(v) for k, v in value.items()}
     if kind is list or kind is tuple:

@@ -182,19 +182,11 @@ def test_a_read_failure_may_have_committed(fake: FakeMedplum) -> None:
     assert info.value.possibly_committed is True
 
 
-def test_json_and_model_helpers(fake: FakeMedplum) -> None:
-    from pydantic import BaseModel
-
-    class Patient(BaseModel):
-        resourceType: str
-        id: str
-
+def test_json_helper(fake: FakeMedplum) -> None:
     client = make_client(fake)
     response = client._request("GET", "Patient/123")
     data = client._json(response)
     assert data == {"resourceType": "Patient", "id": "123"}
-    assert client._to_model(data, None) is data
-    assert client._to_model(data, Patient) == Patient(resourceType="Patient", id="123")
     assert client._json(httpx.Response(204)) is None
     with pytest.raises(MedplumError, match="JSON"):
         client._json(httpx.Response(200, text="<xml/>", headers={"Content-Type": "text/xml"}))

@@ -52,7 +52,8 @@ class SearchOverrides(Dispatch):
     ) -> dict[str, Any] | None:
         # Only one resource is wanted: the caller's _count (if any) is replaced by 1.
         params = [p for p in build_search_params(query) if p[0] != "_count"]
-        params = summary_count_last([*params, ("_count", "1")])  # FHIR's count: no resource
+        # _summary=count stays last: Medplum would let the _count after it return a resource.
+        params = summary_count_last([*params, ("_count", "1")])
         response = await self._call_endpoint(
             ENDPOINTS["search_one"],
             {"resourceType": resource_type},

@@ -170,14 +170,15 @@ class Dispatch(SyncBaseClient):
             if as_fhir is None:
                 return data
             if not data:
-                # A 304 answers the caller's own If-None-Match / If-Modified-Since header.
-                why = (
-                    "304 Not Modified (the If-None-Match or If-Modified-Since header sent "
-                    "matched), which has no body"
-                    if response.status_code == 304
-                    else "an empty body naming no resource"
-                )
-                hint = "" if response.status_code == 304 else " (was Prefer: return=minimal sent?)"
+                if response.status_code == 304:  # the caller's own conditional header matched
+                    why = (
+                        "304 Not Modified (the If-None-Match or If-Modified-Since header sent "
+                        "matched), which has no body"
+                    )
+                    hint = ""
+                else:
+                    why = "an empty body naming no resource"
+                    hint = " (was Prefer: return=minimal sent?)"
                 raise MedplumError(
                     f"the server answered with {why}, so there is no {as_fhir.__name__} to "
                     f"return{hint}",
