@@ -16,7 +16,10 @@ import subprocess
 import sys
 import textwrap
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -64,14 +67,14 @@ def resource_types() -> list[str]:
     """Concrete FHIR R4 and Medplum resource types, sorted."""
     names: set[str] = set()
     for target in ("fhir-r4/profiles-resources.json.gz", "medplum/profiles-medplum.json.gz"):
-        for entry in load_json(target)["entry"]:
-            sd = entry["resource"]
-            if (
-                sd.get("resourceType") == "StructureDefinition"
-                and sd.get("kind") == "resource"
-                and not sd.get("abstract")
-            ):
-                names.add(sd["name"] if target.startswith("medplum") else sd["id"])
+        for index, sd in _resources(target):
+            with _malformed(target, index, sd):
+                if (
+                    sd.get("resourceType") == "StructureDefinition"
+                    and sd.get("kind") == "resource"
+                    and not sd.get("abstract")
+                ):
+                    names.add(sd["name"] if target.startswith("medplum") else sd["id"])
     return sorted(names - _ABSTRACT)
 
 
@@ -83,14 +86,38 @@ def parameters_by_type(types: list[str]) -> dict[str, dict[str, str]]:
         "fhir-r4/search-parameters.json.gz",
         "medplum/search-parameters-medplum.json.gz",
     ):
-        for entry in load_json(target)["entry"]:
-            sp = entry["resource"]
-            for base in sp.get("base", []):
-                if base in _ABSTRACT:
-                    common[sp["code"]] = sp["type"]
-                else:
-                    by_type[base][sp["code"]] = sp["type"]
+        for index, sp in _resources(target):
+            with _malformed(target, index, sp):
+                for base in sp.get("base", []):
+                    if base in _ABSTRACT:
+                        common[sp["code"]] = sp["type"]
+                    else:
+                        by_type[base][sp["code"]] = sp["type"]
     return {t: {**common, **by_type.get(t, {})} for t in types}
+
+
+def _resources(target: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, resource) of each entry of a vendored Bundle."""
+    bundle = load_json(target)
+    with _malformed(target, None, bundle):
+        entries = list(bundle["entry"])
+    for index, entry in enumerate(entries):
+        with _malformed(target, index, entry):
+            resource = entry["resource"]
+        yield index, resource
+
+
+@contextmanager
+def _malformed(target: str, index: int | None, item: Any) -> Iterator[None]:
+    """An input missing what the generator reads is one error naming its file and entry."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError) as exc:
+        what = f"missing {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        where = "the Bundle" if index is None else f"entry {index}"
+        if isinstance(item, dict) and (name := item.get("url") or item.get("id")):
+            where += f" ({item.get('resourceType', 'resource')} {name})"
+        raise SystemExit(f"specs/{target}: {where} is malformed ({what})") from None
 
 
 def keys_for(params: dict[str, str]) -> list[str]:
