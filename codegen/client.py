@@ -8,8 +8,6 @@ generated bodies and the hand-written overrides). The sync client comes from una
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,6 +15,8 @@ from typing import Any
 
 import jinja2
 import yaml  # type: ignore[import-untyped]  # no stubs in the pinned tool chain
+
+from codegen.util import ruff
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "specs" / "operations.yaml"
@@ -410,12 +410,8 @@ def render_endpoints(manifest: dict[str, Any]) -> str:
 
 
 def _format(paths: list[Path]) -> None:
-    ruff = Path(sys.executable).parent / "ruff"
-    subprocess.run([str(ruff), "format", "--quiet", *map(str, paths)], check=True)
-    subprocess.run(
-        [str(ruff), "check", "--quiet", "--fix", "--select", "I,F401", *map(str, paths)],
-        check=False,
-    )
+    ruff("format", "--quiet", *paths)
+    ruff("check", "--quiet", "--fix", "--select", "I,F401", *paths, check=False)
 
 
 def generate() -> None:

@@ -22,7 +22,6 @@ import builtins
 import keyword
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pydantic import BaseModel
 
 from codegen import ir, loader, specs
 from codegen.terminology import ELEMENTS_KEPT_AS_CODE, Expander
+from codegen.util import ruff
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "pymedplum" / "fhir"
@@ -623,15 +623,9 @@ def _is_generated(path: Path) -> bool:
 
 
 def _ruff_format(paths: list[Path]) -> None:
-    ruff = Path(sys.executable).parent / "ruff"
-    cmd = [str(ruff)] if ruff.exists() else [shutil.which("ruff") or "ruff"]
-    files = [str(path) for path in paths]
-    subprocess.run(
-        [*cmd, "format", "--quiet", "--isolated", "--line-length", "100", *files], check=True
-    )
-    subprocess.run(
-        [*cmd, "check", "--quiet", "--isolated", "--select", "I", "--fix", *files], check=False
-    )
+    # --isolated: the output folder may be outside this project (--out), away from its config
+    ruff("format", "--quiet", "--isolated", "--line-length", "100", *paths)
+    ruff("check", "--quiet", "--isolated", "--select", "I", "--fix", *paths, check=False)
 
 
 def generate(

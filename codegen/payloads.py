@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from codegen.util import ruff
+
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "specs" / "schemas"
 OUT = ROOT / "src" / "pymedplum" / "payloads"
@@ -86,12 +88,8 @@ def generate() -> None:
             if path.name != "__init__.py"
         }
         (target / "__init__.py").write_text(_init(modules), encoding="utf-8")
-        ruff = bin_dir / "ruff"
-        subprocess.run(
-            [str(ruff), "check", "--quiet", "--fix", "--select", "I,F401,UP", str(target)],
-            check=False,
-        )
-        subprocess.run([str(ruff), "format", "--quiet", str(target)], check=True)
+        ruff("check", "--quiet", "--fix", "--select", "I,F401,UP", target, check=False)
+        ruff("format", "--quiet", target)
         if OUT.exists():
             shutil.rmtree(OUT)
         shutil.copytree(target, OUT, ignore=shutil.ignore_patterns("__pycache__"))

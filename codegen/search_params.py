@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import keyword
 import re
-import subprocess
-import sys
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from typing import Any
 import jinja2
 
 from codegen.specs import load_json
+from codegen.util import ruff
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "pymedplum" / "search_params"
@@ -174,8 +173,5 @@ def generate() -> None:
         ),
         encoding="utf-8",
     )
-    ruff = Path(sys.executable).parent / "ruff"
-    subprocess.run(
-        [str(ruff), "check", "--quiet", "--fix", "--select", "I,RUF022", str(OUT)], check=False
-    )
-    subprocess.run([str(ruff), "format", "--quiet", str(OUT)], check=True)
+    ruff("check", "--quiet", "--fix", "--select", "I,RUF022", OUT, check=False)
+    ruff("format", "--quiet", OUT)
