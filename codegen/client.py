@@ -218,7 +218,7 @@ def overload_variants(shape: str, params: list[Param]) -> tuple[list[tuple[list[
     return [], simple[shape]
 
 
-def render_docstring(name: str, spec: dict[str, Any], params: list[Param], indent: str) -> str:
+def render_docstring(spec: dict[str, Any], params: list[Param], indent: str) -> str:
     """A Google-style docstring from the manifest's summary, doc, params, returns and raises."""
     width = _WIDTH - len(indent)
     lines: list[str] = [spec["summary"].strip()]
@@ -339,7 +339,7 @@ def render_method(name: str, spec: dict[str, Any]) -> str:
         out.append(f"    {stub_def} {name}({render_signature(v_params)}) -> {v_return}: ...")
         out.append("")
     out.append(f"    {stub_def} {name}({render_signature(params)}) -> {impl_return}:")
-    out.append(render_docstring(name, spec, params, "        "))
+    out.append(render_docstring(spec, params, "        "))
     names = {p.name for p in params}
     if "as_fhir" in names:
         # A single resource answer is checked against the request's resource type too, before

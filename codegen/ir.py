@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codegen.loader import Definitions
+from codegen.util import upper_first
 
 FHIRPATH_PREFIX = "http://hl7.org/fhirpath/System."
 _FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
@@ -59,7 +60,6 @@ class TypeDef:
     base: str | None  # base class (FHIR type name) or None for the root of the hierarchy
     abstract: bool
     elements: list[Element] = field(default_factory=list)
-    url: str = ""
     description: str = ""
     source: str = ""  # where its StructureDefinition was read (for error messages)
 
@@ -67,7 +67,6 @@ class TypeDef:
 @dataclass(frozen=True)
 class Primitive:
     name: str  # FHIR name: "dateTime"
-    system_type: str  # "String", "Integer", "Decimal", "Boolean", "Date", ...
     regex: str | None
     description: str
 
@@ -99,26 +98,18 @@ def _type_code(type_entry: dict[str, Any]) -> str:
     return str(type_entry["code"])
 
 
-def _upper_first(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def _primitive(sd: dict[str, Any]) -> Primitive:
     regex = None
-    system_type = "String"
     for el in sd["snapshot"]["element"]:
         if el["path"] == f"{sd['type']}.value":
             for t in el.get("type", []):
-                code = str(t["code"])
-                if code.startswith(FHIRPATH_PREFIX):
-                    system_type = code[len(FHIRPATH_PREFIX) :]
                 ext = _ext(t.get("extension"), _REGEX_EXT)
                 if ext is not None:
                     regex = ext.get("valueString")
             ext = _ext(el.get("extension"), _REGEX_EXT)
             if ext is not None and regex is None:
                 regex = ext.get("valueString")
-    return Primitive(sd["type"], system_type, regex, sd.get("description", ""))
+    return Primitive(sd["type"], regex, sd.get("description", ""))
 
 
 def _keep(sd: dict[str, Any]) -> bool:
@@ -221,7 +212,6 @@ def _build_type(
         root=name,
         base=type_name if constraint else _base_name(sd),
         abstract=bool(sd.get("abstract")),
-        url=sd.get("url", ""),
         description=sd.get("description", "") or "",
         source=where,
     )
@@ -273,7 +263,7 @@ def _build_type(
         )
         owner.elements.append(element)
         if path in parents and not content_ref and not choice:
-            cls_name = owner.name + _upper_first(json_name)  # the root's name is ``name``
+            cls_name = owner.name + upper_first(json_name)  # the root's name is ``name``
             base = codes[0] if codes and codes[0] in ("BackboneElement", "Element") else None
             base = base or "BackboneElement"
             backbone = TypeDef(
@@ -283,7 +273,6 @@ def _build_type(
                 root=name,
                 base=base,
                 abstract=False,
-                url=sd.get("url", ""),
                 description=(el.get("definition") or el.get("short") or "").strip(),
                 source=where,
             )

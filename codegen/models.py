@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from codegen import ir, loader, specs
 from codegen.terminology import ELEMENTS_KEPT_AS_CODE, Expander
-from codegen.util import ruff
+from codegen.util import ruff, snake_case, upper_first
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "pymedplum" / "fhir"
@@ -188,8 +188,6 @@ class ModuleSpec:
 @dataclass
 class Generator:
     model: ir.Model
-    package: str
-    source_note: str
     expander: Expander = field(init=False)
     unexpanded: dict[str, set[str]] = field(default_factory=dict)  # value set -> element paths
 
@@ -268,7 +266,7 @@ class Generator:
         required = element.min >= 1 and not element.choice
         variants: list[tuple[str, str]] = []  # (json name, type code)
         if element.choice:
-            variants = [(element.name + _upper_first(c), c) for c in codes]
+            variants = [(element.name + upper_first(c), c) for c in codes]
         else:
             if len(codes) != 1:
                 raise SystemExit(
@@ -390,10 +388,6 @@ def _core_datatypes(model: ir.Model) -> set[str]:
         todo.extend(ref for ref in refs if ref in model.types)
     # backbones live with their root: keep every root that was reached
     return {model.types[name].root for name in seen}
-
-
-def _upper_first(text: str) -> str:
-    return text[:1].upper() + text[1:]
 
 
 def _quote(text: str) -> str:
@@ -541,7 +535,7 @@ def _primitive_specs(model: ir.Model) -> list[PrimitiveSpec]:
             schema = f"cs.str_schema({bounds}, pattern={pattern!r})"
             message = _PATTERN_ERRORS.get(name)
             if message:
-                error_type = "fhir_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+                error_type = "fhir_" + snake_case(name)
                 schema = (
                     f"cs.custom_error_schema({schema}, custom_error_type={error_type!r}, "
                     f"custom_error_message={message!r})"
@@ -570,7 +564,7 @@ def _env() -> jinja2.Environment:
 
 def render(model: ir.Model, out: Path, package: str, source_note: str) -> Generator:
     """Write the package into ``out`` (stale generated modules are removed)."""
-    gen = Generator(model, package, source_note)
+    gen = Generator(model)
     modules = gen.build_modules()
     env = _env()
     header = f"{GENERATED_BY} from {source_note}; do not edit."

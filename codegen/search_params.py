@@ -11,7 +11,6 @@ One module per resource type; the package ``__init__`` loads them lazily.
 from __future__ import annotations
 
 import keyword
-import re
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from typing import Any
 import jinja2
 
 from codegen.specs import load_json
-from codegen.util import ruff
+from codegen.util import ruff, snake_case
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "pymedplum" / "search_params"
@@ -140,7 +139,7 @@ def summary(params: dict[str, str]) -> str:
 
 def module_name(resource_type: str) -> str:
     """``MedicationRequest`` → ``medication_request`` (a valid, non-keyword identifier)."""
-    name = re.sub(r"(?<!^)(?=[A-Z])", "_", resource_type).lower()
+    name = snake_case(resource_type)
     return name + "_" if keyword.iskeyword(name) else name
 
 

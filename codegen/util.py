@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+
+def upper_first(text: str) -> str:
+    """``value`` -> ``Value`` (the rest unchanged, unlike ``str.capitalize``)."""
+    return text[:1].upper() + text[1:]
+
+
+def snake_case(name: str) -> str:
+    """``MedicationRequest`` -> ``medication_request``: an underscore before every capital.
+
+    Search-parameter module names and error types, whose names are public. Field names use
+    :func:`codegen.models.snake`, which keeps acronyms together.
+    """
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def ruff(*args: str | Path, check: bool = True) -> None:
