@@ -28,7 +28,7 @@ from typing_extensions import Self  # at run time too: typing.get_type_hints of 
 from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager, is_header_safe
-from pymedplum._request_builders import binary_content, check_seconds
+from pymedplum._request_builders import binary_content, check_seconds, named_constructor
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._serialization import decode_json, decode_wire, encode_json, json_or_none
@@ -144,6 +144,7 @@ class AsyncBaseClient:
     turns them off.
     """
 
+    @named_constructor  # an argument error names the class called, not AsyncBaseClient
     def __init__(
         self,
         base_url: str = "https://api.medplum.com/",
