@@ -33,7 +33,13 @@ from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._serialization import decode_json, decode_wire, encode_json, json_or_none
 from pymedplum._version import __version__
-from pymedplum.exceptions import MedplumError, NetworkError, UnsafeRedirectError, error_for_status
+from pymedplum.exceptions import (
+    MedplumError,
+    NetworkError,
+    UnsafeRedirectError,
+    drop_request_credentials,
+    error_for_status,
+)
 from pymedplum.hooks import (
     AsyncOnRequestCompleteHook,
     BeforeRequestHook,
@@ -723,7 +729,7 @@ class AsyncBaseClient:
                 # Transport failures, and a body that could not be decoded (DecodingError: a
                 # broken Content-Encoding), which arrives after the server processed the request.
                 # The exception reaches hooks (RequestAttempt) even when the call is retried.
-                _redact(request)
+                drop_request_credentials(request)
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
                 )
@@ -751,7 +757,7 @@ class AsyncBaseClient:
                 return response
             if status < 400:
                 # Never followed (the token would go along) and never read as an empty result.
-                _redact(request)
+                drop_request_credentials(request)
                 redirect = self._redirect_error(call, response)
                 attempts[-1] = replace(attempts[-1], exception=redirect)
                 raise redirect
@@ -770,7 +776,7 @@ class AsyncBaseClient:
                 await response.aclose()
                 await _synchronization.sleep(delay)
                 continue
-            _redact(request)
+            drop_request_credentials(request)
             exc_obj = error_for_status(
                 status,
                 body=json_or_none(response.content),
@@ -987,12 +993,6 @@ def _set_header(headers: dict[str, str], name: str, value: str) -> None:
     for key in [k for k in headers if k.lower() == lower]:
         del headers[key]
     headers[name] = value
-
-
-def _redact(request: httpx.Request) -> None:
-    """Drop the bearer token from a request that is about to travel inside an exception."""
-    if "Authorization" in request.headers:
-        del request.headers["Authorization"]
 
 
 def _param_items(params: QueryParams) -> list[tuple[str, QueryValue]]:

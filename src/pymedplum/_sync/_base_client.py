@@ -35,7 +35,13 @@ from pymedplum._serialization import decode_json, decode_wire, encode_json, json
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager, is_header_safe
 from pymedplum._version import __version__
-from pymedplum.exceptions import MedplumError, NetworkError, UnsafeRedirectError, error_for_status
+from pymedplum.exceptions import (
+    MedplumError,
+    NetworkError,
+    UnsafeRedirectError,
+    drop_request_credentials,
+    error_for_status,
+)
 from pymedplum.hooks import (
     BeforeRequestHook,
     OnRequestCompleteHook,
@@ -720,7 +726,7 @@ class SyncBaseClient:
                 # Transport failures, and a body that could not be decoded (DecodingError: a
                 # broken Content-Encoding), which arrives after the server processed the request.
                 # The exception reaches hooks (RequestAttempt) even when the call is retried.
-                _redact(request)
+                drop_request_credentials(request)
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
                 )
@@ -748,7 +754,7 @@ class SyncBaseClient:
                 return response
             if status < 400:
                 # Never followed (the token would go along) and never read as an empty result.
-                _redact(request)
+                drop_request_credentials(request)
                 redirect = self._redirect_error(call, response)
                 attempts[-1] = replace(attempts[-1], exception=redirect)
                 raise redirect
@@ -767,7 +773,7 @@ class SyncBaseClient:
                 response.close()
                 _synchronization.sleep(delay)
                 continue
-            _redact(request)
+            drop_request_credentials(request)
             exc_obj = error_for_status(
                 status,
                 body=json_or_none(response.content),
@@ -984,12 +990,6 @@ def _set_header(headers: dict[str, str], name: str, value: str) -> None:
     for key in [k for k in headers if k.lower() == lower]:
         del headers[key]
     headers[name] = value
-
-
-def _redact(request: httpx.Request) -> None:
-    """Drop the bearer token from a request that is about to travel inside an exception."""
-    if "Authorization" in request.headers:
-        del request.headers["Authorization"]
 
 
 def _param_items(params: QueryParams) -> list[tuple[str, QueryValue]]:
