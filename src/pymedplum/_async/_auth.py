@@ -283,6 +283,7 @@ class AsyncTokenManager:
         )
 
 
+# Not shared with _base_client._check_header: a header value may hold a tab, a token may not.
 def is_header_safe(token: str) -> bool:
     """Whether a bearer token can go in an ``Authorization`` header: printable ASCII."""
     return token.isascii() and token.isprintable()

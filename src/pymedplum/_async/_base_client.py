@@ -974,6 +974,7 @@ class AsyncBaseClient:
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
 
 
+# Not _auth.is_header_safe: a header value may hold a tab (RFC 9110 5.5), a bearer token not.
 def _check_header(name: object, value: object) -> None:
     """TypeError / ValueError naming a caller header the HTTP layer would refuse (a line break
     in a value would otherwise surface as a retried NetworkError)."""
