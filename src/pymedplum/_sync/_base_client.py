@@ -215,7 +215,8 @@ class SyncBaseClient:
         if access_token is not None and not is_header_safe(access_token):
             # Never echoed: it is a credential.
             raise ValueError(
-                "access_token must be printable ASCII (it is sent in the Authorization header)"
+                "access_token must be printable ASCII, not ending in a space (it is sent in the "
+                "Authorization header)"
             )
         if (client_id is None) != (client_secret is None):
             raise ValueError("client_id and client_secret must be given together")
@@ -969,6 +970,8 @@ class SyncBaseClient:
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
+# An ASCII field value (RFC 9110 5.5): visible characters, with spaces and tabs only between them.
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?\Z")
 
 
 # Not _auth.is_header_safe: a header value may hold a tab (RFC 9110 5.5), a bearer token not.
@@ -983,6 +986,11 @@ def _check_header(name: object, value: object) -> None:
         raise ValueError(f"header {name!r} has a line break or NUL in its value")
     if not value.isascii():
         raise ValueError(f"header {name!r} must be ASCII (percent-encode other characters)")
+    if not _FIELD_VALUE.match(value):
+        # httpx's HTTP/1.1 layer (h11) refuses such a value only once connected.
+        raise ValueError(
+            f"header {name!r} has a control character or leading/trailing whitespace in its value"
+        )
 
 
 def _set_header(headers: dict[str, str], name: str, value: str) -> None:
