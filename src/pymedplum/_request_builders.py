@@ -7,11 +7,14 @@ sync twins call these, so the rules live in one place and are tested without a s
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ParamSpec
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from pydantic import BaseModel
@@ -20,6 +23,8 @@ from pymedplum._fhir_rules import ID_RULE, RESOURCE_TYPE_RULE, is_fhir_id, is_re
 from pymedplum._security import Origin, check_same_origin
 from pymedplum._serialization import to_fhir_json, wire_dict
 from pymedplum.bundle import describe_non_model_class, model_resource_type
+
+P = ParamSpec("P")
 
 logger = logging.getLogger("pymedplum.client")
 
@@ -985,3 +990,54 @@ def translate_request(
     if concept_json is not None:
         parameters.append({"name": "codeableConcept", "valueCodeableConcept": concept_json})
     return [], {"resourceType": "Parameters", "parameter": parameters}
+
+
+def named_constructor(init: Callable[P, None]) -> Callable[P, None]:
+    """``init`` (a client ``__init__``), whose argument errors name the class the caller wrote.
+
+    Python would name the base class that defines ``__init__`` (``SyncBaseClient.__init__() got
+    an unexpected keyword argument``), which the caller never wrote, and suggest nothing. The
+    arguments are bound against ``init``'s signature before it runs, so a TypeError raised by
+    the checks inside it is not rewritten. ``functools.wraps`` keeps the signature for
+    ``inspect.signature`` and IDEs; the ParamSpec keeps it for type checkers.
+    """
+    signature = inspect.signature(init)
+    names = list(signature.parameters)[1:]  # without self
+    positional = [
+        n for n in names if signature.parameters[n].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ]
+
+    @functools.wraps(init)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            called = type(args[0]).__name__ if args else init.__qualname__
+            raise TypeError(_argument_error(called, exc, args, kwargs, names, positional)) from None
+        init(*args, **kwargs)
+
+    return checked
+
+
+def _argument_error(
+    called: str,
+    exc: TypeError,
+    args: tuple[object, ...],
+    kwargs: Mapping[str, object],
+    names: list[str],
+    positional: list[str],
+) -> str:
+    """The message of a constructor call that does not fit the signature."""
+    unknown = [k for k in kwargs if k not in names]
+    if unknown:
+        message = f"{called}() got an unexpected keyword argument {unknown[0]!r}"
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        return message + (f"; did you mean {close[0]!r}?" if close else "")
+    if len(args) - 1 > len(positional):
+        plural = "" if len(positional) == 1 else "s"
+        return (
+            f"{called}() takes at most {len(positional)} positional argument{plural} "
+            f"({', '.join(positional)}) but {len(args) - 1} were given; the others are "
+            "keyword-only"
+        )
+    return f"{called}(): {exc}"

@@ -72,6 +72,12 @@ def _drop_credentials(response: httpx.Response) -> None:
         request = response.request
     except RuntimeError:  # a response built without a request
         return
+    drop_request_credentials(request)
+
+
+def drop_request_credentials(request: httpx.Request) -> None:
+    """Remove the credential headers from a request that travels inside an exception (a
+    response's, or a transport error's): the one list of them, for every error path."""
     for name in ("Authorization", "Proxy-Authorization"):
         if name in request.headers:
             del request.headers[name]

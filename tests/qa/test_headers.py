@@ -17,6 +17,11 @@ pytestmark = pytest.mark.anyio
     [
         ({"X-A": "b\r\nX-Evil: 1"}, ValueError, "X-A"),
         ({"X-A": "b\nc"}, ValueError, "X-A"),
+        # What httpx's HTTP/1.1 layer refuses only once connected (a NetworkError, retried):
+        ({"X-A": "b\x0bc"}, ValueError, "X-A.*control character"),
+        ({"X-A": "b "}, ValueError, "X-A.*whitespace"),
+        ({"X-A": "\tb"}, ValueError, "X-A.*whitespace"),
+        ({"X-A": "b\x01c"}, ValueError, "X-A.*control character"),
         ({"X A": "b"}, ValueError, "X A"),
         ({"X-A": 1}, TypeError, "X-A"),
         ({1: "b"}, TypeError, "1"),
@@ -29,6 +34,13 @@ async def test_bad_header_is_named(
     with pytest.raises(error, match=match):
         await qa.call(client, "read_resource", "Patient", "1", headers=headers)
     assert qa.requests == []
+
+
+async def test_a_tab_or_space_inside_a_header_value_is_sent(qa: QA) -> None:
+    client = qa.client()
+    await qa.call(client, "read_resource", "Patient", "1", headers={"X-A": "b\tc d", "X-B": ""})
+    assert qa.requests[0].headers["X-A"] == "b\tc d"
+    assert qa.requests[0].headers["X-B"] == ""
 
 
 async def test_if_none_exist_with_line_break_is_rejected(qa: QA) -> None:

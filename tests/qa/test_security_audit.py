@@ -327,10 +327,11 @@ def test_token_refresh_cooldown_error_survives_pickling() -> None:
 
 # --- bearer tokens that cannot go in a header ----------------------------------------------
 
-BAD_TOKENS = ["tok\r\nX-Evil: 1", "tok\n", "t\u00f6k-SEKRET", "tok\x00"]
+BAD_TOKENS = ["tok\r\nX-Evil: 1", "tok\n", "t\u00f6k-SEKRET", "tok\x00", "tok "]
+BAD_TOKEN_IDS = ["crlf", "lf", "non-ascii", "nul", "trailing-space"]
 
 
-@pytest.mark.parametrize("token", BAD_TOKENS, ids=["crlf", "lf", "non-ascii", "nul"])
+@pytest.mark.parametrize("token", BAD_TOKENS, ids=BAD_TOKEN_IDS)
 async def test_token_endpoint_answer_that_cannot_be_sent_is_an_authentication_error(
     qa: QA, token: str
 ) -> None:
@@ -349,7 +350,7 @@ async def test_token_endpoint_answer_that_cannot_be_sent_is_an_authentication_er
     assert [r.url.path for r in qa.requests] == ["/oauth2/token"]
 
 
-@pytest.mark.parametrize("token", BAD_TOKENS, ids=["crlf", "lf", "non-ascii", "nul"])
+@pytest.mark.parametrize("token", BAD_TOKENS, ids=BAD_TOKEN_IDS)
 @pytest.mark.parametrize("cls", [MedplumClient, AsyncMedplumClient])
 def test_access_token_that_cannot_be_sent_is_a_value_error_not_echoing_it(
     cls: type[MedplumClient] | type[AsyncMedplumClient], token: str

@@ -28,12 +28,18 @@ from typing_extensions import Self  # at run time too: typing.get_type_hints of 
 from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager, is_header_safe
-from pymedplum._request_builders import binary_content, check_seconds
+from pymedplum._request_builders import binary_content, check_seconds, named_constructor
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._serialization import decode_json, decode_wire, encode_json, json_or_none
 from pymedplum._version import __version__
-from pymedplum.exceptions import MedplumError, NetworkError, UnsafeRedirectError, error_for_status
+from pymedplum.exceptions import (
+    MedplumError,
+    NetworkError,
+    UnsafeRedirectError,
+    drop_request_credentials,
+    error_for_status,
+)
 from pymedplum.hooks import (
     AsyncOnRequestCompleteHook,
     BeforeRequestHook,
@@ -144,6 +150,7 @@ class AsyncBaseClient:
     turns them off.
     """
 
+    @named_constructor  # an argument error names the class called, not AsyncBaseClient
     def __init__(
         self,
         base_url: str = "https://api.medplum.com/",
@@ -207,7 +214,8 @@ class AsyncBaseClient:
         if access_token is not None and not is_header_safe(access_token):
             # Never echoed: it is a credential.
             raise ValueError(
-                "access_token must be printable ASCII (it is sent in the Authorization header)"
+                "access_token must be printable ASCII, not ending in a space (it is sent in the "
+                "Authorization header)"
             )
         if (client_id is None) != (client_secret is None):
             raise ValueError("client_id and client_secret must be given together")
@@ -722,7 +730,7 @@ class AsyncBaseClient:
                 # Transport failures, and a body that could not be decoded (DecodingError: a
                 # broken Content-Encoding), which arrives after the server processed the request.
                 # The exception reaches hooks (RequestAttempt) even when the call is retried.
-                _redact(request)
+                drop_request_credentials(request)
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
                 )
@@ -750,7 +758,7 @@ class AsyncBaseClient:
                 return response
             if status < 400:
                 # Never followed (the token would go along) and never read as an empty result.
-                _redact(request)
+                drop_request_credentials(request)
                 redirect = self._redirect_error(call, response)
                 attempts[-1] = replace(attempts[-1], exception=redirect)
                 raise redirect
@@ -769,7 +777,7 @@ class AsyncBaseClient:
                 await response.aclose()
                 await _synchronization.sleep(delay)
                 continue
-            _redact(request)
+            drop_request_credentials(request)
             exc_obj = error_for_status(
                 status,
                 body=json_or_none(response.content),
@@ -965,8 +973,11 @@ class AsyncBaseClient:
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
+# An ASCII field value (RFC 9110 5.5): visible characters, with spaces and tabs only between them.
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?\Z")
 
 
+# Not _auth.is_header_safe: a header value may hold a tab (RFC 9110 5.5), a bearer token not.
 def _check_header(name: object, value: object) -> None:
     """TypeError / ValueError naming a caller header the HTTP layer would refuse (a line break
     in a value would otherwise surface as a retried NetworkError)."""
@@ -978,6 +989,11 @@ def _check_header(name: object, value: object) -> None:
         raise ValueError(f"header {name!r} has a line break or NUL in its value")
     if not value.isascii():
         raise ValueError(f"header {name!r} must be ASCII (percent-encode other characters)")
+    if not _FIELD_VALUE.match(value):
+        # httpx's HTTP/1.1 layer (h11) refuses such a value only once connected.
+        raise ValueError(
+            f"header {name!r} has a control character or leading/trailing whitespace in its value"
+        )
 
 
 def _set_header(headers: dict[str, str], name: str, value: str) -> None:
@@ -986,12 +1002,6 @@ def _set_header(headers: dict[str, str], name: str, value: str) -> None:
     for key in [k for k in headers if k.lower() == lower]:
         del headers[key]
     headers[name] = value
-
-
-def _redact(request: httpx.Request) -> None:
-    """Drop the bearer token from a request that is about to travel inside an exception."""
-    if "Authorization" in request.headers:
-        del request.headers["Authorization"]
 
 
 def _param_items(params: QueryParams) -> list[tuple[str, QueryValue]]:

@@ -241,7 +241,7 @@ class SyncTokenManager:
                 None,
                 AuthenticationError(
                     "token endpoint answered an access_token that cannot be sent in a header "
-                    "(non-ASCII or control characters)",
+                    "(non-ASCII or control characters, or a trailing space)",
                     status_code=response.status_code,
                     method="POST",
                     path_template=self._token_path,
@@ -284,9 +284,12 @@ class SyncTokenManager:
         )
 
 
+# Not shared with _base_client._check_header: a header value may hold a tab, a token may not.
 def is_header_safe(token: str) -> bool:
-    """Whether a bearer token can go in an ``Authorization`` header: printable ASCII."""
-    return token.isascii() and token.isprintable()
+    """Whether a bearer token can go in an ``Authorization`` header: printable ASCII, not
+    ending in a space (HTTP refuses whitespace at the end of a field value: every call would
+    fail as a retried NetworkError)."""
+    return token.isascii() and token.isprintable() and not token.endswith(" ")
 
 
 def _without_secret(request: httpx.Request) -> httpx.Request:

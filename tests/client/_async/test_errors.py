@@ -25,6 +25,7 @@ from pymedplum import (
     UnsafeRedirectError,
     ValidationError,
 )
+from pymedplum._async._base_client import AsyncBaseClient
 
 from ..fake import FakeMedplum, outcome
 from .helpers import make_client
@@ -172,6 +173,33 @@ async def test_transport_failure_is_a_network_error_with_the_cause_chained(
     assert info.value.possibly_committed is False
     assert "Authorization" not in cause.request.headers
     assert info.value.sanitize_for_logging()["cause"] == "ConnectError"
+
+
+async def test_a_transport_failure_drops_every_credential_header() -> None:
+    # The request inside the chained httpx error loses what a response error's request loses
+    # (exceptions.drop_request_credentials), a caller's proxy credentials included.
+    sent: list[dict[str, str]] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        sent.append(dict(request.headers))
+        raise httpx.ConnectError("connection refused", request=request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    client = AsyncBaseClient(
+        "https://medplum.test/",
+        access_token="tok",
+        http_client=http,
+        retry=RetryPolicy(max_attempts=1),
+    )
+    with pytest.raises(NetworkError) as info:
+        await client._request("GET", "Patient/1", headers={"Proxy-Authorization": "Basic cHc="})
+    assert sent[0]["authorization"] == "Bearer tok"
+    assert sent[0]["proxy-authorization"] == "Basic cHc="
+    cause = info.value.__cause__
+    assert isinstance(cause, httpx.ConnectError)
+    assert "Authorization" not in cause.request.headers
+    assert "Proxy-Authorization" not in cause.request.headers
+    await http.aclose()
 
 
 async def test_a_read_failure_may_have_committed(fake: FakeMedplum) -> None:

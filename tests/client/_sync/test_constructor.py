@@ -10,7 +10,7 @@ import logging
 import httpx
 import pytest
 
-from pymedplum import InsecureTransportError, RetryPolicy, UnsafeRedirectError
+from pymedplum import InsecureTransportError, MedplumClient, RetryPolicy, UnsafeRedirectError
 from pymedplum._sync._base_client import SyncBaseClient
 
 from ..fake import FakeMedplum, SyncFakeTransport
@@ -61,6 +61,37 @@ def test_second_positional_argument_is_rejected() -> None:
 def test_unknown_keyword_is_rejected() -> None:
     with pytest.raises(TypeError, match="max_retries"):
         SyncBaseClient("https://medplum.test/", max_retries=3)  # type: ignore[call-arg]
+
+
+def test_an_argument_error_names_the_class_called_and_suggests_a_keyword() -> None:
+    # Python alone names AsyncBaseClient.__init__, which the caller never wrote.
+    name = MedplumClient.__name__  # outside the strings, for unasync
+    with pytest.raises(TypeError) as info:
+        MedplumClient("https://x.test/", clientid="x")  # type: ignore[call-arg]
+    assert str(info.value) == (
+        name + "() got an unexpected keyword argument 'clientid'; did you mean 'client_id'?"
+    )
+    with pytest.raises(TypeError) as info:
+        MedplumClient("https://x.test/", zzz=1)  # type: ignore[call-arg]
+    assert str(info.value) == name + "() got an unexpected keyword argument 'zzz'"
+    with pytest.raises(TypeError) as info:
+        MedplumClient("https://x.test/", "cid", "secret")  # type: ignore[misc]
+    assert str(info.value) == name + (
+        "() takes at most 1 positional argument (base_url) but 3 were given; "
+        "the others are keyword-only"
+    )
+    with pytest.raises(TypeError) as info:
+        MedplumClient("https://x.test/", base_url="https://y.test/")  # type: ignore[misc]
+    assert str(info.value) == name + "(): multiple values for argument 'base_url'"
+    # A check inside the constructor keeps its own message.
+    with pytest.raises(TypeError, match=r"^fhir_url_path must be a str, got int$"):
+        MedplumClient("https://x.test/", fhir_url_path=3)  # type: ignore[arg-type]
+
+
+def test_the_public_class_keeps_the_real_signature() -> None:
+    params = inspect.signature(MedplumClient).parameters
+    assert list(params)[: len(CONTRACT_DEFAULTS)] == list(CONTRACT_DEFAULTS)
+    assert "self" not in params and "args" not in params and "kwargs" not in params
 
 
 def test_plain_http_to_a_remote_host_is_refused() -> None:
