@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from codegen.roundtrip import as_text_numbers
 from pymedplum.fhir import (
     Bundle,
+    CodeableConcept,
     Extension,
     HumanName,
     Observation,
@@ -467,6 +468,56 @@ def test_a_repeating_element_takes_a_list_and_the_error_says_so(value: Any) -> N
         (("name", 0, "given"), "list_type")
     ]
     assert Patient(name=[HumanName(family="Doe")]).name == [HumanName(family="Doe")]
+
+
+def test_a_model_of_the_wrong_class_is_named_in_the_error() -> None:
+    # A model's storage is validated as a typed dict, whose own error named no class at all
+    # ("Input should be a valid dictionary") for Observation(subject=patient).
+    with pytest.raises(ValidationError) as info:
+        Observation(status="final", code=CodeableConcept(text="x"), subject=Patient())
+    [error] = info.value.errors()
+    assert (error["loc"], error["type"]) == (("subject",), "model_type")
+    assert error["msg"] == (
+        "Input should be a valid dictionary or instance of Reference, not Patient"
+    )
+    with pytest.raises(ValidationError, match=r"name\.0\n.*instance of HumanName, not Quantity"):
+        Patient(name=[Quantity(value=1)])  # type: ignore[list-item]
+    # Nested, by JSON name, through model_validate and with other errors beside it, which keep
+    # their own type and message (a custom decimal_type included).
+    with pytest.raises(ValidationError) as info:
+        Observation.model_validate(
+            {
+                "status": "done",
+                "code": {},
+                "component": [{"code": {}, "valueQuantity": 5}],
+                "valueQuantity": {"value": "abc"},
+            }
+        )
+    by_loc = {e["loc"]: (e["type"], e["msg"]) for e in info.value.errors()}
+    assert by_loc[("component", 0, "valueQuantity")] == (
+        "model_type",
+        "Input should be a valid dictionary or instance of Quantity",
+    )
+    assert by_loc[("valueQuantity", "value")] == (
+        "decimal_type",
+        "Input should be a JSON number (FHIR decimal), not str",
+    )
+    assert by_loc[("status",)][0] == "literal_error"
+    # The input stays out of the text (PHI), as in every other error of the models.
+    assert "input_value" not in str(info.value)
+
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json('{"name": ["Ada"]}')
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (("name", 0), "Input should be a valid dictionary or instance of HumanName")
+    ]
+
+    class Checked(Observation):
+        model_config = ConfigDict(validate_assignment=True)
+
+    checked = Checked(status="final", code=CodeableConcept())
+    with pytest.raises(ValidationError, match="instance of Reference, not Patient"):
+        checked.subject = Patient()  # type: ignore[assignment]
 
 
 def test_nested_resource_error_location() -> None:

@@ -16,6 +16,7 @@ What lives here, and why it is not generated:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import importlib
@@ -650,6 +651,89 @@ def _frozen(cls: type[BaseModel], name: str) -> bool:
     return bool(cls.model_config.get("frozen")) or (field is not None and bool(field.frozen))
 
 
+# pydantic-core's own error types; any other type in a ValidationError is a custom one.
+_ERROR_TYPES = frozenset(get_args(core_schema.ErrorType))
+
+
+def _expected_model(cls: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class a field at ``loc`` of ``cls`` holds, if it holds one."""
+    annotation: Any = cls
+    for part in loc:
+        annotation = _without_none(annotation)
+        if isinstance(part, int):
+            if get_origin(annotation) is not list:
+                return None
+            annotation = get_args(annotation)[0]
+            continue
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        fields = annotation.__pydantic_fields__
+        name = part if part in fields else _python_names(annotation).get(part)
+        if name is None:
+            return None
+        annotation = fields[name].annotation
+    annotation = _without_none(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _name_expected_models(exc: ValidationError, cls: type[BaseModel]) -> ValidationError:
+    """``exc`` with "Input should be a valid dictionary" made pydantic's usual "... or instance
+    of Reference" where the field holds a model, plus ", not Patient" for a model of another class.
+
+    A model's storage is validated as a typed dict (see :func:`_present_only`), whose error for
+    any other input names no class: confusing for the common ``Observation(subject=patient)``.
+    Runs only once validation has failed; every other error is kept as it was.
+    """
+    details = exc.errors(include_url=False)
+    if not any(e["type"] == "dict_type" for e in details):
+        return exc
+    rebuilt: list[Any] = []
+    changed = False
+    for error in details:
+        given = error["input"]
+        expected = _expected_model(cls, error["loc"]) if error["type"] == "dict_type" else None
+        if expected is not None and isinstance(given, BaseModel):
+            kind: Any = PydanticCustomError(
+                "model_type",
+                "Input should be a valid dictionary or instance of {class_name}, not {given}",
+                {"class_name": expected.__name__, "given": type(given).__name__},
+            )
+            detail = {"type": kind, "loc": error["loc"], "input": given}
+        elif expected is not None:
+            ctx = {"class_name": expected.__name__}
+            detail = {"type": "model_type", "loc": error["loc"], "input": given, "ctx": ctx}
+        else:
+            detail = _same_error(error)
+        changed = changed or expected is not None
+        rebuilt.append(detail)
+    if not changed:
+        return exc
+    return ValidationError.from_exception_data(
+        exc.title, rebuilt, hide_input=bool(cls.model_config.get("hide_input_in_errors"))
+    )
+
+
+def _same_error(error: Any) -> Any:
+    """The details that raise ``error`` (from ``ValidationError.errors()``) again, unchanged.
+
+    A custom error may reuse one of pydantic's type names with its own message (pymedplum's
+    ``decimal_type``), so a known type is kept only when pydantic writes the same message.
+    """
+    detail: Any = {"type": error["type"], "loc": error["loc"], "input": error["input"]}
+    if "ctx" in error:
+        detail["ctx"] = error["ctx"]
+    if error["type"] in _ERROR_TYPES:
+        with contextlib.suppress(Exception):  # a ctx pydantic does not take for this type
+            again = ValidationError.from_exception_data("", [detail]).errors(include_url=False)
+            if again[0]["msg"] == error["msg"]:
+                return detail
+    detail["type"] = PydanticCustomError(error["type"], error["msg"], error.get("ctx"))
+    detail.pop("ctx", None)
+    return detail
+
+
 class FHIRModel(BaseModel):
     """Base of every generated FHIR model (datatypes, backbone elements and resources).
 
@@ -769,7 +853,10 @@ class FHIRModel(BaseModel):
         typed-dict storage. Nested models are taken as they are; errors name the field."""
         values = dict(self.__dict__)
         values[name] = value
-        validated = type(self).__pydantic_validator__.validate_python(values)
+        try:
+            validated = type(self).__pydantic_validator__.validate_python(values)
+        except ValidationError as exc:
+            raise _name_expected_models(exc, type(self)) from None
         object.__setattr__(self, "__dict__", validated.__dict__)
         if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
             self.__pydantic_fields_set__.add(name)
@@ -871,11 +958,24 @@ class FHIRModel(BaseModel):
     # take the same keywords and pass them on unchanged, whatever the pydantic release.
     if not TYPE_CHECKING:
 
+        def __init__(self, /, **data: Any) -> None:
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:
+                raise _name_expected_models(exc, type(self)) from None
+
+        # Marked as pydantic's own __init__: otherwise pydantic-core would call this Python
+        # function for every nested model it validates (and a subclass's after-validators twice).
+        __init__.__pydantic_base_init__ = True
+
         @classmethod
         def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
             """Validate a FHIR JSON dict (as ``json.loads`` gives it) or a model instance."""
             with _GCPaused():
-                return super().model_validate(obj, **kwargs)
+                try:
+                    return super().model_validate(obj, **kwargs)
+                except ValidationError as exc:
+                    raise _name_expected_models(exc, cls) from None
 
         @classmethod
         def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
@@ -902,7 +1002,10 @@ class FHIRModel(BaseModel):
                         input_type="json",
                         hide_input=True,
                     ) from None
-                return super().model_validate(data, **kwargs)
+                try:
+                    return super().model_validate(data, **kwargs)
+                except ValidationError as exc:
+                    raise _name_expected_models(exc, cls) from None
 
         def model_dump_json(self, **kwargs: Any) -> str:
             """FHIR JSON text; decimals are written as the exact number text they hold."""
