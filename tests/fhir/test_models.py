@@ -520,6 +520,69 @@ def test_a_model_of_the_wrong_class_is_named_in_the_error() -> None:
         checked.subject = Patient()  # type: ignore[assignment]
 
 
+def test_assignment_validates_the_element_assigned() -> None:
+    # Assignment was not validated: a misspelt code or a bad date was kept and sent to the server,
+    # and a dict stayed a dict (written with pydantic's warning, which printed the value).
+    patient = Patient(id="p")
+    patient.name = [{"family": "Doe"}]  # type: ignore[list-item]
+    assert type(patient.name[0]) is HumanName
+    name = HumanName(family="Roe")
+    patient.name = [name]
+    assert patient.name[0] is name  # a model instance is taken as it is
+    patient.birthDate = "1970-03"  # the FHIR name too
+    patient.active = None
+    for element, value, error_type in [
+        ("gender", "mail", "literal_error"),
+        ("birth_date", "03/1970", "fhir_date"),
+        ("name", [{"given": "Ada"}], "list_type"),
+    ]:
+        with pytest.raises(ValidationError) as info:
+            setattr(patient, element, value)
+        [error] = info.value.errors()
+        assert error["type"] == error_type and error["loc"][0] == element
+        assert "input_value" not in str(info.value)  # PHI stays out of the text
+    assert patient.model_dump_json() == (  # unchanged by the failed assignments
+        '{"resourceType":"Patient","id":"p","name":[{"family":"Roe"}],"birthDate":"1970-03",'
+        '"active":null}'
+    )
+    patient.x_note = {"free": [1]}  # an unknown element is kept as it is
+    assert patient.model_extra == {"x_note": {"free": [1]}}
+
+    observation = Observation(status="final", code=CodeableConcept(), value_string="x")
+    with pytest.raises(ValidationError, match="At most one of value\\[x\\]"):
+        observation.value_quantity = {"value": 1}  # type: ignore[assignment]
+    del observation.value_string
+    observation.value_quantity = {"value": 1}  # type: ignore[assignment]
+    assert type(observation.value_quantity) is Quantity
+    with pytest.raises(ValidationError) as info:
+        observation.value_quantity = {"value": "1.5"}  # type: ignore[assignment]
+    assert info.value.errors()[0]["loc"] == ("value_quantity", "value")
+
+
+def test_a_subclass_chooses_how_assignment_is_validated() -> None:
+    from pydantic import field_validator
+
+    class Unchecked(Patient):
+        model_config = ConfigDict(validate_assignment=False)
+
+    unchecked = Unchecked()
+    unchecked.gender = "mail"  # type: ignore[assignment]  # pydantic's default: kept as given
+    assert unchecked.gender == "mail"
+
+    class Shouting(Patient):
+        @field_validator("gender")
+        @classmethod
+        def check(cls, value: str | None) -> str | None:
+            if value == "other":
+                raise ValueError("not here")
+            return value
+
+    shouting = Shouting(gender="male")
+    with pytest.raises(ValidationError, match="not here"):
+        shouting.gender = "other"  # the subclass's own validator runs on assignment
+    assert shouting.gender == "male"
+
+
 def test_nested_resource_error_location() -> None:
     with pytest.raises(ValidationError) as info:
         Bundle.model_validate(

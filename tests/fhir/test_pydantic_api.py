@@ -173,11 +173,23 @@ def test_a_tuple_in_an_unknown_element_is_a_json_array_of_numbers() -> None:
     ]
 
 
-def test_a_non_finite_decimal_assigned_without_validation_names_the_problem() -> None:
+class UncheckedQuantity(Quantity):
+    """Assignment not validated (pydantic's default, which the FHIR models turn on)."""
+
+    model_config = ConfigDict(validate_assignment=False)
+
+
+def test_a_non_finite_decimal_assigned_is_refused() -> None:
     quantity = Quantity(value=Decimal("1"))
-    quantity.value = Decimal("NaN")
+    with pytest.raises(ValidationError) as info:
+        quantity.value = Decimal("NaN")
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("value",), "decimal_finite")]
+    assert quantity.value == Decimal("1")  # unchanged
+    # Without validation (a subclass's choice), writing it says what is wrong.
+    unchecked = UncheckedQuantity(value=Decimal("1"))
+    unchecked.value = Decimal("NaN")
     with pytest.raises(PydanticSerializationError, match="finite number"):
-        quantity.model_dump_json()
+        unchecked.model_dump_json()
 
 
 def test_a_decimal_beyond_float_range_stays_a_number() -> None:
@@ -224,8 +236,8 @@ def test_a_subclass_can_validate_assignment() -> None:
     patient.birth_date = "1970-03"
     patient.birthDate = "1971"
     patient.name = [{"family": "Doe"}]  # validated: becomes a HumanName
-    assert patient.model_dump_json() == (
-        '{"resourceType":"Patient","id":"p","name":[{"family":"Doe"}],"birthDate":"1971"}'
+    assert patient.model_dump_json() == (  # elements in the order they were first set
+        '{"resourceType":"Patient","id":"p","birthDate":"1971","name":[{"family":"Doe"}]}'
     )
     assert type(patient.name[0]).__name__ == "HumanName"
     assert {"birth_date", "name"} <= patient.model_fields_set
@@ -392,8 +404,13 @@ def test_a_number_assigned_to_a_decimal_is_written_as_that_number(
 def test_a_wrong_value_assigned_to_a_decimal_names_the_problem(
     assigned: object, problem: str
 ) -> None:
-    # A str failed with "Unknown format code 'f'"; True was written as 1.000000.
+    # Refused where it is assigned, with the element's name.
     quantity = Quantity(value=Decimal("1"))
-    quantity.value = assigned  # type: ignore[assignment]
+    with pytest.raises(ValidationError, match=f"value\n.*{problem}"):
+        quantity.value = assigned  # type: ignore[assignment]
+    # Without validation (a subclass's choice): a str failed with "Unknown format code 'f'" and
+    # True was written as 1.000000; writing it now says what is wrong.
+    unchecked = UncheckedQuantity(value=Decimal("1"))
+    unchecked.value = assigned  # type: ignore[assignment]
     with pytest.raises(PydanticSerializationError, match=f"FHIR decimal .*{problem}"):
-        quantity.model_dump_json()
+        unchecked.model_dump_json()

@@ -678,40 +678,40 @@ def _expected_model(cls: type[BaseModel], loc: tuple[int | str, ...]) -> type[Ba
     return None
 
 
-def _name_expected_models(exc: ValidationError, cls: type[BaseModel]) -> ValidationError:
+def _name_expected_models(
+    exc: ValidationError, cls: type[BaseModel], prefix: tuple[int | str, ...] = ()
+) -> ValidationError:
     """``exc`` with "Input should be a valid dictionary" made pydantic's usual "... or instance
     of Reference" where the field holds a model, plus ", not Patient" for a model of another class.
 
     A model's storage is validated as a typed dict (see :func:`_present_only`), whose error for
     any other input names no class: confusing for the common ``Observation(subject=patient)``.
-    Runs only once validation has failed; every other error is kept as it was.
+    Runs only once validation has failed; every other error is kept as it was. ``prefix`` is put
+    before each location (an element validated on its own, see :meth:`FHIRModel._assign_element`).
     """
     details = exc.errors(include_url=False)
-    if not any(e["type"] == "dict_type" for e in details):
+    if not prefix and not any(e["type"] == "dict_type" for e in details):
         return exc
     rebuilt: list[Any] = []
-    changed = False
     for error in details:
+        loc = prefix + tuple(error["loc"])
         given = error["input"]
-        expected = _expected_model(cls, error["loc"]) if error["type"] == "dict_type" else None
+        expected = _expected_model(cls, loc) if error["type"] == "dict_type" else None
         if expected is not None and isinstance(given, BaseModel):
             kind: Any = PydanticCustomError(
                 "model_type",
                 "Input should be a valid dictionary or instance of {class_name}, not {given}",
                 {"class_name": expected.__name__, "given": type(given).__name__},
             )
-            detail = {"type": kind, "loc": error["loc"], "input": given}
+            detail = {"type": kind, "loc": loc, "input": given}
         elif expected is not None:
             ctx = {"class_name": expected.__name__}
-            detail = {"type": "model_type", "loc": error["loc"], "input": given, "ctx": ctx}
+            detail = {"type": "model_type", "loc": loc, "input": given, "ctx": ctx}
         else:
-            detail = _same_error(error)
-        changed = changed or expected is not None
+            detail = {**_same_error(error), "loc": loc}
         rebuilt.append(detail)
-    if not changed:
-        return exc
     return ValidationError.from_exception_data(
-        exc.title, rebuilt, hide_input=bool(cls.model_config.get("hide_input_in_errors"))
+        cls.__name__, rebuilt, hide_input=bool(cls.model_config.get("hide_input_in_errors"))
     )
 
 
@@ -734,6 +734,54 @@ def _same_error(error: Any) -> Any:
     return detail
 
 
+# (model class, Python name) -> the validator of that element alone, for assignment.
+_ELEMENT_VALIDATORS: dict[tuple[type[BaseModel], str], SchemaValidator] = {}
+
+
+def _element_validator(cls: type[BaseModel], name: str) -> SchemaValidator:
+    """The validator of one element of ``cls``: its schema in the model's storage (the same
+    checks as when the model is validated), with only the definitions it refers to."""
+    validator = _ELEMENT_VALIDATORS.get((cls, name))
+    if validator is None:
+        if not cls.__pydantic_complete__:
+            cls.model_rebuild()  # deferred schema: build it now
+        schema: Any = cls.__pydantic_core_schema__
+        definitions: dict[str, Any] = {}
+        if schema["type"] == "definitions":
+            definitions = {d["ref"]: d for d in schema["definitions"]}
+            schema = schema["schema"]
+        # definitions -> model (or a subclass's model_validator around it) -> parts -> typed dict
+        while schema["type"] != "typed-dict":
+            if schema["type"] == "definition-ref":
+                schema = definitions[schema["schema_ref"]]
+            else:
+                schema = schema["schema"]
+        element = schema["fields"][name]["schema"]
+        needed = _referenced(element, definitions)
+        if needed:
+            element = core_schema.definitions_schema(element, [definitions[r] for r in needed])
+        validator = SchemaValidator(element, schema.get("config"))
+        _ELEMENT_VALIDATORS[(cls, name)] = validator
+    return validator
+
+
+def _referenced(schema: Any, definitions: dict[str, Any]) -> list[str]:
+    """The definitions ``schema`` refers to, directly or through other definitions."""
+    found: dict[str, None] = {}
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("schema_ref") if node.get("type") == "definition-ref" else None
+            if ref is not None and ref not in found:
+                found[ref] = None
+                pending.append(definitions[ref])
+            pending.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            pending.extend(v for v in node if isinstance(v, (dict, list)))
+    return list(found)
+
+
 class FHIRModel(BaseModel):
     """Base of every generated FHIR model (datatypes, backbone elements and resources).
 
@@ -751,6 +799,10 @@ class FHIRModel(BaseModel):
         # Server data is PHI: a ValidationError names the element path (loc) and the problem,
         # never the offending value, so it is safe to log.
         hide_input_in_errors=True,
+        # An assigned value is checked (only that element: see _assign_element), as when the
+        # model is built: a wrong code or date is refused where it is made, and a dict becomes
+        # its model, rather than being written out as it is.
+        validate_assignment=True,
     )
 
     # The choice elements ("value[x]") of this model, checked at validation (generated).
@@ -836,21 +888,29 @@ class FHIRModel(BaseModel):
                 self._assign_validated(name, value)
             else:
                 super().__setattr__(name, value)
-        elif (
-            name.startswith("_")
-            or hasattr(cls, name)
-            or cls.model_config.get("extra") != "allow"
-            or _frozen(cls, name)
-        ):
+        elif name.startswith("_") or hasattr(cls, name) or _frozen(cls, name):
             super().__setattr__(name, value)  # pydantic's own (a private name, or it refuses)
+        elif cls.model_config.get("extra") != "allow":
+            # pydantic's own refusal, which it would reach only after trying to validate the
+            # assignment (a TypeError for the typed-dict storage).
+            raise ValueError(f'"{cls.__name__}" object has no field "{name}"')
         else:  # an unknown element: kept beside the others, written back under this name
             self.__dict__[name] = value
             self.__pydantic_fields_set__.add(name)
 
     def _assign_validated(self, name: str, value: Any) -> None:
-        """``validate_assignment=True`` (a user's subclass): the model validated with the new
-        value, as pydantic does it, since pydantic-core cannot validate an assignment to the
-        typed-dict storage. Nested models are taken as they are; errors name the field."""
+        """``validate_assignment=True`` (the default): pydantic-core cannot validate an
+        assignment to the typed-dict storage, so it is done here. Nested models are taken as
+        they are; errors name the field; a failed assignment changes nothing."""
+        cls = type(self)
+        decorators = cls.__pydantic_decorators__
+        if not (
+            decorators.model_validators or decorators.field_validators or decorators.validators
+        ):
+            self._assign_element(name, value)
+            return
+        # A subclass with validators of its own: the model validated with the new value, as
+        # pydantic does it, so that they run.
         values = dict(self.__dict__)
         values[name] = value
         try:
@@ -858,6 +918,39 @@ class FHIRModel(BaseModel):
         except ValidationError as exc:
             raise _name_expected_models(exc, type(self)) from None
         object.__setattr__(self, "__dict__", validated.__dict__)
+        if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
+            self.__pydantic_fields_set__.add(name)
+
+    def _assign_element(self, name: str, value: Any) -> None:
+        """Validate the one element assigned (not the whole model, which would cost as much as
+        parsing it), then check its choice group."""
+        cls = type(self)
+        try:
+            value = _element_validator(cls, name).validate_python(value)
+        except ValidationError as exc:
+            raise _name_expected_models(exc, cls, (name,)) from None
+        if value is not None:
+            for element, choice in cls.__fhir_choices__:
+                if name in choice:
+                    others = sorted(
+                        f for f in choice if f != name and self.__dict__.get(f) is not None
+                    )
+                    if others:
+                        error = PydanticCustomError(
+                            "fhir_choice",
+                            "At most one of {element}[x] may be set, got {fields}; delete the"
+                            " other first",
+                            {
+                                "element": element,
+                                "fields": ", ".join(fhir_alias(f) for f in [*others, name]),
+                            },
+                        )
+                        raise ValidationError.from_exception_data(
+                            cls.__name__,
+                            [{"type": error, "loc": (name,), "input": value}],
+                            hide_input=True,
+                        )
+        self.__dict__[name] = value
         if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
             self.__pydantic_fields_set__.add(name)
 
