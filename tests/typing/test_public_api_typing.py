@@ -1,4 +1,6 @@
-"""What a user's type checker sees of the whole client API.
+"""What a user's type checker sees of the whole public API (run with the project's mypy
+configuration; tests/packaging/test_wheel.py runs the same files against the installed wheel
+with a plain ``mypy --strict``, no pydantic plugin).
 
 ``public_api_usage.py`` calls every public method of both clients as the contract shows and
 states the inferred type with ``assert_type``: it must pass ``mypy --strict`` and pyright in
@@ -6,6 +8,8 @@ strict mode. The misuse of each of those calls is derived from the same file (so
 to the usage is checked both ways): an unknown keyword, a first argument of the wrong type,
 ``as_fhir=`` given a non-model, awaiting a sync result, not awaiting an async one, and iterating
 the pages with the other flavour's loop. Each must be an error for both checkers, on its line.
+``models_usage.py`` / ``models_mistakes.py`` do the same for the models and the helpers, and
+every name each public module exports must resolve, each model to its class.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from pymedplum import AsyncMedplumClient, MedplumClient
 from tests.fhir.test_typing import _mypy, _run_pyright
 
 USAGE = Path(__file__).resolve().parent / "public_api_usage.py"
+# The models (fields, construction, pydantic methods) and the contract's helpers.
+MODELS_USAGE = USAGE.parent / "models_usage.py"
 _PYRIGHT_ERROR = re.compile(r":(\d+):\d+ - error: ")
 _MYPY_ERROR = re.compile(r":(\d+): error: ")
 # The functions of the usage file that call the clients, and the client each one is given.
@@ -89,15 +95,17 @@ def test_the_usage_calls_every_public_method_of_both_clients() -> None:
     assert _called_methods(_function(tree, ASYNC_FUNCTION)) == _public_methods(AsyncMedplumClient)
 
 
-def test_the_usage_passes_mypy_strict_with_the_asserted_types() -> None:
-    result = _mypy(USAGE)
+@pytest.mark.parametrize("usage", [USAGE, MODELS_USAGE], ids=lambda p: p.stem)
+def test_the_usage_passes_mypy_strict_with_the_asserted_types(usage: Path) -> None:
+    result = _mypy(usage)
     assert result.returncode == 0, result.stdout
-    assert USAGE.read_text().count("assert_type(") > 100
+    assert usage.read_text().count("assert_type(") > 60
 
 
-def test_the_usage_passes_pyright_strict_with_the_asserted_types() -> None:
-    assert "\n# pyright: strict\n" in USAGE.read_text()
-    result = _run_pyright(USAGE)
+@pytest.mark.parametrize("usage", [USAGE, MODELS_USAGE], ids=lambda p: p.stem)
+def test_the_usage_passes_pyright_strict_with_the_asserted_types(usage: Path) -> None:
+    assert "\n# pyright: strict\n" in usage.read_text()
+    result = _run_pyright(usage)
     assert result.returncode == 0, result.stdout
     assert "0 errors" in result.stdout
 
@@ -203,3 +211,82 @@ def test_each_misuse_is_a_pyright_error(mistakes: Path) -> None:
     lines = mistakes.read_text().splitlines()
     assert [lines[n - 1] for n in missed] == [], result.stdout
     assert flagged == _marked(mistakes), result.stdout
+
+
+# Every name each public module exports, imported as a user would: the lazily loaded packages
+# (pymedplum, pymedplum.fhir, pymedplum.search_params) resolve theirs through a stub or
+# TYPE_CHECKING imports, which must name each one with its type.
+EXPORTING_MODULES = (
+    "pymedplum",
+    "pymedplum.fhir",
+    "pymedplum.search_params",
+    "pymedplum.hooks",
+    "pymedplum.endpoint_types",
+    "pymedplum.exceptions",
+    "pymedplum.payloads",
+    "pymedplum.helpers",
+    "pymedplum.bundle",
+    "pymedplum.access",
+    "pymedplum.client",
+    "pymedplum.async_client",
+)
+
+
+@pytest.fixture(scope="module")
+def every_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import importlib
+
+    import pymedplum.fhir
+
+    lines = [
+        "# pyright: strict",
+        "from __future__ import annotations",
+        "from pydantic import BaseModel",
+        "from typing_extensions import assert_type",
+    ]
+    used: list[str] = []
+    for index, module_name in enumerate(EXPORTING_MODULES):
+        names = sorted(importlib.import_module(module_name).__all__)
+        aliases = [f"{name} as m{index}_{name}" for name in names]
+        lines.append(f"from {module_name} import ({', '.join(aliases)})")
+        used += [f"m{index}_{name}" for name in names]
+    fhir = EXPORTING_MODULES.index("pymedplum.fhir")
+    models = sorted(set(pymedplum.fhir.TYPE_MODULES))
+    assert len(models) > 700
+    lines.append("exported: list[object] = [" + ", ".join(used) + "]")
+    # Each model is its class for the checker (not Any, not a module attribute of unknown type).
+    lines.append(
+        "models: list[type[BaseModel]] = [" + ", ".join(f"m{fhir}_{m}" for m in models) + "]"
+    )
+    lines += [f"assert_type(m{fhir}_{m}.model_validate({{}}), m{fhir}_{m})" for m in models]
+    lines.append(f"assert_type(m{fhir}_TYPE_MODULES, dict[str, str])")
+    path = tmp_path_factory.mktemp("exports") / "every_export.py"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_every_exported_name_resolves_for_mypy(every_export: Path) -> None:
+    result = _mypy(every_export)
+    assert result.returncode == 0, result.stdout
+
+
+def test_every_exported_name_resolves_for_pyright(every_export: Path) -> None:
+    result = _run_pyright(every_export)
+    assert result.returncode == 0, result.stdout
+    assert "0 errors" in result.stdout
+
+
+MODELS_MISTAKES = USAGE.parent / "models_mistakes.py"
+
+
+def test_model_mistakes_are_mypy_errors_on_exactly_the_marked_lines() -> None:
+    result = _mypy(MODELS_MISTAKES)
+    flagged = {int(m.group(1)) for m in map(_MYPY_ERROR.search, result.stdout.splitlines()) if m}
+    assert len(_marked(MODELS_MISTAKES)) > 25
+    assert flagged == _marked(MODELS_MISTAKES), result.stdout
+
+
+def test_model_mistakes_are_pyright_errors_on_exactly_the_marked_lines() -> None:
+    result = _run_pyright(MODELS_MISTAKES)
+    flagged = {int(m.group(1)) for m in map(_PYRIGHT_ERROR.search, result.stdout.splitlines()) if m}
+    assert flagged == _marked(MODELS_MISTAKES), result.stdout

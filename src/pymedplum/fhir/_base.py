@@ -660,7 +660,9 @@ class FHIRModel(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         alias_generator=fhir_alias,
-        populate_by_name=True,
+        # Python names as well as the FHIR aliases; validate_by_name (not the older
+        # populate_by_name) also lets the pydantic mypy plugin check required elements.
+        validate_by_name=True,
         serialize_by_alias=True,
         defer_build=True,
         protected_namespaces=(),
