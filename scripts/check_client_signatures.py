@@ -35,9 +35,26 @@ DUNDERS = {"__init__": "__init__", "__aenter__": "__enter__", "__aexit__": "__ex
 _NAME = re.compile(r"\b(" + "|".join(ASYNC_TO_SYNC) + r")\b")
 
 
+def _union_members(annotation: str) -> list[str]:
+    """The members of a top-level ``X | Y`` union (one member for anything else)."""
+    members, depth, start = [], 0, 0
+    for index, char in enumerate(annotation):
+        if char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            members.append(annotation[start:index].strip())
+            start = index + 1
+    return [*members, annotation[start:].strip()]
+
+
 def to_sync(annotation: str) -> str:
-    """The sync spelling of an async annotation (``AsyncIterator[X]`` -> ``Iterator[X]``)."""
-    return _NAME.sub(lambda m: ASYNC_TO_SYNC[m.group(1)], annotation)
+    """The sync spelling of an async annotation (``AsyncIterator[X]`` -> ``Iterator[X]``), a
+    union member that becomes a repeat dropped (``Hook | AsyncHook | None`` -> ``Hook | None``:
+    the async client also takes a coroutine function)."""
+    renamed = _NAME.sub(lambda m: ASYNC_TO_SYNC[m.group(1)], annotation)
+    return " | ".join(dict.fromkeys(_union_members(renamed)))
 
 
 def _text(annotation: Any) -> str:

@@ -4,6 +4,7 @@ scripts/check_client_signatures.py, and that the check does catch each kind of d
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, overload
@@ -82,3 +83,15 @@ def test_async_names_map_to_their_sync_twins_as_whole_words() -> None:
     assert to_sync("AsyncIterator[dict[str, Any] | ModelT]") == "Iterator[dict[str, Any] | ModelT]"
     assert to_sync("httpx.AsyncClient | None") == "httpx.Client | None"
     assert to_sync("MyAsyncIteratorX") == "MyAsyncIteratorX"
+    hooks = "OnRequestCompleteHook | AsyncOnRequestCompleteHook | None"
+    assert to_sync(hooks) == "OnRequestCompleteHook | None"
+    assert to_sync("Callable[[A | B], None] | B") == "Callable[[A | B], None] | B"
+
+
+def test_each_constructor_names_the_hook_types_it_takes_once() -> None:
+    # unasync turned the async "Hook | AsyncHook | None" into "Hook | Hook | None" (shown so in
+    # IDE hovers and mypy messages); the sync client takes a plain function only.
+    sync_hook = inspect.signature(MedplumClient).parameters["on_request_complete"].annotation
+    async_hook = inspect.signature(AsyncMedplumClient).parameters["on_request_complete"]
+    assert sync_hook == "OnRequestCompleteHook | None"
+    assert async_hook.annotation == "OnRequestCompleteHook | AsyncOnRequestCompleteHook | None"
