@@ -657,7 +657,7 @@ class FHIRModel(BaseModel):
     elements by their JSON name (see :func:`_present_only`); an absent element reads as None.
     """
 
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         extra="allow",
         alias_generator=fhir_alias,
         # Python names as well as the FHIR aliases; validate_by_name (not the older
