@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pymedplum import coding_parts, parse_reference, resolve_id, to_fhir_json
+from pymedplum import MedplumClient, coding_parts, parse_reference, resolve_id, to_fhir_json
+from pymedplum.endpoint_types import PatchOperation
 from pymedplum.fhir import (
     Coding,
     Encounter,
@@ -57,3 +58,20 @@ def helpers(patient: Patient) -> None:
     code: str = coding_parts(None)[0]  # error
     to_fhir_json("Patient/1")  # error
     dumped: Patient = to_fhir_json(patient)  # error
+
+
+def patch_operations(client: MedplumClient) -> None:
+    # The contract's example list: mypy infers list[object] (the values differ in type) and
+    # rejects it; pyright accepts it. docs/client.md says to annotate it list[PatchOperation].
+    operations = [
+        {"op": "replace", "path": "/active", "value": False},
+        {"op": "add", "path": "/telecom/-", "value": {"system": "email", "value": "a@b.c"}},
+    ]
+    annotated: list[PatchOperation] = [
+        {"op": "replace", "path": "/active", "value": False},
+        {"op": "add", "path": "/telecom/-", "value": {"system": "email", "value": "a@b.c"}},
+    ]
+    client.patch_resource("Patient", "123", annotated)
+    client.patch_resource("Patient", "123", [{"op": "replace", "path": "/active", "value": True}])
+    wrong: list[PatchOperation] = [{"op": "replaces", "path": "/active"}]  # error
+    print(operations)

@@ -15,6 +15,13 @@ from typing import Any, Literal
 from typing_extensions import assert_type
 
 from pymedplum import (
+    BundleEntryError,
+    BundleEntryResult,
+    FHIRBundle,
+    OperationOutcomeError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
     build_merged_access,
     build_reference,
     coding_parts,
@@ -53,6 +60,13 @@ from pymedplum.fhir import (
     Quantity,
     Reference,
     Resource,
+)
+from pymedplum.hooks import (
+    RequestAction,
+    RequestAttempt,
+    RequestEvent,
+    RequestOutcome,
+    serialize_exception,
 )
 
 Gender = Literal["male", "female", "other", "unknown"]
@@ -144,3 +158,34 @@ def helpers(patient: Patient, observation: Observation, raw: dict[str, Any]) -> 
     assert_type(build_merged_access(untouched, [entry, model_entry]), list[dict[str, Any]])
     assert_type(merged_equals_remote(managed, None), bool)
     assert_type(validate_managed_access([entry], {"p"}), None)
+
+
+def bundles_hooks_errors(raw: dict[str, Any], bundle: Bundle, event: RequestEvent) -> None:
+    assert_type(FHIRBundle(raw), FHIRBundle[dict[str, Any]])
+    typed = FHIRBundle(bundle, as_fhir=Patient)
+    assert_type(typed, FHIRBundle[Patient])
+    assert_type(typed.entry_results(), list[BundleEntryResult])
+    assert_type(typed.partition(), tuple[list[BundleEntryResult], list[BundleEntryResult]])
+    assert_type(typed.failures(), list[BundleEntryResult])
+    assert_type(typed.raise_for_entry_errors(), None)
+    assert_type(typed.raw, dict[str, Any])
+    assert_type(typed.is_empty(), bool)
+    assert_type(len(typed), int)
+    assert_type(event.action, RequestAction | None)
+    assert_type(event.outcome, RequestOutcome)
+    assert_type(event.attempts, list[RequestAttempt])
+    assert_type(event.duration_seconds, float)
+    assert_type(event.to_phi_audit_dict(include_query_params=True), dict[str, Any])
+    assert_type(serialize_exception(ValueError()), dict[str, Any] | None)
+    assert_type(RetryPolicy(max_attempts=1).max_attempts, int)
+    try:
+        typed.raise_for_entry_errors()
+    except BundleEntryError as exc:
+        assert_type(exc.entries, list[BundleEntryResult])
+        assert_type(exc.entries[0].status_code, int | None)
+    except RateLimitError as exc:
+        assert_type(exc.retry_after, float | None)
+    except (OperationOutcomeError, ServerError) as exc:
+        assert_type(exc.sanitize_for_logging(), dict[str, Any])
+        assert_type(exc.outcome, dict[str, Any] | None)
+        assert_type(exc.status_code, int | None)
