@@ -70,6 +70,7 @@ def sync_client(client: MedplumClient) -> None:
 
     assert_type(client.search_resources("Patient"), dict[str, Any])
     assert_type(client.search_resources("Patient", {"family": "Smith"}), dict[str, Any])
+    assert_type(client.search_resources("Patient", as_fhir=Patient), dict[str, Any])  # as_fhir needs return_bundle
     assert_type(client.search_resources("Patient", [("family", "Smith")], return_bundle=True), FHIRBundle[dict[str, Any]])
     assert_type(client.search_resources("Patient", "family=Smith", True, Patient), FHIRBundle[Patient])
     assert_type(client.search_resources("Patient", return_bundle=True, as_fhir=Patient), FHIRBundle[Patient])
@@ -163,6 +164,7 @@ async def async_client(client: AsyncMedplumClient) -> None:
 
     assert_type(await client.search_resources("Patient"), dict[str, Any])
     assert_type(await client.search_resources("Patient", {"family": "Smith"}), dict[str, Any])
+    assert_type(await client.search_resources("Patient", as_fhir=Patient), dict[str, Any])  # as_fhir needs return_bundle
     assert_type(await client.search_resources("Patient", [("family", "Smith")], return_bundle=True), FHIRBundle[dict[str, Any]])
     assert_type(await client.search_resources("Patient", "family=Smith", True, Patient), FHIRBundle[Patient])
     assert_type(await client.search_resources("Patient", return_bundle=True, as_fhir=Patient), FHIRBundle[Patient])
