@@ -52,6 +52,23 @@ def _init(modules: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _declare_model_config(module: Path) -> None:
+    """Declare each ``model_config`` as the ``ClassVar[ConfigDict]`` pydantic's BaseModel does.
+
+    datamodel-code-generator writes a bare ``model_config = ConfigDict(...)``, an attribute of
+    undeclared type that pyright's ``--verifytypes`` counts as ambiguous in the public API.
+    """
+    text = module.read_text(encoding="utf-8")
+    declared = text.replace(
+        "    model_config = ConfigDict(", "    model_config: ClassVar[ConfigDict] = ConfigDict("
+    )
+    if declared != text:
+        declared = declared.replace(
+            "from pydantic import ", "from typing import ClassVar\n\nfrom pydantic import ", 1
+        )
+        module.write_text(declared, encoding="utf-8")
+
+
 def generate() -> None:
     """Write the payload models (the ``make generate`` step)."""
     bin_dir = Path(sys.executable).parent
@@ -87,6 +104,8 @@ def generate() -> None:
             for path in sorted(target.glob("*.py"))
             if path.name != "__init__.py"
         }
+        for path in target.glob("*.py"):
+            _declare_model_config(path)
         (target / "__init__.py").write_text(_init(modules), encoding="utf-8")
         ruff("check", "--quiet", "--fix", "--select", "I,F401,UP", target, check=False)
         ruff("format", "--quiet", target)

@@ -40,7 +40,7 @@ class BundleEntryError(MedplumError):
     """
 
     def __init__(self, entries: list[BundleEntryResult]) -> None:
-        self.entries = list(entries)
+        self.entries: list[BundleEntryResult] = list(entries)
         summary = ", ".join(f"entry {e.index}: {e.status_code}" for e in self.entries)
         noun = "entry" if len(self.entries) == 1 else "entries"
         super().__init__(f"{len(self.entries)} bundle {noun} failed ({summary})")

@@ -4,7 +4,9 @@ holds the package and its metadata only."""
 from __future__ import annotations
 
 import email
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -106,3 +108,85 @@ def test_sdist_contains_only_the_package_and_its_metadata(sdist: Path) -> None:
         assert stray not in names
     assert "src/pymedplum/py.typed" in names
     assert "src/pymedplum/hooks.py" in names
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel (and its dependencies) installed: its python."""
+    env_dir = tmp_path_factory.mktemp("typing-venv") / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel)], check=True)
+    return python
+
+
+def _user_checks(installed: Path, workdir: Path, name: str) -> tuple[set[int], set[int]]:
+    """The lines mypy and pyright flag in ``workdir/name``, checked as a user's project checks
+    it: outside the source tree (no PYTHONPATH, no project configuration, so no pydantic
+    plugin), pymedplum found only in the venv the wheel was installed into."""
+    from tests.fhir.test_typing import _pyright
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MYPYPATH")}
+    mypy = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--python-executable", str(installed),
+         "--cache-dir", str(workdir / ".mypy_cache"), name],
+        cwd=workdir, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    pyright = subprocess.run(
+        [str(_pyright()), "--pythonpath", str(installed), name],
+        cwd=workdir, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    mypy_lines = {int(m.group(1)) for m in re.finditer(r"^\S+?:(\d+): error:", mypy.stdout, re.M)}
+    pyright_lines = {int(m.group(1)) for m in re.finditer(r":(\d+):\d+ - error:", pyright.stdout)}
+    return mypy_lines, pyright_lines
+
+
+def test_a_user_of_the_installed_wheel_gets_the_same_type_checking(
+    installed: Path, tmp_path: Path
+) -> None:
+    from tests.typing.test_public_api_typing import _mistakes_file
+
+    typing_dir = ROOT / "tests" / "typing"
+    checked = ("public_api_usage.py", "models_usage.py", "client_mistakes.py", "models_mistakes.py")
+    for name in checked:
+        shutil.copy(typing_dir / name, tmp_path / name)
+    (tmp_path / "public_api_mistakes.py").write_text(_mistakes_file()[0])
+    # The installed package is the one checked: py.typed and the models' stub are in it.
+    where = "import pymedplum, pathlib; print(pathlib.Path(pymedplum.__file__).parent)"
+    site = subprocess.run(
+        [str(installed), "-c", where], check=True, capture_output=True, text=True, cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", "")},
+    ).stdout.strip()  # fmt: skip
+    assert Path(site).is_relative_to(installed.parent.parent)
+    assert (Path(site) / "py.typed").is_file() and (Path(site) / "fhir" / "__init__.pyi").is_file()
+    for name in ("public_api_usage.py", "models_usage.py"):
+        assert _user_checks(installed, tmp_path, name) == (set(), set()), name
+    for name in ("client_mistakes.py", "models_mistakes.py", "public_api_mistakes.py"):
+        lines = (tmp_path / name).read_text().splitlines()
+        marked = {n for n, line in enumerate(lines, start=1) if line.endswith("# error")}
+        assert len(marked) > 20
+        assert _user_checks(installed, tmp_path, name) == (marked, marked), name
+
+
+def test_the_installed_package_is_completely_typed_for_pyright(
+    installed: Path, tmp_path: Path
+) -> None:
+    """``pyright --verifytypes``: every public symbol has a declared type. An attribute set in
+    ``__init__`` without an annotation, or a ``model_config`` not declared ``ClassVar``, is
+    ambiguous (another checker may infer it differently) and made the score 61.8 %."""
+    from tests.fhir.test_typing import _pyright
+
+    bin_dir = str(installed.parent)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MYPYPATH")}
+    # --verifytypes finds the package through the python on PATH (it ignores --pythonpath).
+    env |= {
+        "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
+        "VIRTUAL_ENV": str(installed.parents[1]),
+    }
+    result = subprocess.run(
+        [str(_pyright()), "--verifytypes", "pymedplum", "--ignoreexternal"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert f"{installed.parents[1]}/lib/" in result.stdout  # the wheel's copy was verified
+    assert "Type completeness score: 100%" in result.stdout, result.stdout[-5000:]
+    assert result.returncode == 0

@@ -9,8 +9,11 @@ import must define the public names for type checkers as it does at run time.
 
 from __future__ import annotations
 
+import httpx
+
 from pymedplum import *
 from pymedplum.fhir import Observation, Patient
+from pymedplum.hooks import RequestEvent
 from pymedplum.search_params import PatientSearchParams
 
 
@@ -61,3 +64,18 @@ async def async_mistakes(client: AsyncMedplumClient) -> None:
         exc.status  # error
     await client.get("admin/projects/1", prams={"a": "b"})  # error
     await client.get("admin/projects/1", params=[("a", "b")], timeout=None)
+
+
+async def async_hook(event: RequestEvent) -> None:
+    print(event)
+
+
+def constructor_argument_types() -> None:
+    MedplumClient(on_request_complete=async_hook)  # error
+    AsyncMedplumClient(on_request_complete=async_hook)
+    AsyncMedplumClient(on_request_complete=print)
+    AsyncMedplumClient(http_client=httpx.Client())  # error
+    MedplumClient(http_client=httpx.AsyncClient())  # error
+    MedplumClient(before_request=lambda request: "x")  # error
+    MedplumClient(timeout="30")  # error
+    MedplumClient("https://api.medplum.com/", "client-id")  # error

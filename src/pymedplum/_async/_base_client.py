@@ -163,13 +163,17 @@ class AsyncBaseClient:
         timeout: float = 30.0,
         http_client: httpx.AsyncClient | None = None,
         before_request: BeforeRequestHook | None = None,
-        on_request_complete: OnRequestCompleteHook | AsyncOnRequestCompleteHook | None = None,
+        # The sync client takes only a plain function (unasync would write the union twice).
+        on_request_complete: (  # async-only
+            OnRequestCompleteHook | AsyncOnRequestCompleteHook | None  # async-only
+        ) = None,  # async-only
+        # sync-only: on_request_complete: OnRequestCompleteHook | None = None,
         allow_insecure_http: bool = False,
         failed_refresh_cooldown: float = 1.0,
         default_on_behalf_of: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self.base_url = normalize_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        self.base_url: str = normalize_base_url(base_url, allow_insecure_http=allow_insecure_http)
         if not isinstance(fhir_url_path, str):
             raise TypeError(f"fhir_url_path must be a str, got {type(fhir_url_path).__name__}")
         if (
@@ -184,7 +188,7 @@ class AsyncBaseClient:
                 f"'#', '\\' or control characters), got {fhir_url_path!r}"
             )
         fhir_path = fhir_url_path.strip("/")
-        self.fhir_url_path = fhir_path + "/" if fhir_path else ""
+        self.fhir_url_path: str = fhir_path + "/" if fhir_path else ""
         if fhir_path and self.base_url.endswith("/" + self.fhir_url_path):
             # A FHIR base given as base_url: every request would go to .../fhir/R4/fhir/R4/...
             # and the token request to .../fhir/R4/oauth2/token, failing far from the cause.
@@ -193,7 +197,7 @@ class AsyncBaseClient:
                 "pass the Medplum server root (such as 'https://api.medplum.com/'); the client "
                 "adds fhir_url_path itself"
             )
-        self.fhir_base_url = self.base_url + self.fhir_url_path
+        self.fhir_base_url: str = self.base_url + self.fhir_url_path
         self._origin = origin_of(self.base_url)
         self._api_prefix = httpx.URL(self.base_url).path
         self._fhir_prefix = httpx.URL(self.fhir_base_url).path
@@ -231,7 +235,7 @@ class AsyncBaseClient:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
 
-        self.timeout = float(timeout)
+        self.timeout: float = float(timeout)
         if http_client is None:
             self._http = self._new_pool()
             self._owns_http = True
@@ -257,14 +261,14 @@ class AsyncBaseClient:
         )
         self._lean = self._direct and not self._http.params and str(self._http.base_url) == ""
         self._client_headers = {k.lower(): v for k, v in self._http.headers.items()}
-        self.client_id = client_id
-        self.project_id = project_id
+        self.client_id: str | None = client_id
+        self.project_id: str | None = project_id
         self._generation = _fork_generation
         self._loop: object | None = None  # AsyncMedplumClient: the event loop it belongs to
-        self.retry_policy = retry if retry is not None else RetryPolicy()
+        self.retry_policy: RetryPolicy = retry if retry is not None else RetryPolicy()
         self._before_request = before_request
         self._on_request_complete = on_request_complete
-        self.default_on_behalf_of = _obo.optional_membership(
+        self.default_on_behalf_of: str | None = _obo.optional_membership(
             default_on_behalf_of, argument="default_on_behalf_of"
         )
         self._obo_var: ContextVar[str | None] = ContextVar(

@@ -789,10 +789,12 @@ class FHIRModel(BaseModel):
     elements by their JSON name (see :func:`_present_only`); an absent element reads as None.
     """
 
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         extra="allow",
         alias_generator=fhir_alias,
-        populate_by_name=True,
+        # Python names as well as the FHIR aliases; validate_by_name (not the older
+        # populate_by_name) also lets the pydantic mypy plugin check required elements.
+        validate_by_name=True,
         serialize_by_alias=True,
         defer_build=True,
         protected_namespaces=(),

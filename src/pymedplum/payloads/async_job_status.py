@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -12,7 +12,7 @@ class AsyncJobStatus(BaseModel):
     The AsyncJob resource answered by job/{id}/status (the fields the client reads).
     """
 
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         extra="allow",
     )
     resourceType: Literal["AsyncJob"]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 
 class GraphQLErrorLocation(BaseModel):
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         extra="allow",
     )
     line: int
@@ -16,7 +16,7 @@ class GraphQLErrorLocation(BaseModel):
 
 
 class GraphQLError(BaseModel):
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         extra="allow",
     )
     message: str
@@ -30,7 +30,7 @@ class GraphQLResponse(BaseModel):
     The response envelope of Medplum's $graphql endpoint (GraphQL spec, section 7).
     """
 
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         extra="allow",
     )
     data: dict[str, Any] | None = None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 
 class SetAccountsParameter(BaseModel):
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         extra="allow",
     )
     name: str
@@ -23,7 +23,7 @@ class SetAccountsResult(BaseModel):
     The synchronous answer of $set-accounts: a FHIR Parameters with resourcesUpdated.
     """
 
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         extra="allow",
     )
     resourceType: Literal["Parameters"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict
 
 
 class TokenReference(BaseModel):
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         extra="allow",
     )
     reference: str | None = None
@@ -18,7 +20,7 @@ class TokenResponse(BaseModel):
     The JSON body of Medplum's oauth2/token endpoint (RFC 6749, section 5.1).
     """
 
-    model_config = ConfigDict(
+    model_config: ClassVar[ConfigDict] = ConfigDict(
         extra="allow",
     )
     access_token: str
