@@ -122,6 +122,8 @@ class ClassSpec:
     fields: list[FieldSpec] = field(default_factory=list)
     resource_type: str | None = None
     choices: list[tuple[str, list[str]]] = field(default_factory=list)
+    # The constructor's keyword parameters as type checkers see them (see _init_params).
+    init_params: list[str] = field(default_factory=list)
 
     @property
     def defines_any_resource(self) -> bool:
@@ -139,6 +141,14 @@ class ModuleSpec:
     uses_literal: bool = False
     uses_any_resource: bool = False
     uses_choice: bool = False
+    # names the constructors' signatures need beyond the runtime imports (module -> names),
+    # imported under TYPE_CHECKING only
+    init_imports: dict[str, set[str]] = field(default_factory=dict)
+    init_names: set[str] = field(default_factory=set)  # model classes the signatures name
+
+    @property
+    def init_uses_sequence(self) -> bool:
+        return any("Sequence[" in p for c in self.classes for p in c.init_params)
 
     @property
     def uses_primitives(self) -> bool:
@@ -159,12 +169,30 @@ class ModuleSpec:
     @property
     def typing_imports(self) -> list[str]:
         """Names this module needs from ``typing``."""
-        names = ["Annotated"] if self.defines_any_resource else []
+        names = ["TYPE_CHECKING"] if self.has_init else []
+        names += ["Annotated"] if self.defines_any_resource else []
         if self.uses_choice:
             names.append("ClassVar")
         if self.uses_literal or self.resource_types:
             names.append("Literal")
         return names
+
+    @property
+    def has_init(self) -> bool:
+        return any(c.init_params for c in self.classes)
+
+    @property
+    def init_uses_primitives(self) -> bool:
+        """Whether an inherited parameter needs ``fp`` that the module does not import."""
+        return not self.uses_primitives and any(
+            "fp." in p for c in self.classes for p in c.init_params
+        )
+
+    @property
+    def init_uses_literal(self) -> bool:
+        return "Literal" not in self.typing_imports and any(
+            "Literal[" in p for c in self.classes for p in c.init_params
+        )
 
     @property
     def pydantic_imports(self) -> list[str]:
@@ -363,6 +391,24 @@ class Generator:
                             if target != module.name and ref not in module.imports.get(target, ()):
                                 module.namespace_imports.setdefault(target, set()).add(ref)
                     ancestor = specs.get(ancestor.base)
+        for module in modules.values():
+            defined = {c.name for c in module.classes}
+            imported = set().union(*module.imports.values(), *module.namespace_imports.values())
+            later = set(defined)
+            for c in module.classes:
+                params = _init_fields(c, specs)
+                # names not bound yet where the class body runs: quoted in its signature
+                c.init_params = [_init_param(f, later) for f in params]
+                later.discard(c.name)
+                for f in params:
+                    module.init_names.update(f.refs)
+                    for ref in f.refs:
+                        if ref not in defined and ref not in imported:
+                            module.init_imports.setdefault(self.module_for(ref), set()).add(ref)
+                    if "AnyResource" in f.annotation and not (
+                        module.imports_any_resource or module.defines_any_resource
+                    ):
+                        module.init_imports.setdefault("resource", set()).add("AnyResource")
         return modules
 
 
@@ -388,6 +434,46 @@ def _core_datatypes(model: ir.Model) -> set[str]:
         todo.extend(ref for ref in refs if ref in model.types)
     # backbones live with their root: keep every root that was reached
     return {model.types[name].root for name in seen}
+
+
+def _init_fields(cls: ClassSpec, specs: dict[str, ClassSpec]) -> list[FieldSpec]:
+    """Every field of ``cls``, inherited ones first; a redefined field keeps its place."""
+    chain = [cls]
+    while (base := specs.get(chain[-1].base)) is not None:
+        chain.append(base)
+    fields: dict[str, FieldSpec] = {}
+    for spec in reversed(chain):
+        for f in spec.fields:
+            fields[f.name] = f
+    return list(fields.values())
+
+
+def _init_param(f: FieldSpec, unbound: set[str]) -> str:
+    """A constructor parameter as type checkers see it.
+
+    A nested element may be given as a FHIR JSON dict, as at run time (the contract's own
+    examples write ``Patient(name=[{"family": "Smith"}])``), so model-typed elements also take a
+    ``Mapping``, and a decimal also takes an ``int`` or a ``float`` (read by its ``repr``). Their
+    lists are a ``Sequence``: ``list`` is invariant, so that neither a ``list[HumanName]`` nor a
+    list of dicts would match ``list[HumanName | Mapping]`` (mypy does not pick a list type out
+    of a union for a list display). A tuple type-checks but is refused at run time.
+    """
+    annotation = f.annotation
+    if f.refs or "AnyResource" in annotation:
+        if annotation.startswith("list[") and annotation.endswith("]"):
+            item = annotation[5:-1]
+            none = " | None" if item.endswith(" | None") else ""  # list[Element | None] of _x
+            item = item.removesuffix(" | None")
+            annotation = f"Sequence[{item} | Mapping[str, Any]{none}]"
+        else:
+            annotation = f"{annotation} | Mapping[str, Any]"
+    elif annotation == "fp.Decimal":
+        annotation = "fp.Decimal | int | float"
+    if not f.required:
+        annotation += " | None"
+    if any(ref in unbound for ref in f.refs):
+        annotation = f'"{annotation}"'
+    return f"{f.name}: {annotation}" + ("" if f.required else " = None")
 
 
 def _quote(text: str) -> str:

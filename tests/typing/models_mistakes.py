@@ -32,7 +32,15 @@ def construction() -> None:
     Quantity(value="72.5")  # error
     Quantity(value=Decimal("72.5"), comparator="<")
     Quantity(value=Decimal("72.5"), comparator="=")  # error
-    Observation(status="final", code={"text": "x"})  # error
+    # Nested elements as models or FHIR JSON dicts (the contract's examples use both).
+    Observation(status="final", code={"text": "x"}, value_quantity={"value": 1})
+    Patient(identifier=[{"system": "urn:x", "value": "1"}], name=[{"family": "Smith"}])
+    names: list[HumanName] = [HumanName(family="Doe")]
+    Patient(name=names)
+    Patient(name=[HumanName(family="Doe"), {"family": "Roe"}])
+    Quantity(value=72.5)
+    Observation(status="final", code={"text": "x"}, subject=Patient())  # error
+    Patient(name=[{"family": "Doe"}, "Roe"])  # error
     Observation(status="done", code=Coding())  # error
     Observation(status="final")  # error
     Encounter(status="planned", class_=Coding(code="AMB"))

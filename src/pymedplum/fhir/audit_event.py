@@ -2,7 +2,7 @@
 """FHIR models: AuditEventAgentNetwork, AuditEventAgent, AuditEventSource, AuditEventEntityDetail,
 AuditEventEntity, AuditEvent."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -11,11 +11,18 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     Coding,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Period,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class AuditEventAgentNetwork(BackboneElement):
@@ -29,6 +36,21 @@ class AuditEventAgentNetwork(BackboneElement):
     """The type of network access point"""
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            address: fp.String | None = None,
+            address_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal["1", "2", "3", "4", "5"] | None = None,
+            type_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class AuditEventAgent(BackboneElement):
@@ -65,6 +87,32 @@ class AuditEventAgent(BackboneElement):
     purpose_of_use: list[CodeableConcept] | None = None
     """Reason given for this user"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            role: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            who: Reference | Mapping[str, Any] | None = None,
+            alt_id: fp.String | None = None,
+            alt_id_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            requestor: fp.Boolean,
+            requestor_ext: Element | Mapping[str, Any] | None = None,
+            location: Reference | Mapping[str, Any] | None = None,
+            policy: fp.PrimitiveList[fp.Uri] | None = None,
+            policy_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            media: Coding | Mapping[str, Any] | None = None,
+            network: AuditEventAgentNetwork | Mapping[str, Any] | None = None,
+            purpose_of_use: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class AuditEventSource(BackboneElement):
     """The system that is reporting the event."""
@@ -77,6 +125,21 @@ class AuditEventSource(BackboneElement):
     """The identity of source detecting the event"""
     type: list[Coding] | None = None
     """The type of source where event originated"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            site: fp.String | None = None,
+            site_ext: Element | Mapping[str, Any] | None = None,
+            observer: Reference | Mapping[str, Any],
+            type: Sequence[Coding | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 _AuditEventEntityDetail_CHOICES = (
@@ -111,6 +174,23 @@ class AuditEventEntityDetail(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _AuditEventEntityDetail_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: fp.String,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_base64_binary: fp.Base64Binary | None = None,
+            value_base64_binary_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class AuditEventEntity(BackboneElement):
     """Specific instances of data or objects that have been accessed."""
@@ -139,6 +219,29 @@ class AuditEventEntity(BackboneElement):
     """Extensions and id of ``query`` (JSON ``_query``)."""
     detail: list[AuditEventEntityDetail] | None = None
     """Additional Information about the entity"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            what: Reference | Mapping[str, Any] | None = None,
+            type: Coding | Mapping[str, Any] | None = None,
+            role: Coding | Mapping[str, Any] | None = None,
+            lifecycle: Coding | Mapping[str, Any] | None = None,
+            security_label: Sequence[Coding | Mapping[str, Any]] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            query: fp.Base64Binary | None = None,
+            query_ext: Element | Mapping[str, Any] | None = None,
+            detail: Sequence[AuditEventEntityDetail | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class AuditEvent(DomainResource):
@@ -176,3 +279,37 @@ class AuditEvent(DomainResource):
     """Audit Event Reporter"""
     entity: list[AuditEventEntity] | None = None
     """Data or objects used"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["AuditEvent"] = "AuditEvent",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Coding | Mapping[str, Any],
+            subtype: Sequence[Coding | Mapping[str, Any]] | None = None,
+            action: Literal["C", "R", "U", "D", "E"] | None = None,
+            action_ext: Element | Mapping[str, Any] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+            recorded: fp.Instant,
+            recorded_ext: Element | Mapping[str, Any] | None = None,
+            outcome: Literal["0", "4", "8", "12"] | None = None,
+            outcome_ext: Element | Mapping[str, Any] | None = None,
+            outcome_desc: fp.String | None = None,
+            outcome_desc_ext: Element | Mapping[str, Any] | None = None,
+            purpose_of_event: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            agent: Sequence[AuditEventAgent | Mapping[str, Any]] | None = None,
+            source: AuditEventSource | Mapping[str, Any],
+            entity: Sequence[AuditEventEntity | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -3,7 +3,7 @@
 BiologicallyDerivedProductManipulation, BiologicallyDerivedProductStorage,
 BiologicallyDerivedProduct."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -11,12 +11,20 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
+
 
 _BiologicallyDerivedProductCollection_CHOICES = (
     (
@@ -47,6 +55,22 @@ class BiologicallyDerivedProductCollection(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _BiologicallyDerivedProductCollection_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            collector: Reference | Mapping[str, Any] | None = None,
+            source: Reference | Mapping[str, Any] | None = None,
+            collected_date_time: fp.DateTime | None = None,
+            collected_date_time_ext: Element | Mapping[str, Any] | None = None,
+            collected_period: Period | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _BiologicallyDerivedProductProcessing_CHOICES = (
@@ -83,6 +107,24 @@ class BiologicallyDerivedProductProcessing(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _BiologicallyDerivedProductProcessing_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            procedure: CodeableConcept | Mapping[str, Any] | None = None,
+            additive: Reference | Mapping[str, Any] | None = None,
+            time_date_time: fp.DateTime | None = None,
+            time_date_time_ext: Element | Mapping[str, Any] | None = None,
+            time_period: Period | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 _BiologicallyDerivedProductManipulation_CHOICES = (
     (
@@ -114,6 +156,22 @@ class BiologicallyDerivedProductManipulation(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _BiologicallyDerivedProductManipulation_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            time_date_time: fp.DateTime | None = None,
+            time_date_time_ext: Element | Mapping[str, Any] | None = None,
+            time_period: Period | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class BiologicallyDerivedProductStorage(BackboneElement):
     """Product storage."""
@@ -132,6 +190,24 @@ class BiologicallyDerivedProductStorage(BackboneElement):
     """Extensions and id of ``scale`` (JSON ``_scale``)."""
     duration: Period | None = None
     """Storage timeperiod"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            temperature: fp.Decimal | int | float | None = None,
+            temperature_ext: Element | Mapping[str, Any] | None = None,
+            scale: Literal["farenheit", "celsius", "kelvin"] | None = None,
+            scale_ext: Element | Mapping[str, Any] | None = None,
+            duration: Period | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class BiologicallyDerivedProduct(DomainResource):
@@ -167,3 +243,38 @@ class BiologicallyDerivedProduct(DomainResource):
     """Any manipulation of product post-collection"""
     storage: list[BiologicallyDerivedProductStorage] | None = None
     """Product storage"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["BiologicallyDerivedProduct"] = "BiologicallyDerivedProduct",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            product_category: Literal["organ", "tissue", "fluid", "cells", "biologicalAgent"]
+            | None = None,
+            product_category_ext: Element | Mapping[str, Any] | None = None,
+            product_code: CodeableConcept | Mapping[str, Any] | None = None,
+            status: Literal["available", "unavailable"] | None = None,
+            status_ext: Element | Mapping[str, Any] | None = None,
+            request: Sequence[Reference | Mapping[str, Any]] | None = None,
+            quantity: fp.Integer | None = None,
+            quantity_ext: Element | Mapping[str, Any] | None = None,
+            parent: Sequence[Reference | Mapping[str, Any]] | None = None,
+            collection: BiologicallyDerivedProductCollection | Mapping[str, Any] | None = None,
+            processing: Sequence[BiologicallyDerivedProductProcessing | Mapping[str, Any]]
+            | None = None,
+            manipulation: BiologicallyDerivedProductManipulation | Mapping[str, Any] | None = None,
+            storage: Sequence[BiologicallyDerivedProductStorage | Mapping[str, Any]] | None = None,
+        ) -> None: ...

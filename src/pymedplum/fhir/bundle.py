@@ -2,18 +2,24 @@
 """FHIR models: BundleLink, BundleEntrySearch, BundleEntryRequest, BundleEntryResponse, BundleEntry,
 Bundle."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Signature,
 )
 from pymedplum.fhir.operation_outcome import OperationOutcome
 from pymedplum.fhir.resource import AnyResource, Resource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta
 
 
 class BundleLink(BackboneElement):
@@ -28,6 +34,21 @@ class BundleLink(BackboneElement):
     url_ext: Element | None = None
     """Extensions and id of ``url`` (JSON ``_url``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            relation: fp.String,
+            relation_ext: Element | Mapping[str, Any] | None = None,
+            url: fp.Uri,
+            url_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class BundleEntrySearch(BackboneElement):
     """Information about the search process that lead to the creation of this entry."""
@@ -40,6 +61,21 @@ class BundleEntrySearch(BackboneElement):
     """Search ranking (between 0 and 1)"""
     score_ext: Element | None = None
     """Extensions and id of ``score`` (JSON ``_score``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            mode: Literal["match", "include", "outcome"] | None = None,
+            mode_ext: Element | Mapping[str, Any] | None = None,
+            score: fp.Decimal | int | float | None = None,
+            score_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class BundleEntryRequest(BackboneElement):
@@ -70,6 +106,29 @@ class BundleEntryRequest(BackboneElement):
     if_none_exist_ext: Element | None = None
     """Extensions and id of ``ifNoneExist`` (JSON ``_ifNoneExist``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"],
+            method_ext: Element | Mapping[str, Any] | None = None,
+            url: fp.Uri,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            if_none_match: fp.String | None = None,
+            if_none_match_ext: Element | Mapping[str, Any] | None = None,
+            if_modified_since: fp.Instant | None = None,
+            if_modified_since_ext: Element | Mapping[str, Any] | None = None,
+            if_match: fp.String | None = None,
+            if_match_ext: Element | Mapping[str, Any] | None = None,
+            if_none_exist: fp.String | None = None,
+            if_none_exist_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class BundleEntryResponse(BackboneElement):
     """Indicates the results of processing the corresponding 'request' entry in the batch or transaction being responded to or what the results of an operation where when returning history."""
@@ -93,6 +152,26 @@ class BundleEntryResponse(BackboneElement):
     outcome: OperationOutcome | None = None
     """OperationOutcome with hints and warnings (for batch/transaction)"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            status: fp.String,
+            status_ext: Element | Mapping[str, Any] | None = None,
+            location: fp.Uri | None = None,
+            location_ext: Element | Mapping[str, Any] | None = None,
+            etag: fp.String | None = None,
+            etag_ext: Element | Mapping[str, Any] | None = None,
+            last_modified: fp.Instant | None = None,
+            last_modified_ext: Element | Mapping[str, Any] | None = None,
+            outcome: OperationOutcome | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class BundleEntry(BackboneElement):
     """An entry in a bundle resource - will either contain a resource or information about a resource (transactions and history only)."""
@@ -111,6 +190,24 @@ class BundleEntry(BackboneElement):
     """Additional execution information (transaction/batch/history)"""
     response: BundleEntryResponse | None = None
     """Results of execution (transaction/batch/history)"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            link: Sequence[BundleLink | Mapping[str, Any]] | None = None,
+            full_url: fp.Uri | None = None,
+            full_url_ext: Element | Mapping[str, Any] | None = None,
+            resource: AnyResource | Mapping[str, Any] | None = None,
+            search: BundleEntrySearch | Mapping[str, Any] | None = None,
+            request: BundleEntryRequest | Mapping[str, Any] | None = None,
+            response: BundleEntryResponse | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class Bundle(Resource):
@@ -148,3 +245,38 @@ class Bundle(Resource):
     """Entry in the bundle - will have a resource or information"""
     signature: Signature | None = None
     """Digital Signature"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["Bundle"] = "Bundle",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            type: Literal[
+                "document",
+                "message",
+                "transaction",
+                "transaction-response",
+                "batch",
+                "batch-response",
+                "history",
+                "searchset",
+                "collection",
+            ],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            timestamp: fp.Instant | None = None,
+            timestamp_ext: Element | Mapping[str, Any] | None = None,
+            total: fp.UnsignedInt | None = None,
+            total_ext: Element | Mapping[str, Any] | None = None,
+            link: Sequence[BundleLink | Mapping[str, Any]] | None = None,
+            entry: Sequence[BundleEntry | Mapping[str, Any]] | None = None,
+            signature: Signature | Mapping[str, Any] | None = None,
+        ) -> None: ...

@@ -7,7 +7,7 @@ CapabilityStatementRest, CapabilityStatementMessagingEndpoint,
 CapabilityStatementMessagingSupportedMessage, CapabilityStatementMessaging,
 CapabilityStatementDocument, CapabilityStatement."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -16,11 +16,18 @@ from pymedplum.fhir.datatypes import (
     Coding,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Reference,
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class CapabilityStatementSoftware(BackboneElement):
@@ -39,6 +46,23 @@ class CapabilityStatementSoftware(BackboneElement):
     release_date_ext: Element | None = None
     """Extensions and id of ``releaseDate`` (JSON ``_releaseDate``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            release_date: fp.DateTime | None = None,
+            release_date_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CapabilityStatementImplementation(BackboneElement):
     """Identifies a specific implementation instance that is described by the capability statement - i.e. a particular installation, rather than the capabilities of a software program."""
@@ -54,6 +78,22 @@ class CapabilityStatementImplementation(BackboneElement):
     custodian: Reference | None = None
     """Organization that manages the data"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            url: fp.Url | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            custodian: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CapabilityStatementRestSecurity(BackboneElement):
     """Information about security implementation from an interface perspective - what a client needs to know."""
@@ -68,6 +108,22 @@ class CapabilityStatementRestSecurity(BackboneElement):
     """General description of how security works"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            cors: fp.Boolean | None = None,
+            cors_ext: Element | Mapping[str, Any] | None = None,
+            service: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class CapabilityStatementRestResourceInteraction(BackboneElement):
@@ -92,6 +148,31 @@ class CapabilityStatementRestResourceInteraction(BackboneElement):
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: Literal[
+                "read",
+                "vread",
+                "update",
+                "patch",
+                "delete",
+                "history-instance",
+                "history-type",
+                "create",
+                "search-type",
+            ],
+            code_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.Markdown | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CapabilityStatementRestResourceSearchParam(BackboneElement):
     """Search parameters for implementations to support and/or make use of - either references to ones defined in the specification, or additional ones defined for/by the implementation."""
@@ -115,6 +196,35 @@ class CapabilityStatementRestResourceSearchParam(BackboneElement):
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            definition: fp.Canonical | None = None,
+            definition_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal[
+                "number",
+                "date",
+                "string",
+                "token",
+                "reference",
+                "composite",
+                "quantity",
+                "uri",
+                "special",
+            ],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.Markdown | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CapabilityStatementRestResourceOperation(BackboneElement):
     """Definition of an operation or a named query together with its parameters and their meaning and type. Consult the definition of the operation for details about how to invoke the operation, and the parameters."""
@@ -131,6 +241,23 @@ class CapabilityStatementRestResourceOperation(BackboneElement):
     """Specific details about operation behavior"""
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            definition: fp.Canonical,
+            definition_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.Markdown | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class CapabilityStatementRestResource(BackboneElement):
@@ -377,6 +504,231 @@ class CapabilityStatementRestResource(BackboneElement):
     operation: list[CapabilityStatementRestResourceOperation] | None = None
     """Definition of a resource operation"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Literal[
+                "Account",
+                "ActivityDefinition",
+                "AdverseEvent",
+                "AllergyIntolerance",
+                "Appointment",
+                "AppointmentResponse",
+                "AuditEvent",
+                "Basic",
+                "Binary",
+                "BiologicallyDerivedProduct",
+                "BodyStructure",
+                "Bundle",
+                "CapabilityStatement",
+                "CarePlan",
+                "CareTeam",
+                "CatalogEntry",
+                "ChargeItem",
+                "ChargeItemDefinition",
+                "Claim",
+                "ClaimResponse",
+                "ClinicalImpression",
+                "CodeSystem",
+                "Communication",
+                "CommunicationRequest",
+                "CompartmentDefinition",
+                "Composition",
+                "ConceptMap",
+                "Condition",
+                "Consent",
+                "Contract",
+                "Coverage",
+                "CoverageEligibilityRequest",
+                "CoverageEligibilityResponse",
+                "DetectedIssue",
+                "Device",
+                "DeviceDefinition",
+                "DeviceMetric",
+                "DeviceRequest",
+                "DeviceUseStatement",
+                "DiagnosticReport",
+                "DocumentManifest",
+                "DocumentReference",
+                "DomainResource",
+                "EffectEvidenceSynthesis",
+                "Encounter",
+                "Endpoint",
+                "EnrollmentRequest",
+                "EnrollmentResponse",
+                "EpisodeOfCare",
+                "EventDefinition",
+                "Evidence",
+                "EvidenceVariable",
+                "ExampleScenario",
+                "ExplanationOfBenefit",
+                "FamilyMemberHistory",
+                "Flag",
+                "Goal",
+                "GraphDefinition",
+                "Group",
+                "GuidanceResponse",
+                "HealthcareService",
+                "ImagingStudy",
+                "Immunization",
+                "ImmunizationEvaluation",
+                "ImmunizationRecommendation",
+                "ImplementationGuide",
+                "InsurancePlan",
+                "Invoice",
+                "Library",
+                "Linkage",
+                "List",
+                "Location",
+                "Measure",
+                "MeasureReport",
+                "Media",
+                "Medication",
+                "MedicationAdministration",
+                "MedicationDispense",
+                "MedicationKnowledge",
+                "MedicationRequest",
+                "MedicationStatement",
+                "MedicinalProduct",
+                "MedicinalProductAuthorization",
+                "MedicinalProductContraindication",
+                "MedicinalProductIndication",
+                "MedicinalProductIngredient",
+                "MedicinalProductInteraction",
+                "MedicinalProductManufactured",
+                "MedicinalProductPackaged",
+                "MedicinalProductPharmaceutical",
+                "MedicinalProductUndesirableEffect",
+                "MessageDefinition",
+                "MessageHeader",
+                "MolecularSequence",
+                "NamingSystem",
+                "NutritionOrder",
+                "Observation",
+                "ObservationDefinition",
+                "OperationDefinition",
+                "OperationOutcome",
+                "Organization",
+                "OrganizationAffiliation",
+                "Parameters",
+                "Patient",
+                "PaymentNotice",
+                "PaymentReconciliation",
+                "Person",
+                "PlanDefinition",
+                "Practitioner",
+                "PractitionerRole",
+                "Procedure",
+                "Provenance",
+                "Questionnaire",
+                "QuestionnaireResponse",
+                "RelatedPerson",
+                "RequestGroup",
+                "ResearchDefinition",
+                "ResearchElementDefinition",
+                "ResearchStudy",
+                "ResearchSubject",
+                "Resource",
+                "RiskAssessment",
+                "RiskEvidenceSynthesis",
+                "Schedule",
+                "SearchParameter",
+                "ServiceRequest",
+                "Slot",
+                "Specimen",
+                "SpecimenDefinition",
+                "StructureDefinition",
+                "StructureMap",
+                "Subscription",
+                "Substance",
+                "SubstanceNucleicAcid",
+                "SubstancePolymer",
+                "SubstanceProtein",
+                "SubstanceReferenceInformation",
+                "SubstanceSourceMaterial",
+                "SubstanceSpecification",
+                "SupplyDelivery",
+                "SupplyRequest",
+                "Task",
+                "TerminologyCapabilities",
+                "TestReport",
+                "TestScript",
+                "ValueSet",
+                "VerificationResult",
+                "VisionPrescription",
+                "AccessPolicy",
+                "Agent",
+                "AsyncJob",
+                "Bot",
+                "BulkDataExport",
+                "ClientApplication",
+                "Cron",
+                "DicomInstance",
+                "DicomSeries",
+                "DicomStudy",
+                "DomainConfiguration",
+                "Enterprise",
+                "IdentityProvider",
+                "JsonWebKey",
+                "Login",
+                "UserSecurityRequest",
+                "Package",
+                "PackageRelease",
+                "PackageInstallation",
+                "Project",
+                "ProjectMembership",
+                "SmartHealthLink",
+                "SmartAppLaunch",
+                "User",
+                "UserConfiguration",
+            ],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            profile: fp.Canonical | None = None,
+            profile_ext: Element | Mapping[str, Any] | None = None,
+            supported_profile: fp.PrimitiveList[fp.Canonical] | None = None,
+            supported_profile_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            documentation: fp.Markdown | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+            interaction: Sequence[CapabilityStatementRestResourceInteraction | Mapping[str, Any]]
+            | None = None,
+            versioning: Literal["no-version", "versioned", "versioned-update"] | None = None,
+            versioning_ext: Element | Mapping[str, Any] | None = None,
+            read_history: fp.Boolean | None = None,
+            read_history_ext: Element | Mapping[str, Any] | None = None,
+            update_create: fp.Boolean | None = None,
+            update_create_ext: Element | Mapping[str, Any] | None = None,
+            conditional_create: fp.Boolean | None = None,
+            conditional_create_ext: Element | Mapping[str, Any] | None = None,
+            conditional_read: Literal[
+                "not-supported", "modified-since", "not-match", "full-support"
+            ]
+            | None = None,
+            conditional_read_ext: Element | Mapping[str, Any] | None = None,
+            conditional_update: fp.Boolean | None = None,
+            conditional_update_ext: Element | Mapping[str, Any] | None = None,
+            conditional_delete: Literal["not-supported", "single", "multiple"] | None = None,
+            conditional_delete_ext: Element | Mapping[str, Any] | None = None,
+            reference_policy: fp.PrimitiveList[
+                Literal["literal", "logical", "resolves", "enforced", "local"]
+            ]
+            | None = None,
+            reference_policy_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            search_include: fp.PrimitiveList[fp.String] | None = None,
+            search_include_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            search_rev_include: fp.PrimitiveList[fp.String] | None = None,
+            search_rev_include_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            search_param: Sequence[CapabilityStatementRestResourceSearchParam | Mapping[str, Any]]
+            | None = None,
+            operation: Sequence[CapabilityStatementRestResourceOperation | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
+
 
 class CapabilityStatementRestInteraction(BackboneElement):
     """A specification of restful operations supported by the system."""
@@ -389,6 +741,21 @@ class CapabilityStatementRestInteraction(BackboneElement):
     """Anything special about operation behavior"""
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: Literal["transaction", "batch", "search-system", "history-system"],
+            code_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.Markdown | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class CapabilityStatementRest(BackboneElement):
@@ -417,6 +784,31 @@ class CapabilityStatementRest(BackboneElement):
     compartment_ext: list[Element | None] | None = None
     """Extensions and id of ``compartment`` (JSON ``_compartment``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            mode: Literal["client", "server"],
+            mode_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.Markdown | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+            security: CapabilityStatementRestSecurity | Mapping[str, Any] | None = None,
+            resource: Sequence[CapabilityStatementRestResource | Mapping[str, Any]] | None = None,
+            interaction: Sequence[CapabilityStatementRestInteraction | Mapping[str, Any]]
+            | None = None,
+            search_param: Sequence[CapabilityStatementRestResourceSearchParam | Mapping[str, Any]]
+            | None = None,
+            operation: Sequence[CapabilityStatementRestResourceOperation | Mapping[str, Any]]
+            | None = None,
+            compartment: fp.PrimitiveList[fp.Canonical] | None = None,
+            compartment_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
+
 
 class CapabilityStatementMessagingEndpoint(BackboneElement):
     """An endpoint (network accessible address) to which messages and/or replies are to be sent."""
@@ -427,6 +819,20 @@ class CapabilityStatementMessagingEndpoint(BackboneElement):
     """Network address or identifier of the end-point"""
     address_ext: Element | None = None
     """Extensions and id of ``address`` (JSON ``_address``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            protocol: Coding | Mapping[str, Any],
+            address: fp.Url,
+            address_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class CapabilityStatementMessagingSupportedMessage(BackboneElement):
@@ -440,6 +846,21 @@ class CapabilityStatementMessagingSupportedMessage(BackboneElement):
     """Message supported by this system"""
     definition_ext: Element | None = None
     """Extensions and id of ``definition`` (JSON ``_definition``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            mode: Literal["sender", "receiver"],
+            mode_ext: Element | Mapping[str, Any] | None = None,
+            definition: fp.Canonical,
+            definition_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class CapabilityStatementMessaging(BackboneElement):
@@ -458,6 +879,27 @@ class CapabilityStatementMessaging(BackboneElement):
     supported_message: list[CapabilityStatementMessagingSupportedMessage] | None = None
     """Messages supported by this system"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            endpoint: Sequence[CapabilityStatementMessagingEndpoint | Mapping[str, Any]]
+            | None = None,
+            reliable_cache: fp.UnsignedInt | None = None,
+            reliable_cache_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.Markdown | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+            supported_message: Sequence[
+                CapabilityStatementMessagingSupportedMessage | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
+
 
 class CapabilityStatementDocument(BackboneElement):
     """A document definition."""
@@ -474,6 +916,23 @@ class CapabilityStatementDocument(BackboneElement):
     """Constraint on the resources used in the document"""
     profile_ext: Element | None = None
     """Extensions and id of ``profile`` (JSON ``_profile``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            mode: Literal["producer", "consumer"],
+            mode_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.Markdown | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+            profile: fp.Canonical,
+            profile_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class CapabilityStatement(DomainResource):
@@ -569,3 +1028,66 @@ class CapabilityStatement(DomainResource):
     """If messaging is supported"""
     document: list[CapabilityStatementDocument] | None = None
     """Document definition"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["CapabilityStatement"] = "CapabilityStatement",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            kind: Literal["instance", "capability", "requirements"],
+            kind_ext: Element | Mapping[str, Any] | None = None,
+            instantiates: fp.PrimitiveList[fp.Canonical] | None = None,
+            instantiates_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            imports: fp.PrimitiveList[fp.Canonical] | None = None,
+            imports_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            software: CapabilityStatementSoftware | Mapping[str, Any] | None = None,
+            implementation: CapabilityStatementImplementation | Mapping[str, Any] | None = None,
+            fhir_version: fp.Code,
+            fhir_version_ext: Element | Mapping[str, Any] | None = None,
+            format: fp.PrimitiveList[fp.Code] | None = None,
+            format_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            patch_format: fp.PrimitiveList[fp.Code] | None = None,
+            patch_format_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            implementation_guide: fp.PrimitiveList[fp.Canonical] | None = None,
+            implementation_guide_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            rest: Sequence[CapabilityStatementRest | Mapping[str, Any]] | None = None,
+            messaging: Sequence[CapabilityStatementMessaging | Mapping[str, Any]] | None = None,
+            document: Sequence[CapabilityStatementDocument | Mapping[str, Any]] | None = None,
+        ) -> None: ...

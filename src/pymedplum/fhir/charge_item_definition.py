@@ -2,7 +2,7 @@
 """FHIR models: ChargeItemDefinitionApplicability, ChargeItemDefinitionPropertyGroupPriceComponent,
 ChargeItemDefinitionPropertyGroup, ChargeItemDefinition."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -10,7 +10,7 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Money,
     Period,
@@ -18,6 +18,13 @@ from pymedplum.fhir.datatypes import (
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ChargeItemDefinitionApplicability(BackboneElement):
@@ -36,6 +43,23 @@ class ChargeItemDefinitionApplicability(BackboneElement):
     expression_ext: Element | None = None
     """Extensions and id of ``expression`` (JSON ``_expression``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.String | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            expression: fp.String | None = None,
+            expression_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ChargeItemDefinitionPropertyGroupPriceComponent(BackboneElement):
     """The price for a ChargeItem may be calculated as a base price with surcharges/deductions that apply in certain conditions. A ChargeItemDefinition resource that defines the prices, factors and conditions that apply to a billing code is currently under development. The priceComponent element can be used to offer transparency to the recipient of the Invoice of how the prices have been calculated."""
@@ -53,6 +77,23 @@ class ChargeItemDefinitionPropertyGroupPriceComponent(BackboneElement):
     amount: Money | None = None
     """Monetary amount associated with this component"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Literal["base", "surcharge", "deduction", "discount", "tax", "informational"],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            amount: Money | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ChargeItemDefinitionPropertyGroup(BackboneElement):
     """Group of properties which are applicable under the same conditions. If no applicability rules are established for the group, then all properties always apply."""
@@ -61,6 +102,23 @@ class ChargeItemDefinitionPropertyGroup(BackboneElement):
     """Conditions under which the priceComponent is applicable"""
     price_component: list[ChargeItemDefinitionPropertyGroupPriceComponent] | None = None
     """Components of total line item price"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            applicability: Sequence[ChargeItemDefinitionApplicability | Mapping[str, Any]]
+            | None = None,
+            price_component: Sequence[
+                ChargeItemDefinitionPropertyGroupPriceComponent | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
 
 
 class ChargeItemDefinition(DomainResource):
@@ -142,3 +200,61 @@ class ChargeItemDefinition(DomainResource):
     """Whether or not the billing code is applicable"""
     property_group: list[ChargeItemDefinitionPropertyGroup] | None = None
     """Group of properties which are applicable under the same conditions"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["ChargeItemDefinition"] = "ChargeItemDefinition",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            derived_from_uri: fp.PrimitiveList[fp.Uri] | None = None,
+            derived_from_uri_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            part_of: fp.PrimitiveList[fp.Canonical] | None = None,
+            part_of_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            replaces: fp.PrimitiveList[fp.Canonical] | None = None,
+            replaces_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            approval_date: fp.Date | None = None,
+            approval_date_ext: Element | Mapping[str, Any] | None = None,
+            last_review_date: fp.Date | None = None,
+            last_review_date_ext: Element | Mapping[str, Any] | None = None,
+            effective_period: Period | Mapping[str, Any] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            instance: Sequence[Reference | Mapping[str, Any]] | None = None,
+            applicability: Sequence[ChargeItemDefinitionApplicability | Mapping[str, Any]]
+            | None = None,
+            property_group: Sequence[ChargeItemDefinitionPropertyGroup | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...

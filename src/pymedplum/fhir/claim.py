@@ -3,7 +3,7 @@
 ClaimProcedure, ClaimInsurance, ClaimAccident, ClaimItemDetailSubDetail, ClaimItemDetail,
 ClaimItem, Claim."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -13,7 +13,7 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Money,
     Period,
@@ -21,6 +21,13 @@ from pymedplum.fhir.datatypes import (
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ClaimRelated(BackboneElement):
@@ -33,6 +40,20 @@ class ClaimRelated(BackboneElement):
     reference: Identifier | None = None
     """File or case reference"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            claim: Reference | Mapping[str, Any] | None = None,
+            relationship: CodeableConcept | Mapping[str, Any] | None = None,
+            reference: Identifier | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ClaimPayee(BackboneElement):
     """The party to be reimbursed for cost of the products and services according to the terms of the policy."""
@@ -41,6 +62,19 @@ class ClaimPayee(BackboneElement):
     """Category of recipient"""
     party: Reference | None = None
     """Recipient reference"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            party: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ClaimCareTeam(BackboneElement):
@@ -60,6 +94,24 @@ class ClaimCareTeam(BackboneElement):
     """Function within the team"""
     qualification: CodeableConcept | None = None
     """Practitioner credential or specialization"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            provider: Reference | Mapping[str, Any],
+            responsible: fp.Boolean | None = None,
+            responsible_ext: Element | Mapping[str, Any] | None = None,
+            role: CodeableConcept | Mapping[str, Any] | None = None,
+            qualification: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ClaimSupportingInfo_CHOICES = (
@@ -124,6 +176,32 @@ class ClaimSupportingInfo(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimSupportingInfo_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            category: CodeableConcept | Mapping[str, Any],
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            timing_date: fp.Date | None = None,
+            timing_date_ext: Element | Mapping[str, Any] | None = None,
+            timing_period: Period | Mapping[str, Any] | None = None,
+            value_boolean: fp.Boolean | None = None,
+            value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_quantity: Quantity | Mapping[str, Any] | None = None,
+            value_attachment: Attachment | Mapping[str, Any] | None = None,
+            value_reference: Reference | Mapping[str, Any] | None = None,
+            reason: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 _ClaimDiagnosis_CHOICES = (
     (
@@ -158,6 +236,24 @@ class ClaimDiagnosis(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimDiagnosis_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            diagnosis_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            diagnosis_reference: Reference | Mapping[str, Any] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            on_admission: CodeableConcept | Mapping[str, Any] | None = None,
+            package_code: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ClaimProcedure_CHOICES = (
@@ -196,6 +292,25 @@ class ClaimProcedure(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimProcedure_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            procedure_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            procedure_reference: Reference | Mapping[str, Any] | None = None,
+            udi: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class ClaimInsurance(BackboneElement):
     """Financial instruments for reimbursement for the health care products and services specified on the claim."""
@@ -222,6 +337,28 @@ class ClaimInsurance(BackboneElement):
     """Extensions and id of ``preAuthRef`` (JSON ``_preAuthRef``)."""
     claim_response: Reference | None = None
     """Adjudication results"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            focal: fp.Boolean,
+            focal_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            coverage: Reference | Mapping[str, Any],
+            business_arrangement: fp.String | None = None,
+            business_arrangement_ext: Element | Mapping[str, Any] | None = None,
+            pre_auth_ref: fp.PrimitiveList[fp.String] | None = None,
+            pre_auth_ref_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            claim_response: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ClaimAccident_CHOICES = (
@@ -254,6 +391,22 @@ class ClaimAccident(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimAccident_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            date: fp.Date,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            location_address: Address | Mapping[str, Any] | None = None,
+            location_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ClaimItemDetailSubDetail(BackboneElement):
     """A claim detail line. Either a simple (a product or service) or a 'group' of sub-details which are simple items."""
@@ -284,6 +437,30 @@ class ClaimItemDetailSubDetail(BackboneElement):
     """Total item cost"""
     udi: list[Reference] | None = None
     """Unique device identifier"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            revenue: CodeableConcept | Mapping[str, Any] | None = None,
+            category: CodeableConcept | Mapping[str, Any] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            program_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            udi: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class ClaimItemDetail(BackboneElement):
@@ -317,6 +494,31 @@ class ClaimItemDetail(BackboneElement):
     """Unique device identifier"""
     sub_detail: list[ClaimItemDetailSubDetail] | None = None
     """Product or service provided"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            revenue: CodeableConcept | Mapping[str, Any] | None = None,
+            category: CodeableConcept | Mapping[str, Any] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            program_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            udi: Sequence[Reference | Mapping[str, Any]] | None = None,
+            sub_detail: Sequence[ClaimItemDetailSubDetail | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 _ClaimItem_CHOICES = (
@@ -411,6 +613,48 @@ class ClaimItem(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimItem_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            care_team_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            care_team_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            diagnosis_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            diagnosis_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            procedure_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            procedure_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            information_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            information_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            revenue: CodeableConcept | Mapping[str, Any] | None = None,
+            category: CodeableConcept | Mapping[str, Any] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            program_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            serviced_date: fp.Date | None = None,
+            serviced_date_ext: Element | Mapping[str, Any] | None = None,
+            serviced_period: Period | Mapping[str, Any] | None = None,
+            location_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            location_address: Address | Mapping[str, Any] | None = None,
+            location_reference: Reference | Mapping[str, Any] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            udi: Sequence[Reference | Mapping[str, Any]] | None = None,
+            body_site: CodeableConcept | Mapping[str, Any] | None = None,
+            sub_site: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            encounter: Sequence[Reference | Mapping[str, Any]] | None = None,
+            detail: Sequence[ClaimItemDetail | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class Claim(DomainResource):
     """A provider issued list of professional services and products which have been provided, or are to be provided, to a patient which is sent to an insurer for reimbursement."""
@@ -477,3 +721,52 @@ class Claim(DomainResource):
     """Product or service provided"""
     total: Money | None = None
     """Total claim cost"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["Claim"] = "Claim",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal["active", "cancelled", "draft", "entered-in-error"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            sub_type: CodeableConcept | Mapping[str, Any] | None = None,
+            use: Literal["claim", "preauthorization", "predetermination"],
+            use_ext: Element | Mapping[str, Any] | None = None,
+            patient: Reference | Mapping[str, Any],
+            billable_period: Period | Mapping[str, Any] | None = None,
+            created: fp.DateTime,
+            created_ext: Element | Mapping[str, Any] | None = None,
+            enterer: Reference | Mapping[str, Any] | None = None,
+            insurer: Reference | Mapping[str, Any] | None = None,
+            provider: Reference | Mapping[str, Any],
+            priority: CodeableConcept | Mapping[str, Any],
+            funds_reserve: CodeableConcept | Mapping[str, Any] | None = None,
+            related: Sequence[ClaimRelated | Mapping[str, Any]] | None = None,
+            prescription: Reference | Mapping[str, Any] | None = None,
+            original_prescription: Reference | Mapping[str, Any] | None = None,
+            payee: ClaimPayee | Mapping[str, Any] | None = None,
+            referral: Reference | Mapping[str, Any] | None = None,
+            facility: Reference | Mapping[str, Any] | None = None,
+            care_team: Sequence[ClaimCareTeam | Mapping[str, Any]] | None = None,
+            supporting_info: Sequence[ClaimSupportingInfo | Mapping[str, Any]] | None = None,
+            diagnosis: Sequence[ClaimDiagnosis | Mapping[str, Any]] | None = None,
+            procedure: Sequence[ClaimProcedure | Mapping[str, Any]] | None = None,
+            insurance: Sequence[ClaimInsurance | Mapping[str, Any]] | None = None,
+            accident: ClaimAccident | Mapping[str, Any] | None = None,
+            item: Sequence[ClaimItem | Mapping[str, Any]] | None = None,
+            total: Money | Mapping[str, Any] | None = None,
+        ) -> None: ...

@@ -4,7 +4,7 @@ ClaimResponseItem, ClaimResponseAddItemDetailSubDetail, ClaimResponseAddItemDeta
 ClaimResponseAddItem, ClaimResponseTotal, ClaimResponsePayment, ClaimResponseProcessNote,
 ClaimResponseInsurance, ClaimResponseError, ClaimResponse."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -14,7 +14,7 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Money,
     Period,
@@ -22,6 +22,13 @@ from pymedplum.fhir.datatypes import (
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ClaimResponseItemAdjudication(BackboneElement):
@@ -38,6 +45,22 @@ class ClaimResponseItemAdjudication(BackboneElement):
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            category: CodeableConcept | Mapping[str, Any],
+            reason: CodeableConcept | Mapping[str, Any] | None = None,
+            amount: Money | Mapping[str, Any] | None = None,
+            value: fp.Decimal | int | float | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ClaimResponseItemDetailSubDetail(BackboneElement):
     """A sub-detail adjudication of a simple product or service."""
@@ -52,6 +75,22 @@ class ClaimResponseItemDetailSubDetail(BackboneElement):
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
     adjudication: list[ClaimResponseItemAdjudication] | None = None
     """Subdetail level adjudication details"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sub_detail_sequence: fp.PositiveInt,
+            sub_detail_sequence_ext: Element | Mapping[str, Any] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class ClaimResponseItemDetail(BackboneElement):
@@ -70,6 +109,24 @@ class ClaimResponseItemDetail(BackboneElement):
     sub_detail: list[ClaimResponseItemDetailSubDetail] | None = None
     """Adjudication for claim sub-details"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            detail_sequence: fp.PositiveInt,
+            detail_sequence_ext: Element | Mapping[str, Any] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+            sub_detail: Sequence[ClaimResponseItemDetailSubDetail | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
+
 
 class ClaimResponseItem(BackboneElement):
     """A claim line. Either a simple (a product or service) or a 'group' of details which can also be a simple items or groups of sub-details."""
@@ -86,6 +143,23 @@ class ClaimResponseItem(BackboneElement):
     """Adjudication details"""
     detail: list[ClaimResponseItemDetail] | None = None
     """Adjudication for claim details"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            item_sequence: fp.PositiveInt,
+            item_sequence_ext: Element | Mapping[str, Any] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+            detail: Sequence[ClaimResponseItemDetail | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class ClaimResponseAddItemDetailSubDetail(BackboneElement):
@@ -111,6 +185,27 @@ class ClaimResponseAddItemDetailSubDetail(BackboneElement):
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
     adjudication: list[ClaimResponseItemAdjudication] | None = None
     """Added items detail adjudication"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class ClaimResponseAddItemDetail(BackboneElement):
@@ -138,6 +233,29 @@ class ClaimResponseAddItemDetail(BackboneElement):
     """Added items detail adjudication"""
     sub_detail: list[ClaimResponseAddItemDetailSubDetail] | None = None
     """Insurer added line items"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+            sub_detail: Sequence[ClaimResponseAddItemDetailSubDetail | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 _ClaimResponseAddItem_CHOICES = (
@@ -224,6 +342,44 @@ class ClaimResponseAddItem(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ClaimResponseAddItem_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            item_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            item_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            detail_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            detail_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            subdetail_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            subdetail_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            provider: Sequence[Reference | Mapping[str, Any]] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            program_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            serviced_date: fp.Date | None = None,
+            serviced_date_ext: Element | Mapping[str, Any] | None = None,
+            serviced_period: Period | Mapping[str, Any] | None = None,
+            location_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            location_address: Address | Mapping[str, Any] | None = None,
+            location_reference: Reference | Mapping[str, Any] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            body_site: CodeableConcept | Mapping[str, Any] | None = None,
+            sub_site: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+            detail: Sequence[ClaimResponseAddItemDetail | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class ClaimResponseTotal(BackboneElement):
     """Categorized monetary totals for the adjudication."""
@@ -232,6 +388,19 @@ class ClaimResponseTotal(BackboneElement):
     """Type of adjudication information"""
     amount: Money
     """Financial total for the category"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            category: CodeableConcept | Mapping[str, Any],
+            amount: Money | Mapping[str, Any],
+        ) -> None: ...
 
 
 class ClaimResponsePayment(BackboneElement):
@@ -252,6 +421,24 @@ class ClaimResponsePayment(BackboneElement):
     identifier: Identifier | None = None
     """Business identifier for the payment"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            adjustment: Money | Mapping[str, Any] | None = None,
+            adjustment_reason: CodeableConcept | Mapping[str, Any] | None = None,
+            date: fp.Date | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            amount: Money | Mapping[str, Any],
+            identifier: Identifier | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ClaimResponseProcessNote(BackboneElement):
     """A note that describes or explains adjudication results in a human readable form."""
@@ -270,6 +457,24 @@ class ClaimResponseProcessNote(BackboneElement):
     """Extensions and id of ``text`` (JSON ``_text``)."""
     language: CodeableConcept | None = None
     """Language of the text"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            number: fp.PositiveInt | None = None,
+            number_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal["display", "print", "printoper"] | None = None,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            text: fp.String,
+            text_ext: Element | Mapping[str, Any] | None = None,
+            language: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ClaimResponseInsurance(BackboneElement):
@@ -292,6 +497,25 @@ class ClaimResponseInsurance(BackboneElement):
     claim_response: Reference | None = None
     """Adjudication results"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            focal: fp.Boolean,
+            focal_ext: Element | Mapping[str, Any] | None = None,
+            coverage: Reference | Mapping[str, Any],
+            business_arrangement: fp.String | None = None,
+            business_arrangement_ext: Element | Mapping[str, Any] | None = None,
+            claim_response: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ClaimResponseError(BackboneElement):
     """Errors encountered during the processing of the adjudication."""
@@ -310,6 +534,24 @@ class ClaimResponseError(BackboneElement):
     """Extensions and id of ``subDetailSequence`` (JSON ``_subDetailSequence``)."""
     code: CodeableConcept
     """Error code detailing processing issues"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            item_sequence: fp.PositiveInt | None = None,
+            item_sequence_ext: Element | Mapping[str, Any] | None = None,
+            detail_sequence: fp.PositiveInt | None = None,
+            detail_sequence_ext: Element | Mapping[str, Any] | None = None,
+            sub_detail_sequence: fp.PositiveInt | None = None,
+            sub_detail_sequence_ext: Element | Mapping[str, Any] | None = None,
+            code: CodeableConcept | Mapping[str, Any],
+        ) -> None: ...
 
 
 class ClaimResponse(DomainResource):
@@ -383,3 +625,55 @@ class ClaimResponse(DomainResource):
     """Patient insurance information"""
     error: list[ClaimResponseError] | None = None
     """Processing errors"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["ClaimResponse"] = "ClaimResponse",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal["active", "cancelled", "draft", "entered-in-error"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            sub_type: CodeableConcept | Mapping[str, Any] | None = None,
+            use: Literal["claim", "preauthorization", "predetermination"],
+            use_ext: Element | Mapping[str, Any] | None = None,
+            patient: Reference | Mapping[str, Any],
+            created: fp.DateTime,
+            created_ext: Element | Mapping[str, Any] | None = None,
+            insurer: Reference | Mapping[str, Any],
+            requestor: Reference | Mapping[str, Any] | None = None,
+            request: Reference | Mapping[str, Any] | None = None,
+            outcome: Literal["queued", "complete", "error", "partial"],
+            outcome_ext: Element | Mapping[str, Any] | None = None,
+            disposition: fp.String | None = None,
+            disposition_ext: Element | Mapping[str, Any] | None = None,
+            pre_auth_ref: fp.String | None = None,
+            pre_auth_ref_ext: Element | Mapping[str, Any] | None = None,
+            pre_auth_period: Period | Mapping[str, Any] | None = None,
+            payee_type: CodeableConcept | Mapping[str, Any] | None = None,
+            item: Sequence[ClaimResponseItem | Mapping[str, Any]] | None = None,
+            add_item: Sequence[ClaimResponseAddItem | Mapping[str, Any]] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+            total: Sequence[ClaimResponseTotal | Mapping[str, Any]] | None = None,
+            payment: ClaimResponsePayment | Mapping[str, Any] | None = None,
+            funds_reserve: CodeableConcept | Mapping[str, Any] | None = None,
+            form_code: CodeableConcept | Mapping[str, Any] | None = None,
+            form: Attachment | Mapping[str, Any] | None = None,
+            process_note: Sequence[ClaimResponseProcessNote | Mapping[str, Any]] | None = None,
+            communication_request: Sequence[Reference | Mapping[str, Any]] | None = None,
+            insurance: Sequence[ClaimResponseInsurance | Mapping[str, Any]] | None = None,
+            error: Sequence[ClaimResponseError | Mapping[str, Any]] | None = None,
+        ) -> None: ...

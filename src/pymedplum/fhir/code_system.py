@@ -2,7 +2,7 @@
 """FHIR models: CodeSystemFilter, CodeSystemProperty, CodeSystemConceptDesignation,
 CodeSystemConceptProperty, CodeSystemConcept, CodeSystem."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -12,11 +12,18 @@ from pymedplum.fhir.datatypes import (
     Coding,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class CodeSystemFilter(BackboneElement):
@@ -54,6 +61,38 @@ class CodeSystemFilter(BackboneElement):
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.Code,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            operator: fp.PrimitiveList[
+                Literal[
+                    "=",
+                    "is-a",
+                    "descendent-of",
+                    "is-not-a",
+                    "regex",
+                    "in",
+                    "not-in",
+                    "generalizes",
+                    "exists",
+                ]
+            ]
+            | None = None,
+            operator_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            value: fp.String,
+            value_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CodeSystemProperty(BackboneElement):
     """A property defines an additional slot through which additional information can be provided about a concept."""
@@ -75,6 +114,25 @@ class CodeSystemProperty(BackboneElement):
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.Code,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            uri: fp.Uri | None = None,
+            uri_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal["code", "Coding", "string", "integer", "boolean", "dateTime", "decimal"],
+            type_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CodeSystemConceptDesignation(BackboneElement):
     """Additional representations for the concept - other languages, aliases, specialized purposes, used for particular purposes, etc."""
@@ -89,6 +147,22 @@ class CodeSystemConceptDesignation(BackboneElement):
     """The text value for this designation"""
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            use: Coding | Mapping[str, Any] | None = None,
+            value: fp.String,
+            value_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _CodeSystemConceptProperty_CHOICES = (
@@ -146,6 +220,32 @@ class CodeSystemConceptProperty(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _CodeSystemConceptProperty_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.Code,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            value_code: fp.Code | None = None,
+            value_code_ext: Element | Mapping[str, Any] | None = None,
+            value_coding: Coding | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_integer: fp.Integer | None = None,
+            value_integer_ext: Element | Mapping[str, Any] | None = None,
+            value_boolean: fp.Boolean | None = None,
+            value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            value_date_time: fp.DateTime | None = None,
+            value_date_time_ext: Element | Mapping[str, Any] | None = None,
+            value_decimal: fp.Decimal | int | float | None = None,
+            value_decimal_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CodeSystemConcept(BackboneElement):
     """Concepts that are in the code system. The concept definitions are inherently hierarchical, but the definitions must be consulted to determine what the meanings of the hierarchical relationships are."""
@@ -168,6 +268,26 @@ class CodeSystemConcept(BackboneElement):
     """Property value for the concept"""
     concept: "list[CodeSystemConcept] | None" = None
     """Child Concepts (is-a/contains/categorizes)"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.Code,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            display: fp.String | None = None,
+            display_ext: Element | Mapping[str, Any] | None = None,
+            definition: fp.String | None = None,
+            definition_ext: Element | Mapping[str, Any] | None = None,
+            designation: Sequence[CodeSystemConceptDesignation | Mapping[str, Any]] | None = None,
+            property: Sequence[CodeSystemConceptProperty | Mapping[str, Any]] | None = None,
+            concept: "Sequence[CodeSystemConcept | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
 
 
 class CodeSystem(DomainResource):
@@ -265,3 +385,68 @@ class CodeSystem(DomainResource):
     """Additional information supplied about each concept"""
     concept: list[CodeSystemConcept] | None = None
     """Concepts in the code system"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["CodeSystem"] = "CodeSystem",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            case_sensitive: fp.Boolean | None = None,
+            case_sensitive_ext: Element | Mapping[str, Any] | None = None,
+            value_set: fp.Canonical | None = None,
+            value_set_ext: Element | Mapping[str, Any] | None = None,
+            hierarchy_meaning: Literal["grouped-by", "is-a", "part-of", "classified-with"]
+            | None = None,
+            hierarchy_meaning_ext: Element | Mapping[str, Any] | None = None,
+            compositional: fp.Boolean | None = None,
+            compositional_ext: Element | Mapping[str, Any] | None = None,
+            version_needed: fp.Boolean | None = None,
+            version_needed_ext: Element | Mapping[str, Any] | None = None,
+            content: Literal["not-present", "example", "fragment", "complete", "supplement"],
+            content_ext: Element | Mapping[str, Any] | None = None,
+            supplements: fp.Canonical | None = None,
+            supplements_ext: Element | Mapping[str, Any] | None = None,
+            count: fp.UnsignedInt | None = None,
+            count_ext: Element | Mapping[str, Any] | None = None,
+            filter: Sequence[CodeSystemFilter | Mapping[str, Any]] | None = None,
+            property: Sequence[CodeSystemProperty | Mapping[str, Any]] | None = None,
+            concept: Sequence[CodeSystemConcept | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -2,7 +2,7 @@
 """FHIR models: CompositionAttester, CompositionRelatesTo, CompositionEvent, CompositionSection,
 Composition."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -10,13 +10,20 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Narrative,
     Period,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta
+    from pymedplum.fhir.resource import AnyResource
 
 
 class CompositionAttester(BackboneElement):
@@ -32,6 +39,22 @@ class CompositionAttester(BackboneElement):
     """Extensions and id of ``time`` (JSON ``_time``)."""
     party: Reference | None = None
     """Who attested the composition"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            mode: Literal["personal", "professional", "legal", "official"],
+            mode_ext: Element | Mapping[str, Any] | None = None,
+            time: fp.DateTime | None = None,
+            time_ext: Element | Mapping[str, Any] | None = None,
+            party: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _CompositionRelatesTo_CHOICES = (
@@ -62,6 +85,21 @@ class CompositionRelatesTo(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _CompositionRelatesTo_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: Literal["replaces", "transforms", "signs", "appends"],
+            code_ext: Element | Mapping[str, Any] | None = None,
+            target_identifier: Identifier | Mapping[str, Any] | None = None,
+            target_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CompositionEvent(BackboneElement):
     """The clinical service, such as a colonoscopy or an appendectomy, being documented."""
@@ -72,6 +110,20 @@ class CompositionEvent(BackboneElement):
     """The period covered by the documentation"""
     detail: list[Reference] | None = None
     """The event(s) being documented"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+            detail: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class CompositionSection(BackboneElement):
@@ -101,6 +153,29 @@ class CompositionSection(BackboneElement):
     """Why the section is empty"""
     section: "list[CompositionSection] | None" = None
     """Nested Section"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            author: Sequence[Reference | Mapping[str, Any]] | None = None,
+            focus: Reference | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            mode: Literal["working", "snapshot", "changes"] | None = None,
+            mode_ext: Element | Mapping[str, Any] | None = None,
+            ordered_by: CodeableConcept | Mapping[str, Any] | None = None,
+            entry: Sequence[Reference | Mapping[str, Any]] | None = None,
+            empty_reason: CodeableConcept | Mapping[str, Any] | None = None,
+            section: "Sequence[CompositionSection | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
 
 
 class Composition(DomainResource):
@@ -146,3 +221,41 @@ class Composition(DomainResource):
     """The clinical service(s) being documented"""
     section: list[CompositionSection] | None = None
     """Composition is broken into sections"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["Composition"] = "Composition",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            status: Literal["preliminary", "final", "amended", "entered-in-error"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            category: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            subject: Reference | Mapping[str, Any] | None = None,
+            encounter: Reference | Mapping[str, Any] | None = None,
+            date: fp.DateTime,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            author: Sequence[Reference | Mapping[str, Any]] | None = None,
+            title: fp.String,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            confidentiality: Literal["U", "L", "M", "N", "R", "V"] | None = None,
+            confidentiality_ext: Element | Mapping[str, Any] | None = None,
+            attester: Sequence[CompositionAttester | Mapping[str, Any]] | None = None,
+            custodian: Reference | Mapping[str, Any] | None = None,
+            relates_to: Sequence[CompositionRelatesTo | Mapping[str, Any]] | None = None,
+            event: Sequence[CompositionEvent | Mapping[str, Any]] | None = None,
+            section: Sequence[CompositionSection | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -2,7 +2,7 @@
 """FHIR models: ConceptMapGroupElementTargetDependsOn, ConceptMapGroupElementTarget,
 ConceptMapGroupElement, ConceptMapGroupUnmapped, ConceptMapGroup, ConceptMap."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -11,11 +11,18 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ConceptMapGroupElementTargetDependsOn(BackboneElement):
@@ -37,6 +44,25 @@ class ConceptMapGroupElementTargetDependsOn(BackboneElement):
     """Display for the code (if value is a code)"""
     display_ext: Element | None = None
     """Extensions and id of ``display`` (JSON ``_display``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            property: fp.Uri,
+            property_ext: Element | Mapping[str, Any] | None = None,
+            system: fp.Canonical | None = None,
+            system_ext: Element | Mapping[str, Any] | None = None,
+            value: fp.String,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            display: fp.String | None = None,
+            display_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ConceptMapGroupElementTarget(BackboneElement):
@@ -74,6 +100,40 @@ class ConceptMapGroupElementTarget(BackboneElement):
     product: list[ConceptMapGroupElementTargetDependsOn] | None = None
     """Other concepts that this mapping also produces"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.Code | None = None,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            display: fp.String | None = None,
+            display_ext: Element | Mapping[str, Any] | None = None,
+            equivalence: Literal[
+                "relatedto",
+                "equivalent",
+                "equal",
+                "wider",
+                "subsumes",
+                "narrower",
+                "specializes",
+                "inexact",
+                "unmatched",
+                "disjoint",
+            ],
+            equivalence_ext: Element | Mapping[str, Any] | None = None,
+            comment: fp.String | None = None,
+            comment_ext: Element | Mapping[str, Any] | None = None,
+            depends_on: Sequence[ConceptMapGroupElementTargetDependsOn | Mapping[str, Any]]
+            | None = None,
+            product: Sequence[ConceptMapGroupElementTargetDependsOn | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
+
 
 class ConceptMapGroupElement(BackboneElement):
     """Mappings for an individual concept in the source to one or more concepts in the target."""
@@ -88,6 +148,22 @@ class ConceptMapGroupElement(BackboneElement):
     """Extensions and id of ``display`` (JSON ``_display``)."""
     target: list[ConceptMapGroupElementTarget] | None = None
     """Concept in target system for element"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.Code | None = None,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            display: fp.String | None = None,
+            display_ext: Element | Mapping[str, Any] | None = None,
+            target: Sequence[ConceptMapGroupElementTarget | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class ConceptMapGroupUnmapped(BackboneElement):
@@ -109,6 +185,25 @@ class ConceptMapGroupUnmapped(BackboneElement):
     """canonical reference to an additional ConceptMap to use for mapping if the source concept is unmapped"""
     url_ext: Element | None = None
     """Extensions and id of ``url`` (JSON ``_url``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            mode: Literal["provided", "fixed", "other-map"],
+            mode_ext: Element | Mapping[str, Any] | None = None,
+            code: fp.Code | None = None,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            display: fp.String | None = None,
+            display_ext: Element | Mapping[str, Any] | None = None,
+            url: fp.Canonical | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ConceptMapGroup(BackboneElement):
@@ -134,6 +229,27 @@ class ConceptMapGroup(BackboneElement):
     """Mappings for a concept from the source set"""
     unmapped: ConceptMapGroupUnmapped | None = None
     """What to do when there is no mapping for the source concept"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            source: fp.Uri | None = None,
+            source_ext: Element | Mapping[str, Any] | None = None,
+            source_version: fp.String | None = None,
+            source_version_ext: Element | Mapping[str, Any] | None = None,
+            target: fp.Uri | None = None,
+            target_ext: Element | Mapping[str, Any] | None = None,
+            target_version: fp.String | None = None,
+            target_version_ext: Element | Mapping[str, Any] | None = None,
+            element: Sequence[ConceptMapGroupElement | Mapping[str, Any]] | None = None,
+            unmapped: ConceptMapGroupUnmapped | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ConceptMap_CHOICES = (
@@ -236,3 +352,57 @@ class ConceptMap(DomainResource):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _ConceptMap_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["ConceptMap"] = "ConceptMap",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            source_uri: fp.Uri | None = None,
+            source_uri_ext: Element | Mapping[str, Any] | None = None,
+            source_canonical: fp.Canonical | None = None,
+            source_canonical_ext: Element | Mapping[str, Any] | None = None,
+            target_uri: fp.Uri | None = None,
+            target_uri_ext: Element | Mapping[str, Any] | None = None,
+            target_canonical: fp.Canonical | None = None,
+            target_canonical_ext: Element | Mapping[str, Any] | None = None,
+            group: Sequence[ConceptMapGroup | Mapping[str, Any]] | None = None,
+        ) -> None: ...

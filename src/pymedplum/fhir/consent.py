@@ -2,7 +2,7 @@
 """FHIR models: ConsentPolicy, ConsentVerification, ConsentProvisionActor, ConsentProvisionData,
 ConsentProvision, Consent."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -12,12 +12,19 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     Coding,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ConsentPolicy(BackboneElement):
@@ -31,6 +38,21 @@ class ConsentPolicy(BackboneElement):
     """Specific policy covered by this consent"""
     uri_ext: Element | None = None
     """Extensions and id of ``uri`` (JSON ``_uri``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            authority: fp.Uri | None = None,
+            authority_ext: Element | Mapping[str, Any] | None = None,
+            uri: fp.Uri | None = None,
+            uri_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ConsentVerification(BackboneElement):
@@ -47,6 +69,22 @@ class ConsentVerification(BackboneElement):
     verification_date_ext: Element | None = None
     """Extensions and id of ``verificationDate`` (JSON ``_verificationDate``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            verified: fp.Boolean,
+            verified_ext: Element | Mapping[str, Any] | None = None,
+            verified_with: Reference | Mapping[str, Any] | None = None,
+            verification_date: fp.DateTime | None = None,
+            verification_date_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ConsentProvisionActor(BackboneElement):
     """Who or what is controlled by this rule. Use group to identify a set of actors by some property they share (e.g. 'admitting officers')."""
@@ -55,6 +93,19 @@ class ConsentProvisionActor(BackboneElement):
     """How the actor is involved"""
     reference: Reference
     """Resource for the actor (or group, by role)"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            role: CodeableConcept | Mapping[str, Any],
+            reference: Reference | Mapping[str, Any],
+        ) -> None: ...
 
 
 class ConsentProvisionData(BackboneElement):
@@ -66,6 +117,20 @@ class ConsentProvisionData(BackboneElement):
     """Extensions and id of ``meaning`` (JSON ``_meaning``)."""
     reference: Reference
     """The actual data reference"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            meaning: Literal["instance", "related", "dependents", "authoredby"],
+            meaning_ext: Element | Mapping[str, Any] | None = None,
+            reference: Reference | Mapping[str, Any],
+        ) -> None: ...
 
 
 class ConsentProvision(BackboneElement):
@@ -95,6 +160,29 @@ class ConsentProvision(BackboneElement):
     """Data controlled by this rule"""
     provision: "list[ConsentProvision] | None" = None
     """Nested Exception Rules"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Literal["deny", "permit"] | None = None,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+            actor: Sequence[ConsentProvisionActor | Mapping[str, Any]] | None = None,
+            action: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            security_label: Sequence[Coding | Mapping[str, Any]] | None = None,
+            purpose: Sequence[Coding | Mapping[str, Any]] | None = None,
+            class_: Sequence[Coding | Mapping[str, Any]] | None = None,
+            code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            data_period: Period | Mapping[str, Any] | None = None,
+            data: Sequence[ConsentProvisionData | Mapping[str, Any]] | None = None,
+            provision: "Sequence[ConsentProvision | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
 
 
 _Consent_CHOICES = (
@@ -150,3 +238,40 @@ class Consent(DomainResource):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _Consent_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["Consent"] = "Consent",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal[
+                "draft", "proposed", "active", "rejected", "inactive", "entered-in-error"
+            ],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            scope: CodeableConcept | Mapping[str, Any],
+            category: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            patient: Reference | Mapping[str, Any] | None = None,
+            date_time: fp.DateTime | None = None,
+            date_time_ext: Element | Mapping[str, Any] | None = None,
+            performer: Sequence[Reference | Mapping[str, Any]] | None = None,
+            organization: Sequence[Reference | Mapping[str, Any]] | None = None,
+            source_attachment: Attachment | Mapping[str, Any] | None = None,
+            source_reference: Reference | Mapping[str, Any] | None = None,
+            policy: Sequence[ConsentPolicy | Mapping[str, Any]] | None = None,
+            policy_rule: CodeableConcept | Mapping[str, Any] | None = None,
+            verification: Sequence[ConsentVerification | Mapping[str, Any]] | None = None,
+            provision: ConsentProvision | Mapping[str, Any] | None = None,
+        ) -> None: ...

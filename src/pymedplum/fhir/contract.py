@@ -5,7 +5,7 @@ ContractTermAssetValuedItem, ContractTermAsset, ContractTermActionSubject,
 ContractTermAction, ContractTerm, ContractSigner, ContractFriendly, ContractLegal,
 ContractRule, Contract."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -16,7 +16,7 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     Coding,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Money,
     Period,
@@ -26,6 +26,13 @@ from pymedplum.fhir.datatypes import (
     Timing,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ContractContentDefinition(BackboneElement):
@@ -66,6 +73,42 @@ class ContractContentDefinition(BackboneElement):
     copyright_ext: Element | None = None
     """Extensions and id of ``copyright`` (JSON ``_copyright``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            sub_type: CodeableConcept | Mapping[str, Any] | None = None,
+            publisher: Reference | Mapping[str, Any] | None = None,
+            publication_date: fp.DateTime | None = None,
+            publication_date_ext: Element | Mapping[str, Any] | None = None,
+            publication_status: Literal[
+                "amended",
+                "appended",
+                "cancelled",
+                "disputed",
+                "entered-in-error",
+                "executable",
+                "executed",
+                "negotiable",
+                "offered",
+                "policy",
+                "rejected",
+                "renewed",
+                "revoked",
+                "resolved",
+                "terminated",
+            ],
+            publication_status_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ContractTermSecurityLabel(BackboneElement):
     """Security labels that protect the handling of information about the term and its elements, which may be specifically identified.."""
@@ -81,6 +124,22 @@ class ContractTermSecurityLabel(BackboneElement):
     control: list[Coding] | None = None
     """Handling Instructions"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            number: fp.PrimitiveList[fp.UnsignedInt] | None = None,
+            number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            classification: Coding | Mapping[str, Any],
+            category: Sequence[Coding | Mapping[str, Any]] | None = None,
+            control: Sequence[Coding | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class ContractTermOfferParty(BackboneElement):
     """Offer Recipient."""
@@ -89,6 +148,19 @@ class ContractTermOfferParty(BackboneElement):
     """Referenced entity"""
     role: CodeableConcept
     """Participant engagement type"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            role: CodeableConcept | Mapping[str, Any],
+        ) -> None: ...
 
 
 _ContractTermOfferAnswer_CHOICES = (
@@ -161,6 +233,37 @@ class ContractTermOfferAnswer(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ContractTermOfferAnswer_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            value_boolean: fp.Boolean | None = None,
+            value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            value_decimal: fp.Decimal | int | float | None = None,
+            value_decimal_ext: Element | Mapping[str, Any] | None = None,
+            value_integer: fp.Integer | None = None,
+            value_integer_ext: Element | Mapping[str, Any] | None = None,
+            value_date: fp.Date | None = None,
+            value_date_ext: Element | Mapping[str, Any] | None = None,
+            value_date_time: fp.DateTime | None = None,
+            value_date_time_ext: Element | Mapping[str, Any] | None = None,
+            value_time: fp.Time | None = None,
+            value_time_ext: Element | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_uri: fp.Uri | None = None,
+            value_uri_ext: Element | Mapping[str, Any] | None = None,
+            value_attachment: Attachment | Mapping[str, Any] | None = None,
+            value_coding: Coding | Mapping[str, Any] | None = None,
+            value_quantity: Quantity | Mapping[str, Any] | None = None,
+            value_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ContractTermOffer(BackboneElement):
     """The matter of concern in the context of this provision of the agrement."""
@@ -192,6 +295,30 @@ class ContractTermOffer(BackboneElement):
     security_label_number_ext: list[Element | None] | None = None
     """Extensions and id of ``securityLabelNumber`` (JSON ``_securityLabelNumber``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            party: Sequence[ContractTermOfferParty | Mapping[str, Any]] | None = None,
+            topic: Reference | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            decision: CodeableConcept | Mapping[str, Any] | None = None,
+            decision_mode: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            answer: Sequence[ContractTermOfferAnswer | Mapping[str, Any]] | None = None,
+            text: fp.String | None = None,
+            text_ext: Element | Mapping[str, Any] | None = None,
+            link_id: fp.PrimitiveList[fp.String] | None = None,
+            link_id_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            security_label_number: fp.PrimitiveList[fp.UnsignedInt] | None = None,
+            security_label_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
+
 
 class ContractTermAssetContext(BackboneElement):
     """Circumstance of the asset."""
@@ -204,6 +331,21 @@ class ContractTermAssetContext(BackboneElement):
     """Context description"""
     text_ext: Element | None = None
     """Extensions and id of ``text`` (JSON ``_text``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            reference: Reference | Mapping[str, Any] | None = None,
+            code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            text: fp.String | None = None,
+            text_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ContractTermAssetValuedItem_CHOICES = (
@@ -270,6 +412,39 @@ class ContractTermAssetValuedItem(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ContractTermAssetValuedItem_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            entity_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            entity_reference: Reference | Mapping[str, Any] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            effective_time: fp.DateTime | None = None,
+            effective_time_ext: Element | Mapping[str, Any] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            points: fp.Decimal | int | float | None = None,
+            points_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            payment: fp.String | None = None,
+            payment_ext: Element | Mapping[str, Any] | None = None,
+            payment_date: fp.DateTime | None = None,
+            payment_date_ext: Element | Mapping[str, Any] | None = None,
+            responsible: Reference | Mapping[str, Any] | None = None,
+            recipient: Reference | Mapping[str, Any] | None = None,
+            link_id: fp.PrimitiveList[fp.String] | None = None,
+            link_id_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            security_label_number: fp.PrimitiveList[fp.UnsignedInt] | None = None,
+            security_label_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
+
 
 class ContractTermAsset(BackboneElement):
     """Contract Term Asset List."""
@@ -313,6 +488,36 @@ class ContractTermAsset(BackboneElement):
     valued_item: list[ContractTermAssetValuedItem] | None = None
     """Contract Valued Item List"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            scope: CodeableConcept | Mapping[str, Any] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            type_reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            subtype: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            relationship: Coding | Mapping[str, Any] | None = None,
+            context: Sequence[ContractTermAssetContext | Mapping[str, Any]] | None = None,
+            condition: fp.String | None = None,
+            condition_ext: Element | Mapping[str, Any] | None = None,
+            period_type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            period: Sequence[Period | Mapping[str, Any]] | None = None,
+            use_period: Sequence[Period | Mapping[str, Any]] | None = None,
+            text: fp.String | None = None,
+            text_ext: Element | Mapping[str, Any] | None = None,
+            link_id: fp.PrimitiveList[fp.String] | None = None,
+            link_id_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            answer: Sequence[ContractTermOfferAnswer | Mapping[str, Any]] | None = None,
+            security_label_number: fp.PrimitiveList[fp.UnsignedInt] | None = None,
+            security_label_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            valued_item: Sequence[ContractTermAssetValuedItem | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class ContractTermActionSubject(BackboneElement):
     """Entity of the action."""
@@ -321,6 +526,19 @@ class ContractTermActionSubject(BackboneElement):
     """Entity of the action"""
     role: CodeableConcept | None = None
     """Role type of the agent"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            role: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ContractTermAction_CHOICES = (
@@ -408,6 +626,49 @@ class ContractTermAction(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ContractTermAction_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            do_not_perform: fp.Boolean | None = None,
+            do_not_perform_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            subject: Sequence[ContractTermActionSubject | Mapping[str, Any]] | None = None,
+            intent: CodeableConcept | Mapping[str, Any],
+            link_id: fp.PrimitiveList[fp.String] | None = None,
+            link_id_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            status: CodeableConcept | Mapping[str, Any],
+            context: Reference | Mapping[str, Any] | None = None,
+            context_link_id: fp.PrimitiveList[fp.String] | None = None,
+            context_link_id_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            occurrence_date_time: fp.DateTime | None = None,
+            occurrence_date_time_ext: Element | Mapping[str, Any] | None = None,
+            occurrence_period: Period | Mapping[str, Any] | None = None,
+            occurrence_timing: Timing | Mapping[str, Any] | None = None,
+            requester: Sequence[Reference | Mapping[str, Any]] | None = None,
+            requester_link_id: fp.PrimitiveList[fp.String] | None = None,
+            requester_link_id_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            performer_type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            performer_role: CodeableConcept | Mapping[str, Any] | None = None,
+            performer: Reference | Mapping[str, Any] | None = None,
+            performer_link_id: fp.PrimitiveList[fp.String] | None = None,
+            performer_link_id_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            reason_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            reason_reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            reason: fp.PrimitiveList[fp.String] | None = None,
+            reason_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            reason_link_id: fp.PrimitiveList[fp.String] | None = None,
+            reason_link_id_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            security_label_number: fp.PrimitiveList[fp.UnsignedInt] | None = None,
+            security_label_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
+
 
 _ContractTerm_CHOICES = (
     (
@@ -459,6 +720,32 @@ class ContractTerm(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ContractTerm_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            issued: fp.DateTime | None = None,
+            issued_ext: Element | Mapping[str, Any] | None = None,
+            applies: Period | Mapping[str, Any] | None = None,
+            topic_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            topic_reference: Reference | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            sub_type: CodeableConcept | Mapping[str, Any] | None = None,
+            text: fp.String | None = None,
+            text_ext: Element | Mapping[str, Any] | None = None,
+            security_label: Sequence[ContractTermSecurityLabel | Mapping[str, Any]] | None = None,
+            offer: ContractTermOffer | Mapping[str, Any],
+            asset: Sequence[ContractTermAsset | Mapping[str, Any]] | None = None,
+            action: Sequence[ContractTermAction | Mapping[str, Any]] | None = None,
+            group: "Sequence[ContractTerm | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
+
 
 class ContractSigner(BackboneElement):
     """Parties with legal standing in the Contract, including the principal parties, the grantor(s) and grantee(s), which are any person or organization bound by the contract, and any ancillary parties, which facilitate the execution of the contract such as a notary or witness."""
@@ -469,6 +756,20 @@ class ContractSigner(BackboneElement):
     """Contract Signatory Party"""
     signature: list[Signature] | None = None
     """Contract Documentation Signature"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Coding | Mapping[str, Any],
+            party: Reference | Mapping[str, Any],
+            signature: Sequence[Signature | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 _ContractFriendly_CHOICES = (
@@ -495,6 +796,19 @@ class ContractFriendly(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ContractFriendly_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            content_attachment: Attachment | Mapping[str, Any] | None = None,
+            content_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 _ContractLegal_CHOICES = (
     (
@@ -520,6 +834,19 @@ class ContractLegal(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ContractLegal_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            content_attachment: Attachment | Mapping[str, Any] | None = None,
+            content_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 _ContractRule_CHOICES = (
     (
@@ -544,6 +871,19 @@ class ContractRule(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _ContractRule_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            content_attachment: Attachment | Mapping[str, Any] | None = None,
+            content_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _Contract_CHOICES = (
@@ -683,3 +1023,83 @@ class Contract(DomainResource):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _Contract_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["Contract"] = "Contract",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal[
+                "amended",
+                "appended",
+                "cancelled",
+                "disputed",
+                "entered-in-error",
+                "executable",
+                "executed",
+                "negotiable",
+                "offered",
+                "policy",
+                "rejected",
+                "renewed",
+                "revoked",
+                "resolved",
+                "terminated",
+            ]
+            | None = None,
+            status_ext: Element | Mapping[str, Any] | None = None,
+            legal_state: CodeableConcept | Mapping[str, Any] | None = None,
+            instantiates_canonical: Reference | Mapping[str, Any] | None = None,
+            instantiates_uri: fp.Uri | None = None,
+            instantiates_uri_ext: Element | Mapping[str, Any] | None = None,
+            content_derivative: CodeableConcept | Mapping[str, Any] | None = None,
+            issued: fp.DateTime | None = None,
+            issued_ext: Element | Mapping[str, Any] | None = None,
+            applies: Period | Mapping[str, Any] | None = None,
+            expiration_type: CodeableConcept | Mapping[str, Any] | None = None,
+            subject: Sequence[Reference | Mapping[str, Any]] | None = None,
+            authority: Sequence[Reference | Mapping[str, Any]] | None = None,
+            domain: Sequence[Reference | Mapping[str, Any]] | None = None,
+            site: Sequence[Reference | Mapping[str, Any]] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            subtitle: fp.String | None = None,
+            subtitle_ext: Element | Mapping[str, Any] | None = None,
+            alias: fp.PrimitiveList[fp.String] | None = None,
+            alias_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            author: Reference | Mapping[str, Any] | None = None,
+            scope: CodeableConcept | Mapping[str, Any] | None = None,
+            topic_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            topic_reference: Reference | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            sub_type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            content_definition: ContractContentDefinition | Mapping[str, Any] | None = None,
+            term: Sequence[ContractTerm | Mapping[str, Any]] | None = None,
+            supporting_info: Sequence[Reference | Mapping[str, Any]] | None = None,
+            relevant_history: Sequence[Reference | Mapping[str, Any]] | None = None,
+            signer: Sequence[ContractSigner | Mapping[str, Any]] | None = None,
+            friendly: Sequence[ContractFriendly | Mapping[str, Any]] | None = None,
+            legal: Sequence[ContractLegal | Mapping[str, Any]] | None = None,
+            rule: Sequence[ContractRule | Mapping[str, Any]] | None = None,
+            legally_binding_attachment: Attachment | Mapping[str, Any] | None = None,
+            legally_binding_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...

@@ -3,7 +3,7 @@
 CoverageEligibilityRequestItemDiagnosis, CoverageEligibilityRequestItem,
 CoverageEligibilityRequest."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -11,7 +11,7 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Money,
     Period,
@@ -19,6 +19,13 @@ from pymedplum.fhir.datatypes import (
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class CoverageEligibilityRequestSupportingInfo(BackboneElement):
@@ -35,6 +42,22 @@ class CoverageEligibilityRequestSupportingInfo(BackboneElement):
     applies_to_all_ext: Element | None = None
     """Extensions and id of ``appliesToAll`` (JSON ``_appliesToAll``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            information: Reference | Mapping[str, Any],
+            applies_to_all: fp.Boolean | None = None,
+            applies_to_all_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CoverageEligibilityRequestInsurance(BackboneElement):
     """Financial instruments for reimbursement for the health care products and services."""
@@ -49,6 +72,22 @@ class CoverageEligibilityRequestInsurance(BackboneElement):
     """Additional provider contract number"""
     business_arrangement_ext: Element | None = None
     """Extensions and id of ``businessArrangement`` (JSON ``_businessArrangement``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            focal: fp.Boolean | None = None,
+            focal_ext: Element | Mapping[str, Any] | None = None,
+            coverage: Reference | Mapping[str, Any],
+            business_arrangement: fp.String | None = None,
+            business_arrangement_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _CoverageEligibilityRequestItemDiagnosis_CHOICES = (
@@ -74,6 +113,19 @@ class CoverageEligibilityRequestItemDiagnosis(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _CoverageEligibilityRequestItemDiagnosis_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            diagnosis_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            diagnosis_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class CoverageEligibilityRequestItem(BackboneElement):
@@ -101,6 +153,30 @@ class CoverageEligibilityRequestItem(BackboneElement):
     """Applicable diagnosis"""
     detail: list[Reference] | None = None
     """Product or service details"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            supporting_info_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            supporting_info_sequence_ext: Sequence[Element | Mapping[str, Any] | None]
+            | None = None,
+            category: CodeableConcept | Mapping[str, Any] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any] | None = None,
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            provider: Reference | Mapping[str, Any] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            facility: Reference | Mapping[str, Any] | None = None,
+            diagnosis: Sequence[CoverageEligibilityRequestItemDiagnosis | Mapping[str, Any]]
+            | None = None,
+            detail: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 _CoverageEligibilityRequest_CHOICES = (
@@ -164,3 +240,46 @@ class CoverageEligibilityRequest(DomainResource):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _CoverageEligibilityRequest_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["CoverageEligibilityRequest"] = "CoverageEligibilityRequest",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal["active", "cancelled", "draft", "entered-in-error"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            priority: CodeableConcept | Mapping[str, Any] | None = None,
+            purpose: fp.PrimitiveList[
+                Literal["auth-requirements", "benefits", "discovery", "validation"]
+            ]
+            | None = None,
+            purpose_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            patient: Reference | Mapping[str, Any],
+            serviced_date: fp.Date | None = None,
+            serviced_date_ext: Element | Mapping[str, Any] | None = None,
+            serviced_period: Period | Mapping[str, Any] | None = None,
+            created: fp.DateTime,
+            created_ext: Element | Mapping[str, Any] | None = None,
+            enterer: Reference | Mapping[str, Any] | None = None,
+            provider: Reference | Mapping[str, Any] | None = None,
+            insurer: Reference | Mapping[str, Any],
+            facility: Reference | Mapping[str, Any] | None = None,
+            supporting_info: Sequence[CoverageEligibilityRequestSupportingInfo | Mapping[str, Any]]
+            | None = None,
+            insurance: Sequence[CoverageEligibilityRequestInsurance | Mapping[str, Any]]
+            | None = None,
+            item: Sequence[CoverageEligibilityRequestItem | Mapping[str, Any]] | None = None,
+        ) -> None: ...

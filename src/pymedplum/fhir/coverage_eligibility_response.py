@@ -3,7 +3,7 @@
 CoverageEligibilityResponseInsurance, CoverageEligibilityResponseError,
 CoverageEligibilityResponse."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -11,13 +11,21 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Money,
     Period,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
+
 
 _CoverageEligibilityResponseInsuranceItemBenefit_CHOICES = (
     (
@@ -74,6 +82,28 @@ class CoverageEligibilityResponseInsuranceItemBenefit(BackboneElement):
     )
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            allowed_unsigned_int: fp.UnsignedInt | None = None,
+            allowed_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            allowed_string: fp.String | None = None,
+            allowed_string_ext: Element | Mapping[str, Any] | None = None,
+            allowed_money: Money | Mapping[str, Any] | None = None,
+            used_unsigned_int: fp.UnsignedInt | None = None,
+            used_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            used_string: fp.String | None = None,
+            used_string_ext: Element | Mapping[str, Any] | None = None,
+            used_money: Money | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CoverageEligibilityResponseInsuranceItem(BackboneElement):
     """Benefits and optionally current balances, and authorization details by category or service."""
@@ -117,6 +147,37 @@ class CoverageEligibilityResponseInsuranceItem(BackboneElement):
     authorization_url_ext: Element | None = None
     """Extensions and id of ``authorizationUrl`` (JSON ``_authorizationUrl``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            category: CodeableConcept | Mapping[str, Any] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any] | None = None,
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            provider: Reference | Mapping[str, Any] | None = None,
+            excluded: fp.Boolean | None = None,
+            excluded_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            network: CodeableConcept | Mapping[str, Any] | None = None,
+            unit: CodeableConcept | Mapping[str, Any] | None = None,
+            term: CodeableConcept | Mapping[str, Any] | None = None,
+            benefit: Sequence[CoverageEligibilityResponseInsuranceItemBenefit | Mapping[str, Any]]
+            | None = None,
+            authorization_required: fp.Boolean | None = None,
+            authorization_required_ext: Element | Mapping[str, Any] | None = None,
+            authorization_supporting: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            authorization_url: fp.Uri | None = None,
+            authorization_url_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CoverageEligibilityResponseInsurance(BackboneElement):
     """Financial instruments for reimbursement for the health care products and services."""
@@ -132,12 +193,41 @@ class CoverageEligibilityResponseInsurance(BackboneElement):
     item: list[CoverageEligibilityResponseInsuranceItem] | None = None
     """Benefits and authorization details"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            coverage: Reference | Mapping[str, Any],
+            inforce: fp.Boolean | None = None,
+            inforce_ext: Element | Mapping[str, Any] | None = None,
+            benefit_period: Period | Mapping[str, Any] | None = None,
+            item: Sequence[CoverageEligibilityResponseInsuranceItem | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
+
 
 class CoverageEligibilityResponseError(BackboneElement):
     """Errors encountered during the processing of the request."""
 
     code: CodeableConcept
     """Error code detailing processing issues"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any],
+        ) -> None: ...
 
 
 _CoverageEligibilityResponse_CHOICES = (
@@ -209,3 +299,49 @@ class CoverageEligibilityResponse(DomainResource):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _CoverageEligibilityResponse_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["CoverageEligibilityResponse"] = "CoverageEligibilityResponse",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal["active", "cancelled", "draft", "entered-in-error"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            purpose: fp.PrimitiveList[
+                Literal["auth-requirements", "benefits", "discovery", "validation"]
+            ]
+            | None = None,
+            purpose_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            patient: Reference | Mapping[str, Any],
+            serviced_date: fp.Date | None = None,
+            serviced_date_ext: Element | Mapping[str, Any] | None = None,
+            serviced_period: Period | Mapping[str, Any] | None = None,
+            created: fp.DateTime,
+            created_ext: Element | Mapping[str, Any] | None = None,
+            requestor: Reference | Mapping[str, Any] | None = None,
+            request: Reference | Mapping[str, Any],
+            outcome: Literal["queued", "complete", "error", "partial"],
+            outcome_ext: Element | Mapping[str, Any] | None = None,
+            disposition: fp.String | None = None,
+            disposition_ext: Element | Mapping[str, Any] | None = None,
+            insurer: Reference | Mapping[str, Any],
+            insurance: Sequence[CoverageEligibilityResponseInsurance | Mapping[str, Any]]
+            | None = None,
+            pre_auth_ref: fp.String | None = None,
+            pre_auth_ref_ext: Element | Mapping[str, Any] | None = None,
+            form: CodeableConcept | Mapping[str, Any] | None = None,
+            error: Sequence[CoverageEligibilityResponseError | Mapping[str, Any]] | None = None,
+        ) -> None: ...

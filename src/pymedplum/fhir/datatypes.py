@@ -6,10 +6,14 @@ DataRequirementDateFilter, DataRequirementSort, DataRequirement, Expression,
 ParameterDefinition, RelatedArtifact, TriggerDefinition, UsageContext, Meta, Extension,
 BackboneElement, TimingRepeat, Timing, DosageDoseAndRate, Dosage, Narrative."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups, FHIRModel
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 
 class Element(FHIRModel):
@@ -19,6 +23,16 @@ class Element(FHIRModel):
     """Unique id for inter-element referencing"""
     extension: "list[Extension] | None" = None
     """Additional content defined by implementations"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
 
 
 class Period(Element):
@@ -32,6 +46,20 @@ class Period(Element):
     """End time with inclusive boundary, if not ongoing"""
     end_ext: Element | None = None
     """Extensions and id of ``end`` (JSON ``_end``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            start: fp.DateTime | None = None,
+            start_ext: Element | Mapping[str, Any] | None = None,
+            end: fp.DateTime | None = None,
+            end_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class Address(Element):
@@ -76,6 +104,35 @@ class Address(Element):
     period: Period | None = None
     """Time period when address was/is in use"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            use: Literal["home", "work", "temp", "old", "billing"] | None = None,
+            use_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal["postal", "physical", "both"] | None = None,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            text: fp.String | None = None,
+            text_ext: Element | Mapping[str, Any] | None = None,
+            line: fp.PrimitiveList[fp.String] | None = None,
+            line_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            city: fp.String | None = None,
+            city_ext: Element | Mapping[str, Any] | None = None,
+            district: fp.String | None = None,
+            district_ext: Element | Mapping[str, Any] | None = None,
+            state: fp.String | None = None,
+            state_ext: Element | Mapping[str, Any] | None = None,
+            postal_code: fp.String | None = None,
+            postal_code_ext: Element | Mapping[str, Any] | None = None,
+            country: fp.String | None = None,
+            country_ext: Element | Mapping[str, Any] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class Quantity(Element):
     """Base StructureDefinition for Quantity Type: A measured amount (or an amount that can potentially be measured). Note that measured amounts include amounts that are not precisely quantified, including amounts involving arbitrary units and floating currencies."""
@@ -101,9 +158,49 @@ class Quantity(Element):
     code_ext: Element | None = None
     """Extensions and id of ``code`` (JSON ``_code``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            value: fp.Decimal | int | float | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            comparator: Literal["<", "<=", ">=", ">"] | None = None,
+            comparator_ext: Element | Mapping[str, Any] | None = None,
+            unit: fp.String | None = None,
+            unit_ext: Element | Mapping[str, Any] | None = None,
+            system: fp.Uri | None = None,
+            system_ext: Element | Mapping[str, Any] | None = None,
+            code: fp.Code | None = None,
+            code_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class Age(Quantity):
     """Base StructureDefinition for Age Type: A duration of time during which an organism (or a process) has existed."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            value: fp.Decimal | int | float | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            comparator: Literal["<", "<=", ">=", ">"] | None = None,
+            comparator_ext: Element | Mapping[str, Any] | None = None,
+            unit: fp.String | None = None,
+            unit_ext: Element | Mapping[str, Any] | None = None,
+            system: fp.Uri | None = None,
+            system_ext: Element | Mapping[str, Any] | None = None,
+            code: fp.Code | None = None,
+            code_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
     pass
 
@@ -132,6 +229,26 @@ class Coding(Element):
     user_selected_ext: Element | None = None
     """Extensions and id of ``userSelected`` (JSON ``_userSelected``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            system: fp.Uri | None = None,
+            system_ext: Element | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            code: fp.Code | None = None,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            display: fp.String | None = None,
+            display_ext: Element | Mapping[str, Any] | None = None,
+            user_selected: fp.Boolean | None = None,
+            user_selected_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class CodeableConcept(Element):
     """Base StructureDefinition for CodeableConcept Type: A concept that may be defined by a formal reference to a terminology or ontology or may be provided by text."""
@@ -142,6 +259,19 @@ class CodeableConcept(Element):
     """Plain text representation of the concept"""
     text_ext: Element | None = None
     """Extensions and id of ``text`` (JSON ``_text``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            coding: Sequence[Coding | Mapping[str, Any]] | None = None,
+            text: fp.String | None = None,
+            text_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class Identifier(Element):
@@ -166,6 +296,25 @@ class Identifier(Element):
     assigner: "Reference | None" = None
     """Organization that issued id (may be just text)"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            use: Literal["usual", "official", "temp", "secondary", "old"] | None = None,
+            use_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            system: fp.Uri | None = None,
+            system_ext: Element | Mapping[str, Any] | None = None,
+            value: fp.String | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+            assigner: "Reference | Mapping[str, Any] | None" = None,
+        ) -> None: ...
+
 
 class Reference(Element):
     """Base StructureDefinition for Reference Type: A reference from one resource to another."""
@@ -184,6 +333,23 @@ class Reference(Element):
     """Text alternative for the resource"""
     display_ext: Element | None = None
     """Extensions and id of ``display`` (JSON ``_display``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            reference: fp.String | None = None,
+            reference_ext: Element | Mapping[str, Any] | None = None,
+            type: fp.Uri | None = None,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            display: fp.String | None = None,
+            display_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _Annotation_CHOICES = (
@@ -219,6 +385,23 @@ class Annotation(Element):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _Annotation_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            author_reference: Reference | Mapping[str, Any] | None = None,
+            author_string: fp.String | None = None,
+            author_string_ext: Element | Mapping[str, Any] | None = None,
+            time: fp.DateTime | None = None,
+            time_ext: Element | Mapping[str, Any] | None = None,
+            text: fp.Markdown,
+            text_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class Attachment(Element):
@@ -257,6 +440,32 @@ class Attachment(Element):
     creation_ext: Element | None = None
     """Extensions and id of ``creation`` (JSON ``_creation``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            content_type: fp.Code | None = None,
+            content_type_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            data: fp.Base64Binary | None = None,
+            data_ext: Element | Mapping[str, Any] | None = None,
+            url: fp.Url | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            size: fp.UnsignedInt | None = None,
+            size_ext: Element | Mapping[str, Any] | None = None,
+            hash: fp.Base64Binary | None = None,
+            hash_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            creation: fp.DateTime | None = None,
+            creation_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ContactPoint(Element):
     """Base StructureDefinition for ContactPoint Type: Details for all kinds of technology mediated contact points for a person or organization, including telephone, email, etc."""
@@ -280,9 +489,48 @@ class ContactPoint(Element):
     period: Period | None = None
     """Time period when the contact point was/is in use"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            system: Literal["phone", "fax", "email", "pager", "url", "sms", "other"] | None = None,
+            system_ext: Element | Mapping[str, Any] | None = None,
+            value: fp.String | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            use: Literal["home", "work", "temp", "old", "mobile"] | None = None,
+            use_ext: Element | Mapping[str, Any] | None = None,
+            rank: fp.PositiveInt | None = None,
+            rank_ext: Element | Mapping[str, Any] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class Count(Quantity):
     """Base StructureDefinition for Count Type: A measured amount (or an amount that can potentially be measured). Note that measured amounts include amounts that are not precisely quantified, including amounts involving arbitrary units and floating currencies."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            value: fp.Decimal | int | float | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            comparator: Literal["<", "<=", ">=", ">"] | None = None,
+            comparator_ext: Element | Mapping[str, Any] | None = None,
+            unit: fp.String | None = None,
+            unit_ext: Element | Mapping[str, Any] | None = None,
+            system: fp.Uri | None = None,
+            system_ext: Element | Mapping[str, Any] | None = None,
+            code: fp.Code | None = None,
+            code_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
     pass
 
@@ -290,11 +538,51 @@ class Count(Quantity):
 class Distance(Quantity):
     """Base StructureDefinition for Distance Type: A length - a value with a unit that is a physical distance."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            value: fp.Decimal | int | float | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            comparator: Literal["<", "<=", ">=", ">"] | None = None,
+            comparator_ext: Element | Mapping[str, Any] | None = None,
+            unit: fp.String | None = None,
+            unit_ext: Element | Mapping[str, Any] | None = None,
+            system: fp.Uri | None = None,
+            system_ext: Element | Mapping[str, Any] | None = None,
+            code: fp.Code | None = None,
+            code_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
     pass
 
 
 class Duration(Quantity):
     """Base StructureDefinition for Duration Type: A length of time."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            value: fp.Decimal | int | float | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            comparator: Literal["<", "<=", ">=", ">"] | None = None,
+            comparator_ext: Element | Mapping[str, Any] | None = None,
+            unit: fp.String | None = None,
+            unit_ext: Element | Mapping[str, Any] | None = None,
+            system: fp.Uri | None = None,
+            system_ext: Element | Mapping[str, Any] | None = None,
+            code: fp.Code | None = None,
+            code_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
     pass
 
@@ -331,6 +619,30 @@ class HumanName(Element):
     period: Period | None = None
     """Time period when name was/is in use"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            use: Literal["usual", "official", "temp", "nickname", "anonymous", "old", "maiden"]
+            | None = None,
+            use_ext: Element | Mapping[str, Any] | None = None,
+            text: fp.String | None = None,
+            text_ext: Element | Mapping[str, Any] | None = None,
+            family: fp.String | None = None,
+            family_ext: Element | Mapping[str, Any] | None = None,
+            given: fp.PrimitiveList[fp.String] | None = None,
+            given_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            prefix: fp.PrimitiveList[fp.String] | None = None,
+            prefix_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            suffix: fp.PrimitiveList[fp.String] | None = None,
+            suffix_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class Money(Element):
     """Base StructureDefinition for Money Type: An amount of economic utility in some recognized currency."""
@@ -344,6 +656,20 @@ class Money(Element):
     currency_ext: Element | None = None
     """Extensions and id of ``currency`` (JSON ``_currency``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            value: fp.Decimal | int | float | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            currency: fp.Code | None = None,
+            currency_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class Range(Element):
     """Base StructureDefinition for Range Type: A set of ordered Quantities defined by a low and high limit."""
@@ -353,6 +679,18 @@ class Range(Element):
     high: Quantity | None = None
     """High limit"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            low: Quantity | Mapping[str, Any] | None = None,
+            high: Quantity | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class Ratio(Element):
     """Base StructureDefinition for Ratio Type: A relationship of two Quantity values - expressed as a numerator and a denominator."""
@@ -361,6 +699,18 @@ class Ratio(Element):
     """Numerator value"""
     denominator: Quantity | None = None
     """Denominator value"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            numerator: Quantity | Mapping[str, Any] | None = None,
+            denominator: Quantity | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class SampledData(Element):
@@ -393,6 +743,29 @@ class SampledData(Element):
     data_ext: Element | None = None
     """Extensions and id of ``data`` (JSON ``_data``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            origin: Quantity | Mapping[str, Any],
+            period: fp.Decimal | int | float,
+            period_ext: Element | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            lower_limit: fp.Decimal | int | float | None = None,
+            lower_limit_ext: Element | Mapping[str, Any] | None = None,
+            upper_limit: fp.Decimal | int | float | None = None,
+            upper_limit_ext: Element | Mapping[str, Any] | None = None,
+            dimensions: fp.PositiveInt,
+            dimensions_ext: Element | Mapping[str, Any] | None = None,
+            data: fp.String | None = None,
+            data_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class Signature(Element):
     """Base StructureDefinition for Signature Type: A signature along with supporting context. The signature may be a digital signature that is cryptographic in nature, or some other signature acceptable to the domain. This other signature may be as simple as a graphical image representing a hand-written signature, or a signature ceremony Different signature approaches have different utilities."""
@@ -420,6 +793,27 @@ class Signature(Element):
     data_ext: Element | None = None
     """Extensions and id of ``data`` (JSON ``_data``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            type: Sequence[Coding | Mapping[str, Any]] | None = None,
+            when: fp.Instant,
+            when_ext: Element | Mapping[str, Any] | None = None,
+            who: Reference | Mapping[str, Any],
+            on_behalf_of: Reference | Mapping[str, Any] | None = None,
+            target_format: fp.Code | None = None,
+            target_format_ext: Element | Mapping[str, Any] | None = None,
+            sig_format: fp.Code | None = None,
+            sig_format_ext: Element | Mapping[str, Any] | None = None,
+            data: fp.Base64Binary | None = None,
+            data_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ContactDetail(Element):
     """Base StructureDefinition for ContactDetail Type: Specifies contact information for a person or organization."""
@@ -430,6 +824,19 @@ class ContactDetail(Element):
     """Extensions and id of ``name`` (JSON ``_name``)."""
     telecom: list[ContactPoint] | None = None
     """Contact details for individual or organization"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            telecom: Sequence[ContactPoint | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class Contributor(Element):
@@ -445,6 +852,21 @@ class Contributor(Element):
     """Extensions and id of ``name`` (JSON ``_name``)."""
     contact: list[ContactDetail] | None = None
     """Contact details of the contributor"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            type: Literal["author", "editor", "reviewer", "endorser"],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class DataRequirementCodeFilter(Element):
@@ -464,6 +886,23 @@ class DataRequirementCodeFilter(Element):
     """Extensions and id of ``valueSet`` (JSON ``_valueSet``)."""
     code: list[Coding] | None = None
     """What code is expected"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            path: fp.String | None = None,
+            path_ext: Element | Mapping[str, Any] | None = None,
+            search_param: fp.String | None = None,
+            search_param_ext: Element | Mapping[str, Any] | None = None,
+            value_set: fp.Canonical | None = None,
+            value_set_ext: Element | Mapping[str, Any] | None = None,
+            code: Sequence[Coding | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 _DataRequirementDateFilter_CHOICES = (
@@ -503,6 +942,24 @@ class DataRequirementDateFilter(Element):
     __fhir_choices__: ClassVar[ChoiceGroups] = _DataRequirementDateFilter_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            path: fp.String | None = None,
+            path_ext: Element | Mapping[str, Any] | None = None,
+            search_param: fp.String | None = None,
+            search_param_ext: Element | Mapping[str, Any] | None = None,
+            value_date_time: fp.DateTime | None = None,
+            value_date_time_ext: Element | Mapping[str, Any] | None = None,
+            value_period: Period | Mapping[str, Any] | None = None,
+            value_duration: Duration | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class DataRequirementSort(Element):
     """Specifies the order of the results to be returned."""
@@ -515,6 +972,20 @@ class DataRequirementSort(Element):
     """ascending | descending"""
     direction_ext: Element | None = None
     """Extensions and id of ``direction`` (JSON ``_direction``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            path: fp.String,
+            path_ext: Element | Mapping[str, Any] | None = None,
+            direction: Literal["ascending", "descending"],
+            direction_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _DataRequirement_CHOICES = (
@@ -777,6 +1248,243 @@ class DataRequirement(Element):
     __fhir_choices__: ClassVar[ChoiceGroups] = _DataRequirement_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            type: Literal[
+                "Address",
+                "Age",
+                "Annotation",
+                "Attachment",
+                "BackboneElement",
+                "CodeableConcept",
+                "Coding",
+                "ContactDetail",
+                "ContactPoint",
+                "Contributor",
+                "Count",
+                "DataRequirement",
+                "Distance",
+                "Dosage",
+                "Duration",
+                "Element",
+                "ElementDefinition",
+                "Expression",
+                "Extension",
+                "HumanName",
+                "Identifier",
+                "MarketingStatus",
+                "Meta",
+                "Money",
+                "MoneyQuantity",
+                "Narrative",
+                "ParameterDefinition",
+                "Period",
+                "Population",
+                "ProdCharacteristic",
+                "ProductShelfLife",
+                "Quantity",
+                "Range",
+                "Ratio",
+                "Reference",
+                "RelatedArtifact",
+                "SampledData",
+                "Signature",
+                "SimpleQuantity",
+                "SubstanceAmount",
+                "Timing",
+                "TriggerDefinition",
+                "UsageContext",
+                "base64Binary",
+                "boolean",
+                "canonical",
+                "code",
+                "date",
+                "dateTime",
+                "decimal",
+                "id",
+                "instant",
+                "integer",
+                "markdown",
+                "oid",
+                "positiveInt",
+                "string",
+                "time",
+                "unsignedInt",
+                "uri",
+                "url",
+                "uuid",
+                "xhtml",
+                "Account",
+                "ActivityDefinition",
+                "AdverseEvent",
+                "AllergyIntolerance",
+                "Appointment",
+                "AppointmentResponse",
+                "AuditEvent",
+                "Basic",
+                "Binary",
+                "BiologicallyDerivedProduct",
+                "BodyStructure",
+                "Bundle",
+                "CapabilityStatement",
+                "CarePlan",
+                "CareTeam",
+                "CatalogEntry",
+                "ChargeItem",
+                "ChargeItemDefinition",
+                "Claim",
+                "ClaimResponse",
+                "ClinicalImpression",
+                "CodeSystem",
+                "Communication",
+                "CommunicationRequest",
+                "CompartmentDefinition",
+                "Composition",
+                "ConceptMap",
+                "Condition",
+                "Consent",
+                "Contract",
+                "Coverage",
+                "CoverageEligibilityRequest",
+                "CoverageEligibilityResponse",
+                "DetectedIssue",
+                "Device",
+                "DeviceDefinition",
+                "DeviceMetric",
+                "DeviceRequest",
+                "DeviceUseStatement",
+                "DiagnosticReport",
+                "DocumentManifest",
+                "DocumentReference",
+                "DomainResource",
+                "EffectEvidenceSynthesis",
+                "Encounter",
+                "Endpoint",
+                "EnrollmentRequest",
+                "EnrollmentResponse",
+                "EpisodeOfCare",
+                "EventDefinition",
+                "Evidence",
+                "EvidenceVariable",
+                "ExampleScenario",
+                "ExplanationOfBenefit",
+                "FamilyMemberHistory",
+                "Flag",
+                "Goal",
+                "GraphDefinition",
+                "Group",
+                "GuidanceResponse",
+                "HealthcareService",
+                "ImagingStudy",
+                "Immunization",
+                "ImmunizationEvaluation",
+                "ImmunizationRecommendation",
+                "ImplementationGuide",
+                "InsurancePlan",
+                "Invoice",
+                "Library",
+                "Linkage",
+                "List",
+                "Location",
+                "Measure",
+                "MeasureReport",
+                "Media",
+                "Medication",
+                "MedicationAdministration",
+                "MedicationDispense",
+                "MedicationKnowledge",
+                "MedicationRequest",
+                "MedicationStatement",
+                "MedicinalProduct",
+                "MedicinalProductAuthorization",
+                "MedicinalProductContraindication",
+                "MedicinalProductIndication",
+                "MedicinalProductIngredient",
+                "MedicinalProductInteraction",
+                "MedicinalProductManufactured",
+                "MedicinalProductPackaged",
+                "MedicinalProductPharmaceutical",
+                "MedicinalProductUndesirableEffect",
+                "MessageDefinition",
+                "MessageHeader",
+                "MolecularSequence",
+                "NamingSystem",
+                "NutritionOrder",
+                "Observation",
+                "ObservationDefinition",
+                "OperationDefinition",
+                "OperationOutcome",
+                "Organization",
+                "OrganizationAffiliation",
+                "Parameters",
+                "Patient",
+                "PaymentNotice",
+                "PaymentReconciliation",
+                "Person",
+                "PlanDefinition",
+                "Practitioner",
+                "PractitionerRole",
+                "Procedure",
+                "Provenance",
+                "Questionnaire",
+                "QuestionnaireResponse",
+                "RelatedPerson",
+                "RequestGroup",
+                "ResearchDefinition",
+                "ResearchElementDefinition",
+                "ResearchStudy",
+                "ResearchSubject",
+                "Resource",
+                "RiskAssessment",
+                "RiskEvidenceSynthesis",
+                "Schedule",
+                "SearchParameter",
+                "ServiceRequest",
+                "Slot",
+                "Specimen",
+                "SpecimenDefinition",
+                "StructureDefinition",
+                "StructureMap",
+                "Subscription",
+                "Substance",
+                "SubstanceNucleicAcid",
+                "SubstancePolymer",
+                "SubstanceProtein",
+                "SubstanceReferenceInformation",
+                "SubstanceSourceMaterial",
+                "SubstanceSpecification",
+                "SupplyDelivery",
+                "SupplyRequest",
+                "Task",
+                "TerminologyCapabilities",
+                "TestReport",
+                "TestScript",
+                "ValueSet",
+                "VerificationResult",
+                "VisionPrescription",
+                "Type",
+                "Any",
+            ],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            profile: fp.PrimitiveList[fp.Canonical] | None = None,
+            profile_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            subject_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            subject_reference: Reference | Mapping[str, Any] | None = None,
+            must_support: fp.PrimitiveList[fp.String] | None = None,
+            must_support_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            code_filter: Sequence[DataRequirementCodeFilter | Mapping[str, Any]] | None = None,
+            date_filter: Sequence[DataRequirementDateFilter | Mapping[str, Any]] | None = None,
+            limit: fp.PositiveInt | None = None,
+            limit_ext: Element | Mapping[str, Any] | None = None,
+            sort: Sequence[DataRequirementSort | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class Expression(Element):
     """Base StructureDefinition for Expression Type: A expression that is evaluated in a specified context and returns a value. The context of use of the expression must specify the context in which the expression is evaluated, and how the result of the expression is used."""
@@ -801,6 +1509,26 @@ class Expression(Element):
     """Where the expression is found"""
     reference_ext: Element | None = None
     """Extensions and id of ``reference`` (JSON ``_reference``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.Id | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            expression: fp.String | None = None,
+            expression_ext: Element | Mapping[str, Any] | None = None,
+            reference: fp.Uri | None = None,
+            reference_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ParameterDefinition(Element):
@@ -1049,6 +1777,244 @@ class ParameterDefinition(Element):
     profile_ext: Element | None = None
     """Extensions and id of ``profile`` (JSON ``_profile``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            name: fp.Code | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            use: Literal["in", "out"],
+            use_ext: Element | Mapping[str, Any] | None = None,
+            min: fp.Integer | None = None,
+            min_ext: Element | Mapping[str, Any] | None = None,
+            max: fp.String | None = None,
+            max_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.String | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal[
+                "Address",
+                "Age",
+                "Annotation",
+                "Attachment",
+                "BackboneElement",
+                "CodeableConcept",
+                "Coding",
+                "ContactDetail",
+                "ContactPoint",
+                "Contributor",
+                "Count",
+                "DataRequirement",
+                "Distance",
+                "Dosage",
+                "Duration",
+                "Element",
+                "ElementDefinition",
+                "Expression",
+                "Extension",
+                "HumanName",
+                "Identifier",
+                "MarketingStatus",
+                "Meta",
+                "Money",
+                "MoneyQuantity",
+                "Narrative",
+                "ParameterDefinition",
+                "Period",
+                "Population",
+                "ProdCharacteristic",
+                "ProductShelfLife",
+                "Quantity",
+                "Range",
+                "Ratio",
+                "Reference",
+                "RelatedArtifact",
+                "SampledData",
+                "Signature",
+                "SimpleQuantity",
+                "SubstanceAmount",
+                "Timing",
+                "TriggerDefinition",
+                "UsageContext",
+                "base64Binary",
+                "boolean",
+                "canonical",
+                "code",
+                "date",
+                "dateTime",
+                "decimal",
+                "id",
+                "instant",
+                "integer",
+                "markdown",
+                "oid",
+                "positiveInt",
+                "string",
+                "time",
+                "unsignedInt",
+                "uri",
+                "url",
+                "uuid",
+                "xhtml",
+                "Account",
+                "ActivityDefinition",
+                "AdverseEvent",
+                "AllergyIntolerance",
+                "Appointment",
+                "AppointmentResponse",
+                "AuditEvent",
+                "Basic",
+                "Binary",
+                "BiologicallyDerivedProduct",
+                "BodyStructure",
+                "Bundle",
+                "CapabilityStatement",
+                "CarePlan",
+                "CareTeam",
+                "CatalogEntry",
+                "ChargeItem",
+                "ChargeItemDefinition",
+                "Claim",
+                "ClaimResponse",
+                "ClinicalImpression",
+                "CodeSystem",
+                "Communication",
+                "CommunicationRequest",
+                "CompartmentDefinition",
+                "Composition",
+                "ConceptMap",
+                "Condition",
+                "Consent",
+                "Contract",
+                "Coverage",
+                "CoverageEligibilityRequest",
+                "CoverageEligibilityResponse",
+                "DetectedIssue",
+                "Device",
+                "DeviceDefinition",
+                "DeviceMetric",
+                "DeviceRequest",
+                "DeviceUseStatement",
+                "DiagnosticReport",
+                "DocumentManifest",
+                "DocumentReference",
+                "DomainResource",
+                "EffectEvidenceSynthesis",
+                "Encounter",
+                "Endpoint",
+                "EnrollmentRequest",
+                "EnrollmentResponse",
+                "EpisodeOfCare",
+                "EventDefinition",
+                "Evidence",
+                "EvidenceVariable",
+                "ExampleScenario",
+                "ExplanationOfBenefit",
+                "FamilyMemberHistory",
+                "Flag",
+                "Goal",
+                "GraphDefinition",
+                "Group",
+                "GuidanceResponse",
+                "HealthcareService",
+                "ImagingStudy",
+                "Immunization",
+                "ImmunizationEvaluation",
+                "ImmunizationRecommendation",
+                "ImplementationGuide",
+                "InsurancePlan",
+                "Invoice",
+                "Library",
+                "Linkage",
+                "List",
+                "Location",
+                "Measure",
+                "MeasureReport",
+                "Media",
+                "Medication",
+                "MedicationAdministration",
+                "MedicationDispense",
+                "MedicationKnowledge",
+                "MedicationRequest",
+                "MedicationStatement",
+                "MedicinalProduct",
+                "MedicinalProductAuthorization",
+                "MedicinalProductContraindication",
+                "MedicinalProductIndication",
+                "MedicinalProductIngredient",
+                "MedicinalProductInteraction",
+                "MedicinalProductManufactured",
+                "MedicinalProductPackaged",
+                "MedicinalProductPharmaceutical",
+                "MedicinalProductUndesirableEffect",
+                "MessageDefinition",
+                "MessageHeader",
+                "MolecularSequence",
+                "NamingSystem",
+                "NutritionOrder",
+                "Observation",
+                "ObservationDefinition",
+                "OperationDefinition",
+                "OperationOutcome",
+                "Organization",
+                "OrganizationAffiliation",
+                "Parameters",
+                "Patient",
+                "PaymentNotice",
+                "PaymentReconciliation",
+                "Person",
+                "PlanDefinition",
+                "Practitioner",
+                "PractitionerRole",
+                "Procedure",
+                "Provenance",
+                "Questionnaire",
+                "QuestionnaireResponse",
+                "RelatedPerson",
+                "RequestGroup",
+                "ResearchDefinition",
+                "ResearchElementDefinition",
+                "ResearchStudy",
+                "ResearchSubject",
+                "Resource",
+                "RiskAssessment",
+                "RiskEvidenceSynthesis",
+                "Schedule",
+                "SearchParameter",
+                "ServiceRequest",
+                "Slot",
+                "Specimen",
+                "SpecimenDefinition",
+                "StructureDefinition",
+                "StructureMap",
+                "Subscription",
+                "Substance",
+                "SubstanceNucleicAcid",
+                "SubstancePolymer",
+                "SubstanceProtein",
+                "SubstanceReferenceInformation",
+                "SubstanceSourceMaterial",
+                "SubstanceSpecification",
+                "SupplyDelivery",
+                "SupplyRequest",
+                "Task",
+                "TerminologyCapabilities",
+                "TestReport",
+                "TestScript",
+                "ValueSet",
+                "VerificationResult",
+                "VisionPrescription",
+                "Type",
+                "Any",
+            ],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            profile: fp.Canonical | None = None,
+            profile_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class RelatedArtifact(Element):
     """Base StructureDefinition for RelatedArtifact Type: Related artifacts such as additional documentation, justification, or bibliographic references."""
@@ -1088,6 +2054,38 @@ class RelatedArtifact(Element):
     """What resource is being referenced"""
     resource_ext: Element | None = None
     """Extensions and id of ``resource`` (JSON ``_resource``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            type: Literal[
+                "documentation",
+                "justification",
+                "citation",
+                "predecessor",
+                "successor",
+                "derived-from",
+                "depends-on",
+                "composed-of",
+            ],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            label: fp.String | None = None,
+            label_ext: Element | Mapping[str, Any] | None = None,
+            display: fp.String | None = None,
+            display_ext: Element | Mapping[str, Any] | None = None,
+            citation: fp.Markdown | None = None,
+            citation_ext: Element | Mapping[str, Any] | None = None,
+            url: fp.Url | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            document: Attachment | Mapping[str, Any] | None = None,
+            resource: fp.Canonical | None = None,
+            resource_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _TriggerDefinition_CHOICES = (
@@ -1145,6 +2143,37 @@ class TriggerDefinition(Element):
     __fhir_choices__: ClassVar[ChoiceGroups] = _TriggerDefinition_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            type: Literal[
+                "named-event",
+                "periodic",
+                "data-changed",
+                "data-added",
+                "data-modified",
+                "data-removed",
+                "data-accessed",
+                "data-access-ended",
+            ],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            timing_timing: "Timing | Mapping[str, Any] | None" = None,
+            timing_reference: Reference | Mapping[str, Any] | None = None,
+            timing_date: fp.Date | None = None,
+            timing_date_ext: Element | Mapping[str, Any] | None = None,
+            timing_date_time: fp.DateTime | None = None,
+            timing_date_time_ext: Element | Mapping[str, Any] | None = None,
+            data: Sequence[DataRequirement | Mapping[str, Any]] | None = None,
+            condition: Expression | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 _UsageContext_CHOICES = (
     (
@@ -1177,6 +2206,21 @@ class UsageContext(Element):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _UsageContext_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            code: Coding | Mapping[str, Any],
+            value_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            value_quantity: Quantity | Mapping[str, Any] | None = None,
+            value_range: Range | Mapping[str, Any] | None = None,
+            value_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class Meta(Element):
@@ -1220,6 +2264,35 @@ class Meta(Element):
     """True when this version represents a logical delete tombstone."""
     deleted_ext: Element | None = None
     """Extensions and id of ``deleted`` (JSON ``_deleted``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            version_id: fp.Id | None = None,
+            version_id_ext: Element | Mapping[str, Any] | None = None,
+            last_updated: fp.Instant | None = None,
+            last_updated_ext: Element | Mapping[str, Any] | None = None,
+            source: fp.Uri | None = None,
+            source_ext: Element | Mapping[str, Any] | None = None,
+            profile: fp.PrimitiveList[fp.Canonical] | None = None,
+            profile_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            security: Sequence[Coding | Mapping[str, Any]] | None = None,
+            tag: Sequence[Coding | Mapping[str, Any]] | None = None,
+            project: fp.Uri | None = None,
+            project_ext: Element | Mapping[str, Any] | None = None,
+            author: Reference | Mapping[str, Any] | None = None,
+            on_behalf_of: Reference | Mapping[str, Any] | None = None,
+            account: Reference | Mapping[str, Any] | None = None,
+            accounts: Sequence[Reference | Mapping[str, Any]] | None = None,
+            compartment: Sequence[Reference | Mapping[str, Any]] | None = None,
+            deleted: fp.Boolean | None = None,
+            deleted_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _Extension_CHOICES = (
@@ -1430,12 +2503,103 @@ class Extension(Element):
     __fhir_choices__: ClassVar[ChoiceGroups] = _Extension_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
+            url: fp.SystemString,
+            value_base64_binary: fp.Base64Binary | None = None,
+            value_base64_binary_ext: Element | Mapping[str, Any] | None = None,
+            value_boolean: fp.Boolean | None = None,
+            value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            value_canonical: fp.Canonical | None = None,
+            value_canonical_ext: Element | Mapping[str, Any] | None = None,
+            value_code: fp.Code | None = None,
+            value_code_ext: Element | Mapping[str, Any] | None = None,
+            value_date: fp.Date | None = None,
+            value_date_ext: Element | Mapping[str, Any] | None = None,
+            value_date_time: fp.DateTime | None = None,
+            value_date_time_ext: Element | Mapping[str, Any] | None = None,
+            value_decimal: fp.Decimal | int | float | None = None,
+            value_decimal_ext: Element | Mapping[str, Any] | None = None,
+            value_id: fp.Id | None = None,
+            value_id_ext: Element | Mapping[str, Any] | None = None,
+            value_instant: fp.Instant | None = None,
+            value_instant_ext: Element | Mapping[str, Any] | None = None,
+            value_integer: fp.Integer | None = None,
+            value_integer_ext: Element | Mapping[str, Any] | None = None,
+            value_markdown: fp.Markdown | None = None,
+            value_markdown_ext: Element | Mapping[str, Any] | None = None,
+            value_oid: fp.Oid | None = None,
+            value_oid_ext: Element | Mapping[str, Any] | None = None,
+            value_positive_int: fp.PositiveInt | None = None,
+            value_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_time: fp.Time | None = None,
+            value_time_ext: Element | Mapping[str, Any] | None = None,
+            value_unsigned_int: fp.UnsignedInt | None = None,
+            value_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            value_uri: fp.Uri | None = None,
+            value_uri_ext: Element | Mapping[str, Any] | None = None,
+            value_url: fp.Url | None = None,
+            value_url_ext: Element | Mapping[str, Any] | None = None,
+            value_uuid: fp.Uuid | None = None,
+            value_uuid_ext: Element | Mapping[str, Any] | None = None,
+            value_address: Address | Mapping[str, Any] | None = None,
+            value_age: Age | Mapping[str, Any] | None = None,
+            value_annotation: Annotation | Mapping[str, Any] | None = None,
+            value_attachment: Attachment | Mapping[str, Any] | None = None,
+            value_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            value_coding: Coding | Mapping[str, Any] | None = None,
+            value_contact_point: ContactPoint | Mapping[str, Any] | None = None,
+            value_count: Count | Mapping[str, Any] | None = None,
+            value_distance: Distance | Mapping[str, Any] | None = None,
+            value_duration: Duration | Mapping[str, Any] | None = None,
+            value_human_name: HumanName | Mapping[str, Any] | None = None,
+            value_identifier: Identifier | Mapping[str, Any] | None = None,
+            value_money: Money | Mapping[str, Any] | None = None,
+            value_period: Period | Mapping[str, Any] | None = None,
+            value_quantity: Quantity | Mapping[str, Any] | None = None,
+            value_range: Range | Mapping[str, Any] | None = None,
+            value_ratio: Ratio | Mapping[str, Any] | None = None,
+            value_reference: Reference | Mapping[str, Any] | None = None,
+            value_sampled_data: SampledData | Mapping[str, Any] | None = None,
+            value_signature: Signature | Mapping[str, Any] | None = None,
+            value_timing: "Timing | Mapping[str, Any] | None" = None,
+            value_contact_detail: ContactDetail | Mapping[str, Any] | None = None,
+            value_contributor: Contributor | Mapping[str, Any] | None = None,
+            value_data_requirement: DataRequirement | Mapping[str, Any] | None = None,
+            value_expression: Expression | Mapping[str, Any] | None = None,
+            value_parameter_definition: ParameterDefinition | Mapping[str, Any] | None = None,
+            value_related_artifact: RelatedArtifact | Mapping[str, Any] | None = None,
+            value_trigger_definition: TriggerDefinition | Mapping[str, Any] | None = None,
+            value_usage_context: UsageContext | Mapping[str, Any] | None = None,
+            value_dosage: "Dosage | Mapping[str, Any] | None" = None,
+            value_meta: Meta | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class BackboneElement(Element):
     """Base StructureDefinition for BackboneElement Type: Base definition for all elements that are defined inside a resource - but not those in a data type."""
 
     modifier_extension: list[Extension] | None = None
     """Extensions that cannot be ignored even if unrecognized"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 _TimingRepeat_CHOICES = (
@@ -1555,6 +2719,78 @@ class TimingRepeat(Element):
     __fhir_choices__: ClassVar[ChoiceGroups] = _TimingRepeat_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            bounds_duration: Duration | Mapping[str, Any] | None = None,
+            bounds_range: Range | Mapping[str, Any] | None = None,
+            bounds_period: Period | Mapping[str, Any] | None = None,
+            count: fp.PositiveInt | None = None,
+            count_ext: Element | Mapping[str, Any] | None = None,
+            count_max: fp.PositiveInt | None = None,
+            count_max_ext: Element | Mapping[str, Any] | None = None,
+            duration: fp.Decimal | int | float | None = None,
+            duration_ext: Element | Mapping[str, Any] | None = None,
+            duration_max: fp.Decimal | int | float | None = None,
+            duration_max_ext: Element | Mapping[str, Any] | None = None,
+            duration_unit: Literal["s", "min", "h", "d", "wk", "mo", "a"] | None = None,
+            duration_unit_ext: Element | Mapping[str, Any] | None = None,
+            frequency: fp.PositiveInt | None = None,
+            frequency_ext: Element | Mapping[str, Any] | None = None,
+            frequency_max: fp.PositiveInt | None = None,
+            frequency_max_ext: Element | Mapping[str, Any] | None = None,
+            period: fp.Decimal | int | float | None = None,
+            period_ext: Element | Mapping[str, Any] | None = None,
+            period_max: fp.Decimal | int | float | None = None,
+            period_max_ext: Element | Mapping[str, Any] | None = None,
+            period_unit: Literal["s", "min", "h", "d", "wk", "mo", "a"] | None = None,
+            period_unit_ext: Element | Mapping[str, Any] | None = None,
+            day_of_week: fp.PrimitiveList[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
+            | None = None,
+            day_of_week_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            time_of_day: fp.PrimitiveList[fp.Time] | None = None,
+            time_of_day_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            when: fp.PrimitiveList[
+                Literal[
+                    "MORN",
+                    "MORN.early",
+                    "MORN.late",
+                    "NOON",
+                    "AFT",
+                    "AFT.early",
+                    "AFT.late",
+                    "EVE",
+                    "EVE.early",
+                    "EVE.late",
+                    "NIGHT",
+                    "PHS",
+                    "HS",
+                    "WAKE",
+                    "C",
+                    "CM",
+                    "CD",
+                    "CV",
+                    "AC",
+                    "ACM",
+                    "ACD",
+                    "ACV",
+                    "PC",
+                    "PCM",
+                    "PCD",
+                    "PCV",
+                ]
+            ]
+            | None = None,
+            when_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            offset: fp.UnsignedInt | None = None,
+            offset_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class Timing(BackboneElement):
     """Base StructureDefinition for Timing Type: Specifies an event that may occur multiple times. Timing schedules are used to record when things are planned, expected or requested to occur. The most common usage is in dosage instructions for medications. They are also used when planning care of various kinds, and may be used for reporting the schedule to which past regular activities were carried out."""
@@ -1567,6 +2803,21 @@ class Timing(BackboneElement):
     """When the event is to occur"""
     code: CodeableConcept | None = None
     """BID | TID | QID | AM | PM | QD | QOD | +"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            event: fp.PrimitiveList[fp.DateTime] | None = None,
+            event_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            repeat: TimingRepeat | Mapping[str, Any] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _DosageDoseAndRate_CHOICES = (
@@ -1610,6 +2861,22 @@ class DosageDoseAndRate(Element):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _DosageDoseAndRate_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            dose_range: Range | Mapping[str, Any] | None = None,
+            dose_quantity: Quantity | Mapping[str, Any] | None = None,
+            rate_ratio: Ratio | Mapping[str, Any] | None = None,
+            rate_range: Range | Mapping[str, Any] | None = None,
+            rate_quantity: Quantity | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _Dosage_CHOICES = (
@@ -1668,6 +2935,35 @@ class Dosage(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _Dosage_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.Integer | None = None,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            text: fp.String | None = None,
+            text_ext: Element | Mapping[str, Any] | None = None,
+            additional_instruction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            patient_instruction: fp.String | None = None,
+            patient_instruction_ext: Element | Mapping[str, Any] | None = None,
+            timing: Timing | Mapping[str, Any] | None = None,
+            as_needed_boolean: fp.Boolean | None = None,
+            as_needed_boolean_ext: Element | Mapping[str, Any] | None = None,
+            as_needed_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            site: CodeableConcept | Mapping[str, Any] | None = None,
+            route: CodeableConcept | Mapping[str, Any] | None = None,
+            method: CodeableConcept | Mapping[str, Any] | None = None,
+            dose_and_rate: Sequence[DosageDoseAndRate | Mapping[str, Any]] | None = None,
+            max_dose_per_period: Ratio | Mapping[str, Any] | None = None,
+            max_dose_per_administration: Quantity | Mapping[str, Any] | None = None,
+            max_dose_per_lifetime: Quantity | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class Narrative(Element):
     """Base StructureDefinition for Narrative Type: A human-readable summary of the resource conveying the essential clinical and business information for the resource."""
@@ -1680,3 +2976,17 @@ class Narrative(Element):
     """Limited xhtml content"""
     div_ext: Element | None = None
     """Extensions and id of ``div`` (JSON ``_div``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            status: Literal["generated", "extensions", "additional", "empty"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            div: fp.Xhtml,
+            div_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...

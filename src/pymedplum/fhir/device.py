@@ -2,7 +2,7 @@
 """FHIR models: DeviceUdiCarrier, DeviceDeviceName, DeviceSpecialization, DeviceVersion, DeviceProperty,
 Device."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -13,12 +13,19 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactPoint,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Quantity,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class DeviceUdiCarrier(BackboneElement):
@@ -59,6 +66,30 @@ class DeviceUdiCarrier(BackboneElement):
     entry_type_ext: Element | None = None
     """Extensions and id of ``entryType`` (JSON ``_entryType``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            device_identifier: fp.String | None = None,
+            device_identifier_ext: Element | Mapping[str, Any] | None = None,
+            issuer: fp.Uri | None = None,
+            issuer_ext: Element | Mapping[str, Any] | None = None,
+            jurisdiction: fp.Uri | None = None,
+            jurisdiction_ext: Element | Mapping[str, Any] | None = None,
+            carrier_aidc: fp.Base64Binary | None = None,
+            carrier_aidc_ext: Element | Mapping[str, Any] | None = None,
+            carrier_hrf: fp.String | None = None,
+            carrier_hrf_ext: Element | Mapping[str, Any] | None = None,
+            entry_type: Literal["barcode", "rfid", "manual", "card", "self-reported", "unknown"]
+            | None = None,
+            entry_type_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class DeviceDeviceName(BackboneElement):
     """This represents the manufacturer's name of the device as provided by the device, from a UDI label, or by a person describing the Device. This typically would be used when a person provides the name(s) or when the device represents one of the names available from DeviceDefinition."""
@@ -79,6 +110,28 @@ class DeviceDeviceName(BackboneElement):
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal[
+                "udi-label-name",
+                "user-friendly-name",
+                "patient-reported-name",
+                "manufacturer-name",
+                "model-name",
+                "other",
+            ],
+            type_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class DeviceSpecialization(BackboneElement):
     """The capabilities supported on a device, the standards to which the device conforms for a particular purpose, and used for the communication."""
@@ -89,6 +142,20 @@ class DeviceSpecialization(BackboneElement):
     """The version of the standard that is used to operate and communicate"""
     version_ext: Element | None = None
     """Extensions and id of ``version`` (JSON ``_version``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            system_type: CodeableConcept | Mapping[str, Any],
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class DeviceVersion(BackboneElement):
@@ -103,6 +170,21 @@ class DeviceVersion(BackboneElement):
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            component: Identifier | Mapping[str, Any] | None = None,
+            value: fp.String,
+            value_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class DeviceProperty(BackboneElement):
     """The actual configuration settings of a device as it actually operates, e.g., regulation status, time properties."""
@@ -113,6 +195,20 @@ class DeviceProperty(BackboneElement):
     """Property value as a quantity"""
     value_code: list[CodeableConcept] | None = None
     """Property value as a code, e.g., NTP4 (synced to NTP)"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            value_quantity: Sequence[Quantity | Mapping[str, Any]] | None = None,
+            value_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class Device(DomainResource):
@@ -192,3 +288,58 @@ class Device(DomainResource):
     """Safety Characteristics of Device"""
     parent: Reference | None = None
     """The parent device"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["Device"] = "Device",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            definition: Reference | Mapping[str, Any] | None = None,
+            udi_carrier: Sequence[DeviceUdiCarrier | Mapping[str, Any]] | None = None,
+            status: Literal["active", "inactive", "entered-in-error", "unknown"] | None = None,
+            status_ext: Element | Mapping[str, Any] | None = None,
+            status_reason: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            distinct_identifier: fp.String | None = None,
+            distinct_identifier_ext: Element | Mapping[str, Any] | None = None,
+            manufacturer: fp.String | None = None,
+            manufacturer_ext: Element | Mapping[str, Any] | None = None,
+            manufacture_date: fp.DateTime | None = None,
+            manufacture_date_ext: Element | Mapping[str, Any] | None = None,
+            expiration_date: fp.DateTime | None = None,
+            expiration_date_ext: Element | Mapping[str, Any] | None = None,
+            lot_number: fp.String | None = None,
+            lot_number_ext: Element | Mapping[str, Any] | None = None,
+            serial_number: fp.String | None = None,
+            serial_number_ext: Element | Mapping[str, Any] | None = None,
+            device_name: Sequence[DeviceDeviceName | Mapping[str, Any]] | None = None,
+            model_number: fp.String | None = None,
+            model_number_ext: Element | Mapping[str, Any] | None = None,
+            part_number: fp.String | None = None,
+            part_number_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            specialization: Sequence[DeviceSpecialization | Mapping[str, Any]] | None = None,
+            version: Sequence[DeviceVersion | Mapping[str, Any]] | None = None,
+            property: Sequence[DeviceProperty | Mapping[str, Any]] | None = None,
+            patient: Reference | Mapping[str, Any] | None = None,
+            owner: Reference | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactPoint | Mapping[str, Any]] | None = None,
+            location: Reference | Mapping[str, Any] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            safety: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            parent: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...

@@ -3,7 +3,7 @@
 DeviceDefinitionSpecialization, DeviceDefinitionCapability, DeviceDefinitionProperty,
 DeviceDefinitionMaterial, DeviceDefinitionClassification, DeviceDefinition."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -13,7 +13,7 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactPoint,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Quantity,
     Reference,
@@ -22,6 +22,13 @@ from pymedplum.fhir.datatypes import (
 from pymedplum.fhir.domain_resource import DomainResource
 from pymedplum.fhir.prod_characteristic import ProdCharacteristic
 from pymedplum.fhir.product_shelf_life import ProductShelfLife
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class DeviceDefinitionUdiDeviceIdentifier(BackboneElement):
@@ -39,6 +46,23 @@ class DeviceDefinitionUdiDeviceIdentifier(BackboneElement):
     """The jurisdiction to which the deviceIdentifier applies"""
     jurisdiction_ext: Element | None = None
     """Extensions and id of ``jurisdiction`` (JSON ``_jurisdiction``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            device_identifier: fp.String,
+            device_identifier_ext: Element | Mapping[str, Any] | None = None,
+            issuer: fp.Uri,
+            issuer_ext: Element | Mapping[str, Any] | None = None,
+            jurisdiction: fp.Uri,
+            jurisdiction_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class DeviceDefinitionDeviceName(BackboneElement):
@@ -60,6 +84,28 @@ class DeviceDefinitionDeviceName(BackboneElement):
     type_ext: Element | None = None
     """Extensions and id of ``type`` (JSON ``_type``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal[
+                "udi-label-name",
+                "user-friendly-name",
+                "patient-reported-name",
+                "manufacturer-name",
+                "model-name",
+                "other",
+            ],
+            type_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class DeviceDefinitionSpecialization(BackboneElement):
     """The capabilities supported on a device, the standards to which the device conforms for a particular purpose, and used for the communication."""
@@ -73,6 +119,21 @@ class DeviceDefinitionSpecialization(BackboneElement):
     version_ext: Element | None = None
     """Extensions and id of ``version`` (JSON ``_version``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            system_type: fp.String,
+            system_type_ext: Element | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class DeviceDefinitionCapability(BackboneElement):
     """Device capabilities."""
@@ -81,6 +142,19 @@ class DeviceDefinitionCapability(BackboneElement):
     """Type of capability"""
     description: list[CodeableConcept] | None = None
     """Description of capability"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            description: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class DeviceDefinitionProperty(BackboneElement):
@@ -92,6 +166,20 @@ class DeviceDefinitionProperty(BackboneElement):
     """Property value as a quantity"""
     value_code: list[CodeableConcept] | None = None
     """Property value as a code, e.g., NTP4 (synced to NTP)"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            value_quantity: Sequence[Quantity | Mapping[str, Any]] | None = None,
+            value_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class DeviceDefinitionMaterial(BackboneElement):
@@ -108,6 +196,22 @@ class DeviceDefinitionMaterial(BackboneElement):
     allergenic_indicator_ext: Element | None = None
     """Extensions and id of ``allergenicIndicator`` (JSON ``_allergenicIndicator``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            substance: CodeableConcept | Mapping[str, Any],
+            alternate: fp.Boolean | None = None,
+            alternate_ext: Element | Mapping[str, Any] | None = None,
+            allergenic_indicator: fp.Boolean | None = None,
+            allergenic_indicator_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class DeviceDefinitionClassification(BackboneElement):
     """What kind of device or device system this is."""
@@ -116,6 +220,19 @@ class DeviceDefinitionClassification(BackboneElement):
     """A classification or risk class of the device model"""
     justification: list[RelatedArtifact] | None = None
     """Further information qualifying this classification of the device model"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            justification: Sequence[RelatedArtifact | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 _DeviceDefinition_CHOICES = (
@@ -199,3 +316,55 @@ class DeviceDefinition(DomainResource):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _DeviceDefinition_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["DeviceDefinition"] = "DeviceDefinition",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            udi_device_identifier: Sequence[DeviceDefinitionUdiDeviceIdentifier | Mapping[str, Any]]
+            | None = None,
+            manufacturer_string: fp.String | None = None,
+            manufacturer_string_ext: Element | Mapping[str, Any] | None = None,
+            manufacturer_reference: Reference | Mapping[str, Any] | None = None,
+            device_name: Sequence[DeviceDefinitionDeviceName | Mapping[str, Any]] | None = None,
+            model_number: fp.String | None = None,
+            model_number_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            specialization: Sequence[DeviceDefinitionSpecialization | Mapping[str, Any]]
+            | None = None,
+            version: fp.PrimitiveList[fp.String] | None = None,
+            version_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            safety: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            shelf_life_storage: Sequence[ProductShelfLife | Mapping[str, Any]] | None = None,
+            physical_characteristics: ProdCharacteristic | Mapping[str, Any] | None = None,
+            language_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            capability: Sequence[DeviceDefinitionCapability | Mapping[str, Any]] | None = None,
+            property: Sequence[DeviceDefinitionProperty | Mapping[str, Any]] | None = None,
+            owner: Reference | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactPoint | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            online_information: fp.Uri | None = None,
+            online_information_ext: Element | Mapping[str, Any] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            parent_device: Reference | Mapping[str, Any] | None = None,
+            material: Sequence[DeviceDefinitionMaterial | Mapping[str, Any]] | None = None,
+            classification: Sequence[DeviceDefinitionClassification | Mapping[str, Any]]
+            | None = None,
+            body_site: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...

@@ -2,7 +2,7 @@
 """FHIR models: DocumentReferenceRelatesTo, DocumentReferenceContent, DocumentReferenceContext,
 DocumentReference."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -11,12 +11,19 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     Coding,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class DocumentReferenceRelatesTo(BackboneElement):
@@ -29,6 +36,20 @@ class DocumentReferenceRelatesTo(BackboneElement):
     target: Reference
     """Target of the relationship"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: Literal["replaces", "transforms", "signs", "appends"],
+            code_ext: Element | Mapping[str, Any] | None = None,
+            target: Reference | Mapping[str, Any],
+        ) -> None: ...
+
 
 class DocumentReferenceContent(BackboneElement):
     """The document and format referenced. There may be multiple content element repetitions, each with a different format."""
@@ -37,6 +58,19 @@ class DocumentReferenceContent(BackboneElement):
     """Where to access the document"""
     format: Coding | None = None
     """Format/content rules for the document"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            attachment: Attachment | Mapping[str, Any],
+            format: Coding | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class DocumentReferenceContext(BackboneElement):
@@ -56,6 +90,24 @@ class DocumentReferenceContext(BackboneElement):
     """Patient demographics from source"""
     related: list[Reference] | None = None
     """Related identifiers or resources"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            encounter: Sequence[Reference | Mapping[str, Any]] | None = None,
+            event: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+            facility_type: CodeableConcept | Mapping[str, Any] | None = None,
+            practice_setting: CodeableConcept | Mapping[str, Any] | None = None,
+            source_patient_info: Reference | Mapping[str, Any] | None = None,
+            related: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class DocumentReference(DomainResource):
@@ -103,3 +155,43 @@ class DocumentReference(DomainResource):
     """Document referenced"""
     context: DocumentReferenceContext | None = None
     """Clinical context of document"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["DocumentReference"] = "DocumentReference",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            master_identifier: Identifier | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal["current", "superseded", "entered-in-error"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            doc_status: Literal["preliminary", "final", "amended", "entered-in-error"]
+            | None = None,
+            doc_status_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            category: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            subject: Reference | Mapping[str, Any] | None = None,
+            date: fp.Instant | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            author: Sequence[Reference | Mapping[str, Any]] | None = None,
+            authenticator: Reference | Mapping[str, Any] | None = None,
+            custodian: Reference | Mapping[str, Any] | None = None,
+            relates_to: Sequence[DocumentReferenceRelatesTo | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            security_label: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            content: Sequence[DocumentReferenceContent | Mapping[str, Any]] | None = None,
+            context: DocumentReferenceContext | Mapping[str, Any] | None = None,
+        ) -> None: ...

@@ -5,7 +5,7 @@ EffectEvidenceSynthesisEffectEstimate,
 EffectEvidenceSynthesisCertaintyCertaintySubcomponent, EffectEvidenceSynthesisCertainty,
 EffectEvidenceSynthesis."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -14,7 +14,7 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Reference,
@@ -22,6 +22,13 @@ from pymedplum.fhir.datatypes import (
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class EffectEvidenceSynthesisSampleSize(BackboneElement):
@@ -40,6 +47,23 @@ class EffectEvidenceSynthesisSampleSize(BackboneElement):
     number_of_participants_ext: Element | None = None
     """Extensions and id of ``numberOfParticipants`` (JSON ``_numberOfParticipants``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            number_of_studies: fp.Integer | None = None,
+            number_of_studies_ext: Element | Mapping[str, Any] | None = None,
+            number_of_participants: fp.Integer | None = None,
+            number_of_participants_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class EffectEvidenceSynthesisResultsByExposure(BackboneElement):
     """A description of the results for each exposure considered in the effect estimate."""
@@ -56,6 +80,23 @@ class EffectEvidenceSynthesisResultsByExposure(BackboneElement):
     """Variant exposure states"""
     risk_evidence_synthesis: Reference
     """Risk evidence synthesis"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            exposure_state: Literal["exposure", "exposure-alternative"] | None = None,
+            exposure_state_ext: Element | Mapping[str, Any] | None = None,
+            variant_state: CodeableConcept | Mapping[str, Any] | None = None,
+            risk_evidence_synthesis: Reference | Mapping[str, Any],
+        ) -> None: ...
 
 
 class EffectEvidenceSynthesisEffectEstimatePrecisionEstimate(BackboneElement):
@@ -75,6 +116,24 @@ class EffectEvidenceSynthesisEffectEstimatePrecisionEstimate(BackboneElement):
     """Upper bound"""
     to_ext: Element | None = None
     """Extensions and id of ``to`` (JSON ``_to``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            level: fp.Decimal | int | float | None = None,
+            level_ext: Element | Mapping[str, Any] | None = None,
+            from_: fp.Decimal | int | float | None = None,
+            from_ext: Element | Mapping[str, Any] | None = None,
+            to: fp.Decimal | int | float | None = None,
+            to_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class EffectEvidenceSynthesisEffectEstimate(BackboneElement):
@@ -97,6 +156,28 @@ class EffectEvidenceSynthesisEffectEstimate(BackboneElement):
     precision_estimate: list[EffectEvidenceSynthesisEffectEstimatePrecisionEstimate] | None = None
     """How precise the estimate is"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            variant_state: CodeableConcept | Mapping[str, Any] | None = None,
+            value: fp.Decimal | int | float | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            unit_of_measure: CodeableConcept | Mapping[str, Any] | None = None,
+            precision_estimate: Sequence[
+                EffectEvidenceSynthesisEffectEstimatePrecisionEstimate | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
+
 
 class EffectEvidenceSynthesisCertaintyCertaintySubcomponent(BackboneElement):
     """A description of a component of the overall certainty."""
@@ -107,6 +188,20 @@ class EffectEvidenceSynthesisCertaintyCertaintySubcomponent(BackboneElement):
     """Subcomponent certainty rating"""
     note: list[Annotation] | None = None
     """Used for footnotes or explanatory notes"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            rating: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class EffectEvidenceSynthesisCertainty(BackboneElement):
@@ -120,6 +215,23 @@ class EffectEvidenceSynthesisCertainty(BackboneElement):
         None
     )
     """A component that contributes to the overall certainty"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            rating: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            certainty_subcomponent: Sequence[
+                EffectEvidenceSynthesisCertaintyCertaintySubcomponent | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
 
 
 class EffectEvidenceSynthesis(DomainResource):
@@ -215,3 +327,70 @@ class EffectEvidenceSynthesis(DomainResource):
     """What was the estimated effect"""
     certainty: list[EffectEvidenceSynthesisCertainty] | None = None
     """How certain is the effect"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["EffectEvidenceSynthesis"] = "EffectEvidenceSynthesis",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            approval_date: fp.Date | None = None,
+            approval_date_ext: Element | Mapping[str, Any] | None = None,
+            last_review_date: fp.Date | None = None,
+            last_review_date_ext: Element | Mapping[str, Any] | None = None,
+            effective_period: Period | Mapping[str, Any] | None = None,
+            topic: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            author: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            editor: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            reviewer: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            endorser: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            related_artifact: Sequence[RelatedArtifact | Mapping[str, Any]] | None = None,
+            synthesis_type: CodeableConcept | Mapping[str, Any] | None = None,
+            study_type: CodeableConcept | Mapping[str, Any] | None = None,
+            population: Reference | Mapping[str, Any],
+            exposure: Reference | Mapping[str, Any],
+            exposure_alternative: Reference | Mapping[str, Any],
+            outcome: Reference | Mapping[str, Any],
+            sample_size: EffectEvidenceSynthesisSampleSize | Mapping[str, Any] | None = None,
+            results_by_exposure: Sequence[
+                EffectEvidenceSynthesisResultsByExposure | Mapping[str, Any]
+            ]
+            | None = None,
+            effect_estimate: Sequence[EffectEvidenceSynthesisEffectEstimate | Mapping[str, Any]]
+            | None = None,
+            certainty: Sequence[EffectEvidenceSynthesisCertainty | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -3,7 +3,7 @@
 ElementDefinitionType, ElementDefinitionExample, ElementDefinitionConstraint,
 ElementDefinitionBinding, ElementDefinitionMapping, ElementDefinition."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -25,7 +25,7 @@ from pymedplum.fhir.datatypes import (
     Duration,
     Element,
     Expression,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     HumanName,
     Identifier,
     Meta,
@@ -44,6 +44,10 @@ from pymedplum.fhir.datatypes import (
     UsageContext,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
 
 class ElementDefinitionSlicingDiscriminator(Element):
     """Designates which child elements are used to discriminate between the slices when processing an instance. If one or more discriminators are provided, the value of the child elements in the instance data SHALL completely distinguish which slice the element in the resource matches based on the allowed values for those elements in each of the slices."""
@@ -56,6 +60,20 @@ class ElementDefinitionSlicingDiscriminator(Element):
     """Path to element value"""
     path_ext: Element | None = None
     """Extensions and id of ``path`` (JSON ``_path``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Literal["value", "exists", "pattern", "type", "profile"],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            path: fp.String,
+            path_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ElementDefinitionSlicing(Element):
@@ -76,6 +94,24 @@ class ElementDefinitionSlicing(Element):
     rules_ext: Element | None = None
     """Extensions and id of ``rules`` (JSON ``_rules``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            discriminator: Sequence[ElementDefinitionSlicingDiscriminator | Mapping[str, Any]]
+            | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            ordered: fp.Boolean | None = None,
+            ordered_ext: Element | Mapping[str, Any] | None = None,
+            rules: Literal["closed", "open", "openAtEnd"],
+            rules_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ElementDefinitionBase(Element):
     """Information about the base definition of the element, provided to make it unnecessary for tools to trace the deviation of the element through the derived and related profiles. When the element definition is not the original definition of an element - i.g. either in a constraint on another type, or for elements from a super type in a snap shot - then the information in provided in the element definition may be different to the base definition. On the original definition of the element, it will be same."""
@@ -92,6 +128,22 @@ class ElementDefinitionBase(Element):
     """Max cardinality of the base element"""
     max_ext: Element | None = None
     """Extensions and id of ``max`` (JSON ``_max``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            path: fp.String,
+            path_ext: Element | Mapping[str, Any] | None = None,
+            min: fp.UnsignedInt,
+            min_ext: Element | Mapping[str, Any] | None = None,
+            max: fp.String,
+            max_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ElementDefinitionType(Element):
@@ -117,6 +169,27 @@ class ElementDefinitionType(Element):
     """either | independent | specific"""
     versioning_ext: Element | None = None
     """Extensions and id of ``versioning`` (JSON ``_versioning``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.Uri,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            profile: fp.PrimitiveList[fp.Canonical] | None = None,
+            profile_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            target_profile: fp.PrimitiveList[fp.Canonical] | None = None,
+            target_profile_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            aggregation: fp.PrimitiveList[Literal["contained", "referenced", "bundled"]]
+            | None = None,
+            aggregation_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            versioning: Literal["either", "independent", "specific"] | None = None,
+            versioning_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ElementDefinitionExample_CHOICES = (
@@ -329,6 +402,87 @@ class ElementDefinitionExample(Element):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ElementDefinitionExample_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            label: fp.String,
+            label_ext: Element | Mapping[str, Any] | None = None,
+            value_base64_binary: fp.Base64Binary | None = None,
+            value_base64_binary_ext: Element | Mapping[str, Any] | None = None,
+            value_boolean: fp.Boolean | None = None,
+            value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            value_canonical: fp.Canonical | None = None,
+            value_canonical_ext: Element | Mapping[str, Any] | None = None,
+            value_code: fp.Code | None = None,
+            value_code_ext: Element | Mapping[str, Any] | None = None,
+            value_date: fp.Date | None = None,
+            value_date_ext: Element | Mapping[str, Any] | None = None,
+            value_date_time: fp.DateTime | None = None,
+            value_date_time_ext: Element | Mapping[str, Any] | None = None,
+            value_decimal: fp.Decimal | int | float | None = None,
+            value_decimal_ext: Element | Mapping[str, Any] | None = None,
+            value_id: fp.Id | None = None,
+            value_id_ext: Element | Mapping[str, Any] | None = None,
+            value_instant: fp.Instant | None = None,
+            value_instant_ext: Element | Mapping[str, Any] | None = None,
+            value_integer: fp.Integer | None = None,
+            value_integer_ext: Element | Mapping[str, Any] | None = None,
+            value_markdown: fp.Markdown | None = None,
+            value_markdown_ext: Element | Mapping[str, Any] | None = None,
+            value_oid: fp.Oid | None = None,
+            value_oid_ext: Element | Mapping[str, Any] | None = None,
+            value_positive_int: fp.PositiveInt | None = None,
+            value_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_time: fp.Time | None = None,
+            value_time_ext: Element | Mapping[str, Any] | None = None,
+            value_unsigned_int: fp.UnsignedInt | None = None,
+            value_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            value_uri: fp.Uri | None = None,
+            value_uri_ext: Element | Mapping[str, Any] | None = None,
+            value_url: fp.Url | None = None,
+            value_url_ext: Element | Mapping[str, Any] | None = None,
+            value_uuid: fp.Uuid | None = None,
+            value_uuid_ext: Element | Mapping[str, Any] | None = None,
+            value_address: Address | Mapping[str, Any] | None = None,
+            value_age: Age | Mapping[str, Any] | None = None,
+            value_annotation: Annotation | Mapping[str, Any] | None = None,
+            value_attachment: Attachment | Mapping[str, Any] | None = None,
+            value_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            value_coding: Coding | Mapping[str, Any] | None = None,
+            value_contact_point: ContactPoint | Mapping[str, Any] | None = None,
+            value_count: Count | Mapping[str, Any] | None = None,
+            value_distance: Distance | Mapping[str, Any] | None = None,
+            value_duration: Duration | Mapping[str, Any] | None = None,
+            value_human_name: HumanName | Mapping[str, Any] | None = None,
+            value_identifier: Identifier | Mapping[str, Any] | None = None,
+            value_money: Money | Mapping[str, Any] | None = None,
+            value_period: Period | Mapping[str, Any] | None = None,
+            value_quantity: Quantity | Mapping[str, Any] | None = None,
+            value_range: Range | Mapping[str, Any] | None = None,
+            value_ratio: Ratio | Mapping[str, Any] | None = None,
+            value_reference: Reference | Mapping[str, Any] | None = None,
+            value_sampled_data: SampledData | Mapping[str, Any] | None = None,
+            value_signature: Signature | Mapping[str, Any] | None = None,
+            value_timing: Timing | Mapping[str, Any] | None = None,
+            value_contact_detail: ContactDetail | Mapping[str, Any] | None = None,
+            value_contributor: Contributor | Mapping[str, Any] | None = None,
+            value_data_requirement: DataRequirement | Mapping[str, Any] | None = None,
+            value_expression: Expression | Mapping[str, Any] | None = None,
+            value_parameter_definition: ParameterDefinition | Mapping[str, Any] | None = None,
+            value_related_artifact: RelatedArtifact | Mapping[str, Any] | None = None,
+            value_trigger_definition: TriggerDefinition | Mapping[str, Any] | None = None,
+            value_usage_context: UsageContext | Mapping[str, Any] | None = None,
+            value_dosage: Dosage | Mapping[str, Any] | None = None,
+            value_meta: Meta | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ElementDefinitionConstraint(Element):
     """Formal constraints such as co-occurrence and other constraints that can be computationally evaluated within the context of the instance."""
@@ -362,6 +516,30 @@ class ElementDefinitionConstraint(Element):
     source_ext: Element | None = None
     """Extensions and id of ``source`` (JSON ``_source``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            key: fp.Id,
+            key_ext: Element | Mapping[str, Any] | None = None,
+            requirements: fp.String | None = None,
+            requirements_ext: Element | Mapping[str, Any] | None = None,
+            severity: Literal["error", "warning"],
+            severity_ext: Element | Mapping[str, Any] | None = None,
+            human: fp.String,
+            human_ext: Element | Mapping[str, Any] | None = None,
+            expression: fp.String | None = None,
+            expression_ext: Element | Mapping[str, Any] | None = None,
+            xpath: fp.String | None = None,
+            xpath_ext: Element | Mapping[str, Any] | None = None,
+            source: fp.Canonical | None = None,
+            source_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ElementDefinitionBinding(Element):
     """Binds to a value set if this element is coded (code, Coding, CodeableConcept, Quantity), or the data types (string, uri)."""
@@ -378,6 +556,22 @@ class ElementDefinitionBinding(Element):
     """Source of value set"""
     value_set_ext: Element | None = None
     """Extensions and id of ``valueSet`` (JSON ``_valueSet``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            strength: Literal["required", "extensible", "preferred", "example"],
+            strength_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            value_set: fp.Canonical | None = None,
+            value_set_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ElementDefinitionMapping(Element):
@@ -399,6 +593,24 @@ class ElementDefinitionMapping(Element):
     """Comments about the mapping or its use"""
     comment_ext: Element | None = None
     """Extensions and id of ``comment`` (JSON ``_comment``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identity: fp.Id,
+            identity_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            map: fp.String,
+            map_ext: Element | Mapping[str, Any] | None = None,
+            comment: fp.String | None = None,
+            comment_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ElementDefinition_CHOICES = (
@@ -1198,3 +1410,310 @@ class ElementDefinition(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _ElementDefinition_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            path: fp.String,
+            path_ext: Element | Mapping[str, Any] | None = None,
+            representation: fp.PrimitiveList[
+                Literal["xmlAttr", "xmlText", "typeAttr", "cdaText", "xhtml"]
+            ]
+            | None = None,
+            representation_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            slice_name: fp.String | None = None,
+            slice_name_ext: Element | Mapping[str, Any] | None = None,
+            slice_is_constraining: fp.Boolean | None = None,
+            slice_is_constraining_ext: Element | Mapping[str, Any] | None = None,
+            label: fp.String | None = None,
+            label_ext: Element | Mapping[str, Any] | None = None,
+            code: Sequence[Coding | Mapping[str, Any]] | None = None,
+            slicing: ElementDefinitionSlicing | Mapping[str, Any] | None = None,
+            short: fp.String | None = None,
+            short_ext: Element | Mapping[str, Any] | None = None,
+            definition: fp.Markdown | None = None,
+            definition_ext: Element | Mapping[str, Any] | None = None,
+            comment: fp.Markdown | None = None,
+            comment_ext: Element | Mapping[str, Any] | None = None,
+            requirements: fp.Markdown | None = None,
+            requirements_ext: Element | Mapping[str, Any] | None = None,
+            alias: fp.PrimitiveList[fp.String] | None = None,
+            alias_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            min: fp.UnsignedInt | None = None,
+            min_ext: Element | Mapping[str, Any] | None = None,
+            max: fp.String | None = None,
+            max_ext: Element | Mapping[str, Any] | None = None,
+            base: ElementDefinitionBase | Mapping[str, Any] | None = None,
+            content_reference: fp.Uri | None = None,
+            content_reference_ext: Element | Mapping[str, Any] | None = None,
+            type: Sequence[ElementDefinitionType | Mapping[str, Any]] | None = None,
+            default_value_base64_binary: fp.Base64Binary | None = None,
+            default_value_base64_binary_ext: Element | Mapping[str, Any] | None = None,
+            default_value_boolean: fp.Boolean | None = None,
+            default_value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            default_value_canonical: fp.Canonical | None = None,
+            default_value_canonical_ext: Element | Mapping[str, Any] | None = None,
+            default_value_code: fp.Code | None = None,
+            default_value_code_ext: Element | Mapping[str, Any] | None = None,
+            default_value_date: fp.Date | None = None,
+            default_value_date_ext: Element | Mapping[str, Any] | None = None,
+            default_value_date_time: fp.DateTime | None = None,
+            default_value_date_time_ext: Element | Mapping[str, Any] | None = None,
+            default_value_decimal: fp.Decimal | int | float | None = None,
+            default_value_decimal_ext: Element | Mapping[str, Any] | None = None,
+            default_value_id: fp.Id | None = None,
+            default_value_id_ext: Element | Mapping[str, Any] | None = None,
+            default_value_instant: fp.Instant | None = None,
+            default_value_instant_ext: Element | Mapping[str, Any] | None = None,
+            default_value_integer: fp.Integer | None = None,
+            default_value_integer_ext: Element | Mapping[str, Any] | None = None,
+            default_value_markdown: fp.Markdown | None = None,
+            default_value_markdown_ext: Element | Mapping[str, Any] | None = None,
+            default_value_oid: fp.Oid | None = None,
+            default_value_oid_ext: Element | Mapping[str, Any] | None = None,
+            default_value_positive_int: fp.PositiveInt | None = None,
+            default_value_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            default_value_string: fp.String | None = None,
+            default_value_string_ext: Element | Mapping[str, Any] | None = None,
+            default_value_time: fp.Time | None = None,
+            default_value_time_ext: Element | Mapping[str, Any] | None = None,
+            default_value_unsigned_int: fp.UnsignedInt | None = None,
+            default_value_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            default_value_uri: fp.Uri | None = None,
+            default_value_uri_ext: Element | Mapping[str, Any] | None = None,
+            default_value_url: fp.Url | None = None,
+            default_value_url_ext: Element | Mapping[str, Any] | None = None,
+            default_value_uuid: fp.Uuid | None = None,
+            default_value_uuid_ext: Element | Mapping[str, Any] | None = None,
+            default_value_address: Address | Mapping[str, Any] | None = None,
+            default_value_age: Age | Mapping[str, Any] | None = None,
+            default_value_annotation: Annotation | Mapping[str, Any] | None = None,
+            default_value_attachment: Attachment | Mapping[str, Any] | None = None,
+            default_value_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            default_value_coding: Coding | Mapping[str, Any] | None = None,
+            default_value_contact_point: ContactPoint | Mapping[str, Any] | None = None,
+            default_value_count: Count | Mapping[str, Any] | None = None,
+            default_value_distance: Distance | Mapping[str, Any] | None = None,
+            default_value_duration: Duration | Mapping[str, Any] | None = None,
+            default_value_human_name: HumanName | Mapping[str, Any] | None = None,
+            default_value_identifier: Identifier | Mapping[str, Any] | None = None,
+            default_value_money: Money | Mapping[str, Any] | None = None,
+            default_value_period: Period | Mapping[str, Any] | None = None,
+            default_value_quantity: Quantity | Mapping[str, Any] | None = None,
+            default_value_range: Range | Mapping[str, Any] | None = None,
+            default_value_ratio: Ratio | Mapping[str, Any] | None = None,
+            default_value_reference: Reference | Mapping[str, Any] | None = None,
+            default_value_sampled_data: SampledData | Mapping[str, Any] | None = None,
+            default_value_signature: Signature | Mapping[str, Any] | None = None,
+            default_value_timing: Timing | Mapping[str, Any] | None = None,
+            default_value_contact_detail: ContactDetail | Mapping[str, Any] | None = None,
+            default_value_contributor: Contributor | Mapping[str, Any] | None = None,
+            default_value_data_requirement: DataRequirement | Mapping[str, Any] | None = None,
+            default_value_expression: Expression | Mapping[str, Any] | None = None,
+            default_value_parameter_definition: ParameterDefinition
+            | Mapping[str, Any]
+            | None = None,
+            default_value_related_artifact: RelatedArtifact | Mapping[str, Any] | None = None,
+            default_value_trigger_definition: TriggerDefinition | Mapping[str, Any] | None = None,
+            default_value_usage_context: UsageContext | Mapping[str, Any] | None = None,
+            default_value_dosage: Dosage | Mapping[str, Any] | None = None,
+            default_value_meta: Meta | Mapping[str, Any] | None = None,
+            meaning_when_missing: fp.Markdown | None = None,
+            meaning_when_missing_ext: Element | Mapping[str, Any] | None = None,
+            order_meaning: fp.String | None = None,
+            order_meaning_ext: Element | Mapping[str, Any] | None = None,
+            fixed_base64_binary: fp.Base64Binary | None = None,
+            fixed_base64_binary_ext: Element | Mapping[str, Any] | None = None,
+            fixed_boolean: fp.Boolean | None = None,
+            fixed_boolean_ext: Element | Mapping[str, Any] | None = None,
+            fixed_canonical: fp.Canonical | None = None,
+            fixed_canonical_ext: Element | Mapping[str, Any] | None = None,
+            fixed_code: fp.Code | None = None,
+            fixed_code_ext: Element | Mapping[str, Any] | None = None,
+            fixed_date: fp.Date | None = None,
+            fixed_date_ext: Element | Mapping[str, Any] | None = None,
+            fixed_date_time: fp.DateTime | None = None,
+            fixed_date_time_ext: Element | Mapping[str, Any] | None = None,
+            fixed_decimal: fp.Decimal | int | float | None = None,
+            fixed_decimal_ext: Element | Mapping[str, Any] | None = None,
+            fixed_id: fp.Id | None = None,
+            fixed_id_ext: Element | Mapping[str, Any] | None = None,
+            fixed_instant: fp.Instant | None = None,
+            fixed_instant_ext: Element | Mapping[str, Any] | None = None,
+            fixed_integer: fp.Integer | None = None,
+            fixed_integer_ext: Element | Mapping[str, Any] | None = None,
+            fixed_markdown: fp.Markdown | None = None,
+            fixed_markdown_ext: Element | Mapping[str, Any] | None = None,
+            fixed_oid: fp.Oid | None = None,
+            fixed_oid_ext: Element | Mapping[str, Any] | None = None,
+            fixed_positive_int: fp.PositiveInt | None = None,
+            fixed_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            fixed_string: fp.String | None = None,
+            fixed_string_ext: Element | Mapping[str, Any] | None = None,
+            fixed_time: fp.Time | None = None,
+            fixed_time_ext: Element | Mapping[str, Any] | None = None,
+            fixed_unsigned_int: fp.UnsignedInt | None = None,
+            fixed_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            fixed_uri: fp.Uri | None = None,
+            fixed_uri_ext: Element | Mapping[str, Any] | None = None,
+            fixed_url: fp.Url | None = None,
+            fixed_url_ext: Element | Mapping[str, Any] | None = None,
+            fixed_uuid: fp.Uuid | None = None,
+            fixed_uuid_ext: Element | Mapping[str, Any] | None = None,
+            fixed_address: Address | Mapping[str, Any] | None = None,
+            fixed_age: Age | Mapping[str, Any] | None = None,
+            fixed_annotation: Annotation | Mapping[str, Any] | None = None,
+            fixed_attachment: Attachment | Mapping[str, Any] | None = None,
+            fixed_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            fixed_coding: Coding | Mapping[str, Any] | None = None,
+            fixed_contact_point: ContactPoint | Mapping[str, Any] | None = None,
+            fixed_count: Count | Mapping[str, Any] | None = None,
+            fixed_distance: Distance | Mapping[str, Any] | None = None,
+            fixed_duration: Duration | Mapping[str, Any] | None = None,
+            fixed_human_name: HumanName | Mapping[str, Any] | None = None,
+            fixed_identifier: Identifier | Mapping[str, Any] | None = None,
+            fixed_money: Money | Mapping[str, Any] | None = None,
+            fixed_period: Period | Mapping[str, Any] | None = None,
+            fixed_quantity: Quantity | Mapping[str, Any] | None = None,
+            fixed_range: Range | Mapping[str, Any] | None = None,
+            fixed_ratio: Ratio | Mapping[str, Any] | None = None,
+            fixed_reference: Reference | Mapping[str, Any] | None = None,
+            fixed_sampled_data: SampledData | Mapping[str, Any] | None = None,
+            fixed_signature: Signature | Mapping[str, Any] | None = None,
+            fixed_timing: Timing | Mapping[str, Any] | None = None,
+            fixed_contact_detail: ContactDetail | Mapping[str, Any] | None = None,
+            fixed_contributor: Contributor | Mapping[str, Any] | None = None,
+            fixed_data_requirement: DataRequirement | Mapping[str, Any] | None = None,
+            fixed_expression: Expression | Mapping[str, Any] | None = None,
+            fixed_parameter_definition: ParameterDefinition | Mapping[str, Any] | None = None,
+            fixed_related_artifact: RelatedArtifact | Mapping[str, Any] | None = None,
+            fixed_trigger_definition: TriggerDefinition | Mapping[str, Any] | None = None,
+            fixed_usage_context: UsageContext | Mapping[str, Any] | None = None,
+            fixed_dosage: Dosage | Mapping[str, Any] | None = None,
+            fixed_meta: Meta | Mapping[str, Any] | None = None,
+            pattern_base64_binary: fp.Base64Binary | None = None,
+            pattern_base64_binary_ext: Element | Mapping[str, Any] | None = None,
+            pattern_boolean: fp.Boolean | None = None,
+            pattern_boolean_ext: Element | Mapping[str, Any] | None = None,
+            pattern_canonical: fp.Canonical | None = None,
+            pattern_canonical_ext: Element | Mapping[str, Any] | None = None,
+            pattern_code: fp.Code | None = None,
+            pattern_code_ext: Element | Mapping[str, Any] | None = None,
+            pattern_date: fp.Date | None = None,
+            pattern_date_ext: Element | Mapping[str, Any] | None = None,
+            pattern_date_time: fp.DateTime | None = None,
+            pattern_date_time_ext: Element | Mapping[str, Any] | None = None,
+            pattern_decimal: fp.Decimal | int | float | None = None,
+            pattern_decimal_ext: Element | Mapping[str, Any] | None = None,
+            pattern_id: fp.Id | None = None,
+            pattern_id_ext: Element | Mapping[str, Any] | None = None,
+            pattern_instant: fp.Instant | None = None,
+            pattern_instant_ext: Element | Mapping[str, Any] | None = None,
+            pattern_integer: fp.Integer | None = None,
+            pattern_integer_ext: Element | Mapping[str, Any] | None = None,
+            pattern_markdown: fp.Markdown | None = None,
+            pattern_markdown_ext: Element | Mapping[str, Any] | None = None,
+            pattern_oid: fp.Oid | None = None,
+            pattern_oid_ext: Element | Mapping[str, Any] | None = None,
+            pattern_positive_int: fp.PositiveInt | None = None,
+            pattern_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            pattern_string: fp.String | None = None,
+            pattern_string_ext: Element | Mapping[str, Any] | None = None,
+            pattern_time: fp.Time | None = None,
+            pattern_time_ext: Element | Mapping[str, Any] | None = None,
+            pattern_unsigned_int: fp.UnsignedInt | None = None,
+            pattern_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            pattern_uri: fp.Uri | None = None,
+            pattern_uri_ext: Element | Mapping[str, Any] | None = None,
+            pattern_url: fp.Url | None = None,
+            pattern_url_ext: Element | Mapping[str, Any] | None = None,
+            pattern_uuid: fp.Uuid | None = None,
+            pattern_uuid_ext: Element | Mapping[str, Any] | None = None,
+            pattern_address: Address | Mapping[str, Any] | None = None,
+            pattern_age: Age | Mapping[str, Any] | None = None,
+            pattern_annotation: Annotation | Mapping[str, Any] | None = None,
+            pattern_attachment: Attachment | Mapping[str, Any] | None = None,
+            pattern_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            pattern_coding: Coding | Mapping[str, Any] | None = None,
+            pattern_contact_point: ContactPoint | Mapping[str, Any] | None = None,
+            pattern_count: Count | Mapping[str, Any] | None = None,
+            pattern_distance: Distance | Mapping[str, Any] | None = None,
+            pattern_duration: Duration | Mapping[str, Any] | None = None,
+            pattern_human_name: HumanName | Mapping[str, Any] | None = None,
+            pattern_identifier: Identifier | Mapping[str, Any] | None = None,
+            pattern_money: Money | Mapping[str, Any] | None = None,
+            pattern_period: Period | Mapping[str, Any] | None = None,
+            pattern_quantity: Quantity | Mapping[str, Any] | None = None,
+            pattern_range: Range | Mapping[str, Any] | None = None,
+            pattern_ratio: Ratio | Mapping[str, Any] | None = None,
+            pattern_reference: Reference | Mapping[str, Any] | None = None,
+            pattern_sampled_data: SampledData | Mapping[str, Any] | None = None,
+            pattern_signature: Signature | Mapping[str, Any] | None = None,
+            pattern_timing: Timing | Mapping[str, Any] | None = None,
+            pattern_contact_detail: ContactDetail | Mapping[str, Any] | None = None,
+            pattern_contributor: Contributor | Mapping[str, Any] | None = None,
+            pattern_data_requirement: DataRequirement | Mapping[str, Any] | None = None,
+            pattern_expression: Expression | Mapping[str, Any] | None = None,
+            pattern_parameter_definition: ParameterDefinition | Mapping[str, Any] | None = None,
+            pattern_related_artifact: RelatedArtifact | Mapping[str, Any] | None = None,
+            pattern_trigger_definition: TriggerDefinition | Mapping[str, Any] | None = None,
+            pattern_usage_context: UsageContext | Mapping[str, Any] | None = None,
+            pattern_dosage: Dosage | Mapping[str, Any] | None = None,
+            pattern_meta: Meta | Mapping[str, Any] | None = None,
+            example: Sequence[ElementDefinitionExample | Mapping[str, Any]] | None = None,
+            min_value_date: fp.Date | None = None,
+            min_value_date_ext: Element | Mapping[str, Any] | None = None,
+            min_value_date_time: fp.DateTime | None = None,
+            min_value_date_time_ext: Element | Mapping[str, Any] | None = None,
+            min_value_instant: fp.Instant | None = None,
+            min_value_instant_ext: Element | Mapping[str, Any] | None = None,
+            min_value_time: fp.Time | None = None,
+            min_value_time_ext: Element | Mapping[str, Any] | None = None,
+            min_value_decimal: fp.Decimal | int | float | None = None,
+            min_value_decimal_ext: Element | Mapping[str, Any] | None = None,
+            min_value_integer: fp.Integer | None = None,
+            min_value_integer_ext: Element | Mapping[str, Any] | None = None,
+            min_value_positive_int: fp.PositiveInt | None = None,
+            min_value_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            min_value_unsigned_int: fp.UnsignedInt | None = None,
+            min_value_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            min_value_quantity: Quantity | Mapping[str, Any] | None = None,
+            max_value_date: fp.Date | None = None,
+            max_value_date_ext: Element | Mapping[str, Any] | None = None,
+            max_value_date_time: fp.DateTime | None = None,
+            max_value_date_time_ext: Element | Mapping[str, Any] | None = None,
+            max_value_instant: fp.Instant | None = None,
+            max_value_instant_ext: Element | Mapping[str, Any] | None = None,
+            max_value_time: fp.Time | None = None,
+            max_value_time_ext: Element | Mapping[str, Any] | None = None,
+            max_value_decimal: fp.Decimal | int | float | None = None,
+            max_value_decimal_ext: Element | Mapping[str, Any] | None = None,
+            max_value_integer: fp.Integer | None = None,
+            max_value_integer_ext: Element | Mapping[str, Any] | None = None,
+            max_value_positive_int: fp.PositiveInt | None = None,
+            max_value_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            max_value_unsigned_int: fp.UnsignedInt | None = None,
+            max_value_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            max_value_quantity: Quantity | Mapping[str, Any] | None = None,
+            max_length: fp.Integer | None = None,
+            max_length_ext: Element | Mapping[str, Any] | None = None,
+            condition: fp.PrimitiveList[fp.Id] | None = None,
+            condition_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            constraint: Sequence[ElementDefinitionConstraint | Mapping[str, Any]] | None = None,
+            must_support: fp.Boolean | None = None,
+            must_support_ext: Element | Mapping[str, Any] | None = None,
+            is_modifier: fp.Boolean | None = None,
+            is_modifier_ext: Element | Mapping[str, Any] | None = None,
+            is_modifier_reason: fp.String | None = None,
+            is_modifier_reason_ext: Element | Mapping[str, Any] | None = None,
+            is_summary: fp.Boolean | None = None,
+            is_summary_ext: Element | Mapping[str, Any] | None = None,
+            binding: ElementDefinitionBinding | Mapping[str, Any] | None = None,
+            mapping: Sequence[ElementDefinitionMapping | Mapping[str, Any]] | None = None,
+        ) -> None: ...

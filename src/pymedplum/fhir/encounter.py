@@ -2,7 +2,7 @@
 """FHIR models: EncounterStatusHistory, EncounterClassHistory, EncounterParticipant, EncounterDiagnosis,
 EncounterHospitalization, EncounterLocation, Encounter."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -11,12 +11,19 @@ from pymedplum.fhir.datatypes import (
     Coding,
     Duration,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class EncounterStatusHistory(BackboneElement):
@@ -39,6 +46,30 @@ class EncounterStatusHistory(BackboneElement):
     period: Period
     """The time that the episode was in the specified status"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            status: Literal[
+                "planned",
+                "arrived",
+                "triaged",
+                "in-progress",
+                "onleave",
+                "finished",
+                "cancelled",
+                "entered-in-error",
+                "unknown",
+            ],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            period: Period | Mapping[str, Any],
+        ) -> None: ...
+
 
 class EncounterClassHistory(BackboneElement):
     """The class history permits the tracking of the encounters transitions without needing to go through the resource history. This would be used for a case where an admission starts of as an emergency encounter, then transitions into an inpatient scenario. Doing this and not restarting a new encounter ensures that any lab/diagnostic results can more easily follow the patient and not require re-processing and not get lost or cancelled during a kind of discharge from emergency to inpatient."""
@@ -47,6 +78,19 @@ class EncounterClassHistory(BackboneElement):
     """inpatient | outpatient | ambulatory | emergency +"""
     period: Period
     """The time that the episode was in the specified class"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            class_: Coding | Mapping[str, Any],
+            period: Period | Mapping[str, Any],
+        ) -> None: ...
 
 
 class EncounterParticipant(BackboneElement):
@@ -58,6 +102,20 @@ class EncounterParticipant(BackboneElement):
     """Period of time during the encounter that the participant participated"""
     individual: Reference | None = None
     """Persons involved in the encounter other than the patient"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+            individual: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class EncounterDiagnosis(BackboneElement):
@@ -71,6 +129,21 @@ class EncounterDiagnosis(BackboneElement):
     """Ranking of the diagnosis (for each role type)"""
     rank_ext: Element | None = None
     """Extensions and id of ``rank`` (JSON ``_rank``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            condition: Reference | Mapping[str, Any],
+            use: CodeableConcept | Mapping[str, Any] | None = None,
+            rank: fp.PositiveInt | None = None,
+            rank_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class EncounterHospitalization(BackboneElement):
@@ -95,6 +168,26 @@ class EncounterHospitalization(BackboneElement):
     discharge_disposition: CodeableConcept | None = None
     """Category or kind of location after discharge"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            pre_admission_identifier: Identifier | Mapping[str, Any] | None = None,
+            origin: Reference | Mapping[str, Any] | None = None,
+            admit_source: CodeableConcept | Mapping[str, Any] | None = None,
+            re_admission: CodeableConcept | Mapping[str, Any] | None = None,
+            diet_preference: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            special_courtesy: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            special_arrangement: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            destination: Reference | Mapping[str, Any] | None = None,
+            discharge_disposition: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class EncounterLocation(BackboneElement):
     """List of locations where the patient has been during this encounter."""
@@ -109,6 +202,22 @@ class EncounterLocation(BackboneElement):
     """The physical type of the location (usually the level in the location hierachy - bed room ward etc.)"""
     period: Period | None = None
     """Time period during which the patient was present at the location"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            location: Reference | Mapping[str, Any],
+            status: Literal["planned", "active", "reserved", "completed"] | None = None,
+            status_ext: Element | Mapping[str, Any] | None = None,
+            physical_type: CodeableConcept | Mapping[str, Any] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class Encounter(DomainResource):
@@ -174,3 +283,56 @@ class Encounter(DomainResource):
     """The organization (facility) responsible for this encounter"""
     part_of: Reference | None = None
     """Another Encounter this encounter is part of"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["Encounter"] = "Encounter",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal[
+                "planned",
+                "arrived",
+                "triaged",
+                "in-progress",
+                "onleave",
+                "finished",
+                "cancelled",
+                "entered-in-error",
+                "unknown",
+            ],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            status_history: Sequence[EncounterStatusHistory | Mapping[str, Any]] | None = None,
+            class_: Coding | Mapping[str, Any],
+            class_history: Sequence[EncounterClassHistory | Mapping[str, Any]] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            service_type: CodeableConcept | Mapping[str, Any] | None = None,
+            priority: CodeableConcept | Mapping[str, Any] | None = None,
+            subject: Reference | Mapping[str, Any] | None = None,
+            episode_of_care: Sequence[Reference | Mapping[str, Any]] | None = None,
+            based_on: Sequence[Reference | Mapping[str, Any]] | None = None,
+            participant: Sequence[EncounterParticipant | Mapping[str, Any]] | None = None,
+            appointment: Sequence[Reference | Mapping[str, Any]] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+            length: Duration | Mapping[str, Any] | None = None,
+            reason_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            reason_reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            diagnosis: Sequence[EncounterDiagnosis | Mapping[str, Any]] | None = None,
+            account: Sequence[Reference | Mapping[str, Any]] | None = None,
+            hospitalization: EncounterHospitalization | Mapping[str, Any] | None = None,
+            location: Sequence[EncounterLocation | Mapping[str, Any]] | None = None,
+            service_provider: Reference | Mapping[str, Any] | None = None,
+            part_of: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...

@@ -4,7 +4,7 @@ EvidenceVariableCharacteristicDefinitionByCombination,
 EvidenceVariableCharacteristicTimeFromEvent, EvidenceVariableCharacteristic,
 EvidenceVariable."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -15,7 +15,7 @@ from pymedplum.fhir.datatypes import (
     ContactDetail,
     Element,
     Expression,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Quantity,
@@ -25,6 +25,14 @@ from pymedplum.fhir.datatypes import (
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
+
 
 _EvidenceVariableCharacteristicDefinitionByTypeAndValue_CHOICES = (
     (
@@ -76,6 +84,29 @@ class EvidenceVariableCharacteristicDefinitionByTypeAndValue(BackboneElement):
     )
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            method: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            device: Reference | Mapping[str, Any] | None = None,
+            value_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            value_boolean: fp.Boolean | None = None,
+            value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            value_quantity: Quantity | Mapping[str, Any] | None = None,
+            value_range: Range | Mapping[str, Any] | None = None,
+            value_reference: Reference | Mapping[str, Any] | None = None,
+            value_id: fp.Id | None = None,
+            value_id_ext: Element | Mapping[str, Any] | None = None,
+            offset: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class EvidenceVariableCharacteristicDefinitionByCombination(BackboneElement):
     """Defines the characteristic as a combination of two or more characteristics."""
@@ -90,6 +121,22 @@ class EvidenceVariableCharacteristicDefinitionByCombination(BackboneElement):
     """Extensions and id of ``threshold`` (JSON ``_threshold``)."""
     characteristic: "list[EvidenceVariableCharacteristic] | None" = None
     """A defining factor of the characteristic"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.Code,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            threshold: fp.PositiveInt | None = None,
+            threshold_ext: Element | Mapping[str, Any] | None = None,
+            characteristic: "Sequence[EvidenceVariableCharacteristic | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
 
 
 _EvidenceVariableCharacteristicTimeFromEvent_CHOICES = (
@@ -135,6 +182,28 @@ class EvidenceVariableCharacteristicTimeFromEvent(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _EvidenceVariableCharacteristicTimeFromEvent_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            event_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            event_reference: Reference | Mapping[str, Any] | None = None,
+            event_date_time: fp.DateTime | None = None,
+            event_date_time_ext: Element | Mapping[str, Any] | None = None,
+            event_id: fp.Id | None = None,
+            event_id_ext: Element | Mapping[str, Any] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            range: Range | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _EvidenceVariableCharacteristic_CHOICES = (
@@ -209,6 +278,45 @@ class EvidenceVariableCharacteristic(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _EvidenceVariableCharacteristic_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            link_id: fp.Id | None = None,
+            link_id_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            exclude: fp.Boolean | None = None,
+            exclude_ext: Element | Mapping[str, Any] | None = None,
+            definition_reference: Reference | Mapping[str, Any] | None = None,
+            definition_canonical: fp.Canonical | None = None,
+            definition_canonical_ext: Element | Mapping[str, Any] | None = None,
+            definition_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            definition_expression: Expression | Mapping[str, Any] | None = None,
+            definition_id: fp.Id | None = None,
+            definition_id_ext: Element | Mapping[str, Any] | None = None,
+            definition_by_type_and_value: EvidenceVariableCharacteristicDefinitionByTypeAndValue
+            | Mapping[str, Any]
+            | None = None,
+            definition_by_combination: EvidenceVariableCharacteristicDefinitionByCombination
+            | Mapping[str, Any]
+            | None = None,
+            instances_quantity: Quantity | Mapping[str, Any] | None = None,
+            instances_range: Range | Mapping[str, Any] | None = None,
+            duration_quantity: Quantity | Mapping[str, Any] | None = None,
+            duration_range: Range | Mapping[str, Any] | None = None,
+            time_from_event: Sequence[
+                EvidenceVariableCharacteristicTimeFromEvent | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
 
 
 class EvidenceVariable(DomainResource):
@@ -298,3 +406,64 @@ class EvidenceVariable(DomainResource):
     """Extensions and id of ``type`` (JSON ``_type``)."""
     characteristic: list[EvidenceVariableCharacteristic] | None = None
     """A defining factor of the EvidenceVariable"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["EvidenceVariable"] = "EvidenceVariable",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            short_title: fp.String | None = None,
+            short_title_ext: Element | Mapping[str, Any] | None = None,
+            subtitle: fp.String | None = None,
+            subtitle_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            approval_date: fp.Date | None = None,
+            approval_date_ext: Element | Mapping[str, Any] | None = None,
+            last_review_date: fp.Date | None = None,
+            last_review_date_ext: Element | Mapping[str, Any] | None = None,
+            effective_period: Period | Mapping[str, Any] | None = None,
+            topic: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            author: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            editor: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            reviewer: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            endorser: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            related_artifact: Sequence[RelatedArtifact | Mapping[str, Any]] | None = None,
+            type: Literal["dichotomous", "continuous", "descriptive"] | None = None,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            characteristic: Sequence[EvidenceVariableCharacteristic | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...

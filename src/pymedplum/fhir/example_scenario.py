@@ -4,7 +4,7 @@ ExampleScenarioInstanceContainedInstance, ExampleScenarioInstance,
 ExampleScenarioProcessStepOperation, ExampleScenarioProcessStepAlternative,
 ExampleScenarioProcessStep, ExampleScenarioProcess, ExampleScenario."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -12,11 +12,18 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ExampleScenarioActor(BackboneElement):
@@ -39,6 +46,25 @@ class ExampleScenarioActor(BackboneElement):
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            actor_id: fp.String,
+            actor_id_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal["person", "entity"],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ExampleScenarioInstanceVersion(BackboneElement):
     """A specific version of the resource."""
@@ -52,6 +78,21 @@ class ExampleScenarioInstanceVersion(BackboneElement):
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            version_id: fp.String,
+            version_id_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.Markdown,
+            description_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ExampleScenarioInstanceContainedInstance(BackboneElement):
     """Resources contained in the instance (e.g. the observations contained in a bundle)."""
@@ -64,6 +105,21 @@ class ExampleScenarioInstanceContainedInstance(BackboneElement):
     """A specific version of a resource contained in the instance"""
     version_id_ext: Element | None = None
     """Extensions and id of ``versionId`` (JSON ``_versionId``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            resource_id: fp.String,
+            resource_id_ext: Element | Mapping[str, Any] | None = None,
+            version_id: fp.String | None = None,
+            version_id_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ExampleScenarioInstance(BackboneElement):
@@ -264,6 +320,204 @@ class ExampleScenarioInstance(BackboneElement):
     contained_instance: list[ExampleScenarioInstanceContainedInstance] | None = None
     """Resources contained in the instance"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            resource_id: fp.String,
+            resource_id_ext: Element | Mapping[str, Any] | None = None,
+            resource_type: Literal[
+                "Account",
+                "ActivityDefinition",
+                "AdverseEvent",
+                "AllergyIntolerance",
+                "Appointment",
+                "AppointmentResponse",
+                "AuditEvent",
+                "Basic",
+                "Binary",
+                "BiologicallyDerivedProduct",
+                "BodyStructure",
+                "Bundle",
+                "CapabilityStatement",
+                "CarePlan",
+                "CareTeam",
+                "CatalogEntry",
+                "ChargeItem",
+                "ChargeItemDefinition",
+                "Claim",
+                "ClaimResponse",
+                "ClinicalImpression",
+                "CodeSystem",
+                "Communication",
+                "CommunicationRequest",
+                "CompartmentDefinition",
+                "Composition",
+                "ConceptMap",
+                "Condition",
+                "Consent",
+                "Contract",
+                "Coverage",
+                "CoverageEligibilityRequest",
+                "CoverageEligibilityResponse",
+                "DetectedIssue",
+                "Device",
+                "DeviceDefinition",
+                "DeviceMetric",
+                "DeviceRequest",
+                "DeviceUseStatement",
+                "DiagnosticReport",
+                "DocumentManifest",
+                "DocumentReference",
+                "DomainResource",
+                "EffectEvidenceSynthesis",
+                "Encounter",
+                "Endpoint",
+                "EnrollmentRequest",
+                "EnrollmentResponse",
+                "EpisodeOfCare",
+                "EventDefinition",
+                "Evidence",
+                "EvidenceVariable",
+                "ExampleScenario",
+                "ExplanationOfBenefit",
+                "FamilyMemberHistory",
+                "Flag",
+                "Goal",
+                "GraphDefinition",
+                "Group",
+                "GuidanceResponse",
+                "HealthcareService",
+                "ImagingStudy",
+                "Immunization",
+                "ImmunizationEvaluation",
+                "ImmunizationRecommendation",
+                "ImplementationGuide",
+                "InsurancePlan",
+                "Invoice",
+                "Library",
+                "Linkage",
+                "List",
+                "Location",
+                "Measure",
+                "MeasureReport",
+                "Media",
+                "Medication",
+                "MedicationAdministration",
+                "MedicationDispense",
+                "MedicationKnowledge",
+                "MedicationRequest",
+                "MedicationStatement",
+                "MedicinalProduct",
+                "MedicinalProductAuthorization",
+                "MedicinalProductContraindication",
+                "MedicinalProductIndication",
+                "MedicinalProductIngredient",
+                "MedicinalProductInteraction",
+                "MedicinalProductManufactured",
+                "MedicinalProductPackaged",
+                "MedicinalProductPharmaceutical",
+                "MedicinalProductUndesirableEffect",
+                "MessageDefinition",
+                "MessageHeader",
+                "MolecularSequence",
+                "NamingSystem",
+                "NutritionOrder",
+                "Observation",
+                "ObservationDefinition",
+                "OperationDefinition",
+                "OperationOutcome",
+                "Organization",
+                "OrganizationAffiliation",
+                "Parameters",
+                "Patient",
+                "PaymentNotice",
+                "PaymentReconciliation",
+                "Person",
+                "PlanDefinition",
+                "Practitioner",
+                "PractitionerRole",
+                "Procedure",
+                "Provenance",
+                "Questionnaire",
+                "QuestionnaireResponse",
+                "RelatedPerson",
+                "RequestGroup",
+                "ResearchDefinition",
+                "ResearchElementDefinition",
+                "ResearchStudy",
+                "ResearchSubject",
+                "Resource",
+                "RiskAssessment",
+                "RiskEvidenceSynthesis",
+                "Schedule",
+                "SearchParameter",
+                "ServiceRequest",
+                "Slot",
+                "Specimen",
+                "SpecimenDefinition",
+                "StructureDefinition",
+                "StructureMap",
+                "Subscription",
+                "Substance",
+                "SubstanceNucleicAcid",
+                "SubstancePolymer",
+                "SubstanceProtein",
+                "SubstanceReferenceInformation",
+                "SubstanceSourceMaterial",
+                "SubstanceSpecification",
+                "SupplyDelivery",
+                "SupplyRequest",
+                "Task",
+                "TerminologyCapabilities",
+                "TestReport",
+                "TestScript",
+                "ValueSet",
+                "VerificationResult",
+                "VisionPrescription",
+                "AccessPolicy",
+                "Agent",
+                "AsyncJob",
+                "Bot",
+                "BulkDataExport",
+                "ClientApplication",
+                "Cron",
+                "DicomInstance",
+                "DicomSeries",
+                "DicomStudy",
+                "DomainConfiguration",
+                "Enterprise",
+                "IdentityProvider",
+                "JsonWebKey",
+                "Login",
+                "UserSecurityRequest",
+                "Package",
+                "PackageRelease",
+                "PackageInstallation",
+                "Project",
+                "ProjectMembership",
+                "SmartHealthLink",
+                "SmartAppLaunch",
+                "User",
+                "UserConfiguration",
+            ],
+            resource_type_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            version: Sequence[ExampleScenarioInstanceVersion | Mapping[str, Any]] | None = None,
+            contained_instance: Sequence[
+                ExampleScenarioInstanceContainedInstance | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
+
 
 class ExampleScenarioProcessStepOperation(BackboneElement):
     """Each interaction or action."""
@@ -305,6 +559,35 @@ class ExampleScenarioProcessStepOperation(BackboneElement):
     response: ExampleScenarioInstanceContainedInstance | None = None
     """Each resource instance used by the responder"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            number: fp.String,
+            number_ext: Element | Mapping[str, Any] | None = None,
+            type: fp.String | None = None,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            initiator: fp.String | None = None,
+            initiator_ext: Element | Mapping[str, Any] | None = None,
+            receiver: fp.String | None = None,
+            receiver_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            initiator_active: fp.Boolean | None = None,
+            initiator_active_ext: Element | Mapping[str, Any] | None = None,
+            receiver_active: fp.Boolean | None = None,
+            receiver_active_ext: Element | Mapping[str, Any] | None = None,
+            request: ExampleScenarioInstanceContainedInstance | Mapping[str, Any] | None = None,
+            response: ExampleScenarioInstanceContainedInstance | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ExampleScenarioProcessStepAlternative(BackboneElement):
     """Indicates an alternative step that can be taken instead of the operations on the base step in exceptional/atypical circumstances."""
@@ -320,6 +603,22 @@ class ExampleScenarioProcessStepAlternative(BackboneElement):
     step: "list[ExampleScenarioProcessStep] | None" = None
     """What happens in each alternative option"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            title: fp.String,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            step: "Sequence[ExampleScenarioProcessStep | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
+
 
 class ExampleScenarioProcessStep(BackboneElement):
     """Each step of the process."""
@@ -334,6 +633,23 @@ class ExampleScenarioProcessStep(BackboneElement):
     """Each interaction or action"""
     alternative: list[ExampleScenarioProcessStepAlternative] | None = None
     """Alternate non-typical step action"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            process: "Sequence[ExampleScenarioProcess | Mapping[str, Any]] | None" = None,
+            pause: fp.Boolean | None = None,
+            pause_ext: Element | Mapping[str, Any] | None = None,
+            operation: ExampleScenarioProcessStepOperation | Mapping[str, Any] | None = None,
+            alternative: Sequence[ExampleScenarioProcessStepAlternative | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 class ExampleScenarioProcess(BackboneElement):
@@ -357,6 +673,26 @@ class ExampleScenarioProcess(BackboneElement):
     """Extensions and id of ``postConditions`` (JSON ``_postConditions``)."""
     step: list[ExampleScenarioProcessStep] | None = None
     """Each step of the process"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            title: fp.String,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            pre_conditions: fp.Markdown | None = None,
+            pre_conditions_ext: Element | Mapping[str, Any] | None = None,
+            post_conditions: fp.Markdown | None = None,
+            post_conditions_ext: Element | Mapping[str, Any] | None = None,
+            step: Sequence[ExampleScenarioProcessStep | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class ExampleScenario(DomainResource):
@@ -418,3 +754,49 @@ class ExampleScenario(DomainResource):
     """Another nested workflow"""
     workflow_ext: list[Element | None] | None = None
     """Extensions and id of ``workflow`` (JSON ``_workflow``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["ExampleScenario"] = "ExampleScenario",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            actor: Sequence[ExampleScenarioActor | Mapping[str, Any]] | None = None,
+            instance: Sequence[ExampleScenarioInstance | Mapping[str, Any]] | None = None,
+            process: Sequence[ExampleScenarioProcess | Mapping[str, Any]] | None = None,
+            workflow: fp.PrimitiveList[fp.Canonical] | None = None,
+            workflow_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...

@@ -10,7 +10,7 @@ ExplanationOfBenefitPayment, ExplanationOfBenefitProcessNote,
 ExplanationOfBenefitBenefitBalanceFinancial, ExplanationOfBenefitBenefitBalance,
 ExplanationOfBenefit."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -21,7 +21,7 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     Coding,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Money,
     Period,
@@ -29,6 +29,13 @@ from pymedplum.fhir.datatypes import (
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ExplanationOfBenefitRelated(BackboneElement):
@@ -41,6 +48,20 @@ class ExplanationOfBenefitRelated(BackboneElement):
     reference: Identifier | None = None
     """File or case reference"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            claim: Reference | Mapping[str, Any] | None = None,
+            relationship: CodeableConcept | Mapping[str, Any] | None = None,
+            reference: Identifier | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ExplanationOfBenefitPayee(BackboneElement):
     """The party to be reimbursed for cost of the products and services according to the terms of the policy."""
@@ -49,6 +70,19 @@ class ExplanationOfBenefitPayee(BackboneElement):
     """Category of recipient"""
     party: Reference | None = None
     """Recipient reference"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            party: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ExplanationOfBenefitCareTeam(BackboneElement):
@@ -68,6 +102,24 @@ class ExplanationOfBenefitCareTeam(BackboneElement):
     """Function within the team"""
     qualification: CodeableConcept | None = None
     """Practitioner credential or specialization"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            provider: Reference | Mapping[str, Any],
+            responsible: fp.Boolean | None = None,
+            responsible_ext: Element | Mapping[str, Any] | None = None,
+            role: CodeableConcept | Mapping[str, Any] | None = None,
+            qualification: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ExplanationOfBenefitSupportingInfo_CHOICES = (
@@ -132,6 +184,32 @@ class ExplanationOfBenefitSupportingInfo(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitSupportingInfo_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            category: CodeableConcept | Mapping[str, Any],
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            timing_date: fp.Date | None = None,
+            timing_date_ext: Element | Mapping[str, Any] | None = None,
+            timing_period: Period | Mapping[str, Any] | None = None,
+            value_boolean: fp.Boolean | None = None,
+            value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_quantity: Quantity | Mapping[str, Any] | None = None,
+            value_attachment: Attachment | Mapping[str, Any] | None = None,
+            value_reference: Reference | Mapping[str, Any] | None = None,
+            reason: Coding | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 _ExplanationOfBenefitDiagnosis_CHOICES = (
     (
@@ -166,6 +244,24 @@ class ExplanationOfBenefitDiagnosis(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitDiagnosis_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            diagnosis_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            diagnosis_reference: Reference | Mapping[str, Any] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            on_admission: CodeableConcept | Mapping[str, Any] | None = None,
+            package_code: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ExplanationOfBenefitProcedure_CHOICES = (
@@ -204,6 +300,25 @@ class ExplanationOfBenefitProcedure(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitProcedure_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            procedure_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            procedure_reference: Reference | Mapping[str, Any] | None = None,
+            udi: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class ExplanationOfBenefitInsurance(BackboneElement):
     """Financial instruments for reimbursement for the health care products and services specified on the claim."""
@@ -218,6 +333,22 @@ class ExplanationOfBenefitInsurance(BackboneElement):
     """Prior authorization reference number"""
     pre_auth_ref_ext: list[Element | None] | None = None
     """Extensions and id of ``preAuthRef`` (JSON ``_preAuthRef``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            focal: fp.Boolean,
+            focal_ext: Element | Mapping[str, Any] | None = None,
+            coverage: Reference | Mapping[str, Any],
+            pre_auth_ref: fp.PrimitiveList[fp.String] | None = None,
+            pre_auth_ref_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
 
 
 _ExplanationOfBenefitAccident_CHOICES = (
@@ -250,6 +381,22 @@ class ExplanationOfBenefitAccident(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitAccident_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            date: fp.Date | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            location_address: Address | Mapping[str, Any] | None = None,
+            location_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ExplanationOfBenefitItemAdjudication(BackboneElement):
     """If this item is a group then the values here are a summary of the adjudication of the detail items. If this item is a simple product or service then this is the result of the adjudication of this item."""
@@ -264,6 +411,22 @@ class ExplanationOfBenefitItemAdjudication(BackboneElement):
     """Non-monitary value"""
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            category: CodeableConcept | Mapping[str, Any],
+            reason: CodeableConcept | Mapping[str, Any] | None = None,
+            amount: Money | Mapping[str, Any] | None = None,
+            value: fp.Decimal | int | float | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ExplanationOfBenefitItemDetailSubDetail(BackboneElement):
@@ -301,6 +464,34 @@ class ExplanationOfBenefitItemDetailSubDetail(BackboneElement):
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
     adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
     """Subdetail level adjudication details"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            revenue: CodeableConcept | Mapping[str, Any] | None = None,
+            category: CodeableConcept | Mapping[str, Any] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            program_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            udi: Sequence[Reference | Mapping[str, Any]] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ExplanationOfBenefitItemAdjudication | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 class ExplanationOfBenefitItemDetail(BackboneElement):
@@ -340,6 +531,36 @@ class ExplanationOfBenefitItemDetail(BackboneElement):
     """Detail level adjudication details"""
     sub_detail: list[ExplanationOfBenefitItemDetailSubDetail] | None = None
     """Additional items"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            revenue: CodeableConcept | Mapping[str, Any] | None = None,
+            category: CodeableConcept | Mapping[str, Any] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            program_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            udi: Sequence[Reference | Mapping[str, Any]] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ExplanationOfBenefitItemAdjudication | Mapping[str, Any]]
+            | None = None,
+            sub_detail: Sequence[ExplanationOfBenefitItemDetailSubDetail | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 _ExplanationOfBenefitItem_CHOICES = (
@@ -440,6 +661,52 @@ class ExplanationOfBenefitItem(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitItem_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence: fp.PositiveInt,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            care_team_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            care_team_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            diagnosis_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            diagnosis_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            procedure_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            procedure_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            information_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            information_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            revenue: CodeableConcept | Mapping[str, Any] | None = None,
+            category: CodeableConcept | Mapping[str, Any] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            program_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            serviced_date: fp.Date | None = None,
+            serviced_date_ext: Element | Mapping[str, Any] | None = None,
+            serviced_period: Period | Mapping[str, Any] | None = None,
+            location_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            location_address: Address | Mapping[str, Any] | None = None,
+            location_reference: Reference | Mapping[str, Any] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            udi: Sequence[Reference | Mapping[str, Any]] | None = None,
+            body_site: CodeableConcept | Mapping[str, Any] | None = None,
+            sub_site: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            encounter: Sequence[Reference | Mapping[str, Any]] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ExplanationOfBenefitItemAdjudication | Mapping[str, Any]]
+            | None = None,
+            detail: Sequence[ExplanationOfBenefitItemDetail | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class ExplanationOfBenefitAddItemDetailSubDetail(BackboneElement):
     """The third-tier service adjudications for payor added services."""
@@ -464,6 +731,28 @@ class ExplanationOfBenefitAddItemDetailSubDetail(BackboneElement):
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
     adjudication: list[ExplanationOfBenefitItemAdjudication] | None = None
     """Added items adjudication"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ExplanationOfBenefitItemAdjudication | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 class ExplanationOfBenefitAddItemDetail(BackboneElement):
@@ -491,6 +780,30 @@ class ExplanationOfBenefitAddItemDetail(BackboneElement):
     """Added items adjudication"""
     sub_detail: list[ExplanationOfBenefitAddItemDetailSubDetail] | None = None
     """Insurer added line items"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ExplanationOfBenefitItemAdjudication | Mapping[str, Any]]
+            | None = None,
+            sub_detail: Sequence[ExplanationOfBenefitAddItemDetailSubDetail | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 _ExplanationOfBenefitAddItem_CHOICES = (
@@ -577,6 +890,45 @@ class ExplanationOfBenefitAddItem(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitAddItem_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            item_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            item_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            detail_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            detail_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            sub_detail_sequence: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            sub_detail_sequence_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            provider: Sequence[Reference | Mapping[str, Any]] | None = None,
+            product_or_service: CodeableConcept | Mapping[str, Any],
+            modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            program_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            serviced_date: fp.Date | None = None,
+            serviced_date_ext: Element | Mapping[str, Any] | None = None,
+            serviced_period: Period | Mapping[str, Any] | None = None,
+            location_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            location_address: Address | Mapping[str, Any] | None = None,
+            location_reference: Reference | Mapping[str, Any] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            unit_price: Money | Mapping[str, Any] | None = None,
+            factor: fp.Decimal | int | float | None = None,
+            factor_ext: Element | Mapping[str, Any] | None = None,
+            net: Money | Mapping[str, Any] | None = None,
+            body_site: CodeableConcept | Mapping[str, Any] | None = None,
+            sub_site: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
+            note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            adjudication: Sequence[ExplanationOfBenefitItemAdjudication | Mapping[str, Any]]
+            | None = None,
+            detail: Sequence[ExplanationOfBenefitAddItemDetail | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class ExplanationOfBenefitTotal(BackboneElement):
     """Categorized monetary totals for the adjudication."""
@@ -585,6 +937,19 @@ class ExplanationOfBenefitTotal(BackboneElement):
     """Type of adjudication information"""
     amount: Money
     """Financial total for the category"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            category: CodeableConcept | Mapping[str, Any],
+            amount: Money | Mapping[str, Any],
+        ) -> None: ...
 
 
 class ExplanationOfBenefitPayment(BackboneElement):
@@ -605,6 +970,24 @@ class ExplanationOfBenefitPayment(BackboneElement):
     identifier: Identifier | None = None
     """Business identifier for the payment"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            adjustment: Money | Mapping[str, Any] | None = None,
+            adjustment_reason: CodeableConcept | Mapping[str, Any] | None = None,
+            date: fp.Date | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            amount: Money | Mapping[str, Any] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ExplanationOfBenefitProcessNote(BackboneElement):
     """A note that describes or explains adjudication results in a human readable form."""
@@ -623,6 +1006,24 @@ class ExplanationOfBenefitProcessNote(BackboneElement):
     """Extensions and id of ``text`` (JSON ``_text``)."""
     language: CodeableConcept | None = None
     """Language of the text"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            number: fp.PositiveInt | None = None,
+            number_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal["display", "print", "printoper"] | None = None,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            text: fp.String | None = None,
+            text_ext: Element | Mapping[str, Any] | None = None,
+            language: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ExplanationOfBenefitBenefitBalanceFinancial_CHOICES = (
@@ -673,6 +1074,26 @@ class ExplanationOfBenefitBenefitBalanceFinancial(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ExplanationOfBenefitBenefitBalanceFinancial_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            allowed_unsigned_int: fp.UnsignedInt | None = None,
+            allowed_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            allowed_string: fp.String | None = None,
+            allowed_string_ext: Element | Mapping[str, Any] | None = None,
+            allowed_money: Money | Mapping[str, Any] | None = None,
+            used_unsigned_int: fp.UnsignedInt | None = None,
+            used_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            used_money: Money | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ExplanationOfBenefitBenefitBalance(BackboneElement):
     """Balance by Benefit Category."""
@@ -699,6 +1120,29 @@ class ExplanationOfBenefitBenefitBalance(BackboneElement):
     """Annual or lifetime"""
     financial: list[ExplanationOfBenefitBenefitBalanceFinancial] | None = None
     """Benefit Summary"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            category: CodeableConcept | Mapping[str, Any],
+            excluded: fp.Boolean | None = None,
+            excluded_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            network: CodeableConcept | Mapping[str, Any] | None = None,
+            unit: CodeableConcept | Mapping[str, Any] | None = None,
+            term: CodeableConcept | Mapping[str, Any] | None = None,
+            financial: Sequence[ExplanationOfBenefitBenefitBalanceFinancial | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 class ExplanationOfBenefit(DomainResource):
@@ -806,3 +1250,76 @@ class ExplanationOfBenefit(DomainResource):
     """When the benefits are applicable"""
     benefit_balance: list[ExplanationOfBenefitBenefitBalance] | None = None
     """Balance by Benefit Category"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["ExplanationOfBenefit"] = "ExplanationOfBenefit",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal["active", "cancelled", "draft", "entered-in-error"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            sub_type: CodeableConcept | Mapping[str, Any] | None = None,
+            use: Literal["claim", "preauthorization", "predetermination"],
+            use_ext: Element | Mapping[str, Any] | None = None,
+            patient: Reference | Mapping[str, Any],
+            billable_period: Period | Mapping[str, Any] | None = None,
+            created: fp.DateTime,
+            created_ext: Element | Mapping[str, Any] | None = None,
+            enterer: Reference | Mapping[str, Any] | None = None,
+            insurer: Reference | Mapping[str, Any],
+            provider: Reference | Mapping[str, Any],
+            priority: CodeableConcept | Mapping[str, Any] | None = None,
+            funds_reserve_requested: CodeableConcept | Mapping[str, Any] | None = None,
+            funds_reserve: CodeableConcept | Mapping[str, Any] | None = None,
+            related: Sequence[ExplanationOfBenefitRelated | Mapping[str, Any]] | None = None,
+            prescription: Reference | Mapping[str, Any] | None = None,
+            original_prescription: Reference | Mapping[str, Any] | None = None,
+            payee: ExplanationOfBenefitPayee | Mapping[str, Any] | None = None,
+            referral: Reference | Mapping[str, Any] | None = None,
+            facility: Reference | Mapping[str, Any] | None = None,
+            claim: Reference | Mapping[str, Any] | None = None,
+            claim_response: Reference | Mapping[str, Any] | None = None,
+            outcome: Literal["queued", "complete", "error", "partial"],
+            outcome_ext: Element | Mapping[str, Any] | None = None,
+            disposition: fp.String | None = None,
+            disposition_ext: Element | Mapping[str, Any] | None = None,
+            pre_auth_ref: fp.PrimitiveList[fp.String] | None = None,
+            pre_auth_ref_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            pre_auth_ref_period: Sequence[Period | Mapping[str, Any]] | None = None,
+            care_team: Sequence[ExplanationOfBenefitCareTeam | Mapping[str, Any]] | None = None,
+            supporting_info: Sequence[ExplanationOfBenefitSupportingInfo | Mapping[str, Any]]
+            | None = None,
+            diagnosis: Sequence[ExplanationOfBenefitDiagnosis | Mapping[str, Any]] | None = None,
+            procedure: Sequence[ExplanationOfBenefitProcedure | Mapping[str, Any]] | None = None,
+            precedence: fp.PositiveInt | None = None,
+            precedence_ext: Element | Mapping[str, Any] | None = None,
+            insurance: Sequence[ExplanationOfBenefitInsurance | Mapping[str, Any]] | None = None,
+            accident: ExplanationOfBenefitAccident | Mapping[str, Any] | None = None,
+            item: Sequence[ExplanationOfBenefitItem | Mapping[str, Any]] | None = None,
+            add_item: Sequence[ExplanationOfBenefitAddItem | Mapping[str, Any]] | None = None,
+            adjudication: Sequence[ExplanationOfBenefitItemAdjudication | Mapping[str, Any]]
+            | None = None,
+            total: Sequence[ExplanationOfBenefitTotal | Mapping[str, Any]] | None = None,
+            payment: ExplanationOfBenefitPayment | Mapping[str, Any] | None = None,
+            form_code: CodeableConcept | Mapping[str, Any] | None = None,
+            form: Attachment | Mapping[str, Any] | None = None,
+            process_note: Sequence[ExplanationOfBenefitProcessNote | Mapping[str, Any]]
+            | None = None,
+            benefit_period: Period | Mapping[str, Any] | None = None,
+            benefit_balance: Sequence[ExplanationOfBenefitBenefitBalance | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...

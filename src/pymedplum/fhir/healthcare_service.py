@@ -2,7 +2,7 @@
 """FHIR models: HealthcareServiceEligibility, HealthcareServiceAvailableTime,
 HealthcareServiceNotAvailable, HealthcareService."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -11,12 +11,19 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactPoint,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class HealthcareServiceEligibility(BackboneElement):
@@ -28,6 +35,20 @@ class HealthcareServiceEligibility(BackboneElement):
     """Describes the eligibility conditions for the service"""
     comment_ext: Element | None = None
     """Extensions and id of ``comment`` (JSON ``_comment``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            comment: fp.Markdown | None = None,
+            comment_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class HealthcareServiceAvailableTime(BackboneElement):
@@ -52,6 +73,26 @@ class HealthcareServiceAvailableTime(BackboneElement):
     available_end_time_ext: Element | None = None
     """Extensions and id of ``availableEndTime`` (JSON ``_availableEndTime``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            days_of_week: fp.PrimitiveList[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
+            | None = None,
+            days_of_week_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            all_day: fp.Boolean | None = None,
+            all_day_ext: Element | Mapping[str, Any] | None = None,
+            available_start_time: fp.Time | None = None,
+            available_start_time_ext: Element | Mapping[str, Any] | None = None,
+            available_end_time: fp.Time | None = None,
+            available_end_time_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class HealthcareServiceNotAvailable(BackboneElement):
     """The HealthcareService is not available during this period of time due to the provided reason."""
@@ -62,6 +103,20 @@ class HealthcareServiceNotAvailable(BackboneElement):
     """Extensions and id of ``description`` (JSON ``_description``)."""
     during: Period | None = None
     """Service not available from this date"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            during: Period | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class HealthcareService(DomainResource):
@@ -131,3 +186,55 @@ class HealthcareService(DomainResource):
     """Extensions and id of ``availabilityExceptions`` (JSON ``_availabilityExceptions``)."""
     endpoint: list[Reference] | None = None
     """Technical endpoints providing access to electronic services operated for the healthcare service"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["HealthcareService"] = "HealthcareService",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            active: fp.Boolean | None = None,
+            active_ext: Element | Mapping[str, Any] | None = None,
+            provided_by: Reference | Mapping[str, Any] | None = None,
+            offered_in: Sequence[Reference | Mapping[str, Any]] | None = None,
+            category: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            specialty: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            location: Sequence[Reference | Mapping[str, Any]] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            comment: fp.String | None = None,
+            comment_ext: Element | Mapping[str, Any] | None = None,
+            extra_details: fp.Markdown | None = None,
+            extra_details_ext: Element | Mapping[str, Any] | None = None,
+            photo: Attachment | Mapping[str, Any] | None = None,
+            telecom: Sequence[ContactPoint | Mapping[str, Any]] | None = None,
+            coverage_area: Sequence[Reference | Mapping[str, Any]] | None = None,
+            service_provision_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            eligibility: Sequence[HealthcareServiceEligibility | Mapping[str, Any]] | None = None,
+            program: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            characteristic: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            communication: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            referral_method: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            appointment_required: fp.Boolean | None = None,
+            appointment_required_ext: Element | Mapping[str, Any] | None = None,
+            available_time: Sequence[HealthcareServiceAvailableTime | Mapping[str, Any]]
+            | None = None,
+            not_available: Sequence[HealthcareServiceNotAvailable | Mapping[str, Any]]
+            | None = None,
+            availability_exceptions: fp.String | None = None,
+            availability_exceptions_ext: Element | Mapping[str, Any] | None = None,
+            endpoint: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...

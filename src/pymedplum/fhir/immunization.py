@@ -2,7 +2,7 @@
 """FHIR models: ImmunizationPerformer, ImmunizationEducation, ImmunizationReaction,
 ImmunizationProtocolApplied, Immunization."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -11,12 +11,19 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Quantity,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ImmunizationPerformer(BackboneElement):
@@ -26,6 +33,19 @@ class ImmunizationPerformer(BackboneElement):
     """What type of performance was done"""
     actor: Reference
     """Individual or organization who was performing"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            function: CodeableConcept | Mapping[str, Any] | None = None,
+            actor: Reference | Mapping[str, Any],
+        ) -> None: ...
 
 
 class ImmunizationEducation(BackboneElement):
@@ -48,6 +68,25 @@ class ImmunizationEducation(BackboneElement):
     presentation_date_ext: Element | None = None
     """Extensions and id of ``presentationDate`` (JSON ``_presentationDate``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            document_type: fp.String | None = None,
+            document_type_ext: Element | Mapping[str, Any] | None = None,
+            reference: fp.Uri | None = None,
+            reference_ext: Element | Mapping[str, Any] | None = None,
+            publication_date: fp.DateTime | None = None,
+            publication_date_ext: Element | Mapping[str, Any] | None = None,
+            presentation_date: fp.DateTime | None = None,
+            presentation_date_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ImmunizationReaction(BackboneElement):
     """Categorical data indicating that an adverse event is associated in time to an immunization."""
@@ -62,6 +101,22 @@ class ImmunizationReaction(BackboneElement):
     """Indicates self-reported reaction"""
     reported_ext: Element | None = None
     """Extensions and id of ``reported`` (JSON ``_reported``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            detail: Reference | Mapping[str, Any] | None = None,
+            reported: fp.Boolean | None = None,
+            reported_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ImmunizationProtocolApplied_CHOICES = (
@@ -116,6 +171,29 @@ class ImmunizationProtocolApplied(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _ImmunizationProtocolApplied_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            series: fp.String | None = None,
+            series_ext: Element | Mapping[str, Any] | None = None,
+            authority: Reference | Mapping[str, Any] | None = None,
+            target_disease: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            dose_number_positive_int: fp.PositiveInt | None = None,
+            dose_number_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            dose_number_string: fp.String | None = None,
+            dose_number_string_ext: Element | Mapping[str, Any] | None = None,
+            series_doses_positive_int: fp.PositiveInt | None = None,
+            series_doses_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            series_doses_string: fp.String | None = None,
+            series_doses_string_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _Immunization_CHOICES = (
@@ -213,3 +291,60 @@ class Immunization(DomainResource):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _Immunization_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["Immunization"] = "Immunization",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal["completed", "entered-in-error", "not-done"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            status_reason: CodeableConcept | Mapping[str, Any] | None = None,
+            vaccine_code: CodeableConcept | Mapping[str, Any],
+            patient: Reference | Mapping[str, Any],
+            encounter: Reference | Mapping[str, Any] | None = None,
+            occurrence_date_time: fp.DateTime | None = None,
+            occurrence_date_time_ext: Element | Mapping[str, Any] | None = None,
+            occurrence_string: fp.String | None = None,
+            occurrence_string_ext: Element | Mapping[str, Any] | None = None,
+            recorded: fp.DateTime | None = None,
+            recorded_ext: Element | Mapping[str, Any] | None = None,
+            primary_source: fp.Boolean | None = None,
+            primary_source_ext: Element | Mapping[str, Any] | None = None,
+            report_origin: CodeableConcept | Mapping[str, Any] | None = None,
+            location: Reference | Mapping[str, Any] | None = None,
+            manufacturer: Reference | Mapping[str, Any] | None = None,
+            lot_number: fp.String | None = None,
+            lot_number_ext: Element | Mapping[str, Any] | None = None,
+            expiration_date: fp.Date | None = None,
+            expiration_date_ext: Element | Mapping[str, Any] | None = None,
+            site: CodeableConcept | Mapping[str, Any] | None = None,
+            route: CodeableConcept | Mapping[str, Any] | None = None,
+            dose_quantity: Quantity | Mapping[str, Any] | None = None,
+            performer: Sequence[ImmunizationPerformer | Mapping[str, Any]] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            reason_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            reason_reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            is_subpotent: fp.Boolean | None = None,
+            is_subpotent_ext: Element | Mapping[str, Any] | None = None,
+            subpotent_reason: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            education: Sequence[ImmunizationEducation | Mapping[str, Any]] | None = None,
+            program_eligibility: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            funding_source: CodeableConcept | Mapping[str, Any] | None = None,
+            reaction: Sequence[ImmunizationReaction | Mapping[str, Any]] | None = None,
+            protocol_applied: Sequence[ImmunizationProtocolApplied | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...

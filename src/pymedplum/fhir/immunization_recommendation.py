@@ -2,7 +2,7 @@
 """FHIR models: ImmunizationRecommendationRecommendationDateCriterion,
 ImmunizationRecommendationRecommendation, ImmunizationRecommendation."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -10,11 +10,18 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ImmunizationRecommendationRecommendationDateCriterion(BackboneElement):
@@ -26,6 +33,20 @@ class ImmunizationRecommendationRecommendationDateCriterion(BackboneElement):
     """Recommended date"""
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any],
+            value: fp.DateTime,
+            value_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ImmunizationRecommendationRecommendation_CHOICES = (
@@ -97,6 +118,41 @@ class ImmunizationRecommendationRecommendation(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ImmunizationRecommendationRecommendation_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            vaccine_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            target_disease: CodeableConcept | Mapping[str, Any] | None = None,
+            contraindicated_vaccine_code: Sequence[CodeableConcept | Mapping[str, Any]]
+            | None = None,
+            forecast_status: CodeableConcept | Mapping[str, Any],
+            forecast_reason: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            date_criterion: Sequence[
+                ImmunizationRecommendationRecommendationDateCriterion | Mapping[str, Any]
+            ]
+            | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            series: fp.String | None = None,
+            series_ext: Element | Mapping[str, Any] | None = None,
+            dose_number_positive_int: fp.PositiveInt | None = None,
+            dose_number_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            dose_number_string: fp.String | None = None,
+            dose_number_string_ext: Element | Mapping[str, Any] | None = None,
+            series_doses_positive_int: fp.PositiveInt | None = None,
+            series_doses_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            series_doses_string: fp.String | None = None,
+            series_doses_string_ext: Element | Mapping[str, Any] | None = None,
+            supporting_immunization: Sequence[Reference | Mapping[str, Any]] | None = None,
+            supporting_patient_information: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class ImmunizationRecommendation(DomainResource):
     """A patient's point-in-time set of recommendations (i.e. forecasting) according to a published schedule with optional supporting justification."""
@@ -115,3 +171,29 @@ class ImmunizationRecommendation(DomainResource):
     """Who is responsible for protocol"""
     recommendation: list[ImmunizationRecommendationRecommendation] | None = None
     """Vaccine administration recommendations"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["ImmunizationRecommendation"] = "ImmunizationRecommendation",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            patient: Reference | Mapping[str, Any],
+            date: fp.DateTime,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            authority: Reference | Mapping[str, Any] | None = None,
+            recommendation: Sequence[ImmunizationRecommendationRecommendation | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...

@@ -6,7 +6,7 @@ ImplementationGuideDefinitionTemplate, ImplementationGuideDefinition,
 ImplementationGuideManifestResource, ImplementationGuideManifestPage,
 ImplementationGuideManifest, ImplementationGuide."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -15,11 +15,18 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Reference,
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ImplementationGuideDependsOn(BackboneElement):
@@ -37,6 +44,23 @@ class ImplementationGuideDependsOn(BackboneElement):
     """Version of the IG"""
     version_ext: Element | None = None
     """Extensions and id of ``version`` (JSON ``_version``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            uri: fp.Canonical,
+            uri_ext: Element | Mapping[str, Any] | None = None,
+            package_id: fp.Id | None = None,
+            package_id_ext: Element | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ImplementationGuideGlobal(BackboneElement):
@@ -225,6 +249,195 @@ class ImplementationGuideGlobal(BackboneElement):
     profile_ext: Element | None = None
     """Extensions and id of ``profile`` (JSON ``_profile``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Literal[
+                "Account",
+                "ActivityDefinition",
+                "AdverseEvent",
+                "AllergyIntolerance",
+                "Appointment",
+                "AppointmentResponse",
+                "AuditEvent",
+                "Basic",
+                "Binary",
+                "BiologicallyDerivedProduct",
+                "BodyStructure",
+                "Bundle",
+                "CapabilityStatement",
+                "CarePlan",
+                "CareTeam",
+                "CatalogEntry",
+                "ChargeItem",
+                "ChargeItemDefinition",
+                "Claim",
+                "ClaimResponse",
+                "ClinicalImpression",
+                "CodeSystem",
+                "Communication",
+                "CommunicationRequest",
+                "CompartmentDefinition",
+                "Composition",
+                "ConceptMap",
+                "Condition",
+                "Consent",
+                "Contract",
+                "Coverage",
+                "CoverageEligibilityRequest",
+                "CoverageEligibilityResponse",
+                "DetectedIssue",
+                "Device",
+                "DeviceDefinition",
+                "DeviceMetric",
+                "DeviceRequest",
+                "DeviceUseStatement",
+                "DiagnosticReport",
+                "DocumentManifest",
+                "DocumentReference",
+                "DomainResource",
+                "EffectEvidenceSynthesis",
+                "Encounter",
+                "Endpoint",
+                "EnrollmentRequest",
+                "EnrollmentResponse",
+                "EpisodeOfCare",
+                "EventDefinition",
+                "Evidence",
+                "EvidenceVariable",
+                "ExampleScenario",
+                "ExplanationOfBenefit",
+                "FamilyMemberHistory",
+                "Flag",
+                "Goal",
+                "GraphDefinition",
+                "Group",
+                "GuidanceResponse",
+                "HealthcareService",
+                "ImagingStudy",
+                "Immunization",
+                "ImmunizationEvaluation",
+                "ImmunizationRecommendation",
+                "ImplementationGuide",
+                "InsurancePlan",
+                "Invoice",
+                "Library",
+                "Linkage",
+                "List",
+                "Location",
+                "Measure",
+                "MeasureReport",
+                "Media",
+                "Medication",
+                "MedicationAdministration",
+                "MedicationDispense",
+                "MedicationKnowledge",
+                "MedicationRequest",
+                "MedicationStatement",
+                "MedicinalProduct",
+                "MedicinalProductAuthorization",
+                "MedicinalProductContraindication",
+                "MedicinalProductIndication",
+                "MedicinalProductIngredient",
+                "MedicinalProductInteraction",
+                "MedicinalProductManufactured",
+                "MedicinalProductPackaged",
+                "MedicinalProductPharmaceutical",
+                "MedicinalProductUndesirableEffect",
+                "MessageDefinition",
+                "MessageHeader",
+                "MolecularSequence",
+                "NamingSystem",
+                "NutritionOrder",
+                "Observation",
+                "ObservationDefinition",
+                "OperationDefinition",
+                "OperationOutcome",
+                "Organization",
+                "OrganizationAffiliation",
+                "Parameters",
+                "Patient",
+                "PaymentNotice",
+                "PaymentReconciliation",
+                "Person",
+                "PlanDefinition",
+                "Practitioner",
+                "PractitionerRole",
+                "Procedure",
+                "Provenance",
+                "Questionnaire",
+                "QuestionnaireResponse",
+                "RelatedPerson",
+                "RequestGroup",
+                "ResearchDefinition",
+                "ResearchElementDefinition",
+                "ResearchStudy",
+                "ResearchSubject",
+                "Resource",
+                "RiskAssessment",
+                "RiskEvidenceSynthesis",
+                "Schedule",
+                "SearchParameter",
+                "ServiceRequest",
+                "Slot",
+                "Specimen",
+                "SpecimenDefinition",
+                "StructureDefinition",
+                "StructureMap",
+                "Subscription",
+                "Substance",
+                "SubstanceNucleicAcid",
+                "SubstancePolymer",
+                "SubstanceProtein",
+                "SubstanceReferenceInformation",
+                "SubstanceSourceMaterial",
+                "SubstanceSpecification",
+                "SupplyDelivery",
+                "SupplyRequest",
+                "Task",
+                "TerminologyCapabilities",
+                "TestReport",
+                "TestScript",
+                "ValueSet",
+                "VerificationResult",
+                "VisionPrescription",
+                "AccessPolicy",
+                "Agent",
+                "AsyncJob",
+                "Bot",
+                "BulkDataExport",
+                "ClientApplication",
+                "Cron",
+                "DicomInstance",
+                "DicomSeries",
+                "DicomStudy",
+                "DomainConfiguration",
+                "Enterprise",
+                "IdentityProvider",
+                "JsonWebKey",
+                "Login",
+                "UserSecurityRequest",
+                "Package",
+                "PackageRelease",
+                "PackageInstallation",
+                "Project",
+                "ProjectMembership",
+                "SmartHealthLink",
+                "SmartAppLaunch",
+                "User",
+                "UserConfiguration",
+            ],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            profile: fp.Canonical,
+            profile_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ImplementationGuideDefinitionGrouping(BackboneElement):
     """A logical group of resources. Logical groups can be used when building pages."""
@@ -237,6 +450,21 @@ class ImplementationGuideDefinitionGrouping(BackboneElement):
     """Human readable text describing the package"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _ImplementationGuideDefinitionResource_CHOICES = (
@@ -285,6 +513,30 @@ class ImplementationGuideDefinitionResource(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ImplementationGuideDefinitionResource_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            reference: Reference | Mapping[str, Any],
+            fhir_version: fp.PrimitiveList[fp.Code] | None = None,
+            fhir_version_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            example_boolean: fp.Boolean | None = None,
+            example_boolean_ext: Element | Mapping[str, Any] | None = None,
+            example_canonical: fp.Canonical | None = None,
+            example_canonical_ext: Element | Mapping[str, Any] | None = None,
+            grouping_id: fp.Id | None = None,
+            grouping_id_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 _ImplementationGuideDefinitionPage_CHOICES = (
     (
@@ -322,6 +574,25 @@ class ImplementationGuideDefinitionPage(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ImplementationGuideDefinitionPage_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name_url: fp.Url | None = None,
+            name_url_ext: Element | Mapping[str, Any] | None = None,
+            name_reference: Reference | Mapping[str, Any] | None = None,
+            title: fp.String,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            generation: Literal["html", "markdown", "xml", "generated"],
+            generation_ext: Element | Mapping[str, Any] | None = None,
+            page: "Sequence[ImplementationGuideDefinitionPage | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
+
 
 class ImplementationGuideDefinitionParameter(BackboneElement):
     """Defines how IG is built by tools."""
@@ -346,6 +617,32 @@ class ImplementationGuideDefinitionParameter(BackboneElement):
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: Literal[
+                "apply",
+                "path-resource",
+                "path-pages",
+                "path-tx-cache",
+                "expansion-parameter",
+                "rule-broken-links",
+                "generate-xml",
+                "generate-json",
+                "generate-turtle",
+                "html-template",
+            ],
+            code_ext: Element | Mapping[str, Any] | None = None,
+            value: fp.String,
+            value_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ImplementationGuideDefinitionTemplate(BackboneElement):
     """A template for building resources."""
@@ -363,6 +660,23 @@ class ImplementationGuideDefinitionTemplate(BackboneElement):
     scope_ext: Element | None = None
     """Extensions and id of ``scope`` (JSON ``_scope``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.Code,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            source: fp.String,
+            source_ext: Element | Mapping[str, Any] | None = None,
+            scope: fp.String | None = None,
+            scope_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ImplementationGuideDefinition(BackboneElement):
     """The information needed by an IG publisher tool to publish the whole implementation guide."""
@@ -377,6 +691,26 @@ class ImplementationGuideDefinition(BackboneElement):
     """Defines how IG is built by tools"""
     template: list[ImplementationGuideDefinitionTemplate] | None = None
     """A template for building resources"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            grouping: Sequence[ImplementationGuideDefinitionGrouping | Mapping[str, Any]]
+            | None = None,
+            resource: Sequence[ImplementationGuideDefinitionResource | Mapping[str, Any]]
+            | None = None,
+            page: ImplementationGuideDefinitionPage | Mapping[str, Any] | None = None,
+            parameter: Sequence[ImplementationGuideDefinitionParameter | Mapping[str, Any]]
+            | None = None,
+            template: Sequence[ImplementationGuideDefinitionTemplate | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 _ImplementationGuideManifestResource_CHOICES = (
@@ -413,6 +747,24 @@ class ImplementationGuideManifestResource(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ImplementationGuideManifestResource_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            reference: Reference | Mapping[str, Any],
+            example_boolean: fp.Boolean | None = None,
+            example_boolean_ext: Element | Mapping[str, Any] | None = None,
+            example_canonical: fp.Canonical | None = None,
+            example_canonical_ext: Element | Mapping[str, Any] | None = None,
+            relative_path: fp.Url | None = None,
+            relative_path_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ImplementationGuideManifestPage(BackboneElement):
     """Information about a page within the IG."""
@@ -429,6 +781,23 @@ class ImplementationGuideManifestPage(BackboneElement):
     """Anchor available on the page"""
     anchor_ext: list[Element | None] | None = None
     """Extensions and id of ``anchor`` (JSON ``_anchor``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            anchor: fp.PrimitiveList[fp.String] | None = None,
+            anchor_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
 
 
 class ImplementationGuideManifest(BackboneElement):
@@ -450,6 +819,26 @@ class ImplementationGuideManifest(BackboneElement):
     """Additional linkable file in IG"""
     other_ext: list[Element | None] | None = None
     """Extensions and id of ``other`` (JSON ``_other``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            rendering: fp.Url | None = None,
+            rendering_ext: Element | Mapping[str, Any] | None = None,
+            resource: Sequence[ImplementationGuideManifestResource | Mapping[str, Any]]
+            | None = None,
+            page: Sequence[ImplementationGuideManifestPage | Mapping[str, Any]] | None = None,
+            image: fp.PrimitiveList[fp.String] | None = None,
+            image_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            other: fp.PrimitiveList[fp.String] | None = None,
+            other_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
 
 
 class ImplementationGuide(DomainResource):
@@ -873,3 +1262,403 @@ class ImplementationGuide(DomainResource):
     """Information needed to build the IG"""
     manifest: ImplementationGuideManifest | None = None
     """Information about an assembled IG"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["ImplementationGuide"] = "ImplementationGuide",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            package_id: fp.Id,
+            package_id_ext: Element | Mapping[str, Any] | None = None,
+            license: Literal[
+                "not-open-source",
+                "0BSD",
+                "AAL",
+                "Abstyles",
+                "Adobe-2006",
+                "Adobe-Glyph",
+                "ADSL",
+                "AFL-1.1",
+                "AFL-1.2",
+                "AFL-2.0",
+                "AFL-2.1",
+                "AFL-3.0",
+                "Afmparse",
+                "AGPL-1.0-only",
+                "AGPL-1.0-or-later",
+                "AGPL-3.0-only",
+                "AGPL-3.0-or-later",
+                "Aladdin",
+                "AMDPLPA",
+                "AML",
+                "AMPAS",
+                "ANTLR-PD",
+                "Apache-1.0",
+                "Apache-1.1",
+                "Apache-2.0",
+                "APAFML",
+                "APL-1.0",
+                "APSL-1.0",
+                "APSL-1.1",
+                "APSL-1.2",
+                "APSL-2.0",
+                "Artistic-1.0-cl8",
+                "Artistic-1.0-Perl",
+                "Artistic-1.0",
+                "Artistic-2.0",
+                "Bahyph",
+                "Barr",
+                "Beerware",
+                "BitTorrent-1.0",
+                "BitTorrent-1.1",
+                "Borceux",
+                "BSD-1-Clause",
+                "BSD-2-Clause-FreeBSD",
+                "BSD-2-Clause-NetBSD",
+                "BSD-2-Clause-Patent",
+                "BSD-2-Clause",
+                "BSD-3-Clause-Attribution",
+                "BSD-3-Clause-Clear",
+                "BSD-3-Clause-LBNL",
+                "BSD-3-Clause-No-Nuclear-License-2014",
+                "BSD-3-Clause-No-Nuclear-License",
+                "BSD-3-Clause-No-Nuclear-Warranty",
+                "BSD-3-Clause",
+                "BSD-4-Clause-UC",
+                "BSD-4-Clause",
+                "BSD-Protection",
+                "BSD-Source-Code",
+                "BSL-1.0",
+                "bzip2-1.0.5",
+                "bzip2-1.0.6",
+                "Caldera",
+                "CATOSL-1.1",
+                "CC-BY-1.0",
+                "CC-BY-2.0",
+                "CC-BY-2.5",
+                "CC-BY-3.0",
+                "CC-BY-4.0",
+                "CC-BY-NC-1.0",
+                "CC-BY-NC-2.0",
+                "CC-BY-NC-2.5",
+                "CC-BY-NC-3.0",
+                "CC-BY-NC-4.0",
+                "CC-BY-NC-ND-1.0",
+                "CC-BY-NC-ND-2.0",
+                "CC-BY-NC-ND-2.5",
+                "CC-BY-NC-ND-3.0",
+                "CC-BY-NC-ND-4.0",
+                "CC-BY-NC-SA-1.0",
+                "CC-BY-NC-SA-2.0",
+                "CC-BY-NC-SA-2.5",
+                "CC-BY-NC-SA-3.0",
+                "CC-BY-NC-SA-4.0",
+                "CC-BY-ND-1.0",
+                "CC-BY-ND-2.0",
+                "CC-BY-ND-2.5",
+                "CC-BY-ND-3.0",
+                "CC-BY-ND-4.0",
+                "CC-BY-SA-1.0",
+                "CC-BY-SA-2.0",
+                "CC-BY-SA-2.5",
+                "CC-BY-SA-3.0",
+                "CC-BY-SA-4.0",
+                "CC0-1.0",
+                "CDDL-1.0",
+                "CDDL-1.1",
+                "CDLA-Permissive-1.0",
+                "CDLA-Sharing-1.0",
+                "CECILL-1.0",
+                "CECILL-1.1",
+                "CECILL-2.0",
+                "CECILL-2.1",
+                "CECILL-B",
+                "CECILL-C",
+                "ClArtistic",
+                "CNRI-Jython",
+                "CNRI-Python-GPL-Compatible",
+                "CNRI-Python",
+                "Condor-1.1",
+                "CPAL-1.0",
+                "CPL-1.0",
+                "CPOL-1.02",
+                "Crossword",
+                "CrystalStacker",
+                "CUA-OPL-1.0",
+                "Cube",
+                "curl",
+                "D-FSL-1.0",
+                "diffmark",
+                "DOC",
+                "Dotseqn",
+                "DSDP",
+                "dvipdfm",
+                "ECL-1.0",
+                "ECL-2.0",
+                "EFL-1.0",
+                "EFL-2.0",
+                "eGenix",
+                "Entessa",
+                "EPL-1.0",
+                "EPL-2.0",
+                "ErlPL-1.1",
+                "EUDatagrid",
+                "EUPL-1.0",
+                "EUPL-1.1",
+                "EUPL-1.2",
+                "Eurosym",
+                "Fair",
+                "Frameworx-1.0",
+                "FreeImage",
+                "FSFAP",
+                "FSFUL",
+                "FSFULLR",
+                "FTL",
+                "GFDL-1.1-only",
+                "GFDL-1.1-or-later",
+                "GFDL-1.2-only",
+                "GFDL-1.2-or-later",
+                "GFDL-1.3-only",
+                "GFDL-1.3-or-later",
+                "Giftware",
+                "GL2PS",
+                "Glide",
+                "Glulxe",
+                "gnuplot",
+                "GPL-1.0-only",
+                "GPL-1.0-or-later",
+                "GPL-2.0-only",
+                "GPL-2.0-or-later",
+                "GPL-3.0-only",
+                "GPL-3.0-or-later",
+                "gSOAP-1.3b",
+                "HaskellReport",
+                "HPND",
+                "IBM-pibs",
+                "ICU",
+                "IJG",
+                "ImageMagick",
+                "iMatix",
+                "Imlib2",
+                "Info-ZIP",
+                "Intel-ACPI",
+                "Intel",
+                "Interbase-1.0",
+                "IPA",
+                "IPL-1.0",
+                "ISC",
+                "JasPer-2.0",
+                "JSON",
+                "LAL-1.2",
+                "LAL-1.3",
+                "Latex2e",
+                "Leptonica",
+                "LGPL-2.0-only",
+                "LGPL-2.0-or-later",
+                "LGPL-2.1-only",
+                "LGPL-2.1-or-later",
+                "LGPL-3.0-only",
+                "LGPL-3.0-or-later",
+                "LGPLLR",
+                "Libpng",
+                "libtiff",
+                "LiLiQ-P-1.1",
+                "LiLiQ-R-1.1",
+                "LiLiQ-Rplus-1.1",
+                "Linux-OpenIB",
+                "LPL-1.0",
+                "LPL-1.02",
+                "LPPL-1.0",
+                "LPPL-1.1",
+                "LPPL-1.2",
+                "LPPL-1.3a",
+                "LPPL-1.3c",
+                "MakeIndex",
+                "MirOS",
+                "MIT-0",
+                "MIT-advertising",
+                "MIT-CMU",
+                "MIT-enna",
+                "MIT-feh",
+                "MIT",
+                "MITNFA",
+                "Motosoto",
+                "mpich2",
+                "MPL-1.0",
+                "MPL-1.1",
+                "MPL-2.0-no-copyleft-exception",
+                "MPL-2.0",
+                "MS-PL",
+                "MS-RL",
+                "MTLL",
+                "Multics",
+                "Mup",
+                "NASA-1.3",
+                "Naumen",
+                "NBPL-1.0",
+                "NCSA",
+                "Net-SNMP",
+                "NetCDF",
+                "Newsletr",
+                "NGPL",
+                "NLOD-1.0",
+                "NLPL",
+                "Nokia",
+                "NOSL",
+                "Noweb",
+                "NPL-1.0",
+                "NPL-1.1",
+                "NPOSL-3.0",
+                "NRL",
+                "NTP",
+                "OCCT-PL",
+                "OCLC-2.0",
+                "ODbL-1.0",
+                "OFL-1.0",
+                "OFL-1.1",
+                "OGTSL",
+                "OLDAP-1.1",
+                "OLDAP-1.2",
+                "OLDAP-1.3",
+                "OLDAP-1.4",
+                "OLDAP-2.0.1",
+                "OLDAP-2.0",
+                "OLDAP-2.1",
+                "OLDAP-2.2.1",
+                "OLDAP-2.2.2",
+                "OLDAP-2.2",
+                "OLDAP-2.3",
+                "OLDAP-2.4",
+                "OLDAP-2.5",
+                "OLDAP-2.6",
+                "OLDAP-2.7",
+                "OLDAP-2.8",
+                "OML",
+                "OpenSSL",
+                "OPL-1.0",
+                "OSET-PL-2.1",
+                "OSL-1.0",
+                "OSL-1.1",
+                "OSL-2.0",
+                "OSL-2.1",
+                "OSL-3.0",
+                "PDDL-1.0",
+                "PHP-3.0",
+                "PHP-3.01",
+                "Plexus",
+                "PostgreSQL",
+                "psfrag",
+                "psutils",
+                "Python-2.0",
+                "Qhull",
+                "QPL-1.0",
+                "Rdisc",
+                "RHeCos-1.1",
+                "RPL-1.1",
+                "RPL-1.5",
+                "RPSL-1.0",
+                "RSA-MD",
+                "RSCPL",
+                "Ruby",
+                "SAX-PD",
+                "Saxpath",
+                "SCEA",
+                "Sendmail",
+                "SGI-B-1.0",
+                "SGI-B-1.1",
+                "SGI-B-2.0",
+                "SimPL-2.0",
+                "SISSL-1.2",
+                "SISSL",
+                "Sleepycat",
+                "SMLNJ",
+                "SMPPL",
+                "SNIA",
+                "Spencer-86",
+                "Spencer-94",
+                "Spencer-99",
+                "SPL-1.0",
+                "SugarCRM-1.1.3",
+                "SWL",
+                "TCL",
+                "TCP-wrappers",
+                "TMate",
+                "TORQUE-1.1",
+                "TOSL",
+                "Unicode-DFS-2015",
+                "Unicode-DFS-2016",
+                "Unicode-TOU",
+                "Unlicense",
+                "UPL-1.0",
+                "Vim",
+                "VOSTROM",
+                "VSL-1.0",
+                "W3C-19980720",
+                "W3C-20150513",
+                "W3C",
+                "Watcom-1.0",
+                "Wsuipa",
+                "WTFPL",
+                "X11",
+                "Xerox",
+                "XFree86-1.1",
+                "xinetd",
+                "Xnet",
+                "xpp",
+                "XSkat",
+                "YPL-1.0",
+                "YPL-1.1",
+                "Zed",
+                "Zend-2.0",
+                "Zimbra-1.3",
+                "Zimbra-1.4",
+                "zlib-acknowledgement",
+                "Zlib",
+                "ZPL-1.1",
+                "ZPL-2.0",
+                "ZPL-2.1",
+            ]
+            | None = None,
+            license_ext: Element | Mapping[str, Any] | None = None,
+            fhir_version: fp.PrimitiveList[fp.Code] | None = None,
+            fhir_version_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            depends_on: Sequence[ImplementationGuideDependsOn | Mapping[str, Any]] | None = None,
+            global_: Sequence[ImplementationGuideGlobal | Mapping[str, Any]] | None = None,
+            definition: ImplementationGuideDefinition | Mapping[str, Any] | None = None,
+            manifest: ImplementationGuideManifest | Mapping[str, Any] | None = None,
+        ) -> None: ...

@@ -4,7 +4,7 @@ InsurancePlanCoverage, InsurancePlanPlanGeneralCost,
 InsurancePlanPlanSpecificCostBenefitCost, InsurancePlanPlanSpecificCostBenefit,
 InsurancePlanPlanSpecificCost, InsurancePlanPlan, InsurancePlan."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -13,7 +13,7 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactPoint,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     HumanName,
     Identifier,
     Money,
@@ -22,6 +22,13 @@ from pymedplum.fhir.datatypes import (
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class InsurancePlanContact(BackboneElement):
@@ -36,6 +43,21 @@ class InsurancePlanContact(BackboneElement):
     address: Address | None = None
     """Visiting or postal addresses for the contact"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            purpose: CodeableConcept | Mapping[str, Any] | None = None,
+            name: HumanName | Mapping[str, Any] | None = None,
+            telecom: Sequence[ContactPoint | Mapping[str, Any]] | None = None,
+            address: Address | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class InsurancePlanCoverageBenefitLimit(BackboneElement):
     """The specific limits on the benefit."""
@@ -44,6 +66,19 @@ class InsurancePlanCoverageBenefitLimit(BackboneElement):
     """Maximum value allowed"""
     code: CodeableConcept | None = None
     """Benefit limit details"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            value: Quantity | Mapping[str, Any] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class InsurancePlanCoverageBenefit(BackboneElement):
@@ -58,6 +93,21 @@ class InsurancePlanCoverageBenefit(BackboneElement):
     limit: list[InsurancePlanCoverageBenefitLimit] | None = None
     """Benefit limits"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            requirement: fp.String | None = None,
+            requirement_ext: Element | Mapping[str, Any] | None = None,
+            limit: Sequence[InsurancePlanCoverageBenefitLimit | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class InsurancePlanCoverage(BackboneElement):
     """Details about the coverage offered by the insurance product."""
@@ -68,6 +118,20 @@ class InsurancePlanCoverage(BackboneElement):
     """What networks provide coverage"""
     benefit: list[InsurancePlanCoverageBenefit] | None = None
     """List of benefits"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            network: Sequence[Reference | Mapping[str, Any]] | None = None,
+            benefit: Sequence[InsurancePlanCoverageBenefit | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class InsurancePlanPlanGeneralCost(BackboneElement):
@@ -86,6 +150,23 @@ class InsurancePlanPlanGeneralCost(BackboneElement):
     comment_ext: Element | None = None
     """Extensions and id of ``comment`` (JSON ``_comment``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            group_size: fp.PositiveInt | None = None,
+            group_size_ext: Element | Mapping[str, Any] | None = None,
+            cost: Money | Mapping[str, Any] | None = None,
+            comment: fp.String | None = None,
+            comment_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class InsurancePlanPlanSpecificCostBenefitCost(BackboneElement):
     """List of the costs associated with a specific benefit."""
@@ -99,6 +180,21 @@ class InsurancePlanPlanSpecificCostBenefitCost(BackboneElement):
     value: Quantity | None = None
     """The actual cost value"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            applicability: CodeableConcept | Mapping[str, Any] | None = None,
+            qualifiers: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            value: Quantity | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class InsurancePlanPlanSpecificCostBenefit(BackboneElement):
     """List of the specific benefits under this category of benefit."""
@@ -108,6 +204,20 @@ class InsurancePlanPlanSpecificCostBenefit(BackboneElement):
     cost: list[InsurancePlanPlanSpecificCostBenefitCost] | None = None
     """List of the costs"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            cost: Sequence[InsurancePlanPlanSpecificCostBenefitCost | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
+
 
 class InsurancePlanPlanSpecificCost(BackboneElement):
     """Costs associated with the coverage provided by the product."""
@@ -116,6 +226,20 @@ class InsurancePlanPlanSpecificCost(BackboneElement):
     """General category of benefit"""
     benefit: list[InsurancePlanPlanSpecificCostBenefit] | None = None
     """Benefits list"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            category: CodeableConcept | Mapping[str, Any],
+            benefit: Sequence[InsurancePlanPlanSpecificCostBenefit | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 class InsurancePlanPlan(BackboneElement):
@@ -133,6 +257,24 @@ class InsurancePlanPlan(BackboneElement):
     """Overall costs"""
     specific_cost: list[InsurancePlanPlanSpecificCost] | None = None
     """Specific costs"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            coverage_area: Sequence[Reference | Mapping[str, Any]] | None = None,
+            network: Sequence[Reference | Mapping[str, Any]] | None = None,
+            general_cost: Sequence[InsurancePlanPlanGeneralCost | Mapping[str, Any]] | None = None,
+            specific_cost: Sequence[InsurancePlanPlanSpecificCost | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 class InsurancePlan(DomainResource):
@@ -174,3 +316,39 @@ class InsurancePlan(DomainResource):
     """Coverage details"""
     plan: list[InsurancePlanPlan] | None = None
     """Plan details"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["InsurancePlan"] = "InsurancePlan",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"] | None = None,
+            status_ext: Element | Mapping[str, Any] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            alias: fp.PrimitiveList[fp.String] | None = None,
+            alias_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+            owned_by: Reference | Mapping[str, Any] | None = None,
+            administered_by: Reference | Mapping[str, Any] | None = None,
+            coverage_area: Sequence[Reference | Mapping[str, Any]] | None = None,
+            contact: Sequence[InsurancePlanContact | Mapping[str, Any]] | None = None,
+            endpoint: Sequence[Reference | Mapping[str, Any]] | None = None,
+            network: Sequence[Reference | Mapping[str, Any]] | None = None,
+            coverage: Sequence[InsurancePlanCoverage | Mapping[str, Any]] | None = None,
+            plan: Sequence[InsurancePlanPlan | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -2,7 +2,7 @@
 """FHIR models: MeasureGroupPopulation, MeasureGroupStratifierComponent, MeasureGroupStratifier,
 MeasureGroup, MeasureSupplementalData, Measure."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -12,7 +12,7 @@ from pymedplum.fhir.datatypes import (
     ContactDetail,
     Element,
     Expression,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Reference,
@@ -20,6 +20,13 @@ from pymedplum.fhir.datatypes import (
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class MeasureGroupPopulation(BackboneElement):
@@ -34,6 +41,21 @@ class MeasureGroupPopulation(BackboneElement):
     criteria: Expression
     """The criteria that defines this population"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            criteria: Expression | Mapping[str, Any],
+        ) -> None: ...
+
 
 class MeasureGroupStratifierComponent(BackboneElement):
     """A component of the stratifier criteria for the measure report, specified as either the name of a valid CQL expression defined within a referenced library or a valid FHIR Resource Path."""
@@ -46,6 +68,21 @@ class MeasureGroupStratifierComponent(BackboneElement):
     """Extensions and id of ``description`` (JSON ``_description``)."""
     criteria: Expression
     """Component of how the measure should be stratified"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            criteria: Expression | Mapping[str, Any],
+        ) -> None: ...
 
 
 class MeasureGroupStratifier(BackboneElement):
@@ -62,6 +99,22 @@ class MeasureGroupStratifier(BackboneElement):
     component: list[MeasureGroupStratifierComponent] | None = None
     """Stratifier criteria component for the measure"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            criteria: Expression | Mapping[str, Any] | None = None,
+            component: Sequence[MeasureGroupStratifierComponent | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class MeasureGroup(BackboneElement):
     """A group of population criteria for the measure."""
@@ -77,6 +130,22 @@ class MeasureGroup(BackboneElement):
     stratifier: list[MeasureGroupStratifier] | None = None
     """Stratifier criteria for the measure"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            population: Sequence[MeasureGroupPopulation | Mapping[str, Any]] | None = None,
+            stratifier: Sequence[MeasureGroupStratifier | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class MeasureSupplementalData(BackboneElement):
     """The supplemental data criteria for the measure report, specified as either the name of a valid CQL expression within a referenced library, or a valid FHIR Resource Path."""
@@ -91,6 +160,22 @@ class MeasureSupplementalData(BackboneElement):
     """Extensions and id of ``description`` (JSON ``_description``)."""
     criteria: Expression
     """Expression describing additional data to be reported"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            usage: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            criteria: Expression | Mapping[str, Any],
+        ) -> None: ...
 
 
 _Measure_CHOICES = (
@@ -244,3 +329,87 @@ class Measure(DomainResource):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _Measure_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["Measure"] = "Measure",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            subtitle: fp.String | None = None,
+            subtitle_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            subject_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            subject_reference: Reference | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            usage: fp.String | None = None,
+            usage_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            approval_date: fp.Date | None = None,
+            approval_date_ext: Element | Mapping[str, Any] | None = None,
+            last_review_date: fp.Date | None = None,
+            last_review_date_ext: Element | Mapping[str, Any] | None = None,
+            effective_period: Period | Mapping[str, Any] | None = None,
+            topic: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            author: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            editor: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            reviewer: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            endorser: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            related_artifact: Sequence[RelatedArtifact | Mapping[str, Any]] | None = None,
+            library: fp.PrimitiveList[fp.Canonical] | None = None,
+            library_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            disclaimer: fp.Markdown | None = None,
+            disclaimer_ext: Element | Mapping[str, Any] | None = None,
+            scoring: CodeableConcept | Mapping[str, Any] | None = None,
+            composite_scoring: CodeableConcept | Mapping[str, Any] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            risk_adjustment: fp.String | None = None,
+            risk_adjustment_ext: Element | Mapping[str, Any] | None = None,
+            rate_aggregation: fp.String | None = None,
+            rate_aggregation_ext: Element | Mapping[str, Any] | None = None,
+            rationale: fp.Markdown | None = None,
+            rationale_ext: Element | Mapping[str, Any] | None = None,
+            clinical_recommendation_statement: fp.Markdown | None = None,
+            clinical_recommendation_statement_ext: Element | Mapping[str, Any] | None = None,
+            improvement_notation: CodeableConcept | Mapping[str, Any] | None = None,
+            definition: fp.PrimitiveList[fp.Markdown] | None = None,
+            definition_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            guidance: fp.Markdown | None = None,
+            guidance_ext: Element | Mapping[str, Any] | None = None,
+            group: Sequence[MeasureGroup | Mapping[str, Any]] | None = None,
+            supplemental_data: Sequence[MeasureSupplementalData | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -3,20 +3,27 @@
 MeasureReportGroupStratifierStratumPopulation, MeasureReportGroupStratifierStratum,
 MeasureReportGroupStratifier, MeasureReportGroup, MeasureReport."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Quantity,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class MeasureReportGroupPopulation(BackboneElement):
@@ -31,6 +38,21 @@ class MeasureReportGroupPopulation(BackboneElement):
     subject_results: Reference | None = None
     """For subject-list reports, the subject results in this population"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            count: fp.Integer | None = None,
+            count_ext: Element | Mapping[str, Any] | None = None,
+            subject_results: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MeasureReportGroupStratifierStratumComponent(BackboneElement):
     """A stratifier component value."""
@@ -39,6 +61,19 @@ class MeasureReportGroupStratifierStratumComponent(BackboneElement):
     """What stratifier component of the group"""
     value: CodeableConcept
     """The stratum component value, e.g. male"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any],
+            value: CodeableConcept | Mapping[str, Any],
+        ) -> None: ...
 
 
 class MeasureReportGroupStratifierStratumPopulation(BackboneElement):
@@ -53,6 +88,21 @@ class MeasureReportGroupStratifierStratumPopulation(BackboneElement):
     subject_results: Reference | None = None
     """For subject-list reports, the subject results in this population"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            count: fp.Integer | None = None,
+            count_ext: Element | Mapping[str, Any] | None = None,
+            subject_results: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MeasureReportGroupStratifierStratum(BackboneElement):
     """This element contains the results for a single stratum within the stratifier. For example, when stratifying on administrative gender, there will be four strata, one for each possible gender value."""
@@ -66,6 +116,23 @@ class MeasureReportGroupStratifierStratum(BackboneElement):
     measure_score: Quantity | None = None
     """What score this stratum achieved"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            value: CodeableConcept | Mapping[str, Any] | None = None,
+            component: Sequence[MeasureReportGroupStratifierStratumComponent | Mapping[str, Any]]
+            | None = None,
+            population: Sequence[MeasureReportGroupStratifierStratumPopulation | Mapping[str, Any]]
+            | None = None,
+            measure_score: Quantity | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MeasureReportGroupStratifier(BackboneElement):
     """When a measure includes multiple stratifiers, there will be a stratifier group for each stratifier defined by the measure."""
@@ -74,6 +141,20 @@ class MeasureReportGroupStratifier(BackboneElement):
     """What stratifier of the group"""
     stratum: list[MeasureReportGroupStratifierStratum] | None = None
     """Stratum results, one for each unique value, or set of values, in the stratifier, or stratifier components"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            stratum: Sequence[MeasureReportGroupStratifierStratum | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 class MeasureReportGroup(BackboneElement):
@@ -87,6 +168,21 @@ class MeasureReportGroup(BackboneElement):
     """What score this group achieved"""
     stratifier: list[MeasureReportGroupStratifier] | None = None
     """Stratification results"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            population: Sequence[MeasureReportGroupPopulation | Mapping[str, Any]] | None = None,
+            measure_score: Quantity | Mapping[str, Any] | None = None,
+            stratifier: Sequence[MeasureReportGroupStratifier | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class MeasureReport(DomainResource):
@@ -124,3 +220,37 @@ class MeasureReport(DomainResource):
     """Measure results for each group"""
     evaluated_resource: list[Reference] | None = None
     """What data was used to calculate the measure score"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["MeasureReport"] = "MeasureReport",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal["complete", "pending", "error"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal["individual", "subject-list", "summary", "data-collection"],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            measure: fp.Canonical,
+            measure_ext: Element | Mapping[str, Any] | None = None,
+            subject: Reference | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            reporter: Reference | Mapping[str, Any] | None = None,
+            period: Period | Mapping[str, Any],
+            improvement_notation: CodeableConcept | Mapping[str, Any] | None = None,
+            group: Sequence[MeasureReportGroup | Mapping[str, Any]] | None = None,
+            evaluated_resource: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...

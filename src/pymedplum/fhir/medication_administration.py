@@ -2,7 +2,7 @@
 """FHIR models: MedicationAdministrationPerformer, MedicationAdministrationDosage,
 MedicationAdministration."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -11,7 +11,7 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Quantity,
@@ -19,6 +19,13 @@ from pymedplum.fhir.datatypes import (
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class MedicationAdministrationPerformer(BackboneElement):
@@ -28,6 +35,19 @@ class MedicationAdministrationPerformer(BackboneElement):
     """Type of performance"""
     actor: Reference
     """Who performed the medication administration"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            function: CodeableConcept | Mapping[str, Any] | None = None,
+            actor: Reference | Mapping[str, Any],
+        ) -> None: ...
 
 
 _MedicationAdministrationDosage_CHOICES = (
@@ -65,6 +85,25 @@ class MedicationAdministrationDosage(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationAdministrationDosage_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            text: fp.String | None = None,
+            text_ext: Element | Mapping[str, Any] | None = None,
+            site: CodeableConcept | Mapping[str, Any] | None = None,
+            route: CodeableConcept | Mapping[str, Any] | None = None,
+            method: CodeableConcept | Mapping[str, Any] | None = None,
+            dose: Quantity | Mapping[str, Any] | None = None,
+            rate_ratio: Ratio | Mapping[str, Any] | None = None,
+            rate_quantity: Quantity | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _MedicationAdministration_CHOICES = (
@@ -147,3 +186,55 @@ class MedicationAdministration(DomainResource):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationAdministration_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["MedicationAdministration"] = "MedicationAdministration",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            instantiates: fp.PrimitiveList[fp.Uri] | None = None,
+            instantiates_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            part_of: Sequence[Reference | Mapping[str, Any]] | None = None,
+            status: Literal[
+                "in-progress",
+                "not-done",
+                "on-hold",
+                "completed",
+                "entered-in-error",
+                "stopped",
+                "unknown",
+            ],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            status_reason: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            category: CodeableConcept | Mapping[str, Any] | None = None,
+            medication_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            medication_reference: Reference | Mapping[str, Any] | None = None,
+            subject: Reference | Mapping[str, Any],
+            context: Reference | Mapping[str, Any] | None = None,
+            supporting_information: Sequence[Reference | Mapping[str, Any]] | None = None,
+            effective_date_time: fp.DateTime | None = None,
+            effective_date_time_ext: Element | Mapping[str, Any] | None = None,
+            effective_period: Period | Mapping[str, Any] | None = None,
+            performer: Sequence[MedicationAdministrationPerformer | Mapping[str, Any]]
+            | None = None,
+            reason_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            reason_reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            request: Reference | Mapping[str, Any] | None = None,
+            device: Sequence[Reference | Mapping[str, Any]] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            dosage: MedicationAdministrationDosage | Mapping[str, Any] | None = None,
+            event_history: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...

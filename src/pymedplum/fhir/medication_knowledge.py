@@ -9,7 +9,7 @@ MedicationKnowledgeRegulatorySubstitution, MedicationKnowledgeRegulatorySchedule
 MedicationKnowledgeRegulatoryMaxDispense, MedicationKnowledgeRegulatory,
 MedicationKnowledgeKinetics, MedicationKnowledge."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -19,13 +19,20 @@ from pymedplum.fhir.datatypes import (
     Dosage,
     Duration,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Money,
     Quantity,
     Ratio,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class MedicationKnowledgeRelatedMedicationKnowledge(BackboneElement):
@@ -36,6 +43,19 @@ class MedicationKnowledgeRelatedMedicationKnowledge(BackboneElement):
     reference: list[Reference] | None = None
     """Associated documentation about the associated medication knowledge"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class MedicationKnowledgeMonograph(BackboneElement):
     """Associated documentation about the medication."""
@@ -44,6 +64,19 @@ class MedicationKnowledgeMonograph(BackboneElement):
     """The category of medication document"""
     source: Reference | None = None
     """Associated documentation about the medication"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            source: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _MedicationKnowledgeIngredient_CHOICES = (
@@ -76,6 +109,22 @@ class MedicationKnowledgeIngredient(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationKnowledgeIngredient_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            item_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            item_reference: Reference | Mapping[str, Any] | None = None,
+            is_active: fp.Boolean | None = None,
+            is_active_ext: Element | Mapping[str, Any] | None = None,
+            strength: Ratio | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MedicationKnowledgeCost(BackboneElement):
     """The price of the medication."""
@@ -89,6 +138,21 @@ class MedicationKnowledgeCost(BackboneElement):
     cost: Money
     """The price of the medication"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            source: fp.String | None = None,
+            source_ext: Element | Mapping[str, Any] | None = None,
+            cost: Money | Mapping[str, Any],
+        ) -> None: ...
+
 
 class MedicationKnowledgeMonitoringProgram(BackboneElement):
     """The program under which the medication is reviewed."""
@@ -100,6 +164,20 @@ class MedicationKnowledgeMonitoringProgram(BackboneElement):
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MedicationKnowledgeAdministrationGuidelinesDosage(BackboneElement):
     """Dosage for the medication for the specific guidelines."""
@@ -108,6 +186,19 @@ class MedicationKnowledgeAdministrationGuidelinesDosage(BackboneElement):
     """Type of dosage"""
     dosage: list[Dosage] | None = None
     """Dosage for the medication for the specific guidelines"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            dosage: Sequence[Dosage | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 _MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics_CHOICES = (
@@ -140,6 +231,21 @@ class MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics(Backbone
     )
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            characteristic_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            characteristic_quantity: Quantity | Mapping[str, Any] | None = None,
+            value: fp.PrimitiveList[fp.String] | None = None,
+            value_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
+
 
 _MedicationKnowledgeAdministrationGuidelines_CHOICES = (
     (
@@ -171,6 +277,26 @@ class MedicationKnowledgeAdministrationGuidelines(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationKnowledgeAdministrationGuidelines_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            dosage: Sequence[MedicationKnowledgeAdministrationGuidelinesDosage | Mapping[str, Any]]
+            | None = None,
+            indication_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            indication_reference: Reference | Mapping[str, Any] | None = None,
+            patient_characteristics: Sequence[
+                MedicationKnowledgeAdministrationGuidelinesPatientCharacteristics
+                | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
+
 
 class MedicationKnowledgeMedicineClassification(BackboneElement):
     """Categorization of the medication within a formulary or classification system."""
@@ -180,6 +306,19 @@ class MedicationKnowledgeMedicineClassification(BackboneElement):
     classification: list[CodeableConcept] | None = None
     """Specific category assigned to the medication"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            classification: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class MedicationKnowledgePackaging(BackboneElement):
     """Information that only applies to packages (not products)."""
@@ -188,6 +327,19 @@ class MedicationKnowledgePackaging(BackboneElement):
     """A code that defines the specific type of packaging that the medication can be found in"""
     quantity: Quantity | None = None
     """The number of product units the package would contain if fully loaded"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _MedicationKnowledgeDrugCharacteristic_CHOICES = (
@@ -226,6 +378,24 @@ class MedicationKnowledgeDrugCharacteristic(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationKnowledgeDrugCharacteristic_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            value_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_quantity: Quantity | Mapping[str, Any] | None = None,
+            value_base64_binary: fp.Base64Binary | None = None,
+            value_base64_binary_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MedicationKnowledgeRegulatorySubstitution(BackboneElement):
     """Specifies if changes are allowed when dispensing a medication from a regulatory perspective."""
@@ -237,12 +407,38 @@ class MedicationKnowledgeRegulatorySubstitution(BackboneElement):
     allowed_ext: Element | None = None
     """Extensions and id of ``allowed`` (JSON ``_allowed``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            allowed: fp.Boolean,
+            allowed_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MedicationKnowledgeRegulatorySchedule(BackboneElement):
     """Specifies the schedule of a medication in jurisdiction."""
 
     schedule: CodeableConcept
     """Specifies the specific drug schedule"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            schedule: CodeableConcept | Mapping[str, Any],
+        ) -> None: ...
 
 
 class MedicationKnowledgeRegulatoryMaxDispense(BackboneElement):
@@ -252,6 +448,19 @@ class MedicationKnowledgeRegulatoryMaxDispense(BackboneElement):
     """The maximum number of units of the medication that can be dispensed"""
     period: Duration | None = None
     """The period that applies to the maximum number of units"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any],
+            period: Duration | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class MedicationKnowledgeRegulatory(BackboneElement):
@@ -266,6 +475,25 @@ class MedicationKnowledgeRegulatory(BackboneElement):
     max_dispense: MedicationKnowledgeRegulatoryMaxDispense | None = None
     """The maximum number of units of the medication that can be dispensed in a period"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            regulatory_authority: Reference | Mapping[str, Any],
+            substitution: Sequence[MedicationKnowledgeRegulatorySubstitution | Mapping[str, Any]]
+            | None = None,
+            schedule: Sequence[MedicationKnowledgeRegulatorySchedule | Mapping[str, Any]]
+            | None = None,
+            max_dispense: MedicationKnowledgeRegulatoryMaxDispense
+            | Mapping[str, Any]
+            | None = None,
+        ) -> None: ...
+
 
 class MedicationKnowledgeKinetics(BackboneElement):
     """The time course of drug absorption, distribution, metabolism and excretion of a medication from the body."""
@@ -276,6 +504,20 @@ class MedicationKnowledgeKinetics(BackboneElement):
     """The median lethal dose of a drug"""
     half_life_period: Duration | None = None
     """Time required for concentration in the body to decrease by half"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            area_under_curve: Sequence[Quantity | Mapping[str, Any]] | None = None,
+            lethal_dose50: Sequence[Quantity | Mapping[str, Any]] | None = None,
+            half_life_period: Duration | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class MedicationKnowledge(DomainResource):
@@ -333,3 +575,58 @@ class MedicationKnowledge(DomainResource):
     """Regulatory information about a medication"""
     kinetics: list[MedicationKnowledgeKinetics] | None = None
     """The time course of drug absorption, distribution, metabolism and excretion of a medication from the body"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["MedicationKnowledge"] = "MedicationKnowledge",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            status: Literal["active", "inactive", "entered-in-error"] | None = None,
+            status_ext: Element | Mapping[str, Any] | None = None,
+            manufacturer: Reference | Mapping[str, Any] | None = None,
+            dose_form: CodeableConcept | Mapping[str, Any] | None = None,
+            amount: Quantity | Mapping[str, Any] | None = None,
+            synonym: fp.PrimitiveList[fp.String] | None = None,
+            synonym_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            related_medication_knowledge: Sequence[
+                MedicationKnowledgeRelatedMedicationKnowledge | Mapping[str, Any]
+            ]
+            | None = None,
+            associated_medication: Sequence[Reference | Mapping[str, Any]] | None = None,
+            product_type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            monograph: Sequence[MedicationKnowledgeMonograph | Mapping[str, Any]] | None = None,
+            ingredient: Sequence[MedicationKnowledgeIngredient | Mapping[str, Any]] | None = None,
+            preparation_instruction: fp.Markdown | None = None,
+            preparation_instruction_ext: Element | Mapping[str, Any] | None = None,
+            intended_route: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            cost: Sequence[MedicationKnowledgeCost | Mapping[str, Any]] | None = None,
+            monitoring_program: Sequence[MedicationKnowledgeMonitoringProgram | Mapping[str, Any]]
+            | None = None,
+            administration_guidelines: Sequence[
+                MedicationKnowledgeAdministrationGuidelines | Mapping[str, Any]
+            ]
+            | None = None,
+            medicine_classification: Sequence[
+                MedicationKnowledgeMedicineClassification | Mapping[str, Any]
+            ]
+            | None = None,
+            packaging: MedicationKnowledgePackaging | Mapping[str, Any] | None = None,
+            drug_characteristic: Sequence[MedicationKnowledgeDrugCharacteristic | Mapping[str, Any]]
+            | None = None,
+            contraindication: Sequence[Reference | Mapping[str, Any]] | None = None,
+            regulatory: Sequence[MedicationKnowledgeRegulatory | Mapping[str, Any]] | None = None,
+            kinetics: Sequence[MedicationKnowledgeKinetics | Mapping[str, Any]] | None = None,
+        ) -> None: ...

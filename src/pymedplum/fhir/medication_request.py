@@ -2,7 +2,7 @@
 """FHIR models: MedicationRequestDispenseRequestInitialFill, MedicationRequestDispenseRequest,
 MedicationRequestSubstitution, MedicationRequest."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -13,13 +13,20 @@ from pymedplum.fhir.datatypes import (
     Dosage,
     Duration,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Quantity,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class MedicationRequestDispenseRequestInitialFill(BackboneElement):
@@ -29,6 +36,19 @@ class MedicationRequestDispenseRequestInitialFill(BackboneElement):
     """First fill quantity"""
     duration: Duration | None = None
     """First fill duration"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            duration: Duration | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class MedicationRequestDispenseRequest(BackboneElement):
@@ -50,6 +70,27 @@ class MedicationRequestDispenseRequest(BackboneElement):
     """Number of days supply per dispense"""
     performer: Reference | None = None
     """Intended dispenser"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            initial_fill: MedicationRequestDispenseRequestInitialFill
+            | Mapping[str, Any]
+            | None = None,
+            dispense_interval: Duration | Mapping[str, Any] | None = None,
+            validity_period: Period | Mapping[str, Any] | None = None,
+            number_of_repeats_allowed: fp.UnsignedInt | None = None,
+            number_of_repeats_allowed_ext: Element | Mapping[str, Any] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            expected_supply_duration: Duration | Mapping[str, Any] | None = None,
+            performer: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _MedicationRequestSubstitution_CHOICES = (
@@ -79,6 +120,21 @@ class MedicationRequestSubstitution(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationRequestSubstitution_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            allowed_boolean: fp.Boolean | None = None,
+            allowed_boolean_ext: Element | Mapping[str, Any] | None = None,
+            allowed_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            reason: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _MedicationRequest_CHOICES = (
@@ -213,3 +269,82 @@ class MedicationRequest(DomainResource):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _MedicationRequest_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["MedicationRequest"] = "MedicationRequest",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal[
+                "active",
+                "on-hold",
+                "cancelled",
+                "completed",
+                "entered-in-error",
+                "stopped",
+                "draft",
+                "unknown",
+            ],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            status_reason: CodeableConcept | Mapping[str, Any] | None = None,
+            intent: Literal[
+                "proposal",
+                "plan",
+                "order",
+                "original-order",
+                "reflex-order",
+                "filler-order",
+                "instance-order",
+                "option",
+            ],
+            intent_ext: Element | Mapping[str, Any] | None = None,
+            category: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            priority: Literal["routine", "urgent", "asap", "stat"] | None = None,
+            priority_ext: Element | Mapping[str, Any] | None = None,
+            do_not_perform: fp.Boolean | None = None,
+            do_not_perform_ext: Element | Mapping[str, Any] | None = None,
+            reported_boolean: fp.Boolean | None = None,
+            reported_boolean_ext: Element | Mapping[str, Any] | None = None,
+            reported_reference: Reference | Mapping[str, Any] | None = None,
+            medication_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            medication_reference: Reference | Mapping[str, Any] | None = None,
+            subject: Reference | Mapping[str, Any],
+            encounter: Reference | Mapping[str, Any] | None = None,
+            supporting_information: Sequence[Reference | Mapping[str, Any]] | None = None,
+            authored_on: fp.DateTime | None = None,
+            authored_on_ext: Element | Mapping[str, Any] | None = None,
+            requester: Reference | Mapping[str, Any] | None = None,
+            performer: Reference | Mapping[str, Any] | None = None,
+            performer_type: CodeableConcept | Mapping[str, Any] | None = None,
+            recorder: Reference | Mapping[str, Any] | None = None,
+            reason_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            reason_reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            instantiates_canonical: fp.PrimitiveList[fp.Canonical] | None = None,
+            instantiates_canonical_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            instantiates_uri: fp.PrimitiveList[fp.Uri] | None = None,
+            instantiates_uri_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            based_on: Sequence[Reference | Mapping[str, Any]] | None = None,
+            group_identifier: Identifier | Mapping[str, Any] | None = None,
+            course_of_therapy_type: CodeableConcept | Mapping[str, Any] | None = None,
+            insurance: Sequence[Reference | Mapping[str, Any]] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            dosage_instruction: Sequence[Dosage | Mapping[str, Any]] | None = None,
+            dispense_request: MedicationRequestDispenseRequest | Mapping[str, Any] | None = None,
+            substitution: MedicationRequestSubstitution | Mapping[str, Any] | None = None,
+            prior_prescription: Reference | Mapping[str, Any] | None = None,
+            detected_issue: Sequence[Reference | Mapping[str, Any]] | None = None,
+            event_history: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -3,7 +3,7 @@
 MedicinalProductManufacturingBusinessOperation, MedicinalProductSpecialDesignation,
 MedicinalProduct."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -12,12 +12,19 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     Coding,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
 from pymedplum.fhir.marketing_status import MarketingStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class MedicinalProductNameNamePart(BackboneElement):
@@ -30,6 +37,20 @@ class MedicinalProductNameNamePart(BackboneElement):
     type: Coding
     """Idenifying type for this part of the name (e.g. strength part)"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            part: fp.String,
+            part_ext: Element | Mapping[str, Any] | None = None,
+            type: Coding | Mapping[str, Any],
+        ) -> None: ...
+
 
 class MedicinalProductNameCountryLanguage(BackboneElement):
     """Country where the name applies."""
@@ -40,6 +61,20 @@ class MedicinalProductNameCountryLanguage(BackboneElement):
     """Jurisdiction code for where this name applies"""
     language: CodeableConcept
     """Language code for this name"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            country: CodeableConcept | Mapping[str, Any],
+            jurisdiction: CodeableConcept | Mapping[str, Any] | None = None,
+            language: CodeableConcept | Mapping[str, Any],
+        ) -> None: ...
 
 
 class MedicinalProductName(BackboneElement):
@@ -53,6 +88,22 @@ class MedicinalProductName(BackboneElement):
     """Coding words or phrases of the name"""
     country_language: list[MedicinalProductNameCountryLanguage] | None = None
     """Country where the name applies"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            product_name: fp.String,
+            product_name_ext: Element | Mapping[str, Any] | None = None,
+            name_part: Sequence[MedicinalProductNameNamePart | Mapping[str, Any]] | None = None,
+            country_language: Sequence[MedicinalProductNameCountryLanguage | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 class MedicinalProductManufacturingBusinessOperation(BackboneElement):
@@ -72,6 +123,24 @@ class MedicinalProductManufacturingBusinessOperation(BackboneElement):
     """The manufacturer or establishment associated with the process"""
     regulator: Reference | None = None
     """A regulator which oversees the operation"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            operation_type: CodeableConcept | Mapping[str, Any] | None = None,
+            authorisation_reference_number: Identifier | Mapping[str, Any] | None = None,
+            effective_date: fp.DateTime | None = None,
+            effective_date_ext: Element | Mapping[str, Any] | None = None,
+            confidentiality_indicator: CodeableConcept | Mapping[str, Any] | None = None,
+            manufacturer: Sequence[Reference | Mapping[str, Any]] | None = None,
+            regulator: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _MedicinalProductSpecialDesignation_CHOICES = (
@@ -111,6 +180,26 @@ class MedicinalProductSpecialDesignation(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _MedicinalProductSpecialDesignation_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            intended_use: CodeableConcept | Mapping[str, Any] | None = None,
+            indication_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            indication_reference: Reference | Mapping[str, Any] | None = None,
+            status: CodeableConcept | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            species: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class MedicinalProduct(DomainResource):
@@ -162,3 +251,47 @@ class MedicinalProduct(DomainResource):
     """An operation applied to the product, for manufacturing or adminsitrative purpose"""
     special_designation: list[MedicinalProductSpecialDesignation] | None = None
     """Indicates if the medicinal product has an orphan designation for the treatment of a rare disease"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["MedicinalProduct"] = "MedicinalProduct",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            domain: Coding | Mapping[str, Any] | None = None,
+            combined_pharmaceutical_dose_form: CodeableConcept | Mapping[str, Any] | None = None,
+            legal_status_of_supply: CodeableConcept | Mapping[str, Any] | None = None,
+            additional_monitoring_indicator: CodeableConcept | Mapping[str, Any] | None = None,
+            special_measures: fp.PrimitiveList[fp.String] | None = None,
+            special_measures_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            paediatric_use_indicator: CodeableConcept | Mapping[str, Any] | None = None,
+            product_classification: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            marketing_status: Sequence[MarketingStatus | Mapping[str, Any]] | None = None,
+            pharmaceutical_product: Sequence[Reference | Mapping[str, Any]] | None = None,
+            packaged_medicinal_product: Sequence[Reference | Mapping[str, Any]] | None = None,
+            attached_document: Sequence[Reference | Mapping[str, Any]] | None = None,
+            master_file: Sequence[Reference | Mapping[str, Any]] | None = None,
+            contact: Sequence[Reference | Mapping[str, Any]] | None = None,
+            clinical_trial: Sequence[Reference | Mapping[str, Any]] | None = None,
+            name: Sequence[MedicinalProductName | Mapping[str, Any]] | None = None,
+            cross_reference: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            manufacturing_business_operation: Sequence[
+                MedicinalProductManufacturingBusinessOperation | Mapping[str, Any]
+            ]
+            | None = None,
+            special_designation: Sequence[MedicinalProductSpecialDesignation | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...

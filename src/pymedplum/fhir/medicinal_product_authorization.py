@@ -2,7 +2,7 @@
 """FHIR models: MedicinalProductAuthorizationJurisdictionalAuthorization,
 MedicinalProductAuthorizationProcedure, MedicinalProductAuthorization."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -10,12 +10,19 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class MedicinalProductAuthorizationJurisdictionalAuthorization(BackboneElement):
@@ -31,6 +38,22 @@ class MedicinalProductAuthorizationJurisdictionalAuthorization(BackboneElement):
     """The legal status of supply in a jurisdiction or region"""
     validity_period: Period | None = None
     """The start and expected end date of the authorization"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            country: CodeableConcept | Mapping[str, Any] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            legal_status_of_supply: CodeableConcept | Mapping[str, Any] | None = None,
+            validity_period: Period | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _MedicinalProductAuthorizationProcedure_CHOICES = (
@@ -64,6 +87,23 @@ class MedicinalProductAuthorizationProcedure(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _MedicinalProductAuthorizationProcedure_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            date_period: Period | Mapping[str, Any] | None = None,
+            date_date_time: fp.DateTime | None = None,
+            date_date_time_ext: Element | Mapping[str, Any] | None = None,
+            application: "Sequence[MedicinalProductAuthorizationProcedure | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
 
 
 class MedicinalProductAuthorization(DomainResource):
@@ -113,3 +153,47 @@ class MedicinalProductAuthorization(DomainResource):
     """Medicines Regulatory Agency"""
     procedure: MedicinalProductAuthorizationProcedure | None = None
     """The regulatory procedure for granting or amending a marketing authorization"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal[
+                "MedicinalProductAuthorization"
+            ] = "MedicinalProductAuthorization",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            subject: Reference | Mapping[str, Any] | None = None,
+            country: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            status: CodeableConcept | Mapping[str, Any] | None = None,
+            status_date: fp.DateTime | None = None,
+            status_date_ext: Element | Mapping[str, Any] | None = None,
+            restore_date: fp.DateTime | None = None,
+            restore_date_ext: Element | Mapping[str, Any] | None = None,
+            validity_period: Period | Mapping[str, Any] | None = None,
+            data_exclusivity_period: Period | Mapping[str, Any] | None = None,
+            date_of_first_authorization: fp.DateTime | None = None,
+            date_of_first_authorization_ext: Element | Mapping[str, Any] | None = None,
+            international_birth_date: fp.DateTime | None = None,
+            international_birth_date_ext: Element | Mapping[str, Any] | None = None,
+            legal_basis: CodeableConcept | Mapping[str, Any] | None = None,
+            jurisdictional_authorization: Sequence[
+                MedicinalProductAuthorizationJurisdictionalAuthorization | Mapping[str, Any]
+            ]
+            | None = None,
+            holder: Reference | Mapping[str, Any] | None = None,
+            regulator: Reference | Mapping[str, Any] | None = None,
+            procedure: MedicinalProductAuthorizationProcedure | Mapping[str, Any] | None = None,
+        ) -> None: ...

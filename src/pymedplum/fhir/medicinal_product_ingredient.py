@@ -4,19 +4,26 @@ MedicinalProductIngredientSpecifiedSubstanceStrength,
 MedicinalProductIngredientSpecifiedSubstance, MedicinalProductIngredientSubstance,
 MedicinalProductIngredient."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Ratio,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class MedicinalProductIngredientSpecifiedSubstanceStrengthReferenceStrength(BackboneElement):
@@ -34,6 +41,23 @@ class MedicinalProductIngredientSpecifiedSubstanceStrengthReferenceStrength(Back
     """Extensions and id of ``measurementPoint`` (JSON ``_measurementPoint``)."""
     country: list[CodeableConcept] | None = None
     """The country or countries for which the strength range applies"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            substance: CodeableConcept | Mapping[str, Any] | None = None,
+            strength: Ratio | Mapping[str, Any],
+            strength_low_limit: Ratio | Mapping[str, Any] | None = None,
+            measurement_point: fp.String | None = None,
+            measurement_point_ext: Element | Mapping[str, Any] | None = None,
+            country: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class MedicinalProductIngredientSpecifiedSubstanceStrength(BackboneElement):
@@ -58,6 +82,29 @@ class MedicinalProductIngredientSpecifiedSubstanceStrength(BackboneElement):
     ) = None
     """Strength expressed in terms of a reference substance"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            presentation: Ratio | Mapping[str, Any],
+            presentation_low_limit: Ratio | Mapping[str, Any] | None = None,
+            concentration: Ratio | Mapping[str, Any] | None = None,
+            concentration_low_limit: Ratio | Mapping[str, Any] | None = None,
+            measurement_point: fp.String | None = None,
+            measurement_point_ext: Element | Mapping[str, Any] | None = None,
+            country: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            reference_strength: Sequence[
+                MedicinalProductIngredientSpecifiedSubstanceStrengthReferenceStrength
+                | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
+
 
 class MedicinalProductIngredientSpecifiedSubstance(BackboneElement):
     """A specified substance that comprises this ingredient."""
@@ -71,6 +118,24 @@ class MedicinalProductIngredientSpecifiedSubstance(BackboneElement):
     strength: list[MedicinalProductIngredientSpecifiedSubstanceStrength] | None = None
     """Quantity of the substance or specified substance present in the manufactured item or pharmaceutical product"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any],
+            group: CodeableConcept | Mapping[str, Any],
+            confidentiality: CodeableConcept | Mapping[str, Any] | None = None,
+            strength: Sequence[
+                MedicinalProductIngredientSpecifiedSubstanceStrength | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
+
 
 class MedicinalProductIngredientSubstance(BackboneElement):
     """The ingredient substance."""
@@ -79,6 +144,22 @@ class MedicinalProductIngredientSubstance(BackboneElement):
     """The ingredient substance"""
     strength: list[MedicinalProductIngredientSpecifiedSubstanceStrength] | None = None
     """Quantity of the substance or specified substance present in the manufactured item or pharmaceutical product"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any],
+            strength: Sequence[
+                MedicinalProductIngredientSpecifiedSubstanceStrength | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
 
 
 class MedicinalProductIngredient(DomainResource):
@@ -100,3 +181,32 @@ class MedicinalProductIngredient(DomainResource):
     """A specified substance that comprises this ingredient"""
     substance: MedicinalProductIngredientSubstance | None = None
     """The ingredient substance"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["MedicinalProductIngredient"] = "MedicinalProductIngredient",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            role: CodeableConcept | Mapping[str, Any],
+            allergenic_indicator: fp.Boolean | None = None,
+            allergenic_indicator_ext: Element | Mapping[str, Any] | None = None,
+            manufacturer: Sequence[Reference | Mapping[str, Any]] | None = None,
+            specified_substance: Sequence[
+                MedicinalProductIngredientSpecifiedSubstance | Mapping[str, Any]
+            ]
+            | None = None,
+            substance: MedicinalProductIngredientSubstance | Mapping[str, Any] | None = None,
+        ) -> None: ...

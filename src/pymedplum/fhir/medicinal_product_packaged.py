@@ -2,14 +2,14 @@
 """FHIR models: MedicinalProductPackagedBatchIdentifier, MedicinalProductPackagedPackageItem,
 MedicinalProductPackaged."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Quantity,
     Reference,
@@ -19,6 +19,13 @@ from pymedplum.fhir.marketing_status import MarketingStatus
 from pymedplum.fhir.prod_characteristic import ProdCharacteristic
 from pymedplum.fhir.product_shelf_life import ProductShelfLife
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
+
 
 class MedicinalProductPackagedBatchIdentifier(BackboneElement):
     """Batch numbering."""
@@ -27,6 +34,19 @@ class MedicinalProductPackagedBatchIdentifier(BackboneElement):
     """A number appearing on the outer packaging of a specific batch"""
     immediate_packaging: Identifier | None = None
     """A number appearing on the immediate packaging (and not the outer packaging)"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            outer_packaging: Identifier | Mapping[str, Any],
+            immediate_packaging: Identifier | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class MedicinalProductPackagedPackageItem(BackboneElement):
@@ -57,6 +77,29 @@ class MedicinalProductPackagedPackageItem(BackboneElement):
     manufacturer: list[Reference] | None = None
     """Manufacturer of this Package Item"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any],
+            quantity: Quantity | Mapping[str, Any],
+            material: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            alternate_material: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            device: Sequence[Reference | Mapping[str, Any]] | None = None,
+            manufactured_item: Sequence[Reference | Mapping[str, Any]] | None = None,
+            package_item: "Sequence[MedicinalProductPackagedPackageItem | Mapping[str, Any]] | None" = None,
+            physical_characteristics: ProdCharacteristic | Mapping[str, Any] | None = None,
+            other_characteristics: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            shelf_life_storage: Sequence[ProductShelfLife | Mapping[str, Any]] | None = None,
+            manufacturer: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class MedicinalProductPackaged(DomainResource):
     """A medicinal product in a container or package."""
@@ -83,3 +126,34 @@ class MedicinalProductPackaged(DomainResource):
     """Batch numbering"""
     package_item: list[MedicinalProductPackagedPackageItem] | None = None
     """A packaging item, as a contained for medicine, possibly with other packaging items within"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["MedicinalProductPackaged"] = "MedicinalProductPackaged",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            subject: Sequence[Reference | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            legal_status_of_supply: CodeableConcept | Mapping[str, Any] | None = None,
+            marketing_status: Sequence[MarketingStatus | Mapping[str, Any]] | None = None,
+            marketing_authorization: Reference | Mapping[str, Any] | None = None,
+            manufacturer: Sequence[Reference | Mapping[str, Any]] | None = None,
+            batch_identifier: Sequence[MedicinalProductPackagedBatchIdentifier | Mapping[str, Any]]
+            | None = None,
+            package_item: Sequence[MedicinalProductPackagedPackageItem | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...

@@ -4,7 +4,7 @@ MedicinalProductPharmaceuticalRouteOfAdministrationTargetSpeciesWithdrawalPeriod
 MedicinalProductPharmaceuticalRouteOfAdministrationTargetSpecies,
 MedicinalProductPharmaceuticalRouteOfAdministration, MedicinalProductPharmaceutical."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -12,13 +12,20 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     Duration,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Quantity,
     Ratio,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class MedicinalProductPharmaceuticalCharacteristics(BackboneElement):
@@ -28,6 +35,19 @@ class MedicinalProductPharmaceuticalCharacteristics(BackboneElement):
     """A coded characteristic"""
     status: CodeableConcept | None = None
     """The status of characteristic e.g. assigned or pending"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any],
+            status: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class MedicinalProductPharmaceuticalRouteOfAdministrationTargetSpeciesWithdrawalPeriod(
@@ -44,6 +64,21 @@ class MedicinalProductPharmaceuticalRouteOfAdministrationTargetSpeciesWithdrawal
     supporting_information_ext: Element | None = None
     """Extensions and id of ``supportingInformation`` (JSON ``_supportingInformation``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            tissue: CodeableConcept | Mapping[str, Any],
+            value: Quantity | Mapping[str, Any],
+            supporting_information: fp.String | None = None,
+            supporting_information_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MedicinalProductPharmaceuticalRouteOfAdministrationTargetSpecies(BackboneElement):
     """A species for which this route applies."""
@@ -55,6 +90,23 @@ class MedicinalProductPharmaceuticalRouteOfAdministrationTargetSpecies(BackboneE
         | None
     ) = None
     """A species specific time during which consumption of animal product is not appropriate"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any],
+            withdrawal_period: Sequence[
+                MedicinalProductPharmaceuticalRouteOfAdministrationTargetSpeciesWithdrawalPeriod
+                | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
 
 
 class MedicinalProductPharmaceuticalRouteOfAdministration(BackboneElement):
@@ -77,6 +129,27 @@ class MedicinalProductPharmaceuticalRouteOfAdministration(BackboneElement):
     ) = None
     """A species for which this route applies"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any],
+            first_dose: Quantity | Mapping[str, Any] | None = None,
+            max_single_dose: Quantity | Mapping[str, Any] | None = None,
+            max_dose_per_day: Quantity | Mapping[str, Any] | None = None,
+            max_dose_per_treatment_period: Ratio | Mapping[str, Any] | None = None,
+            max_treatment_period: Duration | Mapping[str, Any] | None = None,
+            target_species: Sequence[
+                MedicinalProductPharmaceuticalRouteOfAdministrationTargetSpecies | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
+
 
 class MedicinalProductPharmaceutical(DomainResource):
     """A pharmaceutical product described in terms of its composition and dose form."""
@@ -97,3 +170,37 @@ class MedicinalProductPharmaceutical(DomainResource):
     """Characteristics e.g. a products onset of action"""
     route_of_administration: list[MedicinalProductPharmaceuticalRouteOfAdministration] | None = None
     """The path by which the pharmaceutical product is taken into or makes contact with the body"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal[
+                "MedicinalProductPharmaceutical"
+            ] = "MedicinalProductPharmaceutical",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            administrable_dose_form: CodeableConcept | Mapping[str, Any],
+            unit_of_presentation: CodeableConcept | Mapping[str, Any] | None = None,
+            ingredient: Sequence[Reference | Mapping[str, Any]] | None = None,
+            device: Sequence[Reference | Mapping[str, Any]] | None = None,
+            characteristics: Sequence[
+                MedicinalProductPharmaceuticalCharacteristics | Mapping[str, Any]
+            ]
+            | None = None,
+            route_of_administration: Sequence[
+                MedicinalProductPharmaceuticalRouteOfAdministration | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...

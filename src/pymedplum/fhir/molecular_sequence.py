@@ -4,7 +4,7 @@ MolecularSequenceQuality, MolecularSequenceRepository,
 MolecularSequenceStructureVariantOuter, MolecularSequenceStructureVariantInner,
 MolecularSequenceStructureVariant, MolecularSequence."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -13,12 +13,19 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Quantity,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class MolecularSequenceReferenceSeq(BackboneElement):
@@ -55,6 +62,32 @@ class MolecularSequenceReferenceSeq(BackboneElement):
     window_end_ext: Element | None = None
     """Extensions and id of ``windowEnd`` (JSON ``_windowEnd``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            chromosome: CodeableConcept | Mapping[str, Any] | None = None,
+            genome_build: fp.String | None = None,
+            genome_build_ext: Element | Mapping[str, Any] | None = None,
+            orientation: Literal["sense", "antisense"] | None = None,
+            orientation_ext: Element | Mapping[str, Any] | None = None,
+            reference_seq_id: CodeableConcept | Mapping[str, Any] | None = None,
+            reference_seq_pointer: Reference | Mapping[str, Any] | None = None,
+            reference_seq_string: fp.String | None = None,
+            reference_seq_string_ext: Element | Mapping[str, Any] | None = None,
+            strand: Literal["watson", "crick"] | None = None,
+            strand_ext: Element | Mapping[str, Any] | None = None,
+            window_start: fp.Integer | None = None,
+            window_start_ext: Element | Mapping[str, Any] | None = None,
+            window_end: fp.Integer | None = None,
+            window_end_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MolecularSequenceVariant(BackboneElement):
     """The definition of variant here originates from Sequence ontology ([variant_of](http://www.sequenceontology.org/browser/current_svn/term/variant_of)). This element can represent amino acid or nucleic sequence change(including insertion,deletion,SNP,etc.) It can represent some complex mutation or segment variation with the assist of CIGAR string."""
@@ -81,6 +114,28 @@ class MolecularSequenceVariant(BackboneElement):
     """Extensions and id of ``cigar`` (JSON ``_cigar``)."""
     variant_pointer: Reference | None = None
     """Pointer to observed variant information"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            start: fp.Integer | None = None,
+            start_ext: Element | Mapping[str, Any] | None = None,
+            end: fp.Integer | None = None,
+            end_ext: Element | Mapping[str, Any] | None = None,
+            observed_allele: fp.String | None = None,
+            observed_allele_ext: Element | Mapping[str, Any] | None = None,
+            reference_allele: fp.String | None = None,
+            reference_allele_ext: Element | Mapping[str, Any] | None = None,
+            cigar: fp.String | None = None,
+            cigar_ext: Element | Mapping[str, Any] | None = None,
+            variant_pointer: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class MolecularSequenceQualityRoc(BackboneElement):
@@ -126,6 +181,31 @@ class MolecularSequenceQualityRoc(BackboneElement):
     """FScore of the GQ score"""
     f_measure_ext: list[Element | None] | None = None
     """Extensions and id of ``fMeasure`` (JSON ``_fMeasure``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            score: fp.PrimitiveList[fp.Integer] | None = None,
+            score_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            num_tp: fp.PrimitiveList[fp.Integer] | None = None,
+            num_tp_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            num_fp: fp.PrimitiveList[fp.Integer] | None = None,
+            num_fp_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            num_fn: fp.PrimitiveList[fp.Integer] | None = None,
+            num_fn_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            precision: fp.PrimitiveList[fp.Decimal] | None = None,
+            precision_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            sensitivity: fp.PrimitiveList[fp.Decimal] | None = None,
+            sensitivity_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            f_measure: fp.PrimitiveList[fp.Decimal] | None = None,
+            f_measure_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
 
 
 class MolecularSequenceQuality(BackboneElement):
@@ -204,6 +284,43 @@ class MolecularSequenceQuality(BackboneElement):
     roc: MolecularSequenceQualityRoc | None = None
     """Receiver Operator Characteristic (ROC) Curve"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Literal["indel", "snp", "unknown"],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            standard_sequence: CodeableConcept | Mapping[str, Any] | None = None,
+            start: fp.Integer | None = None,
+            start_ext: Element | Mapping[str, Any] | None = None,
+            end: fp.Integer | None = None,
+            end_ext: Element | Mapping[str, Any] | None = None,
+            score: Quantity | Mapping[str, Any] | None = None,
+            method: CodeableConcept | Mapping[str, Any] | None = None,
+            truth_tp: fp.Decimal | int | float | None = None,
+            truth_tp_ext: Element | Mapping[str, Any] | None = None,
+            query_tp: fp.Decimal | int | float | None = None,
+            query_tp_ext: Element | Mapping[str, Any] | None = None,
+            truth_fn: fp.Decimal | int | float | None = None,
+            truth_fn_ext: Element | Mapping[str, Any] | None = None,
+            query_fp: fp.Decimal | int | float | None = None,
+            query_fp_ext: Element | Mapping[str, Any] | None = None,
+            gt_fp: fp.Decimal | int | float | None = None,
+            gt_fp_ext: Element | Mapping[str, Any] | None = None,
+            precision: fp.Decimal | int | float | None = None,
+            precision_ext: Element | Mapping[str, Any] | None = None,
+            recall: fp.Decimal | int | float | None = None,
+            recall_ext: Element | Mapping[str, Any] | None = None,
+            f_score: fp.Decimal | int | float | None = None,
+            f_score_ext: Element | Mapping[str, Any] | None = None,
+            roc: MolecularSequenceQualityRoc | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MolecularSequenceRepository(BackboneElement):
     """Configurations of the external repository. The repository shall store target's observedSeq or records related with target's observedSeq."""
@@ -233,6 +350,29 @@ class MolecularSequenceRepository(BackboneElement):
     readset_id_ext: Element | None = None
     """Extensions and id of ``readsetId`` (JSON ``_readsetId``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Literal["directlink", "openapi", "login", "oauth", "other"],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            dataset_id: fp.String | None = None,
+            dataset_id_ext: Element | Mapping[str, Any] | None = None,
+            variantset_id: fp.String | None = None,
+            variantset_id_ext: Element | Mapping[str, Any] | None = None,
+            readset_id: fp.String | None = None,
+            readset_id_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MolecularSequenceStructureVariantOuter(BackboneElement):
     """Structural variant outer."""
@@ -246,6 +386,21 @@ class MolecularSequenceStructureVariantOuter(BackboneElement):
     end_ext: Element | None = None
     """Extensions and id of ``end`` (JSON ``_end``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            start: fp.Integer | None = None,
+            start_ext: Element | Mapping[str, Any] | None = None,
+            end: fp.Integer | None = None,
+            end_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class MolecularSequenceStructureVariantInner(BackboneElement):
     """Structural variant inner."""
@@ -258,6 +413,21 @@ class MolecularSequenceStructureVariantInner(BackboneElement):
     """Structural variant inner end"""
     end_ext: Element | None = None
     """Extensions and id of ``end`` (JSON ``_end``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            start: fp.Integer | None = None,
+            start_ext: Element | Mapping[str, Any] | None = None,
+            end: fp.Integer | None = None,
+            end_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class MolecularSequenceStructureVariant(BackboneElement):
@@ -277,6 +447,24 @@ class MolecularSequenceStructureVariant(BackboneElement):
     """Structural variant outer"""
     inner: MolecularSequenceStructureVariantInner | None = None
     """Structural variant inner"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            variant_type: CodeableConcept | Mapping[str, Any] | None = None,
+            exact: fp.Boolean | None = None,
+            exact_ext: Element | Mapping[str, Any] | None = None,
+            length: fp.Integer | None = None,
+            length_ext: Element | Mapping[str, Any] | None = None,
+            outer: MolecularSequenceStructureVariantOuter | Mapping[str, Any] | None = None,
+            inner: MolecularSequenceStructureVariantInner | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class MolecularSequence(DomainResource):
@@ -324,3 +512,43 @@ class MolecularSequence(DomainResource):
     """Pointer to next atomic sequence"""
     structure_variant: list[MolecularSequenceStructureVariant] | None = None
     """Structural variant"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["MolecularSequence"] = "MolecularSequence",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            type: Literal["aa", "dna", "rna"] | None = None,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            coordinate_system: fp.Integer,
+            coordinate_system_ext: Element | Mapping[str, Any] | None = None,
+            patient: Reference | Mapping[str, Any] | None = None,
+            specimen: Reference | Mapping[str, Any] | None = None,
+            device: Reference | Mapping[str, Any] | None = None,
+            performer: Reference | Mapping[str, Any] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            reference_seq: MolecularSequenceReferenceSeq | Mapping[str, Any] | None = None,
+            variant: Sequence[MolecularSequenceVariant | Mapping[str, Any]] | None = None,
+            observed_seq: fp.String | None = None,
+            observed_seq_ext: Element | Mapping[str, Any] | None = None,
+            quality: Sequence[MolecularSequenceQuality | Mapping[str, Any]] | None = None,
+            read_coverage: fp.Integer | None = None,
+            read_coverage_ext: Element | Mapping[str, Any] | None = None,
+            repository: Sequence[MolecularSequenceRepository | Mapping[str, Any]] | None = None,
+            pointer: Sequence[Reference | Mapping[str, Any]] | None = None,
+            structure_variant: Sequence[MolecularSequenceStructureVariant | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...

@@ -3,7 +3,7 @@
 NutritionOrderSupplement, NutritionOrderEnteralFormulaAdministration,
 NutritionOrderEnteralFormula, NutritionOrder."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -12,7 +12,7 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Quantity,
     Ratio,
@@ -20,6 +20,13 @@ from pymedplum.fhir.datatypes import (
     Timing,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class NutritionOrderOralDietNutrient(BackboneElement):
@@ -30,6 +37,19 @@ class NutritionOrderOralDietNutrient(BackboneElement):
     amount: Quantity | None = None
     """Quantity of the specified nutrient"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier: CodeableConcept | Mapping[str, Any] | None = None,
+            amount: Quantity | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class NutritionOrderOralDietTexture(BackboneElement):
     """Class that describes any texture modifications required for the patient to safely consume various types of solid foods."""
@@ -38,6 +58,19 @@ class NutritionOrderOralDietTexture(BackboneElement):
     """Code to indicate how to alter the texture of the foods, e.g. pureed"""
     food_type: CodeableConcept | None = None
     """Concepts that are used to identify an entity that is ingested for nutritional purposes"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier: CodeableConcept | Mapping[str, Any] | None = None,
+            food_type: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class NutritionOrderOralDiet(BackboneElement):
@@ -58,6 +91,24 @@ class NutritionOrderOralDiet(BackboneElement):
     instruction_ext: Element | None = None
     """Extensions and id of ``instruction`` (JSON ``_instruction``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            schedule: Sequence[Timing | Mapping[str, Any]] | None = None,
+            nutrient: Sequence[NutritionOrderOralDietNutrient | Mapping[str, Any]] | None = None,
+            texture: Sequence[NutritionOrderOralDietTexture | Mapping[str, Any]] | None = None,
+            fluid_consistency_type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            instruction: fp.String | None = None,
+            instruction_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class NutritionOrderSupplement(BackboneElement):
     """Oral nutritional products given in order to add further nutritional value to the patient's diet."""
@@ -76,6 +127,24 @@ class NutritionOrderSupplement(BackboneElement):
     """Instructions or additional information about the oral supplement"""
     instruction_ext: Element | None = None
     """Extensions and id of ``instruction`` (JSON ``_instruction``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            product_name: fp.String | None = None,
+            product_name_ext: Element | Mapping[str, Any] | None = None,
+            schedule: Sequence[Timing | Mapping[str, Any]] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            instruction: fp.String | None = None,
+            instruction_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _NutritionOrderEnteralFormulaAdministration_CHOICES = (
@@ -106,6 +175,21 @@ class NutritionOrderEnteralFormulaAdministration(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _NutritionOrderEnteralFormulaAdministration_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            schedule: Timing | Mapping[str, Any] | None = None,
+            quantity: Quantity | Mapping[str, Any] | None = None,
+            rate_quantity: Quantity | Mapping[str, Any] | None = None,
+            rate_ratio: Ratio | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class NutritionOrderEnteralFormula(BackboneElement):
     """Feeding provided through the gastrointestinal tract via a tube, catheter, or stoma that delivers nutrition distal to the oral cavity."""
@@ -134,6 +218,30 @@ class NutritionOrderEnteralFormula(BackboneElement):
     """Formula feeding instructions expressed as text"""
     administration_instruction_ext: Element | None = None
     """Extensions and id of ``administrationInstruction`` (JSON ``_administrationInstruction``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            base_formula_type: CodeableConcept | Mapping[str, Any] | None = None,
+            base_formula_product_name: fp.String | None = None,
+            base_formula_product_name_ext: Element | Mapping[str, Any] | None = None,
+            additive_type: CodeableConcept | Mapping[str, Any] | None = None,
+            additive_product_name: fp.String | None = None,
+            additive_product_name_ext: Element | Mapping[str, Any] | None = None,
+            caloric_density: Quantity | Mapping[str, Any] | None = None,
+            routeof_administration: CodeableConcept | Mapping[str, Any] | None = None,
+            administration: Sequence[NutritionOrderEnteralFormulaAdministration | Mapping[str, Any]]
+            | None = None,
+            max_volume_to_deliver: Quantity | Mapping[str, Any] | None = None,
+            administration_instruction: fp.String | None = None,
+            administration_instruction_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class NutritionOrder(DomainResource):
@@ -199,3 +307,57 @@ class NutritionOrder(DomainResource):
     """Enteral formula components"""
     note: list[Annotation] | None = None
     """Comments"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["NutritionOrder"] = "NutritionOrder",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            instantiates_canonical: fp.PrimitiveList[fp.Canonical] | None = None,
+            instantiates_canonical_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            instantiates_uri: fp.PrimitiveList[fp.Uri] | None = None,
+            instantiates_uri_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            instantiates: fp.PrimitiveList[fp.Uri] | None = None,
+            instantiates_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            status: Literal[
+                "draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"
+            ],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            intent: Literal[
+                "proposal",
+                "plan",
+                "directive",
+                "order",
+                "original-order",
+                "reflex-order",
+                "filler-order",
+                "instance-order",
+                "option",
+            ],
+            intent_ext: Element | Mapping[str, Any] | None = None,
+            patient: Reference | Mapping[str, Any],
+            encounter: Reference | Mapping[str, Any] | None = None,
+            date_time: fp.DateTime,
+            date_time_ext: Element | Mapping[str, Any] | None = None,
+            orderer: Reference | Mapping[str, Any] | None = None,
+            allergy_intolerance: Sequence[Reference | Mapping[str, Any]] | None = None,
+            food_preference_modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            exclude_food_modifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            oral_diet: NutritionOrderOralDiet | Mapping[str, Any] | None = None,
+            supplement: Sequence[NutritionOrderSupplement | Mapping[str, Any]] | None = None,
+            enteral_formula: NutritionOrderEnteralFormula | Mapping[str, Any] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+        ) -> None: ...

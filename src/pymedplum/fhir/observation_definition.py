@@ -2,19 +2,26 @@
 """FHIR models: ObservationDefinitionQuantitativeDetails, ObservationDefinitionQualifiedInterval,
 ObservationDefinition."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Range,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ObservationDefinitionQuantitativeDetails(BackboneElement):
@@ -32,6 +39,23 @@ class ObservationDefinitionQuantitativeDetails(BackboneElement):
     """Decimal precision of observation quantitative results"""
     decimal_precision_ext: Element | None = None
     """Extensions and id of ``decimalPrecision`` (JSON ``_decimalPrecision``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            customary_unit: CodeableConcept | Mapping[str, Any] | None = None,
+            unit: CodeableConcept | Mapping[str, Any] | None = None,
+            conversion_factor: fp.Decimal | int | float | None = None,
+            conversion_factor_ext: Element | Mapping[str, Any] | None = None,
+            decimal_precision: fp.Integer | None = None,
+            decimal_precision_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ObservationDefinitionQualifiedInterval(BackboneElement):
@@ -59,6 +83,28 @@ class ObservationDefinitionQualifiedInterval(BackboneElement):
     """Condition associated with the reference range"""
     condition_ext: Element | None = None
     """Extensions and id of ``condition`` (JSON ``_condition``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            category: Literal["reference", "critical", "absolute"] | None = None,
+            category_ext: Element | Mapping[str, Any] | None = None,
+            range: Range | Mapping[str, Any] | None = None,
+            context: CodeableConcept | Mapping[str, Any] | None = None,
+            applies_to: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            gender: Literal["male", "female", "other", "unknown"] | None = None,
+            gender_ext: Element | Mapping[str, Any] | None = None,
+            age: Range | Mapping[str, Any] | None = None,
+            gestational_age: Range | Mapping[str, Any] | None = None,
+            condition: fp.String | None = None,
+            condition_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ObservationDefinition(DomainResource):
@@ -117,3 +163,57 @@ class ObservationDefinition(DomainResource):
     """Value set of abnormal coded values for the observations conforming to this ObservationDefinition"""
     critical_coded_value_set: Reference | None = None
     """Value set of critical coded values for the observations conforming to this ObservationDefinition"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["ObservationDefinition"] = "ObservationDefinition",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            publisher: Reference | Mapping[str, Any] | None = None,
+            category: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any],
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            permitted_data_type: fp.PrimitiveList[
+                Literal[
+                    "Quantity",
+                    "CodeableConcept",
+                    "string",
+                    "boolean",
+                    "integer",
+                    "Range",
+                    "Ratio",
+                    "SampledData",
+                    "time",
+                    "dateTime",
+                    "Period",
+                ]
+            ]
+            | None = None,
+            permitted_data_type_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            multiple_results_allowed: fp.Boolean | None = None,
+            multiple_results_allowed_ext: Element | Mapping[str, Any] | None = None,
+            method: CodeableConcept | Mapping[str, Any] | None = None,
+            preferred_report_name: fp.String | None = None,
+            preferred_report_name_ext: Element | Mapping[str, Any] | None = None,
+            quantitative_details: ObservationDefinitionQuantitativeDetails
+            | Mapping[str, Any]
+            | None = None,
+            qualified_interval: Sequence[ObservationDefinitionQualifiedInterval | Mapping[str, Any]]
+            | None = None,
+            valid_coded_value_set: Reference | Mapping[str, Any] | None = None,
+            normal_coded_value_set: Reference | Mapping[str, Any] | None = None,
+            abnormal_coded_value_set: Reference | Mapping[str, Any] | None = None,
+            critical_coded_value_set: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...

@@ -3,7 +3,7 @@
 PlanDefinitionActionRelatedAction, PlanDefinitionActionParticipant,
 PlanDefinitionActionDynamicValue, PlanDefinitionAction, PlanDefinition."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -16,7 +16,7 @@ from pymedplum.fhir.datatypes import (
     Duration,
     Element,
     Expression,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Quantity,
@@ -28,6 +28,14 @@ from pymedplum.fhir.datatypes import (
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
+
 
 _PlanDefinitionGoalTarget_CHOICES = (
     (
@@ -60,6 +68,22 @@ class PlanDefinitionGoalTarget(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _PlanDefinitionGoalTarget_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            measure: CodeableConcept | Mapping[str, Any] | None = None,
+            detail_quantity: Quantity | Mapping[str, Any] | None = None,
+            detail_range: Range | Mapping[str, Any] | None = None,
+            detail_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            due: Duration | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class PlanDefinitionGoal(BackboneElement):
     """Goals that describe what the activities within the plan are intended to achieve. For example, weight loss, restoring an activity of daily living, obtaining herd immunity via immunization, meeting a process improvement objective, etc."""
@@ -79,6 +103,24 @@ class PlanDefinitionGoal(BackboneElement):
     target: list[PlanDefinitionGoalTarget] | None = None
     """Target outcome for the goal"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            category: CodeableConcept | Mapping[str, Any] | None = None,
+            description: CodeableConcept | Mapping[str, Any],
+            priority: CodeableConcept | Mapping[str, Any] | None = None,
+            start: CodeableConcept | Mapping[str, Any] | None = None,
+            addresses: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            documentation: Sequence[RelatedArtifact | Mapping[str, Any]] | None = None,
+            target: Sequence[PlanDefinitionGoalTarget | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class PlanDefinitionActionCondition(BackboneElement):
     """An expression that describes applicability criteria or start/stop conditions for the action."""
@@ -89,6 +131,20 @@ class PlanDefinitionActionCondition(BackboneElement):
     """Extensions and id of ``kind`` (JSON ``_kind``)."""
     expression: Expression | None = None
     """Boolean-valued expression"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            kind: Literal["applicability", "start", "stop"],
+            kind_ext: Element | Mapping[str, Any] | None = None,
+            expression: Expression | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _PlanDefinitionActionRelatedAction_CHOICES = (
@@ -133,6 +189,33 @@ class PlanDefinitionActionRelatedAction(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _PlanDefinitionActionRelatedAction_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            action_id: fp.Id,
+            action_id_ext: Element | Mapping[str, Any] | None = None,
+            relationship: Literal[
+                "before-start",
+                "before",
+                "before-end",
+                "concurrent-with-start",
+                "concurrent",
+                "concurrent-with-end",
+                "after-start",
+                "after",
+                "after-end",
+            ],
+            relationship_ext: Element | Mapping[str, Any] | None = None,
+            offset_duration: Duration | Mapping[str, Any] | None = None,
+            offset_range: Range | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class PlanDefinitionActionParticipant(BackboneElement):
     """Indicates who should participate in performing the action described."""
@@ -144,6 +227,20 @@ class PlanDefinitionActionParticipant(BackboneElement):
     role: CodeableConcept | None = None
     """E.g. Nurse, Surgeon, Parent"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Literal["patient", "practitioner", "related-person", "device"],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            role: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class PlanDefinitionActionDynamicValue(BackboneElement):
     """Customizations that should be applied to the statically defined resource. For example, if the dosage of a medication must be computed based on the patient's weight, a customization would be used to specify an expression that calculated the weight, and the path on the resource that would contain the result."""
@@ -154,6 +251,20 @@ class PlanDefinitionActionDynamicValue(BackboneElement):
     """Extensions and id of ``path`` (JSON ``_path``)."""
     expression: Expression | None = None
     """An expression that provides the dynamic value for the customization"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            path: fp.String | None = None,
+            path_ext: Element | Mapping[str, Any] | None = None,
+            expression: Expression | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _PlanDefinitionAction_CHOICES = (
@@ -298,6 +409,73 @@ class PlanDefinitionAction(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _PlanDefinitionAction_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            prefix: fp.String | None = None,
+            prefix_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            text_equivalent: fp.String | None = None,
+            text_equivalent_ext: Element | Mapping[str, Any] | None = None,
+            priority: Literal["routine", "urgent", "asap", "stat"] | None = None,
+            priority_ext: Element | Mapping[str, Any] | None = None,
+            code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            reason: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            documentation: Sequence[RelatedArtifact | Mapping[str, Any]] | None = None,
+            goal_id: fp.PrimitiveList[fp.Id] | None = None,
+            goal_id_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            subject_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            subject_reference: Reference | Mapping[str, Any] | None = None,
+            trigger: Sequence[TriggerDefinition | Mapping[str, Any]] | None = None,
+            condition: Sequence[PlanDefinitionActionCondition | Mapping[str, Any]] | None = None,
+            input: Sequence[DataRequirement | Mapping[str, Any]] | None = None,
+            output: Sequence[DataRequirement | Mapping[str, Any]] | None = None,
+            related_action: Sequence[PlanDefinitionActionRelatedAction | Mapping[str, Any]]
+            | None = None,
+            timing_date_time: fp.DateTime | None = None,
+            timing_date_time_ext: Element | Mapping[str, Any] | None = None,
+            timing_age: Age | Mapping[str, Any] | None = None,
+            timing_period: Period | Mapping[str, Any] | None = None,
+            timing_duration: Duration | Mapping[str, Any] | None = None,
+            timing_range: Range | Mapping[str, Any] | None = None,
+            timing_timing: Timing | Mapping[str, Any] | None = None,
+            participant: Sequence[PlanDefinitionActionParticipant | Mapping[str, Any]]
+            | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            grouping_behavior: Literal["visual-group", "logical-group", "sentence-group"]
+            | None = None,
+            grouping_behavior_ext: Element | Mapping[str, Any] | None = None,
+            selection_behavior: Literal[
+                "any", "all", "all-or-none", "exactly-one", "at-most-one", "one-or-more"
+            ]
+            | None = None,
+            selection_behavior_ext: Element | Mapping[str, Any] | None = None,
+            required_behavior: Literal["must", "could", "must-unless-documented"] | None = None,
+            required_behavior_ext: Element | Mapping[str, Any] | None = None,
+            precheck_behavior: Literal["yes", "no"] | None = None,
+            precheck_behavior_ext: Element | Mapping[str, Any] | None = None,
+            cardinality_behavior: Literal["single", "multiple"] | None = None,
+            cardinality_behavior_ext: Element | Mapping[str, Any] | None = None,
+            definition_canonical: fp.Canonical | None = None,
+            definition_canonical_ext: Element | Mapping[str, Any] | None = None,
+            definition_uri: fp.Uri | None = None,
+            definition_uri_ext: Element | Mapping[str, Any] | None = None,
+            transform: fp.Canonical | None = None,
+            transform_ext: Element | Mapping[str, Any] | None = None,
+            dynamic_value: Sequence[PlanDefinitionActionDynamicValue | Mapping[str, Any]]
+            | None = None,
+            action: "Sequence[PlanDefinitionAction | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
+
 
 _PlanDefinition_CHOICES = (
     (
@@ -416,3 +594,70 @@ class PlanDefinition(DomainResource):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _PlanDefinition_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["PlanDefinition"] = "PlanDefinition",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            subtitle: fp.String | None = None,
+            subtitle_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            subject_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            subject_reference: Reference | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            usage: fp.String | None = None,
+            usage_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            approval_date: fp.Date | None = None,
+            approval_date_ext: Element | Mapping[str, Any] | None = None,
+            last_review_date: fp.Date | None = None,
+            last_review_date_ext: Element | Mapping[str, Any] | None = None,
+            effective_period: Period | Mapping[str, Any] | None = None,
+            topic: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            author: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            editor: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            reviewer: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            endorser: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            related_artifact: Sequence[RelatedArtifact | Mapping[str, Any]] | None = None,
+            library: fp.PrimitiveList[fp.Canonical] | None = None,
+            library_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            goal: Sequence[PlanDefinitionGoal | Mapping[str, Any]] | None = None,
+            action: Sequence[PlanDefinitionAction | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -2,7 +2,7 @@
 """FHIR models: QuestionnaireItemEnableWhen, QuestionnaireItemAnswerOption, QuestionnaireItemInitial,
 QuestionnaireItem, Questionnaire."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -13,7 +13,7 @@ from pymedplum.fhir.datatypes import (
     Coding,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Quantity,
@@ -21,6 +21,14 @@ from pymedplum.fhir.datatypes import (
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
+
 
 _QuestionnaireItemEnableWhen_CHOICES = (
     (
@@ -92,6 +100,38 @@ class QuestionnaireItemEnableWhen(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _QuestionnaireItemEnableWhen_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            question: fp.String,
+            question_ext: Element | Mapping[str, Any] | None = None,
+            operator: Literal["exists", "=", "!=", ">", "<", ">=", "<="],
+            operator_ext: Element | Mapping[str, Any] | None = None,
+            answer_boolean: fp.Boolean | None = None,
+            answer_boolean_ext: Element | Mapping[str, Any] | None = None,
+            answer_decimal: fp.Decimal | int | float | None = None,
+            answer_decimal_ext: Element | Mapping[str, Any] | None = None,
+            answer_integer: fp.Integer | None = None,
+            answer_integer_ext: Element | Mapping[str, Any] | None = None,
+            answer_date: fp.Date | None = None,
+            answer_date_ext: Element | Mapping[str, Any] | None = None,
+            answer_date_time: fp.DateTime | None = None,
+            answer_date_time_ext: Element | Mapping[str, Any] | None = None,
+            answer_time: fp.Time | None = None,
+            answer_time_ext: Element | Mapping[str, Any] | None = None,
+            answer_string: fp.String | None = None,
+            answer_string_ext: Element | Mapping[str, Any] | None = None,
+            answer_coding: Coding | Mapping[str, Any] | None = None,
+            answer_quantity: Quantity | Mapping[str, Any] | None = None,
+            answer_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 _QuestionnaireItemAnswerOption_CHOICES = (
     (
@@ -140,6 +180,29 @@ class QuestionnaireItemAnswerOption(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _QuestionnaireItemAnswerOption_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            value_integer: fp.Integer | None = None,
+            value_integer_ext: Element | Mapping[str, Any] | None = None,
+            value_date: fp.Date | None = None,
+            value_date_ext: Element | Mapping[str, Any] | None = None,
+            value_time: fp.Time | None = None,
+            value_time_ext: Element | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_coding: Coding | Mapping[str, Any] | None = None,
+            value_reference: Reference | Mapping[str, Any] | None = None,
+            initial_selected: fp.Boolean | None = None,
+            initial_selected_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _QuestionnaireItemInitial_CHOICES = (
@@ -211,6 +274,37 @@ class QuestionnaireItemInitial(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _QuestionnaireItemInitial_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            value_boolean: fp.Boolean | None = None,
+            value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            value_decimal: fp.Decimal | int | float | None = None,
+            value_decimal_ext: Element | Mapping[str, Any] | None = None,
+            value_integer: fp.Integer | None = None,
+            value_integer_ext: Element | Mapping[str, Any] | None = None,
+            value_date: fp.Date | None = None,
+            value_date_ext: Element | Mapping[str, Any] | None = None,
+            value_date_time: fp.DateTime | None = None,
+            value_date_time_ext: Element | Mapping[str, Any] | None = None,
+            value_time: fp.Time | None = None,
+            value_time_ext: Element | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_uri: fp.Uri | None = None,
+            value_uri_ext: Element | Mapping[str, Any] | None = None,
+            value_attachment: Attachment | Mapping[str, Any] | None = None,
+            value_coding: Coding | Mapping[str, Any] | None = None,
+            value_quantity: Quantity | Mapping[str, Any] | None = None,
+            value_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class QuestionnaireItem(BackboneElement):
@@ -288,6 +382,63 @@ class QuestionnaireItem(BackboneElement):
     """Initial value(s) when item is first rendered"""
     item: "list[QuestionnaireItem] | None" = None
     """Nested questionnaire items"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            link_id: fp.String,
+            link_id_ext: Element | Mapping[str, Any] | None = None,
+            definition: fp.Uri | None = None,
+            definition_ext: Element | Mapping[str, Any] | None = None,
+            code: Sequence[Coding | Mapping[str, Any]] | None = None,
+            prefix: fp.String | None = None,
+            prefix_ext: Element | Mapping[str, Any] | None = None,
+            text: fp.String | None = None,
+            text_ext: Element | Mapping[str, Any] | None = None,
+            type: Literal[
+                "group",
+                "display",
+                "question",
+                "boolean",
+                "decimal",
+                "integer",
+                "date",
+                "dateTime",
+                "time",
+                "string",
+                "text",
+                "url",
+                "choice",
+                "open-choice",
+                "attachment",
+                "reference",
+                "quantity",
+            ],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            enable_when: Sequence[QuestionnaireItemEnableWhen | Mapping[str, Any]] | None = None,
+            enable_behavior: Literal["all", "any"] | None = None,
+            enable_behavior_ext: Element | Mapping[str, Any] | None = None,
+            required: fp.Boolean | None = None,
+            required_ext: Element | Mapping[str, Any] | None = None,
+            repeats: fp.Boolean | None = None,
+            repeats_ext: Element | Mapping[str, Any] | None = None,
+            read_only: fp.Boolean | None = None,
+            read_only_ext: Element | Mapping[str, Any] | None = None,
+            max_length: fp.Integer | None = None,
+            max_length_ext: Element | Mapping[str, Any] | None = None,
+            answer_value_set: fp.Canonical | None = None,
+            answer_value_set_ext: Element | Mapping[str, Any] | None = None,
+            answer_option: Sequence[QuestionnaireItemAnswerOption | Mapping[str, Any]]
+            | None = None,
+            initial: Sequence[QuestionnaireItemInitial | Mapping[str, Any]] | None = None,
+            item: "Sequence[QuestionnaireItem | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
 
 
 class Questionnaire(DomainResource):
@@ -548,3 +699,236 @@ class Questionnaire(DomainResource):
     """Concept that represents the overall questionnaire"""
     item: list[QuestionnaireItem] | None = None
     """Questions and sections within the Questionnaire"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["Questionnaire"] = "Questionnaire",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            derived_from: fp.PrimitiveList[fp.Canonical] | None = None,
+            derived_from_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            subject_type: fp.PrimitiveList[
+                Literal[
+                    "Account",
+                    "ActivityDefinition",
+                    "AdverseEvent",
+                    "AllergyIntolerance",
+                    "Appointment",
+                    "AppointmentResponse",
+                    "AuditEvent",
+                    "Basic",
+                    "Binary",
+                    "BiologicallyDerivedProduct",
+                    "BodyStructure",
+                    "Bundle",
+                    "CapabilityStatement",
+                    "CarePlan",
+                    "CareTeam",
+                    "CatalogEntry",
+                    "ChargeItem",
+                    "ChargeItemDefinition",
+                    "Claim",
+                    "ClaimResponse",
+                    "ClinicalImpression",
+                    "CodeSystem",
+                    "Communication",
+                    "CommunicationRequest",
+                    "CompartmentDefinition",
+                    "Composition",
+                    "ConceptMap",
+                    "Condition",
+                    "Consent",
+                    "Contract",
+                    "Coverage",
+                    "CoverageEligibilityRequest",
+                    "CoverageEligibilityResponse",
+                    "DetectedIssue",
+                    "Device",
+                    "DeviceDefinition",
+                    "DeviceMetric",
+                    "DeviceRequest",
+                    "DeviceUseStatement",
+                    "DiagnosticReport",
+                    "DocumentManifest",
+                    "DocumentReference",
+                    "DomainResource",
+                    "EffectEvidenceSynthesis",
+                    "Encounter",
+                    "Endpoint",
+                    "EnrollmentRequest",
+                    "EnrollmentResponse",
+                    "EpisodeOfCare",
+                    "EventDefinition",
+                    "Evidence",
+                    "EvidenceVariable",
+                    "ExampleScenario",
+                    "ExplanationOfBenefit",
+                    "FamilyMemberHistory",
+                    "Flag",
+                    "Goal",
+                    "GraphDefinition",
+                    "Group",
+                    "GuidanceResponse",
+                    "HealthcareService",
+                    "ImagingStudy",
+                    "Immunization",
+                    "ImmunizationEvaluation",
+                    "ImmunizationRecommendation",
+                    "ImplementationGuide",
+                    "InsurancePlan",
+                    "Invoice",
+                    "Library",
+                    "Linkage",
+                    "List",
+                    "Location",
+                    "Measure",
+                    "MeasureReport",
+                    "Media",
+                    "Medication",
+                    "MedicationAdministration",
+                    "MedicationDispense",
+                    "MedicationKnowledge",
+                    "MedicationRequest",
+                    "MedicationStatement",
+                    "MedicinalProduct",
+                    "MedicinalProductAuthorization",
+                    "MedicinalProductContraindication",
+                    "MedicinalProductIndication",
+                    "MedicinalProductIngredient",
+                    "MedicinalProductInteraction",
+                    "MedicinalProductManufactured",
+                    "MedicinalProductPackaged",
+                    "MedicinalProductPharmaceutical",
+                    "MedicinalProductUndesirableEffect",
+                    "MessageDefinition",
+                    "MessageHeader",
+                    "MolecularSequence",
+                    "NamingSystem",
+                    "NutritionOrder",
+                    "Observation",
+                    "ObservationDefinition",
+                    "OperationDefinition",
+                    "OperationOutcome",
+                    "Organization",
+                    "OrganizationAffiliation",
+                    "Parameters",
+                    "Patient",
+                    "PaymentNotice",
+                    "PaymentReconciliation",
+                    "Person",
+                    "PlanDefinition",
+                    "Practitioner",
+                    "PractitionerRole",
+                    "Procedure",
+                    "Provenance",
+                    "Questionnaire",
+                    "QuestionnaireResponse",
+                    "RelatedPerson",
+                    "RequestGroup",
+                    "ResearchDefinition",
+                    "ResearchElementDefinition",
+                    "ResearchStudy",
+                    "ResearchSubject",
+                    "Resource",
+                    "RiskAssessment",
+                    "RiskEvidenceSynthesis",
+                    "Schedule",
+                    "SearchParameter",
+                    "ServiceRequest",
+                    "Slot",
+                    "Specimen",
+                    "SpecimenDefinition",
+                    "StructureDefinition",
+                    "StructureMap",
+                    "Subscription",
+                    "Substance",
+                    "SubstanceNucleicAcid",
+                    "SubstancePolymer",
+                    "SubstanceProtein",
+                    "SubstanceReferenceInformation",
+                    "SubstanceSourceMaterial",
+                    "SubstanceSpecification",
+                    "SupplyDelivery",
+                    "SupplyRequest",
+                    "Task",
+                    "TerminologyCapabilities",
+                    "TestReport",
+                    "TestScript",
+                    "ValueSet",
+                    "VerificationResult",
+                    "VisionPrescription",
+                    "AccessPolicy",
+                    "Agent",
+                    "AsyncJob",
+                    "Bot",
+                    "BulkDataExport",
+                    "ClientApplication",
+                    "Cron",
+                    "DicomInstance",
+                    "DicomSeries",
+                    "DicomStudy",
+                    "DomainConfiguration",
+                    "Enterprise",
+                    "IdentityProvider",
+                    "JsonWebKey",
+                    "Login",
+                    "UserSecurityRequest",
+                    "Package",
+                    "PackageRelease",
+                    "PackageInstallation",
+                    "Project",
+                    "ProjectMembership",
+                    "SmartHealthLink",
+                    "SmartAppLaunch",
+                    "User",
+                    "UserConfiguration",
+                ]
+            ]
+            | None = None,
+            subject_type_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            approval_date: fp.Date | None = None,
+            approval_date_ext: Element | Mapping[str, Any] | None = None,
+            last_review_date: fp.Date | None = None,
+            last_review_date_ext: Element | Mapping[str, Any] | None = None,
+            effective_period: Period | Mapping[str, Any] | None = None,
+            code: Sequence[Coding | Mapping[str, Any]] | None = None,
+            item: Sequence[QuestionnaireItem | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -2,7 +2,7 @@
 """FHIR models: RequestGroupActionCondition, RequestGroupActionRelatedAction, RequestGroupAction,
 RequestGroup."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -14,7 +14,7 @@ from pymedplum.fhir.datatypes import (
     Duration,
     Element,
     Expression,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Range,
@@ -23,6 +23,13 @@ from pymedplum.fhir.datatypes import (
     Timing,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class RequestGroupActionCondition(BackboneElement):
@@ -34,6 +41,20 @@ class RequestGroupActionCondition(BackboneElement):
     """Extensions and id of ``kind`` (JSON ``_kind``)."""
     expression: Expression | None = None
     """Boolean-valued expression"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            kind: Literal["applicability", "start", "stop"],
+            kind_ext: Element | Mapping[str, Any] | None = None,
+            expression: Expression | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _RequestGroupActionRelatedAction_CHOICES = (
@@ -77,6 +98,33 @@ class RequestGroupActionRelatedAction(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _RequestGroupActionRelatedAction_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            action_id: fp.Id,
+            action_id_ext: Element | Mapping[str, Any] | None = None,
+            relationship: Literal[
+                "before-start",
+                "before",
+                "before-end",
+                "concurrent-with-start",
+                "concurrent",
+                "concurrent-with-end",
+                "after-start",
+                "after",
+                "after-end",
+            ],
+            relationship_ext: Element | Mapping[str, Any] | None = None,
+            offset_duration: Duration | Mapping[str, Any] | None = None,
+            offset_range: Range | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _RequestGroupAction_CHOICES = (
@@ -175,6 +223,57 @@ class RequestGroupAction(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _RequestGroupAction_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            prefix: fp.String | None = None,
+            prefix_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            text_equivalent: fp.String | None = None,
+            text_equivalent_ext: Element | Mapping[str, Any] | None = None,
+            priority: Literal["routine", "urgent", "asap", "stat"] | None = None,
+            priority_ext: Element | Mapping[str, Any] | None = None,
+            code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            documentation: Sequence[RelatedArtifact | Mapping[str, Any]] | None = None,
+            condition: Sequence[RequestGroupActionCondition | Mapping[str, Any]] | None = None,
+            related_action: Sequence[RequestGroupActionRelatedAction | Mapping[str, Any]]
+            | None = None,
+            timing_date_time: fp.DateTime | None = None,
+            timing_date_time_ext: Element | Mapping[str, Any] | None = None,
+            timing_age: Age | Mapping[str, Any] | None = None,
+            timing_period: Period | Mapping[str, Any] | None = None,
+            timing_duration: Duration | Mapping[str, Any] | None = None,
+            timing_range: Range | Mapping[str, Any] | None = None,
+            timing_timing: Timing | Mapping[str, Any] | None = None,
+            participant: Sequence[Reference | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            grouping_behavior: Literal["visual-group", "logical-group", "sentence-group"]
+            | None = None,
+            grouping_behavior_ext: Element | Mapping[str, Any] | None = None,
+            selection_behavior: Literal[
+                "any", "all", "all-or-none", "exactly-one", "at-most-one", "one-or-more"
+            ]
+            | None = None,
+            selection_behavior_ext: Element | Mapping[str, Any] | None = None,
+            required_behavior: Literal["must", "could", "must-unless-documented"] | None = None,
+            required_behavior_ext: Element | Mapping[str, Any] | None = None,
+            precheck_behavior: Literal["yes", "no"] | None = None,
+            precheck_behavior_ext: Element | Mapping[str, Any] | None = None,
+            cardinality_behavior: Literal["single", "multiple"] | None = None,
+            cardinality_behavior_ext: Element | Mapping[str, Any] | None = None,
+            resource: Reference | Mapping[str, Any] | None = None,
+            action: "Sequence[RequestGroupAction | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
+
 
 class RequestGroup(DomainResource):
     """A group of related requests that can be used to capture intended activities that have inter-dependencies such as "give this medication after that one"."""
@@ -241,3 +340,58 @@ class RequestGroup(DomainResource):
     """Additional notes about the response"""
     action: list[RequestGroupAction] | None = None
     """Proposed actions, if any"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["RequestGroup"] = "RequestGroup",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            instantiates_canonical: fp.PrimitiveList[fp.Canonical] | None = None,
+            instantiates_canonical_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            instantiates_uri: fp.PrimitiveList[fp.Uri] | None = None,
+            instantiates_uri_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            based_on: Sequence[Reference | Mapping[str, Any]] | None = None,
+            replaces: Sequence[Reference | Mapping[str, Any]] | None = None,
+            group_identifier: Identifier | Mapping[str, Any] | None = None,
+            status: Literal[
+                "draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"
+            ],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            intent: Literal[
+                "proposal",
+                "plan",
+                "directive",
+                "order",
+                "original-order",
+                "reflex-order",
+                "filler-order",
+                "instance-order",
+                "option",
+            ],
+            intent_ext: Element | Mapping[str, Any] | None = None,
+            priority: Literal["routine", "urgent", "asap", "stat"] | None = None,
+            priority_ext: Element | Mapping[str, Any] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            subject: Reference | Mapping[str, Any] | None = None,
+            encounter: Reference | Mapping[str, Any] | None = None,
+            authored_on: fp.DateTime | None = None,
+            authored_on_ext: Element | Mapping[str, Any] | None = None,
+            author: Reference | Mapping[str, Any] | None = None,
+            reason_code: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            reason_reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            action: Sequence[RequestGroupAction | Mapping[str, Any]] | None = None,
+        ) -> None: ...

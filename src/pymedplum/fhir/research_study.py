@@ -3,7 +3,7 @@
 ResearchStudyProgressStatus, ResearchStudyRecruitment, ResearchStudyComparisonGroup,
 ResearchStudyObjective, ResearchStudyOutcomeMeasure, ResearchStudy."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -12,13 +12,20 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Reference,
     RelatedArtifact,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ResearchStudyLabel(BackboneElement):
@@ -30,6 +37,20 @@ class ResearchStudyLabel(BackboneElement):
     """The name"""
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            value: fp.String | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ResearchStudyArm(BackboneElement):
@@ -45,6 +66,22 @@ class ResearchStudyArm(BackboneElement):
     """Short explanation of study path"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ResearchStudyAssociatedParty(BackboneElement):
@@ -63,6 +100,23 @@ class ResearchStudyAssociatedParty(BackboneElement):
     party: Reference | None = None
     """Individual or organization associated with study (use practitionerRole to specify their organisation)"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            role: CodeableConcept | Mapping[str, Any],
+            period: Sequence[Period | Mapping[str, Any]] | None = None,
+            classifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            party: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ResearchStudyProgressStatus(BackboneElement):
     """Status of study with time for that status."""
@@ -75,6 +129,21 @@ class ResearchStudyProgressStatus(BackboneElement):
     """Extensions and id of ``actual`` (JSON ``_actual``)."""
     period: Period | None = None
     """Date range"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            state: CodeableConcept | Mapping[str, Any],
+            actual: fp.Boolean | None = None,
+            actual_ext: Element | Mapping[str, Any] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ResearchStudyRecruitment(BackboneElement):
@@ -92,6 +161,23 @@ class ResearchStudyRecruitment(BackboneElement):
     """Inclusion and exclusion criteria"""
     actual_group: Reference | None = None
     """Group of participants who were enrolled in study"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            target_number: fp.UnsignedInt | None = None,
+            target_number_ext: Element | Mapping[str, Any] | None = None,
+            actual_number: fp.UnsignedInt | None = None,
+            actual_number_ext: Element | Mapping[str, Any] | None = None,
+            eligibility: Reference | Mapping[str, Any] | None = None,
+            actual_group: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ResearchStudyComparisonGroup(BackboneElement):
@@ -116,6 +202,26 @@ class ResearchStudyComparisonGroup(BackboneElement):
     observed_group: Reference | None = None
     """Group of participants who were enrolled in study comparisonGroup"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            link_id: fp.Id | None = None,
+            link_id_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            intended_exposure: Sequence[Reference | Mapping[str, Any]] | None = None,
+            observed_group: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ResearchStudyObjective(BackboneElement):
     """A goal that the study is aiming to achieve in terms of a scientific question to be answered by the analysis of data collected during the study."""
@@ -130,6 +236,22 @@ class ResearchStudyObjective(BackboneElement):
     """Description of the objective"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ResearchStudyOutcomeMeasure(BackboneElement):
@@ -147,6 +269,23 @@ class ResearchStudyOutcomeMeasure(BackboneElement):
     """Extensions and id of ``description`` (JSON ``_description``)."""
     reference: Reference | None = None
     """Structured outcome definition"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ResearchStudy(DomainResource):
@@ -250,3 +389,80 @@ class ResearchStudy(DomainResource):
     """A variable measured during the study"""
     result: list[Reference] | None = None
     """Link to results generated during the study"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["ResearchStudy"] = "ResearchStudy",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            label: Sequence[ResearchStudyLabel | Mapping[str, Any]] | None = None,
+            protocol: Sequence[Reference | Mapping[str, Any]] | None = None,
+            part_of: Sequence[Reference | Mapping[str, Any]] | None = None,
+            status: Literal[
+                "active",
+                "administratively-completed",
+                "approved",
+                "closed-to-accrual",
+                "closed-to-accrual-and-intervention",
+                "completed",
+                "disapproved",
+                "in-review",
+                "temporarily-closed-to-accrual",
+                "temporarily-closed-to-accrual-and-intervention",
+                "withdrawn",
+            ],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            primary_purpose_type: CodeableConcept | Mapping[str, Any] | None = None,
+            phase: CodeableConcept | Mapping[str, Any] | None = None,
+            study_design: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            category: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            focus: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            condition: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            related_artifact: Sequence[RelatedArtifact | Mapping[str, Any]] | None = None,
+            keyword: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            location: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            region: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            description_summary: fp.Markdown | None = None,
+            description_summary_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            enrollment: Sequence[Reference | Mapping[str, Any]] | None = None,
+            period: Period | Mapping[str, Any] | None = None,
+            sponsor: Reference | Mapping[str, Any] | None = None,
+            principal_investigator: Reference | Mapping[str, Any] | None = None,
+            site: Sequence[Reference | Mapping[str, Any]] | None = None,
+            reason_stopped: CodeableConcept | Mapping[str, Any] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            arm: Sequence[ResearchStudyArm | Mapping[str, Any]] | None = None,
+            classifier: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            associated_party: Sequence[ResearchStudyAssociatedParty | Mapping[str, Any]]
+            | None = None,
+            progress_status: Sequence[ResearchStudyProgressStatus | Mapping[str, Any]]
+            | None = None,
+            why_stopped: CodeableConcept | Mapping[str, Any] | None = None,
+            recruitment: ResearchStudyRecruitment | Mapping[str, Any] | None = None,
+            comparison_group: Sequence[ResearchStudyComparisonGroup | Mapping[str, Any]]
+            | None = None,
+            objective: Sequence[ResearchStudyObjective | Mapping[str, Any]] | None = None,
+            outcome_measure: Sequence[ResearchStudyOutcomeMeasure | Mapping[str, Any]]
+            | None = None,
+            result: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...

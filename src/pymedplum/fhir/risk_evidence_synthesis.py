@@ -3,7 +3,7 @@
 RiskEvidenceSynthesisRiskEstimate, RiskEvidenceSynthesisCertaintyCertaintySubcomponent,
 RiskEvidenceSynthesisCertainty, RiskEvidenceSynthesis."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -12,7 +12,7 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Period,
     Reference,
@@ -20,6 +20,13 @@ from pymedplum.fhir.datatypes import (
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class RiskEvidenceSynthesisSampleSize(BackboneElement):
@@ -37,6 +44,23 @@ class RiskEvidenceSynthesisSampleSize(BackboneElement):
     """How many participants?"""
     number_of_participants_ext: Element | None = None
     """Extensions and id of ``numberOfParticipants`` (JSON ``_numberOfParticipants``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            number_of_studies: fp.Integer | None = None,
+            number_of_studies_ext: Element | Mapping[str, Any] | None = None,
+            number_of_participants: fp.Integer | None = None,
+            number_of_participants_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class RiskEvidenceSynthesisRiskEstimatePrecisionEstimate(BackboneElement):
@@ -56,6 +80,24 @@ class RiskEvidenceSynthesisRiskEstimatePrecisionEstimate(BackboneElement):
     """Upper bound"""
     to_ext: Element | None = None
     """Extensions and id of ``to`` (JSON ``_to``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            level: fp.Decimal | int | float | None = None,
+            level_ext: Element | Mapping[str, Any] | None = None,
+            from_: fp.Decimal | int | float | None = None,
+            from_ext: Element | Mapping[str, Any] | None = None,
+            to: fp.Decimal | int | float | None = None,
+            to_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class RiskEvidenceSynthesisRiskEstimate(BackboneElement):
@@ -84,6 +126,31 @@ class RiskEvidenceSynthesisRiskEstimate(BackboneElement):
     precision_estimate: list[RiskEvidenceSynthesisRiskEstimatePrecisionEstimate] | None = None
     """How precise the estimate is"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            value: fp.Decimal | int | float | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            unit_of_measure: CodeableConcept | Mapping[str, Any] | None = None,
+            denominator_count: fp.Integer | None = None,
+            denominator_count_ext: Element | Mapping[str, Any] | None = None,
+            numerator_count: fp.Integer | None = None,
+            numerator_count_ext: Element | Mapping[str, Any] | None = None,
+            precision_estimate: Sequence[
+                RiskEvidenceSynthesisRiskEstimatePrecisionEstimate | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
+
 
 class RiskEvidenceSynthesisCertaintyCertaintySubcomponent(BackboneElement):
     """A description of a component of the overall certainty."""
@@ -95,6 +162,20 @@ class RiskEvidenceSynthesisCertaintyCertaintySubcomponent(BackboneElement):
     note: list[Annotation] | None = None
     """Used for footnotes or explanatory notes"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            rating: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class RiskEvidenceSynthesisCertainty(BackboneElement):
     """A description of the certainty of the risk estimate."""
@@ -105,6 +186,23 @@ class RiskEvidenceSynthesisCertainty(BackboneElement):
     """Used for footnotes or explanatory notes"""
     certainty_subcomponent: list[RiskEvidenceSynthesisCertaintyCertaintySubcomponent] | None = None
     """A component that contributes to the overall certainty"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            rating: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            certainty_subcomponent: Sequence[
+                RiskEvidenceSynthesisCertaintyCertaintySubcomponent | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
 
 
 class RiskEvidenceSynthesis(DomainResource):
@@ -196,3 +294,64 @@ class RiskEvidenceSynthesis(DomainResource):
     """What was the estimated risk"""
     certainty: list[RiskEvidenceSynthesisCertainty] | None = None
     """How certain is the risk"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["RiskEvidenceSynthesis"] = "RiskEvidenceSynthesis",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            approval_date: fp.Date | None = None,
+            approval_date_ext: Element | Mapping[str, Any] | None = None,
+            last_review_date: fp.Date | None = None,
+            last_review_date_ext: Element | Mapping[str, Any] | None = None,
+            effective_period: Period | Mapping[str, Any] | None = None,
+            topic: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            author: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            editor: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            reviewer: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            endorser: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            related_artifact: Sequence[RelatedArtifact | Mapping[str, Any]] | None = None,
+            synthesis_type: CodeableConcept | Mapping[str, Any] | None = None,
+            study_type: CodeableConcept | Mapping[str, Any] | None = None,
+            population: Reference | Mapping[str, Any],
+            exposure: Reference | Mapping[str, Any] | None = None,
+            outcome: Reference | Mapping[str, Any],
+            sample_size: RiskEvidenceSynthesisSampleSize | Mapping[str, Any] | None = None,
+            risk_estimate: RiskEvidenceSynthesisRiskEstimate | Mapping[str, Any] | None = None,
+            certainty: Sequence[RiskEvidenceSynthesisCertainty | Mapping[str, Any]] | None = None,
+        ) -> None: ...

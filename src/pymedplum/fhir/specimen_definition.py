@@ -2,7 +2,7 @@
 """FHIR models: SpecimenDefinitionTypeTestedContainerAdditive, SpecimenDefinitionTypeTestedContainer,
 SpecimenDefinitionTypeTestedHandling, SpecimenDefinitionTypeTested, SpecimenDefinition."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -11,13 +11,21 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     Duration,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Quantity,
     Range,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
+
 
 _SpecimenDefinitionTypeTestedContainerAdditive_CHOICES = (
     (
@@ -44,6 +52,19 @@ class SpecimenDefinitionTypeTestedContainerAdditive(BackboneElement):
         _SpecimenDefinitionTypeTestedContainerAdditive_CHOICES
     )
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            additive_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            additive_reference: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _SpecimenDefinitionTypeTestedContainer_CHOICES = (
@@ -90,6 +111,30 @@ class SpecimenDefinitionTypeTestedContainer(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _SpecimenDefinitionTypeTestedContainer_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            material: CodeableConcept | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            cap: CodeableConcept | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            capacity: Quantity | Mapping[str, Any] | None = None,
+            minimum_volume_quantity: Quantity | Mapping[str, Any] | None = None,
+            minimum_volume_string: fp.String | None = None,
+            minimum_volume_string_ext: Element | Mapping[str, Any] | None = None,
+            additive: Sequence[SpecimenDefinitionTypeTestedContainerAdditive | Mapping[str, Any]]
+            | None = None,
+            preparation: fp.String | None = None,
+            preparation_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class SpecimenDefinitionTypeTestedHandling(BackboneElement):
     """Set of instructions for preservation/transport of the specimen at a defined temperature interval, prior the testing process."""
@@ -104,6 +149,22 @@ class SpecimenDefinitionTypeTestedHandling(BackboneElement):
     """Preservation instruction"""
     instruction_ext: Element | None = None
     """Extensions and id of ``instruction`` (JSON ``_instruction``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            temperature_qualifier: CodeableConcept | Mapping[str, Any] | None = None,
+            temperature_range: Range | Mapping[str, Any] | None = None,
+            max_duration: Duration | Mapping[str, Any] | None = None,
+            instruction: fp.String | None = None,
+            instruction_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class SpecimenDefinitionTypeTested(BackboneElement):
@@ -132,6 +193,29 @@ class SpecimenDefinitionTypeTested(BackboneElement):
     handling: list[SpecimenDefinitionTypeTestedHandling] | None = None
     """Specimen handling before testing"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            is_derived: fp.Boolean | None = None,
+            is_derived_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            preference: Literal["preferred", "alternate"],
+            preference_ext: Element | Mapping[str, Any] | None = None,
+            container: SpecimenDefinitionTypeTestedContainer | Mapping[str, Any] | None = None,
+            requirement: fp.String | None = None,
+            requirement_ext: Element | Mapping[str, Any] | None = None,
+            retention_time: Duration | Mapping[str, Any] | None = None,
+            rejection_criterion: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            handling: Sequence[SpecimenDefinitionTypeTestedHandling | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
+
 
 class SpecimenDefinition(DomainResource):
     """A kind of specimen with associated set of requirements."""
@@ -152,3 +236,29 @@ class SpecimenDefinition(DomainResource):
     """Specimen collection procedure"""
     type_tested: list[SpecimenDefinitionTypeTested] | None = None
     """Specimen in container intended for testing by lab"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["SpecimenDefinition"] = "SpecimenDefinition",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            type_collected: CodeableConcept | Mapping[str, Any] | None = None,
+            patient_preparation: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            time_aspect: fp.String | None = None,
+            time_aspect_ext: Element | Mapping[str, Any] | None = None,
+            collection: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            type_tested: Sequence[SpecimenDefinitionTypeTested | Mapping[str, Any]] | None = None,
+        ) -> None: ...

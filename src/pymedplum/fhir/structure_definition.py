@@ -2,7 +2,7 @@
 """FHIR models: StructureDefinitionMapping, StructureDefinitionContext, StructureDefinitionSnapshot,
 StructureDefinitionDifferential, StructureDefinition."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -11,12 +11,19 @@ from pymedplum.fhir.datatypes import (
     Coding,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
 from pymedplum.fhir.element_definition import ElementDefinition
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class StructureDefinitionMapping(BackboneElement):
@@ -39,6 +46,25 @@ class StructureDefinitionMapping(BackboneElement):
     comment_ext: Element | None = None
     """Extensions and id of ``comment`` (JSON ``_comment``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identity: fp.Id,
+            identity_ext: Element | Mapping[str, Any] | None = None,
+            uri: fp.Uri | None = None,
+            uri_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            comment: fp.String | None = None,
+            comment_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class StructureDefinitionContext(BackboneElement):
     """Identifies the types of resource or data type elements to which the extension can be applied."""
@@ -52,6 +78,21 @@ class StructureDefinitionContext(BackboneElement):
     expression_ext: Element | None = None
     """Extensions and id of ``expression`` (JSON ``_expression``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Literal["fhirpath", "element", "extension"],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            expression: fp.String,
+            expression_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class StructureDefinitionSnapshot(BackboneElement):
     """A snapshot view is expressed in a standalone form that can be used and interpreted without considering the base StructureDefinition."""
@@ -59,12 +100,36 @@ class StructureDefinitionSnapshot(BackboneElement):
     element: list[ElementDefinition] | None = None
     """Definition of elements in the resource (if no StructureDefinition)"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            element: Sequence[ElementDefinition | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class StructureDefinitionDifferential(BackboneElement):
     """A differential view is expressed relative to the base StructureDefinition - a statement of differences that it applies."""
 
     element: list[ElementDefinition] | None = None
     """Definition of elements in the resource (if no StructureDefinition)"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            element: Sequence[ElementDefinition | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class StructureDefinition(DomainResource):
@@ -162,3 +227,67 @@ class StructureDefinition(DomainResource):
     """Snapshot view of the structure"""
     differential: StructureDefinitionDifferential | None = None
     """Differential view of the structure"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["StructureDefinition"] = "StructureDefinition",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            keyword: Sequence[Coding | Mapping[str, Any]] | None = None,
+            fhir_version: fp.Code | None = None,
+            fhir_version_ext: Element | Mapping[str, Any] | None = None,
+            mapping: Sequence[StructureDefinitionMapping | Mapping[str, Any]] | None = None,
+            kind: Literal["primitive-type", "complex-type", "resource", "logical"],
+            kind_ext: Element | Mapping[str, Any] | None = None,
+            abstract: fp.Boolean,
+            abstract_ext: Element | Mapping[str, Any] | None = None,
+            context: Sequence[StructureDefinitionContext | Mapping[str, Any]] | None = None,
+            context_invariant: fp.PrimitiveList[fp.String] | None = None,
+            context_invariant_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            type: fp.Uri,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            base_definition: fp.Canonical | None = None,
+            base_definition_ext: Element | Mapping[str, Any] | None = None,
+            derivation: Literal["specialization", "constraint"] | None = None,
+            derivation_ext: Element | Mapping[str, Any] | None = None,
+            snapshot: StructureDefinitionSnapshot | Mapping[str, Any] | None = None,
+            differential: StructureDefinitionDifferential | Mapping[str, Any] | None = None,
+        ) -> None: ...

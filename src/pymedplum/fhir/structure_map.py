@@ -3,7 +3,7 @@
 StructureMapGroupRuleTargetParameter, StructureMapGroupRuleTarget,
 StructureMapGroupRuleDependent, StructureMapGroupRule, StructureMapGroup, StructureMap."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -25,7 +25,7 @@ from pymedplum.fhir.datatypes import (
     Duration,
     Element,
     Expression,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     HumanName,
     Identifier,
     Meta,
@@ -44,6 +44,13 @@ from pymedplum.fhir.datatypes import (
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class StructureMapStructure(BackboneElement):
@@ -66,6 +73,25 @@ class StructureMapStructure(BackboneElement):
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Canonical,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            mode: Literal["source", "queried", "target", "produced"],
+            mode_ext: Element | Mapping[str, Any] | None = None,
+            alias: fp.String | None = None,
+            alias_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.String | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class StructureMapGroupInput(BackboneElement):
     """A name assigned to an instance of data. The instance must be provided when the mapping is invoked."""
@@ -86,6 +112,25 @@ class StructureMapGroupInput(BackboneElement):
     """Documentation for this instance of data"""
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.Id,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            type: fp.String | None = None,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            mode: Literal["source", "target"],
+            mode_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.String | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _StructureMapGroupRuleSource_CHOICES = (
@@ -334,6 +379,108 @@ class StructureMapGroupRuleSource(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _StructureMapGroupRuleSource_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            context: fp.Id,
+            context_ext: Element | Mapping[str, Any] | None = None,
+            min: fp.Integer | None = None,
+            min_ext: Element | Mapping[str, Any] | None = None,
+            max: fp.String | None = None,
+            max_ext: Element | Mapping[str, Any] | None = None,
+            type: fp.String | None = None,
+            type_ext: Element | Mapping[str, Any] | None = None,
+            default_value_base64_binary: fp.Base64Binary | None = None,
+            default_value_base64_binary_ext: Element | Mapping[str, Any] | None = None,
+            default_value_boolean: fp.Boolean | None = None,
+            default_value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            default_value_canonical: fp.Canonical | None = None,
+            default_value_canonical_ext: Element | Mapping[str, Any] | None = None,
+            default_value_code: fp.Code | None = None,
+            default_value_code_ext: Element | Mapping[str, Any] | None = None,
+            default_value_date: fp.Date | None = None,
+            default_value_date_ext: Element | Mapping[str, Any] | None = None,
+            default_value_date_time: fp.DateTime | None = None,
+            default_value_date_time_ext: Element | Mapping[str, Any] | None = None,
+            default_value_decimal: fp.Decimal | int | float | None = None,
+            default_value_decimal_ext: Element | Mapping[str, Any] | None = None,
+            default_value_id: fp.Id | None = None,
+            default_value_id_ext: Element | Mapping[str, Any] | None = None,
+            default_value_instant: fp.Instant | None = None,
+            default_value_instant_ext: Element | Mapping[str, Any] | None = None,
+            default_value_integer: fp.Integer | None = None,
+            default_value_integer_ext: Element | Mapping[str, Any] | None = None,
+            default_value_markdown: fp.Markdown | None = None,
+            default_value_markdown_ext: Element | Mapping[str, Any] | None = None,
+            default_value_oid: fp.Oid | None = None,
+            default_value_oid_ext: Element | Mapping[str, Any] | None = None,
+            default_value_positive_int: fp.PositiveInt | None = None,
+            default_value_positive_int_ext: Element | Mapping[str, Any] | None = None,
+            default_value_string: fp.String | None = None,
+            default_value_string_ext: Element | Mapping[str, Any] | None = None,
+            default_value_time: fp.Time | None = None,
+            default_value_time_ext: Element | Mapping[str, Any] | None = None,
+            default_value_unsigned_int: fp.UnsignedInt | None = None,
+            default_value_unsigned_int_ext: Element | Mapping[str, Any] | None = None,
+            default_value_uri: fp.Uri | None = None,
+            default_value_uri_ext: Element | Mapping[str, Any] | None = None,
+            default_value_url: fp.Url | None = None,
+            default_value_url_ext: Element | Mapping[str, Any] | None = None,
+            default_value_uuid: fp.Uuid | None = None,
+            default_value_uuid_ext: Element | Mapping[str, Any] | None = None,
+            default_value_address: Address | Mapping[str, Any] | None = None,
+            default_value_age: Age | Mapping[str, Any] | None = None,
+            default_value_annotation: Annotation | Mapping[str, Any] | None = None,
+            default_value_attachment: Attachment | Mapping[str, Any] | None = None,
+            default_value_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            default_value_coding: Coding | Mapping[str, Any] | None = None,
+            default_value_contact_point: ContactPoint | Mapping[str, Any] | None = None,
+            default_value_count: Count | Mapping[str, Any] | None = None,
+            default_value_distance: Distance | Mapping[str, Any] | None = None,
+            default_value_duration: Duration | Mapping[str, Any] | None = None,
+            default_value_human_name: HumanName | Mapping[str, Any] | None = None,
+            default_value_identifier: Identifier | Mapping[str, Any] | None = None,
+            default_value_money: Money | Mapping[str, Any] | None = None,
+            default_value_period: Period | Mapping[str, Any] | None = None,
+            default_value_quantity: Quantity | Mapping[str, Any] | None = None,
+            default_value_range: Range | Mapping[str, Any] | None = None,
+            default_value_ratio: Ratio | Mapping[str, Any] | None = None,
+            default_value_reference: Reference | Mapping[str, Any] | None = None,
+            default_value_sampled_data: SampledData | Mapping[str, Any] | None = None,
+            default_value_signature: Signature | Mapping[str, Any] | None = None,
+            default_value_timing: Timing | Mapping[str, Any] | None = None,
+            default_value_contact_detail: ContactDetail | Mapping[str, Any] | None = None,
+            default_value_contributor: Contributor | Mapping[str, Any] | None = None,
+            default_value_data_requirement: DataRequirement | Mapping[str, Any] | None = None,
+            default_value_expression: Expression | Mapping[str, Any] | None = None,
+            default_value_parameter_definition: ParameterDefinition
+            | Mapping[str, Any]
+            | None = None,
+            default_value_related_artifact: RelatedArtifact | Mapping[str, Any] | None = None,
+            default_value_trigger_definition: TriggerDefinition | Mapping[str, Any] | None = None,
+            default_value_usage_context: UsageContext | Mapping[str, Any] | None = None,
+            default_value_dosage: Dosage | Mapping[str, Any] | None = None,
+            default_value_meta: Meta | Mapping[str, Any] | None = None,
+            element: fp.String | None = None,
+            element_ext: Element | Mapping[str, Any] | None = None,
+            list_mode: Literal["first", "not_first", "last", "not_last", "only_one"] | None = None,
+            list_mode_ext: Element | Mapping[str, Any] | None = None,
+            variable: fp.Id | None = None,
+            variable_ext: Element | Mapping[str, Any] | None = None,
+            condition: fp.String | None = None,
+            condition_ext: Element | Mapping[str, Any] | None = None,
+            check: fp.String | None = None,
+            check_ext: Element | Mapping[str, Any] | None = None,
+            log_message: fp.String | None = None,
+            log_message_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 _StructureMapGroupRuleTargetParameter_CHOICES = (
     (
@@ -377,6 +524,27 @@ class StructureMapGroupRuleTargetParameter(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _StructureMapGroupRuleTargetParameter_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            value_id: fp.Id | None = None,
+            value_id_ext: Element | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_boolean: fp.Boolean | None = None,
+            value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            value_integer: fp.Integer | None = None,
+            value_integer_ext: Element | Mapping[str, Any] | None = None,
+            value_decimal: fp.Decimal | int | float | None = None,
+            value_decimal_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class StructureMapGroupRuleTarget(BackboneElement):
@@ -434,6 +602,52 @@ class StructureMapGroupRuleTarget(BackboneElement):
     parameter: list[StructureMapGroupRuleTargetParameter] | None = None
     """Parameters to the transform"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            context: fp.Id | None = None,
+            context_ext: Element | Mapping[str, Any] | None = None,
+            context_type: Literal["type", "variable"] | None = None,
+            context_type_ext: Element | Mapping[str, Any] | None = None,
+            element: fp.String | None = None,
+            element_ext: Element | Mapping[str, Any] | None = None,
+            variable: fp.Id | None = None,
+            variable_ext: Element | Mapping[str, Any] | None = None,
+            list_mode: fp.PrimitiveList[Literal["first", "share", "last", "collate"]] | None = None,
+            list_mode_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            list_rule_id: fp.Id | None = None,
+            list_rule_id_ext: Element | Mapping[str, Any] | None = None,
+            transform: Literal[
+                "create",
+                "copy",
+                "truncate",
+                "escape",
+                "cast",
+                "append",
+                "translate",
+                "reference",
+                "dateOp",
+                "uuid",
+                "pointer",
+                "evaluate",
+                "cc",
+                "c",
+                "qty",
+                "id",
+                "cp",
+            ]
+            | None = None,
+            transform_ext: Element | Mapping[str, Any] | None = None,
+            parameter: Sequence[StructureMapGroupRuleTargetParameter | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
+
 
 class StructureMapGroupRuleDependent(BackboneElement):
     """Which other rules to apply in the context of this rule."""
@@ -446,6 +660,21 @@ class StructureMapGroupRuleDependent(BackboneElement):
     """Variable to pass to the rule or group"""
     variable_ext: list[Element | None] | None = None
     """Extensions and id of ``variable`` (JSON ``_variable``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.Id,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            variable: fp.PrimitiveList[fp.String] | None = None,
+            variable_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
 
 
 class StructureMapGroupRule(BackboneElement):
@@ -467,6 +696,25 @@ class StructureMapGroupRule(BackboneElement):
     """Documentation for this instance of data"""
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.Id,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            source: Sequence[StructureMapGroupRuleSource | Mapping[str, Any]] | None = None,
+            target: Sequence[StructureMapGroupRuleTarget | Mapping[str, Any]] | None = None,
+            rule: "Sequence[StructureMapGroupRule | Mapping[str, Any]] | None" = None,
+            dependent: Sequence[StructureMapGroupRuleDependent | Mapping[str, Any]] | None = None,
+            documentation: fp.String | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class StructureMapGroup(BackboneElement):
@@ -492,6 +740,27 @@ class StructureMapGroup(BackboneElement):
     """Named instance provided when invoking the map"""
     rule: list[StructureMapGroupRule] | None = None
     """Transform Rule from source to target"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.Id,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            extends: fp.Id | None = None,
+            extends_ext: Element | Mapping[str, Any] | None = None,
+            type_mode: Literal["none", "types", "type-and-types"],
+            type_mode_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.String | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+            input: Sequence[StructureMapGroupInput | Mapping[str, Any]] | None = None,
+            rule: Sequence[StructureMapGroupRule | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class StructureMap(DomainResource):
@@ -559,3 +828,52 @@ class StructureMap(DomainResource):
     """Extensions and id of ``import`` (JSON ``_import``)."""
     group: list[StructureMapGroup] | None = None
     """Named sections for reader convenience"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["StructureMap"] = "StructureMap",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            structure: Sequence[StructureMapStructure | Mapping[str, Any]] | None = None,
+            import_: fp.PrimitiveList[fp.Canonical] | None = None,
+            import_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            group: Sequence[StructureMapGroup | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -2,7 +2,7 @@
 """FHIR models: SubstanceNucleicAcidSubunitLinkage, SubstanceNucleicAcidSubunitSugar,
 SubstanceNucleicAcidSubunit, SubstanceNucleicAcid."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -10,10 +10,17 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class SubstanceNucleicAcidSubunitLinkage(BackboneElement):
@@ -34,6 +41,24 @@ class SubstanceNucleicAcidSubunitLinkage(BackboneElement):
     residue_site_ext: Element | None = None
     """Extensions and id of ``residueSite`` (JSON ``_residueSite``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            connectivity: fp.String | None = None,
+            connectivity_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            residue_site: fp.String | None = None,
+            residue_site_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class SubstanceNucleicAcidSubunitSugar(BackboneElement):
     """5.3.6.8.1 Sugar ID (Mandatory)."""
@@ -48,6 +73,22 @@ class SubstanceNucleicAcidSubunitSugar(BackboneElement):
     """The residues that contain a given sugar will be captured. The order of given residues will be captured in the 5‘-3‘direction consistent with the base sequences listed above"""
     residue_site_ext: Element | None = None
     """Extensions and id of ``residueSite`` (JSON ``_residueSite``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            residue_site: fp.String | None = None,
+            residue_site_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class SubstanceNucleicAcidSubunit(BackboneElement):
@@ -76,6 +117,28 @@ class SubstanceNucleicAcidSubunit(BackboneElement):
     sugar: list[SubstanceNucleicAcidSubunitSugar] | None = None
     """5.3.6.8.1 Sugar ID (Mandatory)"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            subunit: fp.Integer | None = None,
+            subunit_ext: Element | Mapping[str, Any] | None = None,
+            sequence: fp.String | None = None,
+            sequence_ext: Element | Mapping[str, Any] | None = None,
+            length: fp.Integer | None = None,
+            length_ext: Element | Mapping[str, Any] | None = None,
+            sequence_attachment: Attachment | Mapping[str, Any] | None = None,
+            five_prime: CodeableConcept | Mapping[str, Any] | None = None,
+            three_prime: CodeableConcept | Mapping[str, Any] | None = None,
+            linkage: Sequence[SubstanceNucleicAcidSubunitLinkage | Mapping[str, Any]] | None = None,
+            sugar: Sequence[SubstanceNucleicAcidSubunitSugar | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class SubstanceNucleicAcid(DomainResource):
     """Nucleic acids are defined by three distinct elements: the base, sugar and linkage. Individual substance/moiety IDs will be created for each of these elements. The nucleotide sequence will be always entered in the 5’-3’ direction."""
@@ -96,3 +159,29 @@ class SubstanceNucleicAcid(DomainResource):
     """(TBC)"""
     subunit: list[SubstanceNucleicAcidSubunit] | None = None
     """Subunits are listed in order of decreasing length; sequences of the same length will be ordered by molecular weight; subunits that have identical sequences will be repeated multiple times"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["SubstanceNucleicAcid"] = "SubstanceNucleicAcid",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            sequence_type: CodeableConcept | Mapping[str, Any] | None = None,
+            number_of_subunits: fp.Integer | None = None,
+            number_of_subunits_ext: Element | Mapping[str, Any] | None = None,
+            area_of_hybridisation: fp.String | None = None,
+            area_of_hybridisation_ext: Element | Mapping[str, Any] | None = None,
+            oligo_nucleotide_type: CodeableConcept | Mapping[str, Any] | None = None,
+            subunit: Sequence[SubstanceNucleicAcidSubunit | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -4,7 +4,7 @@ SubstancePolymerRepeatRepeatUnitDegreeOfPolymerisation,
 SubstancePolymerRepeatRepeatUnitStructuralRepresentation,
 SubstancePolymerRepeatRepeatUnit, SubstancePolymerRepeat, SubstancePolymer."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -12,10 +12,17 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
 )
 from pymedplum.fhir.domain_resource import DomainResource
 from pymedplum.fhir.substance_amount import SubstanceAmount
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class SubstancePolymerMonomerSetStartingMaterial(BackboneElement):
@@ -32,6 +39,22 @@ class SubstancePolymerMonomerSetStartingMaterial(BackboneElement):
     amount: SubstanceAmount | None = None
     """Todo"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            material: CodeableConcept | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            is_defining: fp.Boolean | None = None,
+            is_defining_ext: Element | Mapping[str, Any] | None = None,
+            amount: SubstanceAmount | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class SubstancePolymerMonomerSet(BackboneElement):
     """Todo."""
@@ -41,6 +64,22 @@ class SubstancePolymerMonomerSet(BackboneElement):
     starting_material: list[SubstancePolymerMonomerSetStartingMaterial] | None = None
     """Todo"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            ratio_type: CodeableConcept | Mapping[str, Any] | None = None,
+            starting_material: Sequence[
+                SubstancePolymerMonomerSetStartingMaterial | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
+
 
 class SubstancePolymerRepeatRepeatUnitDegreeOfPolymerisation(BackboneElement):
     """Todo."""
@@ -49,6 +88,19 @@ class SubstancePolymerRepeatRepeatUnitDegreeOfPolymerisation(BackboneElement):
     """Todo"""
     amount: SubstanceAmount | None = None
     """Todo"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            degree: CodeableConcept | Mapping[str, Any] | None = None,
+            amount: SubstanceAmount | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class SubstancePolymerRepeatRepeatUnitStructuralRepresentation(BackboneElement):
@@ -62,6 +114,21 @@ class SubstancePolymerRepeatRepeatUnitStructuralRepresentation(BackboneElement):
     """Extensions and id of ``representation`` (JSON ``_representation``)."""
     attachment: Attachment | None = None
     """Todo"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            representation: fp.String | None = None,
+            representation_ext: Element | Mapping[str, Any] | None = None,
+            attachment: Attachment | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class SubstancePolymerRepeatRepeatUnit(BackboneElement):
@@ -84,6 +151,29 @@ class SubstancePolymerRepeatRepeatUnit(BackboneElement):
     ) = None
     """Todo"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            orientation_of_polymerisation: CodeableConcept | Mapping[str, Any] | None = None,
+            repeat_unit: fp.String | None = None,
+            repeat_unit_ext: Element | Mapping[str, Any] | None = None,
+            amount: SubstanceAmount | Mapping[str, Any] | None = None,
+            degree_of_polymerisation: Sequence[
+                SubstancePolymerRepeatRepeatUnitDegreeOfPolymerisation | Mapping[str, Any]
+            ]
+            | None = None,
+            structural_representation: Sequence[
+                SubstancePolymerRepeatRepeatUnitStructuralRepresentation | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
+
 
 class SubstancePolymerRepeat(BackboneElement):
     """Todo."""
@@ -100,6 +190,24 @@ class SubstancePolymerRepeat(BackboneElement):
     """Todo"""
     repeat_unit: list[SubstancePolymerRepeatRepeatUnit] | None = None
     """Todo"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            number_of_units: fp.Integer | None = None,
+            number_of_units_ext: Element | Mapping[str, Any] | None = None,
+            average_molecular_formula: fp.String | None = None,
+            average_molecular_formula_ext: Element | Mapping[str, Any] | None = None,
+            repeat_unit_amount_type: CodeableConcept | Mapping[str, Any] | None = None,
+            repeat_unit: Sequence[SubstancePolymerRepeatRepeatUnit | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 class SubstancePolymer(DomainResource):
@@ -121,3 +229,29 @@ class SubstancePolymer(DomainResource):
     """Todo"""
     repeat: list[SubstancePolymerRepeat] | None = None
     """Todo"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["SubstancePolymer"] = "SubstancePolymer",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            class_: CodeableConcept | Mapping[str, Any] | None = None,
+            geometry: CodeableConcept | Mapping[str, Any] | None = None,
+            copolymer_connectivity: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            modification: fp.PrimitiveList[fp.String] | None = None,
+            modification_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            monomer_set: Sequence[SubstancePolymerMonomerSet | Mapping[str, Any]] | None = None,
+            repeat: Sequence[SubstancePolymerRepeat | Mapping[str, Any]] | None = None,
+        ) -> None: ...

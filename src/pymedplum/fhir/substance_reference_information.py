@@ -3,7 +3,7 @@
 SubstanceReferenceInformationClassification, SubstanceReferenceInformationTarget,
 SubstanceReferenceInformation."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -11,13 +11,20 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Quantity,
     Range,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class SubstanceReferenceInformationGene(BackboneElement):
@@ -30,6 +37,20 @@ class SubstanceReferenceInformationGene(BackboneElement):
     source: list[Reference] | None = None
     """Todo"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            gene_sequence_origin: CodeableConcept | Mapping[str, Any] | None = None,
+            gene: CodeableConcept | Mapping[str, Any] | None = None,
+            source: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class SubstanceReferenceInformationGeneElement(BackboneElement):
     """Todo."""
@@ -40,6 +61,20 @@ class SubstanceReferenceInformationGeneElement(BackboneElement):
     """Todo"""
     source: list[Reference] | None = None
     """Todo"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            element: Identifier | Mapping[str, Any] | None = None,
+            source: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class SubstanceReferenceInformationClassification(BackboneElement):
@@ -53,6 +88,21 @@ class SubstanceReferenceInformationClassification(BackboneElement):
     """Todo"""
     source: list[Reference] | None = None
     """Todo"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            domain: CodeableConcept | Mapping[str, Any] | None = None,
+            classification: CodeableConcept | Mapping[str, Any] | None = None,
+            subtype: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            source: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 _SubstanceReferenceInformationTarget_CHOICES = (
@@ -98,6 +148,28 @@ class SubstanceReferenceInformationTarget(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _SubstanceReferenceInformationTarget_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            target: Identifier | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            interaction: CodeableConcept | Mapping[str, Any] | None = None,
+            organism: CodeableConcept | Mapping[str, Any] | None = None,
+            organism_type: CodeableConcept | Mapping[str, Any] | None = None,
+            amount_quantity: Quantity | Mapping[str, Any] | None = None,
+            amount_range: Range | Mapping[str, Any] | None = None,
+            amount_string: fp.String | None = None,
+            amount_string_ext: Element | Mapping[str, Any] | None = None,
+            amount_type: CodeableConcept | Mapping[str, Any] | None = None,
+            source: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class SubstanceReferenceInformation(DomainResource):
     """Todo."""
@@ -116,3 +188,34 @@ class SubstanceReferenceInformation(DomainResource):
     """Todo"""
     target: list[SubstanceReferenceInformationTarget] | None = None
     """Todo"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal[
+                "SubstanceReferenceInformation"
+            ] = "SubstanceReferenceInformation",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            comment: fp.String | None = None,
+            comment_ext: Element | Mapping[str, Any] | None = None,
+            gene: Sequence[SubstanceReferenceInformationGene | Mapping[str, Any]] | None = None,
+            gene_element: Sequence[SubstanceReferenceInformationGeneElement | Mapping[str, Any]]
+            | None = None,
+            classification: Sequence[
+                SubstanceReferenceInformationClassification | Mapping[str, Any]
+            ]
+            | None = None,
+            target: Sequence[SubstanceReferenceInformationTarget | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -4,17 +4,24 @@ SubstanceSourceMaterialOrganismHybrid, SubstanceSourceMaterialOrganismOrganismGe
 SubstanceSourceMaterialOrganism, SubstanceSourceMaterialPartDescription,
 SubstanceSourceMaterial."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class SubstanceSourceMaterialFractionDescription(BackboneElement):
@@ -27,6 +34,20 @@ class SubstanceSourceMaterialFractionDescription(BackboneElement):
     material_type: CodeableConcept | None = None
     """The specific type of the material constituting the component. For Herbal preparations the particulars of the extracts (liquid/dry) is described in Specified Substance Group 1"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            fraction: fp.String | None = None,
+            fraction_ext: Element | Mapping[str, Any] | None = None,
+            material_type: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class SubstanceSourceMaterialOrganismAuthor(BackboneElement):
     """4.9.13.6.1 Author type (Conditional)."""
@@ -37,6 +58,20 @@ class SubstanceSourceMaterialOrganismAuthor(BackboneElement):
     """The author of an organism species shall be specified. The author year of an organism shall also be specified when applicable; refers to the year in which the first author(s) published the infraspecific plant/animal name (of any rank)"""
     author_description_ext: Element | None = None
     """Extensions and id of ``authorDescription`` (JSON ``_authorDescription``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            author_type: CodeableConcept | Mapping[str, Any] | None = None,
+            author_description: fp.String | None = None,
+            author_description_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class SubstanceSourceMaterialOrganismHybrid(BackboneElement):
@@ -61,6 +96,26 @@ class SubstanceSourceMaterialOrganismHybrid(BackboneElement):
     hybrid_type: CodeableConcept | None = None
     """The hybrid type of an organism shall be specified"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            maternal_organism_id: fp.String | None = None,
+            maternal_organism_id_ext: Element | Mapping[str, Any] | None = None,
+            maternal_organism_name: fp.String | None = None,
+            maternal_organism_name_ext: Element | Mapping[str, Any] | None = None,
+            paternal_organism_id: fp.String | None = None,
+            paternal_organism_id_ext: Element | Mapping[str, Any] | None = None,
+            paternal_organism_name: fp.String | None = None,
+            paternal_organism_name_ext: Element | Mapping[str, Any] | None = None,
+            hybrid_type: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class SubstanceSourceMaterialOrganismOrganismGeneral(BackboneElement):
     """4.9.13.7.1 Kingdom (Conditional)."""
@@ -73,6 +128,21 @@ class SubstanceSourceMaterialOrganismOrganismGeneral(BackboneElement):
     """The class of an organism shall be specified"""
     order: CodeableConcept | None = None
     """The order of an organism shall be specified,"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            kingdom: CodeableConcept | Mapping[str, Any] | None = None,
+            phylum: CodeableConcept | Mapping[str, Any] | None = None,
+            class_: CodeableConcept | Mapping[str, Any] | None = None,
+            order: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class SubstanceSourceMaterialOrganism(BackboneElement):
@@ -97,6 +167,29 @@ class SubstanceSourceMaterialOrganism(BackboneElement):
     organism_general: SubstanceSourceMaterialOrganismOrganismGeneral | None = None
     """4.9.13.7.1 Kingdom (Conditional)"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            family: CodeableConcept | Mapping[str, Any] | None = None,
+            genus: CodeableConcept | Mapping[str, Any] | None = None,
+            species: CodeableConcept | Mapping[str, Any] | None = None,
+            intraspecific_type: CodeableConcept | Mapping[str, Any] | None = None,
+            intraspecific_description: fp.String | None = None,
+            intraspecific_description_ext: Element | Mapping[str, Any] | None = None,
+            author: Sequence[SubstanceSourceMaterialOrganismAuthor | Mapping[str, Any]]
+            | None = None,
+            hybrid: SubstanceSourceMaterialOrganismHybrid | Mapping[str, Any] | None = None,
+            organism_general: SubstanceSourceMaterialOrganismOrganismGeneral
+            | Mapping[str, Any]
+            | None = None,
+        ) -> None: ...
+
 
 class SubstanceSourceMaterialPartDescription(BackboneElement):
     """To do."""
@@ -105,6 +198,19 @@ class SubstanceSourceMaterialPartDescription(BackboneElement):
     """Entity of anatomical origin of source material within an organism"""
     part_location: CodeableConcept | None = None
     """The detailed anatomic location when the part can be extracted from different anatomical locations of the organism. Multiple alternative locations may apply"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            part: CodeableConcept | Mapping[str, Any] | None = None,
+            part_location: CodeableConcept | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class SubstanceSourceMaterial(DomainResource):
@@ -144,3 +250,42 @@ class SubstanceSourceMaterial(DomainResource):
     """This subclause describes the organism which the substance is derived from. For vaccines, the parent organism shall be specified based on these subclause elements. As an example, full taxonomy will be described for the Substance Name: ., Leaf"""
     part_description: list[SubstanceSourceMaterialPartDescription] | None = None
     """To do"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["SubstanceSourceMaterial"] = "SubstanceSourceMaterial",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            source_material_class: CodeableConcept | Mapping[str, Any] | None = None,
+            source_material_type: CodeableConcept | Mapping[str, Any] | None = None,
+            source_material_state: CodeableConcept | Mapping[str, Any] | None = None,
+            organism_id: Identifier | Mapping[str, Any] | None = None,
+            organism_name: fp.String | None = None,
+            organism_name_ext: Element | Mapping[str, Any] | None = None,
+            parent_substance_id: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            parent_substance_name: fp.PrimitiveList[fp.String] | None = None,
+            parent_substance_name_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            country_of_origin: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            geographical_location: fp.PrimitiveList[fp.String] | None = None,
+            geographical_location_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            development_stage: CodeableConcept | Mapping[str, Any] | None = None,
+            fraction_description: Sequence[
+                SubstanceSourceMaterialFractionDescription | Mapping[str, Any]
+            ]
+            | None = None,
+            organism: SubstanceSourceMaterialOrganism | Mapping[str, Any] | None = None,
+            part_description: Sequence[SubstanceSourceMaterialPartDescription | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...

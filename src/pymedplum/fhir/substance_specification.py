@@ -6,7 +6,7 @@ SubstanceSpecificationStructure, SubstanceSpecificationCode,
 SubstanceSpecificationNameOfficial, SubstanceSpecificationName,
 SubstanceSpecificationRelationship, SubstanceSpecification."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -15,7 +15,7 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Quantity,
     Range,
@@ -23,6 +23,14 @@ from pymedplum.fhir.datatypes import (
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
+
 
 _SubstanceSpecificationMoiety_CHOICES = (
     (
@@ -65,6 +73,28 @@ class SubstanceSpecificationMoiety(BackboneElement):
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _SubstanceSpecificationMoiety_CHOICES
     """At most one field of each group may be set (checked at validation)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            role: CodeableConcept | Mapping[str, Any] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            stereochemistry: CodeableConcept | Mapping[str, Any] | None = None,
+            optical_activity: CodeableConcept | Mapping[str, Any] | None = None,
+            molecular_formula: fp.String | None = None,
+            molecular_formula_ext: Element | Mapping[str, Any] | None = None,
+            amount_quantity: Quantity | Mapping[str, Any] | None = None,
+            amount_string: fp.String | None = None,
+            amount_string_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _SubstanceSpecificationProperty_CHOICES = (
@@ -114,6 +144,26 @@ class SubstanceSpecificationProperty(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _SubstanceSpecificationProperty_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            category: CodeableConcept | Mapping[str, Any] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            parameters: fp.String | None = None,
+            parameters_ext: Element | Mapping[str, Any] | None = None,
+            defining_substance_reference: Reference | Mapping[str, Any] | None = None,
+            defining_substance_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            amount_quantity: Quantity | Mapping[str, Any] | None = None,
+            amount_string: fp.String | None = None,
+            amount_string_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class SubstanceSpecificationStructureIsotopeMolecularWeight(BackboneElement):
     """The molecular weight or weight range (for proteins, polymers or nucleic acids)."""
@@ -124,6 +174,20 @@ class SubstanceSpecificationStructureIsotopeMolecularWeight(BackboneElement):
     """Type of molecular weight such as exact, average (also known as. number average), weight average"""
     amount: Quantity | None = None
     """Used to capture quantitative values for a variety of elements. If only limits are given, the arithmetic mean would be the average. If only a single definite value for a given element is given, it would be captured in this field"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            method: CodeableConcept | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            amount: Quantity | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class SubstanceSpecificationStructureIsotope(BackboneElement):
@@ -140,6 +204,24 @@ class SubstanceSpecificationStructureIsotope(BackboneElement):
     molecular_weight: SubstanceSpecificationStructureIsotopeMolecularWeight | None = None
     """The molecular weight or weight range (for proteins, polymers or nucleic acids)"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            name: CodeableConcept | Mapping[str, Any] | None = None,
+            substitution: CodeableConcept | Mapping[str, Any] | None = None,
+            half_life: Quantity | Mapping[str, Any] | None = None,
+            molecular_weight: SubstanceSpecificationStructureIsotopeMolecularWeight
+            | Mapping[str, Any]
+            | None = None,
+        ) -> None: ...
+
 
 class SubstanceSpecificationStructureRepresentation(BackboneElement):
     """Molecular structural representation."""
@@ -152,6 +234,21 @@ class SubstanceSpecificationStructureRepresentation(BackboneElement):
     """Extensions and id of ``representation`` (JSON ``_representation``)."""
     attachment: Attachment | None = None
     """An attached file with the structural representation"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            representation: fp.String | None = None,
+            representation_ext: Element | Mapping[str, Any] | None = None,
+            attachment: Attachment | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class SubstanceSpecificationStructure(BackboneElement):
@@ -178,6 +275,33 @@ class SubstanceSpecificationStructure(BackboneElement):
     representation: list[SubstanceSpecificationStructureRepresentation] | None = None
     """Molecular structural representation"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            stereochemistry: CodeableConcept | Mapping[str, Any] | None = None,
+            optical_activity: CodeableConcept | Mapping[str, Any] | None = None,
+            molecular_formula: fp.String | None = None,
+            molecular_formula_ext: Element | Mapping[str, Any] | None = None,
+            molecular_formula_by_moiety: fp.String | None = None,
+            molecular_formula_by_moiety_ext: Element | Mapping[str, Any] | None = None,
+            isotope: Sequence[SubstanceSpecificationStructureIsotope | Mapping[str, Any]]
+            | None = None,
+            molecular_weight: SubstanceSpecificationStructureIsotopeMolecularWeight
+            | Mapping[str, Any]
+            | None = None,
+            source: Sequence[Reference | Mapping[str, Any]] | None = None,
+            representation: Sequence[
+                SubstanceSpecificationStructureRepresentation | Mapping[str, Any]
+            ]
+            | None = None,
+        ) -> None: ...
+
 
 class SubstanceSpecificationCode(BackboneElement):
     """Codes associated with the substance."""
@@ -197,6 +321,24 @@ class SubstanceSpecificationCode(BackboneElement):
     source: list[Reference] | None = None
     """Supporting literature"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: CodeableConcept | Mapping[str, Any] | None = None,
+            status: CodeableConcept | Mapping[str, Any] | None = None,
+            status_date: fp.DateTime | None = None,
+            status_date_ext: Element | Mapping[str, Any] | None = None,
+            comment: fp.String | None = None,
+            comment_ext: Element | Mapping[str, Any] | None = None,
+            source: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class SubstanceSpecificationNameOfficial(BackboneElement):
     """Details of the official nature of this name."""
@@ -209,6 +351,21 @@ class SubstanceSpecificationNameOfficial(BackboneElement):
     """Date of official name change"""
     date_ext: Element | None = None
     """Extensions and id of ``date`` (JSON ``_date``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            authority: CodeableConcept | Mapping[str, Any] | None = None,
+            status: CodeableConcept | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class SubstanceSpecificationName(BackboneElement):
@@ -240,6 +397,31 @@ class SubstanceSpecificationName(BackboneElement):
     """Details of the official nature of this name"""
     source: list[Reference] | None = None
     """Supporting literature"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            status: CodeableConcept | Mapping[str, Any] | None = None,
+            preferred: fp.Boolean | None = None,
+            preferred_ext: Element | Mapping[str, Any] | None = None,
+            language: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            domain: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            synonym: "Sequence[SubstanceSpecificationName | Mapping[str, Any]] | None" = None,
+            translation: "Sequence[SubstanceSpecificationName | Mapping[str, Any]] | None" = None,
+            official: Sequence[SubstanceSpecificationNameOfficial | Mapping[str, Any]]
+            | None = None,
+            source: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 _SubstanceSpecificationRelationship_CHOICES = (
@@ -299,6 +481,30 @@ class SubstanceSpecificationRelationship(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _SubstanceSpecificationRelationship_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            substance_reference: Reference | Mapping[str, Any] | None = None,
+            substance_codeable_concept: CodeableConcept | Mapping[str, Any] | None = None,
+            relationship: CodeableConcept | Mapping[str, Any] | None = None,
+            is_defining: fp.Boolean | None = None,
+            is_defining_ext: Element | Mapping[str, Any] | None = None,
+            amount_quantity: Quantity | Mapping[str, Any] | None = None,
+            amount_range: Range | Mapping[str, Any] | None = None,
+            amount_ratio: Ratio | Mapping[str, Any] | None = None,
+            amount_string: fp.String | None = None,
+            amount_string_ext: Element | Mapping[str, Any] | None = None,
+            amount_ratio_low_limit: Ratio | Mapping[str, Any] | None = None,
+            amount_type: CodeableConcept | Mapping[str, Any] | None = None,
+            source: Sequence[Reference | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class SubstanceSpecification(DomainResource):
     """The detailed description of a substance, typically at a level beyond what is used for prescribing."""
@@ -347,3 +553,47 @@ class SubstanceSpecification(DomainResource):
     """Data items specific to proteins"""
     source_material: Reference | None = None
     """Material or taxonomic/anatomical source for the substance"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["SubstanceSpecification"] = "SubstanceSpecification",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            type: CodeableConcept | Mapping[str, Any] | None = None,
+            status: CodeableConcept | Mapping[str, Any] | None = None,
+            domain: CodeableConcept | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            source: Sequence[Reference | Mapping[str, Any]] | None = None,
+            comment: fp.String | None = None,
+            comment_ext: Element | Mapping[str, Any] | None = None,
+            moiety: Sequence[SubstanceSpecificationMoiety | Mapping[str, Any]] | None = None,
+            property: Sequence[SubstanceSpecificationProperty | Mapping[str, Any]] | None = None,
+            reference_information: Reference | Mapping[str, Any] | None = None,
+            structure: SubstanceSpecificationStructure | Mapping[str, Any] | None = None,
+            code: Sequence[SubstanceSpecificationCode | Mapping[str, Any]] | None = None,
+            name: Sequence[SubstanceSpecificationName | Mapping[str, Any]] | None = None,
+            molecular_weight: Sequence[
+                SubstanceSpecificationStructureIsotopeMolecularWeight | Mapping[str, Any]
+            ]
+            | None = None,
+            relationship: Sequence[SubstanceSpecificationRelationship | Mapping[str, Any]]
+            | None = None,
+            nucleic_acid: Reference | Mapping[str, Any] | None = None,
+            polymer: Reference | Mapping[str, Any] | None = None,
+            protein: Reference | Mapping[str, Any] | None = None,
+            source_material: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...

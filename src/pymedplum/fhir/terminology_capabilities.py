@@ -6,7 +6,7 @@ TerminologyCapabilitiesExpansion, TerminologyCapabilitiesValidateCode,
 TerminologyCapabilitiesTranslation, TerminologyCapabilitiesClosure,
 TerminologyCapabilities."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -14,10 +14,17 @@ from pymedplum.fhir.datatypes import (
     CodeableConcept,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class TerminologyCapabilitiesSoftware(BackboneElement):
@@ -32,6 +39,21 @@ class TerminologyCapabilitiesSoftware(BackboneElement):
     version_ext: Element | None = None
     """Extensions and id of ``version`` (JSON ``_version``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TerminologyCapabilitiesImplementation(BackboneElement):
     """Identifies a specific implementation instance that is described by the terminology capability statement - i.e. a particular installation, rather than the capabilities of a software program."""
@@ -45,6 +67,21 @@ class TerminologyCapabilitiesImplementation(BackboneElement):
     url_ext: Element | None = None
     """Extensions and id of ``url`` (JSON ``_url``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            description: fp.String,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            url: fp.Url | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TerminologyCapabilitiesCodeSystemVersionFilter(BackboneElement):
     """Filter Properties supported."""
@@ -57,6 +94,21 @@ class TerminologyCapabilitiesCodeSystemVersionFilter(BackboneElement):
     """Operations supported for the property"""
     op_ext: list[Element | None] | None = None
     """Extensions and id of ``op`` (JSON ``_op``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.Code,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            op: fp.PrimitiveList[fp.Code] | None = None,
+            op_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
 
 
 class TerminologyCapabilitiesCodeSystemVersion(BackboneElement):
@@ -85,6 +137,29 @@ class TerminologyCapabilitiesCodeSystemVersion(BackboneElement):
     property_ext: list[Element | None] | None = None
     """Extensions and id of ``property`` (JSON ``_property``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.String | None = None,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            is_default: fp.Boolean | None = None,
+            is_default_ext: Element | Mapping[str, Any] | None = None,
+            compositional: fp.Boolean | None = None,
+            compositional_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.PrimitiveList[fp.Code] | None = None,
+            language_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            filter: Sequence[TerminologyCapabilitiesCodeSystemVersionFilter | Mapping[str, Any]]
+            | None = None,
+            property: fp.PrimitiveList[fp.Code] | None = None,
+            property_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
+
 
 class TerminologyCapabilitiesCodeSystem(BackboneElement):
     """Identifies a code system that is supported by the server. If there is a no code system URL, then this declares the general assumptions a client can make about support for any CodeSystem resource."""
@@ -100,6 +175,23 @@ class TerminologyCapabilitiesCodeSystem(BackboneElement):
     subsumption_ext: Element | None = None
     """Extensions and id of ``subsumption`` (JSON ``_subsumption``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            uri: fp.Canonical | None = None,
+            uri_ext: Element | Mapping[str, Any] | None = None,
+            version: Sequence[TerminologyCapabilitiesCodeSystemVersion | Mapping[str, Any]]
+            | None = None,
+            subsumption: fp.Boolean | None = None,
+            subsumption_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TerminologyCapabilitiesExpansionParameter(BackboneElement):
     """Supported expansion parameter."""
@@ -112,6 +204,21 @@ class TerminologyCapabilitiesExpansionParameter(BackboneElement):
     """Description of support for parameter"""
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.Code,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            documentation: fp.String | None = None,
+            documentation_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class TerminologyCapabilitiesExpansion(BackboneElement):
@@ -136,6 +243,27 @@ class TerminologyCapabilitiesExpansion(BackboneElement):
     text_filter_ext: Element | None = None
     """Extensions and id of ``textFilter`` (JSON ``_textFilter``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            hierarchical: fp.Boolean | None = None,
+            hierarchical_ext: Element | Mapping[str, Any] | None = None,
+            paging: fp.Boolean | None = None,
+            paging_ext: Element | Mapping[str, Any] | None = None,
+            incomplete: fp.Boolean | None = None,
+            incomplete_ext: Element | Mapping[str, Any] | None = None,
+            parameter: Sequence[TerminologyCapabilitiesExpansionParameter | Mapping[str, Any]]
+            | None = None,
+            text_filter: fp.Markdown | None = None,
+            text_filter_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TerminologyCapabilitiesValidateCode(BackboneElement):
     """Information about the [ValueSet/$validate-code](valueset-operation-validate-code.html) operation."""
@@ -144,6 +272,19 @@ class TerminologyCapabilitiesValidateCode(BackboneElement):
     """Whether translations are validated"""
     translations_ext: Element | None = None
     """Extensions and id of ``translations`` (JSON ``_translations``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            translations: fp.Boolean,
+            translations_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class TerminologyCapabilitiesTranslation(BackboneElement):
@@ -154,6 +295,19 @@ class TerminologyCapabilitiesTranslation(BackboneElement):
     needs_map_ext: Element | None = None
     """Extensions and id of ``needsMap`` (JSON ``_needsMap``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            needs_map: fp.Boolean,
+            needs_map_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TerminologyCapabilitiesClosure(BackboneElement):
     """Whether the $closure operation is supported."""
@@ -162,6 +316,19 @@ class TerminologyCapabilitiesClosure(BackboneElement):
     """If cross-system closure is supported"""
     translation_ext: Element | None = None
     """Extensions and id of ``translation`` (JSON ``_translation``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            translation: fp.Boolean | None = None,
+            translation_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class TerminologyCapabilities(DomainResource):
@@ -245,3 +412,61 @@ class TerminologyCapabilities(DomainResource):
     """Information about the [ConceptMap/$translate](conceptmap-operation-translate.html) operation"""
     closure: TerminologyCapabilitiesClosure | None = None
     """Information about the [ConceptMap/$closure](conceptmap-operation-closure.html) operation"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["TerminologyCapabilities"] = "TerminologyCapabilities",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            kind: Literal["instance", "capability", "requirements"],
+            kind_ext: Element | Mapping[str, Any] | None = None,
+            software: TerminologyCapabilitiesSoftware | Mapping[str, Any] | None = None,
+            implementation: TerminologyCapabilitiesImplementation | Mapping[str, Any] | None = None,
+            locked_date: fp.Boolean | None = None,
+            locked_date_ext: Element | Mapping[str, Any] | None = None,
+            code_system: Sequence[TerminologyCapabilitiesCodeSystem | Mapping[str, Any]]
+            | None = None,
+            expansion: TerminologyCapabilitiesExpansion | Mapping[str, Any] | None = None,
+            code_search: Literal["explicit", "all"] | None = None,
+            code_search_ext: Element | Mapping[str, Any] | None = None,
+            validate_code: TerminologyCapabilitiesValidateCode | Mapping[str, Any] | None = None,
+            translation: TerminologyCapabilitiesTranslation | Mapping[str, Any] | None = None,
+            closure: TerminologyCapabilitiesClosure | Mapping[str, Any] | None = None,
+        ) -> None: ...

@@ -3,17 +3,24 @@
 TestReportSetupAction, TestReportSetup, TestReportTestAction, TestReportTest,
 TestReportTeardownAction, TestReportTeardown, TestReport."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class TestReportParticipant(BackboneElement):
@@ -32,6 +39,23 @@ class TestReportParticipant(BackboneElement):
     display_ext: Element | None = None
     """Extensions and id of ``display`` (JSON ``_display``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Literal["test-engine", "client", "server"],
+            type_ext: Element | Mapping[str, Any] | None = None,
+            uri: fp.Uri,
+            uri_ext: Element | Mapping[str, Any] | None = None,
+            display: fp.String | None = None,
+            display_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TestReportSetupActionOperation(BackboneElement):
     """The operation performed."""
@@ -48,6 +72,23 @@ class TestReportSetupActionOperation(BackboneElement):
     """A link to further details on the result"""
     detail_ext: Element | None = None
     """Extensions and id of ``detail`` (JSON ``_detail``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            result: Literal["pass", "skip", "fail", "warning", "error"],
+            result_ext: Element | Mapping[str, Any] | None = None,
+            message: fp.Markdown | None = None,
+            message_ext: Element | Mapping[str, Any] | None = None,
+            detail: fp.Uri | None = None,
+            detail_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class TestReportSetupActionAssert(BackboneElement):
@@ -66,6 +107,23 @@ class TestReportSetupActionAssert(BackboneElement):
     detail_ext: Element | None = None
     """Extensions and id of ``detail`` (JSON ``_detail``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            result: Literal["pass", "skip", "fail", "warning", "error"],
+            result_ext: Element | Mapping[str, Any] | None = None,
+            message: fp.Markdown | None = None,
+            message_ext: Element | Mapping[str, Any] | None = None,
+            detail: fp.String | None = None,
+            detail_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TestReportSetupAction(BackboneElement):
     """Action would contain either an operation or an assertion."""
@@ -75,12 +133,37 @@ class TestReportSetupAction(BackboneElement):
     assert_: TestReportSetupActionAssert | None = None
     """The assertion to perform"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            operation: TestReportSetupActionOperation | Mapping[str, Any] | None = None,
+            assert_: TestReportSetupActionAssert | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TestReportSetup(BackboneElement):
     """The results of the series of required setup operations before the tests were executed."""
 
     action: list[TestReportSetupAction] | None = None
     """A setup operation or assert that was executed"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            action: Sequence[TestReportSetupAction | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class TestReportTestAction(BackboneElement):
@@ -90,6 +173,19 @@ class TestReportTestAction(BackboneElement):
     """The operation performed"""
     assert_: TestReportSetupActionAssert | None = None
     """The assertion performed"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            operation: TestReportSetupActionOperation | Mapping[str, Any] | None = None,
+            assert_: TestReportSetupActionAssert | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class TestReportTest(BackboneElement):
@@ -106,6 +202,22 @@ class TestReportTest(BackboneElement):
     action: list[TestReportTestAction] | None = None
     """A test operation or assert that was performed"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            action: Sequence[TestReportTestAction | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class TestReportTeardownAction(BackboneElement):
     """The teardown action will only contain an operation."""
@@ -113,12 +225,36 @@ class TestReportTeardownAction(BackboneElement):
     operation: TestReportSetupActionOperation
     """The teardown operation performed"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            operation: TestReportSetupActionOperation | Mapping[str, Any],
+        ) -> None: ...
+
 
 class TestReportTeardown(BackboneElement):
     """The results of the series of operations required to clean up after all the tests were executed (successfully or otherwise)."""
 
     action: list[TestReportTeardownAction] | None = None
     """One or more teardown operations performed"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            action: Sequence[TestReportTeardownAction | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class TestReport(DomainResource):
@@ -162,3 +298,40 @@ class TestReport(DomainResource):
     """A test executed from the test script"""
     teardown: TestReportTeardown | None = None
     """The results of running the series of required clean up steps"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["TestReport"] = "TestReport",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["completed", "in-progress", "waiting", "stopped", "entered-in-error"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            test_script: Reference | Mapping[str, Any],
+            result: Literal["pass", "fail", "pending"],
+            result_ext: Element | Mapping[str, Any] | None = None,
+            score: fp.Decimal | int | float | None = None,
+            score_ext: Element | Mapping[str, Any] | None = None,
+            tester: fp.String | None = None,
+            tester_ext: Element | Mapping[str, Any] | None = None,
+            issued: fp.DateTime | None = None,
+            issued_ext: Element | Mapping[str, Any] | None = None,
+            participant: Sequence[TestReportParticipant | Mapping[str, Any]] | None = None,
+            setup: TestReportSetup | Mapping[str, Any] | None = None,
+            test: Sequence[TestReportTest | Mapping[str, Any]] | None = None,
+            teardown: TestReportTeardown | Mapping[str, Any] | None = None,
+        ) -> None: ...

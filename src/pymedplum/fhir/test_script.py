@@ -5,7 +5,7 @@ TestScriptSetupActionOperationRequestHeader, TestScriptSetupActionOperation,
 TestScriptSetupActionAssert, TestScriptSetupAction, TestScriptSetup, TestScriptTestAction,
 TestScriptTest, TestScriptTeardownAction, TestScriptTeardown, TestScript."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -16,12 +16,19 @@ from pymedplum.fhir.datatypes import (
     Coding,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Reference,
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class TestScriptOrigin(BackboneElement):
@@ -34,6 +41,20 @@ class TestScriptOrigin(BackboneElement):
     profile: Coding
     """FHIR-Client | FHIR-SDC-FormFiller"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            index: fp.Integer,
+            index_ext: Element | Mapping[str, Any] | None = None,
+            profile: Coding | Mapping[str, Any],
+        ) -> None: ...
+
 
 class TestScriptDestination(BackboneElement):
     """An abstract server used in operations within this test script in the destination element."""
@@ -44,6 +65,20 @@ class TestScriptDestination(BackboneElement):
     """Extensions and id of ``index`` (JSON ``_index``)."""
     profile: Coding
     """FHIR-Server | FHIR-SDC-FormManager | FHIR-SDC-FormReceiver | FHIR-SDC-FormProcessor"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            index: fp.Integer,
+            index_ext: Element | Mapping[str, Any] | None = None,
+            profile: Coding | Mapping[str, Any],
+        ) -> None: ...
 
 
 class TestScriptMetadataLink(BackboneElement):
@@ -57,6 +92,21 @@ class TestScriptMetadataLink(BackboneElement):
     """Short description"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class TestScriptMetadataCapability(BackboneElement):
@@ -91,6 +141,31 @@ class TestScriptMetadataCapability(BackboneElement):
     capabilities_ext: Element | None = None
     """Extensions and id of ``capabilities`` (JSON ``_capabilities``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            required: fp.Boolean,
+            required_ext: Element | Mapping[str, Any] | None = None,
+            validated: fp.Boolean,
+            validated_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            origin: fp.PrimitiveList[fp.Integer] | None = None,
+            origin_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            destination: fp.Integer | None = None,
+            destination_ext: Element | Mapping[str, Any] | None = None,
+            link: fp.PrimitiveList[fp.Uri] | None = None,
+            link_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            capabilities: fp.Canonical,
+            capabilities_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TestScriptMetadata(BackboneElement):
     """The required capability must exist and are assumed to function correctly on the FHIR server being tested."""
@@ -99,6 +174,19 @@ class TestScriptMetadata(BackboneElement):
     """Links to the FHIR specification"""
     capability: list[TestScriptMetadataCapability] | None = None
     """Capabilities that are assumed to function correctly on the FHIR server being tested"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            link: Sequence[TestScriptMetadataLink | Mapping[str, Any]] | None = None,
+            capability: Sequence[TestScriptMetadataCapability | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class TestScriptFixture(BackboneElement):
@@ -114,6 +202,22 @@ class TestScriptFixture(BackboneElement):
     """Extensions and id of ``autodelete`` (JSON ``_autodelete``)."""
     resource: Reference | None = None
     """Reference of the resource"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            autocreate: fp.Boolean,
+            autocreate_ext: Element | Mapping[str, Any] | None = None,
+            autodelete: fp.Boolean,
+            autodelete_ext: Element | Mapping[str, Any] | None = None,
+            resource: Reference | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class TestScriptVariable(BackboneElement):
@@ -152,6 +256,33 @@ class TestScriptVariable(BackboneElement):
     source_id_ext: Element | None = None
     """Extensions and id of ``sourceId`` (JSON ``_sourceId``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            default_value: fp.String | None = None,
+            default_value_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            expression: fp.String | None = None,
+            expression_ext: Element | Mapping[str, Any] | None = None,
+            header_field: fp.String | None = None,
+            header_field_ext: Element | Mapping[str, Any] | None = None,
+            hint: fp.String | None = None,
+            hint_ext: Element | Mapping[str, Any] | None = None,
+            path: fp.String | None = None,
+            path_ext: Element | Mapping[str, Any] | None = None,
+            source_id: fp.Id | None = None,
+            source_id_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TestScriptSetupActionOperationRequestHeader(BackboneElement):
     """Header elements would be used to set HTTP headers."""
@@ -164,6 +295,21 @@ class TestScriptSetupActionOperationRequestHeader(BackboneElement):
     """HTTP headerfield value"""
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            field: fp.String,
+            field_ext: Element | Mapping[str, Any] | None = None,
+            value: fp.String,
+            value_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class TestScriptSetupActionOperation(BackboneElement):
@@ -448,6 +594,266 @@ class TestScriptSetupActionOperation(BackboneElement):
     """Request URL"""
     url_ext: Element | None = None
     """Extensions and id of ``url`` (JSON ``_url``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            type: Coding | Mapping[str, Any] | None = None,
+            resource: Literal[
+                "Address",
+                "Age",
+                "Annotation",
+                "Attachment",
+                "BackboneElement",
+                "CodeableConcept",
+                "Coding",
+                "ContactDetail",
+                "ContactPoint",
+                "Contributor",
+                "Count",
+                "DataRequirement",
+                "Distance",
+                "Dosage",
+                "Duration",
+                "Element",
+                "ElementDefinition",
+                "Expression",
+                "Extension",
+                "HumanName",
+                "Identifier",
+                "MarketingStatus",
+                "Meta",
+                "Money",
+                "MoneyQuantity",
+                "Narrative",
+                "ParameterDefinition",
+                "Period",
+                "Population",
+                "ProdCharacteristic",
+                "ProductShelfLife",
+                "Quantity",
+                "Range",
+                "Ratio",
+                "Reference",
+                "RelatedArtifact",
+                "SampledData",
+                "Signature",
+                "SimpleQuantity",
+                "SubstanceAmount",
+                "Timing",
+                "TriggerDefinition",
+                "UsageContext",
+                "base64Binary",
+                "boolean",
+                "canonical",
+                "code",
+                "date",
+                "dateTime",
+                "decimal",
+                "id",
+                "instant",
+                "integer",
+                "markdown",
+                "oid",
+                "positiveInt",
+                "string",
+                "time",
+                "unsignedInt",
+                "uri",
+                "url",
+                "uuid",
+                "xhtml",
+                "Account",
+                "ActivityDefinition",
+                "AdverseEvent",
+                "AllergyIntolerance",
+                "Appointment",
+                "AppointmentResponse",
+                "AuditEvent",
+                "Basic",
+                "Binary",
+                "BiologicallyDerivedProduct",
+                "BodyStructure",
+                "Bundle",
+                "CapabilityStatement",
+                "CarePlan",
+                "CareTeam",
+                "CatalogEntry",
+                "ChargeItem",
+                "ChargeItemDefinition",
+                "Claim",
+                "ClaimResponse",
+                "ClinicalImpression",
+                "CodeSystem",
+                "Communication",
+                "CommunicationRequest",
+                "CompartmentDefinition",
+                "Composition",
+                "ConceptMap",
+                "Condition",
+                "Consent",
+                "Contract",
+                "Coverage",
+                "CoverageEligibilityRequest",
+                "CoverageEligibilityResponse",
+                "DetectedIssue",
+                "Device",
+                "DeviceDefinition",
+                "DeviceMetric",
+                "DeviceRequest",
+                "DeviceUseStatement",
+                "DiagnosticReport",
+                "DocumentManifest",
+                "DocumentReference",
+                "DomainResource",
+                "EffectEvidenceSynthesis",
+                "Encounter",
+                "Endpoint",
+                "EnrollmentRequest",
+                "EnrollmentResponse",
+                "EpisodeOfCare",
+                "EventDefinition",
+                "Evidence",
+                "EvidenceVariable",
+                "ExampleScenario",
+                "ExplanationOfBenefit",
+                "FamilyMemberHistory",
+                "Flag",
+                "Goal",
+                "GraphDefinition",
+                "Group",
+                "GuidanceResponse",
+                "HealthcareService",
+                "ImagingStudy",
+                "Immunization",
+                "ImmunizationEvaluation",
+                "ImmunizationRecommendation",
+                "ImplementationGuide",
+                "InsurancePlan",
+                "Invoice",
+                "Library",
+                "Linkage",
+                "List",
+                "Location",
+                "Measure",
+                "MeasureReport",
+                "Media",
+                "Medication",
+                "MedicationAdministration",
+                "MedicationDispense",
+                "MedicationKnowledge",
+                "MedicationRequest",
+                "MedicationStatement",
+                "MedicinalProduct",
+                "MedicinalProductAuthorization",
+                "MedicinalProductContraindication",
+                "MedicinalProductIndication",
+                "MedicinalProductIngredient",
+                "MedicinalProductInteraction",
+                "MedicinalProductManufactured",
+                "MedicinalProductPackaged",
+                "MedicinalProductPharmaceutical",
+                "MedicinalProductUndesirableEffect",
+                "MessageDefinition",
+                "MessageHeader",
+                "MolecularSequence",
+                "NamingSystem",
+                "NutritionOrder",
+                "Observation",
+                "ObservationDefinition",
+                "OperationDefinition",
+                "OperationOutcome",
+                "Organization",
+                "OrganizationAffiliation",
+                "Parameters",
+                "Patient",
+                "PaymentNotice",
+                "PaymentReconciliation",
+                "Person",
+                "PlanDefinition",
+                "Practitioner",
+                "PractitionerRole",
+                "Procedure",
+                "Provenance",
+                "Questionnaire",
+                "QuestionnaireResponse",
+                "RelatedPerson",
+                "RequestGroup",
+                "ResearchDefinition",
+                "ResearchElementDefinition",
+                "ResearchStudy",
+                "ResearchSubject",
+                "Resource",
+                "RiskAssessment",
+                "RiskEvidenceSynthesis",
+                "Schedule",
+                "SearchParameter",
+                "ServiceRequest",
+                "Slot",
+                "Specimen",
+                "SpecimenDefinition",
+                "StructureDefinition",
+                "StructureMap",
+                "Subscription",
+                "Substance",
+                "SubstanceNucleicAcid",
+                "SubstancePolymer",
+                "SubstanceProtein",
+                "SubstanceReferenceInformation",
+                "SubstanceSourceMaterial",
+                "SubstanceSpecification",
+                "SupplyDelivery",
+                "SupplyRequest",
+                "Task",
+                "TerminologyCapabilities",
+                "TestReport",
+                "TestScript",
+                "ValueSet",
+                "VerificationResult",
+                "VisionPrescription",
+            ]
+            | None = None,
+            resource_ext: Element | Mapping[str, Any] | None = None,
+            label: fp.String | None = None,
+            label_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            accept: fp.Code | None = None,
+            accept_ext: Element | Mapping[str, Any] | None = None,
+            content_type: fp.Code | None = None,
+            content_type_ext: Element | Mapping[str, Any] | None = None,
+            destination: fp.Integer | None = None,
+            destination_ext: Element | Mapping[str, Any] | None = None,
+            encode_request_url: fp.Boolean,
+            encode_request_url_ext: Element | Mapping[str, Any] | None = None,
+            method: Literal["delete", "get", "options", "patch", "post", "put", "head"]
+            | None = None,
+            method_ext: Element | Mapping[str, Any] | None = None,
+            origin: fp.Integer | None = None,
+            origin_ext: Element | Mapping[str, Any] | None = None,
+            params: fp.String | None = None,
+            params_ext: Element | Mapping[str, Any] | None = None,
+            request_header: Sequence[
+                TestScriptSetupActionOperationRequestHeader | Mapping[str, Any]
+            ]
+            | None = None,
+            request_id: fp.Id | None = None,
+            request_id_ext: Element | Mapping[str, Any] | None = None,
+            response_id: fp.Id | None = None,
+            response_id_ext: Element | Mapping[str, Any] | None = None,
+            source_id: fp.Id | None = None,
+            source_id_ext: Element | Mapping[str, Any] | None = None,
+            target_id: fp.Id | None = None,
+            target_id_ext: Element | Mapping[str, Any] | None = None,
+            url: fp.String | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class TestScriptSetupActionAssert(BackboneElement):
@@ -794,6 +1200,302 @@ class TestScriptSetupActionAssert(BackboneElement):
     warning_only_ext: Element | None = None
     """Extensions and id of ``warningOnly`` (JSON ``_warningOnly``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            label: fp.String | None = None,
+            label_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            direction: Literal["response", "request"] | None = None,
+            direction_ext: Element | Mapping[str, Any] | None = None,
+            compare_to_source_id: fp.String | None = None,
+            compare_to_source_id_ext: Element | Mapping[str, Any] | None = None,
+            compare_to_source_expression: fp.String | None = None,
+            compare_to_source_expression_ext: Element | Mapping[str, Any] | None = None,
+            compare_to_source_path: fp.String | None = None,
+            compare_to_source_path_ext: Element | Mapping[str, Any] | None = None,
+            content_type: fp.Code | None = None,
+            content_type_ext: Element | Mapping[str, Any] | None = None,
+            expression: fp.String | None = None,
+            expression_ext: Element | Mapping[str, Any] | None = None,
+            header_field: fp.String | None = None,
+            header_field_ext: Element | Mapping[str, Any] | None = None,
+            minimum_id: fp.String | None = None,
+            minimum_id_ext: Element | Mapping[str, Any] | None = None,
+            navigation_links: fp.Boolean | None = None,
+            navigation_links_ext: Element | Mapping[str, Any] | None = None,
+            operator: Literal[
+                "equals",
+                "notEquals",
+                "in",
+                "notIn",
+                "greaterThan",
+                "lessThan",
+                "empty",
+                "notEmpty",
+                "contains",
+                "notContains",
+                "eval",
+            ]
+            | None = None,
+            operator_ext: Element | Mapping[str, Any] | None = None,
+            path: fp.String | None = None,
+            path_ext: Element | Mapping[str, Any] | None = None,
+            request_method: Literal["delete", "get", "options", "patch", "post", "put", "head"]
+            | None = None,
+            request_method_ext: Element | Mapping[str, Any] | None = None,
+            request_url: fp.String | None = None,
+            request_url_ext: Element | Mapping[str, Any] | None = None,
+            resource: Literal[
+                "Address",
+                "Age",
+                "Annotation",
+                "Attachment",
+                "BackboneElement",
+                "CodeableConcept",
+                "Coding",
+                "ContactDetail",
+                "ContactPoint",
+                "Contributor",
+                "Count",
+                "DataRequirement",
+                "Distance",
+                "Dosage",
+                "Duration",
+                "Element",
+                "ElementDefinition",
+                "Expression",
+                "Extension",
+                "HumanName",
+                "Identifier",
+                "MarketingStatus",
+                "Meta",
+                "Money",
+                "MoneyQuantity",
+                "Narrative",
+                "ParameterDefinition",
+                "Period",
+                "Population",
+                "ProdCharacteristic",
+                "ProductShelfLife",
+                "Quantity",
+                "Range",
+                "Ratio",
+                "Reference",
+                "RelatedArtifact",
+                "SampledData",
+                "Signature",
+                "SimpleQuantity",
+                "SubstanceAmount",
+                "Timing",
+                "TriggerDefinition",
+                "UsageContext",
+                "base64Binary",
+                "boolean",
+                "canonical",
+                "code",
+                "date",
+                "dateTime",
+                "decimal",
+                "id",
+                "instant",
+                "integer",
+                "markdown",
+                "oid",
+                "positiveInt",
+                "string",
+                "time",
+                "unsignedInt",
+                "uri",
+                "url",
+                "uuid",
+                "xhtml",
+                "Account",
+                "ActivityDefinition",
+                "AdverseEvent",
+                "AllergyIntolerance",
+                "Appointment",
+                "AppointmentResponse",
+                "AuditEvent",
+                "Basic",
+                "Binary",
+                "BiologicallyDerivedProduct",
+                "BodyStructure",
+                "Bundle",
+                "CapabilityStatement",
+                "CarePlan",
+                "CareTeam",
+                "CatalogEntry",
+                "ChargeItem",
+                "ChargeItemDefinition",
+                "Claim",
+                "ClaimResponse",
+                "ClinicalImpression",
+                "CodeSystem",
+                "Communication",
+                "CommunicationRequest",
+                "CompartmentDefinition",
+                "Composition",
+                "ConceptMap",
+                "Condition",
+                "Consent",
+                "Contract",
+                "Coverage",
+                "CoverageEligibilityRequest",
+                "CoverageEligibilityResponse",
+                "DetectedIssue",
+                "Device",
+                "DeviceDefinition",
+                "DeviceMetric",
+                "DeviceRequest",
+                "DeviceUseStatement",
+                "DiagnosticReport",
+                "DocumentManifest",
+                "DocumentReference",
+                "DomainResource",
+                "EffectEvidenceSynthesis",
+                "Encounter",
+                "Endpoint",
+                "EnrollmentRequest",
+                "EnrollmentResponse",
+                "EpisodeOfCare",
+                "EventDefinition",
+                "Evidence",
+                "EvidenceVariable",
+                "ExampleScenario",
+                "ExplanationOfBenefit",
+                "FamilyMemberHistory",
+                "Flag",
+                "Goal",
+                "GraphDefinition",
+                "Group",
+                "GuidanceResponse",
+                "HealthcareService",
+                "ImagingStudy",
+                "Immunization",
+                "ImmunizationEvaluation",
+                "ImmunizationRecommendation",
+                "ImplementationGuide",
+                "InsurancePlan",
+                "Invoice",
+                "Library",
+                "Linkage",
+                "List",
+                "Location",
+                "Measure",
+                "MeasureReport",
+                "Media",
+                "Medication",
+                "MedicationAdministration",
+                "MedicationDispense",
+                "MedicationKnowledge",
+                "MedicationRequest",
+                "MedicationStatement",
+                "MedicinalProduct",
+                "MedicinalProductAuthorization",
+                "MedicinalProductContraindication",
+                "MedicinalProductIndication",
+                "MedicinalProductIngredient",
+                "MedicinalProductInteraction",
+                "MedicinalProductManufactured",
+                "MedicinalProductPackaged",
+                "MedicinalProductPharmaceutical",
+                "MedicinalProductUndesirableEffect",
+                "MessageDefinition",
+                "MessageHeader",
+                "MolecularSequence",
+                "NamingSystem",
+                "NutritionOrder",
+                "Observation",
+                "ObservationDefinition",
+                "OperationDefinition",
+                "OperationOutcome",
+                "Organization",
+                "OrganizationAffiliation",
+                "Parameters",
+                "Patient",
+                "PaymentNotice",
+                "PaymentReconciliation",
+                "Person",
+                "PlanDefinition",
+                "Practitioner",
+                "PractitionerRole",
+                "Procedure",
+                "Provenance",
+                "Questionnaire",
+                "QuestionnaireResponse",
+                "RelatedPerson",
+                "RequestGroup",
+                "ResearchDefinition",
+                "ResearchElementDefinition",
+                "ResearchStudy",
+                "ResearchSubject",
+                "Resource",
+                "RiskAssessment",
+                "RiskEvidenceSynthesis",
+                "Schedule",
+                "SearchParameter",
+                "ServiceRequest",
+                "Slot",
+                "Specimen",
+                "SpecimenDefinition",
+                "StructureDefinition",
+                "StructureMap",
+                "Subscription",
+                "Substance",
+                "SubstanceNucleicAcid",
+                "SubstancePolymer",
+                "SubstanceProtein",
+                "SubstanceReferenceInformation",
+                "SubstanceSourceMaterial",
+                "SubstanceSpecification",
+                "SupplyDelivery",
+                "SupplyRequest",
+                "Task",
+                "TerminologyCapabilities",
+                "TestReport",
+                "TestScript",
+                "ValueSet",
+                "VerificationResult",
+                "VisionPrescription",
+            ]
+            | None = None,
+            resource_ext: Element | Mapping[str, Any] | None = None,
+            response: Literal[
+                "okay",
+                "created",
+                "noContent",
+                "notModified",
+                "bad",
+                "forbidden",
+                "notFound",
+                "methodNotAllowed",
+                "conflict",
+                "gone",
+                "preconditionFailed",
+                "unprocessable",
+            ]
+            | None = None,
+            response_ext: Element | Mapping[str, Any] | None = None,
+            response_code: fp.String | None = None,
+            response_code_ext: Element | Mapping[str, Any] | None = None,
+            source_id: fp.Id | None = None,
+            source_id_ext: Element | Mapping[str, Any] | None = None,
+            validate_profile_id: fp.Id | None = None,
+            validate_profile_id_ext: Element | Mapping[str, Any] | None = None,
+            value: fp.String | None = None,
+            value_ext: Element | Mapping[str, Any] | None = None,
+            warning_only: fp.Boolean,
+            warning_only_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TestScriptSetupAction(BackboneElement):
     """Action would contain either an operation or an assertion."""
@@ -803,12 +1505,37 @@ class TestScriptSetupAction(BackboneElement):
     assert_: TestScriptSetupActionAssert | None = None
     """The assertion to perform"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            operation: TestScriptSetupActionOperation | Mapping[str, Any] | None = None,
+            assert_: TestScriptSetupActionAssert | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class TestScriptSetup(BackboneElement):
     """A series of required setup operations before tests are executed."""
 
     action: list[TestScriptSetupAction] | None = None
     """A setup operation or assert to perform"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            action: Sequence[TestScriptSetupAction | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class TestScriptTestAction(BackboneElement):
@@ -818,6 +1545,19 @@ class TestScriptTestAction(BackboneElement):
     """The setup operation to perform"""
     assert_: TestScriptSetupActionAssert | None = None
     """The setup assertion to perform"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            operation: TestScriptSetupActionOperation | Mapping[str, Any] | None = None,
+            assert_: TestScriptSetupActionAssert | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class TestScriptTest(BackboneElement):
@@ -834,6 +1574,22 @@ class TestScriptTest(BackboneElement):
     action: list[TestScriptTestAction] | None = None
     """A test operation or assert to perform"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            description: fp.String | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            action: Sequence[TestScriptTestAction | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class TestScriptTeardownAction(BackboneElement):
     """The teardown action will only contain an operation."""
@@ -841,12 +1597,36 @@ class TestScriptTeardownAction(BackboneElement):
     operation: TestScriptSetupActionOperation
     """The teardown operation to perform"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            operation: TestScriptSetupActionOperation | Mapping[str, Any],
+        ) -> None: ...
+
 
 class TestScriptTeardown(BackboneElement):
     """A series of operations required to clean up after all the tests are executed (successfully or otherwise)."""
 
     action: list[TestScriptTeardownAction] | None = None
     """One or more teardown operations to perform"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            action: Sequence[TestScriptTeardownAction | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class TestScript(DomainResource):
@@ -924,3 +1704,57 @@ class TestScript(DomainResource):
     """A test in this script"""
     teardown: TestScriptTeardown | None = None
     """A series of required clean up steps"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["TestScript"] = "TestScript",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Identifier | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            origin: Sequence[TestScriptOrigin | Mapping[str, Any]] | None = None,
+            destination: Sequence[TestScriptDestination | Mapping[str, Any]] | None = None,
+            metadata: TestScriptMetadata | Mapping[str, Any] | None = None,
+            fixture: Sequence[TestScriptFixture | Mapping[str, Any]] | None = None,
+            profile: Sequence[Reference | Mapping[str, Any]] | None = None,
+            variable: Sequence[TestScriptVariable | Mapping[str, Any]] | None = None,
+            setup: TestScriptSetup | Mapping[str, Any] | None = None,
+            test: Sequence[TestScriptTest | Mapping[str, Any]] | None = None,
+            teardown: TestScriptTeardown | Mapping[str, Any] | None = None,
+        ) -> None: ...

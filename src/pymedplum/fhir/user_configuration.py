@@ -2,16 +2,23 @@
 """FHIR models: UserConfigurationMenuLink, UserConfigurationMenu, UserConfigurationSearch,
 UserConfigurationOption, UserConfiguration."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class UserConfigurationMenuLink(BackboneElement):
@@ -24,6 +31,21 @@ class UserConfigurationMenuLink(BackboneElement):
     target_ext: Element | None = None
     """Extensions and id of ``target`` (JSON ``_target``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            target: fp.Url,
+            target_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class UserConfigurationMenu(BackboneElement):
     """Optional menu of shortcuts to URLs."""
@@ -32,6 +54,20 @@ class UserConfigurationMenu(BackboneElement):
     title_ext: Element | None = None
     """Extensions and id of ``title`` (JSON ``_title``)."""
     link: list[UserConfigurationMenuLink] | None = None
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            title: fp.String,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            link: Sequence[UserConfigurationMenuLink | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class UserConfigurationSearch(BackboneElement):
@@ -43,6 +79,21 @@ class UserConfigurationSearch(BackboneElement):
     criteria: fp.String
     criteria_ext: Element | None = None
     """Extensions and id of ``criteria`` (JSON ``_criteria``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            criteria: fp.String,
+            criteria_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 _UserConfigurationOption_CHOICES = (
@@ -91,6 +142,28 @@ class UserConfigurationOption(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _UserConfigurationOption_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.Code,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            id_ext: Element | Mapping[str, Any] | None = None,
+            value_boolean: fp.Boolean | None = None,
+            value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            value_code: fp.Code | None = None,
+            value_code_ext: Element | Mapping[str, Any] | None = None,
+            value_decimal: fp.Decimal | int | float | None = None,
+            value_decimal_ext: Element | Mapping[str, Any] | None = None,
+            value_integer: fp.Integer | None = None,
+            value_integer_ext: Element | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class UserConfiguration(DomainResource):
     """User specific configuration for the Medplum application."""
@@ -103,3 +176,27 @@ class UserConfiguration(DomainResource):
     menu: list[UserConfigurationMenu] | None = None
     search: list[UserConfigurationSearch] | None = None
     option: list[UserConfigurationOption] | None = None
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["UserConfiguration"] = "UserConfiguration",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            menu: Sequence[UserConfigurationMenu | Mapping[str, Any]] | None = None,
+            search: Sequence[UserConfigurationSearch | Mapping[str, Any]] | None = None,
+            option: Sequence[UserConfigurationOption | Mapping[str, Any]] | None = None,
+        ) -> None: ...

@@ -3,7 +3,7 @@
 ValueSetComposeIncludeFilter, ValueSetComposeInclude, ValueSetCompose,
 ValueSetExpansionParameter, ValueSetExpansionContains, ValueSetExpansion, ValueSet."""
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
@@ -13,11 +13,18 @@ from pymedplum.fhir.datatypes import (
     Coding,
     ContactDetail,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     UsageContext,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class ValueSetComposeIncludeConceptDesignation(BackboneElement):
@@ -34,6 +41,22 @@ class ValueSetComposeIncludeConceptDesignation(BackboneElement):
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            use: Coding | Mapping[str, Any] | None = None,
+            value: fp.String,
+            value_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ValueSetComposeIncludeConcept(BackboneElement):
     """Specifies a concept to be included or excluded."""
@@ -48,6 +71,23 @@ class ValueSetComposeIncludeConcept(BackboneElement):
     """Extensions and id of ``display`` (JSON ``_display``)."""
     designation: list[ValueSetComposeIncludeConceptDesignation] | None = None
     """Additional representations for this concept"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            code: fp.Code,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            display: fp.String | None = None,
+            display_ext: Element | Mapping[str, Any] | None = None,
+            designation: Sequence[ValueSetComposeIncludeConceptDesignation | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...
 
 
 class ValueSetComposeIncludeFilter(BackboneElement):
@@ -67,6 +107,33 @@ class ValueSetComposeIncludeFilter(BackboneElement):
     """Code from the system, or regex criteria, or boolean value for exists"""
     value_ext: Element | None = None
     """Extensions and id of ``value`` (JSON ``_value``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            property: fp.Code,
+            property_ext: Element | Mapping[str, Any] | None = None,
+            op: Literal[
+                "=",
+                "is-a",
+                "descendent-of",
+                "is-not-a",
+                "regex",
+                "in",
+                "not-in",
+                "generalizes",
+                "exists",
+            ],
+            op_ext: Element | Mapping[str, Any] | None = None,
+            value: fp.String,
+            value_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class ValueSetComposeInclude(BackboneElement):
@@ -89,6 +156,25 @@ class ValueSetComposeInclude(BackboneElement):
     value_set_ext: list[Element | None] | None = None
     """Extensions and id of ``valueSet`` (JSON ``_valueSet``)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            system: fp.Uri | None = None,
+            system_ext: Element | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            concept: Sequence[ValueSetComposeIncludeConcept | Mapping[str, Any]] | None = None,
+            filter: Sequence[ValueSetComposeIncludeFilter | Mapping[str, Any]] | None = None,
+            value_set: fp.PrimitiveList[fp.Canonical] | None = None,
+            value_set_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+        ) -> None: ...
+
 
 class ValueSetCompose(BackboneElement):
     """A set of criteria that define the contents of the value set by including or excluding codes selected from the specified code system(s) that the value set draws from. This is also known as the Content Logical Definition (CLD)."""
@@ -105,6 +191,23 @@ class ValueSetCompose(BackboneElement):
     """Include one or more codes from a code system or other value set(s)"""
     exclude: list[ValueSetComposeInclude] | None = None
     """Explicitly exclude codes from a code system or other value sets"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            locked_date: fp.Date | None = None,
+            locked_date_ext: Element | Mapping[str, Any] | None = None,
+            inactive: fp.Boolean | None = None,
+            inactive_ext: Element | Mapping[str, Any] | None = None,
+            include: Sequence[ValueSetComposeInclude | Mapping[str, Any]] | None = None,
+            exclude: Sequence[ValueSetComposeInclude | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 _ValueSetExpansionParameter_CHOICES = (
@@ -164,6 +267,33 @@ class ValueSetExpansionParameter(BackboneElement):
     __fhir_choices__: ClassVar[ChoiceGroups] = _ValueSetExpansionParameter_CHOICES
     """At most one field of each group may be set (checked at validation)."""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            name: fp.String,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            value_string: fp.String | None = None,
+            value_string_ext: Element | Mapping[str, Any] | None = None,
+            value_boolean: fp.Boolean | None = None,
+            value_boolean_ext: Element | Mapping[str, Any] | None = None,
+            value_integer: fp.Integer | None = None,
+            value_integer_ext: Element | Mapping[str, Any] | None = None,
+            value_decimal: fp.Decimal | int | float | None = None,
+            value_decimal_ext: Element | Mapping[str, Any] | None = None,
+            value_uri: fp.Uri | None = None,
+            value_uri_ext: Element | Mapping[str, Any] | None = None,
+            value_code: fp.Code | None = None,
+            value_code_ext: Element | Mapping[str, Any] | None = None,
+            value_date_time: fp.DateTime | None = None,
+            value_date_time_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class ValueSetExpansionContains(BackboneElement):
     """The codes that are contained in the value set expansion."""
@@ -197,6 +327,32 @@ class ValueSetExpansionContains(BackboneElement):
     contains: "list[ValueSetExpansionContains] | None" = None
     """Codes contained under this entry"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            system: fp.Uri | None = None,
+            system_ext: Element | Mapping[str, Any] | None = None,
+            abstract: fp.Boolean | None = None,
+            abstract_ext: Element | Mapping[str, Any] | None = None,
+            inactive: fp.Boolean | None = None,
+            inactive_ext: Element | Mapping[str, Any] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            code: fp.Code | None = None,
+            code_ext: Element | Mapping[str, Any] | None = None,
+            display: fp.String | None = None,
+            display_ext: Element | Mapping[str, Any] | None = None,
+            designation: Sequence[ValueSetComposeIncludeConceptDesignation | Mapping[str, Any]]
+            | None = None,
+            contains: "Sequence[ValueSetExpansionContains | Mapping[str, Any]] | None" = None,
+        ) -> None: ...
+
 
 class ValueSetExpansion(BackboneElement):
     """A value set can also be "expanded", where the value set is turned into a simple collection of enumerated codes. This element holds the expansion, if it has been performed."""
@@ -221,6 +377,27 @@ class ValueSetExpansion(BackboneElement):
     """Parameter that controlled the expansion process"""
     contains: list[ValueSetExpansionContains] | None = None
     """Codes in the value set"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: fp.Uri | None = None,
+            identifier_ext: Element | Mapping[str, Any] | None = None,
+            timestamp: fp.DateTime,
+            timestamp_ext: Element | Mapping[str, Any] | None = None,
+            total: fp.Integer | None = None,
+            total_ext: Element | Mapping[str, Any] | None = None,
+            offset: fp.Integer | None = None,
+            offset_ext: Element | Mapping[str, Any] | None = None,
+            parameter: Sequence[ValueSetExpansionParameter | Mapping[str, Any]] | None = None,
+            contains: Sequence[ValueSetExpansionContains | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class ValueSet(DomainResource):
@@ -288,3 +465,52 @@ class ValueSet(DomainResource):
     """Content logical definition of the value set (CLD)"""
     expansion: ValueSetExpansion | None = None
     """Used when the value set is "expanded" """
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["ValueSet"] = "ValueSet",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            url: fp.Uri | None = None,
+            url_ext: Element | Mapping[str, Any] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            version: fp.String | None = None,
+            version_ext: Element | Mapping[str, Any] | None = None,
+            name: fp.String | None = None,
+            name_ext: Element | Mapping[str, Any] | None = None,
+            title: fp.String | None = None,
+            title_ext: Element | Mapping[str, Any] | None = None,
+            status: Literal["draft", "active", "retired", "unknown"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            experimental: fp.Boolean | None = None,
+            experimental_ext: Element | Mapping[str, Any] | None = None,
+            date: fp.DateTime | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            publisher: fp.String | None = None,
+            publisher_ext: Element | Mapping[str, Any] | None = None,
+            contact: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
+            description: fp.Markdown | None = None,
+            description_ext: Element | Mapping[str, Any] | None = None,
+            use_context: Sequence[UsageContext | Mapping[str, Any]] | None = None,
+            jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            immutable: fp.Boolean | None = None,
+            immutable_ext: Element | Mapping[str, Any] | None = None,
+            purpose: fp.Markdown | None = None,
+            purpose_ext: Element | Mapping[str, Any] | None = None,
+            copyright: fp.Markdown | None = None,
+            copyright_ext: Element | Mapping[str, Any] | None = None,
+            compose: ValueSetCompose | Mapping[str, Any] | None = None,
+            expansion: ValueSetExpansion | Mapping[str, Any] | None = None,
+        ) -> None: ...

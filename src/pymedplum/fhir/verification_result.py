@@ -2,19 +2,26 @@
 """FHIR models: VerificationResultPrimarySource, VerificationResultAttestation,
 VerificationResultValidator, VerificationResult."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Reference,
     Signature,
     Timing,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class VerificationResultPrimarySource(BackboneElement):
@@ -36,6 +43,25 @@ class VerificationResultPrimarySource(BackboneElement):
     """yes | no | undetermined"""
     push_type_available: list[CodeableConcept] | None = None
     """specific | any | source"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            who: Reference | Mapping[str, Any] | None = None,
+            type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            communication_method: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            validation_status: CodeableConcept | Mapping[str, Any] | None = None,
+            validation_date: fp.DateTime | None = None,
+            validation_date_ext: Element | Mapping[str, Any] | None = None,
+            can_push_updates: CodeableConcept | Mapping[str, Any] | None = None,
+            push_type_available: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+        ) -> None: ...
 
 
 class VerificationResultAttestation(BackboneElement):
@@ -64,6 +90,28 @@ class VerificationResultAttestation(BackboneElement):
     source_signature: Signature | None = None
     """Attester signature"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            who: Reference | Mapping[str, Any] | None = None,
+            on_behalf_of: Reference | Mapping[str, Any] | None = None,
+            communication_method: CodeableConcept | Mapping[str, Any] | None = None,
+            date: fp.Date | None = None,
+            date_ext: Element | Mapping[str, Any] | None = None,
+            source_identity_certificate: fp.String | None = None,
+            source_identity_certificate_ext: Element | Mapping[str, Any] | None = None,
+            proxy_identity_certificate: fp.String | None = None,
+            proxy_identity_certificate_ext: Element | Mapping[str, Any] | None = None,
+            proxy_signature: Signature | Mapping[str, Any] | None = None,
+            source_signature: Signature | Mapping[str, Any] | None = None,
+        ) -> None: ...
+
 
 class VerificationResultValidator(BackboneElement):
     """Information about the entity validating information."""
@@ -76,6 +124,21 @@ class VerificationResultValidator(BackboneElement):
     """Extensions and id of ``identityCertificate`` (JSON ``_identityCertificate``)."""
     attestation_signature: Signature | None = None
     """Validator signature"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            organization: Reference | Mapping[str, Any],
+            identity_certificate: fp.String | None = None,
+            identity_certificate_ext: Element | Mapping[str, Any] | None = None,
+            attestation_signature: Signature | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class VerificationResult(DomainResource):
@@ -121,3 +184,44 @@ class VerificationResult(DomainResource):
     """Information about the entity attesting to information"""
     validator: list[VerificationResultValidator] | None = None
     """Information about the entity validating information"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["VerificationResult"] = "VerificationResult",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            target: Sequence[Reference | Mapping[str, Any]] | None = None,
+            target_location: fp.PrimitiveList[fp.String] | None = None,
+            target_location_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
+            need: CodeableConcept | Mapping[str, Any] | None = None,
+            status: Literal[
+                "attested", "validated", "in-process", "req-revalid", "val-fail", "reval-fail"
+            ],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            status_date: fp.DateTime | None = None,
+            status_date_ext: Element | Mapping[str, Any] | None = None,
+            validation_type: CodeableConcept | Mapping[str, Any] | None = None,
+            validation_process: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            frequency: Timing | Mapping[str, Any] | None = None,
+            last_performed: fp.DateTime | None = None,
+            last_performed_ext: Element | Mapping[str, Any] | None = None,
+            next_scheduled: fp.Date | None = None,
+            next_scheduled_ext: Element | Mapping[str, Any] | None = None,
+            failure_action: CodeableConcept | Mapping[str, Any] | None = None,
+            primary_source: Sequence[VerificationResultPrimarySource | Mapping[str, Any]]
+            | None = None,
+            attestation: VerificationResultAttestation | Mapping[str, Any] | None = None,
+            validator: Sequence[VerificationResultValidator | Mapping[str, Any]] | None = None,
+        ) -> None: ...

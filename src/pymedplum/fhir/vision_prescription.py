@@ -2,7 +2,7 @@
 """FHIR models: VisionPrescriptionLensSpecificationPrism, VisionPrescriptionLensSpecification,
 VisionPrescription."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
@@ -10,12 +10,19 @@ from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,
     Element,
-    Extension,  # noqa: F401  (inherited forward references)
+    Extension,  # inherited forward references
     Identifier,
     Quantity,
     Reference,
 )
 from pymedplum.fhir.domain_resource import DomainResource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from pymedplum.fhir.datatypes import Meta, Narrative
+    from pymedplum.fhir.resource import AnyResource
 
 
 class VisionPrescriptionLensSpecificationPrism(BackboneElement):
@@ -29,6 +36,21 @@ class VisionPrescriptionLensSpecificationPrism(BackboneElement):
     """up | down | in | out"""
     base_ext: Element | None = None
     """Extensions and id of ``base`` (JSON ``_base``)."""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            amount: fp.Decimal | int | float,
+            amount_ext: Element | Mapping[str, Any] | None = None,
+            base: Literal["up", "down", "in", "out"],
+            base_ext: Element | Mapping[str, Any] | None = None,
+        ) -> None: ...
 
 
 class VisionPrescriptionLensSpecification(BackboneElement):
@@ -83,6 +105,42 @@ class VisionPrescriptionLensSpecification(BackboneElement):
     note: list[Annotation] | None = None
     """Notes for coatings"""
 
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            id: fp.SystemString | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            product: CodeableConcept | Mapping[str, Any],
+            eye: Literal["right", "left"],
+            eye_ext: Element | Mapping[str, Any] | None = None,
+            sphere: fp.Decimal | int | float | None = None,
+            sphere_ext: Element | Mapping[str, Any] | None = None,
+            cylinder: fp.Decimal | int | float | None = None,
+            cylinder_ext: Element | Mapping[str, Any] | None = None,
+            axis: fp.Integer | None = None,
+            axis_ext: Element | Mapping[str, Any] | None = None,
+            prism: Sequence[VisionPrescriptionLensSpecificationPrism | Mapping[str, Any]]
+            | None = None,
+            add: fp.Decimal | int | float | None = None,
+            add_ext: Element | Mapping[str, Any] | None = None,
+            power: fp.Decimal | int | float | None = None,
+            power_ext: Element | Mapping[str, Any] | None = None,
+            back_curve: fp.Decimal | int | float | None = None,
+            back_curve_ext: Element | Mapping[str, Any] | None = None,
+            diameter: fp.Decimal | int | float | None = None,
+            diameter_ext: Element | Mapping[str, Any] | None = None,
+            duration: Quantity | Mapping[str, Any] | None = None,
+            color: fp.String | None = None,
+            color_ext: Element | Mapping[str, Any] | None = None,
+            brand: fp.String | None = None,
+            brand_ext: Element | Mapping[str, Any] | None = None,
+            note: Sequence[Annotation | Mapping[str, Any]] | None = None,
+        ) -> None: ...
+
 
 class VisionPrescription(DomainResource):
     """An authorization for the provision of glasses and/or contact lenses to a patient."""
@@ -111,3 +169,34 @@ class VisionPrescription(DomainResource):
     """Who authorized the vision prescription"""
     lens_specification: list[VisionPrescriptionLensSpecification] | None = None
     """Vision lens authorization"""
+
+    if TYPE_CHECKING:
+        # What type checkers see of the constructor: every element by its Python name, as
+        # pydantic's own signature, and nested elements as models or FHIR JSON dicts.
+        def __init__(
+            self,
+            *,
+            resource_type: Literal["VisionPrescription"] = "VisionPrescription",
+            id: fp.SystemString | None = None,
+            meta: Meta | Mapping[str, Any] | None = None,
+            implicit_rules: fp.Uri | None = None,
+            implicit_rules_ext: Element | Mapping[str, Any] | None = None,
+            language: fp.Code | None = None,
+            language_ext: Element | Mapping[str, Any] | None = None,
+            text: Narrative | Mapping[str, Any] | None = None,
+            contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
+            extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
+            identifier: Sequence[Identifier | Mapping[str, Any]] | None = None,
+            status: Literal["active", "cancelled", "draft", "entered-in-error"],
+            status_ext: Element | Mapping[str, Any] | None = None,
+            created: fp.DateTime,
+            created_ext: Element | Mapping[str, Any] | None = None,
+            patient: Reference | Mapping[str, Any],
+            encounter: Reference | Mapping[str, Any] | None = None,
+            date_written: fp.DateTime,
+            date_written_ext: Element | Mapping[str, Any] | None = None,
+            prescriber: Reference | Mapping[str, Any],
+            lens_specification: Sequence[VisionPrescriptionLensSpecification | Mapping[str, Any]]
+            | None = None,
+        ) -> None: ...

@@ -33,6 +33,12 @@ def build() -> list[str]:
         component=[ObservationComponent(code=CodeableConcept(text="x"), value_string="y")],
     )
     bundle = Bundle(type="collection", entry=[BundleEntry(resource=patient)])
+    # create_resource_if_none_exist's example: nested elements as FHIR JSON dicts.
+    conditional = Patient(
+        identifier=[{"system": "http://hospital.org/mrn", "value": "12345"}],
+        name=[{"family": "Smith", "given": ["John"]}],
+    )
+    names_given: list[str] = [n.family or "" for n in conditional.name or []]
     parsed = Patient.model_validate_json(patient.model_dump_json(by_alias=True, exclude_none=True))
     names: list[str] = [n.family or "" for n in parsed.name or []]
     account: str | None = parsed.medplum_account
@@ -42,4 +48,5 @@ def build() -> list[str]:
     names.extend(accounts)
     names.append(observation.status)
     names.append(bundle.type)
+    names.extend(names_given)
     return names
