@@ -2,8 +2,10 @@
 
 The contract checked is the one in issue 3: ``Model.model_validate_json(text)`` then
 ``model.model_dump_json(by_alias=True, exclude_none=True)`` gives JSON equal to the input, with
-numbers compared as their text. Used by ``tests/fhir/test_examples.py`` and by
-``make regen-check`` (through ``python -m codegen.roundtrip``).
+numbers compared as their text, and the model knows every element of it (none is left over
+as an unknown element, which would be written back as read). Used by
+``tests/fhir/test_examples.py``, ``tests/fhir/test_ig_packages.py`` and ``make regen-check``
+(through ``python -m codegen.roundtrip``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 
 def as_text_numbers(text: str | bytes) -> Any:
@@ -100,6 +104,19 @@ def first_difference(a: Any, b: Any, path: str = "") -> str:
     return f"{path}: {str(a)[:80]} != {str(b)[:80]}"
 
 
+def unknown_elements(model: BaseModel, path: str) -> list[str]:
+    """The path of every element of ``model`` (nested ones too) that its class does not define."""
+    found = [f"{path}.{name}" for name in model.model_extra or {}]
+    # A FHIRModel's __dict__ holds exactly its present elements (and the unknown ones).
+    for name, value in model.__dict__.items():
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if isinstance(item, BaseModel):
+                where = f"{path}.{name}[{i}]" if isinstance(value, list) else f"{path}.{name}"
+                found += unknown_elements(item, where)
+    return found
+
+
 def roundtrip_one(package: str, raw: bytes, *, as_dict: bool = False) -> str | None:
     """None when ``raw`` round-trips through ``package``'s model, else why not.
 
@@ -120,6 +137,11 @@ def roundtrip_one(package: str, raw: bytes, *, as_dict: bool = False) -> str | N
     back = as_text_numbers(out)
     if back != original:
         return "differs at " + first_difference(original, back)
+    # An element the model does not know is kept as an unknown one and written back as read,
+    # so the round trip alone would not notice a model that lacks it.
+    unknown = unknown_elements(model, resource_type)
+    if unknown:
+        return "unknown elements: " + ", ".join(unknown[:5])
     if as_dict:
         from pymedplum import to_fhir_json
 

@@ -67,3 +67,18 @@ def test_roundtrip_names_the_element_a_resource_lacks() -> None:
     assert problem is not None
     assert problem.startswith("ValidationError")
     assert "uniqueId.0.type\n  Field required" in problem
+
+
+def test_an_element_the_model_lacks_fails_the_round_trip_though_written_back() -> None:
+    # Unknown elements are kept and written back as read, so the JSON comparison alone would
+    # pass data holding an element that a model is missing; the check names where it is.
+    raw = (
+        b'{"resourceType":"Bundle","type":"collection","entry":[{"resource":'
+        b'{"resourceType":"Patient","name":[{"given":["a"],"nickname":"b"}],'
+        b'"contained":[{"resourceType":"Basic","code":{},"colour":"red"}]}}]}'
+    )
+    problem = roundtrip_one("pymedplum.fhir", raw)
+    assert problem == (
+        "unknown elements: Bundle.entry[0].resource.contained[0].colour, "
+        "Bundle.entry[0].resource.name[0].nickname"
+    )
