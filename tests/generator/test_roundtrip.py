@@ -82,3 +82,14 @@ def test_an_element_the_model_lacks_fails_the_round_trip_though_written_back() -
         "unknown elements: Bundle.entry[0].resource.contained[0].colour, "
         "Bundle.entry[0].resource.name[0].nickname"
     )
+
+
+def test_as_dict_expects_a_decimal_where_no_float_gives_the_text_back() -> None:
+    # 66.899999999999991 (official R4 example Observation-body-height) reads as the float
+    # 66.89999999999999, another number: to_fhir_json keeps the Decimal, and so must the check.
+    raw = (
+        b'{"resourceType":"Observation","status":"final","code":{"text":"h"},'
+        b'"valueQuantity":{"value":66.899999999999991},"component":[{"code":{"text":"w"},'
+        b'"valueQuantity":{"value":0.10}}]}'
+    )
+    assert roundtrip_one("pymedplum.fhir", raw, as_dict=True) is None
