@@ -58,7 +58,8 @@ def to_fhir_json(resource: dict[str, Any] | BaseModel) -> dict[str, Any]:
     A dict is returned unchanged (the same object, not a copy). A Pydantic model is
     dumped with ``by_alias=True, exclude_none=True`` so field names are FHIR's camelCase and
     unset elements are left out. A FHIR ``decimal`` becomes an ``int`` or ``float`` when one
-    holds its value, and stays a ``Decimal`` when none does (more than 17 significant digits).
+    holds its value, and stays a ``Decimal`` when none does (``66.899999999999991``: its float
+    gives back ``66.89999999999999``).
 
     Raises:
         TypeError: ``resource`` is neither a dict nor a Pydantic model.

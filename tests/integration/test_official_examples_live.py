@@ -19,7 +19,7 @@ from sdk_clients import Api
 
 import pymedplum.fhir as fhir
 from codegen.fhir_packages import ensure
-from codegen.roundtrip import KNOWN_INVALID, as_text_numbers, example_documents
+from codegen.roundtrip import KNOWN_INVALID, as_text_numbers, example_documents, unknown_elements
 from pymedplum.fhir import Bundle, ProjectMembership
 from pymedplum.fhir._base import FHIRModel
 
@@ -60,6 +60,7 @@ async def test_every_resource_type_read_written_and_searched_through_its_model(a
         as_dict = await api.call("read_resource", resource_type, rid)
         typed = await api.call("read_resource", resource_type, rid, as_fhir=model)
         assert type(typed) is model
+        assert unknown_elements(typed, resource_type) == [], name  # the server's meta too
         assert typed.meta is not None and typed.meta.version_id == as_dict["meta"]["versionId"]
         if _text(typed) != _text(as_dict):
             failures.append(f"{name}: the typed read is not the server's resource")

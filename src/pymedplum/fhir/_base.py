@@ -240,7 +240,7 @@ def _marked(value: Decimal, text: str, number: float) -> Any:
 def json_number(value: Decimal) -> int | float | Decimal:
     """A decimal as the number ``json.dumps`` writes: an int when it was integral text, a float
     when the float's shortest text has the same value (``1.50`` -> 1.5), else the Decimal itself
-    (more than 17 significant digits), so that no digit is lost."""
+    (``66.899999999999991``, whose float writes ``66.89999999999999``), so that no digit is lost."""
     _, number = _text_and_number(value)
     if type(number) is int or Decimal(repr(number)) == value:
         return number
