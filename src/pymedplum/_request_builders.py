@@ -12,7 +12,10 @@ import functools
 import inspect
 import logging
 import math
+import os
 import re
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from datetime import date, datetime
 from typing import Any, ParamSpec
@@ -392,11 +395,26 @@ def failed_version_test(outcome: Mapping[str, Any] | None, version: str) -> bool
     return False
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_caller(message: str) -> None:
+    """``warnings.warn(message)`` (a UserWarning) attributed to the first frame outside
+    pymedplum, so that it names the caller's line, whichever client and method led here."""
+    frame = sys._getframe(1)
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, UserWarning, stacklevel=level)
+
+
 def normalize_if_none_exist(value: object, expected: Origin) -> str:
     """The If-None-Exist query of a conditional create.
 
     A leading ``?`` is stripped. A same-origin absolute URL is reduced to its query (with a
-    WARNING: pass the query alone); another origin raises UnsafeRedirectError.
+    WARNING log record and a UserWarning: pass the query alone); another origin raises
+    UnsafeRedirectError.
     """
     if not isinstance(value, str):
         raise TypeError(f"if_none_exist must be a str, got {type(value).__name__}")
@@ -405,10 +423,14 @@ def normalize_if_none_exist(value: object, expected: Origin) -> str:
     # string that parses with a scheme or host is a URL.
     if is_absolute_url(query):
         check_same_origin(expected, query, what="if_none_exist")
-        logger.warning(
+        message = (
             "if_none_exist was given as an absolute URL; only its query string is sent. "
             "Pass the query string alone to silence this warning."
         )
+        # "With a warning" (the contract): logged for operators, and a UserWarning at the
+        # caller's line for the developer, who is the one to change it.
+        logger.warning(message)
+        warn_caller(message)
         query = urlsplit(query).query
     query = query.removeprefix("?").strip()
     if not query:

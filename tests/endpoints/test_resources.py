@@ -258,14 +258,16 @@ async def test_if_none_exist_same_origin_url_is_reduced_to_its_query_with_a_warn
     make: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     h = make(echo(201))
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING), pytest.warns(UserWarning, match="if_none_exist") as w:
         await h.call(
             "create_resource_if_none_exist",
             {"resourceType": "Patient"},
             FHIR + "Patient?identifier=sys|1",
         )
     assert h.last.headers["If-None-Exist"] == "identifier=sys|1"
+    # Both kinds of warning: a log record, and a UserWarning pointing at the caller's code.
     assert any("if_none_exist" in r.getMessage() for r in caplog.records)
+    assert len(w) == 1 and "/pymedplum/" not in w[0].filename.replace("\\", "/")
 
 
 async def test_if_none_exist_cross_origin_url_is_refused_without_a_request(make: Any) -> None:

@@ -253,7 +253,10 @@ async def test_conditional_create_accepts_same_origin_absolute_url(
         _patient("Abs", identifier=[{"system": MRN, "value": mrn}]),
         if_none_exist=f"identifier={MRN}|{mrn}",
     )
-    with caplog.at_level(logging.WARNING, logger="pymedplum"):
+    with (
+        caplog.at_level(logging.WARNING, logger="pymedplum"),
+        pytest.warns(UserWarning, match="absolute URL"),
+    ):
         again = await api.call(
             "create_resource_if_none_exist",
             _patient("Abs", identifier=[{"system": MRN, "value": mrn}]),

@@ -166,8 +166,9 @@ class AsyncMedplumClient(
 
         Sends If-None-Exist. One match: the server answers 200 with the existing resource, which is
         returned; no match: 201 with the new one. A leading "?" is stripped; a same-origin absolute
-        URL is reduced to its query (with a WARNING); a cross-origin URL raises UnsafeRedirectError.
-        Conditional creates are replay-safe: a retried POST cannot duplicate.
+        URL is reduced to its query (with a WARNING log record and a UserWarning); a cross-origin
+        URL raises UnsafeRedirectError. Conditional creates are replay-safe: a retried POST cannot
+        duplicate.
 
         Args:
             resource: The resource, as a FHIR-JSON dict or a pymedplum.fhir model.
