@@ -167,7 +167,10 @@ class AsyncBaseClient:
         timeout: float = 30.0,
         http_client: httpx.AsyncClient | None = None,
         before_request: BeforeRequestHook | None = None,
-        on_request_complete: OnRequestCompleteHook | AsyncOnRequestCompleteHook | None = None,
+        on_request_complete: (  # async-only
+            OnRequestCompleteHook | AsyncOnRequestCompleteHook | None  # async-only
+        ) = None,  # async-only
+        # sync-only: on_request_complete: OnRequestCompleteHook | None = None,
         allow_insecure_http: bool = False,
         failed_refresh_cooldown: float = 1.0,
         default_on_behalf_of: str | None = None,

@@ -168,7 +168,7 @@ class SyncBaseClient:
         timeout: float = 30.0,
         http_client: httpx.Client | None = None,
         before_request: BeforeRequestHook | None = None,
-        on_request_complete: OnRequestCompleteHook | OnRequestCompleteHook | None = None,
+        on_request_complete: OnRequestCompleteHook | None = None,
         allow_insecure_http: bool = False,
         failed_refresh_cooldown: float = 1.0,
         default_on_behalf_of: str | None = None,
