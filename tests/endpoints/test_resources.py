@@ -626,6 +626,27 @@ async def test_delete_with_a_stale_if_match_raises_and_deletes_nothing(make: Any
     assert caught.value.status_code is None  # the SDK's verdict: no DELETE was sent
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(204),  # a server (or mock) answering every request without a body
+        json_response(200, outcome("informational")),  # a body that is not the resource
+        json_response(403, outcome("forbidden")),  # allowed to delete, not to read
+        httpx.Response(200, text="<html>"),  # not JSON
+    ],
+    ids=["204", "no-version", "403", "not-json"],
+)
+async def test_delete_with_if_match_goes_ahead_when_no_version_can_be_read(
+    make: Any, answer: httpx.Response
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answer if request.method == "GET" else httpx.Response(204)
+
+    h = make(handler)
+    assert await h.call("delete_resource", "Patient", "123", headers={"If-Match": 'W/"2"'}) is None
+    assert h.last.method == "DELETE" and h.last.headers["If-Match"] == 'W/"2"'
+
+
 async def test_delete_with_if_match_on_behalf_of_reads_as_that_membership(make: Any) -> None:
     h = make(_versioned("2"))
     await h.call(

@@ -485,8 +485,9 @@ class MedplumClient(
 
         An If-Match header (W/"<version>") is checked even though Medplum ignores If-Match on
         DELETE: the SDK first reads the resource (a read RequestEvent of its own) and raises
-        PreconditionFailedError, sending no DELETE, when its meta.versionId differs. Not atomic: a
-        write between that read and the delete is not detected.
+        PreconditionFailedError, sending no DELETE, when its meta.versionId differs (a read that
+        answers an error or no version leaves the check to the server). Not atomic: a write between
+        that read and the delete is not detected.
 
         Args:
             resource_type: FHIR resource type, e.g. "Patient".

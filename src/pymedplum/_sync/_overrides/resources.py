@@ -27,7 +27,13 @@ from pymedplum._request_builders import (
 )
 from pymedplum._sync._overrides._dispatch import Dispatch
 from pymedplum.endpoint_types import ModelT, PatchOperation
-from pymedplum.exceptions import OperationOutcomeError, PreconditionFailedError
+from pymedplum.exceptions import (
+    MedplumError,
+    NetworkError,
+    OperationOutcomeError,
+    PreconditionFailedError,
+    TokenRefreshCooldownError,
+)
 
 # The top-level elements the client reads from a resource before sending it.
 _HEAD_FIELDS = {"resource_type", "resourceType", "id", "meta"}
@@ -181,25 +187,41 @@ class ResourceOverrides(Dispatch):
         if version is not None:
             # Medplum ignores If-Match on DELETE and has no atomic alternative: read the
             # current version first (a write between this read and the delete goes unseen).
-            others = {k: v for k, v in (headers or {}).items() if k.lower() != "if-match"}
-            current = self._dict_response(
-                self._call_endpoint(
-                    ENDPOINTS["read_resource"],
-                    values,
-                    headers=others or None,
-                    on_behalf_of=on_behalf_of,
-                )
-            )
-            meta = current.get("meta")
-            current_version = meta.get("versionId") if isinstance(meta, Mapping) else None
-            if current_version != version:
+            current = self._current_version(values, headers, on_behalf_of)
+            if current is not None and current != version:
                 raise PreconditionFailedError(
-                    f"If-Match {version!r} is not the current version ({current_version!r}) of "
-                    "the resource: nothing was deleted (Medplum does not check If-Match on "
-                    "DELETE, so the SDK compares the version it reads first)",
+                    f"If-Match {version!r} is not the current version ({current!r}) of the "
+                    "resource: nothing was deleted (Medplum does not check If-Match on DELETE, "
+                    "so the SDK compares the version it reads first)",
                     method="DELETE",
                     path_template=f"{self._fhir_prefix}{resource_type}/{{id}}",
                 )
         self._call_endpoint(
             ENDPOINTS["delete_resource"], values, headers=headers, on_behalf_of=on_behalf_of
         )
+
+    def _current_version(
+        self,
+        values: Mapping[str, str],
+        headers: Mapping[str, str] | None,
+        on_behalf_of: str | None,
+    ) -> str | None:
+        """The ``meta.versionId`` the server has for a resource, read with the caller's headers
+        (but If-Match) and On-Behalf-Of; ``None`` when the read answers an error or no version
+        (the DELETE then goes out, and the server answers it as it does)."""
+        others = {k: v for k, v in (headers or {}).items() if k.lower() != "if-match"}
+        try:
+            response = self._call_endpoint(
+                ENDPOINTS["read_resource"],
+                values,
+                headers=others or None,
+                on_behalf_of=on_behalf_of,
+            )
+            body = self._json(response)
+        except (NetworkError, TokenRefreshCooldownError):
+            raise  # the DELETE could not go out either
+        except MedplumError:  # an error answer, a redirect, a body that is not JSON
+            return None
+        meta = body.get("meta") if isinstance(body, Mapping) else None
+        version = meta.get("versionId") if isinstance(meta, Mapping) else None
+        return version if isinstance(version, str) else None
