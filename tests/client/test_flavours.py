@@ -89,6 +89,7 @@ SEAM = [
     ("replay_safe", inspect.Parameter.KEYWORD_ONLY, None),
     ("timeout", inspect.Parameter.KEYWORD_ONLY, None),
     ("refine_error", inspect.Parameter.KEYWORD_ONLY, None),
+    ("precondition", inspect.Parameter.KEYWORD_ONLY, None),
 ]
 
 

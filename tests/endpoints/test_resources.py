@@ -624,6 +624,12 @@ async def test_delete_with_a_stale_if_match_raises_and_deletes_nothing(make: Any
     assert caught.value.method == "DELETE"
     assert caught.value.path_template == "/fhir/R4/Patient/{id}"
     assert caught.value.status_code is None  # the SDK's verdict: no DELETE was sent
+    # The refused delete has its own event: no attempts, the exception the caller got.
+    read, delete = h.events
+    assert (read.action, read.outcome) == ("read", "success")
+    assert (delete.action, delete.method, delete.outcome) == ("delete", "DELETE", "error")
+    assert delete.final_exception is caught.value and delete.attempts == []
+    assert delete.path_template == "/fhir/R4/Patient/{id}" and delete.resource_id == "123"
 
 
 @pytest.mark.parametrize(

@@ -524,6 +524,7 @@ class SyncBaseClient:
         replay_safe: bool | None = None,
         timeout: float | httpx.Timeout | None = None,
         refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
+        precondition: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """Send one logical call and return its 2xx (or 304) response.
 
@@ -533,7 +534,9 @@ class SyncBaseClient:
         ``UnsafeRedirectError`` when it points at another origin, else ``MedplumError``.
         Exactly one ``RequestEvent`` is emitted, whatever happens (a cancellation included).
         ``refine_error`` may replace the exception of an error answer with a more precise one
-        (what the caller, the attempt and the event all see).
+        (what the caller, the attempt and the event all see). ``precondition`` runs once the
+        request is prepared, before anything is sent: an exception from it ends the call (its
+        event then has no attempts).
         """
         call = _Call(method.upper(), url, base)
         call.path_template = path_template
@@ -547,6 +550,8 @@ class SyncBaseClient:
         error: BaseException | None = None
         try:
             self._prepare(call, params, json, content, headers, on_behalf_of)
+            if precondition is not None:
+                precondition()
             safe = (
                 replay_safe if replay_safe is not None else RetryPolicy.is_replay_safe(call.method)
             )

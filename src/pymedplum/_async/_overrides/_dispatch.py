@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, overload
 
 import httpx
@@ -83,6 +83,8 @@ class Dispatch(AsyncBaseClient):
         on_behalf_of: str | None = None,
         replay_safe: bool | None = None,
         refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
+        precondition: Callable[[], Awaitable[None]] | None = None,  # async-only
+        # sync-only: precondition: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """One request of ``endpoint``: its path filled from ``values`` (checked), or ``url``.
 
@@ -120,6 +122,7 @@ class Dispatch(AsyncBaseClient):
             on_behalf_of=on_behalf_of,
             replay_safe=endpoint.replay_safe if replay_safe is None else replay_safe,
             refine_error=refine_error,
+            precondition=precondition,
         )
 
     def _dict_response(

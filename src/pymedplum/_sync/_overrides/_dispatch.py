@@ -85,6 +85,7 @@ class Dispatch(SyncBaseClient):
         on_behalf_of: str | None = None,
         replay_safe: bool | None = None,
         refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
+        precondition: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """One request of ``endpoint``: its path filled from ``values`` (checked), or ``url``.
 
@@ -122,6 +123,7 @@ class Dispatch(SyncBaseClient):
             on_behalf_of=on_behalf_of,
             replay_safe=endpoint.replay_safe if replay_safe is None else replay_safe,
             refine_error=refine_error,
+            precondition=precondition,
         )
 
     def _dict_response(

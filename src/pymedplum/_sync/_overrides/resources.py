@@ -184,20 +184,29 @@ class ResourceOverrides(Dispatch):
     ) -> None:
         values = {"resourceType": resource_type, "id": resource_id}
         version = if_match_version(headers)
+        check = None
         if version is not None:
-            # Medplum ignores If-Match on DELETE and has no atomic alternative: read the
-            # current version first (a write between this read and the delete goes unseen).
-            current = self._current_version(values, headers, on_behalf_of)
-            if current is not None and current != version:
-                raise PreconditionFailedError(
-                    f"If-Match {version!r} is not the current version ({current!r}) of the "
-                    "resource: nothing was deleted (Medplum does not check If-Match on DELETE, "
-                    "so the SDK compares the version it reads first)",
-                    method="DELETE",
-                    path_template=f"{self._fhir_prefix}{resource_type}/{{id}}",
-                )
+
+            def check() -> None:
+                # Medplum ignores If-Match on DELETE and has no atomic alternative: read the
+                # current version first (a write between this read and the delete goes unseen).
+                # Run inside the delete's own call, so that its RequestEvent records the refusal.
+                current = self._current_version(values, headers, on_behalf_of)
+                if current is not None and current != version:
+                    raise PreconditionFailedError(
+                        f"If-Match {version!r} is not the current version ({current!r}) of the "
+                        "resource: nothing was deleted (Medplum does not check If-Match on "
+                        "DELETE, so the SDK compares the version it reads first)",
+                        method="DELETE",
+                        path_template=f"{self._fhir_prefix}{resource_type}/{{id}}",
+                    )
+
         self._call_endpoint(
-            ENDPOINTS["delete_resource"], values, headers=headers, on_behalf_of=on_behalf_of
+            ENDPOINTS["delete_resource"],
+            values,
+            headers=headers,
+            on_behalf_of=on_behalf_of,
+            precondition=check,
         )
 
     def _current_version(
