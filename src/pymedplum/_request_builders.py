@@ -12,6 +12,10 @@ import functools
 import inspect
 import logging
 import math
+import os
+import re
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from datetime import date, datetime
 from typing import Any, ParamSpec
@@ -19,7 +23,13 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from pydantic import BaseModel
 
-from pymedplum._fhir_rules import ID_RULE, RESOURCE_TYPE_RULE, is_fhir_id, is_resource_type
+from pymedplum._fhir_rules import (
+    ID_PATTERN,
+    ID_RULE,
+    RESOURCE_TYPE_RULE,
+    is_fhir_id,
+    is_resource_type,
+)
 from pymedplum._security import Origin, check_same_origin
 from pymedplum._serialization import to_fhir_json, wire_dict
 from pymedplum.bundle import describe_non_model_class, model_resource_type
@@ -340,11 +350,71 @@ def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | Non
     raise TypeError(f"if_match must be a bool or a str, got {type(if_match).__name__}")
 
 
+# An entity tag naming one version: W/"<id>" (Medplum's form) or "<id>".
+_VERSION_TAG = re.compile(f'(?:W/)?"({ID_PATTERN})"')
+
+
+def if_match_version(headers: Mapping[str, str] | None) -> str | None:
+    """The version id an ``If-Match`` in ``headers`` names (``W/"3"`` or ``"3"`` → ``"3"``);
+    ``None`` without one, or for a value naming no single version (``*``, a list)."""
+    if headers is None:
+        return None
+    for key, value in headers.items():
+        if key.lower() == "if-match" and isinstance(value, str):
+            match = _VERSION_TAG.fullmatch(value)
+            return match.group(1) if match else None
+    return None
+
+
+def version_test_operation(version: str) -> dict[str, Any]:
+    """The JSON Patch op that fails the patch unless the resource is at ``version``."""
+    return {"op": "test", "path": "/meta/versionId", "value": version}
+
+
+def failed_version_test(outcome: Mapping[str, Any] | None, version: str) -> bool:
+    """Whether a 400 OperationOutcome reports the failure of :func:`version_test_operation`:
+    Medplum's JSON Patch (rfc6902) answers ``Test failed: <actual> != <expected>``, one line per
+    failed operation, in ``details.text`` (or ``diagnostics``)."""
+    if outcome is None:
+        return False
+    suffix = f" != {version}"
+    for issue in outcome.get("issue") or []:
+        if not isinstance(issue, Mapping):
+            continue
+        details = issue.get("details")
+        texts = [
+            issue.get("diagnostics"),
+            details.get("text") if isinstance(details, Mapping) else None,
+        ]
+        for text in texts:
+            if isinstance(text, str) and any(
+                line.startswith("Test failed: ") and line.endswith(suffix)
+                for line in text.splitlines()
+            ):
+                return True
+    return False
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_caller(message: str) -> None:
+    """``warnings.warn(message)`` (a UserWarning) attributed to the first frame outside
+    pymedplum, so that it names the caller's line, whichever client and method led here."""
+    frame = sys._getframe(1)
+    level = 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, UserWarning, stacklevel=level)
+
+
 def normalize_if_none_exist(value: object, expected: Origin) -> str:
     """The If-None-Exist query of a conditional create.
 
     A leading ``?`` is stripped. A same-origin absolute URL is reduced to its query (with a
-    WARNING: pass the query alone); another origin raises UnsafeRedirectError.
+    WARNING log record and a UserWarning: pass the query alone); another origin raises
+    UnsafeRedirectError.
     """
     if not isinstance(value, str):
         raise TypeError(f"if_none_exist must be a str, got {type(value).__name__}")
@@ -353,10 +423,14 @@ def normalize_if_none_exist(value: object, expected: Origin) -> str:
     # string that parses with a scheme or host is a URL.
     if is_absolute_url(query):
         check_same_origin(expected, query, what="if_none_exist")
-        logger.warning(
+        message = (
             "if_none_exist was given as an absolute URL; only its query string is sent. "
             "Pass the query string alone to silence this warning."
         )
+        # "With a warning" (the contract): logged for operators, and a UserWarning at the
+        # caller's line for the developer, who is the one to change it.
+        logger.warning(message)
+        warn_caller(message)
         query = urlsplit(query).query
     query = query.removeprefix("?").strip()
     if not query:

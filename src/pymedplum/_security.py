@@ -113,16 +113,20 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool) -> str:
         raise ValueError("base_url must not carry credentials (user:password@)")
     if parts.query or parts.fragment:
         raise ValueError("base_url must not carry a query or fragment")
-    if scheme == "http" and not is_loopback_host(parts.hostname):
-        if not allow_insecure_http:
-            raise InsecureTransportError(
-                f"base_url uses plain http:// for the non-loopback host {parts.hostname!r}; "
-                "use https://, or pass allow_insecure_http=True (not for PHI)"
-            )
+    insecure = scheme == "http" and not is_loopback_host(parts.hostname)
+    if insecure and not allow_insecure_http:
+        raise InsecureTransportError(
+            f"base_url uses plain http:// for the non-loopback host {parts.hostname!r}; "
+            "use https://, or pass allow_insecure_http=True (not for PHI)"
+        )
+    if allow_insecure_http:
+        # "Logs a WARNING when enabled" (the contract): whenever it is, so that the opt-out is
+        # never silent, even where this base_url does not need it.
         logger.warning(
-            "allow_insecure_http=True: sending requests over plain http:// to %r; "
-            "do not use this for PHI",
-            parts.hostname,
+            "allow_insecure_http=True: %s; do not use this for PHI",
+            f"sending requests over plain http:// to {parts.hostname!r}"
+            if insecure
+            else "not needed for this base_url (https:// or a loopback host), remove it",
         )
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     return f"{scheme}://{parts.netloc.lower()}{path}"

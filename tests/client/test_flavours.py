@@ -88,6 +88,8 @@ SEAM = [
     ("on_behalf_of", inspect.Parameter.KEYWORD_ONLY, None),
     ("replay_safe", inspect.Parameter.KEYWORD_ONLY, None),
     ("timeout", inspect.Parameter.KEYWORD_ONLY, None),
+    ("refine_error", inspect.Parameter.KEYWORD_ONLY, None),
+    ("precondition", inspect.Parameter.KEYWORD_ONLY, None),
 ]
 
 

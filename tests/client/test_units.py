@@ -86,10 +86,12 @@ def test_if_none_exist_values(caplog: pytest.LogCaptureFixture) -> None:
     origin = origin_of("https://medplum.test/")
     assert normalize_if_none_exist("identifier=a|1", origin) == "identifier=a|1"
     assert normalize_if_none_exist("?identifier=a|1", origin) == "identifier=a|1"
-    assert (
-        normalize_if_none_exist("https://medplum.test/fhir/R4/Patient?identifier=a|1", origin)
-        == "identifier=a|1"
-    )
+    with pytest.warns(UserWarning, match="absolute URL") as warned:
+        assert (
+            normalize_if_none_exist("https://medplum.test/fhir/R4/Patient?identifier=a|1", origin)
+            == "identifier=a|1"
+        )
+    assert warned[0].filename == __file__  # the caller's line, not pymedplum's
     assert "absolute URL" in caplog.text
     # A query whose value holds "://" is a query, not a URL (the contract's own example).
     mrn = "identifier=http://hospital.org/mrn|12345"

@@ -143,3 +143,77 @@ def test_contract_import_paths() -> None:
 @pytest.mark.skipif(not SHARED.exists(), reason="outside the multi-repo checkout")
 def test_the_vendored_contract_is_current() -> None:
     assert CONTRACT.read_text() == SHARED.read_text()
+
+
+# --- the constructor and the module-level helpers ---------------------------------------------
+
+_CONSTRUCTOR = re.compile(r"^MedplumClient\(\n(.*?)\n\)$", re.S | re.M)
+
+
+def parse_constructor(text: str) -> list[tuple[str, inspect._ParameterKind, str, Any]]:
+    """``(name, kind, annotation, default)`` of each argument of the documented constructor."""
+    match = _CONSTRUCTOR.search(text)
+    assert match is not None, "the contract's constructor block was not found"
+    params = []
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    for line in match.group(1).splitlines():
+        part = line.strip().rstrip(",")
+        if part == "*":
+            kind = inspect.Parameter.KEYWORD_ONLY
+            continue
+        name, rest = part.split(":", 1)
+        annotation, default = rest.split("=", 1)
+        params.append((name, kind, annotation.strip(), ast.literal_eval(default.strip())))
+    return params
+
+
+CONSTRUCTOR = parse_constructor(CONTRACT.read_text())
+
+
+@pytest.mark.parametrize("cls", [MedplumClient, AsyncMedplumClient], ids=lambda c: c.__name__)
+def test_constructor_matches_the_contract(cls: type) -> None:
+    assert len(CONSTRUCTOR) == 13
+    params = list(inspect.signature(cls).parameters.values())
+    # The contract's arguments, in its order; then `retry` (keyword-only, documented extension).
+    assert [(p.name, p.kind, p.default) for p in params[: len(CONSTRUCTOR)]] == [
+        (name, kind, default) for name, kind, _, default in CONSTRUCTOR
+    ]
+    assert [(p.name, p.kind, p.default) for p in params[len(CONSTRUCTOR) :]] == [
+        ("retry", inspect.Parameter.KEYWORD_ONLY, None)
+    ]
+    # The annotations as the contract writes them (the async client takes httpx.AsyncClient and
+    # also a coroutine on_request_complete).
+    expected = {name: annotation for name, _, annotation, _ in CONSTRUCTOR}
+    if cls is AsyncMedplumClient:
+        expected["http_client"] = "httpx.AsyncClient | None"
+        expected["on_request_complete"] = (
+            "OnRequestCompleteHook | AsyncOnRequestCompleteHook | None"
+        )
+    assert {p.name: p.annotation for p in params[: len(CONSTRUCTOR)]} == expected
+
+
+_HELPER = re.compile(r"^([a-z_][a-z0-9_]*)\(([^()]*)\) -> .+$", re.M)
+
+
+def parse_helpers(text: str) -> dict[str, list[str]]:
+    """Parameter names of every documented module-level helper (``pymedplum.<name>``)."""
+    return {
+        name: [p.split("=")[0].strip() for p in _split(raw) if p != "*"]
+        for name, raw in _HELPER.findall(text)
+        if name not in CONTRACT_METHODS and hasattr(pymedplum, name)
+    }
+
+
+HELPERS = parse_helpers(CONTRACT.read_text())
+
+
+def test_the_helper_parser_finds_the_documented_helpers() -> None:
+    assert {"parse_reference", "coding_parts", "to_fhir_json", "partition_access"} <= set(HELPERS)
+    assert len(HELPERS) == 21
+
+
+@pytest.mark.parametrize("name", sorted(HELPERS))
+def test_helper_parameters_match_the_contract(name: str) -> None:
+    # Names in order: the contract's readers may pass any of them by keyword.
+    params = inspect.signature(getattr(pymedplum, name)).parameters
+    assert list(params) == HELPERS[name]

@@ -10,7 +10,12 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from pymedplum.exceptions import MedplumError, PreconditionFailedError, UnsafeRedirectError
+from pymedplum.exceptions import (
+    BadRequestError,
+    MedplumError,
+    PreconditionFailedError,
+    UnsafeRedirectError,
+)
 from pymedplum.fhir import Meta as FhirMeta
 from pymedplum.fhir import Patient as FhirPatient
 
@@ -253,14 +258,16 @@ async def test_if_none_exist_same_origin_url_is_reduced_to_its_query_with_a_warn
     make: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     h = make(echo(201))
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING), pytest.warns(UserWarning, match="if_none_exist") as w:
         await h.call(
             "create_resource_if_none_exist",
             {"resourceType": "Patient"},
             FHIR + "Patient?identifier=sys|1",
         )
     assert h.last.headers["If-None-Exist"] == "identifier=sys|1"
+    # Both kinds of warning: a log record, and a UserWarning pointing at the caller's code.
     assert any("if_none_exist" in r.getMessage() for r in caplog.records)
+    assert len(w) == 1 and "/pymedplum/" not in w[0].filename.replace("\\", "/")
 
 
 async def test_if_none_exist_cross_origin_url_is_refused_without_a_request(make: Any) -> None:
@@ -513,12 +520,145 @@ async def test_patch_sends_a_json_patch(make: Any) -> None:
     assert h.last.headers["If-Match"] == 'W/"3"'
 
 
+# Medplum ignores If-Match on PATCH and DELETE; the contract promises PreconditionFailedError for
+# a stale one. The SDK checks it: a JSON Patch test of the version, a read before a delete.
+_VERSION_TEST = {"op": "test", "path": "/meta/versionId", "value": "3"}
+
+
+@pytest.mark.parametrize("tag", ['W/"3"', '"3"'])
+async def test_patch_with_if_match_tests_the_version_in_the_patch(make: Any, tag: str) -> None:
+    h = make(lambda request: json_response(200, {"resourceType": "Patient", "id": "123"}))
+    ops = [{"op": "replace", "path": "/active", "value": False}]
+    await h.call("patch_resource", "Patient", "123", ops, headers={"if-match": tag})
+    assert h.body() == [_VERSION_TEST, *ops]
+    assert h.last.headers["If-Match"] == tag  # still sent, for servers that check it
+    assert ops == [{"op": "replace", "path": "/active", "value": False}]  # caller's list kept
+
+
+@pytest.mark.parametrize("tag", ["*", 'W/"1", W/"2"', "3"])
+async def test_patch_with_an_if_match_naming_no_one_version_adds_no_test(
+    make: Any, tag: str
+) -> None:
+    h = make(lambda request: json_response(200, {"resourceType": "Patient", "id": "123"}))
+    ops = [{"op": "remove", "path": "/active"}]
+    await h.call("patch_resource", "Patient", "123", ops, headers={"If-Match": tag})
+    assert h.body() == ops
+
+
+def _failed_test(text: str) -> httpx.Response:
+    issue = {"severity": "error", "code": "invalid", "details": {"text": text}}
+    return json_response(400, {"resourceType": "OperationOutcome", "issue": [issue]})
+
+
+async def test_a_stale_if_match_on_patch_raises_precondition_failed(make: Any) -> None:
+    # What Medplum (rfc6902) answers when the version test fails.
+    h = make(lambda request: _failed_test("Test failed: 7 != 3"))
+    ops = [{"op": "replace", "path": "/active", "value": False}]
+    with pytest.raises(PreconditionFailedError) as caught:
+        await h.call("patch_resource", "Patient", "123", ops, headers={"If-Match": 'W/"3"'})
+    err = caught.value
+    assert err.status_code == 400 and err.response is not None
+    assert err.path_template == "/fhir/R4/Patient/{id}" and "'3'" in str(err)
+    assert "Test failed" not in str(err)  # the outcome's text stays on exc.outcome
+    # The audit event records the same exception the caller got.
+    assert h.events[-1].final_exception is err
+    assert h.events[-1].attempts[-1].exception is err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Test failed: true != false",  # the caller's own test op, not the version's
+        "Value required at path: /nope",
+    ],
+)
+async def test_other_patch_failures_stay_bad_requests(make: Any, text: str) -> None:
+    h = make(lambda request: _failed_test(text))
+    ops = [{"op": "test", "path": "/active", "value": False}]
+    with pytest.raises(BadRequestError) as caught:
+        await h.call("patch_resource", "Patient", "123", ops, headers={"If-Match": 'W/"3"'})
+    assert not isinstance(caught.value, PreconditionFailedError)
+
+
+async def test_a_stale_version_test_without_if_match_is_a_bad_request(make: Any) -> None:
+    h = make(lambda request: _failed_test("Test failed: 7 != 3"))
+    with pytest.raises(BadRequestError) as caught:
+        await h.call("patch_resource", "Patient", "123", [_VERSION_TEST])
+    assert not isinstance(caught.value, PreconditionFailedError)
+
+
 async def test_delete_returns_none_and_ignores_the_outcome_body(make: Any) -> None:
     h = make(lambda request: json_response(200, outcome("informational")))
     assert await h.call("delete_resource", "Patient", "123") is None
     assert (h.last.method, str(h.last.url)) == ("DELETE", FHIR + "Patient/123")
-    await h.call("delete_resource", "Patient", "123", headers={"If-Match": 'W/"2"'})
-    assert h.last.headers["If-Match"] == 'W/"2"'
+    assert len(h.requests) == 1  # no If-Match: nothing read first
+
+
+def _versioned(version: str) -> Any:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return json_response(
+                200, {"resourceType": "Patient", "id": "123", "meta": {"versionId": version}}
+            )
+        return json_response(200, outcome("informational"))
+
+    return handler
+
+
+async def test_delete_with_the_current_if_match_reads_then_deletes(make: Any) -> None:
+    h = make(_versioned("2"))
+    headers = {"If-Match": 'W/"2"', "X-Trace": "t"}
+    assert await h.call("delete_resource", "Patient", "123", headers=headers) is None
+    read, delete = h.requests
+    assert (read.method, str(read.url)) == ("GET", FHIR + "Patient/123")
+    assert "If-Match" not in read.headers and read.headers["X-Trace"] == "t"
+    assert (delete.method, delete.headers["If-Match"]) == ("DELETE", 'W/"2"')
+    assert [e.action for e in h.events] == ["read", "delete"]
+
+
+async def test_delete_with_a_stale_if_match_raises_and_deletes_nothing(make: Any) -> None:
+    h = make(_versioned("5"))
+    with pytest.raises(PreconditionFailedError) as caught:
+        await h.call("delete_resource", "Patient", "123", headers={"If-Match": 'W/"2"'})
+    assert [r.method for r in h.requests] == ["GET"]
+    assert caught.value.method == "DELETE"
+    assert caught.value.path_template == "/fhir/R4/Patient/{id}"
+    assert caught.value.status_code is None  # the SDK's verdict: no DELETE was sent
+    # The refused delete has its own event: no attempts, the exception the caller got.
+    read, delete = h.events
+    assert (read.action, read.outcome) == ("read", "success")
+    assert (delete.action, delete.method, delete.outcome) == ("delete", "DELETE", "error")
+    assert delete.final_exception is caught.value and delete.attempts == []
+    assert delete.path_template == "/fhir/R4/Patient/{id}" and delete.resource_id == "123"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(204),  # a server (or mock) answering every request without a body
+        json_response(200, outcome("informational")),  # a body that is not the resource
+        json_response(403, outcome("forbidden")),  # allowed to delete, not to read
+        httpx.Response(200, text="<html>"),  # not JSON
+    ],
+    ids=["204", "no-version", "403", "not-json"],
+)
+async def test_delete_with_if_match_goes_ahead_when_no_version_can_be_read(
+    make: Any, answer: httpx.Response
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answer if request.method == "GET" else httpx.Response(204)
+
+    h = make(handler)
+    assert await h.call("delete_resource", "Patient", "123", headers={"If-Match": 'W/"2"'}) is None
+    assert h.last.method == "DELETE" and h.last.headers["If-Match"] == 'W/"2"'
+
+
+async def test_delete_with_if_match_on_behalf_of_reads_as_that_membership(make: Any) -> None:
+    h = make(_versioned("2"))
+    await h.call(
+        "delete_resource", "Patient", "123", headers={"If-Match": 'W/"2"'}, on_behalf_of="m-1"
+    )
+    assert {r.headers["X-Medplum-On-Behalf-Of"] for r in h.requests} == {"ProjectMembership/m-1"}
 
 
 async def test_delete_accepts_204(make: Any) -> None:

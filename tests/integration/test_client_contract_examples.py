@@ -213,32 +213,40 @@ async def test_patch_resource_examples(api: Api) -> None:
     assert api.server.last_headers("/fhir/")["if-match"] == f'W/"{version}"'
 
 
-async def test_patch_if_match_is_not_checked_but_a_test_op_is(api: Api) -> None:
-    # Medplum 5.0.10 passes If-Match to PUT only (fhir-router fhirrouter.ts): a stale one on a
-    # PATCH is ignored. A JSON Patch test of /meta/versionId gives the optimistic lock instead.
+async def test_a_stale_if_match_on_patch_raises_precondition_failed(api: Api) -> None:
+    # Medplum 5.0.10 passes If-Match to PUT only (fhir-router fhirrouter.ts): the SDK turns it
+    # into a JSON Patch test of /meta/versionId, which the server checks with the patch.
     pid = (await new_patient(api, active=True))["id"]
     stale = (await api.call("read_resource", "Patient", pid))["meta"]["versionId"]
     await api.call(
         "patch_resource", "Patient", pid, [{"op": "replace", "path": "/active", "value": False}]
     )
-    patched = await api.call(
-        "patch_resource",
-        "Patient",
-        pid,
-        [{"op": "replace", "path": "/active", "value": True}],
-        headers={"If-Match": f'W/"{stale}"'},
-    )
-    assert patched["active"] is True
-    test_stale = {"op": "test", "path": "/meta/versionId", "value": stale}
-    with pytest.raises(BadRequestError) as rejected:
+    with pytest.raises(PreconditionFailedError):
         await api.call(
             "patch_resource",
             "Patient",
             pid,
-            [test_stale, {"op": "replace", "path": "/active", "value": False}],
+            [{"op": "replace", "path": "/active", "value": True}],
+            headers={"If-Match": f'W/"{stale}"'},
         )
-    assert rejected.value.status_code == 400
-    assert (await api.call("read_resource", "Patient", pid))["active"] is True
+    assert (await api.call("read_resource", "Patient", pid))["active"] is False
+    # The caller's own failed test op stays a 400 BadRequestError.
+    with pytest.raises(BadRequestError) as rejected:
+        await api.call(
+            "patch_resource", "Patient", pid, [{"op": "test", "path": "/active", "value": True}]
+        )
+    assert not isinstance(rejected.value, PreconditionFailedError)
+
+
+async def test_a_stale_if_match_on_delete_raises_precondition_failed(api: Api) -> None:
+    pid = (await new_patient(api, active=True))["id"]
+    stale = (await api.call("read_resource", "Patient", pid))["meta"]["versionId"]
+    await api.call(
+        "patch_resource", "Patient", pid, [{"op": "replace", "path": "/active", "value": False}]
+    )
+    with pytest.raises(PreconditionFailedError):
+        await api.call("delete_resource", "Patient", pid, headers={"If-Match": f'W/"{stale}"'})
+    assert (await api.call("read_resource", "Patient", pid))["active"] is False  # not deleted
 
 
 async def test_delete_resource_examples(api: Api) -> None:

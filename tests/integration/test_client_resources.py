@@ -10,10 +10,12 @@ import pytest
 from sdk_clients import Api, unique
 
 from pymedplum import (
+    BadRequestError,
     GoneError,
     NotFoundError,
     PreconditionFailedError,
     UnsafeRedirectError,
+    ValidationError,
 )
 from pymedplum.fhir import HumanName, Identifier, Patient
 
@@ -122,6 +124,39 @@ async def test_delete_then_read_is_gone_and_unknown_is_not_found(api: Api) -> No
 
 
 # --- If-Match -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource", "expression"),
+    [
+        ({"resourceType": "Patient", "active": "yes"}, "Patient.active"),
+        ({"resourceType": "Patient", "birthDate": "not-a-date"}, "Patient.birthDate"),
+        ({"resourceType": "Patient", "nickname": "Ada"}, "Patient.nickname"),
+        ({"resourceType": "Observation"}, "Observation.status"),
+    ],
+)
+async def test_an_invalid_resource_raises_validation_error(
+    api: Api, resource: dict[str, Any], expression: str
+) -> None:
+    # The contract: ValidationError for a 400 that carries the server's validation outcome.
+    with pytest.raises(ValidationError) as caught:
+        await api.call("create_resource", resource)
+    err = caught.value
+    assert isinstance(err, BadRequestError) and err.status_code == 400
+    assert err.outcome is not None and f"at {expression}" in str(err)
+
+
+async def test_an_invalid_update_raises_validation_error(api: Api) -> None:
+    created = await api.call("create_resource", {"resourceType": "Patient"})
+    with pytest.raises(ValidationError):
+        await api.call("update_resource", {**created, "active": "yes"})
+    with pytest.raises(ValidationError):  # a patch's result is validated as well
+        await api.call(
+            "patch_resource",
+            "Patient",
+            created["id"],
+            [{"op": "add", "path": "/active", "value": "yes"}],
+        )
 
 
 async def test_update_sends_if_match_from_meta_version_and_stale_is_412(api: Api) -> None:
@@ -253,7 +288,10 @@ async def test_conditional_create_accepts_same_origin_absolute_url(
         _patient("Abs", identifier=[{"system": MRN, "value": mrn}]),
         if_none_exist=f"identifier={MRN}|{mrn}",
     )
-    with caplog.at_level(logging.WARNING, logger="pymedplum"):
+    with (
+        caplog.at_level(logging.WARNING, logger="pymedplum"),
+        pytest.warns(UserWarning, match="absolute URL"),
+    ):
         again = await api.call(
             "create_resource_if_none_exist",
             _patient("Abs", identifier=[{"system": MRN, "value": mrn}]),

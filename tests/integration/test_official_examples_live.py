@@ -54,6 +54,9 @@ async def test_every_resource_type_read_written_and_searched_through_its_model(a
         resource_type = data["resourceType"]
         model = fhir.get_model(resource_type)
         data.pop("id", None)
+        if resource_type == "Binary":
+            # The R4 example's base64 has spaces, which Medplum's validator refuses.
+            data["data"] = data["data"].replace(" ", "")
         created = await api.call("create_resource", data)
         rid = created["id"]
 

@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -36,6 +36,7 @@ from pymedplum._version import __version__
 from pymedplum.exceptions import (
     MedplumError,
     NetworkError,
+    OperationOutcomeError,
     UnsafeRedirectError,
     drop_request_credentials,
     error_for_status,
@@ -116,6 +117,7 @@ class _Call:
         "params",
         "path_template",
         "rederive",
+        "refine_error",
         "request",
         "resource_id",
         "resource_type",
@@ -139,6 +141,8 @@ class _Call:
         self.operation: str | None = None
         self.timeout: httpx.Timeout | None = None
         self.rederive = False  # a hook changed the method or path: describe the wire request
+        # Turns the error for an answer >= 400 into a more precise one (see _request).
+        self.refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None
 
 
 class AsyncBaseClient:
@@ -524,6 +528,9 @@ class AsyncBaseClient:
         on_behalf_of: str | None = None,
         replay_safe: bool | None = None,
         timeout: float | httpx.Timeout | None = None,
+        refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
+        precondition: Callable[[], Awaitable[None]] | None = None,  # async-only
+        # sync-only: precondition: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """Send one logical call and return its 2xx (or 304) response.
 
@@ -532,18 +539,25 @@ class AsyncBaseClient:
         ``base="absolute"`` URL ``UnsafeRedirectError``, any other 3xx (never followed)
         ``UnsafeRedirectError`` when it points at another origin, else ``MedplumError``.
         Exactly one ``RequestEvent`` is emitted, whatever happens (a cancellation included).
+        ``refine_error`` may replace the exception of an error answer with a more precise one
+        (what the caller, the attempt and the event all see). ``precondition`` runs once the
+        request is prepared, before anything is sent: an exception from it ends the call (its
+        event then has no attempts).
         """
         call = _Call(method.upper(), url, base)
         call.path_template = path_template
         call.resource_type = resource_type
         call.resource_id = resource_id
         call.operation = operation
+        call.refine_error = refine_error
         if timeout is not None:
             call.timeout = _timeout(timeout)
         started_at = datetime.now(timezone.utc) if self._on_request_complete is not None else None
         error: BaseException | None = None
         try:
             self._prepare(call, params, json, content, headers, on_behalf_of)
+            if precondition is not None:
+                await precondition()
             safe = (
                 replay_safe if replay_safe is not None else RetryPolicy.is_replay_safe(call.method)
             )
@@ -792,6 +806,8 @@ class AsyncBaseClient:
                 retry_after=retry_after,
                 hint=self._hint(call, status),
             )
+            if call.refine_error is not None:
+                exc_obj = call.refine_error(exc_obj)
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
 

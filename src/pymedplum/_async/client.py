@@ -29,9 +29,7 @@ from pymedplum._request_builders import (
     build_search_params,
     check_model_class,
     graphql_body,
-    merge_headers,
     mime_type,
-    patch_operations,
 )
 from pymedplum.access import MergeResult
 from pymedplum.bundle import FHIRBundle
@@ -168,8 +166,9 @@ class AsyncMedplumClient(
 
         Sends If-None-Exist. One match: the server answers 200 with the existing resource, which is
         returned; no match: 201 with the new one. A leading "?" is stripped; a same-origin absolute
-        URL is reduced to its query (with a WARNING); a cross-origin URL raises UnsafeRedirectError.
-        Conditional creates are replay-safe: a retried POST cannot duplicate.
+        URL is reduced to its query (with a WARNING log record and a UserWarning); a cross-origin
+        URL raises UnsafeRedirectError. Conditional creates are replay-safe: a retried POST cannot
+        duplicate.
 
         Args:
             resource: The resource, as a FHIR-JSON dict or a pymedplum.fhir model.
@@ -436,10 +435,10 @@ class AsyncMedplumClient(
     ) -> dict[str, Any] | ModelT:
         """Apply JSON Patch operations to a resource.
 
-        Medplum 5.0.10 does not check If-Match on PATCH (the FHIR router passes it to PUT only): for
-        optimistic locking there, start the patch with a JSON Patch test of the version, {"op":
-        "test", "path": "/meta/versionId", "value": "<version>"}; a stale version then answers 400
-        (BadRequestError) and nothing is written.
+        An If-Match header (W/"<version>") is checked even though Medplum ignores If-Match on PATCH:
+        the SDK starts the patch with a JSON Patch test of /meta/versionId, which the server applies
+        atomically with the patch, and a failed test raises PreconditionFailedError (its status_code
+        the server's 400) with nothing written. The header is still sent.
 
         Args:
             resource_type: FHIR resource type, e.g. "Patient".
@@ -456,21 +455,21 @@ class AsyncMedplumClient(
             The patched resource.
 
         Raises:
-            PreconditionFailedError: an If-Match header names a stale version (HTTP 412), on servers
-                that check it (Medplum 5.0.10 does not)
+            PreconditionFailedError: an If-Match header names a version that is not the current one
+                (nothing is written)
             BadRequestError: a JSON Patch operation fails, e.g. a test op (HTTP 400)
 
         Wire: ``PATCH {resourceType}/{id}`` (base fhir), RequestEvent.action ``patch``.
         """
         check_model_class("as_fhir", as_fhir, resource_type)
-        response = await self._call_endpoint(
-            ENDPOINTS["patch_resource"],
-            {"resourceType": resource_type, "id": resource_id},
-            json=patch_operations(operations),
-            headers=merge_headers({"Content-Type": "application/json-patch+json"}, headers),
+        return await self._patch_resource(
+            resource_type=resource_type,
+            resource_id=resource_id,
+            operations=operations,
+            headers=headers,
+            as_fhir=as_fhir,
             on_behalf_of=on_behalf_of,
         )
-        return self._model_response(response, as_fhir)
 
     async def delete_resource(
         self,
@@ -482,6 +481,12 @@ class AsyncMedplumClient(
     ) -> None:
         """Delete a FHIR resource (a logical delete; history stays readable).
 
+        An If-Match header (W/"<version>") is checked even though Medplum ignores If-Match on
+        DELETE: the SDK first reads the resource (a read RequestEvent of its own) and raises
+        PreconditionFailedError, sending no DELETE, when its meta.versionId differs (a read that
+        answers an error or no version leaves the check to the server). Not atomic: a write between
+        that read and the delete is not detected.
+
         Args:
             resource_type: FHIR resource type, e.g. "Patient".
             resource_id: The resource id.
@@ -490,19 +495,18 @@ class AsyncMedplumClient(
                 manager or client default); an empty string clears it for this call.
 
         Raises:
-            PreconditionFailedError: an If-Match header names a stale version (HTTP 412), on servers
-                that check it (Medplum 5.0.10 does not)
+            PreconditionFailedError: an If-Match header names a version that is not the current one
+                (nothing is deleted)
             NotFoundError: the resource does not exist
 
         Wire: ``DELETE {resourceType}/{id}`` (base fhir), RequestEvent.action ``delete``.
         """
-        await self._call_endpoint(
-            ENDPOINTS["delete_resource"],
-            {"resourceType": resource_type, "id": resource_id},
+        return await self._delete_resource(
+            resource_type=resource_type,
+            resource_id=resource_id,
             headers=headers,
             on_behalf_of=on_behalf_of,
         )
-        return None
 
     @overload
     async def search_resources(

@@ -118,6 +118,23 @@ def test_a_name_resolving_to_loopback_is_not_trusted() -> None:
         SyncBaseClient("http://localhost.example.org/")
 
 
+@pytest.mark.parametrize("url", ["https://medplum.test/", "http://127.0.0.1:8103/"])
+def test_allow_insecure_http_logs_a_warning_where_not_needed_too(
+    caplog: pytest.LogCaptureFixture, url: str
+) -> None:
+    # The contract: "Logs a WARNING when enabled".
+    with caplog.at_level(logging.WARNING, logger="pymedplum"):
+        SyncBaseClient(url, allow_insecure_http=True)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "not needed" in warnings[0].getMessage()
+
+
+def test_no_warning_without_allow_insecure_http(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="pymedplum"):
+        SyncBaseClient("http://127.0.0.1:8103/")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
 def test_allow_insecure_http_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="pymedplum"):
         client = SyncBaseClient("http://medplum.internal/", allow_insecure_http=True)

@@ -19,6 +19,7 @@ import {
   gone,
   serverError,
   subsetResource,
+  validateResource,
 } from '@medplum/core';
 import { MemoryRepository, getExtraEntries } from '@medplum/fhir-router';
 
@@ -75,6 +76,12 @@ export class HarnessRepository extends MemoryRepository {
   createResourceSync(resource, options, update = false) {
     const exists = this.resources.get(resource.resourceType)?.has(resource.id ?? '');
     checkAccess(update && exists ? 'update' : 'create', resource.resourceType);
+    if (!this.seeding) {
+      // Like the real server's Repository (strict mode): every written resource is validated
+      // against its StructureDefinition, a bad one answers 400 with `structure` issues
+      // (terminology is not checked: gender "banana" is stored).
+      validateResource(resource);
+    }
     const result = JSON.parse(JSON.stringify(resource));
     result.meta = { ...result.meta };
     delete result.meta.versionId;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, overload
 
 import httpx
@@ -16,7 +16,7 @@ from pymedplum._request_builders import fill_path, search_as_post
 from pymedplum._serialization import decode_exact
 from pymedplum.bundle import FHIRBundle, response_bundle
 from pymedplum.endpoint_types import ModelT
-from pymedplum.exceptions import MedplumError
+from pymedplum.exceptions import MedplumError, OperationOutcomeError
 
 
 def _template(path: str, values: Mapping[str, str | None]) -> str:
@@ -82,6 +82,9 @@ class Dispatch(AsyncBaseClient):
         headers: Mapping[str, str] | None = None,
         on_behalf_of: str | None = None,
         replay_safe: bool | None = None,
+        refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
+        precondition: Callable[[], Awaitable[None]] | None = None,  # async-only
+        # sync-only: precondition: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """One request of ``endpoint``: its path filled from ``values`` (checked), or ``url``.
 
@@ -118,6 +121,8 @@ class Dispatch(AsyncBaseClient):
             path_template=template,
             on_behalf_of=on_behalf_of,
             replay_safe=endpoint.replay_safe if replay_safe is None else replay_safe,
+            refine_error=refine_error,
+            precondition=precondition,
         )
 
     def _dict_response(

@@ -1,7 +1,9 @@
-"""create / conditional create / update: account stamping, If-None-Exist and If-Match rules."""
+"""create / conditional create / update / patch / delete: account stamping, If-None-Exist and
+If-Match rules."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,15 +12,26 @@ from pydantic import BaseModel
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
+    failed_version_test,
     has_header,
+    if_match_version,
     merge_headers,
     normalize_if_none_exist,
+    patch_operations,
     require_fields,
     resolve_if_match,
     resource_json,
     stamp_accounts,
+    version_test_operation,
 )
-from pymedplum.endpoint_types import ModelT
+from pymedplum.endpoint_types import ModelT, PatchOperation
+from pymedplum.exceptions import (
+    MedplumError,
+    NetworkError,
+    OperationOutcomeError,
+    PreconditionFailedError,
+    TokenRefreshCooldownError,
+)
 
 # The top-level elements the client reads from a resource before sending it.
 _HEAD_FIELDS = {"resource_type", "resourceType", "id", "meta"}
@@ -46,8 +59,25 @@ def _prepared(
     return data, data if accounts is None else stamp_accounts(data, accounts)
 
 
+def _stale_patch(error: OperationOutcomeError, *, version: str) -> OperationOutcomeError:
+    """The 400 of a patch whose version test failed, as the PreconditionFailedError it means."""
+    if error.status_code != 400 or not failed_version_test(error.outcome, version):
+        return error
+    return PreconditionFailedError(
+        f"If-Match {version!r} is not the current version of the resource: nothing was patched "
+        f"(HTTP 400 from {error.method} {error.path_template} for the JSON Patch test of "
+        "/meta/versionId the SDK adds, as Medplum does not check If-Match on PATCH)",
+        outcome=error.outcome,
+        status_code=error.status_code,
+        response=error.response,
+        method=error.method,
+        path_template=error.path_template,
+    )
+
+
 class ResourceOverrides(Dispatch):
-    """Bodies of create_resource, create_resource_if_none_exist and update_resource."""
+    """Bodies of create_resource, create_resource_if_none_exist, update_resource,
+    patch_resource and delete_resource."""
 
     async def _create_resource(
         self,
@@ -112,3 +142,93 @@ class ResourceOverrides(Dispatch):
             on_behalf_of=on_behalf_of,
         )
         return self._model_response(response, as_fhir)
+
+    async def _patch_resource(
+        self,
+        *,
+        resource_type: str,
+        resource_id: str,
+        operations: Sequence[PatchOperation | Mapping[str, Any]],
+        headers: Mapping[str, str] | None,
+        as_fhir: type[ModelT] | None,
+        on_behalf_of: str | None,
+    ) -> dict[str, Any] | ModelT:
+        ops = patch_operations(operations)
+        version = if_match_version(headers)
+        refine = None
+        if version is not None:
+            # Medplum ignores If-Match on PATCH. A JSON Patch test of the version is the same
+            # precondition, checked by the server atomically with the patch; the If-Match is
+            # still sent, for servers that check it (they answer 412 first).
+            ops = [version_test_operation(version), *ops]
+            refine = functools.partial(_stale_patch, version=version)
+        response = await self._call_endpoint(
+            ENDPOINTS["patch_resource"],
+            {"resourceType": resource_type, "id": resource_id},
+            json=ops,
+            headers=merge_headers({"Content-Type": "application/json-patch+json"}, headers),
+            on_behalf_of=on_behalf_of,
+            refine_error=refine,
+        )
+        return self._model_response(response, as_fhir)
+
+    async def _delete_resource(
+        self,
+        *,
+        resource_type: str,
+        resource_id: str,
+        headers: Mapping[str, str] | None,
+        on_behalf_of: str | None,
+    ) -> None:
+        values = {"resourceType": resource_type, "id": resource_id}
+        version = if_match_version(headers)
+        check = None
+        if version is not None:
+
+            async def check() -> None:
+                # Medplum ignores If-Match on DELETE and has no atomic alternative: read the
+                # current version first (a write between this read and the delete goes unseen).
+                # Run inside the delete's own call, so that its RequestEvent records the refusal.
+                current = await self._current_version(values, headers, on_behalf_of)
+                if current is not None and current != version:
+                    raise PreconditionFailedError(
+                        f"If-Match {version!r} is not the current version ({current!r}) of the "
+                        "resource: nothing was deleted (Medplum does not check If-Match on "
+                        "DELETE, so the SDK compares the version it reads first)",
+                        method="DELETE",
+                        path_template=f"{self._fhir_prefix}{resource_type}/{{id}}",
+                    )
+
+        await self._call_endpoint(
+            ENDPOINTS["delete_resource"],
+            values,
+            headers=headers,
+            on_behalf_of=on_behalf_of,
+            precondition=check,
+        )
+
+    async def _current_version(
+        self,
+        values: Mapping[str, str],
+        headers: Mapping[str, str] | None,
+        on_behalf_of: str | None,
+    ) -> str | None:
+        """The ``meta.versionId`` the server has for a resource, read with the caller's headers
+        (but If-Match) and On-Behalf-Of; ``None`` when the read answers an error or no version
+        (the DELETE then goes out, and the server answers it as it does)."""
+        others = {k: v for k, v in (headers or {}).items() if k.lower() != "if-match"}
+        try:
+            response = await self._call_endpoint(
+                ENDPOINTS["read_resource"],
+                values,
+                headers=others or None,
+                on_behalf_of=on_behalf_of,
+            )
+            body = self._json(response)
+        except (NetworkError, TokenRefreshCooldownError):
+            raise  # the DELETE could not go out either
+        except MedplumError:  # an error answer, a redirect, a body that is not JSON
+            return None
+        meta = body.get("meta") if isinstance(body, Mapping) else None
+        version = meta.get("versionId") if isinstance(meta, Mapping) else None
+        return version if isinstance(version, str) else None

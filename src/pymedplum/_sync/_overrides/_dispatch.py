@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
 import httpx
@@ -18,7 +18,7 @@ from pymedplum._serialization import decode_exact
 from pymedplum._sync._base_client import SyncBaseClient
 from pymedplum.bundle import FHIRBundle, response_bundle
 from pymedplum.endpoint_types import ModelT
-from pymedplum.exceptions import MedplumError
+from pymedplum.exceptions import MedplumError, OperationOutcomeError
 
 
 def _template(path: str, values: Mapping[str, str | None]) -> str:
@@ -84,6 +84,8 @@ class Dispatch(SyncBaseClient):
         headers: Mapping[str, str] | None = None,
         on_behalf_of: str | None = None,
         replay_safe: bool | None = None,
+        refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
+        precondition: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """One request of ``endpoint``: its path filled from ``values`` (checked), or ``url``.
 
@@ -120,6 +122,8 @@ class Dispatch(SyncBaseClient):
             path_template=template,
             on_behalf_of=on_behalf_of,
             replay_safe=endpoint.replay_safe if replay_safe is None else replay_safe,
+            refine_error=refine_error,
+            precondition=precondition,
         )
 
     def _dict_response(
