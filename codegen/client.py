@@ -305,6 +305,8 @@ def render_request_body(name: str, spec: dict[str, Any], indent: str) -> str:
     conversions = {
         "model": "return self._model_response(response, as_fhir)",
         "dict": "return self._dict_response(response)",
+        # A created resource as a dict: an empty answer stands for what its Location names.
+        "created": "return self._model_response(response, None)",
         "bundle": "return self._bundle_response(response, return_bundle, as_fhir)",
         "none": "return None",
         "bytes": "return response.content",

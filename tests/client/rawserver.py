@@ -87,3 +87,29 @@ def reset(conn: socket.socket, line: str) -> bool:
     # SO_LINGER 0: close() sends RST instead of FIN, as a crashed proxy does.
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     return True
+
+
+def answer(status: int, body: bytes = b"", *headers: str) -> Behaviour:
+    """An HTTP/1.1 answer with a Content-Length and, when there is a body, a FHIR JSON type
+    unless a Content-Type is among ``headers``."""
+    lines = [f"HTTP/1.1 {status} Status", f"Content-Length: {len(body)}", *headers]
+    if body and not any(h.lower().startswith("content-type:") for h in headers):
+        lines.append("Content-Type: application/fhir+json")
+    wire = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    def behaviour(conn: socket.socket, line: str) -> bool:
+        conn.sendall(wire)
+        return False
+
+    return behaviour
+
+
+def sequence(*behaviours: Behaviour) -> Behaviour:
+    """One behaviour per request, in order; the last one answers every later request."""
+    queue = list(behaviours)
+
+    def behaviour(conn: socket.socket, line: str) -> bool:
+        current = queue.pop(0) if len(queue) > 1 else queue[0]
+        return current(conn, line)
+
+    return behaviour

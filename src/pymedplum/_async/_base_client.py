@@ -484,8 +484,7 @@ class AsyncBaseClient:
 
     # --- response helpers for endpoint methods --------------------------------------------
 
-    @staticmethod
-    def _json(response: httpx.Response) -> Any:
+    def _json(self, response: httpx.Response) -> Any:
         """The decoded JSON body, ``None`` for an empty one; ``MedplumError`` if not JSON."""
         content = response.content
         if not content:
@@ -494,11 +493,23 @@ class AsyncBaseClient:
             return decode_json(content)
         except ValueError as exc:
             kind = response.headers.get("Content-Type", "no content type")
-            raise MedplumError(
-                f"expected a JSON response body, got {kind} ({len(content)} bytes): {exc}",
-                response.status_code,
-                response=response,
+            raise self._unreadable(
+                response, f"expected a JSON response body, got {kind} ({len(content)} bytes): {exc}"
             ) from exc
+
+    def _unreadable(self, response: httpx.Response, problem: str) -> MedplumError:
+        """The ``MedplumError`` for a 2xx answer the SDK cannot use (not JSON, not an object, an
+        empty body where a resource is due), saying which call got it: status, method and the
+        PHI-free path template (never the body, which may be a proxy's page echoing the URL)."""
+        where = f"HTTP {response.status_code}"
+        try:
+            request = response.request
+        except RuntimeError:  # a response built by hand, without a request
+            pass
+        else:
+            template = describe_fhir_path(request.url.path, self._fhir_prefix)[3]
+            where += f" from {request.method} {template}"
+        return MedplumError(f"{problem} ({where})", response.status_code, response=response)
 
     # --- the request path -------------------------------------------------------------------
 

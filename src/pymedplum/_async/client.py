@@ -1217,7 +1217,7 @@ class AsyncMedplumClient(
             headers={"Content-Type": mime_type("content_type", content_type)},
             on_behalf_of=on_behalf_of,
         )
-        return self._dict_response(response)
+        return self._model_response(response, None)
 
     async def download_binary(self, binary_id: str, *, on_behalf_of: str | None = None) -> bytes:
         """Download the raw bytes of a Binary resource.

@@ -49,7 +49,9 @@ def _from_location(response: httpx.Response) -> dict[str, Any]:
         if not location:
             continue
         try:
-            match = _LOCATION.search(httpx.URL(location).path)
+            # A relative Location ("Patient/1/_history/2", RFC 9110 10.2.2) is relative to the
+            # request's URL, as a browser would read it.
+            match = _LOCATION.search(response.request.url.join(location).path)
         except httpx.InvalidURL:
             match = None
         if match is not None:
@@ -64,6 +66,17 @@ def _from_location(response: httpx.Response) -> dict[str, Any]:
     if version is not None:
         data["meta"] = {"versionId": version}
     return data
+
+
+# Statuses whose answer may lack a body where an object is due: 202 (accepted, still running:
+# a Bulk Data export's status) and 304 (the caller's own If-None-Match matched).
+_NO_BODY_DUE = frozenset({202, 304})
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _json_kind(value: object) -> str:
+    """How a JSON value reads in an error message: ``null``, ``a list``, ``a str``."""
+    return "null" if value is None else f"a {type(value).__name__}"
 
 
 class Dispatch(AsyncBaseClient):
@@ -123,21 +136,21 @@ class Dispatch(AsyncBaseClient):
     def _dict_response(
         self, response: httpx.Response, *, exact_decimals: bool = False
     ) -> dict[str, Any]:
-        """The JSON object of a response ({} for an empty body); MedplumError for anything else.
+        """The JSON object of a response; MedplumError for anything else, an empty body too
+        unless the status allows one (202, 304: then ``{}``).
 
         ``exact_decimals``: numbers with a fraction or exponent become ``Decimal`` with their
         text (``72.50`` stays ``72.50``) — for resources about to be validated into models.
         """
         data = self._json(response) if not exact_decimals else self._exact_json(response)
-        if data is None:
+        if isinstance(data, dict):
+            return data
+        if not response.content and response.status_code in _NO_BODY_DUE:
             return {}
-        if not isinstance(data, dict):
-            raise MedplumError(
-                f"expected a JSON object from the server, got {type(data).__name__}",
-                response.status_code,
-                response=response,
-            )
-        return data
+        # An empty 200 (or JSON null) read as {} would be a search without results, a batch
+        # without entries or a finished job: a proxy's or server's fault passed off as an answer.
+        got = "an empty body" if not response.content else _json_kind(data)
+        raise self._unreadable(response, f"expected a JSON object, got {got}")
 
     def _exact_json(self, response: httpx.Response) -> Any:
         """``_json`` with decimals kept as ``Decimal`` (their text intact)."""
@@ -164,6 +177,9 @@ class Dispatch(AsyncBaseClient):
         write was applied.
         """
         if not response.content:
+            if response.request.method in _READ_METHODS and response.status_code != 304:
+                # A read answered with nothing: no resource, not an empty one.
+                raise self._unreadable(response, "expected a JSON object, got an empty body")
             data = _from_location(response)
             if as_fhir is None:
                 return data
@@ -189,11 +205,12 @@ class Dispatch(AsyncBaseClient):
         try:
             return as_fhir.model_validate_json(response.content)
         except pydantic.ValidationError as exc:
-            if exc.errors()[0]["type"] == "json_invalid":
-                # Not JSON at all (a proxy's HTML page): the same MedplumError, with the
-                # response, as without as_fhir; a resource that does not fit the model stays
-                # pydantic's ValidationError.
-                self._json(response)
+            first = exc.errors()[0]
+            if first["type"] == "json_invalid" or not first["loc"]:
+                # Not JSON at all (a proxy's HTML page), or JSON that is no object (null, a
+                # list): the same MedplumError, with the response, as without as_fhir; a
+                # resource that does not fit the model stays pydantic's ValidationError.
+                self._dict_response(response)
             raise
 
     def _bundle_response(

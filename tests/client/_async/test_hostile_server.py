@@ -1,0 +1,141 @@
+"""A misbehaving server on a real socket (tests/client/rawserver.py), through the endpoint
+methods: answers the SDK cannot use end in a typed error naming the status and the call, never
+in an empty result, a raw exception or a call that never returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pymedplum import AsyncMedplumClient, MedplumError, RetryPolicy
+from pymedplum.fhir import Patient
+
+from ..rawserver import RawServer, answer, raw_server, sequence
+
+pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("error::ResourceWarning")]  # async-only
+
+Call = Callable[[AsyncMedplumClient], Any]  # a coroutine function (a plain one in the sync twin)
+
+
+def connect(server: RawServer) -> AsyncMedplumClient:
+    return AsyncMedplumClient(
+        server.url,
+        access_token="token",
+        timeout=2.0,
+        retry=RetryPolicy(max_attempts=2, backoff_base=0.01),
+    )
+
+
+async def ask(server: RawServer, call: Call) -> Any:
+    """``call`` on a fresh client of ``server``, the client closed afterwards."""
+    client = connect(server)
+    try:
+        return await call(client)
+    finally:
+        await client.aclose()
+
+
+async def read(client: AsyncMedplumClient) -> Any:
+    return await client.read_resource("Patient", "p1")
+
+
+async def read_model(client: AsyncMedplumClient) -> Any:
+    return await client.read_resource("Patient", "p1", Patient)
+
+
+async def search(client: AsyncMedplumClient) -> Any:
+    return await client.search_resources("Patient", {"name": "x"})
+
+
+async def pages(client: AsyncMedplumClient) -> Any:
+    return [resource async for resource in client.search_resource_pages("Patient")]
+
+
+async def batch(client: AsyncMedplumClient) -> Any:
+    return await client.execute_batch({"resourceType": "Bundle", "type": "batch", "entry": []})
+
+
+async def wait_job(client: AsyncMedplumClient) -> Any:
+    return await client.wait_for_async_job("j1", poll_interval=0.01, timeout=2.0)
+
+
+CALLS: list[tuple[Call, str]] = [
+    (read, "GET /fhir/R4/Patient/{id}"),
+    (read_model, "GET /fhir/R4/Patient/{id}"),
+    (search, "GET /fhir/R4/Patient"),
+    (pages, "GET /fhir/R4/Patient"),
+    (batch, "POST /fhir/R4/"),
+    (wait_job, "GET /fhir/R4/job/{id}/status"),
+]
+
+
+@pytest.mark.parametrize(("call", "where"), CALLS)
+@pytest.mark.parametrize(
+    ("status", "body", "got"),
+    [
+        (200, b"", "an empty body"),
+        (204, b"", "an empty body"),
+        (200, b"null", "null"),
+        (200, b"[]", "a list"),
+    ],
+)
+async def test_an_answer_without_a_json_object_is_an_error_not_an_empty_result(
+    call: Call, where: str, status: int, body: bytes, got: str
+) -> None:
+    # Read as {} it was a resource without fields, a search without results, a batch without
+    # entries, a finished job (200) or a job polled until the timeout (204).
+    with raw_server(answer(status, body)) as server:
+        with pytest.raises(MedplumError) as info:
+            await ask(server, call)
+        assert len(server.request_lines) == 1  # an answer, not a fault: not retried
+    assert type(info.value) is MedplumError
+    assert str(info.value) == f"expected a JSON object, got {got} (HTTP {status} from {where})"
+    assert info.value.status_code == status
+    assert info.value.response is not None and info.value.response.content == body
+
+
+async def test_a_running_bulk_export_may_still_answer_202_without_a_body() -> None:
+    manifest = b'{"transactionTime": "2026-01-01T00:00:00Z", "output": []}'
+    with raw_server(sequence(answer(202), answer(200, manifest))) as server:
+        url = server.url + "fhir/R4/bulkdata/export/e1"
+        done = await ask(server, lambda c: c.wait_for_async_job(url, poll_interval=0.01))
+    assert done == {"transactionTime": "2026-01-01T00:00:00Z", "output": []}
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "Patient/p9/_history/2",  # relative to the request URL (RFC 9110 10.2.2)
+        "/fhir/R4/Patient/p9/_history/2",
+        "{base}fhir/R4/Patient/p9/_history/2",
+    ],
+)
+async def test_an_empty_created_answer_is_named_by_its_location_relative_or_not(
+    location: str,
+) -> None:
+    with raw_server(answer(201)) as server:
+        server.behaviour = answer(201, b"", "Location: " + location.format(base=server.url))
+        created = await ask(server, lambda c: c.create_resource({"resourceType": "Patient"}))
+        typed = await ask(
+            server, lambda c: c.create_resource({"resourceType": "Patient"}, as_fhir=Patient)
+        )
+    assert created == {"resourceType": "Patient", "id": "p9", "meta": {"versionId": "2"}}
+    assert typed.id == "p9" and typed.meta is not None and typed.meta.version_id == "2"
+
+
+async def test_an_empty_created_binary_is_named_by_its_location() -> None:
+    with raw_server(answer(201, b"", "Location: Binary/b1/_history/1")) as server:
+        created = await ask(server, lambda c: c.upload_binary(b"%PDF", "application/pdf"))
+    assert created == {"resourceType": "Binary", "id": "b1", "meta": {"versionId": "1"}}
+
+
+@pytest.mark.parametrize("etag", ['W/"3"', '"3"'])
+async def test_an_empty_update_answer_takes_its_version_from_a_weak_or_strong_etag(
+    etag: str,
+) -> None:
+    resource = {"resourceType": "Patient", "id": "p1", "meta": {"versionId": "2"}}
+    with raw_server(answer(200, b"", f"ETag: {etag}")) as server:
+        updated = await ask(server, lambda c: c.update_resource(resource))
+    assert updated == {"resourceType": "Patient", "id": "p1", "meta": {"versionId": "3"}}
