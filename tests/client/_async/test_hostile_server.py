@@ -4,15 +4,17 @@ in an empty result, a raw exception or a call that never returns."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from pymedplum import AsyncMedplumClient, MedplumError, RetryPolicy
+from pymedplum._async._overrides.search import MAX_EMPTY_PAGES
 from pymedplum.fhir import Patient
 
-from ..rawserver import RawServer, answer, raw_server, sequence
+from ..rawserver import Behaviour, RawServer, answer, raw_server, sequence
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("error::ResourceWarning")]  # async-only
 
@@ -139,3 +141,71 @@ async def test_an_empty_update_answer_takes_its_version_from_a_weak_or_strong_et
     with raw_server(answer(200, b"", f"ETag: {etag}")) as server:
         updated = await ask(server, lambda c: c.update_resource(resource))
     assert updated == {"resourceType": "Patient", "id": "p1", "meta": {"versionId": "3"}}
+
+
+async def search_one(client: AsyncMedplumClient) -> Any:
+    return await client.search_one("Patient")
+
+
+async def search_bundle(client: AsyncMedplumClient) -> Any:
+    return await client.search_resources("Patient", return_bundle=True)
+
+
+@pytest.mark.parametrize("call", [pages, search_one, search_bundle])
+@pytest.mark.parametrize(
+    ("field", "value", "got"),
+    [
+        ("entry", 5, "a number"),
+        ("entry", {"resource": {}}, "an object"),
+        ("entry", [5, None], "a list of non-objects"),
+        ("link", "next", "a string"),
+    ],
+)
+async def test_a_searchset_whose_entry_or_link_is_no_list_of_objects_is_a_medplum_error(
+    call: Call, field: str, value: object, got: str
+) -> None:
+    # Iterating an int (entry: 5) raised a bare TypeError; a dict's keys or a list of
+    # non-objects yielded nothing, as if the search had no results.
+    bundle = json.dumps({"resourceType": "Bundle", field: value}).encode()
+    with raw_server(answer(200, bundle)) as server, pytest.raises(MedplumError) as info:
+        await ask(server, call)
+    assert str(info.value) == (
+        f"expected the Bundle's {field} to be a list of objects, got {got} "
+        "(HTTP 200 from GET /fhir/R4/Patient)"
+    )
+    assert info.value.status_code == 200
+
+
+def empty_page(next_offset: int | None) -> Behaviour:
+    link = [{"relation": "next", "url": f"Patient?_offset={next_offset}"}] if next_offset else []
+    return answer(200, json.dumps({"resourceType": "Bundle", "link": link}).encode())
+
+
+async def test_endless_empty_pages_with_new_next_links_end_in_an_error_not_a_hang() -> None:
+    # Each page links a new one and yields nothing: the caller's loop body never runs, so it
+    # could never break out. MAX_EMPTY_PAGES such pages in a row end the iteration.
+    endless = sequence(*(empty_page(offset) for offset in range(1, 100)))
+    with raw_server(endless) as server:
+        with pytest.raises(MedplumError) as info:
+            await ask(server, pages)
+        assert len(server.request_lines) == MAX_EMPTY_PAGES
+    assert str(info.value).startswith(
+        f"{MAX_EMPTY_PAGES} search pages in a row had no results but a next link"
+    )
+
+
+async def test_empty_pages_between_results_are_followed() -> None:
+    patient = {"resource": {"resourceType": "Patient", "id": "p1"}}
+    with_result = {
+        "resourceType": "Bundle",
+        "entry": [patient],
+        "link": [{"relation": "next", "url": f"Patient?_offset={MAX_EMPTY_PAGES}"}],
+    }
+    script = [empty_page(offset) for offset in range(1, MAX_EMPTY_PAGES)]
+    script += [answer(200, json.dumps(with_result).encode())]
+    script += [empty_page(offset) for offset in range(MAX_EMPTY_PAGES + 1, 2 * MAX_EMPTY_PAGES)]
+    script += [empty_page(None)]
+    with raw_server(sequence(*script)) as server:
+        found = await ask(server, pages)
+        assert len(server.request_lines) == 2 * MAX_EMPTY_PAGES
+    assert found == [{"resourceType": "Patient", "id": "p1"}]

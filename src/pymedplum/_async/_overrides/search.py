@@ -24,6 +24,11 @@ from pymedplum.bundle import FHIRBundle, validate_entry
 from pymedplum.endpoint_types import ModelT, SearchQuery, SummaryMode, TotalMode
 from pymedplum.exceptions import MedplumError
 
+# Pages in a row that may yield nothing while still linking a next one. An iteration that
+# yields nothing never hands control back, so a server handing out a new next link with every
+# empty page (a paging bug) would hold the caller forever: past this many it is an error.
+MAX_EMPTY_PAGES = 10
+
 # Options that take one value: given both in ``query`` and as an argument is ambiguous.
 _SINGLE_VALUED = frozenset({"_summary", "_elements", "_total", "_at", "_count", "_offset", "_sort"})
 
@@ -60,7 +65,7 @@ class SearchOverrides(Dispatch):
             params=params,
             on_behalf_of=on_behalf_of,
         )
-        found = matches(self._dict_response(response))
+        found = matches(self._searchset(response))
         return found[0] if found else None
 
     def _search_resource_pages(
@@ -96,9 +101,12 @@ class SearchOverrides(Dispatch):
         )
         seen = {_page_key(_page_url(response.request))}
         page_number = 1
+        empty_pages = 0
         while True:
-            page = self._dict_response(response, exact_decimals=as_fhir is not None)
-            for index, resource in match_entries(page):
+            page = self._searchset(response, exact_decimals=as_fhir is not None)
+            found = match_entries(page)
+            empty_pages = 0 if found else empty_pages + 1
+            for index, resource in found:
                 if as_fhir is None:
                     yield resource
                 else:
@@ -115,6 +123,12 @@ class SearchOverrides(Dispatch):
             check_same_origin(self._origin, url, what="the Bundle's next link")
             if _page_key(url) in seen:  # a server paging bug must not loop forever
                 raise MedplumError("the Bundle's next link points at a page already fetched")
+            if empty_pages >= MAX_EMPTY_PAGES:
+                raise self._unreadable(
+                    response,
+                    f"{empty_pages} search pages in a row had no results but a next link; "
+                    "stopped following them (a server paging bug would never end)",
+                )
             seen.add(_page_key(url))
             page_number += 1
             response = await self._call_endpoint(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, overload
 
 import httpx
@@ -77,8 +78,16 @@ _READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def _json_kind(value: object) -> str:
-    """How a JSON value reads in an error message: ``null``, ``a list``, ``a str``."""
-    return "null" if value is None else f"a {type(value).__name__}"
+    """How a JSON value reads in an error message: ``null``, ``a list``, ``a string``, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float, Decimal)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 class Dispatch(SyncBaseClient):
@@ -154,6 +163,24 @@ class Dispatch(SyncBaseClient):
         got = "an empty body" if not response.content else _json_kind(data)
         raise self._unreadable(response, f"expected a JSON object, got {got}")
 
+    def _searchset(
+        self, response: httpx.Response, *, exact_decimals: bool = False
+    ) -> dict[str, Any]:
+        """``_dict_response`` of a search page whose ``entry`` and ``link`` (when present) are
+        lists of objects, as the paging reads them; MedplumError naming the field otherwise
+        (iterating an int failed with a bare TypeError, a dict's keys yielded nothing)."""
+        page = self._dict_response(response, exact_decimals=exact_decimals)
+        for field in ("entry", "link"):
+            items = page.get(field)
+            if items is not None and not (
+                isinstance(items, list) and all(isinstance(item, dict) for item in items)
+            ):
+                what = _json_kind(items) if not isinstance(items, list) else "a list of non-objects"
+                raise self._unreadable(
+                    response, f"expected the Bundle's {field} to be a list of objects, got {what}"
+                )
+        return page
+
     def _exact_json(self, response: httpx.Response) -> Any:
         """``_json`` with decimals kept as ``Decimal`` (their text intact)."""
         if not response.content:
@@ -219,9 +246,9 @@ class Dispatch(SyncBaseClient):
         self, response: httpx.Response, return_bundle: bool, as_fhir: type[ModelT] | None
     ) -> dict[str, Any] | FHIRBundle[Any]:
         """A searchset: the Bundle dict, or a FHIRBundle (typed by ``as_fhir``) on request."""
-        data = self._dict_response(response)
         if not return_bundle:
-            return data
+            return self._dict_response(response)
+        data = self._searchset(response)
         if as_fhir is None:
             return FHIRBundle(data)
         # Decoded a second time for the models, decimals kept as their text: the bundle's dicts
