@@ -7,12 +7,19 @@ in an empty result, a raw exception or a call that never returns."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from pymedplum import MedplumClient, MedplumError, RetryPolicy
+from pymedplum import (
+    AuthenticationError,
+    MedplumClient,
+    MedplumError,
+    RetryPolicy,
+    TokenRefreshCooldownError,
+)
 from pymedplum._sync._overrides.search import MAX_EMPTY_PAGES
 from pymedplum.fhir import Patient
 
@@ -209,3 +216,36 @@ def test_empty_pages_between_results_are_followed() -> None:
         found = ask(server, pages)
         assert len(server.request_lines) == 2 * MAX_EMPTY_PAGES
     assert found == [{"resourceType": "Patient", "id": "p1"}]
+
+
+TOKEN = answer(200, b'{"access_token": "t1", "expires_in": 3600}', "Content-Type: application/json")
+
+
+@pytest.mark.parametrize("retry_after", ["99999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_huge_retry_after_from_the_token_endpoint_is_capped_by_max_retry_after(
+    retry_after: str,
+) -> None:
+    # The cooldown followed it unbounded: one proxy answer locked the client out for years.
+    rate_limited = answer(429, b"", f"Retry-After: {retry_after}")
+    patient = answer(200, b'{"resourceType": "Patient", "id": "p1"}')
+    with raw_server(sequence(rate_limited, TOKEN, patient)) as server:
+        client = MedplumClient(
+            server.url,
+            client_id="cid",
+            client_secret="secret",
+            failed_refresh_cooldown=0.1,
+            retry=RetryPolicy(max_retry_after=0.3),
+        )
+        with client:
+            with pytest.raises(AuthenticationError, match="HTTP 429"):
+                read(client)
+            with pytest.raises(TokenRefreshCooldownError) as info:
+                read(client)
+            assert info.value.retry_after <= 0.3
+            time.sleep(0.35)  # past max_retry_after: the token endpoint is asked again
+            assert read(client) == {"resourceType": "Patient", "id": "p1"}
+        assert [line.split()[1] for line in server.request_lines] == [
+            "/oauth2/token",
+            "/oauth2/token",
+            "/fhir/R4/Patient/p1",
+        ]
