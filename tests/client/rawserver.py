@@ -113,3 +113,29 @@ def sequence(*behaviours: Behaviour) -> Behaviour:
         return current(conn, line)
 
     return behaviour
+
+
+def bad_chunked(conn: socket.socket, line: str) -> bool:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
+    return True
+
+
+def not_http(conn: socket.socket, line: str) -> bool:
+    conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+    return True
+
+
+def hang_up(conn: socket.socket, line: str) -> bool:
+    return True  # closed without a byte of answer, as an idle-timeout race on a kept-alive one
+
+
+def bad_gzip(conn: socket.socket, line: str) -> bool:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}")
+    return False
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/"

@@ -750,7 +750,8 @@ class AsyncBaseClient:
                 delay = policy.delay_for_error(exc, tries, replay_safe=replay_safe)
                 if delay is None:
                     raise NetworkError(
-                        f"{call.method} {self._template(call)} failed: {type(exc).__name__}",
+                        f"{call.method} {self._template(call)} failed: {type(exc).__name__} "
+                        f"after {len(attempts)} attempt(s); {_reached(exc, possibly_sent)}",
                         possibly_committed=possibly_sent,
                     ) from exc
                 await _synchronization.sleep(delay)
@@ -1006,6 +1007,16 @@ def _check_header(name: object, value: object) -> None:
         raise ValueError(
             f"header {name!r} has a control character or leading/trailing whitespace in its value"
         )
+
+
+def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:
+    """What a transport failure means for the call, for its NetworkError's message: whether a
+    write may have been applied, so the caller checks before sending it again."""
+    if isinstance(exc, httpx.DecodingError):
+        return "the server answered, but its body could not be decoded (its Content-Encoding)"
+    if possibly_sent:
+        return "the request may have reached the server"
+    return "the request never reached the server"
 
 
 def _set_header(headers: dict[str, str], name: str, value: str) -> None:

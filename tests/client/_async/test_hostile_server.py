@@ -9,37 +9,53 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from pymedplum import (
     AsyncMedplumClient,
     AuthenticationError,
     MedplumError,
+    NetworkError,
     RetryPolicy,
     TokenRefreshCooldownError,
 )
 from pymedplum._async._overrides.search import MAX_EMPTY_PAGES
 from pymedplum.fhir import Patient
 
-from ..rawserver import Behaviour, RawServer, answer, raw_server, sequence
+from ..rawserver import (
+    Behaviour,
+    RawServer,
+    answer,
+    bad_chunked,
+    bad_gzip,
+    closed_port_url,
+    cut_short,
+    hang_up,
+    not_http,
+    raw_server,
+    reset,
+    sequence,
+    stall_mid_body,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("error::ResourceWarning")]  # async-only
 
 Call = Callable[[AsyncMedplumClient], Any]  # a coroutine function (a plain one in the sync twin)
 
 
-def connect(server: RawServer) -> AsyncMedplumClient:
-    return AsyncMedplumClient(
-        server.url,
-        access_token="token",
-        timeout=2.0,
-        retry=RetryPolicy(max_attempts=2, backoff_base=0.01),
-    )
+def connect(url: str, **options: Any) -> AsyncMedplumClient:
+    settings: dict[str, Any] = {
+        "access_token": "token",
+        "timeout": 2.0,
+        "retry": RetryPolicy(max_attempts=2, backoff_base=0.01),
+    }
+    return AsyncMedplumClient(url, **{**settings, **options})
 
 
-async def ask(server: RawServer, call: Call) -> Any:
-    """``call`` on a fresh client of ``server``, the client closed afterwards."""
-    client = connect(server)
+async def ask(server: RawServer | str, call: Call, **options: Any) -> Any:
+    """``call`` on a fresh client of ``server`` (or a URL), the client closed afterwards."""
+    client = connect(server if isinstance(server, str) else server.url, **options)
     try:
         return await call(client)
     finally:
@@ -249,3 +265,72 @@ async def test_a_huge_retry_after_from_the_token_endpoint_is_capped_by_max_retry
             "/oauth2/token",
             "/fhir/R4/Patient/p1",
         ]
+
+
+async def create(client: AsyncMedplumClient) -> Any:
+    return await client.create_resource({"resourceType": "Patient"})
+
+
+MAY_HAVE_REACHED = "the request may have reached the server"
+
+
+@pytest.mark.parametrize(
+    ("call", "where", "tries"),
+    [
+        (read, "GET /fhir/R4/Patient/{id}", 2),
+        (pages, "GET /fhir/R4/Patient", 2),
+        (wait_job, "GET /fhir/R4/job/{id}/status", 2),
+        (create, "POST /fhir/R4/Patient", 1),  # it may have been applied: never sent twice
+        (batch, "POST /fhir/R4/", 1),
+    ],
+)
+@pytest.mark.parametrize(
+    ("behaviour", "cause", "reached"),
+    [
+        (cut_short, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
+        (reset, httpx.ReadError, MAY_HAVE_REACHED),
+        (stall_mid_body, httpx.ReadTimeout, MAY_HAVE_REACHED),
+        (bad_chunked, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
+        (not_http, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
+        (hang_up, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
+        # The server answered: not retried, whatever the method.
+        (bad_gzip, httpx.DecodingError, "the server answered, but its body could not be decoded"),
+    ],
+)
+async def test_a_broken_answer_is_a_network_error_saying_whether_the_request_got_through(
+    call: Call,
+    where: str,
+    tries: int,
+    behaviour: Behaviour,
+    cause: type[Exception],
+    reached: str,
+) -> None:
+    if cause is httpx.DecodingError:
+        tries = 1
+    with raw_server(behaviour) as server:
+        server_url = server.url
+        with pytest.raises(NetworkError) as info:
+            await ask(server, call, timeout=0.3)
+        assert len(server.request_lines) == tries
+    assert isinstance(info.value.__cause__, cause)
+    assert info.value.possibly_committed
+    attempts = f"{tries} attempt(s)"
+    message = f"{where} failed: {cause.__name__} after {attempts}; {reached}"
+    assert str(info.value).startswith(message)
+    assert "token" not in str(info.value) and server_url not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("call", "where"), [(read, "GET /fhir/R4/Patient/{id}"), (create, "POST /fhir/R4/Patient")]
+)
+async def test_a_refused_connection_is_retried_for_every_method_as_it_never_got_through(
+    call: Call, where: str
+) -> None:
+    retry = RetryPolicy(max_attempts=3, backoff_base=0.01)
+    with pytest.raises(NetworkError) as info:
+        await ask(closed_port_url(), call, retry=retry)
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert not info.value.possibly_committed
+    assert str(info.value) == (
+        f"{where} failed: ConnectError after 3 attempt(s); the request never reached the server"
+    )
