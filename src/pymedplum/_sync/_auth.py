@@ -210,6 +210,12 @@ class SyncTokenManager:
         if not 200 <= response.status_code < 300 or not isinstance(body, dict):
             code = body.get("error") if isinstance(body, dict) else None
             detail = f" ({code})" if isinstance(code, str) and code.isidentifier() else ""
+            if 200 <= response.status_code < 300:
+                # "failed: HTTP 200" alone reads as a contradiction: say what came instead (a
+                # proxy's login page, an empty body), by type and size only.
+                kind = response.headers.get("Content-Type", "no content type")
+                size = len(response.content)
+                detail = f" without a JSON object ({kind}, {size} bytes)"
             return (
                 "",
                 None,

@@ -334,3 +334,34 @@ async def test_a_refused_connection_is_retried_for_every_method_as_it_never_got_
     assert str(info.value) == (
         f"{where} failed: ConnectError after 3 attempt(s); the request never reached the server"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [(b"<html>Sign in</html>", "text/html"), (b"", "text/plain"), (b"[]", "application/json")],
+)
+async def test_a_token_answer_200_without_a_json_object_says_what_came_instead(
+    body: bytes, kind: str
+) -> None:
+    with raw_server(answer(200, body, f"Content-Type: {kind}")) as server:
+        with pytest.raises(AuthenticationError) as info:
+            await ask(server, read, access_token=None, client_id="cid", client_secret="secret")
+        assert str(info.value) == (
+            f"client-credentials token request to {server.url}oauth2/token failed: HTTP 200 "
+            f"without a JSON object ({kind}, {len(body)} bytes)"
+        )
+    assert info.value.status_code == 200
+
+
+async def test_a_401_after_a_token_was_issued_refreshes_and_replays_once_not_in_a_loop() -> None:
+    unauthorized = answer(401, b'{"resourceType": "OperationOutcome", "issue": []}')
+    with raw_server(sequence(TOKEN, unauthorized, TOKEN, unauthorized)) as server:
+        with pytest.raises(AuthenticationError) as info:
+            await ask(server, create, access_token=None, client_id="cid", client_secret="secret")
+        assert server.request_lines == [
+            "POST /oauth2/token HTTP/1.1",
+            "POST /fhir/R4/Patient HTTP/1.1",
+            "POST /oauth2/token HTTP/1.1",
+            "POST /fhir/R4/Patient HTTP/1.1",  # a 401 was not processed: replaying is safe
+        ]
+    assert str(info.value) == "HTTP 401 Unauthorized from POST /fhir/R4/Patient"
