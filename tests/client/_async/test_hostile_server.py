@@ -19,6 +19,7 @@ from pymedplum import (
     NetworkError,
     RetryPolicy,
     TokenRefreshCooldownError,
+    UnsafeRedirectError,
 )
 from pymedplum._async._overrides.search import MAX_EMPTY_PAGES
 from pymedplum.fhir import Patient
@@ -365,3 +366,44 @@ async def test_a_401_after_a_token_was_issued_refreshes_and_replays_once_not_in_
             "POST /fhir/R4/Patient HTTP/1.1",  # a 401 was not processed: replaying is safe
         ]
     assert str(info.value) == "HTTP 401 Unauthorized from POST /fhir/R4/Patient"
+
+
+@pytest.mark.parametrize(
+    ("link", "error", "requests"),
+    [
+        # Relative, or absolute on the client's origin: followed.
+        ("Patient?_offset=1", None, 2),
+        ("/fhir/R4/Patient?_offset=1", None, 2),
+        ("{base}fhir/R4/Patient?_offset=1", None, 2),
+        # Another origin: refused before it is requested (the token would go along).
+        ("https://elsewhere.example/fhir/R4/Patient?_offset=1", UnsafeRedirectError, 1),
+        # Back to the first page, differently encoded: a loop, refused.
+        ("{base}fhir/R4/Patient?_count=%32", MedplumError, 1),
+    ],
+)
+async def test_a_next_link_is_followed_only_on_the_origin_and_never_in_a_loop(
+    link: str, error: type[Exception] | None, requests: int
+) -> None:
+    patient = {"resource": {"resourceType": "Patient", "id": "p1"}}
+    with raw_server(answer(200)) as server:
+        first = {
+            "resourceType": "Bundle",
+            "entry": [patient],
+            "link": [{"relation": "next", "url": link.format(base=server.url)}],
+        }
+        last = {"resourceType": "Bundle", "entry": [patient]}
+        server.behaviour = sequence(
+            answer(200, json.dumps(first).encode()), answer(200, json.dumps(last).encode())
+        )
+
+        async def two_pages(client: AsyncMedplumClient) -> Any:
+            stream = client.search_resource_pages("Patient", {"_count": "2"})
+            return [resource["id"] async for resource in stream]
+
+        if error is None:
+            assert await ask(server, two_pages) == ["p1", "p1"]
+        else:
+            with pytest.raises(error) as info:
+                await ask(server, two_pages)
+            assert info.value.status_code == (200 if error is MedplumError else None)
+        assert len(server.request_lines) == requests

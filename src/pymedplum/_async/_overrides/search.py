@@ -22,7 +22,6 @@ from pymedplum._request_builders import (
 from pymedplum._security import check_same_origin
 from pymedplum.bundle import FHIRBundle, validate_entry
 from pymedplum.endpoint_types import ModelT, SearchQuery, SummaryMode, TotalMode
-from pymedplum.exceptions import MedplumError
 
 # Pages in a row that may yield nothing while still linking a next one. An iteration that
 # yields nothing never hands control back, so a server handing out a new next link with every
@@ -122,7 +121,9 @@ class SearchOverrides(Dispatch):
             url = link if is_absolute_url(link) else urljoin(base, link)
             check_same_origin(self._origin, url, what="the Bundle's next link")
             if _page_key(url) in seen:  # a server paging bug must not loop forever
-                raise MedplumError("the Bundle's next link points at a page already fetched")
+                raise self._unreadable(
+                    response, "the Bundle's next link points at a page already fetched"
+                )
             if empty_pages >= MAX_EMPTY_PAGES:
                 raise self._unreadable(
                     response,
