@@ -6,6 +6,7 @@ in an empty result, a raw exception or a call that never returns."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import time
 from collections.abc import Callable
@@ -19,7 +20,9 @@ from pymedplum import (
     MedplumClient,
     MedplumError,
     NetworkError,
+    RateLimitError,
     RetryPolicy,
+    ServerError,
     TokenRefreshCooldownError,
     UnsafeRedirectError,
 )
@@ -407,3 +410,64 @@ def test_a_next_link_is_followed_only_on_the_origin_and_never_in_a_loop(
                 ask(server, two_pages)
             assert info.value.status_code == (200 if error is MedplumError else None)
         assert len(server.request_lines) == requests
+
+
+CREATED = answer(201, b'{"resourceType": "Patient", "id": "p1"}')
+
+
+def http_date(value: str) -> str:
+    """``date+30`` as the HTTP date 30 s from now (computed when the test runs); else as is."""
+    if not value.startswith("date"):
+        return value
+    return email.utils.formatdate(time.time() + float(value[4:]), usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "low", "high"),
+    [
+        ("2", 2.0, 2.0),
+        ("1.5", 1.5, 1.5),
+        ("0", 0.0, 0.0),
+        ("date+30", 28.0, 30.0),
+        ("date-100", 0.0, 0.0),  # a date in the past: at once
+        # Malformed: the backoff (0.005 to 0.01 s here), not "at once".
+        ("-1", 0.005, 0.01),
+        ("1e3", 0.005, 0.01),
+        ("soon", 0.005, 0.01),
+        ("", 0.005, 0.01),
+    ],
+)
+def test_a_429_to_a_create_is_retried_after_the_servers_retry_after(
+    sleeps: list[float], retry_after: str, low: float, high: float
+) -> None:
+    # A 429 was not processed: even a POST is sent again.
+    rate_limited = answer(429, b"", f"Retry-After: {http_date(retry_after)}")
+    with raw_server(sequence(rate_limited, CREATED)) as server:
+        created = ask(server, create)
+        assert len(server.request_lines) == 2
+    assert created == {"resourceType": "Patient", "id": "p1"}
+    (wait,) = sleeps
+    assert low <= wait <= high
+
+
+def test_a_retry_after_above_max_retry_after_is_raised_at_once(sleeps: list[float]) -> None:
+    with raw_server(answer(429, b"", "Retry-After: 99999999")) as server:
+        with pytest.raises(RateLimitError) as info:
+            ask(server, create)
+        assert len(server.request_lines) == 1
+    assert info.value.retry_after == 99999999.0 and sleeps == []
+    assert str(info.value) == "HTTP 429 Too Many Requests from POST /fhir/R4/Patient"
+
+
+@pytest.mark.parametrize(("call", "tries"), [(create, 1), (read, 2)])
+def test_a_503_with_retry_after_is_retried_only_for_a_replay_safe_request(
+    sleeps: list[float], call: Call, tries: int
+) -> None:
+    # A gateway error may come after the origin applied the create: it is not sent twice.
+    unavailable = answer(503, b"<html>Service Unavailable</html>", "Retry-After: 1")
+    with raw_server(unavailable) as server:
+        with pytest.raises(ServerError) as info:
+            ask(server, call)
+        assert len(server.request_lines) == tries
+    assert sleeps == [1.0] * (tries - 1)
+    assert info.value.outcome is None and info.value.status_code == 503
