@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import httpx
 from pydantic import BaseModel
-from typing_extensions import Self  # at run time too: typing.get_type_hints of the methods
+from typing_extensions import Self, overload  # at run time: get_type_hints, get_overloads
 
 from pymedplum import _obo
 from pymedplum._async import _synchronization
@@ -56,6 +56,7 @@ from pymedplum.hooks import (
 __all__ = ["AsyncBaseClient", "QueryParams"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+ResultT = TypeVar("ResultT")
 QueryValue = str | int | float | bool
 QueryParams = Mapping[str, QueryValue | Sequence[QueryValue]] | Sequence[tuple[str, QueryValue]]
 Base = Literal["fhir", "api", "absolute"]
@@ -385,11 +386,10 @@ class AsyncBaseClient:
     ) -> Any:
         """GET a Medplum API path (relative to ``base_url``); the parsed JSON or ``None``.
         ``timeout`` overrides the client's for this call."""
-        response = await self._request(
+        return await self._request(
             "GET", path, base=self._base_of(path), params=params, headers=headers,
-            on_behalf_of=on_behalf_of, timeout=timeout,
+            on_behalf_of=on_behalf_of, timeout=timeout, convert=self._json,
         )  # fmt: skip
-        return self._json(response)
 
     async def post(
         self,
@@ -449,11 +449,10 @@ class AsyncBaseClient:
             # Bytes only: httpx would read an iterator or a file once, so a retry or the 401
             # replay would send an empty body, and it fails on a bytearray with a bare TypeError.
             content = binary_content("content", content)
-        response = await self._request(
+        return await self._request(
             method, path, base=self._base_of(path), params=params, json=json, content=content,
-            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
+            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout, convert=self._json,
         )  # fmt: skip
-        return self._json(response)
 
     async def delete(
         self,
@@ -466,11 +465,10 @@ class AsyncBaseClient:
     ) -> Any:
         """DELETE a Medplum API path; the parsed JSON or ``None``.
         ``timeout`` overrides the client's for this call."""
-        response = await self._request(
+        return await self._request(
             "DELETE", path, base=self._base_of(path), params=params, headers=headers,
-            on_behalf_of=on_behalf_of, timeout=timeout,
+            on_behalf_of=on_behalf_of, timeout=timeout, convert=self._json,
         )  # fmt: skip
-        return self._json(response)
 
     @staticmethod
     def _base_of(path: str) -> Base:
@@ -514,6 +512,7 @@ class AsyncBaseClient:
 
     # --- the request path -------------------------------------------------------------------
 
+    @overload
     async def _request(
         self,
         method: str,
@@ -532,14 +531,62 @@ class AsyncBaseClient:
         on_behalf_of: str | None = None,
         replay_safe: bool | None = None,
         timeout: float | httpx.Timeout | None = None,
-    ) -> httpx.Response:
-        """Send one logical call and return its 2xx (or 304) response.
+        convert: None = None,
+    ) -> httpx.Response: ...
+
+    @overload
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        base: Base = "fhir",
+        params: QueryParams | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        action: RequestAction | None = None,
+        operation: str | None = None,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        path_template: str | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        convert: Callable[[httpx.Response], ResultT],
+    ) -> ResultT: ...
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        base: Base = "fhir",
+        params: QueryParams | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        action: RequestAction | None = None,
+        operation: str | None = None,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        path_template: str | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        convert: Callable[[httpx.Response], Any] | None = None,
+    ) -> Any:
+        """Send one logical call and return its 2xx (or 304) response, or what ``convert``
+        reads from it.
 
         Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass, a
         transport failure or an undecodable body ``NetworkError``, a cross-origin
         ``base="absolute"`` URL ``UnsafeRedirectError``, any other 3xx (never followed)
         ``UnsafeRedirectError`` when it points at another origin, else ``MedplumError``.
         Exactly one ``RequestEvent`` is emitted, whatever happens (a cancellation included).
+        ``convert`` runs before it: an answer it cannot use (``MedplumError``: an HTML page,
+        an empty body where a resource is due) is the event's ``final_exception`` too, not a
+        success the caller never saw.
         """
         call = _Call(method.upper(), url, base)
         call.path_template = path_template
@@ -555,7 +602,8 @@ class AsyncBaseClient:
             safe = (
                 replay_safe if replay_safe is not None else RetryPolicy.is_replay_safe(call.method)
             )
-            return await self._send(call, safe)
+            response = await self._send(call, safe)
+            return response if convert is None else convert(response)
         except BaseException as exc:
             error = exc
             raise

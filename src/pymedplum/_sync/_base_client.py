@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import httpx
 from pydantic import BaseModel
-from typing_extensions import Self  # at run time too: typing.get_type_hints of the methods
+from typing_extensions import Self, overload  # at run time: get_type_hints, get_overloads
 
 from pymedplum import _obo
 from pymedplum._request_builders import binary_content, check_seconds, named_constructor
@@ -57,6 +57,7 @@ from pymedplum.hooks import (
 __all__ = ["QueryParams", "SyncBaseClient"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+ResultT = TypeVar("ResultT")
 QueryValue = str | int | float | bool
 QueryParams = Mapping[str, QueryValue | Sequence[QueryValue]] | Sequence[tuple[str, QueryValue]]
 Base = Literal["fhir", "api", "absolute"]
@@ -384,11 +385,10 @@ class SyncBaseClient:
     ) -> Any:
         """GET a Medplum API path (relative to ``base_url``); the parsed JSON or ``None``.
         ``timeout`` overrides the client's for this call."""
-        response = self._request(
+        return self._request(
             "GET", path, base=self._base_of(path), params=params, headers=headers,
-            on_behalf_of=on_behalf_of, timeout=timeout,
+            on_behalf_of=on_behalf_of, timeout=timeout, convert=self._json,
         )  # fmt: skip
-        return self._json(response)
 
     def post(
         self,
@@ -448,11 +448,10 @@ class SyncBaseClient:
             # Bytes only: httpx would read an iterator or a file once, so a retry or the 401
             # replay would send an empty body, and it fails on a bytearray with a bare TypeError.
             content = binary_content("content", content)
-        response = self._request(
+        return self._request(
             method, path, base=self._base_of(path), params=params, json=json, content=content,
-            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
+            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout, convert=self._json,
         )  # fmt: skip
-        return self._json(response)
 
     def delete(
         self,
@@ -465,11 +464,10 @@ class SyncBaseClient:
     ) -> Any:
         """DELETE a Medplum API path; the parsed JSON or ``None``.
         ``timeout`` overrides the client's for this call."""
-        response = self._request(
+        return self._request(
             "DELETE", path, base=self._base_of(path), params=params, headers=headers,
-            on_behalf_of=on_behalf_of, timeout=timeout,
+            on_behalf_of=on_behalf_of, timeout=timeout, convert=self._json,
         )  # fmt: skip
-        return self._json(response)
 
     @staticmethod
     def _base_of(path: str) -> Base:
@@ -513,6 +511,7 @@ class SyncBaseClient:
 
     # --- the request path -------------------------------------------------------------------
 
+    @overload
     def _request(
         self,
         method: str,
@@ -531,14 +530,62 @@ class SyncBaseClient:
         on_behalf_of: str | None = None,
         replay_safe: bool | None = None,
         timeout: float | httpx.Timeout | None = None,
-    ) -> httpx.Response:
-        """Send one logical call and return its 2xx (or 304) response.
+        convert: None = None,
+    ) -> httpx.Response: ...
+
+    @overload
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        base: Base = "fhir",
+        params: QueryParams | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        action: RequestAction | None = None,
+        operation: str | None = None,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        path_template: str | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        convert: Callable[[httpx.Response], ResultT],
+    ) -> ResultT: ...
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        base: Base = "fhir",
+        params: QueryParams | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        action: RequestAction | None = None,
+        operation: str | None = None,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        path_template: str | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        convert: Callable[[httpx.Response], Any] | None = None,
+    ) -> Any:
+        """Send one logical call and return its 2xx (or 304) response, or what ``convert``
+        reads from it.
 
         Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass, a
         transport failure or an undecodable body ``NetworkError``, a cross-origin
         ``base="absolute"`` URL ``UnsafeRedirectError``, any other 3xx (never followed)
         ``UnsafeRedirectError`` when it points at another origin, else ``MedplumError``.
         Exactly one ``RequestEvent`` is emitted, whatever happens (a cancellation included).
+        ``convert`` runs before it: an answer it cannot use (``MedplumError``: an HTML page,
+        an empty body where a resource is due) is the event's ``final_exception`` too, not a
+        success the caller never saw.
         """
         call = _Call(method.upper(), url, base)
         call.path_template = path_template
@@ -554,7 +601,8 @@ class SyncBaseClient:
             safe = (
                 replay_safe if replay_safe is not None else RetryPolicy.is_replay_safe(call.method)
             )
-            return self._send(call, safe)
+            response = self._send(call, safe)
+            return response if convert is None else convert(response)
         except BaseException as exc:
             error = exc
             raise

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pydantic
 import pytest
 
 from pymedplum import (
@@ -28,6 +29,7 @@ from pymedplum import (
 )
 from pymedplum._sync._overrides.search import MAX_EMPTY_PAGES
 from pymedplum.fhir import Patient
+from pymedplum.hooks import RequestEvent
 
 from ..rawserver import (
     Behaviour,
@@ -311,10 +313,13 @@ def test_a_broken_answer_is_a_network_error_saying_whether_the_request_got_throu
 ) -> None:
     if cause is httpx.DecodingError:
         tries = 1
+    # Short only where the read must time out: elsewhere a busy machine must not turn a slow
+    # thread of the test server into a ReadTimeout.
+    timeout = 0.3 if behaviour is stall_mid_body else 5.0
     with raw_server(behaviour) as server:
         server_url = server.url
         with pytest.raises(NetworkError) as info:
-            ask(server, call, timeout=0.3)
+            ask(server, call, timeout=timeout)
         assert len(server.request_lines) == tries
     assert isinstance(info.value.__cause__, cause)
     assert info.value.possibly_committed
@@ -471,3 +476,41 @@ def test_a_503_with_retry_after_is_retried_only_for_a_replay_safe_request(
         assert len(server.request_lines) == tries
     assert sleeps == [1.0] * (tries - 1)
     assert info.value.outcome is None and info.value.status_code == 503
+
+
+def low_level_get(client: MedplumClient) -> Any:
+    return client.get("admin/projects/p1")
+
+
+@pytest.mark.parametrize(
+    "call", [read, read_model, search, pages, batch, wait_job, search_one, low_level_get]
+)
+@pytest.mark.parametrize(
+    "bad_answer",
+    [
+        answer(200, b"<html>Gateway login</html>", "Content-Type: text/html"),
+        answer(200, b"null"),
+    ],
+)
+def test_an_answer_the_sdk_cannot_use_is_the_request_events_outcome(
+    call: Call, bad_answer: Behaviour
+) -> None:
+    # The answer was read after the RequestEvent had been emitted: an audit hook recorded a
+    # success, final_exception None, for a call that raised.
+    if call is low_level_get:  # it returns any JSON, null included: only HTML is unusable
+        bad_answer = answer(200, b"<html>Gateway login</html>", "Content-Type: text/html")
+    events: list[RequestEvent] = []
+    with raw_server(bad_answer) as server, pytest.raises(MedplumError) as info:
+        ask(server, call, on_request_complete=events.append)
+    (event,) = events
+    assert event.final_exception is info.value
+    assert event.outcome == "error" and event.final_status_code == 200
+
+
+def test_a_typed_read_that_does_not_fit_its_model_is_the_request_events_outcome() -> None:
+    events: list[RequestEvent] = []
+    misfit = answer(200, b'{"resourceType": "Patient", "gender": 5}')
+    with raw_server(misfit) as server, pytest.raises(pydantic.ValidationError) as info:
+        ask(server, read_model, on_request_complete=events.append)
+    (event,) = events
+    assert event.final_exception is info.value and event.outcome == "error"

@@ -58,13 +58,14 @@ class SearchOverrides(Dispatch):
         params = [p for p in build_search_params(query) if p[0] != "_count"]
         # _summary=count stays last: Medplum would let the _count after it return a resource.
         params = summary_count_last([*params, ("_count", "1")])
-        response = await self._call_endpoint(
+        page = await self._call_endpoint(
             ENDPOINTS["search_one"],
             {"resourceType": resource_type},
             params=params,
             on_behalf_of=on_behalf_of,
+            convert=self._searchset,
         )
-        found = matches(self._searchset(response))
+        found = matches(page)
         return found[0] if found else None
 
     def _search_resource_pages(
@@ -95,14 +96,21 @@ class SearchOverrides(Dispatch):
     ) -> AsyncIterator[dict[str, Any] | ModelT]:
         endpoint = ENDPOINTS["search_resource_pages"]
         values = {"resourceType": resource_type}
-        response = await self._call_endpoint(
-            endpoint, values, params=build_search_params(query), on_behalf_of=on_behalf_of
+
+        def read_page(response: httpx.Response) -> tuple[httpx.Response, dict[str, Any]]:
+            return response, self._searchset(response, exact_decimals=as_fhir is not None)
+
+        response, page = await self._call_endpoint(
+            endpoint,
+            values,
+            params=build_search_params(query),
+            on_behalf_of=on_behalf_of,
+            convert=read_page,
         )
         seen = {_page_key(_page_url(response.request))}
         page_number = 1
         empty_pages = 0
         while True:
-            page = self._searchset(response, exact_decimals=as_fhir is not None)
             found = match_entries(page)
             empty_pages = 0 if found else empty_pages + 1
             for index, resource in found:
@@ -132,8 +140,8 @@ class SearchOverrides(Dispatch):
                 )
             seen.add(_page_key(url))
             page_number += 1
-            response = await self._call_endpoint(
-                endpoint, values, url=url, on_behalf_of=on_behalf_of
+            response, page = await self._call_endpoint(
+                endpoint, values, url=url, on_behalf_of=on_behalf_of, convert=read_page
             )
 
     async def _search_with_options(
@@ -174,10 +182,10 @@ class SearchOverrides(Dispatch):
         for name, _ in options:
             if name in _SINGLE_VALUED and name in in_query:
                 raise ValueError(f"{name} is given both in query and as an argument; give it once")
-        response = await self._call_endpoint(
+        return await self._call_endpoint(
             ENDPOINTS["search_with_options"],
             {"resourceType": resource_type},
             params=summary_count_last(params + options),
             on_behalf_of=on_behalf_of,
+            convert=lambda response: self._bundle_response(response, return_bundle, as_fhir),
         )
-        return self._bundle_response(response, return_bundle, as_fhir)

@@ -5,9 +5,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import httpx
 import pydantic
@@ -71,10 +71,16 @@ def _from_location(response: httpx.Response) -> dict[str, Any]:
     return data
 
 
+ResultT = TypeVar("ResultT")
+
 # Statuses whose answer may lack a body where an object is due: 202 (accepted, still running:
 # a Bulk Data export's status) and 304 (the caller's own If-None-Match matched).
 _NO_BODY_DUE = frozenset({202, 304})
 _READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _unchanged(response: httpx.Response) -> httpx.Response:
+    return response
 
 
 def _json_kind(value: object) -> str:
@@ -93,6 +99,7 @@ def _json_kind(value: object) -> str:
 class Dispatch(SyncBaseClient):
     """Sends endpoint requests and converts their responses; the base of every override mixin."""
 
+    @overload
     def _call_endpoint(
         self,
         endpoint: Endpoint,
@@ -106,8 +113,44 @@ class Dispatch(SyncBaseClient):
         headers: Mapping[str, str] | None = None,
         on_behalf_of: str | None = None,
         replay_safe: bool | None = None,
-    ) -> httpx.Response:
-        """One request of ``endpoint``: its path filled from ``values`` (checked), or ``url``.
+        convert: None = None,
+    ) -> httpx.Response: ...
+
+    @overload
+    def _call_endpoint(
+        self,
+        endpoint: Endpoint,
+        values: Mapping[str, str | None],
+        *,
+        url: str | None = None,
+        method: str | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+        convert: Callable[[httpx.Response], ResultT],
+    ) -> ResultT: ...
+
+    def _call_endpoint(
+        self,
+        endpoint: Endpoint,
+        values: Mapping[str, str | None],
+        *,
+        url: str | None = None,
+        method: str | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+        convert: Callable[[httpx.Response], Any] | None = None,
+    ) -> Any:
+        """One request of ``endpoint``: its path filled from ``values`` (checked), or ``url``;
+        the response, or what ``convert`` reads from it (inside the call, so that an answer it
+        cannot use is the RequestEvent's outcome too).
 
         ``url`` is a server-handed absolute URL (a next link, a job URL); the runtime checks it
         is on the client's origin. Emits one RequestEvent with the endpoint's action.
@@ -142,6 +185,7 @@ class Dispatch(SyncBaseClient):
             path_template=template,
             on_behalf_of=on_behalf_of,
             replay_safe=endpoint.replay_safe if replay_safe is None else replay_safe,
+            convert=convert or _unchanged,
         )
 
     def _dict_response(
