@@ -508,6 +508,13 @@ class AsyncBaseClient:
         else:
             template = describe_fhir_path(request.url.path, self._fhir_prefix)[3]
             where += f" from {request.method} {template}"
+            if (
+                request.method not in _SAFE_METHODS
+                and 200 <= response.status_code < 300
+                and not _is_search_post(request)
+            ):
+                # The caller must not take this for a failed write and send it again blind.
+                where += "; the server reported success, so it was most likely applied"
         return MedplumError(f"{problem} ({where})", response.status_code, response=response)
 
     # --- the request path -------------------------------------------------------------------

@@ -97,7 +97,8 @@ CALLS: list[tuple[Call, str]] = [
     (read_model, "GET /fhir/R4/Patient/{id}"),
     (search, "GET /fhir/R4/Patient"),
     (pages, "GET /fhir/R4/Patient"),
-    (batch, "POST /fhir/R4/"),
+    # A write answered 2xx: the caller must not take it for a failure and send it again.
+    (batch, "POST /fhir/R4/; the server reported success, so it was most likely applied"),
     (wait_job, "GET /fhir/R4/job/{id}/status"),
 ]
 
@@ -514,3 +515,31 @@ def test_a_typed_read_that_does_not_fit_its_model_is_the_request_events_outcome(
         ask(server, read_model, on_request_complete=events.append)
     (event,) = events
     assert event.final_exception is info.value and event.outcome == "error"
+
+
+def long_search(client: MedplumClient) -> Any:
+    # Over 8000 characters: sent as POST Patient/_search, which changes nothing.
+    return client.search_resources("Patient", {"name": "x" * 9000})
+
+
+APPLIED = "; the server reported success, so it was most likely applied"
+
+
+@pytest.mark.parametrize(
+    ("call", "where"),
+    [
+        (create, "POST /fhir/R4/Patient" + APPLIED),
+        (long_search, "POST /fhir/R4/Patient/_search"),
+        (read, "GET /fhir/R4/Patient/{id}"),
+    ],
+)
+def test_an_unusable_success_answer_to_a_write_says_the_write_was_most_likely_applied(
+    call: Call, where: str
+) -> None:
+    html = answer(200, b"<html>OK</html>", "Content-Type: text/html")
+    with raw_server(html) as server, pytest.raises(MedplumError) as info:
+        ask(server, call)
+    assert str(info.value) == (
+        "expected a JSON response body, got text/html (15 bytes): expected value at line 1 "
+        f"column 1 (HTTP 200 from {where})"
+    )
