@@ -543,3 +543,23 @@ def test_an_unusable_success_answer_to_a_write_says_the_write_was_most_likely_ap
         "expected a JSON response body, got text/html (15 bytes): expected value at line 1 "
         f"column 1 (HTTP 200 from {where})"
     )
+
+
+def read_if_changed(client: MedplumClient) -> Any:
+    return client.read_resource("Patient", "p1", headers={"If-None-Match": 'W/"3"'})
+
+
+@pytest.mark.parametrize(
+    ("call", "where"), [(read, "GET /fhir/R4/Patient/{id}"), (search, "GET /fhir/R4/Patient")]
+)
+def test_an_unprompted_304_is_an_error_not_an_empty_result(call: Call, where: str) -> None:
+    # Nothing was sent that a 304 could answer: read as {} it was an empty resource or a
+    # search without results.
+    with raw_server(answer(304)) as server, pytest.raises(MedplumError) as info:
+        ask(server, call)
+    assert str(info.value) == f"expected a JSON object, got an empty body (HTTP 304 from {where})"
+
+
+def test_a_304_to_the_callers_own_if_none_match_is_an_empty_result() -> None:
+    with raw_server(answer(304)) as server:
+        assert ask(server, read_if_changed) == {}

@@ -71,10 +71,19 @@ def _from_location(response: httpx.Response) -> dict[str, Any]:
 
 ResultT = TypeVar("ResultT")
 
-# Statuses whose answer may lack a body where an object is due: 202 (accepted, still running:
-# a Bulk Data export's status) and 304 (the caller's own If-None-Match matched).
-_NO_BODY_DUE = frozenset({202, 304})
 _READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _may_lack_body(response: httpx.Response) -> bool:
+    """Whether an answer may come without a body where an object is due: a 202 (accepted, still
+    running: a Bulk Data export's status), or a 304 to the caller's own If-None-Match /
+    If-Modified-Since (an unprompted 304 is no answer: it would read as an empty result)."""
+    if response.status_code == 202:
+        return True
+    headers = response.request.headers
+    return response.status_code == 304 and (
+        "If-None-Match" in headers or "If-Modified-Since" in headers
+    )
 
 
 def _unchanged(response: httpx.Response) -> httpx.Response:
@@ -190,7 +199,7 @@ class Dispatch(AsyncBaseClient):
         self, response: httpx.Response, *, exact_decimals: bool = False
     ) -> dict[str, Any]:
         """The JSON object of a response; MedplumError for anything else, an empty body too
-        unless the status allows one (202, 304: then ``{}``).
+        unless the status allows one (202, a 304 the caller asked for: then ``{}``).
 
         ``exact_decimals``: numbers with a fraction or exponent become ``Decimal`` with their
         text (``72.50`` stays ``72.50``) — for resources about to be validated into models.
@@ -198,7 +207,7 @@ class Dispatch(AsyncBaseClient):
         data = self._json(response) if not exact_decimals else self._exact_json(response)
         if isinstance(data, dict):
             return data
-        if not response.content and response.status_code in _NO_BODY_DUE:
+        if not response.content and _may_lack_body(response):
             return {}
         # An empty 200 (or JSON null) read as {} would be a search without results, a batch
         # without entries or a finished job: a proxy's or server's fault passed off as an answer.
@@ -248,7 +257,7 @@ class Dispatch(AsyncBaseClient):
         write was applied.
         """
         if not response.content:
-            if response.request.method in _READ_METHODS and response.status_code != 304:
+            if response.request.method in _READ_METHODS and not _may_lack_body(response):
                 # A read answered with nothing: no resource, not an empty one.
                 raise self._unreadable(response, "expected a JSON object, got an empty body")
             data = _from_location(response)
