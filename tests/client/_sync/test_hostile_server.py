@@ -18,9 +18,12 @@ import pytest
 
 from pymedplum import (
     AuthenticationError,
+    BadRequestError,
     MedplumClient,
     MedplumError,
     NetworkError,
+    NotFoundError,
+    OperationOutcomeError,
     RateLimitError,
     RetryPolicy,
     ServerError,
@@ -563,3 +566,38 @@ def test_an_unprompted_304_is_an_error_not_an_empty_result(call: Call, where: st
 def test_a_304_to_the_callers_own_if_none_match_is_an_empty_result() -> None:
     with raw_server(answer(304)) as server:
         assert ask(server, read_if_changed) == {}
+
+
+@pytest.mark.parametrize(
+    ("outcome", "shown"),
+    [
+        ({"issue": [{"severity": 1, "code": ["invalid"]}]}, " [?/?]"),
+        ({"issue": [{"diagnostics": "no severity, no code"}]}, " [?/?]"),
+        ({"issue": {"severity": "error"}}, ""),  # not a list: no issue to show
+        ({"issue": [5, None]}, ""),
+        ({}, ""),
+    ],
+)
+def test_an_operation_outcome_with_odd_fields_still_gives_a_typed_error(
+    outcome: dict[str, Any], shown: str
+) -> None:
+    body = json.dumps({"resourceType": "OperationOutcome", **outcome}).encode()
+    with raw_server(answer(400, body)) as server, pytest.raises(BadRequestError) as info:
+        ask(server, read)
+    assert str(info.value) == f"HTTP 400 Bad Request from GET /fhir/R4/Patient/{{id}}{shown}"
+    assert info.value.outcome == {"resourceType": "OperationOutcome", **outcome}
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, BadRequestError), (404, NotFoundError), (500, ServerError), (502, ServerError)],
+)
+def test_an_html_or_text_error_page_is_the_statuss_typed_error(
+    status: int, error: type[OperationOutcomeError]
+) -> None:
+    page = answer(status, b"<html><h1>Bad Gateway</h1> nginx</html>", "Content-Type: text/html")
+    with raw_server(page) as server, pytest.raises(error) as info:
+        ask(server, read)
+    assert type(info.value) is error and info.value.outcome is None
+    assert str(info.value).startswith(f"HTTP {status} ")
+    assert info.value.response is not None and b"nginx" in info.value.response.content
