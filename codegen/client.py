@@ -300,16 +300,25 @@ def render_request_body(name: str, spec: dict[str, Any], indent: str) -> str:
     if any(p["name"] == "on_behalf_of" for p in spec["params"]):
         args.append("on_behalf_of=on_behalf_of")
     response = spec.get("response", "dict")
+    # A JSON answer is read inside the call (convert=), so that one the SDK cannot use (an HTML
+    # page, an empty body) is the RequestEvent's final_exception, not a success.
+    converters = {
+        "model": "lambda response: self._model_response(response, as_fhir)",
+        "dict": "self._dict_response",
+        # A created resource as a dict: an empty answer stands for what its Location names.
+        "created": "lambda response: self._model_response(response, None)",
+        "bundle": "lambda response: self._bundle_response(response, return_bundle, as_fhir)",
+        "json": "self._json",
+    }
+    if response in converters:
+        args.append(f"convert={converters[response]}")
+        return f"{indent}return await self._call_endpoint({', '.join(args)})"
     target = "" if response == "none" else "response = "
     call = f"{target}await self._call_endpoint({', '.join(args)})"
     conversions = {
-        "model": "return self._model_response(response, as_fhir)",
-        "dict": "return self._dict_response(response)",
-        "bundle": "return self._bundle_response(response, return_bundle, as_fhir)",
         "none": "return None",
         "bytes": "return response.content",
         "text": "return response.text",
-        "json": "return self._json(response)",
     }
     return f"{indent}{call}\n{indent}{conversions[response]}"
 

@@ -395,8 +395,9 @@ def _describe(
         if codes:
             # Bounded: a server (or proxy) answering thousands of issues must not turn every
             # log line and traceback into megabytes; exc.outcome keeps them all.
+            # A field that is no FHIR code (a number, a list, missing) shows as "?", not "None".
             shown = [
-                f"{c['severity']}/{c['code']}"
+                f"{c['severity'] or '?'}/{c['code'] or '?'}"
                 + (f" at {c['expression']}" if "expression" in c else "")
                 for c in codes[:_MAX_ISSUES_IN_MESSAGE]
             ]

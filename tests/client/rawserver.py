@@ -87,3 +87,55 @@ def reset(conn: socket.socket, line: str) -> bool:
     # SO_LINGER 0: close() sends RST instead of FIN, as a crashed proxy does.
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     return True
+
+
+def answer(status: int, body: bytes = b"", *headers: str) -> Behaviour:
+    """An HTTP/1.1 answer with a Content-Length and, when there is a body, a FHIR JSON type
+    unless a Content-Type is among ``headers``."""
+    lines = [f"HTTP/1.1 {status} Status", f"Content-Length: {len(body)}", *headers]
+    if body and not any(h.lower().startswith("content-type:") for h in headers):
+        lines.append("Content-Type: application/fhir+json")
+    wire = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    def behaviour(conn: socket.socket, line: str) -> bool:
+        conn.sendall(wire)
+        return False
+
+    return behaviour
+
+
+def sequence(*behaviours: Behaviour) -> Behaviour:
+    """One behaviour per request, in order; the last one answers every later request."""
+    queue = list(behaviours)
+
+    def behaviour(conn: socket.socket, line: str) -> bool:
+        current = queue.pop(0) if len(queue) > 1 else queue[0]
+        return current(conn, line)
+
+    return behaviour
+
+
+def bad_chunked(conn: socket.socket, line: str) -> bool:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
+    return True
+
+
+def not_http(conn: socket.socket, line: str) -> bool:
+    conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+    return True
+
+
+def hang_up(conn: socket.socket, line: str) -> bool:
+    return True  # closed without a byte of answer, as an idle-timeout race on a kept-alive one
+
+
+def bad_gzip(conn: socket.socket, line: str) -> bool:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}")
+    return False
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/"

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import typing_extensions
 
 from pymedplum._async._base_client import AsyncBaseClient
 from pymedplum._sync._base_client import SyncBaseClient
@@ -90,6 +91,7 @@ SEAM = [
     ("timeout", inspect.Parameter.KEYWORD_ONLY, None),
     ("refine_error", inspect.Parameter.KEYWORD_ONLY, None),
     ("precondition", inspect.Parameter.KEYWORD_ONLY, None),
+    ("convert", inspect.Parameter.KEYWORD_ONLY, None),
 ]
 
 
@@ -97,7 +99,13 @@ SEAM = [
 def test_the_request_seam_matches_docs_architecture(cls: type) -> None:
     params = list(inspect.signature(cls._request).parameters.values())[1:]
     assert [(p.name, p.kind, p.default) for p in params] == SEAM
-    assert typing.get_type_hints(cls._request)["return"] is httpx.Response
+    # Without convert it returns the response; with one, what convert returns.
+    plain, converted = typing_extensions.get_overloads(cls._request)
+    assert typing.get_type_hints(plain)["return"] is httpx.Response
+    assert (
+        typing.get_type_hints(converted)["return"]
+        is typing.get_type_hints(converted)["convert"].__args__[1]
+    )
 
 
 def test_both_clients_have_the_same_public_surface() -> None:

@@ -42,6 +42,7 @@ class SyncTokenManager:
         client_secret: str | None,
         access_token: str | None,
         cooldown: float,
+        max_server_wait: float,
         emit: Callable[[RequestEvent], None],
     ) -> None:
         self._token_url = token_url
@@ -58,6 +59,7 @@ class SyncTokenManager:
             else (None, -math.inf, -math.inf)
         )
         self._cooldown = cooldown
+        self._max_server_wait = max_server_wait
         self._failed_until = -math.inf
         self._lock = _synchronization.SyncLock()
         self._emit = emit
@@ -176,7 +178,9 @@ class SyncTokenManager:
             error = error if error is not None else exc
             # The cooldown, or longer when a rate-limited token endpoint says when to return:
             # asking earlier would only be refused again (Medplum limits logins per minute).
-            cooldown = max(self._cooldown, server_wait)
+            # Not past max_server_wait: a proxy's "Retry-After: 99999999" would otherwise lock
+            # the client out of every call for years, whatever the server's state.
+            cooldown = max(self._cooldown, min(server_wait, self._max_server_wait))
             self._failed_until = time.monotonic() + cooldown
             logger.warning(
                 "token request failed (%s); further refreshes wait %.2fs",
@@ -206,6 +210,12 @@ class SyncTokenManager:
         if not 200 <= response.status_code < 300 or not isinstance(body, dict):
             code = body.get("error") if isinstance(body, dict) else None
             detail = f" ({code})" if isinstance(code, str) and code.isidentifier() else ""
+            if 200 <= response.status_code < 300:
+                # "failed: HTTP 200" alone reads as a contradiction: say what came instead (a
+                # proxy's login page, an empty body), by type and size only.
+                kind = response.headers.get("Content-Type", "no content type")
+                size = len(response.content)
+                detail = f" without a JSON object ({kind}, {size} bytes)"
             return (
                 "",
                 None,

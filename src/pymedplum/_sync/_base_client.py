@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import httpx
 from pydantic import BaseModel
-from typing_extensions import Self  # at run time too: typing.get_type_hints of the methods
+from typing_extensions import Self, overload  # at run time: get_type_hints, get_overloads
 
 from pymedplum import _obo
 from pymedplum._request_builders import binary_content, check_seconds, named_constructor
@@ -58,6 +58,7 @@ from pymedplum.hooks import (
 __all__ = ["QueryParams", "SyncBaseClient"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+ResultT = TypeVar("ResultT")
 QueryValue = str | int | float | bool
 QueryParams = Mapping[str, QueryValue | Sequence[QueryValue]] | Sequence[tuple[str, QueryValue]]
 Base = Literal["fhir", "api", "absolute"]
@@ -283,6 +284,7 @@ class SyncBaseClient:
             client_secret=client_secret,
             access_token=access_token,
             cooldown=float(failed_refresh_cooldown),
+            max_server_wait=self.retry_policy.max_retry_after,
             emit=self._emit,
         )
         for name in self._http.headers:
@@ -388,11 +390,10 @@ class SyncBaseClient:
     ) -> Any:
         """GET a Medplum API path (relative to ``base_url``); the parsed JSON or ``None``.
         ``timeout`` overrides the client's for this call."""
-        response = self._request(
+        return self._request(
             "GET", path, base=self._base_of(path), params=params, headers=headers,
-            on_behalf_of=on_behalf_of, timeout=timeout,
+            on_behalf_of=on_behalf_of, timeout=timeout, convert=self._json,
         )  # fmt: skip
-        return self._json(response)
 
     def post(
         self,
@@ -452,11 +453,10 @@ class SyncBaseClient:
             # Bytes only: httpx would read an iterator or a file once, so a retry or the 401
             # replay would send an empty body, and it fails on a bytearray with a bare TypeError.
             content = binary_content("content", content)
-        response = self._request(
+        return self._request(
             method, path, base=self._base_of(path), params=params, json=json, content=content,
-            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
+            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout, convert=self._json,
         )  # fmt: skip
-        return self._json(response)
 
     def delete(
         self,
@@ -469,11 +469,10 @@ class SyncBaseClient:
     ) -> Any:
         """DELETE a Medplum API path; the parsed JSON or ``None``.
         ``timeout`` overrides the client's for this call."""
-        response = self._request(
+        return self._request(
             "DELETE", path, base=self._base_of(path), params=params, headers=headers,
-            on_behalf_of=on_behalf_of, timeout=timeout,
+            on_behalf_of=on_behalf_of, timeout=timeout, convert=self._json,
         )  # fmt: skip
-        return self._json(response)
 
     @staticmethod
     def _base_of(path: str) -> Base:
@@ -488,8 +487,7 @@ class SyncBaseClient:
 
     # --- response helpers for endpoint methods --------------------------------------------
 
-    @staticmethod
-    def _json(response: httpx.Response) -> Any:
+    def _json(self, response: httpx.Response) -> Any:
         """The decoded JSON body, ``None`` for an empty one; ``MedplumError`` if not JSON."""
         content = response.content
         if not content:
@@ -498,13 +496,80 @@ class SyncBaseClient:
             return decode_json(content)
         except ValueError as exc:
             kind = response.headers.get("Content-Type", "no content type")
-            raise MedplumError(
-                f"expected a JSON response body, got {kind} ({len(content)} bytes): {exc}",
-                response.status_code,
-                response=response,
+            raise self._unreadable(
+                response, f"expected a JSON response body, got {kind} ({len(content)} bytes): {exc}"
             ) from exc
 
+    def _unreadable(self, response: httpx.Response, problem: str) -> MedplumError:
+        """The ``MedplumError`` for a 2xx answer the SDK cannot use (not JSON, not an object, an
+        empty body where a resource is due), saying which call got it: status, method and the
+        PHI-free path template (never the body, which may be a proxy's page echoing the URL)."""
+        where = f"HTTP {response.status_code}"
+        try:
+            request = response.request
+        except RuntimeError:  # a response built by hand, without a request
+            pass
+        else:
+            template = describe_fhir_path(request.url.path, self._fhir_prefix)[3]
+            where += f" from {request.method} {template}"
+            if (
+                request.method not in _SAFE_METHODS
+                and 200 <= response.status_code < 300
+                and not _is_search_post(request)
+            ):
+                # The caller must not take this for a failed write and send it again blind.
+                where += "; the server reported success, so it was most likely applied"
+        return MedplumError(f"{problem} ({where})", response.status_code, response=response)
+
     # --- the request path -------------------------------------------------------------------
+
+    @overload
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        base: Base = "fhir",
+        params: QueryParams | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        action: RequestAction | None = None,
+        operation: str | None = None,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        path_template: str | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
+        precondition: Callable[[], None] | None = None,
+        convert: None = None,
+    ) -> httpx.Response: ...
+
+    @overload
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        base: Base = "fhir",
+        params: QueryParams | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        action: RequestAction | None = None,
+        operation: str | None = None,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        path_template: str | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
+        precondition: Callable[[], None] | None = None,
+        convert: Callable[[httpx.Response], ResultT],
+    ) -> ResultT: ...
 
     def _request(
         self,
@@ -526,14 +591,19 @@ class SyncBaseClient:
         timeout: float | httpx.Timeout | None = None,
         refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
         precondition: Callable[[], None] | None = None,
-    ) -> httpx.Response:
-        """Send one logical call and return its 2xx (or 304) response.
+        convert: Callable[[httpx.Response], Any] | None = None,
+    ) -> Any:
+        """Send one logical call and return its 2xx (or 304) response, or what ``convert``
+        reads from it.
 
         Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass, a
         transport failure or an undecodable body ``NetworkError``, a cross-origin
         ``base="absolute"`` URL ``UnsafeRedirectError``, any other 3xx (never followed)
         ``UnsafeRedirectError`` when it points at another origin, else ``MedplumError``.
         Exactly one ``RequestEvent`` is emitted, whatever happens (a cancellation included).
+        ``convert`` runs before it: an answer it cannot use (``MedplumError``: an HTML page,
+        an empty body where a resource is due) is the event's ``final_exception`` too, not a
+        success the caller never saw.
         ``refine_error`` may replace the exception of an error answer with a more precise one
         (what the caller, the attempt and the event all see). ``precondition`` runs once the
         request is prepared, before anything is sent: an exception from it ends the call (its
@@ -556,7 +626,8 @@ class SyncBaseClient:
             safe = (
                 replay_safe if replay_safe is not None else RetryPolicy.is_replay_safe(call.method)
             )
-            return self._send(call, safe)
+            response = self._send(call, safe)
+            return response if convert is None else convert(response)
         except BaseException as exc:
             error = exc
             raise
@@ -749,7 +820,8 @@ class SyncBaseClient:
                 delay = policy.delay_for_error(exc, tries, replay_safe=replay_safe)
                 if delay is None:
                     raise NetworkError(
-                        f"{call.method} {self._template(call)} failed: {type(exc).__name__}",
+                        f"{call.method} {self._template(call)} failed: {type(exc).__name__} "
+                        f"after {len(attempts)} attempt(s); {_reached(exc, possibly_sent)}",
                         possibly_committed=possibly_sent,
                     ) from exc
                 _synchronization.sleep(delay)
@@ -1007,6 +1079,16 @@ def _check_header(name: object, value: object) -> None:
         raise ValueError(
             f"header {name!r} has a control character or leading/trailing whitespace in its value"
         )
+
+
+def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:
+    """What a transport failure means for the call, for its NetworkError's message: whether a
+    write may have been applied, so the caller checks before sending it again."""
+    if isinstance(exc, httpx.DecodingError):
+        return "the server answered, but its body could not be decoded (its Content-Encoding)"
+    if possibly_sent:
+        return "the request may have reached the server"
+    return "the request never reached the server"
 
 
 def _set_header(headers: dict[str, str], name: str, value: str) -> None:

@@ -256,13 +256,13 @@ class MedplumClient(
         Wire: ``GET {resourceType}/{id}`` (base fhir), RequestEvent.action ``read``.
         """
         check_model_class("as_fhir", as_fhir, resource_type)
-        response = self._call_endpoint(
+        return self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": resource_type, "id": resource_id},
             headers=headers,
             on_behalf_of=on_behalf_of,
+            convert=lambda response: self._model_response(response, as_fhir),
         )
-        return self._model_response(response, as_fhir)
 
     @overload
     def vread_resource(
@@ -319,13 +319,13 @@ class MedplumClient(
         Wire: ``GET {resourceType}/{id}/_history/{vid}`` (base fhir), RequestEvent.action ``read``.
         """
         check_model_class("as_fhir", as_fhir, resource_type)
-        response = self._call_endpoint(
+        return self._call_endpoint(
             ENDPOINTS["vread_resource"],
             {"resourceType": resource_type, "id": resource_id, "vid": version_id},
             headers=headers,
             on_behalf_of=on_behalf_of,
+            convert=lambda response: self._model_response(response, as_fhir),
         )
-        return self._model_response(response, as_fhir)
 
     @overload
     def update_resource(
@@ -583,13 +583,13 @@ class MedplumClient(
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
         check_model_class("as_fhir", as_fhir)
-        response = self._call_endpoint(
+        return self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
             params=build_search_params(query),
             on_behalf_of=on_behalf_of,
+            convert=lambda response: self._bundle_response(response, return_bundle, as_fhir),
         )
-        return self._bundle_response(response, return_bundle, as_fhir)
 
     def search_one(
         self,
@@ -914,13 +914,13 @@ class MedplumClient(
 
         Wire: ``POST $graphql`` (base fhir), RequestEvent.action ``operation``.
         """
-        response = self._call_endpoint(
+        return self._call_endpoint(
             ENDPOINTS["execute_graphql"],
             {},
             json=graphql_body(query, variables),
             on_behalf_of=on_behalf_of,
+            convert=self._dict_response,
         )
-        return self._dict_response(response)
 
     def get(self, path: str, **kwargs: Unpack[RequestOptions]) -> Any:
         """GET a Medplum API endpoint outside the FHIR routes (the runtime's request path).
@@ -1212,14 +1212,14 @@ class MedplumClient(
 
         Wire: ``POST Binary`` (base fhir), RequestEvent.action ``create``.
         """
-        response = self._call_endpoint(
+        return self._call_endpoint(
             ENDPOINTS["upload_binary"],
             {},
             content=binary_content("content", content),
             headers={"Content-Type": mime_type("content_type", content_type)},
             on_behalf_of=on_behalf_of,
+            convert=lambda response: self._model_response(response, None),
         )
-        return self._dict_response(response)
 
     def download_binary(self, binary_id: str, *, on_behalf_of: str | None = None) -> bytes:
         """Download the raw bytes of a Binary resource.

@@ -52,8 +52,9 @@ class AccessOverrides(Dispatch):
         values = {"resourceType": "ProjectMembership", "id": bare_id}
         conflicts = 0
         while True:
-            read = await self._call_endpoint(ENDPOINTS["read_resource"], values, on_behalf_of="")
-            membership = self._dict_response(read)
+            membership = await self._call_endpoint(
+                ENDPOINTS["read_resource"], values, on_behalf_of="", convert=self._dict_response
+            )
             version = require_version_id(membership)
             remote = membership.get("access")
             merged, managed_count, untouched_count = plan(remote)
@@ -74,13 +75,14 @@ class AccessOverrides(Dispatch):
                     json={**membership, "access": merged},
                     headers={"If-Match": f'W/"{version}"'},
                     on_behalf_of="",
+                    convert=self._dict_response,
                 )
             except PreconditionFailedError:
                 if conflicts >= max_retries:
                     raise
                 conflicts += 1
                 continue
-            new_version = require_version_id(self._dict_response(written))
+            new_version = require_version_id(written)
             return MergeResult(True, new_version, managed_count, untouched_count)
 
     async def _merge_project_membership_access(

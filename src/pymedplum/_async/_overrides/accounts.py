@@ -30,10 +30,10 @@ class AccountOverrides(Dispatch):
         ]
         if propagate:
             parameter.append({"name": "propagate", "valueBoolean": True})
-        response = await self._call_endpoint(
+        return await self._call_endpoint(
             ENDPOINTS["set_accounts"],
             {"resourceType": resource_type, "id": resource_id},
             json={"resourceType": "Parameters", "parameter": parameter},
             headers={"Prefer": "respond-async"} if prefer_async else None,
+            convert=self._dict_response,
         )
-        return self._dict_response(response)

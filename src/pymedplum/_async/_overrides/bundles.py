@@ -34,16 +34,22 @@ class BundleOverrides(Dispatch):
             data = stamp_bundle_accounts(data, accounts)
         # A Bundle without a type cannot be processed; "batch" is what this method means.
         data = {"resourceType": "Bundle", "type": "batch", **data}
-        response = await self._call_endpoint(
-            ENDPOINTS["execute_batch"], {}, json=data, on_behalf_of=on_behalf_of
+        return await self._call_endpoint(
+            ENDPOINTS["execute_batch"],
+            {},
+            json=data,
+            on_behalf_of=on_behalf_of,
+            convert=self._dict_response,
         )
-        return self._dict_response(response)
 
     async def _execute_transaction(
         self, *, bundle: Mapping[str, Any] | BaseModel, on_behalf_of: str | None
     ) -> dict[str, Any]:
         data = {**_bundle_json(bundle), "resourceType": "Bundle", "type": "transaction"}
-        response = await self._call_endpoint(
-            ENDPOINTS["execute_transaction"], {}, json=data, on_behalf_of=on_behalf_of
+        return await self._call_endpoint(
+            ENDPOINTS["execute_transaction"],
+            {},
+            json=data,
+            on_behalf_of=on_behalf_of,
+            convert=self._dict_response,
         )
-        return self._dict_response(response)

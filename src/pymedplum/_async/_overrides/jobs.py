@@ -29,7 +29,8 @@ _JOB_PATH = re.compile(f"job/({ID_PATTERN})/status")
 class JobOverrides(Dispatch):
     """Bodies of get_async_job_status and wait_for_async_job."""
 
-    async def _job_status_request(self, locator: str) -> httpx.Response:
+    async def _job_status_request(self, locator: str) -> tuple[int, dict[str, Any]]:
+        """``(HTTP status, JSON object)`` of one status check (``{}`` for a 202 without body)."""
         endpoint = ENDPOINTS["get_async_job_status"]
         if is_absolute_url(locator):
             # The poll carries the bearer token: a job URL must stay on the client's origin.
@@ -38,13 +39,20 @@ class JobOverrides(Dispatch):
             if match is None:
                 # Another status URL (a Bulk Data export's): the RequestEvent describes the URL
                 # itself, not a job/{id}/status it is not.
-                return await self._request("GET", locator, base="absolute", action="read")
+                return await self._request(
+                    "GET", locator, base="absolute", action="read", convert=self._job_answer
+                )
             # The job's id goes into the RequestEvent as for a bare id (resource_id, template).
-            return await self._call_endpoint(endpoint, {"id": match.group(1)}, url=locator)
-        return await self._call_endpoint(endpoint, {"id": locator})
+            return await self._call_endpoint(
+                endpoint, {"id": match.group(1)}, url=locator, convert=self._job_answer
+            )
+        return await self._call_endpoint(endpoint, {"id": locator}, convert=self._job_answer)
+
+    def _job_answer(self, response: httpx.Response) -> tuple[int, dict[str, Any]]:
+        return response.status_code, self._dict_response(response)
 
     async def _get_async_job_status(self, *, job: JobReference) -> dict[str, Any]:
-        return self._dict_response(await self._job_status_request(job_locator(job)))
+        return (await self._job_status_request(job_locator(job)))[1]
 
     async def _wait_for_async_job(
         self, *, job: JobReference, poll_interval: float, timeout: float | None
@@ -55,11 +63,8 @@ class JobOverrides(Dispatch):
         locator = job_locator(job)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            response = await self._job_status_request(locator)
-            status = self._dict_response(response)
-            if status.get("status") in TERMINAL_JOB_STATUSES or bulk_data_done(
-                response.status_code, status
-            ):
+            status_code, status = await self._job_status_request(locator)
+            if status.get("status") in TERMINAL_JOB_STATUSES or bulk_data_done(status_code, status):
                 return status
             if deadline is None:
                 await sleep(poll_interval)
@@ -67,13 +72,13 @@ class JobOverrides(Dispatch):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(
-                    f"async job still {_state(response, status)} after {timeout} seconds"
+                    f"async job still {_state(status_code, status)} after {timeout} seconds"
                 )
             await sleep(min(poll_interval, remaining))
 
 
-def _state(response: httpx.Response, status: dict[str, Any]) -> str:
+def _state(status_code: int, status: dict[str, Any]) -> str:
     """How a job that is not done reads in the timeout message: its AsyncJob status, or, for a
     Bulk Data status URL (a 202 without a body), that it is still running."""
     state = status.get("status")
-    return repr(state) if state is not None else f"running (HTTP {response.status_code})"
+    return repr(state) if state is not None else f"running (HTTP {status_code})"

@@ -22,7 +22,11 @@ from pymedplum._request_builders import (
 from pymedplum._security import check_same_origin
 from pymedplum.bundle import FHIRBundle, validate_entry
 from pymedplum.endpoint_types import ModelT, SearchQuery, SummaryMode, TotalMode
-from pymedplum.exceptions import MedplumError
+
+# Pages in a row that may yield nothing while still linking a next one. An iteration that
+# yields nothing never hands control back, so a server handing out a new next link with every
+# empty page (a paging bug) would hold the caller forever: past this many it is an error.
+MAX_EMPTY_PAGES = 10
 
 # Options that take one value: given both in ``query`` and as an argument is ambiguous.
 _SINGLE_VALUED = frozenset({"_summary", "_elements", "_total", "_at", "_count", "_offset", "_sort"})
@@ -54,13 +58,14 @@ class SearchOverrides(Dispatch):
         params = [p for p in build_search_params(query) if p[0] != "_count"]
         # _summary=count stays last: Medplum would let the _count after it return a resource.
         params = summary_count_last([*params, ("_count", "1")])
-        response = await self._call_endpoint(
+        page = await self._call_endpoint(
             ENDPOINTS["search_one"],
             {"resourceType": resource_type},
             params=params,
             on_behalf_of=on_behalf_of,
+            convert=self._searchset,
         )
-        found = matches(self._dict_response(response))
+        found = matches(page)
         return found[0] if found else None
 
     def _search_resource_pages(
@@ -91,14 +96,24 @@ class SearchOverrides(Dispatch):
     ) -> AsyncIterator[dict[str, Any] | ModelT]:
         endpoint = ENDPOINTS["search_resource_pages"]
         values = {"resourceType": resource_type}
-        response = await self._call_endpoint(
-            endpoint, values, params=build_search_params(query), on_behalf_of=on_behalf_of
+
+        def read_page(response: httpx.Response) -> tuple[httpx.Response, dict[str, Any]]:
+            return response, self._searchset(response, exact_decimals=as_fhir is not None)
+
+        response, page = await self._call_endpoint(
+            endpoint,
+            values,
+            params=build_search_params(query),
+            on_behalf_of=on_behalf_of,
+            convert=read_page,
         )
         seen = {_page_key(_page_url(response.request))}
         page_number = 1
+        empty_pages = 0
         while True:
-            page = self._dict_response(response, exact_decimals=as_fhir is not None)
-            for index, resource in match_entries(page):
+            found = match_entries(page)
+            empty_pages = 0 if found else empty_pages + 1
+            for index, resource in found:
                 if as_fhir is None:
                     yield resource
                 else:
@@ -114,11 +129,19 @@ class SearchOverrides(Dispatch):
             url = link if is_absolute_url(link) else urljoin(base, link)
             check_same_origin(self._origin, url, what="the Bundle's next link")
             if _page_key(url) in seen:  # a server paging bug must not loop forever
-                raise MedplumError("the Bundle's next link points at a page already fetched")
+                raise self._unreadable(
+                    response, "the Bundle's next link points at a page already fetched"
+                )
+            if empty_pages >= MAX_EMPTY_PAGES:
+                raise self._unreadable(
+                    response,
+                    f"{empty_pages} search pages in a row had no results but a next link; "
+                    "stopped following them (a server paging bug would never end)",
+                )
             seen.add(_page_key(url))
             page_number += 1
-            response = await self._call_endpoint(
-                endpoint, values, url=url, on_behalf_of=on_behalf_of
+            response, page = await self._call_endpoint(
+                endpoint, values, url=url, on_behalf_of=on_behalf_of, convert=read_page
             )
 
     async def _search_with_options(
@@ -159,10 +182,10 @@ class SearchOverrides(Dispatch):
         for name, _ in options:
             if name in _SINGLE_VALUED and name in in_query:
                 raise ValueError(f"{name} is given both in query and as an argument; give it once")
-        response = await self._call_endpoint(
+        return await self._call_endpoint(
             ENDPOINTS["search_with_options"],
             {"resourceType": resource_type},
             params=summary_count_last(params + options),
             on_behalf_of=on_behalf_of,
+            convert=lambda response: self._bundle_response(response, return_bundle, as_fhir),
         )
-        return self._bundle_response(response, return_bundle, as_fhir)

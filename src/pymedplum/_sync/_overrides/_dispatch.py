@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, overload
+from decimal import Decimal
+from typing import Any, TypeVar, overload
 
 import httpx
 import pydantic
@@ -51,7 +52,9 @@ def _from_location(response: httpx.Response) -> dict[str, Any]:
         if not location:
             continue
         try:
-            match = _LOCATION.search(httpx.URL(location).path)
+            # A relative Location ("Patient/1/_history/2", RFC 9110 10.2.2) is relative to the
+            # request's URL, as a browser would read it.
+            match = _LOCATION.search(response.request.url.join(location).path)
         except httpx.InvalidURL:
             match = None
         if match is not None:
@@ -68,8 +71,80 @@ def _from_location(response: httpx.Response) -> dict[str, Any]:
     return data
 
 
+ResultT = TypeVar("ResultT")
+
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _may_lack_body(response: httpx.Response) -> bool:
+    """Whether an answer may come without a body where an object is due: a 202 (accepted, still
+    running: a Bulk Data export's status), or a 304 to the caller's own If-None-Match /
+    If-Modified-Since (an unprompted 304 is no answer: it would read as an empty result)."""
+    if response.status_code == 202:
+        return True
+    headers = response.request.headers
+    return response.status_code == 304 and (
+        "If-None-Match" in headers or "If-Modified-Since" in headers
+    )
+
+
+def _unchanged(response: httpx.Response) -> httpx.Response:
+    return response
+
+
+def _json_kind(value: object) -> str:
+    """How a JSON value reads in an error message: ``null``, ``a list``, ``a string``, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float, Decimal)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
 class Dispatch(SyncBaseClient):
     """Sends endpoint requests and converts their responses; the base of every override mixin."""
+
+    @overload
+    def _call_endpoint(
+        self,
+        endpoint: Endpoint,
+        values: Mapping[str, str | None],
+        *,
+        url: str | None = None,
+        method: str | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+        refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
+        precondition: Callable[[], None] | None = None,
+        convert: None = None,
+    ) -> httpx.Response: ...
+
+    @overload
+    def _call_endpoint(
+        self,
+        endpoint: Endpoint,
+        values: Mapping[str, str | None],
+        *,
+        url: str | None = None,
+        method: str | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_behalf_of: str | None = None,
+        replay_safe: bool | None = None,
+        refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
+        precondition: Callable[[], None] | None = None,
+        convert: Callable[[httpx.Response], ResultT],
+    ) -> ResultT: ...
 
     def _call_endpoint(
         self,
@@ -86,8 +161,11 @@ class Dispatch(SyncBaseClient):
         replay_safe: bool | None = None,
         refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None,
         precondition: Callable[[], None] | None = None,
-    ) -> httpx.Response:
-        """One request of ``endpoint``: its path filled from ``values`` (checked), or ``url``.
+        convert: Callable[[httpx.Response], Any] | None = None,
+    ) -> Any:
+        """One request of ``endpoint``: its path filled from ``values`` (checked), or ``url``;
+        the response, or what ``convert`` reads from it (inside the call, so that an answer it
+        cannot use is the RequestEvent's outcome too).
 
         ``url`` is a server-handed absolute URL (a next link, a job URL); the runtime checks it
         is on the client's origin. Emits one RequestEvent with the endpoint's action.
@@ -124,26 +202,45 @@ class Dispatch(SyncBaseClient):
             replay_safe=endpoint.replay_safe if replay_safe is None else replay_safe,
             refine_error=refine_error,
             precondition=precondition,
+            convert=convert or _unchanged,
         )
 
     def _dict_response(
         self, response: httpx.Response, *, exact_decimals: bool = False
     ) -> dict[str, Any]:
-        """The JSON object of a response ({} for an empty body); MedplumError for anything else.
+        """The JSON object of a response; MedplumError for anything else, an empty body too
+        unless the status allows one (202, a 304 the caller asked for: then ``{}``).
 
         ``exact_decimals``: numbers with a fraction or exponent become ``Decimal`` with their
         text (``72.50`` stays ``72.50``) — for resources about to be validated into models.
         """
         data = self._json(response) if not exact_decimals else self._exact_json(response)
-        if data is None:
+        if isinstance(data, dict):
+            return data
+        if not response.content and _may_lack_body(response):
             return {}
-        if not isinstance(data, dict):
-            raise MedplumError(
-                f"expected a JSON object from the server, got {type(data).__name__}",
-                response.status_code,
-                response=response,
-            )
-        return data
+        # An empty 200 (or JSON null) read as {} would be a search without results, a batch
+        # without entries or a finished job: a proxy's or server's fault passed off as an answer.
+        got = "an empty body" if not response.content else _json_kind(data)
+        raise self._unreadable(response, f"expected a JSON object, got {got}")
+
+    def _searchset(
+        self, response: httpx.Response, *, exact_decimals: bool = False
+    ) -> dict[str, Any]:
+        """``_dict_response`` of a search page whose ``entry`` and ``link`` (when present) are
+        lists of objects, as the paging reads them; MedplumError naming the field otherwise
+        (iterating an int failed with a bare TypeError, a dict's keys yielded nothing)."""
+        page = self._dict_response(response, exact_decimals=exact_decimals)
+        for field in ("entry", "link"):
+            items = page.get(field)
+            if items is not None and not (
+                isinstance(items, list) and all(isinstance(item, dict) for item in items)
+            ):
+                what = _json_kind(items) if not isinstance(items, list) else "a list of non-objects"
+                raise self._unreadable(
+                    response, f"expected the Bundle's {field} to be a list of objects, got {what}"
+                )
+        return page
 
     def _exact_json(self, response: httpx.Response) -> Any:
         """``_json`` with decimals kept as ``Decimal`` (their text intact)."""
@@ -170,6 +267,9 @@ class Dispatch(SyncBaseClient):
         write was applied.
         """
         if not response.content:
+            if response.request.method in _READ_METHODS and not _may_lack_body(response):
+                # A read answered with nothing: no resource, not an empty one.
+                raise self._unreadable(response, "expected a JSON object, got an empty body")
             data = _from_location(response)
             if as_fhir is None:
                 return data
@@ -195,20 +295,21 @@ class Dispatch(SyncBaseClient):
         try:
             return as_fhir.model_validate_json(response.content)
         except pydantic.ValidationError as exc:
-            if exc.errors()[0]["type"] == "json_invalid":
-                # Not JSON at all (a proxy's HTML page): the same MedplumError, with the
-                # response, as without as_fhir; a resource that does not fit the model stays
-                # pydantic's ValidationError.
-                self._json(response)
+            first = exc.errors()[0]
+            if first["type"] == "json_invalid" or not first["loc"]:
+                # Not JSON at all (a proxy's HTML page), or JSON that is no object (null, a
+                # list): the same MedplumError, with the response, as without as_fhir; a
+                # resource that does not fit the model stays pydantic's ValidationError.
+                self._dict_response(response)
             raise
 
     def _bundle_response(
         self, response: httpx.Response, return_bundle: bool, as_fhir: type[ModelT] | None
     ) -> dict[str, Any] | FHIRBundle[Any]:
         """A searchset: the Bundle dict, or a FHIRBundle (typed by ``as_fhir``) on request."""
-        data = self._dict_response(response)
         if not return_bundle:
-            return data
+            return self._dict_response(response)
+        data = self._searchset(response)
         if as_fhir is None:
             return FHIRBundle(data)
         # Decoded a second time for the models, decimals kept as their text: the bundle's dicts

@@ -31,7 +31,8 @@ _JOB_PATH = re.compile(f"job/({ID_PATTERN})/status")
 class JobOverrides(Dispatch):
     """Bodies of get_async_job_status and wait_for_async_job."""
 
-    def _job_status_request(self, locator: str) -> httpx.Response:
+    def _job_status_request(self, locator: str) -> tuple[int, dict[str, Any]]:
+        """``(HTTP status, JSON object)`` of one status check (``{}`` for a 202 without body)."""
         endpoint = ENDPOINTS["get_async_job_status"]
         if is_absolute_url(locator):
             # The poll carries the bearer token: a job URL must stay on the client's origin.
@@ -40,13 +41,20 @@ class JobOverrides(Dispatch):
             if match is None:
                 # Another status URL (a Bulk Data export's): the RequestEvent describes the URL
                 # itself, not a job/{id}/status it is not.
-                return self._request("GET", locator, base="absolute", action="read")
+                return self._request(
+                    "GET", locator, base="absolute", action="read", convert=self._job_answer
+                )
             # The job's id goes into the RequestEvent as for a bare id (resource_id, template).
-            return self._call_endpoint(endpoint, {"id": match.group(1)}, url=locator)
-        return self._call_endpoint(endpoint, {"id": locator})
+            return self._call_endpoint(
+                endpoint, {"id": match.group(1)}, url=locator, convert=self._job_answer
+            )
+        return self._call_endpoint(endpoint, {"id": locator}, convert=self._job_answer)
+
+    def _job_answer(self, response: httpx.Response) -> tuple[int, dict[str, Any]]:
+        return response.status_code, self._dict_response(response)
 
     def _get_async_job_status(self, *, job: JobReference) -> dict[str, Any]:
-        return self._dict_response(self._job_status_request(job_locator(job)))
+        return (self._job_status_request(job_locator(job)))[1]
 
     def _wait_for_async_job(
         self, *, job: JobReference, poll_interval: float, timeout: float | None
@@ -57,11 +65,8 @@ class JobOverrides(Dispatch):
         locator = job_locator(job)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            response = self._job_status_request(locator)
-            status = self._dict_response(response)
-            if status.get("status") in TERMINAL_JOB_STATUSES or bulk_data_done(
-                response.status_code, status
-            ):
+            status_code, status = self._job_status_request(locator)
+            if status.get("status") in TERMINAL_JOB_STATUSES or bulk_data_done(status_code, status):
                 return status
             if deadline is None:
                 sleep(poll_interval)
@@ -69,13 +74,13 @@ class JobOverrides(Dispatch):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(
-                    f"async job still {_state(response, status)} after {timeout} seconds"
+                    f"async job still {_state(status_code, status)} after {timeout} seconds"
                 )
             sleep(min(poll_interval, remaining))
 
 
-def _state(response: httpx.Response, status: dict[str, Any]) -> str:
+def _state(status_code: int, status: dict[str, Any]) -> str:
     """How a job that is not done reads in the timeout message: its AsyncJob status, or, for a
     Bulk Data status URL (a 202 without a body), that it is still running."""
     state = status.get("status")
-    return repr(state) if state is not None else f"running (HTTP {response.status_code})"
+    return repr(state) if state is not None else f"running (HTTP {status_code})"

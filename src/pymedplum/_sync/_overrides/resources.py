@@ -91,14 +91,14 @@ class ResourceOverrides(Dispatch):
         on_behalf_of: str | None,
     ) -> dict[str, Any] | ModelT:
         head, body = _prepared(resource, accounts, "resourceType")
-        response = self._call_endpoint(
+        return self._call_endpoint(
             ENDPOINTS["create_resource"],
             {"resourceType": head["resourceType"]},
             json=body,
             headers=headers,
             on_behalf_of=on_behalf_of,
+            convert=lambda response: self._model_response(response, as_fhir),
         )
-        return self._model_response(response, as_fhir)
 
     def _create_resource_if_none_exist(
         self,
@@ -112,14 +112,14 @@ class ResourceOverrides(Dispatch):
     ) -> dict[str, Any] | ModelT:
         query = normalize_if_none_exist(if_none_exist, self._origin)
         head, body = _prepared(resource, accounts, "resourceType")
-        response = self._call_endpoint(
+        return self._call_endpoint(
             ENDPOINTS["create_resource_if_none_exist"],
             {"resourceType": head["resourceType"]},
             json=body,
             headers=merge_headers({"If-None-Exist": query}, headers),
             on_behalf_of=on_behalf_of,
+            convert=lambda response: self._model_response(response, as_fhir),
         )
-        return self._model_response(response, as_fhir)
 
     def _update_resource(
         self,
@@ -136,14 +136,14 @@ class ResourceOverrides(Dispatch):
         explicit = has_header(headers, "If-Match")
         version_tag = resolve_if_match(head, False if explicit and if_match is True else if_match)
         own = {} if version_tag is None or explicit else {"If-Match": version_tag}
-        response = self._call_endpoint(
+        return self._call_endpoint(
             ENDPOINTS["update_resource"],
             {"resourceType": head["resourceType"], "id": head["id"]},
             json=body,
             headers=merge_headers(own, headers),
             on_behalf_of=on_behalf_of,
+            convert=lambda response: self._model_response(response, as_fhir),
         )
-        return self._model_response(response, as_fhir)
 
     def _patch_resource(
         self,
@@ -164,15 +164,15 @@ class ResourceOverrides(Dispatch):
             # still sent, for servers that check it (they answer 412 first).
             ops = [version_test_operation(version), *ops]
             refine = functools.partial(_stale_patch, version=version)
-        response = self._call_endpoint(
+        return self._call_endpoint(
             ENDPOINTS["patch_resource"],
             {"resourceType": resource_type, "id": resource_id},
             json=ops,
             headers=merge_headers({"Content-Type": "application/json-patch+json"}, headers),
             on_behalf_of=on_behalf_of,
             refine_error=refine,
+            convert=lambda response: self._model_response(response, as_fhir),
         )
-        return self._model_response(response, as_fhir)
 
     def _delete_resource(
         self,

@@ -61,25 +61,22 @@ class TerminologyOverrides(Dispatch):
         )
         endpoint = ENDPOINTS["expand_valueset"]
         if valueset_id is None:
-            return self._dict_response(self._call_endpoint(endpoint, {}, params=params))
+            return self._call_endpoint(endpoint, {}, params=params, convert=self._dict_response)
         # Medplum routes $expand at the type level only: ValueSet/{id}/$expand answers 404
         # (packages/server/src/fhir/routes.ts). So the ValueSet is read and POSTed as the
         # valueSet parameter, which expands exactly that resource (a url could match another).
-        read = self._call_endpoint(
+        valueset = self._call_endpoint(
             ENDPOINTS["read_resource"],
             {"resourceType": "ValueSet", "id": check_id("valueset_id", valueset_id)},
+            convert=self._dict_response,
         )
         body = {
             "resourceType": "Parameters",
-            "parameter": [{"name": "valueSet", "resource": self._dict_response(read)}, *parameters],
+            "parameter": [{"name": "valueSet", "resource": valueset}, *parameters],
         }
-        response = self._call_endpoint(
-            endpoint,
-            {},
-            method="POST",
-            json=body,
+        return self._call_endpoint(
+            endpoint, {}, method="POST", json=body, convert=self._dict_response
         )
-        return self._dict_response(response)
 
     def _lookup_concept(
         self,
@@ -103,14 +100,14 @@ class TerminologyOverrides(Dispatch):
             display_language=display_language,
             property=property,
         )
-        response = self._call_endpoint(
+        return self._call_endpoint(
             ENDPOINTS["lookup_concept"],
             {"id": codesystem_id},
             method="GET" if body is None else "POST",
             params=params,
             json=body,
+            convert=self._dict_response,
         )
-        return self._dict_response(response)
 
     def _translate_concept(
         self,
@@ -139,11 +136,11 @@ class TerminologyOverrides(Dispatch):
             target_system=target_system,
             reverse=reverse,
         )
-        response = self._call_endpoint(
+        return self._call_endpoint(
             ENDPOINTS["translate_concept"],
             {"id": conceptmap_id},
             method="GET" if body is None else "POST",
             params=params,
             json=body,
+            convert=self._dict_response,
         )
-        return self._dict_response(response)
