@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
+from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel
@@ -71,6 +73,38 @@ def to_fhir_json(resource: dict[str, Any] | BaseModel) -> dict[str, Any]:
     return as_fhir_dict(resource, "resource")
 
 
+_T = TypeVar("_T")
+
+# pydantic's serializer warning quotes the unexpected value (PHI, for a patient's name).
+_WARNED_INPUT = re.compile(r"input_value=.*?, input_type=", re.DOTALL)
+
+
+def dump_quietly(dump: Callable[..., _T], **kwargs: Any) -> _T:
+    """``dump(**kwargs)`` (a model's ``model_dump`` or ``model_dump_json``) with pydantic's
+    warning about a value of the wrong type re-issued without the value.
+
+    A dict appended to ``patient.name`` is seen by no validation; pydantic writes it as it is
+    and warns, quoting it, and warnings end up in logs (the models' errors never show values).
+    Used where the SDK writes a model itself (request bodies, ``to_fhir_json``): pydantic's
+    ``warnings="error"`` costs ~2 us a call (a str argument), nothing beside a request, too much
+    for every ``model_dump_json``, which keeps pydantic's own behaviour.
+    """
+    try:
+        return dump(warnings="error", **kwargs)
+    except pydantic_core.PydanticSerializationError as exc:
+        text = str(exc)
+        if "PydanticSerializationUnexpectedValue" not in text:
+            raise
+        warnings.warn(
+            _WARNED_INPUT.sub("input_type=", text)
+            + "\n  (a value put inside a list or dict element is not validated: assign the"
+            " element again, e.g. patient.name = patient.name, to validate it)",
+            UserWarning,
+            stacklevel=3,
+        )
+        return dump(warnings=False, **kwargs)
+
+
 def as_fhir_dict(value: object, argument: str) -> dict[str, Any]:
     """``to_fhir_json`` for internal callers: the TypeError names *their* argument."""
     if isinstance(value, dict):
@@ -83,9 +117,13 @@ def as_fhir_dict(value: object, argument: str) -> dict[str, Any]:
             # Python mode keeps each decimal a Decimal; plain_json turns it into the int or
             # float that holds its value, and keeps the Decimal when none does (no digit lost,
             # where mode="json" would round it).
-            fhir: dict[str, Any] = plain_json(value.model_dump(by_alias=True, exclude_none=True))
+            fhir: dict[str, Any] = plain_json(
+                dump_quietly(value.model_dump, by_alias=True, exclude_none=True)
+            )
             return fhir
-        dumped: dict[str, Any] = value.model_dump(mode="json", by_alias=True, exclude_none=True)
+        dumped: dict[str, Any] = dump_quietly(
+            value.model_dump, mode="json", by_alias=True, exclude_none=True
+        )
         return dumped
     raise TypeError(f"{argument} must be a dict or a pydantic model, got {type(value).__name__}")
 
@@ -97,7 +135,9 @@ def wire_dict(model: BaseModel) -> dict[str, Any]:
     body must not lose ``1.50``'s trailing zero, so the client goes through the model's own
     lossless JSON instead.
     """
-    data: dict[str, Any] = decode_wire(model.model_dump_json(by_alias=True, exclude_none=True))
+    data: dict[str, Any] = decode_wire(
+        dump_quietly(model.model_dump_json, by_alias=True, exclude_none=True)
+    )
     return data
 
 
@@ -116,7 +156,7 @@ def encode_json(value: Any) -> bytes:
     models their FHIR JSON, dates ISO text; other types raise ``TypeError`` naming the type.
     """
     if isinstance(value, BaseModel):
-        return value.model_dump_json(by_alias=True, exclude_none=True).encode()
+        return dump_quietly(value.model_dump_json, by_alias=True, exclude_none=True).encode()
     marked = False
 
     def default(obj: object) -> object:
