@@ -12,10 +12,7 @@ import functools
 import inspect
 import logging
 import math
-import os
 import re
-import sys
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from datetime import date, datetime
 from typing import Any, ParamSpec
@@ -32,6 +29,7 @@ from pymedplum._fhir_rules import (
 )
 from pymedplum._security import Origin, check_same_origin
 from pymedplum._serialization import to_fhir_json, wire_dict
+from pymedplum._warnings import warn_caller
 from pymedplum.bundle import describe_non_model_class, model_resource_type
 
 P = ParamSpec("P")
@@ -393,20 +391,6 @@ def failed_version_test(outcome: Mapping[str, Any] | None, version: str) -> bool
             ):
                 return True
     return False
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def warn_caller(message: str) -> None:
-    """``warnings.warn(message)`` (a UserWarning) attributed to the first frame outside
-    pymedplum, so that it names the caller's line, whichever client and method led here."""
-    frame = sys._getframe(1)
-    level = 2
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back
-        level += 1
-    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def normalize_if_none_exist(value: object, expected: Origin) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -13,6 +12,8 @@ from typing import Any, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel
+
+from pymedplum._warnings import warn_caller
 
 __all__ = [
     "ExponentDecimal",
@@ -95,12 +96,10 @@ def dump_quietly(dump: Callable[..., _T], **kwargs: Any) -> _T:
         text = str(exc)
         if "PydanticSerializationUnexpectedValue" not in text:
             raise
-        warnings.warn(
+        warn_caller(
             _WARNED_INPUT.sub("input_type=", text)
             + "\n  (a value put inside a list or dict element is not validated: assign the"
-            " element again, e.g. patient.name = patient.name, to validate it)",
-            UserWarning,
-            stacklevel=3,
+            " element again, e.g. patient.name = patient.name, to validate it)"
         )
         return dump(warnings=False, **kwargs)
 

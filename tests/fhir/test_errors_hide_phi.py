@@ -37,6 +37,7 @@ def test_a_value_no_validation_saw_is_warned_about_without_the_value() -> None:
         with pytest.warns(UserWarning) as caught:
             assert dump() == written
         [warning] = caught
+        assert warning.filename == __file__  # the caller's line, not one inside pymedplum
         text = str(warning.message)
         assert "Expected `HumanName`" in text and "field_name='name'" in text
         assert "input_type=dict" in text and secret not in text

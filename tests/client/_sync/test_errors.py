@@ -352,3 +352,20 @@ def test_params_add_to_a_query_already_in_the_path(fake: FakeMedplum) -> None:
         ("b", "4"),
         ("c", "true"),
     ]
+
+
+def test_a_model_body_warning_names_the_callers_line(fake: FakeMedplum) -> None:
+    # The PHI-free re-issue of pydantic's warning (a dict appended to patient.name) pointed at
+    # a line inside pymedplum: the developer could not see which call wrote the model, and the
+    # default filter (once per line) showed it for the first call site only.
+    from pymedplum.fhir import HumanName, Patient
+
+    fake.queue("POST", "/fhir/R4/Patient", fake.json(201, {"resourceType": "Patient", "id": "1"}))
+    patient = Patient(name=[HumanName(family="Roe")])
+    assert patient.name is not None
+    patient.name.append({"family": "Doe"})  # type: ignore[arg-type]
+    client = make_client(fake)
+    with pytest.warns(UserWarning, match="not validated") as caught:
+        client.post("Patient", json=patient)
+    [warning] = caught
+    assert warning.filename == __file__
