@@ -651,6 +651,12 @@ async def test_delete_with_if_match_goes_ahead_when_no_version_can_be_read(
     h = make(handler)
     assert await h.call("delete_resource", "Patient", "123", headers={"If-Match": 'W/"2"'}) is None
     assert h.last.method == "DELETE" and h.last.headers["If-Match"] == 'W/"2"'
+    # The read's event says when it got nothing usable (it reads the answer inside its call).
+    read, delete = h.events
+    usable = answer.status_code == 200 and answer.headers["Content-Type"] == "application/json"
+    assert read.action == "read" and read.outcome == ("success" if usable else "error")
+    assert usable or isinstance(read.final_exception, MedplumError)
+    assert delete.outcome == "success"
 
 
 async def test_delete_with_if_match_on_behalf_of_reads_as_that_membership(make: Any) -> None:

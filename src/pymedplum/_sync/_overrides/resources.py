@@ -220,17 +220,19 @@ class ResourceOverrides(Dispatch):
         (the DELETE then goes out, and the server answers it as it does)."""
         others = {k: v for k, v in (headers or {}).items() if k.lower() != "if-match"}
         try:
-            response = self._call_endpoint(
+            # Read inside the call, as every endpoint's answer is: one it cannot use is the
+            # read's RequestEvent's final_exception, not a success.
+            body = self._call_endpoint(
                 ENDPOINTS["read_resource"],
                 values,
                 headers=others or None,
                 on_behalf_of=on_behalf_of,
+                convert=self._dict_response,
             )
-            body = self._json(response)
         except (NetworkError, TokenRefreshCooldownError):
             raise  # the DELETE could not go out either
-        except MedplumError:  # an error answer, a redirect, a body that is not JSON
+        except MedplumError:  # an error answer, a redirect, a body that is no JSON object
             return None
-        meta = body.get("meta") if isinstance(body, Mapping) else None
+        meta = body.get("meta")
         version = meta.get("versionId") if isinstance(meta, Mapping) else None
         return version if isinstance(version, str) else None
