@@ -102,8 +102,11 @@ async def test_an_empty_update_answer_names_the_resource_by_its_url_and_etag(mak
 async def test_an_empty_answer_naming_no_resource_is_a_clear_error_for_as_fhir(make: Any) -> None:
     h = make(lambda request: httpx.Response(200))
     assert await h.call("create_resource", {"resourceType": "Patient"}) == {}
-    with pytest.raises(MedplumError, match="empty body naming no resource"):
+    with pytest.raises(MedplumError, match="empty body naming no resource") as caught:
         await h.call("create_resource", {"resourceType": "Patient"}, as_fhir=Patient)
+    # Like every unusable 2xx: which call got it, and that the create was most likely applied
+    # (not a failed create to send again).
+    assert "(HTTP 200 from POST /fhir/R4/Patient; the server reported success" in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from pymedplum._request_builders import fill_path, search_as_post
 from pymedplum._serialization import decode_exact
 from pymedplum.bundle import FHIRBundle, response_bundle
 from pymedplum.endpoint_types import ModelT
-from pymedplum.exceptions import MedplumError, OperationOutcomeError
+from pymedplum.exceptions import OperationOutcomeError
 
 
 def _template(path: str, values: Mapping[str, str | None]) -> str:
@@ -284,11 +284,12 @@ class Dispatch(AsyncBaseClient):
                 else:
                     why = "an empty body naming no resource"
                     hint = " (was Prefer: return=minimal sent?)"
-                raise MedplumError(
+                # Named like every unusable 2xx: which call, and that a write most likely was
+                # applied (an empty 201 to a create is not a failed create to send again).
+                raise self._unreadable(
+                    response,
                     f"the server answered with {why}, so there is no {as_fhir.__name__} to "
                     f"return{hint}",
-                    response.status_code,
-                    response=response,
                 )
             return as_fhir.model_validate(data)
         if as_fhir is None:
