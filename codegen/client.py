@@ -276,7 +276,8 @@ def _py(value: str) -> str:
 
 
 def render_request_body(name: str, spec: dict[str, Any], indent: str) -> str:
-    """The body of a ``body: request`` method: one ``_send`` and the response conversion."""
+    """The body of a ``body: request`` method: one ``_call_endpoint``, its answer read by
+    ``convert=`` inside the call (bytes, text and none read the returned response)."""
     bind = spec.get("bind", {})
     bind_src = "{" + ", ".join(f"{_py(k)}: {v}" for k, v in bind.items()) + "}"
     args = [f"ENDPOINTS[{_py(name)}]", bind_src]
