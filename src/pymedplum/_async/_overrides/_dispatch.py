@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 import httpx
 import pydantic
 
-from pymedplum._async._base_client import AsyncBaseClient
+from pymedplum._async._base_client import AsyncBaseClient, ResultT
 from pymedplum._endpoints import Endpoint
 from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
 from pymedplum._request_builders import fill_path, search_as_post
@@ -68,8 +68,6 @@ def _from_location(response: httpx.Response) -> dict[str, Any]:
         data["meta"] = {"versionId": version}
     return data
 
-
-ResultT = TypeVar("ResultT")
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
 

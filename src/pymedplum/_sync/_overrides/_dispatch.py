@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 import httpx
 import pydantic
@@ -16,7 +16,7 @@ from pymedplum._endpoints import Endpoint
 from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
 from pymedplum._request_builders import fill_path, search_as_post
 from pymedplum._serialization import decode_exact
-from pymedplum._sync._base_client import SyncBaseClient
+from pymedplum._sync._base_client import ResultT, SyncBaseClient
 from pymedplum.bundle import FHIRBundle, response_bundle
 from pymedplum.endpoint_types import ModelT
 from pymedplum.exceptions import OperationOutcomeError
@@ -70,8 +70,6 @@ def _from_location(response: httpx.Response) -> dict[str, Any]:
         data["meta"] = {"versionId": version}
     return data
 
-
-ResultT = TypeVar("ResultT")
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
 
