@@ -446,6 +446,48 @@ async def test_update_rejects_an_if_match_of_another_type(make: Any) -> None:
     assert h.requests == []
 
 
+SUBSETTED_SYSTEMS = [
+    "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "http://hl7.org/fhir/v3/ObservationValue",  # what Medplum 5 writes
+]
+
+
+@pytest.mark.parametrize("system", SUBSETTED_SYSTEMS)
+@pytest.mark.parametrize("as_model", [False, True])
+@pytest.mark.parametrize("accounts", [None, "Organization/o1"])
+async def test_update_refuses_a_subsetted_resource(
+    make: Any, system: str, as_model: bool, accounts: str | None
+) -> None:
+    # Read with _elements / _summary, the resource lacks elements: the update replaced the
+    # stored resource with that subset (the elements left out were erased on the server).
+    data = {
+        "resourceType": "Patient",
+        "id": "123",
+        "meta": {"versionId": "5", "tag": [{"system": system, "code": "SUBSETTED"}]},
+        "name": [{"family": "Doe"}],
+    }
+    resource = FhirPatient.model_validate(data) if as_model else data
+    h = make(echo())
+    with pytest.raises(ValueError, match=r"^resource is tagged SUBSETTED in meta.tag: .*_elements"):
+        await h.call("update_resource", resource, accounts=accounts)
+    assert h.requests == []
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        {"system": "http://example.org/tags", "code": "SUBSETTED"},
+        {"system": SUBSETTED_SYSTEMS[0], "code": "UNSUBSETTED"},
+        {"code": "SUBSETTED"},
+        "SUBSETTED",
+    ],
+)
+async def test_update_sends_a_resource_with_other_tags(make: Any, tag: Any) -> None:
+    h = make(echo())
+    await h.call("update_resource", {"resourceType": "Patient", "id": "1", "meta": {"tag": [tag]}})
+    assert h.last.method == "PUT"
+
+
 @pytest.mark.parametrize("empty", ["", "  "])
 async def test_update_rejects_an_empty_if_match(make: Any, empty: str) -> None:
     # An empty If-Match header was sent; False is the way to send none.

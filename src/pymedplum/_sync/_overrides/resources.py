@@ -19,6 +19,7 @@ from pymedplum._request_builders import (
     merge_headers,
     normalize_if_none_exist,
     patch_operations,
+    refuse_subsetted,
     require_fields,
     resolve_if_match,
     resource_json,
@@ -132,6 +133,7 @@ class ResourceOverrides(Dispatch):
         if_match: bool | str,
     ) -> dict[str, Any] | ModelT:
         head, body = _prepared(resource, accounts, "resourceType", "id")
+        refuse_subsetted("resource", head)
         # An If-Match in headers wins: meta.versionId is then not read (nor checked).
         explicit = has_header(headers, "If-Match")
         version_tag = resolve_if_match(head, False if explicit and if_match is True else if_match)
