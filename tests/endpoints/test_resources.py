@@ -446,6 +446,49 @@ async def test_update_rejects_an_if_match_of_another_type(make: Any) -> None:
     assert h.requests == []
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "sent"),
+    [
+        ({}, 'W/"5"'),
+        ({"if_match": 'W/"4"'}, 'W/"4"'),
+        ({"headers": {"if-match": 'W/"3"'}}, 'W/"3"'),
+    ],
+)
+async def test_a_stale_update_says_which_version_it_sent(
+    make: Any, kwargs: dict[str, Any], sent: str
+) -> None:
+    # Medplum's 412 to a PUT carries only error/processing: the message said nothing more
+    # than "HTTP 412 ... [error/processing]".
+    h = make(lambda request: json_response(412, outcome("processing", diagnostics="secret")))
+    with pytest.raises(PreconditionFailedError) as caught:
+        await h.call("update_resource", VERSIONED, **kwargs)
+    message = str(caught.value)
+    assert message.startswith(
+        "HTTP 412 Precondition Failed from PUT /fhir/R4/Patient/{id} [error/processing]; "
+        f"If-Match {sent} is not the current version of the resource: nothing was updated"
+    )
+    assert "Read it again, re-apply the change" in message
+    assert "secret" not in message and "123" not in message
+    assert caught.value.status_code == 412 and caught.value.outcome == outcome(
+        "processing", diagnostics="secret"
+    )
+    assert caught.value.sanitize_for_logging()["path_template"] == "/fhir/R4/Patient/{id}"
+
+
+async def test_an_update_without_if_match_keeps_the_servers_412(make: Any) -> None:
+    h = make(lambda request: json_response(412, outcome("processing")))
+    with pytest.raises(PreconditionFailedError) as caught:
+        await h.call("update_resource", VERSIONED, if_match=False)
+    assert str(caught.value).endswith("[error/processing]")
+
+
+async def test_an_update_answered_409_is_not_reworded(make: Any) -> None:
+    h = make(lambda request: json_response(409, outcome("conflict")))
+    with pytest.raises(MedplumError) as caught:
+        await h.call("update_resource", VERSIONED)
+    assert "If-Match" not in str(caught.value)
+
+
 SUBSETTED_SYSTEMS = [
     "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
     "http://hl7.org/fhir/v3/ObservationValue",  # what Medplum 5 writes

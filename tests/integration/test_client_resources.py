@@ -171,6 +171,7 @@ async def test_update_sends_if_match_from_meta_version_and_stale_is_412(api: Api
     with pytest.raises(PreconditionFailedError) as stale:
         await api.call("update_resource", created)
     assert stale.value.status_code == 412
+    assert f'If-Match W/"{v1}" is not the current version of the resource' in str(stale.value)
     current = await api.call("read_resource", "Patient", created.id)
     assert current["active"] is True  # the stale write did not land
     assert current["meta"]["versionId"] == updated["meta"]["versionId"]
