@@ -690,6 +690,18 @@ def _versioned(version: str) -> Any:
     return handler
 
 
+async def test_delete_replayed_after_a_504_that_finds_it_gone_returns_none(
+    make: Any, no_sleep: list[float]
+) -> None:
+    # The first DELETE was applied behind a gateway that answered 504; the replay's 410 was
+    # raised as GoneError although the resource was deleted as asked.
+    answers = iter([httpx.Response(504), json_response(410, outcome("deleted"))])
+    h = make(lambda request: next(answers))
+    assert await h.call("delete_resource", "Patient", "123") is None
+    assert [r.method for r in h.requests] == ["DELETE", "DELETE"]
+    assert h.events[-1].outcome == "success"
+
+
 async def test_delete_with_the_current_if_match_reads_then_deletes(make: Any) -> None:
     h = make(_versioned("2"))
     headers = {"If-Match": 'W/"2"', "X-Trace": "t"}
