@@ -451,6 +451,36 @@ def require_fields(arg: str, resource: Mapping[str, Any], *fields: str) -> None:
             raise ValueError(f"{arg}.{field} must be a non-empty str, got {value!r}")
 
 
+# FHIR tags a resource read with _summary or _elements SUBSETTED (v3 ObservationValue; Medplum
+# 5 still writes the system's pre-THO URL). Writing it back replaces the stored resource with
+# the subset: every element left out of the read would be erased.
+_SUBSETTED_SYSTEMS = frozenset(
+    {
+        "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+        "http://hl7.org/fhir/v3/ObservationValue",
+    }
+)
+
+
+def refuse_subsetted(arg: str, resource: Mapping[str, Any]) -> None:
+    """ValueError when ``resource`` (FHIR JSON, at least its ``meta``) is tagged SUBSETTED."""
+    meta = resource.get("meta")
+    tags = meta.get("tag") if isinstance(meta, Mapping) else None
+    if not isinstance(tags, list):
+        return
+    for tag in tags:
+        if (
+            isinstance(tag, Mapping)
+            and tag.get("code") == "SUBSETTED"
+            and tag.get("system") in _SUBSETTED_SYSTEMS
+        ):
+            raise ValueError(
+                f"{arg} is tagged SUBSETTED in meta.tag: it was read with _summary or _elements "
+                "and lacks elements, which an update would erase on the server. Read it whole "
+                "(read_resource) and update that, or remove the tag to write it as it is"
+            )
+
+
 def account_references(accounts: str | Iterable[str]) -> list[str]:
     """Validate account references ("Organization/abc"), one or several, order kept."""
     if isinstance(accounts, str):

@@ -449,6 +449,91 @@ async def test_update_rejects_an_if_match_of_another_type(make: Any) -> None:
     assert h.requests == []
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "sent"),
+    [
+        ({}, 'W/"5"'),
+        ({"if_match": 'W/"4"'}, 'W/"4"'),
+        ({"headers": {"if-match": 'W/"3"'}}, 'W/"3"'),
+    ],
+)
+async def test_a_stale_update_says_which_version_it_sent(
+    make: Any, kwargs: dict[str, Any], sent: str
+) -> None:
+    # Medplum's 412 to a PUT carries only error/processing: the message said nothing more
+    # than "HTTP 412 ... [error/processing]".
+    h = make(lambda request: json_response(412, outcome("processing", diagnostics="secret")))
+    with pytest.raises(PreconditionFailedError) as caught:
+        await h.call("update_resource", VERSIONED, **kwargs)
+    message = str(caught.value)
+    assert message.startswith(
+        "HTTP 412 Precondition Failed from PUT /fhir/R4/Patient/{id} [error/processing]; "
+        f"If-Match {sent} is not the current version of the resource: nothing was updated"
+    )
+    assert "Read it again, re-apply the change" in message
+    assert "secret" not in message and "123" not in message
+    assert caught.value.status_code == 412 and caught.value.outcome == outcome(
+        "processing", diagnostics="secret"
+    )
+    assert caught.value.sanitize_for_logging()["path_template"] == "/fhir/R4/Patient/{id}"
+
+
+async def test_an_update_without_if_match_keeps_the_servers_412(make: Any) -> None:
+    h = make(lambda request: json_response(412, outcome("processing")))
+    with pytest.raises(PreconditionFailedError) as caught:
+        await h.call("update_resource", VERSIONED, if_match=False)
+    assert str(caught.value).endswith("[error/processing]")
+
+
+async def test_an_update_answered_409_is_not_reworded(make: Any) -> None:
+    h = make(lambda request: json_response(409, outcome("conflict")))
+    with pytest.raises(MedplumError) as caught:
+        await h.call("update_resource", VERSIONED)
+    assert "If-Match" not in str(caught.value)
+
+
+SUBSETTED_SYSTEMS = [
+    "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "http://hl7.org/fhir/v3/ObservationValue",  # what Medplum 5 writes
+]
+
+
+@pytest.mark.parametrize("system", SUBSETTED_SYSTEMS)
+@pytest.mark.parametrize("as_model", [False, True])
+@pytest.mark.parametrize("accounts", [None, "Organization/o1"])
+async def test_update_refuses_a_subsetted_resource(
+    make: Any, system: str, as_model: bool, accounts: str | None
+) -> None:
+    # Read with _elements / _summary, the resource lacks elements: the update replaced the
+    # stored resource with that subset (the elements left out were erased on the server).
+    data = {
+        "resourceType": "Patient",
+        "id": "123",
+        "meta": {"versionId": "5", "tag": [{"system": system, "code": "SUBSETTED"}]},
+        "name": [{"family": "Doe"}],
+    }
+    resource = FhirPatient.model_validate(data) if as_model else data
+    h = make(echo())
+    with pytest.raises(ValueError, match=r"^resource is tagged SUBSETTED in meta.tag: .*_elements"):
+        await h.call("update_resource", resource, accounts=accounts)
+    assert h.requests == []
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        {"system": "http://example.org/tags", "code": "SUBSETTED"},
+        {"system": SUBSETTED_SYSTEMS[0], "code": "UNSUBSETTED"},
+        {"code": "SUBSETTED"},
+        "SUBSETTED",
+    ],
+)
+async def test_update_sends_a_resource_with_other_tags(make: Any, tag: Any) -> None:
+    h = make(echo())
+    await h.call("update_resource", {"resourceType": "Patient", "id": "1", "meta": {"tag": [tag]}})
+    assert h.last.method == "PUT"
+
+
 @pytest.mark.parametrize("empty", ["", "  "])
 async def test_update_rejects_an_empty_if_match(make: Any, empty: str) -> None:
     # An empty If-Match header was sent; False is the way to send none.
@@ -606,6 +691,18 @@ def _versioned(version: str) -> Any:
         return json_response(200, outcome("informational"))
 
     return handler
+
+
+async def test_delete_replayed_after_a_504_that_finds_it_gone_returns_none(
+    make: Any, no_sleep: list[float]
+) -> None:
+    # The first DELETE was applied behind a gateway that answered 504; the replay's 410 was
+    # raised as GoneError although the resource was deleted as asked.
+    answers = iter([httpx.Response(504), json_response(410, outcome("deleted"))])
+    h = make(lambda request: next(answers))
+    assert await h.call("delete_resource", "Patient", "123") is None
+    assert [r.method for r in h.requests] == ["DELETE", "DELETE"]
+    assert h.events[-1].outcome == "success"
 
 
 async def test_delete_with_the_current_if_match_reads_then_deletes(make: Any) -> None:

@@ -1,5 +1,6 @@
-"""examples/quickstart.py and scripts/demo.py, run as a user runs them, against the session's
-local Medplum server (the ``medplum_server`` fixture of tests/conftest.py)."""
+"""examples/quickstart.py, examples/concurrent_updates.py and scripts/demo.py, run as a user
+runs them, against the session's local Medplum server (the ``medplum_server`` fixture of
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -112,3 +113,21 @@ def test_demo_refuses_partial_settings() -> None:
     result = run("scripts/demo.py", env)
     assert result.returncode == 2
     assert "MEDPLUM_CLIENT_ID, MEDPLUM_CLIENT_SECRET not" in result.stdout
+
+
+def test_concurrent_updates_keeps_every_writers_note(medplum_server: harness.MedplumServer) -> None:
+    result = run("examples/concurrent_updates.py", server_env(medplum_server))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ""
+    assert "notes kept: 20 of 20" in result.stdout
+    counts = re.search(r"20 writers, (\d+) update attempts, (\d+) got 412", result.stdout)
+    assert counts, result.stdout
+    # Every attempt but the 20 that succeeded was a 412 that the hook saw.
+    assert int(counts.group(1)) - int(counts.group(2)) == 20
+
+
+def test_concurrent_updates_without_settings_says_what_to_do() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPLUM_")}
+    result = run("examples/concurrent_updates.py", env)
+    assert result.returncode == 1
+    assert "set MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET" in result.stderr

@@ -156,6 +156,20 @@ def test_model_copy_update_known_and_unknown() -> None:
     assert "x-added" not in patient.__dict__
 
 
+def test_model_copy_update_is_not_validated_but_assignment_after_it_is() -> None:
+    # docs/models.md: model_copy(update=...) stores its values as given (pydantic's rule);
+    # copying and then assigning validates.
+    patient = parsed()
+    unchecked = patient.model_copy(update={"gender": "banana", "name": [{"family": "Doe"}]})
+    assert unchecked.gender == "banana"  # type: ignore[comparison-overlap]
+    assert unchecked.name == [{"family": "Doe"}]  # type: ignore[comparison-overlap]
+    checked = patient.model_copy()
+    with pytest.raises(ValidationError, match="gender"):
+        checked.gender = "banana"  # type: ignore[assignment]
+    checked.name = [{"family": "Doe"}]  # type: ignore[list-item]
+    assert checked.name == [HumanName(family="Doe")]
+
+
 def test_pickle_round_trip() -> None:
     patient = parsed()
     again = pickle.loads(pickle.dumps(patient))

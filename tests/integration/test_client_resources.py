@@ -171,6 +171,7 @@ async def test_update_sends_if_match_from_meta_version_and_stale_is_412(api: Api
     with pytest.raises(PreconditionFailedError) as stale:
         await api.call("update_resource", created)
     assert stale.value.status_code == 412
+    assert f'If-Match W/"{v1}" is not the current version of the resource' in str(stale.value)
     current = await api.call("read_resource", "Patient", created.id)
     assert current["active"] is True  # the stale write did not land
     assert current["meta"]["versionId"] == updated["meta"]["versionId"]
@@ -342,3 +343,29 @@ async def test_a_resource_holding_a_lone_surrogate_can_be_read_and_repaired(api:
     read["name"][0]["given"] = ["Ann"]
     repaired = await api.call("update_resource", read, as_fhir=Patient)
     assert repaired.name is not None and repaired.name[0].given == ["Ann"]
+
+
+async def test_a_subsetted_search_result_is_not_written_back(api: Api) -> None:
+    # Medplum tags an _elements result SUBSETTED and would store it in place of the whole
+    # resource (gender and birthDate erased); the client refuses before sending.
+    created = await api.call(
+        "create_resource",
+        Patient(name=[HumanName(family=unique("Sub"))], gender="female", birth_date="1990-01-01"),
+        as_fhir=Patient,
+    )
+    bundle = await api.call(
+        "search_with_options",
+        "Patient",
+        {"_id": created.id},
+        elements=["name"],
+        return_bundle=True,
+        as_fhir=Patient,
+    )
+    (subset,) = list(bundle)
+    assert isinstance(subset, Patient) and subset.gender is None
+    subset.active = False
+    with pytest.raises(ValueError, match="SUBSETTED"):
+        await api.call("update_resource", subset)
+    stored = await api.call("read_resource", "Patient", created.id, as_fhir=Patient)
+    assert stored.gender == "female" and stored.birth_date == "1990-01-01"
+    assert stored.meta is not None and stored.meta.version_id == created.meta.version_id  # type: ignore[union-attr]

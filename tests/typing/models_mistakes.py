@@ -51,6 +51,9 @@ def fields(patient: Patient, observation: Observation) -> None:
     patient.name[0]  # error
     patient.gender = "F"  # error
     patient.active = "true"  # error
+    # Valid at run time (validated into a HumanName), but the attribute's type is the model's.
+    patient.name = [{"family": "Doe"}]  # error
+    patient.name = [HumanName(family="Doe")]
     patient.birthDate  # error
     observation.value_quantity.value  # error
     observation.valueQuantity  # error

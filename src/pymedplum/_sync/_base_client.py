@@ -112,6 +112,7 @@ class _Call:
         "attempts",
         "base",
         "body",
+        "gone_on_replay",
         "headers",
         "method",
         "obo",
@@ -143,6 +144,8 @@ class _Call:
         self.operation: str | None = None
         self.timeout: httpx.Timeout | None = None
         self.rederive = False  # a hook changed the method or path: describe the wire request
+        # A replayed DELETE answered 410: taken as the earlier attempt's delete (see _send).
+        self.gone_on_replay = False
         # Turns the error for an answer >= 400 into a more precise one (see _request).
         self.refine_error: Callable[[OperationOutcomeError], OperationOutcomeError] | None = None
 
@@ -839,6 +842,12 @@ class SyncBaseClient:
             )
             if status < 300 or status == 304:
                 return response
+            if status == 410 and call.method == "DELETE" and possibly_sent:
+                # A DELETE replayed after a gateway error or a lost connection finds the resource
+                # gone: the earlier attempt most likely deleted it, which is what was asked (and
+                # FHIR makes deleting a deleted resource a no-op). Not an error of the call.
+                call.gone_on_replay = True
+                return response
             if status < 400:
                 # Never followed (the token would go along) and never read as an empty result.
                 drop_request_credentials(request)
@@ -1025,7 +1034,11 @@ class SyncBaseClient:
             fhir_root = path.rstrip("/") == self._fhir_root
             action = derive_action(call.method, rtype, rid, op, template, fhir_root=fhir_root)
         final_status = call.attempts[-1].status_code if call.attempts else None
-        success = error is None and final_status is not None and final_status < 400
+        success = (
+            error is None
+            and final_status is not None
+            and (final_status < 400 or call.gone_on_replay)
+        )
         return RequestEvent(
             method=call.method,
             path=path,

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from pymedplum import NetworkError, RateLimitError, RetryPolicy, ServerError
+from pymedplum import GoneError, NetworkError, RateLimitError, RetryPolicy, ServerError
 from pymedplum.hooks import RequestEvent
 
 from ..fake import FakeMedplum
@@ -38,6 +38,46 @@ async def test_replay_safe_methods_are_retried_on_gateway_errors(
     response = await client._request(method, "Patient/1")
     assert response.status_code == 200
     assert len(fake.requests) == 2 and len(sleeps) == 1
+
+
+GONE = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "deleted"}]}
+
+
+@pytest.mark.parametrize(
+    "first", [httpx.Response(504), httpx.Response(502), httpx.ReadTimeout("slow")]
+)
+async def test_a_replayed_delete_that_finds_the_resource_gone_succeeded(
+    fake: FakeMedplum, sleeps: list[float], first: httpx.Response | Exception
+) -> None:
+    # The first DELETE reached the origin and deleted the resource; the gateway's error made
+    # the SDK replay it, and the replay's 410 was raised as GoneError: a delete that worked
+    # reported as failed.
+    fake.queue("DELETE", PATH, first, fake.json(410, GONE))
+    events: list[RequestEvent] = []
+    client = make_client(fake, on_request_complete=events.append)
+    response = await client._request("DELETE", "Patient/1")
+    assert response.status_code == 410
+    assert len(fake.requests) == 2
+    assert events[-1].outcome == "success" and events[-1].final_exception is None
+    assert [a.status_code for a in events[-1].attempts][-1] == 410
+
+
+async def test_a_first_delete_answered_410_is_still_gone(fake: FakeMedplum) -> None:
+    fake.queue("DELETE", PATH, fake.json(410, GONE))
+    events: list[RequestEvent] = []
+    client = make_client(fake, on_request_complete=events.append)
+    with pytest.raises(GoneError):
+        await client._request("DELETE", "Patient/1")
+    assert events[-1].outcome == "error"
+
+
+async def test_a_replayed_get_answered_410_is_still_gone(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    fake.queue("GET", PATH, httpx.Response(504), fake.json(410, GONE))
+    client = make_client(fake)
+    with pytest.raises(GoneError):
+        await client._request("GET", "Patient/1")
 
 
 async def test_a_conditional_create_marked_replay_safe_is_retried(

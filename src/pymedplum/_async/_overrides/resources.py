@@ -18,6 +18,7 @@ from pymedplum._request_builders import (
     merge_headers,
     normalize_if_none_exist,
     patch_operations,
+    refuse_subsetted,
     require_fields,
     resolve_if_match,
     resource_json,
@@ -67,6 +68,23 @@ def _stale_patch(error: OperationOutcomeError, *, version: str) -> OperationOutc
         f"If-Match {version!r} is not the current version of the resource: nothing was patched "
         f"(HTTP 400 from {error.method} {error.path_template} for the JSON Patch test of "
         "/meta/versionId the SDK adds, as Medplum does not check If-Match on PATCH)",
+        outcome=error.outcome,
+        status_code=error.status_code,
+        response=error.response,
+        method=error.method,
+        path_template=error.path_template,
+    )
+
+
+def _stale_update(error: OperationOutcomeError, *, if_match: str) -> OperationOutcomeError:
+    """The 412 of an update, saying what it means: Medplum's own issue is only
+    ``error/processing``."""
+    if error.status_code != 412:
+        return error
+    return PreconditionFailedError(
+        f"{error}; If-Match {if_match} is not the current version of the resource: nothing was "
+        "updated (someone else wrote it since it was read). Read it again, re-apply the change "
+        "and update that",
         outcome=error.outcome,
         status_code=error.status_code,
         response=error.response,
@@ -130,16 +148,22 @@ class ResourceOverrides(Dispatch):
         if_match: bool | str,
     ) -> dict[str, Any] | ModelT:
         head, body = _prepared(resource, accounts, "resourceType", "id")
+        refuse_subsetted("resource", head)
         # An If-Match in headers wins: meta.versionId is then not read (nor checked).
         explicit = has_header(headers, "If-Match")
         version_tag = resolve_if_match(head, False if explicit and if_match is True else if_match)
         own = {} if version_tag is None or explicit else {"If-Match": version_tag}
+        sent = merge_headers(own, headers)
+        if_match_sent = next((v for k, v in (sent or {}).items() if k.lower() == "if-match"), None)
         return await self._call_endpoint(
             ENDPOINTS["update_resource"],
             {"resourceType": head["resourceType"], "id": head["id"]},
             json=body,
-            headers=merge_headers(own, headers),
+            headers=sent,
             on_behalf_of=on_behalf_of,
+            refine_error=None
+            if if_match_sent is None
+            else functools.partial(_stale_update, if_match=if_match_sent),
             convert=lambda response: self._model_response(response, as_fhir),
         )
 
