@@ -520,6 +520,39 @@ def test_a_model_of_the_wrong_class_is_named_in_the_error() -> None:
         checked.subject = Patient()  # type: ignore[assignment]
 
 
+def test_a_model_of_the_wrong_class_is_named_inside_a_resource_typed_element() -> None:
+    # Below contained / Bundle.entry.resource / Parameters.parameter.resource the error stayed
+    # pydantic's bare "Input should be a valid dictionary" (no class named): the class of such
+    # an element depends on the data's resourceType.
+    expected = "Input should be a valid dictionary or instance of Reference, not Patient"
+    entry = {"resource": {"resourceType": "Observation", "status": "final", "code": {}}}
+    entry["resource"]["subject"] = Patient()
+    for build in (
+        lambda: Bundle(type="collection", entry=[entry]),
+        lambda: Bundle.model_validate({"type": "collection", "entry": [entry]}),
+        lambda: setattr(Bundle(type="collection"), "entry", [entry]),
+    ):
+        with pytest.raises(ValidationError) as info:
+            build()
+        assert [(e["loc"], e["type"], e["msg"]) for e in info.value.errors()] == [
+            (("entry", 0, "resource", "subject"), "model_type", expected)
+        ]
+    with pytest.raises(ValidationError) as info:
+        Bundle.model_validate_json(
+            '{"type": "collection", "entry": [{"resource": {"resourceType": "Patient",'
+            ' "contained": [{"resourceType": "Observation", "status": "final", "code": "x"}]}}]}'
+        )
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (
+            ("entry", 0, "resource", "contained", 0, "code"),
+            "Input should be a valid dictionary or instance of CodeableConcept",
+        )
+    ]
+    # An unknown resourceType is a generic Resource: its meta is still a Meta.
+    with pytest.raises(ValidationError, match="instance of Meta, not Patient"):
+        Observation(status="final", code={}, contained=[{"resourceType": "Foo", "meta": Patient()}])
+
+
 def test_assignment_validates_the_element_assigned() -> None:
     # Assignment was not validated: a misspelt code or a bad date was kept and sent to the server,
     # and a dict stayed a dict (written with pydantic's warning, which printed the value).

@@ -655,15 +655,28 @@ def _frozen(cls: type[BaseModel], name: str) -> bool:
 _ERROR_TYPES = frozenset(get_args(core_schema.ErrorType))
 
 
-def _expected_model(cls: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model class a field at ``loc`` of ``cls`` holds, if it holds one."""
+def _expected_model(
+    cls: type[BaseModel], loc: tuple[int | str, ...], data: Any = None
+) -> type[BaseModel] | None:
+    """The model class a field at ``loc`` of ``cls`` holds, if it holds one.
+
+    ``data`` is the input validated (walked along ``loc``): below a Resource-typed element
+    (``contained``, ``Bundle.entry.resource``) the class is the one its ``resourceType`` names.
+    """
     annotation: Any = cls
+    node = data
     for part in loc:
         annotation = _without_none(annotation)
+        if get_origin(annotation) is Annotated:
+            if any(isinstance(m, ResourceField) for m in get_args(annotation)[1:]):
+                annotation = _resource_model(node)
+            else:
+                annotation = get_args(annotation)[0]
         if isinstance(part, int):
             if get_origin(annotation) is not list:
                 return None
             annotation = get_args(annotation)[0]
+            node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
             continue
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
@@ -672,22 +685,41 @@ def _expected_model(cls: type[BaseModel], loc: tuple[int | str, ...]) -> type[Ba
         if name is None:
             return None
         annotation = fields[name].annotation
+        node = node.get(part) if isinstance(node, dict) else getattr(node, name, None)
     annotation = _without_none(annotation)
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]  # a Resource-typed element itself: any resource
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
 
 
+def _resource_model(value: Any) -> Any:
+    """The model a Resource-typed element holding ``value`` validated it with (or None)."""
+    if isinstance(value, ResourceBase):
+        return type(value)
+    resource_type = value.get("resourceType") if isinstance(value, dict) else None
+    if not isinstance(resource_type, str):
+        return None
+    registry = importlib.import_module(f"{_PACKAGE}._registry")
+    module_name = registry.RESOURCE_MODULES.get(
+        resource_type, registry.RESOURCE_MODULES["Resource"]
+    )
+    module = importlib.import_module(f"{_PACKAGE}.{module_name}")
+    return getattr(module, resource_type, None) or module.Resource
+
+
 def _name_expected_models(
-    exc: ValidationError, cls: type[BaseModel], prefix: tuple[int | str, ...] = ()
+    exc: ValidationError, cls: type[BaseModel], data: Any, prefix: tuple[int | str, ...] = ()
 ) -> ValidationError:
     """``exc`` with "Input should be a valid dictionary" made pydantic's usual "... or instance
     of Reference" where the field holds a model, plus ", not Patient" for a model of another class.
 
     A model's storage is validated as a typed dict (see :func:`_present_only`), whose error for
     any other input names no class: confusing for the common ``Observation(subject=patient)``.
-    Runs only once validation has failed; every other error is kept as it was. ``prefix`` is put
-    before each location (an element validated on its own, see :meth:`FHIRModel._assign_element`).
+    Runs only once validation has failed; every other error is kept as it was. ``data`` is the
+    input that failed (see :func:`_expected_model`); ``prefix`` is put before each location (an
+    element validated on its own, see :meth:`FHIRModel._assign_element`).
     """
     details = exc.errors(include_url=False)
     if not prefix and not any(e["type"] == "dict_type" for e in details):
@@ -696,7 +728,7 @@ def _name_expected_models(
     for error in details:
         loc = prefix + tuple(error["loc"])
         given = error["input"]
-        expected = _expected_model(cls, loc) if error["type"] == "dict_type" else None
+        expected = _expected_model(cls, loc, data) if error["type"] == "dict_type" else None
         if expected is not None and isinstance(given, BaseModel):
             kind: Any = PydanticCustomError(
                 "model_type",
@@ -918,7 +950,7 @@ class FHIRModel(BaseModel):
         try:
             validated = type(self).__pydantic_validator__.validate_python(values)
         except ValidationError as exc:
-            raise _name_expected_models(exc, type(self)) from None
+            raise _name_expected_models(exc, type(self), values) from None
         object.__setattr__(self, "__dict__", validated.__dict__)
         if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
             self.__pydantic_fields_set__.add(name)
@@ -930,7 +962,7 @@ class FHIRModel(BaseModel):
         try:
             value = _element_validator(cls, name).validate_python(value)
         except ValidationError as exc:
-            raise _name_expected_models(exc, cls, (name,)) from None
+            raise _name_expected_models(exc, cls, {name: value}, (name,)) from None
         if value is not None:
             for element, choice in cls.__fhir_choices__:
                 if name in choice:
@@ -1057,7 +1089,7 @@ class FHIRModel(BaseModel):
             try:
                 super().__init__(**data)
             except ValidationError as exc:
-                raise _name_expected_models(exc, type(self)) from None
+                raise _name_expected_models(exc, type(self), data) from None
 
         # Marked as pydantic's own __init__: otherwise pydantic-core would call this Python
         # function for every nested model it validates (and a subclass's after-validators twice).
@@ -1070,7 +1102,7 @@ class FHIRModel(BaseModel):
                 try:
                     return super().model_validate(obj, **kwargs)
                 except ValidationError as exc:
-                    raise _name_expected_models(exc, cls) from None
+                    raise _name_expected_models(exc, cls, obj) from None
 
         @classmethod
         def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
@@ -1100,7 +1132,7 @@ class FHIRModel(BaseModel):
                 try:
                     return super().model_validate(data, **kwargs)
                 except ValidationError as exc:
-                    raise _name_expected_models(exc, cls) from None
+                    raise _name_expected_models(exc, cls, data) from None
 
         def model_dump_json(self, **kwargs: Any) -> str:
             """FHIR JSON text; decimals are written as the exact number text they hold."""
