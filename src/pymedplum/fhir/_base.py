@@ -747,6 +747,16 @@ def _name_expected_models(
     )
 
 
+def _hide_input(exc: ValidationError, cls: type[BaseModel]) -> ValidationError:
+    """``exc`` (raised by pydantic itself, which shows the value: ``frozen_instance``) with its
+    input hidden as the model's config says (``hide_input_in_errors``: the value may be PHI)."""
+    return ValidationError.from_exception_data(
+        exc.title,
+        [_same_error(e) for e in exc.errors(include_url=False)],
+        hide_input=bool(cls.model_config.get("hide_input_in_errors")),
+    )
+
+
 def _same_error(error: Any) -> Any:
     """The details that raise ``error`` (from ``ValidationError.errors()``) again, unchanged.
 
@@ -921,9 +931,9 @@ class FHIRModel(BaseModel):
             if cls.model_config.get("validate_assignment") and not _frozen(cls, name):
                 self._assign_validated(name, value)
             else:
-                super().__setattr__(name, value)
+                self._pydantic_setattr(name, value)
         elif name.startswith("_") or hasattr(cls, name) or _frozen(cls, name):
-            super().__setattr__(name, value)  # pydantic's own (a private name, or it refuses)
+            self._pydantic_setattr(name, value)  # pydantic's own (a private name, or it refuses)
         elif cls.model_config.get("extra") != "allow":
             # pydantic's own refusal, which it would reach only after trying to validate the
             # assignment (a TypeError for the typed-dict storage).
@@ -988,6 +998,12 @@ class FHIRModel(BaseModel):
         if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
             self.__pydantic_fields_set__.add(name)
 
+    def _pydantic_setattr(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:  # frozen_instance, which pydantic raises showing the value
+            raise _hide_input(exc, type(self)) from None
+
     def __delattr__(self, name: str) -> None:
         if name not in self.__dict__:
             name = _python_names(type(self)).get(name, name)
@@ -996,7 +1012,10 @@ class FHIRModel(BaseModel):
             del self.__dict__[name]
             self.__pydantic_fields_set__.discard(name)
             return
-        super().__delattr__(name)
+        try:
+            super().__delattr__(name)
+        except ValidationError as exc:
+            raise _hide_input(exc, type(self)) from None
 
     @classmethod
     def _assemble(
