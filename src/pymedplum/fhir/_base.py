@@ -932,6 +932,20 @@ class FHIRModel(BaseModel):
                 self._assign_validated(name, value)
             else:
                 self._pydantic_setattr(name, value)
+        elif (
+            name.startswith("_")
+            and name not in self.__dict__
+            and name not in cls.__private_attributes__
+            and not hasattr(cls, name)
+        ):
+            # An undeclared private name: pydantic keeps it as a plain attribute, outside the
+            # model's data. Here __dict__ is the data (it would be written as an unknown element
+            # and sent to the server), so it goes beside the declared private attributes.
+            private = self.__pydantic_private__
+            if private is None:
+                object.__setattr__(self, "__pydantic_private__", {name: value})
+            else:
+                private[name] = value
         elif name.startswith("_") or hasattr(cls, name) or _frozen(cls, name):
             self._pydantic_setattr(name, value)  # pydantic's own (a private name, or it refuses)
         elif cls.model_config.get("extra") != "allow":
@@ -1005,6 +1019,10 @@ class FHIRModel(BaseModel):
             raise _hide_input(exc, type(self)) from None
 
     def __delattr__(self, name: str) -> None:
+        private = self.__pydantic_private__
+        if private is not None and name in private and name not in self.__private_attributes__:
+            del private[name]  # an undeclared private name (see __setattr__)
+            return
         if name not in self.__dict__:
             name = _python_names(type(self)).get(name, name)
         if name in self.__dict__ and not _frozen(type(self), name):
@@ -1098,6 +1116,11 @@ class FHIRModel(BaseModel):
             # An element that is not present reads as None.
             if name in type(self).__pydantic_fields__:
                 return None
+            if name.startswith("_") and not name.startswith("__"):
+                # An undeclared private name (see __setattr__).
+                private = object.__getattribute__(self, "__pydantic_private__")
+                if private is not None and name in private:
+                    return private[name]
             return super().__getattr__(name)
 
     # Hidden from type checkers, which see pydantic's own signatures (every keyword, typed): these
