@@ -616,6 +616,28 @@ def test_a_subclass_chooses_how_assignment_is_validated() -> None:
     assert shouting.gender == "male"
 
 
+def test_a_second_choice_type_is_named_with_validators_of_a_subclass() -> None:
+    # With a model_validator of the user's, assignment validates the whole model: the choice
+    # error was the model's (loc (), no advice), unlike the same assignment without validators.
+    from pydantic import model_validator
+
+    class Checked(Observation):
+        @model_validator(mode="after")
+        def check(self) -> Checked:
+            return self
+
+    for observation in (
+        Checked(status="final", code={}, value_string="x"),
+        Observation(status="final", code={}, value_string="x"),
+    ):
+        with pytest.raises(ValidationError) as info:
+            observation.value_boolean = True
+        [error] = info.value.errors()
+        assert (error["loc"], error["type"]) == (("value_boolean",), "fhir_choice")
+        assert error["msg"].endswith("delete the other first")
+        assert observation.value_boolean is None
+
+
 def test_nested_resource_error_location() -> None:
     with pytest.raises(ValidationError) as info:
         Bundle.model_validate(

@@ -969,6 +969,10 @@ class FHIRModel(BaseModel):
             return
         # A subclass with validators of its own: the model validated with the new value, as
         # pydantic does it, so that they run.
+        if value is not None:
+            # First, so that the error names the element and says what to do, as below (the
+            # whole model's choice check would give an error at the model, without advice).
+            self._check_choice(name, value)
         values = dict(self.__dict__)
         values[name] = value
         try:
@@ -988,29 +992,31 @@ class FHIRModel(BaseModel):
         except ValidationError as exc:
             raise _name_expected_models(exc, cls, {name: value}, (name,)) from None
         if value is not None:
-            for element, choice in cls.__fhir_choices__:
-                if name in choice:
-                    others = sorted(
-                        f for f in choice if f != name and self.__dict__.get(f) is not None
-                    )
-                    if others:
-                        error = PydanticCustomError(
-                            "fhir_choice",
-                            "At most one of {element}[x] may be set, got {fields}; delete the"
-                            " other first",
-                            {
-                                "element": element,
-                                "fields": ", ".join(fhir_alias(f) for f in [*others, name]),
-                            },
-                        )
-                        raise ValidationError.from_exception_data(
-                            cls.__name__,
-                            [{"type": error, "loc": (name,), "input": value}],
-                            hide_input=True,
-                        )
+            self._check_choice(name, value)
         self.__dict__[name] = value
         if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
             self.__pydantic_fields_set__.add(name)
+
+    def _check_choice(self, name: str, value: Any) -> None:
+        """Setting ``name`` must leave at most one type of its choice element (value[x]) set."""
+        for element, choice in type(self).__fhir_choices__:
+            if name in choice:
+                others = sorted(f for f in choice if f != name and self.__dict__.get(f) is not None)
+                if others:
+                    error = PydanticCustomError(
+                        "fhir_choice",
+                        "At most one of {element}[x] may be set, got {fields}; delete the"
+                        " other first",
+                        {
+                            "element": element,
+                            "fields": ", ".join(fhir_alias(f) for f in [*others, name]),
+                        },
+                    )
+                    raise ValidationError.from_exception_data(
+                        type(self).__name__,
+                        [{"type": error, "loc": (name,), "input": value}],
+                        hide_input=True,
+                    )
 
     def _pydantic_setattr(self, name: str, value: Any) -> None:
         try:
