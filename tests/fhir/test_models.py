@@ -19,6 +19,7 @@ from codegen.roundtrip import as_text_numbers
 from pymedplum.fhir import (
     Bundle,
     CodeableConcept,
+    Element,
     Extension,
     HumanName,
     Observation,
@@ -590,6 +591,29 @@ def test_assignment_validates_the_element_assigned() -> None:
     with pytest.raises(ValidationError) as info:
         observation.value_quantity = {"value": "1.5"}  # type: ignore[assignment]
     assert info.value.errors()[0]["loc"] == ("value_quantity", "value")
+
+
+def test_assignment_keeps_null_entries_aligned_with_their_extensions() -> None:
+    # Only the assigned element was validated, so given = ["a", None] without an extension at
+    # _given[1] was kept and written as JSON that reading it back refuses (fhir_null_entry).
+    name = HumanName()
+    with pytest.raises(ValidationError) as info:
+        name.given = ["a", None]
+    [error] = info.value.errors()
+    assert (error["loc"], error["type"]) == (("given", 1), "fhir_null_entry")
+    assert "assign the extensions first" in error["msg"]
+    assert name.given is None
+    name.given_ext = [None, Element(id="x")]
+    name.given = ["a", None]
+    for extensions in (None, [None]):  # removing the extensions a null entry stands for
+        with pytest.raises(ValidationError) as info:
+            name.given_ext = extensions
+        [error] = info.value.errors()
+        assert (error["loc"], error["type"]) == (("given_ext",), "fhir_null_entry")
+    text = name.model_dump_json(exclude_none=True)
+    assert HumanName.model_validate_json(text) == name
+    name.given = ["a", "b"]
+    name.given_ext = None
 
 
 def test_a_subclass_chooses_how_assignment_is_validated() -> None:

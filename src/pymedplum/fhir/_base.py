@@ -465,6 +465,21 @@ def _null_pairs(model: type[BaseModel]) -> NullPairs:
     return tuple(pairs)
 
 
+# model class -> {element: (repeating primitive, its _x list)} for both names of each pair.
+_NULL_PAIR_OF: dict[type[BaseModel], dict[str, tuple[str, str]]] = {}
+
+
+def _null_pair_of(cls: type[BaseModel], name: str) -> tuple[str, str] | None:
+    """The null pair (see :func:`_null_pairs`) that ``name`` of ``cls`` belongs to, if any."""
+    pairs = _NULL_PAIR_OF.get(cls)
+    if pairs is None:
+        pairs = {}
+        for pair in _null_pairs(cls):
+            pairs[pair[0]] = pairs[pair[1]] = pair
+        _NULL_PAIR_OF[cls] = pairs
+    return pairs.get(name)
+
+
 def _without_none(annotation: Any) -> Any:
     """``X`` of ``X | None``."""
     args = [a for a in get_args(annotation) if a is not type(None)]
@@ -993,6 +1008,9 @@ class FHIRModel(BaseModel):
             raise _name_expected_models(exc, cls, {name: value}, (name,)) from None
         if value is not None:
             self._check_choice(name, value)
+        pair = _null_pair_of(cls, name)
+        if pair is not None:
+            self._check_null_pair(pair, name, value)
         self.__dict__[name] = value
         if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
             self.__pydantic_fields_set__.add(name)
@@ -1017,6 +1035,29 @@ class FHIRModel(BaseModel):
                         [{"type": error, "loc": (name,), "input": value}],
                         hide_input=True,
                     )
+
+    def _check_null_pair(self, pair: tuple[str, str], name: str, value: Any) -> None:
+        """A null entry of a repeating primitive (``given``) needs its extensions at the same
+        position of the ``_x`` list (``given_ext``), with either of them assigned; the model's
+        validation checks this (see :func:`_check_null_entries`), an element's alone cannot."""
+        list_name, ext_name = pair
+        entries = value if name == list_name else self.__dict__.get(list_name)
+        if entries is None or None not in entries:
+            return
+        extensions = value if name == ext_name else self.__dict__.get(ext_name)
+        try:
+            _check_null_entries(list_name, entries, extensions)
+        except ValidationError as exc:
+            [error] = exc.errors(include_url=False)
+            # The entry in the list assigned; the _x list as a whole (it may be None).
+            loc = (name, *error["loc"][1:]) if name == list_name else (name,)
+            hint = "assign the extensions first" if name == list_name else "remove the nulls first"
+            kind = PydanticCustomError(
+                "fhir_null_entry", "{message}; {hint}", {"message": error["msg"], "hint": hint}
+            )
+            raise ValidationError.from_exception_data(
+                type(self).__name__, [{"type": kind, "loc": loc, "input": value}], hide_input=True
+            ) from None
 
     def _pydantic_setattr(self, name: str, value: Any) -> None:
         try:
