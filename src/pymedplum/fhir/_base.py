@@ -717,11 +717,10 @@ def _resource_model(value: Any) -> Any:
     if not isinstance(resource_type, str):
         return None
     registry = importlib.import_module(f"{_PACKAGE}._registry")
-    module_name = registry.RESOURCE_MODULES.get(
-        resource_type, registry.RESOURCE_MODULES["Resource"]
-    )
-    module = importlib.import_module(f"{_PACKAGE}.{module_name}")
-    return getattr(module, resource_type, None) or module.Resource
+    module_name = registry.RESOURCE_MODULES.get(resource_type)
+    if module_name is None:  # kept as a generic Resource (see dispatch_resource)
+        resource_type, module_name = "Resource", registry.RESOURCE_MODULES["Resource"]
+    return getattr(importlib.import_module(f"{_PACKAGE}.{module_name}"), resource_type)
 
 
 def _name_expected_models(
