@@ -616,6 +616,21 @@ def test_assignment_keeps_null_entries_aligned_with_their_extensions() -> None:
     name.given_ext = None
 
 
+def test_an_unknown_element_assigned_is_checked_as_when_read() -> None:
+    # An unknown element assigned was stored as given: a NaN was then written as JSON null,
+    # where reading the same element refuses it (finite_number), as it is no JSON.
+    patient = Patient()
+    for value in (float("nan"), {"a": [Decimal("Infinity")]}, "half an emoji \ud83d"):
+        with pytest.raises(ValidationError) as info:
+            patient.x_note = value
+        [error] = info.value.errors()
+        assert error["loc"][0] == "x_note"
+        assert "input_value" not in str(info.value)
+    assert patient.model_extra == {}
+    patient.x_note = {"a": (1, 2)}  # a JSON array, as when read
+    assert patient.model_extra == {"x_note": {"a": [1, 2]}}
+
+
 def test_a_subclass_chooses_how_assignment_is_validated() -> None:
     from pydantic import field_validator
 

@@ -527,6 +527,18 @@ _EXTRAS_SCHEMA = core_schema.no_info_after_validator_function(
 )
 
 
+_EXTRA_VALIDATOR = SchemaValidator(_EXTRAS_SCHEMA)
+
+
+def _validated_extra(cls: type[BaseModel], name: str, value: Any) -> Any:
+    """An unknown element assigned, checked as when it is read (a NaN is no JSON: pydantic would
+    write it as null), and a tuple made the list it is written as."""
+    try:
+        return _EXTRA_VALIDATOR.validate_python(value)
+    except ValidationError as exc:
+        raise _name_expected_models(exc, cls, {name: value}, (name,)) from None
+
+
 def _list_only(schema: dict[str, Any]) -> dict[str, Any]:
     """A repeating element takes a list, not any iterable (pydantic's lax default).
 
@@ -967,6 +979,8 @@ class FHIRModel(BaseModel):
             # assignment (a TypeError for the typed-dict storage).
             raise ValueError(f'"{cls.__name__}" object has no field "{name}"')
         else:  # an unknown element: kept beside the others, written back under this name
+            if cls.model_config.get("validate_assignment"):
+                value = _validated_extra(cls, name, value)
             self.__dict__[name] = value
             self.__pydantic_fields_set__.add(name)
 
@@ -1164,7 +1178,10 @@ class FHIRModel(BaseModel):
                 return None
             if name.startswith("_") and not name.startswith("__"):
                 # An undeclared private name (see __setattr__).
-                private = object.__getattribute__(self, "__pydantic_private__")
+                try:
+                    private = object.__getattribute__(self, "__pydantic_private__")
+                except AttributeError:  # not set yet (an instance being built or unpickled)
+                    private = None
                 if private is not None and name in private:
                     return private[name]
             return super().__getattr__(name)
