@@ -469,6 +469,9 @@ def _init_param(f: FieldSpec, unbound: set[str]) -> str:
             annotation = f"{annotation} | Mapping[str, Any]"
     elif annotation == "fp.Decimal":
         annotation = "fp.Decimal | int | float"
+    elif annotation == "fp.PrimitiveList[fp.Decimal]":
+        # MolecularSequence.roc.precision: floats too, so a Sequence (list is invariant)
+        annotation = "Sequence[fp.Decimal | int | float]"
     if not f.required:
         annotation += " | None"
     if any(ref in unbound for ref in f.refs):

@@ -19,6 +19,7 @@ from codegen.roundtrip import as_text_numbers
 from pymedplum.fhir import (
     Bundle,
     CodeableConcept,
+    Element,
     Extension,
     HumanName,
     Observation,
@@ -520,6 +521,39 @@ def test_a_model_of_the_wrong_class_is_named_in_the_error() -> None:
         checked.subject = Patient()  # type: ignore[assignment]
 
 
+def test_a_model_of_the_wrong_class_is_named_inside_a_resource_typed_element() -> None:
+    # Below contained / Bundle.entry.resource / Parameters.parameter.resource the error stayed
+    # pydantic's bare "Input should be a valid dictionary" (no class named): the class of such
+    # an element depends on the data's resourceType.
+    expected = "Input should be a valid dictionary or instance of Reference, not Patient"
+    entry = {"resource": {"resourceType": "Observation", "status": "final", "code": {}}}
+    entry["resource"]["subject"] = Patient()
+    for build in (
+        lambda: Bundle(type="collection", entry=[entry]),
+        lambda: Bundle.model_validate({"type": "collection", "entry": [entry]}),
+        lambda: setattr(Bundle(type="collection"), "entry", [entry]),
+    ):
+        with pytest.raises(ValidationError) as info:
+            build()
+        assert [(e["loc"], e["type"], e["msg"]) for e in info.value.errors()] == [
+            (("entry", 0, "resource", "subject"), "model_type", expected)
+        ]
+    with pytest.raises(ValidationError) as info:
+        Bundle.model_validate_json(
+            '{"type": "collection", "entry": [{"resource": {"resourceType": "Patient",'
+            ' "contained": [{"resourceType": "Observation", "status": "final", "code": "x"}]}}]}'
+        )
+    assert [(e["loc"], e["msg"]) for e in info.value.errors()] == [
+        (
+            ("entry", 0, "resource", "contained", 0, "code"),
+            "Input should be a valid dictionary or instance of CodeableConcept",
+        )
+    ]
+    # An unknown resourceType is a generic Resource: its meta is still a Meta.
+    with pytest.raises(ValidationError, match="instance of Meta, not Patient"):
+        Observation(status="final", code={}, contained=[{"resourceType": "Foo", "meta": Patient()}])
+
+
 def test_assignment_validates_the_element_assigned() -> None:
     # Assignment was not validated: a misspelt code or a bad date was kept and sent to the server,
     # and a dict stayed a dict (written with pydantic's warning, which printed the value).
@@ -559,6 +593,44 @@ def test_assignment_validates_the_element_assigned() -> None:
     assert info.value.errors()[0]["loc"] == ("value_quantity", "value")
 
 
+def test_assignment_keeps_null_entries_aligned_with_their_extensions() -> None:
+    # Only the assigned element was validated, so given = ["a", None] without an extension at
+    # _given[1] was kept and written as JSON that reading it back refuses (fhir_null_entry).
+    name = HumanName()
+    with pytest.raises(ValidationError) as info:
+        name.given = ["a", None]
+    [error] = info.value.errors()
+    assert (error["loc"], error["type"]) == (("given", 1), "fhir_null_entry")
+    assert "assign the extensions first" in error["msg"]
+    assert name.given is None
+    name.given_ext = [None, Element(id="x")]
+    name.given = ["a", None]
+    for extensions in (None, [None]):  # removing the extensions a null entry stands for
+        with pytest.raises(ValidationError) as info:
+            name.given_ext = extensions
+        [error] = info.value.errors()
+        assert (error["loc"], error["type"]) == (("given_ext",), "fhir_null_entry")
+    text = name.model_dump_json(exclude_none=True)
+    assert HumanName.model_validate_json(text) == name
+    name.given = ["a", "b"]
+    name.given_ext = None
+
+
+def test_an_unknown_element_assigned_is_checked_as_when_read() -> None:
+    # An unknown element assigned was stored as given: a NaN was then written as JSON null,
+    # where reading the same element refuses it (finite_number), as it is no JSON.
+    patient = Patient()
+    for value in (float("nan"), {"a": [Decimal("Infinity")]}, "half an emoji \ud83d"):
+        with pytest.raises(ValidationError) as info:
+            patient.x_note = value
+        [error] = info.value.errors()
+        assert error["loc"][0] == "x_note"
+        assert "input_value" not in str(info.value)
+    assert patient.model_extra == {}
+    patient.x_note = {"a": (1, 2)}  # a JSON array, as when read
+    assert patient.model_extra == {"x_note": {"a": [1, 2]}}
+
+
 def test_a_subclass_chooses_how_assignment_is_validated() -> None:
     from pydantic import field_validator
 
@@ -581,6 +653,28 @@ def test_a_subclass_chooses_how_assignment_is_validated() -> None:
     with pytest.raises(ValidationError, match="not here"):
         shouting.gender = "other"  # the subclass's own validator runs on assignment
     assert shouting.gender == "male"
+
+
+def test_a_second_choice_type_is_named_with_validators_of_a_subclass() -> None:
+    # With a model_validator of the user's, assignment validates the whole model: the choice
+    # error was the model's (loc (), no advice), unlike the same assignment without validators.
+    from pydantic import model_validator
+
+    class Checked(Observation):
+        @model_validator(mode="after")
+        def check(self) -> Checked:
+            return self
+
+    for observation in (
+        Checked(status="final", code={}, value_string="x"),
+        Observation(status="final", code={}, value_string="x"),
+    ):
+        with pytest.raises(ValidationError) as info:
+            observation.value_boolean = True
+        [error] = info.value.errors()
+        assert (error["loc"], error["type"]) == (("value_boolean",), "fhir_choice")
+        assert error["msg"].endswith("delete the other first")
+        assert observation.value_boolean is None
 
 
 def test_nested_resource_error_location() -> None:

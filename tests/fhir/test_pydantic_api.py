@@ -247,6 +247,34 @@ def test_a_subclass_can_validate_assignment() -> None:
     assert patient.birth_date == "1971"  # unchanged
 
 
+def test_an_undeclared_private_attribute_is_not_an_element() -> None:
+    # pydantic keeps `model._note = ...` as a plain attribute, outside the data; here it went into
+    # the storage and was written (and sent to the server) as an unknown element "_note".
+    import copy
+    import pickle
+
+    patient = Patient(gender="male")
+    patient._note = "kept for the app"
+    assert patient._note == "kept for the app"
+    assert patient.model_extra == {}
+    assert patient.model_dump() == {"resourceType": "Patient", "gender": "male"}
+    assert patient.model_fields_set == {"resource_type", "gender"}
+    for copied in (
+        copy.copy(patient),
+        copy.deepcopy(patient),
+        pickle.loads(pickle.dumps(patient)),
+        patient.model_copy(),
+    ):
+        assert copied._note == "kept for the app"
+    del patient._note
+    with pytest.raises(AttributeError):
+        _ = patient._note
+    # An unknown `_x` element read from FHIR JSON is data, and assigning it replaces it.
+    read = Patient.model_validate({"_nickname": {"id": "a"}})
+    read._nickname = {"id": "b"}
+    assert read.model_dump() == {"resourceType": "Patient", "_nickname": {"id": "b"}}
+
+
 def test_a_frozen_subclass_refuses_every_change() -> None:
     # Unknown elements could be added and elements deleted on a frozen instance.
     class FrozenPatient(Patient):
@@ -258,8 +286,11 @@ def test_a_frozen_subclass_refuses_every_change() -> None:
         lambda: setattr(patient, "x_note", 1),
         lambda: delattr(patient, "id"),
     ):
-        with pytest.raises(ValidationError, match="frozen"):
+        with pytest.raises(ValidationError, match="frozen") as info:
             change()
+        assert [e["type"] for e in info.value.errors()] == ["frozen_instance"]
+        # pydantic's own frozen error showed the value assigned (PHI) in its text.
+        assert "input_value" not in str(info.value)
     assert patient.model_dump() == {"resourceType": "Patient", "id": "p"}
 
 

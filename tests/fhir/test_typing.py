@@ -6,6 +6,7 @@ pyright comes from the npm registry (pinned below) into the git-ignored ``.cache
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +27,15 @@ def _pyright() -> Path:
 
 
 def _mypy(path: Path) -> subprocess.CompletedProcess[str]:
+    # This checkout's src/, not the installed package: an editable install of another checkout
+    # (a shared virtualenv) made mypy check that one's models (pyright reads src/ itself).
+    env = {**os.environ, "MYPYPATH": str(ROOT / "src")}
     return subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", str(path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
+        env=env,
     )
 
 

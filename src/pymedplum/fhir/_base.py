@@ -465,6 +465,21 @@ def _null_pairs(model: type[BaseModel]) -> NullPairs:
     return tuple(pairs)
 
 
+# model class -> {element: (repeating primitive, its _x list)} for both names of each pair.
+_NULL_PAIR_OF: dict[type[BaseModel], dict[str, tuple[str, str]]] = {}
+
+
+def _null_pair_of(cls: type[BaseModel], name: str) -> tuple[str, str] | None:
+    """The null pair (see :func:`_null_pairs`) that ``name`` of ``cls`` belongs to, if any."""
+    pairs = _NULL_PAIR_OF.get(cls)
+    if pairs is None:
+        pairs = {}
+        for pair in _null_pairs(cls):
+            pairs[pair[0]] = pairs[pair[1]] = pair
+        _NULL_PAIR_OF[cls] = pairs
+    return pairs.get(name)
+
+
 def _without_none(annotation: Any) -> Any:
     """``X`` of ``X | None``."""
     args = [a for a in get_args(annotation) if a is not type(None)]
@@ -510,6 +525,18 @@ _EXTRAS_SCHEMA = core_schema.no_info_after_validator_function(
         _serialize_json_value, when_used="json"
     ),
 )
+
+
+_EXTRA_VALIDATOR = SchemaValidator(_EXTRAS_SCHEMA)
+
+
+def _validated_extra(cls: type[BaseModel], name: str, value: Any) -> Any:
+    """An unknown element assigned, checked as when it is read (a NaN is no JSON: pydantic would
+    write it as null), and a tuple made the list it is written as."""
+    try:
+        return _EXTRA_VALIDATOR.validate_python(value)
+    except ValidationError as exc:
+        raise _name_expected_models(exc, cls, {name: value}, (name,)) from None
 
 
 def _list_only(schema: dict[str, Any]) -> dict[str, Any]:
@@ -655,15 +682,28 @@ def _frozen(cls: type[BaseModel], name: str) -> bool:
 _ERROR_TYPES = frozenset(get_args(core_schema.ErrorType))
 
 
-def _expected_model(cls: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model class a field at ``loc`` of ``cls`` holds, if it holds one."""
+def _expected_model(
+    cls: type[BaseModel], loc: tuple[int | str, ...], data: Any = None
+) -> type[BaseModel] | None:
+    """The model class a field at ``loc`` of ``cls`` holds, if it holds one.
+
+    ``data`` is the input validated (walked along ``loc``): below a Resource-typed element
+    (``contained``, ``Bundle.entry.resource``) the class is the one its ``resourceType`` names.
+    """
     annotation: Any = cls
+    node = data
     for part in loc:
         annotation = _without_none(annotation)
+        if get_origin(annotation) is Annotated:
+            if any(isinstance(m, ResourceField) for m in get_args(annotation)[1:]):
+                annotation = _resource_model(node)
+            else:
+                annotation = get_args(annotation)[0]
         if isinstance(part, int):
             if get_origin(annotation) is not list:
                 return None
             annotation = get_args(annotation)[0]
+            node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
             continue
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
@@ -672,22 +712,40 @@ def _expected_model(cls: type[BaseModel], loc: tuple[int | str, ...]) -> type[Ba
         if name is None:
             return None
         annotation = fields[name].annotation
+        node = node.get(part) if isinstance(node, dict) else getattr(node, name, None)
     annotation = _without_none(annotation)
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]  # a Resource-typed element itself: any resource
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
 
 
+def _resource_model(value: Any) -> Any:
+    """The model a Resource-typed element holding ``value`` validated it with (or None)."""
+    if isinstance(value, ResourceBase):
+        return type(value)
+    resource_type = value.get("resourceType") if isinstance(value, dict) else None
+    if not isinstance(resource_type, str):
+        return None
+    registry = importlib.import_module(f"{_PACKAGE}._registry")
+    module_name = registry.RESOURCE_MODULES.get(resource_type)
+    if module_name is None:  # kept as a generic Resource (see dispatch_resource)
+        resource_type, module_name = "Resource", registry.RESOURCE_MODULES["Resource"]
+    return getattr(importlib.import_module(f"{_PACKAGE}.{module_name}"), resource_type)
+
+
 def _name_expected_models(
-    exc: ValidationError, cls: type[BaseModel], prefix: tuple[int | str, ...] = ()
+    exc: ValidationError, cls: type[BaseModel], data: Any, prefix: tuple[int | str, ...] = ()
 ) -> ValidationError:
     """``exc`` with "Input should be a valid dictionary" made pydantic's usual "... or instance
     of Reference" where the field holds a model, plus ", not Patient" for a model of another class.
 
     A model's storage is validated as a typed dict (see :func:`_present_only`), whose error for
     any other input names no class: confusing for the common ``Observation(subject=patient)``.
-    Runs only once validation has failed; every other error is kept as it was. ``prefix`` is put
-    before each location (an element validated on its own, see :meth:`FHIRModel._assign_element`).
+    Runs only once validation has failed; every other error is kept as it was. ``data`` is the
+    input that failed (see :func:`_expected_model`); ``prefix`` is put before each location (an
+    element validated on its own, see :meth:`FHIRModel._assign_element`).
     """
     details = exc.errors(include_url=False)
     if not prefix and not any(e["type"] == "dict_type" for e in details):
@@ -696,7 +754,7 @@ def _name_expected_models(
     for error in details:
         loc = prefix + tuple(error["loc"])
         given = error["input"]
-        expected = _expected_model(cls, loc) if error["type"] == "dict_type" else None
+        expected = _expected_model(cls, loc, data) if error["type"] == "dict_type" else None
         if expected is not None and isinstance(given, BaseModel):
             kind: Any = PydanticCustomError(
                 "model_type",
@@ -712,6 +770,16 @@ def _name_expected_models(
         rebuilt.append(detail)
     return ValidationError.from_exception_data(
         cls.__name__, rebuilt, hide_input=bool(cls.model_config.get("hide_input_in_errors"))
+    )
+
+
+def _hide_input(exc: ValidationError, cls: type[BaseModel]) -> ValidationError:
+    """``exc`` (raised by pydantic itself, which shows the value: ``frozen_instance``) with its
+    input hidden as the model's config says (``hide_input_in_errors``: the value may be PHI)."""
+    return ValidationError.from_exception_data(
+        exc.title,
+        [_same_error(e) for e in exc.errors(include_url=False)],
+        hide_input=bool(cls.model_config.get("hide_input_in_errors")),
     )
 
 
@@ -889,14 +957,30 @@ class FHIRModel(BaseModel):
             if cls.model_config.get("validate_assignment") and not _frozen(cls, name):
                 self._assign_validated(name, value)
             else:
-                super().__setattr__(name, value)
+                self._pydantic_setattr(name, value)
+        elif (
+            name.startswith("_")
+            and name not in self.__dict__
+            and name not in cls.__private_attributes__
+            and not hasattr(cls, name)
+        ):
+            # An undeclared private name: pydantic keeps it as a plain attribute, outside the
+            # model's data. Here __dict__ is the data (it would be written as an unknown element
+            # and sent to the server), so it goes beside the declared private attributes.
+            private = self.__pydantic_private__
+            if private is None:
+                object.__setattr__(self, "__pydantic_private__", {name: value})
+            else:
+                private[name] = value
         elif name.startswith("_") or hasattr(cls, name) or _frozen(cls, name):
-            super().__setattr__(name, value)  # pydantic's own (a private name, or it refuses)
+            self._pydantic_setattr(name, value)  # pydantic's own (a private name, or it refuses)
         elif cls.model_config.get("extra") != "allow":
             # pydantic's own refusal, which it would reach only after trying to validate the
             # assignment (a TypeError for the typed-dict storage).
             raise ValueError(f'"{cls.__name__}" object has no field "{name}"')
         else:  # an unknown element: kept beside the others, written back under this name
+            if cls.model_config.get("validate_assignment"):
+                value = _validated_extra(cls, name, value)
             self.__dict__[name] = value
             self.__pydantic_fields_set__.add(name)
 
@@ -913,12 +997,16 @@ class FHIRModel(BaseModel):
             return
         # A subclass with validators of its own: the model validated with the new value, as
         # pydantic does it, so that they run.
+        if value is not None:
+            # First, so that the error names the element and says what to do, as below (the
+            # whole model's choice check would give an error at the model, without advice).
+            self._check_choice(name, value)
         values = dict(self.__dict__)
         values[name] = value
         try:
             validated = type(self).__pydantic_validator__.validate_python(values)
         except ValidationError as exc:
-            raise _name_expected_models(exc, type(self)) from None
+            raise _name_expected_models(exc, type(self), values) from None
         object.__setattr__(self, "__dict__", validated.__dict__)
         if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
             self.__pydantic_fields_set__.add(name)
@@ -930,33 +1018,71 @@ class FHIRModel(BaseModel):
         try:
             value = _element_validator(cls, name).validate_python(value)
         except ValidationError as exc:
-            raise _name_expected_models(exc, cls, (name,)) from None
+            raise _name_expected_models(exc, cls, {name: value}, (name,)) from None
         if value is not None:
-            for element, choice in cls.__fhir_choices__:
-                if name in choice:
-                    others = sorted(
-                        f for f in choice if f != name and self.__dict__.get(f) is not None
-                    )
-                    if others:
-                        error = PydanticCustomError(
-                            "fhir_choice",
-                            "At most one of {element}[x] may be set, got {fields}; delete the"
-                            " other first",
-                            {
-                                "element": element,
-                                "fields": ", ".join(fhir_alias(f) for f in [*others, name]),
-                            },
-                        )
-                        raise ValidationError.from_exception_data(
-                            cls.__name__,
-                            [{"type": error, "loc": (name,), "input": value}],
-                            hide_input=True,
-                        )
+            self._check_choice(name, value)
+        pair = _null_pair_of(cls, name)
+        if pair is not None:
+            self._check_null_pair(pair, name, value)
         self.__dict__[name] = value
         if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
             self.__pydantic_fields_set__.add(name)
 
+    def _check_choice(self, name: str, value: Any) -> None:
+        """Setting ``name`` must leave at most one type of its choice element (value[x]) set."""
+        for element, choice in type(self).__fhir_choices__:
+            if name in choice:
+                others = sorted(f for f in choice if f != name and self.__dict__.get(f) is not None)
+                if others:
+                    error = PydanticCustomError(
+                        "fhir_choice",
+                        "At most one of {element}[x] may be set, got {fields}; delete the"
+                        " other first",
+                        {
+                            "element": element,
+                            "fields": ", ".join(fhir_alias(f) for f in [*others, name]),
+                        },
+                    )
+                    raise ValidationError.from_exception_data(
+                        type(self).__name__,
+                        [{"type": error, "loc": (name,), "input": value}],
+                        hide_input=True,
+                    )
+
+    def _check_null_pair(self, pair: tuple[str, str], name: str, value: Any) -> None:
+        """A null entry of a repeating primitive (``given``) needs its extensions at the same
+        position of the ``_x`` list (``given_ext``), with either of them assigned; the model's
+        validation checks this (see :func:`_check_null_entries`), an element's alone cannot."""
+        list_name, ext_name = pair
+        entries = value if name == list_name else self.__dict__.get(list_name)
+        if entries is None or None not in entries:
+            return
+        extensions = value if name == ext_name else self.__dict__.get(ext_name)
+        try:
+            _check_null_entries(list_name, entries, extensions)
+        except ValidationError as exc:
+            [error] = exc.errors(include_url=False)
+            # The entry in the list assigned; the _x list as a whole (it may be None).
+            loc = (name, *error["loc"][1:]) if name == list_name else (name,)
+            hint = "assign the extensions first" if name == list_name else "remove the nulls first"
+            kind = PydanticCustomError(
+                "fhir_null_entry", "{message}; {hint}", {"message": error["msg"], "hint": hint}
+            )
+            raise ValidationError.from_exception_data(
+                type(self).__name__, [{"type": kind, "loc": loc, "input": value}], hide_input=True
+            ) from None
+
+    def _pydantic_setattr(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:  # frozen_instance, which pydantic raises showing the value
+            raise _hide_input(exc, type(self)) from None
+
     def __delattr__(self, name: str) -> None:
+        private = self.__pydantic_private__
+        if private is not None and name in private and name not in self.__private_attributes__:
+            del private[name]  # an undeclared private name (see __setattr__)
+            return
         if name not in self.__dict__:
             name = _python_names(type(self)).get(name, name)
         if name in self.__dict__ and not _frozen(type(self), name):
@@ -964,7 +1090,10 @@ class FHIRModel(BaseModel):
             del self.__dict__[name]
             self.__pydantic_fields_set__.discard(name)
             return
-        super().__delattr__(name)
+        try:
+            super().__delattr__(name)
+        except ValidationError as exc:
+            raise _hide_input(exc, type(self)) from None
 
     @classmethod
     def _assemble(
@@ -1047,6 +1176,14 @@ class FHIRModel(BaseModel):
             # An element that is not present reads as None.
             if name in type(self).__pydantic_fields__:
                 return None
+            if name.startswith("_") and not name.startswith("__"):
+                # An undeclared private name (see __setattr__).
+                try:
+                    private = object.__getattribute__(self, "__pydantic_private__")
+                except AttributeError:  # not set yet (an instance being built or unpickled)
+                    private = None
+                if private is not None and name in private:
+                    return private[name]
             return super().__getattr__(name)
 
     # Hidden from type checkers, which see pydantic's own signatures (every keyword, typed): these
@@ -1057,7 +1194,7 @@ class FHIRModel(BaseModel):
             try:
                 super().__init__(**data)
             except ValidationError as exc:
-                raise _name_expected_models(exc, type(self)) from None
+                raise _name_expected_models(exc, type(self), data) from None
 
         # Marked as pydantic's own __init__: otherwise pydantic-core would call this Python
         # function for every nested model it validates (and a subclass's after-validators twice).
@@ -1070,7 +1207,7 @@ class FHIRModel(BaseModel):
                 try:
                     return super().model_validate(obj, **kwargs)
                 except ValidationError as exc:
-                    raise _name_expected_models(exc, cls) from None
+                    raise _name_expected_models(exc, cls, obj) from None
 
         @classmethod
         def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
@@ -1100,7 +1237,7 @@ class FHIRModel(BaseModel):
                 try:
                     return super().model_validate(data, **kwargs)
                 except ValidationError as exc:
-                    raise _name_expected_models(exc, cls) from None
+                    raise _name_expected_models(exc, cls, data) from None
 
         def model_dump_json(self, **kwargs: Any) -> str:
             """FHIR JSON text; decimals are written as the exact number text they hold."""

@@ -199,11 +199,11 @@ class MolecularSequenceQualityRoc(BackboneElement):
             num_fp_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
             num_fn: fp.PrimitiveList[fp.Integer] | None = None,
             num_fn_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
-            precision: fp.PrimitiveList[fp.Decimal] | None = None,
+            precision: Sequence[fp.Decimal | int | float] | None = None,
             precision_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
-            sensitivity: fp.PrimitiveList[fp.Decimal] | None = None,
+            sensitivity: Sequence[fp.Decimal | int | float] | None = None,
             sensitivity_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
-            f_measure: fp.PrimitiveList[fp.Decimal] | None = None,
+            f_measure: Sequence[fp.Decimal | int | float] | None = None,
             f_measure_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
         ) -> None: ...
 

@@ -50,3 +50,47 @@ def build() -> list[str]:
     names.append(bundle.type)
     names.extend(names_given)
     return names
+
+
+def build_more() -> int:
+    """Bundle entries, contained resources, choices, primitive extensions, Medplum types."""
+    from pymedplum.fhir import (
+        AccessPolicy,
+        Element,
+        MolecularSequenceQualityRoc,
+        Project,
+        ProjectMembership,
+    )
+
+    patient = Patient(
+        birth_date="1970",
+        birth_date_ext={"extension": [{"url": "http://x", "valueString": "y"}]},
+        deceased_boolean=False,
+        contained=[
+            {"resourceType": "Organization", "id": "o"},
+            Observation(status="final", code={}),
+        ],
+    )
+    name = HumanName(given=["A", "B"], given_ext=[None, Element(id="x")])
+    bundle = Bundle(
+        type="transaction",
+        entry=[
+            {
+                "resource": {"resourceType": "Patient"},
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            BundleEntry(resource=patient, request={"method": "PUT", "url": "Patient/p"}),
+        ],
+    )
+    membership = ProjectMembership(
+        project={"reference": "Project/1"},
+        user=Reference(reference="User/1"),
+        profile={"reference": "Patient/1"},
+        access=[{"policy": {"reference": "AccessPolicy/1"}}],
+    )
+    policy = AccessPolicy(resource=[{"resourceType": "Patient", "readonly": True}])
+    project = Project(name="p", features=["bots"])
+    # A repeating decimal takes floats and ints too, as a single one does.
+    roc = MolecularSequenceQualityRoc(precision=[0.5, 1, Decimal("0.25")])
+    quantity = Quantity(value=1.5)
+    return len([patient, name, bundle, membership, policy, project, roc, quantity])
