@@ -417,11 +417,7 @@ def _model_parts(
             if len(present) > 1:
                 given = sorted(f for f in present if values[f] is not None)
                 if len(given) > 1:
-                    raise PydanticCustomError(
-                        "fhir_choice",
-                        "At most one of {element}[x] may be set, got {fields}",
-                        {"element": element, "fields": ", ".join(fhir_alias(f) for f in given)},
-                    )
+                    raise _choice_error(element, given)
         for name, ext_name in null_pairs:
             entries = values.get(name)
             if entries is not None and None in entries:
@@ -429,6 +425,15 @@ def _model_parts(
         return values, None, fields if fields.issuperset(values) else set(values)
 
     return parts_checked
+
+
+def _choice_error(element: str, names: list[str], advice: str = "") -> PydanticCustomError:
+    """The ``fhir_choice`` error: more than one type of ``element[x]`` (``names``) is set."""
+    return PydanticCustomError(
+        "fhir_choice",
+        "At most one of {element}[x] may be set, got {fields}" + advice,
+        {"element": element, "fields": ", ".join(fhir_alias(f) for f in names)},
+    )
 
 
 def _check_null_entries(name: str, entries: list[Any], extensions: Any) -> None:
@@ -728,11 +733,8 @@ def _resource_model(value: Any) -> Any:
     resource_type = value.get("resourceType") if isinstance(value, dict) else None
     if not isinstance(resource_type, str):
         return None
-    registry = importlib.import_module(f"{_PACKAGE}._registry")
-    module_name = registry.RESOURCE_MODULES.get(resource_type)
-    if module_name is None:  # kept as a generic Resource (see dispatch_resource)
-        resource_type, module_name = "Resource", registry.RESOURCE_MODULES["Resource"]
-    return getattr(importlib.import_module(f"{_PACKAGE}.{module_name}"), resource_type)
+    # An unknown type is kept as a generic Resource (see dispatch_resource).
+    return _resource_class(resource_type) or _resource_class("Resource")
 
 
 def _name_expected_models(
@@ -1034,15 +1036,7 @@ class FHIRModel(BaseModel):
             if name in choice:
                 others = sorted(f for f in choice if f != name and self.__dict__.get(f) is not None)
                 if others:
-                    error = PydanticCustomError(
-                        "fhir_choice",
-                        "At most one of {element}[x] may be set, got {fields}; delete the"
-                        " other first",
-                        {
-                            "element": element,
-                            "fields": ", ".join(fhir_alias(f) for f in [*others, name]),
-                        },
-                    )
+                    error = _choice_error(element, [*others, name], "; delete the other first")
                     raise ValidationError.from_exception_data(
                         type(self).__name__,
                         [{"type": error, "loc": (name,), "input": value}],
@@ -1268,15 +1262,22 @@ _PACKAGE = __name__.rsplit(".", 1)[0]
 _RESOURCE_VALIDATORS: dict[str, SchemaValidator | PluggableSchemaValidator] = {}
 
 
+def _resource_class(resource_type: str) -> Any:
+    """The model class for ``resource_type`` (its module imported on first use), or None."""
+    registry = importlib.import_module(f"{_PACKAGE}._registry")
+    module_name = registry.RESOURCE_MODULES.get(resource_type)
+    if module_name is None:
+        return None
+    return getattr(importlib.import_module(f"{_PACKAGE}.{module_name}"), resource_type)
+
+
 def _resource_validator(resource_type: str) -> SchemaValidator | PluggableSchemaValidator | None:
     """The validator of the model for ``resource_type`` (its module imported on first use)."""
     validator = _RESOURCE_VALIDATORS.get(resource_type)
     if validator is None:
-        registry = importlib.import_module(f"{_PACKAGE}._registry")
-        module_name = registry.RESOURCE_MODULES.get(resource_type)
-        if module_name is None:
+        cls = _resource_class(resource_type)
+        if cls is None:
             return None
-        cls = getattr(importlib.import_module(f"{_PACKAGE}.{module_name}"), resource_type)
         if not cls.__pydantic_complete__:
             cls.model_rebuild()  # deferred schema: build it now
         validator = _RESOURCE_VALIDATORS[resource_type] = cls.__pydantic_validator__
