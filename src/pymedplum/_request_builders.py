@@ -481,6 +481,33 @@ def refuse_subsetted(arg: str, resource: Mapping[str, Any]) -> None:
             )
 
 
+def refuse_subsetted_entries(bundle: Mapping[str, Any]) -> None:
+    """``refuse_subsetted`` for the resource of each PUT entry of a batch or transaction: the
+    server replaces the stored resource with it, as ``update_resource`` would."""
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return
+    for index, entry in enumerate(entries):
+        # A dict bundle may hold models (a BundleEntry, its request or resource).
+        if isinstance(entry, BaseModel):
+            entry = wire_dict(entry)
+        if not isinstance(entry, Mapping):
+            continue
+        request = entry.get("request")
+        if isinstance(request, BaseModel):
+            request = wire_dict(request)
+        method = request.get("method") if isinstance(request, Mapping) else None
+        if not (isinstance(method, str) and method.upper() == "PUT"):
+            continue
+        resource = entry.get("resource")
+        if isinstance(resource, BaseModel):
+            # Only the tags matter: dump the meta, not the whole resource.
+            meta = getattr(resource, "meta", None)
+            resource = {"meta": wire_dict(meta) if isinstance(meta, BaseModel) else meta}
+        if isinstance(resource, Mapping):
+            refuse_subsetted(f"bundle.entry[{index}].resource", resource)
+
+
 def account_references(accounts: str | Iterable[str]) -> list[str]:
     """Validate account references ("Organization/abc"), one or several, order kept."""
     if isinstance(accounts, str):

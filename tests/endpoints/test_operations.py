@@ -16,6 +16,7 @@ from pymedplum import RetryPolicy
 from pymedplum._async._overrides import jobs as async_jobs
 from pymedplum._sync._overrides import jobs as sync_jobs
 from pymedplum.exceptions import NotFoundError, UnsafeRedirectError
+from pymedplum.fhir import Bundle as FhirBundle
 from pymedplum.fhir import BundleEntry, BundleEntryRequest, Patient
 
 from .conftest import BASE, FHIR, OperationOutcome, json_response, outcome
@@ -172,6 +173,44 @@ async def test_batch_rejects_another_resource(make: Any) -> None:
     h = make(ok())
     with pytest.raises(ValueError, match="Bundle"):
         await h.call("execute_batch", {"resourceType": "Patient"})
+
+
+SUBSETTED_TAG = {"system": "http://hl7.org/fhir/v3/ObservationValue", "code": "SUBSETTED"}
+SUBSET = {"resourceType": "Patient", "id": "7", "meta": {"tag": [SUBSETTED_TAG]}}
+
+
+@pytest.mark.parametrize("method", ["execute_batch", "execute_transaction"])
+@pytest.mark.parametrize("form", ["dicts", "model entry", "model resource", "model bundle"])
+async def test_bundles_refuse_a_subsetted_put(make: Any, method: str, form: str) -> None:
+    # A PUT entry replaces the stored resource, as update_resource does: one read with
+    # _elements or _summary would erase every element it lacks.
+    request = {"method": "PUT", "url": "Patient/7"}
+    entry: Any = {"resource": SUBSET, "request": request}
+    if form == "model entry":
+        entry = BundleEntry.model_validate(entry)
+    elif form == "model resource":
+        entry = {"resource": Patient.model_validate(SUBSET), "request": request}
+    get = {"request": {"method": "GET", "url": "Patient/1"}}
+    bundle: Any = {"resourceType": "Bundle", "type": "batch", "entry": [get, entry]}
+    if form == "model bundle":
+        bundle = FhirBundle.model_validate(
+            {**bundle, "entry": [get, {"resource": SUBSET, "request": request}]}
+        )
+    h = make(ok({"resourceType": "Bundle"}))
+    with pytest.raises(
+        ValueError, match=r"^bundle\.entry\[1\]\.resource is tagged SUBSETTED in meta\.tag"
+    ):
+        await h.call(method, bundle)
+    assert h.requests == []
+
+
+@pytest.mark.parametrize("verb", ["POST", "PATCH", "GET"])
+async def test_bundles_send_a_subsetted_resource_that_is_not_a_put(make: Any, verb: str) -> None:
+    # Only a PUT replaces a stored resource with the subset.
+    entry = {"resource": SUBSET, "request": {"method": verb, "url": "Patient"}}
+    h = make(ok({"resourceType": "Bundle"}))
+    await h.call("execute_batch", {"resourceType": "Bundle", "type": "batch", "entry": [entry]})
+    assert h.body()["entry"] == [entry]
 
 
 async def test_transaction_coerces_the_type(make: Any) -> None:

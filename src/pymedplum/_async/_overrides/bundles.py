@@ -9,13 +9,18 @@ from pydantic import BaseModel
 
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import resource_json, stamp_bundle_accounts
+from pymedplum._request_builders import (
+    refuse_subsetted_entries,
+    resource_json,
+    stamp_bundle_accounts,
+)
 
 
 def _bundle_json(bundle: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
     data = resource_json("bundle", bundle)
     if data.get("resourceType", "Bundle") != "Bundle":
         raise ValueError(f"bundle must be a Bundle, got resourceType {data.get('resourceType')!r}")
+    refuse_subsetted_entries(data)
     return data
 
 
