@@ -655,6 +655,30 @@ def test_a_subclass_chooses_how_assignment_is_validated() -> None:
     assert shouting.gender == "male"
 
 
+@pytest.mark.parametrize("name", ["status", "code"])
+def test_a_required_element_cannot_be_deleted(name: str) -> None:
+    # `del obs.status` left a model whose JSON reading refuses (status is 1..1) and whose
+    # status read None, which its type says it never is.
+    observation = Observation(status="final", code={"text": "x"})
+    before = observation.model_dump_json()
+    with pytest.raises(ValidationError) as caught:
+        delattr(observation, name)
+    assert caught.value.errors(include_url=False) == [
+        {"type": "missing", "loc": (name,), "msg": "Field required", "input": None}
+    ]
+    assert observation.model_dump_json() == before
+    observation.subject = {"reference": "Patient/1"}  # type: ignore[assignment]
+    del observation.subject
+    assert observation.subject is None
+
+    class Unchecked(Observation):
+        model_config = ConfigDict(validate_assignment=False)
+
+    unchecked = Unchecked(status="final", code={"text": "x"})
+    del unchecked.status  # pydantic's default without assignment validation
+    assert "status" not in unchecked.model_fields_set
+
+
 def test_a_second_choice_type_is_named_with_validators_of_a_subclass() -> None:
     # With a model_validator of the user's, assignment validates the whole model: the choice
     # error was the model's (loc (), no advice), unlike the same assignment without validators.

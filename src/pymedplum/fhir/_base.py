@@ -1080,6 +1080,20 @@ class FHIRModel(BaseModel):
         if name not in self.__dict__:
             name = _python_names(type(self)).get(name, name)
         if name in self.__dict__ and not _frozen(type(self), name):
+            cls = type(self)
+            field = cls.__pydantic_fields__.get(name)
+            if (
+                field is not None
+                and field.is_required()
+                and cls.model_config.get("validate_assignment")
+            ):
+                # A required element (1..1) cannot be absent: the model would write JSON that
+                # reading refuses, and read None for a type that says it is never None.
+                raise ValidationError.from_exception_data(
+                    cls.__name__,
+                    [{"type": "missing", "loc": (name,), "input": None}],
+                    hide_input=True,
+                )
             self._thaw()
             del self.__dict__[name]
             self.__pydantic_fields_set__.discard(name)
