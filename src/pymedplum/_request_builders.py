@@ -481,6 +481,15 @@ def refuse_subsetted(arg: str, resource: Mapping[str, Any]) -> None:
             )
 
 
+def _entry_method(entry: Mapping[str, Any]) -> str | None:
+    """A bundle entry's ``request.method``, upper-cased (its request a dict or a model)."""
+    request = entry.get("request")
+    if isinstance(request, BaseModel):
+        request = wire_dict(request)
+    method = request.get("method") if isinstance(request, Mapping) else None
+    return method.upper() if isinstance(method, str) else None
+
+
 def refuse_subsetted_entries(bundle: Mapping[str, Any]) -> None:
     """``refuse_subsetted`` for the resource of each PUT entry of a batch or transaction: the
     server replaces the stored resource with it, as ``update_resource`` would."""
@@ -491,13 +500,7 @@ def refuse_subsetted_entries(bundle: Mapping[str, Any]) -> None:
         # A dict bundle may hold models (a BundleEntry, its request or resource).
         if isinstance(entry, BaseModel):
             entry = wire_dict(entry)
-        if not isinstance(entry, Mapping):
-            continue
-        request = entry.get("request")
-        if isinstance(request, BaseModel):
-            request = wire_dict(request)
-        method = request.get("method") if isinstance(request, Mapping) else None
-        if not (isinstance(method, str) and method.upper() == "PUT"):
+        if not isinstance(entry, Mapping) or _entry_method(entry) != "PUT":
             continue
         resource = entry.get("resource")
         if isinstance(resource, BaseModel):
@@ -602,15 +605,10 @@ def stamp_bundle_accounts(
             entry = wire_dict(entry)
         if isinstance(entry, Mapping) and isinstance(entry.get("resource"), BaseModel):
             entry = {**entry, "resource": wire_dict(entry["resource"])}
-        request = entry.get("request") if isinstance(entry, Mapping) else None
-        if isinstance(request, BaseModel):
-            request = wire_dict(request)
-        method = request.get("method") if isinstance(request, Mapping) else None
         if (
             isinstance(entry, Mapping)
             and isinstance(entry.get("resource"), Mapping)
-            and isinstance(method, str)
-            and method.upper() in _STAMPED_METHODS
+            and _entry_method(entry) in _STAMPED_METHODS
         ):
             resource = stamp_accounts(
                 entry["resource"], refs, arg=f"bundle.entry[{index}].resource"
