@@ -296,3 +296,28 @@ def test_user_subclasses_keep_the_storage_and_their_validators() -> None:
     }
     with pytest.raises(ValidationError):
         TaggedPatient.model_validate({"resourceType": "Patient", "tag": 5})
+
+
+def test_subclasses_are_not_kept_alive_by_the_models_caches() -> None:
+    # Assignment caches per class (Python names, element validators, null pairs) were
+    # module-level dicts keyed by class: every subclass a program made stayed alive for good.
+    import gc
+    import weakref
+
+    from pymedplum.fhir import Patient
+
+    def use_a_subclass() -> weakref.ref[type[Patient]]:
+        class PerRequest(Patient):
+            pass
+
+        patient = PerRequest(name=[{"family": "Doe"}])  # type: ignore[list-item]
+        patient.birthDate = "1970"  # by FHIR name: the Python-names cache
+        patient.name = [{"given": ["A"]}]  # type: ignore[list-item]  # element validator, null pair
+        assert patient.model_dump_json() == (
+            '{"resourceType":"Patient","name":[{"given":["A"]}],"birthDate":"1970"}'
+        )
+        return weakref.ref(PerRequest)
+
+    refs = [use_a_subclass() for _ in range(3)]
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None, None]
