@@ -5,9 +5,9 @@ Every block is listed in ``BLOCKS``, so a new one has to be classified:
 - ``RUN``: a complete program once a user fills in what the page leaves to them: the base URL,
   the credentials, the Patient ``"123"``, the memberships ``"ProjectMembership/alice"`` (and
   ``bob``, ``clinic-bot``), a ``client`` (a ``MedplumClient`` of the reader's), and the names in
-  ``SETUP``. Nothing else is provided, not even an import: a block imports what it uses. It must
-  pass ``mypy --strict`` and run against the session's local Medplum server. Its comments that
-  show a result are checked:
+  ``SETUP``. Nothing else is provided, not even an import: a block imports what it uses. It
+  must pass ``mypy --strict`` and run against the session's local Medplum server; ``AFTER``
+  then uses what a block only defines (the hooks). Its comments that show a result are checked:
 
   - ``expression  # literal`` (or ``# literal: why``): the expression equals the literal;
   - ``print(...)  # text``: the line printed is ``text``;
@@ -106,9 +106,23 @@ SETUP: dict[tuple[str, int], str] = {
         "def trace_id() -> str:\n"
         "    return uuid.uuid4().hex\n"
         "class Sink:\n"
-        "    def write(self, record: dict[str, Any]) -> None: ...\n"
-        "    def emit(self, record: dict[str, Any]) -> None: ...\n"
-        "phi_audit_sink = metrics = Sink()\n"
+        "    def __init__(self) -> None:\n"
+        "        self.records: list[dict[str, Any]] = []\n"
+        "    def write(self, record: dict[str, Any]) -> None:\n"
+        "        self.records.append(record)\n"
+        "    emit = write\n"
+        "phi_audit_sink, metrics = Sink(), Sink()\n"
+    ),
+}
+
+# Code run after a block that only defines things, so that what it defines is used.
+AFTER: dict[tuple[str, int], str] = {
+    # The hooks see the token request and the search; the PHI sink only the FHIR call.
+    ("docs/hooks.md", 0): (
+        "assert client.search_one('Patient') is not None\n"
+        "assert [r['action'] for r in phi_audit_sink.records] == ['search']\n"
+        "assert [r['action'] for r in metrics.records] == [None, 'search']\n"
+        "assert 'path' not in metrics.records[1]\n"
     ),
 }
 
@@ -178,7 +192,7 @@ def program(key: tuple[str, int], reader: Reader) -> str:
         "import pymedplum as _pymedplum\n"
         f"client = _pymedplum.MedplumClient({server.base_url!r}, {credentials})\n"
     )
-    return preamble + SETUP.get(key, "") + code
+    return preamble + SETUP.get(key, "") + code + AFTER.get(key, "")
 
 
 def with_value_checks(key: tuple[str, int], code: str) -> str:
