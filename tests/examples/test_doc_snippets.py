@@ -1,12 +1,20 @@
-"""The Python blocks of README.md and docs/*.md, used as a new user uses them.
+"""The Python blocks of README.md and the pages under docs/, used as a new user uses them.
 
 Every block is listed in ``BLOCKS``, so a new one has to be classified:
 
-- ``RUN``: a complete program once a user fills in what the page leaves to them (the base URL,
-  the credentials, the Patient ``"123"``, the names in ``SETUP``). It must pass ``mypy --strict``
-  and run against the session's local Medplum server; an expression statement followed by a comment
-  that is a Python literal (``parse_reference("Patient/a")  # ("Patient", "a")``) must give that
-  value.
+- ``RUN``: a complete program once a user fills in what the page leaves to them: the base URL,
+  the credentials, the Patient ``"123"``, the memberships ``"ProjectMembership/alice"`` (and
+  ``bob``, ``clinic-bot``), a ``client`` (a ``MedplumClient`` of the reader's), and the names in
+  ``SETUP``. Nothing else is provided, not even an import: a block imports what it uses. It
+  must pass ``mypy --strict`` and run against the session's local Medplum server; ``AFTER``
+  then uses what a block only defines (the hooks). Its comments that show a result are checked:
+
+  - ``expression  # literal`` (or ``# literal: why``): the expression equals the literal;
+  - ``print(...)  # text``: the line printed is ``text``;
+  - ``name = ...  # -> T``: mypy infers ``T`` for ``name``;
+  - comment lines that together are a Python literal (a dict spread over lines): they equal the
+    expression ``COMMENTED_VALUES`` gives for the block (a block with such a comment must have
+    one), evaluated after the block ran.
 - a string: why the block is a fragment that cannot run on its own.
 """
 
@@ -28,7 +36,8 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "run"
-_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+# A fence may be indented (a block inside a list item); its lines are then dedented.
+_BLOCK = re.compile(r"^( *)```python\n(.*?)^\1```", re.S | re.M)
 
 BLOCKS: dict[tuple[str, int], str] = {
     ("README.md", 0): RUN,
@@ -37,7 +46,7 @@ BLOCKS: dict[tuple[str, int], str] = {
     ("docs/authentication.md", 1): RUN,
     ("docs/client.md", 0): RUN,
     ("docs/errors-and-retries.md", 0): RUN,
-    ("docs/errors-and-retries.md", 1): "one line inside an except block of the reader's",
+    ("docs/errors-and-retries.md", 1): RUN,
     ("docs/errors-and-retries.md", 2): RUN,
     ("docs/helpers.md", 0): RUN,
     ("docs/helpers.md", 1): RUN,
@@ -50,18 +59,16 @@ BLOCKS: dict[tuple[str, int], str] = {
     ("docs/helpers.md", 8): RUN,
     ("docs/hooks.md", 0): RUN,
     ("docs/models.md", 0): RUN,
-    ("docs/on-behalf-of.md", 0): (
-        "memberships of the reader's project; the precedence it shows is tested against the "
-        "server in tests/integration/test_client_auth.py"
-    ),
-    ("docs/on-behalf-of.md", 1): (
-        "a membership of the reader's project; the paging rule it shows is tested in "
-        "tests/endpoints/test_on_behalf_of.py and against the server in "
-        "tests/integration/test_client_auth.py"
+    ("docs/on-behalf-of.md", 0): RUN,
+    ("docs/on-behalf-of.md", 1): RUN,
+    ("docs/performance.md", 0): (
+        "lines of the reader's async function (`async with`), `base_url` and the credentials "
+        "left out; benchmarks/client.py runs the same setup"
     ),
     ("docs/quickstart.md", 0): RUN,
     ("docs/quickstart.md", 1): RUN,
     ("docs/typed-search.md", 0): RUN,
+    ("docs/reference-notes/runtime.md", 0): "signatures of the low-level methods, not calls",
 }
 
 # Names a page leaves to the reader, defined the way a reader would.
@@ -70,6 +77,18 @@ SETUP: dict[tuple[str, int], str] = {
         "class TransientAuthError(Exception):\n"
         "    def __init__(self, retry_after: float) -> None:\n"
         "        super().__init__(retry_after)\n"
+    ),
+    # The error the page's previous block caught: a read of a Patient that does not exist.
+    ("docs/errors-and-retries.md", 1): (
+        "import logging\n"
+        "from pymedplum import NotFoundError\n"
+        "log = logging.getLogger('app')\n"
+        "log.addHandler(logging.NullHandler())\n"
+        "try:\n"
+        "    client.read_resource('Patient', 'no-such-patient')\n"
+        "    raise AssertionError('expected a 404')\n"
+        "except NotFoundError as caught:\n"
+        "    exc = caught\n"
     ),
     ("docs/helpers.md", 1): (
         "patient = {'resourceType': 'Patient', 'identifier': "
@@ -87,10 +106,30 @@ SETUP: dict[tuple[str, int], str] = {
         "def trace_id() -> str:\n"
         "    return uuid.uuid4().hex\n"
         "class Sink:\n"
-        "    def write(self, record: dict[str, Any]) -> None: ...\n"
-        "    def emit(self, record: dict[str, Any]) -> None: ...\n"
-        "phi_audit_sink = metrics = Sink()\n"
+        "    def __init__(self) -> None:\n"
+        "        self.records: list[dict[str, Any]] = []\n"
+        "    def write(self, record: dict[str, Any]) -> None:\n"
+        "        self.records.append(record)\n"
+        "    emit = write\n"
+        "phi_audit_sink, metrics = Sink(), Sink()\n"
     ),
+}
+
+# Code run after a block that only defines things, so that what it defines is used.
+AFTER: dict[tuple[str, int], str] = {
+    # The hooks see the token request and the search; the PHI sink only the FHIR call.
+    ("docs/hooks.md", 0): (
+        "assert client.search_one('Patient') is not None\n"
+        "assert [r['action'] for r in phi_audit_sink.records] == ['search']\n"
+        "assert [r['action'] for r in metrics.records] == [None, 'search']\n"
+        "assert 'path' not in metrics.records[1]\n"
+    ),
+}
+
+# What a block's multi-line literal comment shows the value of.
+COMMENTED_VALUES: dict[tuple[str, int], str] = {
+    ("docs/errors-and-retries.md", 1): "exc.sanitize_for_logging()",
+    ("docs/helpers.md", 5): "entry",
 }
 
 # helpers.md 8 shows how failures are handled: its batch has one on purpose.
@@ -98,12 +137,16 @@ EXPECTED_FAILURE = {
     ("docs/helpers.md", 8): "BundleEntryError: 1 bundle entry failed (entry 1: 404)"
 }
 
+MEMBERSHIPS = ("alice", "bob", "clinic-bot")
+
 
 def blocks() -> dict[tuple[str, int], str]:
     found: dict[tuple[str, int], str] = {}
-    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
         for index, match in enumerate(_BLOCK.finditer(page.read_text())):
-            found[(page.relative_to(ROOT).as_posix(), index)] = match.group(1)
+            indent, code = match.groups()
+            dedented = [line.removeprefix(indent) for line in code.splitlines(keepends=True)]
+            found[(page.relative_to(ROOT).as_posix(), index)] = "".join(dedented)
     return found
 
 
@@ -111,8 +154,27 @@ def test_every_block_is_classified() -> None:
     assert set(blocks()) == set(BLOCKS)
 
 
-def program(key: tuple[str, int], server: harness.MedplumServer, patient_id: str) -> str:
-    """The block as a user runs it: placeholders filled in, a client and the helpers at hand."""
+def test_every_literal_comment_block_names_its_value() -> None:
+    with_literal = {key for key, code in blocks().items() if _comment_literals(code)}
+    runnable_with_literal = {key for key in with_literal if BLOCKS[key] == RUN}
+    assert runnable_with_literal == set(COMMENTED_VALUES)
+
+
+class Reader:
+    """What the pages leave to the reader, made on the session's server."""
+
+    def __init__(self, server: harness.MedplumServer, patient_id: str) -> None:
+        self.server = server
+        self.patient_id = patient_id
+        self.memberships = {
+            name: "ProjectMembership/" + server.create_membership()["membership"]["id"]
+            for name in MEMBERSHIPS
+        }
+
+
+def program(key: tuple[str, int], reader: Reader) -> str:
+    """The block as a user runs it: placeholders filled in, a ``client`` at hand."""
+    server = reader.server
     code = blocks()[key]
     credentials = f"client_id={server.client_id!r}, client_secret={server.client_secret!r}"
     code = code.replace('"https://api.medplum.com/"', repr(server.base_url))
@@ -121,68 +183,146 @@ def program(key: tuple[str, int], server: harness.MedplumServer, patient_id: str
     code = code.replace('access_token="..."', credentials)
     code = code.replace("MedplumClient(...,", f"MedplumClient({server.base_url!r}, {credentials},")
     code = code.replace(
-        'read_resource("Patient", "123"', f'read_resource("Patient", {patient_id!r}'
+        'read_resource("Patient", "123"', f'read_resource("Patient", {reader.patient_id!r}'
     )
+    for name, reference in reader.memberships.items():
+        code = code.replace(f'"ProjectMembership/{name}"', repr(reference))
+    # Only the client: a block that uses another name of the package must import it.
     preamble = (
-        "from pymedplum import *  # noqa: F403\n"
-        "from pymedplum.fhir import Patient\n"
-        f"client = MedplumClient({server.base_url!r}, {credentials})\n"
+        "import pymedplum as _pymedplum\n"
+        f"client = _pymedplum.MedplumClient({server.base_url!r}, {credentials})\n"
     )
-    return preamble + SETUP.get(key, "") + code
+    return preamble + SETUP.get(key, "") + code + AFTER.get(key, "")
 
 
-def with_value_checks(code: str) -> str:
-    """Each ``expression  # literal`` statement becomes ``assert expression == literal``."""
+def with_value_checks(key: tuple[str, int], code: str) -> str:
+    """The program with its result comments turned into assertions (see the module docstring)."""
     lines = code.splitlines()
-    body: list[ast.stmt] = []
-    for node in ast.parse(code).body:
-        expected = _commented_value(lines[node.end_lineno - 1]) if node.end_lineno else None
-        if isinstance(node, ast.Expr) and expected is not None:
-            value = ast.unparse(node.value)
-            node_src = f"_got = {value}\nassert _got == {expected[0]!r}, (_got, {value!r})"
-            body.extend(ast.parse(node_src).body)
-        else:
-            body.append(node)
-    return ast.unparse(ast.Module(body=body, type_ignores=[]))
+    tree = ast.parse(code)
+    _check_statements(tree.body, lines)
+    checked = ast.unparse(tree)
+    if key in COMMENTED_VALUES:
+        [expected] = _comment_literals(code)
+        value = COMMENTED_VALUES[key]
+        checked += f"\n_got = {value}\nassert _got == {expected!r}, (_got, {value!r})\n"
+    return checked
 
 
-def _commented_value(line: str) -> tuple[object] | None:
-    """``(value,)`` of a line's trailing comment when it (or its part before ": ") is a literal."""
-    _, hash_, comment = line.partition(" # ")
-    if not hash_:
+def with_type_checks(code: str) -> str:
+    """The program with ``assert_type`` after each ``name = ...  # -> T`` line (for mypy)."""
+    lines = code.splitlines()
+    tree = ast.parse(code)
+    _check_types(tree.body, lines)
+    return "from typing import Any\nfrom typing_extensions import assert_type\n" + ast.unparse(tree)
+
+
+def _trailing_comment(lines: list[str], node: ast.stmt) -> str | None:
+    """The comment that ends a simple statement (a compound one's is its last statement's)."""
+    if hasattr(node, "body"):
         return None
-    for text in (comment, comment.split(": ", 1)[0]):
-        try:
-            return (ast.literal_eval(text.strip()),)
-        except (ValueError, SyntaxError):
+    line = lines[(node.end_lineno or node.lineno) - 1]
+    _, hash_, comment = line.partition(" # ")
+    return comment.strip() if hash_ else None
+
+
+def _check_statements(body: list[ast.stmt], lines: list[str]) -> None:
+    """Rewrite ``body`` in place, nested blocks included."""
+    for position, node in reversed(list(enumerate(body))):
+        for field in ("body", "orelse", "finalbody"):
+            nested = getattr(node, field, None)
+            if isinstance(nested, list) and nested and isinstance(nested[0], ast.stmt):
+                _check_statements(nested, lines)
+        for handler in getattr(node, "handlers", []):
+            _check_statements(handler.body, lines)
+        comment = _trailing_comment(lines, node)
+        if comment is None or not isinstance(node, ast.Expr):
             continue
-    return None
+        value = ast.unparse(node.value)
+        if _is_print(node.value):
+            check = f"_printed({comment!r}, {value[len('print(') : -1]})"
+            body[position : position + 1] = ast.parse(_PRINTED + check).body
+            continue
+        expected = _literal(comment) if _literal(comment) else _literal(comment.split(": ")[0])
+        if expected:
+            check = f"_got = {value}\nassert _got == {expected[0]!r}, (_got, {value!r})"
+            body[position : position + 1] = ast.parse(check).body
+
+
+_PRINTED = (
+    "def _printed(_expected, *args, **kwargs):\n"
+    "    import io\n"
+    "    _buffer = io.StringIO()\n"
+    "    print(*args, **kwargs, file=_buffer)\n"
+    "    _got = _buffer.getvalue().rstrip('\\n')\n"
+    "    assert _got == _expected, (_got, _expected)\n"
+    "    print(*args, **kwargs)\n"
+)
+
+
+def _check_types(body: list[ast.stmt], lines: list[str]) -> None:
+    for position, node in reversed(list(enumerate(body))):
+        for field in ("body", "orelse", "finalbody"):
+            nested = getattr(node, field, None)
+            if isinstance(nested, list) and nested and isinstance(nested[0], ast.stmt):
+                _check_types(nested, lines)
+        comment = _trailing_comment(lines, node)
+        if comment is None or not comment.startswith("-> "):
+            continue
+        assert isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name), comment
+        check = f"assert_type({node.targets[0].id}, {comment[3:]})"
+        body.insert(position + 1, ast.parse(check).body[0])
+
+
+def _is_print(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
+    )
+
+
+def _literal(text: str) -> tuple[object] | None:
+    """``(value,)`` when ``text`` is a Python literal, else ``None``."""
+    try:
+        return (ast.literal_eval(text.strip()),)
+    except (ValueError, SyntaxError):
+        return None
+
+
+def _comment_literals(code: str) -> list[object]:
+    """The values of the runs of two or more whole-line comments that form a Python literal."""
+    found: list[object] = []
+    run: list[str] = []
+    for line in [*code.splitlines(), ""]:
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            run.append(stripped[1:])
+            continue
+        if len(run) > 1 and (value := _literal(" ".join(run))):
+            found.append(value[0])
+        run = []
+    return found
 
 
 @pytest.fixture(scope="module")
-def patient_id(medplum_server: harness.MedplumServer) -> str:
-    """The Patient the pages call "123"."""
+def reader(medplum_server: harness.MedplumServer) -> Reader:
     with MedplumClient(
         medplum_server.base_url,
         client_id=medplum_server.client_id,
         client_secret=medplum_server.client_secret,
     ) as client:
-        created = client.create_resource(
+        created = client.create_resource(  # the Patient the pages call "123"
             {"resourceType": "Patient", "name": [{"given": ["Ada"], "family": "Lovelace"}]}
         )
-    return str(created["id"])
+    return Reader(medplum_server, str(created["id"]))
 
 
 RUNNABLE = sorted(key for key, kind in BLOCKS.items() if kind == RUN)
 
 
-def test_runnable_blocks_pass_mypy_strict(
-    medplum_server: harness.MedplumServer, patient_id: str, tmp_path: Path
-) -> None:
+def test_runnable_blocks_pass_mypy_strict(reader: Reader, tmp_path: Path) -> None:
     files = []
     for page, index in RUNNABLE:
         path = tmp_path / f"{Path(page).stem.replace('-', '_')}_{index}.py"
-        path.write_text(program((page, index), medplum_server, patient_id))
+        path.write_text(with_type_checks(program((page, index), reader)))
         files.append(str(path))
     result = subprocess.run(
         [
@@ -204,10 +344,8 @@ def test_runnable_blocks_pass_mypy_strict(
 
 
 @pytest.mark.parametrize("key", RUNNABLE, ids=[f"{p}[{i}]" for p, i in RUNNABLE])
-def test_runnable_block_runs_against_the_server(
-    key: tuple[str, int], medplum_server: harness.MedplumServer, patient_id: str
-) -> None:
-    code = with_value_checks(program(key, medplum_server, patient_id))
+def test_runnable_block_runs_against_the_server(key: tuple[str, int], reader: Reader) -> None:
+    code = with_value_checks(key, program(key, reader))
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
     )

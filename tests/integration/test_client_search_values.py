@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sdk_clients import Api, unique
 
-from pymedplum import BadRequestError, FHIRBundle, escape_search_value
+from pymedplum import FHIRBundle, ValidationError, escape_search_value
 from pymedplum.search_params import ObservationSearchParams, PatientSearchParams
 
 pytestmark = pytest.mark.anyio
@@ -78,7 +78,7 @@ async def test_date_prefixes_and_and_or(api: Api) -> None:
     assert sent(api)["birthdate"] == ["ge1970-01-01", "lt1990-01-01"]
     # A comma inside one value is FHIR's OR, but Medplum parses a date value as one date:
     # 400 "Invalid format for date search parameter" (documented in docs/typed-search.md).
-    with pytest.raises(BadRequestError):
+    with pytest.raises(ValidationError):  # a BadRequestError: issue code "invalid"
         await born("1965-03-01,1995-12-31")
     # OR on a token parameter works.
     either = await found(api, "Patient", {"family": family, "_id": f"{ids['1965-03-01']},x"})
