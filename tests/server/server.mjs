@@ -322,21 +322,19 @@ async function resolveOnBehalfOf(value, callerMembershipRef) {
   if (!caller.admin) {
     throw new OperationOutcomeError(forbidden);
   }
+  // As tryAddOnBehalfOf (packages/server/src/oauth/utils.ts): "ProjectMembership/<id>" is read
+  // (an unknown one answers 404); any other value is searched as a membership's profile (no
+  // match answers 403), so a bare id matches nothing.
   let membership;
-  const [type, id] = value.includes('/') ? value.split('/', 2) : ['ProjectMembership', value];
-  try {
-    if (type === 'ProjectMembership') {
-      membership = await repo.readResource('ProjectMembership', id);
-    } else {
-      membership = (
-        await repo.searchResources({
-          resourceType: 'ProjectMembership',
-          filters: [{ code: 'profile', operator: 'eq', value: `${type}/${id}` }],
-        })
-      )[0];
-    }
-  } catch {
-    membership = undefined;
+  if (value.startsWith('ProjectMembership/')) {
+    membership = await repo.readReference({ reference: value });
+  } else {
+    membership = (
+      await repo.searchResources({
+        resourceType: 'ProjectMembership',
+        filters: [{ code: 'profile', operator: 'eq', value }],
+      })
+    )[0];
   }
   if (!membership) {
     throw new OperationOutcomeError(forbidden);
@@ -358,12 +356,19 @@ async function handleFhir(req, res, url, claims) {
   const body = await readBody(req);
   const type = mediaType(req);
 
-  const ctx = { author: claims.profile ? { reference: claims.profile } : undefined, projectId: PROJECT_ID };
+  const ctx = {
+    author: claims.profile ? { reference: claims.profile } : undefined,
+    projectId: PROJECT_ID,
+    // Whether the effective membership is a project admin (the On-Behalf-Of one when given, as
+    // getRepoForLogin's projectAdmin): $set-accounts needs it.
+    projectAdmin: async () => (await repo.readReference({ reference: claims.membership })).admin === true,
+  };
   const obo = req.headers['x-medplum-on-behalf-of'];
   if (obo) {
     const { membership, accessPolicy } = await resolveOnBehalfOf(String(obo), claims.membership);
     ctx.onBehalfOf = membership.profile;
     ctx.accessPolicy = accessPolicy;
+    ctx.projectAdmin = async () => membership.admin === true;
   }
 
   await serialized(() => requestContext.run(ctx, async () => {
@@ -384,8 +389,8 @@ async function handleFhir(req, res, url, claims) {
       return;
     }
     // Binary upload with raw content (packages/server/src/fhir/binary.ts).
-    if (segments[0] === 'Binary' && (method === 'POST' || method === 'PUT') && !isJsonType(type)) {
-      await handleBinaryUpload(req, res, segments, body, type);
+    if (segments[0] === 'Binary' && (method === 'POST' || method === 'PUT') && (!isJsonType(type) || isRawBinaryWrite(req, segments, body))) {
+      await handleBinaryUpload(req, res, segments, body, req.headers['content-type']);
       return;
     }
 
@@ -470,7 +475,31 @@ function sendResource(req, res, outcome, resource, options) {
   res.end(JSON.stringify(body));
 }
 
+/**
+ * Whether a JSON-typed POST Binary / PUT Binary/<id> is raw content. Medplum's binary router
+ * (mounted before the body parsers) stores every body as content, JSON too, except the special
+ * case of Content-Type exactly application/fhir+json carrying a Binary resource (with the path's
+ * id, for a PUT), which is written as that resource.
+ */
+function isRawBinaryWrite(req, segments, body) {
+  const write = (req.method === 'POST' && segments.length === 1) || (req.method === 'PUT' && segments.length === 2);
+  if (!write) {
+    return false;
+  }
+  if (req.headers['content-type'] !== ContentType.FHIR_JSON) {
+    return true;
+  }
+  let parsed;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return true;
+  }
+  return !(parsed?.resourceType === 'Binary' && (segments.length === 1 || parsed.id === segments[1]));
+}
+
 async function handleBinaryUpload(req, res, segments, body, type) {
+  // The Content-Type header as sent (parameters and case kept), as binary.ts stores it.
   const contentType = type || 'application/octet-stream';
   let binary;
   let outcome;
