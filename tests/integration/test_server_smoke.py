@@ -481,10 +481,15 @@ def test_on_behalf_of_stamps_writes_and_is_recorded(
 
 
 def test_on_behalf_of_unknown_membership_is_refused(fhir: httpx.Client) -> None:
+    # tryAddOnBehalfOf (packages/server/src/oauth/utils.ts) reads a ProjectMembership/<id>
+    # (unknown: 404) and searches anything else as a membership's profile (no match: 403).
     response = fhir.get(
         "Patient", headers={"X-Medplum-On-Behalf-Of": f"ProjectMembership/{uuid.uuid4()}"}
     )
-    assert response.status_code == 403
+    assert response.status_code == 404
+    for value in (f"Practitioner/{uuid.uuid4()}", str(uuid.uuid4())):
+        response = fhir.get("Patient", headers={"X-Medplum-On-Behalf-Of": value})
+        assert response.status_code == 403
 
 
 def test_on_behalf_of_read_only_policy(medplum_server: MedplumServer, fhir: httpx.Client) -> None:
@@ -824,7 +829,7 @@ def test_seeded_loinc_and_snomed_subsets(fhir: httpx.Client) -> None:
     ).json()["expansion"]["contains"]
     assert {c["code"] for c in expansion} == {"44054006", "46635009", "73211009"}
     unknown = fhir.get("CodeSystem/$lookup", params={"system": "http://loinc.org", "code": "0-0"})
-    assert unknown.status_code == 400
+    assert unknown.status_code == 404  # lookupCoding (codesystemlookup.ts): notFound
 
 
 def test_concurrent_writes_survive_a_failing_transaction(fhir: httpx.Client) -> None:

@@ -356,20 +356,22 @@ async function handleFhir(req, res, url, claims) {
   const body = await readBody(req);
   const type = mediaType(req);
 
-  const ctx = {
-    author: claims.profile ? { reference: claims.profile } : undefined,
-    projectId: PROJECT_ID,
-    // Whether the effective membership is a project admin (the On-Behalf-Of one when given, as
-    // getRepoForLogin's projectAdmin): $set-accounts needs it.
-    projectAdmin: async () => (await repo.readReference({ reference: claims.membership })).admin === true,
-  };
+  const ctx = { author: claims.profile ? { reference: claims.profile } : undefined, projectId: PROJECT_ID };
   const obo = req.headers['x-medplum-on-behalf-of'];
+  let effective;
   if (obo) {
     const { membership, accessPolicy } = await resolveOnBehalfOf(String(obo), claims.membership);
     ctx.onBehalfOf = membership.profile;
     ctx.accessPolicy = accessPolicy;
-    ctx.projectAdmin = async () => membership.admin === true;
+    effective = membership;
+  } else {
+    effective = await repo.readReference({ reference: claims.membership });
   }
+  // As getRepoForLogin: projectAdmin is the effective (On-Behalf-Of) membership's admin flag
+  // ($set-accounts needs it), and meta.accounts as sent is kept only for a project admin in
+  // extended mode (Repository.canWriteAccount; the SDK always sends X-Medplum: extended).
+  ctx.projectAdmin = effective.admin === true;
+  ctx.canWriteAccount = ctx.projectAdmin && req.headers['x-medplum'] === 'extended';
 
   await serialized(() => requestContext.run(ctx, async () => {
     // Async job status (packages/server/src/fhir/job.ts).

@@ -346,6 +346,13 @@ async function patientCompartmentResources(repo, patient) {
 
 /** Sets meta.accounts on the target and, with propagate, pushes the difference to its compartment. */
 export async function setResourceAccounts(repo, resourceType, id, accounts, propagate) {
+  // The server writes with its system repository, which may always set meta.accounts.
+  return requestContext.run({ ...requestContext.getStore(), canWriteAccount: true }, () =>
+    writeResourceAccounts(repo, resourceType, id, accounts, propagate)
+  );
+}
+
+async function writeResourceAccounts(repo, resourceType, id, accounts, propagate) {
   const target = await repo.readResource(resourceType, id);
   const oldAccounts = target.meta?.accounts ?? [];
   target.meta = { ...target.meta, accounts, account: accounts[0] };
@@ -452,7 +459,7 @@ export function registerOperations(router, options) {
     }
     // setResourceAccounts: only a project admin (the On-Behalf-Of membership's flag when one is
     // given, as getRepoForLogin's projectAdmin) may set accounts.
-    if (ctx?.projectAdmin && !(await ctx.projectAdmin())) {
+    if (ctx && !ctx.projectAdmin) {
       return [forbidden];
     }
     return [allOk, await setResourceAccounts(repo, resourceType, id, accounts, propagate)];
