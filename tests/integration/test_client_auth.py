@@ -245,6 +245,16 @@ async def test_on_behalf_of_acts_as_the_member(make_api: Callable[..., Api]) -> 
         )
 
 
+async def test_on_behalf_of_is_checked_on_non_fhir_routes_too(api: Api) -> None:
+    # attachRequestContext (packages/server/src/context.ts) resolves On-Behalf-Of for every
+    # authenticated route; auth/me (auth/me.ts) then still describes the caller's membership.
+    member = api.server.create_membership()["membership"]["id"]
+    me = await api.call("get", "auth/me", on_behalf_of=member)
+    assert me["membership"]["admin"] is True and me["profile"]["id"] == api.server.client_id
+    with pytest.raises(NotFoundError):
+        await api.call("get", "auth/me", on_behalf_of=unique("no-membership-"))
+
+
 async def test_on_behalf_of_is_never_sent_to_the_token_endpoint(
     make_api: Callable[..., Api],
 ) -> None:

