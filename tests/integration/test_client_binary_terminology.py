@@ -256,3 +256,40 @@ async def test_translate_concept_by_url_and_id(api: Api) -> None:
         "translate_concept", code="amended", system=source, conceptmap_id=concept_map["id"]
     )
     assert parameter(unmapped, "result")[0]["valueBoolean"] is False
+
+
+async def test_translate_concept_as_medplum_reads_it(api: Api) -> None:
+    # conceptmaptranslate.ts (translateConcept): result is true only for a match that is not
+    # negative (unmatched, disjoint); `reverse` is not evaluated by Medplum 5.0.10 (it is sent).
+    source, target = "http://hl7.org/fhir/observation-status", "http://example.org/local-codes"
+    concept_map = await api.call(
+        "create_resource",
+        {
+            "resourceType": "ConceptMap",
+            "url": f"http://example.org/ConceptMap/{unique('neg')}",
+            "status": "active",
+            "group": [
+                {
+                    "source": source,
+                    "target": target,
+                    "element": [
+                        {"code": "final", "target": [{"code": "F", "equivalence": "equal"}]},
+                        {"code": "amended", "target": [{"equivalence": "unmatched"}]},
+                    ],
+                }
+            ],
+        },
+    )
+    map_id = concept_map["id"]
+    negative = await api.call(
+        "translate_concept", code="amended", system=source, conceptmap_id=map_id
+    )
+    assert parameter(negative, "result")[0]["valueBoolean"] is False
+    (match,) = parameter(negative, "match")
+    assert next(p for p in match["part"] if p["name"] == "equivalence")["valueCode"] == "unmatched"
+    reverse = await api.call(
+        "translate_concept", code="F", system=target, conceptmap_id=map_id, reverse=True
+    )
+    assert api.fhir_events()[-1].query_params["reverse"] == ["true"]
+    assert parameter(reverse, "result")[0]["valueBoolean"] is False
+    assert parameter(reverse, "match") == []

@@ -262,54 +262,103 @@ async function lookupHandler(req, repo) {
   return [allOk, { resourceType: 'Parameters', parameter }];
 }
 
-// Stand-in for packages/server/src/fhir/operations/conceptmaptranslate.ts.
-async function translateHandler(req, repo) {
-  const input = operationInput(req);
-  const conceptMap = await findTerminologyResource(repo, 'ConceptMap', { id: req.params.id, url: input.get('url') });
-  const codings = [];
+// Stand-in for packages/server/src/fhir/operations/conceptmaptranslate.ts (and core's
+// indexConceptMapCodings): source codes are matched per exact system; `reverse` and `target` are
+// not evaluated (Medplum 5.0.10 ignores them); `result` is true when a match is not a negative one.
+const NON_MATCHING = ['unmatched', 'disjoint', 'not-related-to'];
+
+async function findConceptMap(repo, req, input) {
+  if (req.params.id) {
+    return repo.readResource('ConceptMap', req.params.id);
+  }
+  if (input.get('url')) {
+    return findTerminologyResource(repo, 'ConceptMap', { url: input.get('url') });
+  }
+  const source = input.get('source');
+  if (source) {
+    const maps = await repo.searchResources({
+      resourceType: 'ConceptMap',
+      filters: [{ code: 'source', operator: 'eq', value: source }],
+      sortRules: [{ code: 'version', descending: true }],
+    });
+    if (maps.length === 0) {
+      throw new OperationOutcomeError(badRequest(`ConceptMap for source ${source} not found`));
+    }
+    return maps[0];
+  }
+  throw new OperationOutcomeError(badRequest('No ConceptMap specified'));
+}
+
+function sourceCodes(input) {
+  const code = input.get('code');
   const coding = input.get('coding');
-  if (coding) {
-    codings.push(coding);
-  }
   const concept = input.get('codeableConcept');
-  if (concept?.coding) {
-    codings.push(...concept.coding);
+  const given = [code, coding, concept].filter((v) => v !== undefined && v !== '');
+  if (given.length > 1) {
+    throw new OperationOutcomeError(badRequest('Ambiguous input: multiple source codings provided'));
   }
-  if (input.get('code')) {
-    codings.push({ system: input.get('system'), code: input.get('code') });
-  }
-  if (codings.length === 0) {
+  const codes = new Map();
+  const add = (system, value) => value && codes.set(system ?? '', [...(codes.get(system ?? '') ?? []), value]);
+  if (code) {
+    if (!input.get('system')) {
+      throw new OperationOutcomeError(badRequest('System parameter must be provided with code'));
+    }
+    add(input.get('system'), code);
+  } else if (coding) {
+    add(coding.system, coding.code);
+  } else if (concept) {
+    for (const c of concept.coding ?? []) {
+      add(c.system, c.code);
+    }
+  } else {
     throw new OperationOutcomeError(badRequest('Source Coding (system + code) must be specified'));
   }
-  const targetSystem = input.get('targetsystem') ?? input.get('targetSystem');
-  const reverse = String(input.get('reverse') ?? 'false') === 'true';
+  return codes;
+}
+
+async function translateHandler(req, repo) {
+  const input = operationInput(req);
+  const conceptMap = await findConceptMap(repo, req, input);
+  const targetSystem = input.get('targetsystem');
   const matches = [];
-  for (const group of conceptMap.group ?? []) {
-    const [from, to] = reverse ? [group.target, group.source] : [group.source, group.target];
-    if (targetSystem && to !== targetSystem) {
-      continue;
-    }
-    for (const element of group.element ?? []) {
-      for (const target of element.target ?? []) {
-        const [src, dst] = reverse
-          ? [{ code: target.code, display: target.display }, { code: element.code, display: element.display }]
-          : [{ code: element.code, display: element.display }, { code: target.code, display: target.display }];
-        if (codings.some((c) => c.code === src.code && (!c.system || !from || c.system === from))) {
-          matches.push({
-            name: 'match',
-            part: [
-              { name: 'equivalence', valueCode: target.equivalence ?? 'equivalent' },
-              { name: 'concept', valueCoding: { system: to, code: dst.code, display: dst.display } },
-            ],
-          });
+  for (const [system, codes] of sourceCodes(input)) {
+    const found = [];
+    for (const group of conceptMap.group ?? []) {
+      if (group.source !== system || (targetSystem && group.target !== targetSystem)) {
+        continue;
+      }
+      for (const element of group.element ?? []) {
+        if (!codes.includes(element.code)) {
+          continue;
+        }
+        for (const target of element.target ?? []) {
+          found.push({ equivalence: target.equivalence ?? 'equivalent', concept: { system: group.target, code: target.code, display: target.display } });
         }
       }
     }
+    if (found.length === 0) {
+      // handleUnmappedCodes: a group's `unmapped` (modes provided and fixed) fills in.
+      for (const group of (conceptMap.group ?? []).filter((g) => g.source === system && g.unmapped)) {
+        if (group.unmapped.mode === 'provided') {
+          found.push(...codes.map((c) => ({ equivalence: 'equal', concept: { system: group.target, code: c } })));
+        } else if (group.unmapped.mode === 'fixed') {
+          found.push({ equivalence: 'equivalent', concept: { system: group.target, code: group.unmapped.code, display: group.unmapped.display } });
+        }
+      }
+    }
+    matches.push(...found);
   }
-  return [
-    allOk,
-    { resourceType: 'Parameters', parameter: [{ name: 'result', valueBoolean: matches.length > 0 }, ...matches] },
-  ];
+  const parameter = [{ name: 'result', valueBoolean: matches.some((m) => !NON_MATCHING.includes(m.equivalence)) }];
+  for (const m of matches) {
+    parameter.push({
+      name: 'match',
+      part: [
+        { name: 'equivalence', valueCode: m.equivalence },
+        { name: 'concept', valueCoding: JSON.parse(JSON.stringify(m.concept)) },
+      ],
+    });
+  }
+  return [allOk, { resourceType: 'Parameters', parameter }];
 }
 
 // --- $set-accounts ---------------------------------------------------------------------------------
