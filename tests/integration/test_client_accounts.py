@@ -15,6 +15,7 @@ import pytest
 from sdk_clients import Api, MedplumServer, unique
 
 from pymedplum import (
+    AuthorizationError,
     PreconditionFailedError,
     UnsafeRedirectError,
     extract_account_references,
@@ -137,6 +138,64 @@ async def test_wait_for_async_job_times_out(api: Api) -> None:
     )
     with pytest.raises(TimeoutError):
         await api.call("wait_for_async_job", outcome, poll_interval=0.05, timeout=0.3)
+
+
+async def test_a_write_without_meta_joins_the_accounts_of_its_patient(api: Api) -> None:
+    # Repository.getAccounts (packages/server/src/fhir/repo.ts): without meta in the request (or
+    # without the right to set accounts) a resource takes the accounts of the patients of its
+    # compartment; a project admin who sends meta keeps exactly the accounts it sends.
+    pid, _ = await patient_with_observations(api, count=0)
+    org = await new_org(api)
+    await api.call("set_accounts", f"Patient/{pid}", org)
+    subject = {"reference": f"Patient/{pid}"}
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "bp"}}
+    inherited = await api.call("create_resource", {**observation, "subject": subject})
+    assert get_resource_accounts(inherited) == [org]
+    other = await new_org(api)
+    explicit = await api.call(
+        "create_resource", {**observation, "subject": subject}, accounts=other
+    )
+    assert get_resource_accounts(explicit) == [other]
+    tagged = {**observation, "subject": subject, "meta": {"tag": [{"code": "t"}]}}
+    assert get_resource_accounts(await api.call("create_resource", tagged)) == []
+    # A Patient updated without meta keeps its accounts.
+    patient = await api.call("read_resource", "Patient", pid)
+    patient.pop("meta")
+    updated = await api.call("update_resource", patient, if_match=False)
+    assert get_resource_accounts(updated) == [org]
+
+
+async def test_set_accounts_needs_a_project_admin(api: Api) -> None:
+    # set-accounts.ts (setResourceAccounts): 403 unless the effective membership (the
+    # On-Behalf-Of one when given, getRepoForLogin's projectAdmin) is a project admin.
+    pid, _ = await patient_with_observations(api, count=1)
+    org = await new_org(api)
+    member = api.server.create_membership()["membership"]["id"]
+    with pytest.raises(AuthorizationError) as denied:
+        async with api.on_behalf_of(member):
+            await api.call("set_accounts", f"Patient/{pid}", org)
+    assert denied.value.status_code == 403
+    admin = api.server.create_membership(admin=True)["membership"]["id"]
+    async with api.on_behalf_of(admin):
+        assert resources_updated(await api.call("set_accounts", f"Patient/{pid}", org)) == 1
+
+
+async def test_async_set_accounts_of_an_unknown_target_ends_the_job_in_error(api: Api) -> None:
+    # The async path queues the job without reading the target (set-accounts.ts); the worker's
+    # failure is the job's: status "error", the OperationOutcome in its output.
+    outcome = await api.call(
+        "set_accounts",
+        f"Patient/{unique('missing-')}",
+        await new_org(api),
+        propagate=True,
+        prefer_async=True,
+    )
+    assert outcome["resourceType"] == "OperationOutcome"
+    job = await api.call("wait_for_async_job", outcome, poll_interval=0.05, timeout=15)
+    assert job["status"] == "error"
+    (failure,) = job["output"]["parameter"]
+    assert failure["name"] == "outcome"
+    assert failure["resource"]["issue"][0]["code"] == "not-found"
 
 
 async def test_set_accounts_rejects_a_malformed_reference(api: Api) -> None:

@@ -235,8 +235,24 @@ async def test_on_behalf_of_acts_as_the_member(make_api: Callable[..., Api]) -> 
         with pytest.raises(AuthorizationError) as denied:
             await api.call("create_resource", {"resourceType": "Patient"})
     assert denied.value.status_code == 403
-    with pytest.raises(AuthorizationError):
+    # As tryAddOnBehalfOf (packages/server/src/oauth/utils.ts): an unknown ProjectMembership/<id>
+    # is read and answers 404; a profile reference no membership has answers 403.
+    with pytest.raises(NotFoundError):
         await api.call("search_resources", "Patient", on_behalf_of=unique("no-membership-"))
+    with pytest.raises(AuthorizationError):
+        await api.call(
+            "search_resources", "Patient", on_behalf_of=f"Practitioner/{unique('nobody-')}"
+        )
+
+
+async def test_on_behalf_of_is_checked_on_non_fhir_routes_too(api: Api) -> None:
+    # attachRequestContext (packages/server/src/context.ts) resolves On-Behalf-Of for every
+    # authenticated route; auth/me (auth/me.ts) then still describes the caller's membership.
+    member = api.server.create_membership()["membership"]["id"]
+    me = await api.call("get", "auth/me", on_behalf_of=member)
+    assert me["membership"]["admin"] is True and me["profile"]["id"] == api.server.client_id
+    with pytest.raises(NotFoundError):
+        await api.call("get", "auth/me", on_behalf_of=unique("no-membership-"))
 
 
 async def test_on_behalf_of_is_never_sent_to_the_token_endpoint(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sdk_clients import Api, unique
 
-from pymedplum import BadRequestError, NotFoundError
+from pymedplum import NotFoundError
 
 pytestmark = pytest.mark.anyio
 
@@ -47,6 +47,26 @@ async def test_binary_round_trips_bytes_and_content_type(
     stored = await api.call("read_resource", "Binary", binary["id"])
     assert stored["contentType"] == content_type
     assert [e.action for e in api.fhir_events()] == ["create", "read", "read"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content"),
+    [
+        ("application/json", b'{"note": "a JSON file, not a resource"}'),
+        ("application/fhir+json", b'{"resourceType": "Patient", "id": "not-a-binary"}'),
+        ("text/plain; charset=utf-8", "plain text \u00fc".encode()),
+    ],
+)
+async def test_binary_content_of_any_type_is_stored_as_sent(
+    api: Api, content_type: str, content: bytes
+) -> None:
+    # Medplum's binary router (packages/server/src/fhir/binary.ts, handleBinaryWriteRequest)
+    # runs before the body parsers: JSON is content like any other (only application/fhir+json
+    # carrying a Binary resource is written as that resource), and the Content-Type header is
+    # stored as sent, parameters included.
+    binary = await api.call("upload_binary", content, content_type)
+    assert binary["resourceType"] == "Binary" and binary["contentType"] == content_type
+    assert await api.call("download_binary", binary["id"]) == content
 
 
 async def test_download_of_unknown_binary_is_not_found(api: Api) -> None:
@@ -103,11 +123,24 @@ async def test_expand_valueset_by_url_filter_and_paging(api: Api) -> None:
     assert codes(filtered) == ["preliminary"]
     page = await api.call("expand_valueset", valueset_url=url, offset=1, count=2)
     assert codes(page) == codes(full)[1:3]
+    # expand.ts: expansion.total counts the rows found (count + 1 when more exist).
+    assert full["expansion"]["total"] == len(codes(full)) and page["expansion"]["total"] == 3
     assert api.fhir_events()[-1].query_params == {
         "url": [url],
         "offset": ["1"],
         "count": ["2"],
     }
+
+
+async def test_expand_valueset_without_count_returns_every_concept(api: Api) -> None:
+    # expand.ts (expandOperator): only a filter without count defaults to 10 (typeahead);
+    # otherwise every concept is returned, up to 1000, with the ValueSet's own elements.
+    url = "http://hl7.org/fhir/ValueSet/resource-types"
+    full = await api.call("expand_valueset", valueset_url=url)
+    assert len(codes(full)) > 100 and full["expansion"]["total"] == len(codes(full))
+    assert full["url"] == url and "compose" in full
+    typeahead = await api.call("expand_valueset", valueset_url=url, filter="Med")
+    assert 0 < len(codes(typeahead)) <= 10
 
 
 async def test_expand_valueset_by_id_over_seeded_loinc(api: Api) -> None:
@@ -124,7 +157,7 @@ async def test_expand_valueset_by_id_over_seeded_loinc(api: Api) -> None:
     )
     expansion = await api.call("expand_valueset", valueset_id=valueset["id"])
     contains = expansion["expansion"]["contains"]
-    # (The local server leaves out the display of explicitly listed concepts.)
+    # (validateCodings: a listed concept without display gets the code system's.)
     assert [(c["system"], c["code"]) for c in contains] == [(LOINC, "8867-4"), (LOINC, "8310-5")]
     # Medplum has no ValueSet/{id}/$expand route: the ValueSet is read, then POSTed inline.
     read, expand = api.fhir_events()[-2:]
@@ -151,7 +184,8 @@ async def test_lookup_concept_in_seeded_code_systems(api: Api) -> None:
         "lookup_concept", code="8310-5", coding={"system": LOINC, "code": "8310-5"}
     )
     assert parameter(by_coding, "display")[0]["valueString"] == "Body temperature"
-    with pytest.raises(BadRequestError):
+    # codesystemlookup.ts (lookupCoding): an unknown code answers 404, not 400.
+    with pytest.raises(NotFoundError):
         await api.call("lookup_concept", code="0000-0", system=LOINC)
 
 
@@ -222,3 +256,40 @@ async def test_translate_concept_by_url_and_id(api: Api) -> None:
         "translate_concept", code="amended", system=source, conceptmap_id=concept_map["id"]
     )
     assert parameter(unmapped, "result")[0]["valueBoolean"] is False
+
+
+async def test_translate_concept_as_medplum_reads_it(api: Api) -> None:
+    # conceptmaptranslate.ts (translateConcept): result is true only for a match that is not
+    # negative (unmatched, disjoint); `reverse` is not evaluated by Medplum 5.0.10 (it is sent).
+    source, target = "http://hl7.org/fhir/observation-status", "http://example.org/local-codes"
+    concept_map = await api.call(
+        "create_resource",
+        {
+            "resourceType": "ConceptMap",
+            "url": f"http://example.org/ConceptMap/{unique('neg')}",
+            "status": "active",
+            "group": [
+                {
+                    "source": source,
+                    "target": target,
+                    "element": [
+                        {"code": "final", "target": [{"code": "F", "equivalence": "equal"}]},
+                        {"code": "amended", "target": [{"equivalence": "unmatched"}]},
+                    ],
+                }
+            ],
+        },
+    )
+    map_id = concept_map["id"]
+    negative = await api.call(
+        "translate_concept", code="amended", system=source, conceptmap_id=map_id
+    )
+    assert parameter(negative, "result")[0]["valueBoolean"] is False
+    (match,) = parameter(negative, "match")
+    assert next(p for p in match["part"] if p["name"] == "equivalence")["valueCode"] == "unmatched"
+    reverse = await api.call(
+        "translate_concept", code="F", system=target, conceptmap_id=map_id, reverse=True
+    )
+    assert api.fhir_events()[-1].query_params["reverse"] == ["true"]
+    assert parameter(reverse, "result")[0]["valueBoolean"] is False
+    assert parameter(reverse, "match") == []

