@@ -234,6 +234,14 @@ def check_bool(arg: str, value: object) -> bool | None:
     return value
 
 
+def check_flag(arg: str, value: object) -> bool:
+    """``value`` if it is a bool; else TypeError naming ``arg``. A flag is read by its truth
+    value, so ``"false"`` would mean True and ``None`` or ``0`` False, without a word."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{arg} must be True or False, got {type(value).__name__}")
+    return value
+
+
 def check_non_negative_int(arg: str, value: object) -> int | None:
     """``value`` if it is None or an int >= 0 (a bool is not an int here)."""
     if value is None:
