@@ -308,15 +308,31 @@ def is_absolute_url(value: str) -> bool:
 # --- headers ------------------------------------------------------------------------------------
 
 
+def check_headers(headers: object) -> Mapping[str, str] | None:
+    """``headers`` if it is None or a mapping; else TypeError (a str, a list of pairs or a model
+    failed deep inside with an AttributeError, and ``""`` or ``[]`` was taken as no headers).
+    Its names and values are checked where the request is prepared."""
+    if headers is not None and not isinstance(headers, Mapping):
+        raise TypeError(
+            "headers must be a mapping of header names to str values, such as "
+            f"{{'X-Request-Id': 'abc'}}, or None, got {type(headers).__name__}"
+        )
+    return headers
+
+
 def has_header(headers: Mapping[str, str] | None, name: str) -> bool:
     """Case-insensitive presence of ``name`` in ``headers``."""
-    return headers is not None and any(k.lower() == name.lower() for k in headers)
+    headers = check_headers(headers)
+    return headers is not None and any(
+        isinstance(k, str) and k.lower() == name.lower() for k in headers
+    )
 
 
 def merge_headers(
     base: Mapping[str, str], extra: Mapping[str, str] | None
 ) -> dict[str, str] | None:
     """``base`` overlaid with the caller's ``extra`` (caller wins, names compared case-blind)."""
+    extra = check_headers(extra)
     merged = {k: v for k, v in base.items() if not has_header(extra, k)}
     if extra:
         merged.update(extra)
@@ -363,6 +379,7 @@ _VERSION_TAG = re.compile(f'(?:W/)?"({ID_PATTERN})"')
 def if_match_version(headers: Mapping[str, str] | None) -> str | None:
     """The version id an ``If-Match`` in ``headers`` names (``W/"3"`` or ``"3"`` → ``"3"``);
     ``None`` without one, or for a value naming no single version (``*``, a list)."""
+    headers = check_headers(headers)
     if headers is None:
         return None
     for key, value in headers.items():
@@ -675,6 +692,49 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
             if wire is not None:
                 out.append((name, wire))
     return summary_count_last(out)
+
+
+def check_query_params(params: object) -> Any:
+    """The low-level methods' ``params=`` as given, once checked: None, a query str, a mapping
+    (a list or tuple value repeats the name) or a list of (name, value) pairs, each value a
+    str, int, finite float or bool (None: httpx sends ``name=``). TypeError / ValueError
+    naming ``params`` otherwise: httpx would send ``str()`` of anything else (a model's repr,
+    ``b'x'``, ``nan``) or fail inside with an AttributeError or IndexError."""
+    if params is None or isinstance(params, str):
+        return params
+    items: list[tuple[object, object]]
+    repeats = isinstance(params, Mapping)  # only a mapping's list value repeats its name
+    if isinstance(params, Mapping):
+        items = list(params.items())
+    elif isinstance(params, Sequence) and not isinstance(params, bytes | bytearray):
+        items = []
+        for index, item in enumerate(params):
+            if not (isinstance(item, tuple | list) and len(item) == 2):
+                got = (
+                    f"a {type(item).__name__} of {len(item)} items"
+                    if isinstance(item, tuple | list)
+                    else type(item).__name__
+                )
+                raise TypeError(f"params[{index}] must be a (name, value) pair, got {got}")
+            items.append((item[0], item[1]))
+    else:
+        raise TypeError(
+            "params must be a mapping, a list of (name, value) pairs or a str, "
+            f"got {type(params).__name__}"
+        )
+    for name, value in items:
+        if not isinstance(name, str):
+            raise TypeError(f"params names must be str, got {type(name).__name__}")
+        values: Iterable[object] = value if repeats and isinstance(value, list | tuple) else [value]
+        for item in values:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"params[{name!r}] must be a finite number, got {item!r}")
+            if item is not None and not isinstance(item, str | int | float):
+                # By type only: the value could be a resource, printed whole.
+                raise TypeError(
+                    f"params[{name!r}] must be a str, int, float or bool, got {type(item).__name__}"
+                )
+    return params
 
 
 # A search whose encoded query is longer than this goes as ``POST {type}/_search`` with the
@@ -1086,6 +1146,24 @@ def translate_request(
     if concept_json is not None:
         parameters.append({"name": "codeableConcept", "valueCodeableConcept": concept_json})
     return [], {"resourceType": "Parameters", "parameter": parameters}
+
+
+def check_hook_arity(arg: str, hook: Callable[..., Any], what: str) -> None:
+    """TypeError naming ``arg`` unless ``hook`` can be called with one positional argument
+    (``what`` it receives). Checked at construction: a hook of another shape fails at every
+    request, and a failing on_request_complete is only logged, so the audit trail would be
+    lost without an error. A callable whose signature cannot be read is taken as it is."""
+    try:
+        signature = inspect.signature(hook)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(None)
+    except TypeError:
+        raise TypeError(
+            f"{arg} must take one positional argument (the {what}), got a callable with "
+            f"signature {signature}"
+        ) from None
 
 
 def named_constructor(init: Callable[P, None]) -> Callable[P, None]:
