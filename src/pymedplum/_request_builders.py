@@ -506,8 +506,9 @@ def refuse_subsetted(arg: str, resource: Mapping[str, Any]) -> None:
             )
 
 
-def account_references(accounts: str | Iterable[str]) -> list[str]:
-    """Validate account references ("Organization/abc"), one or several, order kept."""
+def account_references(accounts: str | Iterable[str], arg: str = "accounts") -> list[str]:
+    """Validate account references ("Organization/abc"), one or several, order kept; the errors
+    name ``arg`` (set_accounts' argument is account_refs)."""
     if isinstance(accounts, str):
         refs = [accounts]
     elif isinstance(accounts, Iterable) and not isinstance(accounts, Mapping | bytes | BaseModel):
@@ -515,19 +516,22 @@ def account_references(accounts: str | Iterable[str]) -> list[str]:
         refs = list(accounts)
     else:
         raise TypeError(
-            "accounts must be a reference like 'Organization/abc' or a list of them, "
+            f"{arg} must be a reference like 'Organization/abc' or a list of them, "
             f"got {type(accounts).__name__}"
         )
     for index, ref in enumerate(refs):
         if not isinstance(ref, str):
             # By type only: the repr of a resource or Reference would put its content here.
             raise TypeError(
-                f"accounts[{index}] must be a reference str like 'Organization/abc', "
+                f"{arg}[{index}] must be a reference str like 'Organization/abc', "
                 f"got {type(ref).__name__}"
             )
-        if ref.count("/") != 1 or ref.startswith("/") or ref.endswith("/"):
+        resource_type, _, resource_id = ref.partition("/")
+        # Both parts checked: 'a/b' or 'Organization/a b' would be written as a dangling
+        # reference (Medplum stores meta.accounts as given).
+        if not is_resource_type(resource_type) or not is_fhir_id(resource_id):
             raise ValueError(
-                f"accounts entries must be references like 'Organization/abc', got {ref!r}"
+                f"{arg}[{index}] must be a reference like 'Organization/abc', got {ref!r}"
             )
     return refs
 
@@ -543,6 +547,10 @@ def stamp_accounts(
     characters).
     """
     refs = account_references(accounts)
+    if not refs:
+        # Nothing to add: "accounts": [] would be written where there was no element (FHIR
+        # allows no empty arrays).
+        return dict(resource)
     raw_meta = resource.get("meta")
     if isinstance(raw_meta, BaseModel):
         raw_meta = wire_dict(raw_meta)
