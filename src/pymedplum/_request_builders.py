@@ -368,6 +368,12 @@ def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | Non
             raise ValueError(
                 "if_match must not be an empty str; pass False to send no If-Match header"
             )
+        if not if_match.isascii() or not if_match.isprintable():
+            # Named here: the header check would name If-Match, not this argument.
+            raise ValueError(
+                f"if_match must be printable ASCII (an entity tag such as 'W/\"3\"'), "
+                f"got {if_match!r}"
+            )
         return if_match
     raise TypeError(f"if_match must be a bool or a str, got {type(if_match).__name__}")
 
@@ -444,6 +450,10 @@ def normalize_if_none_exist(value: object, expected: Origin) -> str:
     query = query.removeprefix("?").strip()
     if not query:
         raise ValueError("if_none_exist must be a non-empty search query, e.g. 'identifier=s|v'")
+    if not query.isprintable():
+        # Named here: the header check would name If-None-Exist, not this argument.
+        # Not echoed: a conditional create's query is often PHI (an MRN).
+        raise ValueError("if_none_exist must not hold line breaks or control characters")
     # A header is ASCII; the server reads this as a URL query, so percent-encoding is exact.
     return "".join(c if c.isascii() else quote(c, safe="") for c in query)
 
