@@ -639,25 +639,30 @@ def stamp_bundle_accounts(
 # --- search -------------------------------------------------------------------------------------
 
 
-def _wire_value(value: object) -> str | None:
-    """FHIR wire form of one search value; None means "leave the parameter out"."""
+def _wire_value(value: object, name: str = "") -> str | None:
+    """FHIR wire form of one search value; None means "leave the parameter out". ``name``
+    (the parameter's) is for the error messages."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        # str() would send "nan" or "inf", which no FHIR number or date is.
+        raise ValueError(f"search parameter {name!r} must be a finite number, got {value!r}")
     if isinstance(value, str | int | float):
         return str(value)
+    # By type only: a search value is often PHI, and a resource put here would be printed whole.
     raise TypeError(
-        f"search parameter values must be str, int, float, bool, date or datetime, "
+        f"search parameter {name!r} values must be str, int, float, bool, date or datetime, "
         f"got {type(value).__name__}"
     )
 
 
 def _check_name(name: object) -> str:
     if not isinstance(name, str):
-        raise TypeError(f"search parameter names must be str, got {name!r}")
+        raise TypeError(f"search parameter names must be str, got {type(name).__name__}")
     if not name.strip():
         raise ValueError(f"search parameter names must not be empty, got {name!r}")
     return name
@@ -701,12 +706,12 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
         values = value if many else [value]
         if many and name in _COMMA_SEPARATED:
             # FHIR defines these as one comma-separated list: repeated, a server keeps one.
-            joined = ",".join(w for w in map(_wire_value, values) if w is not None)
+            joined = ",".join(w for w in (_wire_value(v, name) for v in values) if w is not None)
             if joined:
                 out.append((name, joined))
             continue
         for item in values:
-            wire = _wire_value(item)
+            wire = _wire_value(item, name)
             if wire is not None:
                 out.append((name, wire))
     return summary_count_last(out)
@@ -811,6 +816,15 @@ _SUMMARY_MODES = ("true", "text", "data", "count", "false")
 _TOTAL_MODES = ("none", "estimate", "accurate")
 
 
+def _check_mode(arg: str, value: object, modes: Sequence[str]) -> None:
+    """ValueError naming ``arg`` unless ``value`` is None or one of ``modes``; another type is
+    described by its type only (a model's repr would print its content)."""
+    if value is None or value in modes:
+        return
+    got = repr(value) if isinstance(value, str) else type(value).__name__
+    raise ValueError(f"{arg} must be one of {', '.join(modes)}; got {got}")
+
+
 def graphql_body(query: object, variables: object) -> dict[str, Any]:
     """The ``$graphql`` request body; TypeError / ValueError naming a bad argument."""
     if not isinstance(query, str):
@@ -838,7 +852,12 @@ def binary_content(arg: str, value: object) -> bytes:
 
 def mime_type(arg: str, value: object) -> str:
     """``value`` if it looks like a MIME type (``type/subtype``); else ValueError naming ``arg``."""
-    if not isinstance(value, str) or "/" not in value or "\n" in value or "\r" in value:
+    if not isinstance(value, str):
+        # By type only: a resource passed here by mistake would be printed whole.
+        raise TypeError(
+            f"{arg} must be a MIME type str such as 'application/pdf', got {type(value).__name__}"
+        )
+    if "/" not in value or "\n" in value or "\r" in value:
         raise ValueError(f"{arg} must be a MIME type such as 'application/pdf', got {value!r}")
     return value
 
@@ -864,10 +883,8 @@ def search_option_params(
     value; an empty str or list is a ValueError (``_elements=`` is never what was meant). ``at``
     may be a ``date`` / ``datetime``: it is sent in ISO format, as in search queries.
     """
-    if summary is not None and summary not in _SUMMARY_MODES:
-        raise ValueError(f"summary must be one of {', '.join(_SUMMARY_MODES)}; got {summary!r}")
-    if total is not None and total not in _TOTAL_MODES:
-        raise ValueError(f"total must be one of {', '.join(_TOTAL_MODES)}; got {total!r}")
+    _check_mode("summary", summary, _SUMMARY_MODES)
+    _check_mode("total", total, _TOTAL_MODES)
     check_non_negative_int("count", count)
     check_non_negative_int("offset", offset)
     out: list[tuple[str, str]] = []
