@@ -362,6 +362,11 @@ def render_method(name: str, spec: dict[str, Any]) -> str:
         )
         extra = f", {target}" if target else ""
         out.append(f'        check_model_class("as_fhir", as_fhir{extra})')
+    for param in params:
+        if param.type == "bool":
+            # Checked before anything is sent: "false", 0 or None would be read by truth value
+            # (return_bundle="false" answered a FHIRBundle, force=None skipped a write).
+            out.append(f'        check_flag("{param.name}", {param.name})')
     if spec["body"] == "request":
         out.append(render_request_body(name, spec, "        "))
     else:

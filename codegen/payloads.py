@@ -53,14 +53,18 @@ def _init(modules: dict[str, list[str]]) -> str:
 
 
 def _declare_model_config(module: Path) -> None:
-    """Declare each ``model_config`` as the ``ClassVar[ConfigDict]`` pydantic's BaseModel does.
+    """Declare each ``model_config`` as the ``ClassVar[ConfigDict]`` pydantic's BaseModel does,
+    hiding the input in validation errors.
 
     datamodel-code-generator writes a bare ``model_config = ConfigDict(...)``, an attribute of
-    undeclared type that pyright's ``--verifytypes`` counts as ambiguous in the public API.
+    undeclared type that pyright's ``--verifytypes`` counts as ambiguous in the public API. A
+    validation error would print the input (``input_value={...}``): a token response's
+    refresh_token, a job's output, GraphQL data (PHI). The FHIR models hide it too.
     """
     text = module.read_text(encoding="utf-8")
     declared = text.replace(
-        "    model_config = ConfigDict(", "    model_config: ClassVar[ConfigDict] = ConfigDict("
+        "    model_config = ConfigDict(",
+        "    model_config: ClassVar[ConfigDict] = ConfigDict(\n        hide_input_in_errors=True,",
     )
     if declared != text:
         declared = declared.replace(

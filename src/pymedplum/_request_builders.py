@@ -234,6 +234,14 @@ def check_bool(arg: str, value: object) -> bool | None:
     return value
 
 
+def check_flag(arg: str, value: object) -> bool:
+    """``value`` if it is a bool; else TypeError naming ``arg``. A flag is read by its truth
+    value, so ``"false"`` would mean True and ``None`` or ``0`` False, without a word."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{arg} must be True or False, got {type(value).__name__}")
+    return value
+
+
 def check_non_negative_int(arg: str, value: object) -> int | None:
     """``value`` if it is None or an int >= 0 (a bool is not an int here)."""
     if value is None:
@@ -300,15 +308,31 @@ def is_absolute_url(value: str) -> bool:
 # --- headers ------------------------------------------------------------------------------------
 
 
+def check_headers(headers: object) -> Mapping[str, str] | None:
+    """``headers`` if it is None or a mapping; else TypeError (a str, a list of pairs or a model
+    failed deep inside with an AttributeError, and ``""`` or ``[]`` was taken as no headers).
+    Its names and values are checked where the request is prepared."""
+    if headers is not None and not isinstance(headers, Mapping):
+        raise TypeError(
+            "headers must be a mapping of header names to str values, such as "
+            f"{{'X-Request-Id': 'abc'}}, or None, got {type(headers).__name__}"
+        )
+    return headers
+
+
 def has_header(headers: Mapping[str, str] | None, name: str) -> bool:
     """Case-insensitive presence of ``name`` in ``headers``."""
-    return headers is not None and any(k.lower() == name.lower() for k in headers)
+    headers = check_headers(headers)
+    return headers is not None and any(
+        isinstance(k, str) and k.lower() == name.lower() for k in headers
+    )
 
 
 def merge_headers(
     base: Mapping[str, str], extra: Mapping[str, str] | None
 ) -> dict[str, str] | None:
     """``base`` overlaid with the caller's ``extra`` (caller wins, names compared case-blind)."""
+    extra = check_headers(extra)
     merged = {k: v for k, v in base.items() if not has_header(extra, k)}
     if extra:
         merged.update(extra)
@@ -344,6 +368,12 @@ def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | Non
             raise ValueError(
                 "if_match must not be an empty str; pass False to send no If-Match header"
             )
+        if not if_match.isascii() or not if_match.isprintable():
+            # Named here: the header check would name If-Match, not this argument.
+            raise ValueError(
+                f"if_match must be printable ASCII (an entity tag such as 'W/\"3\"'), "
+                f"got {if_match!r}"
+            )
         return if_match
     raise TypeError(f"if_match must be a bool or a str, got {type(if_match).__name__}")
 
@@ -355,6 +385,7 @@ _VERSION_TAG = re.compile(f'(?:W/)?"({ID_PATTERN})"')
 def if_match_version(headers: Mapping[str, str] | None) -> str | None:
     """The version id an ``If-Match`` in ``headers`` names (``W/"3"`` or ``"3"`` → ``"3"``);
     ``None`` without one, or for a value naming no single version (``*``, a list)."""
+    headers = check_headers(headers)
     if headers is None:
         return None
     for key, value in headers.items():
@@ -419,6 +450,10 @@ def normalize_if_none_exist(value: object, expected: Origin) -> str:
     query = query.removeprefix("?").strip()
     if not query:
         raise ValueError("if_none_exist must be a non-empty search query, e.g. 'identifier=s|v'")
+    if not query.isprintable():
+        # Named here: the header check would name If-None-Exist, not this argument.
+        # Not echoed: a conditional create's query is often PHI (an MRN).
+        raise ValueError("if_none_exist must not hold line breaks or control characters")
     # A header is ASCII; the server reads this as a URL query, so percent-encoding is exact.
     return "".join(c if c.isascii() else quote(c, safe="") for c in query)
 
@@ -511,8 +546,9 @@ def refuse_subsetted_entries(bundle: Mapping[str, Any]) -> None:
             refuse_subsetted(f"bundle.entry[{index}].resource", resource)
 
 
-def account_references(accounts: str | Iterable[str]) -> list[str]:
-    """Validate account references ("Organization/abc"), one or several, order kept."""
+def account_references(accounts: str | Iterable[str], arg: str = "accounts") -> list[str]:
+    """Validate account references ("Organization/abc"), one or several, order kept; the errors
+    name ``arg`` (set_accounts' argument is account_refs)."""
     if isinstance(accounts, str):
         refs = [accounts]
     elif isinstance(accounts, Iterable) and not isinstance(accounts, Mapping | bytes | BaseModel):
@@ -520,19 +556,22 @@ def account_references(accounts: str | Iterable[str]) -> list[str]:
         refs = list(accounts)
     else:
         raise TypeError(
-            "accounts must be a reference like 'Organization/abc' or a list of them, "
+            f"{arg} must be a reference like 'Organization/abc' or a list of them, "
             f"got {type(accounts).__name__}"
         )
     for index, ref in enumerate(refs):
         if not isinstance(ref, str):
             # By type only: the repr of a resource or Reference would put its content here.
             raise TypeError(
-                f"accounts[{index}] must be a reference str like 'Organization/abc', "
+                f"{arg}[{index}] must be a reference str like 'Organization/abc', "
                 f"got {type(ref).__name__}"
             )
-        if ref.count("/") != 1 or ref.startswith("/") or ref.endswith("/"):
+        resource_type, _, resource_id = ref.partition("/")
+        # Both parts checked: 'a/b' or 'Organization/a b' would be written as a dangling
+        # reference (Medplum stores meta.accounts as given).
+        if not is_resource_type(resource_type) or not is_fhir_id(resource_id):
             raise ValueError(
-                f"accounts entries must be references like 'Organization/abc', got {ref!r}"
+                f"{arg}[{index}] must be a reference like 'Organization/abc', got {ref!r}"
             )
     return refs
 
@@ -548,6 +587,10 @@ def stamp_accounts(
     characters).
     """
     refs = account_references(accounts)
+    if not refs:
+        # Nothing to add: "accounts": [] would be written where there was no element (FHIR
+        # allows no empty arrays).
+        return dict(resource)
     raw_meta = resource.get("meta")
     if isinstance(raw_meta, BaseModel):
         raw_meta = wire_dict(raw_meta)
@@ -621,25 +664,30 @@ def stamp_bundle_accounts(
 # --- search -------------------------------------------------------------------------------------
 
 
-def _wire_value(value: object) -> str | None:
-    """FHIR wire form of one search value; None means "leave the parameter out"."""
+def _wire_value(value: object, name: str = "") -> str | None:
+    """FHIR wire form of one search value; None means "leave the parameter out". ``name``
+    (the parameter's) is for the error messages."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        # str() would send "nan" or "inf", which no FHIR number or date is.
+        raise ValueError(f"search parameter {name!r} must be a finite number, got {value!r}")
     if isinstance(value, str | int | float):
         return str(value)
+    # By type only: a search value is often PHI, and a resource put here would be printed whole.
     raise TypeError(
-        f"search parameter values must be str, int, float, bool, date or datetime, "
+        f"search parameter {name!r} values must be str, int, float, bool, date or datetime, "
         f"got {type(value).__name__}"
     )
 
 
 def _check_name(name: object) -> str:
     if not isinstance(name, str):
-        raise TypeError(f"search parameter names must be str, got {name!r}")
+        raise TypeError(f"search parameter names must be str, got {type(name).__name__}")
     if not name.strip():
         raise ValueError(f"search parameter names must not be empty, got {name!r}")
     return name
@@ -683,15 +731,58 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
         values = value if many else [value]
         if many and name in _COMMA_SEPARATED:
             # FHIR defines these as one comma-separated list: repeated, a server keeps one.
-            joined = ",".join(w for w in map(_wire_value, values) if w is not None)
+            joined = ",".join(w for w in (_wire_value(v, name) for v in values) if w is not None)
             if joined:
                 out.append((name, joined))
             continue
         for item in values:
-            wire = _wire_value(item)
+            wire = _wire_value(item, name)
             if wire is not None:
                 out.append((name, wire))
     return summary_count_last(out)
+
+
+def check_query_params(params: object) -> Any:
+    """The low-level methods' ``params=`` as given, once checked: None, a query str, a mapping
+    (a list or tuple value repeats the name) or a list of (name, value) pairs, each value a
+    str, int, finite float or bool (None: httpx sends ``name=``). TypeError / ValueError
+    naming ``params`` otherwise: httpx would send ``str()`` of anything else (a model's repr,
+    ``b'x'``, ``nan``) or fail inside with an AttributeError or IndexError."""
+    if params is None or isinstance(params, str):
+        return params
+    items: list[tuple[object, object]]
+    repeats = isinstance(params, Mapping)  # only a mapping's list value repeats its name
+    if isinstance(params, Mapping):
+        items = list(params.items())
+    elif isinstance(params, Sequence) and not isinstance(params, bytes | bytearray):
+        items = []
+        for index, item in enumerate(params):
+            if not (isinstance(item, tuple | list) and len(item) == 2):
+                got = (
+                    f"a {type(item).__name__} of {len(item)} items"
+                    if isinstance(item, tuple | list)
+                    else type(item).__name__
+                )
+                raise TypeError(f"params[{index}] must be a (name, value) pair, got {got}")
+            items.append((item[0], item[1]))
+    else:
+        raise TypeError(
+            "params must be a mapping, a list of (name, value) pairs or a str, "
+            f"got {type(params).__name__}"
+        )
+    for name, value in items:
+        if not isinstance(name, str):
+            raise TypeError(f"params names must be str, got {type(name).__name__}")
+        values: Iterable[object] = value if repeats and isinstance(value, list | tuple) else [value]
+        for item in values:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"params[{name!r}] must be a finite number, got {item!r}")
+            if item is not None and not isinstance(item, str | int | float):
+                # By type only: the value could be a resource, printed whole.
+                raise TypeError(
+                    f"params[{name!r}] must be a str, int, float or bool, got {type(item).__name__}"
+                )
+    return params
 
 
 # A search whose encoded query is longer than this goes as ``POST {type}/_search`` with the
@@ -750,6 +841,15 @@ _SUMMARY_MODES = ("true", "text", "data", "count", "false")
 _TOTAL_MODES = ("none", "estimate", "accurate")
 
 
+def _check_mode(arg: str, value: object, modes: Sequence[str]) -> None:
+    """ValueError naming ``arg`` unless ``value`` is None or one of ``modes``; another type is
+    described by its type only (a model's repr would print its content)."""
+    if value is None or value in modes:
+        return
+    got = repr(value) if isinstance(value, str) else type(value).__name__
+    raise ValueError(f"{arg} must be one of {', '.join(modes)}; got {got}")
+
+
 def graphql_body(query: object, variables: object) -> dict[str, Any]:
     """The ``$graphql`` request body; TypeError / ValueError naming a bad argument."""
     if not isinstance(query, str):
@@ -777,7 +877,12 @@ def binary_content(arg: str, value: object) -> bytes:
 
 def mime_type(arg: str, value: object) -> str:
     """``value`` if it looks like a MIME type (``type/subtype``); else ValueError naming ``arg``."""
-    if not isinstance(value, str) or "/" not in value or "\n" in value or "\r" in value:
+    if not isinstance(value, str):
+        # By type only: a resource passed here by mistake would be printed whole.
+        raise TypeError(
+            f"{arg} must be a MIME type str such as 'application/pdf', got {type(value).__name__}"
+        )
+    if "/" not in value or "\n" in value or "\r" in value:
         raise ValueError(f"{arg} must be a MIME type such as 'application/pdf', got {value!r}")
     return value
 
@@ -803,10 +908,8 @@ def search_option_params(
     value; an empty str or list is a ValueError (``_elements=`` is never what was meant). ``at``
     may be a ``date`` / ``datetime``: it is sent in ISO format, as in search queries.
     """
-    if summary is not None and summary not in _SUMMARY_MODES:
-        raise ValueError(f"summary must be one of {', '.join(_SUMMARY_MODES)}; got {summary!r}")
-    if total is not None and total not in _TOTAL_MODES:
-        raise ValueError(f"total must be one of {', '.join(_TOTAL_MODES)}; got {total!r}")
+    _check_mode("summary", summary, _SUMMARY_MODES)
+    _check_mode("total", total, _TOTAL_MODES)
     check_non_negative_int("count", count)
     check_non_negative_int("offset", offset)
     out: list[tuple[str, str]] = []
@@ -1103,6 +1206,24 @@ def translate_request(
     if concept_json is not None:
         parameters.append({"name": "codeableConcept", "valueCodeableConcept": concept_json})
     return [], {"resourceType": "Parameters", "parameter": parameters}
+
+
+def check_hook_arity(arg: str, hook: Callable[..., Any], what: str) -> None:
+    """TypeError naming ``arg`` unless ``hook`` can be called with one positional argument
+    (``what`` it receives). Checked at construction: a hook of another shape fails at every
+    request, and a failing on_request_complete is only logged, so the audit trail would be
+    lost without an error. A callable whose signature cannot be read is taken as it is."""
+    try:
+        signature = inspect.signature(hook)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(None)
+    except TypeError:
+        raise TypeError(
+            f"{arg} must take one positional argument (the {what}), got a callable with "
+            f"signature {signature}"
+        ) from None
 
 
 def named_constructor(init: Callable[P, None]) -> Callable[P, None]:

@@ -4,6 +4,7 @@ a response body is decoded outside the validating models (exact decimals, or len
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from datetime import date, datetime, time
@@ -173,9 +174,17 @@ def encode_json(value: Any) -> bytes:
             return obj.isoformat()
         raise TypeError(f"request body: a {type(obj).__name__} is not JSON serializable")
 
-    text = json.dumps(
-        value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default
-    )
+    try:
+        text = json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=default
+        )
+    except (TypeError, ValueError) as exc:
+        # json's own messages name no place ("Out of range float values are not JSON
+        # compliant"): say where, by path and type only (a body is often PHI).
+        where = _unencodable_path(value, "request body")
+        if where is None:
+            raise
+        raise (TypeError if isinstance(exc, TypeError) else ValueError)(where) from None
     if marked:
         text = _MARKED_NUMBER.sub(r"\1", text)
     try:
@@ -193,6 +202,34 @@ def encode_json(value: Any) -> bytes:
 # A lone UTF-16 surrogate (half of an emoji's pair): JSON text may escape one ("\ud83d"), UTF-8
 # cannot hold one.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unencodable_path(value: Any, path: str) -> str | None:
+    """What :func:`encode_json` cannot write and where: ``request body.valueQuantity.value is
+    nan, which JSON cannot hold``; None when nothing is found (a model is written by pydantic,
+    which reports its own errors)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path} is {value!r}, which JSON cannot hold (no NaN or infinity)"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                return f"a key in {path} is a {type(key).__name__}, not a str"
+            found = _unencodable_path(item, f"{path}.{key}")
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _unencodable_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    elif (
+        not isinstance(
+            value, str | int | float | bool | Decimal | BaseModel | datetime | date | time
+        )
+        and value is not None
+    ):
+        return f"{path} is a {type(value).__name__}, which is not JSON serializable"
+    return None
 
 
 def _surrogate_path(value: Any, path: str) -> str | None:

@@ -141,7 +141,13 @@ def _entry_list(entries: object, argument: str, *, lenient: bool = False) -> lis
     """
     # A single entry (a Mapping) passed where a list belongs would iterate over its keys.
     if entries is None:
-        return []
+        if lenient:  # a membership read without access
+            return []
+        # A caller's None is no list: taken as [] it would remove every managed entry.
+        raise TypeError(
+            f"{argument} must be a list of access entries, got None; pass [] to remove every "
+            "managed entry"
+        )
     if isinstance(entries, str | bytes | Mapping | BaseModel) or not isinstance(entries, Iterable):
         raise TypeError(
             f"{argument} must be a list of access entries, got {type(entries).__name__}"
@@ -186,17 +192,22 @@ def normalize_access_policy_id(policy: PolicyInput) -> str:
         >>> normalize_access_policy_id("AccessPolicy/practice-policy")
         'practice-policy'
     """
+    return _policy_id(policy, "policy")
+
+
+def _policy_id(policy: object, argument: str) -> str:
+    """:func:`normalize_access_policy_id`, its errors naming ``argument``."""
     if isinstance(policy, str):
-        return _bare_id(policy, _ACCESS_POLICY, "policy")
+        return _bare_id(policy, _ACCESS_POLICY, argument)
     if not isinstance(policy, Mapping | BaseModel):
         raise TypeError(
-            f"policy must be a str, a Reference dict or a pydantic model, got "
+            f"{argument} must be a str, a Reference dict or a pydantic model, got "
             f"{type(policy).__name__}"
         )
-    reference = normalize_access_entry(policy, argument="policy").get("reference")
+    reference = normalize_access_entry(policy, argument=argument).get("reference")
     if not isinstance(reference, str) or not reference.strip():
-        raise ValueError("policy Reference must have a non-empty 'reference'")
-    return _bare_id(reference, _ACCESS_POLICY, "policy.reference")
+        raise ValueError(f"{argument} Reference must have a non-empty 'reference'")
+    return _bare_id(reference, _ACCESS_POLICY, f"{argument}.reference")
 
 
 def normalize_access_policy_reference(policy: PolicyInput) -> dict[str, Any]:
@@ -231,13 +242,17 @@ def normalize_project_membership_id(membership_id: str) -> str:
 
 
 def _policy_id_set(managed_policy_ids: object) -> frozenset[str]:
-    # A str is iterable: "abc" would otherwise become {"a", "b", "c"}.
-    if isinstance(managed_policy_ids, str | bytes) or not isinstance(managed_policy_ids, Iterable):
+    # A str is iterable: "abc" would otherwise become {"a", "b", "c"}; a model iterates over its
+    # (field, value) pairs.
+    if isinstance(managed_policy_ids, str | bytes | BaseModel) or not isinstance(
+        managed_policy_ids, Iterable
+    ):
         raise TypeError(
             "managed_policy_ids must be a set of AccessPolicy ids, got "
             f"{type(managed_policy_ids).__name__}"
         )
-    ids = frozenset(normalize_access_policy_id(p) for p in managed_policy_ids)
+    # Named without an index: a set has none.
+    ids = frozenset(_policy_id(p, "managed_policy_ids entry") for p in managed_policy_ids)
     if not ids:
         raise ValueError("managed_policy_ids must not be empty")
     return ids

@@ -191,7 +191,7 @@ class FHIRBundle(Generic[T]):
 
         Raises:
             TypeError: ``data`` is not a dict or model, or ``as_fhir`` is not a model class.
-            ValueError: ``data`` is not a Bundle, or its ``entry``/``link`` are malformed
+            ValueError: ``data`` is not a Bundle, or its ``entry``/``link``/``total`` are malformed
                 (the message names the offending path, e.g. ``data.entry[2].resource``).
         """
         exact: dict[str, Any] | None = None
@@ -218,6 +218,13 @@ class FHIRBundle(Generic[T]):
         links = bundle.get("link", [])
         if not isinstance(links, list) or not all(isinstance(x, dict) for x in links):
             raise ValueError("data.link must be a list of objects")
+        total = bundle.get("total")
+        if total is not None and (
+            isinstance(total, bool) or not isinstance(total, int) or total < 0
+        ):
+            # Not passed over: get_total() would count the page's entries in its place.
+            got = total if isinstance(total, int) else type(total).__name__
+            raise ValueError(f"data.total must be a non-negative int, got {got}")
         self._data = bundle
         self._entries: list[dict[str, Any]] = entries
         self._model = None if as_fhir is None else _check_model(as_fhir, "as_fhir")

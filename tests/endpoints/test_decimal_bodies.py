@@ -70,7 +70,9 @@ async def test_a_dict_body_with_decimal_values_sends_numbers(make: Any) -> None:
 
 
 def test_encode_json_rejects_what_json_cannot_hold() -> None:
-    with pytest.raises(TypeError, match="set is not JSON serializable"):
+    with pytest.raises(
+        TypeError, match=r"request body\.x is a set, which is not JSON serializable"
+    ):
         encode_json({"x": {1, 2}})
     with pytest.raises(ValueError, match="not a JSON number"):
         encode_json({"x": Decimal("NaN")})

@@ -64,7 +64,7 @@ async def test_search_rejects_a_malformed_query(make: Any) -> None:
         await h.call("search_resources", "Patient", 42)
     with pytest.raises(TypeError, match=r"query\[0\] must be a \(name, value\) pair"):
         await h.call("search_resources", "Patient", [("a", "b", "c")])
-    with pytest.raises(TypeError, match="search parameter values"):
+    with pytest.raises(TypeError, match="search parameter 'a' values"):
         await h.call("search_resources", "Patient", {"a": object()})
     assert h.requests == []
 

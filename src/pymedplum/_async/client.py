@@ -27,6 +27,7 @@ from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
     binary_content,
     build_search_params,
+    check_flag,
     check_model_class,
     graphql_body,
     mime_type,
@@ -581,6 +582,7 @@ class AsyncMedplumClient(
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
         check_model_class("as_fhir", as_fhir)
+        check_flag("return_bundle", return_bundle)
         return await self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
@@ -830,6 +832,7 @@ class AsyncMedplumClient(
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
         check_model_class("as_fhir", as_fhir)
+        check_flag("return_bundle", return_bundle)
         return await self._search_with_options(
             resource_type=resource_type,
             query=query,
@@ -1023,6 +1026,8 @@ class AsyncMedplumClient(
         Wire: ``POST {resourceType}/{id}/$set-accounts`` (base fhir), RequestEvent.action
         ``operation``.
         """
+        check_flag("propagate", propagate)
+        check_flag("prefer_async", prefer_async)
         return await self._set_accounts(
             resource_ref=resource_ref,
             account_refs=account_refs,
@@ -1063,6 +1068,7 @@ class AsyncMedplumClient(
 
         Wire: ``PUT ProjectMembership/{id}`` (base fhir), RequestEvent.action ``update``.
         """
+        check_flag("force", force)
         return await self._merge_project_membership_access(
             membership_id=membership_id,
             managed_access=managed_access,
@@ -1103,6 +1109,7 @@ class AsyncMedplumClient(
 
         Wire: ``PUT ProjectMembership/{id}`` (base fhir), RequestEvent.action ``update``.
         """
+        check_flag("force", force)
         return await self._add_project_membership_access_entry(
             membership_id=membership_id,
             entry=entry,
@@ -1142,6 +1149,7 @@ class AsyncMedplumClient(
 
         Wire: ``PUT ProjectMembership/{id}`` (base fhir), RequestEvent.action ``update``.
         """
+        check_flag("force", force)
         return await self._remove_project_membership_access_entry(
             membership_id=membership_id,
             entry=entry,

@@ -28,7 +28,14 @@ from pydantic import BaseModel
 from typing_extensions import Self, overload  # at run time: get_type_hints, get_overloads
 
 from pymedplum import _obo
-from pymedplum._request_builders import binary_content, check_seconds, named_constructor
+from pymedplum._request_builders import (
+    binary_content,
+    check_headers,
+    check_hook_arity,
+    check_query_params,
+    check_seconds,
+    named_constructor,
+)
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._serialization import decode_json, decode_wire, encode_json, json_or_none
@@ -219,8 +226,11 @@ class SyncBaseClient:
                 raise TypeError(
                     f"{name} must be a non-empty str or None, got {type(secret).__name__}"
                 )
-            if secret == "":
-                raise ValueError(f"{name} must be a non-empty str or None, got ''")
+            if secret is not None and not secret.strip():
+                # Not echoed (it may be a credential); "  " would fail only at the token request.
+                raise ValueError(
+                    f"{name} must be a non-empty str or None, got an empty or blank str"
+                )
         if access_token is not None and not is_header_safe(access_token):
             # Never echoed: it is a credential.
             raise ValueError(
@@ -236,8 +246,11 @@ class SyncBaseClient:
         if before_request is not None and _synchronization.is_coroutine_callable(before_request):
             # Its coroutine would never run: the request must be final before it is sent.
             raise TypeError("before_request must be a synchronous function, not a coroutine one")
+        if before_request is not None:
+            check_hook_arity("before_request", before_request, "PreparedRequest")
         if on_request_complete is not None:
             _synchronization.check_complete_hook(on_request_complete)
+            check_hook_arity("on_request_complete", on_request_complete, "RequestEvent")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
 
@@ -656,6 +669,7 @@ class SyncBaseClient:
             check_same_origin(self._origin, call.url, what="server-supplied URL")
         else:
             raise ValueError(f"base must be 'fhir', 'api' or 'absolute', got {base!r}")
+        params = check_query_params(params)
         call.obo = _obo.resolve(on_behalf_of, self._obo_var, self.default_on_behalf_of)
         hdrs = {"Accept": _ACCEPT, "X-Medplum": "extended"}
         if json is not None:
@@ -665,8 +679,9 @@ class SyncBaseClient:
             hdrs["Content-Type"] = "application/fhir+json" if base == "fhir" else "application/json"
         else:
             call.body = content
-        if headers:
-            for key, value in headers.items():
+        caller_headers = check_headers(headers)
+        if caller_headers:
+            for key, value in caller_headers.items():
                 _check_header(key, value)
                 self._check_caller_header(key)
                 _set_header(hdrs, key, value)

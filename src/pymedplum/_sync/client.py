@@ -21,6 +21,7 @@ from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders import (
     binary_content,
     build_search_params,
+    check_flag,
     check_model_class,
     graphql_body,
     mime_type,
@@ -583,6 +584,7 @@ class MedplumClient(
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
         check_model_class("as_fhir", as_fhir)
+        check_flag("return_bundle", return_bundle)
         return self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
@@ -830,6 +832,7 @@ class MedplumClient(
         Wire: ``GET {resourceType}`` (base fhir), RequestEvent.action ``search``.
         """
         check_model_class("as_fhir", as_fhir)
+        check_flag("return_bundle", return_bundle)
         return self._search_with_options(
             resource_type=resource_type,
             query=query,
@@ -1021,6 +1024,8 @@ class MedplumClient(
         Wire: ``POST {resourceType}/{id}/$set-accounts`` (base fhir), RequestEvent.action
         ``operation``.
         """
+        check_flag("propagate", propagate)
+        check_flag("prefer_async", prefer_async)
         return self._set_accounts(
             resource_ref=resource_ref,
             account_refs=account_refs,
@@ -1061,6 +1066,7 @@ class MedplumClient(
 
         Wire: ``PUT ProjectMembership/{id}`` (base fhir), RequestEvent.action ``update``.
         """
+        check_flag("force", force)
         return self._merge_project_membership_access(
             membership_id=membership_id,
             managed_access=managed_access,
@@ -1101,6 +1107,7 @@ class MedplumClient(
 
         Wire: ``PUT ProjectMembership/{id}`` (base fhir), RequestEvent.action ``update``.
         """
+        check_flag("force", force)
         return self._add_project_membership_access_entry(
             membership_id=membership_id,
             entry=entry,
@@ -1140,6 +1147,7 @@ class MedplumClient(
 
         Wire: ``PUT ProjectMembership/{id}`` (base fhir), RequestEvent.action ``update``.
         """
+        check_flag("force", force)
         return self._remove_project_membership_access_entry(
             membership_id=membership_id,
             entry=entry,

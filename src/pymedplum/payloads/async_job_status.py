@@ -13,6 +13,7 @@ class AsyncJobStatus(BaseModel):
     """
 
     model_config: ClassVar[ConfigDict] = ConfigDict(
+        hide_input_in_errors=True,
         extra="allow",
     )
     resourceType: Literal["AsyncJob"]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 class GraphQLErrorLocation(BaseModel):
     model_config: ClassVar[ConfigDict] = ConfigDict(
+        hide_input_in_errors=True,
         extra="allow",
     )
     line: int
@@ -17,6 +18,7 @@ class GraphQLErrorLocation(BaseModel):
 
 class GraphQLError(BaseModel):
     model_config: ClassVar[ConfigDict] = ConfigDict(
+        hide_input_in_errors=True,
         extra="allow",
     )
     message: str
@@ -31,6 +33,7 @@ class GraphQLResponse(BaseModel):
     """
 
     model_config: ClassVar[ConfigDict] = ConfigDict(
+        hide_input_in_errors=True,
         extra="allow",
     )
     data: dict[str, Any] | None = None

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 class SetAccountsParameter(BaseModel):
     model_config: ClassVar[ConfigDict] = ConfigDict(
+        hide_input_in_errors=True,
         extra="allow",
     )
     name: str
@@ -24,6 +25,7 @@ class SetAccountsResult(BaseModel):
     """
 
     model_config: ClassVar[ConfigDict] = ConfigDict(
+        hide_input_in_errors=True,
         extra="allow",
     )
     resourceType: Literal["Parameters"]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 class TokenReference(BaseModel):
     model_config: ClassVar[ConfigDict] = ConfigDict(
+        hide_input_in_errors=True,
         extra="allow",
     )
     reference: str | None = None
@@ -21,6 +22,7 @@ class TokenResponse(BaseModel):
     """
 
     model_config: ClassVar[ConfigDict] = ConfigDict(
+        hide_input_in_errors=True,
         extra="allow",
     )
     access_token: str

@@ -37,8 +37,11 @@ Planner = Callable[[Sequence[Any] | None], AccessPlan]
 
 def _check_max_retries(max_retries: int) -> None:
     # managed_policy_ids is checked by the pure validators of pymedplum.access, called next.
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+        # By type only: a resource passed here by mistake would be printed whole.
+        raise TypeError(f"max_retries must be an int >= 0, got {type(max_retries).__name__}")
+    if max_retries < 0:
+        raise ValueError(f"max_retries must be an int >= 0, got {max_retries}")
 
 
 class AccessOverrides(Dispatch):

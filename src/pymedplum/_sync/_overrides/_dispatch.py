@@ -14,7 +14,7 @@ import pydantic
 
 from pymedplum._endpoints import Endpoint
 from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
-from pymedplum._request_builders import fill_path, search_as_post
+from pymedplum._request_builders import check_headers, fill_path, search_as_post
 from pymedplum._serialization import decode_exact
 from pymedplum._sync._base_client import ResultT, SyncBaseClient
 from pymedplum.bundle import FHIRBundle, response_bundle
@@ -170,6 +170,7 @@ class Dispatch(SyncBaseClient):
         ``url`` is a server-handed absolute URL (a next link, a job URL); the runtime checks it
         is on the client's origin. Emits one RequestEvent with the endpoint's action.
         """
+        headers = check_headers(headers)  # the caller's: dict() below would fail on a str
         if url is None:
             target = fill_path(endpoint.path, values, dict(endpoint.args), endpoint.optional)
             base = endpoint.base

@@ -28,7 +28,7 @@ class AccountOverrides(Dispatch):
         # it only with propagate, and otherwise answers synchronously with Parameters.
         parameter: list[dict[str, Any]] = [
             {"name": "accounts", "valueReference": {"reference": ref}}
-            for ref in account_references(account_refs)
+            for ref in account_references(account_refs, "account_refs")
         ]
         if propagate:
             parameter.append({"name": "propagate", "valueBoolean": True})
