@@ -179,12 +179,35 @@ __all__ = [
 ]
 
 
+# Public submodules reachable as attributes (``import pymedplum; pymedplum.fhir.Patient``,
+# ``pymedplum.exceptions.NotFoundError``) without importing them first, as an eagerly-importing
+# package would allow; each is imported on first access only, so ``import pymedplum`` stays cheap.
+_SUBMODULES = frozenset(
+    {
+        "access",
+        "async_client",
+        "bundle",
+        "client",
+        "endpoint_types",
+        "exceptions",
+        "fhir",
+        "helpers",
+        "hooks",
+        "payloads",
+        "search_params",
+    }
+)
+
+
 if not TYPE_CHECKING:
     # Hidden from type checkers, which would otherwise accept any name through it
     # (``from pymedplum import MedplumClent`` type-checked); they see the imports above.
 
     def __getattr__(name: str) -> object:
         """Import a public name from its module on first access, then cache it here."""
+        if name in _SUBMODULES:
+            # import_module binds the submodule on this package, so this runs once per name.
+            return importlib.import_module(f"pymedplum.{name}")
         module = _LAZY.get(name)
         if module is None:
             raise AttributeError(f"module 'pymedplum' has no attribute {name!r}")
@@ -194,4 +217,4 @@ if not TYPE_CHECKING:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, *_SUBMODULES})
