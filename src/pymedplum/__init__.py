@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from pymedplum.exceptions import AuthenticationError as AuthenticationError
     from pymedplum.exceptions import AuthorizationError as AuthorizationError
     from pymedplum.exceptions import BadRequestError as BadRequestError
+    from pymedplum.exceptions import ConflictError as ConflictError
     from pymedplum.exceptions import GoneError as GoneError
     from pymedplum.exceptions import InsecureTransportError as InsecureTransportError
     from pymedplum.exceptions import MedplumError as MedplumError
@@ -81,6 +82,7 @@ _LAZY: dict[str, str] = {
     "AuthenticationError": "pymedplum.exceptions",
     "AuthorizationError": "pymedplum.exceptions",
     "BadRequestError": "pymedplum.exceptions",
+    "ConflictError": "pymedplum.exceptions",
     "GoneError": "pymedplum.exceptions",
     "InsecureTransportError": "pymedplum.exceptions",
     "MedplumError": "pymedplum.exceptions",
@@ -135,6 +137,7 @@ __all__ = [
     "BadRequestError",
     "BundleEntryError",
     "BundleEntryResult",
+    "ConflictError",
     "FHIRBundle",
     "GoneError",
     "InsecureTransportError",

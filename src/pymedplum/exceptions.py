@@ -10,6 +10,7 @@ Hierarchy (every class is re-exported at ``pymedplum.*``)::
     │   ├── AuthorizationError        403
     │   ├── NotFoundError             404
     │   │   └── GoneError             410 (a deleted resource)
+    │   ├── ConflictError             409 (e.g. a concurrent write)
     │   ├── PreconditionFailedError   412
     │   ├── RateLimitError            429 (``retry_after``: Retry-After or RateLimit reset)
     │   └── ServerError               5xx
@@ -21,7 +22,7 @@ Hierarchy (every class is re-exported at ``pymedplum.*``)::
 Every error answer from the server is an ``OperationOutcomeError`` *and* an instance of its status
 class, so ``except NotFoundError`` and ``except OperationOutcomeError`` both work; ``exc.outcome``
 is the OperationOutcome dict when the body was one, else ``None``. A status the table does not
-name (409, 405, a 422 without validation issues, ...) raises a plain ``OperationOutcomeError``.
+name (405, a 422 without validation issues, ...) raises a plain ``OperationOutcomeError``.
 
 ``str(exc)`` never contains a response body, ``diagnostics`` or ``details.text`` (they can echo
 PHI): only the status, the method, the PHI-free path template and the issue ``severity/code``
@@ -41,6 +42,7 @@ __all__ = [
     "AuthenticationError",
     "AuthorizationError",
     "BadRequestError",
+    "ConflictError",
     "GoneError",
     "InsecureTransportError",
     "MedplumError",
@@ -176,6 +178,12 @@ class NotFoundError(OperationOutcomeError):
 class GoneError(NotFoundError):
     """HTTP 410 Gone: the resource existed and was deleted. A ``NotFoundError``, so one
     ``except NotFoundError`` covers missing and deleted resources alike."""
+
+
+class ConflictError(OperationOutcomeError):
+    """HTTP 409 Conflict: the request conflicts with the resource's current state (typically a
+    concurrent write). Its own class so ``except ConflictError`` (the name pymedplum 0.6 used)
+    works; still an ``OperationOutcomeError``, as before it had a class."""
 
 
 class PreconditionFailedError(OperationOutcomeError):
@@ -319,6 +327,7 @@ _STATUS_CLASSES: dict[int, type[OperationOutcomeError]] = {
     401: AuthenticationError,
     403: AuthorizationError,
     404: NotFoundError,
+    409: ConflictError,
     410: GoneError,
     412: PreconditionFailedError,
     429: RateLimitError,

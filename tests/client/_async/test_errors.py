@@ -13,6 +13,7 @@ from pymedplum import (
     AuthenticationError,
     AuthorizationError,
     BadRequestError,
+    ConflictError,
     GoneError,
     MedplumError,
     NetworkError,
@@ -48,7 +49,8 @@ PHI = "Patient John Doe DOB 1970-01-01"
         (404, outcome("not-found", PHI), NotFoundError),
         (410, outcome("deleted", PHI), GoneError),
         (412, outcome("conflict", PHI), PreconditionFailedError),
-        (409, outcome("conflict", PHI), OperationOutcomeError),
+        (409, outcome("conflict", PHI), ConflictError),
+        (405, outcome("not-supported", PHI), OperationOutcomeError),
         (429, outcome("throttled", PHI), RateLimitError),
         (500, outcome("exception", PHI), ServerError),
         (503, None, ServerError),
@@ -87,6 +89,7 @@ def test_every_exception_is_exported_at_the_top_level() -> None:
         "BadRequestError", "PreconditionFailedError", "RateLimitError", "ServerError",
         "OperationOutcomeError", "ValidationError", "NetworkError", "InsecureTransportError",
         "UnsafeRedirectError", "TokenRefreshCooldownError",
+        "GoneError", "ConflictError",  # beyond the contract's table
     ]  # fmt: skip
     for name in names:
         cls = getattr(pymedplum, name)
