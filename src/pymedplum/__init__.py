@@ -39,13 +39,13 @@ if TYPE_CHECKING:
     from pymedplum.access import partition_access as partition_access
     from pymedplum.access import validate_managed_access as validate_managed_access
     from pymedplum.async_client import AsyncMedplumClient as AsyncMedplumClient
-    from pymedplum.bundle import BundleEntryError as BundleEntryError
     from pymedplum.bundle import BundleEntryResult as BundleEntryResult
     from pymedplum.bundle import FHIRBundle as FHIRBundle
     from pymedplum.client import MedplumClient as MedplumClient
     from pymedplum.exceptions import AuthenticationError as AuthenticationError
     from pymedplum.exceptions import AuthorizationError as AuthorizationError
     from pymedplum.exceptions import BadRequestError as BadRequestError
+    from pymedplum.exceptions import BundleEntryError as BundleEntryError
     from pymedplum.exceptions import ConflictError as ConflictError
     from pymedplum.exceptions import GoneError as GoneError
     from pymedplum.exceptions import InsecureTransportError as InsecureTransportError
@@ -82,6 +82,7 @@ _LAZY: dict[str, str] = {
     "AuthenticationError": "pymedplum.exceptions",
     "AuthorizationError": "pymedplum.exceptions",
     "BadRequestError": "pymedplum.exceptions",
+    "BundleEntryError": "pymedplum.exceptions",
     "ConflictError": "pymedplum.exceptions",
     "GoneError": "pymedplum.exceptions",
     "InsecureTransportError": "pymedplum.exceptions",
@@ -123,7 +124,6 @@ _LAZY: dict[str, str] = {
     "partition_access": "pymedplum.access",
     "validate_managed_access": "pymedplum.access",
     # Bundles
-    "BundleEntryError": "pymedplum.bundle",
     "BundleEntryResult": "pymedplum.bundle",
     "FHIRBundle": "pymedplum.bundle",
 }

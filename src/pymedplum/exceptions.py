@@ -17,7 +17,8 @@ Hierarchy (every class is re-exported at ``pymedplum.*``)::
     ├── NetworkError                  connection / timeout / DNS failure, undecodable body
     ├── InsecureTransportError        plain http:// to a non-loopback host without the opt-in
     ├── UnsafeRedirectError           a follow-up URL outside the configured origin
-    └── TokenRefreshCooldownError     refresh attempted inside the failed-refresh cooldown
+    ├── TokenRefreshCooldownError     refresh attempted inside the failed-refresh cooldown
+    └── BundleEntryError              FHIRBundle.raise_for_entry_errors(): batch entries failed
 
 Every error answer from the server is an ``OperationOutcomeError`` *and* an instance of its status
 class, so ``except NotFoundError`` and ``except OperationOutcomeError`` both work; ``exc.outcome``
@@ -38,10 +39,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from pymedplum.bundle import BundleEntryResult
+
 __all__ = [
     "AuthenticationError",
     "AuthorizationError",
     "BadRequestError",
+    "BundleEntryError",
     "ConflictError",
     "GoneError",
     "InsecureTransportError",
@@ -310,6 +314,33 @@ class TokenRefreshCooldownError(MedplumError):
     def sanitize_for_logging(self) -> dict[str, Any]:
         """Type and ``retry_after``."""
         return {"type": type(self).__name__, "status_code": None, "retry_after": self.retry_after}
+
+
+class BundleEntryError(MedplumError):
+    """One or more entries of a batch/transaction response failed.
+
+    Raised by :meth:`FHIRBundle.raise_for_entry_errors`. Medplum transactions are not
+    always atomic (only with the ``transaction-bundles`` project feature), so the other
+    entries may have been committed. The message carries indices and status codes only;
+    the server's OperationOutcomes (which may echo PHI) stay on :attr:`entries`.
+
+    Attributes:
+        entries: the failed :class:`BundleEntryResult` items, in bundle order.
+    """
+
+    def __init__(self, entries: list[BundleEntryResult]) -> None:
+        self.entries: list[BundleEntryResult] = list(entries)
+        summary = ", ".join(f"entry {e.index}: {e.status_code}" for e in self.entries)
+        noun = "entry" if len(self.entries) == 1 else "entries"
+        super().__init__(f"{len(self.entries)} bundle {noun} failed ({summary})")
+
+    def sanitize_for_logging(self) -> dict[str, object]:
+        """A PHI-free dict for logs: the failed entries' indices and status codes."""
+        return {
+            "type": type(self).__name__,
+            "failed_count": len(self.entries),
+            "entries": [{"index": e.index, "status_code": e.status_code} for e in self.entries],
+        }
 
 
 # --- mapping ------------------------------------------------------------------------------

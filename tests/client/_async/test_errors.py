@@ -89,13 +89,16 @@ def test_every_exception_is_exported_at_the_top_level() -> None:
         "BadRequestError", "PreconditionFailedError", "RateLimitError", "ServerError",
         "OperationOutcomeError", "ValidationError", "NetworkError", "InsecureTransportError",
         "UnsafeRedirectError", "TokenRefreshCooldownError",
-        "GoneError", "ConflictError",  # beyond the contract's table
+        "GoneError", "ConflictError", "BundleEntryError",  # beyond the contract's table
     ]  # fmt: skip
     for name in names:
         cls = getattr(pymedplum, name)
         assert cls is getattr(pymedplum.exceptions, name)
         assert issubclass(cls, pymedplum.MedplumError)
         assert name in pymedplum.__all__
+        assert name in pymedplum.exceptions.__all__
+    # FHIRBundle.raise_for_entry_errors raises it; its old home still re-exports it.
+    assert pymedplum.bundle.BundleEntryError is pymedplum.exceptions.BundleEntryError
 
 
 async def test_issue_codes_are_in_the_message_but_diagnostics_are_not(
