@@ -1149,6 +1149,17 @@ def _form(
         raise TypeError("pass only one of json=, content= and data=")
     if not isinstance(data, Mapping):
         raise TypeError(f"data must be a mapping of form fields, got {type(data).__name__}")
+    for key, value in data.items():
+        # str() of these is a Python repr, never a form value: refuse rather than send
+        # "parameter=[{'name': ...}]". Most likely a JSON body passed as data= (pymedplum 0.6's
+        # post(path, data) sent JSON).
+        if value is None or isinstance(
+            value, (Mapping, list, tuple, set, frozenset, bytes, bytearray, BaseModel)
+        ):
+            raise TypeError(
+                f"data[{str(key)!r}] must be a form field value (str or number), got "
+                f"{type(value).__name__}; data= sends form fields, pass json= for a JSON body"
+            )
     body = urlencode([(str(k), str(v)) for k, v in data.items()]).encode()
     out = dict(headers or {})
     if not any(k.lower() == "content-type" for k in out):
