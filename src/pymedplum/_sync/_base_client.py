@@ -229,6 +229,14 @@ class SyncBaseClient:
             )
         if (client_id is None) != (client_secret is None):
             raise ValueError("client_id and client_secret must be given together")
+        if isinstance(timeout, httpx.Timeout):
+            # Accepted per call and by pymedplum 0.6's constructor; say where it goes here.
+            pool = httpx.Client.__name__  # outside the f-string, for unasync
+            raise TypeError(
+                "timeout must be a finite number of seconds > 0, got Timeout; for an "
+                f"httpx.Timeout pass http_client=httpx.{pool}(timeout=..., "
+                "follow_redirects=False), or timeout= per call"
+            )
         check_seconds("timeout", timeout)
         check_seconds("failed_refresh_cooldown", failed_refresh_cooldown, allow_zero=True)
         if before_request is not None and not callable(before_request):
