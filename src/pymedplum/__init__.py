@@ -39,13 +39,14 @@ if TYPE_CHECKING:
     from pymedplum.access import partition_access as partition_access
     from pymedplum.access import validate_managed_access as validate_managed_access
     from pymedplum.async_client import AsyncMedplumClient as AsyncMedplumClient
-    from pymedplum.bundle import BundleEntryError as BundleEntryError
     from pymedplum.bundle import BundleEntryResult as BundleEntryResult
     from pymedplum.bundle import FHIRBundle as FHIRBundle
     from pymedplum.client import MedplumClient as MedplumClient
     from pymedplum.exceptions import AuthenticationError as AuthenticationError
     from pymedplum.exceptions import AuthorizationError as AuthorizationError
     from pymedplum.exceptions import BadRequestError as BadRequestError
+    from pymedplum.exceptions import BundleEntryError as BundleEntryError
+    from pymedplum.exceptions import ConflictError as ConflictError
     from pymedplum.exceptions import GoneError as GoneError
     from pymedplum.exceptions import InsecureTransportError as InsecureTransportError
     from pymedplum.exceptions import MedplumError as MedplumError
@@ -81,6 +82,8 @@ _LAZY: dict[str, str] = {
     "AuthenticationError": "pymedplum.exceptions",
     "AuthorizationError": "pymedplum.exceptions",
     "BadRequestError": "pymedplum.exceptions",
+    "BundleEntryError": "pymedplum.exceptions",
+    "ConflictError": "pymedplum.exceptions",
     "GoneError": "pymedplum.exceptions",
     "InsecureTransportError": "pymedplum.exceptions",
     "MedplumError": "pymedplum.exceptions",
@@ -121,7 +124,6 @@ _LAZY: dict[str, str] = {
     "partition_access": "pymedplum.access",
     "validate_managed_access": "pymedplum.access",
     # Bundles
-    "BundleEntryError": "pymedplum.bundle",
     "BundleEntryResult": "pymedplum.bundle",
     "FHIRBundle": "pymedplum.bundle",
 }
@@ -135,6 +137,7 @@ __all__ = [
     "BadRequestError",
     "BundleEntryError",
     "BundleEntryResult",
+    "ConflictError",
     "FHIRBundle",
     "GoneError",
     "InsecureTransportError",
@@ -179,12 +182,35 @@ __all__ = [
 ]
 
 
+# Public submodules reachable as attributes (``import pymedplum; pymedplum.fhir.Patient``,
+# ``pymedplum.exceptions.NotFoundError``) without importing them first, as an eagerly-importing
+# package would allow; each is imported on first access only, so ``import pymedplum`` stays cheap.
+_SUBMODULES = frozenset(
+    {
+        "access",
+        "async_client",
+        "bundle",
+        "client",
+        "endpoint_types",
+        "exceptions",
+        "fhir",
+        "helpers",
+        "hooks",
+        "payloads",
+        "search_params",
+    }
+)
+
+
 if not TYPE_CHECKING:
     # Hidden from type checkers, which would otherwise accept any name through it
     # (``from pymedplum import MedplumClent`` type-checked); they see the imports above.
 
     def __getattr__(name: str) -> object:
         """Import a public name from its module on first access, then cache it here."""
+        if name in _SUBMODULES:
+            # import_module binds the submodule on this package, so this runs once per name.
+            return importlib.import_module(f"pymedplum.{name}")
         module = _LAZY.get(name)
         if module is None:
             raise AttributeError(f"module 'pymedplum' has no attribute {name!r}")
@@ -194,4 +220,4 @@ if not TYPE_CHECKING:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, *_SUBMODULES})

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
 from pymedplum._serialization import as_fhir_dict
-from pymedplum.exceptions import MedplumError
+from pymedplum.exceptions import BundleEntryError  # defined with the other exceptions
 
 __all__ = ["BundleEntryError", "BundleEntryResult", "FHIRBundle"]
 
@@ -25,33 +25,6 @@ _STATUS = re.compile(r"\s*(\d{3})\b")
 _LOCATION = re.compile(
     f"(?:^|/){RESOURCE_TYPE_PATTERN}/({ID_PATTERN})(?:/_history/{ID_PATTERN})?/?\\Z"
 )
-
-
-class BundleEntryError(MedplumError):
-    """One or more entries of a batch/transaction response failed.
-
-    Raised by :meth:`FHIRBundle.raise_for_entry_errors`. Medplum transactions are not
-    always atomic (only with the ``transaction-bundles`` project feature), so the other
-    entries may have been committed. The message carries indices and status codes only;
-    the server's OperationOutcomes (which may echo PHI) stay on :attr:`entries`.
-
-    Attributes:
-        entries: the failed :class:`BundleEntryResult` items, in bundle order.
-    """
-
-    def __init__(self, entries: list[BundleEntryResult]) -> None:
-        self.entries: list[BundleEntryResult] = list(entries)
-        summary = ", ".join(f"entry {e.index}: {e.status_code}" for e in self.entries)
-        noun = "entry" if len(self.entries) == 1 else "entries"
-        super().__init__(f"{len(self.entries)} bundle {noun} failed ({summary})")
-
-    def sanitize_for_logging(self) -> dict[str, object]:
-        """A PHI-free dict for logs: the failed entries' indices and status codes."""
-        return {
-            "type": type(self).__name__,
-            "failed_count": len(self.entries),
-            "entries": [{"index": e.index, "status_code": e.status_code} for e in self.entries],
-        }
 
 
 @dataclass(frozen=True)

@@ -97,4 +97,5 @@ class BodyRequestOptions(RequestOptions, total=False):
     content: bytes | None
     """A raw request body (instead of ``json``)."""
     data: Mapping[str, Any] | None
-    """Form fields, sent as ``application/x-www-form-urlencoded``."""
+    """Form fields, sent as ``application/x-www-form-urlencoded`` (values str or numbers; a JSON
+    body goes in ``json=``)."""

@@ -10,18 +10,20 @@ Hierarchy (every class is re-exported at ``pymedplum.*``)::
     │   ├── AuthorizationError        403
     │   ├── NotFoundError             404
     │   │   └── GoneError             410 (a deleted resource)
+    │   ├── ConflictError             409 (e.g. a concurrent write)
     │   ├── PreconditionFailedError   412
     │   ├── RateLimitError            429 (``retry_after``: Retry-After or RateLimit reset)
     │   └── ServerError               5xx
     ├── NetworkError                  connection / timeout / DNS failure, undecodable body
     ├── InsecureTransportError        plain http:// to a non-loopback host without the opt-in
     ├── UnsafeRedirectError           a follow-up URL outside the configured origin
-    └── TokenRefreshCooldownError     refresh attempted inside the failed-refresh cooldown
+    ├── TokenRefreshCooldownError     refresh attempted inside the failed-refresh cooldown
+    └── BundleEntryError              FHIRBundle.raise_for_entry_errors(): batch entries failed
 
 Every error answer from the server is an ``OperationOutcomeError`` *and* an instance of its status
 class, so ``except NotFoundError`` and ``except OperationOutcomeError`` both work; ``exc.outcome``
 is the OperationOutcome dict when the body was one, else ``None``. A status the table does not
-name (409, 405, a 422 without validation issues, ...) raises a plain ``OperationOutcomeError``.
+name (405, a 422 without validation issues, ...) raises a plain ``OperationOutcomeError``.
 
 ``str(exc)`` never contains a response body, ``diagnostics`` or ``details.text`` (they can echo
 PHI): only the status, the method, the PHI-free path template and the issue ``severity/code``
@@ -37,10 +39,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from pymedplum.bundle import BundleEntryResult
+
 __all__ = [
     "AuthenticationError",
     "AuthorizationError",
     "BadRequestError",
+    "BundleEntryError",
+    "ConflictError",
     "GoneError",
     "InsecureTransportError",
     "MedplumError",
@@ -178,6 +184,12 @@ class GoneError(NotFoundError):
     ``except NotFoundError`` covers missing and deleted resources alike."""
 
 
+class ConflictError(OperationOutcomeError):
+    """HTTP 409 Conflict: the request conflicts with the resource's current state (typically a
+    concurrent write). Its own class so ``except ConflictError`` (the name pymedplum 0.6 used)
+    works; still an ``OperationOutcomeError``, as before it had a class."""
+
+
 class PreconditionFailedError(OperationOutcomeError):
     """HTTP 412: an ``If-Match`` version is stale, or an ``If-None-Exist`` matched several."""
 
@@ -304,6 +316,33 @@ class TokenRefreshCooldownError(MedplumError):
         return {"type": type(self).__name__, "status_code": None, "retry_after": self.retry_after}
 
 
+class BundleEntryError(MedplumError):
+    """One or more entries of a batch/transaction response failed.
+
+    Raised by :meth:`FHIRBundle.raise_for_entry_errors`. Medplum transactions are not
+    always atomic (only with the ``transaction-bundles`` project feature), so the other
+    entries may have been committed. The message carries indices and status codes only;
+    the server's OperationOutcomes (which may echo PHI) stay on :attr:`entries`.
+
+    Attributes:
+        entries: the failed :class:`BundleEntryResult` items, in bundle order.
+    """
+
+    def __init__(self, entries: list[BundleEntryResult]) -> None:
+        self.entries: list[BundleEntryResult] = list(entries)
+        summary = ", ".join(f"entry {e.index}: {e.status_code}" for e in self.entries)
+        noun = "entry" if len(self.entries) == 1 else "entries"
+        super().__init__(f"{len(self.entries)} bundle {noun} failed ({summary})")
+
+    def sanitize_for_logging(self) -> dict[str, object]:
+        """A PHI-free dict for logs: the failed entries' indices and status codes."""
+        return {
+            "type": type(self).__name__,
+            "failed_count": len(self.entries),
+            "entries": [{"index": e.index, "status_code": e.status_code} for e in self.entries],
+        }
+
+
 # --- mapping ------------------------------------------------------------------------------
 
 _CODE = re.compile(r"[a-z][a-z-]{0,39}")
@@ -319,6 +358,7 @@ _STATUS_CLASSES: dict[int, type[OperationOutcomeError]] = {
     401: AuthenticationError,
     403: AuthorizationError,
     404: NotFoundError,
+    409: ConflictError,
     410: GoneError,
     412: PreconditionFailedError,
     429: RateLimitError,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,30 @@ def test_helpers_package_reexports_every_helper() -> None:
 
     for name in helpers.__all__:
         assert getattr(helpers, name) is getattr(pymedplum, name)
+
+
+def test_public_submodules_are_attributes_without_importing_them_first() -> None:
+    # A user coming from an eagerly-importing package writes ``import pymedplum`` and then
+    # ``pymedplum.fhir.Patient`` or ``except pymedplum.exceptions.NotFoundError``.
+    code = (
+        "import sys, pymedplum\n"
+        "assert 'pymedplum.fhir' not in sys.modules\n"
+        "print(pymedplum.fhir.Patient.__name__, pymedplum.exceptions.NotFoundError.__name__,"
+        " pymedplum.helpers.parse_reference.__name__, pymedplum.hooks.RequestEvent.__name__)\n"
+        "print(all(getattr(pymedplum, n) is sys.modules['pymedplum.' + n]"
+        " for n in pymedplum._SUBMODULES))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [
+        "Patient",
+        "NotFoundError",
+        "parse_reference",
+        "RequestEvent",
+        "True",
+    ]
+
+
+def test_public_submodules_are_listed_by_dir_and_exist() -> None:
+    assert pymedplum._SUBMODULES.issubset(dir(pymedplum))
+    for name in pymedplum._SUBMODULES:
+        assert importlib.util.find_spec(f"pymedplum.{name}") is not None, name

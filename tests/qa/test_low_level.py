@@ -58,6 +58,23 @@ async def test_post_form_data(qa: QA) -> None:
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
 
 
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [([{"name": "a", "valueString": "b"}], "list"), ({"x": 1}, "dict"), (None, "NoneType")],
+)
+async def test_post_form_data_refuses_values_that_are_no_form_field(
+    qa: QA, value: object, kind: str
+) -> None:
+    # A JSON body passed as data= (pymedplum 0.6's post(path, data) sent data as JSON) was
+    # form-encoded as its Python repr: "parameter=%5B%7B%27name%27...". Now a TypeError.
+    client = qa.client()
+    body = {"resourceType": "Parameters", "parameter": value}
+    for method in ("post", "put"):
+        with pytest.raises(TypeError, match=rf"data\['parameter'\] .* got {kind}; .* json="):
+            await qa.call(client, method, "fhir/R4/Patient/$x", data=body)
+    assert qa.requests == []
+
+
 @pytest.mark.parametrize("bad", [{"follow_redirects": True}, {"auth": ("u", "p")}])
 async def test_unsupported_httpx_keywords_raise_type_error_naming_them(
     qa: QA, bad: dict[str, object]

@@ -239,6 +239,14 @@ class SyncBaseClient:
             )
         if (client_id is None) != (client_secret is None):
             raise ValueError("client_id and client_secret must be given together")
+        if isinstance(timeout, httpx.Timeout):
+            # Accepted per call and by pymedplum 0.6's constructor; say where it goes here.
+            pool = httpx.Client.__name__  # outside the f-string, for unasync
+            raise TypeError(
+                "timeout must be a finite number of seconds > 0, got Timeout; for an "
+                f"httpx.Timeout pass http_client=httpx.{pool}(timeout=..., "
+                "follow_redirects=False), or timeout= per call"
+            )
         check_seconds("timeout", timeout)
         check_seconds("failed_refresh_cooldown", failed_refresh_cooldown, allow_zero=True)
         if before_request is not None and not callable(before_request):
@@ -1162,6 +1170,17 @@ def _form(
         raise TypeError("pass only one of json=, content= and data=")
     if not isinstance(data, Mapping):
         raise TypeError(f"data must be a mapping of form fields, got {type(data).__name__}")
+    for key, value in data.items():
+        # str() of these is a Python repr, never a form value: refuse rather than send
+        # "parameter=[{'name': ...}]". Most likely a JSON body passed as data= (pymedplum 0.6's
+        # post(path, data) sent JSON).
+        if value is None or isinstance(
+            value, (Mapping, list, tuple, set, frozenset, bytes, bytearray, BaseModel)
+        ):
+            raise TypeError(
+                f"data[{str(key)!r}] must be a form field value (str or number), got "
+                f"{type(value).__name__}; data= sends form fields, pass json= for a JSON body"
+            )
     body = urlencode([(str(k), str(v)) for k, v in data.items()]).encode()
     out = dict(headers or {})
     if not any(k.lower() == "content-type" for k in out):

@@ -334,6 +334,12 @@ async def test_a_timeout_of_the_wrong_type_is_a_type_error_everywhere(value: obj
         await client.get("Patient", timeout=value)  # type: ignore[arg-type]
 
 
+def test_an_httpx_timeout_in_the_constructor_says_where_it_goes() -> None:
+    # pymedplum 0.6 took timeout=httpx.Timeout(...) here; the contract's constructor a float.
+    with pytest.raises(TypeError, match=r"^timeout .* got Timeout; .*http_client=httpx\.\w*Client"):
+        AsyncBaseClient("https://medplum.test/", timeout=httpx.Timeout(5.0))  # type: ignore[arg-type]
+
+
 def test_retry_policy_is_kept() -> None:
     policy = RetryPolicy(max_attempts=1)
     assert AsyncBaseClient(retry=policy).retry_policy is policy

@@ -13,6 +13,7 @@ from pymedplum import (
     AuthenticationError,
     AuthorizationError,
     BadRequestError,
+    ConflictError,
     GoneError,
     MedplumError,
     NetworkError,
@@ -48,7 +49,8 @@ PHI = "Patient John Doe DOB 1970-01-01"
         (404, outcome("not-found", PHI), NotFoundError),
         (410, outcome("deleted", PHI), GoneError),
         (412, outcome("conflict", PHI), PreconditionFailedError),
-        (409, outcome("conflict", PHI), OperationOutcomeError),
+        (409, outcome("conflict", PHI), ConflictError),
+        (405, outcome("not-supported", PHI), OperationOutcomeError),
         (429, outcome("throttled", PHI), RateLimitError),
         (500, outcome("exception", PHI), ServerError),
         (503, None, ServerError),
@@ -87,12 +89,16 @@ def test_every_exception_is_exported_at_the_top_level() -> None:
         "BadRequestError", "PreconditionFailedError", "RateLimitError", "ServerError",
         "OperationOutcomeError", "ValidationError", "NetworkError", "InsecureTransportError",
         "UnsafeRedirectError", "TokenRefreshCooldownError",
+        "GoneError", "ConflictError", "BundleEntryError",  # beyond the contract's table
     ]  # fmt: skip
     for name in names:
         cls = getattr(pymedplum, name)
         assert cls is getattr(pymedplum.exceptions, name)
         assert issubclass(cls, pymedplum.MedplumError)
         assert name in pymedplum.__all__
+        assert name in pymedplum.exceptions.__all__
+    # FHIRBundle.raise_for_entry_errors raises it; its old home still re-exports it.
+    assert pymedplum.bundle.BundleEntryError is pymedplum.exceptions.BundleEntryError
 
 
 async def test_issue_codes_are_in_the_message_but_diagnostics_are_not(
