@@ -23,7 +23,10 @@ from pydantic import (
     ValidationError,
     computed_field,
     field_serializer,
+    model_validator,
+    root_validator,
 )
+from pydantic.warnings import PydanticDeprecatedSince20
 from pydantic_core import PydanticSerializationError
 
 from pymedplum.fhir import Bundle, Observation, Parameters, Patient, Quantity
@@ -273,6 +276,67 @@ def test_an_undeclared_private_attribute_is_not_an_element() -> None:
     read = Patient.model_validate({"_nickname": {"id": "a"}})
     read._nickname = {"id": "b"}
     assert read.model_dump() == {"resourceType": "Patient", "_nickname": {"id": "b"}}
+
+
+def test_a_subclass_with_a_before_model_validator_keeps_the_storage() -> None:
+    # A model_validator(mode="before") sits between the model and its fields in pydantic's
+    # schema: the storage was not put in, so every absent element was stored as None and
+    # written as null (`{"id":null,"meta":null,...}`, 37 of them) and resourceType came after
+    # the inherited elements.
+    seen: list[object] = []
+
+    class RenamingPatient(Patient):
+        @model_validator(mode="before")
+        @classmethod
+        def nickname_is_the_id(cls, data: Any) -> Any:
+            seen.append(data)
+            if isinstance(data, dict) and "nick" in data:
+                data = {k: v for k, v in data.items() if k != "nick"} | {"id": data["nick"]}
+            return data
+
+    text = '{"resourceType":"Patient","nick":"p1","birthDate":"1970","valueX":1.50}'
+    patient = RenamingPatient.model_validate_json(text)
+    assert len(seen) == 1
+    assert patient.id == "p1"
+    assert patient.__dict__.keys() == {"resource_type", "id", "birth_date", "valueX"}
+    assert patient.model_fields_set == {"resource_type", "id", "birth_date", "valueX"}
+    assert patient.model_dump_json() == (
+        '{"resourceType":"Patient","id":"p1","birthDate":"1970","valueX":1.50}'
+    )
+    assert RenamingPatient(gender="male").model_dump() == {
+        "resourceType": "Patient",
+        "gender": "male",
+    }
+    patient.gender = "female"  # assignment runs the validator over the whole model
+    assert len(seen) == 3
+    assert patient.model_dump(exclude={"valueX"}) == {
+        "resourceType": "Patient",
+        "id": "p1",
+        "birthDate": "1970",
+        "gender": "female",
+    }
+
+
+def test_a_subclass_with_a_deprecated_root_validator_keeps_the_storage() -> None:
+    # pydantic v1's @root_validator puts a function around the fields' schema (before or
+    # after): the subclass wrote every absent element as null, as above.
+    with pytest.warns(PydanticDeprecatedSince20):
+
+        class CheckedPatient(Patient):
+            @root_validator(skip_on_failure=True)
+            @classmethod
+            def activate(cls, values: dict[str, Any]) -> dict[str, Any]:
+                # Only the present elements are given (v1 gave every field, None if absent).
+                assert "name" not in values
+                return {**values, "active": True}
+
+            @root_validator(pre=True)
+            @classmethod
+            def nothing(cls, values: dict[str, Any]) -> dict[str, Any]:
+                return values
+
+    patient = CheckedPatient.model_validate({"id": "p"})
+    assert patient.model_dump() == {"resourceType": "Patient", "id": "p", "active": True}
 
 
 def test_a_frozen_subclass_refuses_every_change() -> None:

@@ -576,7 +576,14 @@ def _present_only(
     The instance dict (and so the JSON output) follows the schema's field order; ``first`` names
     fields moved to the front (a resource's ``resourceType``, which FHIR JSON writes first).
     """
-    inner = model_schema["schema"]
+    # A subclass's model_validator(mode="before") (or a deprecated @root_validator) wraps the
+    # fields' schema inside the model's (model -> function-before -> model-fields): the storage
+    # goes under it, or the model would keep pydantic's own (every field stored, absent ones
+    # written as null). The parts it hands on have the model-fields' shape.
+    holder: dict[str, Any] = model_schema
+    inner = holder["schema"]
+    while inner.get("type") in ("function-before", "function-after"):
+        holder, inner = inner, inner["schema"]
     if inner.get("type") != "model-fields":
         return  # already rewritten (pydantic reuses a built class's schema)
     if inner.get("computed_fields"):
@@ -628,7 +635,7 @@ def _present_only(
         config=cast("core_schema.CoreConfig", config),
     )
     parts = _model_parts(field_names, groups, null_pairs)
-    model_schema["schema"] = core_schema.no_info_after_validator_function(parts, typed_dict)
+    holder["schema"] = core_schema.no_info_after_validator_function(parts, typed_dict)
     # Extras live in __dict__ now: pydantic-core must not look for __pydantic_extra__.
     model_schema["config"] = {**config, "extra_fields_behavior": "ignore"}
 
