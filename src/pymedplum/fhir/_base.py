@@ -1141,11 +1141,16 @@ class FHIRModel(BaseModel):
         """An instance from trusted values, not validated (FHIR JSON or Python names)."""
         fields = cls.__pydantic_fields__
         names = _python_names(cls)
+        given = {
+            key if key in fields else names.get(key, key): value for key, value in values.items()
+        }
         stored: dict[str, Any] = {}
         if "resource_type" in fields:  # first, as validation puts it (see _present_only)
-            stored["resource_type"] = fields["resource_type"].default
-        for key, value in values.items():
-            stored[key if key in fields else names.get(key, key)] = value
+            stored["resource_type"] = given.pop("resource_type", fields["resource_type"].default)
+        # The elements in the definition's order, as validation stores them (and pydantic's
+        # model_construct), then the unknown ones as given: the output is in FHIR's order.
+        stored.update({name: given.pop(name) for name in fields if name in given})
+        stored.update(given)
         fields_set = set(stored) if _fields_set is None else set(_fields_set)
         return cls._assemble(stored, fields_set, None)
 
