@@ -11,7 +11,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jiter
 import pytest
@@ -83,6 +83,29 @@ def test_json_schema_of_models_inside_user_types(mode: Any) -> None:
     adapter = TypeAdapter(list[Patient])
     assert adapter.json_schema(mode=mode)["items"]["$ref"] == "#/$defs/Patient"
     json.dumps(schema)  # plain JSON
+
+
+def test_json_schema_of_the_output_requires_resource_type() -> None:
+    # A resource always writes its resourceType, but the serialization schema (FastAPI's for a
+    # response model) said it might be missing: OpenAPI asks that a discriminator property be
+    # required. Input may leave it out (Patient(id="x")).
+    assert Observation.model_json_schema(mode="serialization")["required"] == [
+        "resourceType",
+        "status",
+        "code",
+    ]
+    assert Observation.model_json_schema(mode="validation")["required"] == ["status", "code"]
+    assert "required" not in Patient.model_json_schema(mode="validation")
+    by_name = Patient.model_json_schema(mode="serialization", by_alias=False)
+    assert by_name["required"] == ["resource_type"]
+    union = TypeAdapter(
+        list[Annotated[Patient | Observation, Field(discriminator="resource_type")]]
+    )
+    schema = union.json_schema(mode="serialization")
+    assert schema["items"]["discriminator"]["propertyName"] == "resourceType"
+    assert all("resourceType" in schema["$defs"][n]["required"] for n in ("Patient", "Observation"))
+    # The abstract Resource (contained, Bundle.entry.resource) declares no resourceType.
+    assert "required" not in Bundle.model_json_schema(mode="serialization")["$defs"]["Resource"]
 
 
 @pytest.mark.parametrize("first", ["OperationOutcome", "Patient", "Bundle"])

@@ -1376,6 +1376,23 @@ class ResourceBase(FHIRModel):
 
     resource_type_name: ClassVar[str] = "Resource"
 
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        # A concrete resource always writes its resourceType (it may be left out on input): the
+        # output's schema (FastAPI's response models) says so, as OpenAPI asks of the property
+        # a discriminated union of resources is told apart by.
+        if handler.mode == "serialization" and "resource_type" in cls.__pydantic_fields__:
+            target = handler.resolve_ref_schema(json_schema)
+            properties = target.get("properties", {})
+            name = next((n for n in ("resourceType", "resource_type") if n in properties), None)
+            required = target.setdefault("required", [])
+            if name is not None and name not in required:
+                required.insert(0, name)
+        return json_schema
+
     @property
     def medplum_accounts(self) -> list[str]:
         """Every account reference in ``meta`` (``account`` first, then ``accounts``), deduped."""
