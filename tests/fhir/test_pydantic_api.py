@@ -227,6 +227,31 @@ def test_a_decimal_beyond_float_range_stays_a_number() -> None:
     assert json.loads(written) == [{"value": 10**400}]
 
 
+def test_pydantic_v1_methods_write_and_read_fhir_json() -> None:
+    # Code written for fhir.resources calls .json(), .dict() and parse_raw(): pydantic's
+    # deprecated versions wrote the Python names ({"resource_type":"Patient","birth_date":...},
+    # not FHIR) and read numbers as floats (1.50 became 1.5).
+    text = (
+        '{"resourceType":"Observation","status":"final","code":{},"valueQuantity":{"value":1.50}}'
+    )
+    with pytest.warns(PydanticDeprecatedSince20, match="model_validate_json") as caught:
+        observation = Observation.parse_raw(text)
+    assert caught[0].filename == __file__  # the warning points at the caller
+    with pytest.warns(PydanticDeprecatedSince20, match="model_dump_json"):
+        assert observation.json() == text
+    with pytest.warns(PydanticDeprecatedSince20, match="model_dump"):
+        dumped = observation.dict(exclude={"status"})
+    assert dumped == {
+        "resourceType": "Observation",
+        "code": {},
+        "valueQuantity": {"value": Decimal("1.50")},
+    }
+    with pytest.warns(PydanticDeprecatedSince20):
+        assert observation.dict(by_alias=False)["value_quantity"] == {"value": Decimal("1.50")}
+    with pytest.warns(PydanticDeprecatedSince20):
+        assert Observation.parse_raw(text.encode()).value_quantity.value == Decimal("1.50")
+
+
 # --- a user's subclass with its own config ---------------------------------------------------
 
 

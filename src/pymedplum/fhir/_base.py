@@ -21,6 +21,7 @@ import copy
 import gc
 import importlib
 import os
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from decimal import Decimal
@@ -47,6 +48,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
 )
+from pydantic.warnings import PydanticDeprecatedSince20
 from pydantic_core import (
     PydanticCustomError,
     SchemaValidator,
@@ -1260,6 +1262,38 @@ class FHIRModel(BaseModel):
             if flag[0]:
                 raw = _unmark_numbers(raw)
             return raw.decode()
+
+        # pydantic v1's methods, deprecated in v2, which code written for fhir.resources still
+        # calls: pydantic's versions write the Python names (by_alias=False, which is not FHIR
+        # JSON: "birth_date") and parse_raw reads numbers as floats ("1.50" became 1.5). These
+        # are the model_* methods, with the same deprecation warning.
+        def json(self, *, by_alias: bool | None = None, **kwargs: Any) -> str:
+            _deprecated("json", "model_dump_json")
+            return self.model_dump_json(by_alias=by_alias, **kwargs)
+
+        def dict(self, *, by_alias: bool | None = None, **kwargs: Any) -> dict[str, Any]:
+            _deprecated("dict", "model_dump")
+            return self.model_dump(by_alias=by_alias, **kwargs)
+
+        @classmethod
+        def parse_raw(cls, b: str | bytes, **kwargs: Any) -> Self:
+            if kwargs.get("content_type") not in (None, "application/json") or kwargs.get(
+                "proto"
+            ) not in (None, "json"):
+                return super().parse_raw(b, **kwargs)  # pickle: pydantic's own
+            _deprecated("parse_raw", "model_validate_json")
+            if isinstance(b, bytes) and kwargs.get("encoding", "utf8") not in ("utf8", "utf-8"):
+                b = b.decode(kwargs["encoding"])
+            return cls.model_validate_json(b)
+
+
+def _deprecated(name: str, replacement: str) -> None:
+    """pydantic's deprecation warning for its v1 method ``name``, pointing at the caller."""
+    warnings.warn(
+        f"The `{name}` method is deprecated; use `{replacement}` instead.",
+        PydanticDeprecatedSince20,
+        stacklevel=3,
+    )
 
 
 # --- resources ---------------------------------------------------------------------------------
