@@ -406,6 +406,30 @@ def test_a_frozen_subclass_refuses_every_change() -> None:
     assert patient.model_dump() == {"resourceType": "Patient", "id": "p"}
 
 
+def test_a_frozen_subclass_hashes_as_it_compares() -> None:
+    # pydantic's hash of a frozen model took every declared field, an absent one as a
+    # placeholder: equal models (an element None or absent is the same content) hashed apart,
+    # so a set kept both.
+    class FrozenPatient(Patient):
+        model_config = ConfigDict(frozen=True)
+
+    given_none, absent = FrozenPatient(id="p", active=None), FrozenPatient(id="p")
+    assert given_none == absent
+    assert hash(given_none) == hash(absent)
+    assert len({given_none, absent, FrozenPatient.model_validate({"id": "p"})}) == 1
+    assert hash(FrozenPatient(id="q")) != hash(absent)
+    with pytest.raises(TypeError, match="unhashable type: 'list'"):  # as in pydantic
+        hash(FrozenPatient(name=[{"family": "Doe"}]))
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(Patient(id="p"))  # mutable
+
+    class OwnHash(FrozenPatient):
+        def __hash__(self) -> int:
+            return 7
+
+    assert hash(OwnHash(id="p")) == 7
+
+
 # --- Resource-typed elements -----------------------------------------------------------------
 
 

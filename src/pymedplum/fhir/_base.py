@@ -932,6 +932,23 @@ class FHIRModel(BaseModel):
                 base.model_rebuild(_parent_namespace_depth=0)
 
     @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # pydantic gives a frozen subclass a hash of every declared field, an absent one as a
+        # placeholder: FrozenPatient(id="a", active=None) == FrozenPatient(id="a") (the same FHIR
+        # content, see __eq__) but their hashes differed. A __hash__ of the user's own is kept.
+        hash_func = cls.__dict__.get("__hash__")
+        if getattr(hash_func, "__qualname__", "").startswith("make_hash_func."):
+            cls.__hash__ = FHIRModel._content_hash  # type: ignore[method-assign,assignment]
+
+    def _content_hash(self) -> int:
+        """The hash of a frozen subclass: of the elements that are present and not None."""
+        known = type(self).__pydantic_fields__
+        return hash(
+            frozenset((k, v) for k, v in self.__dict__.items() if v is not None and k in known)
+        )
+
+    @classmethod
     def __pydantic_on_complete__(cls) -> None:
         # pydantic calls this once the class is built (since 2.12; pymedplum needs 2.13).
         _share_definitions(cls.__pydantic_core_schema__)
