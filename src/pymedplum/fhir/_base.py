@@ -939,7 +939,8 @@ class FHIRModel(BaseModel):
         # content, see __eq__) but their hashes differed. A __hash__ of the user's own is kept.
         hash_func = cls.__dict__.get("__hash__")
         if getattr(hash_func, "__qualname__", "").startswith("make_hash_func."):
-            cls.__hash__ = FHIRModel._content_hash  # type: ignore[method-assign,assignment]
+            # setattr: an assignment would make type checkers infer __hash__ from it.
+            setattr(cls, "__hash__", FHIRModel._content_hash)  # noqa: B010
 
     def _content_hash(self) -> int:
         """The hash of a frozen subclass: of the elements that are present and not None."""
