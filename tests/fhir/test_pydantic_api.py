@@ -11,7 +11,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jiter
 import pytest
@@ -23,7 +23,10 @@ from pydantic import (
     ValidationError,
     computed_field,
     field_serializer,
+    model_validator,
+    root_validator,
 )
+from pydantic.warnings import PydanticDeprecatedSince20
 from pydantic_core import PydanticSerializationError
 
 from pymedplum.fhir import Bundle, Observation, Parameters, Patient, Quantity
@@ -80,6 +83,29 @@ def test_json_schema_of_models_inside_user_types(mode: Any) -> None:
     adapter = TypeAdapter(list[Patient])
     assert adapter.json_schema(mode=mode)["items"]["$ref"] == "#/$defs/Patient"
     json.dumps(schema)  # plain JSON
+
+
+def test_json_schema_of_the_output_requires_resource_type() -> None:
+    # A resource always writes its resourceType, but the serialization schema (FastAPI's for a
+    # response model) said it might be missing: OpenAPI asks that a discriminator property be
+    # required. Input may leave it out (Patient(id="x")).
+    assert Observation.model_json_schema(mode="serialization")["required"] == [
+        "resourceType",
+        "status",
+        "code",
+    ]
+    assert Observation.model_json_schema(mode="validation")["required"] == ["status", "code"]
+    assert "required" not in Patient.model_json_schema(mode="validation")
+    by_name = Patient.model_json_schema(mode="serialization", by_alias=False)
+    assert by_name["required"] == ["resource_type"]
+    union = TypeAdapter(
+        list[Annotated[Patient | Observation, Field(discriminator="resource_type")]]
+    )
+    schema = union.json_schema(mode="serialization")
+    assert schema["items"]["discriminator"]["propertyName"] == "resourceType"
+    assert all("resourceType" in schema["$defs"][n]["required"] for n in ("Patient", "Observation"))
+    # The abstract Resource (contained, Bundle.entry.resource) declares no resourceType.
+    assert "required" not in Bundle.model_json_schema(mode="serialization")["$defs"]["Resource"]
 
 
 @pytest.mark.parametrize("first", ["OperationOutcome", "Patient", "Bundle"])
@@ -201,6 +227,31 @@ def test_a_decimal_beyond_float_range_stays_a_number() -> None:
     assert json.loads(written) == [{"value": 10**400}]
 
 
+def test_pydantic_v1_methods_write_and_read_fhir_json() -> None:
+    # Code written for fhir.resources calls .json(), .dict() and parse_raw(): pydantic's
+    # deprecated versions wrote the Python names ({"resource_type":"Patient","birth_date":...},
+    # not FHIR) and read numbers as floats (1.50 became 1.5).
+    text = (
+        '{"resourceType":"Observation","status":"final","code":{},"valueQuantity":{"value":1.50}}'
+    )
+    with pytest.warns(PydanticDeprecatedSince20, match="model_validate_json") as caught:
+        observation = Observation.parse_raw(text)
+    assert caught[0].filename == __file__  # the warning points at the caller
+    with pytest.warns(PydanticDeprecatedSince20, match="model_dump_json"):
+        assert observation.json() == text
+    with pytest.warns(PydanticDeprecatedSince20, match="model_dump"):
+        dumped = observation.dict(exclude={"status"})
+    assert dumped == {
+        "resourceType": "Observation",
+        "code": {},
+        "valueQuantity": {"value": Decimal("1.50")},
+    }
+    with pytest.warns(PydanticDeprecatedSince20):
+        assert observation.dict(by_alias=False)["value_quantity"] == {"value": Decimal("1.50")}
+    with pytest.warns(PydanticDeprecatedSince20):
+        assert Observation.parse_raw(text.encode()).value_quantity.value == Decimal("1.50")
+
+
 # --- a user's subclass with its own config ---------------------------------------------------
 
 
@@ -275,6 +326,67 @@ def test_an_undeclared_private_attribute_is_not_an_element() -> None:
     assert read.model_dump() == {"resourceType": "Patient", "_nickname": {"id": "b"}}
 
 
+def test_a_subclass_with_a_before_model_validator_keeps_the_storage() -> None:
+    # A model_validator(mode="before") sits between the model and its fields in pydantic's
+    # schema: the storage was not put in, so every absent element was stored as None and
+    # written as null (`{"id":null,"meta":null,...}`, 37 of them) and resourceType came after
+    # the inherited elements.
+    seen: list[object] = []
+
+    class RenamingPatient(Patient):
+        @model_validator(mode="before")
+        @classmethod
+        def nickname_is_the_id(cls, data: Any) -> Any:
+            seen.append(data)
+            if isinstance(data, dict) and "nick" in data:
+                data = {k: v for k, v in data.items() if k != "nick"} | {"id": data["nick"]}
+            return data
+
+    text = '{"resourceType":"Patient","nick":"p1","birthDate":"1970","valueX":1.50}'
+    patient = RenamingPatient.model_validate_json(text)
+    assert len(seen) == 1
+    assert patient.id == "p1"
+    assert patient.__dict__.keys() == {"resource_type", "id", "birth_date", "valueX"}
+    assert patient.model_fields_set == {"resource_type", "id", "birth_date", "valueX"}
+    assert patient.model_dump_json() == (
+        '{"resourceType":"Patient","id":"p1","birthDate":"1970","valueX":1.50}'
+    )
+    assert RenamingPatient(gender="male").model_dump() == {
+        "resourceType": "Patient",
+        "gender": "male",
+    }
+    patient.gender = "female"  # assignment runs the validator over the whole model
+    assert len(seen) == 3
+    assert patient.model_dump(exclude={"valueX"}) == {
+        "resourceType": "Patient",
+        "id": "p1",
+        "birthDate": "1970",
+        "gender": "female",
+    }
+
+
+def test_a_subclass_with_a_deprecated_root_validator_keeps_the_storage() -> None:
+    # pydantic v1's @root_validator puts a function around the fields' schema (before or
+    # after): the subclass wrote every absent element as null, as above.
+    with pytest.warns(PydanticDeprecatedSince20):
+
+        class CheckedPatient(Patient):
+            @root_validator(skip_on_failure=True)
+            @classmethod
+            def activate(cls, values: dict[str, Any]) -> dict[str, Any]:
+                # Only the present elements are given (v1 gave every field, None if absent).
+                assert "name" not in values
+                return {**values, "active": True}
+
+            @root_validator(pre=True)
+            @classmethod
+            def nothing(cls, values: dict[str, Any]) -> dict[str, Any]:
+                return values
+
+    patient = CheckedPatient.model_validate({"id": "p"})
+    assert patient.model_dump() == {"resourceType": "Patient", "id": "p", "active": True}
+
+
 def test_a_frozen_subclass_refuses_every_change() -> None:
     # Unknown elements could be added and elements deleted on a frozen instance.
     class FrozenPatient(Patient):
@@ -292,6 +404,30 @@ def test_a_frozen_subclass_refuses_every_change() -> None:
         # pydantic's own frozen error showed the value assigned (PHI) in its text.
         assert "input_value" not in str(info.value)
     assert patient.model_dump() == {"resourceType": "Patient", "id": "p"}
+
+
+def test_a_frozen_subclass_hashes_as_it_compares() -> None:
+    # pydantic's hash of a frozen model took every declared field, an absent one as a
+    # placeholder: equal models (an element None or absent is the same content) hashed apart,
+    # so a set kept both.
+    class FrozenPatient(Patient):
+        model_config = ConfigDict(frozen=True)
+
+    given_none, absent = FrozenPatient(id="p", active=None), FrozenPatient(id="p")
+    assert given_none == absent
+    assert hash(given_none) == hash(absent)
+    assert len({given_none, absent, FrozenPatient.model_validate({"id": "p"})}) == 1
+    assert hash(FrozenPatient(id="q")) != hash(absent)
+    with pytest.raises(TypeError, match="unhashable type: 'list'"):  # as in pydantic
+        hash(FrozenPatient(name=[{"family": "Doe"}]))
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(Patient(id="p"))  # mutable
+
+    class OwnHash(FrozenPatient):
+        def __hash__(self) -> int:
+            return 7
+
+    assert hash(OwnHash(id="p")) == 7
 
 
 # --- Resource-typed elements -----------------------------------------------------------------

@@ -200,6 +200,18 @@ def test_model_construct_takes_python_or_fhir_names() -> None:
     }
 
 
+def test_model_construct_stores_the_elements_in_fhirs_order() -> None:
+    # They were stored, and written, in the order given (pydantic's model_construct follows
+    # the fields' order, and validation FHIR's).
+    values = {"x_note": 1, "birthDate": "1970", "name": [HumanName(family="Doe")], "id": "p"}
+    built = Patient.model_construct(**values)
+    assert built.model_dump_json() == (
+        '{"resourceType":"Patient","id":"p","name":[{"family":"Doe"}],"birthDate":"1970",'
+        '"x_note":1}'
+    )
+    assert built.model_dump_json() == Patient(**values).model_dump_json()
+
+
 def test_repr_shows_present_and_unknown_elements() -> None:
     text = repr(parsed())
     assert "birth_date='1974-12'" in text

@@ -21,6 +21,7 @@ import copy
 import gc
 import importlib
 import os
+import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -48,6 +49,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
 )
+from pydantic.warnings import PydanticDeprecatedSince20
 from pydantic_core import (
     PydanticCustomError,
     SchemaValidator,
@@ -598,7 +600,14 @@ def _present_only(
     The instance dict (and so the JSON output) follows the schema's field order; ``first`` names
     fields moved to the front (a resource's ``resourceType``, which FHIR JSON writes first).
     """
-    inner = model_schema["schema"]
+    # A subclass's model_validator(mode="before") (or a deprecated @root_validator) wraps the
+    # fields' schema inside the model's (model -> function-before -> model-fields): the storage
+    # goes under it, or the model would keep pydantic's own (every field stored, absent ones
+    # written as null). The parts it hands on have the model-fields' shape.
+    holder: dict[str, Any] = model_schema
+    inner = holder["schema"]
+    while inner.get("type") in ("function-before", "function-after"):
+        holder, inner = inner, inner["schema"]
     if inner.get("type") != "model-fields":
         return  # already rewritten (pydantic reuses a built class's schema)
     if inner.get("computed_fields"):
@@ -650,7 +659,7 @@ def _present_only(
         config=cast("core_schema.CoreConfig", config),
     )
     parts = _model_parts(field_names, groups, null_pairs)
-    model_schema["schema"] = core_schema.no_info_after_validator_function(parts, typed_dict)
+    holder["schema"] = core_schema.no_info_after_validator_function(parts, typed_dict)
     # Extras live in __dict__ now: pydantic-core must not look for __pydantic_extra__.
     model_schema["config"] = {**config, "extra_fields_behavior": "ignore"}
 
@@ -938,6 +947,24 @@ class FHIRModel(BaseModel):
                 base.model_rebuild(_parent_namespace_depth=0)
 
     @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # pydantic gives a frozen subclass a hash of every declared field, an absent one as a
+        # placeholder: FrozenPatient(id="a", active=None) == FrozenPatient(id="a") (the same FHIR
+        # content, see __eq__) but their hashes differed. A __hash__ of the user's own is kept.
+        hash_func = cls.__dict__.get("__hash__")
+        if getattr(hash_func, "__qualname__", "").startswith("make_hash_func."):
+            # setattr: an assignment would make type checkers infer __hash__ from it.
+            setattr(cls, "__hash__", FHIRModel._content_hash)  # noqa: B010
+
+    def _content_hash(self) -> int:
+        """The hash of a frozen subclass: of the elements that are present and not None."""
+        known = type(self).__pydantic_fields__
+        return hash(
+            frozenset((k, v) for k, v in self.__dict__.items() if v is not None and k in known)
+        )
+
+    @classmethod
     def __pydantic_on_complete__(cls) -> None:
         # pydantic calls this once the class is built (since 2.12; pymedplum needs 2.13).
         _share_definitions(cls.__pydantic_core_schema__)
@@ -1163,11 +1190,16 @@ class FHIRModel(BaseModel):
         """An instance from trusted values, not validated (FHIR JSON or Python names)."""
         fields = cls.__pydantic_fields__
         names = _python_names(cls)
+        given = {
+            key if key in fields else names.get(key, key): value for key, value in values.items()
+        }
         stored: dict[str, Any] = {}
         if "resource_type" in fields:  # first, as validation puts it (see _present_only)
-            stored["resource_type"] = fields["resource_type"].default
-        for key, value in values.items():
-            stored[key if key in fields else names.get(key, key)] = value
+            stored["resource_type"] = given.pop("resource_type", fields["resource_type"].default)
+        # The elements in the definition's order, as validation stores them (and pydantic's
+        # model_construct), then the unknown ones as given: the output is in FHIR's order.
+        stored.update({name: given.pop(name) for name in fields if name in given})
+        stored.update(given)
         fields_set = set(stored) if _fields_set is None else set(_fields_set)
         return cls._assemble(stored, fields_set, None)
 
@@ -1277,6 +1309,38 @@ class FHIRModel(BaseModel):
             if flag[0]:
                 raw = _unmark_numbers(raw)
             return raw.decode()
+
+        # pydantic v1's methods, deprecated in v2, which code written for fhir.resources still
+        # calls: pydantic's versions write the Python names (by_alias=False, which is not FHIR
+        # JSON: "birth_date") and parse_raw reads numbers as floats ("1.50" became 1.5). These
+        # are the model_* methods, with the same deprecation warning.
+        def json(self, *, by_alias: bool | None = None, **kwargs: Any) -> str:
+            _deprecated("json", "model_dump_json")
+            return self.model_dump_json(by_alias=by_alias, **kwargs)
+
+        def dict(self, *, by_alias: bool | None = None, **kwargs: Any) -> dict[str, Any]:
+            _deprecated("dict", "model_dump")
+            return self.model_dump(by_alias=by_alias, **kwargs)
+
+        @classmethod
+        def parse_raw(cls, b: str | bytes, **kwargs: Any) -> Self:
+            if kwargs.get("content_type") not in (None, "application/json") or kwargs.get(
+                "proto"
+            ) not in (None, "json"):
+                return super().parse_raw(b, **kwargs)  # pickle: pydantic's own
+            _deprecated("parse_raw", "model_validate_json")
+            if isinstance(b, bytes) and kwargs.get("encoding", "utf8") not in ("utf8", "utf-8"):
+                b = b.decode(kwargs["encoding"])
+            return cls.model_validate_json(b)
+
+
+def _deprecated(name: str, replacement: str) -> None:
+    """pydantic's deprecation warning for its v1 method ``name``, pointing at the caller."""
+    warnings.warn(
+        f"The `{name}` method is deprecated; use `{replacement}` instead.",
+        PydanticDeprecatedSince20,
+        stacklevel=3,
+    )
 
 
 # --- resources ---------------------------------------------------------------------------------
@@ -1392,6 +1456,23 @@ class ResourceBase(FHIRModel):
     """Medplum metadata properties shared by every resource model."""
 
     resource_type_name: ClassVar[str] = "Resource"
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        # A concrete resource always writes its resourceType (it may be left out on input): the
+        # output's schema (FastAPI's response models) says so, as OpenAPI asks of the property
+        # a discriminated union of resources is told apart by.
+        if handler.mode == "serialization" and "resource_type" in cls.__pydantic_fields__:
+            target = handler.resolve_ref_schema(json_schema)
+            properties = target.get("properties", {})
+            name = next((n for n in ("resourceType", "resource_type") if n in properties), None)
+            required = target.setdefault("required", [])
+            if name is not None and name not in required:
+                required.insert(0, name)
+        return json_schema
 
     @property
     def medplum_accounts(self) -> list[str]:
