@@ -153,7 +153,8 @@ def encode_json(value: Any) -> bytes:
 
     A model is written by its own FHIR JSON (by alias, no ``None`` fields). Anything else goes
     through ``json.dumps``: ``Decimal`` values become JSON numbers with their exact text, nested
-    models their FHIR JSON, dates ISO text; other types raise ``TypeError`` naming the type.
+    models their FHIR JSON, dates ISO text (a ``datetime`` without a time zone raises
+    ``ValueError``: FHIR needs its offset); other types raise ``TypeError`` naming the type.
     """
     if isinstance(value, BaseModel):
         return dump_quietly(value.model_dump_json, by_alias=True, exclude_none=True).encode()
@@ -170,6 +171,10 @@ def encode_json(value: Any) -> bytes:
             return _NUMBER_MARK + text
         if isinstance(obj, BaseModel):
             return wire_dict(obj)
+        if isinstance(obj, datetime) and obj.utcoffset() is None:
+            # Sent as is, it lacks the offset a FHIR dateTime or instant with a time needs
+            # (Medplum answers 400); guessing a zone would shift the time silently.
+            raise ValueError("request body: a datetime without a time zone")
         if isinstance(obj, (datetime, date, time)):
             return obj.isoformat()
         raise TypeError(f"request body: a {type(obj).__name__} is not JSON serializable")
@@ -210,6 +215,11 @@ def _unencodable_path(value: Any, path: str) -> str | None:
     which reports its own errors)."""
     if isinstance(value, float) and not math.isfinite(value):
         return f"{path} is {value!r}, which JSON cannot hold (no NaN or infinity)"
+    if isinstance(value, datetime) and value.utcoffset() is None:
+        return (
+            f"{path} is a datetime without a time zone, but a FHIR dateTime with a time needs "
+            "an offset: give it tzinfo (e.g. tzinfo=datetime.timezone.utc), or send a str"
+        )
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str | int | float | bool) and key is not None:
