@@ -197,7 +197,9 @@ async def test_a_resource_given_as_an_argument_is_not_printed(
 
 async def test_a_search_parameter_name_that_is_a_model_is_not_printed(qa: QA) -> None:
     client = qa.client()
-    with pytest.raises(TypeError, match="search parameter names must be str, got Patient") as info:
+    with pytest.raises(
+        TypeError, match="^query: search parameter names must be str, got Patient"
+    ) as info:
         await qa.call(client, "search_resources", "Patient", [(phi_model(), "x")])
     assert "Secretname" not in str(info.value)
 
