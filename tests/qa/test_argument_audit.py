@@ -5,6 +5,8 @@ resource's content, or was accepted and sent as something else. Both clients."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -198,7 +200,7 @@ async def test_a_resource_given_as_an_argument_is_not_printed(
 async def test_a_search_parameter_name_that_is_a_model_is_not_printed(qa: QA) -> None:
     client = qa.client()
     with pytest.raises(
-        TypeError, match="^query: search parameter names must be str, got Patient"
+        TypeError, match=r"^query: search parameter names must be str, got Patient"
     ) as info:
         await qa.call(client, "search_resources", "Patient", [(phi_model(), "x")])
     assert "Secretname" not in str(info.value)
@@ -344,6 +346,32 @@ async def test_a_body_json_cannot_hold_is_named_by_its_path(
     client = qa.client()
     with pytest.raises(error, match=message) as info:
         await qa.call(client, "create_resource", resource)
+    assert "Secretname" not in str(info.value)
+    assert qa.requests == []
+
+
+@pytest.mark.parametrize("method", ["post", "put"])
+@pytest.mark.parametrize(
+    ("body", "error", "message"),
+    [
+        (
+            {"resourceType": "Observation", "valueQuantity": {"value": float("nan")}},
+            ValueError,
+            r"^json\.valueQuantity\.value is nan, which JSON cannot hold",
+        ),
+        ({"note": [{"text": b"Secretname"}]}, TypeError, r"^json\.note\[0\]\.text is a bytes"),
+        ({"x": Decimal("NaN")}, ValueError, r"^json: NaN is not a JSON number$"),
+        ({"name": ["\ud83c"]}, ValueError, r"^json\.name\[0\] holds a lone UTF-16 surrogate"),
+        ({"when": datetime(2020, 1, 1)}, ValueError, r"^json\.when is a datetime without a time"),
+    ],
+)
+async def test_a_low_level_body_json_cannot_hold_is_named_after_the_json_argument(
+    qa: QA, method: str, body: dict[str, Any], error: type, message: str
+) -> None:
+    # "request body..." named no argument of post(path, json=...).
+    client = qa.client()
+    with pytest.raises(error, match=message) as info:
+        await qa.call(client, method, "admin/x", body)
     assert "Secretname" not in str(info.value)
     assert qa.requests == []
 
