@@ -173,8 +173,8 @@ def encode_json(value: Any, name: str = "request body") -> bytes:
         if isinstance(obj, BaseModel):
             return wire_dict(obj)
         if isinstance(obj, datetime) and obj.utcoffset() is None:
-            # Sent as is, it lacks the offset a FHIR dateTime or instant with a time needs
-            # (Medplum answers 400); guessing a zone would shift the time silently.
+            # Sent as is, it lacks the offset a FHIR dateTime or instant with a time must
+            # carry (invalid FHIR, as the models say); guessing a zone would shift the time.
             raise ValueError(f"{name}: a datetime without a time zone")
         if isinstance(obj, (datetime, date, time)):
             return obj.isoformat()

@@ -17,8 +17,8 @@ NAIVE = datetime(2020, 1, 1, 12)
 async def test_a_naive_datetime_in_a_dict_body_is_a_value_error_naming_its_place(
     make: Any,
 ) -> None:
-    # It went out as "2020-01-01T12:00:00", which Medplum refuses with a 400: a FHIR
-    # dateTime (or instant) with a time must carry an offset.
+    # It went out as "2020-01-01T12:00:00", which is not FHIR: a dateTime (or instant)
+    # with a time must carry an offset (the models refuse that text too).
     h = make(echo(201))
     observation = {"resourceType": "Observation", "component": [{"valueDateTime": NAIVE}]}
     with pytest.raises(ValueError) as info:
