@@ -686,10 +686,12 @@ def _wire_value(value: object, name: str = "") -> str | None:
 
 
 def _check_name(name: object) -> str:
+    # Named "query:" like the other query errors: a whitespace-only query str ("  ") is one
+    # blank name, and "search parameter names ..." alone did not say which argument was wrong.
     if not isinstance(name, str):
-        raise TypeError(f"search parameter names must be str, got {type(name).__name__}")
+        raise TypeError(f"query: search parameter names must be str, got {type(name).__name__}")
     if not name.strip():
-        raise ValueError(f"search parameter names must not be empty, got {name!r}")
+        raise ValueError(f"query: search parameter names must not be empty, got {name!r}")
     return name
 
 

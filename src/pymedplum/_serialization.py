@@ -148,12 +148,14 @@ def decode_wire(content: bytes | str) -> Any:
     return json.loads(content, parse_float=ExponentDecimal)
 
 
-def encode_json(value: Any) -> bytes:
-    """JSON bytes of a request body, encoded once.
+def encode_json(value: Any, name: str = "request body") -> bytes:
+    """JSON bytes of a request body, encoded once; errors name its parts from ``name`` (the
+    argument it came from, e.g. ``json``: ``json.valueQuantity.value is nan ...``).
 
     A model is written by its own FHIR JSON (by alias, no ``None`` fields). Anything else goes
     through ``json.dumps``: ``Decimal`` values become JSON numbers with their exact text, nested
-    models their FHIR JSON, dates ISO text; other types raise ``TypeError`` naming the type.
+    models their FHIR JSON, dates ISO text (a ``datetime`` without a time zone raises
+    ``ValueError``: FHIR needs its offset); other types raise ``TypeError`` naming the type.
     """
     if isinstance(value, BaseModel):
         return dump_quietly(value.model_dump_json, by_alias=True, exclude_none=True).encode()
@@ -163,16 +165,20 @@ def encode_json(value: Any) -> bytes:
         nonlocal marked
         if isinstance(obj, Decimal):
             if not obj.is_finite():
-                raise ValueError(f"request body: {obj} is not a JSON number")
+                raise ValueError(f"{name}: {obj} is not a JSON number")
             marked = True
             # A decimal read from text (a model's, or a wire_dict's) is written as that text.
             text = obj.text if isinstance(obj, ExponentDecimal) else str(obj)
             return _NUMBER_MARK + text
         if isinstance(obj, BaseModel):
             return wire_dict(obj)
+        if isinstance(obj, datetime) and obj.utcoffset() is None:
+            # Sent as is, it lacks the offset a FHIR dateTime or instant with a time must
+            # carry (invalid FHIR, as the models say); guessing a zone would shift the time.
+            raise ValueError(f"{name}: a datetime without a time zone")
         if isinstance(obj, (datetime, date, time)):
             return obj.isoformat()
-        raise TypeError(f"request body: a {type(obj).__name__} is not JSON serializable")
+        raise TypeError(f"{name}: a {type(obj).__name__} is not JSON serializable")
 
     try:
         text = json.dumps(
@@ -181,7 +187,7 @@ def encode_json(value: Any) -> bytes:
     except (TypeError, ValueError) as exc:
         # json's own messages name no place ("Out of range float values are not JSON
         # compliant"): say where, by path and type only (a body is often PHI).
-        where = _unencodable_path(value, "request body")
+        where = _unencodable_path(value, name)
         if where is None:
             raise
         raise (TypeError if isinstance(exc, TypeError) else ValueError)(where) from None
@@ -192,7 +198,7 @@ def encode_json(value: Any) -> bytes:
     except UnicodeEncodeError:
         # A lone UTF-16 surrogate ("\ud83c": half an emoji, as json.loads reads a string
         # that JavaScript cut in two) is no Unicode text: say where, not "position 45".
-        where = _surrogate_path(value, "request body") or "request body"
+        where = _surrogate_path(value, name) or name
         raise ValueError(
             f"{where} holds a lone UTF-16 surrogate (half of a character such as an "
             "emoji), which is not valid Unicode text and cannot be sent"
@@ -210,6 +216,11 @@ def _unencodable_path(value: Any, path: str) -> str | None:
     which reports its own errors)."""
     if isinstance(value, float) and not math.isfinite(value):
         return f"{path} is {value!r}, which JSON cannot hold (no NaN or infinity)"
+    if isinstance(value, datetime) and value.utcoffset() is None:
+        return (
+            f"{path} is a datetime without a time zone, but a FHIR dateTime with a time needs "
+            "an offset: give it tzinfo (e.g. tzinfo=datetime.timezone.utc), or send a str"
+        )
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str | int | float | bool) and key is not None:

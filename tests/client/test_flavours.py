@@ -79,6 +79,7 @@ SEAM = [
     ("base", inspect.Parameter.KEYWORD_ONLY, "fhir"),
     ("params", inspect.Parameter.KEYWORD_ONLY, None),
     ("json", inspect.Parameter.KEYWORD_ONLY, None),
+    ("body_name", inspect.Parameter.KEYWORD_ONLY, "request body"),
     ("content", inspect.Parameter.KEYWORD_ONLY, None),
     ("headers", inspect.Parameter.KEYWORD_ONLY, None),
     ("action", inspect.Parameter.KEYWORD_ONLY, None),

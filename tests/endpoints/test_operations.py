@@ -264,6 +264,18 @@ async def test_set_accounts_posts_parameters(make: Any) -> None:
     assert "Prefer" not in h.last.headers
 
 
+async def test_set_accounts_sends_each_account_once_in_the_given_order(make: Any) -> None:
+    # ["Organization/o", "Organization/o"] sent the account twice; stamp_accounts
+    # (accounts= on writes) already de-duplicates.
+    h = make(ok({"resourceType": "Parameters"}))
+    refs = ["Organization/o", "Practitioner/p", "Organization/o", "Practitioner/p"]
+    await h.call("set_accounts", "Patient/123", refs)
+    assert h.body()["parameter"] == [
+        {"name": "accounts", "valueReference": {"reference": "Organization/o"}},
+        {"name": "accounts", "valueReference": {"reference": "Practitioner/p"}},
+    ]
+
+
 async def test_set_accounts_async_returns_the_outcome_with_the_job_url(make: Any) -> None:
     job = outcome("informational", FHIR + "job/j-1/status")
     h = make(lambda request: json_response(202, job))

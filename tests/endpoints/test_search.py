@@ -81,9 +81,12 @@ async def test_search_rejects_a_malformed_query(make: Any) -> None:
         ),
         (bytearray(b"family=x"), TypeError, r"^query must be .* got bytearray$"),
         # An empty name would be sent as "?=x".
-        ({"": "x"}, ValueError, r"^search parameter names must not be empty, got ''$"),
-        ([("", "x")], ValueError, r"^search parameter names must not be empty"),
-        ("=x&family=y", ValueError, r"^search parameter names must not be empty"),
+        ({"": "x"}, ValueError, r"^query: search parameter names must not be empty, got ''$"),
+        ([("", "x")], ValueError, r"^query: search parameter names must not be empty"),
+        ("=x&family=y", ValueError, r"^query: search parameter names must not be empty"),
+        # A whitespace-only query str is one blank name: the message did not name query.
+        ("  ", ValueError, r"^query: search parameter names must not be empty, got '  '$"),
+        ({1: "x"}, TypeError, r"^query: search parameter names must be str, got int$"),
     ],
 )
 async def test_search_query_errors_name_the_query(

@@ -252,6 +252,29 @@ def test_pydantic_v1_methods_write_and_read_fhir_json() -> None:
         assert Observation.parse_raw(text.encode()).value_quantity.value == Decimal("1.50")
 
 
+def test_pydantic_v1_copy_keeps_the_resource_type_and_a_true_fields_set() -> None:
+    # copy(include={"id"}) wrote {"id": "p"}: no resourceType, which FHIR JSON always has.
+    patient = Patient(id="p", active=True, name=[{"family": "F", "given": ["A"]}])
+    with pytest.warns(PydanticDeprecatedSince20, match="model_copy") as caught:
+        picked = patient.copy(include={"id"})
+    assert caught[0].filename == __file__  # the warning points at the caller
+    assert picked.model_dump_json() == '{"resourceType":"Patient","id":"p"}'
+    assert picked.model_fields_set == {"resource_type", "id"}
+    with pytest.warns(PydanticDeprecatedSince20):
+        nested = patient.copy(include={"name": {0: {"family"}}}, update={"birthDate": "1970"})
+    assert nested.model_dump(exclude_unset=True) == {
+        "resourceType": "Patient",
+        "name": [{"family": "F"}],
+        "birthDate": "1970",
+    }
+    with pytest.warns(PydanticDeprecatedSince20):
+        assert patient.copy(exclude={"active"}, deep=True).model_dump() == {
+            "resourceType": "Patient",
+            "id": "p",
+            "name": [{"family": "F", "given": ["A"]}],
+        }
+
+
 # --- a user's subclass with its own config ---------------------------------------------------
 
 
@@ -385,6 +408,16 @@ def test_a_subclass_with_a_deprecated_root_validator_keeps_the_storage() -> None
 
     patient = CheckedPatient.model_validate({"id": "p"})
     assert patient.model_dump() == {"resourceType": "Patient", "id": "p", "active": True}
+    # With an unknown element the instance has a fields set of its own: what the validator
+    # added was missing from it, so exclude_unset dropped it.
+    unknown = CheckedPatient.model_validate({"id": "p", "xNote": 1})
+    assert unknown.model_fields_set == {"resource_type", "id", "xNote", "active"}
+    assert unknown.model_dump(exclude_unset=True) == {
+        "resourceType": "Patient",
+        "id": "p",
+        "xNote": 1,
+        "active": True,
+    }
 
 
 def test_a_frozen_subclass_refuses_every_change() -> None:

@@ -5,12 +5,14 @@ resource's content, or was accepted and sent as something else. Both clients."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from pymedplum import AsyncMedplumClient, MedplumClient
+from pymedplum import AsyncMedplumClient, MedplumClient, MedplumError
 from tests.qa.conftest import BASE, QA
 
 pytestmark = pytest.mark.anyio
@@ -197,7 +199,9 @@ async def test_a_resource_given_as_an_argument_is_not_printed(
 
 async def test_a_search_parameter_name_that_is_a_model_is_not_printed(qa: QA) -> None:
     client = qa.client()
-    with pytest.raises(TypeError, match="search parameter names must be str, got Patient") as info:
+    with pytest.raises(
+        TypeError, match=r"^query: search parameter names must be str, got Patient"
+    ) as info:
         await qa.call(client, "search_resources", "Patient", [(phi_model(), "x")])
     assert "Secretname" not in str(info.value)
 
@@ -346,6 +350,32 @@ async def test_a_body_json_cannot_hold_is_named_by_its_path(
     assert qa.requests == []
 
 
+@pytest.mark.parametrize("method", ["post", "put"])
+@pytest.mark.parametrize(
+    ("body", "error", "message"),
+    [
+        (
+            {"resourceType": "Observation", "valueQuantity": {"value": float("nan")}},
+            ValueError,
+            r"^json\.valueQuantity\.value is nan, which JSON cannot hold",
+        ),
+        ({"note": [{"text": b"Secretname"}]}, TypeError, r"^json\.note\[0\]\.text is a bytes"),
+        ({"x": Decimal("NaN")}, ValueError, r"^json: NaN is not a JSON number$"),
+        ({"name": ["\ud83c"]}, ValueError, r"^json\.name\[0\] holds a lone UTF-16 surrogate"),
+        ({"when": datetime(2020, 1, 1)}, ValueError, r"^json\.when is a datetime without a time"),
+    ],
+)
+async def test_a_low_level_body_json_cannot_hold_is_named_after_the_json_argument(
+    qa: QA, method: str, body: dict[str, Any], error: type, message: str
+) -> None:
+    # "request body..." named no argument of post(path, json=...).
+    client = qa.client()
+    with pytest.raises(error, match=message) as info:
+        await qa.call(client, method, "admin/x", body)
+    assert "Secretname" not in str(info.value)
+    assert qa.requests == []
+
+
 # --- constructor --------------------------------------------------------------------------------
 
 
@@ -403,7 +433,8 @@ async def test_a_search_answer_with_an_unreadable_total_is_not_read_as_a_count(q
         200, json={"resourceType": "Bundle", "type": "searchset", "total": "5"}
     )
     client = qa.client()
-    with pytest.raises(ValueError, match=r"data\.total"):
+    # The server's answer is at fault, not an argument: a MedplumError naming the call.
+    with pytest.raises(MedplumError, match=r"^expected a Bundle, but its total must be a non-neg"):
         await qa.call(client, "search_resources", "Patient", return_bundle=True)
     plain = await qa.call(client, "search_resources", "Patient")
     assert plain["total"] == "5"  # the dict is the server's answer as sent

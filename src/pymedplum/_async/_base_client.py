@@ -482,8 +482,9 @@ class AsyncBaseClient:
             # replay would send an empty body, and it fails on a bytearray with a bare TypeError.
             content = binary_content("content", content)
         return await self._request(
-            method, path, base=self._base_of(path), params=params, json=json, content=content,
-            headers=headers, on_behalf_of=on_behalf_of, timeout=timeout, convert=self._json,
+            method, path, base=self._base_of(path), params=params, json=json, body_name="json",
+            content=content, headers=headers, on_behalf_of=on_behalf_of, timeout=timeout,
+            convert=self._json,
         )  # fmt: skip
 
     async def delete(
@@ -560,6 +561,7 @@ class AsyncBaseClient:
         base: Base = "fhir",
         params: QueryParams | None = None,
         json: Any = None,
+        body_name: str = "request body",
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         action: RequestAction | None = None,
@@ -585,6 +587,7 @@ class AsyncBaseClient:
         base: Base = "fhir",
         params: QueryParams | None = None,
         json: Any = None,
+        body_name: str = "request body",
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         action: RequestAction | None = None,
@@ -609,6 +612,7 @@ class AsyncBaseClient:
         base: Base = "fhir",
         params: QueryParams | None = None,
         json: Any = None,
+        body_name: str = "request body",
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         action: RequestAction | None = None,
@@ -638,7 +642,8 @@ class AsyncBaseClient:
         ``refine_error`` may replace the exception of an error answer with a more precise one
         (what the caller, the attempt and the event all see). ``precondition`` runs once the
         request is prepared, before anything is sent: an exception from it ends the call (its
-        event then has no attempts).
+        event then has no attempts). ``body_name`` is what an error about ``json`` calls it
+        (``json`` for the low-level ``post`` / ``put``, whose argument it is).
         """
         call = _Call(method.upper(), url, base)
         call.path_template = path_template
@@ -651,7 +656,7 @@ class AsyncBaseClient:
         started_at = datetime.now(timezone.utc) if self._on_request_complete is not None else None
         error: BaseException | None = None
         try:
-            self._prepare(call, params, json, content, headers, on_behalf_of)
+            self._prepare(call, params, json, content, headers, on_behalf_of, body_name)
             if precondition is not None:
                 await precondition()
             safe = (
@@ -676,6 +681,7 @@ class AsyncBaseClient:
         content: bytes | None,
         headers: Mapping[str, str] | None,
         on_behalf_of: str | None,
+        body_name: str = "request body",
     ) -> None:
         base = call.base
         if base == "fhir":
@@ -692,7 +698,7 @@ class AsyncBaseClient:
         if json is not None:
             if content is not None:
                 raise TypeError("pass either json= or content=, not both")
-            call.body = encode_json(json)
+            call.body = encode_json(json, body_name)
             hdrs["Content-Type"] = "application/fhir+json" if base == "fhir" else "application/json"
         else:
             call.body = content

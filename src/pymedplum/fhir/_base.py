@@ -430,6 +430,16 @@ def _model_parts(
     return parts_checked
 
 
+def _fields_set_of_present(parts: _Parts) -> _Parts:
+    """``parts`` whose fields set names every element present, after a deprecated post
+    ``@root_validator`` added some (pydantic's wrapper leaves the set as it was, so
+    ``exclude_unset`` dropped them once the instance had a set of its own: unknown elements)."""
+    values, extra, fields_set = parts
+    if type(fields_set) is SharedFieldsSet and fields_set.issuperset(values):
+        return parts
+    return values, extra, set(values)
+
+
 def _choice_error(element: str, names: list[str], advice: str = "") -> PydanticCustomError:
     """The ``fhir_choice`` error: more than one type of ``element[x]`` (``names``) is set."""
     return PydanticCustomError(
@@ -606,7 +616,9 @@ def _present_only(
     # written as null). The parts it hands on have the model-fields' shape.
     holder: dict[str, Any] = model_schema
     inner = holder["schema"]
+    post_validators = False
     while inner.get("type") in ("function-before", "function-after"):
+        post_validators = post_validators or inner["type"] == "function-after"
         holder, inner = inner, inner["schema"]
     if inner.get("type") != "model-fields":
         return  # already rewritten (pydantic reuses a built class's schema)
@@ -660,6 +672,11 @@ def _present_only(
     )
     parts = _model_parts(field_names, groups, null_pairs)
     holder["schema"] = core_schema.no_info_after_validator_function(parts, typed_dict)
+    if post_validators:
+        # A post @root_validator edits the dict after the fields set was taken from it.
+        model_schema["schema"] = core_schema.no_info_after_validator_function(
+            _fields_set_of_present, model_schema["schema"]
+        )
     # Extras live in __dict__ now: pydantic-core must not look for __pydantic_extra__.
     model_schema["config"] = {**config, "extra_fields_behavior": "ignore"}
 
@@ -1321,6 +1338,31 @@ class FHIRModel(BaseModel):
         def dict(self, *, by_alias: bool | None = None, **kwargs: Any) -> dict[str, Any]:
             _deprecated("dict", "model_dump")
             return self.model_dump(by_alias=by_alias, **kwargs)
+
+        def copy(
+            self,
+            *,
+            include: Any = None,
+            exclude: Any = None,
+            update: Mapping[str, Any] | None = None,
+            deep: bool = False,
+        ) -> Self:
+            # pydantic's copy(include=...) dropped resourceType (FHIR JSON always has it) and
+            # kept the old fields set (here every declared field, so exclude_unset wrote
+            # nothing new): the copy keeps its resourceType, its fields set is what it holds.
+            _deprecated("copy", "model_copy")
+            if update:
+                names = _python_names(type(self))
+                update = {names.get(key, key): value for key, value in update.items()}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PydanticDeprecatedSince20)
+                copied = super().copy(include=include, exclude=exclude, update=update, deep=deep)
+            stored = copied.__dict__
+            if "resource_type" in self.__dict__ and "resource_type" not in stored:
+                stored = {"resource_type": self.__dict__["resource_type"], **stored}
+                object.__setattr__(copied, "__dict__", stored)
+            object.__setattr__(copied, "__pydantic_fields_set__", set(stored))
+            return copied
 
         @classmethod
         def parse_raw(cls, b: str | bytes, **kwargs: Any) -> Self:

@@ -209,6 +209,34 @@ async def test_a_searchset_whose_entry_or_link_is_no_list_of_objects_is_a_medplu
     assert info.value.status_code == 200
 
 
+async def search_typed_bundle(client: AsyncMedplumClient) -> Any:
+    return await client.search_resources("Patient", return_bundle=True, as_fhir=Patient)
+
+
+@pytest.mark.parametrize("call", [search_bundle, search_typed_bundle])
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"total": "5"}, "total must be a non-negative int, got str"),
+        ({"total": -1}, "total must be a non-negative int, got -1"),
+        ({"entry": [{"resource": 5}]}, "entry[0].resource must be an object"),
+        ({"resourceType": "Patient"}, "resourceType must be 'Bundle', got 'Patient'"),
+    ],
+)
+async def test_a_searchset_a_fhir_bundle_cannot_hold_is_a_medplum_error(
+    call: Call, fields: dict[str, Any], problem: str
+) -> None:
+    # return_bundle=True raised FHIRBundle's plain ValueError ("data.total ..."), which
+    # names an argument the caller never passed: the server's answer is at fault.
+    bundle = json.dumps({"resourceType": "Bundle", **fields}).encode()
+    with raw_server(answer(200, bundle)) as server, pytest.raises(MedplumError) as info:
+        await ask(server, call)
+    assert str(info.value) == (
+        f"expected a Bundle, but its {problem} (HTTP 200 from GET /fhir/R4/Patient)"
+    )
+    assert info.value.status_code == 200
+
+
 def empty_page(next_offset: int | None) -> Behaviour:
     link = [{"relation": "next", "url": f"Patient?_offset={next_offset}"}] if next_offset else []
     return answer(200, json.dumps({"resourceType": "Bundle", "link": link}).encode())

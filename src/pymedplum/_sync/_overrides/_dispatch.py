@@ -312,8 +312,15 @@ class Dispatch(SyncBaseClient):
         if not return_bundle:
             return self._dict_response(response)
         data = self._searchset(response)
-        if as_fhir is None:
-            return FHIRBundle(data)
-        # Decoded a second time for the models, decimals kept as their text: the bundle's dicts
-        # stay plain JSON values (a Decimal in them would make json.dumps fail).
-        return response_bundle(data, self._dict_response(response, exact_decimals=True), as_fhir)
+        try:
+            if as_fhir is None:
+                return FHIRBundle(data)
+            # Decoded a second time for the models, decimals kept as their text: the bundle's
+            # dicts stay plain JSON values (a Decimal in them would make json.dumps fail).
+            exact = self._dict_response(response, exact_decimals=True)
+            return response_bundle(data, exact, as_fhir)
+        except ValueError as exc:
+            # FHIRBundle checks only the shape (models are validated when iterated), naming
+            # its argument ("data.total ..."): here the server's answer is at fault.
+            problem = str(exc).removeprefix("data.")
+            raise self._unreadable(response, f"expected a Bundle, but its {problem}") from None

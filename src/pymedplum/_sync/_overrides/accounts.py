@@ -26,9 +26,10 @@ class AccountOverrides(Dispatch):
         resource_type, resource_id = split_reference("resource_ref", resource_ref)
         # The contract sends Prefer: respond-async whenever prefer_async is set; Medplum honours
         # it only with propagate, and otherwise answers synchronously with Parameters.
+        # Exact duplicates sent once, order kept (as stamp_accounts does for accounts=).
+        refs = dict.fromkeys(account_references(account_refs, "account_refs"))
         parameter: list[dict[str, Any]] = [
-            {"name": "accounts", "valueReference": {"reference": ref}}
-            for ref in account_references(account_refs, "account_refs")
+            {"name": "accounts", "valueReference": {"reference": ref}} for ref in refs
         ]
         if propagate:
             parameter.append({"name": "propagate", "valueBoolean": True})
