@@ -75,6 +75,33 @@ async def test_post_form_data_refuses_values_that_are_no_form_field(
     assert qa.requests == []
 
 
+@pytest.mark.parametrize("bad", ["X-A: b", "", [], [("X-A", "b")]])
+async def test_post_form_data_checks_headers_as_other_calls_do(qa: QA, bad: object) -> None:
+    # data= merged the caller's headers with dict() before _prepare could check them: a str
+    # failed with "dictionary update sequence element #0 ...", and "" or [] were no headers.
+    client = qa.client()
+    for method in ("post", "put"):
+        with pytest.raises(TypeError, match="headers must be a mapping of header names"):
+            await qa.call(client, method, "auth/x", data={"a": "1"}, headers=bad)
+    assert qa.requests == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+async def test_post_form_data_refuses_non_finite_numbers(qa: QA, value: float) -> None:
+    # Sent as "a=nan" / "a=inf"; params= refuses them already.
+    client = qa.client()
+    with pytest.raises(ValueError, match=r"data\['a'\] must be a finite number"):
+        await qa.call(client, "post", "auth/x", data={"a": value})
+    assert qa.requests == []
+
+
+async def test_post_form_data_writes_a_bool_as_params_do(qa: QA) -> None:
+    # str(True) sent "a=True"; params= (httpx) and FHIR write "true".
+    client = qa.client()
+    await qa.call(client, "post", "auth/x", data={"a": True, "b": False, "c": 1})
+    assert qa.requests[-1].content == b"a=true&b=false&c=1"
+
+
 @pytest.mark.parametrize("bad", [{"follow_redirects": True}, {"auth": ("u", "p")}])
 async def test_unsupported_httpx_keywords_raise_type_error_naming_them(
     qa: QA, bad: dict[str, object]
