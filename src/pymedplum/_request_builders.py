@@ -750,6 +750,16 @@ def check_query_params(params: object) -> Any:
     ``b'x'``, ``nan``) or fail inside with an AttributeError or IndexError."""
     if params is None or isinstance(params, str):
         return params
+    if type(params) is list:
+        # Per request: the typed methods' (str, str) pairs (build_search_params) take this
+        # exact-type path (~0.5 µs for 4 pairs; the ABC checks below cost ~1 µs a pair).
+        for item in params:
+            if type(item) is not tuple or len(item) != 2:
+                break
+            if type(item[0]) is not str or type(item[1]) is not str:
+                break
+        else:
+            return params
     items: list[tuple[object, object]]
     repeats = isinstance(params, Mapping)  # only a mapping's list value repeats its name
     if isinstance(params, Mapping):

@@ -142,3 +142,22 @@ def test_typed_keywords_are_the_runtime_keywords(method: str, options: type) -> 
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
         assert set(vars(options)["__optional_keys__"]) == runtime
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ([("a", "b"), ("c", float("nan"))], ValueError, r"params\['c'\] must be a finite"),
+        ([("a", "b"), ("c",)], TypeError, r"params\[1\] must be a \(name, value\) pair"),
+        ([("a", "b"), ("c", b"x")], TypeError, r"params\['c'\] must be a str"),
+    ],
+)
+async def test_params_pairs_after_valid_ones_are_still_checked(
+    qa: QA, params: object, error: type, match: str
+) -> None:
+    # check_query_params takes a fast path for a list of (str, str) pairs (the typed methods'
+    # queries, per request): one other pair anywhere must leave it for the full check.
+    client = qa.client()
+    with pytest.raises(error, match=match):
+        await qa.call(client, "get", "auth/x", params=params)
+    assert qa.requests == []
