@@ -1216,9 +1216,18 @@ def check_hook_arity(arg: str, hook: Callable[..., Any], what: str) -> None:
     try:
         signature.bind(None)
     except TypeError:
+        # Names and kinds only: a default (or a functools.partial's bound keyword) may be a
+        # credential, e.g. partial(send_audit, api_key=KEY); annotations are left out too.
+        bare = signature.replace(
+            parameters=[
+                p.replace(default=inspect.Parameter.empty, annotation=inspect.Parameter.empty)
+                for p in signature.parameters.values()
+            ],
+            return_annotation=inspect.Signature.empty,
+        )
         raise TypeError(
             f"{arg} must take one positional argument (the {what}), got a callable with "
-            f"signature {signature}"
+            f"parameters {bare}"
         ) from None
 
 

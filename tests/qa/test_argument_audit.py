@@ -372,6 +372,27 @@ def test_a_hook_that_cannot_take_its_one_argument_is_refused(
 
 
 @pytest.mark.parametrize("flavour", [MedplumClient, AsyncMedplumClient])
+@pytest.mark.parametrize("hook", ["before_request", "on_request_complete"])
+def test_a_refused_hook_is_described_without_its_defaults(flavour: Any, hook: str) -> None:
+    # The message printed the signature, defaults included: a partial's bound api_key, or a
+    # default holding a secret, ended up in the exception (and in any log of it).
+    import functools
+
+    def send(url: str, event: Any, *, api_key: str) -> None: ...
+
+    bad = [
+        functools.partial(send, "u", None, api_key="SECRET-KEY"),
+        lambda event, key="SECRET-KEY", *, y: None,
+    ]
+    for candidate in bad:
+        with pytest.raises(TypeError, match=f"{hook} must take one positional") as info:
+            flavour(BASE, access_token="t", **{hook: candidate})
+        assert "SECRET-KEY" not in str(info.value)
+    with pytest.raises(TypeError, match=r"parameters \(event, key, \*, y\)"):
+        flavour(BASE, access_token="t", **{hook: bad[1]})
+
+
+@pytest.mark.parametrize("flavour", [MedplumClient, AsyncMedplumClient])
 def test_hooks_of_the_usual_shapes_are_accepted(flavour: Any) -> None:
     events: list[Any] = []
 
