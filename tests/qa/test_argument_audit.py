@@ -424,7 +424,10 @@ async def test_a_search_answer_with_an_unreadable_total_is_not_read_as_a_count(q
         200, json={"resourceType": "Bundle", "type": "searchset", "total": "5"}
     )
     client = qa.client()
-    with pytest.raises(ValueError, match=r"data\.total"):
+    # A server answer: MedplumError (see the test below), not the caller's ValueError.
+    from pymedplum import MedplumError
+
+    with pytest.raises(MedplumError, match=r"data\.total"):
         await qa.call(client, "search_resources", "Patient", return_bundle=True)
     plain = await qa.call(client, "search_resources", "Patient")
     assert plain["total"] == "5"  # the dict is the server's answer as sent
@@ -447,3 +450,29 @@ def test_payload_validation_errors_do_not_print_the_input() -> None:
         AsyncJobStatus.model_validate({"resourceType": "AsyncJob", "status": "Secretname"})
     assert "status" in str(info.value)
     assert "Secretname" not in str(info.value)
+
+
+@pytest.mark.parametrize("as_fhir", [False, True])
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"resourceType": "Bundle", "type": "searchset", "total": "5"}, "data.total"),
+        ({"resourceType": "Patient", "id": "1"}, "data.resourceType"),
+    ],
+)
+async def test_a_search_answer_fhir_bundle_refuses_is_a_medplum_error(
+    qa: QA, body: dict[str, Any], where: str, as_fhir: bool
+) -> None:
+    # The FHIRBundle total check (a caller's bad argument: ValueError) reached callers of
+    # search_resources(return_bundle=True) as a bare ValueError for the server's answer.
+    from pymedplum import MedplumError
+    from pymedplum.fhir import Patient
+
+    qa.handler = lambda request: httpx.Response(200, json=body)
+    client = qa.client()
+    kwargs: dict[str, Any] = {"return_bundle": True}
+    if as_fhir:
+        kwargs["as_fhir"] = Patient
+    with pytest.raises(MedplumError, match=f"{where} .*HTTP 200 from GET") as info:
+        await qa.call(client, "search_resources", "Patient", **kwargs)
+    assert info.value.response is not None

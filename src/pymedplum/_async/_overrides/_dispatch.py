@@ -313,8 +313,19 @@ class Dispatch(AsyncBaseClient):
         if not return_bundle:
             return self._dict_response(response)
         data = self._searchset(response)
-        if as_fhir is None:
-            return FHIRBundle(data)
-        # Decoded a second time for the models, decimals kept as their text: the bundle's dicts
-        # stay plain JSON values (a Decimal in them would make json.dumps fail).
-        return response_bundle(data, self._dict_response(response, exact_decimals=True), as_fhir)
+        try:
+            if as_fhir is None:
+                return FHIRBundle(data)
+            # Decoded a second time for the models, decimals kept as their text: the bundle's
+            # dicts stay plain JSON values (a Decimal in them would make json.dumps fail).
+            exact = self._dict_response(response, exact_decimals=True)
+            return response_bundle(data, exact, as_fhir)
+        except pydantic.ValidationError:
+            raise  # a resource that does not fit the model, as elsewhere
+        except ValueError as exc:
+            # FHIRBundle's checks of the server's answer (a total of "5", a resourceType that
+            # is no Bundle): a server answer, so a MedplumError with the response, not the bare
+            # ValueError a caller's FHIRBundle(data) gets. Its messages name paths and types.
+            raise self._unreadable(
+                response, f"the search answer is no usable Bundle: {exc}"
+            ) from None
