@@ -161,3 +161,13 @@ async def test_params_pairs_after_valid_ones_are_still_checked(
     with pytest.raises(error, match=match):
         await qa.call(client, "get", "auth/x", params=params)
     assert qa.requests == []
+
+
+async def test_params_as_a_query_str_adds_to_a_query_in_the_path(qa: QA) -> None:
+    # params= may be a query str; with a query already in the path it was split into
+    # characters and failed with a bare IndexError.
+    client = qa.client()
+    await qa.call(client, "get", "auth/x?a=1", params="b=2&c=")
+    assert qa.requests[-1].url.query == b"a=1&b=2&c="
+    await qa.call(client, "get", "auth/x", params="b=2")
+    assert qa.requests[-1].url.query == b"b=2"

@@ -1154,6 +1154,9 @@ def _set_header(headers: dict[str, str], name: str, value: str) -> None:
 
 def _param_items(params: QueryParams) -> list[tuple[str, QueryValue]]:
     """``params=`` as ``(name, value)`` pairs (a list value repeats its name)."""
+    if isinstance(params, str):
+        # A query str (check_query_params accepts one): list() would split it into characters.
+        return list(parse_qsl(params.removeprefix("?"), keep_blank_values=True))
     if not isinstance(params, Mapping):
         return list(params)
     items: list[tuple[str, QueryValue]] = []
