@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -210,57 +210,52 @@ def encode_json(value: Any, name: str = "request body") -> bytes:
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def _leaves(value: Any, path: str, *, dump_models: bool) -> Iterator[tuple[str, Any, bool]]:
+    """``(path, value, is_key)`` of each leaf of a request body, depth first, in order (the
+    one walk behind the error paths of :func:`encode_json`); a model is a leaf unless
+    ``dump_models``."""
+    if dump_models and isinstance(value, BaseModel):
+        value = value.model_dump(by_alias=True, exclude_none=True)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield f"a key in {path}", key, True
+            yield from _leaves(item, f"{path}.{key}", dump_models=dump_models)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{index}]", dump_models=dump_models)
+    else:
+        yield path, value, False
+
+
+_JSON_LEAF = (str, int, float, bool, Decimal, BaseModel, datetime, date, time, type(None))
+
+
 def _unencodable_path(value: Any, path: str) -> str | None:
     """What :func:`encode_json` cannot write and where: ``request body.valueQuantity.value is
     nan, which JSON cannot hold``; None when nothing is found (a model is written by pydantic,
     which reports its own errors)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{path} is {value!r}, which JSON cannot hold (no NaN or infinity)"
-    if isinstance(value, datetime) and value.utcoffset() is None:
-        return (
-            f"{path} is a datetime without a time zone, but a FHIR dateTime with a time needs "
-            "an offset: give it tzinfo (e.g. tzinfo=datetime.timezone.utc), or send a str"
-        )
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                return f"a key in {path} is a {type(key).__name__}, not a str"
-            found = _unencodable_path(item, f"{path}.{key}")
-            if found:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = _unencodable_path(item, f"{path}[{index}]")
-            if found:
-                return found
-    elif (
-        not isinstance(
-            value, str | int | float | bool | Decimal | BaseModel | datetime | date | time
-        )
-        and value is not None
-    ):
-        return f"{path} is a {type(value).__name__}, which is not JSON serializable"
+    for where, leaf, is_key in _leaves(value, path, dump_models=False):
+        if is_key:
+            if not isinstance(leaf, str | int | float | bool) and leaf is not None:
+                return f"{where} is a {type(leaf).__name__}, not a str"
+        elif isinstance(leaf, float) and not math.isfinite(leaf):
+            return f"{where} is {leaf!r}, which JSON cannot hold (no NaN or infinity)"
+        elif isinstance(leaf, datetime) and leaf.utcoffset() is None:
+            return (
+                f"{where} is a datetime without a time zone, but a FHIR dateTime with a time "
+                "needs an offset: give it tzinfo (e.g. tzinfo=datetime.timezone.utc), or send "
+                "a str"
+            )
+        elif not isinstance(leaf, _JSON_LEAF):
+            return f"{where} is a {type(leaf).__name__}, which is not JSON serializable"
     return None
 
 
 def _surrogate_path(value: Any, path: str) -> str | None:
     """The path (``request body.name[0].family``) of the first str holding a lone surrogate."""
-    if isinstance(value, str):
-        return path if LONE_SURROGATE.search(value) else None
-    if isinstance(value, BaseModel):
-        value = value.model_dump(by_alias=True, exclude_none=True)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = _surrogate_path(key, f"a key in {path}") or _surrogate_path(
-                item, f"{path}.{key}"
-            )
-            if found:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = _surrogate_path(item, f"{path}[{index}]")
-            if found:
-                return found
+    for where, leaf, _ in _leaves(value, path, dump_models=True):
+        if isinstance(leaf, str) and LONE_SURROGATE.search(leaf):
+            return where
     return None
 
 

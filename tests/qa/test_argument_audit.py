@@ -402,6 +402,27 @@ def test_a_hook_that_cannot_take_its_one_argument_is_refused(
 
 
 @pytest.mark.parametrize("flavour", [MedplumClient, AsyncMedplumClient])
+@pytest.mark.parametrize("hook", ["before_request", "on_request_complete"])
+def test_a_refused_hook_is_described_without_its_defaults(flavour: Any, hook: str) -> None:
+    # The message printed the signature, defaults included: a partial's bound api_key, or a
+    # default holding a secret, ended up in the exception (and in any log of it).
+    import functools
+
+    def send(url: str, event: Any, *, api_key: str) -> None: ...
+
+    bad = [
+        functools.partial(send, "u", None, api_key="SECRET-KEY"),
+        lambda event, key="SECRET-KEY", *, y: None,
+    ]
+    for candidate in bad:
+        with pytest.raises(TypeError, match=f"{hook} must take one positional") as info:
+            flavour(BASE, access_token="t", **{hook: candidate})
+        assert "SECRET-KEY" not in str(info.value)
+    with pytest.raises(TypeError, match=r"parameters \(event, key, \*, y\)"):
+        flavour(BASE, access_token="t", **{hook: bad[1]})
+
+
+@pytest.mark.parametrize("flavour", [MedplumClient, AsyncMedplumClient])
 def test_hooks_of_the_usual_shapes_are_accepted(flavour: Any) -> None:
     events: list[Any] = []
 
@@ -457,3 +478,31 @@ def test_payload_validation_errors_do_not_print_the_input() -> None:
         AsyncJobStatus.model_validate({"resourceType": "AsyncJob", "status": "Secretname"})
     assert "status" in str(info.value)
     assert "Secretname" not in str(info.value)
+
+
+@pytest.mark.parametrize("as_fhir", [False, True])
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"resourceType": "Bundle", "type": "searchset", "total": "5"}, "total"),
+        ({"resourceType": "Patient", "id": "1"}, "resourceType"),
+    ],
+)
+async def test_a_search_answer_fhir_bundle_refuses_is_a_medplum_error(
+    qa: QA, body: dict[str, Any], where: str, as_fhir: bool
+) -> None:
+    # The FHIRBundle total check (a caller's bad argument: ValueError) reached callers of
+    # search_resources(return_bundle=True) as a bare ValueError for the server's answer.
+    from pymedplum import MedplumError
+    from pymedplum.fhir import Patient
+
+    qa.handler = lambda request: httpx.Response(200, json=body)
+    client = qa.client()
+    kwargs: dict[str, Any] = {"return_bundle": True}
+    if as_fhir:
+        kwargs["as_fhir"] = Patient
+    with pytest.raises(
+        MedplumError, match=f"^expected a Bundle, but its {where} .*HTTP 200 from GET"
+    ) as info:
+        await qa.call(client, "search_resources", "Patient", **kwargs)
+    assert info.value.response is not None

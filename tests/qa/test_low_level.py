@@ -75,6 +75,33 @@ async def test_post_form_data_refuses_values_that_are_no_form_field(
     assert qa.requests == []
 
 
+@pytest.mark.parametrize("bad", ["X-A: b", "", [], [("X-A", "b")]])
+async def test_post_form_data_checks_headers_as_other_calls_do(qa: QA, bad: object) -> None:
+    # data= merged the caller's headers with dict() before _prepare could check them: a str
+    # failed with "dictionary update sequence element #0 ...", and "" or [] were no headers.
+    client = qa.client()
+    for method in ("post", "put"):
+        with pytest.raises(TypeError, match="headers must be a mapping of header names"):
+            await qa.call(client, method, "auth/x", data={"a": "1"}, headers=bad)
+    assert qa.requests == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+async def test_post_form_data_refuses_non_finite_numbers(qa: QA, value: float) -> None:
+    # Sent as "a=nan" / "a=inf"; params= refuses them already.
+    client = qa.client()
+    with pytest.raises(ValueError, match=r"data\['a'\] must be a finite number"):
+        await qa.call(client, "post", "auth/x", data={"a": value})
+    assert qa.requests == []
+
+
+async def test_post_form_data_writes_a_bool_as_params_do(qa: QA) -> None:
+    # str(True) sent "a=True"; params= (httpx) and FHIR write "true".
+    client = qa.client()
+    await qa.call(client, "post", "auth/x", data={"a": True, "b": False, "c": 1})
+    assert qa.requests[-1].content == b"a=true&b=false&c=1"
+
+
 @pytest.mark.parametrize("bad", [{"follow_redirects": True}, {"auth": ("u", "p")}])
 async def test_unsupported_httpx_keywords_raise_type_error_naming_them(
     qa: QA, bad: dict[str, object]
@@ -115,3 +142,32 @@ def test_typed_keywords_are_the_runtime_keywords(method: str, options: type) -> 
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
         assert set(vars(options)["__optional_keys__"]) == runtime
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ([("a", "b"), ("c", float("nan"))], ValueError, r"params\['c'\] must be a finite"),
+        ([("a", "b"), ("c",)], TypeError, r"params\[1\] must be a \(name, value\) pair"),
+        ([("a", "b"), ("c", b"x")], TypeError, r"params\['c'\] must be a str"),
+    ],
+)
+async def test_params_pairs_after_valid_ones_are_still_checked(
+    qa: QA, params: object, error: type, match: str
+) -> None:
+    # check_query_params takes a fast path for a list of (str, str) pairs (the typed methods'
+    # queries, per request): one other pair anywhere must leave it for the full check.
+    client = qa.client()
+    with pytest.raises(error, match=match):
+        await qa.call(client, "get", "auth/x", params=params)
+    assert qa.requests == []
+
+
+async def test_params_as_a_query_str_adds_to_a_query_in_the_path(qa: QA) -> None:
+    # params= may be a query str; with a query already in the path it was split into
+    # characters and failed with a bare IndexError.
+    client = qa.client()
+    await qa.call(client, "get", "auth/x?a=1", params="b=2&c=")
+    assert qa.requests[-1].url.query == b"a=1&b=2&c="
+    await qa.call(client, "get", "auth/x", params="b=2")
+    assert qa.requests[-1].url.query == b"b=2"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 import re
 import threading
@@ -1159,6 +1160,9 @@ def _set_header(headers: dict[str, str], name: str, value: str) -> None:
 
 def _param_items(params: QueryParams) -> list[tuple[str, QueryValue]]:
     """``params=`` as ``(name, value)`` pairs (a list value repeats its name)."""
+    if isinstance(params, str):
+        # A query str (check_query_params accepts one): list() would split it into characters.
+        return list(parse_qsl(params.removeprefix("?"), keep_blank_values=True))
     if not isinstance(params, Mapping):
         return list(params)
     items: list[tuple[str, QueryValue]] = []
@@ -1175,6 +1179,9 @@ def _timeout(value: object) -> httpx.Timeout:
     if isinstance(value, httpx.Timeout):
         return value
     return httpx.Timeout(check_seconds("timeout", value, alternative="an httpx.Timeout"))
+
+
+_FORM_BOOL = {True: "true", False: "false"}
 
 
 def _form(
@@ -1196,8 +1203,15 @@ def _form(
                 f"data[{str(key)!r}] must be a form field value (str or number), got "
                 f"{type(value).__name__}; data= sends form fields, pass json= for a JSON body"
             )
-    body = urlencode([(str(k), str(v)) for k, v in data.items()]).encode()
-    out = dict(headers or {})
+        if isinstance(value, float) and not math.isfinite(value):
+            # As params= (check_query_params): str() would send "nan" or "inf".
+            raise ValueError(f"data[{str(key)!r}] must be a finite number, got {value!r}")
+    # A bool is written as params= writes it (httpx: "true"), not as str() does ("True").
+    fields = [(str(k), _FORM_BOOL[v] if isinstance(v, bool) else str(v)) for k, v in data.items()]
+    body = urlencode(fields).encode()
+    # Checked as _prepare would (it sees only the merged dict): dict("abc") failed with a bare
+    # ValueError, and "" or [] were taken as no headers.
+    out = dict(check_headers(headers) or {})
     if not any(k.lower() == "content-type" for k in out):
         out["Content-Type"] = "application/x-www-form-urlencoded"
     return body, out

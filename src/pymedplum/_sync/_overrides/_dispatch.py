@@ -319,8 +319,11 @@ class Dispatch(SyncBaseClient):
             # dicts stay plain JSON values (a Decimal in them would make json.dumps fail).
             exact = self._dict_response(response, exact_decimals=True)
             return response_bundle(data, exact, as_fhir)
+        except pydantic.ValidationError:
+            raise  # a resource that does not fit the model, as elsewhere
         except ValueError as exc:
             # FHIRBundle checks only the shape (models are validated when iterated), naming
-            # its argument ("data.total ..."): here the server's answer is at fault.
+            # its argument ("data.total ..."): here the server's answer is at fault, so a
+            # MedplumError with the response, not the bare ValueError of a caller's FHIRBundle.
             problem = str(exc).removeprefix("data.")
             raise self._unreadable(response, f"expected a Bundle, but its {problem}") from None
