@@ -60,14 +60,10 @@ def _prepared(
     return data, data if accounts is None else stamp_accounts(data, accounts)
 
 
-def _stale_patch(error: OperationOutcomeError, *, version: str) -> OperationOutcomeError:
-    """The 400 of a patch whose version test failed, as the PreconditionFailedError it means."""
-    if error.status_code != 400 or not failed_version_test(error.outcome, version):
-        return error
+def _precondition_failed(error: OperationOutcomeError, message: str) -> PreconditionFailedError:
+    """``error`` (the server's answer) as a PreconditionFailedError saying what it means."""
     return PreconditionFailedError(
-        f"If-Match {version!r} is not the current version of the resource: nothing was patched "
-        f"(HTTP 400 from {error.method} {error.path_template} for the JSON Patch test of "
-        "/meta/versionId the SDK adds, as Medplum does not check If-Match on PATCH)",
+        message,
         outcome=error.outcome,
         status_code=error.status_code,
         response=error.response,
@@ -76,20 +72,28 @@ def _stale_patch(error: OperationOutcomeError, *, version: str) -> OperationOutc
     )
 
 
+def _stale_patch(error: OperationOutcomeError, *, version: str) -> OperationOutcomeError:
+    """The 400 of a patch whose version test failed, as the PreconditionFailedError it means."""
+    if error.status_code != 400 or not failed_version_test(error.outcome, version):
+        return error
+    return _precondition_failed(
+        error,
+        f"If-Match {version!r} is not the current version of the resource: nothing was patched "
+        f"(HTTP 400 from {error.method} {error.path_template} for the JSON Patch test of "
+        "/meta/versionId the SDK adds, as Medplum does not check If-Match on PATCH)",
+    )
+
+
 def _stale_update(error: OperationOutcomeError, *, if_match: str) -> OperationOutcomeError:
     """The 412 of an update, saying what it means: Medplum's own issue is only
     ``error/processing``."""
     if error.status_code != 412:
         return error
-    return PreconditionFailedError(
+    return _precondition_failed(
+        error,
         f"{error}; If-Match {if_match} is not the current version of the resource: nothing was "
         "updated (someone else wrote it since it was read). Read it again, re-apply the change "
         "and update that",
-        outcome=error.outcome,
-        status_code=error.status_code,
-        response=error.response,
-        method=error.method,
-        path_template=error.path_template,
     )
 
 
