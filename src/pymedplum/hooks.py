@@ -9,7 +9,9 @@ refresh-and-replay included). These dataclasses are public API.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -186,6 +188,24 @@ def serialize_exception(exc: BaseException | None) -> dict[str, Any] | None:
 
 def _type_name(exc: BaseException | None) -> str | None:
     return type(exc).__name__ if exc is not None else None
+
+
+_HOOK_FRAMES_SHOWN = 5
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def describe_hook_failure(exc: BaseException) -> str:
+    """The exception a hook raised, for the SDK's WARNING: its type and where it was raised
+    (the innermost frames as ``file:line in function``), never its message. A hook handles
+    the event's PHI (an audit sink's error quotes the row it refused), and the SDK's log goes
+    to general logs, not to the PHI audit sink."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE)
+    ][-_HOOK_FRAMES_SHOWN:]  # the hook's frames, not the SDK's that called it
+    where = " <- ".join(
+        f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in reversed(frames)
+    )
+    return f"{type(exc).__name__} at {where}" if where else type(exc).__name__
 
 
 # --- deriving the FHIR facts of a call from its URL -----------------------------------------

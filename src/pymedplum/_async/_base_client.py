@@ -60,6 +60,7 @@ from pymedplum.hooks import (
     _resource_types,
     derive_action,
     describe_fhir_path,
+    describe_hook_failure,
 )
 
 __all__ = ["AsyncBaseClient", "QueryParams"]
@@ -1109,10 +1110,11 @@ class AsyncBaseClient:
         try:
             await _synchronization.call_hook(hook, event)
         except Exception as exc:
+            # Type and frames only, no exc_info: the message of a hook's exception tends to
+            # quote the event (PHI), and this record goes to the application's general logs.
             hooks_logger.warning(
                 "on_request_complete hook raised %s; ignored (the call's result is unaffected)",
-                type(exc).__name__,
-                exc_info=True,
+                describe_hook_failure(exc),
             )
 
 

@@ -1,0 +1,48 @@
+"""PHI and secrets in the SDK's own output channels: its log records (rendered as a logging
+handler renders them, traceback included), its exceptions' str / repr / traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from pymedplum.hooks import RequestEvent
+from tests.qa.conftest import QA
+
+pytestmark = pytest.mark.anyio
+
+NAME = "Smith-PHI-4711"
+BIRTHDATE = "1911-11-11"
+
+
+def _rendered(caplog: pytest.LogCaptureFixture, logger: str) -> str:
+    """Every record of ``logger`` as a handler writes it: message, then any traceback."""
+    formatter = logging.Formatter("%(levelname)s %(name)s %(message)s")
+    return "\n".join(formatter.format(r) for r in caplog.records if r.name == logger)
+
+
+async def test_a_failing_audit_hook_is_logged_without_its_message(
+    qa: QA, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An audit sink's error quotes what it refused (the path, the search): the SDK's WARNING
+    # goes to the general logs, so it names the exception's type and where it was raised only.
+    def audit_sink_down(event: RequestEvent) -> None:
+        raise ValueError(f"sink refused {event.path}?{event.query_params}")
+
+    async def audit_sink_down_async(event: RequestEvent) -> None:
+        audit_sink_down(event)
+
+    hook: Any = audit_sink_down_async if qa.flavour == "async" else audit_sink_down
+    client = qa.client(on_request_complete=hook)
+    with caplog.at_level(logging.DEBUG):
+        result = await qa.call(
+            client, "search_resources", "Patient", {"name": NAME, "birthdate": BIRTHDATE}
+        )
+    assert result["resourceType"] == "Patient"  # the call's result is unaffected
+    text = _rendered(caplog, "pymedplum.hooks")
+    assert "on_request_complete hook raised ValueError" in text
+    assert "in audit_sink_down" in text  # where: the hook's own frame
+    assert NAME not in text and BIRTHDATE not in text
+    assert all(r.exc_info is None for r in caplog.records if r.name == "pymedplum.hooks")
