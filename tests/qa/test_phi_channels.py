@@ -46,3 +46,23 @@ async def test_a_failing_audit_hook_is_logged_without_its_message(
     assert "in audit_sink_down" in text  # where: the hook's own frame
     assert NAME not in text and BIRTHDATE not in text
     assert all(r.exc_info is None for r in caplog.records if r.name == "pymedplum.hooks")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        # a stray tab from user input at the end of a low-level search
+        (f"fhir/R4/Patient?name={NAME}&birthdate={BIRTHDATE}\t",
+         r"'\\t' at index \d+ \(in its query\)"),
+        (f"//other.test/fhir/R4/Patient?name={NAME}&birthdate={BIRTHDATE}",
+         r"got '//other.test/fhir/R4/Patient' \(query not shown\)"),
+    ],
+)  # fmt: skip
+async def test_a_refused_low_level_path_is_not_echoed_with_its_query(
+    qa: QA, path: str, expected: str
+) -> None:
+    client = qa.client()
+    with pytest.raises(ValueError, match=expected) as info:
+        await qa.call(client, "get", path)
+    assert NAME not in str(info.value) and BIRTHDATE not in str(info.value)
+    assert qa.requests == []

@@ -733,12 +733,18 @@ class SyncBaseClient:
 
     @staticmethod
     def _join(prefix: str, url: str) -> str:
-        path = url.split("?", 1)[0]
+        # Neither message shows the query: a search's values (a name, a birth date) are PHI.
+        path, query_sep, _ = url.partition("?")
         if "://" in path or path.startswith("//") or "\\" in path:
-            raise ValueError(f"expected a path relative to the base URL, got {url!r}")
+            shown = repr(path) + (" (query not shown)" if query_sep else "")
+            raise ValueError(f"expected a path relative to the base URL, got {shown}")
         if not url.isprintable():
             # httpx would refuse it with its own InvalidURL, after the call had started.
-            raise ValueError(f"path must not contain control characters, got {url!r}")
+            at = next(i for i, c in enumerate(url) if not c.isprintable())
+            raise ValueError(
+                f"path must not contain control characters, got {url[at]!r} at index {at}"
+                + (" (in its query)" if query_sep and at > len(path) else "")
+            )
         return prefix + url.lstrip("/")
 
     def _apply_before_request(self, call: _Call, json: Any) -> None:
