@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
 import pytest
 
+from pymedplum import NotFoundError
 from pymedplum.hooks import RequestEvent
 from tests.qa.conftest import QA
 
@@ -66,3 +68,29 @@ async def test_a_refused_low_level_path_is_not_echoed_with_its_query(
         await qa.call(client, "get", path)
     assert NAME not in str(info.value) and BIRTHDATE not in str(info.value)
     assert qa.requests == []
+
+
+async def test_nothing_logged_at_debug_carries_the_query_the_id_or_the_token(
+    qa: QA, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every logger at DEBUG (the SDK's, httpx's, httpcore's): the client's requests go straight
+    # to the transport, so httpx's own INFO line with the full URL is not written either.
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth2/token":
+            return httpx.Response(200, json={"access_token": "ISSUED-77", "expires_in": 3600})
+        if request.url.path.endswith("/Patient"):
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
+        return httpx.Response(404, json={"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "not-found", "diagnostics": f"no {NAME}"}]})  # fmt: skip
+
+    qa.handler = handler
+    client = qa.client(access_token=None, client_id="cid", client_secret="SECRET-88")
+    with caplog.at_level(logging.DEBUG):
+        await qa.call(client, "search_resources", "Patient", {"name": NAME, "birthdate": BIRTHDATE})
+        with pytest.raises(NotFoundError):
+            await qa.call(client, "read_resource", "Patient", "pid-4711")
+    names = {r.name for r in caplog.records}
+    assert {"pymedplum.auth", "httpx"} <= names  # both did log (httpx: the token request)
+    text = "\n".join(logging.Formatter("%(name)s %(message)s").format(r) for r in caplog.records)
+    for value in (NAME, BIRTHDATE, "pid-4711", "ISSUED-77", "SECRET-88"):
+        assert value not in text
