@@ -78,15 +78,33 @@ def _drop_credentials(response: httpx.Response) -> None:
         request = response.request
     except RuntimeError:  # a response built without a request
         return
-    drop_request_credentials(request)
+    response.request = detached_request(request)
+
+
+_CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization")
 
 
 def drop_request_credentials(request: httpx.Request) -> None:
     """Remove the credential headers from a request that travels inside an exception (a
     response's, or a transport error's): the one list of them, for every error path."""
-    for name in ("Authorization", "Proxy-Authorization"):
+    for name in _CREDENTIAL_HEADERS:
         if name in request.headers:
             del request.headers[name]
+
+
+def detached_request(request: httpx.Request) -> httpx.Request:
+    """A copy of ``request`` to travel inside an exception: its method, URL and headers, without
+    the credential headers and without its body.
+
+    A body can hold secrets the SDK cannot tell apart from data (a password posted to
+    ``auth/login``, a ``client_secret`` or refresh token in a form posted to ``oauth2/token``,
+    the client's own token request) and exceptions get logged, pickled (task queues,
+    multiprocessing) and shown; the caller has the body it sent."""
+    import httpx  # at call time: the module imports httpx only for type checking
+
+    dropped = {name.lower() for name in _CREDENTIAL_HEADERS} | {"content-length"}
+    headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in dropped]
+    return httpx.Request(request.method, request.url, headers=headers)
 
 
 class MedplumError(Exception):

@@ -4,12 +4,13 @@ handler renders them, traceback included), its exceptions' str / repr / tracebac
 from __future__ import annotations
 
 import logging
+import pickle
 from typing import Any
 
 import httpx
 import pytest
 
-from pymedplum import NotFoundError
+from pymedplum import MedplumError, NotFoundError, RetryPolicy
 from pymedplum.hooks import RequestEvent
 from tests.qa.conftest import QA
 
@@ -94,3 +95,37 @@ async def test_nothing_logged_at_debug_carries_the_query_the_id_or_the_token(
     text = "\n".join(logging.Formatter("%(name)s %(message)s").format(r) for r in caplog.records)
     for value in (NAME, BIRTHDATE, "pid-4711", "ISSUED-77", "SECRET-88"):
         assert value not in text
+
+
+TOKEN_EXCHANGE = {"grant_type": "refresh_token", "refresh_token": "REFRESH-SEKRET-5",
+                  "client_secret": "CLIENT-SEKRET-6"}  # fmt: skip
+
+
+@pytest.mark.parametrize("answer", ["400", "500", "200-html", "connect-error"])
+async def test_a_request_inside_an_exception_has_no_body(qa: QA, answer: str) -> None:
+    # A form posted with the low-level post (a token exchange, a password to auth/login) holds
+    # secrets the SDK cannot tell from data; exceptions get pickled (task queues) and shown.
+    def handler(request: httpx.Request) -> httpx.Response:
+        if answer == "connect-error":
+            raise httpx.ConnectError("refused", request=request)
+        if answer == "200-html":
+            return httpx.Response(200, text="<html>signed in</html>")
+        return httpx.Response(int(answer), json={"error": "invalid_grant"})
+
+    qa.handler = handler
+    events: list[RequestEvent] = []
+    client = qa.client(on_request_complete=events.append, retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(MedplumError) as info:
+        await qa.call(client, "post", "oauth2/token", data=TOKEN_EXCHANGE)
+    assert b"REFRESH-SEKRET-5" in qa.requests[-1].content  # it was sent
+    exc = info.value
+    carried = [e.request if isinstance(e, httpx.RequestError) else e.response.request
+               for e in (exc, exc.__cause__, *(a.exception for a in events[-1].attempts))
+               if isinstance(e, (httpx.RequestError, MedplumError)) and
+               (isinstance(e, httpx.RequestError) or e.response is not None)]  # fmt: skip
+    assert carried
+    for request in carried:
+        assert request.content == b"" and request.url.path == "/oauth2/token"
+        assert "authorization" not in request.headers
+    for flattened in (pickle.dumps(exc), pickle.dumps(events[-1].attempts[-1].exception)):
+        assert b"SEKRET" not in flattened

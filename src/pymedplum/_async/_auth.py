@@ -14,7 +14,11 @@ import httpx
 from pymedplum._async import _synchronization
 from pymedplum._retry import retry_after_seconds
 from pymedplum._serialization import json_or_none
-from pymedplum.exceptions import AuthenticationError, TokenRefreshCooldownError
+from pymedplum.exceptions import (
+    AuthenticationError,
+    TokenRefreshCooldownError,
+    detached_request,
+)
 from pymedplum.hooks import RequestAttempt, RequestEvent
 
 logger = logging.getLogger("pymedplum.auth")
@@ -157,7 +161,7 @@ class AsyncTokenManager:
                 )
             except httpx.HTTPError as exc:
                 if isinstance(exc, httpx.RequestError) and exc._request is not None:
-                    exc.request = _without_secret(exc.request)
+                    exc.request = detached_request(exc.request)
                 error = AuthenticationError(
                     f"client-credentials token request to {self._token_url} failed: "
                     f"{type(exc).__name__}; check base_url and that the server is reachable",
@@ -168,7 +172,7 @@ class AsyncTokenManager:
             status = response.status_code
             server_wait = _server_wait(response)
             # The request body holds the client secret; the response travels in exceptions.
-            response.request = _without_secret(response.request)
+            response.request = detached_request(response.request)
             token, expires_in, error = self._read(response)
             if error is not None:
                 raise error
@@ -299,12 +303,6 @@ def is_header_safe(token: str) -> bool:
     ending in a space (HTTP refuses whitespace at the end of a field value: every call would
     fail as a retried NetworkError)."""
     return token.isascii() and token.isprintable() and not token.endswith(" ")
-
-
-def _without_secret(request: httpx.Request) -> httpx.Request:
-    """A copy of a token request without its form body (it carries ``client_secret``)."""
-    headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"]
-    return httpx.Request(request.method, request.url, headers=headers)
 
 
 def _server_wait(response: httpx.Response) -> float:

@@ -46,6 +46,7 @@ from pymedplum.exceptions import (
     NetworkError,
     OperationOutcomeError,
     UnsafeRedirectError,
+    detached_request,
     drop_request_credentials,
     error_for_status,
 )
@@ -862,6 +863,7 @@ class AsyncBaseClient:
                 # broken Content-Encoding), which arrives after the server processed the request.
                 # The exception reaches hooks (RequestAttempt) even when the call is retried.
                 drop_request_credentials(request)
+                exc.request = detached_request(request)  # the body stays out of exceptions too
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
                 )
