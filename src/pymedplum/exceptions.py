@@ -352,6 +352,11 @@ class BundleEntryError(MedplumError):
         noun = "entry" if len(self.entries) == 1 else "entries"
         super().__init__(f"{len(self.entries)} bundle {noun} failed ({summary})")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle (multiprocessing, task queues) rebuilds from args, which hold only the
+        # message: __init__ takes the entries.
+        return (type(self), (self.entries,), self.__dict__)
+
     def sanitize_for_logging(self) -> dict[str, object]:
         """A PHI-free dict for logs: the failed entries' indices and status codes."""
         return {

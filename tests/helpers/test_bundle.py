@@ -376,6 +376,18 @@ def test_bundle_entry_error_log_form_has_no_outcome() -> None:
     }
 
 
+def test_bundle_entry_error_survives_pickling() -> None:
+    # A worker process or task queue sends the exception pickled: rebuilt from its message,
+    # it failed with AttributeError ('str' object has no attribute 'status_code').
+    import pickle
+
+    with pytest.raises(BundleEntryError) as info:
+        FHIRBundle(MIXED).raise_for_entry_errors()
+    again = pickle.loads(pickle.dumps(info.value))
+    assert str(again) == str(info.value) and again.entries == info.value.entries
+    assert again.sanitize_for_logging() == info.value.sanitize_for_logging()
+
+
 def test_raise_for_entry_errors_passes_when_all_ok() -> None:
     ok = response({"response": {"status": "201 Created"}}, {"response": {"status": "200 OK"}})
     FHIRBundle(ok).raise_for_entry_errors()
