@@ -39,3 +39,64 @@ def is_resource_type(value: object) -> TypeGuard[str]:
 def is_relative_reference(value: object) -> TypeGuard[str]:
     """Whether ``value`` is a str of the form ``Type/id`` (no version, no base URL)."""
     return isinstance(value, str) and _REFERENCE.fullmatch(value) is not None
+
+
+# --- describing a value that breaks a rule, without showing it ------------------------------
+# A value passed as an id or reference by mistake is often an identifier (an MRN), a name or a
+# search (PHI), and exception messages end up in logs: the messages say what is wrong with it
+# (its length, the first character not allowed) and never repeat it.
+
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.")
+_ID_HINTS = {
+    "/": ": pass the id alone, not a 'Type/id' reference",
+    "|": ": an identifier (system|value) is found by a search (identifier=...), not by id",
+    "?": ": a search query is not an id",
+}
+
+
+def _characters(value: str) -> str:
+    return "1 character" if len(value) == 1 else f"{len(value)} characters"
+
+
+def describe_not_id(value: str) -> str:
+    """Why ``value`` is not a FHIR id (its length and first character not allowed, with a hint
+    for the usual mistakes), never the value."""
+    if not value:
+        return "an empty str"
+    if set(value) == {"."}:
+        return f"{len(value)} dots only"
+    for index, char in enumerate(value):
+        if char not in _ID_CHARS:
+            hint = _ID_HINTS.get(char, "")
+            return f"{_characters(value)}, {char!r} at index {index} not allowed{hint}"
+    return f"{_characters(value)} (64 at most)"
+
+
+def describe_not_type(value: str) -> str:
+    """Why ``value`` is not a resource type name, never the value (the type part of a broken
+    reference may be anything)."""
+    if not value:
+        return "an empty str"
+    if not ("A" <= value[0] <= "Z"):
+        return f"{_characters(value)}, not starting with an upper-case letter"
+    for index, char in enumerate(value):
+        if not (char.isascii() and char.isalpha()):
+            return f"{_characters(value)}, {char!r} at index {index} not allowed"
+    return f"{_characters(value)} (255 at most)"
+
+
+def describe_not_reference(value: str) -> str:
+    """Why ``value`` is not a ``Type/id`` reference, never the value: its type is named only
+    when it is a resource type name, its id described as :func:`describe_not_id` does."""
+    resource_type, slash, resource_id = value.partition("/")
+    if not value:
+        return "an empty str"
+    if not slash:
+        return f"{_characters(value)} without a '/'"
+    if not is_resource_type(resource_type):
+        return f"a type part that is not a resource type name ({describe_not_type(resource_type)})"
+    if not resource_id:
+        return f"a reference to {resource_type} without an id"
+    if "/" in resource_id:
+        return f"a reference to {resource_type} with more than one '/'"
+    return f"a reference to {resource_type} whose id has {describe_not_id(resource_id)}"

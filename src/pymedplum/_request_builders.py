@@ -24,7 +24,10 @@ from pymedplum._fhir_rules import (
     ID_PATTERN,
     ID_RULE,
     RESOURCE_TYPE_RULE,
+    describe_not_id,
+    describe_not_reference,
     is_fhir_id,
+    is_relative_reference,
     is_resource_type,
 )
 from pymedplum._security import Origin, check_same_origin
@@ -63,7 +66,8 @@ def check_id(arg: str, value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
     if not is_fhir_id(value) or set(value) == {"."}:
-        raise ValueError(f"{arg} must be {ID_RULE}, not only dots, got {value!r}")
+        # Described, not shown: an MRN or a name passed as an id is PHI (see describe_not_id).
+        raise ValueError(f"{arg} must be {ID_RULE}, not only dots, got {describe_not_id(value)}")
     return value
 
 
@@ -107,8 +111,10 @@ def split_reference(arg: str, reference: object) -> tuple[str, str]:
         raise TypeError(
             f"{arg} must be a reference str like 'Patient/123', got {type(reference).__name__}"
         )
-    if reference.count("/") != 1:
-        raise ValueError(f"{arg} must be a reference like 'Patient/123', got {reference!r}")
+    if not is_relative_reference(reference):
+        raise ValueError(
+            f"{arg} must be a reference like 'Patient/123', got {describe_not_reference(reference)}"
+        )
     resource_type, resource_id = reference.split("/")
     return check_resource_type(arg, resource_type), check_id(arg, resource_id)
 
@@ -571,7 +577,8 @@ def account_references(accounts: str | Iterable[str], arg: str = "accounts") -> 
         # reference (Medplum stores meta.accounts as given).
         if not is_resource_type(resource_type) or not is_fhir_id(resource_id):
             raise ValueError(
-                f"{arg}[{index}] must be a reference like 'Organization/abc', got {ref!r}"
+                f"{arg}[{index}] must be a reference like 'Organization/abc', got "
+                + describe_not_reference(ref)
             )
     return refs
 

@@ -129,3 +129,46 @@ async def test_a_request_inside_an_exception_has_no_body(qa: QA, answer: str) ->
         assert "authorization" not in request.headers
     for flattened in (pickle.dumps(exc), pickle.dumps(events[-1].attempts[-1].exception)):
         assert b"SEKRET" not in flattened
+
+
+MRN = "MRN|4711-0815"
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "named"),
+    [
+        ("read_resource", ("Patient", MRN), {}, r"^resource_id .*'\|' at index 3 not allowed"),
+        ("delete_resource", ("Patient", f"{NAME} {BIRTHDATE}"), {}, r"^resource_id "),
+        ("export_ccda", (f"Patient/{NAME}",), {}, r"^patient_id .*pass the id alone"),
+        ("set_accounts", (f"Patient/{NAME} {BIRTHDATE}", ["Organization/o1"]), {},
+         r"^resource_ref .*a reference to Patient whose id has"),
+        ("create_resource", ({"resourceType": "Patient"},), {"accounts": [f"{NAME} {BIRTHDATE}"]},
+         r"^accounts\[0\] "),
+    ],
+)  # fmt: skip
+async def test_a_refused_id_or_reference_is_described_not_repeated(
+    qa: QA, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], named: str
+) -> None:
+    # An MRN, a name or a birth date passed where an id belongs is PHI, and messages are logged.
+    client = qa.client()
+    with pytest.raises(ValueError, match=named) as info:
+        await qa.call(client, method, *args, **kwargs)
+    for value in (NAME, BIRTHDATE, "4711"):
+        assert value not in str(info.value)
+    assert qa.requests == []
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [f"Patient?identifier={MRN}", f"Patient/{MRN}", f"Patient/{NAME} {BIRTHDATE}", MRN],
+)
+def test_parse_reference_describes_the_reference_without_repeating_it(reference: str) -> None:
+    from pymedplum import build_reference, parse_reference
+
+    with pytest.raises(ValueError, match=r"^reference") as info:
+        parse_reference(reference)
+    with pytest.raises(ValueError, match=r"^resource_id") as built:
+        build_reference("Patient", reference.partition("/")[2] or reference)
+    for message in (str(info.value), str(built.value)):
+        for value in (NAME, BIRTHDATE, "4711"):
+            assert value not in message

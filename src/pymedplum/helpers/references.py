@@ -6,7 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pymedplum._fhir_rules import ID_RULE, RESOURCE_TYPE_RULE, is_fhir_id, is_resource_type
+from pymedplum._fhir_rules import (
+    ID_RULE,
+    RESOURCE_TYPE_RULE,
+    describe_not_id,
+    describe_not_reference,
+    describe_not_type,
+    is_fhir_id,
+    is_resource_type,
+)
 from pymedplum._serialization import as_fhir_dict
 
 __all__ = ["build_reference", "parse_reference", "resolve_id"]
@@ -43,18 +51,29 @@ def parse_reference(reference: str) -> tuple[str, str]:
         raise TypeError(f"reference must be a str, got {type(reference).__name__}")
     if not reference:
         raise ValueError("reference must not be empty")
-    if "/" not in reference:
-        raise ValueError(f"reference must look like 'Type/id', got {reference!r}")
+    # The messages describe the reference, never show it: an id or a search is PHI.
     if "?" in reference:
-        raise ValueError(f"reference is a conditional (search) reference: {reference!r}")
+        # Its query (identifier=mrn|123) is PHI: only a resource type before it is named.
+        before = reference.partition("?")[0].rpartition("/")[2]
+        what = f" to {before}" if is_resource_type(before) else ""
+        raise ValueError(
+            f"reference is a conditional (search) reference{what}, not 'Type/id' (its query "
+            "is not shown)"
+        )
+    if "/" not in reference:
+        raise ValueError(
+            f"reference must look like 'Type/id', got {describe_not_reference(reference)}"
+        )
     resource_type, _, resource_id = _strip_history(reference).rpartition("/")
     resource_type = resource_type.rpartition("/")[2]
     if not resource_type or not resource_id:
-        raise ValueError(f"reference must look like 'Type/id', got {reference!r}")
+        raise ValueError("reference must look like 'Type/id', got an empty type or id")
     if not is_resource_type(resource_type):
-        raise ValueError(f"reference type must be {RESOURCE_TYPE_RULE}, got {reference!r}")
+        raise ValueError(
+            f"reference type must be {RESOURCE_TYPE_RULE}, got {describe_not_type(resource_type)}"
+        )
     if not is_fhir_id(resource_id):
-        raise ValueError(f"reference id must be {ID_RULE}, got {reference!r}")
+        raise ValueError(f"reference id must be {ID_RULE}, got {describe_not_id(resource_id)}")
     return resource_type, resource_id
 
 
@@ -73,16 +92,16 @@ def build_reference(resource_type: str, resource_id: str) -> str:
         >>> build_reference("Patient", "123")
         'Patient/123'
     """
-    for name, value, valid, rule in (
-        ("resource_type", resource_type, is_resource_type, RESOURCE_TYPE_RULE),
-        ("resource_id", resource_id, is_fhir_id, ID_RULE),
+    for name, value, valid, rule, describe in (
+        ("resource_type", resource_type, is_resource_type, RESOURCE_TYPE_RULE, describe_not_type),
+        ("resource_id", resource_id, is_fhir_id, ID_RULE, describe_not_id),
     ):
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a str, got {type(value).__name__}")
         if not value:
             raise ValueError(f"{name} must not be empty")
         if not valid(value):
-            raise ValueError(f"{name} must be {rule}, got {value!r}")
+            raise ValueError(f"{name} must be {rule}, got {describe(value)}")
     return f"{resource_type}/{resource_id}"
 
 
