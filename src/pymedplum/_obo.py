@@ -16,7 +16,12 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from pymedplum._fhir_rules import is_fhir_id, is_relative_reference
+from pymedplum._fhir_rules import (
+    describe_not_id,
+    describe_not_reference,
+    is_fhir_id,
+    is_relative_reference,
+)
 
 OwnerT = TypeVar("OwnerT")
 
@@ -34,9 +39,11 @@ def normalize_membership(membership: object, *, argument: str = "membership") ->
             return text
         if is_fhir_id(text):
             return f"ProjectMembership/{text}"
+        # Described, not shown: a profile reference (Patient/...) may be what was meant.
+        got = describe_not_reference(text) if "/" in text else describe_not_id(text)
         raise ValueError(
             f"{argument} must be a ProjectMembership id or a reference like "
-            f"'ProjectMembership/<id>', got {membership!r}"
+            f"'ProjectMembership/<id>', got {got}"
         )
     if isinstance(membership, Mapping):
         resource_type: Any = membership.get("resourceType")

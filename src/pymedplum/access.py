@@ -23,7 +23,14 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
-from pymedplum._fhir_rules import ID_RULE, is_fhir_id, is_relative_reference
+from pymedplum._fhir_rules import (
+    ID_RULE,
+    describe_not_id,
+    describe_not_reference,
+    is_fhir_id,
+    is_relative_reference,
+    is_resource_type,
+)
 from pymedplum._serialization import as_fhir_dict
 
 __all__ = [
@@ -171,12 +178,17 @@ def _bare_id(value: str, resource_type: str, argument: str) -> str:
         found_id = text
     else:
         found_type, _, found_id = text.partition("/")
+        # The messages describe the value, never show it (see describe_not_id).
         if found_type != resource_type:
-            raise ValueError(f"{argument} must reference {resource_type}, got {found_type!r}")
+            got = repr(found_type) if is_resource_type(found_type) else describe_not_reference(text)
+            raise ValueError(f"{argument} must reference {resource_type}, got {got}")
         if not found_id or "/" in found_id:
-            raise ValueError(f"{argument} must look like '{resource_type}/<id>', got {value!r}")
+            raise ValueError(
+                f"{argument} must look like '{resource_type}/<id>', got "
+                + describe_not_reference(text)
+            )
     if not is_fhir_id(found_id):
-        raise ValueError(f"{argument} id must be {ID_RULE}, got {value!r}")
+        raise ValueError(f"{argument} id must be {ID_RULE}, got {describe_not_id(found_id)}")
     return found_id
 
 

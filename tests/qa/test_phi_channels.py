@@ -132,6 +132,7 @@ async def test_a_request_inside_an_exception_has_no_body(qa: QA, answer: str) ->
 
 
 MRN = "MRN|4711-0815"
+ENTRY = {"policy": {"reference": "AccessPolicy/ap1"}}
 
 
 @pytest.mark.parametrize(
@@ -144,6 +145,14 @@ MRN = "MRN|4711-0815"
          r"^resource_ref .*a reference to Patient whose id has"),
         ("create_resource", ({"resourceType": "Patient"},), {"accounts": [f"{NAME} {BIRTHDATE}"]},
          r"^accounts\[0\] "),
+        ("read_resource", ("Patient", "p1"), {"on_behalf_of": f"Patient/{NAME} {BIRTHDATE}"},
+         r"^on_behalf_of .*a reference to Patient whose id has"),
+        ("read_resource", ("Patient", "p1"), {"on_behalf_of": MRN}, r"^on_behalf_of .*'\|'"),
+        ("add_project_membership_access_entry", (f"Patient/{NAME}", ENTRY),
+         {"managed_policy_ids": {"ap1"}}, r"^membership_id must reference ProjectMembership"),
+        ("add_project_membership_access_entry", (f"ProjectMembership/{NAME} {BIRTHDATE}",
+          ENTRY),
+         {"managed_policy_ids": {"ap1"}}, r"^membership_id id must be"),
     ],
 )  # fmt: skip
 async def test_a_refused_id_or_reference_is_described_not_repeated(
