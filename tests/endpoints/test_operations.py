@@ -468,6 +468,18 @@ async def test_a_bulk_data_wait_that_times_out_says_it_is_still_running(
         await h.call("wait_for_async_job", outcome("informational", url), 1.0, 2.0)
 
 
+async def test_a_timeout_shows_the_job_status_only_when_it_is_a_code(
+    make: Any, clock: FakeClock
+) -> None:
+    # The message quoted whatever the answer's status held; an exception message is logged.
+    h = make(statuses("export of Smith, John 1970-01-01"))
+    with pytest.raises(TimeoutError) as info:
+        await h.call("wait_for_async_job", "j-1", 2.0, 5.0)
+    assert str(info.value) == (
+        "async job still in a state that is not a status code after 5.0 seconds"
+    )
+
+
 async def test_wait_times_out(make: Any, clock: FakeClock) -> None:
     h = make(statuses("active"))
     with pytest.raises(TimeoutError, match=r"^async job still 'active' after 5.0 seconds$"):

@@ -24,6 +24,8 @@ from pymedplum.endpoint_types import JobReference
 
 # The AsyncJob status URL Medplum hands out, after the FHIR base: job/<id>/status.
 _JOB_PATH = re.compile(f"job/({ID_PATTERN})/status")
+# A FHIR code as AsyncJob.status holds one (accepted, active, ...), safe for a message.
+_STATUS_CODE = re.compile(r"[a-z][a-z-]{0,39}")
 
 
 class JobOverrides(Dispatch):
@@ -81,4 +83,11 @@ def _state(status_code: int, status: dict[str, Any]) -> str:
     """How a job that is not done reads in the timeout message: its AsyncJob status, or, for a
     Bulk Data status URL (a 202 without a body), that it is still running."""
     state = status.get("status")
-    return repr(state) if state is not None else f"running (HTTP {status_code})"
+    if state is None:
+        return f"running (HTTP {status_code})"
+    # Only a code is shown (AsyncJob.status is one): the answer's text could be anything.
+    return (
+        repr(state)
+        if isinstance(state, str) and _STATUS_CODE.fullmatch(state)
+        else "in a state that is not a status code"
+    )
