@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import json
 import tracemalloc
 from collections.abc import Callable
@@ -11,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pymedplum import AsyncMedplumClient, MedplumClient
+from pymedplum import AsyncMedplumClient, MedplumClient, RetryPolicy
+from pymedplum.exceptions import NetworkError
 from pymedplum.hooks import RequestEvent
 
 from .conftest import BASE, FHIR, Patient
@@ -103,3 +105,101 @@ async def test_memory_stays_flat_while_paging(flavour: str, as_fhir: Any) -> Non
     assert total == 350 * 20 and len(events) == 350
     growth = marks[350 * 20 - 1] - marks[150 * 20]
     assert growth < 200 * 400, f"{growth} bytes kept over 200 pages"
+
+
+MB = 1024 * 1024
+
+
+class ChunkedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body arriving in 64 KB chunks, as from a socket (a MockTransport's arrives read);
+    ``fail_after`` chunks, it raises a ReadError instead (a connection lost midway)."""
+
+    def __init__(self, data: bytes, fail_after: int | None = None) -> None:
+        self.data = data
+        self.fail_after = fail_after
+        self.closed = False
+
+    def __iter__(self) -> Any:
+        view = memoryview(self.data)
+        for number, start in enumerate(range(0, len(self.data), 64 * 1024)):
+            if number == self.fail_after:
+                raise httpx.ReadError("connection lost")
+            yield bytes(view[start : start + 64 * 1024])
+
+    async def __aiter__(self) -> Any:
+        for chunk in self:
+            yield chunk
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class StreamingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Answers every request with ``body`` streamed; a request body is drained unjoined."""
+
+    def __init__(self, body: ChunkedBody) -> None:
+        self.body = body
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in request.stream:  # type: ignore[union-attr]
+            pass
+        return httpx.Response(200, stream=self.body)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        async for _ in request.stream:  # type: ignore[union-attr]
+            pass
+        return httpx.Response(200, stream=self.body)
+
+
+def streaming_client(flavour: str, body: ChunkedBody, hooked: bool) -> Any:
+    transport = StreamingTransport(body)
+    # An event hook makes the client send through httpx's own send() (the other read path).
+    hooks: dict[str, list[Any]] = {"response": [lambda r: None]} if hooked else {}
+    if flavour == "sync":
+        http: Any = httpx.Client(transport=transport, event_hooks=hooks)
+        return MedplumClient(BASE, access_token="t", http_client=http, retry=no_retry())
+    if hooked:
+        hooks = {"response": [async_noop]}
+    http = httpx.AsyncClient(transport=transport, event_hooks=hooks)
+    return AsyncMedplumClient(BASE, access_token="t", http_client=http, retry=no_retry())
+
+
+async def async_noop(response: httpx.Response) -> None:
+    pass
+
+
+def no_retry() -> RetryPolicy:
+    return RetryPolicy(max_attempts=1)
+
+
+async def call(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result
+
+
+@pytest.mark.parametrize("hooked", [False, True])
+async def test_a_large_download_is_held_once(flavour: str, hooked: bool) -> None:
+    # httpx's read() keeps the chunks in a list and joins them: a 20 MB Binary peaked at
+    # 40 MB (2.00x) on top of what was there; now one growing buffer (1.03x).
+    payload = bytes(range(256)) * (20 * MB // 256)
+    client = streaming_client(flavour, ChunkedBody(payload), hooked)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        content = await call(client.download_binary("b1"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert content == payload
+    assert peak < 1.3 * len(payload), f"peak {peak / len(payload):.2f}x the body"
+
+
+@pytest.mark.parametrize("hooked", [False, True])
+async def test_a_body_lost_midway_is_closed(flavour: str, hooked: bool) -> None:
+    body = ChunkedBody(bytes(MB), fail_after=3)
+    client = streaming_client(flavour, body, hooked)
+    with pytest.raises(NetworkError, match="ReadError"):
+        await call(client.download_binary("b1"))
+    assert body.closed

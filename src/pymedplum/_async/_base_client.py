@@ -8,6 +8,7 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 from __future__ import annotations
 
 import difflib
+import io
 import logging
 import math
 import os
@@ -1015,20 +1016,17 @@ class AsyncBaseClient:
         than the rest of the SDK together (docs/performance.md)."""
         if not self._direct:
             # Explicit: the caller's client may have been switched to follow redirects later.
-            return await self._http.send(request, follow_redirects=False)
-        transport = self._http._transport_for_url(request.url)
-        try:
-            response = await transport.handle_async_request(request)
-        except httpx.RequestError as exc:
-            if exc._request is None:  # as httpx.Client.send would have done
-                exc.request = request
-            raise
-        response.request = request
-        try:
-            await response.aread()
-        except BaseException:
-            await response.aclose()
-            raise
+            response = await self._http.send(request, follow_redirects=False, stream=True)
+        else:
+            transport = self._http._transport_for_url(request.url)
+            try:
+                response = await transport.handle_async_request(request)
+            except httpx.RequestError as exc:
+                if exc._request is None:  # as httpx.Client.send would have done
+                    exc.request = request
+                raise
+            response.request = request
+        await _read_body(response)
         return response
 
     # --- RequestEvent -----------------------------------------------------------------------
@@ -1138,6 +1136,25 @@ def _check_header(name: object, value: object) -> None:
         raise ValueError(
             f"header {name!r} has a control character or leading/trailing whitespace in its value"
         )
+
+
+async def _read_body(response: httpx.Response) -> None:
+    """Read the body into one growing buffer that becomes ``response.content``. httpx's
+    ``aread()`` keeps every chunk in a list and then joins them: two full copies of a large
+    body at its peak (a 50 MB Binary download took 100 MB); this takes one (plus the buffer's
+    1/8 headroom: ``BytesIO.getvalue()`` hands over its buffer without copying it). The
+    response is closed on any failure (a cancellation included), as ``aread()`` would."""
+    if response.is_stream_consumed:  # built with its body already read (a MockTransport's)
+        return
+    try:
+        buffer = io.BytesIO()
+        async for chunk in response.aiter_bytes():
+            buffer.write(chunk)
+        # What aread() sets (httpx 0.27 and 0.28): the body, read once.
+        response._content = buffer.getvalue()
+    except BaseException:
+        await response.aclose()
+        raise
 
 
 def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:
