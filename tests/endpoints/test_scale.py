@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import inspect
 import json
+import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,8 @@ import httpx
 import pytest
 
 from pymedplum import AsyncMedplumClient, MedplumClient, RetryPolicy
+from pymedplum._async import _auth as async_auth
+from pymedplum._sync import _auth as sync_auth
 from pymedplum.exceptions import NetworkError
 from pymedplum.hooks import RequestEvent
 
@@ -203,3 +206,71 @@ async def test_a_body_lost_midway_is_closed(flavour: str, hooked: bool) -> None:
     with pytest.raises(NetworkError, match="ReadError"):
         await call(client.download_binary("b1"))
     assert body.closed
+
+
+class Clock:
+    """The token manager's clock, moved by hand (its ``perf_counter`` stays real)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    perf_counter = staticmethod(time.perf_counter)
+
+
+async def test_a_long_paging_run_survives_token_expiry_a_failed_refresh_and_rate_limits(
+    flavour: str, monkeypatch: pytest.MonkeyPatch, no_sleep: list[float]
+) -> None:
+    # 40 pages, each one 100 s later on the token manager's clock: the 300 s tokens are
+    # refreshed every few pages. The fifth token request answers 503 (the token endpoint
+    # restarting), one page 429 with Retry-After and another 503: none of them may end an
+    # iteration that cannot be resumed.
+    clock = Clock()
+    monkeypatch.setattr(async_auth, "time", clock)
+    monkeypatch.setattr(sync_auth, "time", clock)
+    pages = cursor_pages(40)
+    token_requests: list[int] = []
+    page_requests: list[str] = []
+    issued: set[str] = set()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth2/token":
+            token_requests.append(len(page_requests))
+            if len(token_requests) == 5:
+                return httpx.Response(503, text="restarting")
+            token = f"token-{len(token_requests)}"
+            issued.add(token)
+            return httpx.Response(200, json={"access_token": token, "expires_in": 300})
+        assert request.headers["Authorization"].removeprefix("Bearer ") in issued
+        page_requests.append(str(request.url))
+        if len(page_requests) == 12:
+            return httpx.Response(429, headers={"Retry-After": "2"})
+        if len(page_requests) == 20:
+            return httpx.Response(503)
+        clock.now += 100
+        return pages(request)
+
+    events: list[RequestEvent] = []
+    transport = httpx.MockTransport(handler)
+    credentials = {
+        "client_id": "cid",
+        "client_secret": "secret",
+        "on_request_complete": events.append,
+    }
+    if flavour == "sync":
+        client: Any = MedplumClient(
+            BASE, http_client=httpx.Client(transport=transport), **credentials
+        )
+    else:
+        client = AsyncMedplumClient(
+            BASE, http_client=httpx.AsyncClient(transport=transport), **credentials
+        )
+    found = await _consume(client.search_resource_pages("Patient", {"_count": 20}), lambda i: None)
+    assert found == 40 * 20
+    assert len(page_requests) == 42  # 40 pages, two of them sent twice
+    assert 2.0 in no_sleep  # the page's Retry-After
+    token_events = [e for e in events if e.path == "/oauth2/token"]
+    assert [len(e.attempts) for e in token_events].count(2) == 1  # the 503, then the token
+    assert all(e.outcome == "success" for e in events)

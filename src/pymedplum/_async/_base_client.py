@@ -312,7 +312,7 @@ class AsyncBaseClient:
             client_secret=client_secret,
             access_token=access_token,
             cooldown=float(failed_refresh_cooldown),
-            max_server_wait=self.retry_policy.max_retry_after,
+            policy=self.retry_policy,
             emit=self._emit,
         )
         for name in self._http.headers:
