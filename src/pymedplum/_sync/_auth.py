@@ -156,12 +156,15 @@ class SyncTokenManager:
                 try:
                     token, expires_in, status = self._post(http)
                 except AuthenticationError as exc:
+                    duration = time.perf_counter() - t0
+                    delay = self._retry_delay(exc, len(attempts) + 1) if retry else None
+                    # As for a call's attempts: a retried one holds its transport error (None
+                    # for a retried answer), the last one the exception raised.
+                    cause = exc.__cause__ if isinstance(exc.__cause__, httpx.RequestError) else None
+                    seen = exc if delay is None else cause
                     attempts.append(
-                        RequestAttempt(
-                            len(attempts) + 1, exc.status_code, time.perf_counter() - t0, None, exc
-                        )
+                        RequestAttempt(len(attempts) + 1, exc.status_code, duration, None, seen)
                     )
-                    delay = self._retry_delay(exc, len(attempts)) if retry else None
                     if delay is None:
                         raise
                     _synchronization.sleep(delay)

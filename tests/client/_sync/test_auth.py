@@ -238,7 +238,9 @@ def test_a_transient_token_failure_is_retried(fake: FakeMedplum, sleeps: list[fl
     assert len(fake.token_requests) == 3 and len(sleeps) == 2
     token_event = next(e for e in events if e.path == "/oauth2/token")
     assert [a.status_code for a in token_event.attempts] == [503, None, 200]
-    assert isinstance(token_event.attempts[1].exception, AuthenticationError)
+    # As for a call: a retried answer has no exception, a retried transport failure its own.
+    assert token_event.attempts[0].exception is None
+    assert isinstance(token_event.attempts[1].exception, httpx.ConnectError)
     assert token_event.outcome == "success"
 
 
