@@ -31,6 +31,8 @@ from typing_extensions import Self, overload  # at run time: get_type_hints, get
 
 from pymedplum import _obo
 from pymedplum._request_builders import (
+    BODY_CHUNK,
+    ChunkedBody,
     binary_content,
     check_headers,
     check_hook_arity,
@@ -978,7 +980,7 @@ class SyncBaseClient:
                 headers["authorization"] = "Bearer " + token
             if call.obo is not None:
                 headers["x-medplum-on-behalf-of"] = call.obo
-            return httpx.Request(
+            request = httpx.Request(
                 call.method,
                 call.url,
                 params=call.params,
@@ -986,19 +988,25 @@ class SyncBaseClient:
                 content=call.body,
                 extensions={"timeout": (call.timeout or http.timeout).as_dict()},
             )
-        headers = dict(call.headers)
-        if token is not None:
-            _set_header(headers, "Authorization", "Bearer " + token)
-        if call.obo is not None:
-            _set_header(headers, _obo.OBO_HEADER, call.obo)
-        return http.build_request(
-            call.method,
-            call.url,
-            params=call.params,
-            headers=headers,
-            content=call.body,
-            timeout=call.timeout if call.timeout is not None else http.timeout,
-        )
+        else:
+            headers = dict(call.headers)
+            if token is not None:
+                _set_header(headers, "Authorization", "Bearer " + token)
+            if call.obo is not None:
+                _set_header(headers, _obo.OBO_HEADER, call.obo)
+            request = http.build_request(
+                call.method,
+                call.url,
+                params=call.params,
+                headers=headers,
+                content=call.body,
+                timeout=call.timeout if call.timeout is not None else http.timeout,
+            )
+        if call.body is not None and len(call.body) > BODY_CHUNK:
+            # Sent in slices (a large upload is not copied whole by the HTTP layer); the
+            # request keeps content and Content-Length from the bytes.
+            request.stream = ChunkedBody(call.body)
+        return request
 
     def _send_once(self, request: httpx.Request) -> httpx.Response:
         """One wire attempt, the body read. For a client without auth or event hooks the
