@@ -87,6 +87,27 @@ async def test_cancelling_the_task_fetching_the_token_lets_a_waiter_fetch_it() -
     await still_works(client)
 
 
+async def test_wait_for_timeout_during_a_token_retry_backoff() -> None:
+    # The token endpoint answered 503 and the refresh waits to ask again, holding the token
+    # lock: cancelled there, the lock is released, no cooldown starts, and the token event
+    # records the 503 and the cancellation.
+    fake = FakeMedplum()
+    fake.token_answers = [httpx.Response(503)]
+    events: list[RequestEvent] = []
+    client = make(
+        fake, on_request_complete=events.append, retry=RetryPolicy(backoff_base=5, max_backoff=5)
+    )
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(client.read_resource("Patient", "1"), 0.1)
+    token_event = events[0]
+    assert token_event.path == "/oauth2/token"
+    assert type(token_event.final_exception).__name__ == "CancelledError"
+    assert [a.status_code for a in token_event.attempts] == [503]
+    assert client._tokens._failed_until < 0
+    await still_works(client)
+    assert len(fake.token_requests) == 2
+
+
 async def test_wait_for_timeout_during_the_request() -> None:
     fake = FakeMedplum()
     events: list[RequestEvent] = []

@@ -92,7 +92,10 @@ def test_an_async_client_gets_a_pool_of_its_own_after_fork(server_url: str) -> N
     client = AsyncMedplumClient(
         server_url, client_id="cid", client_secret="cs", allow_insecure_http=True
     )
-    parent_port = asyncio.run(client.read_resource("Patient", "1"))["port"]
+    # The parent's loop stays open until its client is closed in it: a connection of a
+    # finished asyncio.run() loop cannot be closed any more (collected later, it warns).
+    loop = asyncio.new_event_loop()
+    parent_port = loop.run_until_complete(client.read_resource("Patient", "1"))["port"]
 
     def child_call() -> object:
         async def main() -> object:
@@ -101,8 +104,12 @@ def test_an_async_client_gets_a_pool_of_its_own_after_fork(server_url: str) -> N
 
         return asyncio.run(main())
 
-    child = in_child(child_call)
-    assert child.isdigit() and int(child) != parent_port
+    try:
+        child = in_child(child_call)
+        assert child.isdigit() and int(child) != parent_port
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.close()
 
 
 def test_a_caller_supplied_pool_is_refused_in_the_child(server_url: str) -> None:

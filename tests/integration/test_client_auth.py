@@ -136,7 +136,8 @@ async def test_failed_refresh_cools_down_then_recovers(make_api: Callable[..., A
     with pytest.raises(TokenRefreshCooldownError) as cooling:
         await api.call("search_resources", "Patient", {"_count": 1})
     assert 0 < cooling.value.retry_after <= 1.0
-    assert api.server.token_request_count() == start + 1  # the cooldown sent nothing
+    # The 503 was retried (RetryPolicy's 3 attempts); the cooldown sent nothing.
+    assert api.server.token_request_count() == start + 3
     api.server.restore_token_endpoint()
     await anyio.sleep(cooling.value.retry_after + 0.05)
     result = await api.call("search_resources", "Patient", {"_count": 1})

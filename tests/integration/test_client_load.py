@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sdk_clients import TOKEN_PATH, Api, MedplumServer, build_client, unique
 
+from pymedplum import NotFoundError
 from pymedplum.hooks import RequestEvent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("error::ResourceWarning")]
@@ -141,3 +142,46 @@ async def test_async_calls_cancelled_mid_flight_leave_the_client_working(
         finally:
             medplum_server.reset()
         assert (await client.read_resource("Patient", pid))["id"] == pid
+
+
+async def test_one_connection_serves_a_long_run_of_calls(
+    make_api: Callable[..., Api], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long-running job on one client: reads, errors (404s), token refreshes, paging and a
+    # paging loop left early all go over the one pooled connection; none opens another.
+    import httpcore
+
+    connects: list[str] = []
+    sync_connect = httpcore._backends.sync.SyncBackend.connect_tcp
+    async_connect = httpcore._backends.anyio.AnyIOBackend.connect_tcp
+
+    def counted_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
+        connects.append("sync")
+        return sync_connect(self, *args, **kwargs)
+
+    async def counted_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+        connects.append("async")
+        return await async_connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpcore._backends.sync.SyncBackend, "connect_tcp", counted_sync)
+    monkeypatch.setattr(httpcore._backends.anyio.AnyIOBackend, "connect_tcp", counted_async)
+    api = make_api()
+    tag = unique("conn")
+    for _ in range(3):
+        await api.call("create_resource", {"resourceType": "Patient", "name": [{"family": tag}]})
+    for i in range(60):
+        await api.call("search_one", "Patient", {"family": tag})
+        if i % 20 == 0:
+            api.client._tokens.expire()
+            with pytest.raises(NotFoundError):
+                await api.call("read_resource", "Patient", unique("missing"))
+    assert (
+        len(await api.collect("search_resource_pages", "Patient", {"family": tag, "_count": 1}))
+        == 3
+    )
+    iterator = api.iterate("search_resource_pages", "Patient", {"family": tag, "_count": 1})
+    first = await (iterator.__anext__() if api.is_async else asyncio.sleep(0, next(iterator)))
+    assert first["resourceType"] == "Patient"
+    if api.is_async:
+        await iterator.aclose()
+    assert len(connects) == 1

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import httpx
 
-from pymedplum._retry import retry_after_seconds
+from pymedplum._retry import RetryPolicy, retry_after_seconds
 from pymedplum._serialization import json_or_none
 from pymedplum._sync import _synchronization
 from pymedplum.exceptions import (
@@ -46,7 +46,7 @@ class SyncTokenManager:
         client_secret: str | None,
         access_token: str | None,
         cooldown: float,
-        max_server_wait: float,
+        policy: RetryPolicy,
         emit: Callable[[RequestEvent], None],
     ) -> None:
         self._token_url = token_url
@@ -63,7 +63,8 @@ class SyncTokenManager:
             else (None, -math.inf, -math.inf)
         )
         self._cooldown = cooldown
-        self._max_server_wait = max_server_wait
+        # Retries of the token request, and the cap of a cooldown the server asks for.
+        self._policy = policy
         self._failed_until = -math.inf
         self._lock = _synchronization.SyncLock()
         self._emit = emit
@@ -97,8 +98,9 @@ class SyncTokenManager:
                 token, refresh_at, expires_at = self._state
                 if token is not None and time.monotonic() < refresh_at:
                     return token
+                early = token is not None and time.monotonic() < expires_at
                 try:
-                    return self._fetch(http, events)
+                    return self._fetch(http, events, retry=not early)
                 except (AuthenticationError, TokenRefreshCooldownError) as exc:
                     if token is None or time.monotonic() >= expires_at:
                         raise
@@ -137,54 +139,59 @@ class SyncTokenManager:
         for event in events:
             self._emit(event)
 
-    def _fetch(self, http: httpx.Client, events: list[RequestEvent]) -> str:
+    def _fetch(self, http: httpx.Client, events: list[RequestEvent], *, retry: bool = True) -> str:
         """Fetch and store a new token (the caller holds the lock); the token request's
-        RequestEvent goes into ``events`` for the caller to emit once the lock is released."""
+        RequestEvent goes into ``events`` for the caller to emit once the lock is released.
+
+        With ``retry``, a transient failure (no connection, a 502-504, a 429 whose wait is
+        within ``max_retry_after``) is retried under the client's RetryPolicy, as a replay-safe
+        API call is: a long paging run whose token expires while the token endpoint restarts
+        must not end there (its iterator cannot be resumed). Sending the credentials again only
+        issues another token. Not for an early refresh: the current token is still good."""
         now = time.monotonic()
         if now < self._failed_until:
             raise TokenRefreshCooldownError(retry_after=self._failed_until - now)
         started_at = datetime.now(timezone.utc)
-        t0 = time.perf_counter()
-        status: int | None = None
-        server_wait = 0.0  # how long the token endpoint asked us to stay away (429/503)
+        attempts: list[RequestAttempt] = []
         error: BaseException | None = None
         try:
-            try:
-                response = http.post(
-                    self._token_url,
-                    data={
-                        "grant_type": "client_credentials",
-                        "client_id": self._client_id or "",
-                        "client_secret": self._client_secret or "",
-                    },
-                    headers={"Accept": "application/json"},
-                    follow_redirects=False,  # the client secret must not travel anywhere else
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    token, expires_in, status = self._post(http)
+                except AuthenticationError as exc:
+                    duration = time.perf_counter() - t0
+                    delay = self._retry_delay(exc, len(attempts) + 1) if retry else None
+                    # As for a call's attempts: a retried one holds its transport error (None
+                    # for a retried answer), the last one the exception raised.
+                    cause = exc.__cause__ if isinstance(exc.__cause__, httpx.RequestError) else None
+                    seen = exc if delay is None else cause
+                    attempts.append(
+                        RequestAttempt(len(attempts) + 1, exc.status_code, duration, None, seen)
+                    )
+                    if delay is None:
+                        raise
+                    _synchronization.sleep(delay)
+                    continue
+                except BaseException as exc:  # cancelled mid-request: the attempt is recorded
+                    attempts.append(
+                        RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, None, exc)
+                    )
+                    raise
+                attempts.append(
+                    RequestAttempt(len(attempts) + 1, status, time.perf_counter() - t0, None)
                 )
-            except httpx.HTTPError as exc:
-                if isinstance(exc, httpx.RequestError) and exc._request is not None:
-                    exc.request = detached_request(exc.request)
-                error = AuthenticationError(
-                    f"client-credentials token request to {self._token_url} failed: "
-                    f"{type(exc).__name__}; check base_url and that the server is reachable",
-                    method="POST",
-                    path_template=self._token_path,
-                )
-                raise error from exc
-            status = response.status_code
-            server_wait = _server_wait(response)
-            # The request body holds the client secret; the response travels in exceptions.
-            response.request = detached_request(response.request)
-            token, expires_in, error = self._read(response)
-            if error is not None:
-                raise error
+                break
         except Exception as exc:
             # A cancelled caller (BaseException) is not a failed refresh: no cooldown then.
-            error = error if error is not None else exc
+            error = exc
             # The cooldown, or longer when a rate-limited token endpoint says when to return:
             # asking earlier would only be refused again (Medplum limits logins per minute).
-            # Not past max_server_wait: a proxy's "Retry-After: 99999999" would otherwise lock
+            # Not past max_retry_after: a proxy's "Retry-After: 99999999" would otherwise lock
             # the client out of every call for years, whatever the server's state.
-            cooldown = max(self._cooldown, min(server_wait, self._max_server_wait))
+            response = getattr(exc, "response", None)
+            server_wait = _server_wait(response) if isinstance(response, httpx.Response) else 0.0
+            cooldown = max(self._cooldown, min(server_wait, self._policy.max_retry_after))
             self._failed_until = time.monotonic() + cooldown
             logger.warning(
                 "token request failed (%s); further refreshes wait %.2fs",
@@ -196,7 +203,7 @@ class SyncTokenManager:
             error = exc
             raise
         finally:
-            events.append(self._event(started_at, time.perf_counter() - t0, status, error))
+            events.append(self._event(started_at, attempts, error))
         lifetime = expires_in if expires_in is not None else math.inf
         margin = min(REFRESH_MARGIN_SECONDS, lifetime / 2)
         fetched_at = time.monotonic()
@@ -204,6 +211,46 @@ class SyncTokenManager:
         self._failed_until = -math.inf
         logger.debug("token acquired (expires in %s s)", expires_in)
         return token
+
+    def _post(self, http: httpx.Client) -> tuple[str, float | None, int]:
+        """One token request: ``(token, lifetime, status)``, or AuthenticationError (its
+        ``__cause__`` the httpx error when the endpoint could not be reached)."""
+        try:
+            response = http.post(
+                self._token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self._client_id or "",
+                    "client_secret": self._client_secret or "",
+                },
+                headers={"Accept": "application/json"},
+                follow_redirects=False,  # the client secret must not travel anywhere else
+            )
+        except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.RequestError) and exc._request is not None:
+                exc.request = detached_request(exc.request)
+            raise AuthenticationError(
+                f"client-credentials token request to {self._token_url} failed: "
+                f"{type(exc).__name__}; check base_url and that the server is reachable",
+                method="POST",
+                path_template=self._token_path,
+            ) from exc
+        # The request body holds the client secret; the response travels in exceptions.
+        response.request = detached_request(response.request)
+        token, expires_in, error = self._read(response)
+        if error is not None:
+            raise error
+        return token, expires_in, response.status_code
+
+    def _retry_delay(self, exc: AuthenticationError, attempt: int) -> float | None:
+        """Seconds to wait before sending the token request again, or ``None``."""
+        cause = exc.__cause__
+        if isinstance(cause, httpx.RequestError):
+            return self._policy.delay_for_error(cause, attempt, replay_safe=True)
+        if isinstance(exc.response, httpx.Response) and exc.status_code is not None:
+            wait = retry_after_seconds(exc.response)
+            return self._policy.delay_for_status(exc.status_code, wait, attempt, replay_safe=True)
+        return None
 
     def _read(
         self, response: httpx.Response
@@ -274,12 +321,9 @@ class SyncTokenManager:
         return token, lifetime, None
 
     def _event(
-        self,
-        started_at: datetime,
-        duration: float,
-        status: int | None,
-        error: BaseException | None,
+        self, started_at: datetime, attempts: list[RequestAttempt], error: BaseException | None
     ) -> RequestEvent:
+        status = attempts[-1].status_code if attempts else None
         return RequestEvent(
             method="POST",
             path=self._token_path,
@@ -290,7 +334,7 @@ class SyncTokenManager:
             operation=None,
             started_at=started_at,
             ended_at=datetime.now(timezone.utc),
-            attempts=[RequestAttempt(1, status, duration, None, error)],
+            attempts=attempts,
             final_status_code=status,
             final_exception=error,
             action=None,

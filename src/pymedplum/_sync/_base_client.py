@@ -10,6 +10,7 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 from __future__ import annotations
 
 import difflib
+import io
 import logging
 import math
 import os
@@ -30,6 +31,8 @@ from typing_extensions import Self, overload  # at run time: get_type_hints, get
 
 from pymedplum import _obo
 from pymedplum._request_builders import (
+    BODY_CHUNK,
+    ChunkedBody,
     binary_content,
     check_headers,
     check_hook_arity,
@@ -311,7 +314,7 @@ class SyncBaseClient:
             client_secret=client_secret,
             access_token=access_token,
             cooldown=float(failed_refresh_cooldown),
-            max_server_wait=self.retry_policy.max_retry_after,
+            policy=self.retry_policy,
             emit=self._emit,
         )
         for name in self._http.headers:
@@ -986,7 +989,7 @@ class SyncBaseClient:
                 headers["authorization"] = "Bearer " + token
             if call.obo is not None:
                 headers["x-medplum-on-behalf-of"] = call.obo
-            return httpx.Request(
+            request = httpx.Request(
                 call.method,
                 call.url,
                 params=call.params,
@@ -994,19 +997,25 @@ class SyncBaseClient:
                 content=call.body,
                 extensions={"timeout": (call.timeout or http.timeout).as_dict()},
             )
-        headers = dict(call.headers)
-        if token is not None:
-            _set_header(headers, "Authorization", "Bearer " + token)
-        if call.obo is not None:
-            _set_header(headers, _obo.OBO_HEADER, call.obo)
-        return http.build_request(
-            call.method,
-            call.url,
-            params=call.params,
-            headers=headers,
-            content=call.body,
-            timeout=call.timeout if call.timeout is not None else http.timeout,
-        )
+        else:
+            headers = dict(call.headers)
+            if token is not None:
+                _set_header(headers, "Authorization", "Bearer " + token)
+            if call.obo is not None:
+                _set_header(headers, _obo.OBO_HEADER, call.obo)
+            request = http.build_request(
+                call.method,
+                call.url,
+                params=call.params,
+                headers=headers,
+                content=call.body,
+                timeout=call.timeout if call.timeout is not None else http.timeout,
+            )
+        if call.body is not None and len(call.body) > BODY_CHUNK:
+            # Sent in slices (a large upload is not copied whole by the HTTP layer); the
+            # request keeps content and Content-Length from the bytes.
+            request.stream = ChunkedBody(call.body)
+        return request
 
     def _send_once(self, request: httpx.Request) -> httpx.Response:
         """One wire attempt, the body read. For a client without auth or event hooks the
@@ -1015,20 +1024,17 @@ class SyncBaseClient:
         than the rest of the SDK together (docs/performance.md)."""
         if not self._direct:
             # Explicit: the caller's client may have been switched to follow redirects later.
-            return self._http.send(request, follow_redirects=False)
-        transport = self._http._transport_for_url(request.url)
-        try:
-            response = transport.handle_request(request)
-        except httpx.RequestError as exc:
-            if exc._request is None:  # as httpx.Client.send would have done
-                exc.request = request
-            raise
-        response.request = request
-        try:
-            response.read()
-        except BaseException:
-            response.close()
-            raise
+            response = self._http.send(request, follow_redirects=False, stream=True)
+        else:
+            transport = self._http._transport_for_url(request.url)
+            try:
+                response = transport.handle_request(request)
+            except httpx.RequestError as exc:
+                if exc._request is None:  # as httpx.Client.send would have done
+                    exc.request = request
+                raise
+            response.request = request
+        _read_body(response)
         return response
 
     # --- RequestEvent -----------------------------------------------------------------------
@@ -1139,6 +1145,25 @@ def _check_header(name: object, value: object) -> None:
         raise ValueError(
             f"header {name!r} has a control character or leading/trailing whitespace in its value"
         )
+
+
+def _read_body(response: httpx.Response) -> None:
+    """Read the body into one growing buffer that becomes ``response.content``. httpx's
+    ``aread()`` keeps every chunk in a list and then joins them: two full copies of a large
+    body at its peak (a 50 MB Binary download took 100 MB); this takes one (plus the buffer's
+    1/8 headroom: ``BytesIO.getvalue()`` hands over its buffer without copying it). The
+    response is closed on any failure (a cancellation included), as ``aread()`` would."""
+    if response.is_stream_consumed:  # built with its body already read (a MockTransport's)
+        return
+    try:
+        buffer = io.BytesIO()
+        for chunk in response.iter_bytes():
+            buffer.write(chunk)
+        # What aread() sets (httpx 0.27 and 0.28): the body, read once.
+        response._content = buffer.getvalue()
+    except BaseException:
+        response.close()
+        raise
 
 
 def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:

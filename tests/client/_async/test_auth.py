@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from pymedplum import AuthenticationError, MedplumError, TokenRefreshCooldownError
+from pymedplum import AuthenticationError, MedplumError, RetryPolicy, TokenRefreshCooldownError
 from pymedplum.hooks import PreparedRequest, RequestEvent
 
 from ..concurrency import gather_tasks
@@ -218,7 +218,7 @@ async def test_an_unreachable_token_endpoint_is_an_authentication_error(
     fake: FakeMedplum,
 ) -> None:
     fake.token_answers = [httpx.ConnectError("connection refused")]
-    client = make_client(fake)
+    client = make_client(fake, retry=RetryPolicy(max_attempts=1))  # retried: see below
     with pytest.raises(AuthenticationError) as info:
         await client._request("GET", "Patient/123")
     assert isinstance(info.value.__cause__, httpx.ConnectError)
@@ -226,6 +226,55 @@ async def test_an_unreachable_token_endpoint_is_an_authentication_error(
         "client-credentials token request to https://medplum.test/oauth2/token failed: "
         "ConnectError; check base_url and that the server is reachable"
     )
+
+
+async def test_a_transient_token_failure_is_retried(fake: FakeMedplum, sleeps: list[float]) -> None:
+    # A token endpoint restarting (503, a refused connection) must not fail the call, nor end
+    # a paging run whose token expired just then: retried as a replay-safe request is.
+    events: list[RequestEvent] = []
+    fake.token_answers = [httpx.Response(503), httpx.ConnectError("connection refused")]
+    client = make_client(fake, on_request_complete=events.append)
+    assert (await client._request("GET", "Patient/123")).status_code == 200
+    assert len(fake.token_requests) == 3 and len(sleeps) == 2
+    token_event = next(e for e in events if e.path == "/oauth2/token")
+    assert [a.status_code for a in token_event.attempts] == [503, None, 200]
+    # As for a call: a retried answer has no exception, a retried transport failure its own.
+    assert token_event.attempts[0].exception is None
+    assert isinstance(token_event.attempts[1].exception, httpx.ConnectError)
+    assert token_event.outcome == "success"
+
+
+async def test_a_rate_limited_token_request_waits_as_asked(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    fake.token_answers = [httpx.Response(429, headers={"Retry-After": "7"})]
+    client = make_client(fake)
+    assert (await client._request("GET", "Patient/123")).status_code == 200
+    assert sleeps == [7.0] and len(fake.token_requests) == 2
+
+
+async def test_token_retries_are_bounded_then_cool_down(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    fake.token_answers = [httpx.Response(503)] * 3
+    client = make_client(fake, failed_refresh_cooldown=5.0)
+    with pytest.raises(AuthenticationError, match="HTTP 503"):
+        await client._request("GET", "Patient/123")
+    assert len(fake.token_requests) == 3 and len(sleeps) == 2  # max_attempts, as for a call
+    with pytest.raises(TokenRefreshCooldownError):
+        await client._request("GET", "Patient/123")
+    assert len(fake.token_requests) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 500])
+async def test_a_refused_token_request_is_not_retried(
+    fake: FakeMedplum, sleeps: list[float], status: int
+) -> None:
+    fake.token_answers = [httpx.Response(status, json={"error": "invalid_client"})]
+    client = make_client(fake)
+    with pytest.raises(AuthenticationError):
+        await client._request("GET", "Patient/123")
+    assert len(fake.token_requests) == 1 and sleeps == []
 
 
 async def test_a_token_answer_without_access_token_is_an_authentication_error(
@@ -261,7 +310,8 @@ async def test_a_rate_limited_token_endpoint_sets_the_cooldown(
     fake: FakeMedplum, headers: dict[str, str]
 ) -> None:
     fake.token_answers = [httpx.Response(429, headers=headers)]
-    client = make_client(fake, failed_refresh_cooldown=0.3)
+    # Retries off: a 30 s wait is within max_retry_after and would be slept (see below).
+    client = make_client(fake, failed_refresh_cooldown=0.3, retry=RetryPolicy(max_attempts=1))
     with pytest.raises(AuthenticationError):
         await client._request("GET", "Patient/123")
     time.sleep(0.35)  # past failed_refresh_cooldown, not past what the server asked for
@@ -277,7 +327,7 @@ async def test_an_endless_ratelimit_reset_does_not_block_refreshes_forever(
     # t= with more digits than a float holds reads as inf: it must count as unreadable (the
     # configured cooldown applies), not as a cooldown that never ends.
     fake.token_answers = [httpx.Response(429, headers={"RateLimit": '"r";r=0;t=' + "9" * 400})]
-    client = make_client(fake, failed_refresh_cooldown=0.3)
+    client = make_client(fake, failed_refresh_cooldown=0.3, retry=RetryPolicy(max_attempts=1))
     with pytest.raises(AuthenticationError):
         await client._request("GET", "Patient/123")
     time.sleep(0.35)
@@ -290,7 +340,7 @@ async def test_concurrent_callers_during_a_failed_refresh_do_not_hammer(
 ) -> None:
     fake.token_delay = 0.02
     fake.token_answers = [httpx.Response(503)]
-    client = make_client(fake, failed_refresh_cooldown=5.0)
+    client = make_client(fake, failed_refresh_cooldown=5.0, retry=RetryPolicy(max_attempts=1))
 
     async def call(i: int) -> int:
         return (await client._request("GET", "Patient/123")).status_code

@@ -124,6 +124,28 @@ def test_an_interrupted_backoff_sleep_leaves_the_client_usable(
     assert (client._request("GET", "Patient/1")).status_code == 200
 
 
+def test_an_interrupted_token_retry_backoff_releases_the_lock_without_cooldown(
+    fake: FakeMedplum, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The token endpoint answered 503 and the refresh waits (holding the token lock) to ask
+    # again: interrupted there, the lock is released and no cooldown starts.
+    def interrupted(seconds: float) -> None:
+        raise Interrupt
+
+    monkeypatch.setattr(_synchronization, "sleep", interrupted)
+    fake.token_answers.append(httpx.Response(503))
+    events: list[RequestEvent] = []
+    client = make_client(fake, on_request_complete=events.append)
+    with pytest.raises(Interrupt):
+        client._request("GET", "Patient/1")
+    assert [a.status_code for a in events[0].attempts] == [503]
+    assert isinstance(events[0].final_exception, Interrupt)
+    assert not client._tokens._lock._lock.locked()
+    assert client._tokens._failed_until < 0
+    assert (client._request("GET", "Patient/1")).status_code == 200
+    assert len(fake.token_requests) == 2
+
+
 def test_an_interrupted_refresh_after_401_releases_the_lock(fake: FakeMedplum) -> None:
     fake.valid_tokens = {"secret-token-2"}  # the first token is rejected
     fake.token_answers.extend(

@@ -316,10 +316,10 @@ class Dispatch(AsyncBaseClient):
         try:
             if as_fhir is None:
                 return FHIRBundle(data)
-            # Decoded a second time for the models, decimals kept as their text: the bundle's
-            # dicts stay plain JSON values (a Decimal in them would make json.dumps fail).
-            exact = self._dict_response(response, exact_decimals=True)
-            return response_bundle(data, exact, as_fhir)
+            # The models are validated from the body decoded a second time, decimals kept as
+            # their text (when they are built): the bundle's dicts stay plain JSON values (a
+            # Decimal in them would make json.dumps fail).
+            return response_bundle(data, response.content, as_fhir)
         except pydantic.ValidationError:
             raise  # a resource that does not fit the model, as elsewhere
         except ValueError as exc:
