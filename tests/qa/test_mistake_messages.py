@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from pymedplum import AuthenticationError, BadRequestError, NotFoundError
+from pymedplum import AuthenticationError, BadRequestError, NotFoundError, OperationOutcomeError
 from tests.qa.conftest import QA
 
 pytestmark = pytest.mark.anyio
@@ -36,8 +36,55 @@ async def test_an_unknown_resource_type_in_a_body_is_named_on_the_400(qa: QA) ->
         await qa.call(qa.client(), "create_resource", {"resourceType": "Widget"})
     assert str(info.value) == (
         "HTTP 400 Bad Request from POST /fhir/R4/Widget [error/invalid]; "
-        "'Widget' is not a FHIR R4 or Medplum resource type"
+        "'Widget' is not a FHIR R4 or Medplum resource type; "
+        "the server's explanation is in exc.outcome (not shown: it may contain PHI)"
     )
+
+
+EXPLAINED = "; the server's explanation is in exc.outcome (not shown: it may contain PHI)"
+
+
+@pytest.mark.parametrize(
+    ("issue", "suffix"),
+    [
+        # What Medplum answers an unknown search parameter: the reason is only in details.text.
+        ({"details": {"text": "Unknown search parameter: famly"}}, EXPLAINED),
+        ({"diagnostics": "Value required at path: /active"}, EXPLAINED),
+        ({"details": {"text": "  "}, "diagnostics": ""}, ""),  # blank text explains nothing
+        ({}, ""),
+    ],
+)
+async def test_a_400_says_where_the_servers_explanation_is(
+    qa: QA, issue: dict[str, object], suffix: str
+) -> None:
+    # The message shows only "[error/invalid]" (free text may echo PHI); a new user saw no
+    # reason and no pointer to exc.outcome, where the reason is.
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "invalid", **issue}],
+    }
+    qa.handler = lambda request: httpx.Response(400, json=outcome)
+    with pytest.raises(BadRequestError) as info:
+        await qa.call(qa.client(), "search_resources", "Patient", {"famly": "Smith"})
+    assert str(info.value) == (
+        "HTTP 400 Bad Request from GET /fhir/R4/Patient [error/invalid]" + suffix
+    )
+    assert "famly" not in str(info.value) and "/active" not in str(info.value)
+
+
+async def test_a_422_with_an_explanation_points_at_it_and_a_404_does_not(qa: QA) -> None:
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": "why"}],
+    }
+    qa.handler = lambda request: httpx.Response(422, json=outcome)
+    with pytest.raises(OperationOutcomeError) as info:
+        await qa.call(qa.client(), "read_resource", "Patient", "1")
+    assert str(info.value).endswith("[error/processing]" + EXPLAINED)
+    qa.handler = lambda request: httpx.Response(404, json=NOT_FOUND)  # "Not found" says it all
+    with pytest.raises(NotFoundError) as info:
+        await qa.call(qa.client(), "read_resource", "Patient", "1")
+    assert not str(info.value).endswith(EXPLAINED)
 
 
 async def test_a_missing_resource_of_a_known_type_gets_no_hint(qa: QA) -> None:
