@@ -128,3 +128,39 @@ async def test_a_model_class_where_a_name_or_a_resource_is_wanted(
         await qa.call(qa.client(), method, *call_args)
     assert str(info.value) == message
     assert qa.requests == []
+
+
+BUNDLE = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+
+
+@pytest.mark.parametrize("method", ["search_resources", "search_with_options"])
+async def test_as_fhir_without_return_bundle_warns_at_the_callers_line(qa: QA, method: str) -> None:
+    # The contract applies as_fhir to the FHIRBundle only: search_resources("Patient",
+    # as_fhir=Patient) returned the Bundle dict without a word, as if the SDK had a bug.
+    from pymedplum.fhir import Patient
+
+    qa.handler = lambda request: httpx.Response(200, json=BUNDLE)
+    with pytest.warns(UserWarning) as caught:
+        result = await qa.call(qa.client(), method, "Patient", as_fhir=Patient)
+    assert result == BUNDLE  # still the dict, as the contract says
+    [warning] = caught.list
+    assert str(warning.message) == (
+        "as_fhir=Patient has no effect without return_bundle=True: the Bundle dict is "
+        "returned. Pass return_bundle=True for a FHIRBundle of Patient models, or iterate "
+        "search_resource_pages(..., as_fhir=Patient)"
+    )
+    assert "/src/pymedplum/" not in warning.filename.replace("\\", "/")
+
+
+async def test_no_warning_with_return_bundle_or_without_as_fhir(qa: QA) -> None:
+    import warnings
+
+    from pymedplum.fhir import Patient
+
+    qa.handler = lambda request: httpx.Response(200, json=BUNDLE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        await qa.call(
+            qa.client(), "search_resources", "Patient", return_bundle=True, as_fhir=Patient
+        )
+        await qa.call(qa.client(), "search_resources", "Patient")
