@@ -63,7 +63,12 @@ def check_id(arg: str, value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
     if not is_fhir_id(value) or set(value) == {"."}:
-        raise ValueError(f"{arg} must be {ID_RULE}, not only dots, got {value!r}")
+        hint = ""
+        kind, _, bare = value.partition("/")
+        if is_resource_type(kind) and is_fhir_id(bare) and set(bare) != {"."}:
+            # read_resource("Patient", obs.subject.reference): a reference where its id goes.
+            hint = f"; that is a reference: pass its id alone, {bare!r}"
+        raise ValueError(f"{arg} must be {ID_RULE}, not only dots, got {value!r}{hint}")
     return value
 
 

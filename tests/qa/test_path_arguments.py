@@ -56,3 +56,35 @@ def test_fill_path_drops_only_optional_placeholders() -> None:
     assert fill_path("ValueSet/{id}/$expand", {"id": None}, args, ("id",)) == "ValueSet/$expand"
     with pytest.raises(TypeError, match="valueset_id is required"):
         fill_path("ValueSet/{id}/$expand", {"id": None}, args)
+
+
+REFERENCE_CALLS: list[tuple[str, tuple[Any, ...], str, str]] = [
+    ("read_resource", ("Patient", "Patient/p-1"), "resource_id", "p-1"),
+    ("delete_resource", ("Observation", "Observation/o.2"), "resource_id", "o.2"),
+    ("download_binary", ("Binary/b1",), "binary_id", "b1"),
+    ("export_ccda", ("Patient/p-1",), "patient_id", "p-1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "argument", "bare"),
+    REFERENCE_CALLS,
+    ids=[c[0] for c in REFERENCE_CALLS],
+)
+async def test_a_reference_where_an_id_goes_says_to_pass_the_id(
+    qa: QA, method: str, args: tuple[Any, ...], argument: str, bare: str
+) -> None:
+    # read_resource("Patient", obs.subject.reference) is a usual first mistake; the message
+    # gave the id rule only, not that the value is a reference or what to pass.
+    with pytest.raises(ValueError) as info:
+        await qa.call(qa.client(), method, *args)
+    assert str(info.value).startswith(f"{argument} must be ")
+    assert str(info.value).endswith(f"; that is a reference: pass its id alone, {bare!r}")
+    assert qa.requests == []
+
+
+async def test_a_value_that_is_no_reference_gets_no_reference_hint(qa: QA) -> None:
+    for value in ("a/b/c", "patient/1", "Patient/..", "Patient/", "x y"):
+        with pytest.raises(ValueError) as info:
+            await qa.call(qa.client(), "read_resource", "Patient", value)
+        assert "reference" not in str(info.value)
