@@ -164,3 +164,31 @@ async def test_no_warning_with_return_bundle_or_without_as_fhir(qa: QA) -> None:
             qa.client(), "search_resources", "Patient", return_bundle=True, as_fhir=Patient
         )
         await qa.call(qa.client(), "search_resources", "Patient")
+
+
+async def test_a_stored_resource_that_does_not_fit_as_fhir_names_the_answer(qa: QA) -> None:
+    # Medplum stores gender "banana"; create_resource(..., as_fhir=Patient) then raised a
+    # ValidationError titled just "Patient", like the caller's own invalid input, although the
+    # create was applied: sent again, it made a duplicate.
+    import pydantic
+
+    from pymedplum.fhir import Patient
+
+    stored = {"resourceType": "Patient", "id": "p1", "gender": "banana"}
+    qa.handler = lambda request: httpx.Response(
+        201 if request.method == "POST" else 200, json=stored
+    )
+    with pytest.raises(pydantic.ValidationError) as created:
+        await qa.call(qa.client(), "create_resource", {"resourceType": "Patient"}, as_fhir=Patient)
+    assert created.value.title == (
+        "Patient (the server's answer, HTTP 201 from POST /fhir/R4/Patient; the server "
+        "reported success, so it was most likely applied)"
+    )
+    assert [e["loc"] for e in created.value.errors()] == [("gender",)]
+    assert "banana" not in str(created.value)  # server data stays out of the message
+    with pytest.raises(pydantic.ValidationError) as read:
+        await qa.call(qa.client(), "read_resource", "Patient", "p1", as_fhir=Patient)
+    assert (
+        read.value.title == "Patient (the server's answer, HTTP 200 from GET /fhir/R4/Patient/{id})"
+    )
+    assert read.value.errors()[0]["type"] == "literal_error"
