@@ -6,8 +6,9 @@
 
 Public names are loaded on first use, so ``import pymedplum`` stays cheap: no
 pydantic models, no httpx until needed. The guides are the pages under ``docs/``
-(start with ``docs/quickstart.md``); every method's docstring gives its arguments,
-what it raises and the request it sends.
+of the pymedplum repository (start with ``docs/quickstart.md``; they are not in
+the installed package); every method's docstring gives its arguments, what it
+raises and the request it sends.
 """
 
 # To add a public name: one line in _LAZY (which maps each name to its module) and the name in
