@@ -367,6 +367,10 @@ def render_method(name: str, spec: dict[str, Any]) -> str:
             # Checked before anything is sent: "false", 0 or None would be read by truth value
             # (return_bundle="false" answered a FHIRBundle, force=None skipped a write).
             out.append(f'        check_flag("{param.name}", {param.name})')
+    if {"as_fhir", "return_bundle"} <= names:
+        # The contract applies as_fhir to a FHIRBundle only: without return_bundle=True it
+        # would be dropped silently, and the dict returned looks like a bug in the SDK.
+        out.append("        warn_as_fhir_without_bundle(as_fhir, return_bundle)")
     if spec["body"] == "request":
         out.append(render_request_body(name, spec, "        "))
     else:

@@ -4,11 +4,16 @@
 ``from pymedplum import AsyncMedplumClient`` for the async one, and
 ``from pymedplum.fhir import Patient`` for the FHIR R4 models.
 
-Public names are loaded on first use (``_LAZY`` maps each to its module), so
-``import pymedplum`` stays cheap: no pydantic models, no httpx until needed.
-To add a public name: one line in ``_LAZY`` and the name in the matching
-``TYPE_CHECKING`` import (``tests/helpers/test_lazy_init.py`` checks they agree).
+Public names are loaded on first use, so ``import pymedplum`` stays cheap: no
+pydantic models, no httpx until needed. The guides are the pages under ``docs/``
+of the pymedplum repository (start with ``docs/quickstart.md``; they are not in
+the installed package); every method's docstring gives its arguments, what it
+raises and the request it sends.
 """
+
+# To add a public name: one line in _LAZY (which maps each name to its module) and the name in
+# the matching TYPE_CHECKING import (tests/helpers/test_lazy_init.py checks they agree). Kept
+# out of the docstring, which help(pymedplum) shows to users.
 
 from __future__ import annotations
 

@@ -120,6 +120,19 @@ def split_reference(arg: str, reference: object) -> tuple[str, str]:
     return check_resource_type(arg, resource_type), check_id(arg, resource_id)
 
 
+def warn_as_fhir_without_bundle(as_fhir: type[BaseModel] | None, return_bundle: bool) -> None:
+    """A UserWarning at the caller's line when a search is given ``as_fhir`` but not
+    ``return_bundle=True``: the contract applies ``as_fhir`` to the FHIRBundle only, so the
+    Bundle dict comes back and the model class would be ignored without a word."""
+    if as_fhir is not None and not return_bundle:
+        name = as_fhir.__name__
+        warn_caller(
+            f"as_fhir={name} has no effect without return_bundle=True: the Bundle dict is "
+            f"returned. Pass return_bundle=True for a FHIRBundle of {name} models, or iterate "
+            f"search_resource_pages(..., as_fhir={name})"
+        )
+
+
 def check_model_class(arg: str, value: object, target: object = None) -> None:
     """TypeError naming ``arg`` unless ``value`` is None or a pydantic model class; ValueError
     when the model is for another resource type than ``target`` (a resource type name, or the

@@ -112,20 +112,27 @@ def validate_entry(model: type[M], resource: Any, index: int, where: str = "") -
     try:
         return model.model_validate(resource)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        raise ValidationError.from_exception_data(
-            exc.title + where,
-            [
-                {
-                    # The same type string and message (a custom error keeps both as they were).
-                    "type": PydanticCustomError(error["type"], error["msg"]),
-                    "loc": ("entry", index, "resource", *error["loc"]),
-                    "input": error["input"],
-                }
-                for error in errors
-            ],
-            hide_input=True,  # as the models do: server data is PHI
-        ) from None
+        raise relocated(exc, where, ("entry", index, "resource")) from None
+
+
+def relocated(
+    exc: ValidationError, where: str, prefix: tuple[str | int, ...] = ()
+) -> ValidationError:
+    """``exc`` with ``where`` appended to its title and ``prefix`` put before each error's
+    location: the same errors (type, message, input), told where the data came from."""
+    return ValidationError.from_exception_data(
+        exc.title + where,
+        [
+            {
+                # The same type string and message (a custom error keeps both as they were).
+                "type": PydanticCustomError(error["type"], error["msg"]),
+                "loc": (*prefix, *error["loc"]),
+                "input": error["input"],
+            }
+            for error in exc.errors(include_url=False)
+        ],
+        hide_input=True,  # as the models do: server data is PHI
+    )
 
 
 class FHIRBundle(Generic[T]):

@@ -470,6 +470,30 @@ def _describe(
     return text
 
 
+# Appended to a 400 / 422 whose OperationOutcome explains itself in free text: that text is the
+# one thing that says what was wrong ("Unknown search parameter: foo", "Value required at path:
+# /active"), and it stays out of str() (it may echo PHI), so say where it is.
+_EXPLANATION_HINT = "; the server's explanation is in exc.outcome (not shown: it may contain PHI)"
+
+
+def _has_explanation(outcome: Mapping[str, Any] | None) -> bool:
+    """Whether an issue carries ``diagnostics`` or ``details.text`` (free text)."""
+    issues = outcome.get("issue") if outcome is not None else None
+    if not isinstance(issues, list):
+        return False
+    for issue in issues:
+        if not isinstance(issue, Mapping):
+            continue
+        details = issue.get("details")
+        texts = (
+            issue.get("diagnostics"),
+            details.get("text") if isinstance(details, Mapping) else None,
+        )
+        if any(isinstance(t, str) and t.strip() for t in texts):
+            return True
+    return False
+
+
 def _is_validation_outcome(outcome: Mapping[str, Any] | None) -> bool:
     return outcome is not None and any(c["code"] in _VALIDATION_CODES for c in issue_codes(outcome))
 
@@ -488,7 +512,8 @@ def error_for_status(
     """Build (not raise) the exception for an error answer; ``body`` is the decoded JSON or
     ``None``. Only a dict whose ``resourceType`` is ``OperationOutcome`` becomes ``outcome``.
     ``hint`` (PHI-free) is appended to the message of a 4xx other than 429: what the caller
-    most likely got wrong."""
+    most likely got wrong; a 400 / 422 whose outcome has free text also says it is on
+    ``exc.outcome``."""
     outcome = (
         body
         if isinstance(body, Mapping) and body.get("resourceType") == "OperationOutcome"
@@ -512,6 +537,8 @@ def error_for_status(
             method=method,
             path_template=path_template,
         )
+    if status_code in (400, 422) and _has_explanation(outcome):
+        hint += _EXPLANATION_HINT
     cls: type[OperationOutcomeError]
     if status_code in (400, 422) and _is_validation_outcome(outcome):
         cls = ValidationError

@@ -45,6 +45,7 @@ BLOCKS: dict[tuple[str, int], str] = {
     ("docs/authentication.md", 0): RUN,
     ("docs/authentication.md", 1): RUN,
     ("docs/client.md", 0): RUN,
+    ("docs/client.md", 1): RUN,
     ("docs/errors-and-retries.md", 0): RUN,
     ("docs/errors-and-retries.md", 1): RUN,
     ("docs/errors-and-retries.md", 2): RUN,
@@ -58,6 +59,7 @@ BLOCKS: dict[tuple[str, int], str] = {
     ("docs/helpers.md", 7): RUN,
     ("docs/helpers.md", 8): RUN,
     ("docs/hooks.md", 0): RUN,
+    ("docs/hooks.md", 1): RUN,
     ("docs/models.md", 0): RUN,
     ("docs/on-behalf-of.md", 0): RUN,
     ("docs/on-behalf-of.md", 1): RUN,
@@ -123,6 +125,17 @@ AFTER: dict[tuple[str, int], str] = {
         "assert [r['action'] for r in phi_audit_sink.records] == ['search']\n"
         "assert [r['action'] for r in metrics.records] == [None, 'search']\n"
         "assert 'path' not in metrics.records[1]\n"
+    ),
+    # With the root logger at INFO, a search writes no httpx line (its URL holds the query).
+    ("docs/hooks.md", 1): (
+        "seen: list[logging.LogRecord] = []\n"
+        "class Keep(logging.Handler):\n"
+        "    def emit(self, record: logging.LogRecord) -> None:\n"
+        "        seen.append(record)\n"
+        "logging.getLogger().addHandler(Keep())\n"
+        "client.search_one('Patient', {'family': 'Smith'})\n"
+        "assert logging.getLogger().isEnabledFor(logging.INFO)\n"
+        "assert [r.name for r in seen if r.name.startswith('httpx')] == []\n"
     ),
 }
 

@@ -935,3 +935,17 @@ def test_empty_strings_are_invalid_everywhere(
         Patient.model_validate({"resourceType": "Patient", **data})
     assert info.value.errors()[0]["loc"] == loc
     assert info.value.errors()[0]["type"] == error_type
+
+
+def test_a_one_to_many_list_is_optional_as_the_models_page_says() -> None:
+    # docs/models.md said 1..* became a required list[T]; the generator makes every list
+    # optional (DocumentReference.content is 1..*), and a user indexing doc.content[0] met a
+    # type error the page said could not happen.
+    from pymedplum.fhir import DocumentReference
+
+    field = DocumentReference.model_fields["content"]
+    assert not field.is_required()
+    assert DocumentReference(status="current").content is None
+    page = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text()
+    row = next(line for line in page.splitlines() if line.startswith("| `1..*`"))
+    assert "`list[T] \\| None`" in row and "never required" in row

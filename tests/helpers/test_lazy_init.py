@@ -97,3 +97,13 @@ def test_public_submodules_are_listed_by_dir_and_exist() -> None:
     assert pymedplum._SUBMODULES.issubset(dir(pymedplum))
     for name in pymedplum._SUBMODULES:
         assert importlib.util.find_spec(f"pymedplum.{name}") is not None, name
+
+
+def test_the_package_docstring_is_for_users() -> None:
+    # help(pymedplum) showed the contributors' recipe for adding a public name (_LAZY, a test
+    # file path) and no pointer to the guides.
+    import pymedplum
+
+    doc = pymedplum.__doc__ or ""
+    assert "_LAZY" not in doc and "tests/" not in doc
+    assert "docs/quickstart.md" in doc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from pymedplum import AuthenticationError, BadRequestError, NotFoundError
+from pymedplum import AuthenticationError, BadRequestError, NotFoundError, OperationOutcomeError
 from tests.qa.conftest import QA
 
 pytestmark = pytest.mark.anyio
@@ -36,8 +36,55 @@ async def test_an_unknown_resource_type_in_a_body_is_named_on_the_400(qa: QA) ->
         await qa.call(qa.client(), "create_resource", {"resourceType": "Widget"})
     assert str(info.value) == (
         "HTTP 400 Bad Request from POST /fhir/R4/Widget [error/invalid]; "
-        "'Widget' is not a FHIR R4 or Medplum resource type"
+        "'Widget' is not a FHIR R4 or Medplum resource type; "
+        "the server's explanation is in exc.outcome (not shown: it may contain PHI)"
     )
+
+
+EXPLAINED = "; the server's explanation is in exc.outcome (not shown: it may contain PHI)"
+
+
+@pytest.mark.parametrize(
+    ("issue", "suffix"),
+    [
+        # What Medplum answers an unknown search parameter: the reason is only in details.text.
+        ({"details": {"text": "Unknown search parameter: famly"}}, EXPLAINED),
+        ({"diagnostics": "Value required at path: /active"}, EXPLAINED),
+        ({"details": {"text": "  "}, "diagnostics": ""}, ""),  # blank text explains nothing
+        ({}, ""),
+    ],
+)
+async def test_a_400_says_where_the_servers_explanation_is(
+    qa: QA, issue: dict[str, object], suffix: str
+) -> None:
+    # The message shows only "[error/invalid]" (free text may echo PHI); a new user saw no
+    # reason and no pointer to exc.outcome, where the reason is.
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "invalid", **issue}],
+    }
+    qa.handler = lambda request: httpx.Response(400, json=outcome)
+    with pytest.raises(BadRequestError) as info:
+        await qa.call(qa.client(), "search_resources", "Patient", {"famly": "Smith"})
+    assert str(info.value) == (
+        "HTTP 400 Bad Request from GET /fhir/R4/Patient [error/invalid]" + suffix
+    )
+    assert "famly" not in str(info.value) and "/active" not in str(info.value)
+
+
+async def test_a_422_with_an_explanation_points_at_it_and_a_404_does_not(qa: QA) -> None:
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": "why"}],
+    }
+    qa.handler = lambda request: httpx.Response(422, json=outcome)
+    with pytest.raises(OperationOutcomeError) as info:
+        await qa.call(qa.client(), "read_resource", "Patient", "1")
+    assert str(info.value).endswith("[error/processing]" + EXPLAINED)
+    qa.handler = lambda request: httpx.Response(404, json=NOT_FOUND)  # "Not found" says it all
+    with pytest.raises(NotFoundError) as info:
+        await qa.call(qa.client(), "read_resource", "Patient", "1")
+    assert not str(info.value).endswith(EXPLAINED)
 
 
 async def test_a_missing_resource_of_a_known_type_gets_no_hint(qa: QA) -> None:
@@ -81,3 +128,67 @@ async def test_a_model_class_where_a_name_or_a_resource_is_wanted(
         await qa.call(qa.client(), method, *call_args)
     assert str(info.value) == message
     assert qa.requests == []
+
+
+BUNDLE = {"resourceType": "Bundle", "type": "searchset", "entry": []}
+
+
+@pytest.mark.parametrize("method", ["search_resources", "search_with_options"])
+async def test_as_fhir_without_return_bundle_warns_at_the_callers_line(qa: QA, method: str) -> None:
+    # The contract applies as_fhir to the FHIRBundle only: search_resources("Patient",
+    # as_fhir=Patient) returned the Bundle dict without a word, as if the SDK had a bug.
+    from pymedplum.fhir import Patient
+
+    qa.handler = lambda request: httpx.Response(200, json=BUNDLE)
+    with pytest.warns(UserWarning) as caught:
+        result = await qa.call(qa.client(), method, "Patient", as_fhir=Patient)
+    assert result == BUNDLE  # still the dict, as the contract says
+    [warning] = caught.list
+    assert str(warning.message) == (
+        "as_fhir=Patient has no effect without return_bundle=True: the Bundle dict is "
+        "returned. Pass return_bundle=True for a FHIRBundle of Patient models, or iterate "
+        "search_resource_pages(..., as_fhir=Patient)"
+    )
+    assert "/src/pymedplum/" not in warning.filename.replace("\\", "/")
+
+
+async def test_no_warning_with_return_bundle_or_without_as_fhir(qa: QA) -> None:
+    import warnings
+
+    from pymedplum.fhir import Patient
+
+    qa.handler = lambda request: httpx.Response(200, json=BUNDLE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        await qa.call(
+            qa.client(), "search_resources", "Patient", return_bundle=True, as_fhir=Patient
+        )
+        await qa.call(qa.client(), "search_resources", "Patient")
+
+
+async def test_a_stored_resource_that_does_not_fit_as_fhir_names_the_answer(qa: QA) -> None:
+    # Medplum stores gender "banana"; create_resource(..., as_fhir=Patient) then raised a
+    # ValidationError titled just "Patient", like the caller's own invalid input, although the
+    # create was applied: sent again, it made a duplicate.
+    import pydantic
+
+    from pymedplum.fhir import Patient
+
+    stored = {"resourceType": "Patient", "id": "p1", "gender": "banana"}
+    qa.handler = lambda request: httpx.Response(
+        201 if request.method == "POST" else 200, json=stored
+    )
+    with pytest.raises(pydantic.ValidationError) as created:
+        await qa.call(qa.client(), "create_resource", {"resourceType": "Patient"}, as_fhir=Patient)
+    assert created.value.title == (
+        "Patient (the server's answer, HTTP 201 from POST /fhir/R4/Patient; the server "
+        "reported success, so it was most likely applied)"
+    )
+    assert [e["loc"] for e in created.value.errors()] == [("gender",)]
+    assert "banana" not in str(created.value)  # server data stays out of the message
+    with pytest.raises(pydantic.ValidationError) as read:
+        await qa.call(qa.client(), "read_resource", "Patient", "p1", as_fhir=Patient)
+    assert (
+        read.value.title == "Patient (the server's answer, HTTP 200 from GET /fhir/R4/Patient/{id})"
+    )
+    assert read.value.errors()[0]["type"] == "literal_error"

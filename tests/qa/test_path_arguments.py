@@ -56,3 +56,42 @@ def test_fill_path_drops_only_optional_placeholders() -> None:
     assert fill_path("ValueSet/{id}/$expand", {"id": None}, args, ("id",)) == "ValueSet/$expand"
     with pytest.raises(TypeError, match="valueset_id is required"):
         fill_path("ValueSet/{id}/$expand", {"id": None}, args)
+
+
+REFERENCE_CALLS: list[tuple[str, tuple[Any, ...], str, str]] = [
+    ("read_resource", ("Patient", "Patient/p-1"), "resource_id", "Patient/p-1"),
+    ("delete_resource", ("Observation", "Observation/o.2"), "resource_id", "Observation/o.2"),
+    ("download_binary", ("Binary/b1",), "binary_id", "Binary/b1"),
+    ("export_ccda", ("Patient/p-1",), "patient_id", "Patient/p-1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "argument", "reference"),
+    REFERENCE_CALLS,
+    ids=[c[0] for c in REFERENCE_CALLS],
+)
+async def test_a_reference_where_an_id_goes_says_to_pass_the_id(
+    qa: QA, method: str, args: tuple[Any, ...], argument: str, reference: str
+) -> None:
+    # read_resource("Patient", obs.subject.reference) is a usual first mistake; the message
+    # gave the id rule only, not that the value is a reference. It says so without repeating
+    # the value (an id in a log line can be PHI).
+    with pytest.raises(ValueError) as info:
+        await qa.call(qa.client(), method, *args)
+    message = str(info.value)
+    assert message.startswith(f"{argument} must be ")
+    index = reference.index("/")
+    assert message.endswith(
+        f"'/' at index {index} not allowed: pass the id alone, not a 'Type/id' reference"
+    )
+    assert reference not in message
+    assert reference[index + 1 :] not in message
+    assert qa.requests == []
+
+
+async def test_a_value_without_a_slash_gets_no_reference_hint(qa: QA) -> None:
+    for value in ("x y", "..", "a" * 65, "mrn|123"):
+        with pytest.raises(ValueError) as info:
+            await qa.call(qa.client(), "read_resource", "Patient", value)
+        assert "reference" not in str(info.value)

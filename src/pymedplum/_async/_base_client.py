@@ -539,6 +539,13 @@ class AsyncBaseClient:
         """The ``MedplumError`` for a 2xx answer the SDK cannot use (not JSON, not an object, an
         empty body where a resource is due), saying which call got it: status, method and the
         PHI-free path template (never the body, which may be a proxy's page echoing the URL)."""
+        return MedplumError(
+            f"{problem} ({self._answer_of(response)})", response.status_code, response=response
+        )
+
+    def _answer_of(self, response: httpx.Response) -> str:
+        """``HTTP 201 from POST /fhir/R4/Patient`` (PHI-free), and for a write answered 2xx that
+        it was most likely applied: what an error about a usable status's body must say."""
         where = f"HTTP {response.status_code}"
         try:
             request = response.request
@@ -554,7 +561,7 @@ class AsyncBaseClient:
             ):
                 # The caller must not take this for a failed write and send it again blind.
                 where += "; the server reported success, so it was most likely applied"
-        return MedplumError(f"{problem} ({where})", response.status_code, response=response)
+        return where
 
     # --- the request path -------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from pymedplum._request_builders import (
     check_model_class,
     graphql_body,
     mime_type,
+    warn_as_fhir_without_bundle,
 )
 from pymedplum.access import MergeResult
 from pymedplum.bundle import FHIRBundle
@@ -583,6 +584,7 @@ class AsyncMedplumClient(
         """
         check_model_class("as_fhir", as_fhir)
         check_flag("return_bundle", return_bundle)
+        warn_as_fhir_without_bundle(as_fhir, return_bundle)
         return await self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
@@ -833,6 +835,7 @@ class AsyncMedplumClient(
         """
         check_model_class("as_fhir", as_fhir)
         check_flag("return_bundle", return_bundle)
+        warn_as_fhir_without_bundle(as_fhir, return_bundle)
         return await self._search_with_options(
             resource_type=resource_type,
             query=query,

@@ -25,6 +25,7 @@ from pymedplum._request_builders import (
     check_model_class,
     graphql_body,
     mime_type,
+    warn_as_fhir_without_bundle,
 )
 from pymedplum._sync._overrides.access import AccessOverrides
 from pymedplum._sync._overrides.accounts import AccountOverrides
@@ -585,6 +586,7 @@ class MedplumClient(
         """
         check_model_class("as_fhir", as_fhir)
         check_flag("return_bundle", return_bundle)
+        warn_as_fhir_without_bundle(as_fhir, return_bundle)
         return self._call_endpoint(
             ENDPOINTS["search_resources"],
             {"resourceType": resource_type},
@@ -833,6 +835,7 @@ class MedplumClient(
         """
         check_model_class("as_fhir", as_fhir)
         check_flag("return_bundle", return_bundle)
+        warn_as_fhir_without_bundle(as_fhir, return_bundle)
         return self._search_with_options(
             resource_type=resource_type,
             query=query,

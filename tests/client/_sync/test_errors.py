@@ -138,6 +138,7 @@ def test_issue_expression_names_the_field_when_it_is_an_element_path(
     assert str(info.value) == (
         "HTTP 400 Bad Request from POST /fhir/R4/Patient [error/structure at "
         "Patient.name[0].given, error/value at Patient.birthDate, error/invariant, error/invalid]"
+        "; the server's explanation is in exc.outcome (not shown: it may contain PHI)"
     )
     assert info.value.sanitize_for_logging()["issues"] == [
         {"severity": "error", "code": "structure", "expression": "Patient.name[0].given"},

@@ -600,7 +600,10 @@ def test_a_304_to_the_callers_own_if_none_match_is_an_empty_result() -> None:
     ("outcome", "shown"),
     [
         ({"issue": [{"severity": 1, "code": ["invalid"]}]}, " [?/?]"),
-        ({"issue": [{"diagnostics": "no severity, no code"}]}, " [?/?]"),
+        (
+            {"issue": [{"diagnostics": "no severity, no code"}]},
+            " [?/?]; the server's explanation is in exc.outcome (not shown: it may contain PHI)",
+        ),
         ({"issue": {"severity": "error"}}, ""),  # not a list: no issue to show
         ({"issue": [5, None]}, ""),
         ({}, ""),

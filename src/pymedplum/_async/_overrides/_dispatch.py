@@ -15,7 +15,7 @@ from pymedplum._endpoints import Endpoint
 from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
 from pymedplum._request_builders import check_headers, fill_path, search_as_post
 from pymedplum._serialization import decode_exact
-from pymedplum.bundle import FHIRBundle, response_bundle
+from pymedplum.bundle import FHIRBundle, relocated, response_bundle
 from pymedplum.endpoint_types import ModelT
 from pymedplum.exceptions import OperationOutcomeError
 
@@ -304,7 +304,10 @@ class Dispatch(AsyncBaseClient):
                 # list): the same MedplumError, with the response, as without as_fhir; a
                 # resource that does not fit the model stays pydantic's ValidationError.
                 self._dict_response(response)
-            raise
+            # A stored resource that does not fit (Medplum accepts gender "banana"): the title
+            # says which answer it was, and that a write was applied, so that it is not taken
+            # for the caller's own invalid input and sent again.
+            raise relocated(exc, f" (the server's answer, {self._answer_of(response)})") from None
 
     def _bundle_response(
         self, response: httpx.Response, return_bundle: bool, as_fhir: type[ModelT] | None
