@@ -64,6 +64,22 @@ def test_wheel_metadata_claims_exactly_the_supported_pythons(wheel: Path) -> Non
     assert f'python_version = "{oldest}"' in pyproject
 
 
+def test_wheel_version_is_the_package_version_and_above_pypis_older_pymedplum(
+    wheel: Path,
+) -> None:
+    # PyPI's "pymedplum" has releases up to 0.6.0: a lower version here would lose to them in
+    # `pip install pymedplum` and be replaced by `pip install -U`.
+    from pymedplum._version import __version__
+
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = email.message_from_bytes(archive.read(name))
+    assert metadata["Version"] == __version__
+    release = tuple(int(part) for part in re.findall(r"\d+", __version__)[:3])
+    assert release > (0, 6, 0)
+    assert wheel.name.startswith(f"pymedplum-{__version__}-")
+
+
 def test_docs_name_the_supported_pythons_and_when_they_were_checked() -> None:
     index = (ROOT / "docs" / "index.md").read_text()
     section = index.split("## Supported Python versions", 1)[1].split("\n## ", 1)[0]
