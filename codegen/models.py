@@ -107,6 +107,9 @@ class FieldSpec:
     doc: str
     refs: tuple[str, ...] = ()  # model classes the annotation names
     forward: bool = False  # names a class defined later in the module: annotation is quoted
+    # A required list (min >= 1, max > 1): at least this many items, so ``[]`` is refused like
+    # an absent element (an optional list keeps accepting ``[]``, see docs/models.md).
+    min_items: int = 0
 
     @property
     def needs_alias(self) -> bool:
@@ -156,7 +159,7 @@ class ModuleSpec:
 
     @property
     def uses_field(self) -> bool:
-        return any(f.needs_alias for c in self.classes for f in c.fields)
+        return any(f.needs_alias or f.min_items for c in self.classes for f in c.fields)
 
     @property
     def defines_any_resource(self) -> bool:
@@ -317,9 +320,10 @@ class Generator:
                     f"fp.PrimitiveList[{annotation}]"
                     if many and primitive
                     else _wrap(annotation, many),
-                    required and not many,
+                    required,
                     _doc(element.short),
                     refs,
+                    min_items=element.min if required and many else 0,
                 )
             )
             if primitive:

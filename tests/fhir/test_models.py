@@ -937,15 +937,58 @@ def test_empty_strings_are_invalid_everywhere(
     assert info.value.errors()[0]["type"] == error_type
 
 
-def test_a_one_to_many_list_is_optional_as_the_models_page_says() -> None:
-    # docs/models.md said 1..* became a required list[T]; the generator makes every list
-    # optional (DocumentReference.content is 1..*), and a user indexing doc.content[0] met a
-    # type error the page said could not happen.
-    from pymedplum.fhir import DocumentReference
+def test_a_one_to_many_list_is_required_and_not_empty() -> None:
+    # FHIR 1..* (DocumentReference.content): present with at least one item. The generator made
+    # every list optional, so DocumentReference(status="current") built and wrote JSON that
+    # FHIR servers reject, and doc.content[0] needed a None check the cardinality rules out.
+    from pymedplum.fhir import DocumentReference, DocumentReferenceContent
 
-    field = DocumentReference.model_fields["content"]
-    assert not field.is_required()
-    assert DocumentReference(status="current").content is None
+    with pytest.raises(ValidationError) as info:
+        DocumentReference.model_validate({"resourceType": "DocumentReference", "status": "current"})
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("content",), "missing")]
+    with pytest.raises(ValidationError) as info:
+        DocumentReference(status="current", content=[])
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("content",), "too_short")]
+    doc = DocumentReference(status="current", content=[{"attachment": {"url": "http://x.org/a"}}])
+    assert isinstance(doc.content[0], DocumentReferenceContent)
+    # a repeating primitive too (SearchParameter.base)
+    from pymedplum.fhir import SearchParameter
+
+    with pytest.raises(ValidationError) as info:
+        SearchParameter.model_validate({**_SEARCH_PARAMETER, "base": []})
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [(("base",), "too_short")]
+    assert SearchParameter.model_validate(_SEARCH_PARAMETER).base == ["Patient"]
+
+
+def test_an_optional_list_still_takes_an_empty_list() -> None:
+    # 0..*: absent is allowed, so [] (lenient reading, docs/models.md) stays accepted.
+    assert Patient.model_validate({"resourceType": "Patient", "name": []}).name == []
+
+
+def test_a_one_to_many_list_cannot_be_deleted() -> None:
+    # as a 1..1 element: the model would write JSON that reading refuses
+    from pymedplum.fhir import OperationOutcome
+
+    outcome = OperationOutcome(issue=[{"severity": "error", "code": "invalid"}])
+    with pytest.raises(ValidationError):
+        del outcome.issue
+    with pytest.raises(ValidationError):
+        outcome.issue = []
+
+
+def test_the_models_page_says_one_to_many_is_a_required_list() -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text()
     row = next(line for line in page.splitlines() if line.startswith("| `1..*`"))
-    assert "`list[T] \\| None`" in row and "never required" in row
+    assert "required `list[T]`" in row and "at least one item" in row
+
+
+_SEARCH_PARAMETER: dict[str, Any] = {
+    "resourceType": "SearchParameter",
+    "url": "http://example.org/SearchParameter/x",
+    "name": "x",
+    "status": "draft",
+    "description": "x",
+    "code": "x",
+    "base": ["Patient"],
+    "type": "token",
+}

@@ -112,6 +112,48 @@ def observation(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
+@st.composite
+def document_reference(draw: st.DrawFn) -> dict[str, Any]:
+    """DocumentReference: ``content`` is 1..*, so always at least one item (and 0..* lists such
+    as ``category`` may be absent, empty or not)."""
+    content = draw(
+        st.lists(
+            st.builds(
+                lambda url, ctype: {"attachment": {"url": url, "contentType": ctype}},
+                uri,
+                st.sampled_from(["application/pdf", "text/plain"]),
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    data: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "status": draw(st.sampled_from(["current", "superseded", "entered-in-error"])),
+        "content": content,
+    }
+    if draw(st.booleans()):
+        data["category"] = draw(st.lists(st.builds(lambda t: {"text": t}, fhir_string), max_size=2))
+    if draw(st.booleans()):
+        data["contained"] = [
+            {
+                "resourceType": "OperationOutcome",  # issue is 1..* too
+                "issue": draw(
+                    st.lists(
+                        st.builds(
+                            lambda sev, c: {"severity": sev, "code": c},
+                            st.sampled_from(["fatal", "error", "warning", "information"]),
+                            st.sampled_from(["invalid", "processing", "informational"]),
+                        ),
+                        min_size=1,
+                        max_size=3,
+                    )
+                ),
+            }
+        ]
+    return data
+
+
 def to_json(data: Any) -> str:
     """JSON text where ("number", text) tuples are written as that exact number text."""
     if isinstance(data, tuple) and data[0] == "number":
@@ -137,6 +179,34 @@ def test_random_observations_round_trip(data: dict[str, Any]) -> None:
     text = to_json(data)
     out = Observation.model_validate_json(text).model_dump_json(by_alias=True, exclude_none=True)
     assert as_text_numbers(out) == as_text_numbers(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(document_reference())
+def test_random_document_references_round_trip(data: dict[str, Any]) -> None:
+    from pymedplum.fhir import DocumentReference
+
+    text = to_json(data)
+    doc = DocumentReference.model_validate_json(text)
+    assert len(doc.content) == len(data["content"]) >= 1
+    out = doc.model_dump_json(by_alias=True, exclude_none=True)
+    assert as_text_numbers(out) == as_text_numbers(text)
+
+
+@settings(max_examples=50, deadline=None)
+@given(document_reference(), st.booleans())
+def test_one_to_many_absent_or_empty_is_refused(data: dict[str, Any], empty: bool) -> None:
+    from pymedplum.fhir import DocumentReference
+
+    if empty:
+        data["content"] = []
+    else:
+        del data["content"]
+    with pytest.raises(ValidationError) as info:
+        DocumentReference.model_validate_json(to_json(data))
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [
+        (("content",), "too_short" if empty else "missing")
+    ]
 
 
 @settings(max_examples=100, deadline=None)

@@ -13,6 +13,7 @@ from pymedplum import MedplumClient, coding_parts, parse_reference, resolve_id, 
 from pymedplum.endpoint_types import PatchOperation
 from pymedplum.fhir import (
     Coding,
+    DocumentReference,
     Encounter,
     HumanName,
     Observation,
@@ -45,10 +46,16 @@ def construction() -> None:
     Observation(status="final")  # error
     Encounter(status="planned", class_=Coding(code="AMB"))
     Encounter(status="planned", klass=Coding(code="AMB"))  # error
+    # 1..* is a required list (DocumentReference.content, SearchParameter.base)
+    DocumentReference(status="current")  # error
+    DocumentReference(status="current", content=None)  # error
+    DocumentReference(status="current", content=[{"attachment": {"url": "http://x.org/a"}}])
 
 
-def fields(patient: Patient, observation: Observation) -> None:
+def fields(patient: Patient, observation: Observation, doc: DocumentReference) -> None:
     patient.name[0]  # error
+    doc.content[0].attachment
+    doc.content = None  # error
     patient.gender = "F"  # error
     patient.active = "true"  # error
     # Valid at run time (validated into a HumanName), but the attribute's type is the model's.

@@ -49,12 +49,16 @@ from pymedplum.fhir import (
     BundleEntry,
     CodeableConcept,
     Coding,
+    DocumentReference,
+    DocumentReferenceContent,
     Encounter,
     Extension,
     HumanName,
     Identifier,
     Meta,
     Observation,
+    OperationOutcome,
+    OperationOutcomeIssue,
     Patient,
     ProjectMembershipAccess,
     Quantity,
@@ -100,6 +104,14 @@ def fields(patient: Patient, observation: Observation, bundle: Bundle) -> None:
     if bundle.entry:
         assert_type(bundle.entry[0].resource, Resource | None)
     assert_type(Encounter(status="planned", class_=Coding(code="AMB")).class_, Coding)
+
+
+def one_to_many(doc: DocumentReference, outcome: OperationOutcome) -> None:
+    # 1..* is a required list: indexed with no None check
+    assert_type(doc.content, list[DocumentReferenceContent])
+    assert_type(doc.content[0].attachment.url, str | None)
+    assert_type(outcome.issue, list[OperationOutcomeIssue])
+    DocumentReference(status="current", content=[{"attachment": {"url": "http://x.org/a"}}])
 
 
 def model_api(patient: Patient) -> None:

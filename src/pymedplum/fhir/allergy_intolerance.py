@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -32,7 +34,7 @@ class AllergyIntoleranceReaction(BackboneElement):
 
     substance: CodeableConcept | None = None
     """Specific substance or pharmaceutical product considered to be responsible for event"""
-    manifestation: list[CodeableConcept] | None = None
+    manifestation: list[CodeableConcept] = Field(min_length=1)
     """Clinical symptoms/signs associated with the Event"""
     description: fp.String | None = None
     """Description of the event as a whole"""
@@ -61,7 +63,7 @@ class AllergyIntoleranceReaction(BackboneElement):
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             substance: CodeableConcept | Mapping[str, Any] | None = None,
-            manifestation: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            manifestation: Sequence[CodeableConcept | Mapping[str, Any]],
             description: fp.String | None = None,
             description_ext: Element | Mapping[str, Any] | None = None,
             onset: fp.DateTime | None = None,

@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
@@ -134,7 +136,7 @@ class Appointment(DomainResource):
     """Extensions and id of ``patientInstruction`` (JSON ``_patientInstruction``)."""
     based_on: list[Reference] | None = None
     """The service request this appointment is allocated to assess"""
-    participant: list[AppointmentParticipant] | None = None
+    participant: list[AppointmentParticipant] = Field(min_length=1)
     """Participants involved in appointment"""
     requested_period: list[Period] | None = None
     """Potential date/time interval(s) requested to allocate the appointment within"""
@@ -196,6 +198,6 @@ class Appointment(DomainResource):
             patient_instruction: fp.String | None = None,
             patient_instruction_ext: Element | Mapping[str, Any] | None = None,
             based_on: Sequence[Reference | Mapping[str, Any]] | None = None,
-            participant: Sequence[AppointmentParticipant | Mapping[str, Any]] | None = None,
+            participant: Sequence[AppointmentParticipant | Mapping[str, Any]],
             requested_period: Sequence[Period | Mapping[str, Any]] | None = None,
         ) -> None: ...

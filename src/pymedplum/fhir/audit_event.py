@@ -4,6 +4,8 @@ AuditEventEntity, AuditEvent."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -273,7 +275,7 @@ class AuditEvent(DomainResource):
     """Extensions and id of ``outcomeDesc`` (JSON ``_outcomeDesc``)."""
     purpose_of_event: list[CodeableConcept] | None = None
     """The purposeOfUse of the event"""
-    agent: list[AuditEventAgent] | None = None
+    agent: list[AuditEventAgent] = Field(min_length=1)
     """Actor involved in the event"""
     source: AuditEventSource
     """Audit Event Reporter"""
@@ -309,7 +311,7 @@ class AuditEvent(DomainResource):
             outcome_desc: fp.String | None = None,
             outcome_desc_ext: Element | Mapping[str, Any] | None = None,
             purpose_of_event: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
-            agent: Sequence[AuditEventAgent | Mapping[str, Any]] | None = None,
+            agent: Sequence[AuditEventAgent | Mapping[str, Any]],
             source: AuditEventSource | Mapping[str, Any],
             entity: Sequence[AuditEventEntity | Mapping[str, Any]] | None = None,
         ) -> None: ...

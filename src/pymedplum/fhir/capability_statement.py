@@ -9,6 +9,8 @@ CapabilityStatementDocument, CapabilityStatement."""
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
@@ -1010,7 +1012,7 @@ class CapabilityStatement(DomainResource):
     """FHIR Version the system supports"""
     fhir_version_ext: Element | None = None
     """Extensions and id of ``fhirVersion`` (JSON ``_fhirVersion``)."""
-    format: fp.PrimitiveList[fp.Code] | None = None
+    format: fp.PrimitiveList[fp.Code] = Field(min_length=1)
     """formats supported (xml | json | ttl | mime type)"""
     format_ext: list[Element | None] | None = None
     """Extensions and id of ``format`` (JSON ``_format``)."""
@@ -1081,7 +1083,7 @@ class CapabilityStatement(DomainResource):
             implementation: CapabilityStatementImplementation | Mapping[str, Any] | None = None,
             fhir_version: fp.Code,
             fhir_version_ext: Element | Mapping[str, Any] | None = None,
-            format: fp.PrimitiveList[fp.Code] | None = None,
+            format: fp.PrimitiveList[fp.Code],
             format_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
             patch_format: fp.PrimitiveList[fp.Code] | None = None,
             patch_format_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,

@@ -5,6 +5,8 @@ ClaimItem, Claim."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -713,7 +715,7 @@ class Claim(DomainResource):
     """Pertinent diagnosis information"""
     procedure: list[ClaimProcedure] | None = None
     """Clinical procedures performed"""
-    insurance: list[ClaimInsurance] | None = None
+    insurance: list[ClaimInsurance] = Field(min_length=1)
     """Patient insurance information"""
     accident: ClaimAccident | None = None
     """Details of the event"""
@@ -765,7 +767,7 @@ class Claim(DomainResource):
             supporting_info: Sequence[ClaimSupportingInfo | Mapping[str, Any]] | None = None,
             diagnosis: Sequence[ClaimDiagnosis | Mapping[str, Any]] | None = None,
             procedure: Sequence[ClaimProcedure | Mapping[str, Any]] | None = None,
-            insurance: Sequence[ClaimInsurance | Mapping[str, Any]] | None = None,
+            insurance: Sequence[ClaimInsurance | Mapping[str, Any]],
             accident: ClaimAccident | Mapping[str, Any] | None = None,
             item: Sequence[ClaimItem | Mapping[str, Any]] | None = None,
             total: Money | Mapping[str, Any] | None = None,

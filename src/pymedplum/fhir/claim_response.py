@@ -6,6 +6,8 @@ ClaimResponseInsurance, ClaimResponseError, ClaimResponse."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -104,7 +106,7 @@ class ClaimResponseItemDetail(BackboneElement):
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
-    adjudication: list[ClaimResponseItemAdjudication] | None = None
+    adjudication: list[ClaimResponseItemAdjudication] = Field(min_length=1)
     """Detail level adjudication details"""
     sub_detail: list[ClaimResponseItemDetailSubDetail] | None = None
     """Adjudication for claim sub-details"""
@@ -122,7 +124,7 @@ class ClaimResponseItemDetail(BackboneElement):
             detail_sequence_ext: Element | Mapping[str, Any] | None = None,
             note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
             note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
-            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]],
             sub_detail: Sequence[ClaimResponseItemDetailSubDetail | Mapping[str, Any]]
             | None = None,
         ) -> None: ...
@@ -139,7 +141,7 @@ class ClaimResponseItem(BackboneElement):
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
-    adjudication: list[ClaimResponseItemAdjudication] | None = None
+    adjudication: list[ClaimResponseItemAdjudication] = Field(min_length=1)
     """Adjudication details"""
     detail: list[ClaimResponseItemDetail] | None = None
     """Adjudication for claim details"""
@@ -157,7 +159,7 @@ class ClaimResponseItem(BackboneElement):
             item_sequence_ext: Element | Mapping[str, Any] | None = None,
             note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
             note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
-            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]],
             detail: Sequence[ClaimResponseItemDetail | Mapping[str, Any]] | None = None,
         ) -> None: ...
 
@@ -183,7 +185,7 @@ class ClaimResponseAddItemDetailSubDetail(BackboneElement):
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
-    adjudication: list[ClaimResponseItemAdjudication] | None = None
+    adjudication: list[ClaimResponseItemAdjudication] = Field(min_length=1)
     """Added items detail adjudication"""
 
     if TYPE_CHECKING:
@@ -204,7 +206,7 @@ class ClaimResponseAddItemDetailSubDetail(BackboneElement):
             net: Money | Mapping[str, Any] | None = None,
             note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
             note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
-            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]],
         ) -> None: ...
 
 
@@ -229,7 +231,7 @@ class ClaimResponseAddItemDetail(BackboneElement):
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
-    adjudication: list[ClaimResponseItemAdjudication] | None = None
+    adjudication: list[ClaimResponseItemAdjudication] = Field(min_length=1)
     """Added items detail adjudication"""
     sub_detail: list[ClaimResponseAddItemDetailSubDetail] | None = None
     """Insurer added line items"""
@@ -252,7 +254,7 @@ class ClaimResponseAddItemDetail(BackboneElement):
             net: Money | Mapping[str, Any] | None = None,
             note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
             note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
-            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]],
             sub_detail: Sequence[ClaimResponseAddItemDetailSubDetail | Mapping[str, Any]]
             | None = None,
         ) -> None: ...
@@ -334,7 +336,7 @@ class ClaimResponseAddItem(BackboneElement):
     """Applicable note numbers"""
     note_number_ext: list[Element | None] | None = None
     """Extensions and id of ``noteNumber`` (JSON ``_noteNumber``)."""
-    adjudication: list[ClaimResponseItemAdjudication] | None = None
+    adjudication: list[ClaimResponseItemAdjudication] = Field(min_length=1)
     """Added items adjudication"""
     detail: list[ClaimResponseAddItemDetail] | None = None
     """Insurer added line details"""
@@ -376,7 +378,7 @@ class ClaimResponseAddItem(BackboneElement):
             sub_site: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
             note_number: fp.PrimitiveList[fp.PositiveInt] | None = None,
             note_number_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
-            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]] | None = None,
+            adjudication: Sequence[ClaimResponseItemAdjudication | Mapping[str, Any]],
             detail: Sequence[ClaimResponseAddItemDetail | Mapping[str, Any]] | None = None,
         ) -> None: ...
 

@@ -4,6 +4,8 @@ CodeSystemConceptProperty, CodeSystemConcept, CodeSystem."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -37,22 +39,19 @@ class CodeSystemFilter(BackboneElement):
     """How or why the filter is used"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    operator: (
-        fp.PrimitiveList[
-            Literal[
-                "=",
-                "is-a",
-                "descendent-of",
-                "is-not-a",
-                "regex",
-                "in",
-                "not-in",
-                "generalizes",
-                "exists",
-            ]
+    operator: fp.PrimitiveList[
+        Literal[
+            "=",
+            "is-a",
+            "descendent-of",
+            "is-not-a",
+            "regex",
+            "in",
+            "not-in",
+            "generalizes",
+            "exists",
         ]
-        | None
-    ) = None
+    ] = Field(min_length=1)
     """= | is-a | descendent-of | is-not-a | regex | in | not-in | generalizes | exists"""
     operator_ext: list[Element | None] | None = None
     """Extensions and id of ``operator`` (JSON ``_operator``)."""
@@ -86,8 +85,7 @@ class CodeSystemFilter(BackboneElement):
                     "generalizes",
                     "exists",
                 ]
-            ]
-            | None = None,
+            ],
             operator_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
             value: fp.String,
             value_ext: Element | Mapping[str, Any] | None = None,

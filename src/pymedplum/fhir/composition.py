@@ -4,6 +4,8 @@ Composition."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -201,7 +203,7 @@ class Composition(DomainResource):
     """Composition editing time"""
     date_ext: Element | None = None
     """Extensions and id of ``date`` (JSON ``_date``)."""
-    author: list[Reference] | None = None
+    author: list[Reference] = Field(min_length=1)
     """Who and/or what authored the composition"""
     title: fp.String
     """Human Readable name/title"""
@@ -248,7 +250,7 @@ class Composition(DomainResource):
             encounter: Reference | Mapping[str, Any] | None = None,
             date: fp.DateTime,
             date_ext: Element | Mapping[str, Any] | None = None,
-            author: Sequence[Reference | Mapping[str, Any]] | None = None,
+            author: Sequence[Reference | Mapping[str, Any]],
             title: fp.String,
             title_ext: Element | Mapping[str, Any] | None = None,
             confidentiality: Literal["U", "L", "M", "N", "R", "V"] | None = None,

@@ -4,6 +4,8 @@ ConceptMapGroupElement, ConceptMapGroupUnmapped, ConceptMapGroup, ConceptMap."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -225,7 +227,7 @@ class ConceptMapGroup(BackboneElement):
     """Specific version of the code system"""
     target_version_ext: Element | None = None
     """Extensions and id of ``targetVersion`` (JSON ``_targetVersion``)."""
-    element: list[ConceptMapGroupElement] | None = None
+    element: list[ConceptMapGroupElement] = Field(min_length=1)
     """Mappings for a concept from the source set"""
     unmapped: ConceptMapGroupUnmapped | None = None
     """What to do when there is no mapping for the source concept"""
@@ -247,7 +249,7 @@ class ConceptMapGroup(BackboneElement):
             target_ext: Element | Mapping[str, Any] | None = None,
             target_version: fp.String | None = None,
             target_version_ext: Element | Mapping[str, Any] | None = None,
-            element: Sequence[ConceptMapGroupElement | Mapping[str, Any]] | None = None,
+            element: Sequence[ConceptMapGroupElement | Mapping[str, Any]],
             unmapped: ConceptMapGroupUnmapped | Mapping[str, Any] | None = None,
         ) -> None: ...
 

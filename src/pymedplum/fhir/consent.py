@@ -4,6 +4,8 @@ ConsentProvision, Consent."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -211,7 +213,7 @@ class Consent(DomainResource):
     """Extensions and id of ``status`` (JSON ``_status``)."""
     scope: CodeableConcept
     """Which of the four areas this resource covers (extensible)"""
-    category: list[CodeableConcept] | None = None
+    category: list[CodeableConcept] = Field(min_length=1)
     """Classification of the consent statement - for indexing/retrieval"""
     patient: Reference | None = None
     """Who the consent applies to"""
@@ -262,7 +264,7 @@ class Consent(DomainResource):
             ],
             status_ext: Element | Mapping[str, Any] | None = None,
             scope: CodeableConcept | Mapping[str, Any],
-            category: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            category: Sequence[CodeableConcept | Mapping[str, Any]],
             patient: Reference | Mapping[str, Any] | None = None,
             date_time: fp.DateTime | None = None,
             date_time_ext: Element | Mapping[str, Any] | None = None,

@@ -7,6 +7,8 @@ ContractRule, Contract."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -144,7 +146,7 @@ class ContractTermSecurityLabel(BackboneElement):
 class ContractTermOfferParty(BackboneElement):
     """Offer Recipient."""
 
-    reference: list[Reference] | None = None
+    reference: list[Reference] = Field(min_length=1)
     """Referenced entity"""
     role: CodeableConcept
     """Participant engagement type"""
@@ -158,7 +160,7 @@ class ContractTermOfferParty(BackboneElement):
             id: fp.SystemString | None = None,
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
-            reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            reference: Sequence[Reference | Mapping[str, Any]],
             role: CodeableConcept | Mapping[str, Any],
         ) -> None: ...
 
@@ -522,7 +524,7 @@ class ContractTermAsset(BackboneElement):
 class ContractTermActionSubject(BackboneElement):
     """Entity of the action."""
 
-    reference: list[Reference] | None = None
+    reference: list[Reference] = Field(min_length=1)
     """Entity of the action"""
     role: CodeableConcept | None = None
     """Role type of the agent"""
@@ -536,7 +538,7 @@ class ContractTermActionSubject(BackboneElement):
             id: fp.SystemString | None = None,
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
-            reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            reference: Sequence[Reference | Mapping[str, Any]],
             role: CodeableConcept | Mapping[str, Any] | None = None,
         ) -> None: ...
 
@@ -754,7 +756,7 @@ class ContractSigner(BackboneElement):
     """Contract Signatory Role"""
     party: Reference
     """Contract Signatory Party"""
-    signature: list[Signature] | None = None
+    signature: list[Signature] = Field(min_length=1)
     """Contract Documentation Signature"""
 
     if TYPE_CHECKING:
@@ -768,7 +770,7 @@ class ContractSigner(BackboneElement):
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             type: Coding | Mapping[str, Any],
             party: Reference | Mapping[str, Any],
-            signature: Sequence[Signature | Mapping[str, Any]] | None = None,
+            signature: Sequence[Signature | Mapping[str, Any]],
         ) -> None: ...
 
 

@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -155,7 +157,7 @@ class Coverage(DomainResource):
     """Beneficiary relationship to the subscriber"""
     period: Period | None = None
     """Coverage start and end dates"""
-    payor: list[Reference] | None = None
+    payor: list[Reference] = Field(min_length=1)
     """Issuer of the policy"""
     class_: list[CoverageClass] | None = None
     """Additional coverage classifications"""
@@ -206,7 +208,7 @@ class Coverage(DomainResource):
             dependent_ext: Element | Mapping[str, Any] | None = None,
             relationship: CodeableConcept | Mapping[str, Any] | None = None,
             period: Period | Mapping[str, Any] | None = None,
-            payor: Sequence[Reference | Mapping[str, Any]] | None = None,
+            payor: Sequence[Reference | Mapping[str, Any]],
             class_: Sequence[CoverageClass | Mapping[str, Any]] | None = None,
             order: fp.PositiveInt | None = None,
             order_ext: Element | Mapping[str, Any] | None = None,

@@ -5,6 +5,8 @@ CoverageEligibilityRequest."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -205,9 +207,9 @@ class CoverageEligibilityRequest(DomainResource):
     """Extensions and id of ``status`` (JSON ``_status``)."""
     priority: CodeableConcept | None = None
     """Desired processing priority"""
-    purpose: (
-        fp.PrimitiveList[Literal["auth-requirements", "benefits", "discovery", "validation"]] | None
-    ) = None
+    purpose: fp.PrimitiveList[
+        Literal["auth-requirements", "benefits", "discovery", "validation"]
+    ] = Field(min_length=1)
     """auth-requirements | benefits | discovery | validation"""
     purpose_ext: list[Element | None] | None = None
     """Extensions and id of ``purpose`` (JSON ``_purpose``)."""
@@ -264,8 +266,7 @@ class CoverageEligibilityRequest(DomainResource):
             priority: CodeableConcept | Mapping[str, Any] | None = None,
             purpose: fp.PrimitiveList[
                 Literal["auth-requirements", "benefits", "discovery", "validation"]
-            ]
-            | None = None,
+            ],
             purpose_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
             patient: Reference | Mapping[str, Any],
             serviced_date: fp.Date | None = None,

@@ -5,6 +5,8 @@ CoverageEligibilityResponse."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -254,9 +256,9 @@ class CoverageEligibilityResponse(DomainResource):
     """active | cancelled | draft | entered-in-error"""
     status_ext: Element | None = None
     """Extensions and id of ``status`` (JSON ``_status``)."""
-    purpose: (
-        fp.PrimitiveList[Literal["auth-requirements", "benefits", "discovery", "validation"]] | None
-    ) = None
+    purpose: fp.PrimitiveList[
+        Literal["auth-requirements", "benefits", "discovery", "validation"]
+    ] = Field(min_length=1)
     """auth-requirements | benefits | discovery | validation"""
     purpose_ext: list[Element | None] | None = None
     """Extensions and id of ``purpose`` (JSON ``_purpose``)."""
@@ -322,8 +324,7 @@ class CoverageEligibilityResponse(DomainResource):
             status_ext: Element | Mapping[str, Any] | None = None,
             purpose: fp.PrimitiveList[
                 Literal["auth-requirements", "benefits", "discovery", "validation"]
-            ]
-            | None = None,
+            ],
             purpose_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
             patient: Reference | Mapping[str, Any],
             serviced_date: fp.Date | None = None,

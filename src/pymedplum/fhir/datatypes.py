@@ -8,6 +8,8 @@ BackboneElement, TimingRepeat, Timing, DosageDoseAndRate, Dosage, Narrative."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups, FHIRModel
 
@@ -770,7 +772,7 @@ class SampledData(Element):
 class Signature(Element):
     """Base StructureDefinition for Signature Type: A signature along with supporting context. The signature may be a digital signature that is cryptographic in nature, or some other signature acceptable to the domain. This other signature may be as simple as a graphical image representing a hand-written signature, or a signature ceremony Different signature approaches have different utilities."""
 
-    type: list[Coding] | None = None
+    type: list[Coding] = Field(min_length=1)
     """Indication of the reason the entity signed the object(s)"""
     when: fp.Instant
     """When the signature was created"""
@@ -801,7 +803,7 @@ class Signature(Element):
             *,
             id: fp.SystemString | None = None,
             extension: "Sequence[Extension | Mapping[str, Any]] | None" = None,
-            type: Sequence[Coding | Mapping[str, Any]] | None = None,
+            type: Sequence[Coding | Mapping[str, Any]],
             when: fp.Instant,
             when_ext: Element | Mapping[str, Any] | None = None,
             who: Reference | Mapping[str, Any],

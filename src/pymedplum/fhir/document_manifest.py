@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
@@ -77,7 +79,7 @@ class DocumentManifest(DomainResource):
     """Human-readable description (title)"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    content: list[Reference] | None = None
+    content: list[Reference] = Field(min_length=1)
     """Items in manifest"""
     related: list[DocumentManifestRelated] | None = None
     """Related things"""
@@ -113,6 +115,6 @@ class DocumentManifest(DomainResource):
             source_ext: Element | Mapping[str, Any] | None = None,
             description: fp.String | None = None,
             description_ext: Element | Mapping[str, Any] | None = None,
-            content: Sequence[Reference | Mapping[str, Any]] | None = None,
+            content: Sequence[Reference | Mapping[str, Any]],
             related: Sequence[DocumentManifestRelated | Mapping[str, Any]] | None = None,
         ) -> None: ...

@@ -4,6 +4,8 @@ DocumentReference."""
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     Attachment,
@@ -151,7 +153,7 @@ class DocumentReference(DomainResource):
     """Extensions and id of ``description`` (JSON ``_description``)."""
     security_label: list[CodeableConcept] | None = None
     """Document security-tags"""
-    content: list[DocumentReferenceContent] | None = None
+    content: list[DocumentReferenceContent] = Field(min_length=1)
     """Document referenced"""
     context: DocumentReferenceContext | None = None
     """Clinical context of document"""
@@ -192,6 +194,6 @@ class DocumentReference(DomainResource):
             description: fp.String | None = None,
             description_ext: Element | Mapping[str, Any] | None = None,
             security_label: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
-            content: Sequence[DocumentReferenceContent | Mapping[str, Any]] | None = None,
+            content: Sequence[DocumentReferenceContent | Mapping[str, Any]],
             context: DocumentReferenceContext | Mapping[str, Any] | None = None,
         ) -> None: ...

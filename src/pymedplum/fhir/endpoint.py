@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     CodeableConcept,
@@ -46,7 +48,7 @@ class Endpoint(DomainResource):
     """Contact details for source (e.g. troubleshooting)"""
     period: Period | None = None
     """Interval the endpoint is expected to be operational"""
-    payload_type: list[CodeableConcept] | None = None
+    payload_type: list[CodeableConcept] = Field(min_length=1)
     """The type of content that may be used at this endpoint (e.g. XDS Discharge summaries)"""
     payload_mime_type: fp.PrimitiveList[fp.Code] | None = None
     """Mimetype to send. If not specified, the content could be anything (including no payload, if the connectionType defined this)"""
@@ -87,7 +89,7 @@ class Endpoint(DomainResource):
             managing_organization: Reference | Mapping[str, Any] | None = None,
             contact: Sequence[ContactPoint | Mapping[str, Any]] | None = None,
             period: Period | Mapping[str, Any] | None = None,
-            payload_type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
+            payload_type: Sequence[CodeableConcept | Mapping[str, Any]],
             payload_mime_type: fp.PrimitiveList[fp.Code] | None = None,
             payload_mime_type_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
             address: fp.Url,

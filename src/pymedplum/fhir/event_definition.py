@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -130,7 +132,7 @@ class EventDefinition(DomainResource):
     """Who endorsed the content"""
     related_artifact: list[RelatedArtifact] | None = None
     """Additional documentation, citations, etc."""
-    trigger: list[TriggerDefinition] | None = None
+    trigger: list[TriggerDefinition] = Field(min_length=1)
     """"when" the event occurs (multiple = 'or')"""
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _EventDefinition_CHOICES
@@ -196,5 +198,5 @@ class EventDefinition(DomainResource):
             reviewer: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
             endorser: Sequence[ContactDetail | Mapping[str, Any]] | None = None,
             related_artifact: Sequence[RelatedArtifact | Mapping[str, Any]] | None = None,
-            trigger: Sequence[TriggerDefinition | Mapping[str, Any]] | None = None,
+            trigger: Sequence[TriggerDefinition | Mapping[str, Any]],
         ) -> None: ...

@@ -6,6 +6,8 @@ EvidenceVariable."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -119,7 +121,7 @@ class EvidenceVariableCharacteristicDefinitionByCombination(BackboneElement):
     """Provides the value of "n" when "at-least" or "at-most" codes are used"""
     threshold_ext: Element | None = None
     """Extensions and id of ``threshold`` (JSON ``_threshold``)."""
-    characteristic: "list[EvidenceVariableCharacteristic] | None" = None
+    characteristic: "list[EvidenceVariableCharacteristic]" = Field(min_length=1)
     """A defining factor of the characteristic"""
 
     if TYPE_CHECKING:
@@ -135,7 +137,7 @@ class EvidenceVariableCharacteristicDefinitionByCombination(BackboneElement):
             code_ext: Element | Mapping[str, Any] | None = None,
             threshold: fp.PositiveInt | None = None,
             threshold_ext: Element | Mapping[str, Any] | None = None,
-            characteristic: "Sequence[EvidenceVariableCharacteristic | Mapping[str, Any]] | None" = None,
+            characteristic: "Sequence[EvidenceVariableCharacteristic | Mapping[str, Any]]",
         ) -> None: ...
 
 

@@ -12,6 +12,8 @@ ExplanationOfBenefit."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -1226,7 +1228,7 @@ class ExplanationOfBenefit(DomainResource):
     """Precedence (primary, secondary, etc.)"""
     precedence_ext: Element | None = None
     """Extensions and id of ``precedence`` (JSON ``_precedence``)."""
-    insurance: list[ExplanationOfBenefitInsurance] | None = None
+    insurance: list[ExplanationOfBenefitInsurance] = Field(min_length=1)
     """Patient insurance information"""
     accident: ExplanationOfBenefitAccident | None = None
     """Details of the event"""
@@ -1307,7 +1309,7 @@ class ExplanationOfBenefit(DomainResource):
             procedure: Sequence[ExplanationOfBenefitProcedure | Mapping[str, Any]] | None = None,
             precedence: fp.PositiveInt | None = None,
             precedence_ext: Element | Mapping[str, Any] | None = None,
-            insurance: Sequence[ExplanationOfBenefitInsurance | Mapping[str, Any]] | None = None,
+            insurance: Sequence[ExplanationOfBenefitInsurance | Mapping[str, Any]],
             accident: ExplanationOfBenefitAccident | Mapping[str, Any] | None = None,
             item: Sequence[ExplanationOfBenefitItem | Mapping[str, Any]] | None = None,
             add_item: Sequence[ExplanationOfBenefitAddItem | Mapping[str, Any]] | None = None,

@@ -4,6 +4,8 @@ ImmunizationRecommendationRecommendation, ImmunizationRecommendation."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -169,7 +171,7 @@ class ImmunizationRecommendation(DomainResource):
     """Extensions and id of ``date`` (JSON ``_date``)."""
     authority: Reference | None = None
     """Who is responsible for protocol"""
-    recommendation: list[ImmunizationRecommendationRecommendation] | None = None
+    recommendation: list[ImmunizationRecommendationRecommendation] = Field(min_length=1)
     """Vaccine administration recommendations"""
 
     if TYPE_CHECKING:
@@ -194,6 +196,5 @@ class ImmunizationRecommendation(DomainResource):
             date: fp.DateTime,
             date_ext: Element | Mapping[str, Any] | None = None,
             authority: Reference | Mapping[str, Any] | None = None,
-            recommendation: Sequence[ImmunizationRecommendationRecommendation | Mapping[str, Any]]
-            | None = None,
+            recommendation: Sequence[ImmunizationRecommendationRecommendation | Mapping[str, Any]],
         ) -> None: ...

@@ -8,6 +8,8 @@ ImplementationGuideManifest, ImplementationGuide."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -683,7 +685,7 @@ class ImplementationGuideDefinition(BackboneElement):
 
     grouping: list[ImplementationGuideDefinitionGrouping] | None = None
     """Grouping used to present related resources in the IG"""
-    resource: list[ImplementationGuideDefinitionResource] | None = None
+    resource: list[ImplementationGuideDefinitionResource] = Field(min_length=1)
     """Resource in the implementation guide"""
     page: ImplementationGuideDefinitionPage | None = None
     """Page/Section in the Guide"""
@@ -703,8 +705,7 @@ class ImplementationGuideDefinition(BackboneElement):
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             grouping: Sequence[ImplementationGuideDefinitionGrouping | Mapping[str, Any]]
             | None = None,
-            resource: Sequence[ImplementationGuideDefinitionResource | Mapping[str, Any]]
-            | None = None,
+            resource: Sequence[ImplementationGuideDefinitionResource | Mapping[str, Any]],
             page: ImplementationGuideDefinitionPage | Mapping[str, Any] | None = None,
             parameter: Sequence[ImplementationGuideDefinitionParameter | Mapping[str, Any]]
             | None = None,
@@ -807,7 +808,7 @@ class ImplementationGuideManifest(BackboneElement):
     """Location of rendered implementation guide"""
     rendering_ext: Element | None = None
     """Extensions and id of ``rendering`` (JSON ``_rendering``)."""
-    resource: list[ImplementationGuideManifestResource] | None = None
+    resource: list[ImplementationGuideManifestResource] = Field(min_length=1)
     """Resource in the implementation guide"""
     page: list[ImplementationGuideManifestPage] | None = None
     """HTML page within the parent IG"""
@@ -831,8 +832,7 @@ class ImplementationGuideManifest(BackboneElement):
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             rendering: fp.Url | None = None,
             rendering_ext: Element | Mapping[str, Any] | None = None,
-            resource: Sequence[ImplementationGuideManifestResource | Mapping[str, Any]]
-            | None = None,
+            resource: Sequence[ImplementationGuideManifestResource | Mapping[str, Any]],
             page: Sequence[ImplementationGuideManifestPage | Mapping[str, Any]] | None = None,
             image: fp.PrimitiveList[fp.String] | None = None,
             image_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
@@ -1250,7 +1250,7 @@ class ImplementationGuide(DomainResource):
     """SPDX license code for this IG (or not-open-source)"""
     license_ext: Element | None = None
     """Extensions and id of ``license`` (JSON ``_license``)."""
-    fhir_version: fp.PrimitiveList[fp.Code] | None = None
+    fhir_version: fp.PrimitiveList[fp.Code] = Field(min_length=1)
     """FHIR Version(s) this Implementation Guide targets"""
     fhir_version_ext: list[Element | None] | None = None
     """Extensions and id of ``fhirVersion`` (JSON ``_fhirVersion``)."""
@@ -1655,7 +1655,7 @@ class ImplementationGuide(DomainResource):
             ]
             | None = None,
             license_ext: Element | Mapping[str, Any] | None = None,
-            fhir_version: fp.PrimitiveList[fp.Code] | None = None,
+            fhir_version: fp.PrimitiveList[fp.Code],
             fhir_version_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
             depends_on: Sequence[ImplementationGuideDependsOn | Mapping[str, Any]] | None = None,
             global_: Sequence[ImplementationGuideGlobal | Mapping[str, Any]] | None = None,

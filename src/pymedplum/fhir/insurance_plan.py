@@ -6,6 +6,8 @@ InsurancePlanPlanSpecificCost, InsurancePlanPlan, InsurancePlan."""
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     Address,
@@ -116,7 +118,7 @@ class InsurancePlanCoverage(BackboneElement):
     """Type of coverage"""
     network: list[Reference] | None = None
     """What networks provide coverage"""
-    benefit: list[InsurancePlanCoverageBenefit] | None = None
+    benefit: list[InsurancePlanCoverageBenefit] = Field(min_length=1)
     """List of benefits"""
 
     if TYPE_CHECKING:
@@ -130,7 +132,7 @@ class InsurancePlanCoverage(BackboneElement):
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             type: CodeableConcept | Mapping[str, Any],
             network: Sequence[Reference | Mapping[str, Any]] | None = None,
-            benefit: Sequence[InsurancePlanCoverageBenefit | Mapping[str, Any]] | None = None,
+            benefit: Sequence[InsurancePlanCoverageBenefit | Mapping[str, Any]],
         ) -> None: ...
 
 

@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
@@ -56,7 +58,7 @@ class Linkage(DomainResource):
     """Extensions and id of ``active`` (JSON ``_active``)."""
     author: Reference | None = None
     """Who is responsible for linkages"""
-    item: list[LinkageItem] | None = None
+    item: list[LinkageItem] = Field(min_length=1)
     """Item to be linked"""
 
     if TYPE_CHECKING:
@@ -79,5 +81,5 @@ class Linkage(DomainResource):
             active: fp.Boolean | None = None,
             active_ext: Element | Mapping[str, Any] | None = None,
             author: Reference | Mapping[str, Any] | None = None,
-            item: Sequence[LinkageItem | Mapping[str, Any]] | None = None,
+            item: Sequence[LinkageItem | Mapping[str, Any]],
         ) -> None: ...

@@ -11,6 +11,8 @@ MedicationKnowledgeKinetics, MedicationKnowledge."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -40,7 +42,7 @@ class MedicationKnowledgeRelatedMedicationKnowledge(BackboneElement):
 
     type: CodeableConcept
     """Category of medicationKnowledge"""
-    reference: list[Reference] | None = None
+    reference: list[Reference] = Field(min_length=1)
     """Associated documentation about the associated medication knowledge"""
 
     if TYPE_CHECKING:
@@ -53,7 +55,7 @@ class MedicationKnowledgeRelatedMedicationKnowledge(BackboneElement):
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             type: CodeableConcept | Mapping[str, Any],
-            reference: Sequence[Reference | Mapping[str, Any]] | None = None,
+            reference: Sequence[Reference | Mapping[str, Any]],
         ) -> None: ...
 
 
@@ -184,7 +186,7 @@ class MedicationKnowledgeAdministrationGuidelinesDosage(BackboneElement):
 
     type: CodeableConcept
     """Type of dosage"""
-    dosage: list[Dosage] | None = None
+    dosage: list[Dosage] = Field(min_length=1)
     """Dosage for the medication for the specific guidelines"""
 
     if TYPE_CHECKING:
@@ -197,7 +199,7 @@ class MedicationKnowledgeAdministrationGuidelinesDosage(BackboneElement):
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             type: CodeableConcept | Mapping[str, Any],
-            dosage: Sequence[Dosage | Mapping[str, Any]] | None = None,
+            dosage: Sequence[Dosage | Mapping[str, Any]],
         ) -> None: ...
 
 

@@ -5,6 +5,8 @@ MedicinalProduct."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -241,7 +243,7 @@ class MedicinalProduct(DomainResource):
     """A product specific contact, person (in a role), or an organization"""
     clinical_trial: list[Reference] | None = None
     """Clinical trials or studies that this product is involved in"""
-    name: list[MedicinalProductName] | None = None
+    name: list[MedicinalProductName] = Field(min_length=1)
     """The product's name, including full name and possibly coded parts"""
     cross_reference: list[Identifier] | None = None
     """Reference to another product, e.g. for linking authorised to investigational product"""
@@ -286,7 +288,7 @@ class MedicinalProduct(DomainResource):
             master_file: Sequence[Reference | Mapping[str, Any]] | None = None,
             contact: Sequence[Reference | Mapping[str, Any]] | None = None,
             clinical_trial: Sequence[Reference | Mapping[str, Any]] | None = None,
-            name: Sequence[MedicinalProductName | Mapping[str, Any]] | None = None,
+            name: Sequence[MedicinalProductName | Mapping[str, Any]],
             cross_reference: Sequence[Identifier | Mapping[str, Any]] | None = None,
             manufacturing_business_operation: Sequence[
                 MedicinalProductManufacturingBusinessOperation | Mapping[str, Any]

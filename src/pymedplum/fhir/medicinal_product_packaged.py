@@ -4,6 +4,8 @@ MedicinalProductPackaged."""
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
@@ -124,7 +126,7 @@ class MedicinalProductPackaged(DomainResource):
     """Manufacturer of this Package Item"""
     batch_identifier: list[MedicinalProductPackagedBatchIdentifier] | None = None
     """Batch numbering"""
-    package_item: list[MedicinalProductPackagedPackageItem] | None = None
+    package_item: list[MedicinalProductPackagedPackageItem] = Field(min_length=1)
     """A packaging item, as a contained for medicine, possibly with other packaging items within"""
 
     if TYPE_CHECKING:
@@ -154,6 +156,5 @@ class MedicinalProductPackaged(DomainResource):
             manufacturer: Sequence[Reference | Mapping[str, Any]] | None = None,
             batch_identifier: Sequence[MedicinalProductPackagedBatchIdentifier | Mapping[str, Any]]
             | None = None,
-            package_item: Sequence[MedicinalProductPackagedPackageItem | Mapping[str, Any]]
-            | None = None,
+            package_item: Sequence[MedicinalProductPackagedPackageItem | Mapping[str, Any]],
         ) -> None: ...

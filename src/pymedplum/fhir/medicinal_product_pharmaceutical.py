@@ -6,6 +6,8 @@ MedicinalProductPharmaceuticalRouteOfAdministration, MedicinalProductPharmaceuti
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
@@ -168,7 +170,9 @@ class MedicinalProductPharmaceutical(DomainResource):
     """Accompanying device"""
     characteristics: list[MedicinalProductPharmaceuticalCharacteristics] | None = None
     """Characteristics e.g. a products onset of action"""
-    route_of_administration: list[MedicinalProductPharmaceuticalRouteOfAdministration] | None = None
+    route_of_administration: list[MedicinalProductPharmaceuticalRouteOfAdministration] = Field(
+        min_length=1
+    )
     """The path by which the pharmaceutical product is taken into or makes contact with the body"""
 
     if TYPE_CHECKING:
@@ -201,6 +205,5 @@ class MedicinalProductPharmaceutical(DomainResource):
             | None = None,
             route_of_administration: Sequence[
                 MedicinalProductPharmaceuticalRouteOfAdministration | Mapping[str, Any]
-            ]
-            | None = None,
+            ],
         ) -> None: ...

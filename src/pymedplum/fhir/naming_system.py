@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
@@ -111,7 +113,7 @@ class NamingSystem(DomainResource):
     """How/where is it used"""
     usage_ext: Element | None = None
     """Extensions and id of ``usage`` (JSON ``_usage``)."""
-    unique_id: list[NamingSystemUniqueId] | None = None
+    unique_id: list[NamingSystemUniqueId] = Field(min_length=1)
     """Unique identifiers used for system"""
 
     if TYPE_CHECKING:
@@ -151,5 +153,5 @@ class NamingSystem(DomainResource):
             jurisdiction: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
             usage: fp.String | None = None,
             usage_ext: Element | Mapping[str, Any] | None = None,
-            unique_id: Sequence[NamingSystemUniqueId | Mapping[str, Any]] | None = None,
+            unique_id: Sequence[NamingSystemUniqueId | Mapping[str, Any]],
         ) -> None: ...

@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
@@ -138,7 +140,7 @@ class OperationOutcome(DomainResource):
 
     resource_type: Literal["OperationOutcome"] = "OperationOutcome"
     """The FHIR resource type, always ``OperationOutcome``."""
-    issue: list[OperationOutcomeIssue] | None = None
+    issue: list[OperationOutcomeIssue] = Field(min_length=1)
     """A single issue associated with the action"""
 
     if TYPE_CHECKING:
@@ -158,5 +160,5 @@ class OperationOutcome(DomainResource):
             contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
-            issue: Sequence[OperationOutcomeIssue | Mapping[str, Any]] | None = None,
+            issue: Sequence[OperationOutcomeIssue | Mapping[str, Any]],
         ) -> None: ...

@@ -4,6 +4,8 @@ ProjectDefaultAccessPolicies, Project."""
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -88,7 +90,7 @@ class ProjectSite(BackboneElement):
     name: fp.String
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    domain: fp.PrimitiveList[fp.String] | None = None
+    domain: fp.PrimitiveList[fp.String] = Field(min_length=1)
     domain_ext: list[Element | None] | None = None
     """Extensions and id of ``domain`` (JSON ``_domain``)."""
     google_client_id: fp.String | None = None
@@ -115,7 +117,7 @@ class ProjectSite(BackboneElement):
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             name: fp.String,
             name_ext: Element | Mapping[str, Any] | None = None,
-            domain: fp.PrimitiveList[fp.String] | None = None,
+            domain: fp.PrimitiveList[fp.String],
             domain_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
             google_client_id: fp.String | None = None,
             google_client_id_ext: Element | Mapping[str, Any] | None = None,
@@ -326,7 +328,7 @@ class ProjectDefaultProfile(BackboneElement):
     ]
     resource_type_ext: Element | None = None
     """Extensions and id of ``resourceType`` (JSON ``_resourceType``)."""
-    profile: fp.PrimitiveList[fp.Canonical] | None = None
+    profile: fp.PrimitiveList[fp.Canonical] = Field(min_length=1)
     profile_ext: list[Element | None] | None = None
     """Extensions and id of ``profile`` (JSON ``_profile``)."""
 
@@ -515,7 +517,7 @@ class ProjectDefaultProfile(BackboneElement):
                 "UserConfiguration",
             ],
             resource_type_ext: Element | Mapping[str, Any] | None = None,
-            profile: fp.PrimitiveList[fp.Canonical] | None = None,
+            profile: fp.PrimitiveList[fp.Canonical],
             profile_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
         ) -> None: ...
 

@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -98,7 +100,7 @@ class Provenance(DomainResource):
 
     resource_type: Literal["Provenance"] = "Provenance"
     """The FHIR resource type, always ``Provenance``."""
-    target: list[Reference] | None = None
+    target: list[Reference] = Field(min_length=1)
     """Target Reference(s) (usually version specific)"""
     occurred_period: Period | None = None
     """When the activity occurred"""
@@ -120,7 +122,7 @@ class Provenance(DomainResource):
     """Reason the activity is occurring"""
     activity: CodeableConcept | None = None
     """Activity that occurred"""
-    agent: list[ProvenanceAgent] | None = None
+    agent: list[ProvenanceAgent] = Field(min_length=1)
     """Actor involved"""
     entity: list[ProvenanceEntity] | None = None
     """An entity used in this activity"""
@@ -147,7 +149,7 @@ class Provenance(DomainResource):
             contained: Sequence[AnyResource | Mapping[str, Any]] | None = None,
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
-            target: Sequence[Reference | Mapping[str, Any]] | None = None,
+            target: Sequence[Reference | Mapping[str, Any]],
             occurred_period: Period | Mapping[str, Any] | None = None,
             occurred_date_time: fp.DateTime | None = None,
             occurred_date_time_ext: Element | Mapping[str, Any] | None = None,
@@ -158,7 +160,7 @@ class Provenance(DomainResource):
             location: Reference | Mapping[str, Any] | None = None,
             reason: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
             activity: CodeableConcept | Mapping[str, Any] | None = None,
-            agent: Sequence[ProvenanceAgent | Mapping[str, Any]] | None = None,
+            agent: Sequence[ProvenanceAgent | Mapping[str, Any]],
             entity: Sequence[ProvenanceEntity | Mapping[str, Any]] | None = None,
             signature: Sequence[Signature | Mapping[str, Any]] | None = None,
         ) -> None: ...

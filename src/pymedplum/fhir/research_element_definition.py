@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -324,7 +326,7 @@ class ResearchElementDefinition(DomainResource):
     """dichotomous | continuous | descriptive"""
     variable_type_ext: Element | None = None
     """Extensions and id of ``variableType`` (JSON ``_variableType``)."""
-    characteristic: list[ResearchElementDefinitionCharacteristic] | None = None
+    characteristic: list[ResearchElementDefinitionCharacteristic] = Field(min_length=1)
     """What defines the members of the research element"""
 
     __fhir_choices__: ClassVar[ChoiceGroups] = _ResearchElementDefinition_CHOICES
@@ -400,6 +402,5 @@ class ResearchElementDefinition(DomainResource):
             type_ext: Element | Mapping[str, Any] | None = None,
             variable_type: Literal["dichotomous", "continuous", "descriptive"] | None = None,
             variable_type_ext: Element | Mapping[str, Any] | None = None,
-            characteristic: Sequence[ResearchElementDefinitionCharacteristic | Mapping[str, Any]]
-            | None = None,
+            characteristic: Sequence[ResearchElementDefinitionCharacteristic | Mapping[str, Any]],
         ) -> None: ...

@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     CodeableConcept,
@@ -38,7 +40,7 @@ class Schedule(DomainResource):
     """Specific service"""
     specialty: list[CodeableConcept] | None = None
     """Type of specialty needed"""
-    actor: list[Reference] | None = None
+    actor: list[Reference] = Field(min_length=1)
     """Resource(s) that availability information is being provided for"""
     planning_horizon: Period | None = None
     """Period of time covered by schedule"""
@@ -70,7 +72,7 @@ class Schedule(DomainResource):
             service_category: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
             service_type: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
             specialty: Sequence[CodeableConcept | Mapping[str, Any]] | None = None,
-            actor: Sequence[Reference | Mapping[str, Any]] | None = None,
+            actor: Sequence[Reference | Mapping[str, Any]],
             planning_horizon: Period | Mapping[str, Any] | None = None,
             comment: fp.String | None = None,
             comment_ext: Element | Mapping[str, Any] | None = None,

@@ -3,6 +3,8 @@
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     Attachment,
@@ -73,7 +75,7 @@ class SmartHealthLink(DomainResource):
     passcode_hash: fp.String | None = None
     passcode_hash_ext: Element | None = None
     """Extensions and id of ``passcodeHash`` (JSON ``_passcodeHash``)."""
-    file: list[SmartHealthLinkFile] | None = None
+    file: list[SmartHealthLinkFile] = Field(min_length=1)
 
     if TYPE_CHECKING:
         # What type checkers see of the constructor: every element by its Python name, as
@@ -107,5 +109,5 @@ class SmartHealthLink(DomainResource):
             expires_at_ext: Element | Mapping[str, Any] | None = None,
             passcode_hash: fp.String | None = None,
             passcode_hash_ext: Element | Mapping[str, Any] | None = None,
-            file: Sequence[SmartHealthLinkFile | Mapping[str, Any]] | None = None,
+            file: Sequence[SmartHealthLinkFile | Mapping[str, Any]],
         ) -> None: ...

@@ -4,6 +4,8 @@ StructureDefinitionDifferential, StructureDefinition."""
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
@@ -97,7 +99,7 @@ class StructureDefinitionContext(BackboneElement):
 class StructureDefinitionSnapshot(BackboneElement):
     """A snapshot view is expressed in a standalone form that can be used and interpreted without considering the base StructureDefinition."""
 
-    element: list[ElementDefinition] | None = None
+    element: list[ElementDefinition] = Field(min_length=1)
     """Definition of elements in the resource (if no StructureDefinition)"""
 
     if TYPE_CHECKING:
@@ -109,14 +111,14 @@ class StructureDefinitionSnapshot(BackboneElement):
             id: fp.SystemString | None = None,
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
-            element: Sequence[ElementDefinition | Mapping[str, Any]] | None = None,
+            element: Sequence[ElementDefinition | Mapping[str, Any]],
         ) -> None: ...
 
 
 class StructureDefinitionDifferential(BackboneElement):
     """A differential view is expressed relative to the base StructureDefinition - a statement of differences that it applies."""
 
-    element: list[ElementDefinition] | None = None
+    element: list[ElementDefinition] = Field(min_length=1)
     """Definition of elements in the resource (if no StructureDefinition)"""
 
     if TYPE_CHECKING:
@@ -128,7 +130,7 @@ class StructureDefinitionDifferential(BackboneElement):
             id: fp.SystemString | None = None,
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
-            element: Sequence[ElementDefinition | Mapping[str, Any]] | None = None,
+            element: Sequence[ElementDefinition | Mapping[str, Any]],
         ) -> None: ...
 
 

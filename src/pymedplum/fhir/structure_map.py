@@ -5,6 +5,8 @@ StructureMapGroupRuleDependent, StructureMapGroupRule, StructureMapGroup, Struct
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -656,7 +658,7 @@ class StructureMapGroupRuleDependent(BackboneElement):
     """Name of a rule or group to apply"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    variable: fp.PrimitiveList[fp.String] | None = None
+    variable: fp.PrimitiveList[fp.String] = Field(min_length=1)
     """Variable to pass to the rule or group"""
     variable_ext: list[Element | None] | None = None
     """Extensions and id of ``variable`` (JSON ``_variable``)."""
@@ -672,7 +674,7 @@ class StructureMapGroupRuleDependent(BackboneElement):
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             name: fp.Id,
             name_ext: Element | Mapping[str, Any] | None = None,
-            variable: fp.PrimitiveList[fp.String] | None = None,
+            variable: fp.PrimitiveList[fp.String],
             variable_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
         ) -> None: ...
 
@@ -684,7 +686,7 @@ class StructureMapGroupRule(BackboneElement):
     """Name of the rule for internal references"""
     name_ext: Element | None = None
     """Extensions and id of ``name`` (JSON ``_name``)."""
-    source: list[StructureMapGroupRuleSource] | None = None
+    source: list[StructureMapGroupRuleSource] = Field(min_length=1)
     """Source inputs to the mapping"""
     target: list[StructureMapGroupRuleTarget] | None = None
     """Content to create because of this mapping rule"""
@@ -708,7 +710,7 @@ class StructureMapGroupRule(BackboneElement):
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             name: fp.Id,
             name_ext: Element | Mapping[str, Any] | None = None,
-            source: Sequence[StructureMapGroupRuleSource | Mapping[str, Any]] | None = None,
+            source: Sequence[StructureMapGroupRuleSource | Mapping[str, Any]],
             target: Sequence[StructureMapGroupRuleTarget | Mapping[str, Any]] | None = None,
             rule: "Sequence[StructureMapGroupRule | Mapping[str, Any]] | None" = None,
             dependent: Sequence[StructureMapGroupRuleDependent | Mapping[str, Any]] | None = None,
@@ -736,9 +738,9 @@ class StructureMapGroup(BackboneElement):
     """Additional description/explanation for group"""
     documentation_ext: Element | None = None
     """Extensions and id of ``documentation`` (JSON ``_documentation``)."""
-    input: list[StructureMapGroupInput] | None = None
+    input: list[StructureMapGroupInput] = Field(min_length=1)
     """Named instance provided when invoking the map"""
-    rule: list[StructureMapGroupRule] | None = None
+    rule: list[StructureMapGroupRule] = Field(min_length=1)
     """Transform Rule from source to target"""
 
     if TYPE_CHECKING:
@@ -758,8 +760,8 @@ class StructureMapGroup(BackboneElement):
             type_mode_ext: Element | Mapping[str, Any] | None = None,
             documentation: fp.String | None = None,
             documentation_ext: Element | Mapping[str, Any] | None = None,
-            input: Sequence[StructureMapGroupInput | Mapping[str, Any]] | None = None,
-            rule: Sequence[StructureMapGroupRule | Mapping[str, Any]] | None = None,
+            input: Sequence[StructureMapGroupInput | Mapping[str, Any]],
+            rule: Sequence[StructureMapGroupRule | Mapping[str, Any]],
         ) -> None: ...
 
 
@@ -826,7 +828,7 @@ class StructureMap(DomainResource):
     """Other maps used by this map (canonical URLs)"""
     import_ext: list[Element | None] | None = None
     """Extensions and id of ``import`` (JSON ``_import``)."""
-    group: list[StructureMapGroup] | None = None
+    group: list[StructureMapGroup] = Field(min_length=1)
     """Named sections for reader convenience"""
 
     if TYPE_CHECKING:
@@ -875,5 +877,5 @@ class StructureMap(DomainResource):
             structure: Sequence[StructureMapStructure | Mapping[str, Any]] | None = None,
             import_: fp.PrimitiveList[fp.Canonical] | None = None,
             import_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
-            group: Sequence[StructureMapGroup | Mapping[str, Any]] | None = None,
+            group: Sequence[StructureMapGroup | Mapping[str, Any]],
         ) -> None: ...

@@ -8,6 +8,8 @@ TerminologyCapabilities."""
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
@@ -90,7 +92,7 @@ class TerminologyCapabilitiesCodeSystemVersionFilter(BackboneElement):
     """Code of the property supported"""
     code_ext: Element | None = None
     """Extensions and id of ``code`` (JSON ``_code``)."""
-    op: fp.PrimitiveList[fp.Code] | None = None
+    op: fp.PrimitiveList[fp.Code] = Field(min_length=1)
     """Operations supported for the property"""
     op_ext: list[Element | None] | None = None
     """Extensions and id of ``op`` (JSON ``_op``)."""
@@ -106,7 +108,7 @@ class TerminologyCapabilitiesCodeSystemVersionFilter(BackboneElement):
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             code: fp.Code,
             code_ext: Element | Mapping[str, Any] | None = None,
-            op: fp.PrimitiveList[fp.Code] | None = None,
+            op: fp.PrimitiveList[fp.Code],
             op_ext: Sequence[Element | Mapping[str, Any] | None] | None = None,
         ) -> None: ...
 

@@ -5,6 +5,8 @@ TestReportTeardownAction, TestReportTeardown, TestReport."""
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     BackboneElement,
@@ -150,7 +152,7 @@ class TestReportSetupAction(BackboneElement):
 class TestReportSetup(BackboneElement):
     """The results of the series of required setup operations before the tests were executed."""
 
-    action: list[TestReportSetupAction] | None = None
+    action: list[TestReportSetupAction] = Field(min_length=1)
     """A setup operation or assert that was executed"""
 
     if TYPE_CHECKING:
@@ -162,7 +164,7 @@ class TestReportSetup(BackboneElement):
             id: fp.SystemString | None = None,
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
-            action: Sequence[TestReportSetupAction | Mapping[str, Any]] | None = None,
+            action: Sequence[TestReportSetupAction | Mapping[str, Any]],
         ) -> None: ...
 
 
@@ -199,7 +201,7 @@ class TestReportTest(BackboneElement):
     """Tracking/reporting short description of the test"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    action: list[TestReportTestAction] | None = None
+    action: list[TestReportTestAction] = Field(min_length=1)
     """A test operation or assert that was performed"""
 
     if TYPE_CHECKING:
@@ -215,7 +217,7 @@ class TestReportTest(BackboneElement):
             name_ext: Element | Mapping[str, Any] | None = None,
             description: fp.String | None = None,
             description_ext: Element | Mapping[str, Any] | None = None,
-            action: Sequence[TestReportTestAction | Mapping[str, Any]] | None = None,
+            action: Sequence[TestReportTestAction | Mapping[str, Any]],
         ) -> None: ...
 
 
@@ -241,7 +243,7 @@ class TestReportTeardownAction(BackboneElement):
 class TestReportTeardown(BackboneElement):
     """The results of the series of operations required to clean up after all the tests were executed (successfully or otherwise)."""
 
-    action: list[TestReportTeardownAction] | None = None
+    action: list[TestReportTeardownAction] = Field(min_length=1)
     """One or more teardown operations performed"""
 
     if TYPE_CHECKING:
@@ -253,7 +255,7 @@ class TestReportTeardown(BackboneElement):
             id: fp.SystemString | None = None,
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
-            action: Sequence[TestReportTeardownAction | Mapping[str, Any]] | None = None,
+            action: Sequence[TestReportTeardownAction | Mapping[str, Any]],
         ) -> None: ...
 
 

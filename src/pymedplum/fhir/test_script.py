@@ -172,7 +172,7 @@ class TestScriptMetadata(BackboneElement):
 
     link: list[TestScriptMetadataLink] | None = None
     """Links to the FHIR specification"""
-    capability: list[TestScriptMetadataCapability] | None = None
+    capability: list[TestScriptMetadataCapability] = Field(min_length=1)
     """Capabilities that are assumed to function correctly on the FHIR server being tested"""
 
     if TYPE_CHECKING:
@@ -185,7 +185,7 @@ class TestScriptMetadata(BackboneElement):
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             link: Sequence[TestScriptMetadataLink | Mapping[str, Any]] | None = None,
-            capability: Sequence[TestScriptMetadataCapability | Mapping[str, Any]] | None = None,
+            capability: Sequence[TestScriptMetadataCapability | Mapping[str, Any]],
         ) -> None: ...
 
 
@@ -1522,7 +1522,7 @@ class TestScriptSetupAction(BackboneElement):
 class TestScriptSetup(BackboneElement):
     """A series of required setup operations before tests are executed."""
 
-    action: list[TestScriptSetupAction] | None = None
+    action: list[TestScriptSetupAction] = Field(min_length=1)
     """A setup operation or assert to perform"""
 
     if TYPE_CHECKING:
@@ -1534,7 +1534,7 @@ class TestScriptSetup(BackboneElement):
             id: fp.SystemString | None = None,
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
-            action: Sequence[TestScriptSetupAction | Mapping[str, Any]] | None = None,
+            action: Sequence[TestScriptSetupAction | Mapping[str, Any]],
         ) -> None: ...
 
 
@@ -1571,7 +1571,7 @@ class TestScriptTest(BackboneElement):
     """Tracking/reporting short description of the test"""
     description_ext: Element | None = None
     """Extensions and id of ``description`` (JSON ``_description``)."""
-    action: list[TestScriptTestAction] | None = None
+    action: list[TestScriptTestAction] = Field(min_length=1)
     """A test operation or assert to perform"""
 
     if TYPE_CHECKING:
@@ -1587,7 +1587,7 @@ class TestScriptTest(BackboneElement):
             name_ext: Element | Mapping[str, Any] | None = None,
             description: fp.String | None = None,
             description_ext: Element | Mapping[str, Any] | None = None,
-            action: Sequence[TestScriptTestAction | Mapping[str, Any]] | None = None,
+            action: Sequence[TestScriptTestAction | Mapping[str, Any]],
         ) -> None: ...
 
 
@@ -1613,7 +1613,7 @@ class TestScriptTeardownAction(BackboneElement):
 class TestScriptTeardown(BackboneElement):
     """A series of operations required to clean up after all the tests are executed (successfully or otherwise)."""
 
-    action: list[TestScriptTeardownAction] | None = None
+    action: list[TestScriptTeardownAction] = Field(min_length=1)
     """One or more teardown operations to perform"""
 
     if TYPE_CHECKING:
@@ -1625,7 +1625,7 @@ class TestScriptTeardown(BackboneElement):
             id: fp.SystemString | None = None,
             extension: Sequence[Extension | Mapping[str, Any]] | None = None,
             modifier_extension: Sequence[Extension | Mapping[str, Any]] | None = None,
-            action: Sequence[TestScriptTeardownAction | Mapping[str, Any]] | None = None,
+            action: Sequence[TestScriptTeardownAction | Mapping[str, Any]],
         ) -> None: ...
 
 

@@ -5,6 +5,8 @@ ValueSetExpansionParameter, ValueSetExpansionContains, ValueSetExpansion, ValueS
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir._base import ChoiceGroups
 from pymedplum.fhir.datatypes import (
@@ -187,7 +189,7 @@ class ValueSetCompose(BackboneElement):
     """Whether inactive codes are in the value set"""
     inactive_ext: Element | None = None
     """Extensions and id of ``inactive`` (JSON ``_inactive``)."""
-    include: list[ValueSetComposeInclude] | None = None
+    include: list[ValueSetComposeInclude] = Field(min_length=1)
     """Include one or more codes from a code system or other value set(s)"""
     exclude: list[ValueSetComposeInclude] | None = None
     """Explicitly exclude codes from a code system or other value sets"""
@@ -205,7 +207,7 @@ class ValueSetCompose(BackboneElement):
             locked_date_ext: Element | Mapping[str, Any] | None = None,
             inactive: fp.Boolean | None = None,
             inactive_ext: Element | Mapping[str, Any] | None = None,
-            include: Sequence[ValueSetComposeInclude | Mapping[str, Any]] | None = None,
+            include: Sequence[ValueSetComposeInclude | Mapping[str, Any]],
             exclude: Sequence[ValueSetComposeInclude | Mapping[str, Any]] | None = None,
         ) -> None: ...
 

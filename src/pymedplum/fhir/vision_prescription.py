@@ -4,6 +4,8 @@ VisionPrescription."""
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from pymedplum.fhir import _primitives as fp
 from pymedplum.fhir.datatypes import (
     Annotation,
@@ -167,7 +169,7 @@ class VisionPrescription(DomainResource):
     """Extensions and id of ``dateWritten`` (JSON ``_dateWritten``)."""
     prescriber: Reference
     """Who authorized the vision prescription"""
-    lens_specification: list[VisionPrescriptionLensSpecification] | None = None
+    lens_specification: list[VisionPrescriptionLensSpecification] = Field(min_length=1)
     """Vision lens authorization"""
 
     if TYPE_CHECKING:
@@ -197,6 +199,5 @@ class VisionPrescription(DomainResource):
             date_written: fp.DateTime,
             date_written_ext: Element | Mapping[str, Any] | None = None,
             prescriber: Reference | Mapping[str, Any],
-            lens_specification: Sequence[VisionPrescriptionLensSpecification | Mapping[str, Any]]
-            | None = None,
+            lens_specification: Sequence[VisionPrescriptionLensSpecification | Mapping[str, Any]],
         ) -> None: ...
