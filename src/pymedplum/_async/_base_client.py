@@ -340,10 +340,15 @@ class AsyncBaseClient:
 
     async def aclose(self) -> None:
         """Close the connection pool this client created (never a caller-supplied one).
-        The client refuses further calls either way."""
+        The client refuses further calls either way.
+
+        An AsyncMedplumClient closed from another event loop than the one that used it raises
+        RuntimeError, its pool left as it is (its connections are that loop's: closing them
+        here fails, or acts on that loop from outside it); the client is closed all the same."""
         self._closed = True
         # A pool inherited through os.fork() is the parent's (its sockets too): not closed here.
         if self._owns_http and self._generation == _fork_generation:
+            self._check_loop("it was closed in")
             await self._http.aclose()
 
     def _check_context(self) -> None:
@@ -374,13 +379,24 @@ class AsyncBaseClient:
             with _BIND_LOCK:
                 if self._loop is None:
                     self._loop = loop
-            if loop is not self._loop:
-                # Its locks and connections would wake the other loop's waiters, never this
-                # one's: the call would hang instead of failing.
-                raise RuntimeError(
-                    f"this {type(self).__name__} belongs to another event loop (the first one "
-                    "that used it); create one client per event loop, inside it"
-                )
+            # Its locks and connections would wake the other loop's waiters, never this
+            # one's: the call would hang instead of failing.
+            self._check_loop("this call was made in")
+
+    def _check_loop(self, what: str) -> None:
+        """RuntimeError when the running event loop is not the one the client belongs to
+        (the first that used it); ``what`` says what happened in the wrong one."""
+        loop = _synchronization.event_loop()
+        if self._loop is None or loop is self._loop:
+            return
+        state = "now closed" if _synchronization.is_closed_loop(self._loop) else "still open"
+        raise RuntimeError(
+            f"this {type(self).__name__} belongs to another event loop (the first one that "
+            f"used it, {state}); {what} a different one. Its pooled connections are that "
+            "loop's and cannot be closed from here (they are released when collected, with a "
+            "ResourceWarning): create one client per event loop, inside it, and close it there "
+            "(async with the client inside the coroutine given to asyncio.run)"
+        )
 
     close = aclose  # async-only
 
