@@ -32,6 +32,7 @@ pairs. ``sanitize_for_logging()`` returns the same facts as a JSON-ready dict.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -105,6 +106,17 @@ def detached_request(request: httpx.Request) -> httpx.Request:
     dropped = {name.lower() for name in _CREDENTIAL_HEADERS} | {"content-length"}
     headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in dropped]
     return httpx.Request(request.method, request.url, headers=headers)
+
+
+def detach_error_requests(exc: httpx.HTTPError) -> None:
+    """Swap the requests an httpx error carries for :func:`detached_request` copies: its own,
+    and its response's (an ``HTTPStatusError`` that a caller pool's event hook raised with
+    ``raise_for_status()`` holds both, with the bearer token or the token request's form)."""
+    with contextlib.suppress(RuntimeError):  # an error raised without a request
+        exc.request = detached_request(exc.request)
+    response = getattr(exc, "response", None)
+    if response is not None:
+        _drop_credentials(response)
 
 
 class MedplumError(Exception):

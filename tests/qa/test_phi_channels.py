@@ -10,9 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
-from pymedplum import MedplumError, NotFoundError, RetryPolicy
+from pymedplum import (
+    AsyncMedplumClient,
+    MedplumClient,
+    MedplumError,
+    NotFoundError,
+    RetryPolicy,
+)
 from pymedplum.hooks import RequestEvent
-from tests.qa.conftest import QA
+from tests.qa.conftest import BASE, QA
 
 pytestmark = pytest.mark.anyio
 
@@ -181,3 +187,43 @@ def test_parse_reference_describes_the_reference_without_repeating_it(reference:
     for message in (str(info.value), str(built.value)):
         for value in (NAME, BIRTHDATE, "4711"):
             assert value not in message
+
+
+@pytest.mark.parametrize("path", ["token", "call"])
+async def test_an_httpx_error_from_a_caller_pool_hook_carries_no_secret(qa: QA, path: str) -> None:
+    # A caller pool with a raise_for_status() response hook: its HTTPStatusError carried the
+    # request as sent, with the client secret in the token request's form, or the bearer token.
+    def handler(request: httpx.Request) -> httpx.Response:
+        request.read()
+        if request.url.path == "/oauth2/token":
+            return httpx.Response(401, json={"error": "invalid_client"})
+        return httpx.Response(404)
+
+    def raise_for_status(response: httpx.Response) -> None:
+        response.raise_for_status()
+
+    async def araise_for_status(response: httpx.Response) -> None:
+        response.raise_for_status()
+
+    transport = httpx.MockTransport(handler)
+    auth: dict[str, Any] = (
+        {"client_id": "cid", "client_secret": "CLIENT-SEKRET-7"}
+        if path == "token"
+        else {"access_token": "BEARER-SEKRET-8"}
+    )
+    client: Any
+    if qa.flavour == "async":
+        http: Any = httpx.AsyncClient(
+            transport=transport, event_hooks={"response": [araise_for_status]}
+        )
+        client = AsyncMedplumClient(BASE, http_client=http, **auth)
+    else:
+        http = httpx.Client(transport=transport, event_hooks={"response": [raise_for_status]})
+        client = MedplumClient(BASE, http_client=http, **auth)
+    with pytest.raises(Exception) as info:
+        await qa.call(client, "read_resource", "Patient", "1")
+    status_error = info.value if path == "call" else info.value.__cause__
+    assert isinstance(status_error, httpx.HTTPStatusError)
+    for request in (status_error.request, status_error.response.request):
+        assert request.content == b"" and "authorization" not in request.headers
+        assert request.url.path == ("/oauth2/token" if path == "token" else "/fhir/R4/Patient/1")

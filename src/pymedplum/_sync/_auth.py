@@ -19,6 +19,7 @@ from pymedplum._sync import _synchronization
 from pymedplum.exceptions import (
     AuthenticationError,
     TokenRefreshCooldownError,
+    detach_error_requests,
     detached_request,
 )
 from pymedplum.hooks import RequestAttempt, RequestEvent
@@ -227,8 +228,9 @@ class SyncTokenManager:
                 follow_redirects=False,  # the client secret must not travel anywhere else
             )
         except httpx.HTTPError as exc:
-            if isinstance(exc, httpx.RequestError) and exc._request is not None:
-                exc.request = detached_request(exc.request)
+            # Its request holds the form with the client secret (a transport error's, or an
+            # HTTPStatusError's that a caller pool's response hook raised).
+            detach_error_requests(exc)
             raise AuthenticationError(
                 f"client-credentials token request to {self._token_url} failed: "
                 f"{type(exc).__name__}; check base_url and that the server is reachable",

@@ -51,7 +51,7 @@ from pymedplum.exceptions import (
     NetworkError,
     OperationOutcomeError,
     UnsafeRedirectError,
-    detached_request,
+    detach_error_requests,
     drop_request_credentials,
     error_for_status,
 )
@@ -346,7 +346,7 @@ class SyncBaseClient:
         self._closed = True
         # A pool inherited through os.fork() is the parent's (its sockets too): not closed here.
         if self._owns_http and self._generation == _fork_generation:
-            self._check_loop("aclose() was awaited in")
+            self._check_loop("it was closed in")
             self._http.close()
 
     def _check_context(self) -> None:
@@ -880,7 +880,7 @@ class SyncBaseClient:
                 # broken Content-Encoding), which arrives after the server processed the request.
                 # The exception reaches hooks (RequestAttempt) even when the call is retried.
                 drop_request_credentials(request)
-                exc.request = detached_request(request)  # the body stays out of exceptions too
+                detach_error_requests(exc)  # the body stays out of exceptions too
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
                 )
@@ -897,6 +897,10 @@ class SyncBaseClient:
             except BaseException as exc:
                 # Cancelled or interrupted mid-attempt: the request may have reached the server,
                 # so the call's RequestEvent records the attempt (as the token request's does).
+                # An httpx error here came from a caller pool's event hook (raise_for_status()):
+                # it goes to the caller as it is, but without the token and the body.
+                if isinstance(exc, httpx.HTTPError):
+                    detach_error_requests(exc)
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
                 )
