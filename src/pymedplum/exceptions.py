@@ -71,9 +71,14 @@ def _drop_credentials(response: httpx.Response) -> None:
 
     # A body read from the network keeps its transport stream, and through it the transport's
     # own copy of the request (headers with the token, the token request's form body with the
-    # client secret): swap it for the bytes already read.
-    content = getattr(response, "_content", None)
-    if isinstance(content, bytes):
+    # client secret): swap it for the bytes already read, or for nothing when the response was
+    # closed unread (an HTTPStatusError a caller pool's response hook raised): nothing can be
+    # read from it either way. Public httpx API only: a change there fails here, not silently.
+    try:
+        content: bytes | None = response.content
+    except httpx.ResponseNotRead:
+        content = b"" if response.is_closed else None
+    if content is not None:
         response.stream = httpx.ByteStream(content)
     try:
         request = response.request

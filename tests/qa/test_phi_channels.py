@@ -3,8 +3,10 @@ handler renders them, traceback included), its exceptions' str / repr / tracebac
 
 from __future__ import annotations
 
+import gc
 import logging
 import pickle
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -193,11 +195,23 @@ def test_parse_reference_describes_the_reference_without_repeating_it(reference:
 async def test_an_httpx_error_from_a_caller_pool_hook_carries_no_secret(qa: QA, path: str) -> None:
     # A caller pool with a raise_for_status() response hook: its HTTPStatusError carried the
     # request as sent, with the client secret in the token request's form, or the bearer token.
+    class Answer(httpx.SyncByteStream, httpx.AsyncByteStream):
+        """An answer streamed from the network: like httpcore's, it keeps the request sent."""
+
+        def __init__(self, request: httpx.Request) -> None:
+            self.request = request
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"{}"
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield b"{}"
+
     def handler(request: httpx.Request) -> httpx.Response:
         request.read()
-        if request.url.path == "/oauth2/token":
-            return httpx.Response(401, json={"error": "invalid_client"})
-        return httpx.Response(404)
+        qa.requests.append(request)
+        status = 401 if request.url.path == "/oauth2/token" else 404
+        return httpx.Response(status, stream=Answer(request))
 
     def raise_for_status(response: httpx.Response) -> None:
         response.raise_for_status()
@@ -224,6 +238,18 @@ async def test_an_httpx_error_from_a_caller_pool_hook_carries_no_secret(qa: QA, 
         await qa.call(client, "read_resource", "Patient", "1")
     status_error = info.value if path == "call" else info.value.__cause__
     assert isinstance(status_error, httpx.HTTPStatusError)
+    # Closed unread by httpx when the hook raised: its stream no longer leads to the request.
+    assert not _reaches(status_error.response.stream, qa.requests[-1])
     for request in (status_error.request, status_error.response.request):
         assert request.content == b"" and "authorization" not in request.headers
         assert request.url.path == ("/oauth2/token" if path == "token" else "/fhir/R4/Patient/1")
+
+
+def _reaches(start: object, target: object, depth: int = 6) -> bool:
+    """Whether ``target`` can be reached from ``start`` by references (``depth`` steps)."""
+    level = [start]
+    for _ in range(depth):
+        level = [r for o in level for r in gc.get_referents(o) if not isinstance(r, type)]
+        if any(r is target for r in level):
+            return True
+    return False
