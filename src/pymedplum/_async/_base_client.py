@@ -1195,7 +1195,8 @@ async def _read_body(response: httpx.Response) -> None:
         buffer = io.BytesIO()
         async for chunk in response.aiter_bytes():
             buffer.write(chunk)
-        # What aread() sets (httpx 0.27 and 0.28): the body, read once.
+        # What aread() sets (httpx 0.27 and 0.28): the body, read once. Were a later httpx to
+        # keep it elsewhere, response.content would raise ResponseNotRead at the first call.
         response._content = buffer.getvalue()
     except BaseException:
         await response.aclose()

@@ -1186,7 +1186,8 @@ def _read_body(response: httpx.Response) -> None:
         buffer = io.BytesIO()
         for chunk in response.iter_bytes():
             buffer.write(chunk)
-        # What aread() sets (httpx 0.27 and 0.28): the body, read once.
+        # What aread() sets (httpx 0.27 and 0.28): the body, read once. Were a later httpx to
+        # keep it elsewhere, response.content would raise ResponseNotRead at the first call.
         response._content = buffer.getvalue()
     except BaseException:
         response.close()
