@@ -45,7 +45,7 @@ class AsyncTokenManager:
         client_secret: str | None,
         access_token: str | None,
         cooldown: float,
-        policy: RetryPolicy,
+        policy: Callable[[], RetryPolicy],
         emit: Callable[[RequestEvent], Awaitable[None]],  # async-only
         # sync-only: emit: Callable[[RequestEvent], None],
     ) -> None:
@@ -63,7 +63,8 @@ class AsyncTokenManager:
             else (None, -math.inf, -math.inf)
         )
         self._cooldown = cooldown
-        # Retries of the token request, and the cap of a cooldown the server asks for.
+        # Retries of the token request, and the cap of a cooldown the server asks for: the
+        # client's RetryPolicy as it is at each request (client.retry_policy may be replaced).
         self._policy = policy
         self._failed_until = -math.inf
         self._lock = _synchronization.AsyncLock()
@@ -193,7 +194,7 @@ class AsyncTokenManager:
             # the client out of every call for years, whatever the server's state.
             response = getattr(exc, "response", None)
             server_wait = _server_wait(response) if isinstance(response, httpx.Response) else 0.0
-            cooldown = max(self._cooldown, min(server_wait, self._policy.max_retry_after))
+            cooldown = max(self._cooldown, min(server_wait, self._policy().max_retry_after))
             self._failed_until = time.monotonic() + cooldown
             logger.warning(
                 "token request failed (%s); further refreshes wait %.2fs",
@@ -247,12 +248,13 @@ class AsyncTokenManager:
 
     def _retry_delay(self, exc: AuthenticationError, attempt: int) -> float | None:
         """Seconds to wait before sending the token request again, or ``None``."""
+        policy = self._policy()
         cause = exc.__cause__
         if isinstance(cause, httpx.RequestError):
-            return self._policy.delay_for_error(cause, attempt, replay_safe=True)
+            return policy.delay_for_error(cause, attempt, replay_safe=True)
         if isinstance(exc.response, httpx.Response) and exc.status_code is not None:
             wait = retry_after_seconds(exc.response)
-            return self._policy.delay_for_status(exc.status_code, wait, attempt, replay_safe=True)
+            return policy.delay_for_status(exc.status_code, wait, attempt, replay_safe=True)
         return None
 
     def _read(

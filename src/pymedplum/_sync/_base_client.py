@@ -314,7 +314,7 @@ class SyncBaseClient:
             client_secret=client_secret,
             access_token=access_token,
             cooldown=float(failed_refresh_cooldown),
-            policy=self.retry_policy,
+            policy=lambda: self.retry_policy,
             emit=self._emit,
         )
         for name in self._http.headers:

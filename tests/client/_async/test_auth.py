@@ -266,6 +266,19 @@ async def test_token_retries_are_bounded_then_cool_down(
     assert len(fake.token_requests) == 3
 
 
+async def test_token_retries_follow_a_replaced_retry_policy(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    # client.retry_policy is the calls' policy: replaced after construction, the token request
+    # follows it too (it kept the constructor's, retrying where calls no longer did).
+    fake.token_answers = [httpx.Response(503)] * 3
+    client = make_client(fake)
+    client.retry_policy = RetryPolicy(max_attempts=1)
+    with pytest.raises(AuthenticationError, match="HTTP 503"):
+        await client._request("GET", "Patient/123")
+    assert len(fake.token_requests) == 1 and sleeps == []
+
+
 @pytest.mark.parametrize("status", [400, 401, 500])
 async def test_a_refused_token_request_is_not_retried(
     fake: FakeMedplum, sleeps: list[float], status: int
