@@ -165,10 +165,11 @@ class AsyncTokenManager:
                 except AuthenticationError as exc:
                     duration = time.perf_counter() - t0
                     delay = self._retry_delay(exc, len(attempts) + 1) if retry else None
-                    # As for a call's attempts: a retried one holds its transport error (None
-                    # for a retried answer), the last one the exception raised.
+                    # As for a call's attempts: a transport failure holds its httpx error (the
+                    # AuthenticationError it became is the event's final_exception), an answer
+                    # the exception it became if it ended the request, None if it was retried.
                     cause = exc.__cause__ if isinstance(exc.__cause__, httpx.RequestError) else None
-                    seen = exc if delay is None else cause
+                    seen = cause if cause is not None else (exc if delay is None else None)
                     attempts.append(
                         RequestAttempt(len(attempts) + 1, exc.status_code, duration, None, seen)
                     )
