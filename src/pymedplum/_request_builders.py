@@ -894,7 +894,7 @@ def binary_content(arg: str, value: object) -> bytes:
     raise TypeError(f"{arg} must be bytes, got {type(value).__name__}{hint}")
 
 
-# Request bodies from this size on are handed to the transport in slices of this size.
+# Request bodies larger than this are handed to the transport in slices of this size.
 BODY_CHUNK = 256 * 1024
 
 

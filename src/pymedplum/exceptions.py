@@ -32,6 +32,7 @@ pairs. ``sanitize_for_logging()`` returns the same facts as a JSON-ready dict.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -70,9 +71,14 @@ def _drop_credentials(response: httpx.Response) -> None:
 
     # A body read from the network keeps its transport stream, and through it the transport's
     # own copy of the request (headers with the token, the token request's form body with the
-    # client secret): swap it for the bytes already read.
-    content = getattr(response, "_content", None)
-    if isinstance(content, bytes):
+    # client secret): swap it for the bytes already read, or for nothing when the response was
+    # closed unread (an HTTPStatusError a caller pool's response hook raised): nothing can be
+    # read from it either way. Public httpx API only: a change there fails here, not silently.
+    try:
+        content: bytes | None = response.content
+    except httpx.ResponseNotRead:
+        content = b"" if response.is_closed else None
+    if content is not None:
         response.stream = httpx.ByteStream(content)
     try:
         request = response.request
@@ -105,6 +111,17 @@ def detached_request(request: httpx.Request) -> httpx.Request:
     dropped = {name.lower() for name in _CREDENTIAL_HEADERS} | {"content-length"}
     headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in dropped]
     return httpx.Request(request.method, request.url, headers=headers)
+
+
+def detach_error_requests(exc: httpx.HTTPError) -> None:
+    """Swap the requests an httpx error carries for :func:`detached_request` copies: its own,
+    and its response's (an ``HTTPStatusError`` that a caller pool's event hook raised with
+    ``raise_for_status()`` holds both, with the bearer token or the token request's form)."""
+    with contextlib.suppress(RuntimeError):  # an error raised without a request
+        exc.request = detached_request(exc.request)
+    response = getattr(exc, "response", None)
+    if response is not None:
+        _drop_credentials(response)
 
 
 class MedplumError(Exception):

@@ -6,12 +6,16 @@ httpx's "Event loop is closed", once a pooled connection was reused."""
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
-from pymedplum import AsyncMedplumClient
+from pymedplum import AsyncMedplumClient, NetworkError, RetryPolicy
 
 from .fake import AsyncFakeTransport, FakeMedplum
 
@@ -59,3 +63,99 @@ def test_many_calls_in_one_loop_are_unaffected() -> None:
             return await asyncio.gather(*(client.read_resource("Patient", "1") for _ in range(50)))
 
     assert len(asyncio.run(main())) == 50
+
+
+# --- closing from another loop ---------------------------------------------------------------
+# Before, aclose() in a second loop handed the first loop's pooled connections to httpx, which
+# failed inside asyncio with a bare "Event loop is closed" (the socket left open), or, with the
+# first loop still open, queued the close on that loop from outside it without a word.
+
+
+class _Keepalive(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # the connection stays in the client's pool
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        data = json.dumps({"resourceType": "Patient", "id": "1"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def server_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Keepalive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_aclose_from_another_loop_names_the_problem_and_leaves_the_pool_to_its_loop(
+    server_url: str,
+) -> None:
+    client = AsyncMedplumClient(server_url, access_token="tok")  # the pool is the client's own
+    first = asyncio.new_event_loop()
+    try:
+        assert first.run_until_complete(client.read_resource("Patient", "1"))["id"] == "1"
+        with pytest.raises(RuntimeError) as info:
+            asyncio.run(client.aclose())
+        message = str(info.value)
+        assert "belongs to another event loop" in message
+        assert "still open" in message and "closed in a different one" in message
+        assert "close it there" in message
+        # Closed all the same: no call reopens connections.
+        with pytest.raises(RuntimeError, match="has been closed"):
+            first.run_until_complete(client.read_resource("Patient", "1"))
+        # The pool was left to its loop, where it still closes cleanly (no ResourceWarning).
+        http = client._http
+        assert not http.is_closed
+        first.run_until_complete(http.aclose())
+    finally:
+        first.close()
+
+
+def test_a_call_or_aclose_after_its_loop_closed_says_that_loop_is_closed() -> None:
+    # Nothing listens on the port: the first call fails without a pooled connection (nothing
+    # is leaked), and has bound the client to its loop all the same.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = AsyncMedplumClient(
+        f"http://127.0.0.1:{port}/", access_token="tok", retry=RetryPolicy(max_attempts=1)
+    )
+    with pytest.raises(NetworkError):
+        asyncio.run(client.read_resource("Patient", "1"))
+    with pytest.raises(RuntimeError, match=r"used it, now closed\); this call was made in"):
+        asyncio.run(client.read_resource("Patient", "1"))
+    with pytest.raises(RuntimeError, match=r"used it, now closed\); it was closed in"):
+        asyncio.run(client.aclose())
+    with pytest.raises(RuntimeError, match="has been closed"):
+        asyncio.run(client.read_resource("Patient", "1"))
+
+
+def test_aclose_in_its_own_loop_or_before_any_call_closes_without_error(server_url: str) -> None:
+    unused = AsyncMedplumClient(server_url, access_token="tok")
+    asyncio.run(unused.aclose())  # never bound to a loop
+    assert unused._http.is_closed
+
+    client = AsyncMedplumClient(server_url, access_token="tok")
+
+    async def main() -> None:
+        async with client:
+            await client.read_resource("Patient", "1")
+
+    asyncio.run(main())
+    assert client._http.is_closed
+
+
+def test_a_caller_supplied_pool_is_not_closed_so_aclose_from_another_loop_is_quiet() -> None:
+    client = make()
+    asyncio.run(client.read_resource("Patient", "1"))
+    asyncio.run(client.aclose())  # the caller's pool is the caller's to close
+    with pytest.raises(RuntimeError, match="has been closed"):
+        asyncio.run(client.read_resource("Patient", "1"))

@@ -113,7 +113,7 @@ async def test_memory_stays_flat_while_paging(flavour: str, as_fhir: Any) -> Non
 MB = 1024 * 1024
 
 
-class ChunkedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+class StreamedAnswer(httpx.SyncByteStream, httpx.AsyncByteStream):
     """A body arriving in 64 KB chunks, as from a socket (a MockTransport's arrives read);
     ``fail_after`` chunks, it raises a ReadError instead (a connection lost midway)."""
 
@@ -143,7 +143,7 @@ class ChunkedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
 class StreamingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Answers every request with ``body`` streamed; a request body is drained unjoined."""
 
-    def __init__(self, body: ChunkedBody) -> None:
+    def __init__(self, body: StreamedAnswer) -> None:
         self.body = body
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -157,7 +157,7 @@ class StreamingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return httpx.Response(200, stream=self.body)
 
 
-def streaming_client(flavour: str, body: ChunkedBody, hooked: bool) -> Any:
+def streaming_client(flavour: str, body: StreamedAnswer, hooked: bool) -> Any:
     transport = StreamingTransport(body)
     # An event hook makes the client send through httpx's own send() (the other read path).
     hooks: dict[str, list[Any]] = {"response": [lambda r: None]} if hooked else {}
@@ -187,7 +187,7 @@ async def test_a_large_download_is_held_once(flavour: str, hooked: bool) -> None
     # httpx's read() keeps the chunks in a list and joins them: a 20 MB Binary peaked at
     # 40 MB (2.00x) on top of what was there; now one growing buffer (1.03x).
     payload = bytes(range(256)) * (20 * MB // 256)
-    client = streaming_client(flavour, ChunkedBody(payload), hooked)
+    client = streaming_client(flavour, StreamedAnswer(payload), hooked)
     gc.collect()
     tracemalloc.start()
     try:
@@ -201,7 +201,7 @@ async def test_a_large_download_is_held_once(flavour: str, hooked: bool) -> None
 
 @pytest.mark.parametrize("hooked", [False, True])
 async def test_a_body_lost_midway_is_closed(flavour: str, hooked: bool) -> None:
-    body = ChunkedBody(bytes(MB), fail_after=3)
+    body = StreamedAnswer(bytes(MB), fail_after=3)
     client = streaming_client(flavour, body, hooked)
     with pytest.raises(NetworkError, match="ReadError"):
         await call(client.download_binary("b1"))
@@ -337,38 +337,49 @@ class RecordingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return self._answer(request, [c async for c in request.stream])  # type: ignore[union-attr]
 
 
+def recording_client(
+    flavour: str, transport: RecordingTransport, hooked: bool = False
+) -> tuple[Any, list[int]]:
+    """A client on ``transport``, and what its request hook saw of each body (``hooked``: a
+    request hook that reads the body, so requests go through httpx's own send())."""
+    seen: list[int] = []
+    if flavour == "sync":
+        hooks: dict[str, list[Any]] = {"request": [lambda r: seen.append(len(r.content))]}
+        http: Any = httpx.Client(transport=transport, event_hooks=hooks if hooked else {})
+        client: Any = MedplumClient(BASE, access_token="t", http_client=http)
+    else:
+
+        async def read(request: httpx.Request) -> None:
+            seen.append(len(request.content))
+
+        http = httpx.AsyncClient(
+            transport=transport, event_hooks={"request": [read]} if hooked else {}
+        )
+        client = AsyncMedplumClient(BASE, access_token="t", http_client=http)
+    return client, seen
+
+
+@pytest.mark.parametrize("hooked", [False, True])
 async def test_a_large_upload_goes_out_in_slices_and_is_resent_whole(
-    flavour: str, no_sleep: list[float]
+    flavour: str, hooked: bool, no_sleep: list[float]
 ) -> None:
     # httpx handed a bytes body to the transport in one piece, which h11 copied whole with
     # its framing: a 50 MB upload peaked at 1.77x (sync) / 1.85x (async) its size on the
     # local server, now 0.01x (tests/integration/test_client_binary_terminology.py).
     payload = bytes(range(256)) * (3 * MB // 256 + 1)
     transport = RecordingTransport([httpx.Response(429, headers={"Retry-After": "1"})])
-    if flavour == "sync":
-        client: Any = MedplumClient(
-            BASE, access_token="t", http_client=httpx.Client(transport=transport)
-        )
-    else:
-        client = AsyncMedplumClient(
-            BASE, access_token="t", http_client=httpx.AsyncClient(transport=transport)
-        )
+    client, hook_saw = recording_client(flavour, transport, hooked)
     assert (await call(client.upload_binary(payload, "application/pdf")))["id"] == "b1"
     assert len(transport.bodies) == 2  # the 429, then the retry: the same bytes both times
     assert transport.contents == [payload, payload]
     assert transport.lengths == [str(len(payload))] * 2
     assert all(max(sizes) <= 256 * 1024 and len(sizes) > 1 for sizes in transport.bodies)
+    # An httpx request hook still sees the whole body as request.content.
+    assert hook_saw == ([len(payload)] * 2 if hooked else [])
 
 
 async def test_a_small_body_is_sent_as_one_piece(flavour: str) -> None:
     transport = RecordingTransport([])
-    if flavour == "sync":
-        client: Any = MedplumClient(
-            BASE, access_token="t", http_client=httpx.Client(transport=transport)
-        )
-    else:
-        client = AsyncMedplumClient(
-            BASE, access_token="t", http_client=httpx.AsyncClient(transport=transport)
-        )
+    client, _ = recording_client(flavour, transport)
     await call(client.upload_binary(b"x" * 1000, "text/plain"))
     assert transport.bodies == [[1000]]

@@ -49,6 +49,7 @@ BLOCKS: dict[tuple[str, int], str] = {
     ("docs/errors-and-retries.md", 0): RUN,
     ("docs/errors-and-retries.md", 1): RUN,
     ("docs/errors-and-retries.md", 2): RUN,
+    ("docs/errors-and-retries.md", 3): RUN,
     ("docs/helpers.md", 0): RUN,
     ("docs/helpers.md", 1): RUN,
     ("docs/helpers.md", 2): RUN,
@@ -59,7 +60,6 @@ BLOCKS: dict[tuple[str, int], str] = {
     ("docs/helpers.md", 7): RUN,
     ("docs/helpers.md", 8): RUN,
     ("docs/hooks.md", 0): RUN,
-    ("docs/hooks.md", 1): RUN,
     ("docs/models.md", 0): RUN,
     ("docs/on-behalf-of.md", 0): RUN,
     ("docs/on-behalf-of.md", 1): RUN,
@@ -127,7 +127,7 @@ AFTER: dict[tuple[str, int], str] = {
         "assert 'path' not in metrics.records[1]\n"
     ),
     # With the root logger at INFO, a search writes no httpx line (its URL holds the query).
-    ("docs/hooks.md", 1): (
+    ("docs/errors-and-retries.md", 2): (
         "seen: list[logging.LogRecord] = []\n"
         "class Keep(logging.Handler):\n"
         "    def emit(self, record: logging.LogRecord) -> None:\n"

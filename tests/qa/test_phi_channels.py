@@ -3,16 +3,24 @@ handler renders them, traceback included), its exceptions' str / repr / tracebac
 
 from __future__ import annotations
 
+import gc
 import logging
 import pickle
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from pymedplum import MedplumError, NotFoundError, RetryPolicy
+from pymedplum import (
+    AsyncMedplumClient,
+    MedplumClient,
+    MedplumError,
+    NotFoundError,
+    RetryPolicy,
+)
 from pymedplum.hooks import RequestEvent
-from tests.qa.conftest import QA
+from tests.qa.conftest import BASE, QA
 
 pytestmark = pytest.mark.anyio
 
@@ -181,3 +189,67 @@ def test_parse_reference_describes_the_reference_without_repeating_it(reference:
     for message in (str(info.value), str(built.value)):
         for value in (NAME, BIRTHDATE, "4711"):
             assert value not in message
+
+
+@pytest.mark.parametrize("path", ["token", "call"])
+async def test_an_httpx_error_from_a_caller_pool_hook_carries_no_secret(qa: QA, path: str) -> None:
+    # A caller pool with a raise_for_status() response hook: its HTTPStatusError carried the
+    # request as sent, with the client secret in the token request's form, or the bearer token.
+    class Answer(httpx.SyncByteStream, httpx.AsyncByteStream):
+        """An answer streamed from the network: like httpcore's, it keeps the request sent."""
+
+        def __init__(self, request: httpx.Request) -> None:
+            self.request = request
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"{}"
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield b"{}"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        request.read()
+        qa.requests.append(request)
+        status = 401 if request.url.path == "/oauth2/token" else 404
+        return httpx.Response(status, stream=Answer(request))
+
+    def raise_for_status(response: httpx.Response) -> None:
+        response.raise_for_status()
+
+    async def araise_for_status(response: httpx.Response) -> None:
+        response.raise_for_status()
+
+    transport = httpx.MockTransport(handler)
+    auth: dict[str, Any] = (
+        {"client_id": "cid", "client_secret": "CLIENT-SEKRET-7"}
+        if path == "token"
+        else {"access_token": "BEARER-SEKRET-8"}
+    )
+    client: Any
+    if qa.flavour == "async":
+        http: Any = httpx.AsyncClient(
+            transport=transport, event_hooks={"response": [araise_for_status]}
+        )
+        client = AsyncMedplumClient(BASE, http_client=http, **auth)
+    else:
+        http = httpx.Client(transport=transport, event_hooks={"response": [raise_for_status]})
+        client = MedplumClient(BASE, http_client=http, **auth)
+    with pytest.raises(Exception) as info:
+        await qa.call(client, "read_resource", "Patient", "1")
+    status_error = info.value if path == "call" else info.value.__cause__
+    assert isinstance(status_error, httpx.HTTPStatusError)
+    # Closed unread by httpx when the hook raised: its stream no longer leads to the request.
+    assert not _reaches(status_error.response.stream, qa.requests[-1])
+    for request in (status_error.request, status_error.response.request):
+        assert request.content == b"" and "authorization" not in request.headers
+        assert request.url.path == ("/oauth2/token" if path == "token" else "/fhir/R4/Patient/1")
+
+
+def _reaches(start: object, target: object, depth: int = 6) -> bool:
+    """Whether ``target`` can be reached from ``start`` by references (``depth`` steps)."""
+    level = [start]
+    for _ in range(depth):
+        level = [r for o in level for r in gc.get_referents(o) if not isinstance(r, type)]
+        if any(r is target for r in level):
+            return True
+    return False

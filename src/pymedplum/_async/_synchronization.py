@@ -58,6 +58,12 @@ def event_loop() -> object | None:
     # sync-only: return None
 
 
+def is_closed_loop(loop: object) -> bool:
+    """Whether ``loop`` (from :func:`event_loop`) is an asyncio loop that has been closed."""
+    return isinstance(loop, asyncio.AbstractEventLoop) and loop.is_closed()  # async-only
+    # sync-only: return False
+
+
 async def sleep(seconds: float) -> None:
     """Wait between retries (tests patch this to record the delays instead of waiting)."""
     await anyio.sleep(seconds)  # async-only

@@ -19,6 +19,7 @@ from pymedplum._sync import _synchronization
 from pymedplum.exceptions import (
     AuthenticationError,
     TokenRefreshCooldownError,
+    detach_error_requests,
     detached_request,
 )
 from pymedplum.hooks import RequestAttempt, RequestEvent
@@ -46,7 +47,7 @@ class SyncTokenManager:
         client_secret: str | None,
         access_token: str | None,
         cooldown: float,
-        policy: RetryPolicy,
+        policy: Callable[[], RetryPolicy],
         emit: Callable[[RequestEvent], None],
     ) -> None:
         self._token_url = token_url
@@ -63,7 +64,8 @@ class SyncTokenManager:
             else (None, -math.inf, -math.inf)
         )
         self._cooldown = cooldown
-        # Retries of the token request, and the cap of a cooldown the server asks for.
+        # Retries of the token request, and the cap of a cooldown the server asks for: the
+        # client's RetryPolicy as it is at each request (client.retry_policy may be replaced).
         self._policy = policy
         self._failed_until = -math.inf
         self._lock = _synchronization.SyncLock()
@@ -162,10 +164,11 @@ class SyncTokenManager:
                 except AuthenticationError as exc:
                     duration = time.perf_counter() - t0
                     delay = self._retry_delay(exc, len(attempts) + 1) if retry else None
-                    # As for a call's attempts: a retried one holds its transport error (None
-                    # for a retried answer), the last one the exception raised.
+                    # As for a call's attempts: a transport failure holds its httpx error (the
+                    # AuthenticationError it became is the event's final_exception), an answer
+                    # the exception it became if it ended the request, None if it was retried.
                     cause = exc.__cause__ if isinstance(exc.__cause__, httpx.RequestError) else None
-                    seen = exc if delay is None else cause
+                    seen = cause if cause is not None else (exc if delay is None else None)
                     attempts.append(
                         RequestAttempt(len(attempts) + 1, exc.status_code, duration, None, seen)
                     )
@@ -191,7 +194,7 @@ class SyncTokenManager:
             # the client out of every call for years, whatever the server's state.
             response = getattr(exc, "response", None)
             server_wait = _server_wait(response) if isinstance(response, httpx.Response) else 0.0
-            cooldown = max(self._cooldown, min(server_wait, self._policy.max_retry_after))
+            cooldown = max(self._cooldown, min(server_wait, self._policy().max_retry_after))
             self._failed_until = time.monotonic() + cooldown
             logger.warning(
                 "token request failed (%s); further refreshes wait %.2fs",
@@ -227,8 +230,9 @@ class SyncTokenManager:
                 follow_redirects=False,  # the client secret must not travel anywhere else
             )
         except httpx.HTTPError as exc:
-            if isinstance(exc, httpx.RequestError) and exc._request is not None:
-                exc.request = detached_request(exc.request)
+            # Its request holds the form with the client secret (a transport error's, or an
+            # HTTPStatusError's that a caller pool's response hook raised).
+            detach_error_requests(exc)
             raise AuthenticationError(
                 f"client-credentials token request to {self._token_url} failed: "
                 f"{type(exc).__name__}; check base_url and that the server is reachable",
@@ -244,12 +248,13 @@ class SyncTokenManager:
 
     def _retry_delay(self, exc: AuthenticationError, attempt: int) -> float | None:
         """Seconds to wait before sending the token request again, or ``None``."""
+        policy = self._policy()
         cause = exc.__cause__
         if isinstance(cause, httpx.RequestError):
-            return self._policy.delay_for_error(cause, attempt, replay_safe=True)
+            return policy.delay_for_error(cause, attempt, replay_safe=True)
         if isinstance(exc.response, httpx.Response) and exc.status_code is not None:
             wait = retry_after_seconds(exc.response)
-            return self._policy.delay_for_status(exc.status_code, wait, attempt, replay_safe=True)
+            return policy.delay_for_status(exc.status_code, wait, attempt, replay_safe=True)
         return None
 
     def _read(

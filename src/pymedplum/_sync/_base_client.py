@@ -51,7 +51,7 @@ from pymedplum.exceptions import (
     NetworkError,
     OperationOutcomeError,
     UnsafeRedirectError,
-    detached_request,
+    detach_error_requests,
     drop_request_credentials,
     error_for_status,
 )
@@ -314,7 +314,7 @@ class SyncBaseClient:
             client_secret=client_secret,
             access_token=access_token,
             cooldown=float(failed_refresh_cooldown),
-            policy=self.retry_policy,
+            policy=lambda: self.retry_policy,
             emit=self._emit,
         )
         for name in self._http.headers:
@@ -338,10 +338,15 @@ class SyncBaseClient:
 
     def close(self) -> None:
         """Close the connection pool this client created (never a caller-supplied one).
-        The client refuses further calls either way."""
+        The client refuses further calls either way.
+
+        An AsyncMedplumClient closed from another event loop than the one that used it raises
+        RuntimeError, its pool left as it is (its connections are that loop's: closing them
+        here fails, or acts on that loop from outside it); the client is closed all the same."""
         self._closed = True
         # A pool inherited through os.fork() is the parent's (its sockets too): not closed here.
         if self._owns_http and self._generation == _fork_generation:
+            self._check_loop("it was closed in")
             self._http.close()
 
     def _check_context(self) -> None:
@@ -372,13 +377,24 @@ class SyncBaseClient:
             with _BIND_LOCK:
                 if self._loop is None:
                     self._loop = loop
-            if loop is not self._loop:
-                # Its locks and connections would wake the other loop's waiters, never this
-                # one's: the call would hang instead of failing.
-                raise RuntimeError(
-                    f"this {type(self).__name__} belongs to another event loop (the first one "
-                    "that used it); create one client per event loop, inside it"
-                )
+            # Its locks and connections would wake the other loop's waiters, never this
+            # one's: the call would hang instead of failing.
+            self._check_loop("this call was made in")
+
+    def _check_loop(self, what: str) -> None:
+        """RuntimeError when the running event loop is not the one the client belongs to
+        (the first that used it); ``what`` says what happened in the wrong one."""
+        loop = _synchronization.event_loop()
+        if self._loop is None or loop is self._loop:
+            return
+        state = "now closed" if _synchronization.is_closed_loop(self._loop) else "still open"
+        raise RuntimeError(
+            f"this {type(self).__name__} belongs to another event loop (the first one that "
+            f"used it, {state}); {what} a different one. Its pooled connections are that "
+            "loop's and cannot be closed from here (they are released when collected, with a "
+            "ResourceWarning): create one client per event loop, inside it, and close it there "
+            "(async with the client inside the coroutine given to asyncio.run)"
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -864,7 +880,7 @@ class SyncBaseClient:
                 # broken Content-Encoding), which arrives after the server processed the request.
                 # The exception reaches hooks (RequestAttempt) even when the call is retried.
                 drop_request_credentials(request)
-                exc.request = detached_request(request)  # the body stays out of exceptions too
+                detach_error_requests(exc)  # the body stays out of exceptions too
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
                 )
@@ -881,6 +897,10 @@ class SyncBaseClient:
             except BaseException as exc:
                 # Cancelled or interrupted mid-attempt: the request may have reached the server,
                 # so the call's RequestEvent records the attempt (as the token request's does).
+                # An httpx error here came from a caller pool's event hook (raise_for_status()):
+                # it goes to the caller as it is, but without the token and the body.
+                if isinstance(exc, httpx.HTTPError):
+                    detach_error_requests(exc)
                 attempts.append(
                     RequestAttempt(len(attempts) + 1, None, time.perf_counter() - t0, call.obo, exc)
                 )
@@ -1166,7 +1186,8 @@ def _read_body(response: httpx.Response) -> None:
         buffer = io.BytesIO()
         for chunk in response.iter_bytes():
             buffer.write(chunk)
-        # What aread() sets (httpx 0.27 and 0.28): the body, read once.
+        # What aread() sets (httpx 0.27 and 0.28): the body, read once. Were a later httpx to
+        # keep it elsewhere, response.content would raise ResponseNotRead at the first call.
         response._content = buffer.getvalue()
     except BaseException:
         response.close()

@@ -49,6 +49,11 @@ def event_loop() -> object | None:
     return None
 
 
+def is_closed_loop(loop: object) -> bool:
+    """Whether ``loop`` (from :func:`event_loop`) is an asyncio loop that has been closed."""
+    return False
+
+
 def sleep(seconds: float) -> None:
     """Wait between retries (tests patch this to record the delays instead of waiting)."""
     time.sleep(seconds)

@@ -244,6 +244,22 @@ def test_a_transient_token_failure_is_retried(fake: FakeMedplum, sleeps: list[fl
     assert token_event.outcome == "success"
 
 
+def test_a_token_request_attempt_holds_its_transport_error_as_a_call_s_does(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    # The last attempt, too: its httpx error, the AuthenticationError being final_exception
+    # (the last attempt held the AuthenticationError, unlike a call's).
+    events: list[RequestEvent] = []
+    fake.token_answers = [httpx.ConnectError("connection refused")] * 2
+    client = make_client(fake, on_request_complete=events.append, retry=RetryPolicy(max_attempts=2))
+    with pytest.raises(AuthenticationError) as info:
+        client._request("GET", "Patient/123")
+    token_event = next(e for e in events if e.path == "/oauth2/token")
+    assert [type(a.exception) for a in token_event.attempts] == [httpx.ConnectError] * 2
+    assert token_event.attempts[-1].exception is info.value.__cause__
+    assert token_event.final_exception is info.value
+
+
 def test_a_rate_limited_token_request_waits_as_asked(
     fake: FakeMedplum, sleeps: list[float]
 ) -> None:
@@ -262,6 +278,19 @@ def test_token_retries_are_bounded_then_cool_down(fake: FakeMedplum, sleeps: lis
     with pytest.raises(TokenRefreshCooldownError):
         client._request("GET", "Patient/123")
     assert len(fake.token_requests) == 3
+
+
+def test_token_retries_follow_a_replaced_retry_policy(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    # client.retry_policy is the calls' policy: replaced after construction, the token request
+    # follows it too (it kept the constructor's, retrying where calls no longer did).
+    fake.token_answers = [httpx.Response(503)] * 3
+    client = make_client(fake)
+    client.retry_policy = RetryPolicy(max_attempts=1)
+    with pytest.raises(AuthenticationError, match="HTTP 503"):
+        client._request("GET", "Patient/123")
+    assert len(fake.token_requests) == 1 and sleeps == []
 
 
 @pytest.mark.parametrize("status", [400, 401, 500])
