@@ -39,6 +39,8 @@ _NUMBER_MARK = "\x00fhir-number:"
 _MARKED_NUMBER = re.compile(r'"\\u0000fhir-number:([0-9a-f]{16}):([-+0-9.eE]+)"')
 # encode_json writes the elements of the top two levels of dicts and lists one by one.
 _SPLIT_DEPTH = 2
+# About how many characters encode_json encodes at once (a run of a list's elements).
+_PIECE = 1 << 14
 
 
 class ExponentDecimal(Decimal):
@@ -227,13 +229,17 @@ def encode_json(value: Any, name: str = "request body") -> bytes:
     out = io.BytesIO()
     write = out.write
 
-    def piece(part: Any) -> None:
+    def piece(part: Any, *, inner: bool = False) -> bytes:
+        """``part`` encoded; with ``inner`` (a list's run of elements) without its brackets."""
         nonlocal marked
         marked = False
         text = encode(part)
         if marked:
             text = _MARKED_NUMBER.sub(unmark, text)
-        write(text.encode())
+        data = (text[1:-1] if inner else text).encode()
+        if not inner:
+            write(data)
+        return data
 
     def walk(part: Any, depth: int) -> None:
         kind = type(part)
@@ -250,7 +256,7 @@ def encode_json(value: Any, name: str = "request body") -> bytes:
                 write(b":")
                 walk(item, depth - 1)
             write(b"}")
-        elif depth and part and (kind is list or kind is tuple):
+        elif depth > 1 and part and (kind is list or kind is tuple):
             write(b"[")
             first = True
             for item in part:
@@ -258,6 +264,19 @@ def encode_json(value: Any, name: str = "request body") -> bytes:
                     write(b",")
                 first = False
                 walk(item, depth - 1)
+            write(b"]")
+        elif depth and part and (kind is list or kind is tuple):
+            # Elements written whole go in runs of about _PIECE characters: one encode call
+            # per small element (a component, a coding) would cost more than the encoding.
+            write(b"[")
+            start, size, count = 0, 8, len(part)
+            while start < count:
+                text = piece(part[start : start + size], inner=True)
+                if start:
+                    write(b",")
+                write(text)
+                start += size
+                size = max(1, min(4096, size * _PIECE // max(len(text), 1)))
             write(b"]")
         else:
             piece(part)
