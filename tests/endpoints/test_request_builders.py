@@ -23,6 +23,7 @@ from pymedplum._request_builders import (
     stamp_accounts,
     stamp_bundle_accounts,
 )
+from pymedplum._serialization import Deferred
 
 # The result parameters whose list value is joined with commas (_elements, _sort, _type) have
 # their own tests (test_search_params.py, test_search_wire.py): Hypothesis drew "_type" here.
@@ -108,6 +109,10 @@ def test_bundle_stamping_only_touches_the_resource_being_written(
     if request_ is not None:
         entry["request"] = request_
     [out] = stamp_bundle_accounts({"entry": [entry]}, "Organization/a")["entry"]
+    # A stamped entry is built when the body is written (not held for the whole batch).
+    assert isinstance(out, Deferred) is stamped
+    if isinstance(out, Deferred):
+        out = out.build()
     assert ("meta" in out["resource"]) is stamped
     assert stamp_bundle_accounts({"resourceType": "Bundle"}, "Organization/a") == {
         "resourceType": "Bundle"
