@@ -167,6 +167,22 @@ def test_many_decimals_side_by_side_keep_their_text() -> None:
     assert out.endswith('"valueQuantity":{"value":9.90}}]}')
 
 
+def test_thousands_of_decimals_keep_their_text_and_order() -> None:
+    # More decimals than _unmark_numbers holds before it writes its pieces out (_FLUSH): the
+    # text must come back whole, in order, across the flushes.
+    components = ",".join(
+        f'{{"code":{{"text":"c{i}"}},"valueQuantity":{{"value":{i}.{i % 10}0}}}}'
+        for i in range(3000)
+    )
+    text = (
+        '{"resourceType":"Observation","status":"final","code":{},'
+        f'"component":[{components}],"valueQuantity":{{"value":0.50}}}}'
+    )
+    out = roundtrip(Observation, text)
+    assert json.loads(out, parse_float=str) == json.loads(text, parse_float=str)
+    assert f'"value":2999.90}}}}]' in out
+
+
 def test_decimal_rejects_strings_and_bools() -> None:
     for bad in ('"1.5"', "true"):
         with pytest.raises(ValidationError) as info:

@@ -123,26 +123,38 @@ def _read_json(data: str | bytes | bytearray) -> Any:
             raise exc from None
 
 
+_FLUSH = 2048  # pieces of _unmark_numbers held before they are written out
+
+
 def _unmark_numbers(raw: bytes) -> bytes:
     """Turn each marked decimal string (see above) back into a bare JSON number."""
     mark = raw.find(_MARKED)
     if mark < 0:
         return raw
-    # Slices of a memoryview written into one buffer, which getvalue() hands over without a
-    # copy: the output is copied once (split + join copied twice and was ~5x slower on a 32 MB
-    # Bundle; a list of two memoryviews per decimal, ~400 bytes, held 5.8x a decimal-dense body).
+    # Slices of a memoryview, joined once: the output is copied once (split + join copied twice
+    # and was ~5x slower on a 32 MB Bundle). A decimal-dense body would hold two memoryviews
+    # per decimal (~400 bytes each pair, 5.8x the body), so every _FLUSH pieces go into one
+    # buffer whose getvalue() hands it over without a copy; a small body never needs one, and
+    # skipping it keeps a few-decimal resource's dump ~8 % faster.
     view = memoryview(raw)
-    out = io.BytesIO()
-    write = out.write
+    pieces: list[memoryview | bytes] = []
+    out: io.BytesIO | None = None
     start = 0
     while mark >= 0:
-        write(view[start:mark])
+        pieces.append(view[start:mark])
         number = mark + len(_MARKED)
         end = raw.index(b'"', number)  # the closing quote right after the number's text
-        write(view[number:end])
+        pieces.append(view[number:end])
         start = end + 1
         mark = raw.find(_MARKED, start)
-    write(view[start:])
+        if len(pieces) >= _FLUSH:
+            out = out or io.BytesIO()
+            out.write(b"".join(pieces))
+            pieces.clear()
+    pieces.append(view[start:])
+    if out is None:
+        return b"".join(pieces)
+    out.write(b"".join(pieces))
     return out.getvalue()
 
 
