@@ -180,7 +180,7 @@ def test_thousands_of_decimals_keep_their_text_and_order() -> None:
     )
     out = roundtrip(Observation, text)
     assert json.loads(out, parse_float=str) == json.loads(text, parse_float=str)
-    assert f'"value":2999.90}}}}]' in out
+    assert '"value":2999.90}}]' in out
 
 
 def test_decimal_rejects_strings_and_bools() -> None:
