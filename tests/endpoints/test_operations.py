@@ -457,6 +457,95 @@ async def test_wait_follows_a_bulk_data_export_status_url(make: Any, clock: Fake
     assert clock.sleeps == [1.0, 1.0]
 
 
+# How Medplum 5.0.10 answers for a job that failed or was cancelled (fhir/job.ts, bulkdata.ts).
+NOT_FOUND = {  # @medplum/core notFound
+    "resourceType": "OperationOutcome",
+    "id": "not-found",
+    "issue": [{"severity": "error", "code": "not-found", "details": {"text": "Not found"}}],
+}
+FAILED_OUTPUTS = {
+    # AsyncJobExecutor.failJob of an OperationOutcomeError: the outcome in output.
+    "outcome": {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "outcome", "resource": outcome("not-found")}],
+    },
+    # failJob of any other Error: its message and stack.
+    "error": {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "error", "valueString": "Cannot search on Binary resource type"},
+            {"name": "stack", "valueString": "Error: Cannot search...\n    at reindex.ts:1"},
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAILED_OUTPUTS))
+async def test_wait_returns_a_failed_job_at_once(make: Any, clock: FakeClock, kind: str) -> None:
+    # job.ts: 202 with the AsyncJob while accepted / active, 200 once it is error (a final
+    # status there, like completed). The wait ends on that first 200 and returns the AsyncJob,
+    # failure details included, as for a completed one (the contract: the final status).
+    failed = {
+        "resourceType": "AsyncJob",
+        "id": "j-1",
+        "status": "error",
+        "request": "x",
+        "output": FAILED_OUTPUTS[kind],
+    }
+    answers = iter(
+        [
+            json_response(202, {**failed, "status": "accepted", "output": None}),
+            json_response(202, {**failed, "status": "active", "output": None}),
+            json_response(200, failed),
+        ]
+    )
+    h = make(lambda request: next(answers))
+    assert await h.call("wait_for_async_job", JOB_URL, timeout=60) == failed
+    assert len(h.requests) == 3
+    assert clock.sleeps == [1.0, 1.0]
+
+
+async def test_wait_stops_at_a_cancelled_job_although_medplum_answers_202(
+    make: Any, clock: FakeClock
+) -> None:
+    # job.ts counts only completed and error as final: a cancelled AsyncJob still answers 202,
+    # for ever (Medplum's own client would poll on). Its status is final all the same.
+    job = {"resourceType": "AsyncJob", "id": "j-1", "status": "accepted", "request": "x"}
+    answers = iter([json_response(202, job), json_response(202, {**job, "status": "cancelled"})])
+    h = make(lambda request: next(answers))
+    done = await h.call("wait_for_async_job", JOB_URL, timeout=60)
+    assert done["status"] == "cancelled"
+    assert len(h.requests) == 2
+
+
+async def test_a_cancelled_bulk_data_export_raises_not_found_at_once(
+    make: Any, clock: FakeClock
+) -> None:
+    # bulkdata.ts answers 404 with notFound once the export's job is cancelled (DELETE on the
+    # status URL), as for an unknown id: no manifest will come, so the wait ends there.
+    url = FHIR + "bulkdata/export/e-1"
+    answers = iter([httpx.Response(202), json_response(404, NOT_FOUND)])
+    h = make(lambda request: next(answers))
+    with pytest.raises(NotFoundError) as info:
+        await h.call("wait_for_async_job", outcome("informational", url), timeout=60)
+    assert type(info.value) is NotFoundError and info.value.status_code == 404
+    assert info.value.outcome == NOT_FOUND
+    assert str(info.value) == (
+        "HTTP 404 Not Found from GET /fhir/R4/bulkdata/export/{id} [error/not-found]; Medplum "
+        "answers 404 on a Bulk Data status URL once the export is cancelled (or when no export "
+        "has that id)"
+    )
+    assert len(h.requests) == 2 and clock.sleeps == [1.0]
+    h = make(lambda request: json_response(404, NOT_FOUND))
+    with pytest.raises(NotFoundError, match="once the export is cancelled"):
+        await h.call("get_async_job_status", url)
+    # A job URL's 404 (no such AsyncJob) keeps the plain message.
+    h = make(lambda request: json_response(404, NOT_FOUND))
+    with pytest.raises(NotFoundError) as info:
+        await h.call("wait_for_async_job", JOB_URL)
+    assert "cancelled" not in str(info.value)
+
+
 async def test_a_bulk_data_wait_that_times_out_says_it_is_still_running(
     make: Any, clock: FakeClock
 ) -> None:
@@ -464,8 +553,13 @@ async def test_a_bulk_data_wait_that_times_out_says_it_is_still_running(
     # the timeout must not read "still None".
     h = make(lambda request: httpx.Response(202))
     url = FHIR + "bulkdata/export/e-1"
-    with pytest.raises(TimeoutError, match=r"^async job still running \(HTTP 202\) after 2.0 "):
+    with pytest.raises(TimeoutError) as info:
         await h.call("wait_for_async_job", outcome("informational", url), 1.0, 2.0)
+    # On Medplum 5.0.10 a failed export answers the same 202 for ever: the message says so.
+    assert str(info.value) == (
+        "async job still running (HTTP 202) after 2.0 seconds; a Medplum Bulk Data status URL "
+        "answers 202 for an export that failed too (the failure is only in the server's log)"
+    )
 
 
 async def test_a_timeout_shows_the_job_status_only_when_it_is_a_code(

@@ -297,6 +297,35 @@ def test_a_null_entry_without_its_extensions_is_invalid(name: dict[str, object])
     assert "given[1] is null" in error["msg"]
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        # _given shorter than given: the last given name has no extensions.
+        {"given": ["Ann", "Bea"], "_given": [{"id": "g0"}]},
+        # _given longer than given: its last entry holds extensions without a value.
+        {"given": ["Ann"], "_given": [None, {"id": "g1"}]},
+        {"given": ["Ann", None], "_given": [None, {"id": "g1"}, {"id": "g2"}]},
+    ],
+    ids=["ext-shorter", "ext-longer", "ext-longer-with-null"],
+)
+def test_misaligned_primitive_extension_lists_are_kept_as_read(name: dict[str, object]) -> None:
+    # FHIR JSON wants given and _given of the same length, but Medplum (5.0.10) accepts and
+    # stores misaligned lists as sent (validateResource pairs them up to the longer one, see
+    # docs/models.md): refusing them would make such a resource unreadable, and a
+    # read-modify-write must send back what was read.
+    from pymedplum import to_fhir_json
+
+    data = {"resourceType": "Patient", "name": [name]}
+    text = json.dumps(data, separators=(",", ":"))
+    for patient in (Patient.model_validate(data), Patient.model_validate_json(text)):
+        assert patient.model_dump_json(exclude_none=True) == text
+        assert to_fhir_json(patient) == data
+        assert to_fhir_json(patient.model_copy(deep=True)) == data
+    human = HumanName(given=["Ann"])
+    human.given_ext = [None, Element(id="g1")]  # assignment does not align them either
+    assert to_fhir_json(human) == {"given": ["Ann"], "_given": [None, {"id": "g1"}]}
+
+
 @pytest.mark.parametrize("date", ["2020", "2020-03", "2020-03-04"])
 def test_partial_dates_kept_as_text(date: str) -> None:
     p = Patient.model_validate_json(f'{{"birthDate":"{date}"}}')

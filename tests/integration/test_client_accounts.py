@@ -196,6 +196,10 @@ async def test_async_set_accounts_of_an_unknown_target_ends_the_job_in_error(api
     (failure,) = job["output"]["parameter"]
     assert failure["name"] == "outcome"
     assert failure["resource"]["issue"][0]["code"] == "not-found"
+    # The wait ended on the first answer of the failed job (200, as job.ts answers a job in
+    # error), after the 202s of the queued one: it neither raised nor polled on.
+    polls = [e.final_status_code for e in api.fhir_events() if "/job/" in e.path]
+    assert polls[-1] == 200 and set(polls[:-1]) <= {202}
 
 
 async def test_set_accounts_rejects_a_malformed_reference(api: Api) -> None:

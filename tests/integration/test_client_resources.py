@@ -369,3 +369,41 @@ async def test_a_subsetted_search_result_is_not_written_back(api: Api) -> None:
     stored = await api.call("read_resource", "Patient", created.id, as_fhir=Patient)
     assert stored.gender == "female" and stored.birth_date == "1990-01-01"
     assert stored.meta is not None and stored.meta.version_id == created.meta.version_id  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        # _given shorter than given: the second name has no extensions.
+        [{"given": ["Ann", "Bea"], "_given": [{"id": "g0"}]}],
+        # _given longer than given: its second entry has extensions and no value.
+        [
+            {
+                "given": ["Ann"],
+                "_given": [
+                    None,
+                    {"extension": [{"url": "http://x.example/e", "valueString": "v"}]},
+                ],
+            }
+        ],
+    ],
+    ids=["ext-shorter", "ext-longer"],
+)
+async def test_misaligned_primitive_extension_lists_are_stored_and_kept(
+    api: Api, names: list[dict[str, Any]]
+) -> None:
+    # FHIR JSON wants given and _given of the same length. Medplum's validateResource does not
+    # check it (getTypedPropertyValue pairs them up to the longer one) and the server stores
+    # the arrays as sent; the models keep them as read, so a read-modify-write loses nothing.
+    family = unique("Misaligned")
+    sent = [{**names[0], "family": family}]
+    created = await api.call("create_resource", {"resourceType": "Patient", "name": sent})
+    assert created["name"] == sent
+    read = await api.call("read_resource", "Patient", created["id"], as_fhir=Patient)
+    assert read.name is not None
+    read.active = True
+    updated = await api.call("update_resource", read, as_fhir=Patient)
+    assert updated.active is True
+    stored = await api.call("read_resource", "Patient", created["id"])
+    assert stored["name"] == sent
+    assert stored["meta"]["versionId"] == updated.meta.version_id  # type: ignore[union-attr]

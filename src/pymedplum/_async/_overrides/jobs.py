@@ -21,9 +21,16 @@ from pymedplum._request_builders import (
 )
 from pymedplum._security import check_same_origin
 from pymedplum.endpoint_types import JobReference
+from pymedplum.exceptions import OperationOutcomeError
 
 # The AsyncJob status URL Medplum hands out, after the FHIR base: job/<id>/status.
 _JOB_PATH = re.compile(f"job/({ID_PATTERN})/status")
+# Medplum 5.0.10's $export only logs a failure: its job stays active and the Bulk Data status
+# URL (bulkdata.ts) answers 202 for any status but completed and cancelled, error included.
+_BULK_DATA_TIMEOUT = (
+    "; a Medplum Bulk Data status URL answers 202 for an export that failed too (the failure is "
+    "only in the server's log)"
+)
 # A FHIR code as AsyncJob.status holds one (accepted, active, ...), safe for a message.
 _STATUS_CODE = re.compile(r"[a-z][a-z-]{0,39}")
 
@@ -42,7 +49,12 @@ class JobOverrides(Dispatch):
                 # Another status URL (a Bulk Data export's): the RequestEvent describes the URL
                 # itself, not a job/{id}/status it is not.
                 return await self._request(
-                    "GET", locator, base="absolute", action="read", convert=self._job_answer
+                    "GET",
+                    locator,
+                    base="absolute",
+                    action="read",
+                    refine_error=_bulk_data_error,
+                    convert=self._job_answer,
                 )
             # The job's id goes into the RequestEvent as for a bare id (resource_id, template).
             return await self._call_endpoint(
@@ -75,8 +87,26 @@ class JobOverrides(Dispatch):
             if remaining <= 0:
                 raise TimeoutError(
                     f"async job still {_state(status_code, status)} after {timeout} seconds"
+                    + ("" if status.get("status") is not None else _BULK_DATA_TIMEOUT)
                 )
             await sleep(min(poll_interval, remaining))
+
+
+def _bulk_data_error(error: OperationOutcomeError) -> OperationOutcomeError:
+    """The 404 of a Bulk Data status URL, saying what it means: Medplum's bulkdata.ts answers
+    its plain ``not-found`` outcome for an export whose job was cancelled (``DELETE`` on the
+    same URL), as for an id it does not know."""
+    if error.status_code != 404:
+        return error
+    return type(error)(
+        f"{error}; Medplum answers 404 on a Bulk Data status URL once the export is cancelled "
+        "(or when no export has that id)",
+        outcome=error.outcome,
+        status_code=error.status_code,
+        response=error.response,
+        method=error.method,
+        path_template=error.path_template,
+    )
 
 
 def _state(status_code: int, status: dict[str, Any]) -> str:
