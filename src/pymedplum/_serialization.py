@@ -119,7 +119,8 @@ def as_fhir_dict(value: object, argument: str) -> dict[str, Any]:
         return value
     if isinstance(value, BaseModel):
         # Imported here: only a model needs it (and then pydantic is loaded anyway).
-        from pymedplum.fhir._base import FHIRModel, plain_json
+        from pymedplum.fhir._base import FHIRModel
+        from pymedplum.fhir._decimals import plain_json
 
         if isinstance(value, FHIRModel):
             # Python mode keeps each decimal a Decimal; plain_json turns it into the int or

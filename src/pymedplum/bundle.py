@@ -176,7 +176,8 @@ class FHIRBundle(Generic[T]):
         """
         exact: dict[str, Any] | None = None
         if isinstance(data, BaseModel):
-            from pymedplum.fhir._base import FHIRModel, plain_json  # loaded: data is a model
+            from pymedplum.fhir._base import FHIRModel  # loaded: data is a model
+            from pymedplum.fhir._decimals import plain_json
 
             if isinstance(data, FHIRModel):
                 # A python-mode dump keeps each decimal a Decimal with its text, for the

@@ -816,11 +816,13 @@ def test_package_import_is_lazy() -> None:
         "from pymedplum.fhir import Patient\n"
         "assert 'pymedplum.fhir.patient' in sys.modules\n"
         "assert 'pymedplum.fhir.observation' not in sys.modules\n"
-        "print(len([m for m in sys.modules if m.startswith('pymedplum.fhir.')]))\n"
+        # the model modules (the private runtime modules, _base and its helpers, come with any)
+        "print(len([m for m in sys.modules if m.startswith('pymedplum.fhir.')\n"
+        "           and not m.rsplit('.', 1)[1].startswith('_')]))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert int(result.stdout) < 10
+    assert int(result.stdout) < 7  # datatypes, resource, domain_resource, patient
 
 
 def test_schemas_built_once_are_shared_with_the_models_they_describe() -> None:

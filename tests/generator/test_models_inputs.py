@@ -321,11 +321,22 @@ def test_only_generated_files_are_replaced_or_removed_in_the_output_folder(
     assert done.returncode == 0, done.stderr
     assert mine.read_text() == "x = 1\n"
     assert not stale.exists()
-    assert (out / "_base.py").read_bytes() == (models.OUT / "_base.py").read_bytes()
+    hand_written = {
+        "_base.py",
+        "_class_cache.py",
+        "_decimals.py",
+        "_errors.py",
+        "_fields.py",
+        "_resources.py",
+        "_storage.py",
+    }
+    assert {p.name for p in models.hand_written()} == hand_written
+    for name in hand_written:
+        assert (out / name).read_bytes() == (models.OUT / name).read_bytes()
     assert {p.name for p in out.glob("*.py*")} == {
         "__init__.py",
         "__init__.pyi",
-        "_base.py",
+        *hand_written,
         "_primitives.py",
         "_registry.py",
         "datatypes.py",

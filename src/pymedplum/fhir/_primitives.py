@@ -12,9 +12,9 @@ from typing import Annotated
 
 from pydantic_core import core_schema as cs
 
-from pymedplum.fhir._base import FhirDecimal
-from pymedplum.fhir._base import PrimitiveList as PrimitiveList
-from pymedplum.fhir._base import PrimitiveSchema as Schema
+from pymedplum.fhir._decimals import FhirDecimal
+from pymedplum.fhir._fields import PrimitiveList as PrimitiveList
+from pymedplum.fhir._fields import PrimitiveSchema as Schema
 
 SystemString = Annotated[str, Schema(cs.str_schema(strict=True, min_length=1))]
 """A FHIRPath ``System.String`` (``Resource.id``, ``Element.id``, ``Extension.url``): never empty,

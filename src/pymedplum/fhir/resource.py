@@ -4,7 +4,7 @@
 from typing import TYPE_CHECKING, Annotated
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import ResourceBase, ResourceField
+from pymedplum.fhir._resources import ResourceBase, ResourceField
 from pymedplum.fhir.datatypes import Element, Meta
 
 if TYPE_CHECKING:
