@@ -26,7 +26,7 @@ from datetime import timezone
 
 import httpx
 
-from pymedplum._request_builders import check_seconds
+from pymedplum._request_builders.arguments import check_seconds
 
 __all__ = ["RetryPolicy"]
 

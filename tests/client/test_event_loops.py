@@ -6,11 +6,8 @@ httpx's "Event loop is closed", once a pooled connection was reused."""
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -69,30 +66,6 @@ def test_many_calls_in_one_loop_are_unaffected() -> None:
 # Before, aclose() in a second loop handed the first loop's pooled connections to httpx, which
 # failed inside asyncio with a bare "Event loop is closed" (the socket left open), or, with the
 # first loop still open, queued the close on that loop from outside it without a word.
-
-
-class _Keepalive(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # the connection stays in the client's pool
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        data = json.dumps({"resourceType": "Patient", "id": "1"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-@pytest.fixture
-def server_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Keepalive)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
 
 
 def test_aclose_from_another_loop_names_the_problem_and_leaves_the_pool_to_its_loop(

@@ -6,12 +6,9 @@ which the client cannot replace, is refused with RuntimeError."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -24,37 +21,6 @@ pytestmark = [
     # only makes one call and exits.
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: the client pools the connection
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _answer(self, body: dict[str, object]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self) -> None:  # the token endpoint
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self._answer({"access_token": "tok", "expires_in": 3600})
-
-    def do_GET(self) -> None:  # any read: answers with the client port it came from
-        self._answer({"resourceType": "Patient", "id": "1", "port": self.client_address[1]})
-
-
-@pytest.fixture
-def server_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
 
 
 def in_child(work: Callable[[], object]) -> str:

@@ -22,7 +22,8 @@ from pymedplum import (
     UnsafeRedirectError,
 )
 from pymedplum._obo import normalize_membership
-from pymedplum._request_builders import bulk_data_done, normalize_if_none_exist
+from pymedplum._request_builders.conditional import normalize_if_none_exist
+from pymedplum._request_builders.jobs import bulk_data_done
 from pymedplum._retry import parse_retry_after, rate_limit_reset
 from pymedplum._security import (
     check_same_origin,

@@ -10,19 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pymedplum._request_builders import (
-    build_search_params,
+from pymedplum._request_builders.accounts import stamp_accounts, stamp_bundle_accounts
+from pymedplum._request_builders.conditional import resolve_if_match
+from pymedplum._request_builders.headers import merge_headers
+from pymedplum._request_builders.jobs import job_locator
+from pymedplum._request_builders.paths import (
     check_id,
     check_resource_type,
     fill_path,
     is_absolute_url,
-    job_locator,
-    merge_headers,
-    resolve_if_match,
-    search_option_params,
-    stamp_accounts,
-    stamp_bundle_accounts,
 )
+from pymedplum._request_builders.search import build_search_params, search_option_params
 from pymedplum._serialization import Deferred
 
 # The result parameters whose list value is joined with commas (_elements, _sort, _type) have

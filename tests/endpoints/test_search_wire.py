@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from pymedplum import escape_search_value
-from pymedplum._request_builders import MAX_SEARCH_QUERY_CHARS
+from pymedplum._request_builders.search import MAX_SEARCH_QUERY_CHARS
 from pymedplum.exceptions import MedplumError
 
 from .conftest import FHIR, json_response, searchset

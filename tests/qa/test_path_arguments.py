@@ -50,7 +50,7 @@ async def test_optional_instance_id_still_drops_its_segment(qa: QA) -> None:
 
 
 def test_fill_path_drops_only_optional_placeholders() -> None:
-    from pymedplum._request_builders import fill_path
+    from pymedplum._request_builders.paths import fill_path
 
     args = {"id": "valueset_id"}
     assert fill_path("ValueSet/{id}/$expand", {"id": None}, args, ("id",)) == "ValueSet/$expand"

@@ -24,15 +24,11 @@ from pymedplum._async._overrides.resources import ResourceOverrides
 from pymedplum._async._overrides.search import SearchOverrides
 from pymedplum._async._overrides.terminology import TerminologyOverrides
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import (
-    binary_content,
-    build_search_params,
-    check_flag,
-    check_model_class,
-    graphql_body,
-    mime_type,
-    warn_as_fhir_without_bundle,
-)
+from pymedplum._request_builders.arguments import check_flag
+from pymedplum._request_builders.as_fhir import check_model_class, warn_as_fhir_without_bundle
+from pymedplum._request_builders.bodies import graphql_body
+from pymedplum._request_builders.content import binary_content, mime_type
+from pymedplum._request_builders.search import build_search_params
 from pymedplum.access import MergeResult
 from pymedplum.bundle import FHIRBundle
 from pymedplum.endpoint_types import (

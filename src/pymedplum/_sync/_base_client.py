@@ -30,16 +30,11 @@ from pydantic import BaseModel
 from typing_extensions import Self, overload  # at run time: get_type_hints, get_overloads
 
 from pymedplum import _obo
-from pymedplum._request_builders import (
-    BODY_CHUNK,
-    ChunkedBody,
-    binary_content,
-    check_headers,
-    check_hook_arity,
-    check_query_params,
-    check_seconds,
-    named_constructor,
-)
+from pymedplum._request_builders.arguments import check_seconds
+from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
+from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
+from pymedplum._request_builders.headers import check_headers
+from pymedplum._request_builders.search import check_query_params
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
 from pymedplum._serialization import decode_json, decode_wire, encode_json, json_or_none

@@ -18,15 +18,11 @@ from pydantic import BaseModel
 from typing_extensions import Unpack
 
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import (
-    binary_content,
-    build_search_params,
-    check_flag,
-    check_model_class,
-    graphql_body,
-    mime_type,
-    warn_as_fhir_without_bundle,
-)
+from pymedplum._request_builders.arguments import check_flag
+from pymedplum._request_builders.as_fhir import check_model_class, warn_as_fhir_without_bundle
+from pymedplum._request_builders.bodies import graphql_body
+from pymedplum._request_builders.content import binary_content, mime_type
+from pymedplum._request_builders.search import build_search_params
 from pymedplum._sync._overrides.access import AccessOverrides
 from pymedplum._sync._overrides.accounts import AccountOverrides
 from pymedplum._sync._overrides.bundles import BundleOverrides

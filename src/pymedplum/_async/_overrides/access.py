@@ -15,7 +15,7 @@ from typing import Any
 
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import check_id
+from pymedplum._request_builders.paths import check_id
 from pymedplum.access import (
     AccessPlan,
     MergeResult,

@@ -7,7 +7,8 @@ from typing import Any
 
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import account_references, split_reference
+from pymedplum._request_builders.accounts import account_references
+from pymedplum._request_builders.paths import split_reference
 
 
 class AccountOverrides(Dispatch):

@@ -9,11 +9,8 @@ from pydantic import BaseModel
 
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import (
-    refuse_subsetted_entries,
-    resource_json,
-    stamp_bundle_accounts,
-)
+from pymedplum._request_builders.accounts import stamp_bundle_accounts
+from pymedplum._request_builders.bodies import refuse_subsetted_entries, resource_json
 
 
 def _bundle_json(bundle: Mapping[str, Any] | BaseModel) -> dict[str, Any]:

@@ -12,13 +12,9 @@ from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._async._synchronization import sleep
 from pymedplum._endpoints import ENDPOINTS
 from pymedplum._fhir_rules import ID_PATTERN
-from pymedplum._request_builders import (
-    TERMINAL_JOB_STATUSES,
-    bulk_data_done,
-    check_seconds,
-    is_absolute_url,
-    job_locator,
-)
+from pymedplum._request_builders.arguments import check_seconds
+from pymedplum._request_builders.jobs import TERMINAL_JOB_STATUSES, bulk_data_done, job_locator
+from pymedplum._request_builders.paths import is_absolute_url
 from pymedplum._security import check_same_origin
 from pymedplum.endpoint_types import JobReference
 from pymedplum.exceptions import OperationOutcomeError

@@ -11,20 +11,17 @@ from pydantic import BaseModel
 
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import (
+from pymedplum._request_builders.accounts import stamp_accounts
+from pymedplum._request_builders.bodies import refuse_subsetted, require_fields, resource_json
+from pymedplum._request_builders.conditional import (
     failed_version_test,
-    has_header,
     if_match_version,
-    merge_headers,
     normalize_if_none_exist,
-    patch_operations,
-    refuse_subsetted,
-    require_fields,
     resolve_if_match,
-    resource_json,
-    stamp_accounts,
     version_test_operation,
 )
+from pymedplum._request_builders.headers import has_header, merge_headers
+from pymedplum._request_builders.patch import patch_operations
 from pymedplum.endpoint_types import ModelT, PatchOperation
 from pymedplum.exceptions import (
     MedplumError,

@@ -11,15 +11,13 @@ import httpx
 
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import (
+from pymedplum._request_builders.paths import is_absolute_url
+from pymedplum._request_builders.search import (
     build_search_params,
-    is_absolute_url,
-    match_entries,
-    matches,
-    next_link,
     search_option_params,
     summary_count_last,
 )
+from pymedplum._request_builders.searchset import match_entries, matches, next_link
 from pymedplum._security import check_same_origin
 from pymedplum.bundle import FHIRBundle, validate_entry
 from pymedplum.endpoint_types import ModelT, SearchQuery, SummaryMode, TotalMode

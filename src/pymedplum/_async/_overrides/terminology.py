@@ -12,12 +12,8 @@ from pydantic import BaseModel
 
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import (
-    check_id,
-    expand_params,
-    lookup_request,
-    translate_request,
-)
+from pymedplum._request_builders.paths import check_id
+from pymedplum._request_builders.terminology import expand_params, lookup_request, translate_request
 
 
 class TerminologyOverrides(Dispatch):

@@ -14,7 +14,9 @@ import pydantic
 
 from pymedplum._endpoints import Endpoint
 from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
-from pymedplum._request_builders import check_headers, fill_path, search_as_post
+from pymedplum._request_builders.headers import check_headers
+from pymedplum._request_builders.paths import fill_path
+from pymedplum._request_builders.search import search_as_post
 from pymedplum._serialization import decode_exact
 from pymedplum._sync._base_client import ResultT, SyncBaseClient
 from pymedplum.bundle import FHIRBundle, relocated, response_bundle

@@ -16,7 +16,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import check_id
+from pymedplum._request_builders.paths import check_id
 from pymedplum._sync._overrides._dispatch import Dispatch
 from pymedplum.access import (
     AccessPlan,

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import account_references, split_reference
+from pymedplum._request_builders.accounts import account_references
+from pymedplum._request_builders.paths import split_reference
 from pymedplum._sync._overrides._dispatch import Dispatch
 
 

@@ -10,11 +10,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import (
-    refuse_subsetted_entries,
-    resource_json,
-    stamp_bundle_accounts,
-)
+from pymedplum._request_builders.accounts import stamp_bundle_accounts
+from pymedplum._request_builders.bodies import refuse_subsetted_entries, resource_json
 from pymedplum._sync._overrides._dispatch import Dispatch
 
 

@@ -13,12 +13,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders import (
-    check_id,
-    expand_params,
-    lookup_request,
-    translate_request,
-)
+from pymedplum._request_builders.paths import check_id
+from pymedplum._request_builders.terminology import expand_params, lookup_request, translate_request
 from pymedplum._sync._overrides._dispatch import Dispatch
 
 

@@ -1,0 +1,109 @@
+"""JSON request bodies: a resource argument as FHIR JSON, its required fields, the refusal to
+write back a resource read as a subset (SUBSETTED; alone or in a batch's PUT entries), and the
+``$graphql`` body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from pymedplum._serialization import wire_dict
+
+
+def resource_json(arg: str, resource: object) -> dict[str, Any]:
+    """A resource argument as a FHIR-JSON dict (models by their lossless JSON, dicts as given)."""
+    if isinstance(resource, BaseModel):
+        return wire_dict(resource)
+    if isinstance(resource, Mapping):
+        return resource if isinstance(resource, dict) else dict(resource)
+    got = type(resource).__name__
+    if isinstance(resource, type) and issubclass(resource, BaseModel):
+        got = f"the {resource.__name__} class itself: pass a resource, {resource.__name__}(...)"
+    raise TypeError(f"{arg} must be a dict or a pydantic model, got {got}")
+
+
+def require_fields(arg: str, resource: Mapping[str, Any], *fields: str) -> None:
+    """Each of ``fields`` must be a non-empty str in ``resource``: ValueError when it is missing
+    or empty, TypeError when it is another type (both name ``arg.field``)."""
+    for field in fields:
+        value = resource.get(field)
+        if value is None:
+            raise ValueError(f"{arg} has no {field}; a non-empty str is required here")
+        if not isinstance(value, str):
+            raise TypeError(f"{arg}.{field} must be a non-empty str, got {type(value).__name__}")
+        if not value.strip():
+            raise ValueError(f"{arg}.{field} must be a non-empty str, got {value!r}")
+
+
+# FHIR tags a resource read with _summary or _elements SUBSETTED (v3 ObservationValue; Medplum
+# 5 still writes the system's pre-THO URL). Writing it back replaces the stored resource with
+# the subset: every element left out of the read would be erased.
+_SUBSETTED_SYSTEMS = frozenset(
+    {
+        "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+        "http://hl7.org/fhir/v3/ObservationValue",
+    }
+)
+
+
+def refuse_subsetted(arg: str, resource: Mapping[str, Any]) -> None:
+    """ValueError when ``resource`` (FHIR JSON, at least its ``meta``) is tagged SUBSETTED."""
+    meta = resource.get("meta")
+    tags = meta.get("tag") if isinstance(meta, Mapping) else None
+    if not isinstance(tags, list):
+        return
+    for tag in tags:
+        if (
+            isinstance(tag, Mapping)
+            and tag.get("code") == "SUBSETTED"
+            and tag.get("system") in _SUBSETTED_SYSTEMS
+        ):
+            raise ValueError(
+                f"{arg} is tagged SUBSETTED in meta.tag: it was read with _summary or _elements "
+                "and lacks elements, which an update would erase on the server. Read it whole "
+                "(read_resource) and update that, or remove the tag to write it as it is"
+            )
+
+
+def _entry_method(entry: Mapping[str, Any]) -> str | None:
+    """A bundle entry's ``request.method``, upper-cased (its request a dict or a model)."""
+    request = entry.get("request")
+    if isinstance(request, BaseModel):
+        request = wire_dict(request)
+    method = request.get("method") if isinstance(request, Mapping) else None
+    return method.upper() if isinstance(method, str) else None
+
+
+def refuse_subsetted_entries(bundle: Mapping[str, Any]) -> None:
+    """``refuse_subsetted`` for the resource of each PUT entry of a batch or transaction: the
+    server replaces the stored resource with it, as ``update_resource`` would."""
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return
+    for index, entry in enumerate(entries):
+        # A dict bundle may hold models (a BundleEntry, its request or resource).
+        if isinstance(entry, BaseModel):
+            entry = wire_dict(entry)
+        if not isinstance(entry, Mapping) or _entry_method(entry) != "PUT":
+            continue
+        resource = entry.get("resource")
+        if isinstance(resource, BaseModel):
+            # Only the tags matter: dump the meta, not the whole resource.
+            meta = getattr(resource, "meta", None)
+            resource = {"meta": wire_dict(meta) if isinstance(meta, BaseModel) else meta}
+        if isinstance(resource, Mapping):
+            refuse_subsetted(f"bundle.entry[{index}].resource", resource)
+
+
+def graphql_body(query: object, variables: object) -> dict[str, Any]:
+    """The ``$graphql`` request body; TypeError / ValueError naming a bad argument."""
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a GraphQL query str, got {type(query).__name__}")
+    if not query.strip():
+        raise ValueError(f"query must be a non-empty GraphQL query, got {query!r:.40}")
+    if variables is not None and not isinstance(variables, Mapping):
+        raise TypeError(f"variables must be a mapping or None, got {type(variables).__name__}")
+    return {"query": query, "variables": dict(variables) if variables is not None else {}}
