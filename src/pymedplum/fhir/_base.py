@@ -25,19 +25,19 @@ from pydantic.warnings import PydanticDeprecatedSince20
 from pydantic_core import PydanticCustomError, ValidationError, core_schema
 
 # Relative imports: these modules are copied into every package `python -m codegen models` writes.
-from ._class_cache import _element_validator, _null_pair_of, _python_names
+from ._class_cache import element_validator, null_pair_of, python_names
 from ._decimals import _EXTRA_VALIDATOR, _RAW_NUMBERS, _read_json, _unmark_numbers
-from ._errors import _check_null_entries, _choice_error, _hide_input, _name_expected_models
+from ._errors import check_null_entries, choice_error, hide_input, name_expected_models
 from ._fields import ChoiceGroups as ChoiceGroups  # also imported from here by generated modules
-from ._fields import _null_pairs, fhir_alias
-from ._storage import SharedFieldsSet, _present_only
+from ._fields import fhir_alias, null_pairs
+from ._storage import SharedFieldsSet, present_only
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 
 # The package the models live in (pymedplum.fhir, or another one `python -m codegen models` wrote).
-_PACKAGE = __name__.rsplit(".", 1)[0]
+PACKAGE = __name__.rsplit(".", 1)[0]
 
 
 class _GCPaused:
@@ -65,7 +65,7 @@ def _validated_extra(cls: type[BaseModel], name: str, value: Any) -> Any:
     try:
         return _EXTRA_VALIDATOR.validate_python(value)
     except ValidationError as exc:
-        raise _name_expected_models(exc, cls, {name: value}, (name,)) from None
+        raise name_expected_models(exc, cls, {name: value}, (name,)) from None
 
 
 def _share_definitions(schema: core_schema.CoreSchema) -> None:
@@ -105,7 +105,7 @@ class FHIRModel(BaseModel):
     """Base of every generated FHIR model (datatypes, backbone elements and resources).
 
     An instance's ``__dict__`` holds the elements that are present, by Python name, and unknown
-    elements by their JSON name (see :func:`_present_only`); an absent element reads as None.
+    elements by their JSON name (see :func:`._storage.present_only`); an absent element reads as None.
     """
 
     model_config: ClassVar[ConfigDict] = ConfigDict(
@@ -146,12 +146,12 @@ class FHIRModel(BaseModel):
             field_names = SharedFieldsSet(cls.__pydantic_fields__)
             # resourceType is declared by each concrete resource, after the inherited elements.
             first = ("resource_type",) if issubclass(cls, ResourceBase) else ()
-            _present_only(
+            present_only(
                 cast("dict[str, Any]", model),
                 field_names,
                 cls.__fhir_choices__,
                 first,
-                _null_pairs(cls),
+                null_pairs(cls),
             )
         return schema
 
@@ -164,12 +164,12 @@ class FHIRModel(BaseModel):
         # type. Completing the base first resolves it in its own module; the subclass then
         # inherits the resolved field (and reuses the base's schema).
         super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith(_PACKAGE + "."):
+        if cls.__module__.startswith(PACKAGE + "."):
             return  # generated: resolved in their own modules
         for base in reversed(cls.__mro__[1:]):
             if (
                 issubclass(base, FHIRModel)
-                and base.__module__.startswith(_PACKAGE + ".")
+                and base.__module__.startswith(PACKAGE + ".")
                 and not getattr(base, "__pydantic_fields_complete__", False)
             ):
                 base.model_rebuild(_parent_namespace_depth=0)
@@ -224,7 +224,7 @@ class FHIRModel(BaseModel):
         cls = type(self)
         fields = cls.__pydantic_fields__
         if name not in fields:
-            name = _python_names(cls).get(name, name)  # birthDate -> birth_date
+            name = python_names(cls).get(name, name)  # birthDate -> birth_date
         if name in fields:
             if cls.model_config.get("validate_assignment") and not _frozen(cls, name):
                 self._assign_validated(name, value)
@@ -278,7 +278,7 @@ class FHIRModel(BaseModel):
         try:
             validated = type(self).__pydantic_validator__.validate_python(values)
         except ValidationError as exc:
-            raise _name_expected_models(exc, type(self), values) from None
+            raise name_expected_models(exc, type(self), values) from None
         object.__setattr__(self, "__dict__", validated.__dict__)
         if type(self.__pydantic_fields_set__) is not SharedFieldsSet:
             self.__pydantic_fields_set__.add(name)
@@ -288,12 +288,12 @@ class FHIRModel(BaseModel):
         parsing it), then check its choice group."""
         cls = type(self)
         try:
-            value = _element_validator(cls, name).validate_python(value)
+            value = element_validator(cls, name).validate_python(value)
         except ValidationError as exc:
-            raise _name_expected_models(exc, cls, {name: value}, (name,)) from None
+            raise name_expected_models(exc, cls, {name: value}, (name,)) from None
         if value is not None:
             self._check_choice(name, value)
-        pair = _null_pair_of(cls, name)
+        pair = null_pair_of(cls, name)
         if pair is not None:
             self._check_null_pair(pair, name, value)
         self.__dict__[name] = value
@@ -306,7 +306,7 @@ class FHIRModel(BaseModel):
             if name in choice:
                 others = sorted(f for f in choice if f != name and self.__dict__.get(f) is not None)
                 if others:
-                    error = _choice_error(element, [*others, name], "; delete the other first")
+                    error = choice_error(element, [*others, name], "; delete the other first")
                     raise ValidationError.from_exception_data(
                         type(self).__name__,
                         [{"type": error, "loc": (name,), "input": value}],
@@ -316,14 +316,14 @@ class FHIRModel(BaseModel):
     def _check_null_pair(self, pair: tuple[str, str], name: str, value: Any) -> None:
         """A null entry of a repeating primitive (``given``) needs its extensions at the same
         position of the ``_x`` list (``given_ext``), with either of them assigned; the model's
-        validation checks this (see :func:`_check_null_entries`), an element's alone cannot."""
+        validation checks this (see :func:`._errors.check_null_entries`), an element's alone cannot."""
         list_name, ext_name = pair
         entries = value if name == list_name else self.__dict__.get(list_name)
         if entries is None or None not in entries:
             return
         extensions = value if name == ext_name else self.__dict__.get(ext_name)
         try:
-            _check_null_entries(list_name, entries, extensions)
+            check_null_entries(list_name, entries, extensions)
         except ValidationError as exc:
             [error] = exc.errors(include_url=False)
             # The entry in the list assigned; the _x list as a whole (it may be None).
@@ -340,7 +340,7 @@ class FHIRModel(BaseModel):
         try:
             super().__setattr__(name, value)
         except ValidationError as exc:  # frozen_instance, which pydantic raises showing the value
-            raise _hide_input(exc, type(self)) from None
+            raise hide_input(exc, type(self)) from None
 
     def __delattr__(self, name: str) -> None:
         private = self.__pydantic_private__
@@ -348,7 +348,7 @@ class FHIRModel(BaseModel):
             del private[name]  # an undeclared private name (see __setattr__)
             return
         if name not in self.__dict__:
-            name = _python_names(type(self)).get(name, name)
+            name = python_names(type(self)).get(name, name)
         if name in self.__dict__ and not _frozen(type(self), name):
             cls = type(self)
             field = cls.__pydantic_fields__.get(name)
@@ -371,7 +371,7 @@ class FHIRModel(BaseModel):
         try:
             super().__delattr__(name)
         except ValidationError as exc:
-            raise _hide_input(exc, type(self)) from None
+            raise hide_input(exc, type(self)) from None
 
     @classmethod
     def _assemble(
@@ -404,7 +404,7 @@ class FHIRModel(BaseModel):
         """A copy (deep or shallow); ``update`` values are set as given, not validated."""
         copied = self.__deepcopy__() if deep else self.__copy__()
         if update:
-            names = _python_names(type(self))
+            names = python_names(type(self))
             update = {names.get(key, key): value for key, value in update.items()}
             copied._thaw()
             copied.__dict__.update(update)
@@ -417,12 +417,12 @@ class FHIRModel(BaseModel):
     ) -> Self:
         """An instance from trusted values, not validated (FHIR JSON or Python names)."""
         fields = cls.__pydantic_fields__
-        names = _python_names(cls)
+        names = python_names(cls)
         given = {
             key if key in fields else names.get(key, key): value for key, value in values.items()
         }
         stored: dict[str, Any] = {}
-        if "resource_type" in fields:  # first, as validation puts it (see _present_only)
+        if "resource_type" in fields:  # first, as validation puts it (see _storage.present_only)
             stored["resource_type"] = given.pop("resource_type", fields["resource_type"].default)
         # The elements in the definition's order, as validation stores them (and pydantic's
         # model_construct), then the unknown ones as given: the output is in FHIR's order.
@@ -494,7 +494,7 @@ class FHIRModel(BaseModel):
             try:
                 super().__init__(**data)
             except ValidationError as exc:
-                raise _name_expected_models(exc, type(self), data) from None
+                raise name_expected_models(exc, type(self), data) from None
 
         # Marked as pydantic's own __init__: otherwise pydantic-core would call this Python
         # function for every nested model it validates (and a subclass's after-validators twice).
@@ -507,7 +507,7 @@ class FHIRModel(BaseModel):
                 try:
                     return super().model_validate(obj, **kwargs)
                 except ValidationError as exc:
-                    raise _name_expected_models(exc, cls, obj) from None
+                    raise name_expected_models(exc, cls, obj) from None
 
         @classmethod
         def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
@@ -537,7 +537,7 @@ class FHIRModel(BaseModel):
                 try:
                     return super().model_validate(data, **kwargs)
                 except ValidationError as exc:
-                    raise _name_expected_models(exc, cls, data) from None
+                    raise name_expected_models(exc, cls, data) from None
 
         def model_dump_json(self, **kwargs: Any) -> str:
             """FHIR JSON text; decimals are written as the exact number text they hold."""
@@ -568,7 +568,7 @@ class FHIRModel(BaseModel):
             # nothing new): the copy keeps its resourceType, its fields set is what it holds.
             _deprecated("copy", "model_copy")
             if update:
-                names = _python_names(type(self))
+                names = python_names(type(self))
                 update = {names.get(key, key): value for key, value in update.items()}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PydanticDeprecatedSince20)

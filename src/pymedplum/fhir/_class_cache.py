@@ -1,9 +1,9 @@
 # Hand-written (not generated): per-class lookups of the generated FHIR models.
 """What assigning to a model of :mod:`pymedplum.fhir` looks up per class, computed on first use.
 
-* :func:`_python_names` — the Python name of each field whose FHIR JSON name differs.
-* :func:`_null_pair_of` — the repeating primitive and ``_x`` list a field belongs to.
-* :func:`_element_validator` — the validator of one element, cut from the model's core schema.
+* :func:`python_names` — the Python name of each field whose FHIR JSON name differs.
+* :func:`null_pair_of` — the repeating primitive and ``_x`` list a field belongs to.
+* :func:`element_validator` — the validator of one element, cut from the model's core schema.
 
 Each class's lookups live in a :class:`_ClassCache`, dropped when the class is collected.
 Not generated: they are computed from the built classes (a user's subclass included).
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import SchemaValidator, core_schema
 
-from ._fields import _null_pairs, fhir_alias
+from ._fields import fhir_alias, null_pairs
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -47,18 +47,18 @@ def _new_class_cache(cls: type[BaseModel]) -> _ClassCache:
     return cache
 
 
-def _null_pair_of(cls: type[BaseModel], name: str) -> tuple[str, str] | None:
-    """The null pair (see :func:`_null_pairs`) that ``name`` of ``cls`` belongs to, if any."""
+def null_pair_of(cls: type[BaseModel], name: str) -> tuple[str, str] | None:
+    """The null pair (see :func:`._fields.null_pairs`) that ``name`` of ``cls`` belongs to, if any."""
     cache = _CLASS_CACHES.get(id(cls)) or _new_class_cache(cls)
     pairs = cache.null_pair_of  # {element: (repeating primitive, its _x list)}, both names
     if pairs is None:
         pairs = cache.null_pair_of = {}
-        for pair in _null_pairs(cls):
+        for pair in null_pairs(cls):
             pairs[pair[0]] = pairs[pair[1]] = pair
     return pairs.get(name)
 
 
-def _python_names(cls: type[BaseModel]) -> dict[str, str]:
+def python_names(cls: type[BaseModel]) -> dict[str, str]:
     """{FHIR JSON name: Python name} of the fields of ``cls`` whose names differ."""
     cache = _CLASS_CACHES.get(id(cls)) or _new_class_cache(cls)
     names = cache.python_names
@@ -72,7 +72,7 @@ def _python_names(cls: type[BaseModel]) -> dict[str, str]:
     return names
 
 
-def _element_validator(cls: type[BaseModel], name: str) -> SchemaValidator:
+def element_validator(cls: type[BaseModel], name: str) -> SchemaValidator:
     """The validator of one element of ``cls``: its schema in the model's storage (the same
     checks as when the model is validated), with only the definitions it refers to."""
     validators = (_CLASS_CACHES.get(id(cls)) or _new_class_cache(cls)).element_validators

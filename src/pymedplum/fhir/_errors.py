@@ -1,12 +1,12 @@
 # Hand-written (not generated): the validation errors of the generated FHIR models.
 """Validation errors of the models in :mod:`pymedplum.fhir`.
 
-* :func:`_choice_error` and :func:`_check_null_entries` — the errors of two FHIR rules pydantic
+* :func:`choice_error` and :func:`check_null_entries` — the errors of two FHIR rules pydantic
   does not know: one type per choice element (``value[x]``), and a JSON null in a repeating
   primitive only with extensions beside it.
-* :func:`_name_expected_models` — a failed validation's errors with the expected model named
+* :func:`name_expected_models` — a failed validation's errors with the expected model named
   (``Input should be a valid dictionary or instance of Reference``).
-* :func:`_hide_input` — an error of pydantic's own with its input hidden (it may be PHI).
+* :func:`hide_input` — an error of pydantic's own with its input hidden (it may be PHI).
 
 Not generated: the same rules and rewording for every model.
 """
@@ -19,11 +19,11 @@ from typing import Annotated, Any, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticCustomError, ValidationError, core_schema
 
-from ._class_cache import _python_names
-from ._fields import _without_none, fhir_alias
+from ._class_cache import python_names
+from ._fields import fhir_alias, without_none
 
 
-def _choice_error(element: str, names: list[str], advice: str = "") -> PydanticCustomError:
+def choice_error(element: str, names: list[str], advice: str = "") -> PydanticCustomError:
     """The ``fhir_choice`` error: more than one type of ``element[x]`` (``names``) is set."""
     return PydanticCustomError(
         "fhir_choice",
@@ -32,7 +32,7 @@ def _choice_error(element: str, names: list[str], advice: str = "") -> PydanticC
     )
 
 
-def _check_null_entries(name: str, entries: list[Any], extensions: Any) -> None:
+def check_null_entries(name: str, entries: list[Any], extensions: Any) -> None:
     """A JSON null in a repeating primitive stands for an entry that has only extensions:
     the ``_x`` list must hold them at the same position."""
     for index, entry in enumerate(entries):
@@ -68,15 +68,15 @@ def _expected_model(
     (``contained``, ``Bundle.entry.resource``) the class is the one its ``resourceType`` names.
     """
     # Here, not at the top: _resources imports _base, which imports this module.
-    from ._resources import ResourceField, _resource_model
+    from ._resources import ResourceField, resource_model
 
     annotation: Any = cls
     node = data
     for part in loc:
-        annotation = _without_none(annotation)
+        annotation = without_none(annotation)
         if get_origin(annotation) is Annotated:
             if any(isinstance(m, ResourceField) for m in get_args(annotation)[1:]):
-                annotation = _resource_model(node)
+                annotation = resource_model(node)
             else:
                 annotation = get_args(annotation)[0]
         if isinstance(part, int):
@@ -88,12 +88,12 @@ def _expected_model(
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         fields = annotation.__pydantic_fields__
-        name = part if part in fields else _python_names(annotation).get(part)
+        name = part if part in fields else python_names(annotation).get(part)
         if name is None:
             return None
         annotation = fields[name].annotation
         node = node.get(part) if isinstance(node, dict) else getattr(node, name, None)
-    annotation = _without_none(annotation)
+    annotation = without_none(annotation)
     if get_origin(annotation) is Annotated:
         annotation = get_args(annotation)[0]  # a Resource-typed element itself: any resource
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -101,17 +101,17 @@ def _expected_model(
     return None
 
 
-def _name_expected_models(
+def name_expected_models(
     exc: ValidationError, cls: type[BaseModel], data: Any, prefix: tuple[int | str, ...] = ()
 ) -> ValidationError:
     """``exc`` with "Input should be a valid dictionary" made pydantic's usual "... or instance
     of Reference" where the field holds a model, plus ", not Patient" for a model of another class.
 
-    A model's storage is validated as a typed dict (see :func:`_present_only`), whose error for
+    A model's storage is validated as a typed dict (see :func:`._storage.present_only`), whose error for
     any other input names no class: confusing for the common ``Observation(subject=patient)``.
     Runs only once validation has failed; every other error is kept as it was. ``data`` is the
     input that failed (see :func:`_expected_model`); ``prefix`` is put before each location (an
-    element validated on its own, see :meth:`FHIRModel._assign_element`).
+    element validated on its own, see :meth:`._base.FHIRModel._assign_element`).
     """
     details = exc.errors(include_url=False)
     if not prefix and not any(e["type"] == "dict_type" for e in details):
@@ -139,7 +139,7 @@ def _name_expected_models(
     )
 
 
-def _hide_input(exc: ValidationError, cls: type[BaseModel]) -> ValidationError:
+def hide_input(exc: ValidationError, cls: type[BaseModel]) -> ValidationError:
     """``exc`` (raised by pydantic itself, which shows the value: ``frozen_instance``) with its
     input hidden as the model's config says (``hide_input_in_errors``: the value may be PHI)."""
     return ValidationError.from_exception_data(

@@ -6,7 +6,8 @@
 * :func:`fhir_alias` — a field's FHIR JSON name (``birth_date`` -> ``birthDate``), the models'
   alias generator.
 * :data:`ChoiceGroups` and :data:`NullPairs` — the per-model tables of choice elements
-  (``value[x]``) and of repeating primitives with an ``_x`` list, which validation checks.
+  (``value[x]``) and of repeating primitives with an ``_x`` list, which validation checks;
+  :func:`null_pairs` finds the latter on a built class, :func:`without_none` unwraps ``X | None``.
 
 Not generated: the generated modules import these names; keeping them here keeps the
 generated code down to declarations, and its imports cheap.
@@ -88,18 +89,18 @@ NullPairs = tuple[tuple[str, str], ...]
 """Repeating primitives and their ``_x`` lists: ``(("given", "given_ext"), ...)``."""
 
 
-def _null_pairs(model: type[BaseModel]) -> NullPairs:
+def null_pairs(model: type[BaseModel]) -> NullPairs:
     """The repeating primitives of ``model`` that have an ``_x`` list (see PrimitiveList)."""
     fields = model.__pydantic_fields__
     pairs = []
     for name, field in fields.items():
         ext_name = name.rstrip("_") + "_ext"
-        if ext_name in fields and get_origin(_without_none(field.annotation)) is list:
+        if ext_name in fields and get_origin(without_none(field.annotation)) is list:
             pairs.append((name, ext_name))
     return tuple(pairs)
 
 
-def _without_none(annotation: Any) -> Any:
+def without_none(annotation: Any) -> Any:
     """``X`` of ``X | None``."""
     args = [a for a in get_args(annotation) if a is not type(None)]
     return (

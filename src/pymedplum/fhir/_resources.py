@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 
-from ._base import _PACKAGE, FHIRModel
+from ._base import PACKAGE, FHIRModel
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
@@ -32,11 +32,11 @@ _RESOURCE_VALIDATORS: dict[str, SchemaValidator | PluggableSchemaValidator] = {}
 
 def _resource_class(resource_type: str) -> Any:
     """The model class for ``resource_type`` (its module imported on first use), or None."""
-    registry = importlib.import_module(f"{_PACKAGE}._registry")
+    registry = importlib.import_module(f"{PACKAGE}._registry")
     module_name = registry.RESOURCE_MODULES.get(resource_type)
     if module_name is None:
         return None
-    return getattr(importlib.import_module(f"{_PACKAGE}.{module_name}"), resource_type)
+    return getattr(importlib.import_module(f"{PACKAGE}.{module_name}"), resource_type)
 
 
 def _resource_validator(resource_type: str) -> SchemaValidator | PluggableSchemaValidator | None:
@@ -85,7 +85,7 @@ def dispatch_resource(value: Any) -> Any:
     return resource
 
 
-def _resource_model(value: Any) -> Any:
+def resource_model(value: Any) -> Any:
     """The model a Resource-typed element holding ``value`` validated it with (or None)."""
     if isinstance(value, ResourceBase):
         return type(value)
@@ -114,7 +114,7 @@ class ResourceField:
         if resource.get("type") == "definition-ref":
             # Metadata keeps the reference: pydantic inlines a definition used only once (a
             # model with one Resource field), and the schemas it then shares with other models
-            # (see _share_definitions) gave their JSON schema the Resource model inline, without
+            # (see _base._share_definitions) gave their JSON schema the Resource model inline, without
             # its "$defs" entry, depending on which model was built first.
             resource = {**resource, "metadata": {"pymedplum_resource": True}}
         return core_schema.no_info_plain_validator_function(

@@ -1,7 +1,7 @@
 # Hand-written (not generated): how an instance of a generated FHIR model stores its elements.
 """Storage of the models in :mod:`pymedplum.fhir`: only the elements that are present.
 
-:func:`_present_only` rewrites the core schema pydantic builds for a model, so that an
+:func:`present_only` rewrites the core schema pydantic builds for a model, so that an
 instance's ``__dict__`` holds the elements present (unknown ones too) rather than every declared
 field, and :class:`SharedFieldsSet` serves as the fields set of all the instances of a class.
 :func:`_model_parts` hands the validated dict to pydantic-core, checking the choice and null
@@ -19,7 +19,7 @@ from typing import Any, cast
 from pydantic_core import core_schema
 
 from ._decimals import _EXTRAS_SCHEMA
-from ._errors import _check_null_entries, _choice_error
+from ._errors import check_null_entries, choice_error
 from ._fields import ChoiceGroups, NullPairs
 
 
@@ -85,11 +85,11 @@ def _model_parts(
             if len(present) > 1:
                 given = sorted(f for f in present if values[f] is not None)
                 if len(given) > 1:
-                    raise _choice_error(element, given)
+                    raise choice_error(element, given)
         for name, ext_name in null_pairs:
             entries = values.get(name)
             if entries is not None and None in entries:
-                _check_null_entries(name, entries, values.get(ext_name))
+                check_null_entries(name, entries, values.get(ext_name))
         return values, None, fields if fields.issuperset(values) else set(values)
 
     return parts_checked
@@ -119,7 +119,7 @@ def _list_only(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _present_only(
+def present_only(
     model_schema: dict[str, Any],
     field_names: SharedFieldsSet,
     groups: ChoiceGroups,
