@@ -18,9 +18,9 @@ from pymedplum._request_builders.arguments import (
 )
 
 
-def _wire_value(value: object, name: str = "") -> str | None:
-    """FHIR wire form of one search value; None means "leave the parameter out". ``name``
-    (the parameter's) is for the error messages."""
+def wire_value(value: object, name: str = "") -> str | None:
+    """FHIR wire form of one query value (a search's, or a terminology GET's); None means
+    "leave the parameter out". ``name`` (the parameter's) is for the error messages."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -91,12 +91,12 @@ def build_search_params(query: object) -> list[tuple[str, str]]:
         values = value if many else [value]
         if many and name in _COMMA_SEPARATED:
             # FHIR defines these as one comma-separated list: repeated, a server keeps one.
-            joined = ",".join(w for w in (_wire_value(v, name) for v in values) if w is not None)
+            joined = ",".join(w for w in (wire_value(v, name) for v in values) if w is not None)
             if joined:
                 out.append((name, joined))
             continue
         for item in values:
-            wire = _wire_value(item, name)
+            wire = wire_value(item, name)
             if wire is not None:
                 out.append((name, wire))
     return summary_count_last(out)

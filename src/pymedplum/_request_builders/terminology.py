@@ -16,7 +16,7 @@ from pymedplum._request_builders.arguments import (
     check_str,
     check_str_list,
 )
-from pymedplum._request_builders.search import _wire_value
+from pymedplum._request_builders.search import wire_value
 from pymedplum._serialization import wire_dict
 
 
@@ -41,7 +41,7 @@ def _query_and_parameters(
         if value is None:
             continue
         for item in value if isinstance(value, list) else [value]:
-            query.append((name, _wire_value(item) or ""))
+            query.append((name, wire_value(item) or ""))
             parameters.append({"name": name, value_key: item})
     return query, parameters
 
