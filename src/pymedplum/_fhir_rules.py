@@ -3,10 +3,13 @@
 Every module that validates or parses an id or a resource type name builds on these patterns,
 so ``read_resource``, ``build_reference``, ``parse_reference``, On-Behalf-Of memberships, the
 access helpers and the response parsers all agree on what an id and a type name are.
+:func:`known_resource_types` is the set of types the models know (a misspelt type's hint, the
+path templates of request events).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TypeGuard
 
@@ -39,6 +42,17 @@ def is_resource_type(value: object) -> TypeGuard[str]:
 def is_relative_reference(value: object) -> TypeGuard[str]:
     """Whether ``value`` is a str of the form ``Type/id`` (no version, no base URL)."""
     return isinstance(value, str) and _REFERENCE.fullmatch(value) is not None
+
+
+@functools.cache
+def known_resource_types() -> frozenset[str]:
+    """The FHIR R4 and Medplum resource types the models know. Any name of the right shape may
+    be sent; this set tells a known type from a misspelt one or a path segment that is data."""
+    # At first use, not at import: the registry is a small generated dict, but the client and
+    # the hooks module do not need it to load.
+    from pymedplum.fhir._registry import RESOURCE_MODULES
+
+    return frozenset(RESOURCE_MODULES)
 
 
 # --- describing a value that breaks a rule, without showing it ------------------------------

@@ -8,7 +8,6 @@ refresh-and-replay included). These dataclasses are public API.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import traceback
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pymedplum._fhir_rules import RESOURCE_TYPE_PATTERN
+from pymedplum._fhir_rules import RESOURCE_TYPE_PATTERN, known_resource_types
 
 __all__ = [
     "AsyncOnRequestCompleteHook",
@@ -211,17 +210,9 @@ def describe_hook_failure(exc: BaseException) -> str:
 # --- deriving the FHIR facts of a call from its URL -----------------------------------------
 
 
-@functools.cache
-def _resource_types() -> frozenset[str]:
-    # The FHIR R4 and Medplum resource types the models know (a small generated dict).
-    from pymedplum.fhir._registry import RESOURCE_MODULES
-
-    return frozenset(RESOURCE_MODULES)
-
-
 def _is_resource_type(segment: str) -> bool:
     """A known resource type name: any other capitalised segment may be a name (PHI)."""
-    return segment in _resource_types()
+    return segment in known_resource_types()
 
 
 # The end of a compartment search over every type (``Patient/{id}/*``): its event has no

@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from typing_extensions import Self, overload  # at run time: get_type_hints, get_overloads
 
 from pymedplum import _obo
+from pymedplum._fhir_rules import known_resource_types
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
 from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
@@ -57,7 +58,6 @@ from pymedplum.hooks import (
     RequestAction,
     RequestAttempt,
     RequestEvent,
-    _resource_types,
     derive_action,
     describe_fhir_path,
     describe_hook_failure,
@@ -962,7 +962,7 @@ class SyncBaseClient:
             )
         if status in (400, 404) and call.resource_type is not None:
             # A misspelt type ('Patinet') passes the name check and the server answers 400/404.
-            known = _resource_types()
+            known = known_resource_types()
             if call.resource_type not in known:
                 close = difflib.get_close_matches(call.resource_type, known, n=1)
                 maybe = f" (did you mean {close[0]!r}?)" if close else ""
