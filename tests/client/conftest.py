@@ -2,20 +2,21 @@
 
 ``server_url``: a keep-alive HTTP/1.1 server on loopback, for the tests that need real pooled
 connections rather than a fake transport (test_fork.py: a forked child must not reuse the
-parent's; test_event_loops.py: a pool belongs to its event loop). It is a few lines of stdlib,
-not the Medplum-compatible server of tests/integration: a GET answers with the client port it
-came from, which the fork tests compare to tell one connection from another, and these unit
-tests must not need Node.
+parent's; test_event_loops.py: a pool belongs to its event loop). It is a stdlib handler
+served by tests/loopback_http.py, not the Medplum-compatible server of tests/integration: a GET
+answers with the client port it came from, which the fork tests compare to tell one connection
+from another, and these unit tests must not need Node.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+
+from tests.loopback_http import serve_on_loopback
 
 
 class KeepaliveHandler(BaseHTTPRequestHandler):
@@ -44,10 +45,5 @@ class KeepaliveHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server_url() -> Iterator[str]:
     """The base URL of a :class:`KeepaliveHandler` server on a free loopback port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepaliveHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_on_loopback(KeepaliveHandler) as url:
+        yield url

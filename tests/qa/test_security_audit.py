@@ -8,10 +8,9 @@ import gc
 import json
 import logging
 import pickle
-import threading
 import types
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import httpx
@@ -28,6 +27,7 @@ from pymedplum import (
     UnsafeRedirectError,
 )
 from pymedplum.hooks import PreparedRequest
+from tests.loopback_http import serve_on_loopback
 from tests.qa.conftest import FHIR, QA, TOKEN, page_with_next
 
 pytestmark = pytest.mark.anyio
@@ -63,14 +63,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def local_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_on_loopback(_Handler) as url:
+        yield url
 
 
 _OPAQUE = (
