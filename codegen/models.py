@@ -204,15 +204,15 @@ class ModuleSpec:
 
     @property
     def runtime_imports(self) -> list[tuple[str, list[str]]]:
-        """Names this module needs from the hand-written ``_base`` and ``_resources``."""
+        """Names this module needs from the hand-written ``_base``, ``_fields`` and
+        ``_resources`` (each name from the module that defines it)."""
         bases = {c.base for c in self.classes}
         base = bases & {"FHIRModel"}
-        if self.uses_choice:
-            base.add("ChoiceGroups")
+        fields = ["ChoiceGroups"] if self.uses_choice else []
         resources = bases & {"ResourceBase"}
         if self.defines_any_resource:
             resources.add("ResourceField")
-        imports = [("_base", sorted(base)), ("_resources", sorted(resources))]
+        imports = [("_base", sorted(base)), ("_fields", fields), ("_resources", sorted(resources))]
         return [(module, names) for module, names in imports if names]
 
 

@@ -28,8 +28,7 @@ from pydantic_core import PydanticCustomError, ValidationError, core_schema
 from ._class_cache import element_validator, null_pair_of, python_names
 from ._decimals import _EXTRA_VALIDATOR, _RAW_NUMBERS, _read_json, _unmark_numbers
 from ._errors import check_null_entries, choice_error, hide_input, name_expected_models
-from ._fields import ChoiceGroups as ChoiceGroups  # also imported from here by generated modules
-from ._fields import fhir_alias, null_pairs
+from ._fields import ChoiceGroups, fhir_alias, null_pairs
 from ._storage import SharedFieldsSet, present_only
 
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import Field
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import ChoiceGroups, FHIRModel
+from pymedplum.fhir._base import FHIRModel
+from pymedplum.fhir._fields import ChoiceGroups
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

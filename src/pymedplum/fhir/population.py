@@ -3,7 +3,7 @@
 
 from typing import TYPE_CHECKING, ClassVar
 
-from pymedplum.fhir._base import ChoiceGroups
+from pymedplum.fhir._fields import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     CodeableConcept,

@@ -5,7 +5,7 @@ UserConfigurationOption, UserConfiguration."""
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pymedplum.fhir import _primitives as fp
-from pymedplum.fhir._base import ChoiceGroups
+from pymedplum.fhir._fields import ChoiceGroups
 from pymedplum.fhir.datatypes import (
     BackboneElement,
     Element,
