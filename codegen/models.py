@@ -78,7 +78,12 @@ def py_name(json_name: str) -> str:
 
 
 def fhir_alias(name: str) -> str:
-    """Mirror of ``_fields.fhir_alias`` (the model config's alias generator)."""
+    """Mirror of ``_fields.fhir_alias`` (the model config's alias generator).
+
+    A copy, not an import: ``import pymedplum.fhir._fields`` runs the generated
+    ``pymedplum/fhir/__init__.py`` (and its ``_registry``), which the generator must not need to
+    run. tests/generator checks the two agree on every generated field name.
+    """
     base = name.rstrip("_")
     prefix = ""
     if base.endswith("_ext"):

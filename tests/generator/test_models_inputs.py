@@ -403,3 +403,20 @@ def test_a_type_defined_again_by_a_later_source_is_reported(tmp_path: Path) -> N
     # the same definitions read twice are no conflict
     done = _cli("--source", first, first, "--out", tmp_path / "twice", "--package", "pk")
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_the_generator_and_the_runtime_derive_the_same_json_names() -> None:
+    # codegen.models.fhir_alias decides which fields need an explicit alias; the models' alias
+    # generator (_fields.fhir_alias) names the others. It is a copy: they must not drift apart.
+    from pymedplum.fhir._fields import fhir_alias
+    from pymedplum.fhir._registry import TYPE_MODULES
+
+    names: set[str] = set()
+    for module_name in set(TYPE_MODULES.values()):
+        module = importlib.import_module(f"pymedplum.fhir.{module_name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and value.__module__ == module.__name__:
+                names.update(getattr(value, "__pydantic_fields__", ()))
+    assert len(names) > 2000  # every model's fields, not a few
+    assert {n for n in names if models.fhir_alias(n) != fhir_alias(n)} == set()
+    assert models.fhir_alias("birth_date_ext") == fhir_alias("birth_date_ext") == "_birthDate"
