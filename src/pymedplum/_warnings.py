@@ -1,4 +1,5 @@
-"""Warnings the SDK gives the developer, attributed to the developer's own line."""
+"""Warnings the SDK gives the developer, attributed to the developer's own line, and
+``PACKAGE_DIR``, which tells the SDK's frames from others (hooks.py uses it too)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import os
 import sys
 import warnings
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Every pymedplum file starts with this: a frame of any other file is the caller's (or a hook's).
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def warn_caller(message: str) -> None:
@@ -15,7 +17,7 @@ def warn_caller(message: str) -> None:
     the default filter, once per line, does not hide it after the first call site)."""
     frame = sys._getframe(1)
     level = 2
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(PACKAGE_DIR):
         frame = frame.f_back
         level += 1
     warnings.warn(message, UserWarning, stacklevel=level)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pymedplum._fhir_rules import RESOURCE_TYPE_PATTERN, known_resource_types
+from pymedplum._warnings import PACKAGE_DIR
 
 __all__ = [
     "AsyncOnRequestCompleteHook",
@@ -190,7 +191,6 @@ def _type_name(exc: BaseException | None) -> str | None:
 
 
 _HOOK_FRAMES_SHOWN = 5
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def describe_hook_failure(exc: BaseException) -> str:
@@ -199,7 +199,7 @@ def describe_hook_failure(exc: BaseException) -> str:
     the event's PHI (an audit sink's error quotes the row it refused), and the SDK's log goes
     to general logs, not to the PHI audit sink."""
     frames = [
-        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE)
+        f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(PACKAGE_DIR)
     ][-_HOOK_FRAMES_SHOWN:]  # the hook's frames, not the SDK's that called it
     where = " <- ".join(
         f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}" for f in reversed(frames)
