@@ -62,8 +62,9 @@ def resolve_if_match(resource: Mapping[str, Any], if_match: object) -> str | Non
     raise TypeError(f"if_match must be a bool or a str, got {type(if_match).__name__}")
 
 
-# An entity tag naming one version: W/"<id>" (Medplum's form) or "<id>".
-_VERSION_TAG = re.compile(f'(?:W/)?"({ID_PATTERN})"')
+# An entity tag naming one version: W/"<id>" (Medplum's form) or "<id>". Read with fullmatch,
+# here from an If-Match and in _overrides/_dispatch.py from a write answer's ETag.
+VERSION_TAG = re.compile(f'(?:W/)?"({ID_PATTERN})"')
 
 
 def if_match_version(headers: Mapping[str, str] | None) -> str | None:
@@ -74,7 +75,7 @@ def if_match_version(headers: Mapping[str, str] | None) -> str | None:
         return None
     for key, value in headers.items():
         if key.lower() == "if-match" and isinstance(value, str):
-            match = _VERSION_TAG.fullmatch(value)
+            match = VERSION_TAG.fullmatch(value)
             return match.group(1) if match else None
     return None
 

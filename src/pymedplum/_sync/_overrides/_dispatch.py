@@ -14,6 +14,7 @@ import pydantic
 
 from pymedplum._endpoints import Endpoint
 from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
+from pymedplum._request_builders.conditional import VERSION_TAG
 from pymedplum._request_builders.headers import check_headers
 from pymedplum._request_builders.paths import fill_path
 from pymedplum._request_builders.search import search_as_post
@@ -33,8 +34,6 @@ def _template(path: str, values: Mapping[str, str | None]) -> str:
     )
 
 
-# A version id is a FHIR id, in a (weak) ETag: W/"3".
-_ETAG = re.compile(f'(?:W/)?"({ID_PATTERN})"\\Z')
 # Searched, not matched: a Location is a full URL path whose tail is Type/id[/_history/vid].
 _LOCATION = re.compile(
     f"/({RESOURCE_TYPE_PATTERN})/({ID_PATTERN})(?:/_history/({ID_PATTERN}))?/?\\Z"
@@ -65,7 +64,7 @@ def _from_location(response: httpx.Response) -> dict[str, Any]:
         return {}
     resource_type, resource_id, version = match.groups()
     if version is None:
-        etag = _ETAG.match(response.headers.get("ETag", ""))
+        etag = VERSION_TAG.fullmatch(response.headers.get("ETag", ""))
         version = etag.group(1) if etag else None
     data: dict[str, Any] = {"resourceType": resource_type, "id": resource_id}
     if version is not None:
