@@ -24,6 +24,12 @@ REFERENCE_PATTERN = f"{RESOURCE_TYPE_PATTERN}/{ID_PATTERN}"
 ID_RULE = "a FHIR id (1 to 64 of A-Z, a-z, 0-9, '-', '.')"
 RESOURCE_TYPE_RULE = "a resource type name (an upper-case letter, then letters)"
 
+# The Type/id[/_history/vid] a location ends with (a Location header, a batch entry's
+# response.location; after a base URL or alone). Groups: the type, the id, the version or None.
+LOCATION_TAIL = re.compile(
+    f"(?:^|/)({RESOURCE_TYPE_PATTERN})/({ID_PATTERN})(?:/_history/({ID_PATTERN}))?/?\\Z"
+)
+
 _ID = re.compile(ID_PATTERN)
 _RESOURCE_TYPE = re.compile(RESOURCE_TYPE_PATTERN)
 _REFERENCE = re.compile(REFERENCE_PATTERN)

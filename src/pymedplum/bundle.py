@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar, overload
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
-from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
+from pymedplum._fhir_rules import LOCATION_TAIL
 from pymedplum._serialization import as_fhir_dict, decode_exact
 from pymedplum.exceptions import BundleEntryError  # defined with the other exceptions
 
@@ -21,10 +21,6 @@ M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 _STATUS = re.compile(r"\s*(\d{3})\b")
-# The Type/id[/_history/vid] tail of a location, by the SDK's one id and type rule.
-_LOCATION = re.compile(
-    f"(?:^|/){RESOURCE_TYPE_PATTERN}/({ID_PATTERN})(?:/_history/{ID_PATTERN})?/?\\Z"
-)
 
 
 @dataclass(frozen=True)
@@ -66,8 +62,8 @@ def _parse_status(status: object) -> int | None:
 
 def _id_from_location(location: str) -> str | None:
     # "Patient/123/_history/1", "https://host/fhir/R4/Patient/123", "Patient/123?x=y"
-    match = _LOCATION.search(location.split("?", 1)[0])
-    return match.group(1) if match else None
+    match = LOCATION_TAIL.search(location.split("?", 1)[0])
+    return match.group(2) if match else None
 
 
 def _str_or_none(value: object) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, overload
@@ -12,7 +11,7 @@ import pydantic
 
 from pymedplum._async._base_client import AsyncBaseClient, ResultT
 from pymedplum._endpoints import Endpoint
-from pymedplum._fhir_rules import ID_PATTERN, RESOURCE_TYPE_PATTERN
+from pymedplum._fhir_rules import LOCATION_TAIL
 from pymedplum._request_builders.conditional import VERSION_TAG
 from pymedplum._request_builders.headers import check_headers
 from pymedplum._request_builders.paths import fill_path
@@ -32,12 +31,6 @@ def _template(path: str, values: Mapping[str, str | None]) -> str:
     )
 
 
-# Searched, not matched: a Location is a full URL path whose tail is Type/id[/_history/vid].
-_LOCATION = re.compile(
-    f"/({RESOURCE_TYPE_PATTERN})/({ID_PATTERN})(?:/_history/({ID_PATTERN}))?/?\\Z"
-)
-
-
 def _from_location(response: httpx.Response) -> dict[str, Any]:
     """``{"resourceType", "id", "meta": {"versionId"}}`` of the resource an empty write answer
     stands for: named by its ``Location`` header (``.../Patient/123/_history/1``), else, for an
@@ -52,8 +45,8 @@ def _from_location(response: httpx.Response) -> dict[str, Any]:
             continue
         try:
             # A relative Location ("Patient/1/_history/2", RFC 9110 10.2.2) is relative to the
-            # request's URL, as a browser would read it.
-            match = _LOCATION.search(response.request.url.join(location).path)
+            # request's URL, as a browser would read it; the joined path ends with Type/id.
+            match = LOCATION_TAIL.search(response.request.url.join(location).path)
         except httpx.InvalidURL:
             match = None
         if match is not None:
