@@ -33,6 +33,9 @@ LOCATION_TAIL = re.compile(
 _ID = re.compile(ID_PATTERN)
 _RESOURCE_TYPE = re.compile(RESOURCE_TYPE_PATTERN)
 _REFERENCE = re.compile(REFERENCE_PATTERN)
+# A FHIR code as an issue's severity and code or AsyncJob.status hold one (invalid, not-found,
+# active): short and lower-case.
+_LOGGABLE_CODE = re.compile(r"[a-z][a-z-]{0,39}")
 
 
 def is_fhir_id(value: object) -> TypeGuard[str]:
@@ -48,6 +51,12 @@ def is_resource_type(value: object) -> TypeGuard[str]:
 def is_relative_reference(value: object) -> TypeGuard[str]:
     """Whether ``value`` is a str of the form ``Type/id`` (no version, no base URL)."""
     return isinstance(value, str) and _REFERENCE.fullmatch(value) is not None
+
+
+def loggable_code(value: object) -> str | None:
+    """``value`` if it is a FHIR code (``invalid``, ``not-found``, ...), else None: a server
+    could put anything in these fields, and only short lower-case codes are safe to log."""
+    return value if isinstance(value, str) and _LOGGABLE_CODE.fullmatch(value) else None
 
 
 @functools.cache

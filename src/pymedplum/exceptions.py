@@ -37,6 +37,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from pymedplum._fhir_rules import loggable_code
+
 if TYPE_CHECKING:
     import httpx
 
@@ -385,7 +387,6 @@ class BundleEntryError(MedplumError):
 
 # --- mapping ------------------------------------------------------------------------------
 
-_CODE = re.compile(r"[a-z][a-z-]{0,39}")
 # A FHIRPath element path as Medplum's validator writes issue.expression: names and indices.
 _ELEMENT_PATH = re.compile(
     r"(?=.{1,120}$)[A-Za-z_]\w*(\[\d{1,6}\])?(\.[A-Za-z_]\w*(\[\d{1,6}\])?)*", re.A
@@ -422,12 +423,6 @@ _REASONS: dict[int, str] = {
 }
 
 
-def _token(value: object) -> str | None:
-    """A FHIR code (``invalid``, ``not-found``, ...) or None: a server could put anything in
-    these fields, and only short lowercase codes are safe to log."""
-    return value if isinstance(value, str) and _CODE.fullmatch(value) else None
-
-
 def _element_path(issue: Mapping[str, Any]) -> str | None:
     """The issue's first ``expression`` when it is an element path (``Patient.name[0].given``):
     names and indices only, no value, so it says which field failed without PHI."""
@@ -449,7 +444,7 @@ def issue_codes(outcome: Mapping[str, Any]) -> list[dict[str, str | None]]:
         for issue in issues:
             if isinstance(issue, Mapping):
                 severity, code = issue.get("severity"), issue.get("code")
-                entry = {"severity": _token(severity), "code": _token(code)}
+                entry = {"severity": loggable_code(severity), "code": loggable_code(code)}
                 path = _element_path(issue)
                 if path is not None:
                     entry["expression"] = path

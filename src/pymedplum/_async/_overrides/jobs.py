@@ -11,7 +11,7 @@ import httpx
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._async._synchronization import sleep
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._fhir_rules import ID_PATTERN
+from pymedplum._fhir_rules import ID_PATTERN, loggable_code
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.jobs import TERMINAL_JOB_STATUSES, bulk_data_done, job_locator
 from pymedplum._request_builders.paths import is_absolute_url
@@ -27,8 +27,6 @@ _BULK_DATA_TIMEOUT = (
     "; a Medplum Bulk Data status URL answers 202 for an export that failed too (the failure is "
     "only in the server's log)"
 )
-# A FHIR code as AsyncJob.status holds one (accepted, active, ...), safe for a message.
-_STATUS_CODE = re.compile(r"[a-z][a-z-]{0,39}")
 
 
 class JobOverrides(Dispatch):
@@ -112,8 +110,4 @@ def _state(status_code: int, status: dict[str, Any]) -> str:
     if state is None:
         return f"running (HTTP {status_code})"
     # Only a code is shown (AsyncJob.status is one): the answer's text could be anything.
-    return (
-        repr(state)
-        if isinstance(state, str) and _STATUS_CODE.fullmatch(state)
-        else "in a state that is not a status code"
-    )
+    return repr(state) if loggable_code(state) else "in a state that is not a status code"
