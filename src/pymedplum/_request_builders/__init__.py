@@ -1,8 +1,10 @@
 """Pure request-building steps of the endpoint methods (no I/O, shared by both clients).
 
 Each function turns a method's arguments into one piece of a request: query parameters,
-headers, a stamped body, a FHIR Parameters resource. The async methods and their unasync'd
-sync twins call these, so the rules live in one place and are tested without a server.
+headers, a stamped body, a FHIR Parameters resource. A few read what the request's answer
+means, as pure functions too (a searchset page's matches and next link, whether a job is done,
+whether a patch failed its version test). The async methods and their unasync'd sync twins call
+these, so the rules live in one place and are tested without a server.
 
 One module per concern; callers import from the module that holds the name (this package
 re-exports nothing, so that a client importing one concern does not load the others):
