@@ -93,7 +93,9 @@ def fhir_alias(name: str) -> str:
 
 
 def primitive_alias(fhir_name: str) -> str:
-    return fhir_name[:1].upper() + fhir_name[1:]
+    """``dateTime`` -> ``DateTime``: a FHIR primitive's name in ``_primitives.py`` (the models
+    write ``fp.DateTime``)."""
+    return upper_first(fhir_name)
 
 
 def module_of(type_name: str) -> str:
