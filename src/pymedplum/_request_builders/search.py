@@ -72,6 +72,11 @@ def _pairs(arg: str, query: object) -> list[tuple[Any, Any]]:
     return [(item[0], item[1]) for item in query]
 
 
+# Result parameters whose value is a comma-separated list (FHIR search, 3.1.1.5): a list value
+# is joined, where every other parameter repeats (name=a&name=b, an AND).
+_COMMA_SEPARATED = frozenset({"_elements", "_sort", "_type"})
+
+
 def build_search_params(query: object) -> list[tuple[str, str]]:
     """Search parameters as ``(name, value)`` pairs, order kept, list values repeated (joined
     with commas for ``_elements``, ``_sort`` and ``_type``, which FHIR defines as one list).
@@ -173,11 +178,6 @@ def summary_count_last(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
     if not counts:
         return params
     return [p for p in params if p != ("_summary", "count")] + counts[:1]
-
-
-# Result parameters whose value is a comma-separated list (FHIR search, 3.1.1.5): a list value
-# is joined, where every other parameter repeats (name=a&name=b, an AND).
-_COMMA_SEPARATED = frozenset({"_elements", "_sort", "_type"})
 
 
 def _repeat(name: str, arg: str, value: object) -> list[tuple[str, str]]:
