@@ -172,7 +172,9 @@ class FHIRBundle(Generic[T]):
         """
         exact: dict[str, Any] | None = None
         if isinstance(data, BaseModel):
-            from pymedplum.fhir._base import FHIRModel  # loaded: data is a model
+            # Imported here: only a model needs the models' runtime, which importing this
+            # module (done by every client) does not load.
+            from pymedplum.fhir._base import FHIRModel
             from pymedplum.fhir._decimals import plain_json
 
             if isinstance(data, FHIRModel):
