@@ -13,7 +13,7 @@ Not generated: which model a ``resourceType`` names is known only from the data,
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
@@ -140,8 +140,6 @@ def _get(obj: Any, name: str, alias: str) -> Any:
 
 class ResourceBase(FHIRModel):
     """Medplum metadata properties shared by every resource model."""
-
-    resource_type_name: ClassVar[str] = "Resource"
 
     @classmethod
     def __get_pydantic_json_schema__(
