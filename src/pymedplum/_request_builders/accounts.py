@@ -173,12 +173,15 @@ def stamp_bundle_accounts(
     if not isinstance(entries, list):
         return dict(bundle)
     # A Bundle model's entries stay a ModelList, written one at a time.
-    stamped: list[Any] = ModelList() if type(entries) is ModelList else []
+    stamped: list[Any] = []
     for index, entry in enumerate(entries):
         if _check_entry(entry, refs, index):
             entry = Deferred(functools.partial(_stamp_entry, entry, refs, index))
         stamped.append(entry)
-    return {**bundle, "entry": stamped}
+    return {
+        **bundle,
+        "entry": ModelList(stamped, entries) if type(entries) is ModelList else stamped,
+    }
 
 
 def _resource_to_stamp(entry: Any) -> Any:
