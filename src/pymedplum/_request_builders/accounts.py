@@ -202,7 +202,8 @@ def _check_entry(entry: Any, refs: list[str], index: int) -> bool:
     if resource is None:
         return False
     meta = _meta_of(resource) if isinstance(resource, BaseModel) else resource.get("meta")
-    _stamped({"meta": meta}, refs, f"bundle.entry[{index}].resource")
+    if meta is not None:  # without one, nothing can be wrong (nothing built: no GC work)
+        _stamped({"meta": meta}, refs, f"bundle.entry[{index}].resource")
     return True
 
 
