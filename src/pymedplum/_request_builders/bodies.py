@@ -68,12 +68,28 @@ def refuse_subsetted(arg: str, resource: Mapping[str, Any]) -> None:
             )
 
 
+def entry_fields(entry: object) -> Mapping[str, Any] | None:
+    """A bundle entry (or its request) as a mapping to read ``request``, ``resource`` or
+    ``method`` from, or None when it is neither a mapping nor a model.
+
+    A FHIR model is read from its stored elements (by Python name, the JSON name for these
+    three), not dumped: dumping a Bundle model's entries would write each resource once more
+    just to read its request method.
+    """
+    if isinstance(entry, BaseModel):
+        from pymedplum.fhir._base import FHIRModel
+
+        fields: dict[str, Any] = (
+            entry.__dict__ if isinstance(entry, FHIRModel) else wire_dict(entry)
+        )
+        return fields
+    return entry if isinstance(entry, Mapping) else None
+
+
 def _entry_method(entry: Mapping[str, Any]) -> str | None:
     """A bundle entry's ``request.method``, upper-cased (its request a dict or a model)."""
-    request = entry.get("request")
-    if isinstance(request, BaseModel):
-        request = wire_dict(request)
-    method = request.get("method") if isinstance(request, Mapping) else None
+    request = entry_fields(entry.get("request"))
+    method = request.get("method") if request is not None else None
     return method.upper() if isinstance(method, str) else None
 
 
@@ -83,11 +99,10 @@ def refuse_subsetted_entries(bundle: Mapping[str, Any]) -> None:
     entries = bundle.get("entry")
     if not isinstance(entries, list):
         return
-    for index, entry in enumerate(entries):
+    for index, given in enumerate(entries):
         # A dict bundle may hold models (a BundleEntry, its request or resource).
-        if isinstance(entry, BaseModel):
-            entry = wire_dict(entry)
-        if not isinstance(entry, Mapping) or _entry_method(entry) != "PUT":
+        entry = entry_fields(given)
+        if entry is None or _entry_method(entry) != "PUT":
             continue
         resource = entry.get("resource")
         if isinstance(resource, BaseModel):

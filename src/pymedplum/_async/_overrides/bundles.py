@@ -11,10 +11,13 @@ from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._endpoints import ENDPOINTS
 from pymedplum._request_builders.accounts import stamp_bundle_accounts
 from pymedplum._request_builders.bodies import refuse_subsetted_entries, resource_json
+from pymedplum._serialization import model_parts
 
 
 def _bundle_json(bundle: Mapping[str, Any] | BaseModel) -> dict[str, Any]:
-    data = resource_json("bundle", bundle)
+    # A model's entries are kept as models, written one at a time: not dumped to a dict tree.
+    parts = model_parts(bundle, min_length=1) if isinstance(bundle, BaseModel) else None
+    data = parts or resource_json("bundle", bundle)
     if data.get("resourceType", "Bundle") != "Bundle":
         raise ValueError(f"bundle must be a Bundle, got resourceType {data.get('resourceType')!r}")
     refuse_subsetted_entries(data)
