@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pymedplum._fhir_rules import describe_not_reference, is_fhir_id, is_resource_type
-from pymedplum._request_builders.bodies import _entry_method, entry_fields
+from pymedplum._request_builders.bodies import entry_fields, entry_method
 from pymedplum._serialization import Deferred, ModelList, decode_wire, dump_quietly, wire_dict
 
 
@@ -107,7 +107,7 @@ def stamp_model_accounts(resource: BaseModel, refs: list[str]) -> BaseModel | No
     its JSON). The bytes sent are those of the stamped dict of the model's JSON.
     """
     from pymedplum.fhir._base import FHIRModel
-    from pymedplum.fhir._class_cache import _element_validator
+    from pymedplum.fhir._class_cache import element_validator
 
     if not isinstance(resource, FHIRModel) or "meta" not in type(resource).__pydantic_fields__:
         return None
@@ -126,11 +126,11 @@ def stamp_model_accounts(resource: BaseModel, refs: list[str]) -> BaseModel | No
     try:
         # Validated as an assigned element is: the Meta and Reference classes of this model.
         if meta is None:
-            new_meta = _element_validator(type(resource), "meta").validate_python(
+            new_meta = element_validator(type(resource), "meta").validate_python(
                 {"accounts": added}
             )
         else:
-            new_accounts = _element_validator(type(meta), "accounts").validate_python(
+            new_accounts = element_validator(type(meta), "accounts").validate_python(
                 [*accounts, *added]
             )
             new_meta = _with_element(meta, "accounts", new_accounts)
@@ -189,7 +189,7 @@ def _resource_to_stamp(entry: Any) -> Any:
     # A dict bundle may hold models (a BundleEntry, its resource or request), which the
     # body encoder writes as their JSON: stamp them too, not only dicts.
     fields = entry_fields(entry)
-    if fields is None or _entry_method(fields) not in _STAMPED_METHODS:
+    if fields is None or entry_method(fields) not in _STAMPED_METHODS:
         return None
     resource = fields.get("resource")
     return resource if isinstance(resource, Mapping | BaseModel) else None

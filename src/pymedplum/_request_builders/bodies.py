@@ -86,7 +86,7 @@ def entry_fields(entry: object) -> Mapping[str, Any] | None:
     return entry if isinstance(entry, Mapping) else None
 
 
-def _entry_method(entry: Mapping[str, Any]) -> str | None:
+def entry_method(entry: Mapping[str, Any]) -> str | None:
     """A bundle entry's ``request.method``, upper-cased (its request a dict or a model)."""
     request = entry_fields(entry.get("request"))
     method = request.get("method") if request is not None else None
@@ -102,7 +102,7 @@ def refuse_subsetted_entries(bundle: Mapping[str, Any]) -> None:
     for index, given in enumerate(entries):
         # A dict bundle may hold models (a BundleEntry, its request or resource).
         entry = entry_fields(given)
-        if entry is None or _entry_method(entry) != "PUT":
+        if entry is None or entry_method(entry) != "PUT":
             continue
         resource = entry.get("resource")
         if isinstance(resource, BaseModel):
