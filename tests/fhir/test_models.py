@@ -168,7 +168,7 @@ def test_many_decimals_side_by_side_keep_their_text() -> None:
 
 
 def test_thousands_of_decimals_keep_their_text_and_order() -> None:
-    # More decimals than _unmark_numbers holds before it writes its pieces out (_FLUSH): the
+    # More decimals than unmark_numbers holds before it writes its pieces out (_FLUSH): the
     # text must come back whole, in order, across the flushes.
     components = ",".join(
         f'{{"code":{{"text":"c{i}"}},"valueQuantity":{{"value":{i}.{i % 10}0}}}}'

@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError, ValidationError, core_schema
 
 # Relative imports: these modules are copied into every package `python -m codegen models` writes.
 from ._class_cache import element_validator, null_pair_of, python_names
-from ._decimals import _EXTRA_VALIDATOR, _RAW_NUMBERS, _read_json, _unmark_numbers
+from ._decimals import EXTRA_VALIDATOR, RAW_NUMBERS, read_json, unmark_numbers
 from ._errors import check_null_entries, choice_error, hide_input, name_expected_models
 from ._fields import ChoiceGroups, fhir_alias, null_pairs
 from ._storage import SharedFieldsSet, present_only
@@ -62,7 +62,7 @@ def _validated_extra(cls: type[BaseModel], name: str, value: Any) -> Any:
     """An unknown element assigned, checked as when it is read (a NaN is no JSON: pydantic would
     write it as null), and a tuple made the list it is written as."""
     try:
-        return _EXTRA_VALIDATOR.validate_python(value)
+        return EXTRA_VALIDATOR.validate_python(value)
     except ValidationError as exc:
         raise name_expected_models(exc, cls, {name: value}, (name,)) from None
 
@@ -449,7 +449,7 @@ class FHIRModel(BaseModel):
         """``model_dump_json``'s text as the UTF-8 bytes pydantic-core writes: a request body
         needs bytes, and the ``str`` in between would be two more copies of it."""
         flag = [False]
-        token = _RAW_NUMBERS.set(flag)
+        token = RAW_NUMBERS.set(flag)
         try:
             # pydantic's model_dump_json is exactly this call plus .decode(); the bytes are
             # post-processed first (bytes operations are several times faster than str ones).
@@ -457,9 +457,9 @@ class FHIRModel(BaseModel):
             # 32.7 MB benchmark Bundle was written), and the pause cost 13 % of a Patient's dump.
             raw: bytes = self.__pydantic_serializer__.to_json(self, **kwargs)
         finally:
-            _RAW_NUMBERS.reset(token)
+            RAW_NUMBERS.reset(token)
         if flag[0]:
-            raw = _unmark_numbers(raw)
+            raw = unmark_numbers(raw)
         return raw
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
@@ -516,7 +516,7 @@ class FHIRModel(BaseModel):
                 return super().model_validate_json(json_data, **kwargs)
             with _GCPaused():
                 try:
-                    data = _read_json(json_data)
+                    data = read_json(json_data)
                 except ValueError as exc:
                     # pydantic's own error for bad JSON text (json_invalid), raised here: pydantic's
                     # parser would accept NaN and Infinity, which are not JSON.

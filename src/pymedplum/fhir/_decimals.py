@@ -3,10 +3,10 @@
 
 * :data:`FhirDecimal` — the annotated ``Decimal`` of every ``decimal`` element: it keeps the
   exact text it was read from (``1.50`` stays ``1.50``) and is written as a JSON number.
-* :func:`_read_json` and :func:`_unmark_numbers` — JSON text read and written around pydantic's
+* :func:`read_json` and :func:`unmark_numbers` — JSON text read and written around pydantic's
   own parser and writer, which would turn ``1.50`` into ``1.5``.
 * :func:`json_number` and :func:`plain_json` — the same numbers for ``json.dumps``.
-* :data:`_EXTRAS_SCHEMA` — the values of unknown elements, whose numbers are read the same way.
+* :data:`EXTRAS_SCHEMA` — the values of unknown elements, whose numbers are read the same way.
 
 Not generated: the generated ``_primitives.Decimal`` only names :data:`FhirDecimal`; this is the
 code behind it, the same for every model.
@@ -43,10 +43,10 @@ _MARK = "\x00" + _MARK_TAG
 # How pydantic writes the marked string: the opening quote, the escaped mark, the decimal's text.
 _MARKED = b'"\\u0000' + _MARK_TAG.encode()
 # Set while model_dump_json runs: marked strings may be emitted and a post-pass is needed.
-_RAW_NUMBERS: ContextVar[list[bool] | None] = ContextVar("pymedplum_raw_numbers", default=None)
+RAW_NUMBERS: ContextVar[list[bool] | None] = ContextVar("pymedplum_raw_numbers", default=None)
 
 
-def _read_json(data: str | bytes | bytearray) -> Any:
+def read_json(data: str | bytes | bytearray) -> Any:
     """JSON text as Python data, every non-integral number a ``LosslessFloat`` (its text).
 
     ``NaN`` and ``Infinity`` are not JSON (jiter accepts them by default): they raise
@@ -68,12 +68,12 @@ def _read_json(data: str | bytes | bytearray) -> Any:
             raise exc from None
 
 
-# Pieces of _unmark_numbers held before they are written out: 2048 memoryviews (~0.4 MB) were
+# Pieces of unmark_numbers held before they are written out: 2048 memoryviews (~0.4 MB) were
 # 0.7x more than the body at the peak of a 0.6 MB decimal-dense resource; 256 cost no time.
 _FLUSH = 256
 
 
-def _unmark_numbers(raw: bytes) -> bytes:
+def unmark_numbers(raw: bytes) -> bytes:
     """Turn each marked decimal string (see above) back into a bare JSON number."""
     mark = raw.find(_MARKED)
     if mark < 0:
@@ -188,7 +188,7 @@ def _assigned_decimal(value: object) -> Decimal:
 
 def _marked(value: Decimal, text: str, number: float) -> Any:
     """A decimal that a float would not write as ``text``: marked text in model_dump_json."""
-    flag = _RAW_NUMBERS.get()
+    flag = RAW_NUMBERS.get()
     if flag is not None:
         flag[0] = True
         return _MARK + text
@@ -286,7 +286,7 @@ def _validate_extra(value: Any) -> Any:
     return value
 
 
-_EXTRAS_SCHEMA = core_schema.no_info_after_validator_function(
+EXTRAS_SCHEMA = core_schema.no_info_after_validator_function(
     _validate_extra,
     core_schema.any_schema(),
     serialization=core_schema.plain_serializer_function_ser_schema(
@@ -295,4 +295,4 @@ _EXTRAS_SCHEMA = core_schema.no_info_after_validator_function(
 )
 
 
-_EXTRA_VALIDATOR = SchemaValidator(_EXTRAS_SCHEMA)
+EXTRA_VALIDATOR = SchemaValidator(EXTRAS_SCHEMA)

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from pydantic_core import core_schema
 
-from ._decimals import _EXTRAS_SCHEMA
+from ._decimals import EXTRAS_SCHEMA
 from ._errors import check_null_entries, choice_error
 from ._fields import ChoiceGroups, NullPairs
 
@@ -193,7 +193,7 @@ def present_only(
     typed_dict = core_schema.typed_dict_schema(
         fields,
         extra_behavior=extra,
-        extras_schema=_EXTRAS_SCHEMA if extra == "allow" else None,
+        extras_schema=EXTRAS_SCHEMA if extra == "allow" else None,
         total=False,
         config=cast("core_schema.CoreConfig", config),
     )
