@@ -118,7 +118,8 @@ def as_fhir_dict(value: object, argument: str) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
     if isinstance(value, BaseModel):
-        # Imported here: only a model needs it (and then pydantic is loaded anyway).
+        # Imported here, as everywhere in this module: the models' runtime imports this module
+        # (fhir/_decimals.py), and a client that sends only dicts never loads the runtime.
         from pymedplum.fhir._base import FHIRModel
         from pymedplum.fhir._decimals import plain_json
 
@@ -502,7 +503,8 @@ def decode_exact(content: bytes | str) -> Any:
     """Decode JSON keeping every number with a fraction or exponent as a ``Decimal`` (its text
     intact), for responses whose resources are validated into models afterwards.
 
-    ``NaN`` and ``Infinity`` are not JSON: they raise ``ValueError``, as in ``_json``.
+    ``NaN`` and ``Infinity`` are not JSON: they raise ``ValueError``, as in the clients' ``_json``
+    (``_async/_base_client.py``).
     """
     return json.loads(content, parse_float=exact_decimal, parse_constant=_not_json)
 
