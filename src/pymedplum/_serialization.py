@@ -3,11 +3,13 @@ a response body is decoded outside the validating models (exact decimals, or len
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
 import re
 import secrets
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -194,6 +196,18 @@ class ModelList(list[Any]):
             self._holder.__dict__.clear()
             self._prefix = b'{"' + key.encode() + b'":['
 
+    def as_written(self, item: Any) -> Any:
+        """``item`` as it is; or, a model of another class than the one the element declares
+        for its items (a subclass, stored as it is), the dict of the JSON the model writes for
+        it. The model writes it by the declared class, not by its own (a subclass's excluded
+        elements are written, its own ones not): a stamped batch reading the item itself sent
+        what the model's JSON does not hold."""
+        if not isinstance(item, BaseModel) or type(item) is _item_class(
+            type(self._holder), self._name
+        ):
+            return item
+        return decode_wire(bytes(self.run_json([item])))
+
     def run_json(self, run: list[Any]) -> memoryview:
         """The JSON of the elements ``run``, comma-separated, as the model writes them."""
         self._holder.__dict__[self._name] = run
@@ -202,6 +216,17 @@ class ModelList(list[Any]):
         finally:
             self._holder.__dict__.clear()
         return memoryview(raw)[len(self._prefix) : -2]  # not a copy
+
+
+@functools.cache
+def _item_class(cls: type[BaseModel], name: str) -> Any:
+    """The class ``cls`` declares for the items of its list element ``name`` (``list[X] |
+    None``: X), or None."""
+    annotation = cls.__pydantic_fields__[name].annotation
+    for arg in typing.get_args(annotation) or (annotation,):
+        if typing.get_origin(arg) is list:
+            return typing.get_args(arg)[0]
+    return None
 
 
 # A model's list of at least this many elements is written in runs (a ModelList): below it,
@@ -226,36 +251,55 @@ def model_parts(model: BaseModel, min_length: int = _MODEL_RUN) -> dict[str, Any
     ]
     if not lists:
         return None
-    from pymedplum.fhir._base import FHIRModel
-
     cls = type(model)
-    decorators = cls.__pydantic_decorators__
-    if (
-        not isinstance(model, FHIRModel)
-        or cls.model_dump_json is not FHIRModel.model_dump_json
-        or decorators.model_serializers
-        or decorators.field_serializers
-    ):
-        return None
-    fields = cls.__pydantic_fields__
-    # Declared elements without serializers of their own (PlainSerializer metadata), holding
-    # models only: a dict put into a list unvalidated is written by pydantic its own way
-    # ("1.50" as a string), which is kept.
-    lists = [
-        name
+    # Elements the class writes as they are, holding models only: a dict put into a list
+    # unvalidated is written by pydantic its own way ("1.50" as a string), which is kept.
+    keys = {
+        name: key
         for name in lists
-        if name in fields
-        and not fields[name].metadata
+        if (key := element_key(cls, name)) is not None
         and all(isinstance(item, BaseModel) for item in model.__dict__[name])
-    ]
-    if not lists:
+    }
+    if not keys:
         return None
     # The other elements as wire_dict gives them; each list in its place, emptied then filled.
-    data = wire_dict(model.model_copy(update={name: [] for name in lists}))
-    for name in lists:
-        key = fields[name].serialization_alias or fields[name].alias or name
+    data = wire_dict(model.model_copy(update={name: [] for name in keys}))
+    for name, key in keys.items():
         data[key] = ModelList(model.__dict__[name], (model, name, key))
     return data
+
+
+def writes_as_stored(cls: type[BaseModel]) -> bool:
+    """Whether ``cls`` is a FHIR model class writing its stored elements by their own
+    serializers: no serializers of its own (a user's subclass may add some), nor its own
+    ``model_dump_json``."""
+    from pymedplum.fhir._base import FHIRModel
+
+    if not issubclass(cls, FHIRModel) or cls.model_dump_json is not FHIRModel.model_dump_json:
+        return False
+    decorators = cls.__pydantic_decorators__
+    return not (decorators.model_serializers or decorators.field_serializers)
+
+
+def element_key(cls: type[BaseModel], name: str) -> str | None:
+    """The JSON key under which FHIR model class ``cls`` writes its declared element ``name``
+    as the element's own serializer writes it; None when the class may write it otherwise (it
+    is no FHIR model, or it has serializers of its own), or not at all.
+
+    Used where a copy of a model written in part (a :class:`ModelList`'s runs) or with an
+    element replaced (``accounts=``'s meta) must give the bytes of the model, or of its dict,
+    written whole.
+    """
+    if not writes_as_stored(cls):
+        return None
+    field = cls.__pydantic_fields__.get(name)
+    # Not declared (an unknown element); written by a serializer of its own (PlainSerializer
+    # metadata); or left out of the JSON (a subclass's Field(exclude=True) or exclude_if): the
+    # holder of a run of such a list wrote no list, and the run nothing ("[,]" was sent), and
+    # accounts= stamped a meta the model does not write (the accounts were lost).
+    if field is None or field.metadata or field.exclude or field.exclude_if is not None:
+        return None
+    return field.serialization_alias or field.alias or name
 
 
 def model_json_bytes(model: BaseModel) -> bytes:

@@ -12,7 +12,14 @@ from pydantic import BaseModel, ValidationError
 
 from pymedplum._fhir_rules import describe_not_reference, is_fhir_id, is_resource_type
 from pymedplum._request_builders.bodies import entry_fields, entry_method
-from pymedplum._serialization import Deferred, ModelList, decode_wire, dump_quietly, wire_dict
+from pymedplum._serialization import (
+    Deferred,
+    ModelList,
+    decode_wire,
+    dump_quietly,
+    element_key,
+    wire_dict,
+)
 
 
 def account_references(accounts: str | Iterable[str], arg: str = "accounts") -> list[str]:
@@ -108,13 +115,16 @@ def stamp_model_accounts(resource: BaseModel, refs: list[str]) -> BaseModel | No
     """
     from pymedplum.fhir._base import FHIRModel
     from pymedplum.fhir._class_cache import element_validator
+    from pymedplum.fhir.datatypes import Meta
 
-    if not isinstance(resource, FHIRModel) or "meta" not in type(resource).__pydantic_fields__:
+    # The resource must write its meta as it is, under "meta" (element_key), and the meta be the
+    # generated Meta: a user's subclass leaving meta out (Field(exclude=True)) sent no accounts,
+    # and subclasses of Meta or Reference with defaults of their own wrote them into the new
+    # meta and references, which the stamped dict does not hold (the dict path then stamps it).
+    if not isinstance(resource, FHIRModel) or element_key(type(resource), "meta") != "meta":
         return None
     meta = resource.__dict__.get("meta")
-    if meta is not None and (
-        not isinstance(meta, FHIRModel) or "accounts" not in type(meta).__pydantic_fields__
-    ):
+    if meta is not None and type(meta) is not Meta:
         return None
     accounts = [] if meta is None else meta.__dict__.get("accounts") or []
     if type(accounts) is not list or not all(isinstance(a, FHIRModel) for a in accounts):
@@ -129,6 +139,8 @@ def stamp_model_accounts(resource: BaseModel, refs: list[str]) -> BaseModel | No
             new_meta = element_validator(type(resource), "meta").validate_python(
                 {"accounts": added}
             )
+            if type(new_meta) is not Meta:  # a subclass of Meta, declared by the resource's class
+                return None
         else:
             new_accounts = element_validator(type(meta), "accounts").validate_python(
                 [*accounts, *added]
@@ -175,6 +187,8 @@ def stamp_bundle_accounts(
     # A Bundle model's entries stay a ModelList, written one at a time.
     stamped: list[Any] = []
     for index, entry in enumerate(entries):
+        if type(entries) is ModelList:
+            entry = entries.as_written(entry)
         if _check_entry(entry, refs, index):
             entry = Deferred(functools.partial(_stamp_entry, entry, refs, index))
         stamped.append(entry)

@@ -5,12 +5,13 @@ write back a resource read as a subset (SUBSETTED; alone or in a batch's PUT ent
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
-from pymedplum._serialization import wire_dict
+from pymedplum._serialization import element_key, wire_dict, writes_as_stored
 
 
 def resource_json(arg: str, resource: object) -> dict[str, Any]:
@@ -74,16 +75,29 @@ def entry_fields(entry: object) -> Mapping[str, Any] | None:
 
     A FHIR model is read from its stored elements (by Python name, the JSON name for these
     three), not dumped: dumping a Bundle model's entries would write each resource once more
-    just to read its request method.
+    just to read its request method. A model whose class may write them otherwise (another
+    model, a user's subclass with serializers or excluded elements) is read from its JSON.
     """
     if isinstance(entry, BaseModel):
-        from pymedplum.fhir._base import FHIRModel
-
         fields: dict[str, Any] = (
-            entry.__dict__ if isinstance(entry, FHIRModel) else wire_dict(entry)
+            entry.__dict__ if _writes_entry_fields(type(entry)) else wire_dict(entry)
         )
         return fields
     return entry if isinstance(entry, Mapping) else None
+
+
+@functools.cache
+def _writes_entry_fields(cls: type[BaseModel]) -> bool:
+    """Whether a model of ``cls`` writes the elements read from an entry (``request``,
+    ``resource``, ``method``) as stored, under those names: a FHIR model's, unless a user's
+    subclass writes them otherwise (a resource it leaves out, Field(exclude=True), was stamped
+    and sent, where the model's JSON has none)."""
+    fields = cls.__pydantic_fields__
+    return writes_as_stored(cls) and all(
+        element_key(cls, name) == name
+        for name in ("request", "resource", "method")
+        if name in fields
+    )
 
 
 def entry_method(entry: Mapping[str, Any]) -> str | None:
