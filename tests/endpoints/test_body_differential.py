@@ -8,11 +8,13 @@ it sent before large models were written in runs (``model_parts``) and stamped o
 - ``execute_batch(bundle_model, accounts=...)``'s body == the same, each POST / PUT entry's
   resource stamped in the Bundle's dict.
 
-On every example of ``hl7.fhir.r4.examples@4.0.1`` (the ones the models accept), each made
-"large": every list of models at any depth, reached from the resource, padded to at least
-``_MODEL_RUN`` items (so each top-level one takes the run path), and on batch Bundles of them;
-then on models built by hand for what the examples lack (decimals, text, unknown elements,
-subclasses, unvalidated list items), and through both clients.
+On the examples of ``hl7.fhir.r4.examples@4.0.1`` (the 5,032 of at most 64 KB the models
+accept, every resource type among them: see LARGEST), each made "large": every list of models
+at any depth, reached from the resource, padded to at least ``_MODEL_RUN`` items (so the
+top-level ones take the run path, but those of 1..* elements, which model_parts leaves to the
+whole model), and on batch Bundles of them; then on models built by hand for what the
+examples lack (decimals, text, unknown elements, subclasses, unvalidated list items), and
+through both clients.
 """
 
 from __future__ import annotations
