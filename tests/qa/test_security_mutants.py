@@ -1,0 +1,156 @@
+"""Security rules the other tests did not pin: each test here kills a mutant of the rule (a
+flipped comparison, a dropped check or redaction) that every other test let through. Both
+flavours wherever the rule is reached through a client."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from pymedplum import (
+    AsyncMedplumClient,
+    InsecureTransportError,
+    MedplumClient,
+    NetworkError,
+    RetryPolicy,
+    UnsafeRedirectError,
+)
+from pymedplum.hooks import RequestEvent
+from tests.qa.conftest import QA, TOKEN
+
+pytestmark = pytest.mark.anyio
+
+Client = type[MedplumClient] | type[AsyncMedplumClient]
+CLIENTS = [MedplumClient, AsyncMedplumClient]
+
+
+async def _pages(qa: QA, client: Any) -> list[Any]:
+    pages = client.search_resource_pages("Patient")
+    if qa.flavour == "async":
+        return [item async for item in pages]
+    return list(pages)
+
+
+def _two_pages(link: str) -> Any:
+    """A handler answering a first page whose next link is ``link``, then a last page."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+        page = request.url.params.get("page", "1")
+        body["entry"] = [{"resource": {"resourceType": "Patient", "id": page}}]
+        if page == "1":
+            body["link"] = [{"relation": "next", "url": link}]
+        return httpx.Response(200, json=body)
+
+    return handler
+
+
+# --- https only: what counts as loopback, what a base_url may carry --------------------------
+
+
+@pytest.mark.parametrize("host", ["notlocalhost", "evil-localhost", "xlocalhost"])
+@pytest.mark.parametrize("cls", CLIENTS)
+def test_a_name_ending_in_localhost_is_not_loopback(cls: Client, host: str) -> None:
+    # Only "localhost" itself is trusted: a suffix match would send plain http:// to any
+    # name ending in it.
+    with pytest.raises(InsecureTransportError, match=host):
+        cls(f"http://{host}/")
+
+
+@pytest.mark.parametrize("cls", CLIENTS)
+def test_a_base_url_with_a_user_name_but_no_password_is_refused(cls: Client) -> None:
+    # user@ alone is credentials too (a token as user name is a common form).
+    with pytest.raises(ValueError, match="credentials") as info:
+        cls("https://tok3n@medplum.test/")
+    assert "tok3n" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["https://medplum.test/?x=1", "https://medplum.test/#frag"])
+@pytest.mark.parametrize("cls", CLIENTS)
+def test_a_base_url_with_a_query_or_fragment_is_refused(cls: Client, url: str) -> None:
+    # Every request path is appended to base_url: after a query or fragment it would be read
+    # as part of it, and every call would go to the server root.
+    with pytest.raises(ValueError, match="query or fragment"):
+        cls(url)
+
+
+@pytest.mark.parametrize("cls", CLIENTS)
+def test_a_bracketed_ipvfuture_host_is_a_value_error_naming_base_url(cls: Client) -> None:
+    # urlsplit accepts "[v1.x]" (RFC 3986 IPvFuture) on every Python; httpx does not, so it
+    # is refused here, not at the first call with httpx's own InvalidURL.
+    with pytest.raises(ValueError, match="base_url"):
+        cls("https://[v1.medplum]/")
+
+
+# --- same-origin: what is the same origin ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "HTTPS://Medplum.TEST/fhir/R4/Patient?page=2",
+        "https://medplum.test:443/fhir/R4/Patient?page=2",
+    ],
+)
+async def test_a_next_link_on_the_same_origin_written_differently_is_followed(
+    qa: QA, link: str
+) -> None:
+    # Scheme and host ignore case and 443 is https's port: the same origin, which httpx sends
+    # as https://medplum.test/ (a refusal here would break paging for such servers).
+    qa.handler = _two_pages(link)
+    items = await _pages(qa, qa.client())
+    assert [i["id"] for i in items] == ["1", "2"]
+    assert (qa.requests[1].url.scheme, qa.requests[1].url.host) == ("https", "medplum.test")
+    assert qa.requests[1].headers["authorization"] == "Bearer " + TOKEN
+
+
+async def test_a_next_link_with_userinfo_is_refused_without_repeating_it(qa: QA) -> None:
+    qa.handler = _two_pages("https://alice:s3cret@medplum.test/fhir/R4/Patient?name=Doe&page=2")
+    with pytest.raises(UnsafeRedirectError, match="userinfo") as info:
+        await _pages(qa, qa.client())
+    assert len(qa.requests) == 1
+    for leaked in ("s3cret", "alice", "Doe", "/fhir/R4/Patient"):
+        assert leaked not in str(info.value)
+
+
+# --- On-Behalf-Of ----------------------------------------------------------------------------
+
+
+async def test_re_entering_an_active_on_behalf_of_block_raises_and_the_block_ends_clean(
+    qa: QA,
+) -> None:
+    # Entered twice, the inner exit would restore the outer value and the outer exit would
+    # then have nothing to restore: the membership would stay set after the block.
+    client = qa.client()
+    block = client.on_behalf_of("pm-1")
+    with block:
+        with pytest.raises(RuntimeError, match="already active"), block:
+            pass
+        await qa.call(client, "read_resource", "Patient", "1")
+    await qa.call(client, "read_resource", "Patient", "1")
+    sent = [r.headers.get("x-medplum-on-behalf-of") for r in qa.requests]
+    assert sent == ["ProjectMembership/pm-1", None]
+
+
+# --- PHI out of the non-PHI event dict -------------------------------------------------------
+
+
+async def test_the_non_phi_dict_names_an_attempts_exception_by_type_only(qa: QA) -> None:
+    # A transport error's message is free text (a proxy's, an OS error with a host name, a
+    # caller pool hook's): to_non_phi_dict gives its type name, never its message.
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused for Patient/p-secret Doe", request=request)
+
+    qa.handler = handler
+    events: list[RequestEvent] = []
+    client = qa.client(on_request_complete=events.append, retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(NetworkError):
+        await qa.call(client, "read_resource", "Patient", "p-secret")
+    shape = events[-1].to_non_phi_dict()
+    assert shape["attempts"][0]["exception_type"] == "ConnectError"
+    assert shape["final_exception_type"] == "NetworkError"
+    text = json.dumps(shape)
+    assert "p-secret" not in text and "Doe" not in text
