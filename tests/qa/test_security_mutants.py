@@ -4,7 +4,9 @@ flavours wherever the rule is reached through a client."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -18,7 +20,7 @@ from pymedplum import (
     RetryPolicy,
     UnsafeRedirectError,
 )
-from pymedplum.hooks import RequestEvent
+from pymedplum.hooks import PreparedRequest, RequestEvent
 from tests.qa.conftest import QA, TOKEN
 
 pytestmark = pytest.mark.anyio
@@ -154,3 +156,71 @@ async def test_the_non_phi_dict_names_an_attempts_exception_by_type_only(qa: QA)
     assert shape["final_exception_type"] == "NetworkError"
     text = json.dumps(shape)
     assert "p-secret" not in text and "Doe" not in text
+
+
+async def test_a_failing_hook_is_logged_with_its_innermost_five_frames_only(
+    qa: QA, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One bounded line: a deep sink (an ORM, a queue client) must not flood the general log.
+    def level(n: int) -> None:
+        if n == 0:
+            raise RuntimeError("audit sink down")
+        level(n - 1)
+
+    def hook(event: RequestEvent) -> None:
+        level(12)
+
+    async def ahook(event: RequestEvent) -> None:
+        hook(event)
+
+    client = qa.client(on_request_complete=ahook if qa.flavour == "async" else hook)
+    with caplog.at_level(logging.WARNING, logger="pymedplum.hooks"):
+        await qa.call(client, "read_resource", "Patient", "1")
+    (record,) = [r for r in caplog.records if r.name == "pymedplum.hooks"]
+    message = record.getMessage()
+    assert "RuntimeError at " in message and "audit sink down" not in message
+    assert message.count(" in level") == 5 and message.count(" <- ") == 4
+
+
+# --- before_request: secret headers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Cookie", "session=s3cret"),
+        ("Proxy-Authorization", "Basic s3cret"),
+        ("Authorization", "Bearer s3cret"),
+    ],
+)
+async def test_a_callers_secret_header_is_hidden_from_the_hook_and_still_sent(
+    qa: QA, name: str, value: str
+) -> None:
+    # Without credentials of its own the client lets the caller send Authorization too.
+    seen: list[PreparedRequest] = []
+
+    def hook(request: PreparedRequest) -> PreparedRequest:
+        seen.append(request)
+        return dataclasses.replace(request, headers={**request.headers, "X-Trace": "t-1"})
+
+    client = qa.client(access_token=None, before_request=hook)
+    await qa.call(client, "read_resource", "Patient", "1", headers={name: value})
+    assert "s3cret" not in repr(seen[0])
+    sent = qa.requests[-1].headers
+    assert sent[name] == value and sent["X-Trace"] == "t-1"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("Cookie", "session=stolen"), ("Proxy-Authorization", "Basic stolen")]
+)
+async def test_a_hook_adding_a_secret_header_is_discarded(
+    qa: QA, name: str, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def hook(request: PreparedRequest) -> PreparedRequest:
+        return dataclasses.replace(request, headers={**request.headers, name: value})
+
+    client = qa.client(before_request=hook)
+    with caplog.at_level(logging.WARNING, logger="pymedplum.hooks"):
+        await qa.call(client, "read_resource", "Patient", "1")
+    assert name.lower() not in qa.requests[-1].headers
+    assert "discarded" in caplog.text and name in caplog.text
