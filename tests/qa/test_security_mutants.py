@@ -14,14 +14,17 @@ import pytest
 
 from pymedplum import (
     AsyncMedplumClient,
+    AuthenticationError,
     InsecureTransportError,
     MedplumClient,
+    MedplumError,
     NetworkError,
     RetryPolicy,
     UnsafeRedirectError,
 )
 from pymedplum.hooks import PreparedRequest, RequestEvent
 from tests.qa.conftest import QA, TOKEN
+from tests.qa.test_security_audit import _reachable_text
 
 pytestmark = pytest.mark.anyio
 
@@ -224,3 +227,60 @@ async def test_a_hook_adding_a_secret_header_is_discarded(
         await qa.call(client, "read_resource", "Patient", "1")
     assert name.lower() not in qa.requests[-1].headers
     assert "discarded" in caplog.text and name in caplog.text
+
+
+# --- no secret in an exception: the redirect httpx prepared but did not send -------------------
+
+
+def _caller_pool_client(qa: QA, handler: Any, *, hooks: bool, **kwargs: Any) -> Any:
+    """A client on a caller pool; with ``hooks`` the pool has an event hook, so the SDK sends
+    through ``httpx.Client.send`` (which prepares ``response.next_request`` for a 3xx)."""
+    transport = httpx.MockTransport(handler)
+    if qa.flavour == "async":
+
+        async def ahook(request: httpx.Request) -> None:
+            return None
+
+        event_hooks: Any = {"request": [ahook]} if hooks else {}
+        http: Any = httpx.AsyncClient(transport=transport, event_hooks=event_hooks)
+        return AsyncMedplumClient("https://medplum.test/", http_client=http, **kwargs)
+    event_hooks = {"request": [lambda request: None]} if hooks else {}
+    http = httpx.Client(transport=transport, event_hooks=event_hooks)
+    return MedplumClient("https://medplum.test/", http_client=http, **kwargs)
+
+
+@pytest.mark.parametrize("hooks", [False, True], ids=["direct", "through-send"])
+@pytest.mark.parametrize("location", ["/fhir/R4/Patient/2", "https://medplum.test/x"])
+async def test_a_same_origin_redirect_exception_reaches_no_bearer_token(
+    qa: QA, location: str, hooks: bool
+) -> None:
+    # httpx.Client.send keeps the redirect it did not follow as response.next_request, with
+    # the Authorization header for a same-origin target.
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": location})
+
+    client = _caller_pool_client(qa, handler, hooks=hooks, access_token=TOKEN)
+    with pytest.raises(MedplumError, match="302") as info:
+        await qa.call(client, "read_resource", "Patient", "1")
+    assert info.value.response is not None
+    assert info.value.response.headers["Location"] == location  # the target stays readable
+    assert TOKEN.encode() not in _reachable_text(info.value)
+
+
+SECRET = "client-SEKRET-mutants"
+
+
+@pytest.mark.parametrize("status", [307, 308])
+@pytest.mark.parametrize("location", ["/oauth2/token2", "https://evil.example/oauth2/token"])
+async def test_a_redirected_token_request_exception_reaches_no_client_secret(
+    qa: QA, location: str, status: int
+) -> None:
+    # A 307 / 308 keeps the method and body: the next_request httpx prepared holds the form
+    # with the client secret, whatever the target's origin.
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers={"Location": location})
+
+    client = _caller_pool_client(qa, handler, hooks=False, client_id="cid", client_secret=SECRET)
+    with pytest.raises(AuthenticationError, match=f"HTTP {status}") as info:
+        await qa.call(client, "read_resource", "Patient", "1")
+    assert SECRET.encode() not in _reachable_text(info.value)
