@@ -284,3 +284,47 @@ async def test_a_redirected_token_request_exception_reaches_no_client_secret(
     with pytest.raises(AuthenticationError, match=f"HTTP {status}") as info:
         await qa.call(client, "read_resource", "Patient", "1")
     assert SECRET.encode() not in _reachable_text(info.value)
+
+
+# --- 401: one refresh, one replay ---------------------------------------------------------------
+
+
+async def test_a_401_after_the_replay_is_raised_not_replayed_again(qa: QA) -> None:
+    # Answers 401 five times, then 200: a client replaying more than once would end up with
+    # the 200 (and against a server that always answers 401, never return).
+    api: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth2/token":
+            return httpx.Response(200, json={"access_token": f"t{len(qa.requests)}"})
+        api.append(request)
+        if len(api) <= 5:
+            return httpx.Response(401, json={"resourceType": "OperationOutcome", "issue": []})
+        return httpx.Response(200, json={"resourceType": "Patient", "id": "1"})
+
+    qa.handler = handler
+    client = qa.client(access_token=None, client_id="cid", client_secret=SECRET)
+    with pytest.raises(AuthenticationError) as info:
+        await qa.call(client, "read_resource", "Patient", "1")
+    assert info.value.status_code == 401
+    assert len(api) == 2
+    assert [r.url.path for r in qa.requests].count("/oauth2/token") == 2
+
+
+# --- PHI out of redirect messages ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "location", ["https://evil.example/next?token=t", "/fhir/R4/Patient/p-other?name=Roe"]
+)
+async def test_a_redirect_error_names_neither_the_request_nor_the_target_path(
+    qa: QA, location: str
+) -> None:
+    qa.handler = lambda request: httpx.Response(302, headers={"Location": location})
+    client = qa.client()
+    with pytest.raises(MedplumError, match="302") as info:
+        await qa.call(client, "search_resources", "Patient", {"name": "Doe", "_id": "p-777"})
+    message = str(info.value)
+    assert "/fhir/R4/Patient" in message  # the call's template says which call it was
+    for phi in ("Doe", "p-777", "p-other", "Roe", "token=t", "/next"):
+        assert phi not in message
