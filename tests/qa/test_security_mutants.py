@@ -328,3 +328,17 @@ async def test_a_redirect_error_names_neither_the_request_nor_the_target_path(
     assert "/fhir/R4/Patient" in message  # the call's template says which call it was
     for phi in ("Doe", "p-777", "p-other", "Roe", "token=t", "/next"):
         assert phi not in message
+
+
+async def test_a_failed_token_request_is_logged_by_its_type_only(
+    qa: QA, caplog: pytest.LogCaptureFixture
+) -> None:
+    qa.handler = lambda request: httpx.Response(400, json={"error": "invalid_client"})
+    client = qa.client(access_token=None, client_id="cid", client_secret=SECRET)
+    with (
+        caplog.at_level(logging.WARNING, logger="pymedplum.auth"),
+        pytest.raises(AuthenticationError),
+    ):
+        await qa.call(client, "read_resource", "Patient", "1")
+    (record,) = [r for r in caplog.records if r.name == "pymedplum.auth"]
+    assert record.getMessage().startswith("token request failed (AuthenticationError);")
