@@ -342,3 +342,15 @@ async def test_a_failed_token_request_is_logged_by_its_type_only(
         await qa.call(client, "read_resource", "Patient", "1")
     (record,) = [r for r in caplog.records if r.name == "pymedplum.auth"]
     assert record.getMessage().startswith("token request failed (AuthenticationError);")
+
+
+@pytest.mark.parametrize("location", ["https://[medplum.test]/x", "http://[::1"])
+async def test_a_redirect_to_an_unparsable_location_is_an_unsafe_redirect(
+    qa: QA, location: str
+) -> None:
+    # A Location httpx cannot read names no origin, so not the client's: refused as unsafe.
+    qa.handler = lambda request: httpx.Response(302, headers={"Location": location})
+    client = qa.client()
+    with pytest.raises(UnsafeRedirectError, match="302"):
+        await qa.call(client, "read_resource", "Patient", "1")
+    assert len(qa.requests) == 1
