@@ -82,6 +82,11 @@ def _drop_credentials(response: httpx.Response) -> None:
         content = b"" if response.is_closed else None
     if content is not None:
         response.stream = httpx.ByteStream(content)
+    # A 3xx that httpx.Client.send did not follow keeps the request it would have sent next:
+    # with the Authorization header when the target is on the same origin, and for a 307 / 308
+    # with the body (the token request's form with the client secret), whatever the origin.
+    if response.next_request is not None:
+        response.next_request = detached_request(response.next_request)
     try:
         request = response.request
     except RuntimeError:  # a response built without a request
