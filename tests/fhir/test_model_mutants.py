@@ -1,0 +1,88 @@
+"""Tests that kill mutants of the models' hand-written runtime (src/pymedplum/fhir/_*.py) which
+the other tests let survive; each comment says which rule the mutant broke."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ConfigDict, ValidationError
+
+from pymedplum import to_fhir_json
+from pymedplum.fhir import (
+    Bundle,
+    Coverage,
+    DeviceUdiCarrier,
+    HumanName,
+    Observation,
+    Patient,
+    Period,
+)
+
+
+def test_decimals_inside_lists_become_json_numbers_in_to_fhir_json() -> None:
+    # plain_json must walk lists: a Decimal left in component[0] is not JSON-serializable.
+    obs = Observation.model_validate_json(
+        '{"resourceType":"Observation","status":"final","code":{"text":"bp"},'
+        '"component":[{"code":{"text":"sys"},"valueQuantity":{"value":1.50}}]}'
+    )
+    fhir = to_fhir_json(obs)
+    value = fhir["component"][0]["valueQuantity"]["value"]
+    assert type(value) is float
+    assert value == 1.5
+    assert json.loads(json.dumps(fhir)) == fhir
+
+
+def test_a_repeating_element_refuses_a_tuple() -> None:
+    # An optional list (0..*) and a required one (1..*) have different schemas.
+    with pytest.raises(ValidationError) as info:
+        Patient(name=(HumanName(family="x"),))
+    [error] = info.value.errors(include_url=False)
+    assert (error["type"], error["loc"]) == ("list_type", ("name",))
+    with pytest.raises(ValidationError) as info:
+        Coverage(
+            status="active",
+            beneficiary={"reference": "Patient/1"},
+            payor=({"reference": "Organization/1"},),
+        )
+    [error] = info.value.errors(include_url=False)
+    assert (error["type"], error["loc"]) == ("list_type", ("payor",))
+
+
+def test_exclude_unset_keeps_unknown_elements_of_a_model_without_choices() -> None:
+    # Period has no choice element and no repeating primitive: the plain parts function.
+    period = Period.model_validate({"start": "2020", "foo": 1})
+    assert period.model_dump(exclude_unset=True) == {"start": "2020", "foo": 1}
+    assert json.loads(period.model_dump_json(exclude_unset=True)) == {"start": "2020", "foo": 1}
+
+
+@pytest.mark.parametrize("resource", [{"id": "x"}, {"resourceType": 5, "id": "x"}])
+def test_a_resource_typed_element_needs_a_string_resource_type(resource: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError) as info:
+        Bundle.model_validate(
+            {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": resource}]}
+        )
+    [error] = info.value.errors(include_url=False)
+    assert error["type"] == "resource_type"
+    assert error["loc"] == ("entry", 0, "resource")
+
+
+def test_assigning_by_an_explicit_fhir_alias_sets_the_element() -> None:
+    # carrierAIDC is not what the alias generator makes of carrier_aidc (carrierAidc).
+    carrier = DeviceUdiCarrier()
+    carrier.carrierAIDC = "QUJD"  # type: ignore[attr-defined]
+    assert carrier.carrier_aidc == "QUJD"
+    assert json.loads(carrier.model_dump_json()) == {"carrierAIDC": "QUJD"}
+    assert carrier.model_extra == {}
+
+
+class _LowerPatient(Patient):
+    model_config = ConfigDict(str_to_lower=True)
+
+
+def test_an_assigned_element_is_validated_with_the_models_config() -> None:
+    patient = _LowerPatient(id="ABC")
+    assert patient.id == "abc"
+    patient.id = "DEF"
+    assert patient.id == "def"
