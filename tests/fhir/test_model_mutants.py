@@ -4,10 +4,11 @@ the other tests let survive; each comment says which rule the mutant broke."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from pymedplum import to_fhir_json
 from pymedplum.fhir import (
@@ -18,6 +19,7 @@ from pymedplum.fhir import (
     Observation,
     Patient,
     Period,
+    Quantity,
 )
 
 
@@ -86,3 +88,37 @@ def test_an_assigned_element_is_validated_with_the_models_config() -> None:
     assert patient.id == "abc"
     patient.id = "DEF"
     assert patient.id == "def"
+
+
+class _PatientWithPrivateField(Patient):
+    ssn: str | None = Field(default=None, repr=False)
+
+
+def test_a_field_declared_with_repr_false_is_left_out_of_repr() -> None:
+    patient = _PatientWithPrivateField(id="a", ssn="123-45-6789")
+    assert "123-45-6789" not in repr(patient)
+    assert "id='a'" in repr(patient)
+
+
+class _UserDecimal(Decimal):
+    pass
+
+
+def test_a_decimal_subclass_is_written_in_plain_notation() -> None:
+    # A user's Decimal subclass is written with format(value, "f"): 1E+2 is 100, as before.
+    assert Quantity(value=_UserDecimal("1E+2")).model_dump_json() == '{"value":100}'
+    assert Quantity(value=_UserDecimal("1.50")).model_dump_json() == '{"value":1.50}'
+
+
+def test_the_primary_account_is_meta_account_before_meta_accounts() -> None:
+    patient = Patient.model_validate(
+        {
+            "resourceType": "Patient",
+            "meta": {
+                "account": {"reference": "Organization/a"},
+                "accounts": [{"reference": "Organization/b"}, {"reference": "Organization/a"}],
+            },
+        }
+    )
+    assert patient.medplum_accounts == ["Organization/a", "Organization/b"]
+    assert patient.medplum_account == "Organization/a"
