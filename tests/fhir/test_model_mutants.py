@@ -122,3 +122,41 @@ def test_the_primary_account_is_meta_account_before_meta_accounts() -> None:
     )
     assert patient.medplum_accounts == ["Organization/a", "Organization/b"]
     assert patient.medplum_account == "Organization/a"
+
+
+def test_a_second_choice_type_assigned_is_refused_without_echoing_the_value() -> None:
+    obs = Observation(status="final", code={"text": "x"}, value_string="first")
+    with pytest.raises(ValidationError) as info:
+        obs.value_integer = 918273645
+    [error] = info.value.errors(include_url=False)
+    assert error["type"] == "fhir_choice"
+    assert "918273645" not in str(info.value)
+    assert "input_value" not in str(info.value)
+
+
+def test_a_null_entry_assigned_without_extensions_is_refused_without_echoing_it() -> None:
+    name = HumanName(family="x")
+    with pytest.raises(ValidationError) as info:
+        name.given = ["Zebedee", None]
+    [error] = info.value.errors(include_url=False)
+    assert error["type"] == "fhir_null_entry"
+    assert "Zebedee" not in str(info.value)
+    assert "input_value" not in str(info.value)
+
+
+class _PatientWithFrozenField(Patient):
+    mrn: str | None = Field(default=None, frozen=True)
+
+
+def test_a_frozen_field_of_a_subclass_refuses_assignment_and_deletion() -> None:
+    patient = _PatientWithFrozenField(mrn="MRN-0042")
+    with pytest.raises(ValidationError) as info:
+        patient.mrn = "MRN-0043"
+    [error] = info.value.errors(include_url=False)
+    assert (error["type"], error["loc"]) == ("frozen_field", ("mrn",))
+    assert "MRN-004" not in str(info.value)
+    with pytest.raises(ValidationError):
+        del patient.mrn
+    assert patient.mrn == "MRN-0042"
+    patient.gender = "female"  # the other fields are not frozen
+    assert patient.gender == "female"
