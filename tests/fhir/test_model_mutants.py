@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from pymedplum import to_fhir_json
 from pymedplum.fhir import (
     Bundle,
+    CarePlan,
     Coverage,
     DeviceUdiCarrier,
     HumanName,
@@ -160,3 +161,36 @@ def test_a_frozen_field_of_a_subclass_refuses_assignment_and_deletion() -> None:
     assert patient.mrn == "MRN-0042"
     patient.gender = "female"  # the other fields are not frozen
     assert patient.gender == "female"
+
+
+@pytest.mark.parametrize("resource", ["Patient/1", ["Patient/1"], 7])
+def test_a_resource_typed_element_refuses_what_is_not_a_json_object(resource: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        Bundle.model_validate(
+            {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": resource}]}
+        )
+    [error] = info.value.errors(include_url=False)
+    assert (error["type"], error["loc"]) == ("resource_type", ("entry", 0, "resource"))
+
+
+def test_json_text_as_a_bytearray_keeps_its_decimals() -> None:
+    text = bytearray(b'{"resourceType":"Observation","status":"final","code":{"text":"x"},')
+    text += b'"valueQuantity":{"value":1.50}}'
+    obs = Observation.model_validate_json(text)
+    assert '"value":1.50' in obs.model_dump_json()
+
+
+def test_a_null_entry_error_names_the_element_by_its_fhir_name() -> None:
+    with pytest.raises(ValidationError) as info:
+        CarePlan.model_validate(
+            {
+                "resourceType": "CarePlan",
+                "status": "active",
+                "intent": "plan",
+                "subject": {"reference": "Patient/1"},
+                "instantiatesUri": ["http://example.org/a", None],
+            }
+        )
+    [error] = info.value.errors(include_url=False)
+    assert (error["type"], error["loc"]) == ("fhir_null_entry", ("instantiatesUri", 1))
+    assert error["msg"].startswith("instantiatesUri[1] is null but _instantiatesUri[1]")
