@@ -183,3 +183,21 @@ def echo(status: int = 200) -> Handler:
         return json_response(status, body)
 
     return handler
+
+
+def client_of(flavour: str, handler: Handler, **kwargs: Any) -> Any:
+    """A ``flavour`` client (``"sync"`` / ``"async"``) whose own httpx client sends every
+    request to ``handler`` (a MockTransport), with a fixed access token."""
+    transport = httpx.MockTransport(handler)
+    if flavour == "sync":
+        return MedplumClient(
+            BASE, access_token="t", http_client=httpx.Client(transport=transport), **kwargs
+        )
+    return AsyncMedplumClient(
+        BASE, access_token="t", http_client=httpx.AsyncClient(transport=transport), **kwargs
+    )
+
+
+async def call(result: Any) -> Any:
+    """A client method's result: awaited for the async client, as it is for the sync one."""
+    return await result if inspect.isawaitable(result) else result

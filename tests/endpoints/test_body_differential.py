@@ -37,7 +37,6 @@ from pydantic_core import PydanticSerializationError
 import pymedplum.fhir as fhir
 from codegen.fhir_packages import ensure
 from codegen.roundtrip import KNOWN_INVALID, as_text_numbers, example_documents
-from pymedplum import AsyncMedplumClient, MedplumClient
 from pymedplum._async._overrides.bundles import _bundle_json
 from pymedplum._async._overrides.resources import _prepared
 from pymedplum._request_builders.accounts import stamp_accounts, stamp_bundle_accounts
@@ -62,7 +61,7 @@ from pymedplum.fhir import (
     Reference,
 )
 
-from .conftest import BASE
+from .conftest import call, client_of
 
 pytestmark = pytest.mark.anyio
 
@@ -710,16 +709,7 @@ def recording_client(flavour: str, sent: list[bytes]) -> Any:
         answer = ANSWER if bundle else request.content
         return httpx.Response(201, content=answer, headers={"Content-Type": "application/json"})
 
-    transport = httpx.MockTransport(handler)
-    if flavour == "sync":
-        return MedplumClient(BASE, access_token="t", http_client=httpx.Client(transport=transport))
-    return AsyncMedplumClient(
-        BASE, access_token="t", http_client=httpx.AsyncClient(transport=transport)
-    )
-
-
-async def call(result: Any) -> Any:
-    return await result if hasattr(result, "__await__") else result
+    return client_of(flavour, handler)
 
 
 CLIENT_RESOURCES = [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import functools
 import gc
-import inspect
 import json
 import re
 import tracemalloc
@@ -17,11 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from pymedplum import AsyncMedplumClient, MedplumClient
 from pymedplum._serialization import ExponentDecimal, ModelList, encode_json, model_parts
 from pymedplum.fhir import Bundle, Observation, ObservationComponent, Patient
 
-from .conftest import BASE
+from .conftest import call, client_of
 
 pytestmark = pytest.mark.anyio
 
@@ -96,16 +94,7 @@ def counting_client(flavour: str, sent: list[int]) -> Any:
         sent.append(len(request.content))
         return httpx.Response(201, content=ANSWER, headers={"Content-Type": "application/json"})
 
-    transport = httpx.MockTransport(handler)
-    if flavour == "sync":
-        return MedplumClient(BASE, access_token="t", http_client=httpx.Client(transport=transport))
-    return AsyncMedplumClient(
-        BASE, access_token="t", http_client=httpx.AsyncClient(transport=transport)
-    )
-
-
-async def call(result: Any) -> Any:
-    return await result if inspect.isawaitable(result) else result
+    return client_of(flavour, handler)
 
 
 async def peak_ratio(flavour: str, send: Any, warm_up: Any) -> float:
@@ -182,14 +171,7 @@ async def test_a_stamped_batch_leaves_the_callers_data_unchanged(flavour: str) -
         sent.append(request.content)
         return httpx.Response(201, content=ANSWER)
 
-    transport = httpx.MockTransport(handler)
-    client: Any = (
-        MedplumClient(BASE, access_token="t", http_client=httpx.Client(transport=transport))
-        if flavour == "sync"
-        else AsyncMedplumClient(
-            BASE, access_token="t", http_client=httpx.AsyncClient(transport=transport)
-        )
-    )
+    client = client_of(flavour, handler)
     await call(client.execute_batch(data, accounts="Organization/a"))
     assert data == before
     entries = json.loads(sent[-1])["entry"]
@@ -242,12 +224,7 @@ def sending_client(flavour: str, sent: list[bytes]) -> Any:
         sent.append(request.content)
         return httpx.Response(201, content=ANSWER, headers={"Content-Type": "application/json"})
 
-    transport = httpx.MockTransport(handler)
-    if flavour == "sync":
-        return MedplumClient(BASE, access_token="t", http_client=httpx.Client(transport=transport))
-    return AsyncMedplumClient(
-        BASE, access_token="t", http_client=httpx.AsyncClient(transport=transport)
-    )
+    return client_of(flavour, handler)
 
 
 def varied_resources() -> list[dict[str, Any]]:

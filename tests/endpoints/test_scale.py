@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import inspect
 import json
 import time
 import tracemalloc
@@ -19,22 +18,11 @@ from pymedplum._sync import _auth as sync_auth
 from pymedplum.exceptions import NetworkError
 from pymedplum.hooks import RequestEvent
 
-from .conftest import BASE, FHIR, Patient
+from .conftest import BASE, FHIR, Patient, call, client_of
 
 pytestmark = pytest.mark.anyio
 
 Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def client_of(flavour: str, handler: Handler, **kwargs: Any) -> Any:
-    transport = httpx.MockTransport(handler)
-    if flavour == "sync":
-        return MedplumClient(
-            BASE, access_token="t", http_client=httpx.Client(transport=transport), **kwargs
-        )
-    return AsyncMedplumClient(
-        BASE, access_token="t", http_client=httpx.AsyncClient(transport=transport), **kwargs
-    )
 
 
 def cursor_pages(count: int, per_page: int = 20) -> Handler:
@@ -176,10 +164,6 @@ async def async_noop(response: httpx.Response) -> None:
 
 def no_retry() -> RetryPolicy:
     return RetryPolicy(max_attempts=1)
-
-
-async def call(result: Any) -> Any:
-    return await result if inspect.isawaitable(result) else result
 
 
 @pytest.mark.parametrize("hooked", [False, True])
