@@ -420,7 +420,7 @@ def encode_json(value: Any, name: str = "request body") -> bytes:
                     write(b",")
                 write(text)
                 start += size
-                size = max(1, min(4096, size * _PIECE // max(len(text), 1)))
+                size = _next_run_size(size, len(text))
             write(b"]")
         else:
             piece(part)
@@ -451,6 +451,12 @@ def encode_json(value: Any, name: str = "request body") -> bytes:
     return out.getvalue()
 
 
+def _next_run_size(size: int, written: int) -> int:
+    """How many elements the next run takes, after ``size`` elements wrote ``written``
+    characters: about _PIECE characters a run, 1 to 4,096 elements."""
+    return max(1, min(4096, size * _PIECE // max(written, 1)))
+
+
 def _write_runs(
     items: ModelList, write: Callable[[bytes | memoryview], object], piece: Callable[[Any], object]
 ) -> None:
@@ -468,7 +474,7 @@ def _write_runs(
                 write(b",")
             write(data)
             first = False
-            size = max(1, min(4096, size * _PIECE // max(len(data), 1)))
+            size = _next_run_size(size, len(data))
             run.clear()
 
     for item in items:
