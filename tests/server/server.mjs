@@ -53,6 +53,13 @@ if (!CLIENT_ID || !CLIENT_SECRET) {
 const PROJECT_ID = 'a0000000-0000-4000-8000-000000000001';
 const CLIENT_MEMBERSHIP_ID = 'a0000000-0000-4000-8000-000000000002';
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
+// Medplum's body parsers (packages/server/src/app.ts:192-194): JSON (application/json and
+// application/*+json) up to the server's maxJsonSize, '1mb' by default (config/utils.ts:27),
+// form bodies up to express.urlencoded's default '100kb'. A larger body answers 400 'File too
+// large' (app.ts errorHandler, entity.too.large). The Binary router (app.ts:187) reads raw
+// content before them, without a limit.
+const DEFAULT_MAX_JSON_BYTES = 1024 * 1024;
+const MAX_FORM_BYTES = 100 * 1024;
 
 // --- mutable harness state (reset by POST /_harness/reset) -------------------------------------------
 
@@ -62,6 +69,7 @@ function defaultSettings() {
     tokenFailure: null, // { status, error, error_description } to make the token endpoint fail
     transactions: true, // the project feature "transaction-bundles"
     jobDelayMs: Number.parseInt(env.MEDPLUM_HARNESS_JOB_DELAY_MS ?? '300', 10),
+    maxJsonSize: DEFAULT_MAX_JSON_BYTES, // the server's maxJsonSize setting, in bytes
   };
 }
 
@@ -397,6 +405,15 @@ async function handleFhir(req, res, url, claims) {
       return;
     }
 
+    // Medplum parses the body before routing and authorising (app.ts): over the parser's limit
+    // it answers 400 'File too large' whatever the request is.
+    // The Binary router's writes (POST Binary, PUT Binary/<id>) came before, unlimited.
+    const limit = isJsonType(type) ? state.settings.maxJsonSize : type === ContentType.FORM_URL_ENCODED ? MAX_FORM_BYTES : undefined;
+    if (limit !== undefined && body.length > limit && !isBinaryWrite(method, segments)) {
+      sendOutcome(req, res, badRequest('File too large'));
+      return;
+    }
+
     let parsed;
     if (isJsonType(type) || (body.length > 0 && type === '')) {
       parsed = parseJson(body);
@@ -478,6 +495,11 @@ function sendResource(req, res, outcome, resource, options) {
   res.end(JSON.stringify(body));
 }
 
+/** Whether the request is one Medplum's Binary router writes (binary.ts: POST /, PUT /:id). */
+function isBinaryWrite(method, segments) {
+  return segments[0] === 'Binary' && ((method === 'POST' && segments.length === 1) || (method === 'PUT' && segments.length === 2));
+}
+
 /**
  * Whether a JSON-typed POST Binary / PUT Binary/<id> is raw content. Medplum's binary router
  * (mounted before the body parsers) stores every body as content, JSON too, except the special
@@ -543,7 +565,7 @@ async function handleAdmin(req, res, url) {
       });
       return;
     case 'POST config':
-      for (const key of ['tokenLifetime', 'tokenFailure', 'transactions', 'jobDelayMs']) {
+      for (const key of ['tokenLifetime', 'tokenFailure', 'transactions', 'jobDelayMs', 'maxJsonSize']) {
         if (key in input) {
           state.settings[key] = input[key];
         }
