@@ -429,6 +429,13 @@ async function handleFhir(req, res, url, claims) {
       return;
     }
 
+    if (method === 'PATCH' && !Array.isArray(parsed)) {
+      // Medplum 5.0.10's router takes JSON Patch only (fhir-router/src/fhirrouter.ts:264-290 at
+      // the tag); the 5.2.13 router here would also apply a FHIRPath Patch Parameters body.
+      sendOutcome(req, res, badRequest(parsed ? 'Patch body must be an array' : 'Empty patch body'));
+      return;
+    }
+
     const fhirRequest = {
       method,
       url: rest + url.search,
