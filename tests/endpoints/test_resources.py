@@ -828,3 +828,15 @@ async def test_other_bad_requests_do_not_mention_the_body_size(make: Any) -> Non
     with pytest.raises(BadRequestError) as caught:
         await harness.call("search_resources", "Patient", {"name": "a"})
     assert "maxJsonSize" not in str(caught.value)
+
+
+async def test_a_search_too_long_even_for_post_search_says_so(make: Any) -> None:
+    # A query over 8,000 characters goes as POST _search with a form body, which Medplum parses
+    # up to express.urlencoded's 100 KB (packages/server/src/app.ts:192).
+    harness = make(lambda request: json_response(400, _TOO_LARGE))
+    with pytest.raises(BadRequestError) as caught:
+        await harness.call("search_resources", "Patient", {"name": "n" * 120_000})
+    assert harness.last.url.path.endswith("/Patient/_search")
+    message = str(caught.value)
+    assert "limit for form bodies (Medplum: 100 KB)" in message
+    assert "maxJsonSize" not in message

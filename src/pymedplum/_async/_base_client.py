@@ -967,10 +967,17 @@ class AsyncBaseClient:
             # Medplum parses JSON bodies up to its maxJsonSize setting, 1 MB by default
             # (packages/server/src/app.ts:194, config/utils.ts:27), form bodies up to 100 KB,
             # and answers a larger one with this fixed outcome (app.ts errorHandler).
+            size = f"; the request body is {len(call.body):,} bytes, over the server's"
+            content_type = next(
+                (v for k, v in call.headers.items() if k.lower() == "content-type"), ""
+            )
+            if content_type.startswith("application/x-www-form-urlencoded"):
+                # A search too long for a URL, sent as POST _search.
+                return f"{size} limit for form bodies (Medplum: 100 KB): shorten the search"
             return (
-                f"; the request body is {len(call.body):,} bytes, over the server's body size "
-                "limit (Medplum: maxJsonSize, 1 MB by default; upload_binary has none): send "
-                "less per request (split a batch), or raise maxJsonSize in the server's config"
+                f"{size} body size limit (Medplum: maxJsonSize, 1 MB by default; upload_binary "
+                "has none): send less per request (split a batch), or raise maxJsonSize in the "
+                "server's config"
             )
         if status == 404 and call.obo is not None and call.obo.startswith("ProjectMembership/"):
             # Medplum reads the On-Behalf-Of membership before routing (oauth/utils.ts
