@@ -168,6 +168,11 @@ class MedplumServer:
         """How long async jobs stay ``accepted`` before completing."""
         self.admin("POST", "config", {"jobDelayMs": milliseconds})
 
+    def set_max_json_size(self, size: int) -> None:
+        """The server's ``maxJsonSize`` in bytes (Medplum's default, 1 MiB, until ``reset``):
+        a larger JSON body answers 400 'File too large', as on a real server."""
+        self.admin("POST", "config", {"maxJsonSize": size})
+
     def requests(self, path_prefix: str = "", limit: int = 100) -> list[dict[str, Any]]:
         """The last requests received (method, path, query, headers), oldest first."""
         query = urllib.parse.urlencode({"path": path_prefix, "limit": limit})

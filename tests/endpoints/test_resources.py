@@ -790,3 +790,53 @@ async def test_as_fhir_of_an_included_type_types_those_entries_of_a_search(make:
         as_fhir=Patient,
     )
     assert [type(r).__name__ for r in found] == ["dict", "Patient"]
+
+
+# --- Medplum's JSON body limit ------------------------------------------------------------------
+
+# What Medplum answers a body over its parser's limit (maxJsonSize, 1 MB by default): its
+# errorHandler's badRequest('File too large') (packages/server/src/app.ts).
+_TOO_LARGE = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "invalid", "details": {"text": "File too large"}}],
+}
+
+
+async def test_medplums_file_too_large_names_the_body_size_and_maxjsonsize(make: Any) -> None:
+    harness = make(lambda request: json_response(400, _TOO_LARGE))
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [{"fullUrl": "x" * 50}]}
+    with pytest.raises(BadRequestError) as caught:
+        await harness.call("execute_batch", bundle)
+    size = len(harness.last.content)
+    message = str(caught.value)
+    assert f"the request body is {size:,} bytes" in message
+    assert "maxJsonSize, 1 MB by default" in message
+    assert caught.value.outcome == _TOO_LARGE
+
+
+async def test_other_bad_requests_do_not_mention_the_body_size(make: Any) -> None:
+    other = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "invalid", "details": {"text": "Invalid JSON"}}],
+    }
+    harness = make(lambda request: json_response(400, other))
+    with pytest.raises(BadRequestError) as caught:
+        await harness.call("create_resource", {"resourceType": "Patient"})
+    assert "maxJsonSize" not in str(caught.value)
+    # Without a body (a search), a 'File too large' answer gets no size either.
+    harness = make(lambda request: json_response(400, _TOO_LARGE))
+    with pytest.raises(BadRequestError) as caught:
+        await harness.call("search_resources", "Patient", {"name": "a"})
+    assert "maxJsonSize" not in str(caught.value)
+
+
+async def test_a_search_too_long_even_for_post_search_says_so(make: Any) -> None:
+    # A query over 8,000 characters goes as POST _search with a form body, which Medplum parses
+    # up to express.urlencoded's 100 KB (packages/server/src/app.ts:192).
+    harness = make(lambda request: json_response(400, _TOO_LARGE))
+    with pytest.raises(BadRequestError) as caught:
+        await harness.call("search_resources", "Patient", {"name": "n" * 120_000})
+    assert harness.last.url.path.endswith("/Patient/_search")
+    message = str(caught.value)
+    assert "limit for form bodies (Medplum: 100 KB)" in message
+    assert "maxJsonSize" not in message

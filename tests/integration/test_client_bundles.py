@@ -87,6 +87,53 @@ async def test_execute_batch_stamps_accounts_on_every_entry(api: Api) -> None:
 # --- transaction ----------------------------------------------------------------------------------
 
 
+async def test_a_batch_over_medplums_json_limit_is_refused_and_says_why(api: Api) -> None:
+    # Medplum parses a JSON body up to its maxJsonSize setting, 1 MB by default
+    # (packages/server/src/app.ts:194, config/utils.ts:27), and answers a larger one 400 'File too
+    # large' (app.ts errorHandler) before looking at it: nothing of the batch is applied.
+    family = unique("Big")
+    text = "x" * 2000
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            _create_entry({"resourceType": "Patient", "name": [{"family": family, "text": text}]})
+            for _ in range(600)  # about 1.3 MB
+        ],
+    }
+    with pytest.raises(BadRequestError) as caught:
+        await api.call("execute_batch", bundle)
+    assert caught.value.status_code == 400
+    assert caught.value.outcome is not None
+    assert caught.value.outcome["issue"][0]["details"]["text"] == "File too large"
+    message = str(caught.value)
+    assert "over the server's body size limit" in message and "maxJsonSize" in message
+    found = await api.call("search_resources", "Patient", {"family": family})
+    assert found.get("entry", []) == []
+
+    # A server configured with a larger maxJsonSize takes it.
+    api.server.set_max_json_size(4 * 1024 * 1024)
+    try:
+        response = await api.call("execute_batch", bundle)
+    finally:
+        api.server.reset()
+    assert [r.status_code for r in FHIRBundle(response).entry_results()] == [201] * 600
+
+
+async def test_a_resource_over_medplums_json_limit_is_refused_but_a_binary_upload_is_not(
+    api: Api,
+) -> None:
+    # The limit is the body parser's, so a single create is refused too; upload_binary goes through
+    # Medplum's Binary router (app.ts:187), mounted before the parsers, which has none.
+    with pytest.raises(BadRequestError, match="maxJsonSize"):
+        await api.call(
+            "create_resource", {"resourceType": "Patient", "name": [{"text": "y" * (1 << 20)}]}
+        )
+    content = b"z" * (2 << 20)
+    binary = await api.call("upload_binary", content, "application/octet-stream")
+    assert await api.call("download_binary", binary["id"]) == content
+
+
 async def test_execute_transaction_resolves_urn_uuid_references(api: Api) -> None:
     patient_urn = f"urn:uuid:{uuid.uuid4()}"
     family = unique("Tx")

@@ -407,3 +407,22 @@ async def test_misaligned_primitive_extension_lists_are_stored_and_kept(
     stored = await api.call("read_resource", "Patient", created["id"])
     assert stored["name"] == sent
     assert stored["meta"]["versionId"] == updated.meta.version_id  # type: ignore[union-attr]
+
+
+async def test_a_conditional_update_ignores_if_match_as_medplum_does(api: Api) -> None:
+    # Medplum 5.0.10's FHIR router passes If-Match to a plain update only: a conditional update
+    # (PUT Patient?identifier=...) ignores it (packages/fhir-router/src/fhirrouter.ts:243 at
+    # v5.0.10), so a stale version does not stop it. The SDK has no endpoint method for it; the
+    # low-level put sends the header as given.
+    mrn = unique("mrn")
+    patient = {"resourceType": "Patient", "identifier": [{"system": "urn:test", "value": mrn}]}
+    created = await api.call("create_resource", patient)
+    await api.call("update_resource", {**created, "active": True})
+    updated = await api.call(
+        "put",
+        "fhir/R4/Patient",
+        {**patient, "active": False},
+        params={"identifier": f"urn:test|{mrn}"},
+        headers={"If-Match": f'W/"{created["meta"]["versionId"]}"'},  # stale: version 1
+    )
+    assert updated["id"] == created["id"] and updated["active"] is False

@@ -358,3 +358,20 @@ async def test_typed_include_search_keeps_decimal_text_and_plain_dicts(api: Api)
     (included,) = [r for r in typed if isinstance(r, dict)]
     assert included["extension"] == [{"url": "urn:x", "valueDecimal": 2.5}]
     assert included["name"][0]["given"] == ["Zoë 🧬", "e\u0301"]
+
+
+async def test_an_empty_searchset_has_no_entry_element_and_reads_as_empty(api: Api) -> None:
+    # Medplum writes FHIR JSON with core's stringify (packages/server/src/fhir/routes.ts:96-107,
+    # core/src/utils.ts stringify), which leaves empty arrays out: no "entry": [] when nothing
+    # matches. Every reading of the page copes with the missing element.
+    family = unique("Nobody")
+    found = await api.call("search_resources", "Patient", {"family": family})
+    assert found["resourceType"] == "Bundle" and "entry" not in found
+    bundle = await api.call("search_resources", "Patient", {"family": family}, return_bundle=True)
+    assert list(bundle) == [] and len(bundle) == 0
+    assert await api.call("search_one", "Patient", {"family": family}) is None
+    assert await api.collect("search_resource_pages", "Patient", {"family": family}) == []
+    counted = await api.call(
+        "search_with_options", "Patient", {"family": family}, summary="count", total="accurate"
+    )
+    assert counted["total"] == 0 and "entry" not in counted

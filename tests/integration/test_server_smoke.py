@@ -243,6 +243,30 @@ def test_patch_ignores_if_match(fhir: httpx.Client) -> None:
     assert patched.json()["active"] is True
 
 
+def test_patch_takes_json_patch_only(fhir: httpx.Client) -> None:
+    # As Medplum 5.0.10's FHIR router (fhirrouter.ts:264-275 at v5.0.10): no FHIRPath Patch.
+    patient = create(fhir, {"resourceType": "Patient", "active": False})
+    fhirpath_patch = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "operation",
+                "part": [
+                    {"name": "type", "valueCode": "replace"},
+                    {"name": "path", "valueString": "Patient.active"},
+                    {"name": "value", "valueBoolean": True},
+                ],
+            }
+        ],
+    }
+    refused = fhir.patch(
+        f"Patient/{patient['id']}", json=fhirpath_patch, headers={"Content-Type": FHIR_JSON}
+    )
+    assert refused.status_code == 400
+    assert refused.json()["issue"][0]["details"]["text"] == "Patch body must be an array"
+    assert fhir.get(f"Patient/{patient['id']}").json()["active"] is False
+
+
 def test_type_level_history_is_not_found(fhir: httpx.Client) -> None:
     assert fhir.get("Patient/_history").status_code == 404
 

