@@ -192,3 +192,33 @@ async def test_a_stored_resource_that_does_not_fit_as_fhir_names_the_answer(qa: 
         read.value.title == "Patient (the server's answer, HTTP 200 from GET /fhir/R4/Patient/{id})"
     )
     assert read.value.errors()[0]["type"] == "literal_error"
+
+
+LOW_LEVEL_HINT = (
+    "; 'Patient' is a FHIR resource type: a low-level path is relative to base_url, "
+    "so a FHIR one starts with 'fhir/R4/' ('fhir/R4/Patient')"
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "Patient"), ("get", "Patient/123"), ("post", "Patient"), ("delete", "/Patient/1")],
+)
+async def test_a_low_level_fhir_path_without_the_fhir_base_says_so(
+    qa: QA, method: str, path: str
+) -> None:
+    # A new user wrote client.get("Patient", params=...) as with the endpoint methods and got
+    # "HTTP 404 Not Found from GET /{id} [error/not-found]", the type hidden as {id}.
+    qa.handler = lambda request: httpx.Response(404, json=NOT_FOUND)
+    with pytest.raises(NotFoundError) as info:
+        await qa.call(qa.client(), method, path)
+    assert str(info.value).endswith("[error/not-found]" + LOW_LEVEL_HINT)
+    assert "123" not in str(info.value)
+
+
+@pytest.mark.parametrize("path", ["fhir/R4/Patient/1", "admin/projects/1", "patient", "Patinet"])
+async def test_other_low_level_404s_get_no_fhir_base_hint(qa: QA, path: str) -> None:
+    qa.handler = lambda request: httpx.Response(404, json=NOT_FOUND)
+    with pytest.raises(NotFoundError) as info:
+        await qa.call(qa.client(), "get", path)
+    assert "low-level path" not in str(info.value)
