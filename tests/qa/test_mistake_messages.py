@@ -222,3 +222,24 @@ async def test_other_low_level_404s_get_no_fhir_base_hint(qa: QA, path: str) -> 
     with pytest.raises(NotFoundError) as info:
         await qa.call(qa.client(), "get", path)
     assert "low-level path" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "query", [{"identifier": "urn:mrn|1"}, [("identifier", "urn:mrn|1")]], ids=["dict", "pairs"]
+)
+async def test_an_if_none_exist_given_as_a_search_query_mapping_says_how_to_build_the_str(
+    qa: QA, query: object
+) -> None:
+    # The searches take a dict, so a new user passed one here too and read only "must be a str,
+    # got dict".
+    with pytest.raises(TypeError) as info:
+        await qa.call(
+            qa.client(), "create_resource_if_none_exist", {"resourceType": "Patient"}, query
+        )
+    kind = type(query).__name__
+    assert str(info.value) == (
+        f"if_none_exist must be a str, got {kind}: a search query string such as "
+        "'identifier=urn:mrn|123'; build it with urllib.parse.urlencode(...)"
+    )
+    assert "urn:mrn|1'" not in str(info.value)  # the caller's value (PHI) is not repeated
+    assert qa.requests == []
