@@ -243,3 +243,23 @@ async def test_an_if_none_exist_given_as_a_search_query_mapping_says_how_to_buil
     )
     assert "urn:mrn|1'" not in str(info.value)  # the caller's value (PHI) is not repeated
     assert qa.requests == []
+
+
+@pytest.mark.parametrize("method", ["search_resources", "search_with_options"])
+async def test_a_model_class_in_return_bundles_place_says_to_pass_it_as_as_fhir(
+    qa: QA, method: str
+) -> None:
+    # read_resource("Patient", "1", Patient) works positionally, so a new user wrote
+    # search_resources("Patient", query, Patient) and read "got ModelMetaclass".
+    from pymedplum.fhir import Patient
+
+    with pytest.raises(TypeError) as info:
+        if method == "search_resources":
+            await qa.call(qa.client(), method, "Patient", {"family": "x"}, Patient)
+        else:
+            await qa.call(qa.client(), method, "Patient", return_bundle=Patient)
+    assert str(info.value) == (
+        "return_bundle must be True or False, got the Patient class: pass it as "
+        "as_fhir=Patient, with return_bundle=True for a FHIRBundle of Patient models"
+    )
+    assert qa.requests == []

@@ -62,7 +62,17 @@ def check_flag(arg: str, value: object) -> bool:
     """``value`` if it is a bool; else TypeError naming ``arg``. A flag is read by its truth
     value, so ``"false"`` would mean True and ``None`` or ``0`` False, without a word."""
     if not isinstance(value, bool):
-        raise TypeError(f"{arg} must be True or False, got {type(value).__name__}")
+        if isinstance(value, type):
+            got = f"the {value.__name__} class"
+            if arg == "return_bundle":
+                # search_resources("Patient", query, Patient), as read_resource takes as_fhir.
+                got += (
+                    f": pass it as as_fhir={value.__name__}, with return_bundle=True for a "
+                    f"FHIRBundle of {value.__name__} models"
+                )
+        else:
+            got = type(value).__name__
+        raise TypeError(f"{arg} must be True or False, got {got}")
     return value
 
 
