@@ -263,3 +263,28 @@ async def test_a_model_class_in_return_bundles_place_says_to_pass_it_as_as_fhir(
         "as_fhir=Patient, with return_bundle=True for a FHIRBundle of Patient models"
     )
     assert qa.requests == []
+
+
+@pytest.mark.parametrize(
+    ("method", "before", "message"),
+    [
+        ("search_resource_pages", ("Patient",), "query must be a mapping, a list of (name, value) "
+         "pairs or a str, got the Patient class"),
+        ("search_one", ("Patient",), "query must be a mapping, a list of (name, value) pairs or "
+         "a str, got the Patient class"),
+        ("read_resource", ("Patient",), "resource_id must be a str, got the Patient class"),
+        ("create_resource_if_none_exist", ({"resourceType": "Patient"},),
+         "if_none_exist must be a str, got the Patient class"),
+    ],
+)  # fmt: skip
+async def test_a_model_class_where_a_str_or_a_query_goes_is_named_as_that_class(
+    qa: QA, method: str, before: tuple[object, ...], message: str
+) -> None:
+    # The messages said "got ModelMetaclass", the name of pydantic's metaclass.
+    from pymedplum.fhir import Patient
+
+    with pytest.raises(TypeError) as info:
+        # search_resource_pages checks its arguments when called, before iterating.
+        await qa.call(qa.client(), method, *before, Patient)
+    assert str(info.value) == message
+    assert qa.requests == []

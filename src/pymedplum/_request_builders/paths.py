@@ -19,6 +19,7 @@ from pymedplum._fhir_rules import (
     is_relative_reference,
     is_resource_type,
 )
+from pymedplum._request_builders.arguments import describe_type
 from pymedplum.bundle import model_resource_type
 
 
@@ -43,7 +44,7 @@ def check_id(arg: str, value: object) -> str:
     # Stricter than the FHIR id on purpose: "." and ".." are FHIR ids, but as a path segment
     # they would name the parent endpoint (Patient/.. is the server root).
     if not isinstance(value, str):
-        raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
+        raise TypeError(f"{arg} must be a str, got {describe_type(value)}")
     if not is_fhir_id(value) or set(value) == {"."}:
         # Described, not shown: an MRN or a name passed as an id is PHI (see describe_not_id).
         raise ValueError(f"{arg} must be {ID_RULE}, not only dots, got {describe_not_id(value)}")
