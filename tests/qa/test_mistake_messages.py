@@ -288,3 +288,30 @@ async def test_a_model_class_where_a_str_or_a_query_goes_is_named_as_that_class(
         await qa.call(qa.client(), method, *before, Patient)
     assert str(info.value) == message
     assert qa.requests == []
+
+
+@pytest.mark.parametrize("as_model", [False, True], ids=["dict", "model"])
+@pytest.mark.parametrize(
+    ("method", "before"),
+    [("read_resource", ("Patient",)), ("delete_resource", ("Patient",)), ("download_binary", ())],
+)
+async def test_a_resource_passed_as_an_id_says_to_pass_its_id(
+    qa: QA, method: str, before: tuple[object, ...], as_model: bool
+) -> None:
+    # read_resource("Patient", patient) / download_binary(upload_binary(...)): the message said
+    # only "got dict" (or the model's class), not that the resource's id is wanted.
+    from pymedplum.fhir import Binary, Patient
+
+    kind = "Binary" if method == "download_binary" else "Patient"
+    data = {"resourceType": kind, "id": "secret-id-1"}
+    if kind == "Binary":
+        data["contentType"] = "text/plain"
+    value = (Binary if kind == "Binary" else Patient).model_validate(data) if as_model else data
+    arg = "binary_id" if kind == "Binary" else "resource_id"
+    with pytest.raises(TypeError) as info:
+        await qa.call(qa.client(), method, *before, value)
+    assert str(info.value) == (
+        f"{arg} must be a str, got a {kind} resource: pass its id, not the resource"
+    )
+    assert "secret-id-1" not in str(info.value)
+    assert qa.requests == []
