@@ -66,6 +66,10 @@ def test_mistakes_fail_mypy() -> None:
     assert 'Module "pymedplum.search_params" has no attribute "PatientSearchParms"' in result.stdout
     assert 'Module has no attribute "HumanNme"' in result.stdout
     assert 'Module has no attribute "to_fhir_jsn"' in result.stdout
+    # FHIRModel's __setattr__ / __delattr__ are hidden from checkers, as pydantic hides its own.
+    assert 'misspelt_keyword.py:24: error: "Patient" has no attribute "brith_date"' in result.stdout
+    assert 'misspelt_keyword.py:25: error: "Patient" has no attribute "birthDate"' in result.stdout
+    assert 'misspelt_keyword.py:26: error: "Patient" has no attribute "brith_date"' in result.stdout
 
 
 def test_contract_usage_passes_pyright() -> None:
@@ -86,3 +90,6 @@ def test_mistakes_fail_pyright() -> None:
     assert '"PatientSearchParms" is unknown import symbol' in result.stdout
     assert '"HumanNme" is not a known attribute of module "pymedplum.fhir"' in result.stdout
     assert '"to_fhir_jsn" is not a known attribute of module "pymedplum"' in result.stdout
+    assert 'Cannot assign to attribute "brith_date" for class "Patient"' in result.stdout
+    assert 'Cannot assign to attribute "birthDate" for class "Patient"' in result.stdout
+    assert 'Cannot delete attribute "brith_date" for class "Patient"' in result.stdout

@@ -75,6 +75,26 @@ async def test_as_fhir_for_search_resource_pages(qa: QA) -> None:
     assert qa.requests == []
 
 
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        (("patient",), ValueError, "resource_type must be a resource type name"),
+        (("Patient", 5), TypeError, "query must be a mapping"),
+        (("Patient", {"": "x"}), ValueError, "search parameter names must not be empty"),
+        (("Patient", {"family": object()}), TypeError, "search parameter 'family' values"),
+    ],
+)
+async def test_search_resource_pages_checks_its_type_and_query_at_the_call(
+    qa: QA, args: tuple[object, ...], error: type[Exception], message: str
+) -> None:
+    # The docs say its arguments are checked when it is called; the type and the query were
+    # checked only when the first page was fetched, away from the call that was wrong.
+    client = qa.client()
+    with pytest.raises(error, match=message):
+        client.search_resource_pages(*args)  # type: ignore[call-overload]
+    assert qa.requests == []
+
+
 async def test_search_resource_pages_as_fhir_of_another_type(qa: QA) -> None:
     # It yields only the matches, all of the searched type: a model of another type failed on
     # the first page with pydantic's "resourceType: Input should be 'Patient'".

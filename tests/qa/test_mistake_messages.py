@@ -192,3 +192,126 @@ async def test_a_stored_resource_that_does_not_fit_as_fhir_names_the_answer(qa: 
         read.value.title == "Patient (the server's answer, HTTP 200 from GET /fhir/R4/Patient/{id})"
     )
     assert read.value.errors()[0]["type"] == "literal_error"
+
+
+LOW_LEVEL_HINT = (
+    "; 'Patient' is a FHIR resource type: a low-level path is relative to base_url, "
+    "so a FHIR one starts with 'fhir/R4/' ('fhir/R4/Patient')"
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "Patient"), ("get", "Patient/123"), ("post", "Patient"), ("delete", "/Patient/1")],
+)
+async def test_a_low_level_fhir_path_without_the_fhir_base_says_so(
+    qa: QA, method: str, path: str
+) -> None:
+    # A new user wrote client.get("Patient", params=...) as with the endpoint methods and got
+    # "HTTP 404 Not Found from GET /{id} [error/not-found]", the type hidden as {id}.
+    qa.handler = lambda request: httpx.Response(404, json=NOT_FOUND)
+    with pytest.raises(NotFoundError) as info:
+        await qa.call(qa.client(), method, path)
+    assert str(info.value).endswith("[error/not-found]" + LOW_LEVEL_HINT)
+    assert "123" not in str(info.value)
+
+
+@pytest.mark.parametrize("path", ["fhir/R4/Patient/1", "admin/projects/1", "patient", "Patinet"])
+async def test_other_low_level_404s_get_no_fhir_base_hint(qa: QA, path: str) -> None:
+    qa.handler = lambda request: httpx.Response(404, json=NOT_FOUND)
+    with pytest.raises(NotFoundError) as info:
+        await qa.call(qa.client(), "get", path)
+    assert "low-level path" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "query", [{"identifier": "urn:mrn|1"}, [("identifier", "urn:mrn|1")]], ids=["dict", "pairs"]
+)
+async def test_an_if_none_exist_given_as_a_search_query_mapping_says_how_to_build_the_str(
+    qa: QA, query: object
+) -> None:
+    # The searches take a dict, so a new user passed one here too and read only "must be a str,
+    # got dict".
+    with pytest.raises(TypeError) as info:
+        await qa.call(
+            qa.client(), "create_resource_if_none_exist", {"resourceType": "Patient"}, query
+        )
+    kind = type(query).__name__
+    assert str(info.value) == (
+        f"if_none_exist must be a str, got {kind}: a search query string such as "
+        "'identifier=urn:mrn|123'; build it with urllib.parse.urlencode(...)"
+    )
+    assert "urn:mrn|1'" not in str(info.value)  # the caller's value (PHI) is not repeated
+    assert qa.requests == []
+
+
+@pytest.mark.parametrize("method", ["search_resources", "search_with_options"])
+async def test_a_model_class_in_return_bundles_place_says_to_pass_it_as_as_fhir(
+    qa: QA, method: str
+) -> None:
+    # read_resource("Patient", "1", Patient) works positionally, so a new user wrote
+    # search_resources("Patient", query, Patient) and read "got ModelMetaclass".
+    from pymedplum.fhir import Patient
+
+    with pytest.raises(TypeError) as info:
+        if method == "search_resources":
+            await qa.call(qa.client(), method, "Patient", {"family": "x"}, Patient)
+        else:
+            await qa.call(qa.client(), method, "Patient", return_bundle=Patient)
+    assert str(info.value) == (
+        "return_bundle must be True or False, got the Patient class: pass it as "
+        "as_fhir=Patient, with return_bundle=True for a FHIRBundle of Patient models"
+    )
+    assert qa.requests == []
+
+
+@pytest.mark.parametrize(
+    ("method", "before", "message"),
+    [
+        ("search_resource_pages", ("Patient",), "query must be a mapping, a list of (name, value) "
+         "pairs or a str, got the Patient class"),
+        ("search_one", ("Patient",), "query must be a mapping, a list of (name, value) pairs or "
+         "a str, got the Patient class"),
+        ("read_resource", ("Patient",), "resource_id must be a str, got the Patient class"),
+        ("create_resource_if_none_exist", ({"resourceType": "Patient"},),
+         "if_none_exist must be a str, got the Patient class"),
+    ],
+)  # fmt: skip
+async def test_a_model_class_where_a_str_or_a_query_goes_is_named_as_that_class(
+    qa: QA, method: str, before: tuple[object, ...], message: str
+) -> None:
+    # The messages said "got ModelMetaclass", the name of pydantic's metaclass.
+    from pymedplum.fhir import Patient
+
+    with pytest.raises(TypeError) as info:
+        # search_resource_pages checks its arguments when called, before iterating.
+        await qa.call(qa.client(), method, *before, Patient)
+    assert str(info.value) == message
+    assert qa.requests == []
+
+
+@pytest.mark.parametrize("as_model", [False, True], ids=["dict", "model"])
+@pytest.mark.parametrize(
+    ("method", "before"),
+    [("read_resource", ("Patient",)), ("delete_resource", ("Patient",)), ("download_binary", ())],
+)
+async def test_a_resource_passed_as_an_id_says_to_pass_its_id(
+    qa: QA, method: str, before: tuple[object, ...], as_model: bool
+) -> None:
+    # read_resource("Patient", patient) / download_binary(upload_binary(...)): the message said
+    # only "got dict" (or the model's class), not that the resource's id is wanted.
+    from pymedplum.fhir import Binary, Patient
+
+    kind = "Binary" if method == "download_binary" else "Patient"
+    data = {"resourceType": kind, "id": "secret-id-1"}
+    if kind == "Binary":
+        data["contentType"] = "text/plain"
+    value = (Binary if kind == "Binary" else Patient).model_validate(data) if as_model else data
+    arg = "binary_id" if kind == "Binary" else "resource_id"
+    with pytest.raises(TypeError) as info:
+        await qa.call(qa.client(), method, *before, value)
+    assert str(info.value) == (
+        f"{arg} must be a str, got a {kind} resource: pass its id, not the resource"
+    )
+    assert "secret-id-1" not in str(info.value)
+    assert qa.requests == []

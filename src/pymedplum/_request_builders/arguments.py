@@ -10,12 +10,21 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 
 
+def describe_type(value: object) -> str:
+    """What ``value`` is, for a TypeError: its type's name, or ``the Patient class`` for a
+    class (a model class passed where a str or a query goes; its metaclass, ``ModelMetaclass``,
+    says nothing to the caller)."""
+    if isinstance(value, type):
+        return f"the {value.__name__} class"
+    return type(value).__name__
+
+
 def check_str(arg: str, value: object) -> str | None:
     """``value`` if it is None or a non-empty str: else TypeError / ValueError naming ``arg``."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
+        raise TypeError(f"{arg} must be a str, got {describe_type(value)}")
     if not value.strip():
         raise ValueError(f"{arg} must be a non-empty str, got {value!r}; pass None to leave it out")
     return value
@@ -62,7 +71,14 @@ def check_flag(arg: str, value: object) -> bool:
     """``value`` if it is a bool; else TypeError naming ``arg``. A flag is read by its truth
     value, so ``"false"`` would mean True and ``None`` or ``0`` False, without a word."""
     if not isinstance(value, bool):
-        raise TypeError(f"{arg} must be True or False, got {type(value).__name__}")
+        got = describe_type(value)
+        if isinstance(value, type) and arg == "return_bundle":
+            # search_resources("Patient", query, Patient), as read_resource takes as_fhir.
+            got += (
+                f": pass it as as_fhir={value.__name__}, with return_bundle=True for a "
+                f"FHIRBundle of {value.__name__} models"
+            )
+        raise TypeError(f"{arg} must be True or False, got {got}")
     return value
 
 

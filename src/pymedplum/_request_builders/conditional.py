@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import BaseModel
 
 from pymedplum._fhir_rules import ID_PATTERN
+from pymedplum._request_builders.arguments import describe_type
 from pymedplum._request_builders.headers import check_headers
 from pymedplum._request_builders.paths import is_absolute_url
 from pymedplum._security import Origin, check_same_origin
@@ -117,7 +118,14 @@ def normalize_if_none_exist(value: object, expected: Origin) -> str:
     UnsafeRedirectError.
     """
     if not isinstance(value, str):
-        raise TypeError(f"if_none_exist must be a str, got {type(value).__name__}")
+        how = ""
+        if isinstance(value, (Mapping, list, tuple)):
+            # The searches take a mapping or pairs; this one is a header, so a query string.
+            how = (
+                ": a search query string such as 'identifier=urn:mrn|123'; build it with "
+                "urllib.parse.urlencode(...)"
+            )
+        raise TypeError(f"if_none_exist must be a str, got {describe_type(value)}{how}")
     query = value.strip()
     # A query value may itself hold "://" (identifier=http://hospital.org/mrn|1): only a
     # string that parses with a scheme or host is a URL.

@@ -19,6 +19,7 @@ from pymedplum._fhir_rules import (
     is_relative_reference,
     is_resource_type,
 )
+from pymedplum._request_builders.arguments import describe_type
 from pymedplum.bundle import model_resource_type
 
 
@@ -38,12 +39,30 @@ def check_resource_type(arg: str, value: object) -> str:
     return value
 
 
+def _resource_kind(value: object) -> str | None:
+    """The resource type of a resource given as a dict or a model instance, else ``None``
+    (only a resource type name: never a value from it)."""
+    if isinstance(value, BaseModel):
+        kind = model_resource_type(type(value))
+    elif isinstance(value, Mapping):
+        kind = value.get("resourceType")
+    else:
+        return None
+    return kind if isinstance(kind, str) and is_resource_type(kind) else None
+
+
 def check_id(arg: str, value: object) -> str:
     """``value`` if it is a FHIR id usable as a URL path segment; else TypeError / ValueError."""
     # Stricter than the FHIR id on purpose: "." and ".." are FHIR ids, but as a path segment
     # they would name the parent endpoint (Patient/.. is the server root).
     if not isinstance(value, str):
-        raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
+        kind = _resource_kind(value)
+        if kind is not None:
+            # read_resource("Patient", patient): the resource where its id goes.
+            raise TypeError(
+                f"{arg} must be a str, got a {kind} resource: pass its id, not the resource"
+            )
+        raise TypeError(f"{arg} must be a str, got {describe_type(value)}")
     if not is_fhir_id(value) or set(value) == {"."}:
         # Described, not shown: an MRN or a name passed as an id is PHI (see describe_not_id).
         raise ValueError(f"{arg} must be {ID_RULE}, not only dots, got {describe_not_id(value)}")

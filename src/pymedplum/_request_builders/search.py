@@ -15,6 +15,7 @@ from pymedplum._request_builders.arguments import (
     check_date,
     check_non_negative_int,
     check_str_list,
+    describe_type,
 )
 
 
@@ -57,7 +58,7 @@ def _pairs(arg: str, query: object) -> list[tuple[Any, Any]]:
     if not isinstance(query, Sequence) or isinstance(query, str | bytes | bytearray):
         raise TypeError(
             f"{arg} must be a mapping, a list of (name, value) pairs or a str, "
-            f"got {type(query).__name__}"
+            f"got {describe_type(query)}"
         )
     for index, item in enumerate(query):
         if not (isinstance(item, tuple | list) and len(item) == 2):

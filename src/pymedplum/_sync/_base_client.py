@@ -984,6 +984,18 @@ class SyncBaseClient:
                 close = difflib.get_close_matches(call.resource_type, known, n=1)
                 maybe = f" (did you mean {close[0]!r}?)" if close else ""
                 return f"; {call.resource_type!r} is not a FHIR R4 or Medplum resource type{maybe}"
+        if status == 404 and call.request is not None:
+            # get("Patient") as with the endpoint methods: the path is relative to base_url, so
+            # it misses the FHIR base, and the message's template shows the type as {id}.
+            path = call.request.url.path
+            if path.startswith(self._api_prefix) and not path.startswith(self._fhir_prefix):
+                first = path[len(self._api_prefix) :].split("/", 1)[0]
+                if first in known_resource_types():
+                    fhir = self.fhir_url_path
+                    return (
+                        f"; {first!r} is a FHIR resource type: a low-level path is relative to "
+                        f"base_url, so a FHIR one starts with {fhir!r} ({fhir + first!r})"
+                    )
         return ""
 
     def _redirect_error(self, call: _Call, response: httpx.Response) -> MedplumError:

@@ -218,42 +218,49 @@ class FHIRModel(BaseModel):
         known = type(self).__pydantic_fields__
         return {k: v for k, v in self.__dict__.items() if k not in known}
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        self._thaw()
-        cls = type(self)
-        fields = cls.__pydantic_fields__
-        if name not in fields:
-            name = python_names(cls).get(name, name)  # birthDate -> birth_date
-        if name in fields:
-            if cls.model_config.get("validate_assignment") and not _frozen(cls, name):
-                self._assign_validated(name, value)
-            else:
-                self._pydantic_setattr(name, value)
-        elif (
-            name.startswith("_")
-            and name not in self.__dict__
-            and name not in cls.__private_attributes__
-            and not hasattr(cls, name)
-        ):
-            # An undeclared private name: pydantic keeps it as a plain attribute, outside the
-            # model's data. Here __dict__ is the data (it would be written as an unknown element
-            # and sent to the server), so it goes beside the declared private attributes.
-            private = self.__pydantic_private__
-            if private is None:
-                object.__setattr__(self, "__pydantic_private__", {name: value})
-            else:
-                private[name] = value
-        elif name.startswith("_") or hasattr(cls, name) or _frozen(cls, name):
-            self._pydantic_setattr(name, value)  # pydantic's own (a private name, or it refuses)
-        elif cls.model_config.get("extra") != "allow":
-            # pydantic's own refusal, which it would reach only after trying to validate the
-            # assignment (a TypeError for the typed-dict storage).
-            raise ValueError(f'"{cls.__name__}" object has no field "{name}"')
-        else:  # an unknown element: kept beside the others, written back under this name
-            if cls.model_config.get("validate_assignment"):
-                value = _validated_extra(cls, name, value)
-            self.__dict__[name] = value
-            self.__pydantic_fields_set__.add(name)
+    # Hidden from type checkers, as pydantic hides its own: a visible __setattr__ makes them
+    # accept an assignment to any name, so `patient.brith_date = ...` (which adds an unknown
+    # element that is sent to the server) or `meta.versionId = ...` would not be flagged.
+    if not TYPE_CHECKING:
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            self._thaw()
+            cls = type(self)
+            fields = cls.__pydantic_fields__
+            if name not in fields:
+                name = python_names(cls).get(name, name)  # birthDate -> birth_date
+            if name in fields:
+                if cls.model_config.get("validate_assignment") and not _frozen(cls, name):
+                    self._assign_validated(name, value)
+                else:
+                    self._pydantic_setattr(name, value)
+            elif (
+                name.startswith("_")
+                and name not in self.__dict__
+                and name not in cls.__private_attributes__
+                and not hasattr(cls, name)
+            ):
+                # An undeclared private name: pydantic keeps it as a plain attribute, outside the
+                # model's data. Here __dict__ is the data (it would be written as an unknown element
+                # and sent to the server), so it goes beside the declared private attributes.
+                private = self.__pydantic_private__
+                if private is None:
+                    object.__setattr__(self, "__pydantic_private__", {name: value})
+                else:
+                    private[name] = value
+            elif name.startswith("_") or hasattr(cls, name) or _frozen(cls, name):
+                self._pydantic_setattr(
+                    name, value
+                )  # pydantic's own (a private name, or it refuses)
+            elif cls.model_config.get("extra") != "allow":
+                # pydantic's own refusal, which it would reach only after trying to validate the
+                # assignment (a TypeError for the typed-dict storage).
+                raise ValueError(f'"{cls.__name__}" object has no field "{name}"')
+            else:  # an unknown element: kept beside the others, written back under this name
+                if cls.model_config.get("validate_assignment"):
+                    value = _validated_extra(cls, name, value)
+                self.__dict__[name] = value
+                self.__pydantic_fields_set__.add(name)
 
     def _assign_validated(self, name: str, value: Any) -> None:
         """``validate_assignment=True`` (the default): pydantic-core cannot validate an
@@ -341,36 +348,38 @@ class FHIRModel(BaseModel):
         except ValidationError as exc:  # frozen_instance, which pydantic raises showing the value
             raise hide_input(exc, type(self)) from None
 
-    def __delattr__(self, name: str) -> None:
-        private = self.__pydantic_private__
-        if private is not None and name in private and name not in self.__private_attributes__:
-            del private[name]  # an undeclared private name (see __setattr__)
-            return
-        if name not in self.__dict__:
-            name = python_names(type(self)).get(name, name)
-        if name in self.__dict__ and not _frozen(type(self), name):
-            cls = type(self)
-            field = cls.__pydantic_fields__.get(name)
-            if (
-                field is not None
-                and field.is_required()
-                and cls.model_config.get("validate_assignment")
-            ):
-                # A required element (1..1) cannot be absent: the model would write JSON that
-                # reading refuses, and read None for a type that says it is never None.
-                raise ValidationError.from_exception_data(
-                    cls.__name__,
-                    [{"type": "missing", "loc": (name,), "input": None}],
-                    hide_input=True,
-                )
-            self._thaw()
-            del self.__dict__[name]
-            self.__pydantic_fields_set__.discard(name)
-            return
-        try:
-            super().__delattr__(name)
-        except ValidationError as exc:
-            raise hide_input(exc, type(self)) from None
+    if not TYPE_CHECKING:  # as __setattr__: `del patient.brith_date` is a type error
+
+        def __delattr__(self, name: str) -> None:
+            private = self.__pydantic_private__
+            if private is not None and name in private and name not in self.__private_attributes__:
+                del private[name]  # an undeclared private name (see __setattr__)
+                return
+            if name not in self.__dict__:
+                name = python_names(type(self)).get(name, name)
+            if name in self.__dict__ and not _frozen(type(self), name):
+                cls = type(self)
+                field = cls.__pydantic_fields__.get(name)
+                if (
+                    field is not None
+                    and field.is_required()
+                    and cls.model_config.get("validate_assignment")
+                ):
+                    # A required element (1..1) cannot be absent: the model would write JSON that
+                    # reading refuses, and read None for a type that says it is never None.
+                    raise ValidationError.from_exception_data(
+                        cls.__name__,
+                        [{"type": "missing", "loc": (name,), "input": None}],
+                        hide_input=True,
+                    )
+                self._thaw()
+                del self.__dict__[name]
+                self.__pydantic_fields_set__.discard(name)
+                return
+            try:
+                super().__delattr__(name)
+            except ValidationError as exc:
+                raise hide_input(exc, type(self)) from None
 
     @classmethod
     def _assemble(

@@ -1,5 +1,7 @@
 """Must NOT type-check: misspelt keywords (constructor, dump, parse), a code outside the set,
-misspelt names in the lazily loaded packages (each has a module ``__getattr__`` at run time)."""
+misspelt names in the lazily loaded packages (each has a module ``__getattr__`` at run time),
+assignments to an attribute the model does not declare (a typo, or the FHIR JSON name: at run
+time both are accepted, the typo as an unknown element that is sent to the server)."""
 
 from __future__ import annotations
 
@@ -17,3 +19,8 @@ misspelt_parse = Patient.model_validate_json("{}", strcit=True)
 misspelt_names = (Obsrvation, MedplumClent, PatientSearchParms)
 misspelt_model = pymedplum.fhir.HumanNme
 misspelt_helper = pymedplum.to_fhir_jsn
+
+patient = Patient()
+patient.brith_date = "1970"
+patient.birthDate = "1970"
+del patient.brith_date

@@ -11,7 +11,7 @@ import httpx
 
 from pymedplum._async._overrides._dispatch import Dispatch
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders.paths import is_absolute_url
+from pymedplum._request_builders.paths import check_resource_type, is_absolute_url
 from pymedplum._request_builders.search import (
     build_search_params,
     search_option_params,
@@ -79,12 +79,16 @@ class SearchOverrides(Dispatch):
         as_fhir: type[ModelT] | None,
         on_behalf_of: str | None,
     ) -> AsyncIterator[dict[str, Any] | ModelT]:
+        # The type and the query are checked now, at the call, as as_fhir is: a generator's
+        # body runs only when the first page is wanted, away from the call that was wrong.
+        check_resource_type("resource_type", resource_type)
+        params = build_search_params(query)
         # The On-Behalf-Of is resolved now, at the call: a page fetched later, once the
         # caller has left its ``with client.on_behalf_of(...)`` block (or from another task),
         # must not go out as someone else (the client's own, wider, access).
         return self._search_pages(
             resource_type=resource_type,
-            query=query,
+            params=params,
             as_fhir=as_fhir,
             on_behalf_of=self._bind_on_behalf_of(on_behalf_of),
         )
@@ -93,7 +97,7 @@ class SearchOverrides(Dispatch):
         self,
         *,
         resource_type: str,
-        query: SearchQuery | None,
+        params: list[tuple[str, str]],
         as_fhir: type[ModelT] | None,
         on_behalf_of: str,
     ) -> AsyncIterator[dict[str, Any] | ModelT]:
@@ -106,7 +110,7 @@ class SearchOverrides(Dispatch):
         response, page = await self._call_endpoint(
             endpoint,
             values,
-            params=build_search_params(query),
+            params=params,
             on_behalf_of=on_behalf_of,
             convert=read_page,
         )

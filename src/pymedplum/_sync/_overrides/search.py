@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 import httpx
 
 from pymedplum._endpoints import ENDPOINTS
-from pymedplum._request_builders.paths import is_absolute_url
+from pymedplum._request_builders.paths import check_resource_type, is_absolute_url
 from pymedplum._request_builders.search import (
     build_search_params,
     search_option_params,
@@ -81,12 +81,16 @@ class SearchOverrides(Dispatch):
         as_fhir: type[ModelT] | None,
         on_behalf_of: str | None,
     ) -> Iterator[dict[str, Any] | ModelT]:
+        # The type and the query are checked now, at the call, as as_fhir is: a generator's
+        # body runs only when the first page is wanted, away from the call that was wrong.
+        check_resource_type("resource_type", resource_type)
+        params = build_search_params(query)
         # The On-Behalf-Of is resolved now, at the call: a page fetched later, once the
         # caller has left its ``with client.on_behalf_of(...)`` block (or from another task),
         # must not go out as someone else (the client's own, wider, access).
         return self._search_pages(
             resource_type=resource_type,
-            query=query,
+            params=params,
             as_fhir=as_fhir,
             on_behalf_of=self._bind_on_behalf_of(on_behalf_of),
         )
@@ -95,7 +99,7 @@ class SearchOverrides(Dispatch):
         self,
         *,
         resource_type: str,
-        query: SearchQuery | None,
+        params: list[tuple[str, str]],
         as_fhir: type[ModelT] | None,
         on_behalf_of: str,
     ) -> Iterator[dict[str, Any] | ModelT]:
@@ -108,7 +112,7 @@ class SearchOverrides(Dispatch):
         response, page = self._call_endpoint(
             endpoint,
             values,
-            params=build_search_params(query),
+            params=params,
             on_behalf_of=on_behalf_of,
             convert=read_page,
         )
