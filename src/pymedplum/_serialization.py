@@ -156,8 +156,29 @@ def wire_dict(model: BaseModel) -> dict[str, Any]:
 def decode_wire(content: bytes | str) -> Any:
     """JSON of a request body as Python data that :func:`encode_json` writes back unchanged:
     every number with a fraction or exponent an ``ExponentDecimal`` keeping its text ("1e-7",
-    "1.50"; a plain Decimal would be written back by ``str()``, 0.0000001 as 1E-7)."""
-    return json.loads(content, parse_float=ExponentDecimal)
+    "1.50"; a plain Decimal would be written back by ``str()``, 0.0000001 as 1E-7), and the
+    integer literal ``-0`` one too (an int would write it as ``0``)."""
+    if isinstance(content, bytes):
+        negative_zero = NEGATIVE_ZERO.search(content) is not None
+    else:
+        negative_zero = _NEGATIVE_ZERO_TEXT.search(content) is not None
+    if not negative_zero:
+        return json.loads(content, parse_float=ExponentDecimal)
+    return json.loads(content, parse_float=ExponentDecimal, parse_int=_int_keeping_negative_zero)
+
+
+# The integer literal -0 (which json.loads and jiter read as the int 0), which only whitespace,
+# ',', ']' or '}' can follow. It also matches inside a string ("GMT-0 "), which costs a second
+# read (the models) or a Python call per integer (decode_wire); a date ("2020-01-02") or a UUID
+# ("...-0a3f") does not. A literal first is what keeps the search fast (~7 ms on 20 MB, where
+# jiter takes ~500 ms; a pattern starting with a class of the preceding ':', '[' or ',' took
+# 70 ms).
+NEGATIVE_ZERO = re.compile(rb"-0(?=[\s,\]}])")
+_NEGATIVE_ZERO_TEXT = re.compile(r"-0(?=[\s,\]}])")
+
+
+def _int_keeping_negative_zero(text: str) -> int | ExponentDecimal:
+    return ExponentDecimal(text) if text == "-0" else int(text)
 
 
 class Deferred:

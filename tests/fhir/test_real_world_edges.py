@@ -95,3 +95,125 @@ def test_negative_zero_assigned_as_a_decimal_is_written_with_its_sign() -> None:
     obs.value_quantity.value = Decimal("-0")
     assert json.loads(obs.model_dump_json(exclude_none=True))["valueQuantity"] == {"value": 0}
     assert '"value":-0}' in obs.model_dump_json(exclude_none=True)
+
+
+# --- unknown elements named like the model's own attributes ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["model_dump", "model_dump_json", "_json_bytes", "__pydantic_serializer__", "copy"]
+)
+def test_an_unknown_element_named_like_a_method_is_refused_by_name(name: str) -> None:
+    # Kept in the instance __dict__, it hid the method: to_fhir_json, model_dump_json, repr,
+    # deepcopy and pickle failed with "'dict' object is not callable" after a clean parse.
+    text = PATIENT % f'"gender":"male","{name}":{{"secret":"Jane"}}'
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json(text)
+    (error,) = info.value.errors()
+    assert error["type"] == "fhir_unknown_element_name"
+    assert error["loc"] == (name,)
+    assert name in error["msg"]
+    assert "Jane" not in str(info.value)
+
+
+def test_an_unknown_element_named_like_a_method_is_refused_where_it_is() -> None:
+    text = (
+        '{"resourceType":"Bundle","type":"collection","entry":[{"resource":'
+        '{"resourceType":"Patient","contained":[{"resourceType":"FutureThing","model_copy":1}]}}]}'
+    )
+    with pytest.raises(ValidationError) as info:
+        Bundle.model_validate_json(text)
+    assert info.value.errors()[0]["loc"] == ("entry", 0, "resource", "contained", 0, "model_copy")
+    with pytest.raises(ValidationError):
+        Patient.model_validate({"resourceType": "Patient", "model_dump": 1})
+
+
+@pytest.mark.parametrize(
+    "name", ["futureElement", "fields", "__dict__", "model_extra", "medplum_project", "x_y"]
+)
+def test_other_unknown_elements_are_still_kept(name: str) -> None:
+    # Data descriptors (properties, __dict__) are not hidden by an instance attribute.
+    text = PATIENT % f'"{name}":{{"a":[1,2.50]}}'
+    patient = Patient.model_validate_json(text)
+    roundtrip(Patient, text)
+    assert to_fhir_json(patient)[name] == {"a": [1, 2.5]}
+    repr(patient)
+
+
+# --- Python names as JSON keys -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "element"),
+    [
+        ('"birth_date":"1980-01-01"', ("birth_date",), "birthDate"),
+        ('"birthDate":"1980","birth_date":"1981"', ("birth_date",), "birthDate"),
+        ('"resource_type":"Patient"', ("resource_type",), "resourceType"),
+        ('"gender":"male","gender_ext":{"id":"x"}', ("gender_ext",), "_gender"),
+        ('"meta":{"last_updated":"2020-01-01T00:00:00Z"}', ("meta", "last_updated"), "lastUpdated"),
+        (
+            '"contained":[{"resourceType":"Encounter","status":"planned","class":{"code":"a"},'
+            '"class_":{"code":"b"}}]',
+            ("contained", 0, "class_"),
+            "class",
+        ),
+    ],
+)
+def test_a_python_name_in_json_text_is_refused(
+    body: str, loc: tuple[str | int, ...], element: str
+) -> None:
+    # validate_by_name read "birth_date" as birthDate (written back as birthDate), and dropped
+    # it when birthDate was there too; FHIR JSON has no such key.
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json(PATIENT % body)
+    (error,) = info.value.errors()
+    assert error["type"] == "fhir_python_name"
+    assert error["loc"] == loc
+    assert element in error["msg"]
+
+
+def test_python_names_are_found_inside_a_bundle() -> None:
+    text = (
+        '{"resourceType":"Bundle","type":"collection","entry":[{"resource":'
+        '{"resourceType":"Observation","status":"final","code":{"text":"x"},'
+        '"value_quantity":{"value":1.50}}}]}'
+    )
+    with pytest.raises(ValidationError) as info:
+        Bundle.model_validate_json(text)
+    assert info.value.errors()[0]["loc"] == ("entry", 0, "resource", "value_quantity")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '"name":[{"text":"birth_date\\":"}]',  # looks like one, inside a string
+        '"future_element":{"birth_date":1}',  # inside an unknown element: kept as it is
+        '"gender":"male","_gender":{"extension":[{"url":"http://a","valueCode":"x"}]}',
+    ],
+)
+def test_text_that_only_looks_like_a_python_name_is_read(body: str) -> None:
+    roundtrip(Patient, PATIENT % body)
+
+
+def test_an_element_whose_json_name_has_an_underscore_is_read() -> None:
+    from pymedplum.fhir import JsonWebKey
+
+    text = (
+        '{"resourceType":"JsonWebKey","active":true,"alg":"RS256","kty":"RSA","key_ops":["sign"]}'
+    )
+    assert JsonWebKey.model_validate_json(text).key_ops == ["sign"]
+    roundtrip(JsonWebKey, text)
+
+
+def test_python_names_stay_accepted_from_python() -> None:
+    assert Patient(birth_date="1980").birth_date == "1980"
+    assert Patient.model_validate({"birth_date": "1980"}).birth_date == "1980"
+
+
+def test_negative_zero_is_sent_with_its_sign() -> None:
+    from pymedplum._serialization import encode_json, wire_dict
+
+    obs = Observation.model_validate_json(OBSERVATION % '"valueQuantity":{"value":-0}')
+    assert b'"valueQuantity":{"value":-0}' in encode_json(obs)
+    assert b'"value":-0}' in encode_json({"resourceType": "Bundle", "entry": [{"resource": obs}]})
+    assert str(wire_dict(obs)["valueQuantity"]["value"]) == "-0"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,7 +26,13 @@ from jiter import LosslessFloat
 from pydantic import GetJsonSchemaHandler, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 
-from pymedplum._serialization import LONE_SURROGATE, ExponentDecimal, decode_exact, exact_decimal
+from pymedplum._serialization import (
+    LONE_SURROGATE,
+    NEGATIVE_ZERO,
+    ExponentDecimal,
+    decode_exact,
+    exact_decimal,
+)
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
@@ -68,7 +73,7 @@ def read_json(data: str | bytes | bytearray) -> Any:
             return decode_exact(data)
         except ValueError:
             raise exc from None
-    if _NEGATIVE_ZERO.search(data) is not None:
+    if NEGATIVE_ZERO.search(data) is not None:
         # jiter reads the integer literal -0 (valid JSON, and a valid FHIR decimal and integer)
         # as 0, so "value": -0 came back as 0. Rare (a JavaScript or Java server writes 0): such
         # text, or text that only looks like it inside a string ("x,-0"), is read again by the
@@ -81,14 +86,6 @@ def read_json(data: str | bytes | bytearray) -> Any:
             parse_constant=_not_json,
         )
     return value
-
-
-# An integer literal -0, which only whitespace, ',', ']' or '}' can follow (a number with a
-# fraction or exponent, "-0.0", keeps its text through jiter's lossless floats). It also
-# matches inside a string ("GMT-0 "), which costs a second read; a date ("2020-01-02") or a
-# UUID ("...-0a3f") does not. A literal first is what keeps the search fast (~7 ms on 20 MB,
-# jiter ~500 ms; a pattern starting with a class of the preceding ':', '[' or ',' took 70 ms).
-_NEGATIVE_ZERO = re.compile(rb"-0(?=[\s,\]}])")
 
 
 class NegativeZero(int):
