@@ -217,3 +217,41 @@ def test_negative_zero_is_sent_with_its_sign() -> None:
     assert b'"valueQuantity":{"value":-0}' in encode_json(obs)
     assert b'"value":-0}' in encode_json({"resourceType": "Bundle", "entry": [{"resource": obs}]})
     assert str(wire_dict(obs)["valueQuantity"]["value"]) == "-0"
+
+
+# --- duplicate keys ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (PATIENT % '"gender":"male","gender":"female"', "gender"),
+        ('{"resourceType":"Patient","resourceType":"Observation"}', "resourceType"),
+        (PATIENT % '"contained":[{"resourceType":"FutureThing","a":1,"a":2}]', "a"),
+        # read by the standard library (a lone surrogate), or read again (a -0)
+        (PATIENT % '"name":[{"text":"\\ud800","family":"a","family":"b"}]', "family"),
+        (PATIENT % '"extension":[{"url":"u","valueDecimal":-0,"url":"v"}]', "url"),
+    ],
+)
+def test_a_key_given_twice_is_invalid_json_naming_it(text: str, key: str) -> None:
+    # Every JSON parser keeps one of the values: the other was dropped without a word.
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json(text)
+    (error,) = info.value.errors()
+    assert error["type"] == "json_invalid"
+    assert f'duplicate key "{key}"' in error["msg"]
+
+
+def test_keys_of_that_shape_that_are_no_python_name_are_not_walked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pymedplum.fhir._base as base
+
+    def walked(*args: object) -> list[object]:
+        raise AssertionError("the data was walked")
+
+    monkeypatch.setattr(base, "python_name_keys", walked)
+    text = PATIENT % '"fhir_comments":["x"],"name":[{"created_at":1,"text":"a_b\\":"}]'
+    roundtrip(Patient, text)
+    with pytest.raises(AssertionError, match="walked"):
+        Patient.model_validate_json(PATIENT % '"future":{"birth_date":1}')

@@ -26,13 +26,7 @@ from jiter import LosslessFloat
 from pydantic import GetJsonSchemaHandler, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 
-from pymedplum._serialization import (
-    LONE_SURROGATE,
-    NEGATIVE_ZERO,
-    ExponentDecimal,
-    decode_exact,
-    exact_decimal,
-)
+from pymedplum._serialization import LONE_SURROGATE, NEGATIVE_ZERO, ExponentDecimal, exact_decimal
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
@@ -56,36 +50,60 @@ RAW_NUMBERS: ContextVar[list[bool] | None] = ContextVar("pymedplum_raw_numbers",
 def read_json(data: str | bytes | bytearray) -> Any:
     """JSON text as Python data, every non-integral number a ``LosslessFloat`` (its text).
 
-    ``NaN`` and ``Infinity`` are not JSON (jiter accepts them by default): they raise
-    ``ValueError`` like any other invalid JSON.
+    ``NaN`` and ``Infinity`` are not JSON (jiter accepts them by default), and neither is an
+    object with a key twice (``{"gender": "male", "gender": "female"}``: a parser keeps one
+    value and drops the other without a word): they raise ``ValueError`` like any other invalid
+    JSON.
     """
     if isinstance(data, str):
         data = data.encode()
     elif isinstance(data, bytearray):
         data = bytes(data)
     try:
-        value = jiter.from_json(data, float_mode="lossless-float", allow_inf_nan=False)
+        value = jiter.from_json(
+            data, float_mode="lossless-float", allow_inf_nan=False, catch_duplicate_keys=True
+        )
     except ValueError as exc:
+        if str(exc).startswith("Detected duplicate key"):
+            raise
         # jiter refuses a lone UTF-16 surrogate escape ("\ud83d", which a JavaScript server
         # writes for a string cut inside an emoji) that JSON's grammar allows: read by the
         # standard library, validation then names the element that holds it.
         try:
-            return decode_exact(data)
-        except ValueError:
-            raise exc from None
+            return _read_again(data)
+        except ValueError as again:
+            duplicate = str(again).startswith("Detected duplicate key")
+            raise (again if duplicate else exc) from None
     if NEGATIVE_ZERO.search(data) is not None:
         # jiter reads the integer literal -0 (valid JSON, and a valid FHIR decimal and integer)
         # as 0, so "value": -0 came back as 0. Rare (a JavaScript or Java server writes 0): such
         # text, or text that only looks like it inside a string ("x,-0"), is read again by the
         # standard library, which hands each -0 to NegativeZero. jiter read it first, so its
         # errors and nesting limit stay the ones every document gets.
-        value = json.loads(
-            data,
-            parse_float=exact_decimal,
-            parse_int=_keep_negative_zero,
-            parse_constant=_not_json,
-        )
+        value = _read_again(data)
     return value
+
+
+def _read_again(data: bytes) -> Any:
+    """``data`` read by the standard library as :func:`read_json` reads it with jiter, -0 kept."""
+    return json.loads(
+        data,
+        parse_float=exact_decimal,
+        parse_int=_keep_negative_zero,
+        parse_constant=_not_json,
+        object_pairs_hook=_no_duplicate_keys,
+    )
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f'Detected duplicate key "{key}"')
+            seen.add(key)
+    return obj
 
 
 class NegativeZero(int):
