@@ -255,3 +255,10 @@ def test_keys_of_that_shape_that_are_no_python_name_are_not_walked(
     roundtrip(Patient, text)
     with pytest.raises(AssertionError, match="walked"):
         Patient.model_validate_json(PATIENT % '"future":{"birth_date":1}')
+
+
+@pytest.mark.parametrize("key", ["birth\\u005fdate", "birth\\u005Fdate", "\\u0062irth_date"])
+def test_a_python_name_written_with_escapes_is_refused_too(key: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Patient.model_validate_json(PATIENT % f'"{key}":"1980"')
+    assert info.value.errors()[0]["loc"] == ("birth_date",)
