@@ -572,12 +572,34 @@ def _surrogate_path(value: Any, path: str) -> str | None:
 
 def decode_exact(content: bytes | str) -> Any:
     """Decode JSON keeping every number with a fraction or exponent as a ``Decimal`` (its text
-    intact), for responses whose resources are validated into models afterwards.
+    intact), and the integer literal ``-0`` as :class:`NegativeZero`, for responses whose
+    resources are validated into models afterwards.
 
     ``NaN`` and ``Infinity`` are not JSON: they raise ``ValueError``, as in the clients' ``_json``
     (``_async/_base_client.py``).
     """
-    return json.loads(content, parse_float=exact_decimal, parse_constant=_not_json)
+    if isinstance(content, bytes):
+        negative_zero = NEGATIVE_ZERO.search(content) is not None
+    else:
+        negative_zero = _NEGATIVE_ZERO_TEXT.search(content) is not None
+    if not negative_zero:
+        return json.loads(content, parse_float=exact_decimal, parse_constant=_not_json)
+    return json.loads(
+        content, parse_float=exact_decimal, parse_int=keep_negative_zero, parse_constant=_not_json
+    )
+
+
+class NegativeZero(int):
+    """The JSON integer literal ``-0`` as :func:`decode_exact` and the models read it: the int
+    0, which a ``decimal`` element or an unknown element reads as ``Decimal("-0")`` (written
+    back as ``-0``), and an ``integer`` element as 0 (a Python int has no negative zero)."""
+
+    __slots__ = ()
+
+
+def keep_negative_zero(text: str) -> int:
+    """``parse_int`` of ``json.loads`` that reads ``-0`` as :class:`NegativeZero`."""
+    return NegativeZero(0) if text == "-0" else int(text)
 
 
 def exact_decimal(text: str) -> Decimal:

@@ -262,3 +262,20 @@ def test_a_python_name_written_with_escapes_is_refused_too(key: str) -> None:
     with pytest.raises(ValidationError) as info:
         Patient.model_validate_json(PATIENT % f'"{key}":"1980"')
     assert info.value.errors()[0]["loc"] == ("birth_date",)
+
+
+@pytest.mark.parametrize("content", [b'{"value":-0}', '{"value":-0}'])
+def test_negative_zero_read_from_a_response_for_a_model_keeps_its_sign(
+    content: bytes | str,
+) -> None:
+    # Typed search results are validated from decode_exact's dicts, not from the text.
+    from pymedplum._serialization import decode_exact
+    from pymedplum.fhir import Quantity
+
+    data = decode_exact(content)
+    assert data == {"value": 0}
+    assert Quantity.model_validate(data).model_dump_json() == '{"value":-0}'
+    assert decode_exact(b'{"value":-0.0,"n":[1,-1,0]}') == {
+        "value": Decimal("-0.0"),
+        "n": [1, -1, 0],
+    }

@@ -26,7 +26,14 @@ from jiter import LosslessFloat
 from pydantic import GetJsonSchemaHandler, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 
-from pymedplum._serialization import LONE_SURROGATE, NEGATIVE_ZERO, ExponentDecimal, exact_decimal
+from pymedplum._serialization import (
+    LONE_SURROGATE,
+    NEGATIVE_ZERO,
+    ExponentDecimal,
+    NegativeZero,
+    exact_decimal,
+    keep_negative_zero,
+)
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
@@ -89,7 +96,7 @@ def _read_again(data: bytes) -> Any:
     return json.loads(
         data,
         parse_float=exact_decimal,
-        parse_int=_keep_negative_zero,
+        parse_int=keep_negative_zero,
         parse_constant=_not_json,
         object_pairs_hook=_no_duplicate_keys,
     )
@@ -104,18 +111,6 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise ValueError(f'Detected duplicate key "{key}"')
             seen.add(key)
     return obj
-
-
-class NegativeZero(int):
-    """The JSON integer literal ``-0`` as read by :func:`read_json`: the int 0, which a
-    ``decimal`` element or an unknown element reads as ``Decimal("-0")`` (written back as
-    ``-0``), and an ``integer`` element as 0 (a Python int has no negative zero)."""
-
-    __slots__ = ()
-
-
-def _keep_negative_zero(text: str) -> int:
-    return NegativeZero(0) if text == "-0" else int(text)
 
 
 def _not_json(constant: str) -> Any:
