@@ -689,14 +689,6 @@ def render(model: ir.Model, out: Path, package: str, source_note: str) -> Genera
     files["_registry.py"] = env.get_template("registry.py.jinja").render(
         header=header, type_modules=type_modules, resource_modules=resource_modules
     )
-    python_names = {
-        f.name for m in modules.values() for c in m.classes for f in c.fields if f.name != f.alias
-    }
-    if resource_modules:
-        python_names.add("resource_type")  # resourceType, declared by each concrete resource
-    files["_python_names.py"] = env.get_template("python_names.py.jinja").render(
-        header=header, python_names=sorted(python_names)
-    )
     files["__init__.py"] = env.get_template("init.py.jinja").render(header=header, package=package)
     files["__init__.pyi"] = env.get_template("init.pyi.jinja").render(
         header=header, package=package, type_modules=type_modules

@@ -339,7 +339,6 @@ def test_only_generated_files_are_replaced_or_removed_in_the_output_folder(
         *hand_written,
         "_primitives.py",
         "_registry.py",
-        "_python_names.py",
         "datatypes.py",
         "greeting.py",
         "mine.py",

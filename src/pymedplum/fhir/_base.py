@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import copy
 import gc
-import importlib
-import re
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -29,13 +27,7 @@ from pydantic_core import PydanticCustomError, ValidationError, core_schema
 # Relative imports: these modules are copied into every package `python -m codegen models` writes.
 from ._class_cache import element_validator, null_pair_of, python_names
 from ._decimals import EXTRA_VALIDATOR, RAW_NUMBERS, read_json, unmark_numbers
-from ._errors import (
-    check_null_entries,
-    choice_error,
-    hide_input,
-    name_expected_models,
-    python_name_keys,
-)
+from ._errors import check_null_entries, choice_error, hide_input, name_expected_models
 from ._fields import ChoiceGroups, fhir_alias, null_pairs
 from ._storage import SharedFieldsSet, present_only
 
@@ -106,40 +98,6 @@ def _frozen(cls: type[BaseModel], name: str) -> bool:
     """Whether pydantic refuses to change ``name`` (a user's subclass with ``frozen=True``)."""
     field = cls.__pydantic_fields__.get(name)
     return bool(cls.model_config.get("frozen")) or (field is not None and bool(field.frozen))
-
-
-# The tail of a key with an underscore after its first character, lowercase after it (a
-# generated Python name: birth_date, class_, gender_ext). A search that starts with a literal
-# is fast (52 ms on the 187 MB of the official R4 examples, which jiter reads in 1.9 s); a class
-# first was 1.5 s.
-_UNDERSCORE_KEY = re.compile(rb'_[a-z0-9_]*"\s*:')
-# An underscore written as an escape (5 ms on 20 MB; two `in` tests took 18 ms).
-_ESCAPED_UNDERSCORE = re.compile(rb"\\u005[fF]")
-
-
-def _may_hold_python_names(raw: bytes) -> bool:
-    """Whether JSON text may have a key that is a Python name (see
-    :func:`._errors.python_name_keys`): one of the keys found by a search of the text is one of
-    the models' Python names. A key starting with ``_`` (``"_gender":``, a primitive's
-    extensions) is FHIR's own; other keys of that shape (``fhir_comments``, a server's
-    ``created_at``) are no model's. Only then is the data walked (5.7 s for a 20 MB Bundle,
-    whose validation takes 0.7 s), and text inside strings may match too.
-    """
-    if _ESCAPED_UNDERSCORE.search(raw) is not None:
-        return True  # "birth\u005fdate", which the search for "_" cannot see
-    keys = set()
-    for match in _UNDERSCORE_KEY.finditer(raw):
-        start = match.start()
-        if start and raw[start - 1] != 0x22:  # not right after the opening quote
-            opening = raw.rfind(b'"', 0, start)
-            key = raw[opening + 1 : raw.index(b'"', start)]
-            if b"\\" in key:
-                return True  # an escape in the key ("\u0062irth_date"): its text is not this
-            keys.add(key.decode("utf-8", "replace"))
-    if not keys:
-        return False
-    names = importlib.import_module(f"{PACKAGE}._python_names").PYTHON_NAMES
-    return not names.isdisjoint(keys)
 
 
 class FHIRModel(BaseModel):
@@ -557,8 +515,6 @@ class FHIRModel(BaseModel):
                 # pydantic's json_type error
                 return super().model_validate_json(json_data, **kwargs)
             with _GCPaused():
-                if isinstance(json_data, str):
-                    json_data = json_data.encode()
                 try:
                     data = read_json(json_data)
                 except ValueError as exc:
@@ -577,12 +533,6 @@ class FHIRModel(BaseModel):
                         input_type="json",
                         hide_input=True,
                     ) from None
-                if _may_hold_python_names(json_data):
-                    found = python_name_keys(cls, data)
-                    if found:
-                        raise ValidationError.from_exception_data(
-                            cls.__name__, found, hide_input=True
-                        )
                 try:
                     return super().model_validate(data, **kwargs)
                 except ValidationError as exc:

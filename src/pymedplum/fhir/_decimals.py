@@ -28,10 +28,10 @@ from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 
 from pymedplum._serialization import (
     LONE_SURROGATE,
-    NEGATIVE_ZERO,
     ExponentDecimal,
     NegativeZero,
     exact_decimal,
+    holds_negative_zero,
     keep_negative_zero,
 )
 
@@ -81,7 +81,7 @@ def read_json(data: str | bytes | bytearray) -> Any:
         except ValueError as again:
             duplicate = str(again).startswith("Detected duplicate key")
             raise (again if duplicate else exc) from None
-    if NEGATIVE_ZERO.search(data) is not None:
+    if holds_negative_zero(data):
         # jiter reads the integer literal -0 (valid JSON, and a valid FHIR decimal and integer)
         # as 0, so "value": -0 came back as 0. Rare (a JavaScript or Java server writes 0): such
         # text, or text that only looks like it inside a string ("x,-0"), is read again by the

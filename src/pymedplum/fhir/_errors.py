@@ -7,7 +7,6 @@
 * :func:`name_expected_models` — a failed validation's errors with the expected model named
   (``Input should be a valid dictionary or instance of Reference``).
 * :func:`hide_input` — an error of pydantic's own with its input hidden (it may be PHI).
-* :func:`python_name_keys` — keys of FHIR JSON that are a Python name (``birth_date``).
 * :func:`unknown_element_error` — an unknown element whose name would hide a method.
 
 Not generated: the same rules and rewording for every model.
@@ -116,70 +115,6 @@ def _expected_model(
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return None
-
-
-def python_name_keys(cls: type[BaseModel], data: Any) -> list[Any]:
-    """The errors for the keys of FHIR JSON ``data`` (read for ``cls``) that are the Python name
-    of an element whose JSON name differs (``birth_date``, ``class_``, ``resource_type``,
-    ``gender_ext``), nested ones included.
-
-    The models take both names (``validate_by_name``: ``Patient(birth_date=...)``), so such a
-    key was read as the element and written back under its JSON name (``birthDate``), or dropped
-    when the JSON name was there too; and it cannot be kept as an unknown element, which is
-    stored under its JSON name beside the elements' Python names. FHIR JSON never has one
-    (its names are camelCase), so JSON text that does is refused, naming each.
-    """
-    found: list[Any] = []
-    _python_name_keys(cls, data, (), found)
-    return found
-
-
-def _python_name_keys(
-    annotation: Any, node: Any, loc: tuple[int | str, ...], found: list[Any]
-) -> None:
-    # Here, not at the top: _resources imports _base, which imports this module.
-    from ._resources import ResourceField, resource_model
-
-    annotation = without_none(annotation)
-    if get_origin(annotation) is Annotated:
-        if any(isinstance(m, ResourceField) for m in get_args(annotation)[1:]):
-            annotation = resource_model(node)
-        else:
-            annotation = get_args(annotation)[0]
-    if get_origin(annotation) is list:
-        if isinstance(node, list):
-            for index, item in enumerate(node):
-                _python_name_keys(get_args(annotation)[0], item, (*loc, index), found)
-        return
-    if not (
-        isinstance(annotation, type)
-        and issubclass(annotation, BaseModel)
-        and isinstance(node, dict)
-    ):
-        return
-    fields = annotation.__pydantic_fields__
-    aliases = python_names(annotation)  # {JSON name: Python name}, where they differ
-    for key, value in node.items():
-        name = aliases.get(key, key)
-        if name not in fields:
-            continue  # an unknown element
-        if key == name and fhir_json_name(annotation, name) != name:
-            error = PydanticCustomError(
-                "fhir_python_name",
-                "{key} is the Python name of {element}, not a FHIR JSON name (FHIR JSON writes"
-                " {element}); it cannot be kept as an unknown element either",
-                {"key": key, "element": fhir_json_name(annotation, name)},
-            )
-            found.append({"type": error, "loc": (*loc, key), "input": None})
-            continue
-        _python_name_keys(fields[name].annotation, value, (*loc, key), found)
-
-
-def fhir_json_name(cls: type[BaseModel], name: str) -> str:
-    """The FHIR JSON name of field ``name`` of ``cls``."""
-    field = cls.__pydantic_fields__[name]
-    alias = field.validation_alias if isinstance(field.validation_alias, str) else None
-    return alias or field.alias or fhir_alias(name)
 
 
 def name_expected_models(
