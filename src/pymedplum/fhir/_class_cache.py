@@ -4,6 +4,7 @@
 * :func:`python_names` — the Python name of each field whose FHIR JSON name differs.
 * :func:`null_pair_of` — the repeating primitive and ``_x`` list a field belongs to.
 * :func:`element_validator` — the validator of one element, cut from the model's core schema.
+* :func:`shadowed_names` — the names an unknown element cannot have (the model's methods').
 
 Each class's lookups live in a :class:`_ClassCache`, dropped when the class is collected.
 Not generated: they are computed from the built classes (a user's subclass included).
@@ -25,10 +26,11 @@ if TYPE_CHECKING:
 class _ClassCache:
     """What assignment looks up per model class, computed on first use."""
 
-    __slots__ = ("element_validators", "null_pair_of", "python_names")
+    __slots__ = ("element_validators", "null_pair_of", "python_names", "shadowed_names")
 
     def __init__(self) -> None:
         self.python_names: dict[str, str] | None = None
+        self.shadowed_names: frozenset[str] | None = None
         self.null_pair_of: dict[str, tuple[str, str]] | None = None
         self.element_validators: dict[str, SchemaValidator] = {}
 
@@ -69,6 +71,31 @@ def python_names(cls: type[BaseModel]) -> dict[str, str]:
             alias = alias or field.alias or fhir_alias(name)
             if alias != name:
                 names[alias] = name
+    return names
+
+
+def shadowed_names(cls: type[BaseModel]) -> frozenset[str]:
+    """The attributes of ``cls`` that an unknown element of the same name would hide.
+
+    An instance keeps its unknown elements in its ``__dict__`` under their JSON names (see
+    :func:`._storage.present_only`), and an instance attribute hides a method or any other class
+    attribute that is not a data descriptor: an unknown element ``model_dump`` made
+    ``to_fhir_json(model)`` fail with "'dict' object is not callable", ``_json_bytes`` broke
+    ``model_dump_json``, ``__pydantic_serializer__`` every dump. Properties and slots (data
+    descriptors, such as ``model_extra``) win over the instance ``__dict__``: not listed.
+    """
+    cache = _CLASS_CACHES.get(id(cls)) or _new_class_cache(cls)
+    names = cache.shadowed_names
+    if names is None:
+        found = set()
+        for name in dir(cls):
+            for klass in cls.__mro__:
+                if name in klass.__dict__:
+                    kind = type(klass.__dict__[name])
+                    if not (hasattr(kind, "__set__") or hasattr(kind, "__delete__")):
+                        found.add(name)
+                    break
+        names = cache.shadowed_names = frozenset(found - set(cls.__pydantic_fields__))
     return names
 
 

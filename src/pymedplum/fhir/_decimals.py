@@ -15,6 +15,7 @@ code behind it, the same for every model.
 from __future__ import annotations
 
 import io
+import json
 import os
 from contextvars import ContextVar
 from decimal import Decimal
@@ -25,7 +26,14 @@ from jiter import LosslessFloat
 from pydantic import GetJsonSchemaHandler, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 
-from pymedplum._serialization import LONE_SURROGATE, ExponentDecimal, decode_exact, exact_decimal
+from pymedplum._serialization import (
+    LONE_SURROGATE,
+    ExponentDecimal,
+    NegativeZero,
+    exact_decimal,
+    holds_negative_zero,
+    keep_negative_zero,
+)
 
 if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
@@ -49,23 +57,64 @@ RAW_NUMBERS: ContextVar[list[bool] | None] = ContextVar("pymedplum_raw_numbers",
 def read_json(data: str | bytes | bytearray) -> Any:
     """JSON text as Python data, every non-integral number a ``LosslessFloat`` (its text).
 
-    ``NaN`` and ``Infinity`` are not JSON (jiter accepts them by default): they raise
-    ``ValueError`` like any other invalid JSON.
+    ``NaN`` and ``Infinity`` are not JSON (jiter accepts them by default), and neither is an
+    object with a key twice (``{"gender": "male", "gender": "female"}``: a parser keeps one
+    value and drops the other without a word): they raise ``ValueError`` like any other invalid
+    JSON.
     """
     if isinstance(data, str):
         data = data.encode()
     elif isinstance(data, bytearray):
         data = bytes(data)
     try:
-        return jiter.from_json(data, float_mode="lossless-float", allow_inf_nan=False)
+        value = jiter.from_json(
+            data, float_mode="lossless-float", allow_inf_nan=False, catch_duplicate_keys=True
+        )
     except ValueError as exc:
+        if str(exc).startswith("Detected duplicate key"):
+            raise
         # jiter refuses a lone UTF-16 surrogate escape ("\ud83d", which a JavaScript server
         # writes for a string cut inside an emoji) that JSON's grammar allows: read by the
         # standard library, validation then names the element that holds it.
         try:
-            return decode_exact(data)
-        except ValueError:
-            raise exc from None
+            return _read_again(data)
+        except ValueError as again:
+            duplicate = str(again).startswith("Detected duplicate key")
+            raise (again if duplicate else exc) from None
+    if holds_negative_zero(data):
+        # jiter reads the integer literal -0 (valid JSON, and a valid FHIR decimal and integer)
+        # as 0, so "value": -0 came back as 0. Rare (a JavaScript or Java server writes 0): such
+        # text, or text that only looks like it inside a string ("x,-0"), is read again by the
+        # standard library, which hands each -0 to NegativeZero. jiter read it first, so its
+        # errors and nesting limit stay the ones every document gets.
+        value = _read_again(data)
+    return value
+
+
+def _read_again(data: bytes) -> Any:
+    """``data`` read by the standard library as :func:`read_json` reads it with jiter, -0 kept."""
+    return json.loads(
+        data,
+        parse_float=exact_decimal,
+        parse_int=keep_negative_zero,
+        parse_constant=_not_json,
+        object_pairs_hook=_no_duplicate_keys,
+    )
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f'Detected duplicate key "{key}"')
+            seen.add(key)
+    return obj
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")  # NaN, Infinity (jiter refused them)
 
 
 # Pieces of unmark_numbers held before they are written out: 2048 memoryviews (~0.4 MB) were
@@ -125,6 +174,8 @@ def _validate_decimal(value: Any) -> Decimal:
         if not value.is_finite():
             raise PydanticCustomError("decimal_finite", "Input should be a finite number")
         return value
+    if kind is NegativeZero:
+        return Decimal("-0")
     raise PydanticCustomError(
         "decimal_type",
         "Input should be a JSON number (FHIR decimal), not {type}",
@@ -171,7 +222,10 @@ def _serialize_decimal(value: Decimal) -> Any:
     # A float is written by pydantic's own formatter, which agrees with repr only without an
     # exponent: repr's "1e-07" and "1e-05" come out as "1e-7" and "0.00001". So exponent text
     # always takes the marked path.
-    if type(number) is int or (repr(number) == text and "e" not in text and "E" not in text):
+    if type(number) is int:
+        # An int cannot write -0 (Decimal("-0"), read from the JSON literal -0).
+        return _marked(value, text, number) if text[0] == "-" and number == 0 else number
+    if repr(number) == text and "e" not in text and "E" not in text:
         return number
     return _marked(value, text, number)
 
@@ -274,6 +328,8 @@ def _validate_extra(value: Any) -> Any:
         return value
     if kind is LosslessFloat:
         return exact_decimal(str(value))
+    if kind is NegativeZero:
+        return Decimal("-0")
     if kind is dict:
         return {_validate_extra(k): _validate_extra(v) for k, v in value.items()}
     if kind is list or kind is tuple:

@@ -7,6 +7,7 @@
 * :func:`name_expected_models` — a failed validation's errors with the expected model named
   (``Input should be a valid dictionary or instance of Reference``).
 * :func:`hide_input` — an error of pydantic's own with its input hidden (it may be PHI).
+* :func:`unknown_element_error` — an unknown element whose name would hide a method.
 
 Not generated: the same rules and rewording for every model.
 """
@@ -53,6 +54,21 @@ def check_null_entries(name: str, entries: list[Any], extensions: Any) -> None:
             raise ValidationError.from_exception_data(
                 "FHIR", [{"type": error, "loc": (alias, index), "input": None}]
             )
+
+
+def unknown_element_error(name: str) -> ValidationError:
+    """The error for an unknown element named like one of the model's methods (``model_dump``,
+    ``copy``, ``__eq__``), which the instance could not keep without hiding the method."""
+    error = PydanticCustomError(
+        "fhir_unknown_element_name",
+        "Unknown element {element} is not kept: its name is one of the Python model's own"
+        " attributes, which it would hide (FHIR JSON names are camelCase words)",
+        {"element": name},
+    )
+    # A ValidationError, so that its loc ends at the element (as check_null_entries does).
+    return ValidationError.from_exception_data(
+        "FHIR", [{"type": error, "loc": (name,), "input": None}]
+    )
 
 
 # pydantic-core's own error types; any other type in a ValidationError is a custom one.

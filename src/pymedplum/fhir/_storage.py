@@ -14,13 +14,17 @@ way for every model (a user's subclass included).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic_core import core_schema
 
+from ._class_cache import shadowed_names
 from ._decimals import EXTRAS_SCHEMA
-from ._errors import check_null_entries, choice_error
+from ._errors import check_null_entries, choice_error, unknown_element_error
 from ._fields import ChoiceGroups, NullPairs
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 class SharedFieldsSet(set[str]):
@@ -62,7 +66,10 @@ _Parts = tuple[dict[str, Any], None, set[str]]
 
 
 def _model_parts(
-    fields: SharedFieldsSet, groups: ChoiceGroups, null_pairs: NullPairs = ()
+    model_cls: type[BaseModel],
+    fields: SharedFieldsSet,
+    groups: ChoiceGroups,
+    null_pairs: NullPairs = (),
 ) -> Callable[[dict[str, Any]], _Parts]:
     """The function that hands a validated dict to pydantic-core as a model's parts.
 
@@ -70,11 +77,19 @@ def _model_parts(
     unknown ones under their JSON name), ``__pydantic_extra__`` (unused: extras are in
     ``__dict__``) and ``__pydantic_fields_set__``. A model with choice elements also checks
     here that at most one type of each is set, and one with repeating primitives that a null
-    entry has an ``_x`` entry (its extensions) beside it.
+    entry has an ``_x`` entry (its extensions) beside it. An unknown element may not have the
+    name of one of ``model_cls``'s methods (see :func:`._class_cache.shadowed_names`).
     """
 
+    def _with_unknown(values: dict[str, Any]) -> set[str]:
+        """The fields set of an instance with unknown elements, whose names are checked."""
+        shadowed = shadowed_names(model_cls).intersection(values)
+        if shadowed:
+            raise unknown_element_error(min(shadowed))
+        return set(values)
+
     def parts(values: dict[str, Any]) -> _Parts:
-        return values, None, fields if fields.issuperset(values) else set(values)
+        return values, None, fields if fields.issuperset(values) else _with_unknown(values)
 
     if not groups and not null_pairs:
         return parts
@@ -90,7 +105,7 @@ def _model_parts(
             entries = values.get(name)
             if entries is not None and None in entries:
                 check_null_entries(name, entries, values.get(ext_name))
-        return values, None, fields if fields.issuperset(values) else set(values)
+        return values, None, fields if fields.issuperset(values) else _with_unknown(values)
 
     return parts_checked
 
@@ -197,7 +212,7 @@ def present_only(
         total=False,
         config=cast("core_schema.CoreConfig", config),
     )
-    parts = _model_parts(field_names, groups, null_pairs)
+    parts = _model_parts(model_schema["cls"], field_names, groups, null_pairs)
     holder["schema"] = core_schema.no_info_after_validator_function(parts, typed_dict)
     if post_validators:
         # A post @root_validator edits the dict after the fields set was taken from it.
