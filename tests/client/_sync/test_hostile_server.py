@@ -632,3 +632,77 @@ def test_an_html_or_text_error_page_is_the_statuss_typed_error(
     assert type(info.value) is error and info.value.outcome is None
     assert str(info.value).startswith(f"HTTP {status} ")
     assert info.value.response is not None and b"nginx" in info.value.response.content
+
+
+# Nested past Python's recursion limit (1000): json.loads raised RecursionError, from a 2xx,
+# from an error answer and from the token endpoint alike.
+DEEP = b"[" * 5000 + b"]" * 5000
+
+
+@pytest.mark.parametrize(
+    "call", [read, read_model, search, pages, batch, wait_job, search_one, low_level_get]
+)
+def test_json_nested_too_deeply_is_an_unreadable_answer_not_a_recursion_error(
+    call: Call,
+) -> None:
+    with raw_server(answer(200, DEEP)) as server:
+        with pytest.raises(MedplumError) as info:
+            ask(server, call)
+        assert len(server.request_lines) == 1  # an answer, not a fault: not retried
+    assert type(info.value) is MedplumError
+    assert str(info.value).startswith("expected a JSON response body, got application/fhir+json")
+    assert info.value.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(400, BadRequestError), (404, NotFoundError), (500, ServerError)]
+)
+def test_an_error_answer_nested_too_deeply_is_the_statuss_typed_error(
+    status: int, error: type[OperationOutcomeError]
+) -> None:
+    with raw_server(answer(status, DEEP)) as server, pytest.raises(error) as info:
+        ask(server, read)
+    assert type(info.value) is error and info.value.outcome is None
+    assert str(info.value).startswith(f"HTTP {status} ")
+
+
+def test_a_token_answer_nested_too_deeply_is_an_authentication_error() -> None:
+    token_answer = answer(200, DEEP, "Content-Type: application/json")
+    with raw_server(token_answer) as server, pytest.raises(AuthenticationError) as info:
+        ask(server, read, access_token=None, client_id="cid", client_secret="secret")
+    assert str(info.value).endswith(
+        f"failed: HTTP 200 without a JSON object (application/json, {len(DEEP)} bytes)"
+    )
+
+
+# An unknown element 600 levels deep: within what the JSON decoder reads, beyond what the
+# models' recursive walk of unknown elements survives (it raised a bare RecursionError).
+DEEP_PATIENT = b'{"resourceType": "Patient", "id": "p1", "zz": ' + b"[" * 600 + b"]" * 600 + b"}"
+
+
+def test_a_resource_too_deep_for_its_model_is_a_validation_error_naming_the_answer() -> None:
+    with raw_server(answer(200, DEEP_PATIENT)) as server:
+        assert (ask(server, read))["id"] == "p1"  # as a dict it is readable
+        with pytest.raises(pydantic.ValidationError) as info:
+            ask(server, read_model)
+    assert (
+        info.value.title == "Patient (the server's answer, HTTP 200 from GET /fhir/R4/Patient/{id})"
+    )
+    assert [(e["type"], e["loc"]) for e in info.value.errors()] == [("too_deep", ())]
+
+
+def test_a_search_entry_too_deep_for_its_model_is_a_validation_error_at_the_entry() -> None:
+    page = b'{"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": %s}]}'
+    with raw_server(answer(200, page % DEEP_PATIENT)) as server:
+
+        def typed_pages(client: MedplumClient) -> Any:
+            return [
+                resource for resource in client.search_resource_pages("Patient", as_fhir=Patient)
+            ]
+
+        with pytest.raises(pydantic.ValidationError) as info:
+            ask(server, typed_pages)
+    assert info.value.title == "Patient (page 1 of the search)"
+    assert [(e["type"], e["loc"]) for e in info.value.errors()] == [
+        ("too_deep", ("entry", 0, "resource"))
+    ]
