@@ -472,6 +472,9 @@ def http_date(value: str) -> str:
         ("1e3", 0.005, 0.01),
         ("soon", 0.005, 0.01),
         ("", 0.005, 0.01),
+        # A date whose year (or zone) no datetime holds: the stdlib raised OverflowError.
+        ("Mon, 01 Jan 99999999999 00:00:00 GMT", 0.005, 0.01),
+        ("Mon, 01 Jan 2030 00:00:00 +99999999999999999999", 0.005, 0.01),
     ],
 )
 def test_a_429_to_a_create_is_retried_after_the_servers_retry_after(
@@ -673,6 +676,17 @@ def test_a_token_answer_nested_too_deeply_is_an_authentication_error() -> None:
     assert str(info.value).endswith(
         f"failed: HTTP 200 without a JSON object (application/json, {len(DEEP)} bytes)"
     )
+
+
+def test_a_ratelimit_remaining_count_with_thousands_of_digits_is_still_read(
+    sleeps: list[float],
+) -> None:
+    # int() refuses more than 4300 digits (ValueError): "r=000...0" is 0 points left all the same.
+    rate_limited = answer(429, b"", 'RateLimit: "requests";r=' + "0" * 5000 + ";t=7")
+    with raw_server(sequence(rate_limited, CREATED)) as server:
+        assert ask(server, create) == {"resourceType": "Patient", "id": "p1"}
+        assert len(server.request_lines) == 2
+    assert sleeps == [7.0]
 
 
 # An unknown element 600 levels deep: within what the JSON decoder reads, beyond what the
