@@ -678,6 +678,26 @@ def test_a_token_answer_nested_too_deeply_is_an_authentication_error() -> None:
     )
 
 
+def test_a_token_lifetime_too_large_for_a_float_is_no_lifetime() -> None:
+    # float(10**400) raised OverflowError: the token is used until the server answers 401.
+    token = answer(
+        200,
+        b'{"access_token": "t1", "expires_in": 1' + b"0" * 400 + b"}",
+        "Content-Type: application/json",
+    )
+    patient = answer(200, b'{"resourceType": "Patient", "id": "p1"}')
+    with raw_server(sequence(token, patient)) as server:
+        client = connect(server.url, access_token=None, client_id="cid", client_secret="secret")
+        with client:
+            assert read(client) == {"resourceType": "Patient", "id": "p1"}
+            assert read(client) == {"resourceType": "Patient", "id": "p1"}
+        assert [line.split()[1] for line in server.request_lines] == [
+            "/oauth2/token",
+            "/fhir/R4/Patient/p1",
+            "/fhir/R4/Patient/p1",
+        ]
+
+
 def test_a_ratelimit_remaining_count_with_thousands_of_digits_is_still_read(
     sleeps: list[float],
 ) -> None:
