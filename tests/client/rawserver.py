@@ -18,6 +18,9 @@ class RawServer:
     def __init__(self, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
         self.request_lines: list[str] = []
+        # False: the behaviour runs once the request head is in, the body left unread (a
+        # server refusing an upload early); the connection must then be closed.
+        self.read_bodies = True
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/"
         self._conns: list[socket.socket] = []
@@ -48,7 +51,7 @@ class RawServer:
                         name, _, value = line.partition(b":")
                         if name.strip().lower() == b"content-length":
                             length = int(value)
-                    while len(rest) < length:
+                    while self.read_bodies and len(rest) < length:
                         rest += conn.recv(65536)
                     self.request_lines.append(head.split(b"\r\n")[0].decode())
                     if self.behaviour(conn, self.request_lines[-1]):
@@ -75,6 +78,32 @@ def raw_server(behaviour: Behaviour) -> Iterator[RawServer]:
 def stall_mid_body(conn: socket.socket, line: str) -> bool:
     conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"resourceType"')
     time.sleep(1.0)
+    return True
+
+
+def stall_before_headers(conn: socket.socket, line: str) -> bool:
+    time.sleep(1.0)  # the request was read; no status line comes
+    return True
+
+
+def huge_header(conn: socket.socket, line: str) -> bool:
+    # Past h11's limit on a response head (100 KB in httpcore): a proxy gone wrong.
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nX-Trace: " + b"a" * 200_000 + b"\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    return True
+
+
+def conflicting_lengths(conn: socket.socket, line: str) -> bool:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 7\r\n\r\n{}")
+    return True
+
+
+def answer_then_close(conn: socket.socket, line: str) -> bool:
+    """A keep-alive answer (no ``Connection: close``), then the server drops the idle
+    connection, as an idle timeout does: the client's pooled connection has gone stale."""
+    body = b'{"resourceType": "Patient", "id": "p1"}'
+    conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     return True
 
 

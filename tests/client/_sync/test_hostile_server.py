@@ -6,8 +6,10 @@ in an empty result, a raw exception or a call that never returns."""
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,15 +40,19 @@ from ..rawserver import (
     Behaviour,
     RawServer,
     answer,
+    answer_then_close,
     bad_chunked,
     bad_gzip,
     closed_port_url,
+    conflicting_lengths,
     cut_short,
     hang_up,
+    huge_header,
     not_http,
     raw_server,
     reset,
     sequence,
+    stall_before_headers,
     stall_mid_body,
 )
 
@@ -328,6 +334,9 @@ MAY_HAVE_REACHED = "the request may have reached the server"
         (cut_short, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
         (reset, httpx.ReadError, MAY_HAVE_REACHED),
         (stall_mid_body, httpx.ReadTimeout, MAY_HAVE_REACHED),
+        (stall_before_headers, httpx.ReadTimeout, MAY_HAVE_REACHED),
+        (huge_header, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
+        (conflicting_lengths, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
         (bad_chunked, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
         (not_http, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
         (hang_up, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
@@ -347,7 +356,7 @@ def test_a_broken_answer_is_a_network_error_saying_whether_the_request_got_throu
         tries = 1
     # Short only where the read must time out: elsewhere a busy machine must not turn a slow
     # thread of the test server into a ReadTimeout.
-    timeout = 0.3 if behaviour is stall_mid_body else 5.0
+    timeout = 0.3 if behaviour in (stall_mid_body, stall_before_headers) else 5.0
     with raw_server(behaviour) as server:
         server_url = server.url
         with pytest.raises(NetworkError) as info:
@@ -740,3 +749,41 @@ def test_a_search_entry_too_deep_for_its_model_is_a_validation_error_at_the_entr
     assert [(e["type"], e["loc"]) for e in info.value.errors()] == [
         ("too_deep", ("entry", 0, "resource"))
     ]
+
+
+def test_a_post_on_a_pooled_connection_the_server_dropped_is_sent_once_on_a_new_one() -> None:
+    # The server closes each kept-alive connection after answering (an idle timeout): the next
+    # create must not fail on the stale connection, nor reach the server twice.
+    with raw_server(answer_then_close) as server:
+        client = connect(server.url)
+        with client:
+            for _ in range(3):
+                assert create(client) == {"resourceType": "Patient", "id": "p1"}
+        assert server.request_lines == ["POST /fhir/R4/Patient HTTP/1.1"] * 3
+        assert len(server._conns) == 3  # a new connection each time
+
+
+def test_an_early_413_to_a_large_upload_is_the_typed_error_not_a_network_error() -> None:
+    # The server answers before reading the body, then drains it before closing (nginx's
+    # lingering close; a close with the body unread would reset the connection and could
+    # destroy the answer on the way): httpcore reads the answer when its write is cut short.
+    def too_large(conn: socket.socket, line: str) -> bool:
+        conn.sendall(
+            b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        )
+        conn.settimeout(1.0)
+        with contextlib.suppress(OSError):
+            while conn.recv(65536):
+                pass
+        return True
+
+    big = {"resourceType": "Patient", "text": {"div": "x" * 4_000_000}}
+
+    def create_big(client: MedplumClient) -> Any:
+        return client.create_resource(big)
+
+    with raw_server(too_large) as server, pytest.raises(OperationOutcomeError) as info:
+        server.read_bodies = False
+        ask(server, create_big)
+    assert type(info.value) is OperationOutcomeError and info.value.status_code == 413
+    assert str(info.value) == "HTTP 413 from POST /fhir/R4/Patient"
