@@ -168,3 +168,31 @@ def closed_port_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}/"
+
+
+@contextmanager
+def full_backlog_url() -> Iterator[str]:
+    """A loopback URL whose listening socket never accepts and whose accept queue is full, so
+    a new connection is never completed: a real connect timeout (Linux drops the handshake)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        fillers = []
+        try:
+            for _ in range(3):
+                filler = socket.socket()
+                filler.setblocking(False)
+                with suppress(BlockingIOError):
+                    filler.connect(server.getsockname())
+                fillers.append(filler)
+            time.sleep(0.05)
+            yield f"http://127.0.0.1:{server.getsockname()[1]}/"
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def never_read(conn: socket.socket, line: str) -> bool:
+    """Reads no body and answers nothing (set ``read_bodies = False``): an upload stalls."""
+    time.sleep(1.5)
+    return True
