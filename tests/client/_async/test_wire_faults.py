@@ -64,11 +64,13 @@ async def test_an_upload_the_server_does_not_read_times_out_and_is_resent_only_w
     body = {"resourceType": "Patient", "text": {"div": "x" * 20_000_000}}  # past the socket buffers
     with raw_server(never_read) as server:
         server.read_bodies = False
-        async with AsyncBaseClient(
-            server.url, timeout=0.3, retry=RetryPolicy(max_attempts=2, backoff_base=0.01)
-        ) as client:
+        policy = RetryPolicy(max_attempts=2, backoff_base=0.01)
+        client = AsyncBaseClient(server.url, timeout=0.3, retry=policy)
+        try:
             with pytest.raises(NetworkError) as info:
                 await client._request(method, "Patient/p1", json=body)
+        finally:
+            await client.aclose()
         assert server.request_lines == [f"{method} /fhir/R4/Patient/p1 HTTP/1.1"] * tries
     assert isinstance(info.value.__cause__, httpx.WriteTimeout)
     assert info.value.possibly_committed  # part of it was sent
@@ -83,14 +85,13 @@ async def test_an_upload_the_server_does_not_read_times_out_and_is_resent_only_w
 async def test_a_connect_timeout_is_retried_even_for_post_as_nothing_was_sent() -> None:
     events: list[RequestEvent] = []
     with full_backlog_url() as url:
-        async with AsyncBaseClient(
-            url,
-            timeout=0.2,
-            retry=RetryPolicy(max_attempts=2, backoff_base=0.01),
-            on_request_complete=events.append,
-        ) as client:
+        policy = RetryPolicy(max_attempts=2, backoff_base=0.01)
+        client = AsyncBaseClient(url, timeout=0.2, retry=policy, on_request_complete=events.append)
+        try:
             with pytest.raises(NetworkError) as info:
                 await client._request("POST", "Patient", json={"resourceType": "Patient"})
+        finally:
+            await client.aclose()
     assert isinstance(info.value.__cause__, httpx.ConnectTimeout)
     assert not info.value.possibly_committed
     assert str(info.value) == (
