@@ -788,3 +788,45 @@ async def test_an_early_413_to_a_large_upload_is_the_typed_error_not_a_network_e
         await ask(server, create_big)
     assert type(info.value) is OperationOutcomeError and info.value.status_code == 413
     assert str(info.value) == "HTTP 413 from POST /fhir/R4/Patient"
+
+
+# Bytes that are not UTF-8 where the SDK reads text: the body, the reason phrase, a header.
+NOT_UTF8 = b'{"resourceType": "Patient", "id": "p1", "name": [{"family": "M\xfcller"}]}'
+
+
+async def test_a_body_that_is_not_utf8_is_an_unreadable_answer() -> None:
+    with raw_server(answer(200, NOT_UTF8)) as server, pytest.raises(MedplumError) as info:
+        await ask(server, read)
+    assert type(info.value) is MedplumError and info.value.status_code == 200
+    assert str(info.value).startswith("expected a JSON response body, got application/fhir+json")
+    assert "M\xfcller" not in str(info.value)
+
+
+async def test_an_error_answer_that_is_not_utf8_is_the_statuss_typed_error() -> None:
+    outcome = b'{"resourceType": "OperationOutcome", "issue": [{"diagnostics": "M\xfcller"}]}'
+
+    def not_found(conn: socket.socket, line: str) -> bool:
+        head = b"HTTP/1.1 404 N\xf6t F\xc3\x28und\r\nContent-Length: %d\r\n\r\n" % len(outcome)
+        conn.sendall(head + outcome)
+        return False
+
+    with raw_server(not_found) as server, pytest.raises(NotFoundError) as info:
+        await ask(server, read)
+    assert info.value.outcome is None  # not JSON: the bytes stay on exc.response
+    assert str(info.value) == "HTTP 404 Not Found from GET /fhir/R4/Patient/{id}"
+
+
+async def test_a_retry_after_that_is_not_utf8_is_malformed_and_the_backoff_applies(
+    sleeps: list[float],
+) -> None:
+    def rate_limited(conn: socket.socket, line: str) -> bool:
+        conn.sendall(
+            b"HTTP/1.1 429 Too Many\r\nRetry-After: \xff\xfe5\r\nContent-Length: 0\r\n\r\n"
+        )
+        return False
+
+    with raw_server(sequence(rate_limited, CREATED)) as server:
+        assert await ask(server, create) == {"resourceType": "Patient", "id": "p1"}
+        assert len(server.request_lines) == 2
+    (wait,) = sleeps
+    assert 0.005 <= wait <= 0.01
