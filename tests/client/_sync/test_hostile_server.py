@@ -26,6 +26,7 @@ from pymedplum import (
     NetworkError,
     NotFoundError,
     OperationOutcomeError,
+    PreconditionFailedError,
     RateLimitError,
     RetryPolicy,
     ServerError,
@@ -829,3 +830,48 @@ def test_a_retry_after_that_is_not_utf8_is_malformed_and_the_backoff_applies(
         assert len(server.request_lines) == 2
     (wait,) = sleeps
     assert 0.005 <= wait <= 0.01
+
+
+STALE = answer(
+    412,
+    b'{"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing"}]}',
+)
+
+
+def update_v5(client: MedplumClient) -> Any:
+    return client.update_resource(
+        {"resourceType": "Patient", "id": "p1", "meta": {"versionId": "5"}, "active": True}
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "what"),
+    [
+        (answer(503, b"<html>Service Unavailable</html>"), "HTTP 503"),
+        (stall_mid_body, "ReadTimeout"),
+    ],
+)
+def test_a_replayed_update_answered_412_does_not_claim_nothing_was_updated(
+    first: Behaviour, what: str
+) -> None:
+    # The first PUT reached the origin and applied the update (version 5 -> 6); its answer was
+    # lost (a gateway's 503, a timed-out read), so the SDK sent it again with the same If-Match,
+    # and the replay's 412 was reported as "nothing was updated (someone else wrote it)".
+    with raw_server(sequence(first, STALE)) as server:
+        with pytest.raises(PreconditionFailedError) as info:
+            ask(server, update_v5, timeout=0.3)
+        assert server.request_lines == ["PUT /fhir/R4/Patient/p1 HTTP/1.1"] * 2
+    message = str(info.value)
+    assert "nothing was updated" not in message
+    assert message == (
+        "HTTP 412 Precondition Failed from PUT /fhir/R4/Patient/{id} [error/processing]; "
+        'If-Match W/"5" is not the current version of the resource, but this request was sent '
+        f"again after an earlier attempt ended in {what}: that attempt may have applied it. Read "
+        "the resource to see whether it holds the change before sending it again"
+    )
+
+
+def test_a_first_update_answered_412_still_says_nothing_was_updated() -> None:
+    with raw_server(STALE) as server, pytest.raises(PreconditionFailedError) as info:
+        ask(server, update_v5)
+    assert "nothing was updated (someone else wrote it since it was read)" in str(info.value)
