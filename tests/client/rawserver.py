@@ -99,14 +99,6 @@ def conflicting_lengths(conn: socket.socket, line: str) -> bool:
     return True
 
 
-def answer_then_close(conn: socket.socket, line: str) -> bool:
-    """A keep-alive answer (no ``Connection: close``), then the server drops the idle
-    connection, as an idle timeout does: the client's pooled connection has gone stale."""
-    body = b'{"resourceType": "Patient", "id": "p1"}'
-    conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    return True
-
-
 def cut_short(conn: socket.socket, line: str) -> bool:
     conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"resourceType"')
     return True

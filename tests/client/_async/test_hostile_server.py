@@ -8,6 +8,7 @@ import contextlib
 import email.utils
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,7 +40,6 @@ from ..rawserver import (
     Behaviour,
     RawServer,
     answer,
-    answer_then_close,
     bad_chunked,
     bad_gzip,
     closed_port_url,
@@ -754,13 +754,25 @@ async def test_a_search_entry_too_deep_for_its_model_is_a_validation_error_at_th
 
 
 async def test_a_post_on_a_pooled_connection_the_server_dropped_is_sent_once_on_a_new_one() -> None:
-    # The server closes each kept-alive connection after answering (an idle timeout): the next
-    # create must not fail on the stale connection, nor reach the server twice.
+    # The server closes each kept-alive connection after answering (an idle timeout) before the
+    # next call: the next create must not fail on the stale connection, nor reach the server
+    # twice. (A close racing with the request's own sending is `hang_up`: not replayed.)
+    closed = threading.Event()
+
+    def answer_then_close(conn: socket.socket, line: str) -> bool:
+        body = b'{"resourceType": "Patient", "id": "p1"}'
+        conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        conn.close()  # no Connection: close header: the client pooled it
+        closed.set()
+        return True
+
     with raw_server(answer_then_close) as server:
         client = connect(server.url)
         async with client:
             for _ in range(3):
+                closed.clear()
                 assert await create(client) == {"resourceType": "Patient", "id": "p1"}
+                assert closed.wait(5)
         assert server.request_lines == ["POST /fhir/R4/Patient HTTP/1.1"] * 3
         assert len(server._conns) == 3  # a new connection each time
 
