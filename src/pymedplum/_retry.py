@@ -128,7 +128,8 @@ def parse_retry_after(value: str | None) -> float | None:
     else:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
+            # OverflowError: a year or zone offset no datetime holds ("01 Jan 99999999999").
             return None
         if when is None:
             return None
@@ -167,8 +168,8 @@ def rate_limit_reset(values: list[str]) -> float | None:
                 params[key.strip()] = number.strip()
             remaining, reset = params.get("r", ""), params.get("t", "")
             # ASCII digits only, as for Retry-After: int() would also take "+5", "1_0" or a
-            # full-width digit.
-            if _ascii_digits(remaining) and _ascii_digits(reset) and int(remaining) == 0:
+            # full-width digit. Zero read as text: int() refuses over 4300 digits (ValueError).
+            if _ascii_digits(remaining) and _ascii_digits(reset) and not remaining.strip("0"):
                 wait = float(reset)
                 # Too many digits read as inf, which would be a token cooldown that never ends;
                 # unreadable then, as in parse_retry_after.

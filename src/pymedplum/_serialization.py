@@ -594,11 +594,17 @@ def decode_exact(content: bytes | str) -> Any:
     ``NaN`` and ``Infinity`` are not JSON: they raise ``ValueError``, as in the clients' ``_json``
     (``_async/_base_client.py``).
     """
-    if not holds_negative_zero(content):
-        return json.loads(content, parse_float=exact_decimal, parse_constant=_not_json)
-    return json.loads(
-        content, parse_float=exact_decimal, parse_int=keep_negative_zero, parse_constant=_not_json
-    )
+    try:
+        if not holds_negative_zero(content):
+            return json.loads(content, parse_float=exact_decimal, parse_constant=_not_json)
+        return json.loads(
+            content,
+            parse_float=exact_decimal,
+            parse_int=keep_negative_zero,
+            parse_constant=_not_json,
+        )
+    except RecursionError:
+        raise ValueError(_TOO_DEEP) from None
 
 
 class NegativeZero(int):
@@ -623,6 +629,10 @@ def exact_decimal(text: str) -> Decimal:
     return Decimal(text)
 
 
+# The ValueError of a body nested past Python's recursion limit (json.loads: RecursionError).
+_TOO_DEEP = "JSON nested too deeply to be read"
+
+
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON value")
 
@@ -641,7 +651,9 @@ def decode_json(content: bytes, *, allow_inf_nan: bool = False) -> Any:
         # standard library reads it (the rare slow path).
         try:
             return json.loads(content, parse_constant=None if allow_inf_nan else _not_json)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nested past Python's recursion limit (jiter stops at 200
+            # levels with a ValueError, which says where); a server's answer, not a bug here.
             raise exc from None
 
 

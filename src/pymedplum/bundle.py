@@ -109,6 +109,27 @@ def validate_entry(model: type[M], resource: Any, index: int, where: str = "") -
         return model.model_validate(resource)
     except ValidationError as exc:
         raise relocated(exc, where, ("entry", index, "resource")) from None
+    except RecursionError:
+        raise relocated(too_deep(model), where, ("entry", index, "resource")) from None
+
+
+def too_deep(model: type[BaseModel]) -> ValidationError:
+    """The ``ValidationError`` for data nested past Python's recursion limit: the models walk
+    unknown elements recursively, so a resource some hundreds of levels deep (which the JSON
+    decoder still reads) raised a bare ``RecursionError`` from inside pydantic."""
+    return ValidationError.from_exception_data(
+        model.__name__,
+        [
+            {
+                "type": PydanticCustomError(
+                    "too_deep", "Input is nested too deeply to be validated"
+                ),
+                "loc": (),
+                "input": None,
+            }
+        ],
+        hide_input=True,
+    )
 
 
 def relocated(

@@ -18,6 +18,9 @@ class RawServer:
     def __init__(self, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
         self.request_lines: list[str] = []
+        # False: the behaviour runs once the request head is in, the body left unread (a
+        # server refusing an upload early); the connection must then be closed.
+        self.read_bodies = True
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/"
         self._conns: list[socket.socket] = []
@@ -48,7 +51,7 @@ class RawServer:
                         name, _, value = line.partition(b":")
                         if name.strip().lower() == b"content-length":
                             length = int(value)
-                    while len(rest) < length:
+                    while self.read_bodies and len(rest) < length:
                         rest += conn.recv(65536)
                     self.request_lines.append(head.split(b"\r\n")[0].decode())
                     if self.behaviour(conn, self.request_lines[-1]):
@@ -75,6 +78,24 @@ def raw_server(behaviour: Behaviour) -> Iterator[RawServer]:
 def stall_mid_body(conn: socket.socket, line: str) -> bool:
     conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"resourceType"')
     time.sleep(1.0)
+    return True
+
+
+def stall_before_headers(conn: socket.socket, line: str) -> bool:
+    time.sleep(1.0)  # the request was read; no status line comes
+    return True
+
+
+def huge_header(conn: socket.socket, line: str) -> bool:
+    # Past h11's limit on a response head (100 KB in httpcore): a proxy gone wrong.
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nX-Trace: " + b"a" * 200_000 + b"\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    return True
+
+
+def conflicting_lengths(conn: socket.socket, line: str) -> bool:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 7\r\n\r\n{}")
     return True
 
 
@@ -139,3 +160,31 @@ def closed_port_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}/"
+
+
+@contextmanager
+def full_backlog_url() -> Iterator[str]:
+    """A loopback URL whose listening socket never accepts and whose accept queue is full, so
+    a new connection is never completed: a real connect timeout (Linux drops the handshake)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        fillers = []
+        try:
+            for _ in range(3):
+                filler = socket.socket()
+                filler.setblocking(False)
+                with suppress(BlockingIOError):
+                    filler.connect(server.getsockname())
+                fillers.append(filler)
+            time.sleep(0.05)
+            yield f"http://127.0.0.1:{server.getsockname()[1]}/"
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def never_read(conn: socket.socket, line: str) -> bool:
+    """Reads no body and answers nothing (set ``read_bodies = False``): an upload stalls."""
+    time.sleep(1.5)
+    return True

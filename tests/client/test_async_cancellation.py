@@ -9,6 +9,8 @@ delivers exactly one RequestEvent, to a coroutine hook too. The sync client's co
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from typing import Any
 
 import anyio
@@ -19,6 +21,7 @@ from pymedplum import AsyncMedplumClient, RetryPolicy
 from pymedplum.hooks import RequestEvent
 
 from .fake import AsyncFakeTransport, FakeMedplum
+from .rawserver import raw_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("error::ResourceWarning")]
 
@@ -232,3 +235,83 @@ async def test_closing_while_calls_are_in_flight_never_hangs() -> None:
     await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 2)
     with pytest.raises(RuntimeError, match="closed"):
         await client.read_resource("Patient", "1")
+
+
+# --- on a real socket: the pooled connection of a cancelled call -------------------------------
+
+_PATIENT = b'{"resourceType": "Patient", "id": "1"}'
+
+
+class _Scripted:
+    """A raw server behaviour switched by the test: the token, then answers or stalls."""
+
+    def __init__(self) -> None:
+        self.mode = "answer"
+
+    def __call__(self, conn: socket.socket, line: str) -> bool:
+        if "/oauth2/token" in line:
+            body = b'{"access_token": "tok", "expires_in": 3600}'
+        elif self.mode == "before-headers":
+            time.sleep(1.0)  # never answers: the call is cancelled waiting for the status line
+            return True
+        elif self.mode == "mid-body":
+            conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"resourceType"')
+            time.sleep(1.0)
+            return True
+        else:
+            body = _PATIENT
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        return False
+
+
+@pytest.mark.parametrize("mode", ["before-headers", "mid-body"])
+@pytest.mark.parametrize("how", ["wait_for", "move_on_after", "task.cancel"])
+async def test_a_call_cancelled_on_the_wire_gives_its_connection_back_to_the_pool(
+    mode: str, how: str
+) -> None:
+    # A pool of one connection: a cancelled call that kept its connection checked out would
+    # make the next call wait for the pool (PoolTimeout) instead of answering.
+    behaviour = _Scripted()
+    events: list[RequestEvent] = []
+    pool = httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=1), timeout=httpx.Timeout(5, pool=0.5)
+    )
+    with raw_server(behaviour) as server:
+        async with (
+            pool,
+            AsyncMedplumClient(
+                server.url,
+                client_id="cid",
+                client_secret="cs",
+                http_client=pool,
+                on_request_complete=events.append,
+            ) as client,
+        ):
+            assert await client.read_resource("Patient", "1") == {
+                "resourceType": "Patient",
+                "id": "1",
+            }
+            behaviour.mode = mode
+            events.clear()
+            for _ in range(3):
+                if how == "wait_for":
+                    with pytest.raises(asyncio.TimeoutError):
+                        await asyncio.wait_for(client.read_resource("Patient", "1"), 0.1)
+                elif how == "move_on_after":
+                    with anyio.move_on_after(0.1):
+                        await client.create_resource({"resourceType": "Patient"})
+                else:
+                    task = asyncio.create_task(client.read_resource("Patient", "1"))
+                    await asyncio.sleep(0.1)
+                    task.cancel()
+                    with pytest.raises(asyncio.CancelledError):
+                        await task
+            behaviour.mode = "answer"
+            assert await client.read_resource("Patient", "1") == {
+                "resourceType": "Patient",
+                "id": "1",
+            }
+        fhir_lines = [line for line in server.request_lines if "/fhir/" in line]
+    assert len(fhir_lines) == 5  # nothing cancelled was sent again
+    assert [(e.outcome, len(e.attempts)) for e in events] == [("error", 1)] * 3 + [("success", 1)]
+    assert all(isinstance(e.attempts[0].exception, asyncio.CancelledError) for e in events[:3])

@@ -315,7 +315,7 @@ class SyncTokenManager:
             )
         expires_in = body.get("expires_in")
         lifetime = (
-            float(expires_in)
+            _seconds(expires_in)
             if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool)
             else None
         )
@@ -353,6 +353,15 @@ def is_header_safe(token: str) -> bool:
     ending in a space (HTTP refuses whitespace at the end of a field value: every call would
     fail as a retried NetworkError)."""
     return token.isascii() and token.isprintable() and not token.endswith(" ")
+
+
+def _seconds(number: float) -> float | None:
+    """``float(number)``, or ``None`` for an int too large for a float (10**400 raised
+    OverflowError): such a lifetime is no usable one."""
+    try:
+        return float(number)
+    except OverflowError:
+        return None
 
 
 def _server_wait(response: httpx.Response) -> float:

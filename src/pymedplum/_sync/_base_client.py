@@ -935,6 +935,8 @@ class SyncBaseClient:
                 continue
             drop_request_credentials(request)
             body = json_or_none(response.content)
+            hint = self._hint(call, status, body)
+            replayed = _stale_by_replay(call, status, possibly_sent)
             exc_obj = error_for_status(
                 status,
                 body=body,
@@ -943,9 +945,11 @@ class SyncBaseClient:
                 path=request.url.path,
                 path_template=self._template(call),
                 retry_after=retry_after,
-                hint=self._hint(call, status, body),
+                hint=hint + replayed,
             )
-            if call.refine_error is not None:
+            if call.refine_error is not None and not replayed:
+                # Not for a replayed conditional write: "nothing was updated, someone else
+                # wrote it" may be false (the call's own earlier attempt may have written it).
                 exc_obj = call.refine_error(exc_obj)
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
@@ -1216,6 +1220,32 @@ def _read_body(response: httpx.Response) -> None:
     except BaseException:
         response.close()
         raise
+
+
+def _stale_by_replay(call: _Call, status: int, possibly_sent: bool) -> str:
+    """For a 412 to a request with If-Match that was sent again after an attempt that may have
+    been applied (a gateway's 5xx, a connection lost after sending): what the caller must know,
+    as a hint; else "". That attempt's own write may be what moved the version on."""
+    if status != 412 or not possibly_sent:
+        return ""
+    if_match = next((v for k, v in call.headers.items() if k.lower() == "if-match"), None)
+    if if_match is None:
+        return ""
+    earlier = next(
+        (
+            f"HTTP {a.status_code}" if a.status_code is not None else type(a.exception).__name__
+            for a in reversed(call.attempts[:-1])
+            if (a.status_code or 0) >= 500
+            or (a.exception is not None and was_possibly_sent(a.exception))
+        ),
+        "a failure",
+    )
+    return (
+        f"; If-Match {if_match} is not the current version of the resource, but this request "
+        f"was sent again after an earlier attempt ended in {earlier}: that attempt may have "
+        "applied it. Read the resource to see whether it holds the change before sending it "
+        "again"
+    )
 
 
 def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:

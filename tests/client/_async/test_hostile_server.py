@@ -4,8 +4,11 @@ in an empty result, a raw exception or a call that never returns."""
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +25,7 @@ from pymedplum import (
     NetworkError,
     NotFoundError,
     OperationOutcomeError,
+    PreconditionFailedError,
     RateLimitError,
     RetryPolicy,
     ServerError,
@@ -39,12 +43,15 @@ from ..rawserver import (
     bad_chunked,
     bad_gzip,
     closed_port_url,
+    conflicting_lengths,
     cut_short,
     hang_up,
+    huge_header,
     not_http,
     raw_server,
     reset,
     sequence,
+    stall_before_headers,
     stall_mid_body,
 )
 
@@ -328,6 +335,9 @@ MAY_HAVE_REACHED = "the request may have reached the server"
         (cut_short, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
         (reset, httpx.ReadError, MAY_HAVE_REACHED),
         (stall_mid_body, httpx.ReadTimeout, MAY_HAVE_REACHED),
+        (stall_before_headers, httpx.ReadTimeout, MAY_HAVE_REACHED),
+        (huge_header, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
+        (conflicting_lengths, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
         (bad_chunked, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
         (not_http, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
         (hang_up, httpx.RemoteProtocolError, MAY_HAVE_REACHED),
@@ -347,7 +357,7 @@ async def test_a_broken_answer_is_a_network_error_saying_whether_the_request_got
         tries = 1
     # Short only where the read must time out: elsewhere a busy machine must not turn a slow
     # thread of the test server into a ReadTimeout.
-    timeout = 0.3 if behaviour is stall_mid_body else 5.0
+    timeout = 0.3 if behaviour in (stall_mid_body, stall_before_headers) else 5.0
     with raw_server(behaviour) as server:
         server_url = server.url
         with pytest.raises(NetworkError) as info:
@@ -472,6 +482,9 @@ def http_date(value: str) -> str:
         ("1e3", 0.005, 0.01),
         ("soon", 0.005, 0.01),
         ("", 0.005, 0.01),
+        # A date whose year (or zone) no datetime holds: the stdlib raised OverflowError.
+        ("Mon, 01 Jan 99999999999 00:00:00 GMT", 0.005, 0.01),
+        ("Mon, 01 Jan 2030 00:00:00 +99999999999999999999", 0.005, 0.01),
     ],
 )
 async def test_a_429_to_a_create_is_retried_after_the_servers_retry_after(
@@ -632,3 +645,246 @@ async def test_an_html_or_text_error_page_is_the_statuss_typed_error(
     assert type(info.value) is error and info.value.outcome is None
     assert str(info.value).startswith(f"HTTP {status} ")
     assert info.value.response is not None and b"nginx" in info.value.response.content
+
+
+# Nested past Python's recursion limit (1000): json.loads raised RecursionError, from a 2xx,
+# from an error answer and from the token endpoint alike.
+DEEP = b"[" * 5000 + b"]" * 5000
+
+
+@pytest.mark.parametrize(
+    "call", [read, read_model, search, pages, batch, wait_job, search_one, low_level_get]
+)
+async def test_json_nested_too_deeply_is_an_unreadable_answer_not_a_recursion_error(
+    call: Call,
+) -> None:
+    with raw_server(answer(200, DEEP)) as server:
+        with pytest.raises(MedplumError) as info:
+            await ask(server, call)
+        assert len(server.request_lines) == 1  # an answer, not a fault: not retried
+    assert type(info.value) is MedplumError
+    assert str(info.value).startswith("expected a JSON response body, got application/fhir+json")
+    assert info.value.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(400, BadRequestError), (404, NotFoundError), (500, ServerError)]
+)
+async def test_an_error_answer_nested_too_deeply_is_the_statuss_typed_error(
+    status: int, error: type[OperationOutcomeError]
+) -> None:
+    with raw_server(answer(status, DEEP)) as server, pytest.raises(error) as info:
+        await ask(server, read)
+    assert type(info.value) is error and info.value.outcome is None
+    assert str(info.value).startswith(f"HTTP {status} ")
+
+
+async def test_a_token_answer_nested_too_deeply_is_an_authentication_error() -> None:
+    token_answer = answer(200, DEEP, "Content-Type: application/json")
+    with raw_server(token_answer) as server, pytest.raises(AuthenticationError) as info:
+        await ask(server, read, access_token=None, client_id="cid", client_secret="secret")
+    assert str(info.value).endswith(
+        f"failed: HTTP 200 without a JSON object (application/json, {len(DEEP)} bytes)"
+    )
+
+
+async def test_a_token_lifetime_too_large_for_a_float_is_no_lifetime() -> None:
+    # float(10**400) raised OverflowError: the token is used until the server answers 401.
+    token = answer(
+        200,
+        b'{"access_token": "t1", "expires_in": 1' + b"0" * 400 + b"}",
+        "Content-Type: application/json",
+    )
+    patient = answer(200, b'{"resourceType": "Patient", "id": "p1"}')
+    with raw_server(sequence(token, patient)) as server:
+        client = connect(server.url, access_token=None, client_id="cid", client_secret="secret")
+        async with client:
+            assert await read(client) == {"resourceType": "Patient", "id": "p1"}
+            assert await read(client) == {"resourceType": "Patient", "id": "p1"}
+        assert [line.split()[1] for line in server.request_lines] == [
+            "/oauth2/token",
+            "/fhir/R4/Patient/p1",
+            "/fhir/R4/Patient/p1",
+        ]
+
+
+async def test_a_ratelimit_remaining_count_with_thousands_of_digits_is_still_read(
+    sleeps: list[float],
+) -> None:
+    # int() refuses more than 4300 digits (ValueError): "r=000...0" is 0 points left all the same.
+    rate_limited = answer(429, b"", 'RateLimit: "requests";r=' + "0" * 5000 + ";t=7")
+    with raw_server(sequence(rate_limited, CREATED)) as server:
+        assert await ask(server, create) == {"resourceType": "Patient", "id": "p1"}
+        assert len(server.request_lines) == 2
+    assert sleeps == [7.0]
+
+
+# An unknown element 600 levels deep: within what the JSON decoder reads, beyond what the
+# models' recursive walk of unknown elements survives (it raised a bare RecursionError).
+DEEP_PATIENT = b'{"resourceType": "Patient", "id": "p1", "zz": ' + b"[" * 600 + b"]" * 600 + b"}"
+
+
+async def test_a_resource_too_deep_for_its_model_is_a_validation_error_naming_the_answer() -> None:
+    with raw_server(answer(200, DEEP_PATIENT)) as server:
+        assert (await ask(server, read))["id"] == "p1"  # as a dict it is readable
+        with pytest.raises(pydantic.ValidationError) as info:
+            await ask(server, read_model)
+    assert (
+        info.value.title == "Patient (the server's answer, HTTP 200 from GET /fhir/R4/Patient/{id})"
+    )
+    assert [(e["type"], e["loc"]) for e in info.value.errors()] == [("too_deep", ())]
+
+
+async def test_a_search_entry_too_deep_for_its_model_is_a_validation_error_at_the_entry() -> None:
+    page = b'{"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": %s}]}'
+    with raw_server(answer(200, page % DEEP_PATIENT)) as server:
+
+        async def typed_pages(client: AsyncMedplumClient) -> Any:
+            return [
+                resource
+                async for resource in client.search_resource_pages("Patient", as_fhir=Patient)
+            ]
+
+        with pytest.raises(pydantic.ValidationError) as info:
+            await ask(server, typed_pages)
+    assert info.value.title == "Patient (page 1 of the search)"
+    assert [(e["type"], e["loc"]) for e in info.value.errors()] == [
+        ("too_deep", ("entry", 0, "resource"))
+    ]
+
+
+async def test_a_post_on_a_pooled_connection_the_server_dropped_is_sent_once_on_a_new_one() -> None:
+    # The server closes each kept-alive connection after answering (an idle timeout) before the
+    # next call: the next create must not fail on the stale connection, nor reach the server
+    # twice. (A close racing with the request's own sending is `hang_up`: not replayed.)
+    closed = threading.Event()
+
+    def answer_then_close(conn: socket.socket, line: str) -> bool:
+        body = b'{"resourceType": "Patient", "id": "p1"}'
+        conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        conn.close()  # no Connection: close header: the client pooled it
+        closed.set()
+        return True
+
+    with raw_server(answer_then_close) as server:
+        client = connect(server.url)
+        async with client:
+            for _ in range(3):
+                closed.clear()
+                assert await create(client) == {"resourceType": "Patient", "id": "p1"}
+                assert closed.wait(5)
+        assert server.request_lines == ["POST /fhir/R4/Patient HTTP/1.1"] * 3
+        assert len(server._conns) == 3  # a new connection each time
+
+
+async def test_an_early_413_to_a_large_upload_is_the_typed_error_not_a_network_error() -> None:
+    # The server answers before reading the body, then drains it before closing (nginx's
+    # lingering close; a close with the body unread would reset the connection and could
+    # destroy the answer on the way): httpcore reads the answer when its write is cut short.
+    def too_large(conn: socket.socket, line: str) -> bool:
+        conn.sendall(
+            b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        )
+        conn.settimeout(1.0)
+        with contextlib.suppress(OSError):
+            while conn.recv(65536):
+                pass
+        return True
+
+    big = {"resourceType": "Patient", "text": {"div": "x" * 4_000_000}}
+
+    async def create_big(client: AsyncMedplumClient) -> Any:
+        return await client.create_resource(big)
+
+    with raw_server(too_large) as server, pytest.raises(OperationOutcomeError) as info:
+        server.read_bodies = False
+        await ask(server, create_big)
+    assert type(info.value) is OperationOutcomeError and info.value.status_code == 413
+    assert str(info.value) == "HTTP 413 from POST /fhir/R4/Patient"
+
+
+# Bytes that are not UTF-8 where the SDK reads text: the body, the reason phrase, a header.
+NOT_UTF8 = b'{"resourceType": "Patient", "id": "p1", "name": [{"family": "M\xfcller"}]}'
+
+
+async def test_a_body_that_is_not_utf8_is_an_unreadable_answer() -> None:
+    with raw_server(answer(200, NOT_UTF8)) as server, pytest.raises(MedplumError) as info:
+        await ask(server, read)
+    assert type(info.value) is MedplumError and info.value.status_code == 200
+    assert str(info.value).startswith("expected a JSON response body, got application/fhir+json")
+    assert "M\xfcller" not in str(info.value)
+
+
+async def test_an_error_answer_that_is_not_utf8_is_the_statuss_typed_error() -> None:
+    outcome = b'{"resourceType": "OperationOutcome", "issue": [{"diagnostics": "M\xfcller"}]}'
+
+    def not_found(conn: socket.socket, line: str) -> bool:
+        head = b"HTTP/1.1 404 N\xf6t F\xc3\x28und\r\nContent-Length: %d\r\n\r\n" % len(outcome)
+        conn.sendall(head + outcome)
+        return False
+
+    with raw_server(not_found) as server, pytest.raises(NotFoundError) as info:
+        await ask(server, read)
+    assert info.value.outcome is None  # not JSON: the bytes stay on exc.response
+    assert str(info.value) == "HTTP 404 Not Found from GET /fhir/R4/Patient/{id}"
+
+
+async def test_a_retry_after_that_is_not_utf8_is_malformed_and_the_backoff_applies(
+    sleeps: list[float],
+) -> None:
+    def rate_limited(conn: socket.socket, line: str) -> bool:
+        conn.sendall(
+            b"HTTP/1.1 429 Too Many\r\nRetry-After: \xff\xfe5\r\nContent-Length: 0\r\n\r\n"
+        )
+        return False
+
+    with raw_server(sequence(rate_limited, CREATED)) as server:
+        assert await ask(server, create) == {"resourceType": "Patient", "id": "p1"}
+        assert len(server.request_lines) == 2
+    (wait,) = sleeps
+    assert 0.005 <= wait <= 0.01
+
+
+STALE = answer(
+    412,
+    b'{"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "processing"}]}',
+)
+
+
+async def update_v5(client: AsyncMedplumClient) -> Any:
+    return await client.update_resource(
+        {"resourceType": "Patient", "id": "p1", "meta": {"versionId": "5"}, "active": True}
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "what"),
+    [
+        (answer(503, b"<html>Service Unavailable</html>"), "HTTP 503"),
+        (stall_mid_body, "ReadTimeout"),
+    ],
+)
+async def test_a_replayed_update_answered_412_does_not_claim_nothing_was_updated(
+    first: Behaviour, what: str
+) -> None:
+    # The first PUT reached the origin and applied the update (version 5 -> 6); its answer was
+    # lost (a gateway's 503, a timed-out read), so the SDK sent it again with the same If-Match,
+    # and the replay's 412 was reported as "nothing was updated (someone else wrote it)".
+    with raw_server(sequence(first, STALE)) as server:
+        with pytest.raises(PreconditionFailedError) as info:
+            await ask(server, update_v5, timeout=0.3)
+        assert server.request_lines == ["PUT /fhir/R4/Patient/p1 HTTP/1.1"] * 2
+    message = str(info.value)
+    assert "nothing was updated" not in message
+    assert message == (
+        "HTTP 412 Precondition Failed from PUT /fhir/R4/Patient/{id} [error/processing]; "
+        'If-Match W/"5" is not the current version of the resource, but this request was sent '
+        f"again after an earlier attempt ended in {what}: that attempt may have applied it. Read "
+        "the resource to see whether it holds the change before sending it again"
+    )
+
+
+async def test_a_first_update_answered_412_still_says_nothing_was_updated() -> None:
+    with raw_server(STALE) as server, pytest.raises(PreconditionFailedError) as info:
+        await ask(server, update_v5)
+    assert "nothing was updated (someone else wrote it since it was read)" in str(info.value)

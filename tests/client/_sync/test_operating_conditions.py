@@ -10,11 +10,18 @@ Asyncio / anyio cancellation proper is in tests/client/test_async_cancellation.p
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 import pytest
 
-from pymedplum import NetworkError, RateLimitError, RetryPolicy
+from pymedplum import (
+    AuthenticationError,
+    NetworkError,
+    RateLimitError,
+    RetryPolicy,
+    TokenRefreshCooldownError,
+)
 from pymedplum._sync import _synchronization
 from pymedplum.hooks import RequestEvent
 
@@ -67,6 +74,42 @@ def test_a_burst_with_the_token_revoked_midway_refreshes_once_and_loses_nothing(
     replayed = [e for e in calls if len(e.attempts) == 2]
     assert all([a.status_code for a in e.attempts] == [401, 201] for e in replayed)
     assert len(fake.requests) == n + len(replayed)
+
+
+def test_a_401_burst_whose_refresh_times_out_sends_one_refresh_then_recovers(
+    fake: FakeMedplum,
+) -> None:
+    # 20 calls in flight when the server revokes the token, and the token endpoint then times
+    # out: one refresh (its own retries included) is sent, not one per call; the other callers
+    # get the cooldown error at once, and the client works again once the cooldown is over.
+    events: list[RequestEvent] = []
+    client = make_client(
+        fake,
+        failed_refresh_cooldown=0.5,
+        retry=RetryPolicy(max_attempts=2, backoff_base=0.01),
+        on_request_complete=events.append,
+    )
+    assert (client._request("GET", "Patient/1")).status_code == 200  # secret-token-1
+    fake.valid_tokens = {"secret-token-4"}  # the first token is revoked
+    fake.token_answers.extend([httpx.ReadTimeout("timed out"), httpx.ReadTimeout("timed out")])
+    events.clear()
+
+    def call(i: int) -> int:
+        return (client._request("GET", "Patient/1")).status_code
+
+    results = gather_threads(20, call)
+    assert len(fake.token_requests) == 3  # the first token, then one refresh tried twice
+    assert sum(isinstance(r, AuthenticationError) for r in results) == 1
+    assert sum(isinstance(r, TokenRefreshCooldownError) for r in results) == 19
+    assert not any("secret-token" in f"{r} {r!r}" for r in results)
+    (refresh,) = [e for e in events if e.path == "/oauth2/token"]
+    assert [type(a.exception) for a in refresh.attempts] == [httpx.ReadTimeout] * 2
+    calls = [e for e in events if e.path == PATH]
+    assert len(calls) == 20 and all(e.outcome == "error" for e in calls)
+    assert not client._tokens._lock.locked()
+    time.sleep(0.55)  # the cooldown is over: one new token, and every call succeeds again
+    assert gather_threads(20, call) == [200] * 20
+    assert len(fake.token_requests) == 4
 
 
 # --- interruptions at every await point -----------------------------------------------------

@@ -17,7 +17,7 @@ from pymedplum._request_builders.headers import check_headers
 from pymedplum._request_builders.paths import fill_path
 from pymedplum._request_builders.search import search_as_post
 from pymedplum._serialization import decode_exact
-from pymedplum.bundle import FHIRBundle, relocated, response_bundle
+from pymedplum.bundle import FHIRBundle, relocated, response_bundle, too_deep
 from pymedplum.endpoint_types import ModelT
 from pymedplum.exceptions import OperationOutcomeError
 
@@ -302,6 +302,9 @@ class Dispatch(AsyncBaseClient):
             # says which answer it was, and that a write was applied, so that it is not taken
             # for the caller's own invalid input and sent again.
             raise relocated(exc, f" (the server's answer, {self._answer_of(response)})") from None
+        except RecursionError:
+            where = f" (the server's answer, {self._answer_of(response)})"
+            raise relocated(too_deep(as_fhir), where) from None
 
     def _bundle_response(
         self, response: httpx.Response, return_bundle: bool, as_fhir: type[ModelT] | None
