@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -246,3 +247,32 @@ def test_negative_zero_read_from_a_response_for_a_model_keeps_its_sign(
         "value": Decimal("-0.0"),
         "n": [1, -1, 0],
     }
+
+
+# --- data nested past Python's recursion limit -------------------------------------------------
+
+
+def _deep(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [600, 2000])
+@pytest.mark.parametrize("how", ["json", "dict", "init", "assign"])
+def test_an_unknown_element_nested_too_deeply_is_a_validation_error(depth: int, how: str) -> None:
+    # The models walk unknown elements recursively: a bare RecursionError came out of pydantic
+    # (or of the standard library's second read of the text, at 2,000 levels).
+    text = '{"resourceType":"Patient","future":' + "[" * depth + "1" + "]" * depth + "}"
+    with pytest.raises(ValidationError) as info:
+        if how == "json":
+            Patient.model_validate_json(text)
+        elif how == "dict":
+            Patient.model_validate({"resourceType": "Patient", "future": _deep(depth)})
+        elif how == "init":
+            Patient(future=_deep(depth))
+        else:
+            Patient().future = _deep(depth)
+    assert info.value.errors()[0]["type"] == "too_deep"
+    assert info.value.title == "Patient"

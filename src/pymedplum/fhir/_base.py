@@ -58,6 +58,15 @@ class _GCPaused:
             gc.enable()
 
 
+def _too_deep(cls: type[BaseModel]) -> ValidationError:
+    """The ``too_deep`` error for data nested past Python's recursion limit (an unknown element
+    some hundreds of levels deep), which pydantic and the JSON decoder raise as a bare
+    ``RecursionError``. Imported here, when it happens: the client's module defines it."""
+    from pymedplum.bundle import too_deep
+
+    return too_deep(cls)
+
+
 def _validated_extra(cls: type[BaseModel], name: str, value: Any) -> Any:
     """An unknown element assigned, checked as when it is read (a NaN is no JSON: pydantic would
     write it as null), and a tuple made the list it is written as."""
@@ -65,6 +74,8 @@ def _validated_extra(cls: type[BaseModel], name: str, value: Any) -> Any:
         return EXTRA_VALIDATOR.validate_python(value)
     except ValidationError as exc:
         raise name_expected_models(exc, cls, {name: value}, (name,)) from None
+    except RecursionError:
+        raise _too_deep(cls) from None
 
 
 def _share_definitions(schema: core_schema.CoreSchema) -> None:
@@ -503,6 +514,8 @@ class FHIRModel(BaseModel):
                 super().__init__(**data)
             except ValidationError as exc:
                 raise name_expected_models(exc, type(self), data) from None
+            except RecursionError:
+                raise _too_deep(type(self)) from None
 
         # Marked as pydantic's own __init__: otherwise pydantic-core would call this Python
         # function for every nested model it validates (and a subclass's after-validators twice).
@@ -516,6 +529,8 @@ class FHIRModel(BaseModel):
                     return super().model_validate(obj, **kwargs)
                 except ValidationError as exc:
                     raise name_expected_models(exc, cls, obj) from None
+                except RecursionError:
+                    raise _too_deep(cls) from None
 
         @classmethod
         def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
@@ -526,6 +541,8 @@ class FHIRModel(BaseModel):
             with _GCPaused():
                 try:
                     data = read_json(json_data)
+                except RecursionError:  # read again by the standard library (see read_json)
+                    raise _too_deep(cls) from None
                 except ValueError as exc:
                     # pydantic's own error for bad JSON text (json_invalid), raised here: pydantic's
                     # parser would accept NaN and Infinity, which are not JSON.
@@ -546,6 +563,8 @@ class FHIRModel(BaseModel):
                     return super().model_validate(data, **kwargs)
                 except ValidationError as exc:
                     raise name_expected_models(exc, cls, data) from None
+                except RecursionError:
+                    raise _too_deep(cls) from None
 
         def model_dump_json(self, **kwargs: Any) -> str:
             """FHIR JSON text; decimals are written as the exact number text they hold."""
