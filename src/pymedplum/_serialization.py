@@ -595,9 +595,9 @@ def decode_exact(content: bytes | str) -> Any:
     (``_async/_base_client.py``).
     """
     if not holds_negative_zero(content):
-        return json.loads(content, parse_float=exact_decimal, parse_constant=_not_json)
+        return json.loads(content, parse_float=exact_decimal, parse_constant=not_json)
     return json.loads(
-        content, parse_float=exact_decimal, parse_int=keep_negative_zero, parse_constant=_not_json
+        content, parse_float=exact_decimal, parse_int=keep_negative_zero, parse_constant=not_json
     )
 
 
@@ -623,7 +623,8 @@ def exact_decimal(text: str) -> Decimal:
     return Decimal(text)
 
 
-def _not_json(constant: str) -> Any:
+def not_json(constant: str) -> Any:
+    """``parse_constant`` of ``json.loads`` that refuses ``NaN`` and ``Infinity``."""
     raise ValueError(f"{constant} is not a JSON value")
 
 
@@ -640,7 +641,7 @@ def decode_json(content: bytes, *, allow_inf_nan: bool = False) -> Any:
         # an emoji: one such resource made every search page holding it unreadable. The
         # standard library reads it (the rare slow path).
         try:
-            return json.loads(content, parse_constant=None if allow_inf_nan else _not_json)
+            return json.loads(content, parse_constant=None if allow_inf_nan else not_json)
         except ValueError:
             raise exc from None
 

@@ -33,6 +33,7 @@ from pymedplum._serialization import (
     exact_decimal,
     holds_negative_zero,
     keep_negative_zero,
+    not_json,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def _read_again(data: bytes) -> Any:
         data,
         parse_float=exact_decimal,
         parse_int=keep_negative_zero,
-        parse_constant=_not_json,
+        parse_constant=not_json,
         object_pairs_hook=_no_duplicate_keys,
     )
 
@@ -111,10 +112,6 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise ValueError(f'Detected duplicate key "{key}"')
             seen.add(key)
     return obj
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a JSON value")  # NaN, Infinity (jiter refused them)
 
 
 # Pieces of unmark_numbers held before they are written out: 2048 memoryviews (~0.4 MB) were
