@@ -55,6 +55,11 @@ _MARKED = b'"\\u0000' + _MARK_TAG.encode()
 RAW_NUMBERS: ContextVar[list[bool] | None] = ContextVar("pymedplum_raw_numbers", default=None)
 
 
+# How jiter's refusal of a key given twice starts; the standard library's second read says the
+# same, so that read_json tells that refusal from the errors a second read may clear.
+_DUPLICATE_KEY = "Detected duplicate key"
+
+
 def read_json(data: str | bytes | bytearray) -> Any:
     """JSON text as Python data, every non-integral number a ``LosslessFloat`` (its text).
 
@@ -72,7 +77,7 @@ def read_json(data: str | bytes | bytearray) -> Any:
             data, float_mode="lossless-float", allow_inf_nan=False, catch_duplicate_keys=True
         )
     except ValueError as exc:
-        if str(exc).startswith("Detected duplicate key"):
+        if str(exc).startswith(_DUPLICATE_KEY):
             raise
         # jiter refuses a lone UTF-16 surrogate escape ("\ud83d", which a JavaScript server
         # writes for a string cut inside an emoji) that JSON's grammar allows: read by the
@@ -80,7 +85,7 @@ def read_json(data: str | bytes | bytearray) -> Any:
         try:
             return _read_again(data)
         except ValueError as again:
-            duplicate = str(again).startswith("Detected duplicate key")
+            duplicate = str(again).startswith(_DUPLICATE_KEY)
             raise (again if duplicate else exc) from None
     if holds_negative_zero(data):
         # jiter reads the integer literal -0 (valid JSON, and a valid FHIR decimal and integer)
@@ -109,7 +114,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise ValueError(f'Detected duplicate key "{key}"')
+                raise ValueError(f'{_DUPLICATE_KEY} "{key}"')
             seen.add(key)
     return obj
 
