@@ -178,13 +178,17 @@ def holds_negative_zero(content: bytes | str) -> bool:
     (+50 % on the benchmark Bundle, whose narratives hold a few); a string whose "-0 " follows
     one of those three is rare, and costs only the second read."""
     if isinstance(content, str):
-        return _value_follows(content, _NEGATIVE_ZERO_TEXT.finditer(content), (":", "[", ",", ""))
-    return _value_follows(content, _NEGATIVE_ZERO.finditer(content), (b":", b"[", b",", b""))
+        return _any_at_value_start(
+            content, _NEGATIVE_ZERO_TEXT.finditer(content), (":", "[", ",", "")
+        )
+    return _any_at_value_start(content, _NEGATIVE_ZERO.finditer(content), (b":", b"[", b",", b""))
 
 
-def _value_follows(
+def _any_at_value_start(
     content: AnyStr, matches: Iterator[re.Match[AnyStr]], value_start: tuple[AnyStr, ...]
 ) -> bool:
+    """Whether one of ``matches`` follows one of ``value_start`` (whitespace between; the
+    empty one stands for the text's start)."""
     for match in matches:
         # A bounded look back (64 characters all blank: taken as a value, read again).
         before = content[max(0, match.start() - 64) : match.start()].rstrip()
