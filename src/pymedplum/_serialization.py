@@ -178,13 +178,17 @@ def holds_negative_zero(content: bytes | str) -> bool:
     (+50 % on the benchmark Bundle, whose narratives hold a few); a string whose "-0 " follows
     one of those three is rare, and costs only the second read."""
     if isinstance(content, str):
-        return _value_follows(content, _NEGATIVE_ZERO_TEXT.finditer(content), (":", "[", ",", ""))
-    return _value_follows(content, _NEGATIVE_ZERO.finditer(content), (b":", b"[", b",", b""))
+        return _any_at_value_start(
+            content, _NEGATIVE_ZERO_TEXT.finditer(content), (":", "[", ",", "")
+        )
+    return _any_at_value_start(content, _NEGATIVE_ZERO.finditer(content), (b":", b"[", b",", b""))
 
 
-def _value_follows(
+def _any_at_value_start(
     content: AnyStr, matches: Iterator[re.Match[AnyStr]], value_start: tuple[AnyStr, ...]
 ) -> bool:
+    """Whether one of ``matches`` follows one of ``value_start`` (whitespace between; the
+    empty one stands for the text's start)."""
     for match in matches:
         # A bounded look back (64 characters all blank: taken as a value, read again).
         before = content[max(0, match.start() - 64) : match.start()].rstrip()
@@ -596,12 +600,12 @@ def decode_exact(content: bytes | str) -> Any:
     """
     try:
         if not holds_negative_zero(content):
-            return json.loads(content, parse_float=exact_decimal, parse_constant=_not_json)
+            return json.loads(content, parse_float=exact_decimal, parse_constant=not_json)
         return json.loads(
             content,
             parse_float=exact_decimal,
             parse_int=keep_negative_zero,
-            parse_constant=_not_json,
+            parse_constant=not_json,
         )
     except RecursionError:
         raise ValueError(_TOO_DEEP) from None
@@ -633,7 +637,8 @@ def exact_decimal(text: str) -> Decimal:
 _TOO_DEEP = "JSON nested too deeply to be read"
 
 
-def _not_json(constant: str) -> Any:
+def not_json(constant: str) -> Any:
+    """``parse_constant`` of ``json.loads`` that refuses ``NaN`` and ``Infinity``."""
     raise ValueError(f"{constant} is not a JSON value")
 
 
@@ -650,7 +655,7 @@ def decode_json(content: bytes, *, allow_inf_nan: bool = False) -> Any:
         # an emoji: one such resource made every search page holding it unreadable. The
         # standard library reads it (the rare slow path).
         try:
-            return json.loads(content, parse_constant=None if allow_inf_nan else _not_json)
+            return json.loads(content, parse_constant=None if allow_inf_nan else not_json)
         except (ValueError, RecursionError):
             # RecursionError: nested past Python's recursion limit (jiter stops at 200
             # levels with a ValueError, which says where); a server's answer, not a bug here.

@@ -457,6 +457,24 @@ def issue_codes(outcome: Mapping[str, Any]) -> list[dict[str, str | None]]:
     return result
 
 
+def issue_texts(outcome: Mapping[str, Any] | None) -> list[str]:
+    """The free text of every issue of an OperationOutcome (``diagnostics``, ``details.text``),
+    for recognising a known answer; never for a message or a log (it may echo PHI)."""
+    issues = outcome.get("issue") if outcome is not None else None
+    texts: list[str] = []
+    if isinstance(issues, list):
+        for issue in issues:
+            if isinstance(issue, Mapping):
+                details = issue.get("details")
+                for text in (
+                    issue.get("diagnostics"),
+                    details.get("text") if isinstance(details, Mapping) else None,
+                ):
+                    if isinstance(text, str):
+                        texts.append(text)
+    return texts
+
+
 def _describe(
     status_code: int | None,
     method: str | None,
@@ -495,20 +513,7 @@ _EXPLANATION_HINT = "; the server's explanation is in exc.outcome (not shown: it
 
 def _has_explanation(outcome: Mapping[str, Any] | None) -> bool:
     """Whether an issue carries ``diagnostics`` or ``details.text`` (free text)."""
-    issues = outcome.get("issue") if outcome is not None else None
-    if not isinstance(issues, list):
-        return False
-    for issue in issues:
-        if not isinstance(issue, Mapping):
-            continue
-        details = issue.get("details")
-        texts = (
-            issue.get("diagnostics"),
-            details.get("text") if isinstance(details, Mapping) else None,
-        )
-        if any(isinstance(t, str) and t.strip() for t in texts):
-            return True
-    return False
+    return any(text.strip() for text in issue_texts(outcome))
 
 
 def _is_validation_outcome(outcome: Mapping[str, Any] | None) -> bool:

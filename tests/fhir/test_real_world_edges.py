@@ -11,16 +11,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from codegen.roundtrip import as_text_numbers
 from pymedplum import to_fhir_json
-from pymedplum.fhir import Bundle, Observation, Parameters, Patient, Resource
-
-
-def roundtrip(model_cls: type[Resource], data: str) -> str:
-    out = model_cls.model_validate_json(data).model_dump_json(by_alias=True, exclude_none=True)
-    assert as_text_numbers(out) == as_text_numbers(data)
-    return out
-
+from pymedplum.fhir import Bundle, Observation, Parameters, Patient
+from tests.fhir.test_models import roundtrip
 
 PATIENT = '{"resourceType":"Patient",%s}'
 OBSERVATION = '{"resourceType":"Observation","status":"final","code":{"text":"x"},%s}'

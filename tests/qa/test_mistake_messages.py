@@ -130,6 +130,14 @@ async def test_a_model_class_where_a_name_or_a_resource_is_wanted(
     assert qa.requests == []
 
 
+async def test_another_class_as_a_resource_type_is_named_as_that_class(qa: QA) -> None:
+    # Not a model: no type name to suggest, but not "got type" (its metaclass) either.
+    with pytest.raises(TypeError) as info:
+        await qa.call(qa.client(), "read_resource", dict, "1")
+    assert str(info.value) == "resource_type must be a str, got the dict class"
+    assert qa.requests == []
+
+
 BUNDLE = {"resourceType": "Bundle", "type": "searchset", "entry": []}
 
 

@@ -48,6 +48,7 @@ from pymedplum.exceptions import (
     detach_error_requests,
     drop_request_credentials,
     error_for_status,
+    issue_texts,
 )
 from pymedplum.hooks import (
     AsyncOnRequestCompleteHook,
@@ -1296,11 +1297,7 @@ def _is_too_large(body: Any) -> bool:
     ``badRequest('File too large')`` OperationOutcome of its errorHandler (a fixed text)."""
     if not isinstance(body, Mapping) or body.get("resourceType") != "OperationOutcome":
         return False
-    issues = body.get("issue")
-    if not isinstance(issues, list) or not issues or not isinstance(issues[0], Mapping):
-        return False
-    details = issues[0].get("details")
-    return isinstance(details, Mapping) and details.get("text") == "File too large"
+    return "File too large" in issue_texts(body)
 
 
 def _timeout(value: object) -> httpx.Timeout:

@@ -1,6 +1,7 @@
 """Scalar argument checks shared by every method: non-empty strs, finite seconds, bools and
 flags, non-negative ints, lists of strs, ISO dates. Each returns the value (normalized) or
-raises TypeError / ValueError naming the argument.
+raises TypeError / ValueError naming the argument; :func:`describe_type` says what a value of
+the wrong type is, for the other modules' messages too.
 """
 
 from __future__ import annotations

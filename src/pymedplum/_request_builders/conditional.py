@@ -20,6 +20,7 @@ from pymedplum._request_builders.paths import is_absolute_url
 from pymedplum._security import Origin, check_same_origin
 from pymedplum._serialization import wire_dict
 from pymedplum._warnings import warn_caller
+from pymedplum.exceptions import issue_texts
 
 logger = logging.getLogger("pymedplum.client")
 
@@ -90,24 +91,12 @@ def failed_version_test(outcome: Mapping[str, Any] | None, version: str) -> bool
     """Whether a 400 OperationOutcome reports the failure of :func:`version_test_operation`:
     Medplum's JSON Patch (rfc6902) answers ``Test failed: <actual> != <expected>``, one line per
     failed operation, in ``details.text`` (or ``diagnostics``)."""
-    if outcome is None:
-        return False
     suffix = f" != {version}"
-    for issue in outcome.get("issue") or []:
-        if not isinstance(issue, Mapping):
-            continue
-        details = issue.get("details")
-        texts = [
-            issue.get("diagnostics"),
-            details.get("text") if isinstance(details, Mapping) else None,
-        ]
-        for text in texts:
-            if isinstance(text, str) and any(
-                line.startswith("Test failed: ") and line.endswith(suffix)
-                for line in text.splitlines()
-            ):
-                return True
-    return False
+    return any(
+        line.startswith("Test failed: ") and line.endswith(suffix)
+        for text in issue_texts(outcome)
+        for line in text.splitlines()
+    )
 
 
 def normalize_if_none_exist(value: object, expected: Origin) -> str:

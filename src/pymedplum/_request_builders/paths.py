@@ -28,12 +28,12 @@ def check_resource_type(arg: str, value: object) -> str:
 
     Like :func:`check_id`, it keeps a path segment free of "/", "?", "#" and "..", so an
     argument cannot walk to another endpoint."""
-    if isinstance(value, type) and issubclass(value, BaseModel):
-        # read_resource(Patient, ...) with the model class: its type name is wanted.
-        name = model_resource_type(value) or value.__name__
-        raise TypeError(f"{arg} must be a str, got the {value.__name__} class: pass {name!r}")
     if not isinstance(value, str):
-        raise TypeError(f"{arg} must be a str, got {type(value).__name__}")
+        got = describe_type(value)
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            # read_resource(Patient, ...) with the model class: its type name is wanted.
+            got += f": pass {model_resource_type(value) or value.__name__!r}"
+        raise TypeError(f"{arg} must be a str, got {got}")
     if not is_resource_type(value):
         raise ValueError(f"{arg} must be {RESOURCE_TYPE_RULE} such as 'Patient', got {value!r}")
     return value

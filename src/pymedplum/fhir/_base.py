@@ -251,18 +251,17 @@ class FHIRModel(BaseModel):
                 and name not in cls.__private_attributes__
                 and not hasattr(cls, name)
             ):
-                # An undeclared private name: pydantic keeps it as a plain attribute, outside the
-                # model's data. Here __dict__ is the data (it would be written as an unknown element
-                # and sent to the server), so it goes beside the declared private attributes.
+                # An undeclared private name: pydantic keeps it as a plain attribute, outside
+                # the model's data. Here __dict__ is the data (it would be written as an unknown
+                # element and sent to the server), so it goes beside the declared private ones.
                 private = self.__pydantic_private__
                 if private is None:
                     object.__setattr__(self, "__pydantic_private__", {name: value})
                 else:
                     private[name] = value
             elif name.startswith("_") or hasattr(cls, name) or _frozen(cls, name):
-                self._pydantic_setattr(
-                    name, value
-                )  # pydantic's own (a private name, or it refuses)
+                # pydantic's own (a private name, or it refuses)
+                self._pydantic_setattr(name, value)
             elif cls.model_config.get("extra") != "allow":
                 # pydantic's own refusal, which it would reach only after trying to validate the
                 # assignment (a TypeError for the typed-dict storage).
@@ -376,8 +375,8 @@ class FHIRModel(BaseModel):
                     and field.is_required()
                     and cls.model_config.get("validate_assignment")
                 ):
-                    # A required element (1..1) cannot be absent: the model would write JSON that
-                    # reading refuses, and read None for a type that says it is never None.
+                    # A required element (1..1) cannot be absent: the model would write JSON
+                    # that reading refuses, and read None for a type that says it is never None.
                     raise ValidationError.from_exception_data(
                         cls.__name__,
                         [{"type": "missing", "loc": (name,), "input": None}],

@@ -1,5 +1,6 @@
 # Hand-written (not generated): per-class lookups of the generated FHIR models.
-"""What assigning to a model of :mod:`pymedplum.fhir` looks up per class, computed on first use.
+"""What assigning to (and validating) a model of :mod:`pymedplum.fhir` looks up per class,
+computed on first use.
 
 * :func:`python_names` — the Python name of each field whose FHIR JSON name differs.
 * :func:`null_pair_of` — the repeating primitive and ``_x`` list a field belongs to.
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 
 class _ClassCache:
-    """What assignment looks up per model class, computed on first use."""
+    """What assignment (and, for ``shadowed_names``, validation) looks up per model class,
+    computed on first use."""
 
     __slots__ = ("element_validators", "null_pair_of", "python_names", "shadowed_names")
 

@@ -33,6 +33,7 @@ from pymedplum._serialization import (
     exact_decimal,
     holds_negative_zero,
     keep_negative_zero,
+    not_json,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +55,11 @@ _MARKED = b'"\\u0000' + _MARK_TAG.encode()
 RAW_NUMBERS: ContextVar[list[bool] | None] = ContextVar("pymedplum_raw_numbers", default=None)
 
 
+# How jiter's refusal of a key given twice starts; the standard library's second read says the
+# same, so that read_json tells that refusal from the errors a second read may clear.
+_DUPLICATE_KEY = "Detected duplicate key"
+
+
 def read_json(data: str | bytes | bytearray) -> Any:
     """JSON text as Python data, every non-integral number a ``LosslessFloat`` (its text).
 
@@ -71,7 +77,7 @@ def read_json(data: str | bytes | bytearray) -> Any:
             data, float_mode="lossless-float", allow_inf_nan=False, catch_duplicate_keys=True
         )
     except ValueError as exc:
-        if str(exc).startswith("Detected duplicate key"):
+        if str(exc).startswith(_DUPLICATE_KEY):
             raise
         # jiter refuses a lone UTF-16 surrogate escape ("\ud83d", which a JavaScript server
         # writes for a string cut inside an emoji) that JSON's grammar allows: read by the
@@ -79,7 +85,7 @@ def read_json(data: str | bytes | bytearray) -> Any:
         try:
             return _read_again(data)
         except ValueError as again:
-            duplicate = str(again).startswith("Detected duplicate key")
+            duplicate = str(again).startswith(_DUPLICATE_KEY)
             raise (again if duplicate else exc) from None
     if holds_negative_zero(data):
         # jiter reads the integer literal -0 (valid JSON, and a valid FHIR decimal and integer)
@@ -97,7 +103,7 @@ def _read_again(data: bytes) -> Any:
         data,
         parse_float=exact_decimal,
         parse_int=keep_negative_zero,
-        parse_constant=_not_json,
+        parse_constant=not_json,
         object_pairs_hook=_no_duplicate_keys,
     )
 
@@ -108,13 +114,9 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise ValueError(f'Detected duplicate key "{key}"')
+                raise ValueError(f'{_DUPLICATE_KEY} "{key}"')
             seen.add(key)
     return obj
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a JSON value")  # NaN, Infinity (jiter refused them)
 
 
 # Pieces of unmark_numbers held before they are written out: 2048 memoryviews (~0.4 MB) were

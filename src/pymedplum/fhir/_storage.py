@@ -5,7 +5,7 @@
 instance's ``__dict__`` holds the elements present (unknown ones too) rather than every declared
 field, and :class:`SharedFieldsSet` serves as the fields set of all the instances of a class.
 :func:`_model_parts` hands the validated dict to pydantic-core, checking the choice and null
-entry rules on the way.
+entry rules and the names of unknown elements on the way.
 
 Not generated: it works on the schema pydantic builds from the generated declarations, the same
 way for every model (a user's subclass included).
