@@ -162,6 +162,28 @@ async def test_unknown_search_parameter_is_bad_request(api: Api) -> None:
     assert bad.value.status_code == 400
 
 
+@pytest.mark.parametrize("method", ["search_resources", "search_one", "search_with_options"])
+async def test_a_misspelt_resource_type_is_bad_request_naming_the_type(
+    api: Api, method: str
+) -> None:
+    # Medplum checks the type before searching (search.ts validateSearchResourceType): 400
+    # 'Unknown resource type', which the SDK's message completes with the likely type.
+    with pytest.raises(BadRequestError) as bad:
+        await api.call(method, "Patinet", {"name": "x"})
+    assert bad.value.status_code == 400
+    assert "'Patinet' is not a FHIR R4 or Medplum resource type (did you mean 'Patient'?)" in str(
+        bad.value
+    )
+
+
+async def test_binary_is_not_searchable(api: Api) -> None:
+    with pytest.raises(BadRequestError) as bad:
+        await api.call("search_resources", "Binary", {})
+    outcome = bad.value.outcome
+    assert outcome is not None
+    assert outcome["issue"][0]["details"]["text"] == "Cannot search on Binary resource type"
+
+
 # --- search_one -----------------------------------------------------------------------------------
 
 

