@@ -444,6 +444,7 @@ async def test_update_of_an_id_never_created_is_not_found(api: Api) -> None:
     with pytest.raises(NotFoundError) as missing:
         await api.call("update_resource", {"resourceType": "Patient", "id": new_id, "active": True})
     assert missing.value.status_code == 404 and not isinstance(missing.value, GoneError)
+    assert "; Medplum does not create a resource on update" in str(missing.value)  # SDK hint
     with pytest.raises(NotFoundError):
         await api.call("read_resource", "Patient", new_id)
     with pytest.raises(BadRequestError) as invalid:
@@ -451,6 +452,7 @@ async def test_update_of_an_id_never_created_is_not_found(api: Api) -> None:
     assert invalid.value.status_code == 400
     assert invalid.value.outcome is not None
     assert invalid.value.outcome["issue"][0]["details"]["text"] == "Invalid id"
+    assert "; the id is not a UUID: Medplum writes UUID ids only" in str(invalid.value)
 
 
 async def test_ids_that_are_not_uuids_are_not_found_and_unknown_types_are_bad_requests(
@@ -471,6 +473,8 @@ async def test_ids_that_are_not_uuids_are_not_found_and_unknown_types_are_bad_re
         with pytest.raises(NotFoundError) as missing:
             await api.call(method, *args)
         assert missing.value.status_code == 404, method
+        if method != "vread_resource":  # the hint is about the id, not the version id
+            assert "the id is not a UUID" in str(missing.value), method  # the SDK's hint
     for method in ("read_resource", "delete_resource"):
         with pytest.raises(BadRequestError) as bad:
             await api.call(method, "Patinet", created["id"])
@@ -516,10 +520,10 @@ async def test_a_deleted_resource_keeps_its_versions_and_can_be_written_again(ap
     )
     assert page["total"] == 3
     assert [e["resource"]["meta"]["versionId"] for e in page["entry"]] == [v2]
-    # An update of the deleted id writes a new version (checkExistingResource allows 'gone').
-    restored = await api.call(
-        "update_resource", {"resourceType": "Patient", "id": pid, "active": True}
-    )
+    # An update of the deleted id writes a new version (checkExistingResource allows 'gone'),
+    # whatever version its If-Match names (there is no current version to compare with).
+    restored = await api.call("update_resource", {**created, "active": True})  # If-Match: v1
+    assert api.server.last_headers("/fhir/R4/Patient")["if-match"] == f'W/"{v1}"'
     assert restored["id"] == pid and restored["meta"]["versionId"] not in (v1, v2)
     assert (await api.call("read_resource", "Patient", pid))["active"] is True
 

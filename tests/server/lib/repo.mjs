@@ -278,6 +278,9 @@ export class HarnessRepository extends MemoryRepository {
       if (!this.deleted.has(`${resource.resourceType}/${resource.id}`)) {
         throw new OperationOutcomeError(notFound);
       }
+      // If-Match is checked against an existing version only (repo.ts:772-781): writing a deleted
+      // resource again succeeds whatever version it names (the memory repository answered 404).
+      return super.updateResource(resource, { ...options, ifMatch: undefined });
     }
     // Like the real server, an update that changes nothing keeps the current version.
     if (existing && !options?.ifMatch && sameContent(existing, resource)) {
