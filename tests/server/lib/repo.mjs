@@ -268,6 +268,9 @@ export class HarnessRepository extends MemoryRepository {
     if (!isUUID(resource.id)) {
       throw new OperationOutcomeError(badRequest('Invalid id'));
     }
+    // ...and the writer's policy must allow updates of the type before anything is read
+    // (supportsInteraction, repo.ts:748): a read-only member gets 403, even for an unknown id.
+    checkAccess('update', resource.resourceType);
     const existing = this.resources.get(resource.resourceType)?.get(resource.id ?? '');
     if (!existing && !this.seeding) {
       // Repository.checkExistingResource (repo.ts:1121-1140): the type is checked, a deleted
