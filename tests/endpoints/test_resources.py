@@ -13,9 +13,11 @@ from pydantic import ValidationError
 from pymedplum.exceptions import (
     BadRequestError,
     MedplumError,
+    NotFoundError,
     PreconditionFailedError,
     UnsafeRedirectError,
 )
+from pymedplum.exceptions import ValidationError as FhirValidationError
 from pymedplum.fhir import Meta as FhirMeta
 from pymedplum.fhir import Patient as FhirPatient
 
@@ -840,3 +842,43 @@ async def test_a_search_too_long_even_for_post_search_says_so(make: Any) -> None
     message = str(caught.value)
     assert "limit for form bodies (Medplum: 100 KB)" in message
     assert "maxJsonSize" not in message
+
+
+# --- hints for Medplum 5.0.10's answers on ids ------------------------------------------------
+
+MISSING_ID = "3f2c1e9a-6b7d-4c8e-9f01-23456789abcd"
+
+
+async def test_a_404_for_an_id_that_is_not_a_uuid_says_medplum_ids_are_uuids(make: Any) -> None:
+    # Medplum 5.0.10 answers 404 for any id that is not a UUID (Repository.readResourceImpl).
+    h = make(lambda request: json_response(404, outcome("not-found")))
+    with pytest.raises(NotFoundError) as info:
+        await h.call("read_resource", "Patient", "mrn-12345")
+    assert str(info.value).endswith(
+        "; the id is not a UUID, and every Medplum id is one (404 for any other)"
+    )
+    assert "mrn-12345" not in str(info.value)
+    with pytest.raises(NotFoundError) as deleting:
+        await h.call("delete_resource", "Patient", "mrn-12345")
+    assert "not a UUID" in str(deleting.value)
+    with pytest.raises(NotFoundError) as plain:
+        await h.call("read_resource", "Patient", MISSING_ID)
+    assert "UUID" not in str(plain.value)
+
+
+async def test_an_update_answered_404_says_medplum_does_not_create_on_update(make: Any) -> None:
+    # Medplum 5.0.10: PUT of an id never created is 404 (Repository.checkExistingResource), and
+    # of an id that is not a UUID 400 'Invalid id' (checkResourcePermissions).
+    h = make(
+        lambda request: (
+            json_response(404, outcome("not-found"))
+            if request.url.path.endswith(MISSING_ID)
+            else json_response(400, outcome("invalid"))
+        )
+    )
+    with pytest.raises(NotFoundError) as missing:
+        await h.call("update_resource", {"resourceType": "Patient", "id": MISSING_ID})
+    assert "; Medplum does not create a resource on update" in str(missing.value)
+    with pytest.raises(FhirValidationError) as invalid:
+        await h.call("update_resource", {"resourceType": "Patient", "id": "my-id"})
+    assert "; the id is not a UUID: Medplum writes UUID ids only" in str(invalid.value)

@@ -229,7 +229,15 @@ async def test_account_helpers_and_medplum_properties_on_read_back(api: Api) -> 
     assert model.medplum_author == f"ClientApplication/{api.server.client_id}"
     project = stored["meta"]["project"]
     assert project and model.medplum_project == project
-    assert model.medplum_compartment is None  # the local server does not compute compartments
+    # Medplum computes meta.compartment on every write (Repository.getCompartments): the
+    # project, the accounts and the patient itself.
+    assert model.medplum_compartment is not None
+    assert [c.reference for c in model.medplum_compartment] == [
+        f"Project/{project}",
+        org_a,
+        org_b,
+        f"Patient/{created['id']}",
+    ]
     assert get_resource_accounts(model) == [org_a, org_b]
 
 

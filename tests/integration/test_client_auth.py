@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -235,6 +236,10 @@ async def test_on_behalf_of_acts_as_the_member(make_api: Callable[..., Api]) -> 
         assert (await api.call("read_resource", "Patient", created["id"]))["id"] == created["id"]
         with pytest.raises(AuthorizationError) as denied:
             await api.call("create_resource", {"resourceType": "Patient"})
+        # The policy is checked before the id is looked up (Repository.checkResourcePermissions,
+        # repo.ts:748 at v5.0.10): an update of an id never created is 403 too, not 404.
+        with pytest.raises(AuthorizationError):
+            await api.call("update_resource", {"resourceType": "Patient", "id": str(uuid.uuid4())})
     assert denied.value.status_code == 403
     # As tryAddOnBehalfOf (packages/server/src/oauth/utils.ts): an unknown ProjectMembership/<id>
     # is read and answers 404; a profile reference no membership has answers 403.

@@ -4,6 +4,7 @@ dicts, vread, patch, delete (410 / 404), If-Match rules and conditional create."
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import pytest
@@ -112,9 +113,11 @@ async def test_delete_then_read_is_gone_and_unknown_is_not_found(api: Api) -> No
         await api.call("read_resource", "Patient", created["id"])
     assert gone.value.status_code == 410
     assert isinstance(gone.value, NotFoundError)  # one except clause covers both
-    # A second delete of the same resource is 410 on Medplum as well.
+    # A second delete of the same resource succeeds on Medplum 5.0.10 (Repository.deleteResource
+    # returns quietly for a deleted resource), and the resource stays gone.
+    assert await api.call("delete_resource", "Patient", created["id"]) is None
     with pytest.raises(GoneError):
-        await api.call("delete_resource", "Patient", created["id"])
+        await api.call("read_resource", "Patient", created["id"])
     with pytest.raises(NotFoundError) as missing:
         await api.call("read_resource", "Patient", unique("missing-"))
     assert missing.value.status_code == 404
@@ -426,3 +429,147 @@ async def test_a_conditional_update_ignores_if_match_as_medplum_does(api: Api) -
         headers={"If-Match": f'W/"{created["meta"]["versionId"]}"'},  # stale: version 1
     )
     assert updated["id"] == created["id"] and updated["active"] is False
+
+
+# --- Medplum 5.0.10's Repository on ids, deletes, history and meta -------------------------------
+# (packages/server/src/fhir/repo.ts at v5.0.10; the memory repository the local server is built on
+# answered each of these differently before tests/server/lib/repo.mjs aligned it.)
+
+
+async def test_update_of_an_id_never_created_is_not_found(api: Api) -> None:
+    # PUT does not create: Repository.checkExistingResource answers 404 for an unknown id unless
+    # the writer is a super admin (canSetId, repo.ts:1121-1134); the id must be a UUID (400
+    # 'Invalid id', checkResourcePermissions, repo.ts:730-737).
+    new_id = str(uuid.uuid4())
+    with pytest.raises(NotFoundError) as missing:
+        await api.call("update_resource", {"resourceType": "Patient", "id": new_id, "active": True})
+    assert missing.value.status_code == 404 and not isinstance(missing.value, GoneError)
+    assert "; Medplum does not create a resource on update" in str(missing.value)  # SDK hint
+    with pytest.raises(NotFoundError):
+        await api.call("read_resource", "Patient", new_id)
+    with pytest.raises(BadRequestError) as invalid:
+        await api.call("update_resource", {"resourceType": "Patient", "id": "my-own-id"})
+    assert invalid.value.status_code == 400
+    assert invalid.value.outcome is not None
+    assert invalid.value.outcome["issue"][0]["details"]["text"] == "Invalid id"
+    assert "; the id is not a UUID: Medplum writes UUID ids only" in str(invalid.value)
+
+
+async def test_ids_that_are_not_uuids_are_not_found_and_unknown_types_are_bad_requests(
+    api: Api,
+) -> None:
+    # Repository.readResourceImpl (repo.ts:427-431): a non-UUID id is 404 first, then an unknown
+    # type with a UUID id is 400 'Unknown resource type'; delete reads the same way.
+    created = await api.call("create_resource", _patient(unique("U")))
+    for method, args in [
+        ("read_resource", ("Patient", "not-a-uuid")),
+        ("delete_resource", ("Patient", "not-a-uuid")),
+        ("vread_resource", ("Patient", created["id"], "not-a-uuid")),
+        (
+            "patch_resource",
+            ("Patient", "not-a-uuid", [{"op": "add", "path": "/active", "value": True}]),
+        ),
+    ]:
+        with pytest.raises(NotFoundError) as missing:
+            await api.call(method, *args)
+        assert missing.value.status_code == 404, method
+        if method != "vread_resource":  # the hint is about the id, not the version id
+            assert "the id is not a UUID" in str(missing.value), method  # the SDK's hint
+    for method in ("read_resource", "delete_resource"):
+        with pytest.raises(BadRequestError) as bad:
+            await api.call(method, "Patinet", created["id"])
+        assert bad.value.status_code == 400
+        assert "did you mean 'Patient'?" in str(bad.value)  # the SDK's hint, on the real answer
+    assert (await api.call("read_resource", "Patient", created["id"]))["id"] == created["id"]
+
+
+async def test_patch_of_a_missing_or_deleted_resource(api: Api) -> None:
+    # Repository.patchResource reads first (repo.ts:1340): 404 for an unknown id, 410 for a
+    # deleted one (the memory repository answered 400 'Value required at path').
+    operations = [{"op": "replace", "path": "/active", "value": True}]
+    with pytest.raises(NotFoundError) as missing:
+        await api.call("patch_resource", "Patient", str(uuid.uuid4()), operations)
+    assert missing.value.status_code == 404 and not isinstance(missing.value, GoneError)
+    created = await api.call("create_resource", _patient(unique("PD"), active=False))
+    await api.call("delete_resource", "Patient", created["id"])
+    with pytest.raises(GoneError):
+        await api.call("patch_resource", "Patient", created["id"], operations)
+
+
+async def test_a_deleted_resource_keeps_its_versions_and_can_be_written_again(api: Api) -> None:
+    created = await api.call("create_resource", _patient(unique("H"), active=True))
+    pid, v1 = created["id"], created["meta"]["versionId"]
+    v2 = (await api.call("update_resource", {**created, "active": False}))["meta"]["versionId"]
+    await api.call("delete_resource", "Patient", pid)
+    # readVersion tolerates a deleted resource (repo.ts:674-682): old versions stay readable.
+    old = await api.call("vread_resource", "Patient", pid, v1, as_fhir=Patient)
+    assert isinstance(old, Patient) and old.active is True
+    # readHistory too (repo.ts:567-660): newest first, the deletion an entry without resource
+    # answering 410, `total`, and `_count` / `_offset` paging.
+    history = await api.call("get", f"fhir/R4/Patient/{pid}/_history")
+    assert history["type"] == "history" and history["total"] == 3
+    entries = history["entry"]
+    assert [e["response"]["status"] for e in entries] == ["410", "200", "200"]
+    assert "resource" not in entries[0]
+    assert entries[0]["response"]["outcome"]["issue"][0]["code"] == "deleted"
+    assert [e["resource"]["meta"]["versionId"] for e in entries[1:]] == [v2, v1]
+    assert entries[1]["request"]["url"] == f"Patient/{pid}/_history/{v2}"
+    assert all(e["fullUrl"].endswith(f"/fhir/R4/Patient/{pid}") for e in entries)
+    page = await api.call(
+        "get", f"fhir/R4/Patient/{pid}/_history", params={"_count": "1", "_offset": "1"}
+    )
+    assert page["total"] == 3
+    assert [e["resource"]["meta"]["versionId"] for e in page["entry"]] == [v2]
+    # An update of the deleted id writes a new version (checkExistingResource allows 'gone'),
+    # whatever version its If-Match names (there is no current version to compare with).
+    restored = await api.call("update_resource", {**created, "active": True})  # If-Match: v1
+    assert api.server.last_headers("/fhir/R4/Patient")["if-match"] == f'W/"{v1}"'
+    assert restored["id"] == pid and restored["meta"]["versionId"] not in (v1, v2)
+    assert (await api.call("read_resource", "Patient", pid))["active"] is True
+
+
+async def test_meta_project_author_and_compartment_are_the_servers(api: Api) -> None:
+    # Only a super admin may set meta.project, meta.author or meta.lastUpdated
+    # (Repository.getProjectId / getAuthor / getLastUpdated, repo.ts:1933-2004), and
+    # meta.compartment is computed on every write (getCompartments, repo.ts:1711-1750).
+    project = (await api.call("create_resource", _patient(unique("M"))))["meta"]["project"]
+    other = str(uuid.uuid4())
+    created = await api.call(
+        "create_resource",
+        _patient(
+            unique("M"),
+            meta={
+                "project": other,
+                "author": {"reference": f"Practitioner/{other}"},
+                "lastUpdated": "2001-01-01T00:00:00.000Z",
+                "compartment": [{"reference": f"Patient/{other}"}],
+            },
+        ),
+    )
+    meta = created["meta"]
+    assert meta["project"] == project
+    assert meta["author"] == {"reference": f"ClientApplication/{api.server.client_id}"}
+    assert not meta["lastUpdated"].startswith("2001")
+    assert meta["compartment"] == [
+        {"reference": f"Project/{project}"},
+        {"reference": f"Patient/{created['id']}"},
+    ]
+    observation = await api.call(
+        "create_resource",
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "weight"},
+            "subject": {"reference": f"Patient/{created['id']}"},
+        },
+    )
+    assert observation["meta"]["compartment"] == [
+        {"reference": f"Project/{project}"},
+        {"reference": f"Patient/{created['id']}"},
+    ]
+    moved = await api.call(
+        "update_resource",
+        {**created, "active": True, "meta": {**meta, "project": other}},
+        if_match=False,
+    )
+    assert moved["active"] is True and moved["meta"]["project"] == project

@@ -736,10 +736,14 @@ def test_reset_with_data_replays_the_same_ids_and_timestamps() -> None:
         assert server.state()["settings"]["tokenLifetime"] == 3600
 
 
-def test_second_delete_is_gone(fhir: httpx.Client) -> None:
+def test_second_delete_is_ok_and_read_is_gone(fhir: httpx.Client) -> None:
+    # Medplum 5.0.10's Repository.deleteResource returns quietly for a deleted resource
+    # (packages/server/src/fhir/repo.ts:1255-1261): the second DELETE is 200 All OK too.
     patient = create(fhir, {"resourceType": "Patient"})
     assert fhir.delete(f"Patient/{patient['id']}").status_code == 200
-    assert fhir.delete(f"Patient/{patient['id']}").status_code == 410
+    again = fhir.delete(f"Patient/{patient['id']}")
+    assert again.status_code == 200 and again.json()["id"] == "ok"
+    assert fhir.get(f"Patient/{patient['id']}").status_code == 410
 
 
 def test_search_by_post_and_include(fhir: httpx.Client) -> None:

@@ -90,8 +90,23 @@ async def test_a_422_with_an_explanation_points_at_it_and_a_404_does_not(qa: QA)
 async def test_a_missing_resource_of_a_known_type_gets_no_hint(qa: QA) -> None:
     qa.handler = lambda request: httpx.Response(404, json=NOT_FOUND)
     with pytest.raises(NotFoundError) as info:
-        await qa.call(qa.client(), "read_resource", "Patient", "does-not-exist")
+        await qa.call(
+            qa.client(), "read_resource", "Patient", "0b9f6a52-3c1d-4e8f-a7b6-5d4c3b2a1f0e"
+        )
     assert str(info.value) == "HTTP 404 Not Found from GET /fhir/R4/Patient/{id} [error/not-found]"
+
+
+async def test_a_missing_resource_whose_id_is_not_a_uuid_says_medplum_ids_are_uuids(
+    qa: QA,
+) -> None:
+    # Medplum 5.0.10 answers 404 for any id that is not a UUID (Repository.readResourceImpl).
+    qa.handler = lambda request: httpx.Response(404, json=NOT_FOUND)
+    with pytest.raises(NotFoundError) as info:
+        await qa.call(qa.client(), "read_resource", "Patient", "does-not-exist")
+    assert str(info.value) == (
+        "HTTP 404 Not Found from GET /fhir/R4/Patient/{id} [error/not-found]"
+        "; the id is not a UUID, and every Medplum id is one (404 for any other)"
+    )
 
 
 async def test_a_401_to_a_client_without_credentials_says_so(qa: QA) -> None:

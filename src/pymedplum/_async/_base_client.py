@@ -998,6 +998,27 @@ class AsyncBaseClient:
                 close = difflib.get_close_matches(call.resource_type, known, n=1)
                 maybe = f" (did you mean {close[0]!r}?)" if close else ""
                 return f"; {call.resource_type!r} is not a FHIR R4 or Medplum resource type{maybe}"
+        if call.resource_id is not None and call.resource_type is not None and not call.operation:
+            # Medplum 5.0.10's Repository (packages/server/src/fhir/repo.ts at the tag) answers
+            # these without saying why in a PHI-free way: the id is named only as "the id".
+            uuid = _UUID.fullmatch(call.resource_id) is not None
+            if status == 404 and not uuid:
+                # readResourceImpl (repo.ts:427): any id that is not a UUID is 404 at once.
+                return "; the id is not a UUID, and every Medplum id is one (404 for any other)"
+            if status == 400 and call.method == "PUT" and not uuid:
+                # checkResourcePermissions (repo.ts:735): 'Invalid id'.
+                return (
+                    "; the id is not a UUID: Medplum writes UUID ids only, and only the server "
+                    "assigns them (create_resource)"
+                )
+            if status == 404 and call.method == "PUT":
+                # checkExistingResource (repo.ts:1121-1134): PUT of an id never created is 404
+                # unless the writer is a super admin; it does not create the resource.
+                return (
+                    "; Medplum does not create a resource on update: no resource with this id "
+                    "was ever created (create_resource assigns an id; a conditional update, put "
+                    "with a search, creates when nothing matches)"
+                )
         if status == 404 and call.request is not None:
             # get("Patient") as with the endpoint methods: the path is relative to base_url, so
             # it misses the FHIR base, and the message's template shows the type as {id}.
@@ -1188,6 +1209,7 @@ class AsyncBaseClient:
             )
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
 # An ASCII field value (RFC 9110 5.5): visible characters, with spaces and tabs only between them.
 _FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?\Z")

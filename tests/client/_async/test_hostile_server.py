@@ -826,7 +826,10 @@ async def test_an_error_answer_that_is_not_utf8_is_the_statuss_typed_error() -> 
     with raw_server(not_found) as server, pytest.raises(NotFoundError) as info:
         await ask(server, read)
     assert info.value.outcome is None  # not JSON: the bytes stay on exc.response
-    assert str(info.value) == "HTTP 404 Not Found from GET /fhir/R4/Patient/{id}"
+    assert str(info.value) == (
+        "HTTP 404 Not Found from GET /fhir/R4/Patient/{id}"
+        "; the id is not a UUID, and every Medplum id is one (404 for any other)"  # id "p1"
+    )
 
 
 async def test_a_retry_after_that_is_not_utf8_is_malformed_and_the_backoff_applies(

@@ -825,7 +825,10 @@ def test_an_error_answer_that_is_not_utf8_is_the_statuss_typed_error() -> None:
     with raw_server(not_found) as server, pytest.raises(NotFoundError) as info:
         ask(server, read)
     assert info.value.outcome is None  # not JSON: the bytes stay on exc.response
-    assert str(info.value) == "HTTP 404 Not Found from GET /fhir/R4/Patient/{id}"
+    assert str(info.value) == (
+        "HTTP 404 Not Found from GET /fhir/R4/Patient/{id}"
+        "; the id is not a UUID, and every Medplum id is one (404 for any other)"  # id "p1"
+    )
 
 
 def test_a_retry_after_that_is_not_utf8_is_malformed_and_the_backoff_applies(

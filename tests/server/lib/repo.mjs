@@ -9,6 +9,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   DEFAULT_SEARCH_COUNT,
   OperationOutcomeError,
+  allOk,
   accessPolicySupportsInteraction,
   badRequest,
   forbidden,
@@ -17,7 +18,11 @@ import {
   formatSearchQuery,
   getDataType,
   getSearchParameter,
+  getStatus,
   gone,
+  isGone,
+  isUUID,
+  notFound,
   serverError,
   subsetResource,
   validateResource,
@@ -50,6 +55,38 @@ function patientsOf(resource) {
     }
   }
   return result;
+}
+
+/** Marks the history entry a delete writes (the server stores a row with empty content). */
+const DELETED = Symbol('deleted');
+
+/**
+ * meta.compartment as Repository.getCompartments (packages/server/src/fhir/repo.ts:1711-1750 at
+ * v5.0.10): the project, the accounts (not Project accounts) and the patients of the
+ * resource's patient compartment (itself for a Patient), each only with a UUID id.
+ */
+function compartmentsOf(resource) {
+  const result = new Set();
+  if (resource.meta?.project && isUUID(resource.meta.project)) {
+    result.add('Project/' + resource.meta.project);
+  }
+  const accounts = resource.meta?.accounts ?? (resource.meta?.account ? [resource.meta.account] : []);
+  for (const account of accounts) {
+    const ref = account?.reference;
+    if (ref && !ref.startsWith('Project/') && isUUID(ref.split('/').pop() ?? '')) {
+      result.add(ref);
+    }
+  }
+  const patients = new Set(patientsOf(resource));
+  if (resource.resourceType === 'Patient' && resource.id) {
+    result.add(`Patient/${resource.id}`);
+  }
+  for (const ref of patients) {
+    if (isUUID(ref.slice('Patient/'.length))) {
+      result.add(ref);
+    }
+  }
+  return [...result].map((reference) => ({ reference }));
 }
 
 /** Medplum's cap on `_count` (DEFAULT_MAX_SEARCH_COUNT in @medplum/core). */
@@ -130,7 +167,13 @@ export class HarnessRepository extends MemoryRepository {
     if (ctx?.onBehalfOf) {
       result.meta.onBehalfOf = ctx.onBehalfOf;
     }
-    if (ctx?.projectId && !result.meta.project) {
+    if (ctx?.projectId && !this.seeding) {
+      // The project is never taken from the request: a write keeps the stored resource's project,
+      // a new one gets the writer's (Repository.getProjectId, packages/server/src/fhir/repo.ts:1958-1983
+      // at v5.0.10: only a super admin may set meta.project).
+      const stored = update && exists ? this.resources.get(resource.resourceType).get(resource.id) : undefined;
+      result.meta.project = stored?.meta?.project ?? ctx.projectId;
+    } else if (ctx?.projectId && !result.meta.project) {
       result.meta.project = ctx.projectId;
     }
     if (ctx && !this.seeding) {
@@ -142,6 +185,11 @@ export class HarnessRepository extends MemoryRepository {
     }
     if (result.meta.accounts?.length && !result.meta.account) {
       result.meta.account = result.meta.accounts[0];
+    }
+    if (!this.seeding) {
+      // meta.compartment is computed on every write, whatever the request sent
+      // (Repository.getCompartments, packages/server/src/fhir/repo.ts:1711-1750 at v5.0.10).
+      result.meta.compartment = compartmentsOf(result);
     }
     this.deleted.delete(`${result.resourceType}/${result.id}`);
     const seeding = this.seeding;
@@ -193,6 +241,13 @@ export class HarnessRepository extends MemoryRepository {
   }
 
   async readResource(resourceType, id) {
+    // Medplum 5.0.10's Repository.readResourceImpl (packages/server/src/fhir/repo.ts:427-431): an id
+    // that is not a UUID is 404 before anything else, then an unknown type is 400 'Unknown
+    // resource type' (the memory repository answered 404 for 'Patinet/<uuid>').
+    if (!id || !isUUID(id)) {
+      throw new OperationOutcomeError(notFound);
+    }
+    validateResourceType(resourceType);
     checkAccess('read', resourceType);
     try {
       return await super.readResource(resourceType, id);
@@ -205,8 +260,32 @@ export class HarnessRepository extends MemoryRepository {
   }
 
   async updateResource(resource, options) {
-    // Like the real server, an update that changes nothing keeps the current version.
+    // Repository.checkResourcePermissions (packages/server/src/fhir/repo.ts:730-737 at v5.0.10):
+    // an update needs a UUID id.
+    if (!resource.id) {
+      throw new OperationOutcomeError(badRequest('Missing id'));
+    }
+    if (!isUUID(resource.id)) {
+      throw new OperationOutcomeError(badRequest('Invalid id'));
+    }
+    // ...and the writer's policy must allow updates of the type before anything is read
+    // (supportsInteraction, repo.ts:748): a read-only member gets 403, even for an unknown id.
+    checkAccess('update', resource.resourceType);
     const existing = this.resources.get(resource.resourceType)?.get(resource.id ?? '');
+    if (!existing && !this.seeding) {
+      // Repository.checkExistingResource (repo.ts:1121-1140): the type is checked, a deleted
+      // resource may be written again (a new version), but an id never created is 404 unless
+      // the writer is a super admin (canSetId): PUT does not create. The memory repository
+      // created the resource.
+      validateResourceType(resource.resourceType);
+      if (!this.deleted.has(`${resource.resourceType}/${resource.id}`)) {
+        throw new OperationOutcomeError(notFound);
+      }
+      // If-Match is checked against an existing version only (repo.ts:772-781): writing a deleted
+      // resource again succeeds whatever version it names (the memory repository answered 404).
+      return super.updateResource(resource, { ...options, ifMatch: undefined });
+    }
+    // Like the real server, an update that changes nothing keeps the current version.
     if (existing && !options?.ifMatch && sameContent(existing, resource)) {
       return JSON.parse(JSON.stringify(existing));
     }
@@ -224,16 +303,100 @@ export class HarnessRepository extends MemoryRepository {
 
   // The real server ignores If-Match on PATCH and DELETE (it is enforced on PUT only).
   async patchResource(resourceType, id, patch, _options) {
+    // Repository.patchResource reads the resource first (packages/server/src/fhir/repo.ts:1340,
+    // readResourceFromDatabase): a non-UUID or unknown id is 404 and a deleted one 410; the
+    // memory repository applied the patch to nothing and answered 400.
+    await this.readResource(resourceType, id);
     return super.patchResource(resourceType, id, patch, undefined);
   }
 
   async deleteResource(resourceType, id, _options) {
-    checkAccess('delete', resourceType);
-    if (this.deleted.has(`${resourceType}/${id}`)) {
-      throw new OperationOutcomeError(gone);
+    // Repository.deleteResource (packages/server/src/fhir/repo.ts:1250-1262 at v5.0.10) reads
+    // first: a non-UUID id or an unknown id is 404, an unknown type 400, and a resource already
+    // deleted is deleted "successfully" again (200 All OK, no new version).
+    try {
+      await this.readResource(resourceType, id);
+    } catch (err) {
+      if (err instanceof OperationOutcomeError && isGone(err.outcome)) {
+        return;
+      }
+      throw err;
     }
+    checkAccess('delete', resourceType);
     await super.deleteResource(resourceType, id, undefined);
     this.deleted.add(`${resourceType}/${id}`);
+    // The server writes a history row with empty content (repo.ts:1297-1304): history shows it.
+    this.history
+      .get(resourceType)
+      ?.get(id)
+      ?.push({ resourceType, id, meta: { versionId: this.generateId(), lastUpdated: this.nextTimestamp() }, [DELETED]: true });
+  }
+
+  /**
+   * Instance history as Repository.readHistory (packages/server/src/fhir/repo.ts:567-660 at
+   * v5.0.10): 404 for an unknown (or non-UUID) id, but a deleted resource still has a history,
+   * whose newest entry is the deletion (no resource, response 410 with a 'Deleted on' outcome);
+   * newest first, `_count` (default 100, at most 1000) and `_offset`, `total` always, and every
+   * entry with `fullUrl`, `request` and `response`. The memory repository answered 410 for a
+   * deleted resource, ignored `_count`/`_offset`, gave bare entries, and reversed its stored
+   * history in place on every call.
+   */
+  async readHistory(resourceType, id, options) {
+    try {
+      await this.readResource(resourceType, id);
+    } catch (err) {
+      if (!(err instanceof OperationOutcomeError) || !isGone(err.outcome)) {
+        throw err;
+      }
+    }
+    const versions = [...(this.history.get(resourceType)?.get(id) ?? [])].reverse();
+    const limit = Math.min(Math.max(options?.limit ?? 100, 0), MAX_SEARCH_COUNT);
+    const offset = Math.max(0, options?.offset ?? 0);
+    const entry = versions.slice(offset, offset + limit).map((version) => {
+      const outcome = version[DELETED]
+        ? {
+            resourceType: 'OperationOutcome',
+            id: 'gone',
+            issue: [{ severity: 'error', code: 'deleted', details: { text: 'Deleted on ' + version.meta.lastUpdated } }],
+          }
+        : allOk;
+      return {
+        fullUrl: this.fullUrl(resourceType, id),
+        request: { method: 'GET', url: `${resourceType}/${id}/_history/${version.meta.versionId}` },
+        response: { status: String(getStatus(outcome)), outcome },
+        resource: version[DELETED] ? undefined : JSON.parse(JSON.stringify(version)),
+      };
+    });
+    return { resourceType: 'Bundle', type: 'history', entry, total: versions.length };
+  }
+
+  /**
+   * Repository.readVersion (packages/server/src/fhir/repo.ts:665-700 at v5.0.10): a non-UUID id
+   * or version id is 404, and the versions of a deleted resource stay readable (the memory
+   * repository answered 410).
+   */
+  async readVersion(resourceType, id, versionId) {
+    if (!isUUID(id) || !isUUID(versionId)) {
+      throw new OperationOutcomeError(notFound);
+    }
+    try {
+      await this.readResource(resourceType, id);
+    } catch (err) {
+      if (!(err instanceof OperationOutcomeError) || !isGone(err.outcome)) {
+        throw err;
+      }
+    }
+    const version = this.history
+      .get(resourceType)
+      ?.get(id)
+      ?.find((v) => v.meta?.versionId === versionId);
+    if (!version) {
+      throw new OperationOutcomeError(notFound);
+    }
+    if (version[DELETED]) {
+      throw new OperationOutcomeError(gone);
+    }
+    return JSON.parse(JSON.stringify(version));
   }
 
   /** Transactions are atomic: a failure restores every resource, version and deletion. */
@@ -419,6 +582,7 @@ function sameContent(existing, incoming) {
       delete copy.meta.onBehalfOf;
       delete copy.meta.project;
       delete copy.meta.account;
+      delete copy.meta.compartment;
       if (Object.keys(copy.meta).length === 0) {
         delete copy.meta;
       }
