@@ -7,7 +7,6 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
-import difflib
 import io
 import logging
 import math
@@ -27,10 +26,10 @@ import httpx
 from pydantic import BaseModel
 from typing_extensions import Self, overload  # at run time: get_type_hints, get_overloads
 
+from pymedplum import _hints as hints
 from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager, is_header_safe
-from pymedplum._fhir_rules import known_resource_types
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
 from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
@@ -48,7 +47,6 @@ from pymedplum.exceptions import (
     detach_error_requests,
     drop_request_credentials,
     error_for_status,
-    issue_texts,
 )
 from pymedplum.hooks import (
     AsyncOnRequestCompleteHook,
@@ -101,10 +99,6 @@ def _count_fork() -> None:
 
 if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_count_fork)
-
-_NO_CREDENTIALS_HINT = (
-    "; the client has no credentials: pass client_id and client_secret, or access_token"
-)
 
 
 def _decode_body(body: bytes | None) -> Any:
@@ -967,71 +961,18 @@ class AsyncBaseClient:
     def _hint(self, call: _Call, status: int, body: Any = None) -> str:
         """What the caller most likely got wrong, for the usual causes of a 4xx (PHI-free)."""
         if status == 401 and self._tokens.mode == "none":
-            return _NO_CREDENTIALS_HINT
-        if status == 400 and call.body is not None and _is_too_large(body):
-            # Medplum parses JSON bodies up to its maxJsonSize setting, 1 MB by default
-            # (packages/server/src/app.ts:194, config/utils.ts:27), form bodies up to 100 KB,
-            # and answers a larger one with this fixed outcome (app.ts errorHandler).
-            size = f"; the request body is {len(call.body):,} bytes, over the server's"
-            content_type = next(
-                (v for k, v in call.headers.items() if k.lower() == "content-type"), ""
+            return hints.NO_CREDENTIALS
+        return (
+            hints.body_too_large(status, call.body, call.headers, body)
+            or hints.obo_membership(status, call.obo)
+            or hints.resource_type(status, call.resource_type)
+            or hints.resource_id(
+                status, call.method, call.resource_type, call.resource_id, call.operation
             )
-            if content_type.startswith("application/x-www-form-urlencoded"):
-                # A search too long for a URL, sent as POST _search.
-                return f"{size} limit for form bodies (Medplum: 100 KB): shorten the search"
-            return (
-                f"{size} body size limit (Medplum: maxJsonSize, 1 MB by default; upload_binary "
-                "has none): send less per request (split a batch), or raise maxJsonSize in the "
-                "server's config"
+            or hints.fhir_path(
+                status, call.request, self._api_prefix, self._fhir_prefix, self.fhir_url_path
             )
-        if status == 404 and call.obo is not None and call.obo.startswith("ProjectMembership/"):
-            # Medplum reads the On-Behalf-Of membership before routing (oauth/utils.ts
-            # tryAddOnBehalfOf): an unknown one answers the same 404 as a missing resource.
-            return (
-                "; or the On-Behalf-Of ProjectMembership does not exist "
-                "(Medplum answers 404 for it too)"
-            )
-        if status in (400, 404) and call.resource_type is not None:
-            # A misspelt type ('Patinet') passes the name check and the server answers 400/404.
-            known = known_resource_types()
-            if call.resource_type not in known:
-                close = difflib.get_close_matches(call.resource_type, known, n=1)
-                maybe = f" (did you mean {close[0]!r}?)" if close else ""
-                return f"; {call.resource_type!r} is not a FHIR R4 or Medplum resource type{maybe}"
-        if call.resource_id is not None and call.resource_type is not None and not call.operation:
-            # Medplum 5.0.10's Repository (packages/server/src/fhir/repo.ts at the tag) answers
-            # these without saying why in a PHI-free way: the id is named only as "the id".
-            uuid = _UUID.fullmatch(call.resource_id) is not None
-            if status == 404 and not uuid:
-                # readResourceImpl (repo.ts:427): any id that is not a UUID is 404 at once.
-                return "; the id is not a UUID, and every Medplum id is one (404 for any other)"
-            if status == 400 and call.method == "PUT" and not uuid:
-                # checkResourcePermissions (repo.ts:735): 'Invalid id'.
-                return (
-                    "; the id is not a UUID: Medplum writes UUID ids only, and only the server "
-                    "assigns them (create_resource)"
-                )
-            if status == 404 and call.method == "PUT":
-                # checkExistingResource (repo.ts:1121-1134): PUT of an id never created is 404
-                # unless the writer is a super admin; it does not create the resource.
-                return (
-                    "; Medplum does not create a resource on update: no resource with this id "
-                    "was ever created (create_resource assigns an id; a conditional update, put "
-                    "with a search, creates when nothing matches)"
-                )
-        if status == 404 and call.request is not None:
-            # get("Patient") as with the endpoint methods: the path is relative to base_url, so
-            # it misses the FHIR base, and the message's template shows the type as {id}.
-            path = call.request.url.path
-            if path.startswith(self._api_prefix) and not path.startswith(self._fhir_prefix):
-                first = path[len(self._api_prefix) :].split("/", 1)[0]
-                if first in known_resource_types():
-                    fhir = self.fhir_url_path
-                    return (
-                        f"; {first!r} is a FHIR resource type: a low-level path is relative to "
-                        f"base_url, so a FHIR one starts with {fhir!r} ({fhir + first!r})"
-                    )
-        return ""
+        )
 
     def _redirect_error(self, call: _Call, response: httpx.Response) -> MedplumError:
         """The error for a 3xx answer: ``UnsafeRedirectError`` when it points at another
@@ -1209,7 +1150,6 @@ class AsyncBaseClient:
             )
 
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
 # An ASCII field value (RFC 9110 5.5): visible characters, with spaces and tabs only between them.
 _FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?\Z")
@@ -1312,14 +1252,6 @@ def _param_items(params: QueryParams) -> list[tuple[str, QueryValue]]:
         else:
             items.append((name, value))
     return items
-
-
-def _is_too_large(body: Any) -> bool:
-    """Whether an error body is Medplum's answer to a body over its parser's limit: the
-    ``badRequest('File too large')`` OperationOutcome of its errorHandler (a fixed text)."""
-    if not isinstance(body, Mapping) or body.get("resourceType") != "OperationOutcome":
-        return False
-    return "File too large" in issue_texts(body)
 
 
 def _timeout(value: object) -> httpx.Timeout:
