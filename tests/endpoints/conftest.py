@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pymedplum import AsyncMedplumClient, MedplumClient
 from pymedplum._async import _synchronization as async_sync
+from pymedplum._serialization import ExponentDecimal
 from pymedplum._sync import _synchronization as sync_sync
 from pymedplum.hooks import RequestEvent
 
@@ -201,3 +204,17 @@ def client_of(flavour: str, handler: Handler, **kwargs: Any) -> Any:
 async def call(result: Any) -> Any:
     """A client method's result: awaited for the async client, as it is for the sync one."""
     return await result if inspect.isawaitable(result) else result
+
+
+def reference_encoding(value: Any) -> bytes:
+    """What the client sent before bodies were written piece by piece: one ``json.dumps`` of
+    the whole body, each Decimal then written as its number text (the expected bytes of the
+    request-body tests)."""
+
+    def default(obj: object) -> object:
+        if isinstance(obj, Decimal):
+            return "\x00ref:" + (obj.text if isinstance(obj, ExponentDecimal) else str(obj))
+        raise TypeError(type(obj).__name__)
+
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=default)
+    return re.sub(r'"\\u0000ref:([-+0-9.eE]+)"', r"\1", text).encode()

@@ -23,7 +23,6 @@ import collections
 import functools
 import itertools
 import json
-import re
 import warnings
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -61,7 +60,7 @@ from pymedplum.fhir import (
     Reference,
 )
 
-from .conftest import call, client_of
+from .conftest import call, client_of, reference_encoding
 
 pytestmark = pytest.mark.anyio
 
@@ -69,19 +68,6 @@ PACKAGE = "hl7.fhir.r4.examples@4.0.1"
 ACCOUNTS = ["Organization/a", "Organization/b"]
 
 # --- the expected bytes: the old way ------------------------------------------------------------
-
-
-def reference_encoding(value: Any) -> bytes:
-    """One ``json.dumps`` of the whole body, each Decimal written as its number text (what the
-    client sent before bodies were written in pieces)."""
-
-    def default(obj: object) -> object:
-        if isinstance(obj, Decimal):
-            return "\x00ref:" + (obj.text if isinstance(obj, ExponentDecimal) else str(obj))
-        raise TypeError(type(obj).__name__)
-
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=default)
-    return re.sub(r'"\\u0000ref:([-+0-9.eE]+)"', r"\1", text).encode()
 
 
 def old_stamped(model: BaseModel, accounts: list[str]) -> bytes:

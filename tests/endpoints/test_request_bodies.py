@@ -7,7 +7,6 @@ import copy
 import functools
 import gc
 import json
-import re
 import tracemalloc
 import warnings
 from decimal import Decimal
@@ -19,24 +18,11 @@ import pytest
 from pymedplum._serialization import ExponentDecimal, ModelList, encode_json, model_parts
 from pymedplum.fhir import Bundle, Observation, ObservationComponent, Patient
 
-from .conftest import call, client_of
+from .conftest import call, client_of, reference_encoding
 
 pytestmark = pytest.mark.anyio
 
 ANSWER = b'{"resourceType":"Bundle","type":"batch-response","entry":[]}'
-
-
-def reference_encoding(value: Any) -> bytes:
-    """What the client sent before bodies were written piece by piece: one ``json.dumps`` of
-    the whole body, each Decimal then written as its number text."""
-
-    def default(obj: object) -> object:
-        if isinstance(obj, Decimal):
-            return "\x00ref:" + (obj.text if isinstance(obj, ExponentDecimal) else str(obj))
-        raise TypeError(type(obj).__name__)
-
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=default)
-    return re.sub(r'"\\u0000ref:([-+0-9.eE]+)"', r"\1", text).encode()
 
 
 def patient(i: int) -> dict[str, Any]:
