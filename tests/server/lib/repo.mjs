@@ -24,6 +24,7 @@ import {
   isUUID,
   notFound,
   serverError,
+  stringify,
   subsetResource,
   validateResource,
   validateResourceType,
@@ -159,8 +160,6 @@ export class HarnessRepository extends MemoryRepository {
     } else {
       result.id ??= this.generateId();
     }
-    result.meta.versionId = this.generateId();
-    result.meta.lastUpdated = this.nextTimestamp();
     const ctx = requestContext.getStore();
     if (ctx?.author) {
       result.meta.author = ctx.author;
@@ -192,6 +191,20 @@ export class HarnessRepository extends MemoryRepository {
       // (Repository.getCompartments, packages/server/src/fhir/repo.ts:1711-1750 at v5.0.10).
       result.meta.compartment = compartmentsOf(result);
     }
+    if (update && exists && !this.seeding) {
+      // Repository.isNotModified (packages/server/src/fhir/repo.ts:1149-1160 at v5.0.10, called
+      // at 818 after If-Match was checked): the stored version and the one about to be written,
+      // empty values dropped, compared with deepEquals, which ignores only meta.versionId,
+      // meta.lastUpdated and meta.author. Equal: the stored version is the answer, no new version.
+      // meta.onBehalfOf, meta.project, the accounts and compartments are compared as written, so
+      // an unchanged update sent on behalf of another member makes a new version.
+      const stored = this.resources.get(resource.resourceType).get(resource.id);
+      if (deepEquals(JSON.parse(stringify(stored)), JSON.parse(stringify(result)))) {
+        return JSON.parse(JSON.stringify(stored));
+      }
+    }
+    result.meta.versionId = this.generateId();
+    result.meta.lastUpdated = this.nextTimestamp();
     this.deleted.delete(`${result.resourceType}/${result.id}`);
     const seeding = this.seeding;
     this.seeding = true; // keeps the versionId and lastUpdated assigned above
@@ -286,13 +299,8 @@ export class HarnessRepository extends MemoryRepository {
       // resource again succeeds whatever version it names (the memory repository answered 404).
       return super.updateResource(resource, { ...options, ifMatch: undefined });
     }
-    // Like the real server, an update that changes nothing keeps the current version.
-    if (existing && !options?.ifMatch && sameContent(existing, resource)) {
-      return JSON.parse(JSON.stringify(existing));
-    }
-    if (existing && options?.ifMatch && existing.meta?.versionId === options.ifMatch && sameContent(existing, resource)) {
-      return JSON.parse(JSON.stringify(existing));
-    }
+    // An update that changes nothing keeps the current version (createResourceSync, after the
+    // memory repository's If-Match check).
     return super.updateResource(resource, options);
   }
 
@@ -600,26 +608,6 @@ function checkAccess(interaction, resourceType) {
   if (policy && !accessPolicySupportsInteraction(policy, interaction, resourceType)) {
     throw new OperationOutcomeError(forbidden);
   }
-}
-
-function sameContent(existing, incoming) {
-  const strip = (r) => {
-    const copy = JSON.parse(JSON.stringify(r));
-    if (copy.meta) {
-      delete copy.meta.versionId;
-      delete copy.meta.lastUpdated;
-      delete copy.meta.author;
-      delete copy.meta.onBehalfOf;
-      delete copy.meta.project;
-      delete copy.meta.account;
-      delete copy.meta.compartment;
-      if (Object.keys(copy.meta).length === 0) {
-        delete copy.meta;
-      }
-    }
-    return copy;
-  };
-  return deepEquals(strip(existing), strip(incoming));
 }
 
 /** Unknown search parameters answer 400, as on the real server ("Unknown search parameter: x"). */
