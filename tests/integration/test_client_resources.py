@@ -520,6 +520,13 @@ async def test_a_deleted_resource_keeps_its_versions_and_can_be_written_again(ap
     )
     assert page["total"] == 3
     assert [e["resource"]["meta"]["versionId"] for e in page["entry"]] == [v2]
+    # The deletion's own version has no content on Medplum 5.0.10: readVersion parses the empty
+    # row (repo.ts:693-695) and the router answers JSON.parse's error as a 400.
+    deletion = entries[0]["request"]["url"].rsplit("/", 1)[1]
+    with pytest.raises(BadRequestError) as unreadable:
+        await api.call("vread_resource", "Patient", pid, deletion)
+    assert unreadable.value.status_code == 400
+    assert "this version is the resource's deletion" in str(unreadable.value)
     # An update of the deleted id writes a new version (checkExistingResource allows 'gone'),
     # whatever version its If-Match names (there is no current version to compare with).
     restored = await api.call("update_resource", {**created, "active": True})  # If-Match: v1

@@ -388,8 +388,8 @@ export class HarnessRepository extends MemoryRepository {
 
   /**
    * Repository.readVersion (packages/server/src/fhir/repo.ts:665-700 at v5.0.10): a non-UUID id
-   * or version id is 404, and the versions of a deleted resource stay readable (the memory
-   * repository answered 410).
+   * or version id is 404, the versions of a deleted resource stay readable (the memory
+   * repository answered 410), and the deletion's own version is the server's 400.
    */
   async readVersion(resourceType, id, versionId) {
     if (!isUUID(id) || !isUUID(versionId)) {
@@ -410,7 +410,10 @@ export class HarnessRepository extends MemoryRepository {
       throw new OperationOutcomeError(notFound);
     }
     if (version[DELETED]) {
-      throw new OperationOutcomeError(gone);
+      // The server's row for a deletion has empty content and readVersion parses it
+      // (repo.ts:693-695): JSON.parse('') throws, and the FHIR router answers the error as 400
+      // (fhir-router/src/fhirrouter.ts:353-357, normalizeOperationOutcome).
+      throw new OperationOutcomeError(badRequest('Unexpected end of JSON input'));
     }
     return JSON.parse(JSON.stringify(version));
   }
