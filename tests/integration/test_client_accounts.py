@@ -485,7 +485,7 @@ async def test_hidden_and_readonly_fields_of_an_access_entry_apply_on_behalf_of_
     api: Api,
 ) -> None:
     """A policy given with the access helpers, as Medplum 5.0.10's Repository applies it
-    (removeHiddenFields / restoreReadonlyFields, repo.ts:2194-2250): the member never sees a
+    (removeHiddenFields / restoreReadonlyFields, repo.ts:2194-2248): the member never sees a
     hidden field and cannot set it or a read-only one; a create leaves both out, an update
     keeps the stored values."""
     policy = (
@@ -554,7 +554,7 @@ async def test_hidden_and_readonly_fields_of_an_access_entry_apply_on_behalf_of_
 
 
 async def test_a_project_admin_cannot_move_a_membership_to_another_user(api: Api) -> None:
-    # applyProjectAdminAccessPolicy (accesspolicy.ts:208-263 at v5.0.10): for a project admin,
+    # applyProjectAdminAccessPolicy (accesspolicy.ts:247-303 at v5.0.10): for a project admin,
     # ProjectMembership.project and .user are read-only; an update keeps the stored ones.
     made = api.server.create_membership()
     membership = await api.call("read_resource", "ProjectMembership", made["membership"]["id"])

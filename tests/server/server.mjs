@@ -469,7 +469,7 @@ function binaryUrl(binary) {
 
 /**
  * The answer without the fields the request's AccessPolicy hides (Repository.removeHiddenFields,
- * packages/server/src/fhir/repo.ts:2194-2210 at v5.0.10, run on every read, vread, history and
+ * packages/server/src/fhir/repo.ts:2194-2209 at v5.0.10, run on every read, vread, history and
  * search entry and on the answer of a write): a resource, or the entries of a Bundle the server
  * made (search, history, batch response; they have no id, a stored Bundle does).
  */

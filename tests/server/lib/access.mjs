@@ -1,7 +1,7 @@
 // Access policies as Medplum 5.0.10 builds and applies them: the effective AccessPolicy of a
 // membership (packages/server/src/fhir/accesspolicy.ts at the tag), the per-type interaction
 // check and the policy entry that applies to one resource (packages/core/src/access.ts), and the
-// Repository's hidden and read-only fields (packages/server/src/fhir/repo.ts:2194-2280).
+// Repository's hidden and read-only fields (packages/server/src/fhir/repo.ts:2194-2285).
 // The criteria and compartments of a policy are used to pick the entry whose fields apply; they
 // do not restrict which resources are read or written (README: not emulated).
 import { OperationOutcomeError, PropertyType, badRequest, matchesSearchRequest, parseSearchRequest } from '@medplum/core';
@@ -11,8 +11,8 @@ export const PROJECT_ADMIN_RESOURCE_TYPES = ['UserSecurityRequest', 'Project', '
 const READ_INTERACTIONS = ['read', 'vread', 'history', 'search'];
 
 /**
- * The AccessPolicy of a login acting as `membership`: buildAccessPolicy (accesspolicy.ts:106-150)
- * then applyProjectAdminAccessPolicy (accesspolicy.ts:208-263; the project is no super admin
+ * The AccessPolicy of a login acting as `membership`: buildAccessPolicy (accesspolicy.ts:115-165)
+ * then applyProjectAdminAccessPolicy (accesspolicy.ts:247-303; the project is no super admin
  * project and has no links).
  * @param readReference - reads a Reference (the system repository)
  */
@@ -39,7 +39,7 @@ export async function accessPolicyFor(membership, readReference) {
     }
   }
   if (!membership.access?.length && !membership.accessPolicy) {
-    resource.push({ resourceType: '*' }); // the legacy "no policy" (accesspolicy.ts:131-135)
+    resource.push({ resourceType: '*' }); // the legacy "no policy" (accesspolicy.ts:150-154)
   }
   for (const resourceType of ['SearchParameter', 'StructureDefinition']) {
     if (!resource.some((r) => r.resourceType === resourceType)) {
@@ -69,7 +69,7 @@ export async function accessPolicyFor(membership, readReference) {
   return policy;
 }
 
-/** buildAccessPolicyResources (accesspolicy.ts:152-191): the policy with its parameters substituted. */
+/** buildAccessPolicyResources (accesspolicy.ts:174-217): the policy with its parameters substituted. */
 async function policyOfEntry(entry, profile, readReference) {
   let original;
   try {
@@ -98,12 +98,12 @@ async function policyOfEntry(entry, profile, readReference) {
   return JSON.parse(json);
 }
 
-/** accessPolicySupportsInteraction (core access.ts at v5.0.10): some entry allows it for the type. */
+/** accessPolicySupportsInteraction (core access.ts:82-90 at v5.0.10): some entry allows it for the type. */
 export function supportsInteraction(policy, interaction, resourceType) {
   return Boolean(policy.resource?.some((entry) => shallowMatches(entry, resourceType, interaction)));
 }
 
-/** satisfiedAccessPolicy (core access.ts): the first entry that applies to this resource, if any. */
+/** satisfiedAccessPolicy (core access.ts:111-160): the first entry that applies to this resource, if any. */
 export function satisfiedAccessPolicy(resource, interaction, policy) {
   if (!policy) {
     return { resourceType: '*' };
@@ -132,7 +132,7 @@ function shallowMatches(entry, resourceType, interaction) {
   return entry.interaction.includes(interaction);
 }
 
-/** Repository.removeHiddenFields (repo.ts:2194-2210): the READ entry's hiddenFields are removed. */
+/** Repository.removeHiddenFields (repo.ts:2194-2209): the READ entry's hiddenFields are removed. */
 export function removeHiddenFields(resource, policy) {
   const entry = satisfiedAccessPolicy(resource, 'read', policy);
   for (const field of entry?.hiddenFields ?? []) {
@@ -142,7 +142,7 @@ export function removeHiddenFields(resource, policy) {
 }
 
 /**
- * Repository.restoreReadonlyFields (repo.ts:2219-2250): the readonlyFields and hiddenFields of
+ * Repository.restoreReadonlyFields (repo.ts:2219-2248): the readonlyFields and hiddenFields of
  * the entry that applies (to the stored version for an update, CREATE to the new resource) are
  * removed from what was sent and, for a top-level field, put back from the stored version: a
  * create cannot set them, an update cannot change them.
@@ -162,7 +162,7 @@ export function restoreReadonlyFields(input, original, policy) {
   return input;
 }
 
-/** Repository.removeField (repo.ts:2252-2280): a dotted path through objects and arrays. */
+/** Repository.removeField (repo.ts:2255-2285): a dotted path through objects and arrays. */
 function removeField(input, path) {
   let last = [input];
   const parts = path.split('.');

@@ -144,7 +144,7 @@ export class HarnessRepository extends MemoryRepository {
     const result = JSON.parse(JSON.stringify(resource));
     const ctx = requestContext.getStore();
     if (!this.seeding && ctx?.accessPolicy) {
-      // Repository.restoreReadonlyFields (packages/server/src/fhir/repo.ts:784-786, 2219-2250 at
+      // Repository.restoreReadonlyFields (packages/server/src/fhir/repo.ts:784-786, 2219-2248 at
       // v5.0.10): the policy's readonlyFields and hiddenFields are taken from the stored version
       // (an update) or left out (a create), whatever was sent.
       const stored = update && exists ? this.resources.get(resource.resourceType).get(resource.id) : undefined;

@@ -2,7 +2,7 @@
 // Medplum 5.0.10's SQL search (packages/server/src/fhir/search.ts, sql.ts and lookups/ at the
 // tag), done here the way the server's queries match:
 //   - chained search, forward (`subject:Patient.name=x`) and reverse (`_has:Observation:subject:code=x`),
-//     parsed as parseChainedParameter (search.ts:1750-1840): nested and mixed chains up to three
+//     parsed as parseChainedParameter (search.ts:1748-1851): nested and mixed chains up to three
 //     links, the server's 400s for a malformed chain;
 //   - string parameters: the default search is a case-insensitive prefix of the whole value
 //     (a column, search.ts:1229-1241) or of a word (the HumanName and Address lookup tables,
@@ -59,7 +59,7 @@ function isChained(filter) {
 export function compileFilter(resources, resourceType, filter) {
   if (isChained(filter)) {
     const chain = parseChainedParameter(resourceType, filter);
-    // buildChainedSearch (search.ts:1572-1580)
+    // buildChainedSearch (search.ts:1572-1596)
     if (chain.links.length > 3) {
       throw new OperationOutcomeError(badRequest('Search chains longer than three links are not currently supported'));
     }
@@ -77,7 +77,7 @@ export function compileFilter(resources, resourceType, filter) {
 
 // --- chains ----------------------------------------------------------------------------------------
 
-/** parseChainedParameter (search.ts:1750-1780): the links and the terminal filter. */
+/** parseChainedParameter (search.ts:1748-1783): the links and the terminal filter. */
 function parseChainedParameter(resourceType, searchFilter) {
   let currentType = resourceType;
   const parts = splitChainedSearch(searchFilter.code);
@@ -113,7 +113,7 @@ function parseChainedParameter(resourceType, searchFilter) {
   return { links, filter };
 }
 
-/** parseChainLink (search.ts:1782-1800): `code[:Type]` to the referenced type. */
+/** parseChainLink (search.ts:1785-1804): `code[:Type]` to the referenced type. */
 function parseChainLink(part, currentType) {
   const [code, modifier] = splitN(part, ':', 2);
   const searchParam = getSearchParameter(currentType, code);
@@ -134,7 +134,7 @@ function parseChainLink(part, currentType) {
   return { direction: 'forward', code, param: searchParam, targetType };
 }
 
-/** parseReverseChainLink (search.ts:1802-1822): `_has:Type:code`, Type's `code` referring to the current type. */
+/** parseReverseChainLink (search.ts:1806-1827): `_has:Type:code`, Type's `code` referring to the current type. */
 function parseReverseChainLink(part, currentType) {
   const [, resourceType, code] = splitN(part, ':', 3);
   const searchParam = getSearchParameter(resourceType, code);
@@ -149,7 +149,7 @@ function parseReverseChainLink(part, currentType) {
   return { direction: 'reverse', code, param: searchParam, targetType: resourceType };
 }
 
-/** splitChainedSearch (search.ts:1824-1848). */
+/** splitChainedSearch (search.ts:1829-1851). */
 function splitChainedSearch(chain) {
   const params = [];
   while (chain) {
@@ -174,7 +174,7 @@ function splitChainedSearch(chain) {
 }
 
 /**
- * The EXISTS subquery of buildChainedSearchUsingReferenceTable (search.ts:1594-1650): a forward
+ * The EXISTS subquery of buildChainedSearchUsingReferenceTable (search.ts:1608-1647): a forward
  * link follows the resource's references (by id, as the `<Type>_References` table joins) to
  * stored resources of the target type; a reverse link looks for stored resources of its type
  * whose parameter refers to this one. A canonical (string) value joins on `url`. Deleted
@@ -229,7 +229,7 @@ function idOf(ref) {
 /** HumanName lookup table (lookups/humanname.ts:45-56): these parameters of these types. */
 const HUMAN_NAME_PARAMS = new Set(['individual-given', 'individual-family', 'Patient-name', 'Person-name', 'Practitioner-name', 'RelatedPerson-name']);
 const HUMAN_NAME_TYPES = new Set(['Patient', 'Person', 'Practitioner', 'RelatedPerson']);
-/** Address lookup table (lookups/address.ts:21-67). */
+/** Address lookup table (lookups/address.ts:24-66). */
 const ADDRESS_TYPES = new Set(['Patient', 'Person', 'Practitioner', 'RelatedPerson', 'InsurancePlan', 'Location', 'Organization']);
 const ADDRESS_PARAM_PREFIXES = ['individual-', 'InsurancePlan-', 'Location-', 'Organization-'];
 const ADDRESS_CODES = new Set(['address', 'address-city', 'address-country', 'address-postalcode', 'address-state', 'address-use']);
@@ -269,7 +269,7 @@ function lookupValues(resource, param) {
   return undefined;
 }
 
-/** getNameString (lookups/humanname.ts:176-192). */
+/** getNameString (lookups/humanname.ts:184-200). */
 function nameString(name) {
   let result = formatHumanName(name);
   if (name.text) {
