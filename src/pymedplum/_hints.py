@@ -101,6 +101,24 @@ def resource_id(
     return ""
 
 
+def deleted_version(status: int, method: str, template: str, body: Any) -> str:
+    """A vread of the version a delete wrote: Medplum 5.0.10 stores that version with no
+    content, and Repository.readVersion (packages/server/src/fhir/repo.ts:693-695 at the tag)
+    parses the empty text, so the FHIR router answers 400 with JSON.parse's message
+    (fhir-router/src/fhirrouter.ts:353-357, normalizeOperationOutcome)."""
+    if status != 400 or method != "GET" or not template.endswith("/_history/{vid}"):
+        return ""
+    if not isinstance(body, Mapping) or body.get("resourceType") != "OperationOutcome":
+        return ""
+    if "Unexpected end of JSON input" not in issue_texts(body):
+        return ""
+    return (
+        "; this version is the resource's deletion, which Medplum 5.0.10 cannot read (it "
+        "stores no content for it; the instance history lists it as a 410 entry): vread "
+        "an earlier version"
+    )
+
+
 def fhir_path(
     status: int, request: httpx.Request | None, api_prefix: str, fhir_prefix: str, fhir: str
 ) -> str:

@@ -866,6 +866,29 @@ async def test_a_404_for_an_id_that_is_not_a_uuid_says_medplum_ids_are_uuids(mak
     assert "UUID" not in str(plain.value)
 
 
+async def test_a_vread_of_the_deletion_version_says_medplum_cannot_read_it(make: Any) -> None:
+    # Medplum 5.0.10 stores a delete as a version with no content; readVersion parses it and
+    # the FHIR router answers JSON.parse's error as 400 (repo.ts:693-695, fhirrouter.ts:353-357).
+    empty_row = outcome("invalid", "Unexpected end of JSON input")
+    h = make(lambda request: json_response(400, empty_row))
+    with pytest.raises(BadRequestError) as info:
+        await h.call("vread_resource", "Patient", MISSING_ID, MISSING_ID)
+    assert (
+        "{vid} [error/invalid]; this version is the resource's deletion, which Medplum 5.0.10 "
+        "cannot read (it stores no content for it; the instance history lists it as a 410 "
+        "entry): vread an earlier version"
+    ) in str(info.value)
+    # Another 400 of a vread, or the same text on a read, gets no such hint.
+    h = make(lambda request: json_response(400, outcome("invalid", "Bad")))
+    with pytest.raises(BadRequestError) as other:
+        await h.call("vread_resource", "Patient", MISSING_ID, MISSING_ID)
+    assert "deletion" not in str(other.value)
+    h = make(lambda request: json_response(400, empty_row))
+    with pytest.raises(BadRequestError) as read:
+        await h.call("read_resource", "Patient", MISSING_ID)
+    assert "deletion" not in str(read.value)
+
+
 async def test_an_update_answered_404_says_medplum_does_not_create_on_update(make: Any) -> None:
     # Medplum 5.0.10: PUT of an id never created is 404 (Repository.checkExistingResource), and
     # of an id that is not a UUID 400 'Invalid id' (checkResourcePermissions).

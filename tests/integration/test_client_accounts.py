@@ -479,3 +479,92 @@ async def test_membership_access_runs_as_the_caller_not_on_behalf_of(make_api: A
     sent = server.requests("/fhir/R4/ProjectMembership/")
     assert [r["method"] for r in sent] == ["GET", "PUT"]
     assert all("x-medplum-on-behalf-of" not in r["headers"] for r in sent)
+
+
+async def test_hidden_and_readonly_fields_of_an_access_entry_apply_on_behalf_of_the_member(
+    api: Api,
+) -> None:
+    """A policy given with the access helpers, as Medplum 5.0.10's Repository applies it
+    (removeHiddenFields / restoreReadonlyFields, repo.ts:2194-2248): the member never sees a
+    hidden field and cannot set it or a read-only one; a create leaves both out, an update
+    keeps the stored values."""
+    policy = (
+        await api.call(
+            "create_resource",
+            {
+                "resourceType": "AccessPolicy",
+                "name": unique("fields"),
+                "resource": [
+                    {
+                        "resourceType": "Patient",
+                        "readonlyFields": ["active"],
+                        "hiddenFields": ["birthDate"],
+                    }
+                ],
+            },
+        )
+    )["id"]
+    member = api.server.create_membership()["membership"]["id"]
+    await api.call(
+        "add_project_membership_access_entry",
+        member,
+        entry(policy, await new_org(api)),
+        managed_policy_ids={policy},
+    )
+    created = await api.call(
+        "create_resource",
+        {"resourceType": "Patient", "active": True, "birthDate": "1990-01-01"},
+    )
+    async with api.on_behalf_of(member):
+        seen = await api.call("read_resource", "Patient", created["id"])
+        assert seen["active"] is True and "birthDate" not in seen
+        found = await api.call("search_resources", "Patient", {"_id": created["id"]})
+        assert [e["resource"].get("birthDate") for e in found["entry"]] == [None]
+        updated = await api.call(
+            "update_resource",
+            {**seen, "active": False, "birthDate": "2000-01-01", "gender": "female"},
+        )
+        assert updated["gender"] == "female" and updated["active"] is True
+        assert "birthDate" not in updated
+        # A patch of a read-only field changes nothing: the same version.
+        patched = await api.call(
+            "patch_resource",
+            "Patient",
+            created["id"],
+            [{"op": "replace", "path": "/active", "value": False}],
+        )
+        assert patched["active"] is True
+        assert patched["meta"]["versionId"] == updated["meta"]["versionId"]
+        new = await api.call(
+            "create_resource",
+            {"resourceType": "Patient", "active": True, "birthDate": "1990-01-01"},
+        )
+        assert "active" not in new and "birthDate" not in new
+        # The policy allows Patients only.
+        with pytest.raises(AuthorizationError):
+            await api.call("create_resource", {"resourceType": "Organization"})
+    stored = await api.call("read_resource", "Patient", created["id"])
+    assert (stored["active"], stored["birthDate"], stored["gender"]) == (
+        True,
+        "1990-01-01",
+        "female",
+    )
+    stored_new = await api.call("read_resource", "Patient", new["id"])
+    assert "active" not in stored_new and "birthDate" not in stored_new
+
+
+async def test_a_project_admin_cannot_move_a_membership_to_another_user(api: Api) -> None:
+    # applyProjectAdminAccessPolicy (accesspolicy.ts:247-303 at v5.0.10): for a project admin,
+    # ProjectMembership.project and .user are read-only; an update keeps the stored ones.
+    made = api.server.create_membership()
+    membership = await api.call("read_resource", "ProjectMembership", made["membership"]["id"])
+    other = await api.call("create_resource", {"resourceType": "Practitioner"})
+    moved = await api.call(
+        "update_resource",
+        {
+            **membership,
+            "user": {"reference": f"Practitioner/{other['id']}"},
+            "admin": True,
+        },
+    )
+    assert moved["user"] == membership["user"] and moved["admin"] is True

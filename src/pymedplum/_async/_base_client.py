@@ -969,6 +969,7 @@ class AsyncBaseClient:
             or hints.resource_id(
                 status, call.method, call.resource_type, call.resource_id, call.operation
             )
+            or hints.deleted_version(status, call.method, self._template(call), body)
             or hints.fhir_path(
                 status, call.request, self._api_prefix, self._fhir_prefix, self.fhir_url_path
             )

@@ -313,6 +313,8 @@ class MedplumClient(
 
         Raises:
             NotFoundError: the resource or version does not exist
+            ValidationError: Medplum 5.0.10's 400 for the version a delete wrote (it stores no
+                content for it; the error's hint says so)
 
         Wire: ``GET {resourceType}/{id}/_history/{vid}`` (base fhir), RequestEvent.action ``read``.
         """

