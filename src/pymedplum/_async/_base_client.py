@@ -650,10 +650,11 @@ class AsyncBaseClient:
         """Send one logical call and return its 2xx (or 304) response, or what ``convert``
         reads from it.
 
-        Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass, a
-        transport failure or an undecodable body ``NetworkError``, a cross-origin
-        ``base="absolute"`` URL ``UnsafeRedirectError``, any other 3xx (never followed)
-        ``UnsafeRedirectError`` when it points at another origin, else ``MedplumError``.
+        Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass (its
+        body undecodable or not), a transport failure or a 2xx whose body cannot be decoded
+        ``NetworkError``, a cross-origin ``base="absolute"`` URL ``UnsafeRedirectError``, any
+        other 3xx (never followed) ``UnsafeRedirectError`` when it points at another origin,
+        else ``MedplumError``.
         Exactly one ``RequestEvent`` is emitted, whatever happens (a cancellation included).
         ``convert`` runs before it: an answer it cannot use (``MedplumError``: an HTML page,
         an empty body where a resource is due) is the event's ``final_exception`` too, not a
@@ -873,11 +874,17 @@ class AsyncBaseClient:
             tries += 1
             t0 = time.perf_counter()
             try:
-                response = await self._send_once(request)
+                response, undecodable = await self._send_once(request)
+                if undecodable is not None and _needs_body(call, response, possibly_sent):
+                    # The answer's data is lost: a NetworkError as for a transport failure.
+                    raise undecodable
             except httpx.RequestError as exc:
-                # Transport failures, and a body that could not be decoded (DecodingError: a
-                # broken Content-Encoding), which arrives after the server processed the request.
-                # The exception reaches hooks (RequestAttempt) even when the call is retried.
+                # Transport failures, and a 2xx whose body could not be decoded (DecodingError:
+                # a broken Content-Encoding), which arrives after the
+                # server processed the request. Any other status decides by itself: a 401 is
+                # refreshed, a 503 retried, an error raised as its typed exception, whatever
+                # its body. The exception reaches hooks (RequestAttempt) even when the call
+                # is retried.
                 drop_request_credentials(request)
                 detach_error_requests(exc)  # the body stays out of exceptions too
                 attempts.append(
@@ -938,7 +945,8 @@ class AsyncBaseClient:
                 await _synchronization.sleep(delay)
                 continue
             drop_request_credentials(request)
-            body = json_or_none(response.content)
+            # An error answer whose body could not be decoded is still that error (no outcome).
+            body = json_or_none(response.content) if undecodable is None else None
             hint = self._hint(call, status, body)
             replayed = _stale_by_replay(call, status, possibly_sent)
             exc_obj = error_for_status(
@@ -955,6 +963,12 @@ class AsyncBaseClient:
                 # Not for a replayed conditional write: "nothing was updated, someone else
                 # wrote it" may be false (the call's own earlier attempt may have written it).
                 exc_obj = call.refine_error(exc_obj)
+            if undecodable is not None:
+                # Said after any refinement, so no message loses it; the DecodingError is the
+                # cause, without the token its request carried.
+                exc_obj.args = (f"{exc_obj}; {_unread(undecodable)}", *exc_obj.args[1:])
+                detach_error_requests(undecodable)
+                exc_obj.__cause__ = undecodable
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
 
@@ -1044,8 +1058,13 @@ class AsyncBaseClient:
             request.stream = ChunkedBody(call.body)
         return request
 
-    async def _send_once(self, request: httpx.Request) -> httpx.Response:
-        """One wire attempt, the body read. For a client without auth or event hooks the
+    async def _send_once(
+        self, request: httpx.Request
+    ) -> tuple[httpx.Response, httpx.DecodingError | None]:
+        """One wire attempt, the body read: the response, and the ``DecodingError`` of a body
+        that could not be decoded (a broken Content-Encoding; the response
+        is then closed, its body unread), which the status decides about (see ``_send``).
+        For a client without auth or event hooks the
         request goes straight to the transport the client would pick (mounts and proxies
         included): httpx's redirect / auth / hook machinery is a no-op there and costs more
         than the rest of the SDK together (docs/performance.md)."""
@@ -1061,8 +1080,11 @@ class AsyncBaseClient:
                     exc.request = request
                 raise
             response.request = request
-        await _read_body(response)
-        return response
+        try:
+            await _read_body(response)
+        except httpx.DecodingError as exc:
+            return response, exc
+        return response, None
 
     # --- RequestEvent -----------------------------------------------------------------------
 
@@ -1220,11 +1242,27 @@ def _stale_by_replay(call: _Call, status: int, possibly_sent: bool) -> str:
     )
 
 
+def _needs_body(call: _Call, response: httpx.Response, possibly_sent: bool) -> bool:
+    """Whether the call returns this answer (a 2xx or 304, a replayed DELETE's 410), so a body
+    that could not be decoded loses its data: any other status is decided without it."""
+    status = response.status_code
+    return (
+        status < 300
+        or status == 304
+        or (status == 410 and call.method == "DELETE" and possibly_sent)
+    )
+
+
+def _unread(exc: httpx.DecodingError) -> str:
+    """Why an answer's body was not read, for a message (never the body itself)."""
+    return "its body could not be decoded (its Content-Encoding)"
+
+
 def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:
     """What a transport failure means for the call, for its NetworkError's message: whether a
     write may have been applied, so the caller checks before sending it again."""
     if isinstance(exc, httpx.DecodingError):
-        return "the server answered, but its body could not be decoded (its Content-Encoding)"
+        return "the server answered, but " + _unread(exc)
     if possibly_sent:
         return "the request may have reached the server"
     return "the request never reached the server"

@@ -1,0 +1,152 @@
+"""Bodies that cannot be decoded, on a real socket (tests/client/rawserver.py): the status
+decides what happens (a 401 is refreshed, a 503 or 429 retried, an error status raised as its
+typed exception), only a 2xx loses its data (NetworkError)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from pymedplum import (
+    AsyncMedplumClient,
+    BadRequestError,
+    NetworkError,
+    NotFoundError,
+    OperationOutcomeError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+)
+from pymedplum.hooks import RequestEvent
+
+from ..rawserver import Behaviour, answer, raw_server, sequence
+
+pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("error::ResourceWarning")]  # async-only
+
+PID = "5b6f1a2e-8a4c-4d7e-9f00-3c2b1a0d9e8f"  # a UUID: no id hint in a 404's message
+WHERE = "GET /fhir/R4/Patient/{id}"
+PATIENT = answer(200, b'{"resourceType": "Patient", "id": "' + PID.encode() + b'"}')
+TOKEN = answer(200, b'{"access_token": "t1", "expires_in": 3600}', "Content-Type: application/json")
+# A gzip header, then bytes that are no deflate stream (a proxy's garbled or cut answer).
+CORRUPT = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 40
+UNDECODABLE = "its body could not be decoded (its Content-Encoding)"
+
+
+def gzipped(status: int, body: bytes, *headers: str) -> Behaviour:
+    return answer(status, body, "Content-Encoding: gzip", *headers)
+
+
+async def read_patient(server_url: str, events: list[RequestEvent], **options: Any) -> Any:
+    settings: dict[str, Any] = {
+        "access_token": "secret-token",
+        "timeout": 5.0,
+        "retry": RetryPolicy(max_attempts=2, backoff_base=0.01),
+        "on_request_complete": events.append,
+    }
+    async with AsyncMedplumClient(server_url, **{**settings, **options}) as client:
+        return await client.read_resource("Patient", PID)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(CORRUPT, id="corrupt-gzip"),
+        pytest.param(b'{"resourceType": "OperationOutcome"}', id="not-gzip"),
+    ],
+)
+async def test_a_401_whose_body_cannot_be_decoded_still_refreshes_the_token_once(
+    body: bytes,
+) -> None:
+    events: list[RequestEvent] = []
+    with raw_server(sequence(TOKEN, gzipped(401, body), TOKEN, PATIENT)) as server:
+        patient = await read_patient(
+            server.url, events, access_token=None, client_id="cid", client_secret="secret"
+        )
+        assert server.request_lines == [
+            "POST /oauth2/token HTTP/1.1",
+            f"GET /fhir/R4/Patient/{PID} HTTP/1.1",
+            "POST /oauth2/token HTTP/1.1",
+            f"GET /fhir/R4/Patient/{PID} HTTP/1.1",
+        ]
+    assert patient["id"] == PID
+    call = next(e for e in events if e.resource_type == "Patient")
+    assert [(a.status_code, a.exception) for a in call.attempts] == [(401, None), (200, None)]
+    assert call.outcome == "success"
+
+
+@pytest.mark.parametrize("status", [503, 429])
+async def test_a_503_or_429_whose_body_cannot_be_decoded_is_retried(
+    sleeps: list[float], status: int
+) -> None:
+    events: list[RequestEvent] = []
+    with raw_server(sequence(gzipped(status, CORRUPT), PATIENT)) as server:
+        patient = await read_patient(server.url, events)
+        assert len(server.request_lines) == 2
+    assert patient["id"] == PID and len(sleeps) == 1
+    (event,) = events
+    assert [(a.status_code, a.exception) for a in event.attempts] == [(status, None), (200, None)]
+
+
+async def test_a_429_to_a_create_whose_body_cannot_be_decoded_is_retried(
+    sleeps: list[float],
+) -> None:
+    created = answer(201, b'{"resourceType": "Patient", "id": "p1"}')
+    with raw_server(sequence(gzipped(429, CORRUPT), created)) as server:
+        async with AsyncMedplumClient(
+            server.url, access_token="t", retry=RetryPolicy(max_attempts=2)
+        ) as client:
+            assert (await client.create_resource({"resourceType": "Patient"}))["id"] == "p1"
+        assert len(server.request_lines) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(404, NotFoundError), (400, BadRequestError), (500, ServerError), (429, RateLimitError)],
+)
+@pytest.mark.parametrize(
+    ("body", "cause", "why"),
+    [
+        pytest.param(CORRUPT, httpx.DecodingError, UNDECODABLE, id="corrupt-gzip"),
+    ],
+)
+async def test_a_final_error_whose_body_cannot_be_decoded_is_the_statuss_typed_error(
+    sleeps: list[float],
+    status: int,
+    error: type[OperationOutcomeError],
+    body: bytes,
+    cause: type[Exception],
+    why: str,
+) -> None:
+    events: list[RequestEvent] = []
+    behaviour = gzipped(status, body)
+    with raw_server(behaviour) as server:
+        with pytest.raises(error) as info:
+            await read_patient(server.url, events, retry=RetryPolicy(max_attempts=1))
+        assert len(server.request_lines) == 1
+    exc = info.value
+    assert type(exc) is error and exc.status_code == status
+    assert exc.outcome is None
+    assert str(exc).startswith(f"HTTP {status} ") and str(exc).endswith(f"from {WHERE}; {why}")
+    assert "secret-token" not in str(exc) and "\ufffd" not in str(exc)
+    assert isinstance(exc.__cause__, cause)
+    assert "authorization" not in exc.__cause__.request.headers  # type: ignore[attr-defined]
+    assert exc.response is not None and exc.response.is_closed
+    assert "authorization" not in exc.response.request.headers
+    (attempt,) = events[0].attempts
+    assert attempt.status_code == status and attempt.exception is exc
+    assert events[0].final_exception is exc
+
+
+async def test_a_2xx_whose_body_cannot_be_decoded_is_still_a_network_error() -> None:
+    events: list[RequestEvent] = []
+    with raw_server(gzipped(200, CORRUPT)) as server:
+        with pytest.raises(NetworkError) as info:
+            await read_patient(server.url, events)
+        assert len(server.request_lines) == 1  # the server answered: not retried
+    assert str(info.value) == (
+        f"{WHERE} failed: DecodingError after 1 attempt(s); the server answered, but " + UNDECODABLE
+    )
+    (attempt,) = events[0].attempts
+    assert attempt.status_code is None and isinstance(attempt.exception, httpx.DecodingError)
