@@ -30,6 +30,12 @@ from typing_extensions import Self, overload  # at run time: get_type_hints, get
 
 from pymedplum import _hints as hints
 from pymedplum import _obo
+from pymedplum._decoding import (
+    MAX_RATIO,
+    MIN_REFUSED_SIZE,
+    BodyDecoder,
+    DecompressionBombError,
+)
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
 from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
@@ -871,11 +877,11 @@ class SyncBaseClient:
                     raise undecodable
             except httpx.RequestError as exc:
                 # Transport failures, and a 2xx whose body could not be decoded (DecodingError:
-                # a broken Content-Encoding), which arrives after the
+                # a broken Content-Encoding, a decompression bomb), which arrives after the
                 # server processed the request. Any other status decides by itself: a 401 is
-                # refreshed, a 503 retried, an error raised as its typed exception, whatever
-                # its body. The exception reaches hooks (RequestAttempt) even when the call
-                # is retried.
+                # refreshed, a 503 retried, an error raised as its typed exception, whatever its
+                # body. The exception reaches hooks (RequestAttempt) even when the call is
+                # retried.
                 drop_request_credentials(request)
                 detach_error_requests(exc)  # the body stays out of exceptions too
                 attempts.append(
@@ -1053,12 +1059,12 @@ class SyncBaseClient:
         self, request: httpx.Request
     ) -> tuple[httpx.Response, httpx.DecodingError | None]:
         """One wire attempt, the body read: the response, and the ``DecodingError`` of a body
-        that could not be decoded (a broken Content-Encoding; the response
-        is then closed, its body unread), which the status decides about (see ``_send``).
-        For a client without auth or event hooks the
-        request goes straight to the transport the client would pick (mounts and proxies
-        included): httpx's redirect / auth / hook machinery is a no-op there and costs more
-        than the rest of the SDK together (docs/performance.md)."""
+        that could not be decoded (a broken Content-Encoding, a decompression bomb; the
+        response is then closed, its body unread), which the status decides about (see
+        ``_send``). For a client without auth or event hooks the request goes straight to the
+        transport the client would pick (mounts and proxies included): httpx's redirect / auth /
+        hook machinery is a no-op there and costs more than the rest of the SDK together
+        (docs/performance.md)."""
         if not self._direct:
             # Explicit: the caller's client may have been switched to follow redirects later.
             response = self._http.send(request, follow_redirects=False, stream=True)
@@ -1191,18 +1197,31 @@ def _read_body(response: httpx.Response) -> None:
     """Read the body into one growing buffer that becomes ``response.content``. httpx's
     ``aread()`` keeps every chunk in a list and then joins them: two full copies of a large
     body at its peak (a 50 MB Binary download took 100 MB); this takes one (plus the buffer's
-    1/8 headroom: ``BytesIO.getvalue()`` hands over its buffer without copying it). The
-    response is closed on any failure (a cancellation included), as ``aread()`` would."""
+    1/8 headroom: ``BytesIO.getvalue()`` hands over its buffer without copying it). A
+    Content-Encoding is decoded by ``BodyDecoder`` in bounded steps: a decompression bomb is
+    refused (``DecompressionBombError``, an ``httpx.DecodingError``) once it decodes past
+    ``_decoding.MIN_REFUSED_SIZE`` at an absurd ratio, not read to the end. The response is
+    closed on any failure (a cancellation included), as ``aread()`` would."""
     if response.is_stream_consumed:  # built with its body already read (a MockTransport's)
         return
     try:
         buffer = io.BytesIO()
-        for chunk in response.iter_bytes():
-            buffer.write(chunk)
+        decoder = BodyDecoder.for_headers(response.headers)
+        if decoder is None:  # nothing to decode: no check either (a large Binary download)
+            for chunk in response.iter_raw():
+                buffer.write(chunk)
+        else:
+            for chunk in response.iter_raw():
+                for piece in decoder.decode(chunk):
+                    buffer.write(piece)
+            for piece in decoder.flush():
+                buffer.write(piece)
         # What aread() sets (httpx 0.27 and 0.28): the body, read once. Were a later httpx to
         # keep it elsewhere, response.content would raise ResponseNotRead at the first call.
         response._content = buffer.getvalue()
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, httpx.DecodingError) and exc._request is None:
+            exc.request = response.request  # as aiter_bytes() would have set it
         response.close()
         raise
 
@@ -1246,6 +1265,11 @@ def _needs_body(call: _Call, response: httpx.Response, possibly_sent: bool) -> b
 
 def _unread(exc: httpx.DecodingError) -> str:
     """Why an answer's body was not read, for a message (never the body itself)."""
+    if isinstance(exc, DecompressionBombError):
+        return (
+            f"its body was refused: it decoded to over {MIN_REFUSED_SIZE >> 20} MiB at more "
+            f"than {MAX_RATIO} times its compressed size (a decompression bomb)"
+        )
     return "its body could not be decoded (its Content-Encoding)"
 
 

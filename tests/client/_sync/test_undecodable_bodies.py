@@ -2,10 +2,13 @@
 # Change the async source, then run scripts/run_unasync.py (make unasync).
 """Bodies that cannot be decoded, on a real socket (tests/client/rawserver.py): the status
 decides what happens (a 401 is refreshed, a 503 or 429 retried, an error status raised as its
-typed exception), only a 2xx loses its data (NetworkError)."""
+typed exception), only a 2xx loses its data (NetworkError). A decompression bomb is refused
+before it is decoded whole; large legitimate bodies, compressed or not, are read."""
 
 from __future__ import annotations
 
+import gzip
+import tracemalloc
 from typing import Any
 
 import httpx
@@ -21,9 +24,11 @@ from pymedplum import (
     RetryPolicy,
     ServerError,
 )
+from pymedplum._decoding import MAX_RATIO, MIN_REFUSED_SIZE, DecompressionBombError
+from pymedplum._sync._base_client import SyncBaseClient
 from pymedplum.hooks import RequestEvent
 
-from ..rawserver import Behaviour, answer, raw_server, sequence
+from ..rawserver import Behaviour, answer, gzip_bomb, raw_server, searchset_json, sequence
 
 PID = "5b6f1a2e-8a4c-4d7e-9f00-3c2b1a0d9e8f"  # a UUID: no id hint in a 404's message
 WHERE = "GET /fhir/R4/Patient/{id}"
@@ -32,6 +37,10 @@ TOKEN = answer(200, b'{"access_token": "t1", "expires_in": 3600}', "Content-Type
 # A gzip header, then bytes that are no deflate stream (a proxy's garbled or cut answer).
 CORRUPT = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 40
 UNDECODABLE = "its body could not be decoded (its Content-Encoding)"
+REFUSED = (
+    f"its body was refused: it decoded to over {MIN_REFUSED_SIZE >> 20} MiB at more than "
+    f"{MAX_RATIO} times its compressed size (a decompression bomb)"
+)
 
 
 def gzipped(status: int, body: bytes, *headers: str) -> Behaviour:
@@ -109,18 +118,19 @@ def test_a_429_to_a_create_whose_body_cannot_be_decoded_is_retried(
     ("body", "cause", "why"),
     [
         pytest.param(CORRUPT, httpx.DecodingError, UNDECODABLE, id="corrupt-gzip"),
+        pytest.param(None, DecompressionBombError, REFUSED, id="gzip-bomb"),
     ],
 )
 def test_a_final_error_whose_body_cannot_be_decoded_is_the_statuss_typed_error(
     sleeps: list[float],
     status: int,
     error: type[OperationOutcomeError],
-    body: bytes,
+    body: bytes | None,
     cause: type[Exception],
     why: str,
 ) -> None:
     events: list[RequestEvent] = []
-    behaviour = gzipped(status, body)
+    behaviour = gzipped(status, gzip_bomb() if body is None else body)
     with raw_server(behaviour) as server:
         with pytest.raises(error) as info:
             read_patient(server.url, events, retry=RetryPolicy(max_attempts=1))
@@ -150,3 +160,70 @@ def test_a_2xx_whose_body_cannot_be_decoded_is_still_a_network_error() -> None:
     )
     (attempt,) = events[0].attempts
     assert attempt.status_code is None and isinstance(attempt.exception, httpx.DecodingError)
+
+
+def test_a_gzip_bomb_is_refused_early_and_not_retried() -> None:
+    """400 MiB of zeros, about 400 KB of gzip: refused once 64 MiB are decoded, with memory
+    bounded by that, not by the bomb (and, a 2xx whose data is lost, not sent again)."""
+    bomb = gzip_bomb()
+    events: list[RequestEvent] = []
+    with raw_server(gzipped(200, bomb)) as server:
+        tracemalloc.start()
+        try:
+            with pytest.raises(NetworkError) as info:
+                read_patient(server.url, events)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert len(server.request_lines) == 1
+    assert str(info.value) == (
+        f"{WHERE} failed: DecompressionBombError after 1 attempt(s); the server answered, but "
+        + REFUSED
+    )
+    assert info.value.possibly_committed
+    refusal = info.value.__cause__
+    assert isinstance(refusal, DecompressionBombError)
+    assert isinstance(refusal, httpx.DecodingError)  # what callers already tell apart
+    # Stopped just past the floor: a few MiB of the 400 decoded, a fifth of the wire bytes read.
+    assert MIN_REFUSED_SIZE < refusal.decoded_bytes <= MIN_REFUSED_SIZE + 8 * 2**20
+    assert refusal.compressed_bytes < len(bomb) // 5
+    assert peak < 200 * 2**20  # the buffer (64 MiB, grown by copies); not the 400 MiB
+    (attempt,) = events[0].attempts
+    assert attempt.status_code is None and attempt.exception is refusal
+
+
+def test_a_bomb_on_a_503_is_retried_as_the_status_says() -> None:
+    events: list[RequestEvent] = []
+    with raw_server(sequence(gzipped(503, gzip_bomb()), PATIENT)) as server:
+        patient = read_patient(server.url, events)
+        assert len(server.request_lines) == 2
+    assert patient["id"] == PID
+    assert [a.status_code for a in events[0].attempts] == [503, 200]
+
+
+def low_level_get(server_url: str, path: str) -> httpx.Response:
+    with SyncBaseClient(server_url, access_token="t", timeout=10.0) as client:
+        return client._request("GET", path)
+
+
+@pytest.mark.parametrize(
+    ("varied", "level"),
+    [
+        pytest.param(True, 6, id="varied-7x"),  # realistic: every id different
+        pytest.param(False, 9, id="repeated-200x"),  # one entry, gzip -9: the most repetitive
+    ],
+)
+def test_a_large_compressed_searchset_is_read_whole(varied: bool, level: int) -> None:
+    body = searchset_json(110_000, varied=varied)
+    assert len(body) > MIN_REFUSED_SIZE  # past the floor: the ratio is checked
+    wire = gzip.compress(body, level)
+    with raw_server(gzipped(200, wire)) as server:
+        response = low_level_get(server.url, "Patient")
+    assert response.content == body
+
+
+def test_a_large_uncompressed_body_is_read_whole() -> None:
+    body = bytes(200 * 2**20)  # zeros, as a bomb decodes to, but sent as they are
+    with raw_server(answer(200, body, "Content-Type: application/octet-stream")) as server:
+        response = low_level_get(server.url, "Binary/b1")
+    assert len(response.content) == len(body) and not any(response.content[::4096])
