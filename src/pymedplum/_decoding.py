@@ -17,7 +17,13 @@ from collections.abc import Iterator
 import httpx
 from httpx._decoders import SUPPORTED_DECODERS, ContentDecoder  # what aiter_bytes uses
 
-__all__ = ["MAX_RATIO", "MIN_REFUSED_SIZE", "BodyDecoder", "DecompressionBombError"]
+__all__ = [
+    "MAX_RATIO",
+    "MIN_REFUSED_SIZE",
+    "BodyDecoder",
+    "DecompressionBombError",
+    "why_unread",
+]
 
 # The rule: a body is refused once its decoded size is past MIN_REFUSED_SIZE *and* more than
 # MAX_RATIO times the compressed bytes decoded so far. gzip -9 (or -6) of zeros reaches 1,028x
@@ -102,3 +108,13 @@ class BodyDecoder:
             out = decoder.decode(piece)
             if out:
                 yield from self._feed(index + 1, out)
+
+
+def why_unread(exc: httpx.DecodingError) -> str:
+    """Why an answer's body was not read, for a message (never the body itself)."""
+    if isinstance(exc, DecompressionBombError):
+        return (
+            f"its body was refused: it decoded to over {MIN_REFUSED_SIZE >> 20} MiB at more "
+            f"than {MAX_RATIO} times its compressed size (a decompression bomb)"
+        )
+    return "its body could not be decoded (its Content-Encoding)"

@@ -9,7 +9,6 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
@@ -30,12 +29,7 @@ from typing_extensions import Self, overload  # at run time: get_type_hints, get
 
 from pymedplum import _hints as hints
 from pymedplum import _obo
-from pymedplum._decoding import (
-    MAX_RATIO,
-    MIN_REFUSED_SIZE,
-    BodyDecoder,
-    DecompressionBombError,
-)
+from pymedplum._decoding import why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
 from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
@@ -46,6 +40,7 @@ from pymedplum._security import check_same_origin, is_same_origin, normalize_bas
 from pymedplum._serialization import decode_json, decode_wire, encode_json, json_or_none
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager, is_header_safe
+from pymedplum._sync._body import read_body
 from pymedplum._version import __version__
 from pymedplum.exceptions import (
     MedplumError,
@@ -963,7 +958,7 @@ class SyncBaseClient:
             if undecodable is not None:
                 # Said after any refinement, so no message loses it; the DecodingError is the
                 # cause, without the token its request carried.
-                exc_obj.args = (f"{exc_obj}; {_unread(undecodable)}", *exc_obj.args[1:])
+                exc_obj.args = (f"{exc_obj}; {why_unread(undecodable)}", *exc_obj.args[1:])
                 detach_error_requests(undecodable)
                 exc_obj.__cause__ = undecodable
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
@@ -1078,7 +1073,7 @@ class SyncBaseClient:
                 raise
             response.request = request
         try:
-            _read_body(response)
+            read_body(response)
         except httpx.DecodingError as exc:
             return response, exc
         return response, None
@@ -1193,39 +1188,6 @@ def _check_header(name: object, value: object) -> None:
         )
 
 
-def _read_body(response: httpx.Response) -> None:
-    """Read the body into one growing buffer that becomes ``response.content``. httpx's
-    ``aread()`` keeps every chunk in a list and then joins them: two full copies of a large
-    body at its peak (a 50 MB Binary download took 100 MB); this takes one (plus the buffer's
-    1/8 headroom: ``BytesIO.getvalue()`` hands over its buffer without copying it). A
-    Content-Encoding is decoded by ``BodyDecoder`` in bounded steps: a decompression bomb is
-    refused (``DecompressionBombError``, an ``httpx.DecodingError``) once it decodes past
-    ``_decoding.MIN_REFUSED_SIZE`` at an absurd ratio, not read to the end. The response is
-    closed on any failure (a cancellation included), as ``aread()`` would."""
-    if response.is_stream_consumed:  # built with its body already read (a MockTransport's)
-        return
-    try:
-        buffer = io.BytesIO()
-        decoder = BodyDecoder.for_headers(response.headers)
-        if decoder is None:  # nothing to decode: no check either (a large Binary download)
-            for chunk in response.iter_raw():
-                buffer.write(chunk)
-        else:
-            for chunk in response.iter_raw():
-                for piece in decoder.decode(chunk):
-                    buffer.write(piece)
-            for piece in decoder.flush():
-                buffer.write(piece)
-        # What aread() sets (httpx 0.27 and 0.28): the body, read once. Were a later httpx to
-        # keep it elsewhere, response.content would raise ResponseNotRead at the first call.
-        response._content = buffer.getvalue()
-    except BaseException as exc:
-        if isinstance(exc, httpx.DecodingError) and exc._request is None:
-            exc.request = response.request  # as aiter_bytes() would have set it
-        response.close()
-        raise
-
-
 def _stale_by_replay(call: _Call, status: int, possibly_sent: bool) -> str:
     """For a 412 to a request with If-Match that was sent again after an attempt that may have
     been applied (a gateway's 5xx, a connection lost after sending): what the caller must know,
@@ -1263,21 +1225,11 @@ def _needs_body(call: _Call, response: httpx.Response, possibly_sent: bool) -> b
     )
 
 
-def _unread(exc: httpx.DecodingError) -> str:
-    """Why an answer's body was not read, for a message (never the body itself)."""
-    if isinstance(exc, DecompressionBombError):
-        return (
-            f"its body was refused: it decoded to over {MIN_REFUSED_SIZE >> 20} MiB at more "
-            f"than {MAX_RATIO} times its compressed size (a decompression bomb)"
-        )
-    return "its body could not be decoded (its Content-Encoding)"
-
-
 def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:
     """What a transport failure means for the call, for its NetworkError's message: whether a
     write may have been applied, so the caller checks before sending it again."""
     if isinstance(exc, httpx.DecodingError):
-        return "the server answered, but " + _unread(exc)
+        return "the server answered, but " + why_unread(exc)
     if possibly_sent:
         return "the request may have reached the server"
     return "the request never reached the server"

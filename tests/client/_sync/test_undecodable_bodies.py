@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from pymedplum import (
+    AuthenticationError,
     BadRequestError,
     MedplumClient,
     NetworkError,
@@ -227,3 +228,60 @@ def test_a_large_uncompressed_body_is_read_whole() -> None:
     with raw_server(answer(200, body, "Content-Type: application/octet-stream")) as server:
         response = low_level_get(server.url, "Binary/b1")
     assert len(response.content) == len(body) and not any(response.content[::4096])
+
+
+# --- the token request reads its answer the same way ---------------------------------------
+
+CREDENTIALS: dict[str, Any] = {"access_token": None, "client_id": "cid", "client_secret": "s3cr3t"}
+
+
+def test_a_token_answer_that_is_a_gzip_bomb_is_refused_not_read_whole() -> None:
+    events: list[RequestEvent] = []
+    with raw_server(gzipped(200, gzip_bomb(), "Content-Type: application/json")) as server:
+        with pytest.raises(AuthenticationError) as info:
+            read_patient(server.url, events, **CREDENTIALS)
+        assert server.request_lines == ["POST /oauth2/token HTTP/1.1"]  # not retried
+        token_url = server.url + "oauth2/token"
+    assert str(info.value) == (
+        f"client-credentials token request to {token_url} failed: DecompressionBombError; the "
+        "server answered, but " + REFUSED
+    )
+    refusal = info.value.__cause__
+    assert isinstance(refusal, DecompressionBombError)
+    assert refusal.decoded_bytes <= MIN_REFUSED_SIZE + 8 * 2**20
+    assert refusal.request.content == b""  # the form with the client secret is not kept
+    (attempt,) = events[0].attempts
+    assert attempt.status_code is None and attempt.exception is refusal
+
+
+def test_a_503_token_answer_whose_body_cannot_be_decoded_is_retried(
+    sleeps: list[float],
+) -> None:
+    events: list[RequestEvent] = []
+    with raw_server(sequence(gzipped(503, CORRUPT), TOKEN, PATIENT)) as server:
+        patient = read_patient(server.url, events, **CREDENTIALS)
+        assert [line.split()[1] for line in server.request_lines] == [
+            "/oauth2/token",
+            "/oauth2/token",
+            f"/fhir/R4/Patient/{PID}",
+        ]
+    assert patient["id"] == PID and len(sleeps) == 1
+    assert [(a.status_code, a.exception) for a in events[0].attempts] == [(503, None), (200, None)]
+
+
+def test_a_401_token_answer_whose_body_cannot_be_decoded_is_its_authentication_error() -> None:
+    events: list[RequestEvent] = []
+    with raw_server(gzipped(401, CORRUPT)) as server:
+        with pytest.raises(AuthenticationError) as info:
+            read_patient(server.url, events, **CREDENTIALS)
+        assert server.request_lines == ["POST /oauth2/token HTTP/1.1"]
+        token_url = server.url + "oauth2/token"
+    assert str(info.value) == (
+        f"client-credentials token request to {token_url} failed: HTTP 401; {UNDECODABLE}; "
+        "check client_id and client_secret"
+    )
+    assert info.value.status_code == 401 and info.value.outcome is None
+    assert isinstance(info.value.__cause__, httpx.DecodingError)
+    assert "s3cr3t" not in repr(info.value.__cause__.request.content)  # type: ignore[attr-defined]
+    (attempt,) = events[0].attempts
+    assert attempt.status_code == 401 and attempt.exception is info.value
