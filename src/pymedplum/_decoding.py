@@ -26,16 +26,18 @@ __all__ = [
 ]
 
 # The rule: a body is refused once its decoded size is past MIN_REFUSED_SIZE *and* more than
-# MAX_RATIO times the compressed bytes decoded so far. gzip -9 (or -6) of zeros reaches 1,028x
-# (deflate's ceiling is 1,032x); realistic FHIR JSON gzips 5-30x, a searchset of identical
-# entries 190-205x; so 500x leaves 2.4x of room above the most repetitive JSON and refuses a
-# maximal gzip bomb with 2x to spare. A body under 64 MiB is never refused, and an uncompressed
-# one (a large Binary download) is never checked: memory is bounded by 64 MiB or 500 times
-# what the server actually sent.
+# MAX_RATIO times the compressed bytes decoded so far (counted as handed to the decoder: exact,
+# where response.num_bytes_downloaded runs up to a 64 KiB read ahead of it). gzip -9 (or -6)
+# of zeros reaches 1,028x (deflate's ceiling is 1,032x); realistic FHIR JSON gzips 5-30x, a
+# searchset of identical entries 190-205x; so 500x leaves 2.4x of room above the most
+# repetitive JSON and refuses a maximal gzip bomb with 2x to spare. A body under 64 MiB is
+# never refused, and an uncompressed one (a large Binary download) is never checked: memory is
+# bounded by 64 MiB or 500 times what the server actually sent.
 MIN_REFUSED_SIZE = 64 * 1024 * 1024
 MAX_RATIO = 500
 
-# Compressed bytes handed to one decoder call, per coding (see the module docstring).
+# Compressed bytes handed to one decoder call, per coding (see the module docstring); the
+# default is for a coding a later httpx may add.
 _SLICE = {"gzip": 4096, "deflate": 4096, "zstd": 128, "br": 16}
 _DEFAULT_SLICE = 16
 
