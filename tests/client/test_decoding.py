@@ -10,7 +10,13 @@ import zlib
 import httpx
 import pytest
 
-from pymedplum._decoding import MAX_RATIO, MIN_REFUSED_SIZE, BodyDecoder, DecompressionBombError
+from pymedplum._decoding import (
+    MAX_RATIO,
+    MIN_REFUSED_SIZE,
+    BodyDecoder,
+    DecompressionBombError,
+    accept_encoding,
+)
 
 from .rawserver import gzip_bomb, searchset_json
 
@@ -68,3 +74,9 @@ def test_a_doubly_gzipped_bomb_is_refused_after_a_few_mib_not_at_its_full_size()
 def test_a_small_body_is_never_refused_whatever_its_ratio() -> None:
     body = bytes(MIN_REFUSED_SIZE)  # exactly the floor: 1,028 to 1
     assert decode("gzip", gzip.compress(body, 9)) == body
+
+
+def test_accept_encoding_leaves_out_brotli_and_what_httpx_cannot_decode() -> None:
+    everything = ["identity", "gzip", "deflate", "br", "zstd"]
+    assert accept_encoding(everything) == "gzip, deflate, zstd"
+    assert accept_encoding(["identity", "gzip", "deflate"]) == "gzip, deflate"

@@ -30,7 +30,7 @@ from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager, is_header_safe
 from pymedplum._async._body import read_body
-from pymedplum._decoding import why_unread
+from pymedplum._decoding import ACCEPT_ENCODING, why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
 from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
@@ -326,7 +326,7 @@ class AsyncBaseClient:
         return httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
-            headers={"User-Agent": _USER_AGENT},
+            headers={"User-Agent": _USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         )
 
     async def aclose(self) -> None:

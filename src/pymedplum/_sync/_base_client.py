@@ -29,7 +29,7 @@ from typing_extensions import Self, overload  # at run time: get_type_hints, get
 
 from pymedplum import _hints as hints
 from pymedplum import _obo
-from pymedplum._decoding import why_unread
+from pymedplum._decoding import ACCEPT_ENCODING, why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
 from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
@@ -324,7 +324,7 @@ class SyncBaseClient:
         return httpx.Client(
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
-            headers={"User-Agent": _USER_AGENT},
+            headers={"User-Agent": _USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         )
 
     def close(self) -> None:
