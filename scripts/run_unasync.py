@@ -42,6 +42,7 @@ REPLACEMENTS: dict[str, str] = {
     "aclose": "close",
     "aread": "read",
     "aiter_bytes": "iter_bytes",
+    "aiter_raw": "iter_raw",
     "handle_async_request": "handle_request",
     "anyio_backend": "sync_backend",
     "AsyncOnRequestCompleteHook": "OnRequestCompleteHook",

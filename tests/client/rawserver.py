@@ -3,10 +3,15 @@ short, stalled mid-body, connections reset. Used by both flavours (the wire faul
 
 from __future__ import annotations
 
+import functools
+import json
+import random
 import socket
 import struct
 import threading
 import time
+import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
@@ -188,3 +193,56 @@ def never_read(conn: socket.socket, line: str) -> bool:
     """Reads no body and answers nothing (set ``read_bodies = False``): an upload stalls."""
     time.sleep(1.5)
     return True
+
+
+@functools.cache
+def gzip_bomb(size: int = 400 * 1024 * 1024) -> bytes:
+    """``size`` zero bytes gzipped at level 9, made a MiB at a time (never held whole): about
+    ``size / 1028`` bytes on the wire (400 MiB: some 400 KB), deflate's ratio ceiling."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = bytes(1024 * 1024)
+    parts = [compressor.compress(block) for _ in range(size // len(block))]
+    return b"".join(parts) + compressor.flush()
+
+
+@functools.cache
+def searchset_json(entries: int, *, varied: bool) -> bytes:
+    """A searchset of ``entries`` Observations as Medplum writes them, about 800 bytes each:
+    every id, version and subject different (``varied``: gzips some 10x), or one entry
+    repeated (the most repetitive FHIR JSON a search can answer: gzips about 200x)."""
+    rng = random.Random(7)
+
+    def uid() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    def entry() -> str:
+        rid = uid()
+        resource = {
+            "resourceType": "Observation",
+            "id": rid,
+            "meta": {
+                "versionId": uid(),
+                "lastUpdated": "2024-01-01T00:00:00.000Z",
+                "project": "a1b2c3d4-0000-4000-8000-000000000000",
+                "compartment": [{"reference": "Patient/" + uid()}],
+            },
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "subject": {"reference": "Patient/" + uid()},
+            "effectiveDateTime": f"2024-01-{rng.randint(1, 28):02d}T00:00:00Z",
+            "valueQuantity": {"value": rng.randint(40, 180), "unit": "/min"},
+        }
+        return json.dumps(
+            {
+                "fullUrl": "https://api.medplum.com/fhir/R4/Observation/" + rid,
+                "resource": resource,
+                "search": {"mode": "match"},
+            }
+        )
+
+    items = [entry() for _ in range(entries)] if varied else [entry()] * entries
+    return (
+        b'{"resourceType": "Bundle", "type": "searchset", "entry": ['
+        + ",".join(items).encode()
+        + b"]}"
+    )

@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 import httpx
 
 from pymedplum._async import _synchronization
+from pymedplum._async._body import read_body
+from pymedplum._decoding import why_unread
 from pymedplum._retry import RetryPolicy, retry_after_seconds
 from pymedplum._serialization import json_or_none
 from pymedplum.exceptions import (
@@ -168,7 +170,7 @@ class AsyncTokenManager:
                     # As for a call's attempts: a transport failure holds its httpx error (the
                     # AuthenticationError it became is the event's final_exception), an answer
                     # the exception it became if it ended the request, None if it was retried.
-                    cause = exc.__cause__ if isinstance(exc.__cause__, httpx.RequestError) else None
+                    cause = _transport_failure(exc)
                     seen = cause if cause is not None else (exc if delay is None else None)
                     attempts.append(
                         RequestAttempt(len(attempts) + 1, exc.status_code, duration, None, seen)
@@ -219,8 +221,10 @@ class AsyncTokenManager:
     async def _post(self, http: httpx.AsyncClient) -> tuple[str, float | None, int]:
         """One token request: ``(token, lifetime, status)``, or AuthenticationError (its
         ``__cause__`` the httpx error when the endpoint could not be reached)."""
+        undecodable: httpx.DecodingError | None = None
         try:
-            response = await http.post(
+            request = http.build_request(
+                "POST",
                 self._token_url,
                 data={
                     "grant_type": "client_credentials",
@@ -228,30 +232,46 @@ class AsyncTokenManager:
                     "client_secret": self._client_secret or "",
                 },
                 headers={"Accept": "application/json"},
-                follow_redirects=False,  # the client secret must not travel anywhere else
             )
+            # The client secret must not travel anywhere else: redirects are never followed.
+            response = await http.send(request, follow_redirects=False, stream=True)
+            try:
+                # The API calls' reading: a decompression bomb is refused there.
+                await read_body(response)
+            except httpx.DecodingError as exc:
+                if 200 <= response.status_code < 300:
+                    raise  # the token is lost with it
+                undecodable = exc  # the status decides, as for an API call
         except httpx.HTTPError as exc:
             # Its request holds the form with the client secret (a transport error's, or an
             # HTTPStatusError's that a caller pool's response hook raised).
             detach_error_requests(exc)
+            why = (
+                "the server answered, but " + why_unread(exc)
+                if isinstance(exc, httpx.DecodingError)
+                else "check base_url and that the server is reachable"
+            )
             raise AuthenticationError(
                 f"client-credentials token request to {self._token_url} failed: "
-                f"{type(exc).__name__}; check base_url and that the server is reachable",
+                f"{type(exc).__name__}; {why}",
                 method="POST",
                 path_template=self._token_path,
             ) from exc
         # The request body holds the client secret; the response travels in exceptions.
         response.request = detached_request(response.request)
-        token, expires_in, error = self._read(response)
+        token, expires_in, error = self._read(response, undecodable)
         if error is not None:
+            if undecodable is not None:
+                detach_error_requests(undecodable)
+                raise error from undecodable
             raise error
         return token, expires_in, response.status_code
 
     def _retry_delay(self, exc: AuthenticationError, attempt: int) -> float | None:
         """Seconds to wait before sending the token request again, or ``None``."""
         policy = self._policy()
-        cause = exc.__cause__
-        if isinstance(cause, httpx.RequestError):
+        cause = _transport_failure(exc)
+        if cause is not None:
             return policy.delay_for_error(cause, attempt, replay_safe=True)
         if isinstance(exc.response, httpx.Response) and exc.status_code is not None:
             wait = retry_after_seconds(exc.response)
@@ -259,10 +279,11 @@ class AsyncTokenManager:
         return None
 
     def _read(
-        self, response: httpx.Response
+        self, response: httpx.Response, undecodable: httpx.DecodingError | None = None
     ) -> tuple[str, float | None, AuthenticationError | None]:
-        """Token and lifetime from a token response, or the error describing why not."""
-        body = json_or_none(response.content)
+        """Token and lifetime from a token response, or the error describing why not
+        (``undecodable``: the error of a non-2xx answer's body that could not be decoded)."""
+        body = json_or_none(response.content) if undecodable is None else None
         # Only a 2xx is a token answer: a 3xx (never followed) is not, whatever its body says.
         if not 200 <= response.status_code < 300 or not isinstance(body, dict):
             code = body.get("error") if isinstance(body, dict) else None
@@ -273,6 +294,8 @@ class AsyncTokenManager:
                 kind = response.headers.get("Content-Type", "no content type")
                 size = len(response.content)
                 detail = f" without a JSON object ({kind}, {size} bytes)"
+            if undecodable is not None:
+                detail += "; " + why_unread(undecodable)
             return (
                 "",
                 None,
@@ -371,6 +394,16 @@ def _server_wait(response: httpx.Response) -> float:
     if response.status_code not in (429, 503):
         return 0.0
     return retry_after_seconds(response) or 0.0
+
+
+def _transport_failure(exc: AuthenticationError) -> httpx.RequestError | None:
+    """The httpx error of a token request that got no usable answer (none, or a 2xx whose
+    body could not be decoded); ``None`` for an answer, whose status decides (its
+    ``__cause__`` may be the DecodingError of its body)."""
+    cause = exc.__cause__
+    if isinstance(cause, httpx.RequestError) and exc.status_code is None:
+        return cause
+    return None
 
 
 def _hint(status: int) -> str:

@@ -7,7 +7,6 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
@@ -30,6 +29,8 @@ from pymedplum import _hints as hints
 from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager, is_header_safe
+from pymedplum._async._body import read_body
+from pymedplum._decoding import ACCEPT_ENCODING, why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
 from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
@@ -325,7 +326,7 @@ class AsyncBaseClient:
         return httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
-            headers={"User-Agent": _USER_AGENT},
+            headers={"User-Agent": _USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         )
 
     async def aclose(self) -> None:
@@ -650,10 +651,11 @@ class AsyncBaseClient:
         """Send one logical call and return its 2xx (or 304) response, or what ``convert``
         reads from it.
 
-        Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass, a
-        transport failure or an undecodable body ``NetworkError``, a cross-origin
-        ``base="absolute"`` URL ``UnsafeRedirectError``, any other 3xx (never followed)
-        ``UnsafeRedirectError`` when it points at another origin, else ``MedplumError``.
+        Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass (its
+        body undecodable or not), a transport failure or a 2xx whose body cannot be decoded
+        ``NetworkError``, a cross-origin ``base="absolute"`` URL ``UnsafeRedirectError``, any
+        other 3xx (never followed) ``UnsafeRedirectError`` when it points at another origin,
+        else ``MedplumError``.
         Exactly one ``RequestEvent`` is emitted, whatever happens (a cancellation included).
         ``convert`` runs before it: an answer it cannot use (``MedplumError``: an HTML page,
         an empty body where a resource is due) is the event's ``final_exception`` too, not a
@@ -873,11 +875,17 @@ class AsyncBaseClient:
             tries += 1
             t0 = time.perf_counter()
             try:
-                response = await self._send_once(request)
+                response, undecodable = await self._send_once(request)
+                if undecodable is not None and _needs_body(call, response, possibly_sent):
+                    # The answer's data is lost: a NetworkError as for a transport failure.
+                    raise undecodable
             except httpx.RequestError as exc:
-                # Transport failures, and a body that could not be decoded (DecodingError: a
-                # broken Content-Encoding), which arrives after the server processed the request.
-                # The exception reaches hooks (RequestAttempt) even when the call is retried.
+                # Transport failures, and a 2xx whose body could not be decoded (DecodingError:
+                # a broken Content-Encoding, a decompression bomb), which arrives after the
+                # server processed the request. Any other status decides by itself: a 401 is
+                # refreshed, a 503 retried, an error raised as its typed exception, whatever its
+                # body. The exception reaches hooks (RequestAttempt) even when the call is
+                # retried.
                 drop_request_credentials(request)
                 detach_error_requests(exc)  # the body stays out of exceptions too
                 attempts.append(
@@ -938,7 +946,8 @@ class AsyncBaseClient:
                 await _synchronization.sleep(delay)
                 continue
             drop_request_credentials(request)
-            body = json_or_none(response.content)
+            # An error answer whose body could not be decoded is still that error (no outcome).
+            body = json_or_none(response.content) if undecodable is None else None
             hint = self._hint(call, status, body)
             replayed = _stale_by_replay(call, status, possibly_sent)
             exc_obj = error_for_status(
@@ -955,6 +964,12 @@ class AsyncBaseClient:
                 # Not for a replayed conditional write: "nothing was updated, someone else
                 # wrote it" may be false (the call's own earlier attempt may have written it).
                 exc_obj = call.refine_error(exc_obj)
+            if undecodable is not None:
+                # Said after any refinement, so no message loses it; the DecodingError is the
+                # cause, without the token its request carried.
+                exc_obj.args = (f"{exc_obj}; {why_unread(undecodable)}", *exc_obj.args[1:])
+                detach_error_requests(undecodable)
+                exc_obj.__cause__ = undecodable
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
 
@@ -1045,11 +1060,16 @@ class AsyncBaseClient:
             request.stream = ChunkedBody(call.body)
         return request
 
-    async def _send_once(self, request: httpx.Request) -> httpx.Response:
-        """One wire attempt, the body read. For a client without auth or event hooks the
-        request goes straight to the transport the client would pick (mounts and proxies
-        included): httpx's redirect / auth / hook machinery is a no-op there and costs more
-        than the rest of the SDK together (docs/performance.md)."""
+    async def _send_once(
+        self, request: httpx.Request
+    ) -> tuple[httpx.Response, httpx.DecodingError | None]:
+        """One wire attempt, the body read: the response, and the ``DecodingError`` of a body
+        that could not be decoded (a broken Content-Encoding, a decompression bomb; the
+        response is then closed, its body unread), which the status decides about (see
+        ``_send``). For a client without auth or event hooks the request goes straight to the
+        transport the client would pick (mounts and proxies included): httpx's redirect / auth /
+        hook machinery is a no-op there and costs more than the rest of the SDK together
+        (docs/performance.md)."""
         if not self._direct:
             # Explicit: the caller's client may have been switched to follow redirects later.
             response = await self._http.send(request, follow_redirects=False, stream=True)
@@ -1062,8 +1082,11 @@ class AsyncBaseClient:
                     exc.request = request
                 raise
             response.request = request
-        await _read_body(response)
-        return response
+        try:
+            await read_body(response)
+        except httpx.DecodingError as exc:
+            return response, exc
+        return response, None
 
     # --- RequestEvent -----------------------------------------------------------------------
 
@@ -1175,26 +1198,6 @@ def _check_header(name: object, value: object) -> None:
         )
 
 
-async def _read_body(response: httpx.Response) -> None:
-    """Read the body into one growing buffer that becomes ``response.content``. httpx's
-    ``aread()`` keeps every chunk in a list and then joins them: two full copies of a large
-    body at its peak (a 50 MB Binary download took 100 MB); this takes one (plus the buffer's
-    1/8 headroom: ``BytesIO.getvalue()`` hands over its buffer without copying it). The
-    response is closed on any failure (a cancellation included), as ``aread()`` would."""
-    if response.is_stream_consumed:  # built with its body already read (a MockTransport's)
-        return
-    try:
-        buffer = io.BytesIO()
-        async for chunk in response.aiter_bytes():
-            buffer.write(chunk)
-        # What aread() sets (httpx 0.27 and 0.28): the body, read once. Were a later httpx to
-        # keep it elsewhere, response.content would raise ResponseNotRead at the first call.
-        response._content = buffer.getvalue()
-    except BaseException:
-        await response.aclose()
-        raise
-
-
 def _stale_by_replay(call: _Call, status: int, possibly_sent: bool) -> str:
     """For a 412 to a request with If-Match that was sent again after an attempt that may have
     been applied (a gateway's 5xx, a connection lost after sending): what the caller must know,
@@ -1221,11 +1224,22 @@ def _stale_by_replay(call: _Call, status: int, possibly_sent: bool) -> str:
     )
 
 
+def _needs_body(call: _Call, response: httpx.Response, possibly_sent: bool) -> bool:
+    """Whether the call returns this answer (a 2xx or 304, a replayed DELETE's 410), so a body
+    that could not be decoded loses its data: any other status is decided without it."""
+    status = response.status_code
+    return (
+        status < 300
+        or status == 304
+        or (status == 410 and call.method == "DELETE" and possibly_sent)
+    )
+
+
 def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:
     """What a transport failure means for the call, for its NetworkError's message: whether a
     write may have been applied, so the caller checks before sending it again."""
     if isinstance(exc, httpx.DecodingError):
-        return "the server answered, but its body could not be decoded (its Content-Encoding)"
+        return "the server answered, but " + why_unread(exc)
     if possibly_sent:
         return "the request may have reached the server"
     return "the request never reached the server"

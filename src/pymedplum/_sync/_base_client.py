@@ -9,7 +9,6 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
@@ -30,6 +29,7 @@ from typing_extensions import Self, overload  # at run time: get_type_hints, get
 
 from pymedplum import _hints as hints
 from pymedplum import _obo
+from pymedplum._decoding import ACCEPT_ENCODING, why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
 from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
@@ -40,6 +40,7 @@ from pymedplum._security import check_same_origin, is_same_origin, normalize_bas
 from pymedplum._serialization import decode_json, decode_wire, encode_json, json_or_none
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager, is_header_safe
+from pymedplum._sync._body import read_body
 from pymedplum._version import __version__
 from pymedplum.exceptions import (
     MedplumError,
@@ -323,7 +324,7 @@ class SyncBaseClient:
         return httpx.Client(
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
-            headers={"User-Agent": _USER_AGENT},
+            headers={"User-Agent": _USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         )
 
     def close(self) -> None:
@@ -643,10 +644,11 @@ class SyncBaseClient:
         """Send one logical call and return its 2xx (or 304) response, or what ``convert``
         reads from it.
 
-        Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass, a
-        transport failure or an undecodable body ``NetworkError``, a cross-origin
-        ``base="absolute"`` URL ``UnsafeRedirectError``, any other 3xx (never followed)
-        ``UnsafeRedirectError`` when it points at another origin, else ``MedplumError``.
+        Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass (its
+        body undecodable or not), a transport failure or a 2xx whose body cannot be decoded
+        ``NetworkError``, a cross-origin ``base="absolute"`` URL ``UnsafeRedirectError``, any
+        other 3xx (never followed) ``UnsafeRedirectError`` when it points at another origin,
+        else ``MedplumError``.
         Exactly one ``RequestEvent`` is emitted, whatever happens (a cancellation included).
         ``convert`` runs before it: an answer it cannot use (``MedplumError``: an HTML page,
         an empty body where a resource is due) is the event's ``final_exception`` too, not a
@@ -864,11 +866,17 @@ class SyncBaseClient:
             tries += 1
             t0 = time.perf_counter()
             try:
-                response = self._send_once(request)
+                response, undecodable = self._send_once(request)
+                if undecodable is not None and _needs_body(call, response, possibly_sent):
+                    # The answer's data is lost: a NetworkError as for a transport failure.
+                    raise undecodable
             except httpx.RequestError as exc:
-                # Transport failures, and a body that could not be decoded (DecodingError: a
-                # broken Content-Encoding), which arrives after the server processed the request.
-                # The exception reaches hooks (RequestAttempt) even when the call is retried.
+                # Transport failures, and a 2xx whose body could not be decoded (DecodingError:
+                # a broken Content-Encoding, a decompression bomb), which arrives after the
+                # server processed the request. Any other status decides by itself: a 401 is
+                # refreshed, a 503 retried, an error raised as its typed exception, whatever its
+                # body. The exception reaches hooks (RequestAttempt) even when the call is
+                # retried.
                 drop_request_credentials(request)
                 detach_error_requests(exc)  # the body stays out of exceptions too
                 attempts.append(
@@ -929,7 +937,8 @@ class SyncBaseClient:
                 _synchronization.sleep(delay)
                 continue
             drop_request_credentials(request)
-            body = json_or_none(response.content)
+            # An error answer whose body could not be decoded is still that error (no outcome).
+            body = json_or_none(response.content) if undecodable is None else None
             hint = self._hint(call, status, body)
             replayed = _stale_by_replay(call, status, possibly_sent)
             exc_obj = error_for_status(
@@ -946,6 +955,12 @@ class SyncBaseClient:
                 # Not for a replayed conditional write: "nothing was updated, someone else
                 # wrote it" may be false (the call's own earlier attempt may have written it).
                 exc_obj = call.refine_error(exc_obj)
+            if undecodable is not None:
+                # Said after any refinement, so no message loses it; the DecodingError is the
+                # cause, without the token its request carried.
+                exc_obj.args = (f"{exc_obj}; {why_unread(undecodable)}", *exc_obj.args[1:])
+                detach_error_requests(undecodable)
+                exc_obj.__cause__ = undecodable
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
 
@@ -1036,11 +1051,16 @@ class SyncBaseClient:
             request.stream = ChunkedBody(call.body)
         return request
 
-    def _send_once(self, request: httpx.Request) -> httpx.Response:
-        """One wire attempt, the body read. For a client without auth or event hooks the
-        request goes straight to the transport the client would pick (mounts and proxies
-        included): httpx's redirect / auth / hook machinery is a no-op there and costs more
-        than the rest of the SDK together (docs/performance.md)."""
+    def _send_once(
+        self, request: httpx.Request
+    ) -> tuple[httpx.Response, httpx.DecodingError | None]:
+        """One wire attempt, the body read: the response, and the ``DecodingError`` of a body
+        that could not be decoded (a broken Content-Encoding, a decompression bomb; the
+        response is then closed, its body unread), which the status decides about (see
+        ``_send``). For a client without auth or event hooks the request goes straight to the
+        transport the client would pick (mounts and proxies included): httpx's redirect / auth /
+        hook machinery is a no-op there and costs more than the rest of the SDK together
+        (docs/performance.md)."""
         if not self._direct:
             # Explicit: the caller's client may have been switched to follow redirects later.
             response = self._http.send(request, follow_redirects=False, stream=True)
@@ -1053,8 +1073,11 @@ class SyncBaseClient:
                     exc.request = request
                 raise
             response.request = request
-        _read_body(response)
-        return response
+        try:
+            read_body(response)
+        except httpx.DecodingError as exc:
+            return response, exc
+        return response, None
 
     # --- RequestEvent -----------------------------------------------------------------------
 
@@ -1166,26 +1189,6 @@ def _check_header(name: object, value: object) -> None:
         )
 
 
-def _read_body(response: httpx.Response) -> None:
-    """Read the body into one growing buffer that becomes ``response.content``. httpx's
-    ``aread()`` keeps every chunk in a list and then joins them: two full copies of a large
-    body at its peak (a 50 MB Binary download took 100 MB); this takes one (plus the buffer's
-    1/8 headroom: ``BytesIO.getvalue()`` hands over its buffer without copying it). The
-    response is closed on any failure (a cancellation included), as ``aread()`` would."""
-    if response.is_stream_consumed:  # built with its body already read (a MockTransport's)
-        return
-    try:
-        buffer = io.BytesIO()
-        for chunk in response.iter_bytes():
-            buffer.write(chunk)
-        # What aread() sets (httpx 0.27 and 0.28): the body, read once. Were a later httpx to
-        # keep it elsewhere, response.content would raise ResponseNotRead at the first call.
-        response._content = buffer.getvalue()
-    except BaseException:
-        response.close()
-        raise
-
-
 def _stale_by_replay(call: _Call, status: int, possibly_sent: bool) -> str:
     """For a 412 to a request with If-Match that was sent again after an attempt that may have
     been applied (a gateway's 5xx, a connection lost after sending): what the caller must know,
@@ -1212,11 +1215,22 @@ def _stale_by_replay(call: _Call, status: int, possibly_sent: bool) -> str:
     )
 
 
+def _needs_body(call: _Call, response: httpx.Response, possibly_sent: bool) -> bool:
+    """Whether the call returns this answer (a 2xx or 304, a replayed DELETE's 410), so a body
+    that could not be decoded loses its data: any other status is decided without it."""
+    status = response.status_code
+    return (
+        status < 300
+        or status == 304
+        or (status == 410 and call.method == "DELETE" and possibly_sent)
+    )
+
+
 def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:
     """What a transport failure means for the call, for its NetworkError's message: whether a
     write may have been applied, so the caller checks before sending it again."""
     if isinstance(exc, httpx.DecodingError):
-        return "the server answered, but its body could not be decoded (its Content-Encoding)"
+        return "the server answered, but " + why_unread(exc)
     if possibly_sent:
         return "the request may have reached the server"
     return "the request never reached the server"

@@ -1,0 +1,289 @@
+"""Bodies that cannot be decoded, on a real socket (tests/client/rawserver.py): the status
+decides what happens (a 401 is refreshed, a 503 or 429 retried, an error status raised as its
+typed exception), only a 2xx loses its data (NetworkError). A decompression bomb is refused
+before it is decoded whole; large legitimate bodies, compressed or not, are read."""
+
+from __future__ import annotations
+
+import gzip
+import tracemalloc
+from typing import Any
+
+import httpx
+import pytest
+
+from pymedplum import (
+    AsyncMedplumClient,
+    AuthenticationError,
+    BadRequestError,
+    NetworkError,
+    NotFoundError,
+    OperationOutcomeError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+)
+from pymedplum._async._base_client import AsyncBaseClient
+from pymedplum._decoding import MAX_RATIO, MIN_REFUSED_SIZE, DecompressionBombError
+from pymedplum.hooks import RequestEvent
+
+from ..rawserver import Behaviour, answer, gzip_bomb, raw_server, searchset_json, sequence
+
+pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("error::ResourceWarning")]  # async-only
+
+PID = "5b6f1a2e-8a4c-4d7e-9f00-3c2b1a0d9e8f"  # a UUID: no id hint in a 404's message
+WHERE = "GET /fhir/R4/Patient/{id}"
+PATIENT = answer(200, b'{"resourceType": "Patient", "id": "' + PID.encode() + b'"}')
+TOKEN = answer(200, b'{"access_token": "t1", "expires_in": 3600}', "Content-Type: application/json")
+# A gzip header, then bytes that are no deflate stream (a proxy's garbled or cut answer).
+CORRUPT = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 40
+UNDECODABLE = "its body could not be decoded (its Content-Encoding)"
+REFUSED = (
+    f"its body was refused: it decoded to over {MIN_REFUSED_SIZE >> 20} MiB at more than "
+    f"{MAX_RATIO} times its compressed size (a decompression bomb)"
+)
+
+
+def gzipped(status: int, body: bytes, *headers: str) -> Behaviour:
+    return answer(status, body, "Content-Encoding: gzip", *headers)
+
+
+async def read_patient(server_url: str, events: list[RequestEvent], **options: Any) -> Any:
+    settings: dict[str, Any] = {
+        "access_token": "secret-token",
+        "timeout": 5.0,
+        "retry": RetryPolicy(max_attempts=2, backoff_base=0.01),
+        "on_request_complete": events.append,
+    }
+    async with AsyncMedplumClient(server_url, **{**settings, **options}) as client:
+        return await client.read_resource("Patient", PID)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(CORRUPT, id="corrupt-gzip"),
+        pytest.param(b'{"resourceType": "OperationOutcome"}', id="not-gzip"),
+    ],
+)
+async def test_a_401_whose_body_cannot_be_decoded_still_refreshes_the_token_once(
+    body: bytes,
+) -> None:
+    events: list[RequestEvent] = []
+    with raw_server(sequence(TOKEN, gzipped(401, body), TOKEN, PATIENT)) as server:
+        patient = await read_patient(
+            server.url, events, access_token=None, client_id="cid", client_secret="secret"
+        )
+        assert server.request_lines == [
+            "POST /oauth2/token HTTP/1.1",
+            f"GET /fhir/R4/Patient/{PID} HTTP/1.1",
+            "POST /oauth2/token HTTP/1.1",
+            f"GET /fhir/R4/Patient/{PID} HTTP/1.1",
+        ]
+    assert patient["id"] == PID
+    call = next(e for e in events if e.resource_type == "Patient")
+    assert [(a.status_code, a.exception) for a in call.attempts] == [(401, None), (200, None)]
+    assert call.outcome == "success"
+
+
+@pytest.mark.parametrize("status", [503, 429])
+async def test_a_503_or_429_whose_body_cannot_be_decoded_is_retried(
+    sleeps: list[float], status: int
+) -> None:
+    events: list[RequestEvent] = []
+    with raw_server(sequence(gzipped(status, CORRUPT), PATIENT)) as server:
+        patient = await read_patient(server.url, events)
+        assert len(server.request_lines) == 2
+    assert patient["id"] == PID and len(sleeps) == 1
+    (event,) = events
+    assert [(a.status_code, a.exception) for a in event.attempts] == [(status, None), (200, None)]
+
+
+async def test_a_429_to_a_create_whose_body_cannot_be_decoded_is_retried(
+    sleeps: list[float],
+) -> None:
+    created = answer(201, b'{"resourceType": "Patient", "id": "p1"}')
+    with raw_server(sequence(gzipped(429, CORRUPT), created)) as server:
+        async with AsyncMedplumClient(
+            server.url, access_token="t", retry=RetryPolicy(max_attempts=2)
+        ) as client:
+            assert (await client.create_resource({"resourceType": "Patient"}))["id"] == "p1"
+        assert len(server.request_lines) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(404, NotFoundError), (400, BadRequestError), (500, ServerError), (429, RateLimitError)],
+)
+@pytest.mark.parametrize(
+    ("body", "cause", "why"),
+    [
+        pytest.param(CORRUPT, httpx.DecodingError, UNDECODABLE, id="corrupt-gzip"),
+        pytest.param(None, DecompressionBombError, REFUSED, id="gzip-bomb"),
+    ],
+)
+async def test_a_final_error_whose_body_cannot_be_decoded_is_the_statuss_typed_error(
+    sleeps: list[float],
+    status: int,
+    error: type[OperationOutcomeError],
+    body: bytes | None,
+    cause: type[Exception],
+    why: str,
+) -> None:
+    events: list[RequestEvent] = []
+    behaviour = gzipped(status, gzip_bomb() if body is None else body)
+    with raw_server(behaviour) as server:
+        with pytest.raises(error) as info:
+            await read_patient(server.url, events, retry=RetryPolicy(max_attempts=1))
+        assert len(server.request_lines) == 1
+    exc = info.value
+    assert type(exc) is error and exc.status_code == status
+    assert exc.outcome is None
+    assert str(exc).startswith(f"HTTP {status} ") and str(exc).endswith(f"from {WHERE}; {why}")
+    assert "secret-token" not in str(exc) and "\ufffd" not in str(exc)
+    assert isinstance(exc.__cause__, cause)
+    assert "authorization" not in exc.__cause__.request.headers  # type: ignore[attr-defined]
+    assert exc.response is not None and exc.response.is_closed
+    assert "authorization" not in exc.response.request.headers
+    (attempt,) = events[0].attempts
+    assert attempt.status_code == status and attempt.exception is exc
+    assert events[0].final_exception is exc
+
+
+async def test_a_2xx_whose_body_cannot_be_decoded_is_still_a_network_error() -> None:
+    events: list[RequestEvent] = []
+    with raw_server(gzipped(200, CORRUPT)) as server:
+        with pytest.raises(NetworkError) as info:
+            await read_patient(server.url, events)
+        assert len(server.request_lines) == 1  # the server answered: not retried
+    assert str(info.value) == (
+        f"{WHERE} failed: DecodingError after 1 attempt(s); the server answered, but " + UNDECODABLE
+    )
+    (attempt,) = events[0].attempts
+    assert attempt.status_code is None and isinstance(attempt.exception, httpx.DecodingError)
+
+
+async def test_a_gzip_bomb_is_refused_early_and_not_retried() -> None:
+    """400 MiB of zeros, about 400 KB of gzip: refused once 64 MiB are decoded, with memory
+    bounded by that, not by the bomb (and, a 2xx whose data is lost, not sent again)."""
+    bomb = gzip_bomb()
+    events: list[RequestEvent] = []
+    with raw_server(gzipped(200, bomb)) as server:
+        tracemalloc.start()
+        try:
+            with pytest.raises(NetworkError) as info:
+                await read_patient(server.url, events)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert len(server.request_lines) == 1
+    assert str(info.value) == (
+        f"{WHERE} failed: DecompressionBombError after 1 attempt(s); the server answered, but "
+        + REFUSED
+    )
+    assert info.value.possibly_committed
+    refusal = info.value.__cause__
+    assert isinstance(refusal, DecompressionBombError)
+    assert isinstance(refusal, httpx.DecodingError)  # what callers already tell apart
+    # Stopped just past the floor: a few MiB of the 400 decoded, a fifth of the wire bytes read.
+    assert MIN_REFUSED_SIZE < refusal.decoded_bytes <= MIN_REFUSED_SIZE + 8 * 2**20
+    assert refusal.compressed_bytes < len(bomb) // 5
+    assert peak < 200 * 2**20  # the buffer (64 MiB, grown by copies); not the 400 MiB
+    (attempt,) = events[0].attempts
+    assert attempt.status_code is None and attempt.exception is refusal
+
+
+async def test_a_bomb_on_a_503_is_retried_as_the_status_says() -> None:
+    events: list[RequestEvent] = []
+    with raw_server(sequence(gzipped(503, gzip_bomb()), PATIENT)) as server:
+        patient = await read_patient(server.url, events)
+        assert len(server.request_lines) == 2
+    assert patient["id"] == PID
+    assert [a.status_code for a in events[0].attempts] == [503, 200]
+
+
+async def low_level_get(server_url: str, path: str) -> httpx.Response:
+    async with AsyncBaseClient(server_url, access_token="t", timeout=10.0) as client:
+        return await client._request("GET", path)
+
+
+@pytest.mark.parametrize(
+    ("varied", "level"),
+    [
+        pytest.param(True, 6, id="varied-7x"),  # realistic: every id different
+        pytest.param(False, 9, id="repeated-200x"),  # one entry, gzip -9: the most repetitive
+    ],
+)
+async def test_a_large_compressed_searchset_is_read_whole(varied: bool, level: int) -> None:
+    body = searchset_json(110_000, varied=varied)
+    assert len(body) > MIN_REFUSED_SIZE  # past the floor: the ratio is checked
+    wire = gzip.compress(body, level)
+    with raw_server(gzipped(200, wire)) as server:
+        response = await low_level_get(server.url, "Patient")
+    assert response.content == body
+
+
+async def test_a_large_uncompressed_body_is_read_whole() -> None:
+    body = bytes(200 * 2**20)  # zeros, as a bomb decodes to, but sent as they are
+    with raw_server(answer(200, body, "Content-Type: application/octet-stream")) as server:
+        response = await low_level_get(server.url, "Binary/b1")
+    assert len(response.content) == len(body) and not any(response.content[::4096])
+
+
+# --- the token request reads its answer the same way ---------------------------------------
+
+CREDENTIALS: dict[str, Any] = {"access_token": None, "client_id": "cid", "client_secret": "s3cr3t"}
+
+
+async def test_a_token_answer_that_is_a_gzip_bomb_is_refused_not_read_whole() -> None:
+    events: list[RequestEvent] = []
+    with raw_server(gzipped(200, gzip_bomb(), "Content-Type: application/json")) as server:
+        with pytest.raises(AuthenticationError) as info:
+            await read_patient(server.url, events, **CREDENTIALS)
+        assert server.request_lines == ["POST /oauth2/token HTTP/1.1"]  # not retried
+        token_url = server.url + "oauth2/token"
+    assert str(info.value) == (
+        f"client-credentials token request to {token_url} failed: DecompressionBombError; the "
+        "server answered, but " + REFUSED
+    )
+    refusal = info.value.__cause__
+    assert isinstance(refusal, DecompressionBombError)
+    assert refusal.decoded_bytes <= MIN_REFUSED_SIZE + 8 * 2**20
+    assert refusal.request.content == b""  # the form with the client secret is not kept
+    (attempt,) = events[0].attempts
+    assert attempt.status_code is None and attempt.exception is refusal
+
+
+async def test_a_503_token_answer_whose_body_cannot_be_decoded_is_retried(
+    sleeps: list[float],
+) -> None:
+    events: list[RequestEvent] = []
+    with raw_server(sequence(gzipped(503, CORRUPT), TOKEN, PATIENT)) as server:
+        patient = await read_patient(server.url, events, **CREDENTIALS)
+        assert [line.split()[1] for line in server.request_lines] == [
+            "/oauth2/token",
+            "/oauth2/token",
+            f"/fhir/R4/Patient/{PID}",
+        ]
+    assert patient["id"] == PID and len(sleeps) == 1
+    assert [(a.status_code, a.exception) for a in events[0].attempts] == [(503, None), (200, None)]
+
+
+async def test_a_401_token_answer_whose_body_cannot_be_decoded_is_its_authentication_error() -> (
+    None
+):
+    events: list[RequestEvent] = []
+    with raw_server(gzipped(401, CORRUPT)) as server:
+        with pytest.raises(AuthenticationError) as info:
+            await read_patient(server.url, events, **CREDENTIALS)
+        assert server.request_lines == ["POST /oauth2/token HTTP/1.1"]
+        token_url = server.url + "oauth2/token"
+    assert str(info.value) == (
+        f"client-credentials token request to {token_url} failed: HTTP 401; {UNDECODABLE}; "
+        "check client_id and client_secret"
+    )
+    assert info.value.status_code == 401 and info.value.outcome is None
+    assert isinstance(info.value.__cause__, httpx.DecodingError)
+    assert "s3cr3t" not in repr(info.value.__cause__.request.content)  # type: ignore[attr-defined]
+    (attempt,) = events[0].attempts
+    assert attempt.status_code == 401 and attempt.exception is info.value
