@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import httpx
 
 from pymedplum._retry import RetryPolicy, retry_after_seconds
-from pymedplum._serialization import json_or_none
+from pymedplum._serialization import DuplicateKeyError, json_or_problem
 from pymedplum._sync import _synchronization
 from pymedplum.exceptions import (
     AuthenticationError,
@@ -261,7 +261,7 @@ class SyncTokenManager:
         self, response: httpx.Response
     ) -> tuple[str, float | None, AuthenticationError | None]:
         """Token and lifetime from a token response, or the error describing why not."""
-        body = json_or_none(response.content)
+        body, problem = json_or_problem(response.content)
         # Only a 2xx is a token answer: a 3xx (never followed) is not, whatever its body says.
         if not 200 <= response.status_code < 300 or not isinstance(body, dict):
             code = body.get("error") if isinstance(body, dict) else None
@@ -272,6 +272,10 @@ class SyncTokenManager:
                 kind = response.headers.get("Content-Type", "no content type")
                 size = len(response.content)
                 detail = f" without a JSON object ({kind}, {size} bytes)"
+                if isinstance(problem, DuplicateKeyError):
+                    # Which access_token (or expires_in) was meant cannot be told: say so, by
+                    # the key's name (never a value: the token).
+                    detail = f" with a JSON object that gives a key twice ({problem})"
             return (
                 "",
                 None,
