@@ -262,6 +262,39 @@ def test_a_token_answer_with_a_key_twice_is_an_authentication_error() -> None:
     assert info.value.status_code == 200
 
 
+class OwnPatient(pydantic.BaseModel):
+    """A caller's own model: pydantic's model_validate_json keeps the last of two values."""
+
+    resourceType: str
+    gender: str
+
+
+def read_own_model(client: MedplumClient) -> Any:
+    return client.read_resource("Patient", "p1", OwnPatient)
+
+
+def create_own_model(client: MedplumClient) -> Any:
+    return client.create_resource({"resourceType": "Patient"}, as_fhir=OwnPatient)
+
+
+@pytest.mark.parametrize(
+    ("call", "where"),
+    [
+        (read_own_model, "GET /fhir/R4/Patient/{id}"),
+        (
+            create_own_model,
+            "POST /fhir/R4/Patient; the server reported success, so it was most likely applied",
+        ),
+    ],
+)
+def test_a_callers_own_model_gets_the_same_refusal(call: Call, where: str) -> None:
+    with pytest.raises(MedplumError) as info:
+        ask(200, PATIENT, call)
+    expect_unreadable(info.value, "gender", where, PATIENT)
+    fine = PATIENT.replace(b',"gender":"female"', b"")
+    assert (ask(200, fine, call)) == OwnPatient(resourceType="Patient", gender="male")
+
+
 def test_a_typed_read_of_a_resource_that_does_not_fit_is_still_pydantics_error() -> None:
     # Only the unreadable text became MedplumError: a stored resource that does not fit the
     # model stays the located ValidationError.
