@@ -680,8 +680,8 @@ class DuplicateKeyError(ValueError):
     answer, a token answer, a model's ``model_validate_json``).
 
     ``key`` is the key (the message shows at most its first 64 characters); ``line`` and
-    ``column`` say where its second occurrence ends, when the parser that found it tells
-    (jiter does; the standard library's rare second read does not: then ``None``).
+    ``column`` say where the value given to it the second time starts, when the parser that
+    found it tells (jiter does; the standard library's rare second read does not: ``None``).
     """
 
     key: str
