@@ -201,6 +201,125 @@ def test_a_key_given_twice_is_invalid_json_naming_it(text: str, key: str) -> Non
     assert f'duplicate key "{key}"' in error["msg"]
 
 
+READERS = ["decode_exact", "decode_json", "read_json"]
+
+
+def _reader(name: str) -> Any:
+    import pymedplum._serialization as serialization
+    from pymedplum.fhir import _decimals
+
+    return getattr(_decimals if name == "read_json" else serialization, name)
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize(
+    ("text", "key", "where"),
+    [
+        (b'{"a":1,"a":2}', "a", (1, 12)),
+        (b'{"x":{"y":[{"k":1,"j":{"k":0},"k":[2]}]}}', "k", (1, 35)),
+        (b'{\n  "a": 1,\n  "a": 2\n}', "a", (3, 7)),
+        (b'{"q\\"\\\\\\n\\u00e9":1,"q\\"\\\\\\n\\u00e9":2}', 'q"\\\né', (1, 36)),
+        # read by the standard library (a lone surrogate, a -0, an exponent): no position
+        (b'{"t":"\\ud800","a":1,"a":2}', "a", None),
+        (b'{"v":-0,"a":1,"a":2}', "a", None),
+        (b'{"v":1e-7,"a":1,"a":2}', "a", None),
+    ],
+)
+def test_every_reader_refuses_a_key_given_twice_with_one_error(
+    reader: str, text: bytes, key: str, where: tuple[int, int] | None
+) -> None:
+    from pymedplum._serialization import DuplicateKeyError
+
+    if reader != "decode_exact" and where is None and b"ud800" not in text:
+        # jiter reads it first (the second read, for the -0, happens only for valid text): an
+        # exponent form is read by the standard library only in decode_exact.
+        where = (1, 19 if b"-0" in text else 21)
+    with pytest.raises(DuplicateKeyError) as info:
+        _reader(reader)(text)
+    error = info.value
+    assert isinstance(error, ValueError)  # as any other invalid JSON
+    assert error.key == key
+    assert (error.line, error.column) == (where or (None, None))
+    position = f" at line {where[0]} column {where[1]}" if where else ""
+    assert str(error) == f"Detected duplicate key {json.dumps(key, ensure_ascii=False)}{position}"
+
+
+def test_a_long_key_given_twice_is_named_by_its_start() -> None:
+    import pickle
+
+    from pymedplum._serialization import DuplicateKeyError, decode_json
+
+    key = "k" * 500
+    with pytest.raises(DuplicateKeyError) as info:
+        decode_json(json.dumps({key: 1}).replace("}", f',"{key}":2}}').encode())
+    assert info.value.key == key
+    assert str(info.value) == f'Detected duplicate key "{"k" * 64}..." at line 1 column 1011'
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (copy.key, copy.line, copy.column, str(copy)) == (
+        key, 1, 1011, str(info.value)
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"a":1.50,"b":[0.1,2,-3.25e2],"c":{"d":1E+21}}',
+        b'{"a":1.0E-7 }',
+        b"[1e5]",
+        b"1e5",
+        b'{"a":"Base64 Type-2 1e5 x","b":72.50}',  # exponent-like text in strings only
+        b'{"a":"code 4e5","b":"1e5,2","c":2.50}',
+        b'{"a":-0,"b":-0.0,"c":[0,-1]}',
+        b'{"a":"\\ud83d","b":1.5}',
+        b'{"deep":' + b"[" * 300 + b"1.5" + b"]" * 300 + b"}",
+    ],
+)
+def test_decode_exact_reads_every_number_as_before(text: bytes) -> None:
+    # Read by jiter when it can (no -0, no exponent form), else by the standard library: the
+    # same values and types either way, those of the standard library's exact reading.
+    from pymedplum._serialization import decode_exact, exact_decimal, keep_negative_zero
+
+    expected = json.loads(text, parse_float=exact_decimal, parse_int=keep_negative_zero)
+    got = decode_exact(text)
+    assert got == expected
+    assert _types(got) == _types(expected)
+    assert repr(got) == repr(expected)
+
+
+def _types(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _types(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_types(item) for item in value]
+    return type(value), getattr(value, "text", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (b'{"a":NaN}', "NaN is not a JSON value"),
+        (b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}", "JSON nested too deeply to be read"),
+        (b"{", "Expecting property name enclosed in double quotes"),
+    ],
+)
+def test_decode_exact_refuses_what_it_refused_before(text: bytes, problem: str) -> None:
+    from pymedplum._serialization import decode_exact
+
+    with pytest.raises(ValueError, match=problem):
+        decode_exact(text)
+
+
+def test_an_error_body_with_a_key_twice_is_no_json() -> None:
+    from pymedplum._serialization import DuplicateKeyError, json_or_none, json_or_problem
+
+    body = b'{"resourceType":"OperationOutcome","issue":[],"issue":[{"code":"x"}]}'
+    assert json_or_none(body) is None
+    value, problem = json_or_problem(body)
+    assert value is None and isinstance(problem, DuplicateKeyError) and problem.key == "issue"
+    assert json_or_problem(b'{"a":NaN}') == ({"a": pytest.approx(float("nan"), nan_ok=True)}, None)
+    assert json_or_problem(b"") == (None, None)
+
+
 @pytest.mark.parametrize(
     "body",
     [

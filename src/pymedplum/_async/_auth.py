@@ -15,7 +15,7 @@ from pymedplum._async import _synchronization
 from pymedplum._async._body import read_body
 from pymedplum._decoding import why_unread
 from pymedplum._retry import RetryPolicy, retry_after_seconds
-from pymedplum._serialization import json_or_none
+from pymedplum._serialization import DuplicateKeyError, json_or_problem
 from pymedplum.exceptions import (
     AuthenticationError,
     TokenRefreshCooldownError,
@@ -283,7 +283,7 @@ class AsyncTokenManager:
     ) -> tuple[str, float | None, AuthenticationError | None]:
         """Token and lifetime from a token response, or the error describing why not
         (``undecodable``: the error of a non-2xx answer's body that could not be decoded)."""
-        body = json_or_none(response.content) if undecodable is None else None
+        body, problem = json_or_problem(response.content) if undecodable is None else (None, None)
         # Only a 2xx is a token answer: a 3xx (never followed) is not, whatever its body says.
         if not 200 <= response.status_code < 300 or not isinstance(body, dict):
             code = body.get("error") if isinstance(body, dict) else None
@@ -294,6 +294,10 @@ class AsyncTokenManager:
                 kind = response.headers.get("Content-Type", "no content type")
                 size = len(response.content)
                 detail = f" without a JSON object ({kind}, {size} bytes)"
+                if isinstance(problem, DuplicateKeyError):
+                    # Which access_token (or expires_in) was meant cannot be told: say so, by
+                    # the key's name (never a value: the token).
+                    detail = f" with a JSON object that gives a key twice ({problem})"
             if undecodable is not None:
                 detail += "; " + why_unread(undecodable)
             return (

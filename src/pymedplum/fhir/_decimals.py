@@ -15,25 +15,24 @@ code behind it, the same for every model.
 from __future__ import annotations
 
 import io
-import json
 import os
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
-import jiter
 from jiter import LosslessFloat
 from pydantic import GetJsonSchemaHandler, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema
 
 from pymedplum._serialization import (
     LONE_SURROGATE,
+    DuplicateKeyError,
     ExponentDecimal,
     NegativeZero,
     exact_decimal,
     holds_negative_zero,
-    keep_negative_zero,
-    not_json,
+    parse_json,
+    parse_json_stdlib,
 )
 
 if TYPE_CHECKING:
@@ -55,38 +54,32 @@ _MARKED = b'"\\u0000' + _MARK_TAG.encode()
 RAW_NUMBERS: ContextVar[list[bool] | None] = ContextVar("pymedplum_raw_numbers", default=None)
 
 
-# How jiter's refusal of a key given twice starts; the standard library's second read says the
-# same, so that read_json tells that refusal from the errors a second read may clear.
-_DUPLICATE_KEY = "Detected duplicate key"
-
-
 def read_json(data: str | bytes | bytearray) -> Any:
     """JSON text as Python data, every non-integral number a ``LosslessFloat`` (its text).
 
     ``NaN`` and ``Infinity`` are not JSON (jiter accepts them by default), and neither is an
     object with a key twice (``{"gender": "male", "gender": "female"}``: a parser keeps one
     value and drops the other without a word): they raise ``ValueError`` like any other invalid
-    JSON.
+    JSON (the latter a ``DuplicateKeyError``, as every reader of server JSON in the SDK does).
     """
     if isinstance(data, str):
         data = data.encode()
     elif isinstance(data, bytearray):
         data = bytes(data)
     try:
-        value = jiter.from_json(
-            data, float_mode="lossless-float", allow_inf_nan=False, catch_duplicate_keys=True
-        )
+        value = parse_json(data, floats="lossless-float")
+    except DuplicateKeyError:
+        raise
     except ValueError as exc:
-        if str(exc).startswith(_DUPLICATE_KEY):
-            raise
         # jiter refuses a lone UTF-16 surrogate escape ("\ud83d", which a JavaScript server
         # writes for a string cut inside an emoji) that JSON's grammar allows: read by the
         # standard library, validation then names the element that holds it.
         try:
             return _read_again(data)
-        except ValueError as again:
-            duplicate = str(again).startswith(_DUPLICATE_KEY)
-            raise (again if duplicate else exc) from None
+        except DuplicateKeyError:
+            raise
+        except ValueError:
+            raise exc from None
     if holds_negative_zero(data):
         # jiter reads the integer literal -0 (valid JSON, and a valid FHIR decimal and integer)
         # as 0, so "value": -0 came back as 0. Rare (a JavaScript or Java server writes 0): such
@@ -99,24 +92,7 @@ def read_json(data: str | bytes | bytearray) -> Any:
 
 def _read_again(data: bytes) -> Any:
     """``data`` read by the standard library as :func:`read_json` reads it with jiter, -0 kept."""
-    return json.loads(
-        data,
-        parse_float=exact_decimal,
-        parse_int=keep_negative_zero,
-        parse_constant=not_json,
-        object_pairs_hook=_no_duplicate_keys,
-    )
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f'{_DUPLICATE_KEY} "{key}"')
-            seen.add(key)
-    return obj
+    return parse_json_stdlib(data, exact=True)
 
 
 # Pieces of unmark_numbers held before they are written out: 2048 memoryviews (~0.4 MB) were

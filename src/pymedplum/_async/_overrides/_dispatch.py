@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, overload
@@ -29,6 +30,14 @@ def _template(path: str, values: Mapping[str, str | None]) -> str:
         for seg in path.split("/")
         if seg and not (seg.startswith("{") and values.get(seg[1:-1]) is None)
     )
+
+
+def _refuses_keys_twice(model: type[pydantic.BaseModel]) -> bool:
+    """Whether ``model.model_validate_json`` refuses an object with a key twice: a FHIR model's
+    does (pymedplum.fhir's read_json), pydantic's own does not. (The FHIR models' module is
+    loaded once any of them is: not imported here, where a client of dicts never needs it.)"""
+    base = sys.modules.get("pymedplum.fhir._base")
+    return base is not None and issubclass(model, base.FHIRModel)
 
 
 def _from_location(response: httpx.Response) -> dict[str, Any]:
@@ -289,6 +298,12 @@ class Dispatch(AsyncBaseClient):
             return as_fhir.model_validate(data)
         if as_fhir is None:
             return self._dict_response(response)
+        if not _refuses_keys_twice(as_fhir):
+            # A model of the caller's own reads the text with pydantic's parser, which keeps
+            # the last of two values of a key: the body is read once more, by the SDK's reader
+            # (MedplumError for a key twice, as without as_fhir). FHIR models need not: their
+            # model_validate_json refuses it (json_invalid, below).
+            self._json(response)
         try:
             return as_fhir.model_validate_json(response.content)
         except pydantic.ValidationError as exc:
