@@ -12,7 +12,7 @@ import pytest
 from sdk_clients import Api, unique
 
 from pymedplum import FHIRBundle, ValidationError, escape_search_value
-from pymedplum._serialization import ExponentDecimal
+from pymedplum.fhir import RiskAssessment
 from pymedplum.search_params import (
     ObservationSearchParams,
     PatientSearchParams,
@@ -158,7 +158,13 @@ async def test_number_prefixes_compare_the_stored_value_exactly(api: Api) -> Non
     assert sent(api)["probability"] == ["1e-07"]
     assert await matching(Decimal("0.0000001")) == {"tiny"}
     assert sent(api)["probability"] == ["1E-7"]
-    assert await matching(ExponentDecimal("1e-7")) == {"tiny"}
+    # The decimal of a resource read back: the server wrote 1e-7, the model keeps that text.
+    read = await api.call("read_resource", "RiskAssessment", ids["tiny"], as_fhir=RiskAssessment)
+    assert read.prediction is not None
+    value = read.prediction[0].probability_decimal
+    assert isinstance(value, Decimal)
+    assert await matching(value) == {"tiny"}
+    assert sent(api)["probability"] == ["1e-7"]
     assert await matching("0.0000001") == {"tiny"}
     # OR within one value, AND across a list.
     assert await matching("0.2,0.5") == {"high", "half"}
