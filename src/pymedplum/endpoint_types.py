@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel
@@ -35,8 +36,9 @@ __all__ = [
 ModelT = TypeVar("ModelT", bound=BaseModel)
 """The model class given as ``as_fhir``; the method returns an instance of it."""
 
-SearchValue: TypeAlias = str | int | float | bool | date | datetime | None
-"""One search parameter value (``None`` leaves the parameter out; bools are sent lowercase).
+SearchValue: TypeAlias = str | int | float | Decimal | bool | date | datetime | None
+"""One search parameter value (``None`` leaves the parameter out; bools are sent lowercase; a
+``Decimal`` is sent with its exact digits, NaN and infinities refused).
 
 The aliases are real types, not strings, so that ``typing.get_type_hints`` and pydantic can
 resolve the search TypedDicts at run time."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from pymedplum._request_builders.paths import (
     is_absolute_url,
 )
 from pymedplum._request_builders.search import build_search_params, search_option_params
-from pymedplum._serialization import Deferred
+from pymedplum._serialization import Deferred, ExponentDecimal
 
 # The result parameters whose list value is joined with commas (_elements, _sort, _type) have
 # their own tests (test_search_params.py, test_search_wire.py): Hypothesis drew "_type" here.
@@ -52,6 +53,33 @@ def test_search_params_dates_and_strings() -> None:
         ("date", "2024-01-02T03:04:05+00:00"),
     ]
     assert build_search_params("?a=1&b=x%7Cy&c=") == [("a", "1"), ("b", "x|y"), ("c", "")]
+
+
+def test_search_params_decimals_are_sent_with_their_digits() -> None:
+    # Quantity.value and the decoded responses' decimals are Decimals: sent as their exact text
+    # (trailing zeros, exponent forms: PostgreSQL, which reads the value on Medplum, takes them),
+    # an ExponentDecimal as the text it was read from.
+    values = [Decimal("5.40"), Decimal("-0.001"), Decimal("-0"), Decimal("1E+2")]
+    values += [Decimal("0.0000001"), ExponentDecimal("1e-7"), Decimal("66.899999999999991")]
+    assert build_search_params({"value-quantity": values}) == [
+        ("value-quantity", text)
+        for text in ["5.40", "-0.001", "-0", "1E+2", "1E-7", "1e-7", "66.899999999999991"]
+    ]
+    # A prefix or a unit goes in a str: the Decimal's text is what to put after the prefix.
+    assert build_search_params({"probability": f"gt{Decimal('0.80')}"}) == [
+        ("probability", "gt0.80")
+    ]
+
+
+@pytest.mark.parametrize(
+    "bad", [Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Inf")]
+)
+def test_search_params_refuse_a_decimal_that_is_no_number(bad: Decimal) -> None:
+    # PostgreSQL would read "NaN" / "Infinity" (matching no stored value, or every one for ne).
+    with pytest.raises(
+        ValueError, match=r"^search parameter 'probability' must be a finite number"
+    ):
+        build_search_params({"probability": [Decimal("0.5"), bad]})
 
 
 def test_search_options_order_and_joining() -> None:

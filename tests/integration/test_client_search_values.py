@@ -1,17 +1,23 @@
 """FHIR search values as applications write them, with both clients against the live local
-server (Medplum's own search parsing and matching): token forms, date prefixes, AND / OR,
-escaped commas, non-ASCII text, modifiers, chains, meta parameters, ``_summary=count``, queries
-too long for a URL, and paging while the data changes."""
+server (Medplum's own search parsing and matching): token forms, date prefixes, number and
+quantity prefixes, AND / OR, escaped commas, non-ASCII text, modifiers, chains, meta
+parameters, ``_summary=count``, queries too long for a URL, and paging while the data changes."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sdk_clients import Api, unique
 
 from pymedplum import FHIRBundle, ValidationError, escape_search_value
-from pymedplum.search_params import ObservationSearchParams, PatientSearchParams
+from pymedplum.fhir import RiskAssessment
+from pymedplum.search_params import (
+    ObservationSearchParams,
+    PatientSearchParams,
+    RiskAssessmentSearchParams,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -84,6 +90,212 @@ async def test_date_prefixes_and_and_or(api: Api) -> None:
     either = await found(api, "Patient", {"family": family, "_id": f"{ids['1965-03-01']},x"})
     assert either == {ids["1965-03-01"]}
     assert sent(api)["_id"] == [f"{ids['1965-03-01']},x"]
+
+
+def issue_text(error: ValidationError) -> str:
+    """The first issue's ``details.text`` of the server's OperationOutcome."""
+    return str((error.outcome or {})["issue"][0]["details"]["text"])
+
+
+async def test_number_prefixes_compare_the_stored_value_exactly(api: Api) -> None:
+    """``probability`` (a number): Medplum 5.0.10 compares the stored value (a decimal, or a
+    Range's low) with the prefix's SQL operator, exactly: no implicit precision range."""
+    tag = unique("num")
+
+    async def risk(*probabilities: Any) -> str:
+        predictions = [
+            {"probabilityDecimal": p} if not isinstance(p, dict) else {"probabilityRange": p}
+            for p in probabilities
+        ] or [{"rationale": "none given"}]
+        created: dict[str, Any] = await api.call(
+            "create_resource",
+            {
+                "resourceType": "RiskAssessment",
+                "status": "final",
+                "identifier": [{"system": "urn:num", "value": tag}],
+                "subject": {"reference": f"Patient/{tag}"},
+                "prediction": predictions,
+            },
+        )
+        return str(created["id"])
+
+    pct = {"system": "http://unitsofmeasure.org", "code": "%"}
+    ids = {
+        "high": await risk(Decimal("0.90"), 0.2),
+        "half": await risk(Decimal("0.50")),
+        "negative": await risk(-0.25),
+        "tiny": await risk(1e-7),
+        "range": await risk({"low": {"value": 40, **pct}, "high": {"value": 60, **pct}}),
+        "none": await risk(),
+    }
+
+    async def matching(value: Any, **more: Any) -> set[str]:
+        query: RiskAssessmentSearchParams = {"identifier": f"urn:num|{tag}", "probability": value}
+        got = await found(api, "RiskAssessment", {**query, **more})
+        return {name for name, i in ids.items() if i in got}
+
+    assert await matching("0.5") == {"half"}
+    assert sent(api)["probability"] == ["0.5"]
+    assert await matching("0.50") == {"half"}  # 0.50 and 0.5 are the same number
+    assert await matching(Decimal("0.500")) == {"half"}
+    assert sent(api)["probability"] == ["0.500"]
+    assert await matching(0.5) == {"half"}
+    assert await matching("eq0.9") == {"high"}
+    assert await matching("0.49") == set()  # exact: no precision range around 0.5
+    assert await matching("gt0.8") == {"high", "range"}
+    assert await matching("sa0.8") == {"high", "range"}  # sa is gt, eb is lt, on Medplum
+    assert await matching(f"ge{Decimal('0.50')}") == {"high", "half", "range"}
+    assert await matching("lt0") == {"negative"}
+    assert await matching("eb0.2") == {"negative", "tiny"}
+    assert await matching("le0.2") == {"high", "negative", "tiny"}  # any of the predictions
+    assert await matching("ne0.9") == {"high", "half", "negative", "tiny", "range"}
+    assert await matching(-0.25) == {"negative"}
+    assert await matching("-2.5e-1") == {"negative"}
+    assert await matching("40") == {"range"}  # a Range is stored as its low
+    assert await matching("60") == set()
+    # Exponent forms: Python's str() of 1e-07, a Decimal's 1E-7, the text a model read.
+    assert await matching(1e-7) == {"tiny"}
+    assert sent(api)["probability"] == ["1e-07"]
+    assert await matching(Decimal("0.0000001")) == {"tiny"}
+    assert sent(api)["probability"] == ["1E-7"]
+    # The decimal of a resource read back: the server wrote 1e-7, the model keeps that text.
+    read = await api.call("read_resource", "RiskAssessment", ids["tiny"], as_fhir=RiskAssessment)
+    assert read.prediction is not None
+    value = read.prediction[0].probability_decimal
+    assert isinstance(value, Decimal)
+    assert await matching(value) == {"tiny"}
+    assert sent(api)["probability"] == ["1e-7"]
+    assert await matching("0.0000001") == {"tiny"}
+    # OR within one value, AND across a list.
+    assert await matching("0.2,0.5") == {"high", "half"}
+    assert await matching(["gt0", "lt0.6"]) == {"high", "half", "tiny"}
+    assert await matching(None, **{"probability:missing": True}) == {"none"}
+    assert await matching(None, **{"probability:missing": False}) == set(ids) - {"none"}
+    # What Medplum refuses is a 400, not an empty result: ap on a number parameter, and a
+    # value PostgreSQL cannot read as a number.
+    for bad, text in [
+        ("ap0.5", "Unknown FHIR operator: ap"),
+        ("0.5mg", 'invalid input syntax for type double precision: "0.5mg"'),
+        ("1e400", '"1e400" is out of range for type double precision'),
+    ]:
+        with pytest.raises(ValidationError) as caught:
+            await matching(bad)
+        assert caught.value.status_code == 400
+        assert issue_text(caught.value) == text
+
+
+async def test_quantity_searches_compare_the_value_and_ignore_the_unit(api: Api) -> None:
+    """``value-quantity``: Medplum 5.0.10 stores a Quantity's value only, so the system and
+    code after ``|`` are not compared; ``ap`` is within 10% of the value."""
+    tag = unique("qty")
+    ucum = "http://unitsofmeasure.org"
+
+    async def observe(**value: Any) -> str:
+        created: dict[str, Any] = await api.call(
+            "create_resource",
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"coding": [{"system": "urn:qty", "code": tag}]},
+                **value,
+            },
+        )
+        return str(created["id"])
+
+    ids = {
+        "mg": await observe(
+            valueQuantity={"value": Decimal("5.40"), "unit": "mg", "system": ucum, "code": "mg"}
+        ),
+        "g": await observe(valueQuantity={"value": 5.4, "unit": "g", "system": ucum, "code": "g"}),
+        "negative": await observe(valueQuantity={"value": -2.5, "unit": "mmol/L"}),
+        "tiny": await observe(valueQuantity={"value": Decimal("1E-7")}),
+        "text": await observe(valueString="n/a"),
+        "components": await observe(
+            component=[
+                {"code": {"text": "a"}, "valueQuantity": {"value": 1.5}},
+                {"code": {"text": "b"}, "valueQuantity": {"value": 3}},
+            ]
+        ),
+    }
+
+    async def matching(key: str, value: Any) -> set[str]:
+        query: ObservationSearchParams = {"code": f"urn:qty|{tag}"}
+        got = await found(api, "Observation", {**query, key: value})
+        return {name for name, i in ids.items() if i in got}
+
+    assert await matching("value-quantity", "5.4") == {"mg", "g"}
+    assert await matching("value-quantity", Decimal("5.40")) == {"mg", "g"}
+    assert sent(api)["value-quantity"] == ["5.40"]
+    assert await matching("value-quantity", f"5.4|{ucum}|mg") == {"mg", "g"}  # unit ignored
+    assert await matching("value-quantity", f"gt5.4|{ucum}|mg") == set()
+    assert await matching("value-quantity", f"ge5.4|{ucum}|mg") == {"mg", "g"}
+    assert await matching("value-quantity", "lt0") == {"negative"}
+    assert await matching("value-quantity", -2.5) == {"negative"}
+    assert await matching("value-quantity", "ne5.4") == {"negative", "tiny"}
+    assert await matching("value-quantity", "ap5") == {"mg", "g"}  # 4.5 to 5.5
+    assert await matching("value-quantity", "ap4.8") == set()  # 4.32 to 5.28
+    # 0.9 x -2.5 is above 1.1 x -2.5: ap of a negative value matches nothing on Medplum.
+    assert await matching("value-quantity", "ap-2.5") == set()
+    assert await matching("value-quantity", 1e-7) == {"tiny"}
+    assert await matching("value-quantity", "1e-7|http://unitsofmeasure.org|") == {"tiny"}
+    assert await matching("value-quantity:missing", True) == {"text", "components"}
+    assert await matching("value-quantity:missing", False) == {"mg", "g", "negative", "tiny"}
+    assert await matching("component-value-quantity:missing", False) == {"components"}
+    # A chain ends in a quantity too.
+    patient_id = (await patient(api, name=[{"family": tag}]))["id"]
+    linked = await api.call(
+        "create_resource",
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": tag},
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "valueQuantity": {"value": 120, "unit": "mm[Hg]"},
+        },
+    )
+    assert linked["id"]
+    key = "_has:Observation:subject:value-quantity"
+    assert await found(api, "Patient", {"family": tag, key: "gt100"}) == {patient_id}
+    assert await found(api, "Patient", {"family": tag, key: "lt100"}) == set()
+    # What Medplum refuses is a 400: no OR on a quantity (the whole text is the number), an
+    # empty number, a prefix it has no SQL for, and any value of component-value-quantity,
+    # whose column is an array that Medplum 5.0.10 compares with the value as a whole.
+    for key, bad, text in [
+        ("value-quantity", "5.4,6", 'invalid input syntax for type double precision: "5.4,6"'),
+        ("value-quantity", f"|{ucum}|mg", f"Invalid quantity value: |{ucum}|mg"),
+        ("value-quantity", "sw5", "Unknown FHIR operator: sw"),
+        ("value-quantity", "five", 'invalid input syntax for type double precision: "five"'),
+        ("component-value-quantity", "1.5", 'malformed array literal: "1.5"'),
+    ]:
+        with pytest.raises(ValidationError) as caught:
+            await matching(key, bad)
+        assert caught.value.status_code == 400
+        assert issue_text(caught.value) == text
+
+
+async def test_missing_on_a_name_or_address_is_a_word_search(api: Api) -> None:
+    """Medplum 5.0.10 searches names and addresses in lookup tables that have no presence
+    check: ``name:missing=true`` looks for a name with a word starting with "true"."""
+    tag = unique("Miss")
+    trueman = await patient(api, name=[{"family": f"Trueman{tag}"}])
+    smith = await patient(api, name=[{"family": f"Smith{tag}"}], address=[{"city": "Falsetown"}])
+    nameless = await patient(api, identifier=[{"system": "urn:miss", "value": tag}])
+    ids = f"{trueman['id']},{smith['id']},{nameless['id']}"
+    assert await found(api, "Patient", {"_id": ids, "name:missing": True}) == {trueman["id"]}
+    assert sent(api)["name:missing"] == ["true"]
+    assert await found(api, "Patient", {"_id": ids, "family:missing": "true"}) == {trueman["id"]}
+    assert await found(api, "Patient", {"_id": ids, "name:missing": False}) == set()
+    assert await found(api, "Patient", {"_id": ids, "address:missing": False}) == {smith["id"]}
+    assert await found(api, "Patient", {"_id": ids, "address-city:missing": True}) == set()
+    # A plain string column has a real presence check: Patient has no other string parameter
+    # outside the lookup tables, so an Organization's name shows it.
+    named = await api.call("create_resource", {"resourceType": "Organization", "name": tag})
+    bare = await api.call(
+        "create_resource",
+        {"resourceType": "Organization", "identifier": [{"system": "urn:miss", "value": tag}]},
+    )
+    orgs = f"{named['id']},{bare['id']}"
+    assert await found(api, "Organization", {"_id": orgs, "name:missing": True}) == {bare["id"]}
 
 
 async def test_a_comma_in_a_value_is_escaped_with_a_backslash(api: Api) -> None:

@@ -242,7 +242,9 @@ async def test_no_accounts_writes_no_empty_accounts_array(qa: QA) -> None:
 # --- search values ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), [1.0, float("-inf")]])
+@pytest.mark.parametrize(
+    "bad", [float("nan"), float("inf"), [1.0, float("-inf")], Decimal("NaN"), Decimal("-Infinity")]
+)
 async def test_a_search_value_that_is_no_number_is_refused(qa: QA, bad: Any) -> None:
     # str() sent "nan" / "inf" / "-inf" to the server.
     client = qa.client()

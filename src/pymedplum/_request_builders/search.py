@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -17,6 +18,7 @@ from pymedplum._request_builders.arguments import (
     check_str_list,
     describe_type,
 )
+from pymedplum._serialization import ExponentDecimal
 
 
 def wire_value(value: object, name: str = "") -> str | None:
@@ -33,10 +35,20 @@ def wire_value(value: object, name: str = "") -> str | None:
         raise ValueError(f"search parameter {name!r} must be a finite number, got {value!r}")
     if isinstance(value, str | int | float):
         return str(value)
+    if isinstance(value, Decimal):
+        # The decimals the models and decoded responses hold (Quantity.value, ...). Medplum
+        # reads a number search value with PostgreSQL (as its DOUBLE PRECISION column), which
+        # takes every finite decimal text, exponent forms included ("1E-7"), and "NaN" and
+        # "Infinity" as well: those match no stored number, so they are refused here.
+        if not value.is_finite():
+            raise ValueError(f"search parameter {name!r} must be a finite number, got {value!r}")
+        # An ExponentDecimal keeps the text it was read from ("1e-7"); str() of any other is
+        # its exact digits ("5.40", "1E-7").
+        return value.text if isinstance(value, ExponentDecimal) else str(value)
     # By type only: a search value is often PHI, and a resource put here would be printed whole.
     raise TypeError(
-        f"search parameter {name!r} values must be str, int, float, bool, date or datetime, "
-        f"got {type(value).__name__}"
+        f"search parameter {name!r} values must be str, int, float, Decimal, bool, date or "
+        f"datetime, got {type(value).__name__}"
     )
 
 

@@ -439,9 +439,10 @@ export class HarnessRepository extends MemoryRepository {
 
   /**
    * The MemoryRepository's matching (every search, conditional create and update, and
-   * `_include`/`_revinclude` go through searchSync), with chained search (`_has` included) and
-   * string parameters matched as Medplum 5.0.10's SQL search does (lib/search.mjs); the
-   * MemoryRepository matched no `_has` and took a string search as a case-insensitive substring.
+   * `_include`/`_revinclude` go through searchSync), with chained search (`_has` included),
+   * string, uri, number and quantity parameters matched as Medplum 5.0.10's SQL search does
+   * (lib/search.mjs); the MemoryRepository matched no `_has` and no number or quantity, and took
+   * a string search as a case-insensitive substring.
    */
   searchSync(searchRequest) {
     const own = [];

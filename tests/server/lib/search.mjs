@@ -8,21 +8,31 @@
 //     (a column, search.ts:1229-1241) or of a word (the HumanName and Address lookup tables,
 //     lookuptable.ts:150-205, to_tsvector('simple')), `:exact` a case-sensitive whole-value
 //     equality;
-//   - uri parameters (`url`, `_profile`): the whole value, case-sensitive.
-// Core's matcher took every one of these as a case-insensitive substring.
+//   - uri parameters (`url`, `_profile`): the whole value, case-sensitive;
+//   - number and quantity parameters: the DOUBLE PRECISION (INTEGER for priority-order) column
+//     of repo.ts:1844-1851 compared with the SQL operator of the prefix (search.ts:1049-1057,
+//     1447-1471, 1530-1550), and the server's 400s for a value PostgreSQL refuses;
+//   - `:missing` / `:present` on a name or address parameter: a word search for its value
+//     (the lookup table's buildWhere has no presence case, lookuptable.ts:150-205).
+// Core's matcher took every string and uri search as a case-insensitive substring, and matched
+// no number or quantity parameter at all.
 // Every other filter is left to the MemoryRepository.
 import {
   OperationOutcomeError,
   Operator,
   badRequest,
+  convertToSearchableNumbers,
+  convertToSearchableQuantities,
   convertToSearchableStrings,
   convertToSearchableUris,
   evalFhirPathTyped,
+  flatMapFilter,
   formatAddress,
   formatFamilyName,
   formatGivenName,
   formatHumanName,
   getSearchParameter,
+  getSearchParameterDetails,
   invalidSearchOperator,
   matchesSearchRequest,
   parseParameter,
@@ -40,7 +50,18 @@ export function isHarnessFilter(resourceType, filter) {
   if (param?.type === 'uri') {
     return URI_EQUALITY.includes(filter.operator);
   }
-  return param?.type === 'string' && filter.operator !== Operator.MISSING && filter.operator !== Operator.PRESENT;
+  if (param?.type === 'number' || param?.type === 'quantity') {
+    return true;
+  }
+  if (param?.type === 'string' && isPresenceFilter(filter)) {
+    // A name or address parameter's :missing is a word search on the server (lookuptable.ts:150-205).
+    return lookupValues({ resourceType }, param) !== undefined;
+  }
+  return param?.type === 'string';
+}
+
+function isPresenceFilter(filter) {
+  return filter.operator === Operator.MISSING || filter.operator === Operator.PRESENT;
 }
 
 /** A uri parameter without :above / :below is a column compared with `=` (search.ts:1038-1043, buildCondition). */
@@ -69,7 +90,19 @@ export function compileFilter(resources, resourceType, filter) {
       const rewritten = { code: first.code, operator: Operator.EQUALS, value: `${first.targetType}/${chain.filter.value}` };
       return (resource) => matchesFilter(resource, rewritten);
     }
-    return (resource) => matchesChain(resources, resource, chain.links, chain.filter);
+    return (resource) => matchesChain(resources, resource, chain.links, chain.matches);
+  }
+  return compileLocalFilter(resourceType, filter);
+}
+
+/**
+ * The predicate of a filter on the searched type itself (or the last parameter of a chain):
+ * numbers and quantities compiled here, strings checked for the operators the server takes.
+ */
+function compileLocalFilter(resourceType, filter) {
+  const param = getSearchParameter(resourceType, filter.code);
+  if (param?.type === 'number' || param?.type === 'quantity') {
+    return compileNumericFilter(resourceType, param, filter);
   }
   checkStringFilter(resourceType, filter);
   return (resource) => matchesFilter(resource, filter);
@@ -100,7 +133,6 @@ function parseChainedParameter(resourceType, searchFilter) {
       }
       // 5.0.10's parseParameter(param, modifier, value) is (param, EQUALS, modifier, value) in 5.2.13.
       filter = parseParameter(searchParam, Operator.EQUALS, modifier ?? searchFilter.operator, searchFilter.value);
-      checkStringFilter(currentType, filter);
     } else {
       const link = parseChainLink(part, currentType);
       links.push(link);
@@ -110,7 +142,7 @@ function parseChainedParameter(resourceType, searchFilter) {
   if (!filter) {
     throw new OperationOutcomeError(badRequest('Unterminated chained search'));
   }
-  return { links, filter };
+  return { links, filter, matches: compileLocalFilter(currentType, filter) };
 }
 
 /** parseChainLink (search.ts:1785-1804): `code[:Type]` to the referenced type. */
@@ -180,9 +212,9 @@ function splitChainedSearch(chain) {
  * whose parameter refers to this one. A canonical (string) value joins on `url`. Deleted
  * resources are not stored, so they take part in no chain.
  */
-function matchesChain(resources, resource, links, filter) {
+function matchesChain(resources, resource, links, matches) {
   if (links.length === 0) {
-    return matchesFilter(resource, filter);
+    return matches(resource);
   }
   const [link, ...rest] = links;
   if (link.direction === 'forward') {
@@ -190,7 +222,7 @@ function matchesChain(resources, resource, links, filter) {
       const candidates = canonical
         ? [...(resources.get(link.targetType)?.values() ?? [])].filter((r) => r.url === ref)
         : [resources.get(link.targetType)?.get(idOf(ref))].filter(Boolean);
-      if (candidates.some((target) => matchesChain(resources, target, rest, filter))) {
+      if (candidates.some((target) => matchesChain(resources, target, rest, matches))) {
         return true;
       }
     }
@@ -200,7 +232,7 @@ function matchesChain(resources, resource, links, filter) {
     const refers = referencesOf(candidate, link.param).some(({ canonical, ref }) =>
       canonical ? Boolean(resource.url) && ref === resource.url : idOf(ref) === resource.id
     );
-    if (refers && matchesChain(resources, candidate, rest, filter)) {
+    if (refers && matchesChain(resources, candidate, rest, matches)) {
       return true;
     }
   }
@@ -288,10 +320,13 @@ function nameString(name) {
 /** The operators the server takes on a string parameter (400 otherwise), checked before matching. */
 function checkStringFilter(resourceType, filter) {
   const param = getSearchParameter(resourceType, filter.code);
-  if (param?.type !== 'string' || filter.operator === Operator.MISSING || filter.operator === Operator.PRESENT) {
+  if (param?.type !== 'string') {
     return;
   }
   const lookup = lookupValues({ resourceType }, param) !== undefined;
+  if (!lookup && isPresenceFilter(filter)) {
+    return;
+  }
   if (lookup) {
     // lookuptable.ts:157-159
     if (filter.operator === Operator.IN || filter.operator === Operator.NOT_IN) {
@@ -315,13 +350,15 @@ function matchesFilter(resource, filter) {
     const match = values.some((value) => options.includes(value));
     return filter.operator === Operator.EQUALS ? match : !match;
   }
-  if (param?.type !== 'string' || filter.operator === Operator.MISSING || filter.operator === Operator.PRESENT) {
+  const rows = param?.type === 'string' ? lookupValues(resource, param) : undefined;
+  if (rows === undefined && (param?.type !== 'string' || isPresenceFilter(filter))) {
     return matchesSearchRequest(resource, { resourceType: resource.resourceType, filters: [filter] });
   }
   const options = splitSearchOnComma(filter.value);
-  const rows = lookupValues(resource, param);
   if (rows !== undefined) {
-    // lookuptable.ts:161-205: EXISTS a row matching one option; :not / :ne negate it.
+    // lookuptable.ts:161-205: EXISTS a row matching one option; :not / :ne negate it. The lookup
+    // table is chosen before the :missing / :present case of a column (search.ts:1002-1006 vs
+    // 1029-1033), so `name:missing=true` is the word search `true:*`, as any other operator.
     const exists = rows.some(
       (row) =>
         row !== undefined &&
@@ -379,4 +416,202 @@ function tsWords(text) {
     }
   }
   return words;
+}
+
+// --- numbers and quantities ------------------------------------------------------------------------
+
+/**
+ * A number or quantity filter as the server's SQL runs it. The column (repo.ts:1844-1851,
+ * 1801-1807) holds, per value of the parameter's expression, a number's value (a Range's
+ * `low ?? high`) or a Quantity's `value` (unit, system and code are not stored); an array
+ * column (core's details `array`, migrate.ts:465-475: DOUBLE PRECISION[]) holds them all, any
+ * other only the first; INTEGER for `priority-order` (migrate.ts:467-468), DOUBLE PRECISION
+ * otherwise. NULL when there is none.
+ *  - `:missing` / `:present` are `IS NULL` / `IS NOT NULL` (search.ts:1029-1033).
+ *  - number (search.ts:1051-1057): each comma-separated value compared with the SQL operator
+ *    of the prefix (fhirOperatorToSqlOperator, search.ts:1530-1550: eq `=`, ne `<>`, gt and sa
+ *    `>`, ge `>=`, lt and eb `<`, le `<=`; `ap` and any other operator throw 'Unknown FHIR
+ *    operator', answered as 400 by the router); an array column matches when one element does
+ *    (ArraySubquery, sql.ts:915-933). Equality is exact: no implicit precision range.
+ *  - quantity (buildQuantitySearchFilter, search.ts:1447-1471): the text before the first `|`
+ *    (system and code are ignored; no comma split) compared with the same operators, the whole
+ *    column at once (no ArraySubquery: on an array column the value must be an array literal,
+ *    anything else is PostgreSQL's 'malformed array literal'); `ap` is
+ *    `col >= parseFloat(v) * 0.9 AND col <= parseFloat(v) * 1.1` (so a negative value matches
+ *    nothing); an empty number is 400 'Invalid quantity value: <value>'.
+ * The value is a query parameter PostgreSQL parses as the column's type: text it refuses is a
+ * database error the server answers as 400 with PostgreSQL's message (normalizeDatabaseError,
+ * sql.ts:616-642, badRequest of the error's message).
+ */
+function compileNumericFilter(resourceType, param, filter) {
+  const details = getSearchParameterDetails(resourceType, param);
+  const column = { array: Boolean(details.array), integer: param.code === 'priority-order' };
+  const read = (resource) => numericColumn(resource, param, details, column);
+  if (isPresenceFilter(filter)) {
+    const isNull = filter.operator === Operator.MISSING ? filter.value === 'true' : filter.value !== 'true';
+    return (resource) => (read(resource) === null) === isNull;
+  }
+  if (param.type === 'quantity') {
+    const number = filter.value.split('|')[0];
+    if (!number) {
+      throw new OperationOutcomeError(badRequest('Invalid quantity value: ' + filter.value));
+    }
+    if (filter.operator === Operator.APPROXIMATELY) {
+      const numberValue = Number.parseFloat(number);
+      // JS numbers as parameters: node-postgres sends their String() to the column's type.
+      const low = parseColumnValue(String(numberValue * 0.9), column);
+      const high = parseColumnValue(String(numberValue * 1.1), column);
+      return (resource) => {
+        const value = read(resource);
+        return value !== null && compareColumn(value, low, column) >= 0 && compareColumn(value, high, column) <= 0;
+      };
+    }
+    const test = sqlOperator(filter.operator);
+    const operand = parseColumnValue(number, column);
+    return (resource) => {
+      const value = read(resource);
+      return value !== null && test(compareColumn(value, operand, column));
+    };
+  }
+  const test = sqlOperator(filter.operator);
+  const element = { array: false, integer: column.integer };
+  const operands = splitSearchOnComma(filter.value).map((v) => parseColumnValue(v, element));
+  const matches = (value) => operands.some((operand) => test(compareColumn(value, operand, element)));
+  return (resource) => {
+    const value = read(resource);
+    if (value === null) {
+      return false;
+    }
+    return column.array ? value.some(matches) : matches(value);
+  };
+}
+
+/** The search column's value for a resource (repo.ts:1801-1807, 1844-1851), null for SQL NULL. */
+function numericColumn(resource, param, details, column) {
+  const typed = evalFhirPathTyped(details.parsedExpression, [toTypedValue(resource)]);
+  const values =
+    param.type === 'number'
+      ? flatMapFilter(convertToSearchableNumbers(typed), ([low, high]) => low ?? high)
+      : flatMapFilter(convertToSearchableQuantities(typed), (q) => q.value);
+  if (column.array) {
+    return values.length > 0 ? values : null;
+  }
+  return values[0] ?? null;
+}
+
+/** fhirOperatorToSqlOperator (search.ts:1530-1550) as a test of a comparison's sign. */
+function sqlOperator(operator) {
+  switch (operator) {
+    case Operator.EQUALS:
+    case Operator.EXACT:
+      return (c) => c === 0;
+    case Operator.NOT:
+    case Operator.NOT_EQUALS:
+      return (c) => c !== 0;
+    case Operator.GREATER_THAN:
+    case Operator.STARTS_AFTER:
+      return (c) => c > 0;
+    case Operator.GREATER_THAN_OR_EQUALS:
+      return (c) => c >= 0;
+    case Operator.LESS_THAN:
+    case Operator.ENDS_BEFORE:
+      return (c) => c < 0;
+    case Operator.LESS_THAN_OR_EQUALS:
+      return (c) => c <= 0;
+    default:
+      // A plain Error on the server; the FHIR router answers it as badRequest (fhirrouter.ts:353-357).
+      throw new OperationOutcomeError(badRequest(`Unknown FHIR operator: ${operator}`));
+  }
+}
+
+/** PostgreSQL's ordering of two column values: float8 (NaN above every number, equal to itself) or an array of them. */
+function compareColumn(a, b, column) {
+  if (!column.array) {
+    return compareFloat8(a, b);
+  }
+  // array_cmp: element by element (NULL above every value), then the shorter array first.
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const c = a[i] === null || b[i] === null ? Number(a[i] === null) - Number(b[i] === null) : compareFloat8(a[i], b[i]);
+    if (c !== 0) {
+      return c;
+    }
+  }
+  return Math.sign(a.length - b.length);
+}
+
+function compareFloat8(a, b) {
+  if (Number.isNaN(a)) {
+    return Number.isNaN(b) ? 0 : 1;
+  }
+  if (Number.isNaN(b)) {
+    return -1;
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A search value as PostgreSQL's input function for the column's type reads it, or its 400. */
+function parseColumnValue(text, column) {
+  if (column.array) {
+    return parseFloat8Array(text);
+  }
+  return column.integer ? parseInt4(text) : parseFloat8(text);
+}
+
+const PG_SPACE = '[ \\t\\n\\r\\v\\f]*';
+// float8in (float.c) reads the number with the C library's strtod: a decimal with an optional
+// exponent, or inf / infinity / nan in any case, with spaces around. glibc's hexadecimal forms
+// (0x1p3) are not taken here.
+const FLOAT8_PATTERN = new RegExp(`^${PG_SPACE}([+-]?(?:(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][+-]?\\d+)?|inf(?:inity)?|nan))${PG_SPACE}$`, 'i');
+
+function parseFloat8(text) {
+  const match = FLOAT8_PATTERN.exec(text);
+  if (!match) {
+    throw new OperationOutcomeError(badRequest(`invalid input syntax for type double precision: "${text}"`));
+  }
+  const number = match[1];
+  if (/nan$/i.test(number)) {
+    return Number.NaN;
+  }
+  if (/inf/i.test(number)) {
+    return number.startsWith('-') ? -Infinity : Infinity;
+  }
+  const value = Number(number);
+  // float8in: a result that overflows, or underflows to zero, is out of range.
+  const mantissa = number.split(/[eE]/)[0];
+  if (!Number.isFinite(value) || (value === 0 && /[1-9]/.test(mantissa))) {
+    throw new OperationOutcomeError(badRequest(`"${number}" is out of range for type double precision`));
+  }
+  return value;
+}
+
+function parseInt4(text) {
+  // int4in (pg_strtoint32): optional sign and decimal digits, spaces around.
+  const match = new RegExp(`^${PG_SPACE}([+-]?\\d+)${PG_SPACE}$`).exec(text);
+  if (!match) {
+    throw new OperationOutcomeError(badRequest(`invalid input syntax for type integer: "${text}"`));
+  }
+  const value = Number(match[1]);
+  if (value > 2147483647 || value < -2147483648) {
+    throw new OperationOutcomeError(badRequest(`value "${text}" is out of range for type integer`));
+  }
+  return value;
+}
+
+/** array_in for DOUBLE PRECISION[]: `{1.5, 2, NULL}` (one dimension; "..." elements allowed). */
+function parseFloat8Array(text) {
+  const match = new RegExp(`^${PG_SPACE}\\{(.*)\\}${PG_SPACE}$`, 's').exec(text);
+  if (!match || /[{}]/.test(match[1])) {
+    throw new OperationOutcomeError(badRequest(`malformed array literal: "${text}"`));
+  }
+  if (match[1].trim() === '') {
+    return [];
+  }
+  return match[1].split(',').map((raw) => {
+    const element = raw.trim();
+    if (/^null$/i.test(element)) {
+      return null;
+    }
+    const quoted = /^"(.*)"$/s.exec(element);
+    return parseFloat8(quoted ? quoted[1] : element);
+  });
 }
