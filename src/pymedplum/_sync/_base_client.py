@@ -919,6 +919,8 @@ class SyncBaseClient:
                 # Never followed (the token would go along) and never read as an empty result.
                 drop_request_credentials(request)
                 redirect = self._redirect_error(call, response)
+                if undecodable is not None:
+                    _say_unread(redirect, undecodable)
                 attempts[-1] = replace(attempts[-1], exception=redirect)
                 raise redirect
             if status == 401 and not refreshed and tokens.can_refresh:
@@ -956,11 +958,7 @@ class SyncBaseClient:
                 # wrote it" may be false (the call's own earlier attempt may have written it).
                 exc_obj = call.refine_error(exc_obj)
             if undecodable is not None:
-                # Said after any refinement, so no message loses it; the DecodingError is the
-                # cause, without the token its request carried.
-                exc_obj.args = (f"{exc_obj}; {why_unread(undecodable)}", *exc_obj.args[1:])
-                detach_error_requests(undecodable)
-                exc_obj.__cause__ = undecodable
+                _say_unread(exc_obj, undecodable)  # after any refinement: no message loses it
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
 
@@ -1224,6 +1222,15 @@ def _needs_body(call: _Call, response: httpx.Response, possibly_sent: bool) -> b
         or status == 304
         or (status == 410 and call.method == "DELETE" and possibly_sent)
     )
+
+
+def _say_unread(exc: MedplumError, undecodable: httpx.DecodingError) -> None:
+    """Make the error of an answer whose body could not be decoded (an error status, a 3xx)
+    say so, its ``response`` having no body: the reason ends its message, and the
+    DecodingError, without the token its request carried, is its cause."""
+    exc.args = (f"{exc}; {why_unread(undecodable)}", *exc.args[1:])
+    detach_error_requests(undecodable)
+    exc.__cause__ = undecodable
 
 
 def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:

@@ -16,6 +16,7 @@ from pymedplum import (
     AsyncMedplumClient,
     AuthenticationError,
     BadRequestError,
+    MedplumError,
     NetworkError,
     NotFoundError,
     OperationOutcomeError,
@@ -161,6 +162,28 @@ async def test_a_2xx_whose_body_cannot_be_decoded_is_still_a_network_error() -> 
     )
     (attempt,) = events[0].attempts
     assert attempt.status_code is None and isinstance(attempt.exception, httpx.DecodingError)
+
+
+async def test_a_redirect_whose_body_cannot_be_decoded_is_its_redirect_error_saying_so() -> None:
+    # A 3xx is never followed and never read as a result: its own error, which (as every
+    # error status) says why exc.response has no body and chains the DecodingError.
+    events: list[RequestEvent] = []
+    moved = gzipped(302, CORRUPT, f"Location: /fhir/R4/Patient/{PID}/moved")
+    with raw_server(moved) as server:
+        with pytest.raises(MedplumError) as info:
+            await read_patient(server.url, events)
+        assert len(server.request_lines) == 1
+    exc = info.value
+    assert type(exc) is MedplumError and exc.status_code == 302
+    assert str(exc) == (
+        f"{WHERE} answered HTTP 302 (a redirect); the SDK does not follow redirects: call the "
+        f"target URL yourself; {UNDECODABLE}"
+    )
+    assert isinstance(exc.__cause__, httpx.DecodingError)
+    assert "authorization" not in exc.__cause__.request.headers
+    assert exc.response is not None and exc.response.is_closed
+    (attempt,) = events[0].attempts
+    assert attempt.status_code == 302 and attempt.exception is exc
 
 
 async def test_a_gzip_bomb_is_refused_early_and_not_retried() -> None:
