@@ -270,6 +270,7 @@ def test_a_long_key_given_twice_is_named_by_its_start() -> None:
         b'{"a":"Base64 Type-2 1e5 x","b":72.50}',  # exponent-like text in strings only
         b'{"a":"code 4e5","b":"1e5,2","c":2.50}',
         b'{"a":-0,"b":-0.0,"c":[0,-1]}',
+        b"-0",  # the text's end closes a number as a comma does: "1e5" above
         b'{"a":"\\ud83d","b":1.5}',
         b'{"deep":' + b"[" * 300 + b"1.5" + b"]" * 300 + b"}",
     ],
