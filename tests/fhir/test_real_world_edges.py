@@ -287,6 +287,36 @@ def test_decode_exact_reads_every_number_as_before(text: bytes) -> None:
     assert repr(got) == repr(expected)
 
 
+@pytest.mark.parametrize(
+    ("text", "by_jiter"),
+    [
+        (b'{"a":1.50,"id":"4e5f0c1a-7d2b-4c1e-9a3f-2b1c0d9e8f7a"}', True),
+        (b'{"a":"Base64 Type-2 x","b":72.50}', True),
+        (b'{"div":"LOINC 9270-0 = x","b":[1,-1]}', True),
+        (b'{"a":1.5e5}', False),
+        (b'{"a":[-0]}', False),
+        (b'{"a":"1e5,2"}', False),  # the price of a fast search: read again, correctly
+    ],
+)
+def test_decode_exact_reads_with_jiter_unless_a_number_could_change(
+    monkeypatch: pytest.MonkeyPatch, text: bytes, by_jiter: bool
+) -> None:
+    # The searches must not send ordinary FHIR text (UUIDs, narratives) to the slow reader,
+    # nor let an exponent form or a -0 through to jiter (which would change its text).
+    import pymedplum._serialization as serialization
+
+    second: list[bytes | str] = []
+    stdlib = serialization.parse_json_stdlib
+
+    def recording(content: bytes | str, **options: Any) -> Any:
+        second.append(content)
+        return stdlib(content, **options)
+
+    monkeypatch.setattr(serialization, "parse_json_stdlib", recording)
+    serialization.decode_exact(text)
+    assert second == ([] if by_jiter else [text])
+
+
 def _types(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _types(item) for key, item in value.items()}
