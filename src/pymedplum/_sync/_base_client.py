@@ -645,10 +645,10 @@ class SyncBaseClient:
         reads from it.
 
         Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass (its
-        body undecodable or not), a transport failure or a 2xx whose body cannot be decoded
-        ``NetworkError``, a cross-origin ``base="absolute"`` URL ``UnsafeRedirectError``, any
-        other 3xx (never followed) ``UnsafeRedirectError`` when it points at another origin,
-        else ``MedplumError``.
+        body undecodable or not), a transport failure or an answer the call returns (a 2xx, a
+        replayed DELETE's 410) whose body cannot be decoded ``NetworkError``, a cross-origin
+        ``base="absolute"`` URL ``UnsafeRedirectError``, any other 3xx (never followed)
+        ``UnsafeRedirectError`` when it points at another origin, else ``MedplumError``.
         Exactly one ``RequestEvent`` is emitted, whatever happens (a cancellation included).
         ``convert`` runs before it: an answer it cannot use (``MedplumError``: an HTML page,
         an empty body where a resource is due) is the event's ``final_exception`` too, not a
