@@ -219,6 +219,13 @@ def _reader(name: str) -> Any:
         (b'{"x":{"y":[{"k":1,"j":{"k":0},"k":[2]}]}}', "k", (1, 35)),
         (b'{\n  "a": 1,\n  "a": 2\n}', "a", (3, 7)),
         (b'{"q\\"\\\\\\n\\u00e9":1,"q\\"\\\\\\n\\u00e9":2}', 'q"\\\né', (1, 36)),
+        # jiter's message writes these as Rust does (\u{7f}, \u{200b}, \u{301}, and a
+        # backslash doubled before a literal "u{41}"): the key is read back as it was
+        (
+            b'{"\\u007f\\u200b\\u0301x\\\\u{41}":1,"\\u007f\\u200b\\u0301x\\\\u{41}":2}',
+            "\x7f\u200b\u0301x\\u{41}",
+            (1, 62),
+        ),
         # read by the standard library (a lone surrogate, a -0, an exponent): no position
         (b'{"t":"\\ud800","a":1,"a":2}', "a", None),
         (b'{"v":-0,"a":1,"a":2}', "a", None),
