@@ -876,7 +876,7 @@ class AsyncBaseClient:
             t0 = time.perf_counter()
             try:
                 response, undecodable = await self._send_once(request)
-                if undecodable is not None and _needs_body(call, response, possibly_sent):
+                if undecodable is not None and _returns(call, response.status_code, possibly_sent):
                     # The answer's data is lost: a NetworkError as for a transport failure.
                     raise undecodable
             except httpx.RequestError as exc:
@@ -916,13 +916,11 @@ class AsyncBaseClient:
             attempts.append(
                 RequestAttempt(len(attempts) + 1, status, time.perf_counter() - t0, call.obo)
             )
-            if status < 300 or status == 304:
-                return response
-            if status == 410 and call.method == "DELETE" and possibly_sent:
-                # A DELETE replayed after a gateway error or a lost connection finds the resource
-                # gone: the earlier attempt most likely deleted it, which is what was asked (and
-                # FHIR makes deleting a deleted resource a no-op). Not an error of the call.
-                call.gone_on_replay = True
+            if _returns(call, status, possibly_sent):
+                # A DELETE replayed after a gateway error or a lost connection may find the
+                # resource gone (410): the earlier attempt most likely deleted it, which is what
+                # was asked (and FHIR makes deleting a deleted resource a no-op). Not an error.
+                call.gone_on_replay = status == 410
                 return response
             if status < 400:
                 # Never followed (the token would go along) and never read as an empty result.
@@ -1222,10 +1220,10 @@ def _stale_by_replay(call: _Call, status: int, possibly_sent: bool) -> str:
     )
 
 
-def _needs_body(call: _Call, response: httpx.Response, possibly_sent: bool) -> bool:
-    """Whether the call returns this answer (a 2xx or 304, a replayed DELETE's 410), so a body
-    that could not be decoded loses its data: any other status is decided without it."""
-    status = response.status_code
+def _returns(call: _Call, status: int, possibly_sent: bool) -> bool:
+    """Whether the call returns this answer: a 2xx or 304, or a replayed DELETE's 410 (the
+    delete done). So a body of one that could not be decoded loses its data; any other status
+    is decided without its body."""
     return (
         status < 300
         or status == 304
