@@ -13,7 +13,7 @@ import httpx
 
 from pymedplum._async import _synchronization
 from pymedplum._async._body import read_body
-from pymedplum._decoding import why_unread
+from pymedplum._decoding import answered_unread, why_unread
 from pymedplum._retry import RetryPolicy, retry_after_seconds
 from pymedplum._serialization import DuplicateKeyError, json_or_problem
 from pymedplum.exceptions import (
@@ -247,7 +247,7 @@ class AsyncTokenManager:
             # HTTPStatusError's that a caller pool's response hook raised).
             detach_error_requests(exc)
             why = (
-                "the server answered, but " + why_unread(exc)
+                answered_unread(exc)
                 if isinstance(exc, httpx.DecodingError)
                 else "check base_url and that the server is reachable"
             )

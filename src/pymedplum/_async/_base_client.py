@@ -30,7 +30,7 @@ from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager, is_header_safe
 from pymedplum._async._body import read_body
-from pymedplum._decoding import ACCEPT_ENCODING, why_unread
+from pymedplum._decoding import ACCEPT_ENCODING, answered_unread, why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
 from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
@@ -1244,7 +1244,7 @@ def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:
     """What a transport failure means for the call, for its NetworkError's message: whether a
     write may have been applied, so the caller checks before sending it again."""
     if isinstance(exc, httpx.DecodingError):
-        return "the server answered, but " + why_unread(exc)
+        return answered_unread(exc)
     if possibly_sent:
         return "the request may have reached the server"
     return "the request never reached the server"
