@@ -23,6 +23,7 @@ __all__ = [
     "MIN_REFUSED_SIZE",
     "BodyDecoder",
     "DecompressionBombError",
+    "answered_unread",
     "why_unread",
 ]
 
@@ -124,6 +125,12 @@ class BodyDecoder:
             out = decoder.decode(piece)
             if out:
                 yield from self._feed(index + 1, out)
+
+
+def answered_unread(exc: httpx.DecodingError) -> str:
+    """What a message says of an answer lost to its body (a 2xx, whose data the call needed):
+    the server answered, and why its body was not read."""
+    return "the server answered, but " + why_unread(exc)
 
 
 def why_unread(exc: httpx.DecodingError) -> str:

@@ -302,8 +302,9 @@ class ServerError(OperationOutcomeError):
 
 
 class NetworkError(MedplumError):
-    """The request failed in transport (connect, timeout, DNS, reset) or its answer could not
-    be decoded (a broken Content-Encoding); ``__cause__`` is the httpx exception.
+    """The request failed in transport (connect, timeout, DNS, reset) or the 2xx answer it got
+    could not be decoded (a broken Content-Encoding, a decompression bomb: any other status
+    raises its own error); ``__cause__`` is the httpx exception.
     ``possibly_committed`` is ``True`` when a request had been sent before the failure, so a
     write may have been applied: re-read before retrying it by hand."""
 

@@ -219,6 +219,13 @@ def _reader(name: str) -> Any:
         (b'{"x":{"y":[{"k":1,"j":{"k":0},"k":[2]}]}}', "k", (1, 35)),
         (b'{\n  "a": 1,\n  "a": 2\n}', "a", (3, 7)),
         (b'{"q\\"\\\\\\n\\u00e9":1,"q\\"\\\\\\n\\u00e9":2}', 'q"\\\né', (1, 36)),
+        # jiter's message writes these as Rust does (\u{7f}, \u{200b}, \u{301}, and a
+        # backslash doubled before a literal "u{41}"): the key is read back as it was
+        (
+            b'{"\\u007f\\u200b\\u0301x\\\\u{41}":1,"\\u007f\\u200b\\u0301x\\\\u{41}":2}',
+            "\x7f\u200b\u0301x\\u{41}",
+            (1, 62),
+        ),
         # read by the standard library (a lone surrogate, a -0, an exponent): no position
         (b'{"t":"\\ud800","a":1,"a":2}', "a", None),
         (b'{"v":-0,"a":1,"a":2}', "a", None),
@@ -270,6 +277,7 @@ def test_a_long_key_given_twice_is_named_by_its_start() -> None:
         b'{"a":"Base64 Type-2 1e5 x","b":72.50}',  # exponent-like text in strings only
         b'{"a":"code 4e5","b":"1e5,2","c":2.50}',
         b'{"a":-0,"b":-0.0,"c":[0,-1]}',
+        b"-0",  # the text's end closes a number as a comma does: "1e5" above
         b'{"a":"\\ud83d","b":1.5}',
         b'{"deep":' + b"[" * 300 + b"1.5" + b"]" * 300 + b"}",
     ],
@@ -284,6 +292,36 @@ def test_decode_exact_reads_every_number_as_before(text: bytes) -> None:
     assert got == expected
     assert _types(got) == _types(expected)
     assert repr(got) == repr(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "by_jiter"),
+    [
+        (b'{"a":1.50,"id":"4e5f0c1a-7d2b-4c1e-9a3f-2b1c0d9e8f7a"}', True),
+        (b'{"a":"Base64 Type-2 x","b":72.50}', True),
+        (b'{"div":"LOINC 9270-0 = x","b":[1,-1]}', True),
+        (b'{"a":1.5e5}', False),
+        (b'{"a":[-0]}', False),
+        (b'{"a":"1e5,2"}', False),  # the price of a fast search: read again, correctly
+    ],
+)
+def test_decode_exact_reads_with_jiter_unless_a_number_could_change(
+    monkeypatch: pytest.MonkeyPatch, text: bytes, by_jiter: bool
+) -> None:
+    # The searches must not send ordinary FHIR text (UUIDs, narratives) to the slow reader,
+    # nor let an exponent form or a -0 through to jiter (which would change its text).
+    import pymedplum._serialization as serialization
+
+    second: list[bytes | str] = []
+    stdlib = serialization.parse_json_stdlib
+
+    def recording(content: bytes | str, **options: Any) -> Any:
+        second.append(content)
+        return stdlib(content, **options)
+
+    monkeypatch.setattr(serialization, "parse_json_stdlib", recording)
+    serialization.decode_exact(text)
+    assert second == ([] if by_jiter else [text])
 
 
 def _types(value: Any) -> Any:

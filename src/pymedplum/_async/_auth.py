@@ -13,7 +13,7 @@ import httpx
 
 from pymedplum._async import _synchronization
 from pymedplum._async._body import read_body
-from pymedplum._decoding import why_unread
+from pymedplum._decoding import answered_unread, why_unread
 from pymedplum._retry import RetryPolicy, retry_after_seconds
 from pymedplum._serialization import DuplicateKeyError, json_or_problem
 from pymedplum.exceptions import (
@@ -247,7 +247,7 @@ class AsyncTokenManager:
             # HTTPStatusError's that a caller pool's response hook raised).
             detach_error_requests(exc)
             why = (
-                "the server answered, but " + why_unread(exc)
+                answered_unread(exc)
                 if isinstance(exc, httpx.DecodingError)
                 else "check base_url and that the server is reachable"
             )
@@ -288,6 +288,7 @@ class AsyncTokenManager:
         if not 200 <= response.status_code < 300 or not isinstance(body, dict):
             code = body.get("error") if isinstance(body, dict) else None
             detail = f" ({code})" if isinstance(code, str) and code.isidentifier() else ""
+            holds_tokens = False
             if 200 <= response.status_code < 300:
                 # "failed: HTTP 200" alone reads as a contradiction: say what came instead (a
                 # proxy's login page, an empty body), by type and size only.
@@ -296,8 +297,10 @@ class AsyncTokenManager:
                 detail = f" without a JSON object ({kind}, {size} bytes)"
                 if isinstance(problem, DuplicateKeyError):
                     # Which access_token (or expires_in) was meant cannot be told: say so, by
-                    # the key's name (never a value: the token).
+                    # the key's name (never a value: the token), and keep the body, which holds
+                    # the tokens, out of the exception (as for an object with an unusable one).
                     detail = f" with a JSON object that gives a key twice ({problem})"
+                    holds_tokens = True
             if undecodable is not None:
                 detail += "; " + why_unread(undecodable)
             return (
@@ -307,7 +310,7 @@ class AsyncTokenManager:
                     f"client-credentials token request to {self._token_url} failed: "
                     f"HTTP {response.status_code}{detail}{_hint(response.status_code)}",
                     status_code=response.status_code,
-                    response=response,
+                    response=None if holds_tokens else response,
                     method="POST",
                     path_template=self._token_path,
                     outcome=body

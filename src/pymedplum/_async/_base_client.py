@@ -30,7 +30,7 @@ from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager, is_header_safe
 from pymedplum._async._body import read_body
-from pymedplum._decoding import ACCEPT_ENCODING, why_unread
+from pymedplum._decoding import ACCEPT_ENCODING, answered_unread, why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
 from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
@@ -652,10 +652,10 @@ class AsyncBaseClient:
         reads from it.
 
         Errors: an answer >= 400 raises the mapped ``OperationOutcomeError`` subclass (its
-        body undecodable or not), a transport failure or a 2xx whose body cannot be decoded
-        ``NetworkError``, a cross-origin ``base="absolute"`` URL ``UnsafeRedirectError``, any
-        other 3xx (never followed) ``UnsafeRedirectError`` when it points at another origin,
-        else ``MedplumError``.
+        body undecodable or not), a transport failure or an answer the call returns (a 2xx, a
+        replayed DELETE's 410) whose body cannot be decoded ``NetworkError``, a cross-origin
+        ``base="absolute"`` URL ``UnsafeRedirectError``, any other 3xx (never followed)
+        ``UnsafeRedirectError`` when it points at another origin, else ``MedplumError``.
         Exactly one ``RequestEvent`` is emitted, whatever happens (a cancellation included).
         ``convert`` runs before it: an answer it cannot use (``MedplumError``: an HTML page,
         an empty body where a resource is due) is the event's ``final_exception`` too, not a
@@ -876,7 +876,7 @@ class AsyncBaseClient:
             t0 = time.perf_counter()
             try:
                 response, undecodable = await self._send_once(request)
-                if undecodable is not None and _needs_body(call, response, possibly_sent):
+                if undecodable is not None and _returns(call, response.status_code, possibly_sent):
                     # The answer's data is lost: a NetworkError as for a transport failure.
                     raise undecodable
             except httpx.RequestError as exc:
@@ -916,18 +916,18 @@ class AsyncBaseClient:
             attempts.append(
                 RequestAttempt(len(attempts) + 1, status, time.perf_counter() - t0, call.obo)
             )
-            if status < 300 or status == 304:
-                return response
-            if status == 410 and call.method == "DELETE" and possibly_sent:
-                # A DELETE replayed after a gateway error or a lost connection finds the resource
-                # gone: the earlier attempt most likely deleted it, which is what was asked (and
-                # FHIR makes deleting a deleted resource a no-op). Not an error of the call.
-                call.gone_on_replay = True
+            if _returns(call, status, possibly_sent):
+                # A DELETE replayed after a gateway error or a lost connection may find the
+                # resource gone (410): the earlier attempt most likely deleted it, which is what
+                # was asked (and FHIR makes deleting a deleted resource a no-op). Not an error.
+                call.gone_on_replay = status == 410
                 return response
             if status < 400:
                 # Never followed (the token would go along) and never read as an empty result.
                 drop_request_credentials(request)
                 redirect = self._redirect_error(call, response)
+                if undecodable is not None:
+                    _say_unread(redirect, undecodable)
                 attempts[-1] = replace(attempts[-1], exception=redirect)
                 raise redirect
             if status == 401 and not refreshed and tokens.can_refresh:
@@ -965,11 +965,7 @@ class AsyncBaseClient:
                 # wrote it" may be false (the call's own earlier attempt may have written it).
                 exc_obj = call.refine_error(exc_obj)
             if undecodable is not None:
-                # Said after any refinement, so no message loses it; the DecodingError is the
-                # cause, without the token its request carried.
-                exc_obj.args = (f"{exc_obj}; {why_unread(undecodable)}", *exc_obj.args[1:])
-                detach_error_requests(undecodable)
-                exc_obj.__cause__ = undecodable
+                _say_unread(exc_obj, undecodable)  # after any refinement: no message loses it
             attempts[-1] = replace(attempts[-1], exception=exc_obj)
             raise exc_obj
 
@@ -1224,10 +1220,10 @@ def _stale_by_replay(call: _Call, status: int, possibly_sent: bool) -> str:
     )
 
 
-def _needs_body(call: _Call, response: httpx.Response, possibly_sent: bool) -> bool:
-    """Whether the call returns this answer (a 2xx or 304, a replayed DELETE's 410), so a body
-    that could not be decoded loses its data: any other status is decided without it."""
-    status = response.status_code
+def _returns(call: _Call, status: int, possibly_sent: bool) -> bool:
+    """Whether the call returns this answer: a 2xx or 304, or a replayed DELETE's 410 (the
+    delete done). So a body of one that could not be decoded loses its data; any other status
+    is decided without its body."""
     return (
         status < 300
         or status == 304
@@ -1235,11 +1231,20 @@ def _needs_body(call: _Call, response: httpx.Response, possibly_sent: bool) -> b
     )
 
 
+def _say_unread(exc: MedplumError, undecodable: httpx.DecodingError) -> None:
+    """Make the error of an answer whose body could not be decoded (an error status, a 3xx)
+    say so, its ``response`` having no body: the reason ends its message, and the
+    DecodingError, without the token its request carried, is its cause."""
+    exc.args = (f"{exc}; {why_unread(undecodable)}", *exc.args[1:])
+    detach_error_requests(undecodable)
+    exc.__cause__ = undecodable
+
+
 def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:
     """What a transport failure means for the call, for its NetworkError's message: whether a
     write may have been applied, so the caller checks before sending it again."""
     if isinstance(exc, httpx.DecodingError):
-        return "the server answered, but " + why_unread(exc)
+        return answered_unread(exc)
     if possibly_sent:
         return "the request may have reached the server"
     return "the request never reached the server"

@@ -272,14 +272,21 @@ def test_its_own_pool_identifies_the_sdk() -> None:
     assert client._http.follow_redirects is False
 
 
-def test_its_own_pool_asks_for_codings_it_decodes_at_full_speed() -> None:
+def test_its_own_pool_asks_for_codings_it_decodes_at_full_speed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Medplum's server prefers br when it is accepted (httpx accepts it with brotli installed),
-    # and a bounded br decode is 7x slower than gzip's (pymedplum/_decoding.py).
+    # and a bounded br decode is 7x slower than gzip's (pymedplum/_decoding.py). httpx's own
+    # default as it is with brotli installed (where it would ask for br), whatever is here.
+    monkeypatch.setattr(httpx._client, "ACCEPT_ENCODING", "gzip, deflate, br")
     client = AsyncBaseClient("https://medplum.test/")
     sent = client._http.build_request("GET", "https://medplum.test/x").headers["Accept-Encoding"]
-    assert sent == ACCEPT_ENCODING
+    assert sent == ACCEPT_ENCODING == client._client_headers["accept-encoding"]
     assert "br" not in sent.split(", ")
     assert sent.startswith("gzip, deflate")
+    # A caller's own pool keeps its own.
+    own = AsyncBaseClient("https://medplum.test/", http_client=httpx.AsyncClient())
+    assert own._http.headers["Accept-Encoding"] == "gzip, deflate, br"
 
 
 async def test_context_manager_closes_its_own_pool() -> None:

@@ -8,6 +8,7 @@ read (its status error is raised all the same)."""
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -260,6 +261,10 @@ def test_a_token_answer_with_a_key_twice_is_an_authentication_error() -> None:
     )
     assert "secret" not in message.replace("client_secret", "")
     assert info.value.status_code == 200
+    # Nor in the exception, which gets logged and pickled: no response (its body holds both
+    # tokens), as for the other token answers that are objects but no usable token.
+    assert info.value.response is None
+    assert b"-secret" not in pickle.dumps(info.value)
 
 
 class OwnPatient(pydantic.BaseModel):

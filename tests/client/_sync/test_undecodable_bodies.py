@@ -18,6 +18,7 @@ from pymedplum import (
     AuthenticationError,
     BadRequestError,
     MedplumClient,
+    MedplumError,
     NetworkError,
     NotFoundError,
     OperationOutcomeError,
@@ -163,6 +164,87 @@ def test_a_2xx_whose_body_cannot_be_decoded_is_still_a_network_error() -> None:
     assert attempt.status_code is None and isinstance(attempt.exception, httpx.DecodingError)
 
 
+def test_a_redirect_whose_body_cannot_be_decoded_is_its_redirect_error_saying_so() -> None:
+    # A 3xx is never followed and never read as a result: its own error, which (as every
+    # error status) says why exc.response has no body and chains the DecodingError.
+    events: list[RequestEvent] = []
+    moved = gzipped(302, CORRUPT, f"Location: /fhir/R4/Patient/{PID}/moved")
+    with raw_server(moved) as server:
+        with pytest.raises(MedplumError) as info:
+            read_patient(server.url, events)
+        assert len(server.request_lines) == 1
+    exc = info.value
+    assert type(exc) is MedplumError and exc.status_code == 302
+    assert str(exc) == (
+        f"{WHERE} answered HTTP 302 (a redirect); the SDK does not follow redirects: call the "
+        f"target URL yourself; {UNDECODABLE}"
+    )
+    assert isinstance(exc.__cause__, httpx.DecodingError)
+    assert "authorization" not in exc.__cause__.request.headers
+    assert exc.response is not None and exc.response.is_closed
+    (attempt,) = events[0].attempts
+    assert attempt.status_code == 302 and attempt.exception is exc
+
+
+def delete_patient(server_url: str, events: list[RequestEvent]) -> None:
+    retry = RetryPolicy(max_attempts=2, backoff_base=0.01)
+    with MedplumClient(
+        server_url, access_token="t", retry=retry, on_request_complete=events.append
+    ) as client:
+        client.delete_resource("Patient", PID)
+
+
+def test_a_replayed_deletes_410_whose_body_cannot_be_decoded_is_a_network_error(
+    sleeps: list[float],
+) -> None:
+    # The replayed DELETE's 410 is the call's answer (the low-level delete returns its body),
+    # so, as a 2xx, its undecodable body is lost data; possibly_committed says to re-read.
+    events: list[RequestEvent] = []
+    with raw_server(sequence(answer(503), gzipped(410, CORRUPT))) as server:
+        with pytest.raises(NetworkError) as info:
+            delete_patient(server.url, events)
+        assert len(server.request_lines) == 2
+    assert info.value.possibly_committed
+    assert str(info.value) == (
+        "DELETE /fhir/R4/Patient/{id} failed: DecodingError after 2 attempt(s); the server "
+        "answered, but " + UNDECODABLE
+    )
+    assert [a.status_code for a in events[0].attempts] == [503, None]
+
+
+def low_level(server_url: str, method: str, path: str) -> httpx.Response:
+    with SyncBaseClient(server_url, access_token="t", timeout=10.0) as client:
+        return client._request(method, path)
+
+
+def no_body(status: int, *headers: str) -> Behaviour:
+    """An answer without a body, whatever its headers say (a HEAD's Content-Length)."""
+    wire = "\r\n".join([f"HTTP/1.1 {status} Status", *headers]) + "\r\n\r\n"
+
+    def behaviour(conn: Any, line: str) -> bool:
+        conn.sendall(wire.encode())
+        return False
+
+    return behaviour
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "headers"),
+    [
+        ("GET", 304, ["Content-Encoding: gzip"]),
+        ("GET", 204, ["Content-Encoding: gzip", "Content-Length: 0"]),
+        ("DELETE", 200, ["Content-Encoding: deflate, gzip", "Content-Length: 0"]),
+        ("HEAD", 200, ["Content-Encoding: gzip", "Content-Length: 5000"]),
+    ],
+)
+def test_an_answer_without_a_body_but_with_a_content_encoding_is_read_empty(
+    method: str, status: int, headers: list[str]
+) -> None:
+    with raw_server(no_body(status, *headers)) as server:
+        response = low_level(server.url, method, f"Patient/{PID}")
+    assert response.status_code == status and response.content == b""
+
+
 def test_a_gzip_bomb_is_refused_early_and_not_retried() -> None:
     """400 MiB of zeros, about 400 KB of gzip: refused once 64 MiB are decoded, with memory
     bounded by that, not by the bomb (and, a 2xx whose data is lost, not sent again)."""
@@ -203,8 +285,7 @@ def test_a_bomb_on_a_503_is_retried_as_the_status_says() -> None:
 
 
 def low_level_get(server_url: str, path: str) -> httpx.Response:
-    with SyncBaseClient(server_url, access_token="t", timeout=10.0) as client:
-        return client._request("GET", path)
+    return low_level(server_url, "GET", path)
 
 
 @pytest.mark.parametrize(
