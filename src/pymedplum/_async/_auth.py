@@ -288,8 +288,11 @@ class AsyncTokenManager:
         if not 200 <= response.status_code < 300 or not isinstance(body, dict):
             code = body.get("error") if isinstance(body, dict) else None
             detail = f" ({code})" if isinstance(code, str) and code.isidentifier() else ""
-            holds_tokens = False
-            if 200 <= response.status_code < 300:
+            # A 2xx answer of the token endpoint may hold a token whatever else is wrong with
+            # it (cut off mid-body, a key given twice): its body stays out of the exception,
+            # as for an object with an unusable token.
+            holds_tokens = 200 <= response.status_code < 300
+            if holds_tokens:
                 # "failed: HTTP 200" alone reads as a contradiction: say what came instead (a
                 # proxy's login page, an empty body), by type and size only.
                 kind = response.headers.get("Content-Type", "no content type")
@@ -297,10 +300,8 @@ class AsyncTokenManager:
                 detail = f" without a JSON object ({kind}, {size} bytes)"
                 if isinstance(problem, DuplicateKeyError):
                     # Which access_token (or expires_in) was meant cannot be told: say so, by
-                    # the key's name (never a value: the token), and keep the body, which holds
-                    # the tokens, out of the exception (as for an object with an unusable one).
+                    # the key's name (never a value: the token).
                     detail = f" with a JSON object that gives a key twice ({problem})"
-                    holds_tokens = True
             if undecodable is not None:
                 detail += "; " + why_unread(undecodable)
             return (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import pickle
 import socket
 import threading
 import time
@@ -402,6 +403,21 @@ def test_a_token_answer_200_without_a_json_object_says_what_came_instead(
             f"without a JSON object ({kind}, {len(body)} bytes)"
         )
     assert info.value.status_code == 200
+
+
+def test_a_token_answer_cut_off_mid_body_keeps_the_token_out_of_the_exception() -> None:
+    # A 200 whose JSON ends early (a proxy's timeout, a dropped connection behind it) still
+    # holds the token's text: the exception, which gets logged and pickled, must not.
+    body = b'{"access_token":"eyJ-cut-secret","token_type":"Bearer","expires_in":36'
+    token_server = raw_server(answer(200, body, "Content-Type: application/json"))
+    with token_server as server, pytest.raises(AuthenticationError) as info:
+        ask(server, read, access_token=None, client_id="cid", client_secret="secret")
+    assert str(info.value).endswith(
+        f"HTTP 200 without a JSON object (application/json, {len(body)} bytes)"
+    )
+    assert info.value.response is None
+    assert b"cut-secret" not in pickle.dumps(info.value)
+    assert "cut-secret" not in repr(info.value.__dict__)
 
 
 def test_a_401_after_a_token_was_issued_refreshes_and_replays_once_not_in_a_loop() -> None:
