@@ -155,17 +155,12 @@ function serialized(work) {
 /**
  * Writes a whole answer as Express's `res.send` does (behind the server's `res.json`,
  * `sendOutcome` and `sendBinaryResponse` of a Binary with `data`): with its `Content-Length`,
- * which the compression middleware compares with its 1 kB threshold; no body (and no
- * `Content-Type`) on a 204 or 304. A body the server pipes from storage has no length: `sendPiped`.
+ * which the compression middleware compares with its 1 kB threshold. A body the server pipes
+ * from storage has no length: `sendPiped`.
  */
 function send(res, status, headers, body) {
-  let bytes = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
-  let head = headers;
-  if (status === 204 || status === 304) {
-    head = Object.fromEntries(Object.entries(headers).filter(([name]) => !['content-type', 'content-length', 'transfer-encoding'].includes(name.toLowerCase())));
-    bytes = undefined;
-  }
-  res.writeHead(status, bytes === undefined ? head : { ...head, 'Content-Length': bytes.length });
+  const bytes = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
+  res.writeHead(status, bytes === undefined ? headers : { ...headers, 'Content-Length': bytes.length });
   res.end(bytes);
 }
 
