@@ -174,7 +174,9 @@ class MedplumServer:
         self.admin("POST", "config", {"maxJsonSize": size})
 
     def requests(self, path_prefix: str = "", limit: int = 100) -> list[dict[str, Any]]:
-        """The last requests received (method, path, query, headers), oldest first."""
+        """The last requests received (method, path, query, headers), oldest first, each with
+        its answer's ``status`` and ``responseHeaders`` (lower-case names, as sent: the
+        ``content-encoding`` the compression middleware chose included)."""
         query = urllib.parse.urlencode({"path": path_prefix, "limit": limit})
         result: list[dict[str, Any]] = self.admin("GET", f"requests?{query}")
         return result

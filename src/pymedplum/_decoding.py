@@ -8,10 +8,15 @@ yields a few MiB at most (measured: gzip/deflate 1,032x at most, so a 4 KiB slic
 4 MiB; zstd 32,768x, 128 bytes give 4 MiB; brotli 16 bytes gave 16 MiB of zeros), through every
 coding of a chain. After each piece the bomb rule is checked, so a bomb is refused before much
 more than ``MIN_REFUSED_SIZE`` of it was decoded (docs/errors-and-retries.md).
+
+A body in a coding httpx cannot decode here (``br`` without the ``brotli`` package, ``zstd``
+without ``zstandard``, ``compress``) is refused with ``UnsupportedEncodingError``: httpx would
+hand it over undecoded, compressed bytes read as the body (a Binary download's content).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 import httpx
@@ -23,6 +28,7 @@ __all__ = [
     "MIN_REFUSED_SIZE",
     "BodyDecoder",
     "DecompressionBombError",
+    "UnsupportedEncodingError",
     "answered_unread",
     "why_unread",
 ]
@@ -43,6 +49,12 @@ MAX_RATIO = 500
 _SLICE = {"gzip": 4096, "deflate": 4096, "zstd": 128, "br": 16}
 _DEFAULT_SLICE = 16
 
+# RFC 9110 8.4.1: a recipient should take these for the coding they name (httpx does not).
+_ALIASES = {"x-gzip": "gzip", "x-compress": "compress"}
+# The package httpx decodes a coding with, when it is not installed.
+_PACKAGE_FOR = {"br": "brotli", "zstd": "zstandard"}
+_CODING_NAME = re.compile(r"[a-z0-9][a-z0-9._+-]{0,31}")
+
 
 def accept_encoding(supported: Iterable[str]) -> str:
     """The ``Accept-Encoding`` of the pools the SDK creates: ``gzip`` and ``deflate`` (always in
@@ -53,7 +65,8 @@ def accept_encoding(supported: Iterable[str]) -> str:
     6; gzip 10 ms instead of 9), and gzip costs only ~15 % more bytes. Not ``zstd`` (which
     Medplum does not send): httpx's decoder fails on a multi-frame body whose frame ends where a
     piece handed to it ends, and 128-byte pieces make that 500 times likelier than its 64 KiB
-    reads. A server sending either anyway is still decoded, bounded."""
+    reads. A server sending either anyway is still decoded, bounded (refused with
+    ``UnsupportedEncodingError`` when its package is not installed)."""
     return ", ".join(name for name in ("gzip", "deflate") if name in supported)
 
 
@@ -78,33 +91,69 @@ class DecompressionBombError(httpx.DecodingError):
         return type(self), (self.decoded_bytes, self.compressed_bytes)  # pickled without request
 
 
+class UnsupportedEncodingError(httpx.DecodingError):
+    """A body in a Content-Encoding httpx cannot decode here (an ``httpx.DecodingError``, as a
+    broken one): ``br`` without the ``brotli`` package, ``zstd`` without ``zstandard``,
+    ``compress`` or a coding no one registered. httpx would pass such a body on undecoded.
+    ``encoding`` is the coding's name (``None`` for a name that is no registry token); ``package``
+    the one httpx decodes it with, when there is one."""
+
+    def __init__(self, encoding: str | None) -> None:
+        self.encoding = encoding
+        self.package = _PACKAGE_FOR.get(encoding or "")
+        super().__init__(f"the body is {_encoded_with(encoding)}, which cannot be decoded here")
+
+    def __reduce__(self) -> tuple[type[UnsupportedEncodingError], tuple[str | None]]:
+        return type(self), (self.encoding,)  # pickled without request
+
+
+def _encoded_with(encoding: str | None) -> str:
+    if encoding is None:
+        return "in a Content-Encoding that is no coding name"
+    return f"encoded with {encoding}"
+
+
 class BodyDecoder:
     """Decodes one response body: ``decode(raw)`` yields the decoded pieces of a raw chunk,
-    ``flush()`` the rest; ``DecompressionBombError`` once the rule trips."""
+    ``flush()`` the rest; ``DecompressionBombError`` once the rule trips,
+    ``UnsupportedEncodingError`` at the first byte of a body in a coding it cannot decode."""
 
-    __slots__ = ("_stages", "decoded", "raw")
+    __slots__ = ("_stages", "_unsupported", "decoded", "raw")
 
-    def __init__(self, stages: list[tuple[ContentDecoder, int]]) -> None:
+    def __init__(
+        self, stages: list[tuple[ContentDecoder, int]], unsupported: str | None = None
+    ) -> None:
         self._stages = stages  # in decoding order: the coding applied last comes first
+        # A coding of the chain httpx cannot decode ("" for one whose name is not shown).
+        self._unsupported = unsupported
         self.raw = 0  # compressed bytes handed to the first decoder
         self.decoded = 0
 
     @classmethod
     def for_headers(cls, headers: httpx.Headers) -> BodyDecoder | None:
-        """The decoder of a body with these headers, or ``None`` when httpx would decode
-        nothing (no Content-Encoding, identity, or only codings it does not know)."""
+        """The decoder of a body with these headers, or ``None`` when there is nothing to
+        decode (no Content-Encoding, or identity only). ``x-gzip`` is read as ``gzip``. A coding
+        httpx cannot decode makes a decoder that refuses any byte of body: no stage of the
+        chain can be undone correctly without it."""
         names = [
-            value.strip().lower()
+            _ALIASES.get(name, name)
             for value in headers.get_list("content-encoding", split_commas=True)
+            if (name := value.strip().lower()) not in ("", "identity")
         ]
+        for name in names:
+            if name not in SUPPORTED_DECODERS:
+                # Only a short registry-like token goes into a message; anything else is
+                # server text that says nothing to the caller.
+                return cls([], name if _CODING_NAME.fullmatch(name) else "")
         stages = [
             (SUPPORTED_DECODERS[name](), _SLICE.get(name, _DEFAULT_SLICE))
             for name in reversed(names)
-            if name in SUPPORTED_DECODERS and name != "identity"
         ]
         return cls(stages) if stages else None
 
     def decode(self, raw: bytes) -> Iterator[bytes]:
+        if self._unsupported is not None and raw:
+            raise UnsupportedEncodingError(self._unsupported or None)
         return self._feed(0, raw)
 
     def flush(self) -> Iterator[bytes]:
@@ -143,4 +192,12 @@ def why_unread(exc: httpx.DecodingError) -> str:
             f"its body was refused: it decoded to over {MIN_REFUSED_SIZE >> 20} MiB at more "
             f"than {MAX_RATIO} times its compressed size (a decompression bomb)"
         )
+    if isinstance(exc, UnsupportedEncodingError):
+        why = f"its body is {_encoded_with(exc.encoding)}, which httpx cannot decode here"
+        if exc.package is not None:
+            why += (
+                f" without the {exc.package} package: install it, or do not ask for "
+                f"{exc.encoding} (the Accept-Encoding of your http_client)"
+            )
+        return why
     return "its body could not be decoded (its Content-Encoding)"

@@ -9,13 +9,16 @@ import zlib
 
 import httpx
 import pytest
+from httpx._decoders import SUPPORTED_DECODERS
 
 from pymedplum._decoding import (
     MAX_RATIO,
     MIN_REFUSED_SIZE,
     BodyDecoder,
     DecompressionBombError,
+    UnsupportedEncodingError,
     accept_encoding,
+    why_unread,
 )
 
 from .rawserver import gzip_bomb, searchset_json
@@ -52,9 +55,59 @@ def test_a_body_decodes_as_httpx_decodes_it(encoding: str, wire: bytes) -> None:
     assert decode(encoding, wire, chunk=7) == BODY
 
 
-@pytest.mark.parametrize("encoding", ["", "identity", "compress, x-unknown"])
-def test_nothing_httpx_decodes_means_no_decoder(encoding: str) -> None:
+@pytest.mark.parametrize("encoding", ["", "identity", " Identity , identity"])
+def test_nothing_to_decode_means_no_decoder(encoding: str) -> None:
     assert BodyDecoder.for_headers(httpx.Headers({"Content-Encoding": encoding})) is None
+    assert BodyDecoder.for_headers(httpx.Headers()) is None
+
+
+def test_x_gzip_is_decoded_as_gzip() -> None:
+    # RFC 9110 8.4.1.3; httpx itself hands such a body over undecoded.
+    assert decode("x-gzip", gzip.compress(BODY)) == BODY
+
+
+@pytest.mark.parametrize(
+    ("encoding", "named", "package"),
+    [
+        ("br", "br", "brotli"),  # brotli not installed (removed below if it is)
+        ("zstd", "zstd", "zstandard"),
+        ("compress, x-unknown", "compress", None),
+        ("gzip, X-Compress", "compress", None),  # any coding of a chain: nothing decodes right
+        ("x-unknown", "x-unknown", None),
+        ("<b>" + "x" * 60, None, None),  # not a coding name: not repeated in messages
+    ],
+)
+def test_a_coding_httpx_cannot_decode_is_refused_at_the_first_byte(
+    monkeypatch: pytest.MonkeyPatch, encoding: str, named: str | None, package: str | None
+) -> None:
+    """httpx passes such a body on as it came: compressed bytes read as JSON, or returned by
+    download_binary as the file. Refused instead, whatever its size (an empty body is empty)."""
+    monkeypatch.delitem(SUPPORTED_DECODERS, "br", raising=False)
+    monkeypatch.delitem(SUPPORTED_DECODERS, "zstd", raising=False)
+    decoder = BodyDecoder.for_headers(httpx.Headers({"Content-Encoding": encoding}))
+    assert decoder is not None
+    assert list(decoder.decode(b"")) == [] and list(decoder.flush()) == []
+    with pytest.raises(UnsupportedEncodingError) as info:
+        list(decoder.decode(b"\x0b\x02\x80{}\x03"))
+    exc = info.value
+    assert isinstance(exc, httpx.DecodingError)
+    assert (exc.encoding, exc.package) == (named, package)
+    assert "<b>" not in str(exc)
+    copy = pickle.loads(pickle.dumps(exc))
+    assert (copy.encoding, copy.package, str(copy)) == (exc.encoding, exc.package, str(exc))
+
+
+def test_why_an_unsupported_coding_was_not_read_names_the_coding_and_its_package() -> None:
+    assert why_unread(UnsupportedEncodingError("br")) == (
+        "its body is encoded with br, which httpx cannot decode here without the brotli "
+        "package: install it, or do not ask for br (the Accept-Encoding of your http_client)"
+    )
+    assert why_unread(UnsupportedEncodingError("compress")) == (
+        "its body is encoded with compress, which httpx cannot decode here"
+    )
+    assert why_unread(UnsupportedEncodingError(None)) == (
+        "its body is in a Content-Encoding that is no coding name, which httpx cannot decode here"
+    )
 
 
 def test_a_doubly_gzipped_bomb_is_refused_after_a_few_mib_not_at_its_full_size() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from pathlib import Path
 
 import medplum_server as harness  # scripts/medplum_server.py, put on sys.path by conftest.py
@@ -54,3 +55,21 @@ def test_second_install_uses_the_stamps_and_needs_no_npm(
     node = harness.install()
     assert node == node_runtime.installed_node()
     assert node_runtime.node_version(node) >= node_runtime.MINIMUM_VERSION
+
+
+def test_server_packages_are_pinned_exactly_with_sha512_integrity() -> None:
+    # `npm ci` installs exactly the lockfile, verifying each tarball's integrity; a range in
+    # package.json would let a lockfile refresh move a package silently.
+    manifest = json.loads((harness.SERVER_DIR / "package.json").read_text())
+    lock = json.loads((harness.SERVER_DIR / "package-lock.json").read_text())
+    packages = lock["packages"]
+    assert packages[""]["dependencies"] == manifest["dependencies"]
+    for name, version in manifest["dependencies"].items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{name}: {version} is not exact"
+        assert packages[f"node_modules/{name}"]["version"] == version
+    for path, entry in packages.items():
+        if path:
+            assert entry["integrity"].startswith("sha512-"), path
+    # Medplum 5.0.10's compression middleware (packages/server/package.json at the tag).
+    assert manifest["dependencies"]["compression"] == "1.8.1"
+    assert packages["node_modules/mime-db"]["version"] == "1.54.0"

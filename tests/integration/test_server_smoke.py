@@ -8,9 +8,11 @@ says so.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -909,3 +911,123 @@ def test_elements_and_summary_subset_search_results(fhir: httpx.Client) -> None:
     counted = fhir.get("Patient", params={"family": family, "_summary": "count"}).json()
     assert counted["total"] == 1
     assert "entry" not in counted
+
+
+# --- compression (app.use(compression()), Express compression 1.8.1) ----------------------------
+
+
+def raw_answer(fhir: httpx.Client, path: str, accept_encoding: str | None, **headers: str) -> Any:
+    """``(response, wire bytes)`` of a GET with this Accept-Encoding (``None``: no header at
+    all), the body not decoded."""
+    request = fhir.build_request("GET", path, headers=headers)
+    del request.headers["accept-encoding"]
+    if accept_encoding is not None:
+        request.headers["accept-encoding"] = accept_encoding
+    response = fhir.send(request, stream=True)
+    try:
+        return response, b"".join(response.iter_raw())
+    finally:
+        response.close()
+
+
+@pytest.fixture(scope="module")
+def large_search(fhir: httpx.Client) -> tuple[str, bytes]:
+    """A searchset of 8 Patients (some 4 kB) and its identity bytes."""
+    family = f"Gz{unique()}"
+    for _ in range(8):
+        create(fhir, {"resourceType": "Patient", "name": [{"family": family, "given": ["A" * 40]}]})
+    path = f"Patient?family={family}&_sort=_id"
+    response, wire = raw_answer(fhir, path, None)
+    assert response.status_code == 200 and len(wire) > 2048
+    return path, wire
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "coding"),
+    [
+        (None, None),  # no header: the middleware's enforceEncoding, identity
+        ("identity", None),
+        ("gzip, deflate", "gzip"),  # what httpx and the SDK's own pool send
+        ("deflate, gzip", "gzip"),  # the server's preference, not the client's order
+        ("deflate", "deflate"),
+        ("gzip, deflate, br", "br"),
+        ("br", "br"),
+        ("br;q=0, gzip", "gzip"),
+    ],
+)
+def test_answers_are_compressed_as_negotiated(
+    fhir: httpx.Client,
+    large_search: tuple[str, bytes],
+    accept_encoding: str | None,
+    coding: str | None,
+) -> None:
+    path, identity = large_search
+    response, wire = raw_answer(fhir, path, accept_encoding)
+    assert response.status_code == 200
+    assert response.headers.get("content-encoding") == coding
+    assert response.headers["vary"] == "Accept-Encoding"
+    if coding is None:
+        assert wire == identity and response.headers["content-length"] == str(len(identity))
+        return
+    assert "content-length" not in response.headers and len(wire) < len(identity) // 2
+    if coding == "gzip":
+        assert gzip.decompress(wire) == identity
+    elif coding == "deflate":
+        assert zlib.decompress(wire) == identity
+
+
+def test_a_body_under_1_kb_is_not_compressed(fhir: httpx.Client) -> None:
+    patient = create(fhir, {"resourceType": "Patient"})
+    response, wire = raw_answer(fhir, f"Patient/{patient['id']}", "gzip")
+    assert 0 < len(wire) < 1024
+    assert "content-encoding" not in response.headers
+    assert response.headers["content-length"] == str(len(wire))
+    assert response.headers["vary"] == "Accept-Encoding"  # compressible, so the answer varies
+
+
+def test_error_answers_over_1_kb_are_compressed(fhir: httpx.Client) -> None:
+    unknown = {f"unknownElement{i}": True for i in range(20)}
+    response = fhir.post(
+        "Patient",
+        json={"resourceType": "Patient", **unknown},
+        headers={"Content-Type": FHIR_JSON},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-encoding"] == "gzip"
+    assert len(response.json()["issue"]) >= 20
+
+
+@pytest.mark.parametrize(
+    ("content_type", "coding"),
+    [
+        ("text/plain", "gzip"),
+        ("application/octet-stream", "gzip"),  # mime-db 1.54 marks it compressible
+        ("application/pdf", None),
+        ("image/png", None),
+    ],
+)
+def test_binary_content_is_compressed_by_its_type_whatever_its_size(
+    fhir: httpx.Client, content_type: str, coding: str | None
+) -> None:
+    # Piped from storage, as the server's sendBinaryResponse: no Content-Length, no threshold.
+    content = b"tiny"
+    uploaded = fhir.post("Binary", content=content, headers={"Content-Type": content_type})
+    binary = uploaded.json()
+    response, wire = raw_answer(fhir, f"Binary/{binary['id']}", "gzip, deflate", Accept="*/*")
+    assert response.headers.get("content-encoding") == coding
+    assert (gzip.decompress(wire) if coding else wire) == content
+    stored = http_get(binary["url"], headers={"Accept-Encoding": "gzip"})  # storage/: the same
+    assert stored.headers.get("content-encoding") == coding and stored.content == content
+
+
+def test_harness_endpoints_are_not_compressed_and_the_log_records_the_coding(
+    medplum_server: MedplumServer, fhir: httpx.Client, large_search: tuple[str, bytes]
+) -> None:
+    path, _ = large_search
+    raw_answer(fhir, path, "gzip")
+    answer = http_get(f"{medplum_server.base_url}_harness/requests?limit=1000")
+    assert len(answer.content) > 1024 and "content-encoding" not in answer.headers
+    (last,) = medplum_server.requests("/fhir/R4/Patient", limit=1)
+    assert last["headers"]["accept-encoding"] == "gzip"
+    assert last["status"] == 200
+    assert last["responseHeaders"]["content-encoding"] == "gzip"

@@ -21,6 +21,7 @@
 // On success the server prints one line to stdout: `MEDPLUM_HARNESS_READY {json}`.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
+import compression from 'compression';
 import {
   ContentType,
   OperationOutcomeError,
@@ -151,10 +152,30 @@ function serialized(work) {
 
 // --- HTTP helpers ------------------------------------------------------------------------------------
 
+/**
+ * Writes a whole answer as Express's `res.send` does (behind the server's `res.json`,
+ * `sendOutcome` and `sendBinaryResponse` of a Binary with `data`): with its `Content-Length`,
+ * which the compression middleware compares with its 1 kB threshold. A body the server pipes
+ * from storage has no length: `sendPiped`.
+ */
+function send(res, status, headers, body) {
+  const bytes = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
+  res.writeHead(status, bytes === undefined ? headers : { ...headers, 'Content-Length': bytes.length });
+  res.end(bytes);
+}
+
+/**
+ * Writes stored content as the server's `stream.pipe(res)` / `pump(stream, res)` does (a raw
+ * Binary download, `storage/`): without a `Content-Length`, so the compression middleware
+ * compresses it whatever its size when its type is compressible (`text/*`, JSON, XML...).
+ */
+function sendPiped(res, status, headers, bytes) {
+  res.writeHead(status, headers);
+  res.end(bytes);
+}
+
 function sendJson(res, status, body, headers = {}) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', ...headers });
-  res.end(text);
+  send(res, status, { 'Content-Type': 'application/json; charset=utf-8', ...headers }, JSON.stringify(body));
 }
 
 function sendOutcome(req, res, outcome) {
@@ -162,8 +183,7 @@ function sendOutcome(req, res, outcome) {
   if (isAccepted(outcome) && outcome.issue?.[0]?.diagnostics) {
     headers['Content-Location'] = outcome.issue[0].diagnostics;
   }
-  res.writeHead(getStatus(outcome), headers);
-  res.end(stringify(outcome));
+  send(res, getStatus(outcome), headers, stringify(outcome));
 }
 
 async function readBody(req) {
@@ -198,17 +218,32 @@ function parseJson(buffer) {
   }
 }
 
-function recordRequest(req, url) {
-  state.requests.push({
+/**
+ * Records a request, and the status and headers of its answer as they go on the wire (after the
+ * compression middleware chose its Content-Encoding): set when the answer's head is written,
+ * before any of its body reaches the client.
+ */
+function recordRequest(req, res, url) {
+  const entry = {
     method: req.method,
     path: url.pathname,
     query: url.search,
     headers: { ...req.headers },
     time: new Date().toISOString(),
-  });
+    status: null,
+    responseHeaders: null,
+  };
+  state.requests.push(entry);
   if (state.requests.length > 1000) {
     state.requests.splice(0, state.requests.length - 1000);
   }
+  const writeHead = res.writeHead;
+  res.writeHead = function recordedWriteHead(...args) {
+    const result = writeHead.apply(this, args);
+    entry.status = this.statusCode;
+    entry.responseHeaders = { ...this.getHeaders() };
+    return result;
+  };
 }
 
 // --- OAuth2 ------------------------------------------------------------------------------------------
@@ -220,8 +255,7 @@ function tokenError(res, description, status = 400, error = 'invalid_request') {
 async function handleToken(req, res) {
   state.tokenRequests += 1;
   if (mediaType(req) !== ContentType.FORM_URL_ENCODED) {
-    res.writeHead(400, { 'Content-Type': 'text/plain' });
-    res.end('Unsupported content type');
+    send(res, 400, { 'Content-Type': 'text/plain' }, 'Unsupported content type');
     return;
   }
   if (state.settings.tokenFailure) {
@@ -395,9 +429,9 @@ async function handleFhir(req, res, url, claims) {
     // C-CDA export (faked document, see README).
     if (method === 'GET' && segments[0] === 'Patient' && segments[2] === '$ccda-export' && segments.length === 3) {
       const xml = await ccdaExport(repo, segments[1]);
-      // As ccdaexport.ts + sendBinaryResponse: application/cda+xml, UTF-8 bytes, no charset.
-      res.writeHead(200, { 'Content-Type': ContentType.CDA_XML });
-      res.end(Buffer.from(xml, 'utf8'));
+      // As ccdaexport.ts + sendBinaryResponse of a Binary with data (res.send of its bytes):
+      // application/cda+xml, UTF-8 bytes, no charset.
+      send(res, 200, { 'Content-Type': ContentType.CDA_XML }, Buffer.from(xml, 'utf8'));
       return;
     }
     // Binary upload with raw content (packages/server/src/fhir/binary.ts).
@@ -424,8 +458,7 @@ async function handleFhir(req, res, url, claims) {
         parsed[name] = name in parsed ? [parsed[name], value].flat() : value;
       }
     } else if (body.length > 0 && method !== 'GET' && method !== 'DELETE') {
-      res.writeHead(400, { 'Content-Type': 'text/plain' });
-      res.end('Unsupported content type');
+      send(res, 400, { 'Content-Type': 'text/plain' }, 'Unsupported content type');
       return;
     }
 
@@ -510,10 +543,15 @@ function sendResource(req, res, outcome, resource, options, ctx) {
   }
   const status = getStatus(outcome);
   if (resource.resourceType === 'Binary' && req.method === 'GET' && !(req.headers.accept ?? '').startsWith(ContentType.FHIR_JSON)) {
+    // sendBinaryResponse: content written by the Binary router is piped from storage, a
+    // Binary resource's own `data` sent whole.
     const stored = state.binaries.get(resource.id);
-    const bytes = stored?.bytes ?? Buffer.from(resource.data ?? '', 'base64');
-    res.writeHead(status, { ...headers, 'Content-Type': resource.contentType ?? 'application/octet-stream' });
-    res.end(bytes);
+    const rawHeaders = { ...headers, 'Content-Type': resource.contentType ?? 'application/octet-stream' };
+    if (stored) {
+      sendPiped(res, status, rawHeaders, stored.bytes);
+    } else {
+      send(res, status, rawHeaders, Buffer.from(resource.data ?? '', 'base64'));
+    }
     return;
   }
   let body = resource;
@@ -521,16 +559,15 @@ function sendResource(req, res, outcome, resource, options, ctx) {
     body = { ...resource, url: binaryUrl(resource) };
   }
   if (req.headers.prefer === 'return=minimal') {
-    res.writeHead(status, headers);
-    res.end();
+    send(res, status, headers, undefined);
     return;
   }
   const type = options?.contentType ?? ContentType.FHIR_JSON;
-  res.writeHead(status, { ...headers, 'Content-Type': `${type}; charset=utf-8` });
   // As the server's response interceptor (packages/server/src/fhir/routes.ts:96-107): FHIR JSON
   // goes through core's stringify, which leaves out empty strings, arrays and objects (no
   // "entry": [] in an empty searchset); other JSON (GraphQL) through JSON.stringify.
-  res.end(type.startsWith(ContentType.FHIR_JSON) ? stringify(body) : JSON.stringify(body));
+  const text = type.startsWith(ContentType.FHIR_JSON) ? stringify(body) : JSON.stringify(body);
+  send(res, status, { ...headers, 'Content-Type': `${type}; charset=utf-8` }, text);
 }
 
 /** Whether the request is one Medplum's Binary router writes (binary.ts: POST /, PUT /:id). */
@@ -578,13 +615,13 @@ async function handleBinaryUpload(req, res, segments, body, type) {
   }
   state.binaries.set(binary.id, { contentType, bytes: body });
   const status = getStatus(outcome);
-  res.writeHead(status, {
+  const headers = {
     'Content-Type': `${ContentType.FHIR_JSON}; charset=utf-8`,
     ETag: `W/"${binary.meta.versionId}"`,
     'Last-Modified': new Date(binary.meta.lastUpdated).toUTCString(),
     ...(status === 201 ? { Location: `${state.baseUrl}fhir/R4/Binary/${binary.id}` } : {}),
-  });
-  res.end(stringify({ ...binary, url: binaryUrl(binary) }));
+  };
+  send(res, status, headers, stringify({ ...binary, url: binaryUrl(binary) }));
 }
 
 // --- harness admin -----------------------------------------------------------------------------------
@@ -677,7 +714,7 @@ async function handleAdmin(req, res, url) {
 async function handle(req, res) {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   if (!url.pathname.startsWith('/_harness/')) {
-    recordRequest(req, url);
+    recordRequest(req, res, url);
   }
   const path = url.pathname;
   if (path === '/healthcheck' && req.method === 'GET') {
@@ -699,8 +736,7 @@ async function handle(req, res) {
       sendOutcome(req, res, notFound);
       return;
     }
-    res.writeHead(200, { 'Content-Type': stored.contentType });
-    res.end(stored.bytes);
+    sendPiped(res, 200, { 'Content-Type': stored.contentType }, stored.bytes);
     return;
   }
   if (path === '/fhir/R4/metadata' && req.method === 'GET') {
@@ -733,18 +769,32 @@ async function handle(req, res) {
   sendOutcome(req, res, notFound);
 }
 
+// The server's `app.use(compression())` (packages/server/src/app.ts:177 at v5.0.10; Express
+// `compression` 1.8.1 with its defaults): every route of the app, before any handler. It
+// compresses an answer whose Content-Type is compressible (text/*, JSON, *+json, XML...) and
+// whose Content-Length is 1 kB or more (or unknown: a piped body), unless the request is a HEAD;
+// `br` when the request's Accept-Encoding allows it, else `gzip`, else `deflate`; none without an
+// Accept-Encoding header. The harness's own /_harness/ endpoints are not compressed.
+const compress = compression();
+
 const server = http.createServer((req, res) => {
-  handle(req, res).catch((err) => {
-    const outcome = normalizeOperationOutcome(err);
-    if (getStatus(outcome) >= 500) {
-      console.error(err);
-    }
-    if (!res.headersSent) {
-      sendOutcome(req, res, outcome);
-    } else {
-      res.end();
-    }
-  });
+  const run = () =>
+    handle(req, res).catch((err) => {
+      const outcome = normalizeOperationOutcome(err);
+      if (getStatus(outcome) >= 500) {
+        console.error(err);
+      }
+      if (!res.headersSent) {
+        sendOutcome(req, res, outcome);
+      } else {
+        res.end();
+      }
+    });
+  if ((req.url ?? '/').startsWith('/_harness/')) {
+    run();
+  } else {
+    compress(req, res, run);
+  }
 });
 server.keepAliveTimeout = 30_000;
 

@@ -18,7 +18,9 @@ async def read_body(response: httpx.Response) -> None:
     1/8 headroom: ``BytesIO.getvalue()`` hands over its buffer without copying it). A
     Content-Encoding is decoded by ``BodyDecoder`` in bounded steps: a decompression bomb is
     refused (``DecompressionBombError``, an ``httpx.DecodingError``) once it decodes past
-    ``_decoding.MIN_REFUSED_SIZE`` at an absurd ratio, not read to the end. The response is
+    ``_decoding.MIN_REFUSED_SIZE`` at an absurd ratio, not read to the end; a body in a
+    coding httpx cannot decode here (``br`` without brotli) is refused at its first byte
+    (``UnsupportedEncodingError``), not kept undecoded as ``aread()`` would. The response is
     closed on any failure (a cancellation included), as ``aread()`` would."""
     if response.is_stream_consumed:  # built with its body already read (a MockTransport's)
         return

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx._decoders import SUPPORTED_DECODERS
 
 from pymedplum import (
     AuthenticationError,
@@ -26,7 +27,12 @@ from pymedplum import (
     RetryPolicy,
     ServerError,
 )
-from pymedplum._decoding import MAX_RATIO, MIN_REFUSED_SIZE, DecompressionBombError
+from pymedplum._decoding import (
+    MAX_RATIO,
+    MIN_REFUSED_SIZE,
+    DecompressionBombError,
+    UnsupportedEncodingError,
+)
 from pymedplum._sync._base_client import SyncBaseClient
 from pymedplum.hooks import RequestEvent
 
@@ -311,6 +317,83 @@ def test_a_large_uncompressed_body_is_read_whole() -> None:
     assert len(response.content) == len(body) and not any(response.content[::4096])
 
 
+# --- a coding httpx cannot decode: refused, never handed over as the body --------------------
+
+# What Medplum's server sends a client that accepts only br ("hello" in brotli); without the
+# brotli package httpx would hand these bytes over as the body.
+BROTLI_HELLO = b"\x0b\x02\x80hello\x03"
+NO_BROTLI = (
+    "its body is encoded with br, which httpx cannot decode here without the brotli package: "
+    "install it, or do not ask for br (the Accept-Encoding of your http_client)"
+)
+
+
+@pytest.fixture
+def no_brotli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As without the brotli package, whether or not it is installed."""
+    monkeypatch.delitem(SUPPORTED_DECODERS, "br", raising=False)
+
+
+def brotli_answer(status: int, content_type: str = "application/fhir+json") -> Behaviour:
+    return answer(status, BROTLI_HELLO, "Content-Encoding: br", f"Content-Type: {content_type}")
+
+
+@pytest.mark.usefixtures("no_brotli")
+def test_a_2xx_in_a_coding_httpx_cannot_decode_is_a_network_error_naming_it() -> None:
+    events: list[RequestEvent] = []
+    with raw_server(brotli_answer(200)) as server:
+        with pytest.raises(NetworkError) as info:
+            read_patient(server.url, events)
+        assert len(server.request_lines) == 1  # the server answered: not retried
+    assert str(info.value) == (
+        f"{WHERE} failed: UnsupportedEncodingError after 1 attempt(s); the server answered, "
+        "but " + NO_BROTLI
+    )
+    cause = info.value.__cause__
+    assert isinstance(cause, UnsupportedEncodingError) and isinstance(cause, httpx.DecodingError)
+    assert (cause.encoding, cause.package) == ("br", "brotli")
+    (attempt,) = events[0].attempts
+    assert attempt.status_code is None and attempt.exception is cause
+
+
+@pytest.mark.usefixtures("no_brotli")
+def test_a_binary_download_in_a_coding_httpx_cannot_decode_is_not_returned_as_the_file() -> None:
+    # httpx alone returns the brotli bytes as the file's content, without a word.
+    with raw_server(brotli_answer(200, "text/plain")) as server:
+        pool = httpx.Client(headers={"Accept-Encoding": "br"})
+        client = MedplumClient(server.url, access_token="t", http_client=pool)
+        try:
+            assert (pool.get(server.url + "Binary/b1")).content == BROTLI_HELLO
+            with pytest.raises(NetworkError, match="encoded with br") as info:
+                client.download_binary("b1")
+        finally:
+            client.close()
+            pool.close()
+    assert isinstance(info.value.__cause__, UnsupportedEncodingError)
+
+
+@pytest.mark.usefixtures("no_brotli")
+def test_an_empty_body_in_a_coding_httpx_cannot_decode_is_empty() -> None:
+    created = answer(
+        201, b"", "Content-Encoding: br", "Location: Patient/p1/_history/1", 'ETag: W/"1"'
+    )
+    with raw_server(created) as server:
+        with MedplumClient(server.url, access_token="t") as client:
+            written = client.create_resource({"resourceType": "Patient"})
+        assert len(server.request_lines) == 1
+    assert written["id"] == "p1"
+
+
+@pytest.mark.usefixtures("no_brotli")
+def test_an_error_in_a_coding_httpx_cannot_decode_is_the_statuss_error_saying_so() -> None:
+    events: list[RequestEvent] = []
+    with raw_server(brotli_answer(404)) as server, pytest.raises(NotFoundError) as info:
+        read_patient(server.url, events)
+    exc = info.value
+    assert exc.outcome is None and str(exc).endswith(f"from {WHERE}; {NO_BROTLI}")
+    assert isinstance(exc.__cause__, UnsupportedEncodingError)
+
+
 # --- the token request reads its answer the same way ---------------------------------------
 
 CREDENTIALS: dict[str, Any] = {"access_token": None, "client_id": "cid", "client_secret": "s3cr3t"}
@@ -366,3 +449,17 @@ def test_a_401_token_answer_whose_body_cannot_be_decoded_is_its_authentication_e
     assert "s3cr3t" not in repr(info.value.__cause__.request.content)  # type: ignore[attr-defined]
     (attempt,) = events[0].attempts
     assert attempt.status_code == 401 and attempt.exception is info.value
+
+
+@pytest.mark.usefixtures("no_brotli")
+def test_a_token_answer_in_a_coding_httpx_cannot_decode_is_refused() -> None:
+    events: list[RequestEvent] = []
+    with raw_server(brotli_answer(200, "application/json")) as server:
+        with pytest.raises(AuthenticationError) as info:
+            read_patient(server.url, events, **CREDENTIALS)
+        token_url = server.url + "oauth2/token"
+    assert str(info.value) == (
+        f"client-credentials token request to {token_url} failed: UnsupportedEncodingError; "
+        "the server answered, but " + NO_BROTLI
+    )
+    assert isinstance(info.value.__cause__, UnsupportedEncodingError)
