@@ -272,6 +272,29 @@ class BodyDecoder:
                 yield from self._feed(index + 1, out)
 
 
+def _accept_encoding_sent(exc: httpx.DecodingError) -> str | None:
+    """The ``Accept-Encoding`` of the request the body answered (``""`` when it sent none), or
+    ``None`` when the error has no request. Only a short header is quoted in a message."""
+    request = exc._request  # None when the error was raised outside a response
+    if request is None:
+        return None
+    sent = request.headers.get("accept-encoding", "")
+    return sent if len(sent) <= 100 else None
+
+
+def _asks_for(accept_encoding: str, coding: str) -> bool:
+    """Whether an Accept-Encoding value accepts ``coding`` (by name or ``*``, not at ``q=0``)."""
+    for item in accept_encoding.split(","):
+        name, _, params = item.partition(";")
+        if name.strip().lower() not in (coding, "*"):
+            continue
+        weight = params.strip().lower()
+        if weight.startswith("q=") and weight[2:].strip().rstrip("0").rstrip(".") in ("0", ""):
+            continue
+        return True
+    return False
+
+
 def answered_unread(exc: httpx.DecodingError) -> str:
     """What a message says of an answer lost to its body (a 2xx, whose data the call needed):
     the server answered, and why its body was not read."""
@@ -288,9 +311,17 @@ def why_unread(exc: httpx.DecodingError) -> str:
     if isinstance(exc, UnsupportedEncodingError):
         why = f"its body is {_encoded_with(exc.encoding)}, which httpx cannot decode here"
         if exc.package is not None:
-            why += (
-                f" without the {exc.package} package: install it, or do not ask for "
-                f"{exc.encoding} (the Accept-Encoding of your http_client)"
-            )
+            why += f" without the {exc.package} package: install it"
+            sent = _accept_encoding_sent(exc)
+            if sent is not None and not _asks_for(sent, exc.encoding or ""):
+                # The SDK's own pool asks for gzip and deflate only: nothing of the caller's
+                # to change, and "do not ask for br" would send them looking for a setting.
+                said = f"Accept-Encoding is {sent!r}" if sent else "sent no Accept-Encoding"
+                why += f" (the server sent it unasked: the request's {said})"
+            else:
+                why += (
+                    f", or do not ask for {exc.encoding} (the Accept-Encoding of your "
+                    "http_client, or of headers=)"
+                )
         return why
     return "its body could not be decoded (its Content-Encoding)"

@@ -101,7 +101,8 @@ def test_a_coding_httpx_cannot_decode_is_refused_at_the_first_byte(
 def test_why_an_unsupported_coding_was_not_read_names_the_coding_and_its_package() -> None:
     assert why_unread(UnsupportedEncodingError("br")) == (
         "its body is encoded with br, which httpx cannot decode here without the brotli "
-        "package: install it, or do not ask for br (the Accept-Encoding of your http_client)"
+        "package: install it, or do not ask for br (the Accept-Encoding of your http_client, "
+        "or of headers=)"
     )
     assert why_unread(UnsupportedEncodingError("compress")) == (
         "its body is encoded with compress, which httpx cannot decode here"
@@ -109,6 +110,41 @@ def test_why_an_unsupported_coding_was_not_read_names_the_coding_and_its_package
     assert why_unread(UnsupportedEncodingError(None)) == (
         "its body is in a Content-Encoding that is no coding name, which httpx cannot decode here"
     )
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "asked"),
+    [
+        ("gzip, deflate", False),  # the SDK's own pool: the server sent br unasked
+        ("", False),
+        ("gzip, br;q=0", False),
+        ("gzip, BR;q=0.000", False),
+        ("gzip, deflate, br, zstd", True),  # httpx's default with brotli installed
+        ("br;q=0.5", True),
+        ("*", True),
+        ("gzip;q=1.0, *;q=0.1", True),
+    ],
+)
+def test_whether_the_request_asked_for_the_coding_decides_the_advice(
+    accept_encoding: str, asked: bool
+) -> None:
+    exc = UnsupportedEncodingError("br")
+    headers = {"Accept-Encoding": accept_encoding} if accept_encoding else {}
+    exc.request = httpx.Request("GET", "https://x.test/", headers=headers)
+    why = why_unread(exc)
+    assert why.startswith("its body is encoded with br, which httpx cannot decode here without ")
+    if asked:
+        assert why.endswith(
+            "install it, or do not ask for br (the Accept-Encoding of your http_client, or of "
+            "headers=)"
+        )
+    else:
+        said = (
+            f"Accept-Encoding is {accept_encoding!r}"
+            if accept_encoding
+            else "sent no Accept-Encoding"
+        )
+        assert why.endswith(f"install it (the server sent it unasked: the request's {said})")
 
 
 def test_a_doubly_gzipped_bomb_is_refused_after_a_few_mib_not_at_its_full_size() -> None:
