@@ -6,8 +6,12 @@ of zeros is 1,681 bytes of brotli). ``BodyDecoder`` uses httpx's own decoders, s
 decodes exactly as before, but hands each one its input in slices small enough that one call
 yields a few MiB at most (measured: gzip/deflate 1,032x at most, so a 4 KiB slice gives
 4 MiB; zstd 32,768x, 128 bytes give 4 MiB; brotli 16 bytes gave 16 MiB of zeros), through every
-coding of a chain. After each piece the bomb rule is checked, so a bomb is refused before much
-more than ``MIN_REFUSED_SIZE`` of it was decoded (docs/errors-and-retries.md).
+coding of a chain. Where the brotli package bounds a call's output itself (``brotli`` or
+``brotlicffi`` 1.2+: ``output_buffer_limit``), ``br`` is handed whole chunks and its output
+taken 1 MiB at a time instead: 16-byte slices cost a Python call per 16 bytes, 200 times
+httpx's time on an incompressible body (a 30 MB Binary: 1.1 s instead of 5 ms). After each
+piece the bomb rule is checked, so a bomb is refused before much more than
+``MIN_REFUSED_SIZE`` of it was decoded (docs/errors-and-retries.md).
 
 A body in a coding httpx cannot decode here (``br`` without the ``brotli`` package, ``zstd``
 without ``zstandard``, ``compress``) is refused with ``UnsupportedEncodingError``: httpx would
@@ -18,8 +22,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import httpx
+import httpx._decoders
 from httpx._decoders import SUPPORTED_DECODERS, ContentDecoder  # what aiter_bytes uses
 
 __all__ = [
@@ -48,6 +54,9 @@ MAX_RATIO = 500
 # default is for a coding a later httpx may add.
 _SLICE = {"gzip": 4096, "deflate": 4096, "zstd": 128, "br": 16}
 _DEFAULT_SLICE = 16
+# What one brotli call may yield where the package bounds it (its buffer stops growing past
+# the limit: measured, 2 MiB at most for 1 MiB).
+_BROTLI_OUTPUT_LIMIT = 1 << 20
 
 # RFC 9110 8.4.1: a recipient should take these for the coding they name (httpx does not).
 _ALIASES = {"x-gzip": "gzip", "x-compress": "compress"}
@@ -59,13 +68,15 @@ _CODING_NAME = re.compile(r"[a-z0-9][a-z0-9._+-]{0,31}")
 def accept_encoding(supported: Iterable[str]) -> str:
     """The ``Accept-Encoding`` of the pools the SDK creates: ``gzip`` and ``deflate`` (always in
     ``supported``, the codings httpx can decode), which ``BodyDecoder`` decodes at about httpx's
-    own speed and without surprises. Not ``br``, though Medplum's server prefers it (the
-    ``compression`` middleware, 1.8.1 in 5.0.10): bounded, it is decoded 16 bytes at a time,
-    7x slower than httpx decodes it (an 8.6 MB searchset, 0.7 MB of brotli: 40 ms instead of
-    6; gzip 10 ms instead of 9), and gzip costs only ~15 % more bytes. Not ``zstd`` (which
-    Medplum does not send): httpx's decoder fails on a multi-frame body whose frame ends where a
-    piece handed to it ends, and 128-byte pieces make that 500 times likelier than its 64 KiB
-    reads. A server sending either anyway is still decoded, bounded (refused with
+    own speed and without surprises, whatever packages are installed. Not ``br``, though
+    Medplum's server prefers it (the ``compression`` middleware, 1.8.1 in 5.0.10): bounded, it
+    is as fast as httpx only with a brotli package that bounds a call's output (1.2+); with an
+    older one it is decoded 16 bytes at a time, 7x slower on a searchset (an 8.6 MB one, 0.7 MB
+    of brotli: 40 ms instead of 6; gzip 10 ms instead of 9) and 200x on an incompressible
+    Binary, and gzip costs only ~15 % more bytes. Not ``zstd`` (which Medplum does not send):
+    httpx's decoder fails on a multi-frame body whose frame ends where a piece handed to it
+    ends, and 128-byte pieces make that 500 times likelier than its 64 KiB reads. A server
+    sending either anyway is still decoded, bounded (refused with
     ``UnsupportedEncodingError`` when its package is not installed)."""
     return ", ".join(name for name in ("gzip", "deflate") if name in supported)
 
@@ -113,6 +124,95 @@ def _encoded_with(encoding: str | None) -> str:
     return f"encoded with {encoding}"
 
 
+class _Sliced:
+    """One coding, its httpx decoder fed ``step`` bytes at a time: yields, for each slice, its
+    size and what the decoder made of it."""
+
+    __slots__ = ("_decoder", "_step")
+
+    def __init__(self, decoder: ContentDecoder, step: int) -> None:
+        self._decoder = decoder
+        self._step = step
+
+    def decode(self, data: bytes) -> Iterator[tuple[int, bytes]]:
+        decoder, step = self._decoder, self._step
+        for start in range(0, len(data), step):
+            piece = data[start : start + step]
+            yield len(piece), decoder.decode(piece)
+
+    def flush(self) -> Iterator[bytes]:
+        yield self._decoder.flush()
+
+
+class _OutputBoundedBrotli:
+    """``br`` through httpx's ``BrotliDecoder`` whose brotli package bounds a call's output
+    (``process(data, output_buffer_limit=)``, ``can_accept_more_data()``: ``brotli`` and
+    ``brotlicffi`` 1.2+): a whole chunk goes in, then ``process(b"")`` until nothing more comes,
+    each call yielding about ``_BROTLI_OUTPUT_LIMIT``. Errors become ``httpx.DecodingError`` and
+    ``flush`` ends with httpx's own (brotlicffi's check for a truncated stream), as httpx's
+    ``decode`` would have. The compressed size of a chunk is counted before its output."""
+
+    __slots__ = ("_decoder", "_error", "_process")
+
+    def __init__(self, decoder: Any, error: type[BaseException]) -> None:
+        self._decoder = decoder
+        self._process = decoder.decompressor.process
+        self._error = error
+
+    @classmethod
+    def wrap(cls, decoder: ContentDecoder) -> _OutputBoundedBrotli | None:
+        """The stage for httpx's brotli decoder, or ``None`` when its package has no output
+        limit (``brotli`` before 1.2, brotlipy) or the decoder is not the one this knows."""
+        module = getattr(httpx._decoders, "brotli", None)
+        error = getattr(module, "error", None)
+        inner = getattr(decoder, "decompressor", None)
+        if (
+            isinstance(error, type)
+            and issubclass(error, BaseException)
+            and hasattr(decoder, "seen_data")
+            and callable(getattr(inner, "process", None))
+            and callable(getattr(inner, "can_accept_more_data", None))
+        ):
+            return cls(decoder, error)
+        return None
+
+    def decode(self, data: bytes) -> Iterator[tuple[int, bytes]]:
+        if not data:
+            return
+        self._decoder.seen_data = True  # what httpx's decode sets: its flush then checks the end
+        yield len(data), self._call(data)
+        yield from self._drain()
+
+    def flush(self) -> Iterator[bytes]:
+        for _, out in self._drain():
+            yield out
+        yield self._decoder.flush()
+
+    def _drain(self) -> Iterator[tuple[int, bytes]]:
+        # Output left over the limit comes with empty input (can_accept_more_data() turns True
+        # once the input is taken in, with output still pending: measured on brotli 1.2.1).
+        # A decoder that still holds input when this ends refuses the next chunk: an error.
+        while out := self._call(b""):
+            yield 0, out
+
+    def _call(self, data: bytes) -> bytes:
+        try:
+            out: bytes = self._process(data, output_buffer_limit=_BROTLI_OUTPUT_LIMIT)
+        except self._error as exc:
+            raise httpx.DecodingError(str(exc)) from exc
+        return out
+
+
+_Stage = _Sliced | _OutputBoundedBrotli
+
+
+def _stage(name: str) -> _Stage:
+    decoder = SUPPORTED_DECODERS[name]()
+    if name == "br" and (bounded := _OutputBoundedBrotli.wrap(decoder)) is not None:
+        return bounded
+    return _Sliced(decoder, _SLICE.get(name, _DEFAULT_SLICE))
+
+
 class BodyDecoder:
     """Decodes one response body: ``decode(raw)`` yields the decoded pieces of a raw chunk,
     ``flush()`` the rest; ``DecompressionBombError`` once the rule trips,
@@ -120,9 +220,7 @@ class BodyDecoder:
 
     __slots__ = ("_stages", "_unsupported", "decoded", "raw")
 
-    def __init__(
-        self, stages: list[tuple[ContentDecoder, int]], unsupported: str | None = None
-    ) -> None:
+    def __init__(self, stages: list[_Stage], unsupported: str | None = None) -> None:
         self._stages = stages  # in decoding order: the coding applied last comes first
         # A coding of the chain httpx cannot decode ("" for one whose name is not shown).
         self._unsupported = unsupported
@@ -145,10 +243,7 @@ class BodyDecoder:
                 # Only a short registry-like token goes into a message; anything else is
                 # server text that says nothing to the caller.
                 return cls([], name if _CODING_NAME.fullmatch(name) else "")
-        stages = [
-            (SUPPORTED_DECODERS[name](), _SLICE.get(name, _DEFAULT_SLICE))
-            for name in reversed(names)
-        ]
+        stages = [_stage(name) for name in reversed(names)]
         return cls(stages) if stages else None
 
     def decode(self, raw: bytes) -> Iterator[bytes]:
@@ -157,8 +252,9 @@ class BodyDecoder:
         return self._feed(0, raw)
 
     def flush(self) -> Iterator[bytes]:
-        for index, (decoder, _) in enumerate(self._stages):
-            yield from self._feed(index + 1, decoder.flush())
+        for index, stage in enumerate(self._stages):
+            for out in stage.flush():
+                yield from self._feed(index + 1, out)
 
     def _feed(self, index: int, data: bytes) -> Iterator[bytes]:
         if index == len(self._stages):
@@ -169,14 +265,34 @@ class BodyDecoder:
                     raise DecompressionBombError(self.decoded, self.raw)
                 yield data
             return
-        decoder, step = self._stages[index]
-        for start in range(0, len(data), step):
-            piece = data[start : start + step]
+        for taken, out in self._stages[index].decode(data):
             if index == 0:
-                self.raw += len(piece)
-            out = decoder.decode(piece)
+                self.raw += taken
             if out:
                 yield from self._feed(index + 1, out)
+
+
+def _accept_encoding_sent(exc: httpx.DecodingError) -> str | None:
+    """The ``Accept-Encoding`` of the request the body answered (``""`` when it sent none), or
+    ``None`` when the error has no request. Only a short header is quoted in a message."""
+    request = exc._request  # None when the error was raised outside a response
+    if request is None:
+        return None
+    sent = request.headers.get("accept-encoding", "")
+    return sent if len(sent) <= 100 else None
+
+
+def _asks_for(accept_encoding: str, coding: str) -> bool:
+    """Whether an Accept-Encoding value accepts ``coding`` (by name or ``*``, not at ``q=0``)."""
+    for item in accept_encoding.split(","):
+        name, _, params = item.partition(";")
+        if name.strip().lower() not in (coding, "*"):
+            continue
+        weight = params.strip().lower()
+        if weight.startswith("q=") and weight[2:].strip().rstrip("0").rstrip(".") in ("0", ""):
+            continue
+        return True
+    return False
 
 
 def answered_unread(exc: httpx.DecodingError) -> str:
@@ -195,9 +311,17 @@ def why_unread(exc: httpx.DecodingError) -> str:
     if isinstance(exc, UnsupportedEncodingError):
         why = f"its body is {_encoded_with(exc.encoding)}, which httpx cannot decode here"
         if exc.package is not None:
-            why += (
-                f" without the {exc.package} package: install it, or do not ask for "
-                f"{exc.encoding} (the Accept-Encoding of your http_client)"
-            )
+            why += f" without the {exc.package} package: install it"
+            sent = _accept_encoding_sent(exc)
+            if sent is not None and not _asks_for(sent, exc.encoding or ""):
+                # The SDK's own pool asks for gzip and deflate only: nothing of the caller's
+                # to change, and "do not ask for br" would send them looking for a setting.
+                said = f"Accept-Encoding is {sent!r}" if sent else "sent no Accept-Encoding"
+                why += f" (the server sent it unasked: the request's {said})"
+            else:
+                why += (
+                    f", or do not ask for {exc.encoding} (the Accept-Encoding of your "
+                    "http_client, or of headers=)"
+                )
         return why
     return "its body could not be decoded (its Content-Encoding)"

@@ -165,7 +165,7 @@ async def test_a_callers_pool_accepting_only_br_gets_data_or_a_clear_error(
         "GET /fhir/R4/Patient failed: UnsupportedEncodingError after 1 attempt(s); the server "
         "answered, but its body is encoded with br, which httpx cannot decode here without the "
         "brotli package: install it, or do not ask for br (the Accept-Encoding of your "
-        "http_client)"
+        "http_client, or of headers=)"
     )
     assert isinstance(err.__cause__, UnsupportedEncodingError) and err.possibly_committed
 

@@ -322,9 +322,13 @@ async def test_a_large_uncompressed_body_is_read_whole() -> None:
 # What Medplum's server sends a client that accepts only br ("hello" in brotli); without the
 # brotli package httpx would hand these bytes over as the body.
 BROTLI_HELLO = b"\x0b\x02\x80hello\x03"
-NO_BROTLI = (
+NO_BROTLI_UNASKED = (
     "its body is encoded with br, which httpx cannot decode here without the brotli package: "
-    "install it, or do not ask for br (the Accept-Encoding of your http_client)"
+    "install it (the server sent it unasked: the request's Accept-Encoding is 'gzip, deflate')"
+)
+NO_BROTLI_ASKED = (
+    "its body is encoded with br, which httpx cannot decode here without the brotli package: "
+    "install it, or do not ask for br (the Accept-Encoding of your http_client, or of headers=)"
 )
 
 
@@ -347,13 +351,28 @@ async def test_a_2xx_in_a_coding_httpx_cannot_decode_is_a_network_error_naming_i
         assert len(server.request_lines) == 1  # the server answered: not retried
     assert str(info.value) == (
         f"{WHERE} failed: UnsupportedEncodingError after 1 attempt(s); the server answered, "
-        "but " + NO_BROTLI
+        "but " + NO_BROTLI_UNASKED
     )
     cause = info.value.__cause__
     assert isinstance(cause, UnsupportedEncodingError) and isinstance(cause, httpx.DecodingError)
     assert (cause.encoding, cause.package) == ("br", "brotli")
     (attempt,) = events[0].attempts
     assert attempt.status_code is None and attempt.exception is cause
+
+
+@pytest.mark.usefixtures("no_brotli")
+async def test_a_coding_asked_for_in_headers_is_named_as_asked_for() -> None:
+    """The SDK's pool asks for gzip and deflate: "do not ask for br" is said only when the
+    request did ask for it, here in headers= (the default headers of a caller's http_client
+    land in the same request header)."""
+    with raw_server(brotli_answer(200)) as server:
+        client = AsyncMedplumClient(server.url, access_token="t")
+        try:
+            with pytest.raises(NetworkError) as info:
+                await client.read_resource("Patient", PID, headers={"Accept-Encoding": "br"})
+        finally:
+            await client.aclose()
+    assert str(info.value).endswith("the server answered, but " + NO_BROTLI_ASKED)
 
 
 @pytest.mark.usefixtures("no_brotli")
@@ -392,7 +411,7 @@ async def test_an_error_in_a_coding_httpx_cannot_decode_is_the_statuss_error_say
     with raw_server(brotli_answer(404)) as server, pytest.raises(NotFoundError) as info:
         await read_patient(server.url, events)
     exc = info.value
-    assert exc.outcome is None and str(exc).endswith(f"from {WHERE}; {NO_BROTLI}")
+    assert exc.outcome is None and str(exc).endswith(f"from {WHERE}; {NO_BROTLI_UNASKED}")
     assert isinstance(exc.__cause__, UnsupportedEncodingError)
 
 
@@ -464,6 +483,6 @@ async def test_a_token_answer_in_a_coding_httpx_cannot_decode_is_refused() -> No
         token_url = server.url + "oauth2/token"
     assert str(info.value) == (
         f"client-credentials token request to {token_url} failed: UnsupportedEncodingError; "
-        "the server answered, but " + NO_BROTLI
+        "the server answered, but " + NO_BROTLI_UNASKED
     )
     assert isinstance(info.value.__cause__, UnsupportedEncodingError)
