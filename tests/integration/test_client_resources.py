@@ -1,5 +1,6 @@
 """Resource operations of both clients against the live local server: CRUD with models and
-dicts, vread, patch, delete (410 / 404), If-Match rules and conditional create."""
+dicts, vread, patch, delete (410 / 404), If-Match rules, conditional create and conditional
+reads (304 Not Modified)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import logging
 import uuid
 from typing import Any
 
+import anyio
 import pytest
 from sdk_clients import Api, unique
 
 from pymedplum import (
     BadRequestError,
     GoneError,
+    MedplumError,
     NotFoundError,
     PreconditionFailedError,
     UnsafeRedirectError,
@@ -614,3 +617,61 @@ async def test_an_unchanged_update_keeps_its_version_unless_another_member_sends
     assert "onBehalfOf" not in by_client["meta"]
     history = await api.call("get", f"fhir/R4/Patient/{created['id']}/_history")
     assert len(history["entry"]) == 4
+
+
+def _last_status(api: Api, pid: str) -> int:
+    status: int = api.server.requests(f"/fhir/R4/Patient/{pid}", limit=1)[-1]["status"]
+    return status
+
+
+async def test_a_read_with_a_matching_if_none_match_is_304_until_the_resource_changes(
+    api: Api,
+) -> None:
+    """Medplum's Express answers 304 (no body) to a read whose If-None-Match matches the ETag
+    (weak comparison): read_resource returns {} for it, with as_fhir raises saying 304; after an
+    update the same header gets the new version."""
+    created = await api.call("create_resource", _patient(unique("Etag")))
+    pid, v1 = created["id"], created["meta"]["versionId"]
+    for etag in (f'W/"{v1}"', f'"{v1}"', f'W/"other", W/"{v1}"', "*"):
+        read = await api.call("read_resource", "Patient", pid, headers={"If-None-Match": etag})
+        assert read == {}
+        assert _last_status(api, pid) == 304
+    with pytest.raises(MedplumError, match="304 Not Modified") as caught:
+        await api.call(
+            "read_resource", "Patient", pid, headers={"If-None-Match": f'W/"{v1}"'}, as_fhir=Patient
+        )
+    assert caught.value.status_code == 304
+
+    stale = await api.call("read_resource", "Patient", pid, headers={"If-None-Match": 'W/"other"'})
+    assert stale["id"] == pid and _last_status(api, pid) == 200
+    updated = await api.call("update_resource", {**created, "active": True})
+    read = await api.call("read_resource", "Patient", pid, headers={"If-None-Match": f'W/"{v1}"'})
+    assert read["active"] is True and read["meta"]["versionId"] == updated["meta"]["versionId"]
+    model = await api.call(
+        "read_resource", "Patient", pid, headers={"If-None-Match": f'W/"{v1}"'}, as_fhir=Patient
+    )
+    assert isinstance(model, Patient) and model.active is True
+
+
+async def test_a_read_with_if_modified_since_is_304_until_the_resource_changes(api: Api) -> None:
+    """If-Modified-Since against Last-Modified (whole seconds): 304 while the resource was not
+    modified after it, the resource once it was; an If-None-Match that does not match wins."""
+    created = await api.call("create_resource", _patient(unique("Since")))
+    pid = created["id"]
+    last_modified = api.server.requests("/fhir/R4/Patient", limit=1)[-1]["responseHeaders"][
+        "last-modified"
+    ]
+    since = {"If-Modified-Since": last_modified}
+    assert await api.call("read_resource", "Patient", pid, headers=since) == {}
+    assert _last_status(api, pid) == 304
+    # If-None-Match takes precedence (fresh@2.0.0): a stale ETag is a 200 whatever the date.
+    both = {**since, "If-None-Match": 'W/"other"'}
+    assert (await api.call("read_resource", "Patient", pid, headers=both))["id"] == pid
+    old = {"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}
+    assert (await api.call("read_resource", "Patient", pid, headers=old))["id"] == pid
+    assert _last_status(api, pid) == 200
+
+    await anyio.sleep(1.1)  # Last-Modified has whole seconds: the update must land in a later one
+    updated = await api.call("update_resource", {**created, "active": True})
+    read = await api.call("read_resource", "Patient", pid, headers=since)
+    assert read["active"] is True and read["meta"]["versionId"] == updated["meta"]["versionId"]

@@ -1031,3 +1031,105 @@ def test_harness_endpoints_are_not_compressed_and_the_log_records_the_coding(
     assert last["headers"]["accept-encoding"] == "gzip"
     assert last["status"] == 200
     assert last["responseHeaders"]["content-encoding"] == "gzip"
+
+
+# --- Conditional reads (304) and HEAD, as Express answers them ----------------------------------
+
+
+def test_304_where_express_res_send_finds_the_request_fresh(fhir: httpx.Client) -> None:
+    # Medplum 5.0.10 sets no ETag of its own (app.set('etag', false)); sendFhirResponse sets
+    # ETag / Last-Modified from meta, and Express's res.send answers 304 when req.fresh.
+    patient = create(fhir, {"resourceType": "Patient", "active": True})
+    path, version = f"Patient/{patient['id']}", patient["meta"]["versionId"]
+    plain = fhir.get(path)
+    etag, last_modified = plain.headers["ETag"], plain.headers["Last-Modified"]
+    assert etag == f'W/"{version}"'
+
+    for if_none_match in (etag, f'"{version}"', f'"x" ,  {etag}', "*"):
+        response = fhir.get(path, headers={"If-None-Match": if_none_match})
+        assert response.status_code == 304, if_none_match
+        assert response.content == b""
+        # Express removes Content-Type and Content-Length of a 304 and keeps the rest.
+        assert "content-type" not in response.headers
+        assert "content-length" not in response.headers
+        assert response.headers["ETag"] == etag
+        assert response.headers["Last-Modified"] == last_modified
+    assert (
+        fhir.get(f"{path}/_history/{version}", headers={"If-None-Match": etag}).status_code == 304
+    )
+    assert fhir.get(path, headers={"If-Modified-Since": last_modified}).status_code == 304
+
+    not_fresh = [
+        {"If-None-Match": 'W/"other"'},
+        {"If-None-Match": f"{etag}x"},
+        {"If-None-Match": 'W/"other"', "If-Modified-Since": last_modified},  # If-None-Match wins
+        {"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"},
+        {"If-Modified-Since": "not a date"},
+        {"If-None-Match": etag, "Cache-Control": "no-cache"},
+    ]
+    for headers in not_fresh:
+        response = fhir.get(path, headers=headers)
+        assert response.status_code == 200, headers
+        assert response.json()["id"] == patient["id"]
+
+    # Only GET and HEAD: a write with If-None-Match is not a conditional read.
+    put = fhir.put(
+        path,
+        json={**patient, "active": False},
+        headers={"Content-Type": FHIR_JSON, "If-None-Match": "*"},
+    )
+    assert put.status_code == 200
+    new_version = put.json()["meta"]["versionId"]
+    assert new_version != version
+    changed = fhir.get(path, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.json()["meta"]["versionId"] == new_version
+
+
+def test_304_for_search_bundles_and_storage(fhir: httpx.Client) -> None:
+    # A searchset has no meta.versionId: no ETag, so only If-None-Match: * makes it fresh.
+    search = fhir.get("Patient", params={"_count": "1"})
+    assert search.status_code == 200 and "etag" not in search.headers
+    assert (
+        fhir.get("Patient", params={"_count": "1"}, headers={"If-None-Match": "*"}).status_code
+        == 304
+    )
+    assert (
+        fhir.get("Patient", params={"_count": "1"}, headers={"If-None-Match": 'W/"x"'}).status_code
+        == 200
+    )
+    # Content piped from storage (stream.pipe(res), not res.send) is never answered 304.
+    content = b"piped content"
+    binary = fhir.post("Binary", content=content, headers={"Content-Type": "text/plain"}).json()
+    etag = f'W/"{binary["meta"]["versionId"]}"'
+    raw = fhir.get(f"Binary/{binary['id']}", headers={"Accept": "*/*", "If-None-Match": etag})
+    assert raw.status_code == 200 and raw.content == content
+    as_json = fhir.get(f"Binary/{binary['id']}", headers={"If-None-Match": etag})
+    assert as_json.status_code == 304
+    assert http_get(binary["url"], headers={"If-None-Match": "*"}).content == content
+
+
+def test_head_is_answered_where_medplum_has_a_get_route(
+    fhir: httpx.Client, medplum_server: MedplumServer
+) -> None:
+    health = httpx.head(f"{medplum_server.base_url}healthcheck", timeout=TIMEOUT)
+    assert health.status_code == 200 and health.content == b""
+    assert int(health.headers["Content-Length"]) > 0
+    assert fhir.head("metadata").status_code == 200
+
+    # A HEAD of Binary/<id> reaches the Binary router's GET: the resource's headers as JSON
+    # (sendFhirResponse sends raw content for a GET only), no body; 304 when fresh.
+    binary = fhir.post("Binary", content=b"abc", headers={"Content-Type": "text/plain"}).json()
+    head = fhir.head(f"Binary/{binary['id']}", headers={"Accept": "*/*"})
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Type"] == f"{FHIR_JSON}; charset=utf-8"
+    assert head.headers["ETag"] == f'W/"{binary["meta"]["versionId"]}"'
+    fresh = fhir.head(f"Binary/{binary['id']}", headers={"If-None-Match": head.headers["ETag"]})
+    assert fresh.status_code == 304
+    stored = httpx.head(binary["url"], timeout=TIMEOUT)
+    assert stored.status_code == 200 and stored.headers["Content-Type"] == "text/plain"
+
+    # Every other FHIR path goes to the FHIR router, which has no HEAD route: 404, no body.
+    patient = create(fhir, {"resourceType": "Patient"})
+    for path in (f"Patient/{patient['id']}", "Patient"):
+        response = fhir.head(path)
+        assert response.status_code == 404 and response.content == b""

@@ -159,9 +159,83 @@ function serialized(work) {
  * from storage has no length: `sendPiped`.
  */
 function send(res, status, headers, body) {
+  if (isFresh(res.req, status, headers)) {
+    // Express's res.send (express@5.2.1 lib/response.js): `if (req.fresh) this.status(304)`, then
+    // for a 304 it removes Content-Type, Content-Length and Transfer-Encoding and sends no body;
+    // every other header (ETag, Last-Modified, Location...) stays.
+    const { 'Content-Type': _type, 'Content-Length': _length, ...kept } = headers;
+    res.writeHead(304, kept);
+    res.end();
+    return;
+  }
   const bytes = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
   res.writeHead(status, bytes === undefined ? headers : { ...headers, 'Content-Length': bytes.length });
   res.end(bytes);
+}
+
+/**
+ * Express 5.2.1's `req.fresh` (lib/request.js) with `fresh@2.0.0` (Medplum 5.0.10's lockfile):
+ * a GET or HEAD answered 2xx whose ETag matches the request's If-None-Match (`*`, a
+ * comma-separated list, weak comparison: `"v"` matches `W/"v"` and back) or, without an
+ * If-None-Match, whose Last-Modified is not after its If-Modified-Since (an unparsable date is
+ * stale); never with `Cache-Control: no-cache` in the request. The server sets no ETag of its
+ * own (`app.set('etag', false)`, packages/server/src/app.ts:171): only the answers of
+ * `sendFhirResponse` (fhir/response.ts:20-27: a resource with meta.versionId / lastUpdated) can
+ * be fresh. A body piped from storage (`stream.pipe(res)`: `sendPiped`) never is.
+ */
+function isFresh(req, status, headers) {
+  if (!req || (req.method !== 'GET' && req.method !== 'HEAD') || !((status >= 200 && status < 300) || status === 304)) {
+    return false;
+  }
+  const modifiedSince = req.headers['if-modified-since'];
+  const noneMatch = req.headers['if-none-match'];
+  if (!modifiedSince && !noneMatch) {
+    return false;
+  }
+  const cacheControl = req.headers['cache-control'];
+  if (cacheControl && /(?:^|,)\s*?no-cache\s*?(?:,|$)/.test(cacheControl)) {
+    return false;
+  }
+  if (noneMatch) {
+    if (noneMatch === '*') {
+      return true;
+    }
+    const etag = headers.ETag;
+    if (!etag) {
+      return false;
+    }
+    return parseTokenList(noneMatch).some((m) => m === etag || m === `W/${etag}` || `W/${m}` === etag);
+  }
+  const lastModified = headers['Last-Modified'];
+  return Boolean(lastModified) && parseHttpDate(lastModified) <= parseHttpDate(modifiedSince);
+}
+
+/** fresh@2.0.0's parseHttpDate: Date.parse, NaN (never fresh) for anything else. */
+function parseHttpDate(date) {
+  const timestamp = date && Date.parse(date);
+  return typeof timestamp === 'number' ? timestamp : Number.NaN;
+}
+
+/** fresh@2.0.0's parseTokenList: split on commas, spaces around a token dropped. */
+function parseTokenList(str) {
+  const list = [];
+  let start = 0;
+  let end = 0;
+  for (let i = 0; i < str.length; i++) {
+    const code = str.charCodeAt(i);
+    if (code === 0x20) {
+      if (start === end) {
+        start = end = i + 1;
+      }
+    } else if (code === 0x2c) {
+      list.push(str.substring(start, end));
+      start = end = i + 1;
+    } else {
+      end = i + 1;
+    }
+  }
+  list.push(str.substring(start, end));
+  return list;
 }
 
 /**
@@ -419,7 +493,7 @@ async function handleFhir(req, res, url, claims) {
 
   await serialized(() => requestContext.run(ctx, async () => {
     // Async job status (packages/server/src/fhir/job.ts).
-    if (method === 'GET' && segments[0] === 'job' && segments[2] === 'status' && segments.length === 3) {
+    if (isGetOrHead(req) && segments[0] === 'job' && segments[2] === 'status' && segments.length === 3) {
       const job = await repo.readResource('AsyncJob', segments[1]);
       // As job.ts's finalJobStatusCodes: a cancelled job still answers 202.
       const done = ['completed', 'error'].includes(job.status);
@@ -470,7 +544,9 @@ async function handleFhir(req, res, url, claims) {
     }
 
     const fhirRequest = {
-      method,
+      // A HEAD of Binary/<id> is the Binary router's GET (binary.ts:29), answered as the
+      // resource's JSON: sendFhirResponse sends raw content for a GET only (fhir/response.ts:53-56).
+      method: method === 'HEAD' && segments[0] === 'Binary' && segments.length === 2 ? 'GET' : method,
       url: rest + url.search,
       pathname: '',
       body: parsed,
@@ -711,13 +787,27 @@ async function handleAdmin(req, res, url) {
 
 // --- dispatch ----------------------------------------------------------------------------------------
 
+/**
+ * Whether a route the server declares with `.get(...)` takes the request: Express routes a HEAD
+ * to GET handlers (express@5.2.1 with router@2), whose `res.send` then writes the same headers
+ * and no body. Medplum 5.0.10's GET routes that the harness serves: `healthcheck` (app.ts:204),
+ * `auth/me` (auth/routes.ts:32), `storage/:id{/:versionId}` (storage/routes.ts:20),
+ * `fhir/R4/metadata` (fhir/routes.ts:140), `job/:id/status` (fhir/job.ts:22) and
+ * `Binary/:id` (fhir/binary.ts:29). Every other FHIR path goes to `routeFhirRequest`
+ * (fhir/routes.ts:414), whose FhirRouter has no HEAD route (fhir-router/src/fhirrouter.ts:311-325):
+ * a HEAD there is 404.
+ */
+function isGetOrHead(req) {
+  return req.method === 'GET' || req.method === 'HEAD';
+}
+
 async function handle(req, res) {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   if (!url.pathname.startsWith('/_harness/')) {
     recordRequest(req, res, url);
   }
   const path = url.pathname;
-  if (path === '/healthcheck' && req.method === 'GET') {
+  if (path === '/healthcheck' && isGetOrHead(req)) {
     sendJson(res, 200, { ok: true, version: 'pymedplum-harness', postgres: true, redis: true });
     return;
   }
@@ -729,7 +819,7 @@ async function handle(req, res) {
     await handleToken(req, res);
     return;
   }
-  if (path.startsWith('/storage/') && req.method === 'GET') {
+  if (path.startsWith('/storage/') && isGetOrHead(req)) {
     // Stands in for the presigned storage URL of a Binary; needs no bearer token, like a signed URL.
     const stored = state.binaries.get(path.split('/')[2]);
     if (!stored) {
@@ -739,7 +829,7 @@ async function handle(req, res) {
     sendPiped(res, 200, { 'Content-Type': stored.contentType }, stored.bytes);
     return;
   }
-  if (path === '/fhir/R4/metadata' && req.method === 'GET') {
+  if (path === '/fhir/R4/metadata' && isGetOrHead(req)) {
     sendJson(res, 200, { resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1', format: ['json'] });
     return;
   }
