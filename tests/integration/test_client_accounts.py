@@ -16,6 +16,7 @@ from sdk_clients import Api, MedplumServer, unique
 
 from pymedplum import (
     AuthorizationError,
+    GoneError,
     NotFoundError,
     PreconditionFailedError,
     UnsafeRedirectError,
@@ -681,6 +682,13 @@ async def test_the_criteria_of_an_access_entry_restrict_what_the_member_reads_an
             "create_resource", {"resourceType": "Observation", "status": "final", "code": code}
         )
         await api.call("delete_resource", "Observation", created["id"])
+        # The deleted row keeps no search column but its compartments (repo.ts:1286-1293): the
+        # criteria no longer matches it, so the member gets 404 where an admin gets 410.
+        with pytest.raises(NotFoundError) as hidden:
+            await api.call("read_resource", "Observation", created["id"])
+        assert type(hidden.value) is NotFoundError  # not its subclass GoneError
+    with pytest.raises(GoneError):
+        await api.call("read_resource", "Observation", created["id"])
 
     stored = {
         i: (await api.call("read_resource", "Observation", i))
