@@ -119,13 +119,6 @@ MEDPLUM_RESOURCES: list[dict[str, Any]] = [
         "option": [{"id": "theme", "valueString": "dark"}],
     },
     {
-        "resourceType": "Project",
-        "name": "p",
-        "strictMode": True,
-        "features": ["bots"],
-        "setting": [{"name": "color", "valueString": "blue"}],
-    },
-    {
         "resourceType": "Agent",
         "name": "agent",
         "status": "active",
@@ -152,6 +145,18 @@ async def test_medplum_resource_types_read_as_their_models(api: Api) -> None:
         assert typed.model_extra == {}, data["resourceType"]
         assert typed.medplum_project == plain["meta"]["project"]
         assert _text(typed) == _text(plain), data["resourceType"]
+    # A project admin cannot create a Project (its entry's criteria is `Project?_id=<own>`,
+    # applyProjectAdminAccessPolicy; Repository.isResourceWriteable answers 403): its own one,
+    # updated, reads back as the model.
+    project = await api.call("read_resource", "Project", plain["meta"]["project"])
+    await api.call(
+        "update_resource", {**project, "setting": [{"name": "color", "valueString": "blue"}]}
+    )
+    typed_project = await api.call("read_resource", "Project", project["id"], as_fhir=fhir.Project)
+    plain_project = await api.call("read_resource", "Project", project["id"])
+    assert typed_project.model_extra == {}
+    assert plain_project["setting"] == [{"name": "color", "valueString": "blue"}]
+    assert _text(typed_project) == _text(plain_project)
     membership = api.server.create_membership(read_only=True)["membership"]
     read = await api.call(
         "read_resource", "ProjectMembership", membership["id"], as_fhir=ProjectMembership

