@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 
-.PHONY: help install specs generate unasync check-generated lint typecheck unit test demo record docs dist bench regen-check clean
+.PHONY: help install specs generate unasync check-generated lint typecheck unit test demo record check-cassettes docs dist bench regen-check clean
 
 help:
 	@echo "make demo   - set up, start the local Medplum server, run examples/quickstart.py"
@@ -80,6 +80,7 @@ unit: install $(BENCH_STAMP)
 
 test: install $(BENCH_STAMP) server-install lint typecheck check-generated
 	$(VENV)/bin/pytest
+	$(MAKE) check-cassettes
 	$(VENV)/bin/mkdocs build --strict --quiet
 
 # --- the main job -----------------------------------------------------------------
@@ -88,7 +89,12 @@ demo: $(RUNTIME_STAMP) server-install
 
 # Re-record the HTTP cassettes of tests/replay against the local server (replay is the default).
 record: install server-install
-	$(VENV)/bin/pytest tests/replay --record-mode=rewrite
+	$(VENV)/bin/pytest -q tests/replay --record-mode=rewrite
+
+# The cassettes must be what the current test server answers: recording is deterministic (fixed
+# clock, emptied server), so a change to tests/server that changes an answer shows up here.
+check-cassettes: record
+	git diff --exit-code -- tests/replay/cassettes || { echo "tests/replay/cassettes differ from what the test server answers now: commit the output of make record"; exit 1; }
 
 docs: install
 	$(VENV)/bin/mkdocs build --strict
