@@ -252,6 +252,30 @@ def test_pydantic_v1_methods_write_and_read_fhir_json() -> None:
         assert Observation.parse_raw(text.encode()).value_quantity.value == Decimal("1.50")
 
 
+def test_reading_an_element_by_its_fhir_name_says_which_attribute_to_read() -> None:
+    # Code ported from fhir.resources (whose attributes are the FHIR names) reads
+    # patient.birthDate; assignment and the constructor take that name, reading did not say
+    # what to use instead ("'Patient' object has no attribute 'birthDate'").
+    patient = Patient(birthDate="1970-01-01")
+    with pytest.raises(AttributeError, match=r"'birthDate'.*\.birth_date\b") as info:
+        _ = patient.birthDate  # type: ignore[attr-defined]
+    assert (info.value.name, info.value.obj) == ("birthDate", patient)
+    assert "1970" not in str(info.value)  # the message names the attribute, never the value
+    observation = Observation(status="final", code={})
+    with pytest.raises(AttributeError, match=r"'valueQuantity'.*\.value_quantity\b"):
+        _ = observation.valueQuantity  # type: ignore[attr-defined]
+    # fhir.resources' name of the primitive's extension sibling, and the FHIR JSON one.
+    with pytest.raises(AttributeError, match=r"'birthDate__ext'.*\.birth_date_ext\b"):
+        _ = patient.birthDate__ext  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match=r"'_birthDate'.*\.birth_date_ext\b"):
+        _ = patient._birthDate
+    # Names that are no element keep pydantic's message; getattr's default still works.
+    with pytest.raises(AttributeError, match=r"^'Patient' object has no attribute 'brith_date'$"):
+        _ = patient.brith_date  # type: ignore[attr-defined]
+    assert getattr(patient, "birthDate", "absent") == "absent"
+    assert not hasattr(patient, "birthDate")
+
+
 def test_pydantic_v1_copy_keeps_the_resource_type_and_a_true_fields_set() -> None:
     # copy(include={"id"}) wrote {"id": "p"}: no resourceType, which FHIR JSON always has.
     patient = Patient(id="p", active=True, name=[{"family": "F", "given": ["A"]}])

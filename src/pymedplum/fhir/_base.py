@@ -105,6 +105,16 @@ def _share_definitions(schema: core_schema.CoreSchema) -> None:
             )
 
 
+def _attribute_for(cls: type[BaseModel], name: str) -> str | None:
+    """The attribute of ``cls`` that holds the element ``name`` names in FHIR JSON
+    (``birthDate``, ``_birthDate``) or in fhir.resources (``birthDate__ext``), if any."""
+    names = python_names(cls)
+    python = names.get(name)
+    if python is None and name.endswith("__ext"):
+        python = names.get("_" + name.removesuffix("__ext"))
+    return python if python in cls.__pydantic_fields__ else None
+
+
 def _frozen(cls: type[BaseModel], name: str) -> bool:
     """Whether pydantic refuses to change ``name`` (a user's subclass with ``frozen=True``)."""
     field = cls.__pydantic_fields__.get(name)
@@ -502,7 +512,21 @@ class FHIRModel(BaseModel):
                     private = None
                 if private is not None and name in private:
                     return private[name]
-            return super().__getattr__(name)
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                python = _attribute_for(type(self), name)
+                if python is None:
+                    raise
+            # Code ported from fhir.resources, whose attributes are the FHIR names, reads
+            # `patient.birthDate`: say which attribute holds the element (never its value).
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}: read the element "
+                f"{name!r} as .{python} (attributes are snake_case; the constructor, "
+                "assignment and model_validate also take the FHIR name)",
+                name=name,
+                obj=self,
+            ) from None
 
     # Hidden from type checkers, which see pydantic's own signatures (every keyword, typed): these
     # take the same keywords and pass them on unchanged, whatever the pydantic release.
