@@ -542,14 +542,16 @@ def main() -> int:
         f"{name} {importlib.metadata.version(name)}"
         for name in ("pymedplum", "fhirpy", "fhir.resources", "httpx", "aiohttp", "requests")
     )
-    rounds = "1 round" if args.quick else "best of 5 interleaved rounds; in flight: best of 3"
+    rounds = "1 round" if args.quick else "best of 5 interleaved rounds"
+    flight_rounds = "1 round" if args.quick else "best of 3 rounds"
     print(
         f"# pymedplum vs fhirpy on one local server ({platform.python_implementation()} "
         f"{platform.python_version()}, {versions})\n"
     )
     print(
         f"{n} requests a variant per round, {rounds}; in flight: {total} GETs on "
-        f"{concurrency} workers. Ratio: to the first pymedplum row of the same operation.\n"
+        f"{concurrency} workers, {flight_rounds}. Ratio: to the first pymedplum row of the same "
+        "operation and flavour.\n"
     )
     print("| operation | flavour | library and call | returns | µs / request | ratio |")
     print("| --- | --- | --- | --- | ---: | ---: |")
