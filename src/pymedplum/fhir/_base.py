@@ -18,6 +18,7 @@ import copy
 import gc
 import warnings
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
@@ -640,6 +641,25 @@ class FHIRModel(BaseModel):
             if isinstance(b, bytes) and kwargs.get("encoding", "utf8") not in ("utf8", "utf-8"):
                 b = b.decode(kwargs["encoding"])
             return cls.model_validate_json(b)
+
+        @classmethod
+        def parse_file(cls, path: str | Path, **kwargs: Any) -> Self:
+            # fhir.resources' README reads files with it; pydantic's reads numbers as floats
+            # (1.50 became 1.5), as its parse_raw did. A pickle stays pydantic's own.
+            path = Path(path)
+            content_type = kwargs.get("content_type")
+            if (
+                content_type not in (None, "application/json")
+                or kwargs.get("proto") not in (None, "json")
+                or (content_type is None and path.suffix == ".pkl")
+            ):
+                return super().parse_file(path, **kwargs)
+            _deprecated("parse_file", "model_validate_json")
+            text: str | bytes = path.read_bytes()
+            encoding = kwargs.get("encoding", "utf8")
+            if encoding not in ("utf8", "utf-8"):
+                text = text.decode(encoding)
+            return cls.model_validate_json(text)
 
 
 def _deprecated(name: str, replacement: str) -> None:
