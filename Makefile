@@ -33,7 +33,7 @@ $(RUNTIME_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e .
 	touch $(RUNTIME_STAMP)
 
-# Comparison libraries of benchmarks/ (orjson, aiohttp, ...); the models benchmark smoke test uses orjson.
+# Comparison libraries of benchmarks/ (orjson, aiohttp, fhirpy, ...); the benchmark smoke tests use them.
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
@@ -111,6 +111,7 @@ regen-check: install
 
 bench: install $(BENCH_STAMP)
 	$(PY) benchmarks/client.py
+	$(PY) benchmarks/clients_compare.py
 	$(PY) benchmarks/models.py
 
 clean:

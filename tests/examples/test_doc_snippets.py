@@ -62,6 +62,10 @@ BLOCKS: dict[tuple[str, int], str] = {
     ("docs/helpers.md", 8): RUN,
     ("docs/hooks.md", 0): RUN,
     ("docs/models.md", 0): RUN,
+    ("docs/migrating-from-fhir-resources-and-fhirpy.md", 0): RUN,
+    ("docs/migrating-from-fhir-resources-and-fhirpy.md", 1): RUN,
+    ("docs/migrating-from-fhir-resources-and-fhirpy.md", 2): RUN,
+    ("docs/migrating-from-fhir-resources-and-fhirpy.md", 3): RUN,
     ("docs/on-behalf-of.md", 0): RUN,
     ("docs/on-behalf-of.md", 1): RUN,
     ("docs/performance.md", 0): (

@@ -252,6 +252,56 @@ def test_pydantic_v1_methods_write_and_read_fhir_json() -> None:
         assert Observation.parse_raw(text.encode()).value_quantity.value == Decimal("1.50")
 
 
+def test_pydantic_v1_parse_file_reads_fhir_json_exactly(tmp_path: Path) -> None:
+    # fhir.resources' README reads examples with Model.parse_file(path); pydantic's version
+    # read numbers as floats, so 1.50 came back (and was written back) as 1.5.
+    text = (
+        '{"resourceType":"Observation","status":"final","code":{},"valueQuantity":{"value":1.50}}'
+    )
+    path = tmp_path / "observation.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.warns(PydanticDeprecatedSince20, match="model_validate_json") as caught:
+        observation = Observation.parse_file(path)
+    assert caught[0].filename == __file__  # the warning points at the caller
+    assert observation.model_dump_json() == text
+    with pytest.warns(PydanticDeprecatedSince20):
+        assert Observation.parse_file(str(path), content_type="application/json") == observation
+    latin = tmp_path / "patient.txt"  # no .json suffix; another encoding
+    latin.write_bytes('{"resourceType":"Patient","name":[{"family":"Müller"}]}'.encode("latin-1"))
+    with pytest.warns(PydanticDeprecatedSince20):
+        patient = Patient.parse_file(latin, encoding="latin-1")
+    assert patient.name is not None and patient.name[0].family == "Müller"
+    other = tmp_path / "patient.json"
+    other.write_text('{"resourceType":"Patient"}', encoding="utf-8")
+    with pytest.warns(PydanticDeprecatedSince20), pytest.raises(ValidationError) as info:
+        Observation.parse_file(other)  # a Patient read as an Observation
+    assert info.value.errors()[0]["loc"] == ("resourceType",)
+
+
+def test_reading_an_element_by_its_fhir_name_says_which_attribute_to_read() -> None:
+    # Code ported from fhir.resources (whose attributes are the FHIR names) reads
+    # patient.birthDate; assignment and the constructor take that name, reading did not say
+    # what to use instead ("'Patient' object has no attribute 'birthDate'").
+    patient = Patient(birthDate="1970-01-01")
+    with pytest.raises(AttributeError, match=r"'birthDate'.*\.birth_date\b") as info:
+        _ = patient.birthDate  # type: ignore[attr-defined]
+    assert (info.value.name, info.value.obj) == ("birthDate", patient)
+    assert "1970" not in str(info.value)  # the message names the attribute, never the value
+    observation = Observation(status="final", code={})
+    with pytest.raises(AttributeError, match=r"'valueQuantity'.*\.value_quantity\b"):
+        _ = observation.valueQuantity  # type: ignore[attr-defined]
+    # fhir.resources' name of the primitive's extension sibling, and the FHIR JSON one.
+    with pytest.raises(AttributeError, match=r"'birthDate__ext'.*\.birth_date_ext\b"):
+        _ = patient.birthDate__ext  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match=r"'_birthDate'.*\.birth_date_ext\b"):
+        _ = patient._birthDate
+    # Names that are no element keep pydantic's message; getattr's default still works.
+    with pytest.raises(AttributeError, match=r"^'Patient' object has no attribute 'brith_date'$"):
+        _ = patient.brith_date  # type: ignore[attr-defined]
+    assert getattr(patient, "birthDate", "absent") == "absent"
+    assert not hasattr(patient, "birthDate")
+
+
 def test_pydantic_v1_copy_keeps_the_resource_type_and_a_true_fields_set() -> None:
     # copy(include={"id"}) wrote {"id": "p"}: no resourceType, which FHIR JSON always has.
     patient = Patient(id="p", active=True, name=[{"family": "F", "given": ["A"]}])

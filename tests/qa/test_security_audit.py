@@ -354,6 +354,19 @@ def test_access_token_that_cannot_be_sent_is_a_value_error_not_echoing_it(
     assert token not in str(info.value)
 
 
+@pytest.mark.parametrize("token", ["Bearer s3cr3t-t0ken", "bearer s3cr3t-t0ken", "BEARER  s3cr3t"])
+@pytest.mark.parametrize("cls", [MedplumClient, AsyncMedplumClient])
+def test_access_token_given_with_its_bearer_scheme_is_a_value_error_not_echoing_it(
+    cls: type[MedplumClient] | type[AsyncMedplumClient], token: str
+) -> None:
+    # fhirpy takes authorization="Bearer <token>"; passed on as access_token, it went out as
+    # "Authorization: Bearer Bearer <token>" and came back as a 401.
+    with pytest.raises(ValueError, match=r"access_token .*'Bearer '.*token alone") as info:
+        cls("https://medplum.test/", access_token=token)
+    assert "s3cr3t" not in str(info.value)
+    assert cls("https://medplum.test/", access_token="Bearer.token").__class__ is cls
+
+
 # --- credentials in a rejected base_url -------------------------------------------------------
 
 

@@ -234,6 +234,13 @@ class SyncBaseClient:
                 "access_token must be printable ASCII, not ending in a space (it is sent in the "
                 "Authorization header)"
             )
+        if access_token is not None and access_token[:7].lower() == "bearer ":
+            # fhirpy and others take the header value ("Bearer <token>"); sent as given it was
+            # "Bearer Bearer <token>", a 401. Never echoed: it is a credential.
+            raise ValueError(
+                "access_token starts with the scheme 'Bearer ': pass the token alone; the "
+                "client sends it as 'Authorization: Bearer <token>'"
+            )
         if (client_id is None) != (client_secret is None):
             raise ValueError("client_id and client_secret must be given together")
         if isinstance(timeout, httpx.Timeout):

@@ -18,6 +18,7 @@ import copy
 import gc
 import warnings
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
@@ -103,6 +104,16 @@ def _share_definitions(schema: core_schema.CoreSchema) -> None:
             model_cls.__pydantic_core_schema__ = core_schema.definitions_schema(
                 core_schema.definition_reference_schema(definition["ref"]), definitions
             )
+
+
+def _attribute_for(cls: type[BaseModel], name: str) -> str | None:
+    """The attribute of ``cls`` that holds the element ``name`` names in FHIR JSON
+    (``birthDate``, ``_birthDate``) or in fhir.resources (``birthDate__ext``), if any."""
+    names = python_names(cls)
+    python = names.get(name)
+    if python is None and name.endswith("__ext"):
+        python = names.get("_" + name.removesuffix("__ext"))
+    return python if python in cls.__pydantic_fields__ else None
 
 
 def _frozen(cls: type[BaseModel], name: str) -> bool:
@@ -502,7 +513,21 @@ class FHIRModel(BaseModel):
                     private = None
                 if private is not None and name in private:
                     return private[name]
-            return super().__getattr__(name)
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                python = _attribute_for(type(self), name)
+                if python is None:
+                    raise
+            # Code ported from fhir.resources, whose attributes are the FHIR names, reads
+            # `patient.birthDate`: say which attribute holds the element (never its value).
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}: read the element "
+                f"{name!r} as .{python} (attributes are snake_case; the constructor, "
+                "assignment and model_validate also take the FHIR name)",
+                name=name,
+                obj=self,
+            ) from None
 
     # Hidden from type checkers, which see pydantic's own signatures (every keyword, typed): these
     # take the same keywords and pass them on unchanged, whatever the pydantic release.
@@ -616,6 +641,25 @@ class FHIRModel(BaseModel):
             if isinstance(b, bytes) and kwargs.get("encoding", "utf8") not in ("utf8", "utf-8"):
                 b = b.decode(kwargs["encoding"])
             return cls.model_validate_json(b)
+
+        @classmethod
+        def parse_file(cls, path: str | Path, **kwargs: Any) -> Self:
+            # fhir.resources' README reads files with it; pydantic's reads numbers as floats
+            # (1.50 became 1.5), as its parse_raw did. A pickle stays pydantic's own.
+            path = Path(path)
+            content_type = kwargs.get("content_type")
+            if (
+                content_type not in (None, "application/json")
+                or kwargs.get("proto") not in (None, "json")
+                or (content_type is None and path.suffix == ".pkl")
+            ):
+                return super().parse_file(path, **kwargs)
+            _deprecated("parse_file", "model_validate_json")
+            text: str | bytes = path.read_bytes()
+            encoding = kwargs.get("encoding", "utf8")
+            if encoding not in ("utf8", "utf-8"):
+                text = text.decode(encoding)
+            return cls.model_validate_json(text)
 
 
 def _deprecated(name: str, replacement: str) -> None:
