@@ -12,7 +12,8 @@ re-exports nothing, so that a client importing one concern does not load the oth
 - ``paths``: resource types and ids as path segments, path templates, references, absolute URLs
 - ``arguments``: scalar argument checks (non-empty strs, finite seconds, flags, ints, dates)
 - ``as_fhir``: the ``as_fhir`` model class checked against the request
-- ``headers``: the ``headers=`` argument, looked up and merged case-blind
+- ``headers``: the ``headers=`` argument and each header (a bearer token too) checked;
+  headers looked up, set and merged case-blind
 - ``conditional``: If-Match (update, patch, delete) and If-None-Exist (conditional create)
 - ``patch``: JSON Patch operations checked
 - ``bodies``: JSON bodies (resource arguments, required fields, the SUBSETTED refusal, $graphql)

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import httpx
 
 from pymedplum._decoding import answered_unread, why_unread
+from pymedplum._request_builders.headers import is_header_safe
 from pymedplum._retry import RetryPolicy, retry_after_seconds
 from pymedplum._serialization import DuplicateKeyError, json_or_problem
 from pymedplum._sync import _synchronization
@@ -376,14 +377,6 @@ class SyncTokenManager:
             action=None,
             outcome="success" if error is None and status is not None and status < 400 else "error",
         )
-
-
-# Not shared with _base_client._check_header: a header value may hold a tab, a token may not.
-def is_header_safe(token: str) -> bool:
-    """Whether a bearer token can go in an ``Authorization`` header: printable ASCII, not
-    ending in a space (HTTP refuses whitespace at the end of a field value: every call would
-    fail as a retried NetworkError)."""
-    return token.isascii() and token.isprintable() and not token.endswith(" ")
 
 
 def _seconds(number: float) -> float | None:
