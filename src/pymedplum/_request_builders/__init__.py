@@ -18,7 +18,8 @@ re-exports nothing, so that a client importing one concern does not load the oth
 - ``patch``: JSON Patch operations checked
 - ``bodies``: JSON bodies (resource arguments, required fields, the SUBSETTED refusal, $graphql)
 - ``accounts``: account references and ``meta.accounts`` stamping (one resource or a bundle)
-- ``content``: raw bytes bodies, MIME types, and the chunked stream of a large body
+- ``content``: raw bytes bodies, MIME types, the low-level ``data=`` as a form body, and the
+  chunked stream of a large body
 - ``search``: search queries and ``params=`` as wire pairs, result parameters, ``POST _search``
 - ``searchset``: a searchset page's matches and next link
 - ``jobs``: the job of a status call, and when a job is finished

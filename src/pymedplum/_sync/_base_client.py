@@ -10,7 +10,6 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -20,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qs, parse_qsl, urlencode
+from urllib.parse import parse_qs, parse_qsl
 
 import httpx
 from pydantic import BaseModel
@@ -31,7 +30,12 @@ from pymedplum import _obo
 from pymedplum._decoding import ACCEPT_ENCODING, answered_unread, why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
-from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
+from pymedplum._request_builders.content import (
+    BODY_CHUNK,
+    ChunkedBody,
+    binary_content,
+    form_body,
+)
 from pymedplum._request_builders.headers import (
     check_header,
     check_headers,
@@ -491,7 +495,7 @@ class SyncBaseClient:
     ) -> Any:
         """The one body-carrying low-level call behind ``post`` and ``put``."""
         if data is not None:
-            content, headers = _form(data, json, content, headers)
+            content, headers = form_body(data, json, content, headers)
         elif content is not None:
             # Bytes only: httpx would read an iterator or a file once, so a retry or the 401
             # replay would send an empty body, and it fails on a bytearray with a bare TypeError.
@@ -1244,42 +1248,6 @@ def _timeout(value: object) -> httpx.Timeout:
     if isinstance(value, httpx.Timeout):
         return value
     return httpx.Timeout(check_seconds("timeout", value, alternative="an httpx.Timeout"))
-
-
-_FORM_BOOL = {True: "true", False: "false"}
-
-
-def _form(
-    data: Mapping[str, Any], json: Any, content: bytes | None, headers: Mapping[str, str] | None
-) -> tuple[bytes, dict[str, str]]:
-    """``data`` as an ``application/x-www-form-urlencoded`` body and the headers to send."""
-    if json is not None or content is not None:
-        raise TypeError("pass only one of json=, content= and data=")
-    if not isinstance(data, Mapping):
-        raise TypeError(f"data must be a mapping of form fields, got {type(data).__name__}")
-    for key, value in data.items():
-        # str() of these is a Python repr, never a form value: refuse rather than send
-        # "parameter=[{'name': ...}]". Most likely a JSON body passed as data= (pymedplum 0.6's
-        # post(path, data) sent JSON).
-        if value is None or isinstance(
-            value, (Mapping, list, tuple, set, frozenset, bytes, bytearray, BaseModel)
-        ):
-            raise TypeError(
-                f"data[{str(key)!r}] must be a form field value (str or number), got "
-                f"{type(value).__name__}; data= sends form fields, pass json= for a JSON body"
-            )
-        if isinstance(value, float) and not math.isfinite(value):
-            # As params= (check_query_params): str() would send "nan" or "inf".
-            raise ValueError(f"data[{str(key)!r}] must be a finite number, got {value!r}")
-    # A bool is written as params= writes it (httpx: "true"), not as str() does ("True").
-    fields = [(str(k), _FORM_BOOL[v] if isinstance(v, bool) else str(v)) for k, v in data.items()]
-    body = urlencode(fields).encode()
-    # Checked as _prepare would (it sees only the merged dict): dict("abc") failed with a bare
-    # ValueError, and "" or [] were taken as no headers.
-    out = dict(check_headers(headers) or {})
-    if not has_header(out, "Content-Type"):
-        out["Content-Type"] = "application/x-www-form-urlencoded"
-    return body, out
 
 
 def _is_search_post(request: httpx.Request) -> bool:
