@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from pymedplum._fhir_rules import known_resource_types
+from pymedplum._request_builders.headers import header_value
 from pymedplum.exceptions import issue_texts
 
 NO_CREDENTIALS = (
@@ -35,7 +36,7 @@ def body_too_large(
     if status != 400 or request_body is None or not _is_too_large(body):
         return ""
     size = f"; the request body is {len(request_body):,} bytes, over the server's"
-    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    content_type = header_value(headers, "Content-Type") or ""
     if content_type.startswith("application/x-www-form-urlencoded"):
         # A search too long for a URL, sent as POST _search.
         return f"{size} limit for form bodies (Medplum: 100 KB): shorten the search"

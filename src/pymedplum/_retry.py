@@ -21,6 +21,7 @@ import math
 import random
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timezone
 
@@ -69,7 +70,7 @@ class RetryPolicy:
             raise ValueError(f"RetryPolicy.max_attempts must be an int >= 1, got {attempts!r}")
         for name in ("backoff_base", "max_backoff", "max_retry_after"):
             check_seconds(f"RetryPolicy.{name}", getattr(self, name), allow_zero=True)
-        object.__setattr__(self, "retry_statuses", frozenset(self.retry_statuses))
+        object.__setattr__(self, "retry_statuses", _status_codes(self.retry_statuses))
 
     @staticmethod
     def is_replay_safe(method: str) -> bool:
@@ -104,6 +105,25 @@ class RetryPolicy:
         if isinstance(exc, _NOT_SENT) or (replay_safe and isinstance(exc, _MAYBE_SENT)):
             return self.backoff(attempt)
         return None
+
+
+def _status_codes(value: object) -> frozenset[int]:
+    """``RetryPolicy.retry_statuses`` as a frozenset of HTTP status codes; else TypeError /
+    ValueError naming it (a str, or codes given as strs, matched no status: retries were off
+    without a word)."""
+    expected = "RetryPolicy.retry_statuses must be a set of HTTP status codes (ints 100-599)"
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise TypeError(f"{expected}, got {type(value).__name__}")
+    try:
+        codes = frozenset(value)
+    except TypeError:  # an unhashable item (a list of lists)
+        raise TypeError(f"{expected}, got an unhashable item in it") from None
+    for code in codes:
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise TypeError(f"{expected}, got a {type(code).__name__} in it")
+        if not 100 <= code <= 599:
+            raise ValueError(f"{expected}, got {code}")
+    return codes
 
 
 def was_possibly_sent(exc: BaseException) -> bool:

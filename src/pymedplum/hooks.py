@@ -210,7 +210,7 @@ def describe_hook_failure(exc: BaseException) -> str:
 # --- deriving the FHIR facts of a call from its URL -----------------------------------------
 
 
-def _is_resource_type(segment: str) -> bool:
+def _is_known_type(segment: str) -> bool:
     """A known resource type name: any other capitalised segment may be a name (PHI)."""
     return segment in known_resource_types()
 
@@ -294,7 +294,7 @@ def describe_fhir_path(
     first = segments[0]
     if first.startswith("$") and len(segments) == 1:
         return None, None, first, path
-    if not _is_resource_type(first):
+    if not _is_known_type(first):
         return None, None, None, _route_template(path, fhir_prefix)
     resource_type: str | None = first
     resource_id: str | None = None
@@ -305,7 +305,7 @@ def describe_fhir_path(
         resource_id = rest[0]
         template.append("{id}")
         rest = rest[1:]
-        if rest and (rest[0] == "*" or _is_resource_type(rest[0])):
+        if rest and (rest[0] == "*" or _is_known_type(rest[0])):
             # [Compartment]/[id]/[type] or [Compartment]/[id]/*: a search of that type (of
             # every type) within the compartment; the compartment's id is in `path` only.
             resource_type = None if rest[0] == "*" else rest[0]

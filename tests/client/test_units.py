@@ -164,6 +164,13 @@ def test_retry_policy_decisions() -> None:
         ("max_backoff", float("nan"), ValueError),
         ("max_retry_after", "x", TypeError),
         ("max_retry_after", None, TypeError),
+        # A str or str codes never match a status: retries were silently off.
+        ("retry_statuses", 503, TypeError),
+        ("retry_statuses", "503", TypeError),
+        ("retry_statuses", {"503"}, TypeError),
+        ("retry_statuses", {True}, TypeError),
+        ("retry_statuses", {5030}, ValueError),
+        ("retry_statuses", None, TypeError),
     ],
 )
 def test_retry_policy_validates(field: str, value: object, error: type) -> None:

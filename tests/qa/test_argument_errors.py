@@ -95,6 +95,30 @@ async def test_search_resource_pages_checks_its_type_and_query_at_the_call(
     assert qa.requests == []
 
 
+@pytest.mark.parametrize(
+    ("method", "args"),
+    [
+        ("read_resource", ("Patient?name=Secretname", "1")),
+        ("read_resource", ("Patient/Secretname", "1")),
+        ("read_resource", ("secretname-123", "1")),
+        ("search_resources", ("Patient?name=Secretname",)),
+        ("delete_resource", ("Patient/Secretname", "1")),
+    ],
+)
+async def test_a_resource_type_that_is_no_type_name_is_described_not_shown(
+    qa: QA, method: str, args: tuple[object, ...]
+) -> None:
+    # A search or an identifier passed as the resource type (the type and the id swapped, a
+    # query for a type) is PHI: the message says what is wrong with it, as for an id, and
+    # never repeats it.
+    client = qa.client()
+    with pytest.raises(ValueError, match="resource_type must be a resource type name") as info:
+        await qa.call(client, method, *args)
+    assert "ecretname" not in str(info.value)
+    assert "not allowed" in str(info.value) or "upper-case letter" in str(info.value)
+    assert qa.requests == []
+
+
 async def test_search_resource_pages_as_fhir_of_another_type(qa: QA) -> None:
     # It yields only the matches, all of the searched type: a model of another type failed on
     # the first page with pydantic's "resourceType: Input should be 'Patient'".

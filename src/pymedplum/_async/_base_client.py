@@ -8,9 +8,7 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 from __future__ import annotations
 
 import logging
-import math
 import os
-import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -19,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qs, parse_qsl, urlencode
+from urllib.parse import parse_qs, parse_qsl
 
 import httpx
 from pydantic import BaseModel
@@ -28,13 +26,25 @@ from typing_extensions import Self, overload  # at run time: get_type_hints, get
 from pymedplum import _hints as hints
 from pymedplum import _obo
 from pymedplum._async import _synchronization
-from pymedplum._async._auth import AsyncTokenManager, is_header_safe
+from pymedplum._async._auth import AsyncTokenManager
 from pymedplum._async._body import read_body
 from pymedplum._decoding import ACCEPT_ENCODING, answered_unread, why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
-from pymedplum._request_builders.content import BODY_CHUNK, ChunkedBody, binary_content
-from pymedplum._request_builders.headers import check_headers
+from pymedplum._request_builders.content import (
+    BODY_CHUNK,
+    ChunkedBody,
+    binary_content,
+    form_body,
+)
+from pymedplum._request_builders.headers import (
+    check_header,
+    check_headers,
+    has_header,
+    header_value,
+    is_header_safe,
+    set_header,
+)
 from pymedplum._request_builders.search import check_query_params
 from pymedplum._retry import RetryPolicy, retry_after_seconds, was_possibly_sent
 from pymedplum._security import check_same_origin, is_same_origin, normalize_base_url, origin_of
@@ -496,7 +506,7 @@ class AsyncBaseClient:
     ) -> Any:
         """The one body-carrying low-level call behind ``post`` and ``put``."""
         if data is not None:
-            content, headers = _form(data, json, content, headers)
+            content, headers = form_body(data, json, content, headers)
         elif content is not None:
             # Bytes only: httpx would read an iterator or a file once, so a retry or the 401
             # replay would send an empty body, and it fails on a bytearray with a bare TypeError.
@@ -733,9 +743,9 @@ class AsyncBaseClient:
         caller_headers = check_headers(headers)
         if caller_headers:
             for key, value in caller_headers.items():
-                _check_header(key, value)
+                check_header(key, value)
                 self._check_caller_header(key)
-                _set_header(hdrs, key, value)
+                set_header(hdrs, key, value)
         call.headers = hdrs
         if params and "?" in call.url:
             # httpx would replace the URL's own query with params=: keep both, in order.
@@ -806,12 +816,12 @@ class AsyncBaseClient:
         headers = dict(result.headers)
         for key, value in call.headers.items():
             if key.lower() in _SECRET_HEADERS:
-                _set_header(headers, key, value)  # the caller's own secret headers stay
+                set_header(headers, key, value)  # the caller's own secret headers stay
         if result.json_body is not None and (
             json is None or result.json_body != _decode_body(call.body)
         ):  # a replaced or an in-place edited body
             call.body = encode_json(result.json_body)
-            if not any(k.lower() == "content-type" for k in headers):
+            if not has_header(headers, "Content-Type"):
                 headers["Content-Type"] = "application/fhir+json"
         if result.method.upper() != original.method or (
             httpx.URL(result.url).path != httpx.URL(original.url).path
@@ -840,7 +850,7 @@ class AsyncBaseClient:
             return "headers must be a dict of str to str"
         for key, value in result.headers.items():
             try:
-                _check_header(key, value)
+                check_header(key, value)
             except ValueError as exc:
                 return str(exc)
         injected = sorted(k for k in result.headers if k.lower() in _SECRET_HEADERS)
@@ -1046,9 +1056,9 @@ class AsyncBaseClient:
         else:
             headers = dict(call.headers)
             if token is not None:
-                _set_header(headers, "Authorization", "Bearer " + token)
+                set_header(headers, "Authorization", "Bearer " + token)
             if call.obo is not None:
-                _set_header(headers, _obo.OBO_HEADER, call.obo)
+                set_header(headers, _obo.OBO_HEADER, call.obo)
             request = http.build_request(
                 call.method,
                 call.url,
@@ -1177,37 +1187,13 @@ class AsyncBaseClient:
             )
 
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP header name (RFC 9110)
-# An ASCII field value (RFC 9110 5.5): visible characters, with spaces and tabs only between them.
-_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?\Z")
-
-
-# Not _auth.is_header_safe: a header value may hold a tab (RFC 9110 5.5), a bearer token not.
-def _check_header(name: object, value: object) -> None:
-    """TypeError / ValueError naming a caller header the HTTP layer would refuse (a line break
-    in a value would otherwise surface as a retried NetworkError)."""
-    if not isinstance(name, str) or not isinstance(value, str):
-        raise TypeError(f"headers must map str to str, got {name!r}: {type(value).__name__}")
-    if not _TOKEN.match(name):
-        raise ValueError(f"header name {name!r} is not a valid HTTP header name")
-    if any(c in value for c in "\r\n\0"):
-        raise ValueError(f"header {name!r} has a line break or NUL in its value")
-    if not value.isascii():
-        raise ValueError(f"header {name!r} must be ASCII (percent-encode other characters)")
-    if not _FIELD_VALUE.match(value):
-        # httpx's HTTP/1.1 layer (h11) refuses such a value only once connected.
-        raise ValueError(
-            f"header {name!r} has a control character or leading/trailing whitespace in its value"
-        )
-
-
 def _stale_by_replay(call: _Call, status: int, possibly_sent: bool) -> str:
     """For a 412 to a request with If-Match that was sent again after an attempt that may have
     been applied (a gateway's 5xx, a connection lost after sending): what the caller must know,
     as a hint; else "". That attempt's own write may be what moved the version on."""
     if status != 412 or not possibly_sent:
         return ""
-    if_match = next((v for k, v in call.headers.items() if k.lower() == "if-match"), None)
+    if_match = header_value(call.headers, "If-Match")
     if if_match is None:
         return ""
     earlier = next(
@@ -1257,14 +1243,6 @@ def _reached(exc: httpx.RequestError, possibly_sent: bool) -> str:
     return "the request never reached the server"
 
 
-def _set_header(headers: dict[str, str], name: str, value: str) -> None:
-    """Set a header, replacing any spelling of the same name (HTTP names ignore case)."""
-    lower = name.lower()
-    for key in [k for k in headers if k.lower() == lower]:
-        del headers[key]
-    headers[name] = value
-
-
 def _param_items(params: QueryParams) -> list[tuple[str, QueryValue]]:
     """``params=`` as ``(name, value)`` pairs (a list value repeats its name)."""
     if isinstance(params, str):
@@ -1286,42 +1264,6 @@ def _timeout(value: object) -> httpx.Timeout:
     if isinstance(value, httpx.Timeout):
         return value
     return httpx.Timeout(check_seconds("timeout", value, alternative="an httpx.Timeout"))
-
-
-_FORM_BOOL = {True: "true", False: "false"}
-
-
-def _form(
-    data: Mapping[str, Any], json: Any, content: bytes | None, headers: Mapping[str, str] | None
-) -> tuple[bytes, dict[str, str]]:
-    """``data`` as an ``application/x-www-form-urlencoded`` body and the headers to send."""
-    if json is not None or content is not None:
-        raise TypeError("pass only one of json=, content= and data=")
-    if not isinstance(data, Mapping):
-        raise TypeError(f"data must be a mapping of form fields, got {type(data).__name__}")
-    for key, value in data.items():
-        # str() of these is a Python repr, never a form value: refuse rather than send
-        # "parameter=[{'name': ...}]". Most likely a JSON body passed as data= (pymedplum 0.6's
-        # post(path, data) sent JSON).
-        if value is None or isinstance(
-            value, (Mapping, list, tuple, set, frozenset, bytes, bytearray, BaseModel)
-        ):
-            raise TypeError(
-                f"data[{str(key)!r}] must be a form field value (str or number), got "
-                f"{type(value).__name__}; data= sends form fields, pass json= for a JSON body"
-            )
-        if isinstance(value, float) and not math.isfinite(value):
-            # As params= (check_query_params): str() would send "nan" or "inf".
-            raise ValueError(f"data[{str(key)!r}] must be a finite number, got {value!r}")
-    # A bool is written as params= writes it (httpx: "true"), not as str() does ("True").
-    fields = [(str(k), _FORM_BOOL[v] if isinstance(v, bool) else str(v)) for k, v in data.items()]
-    body = urlencode(fields).encode()
-    # Checked as _prepare would (it sees only the merged dict): dict("abc") failed with a bare
-    # ValueError, and "" or [] were taken as no headers.
-    out = dict(check_headers(headers) or {})
-    if not any(k.lower() == "content-type" for k in out):
-        out["Content-Type"] = "application/x-www-form-urlencoded"
-    return body, out
 
 
 def _is_search_post(request: httpx.Request) -> bool:

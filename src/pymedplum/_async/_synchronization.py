@@ -1,9 +1,10 @@
-"""The only places where the async and the sync runtime differ (httpcore's pattern).
+"""The only places where the async and the sync runtime behave differently (httpcore's pattern).
 
 scripts/run_unasync.py writes the sync twin: a line ending in ``# async-only`` is dropped and a
 ``# sync-only: <code>`` comment becomes ``<code>``, so ``anyio.Lock`` becomes
 ``threading.Lock``, ``anyio.sleep`` becomes ``time.sleep`` and the sync client rejects
-coroutine hooks. Nothing else in the runtime knows which flavour it is.
+coroutine hooks. Nothing else in the runtime knows which flavour it is (the other modules mark
+only a few lines so, for the types of awaitable callbacks and the ``close`` alias).
 """
 
 from __future__ import annotations

@@ -12,12 +12,14 @@ re-exports nothing, so that a client importing one concern does not load the oth
 - ``paths``: resource types and ids as path segments, path templates, references, absolute URLs
 - ``arguments``: scalar argument checks (non-empty strs, finite seconds, flags, ints, dates)
 - ``as_fhir``: the ``as_fhir`` model class checked against the request
-- ``headers``: the ``headers=`` argument, looked up and merged case-blind
+- ``headers``: the ``headers=`` argument and each header (a bearer token too) checked;
+  headers looked up, set and merged case-blind
 - ``conditional``: If-Match (update, patch, delete) and If-None-Exist (conditional create)
 - ``patch``: JSON Patch operations checked
 - ``bodies``: JSON bodies (resource arguments, required fields, the SUBSETTED refusal, $graphql)
 - ``accounts``: account references and ``meta.accounts`` stamping (one resource or a bundle)
-- ``content``: raw bytes bodies, MIME types, and the chunked stream of a large body
+- ``content``: raw bytes bodies, MIME types, the low-level ``data=`` as a form body, and the
+  chunked stream of a large body
 - ``search``: search queries and ``params=`` as wire pairs, result parameters, ``POST _search``
 - ``searchset``: a searchset page's matches and next link
 - ``jobs``: the job of a status call, and when a job is finished

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from pymedplum._fhir_rules import ID_PATTERN
 from pymedplum._request_builders.arguments import describe_type
-from pymedplum._request_builders.headers import check_headers
+from pymedplum._request_builders.headers import check_headers, header_value
 from pymedplum._request_builders.paths import is_absolute_url
 from pymedplum._security import Origin, check_same_origin
 from pymedplum._serialization import wire_dict
@@ -72,14 +72,9 @@ VERSION_TAG = re.compile(f'(?:W/)?"({ID_PATTERN})"')
 def if_match_version(headers: Mapping[str, str] | None) -> str | None:
     """The version id an ``If-Match`` in ``headers`` names (``W/"3"`` or ``"3"`` → ``"3"``);
     ``None`` without one, or for a value naming no single version (``*``, a list)."""
-    headers = check_headers(headers)
-    if headers is None:
-        return None
-    for key, value in headers.items():
-        if key.lower() == "if-match" and isinstance(value, str):
-            match = VERSION_TAG.fullmatch(value)
-            return match.group(1) if match else None
-    return None
+    value = header_value(check_headers(headers), "If-Match")
+    match = VERSION_TAG.fullmatch(value) if isinstance(value, str) else None
+    return match.group(1) if match else None
 
 
 def version_test_operation(version: str) -> dict[str, Any]:

@@ -1,12 +1,19 @@
 """Raw request content: a bytes body and its MIME type checked (a Binary upload, the low-level
-``content=``), and :class:`ChunkedBody`, the stream a large body is sent in.
+``content=``), the low-level ``data=`` as a form body, and :class:`ChunkedBody`, the stream a
+large body is sent in.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import math
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlencode
 
 import httpx
+from pydantic import BaseModel
+
+from pymedplum._request_builders.headers import check_headers, has_header
 
 
 def binary_content(arg: str, value: object) -> bytes:
@@ -21,6 +28,44 @@ def binary_content(arg: str, value: object) -> bytes:
     elif hasattr(value, "read"):
         hint = " (pass the file's bytes, e.g. f.read())"
     raise TypeError(f"{arg} must be bytes, got {type(value).__name__}{hint}")
+
+
+_FORM_BOOL = {True: "true", False: "false"}
+
+
+def form_body(
+    data: Mapping[str, Any], json: Any, content: bytes | None, headers: Mapping[str, str] | None
+) -> tuple[bytes, dict[str, str]]:
+    """The low-level ``post`` / ``put``'s ``data=``: an ``application/x-www-form-urlencoded``
+    body and the headers to send (``headers`` with that Content-Type unless it has one);
+    TypeError / ValueError naming ``data[key]`` for a value that is no form field."""
+    if json is not None or content is not None:
+        raise TypeError("pass only one of json=, content= and data=")
+    if not isinstance(data, Mapping):
+        raise TypeError(f"data must be a mapping of form fields, got {type(data).__name__}")
+    for key, value in data.items():
+        # str() of these is a Python repr, never a form value: refuse rather than send
+        # "parameter=[{'name': ...}]". Most likely a JSON body passed as data= (pymedplum 0.6's
+        # post(path, data) sent JSON).
+        if value is None or isinstance(
+            value, (Mapping, list, tuple, set, frozenset, bytes, bytearray, BaseModel)
+        ):
+            raise TypeError(
+                f"data[{str(key)!r}] must be a form field value (str or number), got "
+                f"{type(value).__name__}; data= sends form fields, pass json= for a JSON body"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            # As params= (check_query_params): str() would send "nan" or "inf".
+            raise ValueError(f"data[{str(key)!r}] must be a finite number, got {value!r}")
+    # A bool is written as params= writes it (httpx: "true"), not as str() does ("True").
+    fields = [(str(k), _FORM_BOOL[v] if isinstance(v, bool) else str(v)) for k, v in data.items()]
+    body = urlencode(fields).encode()
+    # headers= checked here, as the client's _prepare would (it sees only the merged dict):
+    # dict("abc") failed with a bare ValueError, and "" or [] were taken as no headers.
+    out = dict(check_headers(headers) or {})
+    if not has_header(out, "Content-Type"):
+        out["Content-Type"] = "application/x-www-form-urlencoded"
+    return body, out
 
 
 # Request bodies larger than this are handed to the transport in slices of this size.

@@ -15,6 +15,7 @@ from pymedplum._fhir_rules import (
     RESOURCE_TYPE_RULE,
     describe_not_id,
     describe_not_reference,
+    describe_not_type,
     is_fhir_id,
     is_relative_reference,
     is_resource_type,
@@ -35,7 +36,10 @@ def check_resource_type(arg: str, value: object) -> str:
             got += f": pass {model_resource_type(value) or value.__name__!r}"
         raise TypeError(f"{arg} must be a str, got {got}")
     if not is_resource_type(value):
-        raise ValueError(f"{arg} must be {RESOURCE_TYPE_RULE} such as 'Patient', got {value!r}")
+        # Described, not shown, as an id is: an id or a search passed as the type is PHI.
+        raise ValueError(
+            f"{arg} must be {RESOURCE_TYPE_RULE} such as 'Patient', got {describe_not_type(value)}"
+        )
     return value
 
 

@@ -10,10 +10,12 @@ import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 import httpx
 
 from pymedplum._decoding import answered_unread, why_unread
+from pymedplum._request_builders.headers import is_header_safe
 from pymedplum._retry import RetryPolicy, retry_after_seconds
 from pymedplum._serialization import DuplicateKeyError, json_or_problem
 from pymedplum._sync import _synchronization
@@ -258,12 +260,7 @@ class SyncTokenManager:
             ) from exc
         # The request body holds the client secret; the response travels in exceptions.
         response.request = detached_request(response.request)
-        token, expires_in, error = self._read(response, undecodable)
-        if error is not None:
-            if undecodable is not None:
-                detach_error_requests(undecodable)
-                raise error from undecodable
-            raise error
+        token, expires_in = self._read(response, undecodable)
         return token, expires_in, response.status_code
 
     def _retry_delay(self, exc: AuthenticationError, attempt: int) -> float | None:
@@ -279,9 +276,10 @@ class SyncTokenManager:
 
     def _read(
         self, response: httpx.Response, undecodable: httpx.DecodingError | None = None
-    ) -> tuple[str, float | None, AuthenticationError | None]:
-        """Token and lifetime from a token response, or the error describing why not
-        (``undecodable``: the error of a non-2xx answer's body that could not be decoded)."""
+    ) -> tuple[str, float | None]:
+        """Token and lifetime from a token response, or the AuthenticationError saying why not
+        (``undecodable``: the error of a non-2xx answer's body that could not be decoded, then
+        its ``__cause__``, without the request it holds)."""
         body, problem = json_or_problem(response.content) if undecodable is None else (None, None)
         # Only a 2xx is a token answer: a 3xx (never followed) is not, whatever its body says.
         if not 200 <= response.status_code < 300 or not isinstance(body, dict):
@@ -303,46 +301,26 @@ class SyncTokenManager:
                     detail = f" with a JSON object that gives a key twice ({problem})"
             if undecodable is not None:
                 detail += "; " + why_unread(undecodable)
-            return (
-                "",
-                None,
-                AuthenticationError(
-                    f"client-credentials token request to {self._token_url} failed: "
-                    f"HTTP {response.status_code}{detail}{_hint(response.status_code)}",
-                    status_code=response.status_code,
-                    response=None if holds_tokens else response,
-                    method="POST",
-                    path_template=self._token_path,
-                    outcome=body
-                    if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome"
-                    else None,
-                ),
-            )
+                detach_error_requests(undecodable)
+            raise self._refused(
+                f"client-credentials token request to {self._token_url} failed: "
+                f"HTTP {response.status_code}{detail}{_hint(response.status_code)}",
+                response,
+                response=None if holds_tokens else response,
+                outcome=body
+                if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome"
+                else None,
+            ) from undecodable
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
-            return (
-                "",
-                None,
-                AuthenticationError(
-                    "token endpoint answered without an access_token",
-                    status_code=response.status_code,
-                    method="POST",
-                    path_template=self._token_path,
-                ),
-            )
+            raise self._refused("token endpoint answered without an access_token", response)
         if not is_header_safe(token):
             # It could not be sent: a line break fails every call as a retried NetworkError, a
             # non-ASCII character as a UnicodeEncodeError whose repr holds the whole header.
-            return (
-                "",
-                None,
-                AuthenticationError(
-                    "token endpoint answered an access_token that cannot be sent in a header "
-                    "(non-ASCII or control characters, or a trailing space)",
-                    status_code=response.status_code,
-                    method="POST",
-                    path_template=self._token_path,
-                ),
+            raise self._refused(
+                "token endpoint answered an access_token that cannot be sent in a header "
+                "(non-ASCII or control characters, or a trailing space)",
+                response,
             )
         expires_in = body.get("expires_in")
         lifetime = (
@@ -354,7 +332,18 @@ class SyncTokenManager:
             # 0, negative or NaN would make every call fetch a new token (serialised on the
             # lock): no usable lifetime, so the token is used until the server answers 401.
             lifetime = None
-        return token, lifetime, None
+        return token, lifetime
+
+    def _refused(self, message: str, answer: httpx.Response, **fields: Any) -> AuthenticationError:
+        """The AuthenticationError for a token request's ``answer`` (its status, the token
+        path); ``fields``: its ``response`` and ``outcome``, when it may carry them."""
+        return AuthenticationError(
+            message,
+            status_code=answer.status_code,
+            method="POST",
+            path_template=self._token_path,
+            **fields,
+        )
 
     def _event(
         self, started_at: datetime, attempts: list[RequestAttempt], error: BaseException | None
@@ -376,14 +365,6 @@ class SyncTokenManager:
             action=None,
             outcome="success" if error is None and status is not None and status < 400 else "error",
         )
-
-
-# Not shared with _base_client._check_header: a header value may hold a tab, a token may not.
-def is_header_safe(token: str) -> bool:
-    """Whether a bearer token can go in an ``Authorization`` header: printable ASCII, not
-    ending in a space (HTTP refuses whitespace at the end of a field value: every call would
-    fail as a retried NetworkError)."""
-    return token.isascii() and token.isprintable() and not token.endswith(" ")
 
 
 def _seconds(number: float) -> float | None:

@@ -24,7 +24,7 @@ from pymedplum._request_builders.conditional import (
     resolve_if_match,
     version_test_operation,
 )
-from pymedplum._request_builders.headers import has_header, merge_headers
+from pymedplum._request_builders.headers import has_header, header_value, merge_headers
 from pymedplum._request_builders.patch import patch_operations
 from pymedplum.endpoint_types import ModelT, PatchOperation
 from pymedplum.exceptions import (
@@ -162,7 +162,7 @@ class ResourceOverrides(Dispatch):
         version_tag = resolve_if_match(head, False if explicit and if_match is True else if_match)
         own = {} if version_tag is None or explicit else {"If-Match": version_tag}
         sent = merge_headers(own, headers)
-        if_match_sent = next((v for k, v in (sent or {}).items() if k.lower() == "if-match"), None)
+        if_match_sent = header_value(sent, "If-Match")
         return await self._call_endpoint(
             ENDPOINTS["update_resource"],
             {"resourceType": head["resourceType"], "id": head["id"]},
