@@ -26,8 +26,12 @@ import {
   ContentType,
   OperationOutcomeError,
   allOk,
+  accepted,
   badRequest,
+  conflict,
+  createReference,
   forbidden,
+  getResourceTypes,
   getStatus,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,
@@ -35,6 +39,7 @@ import {
   isCreated,
   normalizeOperationOutcome,
   notFound,
+  protectedResourceTypes,
   stringify,
   unauthorized,
 } from '@medplum/core';
@@ -500,6 +505,16 @@ async function handleFhir(req, res, url, claims) {
       sendResource(req, res, done ? allOk : accepted202(job.id), job, undefined, ctx);
       return;
     }
+    // Bulk Data export: the kick-off (fhir/routes.ts:211-212, 299-300) and its status URL
+    // (fhir/bulkdata.ts:34-50).
+    if ((method === 'GET' || method === 'POST') && isExportKickoff(segments)) {
+      sendOutcome(req, res, await startExport(url, segments, ctx));
+      return;
+    }
+    if (segments[0] === 'bulkdata' && segments[1] === 'export' && segments.length === 3 && (method === 'GET' || method === 'DELETE')) {
+      await bulkDataStatus(req, res, segments[2]);
+      return;
+    }
     // C-CDA export (faked document, see README).
     if (method === 'GET' && segments[0] === 'Patient' && segments[2] === '$ccda-export' && segments.length === 3) {
       const xml = await ccdaExport(repo, segments[1]);
@@ -700,6 +715,259 @@ async function handleBinaryUpload(req, res, segments, body, type) {
   send(res, status, headers, stringify({ ...binary, url: binaryUrl(binary) }));
 }
 
+// --- Bulk Data export ---------------------------------------------------------------------------------
+
+// fhir/operations/export.ts:101-110 at v5.0.10: never exported (besides core's protected types).
+const UNEXPORTED_TYPES = ['Binary', 'CodeSystem', 'SearchParameter', 'StructureDefinition', 'ValueSet', 'BulkDataExport', 'AsyncJob', 'AuditEvent'];
+let patientExportTypes;
+
+function isExportKickoff(segments) {
+  return (segments.length === 1 && segments[0] === '$export') || (segments.length === 2 && segments[0] === 'Patient' && segments[1] === '$export');
+}
+
+/**
+ * As startExport (fhir/operations/export.ts:31-46): an AsyncJob `active`, `accepted(<base>fhir/R4/
+ * bulkdata/export/<id>)` at once (202, Content-Location); the export runs after the answer (here
+ * after the harness's job delay). System level exports every type, Patient level the types of
+ * the Patient compartment (patient.ts:109-118); `_type` (comma-separated) and `_since`
+ * (`_lastUpdated` ge) filter. Each type with resources becomes one `application/fhir+ndjson`
+ * Binary (utils/bulkexporter.ts), listed in the job's output Parameters as `Binary/<id>`.
+ * Group and Claim $export are not emulated.
+ */
+async function startExport(url, segments, ctx) {
+  const since = url.searchParams.get('_since') ?? undefined;
+  const types = url.searchParams.get('_type')?.split(',');
+  const job = await repo.createResource({
+    resourceType: 'AsyncJob',
+    status: 'active',
+    request: `${state.baseUrl}fhir/R4/${segments.join('/')}`,
+    requestTime: new Date().toISOString(),
+  });
+  let resourceTypes;
+  if (segments[0] === 'Patient') {
+    patientExportTypes ??= (readJson('fhir/r4/compartmentdefinition-patient.json').resource ?? []).map((r) => r.code).filter(Boolean);
+    resourceTypes = patientExportTypes;
+  } else {
+    resourceTypes = getResourceTypes();
+  }
+  const runExport = () =>
+    requestContext.run(ctx, async () => {
+      const output = [];
+      for (const resourceType of resourceTypes) {
+        if (UNEXPORTED_TYPES.includes(resourceType) || protectedResourceTypes.includes(resourceType) || (types && !types.includes(resourceType))) {
+          continue;
+        }
+        let found;
+        try {
+          found = await repo.searchResources({
+            resourceType,
+            count: 100000,
+            filters: since ? [{ code: '_lastUpdated', operator: 'ge', value: since }] : undefined,
+            sortRules: [{ code: '_lastUpdated', descending: false }],
+          });
+        } catch {
+          continue; // a type the caller's access policy does not let it search
+        }
+        if (found.length === 0) {
+          continue;
+        }
+        const binary = await repo.createResource({ resourceType: 'Binary', contentType: 'application/fhir+ndjson' });
+        state.binaries.set(binary.id, {
+          contentType: 'application/fhir+ndjson',
+          bytes: Buffer.from(found.map((r) => JSON.stringify(r) + '\n').join(''), 'utf8'),
+        });
+        output.push({ name: 'output', part: [{ name: 'type', valueCode: resourceType }, { name: 'url', valueUri: `Binary/${binary.id}` }] });
+      }
+      const current = await repo.readResource('AsyncJob', job.id);
+      if (current.status !== 'cancelled') {
+        await repo.updateResource({
+          ...current,
+          status: 'completed',
+          transactionTime: new Date().toISOString(),
+          output: { resourceType: 'Parameters', ...(output.length ? { parameter: output } : {}) },
+        });
+      }
+    });
+  setTimeout(() => serialized(runExport).catch((err) => console.error(err)), state.settings.jobDelayMs);
+  return accepted(`${state.baseUrl}fhir/R4/bulkdata/export/${job.id}`);
+}
+
+/**
+ * fhir/bulkdata.ts:34-64: GET answers 404 for a cancelled export, 202 with no body while it
+ * runs, else 200 with the manifest (plain JSON; the output's `Binary/<id>` rewritten to the
+ * storage URL, requiresAccessToken false). DELETE cancels (202, body "Accepted").
+ */
+async function bulkDataStatus(req, res, id) {
+  const job = await repo.readResource('AsyncJob', id);
+  if (req.method === 'DELETE') {
+    if (job.status !== 'cancelled') {
+      await repo.updateResource({ ...job, status: 'cancelled' });
+    }
+    send(res, 202, { 'Content-Type': 'text/plain; charset=utf-8' }, 'Accepted');
+    return;
+  }
+  if (job.status === 'cancelled') {
+    sendJson(res, 404, notFound);
+    return;
+  }
+  if (job.status !== 'completed') {
+    send(res, 202, {}, undefined);
+    return;
+  }
+  const outputs = (name) =>
+    (job.output?.parameter ?? [])
+      .filter((p) => p.name === name)
+      .map((p) => {
+        const type = p.part?.find((q) => q.name === 'type')?.valueCode;
+        const ref = p.part?.find((q) => q.name === 'url')?.valueUri;
+        const binaryId = ref?.startsWith('Binary/') ? ref.slice('Binary/'.length) : undefined;
+        return { type, url: binaryId ? `${state.baseUrl}storage/${binaryId}` : ref };
+      });
+  sendJson(res, 200, {
+    transactionTime: job.transactionTime,
+    request: job.request,
+    requiresAccessToken: false,
+    output: outputs('output'),
+    error: outputs('error'),
+    deleted: outputs('deleted'),
+  });
+}
+
+// --- project admin API (/admin/projects/:projectId/...) ------------------------------------------------
+
+/**
+ * The invite and member routes of packages/server/src/admin/project.ts at v5.0.10 (router
+ * `projectAdminRouter`, behind authenticateRequest and verifyProjectAdmin, admin/utils.ts:22-29:
+ * 403 unless the caller's membership is a project admin). The path's project id is not checked
+ * for a non-super-admin (invite.ts:51-56): the caller's own project is used.
+ *   POST   :projectId/invite              (project.ts:57, invite.ts)
+ *   GET    :projectId/members/:id         (project.ts:94-103)
+ *   DELETE :projectId/members/:id         (project.ts:122-137)
+ * Not emulated: invite's upsert / forceNewMembership / membership.profile options, its access
+ * policy validation, email sending (never sent here), the password reset link; the other
+ * admin routes (clients, bots, secrets, sites) answer 404.
+ */
+async function handleProjectAdmin(req, res, path, claims) {
+  const segments = path.split('/').filter(Boolean).slice(2); // after admin/projects
+  const body = await readBody(req);
+  await serialized(() =>
+    requestContext.run({ projectId: PROJECT_ID, author: claims.profile ? { reference: claims.profile } : undefined }, async () => {
+      // On-Behalf-Of applies here too (authenticateRequest): the admin check is the
+      // On-Behalf-Of membership's, so acting for a non-admin member is 403.
+      const obo = req.headers['x-medplum-on-behalf-of'];
+      const caller = obo
+        ? (await resolveOnBehalfOf(String(obo), claims.membership)).membership
+        : await repo.readReference({ reference: claims.membership });
+      if (!caller.admin) {
+        sendOutcome(req, res, forbidden);
+        return;
+      }
+      if (req.method === 'POST' && segments.length === 2 && segments[1] === 'invite') {
+        const membership = await invite(parseJson(body) ?? {});
+        if (membership.resourceType === 'OperationOutcome') {
+          sendOutcome(req, res, membership);
+          return;
+        }
+        // sendFhirResponse(req, res, allOk, membership): 200 and the resource's ETag.
+        sendResource(req, res, allOk, membership);
+        return;
+      }
+      if (segments.length === 3 && segments[1] === 'members' && (req.method === 'GET' || req.method === 'DELETE')) {
+        const membership = await repo.readResource('ProjectMembership', segments[2]);
+        if (membership.project?.reference !== `Project/${PROJECT_ID}`) {
+          sendOutcome(req, res, forbidden);
+          return;
+        }
+        if (req.method === 'GET') {
+          sendJson(res, 200, membership);
+          return;
+        }
+        const project = await repo.readResource('Project', PROJECT_ID);
+        if (project.owner?.reference && project.owner.reference === membership.user?.reference) {
+          sendOutcome(req, res, badRequest('Cannot delete the owner of the project'));
+          return;
+        }
+        await repo.deleteResource('ProjectMembership', membership.id);
+        sendOutcome(req, res, allOk);
+        return;
+      }
+      sendOutcome(req, res, notFound);
+    })
+  );
+}
+
+/** inviteValidator + inviteUser (admin/invite.ts:34-45, 73-122 at v5.0.10), without email. */
+async function invite(request) {
+  const errors = [];
+  if (!['Patient', 'Practitioner', 'RelatedPerson'].includes(request.resourceType)) {
+    errors.push(['resourceType', 'Resource type is required']);
+  }
+  if (!request.firstName) {
+    errors.push(['firstName', 'First name is required']);
+  }
+  if (!request.lastName) {
+    errors.push(['lastName', 'Last name is required']);
+  }
+  const validEmail = typeof request.email === 'string' && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(request.email);
+  if (!validEmail && !request.externalId) {
+    // express-validator's oneOf with a message: one error, no field (so no expression).
+    errors.push([undefined, 'Either email or externalId is required']);
+  }
+  if (errors.length) {
+    // outcomes.ts invalidRequest: one issue per express-validator error.
+    return {
+      resourceType: 'OperationOutcome',
+      id: randomUUID(),
+      issue: errors.map(([field, text]) => ({ severity: 'error', code: 'invalid', ...(field ? { expression: [field] } : {}), details: { text } })),
+    };
+  }
+  const email = request.email?.toLowerCase();
+  const project = await repo.readResource('Project', PROJECT_ID);
+  const scoped = request.resourceType === 'Patient' || request.externalId || request.scope === 'project';
+  let user;
+  if (email) {
+    user = (await repo.searchResources({ resourceType: 'User', filters: [{ code: 'email', operator: 'exact', value: email }] }))[0];
+  }
+  if (user) {
+    const existing = await repo.searchResources({
+      resourceType: 'ProjectMembership',
+      filters: [{ code: 'user', operator: 'eq', value: `User/${user.id}` }],
+    });
+    if (existing.length > 0) {
+      return conflict('User is already a member of this project');
+    }
+  } else {
+    user = await repo.createResource({
+      resourceType: 'User',
+      firstName: request.firstName,
+      lastName: request.lastName,
+      email,
+      ...(scoped ? { project: createReference(project) } : {}),
+    });
+  }
+  const profileBody = {
+    resourceType: request.resourceType,
+    name: [{ given: [request.firstName], family: request.lastName }],
+    ...(email ? { telecom: [{ system: 'email', use: 'work', value: email }] } : {}),
+  };
+  let profile;
+  if (email) {
+    profile = (await repo.searchResources({ resourceType: request.resourceType, filters: [{ code: 'email', operator: 'eq', value: email }] }))[0];
+  }
+  profile ??= await repo.createResource(profileBody);
+  return repo.createResource({
+    externalId: request.externalId,
+    accessPolicy: request.accessPolicy,
+    access: request.access,
+    admin: request.admin,
+    ...request.membership,
+    resourceType: 'ProjectMembership',
+    project: createReference(project),
+    user: createReference(user),
+    profile: createReference(profile),
+  });
+}
+
 // --- harness admin -----------------------------------------------------------------------------------
 
 async function handleAdmin(req, res, url) {
@@ -831,6 +1099,13 @@ async function handle(req, res) {
   }
   if (path === '/fhir/R4/metadata' && isGetOrHead(req)) {
     sendJson(res, 200, { resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1', format: ['json'] });
+    return;
+  }
+  if (path.startsWith('/admin/projects/')) {
+    const claims = authenticate(req, res);
+    if (claims) {
+      await handleProjectAdmin(req, res, path, claims);
+    }
     return;
   }
   if (path === '/auth/me' || path.startsWith('/fhir/R4')) {
