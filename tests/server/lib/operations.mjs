@@ -82,7 +82,9 @@ async function findTerminologyResource(repo, resourceType, { id, url }) {
     if (def) {
       return def;
     }
-    throw new OperationOutcomeError(notFound);
+    // findTerminologyResource (fhir/operations/utils/terminology.ts:58-60 at v5.0.10): an unknown
+    // canonical URL is 400 '<type> <url> not found' (the url without its |version), not 404.
+    throw new OperationOutcomeError(badRequest(`${resourceType} ${bare} not found`));
   }
   throw new OperationOutcomeError(badRequest(`Missing ${resourceType === 'ValueSet' ? 'url' : 'system'}`));
 }
