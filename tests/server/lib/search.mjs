@@ -21,6 +21,7 @@ import {
   OperationOutcomeError,
   Operator,
   badRequest,
+  convertToSearchableDates,
   convertToSearchableNumbers,
   convertToSearchableQuantities,
   convertToSearchableStrings,
@@ -50,7 +51,7 @@ export function isHarnessFilter(resourceType, filter) {
   if (param?.type === 'uri') {
     return URI_EQUALITY.includes(filter.operator);
   }
-  if (param?.type === 'number' || param?.type === 'quantity') {
+  if (param?.type === 'number' || param?.type === 'quantity' || param?.type === 'date') {
     return true;
   }
   if (param?.type === 'string' && isPresenceFilter(filter)) {
@@ -103,6 +104,9 @@ function compileLocalFilter(resourceType, filter) {
   const param = getSearchParameter(resourceType, filter.code);
   if (param?.type === 'number' || param?.type === 'quantity') {
     return compileNumericFilter(resourceType, param, filter);
+  }
+  if (param?.type === 'date') {
+    return compileDateFilter(resourceType, param, filter);
   }
   checkStringFilter(resourceType, filter);
   return (resource) => matchesFilter(resource, filter);
@@ -416,6 +420,61 @@ function tsWords(text) {
     }
   }
   return words;
+}
+
+// --- dates -----------------------------------------------------------------------------------------
+
+// search.ts:1364-1365 at v5.0.10: a full date (year, month and day) with an optional time.
+const SUPPORTED_DATE =
+  /^(\d(\d(\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2]\d|3[0-1])([T ]([01]\d|2[0-3])(:[0-5]\d(:([0-5]\d|60))?(\.\d{1,9})?)?)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)?)?$/;
+
+/**
+ * A date filter as Medplum 5.0.10's SQL runs it, not FHIR's range semantics. The column
+ * (repo.ts:1837-1848, buildColumnValues) holds one value per resource: the start (else the end)
+ * of the first searchable date (convertToSearchableDates: a partial date or a Period becomes
+ * its start), a DATE (`yyyy-mm-dd`) when the element is a FHIR `date`, else a TIMESTAMPTZ;
+ * `_lastUpdated` is `meta.lastUpdated`. NULL when there is none.
+ *  - `:missing` / `:present` are `IS NULL` / `IS NOT NULL` (search.ts:1029-1033).
+ *  - the value (buildDateSearchFilter, search.ts:1389-1438) must be a full date, with an
+ *    optional time (validateDateValue, search.ts:1372-1381: else 400 `Invalid date value:
+ *    <value>`, so `1990` and `1990-01` are refused; no comma split), and is compared with
+ *    the prefix's SQL operator (fhirOperatorToSqlOperator: eq `=`, ne `!=`, gt and sa `>`,
+ *    ge `>=`, lt and eb `<`, le `<=`; `ap` answers 400 `Unknown FHIR operator: ap`): `=` is
+ *    one instant (`date=2020-01-02` on a dateTime matches exactly midnight UTC), and a NULL
+ *    column matches no operator, `ne` included. `:in` / `:not-in` are 400.
+ * Not emulated: MeasureReport.period's range column (search.ts:1396-1434).
+ */
+function compileDateFilter(resourceType, param, filter) {
+  const details = getSearchParameterDetails(resourceType, param);
+  const dateColumn = details.type === 'DATE';
+  const read = (resource) => {
+    const typed = evalFhirPathTyped(details.parsedExpression, [toTypedValue(resource)]);
+    const values = flatMapFilter(convertToSearchableDates(typed), (p) => p.start ?? p.end);
+    return values[0] ?? null;
+  };
+  if (isPresenceFilter(filter)) {
+    const isNull = filter.operator === Operator.MISSING ? filter.value === 'true' : filter.value !== 'true';
+    return (resource) => (read(resource) === null) === isNull;
+  }
+  if (filter.operator === Operator.IN || filter.operator === Operator.NOT_IN) {
+    throw new OperationOutcomeError(invalidSearchOperator(filter.operator, filter.code));
+  }
+  if (!SUPPORTED_DATE.test(filter.value) || Number.isNaN(new Date(filter.value).getTime())) {
+    throw new OperationOutcomeError(badRequest(`Invalid date value: ${filter.value}`));
+  }
+  const test = sqlOperator(filter.operator);
+  // PostgreSQL reads the value as the column's type: a DATE keeps the day (a time is dropped);
+  // a TIMESTAMPTZ without a zone is in the session's zone, UTC on Medplum's database.
+  const text = filter.value.replace(' ', 'T');
+  const operand = dateColumn ? text.substring(0, 10) : Date.parse(/(Z|[+-]\d\d(:\d\d)?)$/.test(text) || text.length === 10 ? text : text + 'Z');
+  return (resource) => {
+    const value = read(resource);
+    if (value === null) {
+      return false;
+    }
+    const column = dateColumn ? value.substring(0, 10) : Date.parse(value);
+    return test(column < operand ? -1 : column > operand ? 1 : 0);
+  };
 }
 
 // --- numbers and quantities ------------------------------------------------------------------------
