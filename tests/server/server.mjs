@@ -645,10 +645,10 @@ function sendResource(req, res, outcome, resource, options, ctx) {
     }
     return;
   }
-  let body = resource;
-  if (resource.resourceType === 'Binary' && state.binaries.has(resource.id)) {
-    body = { ...resource, url: binaryUrl(resource) };
-  }
+  // A Binary read as JSON has no `url`: only the raw upload's answer carries the presigned
+  // URL (uploadBinaryData, fhir/binary.ts:159 at v5.0.10); a read (binary.ts:29-34) and the FHIR
+  // router's vread / history send the stored resource as it is.
+  const body = resource;
   if (req.headers.prefer === 'return=minimal') {
     send(res, status, headers, undefined);
     return;
