@@ -362,6 +362,43 @@ def search_pages(run: Run) -> None:
     check(all(isinstance(o, Observation) for o in typed), "as_fhir pages are not models")
 
 
+@scenario("search.cursor_pages")
+def search_cursor_pages(run: Run) -> None:
+    # 45 resources: with _count >= 20 and _sort=_lastUpdated Medplum pages by cursor; the
+    # default page (20) by offset. Both must yield every resource once.
+    value = f"cursor-{run.tag}"
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "identifier": [{"system": run.system, "value": value}],
+                },
+                "request": {"method": "POST", "url": "Patient"},
+            }
+            for _ in range(45)
+        ],
+    }
+    created = [run.track(e["resource"])["id"] for e in run.client.execute_batch(batch)["entry"]]
+    query = {"identifier": f"{run.system}|{value}"}
+    by_cursor = [
+        r["id"]
+        for r in run.client.search_resource_pages(
+            "Patient", {**query, "_count": "20", "_sort": "_lastUpdated"}
+        )
+    ]
+    check(sorted(by_cursor) == sorted(created), f"cursor paging yielded {len(by_cursor)} of 45")
+    first = run.client.search_resources(
+        "Patient", {**query, "_count": "20", "_sort": "_lastUpdated"}
+    )
+    next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    check("_cursor=" in next_url, "a _sort=_lastUpdated page of 20 has no cursor next link")
+    by_offset = [r["id"] for r in run.client.search_resource_pages("Patient", query)]
+    check(sorted(by_offset) == sorted(created), f"offset paging yielded {len(by_offset)} of 45")
+
+
 @scenario("search.options_count_total_sort_summary_elements")
 def search_options(run: Run) -> None:
     _, _, code = _observations(run)
