@@ -649,6 +649,48 @@ def test_binary_round_trip(fhir: httpx.Client) -> None:
     assert http_get(binary["url"]).content == content
 
 
+def test_binary_data_goes_to_storage(fhir: httpx.Client) -> None:
+    # Repository.handleBinaryData (fhir/repo.ts:851-885 at v5.0.10): a Binary written as a
+    # resource with base64 `data` (here a JSON create and a batch entry) has the bytes written
+    # to storage and no `data` in the write's answer; the bytes in a raw read (as a real 5.0.10).
+    created = fhir.post(
+        "Binary",
+        json={"resourceType": "Binary", "contentType": "text/plain", "data": "aGVsbG8="},
+        headers={"Content-Type": FHIR_JSON},
+    )
+    assert created.status_code == 201
+    assert "data" not in created.json()
+    binary_id = created.json()["id"]
+    # ...but the stored resource keeps it: a JSON read has `data` again.
+    assert fhir.get(f"Binary/{binary_id}", headers={"Accept": FHIR_JSON}).json()["data"] == "aGVsbG8="
+    raw = fhir.get(f"Binary/{binary_id}", headers={"Accept": "*/*"})
+    assert raw.content == b"hello"
+    # Express's res.contentType (sendBinaryResponse) adds mime-types' charset for text types.
+    assert raw.headers["Content-Type"] == "text/plain; charset=utf-8"
+    batch = fhir.post(
+        "",
+        json={
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "Binary",
+                        "contentType": "text/plain",
+                        "data": "aGk=",
+                    },
+                    "request": {"method": "POST", "url": "Binary"},
+                }
+            ],
+        },
+    ).json()
+    entry = batch["entry"][0]
+    assert entry["response"]["status"].startswith("201")
+    assert "data" not in entry["resource"]
+    raw = fhir.get(f"Binary/{entry['resource']['id']}", headers={"Accept": "*/*"})
+    assert raw.content == b"hi"
+
+
 def test_ccda_export_is_xml(fhir: httpx.Client) -> None:
     # Faked by the harness: a minimal CDA document, not Medplum's @medplum/ccda output.
     patient = create(

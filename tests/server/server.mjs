@@ -22,6 +22,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import compression from 'compression';
+import mimeDb from 'mime-db';
 import {
   ContentType,
   OperationOutcomeError,
@@ -109,6 +110,7 @@ const repo = new HarnessRepository({
   baseUrl: () => state.baseUrl,
   seed: env.MEDPLUM_HARNESS_SEED ?? 'pymedplum',
   fixedClock: env.MEDPLUM_HARNESS_FIXED_CLOCK === '1',
+  storeBinaryData: (id, contentType, bytes) => state.binaries.set(id, { contentType: contentType ?? 'application/octet-stream', bytes }),
 });
 const router = new FhirRouter();
 registerOperations(router, {
@@ -637,7 +639,7 @@ function sendResource(req, res, outcome, resource, options, ctx) {
     // sendBinaryResponse: content written by the Binary router is piped from storage, a
     // Binary resource's own `data` sent whole.
     const stored = state.binaries.get(resource.id);
-    const rawHeaders = { ...headers, 'Content-Type': resource.contentType ?? 'application/octet-stream' };
+    const rawHeaders = { ...headers, 'Content-Type': expressContentType(resource.contentType) };
     if (stored) {
       sendPiped(res, status, rawHeaders, stored.bytes);
     } else {
@@ -659,6 +661,24 @@ function sendResource(req, res, outcome, resource, options, ctx) {
   // "entry": [] in an empty searchset); other JSON (GraphQL) through JSON.stringify.
   const text = type.startsWith(ContentType.FHIR_JSON) ? stringify(body) : JSON.stringify(body);
   send(res, status, { ...headers, 'Content-Type': `${type}; charset=utf-8` }, text);
+}
+
+/**
+ * The Content-Type Express 5 sends for `res.contentType(type)` (sendBinaryResponse,
+ * fhir/response.ts:34-35 at v5.0.10): mime-types' contentType(), which appends the charset
+ * mime-db knows for the type (`; charset=utf-8` for text/* and JSON types) unless the type
+ * already names one. A raw `text/plain` Binary downloads as `text/plain; charset=utf-8`.
+ */
+function expressContentType(type) {
+  if (!type) {
+    return 'application/octet-stream';
+  }
+  if (type.includes('charset')) {
+    return type;
+  }
+  const essence = /^\s*([^;\s]*)(?:;|\s|$)/.exec(type)?.[1]?.toLowerCase();
+  const charset = (essence && mimeDb[essence]?.charset) || (essence && /^text\//i.test(essence) ? 'UTF-8' : undefined);
+  return charset ? `${type}; charset=${charset.toLowerCase()}` : type;
 }
 
 /** Whether the request is one Medplum's Binary router writes (binary.ts: POST /, PUT /:id). */

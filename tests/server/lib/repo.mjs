@@ -220,16 +220,28 @@ export class HarnessRepository extends MemoryRepository {
       // the resource as it would be written must satisfy an entry's criteria / compartment: 403.
       throw new OperationOutcomeError(forbidden);
     }
+    // Repository.handleBinaryData (packages/server/src/fhir/repo.ts:851-885 at v5.0.10): a
+    // Binary's base64 `data` is written to the binary storage and removed from the answer of
+    // the write (JSON create or update, batch, transaction), while the stored row keeps it: a
+    // later read or vread as JSON has `data` again (as a real 5.0.10 answers).
+    const binaryData = result.resourceType === 'Binary' && result.data !== undefined && !this.seeding;
     result.meta.versionId = this.generateId();
     result.meta.lastUpdated = this.nextTimestamp();
     this.deleted.delete(`${result.resourceType}/${result.id}`);
     const seeding = this.seeding;
     this.seeding = true; // keeps the versionId and lastUpdated assigned above
+    let written;
     try {
-      return super.createResourceSync(result, options, update);
+      written = super.createResourceSync(result, options, update);
     } finally {
       this.seeding = seeding;
     }
+    if (binaryData) {
+      this.options.storeBinaryData?.(written.id, written.contentType, Buffer.from(written.data, 'base64'));
+      const { data: _data, ...answer } = written;
+      return answer;
+    }
+    return written;
   }
 
   /**
