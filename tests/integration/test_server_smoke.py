@@ -662,7 +662,9 @@ def test_binary_data_goes_to_storage(fhir: httpx.Client) -> None:
     assert "data" not in created.json()
     binary_id = created.json()["id"]
     # ...but the stored resource keeps it: a JSON read has `data` again.
-    assert fhir.get(f"Binary/{binary_id}", headers={"Accept": FHIR_JSON}).json()["data"] == "aGVsbG8="
+    assert (
+        fhir.get(f"Binary/{binary_id}", headers={"Accept": FHIR_JSON}).json()["data"] == "aGVsbG8="
+    )
     raw = fhir.get(f"Binary/{binary_id}", headers={"Accept": "*/*"})
     assert raw.content == b"hello"
     # Express's res.contentType (sendBinaryResponse) adds mime-types' charset for text types.
