@@ -143,9 +143,19 @@ class MedplumServer:
         status: int = 400,
         error: str = "invalid_request",
         description: str = "Token endpoint failure (harness)",
+        rate_limit_reset: int = 60,
     ) -> None:
-        """Make every ``oauth2/token`` request fail with this OAuth error until restored."""
-        failure = {"status": status, "error": error, "error_description": description}
+        """Make every ``oauth2/token`` request fail with this OAuth error until restored.
+
+        ``status=429`` answers as Medplum's rate limiter does instead: its ``tooManyRequests``
+        OperationOutcome and ``RateLimit: "requests";r=0;t=<rate_limit_reset>`` (no Retry-After).
+        """
+        failure = {
+            "status": status,
+            "error": error,
+            "error_description": description,
+            "rateLimitReset": rate_limit_reset,
+        }
         self.admin("POST", "config", {"tokenFailure": failure})
 
     def restore_token_endpoint(self) -> None:

@@ -75,7 +75,7 @@ const MAX_FORM_BYTES = 100 * 1024;
 function defaultSettings() {
   return {
     tokenLifetime: Number.parseInt(env.MEDPLUM_HARNESS_TOKEN_LIFETIME ?? '3600', 10),
-    tokenFailure: null, // { status, error, error_description } to make the token endpoint fail
+    tokenFailure: null, // { status, error, error_description, rateLimitReset } to make the token endpoint fail
     transactions: true, // the project feature "transaction-bundles"
     jobDelayMs: Number.parseInt(env.MEDPLUM_HARNESS_JOB_DELAY_MS ?? '300', 10),
     maxJsonSize: DEFAULT_MAX_JSON_BYTES, // the server's maxJsonSize setting, in bytes
@@ -341,6 +341,29 @@ async function handleToken(req, res) {
   }
   if (state.settings.tokenFailure) {
     const f = state.settings.tokenFailure;
+    if (f.status === 429) {
+      // As Medplum 5.0.10's rate limiter (packages/server/src/ratelimit.ts:38-44, 115-118), the
+      // only source of a 429 there: the `tooManyRequests` OperationOutcome (not an OAuth error)
+      // with the limiter's state as diagnostics, and a `RateLimit` header saying no points are
+      // left and when the window resets (no Retry-After).
+      const reset = f.rateLimitReset ?? 60;
+      sendJson(
+        res,
+        429,
+        {
+          resourceType: 'OperationOutcome',
+          id: 'too-many-requests',
+          issue: [{
+            severity: 'error',
+            code: 'throttled',
+            details: { text: 'Too Many Requests' },
+            diagnostics: JSON.stringify({ _remainingPoints: 0, _msBeforeNext: reset * 1000, _consumedPoints: 161, _isFirstInDuration: false, limit: 160 }),
+          }],
+        },
+        { RateLimit: `"requests";r=0;t=${reset}` }
+      );
+      return;
+    }
     sendJson(res, f.status ?? 400, { error: f.error ?? 'invalid_request', error_description: f.error_description ?? 'Token endpoint failure (harness)' });
     return;
   }
