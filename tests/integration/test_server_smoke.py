@@ -883,6 +883,14 @@ def test_conditional_create_with_unknown_parameter_is_400(fhir: httpx.Client) ->
     assert response.json()["issue"][0]["details"]["text"] == "Unknown search parameter: bogus"
 
 
+def test_malformed_json_body_is_400_content_could_not_be_parsed(fhir: httpx.Client) -> None:
+    # body-parser's entity.parse.failed, answered by the server's errorHandler (app.ts:133-136
+    # at v5.0.10) with badRequest('Content could not be parsed'), as a real 5.0.10 answers.
+    response = fhir.post("Patient", content=b"{nope", headers={"Content-Type": FHIR_JSON})
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["details"]["text"] == "Content could not be parsed"
+
+
 def test_auth_me_describes_the_client(medplum_server: MedplumServer, fhir: httpx.Client) -> None:
     response = http_get(
         f"{medplum_server.base_url}auth/me",
@@ -893,6 +901,18 @@ def test_auth_me_describes_the_client(medplum_server: MedplumServer, fhir: httpx
     assert body["profile"]["id"] == medplum_server.client_id
     assert body["membership"]["admin"] is True
     assert body["project"]["resourceType"] == "Project"
+    # me.ts (v5.0.10) answers summaries, as a real 5.0.10 did: the membership without its
+    # project or meta, the project without its features; and the login's AccessPolicy.
+    assert set(body["membership"]) == {"resourceType", "id", "user", "profile", "admin"}
+    assert set(body["project"]) <= {
+        "resourceType",
+        "id",
+        "name",
+        "description",
+        "strictMode",
+        "superAdmin",
+    }
+    assert body["accessPolicy"]["resourceType"] == "AccessPolicy"
 
 
 def test_seeded_loinc_and_snomed_subsets(fhir: httpx.Client) -> None:

@@ -295,7 +295,8 @@ function parseJson(buffer) {
   try {
     return JSON.parse(buffer.toString('utf8'));
   } catch {
-    throw new OperationOutcomeError(badRequest('Invalid JSON'));
+    // The server's errorHandler for body-parser's entity.parse.failed (app.ts:133-136 at v5.0.10).
+    throw new OperationOutcomeError(badRequest('Content could not be parsed'));
   }
 }
 
@@ -1164,10 +1165,16 @@ async function handle(req, res) {
         await resolveOnBehalfOf(String(obo), claims.membership);
       }
       const membership = await repo.readReference({ reference: claims.membership });
+      const project = await repo.readResource('Project', PROJECT_ID);
+      // meHandler (packages/server/src/auth/me.ts at v5.0.10): summaries of the project and the
+      // membership (not the resources: no meta, no membership.project), the profile, the
+      // login's AccessPolicy; `config` (the UserConfiguration menu) and, for a User, `user` and
+      // `security` are not emulated (a ClientApplication has neither of the last two).
       sendJson(res, 200, {
-        project: await repo.readResource('Project', PROJECT_ID),
-        membership,
+        project: { resourceType: 'Project', id: project.id, name: project.name, description: project.description, strictMode: project.strictMode, superAdmin: project.superAdmin },
+        membership: { resourceType: 'ProjectMembership', id: membership.id, identifier: membership.identifier, user: membership.user, profile: membership.profile, admin: membership.admin },
         profile: await repo.readReference(membership.profile),
+        accessPolicy: await accessPolicyFor(membership, (ref) => repo.readReference(ref)),
       });
       return;
     }
