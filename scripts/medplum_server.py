@@ -178,6 +178,12 @@ class MedplumServer:
         """How long async jobs stay ``accepted`` before completing."""
         self.admin("POST", "config", {"jobDelayMs": milliseconds})
 
+    def set_fhir_quota(self, points: int | None) -> None:
+        """Medplum's FHIR quota, in points a minute per membership (a read costs 1, a history 10,
+        a search 20, a write 100); ``None`` (the default here; 50,000 on a real server) turns it
+        off. Over it a FHIR request, or a batch entry, answers 429 as Medplum 5.0.10 does."""
+        self.admin("POST", "config", {"fhirQuota": points})
+
     def set_max_json_size(self, size: int) -> None:
         """The server's ``maxJsonSize`` in bytes (Medplum's default, 1 MiB, until ``reset``):
         a larger JSON body answers 400 'File too large', as on a real server."""

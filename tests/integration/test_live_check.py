@@ -239,3 +239,61 @@ def test_bulk_export(medplum_server: harness.MedplumServer) -> None:
     cancel_url = cancelled.json()["issue"][0]["diagnostics"]
     assert httpx.delete(cancel_url, headers=headers, timeout=TIMEOUT).status_code == 202
     assert httpx.get(cancel_url, headers=headers, timeout=TIMEOUT).status_code == 404
+
+
+@pytest.mark.parametrize("flavour_name", ["sync", "async"])
+def test_fhir_quota_as_medplum_answers_it(
+    medplum_server: harness.MedplumServer, flavour_name: str
+) -> None:
+    # Medplum 5.0.10's FHIR quota (fhir/fhirquota.ts; 50,000 points a minute per membership on
+    # a real server, where live_check.py ran into it): a batch answers 200 with each throttled
+    # entry 429, which the SDK returns as it is; a request over the quota is 429 with
+    # `RateLimit: "fhirInteractions";r=0;t=<s>`, a RateLimitError whose retry_after is that t
+    # when it exceeds max_retry_after.
+    import asyncio
+
+    from pymedplum import AsyncMedplumClient, MedplumClient, RateLimitError, RetryPolicy
+
+    options: dict[str, Any] = {
+        "client_id": medplum_server.client_id,
+        "client_secret": medplum_server.client_secret,
+        "retry": RetryPolicy(max_retry_after=1.0),
+    }
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "resource": {"resourceType": "Basic", "code": {"text": "quota"}},
+                "request": {"method": "POST", "url": "Basic"},
+            }
+            for _ in range(12)
+        ],
+    }
+
+    async def scenario() -> None:
+        if flavour_name == "async":
+            async with AsyncMedplumClient(medplum_server.base_url, **options) as client:
+                result = await client.execute_batch(batch)
+                statuses = [e["response"]["status"] for e in result["entry"]]
+                assert statuses == ["201"] * 10 + ["429"] * 2
+                with pytest.raises(RateLimitError) as limited:
+                    await client.search_resources("Basic", {"_count": "1"})
+                assert 1.0 < (limited.value.retry_after or 0) <= 60.0
+        else:
+            with MedplumClient(medplum_server.base_url, **options) as client:
+                result = client.execute_batch(batch)
+                statuses = [e["response"]["status"] for e in result["entry"]]
+                assert statuses == ["201"] * 10 + ["429"] * 2
+                with pytest.raises(RateLimitError) as limited:
+                    client.search_resources("Basic", {"_count": "1"})
+                assert 1.0 < (limited.value.retry_after or 0) <= 60.0
+
+    medplum_server.set_fhir_quota(1000)  # 10 writes; the token request is not counted
+    try:
+        asyncio.run(scenario())
+    finally:
+        medplum_server.reset()
+    # Off again (the harness default): requests go through.
+    with MedplumClient(medplum_server.base_url, **options) as client:
+        assert client.search_resources("Basic", {"_count": "1"})["resourceType"] == "Bundle"

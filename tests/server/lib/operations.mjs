@@ -493,7 +493,7 @@ export function registerOperations(router, options) {
       });
       // The worker (workers/set-accounts.ts) runs as the caller's own membership: no
       // On-Behalf-Of stamping or access policy.
-      const jobCtx = { ...ctx, onBehalfOf: undefined, accessPolicy: undefined };
+      const jobCtx = { ...ctx, onBehalfOf: undefined, accessPolicy: undefined, quotaKey: undefined, quotaRes: undefined };
       const runJob = () =>
         requestContext.run(jobCtx, async () => {
           try {
