@@ -891,6 +891,53 @@ def test_malformed_json_body_is_400_content_could_not_be_parsed(fhir: httpx.Clie
     assert response.json()["issue"][0]["details"]["text"] == "Content could not be parsed"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "content_type", "content", "text"),
+    [
+        (
+            "POST",
+            "Patient",
+            FHIR_JSON,
+            b"",
+            "Incorrect resource type: expected Patient, but found <EMPTY>",
+        ),
+        (
+            "POST",
+            "Patient",
+            "application/xml",
+            b"<a/>",
+            "Incorrect resource type: expected Patient, but found <EMPTY>",
+        ),
+        ("PUT", "Patient/{id}", FHIR_JSON, b"", "Incorrect resource type"),
+        (
+            "PATCH",
+            "Patient/{id}",
+            "application/json-patch+json",
+            b"",
+            "Patch body must be an array",
+        ),
+        ("PATCH", "Patient/{id}", "application/xml", b"<a/>", "Patch body must be an array"),
+        ("POST", "$graphql", "text/plain", b"{ PatientList { id } }", "Must provide query."),
+        ("POST", "", FHIR_JSON, b"", "Not a bundle"),
+    ],
+)
+def test_an_empty_or_unparsed_body_is_an_empty_object(
+    fhir: httpx.Client, method: str, path: str, content_type: str, content: bytes, text: str
+) -> None:
+    # The server's FHIR route passes `req.body ?? {}` (fhir/routes.ts:421 at v5.0.10; a body no
+    # parser took stays unset, defaultBodyParser, app.ts:310-315; text/plain is a string): each
+    # answer is the one a real 5.0.10 gave (not 'Unsupported content type' or a TypeError).
+    patient = create(fhir, {"resourceType": "Patient"})
+    response = fhir.request(
+        method,
+        path.format(id=patient["id"]),
+        content=content,
+        headers={"Content-Type": content_type},
+    )
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["details"]["text"] == text
+
+
 def test_auth_me_describes_the_client(medplum_server: MedplumServer, fhir: httpx.Client) -> None:
     response = http_get(
         f"{medplum_server.base_url}auth/me",

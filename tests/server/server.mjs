@@ -615,15 +615,19 @@ async function handleFhir(req, res, url, claims) {
       for (const [name, value] of new URLSearchParams(body.toString('utf8'))) {
         parsed[name] = name in parsed ? [parsed[name], value].flat() : value;
       }
-    } else if (body.length > 0 && method !== 'GET' && method !== 'DELETE') {
-      send(res, 400, { 'Content-Type': 'text/plain' }, 'Unsupported content type');
-      return;
+    } else if (type === 'text/plain' || type === 'x-application/hl7-v2+er7') {
+      parsed = body.toString('utf8'); // express.text (app.ts:193 at v5.0.10)
     }
+    // Any other body is not parsed (defaultBodyParser, app.ts:310-315: req.body ??= {}), and the
+    // FHIR route passes `req.body ?? {}` (fhir/routes.ts:421): an empty or unparsed body is {}.
+    // A create then answers 'Incorrect resource type: expected Patient, but found <EMPTY>', a
+    // PATCH 'Patch body must be an array' (never 'Empty patch body'), as a real 5.0.10 does.
+    parsed ??= {};
 
     if (method === 'PATCH' && !Array.isArray(parsed)) {
       // Medplum 5.0.10's router takes JSON Patch only (fhir-router/src/fhirrouter.ts:264-290 at
       // the tag); the 5.2.13 router here would also apply a FHIRPath Patch Parameters body.
-      sendOutcome(req, res, badRequest(parsed ? 'Patch body must be an array' : 'Empty patch body'));
+      sendOutcome(req, res, badRequest('Patch body must be an array'));
       return;
     }
 
