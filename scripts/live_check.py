@@ -117,14 +117,24 @@ class Run:
         return resource
 
     def batch(self, bundle: dict[str, Any]) -> dict[str, Any]:
-        """``execute_batch``, sent again once after a minute when Medplum's FHIR quota throttled
-        its entries: a batch answers 200 with each entry 429 then (the SDK retries a request
-        answered 429, not the entries of a 200), and a run right after another may hit it."""
+        """``execute_batch``; the entries Medplum's FHIR quota throttled are sent again (once,
+        after a minute): over the quota a batch answers 200 with those entries 429 while the
+        others were applied (the SDK retries a request answered 429, not the entries of a 200),
+        and a run right after another may hit it."""
         result: dict[str, Any] = self.client.execute_batch(bundle)
-        if any(e["response"]["status"].startswith("429") for e in result.get("entry", [])):
-            print("note: batch entries answered 429 (FHIR quota); waiting 60 s", file=sys.stderr)
+        entries = result.get("entry", [])
+        throttled = [i for i, e in enumerate(entries) if e["response"]["status"].startswith("429")]
+        if throttled:
+            print(
+                f"note: {len(throttled)} batch entries answered 429 (FHIR quota); waiting 60 s",
+                file=sys.stderr,
+            )
             time.sleep(60)
-            result = self.client.execute_batch(bundle)
+            again = self.client.execute_batch(
+                {**bundle, "entry": [bundle["entry"][i] for i in throttled]}
+            )
+            for i, entry in zip(throttled, again.get("entry", []), strict=True):
+                entries[i] = entry
         return result
 
     def patient(self, family: str = "Livecheck", **extra: Any) -> dict[str, Any]:
