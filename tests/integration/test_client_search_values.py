@@ -159,6 +159,35 @@ async def test_dates_compare_one_stored_instant_as_medplum_does(api: Api) -> Non
     assert await observed("le2020-01-02") == {"day", "period"}  # a Period is its start
 
 
+async def test_filter_expressions_as_medplum_runs_them(api: Api) -> None:
+    """`_filter` (search.ts:1152-1203 at v5.0.10): each comparison searched as its parameter,
+    joined with and / or / not; under `not`, a date comparison leaves out a resource without
+    the date (SQL's NULL). Each answer is the one a real Medplum 5.0.10 gave."""
+    tag = unique("F")
+    ids = {
+        label: (await patient(api, name=[{"family": f"{label}{tag}"}], **fields))["id"]
+        for label, fields in {
+            "ann": {"gender": "female", "birthDate": "1990-05-05"},
+            "bob": {"gender": "male", "birthDate": "2005-05-05"},
+            "cat": {"gender": "female"},
+        }.items()
+    }
+
+    async def matching(expression: str) -> set[str]:
+        got = await found(api, "Patient", {"family:contains": tag, "_filter": expression})
+        return {label for label, i in ids.items() if i in got}
+
+    assert await matching(f"family eq ann{tag}") == {"ann"}  # eq is :exact
+    assert await matching(f"family eq ann{tag}x") == set()
+    assert await matching("gender eq female and birthdate ge 2000-01-01") == set()
+    assert await matching("gender eq male or birthdate lt 2000-01-01") == {"ann", "bob"}
+    assert await matching("not (gender eq male)") == {"ann", "cat"}
+    assert await matching("not (birthdate ge 2000-01-01)") == {"ann"}
+    with pytest.raises(ValidationError) as unknown:
+        await matching("foo eq x")
+    assert issue_text(unknown.value) == "Unknown search parameter: foo"
+
+
 def issue_text(error: ValidationError) -> str:
     """The first issue's ``details.text`` of the server's OperationOutcome."""
     return str((error.outcome or {})["issue"][0]["details"]["text"])

@@ -18,6 +18,9 @@
 // no number or quantity parameter at all.
 // Every other filter is left to the MemoryRepository.
 import {
+  FhirFilterComparison,
+  FhirFilterConnective,
+  FhirFilterNegation,
   OperationOutcomeError,
   Operator,
   badRequest,
@@ -36,6 +39,7 @@ import {
   getSearchParameterDetails,
   invalidSearchOperator,
   matchesSearchRequest,
+  parseFilterParameter,
   parseParameter,
   splitN,
   splitSearchOnComma,
@@ -44,7 +48,7 @@ import {
 
 /** Whether the harness matches this filter itself rather than the MemoryRepository. */
 export function isHarnessFilter(resourceType, filter) {
-  if (isChained(filter)) {
+  if (isChained(filter) || filter.code === '_filter') {
     return true;
   }
   const param = getSearchParameter(resourceType, filter.code);
@@ -79,6 +83,11 @@ function isChained(filter) {
  * @param {Map<string, Map<string, object>>} resources - the stored resources by type and id
  */
 export function compileFilter(resources, resourceType, filter) {
+  if (filter.code === '_filter') {
+    // search.ts:1152-1203 at v5.0.10: the expression (parseFilterParameter) becomes the filters
+    // it names, joined with AND / OR / NOT; each comparison is searched as that parameter.
+    return compileFilterExpression(resources, resourceType, parseFilterParameter(filter.value));
+  }
   if (isChained(filter)) {
     const chain = parseChainedParameter(resourceType, filter);
     // buildChainedSearch (search.ts:1572-1596)
@@ -94,6 +103,38 @@ export function compileFilter(resources, resourceType, filter) {
     return (resource) => matchesChain(resources, resource, chain.links, chain.matches);
   }
   return compileLocalFilter(resourceType, filter);
+}
+
+/**
+ * buildFilterParameterExpression (search.ts:1159-1175): a negation, an `and` / `or` of two
+ * expressions, or a comparison searched as `{code: path, operator, value}` (an unknown
+ * parameter is 400 `Unknown search parameter: <path>`). SQL's NULL logic under `not`: a
+ * comparison on a column (date, number, quantity) is NULL for a resource without the value, and
+ * NOT NULL is not true, so `not (birthdate ge 2000-01-01)` leaves out a Patient without a
+ * birthDate; a token or string comparison is an EXISTS, whose negation keeps it.
+ */
+function compileFilterExpression(resources, resourceType, expression) {
+  if (expression instanceof FhirFilterNegation) {
+    const child = compileFilterExpression(resources, resourceType, expression.child);
+    const param = expression.child instanceof FhirFilterComparison ? getSearchParameter(resourceType, expression.child.path) : undefined;
+    if (param && ['date', 'number', 'quantity'].includes(param.type)) {
+      const present = compileFilter(resources, resourceType, { code: expression.child.path, operator: Operator.MISSING, value: 'false' });
+      return (resource) => present(resource) && !child(resource);
+    }
+    return (resource) => !child(resource);
+  }
+  if (expression instanceof FhirFilterConnective) {
+    const left = compileFilterExpression(resources, resourceType, expression.left);
+    const right = compileFilterExpression(resources, resourceType, expression.right);
+    return expression.keyword === 'and' ? (r) => left(r) && right(r) : (r) => left(r) || right(r);
+  }
+  if (expression instanceof FhirFilterComparison) {
+    if (!isChained({ code: expression.path }) && !getSearchParameter(resourceType, expression.path)) {
+      throw new OperationOutcomeError(badRequest(`Unknown search parameter: ${expression.path}`));
+    }
+    return compileFilter(resources, resourceType, { code: expression.path, operator: expression.operator, value: expression.value });
+  }
+  throw new OperationOutcomeError(badRequest('Unknown filter expression type'));
 }
 
 /**
