@@ -188,6 +188,50 @@ async def test_filter_expressions_as_medplum_runs_them(api: Api) -> None:
     assert issue_text(unknown.value) == "Unknown search parameter: foo"
 
 
+async def test_token_equality_is_case_sensitive_as_medplum_matches_it(api: Api) -> None:
+    """Token equality on Medplum 5.0.10 (fhir/token-column.ts, fhir/tokens.ts): exact, case
+    included, for codes, identifiers and systems (only ContactPoint values are indexed in lower
+    case); a value without a system also finds a coding's display or a concept's text. Each
+    answer is the one a real 5.0.10 gave."""
+    tag = unique("Tok")
+    system = f"http://codes.test/{tag}"
+    ids = {
+        label: (
+            await api.call(
+                "create_resource",
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": code,
+                    "identifier": [{"system": "https://pymedplum.test/tok", "value": tag}],
+                },
+            )
+        )["id"]
+        for label, code in {
+            "hr": {
+                "coding": [{"system": system, "code": "8867-4", "display": "Heart rate"}],
+                "text": "HR",
+            },
+            "abc": {"coding": [{"system": system, "code": "abc"}]},
+        }.items()
+    }
+
+    async def matching(query: dict[str, str]) -> set[str]:
+        got = await found(
+            api, "Observation", {"identifier": f"https://pymedplum.test/tok|{tag}", **query}
+        )
+        return {label for label, i in ids.items() if i in got}
+
+    assert await matching({"code": f"{system}|abc"}) == {"abc"}
+    assert await matching({"code": f"{system}|ABC"}) == set()
+    assert await matching({"code": f"{system.upper()}|abc"}) == set()
+    assert await matching({"code": "Heart rate"}) == {"hr"}
+    assert await matching({"code": "HR"}) == {"hr"}
+    assert await matching({"code:not": "8867-4"}) == {"abc"}
+    assert await matching({"status": "FINAL"}) == set()
+    assert await matching({"status": "final"}) == {"hr", "abc"}
+
+
 def issue_text(error: ValidationError) -> str:
     """The first issue's ``details.text`` of the server's OperationOutcome."""
     return str((error.outcome or {})["issue"][0]["details"]["text"])

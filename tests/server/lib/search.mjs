@@ -28,6 +28,7 @@ import {
   convertToSearchableNumbers,
   convertToSearchableQuantities,
   convertToSearchableStrings,
+  convertToSearchableTokens,
   convertToSearchableUris,
   evalFhirPathTyped,
   flatMapFilter,
@@ -56,6 +57,9 @@ export function isHarnessFilter(resourceType, filter) {
     return URI_EQUALITY.includes(filter.operator);
   }
   if (param?.type === 'number' || param?.type === 'quantity' || param?.type === 'date') {
+    return true;
+  }
+  if (isCaseSensitiveTokenFilter(resourceType, param, filter)) {
     return true;
   }
   if (param?.type === 'string' && isPresenceFilter(filter)) {
@@ -148,6 +152,9 @@ function compileLocalFilter(resourceType, filter) {
   }
   if (param?.type === 'date') {
     return compileDateFilter(resourceType, param, filter);
+  }
+  if (isCaseSensitiveTokenFilter(resourceType, param, filter)) {
+    return compileTokenEqualsFilter(resourceType, param, filter);
   }
   checkStringFilter(resourceType, filter);
   return (resource) => matchesFilter(resource, filter);
@@ -461,6 +468,60 @@ function tsWords(text) {
     }
   }
   return words;
+}
+
+// --- tokens ----------------------------------------------------------------------------------------
+
+const TOKEN_EQUALITY = [Operator.EQUALS, Operator.EXACT, Operator.NOT, Operator.NOT_EQUALS];
+
+/**
+ * Whether a token filter is an equality the server matches case-sensitively and the
+ * memory repository's matcher (core's, which lowercases both sides) would not: `=`, `:exact`,
+ * `:not` / `ne` on a token parameter, except a boolean one and one over a ContactPoint, which
+ * Medplum indexes in lower case (getTokenIndexType, fhir/tokens.ts:35-84 at v5.0.10).
+ */
+function isCaseSensitiveTokenFilter(resourceType, param, filter) {
+  if (param?.type !== 'token' || !TOKEN_EQUALITY.includes(filter.operator)) {
+    return false;
+  }
+  const details = getSearchParameterDetails(resourceType, param);
+  if (details.type === 'BOOLEAN') {
+    return false;
+  }
+  const types = (details.elementDefinitions ?? []).flatMap((e) => (e.type ?? []).map((t) => t.code));
+  return !types.includes('ContactPoint');
+}
+
+/**
+ * buildTokenColumnsWhereConditionEqualsAndExact (fhir/token-column.ts:318-367 at v5.0.10): each
+ * comma-separated value is `system|value`, `system|`, `|value` (no system) or `value` (any
+ * system), compared exactly (the server hashes `system DELIM value`); the filter matches when a
+ * token of the resource equals one of them, `:not` / `ne` when none does (a resource without a
+ * token included). A real 5.0.10 finds no Patient for `gender=MALE`; core's matcher found one.
+ */
+function compileTokenEqualsFilter(resourceType, param, filter) {
+  const details = getSearchParameterDetails(resourceType, param);
+  const options = splitSearchOnComma(filter.value).map((query) => {
+    const parts = splitN(query.trim(), '|', 2);
+    return parts.length === 2 ? { system: parts[0] || null, value: parts[1] || undefined } : { value: parts[0] };
+  });
+  const negate = filter.operator === Operator.NOT || filter.operator === Operator.NOT_EQUALS;
+  return (resource) => {
+    // Display texts (CodeableConcept.text, Coding.display, Identifier.type.text) are tokens of
+    // the system `text` (buildTokensForSearchParameter, fhir/tokens.ts:93-115): a value without
+    // a system finds them too (`code=Heart rate` finds a coding displayed so on a real 5.0.10).
+    const typed = evalFhirPathTyped(details.parsedExpression, [toTypedValue(resource)]);
+    const tokens = convertToSearchableTokens(typed, { textSearchSystem: 'text' });
+    const match = tokens.some((token) =>
+      options.some((option) => {
+        if (option.system !== undefined && (token.system ?? null) !== option.system) {
+          return false;
+        }
+        return option.value === undefined || token.value === option.value;
+      })
+    );
+    return negate ? !match : match;
+  };
 }
 
 // --- dates -----------------------------------------------------------------------------------------
