@@ -143,9 +143,19 @@ class MedplumServer:
         status: int = 400,
         error: str = "invalid_request",
         description: str = "Token endpoint failure (harness)",
+        rate_limit_reset: int = 60,
     ) -> None:
-        """Make every ``oauth2/token`` request fail with this OAuth error until restored."""
-        failure = {"status": status, "error": error, "error_description": description}
+        """Make every ``oauth2/token`` request fail with this OAuth error until restored.
+
+        ``status=429`` answers as Medplum's rate limiter does instead: its ``tooManyRequests``
+        OperationOutcome and ``RateLimit: "requests";r=0;t=<rate_limit_reset>`` (no Retry-After).
+        """
+        failure = {
+            "status": status,
+            "error": error,
+            "error_description": description,
+            "rateLimitReset": rate_limit_reset,
+        }
         self.admin("POST", "config", {"tokenFailure": failure})
 
     def restore_token_endpoint(self) -> None:
@@ -167,6 +177,12 @@ class MedplumServer:
     def set_job_delay(self, milliseconds: int) -> None:
         """How long async jobs stay ``accepted`` before completing."""
         self.admin("POST", "config", {"jobDelayMs": milliseconds})
+
+    def set_fhir_quota(self, points: int | None) -> None:
+        """Medplum's FHIR quota, in points a minute per membership (a read costs 1, a history 10,
+        a search 20, a write 100); ``None`` (the default here; 50,000 on a real server) turns it
+        off. Over it a FHIR request, or a batch entry, answers 429 as Medplum 5.0.10 does."""
+        self.admin("POST", "config", {"fhirQuota": points})
 
     def set_max_json_size(self, size: int) -> None:
         """The server's ``maxJsonSize`` in bytes (Medplum's default, 1 MiB, until ``reset``):

@@ -24,6 +24,7 @@ from pymedplum import (
     AuthenticationError,
     AuthorizationError,
     NotFoundError,
+    RetryPolicy,
     TokenRefreshCooldownError,
     make_project_membership_access,
 )
@@ -143,6 +144,30 @@ async def test_failed_refresh_cools_down_then_recovers(make_api: Callable[..., A
     await anyio.sleep(cooling.value.retry_after + 0.05)
     result = await api.call("search_resources", "Patient", {"_count": 1})
     assert result["resourceType"] == "Bundle"
+
+
+async def test_rate_limited_token_endpoint_as_medplum_answers_it(
+    make_api: Callable[..., Api],
+) -> None:
+    # Medplum 5.0.10's limiter (ratelimit.ts; 160 auth requests a minute by default) answers a
+    # 429 OperationOutcome with `RateLimit: "requests";r=0;t=<s>` and no Retry-After, as a real
+    # 5.0.10 did when pymedplum went over it. A reset beyond max_retry_after is not waited for:
+    # AuthenticationError (status 429), then a cooldown of the reset capped at max_retry_after.
+    api = make_api(retry=RetryPolicy(max_retry_after=1.0), failed_refresh_cooldown=0.1)
+    api.server.fail_token_endpoint(status=429, rate_limit_reset=40)
+    start = api.server.token_request_count()
+    with pytest.raises(AuthenticationError) as limited:
+        await api.call("search_resources", "Patient", {"_count": 1})
+    assert limited.value.status_code == 429
+    assert api.server.token_request_count() == start + 1  # 40 s > max_retry_after: no retry
+    with pytest.raises(TokenRefreshCooldownError) as cooling:
+        await api.call("search_resources", "Patient", {"_count": 1})
+    assert 0.5 < cooling.value.retry_after <= 1.0  # the reset (40 s), capped at 1 s, not 0.1 s
+    # A reset within max_retry_after is waited for, and the retry succeeds.
+    api.server.restore_token_endpoint()
+    await anyio.sleep(cooling.value.retry_after + 0.05)
+    patient = await new_patient(api)
+    assert patient
 
 
 async def test_given_access_token_is_used_until_rejected(make_api: Callable[..., Api]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sdk_clients import Api, unique
 
-from pymedplum import NotFoundError
+from pymedplum import BadRequestError, NotFoundError
 
 pytestmark = pytest.mark.anyio
 
@@ -213,6 +213,25 @@ async def test_lookup_concept_in_seeded_code_systems(api: Api) -> None:
     # codesystemlookup.ts (lookupCoding): an unknown code answers 404, not 400.
     with pytest.raises(NotFoundError):
         await api.call("lookup_concept", code="0000-0", system=LOINC)
+
+
+async def test_terminology_resources_unknown_by_url_are_400(api: Api) -> None:
+    # findTerminologyResource (fhir/operations/utils/terminology.ts:58-60 at v5.0.10): a ValueSet,
+    # CodeSystem or ConceptMap unknown by canonical URL is 400 "<type> <url> not found" (a
+    # BadRequestError), not 404; checked against a real Medplum 5.0.10 server.
+    unknown = f"http://example.org/{unique('nope')}"
+    calls: list[tuple[str, dict[str, str]]] = [
+        ("expand_valueset", {"valueset_url": unknown}),
+        ("lookup_concept", {"code": "x", "system": unknown}),
+        ("translate_concept", {"code": "x", "system": LOINC, "conceptmap_url": unknown}),
+    ]
+    for (method, kwargs), kind in zip(calls, ["ValueSet", "CodeSystem", "ConceptMap"], strict=True):
+        with pytest.raises(BadRequestError) as caught:
+            await api.call(method, **kwargs)
+        assert not isinstance(caught.value, NotFoundError)
+        assert caught.value.status_code == 400
+        texts = [i.get("details", {}).get("text") for i in caught.value.outcome["issue"]]
+        assert texts == [f"{kind} {unknown} not found"]
 
 
 async def test_lookup_concept_by_code_system_id(api: Api) -> None:

@@ -78,7 +78,10 @@ async def test_date_prefixes_and_and_or(api: Api) -> None:
     assert await born("gt1975-06-15") == {"1985-09-30", "1995-12-31"}
     assert await born("le1975-06-15") == {"1965-03-01", "1975-06-15"}
     assert await born("ne1975-06-15") == {"1965-03-01", "1985-09-30", "1995-12-31"}
-    assert await born("ap1975-06-15") == {"1975-06-15"}
+    # Medplum 5.0.10 has no `ap` for dates (fhirOperatorToSqlOperator, search.ts:1530-1550).
+    with pytest.raises(ValidationError) as ap:
+        await born("ap1975-06-15")
+    assert issue_text(ap.value) == "Unknown FHIR operator: ap"
     # A list repeats the parameter: AND (a range).
     assert await born(["ge1970-01-01", "lt1990-01-01"]) == {"1975-06-15", "1985-09-30"}
     assert sent(api)["birthdate"] == ["ge1970-01-01", "lt1990-01-01"]
@@ -90,6 +93,143 @@ async def test_date_prefixes_and_and_or(api: Api) -> None:
     either = await found(api, "Patient", {"family": family, "_id": f"{ids['1965-03-01']},x"})
     assert either == {ids["1965-03-01"]}
     assert sent(api)["_id"] == [f"{ids['1965-03-01']},x"]
+
+
+async def test_dates_compare_one_stored_instant_as_medplum_does(api: Api) -> None:
+    """Medplum 5.0.10's date search (repo.ts:1837-1848, search.ts:1389-1438), checked against a
+    real 5.0.10 server: one value per resource (the start of a partial date or Period, a day
+    for a FHIR `date`, else an instant) compared with the prefix's SQL operator. So equality
+    is one instant, not FHIR's range; a search value needs year, month and day; `ne` never
+    matches a resource without the element."""
+    family = unique("Dates")
+    born = {
+        d: (await patient(api, name=[{"family": family}], birthDate=d))["id"]
+        for d in ["1990-01-02", "1990-01", "1990"]
+    }
+    none = (await patient(api, name=[{"family": family}]))["id"]
+
+    async def births(value: str) -> set[str]:
+        got = await found(api, "Patient", {"family": family, "birthdate": value})
+        return {d for d, i in born.items() if i in got} | ({"none"} if none in got else set())
+
+    assert await births("1990-01-02") == {"1990-01-02"}
+    assert await births("gt1990-01-01") == {
+        "1990-01-02"
+    }  # 1990-01 and 1990 are stored as 1990-01-01
+    assert await births("lt1990-01-03") == {"1990-01-02", "1990-01", "1990"}
+    assert await births("ne1990-01-02") == {"1990-01", "1990"}  # not the Patient without one
+    assert await births("eb1990-01-02") == {"1990-01", "1990"}
+    for partial in ["1990", "1990-01", "ge1990-01"]:
+        with pytest.raises(ValidationError) as error:
+            await births(partial)
+        assert issue_text(error.value) == f"Invalid date value: {partial.removeprefix('ge')}"
+
+    code = unique("when")
+    observations = {
+        label: (
+            await api.call(
+                "create_resource",
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "when"},
+                    "identifier": [{"system": "https://pymedplum.test/when", "value": code}],
+                    **effective,
+                },
+            )
+        )["id"]
+        for label, effective in {
+            "10:00": {"effectiveDateTime": "2020-01-02T10:00:00Z"},
+            "day": {"effectiveDateTime": "2020-01-02"},
+            "period": {
+                "effectivePeriod": {"start": "2020-01-01T00:00:00Z", "end": "2020-01-03T00:00:00Z"}
+            },
+        }.items()
+    }
+
+    async def observed(value: str) -> set[str]:
+        got = await found(
+            api, "Observation", {"identifier": f"https://pymedplum.test/when|{code}", "date": value}
+        )
+        return {label for label, i in observations.items() if i in got}
+
+    assert await observed("2020-01-02") == {"day"}  # midnight UTC, exactly
+    assert await observed("2020-01-02T10:00:00Z") == {"10:00"}
+    assert await observed("gt2020-01-02") == {"10:00"}
+    assert await observed("le2020-01-02") == {"day", "period"}  # a Period is its start
+
+
+async def test_filter_expressions_as_medplum_runs_them(api: Api) -> None:
+    """`_filter` (search.ts:1152-1203 at v5.0.10): each comparison searched as its parameter,
+    joined with and / or / not; under `not`, a date comparison leaves out a resource without
+    the date (SQL's NULL). Each answer is the one a real Medplum 5.0.10 gave."""
+    tag = unique("F")
+    ids = {
+        label: (await patient(api, name=[{"family": f"{label}{tag}"}], **fields))["id"]
+        for label, fields in {
+            "ann": {"gender": "female", "birthDate": "1990-05-05"},
+            "bob": {"gender": "male", "birthDate": "2005-05-05"},
+            "cat": {"gender": "female"},
+        }.items()
+    }
+
+    async def matching(expression: str) -> set[str]:
+        got = await found(api, "Patient", {"family:contains": tag, "_filter": expression})
+        return {label for label, i in ids.items() if i in got}
+
+    assert await matching(f"family eq ann{tag}") == {"ann"}  # eq is :exact
+    assert await matching(f"family eq ann{tag}x") == set()
+    assert await matching("gender eq female and birthdate ge 2000-01-01") == set()
+    assert await matching("gender eq male or birthdate lt 2000-01-01") == {"ann", "bob"}
+    assert await matching("not (gender eq male)") == {"ann", "cat"}
+    assert await matching("not (birthdate ge 2000-01-01)") == {"ann"}
+    with pytest.raises(ValidationError) as unknown:
+        await matching("foo eq x")
+    assert issue_text(unknown.value) == "Unknown search parameter: foo"
+
+
+async def test_token_equality_is_case_sensitive_as_medplum_matches_it(api: Api) -> None:
+    """Token equality on Medplum 5.0.10 (fhir/token-column.ts, fhir/tokens.ts): exact, case
+    included, for codes, identifiers and systems (only ContactPoint values are indexed in lower
+    case); a value without a system also finds a coding's display or a concept's text. Each
+    answer is the one a real 5.0.10 gave."""
+    tag = unique("Tok")
+    system = f"http://codes.test/{tag}"
+    ids = {
+        label: (
+            await api.call(
+                "create_resource",
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": code,
+                    "identifier": [{"system": "https://pymedplum.test/tok", "value": tag}],
+                },
+            )
+        )["id"]
+        for label, code in {
+            "hr": {
+                "coding": [{"system": system, "code": "8867-4", "display": "Heart rate"}],
+                "text": "HR",
+            },
+            "abc": {"coding": [{"system": system, "code": "abc"}]},
+        }.items()
+    }
+
+    async def matching(query: dict[str, str]) -> set[str]:
+        got = await found(
+            api, "Observation", {"identifier": f"https://pymedplum.test/tok|{tag}", **query}
+        )
+        return {label for label, i in ids.items() if i in got}
+
+    assert await matching({"code": f"{system}|abc"}) == {"abc"}
+    assert await matching({"code": f"{system}|ABC"}) == set()
+    assert await matching({"code": f"{system.upper()}|abc"}) == set()
+    assert await matching({"code": "Heart rate"}) == {"hr"}
+    assert await matching({"code": "HR"}) == {"hr"}
+    assert await matching({"code:not": "8867-4"}) == {"abc"}
+    assert await matching({"status": "FINAL"}) == set()
+    assert await matching({"status": "final"}) == {"hr", "abc"}
 
 
 def issue_text(error: ValidationError) -> str:

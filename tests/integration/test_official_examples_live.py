@@ -76,6 +76,12 @@ async def test_every_resource_type_read_written_and_searched_through_its_model(a
         expected = _text({**as_dict, "language": "en"})
         got = _text(updated)
         del expected["meta"], got["meta"]  # a new versionId and lastUpdated
+        if resource_type == "Binary":
+            # Repository.handleBinaryData (repo.ts:851-885 at v5.0.10): the base64 `data` goes to
+            # storage and is left out of the write's answer; a read has it again (as a real
+            # 5.0.10 answers).
+            assert "data" not in got, name
+            got["data"] = (await api.call("read_resource", resource_type, rid))["data"]
         if got != expected:
             failures.append(f"{name}: the update through the model changed the resource")
 

@@ -643,7 +643,54 @@ def test_binary_round_trip(fhir: httpx.Client) -> None:
 
     as_json = fhir.get(f"Binary/{binary['id']}", headers={"Accept": FHIR_JSON})
     assert as_json.json()["id"] == binary["id"]
+    # Only the upload's answer carries the storage URL (uploadBinaryData, fhir/binary.ts:159 at
+    # v5.0.10); a read as JSON is the stored resource, without `url` (as a real 5.0.10 answers).
+    assert "url" not in as_json.json()
     assert http_get(binary["url"]).content == content
+
+
+def test_binary_data_goes_to_storage(fhir: httpx.Client) -> None:
+    # Repository.handleBinaryData (fhir/repo.ts:851-885 at v5.0.10): a Binary written as a
+    # resource with base64 `data` (here a JSON create and a batch entry) has the bytes written
+    # to storage and no `data` in the write's answer; the bytes in a raw read (as a real 5.0.10).
+    created = fhir.post(
+        "Binary",
+        json={"resourceType": "Binary", "contentType": "text/plain", "data": "aGVsbG8="},
+        headers={"Content-Type": FHIR_JSON},
+    )
+    assert created.status_code == 201
+    assert "data" not in created.json()
+    binary_id = created.json()["id"]
+    # ...but the stored resource keeps it: a JSON read has `data` again.
+    assert (
+        fhir.get(f"Binary/{binary_id}", headers={"Accept": FHIR_JSON}).json()["data"] == "aGVsbG8="
+    )
+    raw = fhir.get(f"Binary/{binary_id}", headers={"Accept": "*/*"})
+    assert raw.content == b"hello"
+    # Express's res.contentType (sendBinaryResponse) adds mime-types' charset for text types.
+    assert raw.headers["Content-Type"] == "text/plain; charset=utf-8"
+    batch = fhir.post(
+        "",
+        json={
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "Binary",
+                        "contentType": "text/plain",
+                        "data": "aGk=",
+                    },
+                    "request": {"method": "POST", "url": "Binary"},
+                }
+            ],
+        },
+    ).json()
+    entry = batch["entry"][0]
+    assert entry["response"]["status"].startswith("201")
+    assert "data" not in entry["resource"]
+    raw = fhir.get(f"Binary/{entry['resource']['id']}", headers={"Accept": "*/*"})
+    assert raw.content == b"hi"
 
 
 def test_ccda_export_is_xml(fhir: httpx.Client) -> None:
@@ -836,6 +883,61 @@ def test_conditional_create_with_unknown_parameter_is_400(fhir: httpx.Client) ->
     assert response.json()["issue"][0]["details"]["text"] == "Unknown search parameter: bogus"
 
 
+def test_malformed_json_body_is_400_content_could_not_be_parsed(fhir: httpx.Client) -> None:
+    # body-parser's entity.parse.failed, answered by the server's errorHandler (app.ts:133-136
+    # at v5.0.10) with badRequest('Content could not be parsed'), as a real 5.0.10 answers.
+    response = fhir.post("Patient", content=b"{nope", headers={"Content-Type": FHIR_JSON})
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["details"]["text"] == "Content could not be parsed"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type", "content", "text"),
+    [
+        (
+            "POST",
+            "Patient",
+            FHIR_JSON,
+            b"",
+            "Incorrect resource type: expected Patient, but found <EMPTY>",
+        ),
+        (
+            "POST",
+            "Patient",
+            "application/xml",
+            b"<a/>",
+            "Incorrect resource type: expected Patient, but found <EMPTY>",
+        ),
+        ("PUT", "Patient/{id}", FHIR_JSON, b"", "Incorrect resource type"),
+        (
+            "PATCH",
+            "Patient/{id}",
+            "application/json-patch+json",
+            b"",
+            "Patch body must be an array",
+        ),
+        ("PATCH", "Patient/{id}", "application/xml", b"<a/>", "Patch body must be an array"),
+        ("POST", "$graphql", "text/plain", b"{ PatientList { id } }", "Must provide query."),
+        ("POST", "", FHIR_JSON, b"", "Not a bundle"),
+    ],
+)
+def test_an_empty_or_unparsed_body_is_an_empty_object(
+    fhir: httpx.Client, method: str, path: str, content_type: str, content: bytes, text: str
+) -> None:
+    # The server's FHIR route passes `req.body ?? {}` (fhir/routes.ts:421 at v5.0.10; a body no
+    # parser took stays unset, defaultBodyParser, app.ts:310-315; text/plain is a string): each
+    # answer is the one a real 5.0.10 gave (not 'Unsupported content type' or a TypeError).
+    patient = create(fhir, {"resourceType": "Patient"})
+    response = fhir.request(
+        method,
+        path.format(id=patient["id"]),
+        content=content,
+        headers={"Content-Type": content_type},
+    )
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["details"]["text"] == text
+
+
 def test_auth_me_describes_the_client(medplum_server: MedplumServer, fhir: httpx.Client) -> None:
     response = http_get(
         f"{medplum_server.base_url}auth/me",
@@ -846,6 +948,18 @@ def test_auth_me_describes_the_client(medplum_server: MedplumServer, fhir: httpx
     assert body["profile"]["id"] == medplum_server.client_id
     assert body["membership"]["admin"] is True
     assert body["project"]["resourceType"] == "Project"
+    # me.ts (v5.0.10) answers summaries, as a real 5.0.10 did: the membership without its
+    # project or meta, the project without its features; and the login's AccessPolicy.
+    assert set(body["membership"]) == {"resourceType", "id", "user", "profile", "admin"}
+    assert set(body["project"]) <= {
+        "resourceType",
+        "id",
+        "name",
+        "description",
+        "strictMode",
+        "superAdmin",
+    }
+    assert body["accessPolicy"]["resourceType"] == "AccessPolicy"
 
 
 def test_seeded_loinc_and_snomed_subsets(fhir: httpx.Client) -> None:

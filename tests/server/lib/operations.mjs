@@ -82,7 +82,9 @@ async function findTerminologyResource(repo, resourceType, { id, url }) {
     if (def) {
       return def;
     }
-    throw new OperationOutcomeError(notFound);
+    // findTerminologyResource (fhir/operations/utils/terminology.ts:58-60 at v5.0.10): an unknown
+    // canonical URL is 400 '<type> <url> not found' (the url without its |version), not 404.
+    throw new OperationOutcomeError(badRequest(`${resourceType} ${bare} not found`));
   }
   throw new OperationOutcomeError(badRequest(`Missing ${resourceType === 'ValueSet' ? 'url' : 'system'}`));
 }
@@ -491,7 +493,7 @@ export function registerOperations(router, options) {
       });
       // The worker (workers/set-accounts.ts) runs as the caller's own membership: no
       // On-Behalf-Of stamping or access policy.
-      const jobCtx = { ...ctx, onBehalfOf: undefined, accessPolicy: undefined };
+      const jobCtx = { ...ctx, onBehalfOf: undefined, accessPolicy: undefined, quotaKey: undefined, quotaRes: undefined };
       const runJob = () =>
         requestContext.run(jobCtx, async () => {
           try {

@@ -139,6 +139,7 @@ export class HarnessRepository extends MemoryRepository {
   // MemoryRepository routes every create and update (including conditional create and patch)
   // through this method; it is overridden to stamp meta the way the real server does.
   createResourceSync(resource, options, update = false) {
+    this.consumeQuota(100); // recordWrite: a create, an update or a patch
     const exists = this.resources.get(resource.resourceType)?.has(resource.id ?? '');
     checkAccess(update && exists ? 'update' : 'create', resource.resourceType);
     const result = JSON.parse(JSON.stringify(resource));
@@ -220,16 +221,28 @@ export class HarnessRepository extends MemoryRepository {
       // the resource as it would be written must satisfy an entry's criteria / compartment: 403.
       throw new OperationOutcomeError(forbidden);
     }
+    // Repository.handleBinaryData (packages/server/src/fhir/repo.ts:851-885 at v5.0.10): a
+    // Binary's base64 `data` is written to the binary storage and removed from the answer of
+    // the write (JSON create or update, batch, transaction), while the stored row keeps it: a
+    // later read or vread as JSON has `data` again (as a real 5.0.10 answers).
+    const binaryData = result.resourceType === 'Binary' && result.data !== undefined && !this.seeding;
     result.meta.versionId = this.generateId();
     result.meta.lastUpdated = this.nextTimestamp();
     this.deleted.delete(`${result.resourceType}/${result.id}`);
     const seeding = this.seeding;
     this.seeding = true; // keeps the versionId and lastUpdated assigned above
+    let written;
     try {
-      return super.createResourceSync(result, options, update);
+      written = super.createResourceSync(result, options, update);
     } finally {
       this.seeding = seeding;
     }
+    if (binaryData) {
+      this.options.storeBinaryData?.(written.id, written.contentType, Buffer.from(written.data, 'base64'));
+      const { data: _data, ...answer } = written;
+      return answer;
+    }
+    return written;
   }
 
   /**
@@ -266,12 +279,26 @@ export class HarnessRepository extends MemoryRepository {
     return accounts.size > 0 ? [...accounts].map((reference) => ({ reference })) : undefined;
   }
 
+  /**
+   * Medplum 5.0.10's FHIR quota (packages/server/src/fhir/fhirquota.ts), when the harness
+   * enables it (`fhirQuota`, off by default here, 50,000 points a minute on a real server): the
+   * points of the interaction are counted against the request's membership and a request over
+   * the limit is 429. Harness work and async jobs (no `quotaKey`) are not counted.
+   */
+  consumeQuota(points) {
+    const ctx = requestContext.getStore();
+    if (!this.seeding && ctx?.quotaKey) {
+      this.options.consumeQuota?.(ctx, points);
+    }
+  }
+
   async conditionalCreate(resource, search, options) {
     validateSearchRequest(search);
     return super.conditionalCreate(resource, search, options);
   }
 
   async readResource(resourceType, id) {
+    this.consumeQuota(1); // FhirRateLimiter.recordRead (fhir/fhirquota.ts)
     // Medplum 5.0.10's Repository.readResourceImpl (packages/server/src/fhir/repo.ts:427-431): an id
     // that is not a UUID is 404 before anything else, then an unknown type is 400 'Unknown
     // resource type' (the memory repository answered 404 for 'Patinet/<uuid>').
@@ -358,6 +385,7 @@ export class HarnessRepository extends MemoryRepository {
   }
 
   async deleteResource(resourceType, id, _options) {
+    this.consumeQuota(100); // recordWrite
     // Repository.deleteResource (packages/server/src/fhir/repo.ts:1250-1262 at v5.0.10) reads
     // first: a non-UUID id or an unknown id is 404, an unknown type 400, and a resource already
     // deleted is deleted "successfully" again (200 All OK, no new version).
@@ -391,6 +419,7 @@ export class HarnessRepository extends MemoryRepository {
    * history in place on every call.
    */
   async readHistory(resourceType, id, options) {
+    this.consumeQuota(10); // recordHistory
     try {
       checkInteraction('history', await this.readResource(resourceType, id)); // repo.ts:577-580: 403
     } catch (err) {
@@ -425,6 +454,7 @@ export class HarnessRepository extends MemoryRepository {
    * repository answered 410), and the deletion's own version is the server's 400.
    */
   async readVersion(resourceType, id, versionId) {
+    this.consumeQuota(1); // recordRead
     if (!isUUID(id) || !isUUID(versionId)) {
       throw new OperationOutcomeError(notFound);
     }
@@ -513,6 +543,7 @@ export class HarnessRepository extends MemoryRepository {
    * links (offset paging, or cursor paging for `_sort=_lastUpdated` with `_count>=20`).
    */
   async search(searchRequest, options) {
+    this.consumeQuota(20); // recordSearch
     validateSearchRequest(searchRequest);
     checkAccess('search', searchRequest.resourceType);
     if (options?.resourceOnly) {

@@ -18,12 +18,17 @@
 // no number or quantity parameter at all.
 // Every other filter is left to the MemoryRepository.
 import {
+  FhirFilterComparison,
+  FhirFilterConnective,
+  FhirFilterNegation,
   OperationOutcomeError,
   Operator,
   badRequest,
+  convertToSearchableDates,
   convertToSearchableNumbers,
   convertToSearchableQuantities,
   convertToSearchableStrings,
+  convertToSearchableTokens,
   convertToSearchableUris,
   evalFhirPathTyped,
   flatMapFilter,
@@ -35,6 +40,7 @@ import {
   getSearchParameterDetails,
   invalidSearchOperator,
   matchesSearchRequest,
+  parseFilterParameter,
   parseParameter,
   splitN,
   splitSearchOnComma,
@@ -43,14 +49,17 @@ import {
 
 /** Whether the harness matches this filter itself rather than the MemoryRepository. */
 export function isHarnessFilter(resourceType, filter) {
-  if (isChained(filter)) {
+  if (isChained(filter) || filter.code === '_filter') {
     return true;
   }
   const param = getSearchParameter(resourceType, filter.code);
   if (param?.type === 'uri') {
     return URI_EQUALITY.includes(filter.operator);
   }
-  if (param?.type === 'number' || param?.type === 'quantity') {
+  if (param?.type === 'number' || param?.type === 'quantity' || param?.type === 'date') {
+    return true;
+  }
+  if (isCaseSensitiveTokenFilter(resourceType, param, filter)) {
     return true;
   }
   if (param?.type === 'string' && isPresenceFilter(filter)) {
@@ -78,6 +87,11 @@ function isChained(filter) {
  * @param {Map<string, Map<string, object>>} resources - the stored resources by type and id
  */
 export function compileFilter(resources, resourceType, filter) {
+  if (filter.code === '_filter') {
+    // search.ts:1152-1203 at v5.0.10: the expression (parseFilterParameter) becomes the filters
+    // it names, joined with AND / OR / NOT; each comparison is searched as that parameter.
+    return compileFilterExpression(resources, resourceType, parseFilterParameter(filter.value));
+  }
   if (isChained(filter)) {
     const chain = parseChainedParameter(resourceType, filter);
     // buildChainedSearch (search.ts:1572-1596)
@@ -96,6 +110,38 @@ export function compileFilter(resources, resourceType, filter) {
 }
 
 /**
+ * buildFilterParameterExpression (search.ts:1159-1175): a negation, an `and` / `or` of two
+ * expressions, or a comparison searched as `{code: path, operator, value}` (an unknown
+ * parameter is 400 `Unknown search parameter: <path>`). SQL's NULL logic under `not`: a
+ * comparison on a column (date, number, quantity) is NULL for a resource without the value, and
+ * NOT NULL is not true, so `not (birthdate ge 2000-01-01)` leaves out a Patient without a
+ * birthDate; a token or string comparison is an EXISTS, whose negation keeps it.
+ */
+function compileFilterExpression(resources, resourceType, expression) {
+  if (expression instanceof FhirFilterNegation) {
+    const child = compileFilterExpression(resources, resourceType, expression.child);
+    const param = expression.child instanceof FhirFilterComparison ? getSearchParameter(resourceType, expression.child.path) : undefined;
+    if (param && ['date', 'number', 'quantity'].includes(param.type)) {
+      const present = compileFilter(resources, resourceType, { code: expression.child.path, operator: Operator.MISSING, value: 'false' });
+      return (resource) => present(resource) && !child(resource);
+    }
+    return (resource) => !child(resource);
+  }
+  if (expression instanceof FhirFilterConnective) {
+    const left = compileFilterExpression(resources, resourceType, expression.left);
+    const right = compileFilterExpression(resources, resourceType, expression.right);
+    return expression.keyword === 'and' ? (r) => left(r) && right(r) : (r) => left(r) || right(r);
+  }
+  if (expression instanceof FhirFilterComparison) {
+    if (!isChained({ code: expression.path }) && !getSearchParameter(resourceType, expression.path)) {
+      throw new OperationOutcomeError(badRequest(`Unknown search parameter: ${expression.path}`));
+    }
+    return compileFilter(resources, resourceType, { code: expression.path, operator: expression.operator, value: expression.value });
+  }
+  throw new OperationOutcomeError(badRequest('Unknown filter expression type'));
+}
+
+/**
  * The predicate of a filter on the searched type itself (or the last parameter of a chain):
  * numbers and quantities compiled here, strings checked for the operators the server takes.
  */
@@ -103,6 +149,12 @@ function compileLocalFilter(resourceType, filter) {
   const param = getSearchParameter(resourceType, filter.code);
   if (param?.type === 'number' || param?.type === 'quantity') {
     return compileNumericFilter(resourceType, param, filter);
+  }
+  if (param?.type === 'date') {
+    return compileDateFilter(resourceType, param, filter);
+  }
+  if (isCaseSensitiveTokenFilter(resourceType, param, filter)) {
+    return compileTokenEqualsFilter(resourceType, param, filter);
   }
   checkStringFilter(resourceType, filter);
   return (resource) => matchesFilter(resource, filter);
@@ -416,6 +468,115 @@ function tsWords(text) {
     }
   }
   return words;
+}
+
+// --- tokens ----------------------------------------------------------------------------------------
+
+const TOKEN_EQUALITY = [Operator.EQUALS, Operator.EXACT, Operator.NOT, Operator.NOT_EQUALS];
+
+/**
+ * Whether a token filter is an equality the server matches case-sensitively and the
+ * memory repository's matcher (core's, which lowercases both sides) would not: `=`, `:exact`,
+ * `:not` / `ne` on a token parameter, except a boolean one and one over a ContactPoint, which
+ * Medplum indexes in lower case (getTokenIndexType, fhir/tokens.ts:35-84 at v5.0.10).
+ */
+function isCaseSensitiveTokenFilter(resourceType, param, filter) {
+  if (param?.type !== 'token' || !TOKEN_EQUALITY.includes(filter.operator)) {
+    return false;
+  }
+  const details = getSearchParameterDetails(resourceType, param);
+  if (details.type === 'BOOLEAN') {
+    return false;
+  }
+  const types = (details.elementDefinitions ?? []).flatMap((e) => (e.type ?? []).map((t) => t.code));
+  return !types.includes('ContactPoint');
+}
+
+/**
+ * buildTokenColumnsWhereConditionEqualsAndExact (fhir/token-column.ts:318-367 at v5.0.10): each
+ * comma-separated value is `system|value`, `system|`, `|value` (no system) or `value` (any
+ * system), compared exactly (the server hashes `system DELIM value`); the filter matches when a
+ * token of the resource equals one of them, `:not` / `ne` when none does (a resource without a
+ * token included). A real 5.0.10 finds no Patient for `gender=MALE`; core's matcher found one.
+ */
+function compileTokenEqualsFilter(resourceType, param, filter) {
+  const details = getSearchParameterDetails(resourceType, param);
+  const options = splitSearchOnComma(filter.value).map((query) => {
+    const parts = splitN(query.trim(), '|', 2);
+    return parts.length === 2 ? { system: parts[0] || null, value: parts[1] || undefined } : { value: parts[0] };
+  });
+  const negate = filter.operator === Operator.NOT || filter.operator === Operator.NOT_EQUALS;
+  return (resource) => {
+    // Display texts (CodeableConcept.text, Coding.display, Identifier.type.text) are tokens of
+    // the system `text` (buildTokensForSearchParameter, fhir/tokens.ts:93-115): a value without
+    // a system finds them too (`code=Heart rate` finds a coding displayed so on a real 5.0.10).
+    const typed = evalFhirPathTyped(details.parsedExpression, [toTypedValue(resource)]);
+    const tokens = convertToSearchableTokens(typed, { textSearchSystem: 'text' });
+    const match = tokens.some((token) =>
+      options.some((option) => {
+        if (option.system !== undefined && (token.system ?? null) !== option.system) {
+          return false;
+        }
+        return option.value === undefined || token.value === option.value;
+      })
+    );
+    return negate ? !match : match;
+  };
+}
+
+// --- dates -----------------------------------------------------------------------------------------
+
+// search.ts:1364-1365 at v5.0.10: a full date (year, month and day) with an optional time.
+const SUPPORTED_DATE =
+  /^(\d(\d(\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2]\d|3[0-1])([T ]([01]\d|2[0-3])(:[0-5]\d(:([0-5]\d|60))?(\.\d{1,9})?)?)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)?)?$/;
+
+/**
+ * A date filter as Medplum 5.0.10's SQL runs it, not FHIR's range semantics. The column
+ * (repo.ts:1837-1848, buildColumnValues) holds one value per resource: the start (else the end)
+ * of the first searchable date (convertToSearchableDates: a partial date or a Period becomes
+ * its start), a DATE (`yyyy-mm-dd`) when the element is a FHIR `date`, else a TIMESTAMPTZ;
+ * `_lastUpdated` is `meta.lastUpdated`. NULL when there is none.
+ *  - `:missing` / `:present` are `IS NULL` / `IS NOT NULL` (search.ts:1029-1033).
+ *  - the value (buildDateSearchFilter, search.ts:1389-1438) must be a full date, with an
+ *    optional time (validateDateValue, search.ts:1372-1381: else 400 `Invalid date value:
+ *    <value>`, so `1990` and `1990-01` are refused; no comma split), and is compared with
+ *    the prefix's SQL operator (fhirOperatorToSqlOperator: eq `=`, ne `!=`, gt and sa `>`,
+ *    ge `>=`, lt and eb `<`, le `<=`; `ap` answers 400 `Unknown FHIR operator: ap`): `=` is
+ *    one instant (`date=2020-01-02` on a dateTime matches exactly midnight UTC), and a NULL
+ *    column matches no operator, `ne` included. `:in` / `:not-in` are 400.
+ * Not emulated: MeasureReport.period's range column (search.ts:1396-1434).
+ */
+function compileDateFilter(resourceType, param, filter) {
+  const details = getSearchParameterDetails(resourceType, param);
+  const dateColumn = details.type === 'DATE';
+  const read = (resource) => {
+    const typed = evalFhirPathTyped(details.parsedExpression, [toTypedValue(resource)]);
+    const values = flatMapFilter(convertToSearchableDates(typed), (p) => p.start ?? p.end);
+    return values[0] ?? null;
+  };
+  if (isPresenceFilter(filter)) {
+    const isNull = filter.operator === Operator.MISSING ? filter.value === 'true' : filter.value !== 'true';
+    return (resource) => (read(resource) === null) === isNull;
+  }
+  if (filter.operator === Operator.IN || filter.operator === Operator.NOT_IN) {
+    throw new OperationOutcomeError(invalidSearchOperator(filter.operator, filter.code));
+  }
+  if (!SUPPORTED_DATE.test(filter.value) || Number.isNaN(new Date(filter.value).getTime())) {
+    throw new OperationOutcomeError(badRequest(`Invalid date value: ${filter.value}`));
+  }
+  const test = sqlOperator(filter.operator);
+  // PostgreSQL reads the value as the column's type: a DATE keeps the day (a time is dropped);
+  // a TIMESTAMPTZ without a zone is in the session's zone, UTC on Medplum's database.
+  const text = filter.value.replace(' ', 'T');
+  const operand = dateColumn ? text.substring(0, 10) : Date.parse(/(Z|[+-]\d\d(:\d\d)?)$/.test(text) || text.length === 10 ? text : text + 'Z');
+  return (resource) => {
+    const value = read(resource);
+    if (value === null) {
+      return false;
+    }
+    const column = dateColumn ? value.substring(0, 10) : Date.parse(value);
+    return test(column < operand ? -1 : column > operand ? 1 : 0);
+  };
 }
 
 // --- numbers and quantities ------------------------------------------------------------------------
