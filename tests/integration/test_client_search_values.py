@@ -346,6 +346,41 @@ async def test_string_modifiers_missing_and_not(api: Api) -> None:
     assert await found(api, "Patient", {**q, "gender:not": "female"}) == {bare["id"]}
 
 
+async def test_in_not_in_above_and_below_as_medplum_5_0_10_takes_them(api: Api) -> None:
+    # None of these is a key of the TypedDicts (docs/typed-search.md): Medplum implements neither
+    # token :in / :not-in nor uri :above / :below. Sent in a plain dict, they answer as there.
+    tag = unique("Mem")
+    p = await patient(api, gender="female", identifier=[{"system": "urn:sys", "value": tag}])
+    refused = {  # key: (value, the server's text)
+        # a coded, identifier or telecom token: the parameter's id
+        "identifier:in": ("urn:sys|x", "Invalid modifier :in for Patient-identifier"),
+        "email:not-in": ("a@example.org", "Invalid modifier :not-in for individual-email"),
+        "active:in": ("true", "Invalid modifier :in for active"),  # a boolean
+        "general-practitioner:in": (
+            "Practitioner/x",
+            "Invalid modifier :in for general-practitioner",
+        ),
+        "birthdate:not-in": ("2020-01-01", "Invalid modifier :not-in for birthdate"),
+        "_id:in": ("x", "Invalid modifier :in for _id"),
+    }
+    for key, (value, text) in refused.items():
+        with pytest.raises(ValidationError) as caught:
+            await found(api, "Patient", {key: value})
+        assert caught.value.status_code == 400
+        assert issue_text(caught.value) == text
+    # On a plain code parameter the modifier is ignored: :not-in finds the code it names.
+    assert await found(api, "Patient", {"_id": p["id"], "gender:not-in": "female"}) == {p["id"]}
+    assert await found(api, "Patient", {"_id": p["id"], "gender:in": "male"}) == set()
+    # A uri parameter's :below / :above is an equality.
+    url = f"http://example.org/{tag}/a/b"
+    vs = await api.call(
+        "create_resource", {"resourceType": "ValueSet", "status": "active", "url": url}
+    )
+    assert await found(api, "ValueSet", {"url:below": f"http://example.org/{tag}/a"}) == set()
+    assert await found(api, "ValueSet", {"url:above": f"{url}/c"}) == set()
+    assert await found(api, "ValueSet", {"url:below": url}) == {vs["id"]}
+
+
 async def test_string_search_is_a_prefix_and_exact_a_case_sensitive_whole_value(
     api: Api,
 ) -> None:

@@ -13,7 +13,10 @@
 //     of repo.ts:1844-1851 compared with the SQL operator of the prefix (search.ts:1049-1057,
 //     1447-1471, 1530-1550), and the server's 400s for a value PostgreSQL refuses;
 //   - `:missing` / `:present` on a name or address parameter: a word search for its value
-//     (the lookup table's buildWhere has no presence case, lookuptable.ts:150-205).
+//     (the lookup table's buildWhere has no presence case, lookuptable.ts:150-205);
+//   - `:in` / `:not-in`: a 400 "Invalid modifier" on coded, boolean, id, reference and date
+//     parameters (the server implements neither; core's matcher took them as an equality);
+//   - uri `:above` / `:below`: an equality, as the server's buildCondition ignores them.
 // Core's matcher took every string and uri search as a case-insensitive substring, and matched
 // no number or quantity parameter at all.
 // Every other filter is left to the MemoryRepository.
@@ -46,6 +49,9 @@ export function isHarnessFilter(resourceType, filter) {
   if (isChained(filter)) {
     return true;
   }
+  if (refusedMembershipOperator(resourceType, filter)) {
+    return true;
+  }
   const param = getSearchParameter(resourceType, filter.code);
   if (param?.type === 'uri') {
     return URI_EQUALITY.includes(filter.operator);
@@ -64,8 +70,51 @@ function isPresenceFilter(filter) {
   return filter.operator === Operator.MISSING || filter.operator === Operator.PRESENT;
 }
 
-/** A uri parameter without :above / :below is a column compared with `=` (search.ts:1038-1043, buildCondition). */
-const URI_EQUALITY = [Operator.EQUALS, Operator.NOT, Operator.NOT_EQUALS];
+/**
+ * A uri parameter is a column compared with `=` (search.ts:1038-1043 to buildTokenSearchFilter,
+ * then buildCondition, search.ts:1553-1570, which negates for :not / :ne and otherwise ignores the
+ * operator): :above and :below are an equality on Medplum 5.0.10.
+ */
+const URI_EQUALITY = [Operator.EQUALS, Operator.NOT, Operator.NOT_EQUALS, Operator.ABOVE, Operator.BELOW];
+
+/**
+ * The 400 Medplum 5.0.10 answers for `:in` / `:not-in`, or undefined where it takes them (a plain
+ * code or uri column ignores the operator, buildCondition; strings are checkStringFilter's).
+ * Coded, identifier and telecom tokens are token columns (getTokenIndexType, tokens.ts:35-83) and
+ * refuse them with the parameter's id (token-column.ts:239-254); booleans (search.ts:1292-1294),
+ * `_id` / `_compartment` (buildIdSearchFilter, search.ts:1252-1254), references
+ * (search.ts:1318-1320) and dates (`_lastUpdated` included, search.ts:1394-1396) with its code.
+ */
+function refusedMembershipOperator(resourceType, filter) {
+  if (filter.operator !== Operator.IN && filter.operator !== Operator.NOT_IN) {
+    return undefined;
+  }
+  if (['_id', '_compartment', '_lastUpdated'].includes(filter.code)) {
+    return invalidSearchOperator(filter.operator, filter.code);
+  }
+  const param = getSearchParameter(resourceType, filter.code);
+  if (param?.type === 'reference' || param?.type === 'date') {
+    return invalidSearchOperator(filter.operator, filter.code);
+  }
+  if (param?.type !== 'token') {
+    return undefined;
+  }
+  const details = getSearchParameterDetails(resourceType, param);
+  const tokenColumn =
+    param.code.endsWith(':identifier') ||
+    (details.elementDefinitions ?? []).some((element) =>
+      (element.type ?? []).some((type) => TOKEN_COLUMN_TYPES.includes(type.code))
+    );
+  if (tokenColumn) {
+    return invalidSearchOperator(filter.operator, param.id ?? param.code);
+  }
+  if (details.type === 'BOOLEAN') {
+    return invalidSearchOperator(filter.operator, filter.code);
+  }
+  return undefined;
+}
+
+const TOKEN_COLUMN_TYPES = ['ContactPoint', 'Identifier', 'CodeableConcept', 'Coding'];
 
 function isChained(filter) {
   // search.ts:917-919 (isChainedSearchFilter)
@@ -100,6 +149,10 @@ export function compileFilter(resources, resourceType, filter) {
  * numbers and quantities compiled here, strings checked for the operators the server takes.
  */
 function compileLocalFilter(resourceType, filter) {
+  const refused = refusedMembershipOperator(resourceType, filter);
+  if (refused) {
+    throw new OperationOutcomeError(refused);
+  }
   const param = getSearchParameter(resourceType, filter.code);
   if (param?.type === 'number' || param?.type === 'quantity') {
     return compileNumericFilter(resourceType, param, filter);
@@ -348,7 +401,7 @@ function matchesFilter(resource, filter) {
     const options = splitSearchOnComma(filter.value);
     const values = convertToSearchableUris(evalFhirPathTyped(param.expression, [toTypedValue(resource)]));
     const match = values.some((value) => options.includes(value));
-    return filter.operator === Operator.EQUALS ? match : !match;
+    return filter.operator === Operator.NOT || filter.operator === Operator.NOT_EQUALS ? !match : match;
   }
   const rows = param?.type === 'string' ? lookupValues(resource, param) : undefined;
   if (rows === undefined && (param?.type !== 'string' || isPresenceFilter(filter))) {
