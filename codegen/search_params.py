@@ -14,6 +14,7 @@ One module per resource type; the package ``__init__`` loads them lazily.
 from __future__ import annotations
 
 import keyword
+import re
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterator
@@ -145,10 +146,19 @@ def _malformed(target: str, index: int | None, item: Any) -> Iterator[None]:
         raise SystemExit(f"specs/{target}: {where} is malformed ({what})") from None
 
 
-def keys_for(params: dict[str, str]) -> list[str]:
-    """Every key of one TypedDict: parameters, their modifiers, then result parameters."""
+def keys_for(params: dict[str, str], repeating: frozenset[str] = frozenset()) -> list[str]:
+    """Every key of one TypedDict: parameters, their modifiers, then result parameters.
+
+    A date or quantity parameter in ``repeating`` (an array column on Medplum) gets only its
+    ``:missing`` key: Medplum 5.0.10 compares such a column with the value as a whole (no array
+    case in buildDateSearchFilter / buildQuantitySearchFilter, server search.ts:1389-1477), so
+    any value answers PostgreSQL's "malformed array literal".
+    """
     keys: list[str] = []
     for code in sorted(params):
+        if code in repeating and params[code] in ("date", "quantity"):
+            keys.append(f"{code}:missing")
+            continue
         keys.append(code)
         modifiers = MODIFIERS.get(params[code], ("missing",))
         if code in COMMON_MODIFIERS:
@@ -158,6 +168,82 @@ def keys_for(params: dict[str, str]) -> list[str]:
         keys.extend(f"{code}:{m}" for m in modifiers)
     keys.extend(k for k in RESULT_PARAMETERS if k not in params)
     return keys
+
+
+def repeating_parameters(types: list[str]) -> dict[str, frozenset[str]]:
+    """resource type → the codes of its date and quantity parameters whose path repeats.
+
+    Medplum stores such a parameter in an array column: its ``getSearchParameterDetails``
+    (core search/details.ts) marks a parameter ``array`` when an element on its expression's
+    path (for that resource type) has a max other than 0 or 1, without an indexer.
+    """
+    elements = _element_definitions()
+    found: dict[str, set[str]] = defaultdict(set)
+    wanted = set(types)
+    for target in SEARCH_PARAMETER_BUNDLES:
+        for index, sp in _resources(target):
+            with _malformed(target, index, sp):
+                if sp["type"] not in ("date", "quantity") or not sp.get("expression"):
+                    continue
+                if _WHERE.sub("", sp["expression"]).endswith("extension.valueDateTime"):
+                    continue  # details.ts: such an extension is a single dateTime (US Core)
+                for base in sp.get("base", []):
+                    if base in wanted and _repeats(sp["expression"], base, elements):
+                        found[base].add(sp["code"])
+    return {t: frozenset(found.get(t, ())) for t in types}
+
+
+def _element_definitions() -> dict[str, tuple[bool, list[str]]]:
+    """Element path (``Timing.event``, ``Condition.onset[x]``) → (repeats, type codes)."""
+    elements: dict[str, tuple[bool, list[str]]] = {}
+    for target in (
+        "fhir-r4/profiles-types.json.gz",
+        "fhir-r4/profiles-resources.json.gz",
+        "medplum/profiles-medplum.json.gz",
+    ):
+        for index, sd in _resources(target):
+            with _malformed(target, index, sd):
+                if sd.get("resourceType") != "StructureDefinition":
+                    continue
+                for element in (sd.get("snapshot") or sd.get("differential") or {}).get(
+                    "element", []
+                ):
+                    types = [t["code"] for t in element.get("type", []) if "code" in t]
+                    elements.setdefault(
+                        element["path"], (element.get("max") not in ("0", "1"), types)
+                    )
+    return elements
+
+
+_WHERE = re.compile(r"\.where\([^()]*\)")
+
+
+def _repeats(
+    expression: str, resource_type: str, elements: dict[str, tuple[bool, list[str]]]
+) -> bool:
+    """Whether a path of ``expression`` for ``resource_type`` crosses a repeating element."""
+    for part in expression.split("|"):
+        path = _WHERE.sub("", part.strip().strip("()").strip())
+        path = re.split(r"\.(?:as|ofType)\(| as ", path)[0].strip().strip("()")
+        steps = path.split(".")
+        if steps[0] != resource_type:
+            continue
+        current = resource_type
+        for step in steps[1:]:
+            indexed = step.endswith("]")
+            name = step.split("[")[0]
+            found = None
+            for candidate in (f"{current}.{name}", f"{current}.{name}[x]"):
+                if candidate in elements:
+                    found = candidate
+            if found is None:
+                break
+            repeats, types = elements[found]
+            if repeats and not indexed:
+                return True
+            # a backbone element goes on in the same definition, a datatype in its own
+            current = found if not types or types[0] in ("BackboneElement", "Element") else types[0]
+    return False
 
 
 def summary(params: dict[str, str]) -> str:
@@ -181,6 +267,7 @@ def generate() -> None:
     )
     types = resource_types()
     params = parameters_by_type(types)
+    repeating = repeating_parameters(types)
     if OUT.exists():
         for old in OUT.glob("*.py"):
             old.unlink()
@@ -190,7 +277,7 @@ def generate() -> None:
         (OUT / f"{module_name(resource_type)}.py").write_text(
             module_template.render(
                 resource_type=resource_type,
-                keys=keys_for(params[resource_type]),
+                keys=keys_for(params[resource_type], repeating[resource_type]),
                 summary=summary(params[resource_type]),
             ),
             encoding="utf-8",

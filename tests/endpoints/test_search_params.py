@@ -54,6 +54,14 @@ def test_keys_are_only_what_medplum_5_0_10_searches() -> None:
     assert not {"code-value-quantity", "combo-code-value-quantity:missing"} & observation
     assert "near" not in set(sp.LocationSearchParams.__annotations__)
     assert "Binary" not in sp.RESOURCE_TYPES  # "Cannot search on Binary resource type"
+    # A date or quantity parameter on a repeating element is an array column, which Medplum
+    # compares with the value as a whole ("malformed array literal"): only :missing works.
+    request = set(sp.MedicationRequestSearchParams.__annotations__)  # dosageInstruction.timing
+    assert "date:missing" in request and "date" not in request
+    assert "component-value-quantity:missing" in observation
+    assert "component-value-quantity" not in observation
+    assert {"value-quantity", "date", "value-date"} <= observation  # not repeating
+    assert "asserted-date" in set(sp.ConditionSearchParams.__annotations__)  # one extension
 
 
 def test_us_core_parameters_medplum_indexes_are_keys() -> None:

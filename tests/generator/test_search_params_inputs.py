@@ -57,6 +57,29 @@ def test_parameters_medplum_cannot_search_get_no_key(monkeypatch: pytest.MonkeyP
     assert not {"_id:missing", "_lastUpdated:missing", "_at", "_has"} & set(keys)
 
 
+def test_a_date_or_quantity_on_a_repeating_element_gets_only_missing() -> None:
+    elements = {
+        "MedicationRequest.dosageInstruction": (True, ["Dosage"]),
+        "Dosage.timing": (False, ["Timing"]),
+        "Timing.event": (True, ["dateTime"]),
+        "MedicationRequest.authoredOn": (False, ["dateTime"]),
+        "Condition.onset[x]": (False, ["dateTime", "Period"]),
+        "Composition.event": (True, ["BackboneElement"]),
+        "Composition.event.period": (False, ["Period"]),
+    }
+    repeats = search_params._repeats
+    assert repeats(
+        "MedicationRequest.dosageInstruction.timing.event", "MedicationRequest", elements
+    )
+    assert not repeats("MedicationRequest.authoredOn", "MedicationRequest", elements)
+    assert not repeats("Condition.onset.ofType(dateTime)", "Condition", elements)
+    assert repeats("(Composition.event.period)", "Composition", elements)
+    assert not repeats("Composition.event[0].period", "Composition", elements)
+    assert not repeats("Patient.x | Composition.date", "Composition", elements)
+    keys = search_params.keys_for({"date": "date", "authoredon": "date"}, frozenset({"date"}))
+    assert keys[:4] == ["authoredon", "authoredon:missing", "date:missing", "_count"]
+
+
 def test_a_search_parameter_without_code_names_the_file_and_the_entry(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -14,6 +14,7 @@ from sdk_clients import Api, unique
 from pymedplum import FHIRBundle, ValidationError, escape_search_value
 from pymedplum.fhir import RiskAssessment
 from pymedplum.search_params import (
+    MedicationRequestSearchParams,
     ObservationSearchParams,
     PatientSearchParams,
     RiskAssessmentSearchParams,
@@ -379,6 +380,31 @@ async def test_in_not_in_above_and_below_as_medplum_5_0_10_takes_them(api: Api) 
     assert await found(api, "ValueSet", {"url:below": f"http://example.org/{tag}/a"}) == set()
     assert await found(api, "ValueSet", {"url:above": f"{url}/c"}) == set()
     assert await found(api, "ValueSet", {"url:below": url}) == {vs["id"]}
+
+
+async def test_a_date_on_a_repeating_element_answers_400_but_missing_works(api: Api) -> None:
+    # MedicationRequest?date is dosageInstruction.timing.event: an array column, which
+    # Medplum 5.0.10 compares with the value as a whole. The TypedDict offers only date:missing.
+    tag = unique("Arr")
+    with_event = await api.call(
+        "create_resource",
+        {
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "subject": {"display": tag},
+            "medicationCodeableConcept": {"text": tag},
+            "dosageInstruction": [{"timing": {"event": ["2024-05-01T10:00:00Z"]}}],
+        },
+    )
+    for value in ("2024-05-01", "ge2024-01-01"):
+        with pytest.raises(ValidationError) as caught:
+            await found(api, "MedicationRequest", {"date": value})
+        assert caught.value.status_code == 400
+        assert issue_text(caught.value) == f'malformed array literal: "{value.removeprefix("ge")}"'
+    query: MedicationRequestSearchParams = {"_id": with_event["id"], "date:missing": False}
+    assert await found(api, "MedicationRequest", query) == {with_event["id"]}
+    assert await found(api, "MedicationRequest", {**query, "date:missing": True}) == set()
 
 
 async def test_string_search_is_a_prefix_and_exact_a_case_sensitive_whole_value(

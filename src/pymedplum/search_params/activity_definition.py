@@ -37,7 +37,6 @@ ActivityDefinitionSearchParams = TypedDict(
         "context:not": SearchValues,
         "context:text": SearchValues,
         "context:missing": SearchValues,
-        "context-quantity": SearchValues,
         "context-quantity:missing": SearchValues,
         "context-type": SearchValues,
         "context-type:not": SearchValues,

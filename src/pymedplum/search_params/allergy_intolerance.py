@@ -61,7 +61,6 @@ AllergyIntoleranceSearchParams = TypedDict(
         "manifestation:not": SearchValues,
         "manifestation:text": SearchValues,
         "manifestation:missing": SearchValues,
-        "onset": SearchValues,
         "onset:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,

@@ -29,7 +29,6 @@ CarePlanSearchParams = TypedDict(
         "activity-code:not": SearchValues,
         "activity-code:text": SearchValues,
         "activity-code:missing": SearchValues,
-        "activity-date": SearchValues,
         "activity-date:missing": SearchValues,
         "activity-reference": SearchValues,
         "activity-reference:identifier": SearchValues,

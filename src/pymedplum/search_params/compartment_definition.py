@@ -33,7 +33,6 @@ CompartmentDefinitionSearchParams = TypedDict(
         "context:not": SearchValues,
         "context:text": SearchValues,
         "context:missing": SearchValues,
-        "context-quantity": SearchValues,
         "context-quantity:missing": SearchValues,
         "context-type": SearchValues,
         "context-type:not": SearchValues,

@@ -63,7 +63,6 @@ CompositionSearchParams = TypedDict(
         "patient:identifier": SearchValues,
         "patient:not": SearchValues,
         "patient:missing": SearchValues,
-        "period": SearchValues,
         "period:missing": SearchValues,
         "related-id": SearchValues,
         "related-id:not": SearchValues,

@@ -65,7 +65,6 @@ EncounterSearchParams = TypedDict(
         "location:identifier": SearchValues,
         "location:not": SearchValues,
         "location:missing": SearchValues,
-        "location-period": SearchValues,
         "location-period:missing": SearchValues,
         "part-of": SearchValues,
         "part-of:identifier": SearchValues,

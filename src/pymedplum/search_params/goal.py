@@ -55,7 +55,6 @@ GoalSearchParams = TypedDict(
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "target-date": SearchValues,
         "target-date:missing": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,

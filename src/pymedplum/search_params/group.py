@@ -33,7 +33,6 @@ GroupSearchParams = TypedDict(
         "characteristic:not": SearchValues,
         "characteristic:text": SearchValues,
         "characteristic:missing": SearchValues,
-        "characteristic-range": SearchValues,
         "characteristic-range:missing": SearchValues,
         "characteristic-reference": SearchValues,
         "characteristic-reference:identifier": SearchValues,

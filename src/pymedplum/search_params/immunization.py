@@ -59,7 +59,6 @@ ImmunizationSearchParams = TypedDict(
         "reaction:identifier": SearchValues,
         "reaction:not": SearchValues,
         "reaction:missing": SearchValues,
-        "reaction-date": SearchValues,
         "reaction-date:missing": SearchValues,
         "reason-code": SearchValues,
         "reason-code:not": SearchValues,

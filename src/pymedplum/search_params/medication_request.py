@@ -35,7 +35,6 @@ MedicationRequestSearchParams = TypedDict(
         "code:not": SearchValues,
         "code:text": SearchValues,
         "code:missing": SearchValues,
-        "date": SearchValues,
         "date:missing": SearchValues,
         "encounter": SearchValues,
         "encounter:identifier": SearchValues,

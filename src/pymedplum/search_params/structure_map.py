@@ -29,7 +29,6 @@ StructureMapSearchParams = TypedDict(
         "context:not": SearchValues,
         "context:text": SearchValues,
         "context:missing": SearchValues,
-        "context-quantity": SearchValues,
         "context-quantity:missing": SearchValues,
         "context-type": SearchValues,
         "context-type:not": SearchValues,

@@ -16,7 +16,9 @@
 //     (the lookup table's buildWhere has no presence case, lookuptable.ts:150-205);
 //   - `:in` / `:not-in`: a 400 "Invalid modifier" on coded, boolean, id, reference and date
 //     parameters (the server implements neither; core's matcher took them as an equality);
-//   - uri `:above` / `:below`: an equality, as the server's buildCondition ignores them.
+//   - uri `:above` / `:below`: an equality, as the server's buildCondition ignores them;
+//   - a date parameter on a repeating element (an array column): PostgreSQL's 400
+//     'malformed array literal' for any value, as for an array quantity.
 // Core's matcher took every string and uri search as a case-insensitive substring, and matched
 // no number or quantity parameter at all.
 // Every other filter is left to the MemoryRepository.
@@ -49,7 +51,7 @@ export function isHarnessFilter(resourceType, filter) {
   if (isChained(filter)) {
     return true;
   }
-  if (refusedMembershipOperator(resourceType, filter)) {
+  if (refusedMembershipOperator(resourceType, filter) || refusedArrayDate(resourceType, filter)) {
     return true;
   }
   const param = getSearchParameter(resourceType, filter.code);
@@ -116,6 +118,24 @@ function refusedMembershipOperator(resourceType, filter) {
 
 const TOKEN_COLUMN_TYPES = ['ContactPoint', 'Identifier', 'CodeableConcept', 'Coding'];
 
+/**
+ * The 400 of a date search on an array column (core's details `array`: a repeating element on
+ * the path, `MedicationRequest?date` = dosageInstruction.timing.event): buildDateSearchFilter
+ * (search.ts:1389-1440) compares the whole column with the value, with no ArraySubquery, so
+ * PostgreSQL refuses the value as a `TIMESTAMPTZ[]` ('malformed array literal', answered 400).
+ * `:missing` / `:present` are a column test (search.ts:1029-1033) and work.
+ */
+function refusedArrayDate(resourceType, filter) {
+  if (isPresenceFilter(filter) || filter.code === '_lastUpdated') {
+    return undefined;
+  }
+  const param = getSearchParameter(resourceType, filter.code);
+  if (param?.type !== 'date' || !getSearchParameterDetails(resourceType, param).array) {
+    return undefined;
+  }
+  return badRequest(`malformed array literal: "${filter.value}"`);
+}
+
 function isChained(filter) {
   // search.ts:917-919 (isChainedSearchFilter)
   return filter.code.startsWith('_has:') || filter.code.includes('.');
@@ -149,7 +169,7 @@ export function compileFilter(resources, resourceType, filter) {
  * numbers and quantities compiled here, strings checked for the operators the server takes.
  */
 function compileLocalFilter(resourceType, filter) {
-  const refused = refusedMembershipOperator(resourceType, filter);
+  const refused = refusedMembershipOperator(resourceType, filter) ?? refusedArrayDate(resourceType, filter);
   if (refused) {
     throw new OperationOutcomeError(refused);
   }
