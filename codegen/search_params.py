@@ -149,14 +149,15 @@ def _malformed(target: str, index: int | None, item: Any) -> Iterator[None]:
 def keys_for(params: dict[str, str], repeating: frozenset[str] = frozenset()) -> list[str]:
     """Every key of one TypedDict: parameters, their modifiers, then result parameters.
 
-    A date or quantity parameter in ``repeating`` (an array column on Medplum) gets only its
-    ``:missing`` key: Medplum 5.0.10 compares such a column with the value as a whole (no array
-    case in buildDateSearchFilter / buildQuantitySearchFilter, server search.ts:1389-1477), so
-    any value answers PostgreSQL's "malformed array literal".
+    A date, quantity or boolean parameter in ``repeating`` (an array column on Medplum) gets
+    only its ``:missing`` key: Medplum 5.0.10 compares such a column with the value as a whole
+    (no array case in buildDateSearchFilter / buildQuantitySearchFilter /
+    buildBooleanSearchFilter, server search.ts:1287-1310, 1389-1477), so any value answers
+    PostgreSQL's "malformed array literal".
     """
     keys: list[str] = []
     for code in sorted(params):
-        if code in repeating and params[code] in ("date", "quantity"):
+        if code in repeating:
             keys.append(f"{code}:missing")
             continue
         keys.append(code)
@@ -171,7 +172,7 @@ def keys_for(params: dict[str, str], repeating: frozenset[str] = frozenset()) ->
 
 
 def repeating_parameters(types: list[str]) -> dict[str, frozenset[str]]:
-    """resource type → the codes of its date and quantity parameters whose path repeats.
+    """resource type → its date, quantity and boolean parameters whose path repeats.
 
     Medplum stores such a parameter in an array column: its ``getSearchParameterDetails``
     (core search/details.ts) marks a parameter ``array`` when an element on its expression's
@@ -183,12 +184,14 @@ def repeating_parameters(types: list[str]) -> dict[str, frozenset[str]]:
     for target in SEARCH_PARAMETER_BUNDLES:
         for index, sp in _resources(target):
             with _malformed(target, index, sp):
-                if sp["type"] not in ("date", "quantity") or not sp.get("expression"):
+                if sp["type"] not in ("date", "quantity", "token") or not sp.get("expression"):
                     continue
                 if _WHERE.sub("", sp["expression"]).endswith("extension.valueDateTime"):
                     continue  # details.ts: such an extension is a single dateTime (US Core)
                 for base in sp.get("base", []):
-                    if base in wanted and _repeats(sp["expression"], base, elements):
+                    if base not in wanted or not _repeats(sp["expression"], base, elements):
+                        continue
+                    if sp["type"] != "token" or _is_boolean(sp["expression"], base, elements):
                         found[base].add(sp["code"])
     return {t: frozenset(found.get(t, ())) for t in types}
 
@@ -222,6 +225,21 @@ def _repeats(
     expression: str, resource_type: str, elements: dict[str, tuple[bool, list[str]]]
 ) -> bool:
     """Whether a path of ``expression`` for ``resource_type`` crosses a repeating element."""
+    return any(repeats for repeats, _ in _paths(expression, resource_type, elements))
+
+
+def _is_boolean(
+    expression: str, resource_type: str, elements: dict[str, tuple[bool, list[str]]]
+) -> bool:
+    """Whether every path of ``expression`` for ``resource_type`` ends at a ``boolean`` element."""
+    ends = [types for _, types in _paths(expression, resource_type, elements)]
+    return bool(ends) and all(types == ["boolean"] for types in ends)
+
+
+def _paths(
+    expression: str, resource_type: str, elements: dict[str, tuple[bool, list[str]]]
+) -> Iterator[tuple[bool, list[str]]]:
+    """(crosses a repeating element, the last element's types) of each path for the type."""
     for part in expression.split("|"):
         path = _WHERE.sub("", part.strip().strip("()").strip())
         path = re.split(r"\.(?:as|ofType)\(| as ", path)[0].strip().strip("()")
@@ -229,6 +247,8 @@ def _repeats(
         if steps[0] != resource_type:
             continue
         current = resource_type
+        repeats_any = False
+        types: list[str] = []
         for step in steps[1:]:
             indexed = step.endswith("]")
             name = step.split("[")[0]
@@ -237,13 +257,13 @@ def _repeats(
                 if candidate in elements:
                     found = candidate
             if found is None:
+                types = []
                 break
             repeats, types = elements[found]
-            if repeats and not indexed:
-                return True
+            repeats_any = repeats_any or (repeats and not indexed)
             # a backbone element goes on in the same definition, a datatype in its own
             current = found if not types or types[0] in ("BackboneElement", "Element") else types[0]
-    return False
+        yield repeats_any, types
 
 
 def summary(params: dict[str, str]) -> str:

@@ -62,6 +62,8 @@ def test_keys_are_only_what_medplum_5_0_10_searches() -> None:
     assert "component-value-quantity" not in observation
     assert {"value-quantity", "date", "value-date"} <= observation  # not repeating
     assert "asserted-date" in set(sp.ConditionSearchParams.__annotations__)  # one extension
+    group = set(sp.GroupSearchParams.__annotations__)  # a boolean of characteristic[]
+    assert "exclude:missing" in group and not {"exclude", "exclude:not"} & group
 
 
 def test_us_core_parameters_medplum_indexes_are_keys() -> None:

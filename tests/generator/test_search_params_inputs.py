@@ -76,6 +76,13 @@ def test_a_date_or_quantity_on_a_repeating_element_gets_only_missing() -> None:
     assert repeats("(Composition.event.period)", "Composition", elements)
     assert not repeats("Composition.event[0].period", "Composition", elements)
     assert not repeats("Patient.x | Composition.date", "Composition", elements)
+    elements["Group.characteristic"] = (True, ["BackboneElement"])
+    elements["Group.characteristic.exclude"] = (False, ["boolean"])
+    elements["Group.actual"] = (False, ["boolean"])
+    assert search_params._is_boolean("Group.characteristic.exclude", "Group", elements)
+    assert not search_params._is_boolean("Composition.event.period", "Composition", elements)
+    assert repeats("Group.characteristic.exclude", "Group", elements)
+    assert not repeats("Group.actual", "Group", elements)
     keys = search_params.keys_for({"date": "date", "authoredon": "date"}, frozenset({"date"}))
     assert keys[:4] == ["authoredon", "authoredon:missing", "date:missing", "_count"]
 

@@ -14,6 +14,7 @@ from sdk_clients import Api, unique
 from pymedplum import FHIRBundle, ValidationError, escape_search_value
 from pymedplum.fhir import RiskAssessment
 from pymedplum.search_params import (
+    GroupSearchParams,
     MedicationRequestSearchParams,
     ObservationSearchParams,
     PatientSearchParams,
@@ -405,6 +406,34 @@ async def test_a_date_on_a_repeating_element_answers_400_but_missing_works(api: 
     query: MedicationRequestSearchParams = {"_id": with_event["id"], "date:missing": False}
     assert await found(api, "MedicationRequest", query) == {with_event["id"]}
     assert await found(api, "MedicationRequest", {**query, "date:missing": True}) == set()
+
+
+async def test_boolean_values_and_a_boolean_on_a_repeating_element(api: Api) -> None:
+    # A boolean parameter takes only true / false (400 otherwise, as on Medplum 5.0.10);
+    # Group?exclude is characteristic.exclude, an array column: any value answers 400 and
+    # only exclude:missing (the one key GroupSearchParams offers) works.
+    for key, value in [("active", "yes"), ("active", "true,false"), ("deceased", "1")]:
+        with pytest.raises(ValidationError) as caught:
+            await found(api, "Patient", {key: value})
+        assert issue_text(caught.value) == "Boolean search value must be 'true' or 'false'"
+    group = await api.call(
+        "create_resource",
+        {
+            "resourceType": "Group",
+            "type": "person",
+            "actual": True,
+            "characteristic": [
+                {"code": {"text": unique("c")}, "valueBoolean": True, "exclude": False}
+            ],
+        },
+    )
+    for key in ("exclude", "exclude:not"):
+        with pytest.raises(ValidationError) as caught:
+            await found(api, "Group", {key: "false"})
+        assert caught.value.status_code == 400
+        assert issue_text(caught.value) == 'malformed array literal: "false"'
+    query: GroupSearchParams = {"_id": group["id"], "exclude:missing": False}
+    assert await found(api, "Group", query) == {group["id"]}
 
 
 async def test_string_search_is_a_prefix_and_exact_a_case_sensitive_whole_value(

@@ -17,8 +17,9 @@
 //   - `:in` / `:not-in`: a 400 "Invalid modifier" on coded, boolean, id, reference and date
 //     parameters (the server implements neither; core's matcher took them as an equality);
 //   - uri `:above` / `:below`: an equality, as the server's buildCondition ignores them;
-//   - a date parameter on a repeating element (an array column): PostgreSQL's 400
-//     'malformed array literal' for any value, as for an array quantity.
+//   - a date or boolean parameter on a repeating element (an array column): PostgreSQL's 400
+//     'malformed array literal' for any value, as for an array quantity; a boolean parameter's
+//     400 for a value other than `true` / `false`.
 // Core's matcher took every string and uri search as a case-insensitive substring, and matched
 // no number or quantity parameter at all.
 // Every other filter is left to the MemoryRepository.
@@ -51,7 +52,7 @@ export function isHarnessFilter(resourceType, filter) {
   if (isChained(filter)) {
     return true;
   }
-  if (refusedMembershipOperator(resourceType, filter) || refusedArrayDate(resourceType, filter)) {
+  if (refusedMembershipOperator(resourceType, filter) || refusedByColumn(resourceType, filter)) {
     return true;
   }
   const param = getSearchParameter(resourceType, filter.code);
@@ -119,18 +120,29 @@ function refusedMembershipOperator(resourceType, filter) {
 const TOKEN_COLUMN_TYPES = ['ContactPoint', 'Identifier', 'CodeableConcept', 'Coding'];
 
 /**
- * The 400 of a date search on an array column (core's details `array`: a repeating element on
- * the path, `MedicationRequest?date` = dosageInstruction.timing.event): buildDateSearchFilter
- * (search.ts:1389-1440) compares the whole column with the value, with no ArraySubquery, so
- * PostgreSQL refuses the value as a `TIMESTAMPTZ[]` ('malformed array literal', answered 400).
- * `:missing` / `:present` are a column test (search.ts:1029-1033) and work.
+ * The 400 of a date or boolean search on an array column (core's details `array`: a repeating
+ * element on the path, `MedicationRequest?date` = dosageInstruction.timing.event,
+ * `Group?exclude` = characteristic.exclude): buildDateSearchFilter (search.ts:1389-1440) and
+ * buildBooleanSearchFilter (search.ts:1287-1310) compare the whole column with the value, with
+ * no ArraySubquery, so PostgreSQL refuses the value as an array ('malformed array literal',
+ * answered 400). `:missing` / `:present` are a column test (search.ts:1029-1033) and work; a
+ * boolean's value is checked first (search.ts:1295-1297).
  */
-function refusedArrayDate(resourceType, filter) {
+function refusedByColumn(resourceType, filter) {
   if (isPresenceFilter(filter) || filter.code === '_lastUpdated') {
     return undefined;
   }
   const param = getSearchParameter(resourceType, filter.code);
-  if (param?.type !== 'date' || !getSearchParameterDetails(resourceType, param).array) {
+  if (param?.type === 'token' && getSearchParameterDetails(resourceType, param).type === 'BOOLEAN') {
+    // buildBooleanSearchFilter (search.ts:1295-1297), before any SQL: core's matcher took any value.
+    if (!['true', 'false'].includes(filter.value)) {
+      return badRequest(`Boolean search value must be 'true' or 'false'`);
+    }
+  }
+  if ((param?.type !== 'date' && param?.type !== 'token') || !getSearchParameterDetails(resourceType, param).array) {
+    return undefined;
+  }
+  if (param.type === 'token' && getSearchParameterDetails(resourceType, param).type !== 'BOOLEAN') {
     return undefined;
   }
   return badRequest(`malformed array literal: "${filter.value}"`);
@@ -169,7 +181,7 @@ export function compileFilter(resources, resourceType, filter) {
  * numbers and quantities compiled here, strings checked for the operators the server takes.
  */
 function compileLocalFilter(resourceType, filter) {
-  const refused = refusedMembershipOperator(resourceType, filter) ?? refusedArrayDate(resourceType, filter);
+  const refused = refusedMembershipOperator(resourceType, filter) ?? refusedByColumn(resourceType, filter);
   if (refused) {
     throw new OperationOutcomeError(refused);
   }
