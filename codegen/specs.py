@@ -51,6 +51,7 @@ FILES: tuple[Vendored, ...] = (
             "profiles-types",
             "profiles-resources",
             "search-parameters",
+            "search-parameters-uscore",
             "valuesets",
             "v3-codesystems",
         )

@@ -27,6 +27,55 @@ def test_patient_keys_cover_names_common_parameters_and_modifiers() -> None:
     assert sp.PatientSearchParams.__total__ is False
 
 
+def test_keys_are_only_what_medplum_5_0_10_searches() -> None:
+    # Each of these answers 400 on Medplum 5.0.10 or is silently an equality there (see
+    # docs/typed-search.md and codegen/search_params.py for the source lines).
+    patient = set(sp.PatientSearchParams.__annotations__)
+    refused = {
+        "gender:in",  # an equality on a code column; :not-in too (finds the code it excludes)
+        "gender:not-in",
+        "identifier:in",  # 400 "Invalid modifier :in" on coded parameters
+        "active:not-in",
+        "_content",  # no expression: "Unknown search parameter"
+        "_text",
+        "_query",
+        "_id:missing",  # compared with a null UUID: never matches
+        "_lastUpdated:missing",  # read as a date: 400
+        "_at",  # history only: "Unknown search parameter"
+        "_has",  # only _has:Type:param:param
+    }
+    assert not refused & patient
+    assert {"_id:not", "_profile:missing", "_tag:not", "gender:text", "_compartment"} <= patient
+    value_set = set(sp.ValueSetSearchParams.__annotations__)
+    assert "url" in value_set and "url:missing" in value_set
+    assert not {"url:below", "url:above"} & value_set  # an equality on Medplum
+    observation = set(sp.ObservationSearchParams.__annotations__)
+    # composite and special parameters: Medplum's parser throws for their type
+    assert not {"code-value-quantity", "combo-code-value-quantity:missing"} & observation
+    assert "near" not in set(sp.LocationSearchParams.__annotations__)
+    assert "Binary" not in sp.RESOURCE_TYPES  # "Cannot search on Binary resource type"
+    # A date or quantity parameter on a repeating element is an array column, which Medplum
+    # compares with the value as a whole ("malformed array literal"): only :missing works.
+    request = set(sp.MedicationRequestSearchParams.__annotations__)  # dosageInstruction.timing
+    assert "date:missing" in request and "date" not in request
+    assert "component-value-quantity:missing" in observation
+    assert "component-value-quantity" not in observation
+    assert {"value-quantity", "date", "value-date"} <= observation  # not repeating
+    assert "asserted-date" in set(sp.ConditionSearchParams.__annotations__)  # one extension
+    group = set(sp.GroupSearchParams.__annotations__)  # a boolean of characteristic[]
+    assert "exclude:missing" in group and not {"exclude", "exclude:not"} & group
+
+
+def test_us_core_parameters_medplum_indexes_are_keys() -> None:
+    patient = set(sp.PatientSearchParams.__annotations__)
+    assert {"race", "ethnicity", "gender-identity", "race:not", "ethnicity:missing"} <= patient
+    assert "asserted-date" in set(sp.ConditionSearchParams.__annotations__)
+    assert "discharge-disposition" in set(sp.EncounterSearchParams.__annotations__)
+    assert {"role", "description"} <= (
+        set(sp.CareTeamSearchParams.__annotations__) | set(sp.GoalSearchParams.__annotations__)
+    )
+
+
 def test_medplum_resource_types_have_their_own_parameters() -> None:
     assert {"Patient", "Observation", "Bot", "ProjectMembership", "AsyncJob"} <= sp.RESOURCE_TYPES
     membership = sp.search_params_for("ProjectMembership").__annotations__
@@ -88,10 +137,13 @@ def test_mypy_accepts_a_typed_query_and_rejects_an_unknown_key(tmp_path: Path) -
         " 'general-practitioner:identifier': 's|1', '_lastUpdated': 'gt2024-01-01'}\n"
         "    client.search_resources('Patient', q)\n"
         "    bad: PatientSearchParams = {'famly': 'Smith'}\n"
+        "    us_core: PatientSearchParams = {'race': 'urn:oid:2.16.840.1.113883.6.238|2106-3'}\n"
+        "    refused: PatientSearchParams = {'gender:not-in': 'female'}\n"
     )
     errors = [line for line in _mypy(code, tmp_path).splitlines() if ": error:" in line]
-    assert len(errors) == 1
+    assert len(errors) == 2
     assert 'Extra key "famly"' in errors[0] and "typed_query.py:6:" in errors[0]
+    assert 'Extra key "gender:not-in"' in errors[1] and "typed_query.py:8:" in errors[1]
 
 
 def test_the_typed_dicts_and_client_signatures_resolve_at_run_time() -> None:

@@ -116,7 +116,7 @@ def test_refresh_keeps_the_vendored_openapi_without_the_shared_contract_folder(
     assert capsys.readouterr().out == (
         f"specs/openapi/medplum-openapi.json.gz: {tmp_path / 'no-shared-spec'}"
         "/medplum-openapi.json not found, vendored copy kept\n"
-        "specs/: 9 files match specs/manifest.json\n"
+        "specs/: 10 files match specs/manifest.json\n"
     )
     after = {p: p.read_bytes() for p in sorted(specs_copy.rglob("*")) if p.is_file()}
     manifest_path = specs_copy / "manifest.json"

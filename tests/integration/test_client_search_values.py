@@ -14,6 +14,8 @@ from sdk_clients import Api, unique
 from pymedplum import FHIRBundle, ValidationError, escape_search_value
 from pymedplum.fhir import RiskAssessment
 from pymedplum.search_params import (
+    GroupSearchParams,
+    MedicationRequestSearchParams,
     ObservationSearchParams,
     PatientSearchParams,
     RiskAssessmentSearchParams,
@@ -484,6 +486,94 @@ async def test_string_modifiers_missing_and_not(api: Api) -> None:
     assert sent(api)["gender:missing"] == ["true"]
     assert await found(api, "Patient", {**q, "gender:missing": False}) == {smith["id"]}
     assert await found(api, "Patient", {**q, "gender:not": "female"}) == {bare["id"]}
+
+
+async def test_in_not_in_above_and_below_as_medplum_5_0_10_takes_them(api: Api) -> None:
+    # None of these is a key of the TypedDicts (docs/typed-search.md): Medplum implements neither
+    # token :in / :not-in nor uri :above / :below. Sent in a plain dict, they answer as there.
+    tag = unique("Mem")
+    p = await patient(api, gender="female", identifier=[{"system": "urn:sys", "value": tag}])
+    refused = {  # key: (value, the server's text)
+        # a coded, identifier or telecom token: the parameter's id
+        "identifier:in": ("urn:sys|x", "Invalid modifier :in for Patient-identifier"),
+        "email:not-in": ("a@example.org", "Invalid modifier :not-in for individual-email"),
+        "active:in": ("true", "Invalid modifier :in for active"),  # a boolean
+        "general-practitioner:in": (
+            "Practitioner/x",
+            "Invalid modifier :in for general-practitioner",
+        ),
+        "birthdate:not-in": ("2020-01-01", "Invalid modifier :not-in for birthdate"),
+        "_id:in": ("x", "Invalid modifier :in for _id"),
+    }
+    for key, (value, text) in refused.items():
+        with pytest.raises(ValidationError) as caught:
+            await found(api, "Patient", {key: value})
+        assert caught.value.status_code == 400
+        assert issue_text(caught.value) == text
+    # On a plain code parameter the modifier is ignored: :not-in finds the code it names.
+    assert await found(api, "Patient", {"_id": p["id"], "gender:not-in": "female"}) == {p["id"]}
+    assert await found(api, "Patient", {"_id": p["id"], "gender:in": "male"}) == set()
+    # A uri parameter's :below / :above is an equality.
+    url = f"http://example.org/{tag}/a/b"
+    vs = await api.call(
+        "create_resource", {"resourceType": "ValueSet", "status": "active", "url": url}
+    )
+    assert await found(api, "ValueSet", {"url:below": f"http://example.org/{tag}/a"}) == set()
+    assert await found(api, "ValueSet", {"url:above": f"{url}/c"}) == set()
+    assert await found(api, "ValueSet", {"url:below": url}) == {vs["id"]}
+
+
+async def test_a_date_on_a_repeating_element_answers_400_but_missing_works(api: Api) -> None:
+    # MedicationRequest?date is dosageInstruction.timing.event: an array column, which
+    # Medplum 5.0.10 compares with the value as a whole. The TypedDict offers only date:missing.
+    tag = unique("Arr")
+    with_event = await api.call(
+        "create_resource",
+        {
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "subject": {"display": tag},
+            "medicationCodeableConcept": {"text": tag},
+            "dosageInstruction": [{"timing": {"event": ["2024-05-01T10:00:00Z"]}}],
+        },
+    )
+    for value in ("2024-05-01", "ge2024-01-01"):
+        with pytest.raises(ValidationError) as caught:
+            await found(api, "MedicationRequest", {"date": value})
+        assert caught.value.status_code == 400
+        assert issue_text(caught.value) == f'malformed array literal: "{value.removeprefix("ge")}"'
+    query: MedicationRequestSearchParams = {"_id": with_event["id"], "date:missing": False}
+    assert await found(api, "MedicationRequest", query) == {with_event["id"]}
+    assert await found(api, "MedicationRequest", {**query, "date:missing": True}) == set()
+
+
+async def test_boolean_values_and_a_boolean_on_a_repeating_element(api: Api) -> None:
+    # A boolean parameter takes only true / false (400 otherwise, as on Medplum 5.0.10);
+    # Group?exclude is characteristic.exclude, an array column: any value answers 400 and
+    # only exclude:missing (the one key GroupSearchParams offers) works.
+    for key, value in [("active", "yes"), ("active", "true,false"), ("deceased", "1")]:
+        with pytest.raises(ValidationError) as caught:
+            await found(api, "Patient", {key: value})
+        assert issue_text(caught.value) == "Boolean search value must be 'true' or 'false'"
+    group = await api.call(
+        "create_resource",
+        {
+            "resourceType": "Group",
+            "type": "person",
+            "actual": True,
+            "characteristic": [
+                {"code": {"text": unique("c")}, "valueBoolean": True, "exclude": False}
+            ],
+        },
+    )
+    for key in ("exclude", "exclude:not"):
+        with pytest.raises(ValidationError) as caught:
+            await found(api, "Group", {key: "false"})
+        assert caught.value.status_code == 400
+        assert issue_text(caught.value) == 'malformed array literal: "false"'
+    query: GroupSearchParams = {"_id": group["id"], "exclude:missing": False}
+    assert await found(api, "Group", query) == {group["id"]}
 
 
 async def test_string_search_is_a_prefix_and_exact_a_case_sensitive_whole_value(

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from pymedplum.search_params.async_job import AsyncJobSearchParams
     from pymedplum.search_params.audit_event import AuditEventSearchParams
     from pymedplum.search_params.basic import BasicSearchParams
-    from pymedplum.search_params.binary import BinarySearchParams
     from pymedplum.search_params.biologically_derived_product import (
         BiologicallyDerivedProductSearchParams,
     )
@@ -239,7 +238,6 @@ _MODULES: dict[str, str] = {
     "AsyncJob": "async_job",
     "AuditEvent": "audit_event",
     "Basic": "basic",
-    "Binary": "binary",
     "BiologicallyDerivedProduct": "biologically_derived_product",
     "BodyStructure": "body_structure",
     "Bot": "bot",
@@ -414,7 +412,6 @@ __all__ = [
     "AsyncJobSearchParams",
     "AuditEventSearchParams",
     "BasicSearchParams",
-    "BinarySearchParams",
     "BiologicallyDerivedProductSearchParams",
     "BodyStructureSearchParams",
     "BotSearchParams",

@@ -12,18 +12,11 @@ __all__ = ["AdverseEventSearchParams"]
 AdverseEventSearchParams = TypedDict(
     "AdverseEventSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,27 +25,19 @@ AdverseEventSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "actuality": SearchValues,
         "actuality:not": SearchValues,
         "actuality:text": SearchValues,
-        "actuality:in": SearchValues,
-        "actuality:not-in": SearchValues,
         "actuality:missing": SearchValues,
         "category": SearchValues,
         "category:not": SearchValues,
         "category:text": SearchValues,
-        "category:in": SearchValues,
-        "category:not-in": SearchValues,
         "category:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
         "event": SearchValues,
         "event:not": SearchValues,
         "event:text": SearchValues,
-        "event:in": SearchValues,
-        "event:not-in": SearchValues,
         "event:missing": SearchValues,
         "location": SearchValues,
         "location:identifier": SearchValues,
@@ -69,14 +54,10 @@ AdverseEventSearchParams = TypedDict(
         "seriousness": SearchValues,
         "seriousness:not": SearchValues,
         "seriousness:text": SearchValues,
-        "seriousness:in": SearchValues,
-        "seriousness:not-in": SearchValues,
         "seriousness:missing": SearchValues,
         "severity": SearchValues,
         "severity:not": SearchValues,
         "severity:text": SearchValues,
-        "severity:in": SearchValues,
-        "severity:not-in": SearchValues,
         "severity:missing": SearchValues,
         "study": SearchValues,
         "study:identifier": SearchValues,
@@ -90,12 +71,10 @@ AdverseEventSearchParams = TypedDict(
         "substance:identifier": SearchValues,
         "substance:not": SearchValues,
         "substance:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -110,10 +89,9 @@ AdverseEventSearchParams = TypedDict(
 )
 """Search parameters of ``AdverseEvent``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``actuality`` (token), ``category`` (token), ``date`` (date), ``event`` (token), ``location``
-(reference), ``recorder`` (reference), ``resultingcondition`` (reference), ``seriousness``
-(token), ``severity`` (token), ``study`` (reference), ``subject`` (reference), ``substance``
-(reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``actuality`` (token), ``category`` (token), ``date`` (date), ``event``
+(token), ``location`` (reference), ``recorder`` (reference), ``resultingcondition`` (reference),
+``seriousness`` (token), ``severity`` (token), ``study`` (reference), ``subject`` (reference),
+``substance`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["AppointmentSearchParams"]
 AppointmentSearchParams = TypedDict(
     "AppointmentSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ AppointmentSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "actor": SearchValues,
         "actor:identifier": SearchValues,
         "actor:not": SearchValues,
@@ -41,8 +32,6 @@ AppointmentSearchParams = TypedDict(
         "appointment-type": SearchValues,
         "appointment-type:not": SearchValues,
         "appointment-type:text": SearchValues,
-        "appointment-type:in": SearchValues,
-        "appointment-type:not-in": SearchValues,
         "appointment-type:missing": SearchValues,
         "based-on": SearchValues,
         "based-on:identifier": SearchValues,
@@ -55,8 +44,6 @@ AppointmentSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "location": SearchValues,
         "location:identifier": SearchValues,
@@ -65,8 +52,6 @@ AppointmentSearchParams = TypedDict(
         "part-status": SearchValues,
         "part-status:not": SearchValues,
         "part-status:text": SearchValues,
-        "part-status:in": SearchValues,
-        "part-status:not-in": SearchValues,
         "part-status:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -79,8 +64,6 @@ AppointmentSearchParams = TypedDict(
         "reason-code": SearchValues,
         "reason-code:not": SearchValues,
         "reason-code:text": SearchValues,
-        "reason-code:in": SearchValues,
-        "reason-code:not-in": SearchValues,
         "reason-code:missing": SearchValues,
         "reason-reference": SearchValues,
         "reason-reference:identifier": SearchValues,
@@ -89,14 +72,10 @@ AppointmentSearchParams = TypedDict(
         "service-category": SearchValues,
         "service-category:not": SearchValues,
         "service-category:text": SearchValues,
-        "service-category:in": SearchValues,
-        "service-category:not-in": SearchValues,
         "service-category:missing": SearchValues,
         "service-type": SearchValues,
         "service-type:not": SearchValues,
         "service-type:text": SearchValues,
-        "service-type:in": SearchValues,
-        "service-type:not-in": SearchValues,
         "service-type:missing": SearchValues,
         "slot": SearchValues,
         "slot:identifier": SearchValues,
@@ -105,25 +84,19 @@ AppointmentSearchParams = TypedDict(
         "specialty": SearchValues,
         "specialty:not": SearchValues,
         "specialty:text": SearchValues,
-        "specialty:in": SearchValues,
-        "specialty:not-in": SearchValues,
         "specialty:missing": SearchValues,
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "supporting-info": SearchValues,
         "supporting-info:identifier": SearchValues,
         "supporting-info:not": SearchValues,
         "supporting-info:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -138,11 +111,11 @@ AppointmentSearchParams = TypedDict(
 )
 """Search parameters of ``Appointment``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``actor`` (reference), ``appointment-type`` (token), ``based-on`` (reference), ``date`` (date),
-``end`` (date), ``identifier`` (token), ``location`` (reference), ``part-status`` (token),
-``patient`` (reference), ``practitioner`` (reference), ``reason-code`` (token), ``reason-
-reference`` (reference), ``service-category`` (token), ``service-type`` (token), ``slot``
-(reference), ``specialty`` (token), ``status`` (token), ``supporting-info`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``actor`` (reference), ``appointment-type`` (token), ``based-on``
+(reference), ``date`` (date), ``end`` (date), ``identifier`` (token), ``location`` (reference),
+``part-status`` (token), ``patient`` (reference), ``practitioner`` (reference), ``reason-code``
+(token), ``reason-reference`` (reference), ``service-category`` (token), ``service-type``
+(token), ``slot`` (reference), ``specialty`` (token), ``status`` (token), ``supporting-info``
+(reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["AppointmentResponseSearchParams"]
 AppointmentResponseSearchParams = TypedDict(
     "AppointmentResponseSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ AppointmentResponseSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "actor": SearchValues,
         "actor:identifier": SearchValues,
         "actor:not": SearchValues,
@@ -45,8 +36,6 @@ AppointmentResponseSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "location": SearchValues,
         "location:identifier": SearchValues,
@@ -55,8 +44,6 @@ AppointmentResponseSearchParams = TypedDict(
         "part-status": SearchValues,
         "part-status:not": SearchValues,
         "part-status:text": SearchValues,
-        "part-status:in": SearchValues,
-        "part-status:not-in": SearchValues,
         "part-status:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -66,12 +53,10 @@ AppointmentResponseSearchParams = TypedDict(
         "practitioner:identifier": SearchValues,
         "practitioner:not": SearchValues,
         "practitioner:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -86,8 +71,8 @@ AppointmentResponseSearchParams = TypedDict(
 )
 """Search parameters of ``AppointmentResponse``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``actor`` (reference), ``appointment`` (reference), ``identifier`` (token), ``location``
-(reference), ``part-status`` (token), ``patient`` (reference), ``practitioner`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``actor`` (reference), ``appointment`` (reference), ``identifier``
+(token), ``location`` (reference), ``part-status`` (token), ``patient`` (reference),
+``practitioner`` (reference).
 """

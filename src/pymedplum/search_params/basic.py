@@ -12,18 +12,11 @@ __all__ = ["BasicSearchParams"]
 BasicSearchParams = TypedDict(
     "BasicSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ BasicSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "author": SearchValues,
         "author:identifier": SearchValues,
         "author:not": SearchValues,
@@ -41,16 +32,12 @@ BasicSearchParams = TypedDict(
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "created": SearchValues,
         "created:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -60,12 +47,10 @@ BasicSearchParams = TypedDict(
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -80,8 +65,7 @@ BasicSearchParams = TypedDict(
 )
 """Search parameters of ``Basic``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``author`` (reference), ``code`` (token), ``created`` (date), ``identifier`` (token),
-``patient`` (reference), ``subject`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``author`` (reference), ``code`` (token), ``created`` (date),
+``identifier`` (token), ``patient`` (reference), ``subject`` (reference).
 """

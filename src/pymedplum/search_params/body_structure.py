@@ -12,18 +12,11 @@ __all__ = ["BodyStructureSearchParams"]
 BodyStructureSearchParams = TypedDict(
     "BodyStructureSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,36 +25,26 @@ BodyStructureSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "location": SearchValues,
         "location:not": SearchValues,
         "location:text": SearchValues,
-        "location:in": SearchValues,
-        "location:not-in": SearchValues,
         "location:missing": SearchValues,
         "morphology": SearchValues,
         "morphology:not": SearchValues,
         "morphology:text": SearchValues,
-        "morphology:in": SearchValues,
-        "morphology:not-in": SearchValues,
         "morphology:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
         "patient:not": SearchValues,
         "patient:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -76,7 +59,7 @@ BodyStructureSearchParams = TypedDict(
 )
 """Search parameters of ``BodyStructure``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``identifier`` (token), ``location`` (token), ``morphology`` (token), ``patient`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``identifier`` (token), ``location`` (token), ``morphology`` (token),
+``patient`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["BundleSearchParams"]
 BundleSearchParams = TypedDict(
     "BundleSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ BundleSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "composition": SearchValues,
         "composition:identifier": SearchValues,
         "composition:not": SearchValues,
@@ -41,8 +32,6 @@ BundleSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "message": SearchValues,
         "message:identifier": SearchValues,
@@ -53,15 +42,11 @@ BundleSearchParams = TypedDict(
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -76,8 +61,7 @@ BundleSearchParams = TypedDict(
 )
 """Search parameters of ``Bundle``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``composition`` (reference), ``identifier`` (token), ``message`` (reference), ``timestamp``
-(date), ``type`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``composition`` (reference), ``identifier`` (token), ``message``
+(reference), ``timestamp`` (date), ``type`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["CarePlanSearchParams"]
 CarePlanSearchParams = TypedDict(
     "CarePlanSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,15 +25,10 @@ CarePlanSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "activity-code": SearchValues,
         "activity-code:not": SearchValues,
         "activity-code:text": SearchValues,
-        "activity-code:in": SearchValues,
-        "activity-code:not-in": SearchValues,
         "activity-code:missing": SearchValues,
-        "activity-date": SearchValues,
         "activity-date:missing": SearchValues,
         "activity-reference": SearchValues,
         "activity-reference:identifier": SearchValues,
@@ -57,8 +45,6 @@ CarePlanSearchParams = TypedDict(
         "category": SearchValues,
         "category:not": SearchValues,
         "category:text": SearchValues,
-        "category:in": SearchValues,
-        "category:not-in": SearchValues,
         "category:missing": SearchValues,
         "condition": SearchValues,
         "condition:identifier": SearchValues,
@@ -77,22 +63,16 @@ CarePlanSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "instantiates-canonical": SearchValues,
         "instantiates-canonical:identifier": SearchValues,
         "instantiates-canonical:not": SearchValues,
         "instantiates-canonical:missing": SearchValues,
         "instantiates-uri": SearchValues,
-        "instantiates-uri:above": SearchValues,
-        "instantiates-uri:below": SearchValues,
         "instantiates-uri:missing": SearchValues,
         "intent": SearchValues,
         "intent:not": SearchValues,
         "intent:text": SearchValues,
-        "intent:in": SearchValues,
-        "intent:not-in": SearchValues,
         "intent:missing": SearchValues,
         "part-of": SearchValues,
         "part-of:identifier": SearchValues,
@@ -113,19 +93,15 @@ CarePlanSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -140,12 +116,11 @@ CarePlanSearchParams = TypedDict(
 )
 """Search parameters of ``CarePlan``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``activity-code`` (token), ``activity-date`` (date), ``activity-reference`` (reference),
-``based-on`` (reference), ``care-team`` (reference), ``category`` (token), ``condition``
-(reference), ``date`` (date), ``encounter`` (reference), ``goal`` (reference), ``identifier``
-(token), ``instantiates-canonical`` (reference), ``instantiates-uri`` (uri), ``intent`` (token),
-``part-of`` (reference), ``patient`` (reference), ``performer`` (reference), ``replaces``
-(reference), ``status`` (token), ``subject`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``activity-code`` (token), ``activity-date`` (date), ``activity-
+reference`` (reference), ``based-on`` (reference), ``care-team`` (reference), ``category``
+(token), ``condition`` (reference), ``date`` (date), ``encounter`` (reference), ``goal``
+(reference), ``identifier`` (token), ``instantiates-canonical`` (reference), ``instantiates-
+uri`` (uri), ``intent`` (token), ``part-of`` (reference), ``patient`` (reference), ``performer``
+(reference), ``replaces`` (reference), ``status`` (token), ``subject`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["ChargeItemSearchParams"]
 ChargeItemSearchParams = TypedDict(
     "ChargeItemSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ ChargeItemSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "account": SearchValues,
         "account:identifier": SearchValues,
         "account:not": SearchValues,
@@ -41,8 +32,6 @@ ChargeItemSearchParams = TypedDict(
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "context": SearchValues,
         "context:identifier": SearchValues,
@@ -59,8 +48,6 @@ ChargeItemSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "occurrence": SearchValues,
         "occurrence:missing": SearchValues,
@@ -75,8 +62,6 @@ ChargeItemSearchParams = TypedDict(
         "performer-function": SearchValues,
         "performer-function:not": SearchValues,
         "performer-function:text": SearchValues,
-        "performer-function:in": SearchValues,
-        "performer-function:not-in": SearchValues,
         "performer-function:missing": SearchValues,
         "performing-organization": SearchValues,
         "performing-organization:identifier": SearchValues,
@@ -98,12 +83,10 @@ ChargeItemSearchParams = TypedDict(
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -118,12 +101,11 @@ ChargeItemSearchParams = TypedDict(
 )
 """Search parameters of ``ChargeItem``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``account`` (reference), ``code`` (token), ``context`` (reference), ``entered-date`` (date),
-``enterer`` (reference), ``factor-override`` (number), ``identifier`` (token), ``occurrence``
-(date), ``patient`` (reference), ``performer-actor`` (reference), ``performer-function``
-(token), ``performing-organization`` (reference), ``price-override`` (quantity), ``quantity``
-(quantity), ``requesting-organization`` (reference), ``service`` (reference), ``subject``
-(reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``account`` (reference), ``code`` (token), ``context`` (reference),
+``entered-date`` (date), ``enterer`` (reference), ``factor-override`` (number), ``identifier``
+(token), ``occurrence`` (date), ``patient`` (reference), ``performer-actor`` (reference),
+``performer-function`` (token), ``performing-organization`` (reference), ``price-override``
+(quantity), ``quantity`` (quantity), ``requesting-organization`` (reference), ``service``
+(reference), ``subject`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["ClaimSearchParams"]
 ClaimSearchParams = TypedDict(
     "ClaimSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ ClaimSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "care-team": SearchValues,
         "care-team:identifier": SearchValues,
         "care-team:not": SearchValues,
@@ -59,8 +50,6 @@ ClaimSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "insurer": SearchValues,
         "insurer:identifier": SearchValues,
@@ -81,8 +70,6 @@ ClaimSearchParams = TypedDict(
         "priority": SearchValues,
         "priority:not": SearchValues,
         "priority:text": SearchValues,
-        "priority:in": SearchValues,
-        "priority:not-in": SearchValues,
         "priority:missing": SearchValues,
         "procedure-udi": SearchValues,
         "procedure-udi:identifier": SearchValues,
@@ -95,8 +82,6 @@ ClaimSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subdetail-udi": SearchValues,
         "subdetail-udi:identifier": SearchValues,
@@ -105,15 +90,11 @@ ClaimSearchParams = TypedDict(
         "use": SearchValues,
         "use:not": SearchValues,
         "use:text": SearchValues,
-        "use:in": SearchValues,
-        "use:not-in": SearchValues,
         "use:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -128,11 +109,10 @@ ClaimSearchParams = TypedDict(
 )
 """Search parameters of ``Claim``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string), ``care-
-team`` (reference), ``created`` (date), ``detail-udi`` (reference), ``encounter`` (reference),
-``enterer`` (reference), ``facility`` (reference), ``identifier`` (token), ``insurer``
-(reference), ``item-udi`` (reference), ``patient`` (reference), ``payee`` (reference),
-``priority`` (token), ``procedure-udi`` (reference), ``provider`` (reference), ``status``
-(token), ``subdetail-udi`` (reference), ``use`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``care-team`` (reference), ``created`` (date), ``detail-udi``
+(reference), ``encounter`` (reference), ``enterer`` (reference), ``facility`` (reference),
+``identifier`` (token), ``insurer`` (reference), ``item-udi`` (reference), ``patient``
+(reference), ``payee`` (reference), ``priority`` (token), ``procedure-udi`` (reference),
+``provider`` (reference), ``status`` (token), ``subdetail-udi`` (reference), ``use`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["ClaimResponseSearchParams"]
 ClaimResponseSearchParams = TypedDict(
     "ClaimResponseSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ ClaimResponseSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "created": SearchValues,
         "created:missing": SearchValues,
         "disposition": SearchValues,
@@ -43,8 +34,6 @@ ClaimResponseSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "insurer": SearchValues,
         "insurer:identifier": SearchValues,
@@ -53,8 +42,6 @@ ClaimResponseSearchParams = TypedDict(
         "outcome": SearchValues,
         "outcome:not": SearchValues,
         "outcome:text": SearchValues,
-        "outcome:in": SearchValues,
-        "outcome:not-in": SearchValues,
         "outcome:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -73,21 +60,15 @@ ClaimResponseSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "use": SearchValues,
         "use:not": SearchValues,
         "use:text": SearchValues,
-        "use:in": SearchValues,
-        "use:not-in": SearchValues,
         "use:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -102,9 +83,8 @@ ClaimResponseSearchParams = TypedDict(
 )
 """Search parameters of ``ClaimResponse``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``created`` (date), ``disposition`` (string), ``identifier`` (token), ``insurer`` (reference),
-``outcome`` (token), ``patient`` (reference), ``payment-date`` (date), ``request`` (reference),
-``requestor`` (reference), ``status`` (token), ``use`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``created`` (date), ``disposition`` (string), ``identifier`` (token),
+``insurer`` (reference), ``outcome`` (token), ``patient`` (reference), ``payment-date`` (date),
+``request`` (reference), ``requestor`` (reference), ``status`` (token), ``use`` (token).
 """

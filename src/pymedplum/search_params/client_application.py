@@ -12,18 +12,11 @@ __all__ = ["ClientApplicationSearchParams"]
 ClientApplicationSearchParams = TypedDict(
     "ClientApplicationSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ ClientApplicationSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "identity-provider-issuer": SearchValues,
         "identity-provider-issuer:contains": SearchValues,
         "identity-provider-issuer:exact": SearchValues,
@@ -42,12 +33,10 @@ ClientApplicationSearchParams = TypedDict(
         "name:contains": SearchValues,
         "name:exact": SearchValues,
         "name:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -62,7 +51,6 @@ ClientApplicationSearchParams = TypedDict(
 )
 """Search parameters of ``ClientApplication``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``identity-provider-issuer`` (string), ``name`` (string).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``identity-provider-issuer`` (string), ``name`` (string).
 """

@@ -12,18 +12,11 @@ __all__ = ["ClinicalImpressionSearchParams"]
 ClinicalImpressionSearchParams = TypedDict(
     "ClinicalImpressionSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ ClinicalImpressionSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "assessor": SearchValues,
         "assessor:identifier": SearchValues,
         "assessor:not": SearchValues,
@@ -47,8 +38,6 @@ ClinicalImpressionSearchParams = TypedDict(
         "finding-code": SearchValues,
         "finding-code:not": SearchValues,
         "finding-code:text": SearchValues,
-        "finding-code:in": SearchValues,
-        "finding-code:not-in": SearchValues,
         "finding-code:missing": SearchValues,
         "finding-ref": SearchValues,
         "finding-ref:identifier": SearchValues,
@@ -57,8 +46,6 @@ ClinicalImpressionSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "investigation": SearchValues,
         "investigation:identifier": SearchValues,
@@ -79,8 +66,6 @@ ClinicalImpressionSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
@@ -90,12 +75,10 @@ ClinicalImpressionSearchParams = TypedDict(
         "supporting-info:identifier": SearchValues,
         "supporting-info:not": SearchValues,
         "supporting-info:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -110,10 +93,9 @@ ClinicalImpressionSearchParams = TypedDict(
 )
 """Search parameters of ``ClinicalImpression``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``assessor`` (reference), ``date`` (date), ``encounter`` (reference), ``finding-code`` (token),
-``finding-ref`` (reference), ``identifier`` (token), ``investigation`` (reference), ``patient``
-(reference), ``previous`` (reference), ``problem`` (reference), ``status`` (token), ``subject``
-(reference), ``supporting-info`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``assessor`` (reference), ``date`` (date), ``encounter`` (reference),
+``finding-code`` (token), ``finding-ref`` (reference), ``identifier`` (token), ``investigation``
+(reference), ``patient`` (reference), ``previous`` (reference), ``problem`` (reference),
+``status`` (token), ``subject`` (reference), ``supporting-info`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["CommunicationSearchParams"]
 CommunicationSearchParams = TypedDict(
     "CommunicationSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ CommunicationSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "based-on": SearchValues,
         "based-on:identifier": SearchValues,
         "based-on:not": SearchValues,
@@ -41,8 +32,6 @@ CommunicationSearchParams = TypedDict(
         "category": SearchValues,
         "category:not": SearchValues,
         "category:text": SearchValues,
-        "category:in": SearchValues,
-        "category:not-in": SearchValues,
         "category:missing": SearchValues,
         "encounter": SearchValues,
         "encounter:identifier": SearchValues,
@@ -51,22 +40,16 @@ CommunicationSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "instantiates-canonical": SearchValues,
         "instantiates-canonical:identifier": SearchValues,
         "instantiates-canonical:not": SearchValues,
         "instantiates-canonical:missing": SearchValues,
         "instantiates-uri": SearchValues,
-        "instantiates-uri:above": SearchValues,
-        "instantiates-uri:below": SearchValues,
         "instantiates-uri:missing": SearchValues,
         "medium": SearchValues,
         "medium:not": SearchValues,
         "medium:text": SearchValues,
-        "medium:in": SearchValues,
-        "medium:not-in": SearchValues,
         "medium:missing": SearchValues,
         "part-of": SearchValues,
         "part-of:identifier": SearchValues,
@@ -79,8 +62,6 @@ CommunicationSearchParams = TypedDict(
         "priority": SearchValues,
         "priority:not": SearchValues,
         "priority:text": SearchValues,
-        "priority:in": SearchValues,
-        "priority:not-in": SearchValues,
         "priority:missing": SearchValues,
         "priority-order": SearchValues,
         "priority-order:missing": SearchValues,
@@ -99,8 +80,6 @@ CommunicationSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
@@ -109,15 +88,11 @@ CommunicationSearchParams = TypedDict(
         "topic": SearchValues,
         "topic:not": SearchValues,
         "topic:text": SearchValues,
-        "topic:in": SearchValues,
-        "topic:not-in": SearchValues,
         "topic:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -132,11 +107,10 @@ CommunicationSearchParams = TypedDict(
 )
 """Search parameters of ``Communication``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``based-on`` (reference), ``category`` (token), ``encounter`` (reference), ``identifier``
-(token), ``instantiates-canonical`` (reference), ``instantiates-uri`` (uri), ``medium`` (token),
-``part-of`` (reference), ``patient`` (reference), ``priority`` (token), ``priority-order``
-(number), ``received`` (date), ``recipient`` (reference), ``sender`` (reference), ``sent``
-(date), ``status`` (token), ``subject`` (reference), ``topic`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``based-on`` (reference), ``category`` (token), ``encounter``
+(reference), ``identifier`` (token), ``instantiates-canonical`` (reference), ``instantiates-
+uri`` (uri), ``medium`` (token), ``part-of`` (reference), ``patient`` (reference), ``priority``
+(token), ``priority-order`` (number), ``received`` (date), ``recipient`` (reference), ``sender``
+(reference), ``sent`` (date), ``status`` (token), ``subject`` (reference), ``topic`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["CommunicationRequestSearchParams"]
 CommunicationRequestSearchParams = TypedDict(
     "CommunicationRequestSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ CommunicationRequestSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "authored": SearchValues,
         "authored:missing": SearchValues,
         "based-on": SearchValues,
@@ -43,8 +34,6 @@ CommunicationRequestSearchParams = TypedDict(
         "category": SearchValues,
         "category:not": SearchValues,
         "category:text": SearchValues,
-        "category:in": SearchValues,
-        "category:not-in": SearchValues,
         "category:missing": SearchValues,
         "encounter": SearchValues,
         "encounter:identifier": SearchValues,
@@ -53,20 +42,14 @@ CommunicationRequestSearchParams = TypedDict(
         "group-identifier": SearchValues,
         "group-identifier:not": SearchValues,
         "group-identifier:text": SearchValues,
-        "group-identifier:in": SearchValues,
-        "group-identifier:not-in": SearchValues,
         "group-identifier:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "medium": SearchValues,
         "medium:not": SearchValues,
         "medium:text": SearchValues,
-        "medium:in": SearchValues,
-        "medium:not-in": SearchValues,
         "medium:missing": SearchValues,
         "occurrence": SearchValues,
         "occurrence:missing": SearchValues,
@@ -77,8 +60,6 @@ CommunicationRequestSearchParams = TypedDict(
         "priority": SearchValues,
         "priority:not": SearchValues,
         "priority:text": SearchValues,
-        "priority:in": SearchValues,
-        "priority:not-in": SearchValues,
         "priority:missing": SearchValues,
         "priority-order": SearchValues,
         "priority-order:missing": SearchValues,
@@ -101,19 +82,15 @@ CommunicationRequestSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -128,11 +105,10 @@ CommunicationRequestSearchParams = TypedDict(
 )
 """Search parameters of ``CommunicationRequest``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``authored`` (date), ``based-on`` (reference), ``category`` (token), ``encounter`` (reference),
-``group-identifier`` (token), ``identifier`` (token), ``medium`` (token), ``occurrence`` (date),
-``patient`` (reference), ``priority`` (token), ``priority-order`` (number), ``recipient``
-(reference), ``replaces`` (reference), ``requester`` (reference), ``sender`` (reference),
-``status`` (token), ``subject`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``authored`` (date), ``based-on`` (reference), ``category`` (token),
+``encounter`` (reference), ``group-identifier`` (token), ``identifier`` (token), ``medium``
+(token), ``occurrence`` (date), ``patient`` (reference), ``priority`` (token), ``priority-
+order`` (number), ``recipient`` (reference), ``replaces`` (reference), ``requester``
+(reference), ``sender`` (reference), ``status`` (token), ``subject`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["ConditionSearchParams"]
 ConditionSearchParams = TypedDict(
     "ConditionSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ ConditionSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "abatement-age": SearchValues,
         "abatement-age:missing": SearchValues,
         "abatement-date": SearchValues,
@@ -42,6 +33,8 @@ ConditionSearchParams = TypedDict(
         "abatement-string:contains": SearchValues,
         "abatement-string:exact": SearchValues,
         "abatement-string:missing": SearchValues,
+        "asserted-date": SearchValues,
+        "asserted-date:missing": SearchValues,
         "asserter": SearchValues,
         "asserter:identifier": SearchValues,
         "asserter:not": SearchValues,
@@ -49,26 +42,18 @@ ConditionSearchParams = TypedDict(
         "body-site": SearchValues,
         "body-site:not": SearchValues,
         "body-site:text": SearchValues,
-        "body-site:in": SearchValues,
-        "body-site:not-in": SearchValues,
         "body-site:missing": SearchValues,
         "category": SearchValues,
         "category:not": SearchValues,
         "category:text": SearchValues,
-        "category:in": SearchValues,
-        "category:not-in": SearchValues,
         "category:missing": SearchValues,
         "clinical-status": SearchValues,
         "clinical-status:not": SearchValues,
         "clinical-status:text": SearchValues,
-        "clinical-status:in": SearchValues,
-        "clinical-status:not-in": SearchValues,
         "clinical-status:missing": SearchValues,
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "encounter": SearchValues,
         "encounter:identifier": SearchValues,
@@ -77,8 +62,6 @@ ConditionSearchParams = TypedDict(
         "evidence": SearchValues,
         "evidence:not": SearchValues,
         "evidence:text": SearchValues,
-        "evidence:in": SearchValues,
-        "evidence:not-in": SearchValues,
         "evidence:missing": SearchValues,
         "evidence-detail": SearchValues,
         "evidence-detail:identifier": SearchValues,
@@ -87,8 +70,6 @@ ConditionSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "onset-age": SearchValues,
         "onset-age:missing": SearchValues,
@@ -107,14 +88,10 @@ ConditionSearchParams = TypedDict(
         "severity": SearchValues,
         "severity:not": SearchValues,
         "severity:text": SearchValues,
-        "severity:in": SearchValues,
-        "severity:not-in": SearchValues,
         "severity:missing": SearchValues,
         "stage": SearchValues,
         "stage:not": SearchValues,
         "stage:text": SearchValues,
-        "stage:in": SearchValues,
-        "stage:not-in": SearchValues,
         "stage:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
@@ -123,15 +100,11 @@ ConditionSearchParams = TypedDict(
         "verification-status": SearchValues,
         "verification-status:not": SearchValues,
         "verification-status:text": SearchValues,
-        "verification-status:in": SearchValues,
-        "verification-status:not-in": SearchValues,
         "verification-status:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -146,12 +119,12 @@ ConditionSearchParams = TypedDict(
 )
 """Search parameters of ``Condition``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``abatement-age`` (quantity), ``abatement-date`` (date), ``abatement-string`` (string),
-``asserter`` (reference), ``body-site`` (token), ``category`` (token), ``clinical-status``
-(token), ``code`` (token), ``encounter`` (reference), ``evidence`` (token), ``evidence-detail``
-(reference), ``identifier`` (token), ``onset-age`` (quantity), ``onset-date`` (date), ``onset-
-info`` (string), ``patient`` (reference), ``recorded-date`` (date), ``severity`` (token),
-``stage`` (token), ``subject`` (reference), ``verification-status`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``abatement-age`` (quantity), ``abatement-date`` (date), ``abatement-
+string`` (string), ``asserted-date`` (date), ``asserter`` (reference), ``body-site`` (token),
+``category`` (token), ``clinical-status`` (token), ``code`` (token), ``encounter`` (reference),
+``evidence`` (token), ``evidence-detail`` (reference), ``identifier`` (token), ``onset-age``
+(quantity), ``onset-date`` (date), ``onset-info`` (string), ``patient`` (reference), ``recorded-
+date`` (date), ``severity`` (token), ``stage`` (token), ``subject`` (reference), ``verification-
+status`` (token).
 """

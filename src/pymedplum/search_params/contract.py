@@ -12,18 +12,11 @@ __all__ = ["ContractSearchParams"]
 ContractSearchParams = TypedDict(
     "ContractSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ ContractSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "authority": SearchValues,
         "authority:identifier": SearchValues,
         "authority:not": SearchValues,
@@ -45,12 +36,8 @@ ContractSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "instantiates": SearchValues,
-        "instantiates:above": SearchValues,
-        "instantiates:below": SearchValues,
         "instantiates:missing": SearchValues,
         "issued": SearchValues,
         "issued:missing": SearchValues,
@@ -65,23 +52,17 @@ ContractSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
         "url": SearchValues,
-        "url:above": SearchValues,
-        "url:below": SearchValues,
         "url:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -96,9 +77,8 @@ ContractSearchParams = TypedDict(
 )
 """Search parameters of ``Contract``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``authority`` (reference), ``domain`` (reference), ``identifier`` (token), ``instantiates``
-(uri), ``issued`` (date), ``patient`` (reference), ``signer`` (reference), ``status`` (token),
-``subject`` (reference), ``url`` (uri).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``authority`` (reference), ``domain`` (reference), ``identifier``
+(token), ``instantiates`` (uri), ``issued`` (date), ``patient`` (reference), ``signer``
+(reference), ``status`` (token), ``subject`` (reference), ``url`` (uri).
 """

@@ -12,18 +12,11 @@ __all__ = ["CoverageSearchParams"]
 CoverageSearchParams = TypedDict(
     "CoverageSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ CoverageSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "beneficiary": SearchValues,
         "beneficiary:identifier": SearchValues,
         "beneficiary:not": SearchValues,
@@ -41,8 +32,6 @@ CoverageSearchParams = TypedDict(
         "class-type": SearchValues,
         "class-type:not": SearchValues,
         "class-type:text": SearchValues,
-        "class-type:in": SearchValues,
-        "class-type:not-in": SearchValues,
         "class-type:missing": SearchValues,
         "class-value": SearchValues,
         "class-value:contains": SearchValues,
@@ -55,8 +44,6 @@ CoverageSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -73,8 +60,6 @@ CoverageSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subscriber": SearchValues,
         "subscriber:identifier": SearchValues,
@@ -83,15 +68,11 @@ CoverageSearchParams = TypedDict(
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -106,9 +87,9 @@ CoverageSearchParams = TypedDict(
 )
 """Search parameters of ``Coverage``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``beneficiary`` (reference), ``class-type`` (token), ``class-value`` (string), ``dependent``
-(string), ``identifier`` (token), ``patient`` (reference), ``payor`` (reference), ``policy-
-holder`` (reference), ``status`` (token), ``subscriber`` (reference), ``type`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``beneficiary`` (reference), ``class-type`` (token), ``class-value``
+(string), ``dependent`` (string), ``identifier`` (token), ``patient`` (reference), ``payor``
+(reference), ``policy-holder`` (reference), ``status`` (token), ``subscriber`` (reference),
+``type`` (token).
 """

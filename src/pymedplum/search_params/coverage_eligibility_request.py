@@ -12,18 +12,11 @@ __all__ = ["CoverageEligibilityRequestSearchParams"]
 CoverageEligibilityRequestSearchParams = TypedDict(
     "CoverageEligibilityRequestSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ CoverageEligibilityRequestSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "coverage": SearchValues,
         "coverage:identifier": SearchValues,
         "coverage:not": SearchValues,
@@ -51,8 +42,6 @@ CoverageEligibilityRequestSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -65,15 +54,11 @@ CoverageEligibilityRequestSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -88,8 +73,8 @@ CoverageEligibilityRequestSearchParams = TypedDict(
 )
 """Search parameters of ``CoverageEligibilityRequest``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``coverage`` (reference), ``created`` (date), ``enterer`` (reference), ``facility`` (reference),
-``identifier`` (token), ``patient`` (reference), ``provider`` (reference), ``status`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``coverage`` (reference), ``created`` (date), ``enterer`` (reference),
+``facility`` (reference), ``identifier`` (token), ``patient`` (reference), ``provider``
+(reference), ``status`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["DeviceSearchParams"]
 DeviceSearchParams = TypedDict(
     "DeviceSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ DeviceSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "device-name": SearchValues,
         "device-name:contains": SearchValues,
         "device-name:exact": SearchValues,
@@ -41,8 +32,6 @@ DeviceSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "location": SearchValues,
         "location:identifier": SearchValues,
@@ -67,14 +56,10 @@ DeviceSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
         "udi-carrier": SearchValues,
         "udi-carrier:contains": SearchValues,
@@ -85,15 +70,11 @@ DeviceSearchParams = TypedDict(
         "udi-di:exact": SearchValues,
         "udi-di:missing": SearchValues,
         "url": SearchValues,
-        "url:above": SearchValues,
-        "url:below": SearchValues,
         "url:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -108,9 +89,9 @@ DeviceSearchParams = TypedDict(
 )
 """Search parameters of ``Device``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``device-name`` (string), ``identifier`` (token), ``location`` (reference), ``manufacturer``
-(string), ``model`` (string), ``organization`` (reference), ``patient`` (reference), ``status``
-(token), ``type`` (token), ``udi-carrier`` (string), ``udi-di`` (string), ``url`` (uri).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``device-name`` (string), ``identifier`` (token), ``location``
+(reference), ``manufacturer`` (string), ``model`` (string), ``organization`` (reference),
+``patient`` (reference), ``status`` (token), ``type`` (token), ``udi-carrier`` (string), ``udi-
+di`` (string), ``url`` (uri).
 """

@@ -12,18 +12,11 @@ __all__ = ["DeviceRequestSearchParams"]
 DeviceRequestSearchParams = TypedDict(
     "DeviceRequestSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ DeviceRequestSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "authored-on": SearchValues,
         "authored-on:missing": SearchValues,
         "based-on": SearchValues,
@@ -43,8 +34,6 @@ DeviceRequestSearchParams = TypedDict(
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "device": SearchValues,
         "device:identifier": SearchValues,
@@ -59,22 +48,16 @@ DeviceRequestSearchParams = TypedDict(
         "group-identifier": SearchValues,
         "group-identifier:not": SearchValues,
         "group-identifier:text": SearchValues,
-        "group-identifier:in": SearchValues,
-        "group-identifier:not-in": SearchValues,
         "group-identifier:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "instantiates-canonical": SearchValues,
         "instantiates-canonical:identifier": SearchValues,
         "instantiates-canonical:not": SearchValues,
         "instantiates-canonical:missing": SearchValues,
         "instantiates-uri": SearchValues,
-        "instantiates-uri:above": SearchValues,
-        "instantiates-uri:below": SearchValues,
         "instantiates-uri:missing": SearchValues,
         "insurance": SearchValues,
         "insurance:identifier": SearchValues,
@@ -83,8 +66,6 @@ DeviceRequestSearchParams = TypedDict(
         "intent": SearchValues,
         "intent:not": SearchValues,
         "intent:text": SearchValues,
-        "intent:in": SearchValues,
-        "intent:not-in": SearchValues,
         "intent:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -105,19 +86,15 @@ DeviceRequestSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -132,11 +109,11 @@ DeviceRequestSearchParams = TypedDict(
 )
 """Search parameters of ``DeviceRequest``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``authored-on`` (date), ``based-on`` (reference), ``code`` (token), ``device`` (reference),
-``encounter`` (reference), ``event-date`` (date), ``group-identifier`` (token), ``identifier``
-(token), ``instantiates-canonical`` (reference), ``instantiates-uri`` (uri), ``insurance``
-(reference), ``intent`` (token), ``patient`` (reference), ``performer`` (reference), ``prior-
-request`` (reference), ``requester`` (reference), ``status`` (token), ``subject`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``authored-on`` (date), ``based-on`` (reference), ``code`` (token),
+``device`` (reference), ``encounter`` (reference), ``event-date`` (date), ``group-identifier``
+(token), ``identifier`` (token), ``instantiates-canonical`` (reference), ``instantiates-uri``
+(uri), ``insurance`` (reference), ``intent`` (token), ``patient`` (reference), ``performer``
+(reference), ``prior-request`` (reference), ``requester`` (reference), ``status`` (token),
+``subject`` (reference).
 """

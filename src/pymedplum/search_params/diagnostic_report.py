@@ -12,18 +12,11 @@ __all__ = ["DiagnosticReportSearchParams"]
 DiagnosticReportSearchParams = TypedDict(
     "DiagnosticReportSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ DiagnosticReportSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "based-on": SearchValues,
         "based-on:identifier": SearchValues,
         "based-on:not": SearchValues,
@@ -41,20 +32,14 @@ DiagnosticReportSearchParams = TypedDict(
         "category": SearchValues,
         "category:not": SearchValues,
         "category:text": SearchValues,
-        "category:in": SearchValues,
-        "category:not-in": SearchValues,
         "category:missing": SearchValues,
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "conclusion": SearchValues,
         "conclusion:not": SearchValues,
         "conclusion:text": SearchValues,
-        "conclusion:in": SearchValues,
-        "conclusion:not-in": SearchValues,
         "conclusion:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
@@ -65,8 +50,6 @@ DiagnosticReportSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "issued": SearchValues,
         "issued:missing": SearchValues,
@@ -97,8 +80,6 @@ DiagnosticReportSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "study": SearchValues,
         "study:identifier": SearchValues,
@@ -108,12 +89,10 @@ DiagnosticReportSearchParams = TypedDict(
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -128,11 +107,10 @@ DiagnosticReportSearchParams = TypedDict(
 )
 """Search parameters of ``DiagnosticReport``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``based-on`` (reference), ``category`` (token), ``code`` (token), ``conclusion`` (token),
-``date`` (date), ``encounter`` (reference), ``identifier`` (token), ``issued`` (date), ``media``
-(reference), ``patient`` (reference), ``performer`` (reference), ``result`` (reference),
-``results-interpreter`` (reference), ``specimen`` (reference), ``status`` (token), ``study``
-(reference), ``subject`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``based-on`` (reference), ``category`` (token), ``code`` (token),
+``conclusion`` (token), ``date`` (date), ``encounter`` (reference), ``identifier`` (token),
+``issued`` (date), ``media`` (reference), ``patient`` (reference), ``performer`` (reference),
+``result`` (reference), ``results-interpreter`` (reference), ``specimen`` (reference),
+``status`` (token), ``study`` (reference), ``subject`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["DicomInstanceSearchParams"]
 DicomInstanceSearchParams = TypedDict(
     "DicomInstanceSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ DicomInstanceSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "instance-number": SearchValues,
         "instance-number:contains": SearchValues,
         "instance-number:exact": SearchValues,
@@ -54,12 +45,10 @@ DicomInstanceSearchParams = TypedDict(
         "study:identifier": SearchValues,
         "study:not": SearchValues,
         "study:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -74,8 +63,7 @@ DicomInstanceSearchParams = TypedDict(
 )
 """Search parameters of ``DicomInstance``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``instance-number`` (string), ``series`` (reference), ``sop-class-uid`` (string), ``sop-
-instance-uid`` (string), ``study`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``instance-number`` (string), ``series`` (reference), ``sop-class-uid``
+(string), ``sop-instance-uid`` (string), ``study`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["DicomSeriesSearchParams"]
 DicomSeriesSearchParams = TypedDict(
     "DicomSeriesSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ DicomSeriesSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "performed-procedure-step-start-date": SearchValues,
         "performed-procedure-step-start-date:contains": SearchValues,
         "performed-procedure-step-start-date:exact": SearchValues,
@@ -62,12 +53,10 @@ DicomSeriesSearchParams = TypedDict(
         "study:identifier": SearchValues,
         "study:not": SearchValues,
         "study:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -82,9 +71,9 @@ DicomSeriesSearchParams = TypedDict(
 )
 """Search parameters of ``DicomSeries``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``performed-procedure-step-start-date`` (string), ``performed-procedure-step-start-time``
-(string), ``requested-procedure-id`` (string), ``scheduled-procedure-step-id`` (string),
-``series-instance-uid`` (string), ``series-number`` (string), ``study`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``performed-procedure-step-start-date`` (string), ``performed-
+procedure-step-start-time`` (string), ``requested-procedure-id`` (string), ``scheduled-
+procedure-step-id`` (string), ``series-instance-uid`` (string), ``series-number`` (string),
+``study`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["DicomStudySearchParams"]
 DicomStudySearchParams = TypedDict(
     "DicomStudySearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ DicomStudySearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "accession-number": SearchValues,
         "accession-number:contains": SearchValues,
         "accession-number:exact": SearchValues,
@@ -41,8 +32,6 @@ DicomStudySearchParams = TypedDict(
         "modalities": SearchValues,
         "modalities:not": SearchValues,
         "modalities:text": SearchValues,
-        "modalities:in": SearchValues,
-        "modalities:not-in": SearchValues,
         "modalities:missing": SearchValues,
         "patient-id": SearchValues,
         "patient-id:contains": SearchValues,
@@ -70,12 +59,10 @@ DicomStudySearchParams = TypedDict(
         "study-time:contains": SearchValues,
         "study-time:exact": SearchValues,
         "study-time:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -90,9 +77,8 @@ DicomStudySearchParams = TypedDict(
 )
 """Search parameters of ``DicomStudy``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``accession-number`` (string), ``modalities`` (token), ``patient-id`` (string), ``patient-name``
-(string), ``referring-physicians-name`` (string), ``study-date`` (date), ``study-id`` (string),
-``study-instance-uid`` (string), ``study-time`` (string).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``accession-number`` (string), ``modalities`` (token), ``patient-id``
+(string), ``patient-name`` (string), ``referring-physicians-name`` (string), ``study-date``
+(date), ``study-id`` (string), ``study-instance-uid`` (string), ``study-time`` (string).
 """

@@ -12,18 +12,11 @@ __all__ = ["DocumentManifestSearchParams"]
 DocumentManifestSearchParams = TypedDict(
     "DocumentManifestSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ DocumentManifestSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "author": SearchValues,
         "author:identifier": SearchValues,
         "author:not": SearchValues,
@@ -47,8 +38,6 @@ DocumentManifestSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "item": SearchValues,
         "item:identifier": SearchValues,
@@ -65,22 +54,16 @@ DocumentManifestSearchParams = TypedDict(
         "related-id": SearchValues,
         "related-id:not": SearchValues,
         "related-id:text": SearchValues,
-        "related-id:in": SearchValues,
-        "related-id:not-in": SearchValues,
         "related-id:missing": SearchValues,
         "related-ref": SearchValues,
         "related-ref:identifier": SearchValues,
         "related-ref:not": SearchValues,
         "related-ref:missing": SearchValues,
         "source": SearchValues,
-        "source:above": SearchValues,
-        "source:below": SearchValues,
         "source:missing": SearchValues,
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
@@ -89,15 +72,11 @@ DocumentManifestSearchParams = TypedDict(
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -112,10 +91,9 @@ DocumentManifestSearchParams = TypedDict(
 )
 """Search parameters of ``DocumentManifest``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``author`` (reference), ``created`` (date), ``description`` (string), ``identifier`` (token),
-``item`` (reference), ``patient`` (reference), ``recipient`` (reference), ``related-id``
-(token), ``related-ref`` (reference), ``source`` (uri), ``status`` (token), ``subject``
-(reference), ``type`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``author`` (reference), ``created`` (date), ``description`` (string),
+``identifier`` (token), ``item`` (reference), ``patient`` (reference), ``recipient``
+(reference), ``related-id`` (token), ``related-ref`` (reference), ``source`` (uri), ``status``
+(token), ``subject`` (reference), ``type`` (token).
 """

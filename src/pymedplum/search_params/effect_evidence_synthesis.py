@@ -12,18 +12,11 @@ __all__ = ["EffectEvidenceSynthesisSearchParams"]
 EffectEvidenceSynthesisSearchParams = TypedDict(
     "EffectEvidenceSynthesisSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,26 +25,15 @@ EffectEvidenceSynthesisSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "context": SearchValues,
         "context:not": SearchValues,
         "context:text": SearchValues,
-        "context:in": SearchValues,
-        "context:not-in": SearchValues,
         "context:missing": SearchValues,
-        "context-quantity": SearchValues,
         "context-quantity:missing": SearchValues,
         "context-type": SearchValues,
         "context-type:not": SearchValues,
         "context-type:text": SearchValues,
-        "context-type:in": SearchValues,
-        "context-type:not-in": SearchValues,
         "context-type:missing": SearchValues,
-        "context-type-quantity": SearchValues,
-        "context-type-quantity:missing": SearchValues,
-        "context-type-value": SearchValues,
-        "context-type-value:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
         "description": SearchValues,
@@ -63,14 +45,10 @@ EffectEvidenceSynthesisSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "jurisdiction": SearchValues,
         "jurisdiction:not": SearchValues,
         "jurisdiction:text": SearchValues,
-        "jurisdiction:in": SearchValues,
-        "jurisdiction:not-in": SearchValues,
         "jurisdiction:missing": SearchValues,
         "name": SearchValues,
         "name:contains": SearchValues,
@@ -83,29 +61,21 @@ EffectEvidenceSynthesisSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "title": SearchValues,
         "title:contains": SearchValues,
         "title:exact": SearchValues,
         "title:missing": SearchValues,
         "url": SearchValues,
-        "url:above": SearchValues,
-        "url:below": SearchValues,
         "url:missing": SearchValues,
         "version": SearchValues,
         "version:not": SearchValues,
         "version:text": SearchValues,
-        "version:in": SearchValues,
-        "version:not-in": SearchValues,
         "version:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -120,11 +90,9 @@ EffectEvidenceSynthesisSearchParams = TypedDict(
 )
 """Search parameters of ``EffectEvidenceSynthesis``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``context`` (token), ``context-quantity`` (quantity), ``context-type`` (token), ``context-type-
-quantity`` (composite), ``context-type-value`` (composite), ``date`` (date), ``description``
-(string), ``effective`` (date), ``identifier`` (token), ``jurisdiction`` (token), ``name``
-(string), ``publisher`` (string), ``status`` (token), ``title`` (string), ``url`` (uri),
-``version`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``context`` (token), ``context-quantity`` (quantity), ``context-type``
+(token), ``date`` (date), ``description`` (string), ``effective`` (date), ``identifier``
+(token), ``jurisdiction`` (token), ``name`` (string), ``publisher`` (string), ``status``
+(token), ``title`` (string), ``url`` (uri), ``version`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["EncounterSearchParams"]
 EncounterSearchParams = TypedDict(
     "EncounterSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ EncounterSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "account": SearchValues,
         "account:identifier": SearchValues,
         "account:not": SearchValues,
@@ -49,8 +40,6 @@ EncounterSearchParams = TypedDict(
         "class": SearchValues,
         "class:not": SearchValues,
         "class:text": SearchValues,
-        "class:in": SearchValues,
-        "class:not-in": SearchValues,
         "class:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
@@ -58,6 +47,10 @@ EncounterSearchParams = TypedDict(
         "diagnosis:identifier": SearchValues,
         "diagnosis:not": SearchValues,
         "diagnosis:missing": SearchValues,
+        "discharge-disposition": SearchValues,
+        "discharge-disposition:not": SearchValues,
+        "discharge-disposition:text": SearchValues,
+        "discharge-disposition:missing": SearchValues,
         "episode-of-care": SearchValues,
         "episode-of-care:identifier": SearchValues,
         "episode-of-care:not": SearchValues,
@@ -65,8 +58,6 @@ EncounterSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "length": SearchValues,
         "length:missing": SearchValues,
@@ -74,7 +65,6 @@ EncounterSearchParams = TypedDict(
         "location:identifier": SearchValues,
         "location:not": SearchValues,
         "location:missing": SearchValues,
-        "location-period": SearchValues,
         "location-period:missing": SearchValues,
         "part-of": SearchValues,
         "part-of:identifier": SearchValues,
@@ -87,8 +77,6 @@ EncounterSearchParams = TypedDict(
         "participant-type": SearchValues,
         "participant-type:not": SearchValues,
         "participant-type:text": SearchValues,
-        "participant-type:in": SearchValues,
-        "participant-type:not-in": SearchValues,
         "participant-type:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -101,8 +89,6 @@ EncounterSearchParams = TypedDict(
         "reason-code": SearchValues,
         "reason-code:not": SearchValues,
         "reason-code:text": SearchValues,
-        "reason-code:in": SearchValues,
-        "reason-code:not-in": SearchValues,
         "reason-code:missing": SearchValues,
         "reason-reference": SearchValues,
         "reason-reference:identifier": SearchValues,
@@ -115,14 +101,10 @@ EncounterSearchParams = TypedDict(
         "special-arrangement": SearchValues,
         "special-arrangement:not": SearchValues,
         "special-arrangement:text": SearchValues,
-        "special-arrangement:in": SearchValues,
-        "special-arrangement:not-in": SearchValues,
         "special-arrangement:missing": SearchValues,
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
@@ -131,15 +113,11 @@ EncounterSearchParams = TypedDict(
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -154,13 +132,13 @@ EncounterSearchParams = TypedDict(
 )
 """Search parameters of ``Encounter``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``account`` (reference), ``appointment`` (reference), ``based-on`` (reference), ``class``
-(token), ``date`` (date), ``diagnosis`` (reference), ``episode-of-care`` (reference),
-``identifier`` (token), ``length`` (quantity), ``location`` (reference), ``location-period``
-(date), ``part-of`` (reference), ``participant`` (reference), ``participant-type`` (token),
-``patient`` (reference), ``practitioner`` (reference), ``reason-code`` (token), ``reason-
-reference`` (reference), ``service-provider`` (reference), ``special-arrangement`` (token),
-``status`` (token), ``subject`` (reference), ``type`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``account`` (reference), ``appointment`` (reference), ``based-on``
+(reference), ``class`` (token), ``date`` (date), ``diagnosis`` (reference), ``discharge-
+disposition`` (token), ``episode-of-care`` (reference), ``identifier`` (token), ``length``
+(quantity), ``location`` (reference), ``location-period`` (date), ``part-of`` (reference),
+``participant`` (reference), ``participant-type`` (token), ``patient`` (reference),
+``practitioner`` (reference), ``reason-code`` (token), ``reason-reference`` (reference),
+``service-provider`` (reference), ``special-arrangement`` (token), ``status`` (token),
+``subject`` (reference), ``type`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["EndpointSearchParams"]
 EndpointSearchParams = TypedDict(
     "EndpointSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,19 +25,13 @@ EndpointSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "connection-type": SearchValues,
         "connection-type:not": SearchValues,
         "connection-type:text": SearchValues,
-        "connection-type:in": SearchValues,
-        "connection-type:not-in": SearchValues,
         "connection-type:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "name": SearchValues,
         "name:contains": SearchValues,
@@ -57,21 +44,15 @@ EndpointSearchParams = TypedDict(
         "payload-type": SearchValues,
         "payload-type:not": SearchValues,
         "payload-type:text": SearchValues,
-        "payload-type:in": SearchValues,
-        "payload-type:not-in": SearchValues,
         "payload-type:missing": SearchValues,
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -86,8 +67,7 @@ EndpointSearchParams = TypedDict(
 )
 """Search parameters of ``Endpoint``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``connection-type`` (token), ``identifier`` (token), ``name`` (string), ``organization``
-(reference), ``payload-type`` (token), ``status`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``connection-type`` (token), ``identifier`` (token), ``name`` (string),
+``organization`` (reference), ``payload-type`` (token), ``status`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["EnterpriseSearchParams"]
 EnterpriseSearchParams = TypedDict(
     "EnterpriseSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,19 +25,13 @@ EnterpriseSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "name": SearchValues,
         "name:contains": SearchValues,
@@ -61,21 +48,15 @@ EnterpriseSearchParams = TypedDict(
         "project-code": SearchValues,
         "project-code:not": SearchValues,
         "project-code:text": SearchValues,
-        "project-code:in": SearchValues,
-        "project-code:not-in": SearchValues,
         "project-code:missing": SearchValues,
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -90,8 +71,8 @@ EnterpriseSearchParams = TypedDict(
 )
 """Search parameters of ``Enterprise``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``code`` (token), ``identifier`` (token), ``name`` (string), ``organization`` (reference),
-``project`` (reference), ``project-code`` (token), ``status`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``code`` (token), ``identifier`` (token), ``name`` (string),
+``organization`` (reference), ``project`` (reference), ``project-code`` (token), ``status``
+(token).
 """

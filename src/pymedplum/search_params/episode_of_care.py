@@ -12,18 +12,11 @@ __all__ = ["EpisodeOfCareSearchParams"]
 EpisodeOfCareSearchParams = TypedDict(
     "EpisodeOfCareSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ EpisodeOfCareSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "care-manager": SearchValues,
         "care-manager:identifier": SearchValues,
         "care-manager:not": SearchValues,
@@ -47,8 +38,6 @@ EpisodeOfCareSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "incoming-referral": SearchValues,
         "incoming-referral:identifier": SearchValues,
@@ -65,21 +54,15 @@ EpisodeOfCareSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -94,9 +77,8 @@ EpisodeOfCareSearchParams = TypedDict(
 )
 """Search parameters of ``EpisodeOfCare``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string), ``care-
-manager`` (reference), ``condition`` (reference), ``date`` (date), ``identifier`` (token),
-``incoming-referral`` (reference), ``organization`` (reference), ``patient`` (reference),
-``status`` (token), ``type`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``care-manager`` (reference), ``condition`` (reference), ``date``
+(date), ``identifier`` (token), ``incoming-referral`` (reference), ``organization`` (reference),
+``patient`` (reference), ``status`` (token), ``type`` (token).
 """

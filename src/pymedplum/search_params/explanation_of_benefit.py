@@ -12,18 +12,11 @@ __all__ = ["ExplanationOfBenefitSearchParams"]
 ExplanationOfBenefitSearchParams = TypedDict(
     "ExplanationOfBenefitSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ ExplanationOfBenefitSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "care-team": SearchValues,
         "care-team:identifier": SearchValues,
         "care-team:not": SearchValues,
@@ -71,8 +62,6 @@ ExplanationOfBenefitSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "item-udi": SearchValues,
         "item-udi:identifier": SearchValues,
@@ -97,19 +86,15 @@ ExplanationOfBenefitSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subdetail-udi": SearchValues,
         "subdetail-udi:identifier": SearchValues,
         "subdetail-udi:not": SearchValues,
         "subdetail-udi:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -124,11 +109,10 @@ ExplanationOfBenefitSearchParams = TypedDict(
 )
 """Search parameters of ``ExplanationOfBenefit``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string), ``care-
-team`` (reference), ``claim`` (reference), ``coverage`` (reference), ``created`` (date),
-``detail-udi`` (reference), ``disposition`` (string), ``encounter`` (reference), ``enterer``
-(reference), ``facility`` (reference), ``identifier`` (token), ``item-udi`` (reference),
-``patient`` (reference), ``payee`` (reference), ``procedure-udi`` (reference), ``provider``
-(reference), ``status`` (token), ``subdetail-udi`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``care-team`` (reference), ``claim`` (reference), ``coverage``
+(reference), ``created`` (date), ``detail-udi`` (reference), ``disposition`` (string),
+``encounter`` (reference), ``enterer`` (reference), ``facility`` (reference), ``identifier``
+(token), ``item-udi`` (reference), ``patient`` (reference), ``payee`` (reference), ``procedure-
+udi`` (reference), ``provider`` (reference), ``status`` (token), ``subdetail-udi`` (reference).
 """

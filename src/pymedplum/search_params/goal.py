@@ -12,18 +12,11 @@ __all__ = ["GoalSearchParams"]
 GoalSearchParams = TypedDict(
     "GoalSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,31 +25,25 @@ GoalSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "achievement-status": SearchValues,
         "achievement-status:not": SearchValues,
         "achievement-status:text": SearchValues,
-        "achievement-status:in": SearchValues,
-        "achievement-status:not-in": SearchValues,
         "achievement-status:missing": SearchValues,
         "category": SearchValues,
         "category:not": SearchValues,
         "category:text": SearchValues,
-        "category:in": SearchValues,
-        "category:not-in": SearchValues,
         "category:missing": SearchValues,
+        "description": SearchValues,
+        "description:not": SearchValues,
+        "description:text": SearchValues,
+        "description:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "lifecycle-status": SearchValues,
         "lifecycle-status:not": SearchValues,
         "lifecycle-status:text": SearchValues,
-        "lifecycle-status:in": SearchValues,
-        "lifecycle-status:not-in": SearchValues,
         "lifecycle-status:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -68,14 +55,11 @@ GoalSearchParams = TypedDict(
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "target-date": SearchValues,
         "target-date:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -90,9 +74,8 @@ GoalSearchParams = TypedDict(
 )
 """Search parameters of ``Goal``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``achievement-status`` (token), ``category`` (token), ``identifier`` (token), ``lifecycle-
-status`` (token), ``patient`` (reference), ``start-date`` (date), ``subject`` (reference),
-``target-date`` (date).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``achievement-status`` (token), ``category`` (token), ``description``
+(token), ``identifier`` (token), ``lifecycle-status`` (token), ``patient`` (reference), ``start-
+date`` (date), ``subject`` (reference), ``target-date`` (date).
 """

@@ -12,18 +12,11 @@ __all__ = ["HealthcareServiceSearchParams"]
 HealthcareServiceSearchParams = TypedDict(
     "HealthcareServiceSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,19 +25,13 @@ HealthcareServiceSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "active": SearchValues,
         "active:not": SearchValues,
         "active:text": SearchValues,
-        "active:in": SearchValues,
-        "active:not-in": SearchValues,
         "active:missing": SearchValues,
         "characteristic": SearchValues,
         "characteristic:not": SearchValues,
         "characteristic:text": SearchValues,
-        "characteristic:in": SearchValues,
-        "characteristic:not-in": SearchValues,
         "characteristic:missing": SearchValues,
         "coverage-area": SearchValues,
         "coverage-area:identifier": SearchValues,
@@ -57,8 +44,6 @@ HealthcareServiceSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "location": SearchValues,
         "location:identifier": SearchValues,
@@ -79,33 +64,23 @@ HealthcareServiceSearchParams = TypedDict(
         "program": SearchValues,
         "program:not": SearchValues,
         "program:text": SearchValues,
-        "program:in": SearchValues,
-        "program:not-in": SearchValues,
         "program:missing": SearchValues,
         "service-category": SearchValues,
         "service-category:not": SearchValues,
         "service-category:text": SearchValues,
-        "service-category:in": SearchValues,
-        "service-category:not-in": SearchValues,
         "service-category:missing": SearchValues,
         "service-type": SearchValues,
         "service-type:not": SearchValues,
         "service-type:text": SearchValues,
-        "service-type:in": SearchValues,
-        "service-type:not-in": SearchValues,
         "service-type:missing": SearchValues,
         "specialty": SearchValues,
         "specialty:not": SearchValues,
         "specialty:text": SearchValues,
-        "specialty:in": SearchValues,
-        "specialty:not-in": SearchValues,
         "specialty:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -120,10 +95,9 @@ HealthcareServiceSearchParams = TypedDict(
 )
 """Search parameters of ``HealthcareService``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``active`` (token), ``characteristic`` (token), ``coverage-area`` (reference), ``endpoint``
-(reference), ``identifier`` (token), ``location`` (reference), ``name`` (string), ``offered-in``
-(reference), ``organization`` (reference), ``program`` (token), ``service-category`` (token),
-``service-type`` (token), ``specialty`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``active`` (token), ``characteristic`` (token), ``coverage-area``
+(reference), ``endpoint`` (reference), ``identifier`` (token), ``location`` (reference),
+``name`` (string), ``offered-in`` (reference), ``organization`` (reference), ``program``
+(token), ``service-category`` (token), ``service-type`` (token), ``specialty`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["ImmunizationSearchParams"]
 ImmunizationSearchParams = TypedDict(
     "ImmunizationSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ ImmunizationSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
         "encounter": SearchValues,
@@ -43,8 +34,6 @@ ImmunizationSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "location": SearchValues,
         "location:identifier": SearchValues,
@@ -70,13 +59,10 @@ ImmunizationSearchParams = TypedDict(
         "reaction:identifier": SearchValues,
         "reaction:not": SearchValues,
         "reaction:missing": SearchValues,
-        "reaction-date": SearchValues,
         "reaction-date:missing": SearchValues,
         "reason-code": SearchValues,
         "reason-code:not": SearchValues,
         "reason-code:text": SearchValues,
-        "reason-code:in": SearchValues,
-        "reason-code:not-in": SearchValues,
         "reason-code:missing": SearchValues,
         "reason-reference": SearchValues,
         "reason-reference:identifier": SearchValues,
@@ -89,33 +75,23 @@ ImmunizationSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "status-reason": SearchValues,
         "status-reason:not": SearchValues,
         "status-reason:text": SearchValues,
-        "status-reason:in": SearchValues,
-        "status-reason:not-in": SearchValues,
         "status-reason:missing": SearchValues,
         "target-disease": SearchValues,
         "target-disease:not": SearchValues,
         "target-disease:text": SearchValues,
-        "target-disease:in": SearchValues,
-        "target-disease:not-in": SearchValues,
         "target-disease:missing": SearchValues,
         "vaccine-code": SearchValues,
         "vaccine-code:not": SearchValues,
         "vaccine-code:text": SearchValues,
-        "vaccine-code:in": SearchValues,
-        "vaccine-code:not-in": SearchValues,
         "vaccine-code:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -130,11 +106,10 @@ ImmunizationSearchParams = TypedDict(
 )
 """Search parameters of ``Immunization``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``date`` (date), ``encounter`` (reference), ``identifier`` (token), ``location`` (reference),
-``lot-number`` (string), ``manufacturer`` (reference), ``patient`` (reference), ``performer``
-(reference), ``reaction`` (reference), ``reaction-date`` (date), ``reason-code`` (token),
-``reason-reference`` (reference), ``series`` (string), ``status`` (token), ``status-reason``
-(token), ``target-disease`` (token), ``vaccine-code`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``date`` (date), ``encounter`` (reference), ``identifier`` (token),
+``location`` (reference), ``lot-number`` (string), ``manufacturer`` (reference), ``patient``
+(reference), ``performer`` (reference), ``reaction`` (reference), ``reaction-date`` (date),
+``reason-code`` (token), ``reason-reference`` (reference), ``series`` (string), ``status``
+(token), ``status-reason`` (token), ``target-disease`` (token), ``vaccine-code`` (token).
 """

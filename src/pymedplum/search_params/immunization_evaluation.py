@@ -12,18 +12,11 @@ __all__ = ["ImmunizationEvaluationSearchParams"]
 ImmunizationEvaluationSearchParams = TypedDict(
     "ImmunizationEvaluationSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,21 +25,15 @@ ImmunizationEvaluationSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
         "dose-status": SearchValues,
         "dose-status:not": SearchValues,
         "dose-status:text": SearchValues,
-        "dose-status:in": SearchValues,
-        "dose-status:not-in": SearchValues,
         "dose-status:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "immunization-event": SearchValues,
         "immunization-event:identifier": SearchValues,
@@ -59,21 +46,15 @@ ImmunizationEvaluationSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "target-disease": SearchValues,
         "target-disease:not": SearchValues,
         "target-disease:text": SearchValues,
-        "target-disease:in": SearchValues,
-        "target-disease:not-in": SearchValues,
         "target-disease:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -88,8 +69,8 @@ ImmunizationEvaluationSearchParams = TypedDict(
 )
 """Search parameters of ``ImmunizationEvaluation``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``date`` (date), ``dose-status`` (token), ``identifier`` (token), ``immunization-event``
-(reference), ``patient`` (reference), ``status`` (token), ``target-disease`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``date`` (date), ``dose-status`` (token), ``identifier`` (token),
+``immunization-event`` (reference), ``patient`` (reference), ``status`` (token), ``target-
+disease`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["ImmunizationRecommendationSearchParams"]
 ImmunizationRecommendationSearchParams = TypedDict(
     "ImmunizationRecommendationSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,15 +25,11 @@ ImmunizationRecommendationSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "information": SearchValues,
         "information:identifier": SearchValues,
@@ -53,8 +42,6 @@ ImmunizationRecommendationSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "support": SearchValues,
         "support:identifier": SearchValues,
@@ -63,21 +50,15 @@ ImmunizationRecommendationSearchParams = TypedDict(
         "target-disease": SearchValues,
         "target-disease:not": SearchValues,
         "target-disease:text": SearchValues,
-        "target-disease:in": SearchValues,
-        "target-disease:not-in": SearchValues,
         "target-disease:missing": SearchValues,
         "vaccine-type": SearchValues,
         "vaccine-type:not": SearchValues,
         "vaccine-type:text": SearchValues,
-        "vaccine-type:in": SearchValues,
-        "vaccine-type:not-in": SearchValues,
         "vaccine-type:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -92,9 +73,8 @@ ImmunizationRecommendationSearchParams = TypedDict(
 )
 """Search parameters of ``ImmunizationRecommendation``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``date`` (date), ``identifier`` (token), ``information`` (reference), ``patient`` (reference),
-``status`` (token), ``support`` (reference), ``target-disease`` (token), ``vaccine-type``
-(token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``date`` (date), ``identifier`` (token), ``information`` (reference),
+``patient`` (reference), ``status`` (token), ``support`` (reference), ``target-disease``
+(token), ``vaccine-type`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["InvoiceSearchParams"]
 InvoiceSearchParams = TypedDict(
     "InvoiceSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ InvoiceSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "account": SearchValues,
         "account:identifier": SearchValues,
         "account:not": SearchValues,
@@ -43,8 +34,6 @@ InvoiceSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "issuer": SearchValues,
         "issuer:identifier": SearchValues,
@@ -57,8 +46,6 @@ InvoiceSearchParams = TypedDict(
         "participant-role": SearchValues,
         "participant-role:not": SearchValues,
         "participant-role:text": SearchValues,
-        "participant-role:in": SearchValues,
-        "participant-role:not-in": SearchValues,
         "participant-role:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -71,8 +58,6 @@ InvoiceSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
@@ -85,15 +70,11 @@ InvoiceSearchParams = TypedDict(
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -108,10 +89,9 @@ InvoiceSearchParams = TypedDict(
 )
 """Search parameters of ``Invoice``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``account`` (reference), ``date`` (date), ``identifier`` (token), ``issuer`` (reference),
-``participant`` (reference), ``participant-role`` (token), ``patient`` (reference),
-``recipient`` (reference), ``status`` (token), ``subject`` (reference), ``totalgross``
-(quantity), ``totalnet`` (quantity), ``type`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``account`` (reference), ``date`` (date), ``identifier`` (token),
+``issuer`` (reference), ``participant`` (reference), ``participant-role`` (token), ``patient``
+(reference), ``recipient`` (reference), ``status`` (token), ``subject`` (reference),
+``totalgross`` (quantity), ``totalnet`` (quantity), ``type`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["LocationSearchParams"]
 LocationSearchParams = TypedDict(
     "LocationSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ LocationSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "address": SearchValues,
         "address:contains": SearchValues,
         "address:exact": SearchValues,
@@ -57,8 +48,6 @@ LocationSearchParams = TypedDict(
         "address-use": SearchValues,
         "address-use:not": SearchValues,
         "address-use:text": SearchValues,
-        "address-use:in": SearchValues,
-        "address-use:not-in": SearchValues,
         "address-use:missing": SearchValues,
         "endpoint": SearchValues,
         "endpoint:identifier": SearchValues,
@@ -67,20 +56,14 @@ LocationSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "name": SearchValues,
         "name:contains": SearchValues,
         "name:exact": SearchValues,
         "name:missing": SearchValues,
-        "near": SearchValues,
-        "near:missing": SearchValues,
         "operational-status": SearchValues,
         "operational-status:not": SearchValues,
         "operational-status:text": SearchValues,
-        "operational-status:in": SearchValues,
-        "operational-status:not-in": SearchValues,
         "operational-status:missing": SearchValues,
         "organization": SearchValues,
         "organization:identifier": SearchValues,
@@ -93,27 +76,19 @@ LocationSearchParams = TypedDict(
         "physical-type": SearchValues,
         "physical-type:not": SearchValues,
         "physical-type:text": SearchValues,
-        "physical-type:in": SearchValues,
-        "physical-type:not-in": SearchValues,
         "physical-type:missing": SearchValues,
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -128,11 +103,10 @@ LocationSearchParams = TypedDict(
 )
 """Search parameters of ``Location``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``address`` (string), ``address-city`` (string), ``address-country`` (string), ``address-
-postalcode`` (string), ``address-state`` (string), ``address-use`` (token), ``endpoint``
-(reference), ``identifier`` (token), ``name`` (string), ``near`` (special), ``operational-
-status`` (token), ``organization`` (reference), ``partof`` (reference), ``physical-type``
-(token), ``status`` (token), ``type`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``address`` (string), ``address-city`` (string), ``address-country``
+(string), ``address-postalcode`` (string), ``address-state`` (string), ``address-use`` (token),
+``endpoint`` (reference), ``identifier`` (token), ``name`` (string), ``operational-status``
+(token), ``organization`` (reference), ``partof`` (reference), ``physical-type`` (token),
+``status`` (token), ``type`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["LoginSearchParams"]
 LoginSearchParams = TypedDict(
     "LoginSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,25 +25,17 @@ LoginSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "cookie": SearchValues,
         "cookie:not": SearchValues,
         "cookie:text": SearchValues,
-        "cookie:in": SearchValues,
-        "cookie:not-in": SearchValues,
         "cookie:missing": SearchValues,
         "pre-authorized-code-hash": SearchValues,
         "pre-authorized-code-hash:not": SearchValues,
         "pre-authorized-code-hash:text": SearchValues,
-        "pre-authorized-code-hash:in": SearchValues,
-        "pre-authorized-code-hash:not-in": SearchValues,
         "pre-authorized-code-hash:missing": SearchValues,
         "project": SearchValues,
         "project:identifier": SearchValues,
@@ -60,12 +45,10 @@ LoginSearchParams = TypedDict(
         "user:identifier": SearchValues,
         "user:not": SearchValues,
         "user:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -80,8 +63,7 @@ LoginSearchParams = TypedDict(
 )
 """Search parameters of ``Login``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``code`` (token), ``cookie`` (token), ``pre-authorized-code-hash`` (token), ``project``
-(reference), ``user`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``code`` (token), ``cookie`` (token), ``pre-authorized-code-hash``
+(token), ``project`` (reference), ``user`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["MeasureSearchParams"]
 MeasureSearchParams = TypedDict(
     "MeasureSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ MeasureSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "composed-of": SearchValues,
         "composed-of:identifier": SearchValues,
         "composed-of:not": SearchValues,
@@ -41,21 +32,12 @@ MeasureSearchParams = TypedDict(
         "context": SearchValues,
         "context:not": SearchValues,
         "context:text": SearchValues,
-        "context:in": SearchValues,
-        "context:not-in": SearchValues,
         "context:missing": SearchValues,
-        "context-quantity": SearchValues,
         "context-quantity:missing": SearchValues,
         "context-type": SearchValues,
         "context-type:not": SearchValues,
         "context-type:text": SearchValues,
-        "context-type:in": SearchValues,
-        "context-type:not-in": SearchValues,
         "context-type:missing": SearchValues,
-        "context-type-quantity": SearchValues,
-        "context-type-quantity:missing": SearchValues,
-        "context-type-value": SearchValues,
-        "context-type-value:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
         "depends-on": SearchValues,
@@ -75,14 +57,10 @@ MeasureSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "jurisdiction": SearchValues,
         "jurisdiction:not": SearchValues,
         "jurisdiction:text": SearchValues,
-        "jurisdiction:in": SearchValues,
-        "jurisdiction:not-in": SearchValues,
         "jurisdiction:missing": SearchValues,
         "name": SearchValues,
         "name:contains": SearchValues,
@@ -99,8 +77,6 @@ MeasureSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "successor": SearchValues,
         "successor:identifier": SearchValues,
@@ -113,25 +89,17 @@ MeasureSearchParams = TypedDict(
         "topic": SearchValues,
         "topic:not": SearchValues,
         "topic:text": SearchValues,
-        "topic:in": SearchValues,
-        "topic:not-in": SearchValues,
         "topic:missing": SearchValues,
         "url": SearchValues,
-        "url:above": SearchValues,
-        "url:below": SearchValues,
         "url:missing": SearchValues,
         "version": SearchValues,
         "version:not": SearchValues,
         "version:text": SearchValues,
-        "version:in": SearchValues,
-        "version:not-in": SearchValues,
         "version:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -146,12 +114,11 @@ MeasureSearchParams = TypedDict(
 )
 """Search parameters of ``Measure``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``composed-of`` (reference), ``context`` (token), ``context-quantity`` (quantity), ``context-
-type`` (token), ``context-type-quantity`` (composite), ``context-type-value`` (composite),
-``date`` (date), ``depends-on`` (reference), ``derived-from`` (reference), ``description``
-(string), ``effective`` (date), ``identifier`` (token), ``jurisdiction`` (token), ``name``
-(string), ``predecessor`` (reference), ``publisher`` (string), ``status`` (token), ``successor``
-(reference), ``title`` (string), ``topic`` (token), ``url`` (uri), ``version`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``composed-of`` (reference), ``context`` (token), ``context-quantity``
+(quantity), ``context-type`` (token), ``date`` (date), ``depends-on`` (reference), ``derived-
+from`` (reference), ``description`` (string), ``effective`` (date), ``identifier`` (token),
+``jurisdiction`` (token), ``name`` (string), ``predecessor`` (reference), ``publisher``
+(string), ``status`` (token), ``successor`` (reference), ``title`` (string), ``topic`` (token),
+``url`` (uri), ``version`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["MeasureReportSearchParams"]
 MeasureReportSearchParams = TypedDict(
     "MeasureReportSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ MeasureReportSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
         "evaluated-resource": SearchValues,
@@ -43,8 +34,6 @@ MeasureReportSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "measure": SearchValues,
         "measure:identifier": SearchValues,
@@ -63,19 +52,15 @@ MeasureReportSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -90,9 +75,8 @@ MeasureReportSearchParams = TypedDict(
 )
 """Search parameters of ``MeasureReport``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``date`` (date), ``evaluated-resource`` (reference), ``identifier`` (token), ``measure``
-(reference), ``patient`` (reference), ``period`` (date), ``reporter`` (reference), ``status``
-(token), ``subject`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``date`` (date), ``evaluated-resource`` (reference), ``identifier``
+(token), ``measure`` (reference), ``patient`` (reference), ``period`` (date), ``reporter``
+(reference), ``status`` (token), ``subject`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["MediaSearchParams"]
 MediaSearchParams = TypedDict(
     "MediaSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ MediaSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "based-on": SearchValues,
         "based-on:identifier": SearchValues,
         "based-on:not": SearchValues,
@@ -51,14 +42,10 @@ MediaSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "modality": SearchValues,
         "modality:not": SearchValues,
         "modality:text": SearchValues,
-        "modality:in": SearchValues,
-        "modality:not-in": SearchValues,
         "modality:missing": SearchValues,
         "operator": SearchValues,
         "operator:identifier": SearchValues,
@@ -71,14 +58,10 @@ MediaSearchParams = TypedDict(
         "site": SearchValues,
         "site:not": SearchValues,
         "site:text": SearchValues,
-        "site:in": SearchValues,
-        "site:not-in": SearchValues,
         "site:missing": SearchValues,
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
@@ -87,21 +70,15 @@ MediaSearchParams = TypedDict(
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
         "view": SearchValues,
         "view:not": SearchValues,
         "view:text": SearchValues,
-        "view:in": SearchValues,
-        "view:not-in": SearchValues,
         "view:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -116,10 +93,9 @@ MediaSearchParams = TypedDict(
 )
 """Search parameters of ``Media``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``based-on`` (reference), ``created`` (date), ``device`` (reference), ``encounter`` (reference),
-``identifier`` (token), ``modality`` (token), ``operator`` (reference), ``patient`` (reference),
-``site`` (token), ``status`` (token), ``subject`` (reference), ``type`` (token), ``view``
-(token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``based-on`` (reference), ``created`` (date), ``device`` (reference),
+``encounter`` (reference), ``identifier`` (token), ``modality`` (token), ``operator``
+(reference), ``patient`` (reference), ``site`` (token), ``status`` (token), ``subject``
+(reference), ``type`` (token), ``view`` (token).
 """

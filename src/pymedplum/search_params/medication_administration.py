@@ -12,18 +12,11 @@ __all__ = ["MedicationAdministrationSearchParams"]
 MedicationAdministrationSearchParams = TypedDict(
     "MedicationAdministrationSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,13 +25,9 @@ MedicationAdministrationSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "context": SearchValues,
         "context:identifier": SearchValues,
@@ -53,8 +42,6 @@ MedicationAdministrationSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "medication": SearchValues,
         "medication:identifier": SearchValues,
@@ -71,14 +58,10 @@ MedicationAdministrationSearchParams = TypedDict(
         "reason-given": SearchValues,
         "reason-given:not": SearchValues,
         "reason-given:text": SearchValues,
-        "reason-given:in": SearchValues,
-        "reason-given:not-in": SearchValues,
         "reason-given:missing": SearchValues,
         "reason-not-given": SearchValues,
         "reason-not-given:not": SearchValues,
         "reason-not-given:text": SearchValues,
-        "reason-not-given:in": SearchValues,
-        "reason-not-given:not-in": SearchValues,
         "reason-not-given:missing": SearchValues,
         "request": SearchValues,
         "request:identifier": SearchValues,
@@ -87,19 +70,15 @@ MedicationAdministrationSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -114,10 +93,9 @@ MedicationAdministrationSearchParams = TypedDict(
 )
 """Search parameters of ``MedicationAdministration``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``code`` (token), ``context`` (reference), ``device`` (reference), ``effective-time`` (date),
-``identifier`` (token), ``medication`` (reference), ``patient`` (reference), ``performer``
-(reference), ``reason-given`` (token), ``reason-not-given`` (token), ``request`` (reference),
-``status`` (token), ``subject`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``code`` (token), ``context`` (reference), ``device`` (reference),
+``effective-time`` (date), ``identifier`` (token), ``medication`` (reference), ``patient``
+(reference), ``performer`` (reference), ``reason-given`` (token), ``reason-not-given`` (token),
+``request`` (reference), ``status`` (token), ``subject`` (reference).
 """

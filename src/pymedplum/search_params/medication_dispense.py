@@ -12,18 +12,11 @@ __all__ = ["MedicationDispenseSearchParams"]
 MedicationDispenseSearchParams = TypedDict(
     "MedicationDispenseSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,13 +25,9 @@ MedicationDispenseSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "context": SearchValues,
         "context:identifier": SearchValues,
@@ -51,8 +40,6 @@ MedicationDispenseSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "medication": SearchValues,
         "medication:identifier": SearchValues,
@@ -81,8 +68,6 @@ MedicationDispenseSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
@@ -91,19 +76,15 @@ MedicationDispenseSearchParams = TypedDict(
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
         "whenhandedover": SearchValues,
         "whenhandedover:missing": SearchValues,
         "whenprepared": SearchValues,
         "whenprepared:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -118,10 +99,10 @@ MedicationDispenseSearchParams = TypedDict(
 )
 """Search parameters of ``MedicationDispense``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``code`` (token), ``context`` (reference), ``destination`` (reference), ``identifier`` (token),
-``medication`` (reference), ``patient`` (reference), ``performer`` (reference), ``prescription``
-(reference), ``receiver`` (reference), ``responsibleparty`` (reference), ``status`` (token),
-``subject`` (reference), ``type`` (token), ``whenhandedover`` (date), ``whenprepared`` (date).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``code`` (token), ``context`` (reference), ``destination`` (reference),
+``identifier`` (token), ``medication`` (reference), ``patient`` (reference), ``performer``
+(reference), ``prescription`` (reference), ``receiver`` (reference), ``responsibleparty``
+(reference), ``status`` (token), ``subject`` (reference), ``type`` (token), ``whenhandedover``
+(date), ``whenprepared`` (date).
 """

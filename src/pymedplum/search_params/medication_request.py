@@ -12,18 +12,11 @@ __all__ = ["MedicationRequestSearchParams"]
 MedicationRequestSearchParams = TypedDict(
     "MedicationRequestSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,23 +25,16 @@ MedicationRequestSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "authoredon": SearchValues,
         "authoredon:missing": SearchValues,
         "category": SearchValues,
         "category:not": SearchValues,
         "category:text": SearchValues,
-        "category:in": SearchValues,
-        "category:not-in": SearchValues,
         "category:missing": SearchValues,
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
-        "date": SearchValues,
         "date:missing": SearchValues,
         "encounter": SearchValues,
         "encounter:identifier": SearchValues,
@@ -57,8 +43,6 @@ MedicationRequestSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "intended-dispenser": SearchValues,
         "intended-dispenser:identifier": SearchValues,
@@ -71,14 +55,10 @@ MedicationRequestSearchParams = TypedDict(
         "intended-performertype": SearchValues,
         "intended-performertype:not": SearchValues,
         "intended-performertype:text": SearchValues,
-        "intended-performertype:in": SearchValues,
-        "intended-performertype:not-in": SearchValues,
         "intended-performertype:missing": SearchValues,
         "intent": SearchValues,
         "intent:not": SearchValues,
         "intent:text": SearchValues,
-        "intent:in": SearchValues,
-        "intent:not-in": SearchValues,
         "intent:missing": SearchValues,
         "medication": SearchValues,
         "medication:identifier": SearchValues,
@@ -91,8 +71,6 @@ MedicationRequestSearchParams = TypedDict(
         "priority": SearchValues,
         "priority:not": SearchValues,
         "priority:text": SearchValues,
-        "priority:in": SearchValues,
-        "priority:not-in": SearchValues,
         "priority:missing": SearchValues,
         "priority-order": SearchValues,
         "priority-order:missing": SearchValues,
@@ -103,19 +81,15 @@ MedicationRequestSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -130,11 +104,10 @@ MedicationRequestSearchParams = TypedDict(
 )
 """Search parameters of ``MedicationRequest``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``authoredon`` (date), ``category`` (token), ``code`` (token), ``date`` (date), ``encounter``
-(reference), ``identifier`` (token), ``intended-dispenser`` (reference), ``intended-performer``
-(reference), ``intended-performertype`` (token), ``intent`` (token), ``medication`` (reference),
-``patient`` (reference), ``priority`` (token), ``priority-order`` (number), ``requester``
-(reference), ``status`` (token), ``subject`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``authoredon`` (date), ``category`` (token), ``code`` (token), ``date``
+(date), ``encounter`` (reference), ``identifier`` (token), ``intended-dispenser`` (reference),
+``intended-performer`` (reference), ``intended-performertype`` (token), ``intent`` (token),
+``medication`` (reference), ``patient`` (reference), ``priority`` (token), ``priority-order``
+(number), ``requester`` (reference), ``status`` (token), ``subject`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["MedicationStatementSearchParams"]
 MedicationStatementSearchParams = TypedDict(
     "MedicationStatementSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,19 +25,13 @@ MedicationStatementSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "category": SearchValues,
         "category:not": SearchValues,
         "category:text": SearchValues,
-        "category:in": SearchValues,
-        "category:not-in": SearchValues,
         "category:missing": SearchValues,
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "context": SearchValues,
         "context:identifier": SearchValues,
@@ -55,8 +42,6 @@ MedicationStatementSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "medication": SearchValues,
         "medication:identifier": SearchValues,
@@ -77,19 +62,15 @@ MedicationStatementSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -104,9 +85,9 @@ MedicationStatementSearchParams = TypedDict(
 )
 """Search parameters of ``MedicationStatement``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``category`` (token), ``code`` (token), ``context`` (reference), ``effective`` (date),
-``identifier`` (token), ``medication`` (reference), ``part-of`` (reference), ``patient``
-(reference), ``source`` (reference), ``status`` (token), ``subject`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``category`` (token), ``code`` (token), ``context`` (reference),
+``effective`` (date), ``identifier`` (token), ``medication`` (reference), ``part-of``
+(reference), ``patient`` (reference), ``source`` (reference), ``status`` (token), ``subject``
+(reference).
 """

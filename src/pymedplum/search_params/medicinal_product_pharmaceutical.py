@@ -12,18 +12,11 @@ __all__ = ["MedicinalProductPharmaceuticalSearchParams"]
 MedicinalProductPharmaceuticalSearchParams = TypedDict(
     "MedicinalProductPharmaceuticalSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,32 +25,22 @@ MedicinalProductPharmaceuticalSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "route": SearchValues,
         "route:not": SearchValues,
         "route:text": SearchValues,
-        "route:in": SearchValues,
-        "route:not-in": SearchValues,
         "route:missing": SearchValues,
         "target-species": SearchValues,
         "target-species:not": SearchValues,
         "target-species:text": SearchValues,
-        "target-species:in": SearchValues,
-        "target-species:not-in": SearchValues,
         "target-species:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -72,7 +55,6 @@ MedicinalProductPharmaceuticalSearchParams = TypedDict(
 )
 """Search parameters of ``MedicinalProductPharmaceutical``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``identifier`` (token), ``route`` (token), ``target-species`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``identifier`` (token), ``route`` (token), ``target-species`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["MessageHeaderSearchParams"]
 MessageHeaderSearchParams = TypedDict(
     "MessageHeaderSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ MessageHeaderSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "author": SearchValues,
         "author:identifier": SearchValues,
         "author:not": SearchValues,
@@ -41,16 +32,12 @@ MessageHeaderSearchParams = TypedDict(
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "destination": SearchValues,
         "destination:contains": SearchValues,
         "destination:exact": SearchValues,
         "destination:missing": SearchValues,
         "destination-uri": SearchValues,
-        "destination-uri:above": SearchValues,
-        "destination-uri:below": SearchValues,
         "destination-uri:missing": SearchValues,
         "enterer": SearchValues,
         "enterer:identifier": SearchValues,
@@ -59,8 +46,6 @@ MessageHeaderSearchParams = TypedDict(
         "event": SearchValues,
         "event:not": SearchValues,
         "event:text": SearchValues,
-        "event:in": SearchValues,
-        "event:not-in": SearchValues,
         "event:missing": SearchValues,
         "focus": SearchValues,
         "focus:identifier": SearchValues,
@@ -73,8 +58,6 @@ MessageHeaderSearchParams = TypedDict(
         "response-id": SearchValues,
         "response-id:not": SearchValues,
         "response-id:text": SearchValues,
-        "response-id:in": SearchValues,
-        "response-id:not-in": SearchValues,
         "response-id:missing": SearchValues,
         "responsible": SearchValues,
         "responsible:identifier": SearchValues,
@@ -89,19 +72,15 @@ MessageHeaderSearchParams = TypedDict(
         "source:exact": SearchValues,
         "source:missing": SearchValues,
         "source-uri": SearchValues,
-        "source-uri:above": SearchValues,
-        "source-uri:below": SearchValues,
         "source-uri:missing": SearchValues,
         "target": SearchValues,
         "target:identifier": SearchValues,
         "target:not": SearchValues,
         "target:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -116,10 +95,9 @@ MessageHeaderSearchParams = TypedDict(
 )
 """Search parameters of ``MessageHeader``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``author`` (reference), ``code`` (token), ``destination`` (string), ``destination-uri`` (uri),
-``enterer`` (reference), ``event`` (token), ``focus`` (reference), ``receiver`` (reference),
-``response-id`` (token), ``responsible`` (reference), ``sender`` (reference), ``source``
-(string), ``source-uri`` (uri), ``target`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``author`` (reference), ``code`` (token), ``destination`` (string),
+``destination-uri`` (uri), ``enterer`` (reference), ``event`` (token), ``focus`` (reference),
+``receiver`` (reference), ``response-id`` (token), ``responsible`` (reference), ``sender``
+(reference), ``source`` (string), ``source-uri`` (uri), ``target`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["MolecularSequenceSearchParams"]
 MolecularSequenceSearchParams = TypedDict(
     "MolecularSequenceSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,23 +25,13 @@ MolecularSequenceSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "chromosome": SearchValues,
         "chromosome:not": SearchValues,
         "chromosome:text": SearchValues,
-        "chromosome:in": SearchValues,
-        "chromosome:not-in": SearchValues,
         "chromosome:missing": SearchValues,
-        "chromosome-variant-coordinate": SearchValues,
-        "chromosome-variant-coordinate:missing": SearchValues,
-        "chromosome-window-coordinate": SearchValues,
-        "chromosome-window-coordinate:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -57,18 +40,10 @@ MolecularSequenceSearchParams = TypedDict(
         "referenceseqid": SearchValues,
         "referenceseqid:not": SearchValues,
         "referenceseqid:text": SearchValues,
-        "referenceseqid:in": SearchValues,
-        "referenceseqid:not-in": SearchValues,
         "referenceseqid:missing": SearchValues,
-        "referenceseqid-variant-coordinate": SearchValues,
-        "referenceseqid-variant-coordinate:missing": SearchValues,
-        "referenceseqid-window-coordinate": SearchValues,
-        "referenceseqid-window-coordinate:missing": SearchValues,
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
         "variant-end": SearchValues,
         "variant-end:missing": SearchValues,
@@ -78,12 +53,10 @@ MolecularSequenceSearchParams = TypedDict(
         "window-end:missing": SearchValues,
         "window-start": SearchValues,
         "window-start:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -98,11 +71,8 @@ MolecularSequenceSearchParams = TypedDict(
 )
 """Search parameters of ``MolecularSequence``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``chromosome`` (token), ``chromosome-variant-coordinate`` (composite), ``chromosome-window-
-coordinate`` (composite), ``identifier`` (token), ``patient`` (reference), ``referenceseqid``
-(token), ``referenceseqid-variant-coordinate`` (composite), ``referenceseqid-window-coordinate``
-(composite), ``type`` (token), ``variant-end`` (number), ``variant-start`` (number), ``window-
-end`` (number), ``window-start`` (number).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``chromosome`` (token), ``identifier`` (token), ``patient``
+(reference), ``referenceseqid`` (token), ``type`` (token), ``variant-end`` (number), ``variant-
+start`` (number), ``window-end`` (number), ``window-start`` (number).
 """

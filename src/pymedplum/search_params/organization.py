@@ -12,18 +12,11 @@ __all__ = ["OrganizationSearchParams"]
 OrganizationSearchParams = TypedDict(
     "OrganizationSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,13 +25,9 @@ OrganizationSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "active": SearchValues,
         "active:not": SearchValues,
         "active:text": SearchValues,
-        "active:in": SearchValues,
-        "active:not-in": SearchValues,
         "active:missing": SearchValues,
         "address": SearchValues,
         "address:contains": SearchValues,
@@ -63,8 +52,6 @@ OrganizationSearchParams = TypedDict(
         "address-use": SearchValues,
         "address-use:not": SearchValues,
         "address-use:text": SearchValues,
-        "address-use:in": SearchValues,
-        "address-use:not-in": SearchValues,
         "address-use:missing": SearchValues,
         "endpoint": SearchValues,
         "endpoint:identifier": SearchValues,
@@ -73,8 +60,6 @@ OrganizationSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "name": SearchValues,
         "name:contains": SearchValues,
@@ -91,15 +76,11 @@ OrganizationSearchParams = TypedDict(
         "type": SearchValues,
         "type:not": SearchValues,
         "type:text": SearchValues,
-        "type:in": SearchValues,
-        "type:not-in": SearchValues,
         "type:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -114,10 +95,9 @@ OrganizationSearchParams = TypedDict(
 )
 """Search parameters of ``Organization``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``active`` (token), ``address`` (string), ``address-city`` (string), ``address-country``
-(string), ``address-postalcode`` (string), ``address-state`` (string), ``address-use`` (token),
-``endpoint`` (reference), ``identifier`` (token), ``name`` (string), ``partof`` (reference),
-``phonetic`` (string), ``type`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``active`` (token), ``address`` (string), ``address-city`` (string),
+``address-country`` (string), ``address-postalcode`` (string), ``address-state`` (string),
+``address-use`` (token), ``endpoint`` (reference), ``identifier`` (token), ``name`` (string),
+``partof`` (reference), ``phonetic`` (string), ``type`` (token).
 """

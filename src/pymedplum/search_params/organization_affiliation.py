@@ -12,18 +12,11 @@ __all__ = ["OrganizationAffiliationSearchParams"]
 OrganizationAffiliationSearchParams = TypedDict(
     "OrganizationAffiliationSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,21 +25,15 @@ OrganizationAffiliationSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "active": SearchValues,
         "active:not": SearchValues,
         "active:text": SearchValues,
-        "active:in": SearchValues,
-        "active:not-in": SearchValues,
         "active:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
         "email": SearchValues,
         "email:not": SearchValues,
         "email:text": SearchValues,
-        "email:in": SearchValues,
-        "email:not-in": SearchValues,
         "email:missing": SearchValues,
         "endpoint": SearchValues,
         "endpoint:identifier": SearchValues,
@@ -55,8 +42,6 @@ OrganizationAffiliationSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "location": SearchValues,
         "location:identifier": SearchValues,
@@ -73,8 +58,6 @@ OrganizationAffiliationSearchParams = TypedDict(
         "phone": SearchValues,
         "phone:not": SearchValues,
         "phone:text": SearchValues,
-        "phone:in": SearchValues,
-        "phone:not-in": SearchValues,
         "phone:missing": SearchValues,
         "primary-organization": SearchValues,
         "primary-organization:identifier": SearchValues,
@@ -83,8 +66,6 @@ OrganizationAffiliationSearchParams = TypedDict(
         "role": SearchValues,
         "role:not": SearchValues,
         "role:text": SearchValues,
-        "role:in": SearchValues,
-        "role:not-in": SearchValues,
         "role:missing": SearchValues,
         "service": SearchValues,
         "service:identifier": SearchValues,
@@ -93,21 +74,15 @@ OrganizationAffiliationSearchParams = TypedDict(
         "specialty": SearchValues,
         "specialty:not": SearchValues,
         "specialty:text": SearchValues,
-        "specialty:in": SearchValues,
-        "specialty:not-in": SearchValues,
         "specialty:missing": SearchValues,
         "telecom": SearchValues,
         "telecom:not": SearchValues,
         "telecom:text": SearchValues,
-        "telecom:in": SearchValues,
-        "telecom:not-in": SearchValues,
         "telecom:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -122,10 +97,10 @@ OrganizationAffiliationSearchParams = TypedDict(
 )
 """Search parameters of ``OrganizationAffiliation``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``active`` (token), ``date`` (date), ``email`` (token), ``endpoint`` (reference), ``identifier``
-(token), ``location`` (reference), ``network`` (reference), ``participating-organization``
-(reference), ``phone`` (token), ``primary-organization`` (reference), ``role`` (token),
-``service`` (reference), ``specialty`` (token), ``telecom`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``active`` (token), ``date`` (date), ``email`` (token), ``endpoint``
+(reference), ``identifier`` (token), ``location`` (reference), ``network`` (reference),
+``participating-organization`` (reference), ``phone`` (token), ``primary-organization``
+(reference), ``role`` (token), ``service`` (reference), ``specialty`` (token), ``telecom``
+(token).
 """

@@ -12,18 +12,11 @@ __all__ = ["PaymentNoticeSearchParams"]
 PaymentNoticeSearchParams = TypedDict(
     "PaymentNoticeSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,21 +25,15 @@ PaymentNoticeSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "created": SearchValues,
         "created:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "payment-status": SearchValues,
         "payment-status:not": SearchValues,
         "payment-status:text": SearchValues,
-        "payment-status:in": SearchValues,
-        "payment-status:not-in": SearchValues,
         "payment-status:missing": SearchValues,
         "provider": SearchValues,
         "provider:identifier": SearchValues,
@@ -63,15 +50,11 @@ PaymentNoticeSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -86,8 +69,7 @@ PaymentNoticeSearchParams = TypedDict(
 )
 """Search parameters of ``PaymentNotice``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``created`` (date), ``identifier`` (token), ``payment-status`` (token), ``provider``
-(reference), ``request`` (reference), ``response`` (reference), ``status`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``created`` (date), ``identifier`` (token), ``payment-status`` (token),
+``provider`` (reference), ``request`` (reference), ``response`` (reference), ``status`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["PaymentReconciliationSearchParams"]
 PaymentReconciliationSearchParams = TypedDict(
     "PaymentReconciliationSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ PaymentReconciliationSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "created": SearchValues,
         "created:missing": SearchValues,
         "disposition": SearchValues,
@@ -43,14 +34,10 @@ PaymentReconciliationSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "outcome": SearchValues,
         "outcome:not": SearchValues,
         "outcome:text": SearchValues,
-        "outcome:in": SearchValues,
-        "outcome:not-in": SearchValues,
         "outcome:missing": SearchValues,
         "payment-issuer": SearchValues,
         "payment-issuer:identifier": SearchValues,
@@ -67,15 +54,11 @@ PaymentReconciliationSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -90,9 +73,8 @@ PaymentReconciliationSearchParams = TypedDict(
 )
 """Search parameters of ``PaymentReconciliation``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``created`` (date), ``disposition`` (string), ``identifier`` (token), ``outcome`` (token),
-``payment-issuer`` (reference), ``request`` (reference), ``requestor`` (reference), ``status``
-(token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``created`` (date), ``disposition`` (string), ``identifier`` (token),
+``outcome`` (token), ``payment-issuer`` (reference), ``request`` (reference), ``requestor``
+(reference), ``status`` (token).
 """

@@ -12,18 +12,11 @@ __all__ = ["PersonSearchParams"]
 PersonSearchParams = TypedDict(
     "PersonSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ PersonSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "address": SearchValues,
         "address:contains": SearchValues,
         "address:exact": SearchValues,
@@ -57,28 +48,20 @@ PersonSearchParams = TypedDict(
         "address-use": SearchValues,
         "address-use:not": SearchValues,
         "address-use:text": SearchValues,
-        "address-use:in": SearchValues,
-        "address-use:not-in": SearchValues,
         "address-use:missing": SearchValues,
         "birthdate": SearchValues,
         "birthdate:missing": SearchValues,
         "email": SearchValues,
         "email:not": SearchValues,
         "email:text": SearchValues,
-        "email:in": SearchValues,
-        "email:not-in": SearchValues,
         "email:missing": SearchValues,
         "gender": SearchValues,
         "gender:not": SearchValues,
         "gender:text": SearchValues,
-        "gender:in": SearchValues,
-        "gender:not-in": SearchValues,
         "gender:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "link": SearchValues,
         "link:identifier": SearchValues,
@@ -99,8 +82,6 @@ PersonSearchParams = TypedDict(
         "phone": SearchValues,
         "phone:not": SearchValues,
         "phone:text": SearchValues,
-        "phone:in": SearchValues,
-        "phone:not-in": SearchValues,
         "phone:missing": SearchValues,
         "phonetic": SearchValues,
         "phonetic:contains": SearchValues,
@@ -117,15 +98,11 @@ PersonSearchParams = TypedDict(
         "telecom": SearchValues,
         "telecom:not": SearchValues,
         "telecom:text": SearchValues,
-        "telecom:in": SearchValues,
-        "telecom:not-in": SearchValues,
         "telecom:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -140,12 +117,11 @@ PersonSearchParams = TypedDict(
 )
 """Search parameters of ``Person``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``address`` (string), ``address-city`` (string), ``address-country`` (string), ``address-
-postalcode`` (string), ``address-state`` (string), ``address-use`` (token), ``birthdate``
-(date), ``email`` (token), ``gender`` (token), ``identifier`` (token), ``link`` (reference),
-``name`` (string), ``organization`` (reference), ``patient`` (reference), ``phone`` (token),
-``phonetic`` (string), ``practitioner`` (reference), ``relatedperson`` (reference), ``telecom``
-(token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``address`` (string), ``address-city`` (string), ``address-country``
+(string), ``address-postalcode`` (string), ``address-state`` (string), ``address-use`` (token),
+``birthdate`` (date), ``email`` (token), ``gender`` (token), ``identifier`` (token), ``link``
+(reference), ``name`` (string), ``organization`` (reference), ``patient`` (reference), ``phone``
+(token), ``phonetic`` (string), ``practitioner`` (reference), ``relatedperson`` (reference),
+``telecom`` (token).
 """

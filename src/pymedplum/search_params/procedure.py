@@ -12,18 +12,11 @@ __all__ = ["ProcedureSearchParams"]
 ProcedureSearchParams = TypedDict(
     "ProcedureSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ ProcedureSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "based-on": SearchValues,
         "based-on:identifier": SearchValues,
         "based-on:not": SearchValues,
@@ -41,14 +32,10 @@ ProcedureSearchParams = TypedDict(
         "category": SearchValues,
         "category:not": SearchValues,
         "category:text": SearchValues,
-        "category:in": SearchValues,
-        "category:not-in": SearchValues,
         "category:missing": SearchValues,
         "code": SearchValues,
         "code:not": SearchValues,
         "code:text": SearchValues,
-        "code:in": SearchValues,
-        "code:not-in": SearchValues,
         "code:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
@@ -59,16 +46,12 @@ ProcedureSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "instantiates-canonical": SearchValues,
         "instantiates-canonical:identifier": SearchValues,
         "instantiates-canonical:not": SearchValues,
         "instantiates-canonical:missing": SearchValues,
         "instantiates-uri": SearchValues,
-        "instantiates-uri:above": SearchValues,
-        "instantiates-uri:below": SearchValues,
         "instantiates-uri:missing": SearchValues,
         "location": SearchValues,
         "location:identifier": SearchValues,
@@ -89,8 +72,6 @@ ProcedureSearchParams = TypedDict(
         "reason-code": SearchValues,
         "reason-code:not": SearchValues,
         "reason-code:text": SearchValues,
-        "reason-code:in": SearchValues,
-        "reason-code:not-in": SearchValues,
         "reason-code:missing": SearchValues,
         "reason-reference": SearchValues,
         "reason-reference:identifier": SearchValues,
@@ -99,19 +80,15 @@ ProcedureSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -126,11 +103,10 @@ ProcedureSearchParams = TypedDict(
 )
 """Search parameters of ``Procedure``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``based-on`` (reference), ``category`` (token), ``code`` (token), ``date`` (date), ``encounter``
-(reference), ``identifier`` (token), ``instantiates-canonical`` (reference), ``instantiates-
-uri`` (uri), ``location`` (reference), ``part-of`` (reference), ``patient`` (reference),
-``performer`` (reference), ``reason-code`` (token), ``reason-reference`` (reference), ``status``
-(token), ``subject`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``based-on`` (reference), ``category`` (token), ``code`` (token),
+``date`` (date), ``encounter`` (reference), ``identifier`` (token), ``instantiates-canonical``
+(reference), ``instantiates-uri`` (uri), ``location`` (reference), ``part-of`` (reference),
+``patient`` (reference), ``performer`` (reference), ``reason-code`` (token), ``reason-
+reference`` (reference), ``status`` (token), ``subject`` (reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["ProjectSearchParams"]
 ProjectSearchParams = TypedDict(
     "ProjectSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,25 +25,17 @@ ProjectSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "features": SearchValues,
         "features:not": SearchValues,
         "features:text": SearchValues,
-        "features:in": SearchValues,
-        "features:not-in": SearchValues,
         "features:missing": SearchValues,
         "google-client-id": SearchValues,
         "google-client-id:not": SearchValues,
         "google-client-id:text": SearchValues,
-        "google-client-id:in": SearchValues,
-        "google-client-id:not-in": SearchValues,
         "google-client-id:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "link": SearchValues,
         "link:identifier": SearchValues,
@@ -67,15 +52,11 @@ ProjectSearchParams = TypedDict(
         "recaptcha-site-key": SearchValues,
         "recaptcha-site-key:not": SearchValues,
         "recaptcha-site-key:text": SearchValues,
-        "recaptcha-site-key:in": SearchValues,
-        "recaptcha-site-key:not-in": SearchValues,
         "recaptcha-site-key:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -90,8 +71,8 @@ ProjectSearchParams = TypedDict(
 )
 """Search parameters of ``Project``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``features`` (token), ``google-client-id`` (token), ``identifier`` (token), ``link``
-(reference), ``name`` (string), ``owner`` (reference), ``recaptcha-site-key`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``features`` (token), ``google-client-id`` (token), ``identifier``
+(token), ``link`` (reference), ``name`` (string), ``owner`` (reference), ``recaptcha-site-key``
+(token).
 """

@@ -12,18 +12,11 @@ __all__ = ["ProjectMembershipSearchParams"]
 ProjectMembershipSearchParams = TypedDict(
     "ProjectMembershipSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ ProjectMembershipSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "access-policy": SearchValues,
         "access-policy:identifier": SearchValues,
         "access-policy:not": SearchValues,
@@ -41,14 +32,10 @@ ProjectMembershipSearchParams = TypedDict(
         "active": SearchValues,
         "active:not": SearchValues,
         "active:text": SearchValues,
-        "active:in": SearchValues,
-        "active:not-in": SearchValues,
         "active:missing": SearchValues,
         "admin": SearchValues,
         "admin:not": SearchValues,
         "admin:text": SearchValues,
-        "admin:in": SearchValues,
-        "admin:not-in": SearchValues,
         "admin:missing": SearchValues,
         "external-id": SearchValues,
         "external-id:contains": SearchValues,
@@ -57,8 +44,6 @@ ProjectMembershipSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "profile": SearchValues,
         "profile:identifier": SearchValues,
@@ -67,8 +52,6 @@ ProjectMembershipSearchParams = TypedDict(
         "profile-type": SearchValues,
         "profile-type:not": SearchValues,
         "profile-type:text": SearchValues,
-        "profile-type:in": SearchValues,
-        "profile-type:not-in": SearchValues,
         "profile-type:missing": SearchValues,
         "project": SearchValues,
         "project:identifier": SearchValues,
@@ -82,12 +65,10 @@ ProjectMembershipSearchParams = TypedDict(
         "user-name:contains": SearchValues,
         "user-name:exact": SearchValues,
         "user-name:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -102,9 +83,8 @@ ProjectMembershipSearchParams = TypedDict(
 )
 """Search parameters of ``ProjectMembership``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``access-policy`` (reference), ``active`` (token), ``admin`` (token), ``external-id`` (string),
-``identifier`` (token), ``profile`` (reference), ``profile-type`` (token), ``project``
-(reference), ``user`` (reference), ``user-name`` (string).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``access-policy`` (reference), ``active`` (token), ``admin`` (token),
+``external-id`` (string), ``identifier`` (token), ``profile`` (reference), ``profile-type``
+(token), ``project`` (reference), ``user`` (reference), ``user-name`` (string).
 """

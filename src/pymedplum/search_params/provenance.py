@@ -12,18 +12,11 @@ __all__ = ["ProvenanceSearchParams"]
 ProvenanceSearchParams = TypedDict(
     "ProvenanceSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,13 +25,9 @@ ProvenanceSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "activity": SearchValues,
         "activity:not": SearchValues,
         "activity:text": SearchValues,
-        "activity:in": SearchValues,
-        "activity:not-in": SearchValues,
         "activity:missing": SearchValues,
         "agent": SearchValues,
         "agent:identifier": SearchValues,
@@ -47,14 +36,10 @@ ProvenanceSearchParams = TypedDict(
         "agent-role": SearchValues,
         "agent-role:not": SearchValues,
         "agent-role:text": SearchValues,
-        "agent-role:in": SearchValues,
-        "agent-role:not-in": SearchValues,
         "agent-role:missing": SearchValues,
         "agent-type": SearchValues,
         "agent-type:not": SearchValues,
         "agent-type:text": SearchValues,
-        "agent-type:in": SearchValues,
-        "agent-type:not-in": SearchValues,
         "agent-type:missing": SearchValues,
         "entity": SearchValues,
         "entity:identifier": SearchValues,
@@ -73,8 +58,6 @@ ProvenanceSearchParams = TypedDict(
         "signature-type": SearchValues,
         "signature-type:not": SearchValues,
         "signature-type:text": SearchValues,
-        "signature-type:in": SearchValues,
-        "signature-type:not-in": SearchValues,
         "signature-type:missing": SearchValues,
         "target": SearchValues,
         "target:identifier": SearchValues,
@@ -82,12 +65,10 @@ ProvenanceSearchParams = TypedDict(
         "target:missing": SearchValues,
         "when": SearchValues,
         "when:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -102,9 +83,9 @@ ProvenanceSearchParams = TypedDict(
 )
 """Search parameters of ``Provenance``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``activity`` (token), ``agent`` (reference), ``agent-role`` (token), ``agent-type`` (token),
-``entity`` (reference), ``location`` (reference), ``patient`` (reference), ``recorded`` (date),
-``signature-type`` (token), ``target`` (reference), ``when`` (date).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``activity`` (token), ``agent`` (reference), ``agent-role`` (token),
+``agent-type`` (token), ``entity`` (reference), ``location`` (reference), ``patient``
+(reference), ``recorded`` (date), ``signature-type`` (token), ``target`` (reference), ``when``
+(date).
 """

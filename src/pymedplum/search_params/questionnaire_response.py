@@ -12,18 +12,11 @@ __all__ = ["QuestionnaireResponseSearchParams"]
 QuestionnaireResponseSearchParams = TypedDict(
     "QuestionnaireResponseSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ QuestionnaireResponseSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "author": SearchValues,
         "author:identifier": SearchValues,
         "author:not": SearchValues,
@@ -51,8 +42,6 @@ QuestionnaireResponseSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "part-of": SearchValues,
         "part-of:identifier": SearchValues,
@@ -73,19 +62,15 @@ QuestionnaireResponseSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -100,10 +85,9 @@ QuestionnaireResponseSearchParams = TypedDict(
 )
 """Search parameters of ``QuestionnaireResponse``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``author`` (reference), ``authored`` (date), ``based-on`` (reference), ``encounter``
-(reference), ``identifier`` (token), ``part-of`` (reference), ``patient`` (reference),
-``questionnaire`` (reference), ``source`` (reference), ``status`` (token), ``subject``
-(reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``author`` (reference), ``authored`` (date), ``based-on`` (reference),
+``encounter`` (reference), ``identifier`` (token), ``part-of`` (reference), ``patient``
+(reference), ``questionnaire`` (reference), ``source`` (reference), ``status`` (token),
+``subject`` (reference).
 """

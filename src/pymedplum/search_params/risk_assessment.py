@@ -12,18 +12,11 @@ __all__ = ["RiskAssessmentSearchParams"]
 RiskAssessmentSearchParams = TypedDict(
     "RiskAssessmentSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,8 +25,6 @@ RiskAssessmentSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "condition": SearchValues,
         "condition:identifier": SearchValues,
         "condition:not": SearchValues,
@@ -47,14 +38,10 @@ RiskAssessmentSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "method": SearchValues,
         "method:not": SearchValues,
         "method:text": SearchValues,
-        "method:in": SearchValues,
-        "method:not-in": SearchValues,
         "method:missing": SearchValues,
         "patient": SearchValues,
         "patient:identifier": SearchValues,
@@ -69,19 +56,15 @@ RiskAssessmentSearchParams = TypedDict(
         "risk": SearchValues,
         "risk:not": SearchValues,
         "risk:text": SearchValues,
-        "risk:in": SearchValues,
-        "risk:not-in": SearchValues,
         "risk:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
         "subject:not": SearchValues,
         "subject:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -96,9 +79,8 @@ RiskAssessmentSearchParams = TypedDict(
 )
 """Search parameters of ``RiskAssessment``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``condition`` (reference), ``date`` (date), ``encounter`` (reference), ``identifier`` (token),
-``method`` (token), ``patient`` (reference), ``performer`` (reference), ``probability``
-(number), ``risk`` (token), ``subject`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``condition`` (reference), ``date`` (date), ``encounter`` (reference),
+``identifier`` (token), ``method`` (token), ``patient`` (reference), ``performer`` (reference),
+``probability`` (number), ``risk`` (token), ``subject`` (reference).
 """

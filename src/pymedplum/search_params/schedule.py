@@ -12,18 +12,11 @@ __all__ = ["ScheduleSearchParams"]
 ScheduleSearchParams = TypedDict(
     "ScheduleSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,13 +25,9 @@ ScheduleSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "active": SearchValues,
         "active:not": SearchValues,
         "active:text": SearchValues,
-        "active:in": SearchValues,
-        "active:not-in": SearchValues,
         "active:missing": SearchValues,
         "actor": SearchValues,
         "actor:identifier": SearchValues,
@@ -49,33 +38,23 @@ ScheduleSearchParams = TypedDict(
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "service-category": SearchValues,
         "service-category:not": SearchValues,
         "service-category:text": SearchValues,
-        "service-category:in": SearchValues,
-        "service-category:not-in": SearchValues,
         "service-category:missing": SearchValues,
         "service-type": SearchValues,
         "service-type:not": SearchValues,
         "service-type:text": SearchValues,
-        "service-type:in": SearchValues,
-        "service-type:not-in": SearchValues,
         "service-type:missing": SearchValues,
         "specialty": SearchValues,
         "specialty:not": SearchValues,
         "specialty:text": SearchValues,
-        "specialty:in": SearchValues,
-        "specialty:not-in": SearchValues,
         "specialty:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -90,8 +69,8 @@ ScheduleSearchParams = TypedDict(
 )
 """Search parameters of ``Schedule``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``active`` (token), ``actor`` (reference), ``date`` (date), ``identifier`` (token), ``service-
-category`` (token), ``service-type`` (token), ``specialty`` (token).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``active`` (token), ``actor`` (reference), ``date`` (date),
+``identifier`` (token), ``service-category`` (token), ``service-type`` (token), ``specialty``
+(token).
 """

@@ -12,18 +12,11 @@ __all__ = ["SupplyRequestSearchParams"]
 SupplyRequestSearchParams = TypedDict(
     "SupplyRequestSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,21 +25,15 @@ SupplyRequestSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "category": SearchValues,
         "category:not": SearchValues,
         "category:text": SearchValues,
-        "category:in": SearchValues,
-        "category:not-in": SearchValues,
         "category:missing": SearchValues,
         "date": SearchValues,
         "date:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "requester": SearchValues,
         "requester:identifier": SearchValues,
@@ -55,8 +42,6 @@ SupplyRequestSearchParams = TypedDict(
         "status": SearchValues,
         "status:not": SearchValues,
         "status:text": SearchValues,
-        "status:in": SearchValues,
-        "status:not-in": SearchValues,
         "status:missing": SearchValues,
         "subject": SearchValues,
         "subject:identifier": SearchValues,
@@ -66,12 +51,10 @@ SupplyRequestSearchParams = TypedDict(
         "supplier:identifier": SearchValues,
         "supplier:not": SearchValues,
         "supplier:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -86,8 +69,8 @@ SupplyRequestSearchParams = TypedDict(
 )
 """Search parameters of ``SupplyRequest``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``category`` (token), ``date`` (date), ``identifier`` (token), ``requester`` (reference),
-``status`` (token), ``subject`` (reference), ``supplier`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``category`` (token), ``date`` (date), ``identifier`` (token),
+``requester`` (reference), ``status`` (token), ``subject`` (reference), ``supplier``
+(reference).
 """

@@ -12,18 +12,11 @@ __all__ = ["TestReportSearchParams"]
 TestReportSearchParams = TypedDict(
     "TestReportSearchParams",
     {
-        "_content": SearchValues,
-        "_content:missing": SearchValues,
         "_id": SearchValues,
         "_id:not": SearchValues,
-        "_id:missing": SearchValues,
         "_lastUpdated": SearchValues,
-        "_lastUpdated:missing": SearchValues,
         "_profile": SearchValues,
         "_profile:missing": SearchValues,
-        "_query": SearchValues,
-        "_query:not": SearchValues,
-        "_query:missing": SearchValues,
         "_security": SearchValues,
         "_security:not": SearchValues,
         "_security:missing": SearchValues,
@@ -32,25 +25,17 @@ TestReportSearchParams = TypedDict(
         "_tag": SearchValues,
         "_tag:not": SearchValues,
         "_tag:missing": SearchValues,
-        "_text": SearchValues,
-        "_text:missing": SearchValues,
         "identifier": SearchValues,
         "identifier:not": SearchValues,
         "identifier:text": SearchValues,
-        "identifier:in": SearchValues,
-        "identifier:not-in": SearchValues,
         "identifier:missing": SearchValues,
         "issued": SearchValues,
         "issued:missing": SearchValues,
         "participant": SearchValues,
-        "participant:above": SearchValues,
-        "participant:below": SearchValues,
         "participant:missing": SearchValues,
         "result": SearchValues,
         "result:not": SearchValues,
         "result:text": SearchValues,
-        "result:in": SearchValues,
-        "result:not-in": SearchValues,
         "result:missing": SearchValues,
         "tester": SearchValues,
         "tester:contains": SearchValues,
@@ -60,12 +45,10 @@ TestReportSearchParams = TypedDict(
         "testscript:identifier": SearchValues,
         "testscript:not": SearchValues,
         "testscript:missing": SearchValues,
-        "_at": SearchValues,
         "_count": SearchValues,
         "_cursor": SearchValues,
         "_elements": SearchValues,
         "_filter": SearchValues,
-        "_has": SearchValues,
         "_include": SearchValues,
         "_include:iterate": SearchValues,
         "_offset": SearchValues,
@@ -80,8 +63,7 @@ TestReportSearchParams = TypedDict(
 )
 """Search parameters of ``TestReport``: annotate a query with it.
 
-``_content`` (string), ``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_query``
-(token), ``_security`` (token), ``_source`` (uri), ``_tag`` (token), ``_text`` (string),
-``identifier`` (token), ``issued`` (date), ``participant`` (uri), ``result`` (token), ``tester``
-(string), ``testscript`` (reference).
+``_id`` (token), ``_lastUpdated`` (date), ``_profile`` (uri), ``_security`` (token), ``_source``
+(uri), ``_tag`` (token), ``identifier`` (token), ``issued`` (date), ``participant`` (uri),
+``result`` (token), ``tester`` (string), ``testscript`` (reference).
 """

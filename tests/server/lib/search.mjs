@@ -13,7 +13,13 @@
 //     of repo.ts:1844-1851 compared with the SQL operator of the prefix (search.ts:1049-1057,
 //     1447-1471, 1530-1550), and the server's 400s for a value PostgreSQL refuses;
 //   - `:missing` / `:present` on a name or address parameter: a word search for its value
-//     (the lookup table's buildWhere has no presence case, lookuptable.ts:150-205).
+//     (the lookup table's buildWhere has no presence case, lookuptable.ts:150-205);
+//   - `:in` / `:not-in`: a 400 "Invalid modifier" on coded, boolean, id, reference and date
+//     parameters (the server implements neither; core's matcher took them as an equality);
+//   - uri `:above` / `:below`: an equality, as the server's buildCondition ignores them;
+//   - a date or boolean parameter on a repeating element (an array column): PostgreSQL's 400
+//     'malformed array literal' for any value, as for an array quantity; a boolean parameter's
+//     400 for a value other than `true` / `false`.
 // Core's matcher took every string and uri search as a case-insensitive substring, and matched
 // no number or quantity parameter at all.
 // Every other filter is left to the MemoryRepository.
@@ -52,6 +58,9 @@ export function isHarnessFilter(resourceType, filter) {
   if (isChained(filter) || filter.code === '_filter') {
     return true;
   }
+  if (refusedMembershipOperator(resourceType, filter) || refusedByColumn(resourceType, filter)) {
+    return true;
+  }
   const param = getSearchParameter(resourceType, filter.code);
   if (param?.type === 'uri') {
     return URI_EQUALITY.includes(filter.operator);
@@ -73,8 +82,80 @@ function isPresenceFilter(filter) {
   return filter.operator === Operator.MISSING || filter.operator === Operator.PRESENT;
 }
 
-/** A uri parameter without :above / :below is a column compared with `=` (search.ts:1038-1043, buildCondition). */
-const URI_EQUALITY = [Operator.EQUALS, Operator.NOT, Operator.NOT_EQUALS];
+/**
+ * A uri parameter is a column compared with `=` (search.ts:1038-1043 to buildTokenSearchFilter,
+ * then buildCondition, search.ts:1553-1570, which negates for :not / :ne and otherwise ignores the
+ * operator): :above and :below are an equality on Medplum 5.0.10.
+ */
+const URI_EQUALITY = [Operator.EQUALS, Operator.NOT, Operator.NOT_EQUALS, Operator.ABOVE, Operator.BELOW];
+
+/**
+ * The 400 Medplum 5.0.10 answers for `:in` / `:not-in`, or undefined where it takes them (a plain
+ * code or uri column ignores the operator, buildCondition; strings are checkStringFilter's).
+ * Coded, identifier and telecom tokens are token columns (getTokenIndexType, tokens.ts:35-83) and
+ * refuse them with the parameter's id (token-column.ts:239-254); booleans (search.ts:1292-1294),
+ * `_id` / `_compartment` (buildIdSearchFilter, search.ts:1252-1254), references
+ * (search.ts:1318-1320) and dates (`_lastUpdated` included, search.ts:1394-1396) with its code.
+ */
+function refusedMembershipOperator(resourceType, filter) {
+  if (filter.operator !== Operator.IN && filter.operator !== Operator.NOT_IN) {
+    return undefined;
+  }
+  if (['_id', '_compartment', '_lastUpdated'].includes(filter.code)) {
+    return invalidSearchOperator(filter.operator, filter.code);
+  }
+  const param = getSearchParameter(resourceType, filter.code);
+  if (param?.type === 'reference' || param?.type === 'date') {
+    return invalidSearchOperator(filter.operator, filter.code);
+  }
+  if (param?.type !== 'token') {
+    return undefined;
+  }
+  const details = getSearchParameterDetails(resourceType, param);
+  const tokenColumn =
+    param.code.endsWith(':identifier') ||
+    (details.elementDefinitions ?? []).some((element) =>
+      (element.type ?? []).some((type) => TOKEN_COLUMN_TYPES.includes(type.code))
+    );
+  if (tokenColumn) {
+    return invalidSearchOperator(filter.operator, param.id ?? param.code);
+  }
+  if (details.type === 'BOOLEAN') {
+    return invalidSearchOperator(filter.operator, filter.code);
+  }
+  return undefined;
+}
+
+const TOKEN_COLUMN_TYPES = ['ContactPoint', 'Identifier', 'CodeableConcept', 'Coding'];
+
+/**
+ * The 400 of a date or boolean search on an array column (core's details `array`: a repeating
+ * element on the path, `MedicationRequest?date` = dosageInstruction.timing.event,
+ * `Group?exclude` = characteristic.exclude): buildDateSearchFilter (search.ts:1389-1440) and
+ * buildBooleanSearchFilter (search.ts:1287-1310) compare the whole column with the value, with
+ * no ArraySubquery, so PostgreSQL refuses the value as an array ('malformed array literal',
+ * answered 400). `:missing` / `:present` are a column test (search.ts:1029-1033) and work; a
+ * boolean's value is checked first (search.ts:1295-1297).
+ */
+function refusedByColumn(resourceType, filter) {
+  if (isPresenceFilter(filter) || filter.code === '_lastUpdated') {
+    return undefined;
+  }
+  const param = getSearchParameter(resourceType, filter.code);
+  if (param?.type === 'token' && getSearchParameterDetails(resourceType, param).type === 'BOOLEAN') {
+    // buildBooleanSearchFilter (search.ts:1295-1297), before any SQL: core's matcher took any value.
+    if (!['true', 'false'].includes(filter.value)) {
+      return badRequest(`Boolean search value must be 'true' or 'false'`);
+    }
+  }
+  if ((param?.type !== 'date' && param?.type !== 'token') || !getSearchParameterDetails(resourceType, param).array) {
+    return undefined;
+  }
+  if (param.type === 'token' && getSearchParameterDetails(resourceType, param).type !== 'BOOLEAN') {
+    return undefined;
+  }
+  return badRequest(`malformed array literal: "${filter.value}"`);
+}
 
 function isChained(filter) {
   // search.ts:917-919 (isChainedSearchFilter)
@@ -146,6 +227,10 @@ function compileFilterExpression(resources, resourceType, expression) {
  * numbers and quantities compiled here, strings checked for the operators the server takes.
  */
 function compileLocalFilter(resourceType, filter) {
+  const refused = refusedMembershipOperator(resourceType, filter) ?? refusedByColumn(resourceType, filter);
+  if (refused) {
+    throw new OperationOutcomeError(refused);
+  }
   const param = getSearchParameter(resourceType, filter.code);
   if (param?.type === 'number' || param?.type === 'quantity') {
     return compileNumericFilter(resourceType, param, filter);
@@ -400,7 +485,7 @@ function matchesFilter(resource, filter) {
     const options = splitSearchOnComma(filter.value);
     const values = convertToSearchableUris(evalFhirPathTyped(param.expression, [toTypedValue(resource)]));
     const match = values.some((value) => options.includes(value));
-    return filter.operator === Operator.EQUALS ? match : !match;
+    return filter.operator === Operator.NOT || filter.operator === Operator.NOT_EQUALS ? !match : match;
   }
   const rows = param?.type === 'string' ? lookupValues(resource, param) : undefined;
   if (rows === undefined && (param?.type !== 'string' || isPresenceFilter(filter))) {
