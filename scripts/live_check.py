@@ -11,8 +11,9 @@ keeps the User). Everything carries a random run tag; run it against a test proj
 production one. Deleted resources stay in the server's history, as every FHIR delete does.
 
 It prints one line per scenario, ``PASS name`` or ``FAIL name: reason``, and exits 1 when any
-scenario failed (2 when the settings are missing). The expectations are those of a real Medplum
-5.0.10 server with default settings (no terminology loaded beyond the seeded HL7 sets; the
+scenario failed (2 when a setting is missing or refused; 130 on Ctrl-C, after deleting what
+the run created, which a second Ctrl-C would cut short). The expectations are those of a real
+Medplum 5.0.10 server with default settings (no terminology loaded beyond the seeded HL7 sets; the
 project with or without the ``transaction-bundles`` feature); each scenario is a function below.
 ``-k NAME`` runs the scenarios whose name contains NAME.
 
@@ -53,6 +54,10 @@ from pymedplum.exceptions import (
 from pymedplum.fhir import Observation, Patient
 
 LOINC = "http://loinc.org"
+
+
+class SettingRefused(Exception):
+    """The client refused a setting (MEDPLUM_BASE_URL, ...); the message names it."""
 
 
 class CheckFailed(AssertionError):
@@ -192,9 +197,9 @@ def auth_client_credentials(run: Run) -> None:
     membership = me.get("membership", {})
     check(project.get("resourceType") == "Project", "auth/me has no project")
     check(membership.get("resourceType") == "ProjectMembership", "auth/me has no membership")
-    check(membership.get("admin") is True, "the client's membership is not a project admin")
     run.project_id = project["id"]
     run.membership_id = membership["id"]
+    check(membership.get("admin") is True, "the client's membership is not a project admin")
 
 
 @scenario("auth.wrong_secret_is_AuthenticationError")
@@ -539,10 +544,11 @@ def bundle_batch(run: Run) -> None:
     result = run.batch(bundle)
     check(result["type"] == "batch-response", f"batch answered {result.get('type')}")
     statuses = [e["response"]["status"] for e in result["entry"]]
+    if "resource" in result["entry"][0]:
+        run.track(result["entry"][0]["resource"])  # before the checks, so it is deleted
     check(statuses[0].startswith("201"), f"batch create answered {statuses[0]}")
     check(statuses[1].startswith("404"), f"batch read of an unknown id answered {statuses[1]}")
     check(statuses[2].startswith("200"), f"batch search answered {statuses[2]}")
-    run.track(result["entry"][0]["resource"])
     outcome = result["entry"][1]["response"].get("outcome", {})
     check(outcome.get("resourceType") == "OperationOutcome", "failed batch entry has no outcome")
 
@@ -573,8 +579,8 @@ def bundle_transaction(run: Run) -> None:
         ],
     }
     result = run.client.execute_transaction(bundle)
+    patient, observation = [run.track(e["resource"]) for e in result["entry"]]
     check(result["type"] == "transaction-response", f"transaction answered {result.get('type')}")
-    patient, observation = (run.track(e["resource"]) for e in result["entry"])
     check(
         observation["subject"]["reference"] == f"Patient/{patient['id']}",
         "urn:uuid reference was not resolved",
@@ -620,9 +626,10 @@ def bundle_transaction_failure(run: Run) -> None:
     # Without that feature it runs the transaction as a batch: the good entry is committed and
     # the failing one answers its own status.
     statuses = [e["response"]["status"] for e in result["entry"]]
+    if "resource" in result["entry"][0]:
+        run.track(result["entry"][0]["resource"])  # before the checks, so it is deleted
     check(statuses[0].startswith("201"), f"transaction create answered {statuses[0]}")
     check(statuses[1].startswith("412"), f"stale ifMatch entry answered {statuses[1]}")
-    run.track(result["entry"][0]["resource"])
 
 
 # --- GraphQL ----------------------------------------------------------------------------------
@@ -1018,9 +1025,16 @@ def run_all(
     base_url: str, client_id: str, client_secret: str, pattern: str = ""
 ) -> tuple[int, int]:
     """Run the scenarios, print one line each, clean up; (passed, failed) counts."""
-    run = Run(base_url, client_id, client_secret)
+    try:
+        run = Run(base_url, client_id, client_secret)
+    except ValueError as exc:  # its message starts with the argument's name
+        names = {"base_url": "MEDPLUM_BASE_URL", "client_id": "MEDPLUM_CLIENT_ID"}
+        names["client_secret"] = "MEDPLUM_CLIENT_SECRET"
+        setting = next((env for arg, env in names.items() if str(exc).startswith(arg)), "settings")
+        raise SettingRefused(f"{setting}: {exc}") from exc
     failures = 0
     passed = 0
+    interrupted = False
     try:
         for name, func in SCENARIOS:
             if pattern and pattern not in name and name != "auth.client_credentials":
@@ -1028,6 +1042,11 @@ def run_all(
             started = time.monotonic()
             try:
                 func(run)
+            except KeyboardInterrupt:
+                failures += 1
+                interrupted = True
+                print(f"FAIL {name}: interrupted; deleting what the run created", flush=True)
+                break
             except CheckFailed as exc:
                 failures += 1
                 print(f"FAIL {name}: {exc}", flush=True)
@@ -1049,6 +1068,8 @@ def run_all(
     else:
         passed += 1
         print("PASS cleanup", flush=True)
+    if interrupted:
+        raise KeyboardInterrupt
     return passed, failures
 
 
@@ -1068,7 +1089,14 @@ def main(argv: list[str] | None = None) -> int:
         print("set MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET", file=sys.stderr)
         return 2
     base_url, client_id, client_secret = settings
-    passed, failures = run_all(base_url, client_id, client_secret, pattern=args.pattern)
+    try:
+        passed, failures = run_all(base_url, client_id, client_secret, pattern=args.pattern)
+    except SettingRefused as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     print(f"{passed} passed, {failures} failed")
     return 1 if failures else 0
 
