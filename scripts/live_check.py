@@ -411,7 +411,9 @@ def search_cursor_pages(run: Run) -> None:
             for _ in range(45)
         ],
     }
-    created = [run.track(e["resource"])["id"] for e in run.batch(batch)["entry"]]
+    entries = run.batch(batch)["entry"]
+    created = [run.track(e["resource"])["id"] for e in entries if "resource" in e]
+    check(len(created) == 45, f"the batch created {len(created)} of 45 patients")
     query = {"identifier": f"{run.system}|{value}"}
     by_cursor = [
         r["id"]

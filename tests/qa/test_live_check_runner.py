@@ -171,3 +171,22 @@ def test_a_batch_like_transaction_whose_checks_fail_still_has_its_create_deleted
     with pytest.raises(live_check.CheckFailed):
         live_check.bundle_transaction_failure(run)
     assert ("Patient", "t2") in run.created
+
+
+def test_cursor_pages_tracks_every_created_patient_even_when_one_entry_failed(
+    fake: FakeClient,
+) -> None:
+    ok = {"response": {"status": "201"}}
+    fake.answers["batch"] = {
+        "resourceType": "Bundle",
+        "type": "batch-response",
+        "entry": [
+            {**ok, "resource": {"resourceType": "Patient", "id": "c1"}},
+            {"response": {"status": "500"}},  # no resource
+            {**ok, "resource": {"resourceType": "Patient", "id": "c3"}},
+        ],
+    }
+    run = live_check.Run("https://medplum.example/", "id", "secret")
+    with pytest.raises(live_check.CheckFailed, match="created 2 of 45"):
+        live_check.search_cursor_pages(run)
+    assert {("Patient", "c1"), ("Patient", "c3")} <= set(run.created)
