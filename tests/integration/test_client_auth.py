@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 from sdk_clients import TOKEN_PATH, Api, event_summary, unique
 
@@ -191,14 +190,7 @@ async def test_rate_limited_token_endpoint_within_max_retry_after_is_waited_for(
 
 async def test_given_access_token_is_used_until_rejected(make_api: Callable[..., Api]) -> None:
     server = make_api().server
-    token = httpx.post(
-        server.token_url,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": server.client_id,
-            "client_secret": server.client_secret,
-        },
-    ).json()["access_token"]
+    token = server.access_token()
     api = make_api(client_id=None, client_secret=None, access_token=token)
     start = server.token_request_count()
     assert (await api.call("search_resources", "Patient", {"_count": 1}))["resourceType"]

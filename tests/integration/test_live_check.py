@@ -95,16 +95,7 @@ def test_a_failing_scenario_exits_1(medplum_server: harness.MedplumServer) -> No
 
 
 def auth_headers(server: harness.MedplumServer) -> dict[str, str]:
-    token = httpx.post(
-        server.token_url,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": server.client_id,
-            "client_secret": server.client_secret,
-        },
-        timeout=TIMEOUT,
-    ).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {server.access_token()}"}
 
 
 def test_invite_creates_user_profile_and_membership(medplum_server: harness.MedplumServer) -> None:
