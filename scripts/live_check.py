@@ -142,6 +142,11 @@ class Run:
                 entries[i] = entry
         return result
 
+    def tagged(self, resource_type: str, **fields: Any) -> dict[str, Any]:
+        """A resource body with an identifier of this run's system (findable if left behind)."""
+        identifier = [{"system": self.system, "value": uuid.uuid4().hex}]
+        return {"resourceType": resource_type, "identifier": identifier, **fields}
+
     def patient(self, family: str = "Livecheck", **extra: Any) -> dict[str, Any]:
         """A Patient tagged with this run's identifier system."""
         body = {
@@ -318,9 +323,9 @@ def crud_conditional_create(run: Run) -> None:
 @scenario("crud.invalid_resource_is_ValidationError")
 def crud_invalid(run: Run) -> None:
     with expect_error(ValidationError, "a Patient with an unknown element"):
-        run.create({"resourceType": "Patient", "unknownElement": True})
+        run.create(run.tagged("Patient", unknownElement=True))
     with expect_error(ValidationError, "a Patient whose birthDate is not a date"):
-        run.create({"resourceType": "Patient", "birthDate": "not-a-date"})
+        run.create(run.tagged("Patient", birthDate="not-a-date"))
 
 
 # --- search -----------------------------------------------------------------------------------
@@ -573,7 +578,7 @@ def bundle_transaction(run: Run) -> None:
                 "resource": {
                     "resourceType": "Observation",
                     "status": "final",
-                    "code": {"text": "transaction"},
+                    "code": {"coding": [{"system": run.system, "code": "transaction"}]},
                     "subject": {"reference": "urn:uuid:5f2c1c70-0000-4000-8000-000000000001"},
                 },
                 "request": {"method": "POST", "url": "Observation"},
@@ -732,14 +737,14 @@ def access_helpers(run: Run) -> None:
     )
     check(not again.updated, "adding the same entry twice wrote again")
     with expect_error(AuthorizationError, "a create of a read-only type On-Behalf-Of the member"):
-        run.create({"resourceType": "Patient"}, on_behalf_of=ref)
+        run.create(run.tagged("Patient"), on_behalf_of=ref)
     patient = run.cache.get("patient") or run.patient()
     check(
         run.client.read_resource("Patient", patient["id"], on_behalf_of=ref)["id"] == patient["id"],
         "read",
     )
     with expect_error(AuthorizationError, "a create of a type the policy does not name"):
-        run.create({"resourceType": "Organization", "name": "x"}, on_behalf_of=ref)
+        run.create(run.tagged("Organization", name="x"), on_behalf_of=ref)
     # Replace the read-only entry by one granting every type (emptying `access` of a membership
     # without an accessPolicy is refused by the SDK: Medplum would grant it everything).
     full = run.create(
@@ -756,7 +761,7 @@ def access_helpers(run: Run) -> None:
     )
     check(merged.updated and merged.managed_count == 1, f"merge: {merged}")
     check(
-        run.create({"resourceType": "Organization", "name": "y"}, on_behalf_of=ref)["id"],
+        run.create(run.tagged("Organization", name="y"), on_behalf_of=ref)["id"],
         "create after the merge",
     )
     removed = run.client.remove_project_membership_access_entry(
@@ -777,7 +782,7 @@ def accounts(run: Run) -> None:
         {
             "resourceType": "Observation",
             "status": "final",
-            "code": {"text": "accounts"},
+            "code": {"coding": [{"system": run.system, "code": "accounts"}]},
             "subject": {"reference": f"Patient/{patient['id']}"},
         }
     )
@@ -810,7 +815,7 @@ def accounts(run: Run) -> None:
         for a in run.client.read_resource("Observation", obs["id"])["meta"].get("accounts", [])
     ]
     check(accounts_now == [f"Organization/{org2['id']}"], f"accounts after async {accounts_now}")
-    created = run.create({"resourceType": "Patient"}, accounts=f"Organization/{org['id']}")
+    created = run.create(run.tagged("Patient"), accounts=f"Organization/{org['id']}")
     check(
         [a["reference"] for a in created["meta"].get("accounts", [])]
         == [f"Organization/{org['id']}"],
