@@ -5,7 +5,7 @@
 
 The client's ProjectMembership must be a project admin (On-Behalf-Of, inviting a member and
 editing its access need it). **It creates test data and deletes it again**: patients,
-observations, an organization, a Binary, a ConceptMap, an AccessPolicy and an invited project
+observations, organizations, a Binary, a ConceptMap, two AccessPolicies and an invited project
 member (a Practitioner with a User and ProjectMembership; the membership is removed, Medplum
 keeps the User). Everything carries a random run tag; run it against a test project, never a
 production one. Deleted resources stay in the server's history, as every FHIR delete does.
