@@ -5,14 +5,15 @@
 
 The client's ProjectMembership must be a project admin (On-Behalf-Of, inviting a member and
 editing its access need it). **It creates test data and deletes it again**: patients,
-observations, an organization, a Binary, a ConceptMap, an AccessPolicy and an invited project
+observations, organizations, a Binary, a ConceptMap, two AccessPolicies and an invited project
 member (a Practitioner with a User and ProjectMembership; the membership is removed, Medplum
 keeps the User). Everything carries a random run tag; run it against a test project, never a
 production one. Deleted resources stay in the server's history, as every FHIR delete does.
 
 It prints one line per scenario, ``PASS name`` or ``FAIL name: reason``, and exits 1 when any
-scenario failed (2 when the settings are missing). The expectations are those of a real Medplum
-5.0.10 server with default settings (no terminology loaded beyond the seeded HL7 sets; the
+scenario failed (2 when a setting is missing or refused; 130 on Ctrl-C, after deleting what
+the run created, which a second Ctrl-C would cut short). The expectations are those of a real
+Medplum 5.0.10 server with default settings (no terminology loaded beyond the seeded HL7 sets; the
 project with or without the ``transaction-bundles`` feature); each scenario is a function below.
 ``-k NAME`` runs the scenarios whose name contains NAME.
 
@@ -53,6 +54,10 @@ from pymedplum.exceptions import (
 from pymedplum.fhir import Observation, Patient
 
 LOINC = "http://loinc.org"
+
+
+class SettingRefused(Exception):
+    """The client refused a setting (MEDPLUM_BASE_URL, ...); the message names it."""
 
 
 class CheckFailed(AssertionError):
@@ -137,6 +142,11 @@ class Run:
                 entries[i] = entry
         return result
 
+    def tagged(self, resource_type: str, **fields: Any) -> dict[str, Any]:
+        """A resource body with an identifier of this run's system (findable if left behind)."""
+        identifier = [{"system": self.system, "value": uuid.uuid4().hex}]
+        return {"resourceType": resource_type, "identifier": identifier, **fields}
+
     def patient(self, family: str = "Livecheck", **extra: Any) -> dict[str, Any]:
         """A Patient tagged with this run's identifier system."""
         body = {
@@ -192,9 +202,9 @@ def auth_client_credentials(run: Run) -> None:
     membership = me.get("membership", {})
     check(project.get("resourceType") == "Project", "auth/me has no project")
     check(membership.get("resourceType") == "ProjectMembership", "auth/me has no membership")
-    check(membership.get("admin") is True, "the client's membership is not a project admin")
     run.project_id = project["id"]
     run.membership_id = membership["id"]
+    check(membership.get("admin") is True, "the client's membership is not a project admin")
 
 
 @scenario("auth.wrong_secret_is_AuthenticationError")
@@ -313,9 +323,9 @@ def crud_conditional_create(run: Run) -> None:
 @scenario("crud.invalid_resource_is_ValidationError")
 def crud_invalid(run: Run) -> None:
     with expect_error(ValidationError, "a Patient with an unknown element"):
-        run.create({"resourceType": "Patient", "unknownElement": True})
+        run.create(run.tagged("Patient", unknownElement=True))
     with expect_error(ValidationError, "a Patient whose birthDate is not a date"):
-        run.create({"resourceType": "Patient", "birthDate": "not-a-date"})
+        run.create(run.tagged("Patient", birthDate="not-a-date"))
 
 
 # --- search -----------------------------------------------------------------------------------
@@ -406,7 +416,9 @@ def search_cursor_pages(run: Run) -> None:
             for _ in range(45)
         ],
     }
-    created = [run.track(e["resource"])["id"] for e in run.batch(batch)["entry"]]
+    entries = run.batch(batch)["entry"]
+    created = [run.track(e["resource"])["id"] for e in entries if "resource" in e]
+    check(len(created) == 45, f"the batch created {len(created)} of 45 patients")
     query = {"identifier": f"{run.system}|{value}"}
     by_cursor = [
         r["id"]
@@ -539,10 +551,11 @@ def bundle_batch(run: Run) -> None:
     result = run.batch(bundle)
     check(result["type"] == "batch-response", f"batch answered {result.get('type')}")
     statuses = [e["response"]["status"] for e in result["entry"]]
+    if "resource" in result["entry"][0]:
+        run.track(result["entry"][0]["resource"])  # before the checks, so it is deleted
     check(statuses[0].startswith("201"), f"batch create answered {statuses[0]}")
     check(statuses[1].startswith("404"), f"batch read of an unknown id answered {statuses[1]}")
     check(statuses[2].startswith("200"), f"batch search answered {statuses[2]}")
-    run.track(result["entry"][0]["resource"])
     outcome = result["entry"][1]["response"].get("outcome", {})
     check(outcome.get("resourceType") == "OperationOutcome", "failed batch entry has no outcome")
 
@@ -565,7 +578,7 @@ def bundle_transaction(run: Run) -> None:
                 "resource": {
                     "resourceType": "Observation",
                     "status": "final",
-                    "code": {"text": "transaction"},
+                    "code": {"coding": [{"system": run.system, "code": "transaction"}]},
                     "subject": {"reference": "urn:uuid:5f2c1c70-0000-4000-8000-000000000001"},
                 },
                 "request": {"method": "POST", "url": "Observation"},
@@ -573,8 +586,8 @@ def bundle_transaction(run: Run) -> None:
         ],
     }
     result = run.client.execute_transaction(bundle)
+    patient, observation = [run.track(e["resource"]) for e in result["entry"]]
     check(result["type"] == "transaction-response", f"transaction answered {result.get('type')}")
-    patient, observation = (run.track(e["resource"]) for e in result["entry"])
     check(
         observation["subject"]["reference"] == f"Patient/{patient['id']}",
         "urn:uuid reference was not resolved",
@@ -620,9 +633,10 @@ def bundle_transaction_failure(run: Run) -> None:
     # Without that feature it runs the transaction as a batch: the good entry is committed and
     # the failing one answers its own status.
     statuses = [e["response"]["status"] for e in result["entry"]]
+    if "resource" in result["entry"][0]:
+        run.track(result["entry"][0]["resource"])  # before the checks, so it is deleted
     check(statuses[0].startswith("201"), f"transaction create answered {statuses[0]}")
     check(statuses[1].startswith("412"), f"stale ifMatch entry answered {statuses[1]}")
-    run.track(result["entry"][0]["resource"])
 
 
 # --- GraphQL ----------------------------------------------------------------------------------
@@ -723,14 +737,14 @@ def access_helpers(run: Run) -> None:
     )
     check(not again.updated, "adding the same entry twice wrote again")
     with expect_error(AuthorizationError, "a create of a read-only type On-Behalf-Of the member"):
-        run.create({"resourceType": "Patient"}, on_behalf_of=ref)
+        run.create(run.tagged("Patient"), on_behalf_of=ref)
     patient = run.cache.get("patient") or run.patient()
     check(
         run.client.read_resource("Patient", patient["id"], on_behalf_of=ref)["id"] == patient["id"],
         "read",
     )
     with expect_error(AuthorizationError, "a create of a type the policy does not name"):
-        run.create({"resourceType": "Organization", "name": "x"}, on_behalf_of=ref)
+        run.create(run.tagged("Organization", name="x"), on_behalf_of=ref)
     # Replace the read-only entry by one granting every type (emptying `access` of a membership
     # without an accessPolicy is refused by the SDK: Medplum would grant it everything).
     full = run.create(
@@ -747,7 +761,7 @@ def access_helpers(run: Run) -> None:
     )
     check(merged.updated and merged.managed_count == 1, f"merge: {merged}")
     check(
-        run.create({"resourceType": "Organization", "name": "y"}, on_behalf_of=ref)["id"],
+        run.create(run.tagged("Organization", name="y"), on_behalf_of=ref)["id"],
         "create after the merge",
     )
     removed = run.client.remove_project_membership_access_entry(
@@ -768,7 +782,7 @@ def accounts(run: Run) -> None:
         {
             "resourceType": "Observation",
             "status": "final",
-            "code": {"text": "accounts"},
+            "code": {"coding": [{"system": run.system, "code": "accounts"}]},
             "subject": {"reference": f"Patient/{patient['id']}"},
         }
     )
@@ -801,7 +815,7 @@ def accounts(run: Run) -> None:
         for a in run.client.read_resource("Observation", obs["id"])["meta"].get("accounts", [])
     ]
     check(accounts_now == [f"Organization/{org2['id']}"], f"accounts after async {accounts_now}")
-    created = run.create({"resourceType": "Patient"}, accounts=f"Organization/{org['id']}")
+    created = run.create(run.tagged("Patient"), accounts=f"Organization/{org['id']}")
     check(
         [a["reference"] for a in created["meta"].get("accounts", [])]
         == [f"Organization/{org['id']}"],
@@ -1018,9 +1032,16 @@ def run_all(
     base_url: str, client_id: str, client_secret: str, pattern: str = ""
 ) -> tuple[int, int]:
     """Run the scenarios, print one line each, clean up; (passed, failed) counts."""
-    run = Run(base_url, client_id, client_secret)
+    try:
+        run = Run(base_url, client_id, client_secret)
+    except ValueError as exc:  # its message starts with the argument's name
+        names = {"base_url": "MEDPLUM_BASE_URL", "client_id": "MEDPLUM_CLIENT_ID"}
+        names["client_secret"] = "MEDPLUM_CLIENT_SECRET"
+        setting = next((env for arg, env in names.items() if str(exc).startswith(arg)), "settings")
+        raise SettingRefused(f"{setting}: {exc}") from exc
     failures = 0
     passed = 0
+    interrupted = False
     try:
         for name, func in SCENARIOS:
             if pattern and pattern not in name and name != "auth.client_credentials":
@@ -1028,6 +1049,11 @@ def run_all(
             started = time.monotonic()
             try:
                 func(run)
+            except KeyboardInterrupt:
+                failures += 1
+                interrupted = True
+                print(f"FAIL {name}: interrupted; deleting what the run created", flush=True)
+                break
             except CheckFailed as exc:
                 failures += 1
                 print(f"FAIL {name}: {exc}", flush=True)
@@ -1049,6 +1075,8 @@ def run_all(
     else:
         passed += 1
         print("PASS cleanup", flush=True)
+    if interrupted:
+        raise KeyboardInterrupt
     return passed, failures
 
 
@@ -1068,7 +1096,14 @@ def main(argv: list[str] | None = None) -> int:
         print("set MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET", file=sys.stderr)
         return 2
     base_url, client_id, client_secret = settings
-    passed, failures = run_all(base_url, client_id, client_secret, pattern=args.pattern)
+    try:
+        passed, failures = run_all(base_url, client_id, client_secret, pattern=args.pattern)
+    except SettingRefused as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     print(f"{passed} passed, {failures} failed")
     return 1 if failures else 0
 

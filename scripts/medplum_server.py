@@ -111,6 +111,18 @@ class MedplumServer:
         """The OAuth2 token endpoint."""
         return f"{self.base_url}oauth2/token"
 
+    def access_token(self) -> str:
+        """A client-credentials access token of the harness client (for raw HTTP in tests)."""
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            }
+        ).encode()
+        with urllib.request.urlopen(self.token_url, data=form, timeout=10) as response:
+            return str(json.loads(response.read())["access_token"])
+
     # --- harness admin endpoints (/_harness/...) -------------------------------------------
 
     def admin(self, method: str, action: str, body: dict[str, Any] | None = None) -> Any:

@@ -378,15 +378,7 @@ async def test_membership_access_rejects_bad_input(api: Api) -> None:
 def _concurrent_writer(server: MedplumServer, membership_id: str, org: str, policy: str) -> Any:
     """A before_request hook that, before each PUT of the membership, lets another writer
     (raw httpx with its own token) append an entry first: the SDK's PUT then meets a 412."""
-    token = httpx.post(
-        server.token_url,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": server.client_id,
-            "client_secret": server.client_secret,
-        },
-    ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {server.access_token()}"}
     url = f"{server.fhir_url}ProjectMembership/{membership_id}"
     state = {"interferences": 0, "limit": 1}
 

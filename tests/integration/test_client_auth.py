@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 from sdk_clients import TOKEN_PATH, Api, event_summary, unique
 
@@ -163,23 +162,35 @@ async def test_rate_limited_token_endpoint_as_medplum_answers_it(
     with pytest.raises(TokenRefreshCooldownError) as cooling:
         await api.call("search_resources", "Patient", {"_count": 1})
     assert 0.5 < cooling.value.retry_after <= 1.0  # the reset (40 s), capped at 1 s, not 0.1 s
-    # A reset within max_retry_after is waited for, and the retry succeeds.
+    # Once the cooldown is over and the endpoint answers again, a call gets its token.
     api.server.restore_token_endpoint()
     await anyio.sleep(cooling.value.retry_after + 0.05)
     patient = await new_patient(api)
     assert patient
 
 
+async def test_rate_limited_token_endpoint_within_max_retry_after_is_waited_for(
+    make_api: Callable[..., Api],
+) -> None:
+    # A reset (t=1) within max_retry_after is waited for before each new token request, up to
+    # max_attempts; the last 429 is the AuthenticationError.
+    api = make_api(retry=RetryPolicy(max_retry_after=2.0, max_attempts=3))
+    api.server.fail_token_endpoint(status=429, rate_limit_reset=1)
+    start = api.server.token_request_count()
+    began = time.monotonic()
+    try:
+        with pytest.raises(AuthenticationError) as limited:
+            await api.call("search_resources", "Patient", {"_count": 1})
+    finally:
+        api.server.restore_token_endpoint()
+    assert limited.value.status_code == 429
+    assert api.server.token_request_count() == start + 3
+    assert time.monotonic() - began >= 1.9  # two waits of the 1 s reset
+
+
 async def test_given_access_token_is_used_until_rejected(make_api: Callable[..., Api]) -> None:
     server = make_api().server
-    token = httpx.post(
-        server.token_url,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": server.client_id,
-            "client_secret": server.client_secret,
-        },
-    ).json()["access_token"]
+    token = server.access_token()
     api = make_api(client_id=None, client_secret=None, access_token=token)
     start = server.token_request_count()
     assert (await api.call("search_resources", "Patient", {"_count": 1}))["resourceType"]

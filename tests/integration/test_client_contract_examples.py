@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sdk_clients import Api, MedplumServer, unique
 
@@ -721,18 +720,6 @@ async def test_translate_concept_examples(api: Api) -> None:
 # --- Asynchronous client --------------------------------------------------------------------------
 
 
-def access_token(server: MedplumServer) -> str:
-    response = httpx.post(
-        server.token_url,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": server.client_id,
-            "client_secret": server.client_secret,
-        },
-    )
-    return str(response.json()["access_token"])
-
-
 @pytest.mark.parametrize("flavour", ["async"])  # the example is the async client's own
 async def test_async_client_example(api: Api, medplum_server: MedplumServer) -> None:
     pid = (await new_patient(api))["id"]
@@ -746,7 +733,7 @@ async def test_async_client_example(api: Api, medplum_server: MedplumServer) -> 
         seen = []
         async with AsyncMedplumClient(
             base_url=medplum_server.base_url,  # "https://api.medplum.com/"
-            access_token=access_token(medplum_server),  # "YOUR_TOKEN"
+            access_token=medplum_server.access_token(),  # "YOUR_TOKEN"
         ) as client:
             # All methods are async
             patient = await client.read_resource("Patient", pid)

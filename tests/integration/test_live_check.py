@@ -95,16 +95,7 @@ def test_a_failing_scenario_exits_1(medplum_server: harness.MedplumServer) -> No
 
 
 def auth_headers(server: harness.MedplumServer) -> dict[str, str]:
-    token = httpx.post(
-        server.token_url,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": server.client_id,
-            "client_secret": server.client_secret,
-        },
-        timeout=TIMEOUT,
-    ).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {server.access_token()}"}
 
 
 def test_invite_creates_user_profile_and_membership(medplum_server: harness.MedplumServer) -> None:
@@ -297,3 +288,39 @@ def test_fhir_quota_as_medplum_answers_it(
     # Off again (the harness default): requests go through.
     with MedplumClient(medplum_server.base_url, **options) as client:
         assert client.search_resources("Basic", {"_count": "1"})["resourceType"] == "Bundle"
+
+
+def test_every_resource_the_run_creates_carries_its_tag(
+    medplum_server: harness.MedplumServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The docstring's promise: a resource left behind (a cleanup that failed, a run killed) is
+    # found by the run tag. Every create_resource body names it (in an identifier system, a
+    # name, a code).
+    import json
+
+    import live_check  # scripts/, put on sys.path by tests/conftest.py
+
+    bodies: list[dict[str, Any]] = []
+    tags: list[str] = []
+    original_create = live_check.MedplumClient.create_resource
+    original_init = live_check.Run.__init__
+
+    def create_resource(self: Any, resource: Any, *args: Any, **kwargs: Any) -> Any:
+        bodies.append(dict(resource) if isinstance(resource, dict) else resource.model_dump())
+        return original_create(self, resource, *args, **kwargs)
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        tags.append(self.tag)
+
+    monkeypatch.setattr(live_check.MedplumClient, "create_resource", create_resource)
+    monkeypatch.setattr(live_check.Run, "__init__", init)
+    _, failed = live_check.run_all(
+        medplum_server.base_url, medplum_server.client_id, medplum_server.client_secret
+    )
+    assert failed == 0, capsys.readouterr().out
+    assert len(bodies) > 20
+    untagged = [body for body in bodies if tags[0] not in json.dumps(body)]
+    assert "\n".join(json.dumps(body)[:100] for body in untagged) == ""
