@@ -110,6 +110,25 @@ def classify(key: str, status: int, text: str) -> str:
     return "other"
 
 
+# Transport errors in a row before a search gives up (15 s apart: a restart takes less).
+TRANSPORT_RETRIES = 20
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines (an ``export`` prefix, quotes and ``#`` comment lines allowed)."""
+    env: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip().removeprefix("export ").strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, value = line.split("=", 1)
+        env[name.strip()] = value.strip().strip("'\"")
+    missing = {"MEDPLUM_BASE_URL", "MEDPLUM_CLIENT_ID", "MEDPLUM_CLIENT_SECRET"} - env.keys()
+    if missing:
+        raise SystemExit(f"{path}: no {', '.join(sorted(missing))} line")
+    return env
+
+
 class Limiter:
     """At most ``per_minute`` requests a minute, across threads."""
 
@@ -141,11 +160,15 @@ def probe(
     base_url: str, client_id: str, secret: str, types: list[str], per_minute: float
 ) -> list[dict[str, Any]]:
     """One result per key: the type, the key and every attempt (value, status, text)."""
-    token = httpx.post(
+    base_url = base_url if base_url.endswith("/") else base_url + "/"
+    answer = httpx.post(
         base_url + "oauth2/token",
         data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
         timeout=60,
-    ).json()["access_token"]
+    )
+    if answer.status_code != 200:  # the body is the server's error; it never holds the secret
+        raise SystemExit(f"token request to {base_url}oauth2/token: HTTP {answer.status_code}")
+    token = answer.json()["access_token"]
     client = httpx.Client(
         base_url=base_url + "fhir/R4/", headers={"Authorization": f"Bearer {token}"}, timeout=60
     )
@@ -159,11 +182,15 @@ def probe(
         for value in candidates(resource_type, key, params[resource_type]):
             # _count=1: with _count=0 Medplum runs no query, so accepts any filter.
             query = {key: value} if key == "_count" else {key: value, "_count": "1"}
+            failures = 0
             while True:  # a 429 (quota) or a server restarting: wait and send again
                 limiter.wait()
                 try:
                     response = client.get(resource_type, params=query)
-                except httpx.TransportError:
+                except httpx.TransportError as exc:
+                    failures += 1
+                    if failures == TRANSPORT_RETRIES:  # the server is gone, not restarting
+                        raise SystemExit(f"{resource_type}?{key}: {type(exc).__name__}") from exc
                     time.sleep(15)
                     continue
                 if response.status_code != 429:
@@ -207,8 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     types = sorted(args.types or sp.RESOURCE_TYPES)
     server = None
     if args.env:
-        lines = args.env.read_text(encoding="utf-8").split()
-        env = dict(line.split("=", 1) for line in lines if "=" in line)
+        env = read_env_file(args.env)
         base_url, client_id = env["MEDPLUM_BASE_URL"], env["MEDPLUM_CLIENT_ID"]
         secret = env["MEDPLUM_CLIENT_SECRET"]
     else:
