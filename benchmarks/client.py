@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import platform
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from _local_server import interleaved_async, interleaved_sync, run_app, serving
 
 from pymedplum._async._base_client import AsyncBaseClient
 from pymedplum._sync._base_client import SyncBaseClient
@@ -52,34 +51,9 @@ def handler(request: httpx.Request) -> httpx.Response:
 # machine slows all of them alike instead of whichever happened to run during a spike.
 
 
-def interleaved_sync(fns: dict[str, Callable[[], Any]], n: int, repeats: int) -> dict[str, float]:
-    best = dict.fromkeys(fns, float("inf"))
-    for fn in fns.values():
-        for _ in range(200):
-            fn()
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            best[name] = min(best[name], (time.perf_counter() - t0) / n * 1e6)
-    return best
-
-
-async def interleaved_async(
-    fns: dict[str, Callable[[], Awaitable[Any]]], n: int, repeats: int
-) -> dict[str, float]:
-    best = dict.fromkeys(fns, float("inf"))
-    for fn in fns.values():
-        for _ in range(200):
-            await fn()
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(n):
-                await fn()
-            best[name] = min(best[name], (time.perf_counter() - t0) / n * 1e6)
-    return best
+def micros(seconds: dict[str, float]) -> dict[str, float]:
+    """The timings of ``interleaved_sync`` / ``interleaved_async`` in microseconds a call."""
+    return {name: value * 1e6 for name, value in seconds.items()}
 
 
 def overhead(n: int, repeats: int) -> list[tuple[str, float, str]]:
@@ -107,6 +81,7 @@ def overhead(n: int, repeats: int) -> list[tuple[str, float, str]]:
         },
         n,
         repeats,
+        warm=200,
     )
 
     async def run_async() -> dict[str, float]:
@@ -139,10 +114,11 @@ def overhead(n: int, repeats: int) -> list[tuple[str, float, str]]:
             },
             n,
             repeats,
+            warm=200,
         )
 
     rows: list[tuple[str, float, str]] = []
-    for results in (sync, asyncio.run(run_async())):
+    for results in (micros(sync), micros(asyncio.run(run_async()))):
         names = list(results)
         base, raw = results[names[0]], results[names[1]]
         rows.append((names[0], base, "baseline"))
@@ -164,21 +140,7 @@ def serve(port: int, ready: Any) -> None:
 
     app = web.Application()
     app.router.add_get("/fhir/R4/Patient/{id}", patient)
-
-    async def main() -> None:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
-        ready.set()
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    run_app(app, port, ready)
 
 
 async def in_flight(fetch: Callable[[], Awaitable[Any]], total: int, concurrency: int) -> float:
@@ -270,18 +232,8 @@ def main() -> int:
     for name, micros, extra in overhead(n, repeats):
         print(f"| {name} | {micros:.1f} | {extra} |")
 
-    port = free_port()
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    server = ctx.Process(target=serve, args=(port, ready), daemon=True)
-    server.start()
-    try:
-        if not ready.wait(30):
-            raise RuntimeError("benchmark server did not start")
+    with serving(serve) as port:
         rows = asyncio.run(concurrent_rows(port, total, concurrency, rounds))
-    finally:
-        server.terminate()
-        server.join()
     baseline = rows[0][1]
     print(
         f"\n## {concurrency} requests in flight, {total} GETs against a local aiohttp server "

@@ -34,15 +34,14 @@ import argparse
 import asyncio
 import importlib.metadata
 import json
-import multiprocessing
 import platform
-import socket
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
+
+from _local_server import interleaved_async, interleaved_sync, run_app, serving
 
 PATIENT: dict[str, Any] = {
     "resourceType": "Patient",
@@ -98,21 +97,7 @@ def serve(port: int, ready: Any) -> None:
     app.router.add_get("/fhir/R4/Patient/{id}", read)
     app.router.add_get("/fhir/R4/Patient", search)
     app.router.add_post("/fhir/R4/Patient", create)
-
-    async def main() -> None:
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
-        ready.set()
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    run_app(app, port, ready)
 
 
 # --- fhirpy with a shared session -----------------------------------------------------------
@@ -183,38 +168,6 @@ def dump_fhir(model: Any) -> dict[str, Any]:
 # --- timing ---------------------------------------------------------------------------------
 
 Row = tuple[str, str, str, str]  # operation, flavour, variant, what it does per request
-
-
-def interleaved_sync(
-    fns: dict[Row, Callable[[], Any]], n: int, rounds: int, warm: int
-) -> dict[Row, float]:
-    best = dict.fromkeys(fns, float("inf"))
-    for fn in fns.values():
-        for _ in range(warm):
-            fn()
-    for _ in range(rounds):
-        for key, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            best[key] = min(best[key], (time.perf_counter() - t0) / n)
-    return best
-
-
-async def interleaved_async(
-    fns: dict[Row, Callable[[], Awaitable[Any]]], n: int, rounds: int, warm: int
-) -> dict[Row, float]:
-    best = dict.fromkeys(fns, float("inf"))
-    for fn in fns.values():
-        for _ in range(warm):
-            await fn()
-    for _ in range(rounds):
-        for key, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(n):
-                await fn()
-            best[key] = min(best[key], (time.perf_counter() - t0) / n)
-    return best
 
 
 def in_flight_threads(fetch: Callable[[], Any], total: int, concurrency: int) -> Callable[[], Any]:
@@ -523,20 +476,10 @@ def main() -> int:
     args = parser.parse_args()
     n, total, concurrency = (100, 500, 50) if args.quick else (1000, 2000, 50)
 
-    port = free_port()
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    server = ctx.Process(target=serve, args=(port, ready), daemon=True)
-    server.start()
-    try:
-        if not ready.wait(30):
-            raise RuntimeError("benchmark server did not start")
+    with serving(serve) as port:
         base = f"http://127.0.0.1:{port}/"
         results = sync_variants(base, n, total, concurrency)
         results.update(asyncio.run(async_variants(base, n, total, concurrency)))
-    finally:
-        server.terminate()
-        server.join()
 
     versions = ", ".join(
         f"{name} {importlib.metadata.version(name)}"
