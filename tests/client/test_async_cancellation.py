@@ -331,7 +331,7 @@ async def test_requests_cancelled_while_the_pool_is_busy_leave_no_connection_slo
         client = AsyncMedplumClient(
             server.url, access_token="t", http_client=http, retry=RetryPolicy(max_attempts=1)
         )
-        for steps in range(16):  # cancelled at every point of a send, one round each
+        for steps in range(40):  # cancelled at every point of a send, one round each
             tasks = [asyncio.ensure_future(client.read_resource("Patient", "1")) for _ in range(5)]
             for _ in range(steps):
                 await asyncio.sleep(0)

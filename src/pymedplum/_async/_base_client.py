@@ -29,7 +29,7 @@ from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager
 from pymedplum._async._body import read_body
-from pymedplum._async._pool import reclaim_orphaned_connections
+from pymedplum._async._pool import reclaim_orphaned_connections, release_abandoned_response
 from pymedplum._decoding import ACCEPT_ENCODING, answered_unread, why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
@@ -1107,6 +1107,12 @@ class AsyncBaseClient:
             await read_body(response)
         except httpx.DecodingError as exc:
             return response, exc
+        except BaseException:
+            # read_body closed the response; a cancellation can cut that close short and
+            # leave its connection slot taken in httpx's pool (see _pool.py).
+            with contextlib.suppress(Exception):
+                await release_abandoned_response(response)
+            raise
         return response, None
 
     async def _reclaim_slots(self, request: httpx.Request) -> None:

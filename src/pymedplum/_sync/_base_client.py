@@ -52,7 +52,7 @@ from pymedplum._serialization import decode_json, decode_wire, encode_json, json
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager
 from pymedplum._sync._body import read_body
-from pymedplum._sync._pool import reclaim_orphaned_connections
+from pymedplum._sync._pool import reclaim_orphaned_connections, release_abandoned_response
 from pymedplum._version import __version__
 from pymedplum.exceptions import (
     MedplumError,
@@ -1098,6 +1098,12 @@ class SyncBaseClient:
             read_body(response)
         except httpx.DecodingError as exc:
             return response, exc
+        except BaseException:
+            # read_body closed the response; a cancellation can cut that close short and
+            # leave its connection slot taken in httpx's pool (see _pool.py).
+            with contextlib.suppress(Exception):
+                release_abandoned_response(response)
+            raise
         return response, None
 
     def _reclaim_slots(self, request: httpx.Request) -> None:
