@@ -968,6 +968,9 @@ class AsyncBaseClient:
             # An error answer whose body could not be decoded is still that error (no outcome).
             body = json_or_none(response.content) if undecodable is None else None
             hint = self._hint(call, status, body)
+            if status == 429:
+                limits = response.headers.get_list("RateLimit")
+                hint = hints.rate_limited(limits, retry_after, tries, policy)
             replayed = _stale_by_replay(call, status, possibly_sent)
             exc_obj = error_for_status(
                 status,
