@@ -207,6 +207,29 @@ async def test_set_accounts_needs_a_project_admin(api: Api) -> None:
         assert resources_updated(await api.call("set_accounts", f"Patient/{pid}", org)) == 1
 
 
+async def test_async_set_accounts_on_behalf_of_a_member_runs_as_the_calling_client(
+    api: Api,
+) -> None:
+    # set-accounts.ts at v5.0.10: with Prefer: respond-async and propagate the handler only
+    # queues the job (no admin check); workers/set-accounts.ts builds its repo from the login's
+    # own membership (getRepoForLogin without onBehalfOfMembership), so the job runs as the
+    # client, an admin: accepted and completed where the synchronous call is 403 (as a real
+    # Medplum 5.0.10 answered; docs/on-behalf-of.md).
+    pid, observations = await patient_with_observations(api, count=1)
+    org = await new_org(api)
+    member = api.server.create_membership()["membership"]["id"]
+    async with api.on_behalf_of(member):
+        outcome = await api.call(
+            "set_accounts", f"Patient/{pid}", org, propagate=True, prefer_async=True
+        )
+        job = await api.call("wait_for_async_job", outcome, poll_interval=0.05, timeout=30)
+    assert job["status"] == "completed"
+    for reference in (f"Patient/{pid}", f"Observation/{observations[0]}"):
+        resource_type, resource_id = reference.split("/")
+        stored = await api.call("read_resource", resource_type, resource_id)
+        assert get_resource_accounts(stored) == [org]
+
+
 async def test_async_set_accounts_of_an_unknown_target_ends_the_job_in_error(api: Api) -> None:
     # The async path queues the job without reading the target (set-accounts.ts); the worker's
     # failure is the job's: status "error", the OperationOutcome in its output.
