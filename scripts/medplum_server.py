@@ -89,6 +89,29 @@ def install(*, quiet: bool = True) -> Path:
     return node
 
 
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where a Medplum server is and the credentials of a ClientApplication on it: the local
+    server's (``MedplumServer.settings``) or those of a real Medplum."""
+
+    base_url: str
+    client_id: str
+    client_secret: str
+
+    def access_token(self) -> str:
+        """A client-credentials access token of the client (for raw HTTP in tests)."""
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+            }
+        ).encode()
+        url = f"{self.base_url.rstrip('/')}/oauth2/token"
+        with urllib.request.urlopen(url, data=form, timeout=10) as response:
+            return str(json.loads(response.read())["access_token"])
+
+
 @dataclass
 class MedplumServer:
     """A running local server: where it is, the provisioned credentials, and harness controls."""
@@ -102,6 +125,11 @@ class MedplumServer:
     _stopped: bool = field(default=False, repr=False)
 
     @property
+    def settings(self) -> ServerSettings:
+        """The base URL and the provisioned client's credentials."""
+        return ServerSettings(self.base_url, self.client_id, self.client_secret)
+
+    @property
     def fhir_url(self) -> str:
         """The FHIR base, ``{base_url}fhir/R4/``."""
         return f"{self.base_url}fhir/R4/"
@@ -113,15 +141,7 @@ class MedplumServer:
 
     def access_token(self) -> str:
         """A client-credentials access token of the harness client (for raw HTTP in tests)."""
-        form = urllib.parse.urlencode(
-            {
-                "grant_type": "client_credentials",
-                "client_id": self.client_id,
-                "client_secret": self.client_secret,
-            }
-        ).encode()
-        with urllib.request.urlopen(self.token_url, data=form, timeout=10) as response:
-            return str(json.loads(response.read())["access_token"])
+        return self.settings.access_token()
 
     # --- harness admin endpoints (/_harness/...) -------------------------------------------
 

@@ -6,10 +6,16 @@ The example budget stays at Hypothesis' default.
 
 ``medplum_server`` lives here (moved from tests/integration/conftest.py) so that tests outside
 tests/integration, such as tests/examples, use the same single server of the session.
+
+``example_server`` is the server tests/examples run the docs' code blocks and examples/*.py
+against: the local one, or with ``--external-medplum`` the Medplum that ``MEDPLUM_BASE_URL``,
+``MEDPLUM_CLIENT_ID`` and ``MEDPLUM_CLIENT_SECRET`` name (opt-in by the option, not by the
+variables alone: ``make demo`` reads the same variables, and these tests write to the project).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,3 +51,32 @@ def medplum_server() -> Iterator[harness.MedplumServer]:
         yield server
     finally:
         server.stop()
+
+
+EXTERNAL_SETTINGS = ("MEDPLUM_BASE_URL", "MEDPLUM_CLIENT_ID", "MEDPLUM_CLIENT_SECRET")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--external-medplum",
+        action="store_true",
+        help=(
+            "run tests/examples (the docs' code blocks, examples/*.py, scripts/demo.py) against "
+            "the Medplum that MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET name "
+            "(a project-admin ClientApplication; the tests write to its project) instead of the "
+            "local test server"
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def example_server(request: pytest.FixtureRequest) -> harness.ServerSettings:
+    """The server of tests/examples: the local ``medplum_server`` (started only then), or with
+    ``--external-medplum`` the one the ``MEDPLUM_*`` variables name (all three must be set)."""
+    if not request.config.getoption("external_medplum"):
+        server: harness.MedplumServer = request.getfixturevalue("medplum_server")
+        return server.settings
+    missing = [name for name in EXTERNAL_SETTINGS if not os.environ.get(name)]
+    if missing:
+        pytest.fail(f"--external-medplum: {', '.join(missing)} not set", pytrace=False)
+    return harness.ServerSettings(*(os.environ[name] for name in EXTERNAL_SETTINGS))

@@ -6,7 +6,8 @@ Every block is listed in ``BLOCKS``, so a new one has to be classified:
   the credentials, the Patient ``"123"``, the memberships ``"ProjectMembership/alice"`` (and
   ``bob``, ``clinic-bot``), a ``client`` (a ``MedplumClient`` of the reader's), and the names in
   ``SETUP``. Nothing else is provided, not even an import: a block imports what it uses. It
-  must pass ``mypy --strict`` and run against the session's local Medplum server; ``AFTER``
+  must pass ``mypy --strict`` and run against the session's local Medplum server (or, with
+  ``pytest --external-medplum``, the Medplum the ``MEDPLUM_*`` variables name); ``AFTER``
   then uses what a block only defines (the hooks). Its comments that show a result are checked:
 
   - ``expression  # literal`` (or ``# literal: why``): the expression equals the literal;
@@ -25,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import medplum_server as harness  # scripts/, put on sys.path by tests/conftest.py
@@ -182,13 +184,41 @@ def test_every_literal_comment_block_names_its_value() -> None:
 class Reader:
     """What the pages leave to the reader, made on the session's server."""
 
-    def __init__(self, server: harness.MedplumServer, patient_id: str) -> None:
+    def __init__(
+        self, server: harness.ServerSettings, patient_id: str, memberships: dict[str, str]
+    ) -> None:
         self.server = server
         self.patient_id = patient_id
-        self.memberships = {
-            name: "ProjectMembership/" + server.create_membership()["membership"]["id"]
-            for name in MEMBERSHIPS
-        }
+        self.memberships = memberships
+
+
+def project_member(client: MedplumClient, name: str) -> str:
+    """``ProjectMembership/<id>`` of the Practitioner the pages call ``name``.
+
+    Invited through Medplum's admin API (no email sent) on the first run against a project and
+    found again by its email on later ones: Medplum keeps an invited member's User, and a
+    second invitation of a member answers 409.
+    """
+    email = f"pymedplum-docs-{name}@example.com"
+    profile = client.search_one("Practitioner", {"email": email})
+    if profile is not None:
+        membership = client.search_one(
+            "ProjectMembership", {"profile": f"Practitioner/{profile['id']}"}
+        )
+        if membership is not None:
+            return f"ProjectMembership/{membership['id']}"
+    project = client.get("auth/me")["project"]["id"]
+    invited = client.post(
+        f"admin/projects/{project}/invite",
+        json={
+            "resourceType": "Practitioner",
+            "firstName": name,
+            "lastName": "Docs",
+            "email": email,
+            "sendEmail": False,
+        },
+    )
+    return f"ProjectMembership/{invited['id']}"
 
 
 def program(key: tuple[str, int], reader: Reader) -> str:
@@ -199,7 +229,8 @@ def program(key: tuple[str, int], reader: Reader) -> str:
     code = code.replace('"https://api.medplum.com/"', repr(server.base_url))
     code = re.sub(r'client_id="[^"]*"', f"client_id={server.client_id!r}", code)
     code = re.sub(r'client_secret="[^"]*"', f"client_secret={server.client_secret!r}", code)
-    code = code.replace('access_token="..."', credentials)
+    if 'access_token="..."' in code:  # a token of the client, as a reader would get one
+        code = code.replace('access_token="..."', f"access_token={server.access_token()!r}")
     code = code.replace("MedplumClient(...,", f"MedplumClient({server.base_url!r}, {credentials},")
     code = code.replace(
         'read_resource("Patient", "123"', f'read_resource("Patient", {reader.patient_id!r}'
@@ -322,16 +353,18 @@ def _comment_literals(code: str) -> list[object]:
 
 
 @pytest.fixture(scope="module")
-def reader(medplum_server: harness.MedplumServer) -> Reader:
+def reader(example_server: harness.ServerSettings) -> Iterator[Reader]:
     with MedplumClient(
-        medplum_server.base_url,
-        client_id=medplum_server.client_id,
-        client_secret=medplum_server.client_secret,
+        example_server.base_url,
+        client_id=example_server.client_id,
+        client_secret=example_server.client_secret,
     ) as client:
         created = client.create_resource(  # the Patient the pages call "123"
             {"resourceType": "Patient", "name": [{"given": ["Ada"], "family": "Lovelace"}]}
         )
-    return Reader(medplum_server, str(created["id"]))
+        memberships = {name: project_member(client, name) for name in MEMBERSHIPS}
+        yield Reader(example_server, str(created["id"]), memberships)
+        client.delete_resource("Patient", str(created["id"]))
 
 
 RUNNABLE = sorted(key for key, kind in BLOCKS.items() if kind == RUN)

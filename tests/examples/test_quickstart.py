@@ -1,5 +1,6 @@
 """examples/quickstart.py, examples/concurrent_updates.py and scripts/demo.py, run as a user
-runs them, against the session's local Medplum server (the ``medplum_server`` fixture of
+runs them, against the session's local Medplum server, or with ``pytest --external-medplum``
+the Medplum the ``MEDPLUM_*`` variables name (the ``example_server`` fixture of
 tests/conftest.py)."""
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def server_env(server: harness.MedplumServer) -> dict[str, str]:
+def server_env(server: harness.ServerSettings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPLUM_")}
     env.update(
         MEDPLUM_BASE_URL=server.base_url,
@@ -40,13 +41,13 @@ def server_env(server: harness.MedplumServer) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def quickstart(medplum_server: harness.MedplumServer) -> subprocess.CompletedProcess[str]:
+def quickstart(example_server: harness.ServerSettings) -> subprocess.CompletedProcess[str]:
     """One run of the quickstart against the session server, shared by the checks below."""
-    return run("examples/quickstart.py", server_env(medplum_server))
+    return run("examples/quickstart.py", server_env(example_server))
 
 
 def test_quickstart_runs_end_to_end(
-    medplum_server: harness.MedplumServer, quickstart: subprocess.CompletedProcess[str]
+    example_server: harness.ServerSettings, quickstart: subprocess.CompletedProcess[str]
 ) -> None:
     result = quickstart
     out = result.stdout
@@ -55,7 +56,7 @@ def test_quickstart_runs_end_to_end(
     # Every section ran, in order.
     headings = re.findall(r"^(\d)\. ", out, re.MULTILINE)
     assert headings == ["1", "2", "3", "4", "5", "6"]
-    assert f"server : {medplum_server.base_url}" in out
+    assert f"server : {example_server.base_url}" in out
     assert "the model's JSON keeps the decimal's text: \"value\":72.50" in out
     assert re.search(r"created 5 Observations: ", out)
     # Conditional create twice: the same id both times.
@@ -79,11 +80,11 @@ def test_quickstart_runs_end_to_end(
 
 
 def test_quickstart_prints_no_secrets_or_patient_data(
-    medplum_server: harness.MedplumServer, quickstart: subprocess.CompletedProcess[str]
+    example_server: harness.ServerSettings, quickstart: subprocess.CompletedProcess[str]
 ) -> None:
     result = quickstart
     assert result.returncode == 0, result.stdout + result.stderr
-    assert medplum_server.client_secret not in result.stdout
+    assert example_server.client_secret not in result.stdout
     assert "eyJ" not in result.stdout  # no JWT access token
     for name in ("Ada", "Lovelace", "Grace", "Hopper", "Alan", "Turing"):  # the demo's patients
         assert name not in result.stdout
@@ -98,11 +99,11 @@ def test_quickstart_without_settings_says_what_to_do() -> None:
 
 
 def test_demo_uses_a_configured_server_instead_of_starting_one(
-    medplum_server: harness.MedplumServer,
+    example_server: harness.ServerSettings,
 ) -> None:
-    result = run("scripts/demo.py", server_env(medplum_server))
+    result = run("scripts/demo.py", server_env(example_server))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith(f"== using the Medplum at {medplum_server.base_url}")
+    assert result.stdout.startswith(f"== using the Medplum at {example_server.base_url}")
     assert "starting the local" not in result.stdout
     assert "0 errors" in result.stdout
 
@@ -115,8 +116,10 @@ def test_demo_refuses_partial_settings() -> None:
     assert "MEDPLUM_CLIENT_ID, MEDPLUM_CLIENT_SECRET not" in result.stdout
 
 
-def test_concurrent_updates_keeps_every_writers_note(medplum_server: harness.MedplumServer) -> None:
-    result = run("examples/concurrent_updates.py", server_env(medplum_server))
+def test_concurrent_updates_keeps_every_writers_note(
+    example_server: harness.ServerSettings,
+) -> None:
+    result = run("examples/concurrent_updates.py", server_env(example_server))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     assert "notes kept: 20 of 20" in result.stdout

@@ -167,6 +167,31 @@ async def test_a_write_without_meta_joins_the_accounts_of_its_patient(api: Api) 
     assert get_resource_accounts(updated) == [org]
 
 
+async def test_a_members_accounts_are_its_patients_when_any_else_the_ones_it_sent(
+    api: Api,
+) -> None:
+    # Repository.updateResourceImpl (repo.ts at v5.0.10) starts from the request's meta and
+    # replaces meta.accounts only when getAccounts computes some; a non-admin member may not
+    # set accounts (canWriteAccount), so for it the patient's accounts win, and without any the
+    # sent ones are stored (as a real Medplum 5.0.10 answered, docs/on-behalf-of.md).
+    member = api.server.create_membership()["membership"]["id"]
+    org, sent = await new_org(api), await new_org(api)
+    pid, _ = await patient_with_observations(api, count=0)
+    await api.call("set_accounts", f"Patient/{pid}", org)
+    bare, _ = await patient_with_observations(api, count=0)
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "bp"}}
+
+    async def accounts_of(subject: str | None) -> list[str]:
+        body = {**observation, "subject": {"reference": subject}} if subject else observation
+        created = await api.call("create_resource", body, accounts=sent, on_behalf_of=member)
+        assert created["meta"]["onBehalfOf"]["reference"].startswith("Practitioner/")
+        return get_resource_accounts(created)
+
+    assert await accounts_of(f"Patient/{pid}") == [org]
+    assert await accounts_of(f"Patient/{bare}") == [sent]
+    assert await accounts_of(None) == [sent]
+
+
 async def test_set_accounts_needs_a_project_admin(api: Api) -> None:
     # set-accounts.ts (setResourceAccounts): 403 unless the effective membership (the
     # On-Behalf-Of one when given, getRepoForLogin's projectAdmin) is a project admin.
@@ -180,6 +205,29 @@ async def test_set_accounts_needs_a_project_admin(api: Api) -> None:
     admin = api.server.create_membership(admin=True)["membership"]["id"]
     async with api.on_behalf_of(admin):
         assert resources_updated(await api.call("set_accounts", f"Patient/{pid}", org)) == 1
+
+
+async def test_async_set_accounts_on_behalf_of_a_member_runs_as_the_calling_client(
+    api: Api,
+) -> None:
+    # set-accounts.ts at v5.0.10: with Prefer: respond-async and propagate the handler only
+    # queues the job (no admin check); workers/set-accounts.ts builds its repo from the login's
+    # own membership (getRepoForLogin without onBehalfOfMembership), so the job runs as the
+    # client, an admin: accepted and completed where the synchronous call is 403 (as a real
+    # Medplum 5.0.10 answered; docs/on-behalf-of.md).
+    pid, observations = await patient_with_observations(api, count=1)
+    org = await new_org(api)
+    member = api.server.create_membership()["membership"]["id"]
+    async with api.on_behalf_of(member):
+        outcome = await api.call(
+            "set_accounts", f"Patient/{pid}", org, propagate=True, prefer_async=True
+        )
+        job = await api.call("wait_for_async_job", outcome, poll_interval=0.05, timeout=30)
+    assert job["status"] == "completed"
+    for reference in (f"Patient/{pid}", f"Observation/{observations[0]}"):
+        resource_type, resource_id = reference.split("/")
+        stored = await api.call("read_resource", resource_type, resource_id)
+        assert get_resource_accounts(stored) == [org]
 
 
 async def test_async_set_accounts_of_an_unknown_target_ends_the_job_in_error(api: Api) -> None:
