@@ -94,6 +94,12 @@ def describe_not_id(value: str) -> str:
         return "an empty str"
     if set(value) == {"."}:
         return f"{len(value)} dots only"
+    if value.startswith(("http://", "https://")):
+        return (
+            f"{_characters(value)}, a URL: pass the id it names (in Medplum's "
+            "storage/<id>/<version> URLs, such as a $export manifest's output urls, the "
+            "segment after storage/ is the Binary id)"
+        )
     for index, char in enumerate(value):
         if char not in _ID_CHARS:
             hint = _ID_HINTS.get(char, "")

@@ -137,3 +137,52 @@ def fhir_path(
         f"; {first!r} is a FHIR resource type: a low-level path is relative to "
         f"base_url, so a FHIR one starts with {fhir!r} ({fhir + first!r})"
     )
+
+
+# Medplum 5.0.10's limiters, by their RateLimit item name (ratelimit.ts, fhir/fhirquota.ts).
+_LIMITERS = {
+    "fhirInteractions": (
+        "Medplum's FHIR quota (points a minute per membership and per project: a read costs 1, "
+        "a search 20, a write 100)",
+        "spread the load, or raise the project's userFhirQuota / totalFhirQuota system setting",
+    ),
+    "requests": (
+        "Medplum's limit of requests a minute from one address",
+        "slow down",
+    ),
+}
+
+
+def rate_limited(
+    rate_limit: list[str], retry_after: float | None, attempts: int, policy: Any
+) -> str:
+    """For a 429 raised: which limit is spent (Medplum's ``RateLimit`` items with ``r=0``), when
+    it resets, why the client did not wait for it, and what to do. ``policy`` is the client's
+    RetryPolicy; ``attempts`` the wire attempts made."""
+    spent = []
+    for value in rate_limit:
+        for item in value.split(","):
+            name, *params = (part.strip() for part in item.split(";"))
+            remaining = next((p[2:] for p in params if p.startswith("r=")), "")
+            # Zero read as text, as rate_limit_reset does: ASCII digits, all of them 0.
+            if remaining.isascii() and remaining.isdigit() and not remaining.strip("0"):
+                spent.append(name.strip('"'))
+    known = [n for n in spent if n in _LIMITERS]
+    if known:
+        what, advice = _LIMITERS[known[0]]
+    elif spent:
+        what, advice = f"the server's {spent[0]!r} limit", "slow down"
+    else:
+        what, advice = "a limit of the server's", "slow down"
+    hint = f"; {what} is spent"
+    if retry_after is not None:
+        hint += f", resetting in {retry_after:.0f} s (exc.retry_after)"
+    if retry_after is not None and retry_after > policy.max_retry_after:
+        hint += (
+            f"; not waited for: longer than RetryPolicy.max_retry_after "
+            f"({policy.max_retry_after:g} s)"
+        )
+    else:
+        hint += f"; still refused after {attempts} attempt{'s' if attempts != 1 else ''} "
+        hint += f"(RetryPolicy.max_attempts={policy.max_attempts})"
+    return f"{hint}: send it again after the reset, or {advice}"

@@ -534,9 +534,9 @@ def error_for_status(
 ) -> OperationOutcomeError:
     """Build (not raise) the exception for an error answer; ``body`` is the decoded JSON or
     ``None``. Only a dict whose ``resourceType`` is ``OperationOutcome`` becomes ``outcome``.
-    ``hint`` (PHI-free) is appended to the message of a 4xx other than 429: what the caller
-    most likely got wrong; a 400 / 422 whose outcome has free text also says it is on
-    ``exc.outcome``."""
+    ``hint`` (PHI-free) is appended to the message of a 4xx: what the caller most likely got
+    wrong (for a 429, which limit is spent and why the client did not wait); a 400 / 422
+    whose outcome has free text also says it is on ``exc.outcome``."""
     outcome = (
         body
         if isinstance(body, Mapping) and body.get("resourceType") == "OperationOutcome"
@@ -553,6 +553,7 @@ def error_for_status(
         )
     if status_code == 429:
         return RateLimitError(
+            _describe(status_code, method, path_template, outcome) + hint if hint else None,
             retry_after=retry_after,
             outcome=outcome,
             status_code=status_code,

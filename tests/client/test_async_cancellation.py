@@ -21,7 +21,7 @@ from pymedplum import AsyncMedplumClient, RetryPolicy
 from pymedplum.hooks import RequestEvent
 
 from .fake import AsyncFakeTransport, FakeMedplum
-from .rawserver import raw_server
+from .rawserver import answer, raw_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("error::ResourceWarning")]
 
@@ -315,3 +315,32 @@ async def test_a_call_cancelled_on_the_wire_gives_its_connection_back_to_the_poo
     assert len(fhir_lines) == 5  # nothing cancelled was sent again
     assert [(e.outcome, len(e.attempts)) for e in events] == [("error", 1)] * 3 + [("success", 1)]
     assert all(isinstance(e.attempts[0].exception, asyncio.CancelledError) for e in events[:3])
+
+
+async def test_requests_cancelled_while_the_pool_is_busy_leave_no_connection_slot_taken() -> None:
+    # httpcore 1.0.9 (encode/httpcore#1093): a request cancelled after the pool gave it a new
+    # connection but before it sent anything leaves that connection behind, unopened (or
+    # opened, in HTTP/1.1 state NEW), held by no request and never removed: each took one of
+    # max_connections for good, until every request ended in PoolTimeout (seen on a real
+    # Medplum with 30 tasks cancelling now and then). The client gives such slots back.
+    body = b'{"resourceType": "Patient", "id": "1"}'
+    with raw_server(answer(200, body)) as server:
+        http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=2), timeout=httpx.Timeout(5.0, pool=1.0)
+        )
+        client = AsyncMedplumClient(
+            server.url, access_token="t", http_client=http, retry=RetryPolicy(max_attempts=1)
+        )
+        for steps in range(40):  # cancelled at every point of a send, one round each
+            tasks = [asyncio.ensure_future(client.read_resource("Patient", "1")) for _ in range(5)]
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        pool = http._transport._pool  # type: ignore[attr-defined]
+        assert [c for c in pool.connections if not (c.is_idle() or c.is_closed())] == []
+        results = await asyncio.gather(*(client.read_resource("Patient", "1") for _ in range(4)))
+        assert results == [{"resourceType": "Patient", "id": "1"}] * 4
+        await client.aclose()
+        await http.aclose()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from pymedplum import AsyncMedplumClient, FHIRBundle, MedplumClient
-from pymedplum.exceptions import UnsafeRedirectError
+from pymedplum.exceptions import UnsafeRedirectError, ValidationError
 
 from .conftest import FHIR, Patient, drain, json_response, next_item
 
@@ -346,3 +346,47 @@ async def test_search_with_options_alias(make: Any) -> None:
     assert query_of(h.last) == [("family", "Smith"), ("_count", "1")]
     cls = type(h.client)
     assert cls.searchWithOptions is cls.search_with_options
+
+
+def offset_refused(next_url: str) -> Any:
+    """Medplum 5.0.10 past its maxSearchOffset: the next link's page answers 400."""
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": "invalid",
+                "details": {"text": "Search offset exceeds maximum (got 10200, max 10000)"},
+            }
+        ],
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "_offset" in str(request.url):
+            return json_response(400, outcome)
+        return json_response(200, bundle("1", "2", next_url=next_url))
+
+    return handler
+
+
+async def test_pages_past_the_servers_offset_limit_say_how_to_read_on(make: Any) -> None:
+    # Seen on a real Medplum 5.0.10: 10,500 Observations paged by 300 stop after 10,200 with
+    # a bare 400; the error names the refused offset and the cursor paging that has no limit.
+    h = make(offset_refused(FHIR + "Patient?_count=300&_offset=10200"))
+    iterator = h.iterate("search_resource_pages", "Patient", {"_count": 300})
+    assert [(await next_item(iterator))["id"] for _ in range(2)] == ["1", "2"]
+    with pytest.raises(ValidationError) as caught:
+        await next_item(iterator)
+    message = str(caught.value)
+    assert message.startswith("HTTP 400 Bad Request from GET /fhir/R4/Patient [error/invalid]")
+    assert "next link at _offset=10,200" in message
+    assert "maxSearchOffset" in message and "_sort=_lastUpdated" in message
+    assert "Search offset exceeds" not in message  # the server's text stays on exc.outcome
+    assert caught.value.outcome is not None
+
+
+async def test_a_400_on_a_next_link_without_an_offset_says_nothing_of_offsets(make: Any) -> None:
+    h = make(offset_refused(FHIR + "Patient?_count=300&_offset=0&page=2"))
+    with pytest.raises(ValidationError) as caught:
+        await drain(h.iterate("search_resource_pages", "Patient"))
+    assert "maxSearchOffset" not in str(caught.value)

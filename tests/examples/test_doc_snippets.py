@@ -49,6 +49,7 @@ BLOCKS: dict[tuple[str, int], str] = {
     ("docs/client.md", 0): RUN,
     ("docs/client.md", 1): RUN,
     ("docs/client.md", 2): RUN,
+    ("docs/client.md", 3): RUN,
     ("docs/errors-and-retries.md", 0): RUN,
     ("docs/errors-and-retries.md", 1): RUN,
     ("docs/errors-and-retries.md", 2): RUN,

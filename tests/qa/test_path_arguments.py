@@ -95,3 +95,22 @@ async def test_a_value_without_a_slash_gets_no_reference_hint(qa: QA) -> None:
         with pytest.raises(ValueError) as info:
             await qa.call(qa.client(), "read_resource", "Patient", value)
         assert "reference" not in str(info.value)
+
+
+async def test_a_url_where_an_id_goes_says_which_segment_is_the_binary_id(qa: QA) -> None:
+    # A real Medplum 5.0.10's $export manifest gives each output as a signed storage URL
+    # (base/storage/<Binary id>/<version>?Expires=...&Signature=...), not Binary/<id>: passed
+    # to download_binary it got "':' at index 4 not allowed". It says what to pass instead,
+    # without repeating the URL (its signature is a credential).
+    url = "https://medplum.test/storage/b-1/v-2?Expires=1795752932&Signature=secret"
+    with pytest.raises(ValueError) as info:
+        await qa.call(qa.client(), "download_binary", url)
+    message = str(info.value)
+    assert message.startswith("binary_id must be ")
+    assert message.endswith(
+        f"got {len(url)} characters, a URL: pass the id it names (in Medplum's "
+        "storage/<id>/<version> URLs, such as a $export manifest's output urls, the segment "
+        "after storage/ is the Binary id)"
+    )
+    assert "secret" not in message and "b-1" not in message
+    assert qa.requests == []

@@ -7,6 +7,7 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -28,6 +29,7 @@ from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager
 from pymedplum._async._body import read_body
+from pymedplum._async._pool import reclaim_orphaned_connections, release_abandoned_response
 from pymedplum._decoding import ACCEPT_ENCODING, answered_unread, why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
@@ -966,6 +968,9 @@ class AsyncBaseClient:
             # An error answer whose body could not be decoded is still that error (no outcome).
             body = json_or_none(response.content) if undecodable is None else None
             hint = self._hint(call, status, body)
+            if status == 429:
+                limits = response.headers.get_list("RateLimit")
+                hint = hints.rate_limited(limits, retry_after, tries, policy)
             replayed = _stale_by_replay(call, status, possibly_sent)
             exc_obj = error_for_status(
                 status,
@@ -1083,23 +1088,45 @@ class AsyncBaseClient:
         transport the client would pick (mounts and proxies included): httpx's redirect / auth /
         hook machinery is a no-op there and costs more than the rest of the SDK together
         (docs/performance.md)."""
-        if not self._direct:
-            # Explicit: the caller's client may have been switched to follow redirects later.
-            response = await self._http.send(request, follow_redirects=False, stream=True)
-        else:
-            transport = self._http._transport_for_url(request.url)
-            try:
-                response = await transport.handle_async_request(request)
-            except httpx.RequestError as exc:
-                if exc._request is None:  # as httpx.Client.send would have done
-                    exc.request = request
-                raise
-            response.request = request
+        try:
+            if not self._direct:
+                # Explicit: the caller's client may have been switched to follow redirects.
+                response = await self._http.send(request, follow_redirects=False, stream=True)
+            else:
+                transport = self._http._transport_for_url(request.url)
+                try:
+                    response = await transport.handle_async_request(request)
+                except httpx.RequestError as exc:
+                    if exc._request is None:  # as httpx.Client.send would have done
+                        exc.request = request
+                    raise
+                response.request = request
+        except BaseException:
+            # A cancellation (or failure) here can leave httpcore's pool holding a connection
+            # slot nobody will ever use or free (see _pool.py); give it back.
+            await self._reclaim_slots(request)
+            raise
         try:
             await read_body(response)
         except httpx.DecodingError as exc:
             return response, exc
+        except BaseException:
+            # read_body closed the response; a cancellation can cut that close short and
+            # leave its connection slot taken in httpx's pool (see _pool.py).
+            with contextlib.suppress(Exception):
+                await release_abandoned_response(response)
+            raise
         return response, None
+
+    async def _reclaim_slots(self, request: httpx.Request) -> None:
+        """Remove the connections a failed or cancelled send left orphaned in the pool of the
+        transport that carried ``request`` (httpx's own pool only; a no-op for others)."""
+        pick = getattr(self._http, "_transport_for_url", None)
+        if pick is None:
+            return
+        # The send's own error is what the caller must see: a failure here does not replace it.
+        with contextlib.suppress(Exception):
+            await reclaim_orphaned_connections(pick(request.url))
 
     # --- RequestEvent -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -51,6 +52,7 @@ from pymedplum._serialization import decode_json, decode_wire, encode_json, json
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager
 from pymedplum._sync._body import read_body
+from pymedplum._sync._pool import reclaim_orphaned_connections, release_abandoned_response
 from pymedplum._version import __version__
 from pymedplum.exceptions import (
     MedplumError,
@@ -957,6 +959,9 @@ class SyncBaseClient:
             # An error answer whose body could not be decoded is still that error (no outcome).
             body = json_or_none(response.content) if undecodable is None else None
             hint = self._hint(call, status, body)
+            if status == 429:
+                limits = response.headers.get_list("RateLimit")
+                hint = hints.rate_limited(limits, retry_after, tries, policy)
             replayed = _stale_by_replay(call, status, possibly_sent)
             exc_obj = error_for_status(
                 status,
@@ -1074,23 +1079,45 @@ class SyncBaseClient:
         transport the client would pick (mounts and proxies included): httpx's redirect / auth /
         hook machinery is a no-op there and costs more than the rest of the SDK together
         (docs/performance.md)."""
-        if not self._direct:
-            # Explicit: the caller's client may have been switched to follow redirects later.
-            response = self._http.send(request, follow_redirects=False, stream=True)
-        else:
-            transport = self._http._transport_for_url(request.url)
-            try:
-                response = transport.handle_request(request)
-            except httpx.RequestError as exc:
-                if exc._request is None:  # as httpx.Client.send would have done
-                    exc.request = request
-                raise
-            response.request = request
+        try:
+            if not self._direct:
+                # Explicit: the caller's client may have been switched to follow redirects.
+                response = self._http.send(request, follow_redirects=False, stream=True)
+            else:
+                transport = self._http._transport_for_url(request.url)
+                try:
+                    response = transport.handle_request(request)
+                except httpx.RequestError as exc:
+                    if exc._request is None:  # as httpx.Client.send would have done
+                        exc.request = request
+                    raise
+                response.request = request
+        except BaseException:
+            # A cancellation (or failure) here can leave httpcore's pool holding a connection
+            # slot nobody will ever use or free (see _pool.py); give it back.
+            self._reclaim_slots(request)
+            raise
         try:
             read_body(response)
         except httpx.DecodingError as exc:
             return response, exc
+        except BaseException:
+            # read_body closed the response; a cancellation can cut that close short and
+            # leave its connection slot taken in httpx's pool (see _pool.py).
+            with contextlib.suppress(Exception):
+                release_abandoned_response(response)
+            raise
         return response, None
+
+    def _reclaim_slots(self, request: httpx.Request) -> None:
+        """Remove the connections a failed or cancelled send left orphaned in the pool of the
+        transport that carried ``request`` (httpx's own pool only; a no-op for others)."""
+        pick = getattr(self._http, "_transport_for_url", None)
+        if pick is None:
+            return
+        # The send's own error is what the caller must see: a failure here does not replace it.
+        with contextlib.suppress(Exception):
+            reclaim_orphaned_connections(pick(request.url))
 
     # --- RequestEvent -----------------------------------------------------------------------
 

@@ -522,7 +522,11 @@ async def test_a_retry_after_above_max_retry_after_is_raised_at_once(sleeps: lis
             await ask(server, create)
         assert len(server.request_lines) == 1
     assert info.value.retry_after == 99999999.0 and sleeps == []
-    assert str(info.value) == "HTTP 429 Too Many Requests from POST /fhir/R4/Patient"
+    assert str(info.value) == (
+        "HTTP 429 Too Many Requests from POST /fhir/R4/Patient; a limit of the server's is "
+        "spent, resetting in 99999999 s (exc.retry_after); not waited for: longer than "
+        "RetryPolicy.max_retry_after (60 s): send it again after the reset, or slow down"
+    )
 
 
 @pytest.mark.parametrize(("call", "tries"), [(create, 1), (read, 2)])

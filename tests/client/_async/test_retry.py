@@ -177,6 +177,66 @@ async def test_medplums_ratelimit_reset_beyond_the_cap_is_raised_with_retry_afte
     assert info.value.retry_after == 45
 
 
+THROTTLED = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "throttled", "details": {"text": "Too Many Requests"}}],
+}
+# As a real Medplum 5.0.10 answered a client over its FHIR quota.
+QUOTA_SPENT = '"requests";r=59091;t=27, "fhirInteractions";r=0;t=58'
+
+
+async def test_a_raised_429_says_which_limit_is_spent_and_why_it_was_not_waited_for(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    # On a real 5.0.10 the message was only "HTTP 429 Too Many Requests from POST
+    # /fhir/R4/Observation [error/throttled]": not which limit, when it resets, nor why the
+    # client raised instead of waiting.
+    fake.queue("POST", "/fhir/R4/Observation", fake.json(429, THROTTLED, RateLimit=QUOTA_SPENT))
+    client = make_client(fake, retry=RetryPolicy(max_retry_after=5))
+    with pytest.raises(RateLimitError) as info:
+        await client._request("POST", "Observation", json={"resourceType": "Observation"})
+    assert str(info.value) == (
+        "HTTP 429 Too Many Requests from POST /fhir/R4/Observation [error/throttled]; "
+        "Medplum's FHIR quota (points a minute per membership and per project: a read costs "
+        "1, a search 20, a write 100) is spent, resetting in 58 s (exc.retry_after); not "
+        "waited for: longer than RetryPolicy.max_retry_after (5 s): send it again after the "
+        "reset, or spread the load, or raise the project's userFhirQuota / totalFhirQuota "
+        "system setting"
+    )
+    assert info.value.retry_after == 58 and sleeps == []
+
+
+async def test_a_429_still_answered_after_the_last_attempt_says_so(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    limited = httpx.Response(429, headers={"RateLimit": '"requests";r=0;t=3'})
+    fake.queue("GET", PATH, limited, limited)
+    client = make_client(fake, retry=RetryPolicy(max_attempts=2))
+    with pytest.raises(RateLimitError) as info:
+        await client._request("GET", "Patient/1")
+    assert str(info.value) == (
+        "HTTP 429 Too Many Requests from GET /fhir/R4/Patient/{id}; Medplum's limit of requests "
+        "a minute from one address is spent, resetting in 3 s (exc.retry_after); still "
+        "refused after 2 attempts (RetryPolicy.max_attempts=2): send it again after the "
+        "reset, or slow down"
+    )
+    assert sleeps == [3.0]
+
+
+async def test_a_429_without_ratelimit_or_retry_after_says_what_it_can(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    fake.queue("GET", PATH, httpx.Response(429))
+    client = make_client(fake, retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(RateLimitError) as info:
+        await client._request("GET", "Patient/1")
+    assert str(info.value).endswith(
+        "; a limit of the server's is spent; still refused after 1 attempt "
+        "(RetryPolicy.max_attempts=1): send it again after the reset, or slow down"
+    )
+    assert info.value.retry_after is None
+
+
 async def test_max_attempts_one_turns_retries_off(fake: FakeMedplum, sleeps: list[float]) -> None:
     fake.queue("GET", PATH, httpx.Response(503), fake.json(200, {}))
     client = make_client(fake, retry=RetryPolicy(max_attempts=1))

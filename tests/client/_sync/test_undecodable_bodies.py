@@ -146,7 +146,16 @@ def test_a_final_error_whose_body_cannot_be_decoded_is_the_statuss_typed_error(
     exc = info.value
     assert type(exc) is error and exc.status_code == status
     assert exc.outcome is None
-    assert str(exc).startswith(f"HTTP {status} ") and str(exc).endswith(f"from {WHERE}; {why}")
+    # A 429 also says which limit is spent and why it was not waited for (nothing is known of
+    # it here: no RateLimit header).
+    hint = (
+        "; a limit of the server's is spent; still refused after 1 attempt "
+        "(RetryPolicy.max_attempts=1): send it again after the reset, or slow down"
+        if status == 429
+        else ""
+    )
+    assert str(exc).startswith(f"HTTP {status} ")
+    assert str(exc).endswith(f"from {WHERE}{hint}; {why}")
     assert "secret-token" not in str(exc) and "\ufffd" not in str(exc)
     assert isinstance(exc.__cause__, cause)
     assert "authorization" not in exc.__cause__.request.headers  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ from pymedplum._security import check_same_origin
 from pymedplum._sync._overrides._dispatch import Dispatch
 from pymedplum.bundle import FHIRBundle, validate_entry
 from pymedplum.endpoint_types import ModelT, SearchQuery, SummaryMode, TotalMode
+from pymedplum.exceptions import BadRequestError
 
 # Pages in a row that may yield nothing while still linking a next one. An iteration that
 # yields nothing never hands control back, so a server handing out a new next link with every
@@ -51,6 +52,22 @@ def _page_key(url: str) -> bytes:
     where = f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
     query = parse_qsl(parts.query, keep_blank_values=True)
     return hashlib.blake2b(repr((where, query)).encode(), digest_size=16).digest()
+
+
+def _say_offset_refused(exc: BadRequestError, url: str) -> None:
+    """A next link that pages by ``_offset`` refused with 400 (the first page, same search, was
+    accepted): Medplum refuses an offset above its maxSearchOffset. Say so, and how to page on."""
+    offsets = [v for k, v in parse_qsl(urlsplit(url).query) if k == "_offset"]
+    if not offsets or not offsets[-1].isdigit() or int(offsets[-1]) == 0:
+        return
+    exc.args = (
+        f"{exc}; the refused page is the Bundle's next link at _offset={int(offsets[-1]):,}: "
+        "Medplum refuses an _offset above its maxSearchOffset (10,000 by default), and pages "
+        "by offset unless the search is sorted by _lastUpdated ascending alone. To read "
+        "every result, pass _sort=_lastUpdated (with _count of at least 20), which pages by "
+        "cursor without that limit, or split the search (by _lastUpdated ranges, for example)",
+        *exc.args[1:],
+    )
 
 
 class SearchOverrides(Dispatch):
@@ -152,9 +169,13 @@ class SearchOverrides(Dispatch):
             page_number += 1
             # The page just read is not kept while the next one is fetched and decoded.
             del response, page, found
-            response, page = self._call_endpoint(
-                endpoint, values, url=url, on_behalf_of=on_behalf_of, convert=read_page
-            )
+            try:
+                response, page = self._call_endpoint(
+                    endpoint, values, url=url, on_behalf_of=on_behalf_of, convert=read_page
+                )
+            except BadRequestError as exc:
+                _say_offset_refused(exc, url)
+                raise
 
     def _search_with_options(
         self,

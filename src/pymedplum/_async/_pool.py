@@ -1,0 +1,119 @@
+"""Give back the connection slots a cancelled request leaves in httpx's connection pool.
+
+httpcore 1.0.9 (httpx 0.28's pool; encode/httpcore#1093) assigns a queued request a *new*
+connection before that request has opened it. A request cancelled in between (an
+``asyncio.wait_for`` / ``asyncio.timeout`` / anyio cancel scope, or a task cancelled, while
+the pool is busy) leaves that connection behind, held by no request: either never opened, or
+opened (its socket too) but cancelled before sending, in HTTP/1.1 state NEW. A cancellation
+that lands again while a cancelled exchange is being wound up leaves one in state ACTIVE.
+None of them is closed, idle or available, so the pool neither reuses nor removes it (a
+connection that carries a request is held by it until its response is closed, and is idle
+by then). Each one takes a
+slot of ``max_connections`` for good; with enough cancellations under load every request ends
+in ``PoolTimeout`` against a healthy server (seen on a real Medplum 5.0.10: 62 of 100 slots
+held after 80 s of 30 tasks cancelling a request now and then).
+
+After a request of the client fails or is cancelled, ``reclaim_orphaned_connections`` removes
+such connections from the pool it went through and lets queued requests have their slots.
+Duck-typed on httpcore's internals, and a no-op for anything else (the httpx-aiohttp transport,
+a mock, a later httpcore that keeps none of these attributes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# httpcore's HTTP/1.1-or-2 connection (async and sync): the class that opens its socket lazily,
+# and the HTTP/1.1 connection it opens.
+_LAZY_CONNECTIONS = frozenset({"AsyncHTTPConnection", "HTTPConnection"})
+_HTTP11_CONNECTIONS = frozenset({"AsyncHTTP11Connection", "HTTP11Connection"})
+
+
+def _unused(connection: Any) -> tuple[bool, bool]:
+    """``(orphan, opened)`` for a connection no request holds: whether the pool would keep it
+    for good (not yet opened, or opened and in HTTP/1.1 state NEW or ACTIVE), and whether it
+    has a socket to close."""
+    if type(connection).__name__ not in _LAZY_CONNECTIONS:
+        return False, False
+    inner = getattr(connection, "_connection", object())
+    if inner is None:
+        return getattr(connection, "_connect_failed", None) is False, False
+    state = getattr(getattr(inner, "_state", None), "name", None)
+    unused = type(inner).__name__ in _HTTP11_CONNECTIONS and state in ("NEW", "ACTIVE")
+    return unused, unused
+
+
+def _pool_parts(pool: object) -> tuple[list[Any], list[Any], Any, Any, Any] | None:
+    """httpcore's pool internals: connections, requests, lock, assign and close; or None."""
+    connections = getattr(pool, "_connections", None)
+    requests = getattr(pool, "_requests", None)
+    lock = getattr(pool, "_optional_thread_lock", None)
+    assign = getattr(pool, "_assign_requests_to_connections", None)
+    close = getattr(pool, "_close_connections", None)
+    if (
+        not isinstance(connections, list)
+        or not isinstance(requests, list)
+        or lock is None
+        or assign is None
+        or close is None
+    ):
+        return None
+    return connections, requests, lock, assign, close
+
+
+async def reclaim_orphaned_connections(transport: object) -> int:
+    """Remove the pool's unused connections that no request holds; return how many."""
+    parts = _pool_parts(getattr(transport, "_pool", None))
+    if parts is None:
+        return 0
+    connections, requests, lock, assign, close = parts
+    with lock:
+        held = {id(r.connection) for r in requests if getattr(r, "connection", None) is not None}
+        orphans: list[Any] = []
+        opened: list[Any] = []
+        for connection in connections:
+            if id(connection) in held:
+                continue
+            orphan, has_socket = _unused(connection)
+            if orphan:
+                orphans.append(connection)
+                if has_socket:
+                    opened.append(connection)
+        if not orphans:
+            return 0
+        for connection in orphans:
+            connections.remove(connection)
+        # Queued requests waiting for a slot get the freed ones now, as after any request.
+        closing = assign()
+    # An orphan that was opened holds a socket: closed with those the pool lets go of.
+    await close([*opened, *closing])
+    return len(orphans)
+
+
+async def release_abandoned_response(response: object) -> bool:
+    """Finish closing a response whose close a cancellation cut short; return whether needed.
+
+    httpcore's response stream marks itself closed, then (shielded only from anyio's own
+    cancel scopes, not from ``task.cancel()``) winds up the exchange and only after that lets
+    the pool forget the request. Cancelled in between, the request stays in the pool for good,
+    holding its connection (often in state ACTIVE), and closing the response again does
+    nothing: the pool loses that slot. Here the request leaves the pool and its connection,
+    unless the exchange ended cleanly (idle), is closed and removed."""
+    stream = getattr(getattr(response, "stream", None), "_httpcore_stream", None)
+    pool_request = getattr(stream, "_pool_request", None)
+    parts = _pool_parts(getattr(stream, "_pool", None))
+    if parts is None or pool_request is None or not getattr(stream, "_closed", False):
+        return False
+    connections, requests, lock, assign, close = parts
+    with lock:
+        if pool_request not in requests:
+            return False
+        requests.remove(pool_request)
+        connection = getattr(pool_request, "connection", None)
+        dropped = []
+        if connection is not None and connection in connections and not connection.is_idle():
+            connections.remove(connection)
+            dropped.append(connection)
+        closing = assign()
+    await close([*dropped, *closing])
+    return True
