@@ -1,0 +1,119 @@
+"""The sync client after a KeyboardInterrupt inside httpx's pool (httpcore 1.0.9,
+encode/httpcore#1093): the two ways an interrupted exchange keeps a connection slot for good,
+and the client giving it back (``_sync/_pool.py``, derived from ``_async/_pool.py``, whose
+own test cancels async tasks in tests/client/test_async_cancellation.py).
+
+A Ctrl-C is the sync client's cancellation: it lands wherever the thread is. Here it is made to
+land at the two points that leak, by wrapping httpcore's own methods, on a pool of one
+connection, so that one leaked slot is enough to make the next call time out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpcore
+import httpx
+import pytest
+
+from pymedplum import MedplumClient, RetryPolicy
+from pymedplum._sync._pool import release_abandoned_response
+
+from .rawserver import answer, raw_server
+
+BODY = b'{"resourceType": "Patient", "id": "1"}'
+
+
+@contextmanager
+def interrupted_once(owner: type, name: str, *, before: bool = False) -> Iterator[list[int]]:
+    """``owner.name`` raises KeyboardInterrupt the first time it is called: after running as
+    before, or (``before``) instead of running."""
+    original: Callable[..., Any] = getattr(owner, name)
+    calls: list[int] = []
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if before and len(calls) == 1:
+            raise KeyboardInterrupt
+        result = original(self, *args, **kwargs)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return result
+
+    setattr(owner, name, wrapper)
+    try:
+        yield calls
+    finally:
+        setattr(owner, name, original)
+
+
+def one_connection_client(url: str) -> tuple[MedplumClient, httpx.Client]:
+    http = httpx.Client(
+        limits=httpx.Limits(max_connections=1), timeout=httpx.Timeout(5.0, pool=1.0)
+    )
+    client = MedplumClient(
+        url, access_token="t", http_client=http, retry=RetryPolicy(max_attempts=1)
+    )
+    return client, http
+
+
+def stuck(http: httpx.Client) -> list[Any]:
+    """The pool's connections that are neither idle nor closed (each holds a slot)."""
+    pool = http._transport._pool  # type: ignore[attr-defined]
+    return [c for c in pool.connections if not (c.is_idle() or c.is_closed())]
+
+
+def test_an_interrupt_after_the_pool_assigned_a_connection_leaves_no_slot_taken() -> None:
+    # Interrupted after the pool handed the request a new (unopened) connection, before the
+    # request used it: httpcore drops the request but keeps the connection, held by nobody.
+    with raw_server(answer(200, BODY)) as server:
+        client, http = one_connection_client(server.url)
+        assigned = (httpcore._sync.connection_pool.PoolRequest, "wait_for_connection")
+        with interrupted_once(*assigned), pytest.raises(KeyboardInterrupt):
+            client.read_resource("Patient", "1")
+        assert stuck(http) == []
+        # The only slot is free again: without the client's clean-up this is a PoolTimeout.
+        assert client.read_resource("Patient", "1") == {"resourceType": "Patient", "id": "1"}
+        client.close()
+        http.close()
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["exchange-left-active", "exchange-ended"])
+def test_an_interrupt_while_the_response_is_closed_leaves_no_slot_taken(before: bool) -> None:
+    # Interrupted while httpcore winds up the exchange of a response being closed: the pool
+    # stream is marked closed but the pool still counts the request, and closing the response
+    # again does nothing. Before the exchange ended, its connection stays ACTIVE: the slot is
+    # lost; after, the request stays listed in the pool for good.
+    with raw_server(answer(200, BODY)) as server:
+        client, http = one_connection_client(server.url)
+        close = (httpcore._sync.http11.HTTP11ConnectionByteStream, "close")
+        with interrupted_once(*close, before=before), pytest.raises(KeyboardInterrupt):
+            client.read_resource("Patient", "1")
+        assert stuck(http) == []
+        pool = http._transport._pool  # type: ignore[attr-defined]
+        assert pool._requests == []
+        assert client.read_resource("Patient", "1") == {"resourceType": "Patient", "id": "1"}
+        client.close()
+        http.close()
+
+
+def test_without_the_clean_up_the_interrupt_would_keep_the_slot() -> None:
+    # The same interrupt on a bare httpx.Client: what the two tests above guard against.
+    with raw_server(answer(200, BODY)) as server:
+        http = httpx.Client(
+            limits=httpx.Limits(max_connections=1), timeout=httpx.Timeout(5.0, pool=0.5)
+        )
+        assigned = (httpcore._sync.connection_pool.PoolRequest, "wait_for_connection")
+        with interrupted_once(*assigned), pytest.raises(KeyboardInterrupt):
+            http.get(server.url)
+        assert len(stuck(http)) == 1
+        with pytest.raises(httpx.PoolTimeout):
+            http.get(server.url)
+        http.close()
+
+
+def test_release_is_a_no_op_for_a_response_not_from_httpcore() -> None:
+    response = httpx.Response(200, content=BODY)
+    assert release_abandoned_response(response) is False
