@@ -31,6 +31,25 @@ _LAZY_CONNECTIONS = frozenset({"SyncHTTPConnection", "HTTPConnection"})
 _HTTP11_CONNECTIONS = frozenset({"SyncHTTP11Connection", "HTTP11Connection"})
 
 
+def _http11_state(connection: Any) -> str | None:
+    """The HTTP/1.1 state (NEW, ACTIVE, IDLE, CLOSED) of the opened connection ``connection``
+    is or wraps (an HTTP(S) proxy's included); None for HTTP/2 (one connection carries many
+    requests), one not opened, or anything else."""
+    for _ in range(3):  # a proxy connection wraps a connection that wraps the HTTP/1.1 one
+        if type(connection).__name__ in _HTTP11_CONNECTIONS:
+            return getattr(getattr(connection, "_state", None), "name", None)
+        connection = getattr(connection, "_connection", None)
+        if connection is None:
+            return None
+    return None
+
+
+def _holders(requests: list[Any]) -> set[int]:
+    """The ids of the connections the pool's requests hold (a request is given one by the pool
+    under its lock, so no connection in use escapes this, whichever thread uses it)."""
+    return {id(r.connection) for r in requests if getattr(r, "connection", None) is not None}
+
+
 def _unused(connection: Any) -> tuple[bool, bool]:
     """``(orphan, opened)`` for a connection no request holds: whether the pool would keep it
     for good (not yet opened, or opened and in HTTP/1.1 state NEW or ACTIVE), and whether it
@@ -70,7 +89,7 @@ def reclaim_orphaned_connections(transport: object) -> int:
         return 0
     connections, requests, lock, assign, close = parts
     with lock:
-        held = {id(r.connection) for r in requests if getattr(r, "connection", None) is not None}
+        held = _holders(requests)
         orphans: list[Any] = []
         opened: list[Any] = []
         for connection in connections:
@@ -99,9 +118,17 @@ def release_abandoned_response(response: object) -> bool:
     cancel scopes, not from ``task.cancel()``) winds up the exchange and only after that lets
     the pool forget the request. Cancelled in between, the request stays in the pool for good,
     holding its connection (often in state ACTIVE), and closing the response again does
-    nothing: the pool loses that slot. Here the request leaves the pool and its connection,
-    unless the exchange ended cleanly (idle), is closed and removed."""
-    stream = getattr(getattr(response, "stream", None), "_httpcore_stream", None)
+    nothing: the pool loses that slot. Here the request leaves the pool, and its connection
+    too (closed) if the exchange was left unfinished (HTTP/1.1 NEW or ACTIVE) and no other
+    request holds it: once the exchange ended the connection is idle, and another thread's
+    request may have been given it already. An HTTP/2 connection, which carries other
+    requests, is left to the pool."""
+    stream = getattr(response, "stream", None)
+    # Sent through httpx.AsyncClient.send (a caller's client with hooks or auth), the
+    # response's stream wraps the transport's.
+    stream = getattr(stream, "_httpcore_stream", None) or getattr(
+        getattr(stream, "_stream", None), "_httpcore_stream", None
+    )
     pool_request = getattr(stream, "_pool_request", None)
     parts = _pool_parts(getattr(stream, "_pool", None))
     if parts is None or pool_request is None or not getattr(stream, "_closed", False):
@@ -113,7 +140,12 @@ def release_abandoned_response(response: object) -> bool:
         requests.remove(pool_request)
         connection = getattr(pool_request, "connection", None)
         dropped = []
-        if connection is not None and connection in connections and not connection.is_idle():
+        if (
+            connection is not None
+            and connection in connections
+            and id(connection) not in _holders(requests)
+            and _http11_state(connection) in ("NEW", "ACTIVE")
+        ):
             connections.remove(connection)
             dropped.append(connection)
         closing = assign()
