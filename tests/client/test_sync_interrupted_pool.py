@@ -178,3 +178,59 @@ def test_the_clean_up_leaves_alone_a_connection_another_thread_took_meanwhile() 
         assert pool._requests == []
         client.close()
         http.close()
+
+
+class HTTP2Connection:
+    """Stands for httpcore's HTTP/2 connection (matched by class name): busy, many requests."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def is_idle(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class HTTPConnection:
+    """Stands for httpcore's lazy connection, opened as HTTP/2."""
+
+    def __init__(self) -> None:
+        self._connection = HTTP2Connection()
+
+    def is_idle(self) -> bool:
+        return False
+
+    def is_closed(self) -> bool:
+        return self._connection.closed
+
+    def has_expired(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def test_release_leaves_an_http2_connection_to_the_pool() -> None:
+    # One HTTP/2 connection carries the other requests' streams: the request whose close was
+    # cut short leaves the pool, its connection stays open (closing it would fail the others).
+    pool = httpcore.ConnectionPool()
+    connection = HTTPConnection()
+    pool_request = httpcore._sync.connection_pool.PoolRequest(
+        httpcore.Request("GET", "https://medplum.test/fhir/R4/Patient/1")
+    )
+    pool_request.assign_to_connection(connection)  # type: ignore[arg-type]
+    pool._connections.append(connection)  # type: ignore[arg-type]
+    pool._requests.append(pool_request)
+    stream = httpcore._sync.connection_pool.PoolByteStream(iter([]), pool_request, pool)
+    stream._closed = True  # its close began, then was interrupted
+
+    class Outer:
+        _httpcore_stream = stream
+
+    response = httpx.Response(200, stream=Outer())  # type: ignore[arg-type]
+    assert release_abandoned_response(response) is True
+    assert pool._requests == []
+    assert pool._connections == [connection]
+    assert not connection.is_closed()
