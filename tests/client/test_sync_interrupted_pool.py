@@ -234,3 +234,44 @@ def test_release_leaves_an_http2_connection_to_the_pool() -> None:
     assert pool._requests == []
     assert pool._connections == [connection]
     assert not connection.is_closed()
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        (httpcore._sync.connection_pool.PoolRequest, "wait_for_connection", False),
+        (httpcore._sync.http11.HTTP11ConnectionByteStream, "close", True),
+    ],
+    ids=["connection-assigned", "response-closed"],
+)
+def test_an_interrupted_token_request_leaves_no_slot_taken(where: tuple[type, str, bool]) -> None:
+    # The token request goes through the same pool: interrupted at the same points, it kept
+    # the only slot, and every later token request ended in PoolTimeout (the client locked
+    # out for good, since no API call could be sent to clean up after).
+    token = b'{"access_token": "t", "token_type": "Bearer", "expires_in": 3600}'
+
+    def behaviour(conn: socket.socket, line: str) -> bool:
+        body = token if "oauth2/token" in line else BODY
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        conn.sendall(head % len(body) + body)
+        return False
+
+    with raw_server(behaviour) as server:
+        http = httpx.Client(
+            limits=httpx.Limits(max_connections=1), timeout=httpx.Timeout(5.0, pool=0.5)
+        )
+        client = MedplumClient(
+            server.url,
+            client_id="c",
+            client_secret="s",
+            http_client=http,
+            retry=RetryPolicy(max_attempts=1),
+        )
+        owner, name, before = where
+        with interrupted_once(owner, name, before=before), pytest.raises(KeyboardInterrupt):
+            client.read_resource("Patient", "1")
+        assert server.request_lines[:1] in ([], ["POST /oauth2/token HTTP/1.1"])
+        assert stuck(http) == []
+        assert client.read_resource("Patient", "1") == {"resourceType": "Patient", "id": "1"}
+        client.close()
+        http.close()

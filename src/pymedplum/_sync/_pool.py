@@ -15,14 +15,19 @@ slot of ``max_connections`` for good; with enough cancellations under load every
 in ``PoolTimeout`` against a healthy server (seen on a real Medplum 5.0.10: 62 of 100 slots
 held after 80 s of 30 tasks cancelling a request now and then).
 
-After a request of the client fails or is cancelled, ``reclaim_orphaned_connections`` removes
-such connections from the pool it went through and lets queued requests have their slots.
-Duck-typed on httpcore's internals, and a no-op for anything else (the httpx-aiohttp transport,
-a mock, a later httpcore that keeps none of these attributes).
+After a request of the client (an API call or the token request) fails or is cancelled,
+``reclaim_orphaned_connections`` removes such connections from the pool it went through and
+lets queued requests have their slots. Safe with other requests in flight, tasks or threads:
+the pool gives a request its connection under its lock, and a request in use keeps it until
+the exchange is over (idle or closed), so a connection no listed request holds is used by
+nobody. Duck-typed on httpcore's internals, and a no-op for anything else (the httpx-aiohttp
+transport, a mock, a connection through an HTTP proxy, an HTTP/2 connection once opened, a
+later httpcore that keeps none of these attributes).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 # httpcore's HTTP/1.1-or-2 connection (async and sync): the class that opens its socket lazily,
@@ -151,3 +156,23 @@ def release_abandoned_response(response: object) -> bool:
         closing = assign()
     close([*dropped, *closing])
     return True
+
+
+def after_failed_send(http: object, request: object) -> None:
+    """After a send through the httpx client ``http`` failed or was cancelled: remove the
+    orphaned connections from the pool of the transport that carried ``request`` (mounts and
+    proxies included; httpx's own pool only). Raises no Exception: the send's own error is what
+    the caller must see."""
+    pick = getattr(http, "_transport_for_url", None)
+    url = getattr(request, "url", None)
+    if pick is None or url is None:
+        return
+    with contextlib.suppress(Exception):
+        reclaim_orphaned_connections(pick(url))
+
+
+def after_failed_read(response: object) -> None:
+    """After reading ``response``'s body failed or was cancelled (the reading closed it): finish
+    a close the cancellation cut short. Raises no Exception, as ``after_failed_send``."""
+    with contextlib.suppress(Exception):
+        release_abandoned_response(response)
