@@ -28,10 +28,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-# httpcore's HTTP/1.1-or-2 connection (async and sync): the class that opens its socket lazily,
-# and the HTTP/1.1 connection it opens.
-_LAZY_CONNECTIONS = frozenset({"AsyncHTTPConnection", "HTTPConnection"})
-_HTTP11_CONNECTIONS = frozenset({"AsyncHTTP11Connection", "HTTP11Connection"})
+# httpcore's HTTP/1.1-or-2 connection: the class that opens its socket lazily, and the HTTP/1.1
+# connection it opens (the sync twin names httpcore's sync classes).
+_LAZY_CONNECTIONS = frozenset({"AsyncHTTPConnection"})  # async-only
+_HTTP11_CONNECTIONS = frozenset({"AsyncHTTP11Connection"})  # async-only
+# sync-only: _LAZY_CONNECTIONS = frozenset({"HTTPConnection"})
+# sync-only: _HTTP11_CONNECTIONS = frozenset({"HTTP11Connection"})
 
 
 def _http11_state(connection: Any) -> str | None:
