@@ -94,7 +94,7 @@ def describe_not_id(value: str) -> str:
         return "an empty str"
     if set(value) == {"."}:
         return f"{len(value)} dots only"
-    if value.startswith(("http://", "https://")):
+    if value[:8].lower().startswith(("http://", "https://")):  # schemes ignore case
         return (
             f"{_characters(value)}, a URL: pass the id it names (in Medplum's "
             "storage/<id>/<version> URLs, such as a $export manifest's output urls, the "

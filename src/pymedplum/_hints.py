@@ -10,6 +10,7 @@ Medplum's answers they explain are cited from its 5.0.10 source.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -153,6 +154,11 @@ _LIMITERS = {
 }
 
 
+# A limiter's name as a server sends it; any other text (a proxy's, or whatever a hostile
+# server puts there) is not repeated in the message.
+_LIMITER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,39}")
+
+
 def rate_limited(
     rate_limit: list[str], retry_after: float | None, attempts: int, policy: Any
 ) -> str:
@@ -170,13 +176,15 @@ def rate_limited(
     known = [n for n in spent if n in _LIMITERS]
     if known:
         what, advice = _LIMITERS[known[0]]
-    elif spent:
-        what, advice = f"the server's {spent[0]!r} limit", "slow down"
+    elif any(_LIMITER_NAME.fullmatch(n) for n in spent):
+        name = next(n for n in spent if _LIMITER_NAME.fullmatch(n))
+        what, advice = f"the server's {name!r} limit", "slow down"
     else:
         what, advice = "a limit of the server's", "slow down"
     hint = f"; {what} is spent"
     if retry_after is not None:
-        hint += f", resetting in {retry_after:.0f} s (exc.retry_after)"
+        # Whole seconds, rounded up: an HTTP-date Retry-After gives 0.4 s ("in 0 s").
+        hint += f", resetting in {math.ceil(retry_after)} s (exc.retry_after)"
     if retry_after is not None and retry_after > policy.max_retry_after:
         hint += (
             f"; not waited for: longer than RetryPolicy.max_retry_after "

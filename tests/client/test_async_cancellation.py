@@ -344,3 +344,42 @@ async def test_requests_cancelled_while_the_pool_is_busy_leave_no_connection_slo
         assert results == [{"resourceType": "Patient", "id": "1"}] * 4
         await client.aclose()
         await http.aclose()
+
+
+async def test_token_requests_cancelled_while_the_pool_is_busy_leave_no_slot_taken() -> None:
+    # The same for the token request, which goes through the same pool: cancelled there, it
+    # kept its slot (and with every slot taken no token could be fetched again, so no call
+    # could be sent to clean up after it).
+    token = b'{"access_token": "t", "token_type": "Bearer", "expires_in": 3600}'
+    body = b'{"resourceType": "Patient", "id": "1"}'
+
+    def behaviour(conn: socket.socket, line: str) -> bool:
+        answer(200, token if "oauth2/token" in line else body)(conn, line)
+        return False
+
+    with raw_server(behaviour) as server:
+        http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=2), timeout=httpx.Timeout(5.0, pool=1.0)
+        )
+        client = AsyncMedplumClient(
+            server.url,
+            client_id="c",
+            client_secret="s",
+            http_client=http,
+            retry=RetryPolicy(max_attempts=1),
+        )
+        for steps in range(40):  # cancelled at every point of a token request, one round each
+            client._tokens.expire()
+            # Two other requests keep the pool busy while the token request waits for a slot.
+            busy = [asyncio.ensure_future(http.get(server.url)) for _ in range(2)]
+            task = asyncio.ensure_future(client.read_resource("Patient", "1"))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, *busy, return_exceptions=True)
+        pool = http._transport._pool  # type: ignore[attr-defined]
+        assert [c for c in pool.connections if not (c.is_idle() or c.is_closed())] == []
+        results = await asyncio.gather(*(client.read_resource("Patient", "1") for _ in range(4)))
+        assert results == [{"resourceType": "Patient", "id": "1"}] * 4
+        await client.aclose()
+        await http.aclose()

@@ -390,3 +390,23 @@ async def test_a_400_on_a_next_link_without_an_offset_says_nothing_of_offsets(ma
     with pytest.raises(ValidationError) as caught:
         await drain(h.iterate("search_resource_pages", "Patient"))
     assert "maxSearchOffset" not in str(caught.value)
+
+
+async def test_a_400_on_a_next_link_for_another_reason_says_nothing_of_offsets(make: Any) -> None:
+    # The outcome says why, and it is not the offset: no advice about maxSearchOffset.
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "error", "code": "invalid", "diagnostics": "Unknown search parameter"}
+        ],
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "_offset" in str(request.url):
+            return json_response(400, outcome)
+        return json_response(200, bundle("1", next_url=FHIR + "Patient?_count=1&_offset=1"))
+
+    h = make(handler)
+    with pytest.raises(ValidationError) as caught:
+        await drain(h.iterate("search_resource_pages", "Patient"))
+    assert "maxSearchOffset" not in str(caught.value)

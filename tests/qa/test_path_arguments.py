@@ -114,3 +114,13 @@ async def test_a_url_where_an_id_goes_says_which_segment_is_the_binary_id(qa: QA
     )
     assert "secret" not in message and "b-1" not in message
     assert qa.requests == []
+
+
+@pytest.mark.parametrize("scheme", ["HTTPS://", "Http://"])
+async def test_a_url_in_capitals_is_told_as_a_url_too(qa: QA, scheme: str) -> None:
+    # URL schemes are case-insensitive (RFC 3986): a pasted "HTTPS://..." is the same mistake.
+    url = scheme + "medplum.test/storage/b-1/v-2?Signature=secret"
+    with pytest.raises(ValueError) as info:
+        await qa.call(qa.client(), "read_resource", "Binary", url)
+    assert f"got {len(url)} characters, a URL: pass the id it names" in str(info.value)
+    assert "secret" not in str(info.value) and qa.requests == []

@@ -14,6 +14,7 @@ import httpx
 
 from pymedplum._async import _synchronization
 from pymedplum._async._body import read_body
+from pymedplum._async._pool import after_failed_read, after_failed_send
 from pymedplum._decoding import answered_unread, why_unread
 from pymedplum._request_builders.headers import is_header_safe
 from pymedplum._retry import RetryPolicy, retry_after_seconds
@@ -235,8 +236,13 @@ class AsyncTokenManager:
                 },
                 headers={"Accept": "application/json"},
             )
-            # The client secret must not travel anywhere else: redirects are never followed.
-            response = await http.send(request, follow_redirects=False, stream=True)
+            try:
+                # The client secret must not travel anywhere else: redirects are never followed.
+                response = await http.send(request, follow_redirects=False, stream=True)
+            except BaseException:
+                # As for an API call: a cancellation can leave a pool slot taken (_pool.py).
+                await after_failed_send(http, request)
+                raise
             try:
                 # The API calls' reading: a decompression bomb is refused there.
                 await read_body(response)
@@ -244,6 +250,9 @@ class AsyncTokenManager:
                 if 200 <= response.status_code < 300:
                     raise  # the token is lost with it
                 undecodable = exc  # the status decides, as for an API call
+            except BaseException:
+                await after_failed_read(response)
+                raise
         except httpx.HTTPError as exc:
             # Its request holds the form with the client secret (a transport error's, or an
             # HTTPStatusError's that a caller pool's response hook raised).

@@ -7,7 +7,6 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -29,7 +28,7 @@ from pymedplum import _obo
 from pymedplum._async import _synchronization
 from pymedplum._async._auth import AsyncTokenManager
 from pymedplum._async._body import read_body
-from pymedplum._async._pool import reclaim_orphaned_connections, release_abandoned_response
+from pymedplum._async._pool import after_failed_read, after_failed_send
 from pymedplum._decoding import ACCEPT_ENCODING, answered_unread, why_unread
 from pymedplum._request_builders.arguments import check_seconds
 from pymedplum._request_builders.constructor import check_hook_arity, named_constructor
@@ -1104,7 +1103,7 @@ class AsyncBaseClient:
         except BaseException:
             # A cancellation (or failure) here can leave httpcore's pool holding a connection
             # slot nobody will ever use or free (see _pool.py); give it back.
-            await self._reclaim_slots(request)
+            await after_failed_send(self._http, request)
             raise
         try:
             await read_body(response)
@@ -1113,20 +1112,9 @@ class AsyncBaseClient:
         except BaseException:
             # read_body closed the response; a cancellation can cut that close short and
             # leave its connection slot taken in httpx's pool (see _pool.py).
-            with contextlib.suppress(Exception):
-                await release_abandoned_response(response)
+            await after_failed_read(response)
             raise
         return response, None
-
-    async def _reclaim_slots(self, request: httpx.Request) -> None:
-        """Remove the connections a failed or cancelled send left orphaned in the pool of the
-        transport that carried ``request`` (httpx's own pool only; a no-op for others)."""
-        pick = getattr(self._http, "_transport_for_url", None)
-        if pick is None:
-            return
-        # The send's own error is what the caller must see: a failure here does not replace it.
-        with contextlib.suppress(Exception):
-            await reclaim_orphaned_connections(pick(request.url))
 
     # --- RequestEvent -----------------------------------------------------------------------
 

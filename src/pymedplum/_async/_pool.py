@@ -13,20 +13,46 @@ slot of ``max_connections`` for good; with enough cancellations under load every
 in ``PoolTimeout`` against a healthy server (seen on a real Medplum 5.0.10: 62 of 100 slots
 held after 80 s of 30 tasks cancelling a request now and then).
 
-After a request of the client fails or is cancelled, ``reclaim_orphaned_connections`` removes
-such connections from the pool it went through and lets queued requests have their slots.
-Duck-typed on httpcore's internals, and a no-op for anything else (the httpx-aiohttp transport,
-a mock, a later httpcore that keeps none of these attributes).
+After a request of the client (an API call or the token request) fails or is cancelled,
+``reclaim_orphaned_connections`` removes such connections from the pool it went through and
+lets queued requests have their slots. Safe with other requests in flight, tasks or threads:
+the pool gives a request its connection under its lock, and a request in use keeps it until
+the exchange is over (idle or closed), so a connection no listed request holds is used by
+nobody. Duck-typed on httpcore's internals, and a no-op for anything else (the httpx-aiohttp
+transport, a mock, a connection through an HTTP proxy, an HTTP/2 connection once opened, a
+later httpcore that keeps none of these attributes).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-# httpcore's HTTP/1.1-or-2 connection (async and sync): the class that opens its socket lazily,
-# and the HTTP/1.1 connection it opens.
-_LAZY_CONNECTIONS = frozenset({"AsyncHTTPConnection", "HTTPConnection"})
-_HTTP11_CONNECTIONS = frozenset({"AsyncHTTP11Connection", "HTTP11Connection"})
+# httpcore's HTTP/1.1-or-2 connection: the class that opens its socket lazily, and the HTTP/1.1
+# connection it opens (the sync twin names httpcore's sync classes).
+_LAZY_CONNECTIONS = frozenset({"AsyncHTTPConnection"})  # async-only
+_HTTP11_CONNECTIONS = frozenset({"AsyncHTTP11Connection"})  # async-only
+# sync-only: _LAZY_CONNECTIONS = frozenset({"HTTPConnection"})
+# sync-only: _HTTP11_CONNECTIONS = frozenset({"HTTP11Connection"})
+
+
+def _http11_state(connection: Any) -> str | None:
+    """The HTTP/1.1 state (NEW, ACTIVE, IDLE, CLOSED) of the opened connection ``connection``
+    is or wraps (an HTTP(S) proxy's included); None for HTTP/2 (one connection carries many
+    requests), one not opened, or anything else."""
+    for _ in range(3):  # a proxy connection wraps a connection that wraps the HTTP/1.1 one
+        if type(connection).__name__ in _HTTP11_CONNECTIONS:
+            return getattr(getattr(connection, "_state", None), "name", None)
+        connection = getattr(connection, "_connection", None)
+        if connection is None:
+            return None
+    return None
+
+
+def _holders(requests: list[Any]) -> set[int]:
+    """The ids of the connections the pool's requests hold (a request is given one by the pool
+    under its lock, so no connection in use escapes this, whichever thread uses it)."""
+    return {id(r.connection) for r in requests if getattr(r, "connection", None) is not None}
 
 
 def _unused(connection: Any) -> tuple[bool, bool]:
@@ -68,7 +94,7 @@ async def reclaim_orphaned_connections(transport: object) -> int:
         return 0
     connections, requests, lock, assign, close = parts
     with lock:
-        held = {id(r.connection) for r in requests if getattr(r, "connection", None) is not None}
+        held = _holders(requests)
         orphans: list[Any] = []
         opened: list[Any] = []
         for connection in connections:
@@ -97,9 +123,17 @@ async def release_abandoned_response(response: object) -> bool:
     cancel scopes, not from ``task.cancel()``) winds up the exchange and only after that lets
     the pool forget the request. Cancelled in between, the request stays in the pool for good,
     holding its connection (often in state ACTIVE), and closing the response again does
-    nothing: the pool loses that slot. Here the request leaves the pool and its connection,
-    unless the exchange ended cleanly (idle), is closed and removed."""
-    stream = getattr(getattr(response, "stream", None), "_httpcore_stream", None)
+    nothing: the pool loses that slot. Here the request leaves the pool, and its connection
+    too (closed) if the exchange was left unfinished (HTTP/1.1 NEW or ACTIVE) and no other
+    request holds it: once the exchange ended the connection is idle, and another thread's
+    request may have been given it already. An HTTP/2 connection, which carries other
+    requests, is left to the pool."""
+    stream = getattr(response, "stream", None)
+    # Sent through httpx.AsyncClient.send (a caller's client with hooks or auth), the
+    # response's stream wraps the transport's.
+    stream = getattr(stream, "_httpcore_stream", None) or getattr(
+        getattr(stream, "_stream", None), "_httpcore_stream", None
+    )
     pool_request = getattr(stream, "_pool_request", None)
     parts = _pool_parts(getattr(stream, "_pool", None))
     if parts is None or pool_request is None or not getattr(stream, "_closed", False):
@@ -111,9 +145,34 @@ async def release_abandoned_response(response: object) -> bool:
         requests.remove(pool_request)
         connection = getattr(pool_request, "connection", None)
         dropped = []
-        if connection is not None and connection in connections and not connection.is_idle():
+        if (
+            connection is not None
+            and connection in connections
+            and id(connection) not in _holders(requests)
+            and _http11_state(connection) in ("NEW", "ACTIVE")
+        ):
             connections.remove(connection)
             dropped.append(connection)
         closing = assign()
     await close([*dropped, *closing])
     return True
+
+
+async def after_failed_send(http: object, request: object) -> None:
+    """After a send through the httpx client ``http`` failed or was cancelled: remove the
+    orphaned connections from the pool of the transport that carried ``request`` (mounts and
+    proxies included; httpx's own pool only). Raises no Exception: the send's own error is what
+    the caller must see."""
+    pick = getattr(http, "_transport_for_url", None)
+    url = getattr(request, "url", None)
+    if pick is None or url is None:
+        return
+    with contextlib.suppress(Exception):
+        await reclaim_orphaned_connections(pick(url))
+
+
+async def after_failed_read(response: object) -> None:
+    """After reading ``response``'s body failed or was cancelled (the reading closed it): finish
+    a close the cancellation cut short. Raises no Exception, as ``after_failed_send``."""
+    with contextlib.suppress(Exception):
+        await release_abandoned_response(response)

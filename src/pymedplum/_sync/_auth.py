@@ -20,6 +20,7 @@ from pymedplum._retry import RetryPolicy, retry_after_seconds
 from pymedplum._serialization import DuplicateKeyError, json_or_problem
 from pymedplum._sync import _synchronization
 from pymedplum._sync._body import read_body
+from pymedplum._sync._pool import after_failed_read, after_failed_send
 from pymedplum.exceptions import (
     AuthenticationError,
     TokenRefreshCooldownError,
@@ -234,8 +235,13 @@ class SyncTokenManager:
                 },
                 headers={"Accept": "application/json"},
             )
-            # The client secret must not travel anywhere else: redirects are never followed.
-            response = http.send(request, follow_redirects=False, stream=True)
+            try:
+                # The client secret must not travel anywhere else: redirects are never followed.
+                response = http.send(request, follow_redirects=False, stream=True)
+            except BaseException:
+                # As for an API call: a cancellation can leave a pool slot taken (_pool.py).
+                after_failed_send(http, request)
+                raise
             try:
                 # The API calls' reading: a decompression bomb is refused there.
                 read_body(response)
@@ -243,6 +249,9 @@ class SyncTokenManager:
                 if 200 <= response.status_code < 300:
                     raise  # the token is lost with it
                 undecodable = exc  # the status decides, as for an API call
+            except BaseException:
+                after_failed_read(response)
+                raise
         except httpx.HTTPError as exc:
             # Its request holds the form with the client secret (a transport error's, or an
             # HTTPStatusError's that a caller pool's response hook raised).

@@ -9,7 +9,6 @@ Every endpoint method (generated into ``client.py``) describes its request and c
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -52,7 +51,7 @@ from pymedplum._serialization import decode_json, decode_wire, encode_json, json
 from pymedplum._sync import _synchronization
 from pymedplum._sync._auth import SyncTokenManager
 from pymedplum._sync._body import read_body
-from pymedplum._sync._pool import reclaim_orphaned_connections, release_abandoned_response
+from pymedplum._sync._pool import after_failed_read, after_failed_send
 from pymedplum._version import __version__
 from pymedplum.exceptions import (
     MedplumError,
@@ -1095,7 +1094,7 @@ class SyncBaseClient:
         except BaseException:
             # A cancellation (or failure) here can leave httpcore's pool holding a connection
             # slot nobody will ever use or free (see _pool.py); give it back.
-            self._reclaim_slots(request)
+            after_failed_send(self._http, request)
             raise
         try:
             read_body(response)
@@ -1104,20 +1103,9 @@ class SyncBaseClient:
         except BaseException:
             # read_body closed the response; a cancellation can cut that close short and
             # leave its connection slot taken in httpx's pool (see _pool.py).
-            with contextlib.suppress(Exception):
-                release_abandoned_response(response)
+            after_failed_read(response)
             raise
         return response, None
-
-    def _reclaim_slots(self, request: httpx.Request) -> None:
-        """Remove the connections a failed or cancelled send left orphaned in the pool of the
-        transport that carried ``request`` (httpx's own pool only; a no-op for others)."""
-        pick = getattr(self._http, "_transport_for_url", None)
-        if pick is None:
-            return
-        # The send's own error is what the caller must see: a failure here does not replace it.
-        with contextlib.suppress(Exception):
-            reclaim_orphaned_connections(pick(request.url))
 
     # --- RequestEvent -----------------------------------------------------------------------
 

@@ -309,3 +309,28 @@ async def test_a_body_that_cannot_be_sent_twice_is_refused_before_sending(
     with pytest.raises(TypeError, match="content must be bytes"):
         await client.put("x", content=content)  # type: ignore[arg-type]
     assert fake.requests == []
+
+
+async def test_a_429_names_only_a_limiter_name_the_server_sent(
+    fake: FakeMedplum, sleeps: list[float]
+) -> None:
+    # The RateLimit item names are the server's text (a proxy's, anything): a name is repeated,
+    # other text is not (it could be anything, a patient's name included); a reset under a
+    # second is not "in 0 s".
+    spent = '"Jane Doe, MRN 12345";r=0, "per-tenant";r=0;t=1'
+    fake.queue("GET", PATH, httpx.Response(429, headers={"RateLimit": spent, "Retry-After": "0.4"}))
+    client = make_client(fake, retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(RateLimitError) as info:
+        await client._request("GET", "Patient/1")
+    message = str(info.value)
+    assert "Jane" not in message and "12345" not in message
+    assert message.endswith(
+        "; the server's 'per-tenant' limit is spent, resetting in 1 s (exc.retry_after); still "
+        "refused after 1 attempt (RetryPolicy.max_attempts=1): send it again after the reset, "
+        "or slow down"
+    )
+    fake.queue("GET", PATH, httpx.Response(429, headers={"RateLimit": '"Jane Doe";r=0'}))
+    with pytest.raises(RateLimitError) as info:
+        await client._request("GET", "Patient/1")
+    assert "Jane" not in str(info.value)
+    assert "; a limit of the server's is spent;" in str(info.value)

@@ -21,7 +21,7 @@ from pymedplum._request_builders.searchset import match_entries, matches, next_l
 from pymedplum._security import check_same_origin
 from pymedplum.bundle import FHIRBundle, validate_entry
 from pymedplum.endpoint_types import ModelT, SearchQuery, SummaryMode, TotalMode
-from pymedplum.exceptions import BadRequestError
+from pymedplum.exceptions import BadRequestError, issue_texts
 
 # Pages in a row that may yield nothing while still linking a next one. An iteration that
 # yields nothing never hands control back, so a server handing out a new next link with every
@@ -58,6 +58,9 @@ def _say_offset_refused(exc: BadRequestError, url: str) -> None:
     offsets = [v for k, v in parse_qsl(urlsplit(url).query) if k == "_offset"]
     if not offsets or not offsets[-1].isdigit() or int(offsets[-1]) == 0:
         return
+    texts = issue_texts(exc.outcome)
+    if texts and not any("offset" in text.lower() for text in texts):
+        return  # the server said why, and it is not the offset
     exc.args = (
         f"{exc}; the refused page is the Bundle's next link at _offset={int(offsets[-1]):,}: "
         "Medplum refuses an _offset above its maxSearchOffset (10,000 by default), and pages "
