@@ -7,9 +7,10 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, overload
+from typing import Any
 
 import check_client_signatures  # scripts/, put on sys.path by tests/conftest.py
+from typing_extensions import overload  # records overloads on 3.10 too (typing's: 3.11+)
 
 from pymedplum import AsyncMedplumClient, MedplumClient
 
