@@ -27,14 +27,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
+
+from check_runner import CheckFailed, check, registrar, run_checks, settings_from_env
 
 from pymedplum import (
     AsyncMedplumClient,
@@ -58,16 +58,6 @@ LOINC = "http://loinc.org"
 
 class SettingRefused(Exception):
     """The client refused a setting (MEDPLUM_BASE_URL, ...); the message names it."""
-
-
-class CheckFailed(AssertionError):
-    """A scenario's expectation did not hold; the message is the reason printed."""
-
-
-def check(condition: object, reason: str) -> None:
-    """Fail the running scenario with ``reason`` unless ``condition`` holds."""
-    if not condition:
-        raise CheckFailed(reason)
 
 
 @contextlib.contextmanager
@@ -181,14 +171,8 @@ Scenario = Callable[[Run], None]
 SCENARIOS: list[tuple[str, Scenario]] = []
 
 
-def scenario(name: str) -> Callable[[Scenario], Scenario]:
-    """Register a scenario under ``name`` (run in registration order)."""
-
-    def register(func: Scenario) -> Scenario:
-        SCENARIOS.append((name, func))
-        return func
-
-    return register
+# Registers a scenario under a name (run in registration order).
+scenario = registrar(SCENARIOS)
 
 
 # --- authentication ---------------------------------------------------------------------------
@@ -1039,45 +1023,22 @@ def run_all(
         names["client_secret"] = "MEDPLUM_CLIENT_SECRET"
         setting = next((env for arg, env in names.items() if str(exc).startswith(arg)), "settings")
         raise SettingRefused(f"{setting}: {exc}") from exc
-    failures = 0
-    passed = 0
-    interrupted = False
-    try:
-        for name, func in SCENARIOS:
-            if pattern and pattern not in name and name != "auth.client_credentials":
-                continue
-            started = time.monotonic()
-            try:
-                func(run)
-            except KeyboardInterrupt:
-                failures += 1
-                interrupted = True
-                print(f"FAIL {name}: interrupted; deleting what the run created", flush=True)
-                break
-            except CheckFailed as exc:
-                failures += 1
-                print(f"FAIL {name}: {exc}", flush=True)
-            except Exception as exc:  # every failure is reported, not raised
-                failures += 1
-                where = traceback.extract_tb(exc.__traceback__)[-1]
-                print(
-                    f"FAIL {name}: {type(exc).__name__} at line {where.lineno}: {exc}", flush=True
-                )
-            else:
-                passed += 1
-                print(f"PASS {name} ({time.monotonic() - started:.1f} s)", flush=True)
-    finally:
-        leftovers = run.cleanup()
-        run.client.close()
-    if leftovers:
-        failures += 1
-        print(f"FAIL cleanup: could not delete {', '.join(leftovers)}", flush=True)
-    else:
-        passed += 1
-        print("PASS cleanup", flush=True)
-    if interrupted:
-        raise KeyboardInterrupt
-    return passed, failures
+
+    def finish() -> str | None:
+        try:
+            leftovers = run.cleanup()
+        finally:
+            run.client.close()
+        return f"could not delete {', '.join(leftovers)}" if leftovers else None
+
+    return run_checks(
+        SCENARIOS,
+        run,
+        pattern=pattern,
+        always="auth.client_credentials",
+        stop_if_fails=False,
+        finish=finish,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1088,12 +1049,8 @@ def main(argv: list[str] | None = None) -> int:
         "-k", dest="pattern", default="", help="run scenarios whose name contains this"
     )
     args = parser.parse_args(argv)
-    settings = [
-        os.environ.get(n, "")
-        for n in ("MEDPLUM_BASE_URL", "MEDPLUM_CLIENT_ID", "MEDPLUM_CLIENT_SECRET")
-    ]
-    if not all(settings):
-        print("set MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET", file=sys.stderr)
+    settings = settings_from_env()
+    if settings is None:
         return 2
     base_url, client_id, client_secret = settings
     try:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 import tracemalloc
@@ -50,6 +49,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from check_runner import CheckFailed, check, registrar, run_checks, settings_from_env
 
 from pymedplum import AsyncMedplumClient, MedplumClient
 from pymedplum.exceptions import MedplumError, PreconditionFailedError
@@ -57,15 +57,6 @@ from pymedplum.fhir import Observation
 
 TAG_SYSTEM = "https://pymedplum.test/load-check"
 BATCH = 200
-
-
-class CheckFailed(AssertionError):
-    """A phase's expectation did not hold; the message is the reason printed."""
-
-
-def check(condition: object, reason: str) -> None:
-    if not condition:
-        raise CheckFailed(reason)
 
 
 class Run:
@@ -157,12 +148,8 @@ Phase = Callable[[Run], str]
 PHASES: list[tuple[str, Phase]] = []
 
 
-def phase(name: str) -> Callable[[Phase], Phase]:
-    def register(func: Phase) -> Phase:
-        PHASES.append((name, func))
-        return func
-
-    return register
+# Registers a phase under a name (run in registration order).
+phase = registrar(PHASES)
 
 
 @phase("load")
@@ -404,45 +391,18 @@ def export(run: Run) -> str:
 
 
 def run_all(run: Run, pattern: str) -> tuple[int, int]:
-    passed = failures = 0
-    interrupted = False
-    try:
-        for name, func in PHASES:
-            if pattern and pattern not in name and name != "load":
-                continue
-            started = time.monotonic()
-            try:
-                figures = func(run)
-            except KeyboardInterrupt:
-                failures += 1
-                interrupted = True
-                print(f"FAIL {name}: interrupted; deleting what the run created", flush=True)
-                break
-            except CheckFailed as exc:
-                failures += 1
-                print(f"FAIL {name}: {exc}", flush=True)
-                if name == "load":
-                    break
-            except Exception as exc:  # every failure is reported, not raised
-                failures += 1
-                print(f"FAIL {name}: {type(exc).__name__}: {exc}", flush=True)
-                if name == "load":
-                    break
-            else:
-                passed += 1
-                print(f"PASS {name} ({time.monotonic() - started:.1f} s): {figures}", flush=True)
-    finally:
-        failed_deletes = run.cleanup()
-        run.client.close()
-    if failed_deletes:
-        failures += 1
-        print(f"FAIL cleanup: {failed_deletes} deletes failed (tag {run.tag})", flush=True)
-    else:
-        passed += 1
-        print("PASS cleanup", flush=True)
-    if interrupted:
-        raise KeyboardInterrupt
-    return passed, failures
+    """Run the phases (``load`` first: the others need its data), clean up; (passed, failed)."""
+
+    def finish() -> str | None:
+        try:
+            failed_deletes = run.cleanup()
+        finally:
+            run.client.close()
+        return f"{failed_deletes} deletes failed (tag {run.tag})" if failed_deletes else None
+
+    return run_checks(
+        PHASES, run, pattern=pattern, always="load", stop_if_fails=True, finish=finish
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -463,12 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.patients < 3 or args.tasks < 1 or args.seconds <= 0:
         print("--patients must be >= 3, --tasks >= 1, --seconds > 0", file=sys.stderr)
         return 2
-    settings = [
-        os.environ.get(n, "")
-        for n in ("MEDPLUM_BASE_URL", "MEDPLUM_CLIENT_ID", "MEDPLUM_CLIENT_SECRET")
-    ]
-    if not all(settings):
-        print("set MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET", file=sys.stderr)
+    settings = settings_from_env()
+    if settings is None:
         return 2
     try:
         run = Run(settings[0], settings[1], settings[2], args)
