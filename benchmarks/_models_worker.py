@@ -4,9 +4,11 @@
     python benchmarks/_models_worker.py time   LIB DATA.json WARMUP.json REPS BUDGET_SECONDS
     python benchmarks/_models_worker.py memory LIB DATA.json WARMUP.json COPIES rss|traced
 
-LIB is ``pymedplum`` (this project's venv), ``fhir.resources`` (its R4B models, in the
-benchmark's own venv) or, for ``memory``, ``orjson`` (the plain-dicts baseline). Prints one JSON
-object on stdout. Uses only the standard library, orjson and LIB, so that it runs in both venvs.
+LIB is ``pymedplum`` (this project's venv), ``plain pydantic`` (the floor: pydantic twins of
+pymedplum's models without FHIR's rules, benchmarks/_plain_pydantic.py, this project's venv),
+``fhir.resources`` (its R4B models, in the benchmark's own venv) or, for ``memory``, ``orjson``
+(the plain-dicts baseline). Prints one JSON object on stdout. Uses only the standard library,
+orjson and LIB, so that it runs in both venvs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ from typing import Any
 
 import orjson
 
+# The twins' module, written by benchmarks/models.py before it starts the workers.
+PLAIN_PYDANTIC = Path(__file__).resolve().parents[1] / ".cache/bench-data/plain_pydantic_models.py"
+
+
+def _plain_pydantic() -> Any:
+    """benchmarks/_plain_pydantic.py (beside this file; imported only for that library)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    return importlib.import_module("_plain_pydantic")
+
 
 def model_class(lib: str, resource_type: str) -> Any:
     """The model class LIB uses for a resourceType (raises when it has none)."""
@@ -31,6 +42,9 @@ def model_class(lib: str, resource_type: str) -> Any:
         from pymedplum.fhir import get_model
 
         return get_model(resource_type)
+    if lib == "plain pydantic":
+        twins = _plain_pydantic()
+        return twins.model_class(twins.load(PLAIN_PYDANTIC), resource_type)
     if lib == "fhir.resources":  # installed only in the benchmark's own venv
         r4b = importlib.import_module("fhir.resources.R4B")
         return r4b.get_fhir_model_class(resource_type)
@@ -42,6 +56,17 @@ def parser(lib: str, text: bytes) -> Callable[[bytes], Any]:
     if lib == "orjson":
         return orjson.loads
     cls = model_class(lib, orjson.loads(text)["resourceType"])
+    if lib == "plain pydantic":
+        # As pymedplum's parse does, and as the orjson baseline is timed: the cyclic GC paused
+        # while the tree is built (with it on, a 10,000-entry Bundle takes 4x longer).
+        def parse(data: bytes) -> Any:
+            gc.disable()
+            try:
+                return cls.model_validate_json(data)
+            finally:
+                gc.enable()
+
+        return parse
     return cls.model_validate_json  # type: ignore[no-any-return]
 
 
@@ -49,11 +74,24 @@ def accepts(lib: str, candidates: Path) -> dict[str, Any]:
     """Which candidate documents LIB parses, and why the others fail (first line of the error)."""
     accepted: list[str] = []
     rejected: dict[str, str] = {}
+    # The plain-pydantic twins validate every type through one union: building each type's
+    # own schema would take a second per type.
+    adapter = (
+        _plain_pydantic().any_resource(_plain_pydantic().load(PLAIN_PYDANTIC))
+        if lib == "plain pydantic"
+        else None
+    )
+
+    def validate(resource_type: str, text: bytes) -> Any:
+        if adapter is not None:
+            return adapter.validate_json(text)
+        return model_class(lib, resource_type).model_validate_json(text)
+
     for line in candidates.read_bytes().splitlines():
         doc = orjson.loads(line)
         text = doc["text"].encode()
         try:
-            model_class(lib, doc["resourceType"]).model_validate_json(text)
+            validate(doc["resourceType"], text)
         except Exception as exc:  # any failure means "not in the comparable subset"
             rejected[doc["name"]] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
         else:

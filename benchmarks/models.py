@@ -21,6 +21,11 @@ wall time: the reference machine is shared, and CPU time keeps other load out of
 here on first use. Its R4B models reject R4-only resource types, so it is compared on the
 "common" Bundle: only the examples both libraries parse. Figures are measured and printed beside
 the targets of issue 3; nothing is asserted.
+
+``plain pydantic`` is the floor: pydantic v2 twins of pymedplum's models (same fields, JSON names,
+nesting and typed entries) with none of FHIR's rules (no regex, decimals as floats, undeclared
+elements dropped, no validators), generated from the pymedplum classes at run time
+(benchmarks/_plain_pydantic.py). It shows what any pydantic model tree of this shape costs.
 """
 
 from __future__ import annotations
@@ -48,11 +53,16 @@ sys.path.insert(0, str(ROOT))  # the generator's helpers: pinned packages, examp
 from codegen.fhir_packages import ensure  # noqa: E402
 from codegen.roundtrip import example_documents  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+import _plain_pydantic as plain_pydantic  # noqa: E402
+from _models_worker import PLAIN_PYDANTIC as PLAIN_MODELS  # noqa: E402
+
 EXAMPLES = "hl7.fhir.r4.examples@4.0.1"
 WORKER = Path(__file__).with_name("_models_worker.py")
 DATA = ROOT / ".cache" / "bench-data"
 BENCH_VENV = ROOT / ".cache" / "bench-venv"
 FHIR_RESOURCES = "fhir.resources==8.3.0"
+PLAIN = "plain pydantic"
 
 # Examples larger than this are left out of the big Bundle, so that a few conformance giants
 # (StructureDefinitions, whole-package Bundles) do not make up most of its bytes.
@@ -237,6 +247,8 @@ def _library_stamp(lib: str) -> str:
     digest = hashlib.sha256()
     for path in sorted((ROOT / "src" / "pymedplum" / "fhir").glob("*.py")):
         digest.update(path.read_bytes())
+    if lib == PLAIN:  # its twins are made from those models by this file
+        digest.update(Path(plain_pydantic.__file__).read_bytes())
     return digest.hexdigest()
 
 
@@ -260,7 +272,7 @@ def accepted_by(libs: dict[str, Path | str], docs: dict[str, bytes]) -> dict[str
     for lib, py in libs.items():
         docs_key = hashlib.sha256(body.encode()).hexdigest()[:12]
         lib_key = hashlib.sha256(_library_stamp(lib).encode()).hexdigest()[:12]
-        cache = DATA / f"accepts-{lib}-{docs_key}-{lib_key}.json"
+        cache = DATA / f"accepts-{lib.replace(' ', '-')}-{docs_key}-{lib_key}.json"
         if cache.exists():
             results[lib] = json.loads(cache.read_text())
             continue
@@ -307,10 +319,14 @@ def build_data(quick: bool, pythons: dict[str, Path | str]) -> tuple[list[DataSe
         info[key] = {"docs": len(members), "bytes": len(text.encode())}
 
     mine = [(n, raw) for n, raw in pool if n in ok["pymedplum"]]
-    add_bundle("Bundle all", "bundle-all", mine, ["pymedplum"])
+    # The floor checks no FHIR rule, so it reads everything pymedplum reads.
+    missed = [n for n, _ in mine if n not in ok[PLAIN]]
+    if missed:
+        raise SystemExit(f"{PLAIN} rejected examples pymedplum parses: {missed[:5]}")
+    add_bundle("Bundle all", "bundle-all", mine, ["pymedplum", PLAIN])
     if "fhir.resources" in ok:
         both = [(n, raw) for n, raw in mine if n in ok["fhir.resources"]]
-        add_bundle("Bundle common", "bundle-common", both, ["pymedplum", "fhir.resources"])
+        add_bundle("Bundle common", "bundle-common", both, ["pymedplum", PLAIN, "fhir.resources"])
     for label, name in SINGLES.items():
         if name not in docs:  # --quick
             continue
@@ -566,7 +582,7 @@ def report(
             "import": span(imps, fmt_s),
         }
 
-    measured = {lib: figures(lib) for lib in ("pymedplum", "fhir.resources")}
+    measured = {lib: figures(lib) for lib in ("pymedplum", PLAIN, "fhir.resources")}
     big = [r for r in rows if r.lib == "pymedplum" and r.data.entries]
     srows = []
     for key, label in (
@@ -598,6 +614,7 @@ def report(
                 measured["pymedplum"][key],
                 big_txt,
                 f"{met}/{len(vals)}",
+                measured[PLAIN][key] if key != "import" else "-",
                 REFERENCE["pymedplum 0.6.0"][key],
                 measured["fhir.resources"][key],
                 REFERENCE["fhir.resources"][key],
@@ -611,6 +628,7 @@ def report(
                 "pymedplum",
                 "big bundles",
                 "meet",
+                PLAIN,
                 "0.6.0 (ref)",
                 "fhir.resources",
                 "f.r (ref)",
@@ -619,8 +637,12 @@ def report(
         )
     )
     out.append(
-        "(pymedplum / fhir.resources: range over the data sets above; big bundles: "
+        f"(pymedplum / {PLAIN} / fhir.resources: range over the data sets above; big bundles: "
         "Bundle all, Bundle common; memory: RSS ratio)"
+    )
+    out.append(
+        f"({PLAIN}: pydantic v2 twins of the same types with none of FHIR's rules, lossy: "
+        "the floor for any pydantic model tree of this shape)"
     )
     return "\n".join(out)
 
@@ -639,9 +661,14 @@ def main(argv: list[str] | None = None) -> None:
         help="skip fhir.resources (no bench venv is created)",
     )
     args = parser.parse_args(argv)
+    global DATA
+    if args.quick:  # the smoke test's small data never replaces a full run's
+        DATA = DATA / "quick"
     reps = args.reps or (1 if args.quick else 3)
     started = time.perf_counter()
-    pythons: dict[str, Path | str] = {"pymedplum": sys.executable}
+    pythons: dict[str, Path | str] = {"pymedplum": sys.executable, PLAIN: sys.executable}
+    DATA.mkdir(parents=True, exist_ok=True)
+    plain_pydantic.write(PLAIN_MODELS)  # from the pymedplum classes of this checkout
     if not args.without_fhir_resources:
         pythons["fhir.resources"] = bench_python()
     print("building data ...", flush=True)
