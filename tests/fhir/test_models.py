@@ -546,7 +546,8 @@ def test_a_model_of_the_wrong_class_is_named_in_the_error() -> None:
     )
     assert by_loc[("valueQuantity", "value")] == (
         "decimal_type",
-        "Input should be a JSON number (FHIR decimal), not str",
+        "Input should be a JSON number (FHIR decimal), not str; "
+        "for exact digits pass decimal.Decimal(text)",
     )
     assert by_loc[("status",)][0] == "literal_error"
     # The input stays out of the text (PHI), as in every other error of the models.

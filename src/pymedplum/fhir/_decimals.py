@@ -154,6 +154,12 @@ def _validate_decimal(value: Any) -> Decimal:
         return value
     if kind is NegativeZero:
         return Decimal("-0")
+    if kind is str:  # the usual way to write exact digits in Python: say which type keeps them
+        raise PydanticCustomError(
+            "decimal_type",
+            "Input should be a JSON number (FHIR decimal), not str; "
+            "for exact digits pass decimal.Decimal(text)",
+        )
     raise PydanticCustomError(
         "decimal_type",
         "Input should be a JSON number (FHIR decimal), not {type}",
