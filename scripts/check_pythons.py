@@ -64,12 +64,11 @@ PYTEST_OPTIONS = ("-q", "-p", "no:cacheprovider")
 # Runs inside the version's venv: pytest with a plugin that records the counts and the file
 # `pymedplum` was imported from (after collection, when every test module has imported it).
 RUNNER = r"""
-import json, os, sys
+import importlib, json, os, sys
 import pytest
 
-report_path, strict, exempt = sys.argv[1], sys.argv[2] == "strict", tuple(json.loads(sys.argv[3]))
+report_path, filters, exempt = sys.argv[1], sys.argv[2], tuple(json.loads(sys.argv[3]))
 args = sys.argv[4:]
-filters = "error::DeprecationWarning,error::PendingDeprecationWarning"
 
 
 class Report:
@@ -77,12 +76,12 @@ class Report:
         self.data = {"module": None, "counts": {}}
 
     def pytest_collection_finish(self, session):
-        module = sys.modules.get("pymedplum")
-        self.data["module"] = getattr(module, "__file__", None)
+        # The copy the tests imported; imported here (with pytest's sys.path) if none did.
+        self.data["module"] = importlib.import_module("pymedplum").__file__
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item):
-        if not strict:
+        if not filters:
             return
         if item.nodeid.startswith(exempt):
             os.environ.pop("PYTHONWARNINGS", None)
@@ -251,7 +250,7 @@ def run_suite(version: str, interpreter: Interpreter, wheel: Path, extra: list[s
             "-c",
             RUNNER,
             str(report_path),
-            "strict" if strict else "lenient",
+            ",".join(WARNING_FILTERS) if strict else "",
             json.dumps(WARNINGS_EXEMPT),
             *args,
         ],
