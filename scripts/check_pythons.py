@@ -167,11 +167,14 @@ def build_wheel() -> Path:
     """The wheel of this checkout, built with `build` (in the development venv) into the cache."""
     out = CACHE / "dist"
     shutil.rmtree(out, ignore_errors=True)
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
-        check=True,
         capture_output=True,
+        text=True,
+        check=False,
     )
+    if done.returncode != 0:
+        sys.exit(f"check_pythons: the wheel was not built:\n{done.stdout}{done.stderr}")
     (wheel,) = out.glob("pymedplum-*.whl")
     return wheel
 
@@ -231,7 +234,13 @@ def run_suite(version: str, interpreter: Interpreter, wheel: Path, extra: list[s
     started = time.monotonic()
     log: list[str] = []
     print(f"check_pythons: {label}: preparing the venv", flush=True)
-    python = prepare_venv(interpreter, wheel, log)
+    try:
+        python = prepare_venv(interpreter, wheel, log)
+    except subprocess.CalledProcessError as exc:
+        command = " ".join(map(str, exc.cmd[:5]))
+        return Outcome(
+            version, f"FAILED: the venv was not set up ({command} ... exit {exc.returncode})", True
+        )
     prepared = time.monotonic() - started
     strict = version in STRICT_WARNINGS
     args = [*PYTEST_OPTIONS, *SELECTION]
