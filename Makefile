@@ -7,11 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 
-.PHONY: help install specs generate unasync check-generated lint typecheck unit test demo record check-cassettes docs dist bench regen-check clean
+.PHONY: help install specs generate unasync check-generated lint typecheck unit test-pythons test demo record check-cassettes docs dist bench regen-check clean
 
 help:
 	@echo "make demo   - set up, start the local Medplum server, run examples/quickstart.py"
 	@echo "make test   - set up, then lint, typecheck, regenerate-and-diff, all tests, docs build"
+	@echo "make test-pythons - the unit suite on CPython 3.10 and 3.13 against the built wheel (make test runs it)"
 
 # --- set-up -------------------------------------------------------------------
 # The venv, created once with a current pip; both installs below use it.
@@ -78,8 +79,15 @@ typecheck: install
 unit: install $(BENCH_STAMP)
 	$(VENV)/bin/pytest -m "not integration and not examples"
 
+# The unit suite on CPython 3.10 and 3.13 (the ends of the supported range; the venv above is
+# 3.11) against the built wheel, in venvs of their own under .cache/pythons. An interpreter that
+# is not on the machine is reported as NOT FOUND without failing; a failing test fails.
+test-pythons: install
+	$(PY) scripts/check_pythons.py
+
 test: install $(BENCH_STAMP) server-install lint typecheck check-generated
 	$(VENV)/bin/pytest
+	$(MAKE) test-pythons
 	$(MAKE) check-cassettes
 	$(VENV)/bin/mkdocs build --strict --quiet
 
