@@ -20,7 +20,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# The package runs on Python 3.10+; the pinned development tools (pytest 9, vcrpy 9,
+# The package runs on Python 3.10+; the pinned development tools (vcrpy 9, hypothesis 6.169+,
 # mkdocstrings 2) need 3.11+, so the full install says so up front instead of failing in pip.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "make test and the other development targets need Python 3.11+ (the package itself runs on 3.10): run them with PYTHON=python3.11 or newer, after make clean")'
