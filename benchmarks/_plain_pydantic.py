@@ -41,6 +41,10 @@ def _source() -> str:
 
     def twin(cls: type) -> str:
         if cls not in names:
+            # One module holds every twin under its class's name: two classes of one name
+            # would leave one of them with the other's fields.
+            if cls.__name__ in names.values():
+                raise SystemExit(f"two pymedplum.fhir classes are named {cls.__name__}")
             names[cls] = cls.__name__
             order.append(cls)
         return names[cls]
