@@ -162,7 +162,8 @@ def fhir_resources_patient() -> Any:
 
 
 def dump_fhir(model: Any) -> dict[str, Any]:
-    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    body: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return body
 
 
 # --- timing ---------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ FP_CREATE = "fhirpy `create(model)`"
 PM_SEARCH_TYPED = "`list(search_resources(..., return_bundle=True, as_fhir=Patient))`"
 
 
-def sync_variants(base: str, n: int, total: int, concurrency: int) -> dict[str, Any]:
+def sync_variants(base: str, n: int, total: int, concurrency: int) -> dict[Row, float]:
     from fhirpy import SyncFHIRClient
     from fhirpy.base import lib_sync
 
@@ -224,7 +225,7 @@ def sync_variants(base: str, n: int, total: int, concurrency: int) -> dict[str, 
     from pymedplum.fhir import Patient
 
     shim = SharedRequests()
-    lib_sync.requests = shim
+    setattr(lib_sync, "requests", shim)  # noqa: B010 (fhirpy's module global, not exported)
     pm = MedplumClient(base, access_token=TOKEN)
     fp = SyncFHIRClient(base + "fhir/R4", authorization=f"Bearer {TOKEN}")
     FRPatient = fhir_resources_patient()
@@ -337,7 +338,7 @@ def sync_variants(base: str, n: int, total: int, concurrency: int) -> dict[str, 
     return out
 
 
-async def async_variants(base: str, n: int, total: int, concurrency: int) -> dict[str, Any]:
+async def async_variants(base: str, n: int, total: int, concurrency: int) -> dict[Row, float]:
     import httpx
     from fhirpy import AsyncFHIRClient
     from fhirpy.base import lib_async
@@ -347,7 +348,7 @@ async def async_variants(base: str, n: int, total: int, concurrency: int) -> dic
     from pymedplum.fhir import Patient
 
     shim = SharedAiohttp()
-    lib_async.aiohttp = shim
+    setattr(lib_async, "aiohttp", shim)  # noqa: B010 (fhirpy's module global, not exported)
     pm = AsyncMedplumClient(base, access_token=TOKEN)
     aio_http = httpx.AsyncClient(transport=AiohttpTransport(), follow_redirects=False)
     pm_aio = AsyncMedplumClient(base, access_token=TOKEN, http_client=aio_http)
