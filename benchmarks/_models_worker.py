@@ -32,7 +32,9 @@ PLAIN_PYDANTIC = Path(__file__).resolve().parents[1] / ".cache/bench-data/plain_
 
 def _plain_pydantic() -> Any:
     """benchmarks/_plain_pydantic.py (beside this file; imported only for that library)."""
-    sys.path.insert(0, str(Path(__file__).parent))
+    here = str(Path(__file__).parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
     return importlib.import_module("_plain_pydantic")
 
 
@@ -76,11 +78,10 @@ def accepts(lib: str, candidates: Path) -> dict[str, Any]:
     rejected: dict[str, str] = {}
     # The plain-pydantic twins validate every type through one union: building each type's
     # own schema would take a second per type.
-    adapter = (
-        _plain_pydantic().any_resource(_plain_pydantic().load(PLAIN_PYDANTIC))
-        if lib == "plain pydantic"
-        else None
-    )
+    adapter = None
+    if lib == "plain pydantic":
+        twins = _plain_pydantic()
+        adapter = twins.any_resource(twins.load(PLAIN_PYDANTIC))
 
     def validate(resource_type: str, text: bytes) -> Any:
         if adapter is not None:
