@@ -47,6 +47,10 @@ REPLACEMENTS: dict[str, str] = {
     "anyio_backend": "sync_backend",
     "AsyncOnRequestCompleteHook": "OnRequestCompleteHook",
     "gather_tasks": "gather_threads",
+    # httpcore's classes the tests build pools from (tests/client/_async/test_proxy_connections.py)
+    "AsyncHTTPProxy": "HTTPProxy",
+    "AsyncHTTP11Connection": "HTTP11Connection",
+    "AsyncPoolRequest": "PoolRequest",
 }
 
 # Text rules applied to the async sources before unasync runs (the token map above cannot

@@ -7,6 +7,7 @@ import functools
 import json
 import random
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -20,14 +21,16 @@ Behaviour = Callable[[socket.socket, str], bool]
 
 
 class RawServer:
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(self, behaviour: Behaviour, tls: ssl.SSLContext | None = None) -> None:
         self.behaviour = behaviour
+        self._tls = tls  # a server context: https:// (tests/client/proxyserver.py makes one)
         self.request_lines: list[str] = []
         # False: the behaviour runs once the request head is in, the body left unread (a
         # server refusing an upload early); the connection must then be closed.
         self.read_bodies = True
         self._sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._sock.getsockname()[1]}/"
         self._conns: list[socket.socket] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -41,6 +44,13 @@ class RawServer:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
+        if self._tls is not None:
+            try:  # the handshake; a client cancelled meanwhile hangs up
+                conn = self._tls.wrap_socket(conn, server_side=True)
+            except OSError:
+                conn.close()
+                return
+            self._conns.append(conn)
         with conn:
             try:
                 while True:
@@ -72,8 +82,8 @@ class RawServer:
 
 
 @contextmanager
-def raw_server(behaviour: Behaviour) -> Iterator[RawServer]:
-    server = RawServer(behaviour)
+def raw_server(behaviour: Behaviour, tls: ssl.SSLContext | None = None) -> Iterator[RawServer]:
+    server = RawServer(behaviour, tls)
     try:
         yield server
     finally:
