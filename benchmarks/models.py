@@ -1,6 +1,6 @@
 """Speed and memory of the pymedplum.fhir models against orjson, fhir.resources and fhirclient.
 
-    .venv/bin/python benchmarks/models.py           # full run (~8 minutes on 2 cores)
+    .venv/bin/python benchmarks/models.py           # full run (~6 minutes on 2 cores)
     .venv/bin/python benchmarks/models.py --quick   # small data, 1 repetition (smoke test)
 
 Data comes from the official examples ``hl7.fhir.r4.examples@4.0.1`` (fetched and checked by
