@@ -6,9 +6,10 @@
 
 LIB is ``pymedplum`` (this project's venv), ``plain pydantic`` (the floor: pydantic twins of
 pymedplum's models without FHIR's rules, benchmarks/_plain_pydantic.py, this project's venv),
-``fhir.resources`` (its R4B models, in the benchmark's own venv) or, for ``memory``, ``orjson``
-(the plain-dicts baseline). Prints one JSON object on stdout. Uses only the standard library,
-orjson and LIB, so that it runs in both venvs.
+``fhir.resources`` (its R4B models, in the benchmark's own venv), ``fhirclient`` (SMART on
+FHIR's R4 models, in a venv of its own) or, for ``memory``, ``orjson`` (the plain-dicts
+baseline). Prints one JSON object on stdout. Uses only the standard library, orjson and LIB, so
+that it runs in every venv.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -26,8 +28,14 @@ from typing import Any
 
 import orjson
 
-# The twins' module, written by benchmarks/models.py before it starts the workers.
-PLAIN_PYDANTIC = Path(__file__).resolve().parents[1] / ".cache/bench-data/plain_pydantic_models.py"
+# The benchmark's data folder (PYMEDPLUM_BENCH_DATA moves it, e.g. for a second checkout that
+# shares .cache), and the twins' module, written there by benchmarks/models.py before it starts
+# the workers.
+DATA = Path(
+    os.environ.get("PYMEDPLUM_BENCH_DATA")
+    or Path(__file__).resolve().parents[1] / ".cache/bench-data"
+)
+PLAIN_PYDANTIC = DATA / "plain_pydantic_models.py"
 
 
 def _plain_pydantic() -> Any:
@@ -50,6 +58,15 @@ def model_class(lib: str, resource_type: str) -> Any:
     if lib == "fhir.resources":  # installed only in the benchmark's own venv
         r4b = importlib.import_module("fhir.resources.R4B")
         return r4b.get_fhir_model_class(resource_type)
+    if lib == "fhirclient":  # installed only in its own venv
+        # Its factory is what fhirclient uses for a ``resourceType`` (Bundle entries, contained
+        # resources); given ``None`` it builds an empty instance, whose class is the model. An
+        # unknown type falls through to ``Element``.
+        models = importlib.import_module("fhirclient.models.fhirelementfactory")
+        cls = type(models.FHIRElementFactory.instantiate(resource_type, None))
+        if cls.__name__ != resource_type:
+            raise ValueError(f"fhirclient has no model for {resource_type!r}")
+        return cls
     raise SystemExit(f"unknown library {lib!r}")
 
 
@@ -69,7 +86,31 @@ def parser(lib: str, text: bytes) -> Callable[[bytes], Any]:
                 gc.enable()
 
         return parse
+    if lib == "fhirclient":
+        # As a fhirclient user reads a document (and as fhirclient's own server calls do):
+        # the standard library's json, then the model built and checked from the dict.
+        return lambda data: cls(json.loads(data), strict=True)
     return cls.model_validate_json  # type: ignore[no-any-return]
+
+
+def serializer(lib: str) -> Callable[[Any], str]:
+    """The serialize call measured for LIB: its tree to JSON text."""
+    if lib == "fhirclient":
+        # Its models give the dict back (as_json, which checks types and required elements
+        # again); the text is the standard library's json.dumps with its defaults.
+        return lambda model: json.dumps(model.as_json())
+    return lambda model: model.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of an error; for fhirclient's nested errors, the first innermost one."""
+    path: list[str] = []
+    while type(exc).__name__ == "FHIRValidationError" and getattr(exc, "errors", None):
+        if getattr(exc, "path", None):
+            path.append(str(exc.path))  # type: ignore[attr-defined]
+        exc = exc.errors[0]  # type: ignore[attr-defined]
+    where = ".".join(path) + ": " if path else ""
+    return f"{type(exc).__name__}: {where}{str(exc).splitlines()[0][:160]}"
 
 
 def accepts(lib: str, candidates: Path) -> dict[str, Any]:
@@ -83,18 +124,18 @@ def accepts(lib: str, candidates: Path) -> dict[str, Any]:
         twins = _plain_pydantic()
         adapter = twins.any_resource(twins.load(PLAIN_PYDANTIC))
 
-    def validate(resource_type: str, text: bytes) -> Any:
+    def validate(text: bytes) -> Any:
         if adapter is not None:
             return adapter.validate_json(text)
-        return model_class(lib, resource_type).model_validate_json(text)
+        return parser(lib, text)(text)
 
     for line in candidates.read_bytes().splitlines():
         doc = orjson.loads(line)
         text = doc["text"].encode()
         try:
-            validate(doc["resourceType"], text)
+            validate(text)
         except Exception as exc:  # any failure means "not in the comparable subset"
-            rejected[doc["name"]] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            rejected[doc["name"]] = _reason(exc)
         else:
             accepted.append(doc["name"])
     return {"accepted": accepted, "rejected": rejected}
@@ -138,10 +179,10 @@ def _as_text_numbers(text: str | bytes) -> Any:
 def timing(lib: str, data: Path, warmup: Path, reps: int, budget: float) -> dict[str, Any]:
     """Median parse / serialize time of LIB and of orjson on the same data."""
     text = data.read_bytes()
-    parse = parser(lib, text)
+    parse, dump = parser(lib, text), serializer(lib)
     # Warm-up on a sample with every resource type of the data: imports the models it needs and
     # builds their (deferred) schemas, so that the timed runs measure steady-state work.
-    parse(warmup.read_bytes()).model_dump_json(by_alias=True, exclude_none=True)
+    dump(parse(warmup.read_bytes()))
     # Each library parses with only the text alive and serializes with only its own tree alive,
     # so that the garbage collector has the same kind of heap to walk for both.
     loads_gc, _, _ = _median_time(lambda: orjson.loads(text), reps, budget)
@@ -149,9 +190,7 @@ def timing(lib: str, data: Path, warmup: Path, reps: int, budget: float) -> dict
     dumps, _, _ = _median_time(lambda: orjson.dumps(dicts), reps, budget)
     del dicts
     parse_s, model, parse_reps = _median_time(lambda: parse(text), reps, budget)
-    dump_s, out, dump_reps = _median_time(
-        lambda: model.model_dump_json(by_alias=True, exclude_none=True), reps, budget
-    )
+    dump_s, out, dump_reps = _median_time(lambda: dump(model), reps, budget)
     dicts = orjson.loads(text)
     entries = dicts.get("entry") or []
     typed = (

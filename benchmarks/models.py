@@ -1,14 +1,16 @@
-"""Speed and memory of the pymedplum.fhir models against orjson and fhir.resources (issue 3).
+"""Speed and memory of the pymedplum.fhir models against orjson, fhir.resources and fhirclient.
 
-    .venv/bin/python benchmarks/models.py           # full run (~4 minutes on 2 cores)
+    .venv/bin/python benchmarks/models.py           # full run (~6 minutes on 2 cores)
     .venv/bin/python benchmarks/models.py --quick   # small data, 1 repetition (smoke test)
 
 Data comes from the official examples ``hl7.fhir.r4.examples@4.0.1`` (fetched and checked by
 ``codegen.fhir_packages``): a searchset Bundle of >= 10,000 entries (>= 10 MB) made by repeating
 the example resources under distinct ids, and single resources. For each library and data set:
 
-* parse: ``Model.model_validate_json(text)`` / ``orjson.loads(text)``;
-* serialize: ``model.model_dump_json(by_alias=True, exclude_none=True)`` / ``orjson.dumps(dicts)``;
+* parse: ``Model.model_validate_json(text)`` (pydantic libraries) /
+  ``Model(json.loads(text), strict=True)`` (fhirclient) / ``orjson.loads(text)``;
+* serialize: ``model.model_dump_json(by_alias=True, exclude_none=True)`` /
+  ``json.dumps(model.as_json())`` (fhirclient) / ``orjson.dumps(dicts)``;
 * memory of the parsed tree / memory of the ``orjson.loads`` dicts, each in a fresh process, as
   RSS delta (what the process really holds, allocator overhead and parse garbage included) and as
   tracemalloc's retained size (exactly the Python objects the tree keeps);
@@ -22,10 +24,21 @@ here on first use. Its R4B models reject R4-only resource types, so it is compar
 "common" Bundle: only the examples both libraries parse. Figures are measured and printed beside
 the targets of issue 3; nothing is asserted.
 
+``fhirclient`` (4.4.0, SMART on FHIR's generated R4 4.0.1 classes, pure Python) runs in a venv of
+its own, ``.cache/bench-venv-fhirclient``, also created here on first use. Its parse is what a
+fhirclient user writes, and what its own server calls do: the standard library's ``json.loads``,
+then the resource's class built from the dict with ``strict=True`` (types and required elements
+checked, undeclared elements refused, ``FHIRValidationError``); Bundle entries and contained
+resources get their class from its ``FHIRElementFactory``. Its serialize is
+``json.dumps(model.as_json())`` with json's defaults. It joins every Bundle whose examples it all
+parses.
+
 ``plain pydantic`` is the floor: pydantic v2 twins of pymedplum's models (same fields, JSON names,
 nesting and typed entries) with none of FHIR's rules (no regex, decimals as floats, undeclared
 elements dropped, no validators), generated from the pymedplum classes at run time
 (benchmarks/_plain_pydantic.py). It shows what any pydantic model tree of this shape costs.
+
+The data and cached answers live in ``.cache/bench-data`` (``PYMEDPLUM_BENCH_DATA`` moves them).
 """
 
 from __future__ import annotations
@@ -59,9 +72,16 @@ from _models_worker import PLAIN_PYDANTIC as PLAIN_MODELS  # noqa: E402
 
 EXAMPLES = "hl7.fhir.r4.examples@4.0.1"
 WORKER = Path(__file__).with_name("_models_worker.py")
-DATA = ROOT / ".cache" / "bench-data"
+# PYMEDPLUM_BENCH_DATA moves the data (e.g. for a second checkout that shares .cache); the
+# worker reads the same variable.
+DATA = Path(os.environ.get("PYMEDPLUM_BENCH_DATA") or ROOT / ".cache" / "bench-data")
 BENCH_VENV = ROOT / ".cache" / "bench-venv"
 FHIR_RESOURCES = "fhir.resources==8.3.0"
+# fhirclient has a venv of its own: pure Python with one dependency (requests), it is set up in
+# seconds, so the smoke test can measure it without building fhir.resources' venv, and that venv
+# (and its install stamp) stays as it was.
+FHIRCLIENT_VENV = ROOT / ".cache" / "bench-venv-fhirclient"
+FHIRCLIENT = "fhirclient==4.4.0"
 PLAIN = "plain pydantic"
 
 # Examples larger than this are left out of the big Bundle, so that a few conformance giants
@@ -104,13 +124,38 @@ IMPORTS = {
             "from fhir.resources.R4B.patient import Patient",
         ),
     ],
+    "fhirclient": [
+        (
+            "from fhirclient.models.patient import Patient",
+            "from fhirclient.models.patient import Patient",
+        ),
+    ],
 }
-FIRST_USE = "{imp}; {cls}.model_validate_json(open({path!r}, 'rb').read())"
+# The first parse after the import, per library: (label, statement).
+FIRST_USE = {
+    "pydantic": (
+        "{cls}.model_validate_json",
+        "{imp}; {cls}.model_validate_json(open({path!r}, 'rb').read())",
+    ),
+    "fhirclient": (
+        "{cls}(json.loads(text))",
+        "import json; {imp}; {cls}(json.loads(open({path!r}, 'rb').read()), strict=True)",
+    ),
+}
 # For FIRST_USE on a Bundle holding one entry of each resource type: what a bot or a short
-# script pays once for the schemas of every type it meets.
+# script pays once for the schemas (fhirclient: the modules) of every type it meets.
 BUNDLE_IMPORTS = {
     "pymedplum": "from pymedplum.fhir import Bundle",
     "fhir.resources": "from fhir.resources.R4B.bundle import Bundle",
+    "fhirclient": "from fhirclient.models.bundle import Bundle",
+}
+# What parse and serialize are, per library (printed with the report).
+CALLS = {
+    "pydantic": (
+        "Model.model_validate_json(text)",
+        "model.model_dump_json(by_alias=True, exclude_none=True)",
+    ),
+    "fhirclient": ("Model(json.loads(text), strict=True)", "json.dumps(model.as_json())"),
 }
 
 _ID_SLOT = "bench-id-slot"  # replaced by each entry's id
@@ -140,14 +185,17 @@ class Row:
 # --- environments ---------------------------------------------------------------------------
 
 
-def bench_python() -> Path:
-    """Python of the benchmark's own venv with fhir.resources (created on first use)."""
-    python = BENCH_VENV / "bin" / "python"
-    pins = [FHIR_RESOURCES, f"orjson=={importlib.metadata.version('orjson')}"]
-    stamp = BENCH_VENV / (".installed-" + hashlib.sha256(" ".join(pins).encode()).hexdigest()[:12])
+def bench_python(venv: Path = BENCH_VENV, pin: str = FHIR_RESOURCES) -> Path:
+    """Python of one of the benchmark's own venvs, with ``pin`` and orjson (created on first use).
+
+    ``.cache/bench-venv`` holds fhir.resources, ``.cache/bench-venv-fhirclient`` fhirclient.
+    """
+    python = venv / "bin" / "python"
+    pins = [pin, f"orjson=={importlib.metadata.version('orjson')}"]
+    stamp = venv / (".installed-" + hashlib.sha256(" ".join(pins).encode()).hexdigest()[:12])
     if not stamp.exists():
-        print(f"setting up {BENCH_VENV.relative_to(ROOT)} ({', '.join(pins)}) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        print(f"setting up {venv.relative_to(ROOT)} ({', '.join(pins)}) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run(
             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins],
             check=True,
@@ -244,6 +292,8 @@ def _library_stamp(lib: str) -> str:
     """What an acceptance result depends on besides the documents: the library's code."""
     if lib == "fhir.resources":
         return FHIR_RESOURCES
+    if lib == "fhirclient":
+        return FHIRCLIENT
     digest = hashlib.sha256()
     for path in sorted((ROOT / "src" / "pymedplum" / "fhir").glob("*.py")):
         digest.update(path.read_bytes())
@@ -323,10 +373,19 @@ def build_data(quick: bool, pythons: dict[str, Path | str]) -> tuple[list[DataSe
     missed = [n for n, _ in mine if n not in ok[PLAIN]]
     if missed:
         raise SystemExit(f"{PLAIN} rejected examples pymedplum parses: {missed[:5]}")
-    add_bundle("Bundle all", "bundle-all", mine, ["pymedplum", PLAIN])
+    # fhirclient's R4 models join each Bundle whose examples they all parse; if they reject
+    # some of "Bundle all", they get a Bundle of their own (the examples both parse).
+    fc = "fhirclient" in ok
+    fc_all = fc and all(n in ok["fhirclient"] for n, _ in mine)
+    add_bundle("Bundle all", "bundle-all", mine, ["pymedplum", PLAIN] + ["fhirclient"] * fc_all)
     if "fhir.resources" in ok:
         both = [(n, raw) for n, raw in mine if n in ok["fhir.resources"]]
-        add_bundle("Bundle common", "bundle-common", both, ["pymedplum", PLAIN, "fhir.resources"])
+        fc_both = fc and all(n in ok["fhirclient"] for n, _ in both)
+        libs = ["pymedplum", PLAIN, "fhir.resources"] + ["fhirclient"] * fc_both
+        add_bundle("Bundle common", "bundle-common", both, libs)
+    if fc and not fc_all:
+        theirs = [(n, raw) for n, raw in mine if n in ok["fhirclient"]]
+        add_bundle("Bundle fhirclient", "bundle-fhirclient", theirs, ["pymedplum", "fhirclient"])
     for label, name in SINGLES.items():
         if name not in docs:  # --quick
             continue
@@ -451,6 +510,32 @@ def rejection_kind(why: str) -> str:
     return "type not in R4B" if "is not a valid FHIR Model" in why else "fail R4B validation"
 
 
+def fhirclient_rejection_kind(why: str) -> str:
+    """Why fhirclient rejected an example, in two words (from its innermost error)."""
+    for marker, kind in (
+        ("Non-optional property", "required missing"),
+        ("Superfluous entry", "unknown element"),
+        ("Wrong type", "wrong type"),
+        ("has no model for", "unknown type"),
+    ):
+        if marker in why:
+            return kind
+    return why.split(":")[0]  # the exception's class
+
+
+def rejections(rejected: dict[str, str], kind: Any) -> str:
+    """'41 fail R4B validation, 13 type not in R4B; most: CodeSystem 30, ...' of a library."""
+    if not rejected:
+        return "none"
+    reasons = Counter(kind(why) for why in rejected.values())
+    types = Counter(n.split("/")[-1].split("-")[0] for n in rejected)
+    return (
+        ", ".join(f"{v} {k}" for k, v in reasons.most_common())
+        + "; most: "
+        + ", ".join(f"{t} {c}" for t, c in types.most_common(6))
+    )
+
+
 def report(
     rows: list[Row], imports: list[tuple[str, str, float]], info: dict[str, Any], reps: int
 ) -> str:
@@ -460,6 +545,8 @@ def report(
         versions.append(f"{dist} {importlib.metadata.version(dist)}")
     if "fhir.resources" in info["accepts"]:
         versions.append(f"{FHIR_RESOURCES.replace('==', ' ')} (R4B models, own venv)")
+    if "fhirclient" in info["accepts"]:
+        versions.append(f"{FHIRCLIENT.replace('==', ' ')} (R4 models, own venv)")
     out.append("pymedplum.fhir models benchmark: " + ", ".join(versions))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     out.append(
@@ -480,20 +567,44 @@ def report(
     fr = info["accepts"].get("fhir.resources")
     if fr is not None:
         common = info["bundle-common"]
-        reasons = Counter(rejection_kind(why) for why in fr["rejected"].values())
-        types = Counter(n.split("/")[-1].split("-")[0] for n in fr["rejected"])
         out.append(
             f"  Bundle common: the {common['docs']} of those that fhir.resources' R4B models "
             f"also parse; it rejects {len(fr['rejected'])} "
-            f"({', '.join(f'{v} {k}' for k, v in reasons.most_common())}; most: "
-            + ", ".join(f"{t} {c}" for t, c in types.most_common(6))
-            + ")."
+            f"({rejections(fr['rejected'], rejection_kind)})."
         )
     else:
         out.append("  fhir.resources: not run (--without-fhir-resources).")
+    fc = info["accepts"].get("fhirclient")
+    if fc is not None:
+        # The big Bundles it is measured on (the single resources are listed in the tables).
+        bundles = [
+            r.data.label.split(" (")[0] for r in rows if r.lib == "fhirclient" and r.data.entries
+        ]
+        own = info.get("bundle-fhirclient")
+        given = len(mine["accepted"]) + len(mine["rejected"])
+        out.append(
+            f"  fhirclient's R4 models parse {len(fc['accepted'])} of the {given} documents "
+            f"pymedplum was given; they reject {len(fc['rejected'])}"
+            + (
+                f" ({rejections(fc['rejected'], fhirclient_rejection_kind)})"
+                if fc["rejected"]
+                else ""
+            )
+            + ", "
+            f"so they are measured on {', '.join(bundles) or 'no Bundle'}"
+            + (f" (the {own['docs']} examples both parse)" if own else "")
+            + "."
+        )
+    else:
+        out.append("  fhirclient: not run (--without-fhirclient).")
     out.append("")
 
     out.append("Parse and serialize time (ratio to orjson.loads / orjson.dumps of the same data)")
+    pydantic_calls, fhirclient_calls = CALLS["pydantic"], CALLS["fhirclient"]
+    out.append(
+        f"parse / serialize: {pydantic_calls[0]} / {pydantic_calls[1]}; fhirclient: "
+        f"{fhirclient_calls[0]} / {fhirclient_calls[1]} (the standard json, as fhirclient uses)"
+    )
     out.append(
         "x loads: orjson.loads with the cyclic GC paused, as pymedplum pauses it for its own "
         "parse; (GC on): a plain orjson.loads call"
@@ -582,7 +693,7 @@ def report(
             "import": span(imps, fmt_s),
         }
 
-    measured = {lib: figures(lib) for lib in ("pymedplum", PLAIN, "fhir.resources")}
+    measured = {lib: figures(lib) for lib in ("pymedplum", PLAIN, "fhir.resources", "fhirclient")}
     big = [r for r in rows if r.lib == "pymedplum" and r.data.entries]
     srows = []
     for key, label in (
@@ -618,6 +729,7 @@ def report(
                 REFERENCE["pymedplum 0.6.0"][key],
                 measured["fhir.resources"][key],
                 REFERENCE["fhir.resources"][key],
+                measured["fhirclient"][key],
             ]
         )
     out.append(
@@ -632,13 +744,14 @@ def report(
                 "0.6.0 (ref)",
                 "fhir.resources",
                 "f.r (ref)",
+                "fhirclient",
             ],
             srows,
         )
     )
     out.append(
-        f"(pymedplum / {PLAIN} / fhir.resources: range over the data sets above; big bundles: "
-        "Bundle all, Bundle common; memory: RSS ratio)"
+        f"(pymedplum / {PLAIN} / fhir.resources / fhirclient: range over the data sets above; "
+        "big bundles: pymedplum's on Bundle all, Bundle common; memory: RSS ratio)"
     )
     out.append(
         f"({PLAIN}: pydantic v2 twins of the same types with none of FHIR's rules, lossy: "
@@ -658,7 +771,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--without-fhir-resources",
         action="store_true",
-        help="skip fhir.resources (no bench venv is created)",
+        help="skip fhir.resources (its venv, .cache/bench-venv, is not created)",
+    )
+    parser.add_argument(
+        "--without-fhirclient",
+        action="store_true",
+        help="skip fhirclient (its venv, .cache/bench-venv-fhirclient, is not created)",
     )
     args = parser.parse_args(argv)
     global DATA
@@ -671,6 +789,8 @@ def main(argv: list[str] | None = None) -> None:
     plain_pydantic.write(PLAIN_MODELS)  # from the pymedplum classes of this checkout
     if not args.without_fhir_resources:
         pythons["fhir.resources"] = bench_python()
+    if not args.without_fhirclient:
+        pythons["fhirclient"] = bench_python(FHIRCLIENT_VENV, FHIRCLIENT)
     print("building data ...", flush=True)
     sets, info = build_data(args.quick, pythons)
     print(f"measuring ({time.perf_counter() - started:.0f} s) ...", flush=True)
@@ -685,19 +805,19 @@ def main(argv: list[str] | None = None) -> None:
     types = len(
         {e["resource"]["resourceType"] for e in json.loads(every_type.read_bytes())["entry"]}
     )
-    first_use = {
-        lib: [
+    first_use: dict[str, list[tuple[str, str]]] = {}
+    for lib in IMPORTS:
+        label, code = FIRST_USE["fhirclient" if lib == "fhirclient" else "pydantic"]
+        first_use[lib] = [
             (
-                "... then Patient.model_validate_json (first use)",
-                FIRST_USE.format(imp=IMPORTS[lib][0][1], cls="Patient", path=str(patient)),
+                f"... then {label.format(cls='Patient')} (first use)",
+                code.format(imp=IMPORTS[lib][0][1], cls="Patient", path=str(patient)),
             ),
             (
-                f"... Bundle.model_validate_json, one entry of each of {types} types (first use)",
-                FIRST_USE.format(imp=BUNDLE_IMPORTS[lib], cls="Bundle", path=str(every_type)),
+                f"... {label.format(cls='Bundle')}, one entry of each of {types} types (first use)",
+                code.format(imp=BUNDLE_IMPORTS[lib], cls="Bundle", path=str(every_type)),
             ),
         ]
-        for lib in IMPORTS
-    }
     imports = cold_imports(pythons, 1 if args.quick else 5, first_use, warm=not args.quick)
     print()
     print(report(rows, imports, info, reps))
