@@ -1,11 +1,12 @@
-"""pymedplum against fhirpy (and fhirpy + fhir.resources) on one local server, in one table.
+"""pymedplum against fhirpy (+ fhir.resources) and fhirclient on one local server, in one table.
 
     .venv/bin/python benchmarks/clients_compare.py          # needs the `bench` extra
     .venv/bin/python benchmarks/clients_compare.py --quick  # short runs (smoke test, development)
 
-Both libraries talk to the same aiohttp.web server, started here on 127.0.0.1 in its own process,
+The libraries talk to the same aiohttp.web server, started here on 127.0.0.1 in its own process,
 which answers every request from bytes prepared in advance: a Patient (read), a searchset Bundle
-of 50 Patients (one search page) and, for a POST, 201 with the Patient (create). For each
+of 50 Patients (one search page) and, for a POST, 201 with the Patient (create); a request
+without the bearer token (``TOKEN``) gets 401, so every row is known to send it. For each
 operation the libraries run the same request with the same bearer token, warmed up first, in
 interleaved rounds (one batch of each variant per round, best round kept), so that load on the
 shared machine hits every variant alike. Reported: wall-clock microseconds per request and the
@@ -26,6 +27,26 @@ Typed path. fhirpy's typed API (``client.get(Model, id)``, ``client.resources(Mo
 ``resourceType``), so the benchmark uses the subclass a user of both writes, one ``ClassVar``
 added, and a ``dump_resource`` that writes FHIR JSON (``model_dump(mode="json", by_alias=True,
 exclude_none=True)``), as fhirpy's README says for third-party models.
+
+fhirclient. SMART on FHIR's ``fhirclient`` (4.4.0, pure Python on ``requests``, its own
+generated R4 models in ``fhirclient.models``) is sync only, so it has sync rows only. Its
+``FHIRServer`` keeps one ``requests.Session`` for its life, so its connections are reused as
+shipped: it runs unchanged. It has no setting for a bearer token obtained elsewhere (its
+settings are those of the SMART launch: ``app_id``, ``app_secret``, ``redirect_uri``, ...), so
+the benchmark gives it the token the way fhirclient itself keeps one after a SMART
+authorization: the state it saves and restores (``FHIRClient(state=...)``) with
+``auth_type`` "oauth2" and the ``access_token``, from which its ``FHIROAuth2Auth`` adds
+``Authorization: Bearer ...`` to every request. The calls are those of its README and API:
+untyped, ``server.request_json(path)`` (read; search, the path built with ``urlencode``) and
+``server.post_json("Patient", data).json()`` (create: ``post_json`` gives the
+``requests.Response``); typed, ``Patient.read(id, server)``,
+``list(Patient.where(struct=...).perform_resources_iter(server))`` (the page's Bundle read into
+its ``Bundle`` model, the 50 Patients listed; ``perform_resources`` does the same but is
+deprecated in 4.4) and ``Patient(model.create(server))``: ``create`` writes the model
+(``as_json()``) but returns the response's decoded JSON, not a model, so the row builds the
+model from it, as the other typed creates return one. Not timed with 50 in flight: its
+sharing one ``requests.Session`` between threads (default pool of 10 connections) is not a use
+its documentation describes.
 """
 
 from __future__ import annotations
@@ -83,14 +104,22 @@ TOKEN = "bench-token"
 def serve(port: int, ready: Any) -> None:
     from aiohttp import web
 
+    bearer = f"Bearer {TOKEN}"
+
     async def read(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != bearer:
+            return web.Response(status=401)
         return web.Response(body=PATIENT_BODY, content_type="application/fhir+json")
 
     async def search(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != bearer:
+            return web.Response(status=401)
         return web.Response(body=SEARCHSET_BODY, content_type="application/fhir+json")
 
     async def create(request: web.Request) -> web.Response:
         await request.read()
+        if request.headers.get("Authorization") != bearer:
+            return web.Response(status=401)
         return web.Response(status=201, body=PATIENT_BODY, content_type="application/fhir+json")
 
     app = web.Application()
@@ -215,6 +244,65 @@ FP_SEARCH_TYPED = "fhirpy `resources(Patient)...fetch()`"
 FP_SAVE = "fhirpy `resource('Patient', **data).save()`"
 FP_CREATE = "fhirpy `create(model)`"
 PM_SEARCH_TYPED = "`list(search_resources(..., return_bundle=True, as_fhir=Patient))`"
+FC_MODEL = "fhirclient model, validated (Model(json))"
+
+
+def fhirclient_calls(
+    base: str, query: dict[str, str]
+) -> dict[str, tuple[str, Callable[[], Any], str]]:
+    """fhirclient's call for each operation: (what the row calls it, the call, what it returns)."""
+    from urllib.parse import urlencode
+
+    from fhirclient.client import FHIRClient
+    from fhirclient.models.patient import Patient as FCPatient
+
+    # The state fhirclient saves after a SMART authorization, restored: its FHIROAuth2Auth then
+    # sends the access token as "Authorization: Bearer ..." with every request.
+    smart = FHIRClient(
+        state={
+            "app_id": "pymedplum-bench",
+            "server": {
+                "base_uri": base + "fhir/R4/",
+                "auth_type": "oauth2",
+                "auth": {"access_token": TOKEN},
+            },
+        }
+    )
+    server = smart.server
+    fc_patient = FCPatient(NEW_PATIENT)
+
+    return {
+        "read": (
+            "fhirclient `server.request_json(path)`",
+            lambda: server.request_json("Patient/123"),
+            PM_DICT,
+        ),
+        "read typed": (
+            "fhirclient `Patient.read(id, server)`",
+            lambda: FCPatient.read("123", server),
+            FC_MODEL,
+        ),
+        "search 50": (
+            "fhirclient `server.request_json(path)`",
+            lambda: server.request_json("Patient?" + urlencode(query)),
+            PM_DICT + ", the Bundle",
+        ),
+        "search 50 typed": (
+            "fhirclient `list(Patient.where(struct).perform_resources_iter(server))`",
+            lambda: list(FCPatient.where(struct=dict(query)).perform_resources_iter(server)),
+            FC_MODEL + " x50",
+        ),
+        "create": (
+            "fhirclient `server.post_json(path, dict).json()`",
+            lambda: server.post_json("Patient", NEW_PATIENT).json(),
+            PM_DICT + " sent and returned",
+        ),
+        "create typed": (
+            "fhirclient `Patient(model.create(server))`",
+            lambda: FCPatient(fc_patient.create(server)),
+            FC_MODEL + ", written and returned",
+        ),
+    }
 
 
 def sync_variants(base: str, n: int, total: int, concurrency: int) -> dict[Row, float]:
@@ -233,6 +321,7 @@ def sync_variants(base: str, n: int, total: int, concurrency: int) -> dict[Row, 
     query = {"name": "Doe", "_count": str(PAGE)}
     pm_patient = Patient.model_validate(NEW_PATIENT)
     fr_patient = FRPatient(**NEW_PATIENT)
+    fc = fhirclient_calls(base, query)
 
     def shipped(fn: Callable[[], Any]) -> Callable[[], Any]:
         def run() -> Any:
@@ -310,6 +399,8 @@ def sync_variants(base: str, n: int, total: int, concurrency: int) -> dict[Row, 
         fns[(op, "sync", f"{fp_name}, shared session", fp_returns)] = fp_call
         if op == "read":
             fns[(op, "sync", "fhirpy, as shipped (new connection)", FP_RES)] = shipped(fp_read)
+        fc_name, fc_call, fc_returns = fc[op]
+        fns[(op, "sync", fc_name, fc_returns)] = fc_call
 
     rounds = 1 if n < 500 else 5
     out = interleaved_sync(fns, n, rounds, warm=20)
@@ -484,12 +575,21 @@ def main() -> int:
 
     versions = ", ".join(
         f"{name} {importlib.metadata.version(name)}"
-        for name in ("pymedplum", "fhirpy", "fhir.resources", "httpx", "aiohttp", "requests")
+        for name in (
+            "pymedplum",
+            "fhirpy",
+            "fhir.resources",
+            "fhirclient",
+            "httpx",
+            "aiohttp",
+            "requests",
+        )
     )
     rounds = "1 round" if args.quick else "best of 5 interleaved rounds"
     flight_rounds = "1 round" if args.quick else "best of 3 rounds"
     print(
-        f"# pymedplum vs fhirpy on one local server ({platform.python_implementation()} "
+        f"# pymedplum vs fhirpy and fhirclient on one local server "
+        f"({platform.python_implementation()} "
         f"{platform.python_version()}, {versions})\n"
     )
     print(

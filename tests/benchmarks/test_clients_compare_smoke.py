@@ -1,8 +1,8 @@
 """benchmarks/clients_compare.py runs end to end in its quick mode and prints every row.
 
-The server it starts listens on 127.0.0.1 only (no network). fhirpy and fhir.resources come with
-the ``bench`` extra, which ``make test`` installs. Only the table's shape is checked, never a
-speed: figures are measured by ``make bench``, not asserted in tests.
+The server it starts listens on 127.0.0.1 only (no network). fhirpy, fhir.resources and
+fhirclient come with the ``bench`` extra, which ``make test`` installs. Only the table's shape is
+checked, never a speed: figures are measured by ``make bench``, not asserted in tests.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def test_clients_compare_quick_run_prints_every_row() -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "fhirpy 2.3.1" in done.stdout.splitlines()[0]
+    header = done.stdout.splitlines()[0]
+    assert "fhirpy 2.3.1" in header
+    assert "fhirclient 4.4.0" in header
     rows = [
         [cell.strip() for cell in line.strip("|").split("|")]
         for line in done.stdout.splitlines()
@@ -37,6 +39,17 @@ def test_clients_compare_quick_run_prints_every_row() -> None:
         assert re.fullmatch(r"\d+", micros), micros
         assert re.fullmatch(r"\d+\.\d\dx", ratio), ratio
         seen.setdefault((operation, flavour), []).append(variant)
+    # fhirclient (sync only): one row per operation, typed rows on its own models.
+    for operation in OPERATIONS:
+        fc_rows = [
+            r for r in rows if r[:2] == [operation, "sync"] and r[2].startswith("fhirclient")
+        ]
+        assert len(fc_rows) == 1, (operation, fc_rows)
+        typed = operation.endswith("typed")
+        assert fc_rows[0][3].startswith("fhirclient model") == typed, fc_rows[0]
+        assert fc_rows[0][3].startswith("dict") == (not typed), fc_rows[0]
+    assert not [r for r in rows if r[1] == "async" and "fhirclient" in r[2]]
+    assert not [r for r in rows if r[0] == "50 in flight" and "fhirclient" in r[2]]
     for flavour in ("sync", "async"):
         for operation in (*OPERATIONS, "50 in flight"):
             variants = seen.pop((operation, flavour))
